@@ -1,0 +1,85 @@
+/** Builds the Hono app: global middleware, the one error renderer, and one `app.route` per feature. */
+import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import { getConfig } from "./config";
+import { createDb } from "./db";
+import type { AppEnv } from "./env";
+import { AppError, problem, toAppError } from "./errors";
+import { accountRoutes } from "./features/account/routes";
+import { authRoutes } from "./features/auth/routes";
+import { devRoutes, healthRoutes, mountDocs } from "./features/system/routes";
+
+const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
+
+/**
+ * Header-editing middleware throws on a 101 response proxied from a Durable Object (its headers
+ * are immutable), so WebSocket upgrades skip it.
+ */
+const unlessUpgrade =
+  (mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> =>
+  (c, next) =>
+    isUpgrade(c.req.raw) ? next() : mw(c, next);
+
+/** JSON routes take at most 1 MiB; file and upload routes stream and enforce their own limits. */
+const JSON_BODY_LIMIT = 1024 * 1024;
+const STREAMING_PREFIXES = ["/v1/files", "/v1/uploads"];
+
+export function buildApp() {
+  const app = new Hono<AppEnv>();
+
+  app.use(
+    unlessUpgrade(
+      requestId({
+        headerName: "X-Request-Id",
+        limitLength: 128,
+      }),
+    ),
+  );
+  app.use(async (c, next) => {
+    c.set("config", getConfig(c.env));
+    c.set("db", createDb(c.env.DB));
+    c.set("principal", null);
+    await next();
+  });
+  app.use(
+    unlessUpgrade((c, next) => {
+      const origins = c.var.config.corsOrigins;
+      return cors({
+        origin: origins.includes("*") ? "*" : origins,
+        allowHeaders: ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "Range", "X-Request-Id", "Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length", "Upload-Concat"],
+        exposeHeaders: ["ETag", "X-Request-Id", "Retry-After", "Location", "Content-Range", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size", "Upload-Offset", "Upload-Length", "Upload-Expires", "Outpost-File-Id"],
+        allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        maxAge: 600,
+      })(c, next);
+    }),
+  );
+  app.use(unlessUpgrade(secureHeaders({ crossOriginResourcePolicy: "cross-origin" })));
+  app.use(async (c, next) => {
+    if (STREAMING_PREFIXES.some((p) => c.req.path.startsWith(p))) return next();
+    return bodyLimit({
+      maxSize: JSON_BODY_LIMIT,
+      onError: () => {
+        throw new AppError("payload_too_large", `JSON bodies are limited to ${JSON_BODY_LIMIT} bytes.`);
+      },
+    })(c, next);
+  });
+
+  app.route("/v1", healthRoutes);
+  app.route("/v1/auth", authRoutes);
+  app.route("/v1/me", accountRoutes);
+  app.route("/v1/dev", devRoutes);
+  mountDocs(app);
+
+  app.notFound((c) => problem(new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`), c.var.requestId));
+  app.onError((err, c) => {
+    const e = toAppError(err);
+    if (e.status >= 500) console.error(`[${c.var.requestId ?? "-"}] ${c.req.method} ${c.req.path} failed:`, err instanceof Error ? err.stack ?? err.message : String(err));
+    return problem(e, c.var.requestId);
+  });
+  return app;
+}
+
+export const app = buildApp();

@@ -1,0 +1,97 @@
+/** Accounts and sessions. */
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const users = sqliteTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    /** Lowercased; null for guests and for ID-token accounts whose provider hid the address. */
+    email: text("email"),
+    emailVerified: integer("email_verified", { mode: "boolean" }).notNull().default(false),
+    /** `pbkdf2-sha256$iterations$salt$hash`; null for guests and provider-only accounts. */
+    passwordHash: text("password_hash"),
+    name: text("name"),
+    avatarFileId: text("avatar_file_id"),
+    anonymous: integer("anonymous", { mode: "boolean" }).notNull().default(false),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [uniqueIndex("users_email_unique").on(t.email).where(sql`${t.email} IS NOT NULL`)],
+);
+
+/** Apple / Google identities linked to a user: `(provider, subject)` is the provider's stable user id. */
+export const identities = sqliteTable(
+  "identities",
+  {
+    provider: text("provider", { enum: ["apple", "google"] }).notNull(),
+    subject: text("subject").notNull(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    email: text("email"),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.subject] }), index("identities_user_idx").on(t.userId)],
+);
+
+/**
+ * A login on one device. `refreshHash` is the hash of the one refresh token that is valid now;
+ * rotation swaps it with a compare-and-set UPDATE so concurrent refreshes have one winner.
+ */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    refreshHash: text("refresh_hash").notNull(),
+    userAgent: text("user_agent"),
+    createdAt: text("created_at").notNull(),
+    lastUsedAt: text("last_used_at").notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("sessions_user_idx").on(t.userId), uniqueIndex("sessions_refresh_unique").on(t.refreshHash)],
+);
+
+/**
+ * Every refresh token ever issued for a live session (hash only). A token found here whose hash
+ * is not the session's current `refreshHash` has been rotated: presenting it is reuse.
+ */
+export const refreshTokens = sqliteTable(
+  "refresh_tokens",
+  {
+    hash: text("hash").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [index("refresh_tokens_session_idx").on(t.sessionId)],
+);
+
+/** One-time tokens sent by mail (hash only). */
+export const verificationTokens = sqliteTable(
+  "verification_tokens",
+  {
+    hash: text("hash").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    purpose: text("purpose", { enum: ["password_reset", "email_verify"] }).notNull(),
+    /** For email verification: the address being verified (so a later email change invalidates it). */
+    email: text("email"),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("verification_tokens_user_idx").on(t.userId, t.purpose)],
+);
+
+/** Local-development mail outbox: where mail lands when no provider is configured. */
+export const devOutbox = sqliteTable("dev_outbox", {
+  id: text("id").primaryKey(),
+  to: text("to").notNull(),
+  subject: text("subject").notNull(),
+  text: text("text").notNull(),
+  createdAt: text("created_at").notNull(),
+});

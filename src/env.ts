@@ -1,0 +1,31 @@
+/** The one Hono context type: bindings from `wrangler types`, plus what middleware puts on `c.var`. */
+import type { Config } from "./config";
+import type { Database } from "./db";
+
+/** Who is calling. `service` is the server-to-server service key, which bypasses collection rules. */
+export type Principal =
+  | { kind: "user"; userId: string; sessionId: string; anonymous: boolean }
+  | { kind: "service" };
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    config: Config;
+    db: Database;
+    /** Set by `optionalAuth`/`requireAuth`; null for anonymous callers. */
+    principal: Principal | null;
+  };
+}
+
+declare global {
+  /** Optional secrets (set with `wrangler secret put`); `wrangler types` only sees the ones in .dev.vars. */
+  interface Env {
+    MAIL_API_KEY?: string;
+    FCM_SERVICE_ACCOUNT?: string;
+    APNS_KEY_P8?: string;
+    APNS_KEY_ID?: string;
+    APNS_TEAM_ID?: string;
+    EXPO_ACCESS_TOKEN?: string;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The one error model: code an error with `AppError`, render it as RFC 9457 problem+json in
+ * `problem()`. Handlers throw; `app.onError` renders. Bodies never carry stacks or SQL.
+ */
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** Stable error codes (the public contract) and their HTTP status and title. */
+export const errorCodes = {
+  validation_failed: [400, "Request validation failed"],
+  bad_request: [400, "Bad request"],
+  invalid_token: [400, "Invalid or expired token"],
+  unauthorized: [401, "Authentication required"],
+  invalid_credentials: [401, "Invalid credentials"],
+  token_expired: [401, "Token expired"],
+  refresh_token_reused: [401, "Refresh token reused"],
+  forbidden: [403, "Forbidden"],
+  not_found: [404, "Not found"],
+  method_not_allowed: [405, "Method not allowed"],
+  email_taken: [409, "Email already registered"],
+  conflict: [409, "Conflict"],
+  gone: [410, "Gone"],
+  version_conflict: [412, "Version conflict"],
+  precondition_failed: [412, "Precondition failed"],
+  payload_too_large: [413, "Payload too large"],
+  unsupported_media_type: [415, "Unsupported media type"],
+  range_not_satisfiable: [416, "Range not satisfiable"],
+  rate_limited: [429, "Too many requests"],
+  internal: [500, "Internal server error"],
+  misconfigured: [500, "Server misconfigured"],
+  unavailable: [503, "Service unavailable"],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** The error every layer throws. `headers` are added to the response (e.g. Retry-After). */
+export class AppError extends Error {
+  readonly status: ContentfulStatusCode;
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail?: string,
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail ?? errorCodes[code][1]);
+    this.status = errorCodes[code][0] as ContentfulStatusCode;
+  }
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  errors?: FieldError[];
+  instance?: string;
+}
+
+/** Renders a problem+json response. The only place error bodies are built. */
+export function problem(err: AppError, requestId?: string): Response {
+  const [status, title] = errorCodes[err.code];
+  const body: Problem = {
+    type: `https://outpost.dev/problems/${err.code.replaceAll("_", "-")}`,
+    title,
+    status,
+    detail: err.detail ?? title,
+    code: err.code,
+    ...(err.extra.errors ? { errors: err.extra.errors } : {}),
+    ...(requestId ? { instance: `urn:request:${requestId}` } : {}),
+  };
+  const headers = new Headers({ "content-type": "application/problem+json; charset=utf-8" });
+  for (const [k, v] of Object.entries(err.extra.headers ?? {})) headers.set(k, v);
+  if (requestId) headers.set("x-request-id", requestId);
+  return new Response(JSON.stringify(body), { status, headers });
+}
+
+/** Maps anything thrown to an AppError; unknown errors become `internal` and are logged (without secrets). */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof Error && "status" in err && "getResponse" in err) {
+    // Hono's HTTPException (e.g. from body-limit or malformed JSON)
+    const status = Number((err as { status: number }).status);
+    if (status === 413) return new AppError("payload_too_large");
+    if (status === 401) return new AppError("unauthorized");
+    if (status >= 400 && status < 500) return new AppError("bad_request", err.message || undefined);
+  }
+  return new AppError("internal", "Something went wrong on our side.");
+}

@@ -1,0 +1,180 @@
+/** `/v1/auth/*`: signup, login, guests, refresh, logout, sessions, passwords, email, ID tokens. */
+import { Hono } from "hono";
+import * as v from "valibot";
+import { limits } from "../../config";
+import type { AppEnv } from "../../env";
+import { AppError } from "../../errors";
+import { describe, EmptyBody, validate } from "../../lib/validation";
+import { rateLimit } from "../../middleware/rate-limit";
+import { requireUser, userOf } from "../../middleware/auth";
+import { createMailer } from "../mail/mailer";
+import { verifyIdToken } from "./idtoken";
+import * as S from "./schemas";
+import * as auth from "./service";
+
+const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
+
+/** Where links in mails point: the app's deep link base if configured, else this API. */
+function linkBase(c: { env: Env; var: AppEnv["Variables"]; req: { url: string } }) {
+  return c.env.APP_LINK_BASE || c.var.config.publicUrl || new URL(c.req.url).origin;
+}
+
+export const authRoutes = new Hono<AppEnv>()
+  .post(
+    "/signup",
+    describe({ tag: "Auth", summary: "Create an account with email and password", auth: "none", rateLimited: true, responses: { 201: { description: "Account and session", schema: S.AuthResult }, 409: { description: "email_taken" } } }),
+    rateLimit("AUTH_LIMITER", "signup"),
+    validate("json", S.SignupBody),
+    async (c) => c.json(await auth.signup(c.var.db, c.var.config, c.req.valid("json"), ua(c)), 201),
+  )
+  .post(
+    "/login",
+    describe({ tag: "Auth", summary: "Sign in with email and password", auth: "none", rateLimited: true, responses: { 200: { description: "Account and session", schema: S.AuthResult }, 401: { description: "invalid_credentials (also for an unknown email)" } } }),
+    rateLimit("AUTH_LIMITER", "login"),
+    validate("json", S.LoginBody),
+    async (c) => c.json(await auth.login(c.var.db, c.var.config, c.req.valid("json"), ua(c))),
+  )
+  .post(
+    "/anonymous",
+    describe({ tag: "Auth", summary: "Start a guest account", auth: "none", rateLimited: true, responses: { 201: { description: "Guest account and session", schema: S.AuthResult } } }),
+    rateLimit("AUTH_LIMITER", "anonymous"),
+    validate("json", EmptyBody),
+    async (c) => c.json(await auth.createGuest(c.var.db, c.var.config, ua(c)), 201),
+  )
+  .post(
+    "/link",
+    describe({ tag: "Auth", summary: "Turn the calling guest into a full account (same id)", rateLimited: true, responses: { 200: { description: "The upgraded user", schema: v.object({ user: S.UserSchema }) }, 409: { description: "email_taken, or not a guest (conflict)" } } }),
+    requireUser,
+    rateLimit("AUTH_LIMITER", "link"),
+    validate("json", S.LinkBody),
+    async (c) => c.json({ user: await auth.linkGuest(c.var.db, userOf(c).userId, c.req.valid("json")) }),
+  )
+  .post(
+    "/refresh",
+    describe({ tag: "Auth", summary: "Rotate the refresh token and get a new access token", auth: "none", rateLimited: true, description: "Each refresh token works once. Presenting one that was already rotated revokes the whole session (`refresh_token_reused`).", responses: { 200: { description: "New session tokens", schema: v.object({ session: S.SessionSchema }) } } }),
+    rateLimit("REFRESH_LIMITER", "refresh"),
+    validate("json", S.RefreshBody),
+    async (c) => c.json({ session: await auth.refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c)) }),
+  )
+  .post(
+    "/logout",
+    describe({ tag: "Auth", summary: "Revoke the current session", description: "The refresh token stops working at once; the access token expires on its own within its short lifetime.", responses: { 204: { description: "Signed out" } } }),
+    requireUser,
+    validate("json", EmptyBody),
+    async (c) => {
+      const p = userOf(c);
+      await auth.revokeSession(c.var.db, p.userId, p.sessionId);
+      return c.body(null, 204);
+    },
+  )
+  .get(
+    "/sessions",
+    describe({ tag: "Auth", summary: "List the caller's sessions", responses: { 200: { description: "Sessions, most recently used first", schema: v.object({ items: v.array(S.SessionInfo) }) } } }),
+    requireUser,
+    async (c) => {
+      const p = userOf(c);
+      return c.json({ items: await auth.listSessions(c.var.db, p.userId, p.sessionId) });
+    },
+  )
+  .delete(
+    "/sessions/:id",
+    describe({ tag: "Auth", summary: "Revoke one of the caller's sessions", responses: { 204: { description: "Revoked" }, 404: { description: "No such session of the caller" } } }),
+    requireUser,
+    validate("param", S.SessionIdParam),
+    async (c) => {
+      if (!(await auth.revokeSession(c.var.db, userOf(c).userId, c.req.valid("param").id))) throw new AppError("not_found", "No such session.");
+      return c.body(null, 204);
+    },
+  )
+  .post(
+    "/password",
+    describe({ tag: "Auth", summary: "Change the password (other sessions are revoked)", rateLimited: true, responses: { 204: { description: "Changed" }, 401: { description: "invalid_credentials: the current password is wrong" } } }),
+    requireUser,
+    rateLimit("AUTH_LIMITER", "password"),
+    validate("json", S.PasswordChangeBody),
+    async (c) => {
+      const p = userOf(c);
+      const b = c.req.valid("json");
+      await auth.changePassword(c.var.db, p.userId, p.sessionId, b.currentPassword, b.newPassword);
+      return c.body(null, 204);
+    },
+  )
+  .post(
+    "/password-reset",
+    describe({ tag: "Auth", summary: "Mail a password reset code", auth: "none", rateLimited: true, description: "Always 202, whether or not the account exists; the lookup and the mail happen after the response.", responses: { 202: { description: "Accepted" } } }),
+    rateLimit("AUTH_LIMITER", "reset"),
+    validate("json", S.PasswordResetBody),
+    async (c) => {
+      const { email } = c.req.valid("json");
+      const { db, config } = c.var;
+      const base = linkBase(c);
+      c.executionCtx.waitUntil(
+        (async () => {
+          const user = await auth.findUserForReset(db, email);
+          if (!user) return;
+          const token = await auth.issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
+          await createMailer(config, db).send({
+            to: email,
+            subject: `${config.appName}: reset your password`,
+            text: `Someone asked to reset the password of your ${config.appName} account.\n\nYour reset code: ${token}\nOr open: ${base}/reset-password?token=${token}\n\nThe code expires in ${limits.passwordResetTtlSec / 60} minutes. If this was not you, ignore this mail.`,
+          });
+        })().catch((e: unknown) => console.error("password-reset mail failed:", (e as Error).message)),
+      );
+      return c.body(null, 202);
+    },
+  )
+  .post(
+    "/password-reset/confirm",
+    describe({ tag: "Auth", summary: "Set a new password with a reset code (all sessions are revoked)", auth: "none", rateLimited: true, responses: { 204: { description: "Password set" }, 400: { description: "invalid_token" } } }),
+    rateLimit("AUTH_LIMITER", "reset-confirm"),
+    validate("json", S.PasswordResetConfirmBody),
+    async (c) => {
+      const b = c.req.valid("json");
+      await auth.confirmPasswordReset(c.var.db, b.token, b.newPassword);
+      return c.body(null, 204);
+    },
+  )
+  .post(
+    "/verify-email",
+    describe({ tag: "Auth", summary: "Mail an email verification code to the caller", rateLimited: true, responses: { 202: { description: "Sent" }, 409: { description: "No email, or already verified" } } }),
+    requireUser,
+    rateLimit("AUTH_LIMITER", "verify"),
+    validate("json", EmptyBody),
+    async (c) => {
+      const { db, config } = c.var;
+      const user = await auth.getUser(db, userOf(c).userId);
+      if (!user) throw new AppError("unauthorized", "This account no longer exists.");
+      if (!user.email) throw new AppError("conflict", "This account has no email address.");
+      if (user.emailVerified) throw new AppError("conflict", "The email address is already verified.");
+      const token = await auth.issueToken(db, user.id, "email_verify", user.email, limits.emailVerifyTtlSec);
+      await createMailer(config, db).send({
+        to: user.email,
+        subject: `${config.appName}: confirm your email`,
+        text: `Your verification code: ${token}\nOr open: ${linkBase(c)}/verify-email?token=${token}\n\nThe code expires in ${limits.emailVerifyTtlSec / 3600} hours.`,
+      });
+      return c.body(null, 202);
+    },
+  )
+  .post(
+    "/verify-email/confirm",
+    describe({ tag: "Auth", summary: "Confirm an email address with its code", auth: "none", rateLimited: true, responses: { 204: { description: "Verified" }, 400: { description: "invalid_token" } } }),
+    rateLimit("AUTH_LIMITER", "verify-confirm"),
+    validate("json", S.TokenBody),
+    async (c) => {
+      await auth.confirmEmail(c.var.db, c.req.valid("json").token);
+      return c.body(null, 204);
+    },
+  )
+  .post(
+    "/idtoken",
+    describe({ tag: "Auth", summary: "Sign in with Apple or Google (native ID token)", auth: "none", rateLimited: true, responses: { 200: { description: "Account and session", schema: S.AuthResult } } }),
+    rateLimit("AUTH_LIMITER", "idtoken"),
+    validate("json", S.IdTokenBody),
+    async (c) => {
+      const b = c.req.valid("json");
+      const identity = await verifyIdToken(c.var.config, b.provider, b.idToken, b.nonce);
+      // Apple sends the name only to the app, once: let the app pass it along.
+      if (!identity.name && b.name) identity.name = b.name;
+      return c.json(await auth.signInWithIdentity(c.var.db, c.var.config, identity, ua(c)));
+    },
+  );

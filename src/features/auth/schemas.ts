@@ -1,0 +1,63 @@
+/** Request and response schemas of the auth and account routes (validation + OpenAPI). */
+import * as v from "valibot";
+import { limits } from "../../config";
+
+export const Email = v.pipe(
+  v.string(),
+  v.trim(),
+  v.toLowerCase(),
+  v.maxLength(limits.emailMax),
+  v.email("must be an email address"),
+);
+export const Password = v.pipe(
+  v.string(),
+  v.minLength(limits.passwordMin, `must be at least ${limits.passwordMin} characters`),
+  v.maxLength(limits.passwordMax, `must be at most ${limits.passwordMax} characters`),
+);
+export const Name = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(limits.nameMax));
+const Token = v.pipe(v.string(), v.minLength(1), v.maxLength(512));
+
+export const SignupBody = v.strictObject({ email: Email, password: Password, name: v.optional(Name) });
+export const LoginBody = v.strictObject({ email: Email, password: v.pipe(v.string(), v.minLength(1), v.maxLength(limits.passwordMax)) });
+export const LinkBody = v.strictObject({ email: Email, password: Password });
+export const RefreshBody = v.strictObject({ refreshToken: Token });
+export const PasswordChangeBody = v.strictObject({
+  currentPassword: v.pipe(v.string(), v.minLength(1), v.maxLength(limits.passwordMax)),
+  newPassword: Password,
+});
+export const PasswordResetBody = v.strictObject({ email: Email });
+export const PasswordResetConfirmBody = v.strictObject({ token: Token, newPassword: Password });
+export const TokenBody = v.strictObject({ token: Token });
+export const IdTokenBody = v.strictObject({
+  provider: v.picklist(["apple", "google"]),
+  idToken: v.pipe(v.string(), v.minLength(1), v.maxLength(8192)),
+  nonce: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(512))),
+  name: v.optional(Name),
+});
+export const SessionIdParam = v.strictObject({ id: v.pipe(v.string(), v.minLength(1), v.maxLength(64)) });
+
+export const UserSchema = v.object({
+  id: v.string(),
+  email: v.nullable(v.string()),
+  emailVerified: v.boolean(),
+  name: v.nullable(v.string()),
+  avatarFileId: v.nullable(v.string()),
+  anonymous: v.boolean(),
+  createdAt: v.string(),
+});
+export const SessionSchema = v.object({
+  accessToken: v.string(),
+  refreshToken: v.string(),
+  tokenType: v.literal("Bearer"),
+  expiresIn: v.number(),
+});
+export const AuthResult = v.object({ user: UserSchema, session: SessionSchema });
+export const SessionInfo = v.object({
+  id: v.string(),
+  createdAt: v.string(),
+  lastUsedAt: v.string(),
+  userAgent: v.nullable(v.string()),
+  current: v.boolean(),
+});
+
+export type User = v.InferOutput<typeof UserSchema>;

@@ -1,0 +1,65 @@
+/** Access tokens (short-lived HS256 JWTs, verified without a database query) and refresh tokens. */
+import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { type Config, limits } from "../../config";
+import type { Principal } from "../../env";
+import { AppError } from "../../errors";
+import { purposeKey, randomToken } from "../../lib/crypto";
+
+const ISSUER = "outpost";
+const AUDIENCE = "outpost:access";
+
+export interface AccessClaims {
+  userId: string;
+  sessionId: string;
+  anonymous: boolean;
+}
+
+/** Signs an access token for a session. */
+export async function signAccessToken(cfg: Config, claims: AccessClaims): Promise<string> {
+  const key = await purposeKey(cfg.jwtSecret, "access-token");
+  return new SignJWT({ sid: claims.sessionId, anon: claims.anonymous })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(claims.userId)
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(`${limits.accessTokenTtlSec}s`)
+    .sign(key);
+}
+
+/**
+ * Verifies an access token: HS256 only (so `alg: none` and key-confusion tricks fail), our issuer
+ * and audience, not expired. Expired → `token_expired`; anything else wrong → `unauthorized`.
+ */
+export async function verifyAccessToken(cfg: Config, token: string): Promise<Principal> {
+  const key = await purposeKey(cfg.jwtSecret, "access-token");
+  try {
+    const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], issuer: ISSUER, audience: AUDIENCE });
+    if (typeof payload.sub !== "string" || typeof payload.sid !== "string") throw new AppError("unauthorized", "Malformed token.");
+    return { kind: "user", userId: payload.sub, sessionId: payload.sid, anonymous: payload.anon === true };
+  } catch (e) {
+    if (e instanceof AppError) throw e;
+    if (e instanceof joseErrors.JWTExpired) throw new AppError("token_expired", "The access token has expired; refresh it.");
+    throw new AppError("unauthorized", "The access token is not valid.");
+  }
+}
+
+/** A new opaque refresh token (256 random bits). Only its hash is stored. */
+export const newRefreshToken = (): string => `rt_${randomToken(32)}`;
+
+/** The session object of the contract. */
+export interface SessionTokens {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: "Bearer";
+  expiresIn: number;
+}
+
+export async function sessionTokens(cfg: Config, claims: AccessClaims, refreshToken: string): Promise<SessionTokens> {
+  return {
+    accessToken: await signAccessToken(cfg, claims),
+    refreshToken,
+    tokenType: "Bearer",
+    expiresIn: limits.accessTokenTtlSec,
+  };
+}

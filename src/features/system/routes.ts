@@ -1,0 +1,60 @@
+/** Health, the OpenAPI document, the interactive reference, and the development outbox. */
+import { Scalar } from "@scalar/hono-api-reference";
+import { desc } from "drizzle-orm";
+import { Hono } from "hono";
+import { openAPIRouteHandler } from "hono-openapi";
+import * as v from "valibot";
+import { devOutbox } from "../../db/schema";
+import type { AppEnv } from "../../env";
+import { AppError } from "../../errors";
+import { describe } from "../../lib/validation";
+
+const Health = v.object({ status: v.literal("ok"), version: v.string() });
+
+export const healthRoutes = new Hono<AppEnv>().get(
+  "/health",
+  describe({ tag: "System", summary: "Liveness and D1 reachability", auth: "none", responses: { 200: { description: "Healthy", schema: Health }, 503: { description: "D1 unreachable" } } }),
+  async (c) => {
+    try {
+      await c.env.DB.prepare("SELECT 1").first();
+    } catch {
+      throw new AppError("unavailable", "The database is not reachable.");
+    }
+    return c.json({ status: "ok" as const, version: c.var.config.version });
+  },
+);
+
+export const devRoutes = new Hono<AppEnv>().get(
+  "/outbox",
+  describe({ tag: "Development", summary: "Mail sent in local development (not available in production)", auth: "none", responses: { 200: { description: "Newest first", schema: v.object({ items: v.array(v.object({ id: v.string(), to: v.string(), subject: v.string(), text: v.string(), createdAt: v.string() })) }) } } }),
+  async (c) => {
+    if (c.var.config.isProduction || c.var.config.mail.providerUrl) throw new AppError("not_found");
+    const items = await c.var.db.select().from(devOutbox).orderBy(desc(devOutbox.createdAt), desc(devOutbox.id)).limit(100);
+    return c.json({ items });
+  },
+);
+
+/** Mounts `/v1/openapi.json` and `/docs` for `app`; the document is built from the routes' own schemas. */
+export function mountDocs(app: Hono<AppEnv>) {
+  app.get(
+    "/v1/openapi.json",
+    openAPIRouteHandler(app, {
+      documentation: {
+        openapi: "3.1.0",
+        info: {
+          title: "Outpost API",
+          version: "1",
+          description: "Backend for mobile apps: accounts, app data, media, chat, push. Errors are RFC 9457 problem+json with a stable `code`.",
+        },
+        servers: [{ url: "/" }],
+        components: {
+          securitySchemes: {
+            bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "An access token, or the service key for server-to-server calls." },
+          },
+        },
+      },
+      exclude: ["/v1/openapi.json", "/docs"],
+    }),
+  );
+  app.get("/docs", Scalar({ url: "/v1/openapi.json", pageTitle: "Outpost API" }));
+}

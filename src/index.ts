@@ -1,0 +1,12 @@
+/** Worker entry: HTTP, Queue consumer, cron, and the Durable Object classes. */
+import { app } from "./app";
+import { handleQueue, type Job } from "./jobs";
+import { handleScheduled } from "./scheduled";
+
+export { ChatRoom } from "./features/chat/room";
+
+export default {
+  fetch: app.fetch,
+  queue: (batch, env) => handleQueue(batch, env),
+  scheduled: (controller, env) => handleScheduled(controller, env),
+} satisfies ExportedHandler<Env, Job>;

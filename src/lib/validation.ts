@@ -1,0 +1,105 @@
+/**
+ * The one validation layer: valibot schemas validate every body, query and param through
+ * `validate()`, and the same schemas feed the OpenAPI document (hono-openapi reads them off the
+ * middleware). Failures become 400 `validation_failed` with `errors[{ path, message }]`.
+ */
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { ValidationTargets } from "hono";
+import { describeRoute, resolver, validator } from "hono-openapi";
+import * as v from "valibot";
+import { AppError, type FieldError } from "../errors";
+
+function issuePath(target: string, issue: StandardSchemaV1.Issue): string {
+  const parts = (issue.path ?? []).map((p) => String(typeof p === "object" && p !== null ? p.key : p));
+  return parts.length ? parts.join(".") : target;
+}
+
+/** Turns standard-schema issues into the contract's `errors` array. */
+export function toFieldErrors(target: string, issues: readonly StandardSchemaV1.Issue[]): FieldError[] {
+  return issues.map((i) => ({ path: issuePath(target, i), message: i.message }));
+}
+
+/** Validates `target` with `schema`; the handler reads the typed result with `c.req.valid(target)`. */
+export function validate<S extends StandardSchemaV1, T extends keyof ValidationTargets>(target: T, schema: S) {
+  return validator(target, schema, (result) => {
+    if (!result.success) {
+      throw new AppError("validation_failed", `The ${target === "json" ? "body" : target} is not valid.`, {
+        errors: toFieldErrors(target === "json" ? "body" : target, result.error),
+      });
+    }
+  });
+}
+
+// --- shared schemas ----------------------------------------------------------------------
+
+export const ProblemSchema = v.object({
+  type: v.string(),
+  title: v.string(),
+  status: v.number(),
+  detail: v.string(),
+  code: v.string(),
+  errors: v.optional(v.array(v.object({ path: v.string(), message: v.string() }))),
+  instance: v.optional(v.string()),
+});
+
+/** An empty JSON object body (`{}`), for action routes; extra fields are rejected. */
+export const EmptyBody = v.strictObject({});
+
+/** A string id path parameter (ids are UUIDv7 but stay opaque to clients). */
+export const IdParam = v.strictObject({ id: v.pipe(v.string(), v.minLength(1), v.maxLength(64)) });
+
+/** `?limit=` parsed from the query string, bounded to [1, max]. */
+export const limitParam = (def: number, max: number) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d{1,4}$/, "limit must be a whole number"),
+      v.transform(Number),
+      v.minValue(1),
+      v.maxValue(max),
+    ),
+    String(def),
+  );
+
+/** An opaque list cursor. */
+export const cursorParam = v.optional(v.pipe(v.string(), v.maxLength(512)));
+
+export type Responses = Record<string, { description: string; schema?: StandardSchemaV1; contentType?: string }>;
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: resolver(ProblemSchema) } },
+});
+
+/**
+ * Documents a route: summary, tag, auth and responses (valibot schemas). Common error answers
+ * (401 for authed routes, 429 where rate limited) are added from the flags.
+ */
+export function describe(spec: {
+  tag: string;
+  summary: string;
+  description?: string;
+  auth?: "user" | "optional" | "service" | "none";
+  rateLimited?: boolean;
+  responses: Responses;
+}) {
+  const responses: Record<string, unknown> = {};
+  for (const [status, r] of Object.entries(spec.responses)) {
+    responses[status] = r.schema
+      ? { description: r.description, content: { [r.contentType ?? "application/json"]: { schema: resolver(r.schema) } } }
+      : r.contentType
+        ? { description: r.description, content: { [r.contentType]: { schema: { type: "string", format: "binary" } } } }
+        : { description: r.description };
+  }
+  const auth = spec.auth ?? "user";
+  if (auth === "user" || auth === "service") responses["401"] ??= problemResponse("Missing, invalid or expired token");
+  if (spec.rateLimited) responses["429"] ??= problemResponse("Rate limited; see Retry-After");
+  responses["default"] ??= problemResponse("Error (problem+json)");
+  return describeRoute({
+    tags: [spec.tag],
+    summary: spec.summary,
+    ...(spec.description ? { description: spec.description } : {}),
+    ...(auth === "none" ? {} : { security: auth === "optional" ? [{}, { bearerAuth: [] }] : [{ bearerAuth: [] }] }),
+    responses: responses as never,
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * Authentication: `Authorization: Bearer <token>` is either the service key (admin, server to
+ * server) or an access JWT, verified without touching the database.
+ */
+import { createMiddleware } from "hono/factory";
+import type { AppEnv, Principal } from "../env";
+import { AppError } from "../errors";
+import { safeEqualStr } from "../lib/crypto";
+import { verifyAccessToken } from "../features/auth/tokens";
+
+/** Extracts the bearer token from a header value, or null. */
+export function bearer(header: string | undefined | null): string | null {
+  if (!header) return null;
+  const m = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(header);
+  return m?.[1] ?? null;
+}
+
+/** Resolves a token to a principal; throws `unauthorized` / `token_expired` when it is bad. */
+export async function principalFromToken(c: { var: AppEnv["Variables"] }, token: string): Promise<Principal> {
+  const { config } = c.var;
+  if (safeEqualStr(token, config.serviceKey)) return { kind: "service" };
+  return verifyAccessToken(config, token);
+}
+
+/** Sets `c.var.principal` when a token is present (and rejects a bad one); anonymous callers pass. */
+export const optionalAuth = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearer(c.req.header("authorization"));
+  c.set("principal", token ? await principalFromToken(c, token) : null);
+  await next();
+});
+
+/** Requires a user token or the service key. */
+export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearer(c.req.header("authorization"));
+  if (!token) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
+  c.set("principal", await principalFromToken(c, token));
+  await next();
+});
+
+/** Requires a user token (the service key is refused: the route acts on the caller's own account). */
+export const requireUser = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearer(c.req.header("authorization"));
+  if (!token) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
+  const p = await principalFromToken(c, token);
+  if (p.kind !== "user") throw new AppError("forbidden", "This route needs a user's access token, not the service key.");
+  c.set("principal", p);
+  await next();
+});
+
+/** Requires the service key. */
+export const requireService = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearer(c.req.header("authorization"));
+  if (!token) throw new AppError("unauthorized", "Send Authorization: Bearer <serviceKey>.");
+  const p = await principalFromToken(c, token);
+  if (p.kind !== "service") throw new AppError("forbidden", "This route needs the service key.");
+  c.set("principal", p);
+  await next();
+});
+
+/** The calling user, for handlers behind `requireUser`. */
+export function userOf(c: { var: AppEnv["Variables"] }): Extract<Principal, { kind: "user" }> {
+  const p = c.var.principal;
+  if (!p || p.kind !== "user") throw new AppError("unauthorized");
+  return p;
+}

@@ -1,0 +1,27 @@
+/**
+ * Rate limits on Cloudflare's Rate Limiting bindings, keyed by client IP and route group.
+ * Over the limit → 429 `rate_limited` with Retry-After (the binding's period).
+ */
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../env";
+import { AppError } from "../errors";
+
+type LimiterName = "AUTH_LIMITER" | "REFRESH_LIMITER" | "CHAT_LIMITER";
+
+/** The client's address as Cloudflare reports it ("local" in local development without it). */
+export const clientIp = (req: { header(name: string): string | undefined }) => req.header("cf-connecting-ip") ?? "local";
+
+/** Throws `rate_limited` when `key` is over the limiter's budget. */
+export async function checkRate(env: Env, limiter: LimiterName, key: string, retryAfterSec = 60): Promise<void> {
+  const { success } = await env[limiter].limit({ key });
+  if (!success) {
+    throw new AppError("rate_limited", "Too many requests; slow down.", { headers: { "retry-after": String(retryAfterSec) } });
+  }
+}
+
+/** Middleware: limit by client IP within `group` (e.g. "login"). */
+export const rateLimit = (limiter: LimiterName, group: string) =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    await checkRate(c.env, limiter, `${group}:${clientIp(c.req)}`);
+    await next();
+  });

@@ -1,0 +1,23 @@
+/** The cron handler: housekeeping tasks from each feature, run every 15 minutes (wrangler.toml `crons`). */
+import { sql } from "drizzle-orm";
+import { createDb, type Database } from "./db";
+
+export type ScheduledTask = (env: Env, db: Database, now: Date) => Promise<void>;
+
+/** Expired sessions and one-time tokens. */
+const authCleanup: ScheduledTask = async (_env, db, now) => {
+  const iso = now.toISOString();
+  await db.batch([
+    db.run(sql`DELETE FROM sessions WHERE expires_at <= ${iso}`),
+    db.run(sql`DELETE FROM verification_tokens WHERE expires_at <= ${iso}`),
+  ]);
+};
+
+export const scheduledTasks: ScheduledTask[] = [authCleanup];
+
+export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
+  const db = createDb(env.DB);
+  const now = new Date(controller.scheduledTime);
+  const results = await Promise.allSettled(scheduledTasks.map((t) => t(env, db, now)));
+  for (const r of results) if (r.status === "rejected") console.error("scheduled task failed:", (r.reason as Error).message);
+}

@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { api, expectProblem } from "../helpers/api";
+
+describe("system", () => {
+  it("GET /v1/health answers ok with the version, a request id and secure headers", async () => {
+    const res = await api("/v1/health");
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: "ok", version: expect.any(String) });
+    expect(res.headers.get("x-request-id")).toMatch(/.+/);
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+  });
+
+  it("echoes a valid incoming X-Request-Id", async () => {
+    const res = await api("/v1/health", { headers: { "x-request-id": "abc-123" } });
+    expect(res.headers.get("x-request-id")).toBe("abc-123");
+  });
+
+  it("answers unknown routes with a problem+json 404", async () => {
+    const res = await api("/v1/nope");
+    expectProblem(res, 404, "not_found");
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+  });
+
+  it("answers CORS preflights", async () => {
+    const res = await api("/v1/auth/login", { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST" } });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+  });
+
+  it("rejects malformed JSON with validation_failed, not a 500", async () => {
+    const res = await api("/v1/auth/login", { raw: "{not json", headers: { "content-type": "application/json" }, method: "POST" });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toContain("application/problem+json");
+  });
+
+  it("rejects JSON bodies over 1 MiB with 413", async () => {
+    const res = await api("/v1/auth/login", { raw: JSON.stringify({ email: "a@b.co", password: "x".repeat(1_100_000) }), headers: { "content-type": "application/json" }, method: "POST" });
+    expectProblem(res, 413, "payload_too_large");
+  });
+
+  it("serves an OpenAPI 3.1 document and the reference page", async () => {
+    const doc = await api("/v1/openapi.json");
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.body.paths)).toContain("/v1/auth/signup");
+    const page = await api("/docs");
+    expect(page.status).toBe(200);
+    expect(page.text).toContain("/v1/openapi.json");
+  });
+});

@@ -1,0 +1,78 @@
+/** Test harness: call the Worker like an app would, and make signed-up users. */
+import { env, exports } from "cloudflare:workers";
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface CallOptions {
+  method?: string;
+  body?: unknown;
+  /** Raw body (sent as is, with `headers` content-type). */
+  raw?: BodyInit;
+  token?: string | null;
+  headers?: Record<string, string>;
+  /** Client IP (rate limits are per IP). Defaults to a fresh random address per call. */
+  ip?: string;
+}
+
+let ipCounter = 0;
+/** A new client IP, so rate-limit budgets don't leak between unrelated tests. */
+export const freshIp = () => `10.${(ipCounter >> 16) & 255}.${(++ipCounter >> 8) & 255}.${ipCounter & 255}`;
+
+/** Calls the Worker's fetch handler and parses JSON / problem+json bodies. */
+export async function api<T = any>(path: string, opts: CallOptions = {}): Promise<ApiResponse<T>> {
+  const headers = new Headers(opts.headers);
+  headers.set("cf-connecting-ip", opts.ip ?? freshIp());
+  if (opts.token) headers.set("authorization", `Bearer ${opts.token}`);
+  let body: BodyInit | undefined = opts.raw;
+  if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+  }
+  const res = await exports.default.fetch(new Request(`https://outpost.test${path}`, { method: opts.method ?? (body ? "POST" : "GET"), headers, body }));
+  const text = await res.text();
+  const ct = res.headers.get("content-type") ?? "";
+  return { status: res.status, headers: res.headers, text, body: ct.includes("json") && text ? JSON.parse(text) : (text as unknown as T) };
+}
+
+let n = 0;
+/** A unique email address for this test run. */
+export const uniqueEmail = (tag = "user") => `${tag}.${Date.now().toString(36)}.${++n}@example.com`;
+
+export interface TestUser {
+  id: string;
+  email: string;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+/** Signs up a new user and returns its tokens. */
+export async function signup(opts: { name?: string; email?: string; password?: string } = {}): Promise<TestUser> {
+  const email = opts.email ?? uniqueEmail();
+  const password = opts.password ?? "correct horse battery";
+  const res = await api("/v1/auth/signup", { body: { email, password, ...(opts.name ? { name: opts.name } : {}) } });
+  if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${res.text}`);
+  return { id: res.body.user.id, email, password, accessToken: res.body.session.accessToken, refreshToken: res.body.session.refreshToken };
+}
+
+/** The service key, for server-to-server calls. */
+export const serviceKey = () => env.SERVICE_KEY;
+
+/** Checks the common shape of a problem+json answer and returns its body. */
+export function expectProblem(res: ApiResponse, status: number, code: string) {
+  if (res.status !== status || res.body?.code !== code || !(res.headers.get("content-type") ?? "").startsWith("application/problem+json")) {
+    throw new Error(`expected ${status} ${code} problem+json, got ${res.status} ${res.headers.get("content-type")} ${res.text}`);
+  }
+  return res.body as { type: string; title: string; status: number; detail: string; code: string; errors?: { path: string; message: string }[] };
+}
+
+/** Requests the stand-in server recorded under `prefix`. */
+export async function standinRequests(prefix: string): Promise<{ method: string; path: string; headers: Record<string, string>; body: string; query: Record<string, string> }[]> {
+  const res = await fetch(`${env.STANDIN_URL}/_requests?prefix=${encodeURIComponent(prefix)}`);
+  return res.json();
+}

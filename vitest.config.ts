@@ -1,0 +1,40 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+/** Test-only secrets and the URLs of the local stand-ins (test/standins) for outside services. */
+export default defineConfig({
+  plugins: [
+    cloudflareTest(async ({ inject }) => {
+      const standin = inject<string>("standinUrl");
+      return {
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            ENVIRONMENT: "test",
+            JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789abcdef",
+            SERVICE_KEY: "test-service-key-0123456789",
+            PUBLIC_URL: "https://outpost.test",
+            APPLE_JWKS_URL: `${standin}/oidc/apple/jwks`,
+            APPLE_AUDIENCES: "com.example.outpost",
+            GOOGLE_JWKS_URL: `${standin}/oidc/google/jwks`,
+            GOOGLE_AUDIENCES: "1234-example.apps.googleusercontent.com,web-client-id",
+            FCM_BASE_URL: `${standin}/fcm`,
+            FCM_TOKEN_URL: `${standin}/fcm/token`,
+            APNS_BASE_URL: `${standin}/apns`,
+            EXPO_PUSH_URL: `${standin}/expo/push/send`,
+            STANDIN_URL: standin,
+            TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
+          },
+        },
+      };
+    }),
+  ],
+  test: {
+    globalSetup: ["./test/standins/global-setup.ts"],
+    setupFiles: ["./test/setup/apply-migrations.ts"],
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
