@@ -86,7 +86,12 @@ export function toAppError(err: unknown): AppError {
     const status = Number((err as { status: number }).status);
     if (status === 413) return new AppError("payload_too_large");
     if (status === 401) return new AppError("unauthorized");
-    if (status >= 400 && status < 500) return new AppError("bad_request", err.message || undefined);
+    if (status === 400) {
+      // The validator's own failures (malformed JSON, bad form data) are validation failures too.
+      const message = err.message || "The request body could not be parsed.";
+      return new AppError("validation_failed", message, { errors: [{ path: "body", message }] });
+    }
+    if (status > 400 && status < 500) return new AppError("bad_request", err.message || undefined);
   }
   return new AppError("internal", "Something went wrong on our side.");
 }

@@ -1,6 +1,7 @@
 /** The cron handler: housekeeping tasks from each feature, run every 15 minutes (wrangler.toml `crons`). */
-import { sql } from "drizzle-orm";
+import { lte } from "drizzle-orm";
 import { createDb, type Database } from "./db";
+import { sessions, verificationTokens } from "./db/schema";
 
 export type ScheduledTask = (env: Env, db: Database, now: Date) => Promise<void>;
 
@@ -8,8 +9,8 @@ export type ScheduledTask = (env: Env, db: Database, now: Date) => Promise<void>
 const authCleanup: ScheduledTask = async (_env, db, now) => {
   const iso = now.toISOString();
   await db.batch([
-    db.run(sql`DELETE FROM sessions WHERE expires_at <= ${iso}`),
-    db.run(sql`DELETE FROM verification_tokens WHERE expires_at <= ${iso}`),
+    db.delete(sessions).where(lte(sessions.expiresAt, iso)),
+    db.delete(verificationTokens).where(lte(verificationTokens.expiresAt, iso)),
   ]);
 };
 

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mailStandin } from "./mail";
 import { oidcStandin } from "./oidc";
+import { openapiStandin } from "./openapi";
 
 export interface StandinRequest {
   method: string;
@@ -26,7 +27,7 @@ export interface StandinReply {
 /** A stand-in: answers the requests under its prefix, or returns null to fall through (404). */
 export type Standin = { prefix: string; handle(req: StandinRequest): Promise<StandinReply | null> | StandinReply | null };
 
-const standins: Standin[] = [oidcStandin(), mailStandin()];
+const standins: Standin[] = [oidcStandin(), mailStandin(), openapiStandin()];
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -190,11 +190,12 @@ export async function refresh(db: Database, cfg: Config, token: string, userAgen
       .where(and(eq(sessions.id, row.sessionId), eq(sessions.refreshHash, hash)))
       .returning({ id: sessions.id }),
     // Recorded only if this request won the swap (the new hash is random, so it is ours).
-    db.run(
-      sql`INSERT INTO refresh_tokens (hash, session_id, created_at)
-          SELECT ${nextHash}, ${row.sessionId}, ${now}
-          WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ${row.sessionId} AND refresh_hash = ${nextHash})`,
-    ),
+    db
+      .insert(refreshTokens)
+      .select(
+        sql`SELECT ${nextHash}, ${row.sessionId}, ${now}
+            WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ${row.sessionId} AND refresh_hash = ${nextHash})`,
+      ),
   ]);
   if (swapped.length === 0) {
     // Lost a race with another refresh of the same token: that is reuse too.

@@ -1,0 +1,143 @@
+import { describe, expect, it } from "vitest";
+import { api, expectProblem, serviceKey, signup, uniqueEmail } from "../../helpers/api";
+import { signWithServerKey, signWithWrongKey, tamperPayload, unsignedToken } from "../../helpers/tokens";
+
+const protectedRoutes: [string, string, unknown?][] = [
+  ["GET", "/v1/me"],
+  ["PATCH", "/v1/me", { name: "x" }],
+  ["DELETE", "/v1/me"],
+  ["GET", "/v1/auth/sessions"],
+  ["DELETE", "/v1/auth/sessions/some-id"],
+  ["POST", "/v1/auth/logout", {}],
+  ["POST", "/v1/auth/link", { email: "a@example.com", password: "long enough" }],
+  ["POST", "/v1/auth/password", { currentPassword: "x", newPassword: "long enough" }],
+  ["POST", "/v1/auth/verify-email", {}],
+];
+
+describe("auth: tokens that must be refused", async () => {
+  for (const [method, path, body] of protectedRoutes) {
+    it(`${method} ${path} refuses no token, garbage, forged, alg:none, tampered and expired tokens`, async () => {
+      const u = await signup();
+      const claims = { sub: u.id, sid: "s", anon: false };
+      const bad: [string | null, string][] = [
+        [null, "unauthorized"],
+        ["garbage", "unauthorized"],
+        ["a.b.c", "unauthorized"],
+        [await signWithWrongKey(claims), "unauthorized"],
+        [unsignedToken(claims), "unauthorized"],
+        [tamperPayload(u.accessToken, { sub: "01900000-0000-7000-8000-000000000000" }), "unauthorized"],
+        [await signWithServerKey(claims, { exp: Math.floor(Date.now() / 1000) - 60 }), "token_expired"],
+        [await signWithServerKey(claims, { exp: "10m", aud: "someone-else" }), "unauthorized"],
+      ];
+      for (const [token, code] of bad) {
+        const res = await api(path, { method, token, ...(body !== undefined ? { body } : {}) });
+        expectProblem(res, 401, code);
+      }
+    });
+  }
+
+  it("the service key cannot act as a user on /v1/me", async () => {
+    expectProblem(await api("/v1/me", { token: serviceKey() }), 403, "forbidden");
+  });
+});
+
+describe("auth: sessions and refresh tokens", () => {
+  it("reusing a rotated refresh token → 401 refresh_token_reused and the whole session is revoked", async () => {
+    const u = await signup();
+    const rotated = await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } });
+    expect(rotated.status).toBe(200);
+    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } }), 401, "refresh_token_reused");
+    // The thief's replay killed the session: the legitimate newer token is dead too.
+    expect((await api("/v1/auth/refresh", { body: { refreshToken: rotated.body.session.refreshToken } })).status).toBe(401);
+  });
+
+  it("two concurrent refreshes with the same token: exactly one wins", async () => {
+    const u = await signup();
+    const results = await Promise.all([1, 2, 3].map(() => api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== 200)) expectProblem(r, 401, "refresh_token_reused");
+  });
+
+  it("a made-up refresh token → 401 unauthorized", async () => {
+    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: "rt_made_up" } }), 401, "unauthorized");
+  });
+
+  it("another user's session id → 404, and that session survives", async () => {
+    const alice = await signup();
+    const bob = await signup();
+    const bobs = await api("/v1/auth/sessions", { token: bob.accessToken });
+    const bobSession = bobs.body.items[0].id as string;
+    expectProblem(await api(`/v1/auth/sessions/${bobSession}`, { method: "DELETE", token: alice.accessToken }), 404, "not_found");
+    expect((await api("/v1/auth/refresh", { body: { refreshToken: bob.refreshToken } })).status).toBe(200);
+  });
+
+  it("refresh tokens are stored only as hashes", async () => {
+    const u = await signup();
+    const { env } = await import("cloudflare:workers");
+    const rows = await env.DB.prepare("SELECT refresh_hash FROM sessions").all<{ refresh_hash: string }>();
+    expect(rows.results.length).toBeGreaterThan(0);
+    for (const r of rows.results) expect(r.refresh_hash).not.toContain(u.refreshToken);
+    const raw = await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?").bind(u.refreshToken).first<{ n: number }>();
+    expect(raw?.n).toBe(0);
+  });
+
+  it("passwords are stored as PBKDF2-SHA256 with 100,000 iterations and a per-user salt", async () => {
+    const a = await signup({ password: "same password" });
+    const b = await signup({ password: "same password" });
+    const { env } = await import("cloudflare:workers");
+    const rows = await env.DB.prepare("SELECT password_hash FROM users WHERE id IN (?, ?)").bind(a.id, b.id).all<{ password_hash: string }>();
+    const [h1, h2] = rows.results.map((r) => r.password_hash);
+    expect(h1).toMatch(/^pbkdf2-sha256\$100000\$[\w-]{22}\$[\w-]{43}$/);
+    expect(h1).not.toBe(h2);
+  });
+});
+
+describe("auth: no account enumeration", () => {
+  it("login answers the same for an unknown email and a wrong password, in about the same time", async () => {
+    const u = await signup();
+    const time = async (email: string) => {
+      const t0 = performance.now();
+      const res = await api("/v1/auth/login", { body: { email, password: "wrong password" } });
+      return { ms: performance.now() - t0, res };
+    };
+    const unknown: number[] = [];
+    const wrong: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const a = await time(uniqueEmail("ghost"));
+      const b = await time(u.email);
+      expectProblem(a.res, 401, "invalid_credentials");
+      expectProblem(b.res, 401, "invalid_credentials");
+      expect(a.res.body.detail).toBe(b.res.body.detail);
+      unknown.push(a.ms);
+      wrong.push(b.ms);
+    }
+    const median = (xs: number[]) => xs.sort((x, y) => x - y)[2]!;
+    // Both paths run a full 100,000-iteration PBKDF2; a skipped hash would be ~100x faster.
+    const ratio = median(unknown) / median(wrong);
+    expect(ratio).toBeGreaterThan(0.33);
+    expect(ratio).toBeLessThan(3);
+  });
+
+  it("password-reset answers 202 for unknown and known emails alike", async () => {
+    const u = await signup();
+    expect((await api("/v1/auth/password-reset", { body: { email: uniqueEmail("ghost") } })).status).toBe(202);
+    expect((await api("/v1/auth/password-reset", { body: { email: u.email } })).status).toBe(202);
+  });
+});
+
+describe("auth: rate limits", () => {
+  it("too many logins from one address → 429 rate_limited with Retry-After", async () => {
+    const ip = "203.0.113.77";
+    let limited;
+    for (let i = 0; i < 40 && !limited; i++) {
+      const res = await api("/v1/auth/login", { ip, body: { email: "nobody@example.com", password: "wrong password" } });
+      if (res.status === 429) limited = res;
+      else expect(res.status).toBe(401);
+    }
+    expect(limited).toBeDefined();
+    expectProblem(limited!, 429, "rate_limited");
+    expect(Number(limited!.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Another address is not affected.
+    expect((await api("/v1/auth/login", { body: { email: "nobody@example.com", password: "wrong password" } })).status).toBe(401);
+  });
+});
