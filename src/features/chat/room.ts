@@ -1,8 +1,441 @@
-/** The chat room Durable Object (one per room). Implemented by the chat feature. */
+/**
+ * ChatRoom: one Durable Object per room (`idFromName(roomId)`), SQLite-backed. It owns the message
+ * log (gapless per-room `seq`, dedupe by `(sender_id, client_id)`), the read positions and the
+ * room's WebSockets (Hibernation API). The Worker authenticates and checks D1 membership before it
+ * calls in: REST goes through the RPC methods, the upgrade through `fetch()` with the verified
+ * identity in internal headers.
+ *
+ * Consistency with D1: a message is first committed to the object's SQLite (synchronously, so seq
+ * assignment cannot interleave), then mirrored to D1 (`rooms.last_*`, the sender's read position),
+ * and only after that mirror is it broadcast and acknowledged. So whoever sees a message — a
+ * socket, or the sender's 201 — also sees it in `GET /v1/rooms`. Mirrors run one at a time in seq
+ * order (`publishing` chain), and the D1 writes are monotonic, so a late mirror never moves the
+ * listing back. The message log stays the source of truth: if D1 is down the message is still
+ * stored and broadcast, its seq stays in `unmirrored`, and the alarm retries the mirror and the
+ * push job until they succeed (also after a crash between store and mirror).
+ */
 import { DurableObject } from "cloudflare:workers";
+import { limits } from "../../config";
+import { createDb } from "../../db";
+import type { ErrorCode } from "../../errors";
+import { enqueue, type Job } from "../../jobs";
+import { newId, nowIso } from "../../lib/ids";
+import {
+  CLOSE_HEARTBEAT,
+  CLOSE_REMOVED,
+  type ErrorFrameCode,
+  type Message,
+  parseClientFrame,
+  PING_TEXT,
+  PONG_TEXT,
+  type SendInput,
+  type ServerFrame,
+} from "./protocol";
+import { mayAttachFile, type MirrorResult, mirrorMessage, mirrorRead } from "./service";
+
+/** Internal headers the Worker sets on the upgrade it forwards (after dropping the client's). */
+export const INTERNAL_HEADERS = { user: "x-outpost-chat-user", room: "x-outpost-chat-room", afterSeq: "x-outpost-chat-after-seq" } as const;
+
+/** Per-socket state that must survive hibernation. */
+interface Attachment {
+  userId: string;
+  /** Last frame received (ms); pings answered by the runtime are read from the auto-response timestamp. */
+  lastSeenAt: number;
+  /** Highest seq already replayed to this socket, so a broadcast in flight is not delivered twice. */
+  replayedTo: number;
+  /** Set when the room closed the socket itself, so its close event does not announce presence twice. */
+  gone: boolean;
+}
+
+/** Result of an RPC call that can be refused; the Worker turns a refusal into an AppError. */
+export type RoomResult<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; detail: string };
+
+export interface HistoryQuery {
+  after?: number | undefined;
+  before?: number | undefined;
+  limit: number;
+}
+
+interface MessageRow extends Record<string, SqlStorageValue> {
+  seq: number;
+  id: string;
+  sender_id: string;
+  client_id: string;
+  text: string | null;
+  file_id: string | null;
+  created_at: string;
+}
+
+const OPEN = 1; // WebSocket.READY_STATE_OPEN
 
 export class ChatRoom extends DurableObject<Env> {
-  override async fetch(): Promise<Response> {
-    return new Response(null, { status: 404 });
+  private readonly sql: SqlStorage;
+  /** Mirrors and fan-outs run one after another, in seq order. */
+  private publishing: Promise<void> = Promise.resolve();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS messages (
+      seq INTEGER PRIMARY KEY, id TEXT NOT NULL, sender_id TEXT NOT NULL, client_id TEXT NOT NULL,
+      text TEXT, file_id TEXT, created_at TEXT NOT NULL, UNIQUE (sender_id, client_id))`);
+    this.sql.exec("CREATE TABLE IF NOT EXISTS reads (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL)");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS unmirrored (seq INTEGER PRIMARY KEY)");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    // The protocol's ping is answered by the runtime without waking a hibernated room.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_TEXT, PONG_TEXT));
+  }
+
+  // --- RPC (called by the Worker after it checked the caller's membership) ---------------------
+
+  /** Stores a message (or finds the one already sent with this clientId) and publishes a new one. */
+  async sendMessage(roomId: string, senderId: string, input: SendInput): Promise<{ message: Message; created: boolean }> {
+    this.bindRoom(roomId);
+    const result = this.store(senderId, input);
+    if (result.created) await this.publish(result.message);
+    return result;
+  }
+
+  /** A page of history in seq order; see `HistoryQuery` for the two directions. */
+  async history(roomId: string, q: HistoryQuery): Promise<{ items: Message[]; more: boolean }> {
+    this.bindRoom(roomId);
+    if (q.after !== undefined) {
+      const rows = this.rows("SELECT * FROM messages WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?", q.after, q.before ?? Number.MAX_SAFE_INTEGER, q.limit + 1);
+      return { items: rows.slice(0, q.limit).map((r) => this.toMessage(r)), more: rows.length > q.limit };
+    }
+    // Newest page before `before` (or the latest page), returned oldest first.
+    const rows = this.rows("SELECT * FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?", q.before ?? Number.MAX_SAFE_INTEGER, q.limit + 1);
+    return { items: rows.slice(0, q.limit).reverse().map((r) => this.toMessage(r)), more: rows.length > q.limit };
+  }
+
+  /** Moves the user's read position forward (never back), mirrors it to D1, tells the room. */
+  async markRead(roomId: string, userId: string, seq: number): Promise<RoomResult<null>> {
+    this.bindRoom(roomId);
+    if (seq > this.lastSeq()) return { ok: false, code: "validation_failed", detail: "seq is beyond the room's last message." };
+    const current = this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
+    if (seq <= current) return { ok: true, value: null };
+    this.sql.exec("INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)", userId, seq);
+    await mirrorRead(createDb(this.env.DB), roomId, userId, seq);
+    this.broadcast({ type: "read", userId, seq });
+    return { ok: true, value: null };
+  }
+
+  /** Closes every socket of `userId` with 4403 (removed from the room, or account deleted). */
+  async disconnectUser(roomId: string, userId: string, reason: string): Promise<number> {
+    this.bindRoom(roomId);
+    const sockets = this.ctx.getWebSockets(userId);
+    const wasOnline = this.isOnline(userId);
+    for (const ws of sockets) this.drop(ws, CLOSE_REMOVED, reason);
+    if (wasOnline) this.broadcast({ type: "presence", userId, online: false });
+    return sockets.length;
+  }
+
+  // --- WebSockets --------------------------------------------------------------------------
+
+  /** The upgrade, forwarded by the Worker with the verified identity in `INTERNAL_HEADERS`. */
+  override async fetch(request: Request): Promise<Response> {
+    const userId = request.headers.get(INTERNAL_HEADERS.user);
+    const roomId = request.headers.get(INTERNAL_HEADERS.room);
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !userId || !roomId) return new Response(null, { status: 400 });
+    this.bindRoom(roomId);
+    const afterRaw = request.headers.get(INTERNAL_HEADERS.afterSeq);
+    const afterSeq = afterRaw === null ? null : Number(afterRaw);
+
+    const pair = new WebSocketPair();
+    const client = pair[0];
+    const server = pair[1];
+    const wasOnline = this.isOnline(userId);
+    this.ctx.acceptWebSocket(server, [userId]);
+    this.attach(server, { userId, lastSeenAt: Date.now(), replayedTo: 0, gone: false });
+
+    this.sendTo(server, { type: "ready", lastSeq: this.lastSeq(), online: this.onlineUsers() });
+    if (afterSeq !== null && Number.isSafeInteger(afterSeq)) this.replay(server, afterSeq);
+    if (!wasOnline) this.broadcast({ type: "presence", userId, online: true }, { exceptUser: userId });
+    await this.ensureAlarm();
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    const att = this.attachment(ws);
+    if (!att || att.gone) return;
+    att.lastSeenAt = Date.now();
+    this.attach(ws, att);
+
+    const parsed = parseClientFrame(data);
+    if (!parsed.ok) return this.sendError(ws, parsed.code, parsed.message, parsed.clientId);
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case "ping":
+        return this.sendTo(ws, { type: "pong" });
+      case "typing":
+        return this.broadcast({ type: "typing", userId: att.userId }, { exceptUser: att.userId });
+      case "sync":
+        return this.replay(ws, frame.afterSeq);
+      case "read": {
+        const r = await this.markRead(this.roomId(), att.userId, frame.seq);
+        if (!r.ok) this.sendError(ws, "validation_failed", r.detail);
+        return;
+      }
+      case "send": {
+        const { type: _type, ...input } = frame;
+        return this.socketSend(ws, att.userId, input);
+      }
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    // Complete the closing handshake; 1005/1006 are not codes one may send.
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, "closed");
+    } catch {
+      // already closed
+    }
+    this.gone(ws);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.gone(ws);
+  }
+
+  /** Heartbeat: closes sockets silent for too long (dead phones send no close); retries mirrors. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = this.attachment(ws);
+      if (!att || att.gone) continue;
+      const autoPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      if (now - Math.max(att.lastSeenAt, autoPing) > limits.chatHeartbeatTimeoutSec * 1000) {
+        const wasOnline = this.isOnline(att.userId);
+        this.drop(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
+        if (wasOnline && !this.isOnline(att.userId)) this.broadcast({ type: "presence", userId: att.userId, online: false });
+      }
+    }
+    await this.retryUnmirrored();
+    if (this.ctx.getWebSockets().length > 0 || this.unmirroredCount() > 0) {
+      await this.ctx.storage.setAlarm(Date.now() + limits.chatHeartbeatCheckSec * 1000);
+    }
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private async socketSend(ws: WebSocket, userId: string, input: SendInput): Promise<void> {
+    const { success } = await this.env.CHAT_LIMITER.limit({ key: `send:${userId}` });
+    if (!success) return this.sendError(ws, "rate_limited", "Too many messages; slow down.", input.clientId);
+    if (input.fileId && !this.findByClientId(userId, input.clientId) && !(await mayAttachFile(createDb(this.env.DB), userId, input.fileId))) {
+      return this.sendError(ws, "forbidden", "fileId is not a file you may share.", input.clientId);
+    }
+    try {
+      const { message, created } = await this.sendMessage(this.roomId(), userId, input);
+      // A resend gets the original back on its own socket; a new message reached it via broadcast.
+      if (!created) this.sendTo(ws, { type: "message", message });
+    } catch (e) {
+      console.error("chat: send failed:", (e as Error).message);
+      this.sendError(ws, "internal", "The message could not be stored; send it again with the same clientId.", input.clientId);
+    }
+  }
+
+  /** Commits a message, or returns the one this sender already sent with this clientId. Synchronous: no other event interleaves. */
+  private store(senderId: string, input: SendInput): { message: Message; created: boolean } {
+    const existing = this.findByClientId(senderId, input.clientId);
+    if (existing) return { message: this.toMessage(existing), created: false };
+    const seq = this.lastSeq() + 1;
+    const row: MessageRow = { seq, id: newId(), sender_id: senderId, client_id: input.clientId, text: input.text ?? null, file_id: input.fileId ?? null, created_at: nowIso() };
+    this.sql.exec(
+      "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      row.seq, row.id, row.sender_id, row.client_id, row.text, row.file_id, row.created_at,
+    );
+    this.sql.exec("INSERT INTO unmirrored (seq) VALUES (?)", seq);
+    // Sending implies having read everything up to one's own message.
+    this.sql.exec("INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)", senderId, seq);
+    return { message: this.toMessage(row), created: true };
+  }
+
+  /** Queues the mirror + broadcast + push of a new message behind the ones before it. */
+  private publish(message: Message): Promise<void> {
+    const run = this.publishing.then(() => this.mirrorAndFanOut(message, true));
+    this.publishing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async mirrorAndFanOut(message: Message, broadcast: boolean): Promise<void> {
+    if (!this.isUnmirrored(message.seq)) return;
+    let mirrored: MirrorResult | null = null;
+    try {
+      mirrored = await mirrorMessage(createDb(this.env.DB), message);
+    } catch (e) {
+      console.error(`chat: mirroring seq ${message.seq} to D1 failed, will retry:`, (e as Error).message);
+    }
+    if (broadcast) this.broadcast({ type: "message", message }, { skipReplayed: message.seq });
+    if (!mirrored) return this.scheduleRetry();
+    try {
+      await this.enqueueJob(this.pushJob(message, mirrored));
+      this.sql.exec("DELETE FROM unmirrored WHERE seq = ?", message.seq);
+    } catch (e) {
+      console.error(`chat: enqueueing push for seq ${message.seq} failed, will retry:`, (e as Error).message);
+      await this.scheduleRetry();
+    }
+  }
+
+  /** The push job: members with no open socket here, never the sender. */
+  private pushJob(message: Message, m: MirrorResult): Job {
+    const online = new Set(this.onlineUsers());
+    return {
+      type: "chat.message",
+      roomId: message.roomId,
+      roomName: m.name,
+      roomKind: m.kind,
+      seq: message.seq,
+      messageId: message.id,
+      senderId: message.senderId,
+      senderName: m.senderName,
+      text: message.text,
+      hasFile: message.fileId !== null,
+      recipients: m.memberIds.filter((id) => id !== message.senderId && !online.has(id)),
+    };
+  }
+
+  /** Sends a job to the JOBS queue (a method so tests can observe it). */
+  protected async enqueueJob(job: Job): Promise<void> {
+    await enqueue(this.env, job);
+  }
+
+  private async retryUnmirrored(): Promise<void> {
+    const seqs = this.sql.exec<{ seq: number }>("SELECT seq FROM unmirrored ORDER BY seq").toArray();
+    for (const { seq } of seqs) {
+      const row = this.rows("SELECT * FROM messages WHERE seq = ?", seq)[0];
+      if (!row) {
+        this.sql.exec("DELETE FROM unmirrored WHERE seq = ?", seq);
+        continue;
+      }
+      const message = this.toMessage(row);
+      const run = this.publishing.then(() => this.mirrorAndFanOut(message, false));
+      this.publishing = run.catch(() => undefined);
+      await run;
+    }
+  }
+
+  private async scheduleRetry(): Promise<void> {
+    await this.ensureAlarm();
+  }
+
+  private async ensureAlarm(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + limits.chatHeartbeatCheckSec * 1000);
+  }
+
+  /** Sends every message after `afterSeq`, in order, in pages; synchronous so nothing interleaves. */
+  private replay(ws: WebSocket, afterSeq: number): void {
+    let cursor = afterSeq;
+    for (;;) {
+      const rows = this.rows("SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?", cursor, limits.chatReplayPage);
+      for (const r of rows) this.sendTo(ws, { type: "message", message: this.toMessage(r) });
+      const last = rows.at(-1);
+      if (last) cursor = last.seq;
+      if (rows.length < limits.chatReplayPage) break;
+    }
+    const att = this.attachment(ws);
+    if (att && cursor > att.replayedTo) this.attach(ws, { ...att, replayedTo: cursor });
+  }
+
+  private broadcast(frame: ServerFrame, opts: { exceptUser?: string; skipReplayed?: number } = {}): void {
+    const text = JSON.stringify(frame);
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = this.attachment(ws);
+      if (!att || att.gone || ws.readyState !== OPEN) continue;
+      if (opts.exceptUser !== undefined && att.userId === opts.exceptUser) continue;
+      if (opts.skipReplayed !== undefined && att.replayedTo >= opts.skipReplayed) continue;
+      this.trySend(ws, text);
+    }
+  }
+
+  private sendTo(ws: WebSocket, frame: ServerFrame): void {
+    this.trySend(ws, JSON.stringify(frame));
+  }
+
+  private sendError(ws: WebSocket, code: ErrorFrameCode, message: string, clientId?: string): void {
+    this.sendTo(ws, { type: "error", code, message, ...(clientId !== undefined ? { clientId } : {}) });
+  }
+
+  private trySend(ws: WebSocket, text: string): void {
+    try {
+      ws.send(text);
+    } catch {
+      // The socket died between the check and the send; its close event cleans up.
+    }
+  }
+
+  /** Closes a socket from our side and marks it, so its close event is not reported again. */
+  private drop(ws: WebSocket, code: number, reason: string): void {
+    const att = this.attachment(ws);
+    if (att) this.attach(ws, { ...att, gone: true });
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  /** A socket closed or failed: announce the user offline when it was their last one here. */
+  private gone(ws: WebSocket): void {
+    const att = this.attachment(ws);
+    if (!att || att.gone) return;
+    this.attach(ws, { ...att, gone: true });
+    if (!this.isOnline(att.userId)) this.broadcast({ type: "presence", userId: att.userId, online: false });
+  }
+
+  /** Users with at least one open socket here (CLOSING sockets and ones we dropped do not count). */
+  private onlineUsers(): string[] {
+    const users = new Set<string>();
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = this.attachment(ws);
+      if (att && !att.gone && ws.readyState === OPEN) users.add(att.userId);
+    }
+    return [...users];
+  }
+
+  private isOnline(userId: string): boolean {
+    return this.ctx.getWebSockets(userId).some((ws) => ws.readyState === OPEN && this.attachment(ws)?.gone === false);
+  }
+
+  private attachment(ws: WebSocket): Attachment | null {
+    return (ws.deserializeAttachment() as Attachment | null) ?? null;
+  }
+
+  private attach(ws: WebSocket, att: Attachment): void {
+    ws.serializeAttachment(att);
+  }
+
+  private rows(query: string, ...bindings: SqlStorageValue[]): MessageRow[] {
+    return this.sql.exec<MessageRow>(query, ...bindings).toArray();
+  }
+
+  private findByClientId(senderId: string, clientId: string): MessageRow | undefined {
+    return this.rows("SELECT * FROM messages WHERE sender_id = ? AND client_id = ?", senderId, clientId)[0];
+  }
+
+  private lastSeq(): number {
+    return this.sql.exec<{ s: number }>("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
+  }
+
+  private isUnmirrored(seq: number): boolean {
+    return this.sql.exec("SELECT 1 FROM unmirrored WHERE seq = ?", seq).toArray().length > 0;
+  }
+
+  private unmirroredCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM unmirrored").one().n;
+  }
+
+  /** The room id is the object's name; remembered so messages and alarms can carry it. */
+  private bindRoom(roomId: string): void {
+    this.sql.exec("INSERT INTO meta (key, value) VALUES ('room_id', ?) ON CONFLICT (key) DO NOTHING", roomId);
+  }
+
+  private roomId(): string {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'room_id'").toArray()[0];
+    if (!row) throw new Error("chat room used before it was bound to a room id");
+    return row.value;
+  }
+
+  private toMessage(r: MessageRow): Message {
+    return { id: r.id, roomId: this.roomId(), seq: r.seq, clientId: r.client_id, senderId: r.sender_id, text: r.text, fileId: r.file_id, createdAt: r.created_at };
   }
 }

@@ -1,0 +1,194 @@
+/**
+ * `/v1/rooms/*`: rooms and membership (D1), messages and read positions (the room's Durable
+ * Object, over RPC), and the room WebSocket. Every room route answers 404 to non-members.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "../../env";
+import { AppError } from "../../errors";
+import { describe, validate } from "../../lib/validation";
+import { bearer, principalFromToken, requireUser, userOf } from "../../middleware/auth";
+import { checkRate } from "../../middleware/rate-limit";
+import { MessageSchema, SendBody } from "./protocol";
+import { type HistoryQuery, INTERNAL_HEADERS, type RoomResult } from "./room";
+import * as S from "./schemas";
+import * as chat from "./service";
+
+const TAG = "Chat";
+/** CHAT_LIMITER's period (wrangler.toml), for Retry-After. */
+const CHAT_LIMIT_PERIOD_SEC = 10;
+
+const roomStub = (env: Env, roomId: string) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(roomId));
+
+function unwrap<T>(r: RoomResult<T>): T {
+  if (!r.ok) throw new AppError(r.code, r.detail);
+  return r.value;
+}
+
+/** History cursors carry the bounds of the next page: `a` = after (forward), `b` = before (backward). */
+interface HistoryCursor {
+  a?: number;
+  b?: number;
+}
+const encodeCursor = (c: HistoryCursor) => btoa(JSON.stringify(c)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+function decodeCursor(s: string): HistoryCursor {
+  const isSeq = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+  try {
+    const c: unknown = JSON.parse(atob(s.replaceAll("-", "+").replaceAll("_", "/")));
+    if (typeof c === "object" && c !== null) {
+      const { a, b } = c as Record<string, unknown>;
+      if ((a === undefined || isSeq(a)) && (b === undefined || isSeq(b)) && (a !== undefined || b !== undefined)) {
+        return { ...(a !== undefined ? { a } : {}), ...(b !== undefined ? { b } : {}) };
+      }
+    }
+  } catch {
+    // not base64 or not JSON: same answer as a malformed cursor
+  }
+  throw new AppError("validation_failed", "The cursor is not valid.", { errors: [{ path: "cursor", message: "not a cursor from this list" }] });
+}
+
+export const chatRoutes = new Hono<AppEnv>()
+  .post(
+    "/",
+    describe({ tag: TAG, summary: "Create a room", description: "`kind` defaults to `group` (the caller becomes its owner). A `direct` room names exactly one other user and is unique per pair: asking again returns the existing room with 200.", responses: { 201: { description: "Created", schema: S.RoomSchema }, 200: { description: "The existing direct room", schema: S.RoomSchema } } }),
+    requireUser,
+    validate("json", S.CreateRoomBody),
+    async (c) => {
+      const { room, created } = await chat.createRoom(c.var.db, userOf(c).userId, c.req.valid("json"));
+      return c.json(room, created ? 201 : 200);
+    },
+  )
+  .get(
+    "/",
+    describe({ tag: TAG, summary: "The caller's rooms, most recent activity first", responses: { 200: { description: "Rooms with lastMessage and unreadCount", schema: S.RoomList } } }),
+    requireUser,
+    validate("query", S.ListQuery),
+    async (c) => {
+      const q = c.req.valid("query");
+      return c.json(await chat.listRooms(c.var.db, userOf(c).userId, q.limit, q.cursor));
+    },
+  )
+  .get(
+    "/:id",
+    describe({ tag: TAG, summary: "A room (members only)", responses: { 200: { description: "Room", schema: S.RoomSchema }, 404: { description: "No such room, or not a member" } } }),
+    requireUser,
+    validate("param", S.RoomParam),
+    async (c) => {
+      const room = await chat.getRoom(c.var.db, c.req.valid("param").id, userOf(c).userId);
+      if (!room) throw new AppError("not_found", "No such room.");
+      return c.json(room);
+    },
+  )
+  .post(
+    "/:id/members",
+    describe({ tag: TAG, summary: "Add a member (owner only)", responses: { 201: { description: "The room with its new member", schema: S.RoomSchema }, 403: { description: "Not the owner" }, 404: { description: "No such room (or not a member), or no such user" }, 409: { description: "Already a member, or a direct room" } } }),
+    requireUser,
+    validate("param", S.RoomParam),
+    validate("json", S.AddMemberBody),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const me = userOf(c).userId;
+      const m = await chat.requireMembership(c.var.db, id, me);
+      await chat.addMember(c.var.db, m, c.req.valid("json").userId);
+      const room = await chat.getRoom(c.var.db, id, me);
+      if (!room) throw new AppError("not_found", "No such room.");
+      return c.json(room, 201);
+    },
+  )
+  .patch(
+    "/:id/members/me",
+    describe({ tag: TAG, summary: "Mute or unmute the room for the caller (no push while muted)", responses: { 200: { description: "The caller's membership", schema: S.MutedMember } } }),
+    requireUser,
+    validate("param", S.RoomParam),
+    validate("json", S.MuteBody),
+    async (c) => c.json(await chat.setMuted(c.var.db, c.req.valid("param").id, userOf(c).userId, c.req.valid("json").muted)),
+  )
+  .delete(
+    "/:id/members/:userId",
+    describe({ tag: TAG, summary: "Remove a member (owner), or leave (the member)", description: "`me` stands for the caller. The removed member's open sockets are closed with code 4403.", responses: { 204: { description: "Removed" }, 403: { description: "Not the owner" }, 404: { description: "No such room (or not a member), or the user is not a member" }, 409: { description: "Direct rooms keep their two members" } } }),
+    requireUser,
+    validate("param", S.MemberParam),
+    async (c) => {
+      const { id, userId } = c.req.valid("param");
+      const me = userOf(c).userId;
+      const m = await chat.requireMembership(c.var.db, id, me);
+      const target = userId === "me" ? me : userId;
+      await chat.removeMember(c.var.db, m, target);
+      // D1 first: once it committed no new socket of theirs passes the Worker's check; then cut the open ones.
+      await roomStub(c.env, id).disconnectUser(id, target, "removed from the room");
+      return c.body(null, 204);
+    },
+  )
+  .get(
+    "/:id/messages",
+    describe({ tag: TAG, summary: "Message history in seq order", description: "`after=<seq>` pages forward from a seq; otherwise the newest page (before `before=<seq>` if given). `nextCursor` continues in the same direction.", responses: { 200: { description: "Messages, oldest first", schema: S.MessagePage } } }),
+    requireUser,
+    validate("param", S.RoomParam),
+    validate("query", S.HistoryQuery),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      await chat.requireMembership(c.var.db, id, userOf(c).userId);
+      const q = c.req.valid("query");
+      const cur = q.cursor ? decodeCursor(q.cursor) : { a: q.after, b: q.before };
+      const query: HistoryQuery = { after: cur.a, before: cur.b, limit: q.limit };
+      const page = await roomStub(c.env, id).history(id, query);
+      let nextCursor: string | null = null;
+      const first = page.items[0];
+      const last = page.items.at(-1);
+      if (page.more && query.after !== undefined && last) nextCursor = encodeCursor({ a: last.seq, ...(query.before !== undefined ? { b: query.before } : {}) });
+      if (page.more && query.after === undefined && first) nextCursor = encodeCursor({ b: first.seq });
+      return c.json({ items: page.items, nextCursor });
+    },
+  )
+  .post(
+    "/:id/messages",
+    describe({ tag: TAG, summary: "Send a message (for clients without a socket)", rateLimited: true, description: "Stored before anyone sees it. The same `clientId` again returns the first message with 200. `fileId` must be a public file or one of the sender's own.", responses: { 201: { description: "Stored", schema: MessageSchema }, 200: { description: "Already stored under this clientId", schema: MessageSchema } } }),
+    requireUser,
+    validate("param", S.RoomParam),
+    validate("json", SendBody),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const me = userOf(c).userId;
+      await chat.requireMembership(c.var.db, id, me);
+      await checkRate(c.env, "CHAT_LIMITER", `send:${me}`, CHAT_LIMIT_PERIOD_SEC);
+      const body = c.req.valid("json");
+      if (body.fileId && !(await chat.mayAttachFile(c.var.db, me, body.fileId))) {
+        throw new AppError("validation_failed", "fileId must be a public file or one of your own.", { errors: [{ path: "fileId", message: "not a file you may share" }] });
+      }
+      const { message, created } = await roomStub(c.env, id).sendMessage(id, me, body);
+      return c.json(message, created ? 201 : 200);
+    },
+  )
+  .post(
+    "/:id/read",
+    describe({ tag: TAG, summary: "Mark messages read up to seq", responses: { 204: { description: "Recorded (a position never moves back)" } } }),
+    requireUser,
+    validate("param", S.RoomParam),
+    validate("json", S.ReadBody),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const me = userOf(c).userId;
+      await chat.requireMembership(c.var.db, id, me);
+      unwrap(await roomStub(c.env, id).markRead(id, me, c.req.valid("json").seq));
+      return c.body(null, 204);
+    },
+  )
+  .get(
+    "/:id/ws",
+    describe({ tag: TAG, summary: "The room's WebSocket", description: "Auth by `Authorization: Bearer` or `?token=`. `?afterSeq=` replays what was missed. Frames: see the chat protocol (`send`, `typing`, `read`, `sync`, `ping` → `ready`, `message`, `typing`, `read`, `presence`, `error`, `pong`).", auth: "user", responses: { 101: { description: "Switching protocols" }, 400: { description: "Not a WebSocket upgrade" }, 404: { description: "No such room, or not a member" } } }),
+    validate("param", S.RoomParam),
+    validate("query", S.WsQuery),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const q = c.req.valid("query");
+      const token = bearer(c.req.header("authorization")) ?? q.token;
+      if (!token) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken> or ?token=.");
+      const p = await principalFromToken(c, token);
+      if (p.kind !== "user") throw new AppError("forbidden", "Room sockets need a user's access token.");
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
+      await chat.requireMembership(c.var.db, id, p.userId);
+      // A fresh request: nothing the client sent (such as forged internal headers) reaches the room.
+      const headers = new Headers({ upgrade: "websocket", [INTERNAL_HEADERS.user]: p.userId, [INTERNAL_HEADERS.room]: id });
+      if (q.afterSeq !== undefined) headers.set(INTERNAL_HEADERS.afterSeq, String(q.afterSeq));
+      return roomStub(c.env, id).fetch(new Request("https://chat-room.internal/ws", { headers }));
+    },
+  );

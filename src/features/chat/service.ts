@@ -1,0 +1,330 @@
+/**
+ * Chat data in D1: the room index and membership (listing, access checks, unread counts) and the
+ * mirror of each room's newest message. Used by the routes and by the ChatRoom Durable Object;
+ * the message log itself is the object's own SQLite storage.
+ */
+import { and, asc, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { limits } from "../../config";
+import { type Database, runBatch } from "../../db";
+import { roomMembers, rooms, users } from "../../db/schema";
+import { AppError } from "../../errors";
+import { newId, nowIso } from "../../lib/ids";
+import type { Message } from "./protocol";
+import type { CreateRoomInput, Member, Room } from "./schemas";
+
+type RoomRow = typeof rooms.$inferSelect;
+type MemberRow = typeof roomMembers.$inferSelect;
+
+/** The caller's membership of a room, with what the routes need to act on it. */
+export interface Membership {
+  room: RoomRow;
+  me: MemberRow;
+  /** The caller's display name (for push payloads). */
+  userName: string | null;
+}
+
+const isUniqueViolation = (e: unknown) => e instanceof Error && /UNIQUE constraint failed/i.test(`${e.message} ${String(e.cause ?? "")}`);
+
+/** D1 allows 100 bound parameters per statement: IN lists and multi-row inserts go in chunks. */
+function chunks<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+const IN_CHUNK = 90;
+/** room_members has 6 columns: 15 rows = 90 parameters. */
+const MEMBER_ROWS_PER_INSERT = 15;
+
+function parseLastMessage(json: string | null): Message | null {
+  if (!json) return null;
+  try {
+    return JSON.parse(json) as Message;
+  } catch {
+    return null;
+  }
+}
+
+const toMember = (m: MemberRow): Member => ({ userId: m.userId, role: m.role, lastReadSeq: m.lastReadSeq });
+
+/**
+ * The public Room. Unread = messages after the caller's read position; sending advances the
+ * sender's own position, so one's own messages never count as unread.
+ */
+function toRoom(r: RoomRow, members: MemberRow[], me: MemberRow): Room {
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: r.name,
+    createdBy: r.createdBy,
+    createdAt: r.createdAt,
+    members: members.map(toMember),
+    lastMessage: parseLastMessage(r.lastMessage),
+    lastSeq: r.lastSeq,
+    unreadCount: Math.max(0, r.lastSeq - me.lastReadSeq),
+    muted: me.muted,
+  };
+}
+
+async function membersOf(db: Database, roomIds: string[]): Promise<Map<string, MemberRow[]>> {
+  const byRoom = new Map<string, MemberRow[]>();
+  for (const ids of chunks(roomIds, IN_CHUNK)) {
+    const rows = await db.select().from(roomMembers).where(inArray(roomMembers.roomId, ids)).orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId));
+    for (const m of rows) {
+      const list = byRoom.get(m.roomId) ?? [];
+      list.push(m);
+      byRoom.set(m.roomId, list);
+    }
+  }
+  return byRoom;
+}
+
+/** The room as `userId` sees it; null when the room does not exist or the user is not a member. */
+export async function getRoom(db: Database, roomId: string, userId: string): Promise<Room | null> {
+  const m = await getMembership(db, roomId, userId);
+  if (!m) return null;
+  const members = (await membersOf(db, [roomId])).get(roomId) ?? [];
+  return toRoom(m.room, members, m.me);
+}
+
+/** The caller's membership, or null (no such room, or not a member: the routes answer 404 for both). */
+export async function getMembership(db: Database, roomId: string, userId: string): Promise<Membership | null> {
+  const row = await db
+    .select({ room: rooms, me: roomMembers, userName: users.name })
+    .from(roomMembers)
+    .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+    .innerJoin(users, eq(users.id, roomMembers.userId))
+    .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+    .get();
+  return row ?? null;
+}
+
+/** Throws `not_found` unless the user is a member: strangers learn nothing about the room. */
+export async function requireMembership(db: Database, roomId: string, userId: string): Promise<Membership> {
+  const m = await getMembership(db, roomId, userId);
+  if (!m) throw new AppError("not_found", "No such room.");
+  return m;
+}
+
+async function assertUsersExist(db: Database, ids: string[]): Promise<void> {
+  const found = new Set<string>();
+  for (const part of chunks(ids, IN_CHUNK)) {
+    for (const u of await db.select({ id: users.id }).from(users).where(inArray(users.id, part))) found.add(u.id);
+  }
+  const errors = ids.flatMap((id, i) => (found.has(id) ? [] : [{ path: `memberIds.${i}`, message: "no such user" }]));
+  if (errors.length) throw new AppError("validation_failed", "Some memberIds are not users.", { errors });
+}
+
+const directKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`);
+
+/**
+ * Creates a room. A direct room is unique per pair of users (`direct_key`): asking again, even
+ * concurrently, returns the existing room with `created: false`.
+ */
+export async function createRoom(db: Database, creatorId: string, input: CreateRoomInput): Promise<{ room: Room; created: boolean }> {
+  const kind = input.kind ?? "group";
+  const others = [...new Set(input.memberIds)].filter((id) => id !== creatorId);
+  if (kind === "direct") {
+    if (input.name !== undefined) throw new AppError("validation_failed", "Direct rooms have no name.", { errors: [{ path: "name", message: "not allowed for direct rooms" }] });
+    if (others.length !== 1) throw new AppError("validation_failed", "A direct room is with exactly one other user.", { errors: [{ path: "memberIds", message: "must name exactly one other user" }] });
+  }
+  await assertUsersExist(db, others);
+
+  const key = kind === "direct" ? directKey(creatorId, others[0]!) : null;
+  if (key) {
+    const existing = await findDirect(db, key, creatorId);
+    if (existing) return { room: existing, created: false };
+  }
+  const now = nowIso();
+  const id = newId();
+  const rows: MemberRow[] = [creatorId, ...others].map((userId) => ({
+    roomId: id,
+    userId,
+    role: kind === "group" && userId === creatorId ? "owner" : "member",
+    lastReadSeq: 0,
+    muted: false,
+    joinedAt: now,
+  }));
+  try {
+    await runBatch(db, [
+      db.insert(rooms).values({ id, kind, name: input.name ?? null, createdBy: creatorId, createdAt: now, directKey: key, lastSeq: 0, lastMessage: null, lastActivityAt: now }),
+      ...chunks(rows, MEMBER_ROWS_PER_INSERT).map((part) => db.insert(roomMembers).values(part)),
+    ]);
+  } catch (e) {
+    if (key && isUniqueViolation(e)) {
+      const existing = await findDirect(db, key, creatorId);
+      if (existing) return { room: existing, created: false };
+    }
+    throw e;
+  }
+  const room = await getRoom(db, id, creatorId);
+  if (!room) throw new AppError("internal");
+  return { room, created: true };
+}
+
+async function findDirect(db: Database, key: string, userId: string): Promise<Room | null> {
+  const r = await db.select({ id: rooms.id }).from(rooms).where(eq(rooms.directKey, key)).get();
+  return r ? getRoom(db, r.id, userId) : null;
+}
+
+interface ListCursor {
+  at: string;
+  id: string;
+}
+const encodeCursor = (c: ListCursor) => btoa(JSON.stringify([c.at, c.id])).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+function decodeCursor(s: string): ListCursor {
+  try {
+    const v: unknown = JSON.parse(atob(s.replaceAll("-", "+").replaceAll("_", "/")));
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string") return { at: v[0], id: v[1] };
+  } catch {
+    // fall through
+  }
+  throw new AppError("validation_failed", "The cursor is not valid.", { errors: [{ path: "cursor", message: "not a cursor from this list" }] });
+}
+
+/** The user's rooms, most recent activity first (a message, or creation), keyset-paginated. */
+export async function listRooms(db: Database, userId: string, limit: number, cursor?: string): Promise<{ items: Room[]; nextCursor: string | null }> {
+  const after = cursor ? decodeCursor(cursor) : null;
+  const rows = await db
+    .select({ room: rooms, me: roomMembers })
+    .from(roomMembers)
+    .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+    .where(
+      and(
+        eq(roomMembers.userId, userId),
+        after ? or(lt(rooms.lastActivityAt, after.at), and(eq(rooms.lastActivityAt, after.at), lt(rooms.id, after.id))) : undefined,
+      ),
+    )
+    .orderBy(desc(rooms.lastActivityAt), desc(rooms.id))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  const members = await membersOf(db, page.map((r) => r.room.id));
+  const last = page.at(-1);
+  return {
+    items: page.map((r) => toRoom(r.room, members.get(r.room.id) ?? [], r.me)),
+    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.room.lastActivityAt, id: last.room.id }) : null,
+  };
+}
+
+/** Adds a member to a group (owner only). New members start with the history already read. */
+export async function addMember(db: Database, m: Membership, userId: string): Promise<void> {
+  if (m.room.kind === "direct") throw new AppError("conflict", "Direct rooms always have exactly two members.");
+  if (m.me.role !== "owner") throw new AppError("forbidden", "Only the room's owner can add members.");
+  if (!(await db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get())) throw new AppError("not_found", "No such user.");
+  const [count] = await db.select({ n: sql<number>`count(*)` }).from(roomMembers).where(eq(roomMembers.roomId, m.room.id));
+  if ((count?.n ?? 0) >= limits.chatGroupMembersMax) throw new AppError("conflict", `A room holds at most ${limits.chatGroupMembersMax} members.`);
+  const inserted = await db
+    .insert(roomMembers)
+    .values({ roomId: m.room.id, userId, role: "member", lastReadSeq: sql`(SELECT last_seq FROM rooms WHERE id = ${m.room.id})`, muted: false, joinedAt: nowIso() })
+    .onConflictDoNothing()
+    .returning({ userId: roomMembers.userId });
+  if (inserted.length === 0) throw new AppError("conflict", "This user is already a member.");
+}
+
+/**
+ * Removes `userId` from the room: the owner may remove anyone, a member only themselves. When the
+ * owner leaves a group, the longest-standing remaining member becomes owner (same batch).
+ */
+export async function removeMember(db: Database, m: Membership, userId: string): Promise<void> {
+  const self = userId === m.me.userId;
+  if (m.room.kind === "direct") throw new AppError("conflict", "Members cannot leave or be removed from a direct room.");
+  if (!self && m.me.role !== "owner") throw new AppError("forbidden", "Only the room's owner can remove other members.");
+  const target = self ? m.me : await db.select().from(roomMembers).where(and(eq(roomMembers.roomId, m.room.id), eq(roomMembers.userId, userId))).get();
+  if (!target) throw new AppError("not_found", "This user is not a member of the room.");
+  const statements: BatchItem<"sqlite">[] = [db.delete(roomMembers).where(and(eq(roomMembers.roomId, m.room.id), eq(roomMembers.userId, userId)))];
+  if (target.role === "owner") statements.push(promoteOldestMember(db, m.room.id, userId));
+  await runBatch(db, statements);
+}
+
+/** Makes the longest-standing member other than `leavingId` the owner of the room. */
+function promoteOldestMember(db: Database, roomId: string, leavingId: string): BatchItem<"sqlite"> {
+  return db.run(
+    sql`UPDATE room_members SET role = 'owner' WHERE room_id = ${roomId} AND user_id = (SELECT user_id FROM room_members WHERE room_id = ${roomId} AND user_id <> ${leavingId} ORDER BY joined_at, user_id LIMIT 1)`,
+  );
+}
+
+/** Mutes or unmutes the room for its member (read by push delivery). */
+export async function setMuted(db: Database, roomId: string, userId: string, muted: boolean): Promise<Member & { muted: boolean }> {
+  const row = await db.update(roomMembers).set({ muted }).where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId))).returning().get();
+  if (!row) throw new AppError("not_found", "No such room.");
+  return { ...toMember(row), muted: row.muted };
+}
+
+/**
+ * True when `userId` may attach `fileId`: the file exists and is public or theirs. Reads the files
+ * feature's `files` table (id, owner_id, visibility) directly; a missing table means no file is allowed.
+ */
+export async function mayAttachFile(db: Database, userId: string, fileId: string): Promise<boolean> {
+  try {
+    const row = await db.get<{ ok: number }>(sql`SELECT 1 AS ok FROM files WHERE id = ${fileId} AND (visibility = 'public' OR owner_id = ${userId}) LIMIT 1`);
+    return row?.ok === 1;
+  } catch (e) {
+    if (e instanceof Error && /no such table/i.test(`${e.message} ${String(e.cause ?? "")}`)) return false;
+    throw e;
+  }
+}
+
+/** What the room object needs after mirroring a message: who to notify and how to name things. */
+export interface MirrorResult {
+  kind: "direct" | "group";
+  name: string | null;
+  memberIds: string[];
+  senderName: string | null;
+}
+
+/**
+ * Mirrors a stored message into D1 in one batch: the room's last message and activity time, the
+ * sender's read position, and reads back who the members are. Idempotent and monotonic (`last_seq <
+ * seq` guard, `max()` on read positions), so retries and out-of-order mirrors never move it back.
+ */
+export async function mirrorMessage(db: Database, msg: Message): Promise<MirrorResult> {
+  const [, , room, members, sender] = await db.batch([
+    db
+      .update(rooms)
+      .set({ lastSeq: msg.seq, lastMessage: JSON.stringify(msg), lastActivityAt: msg.createdAt })
+      .where(and(eq(rooms.id, msg.roomId), lt(rooms.lastSeq, msg.seq))),
+    db
+      .update(roomMembers)
+      .set({ lastReadSeq: sql`max(${roomMembers.lastReadSeq}, ${msg.seq})` })
+      .where(and(eq(roomMembers.roomId, msg.roomId), eq(roomMembers.userId, msg.senderId))),
+    db.select({ kind: rooms.kind, name: rooms.name }).from(rooms).where(eq(rooms.id, msg.roomId)),
+    db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, msg.roomId)),
+    db.select({ name: users.name }).from(users).where(eq(users.id, msg.senderId)),
+  ]);
+  const r = room[0];
+  return {
+    kind: r?.kind ?? "group",
+    name: r?.name ?? null,
+    memberIds: members.map((m) => m.userId),
+    senderName: sender[0]?.name ?? null,
+  };
+}
+
+/** Mirrors a read position into D1 (never backwards). */
+export async function mirrorRead(db: Database, roomId: string, userId: string, seq: number): Promise<void> {
+  await db
+    .update(roomMembers)
+    .set({ lastReadSeq: sql`max(${roomMembers.lastReadSeq}, ${seq})` })
+    .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)));
+}
+
+/** The user ids that are members of the room now (the room object checks its sockets against it). */
+export async function memberIds(db: Database, roomId: string): Promise<string[]> {
+  return (await db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId))).map((r) => r.userId);
+}
+
+/**
+ * Account deletion: the user's memberships go in the deletion batch (groups they owned get a new
+ * owner); afterwards every room they were in closes their sockets. Their messages stay, attributed
+ * to the deleted user id.
+ */
+export async function deletionPlanFor(db: Database, userId: string): Promise<{ roomIds: string[]; statements: BatchItem<"sqlite">[] }> {
+  const mine = await db.select({ roomId: roomMembers.roomId, role: roomMembers.role }).from(roomMembers).where(eq(roomMembers.userId, userId));
+  return {
+    roomIds: mine.map((m) => m.roomId),
+    statements: [
+      ...mine.filter((m) => m.role === "owner").map((m) => promoteOldestMember(db, m.roomId, userId)),
+      db.delete(roomMembers).where(eq(roomMembers.userId, userId)),
+    ],
+  };
+}
