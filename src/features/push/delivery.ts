@@ -1,0 +1,174 @@
+/**
+ * Push delivery, run by the Queue consumer. Three jobs:
+ * - `chat.message` (queued by chat when a message is stored): recipients who muted the room are
+ *   dropped, the rest get the message on every device;
+ * - `push.send` (queued by `POST /v1/admin/push`): a message to every device of some users;
+ * - `push.deliver`: a slice of deliveries, either a fan-out too big for one job or the retry of
+ *   deliveries that failed transiently. Only the failed deliveries are retried, so a device that
+ *   got the notification never gets it twice.
+ * Dead tokens are deleted as soon as a provider reports them.
+ */
+import { getConfig, limits } from "../../config";
+import { createDb, type Database } from "../../db";
+import type { Job } from "../../jobs";
+import { apnsSender } from "./senders/apns";
+import { expoSender } from "./senders/expo";
+import { fcmSender } from "./senders/fcm";
+import type { Outcome, Provider, PushMessage, PushSender } from "./senders/types";
+import { deleteDevices, devicesOfTargets, devicesOfUsers, type Target, type TargetDevice, unmutedMembers } from "./service";
+
+export type PushSendJob = { type: "push.send"; userIds: string[]; message: PushMessage };
+/** `attempt` is the try this job makes, starting at 1. */
+export type PushDeliverJob = { type: "push.deliver"; targets: Target[]; message: PushMessage; attempt: number };
+/** The push feature's own jobs (added to the Job union in src/jobs.ts). */
+export type PushJob = PushSendJob | PushDeliverJob;
+type ChatMessageJob = Extract<Job, { type: "chat.message" }>;
+
+/** What one delivery run did (returned for tests and logged). */
+export interface DeliverySummary {
+  sent: number;
+  dead: number;
+  failed: number;
+  /** Deliveries queued again for a later try. */
+  retried: number;
+  /** Transient failures given up on after the last try. */
+  dropped: number;
+  /** Deliveries handed to `push.deliver` jobs because the fan-out was large. */
+  queued: number;
+}
+
+const emptySummary = (): DeliverySummary => ({ sent: 0, dead: 0, failed: 0, retried: 0, dropped: 0, queued: 0 });
+
+/** Cuts `s` to `max` characters (whole code points), marking the cut with an ellipsis. */
+function cut(s: string, max: number): string {
+  const cps = [...s];
+  return cps.length <= max ? s : `${cps.slice(0, max - 1).join("").trimEnd()}…`;
+}
+
+/** The notification for a chat message: title names the sender (and the group), body is the text. */
+export function chatNotification(job: ChatMessageJob): PushMessage {
+  const sender = job.senderName?.trim() || null;
+  const room = job.roomName?.trim() || null;
+  const title =
+    job.roomKind === "group" ? (sender && room ? `${sender} in ${room}` : (room ?? sender ?? "New message")) : (sender ?? room ?? "New message");
+  const text = job.text?.replace(/\s+/g, " ").trim() ?? "";
+  const body = text ? cut(text, limits.pushChatBodyMax) : job.hasFile ? "Sent an attachment" : "New message";
+  return { title: cut(title, limits.pushTitleMax), body, data: { roomId: job.roomId, seq: String(job.seq) }, threadId: job.roomId };
+}
+
+/** Backoff before try `attempt + 1`: base doubling per try, capped; a longer Retry-After wins. */
+export function retryDelaySec(attempt: number, retryAfterSec: number): number {
+  const backoff = limits.pushRetryBaseSec * 2 ** Math.max(0, attempt - 1);
+  return Math.min(limits.pushRetryMaxSec, Math.max(backoff, retryAfterSec));
+}
+
+function chunked<T>(xs: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+/** Queues `push.deliver` jobs for `targets`, pushDevicesPerJob per job. */
+async function enqueueDeliveries(env: Env, targets: readonly Target[], message: PushMessage, attempt: number, delaySeconds: number): Promise<void> {
+  const jobs: Job[] = chunked(targets, limits.pushDevicesPerJob).map((t) => ({ type: "push.deliver", targets: t, message, attempt }));
+  // A deliver job is at most ~8 KB; 20 per batch stays well under the Queue's 256 KB batch limit.
+  for (const batch of chunked(jobs, 20)) {
+    await env.JOBS.sendBatch(batch.map((body) => ({ body, contentType: "json" as const, ...(delaySeconds > 0 ? { delaySeconds } : {}) })));
+  }
+}
+
+function senders(env: Env): Record<Provider, PushSender> {
+  const { push } = getConfig(env);
+  return { fcm: fcmSender(push.fcm), apns: apnsSender(push.apns), expo: expoSender(push.expo) };
+}
+
+/**
+ * Sends `message` to `devices` (try number `attempt`), deletes dead tokens, and queues the
+ * transient failures for another try with backoff.
+ */
+export async function deliver(env: Env, db: Database, devices: readonly TargetDevice[], message: PushMessage, attempt: number): Promise<DeliverySummary> {
+  const summary = emptySummary();
+  if (devices.length === 0) return summary;
+  const byProvider = new Map<Provider, TargetDevice[]>();
+  for (const d of devices) byProvider.set(d.provider, [...(byProvider.get(d.provider) ?? []), d]);
+  const all = senders(env);
+  const results = await Promise.all(
+    [...byProvider].map(async ([provider, ds]) => {
+      const outcomes = await all[provider].send(
+        ds.map((d) => d.token),
+        message,
+      );
+      return ds.map((d, i) => [d, outcomes[i] ?? ({ status: "failed", reason: "no outcome" } as Outcome)] as const);
+    }),
+  );
+
+  const dead: string[] = [];
+  const again: Target[] = [];
+  let retryAfter = 0;
+  const reasons = new Map<string, number>();
+  for (const [d, o] of results.flat()) {
+    if (o.status !== "sent") reasons.set(`${o.status}: ${o.reason}`, (reasons.get(`${o.status}: ${o.reason}`) ?? 0) + 1);
+    if (o.status === "sent") summary.sent++;
+    else if (o.status === "dead") dead.push(d.deviceId);
+    else if (o.status === "failed") summary.failed++;
+    else {
+      again.push({ deviceId: d.deviceId, userId: d.userId });
+      retryAfter = Math.max(retryAfter, o.retryAfterSec ?? 0);
+    }
+  }
+
+  if (dead.length) {
+    summary.dead = dead.length;
+    // A failed delete only costs another send to a dead token; the provider will say so again.
+    await deleteDevices(db, dead).catch((e: unknown) => console.error("push: deleting dead devices failed:", (e as Error).message));
+  }
+  if (again.length) {
+    if (attempt < limits.pushMaxAttempts) {
+      // If this throws, the consumer retries the whole job: at-least-once for the failed ones.
+      await enqueueDeliveries(env, again, message, attempt + 1, retryDelaySec(attempt, retryAfter));
+      summary.retried = again.length;
+    } else {
+      summary.dropped = again.length;
+    }
+  }
+  if (reasons.size) {
+    const gaveUp = summary.dropped ? ` (last try: ${summary.dropped} given up)` : "";
+    console.warn(`push: try ${attempt}: ${[...reasons].map(([r, n]) => `${n}× ${r}`).join("; ")}${gaveUp}`);
+  }
+  return summary;
+}
+
+/** Sends to these devices now, or splits a large fan-out into `push.deliver` jobs. */
+async function fanOut(env: Env, db: Database, devices: readonly TargetDevice[], message: PushMessage): Promise<DeliverySummary> {
+  if (devices.length <= limits.pushDevicesPerJob) return deliver(env, db, devices, message, 1);
+  await enqueueDeliveries(
+    env,
+    devices.map((d) => ({ deviceId: d.deviceId, userId: d.userId })),
+    message,
+    1,
+    0,
+  );
+  return { ...emptySummary(), queued: devices.length };
+}
+
+/** `chat.message`: push to recipients who have not muted the room (the sender never). */
+export async function handleChatMessage(env: Env, job: ChatMessageJob): Promise<DeliverySummary> {
+  const recipients = job.recipients.filter((id) => id !== job.senderId);
+  if (recipients.length === 0) return emptySummary();
+  const db = createDb(env.DB);
+  const users = await unmutedMembers(db, job.roomId, recipients);
+  if (users.length === 0) return emptySummary();
+  return fanOut(env, db, await devicesOfUsers(db, users), chatNotification(job));
+}
+
+/** `push.send`: an admin push to every device of the named users. */
+export async function handlePushSend(env: Env, job: PushSendJob): Promise<DeliverySummary> {
+  const db = createDb(env.DB);
+  return fanOut(env, db, await devicesOfUsers(db, job.userIds), job.message);
+}
+
+/** `push.deliver`: one slice of deliveries, or a retry. */
+export async function handlePushDeliver(env: Env, job: PushDeliverJob): Promise<DeliverySummary> {
+  const db = createDb(env.DB);
+  return deliver(env, db, await devicesOfTargets(db, job.targets), job.message, job.attempt);
+}

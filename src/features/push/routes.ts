@@ -1,0 +1,71 @@
+/** `/v1/devices` (the caller's push tokens) and `/v1/admin/push` (service key: push to users). */
+import { Hono } from "hono";
+import * as v from "valibot";
+import { limits } from "../../config";
+import type { AppEnv } from "../../env";
+import { AppError } from "../../errors";
+import { enqueue } from "../../jobs";
+import { cursorParam, describe, IdParam, limitParam, validate } from "../../lib/validation";
+import { requireService, requireUser, userOf } from "../../middleware/auth";
+import { AdminPushAccepted, AdminPushBody, DeviceBody, DeviceList, DeviceSchema } from "./schemas";
+import { deleteDevice, listDevices, registerDevice } from "./service";
+
+const ListQuery = v.strictObject({ limit: limitParam(limits.listDefault, limits.listMax), cursor: cursorParam });
+
+export const deviceRoutes = new Hono<AppEnv>()
+  .post(
+    "/",
+    describe({
+      tag: "Push",
+      summary: "Register this device's push token",
+      description:
+        "Registering a token that is already known (to any account) moves it to the caller and answers 200: a phone that changes hands stops getting the previous owner's notifications. Each account keeps its most recently registered devices; the oldest beyond the limit are dropped.",
+      responses: { 201: { description: "New device", schema: DeviceSchema }, 200: { description: "Known token, now the caller's", schema: DeviceSchema } },
+    }),
+    requireUser,
+    validate("json", DeviceBody),
+    async (c) => {
+      const { device, created } = await registerDevice(c.var.db, userOf(c).userId, c.req.valid("json"));
+      return c.json(device, created ? 201 : 200);
+    },
+  )
+  .get(
+    "/",
+    describe({ tag: "Push", summary: "The caller's devices, most recently registered first", responses: { 200: { description: "Devices", schema: DeviceList } } }),
+    requireUser,
+    validate("query", ListQuery),
+    async (c) => {
+      const q = c.req.valid("query");
+      return c.json(await listDevices(c.var.db, userOf(c).userId, q.limit, q.cursor));
+    },
+  )
+  .delete(
+    "/:id",
+    describe({ tag: "Push", summary: "Unregister one of the caller's devices", responses: { 204: { description: "Deleted" }, 404: { description: "No such device of the caller" } } }),
+    requireUser,
+    validate("param", IdParam),
+    async (c) => {
+      if (!(await deleteDevice(c.var.db, userOf(c).userId, c.req.valid("param").id))) throw new AppError("not_found", "No such device.");
+      return c.body(null, 204);
+    },
+  );
+
+export const adminPushRoutes = new Hono<AppEnv>().post(
+  "/push",
+  describe({
+    tag: "Push",
+    summary: "Push a notification to users (service key)",
+    auth: "service",
+    description:
+      "Queued, then sent to every device of each user. `data` values are strings (FCM's data map only carries strings). Unknown user ids are skipped.",
+    responses: { 202: { description: "Queued", schema: AdminPushAccepted }, 403: { description: "forbidden: not the service key" } },
+  }),
+  requireService,
+  validate("json", AdminPushBody),
+  async (c) => {
+    const b = c.req.valid("json");
+    const userIds = [...new Set(b.userIds)];
+    await enqueue(c.env, { type: "push.send", userIds, message: { title: b.title, body: b.body, data: b.data ?? {} } });
+    return c.json({ status: "queued" as const, userCount: userIds.length }, 202);
+  },
+);

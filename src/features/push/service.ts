@@ -1,0 +1,164 @@
+/** Push data access: the device registry, and what delivery needs to look up (devices, mutes). */
+import { and, desc, eq, inArray, lt, notInArray, or } from "drizzle-orm";
+import { limits } from "../../config";
+import { type Database, runBatch } from "../../db";
+import { devices, roomMembers } from "../../db/schema";
+import { AppError } from "../../errors";
+import { b64url, fromB64url } from "../../lib/crypto";
+import { newId, nowIso } from "../../lib/ids";
+import type { Provider } from "./senders/types";
+import type { Device, DeviceInput } from "./schemas";
+
+type DeviceRow = typeof devices.$inferSelect;
+
+/** D1 binds at most 100 parameters per statement: IN lists go in chunks. */
+const IN_CHUNK = 90;
+function chunked<T>(xs: readonly T[], size = IN_CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+export const toDevice = (d: DeviceRow): Device => ({
+  id: d.id,
+  token: d.token,
+  platform: d.platform,
+  provider: d.provider,
+  createdAt: d.createdAt,
+  updatedAt: d.updatedAt,
+});
+
+/**
+ * Registers a token for `userId`. A token already known (to anyone) is re-owned by the caller,
+ * not duplicated: a phone changes hands, or an app reinstalls under another account. The user's
+ * devices beyond the cap, least recently registered first, are dropped in the same batch.
+ */
+export async function registerDevice(db: Database, userId: string, input: DeviceInput): Promise<{ device: Device; created: boolean }> {
+  const now = nowIso();
+  const id = newId();
+  const keep = db
+    .select({ id: devices.id })
+    .from(devices)
+    .where(eq(devices.userId, userId))
+    .orderBy(desc(devices.updatedAt), desc(devices.id))
+    .limit(limits.pushDevicesPerUser);
+  const [rows] = (await runBatch(db, [
+    // One upsert, so two concurrent registrations of the same token cannot both insert.
+    db
+      .insert(devices)
+      .values({ id, userId, token: input.token, platform: input.platform, provider: input.provider, createdAt: now, updatedAt: now })
+      .onConflictDoUpdate({ target: devices.token, set: { userId, platform: input.platform, provider: input.provider, updatedAt: now } })
+      .returning(),
+    db.delete(devices).where(and(eq(devices.userId, userId), notInArray(devices.id, keep))),
+  ])) as [DeviceRow[], unknown];
+  const row = rows[0];
+  if (!row) throw new AppError("internal", "The device could not be stored.");
+  return { device: toDevice(row), created: row.id === id };
+}
+
+interface ListCursor {
+  at: string;
+  id: string;
+}
+const encodeCursor = (c: ListCursor) => b64url(new TextEncoder().encode(JSON.stringify([c.at, c.id])));
+function decodeCursor(s: string): ListCursor {
+  try {
+    const v: unknown = JSON.parse(new TextDecoder().decode(fromB64url(s)));
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string") return { at: v[0], id: v[1] };
+  } catch {
+    // fall through to the validation error
+  }
+  throw new AppError("validation_failed", "The cursor is not valid.", { errors: [{ path: "cursor", message: "not a cursor from this list" }] });
+}
+
+/** The caller's devices, most recently registered first. */
+export async function listDevices(db: Database, userId: string, limit: number, cursor?: string): Promise<{ items: Device[]; nextCursor: string | null }> {
+  const after = cursor ? decodeCursor(cursor) : null;
+  const rows = await db
+    .select()
+    .from(devices)
+    .where(
+      and(
+        eq(devices.userId, userId),
+        after ? or(lt(devices.updatedAt, after.at), and(eq(devices.updatedAt, after.at), lt(devices.id, after.id))) : undefined,
+      ),
+    )
+    .orderBy(desc(devices.updatedAt), desc(devices.id))
+    .limit(limit + 1)
+    .all();
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { items: page.map(toDevice), nextCursor: rows.length > limit && last ? encodeCursor({ at: last.updatedAt, id: last.id }) : null };
+}
+
+/** Deletes one of the caller's devices; false when the caller has no such device. */
+export async function deleteDevice(db: Database, userId: string, id: string): Promise<boolean> {
+  const gone = await db.delete(devices).where(and(eq(devices.id, id), eq(devices.userId, userId))).returning({ id: devices.id });
+  return gone.length > 0;
+}
+
+/** Where one notification goes: a device, and the user it was meant for. */
+export interface Target {
+  deviceId: string;
+  userId: string;
+}
+
+export interface TargetDevice extends Target {
+  token: string;
+  provider: Provider;
+}
+
+/** Every device of these users. */
+export async function devicesOfUsers(db: Database, userIds: readonly string[]): Promise<TargetDevice[]> {
+  const out: TargetDevice[] = [];
+  for (const ids of chunked([...new Set(userIds)])) {
+    const rows = await db
+      .select({ deviceId: devices.id, userId: devices.userId, token: devices.token, provider: devices.provider })
+      .from(devices)
+      .where(inArray(devices.userId, ids))
+      .all();
+    out.push(...rows);
+  }
+  return out;
+}
+
+/**
+ * The devices of these targets that still belong to the user they were meant for. A device
+ * re-owned by someone else since the job was queued must not get the first user's message.
+ */
+export async function devicesOfTargets(db: Database, targets: readonly Target[]): Promise<TargetDevice[]> {
+  const wanted = new Map(targets.map((t) => [t.deviceId, t.userId]));
+  const out: TargetDevice[] = [];
+  for (const ids of chunked([...wanted.keys()])) {
+    const rows = await db
+      .select({ deviceId: devices.id, userId: devices.userId, token: devices.token, provider: devices.provider })
+      .from(devices)
+      .where(inArray(devices.id, ids))
+      .all();
+    out.push(...rows.filter((r) => wanted.get(r.deviceId) === r.userId));
+  }
+  return out;
+}
+
+/** Deletes devices whose tokens the provider reported dead. */
+export async function deleteDevices(db: Database, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await runBatch(
+    db,
+    chunked(ids).map((c) => db.delete(devices).where(inArray(devices.id, c))),
+  );
+}
+
+/** Of `userIds`, those still members of the room who have not muted it. */
+export async function unmutedMembers(db: Database, roomId: string, userIds: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const ids of chunked([...new Set(userIds)])) {
+    const rows = await db
+      .select({ userId: roomMembers.userId })
+      .from(roomMembers)
+      .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.muted, false), inArray(roomMembers.userId, ids)))
+      .all();
+    out.push(...rows.map((r) => r.userId));
+  }
+  return out;
+}

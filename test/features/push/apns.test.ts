@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { limits } from "../../../src/config";
+import { handlePushDeliver, handlePushSend, type PushDeliverJob } from "../../../src/features/push/delivery";
+import { clearApnsTokenCache } from "../../../src/features/push/senders/apns";
+import { signup } from "../../helpers/api";
+import { apnsToken, decodeJwt, listDevices, recordingEnv, registerDevice, requestsFor } from "./helpers";
+
+const message = { title: "Ada", body: "Are you there?", data: { roomId: "r1", seq: "7" }, threadId: "r1" };
+
+describe("push: APNs (token auth)", () => {
+  it("sends exactly one request per device with a fresh ES256 provider token, topic and push type", async () => {
+    clearApnsTokenCache();
+    const user = await signup();
+    const token = apnsToken();
+    await registerDevice(user, token, "apns");
+    const { env: e, queued } = recordingEnv();
+    const before = Math.floor(Date.now() / 1000);
+
+    const summary = await handlePushSend(e, { type: "push.send", userIds: [user.id], message });
+    expect(summary).toMatchObject({ sent: 1, dead: 0, retried: 0, failed: 0 });
+    expect(queued).toEqual([]);
+
+    const reqs = await requestsFor("/apns/3/device/", token);
+    expect(reqs).toHaveLength(1);
+    const r = reqs[0]!;
+    expect(r.method).toBe("POST");
+    expect(r.path).toBe(`/apns/3/device/${token}`);
+    expect(r.headers["apns-topic"]).toBe("com.example.outpost");
+    expect(r.headers["apns-push-type"]).toBe("alert");
+    expect(r.headers["apns-priority"]).toBe("10");
+    const jwt = /^bearer (.+)$/.exec(r.headers.authorization ?? "")?.[1];
+    expect(jwt).toBeDefined();
+    const { header, claims } = decodeJwt(jwt!);
+    expect(header).toEqual({ alg: "ES256", kid: "TESTKEY001" });
+    expect(claims.iss).toBe("TESTTEAM01");
+    expect(claims.iat).toBeGreaterThanOrEqual(before);
+    // The signature itself was verified by the stand-in with the public key: a bad one gets 403.
+    expect(JSON.parse(r.body)).toEqual({
+      aps: { alert: { title: "Ada", body: "Are you there?" }, sound: "default", "thread-id": "r1" },
+      roomId: "r1",
+      seq: "7",
+    });
+  });
+
+  it("reuses the provider token across sends instead of signing one per push", async () => {
+    const user = await signup();
+    const a = apnsToken();
+    const b = apnsToken();
+    await registerDevice(user, a, "apns");
+    await registerDevice(user, b, "apns");
+    const { env: e } = recordingEnv();
+    await handlePushSend(e, { type: "push.send", userIds: [user.id], message });
+    await handlePushSend(e, { type: "push.send", userIds: [user.id], message });
+    const auth = [...(await requestsFor("/apns/3/device/", a)), ...(await requestsFor("/apns/3/device/", b))].map((r) => r.headers.authorization);
+    expect(auth).toHaveLength(4);
+    expect(new Set(auth).size).toBe(1);
+  });
+
+  it("retries only the device that got 503, with backoff", async () => {
+    const user = await signup();
+    const ok = apnsToken();
+    const flaky = apnsToken("flaky");
+    await registerDevice(user, ok, "apns");
+    const flakyDevice = await registerDevice(user, flaky, "apns");
+    const { env: e, queued } = recordingEnv();
+
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, retried: 1 });
+    expect(queued).toEqual([{ body: { type: "push.deliver", targets: [{ deviceId: flakyDevice.id, userId: user.id }], message, attempt: 2 }, delaySeconds: limits.pushRetryBaseSec }]);
+
+    expect(await handlePushDeliver(e, queued[0]!.body as PushDeliverJob)).toMatchObject({ sent: 1, retried: 0 });
+    expect(await requestsFor("/apns/3/device/", ok)).toHaveLength(1);
+    expect(await requestsFor("/apns/3/device/", flaky)).toHaveLength(2);
+  });
+
+  it("deletes a device APNs answers 410 Unregistered for", async () => {
+    const user = await signup();
+    const live = await registerDevice(user, apnsToken(), "apns");
+    await registerDevice(user, apnsToken("dead"), "apns");
+    const { env: e, queued } = recordingEnv();
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, dead: 1 });
+    expect(queued).toEqual([]);
+    expect((await listDevices(user)).map((d) => d.id)).toEqual([live.id]);
+  });
+});

@@ -1,0 +1,84 @@
+/** Push test helpers: provider-shaped tokens, device registration, a queue that records, stand-in logs. */
+import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import type { Job } from "../../../src/jobs";
+import { api, standinRequests, type TestUser } from "../../helpers/api";
+
+const rand = (bytes = 12) => [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+/** Stand-in behaviours are chosen by token (see test/standins/fcm.ts, apns.ts, expo.ts). */
+export type Kind = "ok" | "dead" | "flaky" | "throttled";
+
+export const fcmToken = (kind: Kind = "ok") => `${kind === "ok" ? "tok" : kind}-${rand()}:APA91b${rand(20)}`;
+/** APNs tokens are hex: `dead…` is answered 410, `fa11…` fails once with 503. */
+export const apnsToken = (kind: Exclude<Kind, "throttled"> = "ok") => `${{ ok: "c0de", dead: "dead", flaky: "fa11" }[kind]}${rand(30)}`;
+export const expoToken = (kind: Kind = "ok") => `ExponentPushToken[${kind === "ok" ? "tok" : kind}-${rand(8)}]`;
+
+export interface DeviceJson {
+  id: string;
+  token: string;
+  platform: "ios" | "android" | "web";
+  provider: "fcm" | "apns" | "expo";
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Registers a device for `user` and returns it (expects 201). */
+export async function registerDevice(user: TestUser, token: string, provider: "fcm" | "apns" | "expo", platform: "ios" | "android" | "web" = provider === "fcm" ? "android" : "ios"): Promise<DeviceJson> {
+  const res = await api<DeviceJson>("/v1/devices", { token: user.accessToken, body: { token, platform, provider } });
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
+export async function listDevices(user: TestUser): Promise<DeviceJson[]> {
+  const res = await api<{ items: DeviceJson[] }>("/v1/devices?limit=200", { token: user.accessToken });
+  expect(res.status, res.text).toBe(200);
+  return res.body.items;
+}
+
+export interface QueuedJob {
+  body: Job;
+  delaySeconds?: number;
+}
+
+/**
+ * The Worker's env with a JOBS queue that records instead of delivering, so a test sees exactly
+ * which retries a handler queues (and runs them itself, without waiting for the backoff).
+ */
+export function recordingEnv(): { env: Env; queued: QueuedJob[] } {
+  const queued: QueuedJob[] = [];
+  const JOBS = {
+    async send(body: Job, opts?: { delaySeconds?: number }) {
+      queued.push({ body, ...(opts?.delaySeconds !== undefined ? { delaySeconds: opts.delaySeconds } : {}) });
+    },
+    async sendBatch(msgs: Iterable<{ body: Job; delaySeconds?: number }>) {
+      for (const m of msgs) queued.push({ body: m.body, ...(m.delaySeconds !== undefined ? { delaySeconds: m.delaySeconds } : {}) });
+    },
+  };
+  return { env: Object.create(env, { JOBS: { value: JOBS } }) as Env, queued };
+}
+
+export type StandinRequest = Awaited<ReturnType<typeof standinRequests>>[number];
+
+/** Requests the stand-ins got under `prefix` whose path or body mentions `token`. */
+export async function requestsFor(prefix: string, token: string): Promise<StandinRequest[]> {
+  return (await standinRequests(prefix)).filter((r) => r.path.includes(token) || r.body.includes(JSON.stringify(token).slice(1, -1)));
+}
+
+/** Polls until `fn` returns a truthy value (the queue consumer runs in the background), or fails after `ms`. */
+export async function eventually<T>(fn: () => Promise<T>, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Decodes a JWT's header and claims without verifying (the stand-in verifies). */
+export function decodeJwt(jwt: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
+  const part = (s: string) => JSON.parse(atob(s.replaceAll("-", "+").replaceAll("_", "/"))) as Record<string, unknown>;
+  const [h, c] = jwt.split(".");
+  return { header: part(h!), claims: part(c!) };
+}
