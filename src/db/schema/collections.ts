@@ -1,0 +1,56 @@
+/**
+ * App data: the declared collections' tables (from src/collections.ts), the change log their
+ * sync feed reads, and the stored responses of idempotent POSTs.
+ */
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export * from "../../collections";
+
+/**
+ * One row per record ever written, replaced (new `seq`) on every write in the same D1 batch as
+ * the write itself, so `seq > cursor` is exactly "changed since". `seq` is AUTOINCREMENT: a value
+ * is never reused, even after the highest row is replaced. Deleted records stay as tombstones.
+ */
+export const recordChanges = sqliteTable(
+  "record_changes",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    collection: text("collection").notNull(),
+    recordId: text("record_id").notNull(),
+    /** The record's owner, so owner-only feeds filter by index; null after the owner's account is deleted. */
+    ownerId: text("owner_id"),
+    version: integer("version").notNull(),
+    deleted: integer("deleted", { mode: "boolean" }).notNull(),
+    changedAt: text("changed_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("record_changes_record_unique").on(t.collection, t.recordId),
+    index("record_changes_collection_seq_idx").on(t.collection, t.seq),
+    index("record_changes_owner_seq_idx").on(t.collection, t.ownerId, t.seq),
+  ],
+);
+
+/**
+ * `Idempotency-Key` of POST requests (src/middleware/idempotency.ts): claimed `in_flight` before
+ * the handler runs, then holding the first response for replay until `expiresAt`.
+ */
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    /** `user:<id>` or `service`: keys are per caller. */
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    /** SHA-256 of method, path and body: the same key with another request is refused. */
+    requestHash: text("request_hash").notNull(),
+    state: text("state", { enum: ["in_flight", "done"] }).notNull(),
+    status: integer("status"),
+    /** JSON object of the replayed response headers. */
+    headers: text("headers"),
+    body: text("body"),
+    /** Random token of the request that holds the claim; only that request may store or release it. */
+    lockId: text("lock_id").notNull(),
+    lockedAt: text("locked_at").notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.key] }), index("idempotency_keys_expires_idx").on(t.expiresAt)],
+);

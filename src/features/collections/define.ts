@@ -1,0 +1,190 @@
+/**
+ * The declaration language of `src/collections.ts`: a collection is a real drizzle table (one
+ * column per field, so D1 can index and filter them) that also carries its fields' validation
+ * and its access rules. Request schemas and OpenAPI shapes are derived from the same fields
+ * (see `schemas.ts`), so nothing is written twice.
+ */
+import { sql } from "drizzle-orm";
+import {
+  customType,
+  index,
+  integer,
+  real,
+  type SQLiteColumn,
+  type SQLiteColumnBuilderBase,
+  sqliteTable,
+  type SQLiteTableWithColumns,
+  text,
+} from "drizzle-orm/sqlite-core";
+import * as v from "valibot";
+
+/** Who may do an action: anyone, any signed-in user, the record's owner, or only the service key. */
+export type Rule = "public" | "authenticated" | "owner" | "none";
+export type Action = "read" | "list" | "create" | "update" | "delete";
+export type Rules = Record<Action, Rule>;
+
+export type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArray";
+
+/** One declared field: its stored column, the schema of one value, and its default. */
+export interface Field<T = unknown> {
+  readonly kind: FieldKind;
+  readonly nullable: boolean;
+  /** Used on create and replace when the body omits the field; `undefined` = the field is required. */
+  readonly default: T | undefined;
+  /** Schema of one value (accepts null when the field is nullable). */
+  readonly schema: v.GenericSchema<T>;
+  /** The drizzle column, stored under `dbName`. */
+  column(dbName: string): SQLiteColumnBuilderBase;
+}
+
+/** JSON array of strings in a TEXT column; `json_each` reads it for `$contains`. */
+const stringArrayColumn = customType<{ data: string[]; driverData: string }>({
+  dataType: () => "text",
+  toDriver: (value) => JSON.stringify(value),
+  fromDriver: (value) => JSON.parse(value) as string[],
+});
+
+type Nullable<T, N> = N extends true ? T | null : T;
+
+function make<T, N extends boolean | undefined>(
+  kind: FieldKind,
+  nullable: N,
+  schema: v.GenericSchema<T>,
+  dflt: T | undefined,
+  column: (dbName: string) => SQLiteColumnBuilderBase,
+): Field<Nullable<T, N>> {
+  return {
+    kind,
+    nullable: nullable === true,
+    // A nullable field without an explicit default starts as null.
+    default: (dflt === undefined && nullable ? null : dflt) as Nullable<T, N> | undefined,
+    schema: (nullable ? v.nullable(schema) : schema) as v.GenericSchema<Nullable<T, N>>,
+    column,
+  };
+}
+
+/** Field constructors for `collection()` declarations. */
+export const field = {
+  /** Text of `min`..`max` characters (max defaults to 1,000). */
+  string<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: string; nullable?: N } = {}) {
+    const schema = v.pipe(v.string(), v.minLength(o.min ?? 0), v.maxLength(o.max ?? 1000));
+    return make("string", o.nullable, schema, o.default, (n) => {
+      const c = text(n);
+      const d = o.default === undefined ? c : c.default(o.default);
+      return o.nullable ? d : d.notNull();
+    });
+  },
+  /** A whole number within `min`..`max` (defaults: the safe integer range). */
+  integer<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: number; nullable?: N } = {}) {
+    const schema = v.pipe(v.number(), v.safeInteger(), v.minValue(o.min ?? Number.MIN_SAFE_INTEGER), v.maxValue(o.max ?? Number.MAX_SAFE_INTEGER));
+    return make("integer", o.nullable, schema, o.default, (n) => {
+      const c = integer(n);
+      const d = o.default === undefined ? c : c.default(o.default);
+      return o.nullable ? d : d.notNull();
+    });
+  },
+  /** A finite floating-point number. */
+  number<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: number; nullable?: N } = {}) {
+    const schema = v.pipe(v.number(), v.finite(), v.minValue(o.min ?? -Number.MAX_VALUE), v.maxValue(o.max ?? Number.MAX_VALUE));
+    return make("number", o.nullable, schema, o.default, (n) => {
+      const c = real(n);
+      const d = o.default === undefined ? c : c.default(o.default);
+      return o.nullable ? d : d.notNull();
+    });
+  },
+  boolean<N extends boolean | undefined = undefined>(o: { default?: boolean; nullable?: N } = {}) {
+    return make("boolean", o.nullable, v.boolean(), o.default, (n) => {
+      const c = integer(n, { mode: "boolean" });
+      const d = o.default === undefined ? c : c.default(o.default);
+      return o.nullable ? d : d.notNull();
+    });
+  },
+  /** Up to `maxItems` strings of up to `itemMax` characters, stored as a JSON text column. */
+  stringArray(o: { maxItems?: number; itemMax?: number; default?: string[] } = {}) {
+    const schema = v.pipe(v.array(v.pipe(v.string(), v.maxLength(o.itemMax ?? 100))), v.maxLength(o.maxItems ?? 50));
+    return make("stringArray", false, schema, o.default, (n) => {
+      const c = stringArrayColumn(n);
+      return (o.default === undefined ? c : c.default(sql.raw(`'${JSON.stringify(o.default).replaceAll("'", "''")}'`))).notNull();
+    });
+  },
+};
+
+/** Server-owned fields of every record, in output order. Never read from a request body. */
+export const systemFields = ["id", "ownerId", "createdAt", "updatedAt", "version"] as const;
+export type SystemField = (typeof systemFields)[number];
+
+/** What the collections feature needs to know about a declared collection. */
+export interface CollectionMeta {
+  readonly name: string;
+  readonly fields: Readonly<Record<string, Field>>;
+  readonly rules: Readonly<Rules>;
+}
+
+type RecordColumns = { [K in SystemField]: SQLiteColumn } & Record<string, SQLiteColumn>;
+
+/** A declared collection: the drizzle table itself, carrying its metadata under `meta`. */
+export type CollectionTable = SQLiteTableWithColumns<{
+  name: string;
+  schema: undefined;
+  columns: RecordColumns;
+  dialect: "sqlite";
+}> & { readonly [COLLECTION]: CollectionMeta };
+
+/** Marks a drizzle table as a declared collection (a symbol, so it never clashes with a column). */
+export const COLLECTION = Symbol.for("outpost.collection");
+
+export const isCollection = (x: unknown): x is CollectionTable =>
+  typeof x === "object" && x !== null && COLLECTION in x;
+
+const NAME_RE = /^[a-z][a-z0-9_]{0,39}$/;
+const FIELD_RE = /^[a-zA-Z][a-zA-Z0-9]{0,62}$/;
+const RESERVED = new Set<string>([...systemFields, "deleted"]);
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+
+/**
+ * Declares a collection stored in the D1 table `app_<name>`. Every table gets the indexes the
+ * routes need (by id; by owner sorted by createdAt / updatedAt; by createdAt for shared lists);
+ * `indexes` adds more (lists of field names, e.g. `[["ownerId", "pinned", "createdAt"]]`).
+ */
+export function collection(
+  name: string,
+  spec: { fields: Record<string, Field<never> | Field>; rules: Rules; indexes?: string[][] },
+): CollectionTable {
+  if (!NAME_RE.test(name)) throw new Error(`collection name "${name}" must match ${NAME_RE}`);
+  const fields = spec.fields as Record<string, Field>;
+  for (const key of Object.keys(fields)) {
+    if (!FIELD_RE.test(key) || RESERVED.has(key)) throw new Error(`collection "${name}": field name "${key}" is reserved or invalid`);
+  }
+  const tableName = `app_${name}`;
+  const columns: Record<string, SQLiteColumnBuilderBase> = {
+    id: text("id").primaryKey(),
+    // Null for records created by the service key or by anonymous callers (rule `public`).
+    ownerId: text("owner_id"),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+    version: integer("version").notNull(),
+  };
+  for (const [key, f] of Object.entries(fields)) columns[key] = f.column(snake(key));
+  const known = new Set([...systemFields, ...Object.keys(fields)]);
+  const table = sqliteTable(tableName, columns, (t) => {
+    const col = (k: string) => {
+      const c = t[k];
+      if (!c || !known.has(k)) throw new Error(`collection "${name}": index on unknown field "${k}"`);
+      return c;
+    };
+    return [
+      index(`${tableName}_owner_created_idx`).on(col("ownerId"), col("createdAt"), col("id")),
+      index(`${tableName}_owner_updated_idx`).on(col("ownerId"), col("updatedAt"), col("id")),
+      index(`${tableName}_created_idx`).on(col("createdAt"), col("id")),
+      ...(spec.indexes ?? []).map((keys) => {
+        const [first, ...rest] = keys.map(col);
+        if (!first) throw new Error(`collection "${name}": empty index`);
+        return index(`${tableName}_${keys.map(snake).join("_")}_idx`).on(first, ...rest);
+      }),
+    ];
+  });
+  const meta: CollectionMeta = { name, fields, rules: { ...spec.rules } };
+  Object.defineProperty(table, COLLECTION, { value: meta, enumerable: false });
+  return table as unknown as CollectionTable;
+}

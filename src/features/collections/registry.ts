@@ -1,0 +1,17 @@
+/** The declared collections by name, found among the exports of src/collections.ts. */
+import * as declared from "../../collections";
+import { COLLECTION, type CollectionMeta, type CollectionTable, isCollection } from "./define";
+
+/** A declared collection: its table and its metadata. */
+export interface Collection extends CollectionMeta {
+  readonly table: CollectionTable;
+}
+
+export const collections: readonly Collection[] = Object.values(declared)
+  .filter(isCollection)
+  .map((table) => ({ ...table[COLLECTION], table }));
+
+const byName = new Map(collections.map((c) => [c.name, c]));
+if (byName.size !== collections.length) throw new Error("two collections share a name");
+
+export const findCollection = (name: string): Collection | undefined => byName.get(name);

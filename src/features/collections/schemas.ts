@@ -1,0 +1,144 @@
+/**
+ * Request and response schemas of one collection, derived from its declared fields: the same
+ * valibot schemas validate requests and describe the collection in the OpenAPI document.
+ */
+import * as v from "valibot";
+import { limits } from "../../config";
+import { cursorParam, limitParam } from "../../lib/validation";
+import type { Field } from "./define";
+import type { Collection } from "./registry";
+
+export type Scalar = string | number | boolean | null;
+export const operators = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$contains"] as const;
+export type Operator = (typeof operators)[number];
+/** A parsed `where`: field → value (equality) or operators (all must hold). */
+export type Where = Record<string, Scalar | Partial<Record<Operator, Scalar | Scalar[]>>>;
+
+/** Field kinds a `where` and a `sort` can name: declared fields plus the server-owned ones. */
+type FilterKind = Field["kind"] | "ownerId" | "timestamp";
+
+const Timestamp = v.pipe(
+  v.string(),
+  v.maxLength(40),
+  v.check((s) => !Number.isNaN(Date.parse(s)), "must be an ISO 8601 time"),
+  v.transform((s) => new Date(s).toISOString()),
+);
+
+/** The operators one field kind supports, each with the schema of its operand. */
+function operatorSchemas(kind: FilterKind, value: v.GenericSchema<unknown, Scalar>) {
+  const list = v.pipe(v.array(value), v.minLength(1), v.maxLength(limits.collectionsInMax));
+  const eq = { $eq: v.optional(value), $ne: v.optional(value), $in: v.optional(list) };
+  const range = { $gt: v.optional(value), $gte: v.optional(value), $lt: v.optional(value), $lte: v.optional(value) };
+  const substring = v.pipe(v.string(), v.minLength(1), v.maxLength(limits.collectionsContainsMax));
+  switch (kind) {
+    case "boolean":
+    case "ownerId":
+      return eq;
+    case "stringArray":
+      return { $contains: v.optional(substring) };
+    case "string":
+      return { ...eq, ...range, $contains: v.optional(substring) };
+    default:
+      return { ...eq, ...range };
+  }
+}
+
+function conditionSchema(kind: FilterKind, value: v.GenericSchema<unknown, Scalar>) {
+  const ops = v.pipe(
+    v.strictObject(operatorSchemas(kind, value)),
+    v.check((o) => Object.keys(o).length > 0, "needs at least one operator"),
+  );
+  // Arrays have no equality; they are filtered by `$contains` only.
+  return kind === "stringArray" ? ops : v.union([value, ops], "must be a value or an object of operators");
+}
+
+/** Bound parameters a `where` needs: D1 allows 100 per statement, lists and cursors need a few. */
+export function whereParams(where: Where): number {
+  let n = 0;
+  for (const cond of Object.values(where)) {
+    if (cond === null || typeof cond !== "object") n += 1;
+    else for (const operand of Object.values(cond)) n += Array.isArray(operand) ? operand.length : 1;
+  }
+  return n;
+}
+
+/** What a `where` and `sort` can name in this collection, and how each is typed. */
+export function filterableFields(col: Collection): Map<string, { kind: FilterKind; value: v.GenericSchema<unknown, Scalar> }> {
+  const m = new Map<string, { kind: FilterKind; value: v.GenericSchema<unknown, Scalar> }>([
+    ["ownerId", { kind: "ownerId", value: v.nullable(v.pipe(v.string(), v.maxLength(64))) }],
+    ["createdAt", { kind: "timestamp", value: Timestamp }],
+    ["updatedAt", { kind: "timestamp", value: Timestamp }],
+  ]);
+  for (const [k, f] of Object.entries(col.fields)) {
+    const scalar: v.GenericSchema<unknown, Scalar> =
+      f.kind === "string" ? v.pipe(v.string(), v.maxLength(limits.collectionsFilterValueMax))
+      : f.kind === "boolean" ? v.boolean()
+      : f.kind === "stringArray" ? v.string()
+      : v.pipe(v.number(), v.finite());
+    m.set(k, { kind: f.kind, value: f.nullable ? v.nullable(scalar) : scalar });
+  }
+  return m;
+}
+
+/** Every schema of one collection. */
+export function collectionSchemas(col: Collection) {
+  const fields = Object.entries(col.fields);
+  const filterable = filterableFields(col);
+
+  const create = v.strictObject(
+    Object.fromEntries(
+      fields.map(([k, f]) => {
+        const d = f.default;
+        return [k, d === undefined ? f.schema : v.optional(f.schema, () => structuredClone(d))];
+      }),
+    ),
+  ) as v.GenericSchema<unknown, Record<string, unknown>>;
+  const patch = v.strictObject(Object.fromEntries(fields.map(([k, f]) => [k, v.optional(f.schema)]))) as v.GenericSchema<
+    unknown,
+    Record<string, unknown>
+  >;
+
+  const record = v.object({
+    id: v.string(),
+    ownerId: v.nullable(v.string()),
+    createdAt: v.string(),
+    updatedAt: v.string(),
+    version: v.number(),
+    ...Object.fromEntries(fields.map(([k, f]) => [k, f.schema])),
+  });
+  const tombstone = v.object({ id: v.string(), deleted: v.literal(true), version: v.number() });
+
+  const where = v.pipe(
+    v.string(),
+    v.maxLength(limits.collectionsWhereMaxBytes),
+    v.parseJson(undefined, "where must be JSON"),
+    v.strictObject(Object.fromEntries([...filterable].map(([k, f]) => [k, v.optional(conditionSchema(f.kind, f.value))]))),
+    v.check(
+      (w) => whereParams(w as Where) <= limits.collectionsWhereParamsMax,
+      `where may hold at most ${limits.collectionsWhereParamsMax} values`,
+    ),
+  ) as v.GenericSchema<string, Where>;
+
+  const sortable = [...filterable].filter(([, f]) => f.kind !== "stringArray").map(([k]) => k);
+  const sort = v.optional(v.picklist(sortable.flatMap((k) => [k, `-${k}`]), `sort must be one of: ${sortable.join(", ")} (prefix - for descending)`), "-createdAt");
+
+  return {
+    create,
+    /** PUT replaces the whole record: same shape and defaults as create. */
+    replace: create,
+    patch,
+    record,
+    tombstone,
+    listQuery: v.strictObject({
+      where: v.optional(where),
+      sort,
+      limit: limitParam(limits.listDefault, limits.listMax),
+      cursor: cursorParam,
+    }),
+    changesQuery: v.strictObject({ since: cursorParam, limit: limitParam(limits.listDefault, limits.listMax) }),
+    page: v.object({ items: v.array(record), nextCursor: v.nullable(v.string()) }),
+    changes: v.object({ items: v.array(v.union([record, tombstone])), nextCursor: v.string(), hasMore: v.boolean() }),
+  };
+}
+
+export const RecordParams = v.strictObject({ name: v.string(), id: v.pipe(v.string(), v.minLength(1), v.maxLength(64)) });

@@ -1,0 +1,306 @@
+/**
+ * All data access of app data: records CRUD, lists, the change feed and account cleanup.
+ * Every write goes out in one D1 batch together with its change-log row (see `logChange`).
+ */
+import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNotNull, isNull, lt, lte, ne, or, type SQL, sql } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import * as v from "valibot";
+import { type Database, runBatch } from "../../db";
+import { recordChanges } from "../../db/schema/collections";
+import type { Principal } from "../../env";
+import { AppError } from "../../errors";
+import { newId, nowIso } from "../../lib/ids";
+import type { DeletionHook } from "../account/hooks";
+import { decodeCursor, encodeCursor } from "./cursor";
+import type { Rule } from "./define";
+import { collections, type Collection } from "./registry";
+import type { Scalar, Where } from "./schemas";
+
+/** A record as stored and returned: `{ id, ownerId, createdAt, updatedAt, version, ...fields }`. */
+export type RecordRow = Record<string, unknown> & { id: string; ownerId: string | null; version: number };
+export type Tombstone = { id: string; deleted: true; version: number };
+
+/** What a caller may touch under one rule: every record, only its own, or nothing. */
+export type Access = { kind: "all" } | { kind: "own"; userId: string } | { kind: "denied" };
+
+/** Resolves a rule for a caller. The service key bypasses rules; anonymous callers get 401 unless the rule is public. */
+export function access(rule: Rule, p: Principal | null): Access {
+  if (p?.kind === "service" || rule === "public") return { kind: "all" };
+  if (!p) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
+  if (rule === "authenticated") return { kind: "all" };
+  if (rule === "owner") return { kind: "own", userId: p.userId };
+  return { kind: "denied" };
+}
+
+/** Both rules must allow: a caller only lists, changes or deletes what it may also read. */
+function narrower(a: Access, b: Access): Access {
+  if (a.kind === "denied" || b.kind === "denied") return { kind: "denied" };
+  if (a.kind === "own") return a;
+  return b;
+}
+
+const visible = (acc: Access, row: { ownerId: unknown }) => acc.kind === "all" || (acc.kind === "own" && row.ownerId === acc.userId);
+
+const col = (c: Collection, key: string): SQLiteColumn => {
+  const column = c.table[key];
+  if (!column) throw new Error(`collection ${c.name} has no field ${key}`);
+  return column;
+};
+
+const ownerFilter = (column: SQLiteColumn, acc: Access): SQL | undefined => (acc.kind === "own" ? eq(column, acc.userId) : undefined);
+
+const notFound = (c: Collection) => new AppError("not_found", `No such record in ${c.name}.`);
+
+/**
+ * The change-log statements of an update or delete, run in the same batch BEFORE the write and
+ * with the same WHERE: the batch is one transaction, so they see the same rows as the write and
+ * either all apply or none does. The record's previous log row is dropped and a new one gets a
+ * new, higher `seq` (AUTOINCREMENT never reuses one), so a record sits once in the log.
+ */
+function logChange(db: Database, c: Collection, where: SQL, now: string, deleted: boolean, keepOwner = true) {
+  const t = c.table;
+  const rc = recordChanges;
+  const touched = db.select({ id: t.id }).from(t).where(where);
+  return [
+    db.delete(rc).where(and(eq(rc.collection, c.name), inArray(rc.recordId, touched))),
+    db.insert(rc).select(
+      db
+        .select({
+          // NULL into an AUTOINCREMENT key: SQLite assigns the next seq
+          seq: sql<number>`NULL`.as("seq"),
+          collection: sql<string>`${c.name}`.as("collection"),
+          recordId: t.id,
+          ownerId: (keepOwner ? sql<string | null>`${t.ownerId}` : sql<null>`NULL`).as("owner_id"),
+          version: sql<number>`${t.version} + 1`.as("version"),
+          deleted: sql<boolean>`${deleted ? 1 : 0}`.as("deleted"),
+          changedAt: sql<string>`${now}`.as("changed_at"),
+        })
+        .from(t)
+        .where(where),
+    ),
+  ] as const;
+}
+
+/** Creates a record owned by the calling user (no owner for the service key or anonymous callers). */
+export async function createRecord(db: Database, c: Collection, p: Principal | null, body: Record<string, unknown>): Promise<RecordRow> {
+  if (access(c.rules.create, p).kind === "denied") throw new AppError("forbidden", `Only the service key may create ${c.name} records.`);
+  const now = nowIso();
+  const row = { ...body, id: newId(), ownerId: p?.kind === "user" ? p.userId : null, createdAt: now, updatedAt: now, version: 1 };
+  const [inserted] = await runBatch(db, [
+    db.insert(c.table).values(row).returning(),
+    db.insert(recordChanges).values({ collection: c.name, recordId: row.id, ownerId: row.ownerId, version: 1, deleted: false, changedAt: now }),
+  ]);
+  return (inserted as RecordRow[])[0]!;
+}
+
+/** The query behind a read by id (exported for the query-plan test). */
+export function getQuery(db: Database, c: Collection, acc: Access, id: string) {
+  return db.select().from(c.table).where(and(eq(c.table.id, id), ownerFilter(c.table.ownerId, acc)));
+}
+
+/** A record the caller may read; 404 otherwise (never 403: existence is not revealed). */
+export async function getRecord(db: Database, c: Collection, p: Principal | null, id: string): Promise<RecordRow> {
+  const acc = access(c.rules.read, p);
+  const row = acc.kind === "denied" ? undefined : ((await getQuery(db, c, acc, id).get()) as RecordRow | undefined);
+  if (!row) throw notFound(c);
+  return row;
+}
+
+/** Why a conditional write matched no row: 404 unreadable or gone, 403 readable but not writable, else 412. */
+async function explainMiss(db: Database, c: Collection, p: Principal | null, id: string, write: Access): Promise<never> {
+  const t = c.table;
+  const current = await db.select({ ownerId: t.ownerId, version: t.version }).from(t).where(eq(t.id, id)).get();
+  if (!current || !visible(access(c.rules.read, p), current)) throw notFound(c);
+  if (!visible(write, current)) throw new AppError("forbidden", `You may not change this ${c.name} record.`);
+  throw new AppError("version_conflict", `The record is at version ${String(current.version)}; fetch it again and retry.`, {
+    headers: { etag: `"${String(current.version)}"` },
+  });
+}
+
+/**
+ * Updates a record: `values` are merged (PATCH) or are the whole record (PUT). The owner and
+ * If-Match checks sit in the UPDATE's WHERE, so of concurrent conditional writes exactly one wins.
+ */
+export async function updateRecord(
+  db: Database,
+  c: Collection,
+  p: Principal | null,
+  id: string,
+  values: Record<string, unknown>,
+  ifMatch: number[] | null,
+): Promise<RecordRow> {
+  const t = c.table;
+  const acc = narrower(access(c.rules.read, p), access(c.rules.update, p));
+  if (acc.kind !== "denied") {
+    const now = nowIso();
+    const where = and(eq(t.id, id), ownerFilter(t.ownerId, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
+    const [, , updated] = await runBatch(db, [
+      ...logChange(db, c, where, now, false),
+      db
+        .update(t)
+        .set({ ...values, updatedAt: now, version: sql`${t.version} + 1` })
+        .where(where)
+        .returning(),
+    ]);
+    const row = (updated as RecordRow[])[0];
+    if (row) return row;
+  }
+  return explainMiss(db, c, p, id, acc);
+}
+
+/** Deletes a record, leaving a tombstone in the change log for sync. */
+export async function deleteRecord(db: Database, c: Collection, p: Principal | null, id: string, ifMatch: number[] | null): Promise<void> {
+  const t = c.table;
+  const acc = narrower(access(c.rules.read, p), access(c.rules.delete, p));
+  if (acc.kind !== "denied") {
+    const where = and(eq(t.id, id), ownerFilter(t.ownerId, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
+    const [, , deleted] = await runBatch(db, [...logChange(db, c, where, nowIso(), true), db.delete(t).where(where).returning({ id: t.id })]);
+    if ((deleted as unknown[]).length > 0) return;
+  }
+  await explainMiss(db, c, p, id, acc);
+}
+
+// --- lists ---------------------------------------------------------------------------------
+
+/** A `where` as SQL over declared columns only; every value is a bound parameter. */
+function whereSql(c: Collection, where: Where): SQL[] {
+  const out: SQL[] = [];
+  for (const [key, cond] of Object.entries(where)) {
+    const column = col(c, key);
+    const kind = c.fields[key]?.kind;
+    const nullable = key === "ownerId" || c.fields[key]?.nullable === true;
+    const eqSql = (x: Scalar) => (x === null ? isNull(column) : eq(column, x));
+    const neSql = (x: Scalar) => (x === null ? isNotNull(column) : nullable ? or(ne(column, x), isNull(column))! : ne(column, x));
+    if (cond === null || typeof cond !== "object") {
+      out.push(eqSql(cond));
+      continue;
+    }
+    for (const [op, operand] of Object.entries(cond)) {
+      if (Array.isArray(operand)) {
+        // $in is the only operator with a list
+        const values = operand.filter((x) => x !== null);
+        const parts = [values.length ? inArray(column, values) : undefined, operand.includes(null) ? isNull(column) : undefined].filter(Boolean);
+        out.push(parts.length === 1 ? parts[0]! : or(...parts)!);
+        continue;
+      }
+      const x = operand as Scalar;
+      if (op === "$eq") out.push(eqSql(x));
+      else if (op === "$ne") out.push(neSql(x));
+      else if (op === "$gt") out.push(gt(column, x));
+      else if (op === "$gte") out.push(gte(column, x));
+      else if (op === "$lt") out.push(lt(column, x));
+      else if (op === "$lte") out.push(lte(column, x));
+      // instr() instead of LIKE: no wildcards to escape and no 50-byte pattern limit
+      else if (op === "$contains")
+        out.push(kind === "stringArray" ? sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${x})` : sql`instr(${column}, ${x}) > 0`);
+    }
+  }
+  return out;
+}
+
+const ListCursor = v.strictObject({ s: v.string(), v: v.nullable(v.union([v.string(), v.number(), v.boolean()])), i: v.pipe(v.string(), v.maxLength(64)) });
+
+export interface ListOptions {
+  where?: Where | undefined;
+  sort: string;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+/**
+ * The list query: keyset pagination on (sort field, id), so inserts between pages never shift
+ * rows and no OFFSET scan is needed. SQLite sorts NULLs first ascending and last descending.
+ */
+export function listQuery(db: Database, c: Collection, acc: Access, o: ListOptions) {
+  const t = c.table;
+  const descending = o.sort.startsWith("-");
+  const key = descending ? o.sort.slice(1) : o.sort;
+  const column = col(c, key);
+  const conds: (SQL | undefined)[] = [ownerFilter(t.ownerId, acc), ...(o.where ? whereSql(c, o.where) : [])];
+  if (o.cursor) {
+    const cur = decodeCursor(o.cursor, ListCursor);
+    if (cur.s !== o.sort) throw new AppError("validation_failed", "The cursor belongs to another sort order.", { errors: [{ path: "cursor", message: "sort changed" }] });
+    const after = descending ? lt(t.id, cur.i) : gt(t.id, cur.i);
+    if (cur.v === null) conds.push(descending ? and(isNull(column), after) : or(and(isNull(column), after), isNotNull(column)));
+    else {
+      const beyond = descending ? or(lt(column, cur.v), isNull(column)) : gt(column, cur.v);
+      conds.push(or(beyond, and(eq(column, cur.v), after)));
+    }
+  }
+  const dir = descending ? desc : asc;
+  return db
+    .select()
+    .from(t)
+    .where(and(...conds))
+    .orderBy(dir(column), dir(t.id))
+    .limit(o.limit + 1);
+}
+
+/** A page of records the caller may list (owner-only rules list the caller's own records). */
+export async function listRecords(db: Database, c: Collection, p: Principal | null, o: ListOptions): Promise<{ items: RecordRow[]; nextCursor: string | null }> {
+  const acc = narrower(access(c.rules.list, p), access(c.rules.read, p));
+  if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may list ${c.name}.`);
+  const rows = (await listQuery(db, c, acc, o)) as RecordRow[];
+  const items = rows.slice(0, o.limit);
+  const last = items.at(-1);
+  const key = o.sort.replace(/^-/, "");
+  return {
+    items,
+    nextCursor: rows.length > o.limit && last ? encodeCursor({ s: o.sort, v: (last[key] ?? null) as Scalar, i: last.id }) : null,
+  };
+}
+
+// --- change feed ---------------------------------------------------------------------------
+
+const ChangeCursor = v.strictObject({ q: v.pipe(v.number(), v.safeInteger(), v.minValue(0)) });
+
+/** The change-feed query (exported for the query-plan test). */
+export function changesQuery(db: Database, c: Collection, acc: Access, since: number, limit: number) {
+  const t = c.table;
+  return db
+    .select({ seq: recordChanges.seq, recordId: recordChanges.recordId, version: recordChanges.version, deleted: recordChanges.deleted, record: getTableColumns(t) })
+    .from(recordChanges)
+    .leftJoin(t, eq(t.id, recordChanges.recordId))
+    .where(and(eq(recordChanges.collection, c.name), ownerFilter(recordChanges.ownerId, acc), gt(recordChanges.seq, since)))
+    .orderBy(asc(recordChanges.seq))
+    .limit(limit + 1);
+}
+
+/**
+ * Everything written after `since` that the caller may read, oldest first. Why no write is ever
+ * skipped: each write and its log row commit in one D1 batch, and D1 runs one write transaction
+ * at a time, so `seq` values become visible in increasing order; a reader that saw seq N has
+ * already seen every seq below N. A record changed twice appears once, at its latest seq.
+ */
+export async function changesSince(
+  db: Database,
+  c: Collection,
+  p: Principal | null,
+  o: { since?: string | undefined; limit: number },
+): Promise<{ items: (RecordRow | Tombstone)[]; nextCursor: string; hasMore: boolean }> {
+  const acc = narrower(access(c.rules.list, p), access(c.rules.read, p));
+  if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may read the changes of ${c.name}.`);
+  const since = o.since ? decodeCursor(o.since, ChangeCursor, "since").q : 0;
+  const rows = await changesQuery(db, c, acc, since, o.limit);
+  const page = rows.slice(0, o.limit);
+  const items = page.flatMap((r): (RecordRow | Tombstone)[] =>
+    r.deleted ? [{ id: r.recordId, deleted: true, version: r.version }] : r.record ? [r.record as RecordRow] : [],
+  );
+  return { items, nextCursor: encodeCursor({ q: page.at(-1)?.seq ?? since }), hasMore: rows.length > o.limit };
+}
+
+// --- account deletion ----------------------------------------------------------------------
+
+/**
+ * Removes every record of a deleted account, in the batch that deletes the user, leaving
+ * tombstones (without the owner id) so other readers' sync drops those records too.
+ */
+export const deleteUserRecords: DeletionHook = async ({ db, userId }) => {
+  const now = nowIso();
+  return {
+    statements: collections.flatMap((c) => {
+      const mine = eq(c.table.ownerId, userId);
+      return [...logChange(db, c, mine, now, true, false), db.delete(c.table).where(mine)];
+    }),
+  };
+};
