@@ -1,0 +1,125 @@
+/** `/v1/files`: streamed uploads to R2, metadata, content with ranges and caching, signed URLs. */
+import { Hono } from "hono";
+import type { AppEnv, Principal } from "../../env";
+import { AppError } from "../../errors";
+import { describe, validate } from "../../lib/validation";
+import { optionalAuth, requireAuth, requireUser, userOf } from "../../middleware/auth";
+import { serveContent } from "./content";
+import { formBoundary, formDataFile } from "./formdata";
+import * as S from "./schemas";
+import { acceptedType, apiBase, deleteFile, getFile, listFiles, safeName, signedUrl, storeFile, toFile, verifySignedUrl, type FileRow } from "./service";
+
+const base = (c: { var: AppEnv["Variables"]; req: { url: string } }) => apiBase(c.var.config, c.req.url);
+
+/** The owner and the service key manage a file. */
+const manages = (p: Principal | null, row: FileRow) => p?.kind === "service" || (p?.kind === "user" && p.userId === row.ownerId);
+
+/** A file the caller may read; private files of others are reported as missing (404), never 403. */
+async function readableFile(c: { var: AppEnv["Variables"] }, id: string, signed = false): Promise<FileRow> {
+  const row = await getFile(c.var.db, id);
+  if (!row || (row.visibility === "private" && !signed && !manages(c.var.principal, row))) throw new AppError("not_found", "No such file.");
+  return row;
+}
+
+/** A file the caller manages (owner or service key); 404 otherwise. */
+async function managedFile(c: { var: AppEnv["Variables"] }, id: string): Promise<FileRow> {
+  const row = await getFile(c.var.db, id);
+  if (!row || !manages(c.var.principal, row)) throw new AppError("not_found", "No such file.");
+  return row;
+}
+
+const emptyBody = () => new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() });
+
+export const fileRoutes = new Hono<AppEnv>()
+  .post(
+    "/",
+    describe({
+      tag: "Files",
+      summary: "Upload a file (raw body or multipart/form-data field `file`)",
+      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Larger files: resumable uploads at /v1/uploads.",
+      responses: { 201: { description: "The stored file", schema: S.FileSchema }, 413: { description: "payload_too_large" }, 415: { description: "unsupported_media_type: the bytes contradict the declared type" } },
+    }),
+    requireUser,
+    validate("query", S.UploadQuery),
+    async (c) => {
+      const { userId } = userOf(c);
+      const q = c.req.valid("query");
+      const body = c.req.raw.body ?? emptyBody();
+      const declared = c.req.header("content-type");
+      const boundary = formBoundary(declared);
+      let upload: { stream: ReadableStream<Uint8Array>; type: string | null | undefined; name: string | null | undefined; length: number | null };
+      if (boundary) {
+        const f = await formDataFile(body, boundary);
+        upload = { stream: f.stream, type: f.contentType, name: q.name ?? f.filename, length: null };
+      } else {
+        if (/^multipart\//i.test(declared ?? "")) throw new AppError("bad_request", "multipart/form-data needs a boundary parameter.");
+        const cl = c.req.header("content-length");
+        upload = { stream: body, type: declared, name: q.name, length: cl && /^\d{1,16}$/.test(cl) ? Number(cl) : null };
+      }
+      const row = await storeFile(c.env, c.var.db, { ownerId: userId, name: safeName(upload.name), contentType: acceptedType(upload.type), visibility: q.visibility }, upload.stream, upload.length);
+      const file = toFile(row, base(c));
+      return c.json(file, 201, { location: `${base(c)}/v1/files/${row.id}` });
+    },
+  )
+  .get(
+    "/",
+    describe({ tag: "Files", summary: "The caller's files, newest first", responses: { 200: { description: "A page of files", schema: S.FileList } } }),
+    requireUser,
+    validate("query", S.ListQuery),
+    async (c) => {
+      const q = c.req.valid("query");
+      const { rows, nextCursor } = await listFiles(c.var.db, userOf(c).userId, q.limit, q.cursor ?? null);
+      return c.json({ items: rows.map((r) => toFile(r, base(c))), nextCursor });
+    },
+  )
+  .get(
+    "/:id",
+    describe({ tag: "Files", summary: "File metadata", auth: "optional", description: "Public files: anyone. Private files: the owner or the service key; others get 404.", responses: { 200: { description: "The file", schema: S.FileSchema }, 404: { description: "not_found" } } }),
+    optionalAuth,
+    validate("param", S.FileIdParam),
+    async (c) => c.json(toFile(await readableFile(c, c.req.valid("param").id), base(c))),
+  )
+  .get(
+    "/:id/content",
+    describe({
+      tag: "Files",
+      summary: "The file's bytes",
+      auth: "optional",
+      description: "ETag, If-None-Match (304), a single Range (206; several ranges get the whole file), Cache-Control. Private files: the owner's token, the service key, or a signed URL (`exp`, `sig`).",
+      responses: { 200: { description: "The bytes", contentType: "application/octet-stream" }, 206: { description: "Partial content", contentType: "application/octet-stream" }, 304: { description: "Not modified" }, 403: { description: "forbidden: a tampered or expired signed URL" }, 404: { description: "not_found" }, 416: { description: "range_not_satisfiable" } },
+    }),
+    optionalAuth,
+    validate("param", S.FileIdParam),
+    validate("query", S.ContentQuery),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { exp, sig } = c.req.valid("query");
+      const signed = exp !== undefined || sig !== undefined;
+      // The signature is checked before the lookup, so a bad one reveals nothing about the file.
+      if (signed) await verifySignedUrl(c.var.config, id, exp ?? "", sig ?? "");
+      const row = await readableFile(c, id, signed);
+      return serveContent(c.env.MEDIA, row, c.req.raw, row.visibility === "public" ? "public" : "private");
+    },
+  )
+  .post(
+    "/:id/signed-url",
+    describe({ tag: "Files", summary: "A URL to the content that works without a token until it expires", responses: { 200: { description: "The signed URL", schema: S.SignedUrlResult }, 404: { description: "not_found" } } }),
+    requireAuth,
+    validate("param", S.FileIdParam),
+    validate("json", S.SignedUrlBody),
+    async (c) => {
+      const row = await managedFile(c, c.req.valid("param").id);
+      const exp = Math.floor(Date.now() / 1000) + c.req.valid("json").expiresIn;
+      return c.json({ url: await signedUrl(c.var.config, base(c), row.id, exp), expiresAt: new Date(exp * 1000).toISOString() });
+    },
+  )
+  .delete(
+    "/:id",
+    describe({ tag: "Files", summary: "Delete a file (owner or service key)", responses: { 204: { description: "Deleted" }, 404: { description: "not_found" } } }),
+    requireAuth,
+    validate("param", S.FileIdParam),
+    async (c) => {
+      await deleteFile(c.env, c.var.db, await managedFile(c, c.req.valid("param").id));
+      return c.body(null, 204);
+    },
+  );

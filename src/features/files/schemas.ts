@@ -1,0 +1,45 @@
+/** Request and response schemas of the files routes (validation + OpenAPI). */
+import * as v from "valibot";
+import { limits } from "../../config";
+import { limitParam } from "../../lib/validation";
+
+export const Visibility = v.picklist(["public", "private"]);
+export type Visibility = v.InferOutput<typeof Visibility>;
+
+export const FileSchema = v.object({
+  id: v.string(),
+  name: v.string(),
+  contentType: v.string(),
+  size: v.number(),
+  visibility: Visibility,
+  ownerId: v.string(),
+  createdAt: v.string(),
+  /** The content URL: open for public files; private ones need the owner's token or a signed URL. */
+  url: v.string(),
+  /** Hex SHA-256 of the bytes; null for files assembled from resumable uploads. */
+  sha256: v.nullable(v.string()),
+});
+export type FileJson = v.InferOutput<typeof FileSchema>;
+
+export const FileIdParam = v.strictObject({ id: v.pipe(v.string(), v.uuid("must be a file id")) });
+
+export const UploadQuery = v.strictObject({
+  name: v.optional(v.pipe(v.string(), v.maxLength(1024))),
+  visibility: v.optional(Visibility, "private"),
+});
+
+export const ContentQuery = v.strictObject({
+  exp: v.optional(v.pipe(v.string(), v.maxLength(16))),
+  sig: v.optional(v.pipe(v.string(), v.maxLength(128))),
+});
+
+export const SignedUrlBody = v.strictObject({
+  expiresIn: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(limits.signedUrlMaxSec)), limits.signedUrlDefaultSec),
+});
+export const SignedUrlResult = v.object({ url: v.string(), expiresAt: v.string() });
+
+export const ListQuery = v.strictObject({
+  limit: limitParam(limits.listDefault, limits.listMax),
+  cursor: v.optional(v.pipe(v.string(), v.uuid("not a valid cursor"))),
+});
+export const FileList = v.object({ items: v.array(FileSchema), nextCursor: v.nullable(v.string()) });

@@ -1,0 +1,200 @@
+/** Files: all D1 access, R2 object lifecycle, signed URLs, account deletion and cleanup. */
+import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { limits, type Config } from "../../config";
+import { runBatch, type Database } from "../../db";
+import { files, fileTrash, users } from "../../db/schema";
+import { AppError } from "../../errors";
+import { b64url, fromB64url, hmac, hmacVerify, purposeKey } from "../../lib/crypto";
+import { newId, nowIso } from "../../lib/ids";
+import type { AvatarCheck, DeletionHook } from "../account/hooks";
+import type { ScheduledTask } from "../../scheduled";
+import type { FileJson, Visibility } from "./schemas";
+import { isKnownMediaType, isMediaType, normalizeType } from "./sniff";
+import { Inspector, putKnownLength, putUnknownLength } from "./storage";
+
+export type FileRow = typeof files.$inferSelect;
+
+/** R2 key of a file: derived from the server-made id only, so names cannot traverse or collide. */
+export const objectKeyOf = (fileId: string) => `f/${fileId}`;
+
+/** A display name safe to store and echo: no path, no control characters, bounded length. */
+export function safeName(raw: string | null | undefined): string {
+  const base = (raw ?? "").split(/[\\/]/).pop() ?? "";
+  const clean = base.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, limits.fileNameMax);
+  return clean && clean !== "." && clean !== ".." ? clean : "file";
+}
+
+/**
+ * The stored type for a declared one: `application/octet-stream` when missing; 415 for a media
+ * type whose signature Outpost does not know (it could not be checked).
+ */
+export function acceptedType(declared: string | null | undefined): string {
+  const t = normalizeType(declared);
+  if (!t) return "application/octet-stream";
+  if (isMediaType(t) && !isKnownMediaType(t)) throw new AppError("unsupported_media_type", `Files of type ${t} are not accepted.`);
+  return t;
+}
+
+/** Base URL of links to this API. */
+export const apiBase = (config: Config, requestUrl: string) => config.publicUrl ?? new URL(requestUrl).origin;
+
+export function toFile(row: FileRow, base: string): FileJson {
+  return {
+    id: row.id,
+    name: row.name,
+    contentType: row.contentType,
+    size: row.size,
+    visibility: row.visibility,
+    ownerId: row.ownerId,
+    createdAt: row.createdAt,
+    url: `${base}/v1/files/${row.id}/content`,
+    sha256: row.sha256,
+  };
+}
+
+export interface NewFile {
+  ownerId: string;
+  name: string;
+  contentType: string;
+  visibility: Visibility;
+}
+
+/**
+ * Streams `body` into R2 under a fresh id and records the file. With `length` known the bytes go
+ * in one put; otherwise as a multipart upload in equal parts. The row is `pending` while the bytes
+ * stream, so a failure leaves something the cleanup task can find.
+ */
+export async function storeFile(env: Env, db: Database, meta: NewFile, body: ReadableStream<Uint8Array>, length: number | null): Promise<FileRow> {
+  if (length !== null && length > limits.fileMaxBytes) throw new AppError("payload_too_large", `Files are limited to ${limits.fileMaxBytes} bytes; use /v1/uploads for larger ones.`);
+  const id = newId();
+  const key = objectKeyOf(id);
+  await db.insert(files).values({ id, ownerId: meta.ownerId, objectKey: key, name: meta.name, contentType: meta.contentType, visibility: meta.visibility, status: "pending", createdAt: nowIso() });
+  const inspector = new Inspector({ maxBytes: limits.fileMaxBytes, contentType: meta.contentType, endsFile: () => true, hash: true });
+  const stream = body.pipeThrough(inspector.stream);
+  const options: R2PutOptions = { httpMetadata: { contentType: meta.contentType } };
+  try {
+    if (length !== null) await putKnownLength(env.MEDIA, key, stream, length, options);
+    else await putUnknownLength(env.MEDIA, key, stream, limits.uploadPartBytes, options);
+  } catch (e) {
+    await discardPending(env, db, id, key);
+    if (inspector.error) throw inspector.error;
+    if (e instanceof AppError) throw e;
+    throw new AppError("bad_request", "The upload was interrupted or its length did not match Content-Length.");
+  }
+  const sha256 = await inspector.sha256();
+  const row = await db.update(files).set({ status: "ready", size: inspector.bytes, sha256, etag: sha256 }).where(eq(files.id, id)).returning().get();
+  if (!row) throw new AppError("internal", "The file row vanished while uploading.");
+  return row;
+}
+
+async function discardPending(env: Env, db: Database, id: string, key: string): Promise<void> {
+  try {
+    await env.MEDIA.delete(key);
+    await db.delete(files).where(eq(files.id, id));
+  } catch (e) {
+    console.error("discarding a failed upload failed (cleanup will retry):", (e as Error).message);
+  }
+}
+
+/** A ready file by id, or null. */
+export async function getFile(db: Database, id: string): Promise<FileRow | null> {
+  return (await db.select().from(files).where(and(eq(files.id, id), eq(files.status, "ready"))).get()) ?? null;
+}
+
+/** A user's ready files, newest first; `cursor` is the last id of the previous page. */
+export async function listFiles(db: Database, ownerId: string, limit: number, cursor: string | null): Promise<{ rows: FileRow[]; nextCursor: string | null }> {
+  const rows = await db
+    .select()
+    .from(files)
+    .where(and(eq(files.ownerId, ownerId), eq(files.status, "ready"), cursor ? lt(files.id, cursor) : undefined))
+    .orderBy(desc(files.id))
+    .limit(limit + 1)
+    .all();
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
+  return { rows: page, nextCursor: more ? page.at(-1)!.id : null };
+}
+
+/** Records a finished file (tus completion); a second call for the same id does nothing. */
+export function insertReadyFile(db: Database, row: Omit<FileRow, "status">) {
+  return db.insert(files).values({ ...row, status: "ready" }).onConflictDoNothing();
+}
+
+/** Removes objects, then forgets their trash entries; what fails stays in the trash for cleanup. */
+async function purgeObjects(env: Env, db: Database, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) {
+    const batch = keys.slice(i, i + 1000);
+    await env.MEDIA.delete(batch);
+    for (let j = 0; j < batch.length; j += 90) await db.delete(fileTrash).where(inArray(fileTrash.objectKey, batch.slice(j, j + 90)));
+  }
+}
+
+/** Deletes a file: the row goes (and avatars pointing at it are cleared) in one batch, then the object. */
+export async function deleteFile(env: Env, db: Database, row: FileRow): Promise<void> {
+  await runBatch(db, [
+    db.insert(fileTrash).values({ objectKey: row.objectKey, createdAt: nowIso() }).onConflictDoNothing(),
+    db.delete(files).where(eq(files.id, row.id)),
+    db.update(users).set({ avatarFileId: null }).where(eq(users.avatarFileId, row.id)),
+  ]);
+  await purgeObjects(env, db, [row.objectKey]);
+}
+
+// --- signed URLs ----------------------------------------------------------------------------
+
+const signedData = (id: string, exp: number) => `file-url\u0000${id}\u0000${exp}`;
+
+/** A content URL that works without a token until `exp` (unix seconds). */
+export async function signedUrl(config: Config, base: string, id: string, exp: number): Promise<string> {
+  const sig = b64url(await hmac(await purposeKey(config.jwtSecret, "file-url"), signedData(id, exp)));
+  return `${base}/v1/files/${id}/content?exp=${exp}&sig=${sig}`;
+}
+
+/** Checks a signed URL's `exp`/`sig` for `id` (constant-time); 403 when tampered with or expired. */
+export async function verifySignedUrl(config: Config, id: string, exp: string, sig: string, now = Date.now()): Promise<void> {
+  const bad = () => new AppError("forbidden", "The signed URL is invalid.");
+  if (!/^\d{1,12}$/.test(exp) || !/^[A-Za-z0-9_-]{43}$/.test(sig)) throw bad();
+  const ok = await hmacVerify(await purposeKey(config.jwtSecret, "file-url"), signedData(id, Number(exp)), fromB64url(sig));
+  if (!ok) throw bad();
+  if (Number(exp) * 1000 <= now) throw new AppError("forbidden", "The signed URL has expired.");
+}
+
+// --- extension points -----------------------------------------------------------------------
+
+/** PATCH /v1/me avatarFileId: only the caller's own ready files. */
+export const isOwnFile: AvatarCheck = async (db, userId, fileId) => {
+  const row = await getFile(db, fileId);
+  return row !== null && row.ownerId === userId;
+};
+
+/** Account deletion: rows go in the batch (their keys into the trash), objects after it commits. */
+export const filesDeletionHook: DeletionHook = async ({ env, db, userId }) => {
+  const keys = (await db.select({ key: files.objectKey }).from(files).where(eq(files.ownerId, userId)).all()).map((r) => r.key);
+  return {
+    statements: [
+      db
+        .insert(fileTrash)
+        .select(db.select({ objectKey: files.objectKey, createdAt: sql<string>`${nowIso()}`.as("created_at") }).from(files).where(eq(files.ownerId, userId)))
+        .onConflictDoNothing(),
+      db.delete(files).where(eq(files.ownerId, userId)),
+    ],
+    after: () => purgeObjects(env, db, keys),
+  };
+};
+
+/** Cleanup: abandoned `pending` uploads and objects whose rows are already gone. */
+export const filesCleanup: ScheduledTask = async (env, db, now) => {
+  const cutoff = nowIso(now.getTime() - limits.filePendingGraceSec * 1000);
+  const stale = await db.select({ id: files.id, key: files.objectKey }).from(files).where(and(eq(files.status, "pending"), lt(files.createdAt, cutoff))).limit(500).all();
+  for (const r of stale) {
+    await env.MEDIA.delete(r.key);
+    await db.delete(files).where(and(eq(files.id, r.id), eq(files.status, "pending")));
+  }
+  const trash = await db.select({ key: fileTrash.objectKey }).from(fileTrash).limit(1000).all();
+  await purgeObjects(env, db, trash.map((t) => t.key));
+};
+
+/** A fresh id for a file created elsewhere (tus), with its key. */
+export function newFileIdentity(): { id: string; key: string } {
+  const id = newId();
+  return { id, key: objectKeyOf(id) };
+}

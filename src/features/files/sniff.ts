@@ -1,0 +1,75 @@
+/**
+ * File signatures (magic bytes) of the image, video and audio types Outpost accepts. A declared
+ * media type is only stored when the first bytes agree with it: a client cannot store script as
+ * `image/png` and have it served inline.
+ */
+
+/** Bytes of the file head that `matchesSignature` needs. */
+export const SNIFF_BYTES = 64;
+
+const ascii = (b: Uint8Array, at: number, s: string) => {
+  if (b.length < at + s.length) return false;
+  for (let i = 0; i < s.length; i++) if (b[at + i] !== s.charCodeAt(i)) return false;
+  return true;
+};
+const bytes = (b: Uint8Array, at: number, sig: number[]) => b.length >= at + sig.length && sig.every((x, i) => b[at + i] === x);
+
+/** ISO base media file (MP4, MOV, HEIC, AVIF, 3GP, M4A): a box type at offset 4, `ftyp` and a major brand. */
+const isoBrand = (b: Uint8Array): string | null => (ascii(b, 4, "ftyp") && b.length >= 12 ? String.fromCharCode(...b.subarray(8, 12)) : null);
+const isoAny = (b: Uint8Array) => isoBrand(b) !== null;
+const isoBrandIn = (brands: string[]) => (b: Uint8Array) => brands.includes(isoBrand(b) ?? "");
+const quicktime = (b: Uint8Array) => isoAny(b) || ["moov", "mdat", "wide", "free", "skip", "pnot"].some((t) => ascii(b, 4, t));
+const riff = (form: string) => (b: Uint8Array) => ascii(b, 0, "RIFF") && ascii(b, 8, form);
+const ebml = (b: Uint8Array) => bytes(b, 0, [0x1a, 0x45, 0xdf, 0xa3]);
+const ogg = (b: Uint8Array) => ascii(b, 0, "OggS");
+const mp3 = (b: Uint8Array) => ascii(b, 0, "ID3") || (b.length >= 2 && b[0] === 0xff && (b[1]! & 0xe0) === 0xe0);
+const adts = (b: Uint8Array) => b.length >= 2 && b[0] === 0xff && (b[1]! & 0xf6) === 0xf0;
+
+const signatures: Record<string, (b: Uint8Array) => boolean> = {
+  "image/png": (b) => bytes(b, 0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+  "image/jpeg": (b) => bytes(b, 0, [0xff, 0xd8, 0xff]),
+  "image/gif": (b) => ascii(b, 0, "GIF87a") || ascii(b, 0, "GIF89a"),
+  "image/webp": riff("WEBP"),
+  "image/bmp": (b) => ascii(b, 0, "BM"),
+  "image/tiff": (b) => bytes(b, 0, [0x49, 0x49, 0x2a, 0x00]) || bytes(b, 0, [0x4d, 0x4d, 0x00, 0x2a]),
+  "image/heic": isoBrandIn(["heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1"]),
+  "image/heif": isoBrandIn(["heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1"]),
+  "image/avif": isoBrandIn(["avif", "avis", "mif1", "msf1"]),
+  "video/mp4": isoAny,
+  "video/quicktime": quicktime,
+  "video/3gpp": isoAny,
+  "video/webm": ebml,
+  "video/x-matroska": ebml,
+  "video/ogg": ogg,
+  "audio/mpeg": mp3,
+  "audio/mp4": isoAny,
+  "audio/x-m4a": isoAny,
+  "audio/aac": (b) => adts(b) || ascii(b, 0, "ADIF"),
+  "audio/ogg": ogg,
+  "audio/webm": ebml,
+  "audio/wav": riff("WAVE"),
+  "audio/x-wav": riff("WAVE"),
+  "audio/flac": (b) => ascii(b, 0, "fLaC"),
+};
+
+/** Lower-cased media type without parameters (`Image/PNG; q=1` → `image/png`); empty for garbage. */
+export function normalizeType(header: string | null | undefined): string {
+  const t = (header ?? "").split(";")[0]!.trim().toLowerCase();
+  return /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/.test(t) ? t : "";
+}
+
+/** True for image, video and audio types: those must have a known, matching signature. */
+export const isMediaType = (type: string) => /^(image|video|audio)\//.test(type);
+
+/** True for a media type whose signature Outpost knows (so it can be checked and served inline). */
+export const isKnownMediaType = (type: string) => type in signatures;
+
+/**
+ * Whether `head` (the first bytes, up to `SNIFF_BYTES`) fits the declared type. Non-media types
+ * are not checked; media types without a known signature never match.
+ */
+export function matchesSignature(type: string, head: Uint8Array): boolean {
+  if (!isMediaType(type)) return true;
+  const check = signatures[type];
+  return check ? check(head) : false;
+}

@@ -1,0 +1,192 @@
+/**
+ * Streaming between request bodies and R2. Bytes pass through an `Inspector` (size limit,
+ * signature check, SHA-256) and into R2 either as one put of known length or as a multipart
+ * upload in equal parts; nothing holds more than one part in memory.
+ */
+import { AppError } from "../../errors";
+import { matchesSignature, SNIFF_BYTES } from "./sniff";
+
+const toHex = (buf: ArrayBuffer) => [...new Uint8Array(buf)].map((x) => x.toString(16).padStart(2, "0")).join("");
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]!.byteLength === total) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+export interface InspectorOptions {
+  /** More bytes than this → 413. */
+  maxBytes: number;
+  /** Declared type checked against the first bytes; null skips the check. */
+  contentType: string | null;
+  /** Whether the stream's end is the file's end, so a head shorter than `SNIFF_BYTES` is checked as is. */
+  endsFile: (bytesSeen: number) => boolean;
+  /** Compute the SHA-256 of everything that passes. */
+  hash: boolean;
+}
+
+/**
+ * A pass-through stage that counts bytes, rejects more than `maxBytes` (413), checks the file
+ * signature once the first `SNIFF_BYTES` arrived (415) and hashes incrementally. It holds back
+ * at most `SNIFF_BYTES` bytes. The error it raised is kept in `error`, because R2 reports a
+ * failed source stream with its own error.
+ */
+export class Inspector {
+  bytes = 0;
+  error: AppError | null = null;
+  readonly stream: TransformStream<Uint8Array, Uint8Array>;
+  private readonly digest: DigestStream | null;
+
+  constructor(opts: InspectorOptions) {
+    this.digest = opts.hash ? new crypto.DigestStream("SHA-256") : null;
+    const writer = this.digest?.getWriter() ?? null;
+    let head: Uint8Array[] | null = opts.contentType === null ? null : [];
+    let headLen = 0;
+    const fail = (e: AppError): never => {
+      this.error = e;
+      throw e;
+    };
+    const check = (ctl: TransformStreamDefaultController<Uint8Array>) => {
+      const bytes = concat(head!, headLen);
+      if (!matchesSignature(opts.contentType!, bytes.subarray(0, SNIFF_BYTES))) {
+        fail(new AppError("unsupported_media_type", `The bytes are not a ${opts.contentType} file.`));
+      }
+      if (bytes.byteLength) ctl.enqueue(bytes);
+      head = null;
+    };
+    this.stream = new TransformStream<Uint8Array, Uint8Array>({
+      transform: async (chunk, ctl) => {
+        this.bytes += chunk.byteLength;
+        if (this.bytes > opts.maxBytes) fail(new AppError("payload_too_large", `The file is larger than ${opts.maxBytes} bytes.`));
+        if (writer) await writer.write(chunk);
+        if (head === null) {
+          ctl.enqueue(chunk);
+          return;
+        }
+        head.push(chunk);
+        headLen += chunk.byteLength;
+        if (headLen >= SNIFF_BYTES) check(ctl);
+      },
+      flush: async (ctl) => {
+        if (head !== null) {
+          if (opts.endsFile(this.bytes)) check(ctl);
+          else if (headLen) ctl.enqueue(concat(head, headLen));
+        }
+        if (writer) await writer.close();
+      },
+    });
+  }
+
+  /** Hex SHA-256 of the bytes that passed (after the stream finished). */
+  async sha256(): Promise<string> {
+    if (!this.digest) throw new Error("Inspector created without hashing");
+    return toHex(await this.digest.digest);
+  }
+}
+
+/** Collects chunks and cuts them into parts of exactly `partSize` bytes. */
+export class PartBuffer {
+  private chunks: Uint8Array[] = [];
+  size = 0;
+  constructor(readonly partSize: number) {}
+
+  /** Adds a chunk; returns the full parts it completed. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (chunk.byteLength === 0) return [];
+    this.chunks.push(chunk);
+    this.size += chunk.byteLength;
+    const parts: Uint8Array[] = [];
+    while (this.size >= this.partSize) parts.push(this.take(this.partSize));
+    return parts;
+  }
+
+  /** Removes and returns the first `n` buffered bytes (all by default). */
+  take(n = this.size): Uint8Array {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.byteLength, n - at);
+      out.set(c.subarray(0, k), at);
+      at += k;
+      if (k === c.byteLength) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.size -= n;
+    return out;
+  }
+}
+
+/** Reads a stream chunk by chunk. */
+export async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** `head` followed by `rest`, as one stream. */
+export function prepend(head: Uint8Array | null, rest: ReadableStream<Uint8Array> | null): ReadableStream<Uint8Array> {
+  const it = rest ? chunksOf(rest) : null;
+  let first = head && head.byteLength ? head : null;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      if (first) {
+        ctl.enqueue(first);
+        first = null;
+        return;
+      }
+      const next = it ? await it.next() : { done: true as const, value: undefined };
+      if (next.done) ctl.close();
+      else ctl.enqueue(next.value);
+    },
+    async cancel(reason) {
+      await it?.return(undefined);
+      await rest?.cancel(reason).catch(() => {});
+    },
+  });
+}
+
+/** Puts a stream whose length is known up front (one R2 put; R2 needs the length of a streamed body). */
+export async function putKnownLength(bucket: R2Bucket, key: string, stream: ReadableStream<Uint8Array>, length: number, options: R2PutOptions): Promise<void> {
+  await bucket.put(key, stream.pipeThrough(new FixedLengthStream(length)), options);
+}
+
+/**
+ * Puts a stream of unknown length: one put when it fits in a part, otherwise an R2 multipart
+ * upload of equal `partSize` parts (R2 requires equal parts) with a shorter last part.
+ */
+export async function putUnknownLength(bucket: R2Bucket, key: string, stream: ReadableStream<Uint8Array>, partSize: number, options: R2PutOptions): Promise<void> {
+  const buf = new PartBuffer(partSize);
+  let mp: R2MultipartUpload | null = null;
+  const parts: R2UploadedPart[] = [];
+  try {
+    for await (const chunk of chunksOf(stream)) {
+      for (const part of buf.push(chunk)) {
+        mp ??= await bucket.createMultipartUpload(key, { httpMetadata: options.httpMetadata, customMetadata: options.customMetadata });
+        parts.push(await mp.uploadPart(parts.length + 1, part));
+      }
+    }
+    const rest = buf.take();
+    if (!mp) {
+      await bucket.put(key, rest, options);
+      return;
+    }
+    if (rest.byteLength) parts.push(await mp.uploadPart(parts.length + 1, rest));
+    await mp.complete(parts);
+  } catch (e) {
+    await mp?.abort().catch(() => {});
+    throw e;
+  }
+}

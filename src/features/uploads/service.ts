@@ -1,0 +1,196 @@
+/**
+ * tus uploads on R2 multipart uploads. R2 wants every part but the last the same size, while
+ * clients send chunks of any size, so each PATCH cuts `tail + body` into full parts and keeps the
+ * odd rest as a new tail object in R2 (`u/<uploadId>/<received>`), never in memory across
+ * requests. State lives in D1: `received`, the parts' etags and the tail's key.
+ */
+import { and, asc, eq, lte } from "drizzle-orm";
+import { limits } from "../../config";
+import { runBatch, type Database } from "../../db";
+import { files, uploadParts, uploads } from "../../db/schema";
+import { AppError } from "../../errors";
+import { newId, nowIso } from "../../lib/ids";
+import type { ScheduledTask } from "../../scheduled";
+import type { DeletionHook } from "../account/hooks";
+import type { Visibility } from "../files/schemas";
+import { insertReadyFile, newFileIdentity } from "../files/service";
+import { Inspector, PartBuffer, prepend } from "../files/storage";
+
+export type UploadRow = typeof uploads.$inferSelect;
+
+export interface NewUpload {
+  ownerId: string;
+  length: number;
+  name: string;
+  contentType: string;
+  visibility: Visibility;
+}
+
+const tailPrefix = (uploadId: string) => `u/${uploadId}/`;
+
+/** Starts an upload: a D1 row and, for a non-empty file, an R2 multipart upload under the future file's key. */
+export async function createUpload(env: Env, db: Database, u: NewUpload, now = Date.now()): Promise<UploadRow> {
+  const file = newFileIdentity();
+  const mp = u.length > 0 ? await env.MEDIA.createMultipartUpload(file.key, { httpMetadata: { contentType: u.contentType } }) : null;
+  return db
+    .insert(uploads)
+    .values({
+      id: newId(now),
+      ownerId: u.ownerId,
+      fileId: file.id,
+      objectKey: file.key,
+      r2UploadId: mp?.uploadId ?? null,
+      uploadLength: u.length,
+      name: u.name,
+      contentType: u.contentType,
+      visibility: u.visibility,
+      expiresAt: nowIso(now + limits.uploadTtlSec * 1000),
+      createdAt: nowIso(now),
+    })
+    .returning()
+    .get();
+}
+
+/** The caller's upload, or 404 (others' uploads are not revealed). */
+export async function ownedUpload(db: Database, id: string, ownerId: string): Promise<UploadRow> {
+  const row = await db.select().from(uploads).where(and(eq(uploads.id, id), eq(uploads.ownerId, ownerId))).get();
+  if (!row) throw new AppError("not_found", "No such upload.");
+  return row;
+}
+
+export const isExpired = (up: UploadRow, now = Date.now()) => up.completedAt === null && Date.parse(up.expiresAt) <= now;
+
+/**
+ * Appends a PATCH body at `up.received`. Full parts go to R2 as they fill; the rest becomes the new
+ * tail. A body that breaks off midway keeps what arrived (tus: the client asks for the offset and
+ * resumes). The last byte completes the multipart upload and records the file.
+ */
+export async function appendToUpload(env: Env, db: Database, up: UploadRow, body: ReadableStream<Uint8Array> | null): Promise<UploadRow> {
+  const partSize = limits.uploadPartBytes;
+  const parts = await db.select().from(uploadParts).where(eq(uploadParts.uploadId, up.id)).orderBy(asc(uploadParts.partNumber)).all();
+  const fileStart = parts.length * partSize;
+  let tail: Uint8Array | null = null;
+  if (up.tailKey) {
+    const obj = await env.MEDIA.get(up.tailKey);
+    if (!obj || obj.size !== up.received - fileStart) throw new AppError("internal", "The upload's buffered bytes are missing.");
+    tail = new Uint8Array(await obj.arrayBuffer());
+  }
+  const inspector = new Inspector({
+    maxBytes: up.uploadLength - fileStart,
+    contentType: fileStart === 0 ? up.contentType : null,
+    endsFile: (seen) => fileStart + seen === up.uploadLength,
+    hash: false,
+  });
+  const mp = up.r2UploadId ? env.MEDIA.resumeMultipartUpload(up.objectKey, up.r2UploadId) : null;
+  const uploadPart = (n: number, bytes: Uint8Array) => {
+    if (!mp) throw new AppError("internal", "The upload has no multipart upload.");
+    return mp.uploadPart(n, bytes);
+  };
+  const buf = new PartBuffer(partSize);
+  const added: R2UploadedPart[] = [];
+  const reader = prepend(tail, body).pipeThrough(inspector.stream).getReader();
+  for (;;) {
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await reader.read();
+    } catch (e) {
+      if (inspector.error?.code === "unsupported_media_type") await terminateUpload(env, db, up);
+      if (inspector.error) throw inspector.error;
+      if (e instanceof AppError) throw e;
+      break; // the client went away: keep what arrived
+    }
+    if (next.done) break;
+    for (const part of buf.push(next.value)) added.push(await uploadPart(parts.length + added.length + 1, part));
+  }
+
+  const received = fileStart + added.length * partSize + buf.size;
+  // Bytes held back for the signature check are not stored yet; nothing new to record.
+  if (received < up.received || (received === up.received && up.uploadLength > 0)) return up;
+  const complete = received === up.uploadLength;
+  let tailKey: string | null = null;
+  let etag = "";
+  if (complete) {
+    const rest = buf.take();
+    if (mp) {
+      if (rest.byteLength) added.push(await uploadPart(parts.length + added.length + 1, rest));
+      etag = (await mp.complete([...parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })), ...added])).etag;
+    } else {
+      etag = (await env.MEDIA.put(up.objectKey, rest, { httpMetadata: { contentType: up.contentType } })).etag;
+    }
+  } else if (buf.size) {
+    tailKey = `${tailPrefix(up.id)}${received}`;
+    await env.MEDIA.put(tailKey, buf.take());
+  }
+
+  const now = nowIso();
+  const res = await runBatch(db, [
+    ...added.map((p) =>
+      db
+        .insert(uploadParts)
+        .values({ uploadId: up.id, partNumber: p.partNumber, etag: p.etag })
+        .onConflictDoUpdate({ target: [uploadParts.uploadId, uploadParts.partNumber], set: { etag: p.etag } }),
+    ),
+    // Compare-and-set on `received`: of two PATCHes at the same offset only one advances it.
+    db
+      .update(uploads)
+      .set({ received, tailKey, completedAt: complete ? now : null })
+      .where(and(eq(uploads.id, up.id), eq(uploads.received, up.received)))
+      .returning(),
+    ...(complete
+      ? [insertReadyFile(db, { id: up.fileId, ownerId: up.ownerId, objectKey: up.objectKey, name: up.name, contentType: up.contentType, size: up.uploadLength, visibility: up.visibility, sha256: null, etag, createdAt: now })]
+      : []),
+  ]);
+  const updated = (res[added.length] as UploadRow[])[0];
+  if (!updated) {
+    if (tailKey) await env.MEDIA.delete(tailKey);
+    throw new AppError("conflict", "Another request changed this upload; ask for its offset (HEAD) and resume.");
+  }
+  if (up.tailKey && up.tailKey !== tailKey) await env.MEDIA.delete(up.tailKey);
+  return updated;
+}
+
+async function deleteTails(env: Env, uploadId: string): Promise<void> {
+  for (;;) {
+    const page = await env.MEDIA.list({ prefix: tailPrefix(uploadId), limit: 1000 });
+    if (page.objects.length) await env.MEDIA.delete(page.objects.map((o) => o.key));
+    if (!page.truncated) return;
+  }
+}
+
+/** tus termination: the upload and its buffered bytes go; a finished file stays. */
+export async function terminateUpload(env: Env, db: Database, up: UploadRow): Promise<void> {
+  await db.delete(uploads).where(eq(uploads.id, up.id));
+  if (!up.completedAt && up.r2UploadId) await env.MEDIA.resumeMultipartUpload(up.objectKey, up.r2UploadId).abort().catch(() => {});
+  await deleteTails(env, up.id);
+}
+
+/** Removes what an abandoned upload left in R2: the multipart upload, tails and an unrecorded object. */
+async function discardUpload(env: Env, db: Database, up: UploadRow): Promise<void> {
+  if (!up.completedAt) {
+    if (up.r2UploadId) await env.MEDIA.resumeMultipartUpload(up.objectKey, up.r2UploadId).abort().catch(() => {});
+    // A completion whose D1 batch failed leaves an object without a file row.
+    const file = await db.select({ id: files.id }).from(files).where(eq(files.id, up.fileId)).get();
+    if (!file) await env.MEDIA.delete(up.objectKey);
+  }
+  await deleteTails(env, up.id);
+}
+
+/** Cleanup: expired uploads (finished ones only lose their tus record) are aborted and removed. */
+export const uploadsCleanup: ScheduledTask = async (env, db, now) => {
+  const expired = await db.select().from(uploads).where(lte(uploads.expiresAt, nowIso(now.getTime()))).limit(200).all();
+  for (const up of expired) {
+    await discardUpload(env, db, up);
+    await db.delete(uploads).where(eq(uploads.id, up.id));
+  }
+};
+
+/** Account deletion: upload rows go in the batch; multipart uploads and tails after it commits. */
+export const uploadsDeletionHook: DeletionHook = async ({ env, db, userId }) => {
+  const ups = await db.select().from(uploads).where(eq(uploads.ownerId, userId)).all();
+  return {
+    statements: [db.delete(uploads).where(eq(uploads.ownerId, userId))],
+    after: async () => {
+      for (const up of ups) await discardUpload(env, db, up);
+    },
+  };
+};
