@@ -94,6 +94,7 @@ export type ParsedFrame = { ok: true; frame: ClientFrame } | { ok: false; code: 
 /** Parses one incoming text frame; never throws. */
 export function parseClientFrame(data: string | ArrayBuffer): ParsedFrame {
   if (typeof data !== "string") return { ok: false, code: "bad_frame", message: "frames must be JSON text" };
+  if (data.length > limits.chatFrameMaxBytes) return { ok: false, code: "bad_frame", message: `frames are limited to ${limits.chatFrameMaxBytes} bytes` };
   let raw: unknown;
   try {
     raw = JSON.parse(data);

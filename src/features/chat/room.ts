@@ -31,7 +31,7 @@ import {
   type SendInput,
   type ServerFrame,
 } from "./protocol";
-import { mayAttachFile, type MirrorResult, mirrorMessage, mirrorRead } from "./service";
+import { mayAttachFile, memberIds, type MirrorResult, mirrorMessage, mirrorRead } from "./service";
 
 /** Internal headers the Worker sets on the upgrade it forwards (after dropping the client's). */
 export const INTERNAL_HEADERS = { user: "x-outpost-chat-user", room: "x-outpost-chat-room", afterSeq: "x-outpost-chat-after-seq" } as const;
@@ -197,7 +197,10 @@ export class ChatRoom extends DurableObject<Env> {
     this.gone(ws);
   }
 
-  /** Heartbeat: closes sockets silent for too long (dead phones send no close); retries mirrors. */
+  /**
+   * Heartbeat: closes sockets silent for too long (dead phones send no close), re-checks membership
+   * (so a removal whose RPC got lost still cuts the socket within one period), retries mirrors.
+   */
   override async alarm(): Promise<void> {
     const now = Date.now();
     for (const ws of this.ctx.getWebSockets()) {
@@ -210,6 +213,7 @@ export class ChatRoom extends DurableObject<Env> {
         if (wasOnline && !this.isOnline(att.userId)) this.broadcast({ type: "presence", userId: att.userId, online: false });
       }
     }
+    await this.dropNonMembers();
     await this.retryUnmirrored();
     if (this.ctx.getWebSockets().length > 0 || this.unmirroredCount() > 0) {
       await this.ctx.storage.setAlarm(Date.now() + limits.chatHeartbeatCheckSec * 1000);
@@ -217,6 +221,21 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   // --- internals ---------------------------------------------------------------------------
+
+  private async dropNonMembers(): Promise<void> {
+    const connected = this.onlineUsers();
+    if (connected.length === 0) return;
+    let members: Set<string>;
+    try {
+      members = new Set(await memberIds(createDb(this.env.DB), this.roomId()));
+    } catch (e) {
+      console.error("chat: membership re-check failed:", (e as Error).message);
+      return;
+    }
+    for (const userId of connected) {
+      if (!members.has(userId)) await this.disconnectUser(this.roomId(), userId, "no longer a member");
+    }
+  }
 
   private async socketSend(ws: WebSocket, userId: string, input: SendInput): Promise<void> {
     const { success } = await this.env.CHAT_LIMITER.limit({ key: `send:${userId}` });
@@ -266,13 +285,13 @@ export class ChatRoom extends DurableObject<Env> {
       console.error(`chat: mirroring seq ${message.seq} to D1 failed, will retry:`, (e as Error).message);
     }
     if (broadcast) this.broadcast({ type: "message", message }, { skipReplayed: message.seq });
-    if (!mirrored) return this.scheduleRetry();
+    if (!mirrored) return this.ensureAlarm();
     try {
       await this.enqueueJob(this.pushJob(message, mirrored));
       this.sql.exec("DELETE FROM unmirrored WHERE seq = ?", message.seq);
     } catch (e) {
       console.error(`chat: enqueueing push for seq ${message.seq} failed, will retry:`, (e as Error).message);
-      await this.scheduleRetry();
+      await this.ensureAlarm();
     }
   }
 
@@ -312,10 +331,6 @@ export class ChatRoom extends DurableObject<Env> {
       this.publishing = run.catch(() => undefined);
       await run;
     }
-  }
-
-  private async scheduleRetry(): Promise<void> {
-    await this.ensureAlarm();
   }
 
   private async ensureAlarm(): Promise<void> {

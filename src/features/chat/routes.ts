@@ -113,8 +113,13 @@ export const chatRoutes = new Hono<AppEnv>()
       const m = await chat.requireMembership(c.var.db, id, me);
       const target = userId === "me" ? me : userId;
       await chat.removeMember(c.var.db, m, target);
-      // D1 first: once it committed no new socket of theirs passes the Worker's check; then cut the open ones.
-      await roomStub(c.env, id).disconnectUser(id, target, "removed from the room");
+      // D1 first: once it committed no new socket of theirs passes the Worker's check; then cut the
+      // open ones. The removal stands even if this call fails: the room's alarm re-checks membership.
+      try {
+        await roomStub(c.env, id).disconnectUser(id, target, "removed from the room");
+      } catch (e) {
+        console.error("chat: closing a removed member's sockets failed:", (e as Error).message);
+      }
       return c.body(null, 204);
     },
   )

@@ -238,9 +238,15 @@ export async function removeMember(db: Database, m: Membership, userId: string):
 
 /** Makes the longest-standing member other than `leavingId` the owner of the room. */
 function promoteOldestMember(db: Database, roomId: string, leavingId: string): BatchItem<"sqlite"> {
-  return db.run(
-    sql`UPDATE room_members SET role = 'owner' WHERE room_id = ${roomId} AND user_id = (SELECT user_id FROM room_members WHERE room_id = ${roomId} AND user_id <> ${leavingId} ORDER BY joined_at, user_id LIMIT 1)`,
-  );
+  return db
+    .update(roomMembers)
+    .set({ role: "owner" })
+    .where(
+      and(
+        eq(roomMembers.roomId, roomId),
+        eq(roomMembers.userId, sql`(SELECT user_id FROM room_members WHERE room_id = ${roomId} AND user_id <> ${leavingId} ORDER BY joined_at, user_id LIMIT 1)`),
+      ),
+    );
 }
 
 /** Mutes or unmutes the room for its member (read by push delivery). */
@@ -251,12 +257,13 @@ export async function setMuted(db: Database, roomId: string, userId: string, mut
 }
 
 /**
- * True when `userId` may attach `fileId`: the file exists and is public or theirs. Reads the files
- * feature's `files` table (id, owner_id, visibility) directly; a missing table means no file is allowed.
+ * True when `userId` may attach `fileId`: the file exists (fully uploaded) and is public or theirs.
+ * Reads the files feature's `files` table (id, owner_id, visibility, status) directly; a missing
+ * table means no file is allowed.
  */
 export async function mayAttachFile(db: Database, userId: string, fileId: string): Promise<boolean> {
   try {
-    const row = await db.get<{ ok: number }>(sql`SELECT 1 AS ok FROM files WHERE id = ${fileId} AND (visibility = 'public' OR owner_id = ${userId}) LIMIT 1`);
+    const row = await db.get<{ ok: number }>(sql`SELECT 1 AS ok FROM files WHERE id = ${fileId} AND status = 'ready' AND (visibility = 'public' OR owner_id = ${userId}) LIMIT 1`);
     return row?.ok === 1;
   } catch (e) {
     if (e instanceof Error && /no such table/i.test(`${e.message} ${String(e.cause ?? "")}`)) return false;

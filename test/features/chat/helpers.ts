@@ -1,0 +1,123 @@
+/** Chat test harness: rooms over REST, and real WebSockets through the Worker's fetch handler. */
+import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import type { Message, ServerFrame } from "../../../src/features/chat/protocol";
+import { api, freshIp, type TestUser } from "../../helpers/api";
+
+export interface RoomBody {
+  id: string;
+  kind: "direct" | "group";
+  name: string | null;
+  createdBy: string;
+  createdAt: string;
+  members: { userId: string; role: "owner" | "member"; lastReadSeq: number }[];
+  lastMessage: Message | null;
+  lastSeq: number;
+  unreadCount: number;
+  muted: boolean;
+}
+
+/** Creates a group room owned by `owner` with `members`. */
+export async function createGroup(owner: TestUser, members: TestUser[] = [], name = "Team"): Promise<RoomBody> {
+  const res = await api<RoomBody>("/v1/rooms", { token: owner.accessToken, body: { kind: "group", name, memberIds: members.map((m) => m.id) } });
+  if (res.status !== 201) throw new Error(`create room failed: ${res.status} ${res.text}`);
+  return res.body;
+}
+
+let clientSeq = 0;
+export const newClientId = () => `c-${Date.now().toString(36)}-${++clientSeq}`;
+
+/** Sends a message over REST. */
+export async function sendRest(user: TestUser, roomId: string, text: string, clientId = newClientId()) {
+  return api<Message>(`/v1/rooms/${roomId}/messages`, { token: user.accessToken, body: { clientId, text } });
+}
+
+/** The upgrade request an app makes; `token` goes in the header unless `via` says query. */
+export async function upgrade(roomId: string, opts: { token?: string | null; via?: "header" | "query"; afterSeq?: number; headers?: Record<string, string> } = {}): Promise<Response> {
+  const url = new URL(`https://outpost.test/v1/rooms/${roomId}/ws`);
+  const headers = new Headers({ upgrade: "websocket", "cf-connecting-ip": freshIp(), ...opts.headers });
+  if (opts.token && opts.via === "query") url.searchParams.set("token", opts.token);
+  else if (opts.token) headers.set("authorization", `Bearer ${opts.token}`);
+  if (opts.afterSeq !== undefined) url.searchParams.set("afterSeq", String(opts.afterSeq));
+  return exports.default.fetch(new Request(url, { headers }));
+}
+
+/** A connected socket that buffers incoming frames so tests can await them in order. */
+export class Socket {
+  private readonly buffer: ServerFrame[] = [];
+  private waiter: (() => void) | null = null;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly raw: string[] = [];
+
+  constructor(readonly ws: WebSocket) {
+    ws.accept();
+    this.closed = new Promise((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
+    ws.addEventListener("message", (e) => {
+      const text = typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data);
+      this.raw.push(text);
+      this.buffer.push(JSON.parse(text) as ServerFrame);
+      this.waiter?.();
+    });
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame of `type` (earlier frames of other types stay buffered). */
+  async next<T extends ServerFrame["type"]>(type: T, timeoutMs = 5000): Promise<Extract<ServerFrame, { type: T }>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.buffer.findIndex((f) => f.type === type);
+      if (i >= 0) return this.buffer.splice(i, 1)[0] as Extract<ServerFrame, { type: T }>;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${type} frame within ${timeoutMs} ms; buffered: ${JSON.stringify(this.buffer)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.waiter = null;
+    }
+  }
+
+  /** The next `n` message frames' messages, in arrival order. */
+  async messages(n: number): Promise<Message[]> {
+    const out: Message[] = [];
+    for (let i = 0; i < n; i++) out.push((await this.next("message")).message);
+    return out;
+  }
+
+  /** Asserts that no frame of `type` arrives within `ms`. */
+  async expectNo(type: ServerFrame["type"], ms = 300): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+    expect(this.buffer.filter((f) => f.type === type)).toEqual([]);
+  }
+
+  close(): void {
+    this.ws.close(1000, "bye");
+  }
+}
+
+/** Opens a room socket for `user` and waits for its `ready` frame. */
+export async function connect(user: TestUser, roomId: string, opts: { afterSeq?: number; via?: "header" | "query" } = {}): Promise<{ socket: Socket; ready: Extract<ServerFrame, { type: "ready" }> }> {
+  const res = await upgrade(roomId, { token: user.accessToken, ...opts });
+  if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
+  const socket = new Socket(res.webSocket);
+  const ready = await socket.next("ready");
+  return { socket, ready };
+}
+
+/** The room's Durable Object stub (for eviction and alarms). */
+export const roomStub = (roomId: string) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(roomId));
+
+/** A file row as the files feature stores it once uploaded. */
+export async function insertFile(ownerId: string, visibility: "public" | "private", status: "ready" | "pending" = "ready"): Promise<string> {
+  const id = crypto.randomUUID();
+  await env.DB.prepare("INSERT INTO files (id, owner_id, object_key, name, content_type, size, visibility, etag, status, created_at) VALUES (?, ?, ?, 'photo.jpg', 'image/jpeg', 3, ?, '', ?, ?)")
+    .bind(id, ownerId, `f/${id}`, visibility, status, new Date().toISOString())
+    .run();
+  return id;
+}
