@@ -1,0 +1,128 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { limits } from "../../../src/config";
+import { chatNotification, handleChatMessage } from "../../../src/features/push/delivery";
+import type { Job } from "../../../src/jobs";
+import worker from "../../../src/index";
+import { api, signup } from "../../helpers/api";
+import { connect, createGroup, sendRest } from "../chat/helpers";
+import { apnsToken, eventually, expoToken, fcmToken, recordingEnv, registerDevice, requestsFor } from "./helpers";
+
+type ChatJob = Extract<Job, { type: "chat.message" }>;
+
+const mute = (user: { accessToken: string }, roomId: string, muted: boolean) => api(`/v1/rooms/${roomId}/members/me`, { method: "PATCH", token: user.accessToken, body: { muted } });
+/** Long enough for the rest of a queue job to land once its first push was seen. */
+const settle = () => new Promise((r) => setTimeout(r, 1500));
+
+describe("chat messages → push", () => {
+  it("a message pushes once to the offline member, and not to the online, the muted or the sender", async () => {
+    const alice = await signup({ name: "Alice" });
+    const bob = await signup({ name: "Bob" });
+    const carol = await signup({ name: "Carol" });
+    const dave = await signup({ name: "Dave" });
+    const tokens = { alice: fcmToken(), bob: fcmToken(), carol: apnsToken(), dave: expoToken() };
+    await registerDevice(alice, tokens.alice, "fcm");
+    await registerDevice(bob, tokens.bob, "fcm");
+    await registerDevice(carol, tokens.carol, "apns");
+    await registerDevice(dave, tokens.dave, "expo");
+    const room = await createGroup(alice, [bob, carol, dave], "Team");
+    expect((await mute(dave, room.id, true)).status).toBe(200);
+    const { socket } = await connect(carol, room.id);
+
+    const sent = await sendRest(alice, room.id, "  Hello\n  team!  ");
+    expect(sent.status).toBe(201);
+
+    const push = await eventually(async () => (await requestsFor("/fcm/v1/", tokens.bob))[0]);
+    expect(JSON.parse(push.body).message).toEqual({
+      token: tokens.bob,
+      notification: { title: "Alice in Team", body: "Hello team!" },
+      data: { roomId: room.id, seq: String(sent.body.seq) },
+      android: { priority: "HIGH" },
+      apns: { headers: { "apns-priority": "10" }, payload: { aps: { sound: "default", "thread-id": room.id } } },
+    });
+    await settle();
+    expect(await requestsFor("/fcm/v1/", tokens.bob)).toHaveLength(1);
+    expect(await requestsFor("/fcm/v1/", tokens.alice)).toEqual([]);
+    expect(await requestsFor("/apns/", tokens.carol)).toEqual([]);
+    expect(await requestsFor("/expo/", tokens.dave)).toEqual([]);
+
+    // Unmuted, Dave is pushed again; Carol, still connected, is not.
+    expect((await mute(dave, room.id, false)).status).toBe(200);
+    await sendRest(alice, room.id, "Second");
+    await eventually(async () => (await requestsFor("/expo/", tokens.dave))[0]);
+    await eventually(async () => (await requestsFor("/fcm/v1/", tokens.bob))[1]);
+    await settle();
+    expect(await requestsFor("/apns/", tokens.carol)).toEqual([]);
+
+    // Once Carol's socket is gone she is offline, and her device gets the next one.
+    socket.close();
+    await socket.closed;
+    await sendRest(alice, room.id, "Third");
+    const carolPush = await eventually(async () => (await requestsFor("/apns/", tokens.carol))[0]);
+    expect(JSON.parse(carolPush.body).aps.alert).toEqual({ title: "Alice in Team", body: "Third" });
+  });
+
+  it("the handler drops the sender, non-members and muted members from a real job", async () => {
+    const alice = await signup({ name: "Alice" });
+    const bob = await signup();
+    const dave = await signup();
+    const outsider = await signup();
+    const tb = fcmToken();
+    const td = fcmToken();
+    const to = fcmToken();
+    await registerDevice(bob, tb, "fcm");
+    await registerDevice(dave, td, "fcm");
+    await registerDevice(outsider, to, "fcm");
+    const room = await createGroup(alice, [bob, dave], "Ops");
+    await mute(dave, room.id, true);
+    const { env: e, queued } = recordingEnv();
+    const job: ChatJob = {
+      type: "chat.message",
+      roomId: room.id,
+      roomName: "Ops",
+      roomKind: "group",
+      seq: 9,
+      messageId: crypto.randomUUID(),
+      senderId: alice.id,
+      senderName: "Alice",
+      text: "Deploy done",
+      hasFile: false,
+      recipients: [alice.id, bob.id, dave.id, outsider.id],
+    };
+    expect(await handleChatMessage(e, job)).toMatchObject({ sent: 1, dead: 0, retried: 0 });
+    expect(queued).toEqual([]);
+    expect(await requestsFor("/fcm/v1/", tb)).toHaveLength(1);
+    expect(await requestsFor("/fcm/v1/", td)).toEqual([]);
+    expect(await requestsFor("/fcm/v1/", to)).toEqual([]);
+  });
+
+  it("runs through the Queue consumer: the job is acked and the push sent", async () => {
+    const alice = await signup({ name: "Alice" });
+    const bob = await signup();
+    const tb = apnsToken();
+    await registerDevice(bob, tb, "apns");
+    const room = await createGroup(alice, [bob], "Q");
+    const job: ChatJob = { type: "chat.message", roomId: room.id, roomName: "Q", roomKind: "group", seq: 1, messageId: crypto.randomUUID(), senderId: alice.id, senderName: "Alice", text: "hi", hasFile: false, recipients: [bob.id] };
+    const batch = createMessageBatch<Job>("outpost-jobs", [{ id: "m1", timestamp: new Date(), attempts: 1, body: job }]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toEqual(["m1"]);
+    expect(result.retryMessages).toEqual([]);
+    const [req] = await requestsFor("/apns/", tb);
+    expect(JSON.parse(req!.body)).toEqual({ aps: { alert: { title: "Alice in Q", body: "hi" }, sound: "default", "thread-id": room.id }, roomId: room.id, seq: "1" });
+  });
+
+  it("titles name the sender (and the group); bodies are the trimmed text, cut, or say an attachment came", () => {
+    const base: ChatJob = { type: "chat.message", roomId: "r", roomName: null, roomKind: "direct", seq: 3, messageId: "m", senderId: "s", senderName: "Ada", text: "hi", hasFile: false, recipients: [] };
+    expect(chatNotification(base)).toEqual({ title: "Ada", body: "hi", data: { roomId: "r", seq: "3" }, threadId: "r" });
+    expect(chatNotification({ ...base, roomKind: "group", roomName: "Team" }).title).toBe("Ada in Team");
+    expect(chatNotification({ ...base, roomKind: "group", roomName: "Team", senderName: null }).title).toBe("Team");
+    expect(chatNotification({ ...base, senderName: null }).title).toBe("New message");
+    expect(chatNotification({ ...base, text: null, hasFile: true }).body).toBe("Sent an attachment");
+    const long = chatNotification({ ...base, text: "é".repeat(limits.pushChatBodyMax + 50) }).body;
+    expect([...long]).toHaveLength(limits.pushChatBodyMax);
+    expect(long.endsWith("…")).toBe(true);
+  });
+});
