@@ -7,6 +7,7 @@ import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
 import { bearer, principalFromToken, requireUser, userOf } from "../../middleware/auth";
+import { idempotency } from "../../middleware/idempotency";
 import { checkRate } from "../../middleware/rate-limit";
 import { MessageSchema, SendBody } from "./protocol";
 import { type HistoryQuery, INTERNAL_HEADERS, type RoomResult } from "./room";
@@ -51,6 +52,7 @@ export const chatRoutes = new Hono<AppEnv>()
     "/",
     describe({ tag: TAG, summary: "Create a room", description: "`kind` defaults to `group` (the caller becomes its owner). A `direct` room names exactly one other user and is unique per pair: asking again returns the existing room with 200.", responses: { 201: { description: "Created", schema: S.RoomSchema }, 200: { description: "The existing direct room", schema: S.RoomSchema } } }),
     requireUser,
+    idempotency,
     validate("json", S.CreateRoomBody),
     async (c) => {
       const { room, created } = await chat.createRoom(c.var.db, userOf(c).userId, c.req.valid("json"));
@@ -82,6 +84,7 @@ export const chatRoutes = new Hono<AppEnv>()
     "/:id/members",
     describe({ tag: TAG, summary: "Add a member (owner only)", responses: { 201: { description: "The room with its new member", schema: S.RoomSchema }, 403: { description: "Not the owner" }, 404: { description: "No such room (or not a member), or no such user" }, 409: { description: "Already a member, or a direct room" } } }),
     requireUser,
+    idempotency,
     validate("param", S.RoomParam),
     validate("json", S.AddMemberBody),
     async (c) => {
@@ -148,6 +151,7 @@ export const chatRoutes = new Hono<AppEnv>()
     "/:id/messages",
     describe({ tag: TAG, summary: "Send a message (for clients without a socket)", rateLimited: true, description: "Stored before anyone sees it. The same `clientId` again returns the first message with 200. `fileId` must be a public file or one of the sender's own.", responses: { 201: { description: "Stored", schema: MessageSchema }, 200: { description: "Already stored under this clientId", schema: MessageSchema } } }),
     requireUser,
+    idempotency,
     validate("param", S.RoomParam),
     validate("json", SendBody),
     async (c) => {
@@ -167,6 +171,7 @@ export const chatRoutes = new Hono<AppEnv>()
     "/:id/read",
     describe({ tag: TAG, summary: "Mark messages read up to seq", responses: { 204: { description: "Recorded (a position never moves back)" } } }),
     requireUser,
+    idempotency,
     validate("param", S.RoomParam),
     validate("json", S.ReadBody),
     async (c) => {

@@ -166,6 +166,17 @@ describe("chat rooms over REST: happy paths", () => {
     expect(view.body.members.find((m) => m.userId === bob.id)?.lastReadSeq).toBe(2);
   });
 
+  it("a retried POST with the same Idempotency-Key creates the room once and answers the same", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const send = () => api<RoomBody>("/v1/rooms", { token: alice.accessToken, headers: { "idempotency-key": "create-team-1" }, body: { name: "Once", memberIds: [bob.id] } });
+    const first = await send();
+    const retry = await send();
+    expect(first.status).toBe(201);
+    expect(retry.status).toBe(201);
+    expect(retry.body.id).toBe(first.body.id);
+    expect((await api("/v1/rooms", { token: alice.accessToken })).body.items).toHaveLength(1);
+  });
+
   it("the OpenAPI document lists every chat route", async () => {
     const doc = await api("/v1/openapi.json");
     const paths = Object.keys(doc.body.paths);
