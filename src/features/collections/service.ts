@@ -47,6 +47,9 @@ const col = (c: Collection, key: string): SQLiteColumn => {
   return column;
 };
 
+/** Declared nullable fields and `ownerId` (null for service-made records) can hold NULL. */
+const isNullable = (c: Collection, key: string) => key === "ownerId" || c.fields[key]?.nullable === true;
+
 const ownerFilter = (column: SQLiteColumn, acc: Access): SQL | undefined => (acc.kind === "own" ? eq(column, acc.userId) : undefined);
 
 const notFound = (c: Collection) => new AppError("not_found", `No such record in ${c.name}.`);
@@ -168,7 +171,7 @@ function whereSql(c: Collection, where: Where): SQL[] {
   for (const [key, cond] of Object.entries(where)) {
     const column = col(c, key);
     const kind = c.fields[key]?.kind;
-    const nullable = key === "ownerId" || c.fields[key]?.nullable === true;
+    const nullable = isNullable(c, key);
     const eqSql = (x: Scalar) => (x === null ? isNull(column) : eq(column, x));
     const neSql = (x: Scalar) => (x === null ? isNotNull(column) : nullable ? or(ne(column, x), isNull(column))! : ne(column, x));
     if (cond === null || typeof cond !== "object") {
@@ -216,12 +219,18 @@ export function listQuery(db: Database, c: Collection, acc: Access, o: ListOptio
   const descending = o.sort.startsWith("-");
   const key = descending ? o.sort.slice(1) : o.sort;
   const column = col(c, key);
+  const nullable = isNullable(c, key);
   const conds: (SQL | undefined)[] = [ownerFilter(t.ownerId, acc), ...(o.where ? whereSql(c, o.where) : [])];
   if (o.cursor) {
     const cur = decodeCursor(o.cursor, ListCursor);
     if (cur.s !== o.sort) throw new AppError("validation_failed", "The cursor belongs to another sort order.", { errors: [{ path: "cursor", message: "sort changed" }] });
     const after = descending ? lt(t.id, cur.i) : gt(t.id, cur.i);
-    if (cur.v === null) conds.push(descending ? and(isNull(column), after) : or(and(isNull(column), after), isNotNull(column)));
+    if (!nullable) {
+      // A row value comparison is an index range: later pages seek instead of re-walking earlier ones.
+      const pos = sql`(${column}, ${t.id})`;
+      const at = sql`(${sql.param(cur.v, column)}, ${cur.i})`;
+      conds.push(descending ? sql`${pos} < ${at}` : sql`${pos} > ${at}`);
+    } else if (cur.v === null) conds.push(descending ? and(isNull(column), after) : or(and(isNull(column), after), isNotNull(column)));
     else {
       const beyond = descending ? or(lt(column, cur.v), isNull(column)) : gt(column, cur.v);
       conds.push(or(beyond, and(eq(column, cur.v), after)));

@@ -131,6 +131,16 @@ describe("collections: records, happy paths", () => {
       cursor = res.body.nextCursor ?? undefined;
     } while (cursor);
     expect(all).toEqual(["c", "b", "b", "a", "a"]);
+    const byPinned: string[] = [];
+    cursor = undefined;
+    await api(`${base("notes")}/records/${(await list("notes", me.accessToken, { where: { title: "c" } })).body.items[0].id}`, { method: "PATCH", token: me.accessToken, body: { pinned: true } });
+    do {
+      const res = await list("notes", me.accessToken, { sort: "-pinned", limit: "1", ...(cursor ? { cursor } : {}) });
+      byPinned.push(...res.body.items.map((r: { title: string }) => r.title));
+      cursor = res.body.nextCursor ?? undefined;
+    } while (cursor);
+    expect(byPinned[0]).toBe("c");
+    expect(byPinned.slice(1).sort()).toEqual(["a", "a", "b", "b"]);
   });
 
   it("pages through a nullable sort field (nulls first ascending, last descending)", async () => {
