@@ -23,6 +23,7 @@ import { newId, nowIso } from "../../lib/ids";
 import {
   CLOSE_HEARTBEAT,
   CLOSE_REMOVED,
+  type ClientFrame,
   type ErrorFrameCode,
   type Message,
   parseClientFrame,
@@ -72,6 +73,8 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Mirrors and fan-outs run one after another, in seq order. */
   private publishing: Promise<void> = Promise.resolve();
+  /** The room id, read once from `meta` (it never changes). */
+  private boundRoomId: string | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -114,8 +117,9 @@ export class ChatRoom extends DurableObject<Env> {
     if (seq > this.lastSeq()) return { ok: false, code: "validation_failed", detail: "seq is beyond the room's last message." };
     const current = this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
     if (seq <= current) return { ok: true, value: null };
-    this.sql.exec("INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)", userId, seq);
+    // D1 first: if it fails, the position has not moved here either, so a retry is not a no-op.
     await mirrorRead(createDb(this.env.DB), roomId, userId, seq);
+    this.sql.exec("INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)", userId, seq);
     this.broadcast({ type: "read", userId, seq });
     return { ok: true, value: null };
   }
@@ -163,7 +167,16 @@ export class ChatRoom extends DurableObject<Env> {
 
     const parsed = parseClientFrame(data);
     if (!parsed.ok) return this.sendError(ws, parsed.code, parsed.message, parsed.clientId);
-    const frame = parsed.frame;
+    try {
+      await this.handleFrame(ws, att, parsed.frame);
+    } catch (e) {
+      console.error(`chat: ${parsed.frame.type} frame failed:`, (e as Error).message);
+      const clientId = parsed.frame.type === "send" ? parsed.frame.clientId : undefined;
+      this.sendError(ws, "internal", "That did not work; try again (a send is safe to repeat with the same clientId).", clientId);
+    }
+  }
+
+  private async handleFrame(ws: WebSocket, att: Attachment, frame: ClientFrame): Promise<void> {
     switch (frame.type) {
       case "ping":
         return this.sendTo(ws, { type: "pong" });
@@ -243,14 +256,9 @@ export class ChatRoom extends DurableObject<Env> {
     if (input.fileId && !this.findByClientId(userId, input.clientId) && !(await mayAttachFile(createDb(this.env.DB), userId, input.fileId))) {
       return this.sendError(ws, "forbidden", "fileId is not a file you may share.", input.clientId);
     }
-    try {
-      const { message, created } = await this.sendMessage(this.roomId(), userId, input);
-      // A resend gets the original back on its own socket; a new message reached it via broadcast.
-      if (!created) this.sendTo(ws, { type: "message", message });
-    } catch (e) {
-      console.error("chat: send failed:", (e as Error).message);
-      this.sendError(ws, "internal", "The message could not be stored; send it again with the same clientId.", input.clientId);
-    }
+    const { message, created } = await this.sendMessage(this.roomId(), userId, input);
+    // A resend gets the original back on its own socket; a new message reached it via broadcast.
+    if (!created) this.sendTo(ws, { type: "message", message });
   }
 
   /** Commits a message, or returns the one this sender already sent with this clientId. Synchronous: no other event interleaves. */
@@ -441,12 +449,16 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** The room id is the object's name; remembered so messages and alarms can carry it. */
   private bindRoom(roomId: string): void {
+    if (this.boundRoomId === roomId) return;
     this.sql.exec("INSERT INTO meta (key, value) VALUES ('room_id', ?) ON CONFLICT (key) DO NOTHING", roomId);
+    this.boundRoomId = this.roomId();
   }
 
   private roomId(): string {
+    if (this.boundRoomId) return this.boundRoomId;
     const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'room_id'").toArray()[0];
     if (!row) throw new Error("chat room used before it was bound to a room id");
+    this.boundRoomId = row.value;
     return row.value;
   }
 

@@ -87,6 +87,17 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     reconnect.socket.close();
   });
 
+  it("concurrent senders get distinct, gapless seqs, and the listing ends on the highest", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const room = await createGroup(alice, [bob]);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => sendRest(i % 2 ? bob : alice, room.id, `burst ${i}`)));
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(201));
+    expect(results.map((r) => r.body.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    const view = await api(`/v1/rooms/${room.id}`, { token: alice.accessToken });
+    expect(view.body.lastSeq).toBe(20);
+    expect(view.body.lastMessage.seq).toBe(20);
+  });
+
   it("the room list shows a message as lastMessage as soon as its send returns (D1 mirror before ack)", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
