@@ -3,6 +3,7 @@
  * Object, over RPC), and the room WebSocket. Every room route answers 404 to non-members.
  */
 import { Hono } from "hono";
+import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
@@ -46,6 +47,16 @@ function decodeCursor(s: string): HistoryCursor {
   }
   throw new AppError("validation_failed", "The cursor is not valid.", { errors: [{ path: "cursor", message: "not a cursor from this list" }] });
 }
+
+/** Like `requireUser`, but also takes `?token=` (WebSocket clients that cannot set headers). */
+const socketUser = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearer(c.req.header("authorization")) ?? c.req.query("token");
+  if (!token) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken> or ?token=<accessToken>.");
+  const p = await principalFromToken(c, token);
+  if (p.kind !== "user") throw new AppError("forbidden", "Room sockets need a user's access token, not the service key.");
+  c.set("principal", p);
+  await next();
+});
 
 export const chatRoutes = new Hono<AppEnv>()
   .post(
@@ -185,19 +196,17 @@ export const chatRoutes = new Hono<AppEnv>()
   .get(
     "/:id/ws",
     describe({ tag: TAG, summary: "The room's WebSocket", description: "Auth by `Authorization: Bearer` or `?token=`. `?afterSeq=` replays what was missed. Frames: see the chat protocol (`send`, `typing`, `read`, `sync`, `ping` → `ready`, `message`, `typing`, `read`, `presence`, `error`, `pong`).", auth: "user", responses: { 101: { description: "Switching protocols" }, 400: { description: "Not a WebSocket upgrade" }, 404: { description: "No such room, or not a member" } } }),
+    socketUser,
     validate("param", S.RoomParam),
     validate("query", S.WsQuery),
     async (c) => {
       const { id } = c.req.valid("param");
       const q = c.req.valid("query");
-      const token = bearer(c.req.header("authorization")) ?? q.token;
-      if (!token) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken> or ?token=.");
-      const p = await principalFromToken(c, token);
-      if (p.kind !== "user") throw new AppError("forbidden", "Room sockets need a user's access token.");
+      const { userId } = userOf(c);
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
-      await chat.requireMembership(c.var.db, id, p.userId);
+      await chat.requireMembership(c.var.db, id, userId);
       // A fresh request: nothing the client sent (such as forged internal headers) reaches the room.
-      const headers = new Headers({ upgrade: "websocket", [INTERNAL_HEADERS.user]: p.userId, [INTERNAL_HEADERS.room]: id });
+      const headers = new Headers({ upgrade: "websocket", [INTERNAL_HEADERS.user]: userId, [INTERNAL_HEADERS.room]: id });
       if (q.afterSeq !== undefined) headers.set(INTERNAL_HEADERS.afterSeq, String(q.afterSeq));
       return roomStub(c.env, id).fetch(new Request("https://chat-room.internal/ws", { headers }));
     },

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { PONG_TEXT } from "../../../src/features/chat/protocol";
 import type { ChatRoom } from "../../../src/features/chat/room";
 import type { Job } from "../../../src/jobs";
-import { api, expectProblem, signup } from "../../helpers/api";
+import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { connect, createGroup, insertFile, newClientId, roomStub, sendRest, Socket, upgrade } from "./helpers";
 
 describe("chat over WebSockets", () => {
@@ -156,6 +156,8 @@ describe("chat over WebSockets", () => {
     const viaQuery = await upgrade(room.id, { token: "garbage", via: "query" });
     expect(viaQuery.status).toBe(401);
     expect((await upgrade(room.id)).status).toBe(401);
+    expect((await upgrade(room.id, { token: serviceKey() })).status).toBe(403);
+    expect((await upgrade("no-such-room", { token: alice.accessToken })).status).toBe(404);
     expectProblem(await api(`/v1/rooms/${room.id}/ws`, { token: alice.accessToken }), 400, "bad_request");
   });
 
