@@ -9,8 +9,8 @@ import { newId, nowIso } from "../../lib/ids";
 import type { AvatarCheck, DeletionHook } from "../account/hooks";
 import type { ScheduledTask } from "../../scheduled";
 import type { FileJson, Visibility } from "./schemas";
-import { isKnownMediaType, isMediaType, normalizeType } from "./sniff";
-import { Inspector, putKnownLength, putUnknownLength } from "./storage";
+import { isKnownMediaType, isMediaType, matchesSignature, normalizeType, SNIFF_BYTES } from "./sniff";
+import { Inspector, prepend, putKnownLength, putUnknownLength, splitHead, through } from "./storage";
 
 export type FileRow = typeof files.$inferSelect;
 
@@ -66,11 +66,19 @@ export interface NewFile {
  */
 export async function storeFile(env: Env, db: Database, meta: NewFile, body: ReadableStream<Uint8Array>, length: number | null): Promise<FileRow> {
   if (length !== null && length > limits.fileMaxBytes) throw new AppError("payload_too_large", `Files are limited to ${limits.fileMaxBytes} bytes; use /v1/uploads for larger ones.`);
+  // The signature is checked before anything is written, so a lie costs no R2 write.
+  let head: Awaited<ReturnType<typeof splitHead>>;
+  try {
+    head = await splitHead(body, SNIFF_BYTES);
+  } catch {
+    throw new AppError("bad_request", "The upload was interrupted.");
+  }
+  if (!matchesSignature(meta.contentType, head.head.subarray(0, SNIFF_BYTES))) throw new AppError("unsupported_media_type", `The bytes are not a ${meta.contentType} file.`);
   const id = newId();
   const key = objectKeyOf(id);
   await db.insert(files).values({ id, ownerId: meta.ownerId, objectKey: key, name: meta.name, contentType: meta.contentType, visibility: meta.visibility, status: "pending", createdAt: nowIso() });
-  const inspector = new Inspector({ maxBytes: limits.fileMaxBytes, contentType: meta.contentType, endsFile: () => true, hash: true });
-  const stream = body.pipeThrough(inspector.stream);
+  const inspector = new Inspector({ maxBytes: limits.fileMaxBytes, contentType: null, endsFile: () => true, hash: true });
+  const stream = through(prepend(head.head, head.rest), inspector.stream);
   const options: R2PutOptions = { httpMetadata: { contentType: meta.contentType } };
   try {
     if (length !== null) await putKnownLength(env.MEDIA, key, stream, length, options);

@@ -136,6 +136,25 @@ export async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenera
   }
 }
 
+/** Reads at least `n` bytes (fewer if the stream ends); `rest` is null when the stream ended. */
+export async function splitHead(stream: ReadableStream<Uint8Array>, n: number): Promise<{ head: Uint8Array; rest: ReadableStream<Uint8Array> | null }> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let ended = false;
+  while (size < n) {
+    const { done, value } = await reader.read();
+    if (done) {
+      ended = true;
+      break;
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  reader.releaseLock();
+  return { head: concat(chunks, size), rest: ended ? null : stream };
+}
+
 /** `head` followed by `rest`, as one stream. */
 export function prepend(head: Uint8Array | null, rest: ReadableStream<Uint8Array> | null): ReadableStream<Uint8Array> {
   const it = rest ? chunksOf(rest) : null;
@@ -158,9 +177,18 @@ export function prepend(head: Uint8Array | null, rest: ReadableStream<Uint8Array
   });
 }
 
+/**
+ * `src` piped through `t`. The pipe's own failure is already reported by `t.readable`, so its
+ * promise is handled here (workerd logs unhandled ones, e.g. after an early 415).
+ */
+export function through<T, U>(src: ReadableStream<T>, t: { writable: WritableStream<T>; readable: ReadableStream<U> }): ReadableStream<U> {
+  src.pipeTo(t.writable).catch(() => {});
+  return t.readable;
+}
+
 /** Puts a stream whose length is known up front (one R2 put; R2 needs the length of a streamed body). */
 export async function putKnownLength(bucket: R2Bucket, key: string, stream: ReadableStream<Uint8Array>, length: number, options: R2PutOptions): Promise<void> {
-  await bucket.put(key, stream.pipeThrough(new FixedLengthStream(length)), options);
+  await bucket.put(key, through(stream, new FixedLengthStream(length)), options);
 }
 
 /**

@@ -14,7 +14,7 @@ import type { ScheduledTask } from "../../scheduled";
 import type { DeletionHook } from "../account/hooks";
 import type { Visibility } from "../files/schemas";
 import { insertReadyFile, newFileIdentity } from "../files/service";
-import { Inspector, PartBuffer, prepend } from "../files/storage";
+import { Inspector, PartBuffer, prepend, through } from "../files/storage";
 
 export type UploadRow = typeof uploads.$inferSelect;
 
@@ -88,7 +88,7 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
   };
   const buf = new PartBuffer(partSize);
   const added: R2UploadedPart[] = [];
-  const reader = prepend(tail, body).pipeThrough(inspector.stream).getReader();
+  const reader = through(prepend(tail, body), inspector.stream).getReader();
   for (;;) {
     let next: ReadableStreamReadResult<Uint8Array>;
     try {

@@ -1,0 +1,92 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { api, expectProblem, signup } from "../../helpers/api";
+import { pngBytes } from "./helpers";
+
+const TUS = { "tus-resumable": "1.0.0" };
+const b64 = (s: string) => btoa(s);
+
+async function create(token: string, length: number, type = "image/png") {
+  const res = await api("/v1/uploads", { method: "POST", token, headers: { ...TUS, "upload-length": String(length), "upload-metadata": `filename ${b64("a")},filetype ${b64(type)}` } });
+  return new URL(res.headers.get("location")!).pathname;
+}
+const patch = (token: string, path: string, offset: number, body: Uint8Array | string, headers: Record<string, string> = {}) =>
+  api(path, { method: "PATCH", token, raw: body, headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(offset), ...headers } });
+
+describe("uploads (tus): errors", () => {
+  it("refuses another protocol version with 412 and Tus-Version", async () => {
+    const u = await signup();
+    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { "tus-resumable": "0.2.2", "upload-length": "10" } });
+    expectProblem(res, 412, "precondition_failed");
+    expect(res.headers.get("tus-version")).toBe("1.0.0");
+    expect(res.headers.get("tus-resumable")).toBe("1.0.0");
+  });
+
+  it("requires Upload-Length (deferred length is not offered)", async () => {
+    const u = await signup();
+    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: TUS }), 400, "bad_request");
+    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-defer-length": "1" } }), 400, "bad_request");
+    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "-5" } }), 400, "bad_request");
+  });
+
+  it("refuses an Upload-Length over Tus-Max-Size with 413", async () => {
+    const u = await signup();
+    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": String(6 * 1024 ** 3) } });
+    expectProblem(res, 413, "payload_too_large");
+  });
+
+  it("refuses malformed metadata, a bad visibility and unknown media types", async () => {
+    const u = await signup();
+    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "1", "upload-metadata": "filename !!notbase64" } }), 400, "bad_request");
+    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "1", "upload-metadata": `visibility ${b64("everyone")}` } }), 400, "validation_failed");
+    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "1", "upload-metadata": `filetype ${b64("image/x-unknown")}` } }), 415, "unsupported_media_type");
+  });
+
+  it("answers a wrong Upload-Offset with 409 and the real offset", async () => {
+    const u = await signup();
+    const path = await create(u.accessToken, 1000);
+    expect((await patch(u.accessToken, path, 0, pngBytes(100))).status).toBe(204);
+    const res = await patch(u.accessToken, path, 50, pngBytes(10));
+    expectProblem(res, 409, "conflict");
+    expect(res.headers.get("upload-offset")).toBe("100");
+  });
+
+  it("refuses a PATCH that is not application/offset+octet-stream (415), lacks Upload-Offset (400) or runs past the length (413)", async () => {
+    const u = await signup();
+    const path = await create(u.accessToken, 100);
+    expectProblem(await patch(u.accessToken, path, 0, pngBytes(10), { "content-type": "application/octet-stream" }), 415, "unsupported_media_type");
+    expectProblem(await api(path, { method: "PATCH", token: u.accessToken, raw: pngBytes(10), headers: { ...TUS, "content-type": "application/offset+octet-stream" } }), 400, "bad_request");
+    expectProblem(await patch(u.accessToken, path, 0, pngBytes(101)), 413, "payload_too_large");
+  });
+
+  it("refuses bytes that contradict the declared type (415) and drops the upload", async () => {
+    const u = await signup();
+    const path = await create(u.accessToken, 200);
+    const res = await patch(u.accessToken, path, 0, "#!/bin/sh\necho this is not a png at all, just a script pretending".padEnd(200, "."));
+    expectProblem(res, 415, "unsupported_media_type");
+    expect((await api(path, { method: "HEAD", token: u.accessToken, headers: TUS })).status).toBe(404);
+  });
+
+  it("checks the signature even when the first bytes arrive in tiny PATCHes", async () => {
+    const u = await signup();
+    const path = await create(u.accessToken, 200);
+    expect((await patch(u.accessToken, path, 0, new Uint8Array([0x89, 0x50]))).status).toBe(204);
+    const res = await patch(u.accessToken, path, 2, new TextEncoder().encode("this continues as plain text, not PNG; more than sixty-four bytes of it"));
+    expectProblem(res, 415, "unsupported_media_type");
+  });
+
+  it("answers an expired upload with 410", async () => {
+    const u = await signup();
+    const path = await create(u.accessToken, 100);
+    await env.DB.prepare("UPDATE uploads SET expires_at = ? WHERE id = ?").bind(new Date(Date.now() - 1000).toISOString(), path.split("/").pop()).run();
+    expectProblem(await api(path, { method: "GET", token: u.accessToken, headers: TUS }), 410, "gone");
+    expectProblem(await patch(u.accessToken, path, 0, pngBytes(10)), 410, "gone");
+  });
+
+  it("answers an unknown or malformed upload id with 404 / 400", async () => {
+    const u = await signup();
+    expectProblem(await api("/v1/uploads/0190aaaa-0000-7000-8000-000000000000", { token: u.accessToken, headers: TUS }), 404, "not_found");
+    expectProblem(await api("/v1/uploads/../../files", { token: u.accessToken, headers: TUS }), 404, "not_found");
+    expectProblem(await api("/v1/uploads/not-an-id", { token: u.accessToken, headers: TUS }), 400, "validation_failed");
+  });
+});
