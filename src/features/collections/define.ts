@@ -153,6 +153,8 @@ export function collection(
 ): CollectionTable {
   if (!NAME_RE.test(name)) throw new Error(`collection name "${name}" must match ${NAME_RE}`);
   const fields = spec.fields as Record<string, Field>;
+  // An insert binds every column, and D1 allows 100 bound parameters per statement.
+  if (Object.keys(fields).length > 90) throw new Error(`collection "${name}" declares more than 90 fields`);
   for (const key of Object.keys(fields)) {
     if (!FIELD_RE.test(key) || RESERVED.has(key)) throw new Error(`collection "${name}": field name "${key}" is reserved or invalid`);
   }

@@ -3,6 +3,7 @@
  * (and documents in OpenAPI) that collection's own record shape. Unknown names are 404.
  */
 import { Hono } from "hono";
+import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, IdParam, validate } from "../../lib/validation";
@@ -20,6 +21,11 @@ function ifMatchVersions(header: string | undefined): number[] | null {
   if (header === undefined) return null;
   const tags = header.split(",").map((t) => t.trim());
   if (tags.includes("*")) return null;
+  if (tags.length > limits.collectionsIfMatchMax) {
+    throw new AppError("validation_failed", `If-Match may list at most ${limits.collectionsIfMatchMax} entity tags.`, {
+      errors: [{ path: "If-Match", message: "too many entity tags" }],
+    });
+  }
   return tags.flatMap((t) => {
     const m = /^"(\d{1,15})"$/.exec(t);
     return m ? [Number(m[1])] : [];

@@ -43,13 +43,20 @@ function operatorSchemas(kind: FilterKind, value: v.GenericSchema<unknown, Scala
   }
 }
 
+/** Names the offending key: `Invalid key` issues carry it as `received`. */
+const unknownKey = (what: string) => (issue: v.BaseIssue<unknown>) =>
+  issue.expected === "never" ? `${issue.received} is not ${what}` : issue.message;
+
 function conditionSchema(kind: FilterKind, value: v.GenericSchema<unknown, Scalar>) {
+  const allowed = Object.keys(operatorSchemas(kind, value)).join(", ");
   const ops = v.pipe(
-    v.strictObject(operatorSchemas(kind, value)),
+    v.strictObject(operatorSchemas(kind, value), unknownKey(`an operator of this field (${allowed})`)),
     v.check((o) => Object.keys(o).length > 0, "needs at least one operator"),
   );
   // Arrays have no equality; they are filtered by `$contains` only.
-  return kind === "stringArray" ? ops : v.union([value, ops], "must be a value or an object of operators");
+  if (kind === "stringArray") return ops;
+  // An object is operators, anything else a value to equal: each path reports its own issue.
+  return v.lazy((input) => (typeof input === "object" && input !== null ? ops : value));
 }
 
 /** Bound parameters a `where` needs: D1 allows 100 per statement, lists and cursors need a few. */
@@ -112,7 +119,10 @@ export function collectionSchemas(col: Collection) {
     v.string(),
     v.maxLength(limits.collectionsWhereMaxBytes),
     v.parseJson(undefined, "where must be JSON"),
-    v.strictObject(Object.fromEntries([...filterable].map(([k, f]) => [k, v.optional(conditionSchema(f.kind, f.value))]))),
+    v.strictObject(
+      Object.fromEntries([...filterable].map(([k, f]) => [k, v.optional(conditionSchema(f.kind, f.value))])),
+      unknownKey(`a field you can filter on (${[...filterable.keys()].join(", ")})`),
+    ),
     v.check(
       (w) => whereParams(w as Where) <= limits.collectionsWhereParamsMax,
       `where may hold at most ${limits.collectionsWhereParamsMax} values`,

@@ -78,6 +78,12 @@ describe("collections: records, errors", () => {
       const res = await list("notes", user.accessToken, params);
       expectProblem(res, 400, "validation_failed");
     }
+    const field = expectProblem(await list("notes", user.accessToken, { where: { color: "red" } }), 400, "validation_failed");
+    expect(field.errors).toEqual([{ path: "where.color", message: expect.stringContaining("is not a field you can filter on") }]);
+    const op = expectProblem(await list("notes", user.accessToken, { where: { title: { $regex: "^a" } } }), 400, "validation_failed");
+    expect(op.errors).toEqual([{ path: "where.title.$regex", message: expect.stringContaining("is not an operator of this field") }]);
+    const sort = expectProblem(await list("notes", user.accessToken, { sort: "color" }), 400, "validation_failed");
+    expect(sort.errors?.[0]?.path).toBe("sort");
   });
 
   it("caps the values a where may bind (D1 allows 100 per statement)", async () => {
@@ -124,6 +130,8 @@ describe("collections: records, errors", () => {
       expect(res.headers.get("etag")).toBe('"2"');
     }
     expectProblem(await api(`${notes}/${note.id}`, { method: "PATCH", token: user.accessToken, body: { title: "x" }, headers: { "if-match": "garbage" } }), 412, "version_conflict");
+    const manyTags = Array.from({ length: 11 }, (_, i) => `"${i + 3}"`).join(", ");
+    expectProblem(await api(`${notes}/${note.id}`, { method: "PATCH", token: user.accessToken, body: { title: "x" }, headers: { "if-match": manyTags } }), 400, "validation_failed");
     expectProblem(await api(`${notes}/${note.id}`, { method: "DELETE", token: user.accessToken, headers: { "if-match": '"1"' } }), 412, "version_conflict");
     const now = await api(`${notes}/${note.id}`, { token: user.accessToken });
     expect(now.body).toMatchObject({ title: "v2", version: 2 });

@@ -208,6 +208,14 @@ describe("collections: records, happy paths", () => {
     expect(Object.keys(rec.properties)).toEqual(["id", "ownerId", "createdAt", "updatedAt", "version", "title", "body", "pinned", "tags"]);
     const post = body.paths["/v1/collections/posts/records/{id}"].get.responses["200"].content["application/json"].schema;
     expect(Object.keys(post.properties)).toEqual(["id", "ownerId", "createdAt", "updatedAt", "version", "text", "imageFileId"]);
-    expect(body.paths["/v1/collections/posts/changes"].get).toBeDefined();
+    expect(Object.keys(body.paths).filter((k) => k.startsWith("/v1/collections/")).sort()).toEqual([
+      "/v1/collections/notes/changes",
+      "/v1/collections/notes/records",
+      "/v1/collections/notes/records/{id}",
+      "/v1/collections/posts/changes",
+      "/v1/collections/posts/records",
+      "/v1/collections/posts/records/{id}",
+    ]);
+    expect(body.paths["/v1/collections/posts/records"].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(["where", "sort", "limit", "cursor"]));
   });
 });
