@@ -5,14 +5,15 @@
  * - `push.send` (queued by `POST /v1/admin/push`): a message to every device of some users;
  * - `push.deliver`: a slice of deliveries, either a fan-out too big for one job or the retry of
  *   deliveries that failed transiently. Only the failed deliveries are retried, so a device that
- *   got the notification never gets it twice.
+ *   got the notification never gets it twice;
+ * - `push.receipts`: a later look at Expo's receipts, where APNs/FCM verdicts on Expo tickets land.
  * Dead tokens are deleted as soon as a provider reports them.
  */
 import { getConfig, limits } from "../../config";
 import { createDb, type Database } from "../../db";
 import type { Job } from "../../jobs";
 import { apnsSender } from "./senders/apns";
-import { expoSender } from "./senders/expo";
+import { expoDeadTickets, expoSender } from "./senders/expo";
 import { fcmSender } from "./senders/fcm";
 import type { Outcome, Provider, PushMessage, PushSender } from "./senders/types";
 import { deleteDevices, devicesOfTargets, devicesOfUsers, type Target, type TargetDevice, unmutedMembers } from "./service";
@@ -20,8 +21,10 @@ import { deleteDevices, devicesOfTargets, devicesOfUsers, type Target, type Targ
 export type PushSendJob = { type: "push.send"; userIds: string[]; message: PushMessage };
 /** `attempt` is the try this job makes, starting at 1. */
 export type PushDeliverJob = { type: "push.deliver"; targets: Target[]; message: PushMessage; attempt: number };
+/** Expo tickets to check later, with the device each was sent to. */
+export type PushReceiptsJob = { type: "push.receipts"; receipts: { ticket: string; deviceId: string }[] };
 /** The push feature's own jobs (added to the Job union in src/jobs.ts). */
-export type PushJob = PushSendJob | PushDeliverJob;
+export type PushJob = PushSendJob | PushDeliverJob | PushReceiptsJob;
 type ChatMessageJob = Extract<Job, { type: "chat.message" }>;
 
 /** What one delivery run did (returned for tests and logged). */
@@ -92,23 +95,28 @@ export async function deliver(env: Env, db: Database, devices: readonly TargetDe
   const byProvider = new Map<Provider, TargetDevice[]>();
   for (const d of devices) byProvider.set(d.provider, [...(byProvider.get(d.provider) ?? []), d]);
   const all = senders(env);
-  const results = await Promise.all(
-    [...byProvider].map(async ([provider, ds]) => {
-      const outcomes = await all[provider].send(
-        ds.map((d) => d.token),
-        message,
-      );
-      return ds.map((d, i) => [d, outcomes[i] ?? ({ status: "failed", reason: "no outcome" } as Outcome)] as const);
-    }),
-  );
+  // One provider at a time: each sender already uses the 6 connections a Worker may hold open,
+  // and requests queued behind them would eat into their own timeouts.
+  const results: (readonly [TargetDevice, Outcome])[][] = [];
+  for (const [provider, ds] of byProvider) {
+    const outcomes = await all[provider].send(
+      ds.map((d) => d.token),
+      message,
+    );
+    results.push(ds.map((d, i) => [d, outcomes[i] ?? ({ status: "failed", reason: "no outcome" } as const)] as const));
+  }
 
   const dead: string[] = [];
   const again: Target[] = [];
+  const receipts: PushReceiptsJob["receipts"] = [];
   let retryAfter = 0;
   const reasons = new Map<string, number>();
   for (const [d, o] of results.flat()) {
     if (o.status !== "sent") reasons.set(`${o.status}: ${o.reason}`, (reasons.get(`${o.status}: ${o.reason}`) ?? 0) + 1);
-    if (o.status === "sent") summary.sent++;
+    if (o.status === "sent") {
+      summary.sent++;
+      if (o.ticket) receipts.push({ ticket: o.ticket, deviceId: d.deviceId });
+    }
     else if (o.status === "dead") dead.push(d.deviceId);
     else if (o.status === "failed") summary.failed++;
     else {
@@ -130,6 +138,13 @@ export async function deliver(env: Env, db: Database, devices: readonly TargetDe
     } else {
       summary.dropped = again.length;
     }
+  }
+  if (receipts.length) {
+    // Best effort: failing here must not fail the job, or every device would be pushed again.
+    const jobs: Job[] = chunked(receipts, 300).map((r) => ({ type: "push.receipts", receipts: r }));
+    await env.JOBS.sendBatch(jobs.map((body) => ({ body, contentType: "json" as const, delaySeconds: limits.pushExpoReceiptDelaySec }))).catch((e: unknown) =>
+      console.error("push: queueing the Expo receipt check failed:", (e as Error).message),
+    );
   }
   if (reasons.size) {
     const gaveUp = summary.dropped ? ` (last try: ${summary.dropped} given up)` : "";
@@ -171,4 +186,12 @@ export async function handlePushSend(env: Env, job: PushSendJob): Promise<Delive
 export async function handlePushDeliver(env: Env, job: PushDeliverJob): Promise<DeliverySummary> {
   const db = createDb(env.DB);
   return deliver(env, db, await devicesOfTargets(db, job.targets), job.message, job.attempt);
+}
+
+/** `push.receipts`: deletes the devices whose Expo receipt says DeviceNotRegistered. */
+export async function handlePushReceipts(env: Env, job: PushReceiptsJob): Promise<{ dead: number }> {
+  const deadTickets = new Set(await expoDeadTickets(getConfig(env).push.expo, job.receipts.map((r) => r.ticket)));
+  const ids = job.receipts.filter((r) => deadTickets.has(r.ticket)).map((r) => r.deviceId);
+  await deleteDevices(createDb(env.DB), ids);
+  return { dead: ids.length };
 }

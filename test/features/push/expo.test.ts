@@ -1,23 +1,22 @@
 import { describe, expect, it } from "vitest";
 import { limits } from "../../../src/config";
-import { handlePushDeliver, handlePushSend, type PushDeliverJob } from "../../../src/features/push/delivery";
-import { signup } from "../../helpers/api";
-import { expoToken, listDevices, recordingEnv, registerDevice, requestsFor } from "./helpers";
+import { handlePushDeliver, handlePushReceipts, handlePushSend } from "../../../src/features/push/delivery";
+import { signup, standinRequests } from "../../helpers/api";
+import { expoToken, jobsOf, listDevices, recordingEnv, registerDevice, requestsFor } from "./helpers";
 
 const message = { title: "Build finished", body: "v1.2 is live", data: { url: "myapp://builds/12" } };
 const expected = (to: string) => ({ to, title: "Build finished", body: "v1.2 is live", data: { url: "myapp://builds/12" }, sound: "default", priority: "high" });
 
 describe("push: Expo push service", () => {
-  it("sends one batched request with the access token and one message per device", async () => {
+  it("sends one batched request with the access token and one message per device, then schedules the receipt check", async () => {
     const user = await signup();
     const a = expoToken();
     const b = expoToken();
-    await registerDevice(user, a, "expo", "ios");
-    await registerDevice(user, b, "expo", "android");
+    const da = await registerDevice(user, a, "expo", "ios");
+    const db = await registerDevice(user, b, "expo", "android");
     const { env: e, queued } = recordingEnv();
 
     expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 2, dead: 0, retried: 0 });
-    expect(queued).toEqual([]);
 
     const reqs = await requestsFor("/expo/push/send", a);
     expect(reqs).toHaveLength(1);
@@ -29,27 +28,34 @@ describe("push: Expo push service", () => {
     const sent = JSON.parse(r.body) as { to: string }[];
     expect(sent).toHaveLength(2);
     expect([...sent].sort((x, y) => x.to.localeCompare(y.to))).toEqual([a, b].sort().map(expected));
+
+    // Tickets only say Expo took the messages; their receipts are read later.
+    expect(jobsOf(queued, "push.deliver")).toEqual([]);
+    const receipts = jobsOf(queued, "push.receipts");
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0]!.delaySeconds).toBe(limits.pushExpoReceiptDelaySec);
+    expect(receipts[0]!.body.receipts.map((x) => x.deviceId).sort()).toEqual([da.id, db.id].sort());
+    expect(receipts[0]!.body.receipts.every((x) => /^ticket-\d+$/.test(x.ticket))).toBe(true);
   });
 
   it("retries every message of a request that failed with 503 (none was delivered), and only those", async () => {
     const user = await signup();
-    const other = await signup();
     const ok = expoToken();
     const flaky = expoToken("flaky");
-    await registerDevice(user, ok, "expo");
+    const okDevice = await registerDevice(user, ok, "expo");
     const flakyDevice = await registerDevice(user, flaky, "expo");
-    const okDevice = (await listDevices(user)).find((d) => d.token === ok)!;
     const { env: e, queued } = recordingEnv();
 
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id, other.id], message })).toMatchObject({ sent: 0, retried: 2 });
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 0, retried: 2 });
     expect(queued).toHaveLength(1);
-    const job = queued[0]!.body as PushDeliverJob;
-    expect(queued[0]!.delaySeconds).toBe(limits.pushRetryBaseSec);
-    expect(job.attempt).toBe(2);
-    expect(job.targets.map((t) => t.deviceId).sort()).toEqual([okDevice.id, flakyDevice.id].sort());
+    const [retry] = jobsOf(queued, "push.deliver");
+    expect(retry!.delaySeconds).toBe(limits.pushRetryBaseSec);
+    expect(retry!.body.attempt).toBe(2);
+    expect(retry!.body.targets.map((t) => t.deviceId).sort()).toEqual([okDevice.id, flakyDevice.id].sort());
 
-    expect(await handlePushDeliver(e, job)).toMatchObject({ sent: 2, retried: 0 });
+    expect(await handlePushDeliver(e, retry!.body)).toMatchObject({ sent: 2, retried: 0 });
     expect(await requestsFor("/expo/push/send", flaky)).toHaveLength(2);
+    expect(await requestsFor("/expo/push/send", ok)).toHaveLength(2);
   });
 
   it("retries only the ticket that says MessageRateExceeded", async () => {
@@ -61,9 +67,11 @@ describe("push: Expo push service", () => {
     const { env: e, queued } = recordingEnv();
 
     expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, retried: 1 });
-    expect((queued[0]!.body as PushDeliverJob).targets).toEqual([{ deviceId: throttledDevice.id, userId: user.id }]);
-    expect(await handlePushDeliver(e, queued[0]!.body as PushDeliverJob)).toMatchObject({ sent: 1 });
+    const [retry] = jobsOf(queued, "push.deliver");
+    expect(retry!.body.targets).toEqual([{ deviceId: throttledDevice.id, userId: user.id }]);
+    expect(await handlePushDeliver(e, retry!.body)).toMatchObject({ sent: 1 });
     expect(await requestsFor("/expo/push/send", ok)).toHaveLength(1);
+    expect(await requestsFor("/expo/push/send", throttled)).toHaveLength(2);
   });
 
   it("deletes a device whose ticket says DeviceNotRegistered", async () => {
@@ -72,7 +80,26 @@ describe("push: Expo push service", () => {
     await registerDevice(user, expoToken("dead"), "expo");
     const { env: e, queued } = recordingEnv();
     expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, dead: 1 });
-    expect(queued).toEqual([]);
+    expect(jobsOf(queued, "push.deliver")).toEqual([]);
+    expect((await listDevices(user)).map((d) => d.id)).toEqual([live.id]);
+  });
+
+  it("deletes a device whose receipt says DeviceNotRegistered, keeps the others", async () => {
+    const user = await signup();
+    const live = await registerDevice(user, expoToken(), "expo");
+    const gone = expoToken("gone");
+    await registerDevice(user, gone, "expo");
+    const { env: e, queued } = recordingEnv();
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 2, dead: 0 });
+    expect(await listDevices(user)).toHaveLength(2);
+
+    const [check] = jobsOf(queued, "push.receipts");
+    const before = (await standinRequests("/expo/push/getReceipts")).length;
+    expect(await handlePushReceipts(e, check!.body)).toEqual({ dead: 1 });
+    const asked = (await standinRequests("/expo/push/getReceipts")).slice(before);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.headers.authorization).toBe("Bearer test-only-expo-access-token");
+    expect(JSON.parse(asked[0]!.body)).toEqual({ ids: check!.body.receipts.map((r) => r.ticket) });
     expect((await listDevices(user)).map((d) => d.id)).toEqual([live.id]);
   });
 });

@@ -12,7 +12,8 @@ export type Kind = "ok" | "dead" | "flaky" | "throttled";
 export const fcmToken = (kind: Kind = "ok") => `${kind === "ok" ? "tok" : kind}-${rand()}:APA91b${rand(20)}`;
 /** APNs tokens are hex: `dead…` is answered 410, `fa11…` fails once with 503. */
 export const apnsToken = (kind: Exclude<Kind, "throttled"> = "ok") => `${{ ok: "c0de", dead: "dead", flaky: "fa11" }[kind]}${rand(30)}`;
-export const expoToken = (kind: Kind = "ok") => `ExponentPushToken[${kind === "ok" ? "tok" : kind}-${rand(8)}]`;
+/** Expo also has `gone`: accepted (ticket ok), but the receipt later says DeviceNotRegistered. */
+export const expoToken = (kind: Kind | "gone" = "ok") => `ExponentPushToken[${kind === "ok" ? "tok" : kind}-${rand(8)}]`;
 
 export interface DeviceJson {
   id: string;
@@ -45,7 +46,7 @@ export interface QueuedJob {
  * The Worker's env with a JOBS queue that records instead of delivering, so a test sees exactly
  * which retries a handler queues (and runs them itself, without waiting for the backoff).
  */
-export function recordingEnv(): { env: Env; queued: QueuedJob[] } {
+export function recordingEnv(overrides: Record<string, string> = {}): { env: Env; queued: QueuedJob[] } {
   const queued: QueuedJob[] = [];
   const JOBS = {
     async send(body: Job, opts?: { delaySeconds?: number }) {
@@ -55,8 +56,14 @@ export function recordingEnv(): { env: Env; queued: QueuedJob[] } {
       for (const m of msgs) queued.push({ body: m.body, ...(m.delaySeconds !== undefined ? { delaySeconds: m.delaySeconds } : {}) });
     },
   };
-  return { env: Object.create(env, { JOBS: { value: JOBS } }) as Env, queued };
+  const props: PropertyDescriptorMap = { JOBS: { value: JOBS } };
+  for (const [k, v] of Object.entries(overrides)) props[k] = { value: v };
+  return { env: Object.create(env, props) as Env, queued };
 }
+
+/** The queued jobs of one type, in order. */
+export const jobsOf = <T extends Job["type"]>(queued: QueuedJob[], type: T) =>
+  queued.filter((q) => q.body.type === type) as (QueuedJob & { body: Extract<Job, { type: T }> })[];
 
 export type StandinRequest = Awaited<ReturnType<typeof standinRequests>>[number];
 
@@ -66,7 +73,7 @@ export async function requestsFor(prefix: string, token: string): Promise<Standi
 }
 
 /** Polls until `fn` returns a truthy value (the queue consumer runs in the background), or fails after `ms`. */
-export async function eventually<T>(fn: () => Promise<T>, ms = 15_000): Promise<T> {
+export async function eventually<T>(fn: () => Promise<T | null | undefined>, ms = 15_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = await fn();

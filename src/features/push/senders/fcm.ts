@@ -67,13 +67,13 @@ async function fetchAccessToken(tokenUrl: string, sa: ServiceAccount): Promise<s
     return genericOutcome(res, `FCM token exchange answered ${res.status}${typeof body?.error === "string" ? ` ${body.error}` : ""}`);
   }
   const ttl = typeof body.expires_in === "number" ? body.expires_in : 3600;
-  tokenCache.set(`${tokenUrl}|${sa.clientEmail}`, { token: body.access_token, expiresAt: Date.now() + Math.max(0, ttl - EXPIRY_MARGIN_SEC) * 1000 });
+  tokenCache.set(`${tokenUrl}|${sa.clientEmail}|${sa.privateKeyId ?? ""}`, { token: body.access_token, expiresAt: Date.now() + Math.max(0, ttl - EXPIRY_MARGIN_SEC) * 1000 });
   return body.access_token;
 }
 
 /** A cached access token, or one fresh exchange shared by concurrent callers. */
 function accessToken(tokenUrl: string, sa: ServiceAccount, forceRefresh: boolean): Promise<string | Outcome> {
-  const id = `${tokenUrl}|${sa.clientEmail}`;
+  const id = `${tokenUrl}|${sa.clientEmail}|${sa.privateKeyId ?? ""}`;
   if (forceRefresh) tokenCache.delete(id);
   const hit = tokenCache.get(id);
   if (hit && hit.expiresAt > Date.now()) return Promise.resolve(hit.token);

@@ -14,14 +14,14 @@ export interface PushMessage {
 
 /**
  * The fate of one delivery:
- * - `sent`: the provider accepted it;
+ * - `sent`: the provider accepted it (`ticket`: Expo's ticket id, to check its receipt later);
  * - `dead`: the provider says the token will never work again: delete the device;
  * - `retry`: transient (5xx, 429, network, timeout): try again later, after `retryAfterSec` if given;
  * - `failed`: permanent but not the token's fault (bad credentials, payload rejected, provider not
  *   configured): logged and dropped, the device is kept.
  */
 export type Outcome =
-  | { status: "sent" }
+  | { status: "sent"; ticket?: string }
   | { status: "dead"; reason: string }
   | { status: "retry"; reason: string; retryAfterSec?: number }
   | { status: "failed"; reason: string };
@@ -59,8 +59,10 @@ export function genericOutcome(res: Response, reason: string): Outcome {
   return { status: "failed", reason };
 }
 
+type Transient = Extract<Outcome, { status: "retry" }>;
+
 /** fetch with the push timeout; a network error or timeout becomes a `retry` outcome instead of a throw. */
-export async function pushFetch(url: string, init: RequestInit): Promise<Response | Outcome> {
+export async function pushFetch(url: string, init: RequestInit): Promise<Response | Transient> {
   try {
     return await fetch(url, { ...init, signal: AbortSignal.timeout(limits.pushHttpTimeoutMs) });
   } catch (e) {
@@ -92,4 +94,4 @@ export async function mapLimit<T, R>(items: readonly T[], n: number, fn: (item: 
   return out;
 }
 
-export const isOutcome = (x: Response | Outcome): x is Outcome => !(x instanceof Response);
+export const isOutcome = (x: Response | Transient): x is Transient => !(x instanceof Response);
