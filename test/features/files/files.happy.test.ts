@@ -159,4 +159,16 @@ describe("files: happy paths", () => {
     expect((await env.DB.prepare("SELECT count(*) AS n FROM files WHERE status = 'pending'").first<{ n: number }>())?.n).toBe(0);
     expect(await env.MEDIA.head(`f/${fresh.id}`)).not.toBeNull();
   });
+
+  it("documents every files and uploads route in the OpenAPI document", async () => {
+    const doc = await api("/v1/openapi.json");
+    expect(doc.status).toBe(200);
+    const paths = doc.body.paths as Record<string, Record<string, unknown>>;
+    expect(Object.keys(paths["/v1/files"] ?? {}).sort()).toEqual(["get", "post"]);
+    expect(Object.keys(paths["/v1/files/{id}"] ?? {}).sort()).toEqual(["delete", "get"]);
+    expect(Object.keys(paths["/v1/files/{id}/content"] ?? {})).toEqual(["get"]);
+    expect(Object.keys(paths["/v1/files/{id}/signed-url"] ?? {})).toEqual(["post"]);
+    expect(Object.keys(paths["/v1/uploads"] ?? {})).toEqual(["post"]);
+    expect(Object.keys(paths["/v1/uploads/{id}"] ?? {}).sort()).toEqual(["delete", "get", "patch"]);
+  });
 });

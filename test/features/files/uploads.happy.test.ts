@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createDb } from "../../../src/db";
 import { uploadsCleanup } from "../../../src/features/uploads/service";
 import { api, signup } from "../../helpers/api";
@@ -96,5 +96,17 @@ describe("uploads (tus): happy paths", () => {
     expect((await api(open, { method: "HEAD", token: u.accessToken, headers: TUS })).status).toBe(404);
     expect((await env.MEDIA.list({ prefix: `u/${open.split("/").pop()}/` })).objects).toHaveLength(0);
     expect((await api(`/v1/files/${fileId}`, { token: u.accessToken })).status).toBe(200);
+  });
+
+  it("account deletion aborts the user's unfinished uploads and removes their buffered bytes", async () => {
+    const u = await signup();
+    const path = await create(u.accessToken, 1000);
+    await patch(u.accessToken, path, 0, pngBytes(100));
+    const id = path.split("/").pop();
+    expect((await env.MEDIA.list({ prefix: `u/${id}/` })).objects).toHaveLength(1);
+    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
+    await vi.waitFor(async () => expect((await env.MEDIA.list({ prefix: `u/${id}/` })).objects).toHaveLength(0));
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM uploads WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
+    expect(rows?.n).toBe(0);
   });
 });
