@@ -13,8 +13,7 @@ import type { Rule } from "./define";
 import { collections, type Collection } from "./registry";
 import { collectionSchemas } from "./schemas";
 import * as svc from "./service";
-
-const etag = (version: number) => `"${version}"`;
+import { etag } from "./service";
 
 /** `If-Match` → the versions it allows; null = any (absent or `*`). A tag that is not `"<n>"` matches nothing. */
 function ifMatchVersions(header: string | undefined): number[] | null {

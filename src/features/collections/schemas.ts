@@ -150,5 +150,3 @@ export function collectionSchemas(col: Collection) {
     changes: v.object({ items: v.array(v.union([record, tombstone])), nextCursor: v.string(), hasMore: v.boolean() }),
   };
 }
-
-export const RecordParams = v.strictObject({ name: v.string(), id: v.pipe(v.string(), v.minLength(1), v.maxLength(64)) });

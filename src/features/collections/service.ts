@@ -52,6 +52,9 @@ const isNullable = (c: Collection, key: string) => key === "ownerId" || c.fields
 
 const ownerFilter = (column: SQLiteColumn, acc: Access): SQL | undefined => (acc.kind === "own" ? eq(column, acc.userId) : undefined);
 
+/** A record's entity tag: its version, quoted. */
+export const etag = (version: number) => `"${version}"`;
+
 const notFound = (c: Collection) => new AppError("not_found", `No such record in ${c.name}.`);
 
 /**
@@ -116,7 +119,7 @@ async function explainMiss(db: Database, c: Collection, p: Principal | null, id:
   if (!current || !visible(access(c.rules.read, p), current)) throw notFound(c);
   if (!visible(write, current)) throw new AppError("forbidden", `You may not change this ${c.name} record.`);
   throw new AppError("version_conflict", `The record is at version ${String(current.version)}; fetch it again and retry.`, {
-    headers: { etag: `"${String(current.version)}"` },
+    headers: { etag: etag(Number(current.version)) },
   });
 }
 
