@@ -9,8 +9,8 @@ import { newId, nowIso } from "../../lib/ids";
 import type { AvatarCheck, DeletionHook } from "../account/hooks";
 import type { ScheduledTask } from "../../scheduled";
 import type { FileJson, Visibility } from "./schemas";
-import { isKnownMediaType, isMediaType, matchesSignature, normalizeType, SNIFF_BYTES } from "./sniff";
-import { Inspector, prepend, putKnownLength, putUnknownLength, splitHead, through } from "./storage";
+import { assertSignature, isKnownMediaType, isMediaType, normalizeType, SNIFF_BYTES } from "./sniff";
+import { Meter, prepend, putKnownLength, putUnknownLength, splitHead, through } from "./storage";
 
 export type FileRow = typeof files.$inferSelect;
 
@@ -73,24 +73,24 @@ export async function storeFile(env: Env, db: Database, meta: NewFile, body: Rea
   } catch {
     throw new AppError("bad_request", "The upload was interrupted.");
   }
-  if (!matchesSignature(meta.contentType, head.head.subarray(0, SNIFF_BYTES))) throw new AppError("unsupported_media_type", `The bytes are not a ${meta.contentType} file.`);
+  assertSignature(meta.contentType, head.head);
   const id = newId();
   const key = objectKeyOf(id);
   await db.insert(files).values({ id, ownerId: meta.ownerId, objectKey: key, name: meta.name, contentType: meta.contentType, visibility: meta.visibility, status: "pending", createdAt: nowIso() });
-  const inspector = new Inspector({ maxBytes: limits.fileMaxBytes, contentType: null, endsFile: () => true, hash: true });
-  const stream = through(prepend(head.head, head.rest), inspector.stream);
+  const meter = new Meter(limits.fileMaxBytes, true);
+  const stream = through(prepend(head.head, head.rest), meter.stream);
   const options: R2PutOptions = { httpMetadata: { contentType: meta.contentType } };
   try {
     if (length !== null) await putKnownLength(env.MEDIA, key, stream, length, options);
     else await putUnknownLength(env.MEDIA, key, stream, limits.uploadPartBytes, options);
   } catch (e) {
     await discardPending(env, db, id, key);
-    if (inspector.error) throw inspector.error;
+    if (meter.error) throw meter.error;
     if (e instanceof AppError) throw e;
     throw new AppError("bad_request", "The upload was interrupted or its length did not match Content-Length.");
   }
-  const sha256 = await inspector.sha256();
-  const row = await db.update(files).set({ status: "ready", size: inspector.bytes, sha256, etag: sha256 }).where(eq(files.id, id)).returning().get();
+  const sha256 = await meter.sha256();
+  const row = await db.update(files).set({ status: "ready", size: meter.bytes, sha256, etag: sha256 }).where(eq(files.id, id)).returning().get();
   if (!row) throw new AppError("internal", "The file row vanished while uploading.");
   return row;
 }

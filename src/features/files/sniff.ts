@@ -4,6 +4,8 @@
  * `image/png` and have it served inline.
  */
 
+import { AppError } from "../../errors";
+
 /** Bytes of the file head that `matchesSignature` needs. */
 export const SNIFF_BYTES = 64;
 
@@ -72,4 +74,9 @@ export function matchesSignature(type: string, head: Uint8Array): boolean {
   if (!isMediaType(type)) return true;
   const check = signatures[type];
   return check ? check(head) : false;
+}
+
+/** 415 unless `head` (the file's first bytes) fits the declared type. */
+export function assertSignature(type: string, head: Uint8Array): void {
+  if (!matchesSignature(type, head.subarray(0, SNIFF_BYTES))) throw new AppError("unsupported_media_type", `The bytes are not a ${type} file.`);
 }

@@ -1,10 +1,9 @@
 /**
- * Streaming between request bodies and R2. Bytes pass through an `Inspector` (size limit,
- * signature check, SHA-256) and into R2 either as one put of known length or as a multipart
- * upload in equal parts; nothing holds more than one part in memory.
+ * Streaming between request bodies and R2. Bytes pass through a `Meter` (size limit, SHA-256)
+ * and into R2 either as one put of known length or as a multipart upload in equal parts; nothing
+ * holds more than one part in memory.
  */
 import { AppError } from "../../errors";
-import { matchesSignature, SNIFF_BYTES } from "./sniff";
 
 const toHex = (buf: ArrayBuffer) => [...new Uint8Array(buf)].map((x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -19,64 +18,31 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-export interface InspectorOptions {
-  /** More bytes than this → 413. */
-  maxBytes: number;
-  /** Declared type checked against the first bytes; null skips the check. */
-  contentType: string | null;
-  /** Whether the stream's end is the file's end, so a head shorter than `SNIFF_BYTES` is checked as is. */
-  endsFile: (bytesSeen: number) => boolean;
-  /** Compute the SHA-256 of everything that passes. */
-  hash: boolean;
-}
-
 /**
- * A pass-through stage that counts bytes, rejects more than `maxBytes` (413), checks the file
- * signature once the first `SNIFF_BYTES` arrived (415) and hashes incrementally. It holds back
- * at most `SNIFF_BYTES` bytes. The error it raised is kept in `error`, because R2 reports a
- * failed source stream with its own error.
+ * A pass-through stage that counts bytes, rejects more than `maxBytes` (413) and, with `hash`,
+ * computes the SHA-256 incrementally. The error it raised is kept in `error`, because R2 reports
+ * a failed source stream with its own error.
  */
-export class Inspector {
+export class Meter {
   bytes = 0;
   error: AppError | null = null;
   readonly stream: TransformStream<Uint8Array, Uint8Array>;
   private readonly digest: DigestStream | null;
 
-  constructor(opts: InspectorOptions) {
-    this.digest = opts.hash ? new crypto.DigestStream("SHA-256") : null;
+  constructor(maxBytes: number, hash: boolean) {
+    this.digest = hash ? new crypto.DigestStream("SHA-256") : null;
     const writer = this.digest?.getWriter() ?? null;
-    let head: Uint8Array[] | null = opts.contentType === null ? null : [];
-    let headLen = 0;
-    const fail = (e: AppError): never => {
-      this.error = e;
-      throw e;
-    };
-    const check = (ctl: TransformStreamDefaultController<Uint8Array>) => {
-      const bytes = concat(head!, headLen);
-      if (!matchesSignature(opts.contentType!, bytes.subarray(0, SNIFF_BYTES))) {
-        fail(new AppError("unsupported_media_type", `The bytes are not a ${opts.contentType} file.`));
-      }
-      if (bytes.byteLength) ctl.enqueue(bytes);
-      head = null;
-    };
     this.stream = new TransformStream<Uint8Array, Uint8Array>({
       transform: async (chunk, ctl) => {
         this.bytes += chunk.byteLength;
-        if (this.bytes > opts.maxBytes) fail(new AppError("payload_too_large", `The file is larger than ${opts.maxBytes} bytes.`));
+        if (this.bytes > maxBytes) {
+          this.error = new AppError("payload_too_large", `The file is larger than ${maxBytes} bytes.`);
+          throw this.error;
+        }
         if (writer) await writer.write(chunk);
-        if (head === null) {
-          ctl.enqueue(chunk);
-          return;
-        }
-        head.push(chunk);
-        headLen += chunk.byteLength;
-        if (headLen >= SNIFF_BYTES) check(ctl);
+        ctl.enqueue(chunk);
       },
-      flush: async (ctl) => {
-        if (head !== null) {
-          if (opts.endsFile(this.bytes)) check(ctl);
-          else if (headLen) ctl.enqueue(concat(head, headLen));
-        }
+      flush: async () => {
         if (writer) await writer.close();
       },
     });
@@ -84,7 +50,7 @@ export class Inspector {
 
   /** Hex SHA-256 of the bytes that passed (after the stream finished). */
   async sha256(): Promise<string> {
-    if (!this.digest) throw new Error("Inspector created without hashing");
+    if (!this.digest) throw new Error("Meter created without hashing");
     return toHex(await this.digest.digest);
   }
 }

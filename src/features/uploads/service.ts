@@ -14,7 +14,8 @@ import type { ScheduledTask } from "../../scheduled";
 import type { DeletionHook } from "../account/hooks";
 import type { Visibility } from "../files/schemas";
 import { insertReadyFile, newFileIdentity } from "../files/service";
-import { Inspector, PartBuffer, prepend, through } from "../files/storage";
+import { assertSignature, SNIFF_BYTES } from "../files/sniff";
+import { Meter, PartBuffer, prepend, splitHead, through } from "../files/storage";
 
 export type UploadRow = typeof uploads.$inferSelect;
 
@@ -75,12 +76,26 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
     if (!obj || obj.size !== up.received - fileStart) throw new AppError("internal", "The upload's buffered bytes are missing.");
     tail = new Uint8Array(await obj.arrayBuffer());
   }
-  const inspector = new Inspector({
-    maxBytes: up.uploadLength - fileStart,
-    contentType: fileStart === 0 ? up.contentType : null,
-    endsFile: (seen) => fileStart + seen === up.uploadLength,
-    hash: false,
-  });
+  let source = prepend(tail, body);
+  if (fileStart === 0) {
+    // The file's head is here (tail + body): check its signature once enough of it arrived.
+    let split: Awaited<ReturnType<typeof splitHead>>;
+    try {
+      split = await splitHead(source, SNIFF_BYTES);
+    } catch {
+      return up; // the client went away before the head was complete: nothing new to keep
+    }
+    if (split.head.byteLength >= SNIFF_BYTES || split.head.byteLength === up.uploadLength) {
+      try {
+        assertSignature(up.contentType, split.head);
+      } catch (e) {
+        await terminateUpload(env, db, up);
+        throw e;
+      }
+    }
+    source = prepend(split.head, split.rest);
+  }
+  const meter = new Meter(up.uploadLength - fileStart, false);
   const mp = up.r2UploadId ? env.MEDIA.resumeMultipartUpload(up.objectKey, up.r2UploadId) : null;
   const uploadPart = (n: number, bytes: Uint8Array) => {
     if (!mp) throw new AppError("internal", "The upload has no multipart upload.");
@@ -88,14 +103,13 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
   };
   const buf = new PartBuffer(partSize);
   const added: R2UploadedPart[] = [];
-  const reader = through(prepend(tail, body), inspector.stream).getReader();
+  const reader = through(source, meter.stream).getReader();
   for (;;) {
     let next: ReadableStreamReadResult<Uint8Array>;
     try {
       next = await reader.read();
     } catch (e) {
-      if (inspector.error?.code === "unsupported_media_type") await terminateUpload(env, db, up);
-      if (inspector.error) throw inspector.error;
+      if (meter.error) throw meter.error;
       if (e instanceof AppError) throw e;
       break; // the client went away: keep what arrived
     }
@@ -104,8 +118,7 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
   }
 
   const received = fileStart + added.length * partSize + buf.size;
-  // Bytes held back for the signature check are not stored yet; nothing new to record.
-  if (received < up.received || (received === up.received && up.uploadLength > 0)) return up;
+  if (received === up.received && up.uploadLength > 0) return up; // nothing new arrived
   const complete = received === up.uploadLength;
   let tailKey: string | null = null;
   let etag = "";

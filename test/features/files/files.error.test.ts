@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { Inspector } from "../../../src/features/files/storage";
+import { Meter } from "../../../src/features/files/storage";
 import { AppError } from "../../../src/errors";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { jpegBytes, pngBytes, uploadPng, uploadRaw } from "./helpers";
@@ -40,17 +40,17 @@ describe("files: errors", () => {
   });
 
   it("counts streamed bytes against the limit when the length is unknown", async () => {
-    const inspector = new Inspector({ maxBytes: 1000, contentType: null, endsFile: () => true, hash: false });
+    const meter = new Meter(1000, false);
     const src = new ReadableStream<Uint8Array>({
       start(ctl) {
         for (let i = 0; i < 5; i++) ctl.enqueue(new Uint8Array(300));
         ctl.close();
       },
     });
-    const err = await new Response(src.pipeThrough(inspector.stream)).arrayBuffer().catch((e: unknown) => e);
+    const err = await new Response(src.pipeThrough(meter.stream)).arrayBuffer().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe("payload_too_large");
-    expect(inspector.error?.code).toBe("payload_too_large");
+    expect(meter.error?.code).toBe("payload_too_large");
   });
 
   it("rejects a bad visibility or an unknown query field with validation_failed", async () => {
