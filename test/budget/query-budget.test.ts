@@ -6,7 +6,7 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
 import { countingD1, type D1Counter } from "./counting-d1";
@@ -36,8 +36,16 @@ async function measure(path: string, init: { method?: string; token?: string; bo
   return { status: res.status, body: text && (res.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text, counter };
 }
 
+/** What each budget check measured, printed at the end of the file. */
+const report: string[] = [];
+afterAll(() => {
+  if (report.length) console.log(`D1 round trips per request:\n${report.join("\n")}`);
+});
+
 /** Fails with the list of D1 calls, so an over-budget route says what it ran. */
 function expectBudget(m: Measured, max: number, what: string) {
+  const kinds = m.counter.calls.map((c) => (c.kind === "batch" ? `batch(${c.statements})` : c.kind)).join(" + ") || "none";
+  report.push(`  ${what.padEnd(28)} ${m.counter.roundTrips} (budget ${max}): ${kinds}`);
   expect(m.counter.roundTrips, `${what}: ${m.counter.roundTrips} D1 round trips (budget ${max}):\n${m.counter.describe()}`).toBeLessThanOrEqual(max);
 }
 

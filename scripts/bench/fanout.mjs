@@ -1,0 +1,111 @@
+// Chat fan-out load: opens N WebSocket clients, one of them sends M messages (a window of W in
+// flight, each acknowledged by its own echo), and every client timestamps every message it gets.
+// Runs as a child process (its own event loop); sender and receivers share one monotonic clock.
+// Input: path of a JSON file { urls: string[], messages, window, timeoutMs, label }.
+// Output: one JSON line { sockets, messages, deliveries, expected, msgsPerSec, p50, p99, errors, ... }.
+import { readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import WebSocket from "ws";
+
+const cfg = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const { urls, messages, window: win, timeoutMs } = cfg;
+const N = urls.length;
+
+const latencies = [];
+const errors = {};
+let deliveries = 0;
+let lastDelivery = 0;
+const sentAt = new Map();
+const onEcho = new Map();
+
+function open(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const timer = setTimeout(() => reject(new Error(`no ready frame from ${url.replace(/token=[^&]+/, "token=…")}`)), 30_000);
+    ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
+    ws.once("error", reject);
+    ws.on("message", (data) => {
+      const now = performance.now();
+      let f;
+      try {
+        f = JSON.parse(data.toString());
+      } catch {
+        errors.unparsable = (errors.unparsable ?? 0) + 1;
+        return;
+      }
+      if (f.type === "ready") {
+        clearTimeout(timer);
+        resolve(ws);
+      } else if (f.type === "message") {
+        const m = /^bench (\d+)$/.exec(f.message?.text ?? "");
+        if (!m) return;
+        const i = Number(m[1]);
+        const t0 = sentAt.get(i);
+        if (t0 === undefined) return;
+        latencies.push(now - t0);
+        deliveries++;
+        lastDelivery = now;
+        if (ws === sender) onEcho.get(i)?.();
+      } else if (f.type === "error") {
+        errors[f.code ?? "error"] = (errors[f.code ?? "error"] ?? 0) + 1;
+      }
+    });
+  });
+}
+
+let sender = null;
+const sockets = [];
+const tOpen = performance.now();
+// Open sockets 50 at a time (a burst of 1,000 handshakes measures the accept queue, not fan-out).
+for (let i = 0; i < N; i += 50) sockets.push(...(await Promise.all(urls.slice(i, i + 50).map(open))));
+const openMs = performance.now() - tOpen;
+sender = sockets[0];
+
+const pct = (arr, p) => {
+  if (!arr.length) return null;
+  const s = Float64Array.from(arr).sort();
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+const t0 = performance.now();
+const deadline = t0 + timeoutMs;
+let next = 0;
+let acked = 0;
+await new Promise((resolve) => {
+  const sendOne = () => {
+    if (next >= messages || performance.now() > deadline) return;
+    const i = next++;
+    onEcho.set(i, () => {
+      onEcho.delete(i);
+      acked++;
+      if (acked === messages) resolve();
+      else sendOne();
+    });
+    sentAt.set(i, performance.now());
+    sender.send(JSON.stringify({ type: "send", clientId: `bench-${process.pid}-${i}`, text: `bench ${i}` }));
+  };
+  for (let k = 0; k < win; k++) sendOne();
+  setTimeout(resolve, timeoutMs);
+});
+// Let the last fan-out land (receivers may trail the sender's own echo).
+const expected = acked * N;
+const settleUntil = performance.now() + 5_000;
+while (deliveries < expected && performance.now() < settleUntil) await new Promise((r) => setTimeout(r, 20));
+const elapsed = (lastDelivery - t0) / 1000;
+
+for (const ws of sockets) ws.terminate();
+process.stdout.write(
+  JSON.stringify({
+    label: cfg.label,
+    sockets: N,
+    messages: acked,
+    deliveries,
+    expected,
+    openMs: Math.round(openMs),
+    msgsPerSec: elapsed > 0 ? deliveries / elapsed : 0,
+    p50: pct(latencies, 50),
+    p99: pct(latencies, 99),
+    errors,
+  }) + "\n",
+);
+process.exit(0);

@@ -1,0 +1,317 @@
+// `npm run bench`: Outpost's benchmarks on a production-like local runtime.
+//
+// Builds the Worker like a deploy (`wrangler deploy --dry-run`), runs the bundle on workerd
+// through miniflare's programmatic API (no `wrangler dev` proxy) with the bindings of
+// wrangler.toml, and loads it from separate child processes over loopback. Prints one table and
+// writes it as markdown to .bench/results.md.
+//
+// Knobs (environment): BENCH_DURATION seconds per HTTP scenario (default 8), BENCH_WARMUP
+// seconds (default 1), BENCH_CONNECTIONS (default 10), BENCH_ONLY=comma,separated,scenario,ids,
+// BENCH_TUS_MIB (default 50), BENCH_TUS_CHUNK_MIB (default 5), BENCH_CHAT_SOCKETS (default 100,1000).
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { benchDir, BENCH_RATE_LIMIT, buildWorker, readWranglerConfig, root, sampleRss, startHelloWorld, startOutpost } from "./runtime.mjs";
+
+const env = process.env;
+const DURATION = Number(env.BENCH_DURATION ?? 8);
+const WARMUP = Number(env.BENCH_WARMUP ?? 1);
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 10);
+const ONLY = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(",").map((s) => s.trim())) : null;
+const TUS_MIB = Number(env.BENCH_TUS_MIB ?? 50);
+const TUS_CHUNK_MIB = Number(env.BENCH_TUS_CHUNK_MIB ?? 5);
+const CHAT_SOCKETS = (env.BENCH_CHAT_SOCKETS ?? "100,1000").split(",").map(Number);
+const here = import.meta.dirname;
+const wanted = (id) => !ONLY || ONLY.has(id) || [...ONLY].some((o) => id.startsWith(o));
+
+// --- child processes ---------------------------------------------------------------------------
+
+/** Runs a bench child script with Node and returns its last stdout line as JSON. */
+function child(script, args, { timeoutMs = 600_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(here, script), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+    p.on("close", (code) => {
+      clearTimeout(t);
+      const line = out.trim().split("\n").pop();
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        reject(new Error(`${script} exited ${code}: ${(err || out).trim().slice(-800)}`));
+      }
+    });
+  });
+}
+
+/** Starts the ws baseline server in its own process; resolves with its port and a stop(). */
+function startBaseline() {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(here, "ws-broadcast-server.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+    p.stdout.once("data", (d) => resolve({ port: Number(String(d).trim()), stop: () => p.kill("SIGTERM") }));
+    p.once("error", reject);
+  });
+}
+
+const loadHttp = (scenario) => child("load-http.mjs", [JSON.stringify({ connections: CONNECTIONS, duration: DURATION, warmup: WARMUP, ...scenario })]);
+
+// --- setup calls (not measured) ---------------------------------------------------------------
+
+let base = "";
+let ipN = 0;
+async function call(method, p, { token, body, raw, headers = {} } = {}) {
+  const h = { "cf-connecting-ip": `198.51.100.${(ipN++ % 250) + 1}`, ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  if (body !== undefined) h["content-type"] = "application/json";
+  const res = await fetch(`${base}${p}`, { method, headers: h, body: body !== undefined ? JSON.stringify(body) : raw });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+class Skip extends Error {}
+/** A route that is not served yet (404 `not_found` "No route for …") skips the scenario. */
+function need(res, expected, what) {
+  if (res.status === 404 && /No route for/.test(res.json?.detail ?? "")) throw new Skip(`${what} not served yet (404)`);
+  if (res.status !== expected) throw new Error(`${what}: expected ${expected}, got ${res.status} ${res.text.slice(0, 300)}`);
+  return res.json;
+}
+
+async function pool(n, concurrency, fn) {
+  const out = new Array(n);
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (i < n) {
+        const k = i++;
+        out[k] = await fn(k);
+      }
+    }),
+  );
+  return out;
+}
+
+// --- table ------------------------------------------------------------------------------------
+
+const rows = [];
+const fmt = (n, d = 0) => (n === null || n === undefined || Number.isNaN(n) ? "—" : Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }));
+function addRow(r) {
+  rows.push(r);
+  console.error(`  ${r.scenario}: ${r.throughput ?? ""} ${r.notes ?? ""}`);
+}
+function httpNotes(res, extra = []) {
+  const notes = [...extra];
+  const bad = res.non2xx + res.errors + res.timeouts;
+  if (bad) notes.push(`${fmt(bad)} of ${fmt(res.requests)} failed (${JSON.stringify(res.statusCodes)}, errors ${res.errors}, timeouts ${res.timeouts})`);
+  return notes.join("; ");
+}
+
+// --- scenarios ----------------------------------------------------------------------------------
+
+let ceiling = null;
+const ratio = (rps) => (ceiling ? `${(rps / ceiling).toFixed(2)}×` : "—");
+
+async function httpScenario(id, label, setup) {
+  if (!wanted(id)) return;
+  try {
+    const sc = await setup();
+    const res = await loadHttp({ ...sc, url: `${base}${sc.path}` });
+    addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []) });
+  } catch (e) {
+    if (e instanceof Skip) addRow({ scenario: label, throughput: "skipped", notes: `skipped: ${e.message}` });
+    else addRow({ scenario: label, throughput: "failed", notes: `failed: ${e.message}` });
+  }
+}
+
+async function main() {
+  mkdirSync(benchDir, { recursive: true });
+  console.error("building the Worker (wrangler deploy --dry-run)…");
+  const script = buildWorker();
+  const config = await readWranglerConfig();
+  const started = new Date();
+
+  // 1. Ceiling: a bare hello-world Worker on the same runtime (always run: the ratios need it).
+  {
+    const hello = await startHelloWorld(config.compatibility_date);
+    try {
+      const res = await loadHttp({ url: `${hello.url}/` });
+      ceiling = res.reqPerSec;
+      addRow({ scenario: "ceiling: hello-world Worker", throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: "1.00×", notes: httpNotes(res, ["same workerd, same load"]) });
+      const d1 = await loadHttp({ url: `${hello.url}/d1` });
+      addRow({ scenario: "hello-world + one D1 query", throughput: `${fmt(d1.reqPerSec)} req/s`, p50: d1.p50, p99: d1.p99, ratio: ratio(d1.reqPerSec), notes: httpNotes(d1, ["`SELECT 1`: the local D1 simulation's own cost"]) });
+    } finally {
+      await hello.mf.dispose();
+    }
+  }
+
+  // 2. Outpost.
+  const rt = await startOutpost(script, config);
+  base = rt.url;
+  try {
+    const password = "bench password 123";
+    const email = `bench.${Date.now()}@example.com`;
+    const signup = need(await call("POST", "/v1/auth/signup", { body: { email, password } }), 201, "signup");
+    const token = signup.session.accessToken;
+    const auth = { authorization: `Bearer ${token}` };
+
+    await httpScenario("health", "GET /v1/health", async () => ({ path: "/v1/health", notes: () => "one D1 `SELECT 1`" }));
+
+    await httpScenario("get", "GET record", async () => {
+      const rec = need(await call("POST", "/v1/collections/notes/records", { token, body: { title: "bench record", body: "x".repeat(200), tags: ["a", "b"] } }), 201, "POST /v1/collections/notes/records");
+      need(await call("GET", `/v1/collections/notes/records/${rec.id}`, { token }), 200, "GET record");
+      return { path: `/v1/collections/notes/records/${rec.id}`, headers: auth, notes: () => "notes, owner rule" };
+    });
+
+    await httpScenario("list", "list (where + limit 20)", async () => {
+      await pool(40, 8, (i) => call("POST", "/v1/collections/notes/records", { token, body: { title: `seed ${i}`, pinned: i % 2 === 0 } }).then((r) => need(r, 201, "POST record")));
+      const q = `?where=${encodeURIComponent(JSON.stringify({ pinned: true }))}&limit=20`;
+      const page = need(await call("GET", `/v1/collections/notes/records${q}`, { token }), 200, "list");
+      return { path: `/v1/collections/notes/records${q}`, headers: auth, notes: () => `${page.items.length} items per page` };
+    });
+
+    await httpScenario("create", "create record", async () => {
+      const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
+      need(await call("POST", "/v1/collections/notes/records", { token, body }), 201, "POST /v1/collections/notes/records");
+      return { path: "/v1/collections/notes/records", method: "POST", headers: { ...auth, "content-type": "application/json" }, body, notes: () => "a new row per request" };
+    });
+
+    await httpScenario("login", "login", async () => {
+      const body = { email, password };
+      need(await call("POST", "/v1/auth/login", { body }), 200, "login");
+      return { path: "/v1/auth/login", method: "POST", headers: { "content-type": "application/json" }, body, notes: () => "PBKDF2-SHA256, 100,000 iterations" };
+    });
+
+    await httpScenario("refresh", "refresh", async () => {
+      const tokens = await pool(CONNECTIONS * 2, 4, async () => need(await call("POST", "/v1/auth/login", { body: { email, password } }), 200, "login").session.refreshToken);
+      return { path: "/v1/auth/refresh", method: "POST", headers: { "content-type": "application/json" }, refreshTokens: tokens, notes: () => "rotation: lookup + swap batch; each answer's new token is used next" };
+    });
+
+    await httpScenario("download", "1 MiB file download", async () => {
+      const bytes = new Uint8Array(1 << 20);
+      for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+      const file = need(await call("POST", "/v1/files?name=bench.bin&visibility=private", { token, raw: bytes, headers: { "content-type": "application/octet-stream" } }), 201, "POST /v1/files");
+      const got = await fetch(`${base}/v1/files/${file.id}/content`, { headers: auth });
+      const len = (await got.arrayBuffer()).byteLength;
+      if (got.status !== 200 || len !== bytes.length) throw new Error(`GET content: ${got.status}, ${len} bytes`);
+      return { path: `/v1/files/${file.id}/content`, headers: auth, notes: (r) => `${fmt(r.bytesPerSec / 2 ** 20)} MiB/s; private, owner's token` };
+    });
+
+    if (wanted("tus")) {
+      const label = `tus upload ${TUS_MIB} MiB`;
+      try {
+        const probe = await call("OPTIONS", "/v1/uploads", { headers: { "tus-resumable": "1.0.0" } });
+        const create = await call("POST", "/v1/uploads", { token, headers: { "tus-resumable": "1.0.0", "upload-length": "1" } });
+        if (create.status === 404 && /No route for/.test(create.json?.detail ?? "")) throw new Skip("/v1/uploads not served yet (404)");
+        if (create.status !== 201) throw new Error(`POST /v1/uploads answered ${create.status} ${create.text.slice(0, 200)} (OPTIONS ${probe.status})`);
+        const loc = create.headers.get("location");
+        if (loc) await call("DELETE", new URL(loc, base).pathname, { token, headers: { "tus-resumable": "1.0.0" } });
+        const mem = sampleRss(rt.pid);
+        const r = await child("tus-upload.mjs", [JSON.stringify({ endpoint: `${base}/v1/uploads`, token, sizeBytes: TUS_MIB * 2 ** 20, chunkBytes: TUS_CHUNK_MIB * 2 ** 20 })]);
+        const m = mem.stop();
+        if (!r.ok) throw new Error(`tus upload failed: ${r.error}`);
+        const file = r.fileId ? await call("GET", `/v1/files/${r.fileId}`, { token }) : null;
+        const sizeOk = file?.json?.size === TUS_MIB * 2 ** 20;
+        addRow({
+          scenario: label,
+          throughput: `${fmt(r.mibPerSec, 1)} MiB/s`,
+          p50: r.patchP50,
+          p99: r.patchP99,
+          ratio: "—",
+          notes: `${r.patches} PATCHes of ${TUS_CHUNK_MIB} MiB (latency per PATCH); workerd RSS ${fmt(m.startKiB / 1024)} → peak ${fmt(m.peakKiB / 1024)} MiB during the upload; file ${sizeOk ? "complete" : `NOT verified (${file?.status ?? "no Outpost-File-Id"})`}`,
+        });
+      } catch (e) {
+        addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+      }
+    }
+
+    if (wanted("chat")) await chatScenarios(token);
+  } finally {
+    await rt.dispose();
+  }
+
+  // Output.
+  const header = ["scenario", "throughput", "p50 ms", "p99 ms", "ratio", "notes"];
+  const body = rows.map((r) => [r.scenario, r.throughput ?? "", r.p50 === undefined ? "" : fmt(r.p50, 1), r.p99 === undefined ? "" : fmt(r.p99, 1), r.ratio ?? "", r.notes ?? ""]);
+  const md = [header, header.map(() => "---"), ...body].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+  const widths = header.map((_, i) => Math.max(...[header, ...body].map((c) => String(c[i]).length)));
+  const plain = [header, ...body].map((c) => c.map((x, i) => String(x).padEnd(widths[i])).join("  ")).join("\n");
+  const workerd = JSON.parse(readFileSync(path.join(root, "node_modules", "workerd", "package.json"), "utf8")).version;
+  const cpus = os.cpus();
+  const machine = `${cpus[0]?.model ?? "unknown CPU"}, ${cpus.length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}; Node ${process.version}, workerd ${workerd}`;
+  const settings = `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period`;
+  const stamp = `${started.toISOString().replace(/\.\d+Z$/, "Z")}`;
+  console.log(`\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets)\nrun ${stamp} on ${machine}\n${settings}`);
+  writeFileSync(
+    path.join(benchDir, "results.md"),
+    `${md}\n\nRatio: req/s ÷ the hello-world ceiling (chat rows: msgs/s ÷ the bare Node \`ws\` baseline with the same sockets).\nRun ${stamp} on ${machine}.\n${settings}.\n`,
+  );
+  console.error(`\nwritten to ${path.relative(root, path.join(benchDir, "results.md"))}`);
+}
+
+// --- chat fan-out -----------------------------------------------------------------------------
+
+async function chatScenarios(ownerToken) {
+  const maxN = Math.max(...CHAT_SOCKETS);
+  let room = null;
+  let members = [];
+  try {
+    // Room members: the owner plus guests (anonymous sign-up skips PBKDF2, so 1,000 users are quick).
+    const probe = await call("GET", "/v1/rooms", { token: ownerToken });
+    need(probe, 200, "GET /v1/rooms");
+    members = await pool(maxN - 1, 8, async () => need(await call("POST", "/v1/auth/anonymous", { body: {} }), 201, "anonymous sign-up"));
+  } catch (e) {
+    for (const n of CHAT_SOCKETS) addRow({ scenario: `chat fan-out, ${fmt(n)} sockets`, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+    return;
+  }
+  for (const n of CHAT_SOCKETS) {
+    const label = `chat fan-out, ${fmt(n)} sockets`;
+    const messages = n >= 1000 ? 40 : 200;
+    let outpost = null;
+    try {
+      const ids = members.slice(0, n - 1).map((m) => m.user.id);
+      room = need(await call("POST", "/v1/rooms", { token: ownerToken, body: { kind: "group", name: `bench ${n}`, memberIds: ids.slice(0, 99) } }), 201, "POST /v1/rooms");
+      await pool(ids.length - Math.min(99, ids.length), 8, (k) => call("POST", `/v1/rooms/${room.id}/members`, { token: ownerToken, body: { userId: ids[99 + k] } }).then((r) => need(r, 201, "POST /v1/rooms/:id/members")));
+      const wsBase = base.replace(/^http/, "ws");
+      const tokens = [ownerToken, ...members.slice(0, n - 1).map((m) => m.session.accessToken)];
+      const file = path.join(benchDir, `fanout-${n}.json`);
+      writeFileSync(file, JSON.stringify({ label, urls: tokens.map((t) => `${wsBase}/v1/rooms/${room.id}/ws?token=${encodeURIComponent(t)}`), messages, window: 10, timeoutMs: 60_000 }));
+      outpost = await child("fanout.mjs", [file]);
+    } catch (e) {
+      addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+    }
+    // Baseline: the same clients against a bare Node ws broadcast server.
+    const bl = await startBaseline();
+    let baseline = null;
+    try {
+      const file = path.join(benchDir, `fanout-baseline-${n}.json`);
+      writeFileSync(file, JSON.stringify({ label: `baseline ${n}`, urls: Array.from({ length: n }, () => `ws://127.0.0.1:${bl.port}/`), messages, window: 10, timeoutMs: 60_000 }));
+      baseline = await child("fanout.mjs", [file]);
+    } catch (e) {
+      addRow({ scenario: `baseline: Node ws broadcast, ${fmt(n)} sockets`, throughput: "failed", notes: `failed: ${e.message}` });
+    } finally {
+      bl.stop();
+    }
+    const chatNotes = (r) => {
+      const notes = [`${r.messages} msgs × ${r.sockets} sockets, 10 in flight`];
+      if (r.deliveries < r.expected) notes.push(`${fmt(r.expected - r.deliveries)} deliveries missing`);
+      if (Object.keys(r.errors).length) notes.push(`error frames ${JSON.stringify(r.errors)}`);
+      return notes;
+    };
+    if (outpost) {
+      addRow({ scenario: label, throughput: `${fmt(outpost.msgsPerSec)} msgs/s`, p50: outpost.p50, p99: outpost.p99, ratio: baseline?.msgsPerSec ? `${(outpost.msgsPerSec / baseline.msgsPerSec).toFixed(2)}× ws` : "—", notes: chatNotes(outpost).join("; ") });
+    }
+    if (baseline) addRow({ scenario: `baseline: Node ws broadcast, ${fmt(n)} sockets`, throughput: `${fmt(baseline.msgsPerSec)} msgs/s`, p50: baseline.p50, p99: baseline.p99, ratio: "1.00× ws", notes: chatNotes(baseline).join("; ") });
+  }
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,174 @@
+// The benchmark runtime: the deployed bundle on workerd through miniflare's programmatic API (no
+// `wrangler dev` proxy), with bindings read from wrangler.toml, and the process helpers (workerd
+// pid, memory) the scenarios need.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
+
+export const root = path.resolve(import.meta.dirname, "..", "..");
+export const benchDir = path.join(root, ".bench");
+
+/** Secrets for the bench only (never deployed). */
+export const BENCH_SECRETS = {
+  JWT_SECRET: "bench-only-jwt-secret-0123456789abcdef0123456789",
+  SERVICE_KEY: "bench-only-service-key-0123456789",
+};
+
+/** Rate limits would throttle a benchmark: every limiter gets this budget per period in the bench. */
+export const BENCH_RATE_LIMIT = 1_000_000_000;
+
+/** Bundles the Worker like a deploy does; returns the path of the entry module. */
+export function buildWorker() {
+  const outdir = path.join(benchDir, "dist");
+  const r = spawnSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", outdir], { cwd: root, encoding: "utf8" });
+  if (r.status !== 0) {
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    throw new Error(`wrangler deploy --dry-run failed (exit ${r.status})`);
+  }
+  return path.join(outdir, "index.js");
+}
+
+/** wrangler.toml, parsed by wrangler itself. */
+export async function readWranglerConfig() {
+  const { unstable_readConfig } = await import("wrangler");
+  return unstable_readConfig({ config: path.join(root, "wrangler.toml") });
+}
+
+/** PIDs of workerd processes that are children of this Node process. */
+export function workerdChildren() {
+  const pids = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      // pid (comm) state ppid ...
+      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+      if (m && m[1].startsWith("workerd") && Number(m[2]) === process.pid) pids.push(Number(d));
+    } catch {
+      // process went away
+    }
+  }
+  return pids;
+}
+
+/** VmRSS / VmHWM of a process in KiB (null when it is gone). */
+export function memoryOf(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kib = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(s)?.[1] ?? NaN);
+    return { rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM") };
+  } catch {
+    return null;
+  }
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; returns the peak seen. */
+export function sampleRss(pid, everyMs = 20) {
+  let peak = memoryOf(pid)?.rssKiB ?? 0;
+  const start = peak;
+  const t = setInterval(() => {
+    const m = memoryOf(pid);
+    if (m && m.rssKiB > peak) peak = m.rssKiB;
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(t);
+      const m = memoryOf(pid);
+      if (m && m.rssKiB > peak) peak = m.rssKiB;
+      return { startKiB: start, peakKiB: peak, hwmKiB: m?.hwmKiB ?? NaN };
+    },
+  };
+}
+
+/** Starts a Miniflare instance and returns it with its URL and the pid of its workerd process. */
+async function startMiniflare(options) {
+  const before = new Set(workerdChildren());
+  // miniflare 5 takes a new options shape; the classic (v4) one is converted by miniflare itself.
+  const mf = new Miniflare(convertV4MiniflareOptions({ host: "127.0.0.1", port: 0, log: new Log(LogLevel.WARN), cf: false, ...options }));
+  const url = await mf.ready;
+  const pid = workerdChildren().find((p) => !before.has(p)) ?? null;
+  return { mf, url: url.href.replace(/\/$/, ""), pid };
+}
+
+/**
+ * The ceiling: a bare hello-world Worker on the same runtime. `/d1` also runs one D1 `SELECT 1`,
+ * which shows what the local D1 simulation costs by itself.
+ */
+export async function startHelloWorld(compatibilityDate) {
+  return startMiniflare({
+    workers: [
+      {
+        name: "hello",
+        modules: true,
+        script: `export default {
+  async fetch(req, env) {
+    if (new URL(req.url).pathname === "/d1") await env.DB.prepare("SELECT 1").first();
+    return new Response("Hello, world!", { headers: { "content-type": "text/plain" } });
+  },
+};`,
+        compatibilityDate,
+        d1Databases: { DB: "hello" },
+      },
+    ],
+  });
+}
+
+/**
+ * Outpost's bundle with the bindings of wrangler.toml: D1, R2, Durable Objects (SQLite), the
+ * Queue and its consumer, and the rate limiters (with `BENCH_RATE_LIMIT` instead of the
+ * production budget). Storage lives in a fresh temp directory; migrations are applied.
+ */
+export async function startOutpost(scriptPath, config) {
+  const persistDir = mkdtempSync(path.join(os.tmpdir(), "outpost-bench-"));
+  const consumers = Object.fromEntries(
+    (config.queues?.consumers ?? []).map((c) => [
+      c.queue,
+      {
+        maxBatchSize: c.max_batch_size,
+        maxBatchTimeout: c.max_batch_timeout,
+        maxRetries: c.max_retries,
+        ...(c.dead_letter_queue ? { deadLetterQueue: c.dead_letter_queue } : {}),
+      },
+    ]),
+  );
+  const rt = await startMiniflare({
+    resourcePersistencePath: persistDir,
+    workers: [
+      {
+        name: config.name,
+        modules: true,
+        scriptPath,
+        compatibilityDate: config.compatibility_date,
+        compatibilityFlags: config.compatibility_flags ?? [],
+        bindings: { ...config.vars, ...BENCH_SECRETS },
+        d1Databases: Object.fromEntries(config.d1_databases.map((d) => [d.binding, d.database_id])),
+        r2Buckets: Object.fromEntries(config.r2_buckets.map((b) => [b.binding, b.bucket_name])),
+        durableObjects: Object.fromEntries(config.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
+        queueProducers: Object.fromEntries((config.queues?.producers ?? []).map((p) => [p.binding, { queueName: p.queue }])),
+        queueConsumers: consumers,
+        ratelimits: Object.fromEntries(
+          (config.ratelimits ?? []).map((r) => [r.name, { namespace_id: r.namespace_id, simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } }]),
+        ),
+      },
+    ],
+  });
+  // Apply migrations in order, the way `wrangler d1 migrations apply` does.
+  const { unstable_splitSqlQuery } = await import("wrangler");
+  const db = await rt.mf.getD1Database("DB");
+  const dir = path.join(root, config.d1_databases[0].migrations_dir ?? "migrations");
+  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const sql = readFileSync(path.join(dir, f), "utf8");
+    const statements = unstable_splitSqlQuery(sql).filter((s) => s.trim());
+    await db.batch(statements.map((s) => db.prepare(s)));
+  }
+  return {
+    ...rt,
+    async dispose() {
+      await rt.mf.dispose();
+      rmSync(persistDir, { recursive: true, force: true });
+    },
+  };
+}
