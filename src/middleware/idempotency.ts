@@ -17,6 +17,7 @@ import type { Database } from "../db";
 import type { ScheduledTask } from "../scheduled";
 import { idempotencyKeys } from "../db/schema/collections";
 import type { AppEnv } from "../env";
+import type { DeletionHook } from "../features/account/hooks";
 import { AppError } from "../errors";
 import { b64url, randomToken, sha256 } from "../lib/crypto";
 import { nowIso } from "../lib/ids";
@@ -118,3 +119,8 @@ export const idempotency = createMiddleware<AppEnv>(async (c, next) => {
 export const idempotencyCleanup: ScheduledTask = async (_env, db, now) => {
   await db.delete(idempotencyKeys).where(lte(idempotencyKeys.expiresAt, now.toISOString()));
 };
+
+/** Account deletion (src/features/account/hooks.ts): stored responses hold the user's data. */
+export const idempotencyDeletionHook: DeletionHook = async ({ db, userId }) => ({
+  statements: [db.delete(idempotencyKeys).where(eq(idempotencyKeys.scope, `user:${userId}`))],
+});

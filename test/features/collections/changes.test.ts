@@ -1,4 +1,8 @@
+import { env } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { createDb } from "../../../src/db";
+import { idempotencyKeys } from "../../../src/db/schema";
 import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { base, createNote, createPost } from "./helpers";
 
@@ -120,5 +124,16 @@ describe("collections: account deletion", () => {
     expect(synced.items).toEqual([kept, { id: post.id, deleted: true, version: 2 }]);
     const all = await drain("notes", key);
     expect(all.items).toContainEqual({ id: note.id, deleted: true, version: 2 });
+  });
+
+  it("forgets the user's stored idempotent responses", async () => {
+    const leaving = await signup();
+    const created = await api(notes, { token: leaving.accessToken, body: { title: "t" }, headers: { "idempotency-key": "k-gone" } });
+    expect(created.status).toBe(201);
+    const db = createDb(env.DB);
+    const scope = eq(idempotencyKeys.scope, `user:${leaving.id}`);
+    expect(await db.select().from(idempotencyKeys).where(scope)).toHaveLength(1);
+    await deleteAccount(leaving);
+    expect(await db.select().from(idempotencyKeys).where(scope)).toEqual([]);
   });
 });
