@@ -1,5 +1,5 @@
 /**
- * Push delivery, run by the Queue consumer. Three jobs:
+ * Push delivery, run by the Queue consumer. Four jobs:
  * - `chat.message` (queued by chat when a message is stored): recipients who muted the room are
  *   dropped, the rest get the message on every device;
  * - `push.send` (queued by `POST /v1/admin/push`): a message to every device of some users;
@@ -93,16 +93,17 @@ export async function deliver(env: Env, db: Database, devices: readonly TargetDe
   const summary = emptySummary();
   if (devices.length === 0) return summary;
   const byProvider = new Map<Provider, TargetDevice[]>();
-  for (const d of devices) byProvider.set(d.provider, [...(byProvider.get(d.provider) ?? []), d]);
+  for (const d of devices) {
+    const list = byProvider.get(d.provider);
+    if (list) list.push(d);
+    else byProvider.set(d.provider, [d]);
+  }
   const all = senders(env);
   // One provider at a time: each sender already uses the 6 connections a Worker may hold open,
   // and requests queued behind them would eat into their own timeouts.
   const results: (readonly [TargetDevice, Outcome])[][] = [];
   for (const [provider, ds] of byProvider) {
-    const outcomes = await all[provider].send(
-      ds.map((d) => d.token),
-      message,
-    );
+    const outcomes = await all[provider].send(ds.map((d) => d.token), message);
     results.push(ds.map((d, i) => [d, outcomes[i] ?? ({ status: "failed", reason: "no outcome" } as const)] as const));
   }
 
@@ -112,12 +113,14 @@ export async function deliver(env: Env, db: Database, devices: readonly TargetDe
   let retryAfter = 0;
   const reasons = new Map<string, number>();
   for (const [d, o] of results.flat()) {
-    if (o.status !== "sent") reasons.set(`${o.status}: ${o.reason}`, (reasons.get(`${o.status}: ${o.reason}`) ?? 0) + 1);
     if (o.status === "sent") {
       summary.sent++;
       if (o.ticket) receipts.push({ ticket: o.ticket, deviceId: d.deviceId });
+      continue;
     }
-    else if (o.status === "dead") dead.push(d.deviceId);
+    const why = `${o.status}: ${o.reason}`;
+    reasons.set(why, (reasons.get(why) ?? 0) + 1);
+    if (o.status === "dead") dead.push(d.deviceId);
     else if (o.status === "failed") summary.failed++;
     else {
       again.push({ deviceId: d.deviceId, userId: d.userId });
@@ -156,13 +159,7 @@ export async function deliver(env: Env, db: Database, devices: readonly TargetDe
 /** Sends to these devices now, or splits a large fan-out into `push.deliver` jobs. */
 async function fanOut(env: Env, db: Database, devices: readonly TargetDevice[], message: PushMessage): Promise<DeliverySummary> {
   if (devices.length <= limits.pushDevicesPerJob) return deliver(env, db, devices, message, 1);
-  await enqueueDeliveries(
-    env,
-    devices.map((d) => ({ deviceId: d.deviceId, userId: d.userId })),
-    message,
-    1,
-    0,
-  );
+  await enqueueDeliveries(env, devices.map((d) => ({ deviceId: d.deviceId, userId: d.userId })), message, 1, 0);
   return { ...emptySummary(), queued: devices.length };
 }
 

@@ -7,6 +7,7 @@ import { AppError } from "../../errors";
 import { enqueue } from "../../jobs";
 import { cursorParam, describe, IdParam, limitParam, validate } from "../../lib/validation";
 import { requireService, requireUser, userOf } from "../../middleware/auth";
+import { idempotency } from "../../middleware/idempotency";
 import { AdminPushAccepted, AdminPushBody, DeviceBody, DeviceList, DeviceSchema } from "./schemas";
 import { deleteDevice, listDevices, registerDevice } from "./service";
 
@@ -23,6 +24,7 @@ export const deviceRoutes = new Hono<AppEnv>()
       responses: { 201: { description: "New device", schema: DeviceSchema }, 200: { description: "Known token, now the caller's", schema: DeviceSchema } },
     }),
     requireUser,
+    idempotency,
     validate("json", DeviceBody),
     async (c) => {
       const { device, created } = await registerDevice(c.var.db, userOf(c).userId, c.req.valid("json"));
@@ -57,10 +59,11 @@ export const adminPushRoutes = new Hono<AppEnv>().post(
     summary: "Push a notification to users (service key)",
     auth: "service",
     description:
-      "Queued, then sent to every device of each user. `data` values are strings (FCM's data map only carries strings). Unknown user ids are skipped.",
+      "Queued, then sent to every device of each user. `data` values are strings (FCM's data map only carries strings). Unknown user ids are skipped. Send `Idempotency-Key` so a retried call does not push twice.",
     responses: { 202: { description: "Queued", schema: AdminPushAccepted }, 403: { description: "forbidden: not the service key" } },
   }),
   requireService,
+  idempotency,
   validate("json", AdminPushBody),
   async (c) => {
     const b = c.req.valid("json");

@@ -129,4 +129,27 @@ describe("devices: happy paths", () => {
     const expo = await eventually(async () => (await requestsFor("/expo/push/send", tb))[0]);
     expect(JSON.parse(expo.body)).toEqual([{ to: tb, title: "Maintenance", body: "Back in 5 minutes", data: { screen: "status" }, sound: "default", priority: "high" }]);
   });
+
+  it("a retried admin push with the same Idempotency-Key answers the same and pushes once", async () => {
+    const user = await signup();
+    const token = fcmToken();
+    await registerDevice(user, token, "fcm");
+    const call = () => api("/v1/admin/push", { token: serviceKey(), headers: { "idempotency-key": `push-${token}` }, body: { userIds: [user.id], title: "Once", body: "Only once" } });
+    const first = await call();
+    const second = await call();
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(second.body).toEqual(first.body);
+    await eventually(async () => (await requestsFor("/fcm/v1/", token))[0]);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await requestsFor("/fcm/v1/", token)).toHaveLength(1);
+  });
+
+  it("the routes are in the OpenAPI document", async () => {
+    const { body } = await api("/v1/openapi.json");
+    expect(body.paths["/v1/devices"].post.requestBody.content["application/json"].schema.required).toEqual(expect.arrayContaining(["token", "platform", "provider"]));
+    expect(body.paths["/v1/devices"].get).toBeDefined();
+    expect(body.paths["/v1/devices/{id}"].delete).toBeDefined();
+    expect(body.paths["/v1/admin/push"].post.responses["202"]).toBeDefined();
+  });
 });
