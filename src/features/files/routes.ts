@@ -4,6 +4,7 @@ import type { AppEnv, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
 import { optionalAuth, requireAuth, requireUser, userOf } from "../../middleware/auth";
+import { idempotency } from "../../middleware/idempotency";
 import { serveContent } from "./content";
 import { formBoundary, formDataFile } from "./formdata";
 import * as S from "./schemas";
@@ -36,7 +37,7 @@ export const fileRoutes = new Hono<AppEnv>()
     describe({
       tag: "Files",
       summary: "Upload a file (raw body or multipart/form-data field `file`)",
-      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Larger files: resumable uploads at /v1/uploads.",
+      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Larger files: resumable uploads at /v1/uploads. Idempotency-Key is not honoured here: the body is streamed, never held to be hashed; retry large uploads with /v1/uploads instead.",
       responses: { 201: { description: "The stored file", schema: S.FileSchema }, 413: { description: "payload_too_large" }, 415: { description: "unsupported_media_type: the bytes contradict the declared type" } },
     }),
     requireUser,
@@ -105,6 +106,7 @@ export const fileRoutes = new Hono<AppEnv>()
     "/:id/signed-url",
     describe({ tag: "Files", summary: "A URL to the content that works without a token until it expires", responses: { 200: { description: "The signed URL", schema: S.SignedUrlResult }, 404: { description: "not_found" } } }),
     requireAuth,
+    idempotency,
     validate("param", S.FileIdParam),
     validate("json", S.SignedUrlBody),
     async (c) => {

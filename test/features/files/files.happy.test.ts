@@ -171,4 +171,14 @@ describe("files: happy paths", () => {
     expect(Object.keys(paths["/v1/uploads"] ?? {})).toEqual(["post"]);
     expect(Object.keys(paths["/v1/uploads/{id}"] ?? {}).sort()).toEqual(["delete", "get", "patch"]);
   });
+
+  it("answers a retried signed-url request with the same Idempotency-Key with the first URL", async () => {
+    const u = await signup();
+    const f = await uploadPng(u.accessToken);
+    const first = await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 }, headers: { "idempotency-key": "sign-1" } });
+    await new Promise((r) => setTimeout(r, 1100));
+    const again = await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 }, headers: { "idempotency-key": "sign-1" } });
+    expect(first.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+  });
 });
