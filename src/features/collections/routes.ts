@@ -10,7 +10,7 @@ import { describe, IdParam, validate } from "../../lib/validation";
 import { optionalAuth } from "../../middleware/auth";
 import { idempotency } from "../../middleware/idempotency";
 import type { Rule } from "./define";
-import { collections, type Collection } from "./registry";
+import { type Collection, collections, findCollection } from "./registry";
 import { collectionSchemas } from "./schemas";
 import * as svc from "./service";
 import { etag } from "./service";
@@ -123,5 +123,7 @@ function recordRoutes(col: Collection) {
 export const collectionRoutes = new Hono<AppEnv>();
 for (const col of collections) collectionRoutes.route(`/${col.name}`, recordRoutes(col));
 collectionRoutes.all("/:name/*", (c) => {
-  throw new AppError("not_found", `No collection named ${JSON.stringify(c.req.param("name"))}.`);
+  const name = c.req.param("name");
+  if (findCollection(name)) throw new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`);
+  throw new AppError("not_found", `No collection named ${JSON.stringify(name)}.`);
 });

@@ -108,7 +108,10 @@ describe("collections: records, errors", () => {
     expectProblem(await api(`${base("nope")}/records`, { token: user.accessToken, body: { title: "t" } }), 404, "not_found");
     expectProblem(await api(`${base("nope")}/records`, { token: user.accessToken }), 404, "not_found");
     expectProblem(await api(`${base("nope")}/records/abc`, { token: user.accessToken }), 404, "not_found");
-    expectProblem(await api(`${base("nope")}/changes`, { token: user.accessToken }), 404, "not_found");
+    const p = expectProblem(await api(`${base("nope")}/changes`, { token: user.accessToken }), 404, "not_found");
+    expect(p.detail).toBe('No collection named "nope".');
+    const route = expectProblem(await api(`${base("notes")}/elsewhere`, { token: user.accessToken }), 404, "not_found");
+    expect(route.detail).toContain("No route for GET");
   });
 
   it("a missing record is a 404 for read, change and delete", async () => {
