@@ -68,13 +68,18 @@ export function fcmStandin(): Standin {
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
       if (!bearer || !issued.has(bearer)) return fcmError(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.");
       if (m[1] !== FCM_TEST_PROJECT) return fcmError(403, "PERMISSION_DENIED", "Permission denied on project.", "SENDER_ID_MISMATCH");
-      let token: unknown;
+      let msg: { token?: unknown; data?: unknown } | undefined;
       try {
-        token = (JSON.parse(req.body) as { message?: { token?: unknown } }).message?.token;
+        msg = (JSON.parse(req.body) as { message?: typeof msg }).message;
       } catch {
         return fcmError(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
       }
+      const token = msg?.token;
       if (typeof token !== "string" || !token) return fcmError(400, "INVALID_ARGUMENT", "Request contains an invalid argument.", "INVALID_ARGUMENT");
+      // FCM's data map carries strings only.
+      if (msg?.data !== undefined && (typeof msg.data !== "object" || msg.data === null || Object.values(msg.data).some((x) => typeof x !== "string"))) {
+        return fcmError(400, "INVALID_ARGUMENT", "Invalid value at 'message.data': values must be strings.", "INVALID_ARGUMENT");
+      }
       const attempt = (tries.get(token) ?? 0) + 1;
       tries.set(token, attempt);
       if (token.startsWith("dead-")) return fcmError(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED");

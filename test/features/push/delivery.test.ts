@@ -28,7 +28,9 @@ describe("push delivery", () => {
     const summary = await handlePushSend(e, { type: "push.send", userIds: users.map((u) => u.id), message });
     expect(summary).toMatchObject({ sent: 0, queued: 60 });
     const jobs = jobsOf(queued, "push.deliver");
-    expect(jobs.map((j) => j.body.targets.length)).toEqual([limits.pushDevicesPerJob, 60 - limits.pushDevicesPerJob]);
+    const sizes = Array.from({ length: Math.ceil(60 / limits.pushDevicesPerJob) }, (_, i) => Math.min(limits.pushDevicesPerJob, 60 - i * limits.pushDevicesPerJob));
+    expect(jobs.map((j) => j.body.targets.length)).toEqual(sizes);
+    expect(new Set(jobs.flatMap((j) => j.body.targets.map((t) => t.deviceId))).size).toBe(60);
     expect(jobs.every((j) => j.body.attempt === 1 && j.delaySeconds === undefined)).toBe(true);
 
     let sent = 0;
