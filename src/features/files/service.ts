@@ -87,7 +87,8 @@ export async function storeFile(env: Env, db: Database, meta: NewFile, body: Rea
     await discardPending(env, db, id, key);
     if (meter.error) throw meter.error;
     if (e instanceof AppError) throw e;
-    throw new AppError("bad_request", "The upload was interrupted or its length did not match Content-Length.");
+    if (!meter.finished || (length !== null && meter.bytes !== length)) throw new AppError("bad_request", "The upload was interrupted or its length did not match Content-Length.");
+    throw e; // the client sent everything: R2 failed (500)
   }
   const sha256 = await meter.sha256();
   const row = await db.update(files).set({ status: "ready", size: meter.bytes, sha256, etag: sha256 }).where(eq(files.id, id)).returning().get();

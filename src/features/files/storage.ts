@@ -25,6 +25,8 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
  */
 export class Meter {
   bytes = 0;
+  /** The source ended normally (everything it sent passed). */
+  finished = false;
   error: AppError | null = null;
   readonly stream: TransformStream<Uint8Array, Uint8Array>;
   private readonly digest: DigestStream | null;
@@ -44,6 +46,7 @@ export class Meter {
       },
       flush: async () => {
         if (writer) await writer.close();
+        this.finished = true;
       },
     });
   }
