@@ -5,6 +5,7 @@
  *   access token like oauth2.googleapis.com does.
  * - `POST /fcm/v1/projects/<project>/messages:send`: needs `Bearer <issued access token>` and
  *   `{ message: { token, ... } }`. Tokens steer the answer: `dead-…` → 404 UNREGISTERED;
+ *   `invalid-…` → 400 INVALID_ARGUMENT "not a valid FCM registration token";
  *   `flaky-…` → 503 UNAVAILABLE on the first try, then success; `throttled-…` → 429
  *   QUOTA_EXCEEDED with Retry-After on the first try, then success.
  * - `POST /fcm/_test/revoke`: test-only, forgets every issued access token (→ 401 until a new exchange).
@@ -83,6 +84,7 @@ export function fcmStandin(): Standin {
       const attempt = (tries.get(token) ?? 0) + 1;
       tries.set(token, attempt);
       if (token.startsWith("dead-")) return fcmError(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED");
+      if (token.startsWith("invalid-")) return fcmError(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token", "INVALID_ARGUMENT");
       if (token.startsWith("flaky-") && attempt === 1) return fcmError(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE");
       if (token.startsWith("throttled-") && attempt === 1) return { ...fcmError(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED"), headers: { "retry-after": "30" } };
       return { status: 200, body: { name: `projects/${m[1]}/messages/${++n}` } };

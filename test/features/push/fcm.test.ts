@@ -117,6 +117,21 @@ describe("push: FCM HTTP v1", () => {
     expect((await listDevices(user)).map((d) => d.id)).toEqual([device.id]);
   });
 
+  it("deletes a device whose token FCM calls not a valid registration token, but not for other bad requests", async () => {
+    const user = await signup();
+    const live = await registerDevice(user, fcmToken(), "fcm");
+    await registerDevice(user, fcmToken("invalid"), "fcm");
+    const { env: e, queued } = recordingEnv();
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, dead: 1 });
+    expect(queued).toEqual([]);
+    expect((await listDevices(user)).map((d) => d.id)).toEqual([live.id]);
+
+    // A payload FCM rejects (here: a non-string data value) is the sender's fault: the device stays.
+    const bad = { ...message, data: { n: 1 } as unknown as Record<string, string> };
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message: bad })).toMatchObject({ sent: 0, failed: 1, dead: 0 });
+    expect((await listDevices(user)).map((d) => d.id)).toEqual([live.id]);
+  });
+
   it("deletes a device whose token FCM reports UNREGISTERED", async () => {
     const user = await signup();
     const live = await registerDevice(user, fcmToken(), "fcm");

@@ -9,7 +9,8 @@ const rand = (bytes = 12) => [...crypto.getRandomValues(new Uint8Array(bytes))].
 /** Stand-in behaviours are chosen by token (see test/standins/fcm.ts, apns.ts, expo.ts). */
 export type Kind = "ok" | "dead" | "flaky" | "throttled";
 
-export const fcmToken = (kind: Kind = "ok") => `${kind === "ok" ? "tok" : kind}-${rand()}:APA91b${rand(20)}`;
+/** FCM also has `invalid`: FCM says it is not a valid registration token. */
+export const fcmToken = (kind: Kind | "invalid" = "ok") => `${kind === "ok" ? "tok" : kind}-${rand()}:APA91b${rand(20)}`;
 /** APNs tokens are hex: `dead…` is answered 410, `fa11…` fails once with 503. */
 export const apnsToken = (kind: Exclude<Kind, "throttled"> = "ok") => `${{ ok: "c0de", dead: "dead", flaky: "fa11" }[kind]}${rand(30)}`;
 /** Expo also has `gone`: accepted (ticket ok), but the receipt later says DeviceNotRegistered. */

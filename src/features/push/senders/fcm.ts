@@ -136,6 +136,9 @@ export function fcmSender(cfg: Config["push"]["fcm"]): PushSender {
       const body = await jsonOrNull(res);
       const code = fcmErrorCode(body);
       if (code === "UNREGISTERED") return { status: "dead", reason: "FCM UNREGISTERED" };
+      // Firebase's token guidance: INVALID_ARGUMENT about the token itself (not the payload) is a dead token too.
+      const text = (body as { error?: { message?: unknown } } | null)?.error?.message;
+      if (code === "INVALID_ARGUMENT" && typeof text === "string" && /registration token/i.test(text)) return { status: "dead", reason: "FCM invalid registration token" };
       if (res.status === 401 && refresh === 0) continue;
       return genericOutcome(res, `FCM answered ${res.status}${code ? ` ${code}` : ""}`);
     }
