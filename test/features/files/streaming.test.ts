@@ -86,4 +86,41 @@ describe("files: streaming uploads", () => {
     expect((await env.MEDIA.head(`f/${res.body.id}`))?.etag).toMatch(/^[0-9a-f]{32}$/);
     console.log(`50 MB fixed-length upload: ${ms} ms`);
   }, 120_000);
+
+  it("streams a 12 MB multipart/form-data file field whose bytes nearly contain the boundary", async () => {
+    const u = await signup();
+    const boundary = "----outpost-boundary-7f3a";
+    const enc = new TextEncoder();
+    // The payload repeats a near-miss of the delimiter, so the parser must hold back and release partial matches.
+    const unit = enc.encode(`\r\n--${boundary.slice(0, -1)}X`);
+    const size = 12 * 1000 * 1000;
+    const file = new Uint8Array(size);
+    for (let i = 0; i < size; i++) file[i] = unit[i % unit.length]!;
+    const parts = [
+      enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="caption"\r\n\r\nhello\r\n`),
+      enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="near.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      file,
+      enc.encode(`\r\n--${boundary}--\r\n`),
+    ];
+    const whole = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      whole.set(p, at);
+      at += p.length;
+    }
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(ctl) {
+        if (sent >= whole.length) return ctl.close();
+        const n = Math.min(CHUNK - 7, whole.length - sent); // odd chunks so delimiters straddle them
+        ctl.enqueue(whole.slice(sent, sent + n));
+        sent += n;
+      },
+    }, { highWaterMark: 0 });
+    const res = await post(u.accessToken, body, `multipart/form-data; boundary=${boundary}`);
+    expect(res.status).toBe(201);
+    expect(res.body.size).toBe(size);
+    const expected = [...new Uint8Array(await crypto.subtle.digest("SHA-256", file))].map((x) => x.toString(16).padStart(2, "0")).join("");
+    expect(res.body.sha256).toBe(expected);
+  }, 60_000);
 });
