@@ -4,7 +4,7 @@
  * query strings, path params and headers. Properties: never a 5xx; every 4xx is problem+json with a
  * string `code`; a rejected request (4xx) writes nothing to D1 or R2.
  *
- * Reproduce a failure: FUZZ_SEED=<seed printed by fast-check> npx vitest run test/fuzz
+ * Reproduce a failure: VITE_FUZZ_SEED=<seed printed by fast-check> npx vitest run test/fuzz
  */
 import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";

@@ -5,12 +5,18 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 
-const hostEnv = ((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {}) as Record<string, string | undefined>;
+/**
+ * Host environment variables reach the Workers runtime only through Vite, which forwards the
+ * `VITE_`-prefixed ones (`import.meta.env`). So the knobs are VITE_FUZZ_SEED and VITE_FUZZ_RUNS;
+ * plain FUZZ_SEED / FUZZ_RUNS also work if the config's `envPrefix` lets them through.
+ */
+const hostEnv = { ...((import.meta as { env?: Record<string, string | undefined> }).env ?? {}) };
+const knob = (name: string) => hostEnv[`VITE_${name}`] ?? hostEnv[name];
 
-/** Fixed seed for reproduction: `FUZZ_SEED=1234 npx vitest run test/fuzz`. fast-check prints the seed of a failing run. */
-export const FUZZ_SEED = hostEnv.FUZZ_SEED ? Number(hostEnv.FUZZ_SEED) : undefined;
-/** Runs per property (bounded for CI). */
-export const FUZZ_RUNS = Number(hostEnv.FUZZ_RUNS ?? 30);
+/** Fixed seed for reproduction: `VITE_FUZZ_SEED=1234 npx vitest run test/fuzz`. fast-check prints the seed of a failing run. */
+export const FUZZ_SEED = knob("FUZZ_SEED") ? Number(knob("FUZZ_SEED")) : undefined;
+/** Runs per property (bounded for CI): `VITE_FUZZ_RUNS=200` for a longer hunt. */
+export const FUZZ_RUNS = Number(knob("FUZZ_RUNS") ?? 30);
 
 export const fcParams = (numRuns = FUZZ_RUNS): fc.Parameters<unknown> => ({
   numRuns,

@@ -7,7 +7,7 @@
  *   is untouched. Each bad frame is followed by a ping written differently from the auto-answered
  *   one, so its pong comes from the room itself, in order, after the answer to the bad frame.
  *
- * Reproduce a failure: FUZZ_SEED=<seed printed by fast-check> npx vitest run test/fuzz
+ * Reproduce a failure: VITE_FUZZ_SEED=<seed printed by fast-check> npx vitest run test/fuzz
  */
 import { exports } from "cloudflare:workers";
 import fc from "fast-check";
