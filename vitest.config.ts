@@ -1,6 +1,7 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import pushTestSecrets from "./test/standins/keys/push-test-secrets.json" with { type: "json" };
 
 /** Test-only secrets and the URLs of the local stand-ins (test/standins) for outside services. */
 export default defineConfig({
@@ -23,6 +24,8 @@ export default defineConfig({
             FCM_TOKEN_URL: `${standin}/fcm/token`,
             APNS_BASE_URL: `${standin}/apns`,
             EXPO_PUSH_URL: `${standin}/expo/push/send`,
+            // Push secrets: TEST-ONLY keys (test/standins/keys): FCM_SERVICE_ACCOUNT, APNS_KEY_P8/_KEY_ID/_TEAM_ID/_TOPIC, EXPO_ACCESS_TOKEN.
+            ...pushTestSecrets,
             STANDIN_URL: standin,
             TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
           },

@@ -10,6 +10,11 @@ import type { AppEnv } from "./env";
 import { AppError, problem, toAppError } from "./errors";
 import { accountRoutes } from "./features/account/routes";
 import { authRoutes } from "./features/auth/routes";
+import { fileRoutes } from "./features/files/routes";
+import { tusDiscovery, uploadRoutes } from "./features/uploads/routes";
+import { collectionRoutes } from "./features/collections/routes";
+import { chatRoutes } from "./features/chat/routes";
+import { adminPushRoutes, deviceRoutes } from "./features/push/routes";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system/routes";
 
 const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
@@ -44,6 +49,8 @@ export function buildApp() {
     c.set("principal", null);
     await next();
   });
+  // Ahead of CORS, which answers every OPTIONS itself: adds the tus discovery headers to that answer.
+  app.use("/v1/uploads/*", tusDiscovery);
   app.use(
     unlessUpgrade((c, next) => {
       const origins = c.var.config.corsOrigins;
@@ -70,6 +77,12 @@ export function buildApp() {
   app.route("/v1", healthRoutes);
   app.route("/v1/auth", authRoutes);
   app.route("/v1/me", accountRoutes);
+  app.route("/v1/files", fileRoutes);
+  app.route("/v1/uploads", uploadRoutes);
+  app.route("/v1/collections", collectionRoutes);
+  app.route("/v1/rooms", chatRoutes);
+  app.route("/v1/devices", deviceRoutes);
+  app.route("/v1/admin", adminPushRoutes);
   app.route("/v1/dev", devRoutes);
   mountDocs(app);
 

@@ -19,8 +19,79 @@ export const limits = {
   listDefault: 50,
   listMax: 200,
   idempotencyTtlSec: 24 * 60 * 60,
+  /** Idempotency: a claimed key whose first request never finished can be taken over after this long. */
+  idempotencyLockSec: 60,
+  /** Idempotency: longest key, and largest response body stored for replay (larger ones are not kept). */
+  idempotencyKeyMax: 255,
+  idempotencyBodyMaxBytes: 256 * 1024,
+  /** Collections: `where` size, values in one `$in`, values in the whole `where` (D1 binds at most 100 per statement). */
+  collectionsWhereMaxBytes: 4096,
+  collectionsInMax: 50,
+  collectionsWhereParamsMax: 80,
+  /** Collections: longest `$contains` needle and longest string compared in a `where`. */
+  collectionsContainsMax: 200,
+  collectionsFilterValueMax: 10_000,
+  /** Collections: entity tags one If-Match may list (each is a bound parameter). */
+  collectionsIfMatchMax: 10,
   nameMax: 100,
   emailMax: 254,
+  /** Chat: longest message text (characters), client-chosen id length, room name length. */
+  chatTextMax: 4000,
+  chatClientIdMax: 64,
+  chatRoomNameMax: 100,
+  /** Chat: members named when a group is created, and members a group may hold. */
+  chatCreateMembersMax: 100,
+  chatGroupMembersMax: 1000,
+  /** Chat history pages (REST) and the page size used when replaying to a socket. */
+  chatHistoryDefault: 50,
+  chatHistoryMax: 200,
+  chatReplayPage: 500,
+  /** A socket silent (no frame, no auto-answered ping) for this long is closed as dead. */
+  chatHeartbeatTimeoutSec: 90,
+  /** How often the room checks its sockets' heartbeats and retries unfinished D1 mirroring. */
+  chatHeartbeatCheckSec: 30,
+  /** Largest WebSocket frame the room parses (a send with the longest text is far below it). */
+  chatFrameMaxBytes: 32 * 1024,
+  /** Push: devices kept per user (registering one more drops the least recently registered). */
+  pushDevicesPerUser: 20,
+  /**
+   * Push: deliveries one queue job sends; larger fan-outs are split into several jobs. A consumer
+   * invocation runs a whole batch (max_batch_size 25) on one subrequest budget (Paid: 1,000).
+   */
+  pushDevicesPerJob: 20,
+  /** Push: tries per delivery (the first included) for transient provider errors (5xx, 429, network). */
+  pushMaxAttempts: 5,
+  /** Push: retry backoff, doubling from base per attempt, capped; a provider's Retry-After wins when longer. */
+  pushRetryBaseSec: 10,
+  pushRetryMaxSec: 900,
+  /** Push: per-request timeout and parallel requests to a provider (Workers allow 6 open connections). */
+  pushHttpTimeoutMs: 10_000,
+  pushConcurrency: 6,
+  /** Push: token length, admin push recipients, title/body lengths, custom data size (providers cap payloads at 4 KB). */
+  pushTokenMax: 4096,
+  pushAdminUsersMax: 1000,
+  pushTitleMax: 200,
+  pushBodyMax: 1000,
+  pushDataMaxBytes: 2048,
+  /** Push: a chat message's text is cut to this many characters in the notification. */
+  pushChatBodyMax: 180,
+  /** Push: Expo receipts (the APNs/FCM verdict behind each Expo ticket) are checked this long after sending. */
+  pushExpoReceiptDelaySec: 15 * 60,
+  /** Files: largest POST /v1/files body (the zone caps request bodies at 100 MB on Free/Pro; larger media go through tus). */
+  fileMaxBytes: 100 * 1024 * 1024,
+  /** Files: longest stored file name (characters). */
+  fileNameMax: 255,
+  /** Files: a `pending` row (bytes still streaming) older than this is an abandoned upload; cleanup removes it. */
+  filePendingGraceSec: 6 * 60 * 60,
+  /** Signed content URLs: default and longest lifetime. */
+  signedUrlDefaultSec: 15 * 60,
+  signedUrlMaxSec: 7 * 24 * 60 * 60,
+  /** tus: largest Upload-Length (5 GiB = 1,024 parts of 5 MiB; R2 allows 10,000 parts). */
+  uploadMaxBytes: 5 * 1024 * 1024 * 1024,
+  /** tus: R2 multipart part size. All parts but the last must be equal; 5 MiB is R2's minimum. */
+  uploadPartBytes: 5 * 1024 * 1024,
+  /** tus: an unfinished upload expires (and is aborted by cleanup) this long after creation. */
+  uploadTtlSec: 24 * 60 * 60,
 } as const;
 
 /** Runtime configuration derived from vars and secrets. */
@@ -36,6 +107,12 @@ export interface Config {
   mail: { providerUrl: string | null; apiKey: string | null; from: string };
   apple: { jwksUrl: string; audiences: string[] };
   google: { jwksUrl: string; audiences: string[] };
+  /** Push providers: base URLs (vars) and credentials (optional secrets; a provider without them is skipped). */
+  push: {
+    fcm: { baseUrl: string; tokenUrl: string; serviceAccount: string | null };
+    apns: { baseUrl: string; topic: string | null; keyP8: string | null; keyId: string | null; teamId: string | null };
+    expo: { pushUrl: string; receiptsUrl: string; accessToken: string | null };
+  };
 }
 
 export const VERSION = "0.1.0";
@@ -80,6 +157,11 @@ export function getConfig(env: Env): Config {
     },
     apple: { jwksUrl: env.APPLE_JWKS_URL, audiences: list(env.APPLE_AUDIENCES) },
     google: { jwksUrl: env.GOOGLE_JWKS_URL, audiences: list(env.GOOGLE_AUDIENCES) },
+    push: {
+      fcm: { baseUrl: env.FCM_BASE_URL.replace(/\/+$/, ""), tokenUrl: env.FCM_TOKEN_URL, serviceAccount: optional(env.FCM_SERVICE_ACCOUNT) },
+      apns: { baseUrl: env.APNS_BASE_URL.replace(/\/+$/, ""), topic: optional(env.APNS_TOPIC), keyP8: optional(env.APNS_KEY_P8), keyId: optional(env.APNS_KEY_ID), teamId: optional(env.APNS_TEAM_ID) },
+      expo: { pushUrl: env.EXPO_PUSH_URL, receiptsUrl: env.EXPO_PUSH_URL.replace(/\/send\/?$/, "/getReceipts"), accessToken: optional(env.EXPO_ACCESS_TOKEN) },
+    },
   };
   cache.set(env, cfg);
   return cfg;

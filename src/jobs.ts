@@ -2,14 +2,32 @@
  * Background jobs on the `JOBS` Queue: one union of job types, one consumer that dispatches by
  * `type`. Features add their job type and handler here.
  */
+import { handleChatMessage, handlePushDeliver, handlePushReceipts, handlePushSend, type PushJob } from "./features/push/delivery";
 
 /** Every job the queue carries. */
-export type Job = { type: "noop" };
+export type Job =
+  | { type: "noop" }
+  /** A chat message was stored; push it to `recipients` (members with no open socket in the room, never the sender). */
+  | { type: "chat.message"; roomId: string; roomName: string | null; roomKind: "direct" | "group"; seq: number; messageId: string; senderId: string; senderName: string | null; text: string | null; hasFile: boolean; recipients: string[] }
+  /** Push: an admin push to users (`push.send`), a slice/retry of deliveries (`push.deliver`), an Expo receipt check (`push.receipts`). */
+  | PushJob;
 
 type Handler<T extends Job["type"]> = (env: Env, job: Extract<Job, { type: T }>) => Promise<void>;
 
 const handlers: { [T in Job["type"]]: Handler<T> } = {
   noop: async () => {},
+  "chat.message": async (env, job) => {
+    await handleChatMessage(env, job);
+  },
+  "push.send": async (env, job) => {
+    await handlePushSend(env, job);
+  },
+  "push.deliver": async (env, job) => {
+    await handlePushDeliver(env, job);
+  },
+  "push.receipts": async (env, job) => {
+    await handlePushReceipts(env, job);
+  },
 };
 
 /** Enqueues a job. */

@@ -1,7 +1,10 @@
 /** The cron handler: housekeeping tasks from each feature, run every 15 minutes (wrangler.toml `crons`). */
 import { lte } from "drizzle-orm";
 import { createDb, type Database } from "./db";
+import { filesCleanup } from "./features/files/service";
+import { uploadsCleanup } from "./features/uploads/service";
 import { sessions, verificationTokens } from "./db/schema";
+import { idempotencyCleanup } from "./middleware/idempotency";
 
 export type ScheduledTask = (env: Env, db: Database, now: Date) => Promise<void>;
 
@@ -14,7 +17,7 @@ const authCleanup: ScheduledTask = async (_env, db, now) => {
   ]);
 };
 
-export const scheduledTasks: ScheduledTask[] = [authCleanup];
+export const scheduledTasks: ScheduledTask[] = [authCleanup, idempotencyCleanup, filesCleanup, uploadsCleanup];
 
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
   const db = createDb(env.DB);

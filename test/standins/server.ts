@@ -5,6 +5,9 @@
  */
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
+import { apnsStandin } from "./apns";
+import { expoStandin } from "./expo";
+import { fcmStandin } from "./fcm";
 import { mailStandin } from "./mail";
 import { oidcStandin } from "./oidc";
 import { openapiStandin } from "./openapi";
@@ -27,7 +30,7 @@ export interface StandinReply {
 /** A stand-in: answers the requests under its prefix, or returns null to fall through (404). */
 export type Standin = { prefix: string; handle(req: StandinRequest): Promise<StandinReply | null> | StandinReply | null };
 
-const standins: Standin[] = [oidcStandin(), mailStandin(), openapiStandin()];
+const standins: Standin[] = [oidcStandin(), mailStandin(), openapiStandin(), fcmStandin(), apnsStandin(), expoStandin()];
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {

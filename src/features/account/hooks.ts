@@ -5,6 +5,11 @@
  */
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../../db";
+import { filesDeletionHook, isOwnFile } from "../files/service";
+import { uploadsDeletionHook } from "../uploads/service";
+import { deleteUserRecords } from "../collections/service";
+import { idempotencyDeletionHook } from "../../middleware/idempotency";
+import { chatDeletionHook } from "../chat/deletion";
 
 export interface DeletionContext {
   env: Env;
@@ -26,7 +31,7 @@ export type DeletionHook = (ctx: DeletionContext) => Promise<DeletionPlan>;
 export type AvatarCheck = (db: Database, userId: string, fileId: string) => Promise<boolean>;
 
 /** Every feature's deletion hook, in order. */
-export const deletionHooks: DeletionHook[] = [];
+export const deletionHooks: DeletionHook[] = [chatDeletionHook, deleteUserRecords, idempotencyDeletionHook, filesDeletionHook, uploadsDeletionHook];
 
 /** How avatar file ids are checked; set by the files feature. */
-export const avatarCheck: { check: AvatarCheck | null } = { check: null };
+export const avatarCheck: { check: AvatarCheck | null } = { check: isOwnFile };
