@@ -14,6 +14,7 @@ const N = urls.length;
 const latencies = [];
 const errors = {};
 let deliveries = 0;
+let lastFrameAt = 0;
 let lastDelivery = 0;
 const sentAt = new Map();
 const onEcho = new Map();
@@ -26,6 +27,7 @@ function open(url) {
     ws.once("error", reject);
     ws.on("message", (data) => {
       const now = performance.now();
+      lastFrameAt = now;
       let f;
       try {
         f = JSON.parse(data.toString());
@@ -60,6 +62,10 @@ const tOpen = performance.now();
 for (let i = 0; i < N; i += 50) sockets.push(...(await Promise.all(urls.slice(i, i + 50).map(open))));
 const openMs = performance.now() - tOpen;
 sender = sockets[0];
+// Joining sockets make the room announce presence to everyone already there; let that settle
+// (no frame for 500 ms, at most 30 s) so it does not land in the measured window.
+const quietUntil = performance.now() + 30_000;
+while (performance.now() - lastFrameAt < 500 && performance.now() < quietUntil) await new Promise((r) => setTimeout(r, 100));
 
 const pct = (arr, p) => {
   if (!arr.length) return null;

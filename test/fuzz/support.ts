@@ -7,10 +7,12 @@ import fc from "fast-check";
 
 /**
  * Host environment variables reach the Workers runtime only through Vite, which forwards the
- * `VITE_`-prefixed ones (`import.meta.env`). So the knobs are VITE_FUZZ_SEED and VITE_FUZZ_RUNS;
- * plain FUZZ_SEED / FUZZ_RUNS also work if the config's `envPrefix` lets them through.
+ * `VITE_`-prefixed ones; the pool puts them on `process.env` at run time. (Not `import.meta.env`:
+ * that is inlined when the file is transformed, and Vitest caches transforms across runs.) So the
+ * knobs are VITE_FUZZ_SEED and VITE_FUZZ_RUNS; plain FUZZ_SEED / FUZZ_RUNS also work if the
+ * config's `envPrefix` lets them through.
  */
-const hostEnv = { ...((import.meta as { env?: Record<string, string | undefined> }).env ?? {}) };
+const hostEnv: Record<string, string | undefined> = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
 const knob = (name: string) => hostEnv[`VITE_${name}`] ?? hostEnv[name];
 
 /** Fixed seed for reproduction: `VITE_FUZZ_SEED=1234 npx vitest run test/fuzz`. fast-check prints the seed of a failing run. */
