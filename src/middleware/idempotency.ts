@@ -65,55 +65,75 @@ function replay(row: Stored): Response {
   return new Response(status === 204 || status === 304 ? null : row.body, { status, headers });
 }
 
-/** Middleware: makes a POST idempotent under the `Idempotency-Key` header. */
-export const idempotency = createMiddleware<AppEnv>(async (c, next) => {
-  const key = c.req.header("idempotency-key");
-  const p = c.var.principal;
-  if (key === undefined || !p) return next();
-  if (!KEY_RE.test(key)) {
-    throw new AppError("validation_failed", `Idempotency-Key must be 1 to ${limits.idempotencyKeyMax} visible ASCII characters.`, {
-      errors: [{ path: "Idempotency-Key", message: "invalid key" }],
-    });
-  }
-  const { db } = c.var;
-  const scope = p.kind === "user" ? `user:${p.userId}` : "service";
-  // Hono caches the body text, so the validator after this middleware reads it again for free.
-  const requestHash = b64url(await sha256(`${c.req.method} ${c.req.path}\n${await c.req.text()}`));
-  const got = await claim(db, scope, key, requestHash, Date.now());
-  if (got.kind === "replay") return replay(got.row);
-  if (got.kind === "busy") {
-    throw new AppError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", { headers: { "retry-after": "1" } });
-  }
-  if (got.kind === "mismatch") {
-    throw new AppError("conflict", "This Idempotency-Key was already used for a different request.", {
-      errors: [{ path: "Idempotency-Key", message: "reused with a different method, path or body" }],
-    });
-  }
+/**
+ * What identifies "the same request" under one key. JSON routes hash the body. Streaming uploads
+ * can't (hashing would hold the whole upload), so they hash method, URL, content type and length.
+ */
+type RequestIdentity = "body" | "stream";
 
-  const mine = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key), eq(idempotencyKeys.lockId, got.lockId));
-  let kept = false;
-  try {
-    await next();
-    const res = c.res;
-    if (res.status < 500) {
-      const body = await res.clone().text();
-      if (new TextEncoder().encode(body).byteLength <= limits.idempotencyBodyMaxBytes) {
-        const headers: Record<string, string> = {};
-        for (const h of KEPT_HEADERS) {
-          const value = res.headers.get(h);
-          if (value !== null) headers[h] = value;
-        }
-        await db
-          .update(idempotencyKeys)
-          .set({ state: "done", status: res.status, headers: JSON.stringify(headers), body })
-          .where(mine);
-        kept = true;
-      }
+async function requestHash(req: { method: string; path: string; url: string; text(): Promise<string>; header(n: string): string | undefined }, identity: RequestIdentity) {
+  const subject =
+    identity === "body"
+      ? // Hono caches the body text, so the validator after this middleware reads it again for free.
+        `${req.method} ${req.path}\n${await req.text()}`
+      : `${req.method} ${new URL(req.url).pathname}${new URL(req.url).search}\n${req.header("content-type") ?? ""}\n${req.header("content-length") ?? ""}`;
+  return b64url(await sha256(subject));
+}
+
+/** Middleware: makes a POST idempotent under the `Idempotency-Key` header. */
+export const idempotency = idempotent("body");
+
+/** The same for streaming uploads: the body is not read; a retry is recognised by URL, type and length. */
+export const idempotencyForStream = idempotent("stream");
+
+function idempotent(identity: RequestIdentity) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const key = c.req.header("idempotency-key");
+    const p = c.var.principal;
+    if (key === undefined || !p) return next();
+    if (!KEY_RE.test(key)) {
+      throw new AppError("validation_failed", `Idempotency-Key must be 1 to ${limits.idempotencyKeyMax} visible ASCII characters.`, {
+        errors: [{ path: "Idempotency-Key", message: "invalid key" }],
+      });
     }
-  } finally {
-    if (!kept) await db.delete(idempotencyKeys).where(mine);
-  }
-});
+    const { db } = c.var;
+    const scope = p.kind === "user" ? `user:${p.userId}` : "service";
+    const got = await claim(db, scope, key, await requestHash(c.req, identity), Date.now());
+    if (got.kind === "replay") return replay(got.row);
+    if (got.kind === "busy") {
+      throw new AppError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", { headers: { "retry-after": "1" } });
+    }
+    if (got.kind === "mismatch") {
+      throw new AppError("conflict", "This Idempotency-Key was already used for a different request.", {
+        errors: [{ path: "Idempotency-Key", message: "reused with a different method, path or body" }],
+      });
+    }
+
+    const mine = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key), eq(idempotencyKeys.lockId, got.lockId));
+    let kept = false;
+    try {
+      await next();
+      const res = c.res;
+      if (res.status < 500) {
+        const body = await res.clone().text();
+        if (new TextEncoder().encode(body).byteLength <= limits.idempotencyBodyMaxBytes) {
+          const headers: Record<string, string> = {};
+          for (const h of KEPT_HEADERS) {
+            const value = res.headers.get(h);
+            if (value !== null) headers[h] = value;
+          }
+          await db
+            .update(idempotencyKeys)
+            .set({ state: "done", status: res.status, headers: JSON.stringify(headers), body })
+            .where(mine);
+          kept = true;
+        }
+      }
+    } finally {
+      if (!kept) await db.delete(idempotencyKeys).where(mine);
+    }
+  });
+}
 
 /** Cron task (src/scheduled.ts): drops keys past their retention. */
 export const idempotencyCleanup: ScheduledTask = async (_env, db, now) => {

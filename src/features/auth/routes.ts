@@ -7,6 +7,7 @@ import { AppError } from "../../errors";
 import { describe, EmptyBody, validate } from "../../lib/validation";
 import { rateLimit } from "../../middleware/rate-limit";
 import { requireUser, userOf } from "../../middleware/auth";
+import { idempotency } from "../../middleware/idempotency";
 import { createMailer } from "../mail/mailer";
 import { verifyIdToken } from "./idtoken";
 import * as S from "./schemas";
@@ -45,6 +46,7 @@ export const authRoutes = new Hono<AppEnv>()
     "/link",
     describe({ tag: "Auth", summary: "Turn the calling guest into a full account (same id)", rateLimited: true, responses: { 200: { description: "The upgraded user", schema: v.object({ user: S.UserSchema }) }, 409: { description: "email_taken, or not a guest (conflict)" } } }),
     requireUser,
+    idempotency,
     rateLimit("AUTH_LIMITER", "link"),
     validate("json", S.LinkBody),
     async (c) => c.json({ user: await auth.linkGuest(c.var.db, userOf(c).userId, c.req.valid("json")) }),
@@ -60,6 +62,7 @@ export const authRoutes = new Hono<AppEnv>()
     "/logout",
     describe({ tag: "Auth", summary: "Revoke the current session", description: "The refresh token stops working at once; the access token expires on its own within its short lifetime.", responses: { 204: { description: "Signed out" } } }),
     requireUser,
+    idempotency,
     validate("json", EmptyBody),
     async (c) => {
       const p = userOf(c);
@@ -90,6 +93,7 @@ export const authRoutes = new Hono<AppEnv>()
     "/password",
     describe({ tag: "Auth", summary: "Change the password (other sessions are revoked)", rateLimited: true, responses: { 204: { description: "Changed" }, 401: { description: "invalid_credentials: the current password is wrong" } } }),
     requireUser,
+    idempotency,
     rateLimit("AUTH_LIMITER", "password"),
     validate("json", S.PasswordChangeBody),
     async (c) => {
@@ -138,6 +142,7 @@ export const authRoutes = new Hono<AppEnv>()
     "/verify-email",
     describe({ tag: "Auth", summary: "Mail an email verification code to the caller", rateLimited: true, responses: { 202: { description: "Sent" }, 409: { description: "No email, or already verified" } } }),
     requireUser,
+    idempotency,
     rateLimit("AUTH_LIMITER", "verify"),
     validate("json", EmptyBody),
     async (c) => {

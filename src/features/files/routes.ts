@@ -4,7 +4,7 @@ import type { AppEnv, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
 import { optionalAuth, requireAuth, requireUser, userOf } from "../../middleware/auth";
-import { idempotency } from "../../middleware/idempotency";
+import { idempotency, idempotencyForStream } from "../../middleware/idempotency";
 import { serveContent } from "./content";
 import { formBoundary, formDataFile } from "./formdata";
 import * as S from "./schemas";
@@ -37,10 +37,11 @@ export const fileRoutes = new Hono<AppEnv>()
     describe({
       tag: "Files",
       summary: "Upload a file (raw body or multipart/form-data field `file`)",
-      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Larger files: resumable uploads at /v1/uploads. Idempotency-Key is not honoured here: the body is streamed, never held to be hashed; retry large uploads with /v1/uploads instead.",
+      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Larger files: resumable uploads at /v1/uploads. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
       responses: { 201: { description: "The stored file", schema: S.FileSchema }, 413: { description: "payload_too_large" }, 415: { description: "unsupported_media_type: the bytes contradict the declared type" } },
     }),
     requireUser,
+    idempotencyForStream,
     validate("query", S.UploadQuery),
     async (c) => {
       const { userId } = userOf(c);

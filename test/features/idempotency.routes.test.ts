@@ -1,0 +1,51 @@
+/** Idempotency-Key on POST routes outside collections: auth actions and streaming file uploads. */
+import { describe, expect, it } from "vitest";
+import { api, expectProblem, signup } from "../helpers/api";
+import { pngBytes, uploadRaw } from "./files/helpers";
+
+describe("Idempotency-Key", () => {
+  it("a retried verify-email returns the first 202 and sends one mail", async () => {
+    const u = await signup();
+    const headers = { "idempotency-key": "verify-1" };
+    const first = await api("/v1/auth/verify-email", { token: u.accessToken, body: {}, headers });
+    const again = await api("/v1/auth/verify-email", { token: u.accessToken, body: {}, headers });
+    expect(first.status).toBe(202);
+    expect(again.status).toBe(202);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    const outbox = await api<{ items: { to: string }[] }>("/v1/dev/outbox");
+    expect(outbox.body.items.filter((m) => m.to === u.email)).toHaveLength(1);
+  });
+
+  it("a retried file upload returns the first file and stores one", async () => {
+    const u = await signup();
+    const bytes = pngBytes(4096);
+    const headers = { "idempotency-key": "upload-1" };
+    const first = await uploadRaw(u.accessToken, bytes, { name: "a.png", headers });
+    const again = await uploadRaw(u.accessToken, bytes, { name: "a.png", headers });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(201);
+    expect(again.body.id).toBe(first.body.id);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    const list = await api("/v1/files", { token: u.accessToken });
+    expect(list.body.items).toHaveLength(1);
+  });
+
+  it("the same key on a different upload (other name or length) is a 409 conflict", async () => {
+    const u = await signup();
+    const headers = { "idempotency-key": "upload-2" };
+    expect((await uploadRaw(u.accessToken, pngBytes(1000), { name: "a.png", headers })).status).toBe(201);
+    expectProblem(await uploadRaw(u.accessToken, pngBytes(2000), { name: "a.png", headers }), 409, "conflict");
+    expectProblem(await uploadRaw(u.accessToken, pngBytes(1000), { name: "b.png", headers }), 409, "conflict");
+  });
+
+  it("keys are per user: another user's identical key runs their own request", async () => {
+    const a = await signup();
+    const b = await signup();
+    const headers = { "idempotency-key": "same-key" };
+    const fa = await uploadRaw(a.accessToken, pngBytes(1000), { name: "x.png", headers });
+    const fb = await uploadRaw(b.accessToken, pngBytes(1000), { name: "x.png", headers });
+    expect(fb.status).toBe(201);
+    expect(fb.body.id).not.toBe(fa.body.id);
+    expect(fb.body.ownerId).toBe(b.id);
+  });
+});
