@@ -12,22 +12,15 @@ export type Job =
   /** Push: an admin push to users (`push.send`), a slice/retry of deliveries (`push.deliver`), an Expo receipt check (`push.receipts`). */
   | PushJob;
 
-type Handler<T extends Job["type"]> = (env: Env, job: Extract<Job, { type: T }>) => Promise<void>;
+/** A job handler; a thrown error retries the message with backoff, a resolved one acks it. */
+type Handler<T extends Job["type"]> = (env: Env, job: Extract<Job, { type: T }>) => Promise<unknown>;
 
 const handlers: { [T in Job["type"]]: Handler<T> } = {
   noop: async () => {},
-  "chat.message": async (env, job) => {
-    await handleChatMessage(env, job);
-  },
-  "push.send": async (env, job) => {
-    await handlePushSend(env, job);
-  },
-  "push.deliver": async (env, job) => {
-    await handlePushDeliver(env, job);
-  },
-  "push.receipts": async (env, job) => {
-    await handlePushReceipts(env, job);
-  },
+  "chat.message": handleChatMessage,
+  "push.send": handlePushSend,
+  "push.deliver": handlePushDeliver,
+  "push.receipts": handlePushReceipts,
 };
 
 /** Enqueues a job. */

@@ -6,6 +6,8 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
+import * as v from "valibot";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { describe, validate } from "../../lib/validation";
 import { bearer, principalFromToken, requireUser, userOf } from "../../middleware/auth";
 import { idempotency } from "../../middleware/idempotency";
@@ -27,26 +29,11 @@ function unwrap<T>(r: RoomResult<T>): T {
 }
 
 /** History cursors carry the bounds of the next page: `a` = after (forward), `b` = before (backward). */
-interface HistoryCursor {
-  a?: number;
-  b?: number;
-}
-const encodeCursor = (c: HistoryCursor) => btoa(JSON.stringify(c)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-function decodeCursor(s: string): HistoryCursor {
-  const isSeq = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
-  try {
-    const c: unknown = JSON.parse(atob(s.replaceAll("-", "+").replaceAll("_", "/")));
-    if (typeof c === "object" && c !== null) {
-      const { a, b } = c as Record<string, unknown>;
-      if ((a === undefined || isSeq(a)) && (b === undefined || isSeq(b)) && (a !== undefined || b !== undefined)) {
-        return { ...(a !== undefined ? { a } : {}), ...(b !== undefined ? { b } : {}) };
-      }
-    }
-  } catch {
-    // not base64 or not JSON: same answer as a malformed cursor
-  }
-  throw new AppError("validation_failed", "The cursor is not valid.", { errors: [{ path: "cursor", message: "not a cursor from this list" }] });
-}
+const Seq = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
+const HistoryCursor = v.pipe(
+  v.strictObject({ a: v.optional(Seq), b: v.optional(Seq) }),
+  v.check((c) => c.a !== undefined || c.b !== undefined),
+);
 
 /** Like `requireUser`, but also takes `?token=` (WebSocket clients that cannot set headers). */
 const socketUser = createMiddleware<AppEnv>(async (c, next) => {
@@ -147,7 +134,7 @@ export const chatRoutes = new Hono<AppEnv>()
       const { id } = c.req.valid("param");
       await chat.requireMembership(c.var.db, id, userOf(c).userId);
       const q = c.req.valid("query");
-      const cur = q.cursor ? decodeCursor(q.cursor) : { a: q.after, b: q.before };
+      const cur = q.cursor ? decodeCursor(q.cursor, HistoryCursor) : { a: q.after, b: q.before };
       const query: HistoryQuery = { after: cur.a, before: cur.b, limit: q.limit };
       const page = await roomStub(c.env, id).history(id, query);
       let nextCursor: string | null = null;

@@ -9,6 +9,8 @@ import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { roomMembers, rooms, users } from "../../db/schema";
 import { AppError } from "../../errors";
+import * as v from "valibot";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
 import type { Message } from "./protocol";
 import type { CreateRoomInput, Member, Room } from "./schemas";
@@ -167,24 +169,16 @@ async function findDirect(db: Database, key: string, userId: string): Promise<Ro
   return r ? getRoom(db, r.id, userId) : null;
 }
 
-interface ListCursor {
-  at: string;
-  id: string;
-}
-const encodeCursor = (c: ListCursor) => btoa(JSON.stringify([c.at, c.id])).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-function decodeCursor(s: string): ListCursor {
-  try {
-    const v: unknown = JSON.parse(atob(s.replaceAll("-", "+").replaceAll("_", "/")));
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string") return { at: v[0], id: v[1] };
-  } catch {
-    // fall through
-  }
-  throw new AppError("validation_failed", "The cursor is not valid.", { errors: [{ path: "cursor", message: "not a cursor from this list" }] });
-}
+/** List cursors hold the last row's sort time and id. */
+const ListCursor = v.pipe(
+  v.tuple([v.string(), v.string()]),
+  v.transform(([at, id]) => ({ at, id })),
+);
+const encodeListCursor = (c: { at: string; id: string }) => encodeCursor([c.at, c.id]);
 
 /** The user's rooms, most recent activity first (a message, or creation), keyset-paginated. */
 export async function listRooms(db: Database, userId: string, limit: number, cursor?: string): Promise<{ items: Room[]; nextCursor: string | null }> {
-  const after = cursor ? decodeCursor(cursor) : null;
+  const after = cursor ? decodeCursor(cursor, ListCursor) : null;
   const rows = await db
     .select({ room: rooms, me: roomMembers })
     .from(roomMembers)
@@ -202,7 +196,7 @@ export async function listRooms(db: Database, userId: string, limit: number, cur
   const last = page.at(-1);
   return {
     items: page.map((r) => toRoom(r.room, members.get(r.room.id) ?? [], r.me)),
-    nextCursor: rows.length > limit && last ? encodeCursor({ at: last.room.lastActivityAt, id: last.room.id }) : null,
+    nextCursor: rows.length > limit && last ? encodeListCursor({ at: last.room.lastActivityAt, id: last.room.id }) : null,
   };
 }
 

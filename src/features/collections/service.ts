@@ -11,7 +11,7 @@ import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
 import type { DeletionHook } from "../account/hooks";
-import { decodeCursor, encodeCursor } from "./cursor";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import type { Rule } from "./define";
 import { collections, type Collection } from "./registry";
 import type { Scalar, Where } from "./schemas";

@@ -4,7 +4,8 @@ import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { devices, roomMembers } from "../../db/schema";
 import { AppError } from "../../errors";
-import { b64url, fromB64url } from "../../lib/crypto";
+import * as v from "valibot";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
 import type { Provider } from "./senders/types";
 import type { Device, DeviceInput } from "./schemas";
@@ -56,24 +57,16 @@ export async function registerDevice(db: Database, userId: string, input: Device
   return { device: toDevice(row), created: row.id === id };
 }
 
-interface ListCursor {
-  at: string;
-  id: string;
-}
-const encodeCursor = (c: ListCursor) => b64url(new TextEncoder().encode(JSON.stringify([c.at, c.id])));
-function decodeCursor(s: string): ListCursor {
-  try {
-    const v: unknown = JSON.parse(new TextDecoder().decode(fromB64url(s)));
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string") return { at: v[0], id: v[1] };
-  } catch {
-    // fall through to the validation error
-  }
-  throw new AppError("validation_failed", "The cursor is not valid.", { errors: [{ path: "cursor", message: "not a cursor from this list" }] });
-}
+/** List cursors hold the last row's sort time and id. */
+const ListCursor = v.pipe(
+  v.tuple([v.string(), v.string()]),
+  v.transform(([at, id]) => ({ at, id })),
+);
+const encodeListCursor = (c: { at: string; id: string }) => encodeCursor([c.at, c.id]);
 
 /** The caller's devices, most recently registered first. */
 export async function listDevices(db: Database, userId: string, limit: number, cursor?: string): Promise<{ items: Device[]; nextCursor: string | null }> {
-  const after = cursor ? decodeCursor(cursor) : null;
+  const after = cursor ? decodeCursor(cursor, ListCursor) : null;
   const rows = await db
     .select()
     .from(devices)
@@ -88,7 +81,7 @@ export async function listDevices(db: Database, userId: string, limit: number, c
     .all();
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return { items: page.map(toDevice), nextCursor: rows.length > limit && last ? encodeCursor({ at: last.updatedAt, id: last.id }) : null };
+  return { items: page.map(toDevice), nextCursor: rows.length > limit && last ? encodeListCursor({ at: last.updatedAt, id: last.id }) : null };
 }
 
 /** Deletes one of the caller's devices; false when the caller has no such device. */

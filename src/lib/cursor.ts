@@ -4,8 +4,8 @@
  * so a forged cursor can move a page but never widen what the caller may see.
  */
 import * as v from "valibot";
-import { AppError } from "../../errors";
-import { b64url, fromB64url } from "../../lib/crypto";
+import { AppError } from "../errors";
+import { b64url, fromB64url } from "./crypto";
 
 export const encodeCursor = (value: unknown): string => b64url(new TextEncoder().encode(JSON.stringify(value)));
 
