@@ -104,8 +104,11 @@ async function pool(n, concurrency, fn) {
 
 const rows = [];
 const fmt = (n, d = 0) => (n === null || n === undefined || Number.isNaN(n) ? "—" : Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }));
+/** 1-minute load average when each row was recorded: on a shared machine, a sign of outside noise. */
+const loads = [];
 function addRow(r) {
   rows.push(r);
+  loads.push(os.loadavg()[0]);
   console.error(`  ${r.scenario}: ${r.throughput ?? ""} ${r.notes ?? ""}`);
 }
 function httpNotes(res, extra = []) {
@@ -205,34 +208,8 @@ async function main() {
       return { path: `/v1/files/${file.id}/content`, headers: auth, notes: (r) => `${fmt(r.bytesPerSec / 2 ** 20)} MiB/s; private, owner's token` };
     });
 
-    if (wanted("tus")) {
-      const label = `tus upload ${TUS_MIB} MiB`;
-      try {
-        const probe = await call("OPTIONS", "/v1/uploads", { headers: { "tus-resumable": "1.0.0" } });
-        const create = await call("POST", "/v1/uploads", { token, headers: { "tus-resumable": "1.0.0", "upload-length": "1" } });
-        if (create.status === 404 && /No route for/.test(create.json?.detail ?? "")) throw new Skip("/v1/uploads not served yet (404)");
-        if (create.status !== 201) throw new Error(`POST /v1/uploads answered ${create.status} ${create.text.slice(0, 200)} (OPTIONS ${probe.status})`);
-        const loc = create.headers.get("location");
-        if (loc) await call("DELETE", new URL(loc, base).pathname, { token, headers: { "tus-resumable": "1.0.0" } });
-        const mem = sampleRss(rt.pid);
-        const r = await child("tus-upload.mjs", [JSON.stringify({ endpoint: `${base}/v1/uploads`, token, sizeBytes: TUS_MIB * 2 ** 20, chunkBytes: TUS_CHUNK_MIB * 2 ** 20 })]);
-        const m = mem.stop();
-        if (!r.ok) throw new Error(`tus upload failed: ${r.error}`);
-        const file = r.fileId ? await call("GET", `/v1/files/${r.fileId}`, { token }) : null;
-        const sizeOk = file?.json?.size === TUS_MIB * 2 ** 20;
-        addRow({
-          scenario: label,
-          throughput: `${fmt(r.mibPerSec, 1)} MiB/s`,
-          p50: r.patchP50,
-          p99: r.patchP99,
-          ratio: "—",
-          notes: `${r.patches} PATCHes of ${TUS_CHUNK_MIB} MiB (latency per PATCH); workerd RSS ${fmt(m.startKiB / 1024)} → peak ${fmt(m.peakKiB / 1024)} MiB during the upload; file ${sizeOk ? "complete" : `NOT verified (${file?.status ?? "no Outpost-File-Id"})`}`,
-        });
-      } catch (e) {
-        addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
-      }
-    }
-
+    // The upload runs on its own fresh runtime (this one stays up, idle) for a clean memory figure.
+    if (wanted("tus")) await tusScenario(script, config);
     if (wanted("chat")) await chatScenarios(token);
   } finally {
     await rt.dispose();
@@ -247,7 +224,8 @@ async function main() {
   const workerd = JSON.parse(readFileSync(path.join(root, "node_modules", "workerd", "package.json"), "utf8")).version;
   const cpus = os.cpus();
   const machine = `${cpus[0]?.model ?? "unknown CPU"}, ${cpus.length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}; Node ${process.version}, workerd ${workerd}`;
-  const settings = `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period`;
+  const loadRange = loads.length ? `${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` : "n/a";
+  const settings = `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period; 1-min load average ${loadRange} during the run (${cpus.length} cores)`;
   const stamp = `${started.toISOString().replace(/\.\d+Z$/, "Z")}`;
   console.log(`\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets)\nrun ${stamp} on ${machine}\n${settings}`);
   writeFileSync(
@@ -255,6 +233,47 @@ async function main() {
     `${md}\n\nRatio: req/s ÷ the hello-world ceiling (chat rows: msgs/s ÷ the bare Node \`ws\` baseline with the same sockets).\nRun ${stamp} on ${machine}.\n${settings}.\n`,
   );
   console.error(`\nwritten to ${path.relative(root, path.join(benchDir, "results.md"))}`);
+}
+
+// --- tus upload -------------------------------------------------------------------------------
+
+/**
+ * One tus upload on a fresh runtime (so the workerd RSS before it is not inflated by the other
+ * scenarios), with the runtime process's RSS sampled every 20 ms.
+ */
+async function tusScenario(script, config) {
+  const label = `tus upload ${TUS_MIB} MiB`;
+  const rt = await startOutpost(script, config);
+  const prevBase = base;
+  base = rt.url;
+  try {
+    const signup = need(await call("POST", "/v1/auth/signup", { body: { email: `tus.${Date.now()}@example.com`, password: "bench password 123" } }), 201, "signup");
+    const token = signup.session.accessToken;
+    const create = await call("POST", "/v1/uploads", { token, headers: { "tus-resumable": "1.0.0", "upload-length": "1" } });
+    if (create.status === 404 && /No route for/.test(create.json?.detail ?? "")) throw new Skip("/v1/uploads not served yet (404)");
+    if (create.status !== 201) throw new Error(`POST /v1/uploads answered ${create.status} ${create.text.slice(0, 200)}`);
+    const loc = create.headers.get("location");
+    if (loc) await call("DELETE", new URL(loc, base).pathname, { token, headers: { "tus-resumable": "1.0.0" } });
+    const mem = sampleRss(rt.pid);
+    const r = await child("tus-upload.mjs", [JSON.stringify({ endpoint: `${base}/v1/uploads`, token, sizeBytes: TUS_MIB * 2 ** 20, chunkBytes: TUS_CHUNK_MIB * 2 ** 20 })]);
+    const m = mem.stop();
+    if (!r.ok) throw new Error(`tus upload failed: ${r.error}`);
+    const file = r.fileId ? await call("GET", `/v1/files/${r.fileId}`, { token }) : null;
+    const sizeOk = file?.json?.size === TUS_MIB * 2 ** 20;
+    addRow({
+      scenario: label,
+      throughput: `${fmt(r.mibPerSec, 1)} MiB/s`,
+      p50: r.patchP50,
+      p99: r.patchP99,
+      ratio: "—",
+      notes: `${r.patches} PATCHes of ${TUS_CHUNK_MIB} MiB (latency per PATCH); workerd RSS ${fmt(m.startKiB / 1024)} → peak ${fmt(m.peakKiB / 1024)} MiB during the upload (fresh runtime); file ${sizeOk ? "complete" : `NOT verified (${file?.status ?? "no Outpost-File-Id"})`}`,
+    });
+  } catch (e) {
+    addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+  } finally {
+    base = prevBase;
+    await rt.dispose();
+  }
 }
 
 // --- chat fan-out -----------------------------------------------------------------------------
