@@ -1,7 +1,7 @@
 /**
  * tus uploads on R2 multipart uploads. R2 wants every part but the last the same size, while
  * clients send chunks of any size, so each PATCH cuts `tail + body` into full parts and keeps the
- * odd rest as a new tail object in R2 (`u/<uploadId>/<received>`), never in memory across
+ * odd rest as a new tail object in R2 (`u/<uploadId>/<received>-<random>`), never in memory across
  * requests. State lives in D1: `received`, the parts' etags and the tail's key.
  */
 import { and, asc, eq, lte } from "drizzle-orm";
@@ -9,11 +9,12 @@ import { limits } from "../../config";
 import { runBatch, type Database } from "../../db";
 import { files, uploadParts, uploads } from "../../db/schema";
 import { AppError } from "../../errors";
+import { randomToken } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
 import type { ScheduledTask } from "../../scheduled";
 import type { DeletionHook } from "../account/hooks";
 import type { Visibility } from "../files/schemas";
-import { insertReadyFile, newFileIdentity } from "../files/service";
+import { insertForOwner, insertReadyFile, newFileIdentity } from "../files/service";
 import { assertSignature, SNIFF_BYTES } from "../files/sniff";
 import { Meter, PartBuffer, prepend, splitHead, through } from "../files/storage";
 
@@ -33,7 +34,7 @@ const tailPrefix = (uploadId: string) => `u/${uploadId}/`;
 export async function createUpload(env: Env, db: Database, u: NewUpload, now = Date.now()): Promise<UploadRow> {
   const file = newFileIdentity();
   const mp = u.length > 0 ? await env.MEDIA.createMultipartUpload(file.key, { httpMetadata: { contentType: u.contentType } }) : null;
-  return db
+  const insert = db
     .insert(uploads)
     .values({
       id: newId(now),
@@ -50,6 +51,12 @@ export async function createUpload(env: Env, db: Database, u: NewUpload, now = D
     })
     .returning()
     .get();
+  try {
+    return await insertForOwner(db, u.ownerId, insert);
+  } catch (e) {
+    await mp?.abort().catch(() => {});
+    throw e;
+  }
 }
 
 /** The caller's upload, or 404 (others' uploads are not revealed). */
@@ -131,7 +138,9 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
       etag = (await env.MEDIA.put(up.objectKey, rest, { httpMetadata: { contentType: up.contentType } })).etag;
     }
   } else if (buf.size) {
-    tailKey = `${tailPrefix(up.id)}${received}`;
+    // Unique per request: a PATCH that loses the compare-and-set below deletes only its own tail,
+    // never the winner's (same offset, same length would otherwise mean the same key).
+    tailKey = `${tailPrefix(up.id)}${received}-${randomToken(8)}`;
     await env.MEDIA.put(tailKey, buf.take());
   }
 

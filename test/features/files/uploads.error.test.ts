@@ -1,7 +1,12 @@
 import { env } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { createDb } from "../../../src/db";
+import { uploads } from "../../../src/db/schema";
+import { AppError } from "../../../src/errors";
+import { appendToUpload } from "../../../src/features/uploads/service";
 import { api, expectProblem, signup } from "../../helpers/api";
-import { pngBytes } from "./helpers";
+import { bytesOf, pngBytes } from "./helpers";
 
 const TUS = { "tus-resumable": "1.0.0" };
 const b64 = (s: string) => btoa(s);
@@ -88,5 +93,48 @@ describe("uploads (tus): errors", () => {
     expectProblem(await api("/v1/uploads/0190aaaa-0000-7000-8000-000000000000", { token: u.accessToken, headers: TUS }), 404, "not_found");
     expectProblem(await api("/v1/uploads/../../files", { token: u.accessToken, headers: TUS }), 404, "not_found");
     expectProblem(await api("/v1/uploads/not-an-id", { token: u.accessToken, headers: TUS }), 400, "validation_failed");
+  });
+});
+
+describe("uploads (tus): concurrent PATCHes", () => {
+  it("the losing PATCH at the same offset leaves the winner's buffered bytes in place", async () => {
+    const u = await signup();
+    const path = await create(u.accessToken, 1000);
+    const id = path.split("/").pop()!;
+    const source = pngBytes(1000);
+    expect((await patch(u.accessToken, path, 0, source.subarray(0, 100))).status).toBe(204);
+    const db = createDb(env.DB);
+    const stale = (await db.select().from(uploads).where(eq(uploads.id, id)).get())!;
+
+    // Two requests at offset 100 with the same chunk (a client retry racing its first try):
+    // both read the buffered tail, then the first finishes before the second's body arrives.
+    let releaseB!: () => void;
+    const bArrived = new Promise<void>((r) => (releaseB = r));
+    const chunk = source.subarray(100, 150);
+    const bodyA = new ReadableStream<Uint8Array>({ start: (ctl) => (ctl.enqueue(chunk.slice()), ctl.close()) });
+    const bodyB = new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        await bArrived;
+        ctl.enqueue(chunk.slice());
+        ctl.close();
+      },
+    });
+    const b = appendToUpload(env, db, stale, bodyB).then(
+      () => "ok",
+      (e: unknown) => (e instanceof AppError ? e.code : String(e)),
+    );
+    const a = await appendToUpload(env, db, stale, bodyA);
+    expect(a.received).toBe(150);
+    releaseB();
+    expect(await b).toBe("conflict");
+
+    // The upload goes on from the winner's offset and completes with the right bytes.
+    const head = await api(path, { method: "HEAD", token: u.accessToken, headers: { "tus-resumable": "1.0.0" } });
+    expect(head.headers.get("upload-offset")).toBe("150");
+    const rest = await patch(u.accessToken, path, 150, source.subarray(150));
+    expect(rest.status, rest.text).toBe(204);
+    const fileId = rest.headers.get("outpost-file-id")!;
+    expect((await bytesOf(`/v1/files/${fileId}/content`, { token: u.accessToken })).bytes).toEqual(source);
+    expect((await env.MEDIA.list({ prefix: `u/${id}/` })).objects).toHaveLength(0);
   });
 });
