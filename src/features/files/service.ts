@@ -76,7 +76,7 @@ export async function storeFile(env: Env, db: Database, meta: NewFile, body: Rea
   assertSignature(meta.contentType, head.head);
   const id = newId();
   const key = objectKeyOf(id);
-  await db.insert(files).values({ id, ownerId: meta.ownerId, objectKey: key, name: meta.name, contentType: meta.contentType, visibility: meta.visibility, status: "pending", createdAt: nowIso() });
+  await insertForOwner(db, meta.ownerId, db.insert(files).values({ id, ownerId: meta.ownerId, objectKey: key, name: meta.name, contentType: meta.contentType, visibility: meta.visibility, status: "pending", createdAt: nowIso() }));
   const meter = new Meter(limits.fileMaxBytes, true);
   const stream = through(prepend(head.head, head.rest), meter.stream);
   const options: R2PutOptions = { httpMetadata: { contentType: meta.contentType } };
@@ -94,6 +94,20 @@ export async function storeFile(env: Env, db: Database, meta: NewFile, body: Rea
   const row = await db.update(files).set({ status: "ready", size: meter.bytes, sha256, etag: sha256 }).where(eq(files.id, id)).returning().get();
   if (!row) throw new AppError("internal", "The file row vanished while uploading.");
   return row;
+}
+
+/**
+ * Runs an insert of a row owned by `ownerId` (a foreign key to users). Access tokens are checked
+ * without D1, so one can outlive its account by minutes: the failed insert is then a 401, not a 500.
+ */
+export async function insertForOwner<T>(db: Database, ownerId: string, insert: PromiseLike<T>): Promise<T> {
+  try {
+    return await insert;
+  } catch (e) {
+    const owner = await db.select({ id: users.id }).from(users).where(eq(users.id, ownerId)).get();
+    if (!owner) throw new AppError("unauthorized", "This account no longer exists.");
+    throw e;
+  }
 }
 
 async function discardPending(env: Env, db: Database, id: string, key: string): Promise<void> {

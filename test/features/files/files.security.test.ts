@@ -97,4 +97,16 @@ describe("files: security", () => {
     await api(`/v1/files/${f.id}`, { method: "DELETE", token: owner.accessToken });
     expectProblem(await api(pathOf(url)), 404, "not_found");
   });
+
+  it("an access token that outlived its account cannot store files or start uploads: 401, nothing kept", async () => {
+    const u = await signup();
+    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
+    const before = (await env.MEDIA.list()).objects.length;
+    expectProblem(await uploadRaw(u.accessToken, pngBytes(100)), 401, "unauthorized");
+    const tus = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { "tus-resumable": "1.0.0", "upload-length": "100", "upload-metadata": `filetype ${btoa("image/png")}` } });
+    expectProblem(tus, 401, "unauthorized");
+    expect((await env.MEDIA.list()).objects.length).toBe(before);
+    const rows = await env.DB.prepare("SELECT (SELECT count(*) FROM files WHERE owner_id = ?1) + (SELECT count(*) FROM uploads WHERE owner_id = ?1) AS n").bind(u.id).first<{ n: number }>();
+    expect(rows?.n).toBe(0);
+  });
 });
