@@ -75,6 +75,12 @@ export class ChatRoom extends DurableObject<Env> {
   private publishing: Promise<void> = Promise.resolve();
   /** The room id, read once from `meta` (it never changes). */
   private boundRoomId: string | null = null;
+  /**
+   * Each user's frames are handled one after another: a send that awaits a check (rate limit, file
+   * access) must not be overtaken by the next frame, or one client's messages would get seqs out of
+   * the order it sent them. In memory only: nothing is in flight while the room hibernates.
+   */
+  private frameChains = new Map<string, Promise<void>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -165,6 +171,19 @@ export class ChatRoom extends DurableObject<Env> {
     att.lastSeenAt = Date.now();
     this.attach(ws, att);
 
+    const userId = att.userId;
+    const run = (this.frameChains.get(userId) ?? Promise.resolve()).then(() => this.processFrame(ws, att, data));
+    const tail = run.catch(() => undefined);
+    this.frameChains.set(userId, tail);
+    void tail.then(() => {
+      if (this.frameChains.get(userId) === tail) this.frameChains.delete(userId);
+    });
+    await run;
+  }
+
+  private async processFrame(ws: WebSocket, att: Attachment, data: string | ArrayBuffer): Promise<void> {
+    // The socket may have been dropped (removed member, timeout) while this frame waited its turn.
+    if (this.attachment(ws)?.gone !== false) return;
     const parsed = parseClientFrame(data);
     if (!parsed.ok) return this.sendError(ws, parsed.code, parsed.message, parsed.clientId);
     try {
