@@ -135,9 +135,20 @@ export async function deliver(env: Env, db: Database, devices: readonly TargetDe
   }
   if (again.length) {
     if (attempt < limits.pushMaxAttempts) {
-      // If this throws, the consumer retries the whole job: at-least-once for the failed ones.
-      await enqueueDeliveries(env, again, message, attempt + 1, retryDelaySec(attempt, retryAfter));
-      summary.retried = again.length;
+      try {
+        await enqueueDeliveries(env, again, message, attempt + 1, retryDelaySec(attempt, retryAfter));
+        summary.retried = again.length;
+      } catch (e) {
+        // A throw makes the consumer run the whole job again, which re-sends to every device in it.
+        // That is only safe while none of them got the message; otherwise give up on the failed ones
+        // rather than push the delivered ones twice.
+        if (summary.sent > 0) {
+          console.error(`push: queueing ${again.length} retr${again.length === 1 ? "y" : "ies"} failed; given up so delivered devices are not pushed twice:`, (e as Error).message);
+          summary.dropped = again.length;
+        } else {
+          throw e;
+        }
+      }
     } else {
       summary.dropped = again.length;
     }

@@ -88,4 +88,30 @@ describe("push delivery", () => {
     expect(await listDevices(user)).toHaveLength(1);
     clearApnsTokenCache();
   });
+
+  it("when the retry cannot be queued, a device that already got the message is not pushed again", async () => {
+    const user = await signup();
+    const ok = fcmToken();
+    const flaky = fcmToken("flaky");
+    await registerDevice(user, ok, "fcm");
+    await registerDevice(user, flaky, "fcm");
+    const { env: e } = recordingEnv();
+    (e.JOBS as unknown as { sendBatch: () => Promise<void> }).sendBatch = async () => {
+      throw new Error("queue unavailable");
+    };
+    // Resolving acks the job: a throw would make the consumer run it again and push `ok` twice.
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, retried: 0, dropped: 1 });
+    expect(await requestsFor("/fcm/v1/", ok)).toHaveLength(1);
+  });
+
+  it("when nothing was delivered and the retry cannot be queued, the job fails so the queue retries it", async () => {
+    const user = await signup();
+    const flaky = fcmToken("flaky");
+    await registerDevice(user, flaky, "fcm");
+    const { env: e } = recordingEnv();
+    (e.JOBS as unknown as { sendBatch: () => Promise<void> }).sendBatch = async () => {
+      throw new Error("queue unavailable");
+    };
+    await expect(handlePushSend(e, { type: "push.send", userIds: [user.id], message })).rejects.toThrow("queue unavailable");
+  });
 });
