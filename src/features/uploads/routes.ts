@@ -107,6 +107,9 @@ export const uploadRoutes = new Hono<AppEnv>()
       const length = intHeader(c.req.header("upload-length"), "Upload-Length");
       if (length === null) throw new AppError("bad_request", "Send Upload-Length.");
       if (length > limits.uploadMaxBytes) throw new AppError("payload_too_large", `Uploads are limited to ${limits.uploadMaxBytes} bytes.`);
+      const withBody = c.req.header("content-type") === OFFSET_TYPE && c.req.raw.body !== null;
+      const bodyLength = withBody ? intHeader(c.req.header("content-length"), "Content-Length") : null;
+      if (bodyLength !== null && bodyLength > length) throw new AppError("payload_too_large", "The body runs past Upload-Length.");
       const meta = parseMetadata(c.req.header("upload-metadata"));
       const visibility = v.safeParse(Visibility, meta.visibility ?? "private");
       if (!visibility.success) throw new AppError("validation_failed", "visibility must be public or private.", { errors: [{ path: "Upload-Metadata.visibility", message: "must be public or private" }] });
@@ -117,8 +120,15 @@ export const uploadRoutes = new Hono<AppEnv>()
         contentType: acceptedType(meta.filetype),
         visibility: visibility.output,
       });
-      const withBody = c.req.header("content-type") === OFFSET_TYPE && c.req.raw.body !== null;
-      if (withBody || length === 0) up = await appendToUpload(c.env, c.var.db, up, withBody ? c.req.raw.body : null);
+      if (withBody || length === 0) {
+        try {
+          up = await appendToUpload(c.env, c.var.db, up, withBody ? c.req.raw.body : null);
+        } catch (e) {
+          // The client never learns this upload's URL: a failed first chunk leaves nothing behind.
+          await terminateUpload(c.env, c.var.db, up);
+          throw e;
+        }
+      }
       c.header("Location", `${apiBase(c.var.config, c.req.url)}/v1/uploads/${up.id}`);
       for (const [k, val] of Object.entries(stateHeaders(up))) c.header(k, val);
       return c.body(null, 201);

@@ -47,6 +47,14 @@ describe("uploads (tus): errors", () => {
     expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "1", "upload-metadata": `filetype ${b64("image/x-unknown")}` } }), 415, "unsupported_media_type");
   });
 
+  it("refuses a creation-with-upload body longer than Upload-Length (413) and keeps no upload", async () => {
+    const u = await signup();
+    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, raw: pngBytes(200), headers: { ...TUS, "upload-length": "100", "upload-metadata": `filetype ${b64("image/png")}`, "content-type": "application/offset+octet-stream" } });
+    expectProblem(res, 413, "payload_too_large");
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM uploads WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
+    expect(rows?.n).toBe(0);
+  });
+
   it("answers a wrong Upload-Offset with 409 and the real offset", async () => {
     const u = await signup();
     const path = await create(u.accessToken, 1000);
