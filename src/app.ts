@@ -35,14 +35,15 @@ const STREAMING_PREFIXES = ["/v1/files", "/v1/uploads"];
 export function buildApp() {
   const app = new Hono<AppEnv>();
 
-  app.use(
-    unlessUpgrade(
-      requestId({
-        headerName: "X-Request-Id",
-        limitLength: 128,
-      }),
-    ),
-  );
+  const setRequestId = requestId({ headerName: "X-Request-Id", limitLength: 128 });
+  app.use((c, next) => {
+    if (!isUpgrade(c.req.raw)) return setRequestId(c, next);
+    // Upgrades: the id is only recorded (the problem renderer puts it on a refusal); a 101 from
+    // the room object has immutable headers.
+    const incoming = c.req.header("x-request-id");
+    c.set("requestId", incoming && /^[\w\-=]{1,128}$/.test(incoming) ? incoming : crypto.randomUUID());
+    return next();
+  });
   app.use(async (c, next) => {
     c.set("config", getConfig(c.env));
     c.set("db", createDb(c.env.DB));

@@ -161,6 +161,17 @@ describe("chat over WebSockets", () => {
     expectProblem(await api(`/v1/rooms/${room.id}/ws`, { token: alice.accessToken }), 400, "bad_request");
   });
 
+  it("a refused upgrade is still a problem+json answer with X-Request-Id", async () => {
+    const [alice, mallory] = [await signup(), await signup()];
+    const room = await createGroup(alice);
+    const stranger = await upgrade(room.id, { token: mallory.accessToken, headers: { "x-request-id": "ws-req-1" } });
+    expect(stranger.status).toBe(404);
+    expect(stranger.headers.get("x-request-id")).toBe("ws-req-1");
+    const anonymous = await upgrade(room.id);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("x-request-id")).toMatch(/.+/);
+  });
+
   it("ignores forged identity headers: the socket belongs to the token's user", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
