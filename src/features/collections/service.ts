@@ -2,11 +2,12 @@
  * All data access of app data: records CRUD, lists, the change feed and account cleanup.
  * Every write goes out in one D1 batch together with its change-log row (see `logChange`).
  */
-import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNotNull, isNull, lt, lte, ne, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNotNull, isNull, lt, lte, ne, or, type SQL, sql, type Table } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
 import { type Database, runBatch } from "../../db";
 import { recordChanges } from "../../db/schema/collections";
+import { users } from "../../db/schema/auth";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
@@ -87,16 +88,37 @@ function logChange(db: Database, c: Collection, where: SQL, now: string, deleted
   ] as const;
 }
 
-/** Creates a record owned by the calling user (no owner for the service key or anonymous callers). */
+/**
+ * Creates a record owned by the calling user (no owner for the service key or anonymous callers).
+ * A user's record is inserted only while the user row exists (INSERT ... SELECT FROM users): access
+ * tokens are checked without D1 and outlive a deleted account by minutes, and such a late insert
+ * would escape the account deletion that already ran.
+ */
 export async function createRecord(db: Database, c: Collection, p: Principal | null, body: Record<string, unknown>): Promise<RecordRow> {
   if (access(c.rules.create, p).kind === "denied") throw new AppError("forbidden", `Only the service key may create ${c.name} records.`);
   const now = nowIso();
-  const row = { ...body, id: newId(), ownerId: p?.kind === "user" ? p.userId : null, createdAt: now, updatedAt: now, version: 1 };
+  const row: Record<string, unknown> = { ...body, id: newId(), ownerId: p?.kind === "user" ? p.userId : null, createdAt: now, updatedAt: now, version: 1 };
+  const change = { collection: c.name, recordId: row.id as string, ownerId: row.ownerId as string | null, version: 1, deleted: false, changedAt: now };
+  if (p?.kind !== "user") {
+    const [inserted] = await runBatch(db, [db.insert(c.table).values(row).returning(), db.insert(recordChanges).values(change)]);
+    return (inserted as RecordRow[])[0]!;
+  }
+  const whileUserExists = (table: Table, values: Record<string, unknown>) =>
+    db
+      .select(
+        Object.fromEntries(
+          Object.entries(getTableColumns(table)).map(([k, column]) => [k, sql`${sql.param(k === "seq" ? null : values[k], column)}`.as(column.name)]),
+        ),
+      )
+      .from(users)
+      .where(eq(users.id, p.userId));
   const [inserted] = await runBatch(db, [
-    db.insert(c.table).values(row).returning(),
-    db.insert(recordChanges).values({ collection: c.name, recordId: row.id, ownerId: row.ownerId, version: 1, deleted: false, changedAt: now }),
+    db.insert(c.table).select(whileUserExists(c.table, row) as never).returning(),
+    db.insert(recordChanges).select(whileUserExists(recordChanges, change) as never),
   ]);
-  return (inserted as RecordRow[])[0]!;
+  const rec = (inserted as RecordRow[])[0];
+  if (!rec) throw new AppError("unauthorized", "This account no longer exists.");
+  return rec;
 }
 
 /** The query behind a read by id (exported for the query-plan test). */

@@ -126,6 +126,20 @@ describe("collections: account deletion", () => {
     expect(all.items).toContainEqual({ id: note.id, deleted: true, version: 2 });
   });
 
+  it("an access token that outlives its account cannot leave records behind", async () => {
+    const leaving = await signup();
+    await deleteAccount(leaving);
+    // Access tokens are checked without D1, so this one still passes for its remaining lifetime.
+    expectProblem(await api(notes, { token: leaving.accessToken, body: { title: "after the fact" } }), 401, "unauthorized");
+    expectProblem(await api(`${base("posts")}/records`, { token: leaving.accessToken, body: { text: "ghost" } }), 401, "unauthorized");
+    for (const table of ["app_notes", "app_posts"]) {
+      const n = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE owner_id = ?`).bind(leaving.id).first<{ n: number }>();
+      expect(n?.n, table).toBe(0);
+    }
+    const log = await env.DB.prepare("SELECT count(*) AS n FROM record_changes WHERE owner_id = ?").bind(leaving.id).first<{ n: number }>();
+    expect(log?.n).toBe(0);
+  });
+
   it("forgets the user's stored idempotent responses", async () => {
     const leaving = await signup();
     const created = await api(notes, { token: leaving.accessToken, body: { title: "t" }, headers: { "idempotency-key": "k-gone" } });
