@@ -32,7 +32,7 @@ import {
   type SendInput,
   type ServerFrame,
 } from "./protocol";
-import { mayAttachFile, memberIds, type MirrorResult, mirrorMessage, mirrorRead } from "./service";
+import { isRoomMember, mayAttachFile, memberIds, type MirrorResult, mirrorMessage, mirrorRead } from "./service";
 
 /** Internal headers the Worker sets on the upgrade it forwards (after dropping the client's). */
 export const INTERNAL_HEADERS = { user: "x-outpost-chat-user", room: "x-outpost-chat-room", afterSeq: "x-outpost-chat-after-seq" } as const;
@@ -81,6 +81,11 @@ export class ChatRoom extends DurableObject<Env> {
    * the order it sent them. In memory only: nothing is in flight while the room hibernates.
    */
   private frameChains = new Map<string, Promise<void>>();
+  /**
+   * Bumped by `disconnectUser`: an upgrade that was checking membership while the user was removed
+   * sees the change and refuses. In memory only: an upgrade in flight keeps the object awake.
+   */
+  private removals = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -133,6 +138,7 @@ export class ChatRoom extends DurableObject<Env> {
   /** Closes every socket of `userId` with 4403 (removed from the room, or account deleted). */
   async disconnectUser(roomId: string, userId: string, reason: string): Promise<number> {
     this.bindRoom(roomId);
+    this.removals.set(userId, (this.removals.get(userId) ?? 0) + 1);
     const sockets = this.ctx.getWebSockets(userId);
     const wasOnline = this.isOnline(userId);
     for (const ws of sockets) this.drop(ws, CLOSE_REMOVED, reason);
@@ -148,6 +154,12 @@ export class ChatRoom extends DurableObject<Env> {
     const roomId = request.headers.get(INTERNAL_HEADERS.room);
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !userId || !roomId) return new Response(null, { status: 400 });
     this.bindRoom(roomId);
+    // The Worker checked membership before calling in, but a removal can land in between (its
+    // disconnect would then find no socket to close). Check again here; a removal that commits
+    // after this read either bumps `removals` before the accept below or finds the socket after it.
+    const removalsBefore = this.removals.get(userId) ?? 0;
+    const isMember = await isRoomMember(createDb(this.env.DB), roomId, userId);
+    if (!isMember || (this.removals.get(userId) ?? 0) !== removalsBefore) return new Response(null, { status: 404 });
     const afterRaw = request.headers.get(INTERNAL_HEADERS.afterSeq);
     const afterSeq = afterRaw === null ? null : Number(afterRaw);
 

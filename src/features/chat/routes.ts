@@ -195,6 +195,9 @@ export const chatRoutes = new Hono<AppEnv>()
       // A fresh request: nothing the client sent (such as forged internal headers) reaches the room.
       const headers = new Headers({ upgrade: "websocket", [INTERNAL_HEADERS.user]: userId, [INTERNAL_HEADERS.room]: id });
       if (q.afterSeq !== undefined) headers.set(INTERNAL_HEADERS.afterSeq, String(q.afterSeq));
-      return roomStub(c.env, id).fetch(new Request("https://chat-room.internal/ws", { headers }));
+      const res = await roomStub(c.env, id).fetch(new Request("https://chat-room.internal/ws", { headers }));
+      // The room re-checks membership (a removal may have landed since the check above).
+      if (res.status === 404) throw new AppError("not_found", "No such room.");
+      return res;
     },
   );

@@ -309,6 +309,12 @@ export async function mirrorRead(db: Database, roomId: string, userId: string, s
     .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)));
 }
 
+/** Whether `userId` is a member of the room now (the room object re-checks an upgrade with it). */
+export async function isRoomMember(db: Database, roomId: string, userId: string): Promise<boolean> {
+  const row = await db.select({ userId: roomMembers.userId }).from(roomMembers).where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId))).get();
+  return row !== undefined;
+}
+
 /** The user ids that are members of the room now (the room object checks its sockets against it). */
 export async function memberIds(db: Database, roomId: string): Promise<string[]> {
   return (await db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId))).map((r) => r.userId);

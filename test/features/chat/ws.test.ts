@@ -198,6 +198,24 @@ describe("chat over WebSockets", () => {
     a.socket.close();
   });
 
+  it("an upgrade that passed the Worker's membership check just before the member was removed is refused by the room", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const room = await createGroup(alice, [bob]);
+    const a = await connect(alice, room.id);
+    // The Worker checked Bob's membership; then he was removed (D1 commit + disconnect RPC, no
+    // socket of his to close yet); only then does his upgrade reach the room.
+    await api(`/v1/rooms/${room.id}/members/${bob.id}`, { method: "DELETE", token: alice.accessToken });
+    const res = await roomStub(room.id).fetch(
+      new Request("https://chat-room.internal/ws", { headers: { upgrade: "websocket", "x-outpost-chat-user": bob.id, "x-outpost-chat-room": room.id } }),
+    );
+    expect(res.status).not.toBe(101);
+    expect(res.webSocket).toBeNull();
+    a.socket.send({ type: "send", clientId: newClientId(), text: "bob is gone" });
+    await a.socket.messages(1);
+    await a.socket.expectNo("presence");
+    a.socket.close();
+  });
+
   it("a member removed in D1 whose socket was not cut (lost RPC) is closed with 4403 by the next alarm", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
