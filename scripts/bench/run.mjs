@@ -228,11 +228,13 @@ async function main() {
   const settings = `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period; 1-min load average ${loadRange} during the run (${cpus.length} cores)`;
   const stamp = `${started.toISOString().replace(/\.\d+Z$/, "Z")}`;
   console.log(`\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets)\nrun ${stamp} on ${machine}\n${settings}`);
+  // A partial run (BENCH_ONLY) does not overwrite the last full table.
+  const outFile = path.join(benchDir, ONLY ? "results-partial.md" : "results.md");
   writeFileSync(
-    path.join(benchDir, "results.md"),
+    outFile,
     `${md}\n\nRatio: req/s ÷ the hello-world ceiling (chat rows: msgs/s ÷ the bare Node \`ws\` baseline with the same sockets).\nRun ${stamp} on ${machine}.\n${settings}.\n`,
   );
-  console.error(`\nwritten to ${path.relative(root, path.join(benchDir, "results.md"))}`);
+  console.error(`\nwritten to ${path.relative(root, outFile)}`);
 }
 
 // --- tus upload -------------------------------------------------------------------------------

@@ -270,5 +270,29 @@ describe("HTTP fuzz: every documented route", () => {
       expect([...seen.values()].reduce((x, y) => x + y, 0)).toBeGreaterThan(0);
     });
   }
+
+  // Last: it runs real DELETEs on the fixtures.
+  it("any method on any documented path (including ones it does not serve): no 5xx, 4xx are problem+json", async () => {
+    const paths = [...new Set(routes.map((r) => r.path))];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...paths),
+        fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "PROPFIND"),
+        fc.boolean(),
+        async (path, method, authed) => {
+          const route: Route = { method, path, pathParams: [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!), queryParams: [], jsonKeys: [] };
+          // DELETE /v1/me with a real token would delete the fixture user; it is covered above.
+          const c: Case = { auth: authed && !(method === "DELETE" && path === "/v1/me") ? "userA" : "none", authJunk: "", params: route.pathParams.map(() => ({ kind: "real" as const, value: "" })), realPick: 0, query: [{}, {}, ""], headers: {}, body: method === "GET" || method === "HEAD" ? { label: "none" } : { contentType: "application/json", body: "{}", label: "json" } };
+          const req = buildRequest(route, c);
+          const res = await exports.default.fetch(new Request(req.url, req.init));
+          const text = await res.text();
+          const ct = res.headers.get("content-type");
+          if (res.status >= 500) throw new Error(`5xx:\n${describeCase(route, req, res.status, text, ct)}`);
+          if (res.status >= 400 && !ct?.startsWith("application/problem+json")) throw new Error(`4xx without problem+json:\n${describeCase(route, req, res.status, text, ct)}`);
+        },
+      ),
+      fcParams(),
+    );
+  });
 });
 
