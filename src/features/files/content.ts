@@ -37,7 +37,7 @@ export function noneMatch(header: string | null | undefined, etag: string): bool
 /** `inline` only for media types whose signature was checked; everything else downloads. */
 export function contentDisposition(name: string, contentType: string): string {
   const kind = isKnownMediaType(contentType) ? "inline" : "attachment";
-  const fallback = name.replace(/[^\x20-\x7e]|["\\%;]/g, "_");
+  const fallback = name.replace(/[^\x20-\x7e]|["\\%;]/gu, "_");
   const encoded = encodeURIComponent(name).replace(/['()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
   return `${kind}; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }

@@ -20,7 +20,8 @@ export const objectKeyOf = (fileId: string) => `f/${fileId}`;
 /** A display name safe to store and echo: no path, no control characters, bounded length. */
 export function safeName(raw: string | null | undefined): string {
   const base = (raw ?? "").split(/[\\/]/).pop() ?? "";
-  const clean = base.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, limits.fileNameMax);
+  // Cut by code points: slicing UTF-16 units could split an emoji into a lone surrogate.
+  const clean = Array.from(base.replace(/[\u0000-\u001f\u007f]/g, "").trim()).slice(0, limits.fileNameMax).join("").trim();
   return clean && clean !== "." && clean !== ".." ? clean : "file";
 }
 

@@ -51,7 +51,8 @@ function intHeader(value: string | undefined, name: string): number | null {
 
 /** `Upload-Metadata`: comma-separated `key base64value` pairs (the value may be absent). */
 export function parseMetadata(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: keys such as `constructor` or `__proto__` are plain keys here.
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!header) return out;
   if (header.length > 4096) throw new AppError("bad_request", "Upload-Metadata is too long.");
   for (const pair of header.split(",")) {

@@ -38,6 +38,15 @@ describe("files: happy paths", () => {
     expect(content.headers.get("content-length")).toBe("2048");
   });
 
+  it("shortens a long name by whole characters, never splitting an emoji", async () => {
+    const u = await signup();
+    const res = await uploadRaw(u.accessToken, pngBytes(100), { name: `${"😀".repeat(300)}.png` });
+    expect(res.status).toBe(201);
+    expect(res.body.name).toBe("😀".repeat(255));
+    const content = await bytesOf(`/v1/files/${res.body.id}/content`, { token: u.accessToken });
+    expect(content.headers.get("content-disposition")).toBe(`inline; filename="${"_".repeat(255)}"; filename*=UTF-8''${"%F0%9F%98%80".repeat(255)}`);
+  });
+
   it("stores the `file` field of a multipart/form-data upload, with the part's filename and type", async () => {
     const u = await signup();
     const form = new FormData();

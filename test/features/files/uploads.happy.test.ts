@@ -63,6 +63,14 @@ describe("uploads (tus): happy paths", () => {
     expect(tails.objects).toHaveLength(0);
   });
 
+  it("accepts any metadata key, even one named like a JavaScript object property", async () => {
+    const u = await signup();
+    const meta = `constructor ${b64("x")},toString,__proto__ ${b64("y")},filename ${b64("k.txt")}`;
+    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "0", "upload-metadata": meta } });
+    expect(res.status, res.text).toBe(201);
+    expect((await api(`/v1/files/${res.headers.get("outpost-file-id")}`, { token: u.accessToken })).body.name).toBe("k.txt");
+  });
+
   it("completes an empty upload at creation", async () => {
     const u = await signup();
     const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "0", "upload-metadata": `filename ${b64("empty.txt")},filetype ${b64("text/plain")}` } });
