@@ -56,6 +56,18 @@ describe("push: APNs (token auth)", () => {
     expect(new Set(auth).size).toBe(1);
   });
 
+  it("signs one provider token for concurrent first sends (Apple refuses tokens renewed more than every 20 minutes)", async () => {
+    clearApnsTokenCache();
+    const user = await signup();
+    const tokens = [apnsToken(), apnsToken(), apnsToken(), apnsToken()];
+    for (const t of tokens) await registerDevice(user, t, "apns");
+    const { env: e } = recordingEnv();
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 4 });
+    const auth = (await Promise.all(tokens.map((t) => requestsFor("/apns/3/device/", t)))).flat().map((r) => r.headers.authorization);
+    expect(auth).toHaveLength(4);
+    expect(new Set(auth).size).toBe(1);
+  });
+
   it("retries only the device that got 503, with backoff", async () => {
     const user = await signup();
     const ok = apnsToken();

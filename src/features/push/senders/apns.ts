@@ -22,22 +22,45 @@ import { importSigningKey, signJwt } from "../jwt";
 import { genericOutcome, isOutcome, jsonOrNull, mapLimit, type Outcome, type PushMessage, type PushSender, pushFetch, unconfigured } from "./types";
 
 const JWT_REUSE_MS = 50 * 60 * 1000;
-const jwtCache = new Map<string, { jwt: string; issuedAt: number }>();
+/**
+ * One provider token per key, shared by concurrent sends (a promise while it is being signed):
+ * Apple answers TooManyProviderTokenUpdates when a key's token changes more often than every 20
+ * minutes, so a batch of first sends must not each sign their own.
+ */
+interface CachedJwt {
+  promise: Promise<string>;
+  jwt: string | undefined;
+  issuedAt: number;
+}
+const jwtCache = new Map<string, CachedJwt>();
 
 /** Forgets cached provider tokens (tests use it to see a fresh one). */
 export function clearApnsTokenCache(): void {
   jwtCache.clear();
 }
 
-async function providerToken(keyP8: string, keyId: string, teamId: string, fresh: boolean): Promise<string> {
+/** The cached provider token, or a new one when there is none, it aged out, or it is `rejected`. */
+function providerToken(keyP8: string, keyId: string, teamId: string, rejected: string | undefined): Promise<string> {
   const id = `${teamId}|${keyId}`;
   const hit = jwtCache.get(id);
-  if (!fresh && hit && Date.now() - hit.issuedAt < JWT_REUSE_MS) return hit.jwt;
-  const key = await importSigningKey(keyP8, "ES256");
-  const now = Date.now();
-  const jwt = await signJwt("ES256", key, { kid: keyId }, { iss: teamId, iat: Math.floor(now / 1000) });
-  jwtCache.set(id, { jwt, issuedAt: now });
-  return jwt;
+  // A token still being signed is newer than any rejected one.
+  if (hit && Date.now() - hit.issuedAt < JWT_REUSE_MS && (rejected === undefined || hit.jwt !== rejected)) return hit.promise;
+  const issuedAt = Date.now();
+  const entry: CachedJwt = {
+    promise: importSigningKey(keyP8, "ES256").then((key) => signJwt("ES256", key, { kid: keyId }, { iss: teamId, iat: Math.floor(issuedAt / 1000) })),
+    jwt: undefined,
+    issuedAt,
+  };
+  entry.promise.then(
+    (jwt) => {
+      entry.jwt = jwt;
+    },
+    () => {
+      if (jwtCache.get(id) === entry) jwtCache.delete(id);
+    },
+  );
+  jwtCache.set(id, entry);
+  return entry.promise;
 }
 
 /** The APNs JSON payload: `aps` plus the custom data as top-level keys (where iOS apps read them). */
@@ -55,10 +78,11 @@ export function apnsSender(cfg: Config["push"]["apns"]): PushSender {
 
   const sendOne = async (token: string, m: PushMessage): Promise<Outcome> => {
     // 403 ExpiredProviderToken: our cached JWT aged out early (clock skew); sign a fresh one once.
+    let rejected: string | undefined;
     for (let fresh = 0; fresh < 2; fresh++) {
       let jwt: string;
       try {
-        jwt = await providerToken(keyP8, keyId, teamId, fresh > 0);
+        jwt = await providerToken(keyP8, keyId, teamId, rejected);
       } catch (e) {
         return { status: "failed", reason: `APNs credentials: ${(e as Error).message}` };
       }
@@ -82,7 +106,10 @@ export function apnsSender(cfg: Config["push"]["apns"]): PushSender {
       const why = typeof reason === "string" ? reason : "";
       // 410: the token is no longer active for the topic (app removed, or token expired).
       if (res.status === 410) return { status: "dead", reason: `APNs 410 ${why}`.trim() };
-      if (res.status === 403 && why === "ExpiredProviderToken" && fresh === 0) continue;
+      if (res.status === 403 && why === "ExpiredProviderToken" && fresh === 0) {
+        rejected = jwt;
+        continue;
+      }
       // BadDeviceToken (400) is kept on purpose: it is also what a sandbox token gets from the
       // production host, and deleting on a misconfiguration would wipe every iOS device.
       return genericOutcome(res, `APNs answered ${res.status} ${why}`.trim());
