@@ -75,12 +75,21 @@ export const isExpired = (up: UploadRow, now = Date.now()) => up.completedAt ===
  */
 export async function appendToUpload(env: Env, db: Database, up: UploadRow, body: ReadableStream<Uint8Array> | null): Promise<UploadRow> {
   const partSize = limits.uploadPartBytes;
+  /**
+   * An R2 step failed: when another request moved the upload on meanwhile (it completed the
+   * multipart upload or replaced the tail this one read), that is the 409 of a lost race, not a 500.
+   */
+  const lostRace = async (e: unknown): Promise<never> => {
+    const now = await db.select({ received: uploads.received }).from(uploads).where(eq(uploads.id, up.id)).get();
+    if (!now || now.received !== up.received) throw new AppError("conflict", "Another request changed this upload; ask for its offset (HEAD) and resume.");
+    throw e;
+  };
   const parts = await db.select().from(uploadParts).where(eq(uploadParts.uploadId, up.id)).orderBy(asc(uploadParts.partNumber)).all();
   const fileStart = parts.length * partSize;
   let tail: Uint8Array | null = null;
   if (up.tailKey) {
     const obj = await env.MEDIA.get(up.tailKey);
-    if (!obj || obj.size !== up.received - fileStart) throw new AppError("internal", "The upload's buffered bytes are missing.");
+    if (!obj || obj.size !== up.received - fileStart) return lostRace(new AppError("internal", "The upload's buffered bytes are missing."));
     tail = new Uint8Array(await obj.arrayBuffer());
   }
   let source = prepend(tail, body);
@@ -106,7 +115,7 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
   const mp = up.r2UploadId ? env.MEDIA.resumeMultipartUpload(up.objectKey, up.r2UploadId) : null;
   const uploadPart = (n: number, bytes: Uint8Array) => {
     if (!mp) throw new AppError("internal", "The upload has no multipart upload.");
-    return mp.uploadPart(n, bytes);
+    return mp.uploadPart(n, bytes).catch(lostRace);
   };
   const buf = new PartBuffer(partSize);
   const added: R2UploadedPart[] = [];
@@ -133,7 +142,7 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
     const rest = buf.take();
     if (mp) {
       if (rest.byteLength) added.push(await uploadPart(parts.length + added.length + 1, rest));
-      etag = (await mp.complete([...parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })), ...added])).etag;
+      etag = (await mp.complete([...parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })), ...added]).catch(lostRace)).etag;
     } else {
       etag = (await env.MEDIA.put(up.objectKey, rest, { httpMetadata: { contentType: up.contentType } })).etag;
     }

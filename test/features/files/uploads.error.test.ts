@@ -145,4 +145,34 @@ describe("uploads (tus): concurrent PATCHes", () => {
     expect((await bytesOf(`/v1/files/${fileId}/content`, { token: u.accessToken })).bytes).toEqual(source);
     expect((await env.MEDIA.list({ prefix: `u/${id}/` })).objects).toHaveLength(0);
   });
+
+  it("of two final PATCHes at the same offset, the loser gets 409 conflict (not 500) and the file is whole", async () => {
+    const u = await signup();
+    const path = await create(u.accessToken, 1000);
+    const id = path.split("/").pop()!;
+    const source = pngBytes(1000);
+    expect((await patch(u.accessToken, path, 0, source.subarray(0, 100))).status).toBe(204);
+    const db = createDb(env.DB);
+    const stale = (await db.select().from(uploads).where(eq(uploads.id, id)).get())!;
+    let releaseB!: () => void;
+    const bArrived = new Promise<void>((r) => (releaseB = r));
+    const chunk = source.subarray(100);
+    const bodyA = new ReadableStream<Uint8Array>({ start: (ctl) => (ctl.enqueue(chunk.slice()), ctl.close()) });
+    const bodyB = new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        await bArrived;
+        ctl.enqueue(chunk.slice());
+        ctl.close();
+      },
+    });
+    const b = appendToUpload(env, db, stale, bodyB).then(
+      () => "ok",
+      (e: unknown) => (e instanceof AppError ? e.code : String(e)),
+    );
+    const a = await appendToUpload(env, db, stale, bodyA);
+    expect(a.completedAt).not.toBeNull();
+    releaseB();
+    expect(await b).toBe("conflict");
+    expect((await bytesOf(`/v1/files/${a.fileId}/content`, { token: u.accessToken })).bytes).toEqual(source);
+  });
 });
