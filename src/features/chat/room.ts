@@ -110,6 +110,24 @@ export class ChatRoom extends DurableObject<Env> {
     return result;
   }
 
+  /**
+   * A client's send (REST or socket): a clientId this sender already used yields the stored message
+   * with no further checks (a retry is not a new send); a new message must pass the sender's rate
+   * limit and, with a file, the file check before it is stored.
+   */
+  async submit(roomId: string, senderId: string, input: SendInput): Promise<RoomResult<{ message: Message; created: boolean }>> {
+    this.bindRoom(roomId);
+    const known = this.findByClientId(senderId, input.clientId);
+    if (known) return { ok: true, value: { message: this.toMessage(known), created: false } };
+    const { success } = await this.env.CHAT_LIMITER.limit({ key: `send:${senderId}` });
+    if (!success) return { ok: false, code: "rate_limited", detail: "Too many messages; slow down." };
+    if (input.fileId && !(await mayAttachFile(createDb(this.env.DB), senderId, input.fileId))) {
+      return { ok: false, code: "forbidden", detail: "fileId must be a public file or one of your own." };
+    }
+    // store() looks the clientId up again: a concurrent send with it may have landed meanwhile.
+    return { ok: true, value: await this.sendMessage(roomId, senderId, input) };
+  }
+
   /** A page of history in seq order; see `HistoryQuery` for the two directions. */
   async history(roomId: string, q: HistoryQuery): Promise<{ items: Message[]; more: boolean }> {
     this.bindRoom(roomId);
@@ -282,14 +300,10 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   private async socketSend(ws: WebSocket, userId: string, input: SendInput): Promise<void> {
-    const { success } = await this.env.CHAT_LIMITER.limit({ key: `send:${userId}` });
-    if (!success) return this.sendError(ws, "rate_limited", "Too many messages; slow down.", input.clientId);
-    if (input.fileId && !this.findByClientId(userId, input.clientId) && !(await mayAttachFile(createDb(this.env.DB), userId, input.fileId))) {
-      return this.sendError(ws, "forbidden", "fileId is not a file you may share.", input.clientId);
-    }
-    const { message, created } = await this.sendMessage(this.roomId(), userId, input);
+    const r = await this.submit(this.roomId(), userId, input);
+    if (!r.ok) return this.sendError(ws, r.code === "rate_limited" ? "rate_limited" : "forbidden", r.code === "rate_limited" ? r.detail : "fileId is not a file you may share.", input.clientId);
     // A resend gets the original back on its own socket; a new message reached it via broadcast.
-    if (!created) this.sendTo(ws, { type: "message", message });
+    if (!r.value.created) this.sendTo(ws, { type: "message", message: r.value.message });
   }
 
   /** Commits a message, or returns the one this sender already sent with this clientId. Synchronous: no other event interleaves. */

@@ -11,7 +11,6 @@ import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { describe, validate } from "../../lib/validation";
 import { bearer, principalFromToken, requireUser, userOf } from "../../middleware/auth";
 import { idempotency } from "../../middleware/idempotency";
-import { checkRate } from "../../middleware/rate-limit";
 import { MessageSchema, SendBody } from "./protocol";
 import { type HistoryQuery, INTERNAL_HEADERS, type RoomResult } from "./room";
 import * as S from "./schemas";
@@ -156,12 +155,11 @@ export const chatRoutes = new Hono<AppEnv>()
       const { id } = c.req.valid("param");
       const me = userOf(c).userId;
       await chat.requireMembership(c.var.db, id, me);
-      await checkRate(c.env, "CHAT_LIMITER", `send:${me}`, CHAT_LIMIT_PERIOD_SEC);
-      const body = c.req.valid("json");
-      if (body.fileId && !(await chat.mayAttachFile(c.var.db, me, body.fileId))) {
-        throw new AppError("validation_failed", "fileId must be a public file or one of your own.", { errors: [{ path: "fileId", message: "not a file you may share" }] });
-      }
-      const { message, created } = await roomStub(c.env, id).sendMessage(id, me, body);
+      // The room checks the rate limit and the file only for a new clientId: a retry gets the first message back.
+      const r = await roomStub(c.env, id).submit(id, me, c.req.valid("json"));
+      if (!r.ok && r.code === "rate_limited") throw new AppError("rate_limited", r.detail, { headers: { "retry-after": String(CHAT_LIMIT_PERIOD_SEC) } });
+      if (!r.ok) throw new AppError("validation_failed", r.detail, { errors: [{ path: "fileId", message: "not a file you may share" }] });
+      const { message, created } = r.value;
       return c.json(message, created ? 201 : 200);
     },
   )

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { connect, createGroup, insertFile, sendRest } from "./helpers";
@@ -108,5 +109,27 @@ describe("chat rooms over REST: errors", () => {
     socket.send({ type: "send", clientId: "one-more", text: "please" });
     expect(await socket.next("error")).toMatchObject({ code: "rate_limited", clientId: "one-more" });
     socket.close();
+  });
+
+  it("a resend with a known clientId returns the first message (200) even while rate limited or once its file is no longer shareable", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const room = await createGroup(alice, [bob]);
+    const file = await insertFile(alice.id, "public");
+    const first = await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken, body: { clientId: "keep-1", text: "photo", fileId: file } });
+    expect(first.status).toBe(201);
+    // The file goes private and belongs to someone else now (say, deleted and its id reused): the
+    // message was already stored with it, so the retry still gets it back.
+    await env.DB.prepare("UPDATE files SET visibility = 'private', owner_id = ? WHERE id = ?").bind(bob.id, file).run();
+    const again = await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken, body: { clientId: "keep-1", text: "photo", fileId: file } });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    // Exhaust the send budget; a retry of a stored message is not a new send.
+    for (let i = 0; i < 35; i++) {
+      if ((await sendRest(alice, room.id, `flood ${i}`)).status === 429) break;
+    }
+    expect((await sendRest(alice, room.id, "new one")).status).toBe(429);
+    const retry = await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken, body: { clientId: "keep-1", text: "photo", fileId: file } });
+    expect(retry.status).toBe(200);
+    expect(retry.body).toEqual(first.body);
   });
 });
