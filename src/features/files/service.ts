@@ -93,7 +93,13 @@ export async function storeFile(env: Env, db: Database, meta: NewFile, body: Rea
   }
   const sha256 = await meter.sha256();
   const row = await db.update(files).set({ status: "ready", size: meter.bytes, sha256, etag: sha256 }).where(eq(files.id, id)).returning().get();
-  if (!row) throw new AppError("internal", "The file row vanished while uploading.");
+  if (!row) {
+    // The pending row went while the bytes streamed (the account was deleted): so do the bytes.
+    await db.insert(fileTrash).values({ objectKey: key, createdAt: nowIso() }).onConflictDoNothing();
+    await purgeObjects(env, db, [key]);
+    if (await accountGone(db, meta.ownerId)) throw new AppError("unauthorized", "This account no longer exists.");
+    throw new AppError("internal", "The file row vanished while uploading.");
+  }
   return row;
 }
 
@@ -105,11 +111,12 @@ export async function insertForOwner<T>(db: Database, ownerId: string, insert: P
   try {
     return await insert;
   } catch (e) {
-    const owner = await db.select({ id: users.id }).from(users).where(eq(users.id, ownerId)).get();
-    if (!owner) throw new AppError("unauthorized", "This account no longer exists.");
+    if (await accountGone(db, ownerId)) throw new AppError("unauthorized", "This account no longer exists.");
     throw e;
   }
 }
+
+const accountGone = async (db: Database, userId: string) => !(await db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get());
 
 async function discardPending(env: Env, db: Database, id: string, key: string): Promise<void> {
   try {

@@ -1,5 +1,8 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { createDb } from "../../../src/db";
+import { AppError } from "../../../src/errors";
+import { storeFile } from "../../../src/features/files/service";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { bytesOf, pathOf, pngBytes, uploadPng, uploadRaw } from "./helpers";
 
@@ -108,5 +111,43 @@ describe("files: security", () => {
     expect((await env.MEDIA.list()).objects.length).toBe(before);
     const rows = await env.DB.prepare("SELECT (SELECT count(*) FROM files WHERE owner_id = ?1) + (SELECT count(*) FROM uploads WHERE owner_id = ?1) AS n").bind(u.id).first<{ n: number }>();
     expect(rows?.n).toBe(0);
+  });
+
+  it("bytes still streaming while the account is deleted do not survive it", async () => {
+    const u = await signup();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const head = pngBytes(100);
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        if (!sent) {
+          sent = true;
+          ctl.enqueue(head);
+          return;
+        }
+        await released;
+        ctl.enqueue(new Uint8Array(1000));
+        ctl.close();
+      },
+    });
+    const db = createDb(env.DB);
+    const upload = storeFile(env, db, { ownerId: u.id, name: "late.png", contentType: "image/png", visibility: "private" }, body, null).then(
+      (row) => row.id,
+      (e: unknown) => (e instanceof AppError ? e.code : String(e)),
+    );
+    await vi.waitFor(async () => {
+      const n = await env.DB.prepare("SELECT count(*) AS n FROM files WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
+      expect(n?.n).toBe(1);
+    });
+    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
+    release();
+    expect(await upload).toBe("unauthorized");
+    await vi.waitFor(async () => {
+      const objects = (await env.MEDIA.list({ prefix: "f/" })).objects.map((o) => o.key);
+      const known = (await env.DB.prepare("SELECT object_key AS k FROM file_trash UNION SELECT object_key FROM files").all<{ k: string }>()).results.map((r) => r.k);
+      // Every object in R2 has a file row or is queued for the cleanup task: nothing is left untracked.
+      expect(objects.filter((k) => !known.includes(k))).toEqual([]);
+    });
   });
 });
