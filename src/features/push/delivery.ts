@@ -71,12 +71,29 @@ function chunked<T>(xs: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** Queues `push.deliver` jobs for `targets`, pushDevicesPerJob per job. */
+/** Thrown when some `push.deliver` jobs were queued and then queueing failed: running the caller again would queue those twice. */
+class PartlyQueued extends Error {
+  constructor(
+    readonly queuedTargets: number,
+    cause: unknown,
+  ) {
+    super(`queueing push.deliver jobs failed after ${queuedTargets} deliveries were queued: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
+/** Queues `push.deliver` jobs for `targets`, pushDevicesPerJob per job; throws `PartlyQueued` when it fails after the first batch. */
 async function enqueueDeliveries(env: Env, targets: readonly Target[], message: PushMessage, attempt: number, delaySeconds: number): Promise<void> {
-  const jobs: Job[] = chunked(targets, limits.pushDevicesPerJob).map((t) => ({ type: "push.deliver", targets: t, message, attempt }));
+  const jobs = chunked(targets, limits.pushDevicesPerJob).map((t): Extract<Job, { type: "push.deliver" }> => ({ type: "push.deliver", targets: t, message, attempt }));
+  let queuedTargets = 0;
   // A deliver job is at most ~8 KB; 20 per batch stays well under the Queue's 256 KB batch limit.
   for (const batch of chunked(jobs, 20)) {
-    await env.JOBS.sendBatch(batch.map((body) => ({ body, contentType: "json" as const, ...(delaySeconds > 0 ? { delaySeconds } : {}) })));
+    try {
+      await env.JOBS.sendBatch(batch.map((body) => ({ body, contentType: "json" as const, ...(delaySeconds > 0 ? { delaySeconds } : {}) })));
+    } catch (e) {
+      if (queuedTargets === 0) throw e;
+      throw new PartlyQueued(queuedTargets, e);
+    }
+    queuedTargets += batch.reduce((n, j) => n + j.targets.length, 0);
   }
 }
 
@@ -170,7 +187,15 @@ export async function deliver(env: Env, db: Database, devices: readonly TargetDe
 /** Sends to these devices now, or splits a large fan-out into `push.deliver` jobs. */
 async function fanOut(env: Env, db: Database, devices: readonly TargetDevice[], message: PushMessage): Promise<DeliverySummary> {
   if (devices.length <= limits.pushDevicesPerJob) return deliver(env, db, devices, message, 1);
-  await enqueueDeliveries(env, devices.map((d) => ({ deviceId: d.deviceId, userId: d.userId })), message, 1, 0);
+  try {
+    await enqueueDeliveries(env, devices.map((d) => ({ deviceId: d.deviceId, userId: d.userId })), message, 1, 0);
+  } catch (e) {
+    // Nothing queued: failing the job lets the queue run it again. Some slices queued: running it
+    // again would push those devices twice, so the rest is given up instead.
+    if (!(e instanceof PartlyQueued)) throw e;
+    console.error(`push: ${e.message}; ${devices.length - e.queuedTargets} given up`);
+    return { ...emptySummary(), queued: e.queuedTargets, dropped: devices.length - e.queuedTargets };
+  }
   return { ...emptySummary(), queued: devices.length };
 }
 

@@ -114,4 +114,36 @@ describe("push delivery", () => {
     };
     await expect(handlePushSend(e, { type: "push.send", userIds: [user.id], message })).rejects.toThrow("queue unavailable");
   });
+
+  it("a large fan-out whose later slices cannot be queued does not fail the job (a rerun would queue the first slices twice)", async () => {
+    const users = await Promise.all(Array.from({ length: 21 }, () => signup()));
+    const now = new Date().toISOString();
+    const rows = users.flatMap((u) => Array.from({ length: 20 }, () => ({ id: crypto.randomUUID(), userId: u.id, token: fcmToken() })));
+    await env.DB.batch(rows.map((r) => env.DB.prepare("INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) VALUES (?, ?, ?, 'android', 'fcm', ?, ?)").bind(r.id, r.userId, r.token, now, now)));
+    const { env: e, queued } = recordingEnv();
+    const jobs = e.JOBS as unknown as { sendBatch: (msgs: Iterable<unknown>) => Promise<void> };
+    const record = jobs.sendBatch.bind(jobs);
+    let calls = 0;
+    jobs.sendBatch = async (msgs) => {
+      if (++calls > 1) throw new Error("queue unavailable");
+      await record(msgs);
+    };
+    const summary = await handlePushSend(e, { type: "push.send", userIds: users.map((u) => u.id), message });
+    const slices = jobsOf(queued, "push.deliver");
+    expect(slices.length).toBeGreaterThan(0);
+    const inSlices = slices.reduce((n, j) => n + j.body.targets.length, 0);
+    expect(summary).toMatchObject({ queued: inSlices, dropped: rows.length - inSlices });
+  });
+
+  it("a large fan-out that cannot be queued at all fails the job, so the queue retries it", async () => {
+    const users = await Promise.all(Array.from({ length: 2 }, () => signup()));
+    const now = new Date().toISOString();
+    const rows = users.flatMap((u) => Array.from({ length: 20 }, () => ({ id: crypto.randomUUID(), userId: u.id, token: fcmToken() })));
+    await env.DB.batch(rows.map((r) => env.DB.prepare("INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) VALUES (?, ?, ?, 'android', 'fcm', ?, ?)").bind(r.id, r.userId, r.token, now, now)));
+    const { env: e } = recordingEnv();
+    (e.JOBS as unknown as { sendBatch: () => Promise<void> }).sendBatch = async () => {
+      throw new Error("queue unavailable");
+    };
+    await expect(handlePushSend(e, { type: "push.send", userIds: users.map((u) => u.id), message })).rejects.toThrow("queue unavailable");
+  });
 });
