@@ -11,6 +11,8 @@ export interface D1Call {
   sql: string;
   /** Statements in this round trip (1 for a statement, n for a batch). */
   statements: number;
+  /** Most bound parameters of any statement in this round trip (D1 allows 100 per statement). */
+  params: number;
 }
 
 export interface D1Counter {
@@ -26,21 +28,21 @@ type AnyStmt = D1PreparedStatement;
 
 export function countingD1(real: D1Database): { db: D1Database; counter: D1Counter } {
   const calls: D1Call[] = [];
-  const realOf = new WeakMap<object, { stmt: AnyStmt; sql: string }>();
+  const realOf = new WeakMap<object, { stmt: AnyStmt; sql: string; params: number }>();
 
-  const wrapStmt = (stmt: AnyStmt, sql: string): AnyStmt => {
+  const wrapStmt = (stmt: AnyStmt, sql: string, params = 0): AnyStmt => {
     const record = <T>(p: Promise<T>): Promise<T> => {
-      calls.push({ kind: "statement", sql, statements: 1 });
+      calls.push({ kind: "statement", sql, statements: 1, params });
       return p;
     };
     const w = {
-      bind: (...values: unknown[]) => wrapStmt(stmt.bind(...values), sql),
+      bind: (...values: unknown[]) => wrapStmt(stmt.bind(...values), sql, values.length),
       first: (col?: string) => record(col === undefined ? stmt.first() : stmt.first(col)),
       run: () => record(stmt.run()),
       all: () => record(stmt.all()),
       raw: (opts?: { columnNames?: boolean }) => record(opts?.columnNames ? stmt.raw({ columnNames: true }) : stmt.raw()),
     };
-    realOf.set(w, { stmt, sql });
+    realOf.set(w, { stmt, sql, params });
     return w as unknown as AnyStmt;
   };
 
@@ -55,7 +57,7 @@ export function countingD1(real: D1Database): { db: D1Database; counter: D1Count
     prepare: (query: string) => wrapStmt(d.prepare(query), query),
     batch: (stmts: AnyStmt[]) => {
       const inner = unwrap(stmts);
-      calls.push({ kind: "batch", sql: inner.map((i) => i.sql).join(" ; "), statements: inner.length });
+      calls.push({ kind: "batch", sql: inner.map((i) => i.sql).join(" ; "), statements: inner.length, params: Math.max(0, ...inner.map((i) => i.params)) });
       return d.batch(inner.map((i) => i.stmt));
     },
   });
@@ -63,7 +65,7 @@ export function countingD1(real: D1Database): { db: D1Database; counter: D1Count
   const db = {
     ...wrapDb(real),
     exec: (query: string) => {
-      calls.push({ kind: "exec", sql: query, statements: 1 });
+      calls.push({ kind: "exec", sql: query, statements: 1, params: 0 });
       return real.exec(query);
     },
     dump: () => real.dump(),

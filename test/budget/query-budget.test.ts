@@ -140,6 +140,23 @@ describe("query budget: collections (notes)", () => {
     expectBudget(m, 1, "list");
   });
 
+  it("a where at its limits stays within D1's 100 bound parameters per statement; a bigger one is a 400", async (t) => {
+    if (!available) t.skip();
+    // Local SQLite accepts thousands of parameters; deployed D1 fails a statement over 100.
+    const strings = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`);
+    const where = { title: { $in: strings(50, "t") }, body: { $in: strings(30, "b") } };
+    const first = await measure(`/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify(where))}&limit=1`, { token: user.accessToken });
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const maxParams = Math.max(...first.counter.calls.map((c) => c.params));
+    expect(maxParams, first.counter.describe()).toBeLessThanOrEqual(100);
+    report.push(`  ${"where at its limits".padEnd(28)} ${first.counter.roundTrips} round trip, ${maxParams} bound parameters (D1 cap 100)`);
+    const over = { ...where, tags: { $contains: "x" }, pinned: { $ne: true }, ownerId: { $in: strings(50, "o") } };
+    const rejected = await measure(`/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify(over))}`, { token: user.accessToken });
+    expect(rejected.status).toBe(400);
+    expect(rejected.body.code).toBe("validation_failed");
+    expect(rejected.counter.roundTrips).toBe(0);
+  });
+
   it("a rejected create (unknown field) makes no write", async (t) => {
     if (!available) t.skip();
     const m = await create({ title: "x", ownerId: "someone-else", nope: 1 });

@@ -2,13 +2,19 @@
  * HTTP fuzzing: every route in GET /v1/openapi.json (so new routes are covered without touching
  * this file), plus the tus verbs the document does not list, gets arbitrary bodies, content types,
  * query strings, path params and headers. Properties: never a 5xx; every 4xx is problem+json with a
- * string `code`; a rejected request (4xx) writes nothing to D1 or R2.
+ * string `code`; a rejected request (4xx) writes nothing to D1 or R2; and no statement breaks a
+ * deployed-D1 limit that local SQLite does not enforce (100 bound parameters, 100 KB of SQL).
+ * Requests go through `app.fetch` with a D1 binding that records every statement (see
+ * test/budget/counting-d1.ts); work left in `waitUntil` is awaited and recorded too.
  *
  * Reproduce a failure: VITE_FUZZ_SEED=<seed printed by fast-check> npx vitest run test/fuzz
  */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { app } from "../../src/app";
+import { countingD1 } from "../budget/counting-d1";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
 import { bodyJunk, changed, fcParams, FUZZ_SEED, headerJunk, snapshot, stringJunk, type BodyCase } from "./support";
 
@@ -39,6 +45,10 @@ for (const [path, ops] of Object.entries(doc.paths)) {
 // tus verbs that OpenAPI does not describe.
 if (doc.paths["/v1/uploads/{id}"]) routes.push({ method: "HEAD", path: "/v1/uploads/{id}", pathParams: ["id"], queryParams: [], jsonKeys: [] });
 if (doc.paths["/v1/uploads"]) routes.push({ method: "OPTIONS", path: "/v1/uploads", pathParams: [], queryParams: [], jsonKeys: [] });
+
+/** Deployed D1 limits per statement (local SQLite allows far more). */
+const D1_MAX_PARAMS = 100;
+const D1_MAX_SQL_BYTES = 100_000;
 
 // --- fixtures: real ids, so junk also reaches code behind the lookups ---------------------------
 
@@ -209,8 +219,10 @@ function describeCase(route: Route, req: { url: string; init: RequestInit }, sta
 
 /** Status codes each route answered, printed at the end: shows how deep the junk got. */
 const statuses = new Map<string, Map<number, number>>();
+/** Most bound parameters one statement of the route used during the run. */
+const maxParams = new Map<string, number>();
 afterAll(() => {
-  const lines = [...statuses].map(([r, m]) => `${r.padEnd(48)} ${[...m].sort(([x], [y]) => x - y).map(([s, n]) => `${s}×${n}`).join(" ")}`);
+  const lines = [...statuses].map(([r, m]) => `${r.padEnd(48)} ${[...m].sort(([x], [y]) => x - y).map(([s, n]) => `${s}×${n}`).join(" ")}  (max ${maxParams.get(r) ?? 0} D1 params)`);
   console.log(`fuzz statuses per route (seed ${FUZZ_SEED ?? "random"}):\n${lines.join("\n")}`);
 });
 
@@ -240,13 +252,20 @@ describe("HTTP fuzz: every documented route", () => {
           const req = buildRequest(route, c);
           const before = last ?? (await snapshot());
           last = null;
-          const res = await exports.default.fetch(new Request(req.url, req.init));
+          const { db, counter } = countingD1(env.DB);
+          const ctx = createExecutionContext();
+          const res = await app.fetch(new Request(req.url, req.init), { ...env, DB: db }, ctx);
           const text = await res.text();
+          await waitOnExecutionContext(ctx);
           const after = await snapshot();
           last = after;
           const ct = res.headers.get("content-type");
           seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
           if (res.status >= 500) throw new Error(`5xx:\n${describeCase(route, req, res.status, text, ct)}`);
+          const key = `${route.method} ${route.path}`;
+          maxParams.set(key, Math.max(maxParams.get(key) ?? 0, ...counter.calls.map((q) => q.params)));
+          const overLimit = counter.calls.filter((q) => q.params > D1_MAX_PARAMS || new TextEncoder().encode(q.sql).byteLength > D1_MAX_SQL_BYTES);
+          if (overLimit.length) throw new Error(`statement over a D1 limit (${D1_MAX_PARAMS} parameters, ${D1_MAX_SQL_BYTES} bytes):\n${overLimit.map((q) => `${q.params} params: ${q.sql.slice(0, 300)}`).join("\n")}\n${describeCase(route, req, res.status, text, ct)}`);
           if (res.status >= 400) {
             if (!ct?.startsWith("application/problem+json")) throw new Error(`4xx without problem+json:\n${describeCase(route, req, res.status, text, ct)}`);
             if (route.method !== "HEAD") {
