@@ -45,6 +45,24 @@ describe("collections: records, errors", () => {
     expect(res.headers.get("content-type")).toContain("application/problem+json");
   });
 
+  it("a body that is not a JSON object, or not sent as JSON, is refused and changes nothing", async () => {
+    const user = await signup();
+    const note = await createNote(user, { title: "keep" });
+    const json = { "content-type": "application/json" };
+    for (const method of ["PATCH", "PUT"]) {
+      expectProblem(await api(`${notes}/${note.id}`, { method, token: user.accessToken, raw: "[]", headers: json }), 400, "validation_failed");
+      // Without a JSON Content-Type the body would be read as {}: a silent no-op (PATCH) or a reset to defaults (PUT).
+      expectProblem(await api(`${notes}/${note.id}`, { method, token: user.accessToken, raw: JSON.stringify({ title: "lost" }) }), 415, "unsupported_media_type");
+      expectProblem(await api(`${notes}/${note.id}`, { method, token: user.accessToken, raw: JSON.stringify({ title: "lost" }), headers: { "content-type": "text/plain" } }), 415, "unsupported_media_type");
+    }
+    expectProblem(await api(notes, { token: user.accessToken, raw: "[]", headers: json }), 400, "validation_failed");
+    expectProblem(await api(notes, { token: user.accessToken, raw: JSON.stringify({ title: "t" }), headers: { "content-type": "text/plain" } }), 415, "unsupported_media_type");
+    const ok = await api(`${notes}/${note.id}`, { method: "PATCH", token: user.accessToken, raw: JSON.stringify({ pinned: true }), headers: { "content-type": "application/json; charset=utf-8" } });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ title: "keep", pinned: true, version: 2 });
+    expect((await list("notes", user.accessToken)).body.items).toHaveLength(1);
+  });
+
   it("where/sort on an undeclared field or an unknown operator is a 400 validation_failed", async () => {
     const user = await signup();
     await createNote(user);
