@@ -7,7 +7,7 @@
  * an INSERT before the handler runs, so of two concurrent requests only one executes; the other
  * gets 409 `conflict` until the first is stored. The same key with another method, path or body
  * is also a 409 `conflict` (errors path `Idempotency-Key`). 5xx answers are not kept (the retry
- * runs again); a claim whose request died is taken over after `limits.idempotencyLockSec`.
+ * runs again; for streamed uploads only 2xx answers are kept); a claim whose request died is taken over after `limits.idempotencyLockSec`.
  * Anonymous callers have no scope to keep keys in, so the header is ignored for them.
  */
 import { and, eq, lte } from "drizzle-orm";
@@ -83,7 +83,10 @@ async function requestHash(req: { method: string; path: string; url: string; tex
 /** Middleware: makes a POST idempotent under the `Idempotency-Key` header. */
 export const idempotency = idempotent("body");
 
-/** The same for streaming uploads: the body is not read; a retry is recognised by URL, type and length. */
+/**
+ * The same for streaming uploads: the body is not read; a retry is recognised by URL, type and
+ * length. Only 2xx answers are kept, so a retry after an upload that broke off runs again.
+ */
 export const idempotencyForStream = idempotent("stream");
 
 function idempotent(identity: RequestIdentity) {
@@ -114,7 +117,9 @@ function idempotent(identity: RequestIdentity) {
     try {
       await next();
       const res = c.res;
-      if (res.status < 500) {
+      // A streamed body is not part of the request's identity, so a 4xx caused by its bytes (cut off
+      // midway, wrong signature, too long) says nothing about the retry: only successes are kept.
+      if (identity === "stream" ? res.status < 300 : res.status < 500) {
         const body = await res.clone().text();
         if (new TextEncoder().encode(body).byteLength <= limits.idempotencyBodyMaxBytes) {
           const headers: Record<string, string> = {};

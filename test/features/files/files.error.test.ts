@@ -91,4 +91,33 @@ describe("files: errors", () => {
     const res = await api("/v1/me", { method: "PATCH", token: u.accessToken, body: { avatarFileId: "0190aaaa-0000-7000-8000-000000000000" } });
     expectProblem(res, 400, "validation_failed");
   });
+
+  it("an upload cut off midway is not replayed to a retry with the same Idempotency-Key", async () => {
+    const u = await signup();
+    const bytes = pngBytes(1000);
+    const send = async (cutAt: number | null) => {
+      const body = new FixedLengthStream(bytes.length);
+      const writer = body.writable.getWriter();
+      const res = exports.default.fetch(
+        new Request("https://outpost.test/v1/files?name=retry.png", { method: "POST", headers: { authorization: `Bearer ${u.accessToken}`, "content-type": "image/png", "idempotency-key": "upload-1" }, body: body.readable }),
+      );
+      if (cutAt === null) {
+        await writer.write(bytes);
+        await writer.close();
+      } else {
+        await writer.write(bytes.slice(0, cutAt));
+        await writer.abort(new Error("network lost")).catch(() => {});
+      }
+      const r = await res;
+      return { status: r.status, body: (await r.json()) as { code?: string; size?: number } };
+    };
+    const cut = await send(100);
+    expect(cut.status).toBe(400);
+    const retry = await send(null);
+    expect(retry.status).toBe(201);
+    expect(retry.body.size).toBe(1000);
+    const again = await send(null);
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(retry.body);
+  });
 });
