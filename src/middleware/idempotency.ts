@@ -76,7 +76,8 @@ async function requestHash(req: { method: string; path: string; url: string; tex
     identity === "body"
       ? // Hono caches the body text, so the validator after this middleware reads it again for free.
         `${req.method} ${req.path}\n${await req.text()}`
-      : `${req.method} ${new URL(req.url).pathname}${new URL(req.url).search}\n${req.header("content-type") ?? ""}\n${req.header("content-length") ?? ""}`;
+      : // The media type without parameters: HTTP clients pick a new multipart boundary for every retry.
+        `${req.method} ${new URL(req.url).pathname}${new URL(req.url).search}\n${(req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase()}\n${req.header("content-length") ?? ""}`;
   return b64url(await sha256(subject));
 }
 

@@ -190,4 +190,27 @@ describe("files: happy paths", () => {
     expect(first.status).toBe(200);
     expect(again.body).toEqual(first.body);
   });
+
+  it("replays a multipart upload retried with the same Idempotency-Key, even with a new boundary", async () => {
+    const u = await signup();
+    const enc = new TextEncoder();
+    const body = (boundary: string) => {
+      const head = enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`);
+      const tail = enc.encode(`\r\n--${boundary}--\r\n`);
+      const png = pngBytes(300);
+      const out = new Uint8Array(head.length + png.length + tail.length);
+      out.set(head);
+      out.set(png, head.length);
+      out.set(tail, head.length + png.length);
+      return out;
+    };
+    // Mobile HTTP clients pick a fresh random boundary each time a request is built.
+    const send = (boundary: string) => api("/v1/files", { method: "POST", token: u.accessToken, raw: body(boundary), headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "idempotency-key": "form-1" } });
+    const first = await send("boundary-aaaaaaaaaaaa");
+    expect(first.status).toBe(201);
+    const retry = await send("boundary-bbbbbbbbbbbb");
+    expect(retry.status, retry.text).toBe(201);
+    expect(retry.body).toEqual(first.body);
+    expect((await api("/v1/files", { token: u.accessToken })).body.items).toHaveLength(1);
+  });
 });
