@@ -83,6 +83,20 @@ describe("collections: records, happy paths", () => {
     expect(third.body.nextCursor).toBeNull();
   });
 
+  it("pages hold 50 records by default and up to 200 on request", async () => {
+    const me = await signup();
+    for (let i = 0; i < 51; i++) await createNote(me, { title: `n${i}` });
+    const first = await list("notes", me.accessToken);
+    expect(first.body.items).toHaveLength(50);
+    expect(first.body.nextCursor).toEqual(expect.any(String));
+    const rest = await list("notes", me.accessToken, { cursor: first.body.nextCursor });
+    expect(rest.body.items.map((r: { title: string }) => r.title)).toEqual(["n0"]);
+    expect(rest.body.nextCursor).toBeNull();
+    const max = await list("notes", me.accessToken, { limit: "200" });
+    expect(max.body.items).toHaveLength(51);
+    expect(max.body.nextCursor).toBeNull();
+  });
+
   it("cursor pages stay stable while records are inserted between them", async () => {
     const me = await signup();
     for (let i = 0; i < 4; i++) await createNote(me, { title: `old${i}` });
