@@ -170,7 +170,17 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
     ...(complete
       ? [insertReadyFile(db, { id: up.fileId, ownerId: up.ownerId, objectKey: up.objectKey, name: up.name, contentType: up.contentType, size: up.uploadLength, visibility: up.visibility, sha256: null, etag, createdAt: now })]
       : []),
-  ]);
+  ]).catch(async (e: unknown) => {
+    // Nothing was recorded (e.g. the upload or its account went meanwhile: foreign keys): drop what
+    // this request put in R2, and answer like a lost race when the upload moved or vanished.
+    if (tailKey) await env.MEDIA.delete(tailKey).catch(() => {});
+    try {
+      return await lostRace(e);
+    } catch (err) {
+      if (complete && err instanceof AppError && err.code === "conflict") await env.MEDIA.delete(up.objectKey).catch(() => {});
+      throw err;
+    }
+  });
   const updated = (res[added.length] as UploadRow[])[0];
   if (!updated) {
     if (tailKey) await env.MEDIA.delete(tailKey);

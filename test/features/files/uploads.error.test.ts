@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createDb } from "../../../src/db";
 import { uploads } from "../../../src/db/schema";
 import { AppError } from "../../../src/errors";
@@ -174,5 +174,44 @@ describe("uploads (tus): concurrent PATCHes", () => {
     releaseB();
     expect(await b).toBe("conflict");
     expect((await bytesOf(`/v1/files/${a.fileId}/content`, { token: u.accessToken })).bytes).toEqual(source);
+  });
+
+  it("a final PATCH whose account is deleted between R2 and D1 gets a 4xx, not 500", async () => {
+    const u = await signup();
+    const path = await create(u.accessToken, 100);
+    const id = path.split("/").pop()!;
+    const db = createDb(env.DB);
+    const up = (await db.select().from(uploads).where(eq(uploads.id, id)).get())!;
+    const media = env.MEDIA;
+    // The R2 multipart completion succeeds, then the account goes before the D1 batch runs.
+    const racing = {
+      ...env,
+      MEDIA: {
+        get: media.get.bind(media),
+        put: media.put.bind(media),
+        head: media.head.bind(media),
+        delete: media.delete.bind(media),
+        list: media.list.bind(media),
+        resumeMultipartUpload: (key: string, uploadId: string) => {
+          const mp = media.resumeMultipartUpload(key, uploadId);
+          return {
+            uploadPart: (n: number, b: Uint8Array) => mp.uploadPart(n, b),
+            abort: () => mp.abort(),
+            complete: async (parts: R2UploadedPart[]) => {
+              const done = await mp.complete(parts);
+              expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
+              return done;
+            },
+          };
+        },
+      } as unknown as R2Bucket,
+    } as Env;
+    const body = new ReadableStream<Uint8Array>({ start: (ctl) => (ctl.enqueue(pngBytes(100)), ctl.close()) });
+    const outcome = await appendToUpload(racing, db, up, body).then(
+      () => "ok",
+      (e: unknown) => (e instanceof AppError ? e.status : String(e)),
+    );
+    expect(outcome).toBe(409);
+    await vi.waitFor(async () => expect(await env.MEDIA.head(up.objectKey)).toBeNull());
   });
 });
