@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { pngBytes } from "./helpers";
@@ -33,7 +34,12 @@ describe("uploads (tus): security", () => {
     const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "10", "upload-metadata": `filename ${btoa("../../f/victim")},filetype ${btoa("image/png")}` } });
     const path = new URL(res.headers.get("location")!).pathname;
     const done = await api(path, { method: "PATCH", token: u.accessToken, raw: pngBytes(10), headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": "0" } });
-    const file = await api(`/v1/files/${done.headers.get("outpost-file-id")}`, { token: u.accessToken });
+    const fileId = done.headers.get("outpost-file-id");
+    const file = await api(`/v1/files/${fileId}`, { token: u.accessToken });
     expect(file.body.name).toBe("victim");
+    // The bytes sit under the server-made key; no key anywhere in the bucket comes from the name.
+    expect(await env.MEDIA.head(`f/${fileId}`)).not.toBeNull();
+    const keys = (await env.MEDIA.list()).objects.map((o) => o.key);
+    expect(keys.filter((k) => k.includes("victim") || k.includes(".."))).toEqual([]);
   });
 });
