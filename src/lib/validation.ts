@@ -19,9 +19,29 @@ export function toFieldErrors(target: string, issues: readonly StandardSchemaV1.
   return issues.map((i) => ({ path: issuePath(target, i), message: i.message }));
 }
 
+const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
+
+/**
+ * JSON bodies must be sent as JSON and be objects. Hono's json validator reads a body with another
+ * Content-Type as `{}`, and valibot object schemas accept arrays: either would turn a client's
+ * change into an empty one (a PATCH that drops it, a PUT back to defaults). An empty body without
+ * a Content-Type stays `{}` (action routes like logout).
+ */
+async function assertJsonObjectBody(req: { header(name: string): string | undefined; text(): Promise<string>; json(): Promise<unknown> }) {
+  if (!JSON_TYPE.test(req.header("content-type") ?? "")) {
+    if ((await req.text()).length > 0) throw new AppError("unsupported_media_type", "Send the body as JSON (Content-Type: application/json).");
+    return;
+  }
+  const body = await req.json();
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new AppError("validation_failed", "The body is not valid.", { errors: [{ path: "body", message: "must be a JSON object" }] });
+  }
+}
+
 /** Validates `target` with `schema`; the handler reads the typed result with `c.req.valid(target)`. */
 export function validate<S extends StandardSchemaV1, T extends keyof ValidationTargets>(target: T, schema: S) {
-  return validator(target, schema, (result) => {
+  return validator(target, schema, async (result, c) => {
+    if (target === "json") await assertJsonObjectBody(c.req);
     if (!result.success) {
       throw new AppError("validation_failed", `The ${target === "json" ? "body" : target} is not valid.`, {
         errors: toFieldErrors(target === "json" ? "body" : target, result.error),

@@ -6,8 +6,9 @@
  * `app.post(path, optionalAuth, idempotency, validate(...), handler)`. The key is claimed with
  * an INSERT before the handler runs, so of two concurrent requests only one executes; the other
  * gets 409 `conflict` until the first is stored. The same key with another method, path or body
- * is also a 409 `conflict` (errors path `Idempotency-Key`). 5xx answers are not kept (the retry
- * runs again; for streamed uploads only 2xx answers are kept); a claim whose request died is taken over after `limits.idempotencyLockSec`.
+ * is also a 409 `conflict` (errors path `Idempotency-Key`). 5xx answers and refusals before the
+ * handler ran (400, 401, 403, 429) are not kept, so the retry runs again (for streamed uploads
+ * only 2xx answers are kept); a claim whose request died is taken over after `limits.idempotencyLockSec`.
  * Anonymous callers have no scope to keep keys in, so the header is ignored for them.
  */
 import { and, eq, lte } from "drizzle-orm";
@@ -120,7 +121,10 @@ function idempotent(identity: RequestIdentity) {
       const res = c.res;
       // A streamed body is not part of the request's identity, so a 4xx caused by its bytes (cut off
       // midway, wrong signature, too long) says nothing about the retry: only successes are kept.
-      if (identity === "stream" ? res.status < 300 : res.status < 500) {
+      // Otherwise the outcome is kept, except refusals made before anything ran (invalid input,
+      // auth, rate limit), so a corrected retry with the same key runs.
+      const refusedBeforeRunning = res.status === 400 || res.status === 401 || res.status === 403 || res.status === 429;
+      if (identity === "stream" ? res.status < 300 : res.status < 500 && !refusedBeforeRunning) {
         const body = await res.clone().text();
         if (new TextEncoder().encode(body).byteLength <= limits.idempotencyBodyMaxBytes) {
           const headers: Record<string, string> = {};

@@ -38,6 +38,29 @@ describe("Idempotency-Key", () => {
     expectProblem(await uploadRaw(u.accessToken, pngBytes(1000), { name: "b.png", headers }), 409, "conflict");
   });
 
+  it("a handler's refusal (409 email_taken) is kept and replayed; an invalid body is not kept", async () => {
+    const taken = await signup();
+    const guest = await api("/v1/auth/anonymous", { body: {} });
+    const token = guest.body.session.accessToken;
+    const headers = { "idempotency-key": "link-1" };
+    expectProblem(await api("/v1/auth/link", { token, headers, body: { email: "not-an-email", password: "long enough" } }), 400, "validation_failed");
+    const first = await api("/v1/auth/link", { token, headers, body: { email: taken.email, password: "long enough" } });
+    expectProblem(first, 409, "email_taken");
+    const again = await api("/v1/auth/link", { token, headers, body: { email: taken.email, password: "long enough" } });
+    expectProblem(again, 409, "email_taken");
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+  });
+
+  it("a JSON body sent as text/plain is 415, and an array body is 400, on every JSON route", async () => {
+    const u = await signup();
+    const asText = await api("/v1/me", { method: "PATCH", token: u.accessToken, raw: JSON.stringify({ name: "x" }), headers: { "content-type": "text/plain" } });
+    expectProblem(asText, 415, "unsupported_media_type");
+    expectProblem(await api("/v1/me", { method: "PATCH", token: u.accessToken, body: [] }), 400, "validation_failed");
+    expect((await api("/v1/me", { token: u.accessToken })).body.name).toBeNull();
+    // An action route still takes an empty body without a content type.
+    expect((await api("/v1/auth/logout", { method: "POST", token: u.accessToken })).status).toBe(204);
+  });
+
   it("keys are per user: another user's identical key runs their own request", async () => {
     const a = await signup();
     const b = await signup();

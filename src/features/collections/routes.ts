@@ -3,7 +3,6 @@
  * (and documents in OpenAPI) that collection's own record shape. Unknown names are 404.
  */
 import { Hono } from "hono";
-import { createMiddleware } from "hono/factory";
 import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
@@ -41,25 +40,6 @@ function noneMatch(header: string | undefined, version: number): boolean {
   });
 }
 
-/**
- * Record bodies are JSON objects. The json validator reads a body sent with another Content-Type
- * as `{}`, and valibot's object schemas accept arrays: either would become an empty PATCH (a
- * version bump that drops the client's change) or a PUT back to defaults. Both are refused here.
- */
-const jsonObjectBody = createMiddleware<AppEnv>(async (c, next) => {
-  if (!/^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
-    throw new AppError("unsupported_media_type", "Send the record as JSON (Content-Type: application/json).");
-  }
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    return next(); // malformed JSON: the validator answers it
-  }
-  if (Array.isArray(body)) throw new AppError("validation_failed", "The body is not valid.", { errors: [{ path: "body", message: "must be a JSON object" }] });
-  return next();
-});
-
 const authOf = (rule: Rule) => (rule === "public" ? "optional" : "user") as "optional" | "user";
 
 function recordRoutes(col: Collection) {
@@ -75,7 +55,6 @@ function recordRoutes(col: Collection) {
       describe({ tag, summary: `Create a ${col.name} record`, auth: authOf(r.create), description: `${rule("create", r.create)} Send \`Idempotency-Key\` to make a retry safe.`, responses: { 201: { description: "The record, version 1", schema: S.record }, 409: { description: "conflict: the Idempotency-Key is in use or was used for another request" } } }),
       optionalAuth,
       idempotency,
-      jsonObjectBody,
       validate("json", S.create),
       async (c) => {
         const rec = await svc.createRecord(c.var.db, col, c.var.principal, c.req.valid("json"));
@@ -105,7 +84,6 @@ function recordRoutes(col: Collection) {
       describe({ tag, summary: `Change fields of a ${col.name} record`, auth: authOf(r.update), description: `${rule("update", r.update)} Fields are merged; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`, responses: { 200: { description: "The record", schema: S.record }, 403: { description: "forbidden: readable but not yours to change" }, 404: { description: "not_found" }, 412: { description: "version_conflict" } } }),
       optionalAuth,
       validate("param", IdParam),
-      jsonObjectBody,
       validate("json", S.patch),
       async (c) => {
         const rec = await svc.updateRecord(c.var.db, col, c.var.principal, c.req.valid("param").id, c.req.valid("json"), ifMatchVersions(c.req.header("if-match")));
@@ -117,7 +95,6 @@ function recordRoutes(col: Collection) {
       describe({ tag, summary: `Replace a ${col.name} record`, auth: authOf(r.update), description: `${rule("update", r.update)} Omitted fields take their defaults; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`, responses: { 200: { description: "The record", schema: S.record }, 403: { description: "forbidden: readable but not yours to change" }, 404: { description: "not_found" }, 412: { description: "version_conflict" } } }),
       optionalAuth,
       validate("param", IdParam),
-      jsonObjectBody,
       validate("json", S.replace),
       async (c) => {
         const rec = await svc.updateRecord(c.var.db, col, c.var.principal, c.req.valid("param").id, c.req.valid("json"), ifMatchVersions(c.req.header("if-match")));

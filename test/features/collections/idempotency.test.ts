@@ -80,14 +80,17 @@ describe("Idempotency-Key on POST", () => {
     expect(taken.status).toBe(201);
   });
 
-  it("a validation error is kept and replayed like any other answer", async () => {
+  it("a validation error is not kept: the corrected retry with the same key runs once", async () => {
     const user = await signup();
     const bad = await post(user.accessToken, "k-bad", { title: "" });
     expectProblem(bad, 400, "validation_failed");
-    const again = await post(user.accessToken, "k-bad", { title: "" });
-    expect(again.status).toBe(400);
-    expect(again.body.code).toBe("validation_failed");
-    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(bad.headers.get("idempotent-replayed")).toBeNull();
+    const fixed = await post(user.accessToken, "k-bad", { title: "fixed" });
+    expect(fixed.status).toBe(201);
+    const replayed = await post(user.accessToken, "k-bad", { title: "fixed" });
+    expect(replayed.headers.get("idempotent-replayed")).toBe("true");
+    expect(replayed.body.id).toBe(fixed.body.id);
+    expect((await list("notes", user.accessToken)).body.items).toHaveLength(1);
   });
 
   it("rejects a malformed key; ignores the header for anonymous callers", async () => {
