@@ -93,5 +93,10 @@ export function toAppError(err: unknown): AppError {
     }
     if (status > 400 && status < 500) return new AppError("bad_request", err.message || undefined);
   }
+  // A write that refers to a row deleted meanwhile (e.g. a still-valid token whose account was just
+  // deleted). Writes run in atomic batches, so nothing was written: a conflict, not a server fault.
+  if (err instanceof Error && /FOREIGN KEY constraint failed/.test(`${err.message} ${String(err.cause ?? "")}`)) {
+    return new AppError("conflict", "Something this request refers to no longer exists.");
+  }
   return new AppError("internal", "Something went wrong on our side.");
 }
