@@ -78,6 +78,11 @@ export function problem(err: AppError, requestId?: string): Response {
   return new Response(JSON.stringify(body), { status, headers });
 }
 
+/** True when a D1 error is a violation of the given SQLite constraint (D1 puts it in message or cause). */
+export function isConstraintError(e: unknown, kind: "UNIQUE" | "FOREIGN KEY"): boolean {
+  return e instanceof Error && `${e.message} ${String(e.cause ?? "")}`.includes(`${kind} constraint failed`);
+}
+
 /** Maps anything thrown to an AppError; unknown errors become `internal` and are logged (without secrets). */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
@@ -95,7 +100,7 @@ export function toAppError(err: unknown): AppError {
   }
   // A write that refers to a row deleted meanwhile (e.g. a still-valid token whose account was just
   // deleted). Writes run in atomic batches, so nothing was written: a conflict, not a server fault.
-  if (err instanceof Error && /FOREIGN KEY constraint failed/.test(`${err.message} ${String(err.cause ?? "")}`)) {
+  if (isConstraintError(err, "FOREIGN KEY")) {
     return new AppError("conflict", "Something this request refers to no longer exists.");
   }
   return new AppError("internal", "Something went wrong on our side.");

@@ -17,6 +17,11 @@ export function fromB64url(s: string): Uint8Array {
   return out;
 }
 
+/** Lowercase hex of bytes. */
+export function hex(bytes: ArrayBuffer | Uint8Array): string {
+  return [...(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes))].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
 /** `n` random bytes, base64url-encoded (default 32 bytes = 256 bits). */
 export function randomToken(n = 32): string {
   return b64url(crypto.getRandomValues(new Uint8Array(n)));

@@ -1,4 +1,5 @@
 /** Time-sortable, URL-safe identifiers (UUIDv7, RFC 9562). */
+import { hex } from "./crypto";
 
 /** A new UUIDv7: 48-bit millisecond timestamp, then random bits; lexical order = creation order. */
 export function newId(now = Date.now()): string {
@@ -12,7 +13,7 @@ export function newId(now = Date.now()): string {
   b[5] = now & 0xff;
   b[6] = (b[6]! & 0x0f) | 0x70;
   b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  const h = hex(b);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 

@@ -6,7 +6,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from "jose";
 import { type Config, limits } from "../../config";
 import { AppError } from "../../errors";
-import { sha256 } from "../../lib/crypto";
+import { hex, sha256 } from "../../lib/crypto";
 
 const ISSUERS = {
   apple: ["https://appleid.apple.com"],
@@ -23,8 +23,6 @@ function jwks(url: string) {
   }
   return set;
 }
-
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 
 export interface VerifiedIdentity {
   provider: "apple" | "google";

@@ -4,7 +4,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { identities, refreshTokens, sessions, users, verificationTokens } from "../../db/schema";
-import { AppError } from "../../errors";
+import { AppError, isConstraintError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
 import type { User } from "./schemas";
@@ -25,7 +25,6 @@ export function toUser(u: UserRow): User {
   };
 }
 
-const isUniqueViolation = (e: unknown) => e instanceof Error && /UNIQUE constraint failed/i.test(`${e.message} ${String(e.cause ?? "")}`);
 
 const addSeconds = (iso: string, s: number) => new Date(Date.parse(iso) + s * 1000).toISOString();
 
@@ -84,7 +83,7 @@ export async function signup(db: Database, cfg: Config, input: { email: string; 
   try {
     await db.batch([db.insert(users).values(row), ...s.statements]);
   } catch (e) {
-    if (isUniqueViolation(e)) throw new AppError("email_taken", "An account with this email already exists.");
+    if (isConstraintError(e, "UNIQUE")) throw new AppError("email_taken", "An account with this email already exists.");
     throw e;
   }
   return { user: toUser(row), session: s.tokens };
@@ -140,7 +139,7 @@ export async function linkGuest(db: Database, userId: string, input: { email: st
     if (!updated) throw new AppError("conflict", "This account already has an email and password.");
     return toUser(updated);
   } catch (e) {
-    if (isUniqueViolation(e)) throw new AppError("email_taken", "An account with this email already exists.");
+    if (isConstraintError(e, "UNIQUE")) throw new AppError("email_taken", "An account with this email already exists.");
     throw e;
   }
 }

@@ -8,7 +8,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { roomMembers, rooms, users } from "../../db/schema";
-import { AppError } from "../../errors";
+import { AppError, isConstraintError } from "../../errors";
 import * as v from "valibot";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
@@ -26,7 +26,6 @@ export interface Membership {
   userName: string | null;
 }
 
-const isUniqueViolation = (e: unknown) => e instanceof Error && /UNIQUE constraint failed/i.test(`${e.message} ${String(e.cause ?? "")}`);
 
 /** D1 allows 100 bound parameters per statement: IN lists and multi-row inserts go in chunks. */
 function chunks<T>(xs: T[], size: number): T[][] {
@@ -153,7 +152,7 @@ export async function createRoom(db: Database, creatorId: string, input: CreateR
       ...chunks(rows, MEMBER_ROWS_PER_INSERT).map((part) => db.insert(roomMembers).values(part)),
     ]);
   } catch (e) {
-    if (key && isUniqueViolation(e)) {
+    if (key && isConstraintError(e, "UNIQUE")) {
       const existing = await findDirect(db, key, creatorId);
       if (existing) return { room: existing, created: false };
     }

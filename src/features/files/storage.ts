@@ -4,8 +4,8 @@
  * holds more than one part in memory.
  */
 import { AppError } from "../../errors";
+import { hex } from "../../lib/crypto";
 
-const toHex = (buf: ArrayBuffer) => [...new Uint8Array(buf)].map((x) => x.toString(16).padStart(2, "0")).join("");
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1 && chunks[0]!.byteLength === total) return chunks[0]!;
@@ -54,7 +54,7 @@ export class Meter {
   /** Hex SHA-256 of the bytes that passed (after the stream finished). */
   async sha256(): Promise<string> {
     if (!this.digest) throw new Error("Meter created without hashing");
-    return toHex(await this.digest.digest);
+    return hex(await this.digest.digest);
   }
 }
 
