@@ -1,7 +1,11 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { ensureDocsAssets } from "./scripts/docs-assets.mjs";
 import pushTestSecrets from "./test/standins/keys/push-test-secrets.json" with { type: "json" };
+
+// wrangler.toml's static-assets directory must hold the API reference's script before the pool starts.
+ensureDocsAssets();
 
 /** Test-only secrets and the URLs of the local stand-ins (test/standins) for outside services. */
 export default defineConfig({

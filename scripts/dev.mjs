@@ -3,6 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import path from "node:path";
+import { ensureDocsAssets } from "./docs-assets.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
 const wrangler = path.join(root, "node_modules", ".bin", "wrangler");
@@ -15,5 +16,6 @@ if (!existsSync(path.join(root, ".dev.vars"))) {
   copyFileSync(path.join(root, ".dev.vars.example"), path.join(root, ".dev.vars"));
   console.log("Created .dev.vars from .dev.vars.example (local development secrets).");
 }
+ensureDocsAssets();
 run(["d1", "migrations", "apply", "DB", "--local"]);
 run(["dev", ...process.argv.slice(2)]);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { env } from "cloudflare:workers";
 import { api, expectProblem } from "../helpers/api";
 
 describe("system", () => {
@@ -46,5 +47,16 @@ describe("system", () => {
     const page = await api("/docs");
     expect(page.status).toBe(200);
     expect(page.text).toContain("/v1/openapi.json");
+  });
+
+  it("serves the reference page's script itself, so /docs works without internet", async () => {
+    const page = await api("/docs");
+    const scripts = [...page.text.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1]);
+    expect(scripts).toEqual(["/docs/scalar.js"]);
+    expect(page.text).not.toMatch(/https?:\/\/(cdn|fonts)\./);
+    const asset = await env.ASSETS.fetch("https://outpost.test/docs/scalar.js");
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get("content-type")).toContain("javascript");
+    expect(await asset.text()).toContain("createApiReference");
   });
 });

@@ -34,6 +34,9 @@ export const devRoutes = new Hono<AppEnv>().get(
   },
 );
 
+/** Where the static-assets directory serves the API reference's browser bundle (scripts/docs-assets.mjs). */
+export const DOCS_SCRIPT = "/docs/scalar.js";
+
 /** Mounts `/v1/openapi.json` and `/docs` for `app`; the document is built from the routes' own schemas. */
 export function mountDocs(app: Hono<AppEnv>) {
   app.get(
@@ -56,5 +59,7 @@ export function mountDocs(app: Hono<AppEnv>) {
       exclude: ["/v1/openapi.json", "/docs"],
     }),
   );
-  app.get("/docs", Scalar({ url: "/v1/openapi.json", pageTitle: "Outpost API" }));
+  // The reference's script is a static asset of this Worker (public/docs/scalar.js), not a CDN
+  // file, so the page works offline in local development; system fonts, for the same reason.
+  app.get("/docs", Scalar({ url: "/v1/openapi.json", pageTitle: "Outpost API", cdn: DOCS_SCRIPT, withDefaultFonts: false }));
 }
