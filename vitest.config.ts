@@ -7,6 +7,10 @@ import pushTestSecrets from "./test/standins/keys/push-test-secrets.json" with {
 // wrangler.toml's static-assets directory must hold the API reference's script before the pool starts.
 ensureDocsAssets();
 
+/** Test-only secrets, also in process.env: wrangler checks `[secrets] required` against it. */
+const TEST_SECRETS = { JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789abcdef", SERVICE_KEY: "test-service-key-0123456789" };
+Object.assign(process.env, TEST_SECRETS);
+
 /** Test-only secrets and the URLs of the local stand-ins (test/standins) for outside services. */
 export default defineConfig({
   plugins: [
@@ -17,8 +21,7 @@ export default defineConfig({
         miniflare: {
           bindings: {
             ENVIRONMENT: "test",
-            JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789abcdef",
-            SERVICE_KEY: "test-service-key-0123456789",
+            ...TEST_SECRETS,
             PUBLIC_URL: "https://outpost.test",
             APPLE_JWKS_URL: `${standin}/oidc/apple/jwks`,
             APPLE_AUDIENCES: "com.example.outpost",

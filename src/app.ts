@@ -5,7 +5,7 @@ import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { getConfig } from "./config";
-import { createDb } from "./db";
+import { BOOKMARK_HEADER, createDb, openSession } from "./db";
 import type { AppEnv } from "./env";
 import { AppError, problem, toAppError } from "./errors";
 import { accountRoutes } from "./features/account/routes";
@@ -32,6 +32,13 @@ const unlessUpgrade =
 const JSON_BODY_LIMIT = 1024 * 1024;
 const STREAMING_PREFIXES = ["/v1/files", "/v1/uploads"];
 
+/**
+ * Routes whose reads must not come from a lagging replica even without a bookmark: a stale read
+ * there signs a user out (a just-rotated refresh token looks unknown) or refuses a just-set
+ * password. Everything else reads through `openSession` (replica unless the client's bookmark says otherwise).
+ */
+const PRIMARY_ROUTES = new Set(["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/idtoken"]);
+
 export function buildApp() {
   const app = new Hono<AppEnv>();
 
@@ -46,9 +53,14 @@ export function buildApp() {
   });
   app.use(async (c, next) => {
     c.set("config", getConfig(c.env));
-    c.set("db", createDb(c.env.DB));
+    const d1 = PRIMARY_ROUTES.has(c.req.path) ? c.env.DB.withSession("first-primary") : openSession(c.env.DB, c.req.header(BOOKMARK_HEADER));
+    c.set("d1", d1);
+    c.set("db", createDb(d1));
     c.set("principal", null);
     await next();
+    // Every response after a D1 query carries the session's bookmark (an upgrade's 101 is immutable).
+    const bookmark = c.var.d1.getBookmark();
+    if (bookmark && c.res.status !== 101) c.res.headers.set(BOOKMARK_HEADER, bookmark);
   });
   // Ahead of CORS, which answers every OPTIONS itself: adds the tus discovery headers to that answer.
   app.use("/v1/uploads/*", tusDiscovery);
@@ -57,8 +69,8 @@ export function buildApp() {
       const origins = c.var.config.corsOrigins;
       return cors({
         origin: origins.includes("*") ? "*" : origins,
-        allowHeaders: ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "Range", "X-Request-Id", "Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length", "Upload-Concat"],
-        exposeHeaders: ["ETag", "X-Request-Id", "Retry-After", "Location", "Content-Range", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size", "Upload-Offset", "Upload-Length", "Upload-Expires", "Outpost-File-Id"],
+        allowHeaders: ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "Range", "X-Request-Id", BOOKMARK_HEADER, "Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length", "Upload-Concat"],
+        exposeHeaders: ["ETag", "X-Request-Id", BOOKMARK_HEADER, "Retry-After", "Location", "Content-Range", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size", "Upload-Offset", "Upload-Length", "Upload-Expires", "Outpost-File-Id"],
         allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         maxAge: 600,
       })(c, next);

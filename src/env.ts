@@ -13,6 +13,8 @@ export interface AppEnv {
     requestId: string;
     config: Config;
     db: Database;
+    /** The request's D1 session (read replicas); its bookmark is returned as `Outpost-Bookmark`. */
+    d1: D1DatabaseSession;
     /** Set by `optionalAuth`/`requireAuth`; null for anonymous callers. */
     principal: Principal | null;
   };

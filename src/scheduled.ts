@@ -1,6 +1,6 @@
 /** The cron handler: housekeeping tasks from each feature, run every 15 minutes (wrangler.toml `crons`). */
 import { lte } from "drizzle-orm";
-import { createDb, type Database } from "./db";
+import { type Database, primaryDb } from "./db";
 import { filesCleanup } from "./features/files/service";
 import { uploadsCleanup } from "./features/uploads/service";
 import { sessions, verificationTokens } from "./db/schema";
@@ -20,7 +20,7 @@ const authCleanup: ScheduledTask = async (_env, db, now) => {
 export const scheduledTasks: ScheduledTask[] = [authCleanup, idempotencyCleanup, filesCleanup, uploadsCleanup];
 
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
-  const db = createDb(env.DB);
+  const db = primaryDb(env.DB);
   const now = new Date(controller.scheduledTime);
   const results = await Promise.allSettled(scheduledTasks.map((t) => t(env, db, now)));
   for (const r of results) if (r.status === "rejected") console.error("scheduled task failed:", (r.reason as Error).message);

@@ -2,8 +2,36 @@
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "./schema";
 
-export function createDb(d1: D1Database) {
-  return drizzle(d1, { schema });
+/**
+ * A drizzle client over a D1 binding or a D1 session (Sessions API, read replicas). A session has
+ * the two methods drizzle's D1 driver calls (`prepare`, `batch`); `exec`/`dump` are only used by
+ * drizzle's migrator, which Outpost never runs in the Worker.
+ */
+export function createDb(d1: D1Database | D1DatabaseSession) {
+  return drizzle(d1 as D1Database, { schema });
+}
+
+/** Request and response header carrying a D1 bookmark (API.md, Conventions). */
+export const BOOKMARK_HEADER = "Outpost-Bookmark";
+
+/** A bookmark as D1 issues them (`getBookmark()`): four hex groups. Anything else is never handed to D1. */
+const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
+
+/**
+ * Opens the D1 session of one request. With a bookmark the client saw earlier, every read is at
+ * least as fresh as that bookmark (read-your-writes, even from a replica in another region);
+ * without one (or with a malformed one, ignored) reads may be served by the nearest replica.
+ */
+export function openSession(d1: D1Database, bookmark: string | null | undefined): D1DatabaseSession {
+  return d1.withSession(bookmark && BOOKMARK.test(bookmark) ? bookmark : "first-unconstrained");
+}
+
+/**
+ * A client whose first query goes to the primary, for readers with no client bookmark to go by
+ * that must not act on stale data: Durable Objects, the queue consumer, cron, and token rotation.
+ */
+export function primaryDb(d1: D1Database) {
+  return createDb(d1.withSession("first-primary"));
 }
 
 export type Database = ReturnType<typeof createDb>;

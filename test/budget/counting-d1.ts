@@ -17,6 +17,8 @@ export interface D1Call {
 
 export interface D1Counter {
   calls: D1Call[];
+  /** The constraint or bookmark each `withSession()` was opened with, in order (not a round trip). */
+  sessions: string[];
   /** D1 round trips: each statement run, each batch and each exec counts once. */
   readonly roundTrips: number;
   readonly batches: number;
@@ -28,6 +30,7 @@ type AnyStmt = D1PreparedStatement;
 
 export function countingD1(real: D1Database): { db: D1Database; counter: D1Counter } {
   const calls: D1Call[] = [];
+  const sessions: string[] = [];
   const realOf = new WeakMap<object, { stmt: AnyStmt; sql: string; params: number }>();
 
   const wrapStmt = (stmt: AnyStmt, sql: string, params = 0): AnyStmt => {
@@ -70,6 +73,7 @@ export function countingD1(real: D1Database): { db: D1Database; counter: D1Count
     },
     dump: () => real.dump(),
     withSession: (constraint?: string) => {
+      sessions.push(String(constraint));
       const session = real.withSession(constraint as D1SessionConstraint);
       return { ...wrapDb(session), getBookmark: () => session.getBookmark() };
     },
@@ -77,6 +81,7 @@ export function countingD1(real: D1Database): { db: D1Database; counter: D1Count
 
   const counter: D1Counter = {
     calls,
+    sessions,
     get roundTrips() {
       return calls.length;
     },
@@ -85,6 +90,7 @@ export function countingD1(real: D1Database): { db: D1Database; counter: D1Count
     },
     reset() {
       calls.length = 0;
+      sessions.length = 0;
     },
     describe() {
       return calls.map((c, i) => `${i + 1}. ${c.kind}${c.kind === "batch" ? `(${c.statements})` : ""}: ${c.sql.slice(0, 200)}`).join("\n") || "(no D1 calls)";

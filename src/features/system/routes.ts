@@ -16,7 +16,7 @@ export const healthRoutes = new Hono<AppEnv>().get(
   describe({ tag: "System", summary: "Liveness and D1 reachability", auth: "none", responses: { 200: { description: "Healthy", schema: Health }, 503: { description: "D1 unreachable" } } }),
   async (c) => {
     try {
-      await c.env.DB.prepare("SELECT 1").first();
+      await c.var.d1.prepare("SELECT 1").first();
     } catch {
       throw new AppError("unavailable", "The database is not reachable.");
     }
