@@ -7,7 +7,8 @@
 //
 // Knobs (environment): BENCH_DURATION seconds per HTTP scenario (default 8), BENCH_WARMUP
 // seconds (default 1), BENCH_CONNECTIONS (default 10), BENCH_ONLY=comma,separated,scenario,ids,
-// BENCH_TUS_MIB (default 50), BENCH_TUS_CHUNK_MIB (default 5), BENCH_CHAT_SOCKETS (default 100,1000).
+// BENCH_TUS_MIB (default 50), BENCH_TUS_CHUNK_MIB (default 5), BENCH_CHAT_SOCKETS (default 100,1000),
+// BENCH_LARGE_USERS / _RECORDS / _ROOMS (default 100,000 / 1,000,000 / 10,000: the large-database rows).
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -123,11 +124,15 @@ function httpNotes(res, extra = []) {
 let ceiling = null;
 const ratio = (rps) => (ceiling ? `${(rps / ceiling).toFixed(2)}×` : "—");
 
+/** req/s of each HTTP scenario on the small database, for the large-database rows to compare with. */
+const smallRps = new Map();
+
 async function httpScenario(id, label, setup) {
   if (!wanted(id)) return;
   try {
     const sc = await setup();
     const res = await loadHttp({ ...sc, url: `${base}${sc.path}` });
+    smallRps.set(id, res.reqPerSec);
     addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []) });
   } catch (e) {
     if (e instanceof Skip) addRow({ scenario: label, throughput: "skipped", notes: `skipped: ${e.message}` });
@@ -168,29 +173,13 @@ async function main() {
 
     await httpScenario("health", "GET /v1/health", async () => ({ path: "/v1/health", notes: () => "one D1 `SELECT 1`" }));
 
-    await httpScenario("get", "GET record", async () => {
-      const rec = need(await call("POST", "/v1/collections/notes/records", { token, body: { title: "bench record", body: "x".repeat(200), tags: ["a", "b"] } }), 201, "POST /v1/collections/notes/records");
-      need(await call("GET", `/v1/collections/notes/records/${rec.id}`, { token }), 200, "GET record");
-      return { path: `/v1/collections/notes/records/${rec.id}`, headers: auth, notes: () => "notes, owner rule" };
-    });
-
-    await httpScenario("list", "list (where + limit 20)", async () => {
-      await pool(40, 8, (i) => call("POST", "/v1/collections/notes/records", { token, body: { title: `seed ${i}`, pinned: i % 2 === 0 } }).then((r) => need(r, 201, "POST record")));
-      const q = `?where=${encodeURIComponent(JSON.stringify({ pinned: true }))}&limit=20`;
-      const page = need(await call("GET", `/v1/collections/notes/records${q}`, { token }), 200, "list");
-      return { path: `/v1/collections/notes/records${q}`, headers: auth, notes: () => `${page.items.length} items per page` };
-    });
+    const guests = await pool(ROOMS_PER_USER, 4, async () => need(await call("POST", "/v1/auth/anonymous", { body: {} }), 201, "anonymous sign-up").user.id);
+    await hotPathScenarios("", { token, email, password, auth, peers: guests });
 
     await httpScenario("create", "create record", async () => {
       const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
       need(await call("POST", "/v1/collections/notes/records", { token, body }), 201, "POST /v1/collections/notes/records");
       return { path: "/v1/collections/notes/records", method: "POST", headers: { ...auth, "content-type": "application/json" }, body, notes: () => "a new row per request" };
-    });
-
-    await httpScenario("login", "login", async () => {
-      const body = { email, password };
-      need(await call("POST", "/v1/auth/login", { body }), 200, "login");
-      return { path: "/v1/auth/login", method: "POST", headers: { "content-type": "application/json" }, body, notes: () => "PBKDF2-SHA256, 100,000 iterations" };
     });
 
     await httpScenario("refresh", "refresh", async () => {
@@ -211,6 +200,7 @@ async function main() {
     // The upload runs on its own fresh runtime (this one stays up, idle) for a clean memory figure.
     if (wanted("tus")) await tusScenario(script, config);
     if (wanted("chat")) await chatScenarios(token);
+    if (wanted("large")) await largeScenarios(script, config);
   } finally {
     await rt.dispose();
   }
@@ -235,6 +225,105 @@ async function main() {
     `${md}\n\nRatio: req/s ÷ the hello-world ceiling (chat rows: msgs/s ÷ the bare Node \`ws\` baseline with the same sockets).\nRun ${stamp} on ${machine}.\n${settings}.\n`,
   );
   console.error(`\nwritten to ${path.relative(root, outFile)}`);
+}
+
+// --- hot paths, on the small and on the large database ---------------------------------------
+
+/** Direct rooms the bench user is in, for the room-list scenario. */
+const ROOMS_PER_USER = 20;
+
+/**
+ * GET record, list, room list and login for one signed-up user. `prefix` ("" or "large") picks the
+ * scenario ids and labels; on the large database each row is compared with the same row on the small one.
+ */
+async function hotPathScenarios(prefix, { token, email, password, auth, peers }) {
+  const id = (s) => (prefix ? `${prefix}-${s}` : s);
+  const label = (s) => (prefix ? `${s}, large database` : s);
+  const scenario = (key, name, setup) =>
+    httpScenario(id(key), label(name), async () => {
+      const sc = await setup();
+      if (!prefix) return sc;
+      const before = smallRps.get(key);
+      return { ...sc, notes: (r) => [sc.notes(r), before ? `${(r.reqPerSec / before).toFixed(2)}× the small database's ${fmt(before)} req/s` : "small database row not run"].join("; ") };
+    });
+
+  await scenario("get", "GET record", async () => {
+    const rec = need(await call("POST", "/v1/collections/notes/records", { token, body: { title: "bench record", body: "x".repeat(200), tags: ["a", "b"] } }), 201, "POST /v1/collections/notes/records");
+    need(await call("GET", `/v1/collections/notes/records/${rec.id}`, { token }), 200, "GET record");
+    return { path: `/v1/collections/notes/records/${rec.id}`, headers: auth, notes: () => "notes, owner rule" };
+  });
+
+  await scenario("list", "list (where + limit 20)", async () => {
+    await pool(40, 8, (i) => call("POST", "/v1/collections/notes/records", { token, body: { title: `seed ${i}`, pinned: i % 2 === 0 } }).then((r) => need(r, 201, "POST record")));
+    const q = `?where=${encodeURIComponent(JSON.stringify({ pinned: true }))}&limit=20`;
+    const page = need(await call("GET", `/v1/collections/notes/records${q}`, { token }), 200, "list");
+    return { path: `/v1/collections/notes/records${q}`, headers: auth, notes: () => `${page.items.length} items per page` };
+  });
+
+  await scenario("rooms", "room list", async () => {
+    await pool(peers.length, 4, (k) => call("POST", "/v1/rooms", { token, body: { kind: "direct", memberIds: [peers[k]] } }).then((r) => need(r, 201, "POST /v1/rooms")));
+    const page = need(await call("GET", "/v1/rooms?limit=20", { token }), 200, "GET /v1/rooms");
+    return { path: "/v1/rooms?limit=20", headers: auth, notes: () => `${page.items.length} rooms per page, with members and unread counts` };
+  });
+
+  await scenario("login", "login", async () => {
+    const body = { email, password };
+    need(await call("POST", "/v1/auth/login", { body }), 200, "login");
+    return { path: "/v1/auth/login", method: "POST", headers: { "content-type": "application/json" }, body, notes: () => "PBKDF2-SHA256, 100,000 iterations" };
+  });
+}
+
+/** Size of the large database (BENCH_LARGE_USERS etc.); seeded with D1 batch statements, not through the API. */
+const LARGE = { users: Number(env.BENCH_LARGE_USERS ?? 100_000), records: Number(env.BENCH_LARGE_RECORDS ?? 1_000_000), rooms: Number(env.BENCH_LARGE_ROOMS ?? 10_000) };
+
+/**
+ * The hot paths again on a fresh runtime whose D1 holds LARGE.users users, LARGE.records notes
+ * (with their change-log rows) and LARGE.rooms direct rooms: a query that reads a whole table
+ * shows up here as a drop in req/s. The seed is generated inside SQLite (recursive CTEs).
+ */
+async function largeScenarios(script, config) {
+  const rt = await startOutpost(script, config);
+  const prevBase = base;
+  base = rt.url;
+  try {
+    const db = await rt.mf.getD1Database("DB");
+    const t0 = performance.now();
+    const n = (count) => `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})`;
+    const at = "strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01', '+' || i || ' seconds')";
+    await db.batch([
+      db.prepare(`${n(LARGE.users)} INSERT INTO users (id, email, email_verified, name, anonymous, created_at, updated_at)
+        SELECT printf('seed-user-%07d', i), printf('seed%07d@example.com', i), 1, printf('Seed %d', i), 0, ${at}, ${at} FROM n`),
+    ]);
+    await db.batch([
+      db.prepare(`${n(LARGE.records)} INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body)
+        SELECT printf('seed-note-%08d', i), printf('seed-user-%07d', 1 + i % ${LARGE.users}), ${at}, ${at}, 1, printf('note %d', i), 'seeded body text' FROM n`),
+      db.prepare(`${n(LARGE.records)} INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at)
+        SELECT 'notes', printf('seed-note-%08d', i), printf('seed-user-%07d', 1 + i % ${LARGE.users}), 1, 0, ${at} FROM n`),
+    ]);
+    await db.batch([
+      db.prepare(`${n(LARGE.rooms)} INSERT INTO rooms (id, kind, created_by, created_at, direct_key, last_activity_at)
+        SELECT printf('seed-room-%06d', i), 'direct', printf('seed-user-%07d', 2 * i - 1), ${at}, printf('seed-user-%07d:seed-user-%07d', 2 * i - 1, 2 * i), ${at} FROM n`),
+      db.prepare(`${n(LARGE.rooms)} INSERT INTO room_members (room_id, user_id, role, joined_at)
+        SELECT printf('seed-room-%06d', i), printf('seed-user-%07d', 2 * i - 1), 'member', ${at} FROM n
+        UNION ALL SELECT printf('seed-room-%06d', i), printf('seed-user-%07d', 2 * i), 'member', ${at} FROM n`),
+    ]);
+    const seedSec = (performance.now() - t0) / 1000;
+    const size = (await db.prepare("SELECT 1").run()).meta.size_after;
+    console.error(`  large database seeded in ${seedSec.toFixed(1)} s: ${fmt(size / 2 ** 20)} MiB`);
+
+    const password = "bench password 123";
+    const email = `bench.large.${Date.now()}@example.com`;
+    const signup = need(await call("POST", "/v1/auth/signup", { body: { email, password } }), 201, "signup");
+    const token = signup.session.accessToken;
+    const peers = Array.from({ length: ROOMS_PER_USER }, (_, k) => `seed-user-${String(LARGE.users - k).padStart(7, "0")}`);
+    await hotPathScenarios("large", { token, email, password, auth: { authorization: `Bearer ${token}` }, peers });
+    addRow({ scenario: "large database", throughput: "—", notes: `${fmt(LARGE.users)} users, ${fmt(LARGE.records)} notes (+ change log), ${fmt(LARGE.rooms)} rooms; ${fmt(size / 2 ** 20)} MiB of D1, seeded in ${seedSec.toFixed(0)} s` });
+  } catch (e) {
+    addRow({ scenario: "large database", throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+  } finally {
+    base = prevBase;
+    await rt.dispose();
+  }
 }
 
 // --- tus upload -------------------------------------------------------------------------------
