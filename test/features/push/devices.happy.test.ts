@@ -1,11 +1,28 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { limits } from "../../../src/config";
 import { api, serviceKey, signup } from "../../helpers/api";
-import { apnsToken, type DeviceJson, eventually, expoToken, fcmToken, listDevices, registerDevice, requestsFor } from "./helpers";
+import { apnsToken, callRecording, type DeviceJson, expoToken, fcmToken, jobsOf, listDevices, recordingEnv, registerDevice, requestsFor, runJobs } from "./helpers";
 
-/** Registrations in the same millisecond tie on `updatedAt`; tests that assert order space them out. */
-const tick = () => new Promise((r) => setTimeout(r, 3));
+/**
+ * Registrations in the same millisecond tie on `updatedAt`: tests that assert order register at
+ * injected times one second apart (the app reads the same mocked clock).
+ */
+async function registerInOrder(user: Parameters<typeof registerDevice>[0], n: number): Promise<DeviceJson[]> {
+  const made: DeviceJson[] = [];
+  const start = Date.now();
+  try {
+    for (let i = 0; i < n; i++) {
+      vi.setSystemTime(start + i * 1000);
+      made.push(await registerDevice(user, fcmToken(), "fcm"));
+    }
+  } finally {
+    vi.useRealTimers();
+  }
+  // The app stamped each registration with the injected time.
+  expect(made.map((d) => Date.parse(d.updatedAt) - start)).toEqual(made.map((_, i) => i * 1000));
+  return made;
+}
 
 const deviceCount = async (userId: string) =>
   (await env.DB.prepare("SELECT COUNT(*) AS n FROM devices WHERE user_id = ?").bind(userId).first<{ n: number }>())!.n;
@@ -69,11 +86,7 @@ describe("devices: happy paths", () => {
 
   it("lists most recently registered first, in pages", async () => {
     const user = await signup();
-    const made: DeviceJson[] = [];
-    for (let i = 0; i < 5; i++) {
-      made.push(await registerDevice(user, fcmToken(), "fcm"));
-      await tick();
-    }
+    const made = await registerInOrder(user, 5);
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
@@ -88,11 +101,7 @@ describe("devices: happy paths", () => {
 
   it(`keeps at most ${limits.pushDevicesPerUser} devices per account, dropping the least recently registered`, async () => {
     const user = await signup();
-    const made: DeviceJson[] = [];
-    for (let i = 0; i < limits.pushDevicesPerUser + 2; i++) {
-      made.push(await registerDevice(user, fcmToken(), "fcm"));
-      await tick();
-    }
+    const made = await registerInOrder(user, limits.pushDevicesPerUser + 2);
     const ids = (await listDevices(user)).map((d) => d.id);
     expect(ids).toHaveLength(limits.pushDevicesPerUser);
     expect(ids).not.toContain(made[0]!.id);
@@ -117,31 +126,37 @@ describe("devices: happy paths", () => {
     const tb = expoToken();
     await registerDevice(a, ta, "fcm");
     await registerDevice(b, tb, "expo");
-    const res = await api("/v1/admin/push", {
+    const { env: recording, queued } = recordingEnv();
+    const res = await callRecording(recording, "/v1/admin/push", {
       token: serviceKey(),
       body: { userIds: [a.id, b.id, a.id, "00000000-0000-7000-8000-000000000000"], title: " Maintenance ", body: "Back in 5 minutes", data: { screen: "status" } },
     });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ status: "queued", userCount: 3 });
-    // The real queue consumer delivers it in the background.
-    const fcm = await eventually(async () => (await requestsFor("/fcm/v1/", ta))[0]);
-    expect(JSON.parse(fcm.body).message).toMatchObject({ token: ta, notification: { title: "Maintenance", body: "Back in 5 minutes" }, data: { screen: "status" } });
-    const expo = await eventually(async () => (await requestsFor("/expo/push/send", tb))[0]);
-    expect(JSON.parse(expo.body)).toEqual([{ to: tb, title: "Maintenance", body: "Back in 5 minutes", data: { screen: "status" }, sound: "default", priority: "high" }]);
+    // Delivered by the Worker's queue handler, as the Queue would run it.
+    await runJobs(recording, jobsOf(queued, "push.send"));
+    const [fcm, ...moreFcm] = await requestsFor("/fcm/v1/", ta);
+    expect(moreFcm).toEqual([]);
+    expect(JSON.parse(fcm!.body).message).toMatchObject({ token: ta, notification: { title: "Maintenance", body: "Back in 5 minutes" }, data: { screen: "status" } });
+    const [expo, ...moreExpo] = await requestsFor("/expo/push/send", tb);
+    expect(moreExpo).toEqual([]);
+    expect(JSON.parse(expo!.body)).toEqual([{ to: tb, title: "Maintenance", body: "Back in 5 minutes", data: { screen: "status" }, sound: "default", priority: "high" }]);
   });
 
   it("a retried admin push with the same Idempotency-Key answers the same and pushes once", async () => {
     const user = await signup();
     const token = fcmToken();
     await registerDevice(user, token, "fcm");
-    const call = () => api("/v1/admin/push", { token: serviceKey(), headers: { "idempotency-key": `push-${token}` }, body: { userIds: [user.id], title: "Once", body: "Only once" } });
+    const { env: recording, queued } = recordingEnv();
+    const call = () => callRecording(recording, "/v1/admin/push", { token: serviceKey(), headers: { "idempotency-key": `push-${token}` }, body: { userIds: [user.id], title: "Once", body: "Only once" } });
     const first = await call();
     const second = await call();
     expect(first.status).toBe(202);
     expect(second.status).toBe(202);
     expect(second.body).toEqual(first.body);
-    await eventually(async () => (await requestsFor("/fcm/v1/", token))[0]);
-    await new Promise((r) => setTimeout(r, 2500));
+    const jobs = jobsOf(queued, "push.send");
+    expect(jobs).toHaveLength(1);
+    await runJobs(recording, jobs);
     expect(await requestsFor("/fcm/v1/", token)).toHaveLength(1);
   });
 

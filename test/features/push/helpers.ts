@@ -1,6 +1,8 @@
 /** Push test helpers: provider-shaped tokens, device registration, a queue that records, stand-in logs. */
+import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
+import worker from "../../../src/index";
 import type { Job } from "../../../src/jobs";
 import { api, standinRequests, type TestUser } from "../../helpers/api";
 
@@ -71,6 +73,37 @@ export type StandinRequest = Awaited<ReturnType<typeof standinRequests>>[number]
 /** Requests the stand-ins got under `prefix` whose path or body mentions `token`. */
 export async function requestsFor(prefix: string, token: string): Promise<StandinRequest[]> {
   return (await standinRequests(prefix)).filter((r) => r.path.includes(token) || r.body.includes(JSON.stringify(token).slice(1, -1)));
+}
+
+/**
+ * One request through the Worker with a JOBS queue that records (see `recordingEnv`): the test
+ * sees exactly what the request enqueued instead of waiting for the background consumer.
+ */
+export async function callRecording(recording: Env, path: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set("authorization", `Bearer ${init.token}`);
+  if (init.body !== undefined) headers.set("content-type", "application/json");
+  const req = new Request(`https://outpost.test${path}`, { method: init.method ?? (init.body !== undefined ? "POST" : "GET"), headers, body: init.body !== undefined ? JSON.stringify(init.body) : undefined });
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(req, recording, ctx as ExecutionContext);
+  await waitOnExecutionContext(ctx);
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/**
+ * Runs queued jobs through the Worker's own queue handler (as the Queue would deliver them) and
+ * returns once they are done; every job must be acknowledged. Jobs they queue in turn go to
+ * `recording`'s queue, so a test can run those next.
+ */
+export async function runJobs(recording: Env, jobs: QueuedJob[]): Promise<void> {
+  if (jobs.length === 0) return;
+  const batch = createMessageBatch<Job>("outpost-jobs", jobs.map((j, i) => ({ id: `job-${i}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body: j.body })));
+  const ctx = createExecutionContext();
+  await worker.queue(batch, recording);
+  const result = await getQueueResult(batch, ctx);
+  expect(result.explicitAcks).toHaveLength(jobs.length);
+  expect(result.retryMessages).toEqual([]);
 }
 
 /** Polls until `fn` returns a truthy value (the queue consumer runs in the background), or fails after `ms`. */
