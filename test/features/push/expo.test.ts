@@ -38,26 +38,6 @@ describe("push: Expo push service", () => {
     expect(receipts[0]!.body.receipts.every((x) => /^ticket-\d+$/.test(x.ticket))).toBe(true);
   });
 
-  it("retries every message of a request that failed with 503 (none was delivered), and only those", async () => {
-    const user = await signup();
-    const ok = expoToken();
-    const flaky = expoToken("flaky");
-    const okDevice = await registerDevice(user, ok, "expo");
-    const flakyDevice = await registerDevice(user, flaky, "expo");
-    const { env: e, queued } = recordingEnv();
-
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 0, retried: 2 });
-    expect(queued).toHaveLength(1);
-    const [retry] = jobsOf(queued, "push.deliver");
-    expect(retry!.delaySeconds).toBe(limits.pushRetryBaseSec);
-    expect(retry!.body.attempt).toBe(2);
-    expect(retry!.body.targets.map((t) => t.deviceId).sort()).toEqual([okDevice.id, flakyDevice.id].sort());
-
-    expect(await handlePushDeliver(e, retry!.body)).toMatchObject({ sent: 2, retried: 0 });
-    expect(await requestsFor("/expo/push/send", flaky)).toHaveLength(2);
-    expect(await requestsFor("/expo/push/send", ok)).toHaveLength(2);
-  });
-
   it("retries only the ticket that says MessageRateExceeded", async () => {
     const user = await signup();
     const ok = expoToken();
@@ -72,16 +52,6 @@ describe("push: Expo push service", () => {
     expect(await handlePushDeliver(e, retry!.body)).toMatchObject({ sent: 1 });
     expect(await requestsFor("/expo/push/send", ok)).toHaveLength(1);
     expect(await requestsFor("/expo/push/send", throttled)).toHaveLength(2);
-  });
-
-  it("deletes a device whose ticket says DeviceNotRegistered", async () => {
-    const user = await signup();
-    const live = await registerDevice(user, expoToken(), "expo");
-    await registerDevice(user, expoToken("dead"), "expo");
-    const { env: e, queued } = recordingEnv();
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, dead: 1 });
-    expect(jobsOf(queued, "push.deliver")).toEqual([]);
-    expect((await listDevices(user)).map((d) => d.id)).toEqual([live.id]);
   });
 
   it("deletes a device whose receipt says DeviceNotRegistered, keeps the others", async () => {
