@@ -22,9 +22,15 @@ export async function principalFromToken(c: { var: AppEnv["Variables"] }, token:
   return verifyAccessToken(config, token);
 }
 
-/** Sets `c.var.principal` when a token is present (and rejects a bad one); anonymous callers pass. */
+/**
+ * Sets `c.var.principal` when a token is present (and rejects a bad one); callers that send no
+ * Authorization header pass as anonymous. A header that is not a bearer token is refused, not
+ * ignored: a client that sent credentials must not silently get the anonymous view.
+ */
 export const optionalAuth = createMiddleware<AppEnv>(async (c, next) => {
-  const token = bearer(c.req.header("authorization"));
+  const header = c.req.header("authorization");
+  const token = bearer(header);
+  if (header !== undefined && !token) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>, or no Authorization header.");
   c.set("principal", token ? await principalFromToken(c, token) : null);
   await next();
 });

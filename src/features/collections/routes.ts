@@ -3,6 +3,8 @@
  * (and documents in OpenAPI) that collection's own record shape. Unknown names are 404.
  */
 import { Hono } from "hono";
+import { every } from "hono/combine";
+import { createMiddleware } from "hono/factory";
 import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
@@ -42,6 +44,13 @@ function noneMatch(header: string | undefined, version: number): boolean {
 
 const authOf = (rule: Rule) => (rule === "public" ? "optional" : "user") as "optional" | "user";
 
+/** Only `public` actions take anonymous callers; for the others a missing token is a 401 before the body is read. */
+const requireCaller = createMiddleware<AppEnv>(async (c, next) => {
+  if (!c.var.principal) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
+  await next();
+});
+const callerFor = (rule: Rule) => (rule === "public" ? optionalAuth : every(optionalAuth, requireCaller));
+
 function recordRoutes(col: Collection) {
   const S = collectionSchemas(col);
   const tag = `Collection: ${col.name}`;
@@ -53,7 +62,7 @@ function recordRoutes(col: Collection) {
     .post(
       "/records",
       describe({ tag, summary: `Create a ${col.name} record`, auth: authOf(r.create), description: `${rule("create", r.create)} Send \`Idempotency-Key\` to make a retry safe.`, responses: { 201: { description: "The record, version 1", schema: S.record }, 409: { description: "conflict: the Idempotency-Key is in use or was used for another request" } } }),
-      optionalAuth,
+      callerFor(r.create),
       idempotency,
       validate("json", S.create),
       async (c) => {
@@ -64,14 +73,14 @@ function recordRoutes(col: Collection) {
     .get(
       "/records",
       describe({ tag, summary: `List ${col.name} records`, auth: authOf(r.list), description: `${rule("list", r.list)} \`where\` is JSON over declared fields and ownerId, createdAt, updatedAt with $eq, $ne, $gt, $gte, $lt, $lte, $in, $contains; \`sort\` is a field, \`-field\` for descending (default -createdAt).`, responses: { 200: { description: "A page of records", schema: S.page } } }),
-      optionalAuth,
+      callerFor(r.list),
       validate("query", S.listQuery),
       async (c) => c.json(await svc.listRecords(c.var.db, col, c.var.principal, c.req.valid("query"))),
     )
     .get(
       "/records/:id",
       describe({ tag, summary: `Read a ${col.name} record`, auth: authOf(r.read), description: `${rule("read", r.read)} A record the caller may not read is a 404.`, responses: { 200: { description: "The record, with ETag", schema: S.record }, 304: { description: "Not modified (If-None-Match)" }, 404: { description: "not_found" } } }),
-      optionalAuth,
+      callerFor(r.read),
       validate("param", IdParam),
       async (c) => {
         const rec = await svc.getRecord(c.var.db, col, c.var.principal, c.req.valid("param").id);
@@ -82,7 +91,7 @@ function recordRoutes(col: Collection) {
     .patch(
       "/records/:id",
       describe({ tag, summary: `Change fields of a ${col.name} record`, auth: authOf(r.update), description: `${rule("update", r.update)} Fields are merged; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`, responses: { 200: { description: "The record", schema: S.record }, 403: { description: "forbidden: readable but not yours to change" }, 404: { description: "not_found" }, 412: { description: "version_conflict" } } }),
-      optionalAuth,
+      callerFor(r.update),
       validate("param", IdParam),
       validate("json", S.patch),
       async (c) => {
@@ -93,7 +102,7 @@ function recordRoutes(col: Collection) {
     .put(
       "/records/:id",
       describe({ tag, summary: `Replace a ${col.name} record`, auth: authOf(r.update), description: `${rule("update", r.update)} Omitted fields take their defaults; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`, responses: { 200: { description: "The record", schema: S.record }, 403: { description: "forbidden: readable but not yours to change" }, 404: { description: "not_found" }, 412: { description: "version_conflict" } } }),
-      optionalAuth,
+      callerFor(r.update),
       validate("param", IdParam),
       validate("json", S.replace),
       async (c) => {
@@ -104,7 +113,7 @@ function recordRoutes(col: Collection) {
     .delete(
       "/records/:id",
       describe({ tag, summary: `Delete a ${col.name} record`, auth: authOf(r.delete), description: `${rule("delete", r.delete)} A tombstone stays in the change feed. \`If-Match\` is honoured.`, responses: { 204: { description: "Deleted" }, 403: { description: "forbidden: readable but not yours to delete" }, 404: { description: "not_found" }, 412: { description: "version_conflict" } } }),
-      optionalAuth,
+      callerFor(r.delete),
       validate("param", IdParam),
       async (c) => {
         await svc.deleteRecord(c.var.db, col, c.var.principal, c.req.valid("param").id, ifMatchVersions(c.req.header("if-match")));
@@ -114,7 +123,7 @@ function recordRoutes(col: Collection) {
     .get(
       "/changes",
       describe({ tag, summary: `Sync feed of ${col.name}`, auth: authOf(r.list), description: `Every record created, changed or deleted after \`since\` that the caller may read, oldest first; deleted ones as \`{ id, deleted: true, version }\`. Keep \`nextCursor\` and poll again; no \`since\` = from the start.`, responses: { 200: { description: "Changes", schema: S.changes } } }),
-      optionalAuth,
+      callerFor(r.list),
       validate("query", S.changesQuery),
       async (c) => c.json(await svc.changesSince(c.var.db, col, c.var.principal, c.req.valid("query"))),
     );
