@@ -1,5 +1,5 @@
 /** Accounts and sessions: all auth data access and rules. Routes call these; nothing else writes these tables. */
-import { and, desc, eq, ne, sql } from "drizzle-orm";
+import { and, desc, eq, gt, ne, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
@@ -8,7 +8,7 @@ import { AppError, isConstraintError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
 import type { User } from "./schemas";
-import { newRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
+import { newRefreshToken, nextRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
 
 type UserRow = typeof users.$inferSelect;
 
@@ -145,9 +145,12 @@ export async function linkGuest(db: Database, userId: string, input: { email: st
 }
 
 /**
- * Rotates a refresh token. The current token is swapped by a compare-and-set UPDATE, so of two
- * concurrent refreshes exactly one wins. A token that was already rotated (reuse: it leaked, or
- * was replayed) revokes the whole session and answers `refresh_token_reused`.
+ * Rotates a refresh token. The successor is derived from the presented token (`nextRefreshToken`),
+ * and the swap is a compare-and-set UPDATE on the session's current hash. The token just rotated
+ * may come again for `limits.refreshGraceSec` after its rotation (the answer to the first call was
+ * lost, or two refreshes raced): it gets the same successor, so both answers are the same working
+ * session. Any other already-rotated token (reuse: it leaked, or was replayed) revokes the whole
+ * session and answers `refresh_token_reused`.
  */
 export async function refresh(db: Database, cfg: Config, token: string, userAgent: string | null) {
   const hash = await hashToken(token);
@@ -155,6 +158,7 @@ export async function refresh(db: Database, cfg: Config, token: string, userAgen
     .select({
       sessionId: sessions.id,
       current: sessions.refreshHash,
+      rotatedAt: sessions.rotatedAt,
       expiresAt: sessions.expiresAt,
       userId: users.id,
       anonymous: users.anonymous,
@@ -166,17 +170,24 @@ export async function refresh(db: Database, cfg: Config, token: string, userAgen
     .get();
   if (!row) throw new AppError("unauthorized", "The refresh token is not valid.");
   const revoke = () => db.delete(sessions).where(eq(sessions.id, row.sessionId));
-  if (row.current !== hash) {
+  const reused = async (): Promise<never> => {
     await revoke();
     throw new AppError("refresh_token_reused", "This refresh token was already used; the session has been revoked.");
-  }
-  const now = nowIso();
+  };
+  const nowMs = Date.now();
+  const now = nowIso(nowMs);
+  const graceFrom = nowIso(nowMs - limits.refreshGraceSec * 1000);
+  const next = await nextRefreshToken(cfg, token);
+  const nextHash = await hashToken(next);
+  // Presented again while its successor is current and fresh: the same answer as the first time.
+  const retried = row.current === nextHash && row.rotatedAt !== null && row.rotatedAt > graceFrom;
+  if (row.current !== hash && !retried) return reused();
   if (row.expiresAt <= now) {
     await revoke();
     throw new AppError("unauthorized", "The session has expired; sign in again.");
   }
-  const next = newRefreshToken();
-  const nextHash = await hashToken(next);
+  const claims = { userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous };
+  if (retried) return sessionTokens(cfg, claims, next);
   const [swapped] = await db.batch([
     db
       .update(sessions)
@@ -184,24 +195,29 @@ export async function refresh(db: Database, cfg: Config, token: string, userAgen
         refreshHash: nextHash,
         lastUsedAt: now,
         expiresAt: addSeconds(now, limits.refreshTokenTtlSec),
+        // A concurrent refresh of the same token that already swapped keeps its rotation time.
+        rotatedAt: sql`CASE WHEN ${sessions.refreshHash} = ${hash} THEN ${now} ELSE ${sessions.rotatedAt} END`,
         ...(userAgent ? { userAgent: userAgent.slice(0, 256) } : {}),
       })
-      .where(and(eq(sessions.id, row.sessionId), eq(sessions.refreshHash, hash)))
+      .where(
+        and(
+          eq(sessions.id, row.sessionId),
+          or(eq(sessions.refreshHash, hash), and(eq(sessions.refreshHash, nextHash), gt(sessions.rotatedAt, graceFrom))),
+        ),
+      )
       .returning({ id: sessions.id }),
-    // Recorded only if this request won the swap (the new hash is random, so it is ours).
+    // Recorded once the successor is current (a concurrent refresh of the same token records it too).
     db
       .insert(refreshTokens)
       .select(
         sql`SELECT ${nextHash}, ${row.sessionId}, ${now}
             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ${row.sessionId} AND refresh_hash = ${nextHash})`,
-      ),
+      )
+      .onConflictDoNothing(),
   ]);
-  if (swapped.length === 0) {
-    // Lost a race with another refresh of the same token: that is reuse too.
-    await revoke();
-    throw new AppError("refresh_token_reused", "This refresh token was already used; the session has been revoked.");
-  }
-  return sessionTokens(cfg, { userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous }, next);
+  // Someone rotated past this token between our read and our swap: reuse.
+  if (swapped.length === 0) return reused();
+  return sessionTokens(cfg, claims, next);
 }
 
 /** Revokes one session of a user. Returns false when the user has no such session. */
