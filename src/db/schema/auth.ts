@@ -29,6 +29,7 @@ export const identities = sqliteTable(
     userId: text("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
+    /** The provider's email at first sign-in, only if the provider verified it. */
     email: text("email"),
     createdAt: text("created_at").notNull(),
   },

@@ -305,11 +305,40 @@ export async function confirmEmail(db: Database, token: string) {
 }
 
 /**
- * Finds or creates the user behind a verified Apple/Google identity. An unknown identity whose
- * email the provider has verified is linked to the account with that email; otherwise a new
- * account is created.
+ * Finds or creates the user behind a verified Apple/Google identity. Only an email the provider
+ * has verified counts for anything; one that isn't is neither matched nor stored.
+ *
+ * A new identity whose verified email belongs to an account that has verified it too is linked
+ * to that account. If that account never verified the email, nothing proves its holder owns the
+ * address (an attacker may have signed up with the victim's email, or linked a guest to it,
+ * before the victim ever came): that account keeps its id and data but loses the email, and the
+ * provider's user gets a new account, in one batch. Every credential the old account held
+ * (password, refresh tokens, access tokens, which name its id and are checked without a lookup)
+ * still reaches only the old id, never what the provider's user owns.
  */
 export async function signInWithIdentity(
+  db: Database,
+  cfg: Config,
+  id: { provider: "apple" | "google"; subject: string; email: string | null; emailVerified: boolean; name: string | null },
+  userAgent: string | null,
+): Promise<{ user: User; session: SessionTokens }> {
+  try {
+    return await identitySignIn(db, cfg, id, userAgent);
+  } catch (e) {
+    // A concurrent sign-in created this identity or took the email, or the email's account verified
+    // it meanwhile (the guarded UPDATE then changed nothing and the INSERT hit the unique email):
+    // the batch rolled back as a whole, and a second look sees the new state.
+    if (!isConstraintError(e, "UNIQUE")) throw e;
+  }
+  try {
+    return await identitySignIn(db, cfg, id, userAgent);
+  } catch (e) {
+    if (isConstraintError(e, "UNIQUE")) throw new AppError("conflict", "This account changed while signing in; try again.");
+    throw e;
+  }
+}
+
+async function identitySignIn(
   db: Database,
   cfg: Config,
   id: { provider: "apple" | "google"; subject: string; email: string | null; emailVerified: boolean; name: string | null },
@@ -325,19 +354,27 @@ export async function signInWithIdentity(
   let user = linked?.user;
   const writes: BatchItem<"sqlite">[] = [];
   if (!user) {
-    const byEmail = id.email && id.emailVerified ? await getUserByEmail(db, id.email) : undefined;
-    if (byEmail) {
-      user = byEmail;
-      if (!byEmail.emailVerified) {
-        writes.push(db.update(users).set({ emailVerified: true, updatedAt: now }).where(eq(users.id, byEmail.id)));
-        user = { ...byEmail, emailVerified: true };
-      }
+    const email = id.email && id.emailVerified ? id.email : null;
+    const holder = email ? await getUserByEmail(db, email) : undefined;
+    if (holder?.emailVerified) {
+      user = holder;
     } else {
-      const emailFree = id.email ? !(await getUserByEmail(db, id.email)) : false;
+      if (holder && email) {
+        // Guarded: if the holder verified the email meanwhile, this changes nothing and the INSERT
+        // below fails on the unique email, rolling the batch back (the caller looks again).
+        writes.push(
+          db
+            .update(users)
+            .set({ email: null, emailVerified: false, updatedAt: now })
+            .where(and(eq(users.id, holder.id), eq(users.email, email), eq(users.emailVerified, false))),
+          // Its pending reset and verification codes were for the address it no longer has.
+          db.delete(verificationTokens).where(eq(verificationTokens.userId, holder.id)),
+        );
+      }
       user = {
         id: newId(),
-        email: emailFree ? id.email : null,
-        emailVerified: emailFree && id.emailVerified,
+        email,
+        emailVerified: email !== null,
         passwordHash: null,
         name: id.name,
         avatarFileId: null,
@@ -347,7 +384,7 @@ export async function signInWithIdentity(
       };
       writes.push(db.insert(users).values(user));
     }
-    writes.push(db.insert(identities).values({ provider: id.provider, subject: id.subject, userId: user.id, email: id.email, createdAt: now }));
+    writes.push(db.insert(identities).values({ provider: id.provider, subject: id.subject, userId: user.id, email, createdAt: now }));
   }
   const s = await openSession(db, cfg, user, userAgent);
   await runBatch(db, [...writes, ...s.statements]);
