@@ -1,12 +1,14 @@
 /** Accounts and sessions: all auth data access and rules. Routes call these; nothing else writes these tables. */
-import { and, desc, eq, gt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, lte, ne, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
-import { identities, refreshTokens, sessions, users, verificationTokens } from "../../db/schema";
+import { identities, refreshTokens, sessions, socketTickets, users, verificationTokens } from "../../db/schema";
+import type { Principal } from "../../env";
 import { AppError, isConstraintError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
+import type { ScheduledTask } from "../../scheduled";
 import type { User } from "./schemas";
 import { newRefreshToken, nextRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
 
@@ -250,6 +252,48 @@ export async function changePassword(db: Database, userId: string, sessionId: st
     db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId))),
   ]);
 }
+
+type UserPrincipal = Extract<Principal, { kind: "user" }>;
+
+/**
+ * A single-use WebSocket ticket for the caller's session (only its hash is stored). One statement:
+ * the INSERT copies nothing unless the session is still live, so the access token of a session
+ * that ended (logout, revocation, deleted account) gets no ticket.
+ */
+export async function issueSocketTicket(db: Database, p: UserPrincipal): Promise<{ ticket: string; expiresAt: string }> {
+  const ticket = `st_${randomToken(32)}`;
+  const now = nowIso();
+  const expiresAt = addSeconds(now, limits.socketTicketTtlSec);
+  // Columns in table order: hash, session_id, user_id, anonymous, expires_at.
+  const inserted = await db
+    .insert(socketTickets)
+    .select(
+      sql`SELECT ${await hashToken(ticket)}, ${p.sessionId}, ${p.userId}, ${p.anonymous ? 1 : 0}, ${expiresAt}
+          WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ${p.sessionId} AND user_id = ${p.userId} AND expires_at > ${now})`,
+    )
+    .returning({ hash: socketTickets.hash });
+  if (inserted.length === 0) throw new AppError("unauthorized", "This session has ended; sign in again.");
+  return { ticket, expiresAt };
+}
+
+/**
+ * Redeems a socket ticket: one DELETE ... RETURNING, so of concurrent uses exactly one gets the
+ * row. Returns the principal of the session that asked for it, or null (unknown, used, expired).
+ */
+export async function consumeSocketTicket(db: Database, ticket: string): Promise<UserPrincipal | null> {
+  const row = await db
+    .delete(socketTickets)
+    .where(eq(socketTickets.hash, await hashToken(ticket)))
+    .returning()
+    .get();
+  if (!row || row.expiresAt <= nowIso()) return null;
+  return { kind: "user", userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous };
+}
+
+/** Cron task (src/scheduled.ts): drops socket tickets past their expiry that were never used. */
+export const socketTicketCleanup: ScheduledTask = async (_env, db, now) => {
+  await db.delete(socketTickets).where(lte(socketTickets.expiresAt, now.toISOString()));
+};
 
 type Purpose = (typeof verificationTokens.$inferSelect)["purpose"];
 
