@@ -72,7 +72,7 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/socket-ticket",
-    describe({ tag: "Auth", summary: "A single-use ticket for opening a WebSocket", description: "Recommended way to authenticate a WebSocket: pass the ticket as `?ticket=` when opening any socket route (such as `GET /v1/rooms/{id}/ws`) instead of `?token=`, so the access token stays out of URLs and server logs. Valid once, for 30 seconds; the socket belongs to the calling session (it ends with it). Only its hash is stored.", responses: { 201: { description: "The ticket", schema: S.SocketTicketSchema } } }),
+    describe({ tag: "Auth", summary: "A single-use ticket for opening a WebSocket", description: "Recommended way to authenticate a WebSocket: pass the ticket as `?ticket=` when opening any socket route (such as `GET /v1/rooms/{id}/ws`) instead of `?token=`, so the access token stays out of URLs and server logs. Valid once, for 30 seconds; the socket opens for the calling session (the same user and session as the access token that asked for the ticket). Only its hash is stored.", responses: { 201: { description: "The ticket", schema: S.SocketTicketSchema } } }),
     requireUser,
     validate("json", EmptyBody),
     async (c) => c.json(await auth.issueSocketTicket(c.var.db, userOf(c)), 201),
