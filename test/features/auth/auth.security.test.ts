@@ -108,14 +108,19 @@ describe("auth: sessions and refresh tokens", () => {
     expect((await api("/v1/auth/refresh", { body: { refreshToken: bob.refreshToken } })).status).toBe(200);
   });
 
-  it("refresh tokens are stored only as hashes", async () => {
+  it("refresh tokens are stored only as hashes (the first one and the derived successors)", async () => {
     const u = await signup();
+    const rotated = (await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })).body.session.refreshToken as string;
     const { env } = await import("cloudflare:workers");
     const rows = await env.DB.prepare("SELECT refresh_hash FROM sessions").all<{ refresh_hash: string }>();
     expect(rows.results.length).toBeGreaterThan(0);
-    for (const r of rows.results) expect(r.refresh_hash).not.toContain(u.refreshToken);
-    const raw = await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?").bind(u.refreshToken).first<{ n: number }>();
-    expect(raw?.n).toBe(0);
+    for (const token of [u.refreshToken, rotated]) {
+      for (const r of rows.results) expect(r.refresh_hash).not.toContain(token);
+      const raw = await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?").bind(token).first<{ n: number }>();
+      expect(raw?.n).toBe(0);
+    }
+    const all = JSON.stringify((await env.DB.prepare("SELECT * FROM refresh_tokens").all()).results);
+    expect(all).not.toContain(rotated.slice(3));
   });
 
   it("passwords are stored as PBKDF2-SHA256 with 100,000 iterations and a per-user salt", async () => {
