@@ -12,6 +12,10 @@ export const limits = {
   passwordMax: 128,
   accessTokenTtlSec: 15 * 60,
   refreshTokenTtlSec: 60 * 24 * 60 * 60,
+  /** The refresh token just rotated may be presented again this long after its rotation (a lost answer), and gets the same successor. */
+  refreshGraceSec: 10,
+  /** A WebSocket ticket (POST /v1/auth/socket-ticket) is valid this long, once. */
+  socketTicketTtlSec: 30,
   passwordResetTtlSec: 60 * 60,
   emailVerifyTtlSec: 24 * 60 * 60,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */

@@ -1,6 +1,7 @@
 /** The cron handler: housekeeping tasks from each feature, run every 15 minutes (wrangler.toml `crons`). */
 import { lte } from "drizzle-orm";
 import { type Database, primaryDb } from "./db";
+import { socketTicketCleanup } from "./features/auth/service";
 import { filesCleanup } from "./features/files/service";
 import { uploadsCleanup } from "./features/uploads/service";
 import { sessions, verificationTokens } from "./db/schema";
@@ -17,7 +18,7 @@ const authCleanup: ScheduledTask = async (_env, db, now) => {
   ]);
 };
 
-export const scheduledTasks: ScheduledTask[] = [authCleanup, idempotencyCleanup, filesCleanup, uploadsCleanup];
+export const scheduledTasks: ScheduledTask[] = [authCleanup, socketTicketCleanup, idempotencyCleanup, filesCleanup, uploadsCleanup];
 
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
   const db = primaryDb(env.DB);

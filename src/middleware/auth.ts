@@ -1,11 +1,14 @@
 /**
  * Authentication: `Authorization: Bearer <token>` is either the service key (admin, server to
- * server) or an access JWT, verified without touching the database.
+ * server) or an access JWT, verified without touching the database. WebSocket routes also take a
+ * single-use `?ticket=` (one query to redeem it) or, for compatibility, `?token=`.
  */
 import { createMiddleware } from "hono/factory";
+import { uniqueSymbol } from "hono-openapi";
 import type { AppEnv, Principal } from "../env";
 import { AppError } from "../errors";
 import { safeEqualStr } from "../lib/crypto";
+import { consumeSocketTicket } from "../features/auth/service";
 import { verifyAccessToken } from "../features/auth/tokens";
 
 /** Extracts the bearer token from a header value, or null. */
@@ -52,6 +55,53 @@ export const requireUser = createMiddleware<AppEnv>(async (c, next) => {
   c.set("principal", p);
   await next();
 });
+
+/** What `POST /v1/auth/socket-ticket` hands out: `st_` + 256 random bits, base64url. */
+const TICKET_RE = /^st_[A-Za-z0-9_-]{43}$/;
+
+/**
+ * For WebSocket routes (clients often cannot set headers on an upgrade): a user, from the
+ * `Authorization` header, a single-use `?ticket=` (recommended: the access token stays out of
+ * URLs and logs), or `?token=<accessToken>` (kept for compatibility). The first one present is
+ * used. A ticket's caller is the session that asked for it (same userId and sessionId).
+ */
+export const requireSocketUser = Object.assign(
+  createMiddleware<AppEnv>(async (c, next) => {
+    const header = bearer(c.req.header("authorization"));
+    const ticket = header ? undefined : c.req.query("ticket");
+    const token = header ?? (ticket === undefined ? c.req.query("token") : undefined);
+    let p: Principal;
+    if (token) {
+      p = await principalFromToken(c, token);
+    } else if (ticket !== undefined) {
+      const redeemed = TICKET_RE.test(ticket) ? await consumeSocketTicket(c.var.db, ticket) : null;
+      if (!redeemed) throw new AppError("unauthorized", "The socket ticket is not valid, was already used, or has expired; get a new one from POST /v1/auth/socket-ticket.");
+      p = redeemed;
+    } else {
+      throw new AppError("unauthorized", "Send ?ticket=<from POST /v1/auth/socket-ticket>, Authorization: Bearer <accessToken>, or ?token=<accessToken>.");
+    }
+    if (p.kind !== "user") throw new AppError("forbidden", "Sockets need a user's access token, not the service key.");
+    c.set("principal", p);
+    await next();
+  }),
+  // OpenAPI (hono-openapi merges this into every route that uses the middleware).
+  {
+    [uniqueSymbol]: {
+      spec: {
+        parameters: [
+          {
+            name: "ticket",
+            in: "query",
+            required: false,
+            schema: { type: "string" },
+            description:
+              "Recommended: a single-use ticket from `POST /v1/auth/socket-ticket` (valid 30 seconds), instead of `?token=`, which puts the access token itself into URLs and server logs. `?token=<accessToken>` and the `Authorization` header keep working.",
+          },
+        ],
+      },
+    },
+  },
+);
 
 /** Requires the service key. */
 export const requireService = createMiddleware<AppEnv>(async (c, next) => {

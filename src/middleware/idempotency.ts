@@ -6,7 +6,8 @@
  * `app.post(path, optionalAuth, idempotency, validate(...), handler)`. The key is claimed with
  * an INSERT before the handler runs, so of two concurrent requests only one executes; the other
  * gets 409 `conflict` until the first is stored. The same key with another method, path or body
- * is also a 409 `conflict` (errors path `Idempotency-Key`). 5xx answers and refusals before the
+ * is also a 409 `conflict` (errors path `Idempotency-Key`). The request is recognised by an HMAC
+ * keyed from `JWT_SECRET` (bodies may hold passwords), never a plain hash. 5xx answers and refusals before the
  * handler ran (400, 401, 403, 429) are not kept, so the retry runs again (for streamed uploads
  * only 2xx answers are kept); a claim whose request died is taken over after `limits.idempotencyLockSec`.
  * Anonymous callers have no scope to keep keys in, so the header is ignored for them.
@@ -20,7 +21,7 @@ import { idempotencyKeys } from "../db/schema/collections";
 import type { AppEnv } from "../env";
 import type { DeletionHook } from "../features/account/hooks";
 import { AppError } from "../errors";
-import { b64url, randomToken, sha256 } from "../lib/crypto";
+import { b64url, hmac, purposeKey, randomToken } from "../lib/crypto";
 import { nowIso } from "../lib/ids";
 
 const KEY_RE = new RegExp(`^[\\x21-\\x7e]{1,${limits.idempotencyKeyMax}}$`);
@@ -72,14 +73,16 @@ function replay(row: Stored): Response {
  */
 type RequestIdentity = "body" | "stream";
 
-async function requestHash(req: { method: string; path: string; url: string; text(): Promise<string>; header(n: string): string | undefined }, identity: RequestIdentity) {
+async function requestHash(secret: string, req: { method: string; path: string; url: string; text(): Promise<string>; header(n: string): string | undefined }, identity: RequestIdentity) {
   const subject =
     identity === "body"
       ? // Hono caches the body text, so the validator after this middleware reads it again for free.
         `${req.method} ${req.path}\n${await req.text()}`
       : // The media type without parameters: HTTP clients pick a new multipart boundary for every retry.
         `${req.method} ${new URL(req.url).pathname}${new URL(req.url).search}\n${(req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase()}\n${req.header("content-length") ?? ""}`;
-  return b64url(await sha256(subject));
+  // Keyed: bodies hold passwords (`/auth/password`, `/auth/link`), and a plain hash of them in D1
+  // could be guessed offline at SHA-256 speed. Without JWT_SECRET the fingerprint says nothing.
+  return b64url(await hmac(await purposeKey(secret, "idempotency-fingerprint"), subject));
 }
 
 /** Middleware: makes a POST idempotent under the `Idempotency-Key` header. */
@@ -103,7 +106,7 @@ function idempotent(identity: RequestIdentity) {
     }
     const { db } = c.var;
     const scope = p.kind === "user" ? `user:${p.userId}` : "service";
-    const got = await claim(db, scope, key, await requestHash(c.req, identity), Date.now());
+    const got = await claim(db, scope, key, await requestHash(c.var.config.jwtSecret, c.req, identity), Date.now());
     if (got.kind === "replay") return replay(got.row);
     if (got.kind === "busy") {
       throw new AppError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", { headers: { "retry-after": "1" } });

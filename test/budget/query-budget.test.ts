@@ -2,7 +2,7 @@
  * Query budgets: D1 round trips per request on the hot routes. The app is called directly
  * (`app.fetch`) with an env whose DB binding counts every statement, batch and exec; work the
  * request leaves in `waitUntil` is counted too. Budgets: token check 0, GET record 1, list 1,
- * create 1 (a single batch or statement), login ≤ 2.
+ * create 1 (a single batch or statement), login ≤ 2, socket ticket 1 (and 1 to redeem it).
  */
 import { createExecutionContext, createMessageBatch, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -96,6 +96,23 @@ describe("query budget: auth", () => {
     expect(m.status).toBe(200);
     user.refreshToken = m.body.session.refreshToken;
     expectBudget(m, 2, "refresh");
+  });
+});
+
+describe("query budget: socket tickets", () => {
+  it("issuing a ticket: 1 round trip; a socket route authenticated by ticket: exactly 1 (the redeeming DELETE), by header: 0", async () => {
+    const m = await measure("/v1/auth/socket-ticket", { token: user.accessToken, body: {} });
+    expect(m.status).toBe(201);
+    expectBudget(m, 1, "socket ticket");
+    // No Upgrade header: the socket route refuses with 400 right after authenticating, before any room work.
+    const roomId = "01900000-0000-7000-8000-000000000000";
+    const byTicket = await measure(`/v1/rooms/${roomId}/ws?ticket=${m.body.ticket}`);
+    expect(byTicket.status).toBe(400);
+    expect(byTicket.counter.roundTrips, byTicket.counter.describe()).toBe(1);
+    expectBudget(byTicket, 1, "socket auth by ticket");
+    const byHeader = await measure(`/v1/rooms/${roomId}/ws`, { token: user.accessToken });
+    expect(byHeader.status).toBe(400);
+    expectBudget(byHeader, 0, "socket auth by header");
   });
 });
 

@@ -1,5 +1,7 @@
 /** Idempotency-Key on POST routes outside collections: auth actions and streaming file uploads. */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { b64url, sha256 } from "../../src/lib/crypto";
 import { api, expectProblem, signup } from "../helpers/api";
 import { pngBytes, uploadRaw } from "./files/helpers";
 
@@ -70,5 +72,25 @@ describe("Idempotency-Key", () => {
     expect(fb.status).toBe(201);
     expect(fb.body.id).not.toBe(fa.body.id);
     expect(fb.body.ownerId).toBe(b.id);
+  });
+
+  it("the stored fingerprint of a body with a password is keyed, not SHA-256 of route and body; a retry still replays", async () => {
+    const guest = await api("/v1/auth/anonymous", { body: {} });
+    const token = guest.body.session.accessToken;
+    const body = { email: `fp.${Date.now()}@example.com`, password: "a guessable password" };
+    const headers = { "idempotency-key": "link-fingerprint" };
+    const first = await api("/v1/auth/link", { token, headers, body });
+    expect(first.status, first.text).toBe(200);
+    const row = await env.DB.prepare("SELECT request_hash FROM idempotency_keys WHERE scope = ? AND key = ?").bind(`user:${guest.body.user.id}`, "link-fingerprint").first<{ request_hash: string }>();
+    expect(row?.request_hash).toEqual(expect.any(String));
+    const plain = b64url(await sha256(`POST /v1/auth/link\n${JSON.stringify(body)}`));
+    expect(row!.request_hash).not.toBe(plain);
+    expect(row!.request_hash).not.toContain(body.password);
+    const again = await api("/v1/auth/link", { token, headers, body });
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body).toEqual(first.body);
+    // A different password under the same key is still recognised as a different request.
+    expectProblem(await api("/v1/auth/link", { token, headers, body: { ...body, password: "another password" } }), 409, "conflict");
   });
 });

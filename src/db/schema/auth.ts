@@ -29,6 +29,7 @@ export const identities = sqliteTable(
     userId: text("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
+    /** The provider's email at first sign-in, only if the provider verified it. */
     email: text("email"),
     createdAt: text("created_at").notNull(),
   },
@@ -37,7 +38,9 @@ export const identities = sqliteTable(
 
 /**
  * A login on one device. `refreshHash` is the hash of the one refresh token that is valid now;
- * rotation swaps it with a compare-and-set UPDATE so concurrent refreshes have one winner.
+ * rotation swaps it with a compare-and-set UPDATE. `rotatedAt` is when that happened: for
+ * `limits.refreshGraceSec` after it, the token just rotated may be presented again (a lost answer)
+ * and gets the same successor back.
  */
 export const sessions = sqliteTable(
   "sessions",
@@ -51,6 +54,8 @@ export const sessions = sqliteTable(
     createdAt: text("created_at").notNull(),
     lastUsedAt: text("last_used_at").notNull(),
     expiresAt: text("expires_at").notNull(),
+    /** When `refreshHash` last replaced its predecessor; null until the first refresh. */
+    rotatedAt: text("rotated_at"),
   },
   (t) => [index("sessions_user_idx").on(t.userId), uniqueIndex("sessions_refresh_unique").on(t.refreshHash)],
 );
@@ -85,6 +90,26 @@ export const verificationTokens = sqliteTable(
     expiresAt: text("expires_at").notNull(),
   },
   (t) => [index("verification_tokens_user_idx").on(t.userId, t.purpose)],
+);
+
+/**
+ * Single-use WebSocket tickets (`POST /v1/auth/socket-ticket`), hash only, valid for
+ * `limits.socketTicketTtlSec`: what a socket URL carries instead of the access token. A ticket
+ * belongs to a session and goes with it (logout, revocation, account deletion).
+ */
+export const socketTickets = sqliteTable(
+  "socket_tickets",
+  {
+    hash: text("hash").primaryKey(),
+    /** Session of the access token that asked for it, whose user and flags it stands for. */
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    userId: text("user_id").notNull(),
+    anonymous: integer("anonymous", { mode: "boolean" }).notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("socket_tickets_session_idx").on(t.sessionId), index("socket_tickets_expires_idx").on(t.expiresAt)],
 );
 
 /** Local-development mail outbox: where mail lands when no provider is configured. */

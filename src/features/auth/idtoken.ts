@@ -6,7 +6,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from "jose";
 import { type Config, limits } from "../../config";
 import { AppError } from "../../errors";
-import { hex, sha256 } from "../../lib/crypto";
+import { hex, safeEqualStr, sha256 } from "../../lib/crypto";
 
 const ISSUERS = {
   apple: ["https://appleid.apple.com"],
@@ -51,11 +51,15 @@ export async function verifyIdToken(cfg: Config, provider: "apple" | "google", i
     console.warn(`idtoken: ${provider} token rejected: ${(e as Error).name}`);
     throw new AppError("unauthorized", "The ID token could not be verified.");
   }
-  // Apple puts SHA-256(nonce) (hex) in the token when the app passed the hashed nonce; Google the nonce itself.
+  // Apple tokens carry SHA-256(nonce) (hex): the app hands Apple the hash and us the raw nonce, so
+  // the claim a stolen token shows is never accepted as the nonce itself. Google tokens carry the
+  // nonce as sent. Each provider has exactly one accepted form.
   const claimed = typeof payload.nonce === "string" ? payload.nonce : undefined;
   if (nonce !== undefined || claimed !== undefined) {
-    const ok = nonce !== undefined && claimed !== undefined && (claimed === nonce || claimed === hex(await sha256(nonce)));
-    if (!ok) throw new AppError("unauthorized", "The ID token's nonce does not match.");
+    const expected = nonce === undefined ? undefined : provider === "apple" ? hex(await sha256(nonce)) : nonce;
+    if (expected === undefined || claimed === undefined || !safeEqualStr(claimed, expected)) {
+      throw new AppError("unauthorized", "The ID token's nonce does not match.");
+    }
   }
   const email = typeof payload.email === "string" ? payload.email.toLowerCase() : null;
   const ev = payload.email_verified;

@@ -53,7 +53,7 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/refresh",
-    describe({ tag: "Auth", summary: "Rotate the refresh token and get a new access token", auth: "none", rateLimited: true, description: "Each refresh token works once. Presenting one that was already rotated revokes the whole session (`refresh_token_reused`).", responses: { 200: { description: "New session tokens", schema: v.object({ session: S.SessionSchema }) } } }),
+    describe({ tag: "Auth", summary: "Rotate the refresh token and get a new access token", auth: "none", rateLimited: true, description: "Each refresh token is rotated once. The token just rotated may be presented again for 10 seconds after its rotation (the answer to the first call was lost on a bad network): that answers 200 with the same new refresh token. Any other already-rotated token answers 401 `refresh_token_reused` and revokes the whole session.", responses: { 200: { description: "New session tokens", schema: v.object({ session: S.SessionSchema }) } } }),
     rateLimit("REFRESH_LIMITER", "refresh"),
     validate("json", S.RefreshBody),
     async (c) => c.json({ session: await auth.refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c)) }),
@@ -69,6 +69,13 @@ export const authRoutes = new Hono<AppEnv>()
       await auth.revokeSession(c.var.db, p.userId, p.sessionId);
       return c.body(null, 204);
     },
+  )
+  .post(
+    "/socket-ticket",
+    describe({ tag: "Auth", summary: "A single-use ticket for opening a WebSocket", description: "Recommended way to authenticate a WebSocket: pass the ticket as `?ticket=` when opening any socket route (such as `GET /v1/rooms/{id}/ws`) instead of `?token=`, so the access token stays out of URLs and server logs. Valid once, for 30 seconds; the socket opens for the calling session (the same user and session as the access token that asked for the ticket). Only its hash is stored.", responses: { 201: { description: "The ticket", schema: S.SocketTicketSchema } } }),
+    requireUser,
+    validate("json", EmptyBody),
+    async (c) => c.json(await auth.issueSocketTicket(c.var.db, userOf(c)), 201),
   )
   .get(
     "/sessions",
@@ -172,7 +179,7 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/idtoken",
-    describe({ tag: "Auth", summary: "Sign in with Apple or Google (native ID token)", auth: "none", rateLimited: true, responses: { 200: { description: "Account and session", schema: S.AuthResult } } }),
+    describe({ tag: "Auth", summary: "Sign in with Apple or Google (native ID token)", auth: "none", rateLimited: true, description: "`nonce`: for Apple send the raw nonce (the token carries its SHA-256, hex; the hash itself is refused); for Google the token carries the nonce as sent. A provider email joins an existing account only when both the provider and that account have verified it; an account whose email was never verified keeps its id and data but loses the email, and the provider's user gets a new account. A provider email that is not verified is never stored as the account's email.", responses: { 200: { description: "Account and session", schema: S.AuthResult } } }),
     rateLimit("AUTH_LIMITER", "idtoken"),
     validate("json", S.IdTokenBody),
     async (c) => {

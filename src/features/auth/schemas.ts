@@ -60,4 +60,6 @@ export const SessionInfo = v.object({
   current: v.boolean(),
 });
 
+export const SocketTicketSchema = v.object({ ticket: v.string(), expiresAt: v.string() });
+
 export type User = v.InferOutput<typeof UserSchema>;

@@ -1,14 +1,16 @@
 /** Accounts and sessions: all auth data access and rules. Routes call these; nothing else writes these tables. */
-import { and, desc, eq, ne, sql } from "drizzle-orm";
+import { and, desc, eq, gt, lte, ne, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
-import { identities, refreshTokens, sessions, users, verificationTokens } from "../../db/schema";
+import { identities, refreshTokens, sessions, socketTickets, users, verificationTokens } from "../../db/schema";
+import type { Principal } from "../../env";
 import { AppError, isConstraintError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
+import type { ScheduledTask } from "../../scheduled";
 import type { User } from "./schemas";
-import { newRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
+import { newRefreshToken, nextRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
 
 type UserRow = typeof users.$inferSelect;
 
@@ -145,9 +147,12 @@ export async function linkGuest(db: Database, userId: string, input: { email: st
 }
 
 /**
- * Rotates a refresh token. The current token is swapped by a compare-and-set UPDATE, so of two
- * concurrent refreshes exactly one wins. A token that was already rotated (reuse: it leaked, or
- * was replayed) revokes the whole session and answers `refresh_token_reused`.
+ * Rotates a refresh token. The successor is derived from the presented token (`nextRefreshToken`),
+ * and the swap is a compare-and-set UPDATE on the session's current hash. The token just rotated
+ * may come again for `limits.refreshGraceSec` after its rotation (the answer to the first call was
+ * lost, or two refreshes raced): it gets the same successor, so both answers are the same working
+ * session. Any other already-rotated token (reuse: it leaked, or was replayed) revokes the whole
+ * session and answers `refresh_token_reused`.
  */
 export async function refresh(db: Database, cfg: Config, token: string, userAgent: string | null) {
   const hash = await hashToken(token);
@@ -155,6 +160,7 @@ export async function refresh(db: Database, cfg: Config, token: string, userAgen
     .select({
       sessionId: sessions.id,
       current: sessions.refreshHash,
+      rotatedAt: sessions.rotatedAt,
       expiresAt: sessions.expiresAt,
       userId: users.id,
       anonymous: users.anonymous,
@@ -166,17 +172,24 @@ export async function refresh(db: Database, cfg: Config, token: string, userAgen
     .get();
   if (!row) throw new AppError("unauthorized", "The refresh token is not valid.");
   const revoke = () => db.delete(sessions).where(eq(sessions.id, row.sessionId));
-  if (row.current !== hash) {
+  const reused = async (): Promise<never> => {
     await revoke();
     throw new AppError("refresh_token_reused", "This refresh token was already used; the session has been revoked.");
-  }
-  const now = nowIso();
+  };
+  const nowMs = Date.now();
+  const now = nowIso(nowMs);
+  const graceFrom = nowIso(nowMs - limits.refreshGraceSec * 1000);
+  const next = await nextRefreshToken(cfg, token);
+  const nextHash = await hashToken(next);
+  // Presented again while its successor is current and fresh: the same answer as the first time.
+  const retried = row.current === nextHash && row.rotatedAt !== null && row.rotatedAt > graceFrom;
+  if (row.current !== hash && !retried) return reused();
   if (row.expiresAt <= now) {
     await revoke();
     throw new AppError("unauthorized", "The session has expired; sign in again.");
   }
-  const next = newRefreshToken();
-  const nextHash = await hashToken(next);
+  const claims = { userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous };
+  if (retried) return sessionTokens(cfg, claims, next);
   const [swapped] = await db.batch([
     db
       .update(sessions)
@@ -184,24 +197,29 @@ export async function refresh(db: Database, cfg: Config, token: string, userAgen
         refreshHash: nextHash,
         lastUsedAt: now,
         expiresAt: addSeconds(now, limits.refreshTokenTtlSec),
+        // A concurrent refresh of the same token that already swapped keeps its rotation time.
+        rotatedAt: sql`CASE WHEN ${sessions.refreshHash} = ${hash} THEN ${now} ELSE ${sessions.rotatedAt} END`,
         ...(userAgent ? { userAgent: userAgent.slice(0, 256) } : {}),
       })
-      .where(and(eq(sessions.id, row.sessionId), eq(sessions.refreshHash, hash)))
+      .where(
+        and(
+          eq(sessions.id, row.sessionId),
+          or(eq(sessions.refreshHash, hash), and(eq(sessions.refreshHash, nextHash), gt(sessions.rotatedAt, graceFrom))),
+        ),
+      )
       .returning({ id: sessions.id }),
-    // Recorded only if this request won the swap (the new hash is random, so it is ours).
+    // Recorded once the successor is current (a concurrent refresh of the same token records it too).
     db
       .insert(refreshTokens)
       .select(
         sql`SELECT ${nextHash}, ${row.sessionId}, ${now}
             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ${row.sessionId} AND refresh_hash = ${nextHash})`,
-      ),
+      )
+      .onConflictDoNothing(),
   ]);
-  if (swapped.length === 0) {
-    // Lost a race with another refresh of the same token: that is reuse too.
-    await revoke();
-    throw new AppError("refresh_token_reused", "This refresh token was already used; the session has been revoked.");
-  }
-  return sessionTokens(cfg, { userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous }, next);
+  // Someone rotated past this token between our read and our swap: reuse.
+  if (swapped.length === 0) return reused();
+  return sessionTokens(cfg, claims, next);
 }
 
 /** Revokes one session of a user. Returns false when the user has no such session. */
@@ -234,6 +252,48 @@ export async function changePassword(db: Database, userId: string, sessionId: st
     db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId))),
   ]);
 }
+
+type UserPrincipal = Extract<Principal, { kind: "user" }>;
+
+/**
+ * A single-use WebSocket ticket for the caller's session (only its hash is stored). One statement:
+ * the INSERT copies nothing unless the session is still live, so the access token of a session
+ * that ended (logout, revocation, deleted account) gets no ticket.
+ */
+export async function issueSocketTicket(db: Database, p: UserPrincipal): Promise<{ ticket: string; expiresAt: string }> {
+  const ticket = `st_${randomToken(32)}`;
+  const now = nowIso();
+  const expiresAt = addSeconds(now, limits.socketTicketTtlSec);
+  // Columns in table order: hash, session_id, user_id, anonymous, expires_at.
+  const inserted = await db
+    .insert(socketTickets)
+    .select(
+      sql`SELECT ${await hashToken(ticket)}, ${p.sessionId}, ${p.userId}, ${p.anonymous ? 1 : 0}, ${expiresAt}
+          WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ${p.sessionId} AND user_id = ${p.userId} AND expires_at > ${now})`,
+    )
+    .returning({ hash: socketTickets.hash });
+  if (inserted.length === 0) throw new AppError("unauthorized", "This session has ended; sign in again.");
+  return { ticket, expiresAt };
+}
+
+/**
+ * Redeems a socket ticket: one DELETE ... RETURNING, so of concurrent uses exactly one gets the
+ * row. Returns the principal of the session that asked for it, or null (unknown, used, expired).
+ */
+export async function consumeSocketTicket(db: Database, ticket: string): Promise<UserPrincipal | null> {
+  const row = await db
+    .delete(socketTickets)
+    .where(eq(socketTickets.hash, await hashToken(ticket)))
+    .returning()
+    .get();
+  if (!row || row.expiresAt <= nowIso()) return null;
+  return { kind: "user", userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous };
+}
+
+/** Cron task (src/scheduled.ts): drops socket tickets past their expiry that were never used. */
+export const socketTicketCleanup: ScheduledTask = async (_env, db, now) => {
+  await db.delete(socketTickets).where(lte(socketTickets.expiresAt, now.toISOString()));
+};
 
 type Purpose = (typeof verificationTokens.$inferSelect)["purpose"];
 
@@ -289,11 +349,40 @@ export async function confirmEmail(db: Database, token: string) {
 }
 
 /**
- * Finds or creates the user behind a verified Apple/Google identity. An unknown identity whose
- * email the provider has verified is linked to the account with that email; otherwise a new
- * account is created.
+ * Finds or creates the user behind a verified Apple/Google identity. Only an email the provider
+ * has verified counts for anything; one that isn't is neither matched nor stored.
+ *
+ * A new identity whose verified email belongs to an account that has verified it too is linked
+ * to that account. If that account never verified the email, nothing proves its holder owns the
+ * address (an attacker may have signed up with the victim's email, or linked a guest to it,
+ * before the victim ever came): that account keeps its id and data but loses the email, and the
+ * provider's user gets a new account, in one batch. Every credential the old account held
+ * (password, refresh tokens, access tokens, which name its id and are checked without a lookup)
+ * still reaches only the old id, never what the provider's user owns.
  */
 export async function signInWithIdentity(
+  db: Database,
+  cfg: Config,
+  id: { provider: "apple" | "google"; subject: string; email: string | null; emailVerified: boolean; name: string | null },
+  userAgent: string | null,
+): Promise<{ user: User; session: SessionTokens }> {
+  try {
+    return await identitySignIn(db, cfg, id, userAgent);
+  } catch (e) {
+    // A concurrent sign-in created this identity or took the email, or the email's account verified
+    // it meanwhile (the guarded UPDATE then changed nothing and the INSERT hit the unique email):
+    // the batch rolled back as a whole, and a second look sees the new state.
+    if (!isConstraintError(e, "UNIQUE")) throw e;
+  }
+  try {
+    return await identitySignIn(db, cfg, id, userAgent);
+  } catch (e) {
+    if (isConstraintError(e, "UNIQUE")) throw new AppError("conflict", "This account changed while signing in; try again.");
+    throw e;
+  }
+}
+
+async function identitySignIn(
   db: Database,
   cfg: Config,
   id: { provider: "apple" | "google"; subject: string; email: string | null; emailVerified: boolean; name: string | null },
@@ -309,19 +398,27 @@ export async function signInWithIdentity(
   let user = linked?.user;
   const writes: BatchItem<"sqlite">[] = [];
   if (!user) {
-    const byEmail = id.email && id.emailVerified ? await getUserByEmail(db, id.email) : undefined;
-    if (byEmail) {
-      user = byEmail;
-      if (!byEmail.emailVerified) {
-        writes.push(db.update(users).set({ emailVerified: true, updatedAt: now }).where(eq(users.id, byEmail.id)));
-        user = { ...byEmail, emailVerified: true };
-      }
+    const email = id.email && id.emailVerified ? id.email : null;
+    const holder = email ? await getUserByEmail(db, email) : undefined;
+    if (holder?.emailVerified) {
+      user = holder;
     } else {
-      const emailFree = id.email ? !(await getUserByEmail(db, id.email)) : false;
+      if (holder && email) {
+        // Guarded: if the holder verified the email meanwhile, this changes nothing and the INSERT
+        // below fails on the unique email, rolling the batch back (the caller looks again).
+        writes.push(
+          db
+            .update(users)
+            .set({ email: null, emailVerified: false, updatedAt: now })
+            .where(and(eq(users.id, holder.id), eq(users.email, email), eq(users.emailVerified, false))),
+          // Its pending reset and verification codes were for the address it no longer has.
+          db.delete(verificationTokens).where(eq(verificationTokens.userId, holder.id)),
+        );
+      }
       user = {
         id: newId(),
-        email: emailFree ? id.email : null,
-        emailVerified: emailFree && id.emailVerified,
+        email,
+        emailVerified: email !== null,
         passwordHash: null,
         name: id.name,
         avatarFileId: null,
@@ -331,7 +428,7 @@ export async function signInWithIdentity(
       };
       writes.push(db.insert(users).values(user));
     }
-    writes.push(db.insert(identities).values({ provider: id.provider, subject: id.subject, userId: user.id, email: id.email, createdAt: now }));
+    writes.push(db.insert(identities).values({ provider: id.provider, subject: id.subject, userId: user.id, email, createdAt: now }));
   }
   const s = await openSession(db, cfg, user, userAgent);
   await runBatch(db, [...writes, ...s.statements]);

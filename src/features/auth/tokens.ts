@@ -3,7 +3,7 @@ import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { type Config, limits } from "../../config";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
-import { purposeKey, randomToken } from "../../lib/crypto";
+import { b64url, hmac, purposeKey, randomToken } from "../../lib/crypto";
 
 const ISSUER = "outpost";
 const AUDIENCE = "outpost:access";
@@ -44,8 +44,18 @@ export async function verifyAccessToken(cfg: Config, token: string): Promise<Pri
   }
 }
 
-/** A new opaque refresh token (256 random bits). Only its hash is stored. */
+/** A new opaque refresh token (256 random bits), for a new session. Only its hash is stored. */
 export const newRefreshToken = (): string => `rt_${randomToken(32)}`;
+
+/**
+ * The token that replaces `presented` when it is rotated: `rt_` + HMAC-SHA256 under a key derived
+ * from JWT_SECRET. Deterministic, so a refresh retried after a lost answer, or two concurrent
+ * refreshes of one token, get the very same successor (and only its hash is stored); without the
+ * secret it can't be computed from the token.
+ */
+export async function nextRefreshToken(cfg: Config, presented: string): Promise<string> {
+  return `rt_${b64url(await hmac(await purposeKey(cfg.jwtSecret, "refresh-rotation"), presented))}`;
+}
 
 /** The session object of the contract. */
 export interface SessionTokens {

@@ -3,13 +3,12 @@
  * Object, over RPC), and the room WebSocket. Every room route answers 404 to non-members.
  */
 import { Hono } from "hono";
-import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import * as v from "valibot";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { describe, validate } from "../../lib/validation";
-import { bearer, principalFromToken, requireUser, userOf } from "../../middleware/auth";
+import { requireSocketUser, requireUser, userOf } from "../../middleware/auth";
 import { idempotency } from "../../middleware/idempotency";
 import { MessageSchema, SendBody } from "./protocol";
 import { type HistoryQuery, INTERNAL_HEADERS, type RoomResult } from "./room";
@@ -33,16 +32,6 @@ const HistoryCursor = v.pipe(
   v.strictObject({ a: v.optional(Seq), b: v.optional(Seq) }),
   v.check((c) => c.a !== undefined || c.b !== undefined),
 );
-
-/** Like `requireUser`, but also takes `?token=` (WebSocket clients that cannot set headers). */
-const socketUser = createMiddleware<AppEnv>(async (c, next) => {
-  const token = bearer(c.req.header("authorization")) ?? c.req.query("token");
-  if (!token) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken> or ?token=<accessToken>.");
-  const p = await principalFromToken(c, token);
-  if (p.kind !== "user") throw new AppError("forbidden", "Room sockets need a user's access token, not the service key.");
-  c.set("principal", p);
-  await next();
-});
 
 export const chatRoutes = new Hono<AppEnv>()
   .post(
@@ -181,7 +170,7 @@ export const chatRoutes = new Hono<AppEnv>()
   .get(
     "/:id/ws",
     describe({ tag: TAG, summary: "The room's WebSocket", description: "Auth by `Authorization: Bearer` or `?token=`. `?afterSeq=` replays what was missed. Frames: see the chat protocol (`send`, `typing`, `read`, `sync`, `ping` → `ready`, `message`, `typing`, `read`, `presence`, `error`, `pong`).", auth: "user", responses: { 101: { description: "Switching protocols" }, 400: { description: "Not a WebSocket upgrade" }, 404: { description: "No such room, or not a member" } } }),
-    socketUser,
+    requireSocketUser,
     validate("param", S.RoomParam),
     validate("query", S.WsQuery),
     async (c) => {

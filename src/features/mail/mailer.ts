@@ -1,8 +1,9 @@
 /**
  * The one mailer interface. With `MAIL_PROVIDER_URL` set, mail is POSTed as JSON
  * (`{ from, to, subject, text }`, Bearer `MAIL_API_KEY`: the shape Resend and most HTTP mail
- * APIs accept). Without it, outside production, mail lands in the development outbox
- * (`GET /v1/dev/outbox`). In production without a provider, sending fails loudly.
+ * APIs accept). Without it, mail lands in the development outbox (`GET /v1/dev/outbox`) only when
+ * `ENVIRONMENT` is `development` or `test`; anywhere else (production, staging, a typo) sending
+ * fails closed with a logged error, since the outbox would hand every reset code to anyone.
  */
 import type { Config } from "../../config";
 import type { Database } from "../../db";
@@ -18,6 +19,14 @@ export interface Mail {
 
 export interface Mailer {
   send(mail: Mail): Promise<void>;
+}
+
+/** Environments where mail without a provider may land in the readable development outbox. */
+const OUTBOX_ENVIRONMENTS: readonly string[] = ["development", "test"];
+
+/** Whether mail goes to (and `GET /v1/dev/outbox` serves) the development outbox: no provider, and a local environment. */
+export function devOutboxEnabled(cfg: Config): boolean {
+  return !cfg.mail.providerUrl && OUTBOX_ENVIRONMENTS.includes(cfg.environment);
 }
 
 export function createMailer(cfg: Config, db: Database): Mailer {
@@ -41,10 +50,10 @@ export function createMailer(cfg: Config, db: Database): Mailer {
       },
     };
   }
-  if (cfg.isProduction) {
+  if (!devOutboxEnabled(cfg)) {
     return {
       async send() {
-        console.error("configuration error: MAIL_PROVIDER_URL is not set in production; mail not sent");
+        console.error(`configuration error: MAIL_PROVIDER_URL is not set (ENVIRONMENT=${JSON.stringify(cfg.environment)}); mail not sent`);
         throw new AppError("misconfigured", "Mail is not configured.");
       },
     };

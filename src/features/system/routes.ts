@@ -8,6 +8,7 @@ import { devOutbox } from "../../db/schema";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe } from "../../lib/validation";
+import { devOutboxEnabled } from "../mail/mailer";
 
 const Health = v.object({ status: v.literal("ok"), version: v.string() });
 
@@ -26,9 +27,9 @@ export const healthRoutes = new Hono<AppEnv>().get(
 
 export const devRoutes = new Hono<AppEnv>().get(
   "/outbox",
-  describe({ tag: "Development", summary: "Mail sent in local development (not available in production)", auth: "none", responses: { 200: { description: "Newest first", schema: v.object({ items: v.array(v.object({ id: v.string(), to: v.string(), subject: v.string(), text: v.string(), createdAt: v.string() })) }) } } }),
+  describe({ tag: "Development", summary: "Mail sent in local development (served only when ENVIRONMENT is development or test and no mail provider is set)", auth: "none", responses: { 200: { description: "Newest first", schema: v.object({ items: v.array(v.object({ id: v.string(), to: v.string(), subject: v.string(), text: v.string(), createdAt: v.string() })) }) } } }),
   async (c) => {
-    if (c.var.config.isProduction || c.var.config.mail.providerUrl) throw new AppError("not_found");
+    if (!devOutboxEnabled(c.var.config)) throw new AppError("not_found");
     const items = await c.var.db.select().from(devOutbox).orderBy(desc(devOutbox.createdAt), desc(devOutbox.id)).limit(100);
     return c.json({ items });
   },

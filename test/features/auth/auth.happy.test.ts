@@ -120,6 +120,9 @@ describe("auth: the happy paths", () => {
 
   it("Sign in with Google links to the existing account with the same verified email", async () => {
     const u = await signup();
+    // Only an email its account has verified joins a provider identity (linking.security.test.ts).
+    expect((await api("/v1/auth/verify-email", { token: u.accessToken, body: {} })).status).toBe(202);
+    expect((await api("/v1/auth/verify-email/confirm", { body: { token: codeIn((await waitForMail(u.email)).text) } })).status).toBe(204);
     const idToken = await providerIdToken("google", { sub: `g-${crypto.randomUUID()}`, aud: "web-client-id", email: u.email, email_verified: true, nonce: "n-1" });
     const res = await api("/v1/auth/idtoken", { body: { provider: "google", idToken, nonce: "n-1" } });
     expect(res.status).toBe(200);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { limits } from "../../../src/config";
 import { api, expectProblem, serviceKey, signup, uniqueEmail } from "../../helpers/api";
 import { signWithServerKey, signWithWrongKey, tamperPayload, unsignedToken } from "../../helpers/tokens";
 
@@ -42,20 +43,56 @@ describe("auth: tokens that must be refused", async () => {
 });
 
 describe("auth: sessions and refresh tokens", () => {
-  it("reusing a rotated refresh token → 401 refresh_token_reused and the whole session is revoked", async () => {
+  it("reusing a token rotated two steps back → 401 refresh_token_reused and the whole session is revoked", async () => {
     const u = await signup();
-    const rotated = await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } });
-    expect(rotated.status).toBe(200);
+    const r1 = await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } });
+    expect(r1.status).toBe(200);
+    const r2 = await api("/v1/auth/refresh", { body: { refreshToken: r1.body.session.refreshToken } });
+    expect(r2.status).toBe(200);
+    // u.refreshToken is no longer the token that was just rotated: no grace, even within 10 s.
     expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } }), 401, "refresh_token_reused");
     // The thief's replay killed the session: the legitimate newer token is dead too.
-    expect((await api("/v1/auth/refresh", { body: { refreshToken: rotated.body.session.refreshToken } })).status).toBe(401);
+    expect((await api("/v1/auth/refresh", { body: { refreshToken: r2.body.session.refreshToken } })).status).toBe(401);
   });
 
-  it("two concurrent refreshes with the same token: exactly one wins", async () => {
+  it("a refresh retried within 10 s (the answer was lost) → 200 with the same working session, not reuse", async () => {
+    const u = await signup();
+    const first = await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } });
+    expect(first.status).toBe(200);
+    const retry = await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } });
+    expect(retry.status, retry.text).toBe(200);
+    expect(retry.body.session.refreshToken).toBe(first.body.session.refreshToken);
+    expect((await api("/v1/me", { token: retry.body.session.accessToken })).body.id).toBe(u.id);
+    // The session goes on: the (one) new refresh token rotates as usual.
+    const next = await api("/v1/auth/refresh", { body: { refreshToken: retry.body.session.refreshToken } });
+    expect(next.status).toBe(200);
+    expect((await api("/v1/me", { token: next.body.session.accessToken })).status).toBe(200);
+  });
+
+  it("the rotated token presented more than 10 s after its rotation → 401 refresh_token_reused and the session is revoked", async () => {
+    const u = await signup();
+    const first = await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } });
+    expect(first.status).toBe(200);
+    const { env } = await import("cloudflare:workers");
+    // The rotation happened 11 s ago (set the stored time back instead of sleeping).
+    const { meta } = await env.DB.prepare("UPDATE sessions SET rotated_at = ? WHERE user_id = ?")
+      .bind(new Date(Date.now() - (limits.refreshGraceSec + 1) * 1000).toISOString(), u.id)
+      .run();
+    expect(meta.changes).toBe(1);
+    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } }), 401, "refresh_token_reused");
+    expect((await api("/v1/auth/refresh", { body: { refreshToken: first.body.session.refreshToken } })).status).toBe(401);
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE user_id = ?").bind(u.id).first<{ n: number }>())?.n).toBe(0);
+  });
+
+  it("concurrent refreshes with the same token all succeed with the same new token, and it works", async () => {
     const u = await signup();
     const results = await Promise.all([1, 2, 3].map(() => api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })));
-    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
-    for (const r of results.filter((x) => x.status !== 200)) expectProblem(r, 401, "refresh_token_reused");
+    for (const r of results) expect(r.status, r.text).toBe(200);
+    expect(new Set(results.map((r) => r.body.session.refreshToken)).size).toBe(1);
+    const next = await api("/v1/auth/refresh", { body: { refreshToken: results[0]!.body.session.refreshToken } });
+    expect(next.status).toBe(200);
+    const { env } = await import("cloudflare:workers");
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE user_id = ?").bind(u.id).first<{ n: number }>())?.n).toBe(1);
   });
 
   it("a made-up refresh token → 401 unauthorized", async () => {
@@ -71,14 +108,19 @@ describe("auth: sessions and refresh tokens", () => {
     expect((await api("/v1/auth/refresh", { body: { refreshToken: bob.refreshToken } })).status).toBe(200);
   });
 
-  it("refresh tokens are stored only as hashes", async () => {
+  it("refresh tokens are stored only as hashes (the first one and the derived successors)", async () => {
     const u = await signup();
+    const rotated = (await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })).body.session.refreshToken as string;
     const { env } = await import("cloudflare:workers");
     const rows = await env.DB.prepare("SELECT refresh_hash FROM sessions").all<{ refresh_hash: string }>();
     expect(rows.results.length).toBeGreaterThan(0);
-    for (const r of rows.results) expect(r.refresh_hash).not.toContain(u.refreshToken);
-    const raw = await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?").bind(u.refreshToken).first<{ n: number }>();
-    expect(raw?.n).toBe(0);
+    for (const token of [u.refreshToken, rotated]) {
+      for (const r of rows.results) expect(r.refresh_hash).not.toContain(token);
+      const raw = await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?").bind(token).first<{ n: number }>();
+      expect(raw?.n).toBe(0);
+    }
+    const all = JSON.stringify((await env.DB.prepare("SELECT * FROM refresh_tokens").all()).results);
+    expect(all).not.toContain(rotated.slice(3));
   });
 
   it("passwords are stored as PBKDF2-SHA256 with 100,000 iterations and a per-user salt", async () => {

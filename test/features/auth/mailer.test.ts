@@ -28,7 +28,7 @@ describe("mailer", () => {
   });
 
   it("in production without a provider, sending fails closed", async () => {
-    const cfg = { ...base, isProduction: true, mail: { providerUrl: null, apiKey: null, from: "x@outpost.test" } };
+    const cfg = { ...base, environment: "production", isProduction: true, mail: { providerUrl: null, apiKey: null, from: "x@outpost.test" } };
     await expect(createMailer(cfg, db).send({ to: uniqueEmail(), subject: "s", text: "t" })).rejects.toBeInstanceOf(AppError);
   });
 });

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { idempotencyKeys } from "../../../src/db/schema";
-import { b64url, sha256 } from "../../../src/lib/crypto";
+import { b64url, hmac, purposeKey } from "../../../src/lib/crypto";
 import { idempotencyCleanup } from "../../../src/middleware/idempotency";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { base, list } from "./helpers";
@@ -117,4 +117,5 @@ describe("Idempotency-Key on POST", () => {
 });
 
 /** The request hash the middleware stores (method, path, body). */
-const hashOf = async (method: string, path: string, body: string) => b64url(await sha256(`${method} ${path}\n${body}`));
+/** The request fingerprint the middleware stores (keyed: bodies may hold passwords). */
+const hashOf = async (method: string, path: string, body: string) => b64url(await hmac(await purposeKey(env.JWT_SECRET, "idempotency-fingerprint"), `${method} ${path}\n${body}`));

@@ -1,0 +1,172 @@
+/**
+ * `POST /v1/auth/socket-ticket`: a single-use, 30-second ticket accepted as `?ticket=` by every
+ * WebSocket route (the shared `requireSocketUser` middleware), so access tokens stay out of URLs.
+ */
+import { env, exports } from "cloudflare:workers";
+import { Hono } from "hono";
+import { describe, expect, it } from "vitest";
+import { getConfig, limits } from "../../../src/config";
+import { createDb } from "../../../src/db";
+import type { AppEnv } from "../../../src/env";
+import { problem, toAppError } from "../../../src/errors";
+import { socketTicketCleanup } from "../../../src/features/auth/service";
+import { hashToken } from "../../../src/lib/crypto";
+import { requireSocketUser, userOf } from "../../../src/middleware/auth";
+import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
+import { signWithServerKey, signWithWrongKey, tamperPayload, unsignedToken } from "../../helpers/tokens";
+import { createGroup, Socket } from "../chat/helpers";
+
+async function ticketFor(token: string) {
+  const res = await api("/v1/auth/socket-ticket", { token, body: {} });
+  expect(res.status, res.text).toBe(201);
+  return res.body as { ticket: string; expiresAt: string };
+}
+
+/** A stand-alone app with only the shared middleware: what any socket route would see as its caller. */
+const probe = new Hono<AppEnv>()
+  .use(async (c, next) => {
+    c.set("config", getConfig(c.env));
+    c.set("db", createDb(c.env.DB));
+    c.set("principal", null);
+    await next();
+  })
+  .get("/probe", requireSocketUser, (c) => c.json(userOf(c)));
+probe.onError((err) => problem(toAppError(err)));
+
+async function callProbe(query: string, headers: Record<string, string> = {}) {
+  const res = await probe.request(`/probe${query}`, { headers }, env);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+const claimsOf = (accessToken: string) => JSON.parse(atob(accessToken.split(".")[1]!.replaceAll("-", "+").replaceAll("_", "/"))) as { sub: string; sid: string };
+
+/** A room socket upgrade authenticated only by the query string; refusals come back parsed like `api()`'s. */
+async function wsUpgrade(roomId: string, query: string) {
+  const res = await exports.default.fetch(new Request(`https://outpost.test/v1/rooms/${roomId}/ws${query}`, { headers: { upgrade: "websocket" } }));
+  const text = res.status === 101 ? "" : await res.text();
+  return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null, webSocket: res.webSocket };
+}
+
+describe("socket tickets: the happy path", () => {
+  it("201 { ticket, expiresAt } valid for 30 s; the room socket accepts it once", async () => {
+    const alice = await signup();
+    const room = await createGroup(alice);
+    const before = Date.now();
+    const { ticket, expiresAt } = await ticketFor(alice.accessToken);
+    expect(ticket).toMatch(/^st_[\w-]{43}$/);
+    const ttl = Date.parse(expiresAt) - before;
+    expect(ttl).toBeGreaterThan((limits.socketTicketTtlSec - 5) * 1000);
+    expect(ttl).toBeLessThanOrEqual(limits.socketTicketTtlSec * 1000 + 1000);
+
+    const res = await wsUpgrade(room.id, `?ticket=${encodeURIComponent(ticket)}`);
+    expect(res.status).toBe(101);
+    const socket = new Socket(res.webSocket!);
+    expect((await socket.next("ready")).online).toEqual([alice.id]);
+    socket.close();
+    // Single use: the same ticket again is refused.
+    expectProblem(await wsUpgrade(room.id, `?ticket=${encodeURIComponent(ticket)}`), 401, "unauthorized");
+  });
+
+  it("the ticket's caller has the same userId and sessionId as the token that made it; header and ?token= still work", async () => {
+    const u = await signup();
+    const { sub, sid } = claimsOf(u.accessToken);
+    const viaTicket = await callProbe(`?ticket=${(await ticketFor(u.accessToken)).ticket}`);
+    expect(viaTicket).toEqual({ status: 200, body: { kind: "user", userId: sub, sessionId: sid, anonymous: false } });
+    expect(await callProbe("", { authorization: `Bearer ${u.accessToken}` })).toEqual(viaTicket);
+    expect(await callProbe(`?token=${u.accessToken}`)).toEqual(viaTicket);
+    // A guest's ticket carries the guest flag.
+    const guest = await api("/v1/auth/anonymous", { body: {} });
+    const g = await callProbe(`?ticket=${(await ticketFor(guest.body.session.accessToken)).ticket}`);
+    expect(g.body).toMatchObject({ userId: guest.body.user.id, anonymous: true });
+  });
+
+  it("OpenAPI documents the route and recommends ?ticket= on the socket route over ?token=", async () => {
+    const { body } = await api("/v1/openapi.json");
+    const route = body.paths["/v1/auth/socket-ticket"].post;
+    expect(route.responses["201"]).toBeDefined();
+    expect(route.security).toEqual([{ bearerAuth: [] }]);
+    const ws = body.paths["/v1/rooms/{id}/ws"].get;
+    const ticketParam = ws.parameters.find((p: { name: string; in: string }) => p.name === "ticket" && p.in === "query");
+    expect(ticketParam.description).toMatch(/socket-ticket/);
+    expect(ticketParam.description).toMatch(/instead of .*\?token=/i);
+  });
+});
+
+describe("socket tickets: single use, expiry and storage", () => {
+  it("five concurrent uses of one ticket: exactly one is accepted", async () => {
+    const u = await signup();
+    const { ticket } = await ticketFor(u.accessToken);
+    const results = await Promise.all([1, 2, 3, 4, 5].map(() => callProbe(`?ticket=${ticket}`)));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== 200)) expect(r).toMatchObject({ status: 401, body: { code: "unauthorized" } });
+  });
+
+  it("an expired ticket is refused, and the cron removes expired tickets", async () => {
+    const u = await signup();
+    const { ticket } = await ticketFor(u.accessToken);
+    const hash = await hashToken(ticket);
+    const past = new Date(Date.now() - 1000).toISOString();
+    await env.DB.prepare("UPDATE socket_tickets SET expires_at = ? WHERE hash = ?").bind(past, hash).run();
+    expect((await callProbe(`?ticket=${ticket}`)).status).toBe(401);
+
+    const stale = await ticketFor(u.accessToken);
+    const fresh = await ticketFor(u.accessToken);
+    await env.DB.prepare("UPDATE socket_tickets SET expires_at = ? WHERE hash = ?").bind(past, await hashToken(stale.ticket)).run();
+    await socketTicketCleanup(env, createDb(env.DB), new Date());
+    const left = await env.DB.prepare("SELECT hash FROM socket_tickets").all<{ hash: string }>();
+    expect(left.results.map((r) => r.hash)).toEqual([await hashToken(fresh.ticket)]);
+  });
+
+  it("tickets are stored only as hashes", async () => {
+    const u = await signup();
+    const { ticket } = await ticketFor(u.accessToken);
+    const rows = await env.DB.prepare("SELECT * FROM socket_tickets").all();
+    expect(JSON.stringify(rows.results)).not.toContain(ticket.slice(3));
+    expect(rows.results.map((r) => r.hash)).toContain(await hashToken(ticket));
+  });
+
+  it("a ticket dies with its session: logout before use → 401", async () => {
+    const u = await signup();
+    const { ticket } = await ticketFor(u.accessToken);
+    expect((await api("/v1/auth/logout", { token: u.accessToken, body: {} })).status).toBe(204);
+    expect((await callProbe(`?ticket=${ticket}`)).status).toBe(401);
+  });
+});
+
+describe("socket tickets: who is refused", () => {
+  it("POST refuses no token, garbage, forged, alg:none, tampered and expired tokens", async () => {
+    const u = await signup();
+    const claims = { sub: u.id, sid: "s", anon: false };
+    const bad: [string | null, string][] = [
+      [null, "unauthorized"],
+      ["garbage", "unauthorized"],
+      [await signWithWrongKey(claims), "unauthorized"],
+      [unsignedToken(claims), "unauthorized"],
+      [tamperPayload(u.accessToken, { sub: "01900000-0000-7000-8000-000000000000" }), "unauthorized"],
+      [await signWithServerKey(claims, { exp: Math.floor(Date.now() / 1000) - 60 }), "token_expired"],
+    ];
+    for (const [token, code] of bad) expectProblem(await api("/v1/auth/socket-ticket", { token, body: {} }), 401, code);
+    expectProblem(await api("/v1/auth/socket-ticket", { token: serviceKey(), body: {} }), 403, "forbidden");
+    expectProblem(await api("/v1/auth/socket-ticket", { token: u.accessToken, body: { userId: "someone" } }), 400, "validation_failed");
+  });
+
+  it("the access token of a revoked session (still unexpired) or a deleted account cannot mint a ticket", async () => {
+    const u = await signup();
+    expect((await api("/v1/auth/logout", { token: u.accessToken, body: {} })).status).toBe(204);
+    expectProblem(await api("/v1/auth/socket-ticket", { token: u.accessToken, body: {} }), 401, "unauthorized");
+    const gone = await signup();
+    expect((await api("/v1/me", { method: "DELETE", token: gone.accessToken })).status).toBe(204);
+    expectProblem(await api("/v1/auth/socket-ticket", { token: gone.accessToken, body: {} }), 401, "unauthorized");
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM socket_tickets WHERE user_id IN (?, ?)").bind(u.id, gone.id).first<{ n: number }>())?.n).toBe(0);
+  });
+
+  it("the socket refuses made-up, malformed and oversized tickets; a ticket only opens rooms its user belongs to", async () => {
+    const alice = await signup();
+    const mallory: TestUser = await signup();
+    const room = await createGroup(alice);
+    for (const t of ["st_made-up", "", "x".repeat(5000), (await ticketFor(alice.accessToken)).ticket + "x"]) {
+      expectProblem(await wsUpgrade(room.id, `?ticket=${encodeURIComponent(t)}`), 401, "unauthorized");
+    }
+    expectProblem(await wsUpgrade(room.id, `?ticket=${(await ticketFor(mallory.accessToken)).ticket}`), 404, "not_found");
+  });
+});
