@@ -12,6 +12,7 @@ import { createMailer } from "../mail/mailer";
 import { verifyIdToken } from "./idtoken";
 import * as S from "./schemas";
 import * as auth from "./service";
+import { endSessionSockets } from "./session-sockets";
 
 const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
 
@@ -67,6 +68,7 @@ export const authRoutes = new Hono<AppEnv>()
     async (c) => {
       const p = userOf(c);
       await auth.revokeSession(c.var.db, p.userId, p.sessionId);
+      c.executionCtx.waitUntil(endSessionSockets(c.env, p.userId, [p.sessionId]));
       return c.body(null, 204);
     },
   )
@@ -85,7 +87,10 @@ export const authRoutes = new Hono<AppEnv>()
     requireUser,
     validate("param", S.SessionIdParam),
     async (c) => {
-      if (!(await auth.revokeSession(c.var.db, userOf(c).userId, c.req.valid("param").id))) throw new AppError("not_found", "No such session.");
+      const { userId } = userOf(c);
+      const { id } = c.req.valid("param");
+      if (!(await auth.revokeSession(c.var.db, userId, id))) throw new AppError("not_found", "No such session.");
+      c.executionCtx.waitUntil(endSessionSockets(c.env, userId, [id]));
       return c.body(null, 204);
     },
   )
@@ -99,7 +104,8 @@ export const authRoutes = new Hono<AppEnv>()
     async (c) => {
       const p = userOf(c);
       const b = c.req.valid("json");
-      await auth.changePassword(c.var.db, p.userId, p.sessionId, b.currentPassword, b.newPassword);
+      const ended = await auth.changePassword(c.var.db, p.userId, p.sessionId, b.currentPassword, b.newPassword);
+      c.executionCtx.waitUntil(endSessionSockets(c.env, p.userId, ended));
       return c.body(null, 204);
     },
   )
@@ -134,7 +140,8 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", S.PasswordResetConfirmBody),
     async (c) => {
       const b = c.req.valid("json");
-      await auth.confirmPasswordReset(c.var.db, b.token, b.newPassword);
+      const userId = await auth.confirmPasswordReset(c.var.db, b.token, b.newPassword);
+      c.executionCtx.waitUntil(endSessionSockets(c.env, userId, "all"));
       return c.body(null, 204);
     },
   )

@@ -229,13 +229,13 @@ describe("chat over WebSockets", () => {
     a.socket.close();
   });
 
-  it("deleting an account cuts that user's sockets with 4403 and removes the membership", async () => {
+  it("deleting an account cuts that user's sockets with 4401 (their sessions ended) and removes the membership", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     await sendRest(bob, room.id, "before I go");
     const b = await connect(bob, room.id);
     expect((await api("/v1/me", { method: "DELETE", token: bob.accessToken })).status).toBe(204);
-    expect((await b.socket.closed).code).toBe(4403);
+    expect((await b.socket.closed).code).toBe(4401);
     const after = await api(`/v1/rooms/${room.id}`, { token: alice.accessToken });
     expect(after.body.members.map((m: { userId: string }) => m.userId)).toEqual([alice.id]);
     const history = await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken });
