@@ -580,10 +580,12 @@ export class ChatRoom extends DurableObject<Env> {
     const sent = rows.slice(0, page);
     for (const r of sent) this.sendTo(ws, { type: "message", message: this.toMessage(r) });
     const last = sent.at(-1)?.seq;
-    if (last === undefined) return;
-    if (rows.length > page) this.sendTo(ws, { type: "more", afterSeq: last });
+    if (last !== undefined && rows.length > page) this.sendTo(ws, { type: "more", afterSeq: last });
+    // What this socket now has of the log: what was sent, or (nothing to send) what the client said
+    // it has, but never beyond the log, or live messages after it would be skipped.
+    const upTo = last ?? Math.min(afterSeq, this.lastSeq());
     const att = this.attachment(ws);
-    if (att && last > att.replayedTo) this.attach(ws, { ...att, replayedTo: last });
+    if (att && upTo > att.replayedTo) this.attach(ws, { ...att, replayedTo: upTo });
   }
 
   private broadcast(frame: ServerFrame, opts: { exceptUser?: string; skipReplayed?: number } = {}): void {

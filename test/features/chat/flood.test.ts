@@ -70,6 +70,21 @@ describe("chat: replays are paged", () => {
   });
 });
 
+describe("chat: a sync past the end", () => {
+  it("does not silence the live messages that follow", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const room = await createGroup(alice, [bob]);
+    const a = await connect(alice, room.id);
+    const b = await connect(bob, room.id, { afterSeq: 1000 });
+    b.socket.send({ type: "sync", afterSeq: 5000 });
+    await b.socket.roundTrip();
+    a.socket.send({ type: "send", clientId: "live-1", text: "can you hear me?" });
+    expect((await b.socket.messages(1))[0]).toMatchObject({ seq: 1, text: "can you hear me?" });
+    a.socket.close();
+    b.socket.close();
+  });
+});
+
 describe("chat: typing is throttled per user", () => {
   it(`50 typing frames reach another member as one; the next window lets one more through`, async () => {
     const [alice, bob] = [await signup(), await signup()];

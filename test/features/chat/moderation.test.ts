@@ -150,4 +150,22 @@ describe("deleting a chat message", () => {
     const left = await runInDurableObject(stub, (_o: ChatRoom, state) => state.storage.sql.exec("SELECT count(*) AS n FROM unmirrored").one().n);
     expect(left).toBe(0);
   });
+
+  it("a deletion whose D1 mirror failed is mirrored by the alarm", async () => {
+    const alice = await signup();
+    const room = await createGroup(alice);
+    const m = (await sendRest(alice, room.id, "to be hidden")).body;
+    const stub = roomStub(room.id);
+    // The tombstone committed in the room, its D1 mirror did not (D1 was down).
+    await runInDurableObject(stub, (_o: ChatRoom, state) => {
+      state.storage.sql.exec("UPDATE messages SET text = NULL, deleted = 1 WHERE seq = ?", m.seq);
+      state.storage.sql.exec("INSERT INTO unmirrored_deletes (seq) VALUES (?)", m.seq);
+      return state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect((await api(`/v1/rooms/${room.id}`, { token: alice.accessToken })).body.lastMessage.text).toBe("to be hidden");
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await api(`/v1/rooms/${room.id}`, { token: alice.accessToken })).body.lastMessage).toEqual(tombstoneOf(m));
+    const left = await runInDurableObject(stub, (_o: ChatRoom, state) => state.storage.sql.exec("SELECT count(*) AS n FROM unmirrored_deletes").one().n);
+    expect(left).toBe(0);
+  });
 });

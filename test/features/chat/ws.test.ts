@@ -204,10 +204,13 @@ describe("chat over WebSockets", () => {
     const a = await connect(alice, room.id);
     // The Worker checked Bob's membership; then he was removed (D1 commit + disconnect RPC, no
     // socket of his to close yet); only then does his upgrade reach the room.
+    const sessions = await api(`/v1/auth/sessions`, { token: bob.accessToken });
+    const sessionId = sessions.body.items[0].id as string;
     await api(`/v1/rooms/${room.id}/members/${bob.id}`, { method: "DELETE", token: alice.accessToken });
     const res = await roomStub(room.id).fetch(
-      new Request("https://chat-room.internal/ws", { headers: { upgrade: "websocket", "x-outpost-chat-user": bob.id, "x-outpost-chat-room": room.id } }),
+      new Request("https://chat-room.internal/ws", { headers: { upgrade: "websocket", "x-outpost-chat-user": bob.id, "x-outpost-chat-session": sessionId, "x-outpost-chat-room": room.id } }),
     );
+    expect(res.status).toBe(404);
     expect(res.status).not.toBe(101);
     expect(res.webSocket).toBeNull();
     a.socket.send({ type: "send", clientId: newClientId(), text: "bob is gone" });
