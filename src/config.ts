@@ -50,6 +50,11 @@ export const limits = {
   chatHistoryDefault: 50,
   chatHistoryMax: 200,
   chatReplayPage: 500,
+  /** `sync` frames per socket: a bucket of this many, refilled at this many per window (over it: `rate_limited`). */
+  chatSyncBurst: 5,
+  chatSyncWindowSec: 10,
+  /** `typing` is forwarded at most once per user per this many seconds. */
+  chatTypingIntervalSec: 3,
   /** A socket silent (no frame, no auto-answered ping) for this long is closed as dead. */
   chatHeartbeatTimeoutSec: 90,
   /** How often the room checks its sockets' heartbeats and retries unfinished D1 mirroring. */

@@ -116,6 +116,30 @@ describe("query budget: socket tickets", () => {
   });
 });
 
+describe("query budget: chat and session ends", () => {
+  it("DELETE /v1/rooms/:id/messages/:seq: 1 round trip (membership; the room object writes its own mirror)", async () => {
+    const room = await api("/v1/rooms", { token: user.accessToken, body: { kind: "group", name: "budget", memberIds: [] } });
+    expect(room.status).toBe(201);
+    const sent = await api(`/v1/rooms/${room.body.id}/messages`, { token: user.accessToken, body: { clientId: "budget-1", text: "delete me" } });
+    expect(sent.status).toBe(201);
+    const m = await measure(`/v1/rooms/${room.body.id}/messages/${sent.body.seq}`, { method: "DELETE", token: user.accessToken });
+    expect(m.status).toBe(204);
+    expectBudget(m, 1, "delete chat message");
+  });
+
+  it("logout and DELETE /v1/auth/sessions/:id: at most 2 round trips (the revoke, then the user's rooms to close the session's sockets)", async () => {
+    const login = async () => (await api("/v1/auth/login", { body: { email: user.email, password: user.password } })).body.session.accessToken as string;
+    const [doomed, caller] = [await login(), await login()];
+    const target = (await api("/v1/auth/sessions", { token: doomed })).body.items.find((s: { current: boolean }) => s.current);
+    const revoke = await measure(`/v1/auth/sessions/${target.id}`, { method: "DELETE", token: caller });
+    expect(revoke.status).toBe(204);
+    expectBudget(revoke, 2, "revoke a session");
+    const logout = await measure("/v1/auth/logout", { token: caller, body: {} });
+    expect(logout.status).toBe(204);
+    expectBudget(logout, 2, "logout");
+  });
+});
+
 describe("query budget: collections (notes)", () => {
   let available = false;
   beforeAll(async () => {

@@ -68,6 +68,7 @@ beforeAll(async () => {
   await fixture("/v1/collections/notes/records", { title: "fuzz fixture" }, a.accessToken, "notes", (r) => r.id);
   await fixture("/v1/collections/posts/records", { text: "fuzz fixture" }, a.accessToken, "posts", (r) => r.id);
   await fixture("/v1/rooms", { kind: "group", name: "fuzz", memberIds: [b.id] }, a.accessToken, "rooms", (r) => r.id);
+  if (ids.rooms) await fixture(`/v1/rooms/${ids.rooms[0]}/messages`, { clientId: "fuzz-fixture", text: "fuzz fixture" }, b.accessToken, "seqs", (r) => String(r.seq));
   await fixture("/v1/devices", { token: "fuzz-device-token", platform: "android", provider: "fcm" }, a.accessToken, "devices", (r) => r.id);
   const file = await api("/v1/files?name=fuzz.txt&visibility=private", { token: a.accessToken, raw: "fuzz bytes", headers: { "content-type": "text/plain" } });
   if (file.status === 201) ids.files = [file.body.id];
@@ -82,6 +83,7 @@ beforeAll(async () => {
 /** Real ids that fit a route's `{id}` (by the path's resource), and users for `{userId}`. */
 function realIds(route: Route, param: string): string[] {
   if (param === "userId") return ids.users ?? [];
+  if (param === "seq") return ids.seqs ?? [];
   const seg = route.path.split("/")[2];
   const key = seg === "collections" ? route.path.split("/")[3]! : seg === "auth" ? "sessions" : seg!;
   return ids[key] ?? [];

@@ -7,6 +7,10 @@
  *   is untouched. Each bad frame is followed by a ping written differently from the auto-answered
  *   one, so its pong comes from the room itself, in order, after the answer to the bad frame.
  *
+ * - Valid traffic: random sends, typing, syncs (replays, `more`, the sync budget) and message
+ *   deletions over REST (`deleted`, tombstones). Every server frame matches the protocol's schema and
+ *   no error is `internal`.
+ *
  * Reproduce a failure: VITE_FUZZ_SEED=<seed printed by fast-check> npx vitest run test/fuzz
  */
 import { exports } from "cloudflare:workers";
@@ -14,7 +18,7 @@ import fc from "fast-check";
 import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../../src/config";
-import { ClientFrameSchema } from "../../src/features/chat/protocol";
+import { ClientFrameSchema, ServerFrameSchema } from "../../src/features/chat/protocol";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
 import { changed, fcParams, headerJunk, snapshot, stringJunk, valueJunk } from "./support";
 
@@ -109,12 +113,12 @@ const badFrame: fc.Arbitrary<string | Uint8Array> = fc
     // Near misses: a real frame type with junk or missing fields.
     fc
       .tuple(
-        fc.constantFrom("send", "typing", "read", "sync", "ping", "message", "ready", "error", "SEND", "", "__proto__"),
+        fc.constantFrom("send", "typing", "read", "sync", "ping", "message", "ready", "error", "more", "deleted", "SEND", "", "__proto__"),
         fc.record(Object.fromEntries(frameFields.filter((f) => f !== "type").map((k) => [k, valueJunk])), { requiredKeys: [] }),
         fc.option(fc.dictionary(fc.string({ maxLength: 8 }), valueJunk, { maxKeys: 2 }), { nil: undefined }),
       )
       .map(([type, fields, extra]) => JSON.stringify({ type, ...fields, ...(extra ?? {}) })),
-    fc.constantFrom('{"type":"send","clientId":"a"}', '{"type":"send","clientId":"has space","text":"x"}', '{"type":"read","seq":-1}', '{"type":"read","seq":1.5}', '{"type":"sync","afterSeq":"1"}', '{"type":"send","clientId":"x","text":"   "}', `{"type":"send","clientId":"${"c".repeat(200)}","text":"x"}`, `{"type":"send","clientId":"big","text":"${"x".repeat(limits.chatFrameMaxBytes)}"}`, '{"type":"ping","extra":1}', "{", "[]", "null", "", " "),
+    fc.constantFrom('{"type":"more","afterSeq":1}', '{"type":"deleted","seq":1}', '{"type":"sync","afterSeq":-1}', '{"type":"sync"}', '{"type":"send","clientId":"a"}', '{"type":"send","clientId":"has space","text":"x"}', '{"type":"read","seq":-1}', '{"type":"read","seq":1.5}', '{"type":"sync","afterSeq":"1"}', '{"type":"send","clientId":"x","text":"   "}', `{"type":"send","clientId":"${"c".repeat(200)}","text":"x"}`, `{"type":"send","clientId":"big","text":"${"x".repeat(limits.chatFrameMaxBytes)}"}`, '{"type":"ping","extra":1}', "{", "[]", "null", "", " "),
     fc.uint8Array({ minLength: 0, maxLength: 512 }),
   )
   .filter((f) => !isValidFrame(f));
@@ -180,5 +184,38 @@ describe("WebSocket fuzz", () => {
     const from = client.frames.length;
     client.ws.send(JSON.stringify({ type: "send", clientId: "fuzz-final", text: "still here" }));
     expect(await client.until(from, (f) => f.type === "message")).toBe(true);
+  });
+
+  it("valid frames and deletions: every server frame matches the protocol, no error is `internal`", async () => {
+    let n = 0;
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("send" as const), text: fc.string({ minLength: 1, maxLength: 40 }).filter((t) => t.trim().length > 0) }),
+      fc.record({ kind: fc.constant("typing" as const) }),
+      fc.record({ kind: fc.constant("sync" as const), afterSeq: fc.nat({ max: 60 }) }),
+      fc.record({ kind: fc.constant("delete" as const), seq: fc.nat({ max: 60 }), by: fc.constantFrom("alice", "bob") }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), async (ops) => {
+        const from = client.frames.length;
+        for (const o of ops) {
+          if (o.kind === "send") client.ws.send(JSON.stringify({ type: "send", clientId: `fuzz-valid-${++n}`, text: o.text }));
+          else if (o.kind === "typing") client.ws.send(JSON.stringify({ type: "typing" }));
+          else if (o.kind === "sync") client.ws.send(JSON.stringify({ type: "sync", afterSeq: o.afterSeq }));
+          else {
+            const res = await api(`/v1/rooms/${roomId}/messages/${o.seq}`, { method: "DELETE", token: (o.by === "alice" ? alice : bob).accessToken });
+            // Alice owns the room: she may delete any message; Bob sends none, so he may delete none.
+            const expected = o.by === "alice" ? [204, 404] : [403, 404];
+            if (!expected.includes(res.status)) throw new Error(`DELETE seq ${o.seq} by ${o.by} → ${res.status} ${res.text}`);
+          }
+        }
+        client.ws.send(ROOM_PING);
+        if (!(await client.until(from, (f) => f.type === "pong"))) throw new Error(`no pong after ${JSON.stringify(ops)}; socket ${client.closed ? "closed" : "silent"}`);
+        for (const f of client.frames.slice(from)) {
+          if (!v.safeParse(ServerFrameSchema, f).success) throw new Error(`frame outside the protocol after ${JSON.stringify(ops)}: ${JSON.stringify(f).slice(0, 300)}`);
+          if (f.type === "error" && f.code === "internal") throw new Error(`internal error after ${JSON.stringify(ops)}: ${JSON.stringify(f)}`);
+        }
+      }),
+      fcParams(),
+    );
   });
 });

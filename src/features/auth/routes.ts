@@ -12,6 +12,7 @@ import { createMailer } from "../mail/mailer";
 import { verifyIdToken } from "./idtoken";
 import * as S from "./schemas";
 import * as auth from "./service";
+import { endSessionSockets } from "./session-sockets";
 
 const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
 
@@ -56,7 +57,10 @@ export const authRoutes = new Hono<AppEnv>()
     describe({ tag: "Auth", summary: "Rotate the refresh token and get a new access token", auth: "none", rateLimited: true, description: "Each refresh token is rotated once. The token just rotated may be presented again for 10 seconds after its rotation (the answer to the first call was lost on a bad network): that answers 200 with the same new refresh token. Any other already-rotated token answers 401 `refresh_token_reused` and revokes the whole session.", responses: { 200: { description: "New session tokens", schema: v.object({ session: S.SessionSchema }) } } }),
     rateLimit("REFRESH_LIMITER", "refresh"),
     validate("json", S.RefreshBody),
-    async (c) => c.json({ session: await auth.refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c)) }),
+    async (c) => {
+      const ended = (userId: string, sessionId: string) => c.executionCtx.waitUntil(endSessionSockets(c.env, userId, [sessionId]));
+      return c.json({ session: await auth.refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c), ended) });
+    },
   )
   .post(
     "/logout",
@@ -67,6 +71,7 @@ export const authRoutes = new Hono<AppEnv>()
     async (c) => {
       const p = userOf(c);
       await auth.revokeSession(c.var.db, p.userId, p.sessionId);
+      c.executionCtx.waitUntil(endSessionSockets(c.env, p.userId, [p.sessionId]));
       return c.body(null, 204);
     },
   )
@@ -92,7 +97,10 @@ export const authRoutes = new Hono<AppEnv>()
     requireUser,
     validate("param", S.SessionIdParam),
     async (c) => {
-      if (!(await auth.revokeSession(c.var.db, userOf(c).userId, c.req.valid("param").id))) throw new AppError("not_found", "No such session.");
+      const { userId } = userOf(c);
+      const { id } = c.req.valid("param");
+      if (!(await auth.revokeSession(c.var.db, userId, id))) throw new AppError("not_found", "No such session.");
+      c.executionCtx.waitUntil(endSessionSockets(c.env, userId, [id]));
       return c.body(null, 204);
     },
   )
@@ -106,7 +114,8 @@ export const authRoutes = new Hono<AppEnv>()
     async (c) => {
       const p = userOf(c);
       const b = c.req.valid("json");
-      await auth.changePassword(c.var.db, p.userId, p.sessionId, b.currentPassword, b.newPassword);
+      const ended = await auth.changePassword(c.var.db, p.userId, p.sessionId, b.currentPassword, b.newPassword);
+      c.executionCtx.waitUntil(endSessionSockets(c.env, p.userId, ended));
       return c.body(null, 204);
     },
   )
@@ -141,7 +150,8 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", S.PasswordResetConfirmBody),
     async (c) => {
       const b = c.req.valid("json");
-      await auth.confirmPasswordReset(c.var.db, b.token, b.newPassword);
+      const userId = await auth.confirmPasswordReset(c.var.db, b.token, b.newPassword);
+      c.executionCtx.waitUntil(endSessionSockets(c.env, userId, "all"));
       return c.body(null, 204);
     },
   )

@@ -154,7 +154,14 @@ export async function linkGuest(db: Database, userId: string, input: { email: st
  * session. Any other already-rotated token (reuse: it leaked, or was replayed) revokes the whole
  * session and answers `refresh_token_reused`.
  */
-export async function refresh(db: Database, cfg: Config, token: string, userAgent: string | null) {
+export async function refresh(
+  db: Database,
+  cfg: Config,
+  token: string,
+  userAgent: string | null,
+  /** Called when this refresh revoked the session (reuse, expiry), so its sockets can be closed. */
+  onRevoked: (userId: string, sessionId: string) => void = () => {},
+) {
   const hash = await hashToken(token);
   const row = await db
     .select({
@@ -171,7 +178,10 @@ export async function refresh(db: Database, cfg: Config, token: string, userAgen
     .where(eq(refreshTokens.hash, hash))
     .get();
   if (!row) throw new AppError("unauthorized", "The refresh token is not valid.");
-  const revoke = () => db.delete(sessions).where(eq(sessions.id, row.sessionId));
+  const revoke = async () => {
+    await db.delete(sessions).where(eq(sessions.id, row.sessionId));
+    onRevoked(row.userId, row.sessionId);
+  };
   const reused = async (): Promise<never> => {
     await revoke();
     throw new AppError("refresh_token_reused", "This refresh token was already used; the session has been revoked.");
@@ -241,16 +251,17 @@ export async function listSessions(db: Database, userId: string, currentId: stri
   return rows.map((r) => ({ ...r, current: r.id === currentId }));
 }
 
-/** Changes the password after checking the current one; every other session is revoked. */
-export async function changePassword(db: Database, userId: string, sessionId: string, current: string, next: string) {
+/** Changes the password after checking the current one; every other session is revoked (their ids are returned). */
+export async function changePassword(db: Database, userId: string, sessionId: string, current: string, next: string): Promise<string[]> {
   const user = await getUser(db, userId);
   if (!user) throw new AppError("unauthorized", "This account no longer exists.");
   const { ok } = await verifyPassword(current, user.passwordHash);
   if (!ok) throw new AppError("invalid_credentials", "The current password is wrong.");
-  await db.batch([
+  const [, ended] = await db.batch([
     db.update(users).set({ passwordHash: await hashPassword(next), updatedAt: nowIso() }).where(eq(users.id, userId)),
-    db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId))),
+    db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId))).returning({ id: sessions.id }),
   ]);
+  return ended.map((s) => s.id);
 }
 
 type UserPrincipal = Extract<Principal, { kind: "user" }>;
@@ -328,14 +339,15 @@ export async function findUserForReset(db: Database, email: string) {
   return getUserByEmail(db, email);
 }
 
-/** Sets a new password from a reset token; all sessions are revoked; the email counts as verified. */
-export async function confirmPasswordReset(db: Database, token: string, newPassword: string) {
+/** Sets a new password from a reset token; all sessions are revoked; the email counts as verified. Returns the user id. */
+export async function confirmPasswordReset(db: Database, token: string, newPassword: string): Promise<string> {
   const passwordHash = await hashPassword(newPassword);
   const row = await consumeToken(db, token, "password_reset");
   await db.batch([
     db.update(users).set({ passwordHash, emailVerified: true, updatedAt: nowIso() }).where(eq(users.id, row.userId)),
     db.delete(sessions).where(eq(sessions.userId, row.userId)),
   ]);
+  return row.userId;
 }
 
 export async function confirmEmail(db: Database, token: string) {

@@ -1,18 +1,18 @@
 /** Chat's part of account deletion: memberships go with the account, open sockets are cut. */
 import type { DeletionHook } from "../account/hooks";
 import { deletionPlanFor } from "./service";
+import { closeChatSessionSockets } from "./sessions";
 
 /**
  * Memberships are deleted in the account's batch (messages stay, attributed to the deleted id);
- * afterwards each room the user was in closes their sockets with 4403 (and if that call is lost,
- * the room's heartbeat alarm re-checks membership and closes them anyway).
+ * afterwards each room the user was in closes their sockets with 4401, as for any ended session
+ * (the rooms were read before the memberships went). If that call is lost, the room's heartbeat
+ * alarm finds the sessions and the membership gone and closes them anyway.
  */
 export const chatDeletionHook: DeletionHook = async ({ env, db, userId }) => {
   const { roomIds, statements } = await deletionPlanFor(db, userId);
   return {
     statements,
-    after: async () => {
-      await Promise.all(roomIds.map((id) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(id)).disconnectUser(id, userId, "account deleted")));
-    },
+    after: () => closeChatSessionSockets({ env, db, userId, sessions: "all" }, roomIds),
   };
 };

@@ -6,7 +6,11 @@
 import * as v from "valibot";
 import { limits } from "../../config";
 
-/** A stored chat message (the contract's Message). */
+/**
+ * A stored chat message (the contract's Message). A deleted message stays in the log as a
+ * tombstone: same id, seq, clientId, sender and time, `text` and `fileId` null, and `deleted: true`
+ * (the field is present only on tombstones).
+ */
 export const MessageSchema = v.object({
   id: v.string(),
   roomId: v.string(),
@@ -16,6 +20,7 @@ export const MessageSchema = v.object({
   text: v.nullable(v.string()),
   fileId: v.nullable(v.string()),
   createdAt: v.string(),
+  deleted: v.optional(v.literal(true)),
 });
 export type Message = v.InferOutput<typeof MessageSchema>;
 
@@ -77,15 +82,24 @@ export const PresenceFrame = v.object({ type: v.literal("presence"), userId: v.s
 /** `clientId` is set when the error answers a `send`, so the client knows which message failed. */
 export const ErrorFrame = v.object({ type: v.literal("error"), code: ErrorFrameCode, message: v.string(), clientId: v.optional(v.string()) });
 export const PongFrame = v.object({ type: v.literal("pong") });
+/** A replay stopped after `chatReplayPage` messages: page on with `{ type: "sync", afterSeq }` (or over REST). */
+export const MoreFrame = v.object({ type: v.literal("more"), afterSeq: v.number() });
+/** Message `seq` was deleted; it is now a tombstone in the log (history and replays show it so). */
+export const DeletedFrame = v.object({ type: v.literal("deleted"), seq: v.number() });
 
-export const ServerFrameSchema = v.variant("type", [ReadyFrame, MessageFrame, TypingEvent, ReadEvent, PresenceFrame, ErrorFrame, PongFrame]);
+export const ServerFrameSchema = v.variant("type", [ReadyFrame, MessageFrame, TypingEvent, ReadEvent, PresenceFrame, ErrorFrame, PongFrame, MoreFrame, DeletedFrame]);
 export type ServerFrame = v.InferOutput<typeof ServerFrameSchema>;
 
 /** The exact ping text the runtime answers without waking the room (any other ping form still works, awake). */
 export const PING_TEXT = JSON.stringify({ type: "ping" });
 export const PONG_TEXT = JSON.stringify({ type: "pong" });
 
-/** Close codes: 4403 = no longer a member (removed, or account deleted); 4408 = heartbeat timed out. */
+/**
+ * Close codes: 4401 = the session that opened the socket ended (logout, revoked, password change or
+ * reset, account deleted): sign in again; 4403 = no longer a member of the room; 4408 = heartbeat
+ * timed out.
+ */
+export const CLOSE_SESSION_ENDED = 4401;
 export const CLOSE_REMOVED = 4403;
 export const CLOSE_HEARTBEAT = 4408;
 

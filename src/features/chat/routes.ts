@@ -11,15 +11,13 @@ import { describe, validate } from "../../lib/validation";
 import { requireSocketUser, requireUser, userOf } from "../../middleware/auth";
 import { idempotency } from "../../middleware/idempotency";
 import { MessageSchema, SendBody } from "./protocol";
-import { type HistoryQuery, INTERNAL_HEADERS, type RoomResult } from "./room";
+import { type HistoryQuery, INTERNAL_HEADERS, type RoomResult, roomStub } from "./room";
 import * as S from "./schemas";
 import * as chat from "./service";
 
 const TAG = "Chat";
 /** CHAT_LIMITER's period (wrangler.toml), for Retry-After. */
 const CHAT_LIMIT_PERIOD_SEC = 10;
-
-const roomStub = (env: Env, roomId: string) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(roomId));
 
 function unwrap<T>(r: RoomResult<T>): T {
   if (!r.ok) throw new AppError(r.code, r.detail);
@@ -152,6 +150,19 @@ export const chatRoutes = new Hono<AppEnv>()
       return c.json(message, created ? 201 : 200);
     },
   )
+  .delete(
+    "/:id/messages/:seq",
+    describe({ tag: TAG, summary: "Delete a message (the sender, or the room's owner)", description: "The message stays in the log as a tombstone (`text` and `fileId` null, `deleted: true`), so `seq` keeps no gaps; sockets get `{ \"type\": \"deleted\", \"seq\" }`; a queued push for it is not sent. Deleting a tombstone again is 204.", responses: { 204: { description: "Deleted (or already deleted)" }, 403: { description: "Neither the sender nor the room's owner" }, 404: { description: "No such room (or not a member), or no such message" } } }),
+    requireUser,
+    validate("param", S.MessageParam),
+    async (c) => {
+      const { id, seq } = c.req.valid("param");
+      const me = userOf(c).userId;
+      const m = await chat.requireMembership(c.var.db, id, me);
+      unwrap(await roomStub(c.env, id).deleteMessage(id, seq, me, m.me.role === "owner"));
+      return c.body(null, 204);
+    },
+  )
   .post(
     "/:id/read",
     describe({ tag: TAG, summary: "Mark messages read up to seq", responses: { 204: { description: "Recorded (a position never moves back)" } } }),
@@ -169,22 +180,24 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .get(
     "/:id/ws",
-    describe({ tag: TAG, summary: "The room's WebSocket", description: "Auth by `Authorization: Bearer` or `?token=`. `?afterSeq=` replays what was missed. Frames: see the chat protocol (`send`, `typing`, `read`, `sync`, `ping` → `ready`, `message`, `typing`, `read`, `presence`, `error`, `pong`).", auth: "user", responses: { 101: { description: "Switching protocols" }, 400: { description: "Not a WebSocket upgrade" }, 404: { description: "No such room, or not a member" } } }),
+    describe({ tag: TAG, summary: "The room's WebSocket", description: "Auth: `?ticket=` from `POST /v1/auth/socket-ticket` (recommended: no token in the URL), the `Authorization` header, or `?token=` (kept for older clients). `?afterSeq=` replays what was missed, at most 500 messages, then `more` (page on with `sync`). Frames: see the chat protocol (`send`, `typing`, `read`, `sync`, `ping` → `ready`, `message`, `typing`, `read`, `presence`, `deleted`, `more`, `error`, `pong`). Close codes: 4401 the session ended, 4403 no longer a member, 4408 heartbeat timeout.", auth: "user", responses: { 101: { description: "Switching protocols" }, 400: { description: "Not a WebSocket upgrade" }, 401: { description: "No or bad token, or its session has ended" }, 404: { description: "No such room, or not a member" } } }),
     requireSocketUser,
     validate("param", S.RoomParam),
     validate("query", S.WsQuery),
     async (c) => {
       const { id } = c.req.valid("param");
       const q = c.req.valid("query");
-      const { userId } = userOf(c);
+      const { userId, sessionId } = userOf(c);
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
       await chat.requireMembership(c.var.db, id, userId);
       // A fresh request: nothing the client sent (such as forged internal headers) reaches the room.
-      const headers = new Headers({ upgrade: "websocket", [INTERNAL_HEADERS.user]: userId, [INTERNAL_HEADERS.room]: id });
+      const headers = new Headers({ upgrade: "websocket", [INTERNAL_HEADERS.user]: userId, [INTERNAL_HEADERS.session]: sessionId, [INTERNAL_HEADERS.room]: id });
       if (q.afterSeq !== undefined) headers.set(INTERNAL_HEADERS.afterSeq, String(q.afterSeq));
       const res = await roomStub(c.env, id).fetch(new Request("https://chat-room.internal/ws", { headers }));
-      // The room re-checks membership (a removal may have landed since the check above).
+      // The room re-checks membership (a removal may have landed since the check above) and that
+      // the token's session has not ended (logout, revocation, password change).
       if (res.status === 404) throw new AppError("not_found", "No such room.");
+      if (res.status === 401) throw new AppError("unauthorized", "This session has ended; sign in again.");
       return res;
     },
   );

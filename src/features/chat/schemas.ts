@@ -21,8 +21,10 @@ export const MuteBody = v.strictObject({ muted: v.boolean() });
 export const RoomParam = v.strictObject({ id: RoomId });
 export const MemberParam = v.strictObject({ id: RoomId, userId: UserId });
 
-/** A seq bound in the query string. */
-const seqQuery = v.optional(v.pipe(v.string(), v.regex(/^\d{1,15}$/, "must be a whole number"), v.transform(Number)));
+/** A seq in the path or the query string: a whole number of at most 15 digits. */
+const seqString = v.pipe(v.string(), v.regex(/^\d{1,15}$/, "must be a whole number"), v.transform(Number));
+const seqQuery = v.optional(seqString);
+export const MessageParam = v.strictObject({ id: RoomId, seq: seqString });
 
 export const HistoryQuery = v.object({
   before: seqQuery,

@@ -3,11 +3,11 @@
  * mirror of each room's newest message. Used by the routes and by the ChatRoom Durable Object;
  * the message log itself is the object's own SQLite storage.
  */
-import { and, asc, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lt, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
-import { roomMembers, rooms, users } from "../../db/schema";
+import { roomMembers, rooms, sessions, users } from "../../db/schema";
 import { AppError, isConstraintError } from "../../errors";
 import * as v from "valibot";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
@@ -308,15 +308,45 @@ export async function mirrorRead(db: Database, roomId: string, userId: string, s
     .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)));
 }
 
-/** Whether `userId` is a member of the room now (the room object re-checks an upgrade with it). */
-export async function isRoomMember(db: Database, roomId: string, userId: string): Promise<boolean> {
-  const row = await db.select({ userId: roomMembers.userId }).from(roomMembers).where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId))).get();
-  return row !== undefined;
+/**
+ * What the room object checks before it accepts an upgrade, in one query: whether `userId` is a
+ * member of the room now, and whether the session the socket is opened with still exists (an
+ * access token outlives a logout by up to its lifetime; the socket must not).
+ */
+export async function upgradeCheck(db: Database, roomId: string, userId: string, sessionId: string): Promise<{ member: boolean; session: boolean }> {
+  const row = await db.get<{ member: number | null; session: number | null }>(sql`SELECT
+    (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}) AS member,
+    (SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${userId} AND expires_at > ${nowIso()}) AS session`);
+  return { member: row?.member === 1, session: row?.session === 1 };
 }
 
-/** The user ids that are members of the room now (the room object checks its sockets against it). */
-export async function memberIds(db: Database, roomId: string): Promise<string[]> {
-  return (await db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId))).map((r) => r.userId);
+/**
+ * The room's heartbeat re-check, in one D1 round trip: the user ids that are members of the room
+ * now, and which of `sessionIds` (the sessions of the room's open sockets) still exist.
+ */
+export async function liveMembersAndSessions(db: Database, roomId: string, sessionIds: string[]): Promise<{ members: Set<string>; sessions: Set<string> }> {
+  const [members, ...found] = await db.batch([
+    db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId)),
+    ...chunks(sessionIds, IN_CHUNK).map((ids) => db.select({ id: sessions.id }).from(sessions).where(and(inArray(sessions.id, ids), gt(sessions.expiresAt, nowIso())))),
+  ]);
+  return { members: new Set(members.map((m) => m.userId)), sessions: new Set(found.flat().map((s) => s.id)) };
+}
+
+/** The rooms `userId` is a member of (room_members_user_idx): where their sockets can be. */
+export async function roomIdsOf(db: Database, userId: string): Promise<string[]> {
+  return (await db.select({ roomId: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId))).map((r) => r.roomId);
+}
+
+/**
+ * Mirrors a deletion into D1: when the tombstone's seq is the room's last message, the listing's
+ * `lastMessage` becomes the tombstone (an older message is not in the mirror). A mirror of the
+ * message itself that lands later writes the tombstone too (the room reads the row again first).
+ */
+export async function mirrorTombstone(db: Database, tombstone: Message): Promise<void> {
+  await db
+    .update(rooms)
+    .set({ lastMessage: JSON.stringify(tombstone) })
+    .where(and(eq(rooms.id, tombstone.roomId), eq(rooms.lastSeq, tombstone.seq)));
 }
 
 /**

@@ -206,6 +206,8 @@ export async function handleChatMessage(env: Env, job: ChatMessageJob): Promise<
   const db = createDb(env.DB);
   const users = await unmutedMembers(db, job.roomId, recipients);
   if (users.length === 0) return emptySummary();
+  // The message may have been deleted while its job waited in the queue: then nothing is sent.
+  if (await env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(job.roomId)).isDeleted(job.seq)) return emptySummary();
   return fanOut(env, db, await devicesOfUsers(db, users), chatNotification(job));
 }
 

@@ -96,9 +96,49 @@ export class Socket {
     expect(this.buffer.filter((f) => f.type === type)).toEqual([]);
   }
 
+  /** Removes and returns every buffered frame of `type` received so far. */
+  take<T extends ServerFrame["type"]>(type: T): Extract<ServerFrame, { type: T }>[] {
+    const out = this.buffer.filter((f) => f.type === type) as Extract<ServerFrame, { type: T }>[];
+    for (let i = this.buffer.length - 1; i >= 0; i--) if (this.buffer[i]!.type === type) this.buffer.splice(i, 1);
+    return out;
+  }
+
+  /**
+   * A round trip through the room itself: a ping spelled so the runtime's auto-response does not
+   * match it, answered by the room after every frame this socket sent before. Once its pong is
+   * here, everything the room sent this socket before that is here too.
+   */
+  async roundTrip(): Promise<void> {
+    this.send(ROOM_PING);
+    await this.next("pong");
+  }
+
+  /** The close event, or a failure after `ms` when the socket stays open. */
+  async closedWithin(ms = 5000): Promise<{ code: number; reason: string }> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`socket still open after ${ms} ms; buffered: ${JSON.stringify(this.buffer).slice(0, 300)}`)), ms);
+    });
+    try {
+      return await Promise.race([this.closed, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   close(): void {
     this.ws.close(1000, "bye");
   }
+}
+
+/** A ping the room answers itself (the exact `{"type":"ping"}` is answered by the runtime, out of band). */
+export const ROOM_PING = '{ "type" : "ping" }';
+
+/** A second session of `user` (a fresh login), with its own tokens. */
+export async function login(user: TestUser): Promise<TestUser> {
+  const res = await api("/v1/auth/login", { body: { email: user.email, password: user.password } });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.text}`);
+  return { ...user, accessToken: res.body.session.accessToken, refreshToken: res.body.session.refreshToken };
 }
 
 /** Opens a room socket for `user` and waits for its `ready` frame. */

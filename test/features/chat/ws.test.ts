@@ -204,10 +204,13 @@ describe("chat over WebSockets", () => {
     const a = await connect(alice, room.id);
     // The Worker checked Bob's membership; then he was removed (D1 commit + disconnect RPC, no
     // socket of his to close yet); only then does his upgrade reach the room.
+    const sessions = await api(`/v1/auth/sessions`, { token: bob.accessToken });
+    const sessionId = sessions.body.items[0].id as string;
     await api(`/v1/rooms/${room.id}/members/${bob.id}`, { method: "DELETE", token: alice.accessToken });
     const res = await roomStub(room.id).fetch(
-      new Request("https://chat-room.internal/ws", { headers: { upgrade: "websocket", "x-outpost-chat-user": bob.id, "x-outpost-chat-room": room.id } }),
+      new Request("https://chat-room.internal/ws", { headers: { upgrade: "websocket", "x-outpost-chat-user": bob.id, "x-outpost-chat-session": sessionId, "x-outpost-chat-room": room.id } }),
     );
+    expect(res.status).toBe(404);
     expect(res.status).not.toBe(101);
     expect(res.webSocket).toBeNull();
     a.socket.send({ type: "send", clientId: newClientId(), text: "bob is gone" });
@@ -229,13 +232,13 @@ describe("chat over WebSockets", () => {
     a.socket.close();
   });
 
-  it("deleting an account cuts that user's sockets with 4403 and removes the membership", async () => {
+  it("deleting an account cuts that user's sockets with 4401 (their sessions ended) and removes the membership", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     await sendRest(bob, room.id, "before I go");
     const b = await connect(bob, room.id);
     expect((await api("/v1/me", { method: "DELETE", token: bob.accessToken })).status).toBe(204);
-    expect((await b.socket.closed).code).toBe(4403);
+    expect((await b.socket.closed).code).toBe(4401);
     const after = await api(`/v1/rooms/${room.id}`, { token: alice.accessToken });
     expect(after.body.members.map((m: { userId: string }) => m.userId)).toEqual([alice.id]);
     const history = await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken });

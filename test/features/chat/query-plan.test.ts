@@ -1,0 +1,44 @@
+/** The D1 queries that ending sessions and the room's heartbeat add use indexes. */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { signup } from "../../helpers/api";
+import { createGroup } from "./helpers";
+
+async function plan(sql: string, ...params: unknown[]): Promise<string> {
+  const res = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+    .bind(...params)
+    .all<{ detail: string }>();
+  return res.results.map((r) => r.detail).join("\n");
+}
+
+/** Every table access is a SEARCH (by an index or the primary key), never a full SCAN. */
+function expectSearches(p: string) {
+  expect(p).toMatch(/SEARCH/);
+  expect(p).not.toMatch(/^SCAN (?!CONSTANT ROW)/m);
+}
+
+describe("chat: session and heartbeat queries are indexed", () => {
+  it("the rooms of a user (ending a session's sockets)", async () => {
+    const alice = await signup();
+    await createGroup(alice);
+    const p = await plan("SELECT room_id FROM room_members WHERE user_id = ?", alice.id);
+    expectSearches(p);
+    expect(p).toContain("room_members_user_idx");
+  });
+
+  it("which sessions of a room's sockets still exist (heartbeat) and the upgrade check", async () => {
+    const ids = Array.from({ length: 90 }, () => crypto.randomUUID());
+    expectSearches(await plan(`SELECT id FROM sessions WHERE id IN (${ids.map(() => "?").join(",")}) AND expires_at > ?`, ...ids, new Date().toISOString()));
+    expectSearches(await plan("SELECT user_id FROM room_members WHERE room_id = ?", "r"));
+    expectSearches(
+      await plan(
+        "SELECT (SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?) AS member, (SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ?) AS session",
+        "r",
+        "u",
+        "s",
+        "u",
+        new Date().toISOString(),
+      ),
+    );
+  });
+});
