@@ -96,8 +96,9 @@ export async function quotaRefusal(db: Database, quota: number, ownerId: string,
   const row = await db.select({ used: storageUsed(ownerId) }).from(users).where(eq(users.id, ownerId)).get();
   if (!row) return new AppError("unauthorized", "This account no longer exists.");
   const left = Math.max(0, quota - Number(row.used));
-  const needs = need === null ? "This upload" : `This upload needs ${need} bytes, but`;
-  return new AppError("quota_exceeded", `${needs} only ${left} bytes of your ${quota}-byte storage quota are left. Delete files or unfinished uploads to make room.`);
+  const what = `${left} bytes of your ${quota}-byte storage quota are left`;
+  const detail = need === null ? `Only ${what}.` : `This upload needs ${need} bytes, but only ${what}.`;
+  return new AppError("quota_exceeded", `${detail} Delete files or unfinished uploads to make room.`);
 }
 
 /**
