@@ -255,7 +255,7 @@ export interface ListOptions {
 /** How a list runs: the index it walks in sort order, and which `where` terms that index serves. */
 export interface ListPlan {
   index: ListIndex;
-  /** The walk stays within one owner's records (the index starts with ownerId = one value). */
+  /** The walk stays within one owner's records (the index starts with ownerId = one user's id). */
   narrowed: boolean;
   /** Terms the index serves (equalities of its leading fields, comparisons of the sort field). */
   served: Term[];
@@ -292,7 +292,9 @@ export function planList(c: Collection, acc: Access, o: Pick<ListOptions, "where
     } else if (t.key === key && RANGE_OPS.has(t.op) && !Array.isArray(t.operand) && t.operand !== null) served.push(t);
     else residual.push(t);
   }
-  const narrowed = leading.has("ownerId");
+  // One owner's records bound the walk. `ownerId: null` is not one owner: it is every record the
+  // service key or anonymous callers created, possibly most of the table.
+  const narrowed = acc.kind === "own" || served.some((x) => x.key === "ownerId" && x.operand !== null && leading.has("ownerId"));
   if (!narrowed && residual.length) {
     const usable = new Set(c.indexes.filter((ix) => ix.columns.at(-2) === key).flatMap((ix) => ix.columns.slice(0, -2)));
     const what = [...usable].map((k) => `${k} (equality)`).concat(`${key} (${[...RANGE_OPS].join(", ")})`).join(", ");

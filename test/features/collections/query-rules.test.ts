@@ -60,6 +60,9 @@ describe("collections: lists across all owners filter only on what the sort inde
     const contains = expectProblem(await list("posts", null, { where: { text: { $contains: "searchable" } } }), 400, "validation_failed");
     expect(contains.errors).toEqual([{ path: "where.text", message: expect.stringContaining("ownerId") }]);
     expectProblem(await list("posts", null, { where: { imageFileId: null } }), 400, "validation_failed");
+    // Records without an owner (made by the service key or anonymous callers) are not one owner's.
+    expectProblem(await list("posts", null, { where: { ownerId: null, text: { $contains: "searchable" } } }), 400, "validation_failed");
+    expect((await list("posts", null, { where: { ownerId: null } })).status).toBe(200);
     expectProblem(await list("posts", null, { where: { createdAt: { $gt: "2020-01-01T00:00:00Z" } }, sort: "-updatedAt" }), 400, "validation_failed");
 
     const narrowed = await list("posts", null, { where: { ownerId: author.id, text: { $contains: "searchable" } } });
