@@ -211,6 +211,7 @@ export function collection(
     const columns = [...keys, "id"];
     const dup = [...listIndexes.values()].find((ix) => ix.columns.join() === columns.join());
     if (dup) throw new Error(`collection "${name}": index [${keys.join(", ")}] is already there (${dup.name})`);
+    if (listIndexes.has(ixName)) throw new Error(`collection "${name}": two indexes would be named ${ixName}; rename a field`);
     listIndexes.set(ixName, { name: ixName, columns });
   };
   // The first indexes keep their historical names.

@@ -4,6 +4,7 @@
  * owner, only filters the sort index can use; anonymous list requests are rate limited per IP.
  */
 import { describe, expect, it } from "vitest";
+import { COLLECTION, collection, field } from "../../../src/features/collections/define";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { base, createNote, createPost, list } from "./helpers";
 
@@ -30,6 +31,21 @@ describe("collections: sort only on indexed fields", () => {
     expect(asc.body.items.map((r: { title: string }) => r.title)).toEqual(["a", "b", "c"]);
     const updated = await list("posts", null, { sort: "-updatedAt", limit: "1" });
     expect(updated.status, updated.text).toBe(200);
+  });
+});
+
+describe("collections: declarations", () => {
+  const rules = { create: "authenticated", read: "owner", list: "owner", update: "owner", delete: "owner" } as const;
+  it("a sortable field gets its indexes; nullable sortable fields and indexes that serve no sort are refused", () => {
+    const ok = collection("ok_decl", { fields: { rank: field.integer({ default: 0, sortable: true }), label: field.string({ searchable: true }) }, rules, indexes: [["label", "rank"]] });
+    const meta = ok[COLLECTION];
+    expect(meta.sortable).toEqual(["createdAt", "updatedAt", "rank"]);
+    expect(meta.searchable).toEqual(["label"]);
+    expect(meta.indexes.map((ix) => ix.columns.join(","))).toEqual(expect.arrayContaining(["ownerId,rank,id", "rank,id", "label,rank,id", "updatedAt,id"]));
+    expect(() => collection("bad1", { fields: { n: field.integer({ nullable: true, sortable: true }) }, rules })).toThrow(/cannot be nullable/);
+    expect(() => collection("bad2", { fields: { n: field.integer({ default: 0 }) }, rules, indexes: [["ownerId", "n"]] })).toThrow(/must end with a sort field/);
+    expect(() => collection("bad3", { fields: { n: field.integer({ default: 0 }) }, rules, indexes: [["ownerId", "createdAt"]] })).toThrow(/already there/);
+    expect(() => collection("bad4", { fields: { created: field.integer({ default: 0, sortable: true }) }, rules })).toThrow(/two indexes would be named/);
   });
 });
 
