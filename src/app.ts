@@ -28,9 +28,19 @@ const unlessUpgrade =
   (c, next) =>
     isUpgrade(c.req.raw) ? next() : mw(c, next);
 
-/** JSON routes take at most 1 MiB; file and upload routes stream and enforce their own limits. */
+/**
+ * Bodies are limited to 1 MiB, except on the routes that stream bytes to R2 and enforce their own
+ * limits (file size, Upload-Length, storage quota): exactly these methods and paths, nothing else
+ * under their prefixes (e.g. POST /v1/files/:id/signed-url is a JSON route).
+ */
 const JSON_BODY_LIMIT = 1024 * 1024;
-const STREAMING_PREFIXES = ["/v1/files", "/v1/uploads"];
+const STREAMING_ROUTES: readonly (readonly [method: string, path: RegExp])[] = [
+  ["POST", /^\/v1\/files\/?$/],
+  // tus creation (creation-with-upload carries the first chunk) and tus PATCH
+  ["POST", /^\/v1\/uploads\/?$/],
+  ["PATCH", /^\/v1\/uploads\/[^/]+\/?$/],
+];
+const isStreamingRoute = (method: string, path: string) => STREAMING_ROUTES.some(([m, p]) => m === method && p.test(path));
 
 /**
  * Routes whose reads must not come from a lagging replica even without a bookmark: a stale read
@@ -78,7 +88,7 @@ export function buildApp() {
   );
   app.use(unlessUpgrade(secureHeaders({ crossOriginResourcePolicy: "cross-origin" })));
   app.use(async (c, next) => {
-    if (STREAMING_PREFIXES.some((p) => c.req.path.startsWith(p))) return next();
+    if (isStreamingRoute(c.req.method, c.req.path)) return next();
     return bodyLimit({
       maxSize: JSON_BODY_LIMIT,
       onError: () => {

@@ -2,22 +2,29 @@
  * The app's own data: one `collection()` per table, with its fields and one rule per action
  * (`public`, `authenticated`, `owner`, `none` = service key only). Export each one; then run
  * `npm run db:generate` for its migration. See docs/collections.md.
+ *
+ * Lists sort only on createdAt, updatedAt and fields declared `sortable: true` (each is indexed),
+ * and use `$contains` only on fields declared `searchable: true`.
  */
 import { collection, field } from "./features/collections/define";
 
 export const notes = collection("notes", {
   fields: {
-    title: field.string({ min: 1, max: 200 }),
+    title: field.string({ min: 1, max: 200, sortable: true, searchable: true }),
     body: field.string({ max: 10_000, default: "" }),
     pinned: field.boolean({ default: false }),
-    tags: field.stringArray({ maxItems: 20, itemMax: 100, default: [] }),
+    tags: field.stringArray({ maxItems: 20, itemMax: 100, default: [], searchable: true }),
   },
   rules: { create: "authenticated", read: "owner", list: "owner", update: "owner", delete: "owner" },
+  // "My pinned notes, last edited first" walks only the pinned ones.
+  indexes: [["ownerId", "pinned", "updatedAt"]],
 });
 
 export const posts = collection("posts", {
   fields: {
-    text: field.string({ min: 1, max: 2000 }),
+    // Searching posts by text needs where.ownerId (one author's posts): a list across all owners
+    // filters only on what its index holds (docs/collections.md, "Lists").
+    text: field.string({ min: 1, max: 2000, searchable: true }),
     imageFileId: field.string({ min: 1, max: 64, nullable: true }),
   },
   rules: { create: "authenticated", read: "public", list: "public", update: "owner", delete: "owner" },

@@ -88,6 +88,11 @@ export const limits = {
   pushExpoReceiptDelaySec: 15 * 60,
   /** Files: largest POST /v1/files body (the zone caps request bodies at 100 MB on Free/Pro; larger media go through tus). */
   fileMaxBytes: 100 * 1024 * 1024,
+  /**
+   * Files: default storage quota per account (files plus the declared Upload-Length of unfinished
+   * tus uploads). The var STORAGE_QUOTA_BYTES overrides it (see `Config.storageQuotaBytes`).
+   */
+  storageQuotaBytes: 1024 * 1024 * 1024,
   /** Files: longest stored file name (characters). */
   fileNameMax: 255,
   /** Files: a `pending` row (bytes still streaming) older than this is an abandoned upload; cleanup removes it. */
@@ -111,6 +116,8 @@ export interface Config {
   version: string;
   corsOrigins: string[];
   publicUrl: string | null;
+  /** Bytes each account may store (STORAGE_QUOTA_BYTES, default `limits.storageQuotaBytes`). */
+  storageQuotaBytes: number;
   jwtSecret: string;
   serviceKey: string;
   mail: { providerUrl: string | null; apiKey: string | null; from: string };
@@ -150,6 +157,15 @@ export function getConfig(env: Env): Config {
     return v;
   };
   const optional = (v: string | undefined) => (v && v.length > 0 ? v : null);
+  const bytes = (name: "STORAGE_QUOTA_BYTES", fallback: number): number => {
+    const raw: string | undefined = env[name];
+    if (raw === undefined || raw.trim() === "") return fallback;
+    if (!/^\d{1,16}$/.test(raw.trim())) {
+      console.error(`configuration error: ${name} must be a whole number of bytes`);
+      throw new AppError("misconfigured", `The server's ${name} setting is not a number of bytes.`);
+    }
+    return Number(raw.trim());
+  };
   const cfg: Config = {
     environment: env.ENVIRONMENT,
     isProduction: env.ENVIRONMENT === "production",
@@ -157,6 +173,7 @@ export function getConfig(env: Env): Config {
     version: VERSION,
     corsOrigins: list(env.CORS_ORIGINS),
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, "") ?? null,
+    storageQuotaBytes: bytes("STORAGE_QUOTA_BYTES", limits.storageQuotaBytes),
     jwtSecret: secret("JWT_SECRET", 32),
     serviceKey: secret("SERVICE_KEY", 16),
     mail: {

@@ -22,6 +22,7 @@ export const errorCodes = {
   version_conflict: [412, "Version conflict"],
   precondition_failed: [412, "Precondition failed"],
   payload_too_large: [413, "Payload too large"],
+  quota_exceeded: [413, "Storage quota exceeded"],
   unsupported_media_type: [415, "Unsupported media type"],
   range_not_satisfiable: [416, "Range not satisfiable"],
   rate_limited: [429, "Too many requests"],

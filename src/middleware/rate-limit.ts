@@ -6,7 +6,7 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
 import { AppError } from "../errors";
 
-type LimiterName = "AUTH_LIMITER" | "REFRESH_LIMITER" | "CHAT_LIMITER";
+type LimiterName = "AUTH_LIMITER" | "REFRESH_LIMITER" | "CHAT_LIMITER" | "LIST_LIMITER";
 
 /** The client's address as Cloudflare reports it ("local" in local development without it). */
 export const clientIp = (req: { header(name: string): string | undefined }) => req.header("cf-connecting-ip") ?? "local";
@@ -23,5 +23,15 @@ export async function checkRate(env: Env, limiter: LimiterName, key: string, ret
 export const rateLimit = (limiter: LimiterName, group: string) =>
   createMiddleware<AppEnv>(async (c, next) => {
     await checkRate(c.env, limiter, `${group}:${clientIp(c.req)}`);
+    await next();
+  });
+
+/**
+ * Middleware, after `optionalAuth`: limit callers WITHOUT a token by client IP within `group`
+ * (signed-in callers and the service key pass uncounted). Retry-After is the binding's period.
+ */
+export const rateLimitAnonymous = (limiter: LimiterName, group: string, periodSec: number) =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    if (!c.var.principal) await checkRate(c.env, limiter, `${group}:${clientIp(c.req)}`, periodSec);
     await next();
   });

@@ -2,7 +2,8 @@
  * Query budgets: D1 round trips per request on the hot routes. The app is called directly
  * (`app.fetch`) with an env whose DB binding counts every statement, batch and exec; work the
  * request leaves in `waitUntil` is counted too. Budgets: token check 0, GET record 1, list 1,
- * create 1 (a single batch or statement), login ≤ 2, socket ticket 1 (and 1 to redeem it).
+ * create 1 (a single batch or statement), login ≤ 2, socket ticket 1 (and 1 to redeem it),
+ * file upload 2 (the quota check rides in the insert of the pending row), tus creation 1.
  */
 import { createExecutionContext, createMessageBatch, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -20,19 +21,23 @@ interface Measured {
 }
 
 /** One request through the app with a counting DB; returns the status, parsed body and the D1 calls. */
-async function measure(path: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Measured> {
+async function measure(
+  path: string,
+  init: { method?: string; token?: string; body?: unknown; raw?: BodyInit; headers?: Record<string, string>; env?: Partial<Record<keyof Env, string>> } = {},
+): Promise<Measured> {
   const { db, counter } = countingD1(env.DB);
   const headers = new Headers(init.headers);
   headers.set("cf-connecting-ip", freshIp());
   if (init.token) headers.set("authorization", `Bearer ${init.token}`);
   if (init.body !== undefined) headers.set("content-type", "application/json");
+  const body = init.body !== undefined ? JSON.stringify(init.body) : init.raw;
   const req = new Request(`https://outpost.test${path}`, {
-    method: init.method ?? (init.body !== undefined ? "POST" : "GET"),
+    method: init.method ?? (body !== undefined ? "POST" : "GET"),
     headers,
-    body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+    body,
   });
   const ctx = createExecutionContext();
-  const res = await app.fetch(req, { ...env, DB: db }, ctx);
+  const res = await app.fetch(req, { ...env, ...init.env, DB: db }, ctx);
   const text = await res.text();
   await waitOnExecutionContext(ctx);
   return { status: res.status, body: text && (res.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text, counter };
@@ -205,6 +210,40 @@ describe("query budget: collections (notes)", () => {
     const m = await create({ title: "x", ownerId: "someone-else", nope: 1 });
     expect(m.status).toBe(400);
     expect(m.counter.calls.filter((c) => c.kind !== "statement" || !/^\s*select/i.test(c.sql)), m.counter.describe()).toEqual([]);
+  });
+});
+
+describe("query budget: files and uploads (storage quota checked inside the writes)", () => {
+  const png = (n: number) => {
+    const b = new Uint8Array(n);
+    b.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    return b;
+  };
+  const tus = { "tus-resumable": "1.0.0", "upload-metadata": `filename ${btoa("b.png")},filetype ${btoa("image/png")}` };
+
+  it("POST /v1/files: 2 round trips (pending row with the quota check, then ready)", async () => {
+    const m = await measure("/v1/files?name=b.png", { token: user.accessToken, raw: png(5000), headers: { "content-type": "image/png" } });
+    expect(m.status, JSON.stringify(m.body)).toBe(201);
+    expectBudget(m, 2, "file upload");
+  });
+
+  it("POST /v1/files over the quota: refused in 2 round trips (the refused insert, the usage for the message), nothing written", async () => {
+    const m = await measure("/v1/files?name=b.png", { token: user.accessToken, raw: png(5000), headers: { "content-type": "image/png" }, env: { STORAGE_QUOTA_BYTES: "1000" } });
+    expect(m.status).toBe(413);
+    expect(m.body.code).toBe("quota_exceeded");
+    expectBudget(m, 2, "file upload over quota");
+  });
+
+  it("tus creation: 1 round trip (the upload row with the quota check)", async () => {
+    const m = await measure("/v1/uploads", { method: "POST", token: user.accessToken, headers: { ...tus, "upload-length": "5000" } });
+    expect(m.status, JSON.stringify(m.body)).toBe(201);
+    expectBudget(m, 1, "tus creation");
+  });
+
+  it("anonymous list of a public collection: 1 query (the rate limiter is not D1)", async () => {
+    const m = await measure("/v1/collections/posts/records?limit=5");
+    expect(m.status, JSON.stringify(m.body)).toBe(200);
+    expectBudget(m, 1, "anonymous list");
   });
 });
 

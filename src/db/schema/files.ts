@@ -6,6 +6,7 @@ import { users } from "./auth";
  * One stored file. `objectKey` is `f/<id>`, never derived from user input. A row is written as
  * `pending` before the bytes stream to R2 and turns `ready` once they landed, so a failed or
  * abandoned upload leaves a row the cleanup task can find instead of an untracked object.
+ * A pending row's `size` is the storage quota it reserved; a ready row's is the file's size.
  */
 export const files = sqliteTable(
   "files",
@@ -26,7 +27,8 @@ export const files = sqliteTable(
     status: text("status", { enum: ["pending", "ready"] }).notNull(),
     createdAt: text("created_at").notNull(),
   },
-  (t) => [index("files_owner_idx").on(t.ownerId, t.id), index("files_status_idx").on(t.status, t.createdAt)],
+  // files_owner_idx carries `size` so an account's storage use is summed from the index alone.
+  (t) => [index("files_owner_idx").on(t.ownerId, t.id, t.size), index("files_status_idx").on(t.status, t.createdAt)],
 );
 
 /** R2 keys whose rows are gone but whose objects may still exist; the cleanup task retries them. */
@@ -61,7 +63,8 @@ export const uploads = sqliteTable(
     expiresAt: text("expires_at").notNull(),
     createdAt: text("created_at").notNull(),
   },
-  (t) => [index("uploads_owner_idx").on(t.ownerId), index("uploads_expires_idx").on(t.expiresAt)],
+  // uploads_owner_idx covers the quota sum of unfinished uploads (completed_at IS NULL).
+  (t) => [index("uploads_owner_idx").on(t.ownerId, t.completedAt, t.uploadLength), index("uploads_expires_idx").on(t.expiresAt)],
 );
 
 /** Parts of an upload already in R2 (all `limits.uploadPartBytes` long). */

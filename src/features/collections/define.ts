@@ -29,6 +29,10 @@ export type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArr
 export interface Field<T = unknown> {
   readonly kind: FieldKind;
   readonly nullable: boolean;
+  /** Lists may sort on it: `collection()` indexes it (per owner and across owners). Never nullable. */
+  readonly sortable: boolean;
+  /** `where` may use `$contains` on it (a scan of the rows an index narrowed to, see docs/collections.md). */
+  readonly searchable: boolean;
   /** Used on create and replace when the body omits the field; `undefined` = the field is required. */
   readonly default: T | undefined;
   /** Schema of one value (accepts null when the field is nullable). */
@@ -46,16 +50,25 @@ const stringArrayColumn = customType<{ data: string[]; driverData: string }>({
 
 type Nullable<T, N> = N extends true ? T | null : T;
 
+/** How lists may use a field (both off unless declared). */
+interface QueryOptions {
+  sortable?: boolean | undefined;
+  searchable?: boolean | undefined;
+}
+
 function make<T, N extends boolean | undefined>(
   kind: FieldKind,
   nullable: N,
   schema: v.GenericSchema<T>,
   dflt: T | undefined,
   column: (dbName: string) => SQLiteColumnBuilderBase,
+  query: QueryOptions = {},
 ): Field<Nullable<T, N>> {
   return {
     kind,
     nullable: nullable === true,
+    sortable: query.sortable === true,
+    searchable: query.searchable === true,
     // A nullable field without an explicit default starts as null.
     default: (dflt === undefined && nullable ? null : dflt) as Nullable<T, N> | undefined,
     schema: (nullable ? v.nullable(schema) : schema) as v.GenericSchema<Nullable<T, N>>,
@@ -65,47 +78,50 @@ function make<T, N extends boolean | undefined>(
 
 /** Field constructors for `collection()` declarations. */
 export const field = {
-  /** Text of `min`..`max` characters (max defaults to 1,000). */
-  string<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: string; nullable?: N } = {}) {
+  /** Text of `min`..`max` characters (max defaults to 1,000). `searchable` allows `$contains`. */
+  string<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: string; nullable?: N; sortable?: boolean; searchable?: boolean } = {}) {
     const schema = v.pipe(v.string(), v.minLength(o.min ?? 0), v.maxLength(o.max ?? 1000));
     return make("string", o.nullable, schema, o.default, (n) => {
       const c = text(n);
       const d = o.default === undefined ? c : c.default(o.default);
       return o.nullable ? d : d.notNull();
-    });
+    }, o);
   },
   /** A whole number within `min`..`max` (defaults: the safe integer range). */
-  integer<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: number; nullable?: N } = {}) {
+  integer<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: number; nullable?: N; sortable?: boolean } = {}) {
     const schema = v.pipe(v.number(), v.safeInteger(), v.minValue(o.min ?? Number.MIN_SAFE_INTEGER), v.maxValue(o.max ?? Number.MAX_SAFE_INTEGER));
     return make("integer", o.nullable, schema, o.default, (n) => {
       const c = integer(n);
       const d = o.default === undefined ? c : c.default(o.default);
       return o.nullable ? d : d.notNull();
-    });
+    }, { sortable: o.sortable });
   },
   /** A finite floating-point number. */
-  number<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: number; nullable?: N } = {}) {
+  number<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: number; nullable?: N; sortable?: boolean } = {}) {
     const schema = v.pipe(v.number(), v.finite(), v.minValue(o.min ?? -Number.MAX_VALUE), v.maxValue(o.max ?? Number.MAX_VALUE));
     return make("number", o.nullable, schema, o.default, (n) => {
       const c = real(n);
       const d = o.default === undefined ? c : c.default(o.default);
       return o.nullable ? d : d.notNull();
-    });
+    }, { sortable: o.sortable });
   },
-  boolean<N extends boolean | undefined = undefined>(o: { default?: boolean; nullable?: N } = {}) {
+  boolean<N extends boolean | undefined = undefined>(o: { default?: boolean; nullable?: N; sortable?: boolean } = {}) {
     return make("boolean", o.nullable, v.boolean(), o.default, (n) => {
       const c = integer(n, { mode: "boolean" });
       const d = o.default === undefined ? c : c.default(o.default);
       return o.nullable ? d : d.notNull();
-    });
+    }, { sortable: o.sortable });
   },
-  /** Up to `maxItems` strings of up to `itemMax` characters, stored as a JSON text column. */
-  stringArray(o: { maxItems?: number; itemMax?: number; default?: string[] } = {}) {
+  /**
+   * Up to `maxItems` strings of up to `itemMax` characters, stored as a JSON text column. Arrays
+   * are filtered only by `$contains` (has this element), so only `searchable` arrays can be filtered.
+   */
+  stringArray(o: { maxItems?: number; itemMax?: number; default?: string[]; searchable?: boolean } = {}) {
     const schema = v.pipe(v.array(v.pipe(v.string(), v.maxLength(o.itemMax ?? 100))), v.maxLength(o.maxItems ?? 50));
     return make("stringArray", false, schema, o.default, (n) => {
       const c = stringArrayColumn(n);
       return (o.default === undefined ? c : c.default(sql.raw(`'${JSON.stringify(o.default).replaceAll("'", "''")}'`))).notNull();
-    });
+    }, { searchable: o.searchable });
   },
 };
 
@@ -113,11 +129,26 @@ export const field = {
 export const systemFields = ["id", "ownerId", "createdAt", "updatedAt", "version"] as const;
 export type SystemField = (typeof systemFields)[number];
 
+/**
+ * An index a list can walk: `columns` are field names (system ones included), ending with the
+ * sort field and `id` (the keyset tie-breaker). The fields before the sort field are equalities.
+ */
+export interface ListIndex {
+  readonly name: string;
+  readonly columns: readonly string[];
+}
+
 /** What the collections feature needs to know about a declared collection. */
 export interface CollectionMeta {
   readonly name: string;
   readonly fields: Readonly<Record<string, Field>>;
   readonly rules: Readonly<Rules>;
+  /** Fields a list may sort on: createdAt, updatedAt and the fields declared `sortable`. */
+  readonly sortable: readonly string[];
+  /** Fields `$contains` may be used on (declared `searchable`). */
+  readonly searchable: readonly string[];
+  /** Every index of the table that lists use (see `ListIndex`). */
+  readonly indexes: readonly ListIndex[];
 }
 
 type RecordColumns = { [K in SystemField]: SQLiteColumn } & Record<string, SQLiteColumn>;
@@ -144,8 +175,10 @@ const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
 
 /**
  * Declares a collection stored in the D1 table `app_<name>`. Every table gets the indexes the
- * routes need (by id; by owner sorted by createdAt / updatedAt; by createdAt for shared lists);
- * `indexes` adds more (lists of field names, e.g. `[["ownerId", "pinned", "createdAt"]]`).
+ * routes need: by id, and for each sort field (createdAt, updatedAt and every `sortable` field)
+ * `(ownerId, field, id)` for one owner's lists and `(field, id)` for lists across owners.
+ * `indexes` adds more: lists of field names ending with a sort field, the ones before it being
+ * equality filters the index serves, e.g. `[["ownerId", "pinned", "createdAt"]]` (`id` is appended).
  */
 export function collection(
   name: string,
@@ -155,8 +188,10 @@ export function collection(
   const fields = spec.fields as Record<string, Field>;
   // An insert binds every column, and D1 allows 100 bound parameters per statement.
   if (Object.keys(fields).length > 90) throw new Error(`collection "${name}" declares more than 90 fields`);
-  for (const key of Object.keys(fields)) {
+  for (const [key, f] of Object.entries(fields)) {
     if (!FIELD_RE.test(key) || RESERVED.has(key)) throw new Error(`collection "${name}": field name "${key}" is reserved or invalid`);
+    // Keyset pages over a nullable column cannot be one index range (NULLs sit outside every range).
+    if (f.sortable && f.nullable) throw new Error(`collection "${name}": sortable field "${key}" cannot be nullable; give it a default instead`);
   }
   const tableName = `app_${name}`;
   const columns: Record<string, SQLiteColumnBuilderBase> = {
@@ -169,24 +204,36 @@ export function collection(
   };
   for (const [key, f] of Object.entries(fields)) columns[key] = f.column(snake(key));
   const known = new Set([...systemFields, ...Object.keys(fields)]);
-  const table = sqliteTable(tableName, columns, (t) => {
-    const col = (k: string) => {
-      const c = t[k];
-      if (!c || !known.has(k)) throw new Error(`collection "${name}": index on unknown field "${k}"`);
-      return c;
-    };
-    return [
-      index(`${tableName}_owner_created_idx`).on(col("ownerId"), col("createdAt"), col("id")),
-      index(`${tableName}_owner_updated_idx`).on(col("ownerId"), col("updatedAt"), col("id")),
-      index(`${tableName}_created_idx`).on(col("createdAt"), col("id")),
-      ...(spec.indexes ?? []).map((keys) => {
-        const [first, ...rest] = keys.map(col);
-        if (!first) throw new Error(`collection "${name}": empty index`);
-        return index(`${tableName}_${keys.map(snake).join("_")}_idx`).on(first, ...rest);
-      }),
-    ];
-  });
-  const meta: CollectionMeta = { name, fields, rules: { ...spec.rules } };
+  const sortable = ["createdAt", "updatedAt", ...Object.keys(fields).filter((k) => fields[k]!.sortable)];
+  const searchable = Object.keys(fields).filter((k) => fields[k]!.searchable);
+  const listIndexes = new Map<string, ListIndex>();
+  const addIndex = (ixName: string, keys: string[]) => {
+    const columns = [...keys, "id"];
+    const dup = [...listIndexes.values()].find((ix) => ix.columns.join() === columns.join());
+    if (dup) throw new Error(`collection "${name}": index [${keys.join(", ")}] is already there (${dup.name})`);
+    if (listIndexes.has(ixName)) throw new Error(`collection "${name}": two indexes would be named ${ixName}; rename a field`);
+    listIndexes.set(ixName, { name: ixName, columns });
+  };
+  // The first indexes keep their historical names.
+  const short: Record<string, string> = { createdAt: "created", updatedAt: "updated" };
+  for (const f of sortable) {
+    addIndex(`${tableName}_owner_${short[f] ?? snake(f)}_idx`, ["ownerId", f]);
+    addIndex(`${tableName}_${short[f] ?? snake(f)}_idx`, [f]);
+  }
+  for (const keys of spec.indexes ?? []) {
+    for (const k of keys) if (!known.has(k) || k === "id") throw new Error(`collection "${name}": index on unknown field "${k}"`);
+    const last = keys.at(-1);
+    if (!last || !sortable.includes(last)) throw new Error(`collection "${name}": an index must end with a sort field (${sortable.join(", ")})`);
+    if (new Set(keys).size !== keys.length) throw new Error(`collection "${name}": index [${keys.join(", ")}] repeats a field`);
+    addIndex(`${tableName}_${keys.map(snake).join("_")}_idx`, keys);
+  }
+  const table = sqliteTable(tableName, columns, (t) =>
+    [...listIndexes.values()].map((ix) => {
+      const [first, ...rest] = ix.columns.map((k) => t[k]!);
+      return index(ix.name).on(first!, ...rest);
+    }),
+  );
+  const meta: CollectionMeta = { name, fields, rules: { ...spec.rules }, sortable, searchable, indexes: [...listIndexes.values()] };
   Object.defineProperty(table, COLLECTION, { value: meta, enumerable: false });
   return table as unknown as CollectionTable;
 }

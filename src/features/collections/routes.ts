@@ -11,6 +11,7 @@ import { AppError } from "../../errors";
 import { describe, IdParam, validate } from "../../lib/validation";
 import { optionalAuth } from "../../middleware/auth";
 import { idempotency } from "../../middleware/idempotency";
+import { rateLimitAnonymous } from "../../middleware/rate-limit";
 import type { Rule } from "./define";
 import { type Collection, collections, findCollection } from "./registry";
 import { collectionSchemas } from "./schemas";
@@ -51,6 +52,9 @@ const requireCaller = createMiddleware<AppEnv>(async (c, next) => {
 });
 const callerFor = (rule: Rule) => (rule === "public" ? optionalAuth : every(optionalAuth, requireCaller));
 
+/** Lists and change feeds without a token: per IP, `LIST_LIMITER` in wrangler.toml (60 per 60 s). */
+const anonymousLists = rateLimitAnonymous("LIST_LIMITER", "list", 60);
+
 function recordRoutes(col: Collection) {
   const S = collectionSchemas(col);
   const tag = `Collection: ${col.name}`;
@@ -72,8 +76,9 @@ function recordRoutes(col: Collection) {
     )
     .get(
       "/records",
-      describe({ tag, summary: `List ${col.name} records`, auth: authOf(r.list), description: `${rule("list", r.list)} \`where\` is JSON over declared fields and ownerId, createdAt, updatedAt with $eq, $ne, $gt, $gte, $lt, $lte, $in, $contains; \`sort\` is a field, \`-field\` for descending (default -createdAt).`, responses: { 200: { description: "A page of records", schema: S.page } } }),
+      describe({ tag, summary: `List ${col.name} records`, auth: authOf(r.list), description: `${rule("list", r.list)} \`where\` is JSON over declared fields and ownerId, createdAt, updatedAt with $eq, $ne, $gt, $gte, $lt, $lte, $in, and $contains on searchable fields (${col.searchable.join(", ") || "none"}); \`sort\` is one of ${col.sortable.join(", ")}, \`-field\` for descending (default -createdAt). A list across all owners filters only on ownerId and the sort field unless \`where\` names one ownerId. Without a token: rate limited per IP (429).`, responses: { 200: { description: "A page of records", schema: S.page }, 429: { description: "rate_limited (requests without a token)" } } }),
       callerFor(r.list),
+      anonymousLists,
       validate("query", S.listQuery),
       async (c) => c.json(await svc.listRecords(c.var.db, col, c.var.principal, c.req.valid("query"))),
     )
@@ -122,8 +127,9 @@ function recordRoutes(col: Collection) {
     )
     .get(
       "/changes",
-      describe({ tag, summary: `Sync feed of ${col.name}`, auth: authOf(r.list), description: `Every record created, changed or deleted after \`since\` that the caller may read, oldest first; deleted ones as \`{ id, deleted: true, version }\`. Keep \`nextCursor\` and poll again; no \`since\` = from the start.`, responses: { 200: { description: "Changes", schema: S.changes } } }),
+      describe({ tag, summary: `Sync feed of ${col.name}`, auth: authOf(r.list), description: `Every record created, changed or deleted after \`since\` that the caller may read, oldest first; deleted ones as \`{ id, deleted: true, version }\`. Keep \`nextCursor\` and poll again; no \`since\` = from the start. Without a token: rate limited per IP (429).`, responses: { 200: { description: "Changes", schema: S.changes }, 429: { description: "rate_limited (requests without a token)" } } }),
       callerFor(r.list),
+      anonymousLists,
       validate("query", S.changesQuery),
       async (c) => c.json(await svc.changesSince(c.var.db, col, c.var.principal, c.req.valid("query"))),
     );

@@ -24,20 +24,21 @@ const Timestamp = v.pipe(
   v.transform((s) => new Date(s).toISOString()),
 );
 
-/** The operators one field kind supports, each with the schema of its operand. */
-function operatorSchemas(kind: FilterKind, value: v.GenericSchema<unknown, Scalar>) {
+/** The operators one field kind supports, each with the schema of its operand (`$contains` only on searchable fields). */
+function operatorSchemas(kind: FilterKind, value: v.GenericSchema<unknown, Scalar>, searchable: boolean): v.ObjectEntries {
   const list = v.pipe(v.array(value), v.minLength(1), v.maxLength(limits.collectionsInMax));
   const eq = { $eq: v.optional(value), $ne: v.optional(value), $in: v.optional(list) };
   const range = { $gt: v.optional(value), $gte: v.optional(value), $lt: v.optional(value), $lte: v.optional(value) };
   const substring = v.pipe(v.string(), v.minLength(1), v.maxLength(limits.collectionsContainsMax));
+  const contains: v.ObjectEntries = searchable ? { $contains: v.optional(substring) } : {};
   switch (kind) {
     case "boolean":
     case "ownerId":
       return eq;
     case "stringArray":
-      return { $contains: v.optional(substring) };
+      return contains;
     case "string":
-      return { ...eq, ...range, $contains: v.optional(substring) };
+      return { ...eq, ...range, ...contains };
     default:
       return { ...eq, ...range };
   }
@@ -47,10 +48,16 @@ function operatorSchemas(kind: FilterKind, value: v.GenericSchema<unknown, Scala
 const unknownKey = (what: string) => (issue: v.BaseIssue<unknown>) =>
   issue.expected === "never" ? `${issue.received} is not ${what}` : issue.message;
 
-function conditionSchema(kind: FilterKind, value: v.GenericSchema<unknown, Scalar>) {
-  const allowed = Object.keys(operatorSchemas(kind, value)).join(", ");
+function conditionSchema(kind: FilterKind, value: v.GenericSchema<unknown, Scalar>, searchable: boolean, searchableFields: readonly string[]) {
+  const schemas = operatorSchemas(kind, value, searchable);
+  const allowed = Object.keys(schemas).join(", ") || "none";
+  const other = unknownKey(`an operator of this field (${allowed})`);
   const ops = v.pipe(
-    v.strictObject(operatorSchemas(kind, value), unknownKey(`an operator of this field (${allowed})`)),
+    v.strictObject(schemas, (issue) =>
+      issue.expected === "never" && issue.received === '"$contains"'
+        ? `$contains works only on fields declared searchable (${searchableFields.join(", ") || "none in this collection"}); other operators of this field: ${allowed}`
+        : other(issue),
+    ),
     v.check((o) => Object.keys(o).length > 0, "needs at least one operator"),
   );
   // Arrays have no equality; they are filtered by `$contains` only.
@@ -69,12 +76,14 @@ export function whereParams(where: Where): number {
   return n;
 }
 
-/** What a `where` and `sort` can name in this collection, and how each is typed. */
-export function filterableFields(col: Collection): Map<string, { kind: FilterKind; value: v.GenericSchema<unknown, Scalar> }> {
-  const m = new Map<string, { kind: FilterKind; value: v.GenericSchema<unknown, Scalar> }>([
-    ["ownerId", { kind: "ownerId", value: v.nullable(v.pipe(v.string(), v.maxLength(64))) }],
-    ["createdAt", { kind: "timestamp", value: Timestamp }],
-    ["updatedAt", { kind: "timestamp", value: Timestamp }],
+type Filterable = { kind: FilterKind; value: v.GenericSchema<unknown, Scalar>; searchable: boolean };
+
+/** What a `where` can name in this collection, and how each is typed. */
+export function filterableFields(col: Collection): Map<string, Filterable> {
+  const m = new Map<string, Filterable>([
+    ["ownerId", { kind: "ownerId", value: v.nullable(v.pipe(v.string(), v.maxLength(64))), searchable: false }],
+    ["createdAt", { kind: "timestamp", value: Timestamp, searchable: false }],
+    ["updatedAt", { kind: "timestamp", value: Timestamp, searchable: false }],
   ]);
   for (const [k, f] of Object.entries(col.fields)) {
     const scalar: v.GenericSchema<unknown, Scalar> =
@@ -82,7 +91,7 @@ export function filterableFields(col: Collection): Map<string, { kind: FilterKin
       : f.kind === "boolean" ? v.boolean()
       : f.kind === "stringArray" ? v.string()
       : v.pipe(v.number(), v.finite());
-    m.set(k, { kind: f.kind, value: f.nullable ? v.nullable(scalar) : scalar });
+    m.set(k, { kind: f.kind, value: f.nullable ? v.nullable(scalar) : scalar, searchable: f.searchable });
   }
   return m;
 }
@@ -120,7 +129,7 @@ export function collectionSchemas(col: Collection) {
     v.maxLength(limits.collectionsWhereMaxBytes),
     v.parseJson(undefined, "where must be JSON"),
     v.strictObject(
-      Object.fromEntries([...filterable].map(([k, f]) => [k, v.optional(conditionSchema(f.kind, f.value))])),
+      Object.fromEntries([...filterable].map(([k, f]) => [k, v.optional(conditionSchema(f.kind, f.value, f.searchable, col.searchable))])),
       unknownKey(`a field you can filter on (${[...filterable.keys()].join(", ")})`),
     ),
     v.check(
@@ -129,8 +138,16 @@ export function collectionSchemas(col: Collection) {
     ),
   ) as v.GenericSchema<string, Where>;
 
-  const sortable = [...filterable].filter(([, f]) => f.kind !== "stringArray").map(([k]) => k);
-  const sort = v.optional(v.picklist(sortable.flatMap((k) => [k, `-${k}`]), `sort must be one of: ${sortable.join(", ")} (prefix - for descending)`), "-createdAt");
+  // Only indexed fields: a sort on anything else is a full scan and a sort of every match.
+  const sortable = col.sortable;
+  const sort = v.optional(
+    v.picklist(
+      sortable.flatMap((k) => [k, `-${k}`]),
+      (issue) =>
+        `${JSON.stringify(String(issue.input).replace(/^-/, ""))} is not sortable; sort on one of: ${sortable.join(", ")} (prefix - for descending). A field declared sortable: true is indexed for sorting.`,
+    ),
+    "-createdAt",
+  );
 
   return {
     create,

@@ -2,7 +2,7 @@
  * All data access of app data: records CRUD, lists, the change feed and account cleanup.
  * Every write goes out in one D1 batch together with its change-log row (see `logChange`).
  */
-import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNotNull, isNull, lt, lte, ne, or, type SQL, sql, type Table } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, inArray, or, type SQL, sql, type Table } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
 import { type Database, runBatch } from "../../db";
@@ -13,7 +13,7 @@ import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
 import type { DeletionHook } from "../account/hooks";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
-import type { Rule } from "./define";
+import type { ListIndex, Rule } from "./define";
 import { collections, type Collection } from "./registry";
 import type { Scalar, Where } from "./schemas";
 
@@ -190,43 +190,60 @@ export async function deleteRecord(db: Database, c: Collection, p: Principal | n
 
 // --- lists ---------------------------------------------------------------------------------
 
-/** A `where` as SQL over declared columns only; every value is a bound parameter. */
-function whereSql(c: Collection, where: Where): SQL[] {
-  const out: SQL[] = [];
-  for (const [key, cond] of Object.entries(where)) {
-    const column = col(c, key);
-    const kind = c.fields[key]?.kind;
-    const nullable = isNullable(c, key);
-    const eqSql = (x: Scalar) => (x === null ? isNull(column) : eq(column, x));
-    const neSql = (x: Scalar) => (x === null ? isNotNull(column) : nullable ? or(ne(column, x), isNull(column))! : ne(column, x));
-    if (cond === null || typeof cond !== "object") {
-      out.push(eqSql(cond));
-      continue;
-    }
-    for (const [op, operand] of Object.entries(cond)) {
-      if (Array.isArray(operand)) {
-        // $in is the only operator with a list
-        const values = operand.filter((x) => x !== null);
-        const parts = [values.length ? inArray(column, values) : undefined, operand.includes(null) ? isNull(column) : undefined].filter(Boolean);
-        out.push(parts.length === 1 ? parts[0]! : or(...parts)!);
-        continue;
-      }
-      const x = operand as Scalar;
-      if (op === "$eq") out.push(eqSql(x));
-      else if (op === "$ne") out.push(neSql(x));
-      else if (op === "$gt") out.push(gt(column, x));
-      else if (op === "$gte") out.push(gte(column, x));
-      else if (op === "$lt") out.push(lt(column, x));
-      else if (op === "$lte") out.push(lte(column, x));
-      // instr() instead of LIKE: no wildcards to escape and no 50-byte pattern limit
-      else if (op === "$contains")
-        out.push(kind === "stringArray" ? sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${x})` : sql`instr(${column}, ${x}) > 0`);
-    }
-  }
-  return out;
+/** Operators an index range can serve on the sort field (the rest are checked row by row). */
+const RANGE_OPS = new Set(["$eq", "$gt", "$gte", "$lt", "$lte"]);
+
+/** One term of a `where`: `field op operand` (a bare value is `$eq`). */
+interface Term {
+  key: string;
+  op: string;
+  operand: Scalar | Scalar[];
 }
 
-const ListCursor = v.strictObject({ s: v.string(), v: v.nullable(v.union([v.string(), v.number(), v.boolean()])), i: v.pipe(v.string(), v.maxLength(64)) });
+const termsOf = (where: Where | undefined): Term[] =>
+  Object.entries(where ?? {}).flatMap(([key, cond]) =>
+    cond === null || typeof cond !== "object" ? [{ key, op: "$eq", operand: cond }] : Object.entries(cond).map(([op, operand]) => ({ key, op, operand: operand as Scalar | Scalar[] })),
+  );
+
+/**
+ * One term as SQL; every value is a bound parameter encoded like its column. A `residual` term is
+ * checked on the rows the list's index walk visits: its column is written `+column`, which keeps
+ * SQLite from driving the query with another index (and then sorting every match in a temp B-tree).
+ */
+function termSql(c: Collection, t: Term, residual: boolean): SQL {
+  const column = col(c, t.key);
+  const ref = residual ? sql`+${column}` : sql`${column}`;
+  const p = (x: Scalar) => sql.param(x, column);
+  const nullable = isNullable(c, t.key);
+  if (Array.isArray(t.operand)) {
+    // $in is the only operator with a list
+    const values = t.operand.filter((x) => x !== null);
+    const parts = [values.length ? sql`${ref} IN (${sql.join(values.map(p), sql`, `)})` : undefined, t.operand.includes(null) ? sql`${ref} IS NULL` : undefined].filter((x) => x !== undefined);
+    return parts.length === 1 ? parts[0]! : or(...parts)!;
+  }
+  const x = t.operand;
+  switch (t.op) {
+    case "$eq":
+      return x === null ? sql`${ref} IS NULL` : sql`${ref} = ${p(x)}`;
+    case "$ne":
+      return x === null ? sql`${ref} IS NOT NULL` : nullable ? sql`(${ref} <> ${p(x)} OR ${ref} IS NULL)` : sql`${ref} <> ${p(x)}`;
+    case "$gt":
+      return sql`${ref} > ${p(x)}`;
+    case "$gte":
+      return sql`${ref} >= ${p(x)}`;
+    case "$lt":
+      return sql`${ref} < ${p(x)}`;
+    case "$lte":
+      return sql`${ref} <= ${p(x)}`;
+    case "$contains":
+      // instr() instead of LIKE: no wildcards to escape and no 50-byte pattern limit
+      return c.fields[t.key]?.kind === "stringArray" ? sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${x})` : sql`instr(${column}, ${x}) > 0`;
+    default:
+      throw new Error(`unknown operator ${t.op}`);
+  }
+}
+
+const ListCursor = v.strictObject({ s: v.string(), v: v.union([v.string(), v.number(), v.boolean()]), i: v.pipe(v.string(), v.maxLength(64)) });
 
 export interface ListOptions {
   where?: Where | undefined;
@@ -235,31 +252,80 @@ export interface ListOptions {
   cursor?: string | undefined;
 }
 
+/** How a list runs: the index it walks in sort order, and which `where` terms that index serves. */
+export interface ListPlan {
+  index: ListIndex;
+  /** The walk stays within one owner's records (the index starts with ownerId = one user's id). */
+  narrowed: boolean;
+  /** Terms the index serves (equalities of its leading fields, comparisons of the sort field). */
+  served: Term[];
+  /** Terms checked on each row the walk visits. */
+  residual: Term[];
+}
+
 /**
- * The list query: keyset pagination on (sort field, id), so inserts between pages never shift
- * rows and no OFFSET scan is needed. SQLite sorts NULLs first ascending and last descending.
+ * Picks the index a list walks: among the indexes ending with the sort field, the one whose
+ * leading fields all have an equality (the access rule's owner or a `where` value), preferring one
+ * that starts with the owner, then the longest. Every sort field has `(field, id)`, so there is
+ * always one. A list that is not narrowed to one owner may only use terms the index serves: a
+ * filter checked row by row would walk the whole table when it matches little (400 otherwise).
+ */
+export function planList(c: Collection, acc: Access, o: Pick<ListOptions, "where" | "sort">): ListPlan {
+  const key = o.sort.replace(/^-/, "");
+  const terms = termsOf(o.where);
+  const equal = new Set(terms.filter((t) => t.op === "$eq" && t.key !== key).map((t) => t.key));
+  if (acc.kind === "own") equal.add("ownerId");
+  const candidates = c.indexes
+    .filter((ix) => ix.columns.at(-2) === key && ix.columns.slice(0, -2).every((k) => equal.has(k)))
+    .sort((a, b) => Number(b.columns[0] === "ownerId") - Number(a.columns[0] === "ownerId") || b.columns.length - a.columns.length);
+  const index = candidates[0];
+  if (!index) throw new AppError("validation_failed", `${c.name} cannot be sorted by ${key}.`, { errors: [{ path: "sort", message: `not sortable; sort on one of: ${c.sortable.join(", ")}` }] });
+  const leading = new Set(index.columns.slice(0, -2));
+  const served: Term[] = [];
+  const residual: Term[] = [];
+  const taken = new Set<string>();
+  for (const t of terms) {
+    // One equality per leading field rides the index; the sort field's comparisons are its range.
+    if (leading.has(t.key) && t.op === "$eq" && !taken.has(t.key)) {
+      taken.add(t.key);
+      served.push(t);
+    } else if (t.key === key && RANGE_OPS.has(t.op) && !Array.isArray(t.operand) && t.operand !== null) served.push(t);
+    else residual.push(t);
+  }
+  // One owner's records bound the walk. `ownerId: null` is not one owner: it is every record the
+  // service key or anonymous callers created, possibly most of the table.
+  const narrowed = acc.kind === "own" || served.some((x) => x.key === "ownerId" && x.operand !== null && leading.has("ownerId"));
+  if (!narrowed && residual.length) {
+    const usable = new Set(c.indexes.filter((ix) => ix.columns.at(-2) === key).flatMap((ix) => ix.columns.slice(0, -2)));
+    const what = [...usable].map((k) => `${k} (equality)`).concat(`${key} (${[...RANGE_OPS].join(", ")})`).join(", ");
+    const first = residual[0]!;
+    throw new AppError(
+      "validation_failed",
+      `A list of ${c.name} across all owners can only filter on what its index holds; add an ownerId equality to where to filter within one owner's records.`,
+      { errors: [{ path: `where.${first.key}`, message: `a list across all owners sorted by ${key} filters only on ${what}; add "ownerId" to where to use ${first.key} ${first.op}` }] },
+    );
+  }
+  return { index, narrowed, served, residual };
+}
+
+/**
+ * The list query: walks `planList`'s index in sort order with keyset pagination on (sort field,
+ * id), so inserts between pages never shift rows and a page costs the same at any depth: the
+ * cursor is a row-value range on the index. Sort fields are never null (see `collection()`).
  */
 export function listQuery(db: Database, c: Collection, acc: Access, o: ListOptions) {
   const t = c.table;
   const descending = o.sort.startsWith("-");
   const key = descending ? o.sort.slice(1) : o.sort;
   const column = col(c, key);
-  const nullable = isNullable(c, key);
-  const conds: (SQL | undefined)[] = [ownerFilter(t.ownerId, acc), ...(o.where ? whereSql(c, o.where) : [])];
+  const plan = planList(c, acc, o);
+  const conds: (SQL | undefined)[] = [ownerFilter(t.ownerId, acc), ...plan.served.map((x) => termSql(c, x, false)), ...plan.residual.map((x) => termSql(c, x, true))];
   if (o.cursor) {
     const cur = decodeCursor(o.cursor, ListCursor);
     if (cur.s !== o.sort) throw new AppError("validation_failed", "The cursor belongs to another sort order.", { errors: [{ path: "cursor", message: "sort changed" }] });
-    const after = descending ? lt(t.id, cur.i) : gt(t.id, cur.i);
-    if (!nullable) {
-      // A row value comparison is an index range: later pages seek instead of re-walking earlier ones.
-      const pos = sql`(${column}, ${t.id})`;
-      const at = sql`(${sql.param(cur.v, column)}, ${cur.i})`;
-      conds.push(descending ? sql`${pos} < ${at}` : sql`${pos} > ${at}`);
-    } else if (cur.v === null) conds.push(descending ? and(isNull(column), after) : or(and(isNull(column), after), isNotNull(column)));
-    else {
-      const beyond = descending ? or(lt(column, cur.v), isNull(column)) : gt(column, cur.v);
-      conds.push(or(beyond, and(eq(column, cur.v), after)));
-    }
+    const pos = sql`(${column}, ${t.id})`;
+    const at = sql`(${sql.param(cur.v, column)}, ${cur.i})`;
+    conds.push(descending ? sql`${pos} < ${at}` : sql`${pos} > ${at}`);
   }
   const dir = descending ? desc : asc;
   return db

@@ -37,8 +37,8 @@ export const fileRoutes = new Hono<AppEnv>()
     describe({
       tag: "Files",
       summary: "Upload a file (raw body or multipart/form-data field `file`)",
-      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Larger files: resumable uploads at /v1/uploads. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
-      responses: { 201: { description: "The stored file", schema: S.FileSchema }, 413: { description: "payload_too_large" }, 415: { description: "unsupported_media_type: the bytes contradict the declared type" } },
+      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Larger files: resumable uploads at /v1/uploads. Files count against the account's storage quota: a Content-Length that does not fit is refused before the body is read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
+      responses: { 201: { description: "The stored file", schema: S.FileSchema }, 413: { description: "payload_too_large (over the file size limit) or quota_exceeded (over the account's storage quota)" }, 415: { description: "unsupported_media_type: the bytes contradict the declared type" } },
     }),
     requireUser,
     idempotencyForStream,
@@ -49,16 +49,19 @@ export const fileRoutes = new Hono<AppEnv>()
       const body = c.req.raw.body ?? emptyBody();
       const declared = c.req.header("content-type");
       const boundary = formBoundary(declared);
-      let upload: { stream: ReadableStream<Uint8Array>; type: string | null | undefined; name: string | null | undefined; length: number | null };
+      const cl = c.req.header("content-length");
+      const contentLength = cl && /^\d{1,16}$/.test(cl) ? Number(cl) : null;
+      // `length`: the file's exact size when known; `bound`: an upper bound (a form's whole body).
+      let upload: { stream: ReadableStream<Uint8Array>; type: string | null | undefined; name: string | null | undefined; length: number | null; bound: number | null };
       if (boundary) {
         const f = await formDataFile(body, boundary);
-        upload = { stream: f.stream, type: f.contentType, name: q.name ?? f.filename, length: null };
+        upload = { stream: f.stream, type: f.contentType, name: q.name ?? f.filename, length: null, bound: contentLength };
       } else {
         if (/^multipart\//i.test(declared ?? "")) throw new AppError("bad_request", "multipart/form-data needs a boundary parameter.");
-        const cl = c.req.header("content-length");
-        upload = { stream: body, type: declared, name: q.name, length: cl && /^\d{1,16}$/.test(cl) ? Number(cl) : null };
+        upload = { stream: body, type: declared, name: q.name, length: contentLength, bound: null };
       }
-      const row = await storeFile(c.env, c.var.db, { ownerId: userId, name: safeName(upload.name), contentType: acceptedType(upload.type), visibility: q.visibility }, upload.stream, upload.length);
+      const meta = { ownerId: userId, name: safeName(upload.name), contentType: acceptedType(upload.type), visibility: q.visibility };
+      const row = await storeFile(c.env, c.var.db, c.var.config.storageQuotaBytes, meta, upload.stream, upload.length, upload.bound);
       const file = toFile(row, base(c));
       return c.json(file, 201, { location: `${base(c)}/v1/files/${row.id}` });
     },

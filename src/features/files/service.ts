@@ -1,8 +1,8 @@
 /** Files: all D1 access, R2 object lifecycle, signed URLs, account deletion and cleanup. */
-import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, inArray, is, lt, SQL, sql, type Table } from "drizzle-orm";
 import { limits, type Config } from "../../config";
 import { runBatch, type Database } from "../../db";
-import { files, fileTrash, users } from "../../db/schema";
+import { files, fileTrash, uploads, users } from "../../db/schema";
 import { AppError } from "../../errors";
 import { b64url, fromB64url, hmac, hmacVerify, purposeKey } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
@@ -60,25 +60,97 @@ export interface NewFile {
   visibility: Visibility;
 }
 
+// --- storage quota ----------------------------------------------------------------------------
+
+/**
+ * Bytes an account holds against its quota: its files (a pending file counts the bytes it
+ * reserved) plus the declared Upload-Length of its unfinished tus uploads. Both sums read only
+ * the owner's entries of a covering index (files_owner_idx, uploads_owner_idx).
+ */
+export const storageUsed = (ownerId: string) =>
+  sql<number>`((SELECT coalesce(sum(${files.size}), 0) FROM ${files} WHERE ${files.ownerId} = ${ownerId}) + (SELECT coalesce(sum(${uploads.uploadLength}), 0) FROM ${uploads} WHERE ${uploads.ownerId} = ${ownerId} AND ${uploads.completedAt} IS NULL))`;
+
+/** Bytes of the quota still free (negative when the quota was lowered below the usage). */
+export const storageLeft = (quota: number, ownerId: string) => sql<number>`(${quota} - ${storageUsed(ownerId)})`;
+
+/**
+ * INSERT ... SELECT of one row of `table` that is written only while its owner exists and `when`
+ * holds (both checked inside the statement, so concurrent writers cannot slip between a check and
+ * the insert: D1 runs one write at a time). Values may be SQL expressions.
+ */
+export function insertForOwnerIf<T extends Table>(db: Database, table: T, ownerId: string, values: Record<string, unknown>, when: SQL) {
+  const select = Object.fromEntries(
+    Object.entries(getTableColumns(table)).map(([k, column]) => {
+      const value = values[k];
+      return [k, (is(value, SQL) ? sql`${value}` : sql`${sql.param(value ?? null, column)}`).as(column.name)];
+    }),
+  );
+  return db.insert(table).select(db.select(select).from(users).where(and(eq(users.id, ownerId), when)) as never);
+}
+
+/**
+ * Why a quota-checked insert wrote nothing: the account is gone (401), or the upload (`need`
+ * bytes; null = length unknown) does not fit in what is left of the quota (413).
+ */
+export async function quotaRefusal(db: Database, quota: number, ownerId: string, need: number | null): Promise<AppError> {
+  const row = await db.select({ used: storageUsed(ownerId) }).from(users).where(eq(users.id, ownerId)).get();
+  if (!row) return new AppError("unauthorized", "This account no longer exists.");
+  const left = Math.max(0, quota - Number(row.used));
+  const what = `${left} bytes of your ${quota}-byte storage quota are left`;
+  const detail = need === null ? `Only ${what}.` : `This upload needs ${need} bytes, but only ${what}.`;
+  return new AppError("quota_exceeded", `${detail} Delete files or unfinished uploads to make room.`);
+}
+
+/**
+ * Writes the `pending` row of a new file and reserves its bytes in one statement: `length` when
+ * the body's length is known (refused when it does not fit), else what is left of the quota, at
+ * most `cap`. Returns the reserved bytes: the upload may stream that many.
+ */
+async function reservePending(db: Database, quota: number, row: Omit<FileRow, "size" | "sha256" | "etag" | "status">, length: number | null, cap: number): Promise<number> {
+  const left = storageLeft(quota, row.ownerId);
+  const size = length ?? sql`max(0, min(${cap}, ${left}))`;
+  const inserted = await insertForOwnerIf(db, files, row.ownerId, { ...row, size, sha256: null, etag: "", status: "pending" }, sql`${left} >= ${length ?? 0}`)
+    .returning({ size: files.size })
+    .get();
+  if (!inserted) throw await quotaRefusal(db, quota, row.ownerId, length);
+  return inserted.size;
+}
+
 /**
  * Streams `body` into R2 under a fresh id and records the file. With `length` known the bytes go
- * in one put; otherwise as a multipart upload in equal parts. The row is `pending` while the bytes
- * stream, so a failure leaves something the cleanup task can find.
+ * in one put; otherwise as a multipart upload in equal parts. Before reading the body, the
+ * `pending` row reserves the bytes against the owner's quota (`quota`): a known length that does
+ * not fit is refused unread; an unknown one may stream what is left (at most `bound`, e.g. the
+ * Content-Length of a multipart form). The row stays `pending` while the bytes stream, so a
+ * failure leaves something the cleanup task can find; once stored, its size becomes the real one.
  */
-export async function storeFile(env: Env, db: Database, meta: NewFile, body: ReadableStream<Uint8Array>, length: number | null): Promise<FileRow> {
+export async function storeFile(
+  env: Env,
+  db: Database,
+  quota: number,
+  meta: NewFile,
+  body: ReadableStream<Uint8Array>,
+  length: number | null,
+  bound: number | null = null,
+): Promise<FileRow> {
   if (length !== null && length > limits.fileMaxBytes) throw new AppError("payload_too_large", `Files are limited to ${limits.fileMaxBytes} bytes; use /v1/uploads for larger ones.`);
-  // The signature is checked before anything is written, so a lie costs no R2 write.
+  const id = newId();
+  const key = objectKeyOf(id);
+  const reserved = await reservePending(db, quota, { id, ownerId: meta.ownerId, objectKey: key, name: meta.name, contentType: meta.contentType, visibility: meta.visibility, createdAt: nowIso() }, length, Math.min(limits.fileMaxBytes, bound ?? Infinity));
+  // The signature is checked before any R2 write, so a lie costs none.
   let head: Awaited<ReturnType<typeof splitHead>>;
   try {
     head = await splitHead(body, SNIFF_BYTES);
-  } catch {
-    throw new AppError("bad_request", "The upload was interrupted.");
+    assertSignature(meta.contentType, head.head);
+  } catch (e) {
+    await dropPending(db, id);
+    throw e instanceof AppError ? e : new AppError("bad_request", "The upload was interrupted.");
   }
-  assertSignature(meta.contentType, head.head);
-  const id = newId();
-  const key = objectKeyOf(id);
-  await insertForOwner(db, meta.ownerId, db.insert(files).values({ id, ownerId: meta.ownerId, objectKey: key, name: meta.name, contentType: meta.contentType, visibility: meta.visibility, status: "pending", createdAt: nowIso() }));
-  const meter = new Meter(limits.fileMaxBytes, true);
+  const meter = new Meter(reserved, true, (bytes) =>
+    bytes > limits.fileMaxBytes
+      ? new AppError("payload_too_large", `The file is larger than ${limits.fileMaxBytes} bytes; use /v1/uploads for larger ones.`)
+      : new AppError("quota_exceeded", `The file is larger than the ${reserved} bytes left of your ${quota}-byte storage quota. Delete files or unfinished uploads to make room.`),
+  );
   const stream = through(prepend(head.head, head.rest), meter.stream);
   const options: R2PutOptions = { httpMetadata: { contentType: meta.contentType } };
   try {
@@ -103,20 +175,16 @@ export async function storeFile(env: Env, db: Database, meta: NewFile, body: Rea
   return row;
 }
 
-/**
- * Runs an insert of a row owned by `ownerId` (a foreign key to users). Access tokens are checked
- * without D1, so one can outlive its account by minutes: the failed insert is then a 401, not a 500.
- */
-export async function insertForOwner<T>(db: Database, ownerId: string, insert: PromiseLike<T>): Promise<T> {
+const accountGone = async (db: Database, userId: string) => !(await db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get());
+
+/** Removes a pending row whose bytes never reached R2 (its reservation goes with it). */
+async function dropPending(db: Database, id: string): Promise<void> {
   try {
-    return await insert;
+    await db.delete(files).where(and(eq(files.id, id), eq(files.status, "pending")));
   } catch (e) {
-    if (await accountGone(db, ownerId)) throw new AppError("unauthorized", "This account no longer exists.");
-    throw e;
+    console.error("dropping a refused upload's row failed (cleanup will retry):", (e as Error).message);
   }
 }
-
-const accountGone = async (db: Database, userId: string) => !(await db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get());
 
 async function discardPending(env: Env, db: Database, id: string, key: string): Promise<void> {
   try {

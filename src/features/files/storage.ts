@@ -19,9 +19,10 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
 }
 
 /**
- * A pass-through stage that counts bytes, rejects more than `maxBytes` (413) and, with `hash`,
- * computes the SHA-256 incrementally. The error it raised is kept in `error`, because R2 reports
- * a failed source stream with its own error.
+ * A pass-through stage that counts bytes, rejects more than `maxBytes` (413 `payload_too_large`,
+ * or the error `over` makes, e.g. `quota_exceeded`) and, with `hash`, computes the SHA-256
+ * incrementally. The error it raised is kept in `error`, because R2 reports a failed source
+ * stream with its own error.
  */
 export class Meter {
   bytes = 0;
@@ -31,14 +32,14 @@ export class Meter {
   readonly stream: TransformStream<Uint8Array, Uint8Array>;
   private readonly digest: DigestStream | null;
 
-  constructor(maxBytes: number, hash: boolean) {
+  constructor(maxBytes: number, hash: boolean, over: (bytes: number) => AppError = () => new AppError("payload_too_large", `The file is larger than ${maxBytes} bytes.`)) {
     this.digest = hash ? new crypto.DigestStream("SHA-256") : null;
     const writer = this.digest?.getWriter() ?? null;
     this.stream = new TransformStream<Uint8Array, Uint8Array>({
       transform: async (chunk, ctl) => {
         this.bytes += chunk.byteLength;
         if (this.bytes > maxBytes) {
-          this.error = new AppError("payload_too_large", `The file is larger than ${maxBytes} bytes.`);
+          this.error = over(this.bytes);
           throw this.error;
         }
         if (writer) await writer.write(chunk);

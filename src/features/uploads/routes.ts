@@ -99,7 +99,7 @@ export const uploadRoutes = new Hono<AppEnv>()
       tag: "Uploads",
       summary: "tus creation (and creation-with-upload)",
       description: "Headers: `Tus-Resumable: 1.0.0`, `Upload-Length`, `Upload-Metadata` (keys `filename`, `filetype`, `visibility`). A body with `Content-Type: application/offset+octet-stream` is the first chunk.",
-      responses: { 201: { description: "Created; `Location` is the upload URL" }, 412: { description: "precondition_failed: unsupported tus version" }, 413: { description: "payload_too_large: over Tus-Max-Size" }, 415: { description: "unsupported_media_type" } },
+      responses: { 201: { description: "Created; `Location` is the upload URL" }, 412: { description: "precondition_failed: unsupported tus version" }, 413: { description: "payload_too_large: over Tus-Max-Size; quota_exceeded: Upload-Length is more than the account's storage quota has left (unfinished uploads count their whole Upload-Length)" }, 415: { description: "unsupported_media_type" } },
     }),
     requireUser,
     tusVersion,
@@ -114,7 +114,7 @@ export const uploadRoutes = new Hono<AppEnv>()
       const meta = parseMetadata(c.req.header("upload-metadata"));
       const visibility = v.safeParse(Visibility, meta.visibility ?? "private");
       if (!visibility.success) throw new AppError("validation_failed", "visibility must be public or private.", { errors: [{ path: "Upload-Metadata.visibility", message: "must be public or private" }] });
-      let up = await createUpload(c.env, c.var.db, {
+      let up = await createUpload(c.env, c.var.db, c.var.config.storageQuotaBytes, {
         ownerId: userOf(c).userId,
         length,
         name: safeName(meta.filename),

@@ -4,7 +4,7 @@
  * odd rest as a new tail object in R2 (`u/<uploadId>/<received>-<random>`), never in memory across
  * requests. State lives in D1: `received`, the parts' etags and the tail's key.
  */
-import { and, asc, eq, lte } from "drizzle-orm";
+import { and, asc, eq, lte, sql } from "drizzle-orm";
 import { limits } from "../../config";
 import { runBatch, type Database } from "../../db";
 import { files, uploadParts, uploads } from "../../db/schema";
@@ -14,7 +14,7 @@ import { newId, nowIso } from "../../lib/ids";
 import type { ScheduledTask } from "../../scheduled";
 import type { DeletionHook } from "../account/hooks";
 import type { Visibility } from "../files/schemas";
-import { insertForOwner, insertReadyFile, newFileIdentity } from "../files/service";
+import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../files/service";
 import { assertSignature, SNIFF_BYTES } from "../files/sniff";
 import { Meter, PartBuffer, prepend, splitHead, through } from "../files/storage";
 
@@ -30,33 +30,44 @@ export interface NewUpload {
 
 const tailPrefix = (uploadId: string) => `u/${uploadId}/`;
 
-/** Starts an upload: a D1 row and, for a non-empty file, an R2 multipart upload under the future file's key. */
-export async function createUpload(env: Env, db: Database, u: NewUpload, now = Date.now()): Promise<UploadRow> {
+/**
+ * Starts an upload: a D1 row and, for a non-empty file, an R2 multipart upload under the future
+ * file's key. The row counts its whole Upload-Length against the owner's storage quota until it
+ * completes (then the file counts it) or goes; it is written only if that length fits in what is
+ * left (checked in the INSERT itself, so concurrent creations cannot pass the quota together).
+ * A refused creation aborts its multipart upload: nothing stays in R2.
+ */
+export async function createUpload(env: Env, db: Database, quota: number, u: NewUpload, now = Date.now()): Promise<UploadRow> {
   const file = newFileIdentity();
   const mp = u.length > 0 ? await env.MEDIA.createMultipartUpload(file.key, { httpMetadata: { contentType: u.contentType } }) : null;
-  const insert = db
-    .insert(uploads)
-    .values({
-      id: newId(now),
-      ownerId: u.ownerId,
-      fileId: file.id,
-      objectKey: file.key,
-      r2UploadId: mp?.uploadId ?? null,
-      uploadLength: u.length,
-      name: u.name,
-      contentType: u.contentType,
-      visibility: u.visibility,
-      expiresAt: nowIso(now + limits.uploadTtlSec * 1000),
-      createdAt: nowIso(now),
-    })
-    .returning()
-    .get();
+  const row = {
+    id: newId(now),
+    ownerId: u.ownerId,
+    fileId: file.id,
+    objectKey: file.key,
+    r2UploadId: mp?.uploadId ?? null,
+    uploadLength: u.length,
+    received: 0,
+    tailKey: null,
+    name: u.name,
+    contentType: u.contentType,
+    visibility: u.visibility,
+    completedAt: null,
+    expiresAt: nowIso(now + limits.uploadTtlSec * 1000),
+    createdAt: nowIso(now),
+  } satisfies UploadRow;
+  let created: UploadRow | undefined;
   try {
-    return await insertForOwner(db, u.ownerId, insert);
+    created = await insertForOwnerIf(db, uploads, u.ownerId, row, sql`${storageLeft(quota, u.ownerId)} >= ${u.length}`).returning().get();
   } catch (e) {
     await mp?.abort().catch(() => {});
     throw e;
   }
+  if (!created) {
+    await mp?.abort().catch(() => {});
+    throw await quotaRefusal(db, quota, u.ownerId, u.length);
+  }
+  return created;
 }
 
 /** The caller's upload, or 404 (others' uploads are not revealed). */

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { createDb } from "../../../src/db";
+import { limits } from "../../../src/config";
 import { AppError } from "../../../src/errors";
 import { storeFile } from "../../../src/features/files/service";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
@@ -132,7 +133,7 @@ describe("files: security", () => {
       },
     });
     const db = createDb(env.DB);
-    const upload = storeFile(env, db, { ownerId: u.id, name: "late.png", contentType: "image/png", visibility: "private" }, body, null).then(
+    const upload = storeFile(env, db, limits.storageQuotaBytes, { ownerId: u.id, name: "late.png", contentType: "image/png", visibility: "private" }, body, null).then(
       (row) => row.id,
       (e: unknown) => (e instanceof AppError ? e.code : String(e)),
     );
