@@ -3,7 +3,7 @@
  * the blocked user cannot put the blocker into a room or open a direct room with them (chat), and
  * the blocker gets no push for the blocked user's messages (push). Both read `blocks` directly.
  */
-import { and, desc, eq, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import * as v from "valibot";
 import type { Database } from "../../db";
 import { blocks, roomAdds, roomLeaves, users } from "../../db/schema";
@@ -62,7 +62,8 @@ export function listBlocksQuery(db: Database, blockerId: string, limit: number, 
     .where(
       and(
         eq(blocks.blockerId, blockerId),
-        after ? or(lt(blocks.createdAt, after.at), and(eq(blocks.createdAt, after.at), lt(blocks.blockedId, after.id))) : undefined,
+        // A row-value bound is a range on the index, not a filter over the pages before it.
+        after ? sql`(${blocks.createdAt}, ${blocks.blockedId}) < (${after.at}, ${after.id})` : undefined,
       ),
     )
     .orderBy(desc(blocks.createdAt), desc(blocks.blockedId))

@@ -120,12 +120,14 @@ const secondsToNextDay = (ms: number) => Math.max(1, Math.ceil((Date.parse(`${ut
  * from the result), blocks either way, and whether the caller already added them today.
  */
 export function peopleQuery(db: Database, me: string, ids: readonly string[], day: string) {
+  // Qualified by hand: drizzle writes a column of a one-table select unqualified, which inside a subquery could bind to the subquery's table.
+  const uid = sql.raw(`"users"."id"`);
   return db
     .select({
       id: users.id,
-      blockedMe: sql<number>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${users.id} AND b.blocked_id = ${me})`,
-      blockedByMe: sql<number>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${me} AND b.blocked_id = ${users.id})`,
-      counted: sql<number>`EXISTS (SELECT 1 FROM room_adds a WHERE a.adder_id = ${me} AND a.day = ${day} AND a.added_id = ${users.id})`,
+      blockedMe: sql<number>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${uid} AND b.blocked_id = ${me})`,
+      blockedByMe: sql<number>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${me} AND b.blocked_id = ${uid})`,
+      counted: sql<number>`EXISTS (SELECT 1 FROM room_adds a WHERE a.adder_id = ${me} AND a.day = ${day} AND a.added_id = ${uid})`,
     })
     .from(users)
     .where(sql`${users.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
@@ -163,7 +165,7 @@ function assertUnderDailyCap(addedToday: number, fresh: number, guest: boolean |
 }
 
 /** Records today's added people (each once a day) and drops the adder's counts of earlier days. */
-function recordAdds(db: Database, adderId: string, day: string, addedIds: readonly string[]): BatchItem<"sqlite">[] {
+export function recordAdds(db: Database, adderId: string, day: string, addedIds: readonly string[]): BatchItem<"sqlite">[] {
   return [
     db
       .insert(roomAdds)
