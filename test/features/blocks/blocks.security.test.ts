@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { block, listBlocks, unblock } from "./helpers";
@@ -50,5 +51,15 @@ describe("blocks: security", () => {
     expect(bobWithAliceCursor.status).toBe(200);
     expect(bobWithAliceCursor.body.items.every((b) => b.userId !== dave.id)).toBe(true);
     expect((await listBlocks(bob)).body.items.map((b) => b.userId)).toEqual([carol.id]);
+  });
+
+  it("a token that outlived its account cannot block anyone (4xx, nothing stored)", async () => {
+    const [zombie, bob] = [await signup(), await signup()];
+    expect((await api("/v1/me", { method: "DELETE", token: zombie.accessToken })).status).toBe(204);
+    const res = await block(zombie, bob.id);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM blocks WHERE blocker_id = ?").bind(zombie.id).first<{ n: number }>();
+    expect(rows?.n).toBe(0);
   });
 });
