@@ -74,22 +74,31 @@ describe("rate limit on room creation and member adds", () => {
   });
 
   it("with the real binding, a user creating rooms in a burst is cut off (429) while another user is not", async () => {
-    const [alice, bob] = [await signup(), await signup()];
-    let created = 0;
-    let limited: Awaited<ReturnType<typeof api>> | undefined;
-    // wrangler.toml: ROOMS_LIMITER allows 30 per 60 s.
-    for (let i = 0; i < 36 && !limited; i++) {
-      const res = await api("/v1/rooms", { token: alice.accessToken, body: { memberIds: [] } });
-      if (res.status === 429) limited = res;
-      else {
-        expect(res.status).toBe(201);
-        created++;
+    const bob = await signup();
+    // The local limiter counts in wall-clock windows of the period; a burst that straddles a window
+    // boundary is split between two budgets, so it is run again (once) with a fresh user.
+    const windowOf = () => Math.floor(Date.now() / (limits.chatRoomWritesPeriodSec * 1000));
+    for (let attempt = 0; ; attempt++) {
+      const alice = await signup();
+      const window = windowOf();
+      let created = 0;
+      let limited: Awaited<ReturnType<typeof api>> | undefined;
+      // wrangler.toml: ROOMS_LIMITER allows 30 per 60 s.
+      for (let i = 0; i < 36 && !limited; i++) {
+        const res = await api("/v1/rooms", { token: alice.accessToken, body: { memberIds: [] } });
+        if (res.status === 429) limited = res;
+        else {
+          expect(res.status).toBe(201);
+          created++;
+        }
       }
+      if (windowOf() !== window && attempt === 0) continue;
+      expect(limited, "no 429 within 36 room creations").toBeDefined();
+      expectProblem(limited!, 429, "rate_limited");
+      expect(created).toBe(30);
+      expect((await api("/v1/rooms", { token: bob.accessToken, body: { memberIds: [] } })).status).toBe(201);
+      return;
     }
-    expect(limited, "no 429 within 36 room creations").toBeDefined();
-    expectProblem(limited!, 429, "rate_limited");
-    expect(created).toBeLessThanOrEqual(30);
-    expect((await api("/v1/rooms", { token: bob.accessToken, body: { memberIds: [] } })).status).toBe(201);
   });
 });
 
