@@ -14,6 +14,7 @@ import { fileRoutes } from "./features/files/routes";
 import { tusDiscovery, uploadRoutes } from "./features/uploads/routes";
 import { collectionRoutes } from "./features/collections/routes";
 import { chatRoutes } from "./features/chat/routes";
+import { blockRoutes } from "./features/blocks/routes";
 import { adminPushRoutes, deviceRoutes } from "./features/push/routes";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system/routes";
 
@@ -104,6 +105,7 @@ export function buildApp() {
   app.route("/v1/uploads", uploadRoutes);
   app.route("/v1/collections", collectionRoutes);
   app.route("/v1/rooms", chatRoutes);
+  app.route("/v1/blocks", blockRoutes);
   app.route("/v1/devices", deviceRoutes);
   app.route("/v1/admin", adminPushRoutes);
   app.route("/v1/dev", devRoutes);

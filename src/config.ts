@@ -46,6 +46,11 @@ export const limits = {
   /** Chat: members named when a group is created, and members a group may hold. */
   chatCreateMembersMax: 100,
   chatGroupMembersMax: 1000,
+  /** Chat: room creations and member adds of one user share the ROOMS_LIMITER budget (wrangler.toml: 30 per 60 s); its period, for Retry-After. */
+  chatRoomWritesPeriodSec: 60,
+  /** Chat: distinct people one user may put into rooms per UTC day (someone added again that day counts once); guests get fewer. */
+  chatNewPeoplePerDay: 150,
+  chatNewPeoplePerDayGuest: 20,
   /** Chat history pages (REST) and the page size used when replaying to a socket. */
   chatHistoryDefault: 50,
   chatHistoryMax: 200,

@@ -247,6 +247,70 @@ describe("query budget: files and uploads (storage quota checked inside the writ
   });
 });
 
+describe("query budget: blocks and room membership", () => {
+  it("POST /v1/blocks: 1 round trip (one batch), also when already blocked", async () => {
+    const other = await signup();
+    const m = await measure("/v1/blocks", { token: user.accessToken, body: { userId: other.id } });
+    expect(m.status, JSON.stringify(m.body)).toBe(201);
+    expectBudget(m, 1, "block");
+    const again = await measure("/v1/blocks", { token: user.accessToken, body: { userId: other.id } });
+    expect(again.status).toBe(200);
+    expectBudget(again, 1, "block again");
+  });
+
+  it("GET /v1/blocks: 1 query; DELETE /v1/blocks/:userId: 1 statement", async () => {
+    const other = await signup();
+    expect((await api("/v1/blocks", { token: user.accessToken, body: { userId: other.id } })).status).toBe(201);
+    const list = await measure("/v1/blocks?limit=20", { token: user.accessToken });
+    expect(list.status).toBe(200);
+    expect(list.body.items.length).toBeGreaterThan(0);
+    expectBudget(list, 1, "list blocks");
+    const del = await measure(`/v1/blocks/${other.id}`, { method: "DELETE", token: user.accessToken });
+    expect(del.status).toBe(204);
+    expectBudget(del, 1, "unblock");
+  });
+
+  it("POST /v1/rooms: 2 round trips for a new room (one read batch with the block and cap checks, one write batch)", async () => {
+    const [a, b, c] = [await signup(), await signup(), await signup()];
+    const group = await measure("/v1/rooms", { token: a.accessToken, body: { kind: "group", name: "budget", memberIds: [b.id, c.id] } });
+    expect(group.status, JSON.stringify(group.body)).toBe(201);
+    expectBudget(group, 2, "create group");
+    const direct = await measure("/v1/rooms", { token: a.accessToken, body: { kind: "direct", memberIds: [b.id] } });
+    expect(direct.status).toBe(201);
+    expectBudget(direct, 2, "create direct room");
+    const again = await measure("/v1/rooms", { token: b.accessToken, body: { kind: "direct", memberIds: [a.id] } });
+    expect(again.status).toBe(200);
+    expectBudget(again, 3, "reopen direct room");
+  });
+
+  it("POST /v1/rooms/:id/members: 3 round trips (membership, one check, one batch that reads the room back); leaving: 2", async () => {
+    const [a, b] = [await signup(), await signup()];
+    const room = await api("/v1/rooms", { token: a.accessToken, body: { name: "budget", memberIds: [] } });
+    const add = await measure(`/v1/rooms/${room.body.id}/members`, { token: a.accessToken, body: { userId: b.id } });
+    expect(add.status, JSON.stringify(add.body)).toBe(201);
+    expectBudget(add, 3, "add member");
+    const leave = await measure(`/v1/rooms/${room.body.id}/members/me`, { method: "DELETE", token: b.accessToken });
+    expect(leave.status).toBe(204);
+    expectBudget(leave, 2, "leave room");
+    const rejoin = await measure(`/v1/rooms/${room.body.id}/members`, { token: b.accessToken, body: { userId: "me" } });
+    expect(rejoin.status).toBe(201);
+    expectBudget(rejoin, 2, "rejoin room");
+  });
+
+  it("a chat.message push job: 3 queries (unmuted members, who blocked the sender, devices)", async () => {
+    const [a, b, c] = [await signup(), await signup(), await signup()];
+    for (const u of [b, c]) expect((await api("/v1/devices", { token: u.accessToken, body: { token: `tok-budget-${u.id}:APA91b`, platform: "android", provider: "fcm" } })).status).toBe(201);
+    const room = await api("/v1/rooms", { token: a.accessToken, body: { name: "push budget", memberIds: [b.id, c.id] } });
+    expect((await api("/v1/blocks", { token: c.accessToken, body: { userId: a.id } })).status).toBe(201);
+    const { db, counter } = countingD1(env.DB);
+    const jobs = { send: async () => {}, sendBatch: async () => {} };
+    const job: Job = { type: "chat.message", roomId: room.body.id, roomName: "push budget", roomKind: "group", seq: 1, messageId: crypto.randomUUID(), senderId: a.id, senderName: null, text: "hi", hasFile: false, recipients: [b.id, c.id] };
+    const batch = createMessageBatch<Job>("outpost-jobs", [{ id: "budget-chat", timestamp: new Date(), attempts: 1, body: job }]);
+    await handleQueue(batch, { ...env, DB: db, JOBS: jobs as unknown as Queue } as Env);
+    expectBudget({ status: 200, body: null, counter }, 3, "chat push job");
+  });
+});
+
 describe("D1 statement limits at the largest inputs the API accepts", () => {
   /** Deployed D1 fails a statement with more than 100 bound parameters; local SQLite does not. */
   const expectWithinD1 = (m: Measured, what: string) => {

@@ -10,6 +10,7 @@ import { uploadsDeletionHook } from "../uploads/service";
 import { deleteUserRecords } from "../collections/service";
 import { idempotencyDeletionHook } from "../../middleware/idempotency";
 import { chatDeletionHook } from "../chat/deletion";
+import { blocksDeletionHook } from "../blocks/service";
 
 export interface DeletionContext {
   env: Env;
@@ -31,7 +32,7 @@ export type DeletionHook = (ctx: DeletionContext) => Promise<DeletionPlan>;
 export type AvatarCheck = (db: Database, userId: string, fileId: string) => Promise<boolean>;
 
 /** Every feature's deletion hook, in order. */
-export const deletionHooks: DeletionHook[] = [chatDeletionHook, deleteUserRecords, idempotencyDeletionHook, filesDeletionHook, uploadsDeletionHook];
+export const deletionHooks: DeletionHook[] = [chatDeletionHook, deleteUserRecords, idempotencyDeletionHook, filesDeletionHook, uploadsDeletionHook, blocksDeletionHook];
 
 /** How avatar file ids are checked; set by the files feature. */
 export const avatarCheck: { check: AvatarCheck | null } = { check: isOwnFile };

@@ -10,6 +10,8 @@ import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { describe, validate } from "../../lib/validation";
 import { requireSocketUser, requireUser, userOf } from "../../middleware/auth";
 import { idempotency } from "../../middleware/idempotency";
+import { checkRate } from "../../middleware/rate-limit";
+import { limits } from "../../config";
 import { MessageSchema, SendBody } from "./protocol";
 import { type HistoryQuery, INTERNAL_HEADERS, type RoomResult, roomStub } from "./room";
 import * as S from "./schemas";
@@ -34,11 +36,12 @@ const HistoryCursor = v.pipe(
 export const chatRoutes = new Hono<AppEnv>()
   .post(
     "/",
-    describe({ tag: TAG, summary: "Create a room", description: "`kind` defaults to `group` (the caller becomes its owner). A `direct` room names exactly one other user and is unique per pair: asking again returns the existing room with 200.", responses: { 201: { description: "Created", schema: S.RoomSchema }, 200: { description: "The existing direct room", schema: S.RoomSchema } } }),
+    describe({ tag: TAG, summary: "Create a room", rateLimited: true, description: "`kind` defaults to `group` (the caller becomes its owner). A `direct` room names exactly one other user and is unique per pair: asking again returns the existing room with 200 (a caller who left it is a member again; the other side is never put back by this). Members who blocked the caller are refused with 403 (each named in `errors`); a direct room is refused when either side blocked the other. Room creations and member adds share a per-user rate limit, and the distinct people a user puts into rooms per UTC day are capped (429 with Retry-After).", responses: { 201: { description: "Created", schema: S.RoomSchema }, 200: { description: "The existing direct room", schema: S.RoomSchema }, 403: { description: "A named user blocked the caller (or, for a direct room, the caller blocked them)" } } }),
     requireUser,
     idempotency,
     validate("json", S.CreateRoomBody),
     async (c) => {
+      await checkRate(c.env, "ROOMS_LIMITER", `rooms:${userOf(c).userId}`, limits.chatRoomWritesPeriodSec);
       const { room, created } = await chat.createRoom(c.var.db, userOf(c).userId, c.req.valid("json"));
       return c.json(room, created ? 201 : 200);
     },
@@ -66,7 +69,7 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .post(
     "/:id/members",
-    describe({ tag: TAG, summary: "Add a member (owner only)", responses: { 201: { description: "The room with its new member", schema: S.RoomSchema }, 403: { description: "Not the owner" }, 404: { description: "No such room (or not a member), or no such user" }, 409: { description: "Already a member, or a direct room" } } }),
+    describe({ tag: TAG, summary: "Add a member (owner only), or rejoin a group one left", rateLimited: true, description: "The owner adds `userId`. Someone who blocked the owner, or who left this room themselves, cannot be added (403). A member who left a group rejoins it by sending their own id (or `me`). Shares the per-user rate limit and daily cap of room creation (429 with Retry-After).", responses: { 201: { description: "The room with its new member", schema: S.RoomSchema }, 403: { description: "Not the owner, the user blocked the owner, or the user left this room" }, 404: { description: "No such room (or not a member), or no such user" }, 409: { description: "Already a member, or a direct room" } } }),
     requireUser,
     idempotency,
     validate("param", S.RoomParam),
@@ -74,10 +77,12 @@ export const chatRoutes = new Hono<AppEnv>()
     async (c) => {
       const { id } = c.req.valid("param");
       const me = userOf(c).userId;
-      const m = await chat.requireMembership(c.var.db, id, me);
-      await chat.addMember(c.var.db, m, c.req.valid("json").userId);
-      const room = await chat.getRoom(c.var.db, id, me);
-      if (!room) throw new AppError("not_found", "No such room.");
+      const { userId } = c.req.valid("json");
+      await checkRate(c.env, "ROOMS_LIMITER", `rooms:${me}`, limits.chatRoomWritesPeriodSec);
+      const room =
+        userId === me || userId === "me"
+          ? await chat.rejoinRoom(c.var.db, id, me)
+          : await chat.addMember(c.var.db, await chat.requireMembership(c.var.db, id, me), userId);
       return c.json(room, 201);
     },
   )
@@ -91,7 +96,7 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .delete(
     "/:id/members/:userId",
-    describe({ tag: TAG, summary: "Remove a member (owner), or leave (the member)", description: "`me` stands for the caller. The removed member's open sockets are closed with code 4403.", responses: { 204: { description: "Removed" }, 403: { description: "Not the owner" }, 404: { description: "No such room (or not a member), or the user is not a member" }, 409: { description: "Direct rooms keep their two members" } } }),
+    describe({ tag: TAG, summary: "Remove a member (owner), or leave (the member)", description: "`me` stands for the caller. Any member can leave any room, direct rooms included; nobody else can put a leaver back (they rejoin a group by adding themselves, a direct room by opening it again). The removed member's open sockets are closed with code 4403.", responses: { 204: { description: "Removed" }, 403: { description: "Not the owner, or the other member of a direct room" }, 404: { description: "No such room (or not a member), or the user is not a member" } } }),
     requireUser,
     validate("param", S.MemberParam),
     async (c) => {

@@ -3,11 +3,11 @@
  * mirror of each room's newest message. Used by the routes and by the ChatRoom Durable Object;
  * the message log itself is the object's own SQLite storage.
  */
-import { and, asc, desc, eq, gt, inArray, lt, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
-import { roomMembers, rooms, sessions, users } from "../../db/schema";
+import { roomAdds, roomLeaves, roomMembers, rooms, sessions, users } from "../../db/schema";
 import { AppError, isConstraintError } from "../../errors";
 import * as v from "valibot";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
@@ -107,20 +107,85 @@ export async function requireMembership(db: Database, roomId: string, userId: st
   return m;
 }
 
-async function assertUsersExist(db: Database, ids: string[]): Promise<void> {
-  const found = new Set<string>();
-  for (const part of chunks(ids, IN_CHUNK)) {
-    for (const u of await db.select({ id: users.id }).from(users).where(inArray(users.id, part))) found.add(u.id);
-  }
-  const errors = ids.flatMap((id, i) => (found.has(id) ? [] : [{ path: `memberIds.${i}`, message: "no such user" }]));
-  if (errors.length) throw new AppError("validation_failed", "Some memberIds are not users.", { errors });
+const directKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`);
+
+/** The UTC day (`YYYY-MM-DD`) the daily cap on added people counts in. */
+export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+/** Seconds until the next UTC day starts (the Retry-After of the daily cap). */
+const secondsToNextDay = (ms: number) => Math.max(1, Math.ceil((Date.parse(`${utcDay(ms)}T00:00:00.000Z`) + 86_400_000 - ms) / 1000));
+
+/**
+ * What room creation needs to know about each person named, in one statement (json_each keeps it
+ * at 5 bound parameters however many ids there are): whether they exist (unknown ids are missing
+ * from the result), blocks either way, and whether the caller already added them today.
+ */
+export function peopleQuery(db: Database, me: string, ids: readonly string[], day: string) {
+  // Qualified by hand: drizzle writes a column of a one-table select unqualified, which inside a subquery could bind to the subquery's table.
+  const uid = sql.raw(`"users"."id"`);
+  return db
+    .select({
+      id: users.id,
+      blockedMe: sql<number>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${uid} AND b.blocked_id = ${me})`,
+      blockedByMe: sql<number>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${me} AND b.blocked_id = ${uid})`,
+      counted: sql<number>`EXISTS (SELECT 1 FROM room_adds a WHERE a.adder_id = ${me} AND a.day = ${day} AND a.added_id = ${uid})`,
+    })
+    .from(users)
+    .where(sql`${users.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
 }
 
-const directKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`);
+/**
+ * The caller's side of room creation: how many people they added today, whether they are a guest,
+ * and the direct room of the pair (if any) with whether they are in it.
+ */
+export function callerQuery(db: Database, me: string, day: string, key: string | null) {
+  return db
+    .select({
+      addedToday: sql<number>`(SELECT count(*) FROM room_adds a WHERE a.adder_id = ${me} AND a.day = ${day})`,
+      guest: users.anonymous,
+      directId: sql<string | null>`(SELECT r.id FROM rooms r WHERE r.direct_key = ${key})`,
+      directMember: sql<number>`EXISTS (SELECT 1 FROM rooms r JOIN room_members m ON m.room_id = r.id WHERE r.direct_key = ${key} AND m.user_id = ${me})`,
+    })
+    .from(users)
+    .where(eq(users.id, me));
+}
+
+/** The daily cap on distinct people one user puts into rooms: guests get fewer. */
+function dailyCap(guest: boolean | number | null | undefined): number {
+  return guest ? limits.chatNewPeoplePerDayGuest : limits.chatNewPeoplePerDay;
+}
+
+/** Refuses (429 until the UTC day ends) when `fresh` more people would take the caller past the daily cap. */
+function assertUnderDailyCap(addedToday: number, fresh: number, guest: boolean | number | null | undefined, now: number): void {
+  const cap = dailyCap(guest);
+  if (fresh > 0 && addedToday + fresh > cap) {
+    throw new AppError("rate_limited", `You can add at most ${cap} different people to rooms per day; try again tomorrow (UTC).`, {
+      headers: { "retry-after": String(secondsToNextDay(now)) },
+    });
+  }
+}
+
+/** Records today's added people (each once a day) and drops the adder's counts of earlier days. */
+export function recordAdds(db: Database, adderId: string, day: string, addedIds: readonly string[]): BatchItem<"sqlite">[] {
+  return [
+    db
+      .insert(roomAdds)
+      .select(sql`SELECT ${adderId}, ${day}, value FROM json_each(${JSON.stringify(addedIds)}) WHERE true`)
+      .onConflictDoNothing(),
+    db.delete(roomAdds).where(and(eq(roomAdds.adderId, adderId), lt(roomAdds.day, day))),
+  ];
+}
+
+/** Member rows as `membersOf` orders them: by join time, then user id. */
+const byJoin = (a: MemberRow, b: MemberRow) => (a.joinedAt < b.joinedAt ? -1 : a.joinedAt > b.joinedAt ? 1 : a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
 
 /**
  * Creates a room. A direct room is unique per pair of users (`direct_key`): asking again, even
  * concurrently, returns the existing room with `created: false`.
+ *
+ * Abuse limits: nobody can name someone who blocked them (403, each such id in `errors`), and a
+ * direct room is refused when either side blocked the other, even if it exists. The distinct people
+ * a user puts into rooms per UTC day are capped (429). A member who left a direct room is not put
+ * back by the other opening it again; only the leaver's own open brings them back.
  */
 export async function createRoom(db: Database, creatorId: string, input: CreateRoomInput): Promise<{ room: Room; created: boolean }> {
   const kind = input.kind ?? "group";
@@ -129,15 +194,33 @@ export async function createRoom(db: Database, creatorId: string, input: CreateR
     if (input.name !== undefined) throw new AppError("validation_failed", "Direct rooms have no name.", { errors: [{ path: "name", message: "not allowed for direct rooms" }] });
     if (others.length !== 1) throw new AppError("validation_failed", "A direct room is with exactly one other user.", { errors: [{ path: "memberIds", message: "must name exactly one other user" }] });
   }
-  await assertUsersExist(db, others);
-
   const key = kind === "direct" ? directKey(creatorId, others[0]!) : null;
-  if (key) {
-    const existing = await findDirect(db, key, creatorId);
-    if (existing) return { room: existing, created: false };
+  const nowMs = Date.now();
+  const day = utcDay(nowMs);
+  const [people, callerRows] = await db.batch([peopleQuery(db, creatorId, others, day), callerQuery(db, creatorId, day, key)]);
+  const caller = callerRows[0];
+  const found = new Map(people.map((p) => [p.id, p]));
+  const pathOf = (id: string) => `memberIds.${input.memberIds.indexOf(id)}`;
+
+  const unknown = others.filter((id) => !found.has(id)).map((id) => ({ path: pathOf(id), message: "no such user" }));
+  if (unknown.length) throw new AppError("validation_failed", "Some memberIds are not users.", { errors: unknown });
+  if (kind === "direct") {
+    const other = found.get(others[0]!)!;
+    if (other.blockedByMe) throw new AppError("forbidden", "You blocked this user; unblock them to open a direct room.", { errors: [{ path: pathOf(other.id), message: "you blocked this user" }] });
+    if (other.blockedMe) throw new AppError("forbidden", "You cannot open a direct room with this user.", { errors: [{ path: pathOf(other.id), message: "does not accept rooms from you" }] });
+  } else {
+    const refusing = others.filter((id) => found.get(id)!.blockedMe).map((id) => ({ path: pathOf(id), message: "does not accept rooms from you" }));
+    if (refusing.length) throw new AppError("forbidden", "Some of these users cannot be added by you.", { errors: refusing });
   }
-  const now = nowIso();
-  const id = newId();
+
+  if (key && caller?.directId) return { room: await reopenDirect(db, caller.directId, creatorId, caller.directMember === 1), created: false };
+
+  const fresh = others.filter((id) => !found.get(id)!.counted);
+  assertUnderDailyCap(caller?.addedToday ?? 0, fresh.length, caller?.guest, nowMs);
+
+  const now = nowIso(nowMs);
+  const id = newId(nowMs);
+  const roomRow: RoomRow = { id, kind, name: input.name ?? null, createdBy: creatorId, createdAt: now, directKey: key, lastSeq: 0, lastMessage: null, lastActivityAt: now };
   const rows: MemberRow[] = [creatorId, ...others].map((userId) => ({
     roomId: id,
     userId,
@@ -148,8 +231,9 @@ export async function createRoom(db: Database, creatorId: string, input: CreateR
   }));
   try {
     await runBatch(db, [
-      db.insert(rooms).values({ id, kind, name: input.name ?? null, createdBy: creatorId, createdAt: now, directKey: key, lastSeq: 0, lastMessage: null, lastActivityAt: now }),
+      db.insert(rooms).values(roomRow),
       ...chunks(rows, MEMBER_ROWS_PER_INSERT).map((part) => db.insert(roomMembers).values(part)),
+      ...(others.length ? recordAdds(db, creatorId, day, others) : []),
     ]);
   } catch (e) {
     if (key && isConstraintError(e, "UNIQUE")) {
@@ -158,9 +242,24 @@ export async function createRoom(db: Database, creatorId: string, input: CreateR
     }
     throw e;
   }
-  const room = await getRoom(db, id, creatorId);
-  if (!room) throw new AppError("internal");
-  return { room, created: true };
+  // Built from what was just written: no read back.
+  return { room: toRoom(roomRow, [...rows].sort(byJoin), rows[0]!), created: true };
+}
+
+/**
+ * The existing direct room of the pair, for the caller. A caller who left it is a member again
+ * (history read up to now); the other member is never put back by this.
+ */
+async function reopenDirect(db: Database, roomId: string, userId: string, isMember: boolean): Promise<Room> {
+  if (!isMember) {
+    await db
+      .insert(roomMembers)
+      .values({ roomId, userId, role: "member", lastReadSeq: sql`(SELECT last_seq FROM rooms WHERE id = ${roomId})`, muted: false, joinedAt: nowIso() })
+      .onConflictDoNothing();
+  }
+  const room = await getRoom(db, roomId, userId);
+  if (!room) throw new AppError("conflict", "The room changed meanwhile; try again.");
+  return room;
 }
 
 async function findDirect(db: Database, key: string, userId: string): Promise<Room | null> {
@@ -199,32 +298,121 @@ export async function listRooms(db: Database, userId: string, limit: number, cur
   };
 }
 
-/** Adds a member to a group (owner only). New members start with the history already read. */
-export async function addMember(db: Database, m: Membership, userId: string): Promise<void> {
-  if (m.room.kind === "direct") throw new AppError("conflict", "Direct rooms always have exactly two members.");
-  if (m.me.role !== "owner") throw new AppError("forbidden", "Only the room's owner can add members.");
-  if (!(await db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get())) throw new AppError("not_found", "No such user.");
-  const [count] = await db.select({ n: sql<number>`count(*)` }).from(roomMembers).where(eq(roomMembers.roomId, m.room.id));
-  if ((count?.n ?? 0) >= limits.chatGroupMembersMax) throw new AppError("conflict", `A room holds at most ${limits.chatGroupMembersMax} members.`);
-  const inserted = await db
-    .insert(roomMembers)
-    .values({ roomId: m.room.id, userId, role: "member", lastReadSeq: sql`(SELECT last_seq FROM rooms WHERE id = ${m.room.id})`, muted: false, joinedAt: nowIso() })
-    .onConflictDoNothing()
-    .returning({ userId: roomMembers.userId });
-  if (inserted.length === 0) throw new AppError("conflict", "This user is already a member.");
+/** What adding one person to a group needs to know, read in one statement. */
+interface AddCheckRow {
+  userExists: number;
+  isMember: number;
+  blockedMe: number;
+  leftRoom: number;
+  members: number;
+  counted: number;
+  addedToday: number;
+  guest: number | null;
+}
+
+export function addCheckQuery(db: Database, roomId: string, me: string, userId: string, day: string) {
+  return db.get<AddCheckRow>(sql`SELECT
+    EXISTS (SELECT 1 FROM users WHERE id = ${userId}) AS userExists,
+    EXISTS (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}) AS isMember,
+    EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ${userId} AND blocked_id = ${me}) AS blockedMe,
+    EXISTS (SELECT 1 FROM room_leaves WHERE room_id = ${roomId} AND user_id = ${userId}) AS leftRoom,
+    (SELECT count(*) FROM room_members WHERE room_id = ${roomId}) AS members,
+    EXISTS (SELECT 1 FROM room_adds WHERE adder_id = ${me} AND day = ${day} AND added_id = ${userId}) AS counted,
+    (SELECT count(*) FROM room_adds WHERE adder_id = ${me} AND day = ${day}) AS addedToday,
+    (SELECT anonymous FROM users WHERE id = ${me}) AS guest`);
 }
 
 /**
- * Removes `userId` from the room: the owner may remove anyone, a member only themselves. When the
- * owner leaves a group, the longest-standing remaining member becomes owner (same batch).
+ * Inserts a member who starts with the history read, runs `extra` (bookkeeping of the same
+ * change), and reads the room back as `viewerId` sees it: one batch. A concurrent insert of the
+ * same member wins: 409.
+ */
+async function insertMember(db: Database, roomId: string, userId: string, role: MemberRow["role"] | SQL, extra: BatchItem<"sqlite">[], viewerId: string): Promise<Room> {
+  const res = await runBatch(db, [
+    db
+      .insert(roomMembers)
+      // `role` may be an SQL expression (a rejoin into a room without owner takes it over).
+      .values({ roomId, userId, role: role as MemberRow["role"], lastReadSeq: sql`(SELECT last_seq FROM rooms WHERE id = ${roomId})`, muted: false, joinedAt: nowIso() })
+      .onConflictDoNothing()
+      .returning(),
+    ...extra,
+    db.select().from(rooms).where(eq(rooms.id, roomId)),
+    db.select().from(roomMembers).where(eq(roomMembers.roomId, roomId)).orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId)),
+  ]);
+  const inserted = res[0] as MemberRow[];
+  const room = (res.at(-2) as RoomRow[])[0];
+  const members = res.at(-1) as MemberRow[];
+  const viewer = members.find((x) => x.userId === viewerId);
+  if (inserted.length === 0) throw new AppError("conflict", "This user is already a member.");
+  if (!room || !viewer) throw new AppError("not_found", "No such room.");
+  return toRoom(room, members, viewer);
+}
+
+/**
+ * Adds a member to a group (owner only). New members start with the history already read.
+ * Refused: someone who blocked the owner (403), someone who left this room themselves (403: only
+ * they can rejoin), and a person who would take the owner past the daily cap (429).
+ */
+export async function addMember(db: Database, m: Membership, userId: string): Promise<Room> {
+  if (m.room.kind === "direct") throw new AppError("conflict", "Direct rooms always have exactly two members.");
+  if (m.me.role !== "owner") throw new AppError("forbidden", "Only the room's owner can add members.");
+  const nowMs = Date.now();
+  const day = utcDay(nowMs);
+  const check = await addCheckQuery(db, m.room.id, m.me.userId, userId, day);
+  if (!check?.userExists) throw new AppError("not_found", "No such user.");
+  if (check.isMember) throw new AppError("conflict", "This user is already a member.");
+  if (check.blockedMe) throw new AppError("forbidden", "This user cannot be added by you.", { errors: [{ path: "userId", message: "does not accept rooms from you" }] });
+  if (check.leftRoom) throw new AppError("forbidden", "This user left the room; only they can rejoin it.", { errors: [{ path: "userId", message: "left this room" }] });
+  if (check.members >= limits.chatGroupMembersMax) throw new AppError("conflict", `A room holds at most ${limits.chatGroupMembersMax} members.`);
+  assertUnderDailyCap(check.addedToday, check.counted ? 0 : 1, check.guest, nowMs);
+  return insertMember(db, m.room.id, userId, "member", recordAdds(db, m.me.userId, day, [userId]), m.me.userId);
+}
+
+/** What a rejoin needs to know about the room and the caller. */
+interface RejoinRow {
+  leftRoom: number;
+  isMember: number;
+  members: number;
+}
+
+export function rejoinCheckQuery(db: Database, roomId: string, userId: string) {
+  return db.get<RejoinRow>(sql`SELECT
+    EXISTS (SELECT 1 FROM room_leaves WHERE room_id = ${roomId} AND user_id = ${userId}) AS leftRoom,
+    EXISTS (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}) AS isMember,
+    (SELECT count(*) FROM room_members WHERE room_id = ${roomId}) AS members`);
+}
+
+/**
+ * The caller rejoins a group they left themselves (`POST /v1/rooms/:id/members` with their own id
+ * or `me`). Anyone else gets 404, as for any room they are not in. A room left without an owner
+ * (its last member left) gets the rejoiner as owner.
+ */
+export async function rejoinRoom(db: Database, roomId: string, userId: string): Promise<Room> {
+  const check = await rejoinCheckQuery(db, roomId, userId);
+  if (check?.isMember) throw new AppError("conflict", "You are already a member.");
+  if (!check?.leftRoom) throw new AppError("not_found", "No such room.");
+  if (check.members >= limits.chatGroupMembersMax) throw new AppError("conflict", `A room holds at most ${limits.chatGroupMembersMax} members.`);
+  const role = sql`(CASE WHEN EXISTS (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND role = 'owner') THEN 'member' ELSE 'owner' END)`;
+  return insertMember(db, roomId, userId, role, [db.delete(roomLeaves).where(and(eq(roomLeaves.roomId, roomId), eq(roomLeaves.userId, userId)))], userId);
+}
+
+/**
+ * Removes `userId` from the room: the owner may remove anyone from a group, a member only
+ * themselves (from any room, direct ones included). When the owner leaves a group, the
+ * longest-standing remaining member becomes owner (same batch). Leaving a group of one's own
+ * accord is recorded, so the owner cannot add the leaver back; a removal by the owner is not.
  */
 export async function removeMember(db: Database, m: Membership, userId: string): Promise<void> {
   const self = userId === m.me.userId;
-  if (m.room.kind === "direct") throw new AppError("conflict", "Members cannot leave or be removed from a direct room.");
+  if (!self && m.room.kind === "direct") throw new AppError("forbidden", "In a direct room you can only leave yourself.");
   if (!self && m.me.role !== "owner") throw new AppError("forbidden", "Only the room's owner can remove other members.");
   const target = self ? m.me : await db.select().from(roomMembers).where(and(eq(roomMembers.roomId, m.room.id), eq(roomMembers.userId, userId))).get();
   if (!target) throw new AppError("not_found", "This user is not a member of the room.");
   const statements: BatchItem<"sqlite">[] = [db.delete(roomMembers).where(and(eq(roomMembers.roomId, m.room.id), eq(roomMembers.userId, userId)))];
+  if (self && m.room.kind === "group") {
+    const leftAt = nowIso();
+    statements.push(db.insert(roomLeaves).values({ roomId: m.room.id, userId, leftAt }).onConflictDoUpdate({ target: [roomLeaves.roomId, roomLeaves.userId], set: { leftAt } }));
+  }
   if (target.role === "owner") statements.push(promoteOldestMember(db, m.room.id, userId));
   await runBatch(db, statements);
 }

@@ -1,7 +1,7 @@
 /**
  * Push delivery, run by the Queue consumer. Four jobs:
- * - `chat.message` (queued by chat when a message is stored): recipients who muted the room are
- *   dropped, the rest get the message on every device;
+ * - `chat.message` (queued by chat when a message is stored): recipients who muted the room or
+ *   blocked the sender are dropped, the rest get the message on every device;
  * - `push.send` (queued by `POST /v1/admin/push`): a message to every device of some users;
  * - `push.deliver`: a slice of deliveries, either a fan-out too big for one job or the retry of
  *   deliveries that failed transiently. Only the failed deliveries are retried, so a device that
@@ -12,6 +12,7 @@
 import { getConfig, limits } from "../../config";
 import { createDb, type Database } from "../../db";
 import type { Job } from "../../jobs";
+import { blockersAmong } from "../blocks/service";
 import { apnsSender } from "./senders/apns";
 import { expoDeadTickets, expoSender } from "./senders/expo";
 import { fcmSender } from "./senders/fcm";
@@ -199,12 +200,16 @@ async function fanOut(env: Env, db: Database, devices: readonly TargetDevice[], 
   return { ...emptySummary(), queued: devices.length };
 }
 
-/** `chat.message`: push to recipients who have not muted the room (the sender never). */
+/** `chat.message`: push to recipients who have not muted the room nor blocked the sender (the sender never). */
 export async function handleChatMessage(env: Env, job: ChatMessageJob): Promise<DeliverySummary> {
   const recipients = job.recipients.filter((id) => id !== job.senderId);
   if (recipients.length === 0) return emptySummary();
   const db = createDb(env.DB);
-  const users = await unmutedMembers(db, job.roomId, recipients);
+  const unmuted = await unmutedMembers(db, job.roomId, recipients);
+  if (unmuted.length === 0) return emptySummary();
+  // One query for the whole job: who among them blocked the sender. They keep the message in the room, without a push.
+  const blockers = await blockersAmong(db, job.senderId, unmuted);
+  const users = unmuted.filter((id) => !blockers.has(id));
   if (users.length === 0) return emptySummary();
   // The message may have been deleted while its job waited in the queue: then nothing is sent.
   if (await env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(job.roomId)).isDeleted(job.seq)) return emptySummary();

@@ -43,12 +43,13 @@ describe("chat rooms over REST: errors", () => {
     expectProblem(await api(`/v1/rooms/${direct.body.id}/members`, { token: t, body: { userId: carol.id } }), 409, "conflict");
   });
 
-  it("DELETE /v1/rooms/:id/members/:userId: not a member 404, direct room 409", async () => {
+  it("DELETE /v1/rooms/:id/members/:userId: not a member 404, the other member of a direct room 403", async () => {
     const [alice, bob, carol] = [await signup(), await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     expectProblem(await api(`/v1/rooms/${room.id}/members/${carol.id}`, { method: "DELETE", token: alice.accessToken }), 404, "not_found");
     const direct = await api("/v1/rooms", { token: alice.accessToken, body: { kind: "direct", memberIds: [bob.id] } });
-    expectProblem(await api(`/v1/rooms/${direct.body.id}/members/me`, { method: "DELETE", token: bob.accessToken }), 409, "conflict");
+    expectProblem(await api(`/v1/rooms/${direct.body.id}/members/${alice.id}`, { method: "DELETE", token: bob.accessToken }), 403, "forbidden");
+    expectProblem(await api(`/v1/rooms/${direct.body.id}/members/${carol.id}`, { method: "DELETE", token: bob.accessToken }), 403, "forbidden");
   });
 
   it("PATCH /v1/rooms/:id/members/me needs a boolean `muted` and nothing else", async () => {

@@ -97,6 +97,48 @@ describe("chat messages → push", () => {
     expect(await requestsFor("/fcm/v1/", to)).toEqual([]);
   });
 
+  it("a member who blocked the sender gets no push of the sender's messages; everyone else still does", async () => {
+    const alice = await signup({ name: "Alice" });
+    const bob = await signup();
+    const carol = await signup();
+    const [tb, tc] = [fcmToken(), fcmToken()];
+    await registerDevice(bob, tb, "fcm");
+    await registerDevice(carol, tc, "fcm");
+    const room = await createGroup(alice, [bob, carol], "Blocks");
+    // Bob blocked Alice; Alice blocked Carol (one-way: Carol did not block Alice).
+    expect((await api("/v1/blocks", { token: bob.accessToken, body: { userId: alice.id } })).status).toBe(201);
+    expect((await api("/v1/blocks", { token: alice.accessToken, body: { userId: carol.id } })).status).toBe(201);
+    const { env: e } = recordingEnv();
+    const job: ChatJob = { type: "chat.message", roomId: room.id, roomName: "Blocks", roomKind: "group", seq: 1, messageId: crypto.randomUUID(), senderId: alice.id, senderName: "Alice", text: "buy my stuff", hasFile: false, recipients: [bob.id, carol.id] };
+    expect(await handleChatMessage(e, job)).toMatchObject({ sent: 1 });
+    expect(await requestsFor("/fcm/v1/", tb)).toEqual([]);
+    expect(await requestsFor("/fcm/v1/", tc)).toHaveLength(1);
+    // Bob still gets the pushes of others in the room.
+    expect(await handleChatMessage(e, { ...job, seq: 2, messageId: crypto.randomUUID(), senderId: carol.id, senderName: "Carol", recipients: [bob.id] })).toMatchObject({ sent: 1 });
+    expect(await requestsFor("/fcm/v1/", tb)).toHaveLength(1);
+    // Once he unblocks Alice, her messages push again.
+    expect((await api(`/v1/blocks/${alice.id}`, { method: "DELETE", token: bob.accessToken })).status).toBe(204);
+    expect(await handleChatMessage(e, { ...job, seq: 3, messageId: crypto.randomUUID(), recipients: [bob.id] })).toMatchObject({ sent: 1 });
+    expect(await requestsFor("/fcm/v1/", tb)).toHaveLength(2);
+  });
+
+  it("end to end: a message from a blocked user is stored and reaches the blocker's room, but pushes only the others", async () => {
+    const alice = await signup({ name: "Alice" });
+    const bob = await signup();
+    const carol = await signup();
+    const [tb, tc] = [fcmToken(), fcmToken()];
+    await registerDevice(bob, tb, "fcm");
+    await registerDevice(carol, tc, "fcm");
+    const room = await createGroup(alice, [bob, carol], "E2E");
+    expect((await api("/v1/blocks", { token: bob.accessToken, body: { userId: alice.id } })).status).toBe(201);
+    expect((await sendRest(alice, room.id, "hello all")).status).toBe(201);
+    await eventually(async () => (await requestsFor("/fcm/v1/", tc))[0]);
+    await settle();
+    expect(await requestsFor("/fcm/v1/", tb)).toEqual([]);
+    const history = await api(`/v1/rooms/${room.id}/messages`, { token: bob.accessToken });
+    expect(history.body.items.map((m: { text: string }) => m.text)).toEqual(["hello all"]);
+  });
+
   it("runs through the Queue consumer: the job is acked and the push sent", async () => {
     const alice = await signup({ name: "Alice" });
     const bob = await signup();
