@@ -1,7 +1,9 @@
 /** Chat test harness: rooms over REST, and real WebSockets through the Worker's fetch handler. */
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { Message, ServerFrame } from "../../../src/features/chat/protocol";
+import type { ChatRoom } from "../../../src/features/chat/room";
 import { api, freshIp, type TestUser } from "../../helpers/api";
 
 export interface RoomBody {
@@ -160,4 +162,35 @@ export async function insertFile(ownerId: string, visibility: "public" | "privat
     .bind(id, ownerId, `f/${id}`, visibility, status, new Date().toISOString())
     .run();
   return id;
+}
+
+/**
+ * Runs `fn` while the room's send limiter (inside the object) has spent `userId`'s budget and
+ * allows everyone else; returns the keys it was asked about. Deterministic, unlike racing the
+ * real limiter's 10 s window, which can reset in the middle of a test.
+ */
+export async function withSpentSendLimit(roomId: string, userId: string, fn: () => Promise<void>): Promise<string[]> {
+  const asked: string[] = [];
+  const spent: RateLimit = {
+    async limit({ key }) {
+      asked.push(key);
+      return { success: key !== `send:${userId}` };
+    },
+  };
+  type WithEnv = { env: Env };
+  const stub = roomStub(roomId);
+  const real = await runInDurableObject(stub, (room: ChatRoom) => {
+    const e = (room as unknown as WithEnv).env;
+    (room as unknown as WithEnv).env = { ...e, CHAT_LIMITER: spent };
+    return e.CHAT_LIMITER;
+  });
+  try {
+    await fn();
+  } finally {
+    await runInDurableObject(stub, (room: ChatRoom) => {
+      const e = (room as unknown as WithEnv).env;
+      (room as unknown as WithEnv).env = { ...e, CHAT_LIMITER: real };
+    });
+  }
+  return asked;
 }
