@@ -2,6 +2,7 @@ import { defineConfig } from "drizzle-kit";
 
 export default defineConfig({
   dialect: "sqlite",
-  schema: "./src/db/schema",
+  // The platform's tables, and the app's declared collections.
+  schema: ["./src/db/schema", "./src/collections.ts"],
   out: "./migrations",
 });

@@ -8,15 +8,15 @@ import { getConfig } from "./config";
 import { BOOKMARK_HEADER, createDb, openSession } from "./db";
 import type { AppEnv } from "./env";
 import { AppError, problem, toAppError } from "./errors";
-import { accountRoutes } from "./features/account/routes";
-import { authRoutes } from "./features/auth/routes";
-import { fileRoutes } from "./features/files/routes";
-import { tusDiscovery, uploadRoutes } from "./features/uploads/routes";
-import { collectionRoutes } from "./features/collections/routes";
-import { chatRoutes } from "./features/chat/routes";
-import { blockRoutes } from "./features/blocks/routes";
-import { adminPushRoutes, deviceRoutes } from "./features/push/routes";
-import { devRoutes, healthRoutes, mountDocs } from "./features/system/routes";
+import { lifecycle } from "./assembly";
+import { accountRoutes } from "./features/account";
+import { authRoutes } from "./features/auth";
+import { blockRoutes } from "./features/blocks";
+import { chatRoutes } from "./features/chat";
+import { collectionRoutes } from "./features/collections";
+import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
+import { adminPushRoutes, deviceRoutes } from "./features/push";
+import { devRoutes, healthRoutes, mountDocs } from "./features/system";
 
 const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
 
@@ -50,7 +50,7 @@ const isStreamingRoute = (method: string, path: string) => STREAMING_ROUTES.some
  */
 const PRIMARY_ROUTES = new Set(["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/idtoken"]);
 
-export function buildApp() {
+function buildApp() {
   const app = new Hono<AppEnv>();
 
   const setRequestId = requestId({ headerName: "X-Request-Id", limitLength: 128 });
@@ -64,6 +64,7 @@ export function buildApp() {
   });
   app.use(async (c, next) => {
     c.set("config", getConfig(c.env));
+    c.set("lifecycle", lifecycle);
     const d1 = PRIMARY_ROUTES.has(c.req.path) ? c.env.DB.withSession("first-primary") : openSession(c.env.DB, c.req.header(BOOKMARK_HEADER));
     c.set("d1", d1);
     c.set("db", createDb(d1));

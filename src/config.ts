@@ -136,7 +136,7 @@ export interface Config {
   };
 }
 
-export const VERSION = "0.1.0";
+const VERSION = "0.1.0";
 
 const list = (s: string | undefined) =>
   (s ?? "")

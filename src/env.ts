@@ -1,6 +1,7 @@
 /** The one Hono context type: bindings from `wrangler types`, plus what middleware puts on `c.var`. */
 import type { Config } from "./config";
 import type { Database } from "./db";
+import type { Lifecycle } from "./lifecycle";
 
 /** Who is calling. `service` is the server-to-server service key, which bypasses collection rules. */
 export type Principal =
@@ -13,6 +14,8 @@ export interface AppEnv {
     requestId: string;
     config: Config;
     db: Database;
+    /** Every feature's lifecycle parts (deletion hooks, socket closers), assembled at the root. */
+    lifecycle: Lifecycle;
     /** The request's D1 session (read replicas); its bookmark is returned as `Outpost-Bookmark`. */
     d1: D1DatabaseSession;
     /** Set by `optionalAuth`/`requireAuth`; null for anonymous callers. */

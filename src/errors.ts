@@ -5,7 +5,7 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /** Stable error codes (the public contract) and their HTTP status and title. */
-export const errorCodes = {
+const errorCodes = {
   validation_failed: [400, "Request validation failed"],
   bad_request: [400, "Bad request"],
   invalid_token: [400, "Invalid or expired token"],
@@ -51,7 +51,7 @@ export class AppError extends Error {
   }
 }
 
-export interface Problem {
+interface Problem {
   type: string;
   title: string;
   status: number;

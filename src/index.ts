@@ -3,7 +3,7 @@ import { app } from "./app";
 import { handleQueue, type Job } from "./jobs";
 import { handleScheduled } from "./scheduled";
 
-export { ChatRoom } from "./features/chat/room";
+export { ChatRoom } from "./features/chat";
 
 export default {
   fetch: app.fetch,

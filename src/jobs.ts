@@ -1,38 +1,22 @@
 /**
- * Background jobs on the `JOBS` Queue: one union of job types, one consumer that dispatches by
- * `type`. Features add their job type and handler here.
+ * Background jobs on the `JOBS` Queue: the union of every feature's job types, and one consumer
+ * that dispatches by `type` to the feature that handles it. Features declare their jobs and
+ * handlers; this file only assembles them.
  */
-import { handleChatMessage, handlePushDeliver, handlePushReceipts, handlePushSend, type PushJob } from "./features/push/delivery";
+import type { ChatMessageJob } from "./features/chat";
+import { type PushJob, pushJobHandlers } from "./features/push";
+import type { JobHandler } from "./lifecycle";
 
 /** Every job the queue carries. */
-export type Job =
-  | { type: "noop" }
-  /** A chat message was stored; push it to `recipients` (members with no open socket in the room, never the sender). */
-  | { type: "chat.message"; roomId: string; roomName: string | null; roomKind: "direct" | "group"; seq: number; messageId: string; senderId: string; senderName: string | null; text: string | null; hasFile: boolean; recipients: string[] }
-  /** Push: an admin push to users (`push.send`), a slice/retry of deliveries (`push.deliver`), an Expo receipt check (`push.receipts`). */
-  | PushJob;
+export type Job = ChatMessageJob | PushJob;
 
-/** A job handler; a thrown error retries the message with backoff, a resolved one acks it. */
-type Handler<T extends Job["type"]> = (env: Env, job: Extract<Job, { type: T }>) => Promise<unknown>;
-
-const handlers: { [T in Job["type"]]: Handler<T> } = {
-  noop: async () => {},
-  "chat.message": handleChatMessage,
-  "push.send": handlePushSend,
-  "push.deliver": handlePushDeliver,
-  "push.receipts": handlePushReceipts,
-};
-
-/** Enqueues a job. */
-export async function enqueue(env: Env, job: Job): Promise<void> {
-  await env.JOBS.send(job, { contentType: "json" });
-}
+const handlers: { [T in Job["type"]]: JobHandler<Extract<Job, { type: T }>> } = { ...pushJobHandlers };
 
 /** The Queue consumer: each message is acked on success and retried (with backoff) on failure. */
 export async function handleQueue(batch: MessageBatch<Job>, env: Env): Promise<void> {
   for (const msg of batch.messages) {
     const job = msg.body;
-    const handler = handlers[job.type] as Handler<Job["type"]> | undefined;
+    const handler = handlers[job.type] as JobHandler<Job> | undefined;
     if (!handler) {
       console.error(`queue: unknown job type ${String((job as { type?: unknown }).type)}; dropped`);
       msg.ack();

@@ -35,7 +35,6 @@ export function primaryDb(d1: D1Database) {
 }
 
 export type Database = ReturnType<typeof createDb>;
-export { schema };
 
 import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 

@@ -37,7 +37,7 @@ export async function hashToken(token: string): Promise<string> {
 }
 
 /** Constant-time equality of two byte strings (length is not secret). */
-export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   return crypto.subtle.timingSafeEqual(a, b);
 }

@@ -15,7 +15,7 @@ function issuePath(target: string, issue: StandardSchemaV1.Issue): string {
 }
 
 /** Turns standard-schema issues into the contract's `errors` array. */
-export function toFieldErrors(target: string, issues: readonly StandardSchemaV1.Issue[]): FieldError[] {
+function toFieldErrors(target: string, issues: readonly StandardSchemaV1.Issue[]): FieldError[] {
   return issues.map((i) => ({ path: issuePath(target, i), message: i.message }));
 }
 
@@ -52,7 +52,7 @@ export function validate<S extends StandardSchemaV1, T extends keyof ValidationT
 
 // --- shared schemas ----------------------------------------------------------------------
 
-export const ProblemSchema = v.object({
+const ProblemSchema = v.object({
   type: v.string(),
   title: v.string(),
   status: v.number(),

@@ -16,13 +16,12 @@ import { and, eq, lte } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
 import { limits } from "../config";
 import type { Database } from "../db";
-import type { ScheduledTask } from "../scheduled";
 import { idempotencyKeys } from "../db/schema/collections";
 import type { AppEnv } from "../env";
-import type { DeletionHook } from "../features/account/hooks";
 import { AppError } from "../errors";
 import { b64url, hmac, purposeKey, randomToken } from "../lib/crypto";
 import { nowIso } from "../lib/ids";
+import type { DeletionHook, FeatureParts, ScheduledTask } from "../lifecycle";
 
 const KEY_RE = new RegExp(`^[\\x21-\\x7e]{1,${limits.idempotencyKeyMax}}$`);
 
@@ -154,6 +153,8 @@ export const idempotencyCleanup: ScheduledTask = async (_env, db, now) => {
 };
 
 /** Account deletion (src/features/account/hooks.ts): stored responses hold the user's data. */
-export const idempotencyDeletionHook: DeletionHook = async ({ db, userId }) => ({
+const idempotencyDeletionHook: DeletionHook = async ({ db, userId }) => ({
   statements: [db.delete(idempotencyKeys).where(eq(idempotencyKeys.scope, `user:${userId}`))],
 });
+
+export const idempotencyParts: FeatureParts = { deletionHooks: [idempotencyDeletionHook], cleanupTasks: [idempotencyCleanup] };

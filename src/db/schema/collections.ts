@@ -1,10 +1,9 @@
 /**
- * App data: the declared collections' tables (from src/collections.ts), the change log their
- * sync feed reads, and the stored responses of idempotent POSTs.
+ * App data: the change log the declared collections' sync feed reads, and the stored responses of
+ * idempotent POSTs. The collections' own tables are declared in src/collections.ts (drizzle-kit
+ * reads that file too: drizzle.config.ts).
  */
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-
-export * from "../../collections";
 
 /**
  * One row per record ever written, replaced (new `seq`) on every write in the same D1 batch as

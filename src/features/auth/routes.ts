@@ -6,13 +6,13 @@ import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, EmptyBody, validate } from "../../lib/validation";
 import { rateLimit } from "../../middleware/rate-limit";
-import { requireUser, userOf } from "../../middleware/auth";
+import { requireUser, userOf } from "./middleware";
 import { idempotency } from "../../middleware/idempotency";
-import { createMailer } from "../mail/mailer";
+import { createMailer, passwordResetMail, verifyEmailMail } from "../mail";
 import { verifyIdToken } from "./idtoken";
 import * as S from "./schemas";
 import * as auth from "./service";
-import { endSessionSockets } from "./session-sockets";
+import { endSessionSockets } from "../../lifecycle";
 
 const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
 
@@ -58,7 +58,7 @@ export const authRoutes = new Hono<AppEnv>()
     rateLimit("REFRESH_LIMITER", "refresh"),
     validate("json", S.RefreshBody),
     async (c) => {
-      const ended = (userId: string, sessionId: string) => c.executionCtx.waitUntil(endSessionSockets(c.env, userId, [sessionId]));
+      const ended = (userId: string, sessionId: string) => c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, [sessionId]));
       return c.json({ session: await auth.refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c), ended) });
     },
   )
@@ -71,7 +71,7 @@ export const authRoutes = new Hono<AppEnv>()
     async (c) => {
       const p = userOf(c);
       await auth.revokeSession(c.var.db, p.userId, p.sessionId);
-      c.executionCtx.waitUntil(endSessionSockets(c.env, p.userId, [p.sessionId]));
+      c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, p.userId, [p.sessionId]));
       return c.body(null, 204);
     },
   )
@@ -100,7 +100,7 @@ export const authRoutes = new Hono<AppEnv>()
       const { userId } = userOf(c);
       const { id } = c.req.valid("param");
       if (!(await auth.revokeSession(c.var.db, userId, id))) throw new AppError("not_found", "No such session.");
-      c.executionCtx.waitUntil(endSessionSockets(c.env, userId, [id]));
+      c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, [id]));
       return c.body(null, 204);
     },
   )
@@ -115,7 +115,7 @@ export const authRoutes = new Hono<AppEnv>()
       const p = userOf(c);
       const b = c.req.valid("json");
       const ended = await auth.changePassword(c.var.db, p.userId, p.sessionId, b.currentPassword, b.newPassword);
-      c.executionCtx.waitUntil(endSessionSockets(c.env, p.userId, ended));
+      c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, p.userId, ended));
       return c.body(null, 204);
     },
   )
@@ -133,11 +133,7 @@ export const authRoutes = new Hono<AppEnv>()
           const user = await auth.findUserForReset(db, email);
           if (!user) return;
           const token = await auth.issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
-          await createMailer(config, db).send({
-            to: email,
-            subject: `${config.appName}: reset your password`,
-            text: `Someone asked to reset the password of your ${config.appName} account.\n\nYour reset code: ${token}\nOr open: ${base}/reset-password?token=${token}\n\nThe code expires in ${limits.passwordResetTtlSec / 60} minutes. If this was not you, ignore this mail.`,
-          });
+          await createMailer(config, db).send(passwordResetMail(config, email, token, base));
         })().catch((e: unknown) => console.error("password-reset mail failed:", (e as Error).message)),
       );
       return c.body(null, 202);
@@ -151,7 +147,7 @@ export const authRoutes = new Hono<AppEnv>()
     async (c) => {
       const b = c.req.valid("json");
       const userId = await auth.confirmPasswordReset(c.var.db, b.token, b.newPassword);
-      c.executionCtx.waitUntil(endSessionSockets(c.env, userId, "all"));
+      c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, "all"));
       return c.body(null, 204);
     },
   )
@@ -169,11 +165,7 @@ export const authRoutes = new Hono<AppEnv>()
       if (!user.email) throw new AppError("conflict", "This account has no email address.");
       if (user.emailVerified) throw new AppError("conflict", "The email address is already verified.");
       const token = await auth.issueToken(db, user.id, "email_verify", user.email, limits.emailVerifyTtlSec);
-      await createMailer(config, db).send({
-        to: user.email,
-        subject: `${config.appName}: confirm your email`,
-        text: `Your verification code: ${token}\nOr open: ${linkBase(c)}/verify-email?token=${token}\n\nThe code expires in ${limits.emailVerifyTtlSec / 3600} hours.`,
-      });
+      await createMailer(config, db).send(verifyEmailMail(config, user.email, token, linkBase(c)));
       return c.body(null, 202);
     },
   )

@@ -2,14 +2,14 @@
 import * as v from "valibot";
 import { limits } from "../../config";
 
-export const Email = v.pipe(
+const Email = v.pipe(
   v.string(),
   v.trim(),
   v.toLowerCase(),
   v.maxLength(limits.emailMax),
   v.email("must be an email address"),
 );
-export const Password = v.pipe(
+const Password = v.pipe(
   v.string(),
   v.minLength(limits.passwordMin, `must be at least ${limits.passwordMin} characters`),
   v.maxLength(limits.passwordMax, `must be at most ${limits.passwordMax} characters`),

@@ -1,5 +1,5 @@
 /** Accounts and sessions: all auth data access and rules. Routes call these; nothing else writes these tables. */
-import { and, desc, eq, gt, lte, ne, or, sql } from "drizzle-orm";
+import { type AnyColumn, and, desc, eq, getTableColumns, gt, inArray, is, lte, ne, or, SQL, sql, type Table } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
@@ -8,9 +8,9 @@ import type { Principal } from "../../env";
 import { AppError, isConstraintError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
-import type { ScheduledTask } from "../../scheduled";
 import type { User } from "./schemas";
 import { newRefreshToken, nextRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
+import type { ScheduledTask } from "../../lifecycle";
 
 type UserRow = typeof users.$inferSelect;
 
@@ -301,7 +301,17 @@ export async function consumeSocketTicket(db: Database, ticket: string): Promise
   return { kind: "user", userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous };
 }
 
-/** Cron task (src/scheduled.ts): drops socket tickets past their expiry that were never used. */
+/** Cron: expired sessions, one-time tokens and socket tickets. */
+export const authCleanup: ScheduledTask = async (_env, db, now) => {
+  const iso = now.toISOString();
+  await db.batch([
+    db.delete(sessions).where(lte(sessions.expiresAt, iso)),
+    db.delete(verificationTokens).where(lte(verificationTokens.expiresAt, iso)),
+  ]);
+  await socketTicketCleanup(_env, db, now);
+};
+
+/** Cron: drops socket tickets past their expiry that were never used. */
 export const socketTicketCleanup: ScheduledTask = async (_env, db, now) => {
   await db.delete(socketTickets).where(lte(socketTickets.expiresAt, now.toISOString()));
 };
@@ -445,4 +455,78 @@ async function identitySignIn(
   const s = await openSession(db, cfg, user, userAgent);
   await runBatch(db, [...writes, ...s.statements]);
   return { user: toUser(user), session: s.tokens };
+}
+
+// --- what other features may ask of the users and sessions tables ---------------------------------
+// Only this feature reads or writes `users` and `sessions`. Other features call these; where their
+// own single statement must consult the account (to keep a route at one D1 round trip), they embed
+// a fragment built here, so the SQL about these tables still lives in one place.
+
+/**
+ * The source of an INSERT ... SELECT that writes one row of `table` only while `userId`'s account
+ * exists and `when` holds, both checked inside the statement (D1 runs one write at a time, so no
+ * writer slips between a check and the insert). Access tokens outlive a deleted account by
+ * minutes; such a late insert would escape the deletion that already ran. Values may be SQL.
+ */
+export function rowWhileUserExists<T extends Table>(db: Database, table: T, userId: string, values: Record<string, unknown>, when?: SQL) {
+  const select = Object.fromEntries(
+    Object.entries(getTableColumns(table)).map(([k, column]) => {
+      const value = values[k];
+      return [k, (is(value, SQL) ? sql`${value}` : sql`${sql.param(value ?? null, column)}`).as(column.name)];
+    }),
+  );
+  return fromUser(db, userId, select, when);
+}
+
+/**
+ * A one-row select of `fields` (SQL the caller builds) that has a row only while `userId`'s
+ * account exists (and `when` holds): for another feature's one-statement read about a user.
+ */
+export function fromUser<F extends Record<string, SQL | SQL.Aliased>>(db: Database, userId: string, fields: F, when?: SQL) {
+  return db.select(fields).from(users).where(and(eq(users.id, userId), when));
+}
+
+/** Whether the account exists. */
+export async function userExists(db: Database, userId: string): Promise<boolean> {
+  return (await db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get()) !== undefined;
+}
+
+/** SQL: 1 when a user with id `idExpr` exists, else 0. */
+export const userExistsSql = (idExpr: SQL | string) => sql<number>`EXISTS (SELECT 1 FROM users WHERE id = ${idExpr})`;
+/** SQL: whether the user is a guest (null when there is no such user). */
+export const isGuestSql = (idExpr: SQL | string) => sql<number | null>`(SELECT anonymous FROM users WHERE id = ${idExpr})`;
+/** SQL: the user's display name (null when unset or no such user). */
+export const userNameSql = (idExpr: SQL | string | AnyColumn) => sql<string | null>`(SELECT name FROM users WHERE id = ${idExpr})`;
+/** SQL: 1 when `sessionId` is a live (unexpired) session of `userId`. */
+export const sessionLiveSql = (sessionId: string, userId: string) =>
+  sql<number | null>`(SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${userId} AND expires_at > ${nowIso()})`;
+
+/** Which of `ids` (at most 90) are live sessions: a statement, so callers can batch it. */
+export function liveSessionsQuery(db: Database, ids: string[]) {
+  return db.select({ id: sessions.id }).from(sessions).where(and(inArray(sessions.id, ids), gt(sessions.expiresAt, nowIso())));
+}
+
+/** `PATCH /v1/me`: name and avatar (the avatar was checked by the caller); undefined when the account is gone. */
+export async function updateProfile(db: Database, userId: string, patch: { name?: string | null; avatarFileId?: string | null }) {
+  const updated = await db
+    .update(users)
+    .set({
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.avatarFileId !== undefined ? { avatarFileId: patch.avatarFileId } : {}),
+      updatedAt: nowIso(),
+    })
+    .where(eq(users.id, userId))
+    .returning()
+    .get();
+  return updated ? toUser(updated) : undefined;
+}
+
+/** The statement that deletes the account row (sessions, identities and tickets go by cascade); it returns the id it deleted. */
+export function deleteUserStatement(db: Database, userId: string) {
+  return db.delete(users).where(eq(users.id, userId)).returning({ id: users.id });
+}
+
+/** The statement that clears avatars pointing at a deleted file. */
+export function clearAvatarStatement(db: Database, fileId: string) {
+  return db.update(users).set({ avatarFileId: null }).where(eq(users.avatarFileId, fileId));
 }

@@ -15,7 +15,7 @@ export interface AccessClaims {
 }
 
 /** Signs an access token for a session. */
-export async function signAccessToken(cfg: Config, claims: AccessClaims): Promise<string> {
+async function signAccessToken(cfg: Config, claims: AccessClaims): Promise<string> {
   const key = await purposeKey(cfg.jwtSecret, "access-token");
   return new SignJWT({ sid: claims.sessionId, anon: claims.anonymous })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
-import { requireUser, userOf } from "../../middleware/auth";
+import { requireUser, userOf } from "../auth";
 import { idempotency } from "../../middleware/idempotency";
 import { BlockBody, BlockList, BlockParam, BlockSchema, ListQuery } from "./schemas";
 import { blockUser, listBlocks, unblockUser } from "./service";

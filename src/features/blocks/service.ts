@@ -1,17 +1,19 @@
 /**
  * Blocks: a user's list of people they blocked. A block is one-way and has two effects elsewhere:
  * the blocked user cannot put the blocker into a room or open a direct room with them (chat), and
- * the blocker gets no push for the blocked user's messages (push). Both read `blocks` directly.
+ * the blocker gets no push for the blocked user's messages (push). Both ask this feature: chat
+ * embeds `blockedSql` in its one-statement checks, push calls `blockersAmong`.
  */
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import * as v from "valibot";
 import type { Database } from "../../db";
-import { blocks, roomAdds, roomLeaves, users } from "../../db/schema";
+import { blocks } from "../../db/schema";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { nowIso } from "../../lib/ids";
-import type { DeletionHook } from "../account/hooks";
+import { rowWhileUserExists } from "../auth";
 import type { Block } from "./schemas";
+import type { DeletionHook } from "../../lifecycle";
 
 type BlockRow = typeof blocks.$inferSelect;
 const toBlock = (r: BlockRow): Block => ({ userId: r.blockedId, createdAt: r.createdAt });
@@ -29,7 +31,7 @@ export async function blockUser(db: Database, blockerId: string, blockedId: stri
   const [inserted, stored] = await db.batch([
     db
       .insert(blocks)
-      .select(sql`SELECT ${blockerId}, ${users.id}, ${now} FROM ${users} WHERE ${users.id} = ${blockedId}`)
+      .select(rowWhileUserExists(db, blocks, blockedId, { blockerId, blockedId, createdAt: now }) as never)
       .onConflictDoNothing()
       .returning(),
     db.select().from(blocks).where(and(eq(blocks.blockerId, blockerId), eq(blocks.blockedId, blockedId))),
@@ -92,19 +94,14 @@ export async function blockersAmong(db: Database, blockedId: string, candidateId
   return new Set((await blockersAmongQuery(db, blockedId, candidateIds)).map((r) => r.blockerId));
 }
 
-/** The statements that remove a user's blocks (made by them and of them), leave records and daily add counts. */
-export function blocksDeletionStatements(db: Database, userId: string) {
-  return [
-    db.delete(blocks).where(eq(blocks.blockerId, userId)),
-    db.delete(blocks).where(eq(blocks.blockedId, userId)),
-    db.delete(roomLeaves).where(eq(roomLeaves.userId, userId)),
-    db.delete(roomAdds).where(eq(roomAdds.adderId, userId)),
-  ] as const;
-}
+/** SQL: 1 when `blocker` has blocked `blocked` (either may be a column or value expression). */
+export const blockedSql = (blocker: SQL | string, blocked: SQL | string) =>
+  sql<number>`EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ${blocker} AND blocked_id = ${blocked})`;
 
 /**
  * Account deletion: the blocks the user made and the blocks others made of them go in the
- * account's batch (the foreign keys would cascade too; this does not depend on them), with their
- * room leave records and daily add counts.
+ * account's batch (the foreign keys would cascade too; this does not depend on them).
  */
-export const blocksDeletionHook: DeletionHook = async ({ db, userId }) => ({ statements: [...blocksDeletionStatements(db, userId)] });
+export const blocksDeletionHook: DeletionHook = async ({ db, userId }) => ({
+  statements: [db.delete(blocks).where(eq(blocks.blockerId, userId)), db.delete(blocks).where(eq(blocks.blockedId, userId))],
+});

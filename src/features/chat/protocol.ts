@@ -28,18 +28,18 @@ export type Message = v.InferOutput<typeof MessageSchema>;
 export const Seq = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
 
 /** Client-chosen message id: the dedupe key of a send, per sender. */
-export const ClientId = v.pipe(v.string(), v.minLength(1), v.maxLength(limits.chatClientIdMax), v.regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces"));
+const ClientId = v.pipe(v.string(), v.minLength(1), v.maxLength(limits.chatClientIdMax), v.regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces"));
 
-export const MessageText = v.pipe(
+const MessageText = v.pipe(
   v.string(),
   v.maxLength(limits.chatTextMax, `must be at most ${limits.chatTextMax} characters`),
   v.check((s) => s.trim().length > 0, "must not be blank"),
 );
 
-export const FileId = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+const FileId = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
 
 /** What a send carries, over REST or a socket: text, a file, or both, never neither. */
-export const SendFields = {
+const SendFields = {
   clientId: ClientId,
   text: v.optional(MessageText),
   fileId: v.optional(FileId),
@@ -49,11 +49,11 @@ const NEEDS_CONTENT = "a message needs text or fileId";
 
 // --- client → server ---------------------------------------------------------------------
 
-export const SendFrame = v.strictObject({ type: v.literal("send"), ...SendFields });
-export const TypingFrame = v.strictObject({ type: v.literal("typing") });
-export const ReadFrame = v.strictObject({ type: v.literal("read"), seq: Seq });
-export const SyncFrame = v.strictObject({ type: v.literal("sync"), afterSeq: Seq });
-export const PingFrame = v.strictObject({ type: v.literal("ping") });
+const SendFrame = v.strictObject({ type: v.literal("send"), ...SendFields });
+const TypingFrame = v.strictObject({ type: v.literal("typing") });
+const ReadFrame = v.strictObject({ type: v.literal("read"), seq: Seq });
+const SyncFrame = v.strictObject({ type: v.literal("sync"), afterSeq: Seq });
+const PingFrame = v.strictObject({ type: v.literal("ping") });
 
 export const ClientFrameSchema = v.pipe(
   v.variant("type", [SendFrame, TypingFrame, ReadFrame, SyncFrame, PingFrame]),
@@ -74,18 +74,18 @@ export type SendInput = v.InferOutput<typeof SendBody>;
 export const ErrorFrameCode = v.picklist(["bad_frame", "validation_failed", "forbidden", "rate_limited", "internal"]);
 export type ErrorFrameCode = v.InferOutput<typeof ErrorFrameCode>;
 
-export const ReadyFrame = v.object({ type: v.literal("ready"), lastSeq: v.number(), online: v.array(v.string()) });
-export const MessageFrame = v.object({ type: v.literal("message"), message: MessageSchema });
-export const TypingEvent = v.object({ type: v.literal("typing"), userId: v.string() });
-export const ReadEvent = v.object({ type: v.literal("read"), userId: v.string(), seq: v.number() });
-export const PresenceFrame = v.object({ type: v.literal("presence"), userId: v.string(), online: v.boolean() });
+const ReadyFrame = v.object({ type: v.literal("ready"), lastSeq: v.number(), online: v.array(v.string()) });
+const MessageFrame = v.object({ type: v.literal("message"), message: MessageSchema });
+const TypingEvent = v.object({ type: v.literal("typing"), userId: v.string() });
+const ReadEvent = v.object({ type: v.literal("read"), userId: v.string(), seq: v.number() });
+const PresenceFrame = v.object({ type: v.literal("presence"), userId: v.string(), online: v.boolean() });
 /** `clientId` is set when the error answers a `send`, so the client knows which message failed. */
-export const ErrorFrame = v.object({ type: v.literal("error"), code: ErrorFrameCode, message: v.string(), clientId: v.optional(v.string()) });
-export const PongFrame = v.object({ type: v.literal("pong") });
+const ErrorFrame = v.object({ type: v.literal("error"), code: ErrorFrameCode, message: v.string(), clientId: v.optional(v.string()) });
+const PongFrame = v.object({ type: v.literal("pong") });
 /** A replay stopped after `chatReplayPage` messages: page on with `{ type: "sync", afterSeq }` (or over REST). */
-export const MoreFrame = v.object({ type: v.literal("more"), afterSeq: v.number() });
+const MoreFrame = v.object({ type: v.literal("more"), afterSeq: v.number() });
 /** Message `seq` was deleted; it is now a tombstone in the log (history and replays show it so). */
-export const DeletedFrame = v.object({ type: v.literal("deleted"), seq: v.number() });
+const DeletedFrame = v.object({ type: v.literal("deleted"), seq: v.number() });
 
 export const ServerFrameSchema = v.variant("type", [ReadyFrame, MessageFrame, TypingEvent, ReadEvent, PresenceFrame, ErrorFrame, PongFrame, MoreFrame, DeletedFrame]);
 export type ServerFrame = v.InferOutput<typeof ServerFrameSchema>;

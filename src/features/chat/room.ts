@@ -25,9 +25,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { limits } from "../../config";
-import { createDb } from "../../db";
-import type { ErrorCode } from "../../errors";
-import { enqueue, type Job } from "../../jobs";
+import { primaryDb } from "../../db";
+import { enqueue } from "../../lifecycle";
+import { mayAttachFile } from "../files";
+import { fileRefusal, refusalFrame, type RoomResult } from "./boundary";
+import type { ChatMessageJob } from "./jobs";
 import { newId, nowIso } from "../../lib/ids";
 import {
   CLOSE_HEARTBEAT,
@@ -42,7 +44,7 @@ import {
   type SendInput,
   type ServerFrame,
 } from "./protocol";
-import { liveMembersAndSessions, mayAttachFile, type MirrorResult, mirrorMessage, mirrorRead, mirrorTombstone, upgradeCheck } from "./service";
+import { liveMembersAndSessions, type MirrorResult, mirrorMessage, mirrorRead, mirrorTombstone, upgradeCheck } from "./service";
 
 /** Internal headers the Worker sets on the upgrade it forwards (after dropping the client's). */
 export const INTERNAL_HEADERS = { user: "x-outpost-chat-user", session: "x-outpost-chat-session", room: "x-outpost-chat-room", afterSeq: "x-outpost-chat-after-seq" } as const;
@@ -69,8 +71,6 @@ interface Attachment {
   syncAt: number;
 }
 
-/** Result of an RPC call that can be refused; the Worker turns a refusal into an AppError. */
-export type RoomResult<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; detail: string };
 
 export interface HistoryQuery {
   after?: number | undefined;
@@ -144,16 +144,8 @@ export class ChatRoom extends DurableObject<Env> {
 
   // --- RPC (called by the Worker after it checked the caller's membership) ---------------------
 
-  /** Stores a message (or finds the one already sent with this clientId) and publishes a new one. */
-  async sendMessage(roomId: string, senderId: string, input: SendInput): Promise<{ message: Message; created: boolean }> {
-    this.bindRoom(roomId);
-    const result = this.store(senderId, input);
-    if (result.created) await this.publish(result.message);
-    return result;
-  }
-
   /**
-   * A client's send (REST or socket): a clientId this sender already used yields the stored message
+   * The only way a message gets in: a client's send (REST or socket). A clientId this sender already used yields the stored message
    * with no further checks (a retry is not a new send); a new message must pass the sender's rate
    * limit and, with a file, the file check before it is stored.
    */
@@ -163,11 +155,13 @@ export class ChatRoom extends DurableObject<Env> {
     if (known) return { ok: true, value: { message: this.toMessage(known), created: false } };
     const { success } = await this.env.CHAT_LIMITER.limit({ key: `send:${senderId}` });
     if (!success) return { ok: false, code: "rate_limited", detail: "Too many messages; slow down." };
-    if (input.fileId && !(await mayAttachFile(createDb(this.env.DB), senderId, input.fileId))) {
-      return { ok: false, code: "forbidden", detail: "fileId must be a public file or one of your own." };
+    if (input.fileId && !(await mayAttachFile(primaryDb(this.env.DB), senderId, input.fileId))) {
+      return { ok: false, ...fileRefusal() };
     }
     // store() looks the clientId up again: a concurrent send with it may have landed meanwhile.
-    return { ok: true, value: await this.sendMessage(roomId, senderId, input) };
+    const result = this.store(senderId, input);
+    if (result.created) await this.publish(result.message);
+    return { ok: true, value: result };
   }
 
   /** A page of history in seq order; see `HistoryQuery` for the two directions. */
@@ -189,7 +183,7 @@ export class ChatRoom extends DurableObject<Env> {
     const current = this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
     if (seq <= current) return { ok: true, value: null };
     // D1 first: if it fails, the position has not moved here either, so a retry is not a no-op.
-    await mirrorRead(createDb(this.env.DB), roomId, userId, seq);
+    await mirrorRead(primaryDb(this.env.DB), roomId, userId, seq);
     this.sql.exec("INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)", userId, seq);
     this.broadcast({ type: "read", userId, seq });
     return { ok: true, value: null };
@@ -263,7 +257,7 @@ export class ChatRoom extends DurableObject<Env> {
     const tag = sessionTag(sessionId);
     const removalsBefore = this.removals.get(userId) ?? 0;
     const endsBefore = [this.sessionEnds.get(userId) ?? 0, this.sessionEnds.get(tag) ?? 0];
-    const check = await upgradeCheck(createDb(this.env.DB), roomId, userId, sessionId);
+    const check = await upgradeCheck(primaryDb(this.env.DB), roomId, userId, sessionId);
     if (!check.member || (this.removals.get(userId) ?? 0) !== removalsBefore) return new Response(null, { status: 404 });
     if (!check.session || (this.sessionEnds.get(userId) ?? 0) !== endsBefore[0] || (this.sessionEnds.get(tag) ?? 0) !== endsBefore[1]) return new Response(null, { status: 401 });
     const afterRaw = request.headers.get(INTERNAL_HEADERS.afterSeq);
@@ -327,7 +321,7 @@ export class ChatRoom extends DurableObject<Env> {
         return this.replay(ws, frame.afterSeq);
       case "read": {
         const r = await this.markRead(this.roomId(), att.userId, frame.seq);
-        if (!r.ok) this.sendError(ws, "validation_failed", r.detail);
+        if (!r.ok) this.sendTo(ws, refusalFrame(r));
         return;
       }
       case "send": {
@@ -392,7 +386,7 @@ export class ChatRoom extends DurableObject<Env> {
     const sessionIds = [...new Set(open.map((o) => o.att.sessionId).filter((id) => typeof id === "string"))];
     let live: { members: Set<string>; sessions: Set<string> };
     try {
-      live = await liveMembersAndSessions(createDb(this.env.DB), this.roomId(), sessionIds);
+      live = await liveMembersAndSessions(primaryDb(this.env.DB), this.roomId(), sessionIds);
     } catch (e) {
       console.error("chat: socket re-check failed:", (e as Error).message);
       return;
@@ -449,7 +443,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   private async socketSend(ws: WebSocket, userId: string, input: SendInput): Promise<void> {
     const r = await this.submit(this.roomId(), userId, input);
-    if (!r.ok) return this.sendError(ws, r.code === "rate_limited" ? "rate_limited" : "forbidden", r.code === "rate_limited" ? r.detail : "fileId is not a file you may share.", input.clientId);
+    if (!r.ok) return this.sendTo(ws, refusalFrame(r, input.clientId));
     // A resend gets the original back on its own socket; a new message reached it via broadcast.
     if (!r.value.created) this.sendTo(ws, { type: "message", message: r.value.message });
   }
@@ -484,7 +478,7 @@ export class ChatRoom extends DurableObject<Env> {
     const message = row ? this.toMessage(row) : stored;
     let mirrored: MirrorResult | null = null;
     try {
-      mirrored = await mirrorMessage(createDb(this.env.DB), message);
+      mirrored = await mirrorMessage(primaryDb(this.env.DB), message);
     } catch (e) {
       console.error(`chat: mirroring seq ${message.seq} to D1 failed, will retry:`, (e as Error).message);
     }
@@ -501,7 +495,7 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   /** The push job: members with no open socket here, never the sender. */
-  private pushJob(message: Message, m: MirrorResult): Job {
+  private pushJob(message: Message, m: MirrorResult): ChatMessageJob {
     const online = new Set(this.onlineUsers());
     return {
       type: "chat.message",
@@ -519,7 +513,7 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   /** Sends a job to the JOBS queue (a method so tests can observe it). */
-  protected async enqueueJob(job: Job): Promise<void> {
+  protected async enqueueJob(job: ChatMessageJob): Promise<void> {
     await enqueue(this.env, job);
   }
 
@@ -543,7 +537,7 @@ export class ChatRoom extends DurableObject<Env> {
     const row = this.rows("SELECT * FROM messages WHERE seq = ?", seq)[0];
     if (row) {
       try {
-        await mirrorTombstone(createDb(this.env.DB), this.toMessage(row));
+        await mirrorTombstone(primaryDb(this.env.DB), this.toMessage(row));
         this.sql.exec("DELETE FROM unmirrored_deletes WHERE seq = ?", seq);
       } catch (e) {
         console.error(`chat: mirroring the deletion of seq ${seq} to D1 failed, will retry:`, (e as Error).message);

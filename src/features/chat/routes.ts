@@ -8,23 +8,18 @@ import { AppError } from "../../errors";
 import * as v from "valibot";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { describe, validate } from "../../lib/validation";
-import { requireSocketUser, requireUser, userOf } from "../../middleware/auth";
+import { requireSocketUser, requireUser, userOf } from "../auth";
 import { idempotency } from "../../middleware/idempotency";
 import { checkRate } from "../../middleware/rate-limit";
 import { limits } from "../../config";
 import { MessageSchema, SendBody } from "./protocol";
-import { type HistoryQuery, INTERNAL_HEADERS, type RoomResult, roomStub } from "./room";
+import { unwrap } from "./boundary";
+import { type HistoryQuery, INTERNAL_HEADERS, roomStub } from "./room";
 import * as S from "./schemas";
 import * as chat from "./service";
 
 const TAG = "Chat";
-/** CHAT_LIMITER's period (wrangler.toml), for Retry-After. */
-const CHAT_LIMIT_PERIOD_SEC = 10;
 
-function unwrap<T>(r: RoomResult<T>): T {
-  if (!r.ok) throw new AppError(r.code, r.detail);
-  return r.value;
-}
 
 /** History cursors carry the bounds of the next page: `a` = after (forward), `b` = before (backward). */
 const Seq = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
@@ -148,10 +143,7 @@ export const chatRoutes = new Hono<AppEnv>()
       const me = userOf(c).userId;
       await chat.requireMembership(c.var.db, id, me);
       // The room checks the rate limit and the file only for a new clientId: a retry gets the first message back.
-      const r = await roomStub(c.env, id).submit(id, me, c.req.valid("json"));
-      if (!r.ok && r.code === "rate_limited") throw new AppError("rate_limited", r.detail, { headers: { "retry-after": String(CHAT_LIMIT_PERIOD_SEC) } });
-      if (!r.ok) throw new AppError("validation_failed", r.detail, { errors: [{ path: "fileId", message: "not a file you may share" }] });
-      const { message, created } = r.value;
+      const { message, created } = unwrap(await roomStub(c.env, id).submit(id, me, c.req.valid("json")));
       return c.json(message, created ? 201 : 200);
     },
   )

@@ -43,7 +43,7 @@ export const WsQuery = v.object({
   afterSeq: seqQuery,
 });
 
-export const MemberSchema = v.object({ userId: v.string(), role: v.picklist(["owner", "member"]), lastReadSeq: v.number() });
+const MemberSchema = v.object({ userId: v.string(), role: v.picklist(["owner", "member"]), lastReadSeq: v.number() });
 export type Member = v.InferOutput<typeof MemberSchema>;
 
 export const RoomSchema = v.object({

@@ -3,14 +3,17 @@
  * mirror of each room's newest message. Used by the routes and by the ChatRoom Durable Object;
  * the message log itself is the object's own SQLite storage.
  */
-import { and, asc, desc, eq, gt, inArray, lt, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
-import { roomAdds, roomLeaves, roomMembers, rooms, sessions, users } from "../../db/schema";
+import { roomAdds, roomLeaves, roomMembers, rooms } from "../../db/schema";
+import { fromUser, isGuestSql, liveSessionsQuery, sessionLiveSql, userExistsSql, userNameSql } from "../auth";
+import { blockedSql } from "../blocks";
 import { AppError, isConstraintError } from "../../errors";
 import * as v from "valibot";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
+import { chunks, IN_CHUNK } from "../../lib/chunks";
 import { newId, nowIso } from "../../lib/ids";
 import type { Message } from "./protocol";
 import type { CreateRoomInput, Member, Room } from "./schemas";
@@ -27,13 +30,6 @@ export interface Membership {
 }
 
 
-/** D1 allows 100 bound parameters per statement: IN lists and multi-row inserts go in chunks. */
-function chunks<T>(xs: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
-  return out;
-}
-const IN_CHUNK = 90;
 /** room_members has 6 columns: 15 rows = 90 parameters. */
 const MEMBER_ROWS_PER_INSERT = 15;
 
@@ -89,12 +85,11 @@ export async function getRoom(db: Database, roomId: string, userId: string): Pro
 }
 
 /** The caller's membership, or null (no such room, or not a member: the routes answer 404 for both). */
-export async function getMembership(db: Database, roomId: string, userId: string): Promise<Membership | null> {
+async function getMembership(db: Database, roomId: string, userId: string): Promise<Membership | null> {
   const row = await db
-    .select({ room: rooms, me: roomMembers, userName: users.name })
+    .select({ room: rooms, me: roomMembers, userName: userNameSql(roomMembers.userId) })
     .from(roomMembers)
     .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
-    .innerJoin(users, eq(users.id, roomMembers.userId))
     .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
     .get();
   return row ?? null;
@@ -120,17 +115,16 @@ const secondsToNextDay = (ms: number) => Math.max(1, Math.ceil((Date.parse(`${ut
  * from the result), blocks either way, and whether the caller already added them today.
  */
 export function peopleQuery(db: Database, me: string, ids: readonly string[], day: string) {
-  // Qualified by hand: drizzle writes a column of a one-table select unqualified, which inside a subquery could bind to the subquery's table.
-  const uid = sql.raw(`"users"."id"`);
+  const uid = sql.raw("json_each.value");
   return db
     .select({
-      id: users.id,
-      blockedMe: sql<number>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${uid} AND b.blocked_id = ${me})`,
-      blockedByMe: sql<number>`EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${me} AND b.blocked_id = ${uid})`,
+      id: sql<string>`json_each.value`,
+      blockedMe: blockedSql(uid, me),
+      blockedByMe: blockedSql(me, uid),
       counted: sql<number>`EXISTS (SELECT 1 FROM room_adds a WHERE a.adder_id = ${me} AND a.day = ${day} AND a.added_id = ${uid})`,
     })
-    .from(users)
-    .where(sql`${users.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
+    .from(sql`json_each(${JSON.stringify(ids)})`)
+    .where(userExistsSql(uid));
 }
 
 /**
@@ -138,15 +132,12 @@ export function peopleQuery(db: Database, me: string, ids: readonly string[], da
  * and the direct room of the pair (if any) with whether they are in it.
  */
 export function callerQuery(db: Database, me: string, day: string, key: string | null) {
-  return db
-    .select({
-      addedToday: sql<number>`(SELECT count(*) FROM room_adds a WHERE a.adder_id = ${me} AND a.day = ${day})`,
-      guest: users.anonymous,
-      directId: sql<string | null>`(SELECT r.id FROM rooms r WHERE r.direct_key = ${key})`,
-      directMember: sql<number>`EXISTS (SELECT 1 FROM rooms r JOIN room_members m ON m.room_id = r.id WHERE r.direct_key = ${key} AND m.user_id = ${me})`,
-    })
-    .from(users)
-    .where(eq(users.id, me));
+  return fromUser(db, me, {
+    addedToday: sql<number>`(SELECT count(*) FROM room_adds a WHERE a.adder_id = ${me} AND a.day = ${day})`,
+    guest: isGuestSql(me),
+    directId: sql<string | null>`(SELECT r.id FROM rooms r WHERE r.direct_key = ${key})`,
+    directMember: sql<number>`EXISTS (SELECT 1 FROM rooms r JOIN room_members m ON m.room_id = r.id WHERE r.direct_key = ${key} AND m.user_id = ${me})`,
+  });
 }
 
 /** The daily cap on distinct people one user puts into rooms: guests get fewer. */
@@ -312,14 +303,14 @@ interface AddCheckRow {
 
 export function addCheckQuery(db: Database, roomId: string, me: string, userId: string, day: string) {
   return db.get<AddCheckRow>(sql`SELECT
-    EXISTS (SELECT 1 FROM users WHERE id = ${userId}) AS userExists,
+    ${userExistsSql(userId)} AS userExists,
     EXISTS (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}) AS isMember,
-    EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ${userId} AND blocked_id = ${me}) AS blockedMe,
+    ${blockedSql(userId, me)} AS blockedMe,
     EXISTS (SELECT 1 FROM room_leaves WHERE room_id = ${roomId} AND user_id = ${userId}) AS leftRoom,
     (SELECT count(*) FROM room_members WHERE room_id = ${roomId}) AS members,
     EXISTS (SELECT 1 FROM room_adds WHERE adder_id = ${me} AND day = ${day} AND added_id = ${userId}) AS counted,
     (SELECT count(*) FROM room_adds WHERE adder_id = ${me} AND day = ${day}) AS addedToday,
-    (SELECT anonymous FROM users WHERE id = ${me}) AS guest`);
+    ${isGuestSql(me)} AS guest`);
 }
 
 /**
@@ -437,21 +428,6 @@ export async function setMuted(db: Database, roomId: string, userId: string, mut
   return { ...toMember(row), muted: row.muted };
 }
 
-/**
- * True when `userId` may attach `fileId`: the file exists (fully uploaded) and is public or theirs.
- * Reads the files feature's `files` table (id, owner_id, visibility, status) directly; a missing
- * table means no file is allowed.
- */
-export async function mayAttachFile(db: Database, userId: string, fileId: string): Promise<boolean> {
-  try {
-    const row = await db.get<{ ok: number }>(sql`SELECT 1 AS ok FROM files WHERE id = ${fileId} AND status = 'ready' AND (visibility = 'public' OR owner_id = ${userId}) LIMIT 1`);
-    return row?.ok === 1;
-  } catch (e) {
-    if (e instanceof Error && /no such table/i.test(`${e.message} ${String(e.cause ?? "")}`)) return false;
-    throw e;
-  }
-}
-
 /** What the room object needs after mirroring a message: who to notify and how to name things. */
 export interface MirrorResult {
   kind: "direct" | "group";
@@ -477,7 +453,7 @@ export async function mirrorMessage(db: Database, msg: Message): Promise<MirrorR
       .where(and(eq(roomMembers.roomId, msg.roomId), eq(roomMembers.userId, msg.senderId))),
     db.select({ kind: rooms.kind, name: rooms.name }).from(rooms).where(eq(rooms.id, msg.roomId)),
     db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, msg.roomId)),
-    db.select({ name: users.name }).from(users).where(eq(users.id, msg.senderId)),
+    fromUser(db, msg.senderId, { name: userNameSql(msg.senderId) }),
   ]);
   const r = room[0];
   return {
@@ -504,7 +480,7 @@ export async function mirrorRead(db: Database, roomId: string, userId: string, s
 export async function upgradeCheck(db: Database, roomId: string, userId: string, sessionId: string): Promise<{ member: boolean; session: boolean }> {
   const row = await db.get<{ member: number | null; session: number | null }>(sql`SELECT
     (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}) AS member,
-    (SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${userId} AND expires_at > ${nowIso()}) AS session`);
+    ${sessionLiveSql(sessionId, userId)} AS session`);
   return { member: row?.member === 1, session: row?.session === 1 };
 }
 
@@ -515,7 +491,7 @@ export async function upgradeCheck(db: Database, roomId: string, userId: string,
 export async function liveMembersAndSessions(db: Database, roomId: string, sessionIds: string[]): Promise<{ members: Set<string>; sessions: Set<string> }> {
   const [members, ...found] = await db.batch([
     db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId)),
-    ...chunks(sessionIds, IN_CHUNK).map((ids) => db.select({ id: sessions.id }).from(sessions).where(and(inArray(sessions.id, ids), gt(sessions.expiresAt, nowIso())))),
+    ...chunks(sessionIds, IN_CHUNK).map((ids) => liveSessionsQuery(db, ids)),
   ]);
   return { members: new Set(members.map((m) => m.userId)), sessions: new Set(found.flat().map((s) => s.id)) };
 }
@@ -549,6 +525,22 @@ export async function deletionPlanFor(db: Database, userId: string): Promise<{ r
     statements: [
       ...mine.filter((m) => m.role === "owner").map((m) => promoteOldestMember(db, m.roomId, userId)),
       db.delete(roomMembers).where(eq(roomMembers.userId, userId)),
+      db.delete(roomLeaves).where(eq(roomLeaves.userId, userId)),
+      db.delete(roomAdds).where(eq(roomAdds.adderId, userId)),
     ],
   };
+}
+
+/** Of `userIds`, those still members of the room who have not muted it (push: who may be notified). */
+export async function unmutedMembers(db: Database, roomId: string, userIds: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const ids of chunks([...new Set(userIds)], IN_CHUNK)) {
+    const rows = await db
+      .select({ userId: roomMembers.userId })
+      .from(roomMembers)
+      .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.muted, false), inArray(roomMembers.userId, ids)))
+      .all();
+    out.push(...rows.map((r) => r.userId));
+  }
+  return out;
 }

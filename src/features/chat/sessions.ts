@@ -3,7 +3,7 @@
  * sessions opened (by tag, with 4401). The room's heartbeat alarm re-checks sessions in D1, so a
  * room this misses still cuts the socket within one heartbeat period.
  */
-import type { EndedSessionsContext } from "../auth/session-sockets";
+import type { EndedSessionsContext } from "../../lifecycle";
 import { roomStub } from "./room";
 import { roomIdsOf } from "./service";
 

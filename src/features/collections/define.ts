@@ -20,10 +20,10 @@ import * as v from "valibot";
 
 /** Who may do an action: anyone, any signed-in user, the record's owner, or only the service key. */
 export type Rule = "public" | "authenticated" | "owner" | "none";
-export type Action = "read" | "list" | "create" | "update" | "delete";
+type Action = "read" | "list" | "create" | "update" | "delete";
 export type Rules = Record<Action, Rule>;
 
-export type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArray";
+type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArray";
 
 /** One declared field: its stored column, the schema of one value, and its default. */
 export interface Field<T = unknown> {
@@ -126,8 +126,8 @@ export const field = {
 };
 
 /** Server-owned fields of every record, in output order. Never read from a request body. */
-export const systemFields = ["id", "ownerId", "createdAt", "updatedAt", "version"] as const;
-export type SystemField = (typeof systemFields)[number];
+const systemFields = ["id", "ownerId", "createdAt", "updatedAt", "version"] as const;
+type SystemField = (typeof systemFields)[number];
 
 /**
  * An index a list can walk: `columns` are field names (system ones included), ending with the

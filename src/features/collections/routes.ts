@@ -9,7 +9,7 @@ import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, IdParam, validate } from "../../lib/validation";
-import { optionalAuth } from "../../middleware/auth";
+import { optionalAuth } from "../auth";
 import { idempotency } from "../../middleware/idempotency";
 import { rateLimitAnonymous } from "../../middleware/rate-limit";
 import type { Rule } from "./define";

@@ -10,7 +10,7 @@ import type { Collection } from "./registry";
 
 export type Scalar = string | number | boolean | null;
 export const operators = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$contains"] as const;
-export type Operator = (typeof operators)[number];
+type Operator = (typeof operators)[number];
 /** A parsed `where`: field → value (equality) or operators (all must hold). */
 export type Where = Record<string, Scalar | Partial<Record<Operator, Scalar | Scalar[]>>>;
 
@@ -67,7 +67,7 @@ function conditionSchema(kind: FilterKind, value: v.GenericSchema<unknown, Scala
 }
 
 /** Bound parameters a `where` needs: D1 allows 100 per statement, lists and cursors need a few. */
-export function whereParams(where: Where): number {
+function whereParams(where: Where): number {
   let n = 0;
   for (const cond of Object.values(where)) {
     if (cond === null || typeof cond !== "object") n += 1;
@@ -79,7 +79,7 @@ export function whereParams(where: Where): number {
 type Filterable = { kind: FilterKind; value: v.GenericSchema<unknown, Scalar>; searchable: boolean };
 
 /** What a `where` can name in this collection, and how each is typed. */
-export function filterableFields(col: Collection): Map<string, Filterable> {
+function filterableFields(col: Collection): Map<string, Filterable> {
   const m = new Map<string, Filterable>([
     ["ownerId", { kind: "ownerId", value: v.nullable(v.pipe(v.string(), v.maxLength(64))), searchable: false }],
     ["createdAt", { kind: "timestamp", value: Timestamp, searchable: false }],

@@ -2,20 +2,20 @@
  * All data access of app data: records CRUD, lists, the change feed and account cleanup.
  * Every write goes out in one D1 batch together with its change-log row (see `logChange`).
  */
-import { and, asc, desc, eq, getTableColumns, gt, inArray, or, type SQL, sql, type Table } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, inArray, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
 import { type Database, runBatch } from "../../db";
 import { recordChanges } from "../../db/schema/collections";
-import { users } from "../../db/schema/auth";
+import { rowWhileUserExists } from "../auth";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
-import type { DeletionHook } from "../account/hooks";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import type { ListIndex, Rule } from "./define";
 import { collections, type Collection } from "./registry";
 import type { Scalar, Where } from "./schemas";
+import type { DeletionHook } from "../../lifecycle";
 
 /** A record as stored and returned: `{ id, ownerId, createdAt, updatedAt, version, ...fields }`. */
 export type RecordRow = Record<string, unknown> & { id: string; ownerId: string | null; version: number };
@@ -25,7 +25,7 @@ export type Tombstone = { id: string; deleted: true; version: number };
 export type Access = { kind: "all" } | { kind: "own"; userId: string } | { kind: "denied" };
 
 /** Resolves a rule for a caller. The service key bypasses rules; anonymous callers get 401 unless the rule is public. */
-export function access(rule: Rule, p: Principal | null): Access {
+function access(rule: Rule, p: Principal | null): Access {
   if (p?.kind === "service" || rule === "public") return { kind: "all" };
   if (!p) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
   if (rule === "authenticated") return { kind: "all" };
@@ -103,18 +103,9 @@ export async function createRecord(db: Database, c: Collection, p: Principal | n
     const [inserted] = await runBatch(db, [db.insert(c.table).values(row).returning(), db.insert(recordChanges).values(change)]);
     return (inserted as RecordRow[])[0]!;
   }
-  const whileUserExists = (table: Table, values: Record<string, unknown>) =>
-    db
-      .select(
-        Object.fromEntries(
-          Object.entries(getTableColumns(table)).map(([k, column]) => [k, sql`${sql.param(k === "seq" ? null : values[k], column)}`.as(column.name)]),
-        ),
-      )
-      .from(users)
-      .where(eq(users.id, p.userId));
   const [inserted] = await runBatch(db, [
-    db.insert(c.table).select(whileUserExists(c.table, row) as never).returning(),
-    db.insert(recordChanges).select(whileUserExists(recordChanges, change) as never),
+    db.insert(c.table).select(rowWhileUserExists(db, c.table, p.userId, row) as never).returning(),
+    db.insert(recordChanges).select(rowWhileUserExists(db, recordChanges, p.userId, change) as never),
   ]);
   const rec = (inserted as RecordRow[])[0];
   if (!rec) throw new AppError("unauthorized", "This account no longer exists.");

@@ -28,14 +28,14 @@ export function parseRange(header: string | null | undefined, size: number): Byt
 }
 
 /** True when an `If-None-Match` list names `etag` (weak comparison) or is `*`. */
-export function noneMatch(header: string | null | undefined, etag: string): boolean {
+function noneMatch(header: string | null | undefined, etag: string): boolean {
   if (!header) return false;
   if (header.trim() === "*") return true;
   return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
 }
 
 /** `inline` only for media types whose signature was checked; everything else downloads. */
-export function contentDisposition(name: string, contentType: string): string {
+function contentDisposition(name: string, contentType: string): string {
   const kind = isKnownMediaType(contentType) ? "inline" : "attachment";
   const fallback = name.replace(/[^\x20-\x7e]|["\\%;]/gu, "_");
   const encoded = encodeURIComponent(name).replace(/['()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);

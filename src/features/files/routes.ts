@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import type { AppEnv, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
-import { optionalAuth, requireAuth, requireUser, userOf } from "../../middleware/auth";
+import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { idempotency, idempotencyForStream } from "../../middleware/idempotency";
 import { serveContent } from "./content";
 import { formBoundary, formDataFile } from "./formdata";

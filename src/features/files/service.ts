@@ -1,21 +1,21 @@
 /** Files: all D1 access, R2 object lifecycle, signed URLs, account deletion and cleanup. */
-import { and, desc, eq, getTableColumns, inArray, is, lt, SQL, sql, type Table } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, or, type SQL, sql, type Table } from "drizzle-orm";
 import { limits, type Config } from "../../config";
 import { runBatch, type Database } from "../../db";
-import { files, fileTrash, uploads, users } from "../../db/schema";
+import { files, fileTrash, uploads } from "../../db/schema";
+import { clearAvatarStatement, rowWhileUserExists, userExists, userExistsSql } from "../auth";
 import { AppError } from "../../errors";
 import { b64url, fromB64url, hmac, hmacVerify, purposeKey } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
-import type { AvatarCheck, DeletionHook } from "../account/hooks";
-import type { ScheduledTask } from "../../scheduled";
 import type { FileJson, Visibility } from "./schemas";
 import { assertSignature, isKnownMediaType, isMediaType, normalizeType, SNIFF_BYTES } from "./sniff";
 import { Meter, prepend, putKnownLength, putUnknownLength, splitHead, through } from "./storage";
+import type { DeletionHook, ScheduledTask } from "../../lifecycle";
 
 export type FileRow = typeof files.$inferSelect;
 
 /** R2 key of a file: derived from the server-made id only, so names cannot traverse or collide. */
-export const objectKeyOf = (fileId: string) => `f/${fileId}`;
+const objectKeyOf = (fileId: string) => `f/${fileId}`;
 
 /** A display name safe to store and echo: no path, no control characters, bounded length. */
 export function safeName(raw: string | null | undefined): string {
@@ -79,13 +79,7 @@ export const storageLeft = (quota: number, ownerId: string) => sql<number>`(${qu
  * the insert: D1 runs one write at a time). Values may be SQL expressions.
  */
 export function insertForOwnerIf<T extends Table>(db: Database, table: T, ownerId: string, values: Record<string, unknown>, when: SQL) {
-  const select = Object.fromEntries(
-    Object.entries(getTableColumns(table)).map(([k, column]) => {
-      const value = values[k];
-      return [k, (is(value, SQL) ? sql`${value}` : sql`${sql.param(value ?? null, column)}`).as(column.name)];
-    }),
-  );
-  return db.insert(table).select(db.select(select).from(users).where(and(eq(users.id, ownerId), when)) as never);
+  return db.insert(table).select(rowWhileUserExists(db, table, ownerId, values, when) as never);
 }
 
 /**
@@ -93,8 +87,8 @@ export function insertForOwnerIf<T extends Table>(db: Database, table: T, ownerI
  * bytes; null = length unknown) does not fit in what is left of the quota (413).
  */
 export async function quotaRefusal(db: Database, quota: number, ownerId: string, need: number | null): Promise<AppError> {
-  const row = await db.select({ used: storageUsed(ownerId) }).from(users).where(eq(users.id, ownerId)).get();
-  if (!row) return new AppError("unauthorized", "This account no longer exists.");
+  const row = await db.get<{ used: number; present: number }>(sql`SELECT ${storageUsed(ownerId)} AS used, ${userExistsSql(ownerId)} AS present`);
+  if (!row?.present) return new AppError("unauthorized", "This account no longer exists.");
   const left = Math.max(0, quota - Number(row.used));
   const what = `${left} bytes of your ${quota}-byte storage quota are left`;
   const detail = need === null ? `Only ${what}.` : `This upload needs ${need} bytes, but only ${what}.`;
@@ -175,7 +169,7 @@ export async function storeFile(
   return row;
 }
 
-const accountGone = async (db: Database, userId: string) => !(await db.select({ id: users.id }).from(users).where(eq(users.id, userId)).get());
+const accountGone = async (db: Database, userId: string) => !(await userExists(db, userId));
 
 /** Removes a pending row whose bytes never reached R2 (its reservation goes with it). */
 async function dropPending(db: Database, id: string): Promise<void> {
@@ -233,7 +227,7 @@ export async function deleteFile(env: Env, db: Database, row: FileRow): Promise<
   await runBatch(db, [
     db.insert(fileTrash).values({ objectKey: row.objectKey, createdAt: nowIso() }).onConflictDoNothing(),
     db.delete(files).where(eq(files.id, row.id)),
-    db.update(users).set({ avatarFileId: null }).where(eq(users.avatarFileId, row.id)),
+    clearAvatarStatement(db, row.id),
   ]);
   await purgeObjects(env, db, [row.objectKey]);
 }
@@ -260,10 +254,20 @@ export async function verifySignedUrl(config: Config, id: string, exp: string, s
 // --- extension points -----------------------------------------------------------------------
 
 /** PATCH /v1/me avatarFileId: only the caller's own ready files. */
-export const isOwnFile: AvatarCheck = async (db, userId, fileId) => {
+export async function isOwnFile(db: Database, userId: string, fileId: string): Promise<boolean> {
   const row = await getFile(db, fileId);
   return row !== null && row.ownerId === userId;
-};
+}
+
+/** A chat attachment: a fully uploaded file that is public or the sender's own. */
+export async function mayAttachFile(db: Database, userId: string, fileId: string): Promise<boolean> {
+  const row = await db
+    .select({ id: files.id })
+    .from(files)
+    .where(and(eq(files.id, fileId), eq(files.status, "ready"), or(eq(files.visibility, "public"), eq(files.ownerId, userId))))
+    .get();
+  return row !== undefined;
+}
 
 /** Account deletion: rows go in the batch (their keys into the trash), objects after it commits. */
 export const filesDeletionHook: DeletionHook = async ({ env, db, userId }) => {

@@ -70,7 +70,7 @@ export const isKnownMediaType = (type: string) => type in signatures;
  * Whether `head` (the first bytes, up to `SNIFF_BYTES`) fits the declared type. Non-media types
  * are not checked; media types without a known signature never match.
  */
-export function matchesSignature(type: string, head: Uint8Array): boolean {
+function matchesSignature(type: string, head: Uint8Array): boolean {
   if (!isMediaType(type)) return true;
   const check = signatures[type];
   return check ? check(head) : false;

@@ -5,6 +5,7 @@
  * `ENVIRONMENT` is `development` or `test`; anywhere else (production, staging, a typo) sending
  * fails closed with a logged error, since the outbox would hand every reset code to anyone.
  */
+import { desc } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database } from "../../db";
 import { devOutbox } from "../../db/schema";
@@ -63,4 +64,9 @@ export function createMailer(cfg: Config, db: Database): Mailer {
       await db.insert(devOutbox).values({ id: newId(), to: mail.to, subject: mail.subject, text: mail.text, createdAt: nowIso() });
     },
   };
+}
+
+/** The newest mails in the development outbox (the route checks `devOutboxEnabled` first). */
+export async function listOutbox(db: Database, limit = 100) {
+  return db.select().from(devOutbox).orderBy(desc(devOutbox.createdAt), desc(devOutbox.id)).limit(limit);
 }

@@ -10,14 +10,15 @@
  * Dead tokens are deleted as soon as a provider reports them.
  */
 import { getConfig, limits } from "../../config";
-import { createDb, type Database } from "../../db";
-import type { Job } from "../../jobs";
-import { blockersAmong } from "../blocks/service";
+import { chunks } from "../../lib/chunks";
+import { type Database, primaryDb } from "../../db";
+import { type ChatMessageJob, isMessageDeleted, unmutedMembers } from "../chat";
+import { blockersAmong } from "../blocks";
 import { apnsSender } from "./senders/apns";
 import { expoDeadTickets, expoSender } from "./senders/expo";
 import { fcmSender } from "./senders/fcm";
 import type { Outcome, Provider, PushMessage, PushSender } from "./senders/types";
-import { deleteDevices, devicesOfTargets, devicesOfUsers, type Target, type TargetDevice, unmutedMembers } from "./service";
+import { deleteDevices, devicesOfTargets, devicesOfUsers, type Target, type TargetDevice } from "./service";
 
 export type PushSendJob = { type: "push.send"; userIds: string[]; message: PushMessage };
 /** `attempt` is the try this job makes, starting at 1. */
@@ -26,7 +27,6 @@ export type PushDeliverJob = { type: "push.deliver"; targets: Target[]; message:
 export type PushReceiptsJob = { type: "push.receipts"; receipts: { ticket: string; deviceId: string }[] };
 /** The push feature's own jobs (added to the Job union in src/jobs.ts). */
 export type PushJob = PushSendJob | PushDeliverJob | PushReceiptsJob;
-type ChatMessageJob = Extract<Job, { type: "chat.message" }>;
 
 /** What one delivery run did (returned for tests and logged). */
 export interface DeliverySummary {
@@ -61,16 +61,11 @@ export function chatNotification(job: ChatMessageJob): PushMessage {
 }
 
 /** Backoff before try `attempt + 1`: base doubling per try, capped; a longer Retry-After wins. */
-export function retryDelaySec(attempt: number, retryAfterSec: number): number {
+function retryDelaySec(attempt: number, retryAfterSec: number): number {
   const backoff = limits.pushRetryBaseSec * 2 ** Math.max(0, attempt - 1);
   return Math.min(limits.pushRetryMaxSec, Math.max(backoff, retryAfterSec));
 }
 
-function chunked<T>(xs: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
-  return out;
-}
 
 /** Thrown when some `push.deliver` jobs were queued and then queueing failed: running the caller again would queue those twice. */
 class PartlyQueued extends Error {
@@ -84,10 +79,10 @@ class PartlyQueued extends Error {
 
 /** Queues `push.deliver` jobs for `targets`, pushDevicesPerJob per job; throws `PartlyQueued` when it fails after the first batch. */
 async function enqueueDeliveries(env: Env, targets: readonly Target[], message: PushMessage, attempt: number, delaySeconds: number): Promise<void> {
-  const jobs = chunked(targets, limits.pushDevicesPerJob).map((t): Extract<Job, { type: "push.deliver" }> => ({ type: "push.deliver", targets: t, message, attempt }));
+  const jobs = chunks(targets, limits.pushDevicesPerJob).map((t): PushDeliverJob => ({ type: "push.deliver", targets: t, message, attempt }));
   let queuedTargets = 0;
   // A deliver job is at most ~8 KB; 20 per batch stays well under the Queue's 256 KB batch limit.
-  for (const batch of chunked(jobs, 20)) {
+  for (const batch of chunks(jobs, 20)) {
     try {
       await env.JOBS.sendBatch(batch.map((body) => ({ body, contentType: "json" as const, ...(delaySeconds > 0 ? { delaySeconds } : {}) })));
     } catch (e) {
@@ -107,7 +102,7 @@ function senders(env: Env): Record<Provider, PushSender> {
  * Sends `message` to `devices` (try number `attempt`), deletes dead tokens, and queues the
  * transient failures for another try with backoff.
  */
-export async function deliver(env: Env, db: Database, devices: readonly TargetDevice[], message: PushMessage, attempt: number): Promise<DeliverySummary> {
+async function deliver(env: Env, db: Database, devices: readonly TargetDevice[], message: PushMessage, attempt: number): Promise<DeliverySummary> {
   const summary = emptySummary();
   if (devices.length === 0) return summary;
   const byProvider = new Map<Provider, TargetDevice[]>();
@@ -173,7 +168,7 @@ export async function deliver(env: Env, db: Database, devices: readonly TargetDe
   }
   if (receipts.length) {
     // Best effort: failing here must not fail the job, or every device would be pushed again.
-    const jobs: Job[] = chunked(receipts, 300).map((r) => ({ type: "push.receipts", receipts: r }));
+    const jobs: PushReceiptsJob[] = chunks(receipts, 300).map((r) => ({ type: "push.receipts", receipts: r }));
     await env.JOBS.sendBatch(jobs.map((body) => ({ body, contentType: "json" as const, delaySeconds: limits.pushExpoReceiptDelaySec }))).catch((e: unknown) =>
       console.error("push: queueing the Expo receipt check failed:", (e as Error).message),
     );
@@ -204,7 +199,7 @@ async function fanOut(env: Env, db: Database, devices: readonly TargetDevice[], 
 export async function handleChatMessage(env: Env, job: ChatMessageJob): Promise<DeliverySummary> {
   const recipients = job.recipients.filter((id) => id !== job.senderId);
   if (recipients.length === 0) return emptySummary();
-  const db = createDb(env.DB);
+  const db = primaryDb(env.DB);
   const unmuted = await unmutedMembers(db, job.roomId, recipients);
   if (unmuted.length === 0) return emptySummary();
   // One query for the whole job: who among them blocked the sender. They keep the message in the room, without a push.
@@ -212,19 +207,19 @@ export async function handleChatMessage(env: Env, job: ChatMessageJob): Promise<
   const users = unmuted.filter((id) => !blockers.has(id));
   if (users.length === 0) return emptySummary();
   // The message may have been deleted while its job waited in the queue: then nothing is sent.
-  if (await env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(job.roomId)).isDeleted(job.seq)) return emptySummary();
+  if (await isMessageDeleted(env, job.roomId, job.seq)) return emptySummary();
   return fanOut(env, db, await devicesOfUsers(db, users), chatNotification(job));
 }
 
 /** `push.send`: an admin push to every device of the named users. */
 export async function handlePushSend(env: Env, job: PushSendJob): Promise<DeliverySummary> {
-  const db = createDb(env.DB);
+  const db = primaryDb(env.DB);
   return fanOut(env, db, await devicesOfUsers(db, job.userIds), job.message);
 }
 
 /** `push.deliver`: one slice of deliveries, or a retry. */
 export async function handlePushDeliver(env: Env, job: PushDeliverJob): Promise<DeliverySummary> {
-  const db = createDb(env.DB);
+  const db = primaryDb(env.DB);
   return deliver(env, db, await devicesOfTargets(db, job.targets), job.message, job.attempt);
 }
 
@@ -232,6 +227,6 @@ export async function handlePushDeliver(env: Env, job: PushDeliverJob): Promise<
 export async function handlePushReceipts(env: Env, job: PushReceiptsJob): Promise<{ dead: number }> {
   const deadTickets = new Set(await expoDeadTickets(getConfig(env).push.expo, job.receipts.map((r) => r.ticket)));
   const ids = job.receipts.filter((r) => deadTickets.has(r.ticket)).map((r) => r.deviceId);
-  await deleteDevices(createDb(env.DB), ids);
+  await deleteDevices(primaryDb(env.DB), ids);
   return { dead: ids.length };
 }

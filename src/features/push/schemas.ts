@@ -2,8 +2,8 @@
 import * as v from "valibot";
 import { limits } from "../../config";
 
-export const Platform = v.picklist(["ios", "android", "web"]);
-export const ProviderName = v.picklist(["fcm", "apns", "expo"]);
+const Platform = v.picklist(["ios", "android", "web"]);
+const ProviderName = v.picklist(["fcm", "apns", "expo"]);
 
 /** Each provider's token shape, loosely: enough to catch a token sent to the wrong provider. */
 const TOKEN_SHAPES = {
@@ -47,7 +47,7 @@ export const DeviceList = v.object({ items: v.array(DeviceSchema), nextCursor: v
 const RESERVED_KEY = /^(aps|from|notification|message_type|collapse_key|google\..*|gcm\..*)$/i;
 
 /** Custom data: string values (FCM's data map only carries strings), at most pushDataMaxBytes of JSON. */
-export const PushData = v.pipe(
+const PushData = v.pipe(
   v.record(
     v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, "keys are 1 to 64 letters, digits, _ . -"), v.check((k) => !RESERVED_KEY.test(k), "this key is reserved by the push providers")),
     v.string(),

@@ -2,25 +2,19 @@
 import { and, desc, eq, inArray, lt, notInArray, or } from "drizzle-orm";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
-import { devices, roomMembers } from "../../db/schema";
+import { devices } from "../../db/schema";
 import { AppError } from "../../errors";
 import * as v from "valibot";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
+import { chunks } from "../../lib/chunks";
 import { newId, nowIso } from "../../lib/ids";
 import type { Provider } from "./senders/types";
 import type { Device, DeviceInput } from "./schemas";
 
 type DeviceRow = typeof devices.$inferSelect;
 
-/** D1 binds at most 100 parameters per statement: IN lists go in chunks. */
-const IN_CHUNK = 90;
-function chunked<T>(xs: readonly T[], size = IN_CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
-  return out;
-}
 
-export const toDevice = (d: DeviceRow): Device => ({
+const toDevice = (d: DeviceRow): Device => ({
   id: d.id,
   token: d.token,
   platform: d.platform,
@@ -104,7 +98,7 @@ export interface TargetDevice extends Target {
 /** Every device of these users. */
 export async function devicesOfUsers(db: Database, userIds: readonly string[]): Promise<TargetDevice[]> {
   const out: TargetDevice[] = [];
-  for (const ids of chunked([...new Set(userIds)])) {
+  for (const ids of chunks([...new Set(userIds)])) {
     const rows = await db
       .select({ deviceId: devices.id, userId: devices.userId, token: devices.token, provider: devices.provider })
       .from(devices)
@@ -122,7 +116,7 @@ export async function devicesOfUsers(db: Database, userIds: readonly string[]): 
 export async function devicesOfTargets(db: Database, targets: readonly Target[]): Promise<TargetDevice[]> {
   const wanted = new Map(targets.map((t) => [t.deviceId, t.userId]));
   const out: TargetDevice[] = [];
-  for (const ids of chunked([...wanted.keys()])) {
+  for (const ids of chunks([...wanted.keys()])) {
     const rows = await db
       .select({ deviceId: devices.id, userId: devices.userId, token: devices.token, provider: devices.provider })
       .from(devices)
@@ -138,20 +132,7 @@ export async function deleteDevices(db: Database, ids: readonly string[]): Promi
   if (ids.length === 0) return;
   await runBatch(
     db,
-    chunked(ids).map((c) => db.delete(devices).where(inArray(devices.id, c))),
+    chunks(ids).map((c) => db.delete(devices).where(inArray(devices.id, c))),
   );
 }
 
-/** Of `userIds`, those still members of the room who have not muted it. */
-export async function unmutedMembers(db: Database, roomId: string, userIds: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const ids of chunked([...new Set(userIds)])) {
-    const rows = await db
-      .select({ userId: roomMembers.userId })
-      .from(roomMembers)
-      .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.muted, false), inArray(roomMembers.userId, ids)))
-      .all();
-    out.push(...rows.map((r) => r.userId));
-  }
-  return out;
-}

@@ -1,14 +1,12 @@
 /** Health, the OpenAPI document, the interactive reference, and the development outbox. */
 import { Scalar } from "@scalar/hono-api-reference";
-import { desc } from "drizzle-orm";
 import { Hono } from "hono";
 import { openAPIRouteHandler } from "hono-openapi";
 import * as v from "valibot";
-import { devOutbox } from "../../db/schema";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe } from "../../lib/validation";
-import { devOutboxEnabled } from "../mail/mailer";
+import { devOutboxEnabled, listOutbox } from "../mail";
 
 const Health = v.object({ status: v.literal("ok"), version: v.string() });
 
@@ -30,13 +28,13 @@ export const devRoutes = new Hono<AppEnv>().get(
   describe({ tag: "Development", summary: "Mail sent in local development (served only when ENVIRONMENT is development or test and no mail provider is set)", auth: "none", responses: { 200: { description: "Newest first", schema: v.object({ items: v.array(v.object({ id: v.string(), to: v.string(), subject: v.string(), text: v.string(), createdAt: v.string() })) }) } } }),
   async (c) => {
     if (!devOutboxEnabled(c.var.config)) throw new AppError("not_found");
-    const items = await c.var.db.select().from(devOutbox).orderBy(desc(devOutbox.createdAt), desc(devOutbox.id)).limit(100);
+    const items = await listOutbox(c.var.db);
     return c.json({ items });
   },
 );
 
 /** Where the static-assets directory serves the API reference's browser bundle (scripts/docs-assets.mjs). */
-export const DOCS_SCRIPT = "/docs/scalar.js";
+const DOCS_SCRIPT = "/docs/scalar.js";
 
 /** Mounts `/v1/openapi.json` and `/docs` for `app`; the document is built from the routes' own schemas. */
 export function mountDocs(app: Hono<AppEnv>) {

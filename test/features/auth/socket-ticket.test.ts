@@ -11,7 +11,7 @@ import type { AppEnv } from "../../../src/env";
 import { problem, toAppError } from "../../../src/errors";
 import { socketTicketCleanup } from "../../../src/features/auth/service";
 import { hashToken } from "../../../src/lib/crypto";
-import { requireSocketUser, userOf } from "../../../src/middleware/auth";
+import { requireSocketUser, userOf } from "../../../src/features/auth/middleware";
 import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { signWithServerKey, signWithWrongKey, tamperPayload, unsignedToken } from "../../helpers/tokens";
 import { createGroup, Socket } from "../chat/helpers";

@@ -2,8 +2,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
-import { blockersAmongQuery, blocksDeletionStatements, listBlocksQuery } from "../../../src/features/blocks/service";
-import { addCheckQuery, callerQuery, peopleQuery, recordAdds, rejoinCheckQuery, utcDay } from "../../../src/features/chat/service";
+import { blockersAmongQuery, blocksDeletionHook, listBlocksQuery } from "../../../src/features/blocks/service";
+import { addCheckQuery, callerQuery, deletionPlanFor, peopleQuery, recordAdds, rejoinCheckQuery, utcDay } from "../../../src/features/chat/service";
 import { signup } from "../../helpers/api";
 import { block } from "./helpers";
 
@@ -67,7 +67,9 @@ describe("blocks and room limits: the queries use indexes", () => {
   });
 
   it("account deletion removes blocks, leave records and add counts by index", async () => {
-    const [byBlocker, byBlocked, leaves, adds] = blocksDeletionStatements(db, "gone");
+    const [byBlocker, byBlocked] = (await blocksDeletionHook({ env, db, userId: "gone" })).statements as unknown as [Q, Q];
+    const chatPlan = (await deletionPlanFor(db, "gone")).statements as unknown as Q[];
+    const [leaves, adds] = chatPlan.slice(-2) as [Q, Q];
     expectIndexed(await plan(byBlocker));
     expect(await plan(byBlocker)).toMatch(/SEARCH blocks USING (COVERING )?INDEX \S+ \(blocker_id=\?\)/);
     expectIndexed(await plan(byBlocked), "blocks_blocked_idx");

@@ -130,9 +130,10 @@ describe("chat over WebSockets", () => {
     socket.send({ type: "send", clientId: "f2", fileId: bobsPublic, text: "look" });
     expect((await socket.messages(1))[0]).toMatchObject({ fileId: bobsPublic });
     socket.send({ type: "send", clientId: "f3", fileId: bobsPrivate });
-    expect(await socket.next("error")).toMatchObject({ code: "forbidden", clientId: "f3" });
+    // The same refusal as over REST (400 validation_failed): one mapper for both.
+    expect(await socket.next("error")).toMatchObject({ code: "validation_failed", clientId: "f3" });
     socket.send({ type: "send", clientId: "f4", fileId: "no-such-file" });
-    expect(await socket.next("error")).toMatchObject({ code: "forbidden", clientId: "f4" });
+    expect(await socket.next("error")).toMatchObject({ code: "validation_failed", clientId: "f4" });
     socket.close();
   });
 

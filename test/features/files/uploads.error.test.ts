@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 import { createDb } from "../../../src/db";
 import { uploads } from "../../../src/db/schema";
 import { AppError } from "../../../src/errors";
-import { appendToUpload } from "../../../src/features/uploads/service";
+import { appendToUpload } from "../../../src/features/files/tus/service";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { bytesOf, pngBytes } from "./helpers";
 

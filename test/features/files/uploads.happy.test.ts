@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { createDb } from "../../../src/db";
-import { uploadsCleanup } from "../../../src/features/uploads/service";
+import { uploadsCleanup } from "../../../src/features/files/tus/service";
 import { api, signup } from "../../helpers/api";
 import { bytesOf, pngBytes } from "./helpers";
 

@@ -64,7 +64,7 @@ function providerToken(keyP8: string, keyId: string, teamId: string, rejected: s
 }
 
 /** The APNs JSON payload: `aps` plus the custom data as top-level keys (where iOS apps read them). */
-export function apnsPayload(m: PushMessage) {
+function apnsPayload(m: PushMessage) {
   return {
     aps: { alert: { title: m.title, body: m.body }, sound: "default", ...(m.threadId ? { "thread-id": m.threadId } : {}) },
     ...m.data,

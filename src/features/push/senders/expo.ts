@@ -12,7 +12,7 @@ import { genericOutcome, isOutcome, jsonOrNull, mapLimit, type Outcome, type Pus
 const EXPO_BATCH = 100;
 
 /** The Expo message for one token. */
-export function expoMessage(to: string, m: PushMessage) {
+function expoMessage(to: string, m: PushMessage) {
   return { to, title: m.title, body: m.body, data: m.data, sound: "default", priority: "high" };
 }
 

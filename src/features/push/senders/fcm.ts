@@ -21,7 +21,7 @@ interface ServiceAccount {
 }
 
 /** Parses the service-account JSON; returns an error text (never the key) when it is unusable. */
-export function parseServiceAccount(json: string): ServiceAccount | string {
+function parseServiceAccount(json: string): ServiceAccount | string {
   let o: unknown;
   try {
     o = JSON.parse(json);
@@ -86,7 +86,7 @@ function accessToken(tokenUrl: string, sa: ServiceAccount, forceRefresh: boolean
 }
 
 /** The FCM v1 `message` for one device token. */
-export function fcmMessage(token: string, m: PushMessage) {
+function fcmMessage(token: string, m: PushMessage) {
   return {
     message: {
       token,

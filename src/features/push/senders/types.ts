@@ -42,7 +42,7 @@ export const unconfigured = (provider: Provider, what: string): PushSender => ({
 });
 
 /** `Retry-After` as seconds (delta-seconds or an HTTP date), or undefined. */
-export function retryAfter(res: Response): number | undefined {
+function retryAfter(res: Response): number | undefined {
   const h = res.headers.get("retry-after");
   if (!h) return undefined;
   if (/^\d+$/.test(h.trim())) return Number(h.trim());

@@ -4,13 +4,13 @@
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import * as v from "valibot";
-import { limits } from "../../config";
-import type { AppEnv } from "../../env";
-import { AppError } from "../../errors";
-import { describe, validate } from "../../lib/validation";
-import { requireUser, userOf } from "../../middleware/auth";
-import { Visibility } from "../files/schemas";
-import { acceptedType, apiBase, safeName } from "../files/service";
+import { limits } from "../../../config";
+import type { AppEnv } from "../../../env";
+import { AppError } from "../../../errors";
+import { describe, validate } from "../../../lib/validation";
+import { requireUser, userOf } from "../../auth";
+import { Visibility } from "../schemas";
+import { acceptedType, apiBase, safeName } from "../service";
 import { appendToUpload, createUpload, isExpired, ownedUpload, terminateUpload, type UploadRow } from "./service";
 
 const TUS_VERSION = "1.0.0";
@@ -50,7 +50,7 @@ function intHeader(value: string | undefined, name: string): number | null {
 }
 
 /** `Upload-Metadata`: comma-separated `key base64value` pairs (the value may be absent). */
-export function parseMetadata(header: string | undefined): Record<string, string> {
+function parseMetadata(header: string | undefined): Record<string, string> {
   // No prototype: keys such as `constructor` or `__proto__` are plain keys here.
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!header) return out;

@@ -5,18 +5,17 @@
  * requests. State lives in D1: `received`, the parts' etags and the tail's key.
  */
 import { and, asc, eq, lte, sql } from "drizzle-orm";
-import { limits } from "../../config";
-import { runBatch, type Database } from "../../db";
-import { files, uploadParts, uploads } from "../../db/schema";
-import { AppError } from "../../errors";
-import { randomToken } from "../../lib/crypto";
-import { newId, nowIso } from "../../lib/ids";
-import type { ScheduledTask } from "../../scheduled";
-import type { DeletionHook } from "../account/hooks";
-import type { Visibility } from "../files/schemas";
-import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../files/service";
-import { assertSignature, SNIFF_BYTES } from "../files/sniff";
-import { Meter, PartBuffer, prepend, splitHead, through } from "../files/storage";
+import { limits } from "../../../config";
+import { runBatch, type Database } from "../../../db";
+import { files, uploadParts, uploads } from "../../../db/schema";
+import { AppError } from "../../../errors";
+import { randomToken } from "../../../lib/crypto";
+import { newId, nowIso } from "../../../lib/ids";
+import type { Visibility } from "../schemas";
+import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../service";
+import { assertSignature, SNIFF_BYTES } from "../sniff";
+import { Meter, PartBuffer, prepend, splitHead, through } from "../storage";
+import type { DeletionHook, ScheduledTask } from "../../../lifecycle";
 
 export type UploadRow = typeof uploads.$inferSelect;
 

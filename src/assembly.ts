@@ -1,0 +1,14 @@
+/**
+ * Every feature's lifecycle parts, in order (the order account deletion runs its hooks in).
+ * Assembled once here; `app.ts` puts the result on `c.var.lifecycle`, `scheduled.ts` runs the
+ * cleanup tasks. Job handlers are assembled in `jobs.ts`.
+ */
+import { authParts } from "./features/auth";
+import { blocksParts } from "./features/blocks";
+import { chatParts } from "./features/chat";
+import { collectionsParts } from "./features/collections";
+import { filesParts } from "./features/files";
+import { assemble } from "./lifecycle";
+import { idempotencyParts } from "./middleware/idempotency";
+
+export const lifecycle = assemble([chatParts, collectionsParts, idempotencyParts, filesParts, blocksParts, authParts]);

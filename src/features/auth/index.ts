@@ -1,0 +1,28 @@
+/**
+ * Accounts and sessions: `/v1/auth/*`, the authentication middleware every feature uses, and the
+ * only code that reads or writes the users, sessions and token tables (other features call the
+ * functions exported here).
+ */
+import type { FeatureParts } from "../../lifecycle";
+import { authCleanup } from "./service";
+
+export { authRoutes } from "./routes";
+export { optionalAuth, requireAuth, requireService, requireSocketUser, requireUser, userOf } from "./middleware";
+export { Name, UserSchema } from "./schemas";
+export {
+  clearAvatarStatement,
+  deleteUserStatement,
+  fromUser,
+  getUser,
+  isGuestSql,
+  liveSessionsQuery,
+  rowWhileUserExists,
+  sessionLiveSql,
+  toUser,
+  updateProfile,
+  userExists,
+  userExistsSql,
+  userNameSql,
+} from "./service";
+
+export const authParts: FeatureParts = { cleanupTasks: [authCleanup] };

@@ -1,0 +1,118 @@
+/**
+ * Authentication: `Authorization: Bearer <token>` is either the service key (admin, server to
+ * server) or an access JWT, verified without touching the database. WebSocket routes also take a
+ * single-use `?ticket=` (one query to redeem it) or, for compatibility, `?token=`.
+ */
+import { createMiddleware } from "hono/factory";
+import { uniqueSymbol } from "hono-openapi";
+import type { AppEnv, Principal } from "../../env";
+import { AppError } from "../../errors";
+import { safeEqualStr } from "../../lib/crypto";
+import { consumeSocketTicket } from "./service";
+import { verifyAccessToken } from "./tokens";
+
+/** Extracts the bearer token from a header value, or null. */
+function bearer(header: string | undefined | null): string | null {
+  if (!header) return null;
+  const m = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(header);
+  return m?.[1] ?? null;
+}
+
+/** Resolves a token to a principal; throws `unauthorized` / `token_expired` when it is bad. */
+async function principalFromToken(c: { var: AppEnv["Variables"] }, token: string): Promise<Principal> {
+  const { config } = c.var;
+  if (safeEqualStr(token, config.serviceKey)) return { kind: "service" };
+  return verifyAccessToken(config, token);
+}
+
+/** Who a route lets in once the token is verified. */
+type Accept = "user" | "user-or-service" | "service";
+
+interface AuthOptions {
+  accept: Accept;
+  /** Callers with no credentials pass as anonymous (`c.var.principal` null). */
+  optional?: boolean;
+  /**
+   * WebSocket routes (clients often cannot set headers on an upgrade): besides the header, a
+   * single-use `?ticket=` (recommended: the access token stays out of URLs and logs) or
+   * `?token=<accessToken>` (kept for compatibility); the first one present is used.
+   */
+  socket?: boolean;
+}
+
+/** What `POST /v1/auth/socket-ticket` hands out: `st_` + 256 random bits, base64url. */
+const TICKET_RE = /^st_[A-Za-z0-9_-]{43}$/;
+
+const MISSING: Record<Accept, string> = {
+  user: "Send Authorization: Bearer <accessToken>.",
+  "user-or-service": "Send Authorization: Bearer <accessToken>.",
+  service: "Send Authorization: Bearer <serviceKey>.",
+};
+const SOCKET_MISSING = "Send ?ticket=<from POST /v1/auth/socket-ticket>, Authorization: Bearer <accessToken>, or ?token=<accessToken>.";
+
+/**
+ * The one authentication middleware: finds the credential (header, or for sockets also a ticket
+ * or `?token=`), verifies it, checks it is a kind the route accepts, and sets `c.var.principal`.
+ * A header that is not a bearer token is refused, never ignored: a client that sent credentials
+ * must not silently get the anonymous view.
+ */
+function authenticate(opts: AuthOptions) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const header = c.req.header("authorization");
+    const ticket = opts.socket && header === undefined ? c.req.query("ticket") : undefined;
+    const token = bearer(header) ?? (opts.socket && header === undefined && ticket === undefined ? c.req.query("token") : undefined);
+    let p: Principal | null = null;
+    if (header !== undefined && !token) {
+      throw new AppError("unauthorized", opts.optional ? "Send Authorization: Bearer <accessToken>, or no Authorization header." : MISSING[opts.accept]);
+    }
+    if (token) {
+      p = await principalFromToken(c, token);
+    } else if (ticket !== undefined) {
+      p = TICKET_RE.test(ticket) ? await consumeSocketTicket(c.var.db, ticket) : null;
+      if (!p) throw new AppError("unauthorized", "The socket ticket is not valid, was already used, or has expired; get a new one from POST /v1/auth/socket-ticket.");
+    } else if (!opts.optional) {
+      throw new AppError("unauthorized", opts.socket ? SOCKET_MISSING : MISSING[opts.accept]);
+    }
+    if (p && opts.accept === "user" && p.kind !== "user") {
+      throw new AppError("forbidden", opts.socket ? "Sockets need a user's access token, not the service key." : "This route needs a user's access token, not the service key.");
+    }
+    if (p && opts.accept === "service" && p.kind !== "service") throw new AppError("forbidden", "This route needs the service key.");
+    c.set("principal", p);
+    await next();
+  });
+}
+
+/** A token is optional; a bad one is still refused. */
+export const optionalAuth = authenticate({ accept: "user-or-service", optional: true });
+/** A user token or the service key. */
+export const requireAuth = authenticate({ accept: "user-or-service" });
+/** A user token (the service key is refused: the route acts on the caller's own account). */
+export const requireUser = authenticate({ accept: "user" });
+/** The service key. */
+export const requireService = authenticate({ accept: "service" });
+
+/** A user, for WebSocket routes: header, `?ticket=` or `?token=`; documented in OpenAPI with the ticket parameter. */
+export const requireSocketUser = Object.assign(authenticate({ accept: "user", socket: true }), {
+  // hono-openapi merges this into every route that uses the middleware.
+  [uniqueSymbol]: {
+    spec: {
+      parameters: [
+        {
+          name: "ticket",
+          in: "query",
+          required: false,
+          schema: { type: "string" },
+          description:
+            "Recommended: a single-use ticket from `POST /v1/auth/socket-ticket` (valid 30 seconds), instead of `?token=`, which puts the access token itself into URLs and server logs. `?token=<accessToken>` and the `Authorization` header keep working.",
+        },
+      ],
+    },
+  },
+});
+
+/** The calling user, for handlers behind `requireUser`. */
+export function userOf(c: { var: AppEnv["Variables"] }): Extract<Principal, { kind: "user" }> {
+  const p = c.var.principal;
+  if (!p || p.kind !== "user") throw new AppError("unauthorized");
+  return p;
+}

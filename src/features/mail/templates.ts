@@ -1,0 +1,22 @@
+/** The texts of the mails Outpost sends, in one place (route handlers only pick one and send it). */
+import type { Config } from "../../config";
+import { limits } from "../../config";
+import type { Mail } from "./mailer";
+
+/** A password-reset code, with a link to `linkBase/reset-password`. */
+export function passwordResetMail(cfg: Config, to: string, token: string, linkBase: string): Mail {
+  return {
+    to,
+    subject: `${cfg.appName}: reset your password`,
+    text: `Someone asked to reset the password of your ${cfg.appName} account.\n\nYour reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\nThe code expires in ${limits.passwordResetTtlSec / 60} minutes. If this was not you, ignore this mail.`,
+  };
+}
+
+/** An email-verification code, with a link to `linkBase/verify-email`. */
+export function verifyEmailMail(cfg: Config, to: string, token: string, linkBase: string): Mail {
+  return {
+    to,
+    subject: `${cfg.appName}: confirm your email`,
+    text: `Your verification code: ${token}\nOr open: ${linkBase}/verify-email?token=${token}\n\nThe code expires in ${limits.emailVerifyTtlSec / 3600} hours.`,
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The contracts features implement to take part in the app's lifecycle: account deletion,
+ * housekeeping, ending sessions, background jobs. This module imports no feature: each feature
+ * exports its parts from its own `index.ts`, and the root assembles them (`app.ts` for the request
+ * path, `jobs.ts` for the queue, `scheduled.ts` for the cron). A feature that needs the assembled
+ * list (account deletion, ending sessions) gets it from `c.var.lifecycle`, never by importing the
+ * other features.
+ */
+import type { BatchItem } from "drizzle-orm/batch";
+import { type Database, primaryDb } from "./db";
+
+// --- account deletion ---------------------------------------------------------------------------
+
+interface DeletionContext {
+  env: Env;
+  db: Database;
+  userId: string;
+}
+
+interface DeletionPlan {
+  /** D1 statements run in the same atomic batch that deletes the user row. */
+  statements?: BatchItem<"sqlite">[];
+  /** Work after the batch committed (R2 objects, Durable Objects); may run in waitUntil. */
+  after?: () => Promise<void>;
+}
+
+/** A feature's part of account deletion. Runs before the batch, so it can read what it must clean up. */
+export type DeletionHook = (ctx: DeletionContext) => Promise<DeletionPlan>;
+
+// --- housekeeping -------------------------------------------------------------------------------
+
+/** A cron task (every 15 minutes, wrangler.toml `crons`); `db` reads the primary. */
+export type ScheduledTask = (env: Env, db: Database, now: Date) => Promise<void>;
+
+// --- ending sessions ----------------------------------------------------------------------------
+
+/** The sessions that ended: some of the user's sessions, or all of them. */
+export type EndedSessions = string[] | "all";
+
+export interface EndedSessionsContext {
+  env: Env;
+  db: Database;
+  userId: string;
+  sessions: EndedSessions;
+}
+
+/**
+ * Closes one kind of socket opened with the ended sessions (close code 4401); throws when some
+ * could not be reached. The fast path only: each socket kind also re-checks, in its own heartbeat,
+ * that the sessions of its open sockets still exist, so a lost call still cuts the socket within
+ * one heartbeat period. Sockets keep their session id in their state and tags, so neither path
+ * costs a query per frame.
+ */
+type SessionSocketCloser = (ctx: EndedSessionsContext) => Promise<void>;
+
+// --- background jobs ----------------------------------------------------------------------------
+
+/** A queue job: a `type` plus its own fields. Each feature declares the jobs it produces. */
+export interface BaseJob {
+  type: string;
+}
+
+/** Handles one job; a thrown error retries the message with backoff, a resolved one acks it. */
+export type JobHandler<J extends BaseJob> = (env: Env, job: J) => Promise<unknown>;
+
+/** Sends a job to the JOBS queue. */
+export async function enqueue<J extends BaseJob>(env: Env, job: J): Promise<void> {
+  await env.JOBS.send(job, { contentType: "json" });
+}
+
+// --- what a feature contributes, and the assembled whole -----------------------------------------
+
+/** What one feature adds to the lifecycle; every part is optional. */
+export interface FeatureParts {
+  deletionHooks?: DeletionHook[];
+  cleanupTasks?: ScheduledTask[];
+  sessionSocketClosers?: SessionSocketCloser[];
+}
+
+/** Every feature's parts, assembled once at the root and put on `c.var.lifecycle`. */
+export interface Lifecycle {
+  /** In order: each runs before the account's batch, their statements join it. */
+  deletionHooks: DeletionHook[];
+  sessionSocketClosers: SessionSocketCloser[];
+}
+
+export function assemble(parts: FeatureParts[]): Lifecycle & { cleanupTasks: ScheduledTask[] } {
+  return {
+    deletionHooks: parts.flatMap((p) => p.deletionHooks ?? []),
+    sessionSocketClosers: parts.flatMap((p) => p.sessionSocketClosers ?? []),
+    cleanupTasks: parts.flatMap((p) => p.cleanupTasks ?? []),
+  };
+}
+
+/**
+ * Closes the sockets opened with `sessions` of `userId`, of every kind. Call it after the D1 write
+ * that ended the sessions committed (in `waitUntil`). Never throws: failures are logged, and the
+ * heartbeat re-checks are the backstop.
+ */
+export async function endSessionSockets(lifecycle: Lifecycle, env: Env, userId: string, sessions: EndedSessions): Promise<void> {
+  if (sessions !== "all" && sessions.length === 0) return;
+  // The primary: a replica that lags could miss a room the user joined a moment ago.
+  const ctx: EndedSessionsContext = { env, db: primaryDb(env.DB), userId, sessions };
+  const results = await Promise.allSettled(lifecycle.sessionSocketClosers.map((close) => close(ctx)));
+  for (const r of results) {
+    if (r.status === "rejected") {
+      console.error("closing the sockets of ended sessions failed (the heartbeat re-check will):", (r.reason as Error)?.message ?? String(r.reason));
+    }
+  }
+}
