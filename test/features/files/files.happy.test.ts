@@ -105,6 +105,13 @@ describe("files: happy paths", () => {
     expect(content.status).toBe(200);
     expect(content.bytes).toEqual(pngBytes(1000));
     expect(content.headers.get("cache-control")).toContain("private");
+    // …until it expires: at expiresAt (injected clock) the same URL is refused.
+    try {
+      vi.setSystemTime(expiresAt);
+      expect((await bytesOf(pathOf(res.body.url))).status).toBe(403);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("lets the service key read, sign and delete any file", async () => {
@@ -184,11 +191,23 @@ describe("files: happy paths", () => {
   it("answers a retried signed-url request with the same Idempotency-Key with the first URL", async () => {
     const u = await signup();
     const f = await uploadPng(u.accessToken);
-    const first = await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 }, headers: { "idempotency-key": "sign-1" } });
-    await new Promise((r) => setTimeout(r, 1100));
-    const again = await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 }, headers: { "idempotency-key": "sign-1" } });
-    expect(first.status).toBe(200);
-    expect(again.body).toEqual(first.body);
+    const sign = (key?: string) => api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 }, headers: key ? { "idempotency-key": key } : {} });
+    const start = Date.now();
+    try {
+      vi.setSystemTime(start);
+      const first = await sign("sign-1");
+      expect(first.status).toBe(200);
+      // Five seconds later (injected clock): a new signature would carry a later exp.
+      vi.setSystemTime(start + 5000);
+      const again = await sign("sign-1");
+      expect(again.body).toEqual(first.body);
+      const fresh = await sign();
+      expect(fresh.status).toBe(200);
+      expect(fresh.body.url).not.toBe(first.body.url);
+      expect(Date.parse(fresh.body.expiresAt) - Date.parse(first.body.expiresAt)).toBe(5000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("replays a multipart upload retried with the same Idempotency-Key, even with a new boundary", async () => {
