@@ -1,4 +1,5 @@
 /** Test harness: call the Worker like an app would, and make signed-up users. */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 
 export interface ApiResponse<T = any> {
@@ -17,6 +18,11 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Client IP (rate limits are per IP). Defaults to a fresh random address per call. */
   ip?: string;
+  /**
+   * Also wait for the work the request left in `waitUntil` (mail sent after the response, say):
+   * the Worker is called with an execution context the test awaits.
+   */
+  settle?: boolean;
 }
 
 let ipCounter = 0;
@@ -33,8 +39,19 @@ export async function api<T = any>(path: string, opts: CallOptions = {}): Promis
     body = JSON.stringify(opts.body);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
-  const res = await exports.default.fetch(new Request(`https://outpost.test${path}`, { method: opts.method ?? (body ? "POST" : "GET"), headers, body }));
-  const text = await res.text();
+  const req = new Request(`https://outpost.test${path}`, { method: opts.method ?? (body ? "POST" : "GET"), headers, body });
+  let res: Response;
+  let text: string;
+  if (opts.settle) {
+    const worker = (await import("../../src/index")).default;
+    const ctx = createExecutionContext();
+    res = await worker.fetch(req, env, ctx as ExecutionContext);
+    text = await res.text();
+    await waitOnExecutionContext(ctx);
+  } else {
+    res = await exports.default.fetch(req);
+    text = await res.text();
+  }
   const ct = res.headers.get("content-type") ?? "";
   return { status: res.status, headers: res.headers, text, body: ct.includes("json") && text ? JSON.parse(text) : (text as unknown as T) };
 }
