@@ -177,20 +177,32 @@ export async function withSpentSendLimit(roomId: string, userId: string, fn: () 
       return { success: key !== `send:${userId}` };
     },
   };
-  type WithEnv = { env: Env };
-  const stub = roomStub(roomId);
-  const real = await runInDurableObject(stub, (room: ChatRoom) => {
-    const e = (room as unknown as WithEnv).env;
-    (room as unknown as WithEnv).env = { ...e, CHAT_LIMITER: spent };
-    return e.CHAT_LIMITER;
-  });
+  const restore = await patchRoomEnv(roomId, { CHAT_LIMITER: spent });
   try {
     await fn();
   } finally {
-    await runInDurableObject(stub, (room: ChatRoom) => {
-      const e = (room as unknown as WithEnv).env;
-      (room as unknown as WithEnv).env = { ...e, CHAT_LIMITER: real };
-    });
+    await restore();
   }
   return asked;
+}
+
+/**
+ * Replaces bindings of the room's env inside the (running) room object, e.g. a JOBS queue that
+ * records; returns a function that puts the originals back. Holds while the object stays in memory
+ * (an eviction builds a fresh object with the real env).
+ */
+export async function patchRoomEnv(roomId: string, patch: Partial<Env>): Promise<() => Promise<void>> {
+  type WithEnv = { env: Env };
+  const stub = roomStub(roomId);
+  const originals = await runInDurableObject(stub, (room: ChatRoom) => {
+    const e = (room as unknown as WithEnv).env;
+    (room as unknown as WithEnv).env = { ...e, ...patch };
+    return Object.fromEntries(Object.keys(patch).map((k) => [k, e[k as keyof Env]])) as Partial<Env>;
+  });
+  return async () => {
+    await runInDurableObject(stub, (room: ChatRoom) => {
+      const e = (room as unknown as WithEnv).env;
+      (room as unknown as WithEnv).env = { ...e, ...originals };
+    });
+  };
 }
