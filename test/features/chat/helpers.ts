@@ -92,9 +92,15 @@ export class Socket {
     return out;
   }
 
-  /** Asserts that no frame of `type` arrives within `ms`. */
-  async expectNo(type: ServerFrame["type"], ms = 300): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
+  /**
+   * Asserts that no frame of `type` came, without waiting for time to pass: a round trip first
+   * through each socket in `after` (whose frames could have caused one: once its pong is back, the
+   * room has handled them), then through this one (the room's frames to a socket are ordered, so
+   * anything sent here before its pong is here now).
+   */
+  async expectNo(type: ServerFrame["type"], after: Socket[] = []): Promise<void> {
+    for (const s of after) await s.roundTrip();
+    await this.roundTrip();
     expect(this.buffer.filter((f) => f.type === type)).toEqual([]);
   }
 

@@ -45,7 +45,7 @@ describe("chat over WebSockets", () => {
     a.socket.send({ type: "send", clientId: "dup-1", text: "once (retry)" });
     const [again] = await a.socket.messages(1);
     expect(again).toEqual(first);
-    await b.socket.expectNo("message");
+    await b.socket.expectNo("message", [a.socket]);
     const rest = await sendRest(alice, room.id, "over REST", "dup-1");
     expect(rest.status).toBe(200);
     expect(rest.body).toEqual(first);
