@@ -5,6 +5,7 @@ import { expect } from "vitest";
 import type { Message, ServerFrame } from "../../../src/features/chat/protocol";
 import type { ChatRoom } from "../../../src/features/chat/room";
 import { api, freshIp, type TestUser } from "../../helpers/api";
+import { track } from "../../helpers/sockets";
 
 export interface RoomBody {
   id: string;
@@ -44,7 +45,10 @@ export async function upgrade(roomId: string, opts: { token?: string | null; via
   return exports.default.fetch(new Request(url, { headers }));
 }
 
-/** A connected socket that buffers incoming frames so tests can await them in order. */
+/**
+ * A connected socket that buffers incoming frames so tests can await them in order. It is closed
+ * when the test that opened it finishes, pass or fail (test/helpers/sockets.ts).
+ */
 export class Socket {
   private readonly buffer: ServerFrame[] = [];
   private waiter: (() => void) | null = null;
@@ -52,6 +56,7 @@ export class Socket {
   readonly raw: string[] = [];
 
   constructor(readonly ws: WebSocket) {
+    track(ws);
     ws.accept();
     this.closed = new Promise((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
     ws.addEventListener("message", (e) => {
