@@ -93,3 +93,18 @@ export async function standinRequests(prefix: string): Promise<{ method: string;
   const res = await fetch(`${env.STANDIN_URL}/_requests?prefix=${encodeURIComponent(prefix)}`);
   return res.json();
 }
+
+/**
+ * The operations the OpenAPI document lists at `prefixes` or under them, as sorted
+ * "METHOD /path" strings, so a feature test can compare its routes exactly (none missing, none extra).
+ */
+export async function documentedOperations(...prefixes: string[]): Promise<string[]> {
+  const doc = await api<{ paths: Record<string, Record<string, unknown>> }>("/v1/openapi.json");
+  if (doc.status !== 200) throw new Error(`GET /v1/openapi.json → ${doc.status}`);
+  const out: string[] = [];
+  for (const [path, ops] of Object.entries(doc.body.paths)) {
+    if (!prefixes.some((p) => path === p || path.startsWith(`${p}/`))) continue;
+    for (const method of Object.keys(ops)) out.push(`${method.toUpperCase()} ${path}`);
+  }
+  return out.sort();
+}
