@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, signup, uniqueEmail } from "../../helpers/api";
 import { codeIn, mailTo } from "../../helpers/outbox";
@@ -137,6 +138,9 @@ describe("auth: the happy paths", () => {
     expect(patched.status).toBe(200);
     expect(patched.body.name).toBe("New Name");
     expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
+    const count = async (table: "users" | "sessions", column: "id" | "user_id") => (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`).bind(u.id).first<{ n: number }>())?.n;
+    expect(await count("users", "id")).toBe(0);
+    expect(await count("sessions", "user_id")).toBe(0);
     expect((await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })).status).toBe(401);
     expect((await api("/v1/auth/login", { body: { email: u.email, password: u.password } })).status).toBe(401);
     // The email is free again.
