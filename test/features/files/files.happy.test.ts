@@ -147,12 +147,10 @@ describe("files: happy paths", () => {
     const a = await uploadPng(u.accessToken);
     const b = await uploadPng(u.accessToken, { visibility: "public" });
     expect(await env.MEDIA.head(`f/${a.id}`)).not.toBeNull();
-    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
-    // The R2 part runs in waitUntil after the response.
-    await vi.waitFor(async () => {
-      expect(await env.MEDIA.head(`f/${a.id}`)).toBeNull();
-      expect(await env.MEDIA.head(`f/${b.id}`)).toBeNull();
-    });
+    // The R2 part runs in waitUntil after the response: `settle` awaits it.
+    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken, settle: true })).status).toBe(204);
+    expect(await env.MEDIA.head(`f/${a.id}`)).toBeNull();
+    expect(await env.MEDIA.head(`f/${b.id}`)).toBeNull();
     expect((await api(`/v1/files/${b.id}`)).status).toBe(404);
     const rows = await env.DB.prepare("SELECT count(*) AS n FROM files WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
     expect(rows?.n).toBe(0);
