@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../../src/config";
 import { ClientFrameSchema, ServerFrameSchema } from "../../src/features/chat/protocol";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
+import { closeSocket, track } from "../helpers/sockets";
 import { changed, fcParams, headerJunk, snapshot, stringJunk, valueJunk } from "./support";
 
 /** The room's own ping, spelled so that the runtime's auto-response does not match it. */
@@ -30,7 +31,12 @@ class Client {
   closed: { code: number; reason: string } | null = null;
   private wake: (() => void) | null = null;
 
-  constructor(readonly ws: WebSocket) {
+  /** `shared`: opened in beforeAll for the whole file (closed in afterAll), else closed when its test ends. */
+  constructor(
+    readonly ws: WebSocket,
+    opts: { shared?: boolean } = {},
+  ) {
+    if (!opts.shared) track(ws);
     ws.accept();
     ws.addEventListener("message", (e) => {
       let f: any;
@@ -48,7 +54,10 @@ class Client {
     });
   }
 
-  /** Waits until a frame after index `from` matches, or the socket closes, or time runs out. */
+  /**
+   * Waits until a frame after index `from` matches, or the socket closes (checked at each frame or
+   * close event), or `ms` pass without one: the timeout only bounds the wait for an event.
+   */
   async until(from: number, pred: (f: Client["frames"][number]) => boolean, ms = 5000): Promise<boolean> {
     const deadline = Date.now() + ms;
     for (;;) {
@@ -57,7 +66,7 @@ class Client {
       const left = deadline - Date.now();
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 200));
+        const t = setTimeout(resolve, left);
         this.wake = () => {
           clearTimeout(t);
           resolve();
@@ -85,12 +94,12 @@ beforeAll(async () => {
   roomId = room.body.id;
   const res = await upgrade(`/v1/rooms/${roomId}/ws`, { authorization: `Bearer ${alice.accessToken}` });
   expect(res.status).toBe(101);
-  client = new Client(res.webSocket!);
+  client = new Client(res.webSocket!, { shared: true });
   expect(await client.until(0, (f) => f.type === "ready")).toBe(true);
 });
 
-afterAll(() => {
-  client?.ws.close(1000, "done");
+afterAll(async () => {
+  if (client) await closeSocket(client.ws);
 });
 
 /** Whether the server's protocol accepts a frame (such frames are not "bad" and get no error). */

@@ -1,4 +1,5 @@
 /** Test harness: call the Worker like an app would, and make signed-up users. */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 
 export interface ApiResponse<T = any> {
@@ -17,6 +18,11 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Client IP (rate limits are per IP). Defaults to a fresh random address per call. */
   ip?: string;
+  /**
+   * Also wait for the work the request left in `waitUntil` (mail sent after the response, say):
+   * the Worker is called with an execution context the test awaits.
+   */
+  settle?: boolean;
 }
 
 let ipCounter = 0;
@@ -33,8 +39,19 @@ export async function api<T = any>(path: string, opts: CallOptions = {}): Promis
     body = JSON.stringify(opts.body);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
-  const res = await exports.default.fetch(new Request(`https://outpost.test${path}`, { method: opts.method ?? (body ? "POST" : "GET"), headers, body }));
-  const text = await res.text();
+  const req = new Request(`https://outpost.test${path}`, { method: opts.method ?? (body ? "POST" : "GET"), headers, body });
+  let res: Response;
+  let text: string;
+  if (opts.settle) {
+    const worker = (await import("../../src/index")).default;
+    const ctx = createExecutionContext();
+    res = await worker.fetch(req, env, ctx as ExecutionContext);
+    text = await res.text();
+    await waitOnExecutionContext(ctx);
+  } else {
+    res = await exports.default.fetch(req);
+    text = await res.text();
+  }
   const ct = res.headers.get("content-type") ?? "";
   return { status: res.status, headers: res.headers, text, body: ct.includes("json") && text ? JSON.parse(text) : (text as unknown as T) };
 }
@@ -75,4 +92,19 @@ export function expectProblem(res: ApiResponse, status: number, code: string) {
 export async function standinRequests(prefix: string): Promise<{ method: string; path: string; headers: Record<string, string>; body: string; query: Record<string, string> }[]> {
   const res = await fetch(`${env.STANDIN_URL}/_requests?prefix=${encodeURIComponent(prefix)}`);
   return res.json();
+}
+
+/**
+ * The operations the OpenAPI document lists at `prefixes` or under them, as sorted
+ * "METHOD /path" strings, so a feature test can compare its routes exactly (none missing, none extra).
+ */
+export async function documentedOperations(...prefixes: string[]): Promise<string[]> {
+  const doc = await api<{ paths: Record<string, Record<string, unknown>> }>("/v1/openapi.json");
+  if (doc.status !== 200) throw new Error(`GET /v1/openapi.json → ${doc.status}`);
+  const out: string[] = [];
+  for (const [path, ops] of Object.entries(doc.body.paths)) {
+    if (!prefixes.some((p) => path === p || path.startsWith(`${p}/`))) continue;
+    for (const method of Object.keys(ops)) out.push(`${method.toUpperCase()} ${path}`);
+  }
+  return out.sort();
 }

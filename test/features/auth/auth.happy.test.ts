@@ -1,6 +1,7 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, signup, uniqueEmail } from "../../helpers/api";
-import { codeIn, waitForMail } from "../../helpers/outbox";
+import { codeIn, mailTo } from "../../helpers/outbox";
 import { providerIdToken } from "../../helpers/tokens";
 
 describe("auth: the happy paths", () => {
@@ -80,9 +81,10 @@ describe("auth: the happy paths", () => {
 
   it("password reset: 202, a code by mail, the new password works and every session is revoked", async () => {
     const u = await signup();
-    const res = await api("/v1/auth/password-reset", { body: { email: u.email } });
+    // The mail goes out after the 202 (waitUntil): `settle` waits for it.
+    const res = await api("/v1/auth/password-reset", { body: { email: u.email }, settle: true });
     expect(res.status).toBe(202);
-    const mail = await waitForMail(u.email);
+    const mail = await mailTo(u.email);
     expect(mail.subject).toMatch(/reset/i);
     const token = codeIn(mail.text);
     const confirm = await api("/v1/auth/password-reset/confirm", { body: { token, newPassword: "reset-password-123" } });
@@ -98,7 +100,7 @@ describe("auth: the happy paths", () => {
   it("email verification: 202, a code by mail, then emailVerified", async () => {
     const u = await signup();
     expect((await api("/v1/auth/verify-email", { token: u.accessToken, body: {} })).status).toBe(202);
-    const mail = await waitForMail(u.email);
+    const mail = await mailTo(u.email);
     const res = await api("/v1/auth/verify-email/confirm", { body: { token: codeIn(mail.text) } });
     expect(res.status).toBe(204);
     expect((await api("/v1/me", { token: u.accessToken })).body.emailVerified).toBe(true);
@@ -122,7 +124,7 @@ describe("auth: the happy paths", () => {
     const u = await signup();
     // Only an email its account has verified joins a provider identity (linking.security.test.ts).
     expect((await api("/v1/auth/verify-email", { token: u.accessToken, body: {} })).status).toBe(202);
-    expect((await api("/v1/auth/verify-email/confirm", { body: { token: codeIn((await waitForMail(u.email)).text) } })).status).toBe(204);
+    expect((await api("/v1/auth/verify-email/confirm", { body: { token: codeIn((await mailTo(u.email)).text) } })).status).toBe(204);
     const idToken = await providerIdToken("google", { sub: `g-${crypto.randomUUID()}`, aud: "web-client-id", email: u.email, email_verified: true, nonce: "n-1" });
     const res = await api("/v1/auth/idtoken", { body: { provider: "google", idToken, nonce: "n-1" } });
     expect(res.status).toBe(200);
@@ -136,6 +138,9 @@ describe("auth: the happy paths", () => {
     expect(patched.status).toBe(200);
     expect(patched.body.name).toBe("New Name");
     expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
+    const count = async (table: "users" | "sessions", column: "id" | "user_id") => (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`).bind(u.id).first<{ n: number }>())?.n;
+    expect(await count("users", "id")).toBe(0);
+    expect(await count("sessions", "user_id")).toBe(0);
     expect((await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })).status).toBe(401);
     expect((await api("/v1/auth/login", { body: { email: u.email, password: u.password } })).status).toBe(401);
     // The email is free again.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { limits } from "../../../src/config";
 import { api, expectProblem, serviceKey, signup, uniqueEmail } from "../../helpers/api";
+import { latestMailTo } from "../../helpers/outbox";
 import { signWithServerKey, signWithWrongKey, tamperPayload, unsignedToken } from "../../helpers/tokens";
 
 const protectedRoutes: [string, string, unknown?][] = [
@@ -121,6 +122,13 @@ describe("auth: sessions and refresh tokens", () => {
     }
     const all = JSON.stringify((await env.DB.prepare("SELECT * FROM refresh_tokens").all()).results);
     expect(all).not.toContain(rotated.slice(3));
+    // What is stored is their hashes: the session holds the current one, the log both.
+    const { hashToken } = await import("../../../src/lib/crypto");
+    const [first, second] = [await hashToken(u.refreshToken), await hashToken(rotated)];
+    expect(rows.results.map((r) => r.refresh_hash)).toContain(second);
+    for (const h of [first, second]) {
+      expect((await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?").bind(h).first<{ n: number }>())?.n).toBe(1);
+    }
   });
 
   it("passwords are stored as PBKDF2-SHA256 with 100,000 iterations and a per-user salt", async () => {
@@ -160,10 +168,17 @@ describe("auth: no account enumeration", () => {
     expect(ratio).toBeLessThan(3);
   });
 
-  it("password-reset answers 202 for unknown and known emails alike", async () => {
+  it("password-reset answers 202 for unknown and known emails alike (same status, body and content type); only the known one gets mail", async () => {
     const u = await signup();
-    expect((await api("/v1/auth/password-reset", { body: { email: uniqueEmail("ghost") } })).status).toBe(202);
-    expect((await api("/v1/auth/password-reset", { body: { email: u.email } })).status).toBe(202);
+    const ghost = uniqueEmail("ghost");
+    const unknown = await api("/v1/auth/password-reset", { body: { email: ghost }, settle: true });
+    const known = await api("/v1/auth/password-reset", { body: { email: u.email }, settle: true });
+    const shape = (r: typeof known) => ({ status: r.status, text: r.text, type: r.headers.get("content-type") });
+    expect(shape(unknown)).toEqual({ status: 202, text: "", type: null });
+    expect(shape(known)).toEqual(shape(unknown));
+    // The difference is only in what happens after the answer (waitUntil, awaited by `settle`).
+    expect(await latestMailTo(ghost)).toBeUndefined();
+    expect((await latestMailTo(u.email))?.subject).toMatch(/reset/i);
   });
 });
 

@@ -10,7 +10,7 @@ import { getConfig } from "../../../src/config";
 import { createDb } from "../../../src/db";
 import { signInWithIdentity } from "../../../src/features/auth/service";
 import { api, expectProblem, signup, uniqueEmail } from "../../helpers/api";
-import { codeIn, waitForMail } from "../../helpers/outbox";
+import { codeIn, mailTo } from "../../helpers/outbox";
 import { providerIdToken } from "../../helpers/tokens";
 
 interface Credentials {
@@ -92,7 +92,7 @@ describe("pre-registration account takeover", () => {
     const email = uniqueEmail("victim");
     const attacker = await signup({ email, password: "attacker password" });
     expect((await api("/v1/auth/verify-email", { token: attacker.accessToken, body: {} })).status).toBe(202);
-    const code = codeIn((await waitForMail(email)).text);
+    const code = codeIn((await mailTo(email)).text);
     await victimSignsInWithGoogle(attacker.id, email);
     expectProblem(await api("/v1/auth/verify-email/confirm", { body: { token: code } }), 400, "invalid_token");
   });
@@ -119,7 +119,7 @@ describe("pre-registration account takeover", () => {
   it("an account whose email IS verified still links to the provider identity (same id)", async () => {
     const u = await signup();
     expect((await api("/v1/auth/verify-email", { token: u.accessToken, body: {} })).status).toBe(202);
-    expect((await api("/v1/auth/verify-email/confirm", { body: { token: codeIn((await waitForMail(u.email)).text) } })).status).toBe(204);
+    expect((await api("/v1/auth/verify-email/confirm", { body: { token: codeIn((await mailTo(u.email)).text) } })).status).toBe(204);
     const res = await googleSignIn(u.email);
     expect(res.status, res.text).toBe(200);
     expect(res.body.user.id).toBe(u.id);

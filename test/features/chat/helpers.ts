@@ -5,6 +5,7 @@ import { expect } from "vitest";
 import type { Message, ServerFrame } from "../../../src/features/chat/protocol";
 import type { ChatRoom } from "../../../src/features/chat/room";
 import { api, freshIp, type TestUser } from "../../helpers/api";
+import { track } from "../../helpers/sockets";
 
 export interface RoomBody {
   id: string;
@@ -44,7 +45,10 @@ export async function upgrade(roomId: string, opts: { token?: string | null; via
   return exports.default.fetch(new Request(url, { headers }));
 }
 
-/** A connected socket that buffers incoming frames so tests can await them in order. */
+/**
+ * A connected socket that buffers incoming frames so tests can await them in order. It is closed
+ * when the test that opened it finishes, pass or fail (test/helpers/sockets.ts).
+ */
 export class Socket {
   private readonly buffer: ServerFrame[] = [];
   private waiter: (() => void) | null = null;
@@ -52,6 +56,7 @@ export class Socket {
   readonly raw: string[] = [];
 
   constructor(readonly ws: WebSocket) {
+    track(ws);
     ws.accept();
     this.closed = new Promise((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
     ws.addEventListener("message", (e) => {
@@ -92,9 +97,15 @@ export class Socket {
     return out;
   }
 
-  /** Asserts that no frame of `type` arrives within `ms`. */
-  async expectNo(type: ServerFrame["type"], ms = 300): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
+  /**
+   * Asserts that no frame of `type` came, without waiting for time to pass: a round trip first
+   * through each socket in `after` (whose frames could have caused one: once its pong is back, the
+   * room has handled them), then through this one (the room's frames to a socket are ordered, so
+   * anything sent here before its pong is here now).
+   */
+  async expectNo(type: ServerFrame["type"], after: Socket[] = []): Promise<void> {
+    for (const s of after) await s.roundTrip();
+    await this.roundTrip();
     expect(this.buffer.filter((f) => f.type === type)).toEqual([]);
   }
 
@@ -177,20 +188,32 @@ export async function withSpentSendLimit(roomId: string, userId: string, fn: () 
       return { success: key !== `send:${userId}` };
     },
   };
-  type WithEnv = { env: Env };
-  const stub = roomStub(roomId);
-  const real = await runInDurableObject(stub, (room: ChatRoom) => {
-    const e = (room as unknown as WithEnv).env;
-    (room as unknown as WithEnv).env = { ...e, CHAT_LIMITER: spent };
-    return e.CHAT_LIMITER;
-  });
+  const restore = await patchRoomEnv(roomId, { CHAT_LIMITER: spent });
   try {
     await fn();
   } finally {
-    await runInDurableObject(stub, (room: ChatRoom) => {
-      const e = (room as unknown as WithEnv).env;
-      (room as unknown as WithEnv).env = { ...e, CHAT_LIMITER: real };
-    });
+    await restore();
   }
   return asked;
+}
+
+/**
+ * Replaces bindings of the room's env inside the (running) room object, e.g. a JOBS queue that
+ * records; returns a function that puts the originals back. Holds while the object stays in memory
+ * (an eviction builds a fresh object with the real env).
+ */
+export async function patchRoomEnv(roomId: string, patch: Partial<Env>): Promise<() => Promise<void>> {
+  type WithEnv = { env: Env };
+  const stub = roomStub(roomId);
+  const originals = await runInDurableObject(stub, (room: ChatRoom) => {
+    const e = (room as unknown as WithEnv).env;
+    (room as unknown as WithEnv).env = { ...e, ...patch };
+    return Object.fromEntries(Object.keys(patch).map((k) => [k, e[k as keyof Env]])) as Partial<Env>;
+  });
+  return async () => {
+    await runInDurableObject(stub, (room: ChatRoom) => {
+      const e = (room as unknown as WithEnv).env;
+      (room as unknown as WithEnv).env = { ...e, ...originals };
+    });
+  };
 }

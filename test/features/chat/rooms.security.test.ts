@@ -1,35 +1,41 @@
 import { describe, expect, it } from "vitest";
-import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
+import { api, documentedOperations, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { createGroup, type RoomBody, sendRest } from "./helpers";
 
 interface Route {
-  name: string;
+  /** The operation as the OpenAPI document names it. */
+  doc: string;
   method: string;
   path: (roomId: string, other: TestUser) => string;
   body?: (other: TestUser) => unknown;
 }
 
-/** Every room route that acts on an existing room. */
+/** Every REST route that acts on an existing room (the socket route is ws.test.ts's: it needs an upgrade). */
 const roomRoutes: Route[] = [
-  { name: "GET room", method: "GET", path: (id) => `/v1/rooms/${id}` },
-  { name: "add member", method: "POST", path: (id) => `/v1/rooms/${id}/members`, body: (o) => ({ userId: o.id }) },
-  { name: "remove member", method: "DELETE", path: (id, o) => `/v1/rooms/${id}/members/${o.id}` },
-  { name: "mute", method: "PATCH", path: (id) => `/v1/rooms/${id}/members/me`, body: () => ({ muted: true }) },
-  { name: "history", method: "GET", path: (id) => `/v1/rooms/${id}/messages` },
-  { name: "send", method: "POST", path: (id) => `/v1/rooms/${id}/messages`, body: () => ({ clientId: "sneaky", text: "let me in" }) },
-  { name: "read", method: "POST", path: (id) => `/v1/rooms/${id}/read`, body: () => ({ seq: 0 }) },
+  { doc: "GET /v1/rooms/{id}", method: "GET", path: (id) => `/v1/rooms/${id}` },
+  { doc: "POST /v1/rooms/{id}/members", method: "POST", path: (id) => `/v1/rooms/${id}/members`, body: (o) => ({ userId: o.id }) },
+  { doc: "DELETE /v1/rooms/{id}/members/{userId}", method: "DELETE", path: (id, o) => `/v1/rooms/${id}/members/${o.id}` },
+  { doc: "PATCH /v1/rooms/{id}/members/me", method: "PATCH", path: (id) => `/v1/rooms/${id}/members/me`, body: () => ({ muted: true }) },
+  { doc: "GET /v1/rooms/{id}/messages", method: "GET", path: (id) => `/v1/rooms/${id}/messages` },
+  { doc: "POST /v1/rooms/{id}/messages", method: "POST", path: (id) => `/v1/rooms/${id}/messages`, body: () => ({ clientId: "sneaky", text: "let me in" }) },
+  { doc: "DELETE /v1/rooms/{id}/messages/{seq}", method: "DELETE", path: (id) => `/v1/rooms/${id}/messages/1` },
+  { doc: "POST /v1/rooms/{id}/read", method: "POST", path: (id) => `/v1/rooms/${id}/read`, body: () => ({ seq: 0 }) },
+];
+const topRoutes: Route[] = [
+  { doc: "POST /v1/rooms", method: "POST", path: () => "/v1/rooms", body: () => ({ memberIds: [] }) },
+  { doc: "GET /v1/rooms", method: "GET", path: () => "/v1/rooms" },
 ];
 
 describe("chat rooms over REST: security", () => {
-  it("every chat route refuses a missing token and a garbage token with 401", async () => {
+  it("the routes below are every documented REST chat route", async () => {
+    const covered = [...topRoutes, ...roomRoutes].map((r) => r.doc);
+    expect([...covered, "GET /v1/rooms/{id}/ws"].sort()).toEqual(await documentedOperations("/v1/rooms"));
+  });
+
+  it("every chat route refuses a missing token, a garbage token and an unsigned token with 401", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
-    const routes: Route[] = [
-      { name: "create", method: "POST", path: () => "/v1/rooms", body: () => ({ memberIds: [] }) },
-      { name: "list", method: "GET", path: () => "/v1/rooms" },
-      ...roomRoutes,
-    ];
-    for (const r of routes) {
+    for (const r of [...topRoutes, ...roomRoutes]) {
       for (const token of [null, "garbage", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."]) {
         const res = await api(r.path(room.id, bob), { method: r.method, token, ...(r.body ? { body: r.body(bob) } : {}) });
         expectProblem(res, 401, "unauthorized");
@@ -47,7 +53,11 @@ describe("chat rooms over REST: security", () => {
     }
     const view = await api<RoomBody>(`/v1/rooms/${room.id}`, { token: alice.accessToken });
     expect(view.body.members.map((m) => m.userId)).toEqual([alice.id, bob.id]);
+    expect(view.body.members.every((m) => m.lastReadSeq === (m.userId === alice.id ? 1 : 0))).toBe(true);
+    expect(view.body.muted).toBe(false);
     expect(view.body.lastSeq).toBe(1);
+    const history = await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken });
+    expect(history.body.items.map((m: { text: string | null; deleted?: boolean }) => [m.text, m.deleted ?? false])).toEqual([["private talk", false]]);
     expect((await api(`/v1/rooms`, { token: mallory.accessToken })).body.items).toEqual([]);
   });
 

@@ -96,6 +96,13 @@ describe("collections: records, security", () => {
       expect(res.status).toBe(200);
       expect(res.body.items).toEqual([]);
     }
+    // Bound, the same kind of value matches a record that holds it literally, and only that one.
+    const literal = await createNote(me, { title: "x' OR '1'='1", tags: ["x' OR 1=1 --"] });
+    for (const where of [{ title: "x' OR '1'='1" }, { tags: { $contains: "x' OR 1=1 --" } }]) {
+      const res = await list("notes", me.accessToken, { where });
+      expect(res.status).toBe(200);
+      expect(res.body.items.map((r: { id: string }) => r.id)).toEqual([literal.id]);
+    }
   });
 });
 

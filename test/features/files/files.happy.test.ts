@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { createDb } from "../../../src/db";
 import { filesCleanup } from "../../../src/features/files/service";
-import { api, serviceKey, signup } from "../../helpers/api";
+import { api, documentedOperations, serviceKey, signup } from "../../helpers/api";
 import { bytesOf, jpegBytes, pathOf, pngBytes, sha256Hex, uploadPng, uploadRaw } from "./helpers";
 
 describe("files: happy paths", () => {
@@ -105,6 +105,13 @@ describe("files: happy paths", () => {
     expect(content.status).toBe(200);
     expect(content.bytes).toEqual(pngBytes(1000));
     expect(content.headers.get("cache-control")).toContain("private");
+    // …until it expires: at expiresAt (injected clock) the same URL is refused.
+    try {
+      vi.setSystemTime(expiresAt);
+      expect((await bytesOf(pathOf(res.body.url))).status).toBe(403);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("lets the service key read, sign and delete any file", async () => {
@@ -140,12 +147,10 @@ describe("files: happy paths", () => {
     const a = await uploadPng(u.accessToken);
     const b = await uploadPng(u.accessToken, { visibility: "public" });
     expect(await env.MEDIA.head(`f/${a.id}`)).not.toBeNull();
-    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
-    // The R2 part runs in waitUntil after the response.
-    await vi.waitFor(async () => {
-      expect(await env.MEDIA.head(`f/${a.id}`)).toBeNull();
-      expect(await env.MEDIA.head(`f/${b.id}`)).toBeNull();
-    });
+    // The R2 part runs in waitUntil after the response: `settle` awaits it.
+    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken, settle: true })).status).toBe(204);
+    expect(await env.MEDIA.head(`f/${a.id}`)).toBeNull();
+    expect(await env.MEDIA.head(`f/${b.id}`)).toBeNull();
     expect((await api(`/v1/files/${b.id}`)).status).toBe(404);
     const rows = await env.DB.prepare("SELECT count(*) AS n FROM files WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
     expect(rows?.n).toBe(0);
@@ -169,26 +174,43 @@ describe("files: happy paths", () => {
     expect(await env.MEDIA.head(`f/${fresh.id}`)).not.toBeNull();
   });
 
-  it("documents every files and uploads route in the OpenAPI document", async () => {
-    const doc = await api("/v1/openapi.json");
-    expect(doc.status).toBe(200);
-    const paths = doc.body.paths as Record<string, Record<string, unknown>>;
-    expect(Object.keys(paths["/v1/files"] ?? {}).sort()).toEqual(["get", "post"]);
-    expect(Object.keys(paths["/v1/files/{id}"] ?? {}).sort()).toEqual(["delete", "get"]);
-    expect(Object.keys(paths["/v1/files/{id}/content"] ?? {})).toEqual(["get"]);
-    expect(Object.keys(paths["/v1/files/{id}/signed-url"] ?? {})).toEqual(["post"]);
-    expect(Object.keys(paths["/v1/uploads"] ?? {})).toEqual(["post"]);
-    expect(Object.keys(paths["/v1/uploads/{id}"] ?? {}).sort()).toEqual(["delete", "get", "patch"]);
+  it("documents every files and uploads route in the OpenAPI document, and no other under those prefixes", async () => {
+    expect(await documentedOperations("/v1/files", "/v1/uploads")).toEqual(
+      [
+        "POST /v1/files",
+        "GET /v1/files",
+        "GET /v1/files/{id}",
+        "DELETE /v1/files/{id}",
+        "GET /v1/files/{id}/content",
+        "POST /v1/files/{id}/signed-url",
+        "POST /v1/uploads",
+        "GET /v1/uploads/{id}",
+        "PATCH /v1/uploads/{id}",
+        "DELETE /v1/uploads/{id}",
+      ].sort(),
+    );
   });
 
   it("answers a retried signed-url request with the same Idempotency-Key with the first URL", async () => {
     const u = await signup();
     const f = await uploadPng(u.accessToken);
-    const first = await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 }, headers: { "idempotency-key": "sign-1" } });
-    await new Promise((r) => setTimeout(r, 1100));
-    const again = await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 }, headers: { "idempotency-key": "sign-1" } });
-    expect(first.status).toBe(200);
-    expect(again.body).toEqual(first.body);
+    const sign = (key?: string) => api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 }, headers: key ? { "idempotency-key": key } : {} });
+    const start = Date.now();
+    try {
+      vi.setSystemTime(start);
+      const first = await sign("sign-1");
+      expect(first.status).toBe(200);
+      // Five seconds later (injected clock): a new signature would carry a later exp.
+      vi.setSystemTime(start + 5000);
+      const again = await sign("sign-1");
+      expect(again.body).toEqual(first.body);
+      const fresh = await sign();
+      expect(fresh.status).toBe(200);
+      expect(fresh.body.url).not.toBe(first.body.url);
+      expect(Date.parse(fresh.body.expiresAt) - Date.parse(first.body.expiresAt)).toBe(5000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("replays a multipart upload retried with the same Idempotency-Key, even with a new boundary", async () => {

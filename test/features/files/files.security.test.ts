@@ -63,15 +63,22 @@ describe("files: security", () => {
     expectProblem(await api(`/v1/files/${b.id}/content${url.search}`), 403, "forbidden");
   });
 
-  it("refuses an expired signed URL with 403", async () => {
+  it("refuses an expired signed URL with 403, from the second its exp names", async () => {
     const owner = await signup();
     const f = await uploadPng(owner.accessToken);
     const url = await signed(owner.accessToken, f.id, 1);
-    expect((await bytesOf(pathOf(url))).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 2100));
-    const res = await api(pathOf(url));
-    expectProblem(res, 403, "forbidden");
-    expect(res.body.detail).toMatch(/expired/);
+    const exp = Number(new URL(url).searchParams.get("exp"));
+    try {
+      // Injected clock: the last millisecond before exp still opens it; exp itself does not.
+      vi.setSystemTime(exp * 1000 - 1);
+      expect((await bytesOf(pathOf(url))).status).toBe(200);
+      vi.setSystemTime(exp * 1000);
+      const res = await api(pathOf(url));
+      expectProblem(res, 403, "forbidden");
+      expect(res.body.detail).toMatch(/expired/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("a stranger cannot take someone else's file as avatar", async () => {
@@ -120,35 +127,41 @@ describe("files: security", () => {
     const released = new Promise<void>((r) => (release = r));
     const head = pngBytes(100);
     let sent = false;
-    const body = new ReadableStream<Uint8Array>({
-      async pull(ctl) {
-        if (!sent) {
-          sent = true;
-          ctl.enqueue(head);
-          return;
-        }
-        await released;
-        ctl.enqueue(new Uint8Array(1000));
-        ctl.close();
+    let firstRead!: () => void;
+    const reading = new Promise<void>((r) => (firstRead = r));
+    // highWaterMark 0: the stream is pulled only when storeFile reads it, which it does once the
+    // pending row is stored.
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(ctl) {
+          if (!sent) {
+            sent = true;
+            ctl.enqueue(head);
+            firstRead();
+            return;
+          }
+          await released;
+          ctl.enqueue(new Uint8Array(1000));
+          ctl.close();
+        },
       },
-    });
+      { highWaterMark: 0 },
+    );
     const db = createDb(env.DB);
     const upload = storeFile(env, db, limits.storageQuotaBytes, { ownerId: u.id, name: "late.png", contentType: "image/png", visibility: "private" }, body, null).then(
       (row) => row.id,
       (e: unknown) => (e instanceof AppError ? e.code : String(e)),
     );
-    await vi.waitFor(async () => {
-      const n = await env.DB.prepare("SELECT count(*) AS n FROM files WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
-      expect(n?.n).toBe(1);
-    });
-    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
+    await reading;
+    const n = await env.DB.prepare("SELECT count(*) AS n FROM files WHERE owner_id = ? AND status = 'pending'").bind(u.id).first<{ n: number }>();
+    expect(n?.n).toBe(1);
+    // `settle`: the deletion's R2 work (waitUntil) is done when this returns.
+    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken, settle: true })).status).toBe(204);
     release();
     expect(await upload).toBe("unauthorized");
-    await vi.waitFor(async () => {
-      const objects = (await env.MEDIA.list({ prefix: "f/" })).objects.map((o) => o.key);
-      const known = (await env.DB.prepare("SELECT object_key AS k FROM file_trash UNION SELECT object_key FROM files").all<{ k: string }>()).results.map((r) => r.k);
-      // Every object in R2 has a file row or is queued for the cleanup task: nothing is left untracked.
-      expect(objects.filter((k) => !known.includes(k))).toEqual([]);
-    });
+    const objects = (await env.MEDIA.list({ prefix: "f/" })).objects.map((o) => o.key);
+    const known = (await env.DB.prepare("SELECT object_key AS k FROM file_trash UNION SELECT object_key FROM files").all<{ k: string }>()).results.map((r) => r.k);
+    // Every object in R2 has a file row or is queued for the cleanup task: nothing is left untracked.
+    expect(objects.filter((k) => !known.includes(k))).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { uploads } from "../../../src/db/schema";
 import { AppError } from "../../../src/errors";
@@ -199,7 +199,7 @@ describe("uploads (tus): concurrent PATCHes", () => {
             abort: () => mp.abort(),
             complete: async (parts: R2UploadedPart[]) => {
               const done = await mp.complete(parts);
-              expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
+              expect((await api("/v1/me", { method: "DELETE", token: u.accessToken, settle: true })).status).toBe(204);
               return done;
             },
           };
@@ -212,6 +212,6 @@ describe("uploads (tus): concurrent PATCHes", () => {
       (e: unknown) => (e instanceof AppError ? e.status : String(e)),
     );
     expect(outcome).toBe(409);
-    await vi.waitFor(async () => expect(await env.MEDIA.head(up.objectKey)).toBeNull());
+    expect(await env.MEDIA.head(up.objectKey)).toBeNull();
   });
 });

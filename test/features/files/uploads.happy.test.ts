@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { uploadsCleanup } from "../../../src/features/files/tus/service";
 import { api, signup } from "../../helpers/api";
@@ -112,8 +112,9 @@ describe("uploads (tus): happy paths", () => {
     await patch(u.accessToken, path, 0, pngBytes(100));
     const id = path.split("/").pop();
     expect((await env.MEDIA.list({ prefix: `u/${id}/` })).objects).toHaveLength(1);
-    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
-    await vi.waitFor(async () => expect((await env.MEDIA.list({ prefix: `u/${id}/` })).objects).toHaveLength(0));
+    // The R2 part runs in waitUntil after the response: `settle` awaits it.
+    expect((await api("/v1/me", { method: "DELETE", token: u.accessToken, settle: true })).status).toBe(204);
+    expect((await env.MEDIA.list({ prefix: `u/${id}/` })).objects).toHaveLength(0);
     const rows = await env.DB.prepare("SELECT count(*) AS n FROM uploads WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
     expect(rows?.n).toBe(0);
   });

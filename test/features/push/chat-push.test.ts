@@ -7,13 +7,12 @@ import type { Job } from "../../../src/jobs";
 import worker from "../../../src/index";
 import { api, signup } from "../../helpers/api";
 import { connect, createGroup, sendRest } from "../chat/helpers";
-import { apnsToken, eventually, expoToken, fcmToken, recordingEnv, registerDevice, requestsFor } from "./helpers";
+import { apnsToken, expoToken, fcmToken, recordingEnv, recordRoomJobs, registerDevice, requestsFor, runJobs } from "./helpers";
 
 type ChatJob = Extract<Job, { type: "chat.message" }>;
 
 const mute = (user: { accessToken: string }, roomId: string, muted: boolean) => api(`/v1/rooms/${roomId}/members/me`, { method: "PATCH", token: user.accessToken, body: { muted } });
-/** Long enough for the rest of a queue job to land once its first push was seen. */
-const settle = () => new Promise((r) => setTimeout(r, 1500));
+const sorted = (ids: string[]) => [...ids].sort();
 
 describe("chat messages → push", () => {
   it("a message pushes once to the offline member, and not to the online, the muted or the sender", async () => {
@@ -28,39 +27,55 @@ describe("chat messages → push", () => {
     await registerDevice(dave, tokens.dave, "expo");
     const room = await createGroup(alice, [bob, carol, dave], "Team");
     expect((await mute(dave, room.id, true)).status).toBe(200);
+    // The room's push jobs are recorded, then run through the Worker's queue handler: once that
+    // returns, every push of the job has been sent (no waiting for the background consumer).
+    const roomJobs = await recordRoomJobs(room.id);
+    const { env: consumerEnv, queued: retries } = recordingEnv();
     const { socket } = await connect(carol, room.id);
 
     const sent = await sendRest(alice, room.id, "  Hello\n  team!  ");
     expect(sent.status).toBe(201);
+    const first = await roomJobs.chatJob(sent.body.seq);
+    // The room leaves out the sender and whoever is connected (Carol); the consumer drops the muted.
+    expect(sorted(first.recipients)).toEqual(sorted([bob.id, dave.id]));
+    await runJobs(consumerEnv, [{ body: first }]);
 
-    const push = await eventually(async () => (await requestsFor("/fcm/v1/", tokens.bob))[0]);
-    expect(JSON.parse(push.body).message).toEqual({
+    const pushes = await requestsFor("/fcm/v1/", tokens.bob);
+    expect(pushes).toHaveLength(1);
+    expect(JSON.parse(pushes[0]!.body).message).toEqual({
       token: tokens.bob,
       notification: { title: "Alice in Team", body: "Hello team!" },
       data: { roomId: room.id, seq: String(sent.body.seq) },
       android: { priority: "HIGH" },
       apns: { headers: { "apns-priority": "10" }, payload: { aps: { sound: "default", "thread-id": room.id } } },
     });
-    await settle();
-    expect(await requestsFor("/fcm/v1/", tokens.bob)).toHaveLength(1);
     expect(await requestsFor("/fcm/v1/", tokens.alice)).toEqual([]);
     expect(await requestsFor("/apns/", tokens.carol)).toEqual([]);
     expect(await requestsFor("/expo/", tokens.dave)).toEqual([]);
 
     // Unmuted, Dave is pushed again; Carol, still connected, is not.
     expect((await mute(dave, room.id, false)).status).toBe(200);
-    await sendRest(alice, room.id, "Second");
-    await eventually(async () => (await requestsFor("/expo/", tokens.dave))[0]);
-    await eventually(async () => (await requestsFor("/fcm/v1/", tokens.bob))[1]);
-    await settle();
+    const second = await sendRest(alice, room.id, "Second");
+    const secondJob = await roomJobs.chatJob(second.body.seq);
+    expect(sorted(secondJob.recipients)).toEqual(sorted([bob.id, dave.id]));
+    await runJobs(consumerEnv, [{ body: secondJob }]);
+    expect(await requestsFor("/expo/", tokens.dave)).toHaveLength(1);
+    expect(await requestsFor("/fcm/v1/", tokens.bob)).toHaveLength(2);
     expect(await requestsFor("/apns/", tokens.carol)).toEqual([]);
 
     // Once Carol's socket is gone she is offline, and her device gets the next one.
     socket.close();
     await socket.closed;
-    await sendRest(alice, room.id, "Third");
-    const carolPush = await eventually(async () => (await requestsFor("/apns/", tokens.carol))[0]);
-    expect(JSON.parse(carolPush.body).aps.alert).toEqual({ title: "Alice in Team", body: "Third" });
+    const third = await sendRest(alice, room.id, "Third");
+    const thirdJob = await roomJobs.chatJob(third.body.seq);
+    expect(sorted(thirdJob.recipients)).toEqual(sorted([bob.id, carol.id, dave.id]));
+    await runJobs(consumerEnv, [{ body: thirdJob }]);
+    const carolPushes = await requestsFor("/apns/", tokens.carol);
+    expect(carolPushes).toHaveLength(1);
+    expect(JSON.parse(carolPushes[0]!.body).aps.alert).toEqual({ title: "Alice in Team", body: "Third" });
+    // One job per message; nothing was retried, and only Expo's two pushes (Dave's) queued their receipt check.
+    expect(roomJobs.queued.map((q) => q.body.type === "chat.message" && q.body.seq)).toEqual([1, 2, 3]);
+    expect(retries.map((q) => q.body.type)).toEqual(["push.receipts", "push.receipts"]);
   });
 
   it("the handler drops the sender, non-members and muted members from a real job", async () => {
@@ -131,9 +146,14 @@ describe("chat messages → push", () => {
     await registerDevice(carol, tc, "fcm");
     const room = await createGroup(alice, [bob, carol], "E2E");
     expect((await api("/v1/blocks", { token: bob.accessToken, body: { userId: alice.id } })).status).toBe(201);
-    expect((await sendRest(alice, room.id, "hello all")).status).toBe(201);
-    await eventually(async () => (await requestsFor("/fcm/v1/", tc))[0]);
-    await settle();
+    const roomJobs = await recordRoomJobs(room.id);
+    const sent = await sendRest(alice, room.id, "hello all");
+    expect(sent.status).toBe(201);
+    // The room enqueues the push for both members; the consumer leaves out the blocker.
+    const job = await roomJobs.chatJob(sent.body.seq);
+    expect(sorted(job.recipients)).toEqual(sorted([bob.id, carol.id]));
+    await runJobs(recordingEnv().env, [{ body: job }]);
+    expect(await requestsFor("/fcm/v1/", tc)).toHaveLength(1);
     expect(await requestsFor("/fcm/v1/", tb)).toEqual([]);
     const history = await api(`/v1/rooms/${room.id}/messages`, { token: bob.accessToken });
     expect(history.body.items.map((m: { text: string }) => m.text)).toEqual(["hello all"]);

@@ -5,6 +5,7 @@ import { expect } from "vitest";
 import worker from "../../../src/index";
 import type { Job } from "../../../src/jobs";
 import { api, standinRequests, type TestUser } from "../../helpers/api";
+import { patchRoomEnv } from "../chat/helpers";
 
 const rand = (bytes = 12) => [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -106,15 +107,51 @@ export async function runJobs(recording: Env, jobs: QueuedJob[]): Promise<void> 
   expect(result.retryMessages).toEqual([]);
 }
 
-/** Polls until `fn` returns a truthy value (the queue consumer runs in the background), or fails after `ms`. */
-export async function eventually<T>(fn: () => Promise<T | null | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 200));
-  }
+type ChatJob = Extract<Job, { type: "chat.message" }>;
+
+/**
+ * Gives a chat room (inside its object) a JOBS queue that records, so a test sees the push jobs
+ * the room enqueues and runs them itself (`runJobs`) instead of waiting for the background
+ * consumer. Jobs are recorded however the room sends them (`send` or `sendBatch`).
+ */
+export async function recordRoomJobs(roomId: string): Promise<{ queued: QueuedJob[]; chatJob(seq: number, timeoutMs?: number): Promise<ChatJob> }> {
+  const queued: QueuedJob[] = [];
+  let arrived: (() => void) | null = null;
+  const record = (body: Job, delaySeconds?: number) => {
+    queued.push({ body, ...(delaySeconds !== undefined ? { delaySeconds } : {}) });
+    arrived?.();
+  };
+  const JOBS = {
+    async send(body: Job, opts?: { delaySeconds?: number }) {
+      record(body, opts?.delaySeconds);
+    },
+    async sendBatch(msgs: Iterable<{ body: Job; delaySeconds?: number }>, opts?: { delaySeconds?: number }) {
+      for (const m of msgs) record(m.body, m.delaySeconds ?? opts?.delaySeconds);
+    },
+  };
+  await patchRoomEnv(roomId, { JOBS: JOBS as unknown as Queue });
+  const find = (seq: number) => queued.find((q): q is QueuedJob & { body: ChatJob } => q.body.type === "chat.message" && q.body.seq === seq)?.body;
+  return {
+    queued,
+    /** The chat.message job for `seq`, as soon as the room enqueued it (the timeout only bounds the wait). */
+    async chatJob(seq, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const job = find(seq);
+        if (job) return job;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`the room enqueued no chat.message job for seq ${seq} within ${timeoutMs} ms; queued: ${JSON.stringify(queued)}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          arrived = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        arrived = null;
+      }
+    },
+  };
 }
 
 /** Decodes a JWT's header and claims without verifying (the stand-in verifies). */
