@@ -50,7 +50,7 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
   readonly auth: Auth;
   readonly files: Files;
   readonly rooms: Rooms;
-  /** Resolves once the stored session has been read. */
+  /** Resolves once the stored session and the signed-in user's queue of pending writes have been read. */
   readonly ready: Promise<void>;
   private readonly core: Core;
   private readonly sync: Sync;
@@ -95,7 +95,7 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
       this.device = d;
     });
-    this.ready = this.auth.ready;
+    this.ready = this.auth.ready.then(() => this.sync.setUser(this.auth.user?.id ?? null));
     this.auth.onAuthStateChange((event, session) => {
       void this.sync.setUser(session?.user?.id ?? null);
       if (event === "SIGNED_IN" || event === "INITIAL_SESSION") void this.registerStoredDevice().catch(noop);
