@@ -39,6 +39,8 @@ export class Auth implements TokenSource {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private active = true;
   private readonly ev = new Emitter<{ change: [AuthEvent, Session | null] }>();
+  /** @internal Work a sign-in waits for (registering the push token), best effort. */
+  afterSignIn: () => Promise<unknown> = async () => undefined;
 
   constructor(private readonly d: AuthDeps) {
     this.ready = readJson<Session | null>(d.storage, d.key, null).then((s) => {
@@ -92,6 +94,7 @@ export class Auth implements TokenSource {
     await this.ready;
     const r = await this.d.http.json<AuthResult>(path, { method: "POST", body, auth: false });
     await this.store(r.session, r.user, "SIGNED_IN");
+    await this.afterSignIn().catch(noop);
     return r.user;
   }
 

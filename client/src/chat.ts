@@ -46,6 +46,7 @@ export class Room {
   private readonly loaded: Promise<void>;
   private readonly io = serial();
   private ready = false;
+  private halted: OutpostError | null = null;
   private syncing = false;
   private retries = 0;
 
@@ -63,7 +64,8 @@ export class Room {
       probe: () => this.get(),
       onHalt: (e) => {
         this.ready = false;
-        for (const o of this.outbox) this.waiters.get(o.clientId)?.reject(e);
+        this.halted = e;
+        for (const w of this.waiters.values()) w.reject(e);
         this.waiters.clear();
         this.ev.emit("stopped", e);
       },
@@ -83,6 +85,7 @@ export class Room {
    */
   connect(o: { afterSeq?: number } = {}): this {
     if (o.afterSeq !== undefined) this.lastSeq = o.afterSeq;
+    this.halted = null;
     this.sock.start();
     return this;
   }
@@ -108,6 +111,7 @@ export class Room {
    */
   async send(m: { text?: string; fileId?: string; clientId?: string }): Promise<Message> {
     await this.loaded;
+    if (this.halted) throw this.halted;
     const o: Outgoing = { clientId: m.clientId ?? uuid(), ...(m.text !== undefined && { text: m.text }), ...(m.fileId !== undefined && { fileId: m.fileId }) };
     const done = new Promise<Message>((resolve, reject) => this.waiters.set(o.clientId, { resolve, reject }));
     this.outbox.push(o);

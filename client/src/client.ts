@@ -95,10 +95,11 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
       this.device = d;
     });
+    this.auth.afterSignIn = () => this.registerStoredDevice();
     this.ready = this.auth.ready.then(() => this.sync.setUser(this.auth.user?.id ?? null));
     this.auth.onAuthStateChange((event, session) => {
       void this.sync.setUser(session?.user?.id ?? null);
-      if (event === "SIGNED_IN" || event === "INITIAL_SESSION") void this.registerStoredDevice().catch(noop);
+      if (event === "INITIAL_SESSION") void this.registerStoredDevice().catch(noop);
       if (event === "SIGNED_OUT") for (const r of this.openRooms.values()) r.disconnect();
     });
   }

@@ -51,7 +51,7 @@ export class Net {
 
 /** WebSockets of a client, each of which a test can cut like a dropped network (no close frame reaches the SDK in time). */
 export class Sockets {
-  readonly all: { url: string; ws: WebSocket; cut(): void }[] = [];
+  readonly all: { url: string; ws: WebSocket; cut(): void; silence(): void; closeWith(code: number): void }[] = [];
   readonly Ctor: new (url: string) => WebSocketLike;
   constructor() {
     const self = this;
@@ -77,6 +77,16 @@ export class Sockets {
             this.ws.close();
             this.onclose?.({ code: 1006, reason: "network dropped" });
           },
+          silence: () => {
+            // A dead connection that never reports a close: only the heartbeat can tell.
+            this.dead = true;
+          },
+          closeWith: (code: number) => {
+            // The server's close code, as the SDK would see it.
+            this.dead = true;
+            this.ws.close();
+            this.onclose?.({ code, reason: "closed by server" });
+          },
         });
       }
       get readyState() {
@@ -96,7 +106,7 @@ export class Sockets {
       }
     };
   }
-  open(): { url: string; ws: WebSocket; cut(): void }[] {
+  open(): Sockets["all"] {
     return this.all.filter((s) => s.ws.readyState === WebSocket.OPEN);
   }
 }
