@@ -557,7 +557,6 @@ class Feed {
       .finally(() => {
         if (!this.on || this.paused || this.sock) return;
         this.timer = setTimeout(() => this.poll(), this.s.o.pollIntervalMs);
-        (this.timer as { unref?: () => void }).unref?.();
       });
   }
 
