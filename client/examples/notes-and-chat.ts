@@ -54,7 +54,9 @@ const info = await phone.rooms.create({ kind: "direct", memberIds: [bob.id] });
 
 const bobRoom = bobDevice.room(info.id).connect({ afterSeq: 0 });
 const aliceRoom = phone.room(info.id).connect({ afterSeq: 0 });
-const bobGot = new Promise<string>((resolve) => bobRoom.on("message", (m) => m.senderId === alice.id && resolve(m.text ?? "")));
+const bobGot = new Promise<string>((resolve) =>
+  bobRoom.on("message", (m) => m.senderId === alice.id && resolve(m.text ?? "")),
+);
 const sent = await aliceRoom.send({ text: "Hi Bob!" });
 check((await bobGot) === "Hi Bob!" && sent.seq === 1, "Bob received Alice's message");
 const reply = await bobRoom.send({ text: "Hi Alice" });

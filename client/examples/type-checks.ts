@@ -11,7 +11,10 @@ export async function checks(): Promise<void> {
   const title: string = n.title;
   const version: number = n.version;
   await notes.update(n.id, { pinned: true });
-  notes.watch({ where: { title: { $contains: "x" }, createdAt: { $gte: "2026-01-01" } }, sort: "-updatedAt" }, (s) => s.items[0]?.tags);
+  notes.watch(
+    { where: { title: { $contains: "x" }, createdAt: { $gte: "2026-01-01" } }, sort: "-updatedAt" },
+    (s) => s.items[0]?.tags,
+  );
   void [title, version];
 
   // @ts-expect-error an unknown collection

@@ -26,7 +26,15 @@ async function fromSource() {
   const { build } = await import("esbuild");
   const tmp = path.join(clientDir, ".worker", `collections-${process.pid}.mjs`);
   mkdirSync(path.dirname(tmp), { recursive: true });
-  await build({ entryPoints: [path.join(root, "src", "collections.ts")], bundle: true, format: "esm", platform: "node", packages: "external", outfile: tmp, logLevel: "error" });
+  await build({
+    entryPoints: [path.join(root, "src", "collections.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    packages: "external",
+    outfile: tmp,
+    logLevel: "error",
+  });
   try {
     const mod = await import(pathToFileURL(tmp).href);
     const MARK = Symbol.for("outpost.collection");
@@ -35,7 +43,10 @@ async function fromSource() {
       const meta = value && typeof value === "object" ? value[MARK] : undefined;
       if (!meta) continue;
       cols[meta.name] = Object.fromEntries(
-        Object.entries(meta.fields).map(([k, f]) => [k, { kind: f.kind, nullable: f.nullable, hasDefault: f.default !== undefined, default: f.default }]),
+        Object.entries(meta.fields).map(([k, f]) => [
+          k,
+          { kind: f.kind, nullable: f.nullable, hasDefault: f.default !== undefined, default: f.default },
+        ]),
       );
     }
     return cols;
@@ -47,7 +58,15 @@ async function fromSource() {
 /** Collections from an OpenAPI document: each `POST /v1/collections/{name}/records` body and response. */
 async function fromOpenApi(src) {
   const doc = /^https?:/.test(src) ? await (await fetch(src)).json() : JSON.parse(readFileSync(src, "utf8"));
-  const deref = (s) => (s?.$ref ? deref(s.$ref.split("/").slice(1).reduce((o, k) => o[k], doc)) : s);
+  const deref = (s) =>
+    s?.$ref
+      ? deref(
+          s.$ref
+            .split("/")
+            .slice(1)
+            .reduce((o, k) => o[k], doc),
+        )
+      : s;
   const cols = {};
   for (const [p, item] of Object.entries(doc.paths ?? {})) {
     const m = /^\/v1\/collections\/([a-z][a-z0-9_]*)\/records$/.exec(p);
@@ -62,7 +81,15 @@ async function fromOpenApi(src) {
           const variants = (s.anyOf ?? s.oneOf ?? [s]).map(deref);
           const types = variants.flatMap((v) => (Array.isArray(v.type) ? v.type : [v.type]));
           const nullable = types.includes("null");
-          const kind = types.includes("array") ? "stringArray" : types.includes("integer") ? "integer" : types.includes("number") ? "number" : types.includes("boolean") ? "boolean" : "string";
+          const kind = types.includes("array")
+            ? "stringArray"
+            : types.includes("integer")
+              ? "integer"
+              : types.includes("number")
+                ? "number"
+                : types.includes("boolean")
+                  ? "boolean"
+                  : "string";
           const hasDefault = !required.has(k);
           return [k, { kind, nullable, hasDefault, ...(s.default !== undefined && { default: s.default }) }];
         }),
@@ -71,7 +98,9 @@ async function fromOpenApi(src) {
   return cols;
 }
 
-const tsType = (f) => ({ string: "string", integer: "number", number: "number", boolean: "boolean", stringArray: "string[]" })[f.kind] + (f.nullable ? " | null" : "");
+const tsType = (f) =>
+  ({ string: "string", integer: "number", number: "number", boolean: "boolean", stringArray: "string[]" })[f.kind] +
+  (f.nullable ? " | null" : "");
 const pascal = (s) => s.replace(/(^|_)([a-z0-9])/g, (_, __, c) => c.toUpperCase());
 /** `notes` → `Note`; names that do not end in a plain plural s stay whole. */
 const typeName = (col) => pascal(/[^su]s$/.test(col) && !/ss$/.test(col) ? col.slice(0, -1) : col);
@@ -88,11 +117,20 @@ for (const [name, fields] of Object.entries(cols)) {
   ts += `\n/** A \`${name}\` record's fields (the record also has id, ownerId, createdAt, updatedAt, version). */\nexport type ${T} = {\n${entries.map(([k, f]) => `  ${k}: ${tsType(f)};`).join("\n")}\n};\n`;
   ts += `/** What \`${name}\` create and replace accept (fields with a default may be left out). */\nexport type ${T}Input = {\n${entries.map(([k, f]) => `  ${k}${f.hasDefault ? "?" : ""}: ${tsType(f)};`).join("\n")}\n};\n`;
 }
-ts += `\n/** Pass as the type argument of createClient: \`createClient<Collections>({ url, defaults })\`. */\nexport type Collections = {\n${Object.keys(cols)
+ts += `\n/** Pass as the type argument of createClient: \`createClient<Collections>({ url, defaults })\`. */\nexport type Collections = {\n${Object.keys(
+  cols,
+)
   .map((n) => `  ${n}: CollectionTypes<${typeName(n)}, ${typeName(n)}Input>;`)
   .join("\n")}\n};\n`;
 const defaults = Object.fromEntries(
-  Object.entries(cols).map(([n, fields]) => [n, Object.fromEntries(Object.entries(fields).filter(([, f]) => f.default !== undefined).map(([k, f]) => [k, f.default]))]),
+  Object.entries(cols).map(([n, fields]) => [
+    n,
+    Object.fromEntries(
+      Object.entries(fields)
+        .filter(([, f]) => f.default !== undefined)
+        .map(([k, f]) => [k, f.default]),
+    ),
+  ]),
 );
 const literal = JSON.stringify(defaults, null, 2)
   .replace(/"([a-zA-Z_][a-zA-Z0-9_]*)":/g, "$1:")

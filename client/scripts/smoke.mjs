@@ -9,7 +9,11 @@ const w = await startWorker();
 let code = 1;
 try {
   code = await new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(dir, "examples", "notes-and-chat.ts")], { cwd: dir, stdio: "inherit", env: { ...process.env, OUTPOST_URL: w.url } });
+    const p = spawn(process.execPath, [path.join(dir, "examples", "notes-and-chat.ts")], {
+      cwd: dir,
+      stdio: "inherit",
+      env: { ...process.env, OUTPOST_URL: w.url },
+    });
     const timer = setTimeout(() => p.kill("SIGKILL"), 120_000);
     p.on("exit", (c) => {
       clearTimeout(timer);

@@ -30,7 +30,8 @@ export interface AuthDeps {
 
 /** A refresh answer that ends the session for good: the token was reused, revoked or is invalid, or the account is disabled. */
 const definitive = (e: unknown) =>
-  e instanceof OutpostError && (e.status === 401 || e.code === "account_disabled" || e.code === "validation_failed" || e.code === "invalid_token");
+  e instanceof OutpostError &&
+  (e.status === 401 || e.code === "account_disabled" || e.code === "validation_failed" || e.code === "invalid_token");
 
 export class Auth implements TokenSource {
   session: Session | null = null;
@@ -86,7 +87,12 @@ export class Auth implements TokenSource {
     return this.signIn("/v1/auth/anonymous", {});
   }
   /** Native Sign in with Apple / Google: the ID token the platform SDK returned, and the raw nonce if one was used. */
-  signInWithIdToken(body: { provider: "apple" | "google"; idToken: string; nonce?: string; name?: string }): Promise<User> {
+  signInWithIdToken(body: {
+    provider: "apple" | "google";
+    idToken: string;
+    nonce?: string;
+    name?: string;
+  }): Promise<User> {
     return this.signIn("/v1/auth/idtoken", body);
   }
 
@@ -181,7 +187,11 @@ export class Auth implements TokenSource {
     if (!s) return;
     let r: { session: SessionJson };
     try {
-      r = await this.d.http.json("/v1/auth/refresh", { method: "POST", body: { refreshToken: s.refreshToken }, auth: false });
+      r = await this.d.http.json("/v1/auth/refresh", {
+        method: "POST",
+        body: { refreshToken: s.refreshToken },
+        auth: false,
+      });
     } catch (e) {
       if (definitive(e) && this.session === s) await this.clear();
       else this.schedule(30_000);
@@ -208,7 +218,12 @@ export class Auth implements TokenSource {
   }
 
   private async store(s: SessionJson, user: User | null, event: AuthEvent): Promise<void> {
-    this.session = { accessToken: s.accessToken, refreshToken: s.refreshToken, expiresAt: this.d.now() + s.expiresIn * 1000, user };
+    this.session = {
+      accessToken: s.accessToken,
+      refreshToken: s.refreshToken,
+      expiresAt: this.d.now() + s.expiresIn * 1000,
+      user,
+    };
     await writeJson(this.d.storage, this.d.key, this.session);
     this.schedule();
     this.ev.emit("change", event, this.session);

@@ -112,7 +112,11 @@ export class Room {
   async send(m: { text?: string; fileId?: string; clientId?: string }): Promise<Message> {
     await this.loaded;
     if (this.halted) throw this.halted;
-    const o: Outgoing = { clientId: m.clientId ?? uuid(), ...(m.text !== undefined && { text: m.text }), ...(m.fileId !== undefined && { fileId: m.fileId }) };
+    const o: Outgoing = {
+      clientId: m.clientId ?? uuid(),
+      ...(m.text !== undefined && { text: m.text }),
+      ...(m.fileId !== undefined && { fileId: m.fileId }),
+    };
     const done = new Promise<Message>((resolve, reject) => this.waiters.set(o.clientId, { resolve, reject }));
     this.outbox.push(o);
     await this.save();
@@ -180,22 +184,27 @@ export class Room {
       }
       case "message": {
         const m = f.message as Message & { deleted?: boolean };
-        return this.receive(m.seq, m.deleted ? null : m);
+        this.receive(m.seq, m.deleted ? null : m);
+        return;
       }
       case "deleted":
-        return this.receive(f.seq as number, null);
+        this.receive(f.seq as number, null);
+        return;
       case "more":
         this.syncing = true;
         this.sock.send({ type: "sync", afterSeq: typeof f.afterSeq === "number" ? f.afterSeq : (this.lastSeq ?? 0) });
         return;
       case "typing":
-        return this.ev.emit("typing", f.userId as string);
+        this.ev.emit("typing", f.userId as string);
+        return;
       case "read":
-        return this.ev.emit("read", { userId: f.userId as string, seq: f.seq as number });
+        this.ev.emit("read", { userId: f.userId as string, seq: f.seq as number });
+        return;
       case "presence":
-        return this.ev.emit("presence", { userId: f.userId as string, online: f.online as boolean });
+        this.ev.emit("presence", { userId: f.userId as string, online: f.online as boolean });
+        return;
       case "error":
-        return this.refused(f);
+        this.refused(f);
     }
   }
 
@@ -243,7 +252,10 @@ export class Room {
   private refused(f: Frame): void {
     const e = new OutpostError(0, String(f.code), String(f.message ?? f.code));
     const o = this.outbox.find((x) => x.clientId === f.clientId);
-    if (!o) return this.ev.emit("error", e);
+    if (!o) {
+      this.ev.emit("error", e);
+      return;
+    }
     if (f.code === "rate_limited" || f.code === "internal") {
       // Not this message's fault: send it again later, same clientId.
       setTimeout(() => this.ready && this.push(o), backoff(this.retries++, 1000, 30_000));

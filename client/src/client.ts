@@ -4,6 +4,7 @@ import { Room, Rooms } from "./chat.js";
 import { Collection } from "./collections.js";
 import type { Core } from "./core.js";
 import { enc } from "./core.js";
+import type { OutpostError } from "./errors.js";
 import { Files } from "./files.js";
 import { type Fetch, Http, type RequestOptions } from "./http.js";
 import type { SocketEnv, WebSocketConstructor } from "./socket.js";
@@ -12,7 +13,6 @@ import { type LocalStore, memoryStore } from "./store.js";
 import { type Conflict, type PendingWrite, type Resolution, Sync } from "./sync.js";
 import type { CollectionMap, Device, DeviceRegistration, UntypedCollections, User } from "./types.js";
 import { noop } from "./util.js";
-import type { OutpostError } from "./errors.js";
 
 export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   /** The server's base URL, e.g. `https://api.example.com` (without `/v1`). */
@@ -68,7 +68,13 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     this.http = new Http(o.url.replace(/\/+$/, ""), fetchFn, o.timeoutMs ?? 30_000);
     const storage = o.storage ?? memoryStorage();
     const prefix = o.storageKey ?? "outpost.";
-    this.auth = new Auth({ http: this.http, storage, key: `${prefix}session`, now, marginMs: o.refreshMarginMs ?? 60_000 });
+    this.auth = new Auth({
+      http: this.http,
+      storage,
+      key: `${prefix}session`,
+      now,
+      marginMs: o.refreshMarginMs ?? 60_000,
+    });
     this.http.tokens = this.auth;
     const WS = o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     const sockets: SocketEnv = {
@@ -90,7 +96,10 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
       ...(o.onConflict && { onConflict: o.onConflict }),
       ...(o.onSyncError && { onSyncError: o.onSyncError }),
     });
-    this.files = new Files(this.core, { largeUploadBytes: o.largeUploadBytes ?? 5 * 2 ** 20, chunkSize: o.chunkSize ?? 5 * 2 ** 20 });
+    this.files = new Files(this.core, {
+      largeUploadBytes: o.largeUploadBytes ?? 5 * 2 ** 20,
+      chunkSize: o.chunkSize ?? 5 * 2 ** 20,
+    });
     this.rooms = new Rooms(this.core);
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
       this.device = d;
@@ -107,14 +116,20 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
   /** A collection; with generated types, its records, filters and sorts are typed. */
   collection<K extends keyof C & string>(name: K): Collection<C[K]["fields"], C[K]["create"]> {
     let col = this.cols.get(name);
-    if (!col) this.cols.set(name, (col = new Collection(this.core, this.sync, name)));
+    if (!col) {
+      col = new Collection(this.core, this.sync, name);
+      this.cols.set(name, col);
+    }
     return col as Collection<C[K]["fields"], C[K]["create"]>;
   }
 
   /** A chat room (one object per id); `connect()` opens its socket. */
   room(id: string): Room {
     let r = this.openRooms.get(id);
-    if (!r) this.openRooms.set(id, (r = new Room(this.core, id)));
+    if (!r) {
+      r = new Room(this.core, id);
+      this.openRooms.set(id, r);
+    }
     return r;
   }
 
@@ -199,7 +214,10 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     const d = this.device;
     const user = this.auth.user?.id;
     if (!d || !user || (d.id && d.userId === user)) return null;
-    const dev = await this.http.json<Device>("/v1/devices", { method: "POST", body: { token: d.token, platform: d.platform, provider: d.provider } });
+    const dev = await this.http.json<Device>("/v1/devices", {
+      method: "POST",
+      body: { token: d.token, platform: d.platform, provider: d.provider },
+    });
     this.device = { ...d, id: dev.id, userId: user };
     await writeJson(this.core.storage, `${this.core.prefix}device`, this.device);
     return dev;

@@ -1,7 +1,7 @@
 /** `client.collection(name)`: typed records, written offline-first, read from the server or the local store. */
 import { type Core, enc } from "./core.js";
 import { OutpostError } from "./errors.js";
-import { matches, sortRecords, type StoredRecord } from "./store.js";
+import { matches, type StoredRecord, sortRecords } from "./store.js";
 import type { Snapshot, Sync } from "./sync.js";
 import type { Fields, Page, Query, RecordOf } from "./types.js";
 import { uuid } from "./util.js";
@@ -47,7 +47,13 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
     await this.s.write({ key: uuid(), collection: this.name, op: "delete", id, at: this.iso(), ...o });
   }
 
-  private async write(w: { op: "create" | "update" | "replace"; id: string; data: Fields; ifMatch?: number; at?: string }): Promise<RecordOf<F>> {
+  private async write(w: {
+    op: "create" | "update" | "replace";
+    id: string;
+    data: Fields;
+    ifMatch?: number;
+    at?: string;
+  }): Promise<RecordOf<F>> {
     const rec = await this.s.write({ key: uuid(), collection: this.name, at: this.iso(), ...w });
     if (!rec) throw new OutpostError(404, "not_found", `No ${this.name} record ${w.id} (deleted on the server).`);
     return rec as RecordOf<F>;
@@ -66,7 +72,8 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
       });
       if (res.status !== 304) await this.s.remember(this.name, (await res.json()) as StoredRecord);
     } catch (e) {
-      if (e instanceof OutpostError && e.status === 404 && !this.s.pending(this.name, real)) await this.s.forget(this.name, real);
+      if (e instanceof OutpostError && e.status === 404 && !this.s.pending(this.name, real))
+        await this.s.forget(this.name, real);
       if (!(e instanceof OutpostError) || e.status !== 0) throw e;
     }
     const rec = await this.s.local(this.name, real);
@@ -114,7 +121,13 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
    * while watched. `cb` runs now and after every change. Returns the function that stops it.
    */
   watch(q: Query<F>, cb: (snapshot: Snapshot<RecordOf<F>>) => void): () => void {
-    return this.s.watch({ col: this.name, where: q.where as Fields | undefined, sort: q.sort, limit: q.limit, cb: cb as (s: Snapshot<StoredRecord>) => void });
+    return this.s.watch({
+      col: this.name,
+      where: q.where as Fields | undefined,
+      sort: q.sort,
+      limit: q.limit,
+      cb: cb as (s: Snapshot<StoredRecord>) => void,
+    });
   }
 
   /** Catches up with the server's change feed now. */

@@ -74,4 +74,6 @@ export const isRetryable = (e: unknown): boolean =>
   (e.status === 409 && e.retryAfter !== null);
 
 export const toError = (e: unknown): OutpostError =>
-  e instanceof OutpostError ? e : new OutpostError(0, "network_error", e instanceof Error ? e.message : String(e), { cause: e });
+  e instanceof OutpostError
+    ? e
+    : new OutpostError(0, "network_error", e instanceof Error ? e.message : String(e), { cause: e });

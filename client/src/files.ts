@@ -11,7 +11,11 @@ import type { FileInfo, Page } from "./types.js";
 import { backoff, noop, serial, uuid } from "./util.js";
 
 /** What can be uploaded: bytes, a Blob/File, or (React Native / Expo) a local file `{ uri }`. */
-export type UploadInput = Blob | Uint8Array | ArrayBuffer | { uri: string; name?: string; type?: string; size?: number };
+export type UploadInput =
+  | Blob
+  | Uint8Array
+  | ArrayBuffer
+  | { uri: string; name?: string; type?: string; size?: number };
 
 export interface UploadOptions {
   name?: string;
@@ -92,13 +96,30 @@ export class Files {
     const uri = "uri" in input && typeof input.uri === "string" ? input : null;
     const name = o.name ?? uri?.name ?? (input as { name?: string }).name ?? "file";
     const type = o.contentType ?? uri?.type ?? ((input as Blob).type || "application/octet-stream");
-    const size = uri ? uri.size : input instanceof ArrayBuffer ? input.byteLength : "byteLength" in input ? input.byteLength : (input as Blob).size;
+    const size = uri
+      ? uri.size
+      : input instanceof ArrayBuffer
+        ? input.byteLength
+        : "byteLength" in input
+          ? input.byteLength
+          : (input as Blob).size;
     const resumable = o.resumable ?? (size === undefined || size > this.o.largeUploadBytes);
-    if (!resumable) return this.single(uri ? await (await fetch(uri.uri)).blob() : (input as Blob | Uint8Array | ArrayBuffer), name, type, o);
+    if (!resumable)
+      return this.single(
+        uri ? await (await fetch(uri.uri)).blob() : (input as Blob | Uint8Array | ArrayBuffer),
+        name,
+        type,
+        o,
+      );
     return this.tus(input, name, type, size, o);
   }
 
-  private async single(body: Blob | Uint8Array | ArrayBuffer, name: string, type: string, o: UploadOptions): Promise<FileInfo> {
+  private async single(
+    body: Blob | Uint8Array | ArrayBuffer,
+    name: string,
+    type: string,
+    o: UploadOptions,
+  ): Promise<FileInfo> {
     const key = uuid();
     for (let attempt = 0; ; attempt++) {
       try {
@@ -120,7 +141,13 @@ export class Files {
     }
   }
 
-  private async tus(input: UploadInput, name: string, type: string, size: number | undefined, o: UploadOptions): Promise<FileInfo> {
+  private async tus(
+    input: UploadInput,
+    name: string,
+    type: string,
+    size: number | undefined,
+    o: UploadOptions,
+  ): Promise<FileInfo> {
     const { auth, http } = this.c;
     await auth.ready;
     const user = auth.user?.id;
@@ -166,8 +193,13 @@ export class Files {
           this.get(fileId).then(resolve, reject);
         },
         onError: (e) => {
-          const status = (e as { originalResponse?: { getStatus(): number } | null }).originalResponse?.getStatus() ?? 0;
-          reject(e instanceof OutpostError ? e : new OutpostError(status, status ? `http_${status}` : "network_error", e.message, { cause: e }));
+          const status =
+            (e as { originalResponse?: { getStatus(): number } | null }).originalResponse?.getStatus() ?? 0;
+          reject(
+            e instanceof OutpostError
+              ? e
+              : new OutpostError(status, status ? `http_${status}` : "network_error", e.message, { cause: e }),
+          );
         },
       });
       o.signal?.addEventListener("abort", () => {
@@ -194,7 +226,10 @@ export class Files {
       });
     return {
       findAllUploads: async () => Object.values(await read()),
-      findUploadsByFingerprint: async (fp) => Object.entries(await read()).filter(([k]) => k.startsWith(`${fp}::`)).map(([, u]) => u),
+      findUploadsByFingerprint: async (fp) =>
+        Object.entries(await read())
+          .filter(([k]) => k.startsWith(`${fp}::`))
+          .map(([, u]) => u),
       removeUpload: (k) => edit((m) => delete m[k]),
       addUpload: async (fp, u) => {
         const k = `${fp}::${uuid()}`;

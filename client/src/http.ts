@@ -43,7 +43,10 @@ export class Http {
   url(path: string, query?: RequestOptions["query"]): string {
     let u = this.base + path;
     const q = Object.entries(query ?? {}).filter(([, v]) => v !== undefined && v !== null);
-    if (q.length) u += (u.includes("?") ? "&" : "?") + q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join("&");
+    if (q.length)
+      u +=
+        (u.includes("?") ? "&" : "?") +
+        q.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join("&");
     return u;
   }
 
@@ -55,13 +58,18 @@ export class Http {
   /** Sends a request and returns the Response (2xx/304), or throws OutpostError. */
   async send(path: string, o: RequestOptions = {}): Promise<Response> {
     const useAuth = o.auth !== false;
-    let token = useAuth ? await this.tokens.token() : null;
+    const token = useAuth ? await this.tokens.token() : null;
     let res = await this.once(path, o, token);
     if (res.status === 401 && token) {
-      const code = ((await res.clone().json().catch(() => null)) as { code?: string } | null)?.code;
+      const code = (
+        (await res
+          .clone()
+          .json()
+          .catch(() => null)) as { code?: string } | null
+      )?.code;
       if (code === "token_expired" || code === "unauthorized") {
         const next = await this.tokens.retryToken(token);
-        if (next && next !== token) res = await this.once(path, o, (token = next));
+        if (next && next !== token) res = await this.once(path, o, next);
       }
     }
     if (!res.ok && res.status !== 304) throw await problem(res);
@@ -86,14 +94,22 @@ export class Http {
     const onAbort = () => ctl.abort();
     o.signal?.addEventListener("abort", onAbort);
     try {
-      const res = await this.fetchFn(this.url(path, o.query), { method: o.method ?? "GET", headers, body, signal: ctl.signal });
+      const res = await this.fetchFn(this.url(path, o.query), {
+        method: o.method ?? "GET",
+        headers,
+        body,
+        signal: ctl.signal,
+      });
       const bm = res.headers.get("outpost-bookmark");
       if (bm) this.bookmark = bm;
       return res;
     } catch (e) {
       if (o.signal?.aborted) throw new OutpostError(0, "aborted", "The request was aborted.", { cause: e });
-      if (ctl.signal.aborted) throw new OutpostError(0, "timeout", `No answer within ${this.timeoutMs} ms.`, { cause: e });
-      throw new OutpostError(0, "network_error", `Network error: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      if (ctl.signal.aborted)
+        throw new OutpostError(0, "timeout", `No answer within ${this.timeoutMs} ms.`, { cause: e });
+      throw new OutpostError(0, "network_error", `Network error: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+      });
     } finally {
       clearTimeout(timer);
       o.signal?.removeEventListener("abort", onAbort);
@@ -116,9 +132,14 @@ async function problem(res: Response): Promise<OutpostError> {
     // not JSON (a proxy's error page)
   }
   const ra = res.headers.get("retry-after");
-  return new OutpostError(res.status, p.code ?? (res.status >= 500 ? "internal" : `http_${res.status}`), p.detail ?? p.title ?? `HTTP ${res.status}`, {
-    errors: Array.isArray(p.errors) ? p.errors : [],
-    requestId: res.headers.get("x-request-id"),
-    retryAfter: ra !== null && /^\d+$/.test(ra) ? Number(ra) : null,
-  });
+  return new OutpostError(
+    res.status,
+    p.code ?? (res.status >= 500 ? "internal" : `http_${res.status}`),
+    p.detail ?? p.title ?? `HTTP ${res.status}`,
+    {
+      errors: Array.isArray(p.errors) ? p.errors : [],
+      requestId: res.headers.get("x-request-id"),
+      retryAfter: ra !== null && /^\d+$/.test(ra) ? Number(ra) : null,
+    },
+  );
 }

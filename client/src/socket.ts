@@ -178,13 +178,14 @@ export class LiveSocket {
   }
 
   private beat(): void {
-    if (this.env.now() - this.lastFrame > 2 * this.env.heartbeatMs) return this.reconnect();
-    this.send({ type: "ping" });
+    if (this.env.now() - this.lastFrame > 2 * this.env.heartbeatMs) this.reconnect();
+    else this.send({ type: "ping" });
   }
 
   private async closed(code: number, opened: boolean): Promise<void> {
     if (!this.wanted || this.paused) return;
-    if (code === 4403) return this.halt(new OutpostError(403, "forbidden", "The server closed the socket: no longer allowed here."));
+    if (code === 4403)
+      return this.halt(new OutpostError(403, "forbidden", "The server closed the socket: no longer allowed here."));
     if (this.h.onClose?.(code)) return;
     if (code === 4401) {
       // The session behind the socket ended or its token expired: refresh once; signed out → stop.
@@ -205,7 +206,10 @@ export class LiveSocket {
   private retry(delay?: number): void {
     clearTimeout(this.timer);
     if (!this.wanted || this.paused) return;
-    this.timer = setTimeout(() => void this.connect(), delay ?? backoff(this.attempt++, this.env.minDelayMs, this.env.maxDelayMs));
+    this.timer = setTimeout(
+      () => void this.connect(),
+      delay ?? backoff(this.attempt++, this.env.minDelayMs, this.env.maxDelayMs),
+    );
   }
 
   private halt(e: OutpostError): void {

@@ -21,7 +21,11 @@ export function memoryStorage(): KeyValueStorage {
 }
 
 /** The synchronous Web Storage API (`localStorage`) as an async store. */
-export function webStorage(s: { getItem(k: string): string | null; setItem(k: string, v: string): void; removeItem(k: string): void }): KeyValueStorage {
+export function webStorage(s: {
+  getItem(k: string): string | null;
+  setItem(k: string, v: string): void;
+  removeItem(k: string): void;
+}): KeyValueStorage {
   return {
     getItem: async (k) => s.getItem(k),
     setItem: async (k, v) => s.setItem(k, v),

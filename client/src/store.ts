@@ -24,7 +24,10 @@ export function memoryStore(): LocalStore {
   const cursors = new Map<string, string>();
   const col = (c: string) => {
     let m = data.get(c);
-    if (!m) data.set(c, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      data.set(c, m);
+    }
     return m;
   };
   return {
@@ -63,11 +66,17 @@ export function matches(rec: { [k: string]: unknown }, where: { [k: string]: unk
     for (const [op, x] of Object.entries(cond as Cond)) {
       if (x === undefined) continue;
       const ok =
-        op === "$eq" ? v === x
-        : op === "$ne" ? v !== x
-        : op === "$in" ? Array.isArray(x) && x.includes(v)
-        : op === "$contains" ? (Array.isArray(v) ? v.includes(x) : typeof v === "string" && v.includes(String(x)))
-        : v !== null && v !== undefined && x !== null && compare(v, x, op);
+        op === "$eq"
+          ? v === x
+          : op === "$ne"
+            ? v !== x
+            : op === "$in"
+              ? Array.isArray(x) && x.includes(v)
+              : op === "$contains"
+                ? Array.isArray(v)
+                  ? v.includes(x)
+                  : typeof v === "string" && v.includes(String(x))
+                : v !== null && v !== undefined && x !== null && compare(v, x, op);
       if (!ok) return false;
     }
   }

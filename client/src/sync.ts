@@ -12,8 +12,8 @@
 import { type Core, enc } from "./core.js";
 import { isRetryable, OutpostError, toError } from "./errors.js";
 import { LiveSocket } from "./socket.js";
-import { type LocalStore, matches, sortRecords, type StoredRecord } from "./store.js";
 import { readJson, writeJson } from "./storage.js";
+import { type LocalStore, matches, type StoredRecord, sortRecords } from "./store.js";
 import type { Tombstone } from "./types.js";
 import { backoff, noop, same, serial } from "./util.js";
 
@@ -79,7 +79,8 @@ interface Watcher {
 
 type Waiter = { resolve(r: StoredRecord | null): void; reject(e: OutpostError): void };
 
-const recordPath = (col: string, id?: string) => `/v1/collections/${enc(col)}/records${id === undefined ? "" : `/${enc(id)}`}`;
+const recordPath = (col: string, id?: string) =>
+  `/v1/collections/${enc(col)}/records${id === undefined ? "" : `/${enc(id)}`}`;
 
 export class Sync {
   queue: PendingWrite[] = [];
@@ -126,7 +127,7 @@ export class Sync {
       if (!userId) await this.o.store.clear();
       if (userId) this.queue = await readJson<PendingWrite[]>(this.c.storage, this.queueKey(), []);
       for (const col of this.watchers.keys()) this.changed(col);
-      if (userId) for (const f of this.feeds.values()) if (f.refs) f.start();
+      if (userId) for (const f of this.feeds.values()) if (f.refs) void f.start();
     })();
     void this.loading.then(() => this.kick());
     return this.loading;
@@ -203,7 +204,10 @@ export class Sync {
         if (isRetryable(err) || err.status === 401 || err.code === "account_disabled") {
           clearTimeout(this.retryTimer);
           if (this.online && this.active && this.c.auth.session) {
-            this.retryTimer = setTimeout(() => void this.flush(), err.retryAfter ? err.retryAfter * 1000 : backoff(this.attempt++, 1000, 60_000));
+            this.retryTimer = setTimeout(
+              () => void this.flush(),
+              err.retryAfter ? err.retryAfter * 1000 : backoff(this.attempt++, 1000, 60_000),
+            );
           }
           return true;
         }
@@ -219,17 +223,28 @@ export class Sync {
   /** Sends one write; resolves with the record now on the server (null: deleted). */
   private async send(w: PendingWrite, round: number): Promise<StoredRecord | null> {
     const { http } = this.c;
-    const headers: { [k: string]: string } = w.ifMatch === undefined || w.op === "create" ? {} : { "if-match": `"${w.ifMatch}"` };
+    const headers: { [k: string]: string } =
+      w.ifMatch === undefined || w.op === "create" ? {} : { "if-match": `"${w.ifMatch}"` };
     try {
       if (w.op === "create") {
         const withId = this.clientIds !== false;
         try {
-          const rec = await http.json<StoredRecord>(recordPath(w.collection), { method: "POST", body: withId ? { id: w.id, ...w.data } : w.data, idempotencyKey: w.key });
+          const rec = await http.json<StoredRecord>(recordPath(w.collection), {
+            method: "POST",
+            body: withId ? { id: w.id, ...w.data } : w.data,
+            idempotencyKey: w.key,
+          });
           if (withId) this.clientIds = true;
           return rec;
         } catch (e) {
           // A server before v1.1 refuses `id` on create: send without, and use the id it gives.
-          if (withId && this.clientIds === undefined && e instanceof OutpostError && e.code === "validation_failed" && e.errors.some((x) => /^id\b/.test(x.path))) {
+          if (
+            withId &&
+            this.clientIds === undefined &&
+            e instanceof OutpostError &&
+            e.code === "validation_failed" &&
+            e.errors.some((x) => /^id\b/.test(x.path))
+          ) {
             this.clientIds = false;
             return this.send(w, round);
           }
@@ -240,7 +255,12 @@ export class Sync {
         await http.send(recordPath(w.collection, w.id), { method: "DELETE", headers, idempotencyKey: w.key });
         return null;
       }
-      return await http.json<StoredRecord>(recordPath(w.collection, w.id), { method: w.op === "update" ? "PATCH" : "PUT", body: w.data, headers, idempotencyKey: w.key });
+      return await http.json<StoredRecord>(recordPath(w.collection, w.id), {
+        method: w.op === "update" ? "PATCH" : "PUT",
+        body: w.data,
+        headers,
+        idempotencyKey: w.key,
+      });
     } catch (e) {
       if (!(e instanceof OutpostError)) throw e;
       // Gone: a delete is done; an update has nothing left to change.
@@ -259,15 +279,28 @@ export class Sync {
       throw e;
     }
     // Our own change already landed (its answer was lost): not a conflict.
-    if (w.op !== "delete" && w.ifMatch !== undefined && server.version === w.ifMatch + 1 && Object.entries(w.data ?? {}).every(([k, v]) => same(server[k], v))) {
+    if (
+      w.op !== "delete" &&
+      w.ifMatch !== undefined &&
+      server.version === w.ifMatch + 1 &&
+      Object.entries(w.data ?? {}).every(([k, v]) => same(server[k], v))
+    ) {
       return server;
     }
     const r = this.o.onConflict
-      ? await this.o.onConflict({ collection: w.collection, id: w.id, op: w.op, data: w.data, server, local: await this.local(w.collection, w.id) })
+      ? await this.o.onConflict({
+          collection: w.collection,
+          id: w.id,
+          op: w.op,
+          data: w.data,
+          server,
+          local: await this.local(w.collection, w.id),
+        })
       : "server";
     if (r === "server") {
       // Later pending changes of this record were made on top of this one: they go too.
-      for (const q of this.queue.filter((q) => q !== w && q.collection === w.collection && q.id === w.id)) await this.finish(q, server);
+      for (const q of this.queue.filter((q) => q !== w && q.collection === w.collection && q.id === w.id))
+        await this.finish(q, server);
       return server;
     }
     w.ifMatch = server.version;
@@ -336,7 +369,13 @@ export class Sync {
     const cur = m.get(w.id);
     if (w.op === "delete") m.delete(w.id);
     else if (w.op === "create" || w.op === "replace" || cur) {
-      const sys = { id: w.id, ownerId: cur?.ownerId ?? this.user, createdAt: cur?.createdAt ?? w.at, updatedAt: w.at, version: cur?.version ?? 0 };
+      const sys = {
+        id: w.id,
+        ownerId: cur?.ownerId ?? this.user,
+        createdAt: cur?.createdAt ?? w.at,
+        updatedAt: w.at,
+        version: cur?.version ?? 0,
+      };
       const fields = w.op === "update" ? cur : { ...this.o.defaults[w.collection], ...(w.op === "create" ? cur : {}) };
       m.set(w.id, { ...fields, ...w.data, ...sys });
     }
@@ -414,12 +453,18 @@ export class Sync {
 
   watch(w: Watcher): () => void {
     let set = this.watchers.get(w.col);
-    if (!set) this.watchers.set(w.col, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.watchers.set(w.col, set);
+    }
     set.add(w);
     this.changed(w.col);
     let feed = this.feeds.get(w.col);
-    if (!feed) this.feeds.set(w.col, (feed = new Feed(this, w.col)));
-    if (feed.refs++ === 0) feed.start();
+    if (!feed) {
+      feed = new Feed(this, w.col);
+      this.feeds.set(w.col, feed);
+    }
+    if (feed.refs++ === 0) void feed.start();
     return () => {
       if (!set.delete(w)) return;
       if (--feed.refs === 0) feed.stop();
@@ -430,19 +475,24 @@ export class Sync {
   changed(col: string): void {
     if (this.dirty.has(col) || !this.watchers.get(col)?.size) return;
     this.dirty.add(col);
-    void Promise.resolve().then(async () => {
-      this.dirty.delete(col);
-      const view = await this.view(col);
-      const pending = new Set(this.queue.filter((q) => q.collection === col).map((q) => q.id));
-      const synced = this.feeds.get(col)?.synced ?? false;
-      for (const w of this.watchers.get(col) ?? []) {
-        const items = sortRecords([...view.values()].filter((r) => matches(r, w.where)), w.sort).slice(0, w.limit);
-        const sig = JSON.stringify([items, items.filter((r) => pending.has(r.id)).map((r) => r.id), synced]);
-        if (sig === w.last) continue;
-        w.last = sig;
-        w.cb({ items, hasPendingWrites: (id) => pending.has(this.aliases.get(id) ?? id), synced });
-      }
-    });
+    void Promise.resolve()
+      .then(async () => {
+        this.dirty.delete(col);
+        const view = await this.view(col);
+        const pending = new Set(this.queue.filter((q) => q.collection === col).map((q) => q.id));
+        const synced = this.feeds.get(col)?.synced ?? false;
+        for (const w of this.watchers.get(col) ?? []) {
+          const items = sortRecords(
+            [...view.values()].filter((r) => matches(r, w.where)),
+            w.sort,
+          ).slice(0, w.limit);
+          const sig = JSON.stringify([items, items.filter((r) => pending.has(r.id)).map((r) => r.id), synced]);
+          if (sig === w.last) continue;
+          w.last = sig;
+          w.cb({ items, hasPendingWrites: (id) => pending.has(this.aliases.get(id) ?? id), synced });
+        }
+      })
+      .catch((e: unknown) => console.error("outpost: live query failed", e));
   }
 
   // --- app state -----------------------------------------------------------------------
@@ -527,8 +577,14 @@ class Feed {
           if (code === 4410) this.reset();
           return false;
         },
-        onHalt: () => {
+        // Sockets keep failing to open: is the route still there? (Not an upgrade → 400: yes; 404: no.)
+        probe: () =>
+          s.c.http.send(`/v1/collections/${enc(this.col)}/subscribe`).then(noop, (e: unknown) => {
+            if (e instanceof OutpostError && e.status === 404) throw e;
+          }),
+        onHalt: (e) => {
           // The server refused the socket for good: poll instead.
+          if (e.status === 404) s.live = false;
           this.sock = null;
           if (this.on) this.poll();
         },

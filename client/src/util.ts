@@ -35,7 +35,10 @@ export class Emitter<E extends { [K in keyof E]: unknown[] }> {
   private readonly l = new Map<keyof E, Set<Listener<never>>>();
   on<K extends keyof E>(event: K, cb: Listener<E[K]>): () => void {
     let s = this.l.get(event);
-    if (!s) this.l.set(event, (s = new Set()));
+    if (!s) {
+      s = new Set();
+      this.l.set(event, s);
+    }
     s.add(cb as Listener<never>);
     return () => void s.delete(cb as Listener<never>);
   }

@@ -23,7 +23,10 @@ describe("sessions", () => {
     now += 15 * 60_000; // past expiry on the device clock
     c.net.log.length = 0;
     await Promise.all(Array.from({ length: 10 }, () => c.auth.me()));
-    expect(c.net.log.map((e) => `${e.method} ${e.path}`)).toEqual(["POST /v1/auth/refresh", ...Array(10).fill("GET /v1/me")]);
+    expect(c.net.log.map((e) => `${e.method} ${e.path}`)).toEqual([
+      "POST /v1/auth/refresh",
+      ...Array(10).fill("GET /v1/me"),
+    ]);
     c.close();
   });
 
@@ -70,7 +73,9 @@ describe("sessions", () => {
   it("persists the session: a new client on the same storage starts signed in (INITIAL_SESSION)", async () => {
     const c = await signedIn();
     const again = client({ storage: c.storage });
-    const first = await new Promise<[string, string | undefined]>((ok) => again.auth.onAuthStateChange((e, s) => ok([e, s?.user?.id])));
+    const first = await new Promise<[string, string | undefined]>((ok) =>
+      again.auth.onAuthStateChange((e, s) => ok([e, s?.user?.id])),
+    );
     expect(first).toEqual(["INITIAL_SESSION", c.user!.id]);
     expect((await again.auth.me()).id).toBe(c.user!.id);
     c.close();
@@ -100,7 +105,11 @@ describe("sessions", () => {
   it("signs in with a Google ID token; errors are OutpostError with status, code, errors, requestId", async () => {
     const c = client();
     const mail = email("google");
-    const u = await c.auth.signInWithIdToken({ provider: "google", idToken: await googleIdToken(`g-${mail}`, mail, "n0nce"), nonce: "n0nce" });
+    const u = await c.auth.signInWithIdToken({
+      provider: "google",
+      idToken: await googleIdToken(`g-${mail}`, mail, "n0nce"),
+      nonce: "n0nce",
+    });
     expect(u.email).toBe(mail);
     expect(c.auth.session).not.toBeNull();
 

@@ -1,9 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { type Message, memoryStorage, type OutpostError, type Room, type RoomEvents } from "../src/index.js";
-import { BASE, client, PASSWORD, signedIn, Sockets, type TestClient, until } from "./helpers.js";
+import { BASE, client, PASSWORD, Sockets, signedIn, type TestClient, until } from "./helpers.js";
 
 /** Resolves with the first event of `name` that `pred` accepts. */
-function next<K extends keyof RoomEvents>(room: Room, name: K, pred: (...a: RoomEvents[K]) => boolean = () => true): Promise<RoomEvents[K]> {
+function next<K extends keyof RoomEvents>(
+  room: Room,
+  name: K,
+  pred: (...a: RoomEvents[K]) => boolean = () => true,
+): Promise<RoomEvents[K]> {
   return until<RoomEvents[K]>(
     (cb) => room.on(name, (...a) => cb(a)),
     (a) => pred(...a),
@@ -18,7 +22,10 @@ function collect(room: Room) {
     got.push(m);
     for (const w of waiters.filter(([n]) => got.length >= n)) w[1]();
   });
-  return { got, until: (n: number) => (got.length >= n ? Promise.resolve() : new Promise<void>((ok) => waiters.push([n, ok]))) };
+  return {
+    got,
+    until: (n: number) => (got.length >= n ? Promise.resolve() : new Promise<void>((ok) => waiters.push([n, ok]))),
+  };
 }
 
 async function pair(): Promise<{ a: TestClient; b: TestClient; sa: Sockets; sb: Sockets; roomId: string }> {
@@ -158,7 +165,10 @@ describe("chat", () => {
 
   it("a silent dead connection is found by the heartbeat and replaced", async () => {
     const sockets = new Sockets();
-    const a = await signedIn({ WebSocket: sockets.Ctor, reconnect: { minDelayMs: 10, maxDelayMs: 50, heartbeatMs: 100 } });
+    const a = await signedIn({
+      WebSocket: sockets.Ctor,
+      reconnect: { minDelayMs: 10, maxDelayMs: 50, heartbeatMs: 100 },
+    });
     const room = await a.rooms.create({ memberIds: [] });
     const ra = a.room(room.id);
     let ready = next(ra, "ready");
@@ -196,7 +206,9 @@ describe("chat", () => {
     await got.until(1);
     expect(got.got[0]).toMatchObject({ text: "from the outbox", clientId: "c-1", seq: 1 });
     expect(r.pending).toBe(0);
-    const res = await fetch(`${BASE}/v1/rooms/${room.id}/messages?after=0`, { headers: { authorization: `Bearer ${again.auth.session!.accessToken}` } });
+    const res = await fetch(`${BASE}/v1/rooms/${room.id}/messages?after=0`, {
+      headers: { authorization: `Bearer ${again.auth.session!.accessToken}` },
+    });
     expect(((await res.json()) as { items: unknown[] }).items).toHaveLength(1);
     again.close();
   });

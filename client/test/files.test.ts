@@ -27,7 +27,10 @@ describe("files", () => {
     const stored = JSON.parse((await c.storage.getItem("outpost.uploads"))!) as Record<string, { uploadUrl: string }>;
     const [entry] = Object.values(stored);
     expect(entry!.uploadUrl).toMatch(/\/v1\/uploads\/[0-9a-f-]{36}$/);
-    const head = await fetch(entry!.uploadUrl, { method: "HEAD", headers: { authorization: `Bearer ${c.auth.session!.accessToken}`, "tus-resumable": "1.0.0" } });
+    const head = await fetch(entry!.uploadUrl, {
+      method: "HEAD",
+      headers: { authorization: `Bearer ${c.auth.session!.accessToken}`, "tus-resumable": "1.0.0" },
+    });
     const kept = Number(head.headers.get("upload-offset"));
     expect(kept).toBeGreaterThan(MiB);
     expect(kept).toBeLessThan(data.length);
@@ -37,10 +40,16 @@ describe("files", () => {
     const again = client({ storage: c.storage, ...opts });
     await again.ready;
     const progress: number[] = [];
-    const file = await again.files.upload(data, { name: "big.bin", contentType: "application/octet-stream", onProgress: (sent) => progress.push(sent) });
+    const file = await again.files.upload(data, {
+      name: "big.bin",
+      contentType: "application/octet-stream",
+      onProgress: (sent) => progress.push(sent),
+    });
     expect(progress[0]).toBeGreaterThanOrEqual(kept);
     expect(file).toMatchObject({ name: "big.bin", size: data.length, visibility: "private" });
-    expect(Buffer.from(await bytesOf(`${BASE}/v1/files/${file.id}/content`, again.auth.session!.accessToken)).equals(data)).toBe(true);
+    expect(
+      Buffer.from(await bytesOf(`${BASE}/v1/files/${file.id}/content`, again.auth.session!.accessToken)).equals(data),
+    ).toBe(true);
     expect(await again.storage.getItem("outpost.uploads")).toBeNull();
     again.close();
   });
@@ -75,7 +84,8 @@ describe("push", () => {
     expect(dev).toMatchObject({ token: "ExponentPushToken[sdk-test]", platform: "ios" });
     const other = client();
     await other.auth.signInWithPassword({ email: mail, password: PASSWORD });
-    const devices = () => other.request<{ items: { token: string }[] }>("/v1/devices").then((r) => r.items.map((d) => d.token));
+    const devices = () =>
+      other.request<{ items: { token: string }[] }>("/v1/devices").then((r) => r.items.map((d) => d.token));
     expect(await devices()).toEqual(["ExponentPushToken[sdk-test]"]);
 
     await c.signOut();

@@ -1,7 +1,14 @@
 /** Test helpers: clients on the real Worker, a network switch around the real fetch, forged tokens. */
 import { importJWK, SignJWT } from "jose";
 import { inject } from "vitest";
-import { type ClientOptions, createClient, type KeyValueStorage, memoryStorage, type OutpostClient, type WebSocketLike } from "../src/index.js";
+import {
+  type ClientOptions,
+  createClient,
+  type KeyValueStorage,
+  memoryStorage,
+  type OutpostClient,
+  type WebSocketLike,
+} from "../src/index.js";
 
 export const BASE = inject("outpostUrl");
 
@@ -31,7 +38,12 @@ export class Net {
 
   fetch = async (input: string, init?: RequestInit): Promise<Response> => {
     const u = new URL(input);
-    const entry: LogEntry = { method: init?.method ?? "GET", path: u.pathname + u.search, status: 0, key: new Headers(init?.headers).get("idempotency-key") };
+    const entry: LogEntry = {
+      method: init?.method ?? "GET",
+      path: u.pathname + u.search,
+      status: 0,
+      key: new Headers(init?.headers).get("idempotency-key"),
+    };
     this.log.push(entry);
     if (this.mode === "down") throw new TypeError("fetch failed: network is down");
     const res = await fetch(input, init);
@@ -45,14 +57,18 @@ export class Net {
   };
 
   count(method: string, path: string | RegExp): number {
-    return this.log.filter((e) => e.method === method && (typeof path === "string" ? e.path === path : path.test(e.path))).length;
+    return this.log.filter(
+      (e) => e.method === method && (typeof path === "string" ? e.path === path : path.test(e.path)),
+    ).length;
   }
 }
 
 /** WebSockets of a client, each of which a test can cut like a dropped network (no close frame reaches the SDK in time). */
 export class Sockets {
   readonly all: { url: string; ws: WebSocket; cut(): void; silence(): void; closeWith(code: number): void }[] = [];
-  readonly Ctor: new (url: string) => WebSocketLike;
+  readonly Ctor: new (
+    url: string,
+  ) => WebSocketLike;
   constructor() {
     const self = this;
     this.Ctor = class implements WebSocketLike {
@@ -120,7 +136,14 @@ export const PASSWORD = "correct horse battery";
 export function client(o: Partial<ClientOptions> & { net?: Net } = {}): TestClient {
   const net = o.net ?? new Net();
   const storage = o.storage ?? memoryStorage();
-  const c = createClient({ url: BASE, pollIntervalMs: 60_000, reconnect: { minDelayMs: 20, maxDelayMs: 200 }, ...o, storage, fetch: net.fetch }) as TestClient;
+  const c = createClient({
+    url: BASE,
+    pollIntervalMs: 60_000,
+    reconnect: { minDelayMs: 20, maxDelayMs: 200 },
+    ...o,
+    storage,
+    fetch: net.fetch,
+  }) as TestClient;
   c.net = net;
   c.storage = storage;
   return c;
@@ -148,7 +171,9 @@ async function accessKey(): Promise<CryptoKey> {
 
 /** The same access token, signed by the server's key, but expired a minute ago. */
 export async function expiredCopy(accessToken: string): Promise<string> {
-  const claims = JSON.parse(atob((accessToken.split(".")[1] as string).replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, unknown>;
+  const claims = JSON.parse(
+    atob((accessToken.split(".")[1] as string).replace(/-/g, "+").replace(/_/g, "/")),
+  ) as Record<string, unknown>;
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ sid: claims.sid, anon: claims.anon })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { memoryStorage, type Snapshot, type StoredRecord, type WebSocketLike } from "../src/index.js";
 import type { Frame } from "../src/socket.js";
-import { client, Net, PASSWORD, signedIn, Sockets, until } from "./helpers.js";
+import { client, Net, PASSWORD, Sockets, signedIn, until } from "./helpers.js";
 
 describe("app state", () => {
   it("background pauses sockets; foreground refreshes a due token and resumes without losing messages", async () => {
@@ -13,7 +13,10 @@ describe("app state", () => {
     const room = await a.rooms.create({ memberIds: [b.user!.id] });
     const ra = a.room(room.id);
     const got = new Promise<string>((ok) => ra.on("message", (m) => ok(m.text ?? "")));
-    const ready = until<void>((cb) => ra.on("ready", () => cb()), () => true);
+    const ready = until<void>(
+      (cb) => ra.on("ready", () => cb()),
+      () => true,
+    );
     ra.connect();
     await ready;
 
@@ -22,8 +25,14 @@ describe("app state", () => {
     await b.room(room.id).connect().send({ text: "while you were away" });
     now += 20 * 60_000; // the access token expired meanwhile
 
-    const refreshed = until<string>((cb) => a.auth.onAuthStateChange((e) => cb(e)), (e) => e === "TOKEN_REFRESHED");
-    const back = until<void>((cb) => ra.on("ready", () => cb()), () => true);
+    const refreshed = until<string>(
+      (cb) => a.auth.onAuthStateChange((e) => cb(e)),
+      (e) => e === "TOKEN_REFRESHED",
+    );
+    const back = until<void>(
+      (cb) => ra.on("ready", () => cb()),
+      () => true,
+    );
     a.setAppState("active");
     await refreshed;
     await back;
@@ -45,12 +54,16 @@ describe("live subscribe feed (documented frames, stand-in socket)", () => {
     const inner = net.fetch;
     net.fetch = async (input, init) =>
       /\/subscribe$/.test(new URL(input).pathname)
-        ? new Response(JSON.stringify({ status: 400, code: "bad_request", title: "Bad request" }), { status: 400, headers: { "content-type": "application/problem+json" } })
+        ? new Response(JSON.stringify({ status: 400, code: "bad_request", title: "Bad request" }), {
+            status: 400,
+            headers: { "content-type": "application/problem+json" },
+          })
         : inner(input, init);
     const sockets: { url: string; feed(f: Frame): void; close(code: number): void }[] = [];
     const waiting: [number, () => void][] = [];
     /** Resolves once the SDK has opened its n-th socket. */
-    const opened = (n: number) => (sockets.length >= n ? Promise.resolve() : new Promise<void>((ok) => waiting.push([n, ok])));
+    const opened = (n: number) =>
+      sockets.length >= n ? Promise.resolve() : new Promise<void>((ok) => waiting.push([n, ok]));
     class StandIn implements WebSocketLike {
       readyState = 0;
       onopen: ((ev: unknown) => void) | null = null;
@@ -59,9 +72,19 @@ describe("live subscribe feed (documented frames, stand-in socket)", () => {
       onerror: ((ev: unknown) => void) | null = null;
       sent: string[] = [];
       constructor(url: string) {
-        sockets.push({ url, feed: (f) => this.onmessage?.({ data: JSON.stringify(f) }), close: (code) => ((this.readyState = 3), this.onclose?.({ code })) });
+        sockets.push({
+          url,
+          feed: (f) => this.onmessage?.({ data: JSON.stringify(f) }),
+          close: (code) => {
+            this.readyState = 3;
+            this.onclose?.({ code });
+          },
+        });
         for (const [n, ok] of waiting) if (sockets.length >= n) ok();
-        queueMicrotask(() => ((this.readyState = 1), this.onopen?.({})));
+        queueMicrotask(() => {
+          this.readyState = 1;
+          this.onopen?.({});
+        });
       }
       send(d: string) {
         this.sent.push(d);
@@ -71,7 +94,17 @@ describe("live subscribe feed (documented frames, stand-in socket)", () => {
       }
     }
     const c = await signedIn({ net, WebSocket: StandIn });
-    const rec = (id: string, title: string, version = 1): StoredRecord => ({ id, ownerId: c.user!.id, createdAt: `2026-01-0${version}T00:00:00.000Z`, updatedAt: "2026-01-01T00:00:00.000Z", version, title, body: "", pinned: false, tags: [] });
+    const rec = (id: string, title: string, version = 1): StoredRecord => ({
+      id,
+      ownerId: c.user!.id,
+      createdAt: `2026-01-0${version}T00:00:00.000Z`,
+      updatedAt: "2026-01-01T00:00:00.000Z",
+      version,
+      title,
+      body: "",
+      pinned: false,
+      tags: [],
+    });
     const watch = (cb: (s: Snapshot<StoredRecord>) => void) => c.collection("notes").watch({ sort: "title" }, cb);
     const off = watch(() => undefined);
     await opened(1);

@@ -3,7 +3,8 @@ import type { Conflict, OutpostError, Snapshot, StoredRecord } from "../src/inde
 import { client, Net, PASSWORD, signedIn, until } from "./helpers.js";
 
 const WRITE = /^(POST|PATCH|PUT|DELETE)$/;
-const isRecordWrite = (e: { method: string; path: string }) => WRITE.test(e.method) && e.path.startsWith("/v1/collections/notes/records");
+const isRecordWrite = (e: { method: string; path: string }) =>
+  WRITE.test(e.method) && e.path.startsWith("/v1/collections/notes/records");
 
 describe("offline-first records", () => {
   it("a queue filled while the network is down flushes exactly once, in order, after it returns, though every first answer is lost", async () => {
@@ -52,7 +53,9 @@ describe("offline-first records", () => {
       ["b2", "b1", false, [], 3],
     ]);
     await fresh.collection("notes").sync();
-    const changes = await fresh.request<{ items: { id: string; deleted?: boolean }[] }>("/v1/collections/notes/changes");
+    const changes = await fresh.request<{ items: { id: string; deleted?: boolean }[] }>(
+      "/v1/collections/notes/changes",
+    );
     expect(changes.items).toHaveLength(3);
     expect(changes.items.filter((i) => i.deleted)).toHaveLength(1);
     c.close();
@@ -77,7 +80,12 @@ describe("offline-first records", () => {
 
   it("a 412 reaches the conflict callback; `local` writes over the newer version", async () => {
     const conflicts: Conflict[] = [];
-    const a = await signedIn({ onConflict: (cf) => (conflicts.push(cf), "local") });
+    const a = await signedIn({
+      onConflict: (cf) => {
+        conflicts.push(cf);
+        return "local";
+      },
+    });
     const note = await a.collection("notes").create({ title: "v1", body: "mine" });
 
     const b = client();
@@ -137,7 +145,8 @@ describe("offline-first records", () => {
     await b.auth.signInWithPassword({ email: a.user!.email!, password: PASSWORD });
     const notes = a.collection("notes");
     const snaps: Snapshot<StoredRecord>[] = [];
-    const watch = (cb: (s: Snapshot<StoredRecord>) => void) => notes.watch({ where: { pinned: true }, sort: "title" }, cb);
+    const watch = (cb: (s: Snapshot<StoredRecord>) => void) =>
+      notes.watch({ where: { pinned: true }, sort: "title" }, cb);
     const off = watch((s) => snaps.push(s));
     await until(watch, (s) => s.synced);
 
@@ -171,10 +180,19 @@ describe("offline-first records", () => {
     net.fetch = async (input, init) => {
       if (input.includes("/changes?since=") && refused === 0) {
         refused++;
-        return new Response(JSON.stringify({ type: "about:blank", title: "Gone", status: 410, code: "resync_required", detail: "cursor too old" }), {
-          status: 410,
-          headers: { "content-type": "application/problem+json" },
-        });
+        return new Response(
+          JSON.stringify({
+            type: "about:blank",
+            title: "Gone",
+            status: 410,
+            code: "resync_required",
+            detail: "cursor too old",
+          }),
+          {
+            status: 410,
+            headers: { "content-type": "application/problem+json" },
+          },
+        );
       }
       return inner(input, init);
     };

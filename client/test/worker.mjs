@@ -7,8 +7,8 @@ import { spawnSync } from "node:child_process";
 import { createServer } from "node:http";
 import path from "node:path";
 import { exportJWK, generateKeyPair } from "jose";
-import { ensureDocsAssets } from "../../scripts/docs-assets.mjs";
 import { BENCH_SECRETS, readWranglerConfig, root, startOutpost } from "../../scripts/bench/runtime.mjs";
+import { ensureDocsAssets } from "../../scripts/docs-assets.mjs";
 
 export const JWT_SECRET = BENCH_SECRETS.JWT_SECRET;
 export const GOOGLE_AUDIENCE = "sdk-test.apps.googleusercontent.com";
@@ -18,12 +18,17 @@ export async function startWorker() {
   ensureDocsAssets();
   const outdir = path.join(root, "client", ".worker");
   const wrangler = path.join(root, "node_modules", "wrangler", "bin", "wrangler.js");
-  const r = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir], { cwd: root, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir], {
+    cwd: root,
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${r.stdout}\n${r.stderr}`);
 
   const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: "sdk-test", alg: "RS256", use: "sig" };
-  const jwks = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] })));
+  const jwks = createServer((_req, res) =>
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] })),
+  );
   await new Promise((ok) => jwks.listen(0, "127.0.0.1", ok));
   const jwksUrl = `http://127.0.0.1:${jwks.address().port}/jwks`;
 
