@@ -17,6 +17,8 @@ interface LogEntry {
   path: string;
   status: number;
   key: string | null;
+  /** What makes two requests "the same write": the Idempotency-Key, else method, path and body. */
+  identity: string;
   lost?: boolean;
 }
 
@@ -29,20 +31,23 @@ export class Net {
   mode: "up" | "down" | "lose" = "up";
   log: LogEntry[] = [];
   private lostKeys = new Set<string>();
-  /** In `lose` mode, which answers are lost (default: the first success of each Idempotency-Key: the server did it, the app never hears). */
+  /** In `lose` mode, which answers are lost (default: the first success of each write: the server did it, the app never hears). */
   lose: (e: LogEntry) => boolean = (e) => {
-    if (!e.key || e.status >= 300 || this.lostKeys.has(e.key)) return false;
-    this.lostKeys.add(e.key);
+    if (e.method === "GET" || e.status >= 300 || this.lostKeys.has(e.identity)) return false;
+    this.lostKeys.add(e.identity);
     return true;
   };
 
   fetch = async (input: string, init?: RequestInit): Promise<Response> => {
     const u = new URL(input);
+    const method = init?.method ?? "GET";
+    const key = new Headers(init?.headers).get("idempotency-key");
     const entry: LogEntry = {
-      method: init?.method ?? "GET",
+      method,
       path: u.pathname + u.search,
       status: 0,
-      key: new Headers(init?.headers).get("idempotency-key"),
+      key,
+      identity: key ?? `${method} ${u.pathname} ${typeof init?.body === "string" ? init.body : ""}`,
     };
     this.log.push(entry);
     if (this.mode === "down") throw new TypeError("fetch failed: network is down");
