@@ -217,12 +217,18 @@ export class Room {
       return;
     }
     if (last !== null && seq > last + 1) {
-      this.early.set(seq, m);
-      if (!this.syncing) {
-        this.syncing = true;
-        this.sock.send({ type: "sync", afterSeq: last });
+      if (!this.early.has(seq)) {
+        this.early.set(seq, m);
+        if (!this.syncing) {
+          this.syncing = true;
+          this.sock.send({ type: "sync", afterSeq: last });
+        }
+        return;
       }
-      return;
+      // Seen twice: the replay asked for has no message in the gap. Go on from what arrived.
+      seq = Math.min(...this.early.keys());
+      m = this.early.get(seq) ?? null;
+      this.early.delete(seq);
     }
     this.deliver(seq, m);
     for (let n = seq + 1; this.early.has(n); n++) {

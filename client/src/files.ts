@@ -131,7 +131,7 @@ export class Files {
           idempotencyKey: key,
           ...(o.signal && { signal: o.signal }),
         });
-        const size = body instanceof Blob ? body.size : body.byteLength;
+        const size = isBlob(body) ? body.size : body.byteLength;
         o.onProgress?.(size, size);
         return f;
       } catch (e) {
@@ -153,12 +153,19 @@ export class Files {
     const user = auth.user?.id;
     if (!user) throw new OutpostError(401, "unauthorized", "Sign in before uploading.");
     const fp = `outpost:${user}:${o.fingerprint ?? (await fingerprint(input, name, type, size))}`;
-    // tus-js-client's Node build reads Buffers; browsers and React Native read Blobs and { uri }.
-    const B = (globalThis as { Buffer?: { from(b: ArrayBufferLike, o: number, l: number): Uint8Array } }).Buffer;
+    // tus-js-client's Node build reads Buffers; browsers and React Native (even with a Buffer polyfill) read Blobs and { uri }.
+    const g = globalThis as {
+      Buffer?: { from(b: ArrayBufferLike, o: number, l: number): Uint8Array };
+      process?: { versions?: { node?: string } };
+    };
+    const B = g.process?.versions?.node ? g.Buffer : undefined;
     let file: unknown = input;
     if (input instanceof ArrayBuffer || input instanceof Uint8Array) {
       const u8 = input instanceof Uint8Array ? input : new Uint8Array(input);
       file = B ? B.from(u8.buffer, u8.byteOffset, u8.byteLength) : new Blob([u8 as Uint8Array<ArrayBuffer>]);
+    } else if (B && isBlob(input)) {
+      const buf = await input.arrayBuffer();
+      file = B.from(buf, 0, buf.byteLength);
     }
     return new Promise<FileInfo>((resolve, reject) => {
       let fileId: string | null = null;
@@ -242,11 +249,13 @@ export class Files {
   }
 }
 
+const isBlob = (x: unknown): x is Blob => typeof Blob !== "undefined" && x instanceof Blob;
+
 /** Identifies a file across restarts: its uri, or (for bytes) a hash of its first and last 64 KiB. */
 async function fingerprint(input: UploadInput, name: string, type: string, size: number | undefined): Promise<string> {
   let tag: string;
   if ("uri" in input && typeof input.uri === "string") tag = input.uri;
-  else if (input instanceof Blob) tag = String((input as { lastModified?: number }).lastModified ?? "");
+  else if (isBlob(input)) tag = String((input as { lastModified?: number }).lastModified ?? "");
   else {
     const u8 = input instanceof Uint8Array ? input : new Uint8Array(input as ArrayBuffer);
     let h = 0x811c9dc5;

@@ -123,6 +123,8 @@ export interface Message {
   text: string | null;
   fileId: string | null;
   createdAt: string;
+  /** A deleted message keeps its seq (history may list it as `{ seq, deleted: true }`). */
+  deleted?: boolean;
 }
 
 export interface RoomMember {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type Message, memoryStorage, type OutpostError, type Room, type RoomEvents } from "../src/index.js";
-import { BASE, client, PASSWORD, Sockets, signedIn, type TestClient, until } from "./helpers.js";
+import { BASE, client, PASSWORD, Sockets, signedIn, standIns, type TestClient, until } from "./helpers.js";
 
 /** Resolves with the first event of `name` that `pred` accepts. */
 function next<K extends keyof RoomEvents>(
@@ -211,5 +211,58 @@ describe("chat", () => {
     });
     expect(((await res.json()) as { items: unknown[] }).items).toHaveLength(1);
     again.close();
+  });
+});
+
+/** Frames of API v1.1 the server does not send yet (`more`, `deleted`, a replay with a hole), through a stand-in socket. */
+describe("chat frames (stand-in socket)", () => {
+  it("`more` pages on with sync; early messages wait for the gap; a hole the replay cannot fill is skipped; deleted", async () => {
+    const { sockets, opened, StandIn } = standIns();
+    const a = await signedIn({ WebSocket: StandIn });
+    const room = await a.rooms.create({ memberIds: [] });
+    const r = a.room(room.id);
+    const got: number[] = [];
+    const deleted: number[] = [];
+    r.on("message", (m) => got.push(m.seq));
+    r.on("deleted", (s) => deleted.push(s));
+    r.connect({ afterSeq: 0 });
+    await opened(1);
+    const s = sockets[0]!;
+    const msg = (seq: number) => ({
+      type: "message",
+      message: {
+        id: `m${seq}`,
+        roomId: room.id,
+        seq,
+        clientId: `c${seq}`,
+        senderId: "other",
+        text: `t${seq}`,
+        fileId: null,
+        createdAt: "2026-01-01T00:00:00.000Z",
+      },
+    });
+
+    s.feed({ type: "ready", lastSeq: 9, online: [] });
+    s.feed(msg(1));
+    s.feed(msg(2));
+    s.feed({ type: "more", afterSeq: 2 });
+    expect(s.sent.at(-1)).toEqual({ type: "sync", afterSeq: 2 });
+    s.feed(msg(5)); // a live message overtakes the next page: it waits
+    expect(got).toEqual([1, 2]);
+    expect(s.sent.filter((f) => f.type === "sync")).toHaveLength(1); // already paging: no second sync
+    s.feed(msg(3));
+    s.feed({ type: "deleted", seq: 4 }); // a deleted message in the replay keeps its seq
+    expect(got).toEqual([1, 2, 3, 5]);
+    expect(deleted).toEqual([4]);
+
+    s.feed(msg(7)); // a hole at 6: ask for it...
+    expect(s.sent.at(-1)).toEqual({ type: "sync", afterSeq: 5 });
+    s.feed(msg(7)); // ...the replay has nothing at 6: go on
+    s.feed(msg(8));
+    expect(got).toEqual([1, 2, 3, 5, 7, 8]);
+    s.feed({ type: "deleted", seq: 2 }); // a live deletion of an old message
+    expect(deleted).toEqual([4, 2]);
+    expect(r.lastSeq).toBe(8);
+    a.close();
   });
 });

@@ -9,6 +9,7 @@ import {
   type OutpostClient,
   type WebSocketLike,
 } from "../src/index.js";
+import type { Frame } from "../src/socket.js";
 
 export const BASE = inject("outpostUrl");
 
@@ -216,4 +217,47 @@ export function until<T>(subscribe: (cb: (v: T) => void) => () => void, pred: (v
     });
     if (done) off();
   });
+}
+
+/**
+ * Stand-in sockets that speak frames the server does not send yet (API v1.1): the test feeds
+ * server frames to the SDK and reads what the SDK sent. Everything else stays the real Worker.
+ */
+export function standIns() {
+  const sockets: { url: string; sent: Frame[]; feed(f: Frame): void; close(code: number): void }[] = [];
+  const waiting: [number, () => void][] = [];
+  /** Resolves once the SDK's n-th socket is open. */
+  const opened = (n: number) =>
+    sockets.length >= n ? Promise.resolve() : new Promise<void>((ok) => waiting.push([n, ok]));
+  class StandIn implements WebSocketLike {
+    readyState = 0;
+    onopen: ((ev: unknown) => void) | null = null;
+    onmessage: ((ev: { data: unknown }) => void) | null = null;
+    onclose: ((ev: { code: number; reason?: string }) => void) | null = null;
+    onerror: ((ev: unknown) => void) | null = null;
+    private readonly sent: Frame[] = [];
+    constructor(url: string) {
+      sockets.push({
+        url,
+        sent: this.sent,
+        feed: (f) => this.onmessage?.({ data: JSON.stringify(f) }),
+        close: (code) => {
+          this.readyState = 3;
+          this.onclose?.({ code });
+        },
+      });
+      queueMicrotask(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+        for (const [n, ok] of waiting) if (sockets.length >= n) ok();
+      });
+    }
+    send(d: string) {
+      this.sent.push(JSON.parse(d) as Frame);
+    }
+    close() {
+      this.readyState = 3;
+    }
+  }
+  return { sockets, opened, StandIn };
 }

@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { memoryStorage, type Snapshot, type StoredRecord, type WebSocketLike } from "../src/index.js";
-import type { Frame } from "../src/socket.js";
-import { client, Net, PASSWORD, Sockets, signedIn, until } from "./helpers.js";
+import { memoryStorage, type Snapshot, type StoredRecord } from "../src/index.js";
+import { client, Net, PASSWORD, Sockets, signedIn, standIns, until } from "./helpers.js";
 
 describe("app state", () => {
   it("background pauses sockets; foreground refreshes a due token and resumes without losing messages", async () => {
@@ -59,40 +58,7 @@ describe("live subscribe feed (documented frames, stand-in socket)", () => {
             headers: { "content-type": "application/problem+json" },
           })
         : inner(input, init);
-    const sockets: { url: string; feed(f: Frame): void; close(code: number): void }[] = [];
-    const waiting: [number, () => void][] = [];
-    /** Resolves once the SDK has opened its n-th socket. */
-    const opened = (n: number) =>
-      sockets.length >= n ? Promise.resolve() : new Promise<void>((ok) => waiting.push([n, ok]));
-    class StandIn implements WebSocketLike {
-      readyState = 0;
-      onopen: ((ev: unknown) => void) | null = null;
-      onmessage: ((ev: { data: unknown }) => void) | null = null;
-      onclose: ((ev: { code: number; reason?: string }) => void) | null = null;
-      onerror: ((ev: unknown) => void) | null = null;
-      sent: string[] = [];
-      constructor(url: string) {
-        sockets.push({
-          url,
-          feed: (f) => this.onmessage?.({ data: JSON.stringify(f) }),
-          close: (code) => {
-            this.readyState = 3;
-            this.onclose?.({ code });
-          },
-        });
-        for (const [n, ok] of waiting) if (sockets.length >= n) ok();
-        queueMicrotask(() => {
-          this.readyState = 1;
-          this.onopen?.({});
-        });
-      }
-      send(d: string) {
-        this.sent.push(d);
-      }
-      close() {
-        this.readyState = 3;
-      }
-    }
+    const { sockets, opened, StandIn } = standIns();
     const c = await signedIn({ net, WebSocket: StandIn });
     const rec = (id: string, title: string, version = 1): StoredRecord => ({
       id,
