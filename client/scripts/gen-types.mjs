@@ -5,7 +5,8 @@
 //   npm run client:types                           → client/examples/outpost-types.ts
 //   npm run client:types -- --out app/outpost-types.ts
 //   npm run client:types -- --openapi https://api.example.com/v1/openapi.json --out ...
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { registerHooks } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -21,38 +22,35 @@ const openapi = opt("--openapi");
 
 /** @typedef {{ kind: "string" | "integer" | "number" | "boolean" | "stringArray", nullable: boolean, hasDefault: boolean, default?: unknown }} FieldSpec */
 
-/** Collections declared in src/collections.ts: bundled with esbuild (packages stay external) and imported. */
+/**
+ * Collections declared in src/collections.ts, imported as they are: Node strips the types, and a
+ * resolve hook lets the extensionless relative imports of the server's sources find their .ts files.
+ */
 async function fromSource() {
-  const { build } = await import("esbuild");
-  const tmp = path.join(clientDir, ".worker", `collections-${process.pid}.mjs`);
-  mkdirSync(path.dirname(tmp), { recursive: true });
-  await build({
-    entryPoints: [path.join(root, "src", "collections.ts")],
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    packages: "external",
-    outfile: tmp,
-    logLevel: "error",
+  registerHooks({
+    resolve(spec, ctx, next) {
+      try {
+        return next(spec, ctx);
+      } catch (e) {
+        if (/^\.\.?\//.test(spec) && !/\.[cm]?[jt]s$/.test(spec)) return next(`${spec}.ts`, ctx);
+        throw e;
+      }
+    },
   });
-  try {
-    const mod = await import(pathToFileURL(tmp).href);
-    const MARK = Symbol.for("outpost.collection");
-    const cols = {};
-    for (const value of Object.values(mod)) {
-      const meta = value && typeof value === "object" ? value[MARK] : undefined;
-      if (!meta) continue;
-      cols[meta.name] = Object.fromEntries(
-        Object.entries(meta.fields).map(([k, f]) => [
-          k,
-          { kind: f.kind, nullable: f.nullable, hasDefault: f.default !== undefined, default: f.default },
-        ]),
-      );
-    }
-    return cols;
-  } finally {
-    rmSync(tmp, { force: true });
+  const mod = await import(pathToFileURL(path.join(root, "src", "collections.ts")).href);
+  const MARK = Symbol.for("outpost.collection");
+  const cols = {};
+  for (const value of Object.values(mod)) {
+    const meta = value && typeof value === "object" ? value[MARK] : undefined;
+    if (!meta) continue;
+    cols[meta.name] = Object.fromEntries(
+      Object.entries(meta.fields).map(([k, f]) => [
+        k,
+        { kind: f.kind, nullable: f.nullable, hasDefault: f.default !== undefined, default: f.default },
+      ]),
+    );
   }
+  return cols;
 }
 
 /** Collections from an OpenAPI document: each `POST /v1/collections/{name}/records` body and response. */
