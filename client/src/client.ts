@@ -152,8 +152,12 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
 
   // --- app and network state -----------------------------------------------------------
 
-  /** Tell the SDK when the app moves between foreground and background (React Native AppState). */
-  setAppState(state: "active" | "background" | "inactive"): void {
+  /**
+   * Tell the SDK when the app moves between foreground and background: pass React Native's
+   * AppState as is. `inactive` (iOS, briefly) and others change nothing.
+   */
+  setAppState(state: "active" | "background" | "inactive" | "unknown" | "extension"): void {
+    if (state !== "active" && state !== "background") return;
     const active = state === "active";
     if (active === this.active) return;
     this.active = active;
