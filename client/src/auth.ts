@@ -1,0 +1,248 @@
+/**
+ * Sessions: sign-in in all its forms, the session persisted in storage, the access token refreshed
+ * ahead of expiry and on `token_expired` (one refresh in flight however many callers wait), and a
+ * sign-out only when the server says the session is over, never because the network failed.
+ */
+import { OutpostError } from "./errors.js";
+import type { Http, TokenSource } from "./http.js";
+import { type KeyValueStorage, readJson, writeJson } from "./storage.js";
+import type { AuthEvent, Session, SessionInfo, User } from "./types.js";
+import { Emitter, noop, uuid } from "./util.js";
+
+interface SessionJson {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+}
+interface AuthResult {
+  user: User;
+  session: SessionJson;
+}
+
+export interface AuthDeps {
+  http: Http;
+  storage: KeyValueStorage;
+  key: string;
+  now: () => number;
+  /** Refresh this long before the access token expires. */
+  marginMs: number;
+}
+
+/** A refresh answer that ends the session for good: the token was reused, revoked or is invalid, or the account is disabled. */
+const definitive = (e: unknown) =>
+  e instanceof OutpostError &&
+  (e.status === 401 || e.code === "account_disabled" || e.code === "validation_failed" || e.code === "invalid_token");
+
+export class Auth implements TokenSource {
+  session: Session | null = null;
+  readonly ready: Promise<void>;
+  private refreshing: Promise<void> | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private active = true;
+  private readonly ev = new Emitter<{ change: [AuthEvent, Session | null] }>();
+  /** @internal Work a sign-in waits for (registering the push token), best effort. */
+  afterSignIn: () => Promise<unknown> = async () => undefined;
+
+  constructor(private readonly d: AuthDeps) {
+    this.ready = readJson<Session | null>(d.storage, d.key, null).then((s) => {
+      this.session = s && typeof s.refreshToken === "string" ? s : null;
+      this.schedule();
+    });
+  }
+
+  /** The signed-in user (null when signed out). */
+  get user(): User | null {
+    return this.session?.user ?? null;
+  }
+
+  /**
+   * Calls `cb` on every change of the session, and once with `INITIAL_SESSION` when the stored
+   * session has been read. Returns the function that stops it.
+   */
+  onAuthStateChange(cb: (event: AuthEvent, session: Session | null) => void): () => void {
+    let live = true;
+    void this.ready.then(() => live && cb("INITIAL_SESSION", this.session));
+    const off = this.ev.on("change", cb);
+    return () => {
+      live = false;
+      off();
+    };
+  }
+
+  async getSession(): Promise<Session | null> {
+    await this.ready;
+    return this.session;
+  }
+
+  // --- sign in -------------------------------------------------------------------------
+
+  signUp(body: { email: string; password: string; name?: string }): Promise<User> {
+    return this.signIn("/v1/auth/signup", body);
+  }
+  signInWithPassword(body: { email: string; password: string }): Promise<User> {
+    return this.signIn("/v1/auth/login", body);
+  }
+  /** A guest account; `linkAccount` later turns it into a full one with the same id. */
+  signInAnonymously(): Promise<User> {
+    return this.signIn("/v1/auth/anonymous", {});
+  }
+  /** Native Sign in with Apple / Google: the ID token the platform SDK returned, and the raw nonce if one was used. */
+  signInWithIdToken(body: {
+    provider: "apple" | "google";
+    idToken: string;
+    nonce?: string;
+    name?: string;
+  }): Promise<User> {
+    return this.signIn("/v1/auth/idtoken", body);
+  }
+
+  private async signIn(path: string, body: object): Promise<User> {
+    await this.ready;
+    const r = await this.d.http.json<AuthResult>(path, { method: "POST", body, auth: false });
+    await this.store(r.session, r.user, "SIGNED_IN");
+    await this.afterSignIn().catch(noop);
+    return r.user;
+  }
+
+  /** Guest → full account (same id, same data). */
+  async linkAccount(body: { email: string; password: string }): Promise<User> {
+    const r = await this.d.http.json<{ user: User }>("/v1/auth/link", { method: "POST", body, idempotencyKey: uuid() });
+    await this.setUser(r.user);
+    return r.user;
+  }
+
+  // --- account -------------------------------------------------------------------------
+
+  /** The user as the server has it now (also refreshes the stored copy). */
+  async me(): Promise<User> {
+    const u = await this.d.http.json<User>("/v1/me");
+    await this.setUser(u);
+    return u;
+  }
+  async updateMe(body: { name?: string | null; avatarFileId?: string | null }): Promise<User> {
+    const u = await this.d.http.json<User>("/v1/me", { method: "PATCH", body });
+    await this.setUser(u);
+    return u;
+  }
+  async listSessions(): Promise<SessionInfo[]> {
+    return (await this.d.http.json<{ items: SessionInfo[] }>("/v1/auth/sessions")).items;
+  }
+  async revokeSession(id: string): Promise<void> {
+    await this.d.http.send(`/v1/auth/sessions/${encodeURIComponent(id)}`, { method: "DELETE" });
+  }
+  /** Other sessions are signed out; this one stays. */
+  async changePassword(body: { currentPassword: string; newPassword: string }): Promise<void> {
+    await this.d.http.send("/v1/auth/password", { method: "POST", body, idempotencyKey: uuid() });
+  }
+  async requestPasswordReset(email: string): Promise<void> {
+    await this.d.http.send("/v1/auth/password-reset", { method: "POST", body: { email }, auth: false });
+  }
+  async confirmPasswordReset(body: { token: string; newPassword: string }): Promise<void> {
+    await this.d.http.send("/v1/auth/password-reset/confirm", { method: "POST", body, auth: false });
+  }
+  async requestEmailVerification(): Promise<void> {
+    await this.d.http.send("/v1/auth/verify-email", { method: "POST", body: {}, idempotencyKey: uuid() });
+  }
+  async confirmEmail(token: string): Promise<void> {
+    await this.d.http.send("/v1/auth/verify-email/confirm", { method: "POST", body: { token }, auth: false });
+  }
+
+  // --- tokens --------------------------------------------------------------------------
+
+  async token(): Promise<string | null> {
+    await this.ready;
+    if (this.refreshing) await this.refreshing.catch(noop);
+    const s = this.session;
+    if (!s) return null;
+    if (s.expiresAt - this.d.now() < this.d.marginMs) {
+      try {
+        await this.refresh();
+      } catch (e) {
+        // Offline: a token that has not expired yet still works.
+        if (this.session !== s || s.expiresAt <= this.d.now()) throw e;
+      }
+    }
+    return this.session?.accessToken ?? null;
+  }
+
+  async retryToken(failed: string): Promise<string | null> {
+    if (this.refreshing) await this.refreshing.catch(noop);
+    // Someone else already refreshed after this token failed: use theirs.
+    if (this.session && this.session.accessToken !== failed) return this.session.accessToken;
+    if (!this.session) return null;
+    await this.refresh();
+    return this.session?.accessToken ?? null;
+  }
+
+  /** Rotates the refresh token now. One request however many callers ask at once. */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.doRefresh().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const s = this.session;
+    if (!s) return;
+    let r: { session: SessionJson };
+    try {
+      r = await this.d.http.json("/v1/auth/refresh", {
+        method: "POST",
+        body: { refreshToken: s.refreshToken },
+        auth: false,
+      });
+    } catch (e) {
+      if (definitive(e) && this.session === s) await this.clear();
+      else this.schedule(30_000);
+      throw e;
+    }
+    if (this.session === s) await this.store(r.session, s.user, "TOKEN_REFRESHED");
+  }
+
+  // --- state ---------------------------------------------------------------------------
+
+  /** Foreground: refresh if due and keep a timer for the next one; background: no timers. */
+  setActive(active: boolean): void {
+    this.active = active;
+    this.schedule();
+  }
+
+  /** Forgets the session locally (the server is told by `client.signOut`). */
+  async clear(): Promise<void> {
+    if (!this.session) return;
+    this.session = null;
+    this.schedule();
+    await this.d.storage.removeItem(this.d.key).catch(noop);
+    this.ev.emit("change", "SIGNED_OUT", null);
+  }
+
+  private async store(s: SessionJson, user: User | null, event: AuthEvent): Promise<void> {
+    this.session = {
+      accessToken: s.accessToken,
+      refreshToken: s.refreshToken,
+      expiresAt: this.d.now() + s.expiresIn * 1000,
+      user,
+    };
+    await writeJson(this.d.storage, this.d.key, this.session);
+    this.schedule();
+    this.ev.emit("change", event, this.session);
+  }
+
+  private async setUser(user: User): Promise<void> {
+    if (!this.session) return;
+    this.session = { ...this.session, user };
+    await writeJson(this.d.storage, this.d.key, this.session);
+    this.ev.emit("change", "USER_UPDATED", this.session);
+  }
+
+  /** The timer that refreshes ahead of expiry while the app is in the foreground. */
+  private schedule(delay?: number): void {
+    clearTimeout(this.timer);
+    const s = this.session;
+    if (!s || !this.active) return;
+    const due = delay ?? Math.max(0, s.expiresAt - this.d.marginMs - this.d.now());
+    this.timer = setTimeout(() => void this.refresh().catch(noop), due);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+}

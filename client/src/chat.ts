@@ -1,0 +1,302 @@
+/**
+ * Chat rooms: REST for rooms, members and history; one reconnecting socket per open room that
+ * resumes from the last seq it delivered (so nothing is missed or shown twice), follows `more`
+ * pages, and sends through an outbox kept in storage (same clientId on every retry, so the server
+ * stores each message once).
+ */
+import { type Core, enc } from "./core.js";
+import { OutpostError } from "./errors.js";
+import { type Frame, LiveSocket } from "./socket.js";
+import { readJson, writeJson } from "./storage.js";
+import type { Message, Page, RoomInfo } from "./types.js";
+import { backoff, Emitter, serial, uuid } from "./util.js";
+
+export interface RoomEvents {
+  /** Each message once, in seq order (the app's own included, once the server stored them). */
+  message: [Message];
+  /** A message was deleted; its seq stays taken. */
+  deleted: [number];
+  typing: [string];
+  read: [{ userId: string; seq: number }];
+  presence: [{ userId: string; online: boolean }];
+  /** The socket is (re)connected: the room's last seq and who is online. */
+  ready: [{ lastSeq: number; online: string[] }];
+  /** A send the server refused for good, or another error frame. */
+  error: [OutpostError];
+  /** The socket stopped for good (removed from the room: 4403, not a member, signed out). */
+  stopped: [OutpostError];
+}
+
+interface Outgoing {
+  clientId: string;
+  text?: string;
+  fileId?: string;
+}
+
+type Waiter = { resolve(m: Message): void; reject(e: OutpostError): void };
+
+export class Room {
+  /** The highest seq delivered to `message` listeners without gaps (null before the first `ready`). */
+  lastSeq: number | null = null;
+  private readonly ev = new Emitter<RoomEvents>();
+  private readonly sock: LiveSocket;
+  private outbox: Outgoing[] = [];
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly early = new Map<number, Message | null>();
+  private readonly loaded: Promise<void>;
+  private readonly io = serial();
+  private ready = false;
+  private halted: OutpostError | null = null;
+  private syncing = false;
+  private retries = 0;
+
+  constructor(
+    private readonly c: Core,
+    readonly id: string,
+  ) {
+    this.sock = new LiveSocket(c.sockets, {
+      path: () => `/v1/rooms/${enc(id)}/ws${this.lastSeq !== null ? `?afterSeq=${this.lastSeq}` : ""}`,
+      onFrame: (f) => this.frame(f),
+      onClose: () => {
+        this.ready = false;
+        return false;
+      },
+      probe: () => this.get(),
+      onHalt: (e) => {
+        this.ready = false;
+        this.halted = e;
+        for (const w of this.waiters.values()) w.reject(e);
+        this.waiters.clear();
+        this.ev.emit("stopped", e);
+      },
+    });
+    this.loaded = readJson<Outgoing[]>(c.storage, this.key(), []).then((saved) => {
+      this.outbox = [...saved.filter((s) => !this.outbox.some((o) => o.clientId === s.clientId)), ...this.outbox];
+    });
+  }
+
+  on<K extends keyof RoomEvents>(event: K, cb: (...args: RoomEvents[K]) => void): () => void {
+    return this.ev.on(event, cb);
+  }
+
+  /**
+   * Opens the socket (kept open, reconnecting, until `disconnect`). `afterSeq`: the last seq the app
+   * already has (e.g. from `history`); everything after it is delivered. Without it, only new messages.
+   */
+  connect(o: { afterSeq?: number } = {}): this {
+    if (o.afterSeq !== undefined) this.lastSeq = o.afterSeq;
+    this.halted = null;
+    this.sock.start();
+    return this;
+  }
+
+  disconnect(): void {
+    this.ready = false;
+    this.sock.stop();
+  }
+
+  /** @internal background / offline */
+  pause(): void {
+    this.ready = false;
+    this.sock.pause();
+  }
+  /** @internal foreground / online */
+  resume(): void {
+    this.sock.resume();
+  }
+
+  /**
+   * Sends a message: resolves with it once the server stored it. While the socket is down the
+   * message waits in an outbox kept in storage and goes out on reconnect, with the same clientId.
+   */
+  async send(m: { text?: string; fileId?: string; clientId?: string }): Promise<Message> {
+    await this.loaded;
+    if (this.halted) throw this.halted;
+    const o: Outgoing = {
+      clientId: m.clientId ?? uuid(),
+      ...(m.text !== undefined && { text: m.text }),
+      ...(m.fileId !== undefined && { fileId: m.fileId }),
+    };
+    const done = new Promise<Message>((resolve, reject) => this.waiters.set(o.clientId, { resolve, reject }));
+    this.outbox.push(o);
+    await this.save();
+    if (this.ready) this.push(o);
+    return done;
+  }
+
+  /** Sends still waiting for the server. */
+  get pending(): number {
+    return this.outbox.length;
+  }
+
+  /** Tells the room the user is typing (forwarded at most every 3 s by the server). */
+  typing(): void {
+    this.sock.send({ type: "typing" });
+  }
+
+  /** Moves the user's read position to `seq`. */
+  async markRead(seq: number): Promise<void> {
+    if (!this.ready || !this.sock.send({ type: "read", seq })) {
+      await this.c.http.send(`/v1/rooms/${enc(this.id)}/read`, { method: "POST", body: { seq } });
+    }
+  }
+
+  /** A page of history in seq order: the latest one, `before` a seq, or `after` a seq. */
+  history(q: { before?: number; after?: number; limit?: number } = {}): Promise<Page<Message>> {
+    return this.c.http.json(`/v1/rooms/${enc(this.id)}/messages`, { query: q });
+  }
+
+  get(): Promise<RoomInfo> {
+    return this.c.http.json(`/v1/rooms/${enc(this.id)}`);
+  }
+  addMember(userId: string): Promise<RoomInfo> {
+    return this.c.http.json(`/v1/rooms/${enc(this.id)}/members`, { method: "POST", body: { userId } });
+  }
+  async removeMember(userId: string): Promise<void> {
+    await this.c.http.send(`/v1/rooms/${enc(this.id)}/members/${enc(userId)}`, { method: "DELETE" });
+  }
+  async leave(): Promise<void> {
+    this.disconnect();
+    await this.removeMember("me");
+  }
+  async mute(muted: boolean): Promise<void> {
+    await this.c.http.send(`/v1/rooms/${enc(this.id)}/members/me`, { method: "PATCH", body: { muted } });
+  }
+  async deleteMessage(seq: number): Promise<void> {
+    await this.c.http.send(`/v1/rooms/${enc(this.id)}/messages/${seq}`, { method: "DELETE" });
+  }
+
+  // --- socket --------------------------------------------------------------------------
+
+  private frame(f: Frame): void {
+    switch (f.type) {
+      case "ready": {
+        this.ready = true;
+        this.syncing = false;
+        this.sock.healthy();
+        const r = f as unknown as RoomEvents["ready"][0];
+        if (this.lastSeq === null) this.lastSeq = r.lastSeq;
+        this.ev.emit("ready", { lastSeq: r.lastSeq, online: r.online });
+        void this.loaded.then(() => {
+          for (const o of this.outbox) this.push(o);
+        });
+        return;
+      }
+      case "message": {
+        const m = f.message as Message & { deleted?: boolean };
+        this.receive(m.seq, m.deleted ? null : m);
+        return;
+      }
+      case "deleted":
+        this.receive(f.seq as number, null);
+        return;
+      case "more":
+        this.syncing = true;
+        this.sock.send({ type: "sync", afterSeq: typeof f.afterSeq === "number" ? f.afterSeq : (this.lastSeq ?? 0) });
+        return;
+      case "typing":
+        this.ev.emit("typing", f.userId as string);
+        return;
+      case "read":
+        this.ev.emit("read", { userId: f.userId as string, seq: f.seq as number });
+        return;
+      case "presence":
+        this.ev.emit("presence", { userId: f.userId as string, online: f.online as boolean });
+        return;
+      case "error":
+        this.refused(f);
+    }
+  }
+
+  /** A message (or a deletion: null) at `seq`: delivered once, in order; early ones wait for the gap to fill. */
+  private receive(seq: number, m: Message | null): void {
+    if (m && m.senderId === this.c.auth.user?.id) this.settle(m);
+    const last = this.lastSeq;
+    if (last !== null && seq <= last) {
+      if (!m) this.ev.emit("deleted", seq);
+      return;
+    }
+    if (last !== null && seq > last + 1) {
+      if (!this.early.has(seq)) {
+        this.early.set(seq, m);
+        if (!this.syncing) {
+          this.syncing = true;
+          this.sock.send({ type: "sync", afterSeq: last });
+        }
+        return;
+      }
+      // Seen twice: the replay asked for has no message in the gap. Go on from what arrived.
+      seq = Math.min(...this.early.keys());
+      m = this.early.get(seq) ?? null;
+      this.early.delete(seq);
+    }
+    this.deliver(seq, m);
+    for (let n = seq + 1; this.early.has(n); n++) {
+      const e = this.early.get(n) ?? null;
+      this.early.delete(n);
+      this.deliver(n, e);
+    }
+    if (this.early.size === 0) this.syncing = false;
+  }
+
+  private deliver(seq: number, m: Message | null): void {
+    this.lastSeq = seq;
+    if (m) this.ev.emit("message", m);
+    else this.ev.emit("deleted", seq);
+  }
+
+  private settle(m: Message): void {
+    const i = this.outbox.findIndex((o) => o.clientId === m.clientId);
+    if (i >= 0) {
+      this.outbox.splice(i, 1);
+      void this.save();
+    }
+    this.waiters.get(m.clientId)?.resolve(m);
+    this.waiters.delete(m.clientId);
+  }
+
+  private refused(f: Frame): void {
+    const e = new OutpostError(0, String(f.code), String(f.message ?? f.code));
+    const o = this.outbox.find((x) => x.clientId === f.clientId);
+    if (!o) {
+      this.ev.emit("error", e);
+      return;
+    }
+    if (f.code === "rate_limited" || f.code === "internal") {
+      // Not this message's fault: send it again later, same clientId.
+      setTimeout(() => this.ready && this.push(o), backoff(this.retries++, 1000, 30_000));
+      return;
+    }
+    this.outbox.splice(this.outbox.indexOf(o), 1);
+    void this.save();
+    this.waiters.get(o.clientId)?.reject(e);
+    this.waiters.delete(o.clientId);
+    this.ev.emit("error", e);
+  }
+
+  private push(o: Outgoing): void {
+    this.sock.send({ type: "send", ...o });
+  }
+
+  private key(): string {
+    return `${this.c.prefix}chat.${this.c.auth.user?.id ?? "-"}.${this.id}`;
+  }
+
+  private save(): Promise<void> {
+    const key = this.key();
+    return this.io(() => writeJson(this.c.storage, key, this.outbox.length ? this.outbox : undefined));
+  }
+}
+
+/** `client.rooms`: create and list rooms; `client.room(id)` opens one. */
+export class Rooms {
+  constructor(private readonly c: Core) {}
+  /** A group (the caller owns it), or a direct room with one other user (asking again returns the same room). */
+  create(body: { memberIds: string[]; kind?: "direct" | "group"; name?: string }): Promise<RoomInfo> {
+    return this.c.http.json("/v1/rooms", { method: "POST", body });
+  }
+  /** The caller's rooms, most recent activity first, with lastMessage and unreadCount. */
+  async list(q: { limit?: number; cursor?: string } = {}): Promise<Page<RoomInfo>> {
+    return this.c.http.json("/v1/rooms", { query: q });
+  }
+}

@@ -1,0 +1,255 @@
+/** `createClient`: one object for the whole SDK. */
+import { Auth } from "./auth.js";
+import { Room, Rooms } from "./chat.js";
+import { Collection } from "./collections.js";
+import type { Core } from "./core.js";
+import { enc } from "./core.js";
+import type { OutpostError } from "./errors.js";
+import { Files } from "./files.js";
+import { type Fetch, Http, type RequestOptions } from "./http.js";
+import type { SocketEnv, WebSocketConstructor } from "./socket.js";
+import { type KeyValueStorage, memoryStorage, readJson, writeJson } from "./storage.js";
+import { type LocalStore, memoryStore } from "./store.js";
+import { type Conflict, type PendingWrite, type Resolution, Sync } from "./sync.js";
+import type { CollectionMap, Device, DeviceRegistration, UntypedCollections, User } from "./types.js";
+import { noop } from "./util.js";
+
+export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
+  /** The server's base URL, e.g. `https://api.example.com` (without `/v1`). */
+  url: string;
+  /** Where the session, the write queue, chat outboxes, upload URLs and the push token are kept (default: memory). */
+  storage?: KeyValueStorage;
+  /** The local record store (default: memory). */
+  store?: LocalStore;
+  /** Prefix of every storage key (default `outpost.`): two clients on one storage need different ones. */
+  storageKey?: string;
+  /** Field defaults per collection, to show records created offline complete (`npm run client:types` writes them). */
+  defaults?: { [K in keyof C]?: Partial<C[K]["fields"]> };
+  /** A queued write met a newer version on the server (412). Default: the server's version wins. */
+  onConflict?: (conflict: Conflict) => Resolution | Promise<Resolution>;
+  /** A queued write the server refused for good after its call had returned (it is dropped and undone locally). */
+  onSyncError?: (error: OutpostError, write: PendingWrite) => void;
+  fetch?: Fetch;
+  WebSocket?: WebSocketConstructor;
+  /** The clock (ms); tests move it. */
+  now?: () => number;
+  /** Refresh the access token this long before it expires (default 60 s). */
+  refreshMarginMs?: number;
+  /** How often watched collections poll `/changes` when the server has no live socket (default 15 s). */
+  pollIntervalMs?: number;
+  /** Socket reconnect backoff (defaults 500 ms → 30 s) and heartbeat interval (default 25 s). */
+  reconnect?: { minDelayMs?: number; maxDelayMs?: number; heartbeatMs?: number };
+  /** Request timeout (default 30 s). */
+  timeoutMs?: number;
+  /** Uploads above this size go resumable (default 5 MiB); tus chunk size (default 5 MiB). */
+  largeUploadBytes?: number;
+  chunkSize?: number;
+}
+
+export class OutpostClient<C extends CollectionMap = UntypedCollections> {
+  readonly auth: Auth;
+  readonly files: Files;
+  readonly rooms: Rooms;
+  /** Resolves once the stored session and the signed-in user's queue of pending writes have been read. */
+  readonly ready: Promise<void>;
+  private readonly core: Core;
+  private readonly sync: Sync;
+  private readonly http: Http;
+  private readonly openRooms = new Map<string, Room>();
+  private readonly cols = new Map<string, Collection<C[string]["fields"], C[string]["create"]>>();
+  private active = true;
+  private online = true;
+  private device: (DeviceRegistration & { id?: string; userId?: string }) | null = null;
+  private readonly deviceLoaded: Promise<void>;
+
+  constructor(o: ClientOptions<C>) {
+    const now = o.now ?? Date.now;
+    const fetchFn: Fetch = o.fetch ?? ((input, init) => fetch(input, init));
+    this.http = new Http(o.url.replace(/\/+$/, ""), fetchFn, o.timeoutMs ?? 30_000);
+    const storage = o.storage ?? memoryStorage();
+    const prefix = o.storageKey ?? "outpost.";
+    this.auth = new Auth({
+      http: this.http,
+      storage,
+      key: `${prefix}session`,
+      now,
+      marginMs: o.refreshMarginMs ?? 60_000,
+    });
+    this.http.tokens = this.auth;
+    const WS = o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const sockets: SocketEnv = {
+      http: this.http,
+      auth: this.auth,
+      WebSocket: WS as WebSocketConstructor,
+      now,
+      minDelayMs: o.reconnect?.minDelayMs ?? 500,
+      maxDelayMs: o.reconnect?.maxDelayMs ?? 30_000,
+      heartbeatMs: o.reconnect?.heartbeatMs ?? 25_000,
+      tickets: {},
+      online: () => this.online && this.active,
+    };
+    this.core = { http: this.http, auth: this.auth, storage, prefix, now, sockets };
+    this.sync = new Sync(this.core, {
+      store: o.store ?? memoryStore(),
+      pollIntervalMs: o.pollIntervalMs ?? 15_000,
+      defaults: (o.defaults ?? {}) as { [k: string]: { [f: string]: unknown } | undefined },
+      ...(o.onConflict && { onConflict: o.onConflict }),
+      ...(o.onSyncError && { onSyncError: o.onSyncError }),
+    });
+    this.files = new Files(this.core, {
+      largeUploadBytes: o.largeUploadBytes ?? 5 * 2 ** 20,
+      chunkSize: o.chunkSize ?? 5 * 2 ** 20,
+    });
+    this.rooms = new Rooms(this.core);
+    this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
+      this.device = d;
+    });
+    this.auth.afterSignIn = () => this.registerStoredDevice();
+    this.ready = this.auth.ready.then(() => this.sync.setUser(this.auth.user?.id ?? null));
+    this.auth.onAuthStateChange((event, session) => {
+      void this.sync.setUser(session?.user?.id ?? null);
+      if (event === "INITIAL_SESSION") void this.registerStoredDevice().catch(noop);
+      if (event === "SIGNED_OUT") for (const r of this.openRooms.values()) r.disconnect();
+    });
+  }
+
+  /** A collection; with generated types, its records, filters and sorts are typed. */
+  collection<K extends keyof C & string>(name: K): Collection<C[K]["fields"], C[K]["create"]> {
+    let col = this.cols.get(name);
+    if (!col) {
+      col = new Collection(this.core, this.sync, name);
+      this.cols.set(name, col);
+    }
+    return col as Collection<C[K]["fields"], C[K]["create"]>;
+  }
+
+  /** A chat room (one object per id); `connect()` opens its socket. */
+  room(id: string): Room {
+    let r = this.openRooms.get(id);
+    if (!r) {
+      r = new Room(this.core, id);
+      this.openRooms.set(id, r);
+    }
+    return r;
+  }
+
+  /** Signs out: unregisters this device's push token, ends the session on the server, forgets local data. */
+  async signOut(): Promise<void> {
+    await this.ready;
+    await this.unregisterDevice({ forget: false }).catch(noop);
+    if (this.auth.session) await this.http.send("/v1/auth/logout", { method: "POST", body: {} }).catch(noop);
+    for (const r of this.openRooms.values()) r.disconnect();
+    await this.sync.discard();
+    await this.auth.clear();
+  }
+
+  /** Deletes the account and everything it owns (app store requirement), then signs out locally. */
+  async deleteAccount(): Promise<void> {
+    await this.http.send("/v1/me", { method: "DELETE" });
+    await this.sync.discard();
+    await this.auth.clear();
+  }
+
+  // --- app and network state -----------------------------------------------------------
+
+  /**
+   * Tell the SDK when the app moves between foreground and background: pass React Native's
+   * AppState as is. `inactive` (iOS, briefly) and others change nothing.
+   */
+  setAppState(state: "active" | "background" | "inactive" | "unknown" | "extension"): void {
+    if (state !== "active" && state !== "background") return;
+    const active = state === "active";
+    if (active === this.active) return;
+    this.active = active;
+    this.auth.setActive(active);
+    this.apply();
+  }
+
+  /** Tell the SDK when the device goes offline / online (e.g. from NetInfo): queued writes flush and sockets reconnect at once. */
+  setOnline(online: boolean): void {
+    if (online === this.online) return;
+    this.online = online;
+    this.apply();
+  }
+
+  private apply(): void {
+    const go = this.active && this.online;
+    this.sync.setActive(this.active);
+    this.sync.setOnline(this.online);
+    for (const r of this.openRooms.values()) go ? r.resume() : r.pause();
+  }
+
+  /** Sends every queued write now; resolves when the queue is empty or the network stopped it. */
+  flush(): Promise<void> {
+    return this.sync.flush();
+  }
+
+  /** Writes waiting for the server, oldest first. */
+  get pendingWrites(): readonly PendingWrite[] {
+    return this.sync.queue;
+  }
+
+  // --- push ----------------------------------------------------------------------------
+
+  /**
+   * Registers this device's push token for the signed-in user, and remembers it: the SDK
+   * registers it again on every sign-in and removes it on sign-out.
+   */
+  async registerDevice(d: DeviceRegistration): Promise<Device | null> {
+    await this.deviceLoaded;
+    this.device = { token: d.token, platform: d.platform, provider: d.provider };
+    await writeJson(this.core.storage, `${this.core.prefix}device`, this.device);
+    return this.registerStoredDevice();
+  }
+
+  /** Removes this device's push registration (and, unless `forget: false`, the remembered token). */
+  async unregisterDevice(o: { forget?: boolean } = {}): Promise<void> {
+    await this.deviceLoaded;
+    const d = this.device;
+    if (!d) return;
+    const id = d.id;
+    this.device = o.forget === false ? { token: d.token, platform: d.platform, provider: d.provider } : null;
+    await writeJson(this.core.storage, `${this.core.prefix}device`, this.device ?? undefined);
+    if (id && this.auth.session) await this.http.send(`/v1/devices/${enc(id)}`, { method: "DELETE" });
+  }
+
+  private async registerStoredDevice(): Promise<Device | null> {
+    await this.deviceLoaded;
+    const d = this.device;
+    const user = this.auth.user?.id;
+    if (!d || !user || (d.id && d.userId === user)) return null;
+    const dev = await this.http.json<Device>("/v1/devices", {
+      method: "POST",
+      body: { token: d.token, platform: d.platform, provider: d.provider },
+    });
+    this.device = { ...d, id: dev.id, userId: user };
+    await writeJson(this.core.storage, `${this.core.prefix}device`, this.device);
+    return dev;
+  }
+
+  // --- misc ----------------------------------------------------------------------------
+
+  /** Any route of the API, with the SDK's session, errors and bookmark handling. */
+  request<T>(path: string, o?: RequestOptions): Promise<T> {
+    return this.http.json<T>(path, o);
+  }
+
+  health(): Promise<{ status: string; version: string }> {
+    return this.http.json("/v1/health", { auth: false });
+  }
+
+  get user(): User | null {
+    return this.auth.user;
+  }
+
+  /** Stops every socket and timer (scripts and tests; an app simply keeps its client). */
+  close(): void {
+    this.sync.close();
+    this.auth.setActive(false);
+    for (const r of this.openRooms.values()) r.disconnect();
+  }
+}
+
+export function createClient<C extends CollectionMap = UntypedCollections>(o: ClientOptions<C>): OutpostClient<C> {
+  return new OutpostClient<C>(o);
+}

@@ -1,0 +1,146 @@
+/** `client.collection(name)`: typed records, written offline-first, read from the server or the local store. */
+import { type Core, enc } from "./core.js";
+import { OutpostError } from "./errors.js";
+import { matches, type StoredRecord, sortRecords } from "./store.js";
+import type { Snapshot, Sync } from "./sync.js";
+import type { Fields, Page, Query, RecordOf } from "./types.js";
+import { uuid } from "./util.js";
+
+/** Pages of a server list: `for await (const page of notes.list())`, or `.all()`. */
+export interface Pages<R> extends AsyncIterable<R[]> {
+  all(): Promise<R[]>;
+}
+
+export interface WriteOptions {
+  /** Override If-Match (default: the version of the record in the local store). */
+  ifMatch?: number;
+}
+
+export class Collection<F extends Fields, C extends Fields = Partial<F>> {
+  constructor(
+    private readonly c: Core,
+    private readonly s: Sync,
+    readonly name: string,
+  ) {}
+
+  /**
+   * Creates a record with an id made on this device (pass `id` to choose it). Shown locally at
+   * once; resolves with the server's record, or with the local one while offline (it is queued).
+   */
+  async create(data: C & { id?: string }): Promise<RecordOf<F>> {
+    const { id, ...fields } = data as C & { id?: string };
+    const at = new Date(this.c.now()).toISOString();
+    return this.write({ op: "create", id: id ?? uuid(this.c.now()), data: fields, at });
+  }
+
+  /** Changes some fields (If-Match: the version the app has). */
+  update(id: string, patch: Partial<F>, o: WriteOptions = {}): Promise<RecordOf<F>> {
+    return this.write({ op: "update", id, data: patch, ...o });
+  }
+
+  /** Replaces the whole record (omitted fields take their defaults). */
+  replace(id: string, data: C, o: WriteOptions = {}): Promise<RecordOf<F>> {
+    return this.write({ op: "replace", id, data, ...o });
+  }
+
+  async delete(id: string, o: WriteOptions = {}): Promise<void> {
+    await this.s.write({ key: uuid(), collection: this.name, op: "delete", id, at: this.iso(), ...o });
+  }
+
+  private async write(w: {
+    op: "create" | "update" | "replace";
+    id: string;
+    data: Fields;
+    ifMatch?: number;
+    at?: string;
+  }): Promise<RecordOf<F>> {
+    const rec = await this.s.write({ key: uuid(), collection: this.name, at: this.iso(), ...w });
+    if (!rec) throw new OutpostError(404, "not_found", `No ${this.name} record ${w.id} (deleted on the server).`);
+    return rec as RecordOf<F>;
+  }
+
+  /**
+   * One record from the server (cheap when unchanged: If-None-Match), kept in the local store.
+   * Offline, the local copy; pending changes are applied either way.
+   */
+  async get(id: string): Promise<RecordOf<F>> {
+    const real = this.s.aliases.get(id) ?? id;
+    const base = await this.s.o.store.get(this.name, real);
+    try {
+      const res = await this.c.http.send(`/v1/collections/${enc(this.name)}/records/${enc(real)}`, {
+        headers: base ? { "if-none-match": `"${base.version}"` } : {},
+      });
+      if (res.status !== 304) await this.s.remember(this.name, (await res.json()) as StoredRecord);
+    } catch (e) {
+      if (e instanceof OutpostError && e.status === 404 && !this.s.pending(this.name, real))
+        await this.s.forget(this.name, real);
+      if (!(e instanceof OutpostError) || e.status !== 0) throw e;
+    }
+    const rec = await this.s.local(this.name, real);
+    if (!rec) throw new OutpostError(404, "not_found", `No ${this.name} record ${id}.`);
+    return rec as RecordOf<F>;
+  }
+
+  /** The server's records matching `where`, page by page (online). */
+  list(q: Query<F> & { cursor?: string } = {}): Pages<RecordOf<F>> {
+    const http = this.c.http;
+    const path = `/v1/collections/${enc(this.name)}/records`;
+    const pages: Pages<RecordOf<F>> = {
+      [Symbol.asyncIterator]() {
+        let cursor: string | null | undefined = q.cursor;
+        let done = false;
+        return {
+          async next(): Promise<IteratorResult<RecordOf<F>[]>> {
+            if (done) return { done: true, value: undefined };
+            const p = await http.json<Page<RecordOf<F>>>(path, {
+              query: { where: q.where && JSON.stringify(q.where), sort: q.sort, limit: q.limit, cursor },
+            });
+            cursor = p.nextCursor;
+            done = !cursor;
+            return { done: false, value: p.items };
+          },
+        };
+      },
+      async all() {
+        const out: RecordOf<F>[] = [];
+        for await (const items of pages) out.push(...items);
+        return out;
+      },
+    };
+    return pages;
+  }
+
+  /** Records of the local store (pending changes applied) matching the query, now. */
+  async query(q: Query<F> = {}): Promise<RecordOf<F>[]> {
+    const items = [...(await this.s.view(this.name)).values()].filter((r) => matches(r, q.where as Fields | undefined));
+    return sortRecords(items, q.sort).slice(0, q.limit) as RecordOf<F>[];
+  }
+
+  /**
+   * A live query over the local store, kept in sync with the server (live socket or polling)
+   * while watched. `cb` runs now and after every change. Returns the function that stops it.
+   */
+  watch(q: Query<F>, cb: (snapshot: Snapshot<RecordOf<F>>) => void): () => void {
+    return this.s.watch({
+      col: this.name,
+      where: q.where as Fields | undefined,
+      sort: q.sort,
+      limit: q.limit,
+      cb: cb as (s: Snapshot<StoredRecord>) => void,
+    });
+  }
+
+  /** Catches up with the server's change feed now. */
+  sync(): Promise<void> {
+    return this.s.pull(this.name);
+  }
+
+  /** True while a change of this record waits for the server. */
+  hasPendingWrites(id: string): boolean {
+    return this.s.pending(this.name, id);
+  }
+
+  private iso(): string {
+    return new Date(this.c.now()).toISOString();
+  }
+}

@@ -1,0 +1,79 @@
+/** The one error type the SDK throws: a problem+json answer of the server, or a transport failure. */
+
+/** One invalid field of a `validation_failed` answer. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/**
+ * Stable error codes: the server's (see its API contract) plus the SDK's own transport codes
+ * `network_error` (no answer: offline, DNS, reset), `timeout` and `aborted` (status 0).
+ */
+export type ErrorCode =
+  | "validation_failed"
+  | "bad_request"
+  | "invalid_token"
+  | "unauthorized"
+  | "invalid_credentials"
+  | "token_expired"
+  | "refresh_token_reused"
+  | "forbidden"
+  | "account_disabled"
+  | "not_found"
+  | "email_taken"
+  | "conflict"
+  | "gone"
+  | "resync_required"
+  | "version_conflict"
+  | "payload_too_large"
+  | "quota_exceeded"
+  | "unsupported_media_type"
+  | "rate_limited"
+  | "internal"
+  | "unavailable"
+  | "network_error"
+  | "timeout"
+  | "aborted"
+  | (string & {});
+
+export class OutpostError extends Error {
+  override readonly name = "OutpostError";
+  /** HTTP status; 0 when no answer arrived (`network_error`, `timeout`, `aborted`). */
+  readonly status: number;
+  readonly code: ErrorCode;
+  /** Field errors of `validation_failed` (empty otherwise). */
+  readonly errors: FieldError[];
+  /** The server's `X-Request-Id`, to quote in a bug report (null without an answer). */
+  readonly requestId: string | null;
+  /** Seconds from `Retry-After`, when the server sent one. */
+  readonly retryAfter: number | null;
+
+  constructor(
+    status: number,
+    code: ErrorCode,
+    message: string,
+    o: { errors?: FieldError[]; requestId?: string | null; retryAfter?: number | null; cause?: unknown } = {},
+  ) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.errors = o.errors ?? [];
+    this.requestId = o.requestId ?? null;
+    this.retryAfter = o.retryAfter ?? null;
+    if (o.cause !== undefined) (this as { cause?: unknown }).cause = o.cause;
+  }
+}
+
+/** No answer, a 5xx, a 429 or a busy idempotency key: trying again later may work. */
+export const isRetryable = (e: unknown): boolean =>
+  !(e instanceof OutpostError) ||
+  e.status === 0 ||
+  e.status >= 500 ||
+  e.status === 429 ||
+  (e.status === 409 && e.retryAfter !== null);
+
+export const toError = (e: unknown): OutpostError =>
+  e instanceof OutpostError
+    ? e
+    : new OutpostError(0, "network_error", e instanceof Error ? e.message : String(e), { cause: e });

@@ -1,0 +1,16 @@
+/**
+ * @outpost/client: the client SDK of Outpost. `createClient({ url, storage })`, then
+ * `client.auth`, `client.collection(name)`, `client.room(id)`, `client.files`, `client.registerDevice`.
+ */
+export type { Auth } from "./auth.js";
+export type { Room, RoomEvents, Rooms } from "./chat.js";
+export { type ClientOptions, createClient, OutpostClient } from "./client.js";
+export type { Collection, Pages, WriteOptions } from "./collections.js";
+export { type ErrorCode, type FieldError, OutpostError } from "./errors.js";
+export type { Files, ThumbPreset, UploadInput, UploadOptions } from "./files.js";
+export type { Fetch, RequestOptions } from "./http.js";
+export type { WebSocketConstructor, WebSocketLike } from "./socket.js";
+export { type KeyValueStorage, memoryStorage, webStorage } from "./storage.js";
+export { type LocalStore, memoryStore, type StoredRecord } from "./store.js";
+export type { Conflict, PendingWrite, Resolution, Snapshot } from "./sync.js";
+export type * from "./types.js";

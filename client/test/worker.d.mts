@@ -1,0 +1,4 @@
+import type { JWK } from "jose";
+export const JWT_SECRET: string;
+export const GOOGLE_AUDIENCE: string;
+export function startWorker(): Promise<{ url: string; idTokenKey: JWK; dispose(): Promise<void> }>;

@@ -1,0 +1,46 @@
+// The real Worker for the SDK's tests and the example smoke run: bundled like a deploy
+// (`wrangler deploy --dry-run`) and started on loopback with miniflare, the way the bench does
+// (scripts/bench/runtime.mjs: D1 with migrations, R2, Durable Objects, the Queue, rate limits
+// raised out of the way). One instance serves a whole test run. A local key set stands in for
+// Google's, so native sign-in with an ID token can run too.
+import { spawnSync } from "node:child_process";
+import { createServer } from "node:http";
+import path from "node:path";
+import { exportJWK, generateKeyPair } from "jose";
+import { BENCH_SECRETS, readWranglerConfig, root, startOutpost } from "../../scripts/bench/runtime.mjs";
+import { ensureDocsAssets } from "../../scripts/docs-assets.mjs";
+
+export const JWT_SECRET = BENCH_SECRETS.JWT_SECRET;
+export const GOOGLE_AUDIENCE = "sdk-test.apps.googleusercontent.com";
+
+/** Builds and starts the Worker; returns its base URL, the ID-token signing key (JWK) and a dispose function. */
+export async function startWorker() {
+  ensureDocsAssets();
+  const outdir = path.join(root, "client", ".worker");
+  const wrangler = path.join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+  const r = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${r.stdout}\n${r.stderr}`);
+
+  const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: "sdk-test", alg: "RS256", use: "sig" };
+  const jwks = createServer((_req, res) =>
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] })),
+  );
+  await new Promise((ok) => jwks.listen(0, "127.0.0.1", ok));
+  const jwksUrl = `http://127.0.0.1:${jwks.address().port}/jwks`;
+
+  const config = await readWranglerConfig();
+  config.vars = { ...config.vars, GOOGLE_JWKS_URL: jwksUrl, GOOGLE_AUDIENCES: GOOGLE_AUDIENCE };
+  const rt = await startOutpost(path.join(outdir, "index.js"), config);
+  return {
+    url: rt.url,
+    idTokenKey: await exportJWK(privateKey),
+    async dispose() {
+      await rt.dispose();
+      await new Promise((ok) => jwks.close(ok));
+    },
+  };
+}
