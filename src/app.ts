@@ -15,6 +15,7 @@ import { tusDiscovery, uploadRoutes } from "./features/uploads/routes";
 import { collectionRoutes } from "./features/collections/routes";
 import { chatRoutes } from "./features/chat/routes";
 import { adminPushRoutes, deviceRoutes } from "./features/push/routes";
+import { adminRoutes } from "./features/admin/routes";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system/routes";
 
 const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
@@ -96,6 +97,7 @@ export function buildApp() {
   app.route("/v1/rooms", chatRoutes);
   app.route("/v1/devices", deviceRoutes);
   app.route("/v1/admin", adminPushRoutes);
+  app.route("/v1/admin", adminRoutes);
   app.route("/v1/dev", devRoutes);
   mountDocs(app);
 

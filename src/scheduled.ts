@@ -1,5 +1,5 @@
 /** The cron handler: housekeeping tasks from each feature, run every 15 minutes (wrangler.toml `crons`). */
-import { lte } from "drizzle-orm";
+import { and, lte, sql } from "drizzle-orm";
 import { type Database, primaryDb } from "./db";
 import { socketTicketCleanup } from "./features/auth/service";
 import { filesCleanup } from "./features/files/service";
@@ -9,11 +9,14 @@ import { idempotencyCleanup } from "./middleware/idempotency";
 
 export type ScheduledTask = (env: Env, db: Database, now: Date) => Promise<void>;
 
-/** Expired sessions and one-time tokens. */
+/**
+ * Expired sessions and one-time tokens. A disabled account's sessions are kept (they were expired
+ * when it was disabled) so their refresh tokens keep getting 403 `account_disabled`.
+ */
 const authCleanup: ScheduledTask = async (_env, db, now) => {
   const iso = now.toISOString();
   await db.batch([
-    db.delete(sessions).where(lte(sessions.expiresAt, iso)),
+    db.delete(sessions).where(and(lte(sessions.expiresAt, iso), sql`NOT EXISTS (SELECT 1 FROM users WHERE users.id = ${sessions.userId} AND users.disabled = 1)`)),
     db.delete(verificationTokens).where(lte(verificationTokens.expiresAt, iso)),
   ]);
 };

@@ -4,3 +4,4 @@ export * from "./collections";
 export * from "./chat";
 export * from "./push";
 export * from "./files";
+export * from "./admin";

@@ -3,8 +3,10 @@
  * deletion hook here, so `DELETE /v1/me` removes everything (sessions and identities go by
  * foreign-key cascade from `users`).
  */
+import { eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import type { Database } from "../../db";
+import { type Database, runBatch } from "../../db";
+import { users } from "../../db/schema";
 import { filesDeletionHook, isOwnFile } from "../files/service";
 import { uploadsDeletionHook } from "../uploads/service";
 import { deleteUserRecords } from "../collections/service";
@@ -35,3 +37,27 @@ export const deletionHooks: DeletionHook[] = [chatDeletionHook, deleteUserRecord
 
 /** How avatar file ids are checked; set by the files feature. */
 export const avatarCheck: { check: AvatarCheck | null } = { check: isOwnFile };
+
+/**
+ * Deletes an account and everything it owns: every hook's statements, `extra` (e.g. the admin's
+ * audit row) and the user row in one atomic batch. Returns false when there was no such user
+ * (nothing was written), else the work to run after the batch (in `waitUntil`).
+ */
+export async function deleteAccount(env: Env, db: Database, userId: string, extra: BatchItem<"sqlite">[] = []): Promise<{ deleted: false } | { deleted: true; after: () => Promise<void> }> {
+  const ctx = { env, db, userId };
+  const plans: DeletionPlan[] = [];
+  for (const hook of deletionHooks) plans.push(await hook(ctx));
+  const res = await runBatch(db, [
+    ...plans.flatMap((p) => p.statements ?? []),
+    ...extra,
+    db.delete(users).where(eq(users.id, userId)).returning({ id: users.id }),
+  ]);
+  if ((res.at(-1) as { id: string }[]).length === 0) return { deleted: false };
+  const after = plans.flatMap((p) => (p.after ? [p.after] : []));
+  return {
+    deleted: true,
+    after: async () => {
+      await Promise.all(after.map((f) => f().catch((e: unknown) => console.error("account deletion cleanup failed:", (e as Error).message))));
+    },
+  };
+}

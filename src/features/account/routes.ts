@@ -3,7 +3,6 @@ import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import * as v from "valibot";
 import type { AppEnv } from "../../env";
-import { runBatch } from "../../db";
 import { users } from "../../db/schema";
 import { AppError } from "../../errors";
 import { nowIso } from "../../lib/ids";
@@ -11,7 +10,7 @@ import { describe, validate } from "../../lib/validation";
 import { requireUser, userOf } from "../../middleware/auth";
 import { Name, UserSchema } from "../auth/schemas";
 import { getUser, toUser } from "../auth/service";
-import { avatarCheck, deletionHooks } from "./hooks";
+import { avatarCheck, deleteAccount } from "./hooks";
 
 const PatchMeBody = v.strictObject({
   name: v.optional(v.nullable(Name)),
@@ -64,19 +63,9 @@ export const accountRoutes = new Hono<AppEnv>()
     describe({ tag: "Account", summary: "Delete the account and everything it owns", description: "Sessions, records, files, devices and memberships are removed. Required by the app stores.", responses: { 204: { description: "Deleted" } } }),
     requireUser,
     async (c) => {
-      const { userId } = userOf(c);
-      const { db } = c.var;
-      const ctx = { env: c.env, db, userId };
-      const plans = [];
-      for (const hook of deletionHooks) plans.push(await hook(ctx));
-      const res = await runBatch(db, [
-        ...plans.flatMap((p) => p.statements ?? []),
-        db.delete(users).where(eq(users.id, userId)).returning({ id: users.id }),
-      ]);
-      const deleted = res.at(-1) as { id: string }[];
-      if (deleted.length === 0) throw new AppError("unauthorized", "This account no longer exists.");
-      const after = plans.flatMap((p) => (p.after ? [p.after] : []));
-      if (after.length) c.executionCtx.waitUntil(Promise.all(after.map((f) => f().catch((e: unknown) => console.error("account deletion cleanup failed:", (e as Error).message)))));
+      const gone = await deleteAccount(c.env, c.var.db, userOf(c).userId);
+      if (!gone.deleted) throw new AppError("unauthorized", "This account no longer exists.");
+      c.executionCtx.waitUntil(gone.after());
       return c.body(null, 204);
     },
   );

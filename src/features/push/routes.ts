@@ -6,7 +6,9 @@ import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { enqueue } from "../../jobs";
 import { cursorParam, describe, IdParam, limitParam, validate } from "../../lib/validation";
-import { requireService, requireUser, userOf } from "../../middleware/auth";
+import { requireUser, userOf } from "../../middleware/auth";
+import { actorOf, requireAdmin } from "../admin/middleware";
+import { recordAudit } from "../admin/service";
 import { idempotency } from "../../middleware/idempotency";
 import { AdminPushAccepted, AdminPushBody, DeviceBody, DeviceList, DeviceSchema } from "./schemas";
 import { deleteDevice, listDevices, registerDevice } from "./service";
@@ -56,19 +58,20 @@ export const adminPushRoutes = new Hono<AppEnv>().post(
   "/push",
   describe({
     tag: "Push",
-    summary: "Push a notification to users (service key)",
+    summary: "Push a notification to users (service key or an admin)",
     auth: "service",
     description:
       "Queued, then sent to every device of each user. `data` values are strings (FCM's data map only carries strings). Unknown user ids are skipped. Send `Idempotency-Key` so a retried call does not push twice.",
-    responses: { 202: { description: "Queued", schema: AdminPushAccepted }, 403: { description: "forbidden: not the service key" } },
+    responses: { 202: { description: "Queued", schema: AdminPushAccepted }, 403: { description: "forbidden: neither the service key nor an admin" } },
   }),
-  requireService,
+  requireAdmin,
   idempotency,
   validate("json", AdminPushBody),
   async (c) => {
     const b = c.req.valid("json");
     const userIds = [...new Set(b.userIds)];
     await enqueue(c.env, { type: "push.send", userIds, message: { title: b.title, body: b.body, data: b.data ?? {} } });
+    await recordAudit(c.var.db, actorOf(c), { action: "push.send", target: `users:${userIds.length}`, detail: { title: b.title, userIds: userIds.slice(0, 20) } });
     return c.json({ status: "queued" as const, userCount: userIds.length }, 202);
   },
 );

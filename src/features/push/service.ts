@@ -1,5 +1,5 @@
 /** Push data access: the device registry, and what delivery needs to look up (devices, mutes). */
-import { and, desc, eq, inArray, lt, notInArray, or } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, notInArray, or, sql } from "drizzle-orm";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { devices, roomMembers } from "../../db/schema";
@@ -154,4 +154,12 @@ export async function unmutedMembers(db: Database, roomId: string, userIds: read
     out.push(...rows.map((r) => r.userId));
   }
   return out;
+}
+
+/** Administration: registered devices (of one user, or all), counted; one statement for the admin's batch. */
+export function deviceCount(db: Database, userId?: string) {
+  return db
+    .select({ n: sql<number>`count(*)` })
+    .from(devices)
+    .where(userId === undefined ? undefined : eq(devices.userId, userId));
 }
