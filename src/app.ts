@@ -16,6 +16,7 @@ import { collectionRoutes } from "./features/collections/routes";
 import { chatRoutes } from "./features/chat/routes";
 import { adminPushRoutes, deviceRoutes } from "./features/push/routes";
 import { adminRoutes } from "./features/admin/routes";
+import { consoleApp } from "./features/admin/console/app";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system/routes";
 
 const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
@@ -42,6 +43,8 @@ const PRIMARY_ROUTES = new Set(["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
+  // The admin console: its own app (pages, its own security headers, no CORS), ahead of the API's middleware.
+  app.mount("/admin", consoleApp.fetch, { replaceRequest: false });
 
   const setRequestId = requestId({ headerName: "X-Request-Id", limitLength: 128 });
   app.use((c, next) => {
