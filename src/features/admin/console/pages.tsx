@@ -475,6 +475,7 @@ export const RecordPage: FC<{ col: Collection; r: RecordRow; csrf: string; value
 
 const RASTER = /^image\/(png|jpeg|gif|webp|avif)$/;
 export const isRaster = (type: string) => RASTER.test(type);
+const extensionOf = (name: string) => /\.([A-Za-z0-9]{1,4})$/.exec(name)?.[1] ?? "file";
 
 export const FilesPage: FC<{ items: FileRow[]; next: string | null; paged: boolean; csrf: string }> = (p) => (
   <>
@@ -498,7 +499,7 @@ export const FilesPage: FC<{ items: FileRow[]; next: string | null; paged: boole
               {p.items.map((f) => (
                 <tr>
                   <td class="thumb-cell">
-                    {isRaster(f.contentType) ? <img class="thumb" src={`${P}/files/${f.id}/content`} alt="" loading="lazy" width={48} height={48} /> : <span class="thumb placeholder">{(f.contentType.split("/")[1] ?? "file").slice(0, 4)}</span>}
+                    {isRaster(f.contentType) ? <img class="thumb" src={`${P}/files/${f.id}/content`} alt="" loading="lazy" width={48} height={48} /> : <span class="thumb placeholder">{extensionOf(f.name)}</span>}
                   </td>
                   <td data-label="Name" class="strong">
                     {f.name}
