@@ -31,7 +31,7 @@ export interface Actor {
 
 export const SERVICE_ACTOR = "service";
 
-export const toAdminUser = (u: UserRow): AdminUser => ({ ...toUser(u), updatedAt: u.updatedAt });
+const toAdminUser = (u: UserRow): AdminUser => ({ ...toUser(u), updatedAt: u.updatedAt });
 
 const IdCursor = v.strictObject({ i: v.pipe(v.string(), v.maxLength(64)) });
 const encodeIdCursor = (id: string) => encodeCursor({ i: id });
@@ -45,7 +45,7 @@ interface AuditInput {
 }
 
 /** The audit row of an action, as a statement for the action's own batch. */
-export function auditStatement(db: Database, actor: Actor, e: AuditInput) {
+function auditStatement(db: Database, actor: Actor, e: AuditInput) {
   return db.insert(auditLog).values({
     id: newId(),
     actorId: actor.id,

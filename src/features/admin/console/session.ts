@@ -13,9 +13,9 @@ import { findConsoleSession, openConsoleSession, revokeSession } from "../../aut
 import type { ConsoleEnv } from "./context";
 
 /** `__Secure-`: browsers accept it only with `Secure`, so it cannot be planted over plain HTTP. */
-export const SESSION_COOKIE = "__Secure-outpost_admin";
+const SESSION_COOKIE = "__Secure-outpost_admin";
 const LOGIN_COOKIE = "__Secure-outpost_admin_login";
-export const CONSOLE_PATH = "/admin";
+const CONSOLE_PATH = "/admin";
 const COOKIE_RE = /^oa_[A-Za-z0-9_-]{43}$/;
 const LOGIN_TTL_SEC = 60 * 60;
 

@@ -11,7 +11,7 @@ import type { ConsoleAdmin } from "./session";
 export const P = "/admin";
 
 /** Fixed notices shown after an action (`?done=<key>`): never text taken from the URL. */
-export const notices = {
+const notices = {
   disabled: "The user is disabled and signed out everywhere.",
   enabled: "The user is enabled again.",
   promoted: "The user is now an admin.",
