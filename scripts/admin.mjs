@@ -14,12 +14,16 @@ const root = path.resolve(import.meta.dirname, "..");
 const USAGE = "usage: npm run admin -- <promote|demote> <email> [--local | --remote] [--persist-to <dir>]";
 
 /** A plain address: local@domain.tld, printable ASCII without quotes, spaces, backslashes or semicolons. */
-const EMAIL_RE = /^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const EMAIL_RE =
+  /^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 /** The email as stored (lowercased), or an error message. */
 export function checkEmail(raw) {
-  const email = String(raw ?? "").trim().toLowerCase();
-  if (email.length === 0 || email.length > 254 || !EMAIL_RE.test(email)) return { error: `not a valid email address: ${JSON.stringify(String(raw ?? ""))}` };
+  const email = String(raw ?? "")
+    .trim()
+    .toLowerCase();
+  if (email.length === 0 || email.length > 254 || !EMAIL_RE.test(email))
+    return { error: `not a valid email address: ${JSON.stringify(String(raw ?? ""))}` };
   return { email };
 }
 
@@ -55,12 +59,26 @@ function main() {
     console.error(plan.error);
     process.exit(2);
   }
-  const args = ["d1", "execute", "DB", plan.target, "--json", "--yes", "--command", roleStatement(plan.email, plan.role)];
+  const args = [
+    "d1",
+    "execute",
+    "DB",
+    plan.target,
+    "--json",
+    "--yes",
+    "--command",
+    roleStatement(plan.email, plan.role),
+  ];
   if (plan.persistTo) args.push("--persist-to", plan.persistTo);
-  const r = spawnSync(process.execPath, [path.join(root, "node_modules", "wrangler", "bin", "wrangler.js"), ...args], { cwd: root, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [path.join(root, "node_modules", "wrangler", "bin", "wrangler.js"), ...args], {
+    cwd: root,
+    encoding: "utf8",
+  });
   if (r.status !== 0) {
     process.stderr.write(r.stderr || r.stdout);
-    console.error(`wrangler d1 execute failed (exit ${r.status}). Locally, run \`npm run dev\` once first so the database and its tables exist.`);
+    console.error(
+      `wrangler d1 execute failed (exit ${r.status}). Locally, run \`npm run dev\` once first so the database and its tables exist.`,
+    );
     process.exit(1);
   }
   let rows = [];
@@ -73,11 +91,15 @@ function main() {
     process.exit(1);
   }
   if (rows.length === 0) {
-    console.error(`No account has the email ${plan.email} (${plan.target.slice(2)} database). Sign up first, then run this again.`);
+    console.error(
+      `No account has the email ${plan.email} (${plan.target.slice(2)} database). Sign up first, then run this again.`,
+    );
     process.exit(1);
   }
   const u = rows[0];
-  console.log(`${u.email} (${u.id}) is now ${u.role === "admin" ? "an admin" : "a regular user"}${u.disabled ? " (the account is disabled)" : ""}.`);
+  console.log(
+    `${u.email} (${u.id}) is now ${u.role === "admin" ? "an admin" : "a regular user"}${u.disabled ? " (the account is disabled)" : ""}.`,
+  );
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

@@ -29,7 +29,11 @@ async function call(method, p, { token, body } = {}) {
   const headers = {};
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${worker.url}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${worker.url}${p}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
@@ -45,27 +49,57 @@ const shot = async (name, opts = {}) => {
 };
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`);
+  assert.ok(
+    existsSync(CHROMIUM),
+    `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`,
+  );
   worker = await startWorker();
   // The first admin comes from the command line, as in production (here against the test's D1).
   people.admin = await signupUser("ada.admin@example.com", "Ada Admin");
-  const promote = spawnSync(process.execPath, [path.join(root, "scripts", "admin.mjs"), "promote", "Ada.Admin@example.com", "--persist-to", worker.persistTo], { cwd: root, encoding: "utf8" });
+  const promote = spawnSync(
+    process.execPath,
+    [path.join(root, "scripts", "admin.mjs"), "promote", "Ada.Admin@example.com", "--persist-to", worker.persistTo],
+    { cwd: root, encoding: "utf8" },
+  );
   assert.equal(promote.status, 0, promote.stderr || promote.stdout);
   assert.match(promote.stdout, /is now an admin/);
   people.bob = await signupUser("bob.builder@example.com", "Bob Builder");
   people.carol = await signupUser("carol.chen@example.com", "Carol Chen");
-  for (const [email, name] of [["dan@example.com", "Dan Diaz"], ["erin@example.com", null], ["frank@example.com", "Frank Ocean"]]) await signupUser(email, name ?? undefined);
-  const note = await call("POST", "/v1/collections/notes/records", { token: people.bob.token, body: { title: "Shopping list", body: "milk, eggs", tags: ["home"] } });
+  for (const [email, name] of [
+    ["dan@example.com", "Dan Diaz"],
+    ["erin@example.com", null],
+    ["frank@example.com", "Frank Ocean"],
+  ])
+    await signupUser(email, name ?? undefined);
+  const note = await call("POST", "/v1/collections/notes/records", {
+    token: people.bob.token,
+    body: { title: "Shopping list", body: "milk, eggs", tags: ["home"] },
+  });
   assert.equal(note.status, 201);
   people.note = note.body;
-  await call("POST", "/v1/collections/notes/records", { token: people.carol.token, body: { title: "Release checklist", pinned: true, tags: ["work", "q4"] } });
-  const room = await call("POST", "/v1/rooms", { token: people.carol.token, body: { kind: "group", name: "Launch team", memberIds: [people.bob.id] } });
+  await call("POST", "/v1/collections/notes/records", {
+    token: people.carol.token,
+    body: { title: "Release checklist", pinned: true, tags: ["work", "q4"] },
+  });
+  const room = await call("POST", "/v1/rooms", {
+    token: people.carol.token,
+    body: { kind: "group", name: "Launch team", memberIds: [people.bob.id] },
+  });
   assert.equal(room.status, 201);
   people.room = room.body;
-  await call("POST", `/v1/rooms/${room.body.id}/messages`, { token: people.carol.token, body: { clientId: "m1", text: "Welcome to the launch room!" } });
-  const spam = await call("POST", `/v1/rooms/${room.body.id}/messages`, { token: people.bob.token, body: { clientId: "m2", text: "Buy cheap watches at example.net" } });
+  await call("POST", `/v1/rooms/${room.body.id}/messages`, {
+    token: people.carol.token,
+    body: { clientId: "m1", text: "Welcome to the launch room!" },
+  });
+  const spam = await call("POST", `/v1/rooms/${room.body.id}/messages`, {
+    token: people.bob.token,
+    body: { clientId: "m2", text: "Buy cheap watches at example.net" },
+  });
   people.spam = spam.body;
-  await call("POST", `/v1/rooms/${room.body.id}/messages`, { token: people.carol.token, body: { clientId: "m3", text: "Ship date is Friday." } });
+  await call("POST", `/v1/rooms/${room.body.id}/messages`, {
+    token: people.carol.token,
+    body: { clientId: "m3", text: "Ship date is Friday." },
+  });
 
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
   profile = mkdtempSync(path.join(os.tmpdir(), "outpost-chromium-"));
@@ -74,29 +108,52 @@ before(async () => {
     headless: true,
     viewport: { width: 1280, height: 800 },
     // No internet here: nothing in the background may try to reach it.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-dev-shm-usage",
+    ],
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15_000);
   // Two real PNGs (drawn by the browser itself) and a text file, for the files page.
-  for (const [name, from, to] of [["sunset.png", "#f97316", "#7c3aed"], ["ocean.png", "#06b6d4", "#1e3a8a"]]) {
-    const dataUrl = await page.evaluate(([a, b]) => {
-      const canvas = document.createElement("canvas");
-      canvas.width = 320;
-      canvas.height = 240;
-      const g = canvas.getContext("2d");
-      const grad = g.createLinearGradient(0, 0, 320, 240);
-      grad.addColorStop(0, a);
-      grad.addColorStop(1, b);
-      g.fillStyle = grad;
-      g.fillRect(0, 0, 320, 240);
-      return canvas.toDataURL("image/png");
-    }, [from, to]);
+  for (const [name, from, to] of [
+    ["sunset.png", "#f97316", "#7c3aed"],
+    ["ocean.png", "#06b6d4", "#1e3a8a"],
+  ]) {
+    const dataUrl = await page.evaluate(
+      ([a, b]) => {
+        const canvas = document.createElement("canvas");
+        canvas.width = 320;
+        canvas.height = 240;
+        const g = canvas.getContext("2d");
+        const grad = g.createLinearGradient(0, 0, 320, 240);
+        grad.addColorStop(0, a);
+        grad.addColorStop(1, b);
+        g.fillStyle = grad;
+        g.fillRect(0, 0, 320, 240);
+        return canvas.toDataURL("image/png");
+      },
+      [from, to],
+    );
     const bytes = Buffer.from(dataUrl.split(",")[1], "base64");
-    const res = await fetch(`${worker.url}/v1/files?name=${name}&visibility=private`, { method: "POST", headers: { authorization: `Bearer ${people.carol.token}`, "content-type": "image/png" }, body: bytes });
+    const res = await fetch(`${worker.url}/v1/files?name=${name}&visibility=private`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${people.carol.token}`, "content-type": "image/png" },
+      body: bytes,
+    });
     assert.equal(res.status, 201, await res.text());
   }
-  const txt = await fetch(`${worker.url}/v1/files?name=notes.txt&visibility=private`, { method: "POST", headers: { authorization: `Bearer ${people.bob.token}`, "content-type": "text/plain" }, body: "hello" });
+  const txt = await fetch(`${worker.url}/v1/files?name=notes.txt&visibility=private`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${people.bob.token}`, "content-type": "text/plain" },
+    body: "hello",
+  });
   people.textFile = await txt.json();
   // The console's script asks before destructive actions: accept.
   page.on("dialog", (d) => d.accept());
@@ -118,7 +175,10 @@ describe("admin console in Chromium", () => {
     await page.getByText("may not use the console").waitFor();
     assert.equal(new URL(page.url()).pathname, "/admin/login");
     const cookies = await context.cookies(`${worker.url}/admin`);
-    assert.equal(cookies.some((c) => c.name === "__Secure-outpost_admin"), false);
+    assert.equal(
+      cookies.some((c) => c.name === "__Secure-outpost_admin"),
+      false,
+    );
   });
 
   it("signs an admin in (HttpOnly, SameSite=Strict cookie scoped to /admin; nothing in localStorage)", async () => {
@@ -203,10 +263,17 @@ describe("admin console in Chromium", () => {
     await page.click('a.nav-link:has-text("Files")');
     await page.getByText("sunset.png").waitFor();
     // The thumbnails are the private images themselves, loaded through the console with its cookie.
-    await page.waitForFunction(() => [...document.querySelectorAll("img.thumb")].length === 2 && [...document.querySelectorAll("img.thumb")].every((i) => i.complete && i.naturalWidth === 320));
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll("img.thumb")].length === 2 &&
+        [...document.querySelectorAll("img.thumb")].every((i) => i.complete && i.naturalWidth === 320),
+    );
     await shot("files");
     const row = page.locator("tr", { hasText: "notes.txt" });
-    const [download] = await Promise.all([page.waitForEvent("download"), row.locator('a:has-text("Download")').click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      row.locator('a:has-text("Download")').click(),
+    ]);
     assert.equal(download.suggestedFilename(), "notes.txt");
     await row.locator('button:has-text("Delete")').click();
     await page.getByText("The file is deleted.").waitFor();
@@ -217,7 +284,8 @@ describe("admin console in Chromium", () => {
 
   it("shows every action in the audit log", async () => {
     await page.click('a.nav-link:has-text("Audit log")');
-    for (const action of ["user.update", "record.update", "message.delete", "file.delete"]) await page.locator("code", { hasText: action }).first().waitFor();
+    for (const action of ["user.update", "record.update", "message.delete", "file.delete"])
+      await page.locator("code", { hasText: action }).first().waitFor();
     if (SHOTS) {
       // Phone width, dark mode from the system setting.
       await page.emulateMedia({ colorScheme: "dark" });
@@ -225,5 +293,43 @@ describe("admin console in Chromium", () => {
       await page.goto(`${worker.url}/admin/users`);
       await shot("users-phone-dark");
     }
+  });
+});
+
+describe("npm run admin (the promote CLI)", () => {
+  const cli = (...args) =>
+    spawnSync(process.execPath, [path.join(root, "scripts", "admin.mjs"), ...args], { cwd: root, encoding: "utf8" });
+
+  it("refuses an address that could leave the SQL literal, before running anything", () => {
+    for (const bad of [
+      "x'; UPDATE users SET role = 'admin'; --@example.com",
+      "a b@example.com",
+      "no-at-sign",
+      "a@b",
+      `${"a".repeat(250)}@example.com`,
+    ]) {
+      const r = cli("promote", bad, "--persist-to", worker.persistTo);
+      assert.equal(r.status, 2, `${bad}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /not a valid email address/);
+    }
+    assert.equal(cli("promote").status, 2);
+    assert.equal(cli("elevate", "a@example.com").status, 2);
+  });
+
+  it("says so when no account has the email, and changes nobody", async () => {
+    const r = cli("promote", "nobody.here@example.com", "--persist-to", worker.persistTo);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /No account has the email nobody\.here@example\.com/);
+    const admins = await call("GET", "/v1/admin/users?limit=200", { token: SECRETS.SERVICE_KEY });
+    assert.deepEqual(
+      admins.body.items.filter((u) => u.role === "admin").map((u) => u.email),
+      [people.admin.email],
+    );
+  });
+
+  it("demote takes the role back", async () => {
+    const r = cli("demote", people.carol.email, "--persist-to", worker.persistTo);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /is now a regular user/);
   });
 });

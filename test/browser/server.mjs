@@ -14,10 +14,16 @@ export const root = path.resolve(import.meta.dirname, "..", "..");
 const WRANGLER = path.join(root, "node_modules", "wrangler", "bin", "wrangler.js");
 
 /** Test-only secrets (never deployed). */
-export const SECRETS = { JWT_SECRET: "browser-test-jwt-secret-0123456789abcdef0123456789", SERVICE_KEY: "browser-test-service-key-0123456789" };
+export const SECRETS = {
+  JWT_SECRET: "browser-test-jwt-secret-0123456789abcdef0123456789",
+  SERVICE_KEY: "browser-test-service-key-0123456789",
+};
 
 function build(outdir) {
-  const r = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", outdir], { cwd: root, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", outdir], {
+    cwd: root,
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`wrangler deploy --dry-run failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   return path.join(outdir, "index.js");
 }
@@ -49,12 +55,22 @@ export async function startWorker() {
           compatibilityFlags: config.compatibility_flags ?? [],
           // "development": mail lands in the outbox; PUBLIC_URL empty: links use the request's origin.
           bindings: { ...config.vars, ENVIRONMENT: "development", ...SECRETS },
-          assets: { directory: path.join(root, config.assets.directory), binding: config.assets.binding, routerConfig: { has_user_worker: true } },
+          assets: {
+            directory: path.join(root, config.assets.directory),
+            binding: config.assets.binding,
+            routerConfig: { has_user_worker: true },
+          },
           d1Databases: Object.fromEntries(config.d1_databases.map((d) => [d.binding, d.database_id])),
           r2Buckets: Object.fromEntries(config.r2_buckets.map((b) => [b.binding, b.bucket_name])),
-          durableObjects: Object.fromEntries(config.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
-          queueProducers: Object.fromEntries((config.queues?.producers ?? []).map((p) => [p.binding, { queueName: p.queue }])),
-          ratelimits: Object.fromEntries((config.ratelimits ?? []).map((r) => [r.name, { namespace_id: r.namespace_id, simple: r.simple }])),
+          durableObjects: Object.fromEntries(
+            config.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }]),
+          ),
+          queueProducers: Object.fromEntries(
+            (config.queues?.producers ?? []).map((p) => [p.binding, { queueName: p.queue }]),
+          ),
+          ratelimits: Object.fromEntries(
+            (config.ratelimits ?? []).map((r) => [r.name, { namespace_id: r.namespace_id, simple: r.simple }]),
+          ),
         },
       ],
     }),
@@ -63,7 +79,9 @@ export async function startWorker() {
   // Migrations, in order, as `wrangler d1 migrations apply` would.
   const db = await mf.getD1Database("DB");
   const dir = path.join(root, config.d1_databases[0].migrations_dir ?? "migrations");
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()) {
     const statements = unstable_splitSqlQuery(readFileSync(path.join(dir, f), "utf8")).filter((s) => s.trim());
     await db.batch(statements.map((s) => db.prepare(s)));
   }

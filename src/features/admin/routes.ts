@@ -9,19 +9,37 @@ import { AdminUser, AdminUserDetail, AdminUserList, AuditList, AuditQuery, Patch
 import { listAudit, listUsers, removeUser, updateUser, userDetail } from "./service";
 
 const TAG = "Admin";
-const refused = { 403: { description: "forbidden: neither an admin nor the service key (account_disabled: a disabled account)" } };
+const refused = {
+  403: { description: "forbidden: neither an admin nor the service key (account_disabled: a disabled account)" },
+};
 
 export const adminRoutes = new Hono<AppEnv>()
   .get(
     "/users",
-    describe({ tag: TAG, summary: "Users, newest first (admin)", auth: "service", description: "`q` matches part of the email or the name, case-insensitively.", responses: { 200: { description: "A page of users", schema: AdminUserList }, ...refused } }),
+    describe({
+      tag: TAG,
+      summary: "Users, newest first (admin)",
+      auth: "service",
+      description: "`q` matches part of the email or the name, case-insensitively.",
+      responses: { 200: { description: "A page of users", schema: AdminUserList }, ...refused },
+    }),
     requireAdmin,
     validate("query", UsersQuery),
     async (c) => c.json(await listUsers(c.var.db, c.req.valid("query"))),
   )
   .get(
     "/users/:id",
-    describe({ tag: TAG, summary: "A user with counts of what it has (admin)", auth: "service", description: "Counts: live sessions, records (all collections), files and their bytes, rooms, devices.", responses: { 200: { description: "User with counts", schema: AdminUserDetail }, 404: { description: "No such user" }, ...refused } }),
+    describe({
+      tag: TAG,
+      summary: "A user with counts of what it has (admin)",
+      auth: "service",
+      description: "Counts: live sessions, records (all collections), files and their bytes, rooms, devices.",
+      responses: {
+        200: { description: "User with counts", schema: AdminUserDetail },
+        404: { description: "No such user" },
+        ...refused,
+      },
+    }),
     requireAdmin,
     validate("param", IdParam),
     async (c) => {
@@ -38,7 +56,12 @@ export const adminRoutes = new Hono<AppEnv>()
       auth: "service",
       description:
         "Disabling ends every session of the user at once (refresh tokens then get 403 `account_disabled`, sockets close with 4401); login and provider sign-in answer 403 `account_disabled` until the user is enabled again. An access token already issued keeps passing the routes that check tokens without a lookup until it expires (at most 15 minutes). An admin cannot disable or demote itself (409).",
-      responses: { 200: { description: "The user", schema: AdminUser }, 404: { description: "No such user" }, 409: { description: "conflict: an admin disabling or demoting itself" }, ...refused },
+      responses: {
+        200: { description: "The user", schema: AdminUser },
+        404: { description: "No such user" },
+        409: { description: "conflict: an admin disabling or demoting itself" },
+        ...refused,
+      },
     }),
     requireAdmin,
     validate("param", IdParam),
@@ -52,7 +75,17 @@ export const adminRoutes = new Hono<AppEnv>()
   )
   .delete(
     "/users/:id",
-    describe({ tag: TAG, summary: "Delete a user and everything it owns, as DELETE /v1/me (admin)", auth: "service", responses: { 204: { description: "Deleted" }, 404: { description: "No such user" }, 409: { description: "conflict: an admin deleting itself (use DELETE /v1/me)" }, ...refused } }),
+    describe({
+      tag: TAG,
+      summary: "Delete a user and everything it owns, as DELETE /v1/me (admin)",
+      auth: "service",
+      responses: {
+        204: { description: "Deleted" },
+        404: { description: "No such user" },
+        409: { description: "conflict: an admin deleting itself (use DELETE /v1/me)" },
+        ...refused,
+      },
+    }),
     requireAdmin,
     validate("param", IdParam),
     async (c) => {
@@ -63,7 +96,14 @@ export const adminRoutes = new Hono<AppEnv>()
   )
   .get(
     "/audit",
-    describe({ tag: TAG, summary: "The audit log of admin actions, newest first (admin)", auth: "service", description: "Every admin action, from the API and the console: `{ id, actorId, action, target, at, requestId, detail? }`; `actorId` is `service` for the service key.", responses: { 200: { description: "A page of entries", schema: AuditList }, ...refused } }),
+    describe({
+      tag: TAG,
+      summary: "The audit log of admin actions, newest first (admin)",
+      auth: "service",
+      description:
+        "Every admin action, from the API and the console: `{ id, actorId, action, target, at, requestId, detail? }`; `actorId` is `service` for the service key.",
+      responses: { 200: { description: "A page of entries", schema: AuditList }, ...refused },
+    }),
     requireAdmin,
     validate("query", AuditQuery),
     async (c) => c.json(await listAudit(c.var.db, c.req.valid("query"))),

@@ -9,7 +9,14 @@ export type AdminUser = v.InferOutput<typeof AdminUser>;
 
 export const AdminUserDetail = v.object({
   ...AdminUser.entries,
-  counts: v.object({ sessions: v.number(), records: v.number(), files: v.number(), bytes: v.number(), rooms: v.number(), devices: v.number() }),
+  counts: v.object({
+    sessions: v.number(),
+    records: v.number(),
+    files: v.number(),
+    bytes: v.number(),
+    rooms: v.number(),
+    devices: v.number(),
+  }),
 });
 export type AdminUserDetail = v.InferOutput<typeof AdminUserDetail>;
 
@@ -44,4 +51,7 @@ export type AuditEntry = v.InferOutput<typeof AuditEntry>;
 
 export const AuditList = v.object({ items: v.array(AuditEntry), nextCursor: v.nullable(v.string()) });
 
-export const AuditQuery = v.strictObject({ limit: limitParam(limits.listDefault, limits.listMax), cursor: cursorParam });
+export const AuditQuery = v.strictObject({
+  limit: limitParam(limits.listDefault, limits.listMax),
+  cursor: cursorParam,
+});

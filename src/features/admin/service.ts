@@ -83,11 +83,22 @@ function toAuditEntry(r: typeof auditLog.$inferSelect): AuditEntry {
       detail = undefined;
     }
   }
-  return { id: r.id, actorId: r.actorId, action: r.action, target: r.target, at: r.at, requestId: r.requestId, ...(detail ? { detail } : {}) };
+  return {
+    id: r.id,
+    actorId: r.actorId,
+    action: r.action,
+    target: r.target,
+    at: r.at,
+    requestId: r.requestId,
+    ...(detail ? { detail } : {}),
+  };
 }
 
 /** The audit log, newest first (its UUIDv7 key is its time order); optionally of one target. */
-export async function listAudit(db: Database, o: { limit: number; cursor?: string | undefined; target?: string }): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
+export async function listAudit(
+  db: Database,
+  o: { limit: number; cursor?: string | undefined; target?: string },
+): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
   const after = o.cursor ? decodeCursor(o.cursor, IdCursor).i : null;
   const rows = await db
     .select()
@@ -108,7 +119,10 @@ export async function listAudit(db: Database, o: { limit: number; cursor?: strin
  * walks the primary key from the newest account until it has a page: fine for an operator's
  * console, and no index is kept for it.
  */
-export async function listUsers(db: Database, o: { q?: string | undefined; limit: number; cursor?: string | undefined }): Promise<{ items: AdminUser[]; nextCursor: string | null }> {
+export async function listUsers(
+  db: Database,
+  o: { q?: string | undefined; limit: number; cursor?: string | undefined },
+): Promise<{ items: AdminUser[]; nextCursor: string | null }> {
   const after = o.cursor ? decodeCursor(o.cursor, IdCursor).i : null;
   const q = o.q?.toLowerCase();
   const rows = await db
@@ -116,7 +130,12 @@ export async function listUsers(db: Database, o: { q?: string | undefined; limit
     .from(users)
     .where(
       and(
-        q ? or(sql`instr(lower(coalesce(${users.email}, '')), ${q}) > 0`, sql`instr(lower(coalesce(${users.name}, '')), ${q}) > 0`) : undefined,
+        q
+          ? or(
+              sql`instr(lower(coalesce(${users.email}, '')), ${q}) > 0`,
+              sql`instr(lower(coalesce(${users.name}, '')), ${q}) > 0`,
+            )
+          : undefined,
         after ? lt(users.id, after) : undefined,
       ),
     )
@@ -167,7 +186,12 @@ function assertNotSelfLockout(actor: Actor, id: string, patch: PatchUser) {
  * ends every session (expired in place: see `expireUserSessions`); enabling drops those ended
  * sessions. Returns the user and whether sessions ended (the caller then closes their sockets).
  */
-export async function updateUser(db: Database, actor: Actor, id: string, patch: PatchUser): Promise<{ user: AdminUser; sessionsEnded: boolean }> {
+export async function updateUser(
+  db: Database,
+  actor: Actor,
+  id: string,
+  patch: PatchUser,
+): Promise<{ user: AdminUser; sessionsEnded: boolean }> {
   assertNotSelfLockout(actor, id, patch);
   const now = nowIso();
   const statements: BatchItem<"sqlite">[] = [
@@ -193,7 +217,10 @@ export async function updateUser(db: Database, actor: Actor, id: string, patch: 
 
 /** Ends every session of a user (their sockets are the caller's to close). Returns how many. */
 export async function endUserSessions(db: Database, actor: Actor, id: string): Promise<number> {
-  const [ended] = (await runBatch(db, [deleteUserSessions(db, id), userAuditStatement(db, actor, id, { action: "user.sessions_end" })])) as [{ id: string }[]];
+  const [ended] = (await runBatch(db, [
+    deleteUserSessions(db, id),
+    userAuditStatement(db, actor, id, { action: "user.sessions_end" }),
+  ])) as [{ id: string }[]];
   return ended.length;
 }
 
@@ -209,7 +236,13 @@ export async function removeUser(env: Env, db: Database, actor: Actor, id: strin
 }
 
 /** Mails the user a password-reset code, as `POST /v1/auth/password-reset` does. */
-export async function sendResetMail(config: Config, db: Database, actor: Actor, id: string, linkBase: string): Promise<void> {
+export async function sendResetMail(
+  config: Config,
+  db: Database,
+  actor: Actor,
+  id: string,
+  linkBase: string,
+): Promise<void> {
   const user = await db.select().from(users).where(eq(users.id, id)).get();
   if (!user) throw new AppError("not_found", "No such user.");
   if (!user.email) throw new AppError("conflict", "This account has no email address to send a reset code to.");
@@ -251,7 +284,14 @@ export async function overview(db: Database): Promise<Overview> {
     deviceCount(db),
     db.select().from(users).orderBy(desc(users.id)).limit(8),
     ...recordCounts(db),
-  ])) as [{ users: number; admins: number; disabled: number }[], { files: number; bytes: number }[], unknown, unknown, UserRow[], ...{ collection: string; n: number }[][]];
+  ])) as [
+    { users: number; admins: number; disabled: number }[],
+    { files: number; bytes: number }[],
+    unknown,
+    unknown,
+    UserRow[],
+    ...{ collection: string; n: number }[][],
+  ];
   const c = counts[0];
   return {
     users: Number(c?.users ?? 0),

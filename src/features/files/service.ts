@@ -245,7 +245,9 @@ export async function listAllFiles(db: Database, limit: number, cursor: string |
   const rows = await db
     .select()
     .from(files)
-    .where(and(eq(files.status, "ready"), cursor ? lt(files.id, cursor) : undefined))
+    // `+status`: not through files_status_idx, which would sort every ready file; the primary key
+    // walks newest first and stops after a page (pending rows are few and short-lived).
+    .where(and(sql`+${files.status} = 'ready'`, cursor ? lt(files.id, cursor) : undefined))
     .orderBy(desc(files.id))
     .limit(limit + 1)
     .all();

@@ -35,16 +35,29 @@ beforeAll(async () => {
 const calls = (): Call[] => [
   { name: "list users", method: "GET", path: async () => "/v1/admin/users", ok: 200 },
   { name: "get user", method: "GET", path: async () => `/v1/admin/users/${target.id}`, ok: 200 },
-  { name: "patch user", method: "PATCH", path: async () => `/v1/admin/users/${target.id}`, body: () => ({ name: "Renamed" }), ok: 200 },
+  {
+    name: "patch user",
+    method: "PATCH",
+    path: async () => `/v1/admin/users/${target.id}`,
+    body: () => ({ name: "Renamed" }),
+    ok: 200,
+  },
   { name: "delete user", method: "DELETE", path: async () => `/v1/admin/users/${(await signup()).id}`, ok: 204 },
   { name: "audit log", method: "GET", path: async () => "/v1/admin/audit", ok: 200 },
-  { name: "push", method: "POST", path: async () => "/v1/admin/push", body: () => ({ userIds: [target.id], title: "t", body: "b" }), ok: 202 },
+  {
+    name: "push",
+    method: "POST",
+    path: async () => "/v1/admin/push",
+    body: () => ({ userIds: [target.id], title: "t", body: "b" }),
+    ok: 202,
+  },
 ];
 
 describe("authorization matrix", () => {
   for (const call of calls()) {
     it(`${call.name}: no token 401, user 403, disabled user 403, admin ${call.ok}, service key ${call.ok}`, async () => {
-      const send = async (token: string | null) => api(await call.path(), { method: call.method, token, ...(call.body ? { body: call.body() } : {}) });
+      const send = async (token: string | null) =>
+        api(await call.path(), { method: call.method, token, ...(call.body ? { body: call.body() } : {}) });
       expectProblem(await send(null), 401, "unauthorized");
       expectProblem(await send(user.accessToken), 403, "forbidden");
       expectProblem(await send(disabledUser.accessToken), 403, "account_disabled");
@@ -58,7 +71,9 @@ describe("authorization matrix", () => {
   it("an admin's token stops working on the admin API at once when its session ends or the admin is demoted", async () => {
     const a = await signupAdmin();
     expect((await api("/v1/admin/users", { token: a.accessToken })).status).toBe(200);
-    expect((await api(`/v1/admin/users/${a.id}`, { method: "PATCH", token: service(), body: { role: "user" } })).status).toBe(200);
+    expect(
+      (await api(`/v1/admin/users/${a.id}`, { method: "PATCH", token: service(), body: { role: "user" } })).status,
+    ).toBe(200);
     expectProblem(await api("/v1/admin/users", { token: a.accessToken }), 403, "forbidden");
     const b = await signupAdmin();
     expect((await api("/v1/auth/logout", { token: b.accessToken, body: {} })).status).toBe(204);
@@ -88,28 +103,73 @@ describe("users", () => {
     const u = await signup();
     await api("/v1/collections/notes/records", { token: u.accessToken, body: { title: "one" } });
     await api("/v1/collections/posts/records", { token: u.accessToken, body: { text: "two" } });
-    await api("/v1/files?name=a.txt&visibility=private", { token: u.accessToken, raw: "12345", headers: { "content-type": "text/plain" } });
+    await api("/v1/files?name=a.txt&visibility=private", {
+      token: u.accessToken,
+      raw: "12345",
+      headers: { "content-type": "text/plain" },
+    });
     await api("/v1/rooms", { token: u.accessToken, body: { kind: "group", name: "r", memberIds: [] } });
-    await api("/v1/devices", { token: u.accessToken, body: { token: `dev-${u.id}`, platform: "android", provider: "fcm" } });
+    await api("/v1/devices", {
+      token: u.accessToken,
+      body: { token: `dev-${u.id}`, platform: "android", provider: "fcm" },
+    });
     const res = await api(`/v1/admin/users/${u.id}`, { token: service() });
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toMatchObject({ id: u.id, email: u.email, counts: { sessions: 1, records: 2, files: 1, bytes: 5, rooms: 1, devices: 1 } });
+    expect(res.body).toMatchObject({
+      id: u.id,
+      email: u.email,
+      counts: { sessions: 1, records: 2, files: 1, bytes: 5, rooms: 1, devices: 1 },
+    });
   });
 
   it("PATCH validates: unknown fields, a bad role, an empty body are 400; an unknown user is 404", async () => {
     const u = await signup();
-    expectProblem(await api(`/v1/admin/users/${u.id}`, { method: "PATCH", token: service(), body: { email: "x@example.com" } }), 400, "validation_failed");
-    expectProblem(await api(`/v1/admin/users/${u.id}`, { method: "PATCH", token: service(), body: { role: "root" } }), 400, "validation_failed");
-    expectProblem(await api(`/v1/admin/users/${u.id}`, { method: "PATCH", token: service(), body: {} }), 400, "validation_failed");
-    expectProblem(await api("/v1/admin/users/01900000-0000-7000-8000-000000000001", { method: "PATCH", token: service(), body: { name: "x" } }), 404, "not_found");
-    expectProblem(await api("/v1/admin/users/01900000-0000-7000-8000-000000000001", { token: service() }), 404, "not_found");
+    expectProblem(
+      await api(`/v1/admin/users/${u.id}`, { method: "PATCH", token: service(), body: { email: "x@example.com" } }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api(`/v1/admin/users/${u.id}`, { method: "PATCH", token: service(), body: { role: "root" } }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api(`/v1/admin/users/${u.id}`, { method: "PATCH", token: service(), body: {} }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api("/v1/admin/users/01900000-0000-7000-8000-000000000001", {
+        method: "PATCH",
+        token: service(),
+        body: { name: "x" },
+      }),
+      404,
+      "not_found",
+    );
+    expectProblem(
+      await api("/v1/admin/users/01900000-0000-7000-8000-000000000001", { token: service() }),
+      404,
+      "not_found",
+    );
   });
 
   it("an admin cannot disable or demote itself (the service key or another admin can)", async () => {
     const a = await signupAdmin();
-    expectProblem(await api(`/v1/admin/users/${a.id}`, { method: "PATCH", token: a.accessToken, body: { disabled: true } }), 409, "conflict");
-    expectProblem(await api(`/v1/admin/users/${a.id}`, { method: "PATCH", token: a.accessToken, body: { role: "user" } }), 409, "conflict");
-    expect((await api(`/v1/admin/users/${a.id}`, { method: "PATCH", token: a.accessToken, body: { name: "Me" } })).status).toBe(200);
+    expectProblem(
+      await api(`/v1/admin/users/${a.id}`, { method: "PATCH", token: a.accessToken, body: { disabled: true } }),
+      409,
+      "conflict",
+    );
+    expectProblem(
+      await api(`/v1/admin/users/${a.id}`, { method: "PATCH", token: a.accessToken, body: { role: "user" } }),
+      409,
+      "conflict",
+    );
+    expect(
+      (await api(`/v1/admin/users/${a.id}`, { method: "PATCH", token: a.accessToken, body: { name: "Me" } })).status,
+    ).toBe(200);
   });
 
   it("DELETE removes the account and what it owns, as DELETE /v1/me does", async () => {
@@ -117,9 +177,19 @@ describe("users", () => {
     const note = await api("/v1/collections/notes/records", { token: u.accessToken, body: { title: "gone soon" } });
     expect((await api(`/v1/admin/users/${u.id}`, { method: "DELETE", token: admin.accessToken })).status).toBe(204);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM users WHERE id = ?").bind(u.id).first("n")).toBe(0);
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM app_notes WHERE id = ?").bind(note.body.id).first("n")).toBe(0);
-    expectProblem(await api("/v1/auth/login", { body: { email: u.email, password: u.password } }), 401, "invalid_credentials");
-    expectProblem(await api(`/v1/admin/users/${u.id}`, { method: "DELETE", token: admin.accessToken }), 404, "not_found");
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM app_notes WHERE id = ?").bind(note.body.id).first("n")).toBe(
+      0,
+    );
+    expectProblem(
+      await api("/v1/auth/login", { body: { email: u.email, password: u.password } }),
+      401,
+      "invalid_credentials",
+    );
+    expectProblem(
+      await api(`/v1/admin/users/${u.id}`, { method: "DELETE", token: admin.accessToken }),
+      404,
+      "not_found",
+    );
   });
 });
 
@@ -127,14 +197,47 @@ describe("audit log", () => {
   it("records actor, action, target and request id of every action, newest first, paged", async () => {
     const u = await signup();
     const requestId = `audit-${Date.now()}`;
-    expect((await api(`/v1/admin/users/${u.id}`, { method: "PATCH", token: admin.accessToken, body: { disabled: true }, headers: { "x-request-id": requestId } })).status).toBe(200);
-    expect((await api(`/v1/admin/users/${u.id}`, { method: "DELETE", token: service(), headers: { "x-request-id": `${requestId}-d` } })).status).toBe(204);
-    expect((await api("/v1/admin/push", { token: admin.accessToken, body: { userIds: [admin.id], title: "t", body: "b" } })).status).toBe(202);
+    expect(
+      (
+        await api(`/v1/admin/users/${u.id}`, {
+          method: "PATCH",
+          token: admin.accessToken,
+          body: { disabled: true },
+          headers: { "x-request-id": requestId },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await api(`/v1/admin/users/${u.id}`, {
+          method: "DELETE",
+          token: service(),
+          headers: { "x-request-id": `${requestId}-d` },
+        })
+      ).status,
+    ).toBe(204);
+    expect(
+      (await api("/v1/admin/push", { token: admin.accessToken, body: { userIds: [admin.id], title: "t", body: "b" } }))
+        .status,
+    ).toBe(202);
     const page = await api("/v1/admin/audit?limit=3", { token: service() });
     expect(page.status, page.text).toBe(200);
     const [push, del, patch] = page.body.items;
-    expect(patch).toEqual({ id: expect.any(String), actorId: admin.id, action: "user.update", target: `user:${u.id}`, at: expect.any(String), requestId, detail: { disabled: true } });
-    expect(del).toMatchObject({ actorId: "service", action: "user.delete", target: `user:${u.id}`, requestId: `${requestId}-d` });
+    expect(patch).toEqual({
+      id: expect.any(String),
+      actorId: admin.id,
+      action: "user.update",
+      target: `user:${u.id}`,
+      at: expect.any(String),
+      requestId,
+      detail: { disabled: true },
+    });
+    expect(del).toMatchObject({
+      actorId: "service",
+      action: "user.delete",
+      target: `user:${u.id}`,
+      requestId: `${requestId}-d`,
+    });
     expect(push).toMatchObject({ actorId: admin.id, action: "push.send", target: `users:1` });
     expect(page.body.nextCursor).toEqual(expect.any(String));
     const next = await api(`/v1/admin/audit?limit=3&cursor=${page.body.nextCursor}`, { token: service() });

@@ -24,7 +24,9 @@ async function visit(b: Browser, path: string, form?: Record<string, string>, he
     h.set("content-type", "application/x-www-form-urlencoded");
     if (!("origin" in headers)) h.set("origin", ORIGIN);
   }
-  const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { method: form ? "POST" : "GET", headers: h, body, redirect: "manual" }));
+  const res = await exports.default.fetch(
+    new Request(`${ORIGIN}${path}`, { method: form ? "POST" : "GET", headers: h, body, redirect: "manual" }),
+  );
   for (const c of res.headers.getSetCookie()) {
     const [pair] = c.split(";");
     const [k, ...rest] = pair!.split("=");
@@ -58,7 +60,9 @@ describe("sign-in", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/admin/login");
     expect((await visit(b, "/admin")).headers.get("location")).toBe("/admin/login");
-    expect((await visit(b, "/admin/users/01900000-0000-7000-8000-000000000001/disable", { _csrf: "x" })).status).toBe(403);
+    expect((await visit(b, "/admin/users/01900000-0000-7000-8000-000000000001/disable", { _csrf: "x" })).status).toBe(
+      403,
+    );
   });
 
   it("an admin signs in: the session cookie is HttpOnly, Secure, SameSite=Strict, scoped to /admin", async () => {
@@ -79,11 +83,19 @@ describe("sign-in", () => {
     const user = await signup();
     const b: Browser = { cookies: new Map() };
     const login = await visit(b, "/admin/login");
-    const res = await visit(b, "/admin/login", { _csrf: csrfOf(login.html), email: user.email, password: user.password });
+    const res = await visit(b, "/admin/login", {
+      _csrf: csrfOf(login.html),
+      email: user.email,
+      password: user.password,
+    });
     expect(res.status).toBe(401);
     expect(res.html).toContain("may not use the console");
     expect(res.setCookies.some((c) => c.startsWith("__Secure-outpost_admin="))).toBe(false);
-    const wrong = await visit(b, "/admin/login", { _csrf: csrfOf(res.html), email: admin.email, password: "not the password" });
+    const wrong = await visit(b, "/admin/login", {
+      _csrf: csrfOf(res.html),
+      email: admin.email,
+      password: "not the password",
+    });
     expect(wrong.status).toBe(401);
     expect((await visit(b, "/admin")).status).toBe(303);
   });
@@ -139,22 +151,52 @@ describe("headers and CSRF", () => {
     const path = `/admin/users/${target.id}/disable`;
     expect((await visit(b, path, { confirm: "yes" })).status).toBe(403);
     expect((await visit(b, path, { confirm: "yes", _csrf: otherCsrf })).status).toBe(403);
-    expect((await visit(b, path, { confirm: "yes", _csrf: csrf }, { origin: "https://evil.example" })).status).toBe(403);
-    expect((await visit(b, path, { confirm: "yes", _csrf: csrf }, { origin: "https://evil.example", "sec-fetch-site": "cross-site" })).status).toBe(403);
-    expect((await api("/v1/auth/login", { body: { email: target.email, password: target.password } })).status).toBe(200);
+    expect((await visit(b, path, { confirm: "yes", _csrf: csrf }, { origin: "https://evil.example" })).status).toBe(
+      403,
+    );
+    expect(
+      (
+        await visit(
+          b,
+          path,
+          { confirm: "yes", _csrf: csrf },
+          { origin: "https://evil.example", "sec-fetch-site": "cross-site" },
+        )
+      ).status,
+    ).toBe(403);
+    expect((await api("/v1/auth/login", { body: { email: target.email, password: target.password } })).status).toBe(
+      200,
+    );
     // With the token, from this origin: done.
     expect((await visit(b, path, { confirm: "yes", _csrf: csrf })).status).toBe(303);
-    expectProblem(await api("/v1/auth/login", { body: { email: target.email, password: target.password } }), 403, "account_disabled");
+    expectProblem(
+      await api("/v1/auth/login", { body: { email: target.email, password: target.password } }),
+      403,
+      "account_disabled",
+    );
   });
 });
 
 describe("pages and actions", () => {
   it("every page renders for an admin", async () => {
     const u = await signup();
-    const note = await api("/v1/collections/notes/records", { token: u.accessToken, body: { title: "seen by the console" } });
-    const room = await api("/v1/rooms", { token: u.accessToken, body: { kind: "group", name: "Console room", memberIds: [] } });
-    await api(`/v1/rooms/${room.body.id}/messages`, { token: u.accessToken, body: { clientId: "c1", text: "hello console" } });
-    await api("/v1/files?name=pic.txt&visibility=private", { token: u.accessToken, raw: "bytes", headers: { "content-type": "text/plain" } });
+    const note = await api("/v1/collections/notes/records", {
+      token: u.accessToken,
+      body: { title: "seen by the console" },
+    });
+    const room = await api("/v1/rooms", {
+      token: u.accessToken,
+      body: { kind: "group", name: "Console room", memberIds: [] },
+    });
+    await api(`/v1/rooms/${room.body.id}/messages`, {
+      token: u.accessToken,
+      body: { clientId: "c1", text: "hello console" },
+    });
+    await api("/v1/files?name=pic.txt&visibility=private", {
+      token: u.accessToken,
+      raw: "bytes",
+      headers: { "content-type": "text/plain" },
+    });
     const { b } = await signIn(admin);
     const pages: [string, string][] = [
       ["/admin", "Recent signups"],
@@ -163,7 +205,10 @@ describe("pages and actions", () => {
       [`/admin/users/${u.id}`, "Live sessions"],
       [`/admin/users/${u.id}/devices`, "no push devices"],
       ["/admin/collections/notes", "seen by the console"],
-      [`/admin/collections/notes?where=${encodeURIComponent(JSON.stringify({ title: "seen by the console" }))}`, "seen by the console"],
+      [
+        `/admin/collections/notes?where=${encodeURIComponent(JSON.stringify({ title: "seen by the console" }))}`,
+        "seen by the console",
+      ],
       [`/admin/collections/notes/${note.body.id}`, "seen by the console"],
       ["/admin/collections/posts", "No records yet"],
       ["/admin/files", "pic.txt"],
@@ -202,30 +247,66 @@ describe("pages and actions", () => {
 
   it("editing a record uses the collection's validation, and the API returns the edit; the audit log has it", async () => {
     const u = await signup();
-    const note = await api("/v1/collections/notes/records", { token: u.accessToken, body: { title: "before", tags: ["a"] } });
+    const note = await api("/v1/collections/notes/records", {
+      token: u.accessToken,
+      body: { title: "before", tags: ["a"] },
+    });
     const { b, csrf } = await signIn(admin);
     const path = `/admin/collections/notes/${note.body.id}`;
     const bad = await visit(b, path, { _csrf: csrf, _version: "1", title: "", body: "", pinned: "true", tags: "a" });
     expect(bad.status).toBe(400);
     expect(bad.html).toContain("title");
-    expect((await api(path.replace("/admin", "/v1").replace("/notes/", "/notes/records/"), { token: u.accessToken })).body.title).toBe("before");
-    const ok = await visit(b, path, { _csrf: csrf, _version: "1", title: "after", body: "edited\nbody", pinned: "true", tags: "x\ny" });
+    expect(
+      (await api(path.replace("/admin", "/v1").replace("/notes/", "/notes/records/"), { token: u.accessToken })).body
+        .title,
+    ).toBe("before");
+    const ok = await visit(b, path, {
+      _csrf: csrf,
+      _version: "1",
+      title: "after",
+      body: "edited\nbody",
+      pinned: "true",
+      tags: "x\ny",
+    });
     expect(ok.status).toBe(303);
     const rec = await api(`/v1/collections/notes/records/${note.body.id}`, { token: u.accessToken });
-    expect(rec.body).toMatchObject({ title: "after", body: "edited\nbody", pinned: true, tags: ["x", "y"], version: 2 });
+    expect(rec.body).toMatchObject({
+      title: "after",
+      body: "edited\nbody",
+      pinned: true,
+      tags: ["x", "y"],
+      version: 2,
+    });
     // A stale version is not overwritten.
-    const stale = await visit(b, path, { _csrf: csrf, _version: "1", title: "stale", body: "", pinned: "false", tags: "" });
+    const stale = await visit(b, path, {
+      _csrf: csrf,
+      _version: "1",
+      title: "stale",
+      body: "",
+      pinned: "false",
+      tags: "",
+    });
     expect(stale.status).toBe(412);
     const audit = await api("/v1/admin/audit?limit=1", { token: env.SERVICE_KEY });
-    expect(audit.body.items[0]).toMatchObject({ actorId: admin.id, action: "record.update", target: `notes:${note.body.id}` });
+    expect(audit.body.items[0]).toMatchObject({
+      actorId: admin.id,
+      action: "record.update",
+      target: `notes:${note.body.id}`,
+    });
   });
 
   it("deleting a message uses the room's deletion: the API's history shows the tombstone", async () => {
     const u = await signup();
     const room = await api("/v1/rooms", { token: u.accessToken, body: { kind: "group", name: "r", memberIds: [] } });
-    const sent = await api(`/v1/rooms/${room.body.id}/messages`, { token: u.accessToken, body: { clientId: "m1", text: "remove me" } });
+    const sent = await api(`/v1/rooms/${room.body.id}/messages`, {
+      token: u.accessToken,
+      body: { clientId: "m1", text: "remove me" },
+    });
     const { b, csrf } = await signIn(admin);
-    const res = await visit(b, `/admin/rooms/${room.body.id}/messages/${sent.body.seq}/delete`, { _csrf: csrf, confirm: "yes" });
+    const res = await visit(b, `/admin/rooms/${room.body.id}/messages/${sent.body.seq}/delete`, {
+      _csrf: csrf,
+      confirm: "yes",
+    });
     expect(res.status).toBe(303);
     const history = await api(`/v1/rooms/${room.body.id}/messages`, { token: u.accessToken });
     expect(history.body.items[0]).toMatchObject({ seq: sent.body.seq, deleted: true, text: null });
@@ -233,27 +314,46 @@ describe("pages and actions", () => {
 
   it("files: an image shows inline (sandboxed), anything else downloads; delete removes it", async () => {
     const u = await signup();
-    const png = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="), (ch) => ch.charCodeAt(0));
-    const img = await api("/v1/files?name=dot.png&visibility=private", { token: u.accessToken, raw: png, headers: { "content-type": "image/png" } });
+    const png = Uint8Array.from(
+      atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="),
+      (ch) => ch.charCodeAt(0),
+    );
+    const img = await api("/v1/files?name=dot.png&visibility=private", {
+      token: u.accessToken,
+      raw: png,
+      headers: { "content-type": "image/png" },
+    });
     expect(img.status, img.text).toBe(201);
     const { b, csrf } = await signIn(admin);
     const inline = await visit(b, `/admin/files/${img.body.id}/content`);
     expect(inline.status).toBe(200);
     expect(inline.headers.get("content-disposition")).toMatch(/^inline/);
     expect(inline.headers.get("content-security-policy")).toContain("sandbox");
-    expect((await visit(b, `/admin/files/${img.body.id}/content?download=1`)).headers.get("content-disposition")).toMatch(/^attachment/);
+    expect(
+      (await visit(b, `/admin/files/${img.body.id}/content?download=1`)).headers.get("content-disposition"),
+    ).toMatch(/^attachment/);
     expect((await visit(b, `/admin/files/${img.body.id}/delete`, { _csrf: csrf, confirm: "yes" })).status).toBe(303);
     expect((await api(`/v1/files/${img.body.id}`, { token: u.accessToken })).status).toBe(404);
   });
 
   it("a test push is queued for the user's device and audited", async () => {
     const u = await signup();
-    const dev = await api("/v1/devices", { token: u.accessToken, body: { token: `console-${u.id}`, platform: "android", provider: "fcm" } });
+    const dev = await api("/v1/devices", {
+      token: u.accessToken,
+      body: { token: `console-${u.id}`, platform: "android", provider: "fcm" },
+    });
     const { b, csrf } = await signIn(admin);
     const res = await visit(b, `/admin/users/${u.id}/devices/${dev.body.id}/test-push`, { _csrf: csrf });
     expect(res.status).toBe(303);
     const audit = await api("/v1/admin/audit?limit=1", { token: env.SERVICE_KEY });
-    expect(audit.body.items[0]).toMatchObject({ action: "push.test", target: `user:${u.id}`, detail: { deviceId: dev.body.id } });
-    expect((await visit(b, `/admin/users/${u.id}/devices/01900000-0000-7000-8000-000000000001/test-push`, { _csrf: csrf })).status).toBe(404);
+    expect(audit.body.items[0]).toMatchObject({
+      action: "push.test",
+      target: `user:${u.id}`,
+      detail: { deviceId: dev.body.id },
+    });
+    expect(
+      (await visit(b, `/admin/users/${u.id}/devices/01900000-0000-7000-8000-000000000001/test-push`, { _csrf: csrf }))
+        .status,
+    ).toBe(404);
   });
 });

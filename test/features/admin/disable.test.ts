@@ -27,9 +27,17 @@ describe("a disabled account", () => {
     const res = await disable(user.id);
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ id: user.id, disabled: true });
-    expectProblem(await api("/v1/auth/login", { body: { email: user.email, password: user.password } }), 403, "account_disabled");
+    expectProblem(
+      await api("/v1/auth/login", { body: { email: user.email, password: user.password } }),
+      403,
+      "account_disabled",
+    );
     // Without the password nobody learns that the account exists, let alone that it is disabled.
-    expectProblem(await api("/v1/auth/login", { body: { email: user.email, password: "not the password" } }), 401, "invalid_credentials");
+    expectProblem(
+      await api("/v1/auth/login", { body: { email: user.email, password: "not the password" } }),
+      401,
+      "invalid_credentials",
+    );
     expect((await disable(user.id, false)).status).toBe(200);
     expect((await api("/v1/auth/login", { body: { email: user.email, password: user.password } })).status).toBe(200);
   });
@@ -37,9 +45,17 @@ describe("a disabled account", () => {
   it("gets 403 account_disabled from refresh, and its sessions have ended (no socket ticket, not counted as live)", async () => {
     const user = await signup();
     expect((await disable(user.id)).status).toBe(200);
-    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: user.refreshToken } }), 403, "account_disabled");
+    expectProblem(
+      await api("/v1/auth/refresh", { body: { refreshToken: user.refreshToken } }),
+      403,
+      "account_disabled",
+    );
     // Again: the session is kept (ended) so the answer stays the same, not a bare 401.
-    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: user.refreshToken } }), 403, "account_disabled");
+    expectProblem(
+      await api("/v1/auth/refresh", { body: { refreshToken: user.refreshToken } }),
+      403,
+      "account_disabled",
+    );
     expectProblem(await api("/v1/auth/socket-ticket", { token: user.accessToken, body: {} }), 401, "unauthorized");
     const detail = await api(`/v1/admin/users/${user.id}`, { token: env.SERVICE_KEY });
     expect(detail.body.counts.sessions).toBe(0);
@@ -50,7 +66,18 @@ describe("a disabled account", () => {
 
   it("gets 403 account_disabled from a provider sign-in (idtoken) of a linked identity", async () => {
     const sub = `disabled-${Date.now()}`;
-    const sign = async () => api("/v1/auth/idtoken", { body: { provider: "google", idToken: await providerIdToken("google", { sub, email: `${sub}@example.com`, email_verified: true, aud: "web-client-id" }) } });
+    const sign = async () =>
+      api("/v1/auth/idtoken", {
+        body: {
+          provider: "google",
+          idToken: await providerIdToken("google", {
+            sub,
+            email: `${sub}@example.com`,
+            email_verified: true,
+            aud: "web-client-id",
+          }),
+        },
+      });
     const first = await sign();
     expect(first.status, first.text).toBe(200);
     expect((await disable(first.body.user.id)).status).toBe(200);

@@ -8,7 +8,7 @@
  * Destructive actions are confirmed first (a dialog with the script, a confirmation page without).
  * Actions run through the same services as the API and write the same audit rows.
  */
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { csrf } from "hono/csrf";
 import { HTTPException } from "hono/http-exception";
@@ -20,10 +20,10 @@ import { getConfig, limits } from "../../../config";
 import { primaryDb } from "../../../db";
 import type { Principal } from "../../../env";
 import { AppError, toAppError } from "../../../errors";
+import { enqueue } from "../../../jobs";
 import { verifyPassword } from "../../../lib/crypto";
 import { isId } from "../../../lib/ids";
 import { checkRate, clientIp } from "../../../middleware/rate-limit";
-import { enqueue } from "../../../jobs";
 import { userByEmail } from "../../auth/service";
 import { endSessionSockets } from "../../auth/session-sockets";
 import { roomStub } from "../../chat/room";
@@ -34,7 +34,18 @@ import { deleteRecord, getRecord, listRecords, updateRecord } from "../../collec
 import { serveContent } from "../../files/content";
 import { deleteFile, getFile, listAllFiles } from "../../files/service";
 import { listDevices } from "../../push/service";
-import { type Actor, endUserSessions, listAudit, listUsers, overview, recordAudit, removeUser, sendResetMail, updateUser, userDetail } from "../service";
+import {
+  type Actor,
+  endUserSessions,
+  listAudit,
+  listUsers,
+  overview,
+  recordAudit,
+  removeUser,
+  sendResetMail,
+  updateUser,
+  userDetail,
+} from "../service";
 import type { ConsoleEnv } from "./context";
 import { formToValues } from "./forms";
 import * as Pages from "./pages";
@@ -60,18 +71,32 @@ const CSP = {
 const actor = (c: C): Actor => ({ id: c.var.admin.userId, requestId: c.var.requestId });
 
 /** A page in the frame, with the signed-in admin's navigation. */
-function page(c: C, title: string, section: Section | undefined, body: Child, status: 200 | 400 | 403 | 404 | 409 | 412 | 429 | 500 = 200) {
+function page(
+  c: C,
+  title: string,
+  section: Section | undefined,
+  body: Child,
+  status: 200 | 400 | 403 | 404 | 409 | 412 | 429 | 500 = 200,
+) {
   const done = c.req.query("done");
   const admin = c.get("admin");
   return c.html(
-    <Layout title={title} appName={c.var.config.appName} admin={admin} csrf={c.get("csrf")} section={section} notice={isNotice(done) ? done : undefined}>
+    <Layout
+      title={title}
+      appName={c.var.config.appName}
+      admin={admin}
+      csrf={c.get("csrf")}
+      section={section}
+      notice={isNotice(done) ? done : undefined}
+    >
       {body}
     </Layout>,
     status,
   );
 }
 
-const redirect = (c: C, to: string, done?: Notice) => c.redirect(done ? `${to}${to.includes("?") ? "&" : "?"}done=${done}` : to, 303);
+const redirect = (c: C, to: string, done?: Notice) =>
+  c.redirect(done ? `${to}${to.includes("?") ? "&" : "?"}done=${done}` : to, 303);
 
 /** The parsed form (text fields only; files are ignored). */
 async function form(c: C): Promise<Record<string, string>> {
@@ -86,7 +111,12 @@ async function unconfirmed(c: C, message: string, back: string): Promise<Respons
   const f = await form(c);
   if (f.confirm === "yes") return null;
   const { _csrf, confirm, ...fields } = f;
-  return page(c, "Confirm", undefined, <Pages.ConfirmPage action={c.req.path} csrf={c.var.csrf} message={message} fields={fields} back={back} />);
+  return page(
+    c,
+    "Confirm",
+    undefined,
+    <Pages.ConfirmPage action={c.req.path} csrf={c.var.csrf} message={message} fields={fields} back={back} />,
+  );
 }
 
 const idParam = (c: C, name = "id") => {
@@ -150,7 +180,10 @@ const LOGIN_REFUSED = "Wrong email or password, or this account may not use the 
 
 consoleApp.post("/login", async (c) => {
   const f = await form(c);
-  if (!(await loginCsrfValid(c, f._csrf ?? ""))) throw new HTTPException(403, { message: "The sign-in form expired or did not come from this console; reload it and try again." });
+  if (!(await loginCsrfValid(c, f._csrf ?? "")))
+    throw new HTTPException(403, {
+      message: "The sign-in form expired or did not come from this console; reload it and try again.",
+    });
   await checkRate(c.env, "AUTH_LIMITER", `admin-login:${clientIp(c.req)}`);
   const email = (f.email ?? "").trim().toLowerCase().slice(0, limits.emailMax);
   const password = (f.password ?? "").slice(0, limits.passwordMax);
@@ -181,7 +214,10 @@ consoleApp.use(async (c, next) => {
   c.set("csrf", await sessionCsrf(c, admin));
   if (c.req.method === "POST") {
     const sent = (await form(c))._csrf ?? "";
-    if (sent !== c.var.csrf) throw new HTTPException(403, { message: "This form's security token is missing or wrong; reload the page and try again." });
+    if (sent !== c.var.csrf)
+      throw new HTTPException(403, {
+        message: "This form's security token is missing or wrong; reload the page and try again.",
+      });
   }
   await next();
 });
@@ -195,13 +231,21 @@ consoleApp.get("/", async (c) => page(c, "Overview", "overview", <Pages.Overview
 
 // --- users -------------------------------------------------------------------------------------
 
-const SearchQuery = v.object({ q: v.optional(v.pipe(v.string(), v.trim(), v.maxLength(limits.adminSearchMax)), ""), cursor: v.optional(v.pipe(v.string(), v.maxLength(512))) });
+const SearchQuery = v.object({
+  q: v.optional(v.pipe(v.string(), v.trim(), v.maxLength(limits.adminSearchMax)), ""),
+  cursor: v.optional(v.pipe(v.string(), v.maxLength(512))),
+});
 
 consoleApp.get("/users", async (c) => {
   const q = v.safeParse(SearchQuery, c.req.query());
   const { q: search, cursor } = q.success ? q.output : { q: "", cursor: undefined };
   const res = await listUsers(c.var.db, { q: search, limit: limitOf(), cursor });
-  return page(c, "Users", "users", <Pages.UsersPage q={search} items={res.items} next={res.nextCursor} paged={cursor !== undefined} />);
+  return page(
+    c,
+    "Users",
+    "users",
+    <Pages.UsersPage q={search} items={res.items} next={res.nextCursor} paged={cursor !== undefined} />,
+  );
 });
 
 async function loadUser(c: C) {
@@ -213,14 +257,23 @@ async function loadUser(c: C) {
 consoleApp.get("/users/:id", async (c) => {
   const u = await loadUser(c);
   const audit = await listAudit(c.var.db, { limit: 10, target: `user:${u.id}` });
-  return page(c, u.email ?? "User", "users", <Pages.UserPage u={u} csrf={c.var.csrf} self={u.id === c.var.admin.userId} audit={audit.items} />);
+  return page(
+    c,
+    u.email ?? "User",
+    "users",
+    <Pages.UserPage u={u} csrf={c.var.csrf} self={u.id === c.var.admin.userId} audit={audit.items} />,
+  );
 });
 
 const userBack = (id: string) => `${P}/users/${id}`;
 
 consoleApp.post("/users/:id/disable", async (c) => {
   const id = idParam(c);
-  const ask = await unconfirmed(c, "Disable this user? They are signed out everywhere and cannot sign in until enabled.", userBack(id));
+  const ask = await unconfirmed(
+    c,
+    "Disable this user? They are signed out everywhere and cannot sign in until enabled.",
+    userBack(id),
+  );
   if (ask) return ask;
   await updateUser(c.var.db, actor(c), id, { disabled: true });
   c.executionCtx.waitUntil(endSessionSockets(c.env, id, "all"));
@@ -280,7 +333,12 @@ consoleApp.get("/users/:id/devices", async (c) => {
   const u = await loadUser(c);
   const cursor = c.req.query("cursor");
   const res = await listDevices(c.var.db, id, limitOf(), cursor);
-  return page(c, "Devices", "users", <Pages.DevicesPage u={u} items={res.items} next={res.nextCursor} paged={cursor !== undefined} csrf={c.var.csrf} />);
+  return page(
+    c,
+    "Devices",
+    "users",
+    <Pages.DevicesPage u={u} items={res.items} next={res.nextCursor} paged={cursor !== undefined} csrf={c.var.csrf} />,
+  );
 });
 
 consoleApp.post("/users/:id/devices/:deviceId/test-push", async (c) => {
@@ -288,7 +346,11 @@ consoleApp.post("/users/:id/devices/:deviceId/test-push", async (c) => {
   const deviceId = idParam(c, "deviceId");
   const devices = await listDevices(c.var.db, id, limits.pushDevicesPerUser);
   if (!devices.items.some((d) => d.id === deviceId)) throw new AppError("not_found", "No such device of this user.");
-  const message = { title: `${c.var.config.appName} test`, body: "A test notification from the admin console.", data: {} };
+  const message = {
+    title: `${c.var.config.appName} test`,
+    body: "A test notification from the admin console.",
+    data: {},
+  };
   await enqueue(c.env, { type: "push.deliver", targets: [{ deviceId, userId: id }], message, attempt: 1 });
   await recordAudit(c.var.db, actor(c), { action: "push.test", target: `user:${id}`, detail: { deviceId } });
   return redirect(c, `${userBack(id)}/devices`, "pushed");
@@ -308,12 +370,44 @@ consoleApp.get("/collections/:name", async (c) => {
   const where = c.req.query("where")?.trim() ?? "";
   const sort = c.req.query("sort") ?? "-createdAt";
   const cursor = c.req.query("cursor");
-  const sortable = ["createdAt", "updatedAt", ...Object.entries(col.fields).filter(([, f]) => f.kind !== "stringArray").map(([k]) => k)];
+  const sortable = [
+    "createdAt",
+    "updatedAt",
+    ...Object.entries(col.fields)
+      .filter(([, f]) => f.kind !== "stringArray")
+      .map(([k]) => k),
+  ];
   // The API's own query schema: the same `where`, the same errors.
-  const parsed = v.safeParse(S.listQuery, { ...(where ? { where } : {}), sort, limit: String(limitOf()), ...(cursor ? { cursor } : {}) });
-  const view = (items: Awaited<ReturnType<typeof listRecords>>["items"], next: string | null, error?: { message: string; errors?: { path: string; message: string }[] }, status: 200 | 400 = 200) =>
-    page(c, col.name, `collection:${col.name}`, <Pages.CollectionPage col={col} where={where} sort={sort} sortable={sortable} items={items} next={next} paged={cursor !== undefined} error={error} />, status);
-  if (!parsed.success) return view([], null, { message: "This filter is not valid.", errors: fieldErrors("where", parsed.issues) }, 400);
+  const parsed = v.safeParse(S.listQuery, {
+    ...(where ? { where } : {}),
+    sort,
+    limit: String(limitOf()),
+    ...(cursor ? { cursor } : {}),
+  });
+  const view = (
+    items: Awaited<ReturnType<typeof listRecords>>["items"],
+    next: string | null,
+    error?: { message: string; errors?: { path: string; message: string }[] },
+    status: 200 | 400 = 200,
+  ) =>
+    page(
+      c,
+      col.name,
+      `collection:${col.name}`,
+      <Pages.CollectionPage
+        col={col}
+        where={where}
+        sort={sort}
+        sortable={sortable}
+        items={items}
+        next={next}
+        paged={cursor !== undefined}
+        error={error}
+      />,
+      status,
+    );
+  if (!parsed.success)
+    return view([], null, { message: "This filter is not valid.", errors: fieldErrors("where", parsed.issues) }, 400);
   try {
     const res = await listRecords(c.var.db, col, SERVICE, parsed.output);
     return view(res.items, res.nextCursor);
@@ -327,7 +421,12 @@ consoleApp.get("/collections/:name", async (c) => {
 consoleApp.get("/collections/:name/:id", async (c) => {
   const col = collectionOf(c);
   const r = await getRecord(c.var.db, col, SERVICE, idParam(c));
-  return page(c, `${col.name} record`, `collection:${col.name}`, <Pages.RecordPage col={col} r={r} csrf={c.var.csrf} />);
+  return page(
+    c,
+    `${col.name} record`,
+    `collection:${col.name}`,
+    <Pages.RecordPage col={col} r={r} csrf={c.var.csrf} />,
+  );
 });
 
 consoleApp.post("/collections/:name/:id", async (c) => {
@@ -339,23 +438,38 @@ consoleApp.post("/collections/:name/:id", async (c) => {
   const version = Number(f._version);
   const again = async (message: string, errors?: { path: string; message: string }[], status: 400 | 412 = 400) => {
     const r = await getRecord(c.var.db, col, SERVICE, id);
-    return page(c, `${col.name} record`, `collection:${col.name}`, <Pages.RecordPage col={col} r={r} csrf={c.var.csrf} values={f} error={{ message, errors }} />, status);
+    return page(
+      c,
+      `${col.name} record`,
+      `collection:${col.name}`,
+      <Pages.RecordPage col={col} r={r} csrf={c.var.csrf} values={f} error={{ message, errors }} />,
+      status,
+    );
   };
   if (!parsed.success) return again("Not saved: some fields are not valid.", fieldErrors("body", parsed.issues));
   try {
     await updateRecord(c.var.db, col, SERVICE, id, parsed.output, Number.isSafeInteger(version) ? [version] : null);
   } catch (e) {
-    if (e instanceof AppError && e.code === "version_conflict") return again("Not saved: someone changed this record meanwhile. Review it and save again.", undefined, 412);
+    if (e instanceof AppError && e.code === "version_conflict")
+      return again("Not saved: someone changed this record meanwhile. Review it and save again.", undefined, 412);
     throw e;
   }
-  await recordAudit(c.var.db, actor(c), { action: "record.update", target: `${col.name}:${id}`, detail: { fields: Object.keys(parsed.output) } });
+  await recordAudit(c.var.db, actor(c), {
+    action: "record.update",
+    target: `${col.name}:${id}`,
+    detail: { fields: Object.keys(parsed.output) },
+  });
   return redirect(c, `${P}/collections/${col.name}/${id}`, "saved");
 });
 
 consoleApp.post("/collections/:name/:id/delete", async (c) => {
   const col = collectionOf(c);
   const id = idParam(c);
-  const ask = await unconfirmed(c, "Delete this record? Synced clients will drop it too.", `${P}/collections/${col.name}/${id}`);
+  const ask = await unconfirmed(
+    c,
+    "Delete this record? Synced clients will drop it too.",
+    `${P}/collections/${col.name}/${id}`,
+  );
   if (ask) return ask;
   await deleteRecord(c.var.db, col, SERVICE, id, null);
   await recordAudit(c.var.db, actor(c), { action: "record.delete", target: `${col.name}:${id}` });
@@ -367,7 +481,12 @@ consoleApp.post("/collections/:name/:id/delete", async (c) => {
 consoleApp.get("/files", async (c) => {
   const cursor = c.req.query("cursor");
   const res = await listAllFiles(c.var.db, limitOf(), cursor && isId(cursor) ? cursor : null);
-  return page(c, "Files", "files", <Pages.FilesPage items={res.rows} next={res.nextCursor} paged={cursor !== undefined} csrf={c.var.csrf} />);
+  return page(
+    c,
+    "Files",
+    "files",
+    <Pages.FilesPage items={res.rows} next={res.nextCursor} paged={cursor !== undefined} csrf={c.var.csrf} />,
+  );
 });
 
 consoleApp.get("/files/:id/content", async (c) => {
@@ -376,7 +495,11 @@ consoleApp.get("/files/:id/content", async (c) => {
   const res = await serveContent(c.env.MEDIA, row, c.req.raw, "private");
   c.set("fileContent", true);
   // Only checked raster images show inline (thumbnails); everything else downloads.
-  if (c.req.query("download") !== undefined || !Pages.isRaster(row.contentType)) res.headers.set("content-disposition", res.headers.get("content-disposition")?.replace(/^inline/, "attachment") ?? "attachment");
+  if (c.req.query("download") !== undefined || !Pages.isRaster(row.contentType))
+    res.headers.set(
+      "content-disposition",
+      res.headers.get("content-disposition")?.replace(/^inline/, "attachment") ?? "attachment",
+    );
   return res;
 });
 
@@ -387,7 +510,11 @@ consoleApp.post("/files/:id/delete", async (c) => {
   const row = await getFile(c.var.db, id);
   if (!row) throw new AppError("not_found", "No such file.");
   await deleteFile(c.env, c.var.db, row);
-  await recordAudit(c.var.db, actor(c), { action: "file.delete", target: `file:${id}`, detail: { name: row.name, ownerId: row.ownerId } });
+  await recordAudit(c.var.db, actor(c), {
+    action: "file.delete",
+    target: `file:${id}`,
+    detail: { name: row.name, ownerId: row.ownerId },
+  });
   return redirect(c, `${P}/files`, "file-deleted");
 });
 
@@ -396,7 +523,12 @@ consoleApp.post("/files/:id/delete", async (c) => {
 consoleApp.get("/rooms", async (c) => {
   const cursor = c.req.query("cursor");
   const res = await listAllRooms(c.var.db, limitOf(), cursor);
-  return page(c, "Rooms", "rooms", <Pages.RoomsPage items={res.items} next={res.nextCursor} paged={cursor !== undefined} />);
+  return page(
+    c,
+    "Rooms",
+    "rooms",
+    <Pages.RoomsPage items={res.items} next={res.nextCursor} paged={cursor !== undefined} />,
+  );
 });
 
 const Before = v.optional(v.pipe(v.string(), v.regex(/^\d{1,15}$/), v.transform(Number)));
@@ -406,9 +538,17 @@ consoleApp.get("/rooms/:id", async (c) => {
   const data = await roomWithMembers(c.var.db, id);
   if (!data) throw new AppError("not_found", "No such room.");
   const before = v.safeParse(Before, c.req.query("before"));
-  const history = await roomStub(c.env, id).history(id, { before: before.success ? before.output : undefined, limit: limitOf() * 2 });
+  const history = await roomStub(c.env, id).history(id, {
+    before: before.success ? before.output : undefined,
+    limit: limitOf() * 2,
+  });
   const older = history.more ? (history.items[0]?.seq ?? null) : null;
-  return page(c, data.room.name ?? "Room", "rooms", <Pages.RoomPage room={data.room} members={data.members} messages={history.items} older={older} csrf={c.var.csrf} />);
+  return page(
+    c,
+    data.room.name ?? "Room",
+    "rooms",
+    <Pages.RoomPage room={data.room} members={data.members} messages={history.items} older={older} csrf={c.var.csrf} />,
+  );
 });
 
 consoleApp.post("/rooms/:id/messages/:seq/delete", async (c) => {
@@ -430,13 +570,25 @@ consoleApp.post("/rooms/:id/messages/:seq/delete", async (c) => {
 consoleApp.get("/audit", async (c) => {
   const cursor = c.req.query("cursor");
   const res = await listAudit(c.var.db, { limit: limitOf(), cursor });
-  return page(c, "Audit log", "audit", <Pages.AuditPage items={res.items} next={res.nextCursor} paged={cursor !== undefined} />);
+  return page(
+    c,
+    "Audit log",
+    "audit",
+    <Pages.AuditPage items={res.items} next={res.nextCursor} paged={cursor !== undefined} />,
+  );
 });
 
 // --- errors ------------------------------------------------------------------------------------
 
 function errorPage(c: C, status: number, message: string) {
-  const code = ([400, 403, 404, 409, 412, 429].includes(status) ? status : 500) as 400 | 403 | 404 | 409 | 412 | 429 | 500;
+  const code = ([400, 403, 404, 409, 412, 429].includes(status) ? status : 500) as
+    | 400
+    | 403
+    | 404
+    | 409
+    | 412
+    | 429
+    | 500;
   return c.html(
     <Layout title="Error" appName={c.var.config?.appName ?? "Outpost"} admin={c.get("admin")} csrf={c.get("csrf")}>
       <Pages.ErrorPage status={code} message={message} />
@@ -447,8 +599,21 @@ function errorPage(c: C, status: number, message: string) {
 
 consoleApp.notFound((c) => errorPage(c, 404, "There is no such page in the console."));
 consoleApp.onError((err, c) => {
-  if (err instanceof HTTPException && err.status === 403) return errorPage(c, 403, err.message || "This request did not come from this console (CSRF check); reload the page and try again.");
+  if (err instanceof HTTPException && err.status === 403)
+    return errorPage(
+      c,
+      403,
+      err.message || "This request did not come from this console (CSRF check); reload the page and try again.",
+    );
   const e = toAppError(err);
-  if (e.status >= 500) console.error(`[${c.var.requestId ?? "-"}] console ${c.req.method} ${c.req.path} failed:`, err instanceof Error ? (err.stack ?? err.message) : String(err));
-  return errorPage(c, e.status, e.status >= 500 ? "Something went wrong on our side." : (e.detail ?? "This request was refused."));
+  if (e.status >= 500)
+    console.error(
+      `[${c.var.requestId ?? "-"}] console ${c.req.method} ${c.req.path} failed:`,
+      err instanceof Error ? (err.stack ?? err.message) : String(err),
+    );
+  return errorPage(
+    c,
+    e.status,
+    e.status >= 500 ? "Something went wrong on our side." : (e.detail ?? "This request was refused."),
+  );
 });

@@ -28,13 +28,23 @@ function asText(f: Field, value: unknown): string {
 }
 
 /** The controls of a record's form; `submitted` (a failed save) wins over the stored values. */
-export function fieldInputs(col: Collection, record: Record<string, unknown>, submitted?: Record<string, string>): FieldInput[] {
+export function fieldInputs(
+  col: Collection,
+  record: Record<string, unknown>,
+  submitted?: Record<string, string>,
+): FieldInput[] {
   return Object.entries(col.fields).map(([name, f]): FieldInput => {
     const value = submitted?.[name] ?? asText(f, record[name]);
     const nullable = f.nullable ? ", empty = null" : "";
     switch (f.kind) {
       case "boolean":
-        return { name, hint: `(boolean${f.nullable ? ", nullable" : ""})`, control: "select", value, options: f.nullable ? ["true", "false", "null"] : ["true", "false"] };
+        return {
+          name,
+          hint: `(boolean${f.nullable ? ", nullable" : ""})`,
+          control: "select",
+          value,
+          options: f.nullable ? ["true", "false", "null"] : ["true", "false"],
+        };
       case "integer":
       case "number":
         return { name, hint: `(${f.kind}${nullable})`, control: "number", value };
@@ -43,7 +53,9 @@ export function fieldInputs(col: Collection, record: Record<string, unknown>, su
       default: {
         const max = maxLengthOf(f);
         const hint = `(text${max ? `, up to ${max}` : ""}${nullable})`;
-        return max !== undefined && max <= 200 ? { name, hint, control: "text", value } : { name, hint, control: "textarea", value, rows: 6 };
+        return max !== undefined && max <= 200
+          ? { name, hint, control: "text", value }
+          : { name, hint, control: "textarea", value, rows: 6 };
       }
     }
   });

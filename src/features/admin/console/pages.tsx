@@ -10,7 +10,7 @@ import type { Device } from "../../push/schemas";
 import type { AdminUser, AdminUserDetail, AuditEntry } from "../schemas";
 import type { Overview } from "../service";
 import { type FieldInput, fieldInputs } from "./forms";
-import { ActionForm, Empty, ErrorBox, fmtBytes, fmtDate, P, Pager, short, Stat, StatusPill } from "./ui";
+import { ActionForm, Empty, ErrorBox, fmtBytes, fmtDate, P, Pager, Stat, StatusPill, short } from "./ui";
 
 type FieldErrors = { path: string; message: string }[] | undefined;
 
@@ -29,20 +29,32 @@ export const LoginPage: FC<{ csrf: string; email?: string; error?: string | unde
         Password
         <input type="password" name="password" autocomplete="current-password" required />
       </label>
-      <button type="submit" class="btn primary">Sign in</button>
+      <button type="submit" class="btn primary">
+        Sign in
+      </button>
     </form>
   </section>
 );
 
-export const ConfirmPage: FC<{ action: string; csrf: string; message: string; fields: Record<string, string>; back: string }> = (p) => (
+export const ConfirmPage: FC<{
+  action: string;
+  csrf: string;
+  message: string;
+  fields: Record<string, string>;
+  back: string;
+}> = (p) => (
   <section class="card confirm">
     <h1>Are you sure?</h1>
     <p>{p.message}</p>
     <div class="actions">
       <ActionForm action={p.action} csrf={p.csrf} fields={{ ...p.fields, confirm: "yes" }}>
-        <button type="submit" class="btn danger">Yes, do it</button>
+        <button type="submit" class="btn danger">
+          Yes, do it
+        </button>
       </ActionForm>
-      <a href={p.back} class="btn ghost">Cancel</a>
+      <a href={p.back} class="btn ghost">
+        Cancel
+      </a>
     </div>
   </section>
 );
@@ -117,17 +129,41 @@ const UserTable: FC<{ users: AdminUser[] }> = ({ users }) => (
 export const UsersPage: FC<{ q: string; items: AdminUser[]; next: string | null; paged: boolean }> = (p) => (
   <>
     <h1>Users</h1>
-    <form method="get" action={`${P}/users`} class="toolbar" role="search">
-      <input type="search" name="q" value={p.q} placeholder="Search by email or name" aria-label="Search users" maxlength={100} />
-      <button type="submit" class="btn">Search</button>
-      {p.q ? <a href={`${P}/users`} class="btn ghost">Clear</a> : null}
+    <form method="get" action={`${P}/users`} class="toolbar">
+      <input
+        type="search"
+        name="q"
+        value={p.q}
+        placeholder="Search by email or name"
+        aria-label="Search users"
+        maxlength={100}
+      />
+      <button type="submit" class="btn">
+        Search
+      </button>
+      {p.q ? (
+        <a href={`${P}/users`} class="btn ghost">
+          Clear
+        </a>
+      ) : null}
     </form>
-    <section class="card flush">{p.items.length ? <UserTable users={p.items} /> : <Empty>{p.q ? "No user matches this search." : "No users yet."}</Empty>}</section>
+    <section class="card flush">
+      {p.items.length ? (
+        <UserTable users={p.items} />
+      ) : (
+        <Empty>{p.q ? "No user matches this search." : "No users yet."}</Empty>
+      )}
+    </section>
     <Pager base={`${P}/users`} params={{ q: p.q }} next={p.next} paged={p.paged} />
   </>
 );
 
-export const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; audit: AuditEntry[] }> = ({ u, csrf, self, audit }) => {
+export const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; audit: AuditEntry[] }> = ({
+  u,
+  csrf,
+  self,
+  audit,
+}) => {
   const base = `${P}/users/${u.id}`;
   const who = u.email ?? `guest ${short(u.id)}`;
   return (
@@ -149,7 +185,8 @@ export const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; aud
             </dd>
             <dt>Email</dt>
             <dd>
-              {u.email ?? "—"} {u.email ? <span class="muted">{u.emailVerified ? "(verified)" : "(not verified)"}</span> : null}
+              {u.email ?? "—"}{" "}
+              {u.email ? <span class="muted">{u.emailVerified ? "(verified)" : "(not verified)"}</span> : null}
             </dd>
             <dt>Name</dt>
             <dd>{u.name ?? "—"}</dd>
@@ -179,38 +216,68 @@ export const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; aud
         <div class="actions wrap">
           {u.disabled ? (
             <ActionForm action={`${base}/enable`} csrf={csrf}>
-              <button type="submit" class="btn">Enable</button>
+              <button type="submit" class="btn">
+                Enable
+              </button>
             </ActionForm>
           ) : self ? null : (
-            <ActionForm action={`${base}/disable`} csrf={csrf} confirm={`Disable ${who}? They are signed out everywhere and cannot sign in until enabled.`}>
-              <button type="submit" class="btn warn">Disable</button>
+            <ActionForm
+              action={`${base}/disable`}
+              csrf={csrf}
+              confirm={`Disable ${who}? They are signed out everywhere and cannot sign in until enabled.`}
+            >
+              <button type="submit" class="btn warn">
+                Disable
+              </button>
             </ActionForm>
           )}
-          <ActionForm action={`${base}/end-sessions`} csrf={csrf} confirm={`End every session of ${who}? Their apps must sign in again.`}>
-            <button type="submit" class="btn">End sessions</button>
+          <ActionForm
+            action={`${base}/end-sessions`}
+            csrf={csrf}
+            confirm={`End every session of ${who}? Their apps must sign in again.`}
+          >
+            <button type="submit" class="btn">
+              End sessions
+            </button>
           </ActionForm>
           {u.email ? (
             <ActionForm action={`${base}/reset-mail`} csrf={csrf}>
-              <button type="submit" class="btn">Send password reset</button>
+              <button type="submit" class="btn">
+                Send password reset
+              </button>
             </ActionForm>
           ) : null}
           {u.role === "admin" ? (
             self ? null : (
               <ActionForm action={`${base}/demote`} csrf={csrf} confirm={`Take the admin role from ${who}?`}>
-                <button type="submit" class="btn">Remove admin role</button>
+                <button type="submit" class="btn">
+                  Remove admin role
+                </button>
               </ActionForm>
             )
           ) : (
-            <ActionForm action={`${base}/promote`} csrf={csrf} confirm={`Make ${who} an admin? Admins can do everything this console does.`}>
-              <button type="submit" class="btn">Make admin</button>
+            <ActionForm
+              action={`${base}/promote`}
+              csrf={csrf}
+              confirm={`Make ${who} an admin? Admins can do everything this console does.`}
+            >
+              <button type="submit" class="btn">
+                Make admin
+              </button>
             </ActionForm>
           )}
           <a class="btn ghost" href={`${base}/devices`}>
             Devices
           </a>
           {self ? null : (
-            <ActionForm action={`${base}/delete`} csrf={csrf} confirm={`Delete ${who} and everything they own (records, files, devices, memberships)? This cannot be undone.`}>
-              <button type="submit" class="btn danger">Delete user</button>
+            <ActionForm
+              action={`${base}/delete`}
+              csrf={csrf}
+              confirm={`Delete ${who} and everything they own (records, files, devices, memberships)? This cannot be undone.`}
+            >
+              <button type="submit" class="btn danger">
+                Delete user
+              </button>
             </ActionForm>
           )}
         </div>
@@ -223,7 +290,9 @@ export const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; aud
   );
 };
 
-export const DevicesPage: FC<{ u: AdminUser; items: Device[]; next: string | null; paged: boolean; csrf: string }> = (p) => {
+export const DevicesPage: FC<{ u: AdminUser; items: Device[]; next: string | null; paged: boolean; csrf: string }> = (
+  p,
+) => {
   const base = `${P}/users/${p.u.id}`;
   return (
     <>
@@ -255,7 +324,9 @@ export const DevicesPage: FC<{ u: AdminUser; items: Device[]; next: string | nul
                     <td data-label="Registered">{fmtDate(d.updatedAt)}</td>
                     <td class="right">
                       <ActionForm action={`${base}/devices/${d.id}/test-push`} csrf={p.csrf}>
-                        <button type="submit" class="btn small">Send test push</button>
+                        <button type="submit" class="btn small">
+                          Send test push
+                        </button>
                       </ActionForm>
                     </td>
                   </tr>
@@ -297,7 +368,13 @@ const AuditTable: FC<{ items: AuditEntry[] }> = ({ items }) => (
         {items.map((e) => (
           <tr>
             <td data-label="When">{fmtDate(e.at)}</td>
-            <td data-label="Who">{e.actorId === "service" ? <span class="pill">service key</span> : <a href={`${P}/users/${e.actorId}`}>{short(e.actorId)}</a>}</td>
+            <td data-label="Who">
+              {e.actorId === "service" ? (
+                <span class="pill">service key</span>
+              ) : (
+                <a href={`${P}/users/${e.actorId}`}>{short(e.actorId)}</a>
+              )}
+            </td>
             <td data-label="Action">
               <code>{e.action}</code>
               {e.detail ? <span class="muted detail"> {JSON.stringify(e.detail)}</span> : null}
@@ -319,7 +396,9 @@ export const AuditPage: FC<{ items: AuditEntry[]; next: string | null; paged: bo
   <>
     <h1>Audit log</h1>
     <p class="muted">Every admin action, from this console, the admin API and the service key.</p>
-    <section class="card flush">{p.items.length ? <AuditTable items={p.items} /> : <Empty>No admin action yet.</Empty>}</section>
+    <section class="card flush">
+      {p.items.length ? <AuditTable items={p.items} /> : <Empty>No admin action yet.</Empty>}
+    </section>
     <Pager base={`${P}/audit`} next={p.next} paged={p.paged} />
   </>
 );
@@ -349,16 +428,31 @@ export const CollectionPage: FC<{
     <>
       <h1>{p.col.name}</h1>
       <form method="get" action={base} class="toolbar filter">
-        <input type="text" name="where" value={p.where} placeholder={'where, as in the API: {"pinned":true}'} aria-label="Filter (where)" class="grow mono" />
+        <input
+          type="text"
+          name="where"
+          value={p.where}
+          placeholder={'where, as in the API: {"pinned":true}'}
+          aria-label="Filter (where)"
+          class="grow mono"
+        />
         <select name="sort" aria-label="Sort">
-          {p.sortable.flatMap((k) => [k, `-${k}`]).map((s) => (
-            <option value={s} selected={s === p.sort}>
-              {s.startsWith("-") ? `${s.slice(1)} ↓` : `${s} ↑`}
-            </option>
-          ))}
+          {p.sortable
+            .flatMap((k) => [k, `-${k}`])
+            .map((s) => (
+              <option value={s} selected={s === p.sort}>
+                {s.startsWith("-") ? `${s.slice(1)} ↓` : `${s} ↑`}
+              </option>
+            ))}
         </select>
-        <button type="submit" class="btn">Filter</button>
-        {p.where ? <a href={base} class="btn ghost">Clear</a> : null}
+        <button type="submit" class="btn">
+          Filter
+        </button>
+        {p.where ? (
+          <a href={base} class="btn ghost">
+            Clear
+          </a>
+        ) : null}
       </form>
       {p.error ? <ErrorBox message={p.error.message} errors={p.error.errors} /> : null}
       <section class="card flush">
@@ -386,7 +480,9 @@ export const CollectionPage: FC<{
                     {fields.map((f) => (
                       <td data-label={f}>{cell(r[f])}</td>
                     ))}
-                    <td data-label="Owner">{r.ownerId ? <a href={`${P}/users/${r.ownerId}`}>{short(r.ownerId)}</a> : "—"}</td>
+                    <td data-label="Owner">
+                      {r.ownerId ? <a href={`${P}/users/${r.ownerId}`}>{short(r.ownerId)}</a> : "—"}
+                    </td>
                     <td data-label="Updated">{fmtDate(String(r.updatedAt))}</td>
                   </tr>
                 ))}
@@ -413,11 +509,30 @@ const Input: FC<{ f: FieldInput }> = ({ f }) => {
         ))}
       </select>
     );
-  if (f.control === "textarea") return <textarea name={f.name} id={`f-${f.name}`} rows={f.rows}>{f.value}</textarea>;
-  return <input type={f.control} step={f.control === "number" ? "any" : undefined} name={f.name} id={`f-${f.name}`} value={f.value} />;
+  if (f.control === "textarea")
+    return (
+      <textarea name={f.name} id={`f-${f.name}`} rows={f.rows}>
+        {f.value}
+      </textarea>
+    );
+  return (
+    <input
+      type={f.control}
+      step={f.control === "number" ? "any" : undefined}
+      name={f.name}
+      id={`f-${f.name}`}
+      value={f.value}
+    />
+  );
 };
 
-export const RecordPage: FC<{ col: Collection; r: RecordRow; csrf: string; values?: Record<string, string> | undefined; error?: { message: string; errors?: FieldErrors } | undefined }> = (p) => {
+export const RecordPage: FC<{
+  col: Collection;
+  r: RecordRow;
+  csrf: string;
+  values?: Record<string, string> | undefined;
+  error?: { message: string; errors?: FieldErrors } | undefined;
+}> = (p) => {
   const base = `${P}/collections/${p.col.name}`;
   const inputs = fieldInputs(p.col, p.r, p.values);
   return (
@@ -442,7 +557,9 @@ export const RecordPage: FC<{ col: Collection; r: RecordRow; csrf: string; value
               </label>
             ))}
             <div class="actions">
-              <button type="submit" class="btn primary">Save</button>
+              <button type="submit" class="btn primary">
+                Save
+              </button>
             </div>
           </form>
         </section>
@@ -462,8 +579,14 @@ export const RecordPage: FC<{ col: Collection; r: RecordRow; csrf: string; value
             <dt>Version</dt>
             <dd>{p.r.version}</dd>
           </dl>
-          <ActionForm action={`${base}/${p.r.id}/delete`} csrf={p.csrf} confirm="Delete this record? Synced clients will drop it too.">
-            <button type="submit" class="btn danger">Delete record</button>
+          <ActionForm
+            action={`${base}/${p.r.id}/delete`}
+            csrf={p.csrf}
+            confirm="Delete this record? Synced clients will drop it too."
+          >
+            <button type="submit" class="btn danger">
+              Delete record
+            </button>
           </ActionForm>
         </section>
       </div>
@@ -499,7 +622,18 @@ export const FilesPage: FC<{ items: FileRow[]; next: string | null; paged: boole
               {p.items.map((f) => (
                 <tr>
                   <td class="thumb-cell">
-                    {isRaster(f.contentType) ? <img class="thumb" src={`${P}/files/${f.id}/content`} alt="" loading="lazy" width={48} height={48} /> : <span class="thumb placeholder">{extensionOf(f.name)}</span>}
+                    {isRaster(f.contentType) ? (
+                      <img
+                        class="thumb"
+                        src={`${P}/files/${f.id}/content`}
+                        alt=""
+                        loading="lazy"
+                        width={48}
+                        height={48}
+                      />
+                    ) : (
+                      <span class="thumb placeholder">{extensionOf(f.name)}</span>
+                    )}
                   </td>
                   <td data-label="Name" class="strong">
                     {f.name}
@@ -515,8 +649,14 @@ export const FilesPage: FC<{ items: FileRow[]; next: string | null; paged: boole
                     <a class="btn small ghost" href={`${P}/files/${f.id}/content?download=1`}>
                       Download
                     </a>
-                    <ActionForm action={`${P}/files/${f.id}/delete`} csrf={p.csrf} confirm={`Delete ${f.name}? Its bytes are removed from storage.`}>
-                      <button type="submit" class="btn small danger">Delete</button>
+                    <ActionForm
+                      action={`${P}/files/${f.id}/delete`}
+                      csrf={p.csrf}
+                      confirm={`Delete ${f.name}? Its bytes are removed from storage.`}
+                    >
+                      <button type="submit" class="btn small danger">
+                        Delete
+                      </button>
                     </ActionForm>
                   </td>
                 </tr>
@@ -577,7 +717,13 @@ export const RoomsPage: FC<{ items: AdminRoom[]; next: string | null; paged: boo
 
 type AdminMember = Member & { email: string | null; name: string | null; joinedAt: string };
 
-export const RoomPage: FC<{ room: { id: string; name: string | null; kind: string; createdAt: string }; members: AdminMember[]; messages: Message[]; older: number | null; csrf: string }> = (p) => {
+export const RoomPage: FC<{
+  room: { id: string; name: string | null; kind: string; createdAt: string };
+  members: AdminMember[];
+  messages: Message[];
+  older: number | null;
+  csrf: string;
+}> = (p) => {
   const names = new Map(p.members.map((m) => [m.userId, m.name ?? m.email ?? short(m.userId)]));
   return (
     <>
@@ -600,12 +746,27 @@ export const RoomPage: FC<{ room: { id: string; name: string | null; kind: strin
               {p.messages.map((m) => (
                 <li class={m.deleted ? "message deleted" : "message"}>
                   <div class="meta">
-                    <span class="seq">#{m.seq}</span> <a href={`${P}/users/${m.senderId}`}>{names.get(m.senderId) ?? short(m.senderId)}</a> <span class="muted">{fmtDate(m.createdAt)}</span>
+                    <span class="seq">#{m.seq}</span>{" "}
+                    <a href={`${P}/users/${m.senderId}`}>{names.get(m.senderId) ?? short(m.senderId)}</a>{" "}
+                    <span class="muted">{fmtDate(m.createdAt)}</span>
                   </div>
-                  <div class="text">{m.deleted ? <em class="muted">deleted</em> : (m.text ?? (m.fileId ? `📎 file ${short(m.fileId)}` : ""))}</div>
+                  <div class="text">
+                    {m.deleted ? (
+                      <em class="muted">deleted</em>
+                    ) : (
+                      (m.text ?? (m.fileId ? `📎 file ${short(m.fileId)}` : ""))
+                    )}
+                  </div>
                   {m.deleted ? null : (
-                    <ActionForm action={`${P}/rooms/${p.room.id}/messages/${m.seq}/delete`} csrf={p.csrf} confirm={`Delete message #${m.seq}? Members see it as deleted.`} class="inline msg-action">
-                      <button type="submit" class="btn small ghost danger-text">Delete</button>
+                    <ActionForm
+                      action={`${P}/rooms/${p.room.id}/messages/${m.seq}/delete`}
+                      csrf={p.csrf}
+                      confirm={`Delete message #${m.seq}? Members see it as deleted.`}
+                      class="inline msg-action"
+                    >
+                      <button type="submit" class="btn small ghost danger-text">
+                        Delete
+                      </button>
                     </ActionForm>
                   )}
                 </li>
@@ -620,7 +781,8 @@ export const RoomPage: FC<{ room: { id: string; name: string | null; kind: strin
           <ul class="members">
             {p.members.map((m) => (
               <li>
-                <a href={`${P}/users/${m.userId}`}>{m.name ?? m.email ?? short(m.userId)}</a> {m.role === "owner" ? <span class="pill accent">owner</span> : null}
+                <a href={`${P}/users/${m.userId}`}>{m.name ?? m.email ?? short(m.userId)}</a>{" "}
+                {m.role === "owner" ? <span class="pill accent">owner</span> : null}
                 <div class="muted small">read up to #{m.lastReadSeq}</div>
               </li>
             ))}

@@ -19,7 +19,13 @@ const CONSOLE_PATH = "/admin";
 const COOKIE_RE = /^oa_[A-Za-z0-9_-]{43}$/;
 const LOGIN_TTL_SEC = 60 * 60;
 
-const cookieOptions = (maxAge: number) => ({ path: CONSOLE_PATH, httpOnly: true, secure: true, sameSite: "Strict" as const, maxAge });
+const cookieOptions = (maxAge: number) => ({
+  path: CONSOLE_PATH,
+  httpOnly: true,
+  secure: true,
+  sameSite: "Strict" as const,
+  maxAge,
+});
 
 export interface ConsoleAdmin {
   sessionId: string;
@@ -38,7 +44,13 @@ export async function currentAdmin(c: Context<ConsoleEnv>): Promise<ConsoleAdmin
 /** Signs `userId` in: a new console session and its cookie. */
 export async function startSession(c: Context<ConsoleEnv>, userId: string): Promise<void> {
   const token = `oa_${randomToken(32)}`;
-  await openConsoleSession(c.var.db, userId, await hashToken(token), c.req.header("user-agent") ?? null, limits.adminSessionTtlSec);
+  await openConsoleSession(
+    c.var.db,
+    userId,
+    await hashToken(token),
+    c.req.header("user-agent") ?? null,
+    limits.adminSessionTtlSec,
+  );
   setCookie(c, SESSION_COOKIE, token, cookieOptions(limits.adminSessionTtlSec));
   deleteCookie(c, LOGIN_COOKIE, { path: CONSOLE_PATH, secure: true });
 }
@@ -49,10 +61,12 @@ export async function endSession(c: Context<ConsoleEnv>, db: Database, admin: Co
   deleteCookie(c, SESSION_COOKIE, { path: CONSOLE_PATH, secure: true });
 }
 
-const csrfFor = async (secret: string, subject: string) => b64url(await hmac(await purposeKey(secret, "admin-console-csrf"), subject));
+const csrfFor = async (secret: string, subject: string) =>
+  b64url(await hmac(await purposeKey(secret, "admin-console-csrf"), subject));
 
 /** The synchronizer token of a signed-in admin's forms. */
-export const sessionCsrf = (c: Context<ConsoleEnv>, admin: ConsoleAdmin) => csrfFor(c.var.config.jwtSecret, `session:${admin.sessionId}`);
+export const sessionCsrf = (c: Context<ConsoleEnv>, admin: ConsoleAdmin) =>
+  csrfFor(c.var.config.jwtSecret, `session:${admin.sessionId}`);
 
 /** The sign-in form's token, bound to a random pre-login cookie (set here when missing). */
 export async function loginCsrf(c: Context<ConsoleEnv>): Promise<string> {

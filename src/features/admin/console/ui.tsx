@@ -53,7 +53,16 @@ const NavLink: FC<{ href: string; active: boolean; children: Child }> = ({ href,
 );
 
 /** The page frame: header with navigation and sign-out, the notice, the content. */
-export const Layout: FC<PropsWithChildren<{ title: string; appName: string; admin?: ConsoleAdmin; csrf?: string; section?: Section; notice?: Notice | undefined }>> = (p) => (
+export const Layout: FC<
+  PropsWithChildren<{
+    title: string;
+    appName: string;
+    admin?: ConsoleAdmin;
+    csrf?: string;
+    section?: Section;
+    notice?: Notice | undefined;
+  }>
+> = (p) => (
   <>
     {raw("<!doctype html>")}
     <html lang="en">
@@ -70,25 +79,40 @@ export const Layout: FC<PropsWithChildren<{ title: string; appName: string; admi
         {p.admin && p.csrf ? (
           <header class="top">
             <a class="brand" href={P}>
-              <span class="logo" aria-hidden="true">◆</span> {p.appName}
+              <span class="logo" aria-hidden="true">
+                ◆
+              </span>{" "}
+              {p.appName}
               <span class="badge">admin</span>
             </a>
             <nav class="nav" aria-label="Sections">
-              <NavLink href={P} active={p.section === "overview"}>Overview</NavLink>
-              <NavLink href={`${P}/users`} active={p.section === "users"}>Users</NavLink>
+              <NavLink href={P} active={p.section === "overview"}>
+                Overview
+              </NavLink>
+              <NavLink href={`${P}/users`} active={p.section === "users"}>
+                Users
+              </NavLink>
               {collections.map((col) => (
                 <NavLink href={`${P}/collections/${col.name}`} active={p.section === `collection:${col.name}`}>
                   {col.name}
                 </NavLink>
               ))}
-              <NavLink href={`${P}/files`} active={p.section === "files"}>Files</NavLink>
-              <NavLink href={`${P}/rooms`} active={p.section === "rooms"}>Rooms</NavLink>
-              <NavLink href={`${P}/audit`} active={p.section === "audit"}>Audit log</NavLink>
+              <NavLink href={`${P}/files`} active={p.section === "files"}>
+                Files
+              </NavLink>
+              <NavLink href={`${P}/rooms`} active={p.section === "rooms"}>
+                Rooms
+              </NavLink>
+              <NavLink href={`${P}/audit`} active={p.section === "audit"}>
+                Audit log
+              </NavLink>
             </nav>
             <form method="post" action={`${P}/logout`} class="signout">
               <input type="hidden" name="_csrf" value={p.csrf} />
               <span class="who">{p.admin.email ?? p.admin.name ?? short(p.admin.userId)}</span>
-              <button type="submit" class="btn ghost small">Sign out</button>
+              <button type="submit" class="btn ghost small">
+                Sign out
+              </button>
             </form>
           </header>
         ) : null}
@@ -109,7 +133,9 @@ export const Layout: FC<PropsWithChildren<{ title: string; appName: string; admi
  * A form for one action. With `confirm`, a browser with the script asks first; without it the
  * server answers with a confirmation page (nothing destructive happens on the first POST).
  */
-export const ActionForm: FC<PropsWithChildren<{ action: string; csrf: string; confirm?: string; fields?: Record<string, string>; class?: string }>> = (p) => (
+export const ActionForm: FC<
+  PropsWithChildren<{ action: string; csrf: string; confirm?: string; fields?: Record<string, string>; class?: string }>
+> = (p) => (
   <form method="post" action={p.action} class={p.class ?? "inline"} data-confirm={p.confirm}>
     <input type="hidden" name="_csrf" value={p.csrf} />
     {Object.entries(p.fields ?? {}).map(([k, v]) => (
@@ -120,7 +146,12 @@ export const ActionForm: FC<PropsWithChildren<{ action: string; csrf: string; co
 );
 
 /** Forward-only paging (cursors): the next page, and back to the first. */
-export const Pager: FC<{ base: string; params?: Record<string, string | undefined>; next: string | null; paged: boolean }> = ({ base, params = {}, next, paged }) => {
+export const Pager: FC<{
+  base: string;
+  params?: Record<string, string | undefined>;
+  next: string | null;
+  paged: boolean;
+}> = ({ base, params = {}, next, paged }) => {
   const qs = (extra: Record<string, string>) => {
     const u = new URLSearchParams();
     for (const [k, v] of Object.entries({ ...params, ...extra })) if (v) u.set(k, v);
@@ -130,8 +161,18 @@ export const Pager: FC<{ base: string; params?: Record<string, string | undefine
   if (!next && !paged) return null;
   return (
     <nav class="pager" aria-label="Pages">
-      {paged ? <a href={qs({})} class="btn ghost small">« First page</a> : <span />}
-      {next ? <a href={qs({ cursor: next })} class="btn ghost small" rel="next">Next page »</a> : null}
+      {paged ? (
+        <a href={qs({})} class="btn ghost small">
+          « First page
+        </a>
+      ) : (
+        <span />
+      )}
+      {next ? (
+        <a href={qs({ cursor: next })} class="btn ghost small" rel="next">
+          Next page »
+        </a>
+      ) : null}
     </nav>
   );
 };
@@ -139,7 +180,10 @@ export const Pager: FC<{ base: string; params?: Record<string, string | undefine
 export const Empty: FC<{ children: Child }> = ({ children }) => <p class="empty">{children}</p>;
 
 /** A validation or action error, with the field errors when there are some. */
-export const ErrorBox: FC<{ message: string; errors?: { path: string; message: string }[] | undefined }> = ({ message, errors }) => (
+export const ErrorBox: FC<{ message: string; errors?: { path: string; message: string }[] | undefined }> = ({
+  message,
+  errors,
+}) => (
   <div class="error" role="alert">
     <strong>{message}</strong>
     {errors?.length ? (
