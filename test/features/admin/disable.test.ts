@@ -4,6 +4,7 @@
  * enabling it again lets it sign in.
  */
 import { env } from "cloudflare:workers";
+import { handleScheduled } from "../../../src/scheduled";
 import { describe, expect, it } from "vitest";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { providerIdToken } from "../../helpers/tokens";
@@ -62,6 +63,15 @@ describe("a disabled account", () => {
     // Enabling drops the ended sessions: their refresh tokens no longer work at all.
     expect((await disable(user.id, false)).status).toBe(200);
     expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: user.refreshToken } }), 401, "unauthorized");
+  });
+
+  it("keeps that answer after the cron's cleanup of expired sessions (which still drops other users' expired ones)", async () => {
+    const [disabled, other] = [await signup(), await signup()];
+    expect((await disable(disabled.id)).status).toBe(200);
+    await env.DB.prepare("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z' WHERE user_id = ?").bind(other.id).run();
+    await handleScheduled({ scheduledTime: Date.now(), cron: "*/15 * * * *", noRetry() {} } as ScheduledController, env);
+    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: disabled.refreshToken } }), 403, "account_disabled");
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE user_id = ?").bind(other.id).first("n")).toBe(0);
   });
 
   it("gets 403 account_disabled from a provider sign-in (idtoken) of a linked identity", async () => {
