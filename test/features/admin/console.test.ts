@@ -60,6 +60,7 @@ describe("sign-in", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/admin/login");
     expect((await visit(b, "/admin")).headers.get("location")).toBe("/admin/login");
+    expect((await visit(b, "/admin/")).headers.get("location")).toBe("/admin");
     expect((await visit(b, "/admin/users/01900000-0000-7000-8000-000000000001/disable", { _csrf: "x" })).status).toBe(
       403,
     );

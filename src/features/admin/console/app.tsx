@@ -133,6 +133,8 @@ const fieldErrors = (target: string, issues: readonly v.BaseIssue<unknown>[]) =>
 
 export const consoleApp = new Hono<ConsoleEnv>().basePath(P);
 
+// `/admin/` is `/admin`.
+consoleApp.use(async (c, next) => (c.req.path === `${P}/` ? c.redirect(P, 301) : next()));
 consoleApp.use(requestId({ headerName: "X-Request-Id", limitLength: 128 }));
 // Outside secureHeaders: stored bytes keep serveContent's own policy (`default-src 'none'; sandbox`).
 consoleApp.use(async (c, next) => {
