@@ -68,10 +68,21 @@ describe("a disabled account", () => {
   it("keeps that answer after the cron's cleanup of expired sessions (which still drops other users' expired ones)", async () => {
     const [disabled, other] = [await signup(), await signup()];
     expect((await disable(disabled.id)).status).toBe(200);
-    await env.DB.prepare("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z' WHERE user_id = ?").bind(other.id).run();
-    await handleScheduled({ scheduledTime: Date.now(), cron: "*/15 * * * *", noRetry() {} } as ScheduledController, env);
-    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: disabled.refreshToken } }), 403, "account_disabled");
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE user_id = ?").bind(other.id).first("n")).toBe(0);
+    await env.DB.prepare("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z' WHERE user_id = ?")
+      .bind(other.id)
+      .run();
+    await handleScheduled(
+      { scheduledTime: Date.now(), cron: "*/15 * * * *", noRetry() {} } as ScheduledController,
+      env,
+    );
+    expectProblem(
+      await api("/v1/auth/refresh", { body: { refreshToken: disabled.refreshToken } }),
+      403,
+      "account_disabled",
+    );
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE user_id = ?").bind(other.id).first("n")).toBe(
+      0,
+    );
   });
 
   it("gets 403 account_disabled from a provider sign-in (idtoken) of a linked identity", async () => {
