@@ -15,8 +15,9 @@ import { blockRoutes } from "./features/blocks";
 import { chatRoutes } from "./features/chat";
 import { collectionRoutes } from "./features/collections";
 import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
-import { adminPushRoutes, deviceRoutes } from "./features/push";
+import { deviceRoutes } from "./features/push";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system";
+import { adminRoutes, createConsole } from "./features/admin";
 
 const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
 
@@ -52,6 +53,8 @@ const PRIMARY_ROUTES = new Set(["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/
 
 function buildApp() {
   const app = new Hono<AppEnv>();
+  // The admin console: its own app (pages, its own security headers, no CORS), ahead of the API's middleware.
+  app.mount("/admin", createConsole(lifecycle).fetch, { replaceRequest: false });
 
   const setRequestId = requestId({ headerName: "X-Request-Id", limitLength: 128 });
   app.use((c, next) => {
@@ -108,7 +111,7 @@ function buildApp() {
   app.route("/v1/rooms", chatRoutes);
   app.route("/v1/blocks", blockRoutes);
   app.route("/v1/devices", deviceRoutes);
-  app.route("/v1/admin", adminPushRoutes);
+  app.route("/v1/admin", adminRoutes);
   app.route("/v1/dev", devRoutes);
   mountDocs(app);
 

@@ -111,6 +111,10 @@ export const limits = {
   uploadPartBytes: 5 * 1024 * 1024,
   /** tus: an unfinished upload expires (and is aborted by cleanup) this long after creation. */
   uploadTtlSec: 24 * 60 * 60,
+  /** Admin: longest `q` of a user search; a console sign-in lasts this long; rows per console page. */
+  adminSearchMax: 100,
+  adminSessionTtlSec: 8 * 60 * 60,
+  adminPageSize: 25,
 } as const;
 
 /** Runtime configuration derived from vars and secrets. */

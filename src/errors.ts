@@ -14,6 +14,7 @@ const errorCodes = {
   token_expired: [401, "Token expired"],
   refresh_token_reused: [401, "Refresh token reused"],
   forbidden: [403, "Forbidden"],
+  account_disabled: [403, "Account disabled"],
   not_found: [404, "Not found"],
   method_not_allowed: [405, "Method not allowed"],
   email_taken: [409, "Email already registered"],

@@ -17,7 +17,7 @@ interface DeletionContext {
   userId: string;
 }
 
-interface DeletionPlan {
+export interface DeletionPlan {
   /** D1 statements run in the same atomic batch that deletes the user row. */
   statements?: BatchItem<"sqlite">[];
   /** Work after the batch committed (R2 objects, Durable Objects); may run in waitUntil. */

@@ -20,3 +20,8 @@ export function newId(now = Date.now()): string {
 
 /** Current time as ISO 8601 UTC with milliseconds. */
 export const nowIso = (now = Date.now()): string => new Date(now).toISOString();
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** True for a well-formed lowercase UUID (what `newId` produces). */
+export const isId = (s: string): boolean => UUID_RE.test(s);

@@ -299,6 +299,51 @@ describe("query budget: blocks and room membership", () => {
   });
 });
 
+describe("query budget: admin API", () => {
+  let admin: TestUser;
+  beforeAll(async () => {
+    admin = await signup({ password: "budget password 1" });
+    await env.DB.prepare("UPDATE users SET role = 'admin' WHERE id = ?").bind(admin.id).run();
+  });
+
+  it("an admin's token costs 1 query (role, flag and live session at once); the service key none", async () => {
+    const byAdmin = await measure("/v1/admin/users?limit=20", { token: admin.accessToken });
+    expect(byAdmin.status).toBe(200);
+    expectBudget(byAdmin, 2, "admin: list users (admin)");
+    const byService = await measure("/v1/admin/users?limit=20&q=budget", { token: serviceKey() });
+    expect(byService.status).toBe(200);
+    expectBudget(byService, 1, "admin: search users (service)");
+    const refused = await measure("/v1/admin/users", { token: user.accessToken });
+    expect(refused.status).toBe(403);
+    expectBudget(refused, 1, "admin: refused user");
+  });
+
+  it("a user with its counts: 1 batch; the audit log: 1 query", async () => {
+    const m = await measure(`/v1/admin/users/${user.id}`, { token: serviceKey() });
+    expect(m.status).toBe(200);
+    expectBudget(m, 1, "admin: user with counts");
+    const a = await measure("/v1/admin/audit", { token: serviceKey() });
+    expect(a.status).toBe(200);
+    expectBudget(a, 1, "admin: audit log");
+  });
+
+  it("disabling: 1 batch (flag, sessions, audit) and 1 query to find the rooms whose sockets close", async () => {
+    const victim = await signup();
+    const m = await measure(`/v1/admin/users/${victim.id}`, { method: "PATCH", token: serviceKey(), body: { disabled: true } });
+    expect(m.status).toBe(200);
+    expect(m.counter.batches).toBe(1);
+    expectBudget(m, 2, "admin: disable user");
+  });
+
+  it("deleting a user: the account deletion's 3 reads (rooms, files, uploads), then 1 batch", async () => {
+    const victim = await signup();
+    const m = await measure(`/v1/admin/users/${victim.id}`, { method: "DELETE", token: serviceKey() });
+    expect(m.status).toBe(204);
+    expect(m.counter.batches).toBe(1);
+    expectBudget(m, 4, "admin: delete user");
+  });
+});
+
 describe("D1 statement limits at the largest inputs the API accepts", () => {
   /** Deployed D1 fails a statement with more than 100 bound parameters; local SQLite does not. */
   const expectWithinD1 = (m: Measured, what: string) => {

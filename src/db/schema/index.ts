@@ -5,3 +5,4 @@ export * from "./chat";
 export * from "./push";
 export * from "./files";
 export * from "./blocks";
+export * from "./admin";

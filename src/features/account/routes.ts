@@ -49,7 +49,9 @@ export const accountRoutes = new Hono<AppEnv>()
     describe({ tag: "Account", summary: "Delete the account and everything it owns", description: "Sessions, records, files, devices and memberships are removed. Required by the app stores.", responses: { 204: { description: "Deleted" } } }),
     requireUser,
     async (c) => {
-      await deleteAccount(c.var.lifecycle, c.env, c.var.db, userOf(c).userId, (p) => c.executionCtx.waitUntil(p));
+      const gone = await deleteAccount(c.var.lifecycle, c.env, c.var.db, userOf(c).userId);
+      if (!gone.deleted) throw new AppError("unauthorized", "This account no longer exists.");
+      c.executionCtx.waitUntil(gone.after());
       return c.body(null, 204);
     },
   );

@@ -21,8 +21,22 @@ export {
   toUser,
   updateProfile,
   userExists,
+  userEmailSql,
   userExistsSql,
   userNameSql,
 } from "./service";
 
 export const authParts: FeatureParts = { cleanupTasks: [authCleanup] };
+
+// The admin feature's needs.
+export {
+  adminStanding,
+  deleteUserSessions,
+  expireUserSessions,
+  findConsoleSession,
+  issueToken,
+  liveSessionCount,
+  openConsoleSession,
+  revokeSession,
+  userByEmail,
+} from "./service";

@@ -43,6 +43,8 @@ export const UserSchema = v.object({
   name: v.nullable(v.string()),
   avatarFileId: v.nullable(v.string()),
   anonymous: v.boolean(),
+  role: v.picklist(["user", "admin"]),
+  disabled: v.boolean(),
   createdAt: v.string(),
 });
 export const SessionSchema = v.object({

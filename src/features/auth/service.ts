@@ -23,9 +23,14 @@ export function toUser(u: UserRow): User {
     name: u.name,
     avatarFileId: u.avatarFileId,
     anonymous: u.anonymous,
+    role: u.role,
+    disabled: u.disabled,
     createdAt: u.createdAt,
   };
 }
+
+/** What a disabled account gets from login, refresh and provider sign-in. */
+const accountDisabled = () => new AppError("account_disabled", "This account has been disabled.");
 
 
 const addSeconds = (iso: string, s: number) => new Date(Date.parse(iso) + s * 1000).toISOString();
@@ -78,6 +83,8 @@ export async function signup(db: Database, cfg: Config, input: { email: string; 
     name: input.name ?? null,
     avatarFileId: null,
     anonymous: false,
+    role: "user",
+    disabled: false,
     createdAt: now,
     updatedAt: now,
   };
@@ -99,6 +106,8 @@ export async function login(db: Database, cfg: Config, input: { email: string; p
   const user = await getUserByEmail(db, input.email);
   const { ok, rehash } = await verifyPassword(input.password, user?.passwordHash ?? null);
   if (!user || !ok) throw new AppError("invalid_credentials", "Email or password is wrong.");
+  // Only after the password matched: the refusal must not tell strangers that the account exists.
+  if (user.disabled) throw accountDisabled();
   const s = await openSession(db, cfg, user, userAgent);
   const upgrade = rehash ? [db.update(users).set({ passwordHash: await hashPassword(input.password) }).where(eq(users.id, user.id))] : [];
   await db.batch([...s.statements, ...upgrade]);
@@ -116,6 +125,8 @@ export async function createGuest(db: Database, cfg: Config, userAgent: string |
     name: null,
     avatarFileId: null,
     anonymous: true,
+    role: "user",
+    disabled: false,
     createdAt: now,
     updatedAt: now,
   };
@@ -171,6 +182,7 @@ export async function refresh(
       expiresAt: sessions.expiresAt,
       userId: users.id,
       anonymous: users.anonymous,
+      disabled: users.disabled,
     })
     .from(refreshTokens)
     .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
@@ -178,6 +190,9 @@ export async function refresh(
     .where(eq(refreshTokens.hash, hash))
     .get();
   if (!row) throw new AppError("unauthorized", "The refresh token is not valid.");
+  // Disabling ended the sessions (expired in place, see the admin feature) and kept them so that
+  // their refresh tokens get this answer rather than a bare 401.
+  if (row.disabled) throw accountDisabled();
   const revoke = async () => {
     await db.delete(sessions).where(eq(sessions.id, row.sessionId));
     onRevoked(row.userId, row.sessionId);
@@ -305,7 +320,9 @@ export async function consumeSocketTicket(db: Database, ticket: string): Promise
 export const authCleanup: ScheduledTask = async (_env, db, now) => {
   const iso = now.toISOString();
   await db.batch([
-    db.delete(sessions).where(lte(sessions.expiresAt, iso)),
+    // A disabled account's sessions are kept (they were expired when it was disabled), so their
+    // refresh tokens keep getting 403 `account_disabled`.
+    db.delete(sessions).where(and(lte(sessions.expiresAt, iso), sql`NOT EXISTS (SELECT 1 FROM users WHERE users.id = ${sessions.userId} AND users.disabled = 1)`)),
     db.delete(verificationTokens).where(lte(verificationTokens.expiresAt, iso)),
   ]);
   await socketTicketCleanup(_env, db, now);
@@ -445,6 +462,8 @@ async function identitySignIn(
         name: id.name,
         avatarFileId: null,
         anonymous: false,
+        role: "user",
+        disabled: false,
         createdAt: now,
         updatedAt: now,
       };
@@ -452,6 +471,7 @@ async function identitySignIn(
     }
     writes.push(db.insert(identities).values({ provider: id.provider, subject: id.subject, userId: user.id, email, createdAt: now }));
   }
+  if (user.disabled) throw accountDisabled();
   const s = await openSession(db, cfg, user, userAgent);
   await runBatch(db, [...writes, ...s.statements]);
   return { user: toUser(user), session: s.tokens };
@@ -497,6 +517,8 @@ export const userExistsSql = (idExpr: SQL | string) => sql<number>`EXISTS (SELEC
 export const isGuestSql = (idExpr: SQL | string) => sql<number | null>`(SELECT anonymous FROM users WHERE id = ${idExpr})`;
 /** SQL: the user's display name (null when unset or no such user). */
 export const userNameSql = (idExpr: SQL | string | AnyColumn) => sql<string | null>`(SELECT name FROM users WHERE id = ${idExpr})`;
+/** SQL: the user's email (null when unset or no such user). */
+export const userEmailSql = (idExpr: SQL | string | AnyColumn) => sql<string | null>`(SELECT email FROM users WHERE id = ${idExpr})`;
 /** SQL: 1 when `sessionId` is a live (unexpired) session of `userId`. */
 export const sessionLiveSql = (sessionId: string, userId: string) =>
   sql<number | null>`(SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${userId} AND expires_at > ${nowIso()})`;
@@ -530,3 +552,87 @@ export function deleteUserStatement(db: Database, userId: string) {
 export function clearAvatarStatement(db: Database, fileId: string) {
   return db.update(users).set({ avatarFileId: null }).where(eq(users.avatarFileId, fileId));
 }
+
+// --- administration (src/features/admin): sessions as the admin feature needs them ------------
+
+/**
+ * Ends every live session of a disabled account, as one statement for the admin's batch: each is
+ * expired in place (every session check, sockets and socket tickets included, requires
+ * `expires_at > now`), not deleted, so its refresh token still finds the account and gets 403
+ * `account_disabled` instead of a bare 401. Re-enabling deletes them (`deleteUserSessions`); the
+ * cron keeps them while the account stays disabled.
+ */
+export function expireUserSessions(db: Database, userId: string, now: string) {
+  return db.update(sessions).set({ expiresAt: now }).where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, now)));
+}
+
+/**
+ * Deletes a user's sessions: all of them (the admin's "end sessions"), or only those that already
+ * ended (re-enabling a disabled account drops the sessions disabling kept).
+ */
+export function deleteUserSessions(db: Database, userId: string, onlyEnded = false) {
+  return db
+    .delete(sessions)
+    .where(and(eq(sessions.userId, userId), onlyEnded ? lte(sessions.expiresAt, nowIso()) : undefined))
+    .returning({ id: sessions.id });
+}
+
+/** The user's live sessions, counted (sessions_user_idx). */
+export function liveSessionCount(db: Database, userId: string) {
+  return db
+    .select({ n: sql<number>`count(*)` })
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, nowIso())));
+}
+
+/**
+ * What admin authorization needs about a token's user and session, in one query: the user's role
+ * and flag, and whether the session is still live (so logout, revocation, demotion and disabling
+ * take effect on the admin API at once, not when the access token expires).
+ */
+export async function adminStanding(db: Database, userId: string, sessionId: string): Promise<{ role: "user" | "admin"; disabled: boolean; live: boolean } | null> {
+  const row = await db
+    .select({
+      role: users.role,
+      disabled: users.disabled,
+      live: sql<number | null>`(SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${userId} AND expires_at > ${nowIso()})`,
+    })
+    .from(users)
+    .where(eq(users.id, userId))
+    .get();
+  return row ? { role: row.role, disabled: row.disabled, live: row.live === 1 } : null;
+}
+
+/**
+ * A console session: a `sessions` row whose `refreshHash` is the hash of the console cookie. It
+ * has no `refresh_tokens` row, so the cookie is never accepted by `POST /v1/auth/refresh`; it is
+ * listed and revocable like any session, and ends with every session of its user.
+ */
+export async function openConsoleSession(db: Database, userId: string, cookieHash: string, userAgent: string | null, ttlSec: number): Promise<string> {
+  const now = nowIso();
+  const id = newId();
+  await db.insert(sessions).values({
+    id,
+    userId,
+    refreshHash: cookieHash,
+    userAgent: `Outpost console${userAgent ? `: ${userAgent}` : ""}`.slice(0, 256),
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: addSeconds(now, ttlSec),
+  });
+  return id;
+}
+
+/** The admin behind a console cookie's hash: a live session of an enabled admin, or null (one query). */
+export async function findConsoleSession(db: Database, cookieHash: string): Promise<{ sessionId: string; userId: string; email: string | null; name: string | null } | null> {
+  const row = await db
+    .select({ sessionId: sessions.id, userId: users.id, email: users.email, name: users.name })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.refreshHash, cookieHash), gt(sessions.expiresAt, nowIso()), eq(users.role, "admin"), eq(users.disabled, false)))
+    .get();
+  return row ?? null;
+}
+
+/** The account behind an email, for the console's sign-in (same lookup as login). */
+export const userByEmail = getUserByEmail;

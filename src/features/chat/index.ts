@@ -21,3 +21,9 @@ export const chatParts: FeatureParts = {
   deletionHooks: [chatDeletionHook],
   sessionSocketClosers: [(ctx) => closeChatSessionSockets(ctx)],
 };
+
+// The admin console's needs.
+export type { Message } from "./protocol";
+export type { Member } from "./schemas";
+export { type AdminRoom, listAllRooms, roomCount, roomWithMembers } from "./service";
+export { roomStub } from "./room";

@@ -8,7 +8,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { roomAdds, roomLeaves, roomMembers, rooms } from "../../db/schema";
-import { fromUser, isGuestSql, liveSessionsQuery, sessionLiveSql, userExistsSql, userNameSql } from "../auth";
+import { fromUser, isGuestSql, liveSessionsQuery, sessionLiveSql, userEmailSql, userExistsSql, userNameSql } from "../auth";
 import { blockedSql } from "../blocks";
 import { AppError, isConstraintError } from "../../errors";
 import * as v from "valibot";
@@ -543,4 +543,65 @@ export async function unmutedMembers(db: Database, roomId: string, userIds: read
     out.push(...rows.map((r) => r.userId));
   }
   return out;
+}
+
+// --- administration ------------------------------------------------------------------------
+
+/** Rooms a user is a member of (or every room), counted; one statement for the admin's batch. */
+export function roomCount(db: Database, userId?: string) {
+  return userId === undefined
+    ? db.select({ n: sql<number>`count(*)` }).from(rooms)
+    : db.select({ n: sql<number>`count(*)` }).from(roomMembers).where(eq(roomMembers.userId, userId));
+}
+
+/** A room as the admin console lists it. */
+export interface AdminRoom {
+  id: string;
+  kind: "direct" | "group";
+  name: string | null;
+  createdAt: string;
+  lastActivityAt: string;
+  lastSeq: number;
+  memberCount: number;
+}
+
+/** Every room, most recent activity first (rooms_activity_idx), keyset-paginated like `listRooms`. */
+export async function listAllRooms(db: Database, limit: number, cursor?: string): Promise<{ items: AdminRoom[]; nextCursor: string | null }> {
+  const after = cursor ? decodeCursor(cursor, ListCursor) : null;
+  const rows = await db
+    .select({
+      id: rooms.id,
+      kind: rooms.kind,
+      name: rooms.name,
+      createdAt: rooms.createdAt,
+      lastActivityAt: rooms.lastActivityAt,
+      lastSeq: rooms.lastSeq,
+      memberCount: sql<number>`(SELECT count(*) FROM room_members WHERE room_members.room_id = rooms.id)`,
+    })
+    .from(rooms)
+    .where(after ? or(lt(rooms.lastActivityAt, after.at), and(eq(rooms.lastActivityAt, after.at), lt(rooms.id, after.id))) : undefined)
+    .orderBy(desc(rooms.lastActivityAt), desc(rooms.id))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { items: page, nextCursor: rows.length > limit && last ? encodeListCursor({ at: last.lastActivityAt, id: last.id }) : null };
+}
+
+/** A room with its members and their names (the admin console), or null. One batch. */
+export async function roomWithMembers(
+  db: Database,
+  roomId: string,
+): Promise<{ room: RoomRow; members: (Member & { email: string | null; name: string | null; joinedAt: string })[] } | null> {
+  const [room, members] = await db.batch([
+    db.select().from(rooms).where(eq(rooms.id, roomId)),
+    db
+      .select({ member: roomMembers, email: userEmailSql(roomMembers.userId), name: userNameSql(roomMembers.userId) })
+      .from(roomMembers)
+      .where(eq(roomMembers.roomId, roomId))
+      .orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId))
+      .limit(limits.chatGroupMembersMax + 1),
+  ]);
+  const r = room[0];
+  if (!r) return null;
+  return { room: r, members: members.map((m) => ({ ...toMember(m.member), email: m.email, name: m.name, joinedAt: m.member.joinedAt })) };
 }

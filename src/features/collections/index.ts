@@ -5,3 +5,9 @@ import { deleteUserRecords } from "./service";
 export { collectionRoutes } from "./routes";
 
 export const collectionsParts: FeatureParts = { deletionHooks: [deleteUserRecords] };
+
+// The admin console's needs: the same declarations, validation and service as the API.
+export type { Field } from "./define";
+export { type Collection, collections, findCollection } from "./registry";
+export { collectionSchemas } from "./schemas";
+export { deleteRecord, getRecord, listRecords, type RecordRow, recordCounts, updateRecord } from "./service";

@@ -395,3 +395,15 @@ export const deleteUserRecords: DeletionHook = async ({ db, userId }) => {
     }),
   };
 };
+
+// --- administration ------------------------------------------------------------------------
+
+/** Per declared collection, a count of its records (of one owner, or all): statements for one batch. */
+export function recordCounts(db: Database, ownerId?: string) {
+  return collections.map((c) =>
+    db
+      .select({ collection: sql<string>`${c.name}`, n: sql<number>`count(*)` })
+      .from(c.table)
+      .where(ownerId === undefined ? undefined : eq(c.table.ownerId, ownerId)),
+  );
+}

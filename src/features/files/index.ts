@@ -15,3 +15,7 @@ export const filesParts: FeatureParts = {
   deletionHooks: [filesDeletionHook, uploadsDeletionHook],
   cleanupTasks: [filesCleanup, uploadsCleanup],
 };
+
+// The admin console's needs.
+export { serveContent } from "./content";
+export { deleteFile, type FileRow, getFile, listAllFiles, storageUsage } from "./service";

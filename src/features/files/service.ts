@@ -301,3 +301,28 @@ export function newFileIdentity(): { id: string; key: string } {
   const id = newId();
   return { id, key: objectKeyOf(id) };
 }
+
+// --- administration ---------------------------------------------------------------------------
+
+/** Stored files and their bytes (of one owner, or all): one statement, for the admin's batch. */
+export function storageUsage(db: Database, ownerId?: string) {
+  return db
+    .select({ files: sql<number>`count(*)`, bytes: sql<number>`coalesce(sum(${files.size}), 0)` })
+    .from(files)
+    .where(and(eq(files.status, "ready"), ownerId === undefined ? undefined : eq(files.ownerId, ownerId)));
+}
+
+/** Every account's ready files, newest first (the admin console); `cursor` is the last id of the previous page. */
+export async function listAllFiles(db: Database, limit: number, cursor: string | null): Promise<{ rows: FileRow[]; nextCursor: string | null }> {
+  const rows = await db
+    .select()
+    .from(files)
+    // `+status`: not through files_status_idx, which would sort every ready file; the primary key
+    // walks newest first and stops after a page (pending rows are few and short-lived).
+    .where(and(sql`+${files.status} = 'ready'`, cursor ? lt(files.id, cursor) : undefined))
+    .orderBy(desc(files.id))
+    .limit(limit + 1)
+    .all();
+  const page = rows.slice(0, limit);
+  return { rows: page, nextCursor: rows.length > limit ? page.at(-1)!.id : null };
+}

@@ -4,7 +4,7 @@ import type { ChatMessageJob } from "../chat";
 import { handleChatMessage, handlePushDeliver, handlePushReceipts, handlePushSend, type PushJob } from "./delivery";
 
 export type { PushJob } from "./delivery";
-export { adminPushRoutes, deviceRoutes } from "./routes";
+export { deviceRoutes } from "./routes";
 
 /** The jobs push handles: its own, and chat's `chat.message`. */
 export const pushJobHandlers: { [T in (PushJob | ChatMessageJob)["type"]]: JobHandler<Extract<PushJob | ChatMessageJob, { type: T }>> } = {
@@ -13,3 +13,8 @@ export const pushJobHandlers: { [T in (PushJob | ChatMessageJob)["type"]]: JobHa
   "push.deliver": handlePushDeliver,
   "push.receipts": handlePushReceipts,
 };
+
+// The admin feature's needs.
+export type { Device } from "./schemas";
+export { AdminPushAccepted, AdminPushBody } from "./schemas";
+export { deviceCount, listDevices, queuePush } from "./service";

@@ -4,11 +4,10 @@ import * as v from "valibot";
 import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
-import { enqueue } from "../../lifecycle";
 import { cursorParam, describe, IdParam, limitParam, validate } from "../../lib/validation";
-import { requireService, requireUser, userOf } from "../auth";
+import { requireUser, userOf } from "../auth";
 import { idempotency } from "../../middleware/idempotency";
-import { AdminPushAccepted, AdminPushBody, DeviceBody, DeviceList, DeviceSchema } from "./schemas";
+import { DeviceBody, DeviceList, DeviceSchema } from "./schemas";
 import { deleteDevice, listDevices, registerDevice } from "./service";
 
 const ListQuery = v.strictObject({ limit: limitParam(limits.listDefault, limits.listMax), cursor: cursorParam });
@@ -51,24 +50,3 @@ export const deviceRoutes = new Hono<AppEnv>()
       return c.body(null, 204);
     },
   );
-
-export const adminPushRoutes = new Hono<AppEnv>().post(
-  "/push",
-  describe({
-    tag: "Push",
-    summary: "Push a notification to users (service key)",
-    auth: "service",
-    description:
-      "Queued, then sent to every device of each user. `data` values are strings (FCM's data map only carries strings). Unknown user ids are skipped. Send `Idempotency-Key` so a retried call does not push twice.",
-    responses: { 202: { description: "Queued", schema: AdminPushAccepted }, 403: { description: "forbidden: not the service key" } },
-  }),
-  requireService,
-  idempotency,
-  validate("json", AdminPushBody),
-  async (c) => {
-    const b = c.req.valid("json");
-    const userIds = [...new Set(b.userIds)];
-    await enqueue(c.env, { type: "push.send", userIds, message: { title: b.title, body: b.body, data: b.data ?? {} } });
-    return c.json({ status: "queued" as const, userCount: userIds.length }, 202);
-  },
-);

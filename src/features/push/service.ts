@@ -1,5 +1,5 @@
 /** Push data access: the device registry, and what delivery needs to look up (devices, mutes). */
-import { and, desc, eq, inArray, lt, notInArray, or } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, notInArray, or, sql } from "drizzle-orm";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { devices } from "../../db/schema";
@@ -8,7 +8,8 @@ import * as v from "valibot";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { chunks } from "../../lib/chunks";
 import { newId, nowIso } from "../../lib/ids";
-import type { Provider } from "./senders/types";
+import { enqueue } from "../../lifecycle";
+import type { Provider, PushMessage } from "./senders/types";
 import type { Device, DeviceInput } from "./schemas";
 
 type DeviceRow = typeof devices.$inferSelect;
@@ -136,3 +137,15 @@ export async function deleteDevices(db: Database, ids: readonly string[]): Promi
   );
 }
 
+/** Administration: registered devices (of one user, or all), counted; one statement for the admin's batch. */
+export function deviceCount(db: Database, userId?: string) {
+  return db
+    .select({ n: sql<number>`count(*)` })
+    .from(devices)
+    .where(userId === undefined ? undefined : eq(devices.userId, userId));
+}
+
+/** Queues an admin push to every device of `userIds` (the `push.send` job). */
+export async function queuePush(env: Env, userIds: string[], message: PushMessage): Promise<void> {
+  await enqueue(env, { type: "push.send", userIds, message });
+}

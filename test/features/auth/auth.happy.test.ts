@@ -9,7 +9,7 @@ describe("auth: the happy paths", () => {
     const email = uniqueEmail();
     const res = await api("/v1/auth/signup", { body: { email: `  ${email.toUpperCase()} `, password: "hunter2hunter2", name: "Ada" } });
     expect(res.status).toBe(201);
-    expect(res.body.user).toEqual({ id: expect.any(String), email, emailVerified: false, name: "Ada", avatarFileId: null, anonymous: false, createdAt: expect.any(String) });
+    expect(res.body.user).toEqual({ id: expect.any(String), email, emailVerified: false, name: "Ada", avatarFileId: null, anonymous: false, role: "user", disabled: false, createdAt: expect.any(String) });
     expect(res.body.session).toEqual({ accessToken: expect.any(String), refreshToken: expect.any(String), tokenType: "Bearer", expiresIn: 900 });
     const me = await api("/v1/me", { token: res.body.session.accessToken });
     expect(me.status).toBe(200);

@@ -1,0 +1,308 @@
+/**
+ * Administration: users (search, counts, role, disabling, deletion), the audit log and the
+ * overview. Other features' tables are read through their own exported queries; every admin
+ * action writes one audit row, in the same batch as the action where the action is a batch here.
+ */
+import { and, desc, eq, lt, or, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import * as v from "valibot";
+import { type Config, limits } from "../../config";
+import { type Database, runBatch } from "../../db";
+import { auditLog, users } from "../../db/schema";
+import { AppError } from "../../errors";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
+import { newId, nowIso } from "../../lib/ids";
+import type { Lifecycle } from "../../lifecycle";
+import { deleteAccount } from "../account";
+import { deleteUserSessions, expireUserSessions, issueToken, liveSessionCount, toUser } from "../auth";
+import { roomCount } from "../chat";
+import { recordCounts } from "../collections";
+import { storageUsage } from "../files";
+import { createMailer } from "../mail";
+import { deviceCount } from "../push";
+import type { AdminUser, AdminUserDetail, AuditEntry, PatchUser } from "./schemas";
+
+type UserRow = typeof users.$inferSelect;
+
+/** Who acts: an admin's user id, or `service` for the service key. */
+export interface Actor {
+  id: string;
+  requestId: string;
+}
+
+export const SERVICE_ACTOR = "service";
+
+const toAdminUser = (u: UserRow): AdminUser => ({ ...toUser(u), updatedAt: u.updatedAt });
+
+const IdCursor = v.strictObject({ i: v.pipe(v.string(), v.maxLength(64)) });
+const encodeIdCursor = (id: string) => encodeCursor({ i: id });
+
+// --- audit ---------------------------------------------------------------------------------
+
+interface AuditInput {
+  action: string;
+  target: string;
+  detail?: Record<string, unknown> | undefined;
+}
+
+/** The audit row of an action, as a statement for the action's own batch. */
+function auditStatement(db: Database, actor: Actor, e: AuditInput) {
+  return db.insert(auditLog).values({
+    id: newId(),
+    actorId: actor.id,
+    action: e.action,
+    target: e.target,
+    at: nowIso(),
+    requestId: actor.requestId,
+    detail: e.detail ? JSON.stringify(e.detail) : null,
+  });
+}
+
+/**
+ * The audit row of an action on a user, written only while the user exists: in a batch that may
+ * find no such user, nothing is recorded for a target that was never there.
+ */
+function userAuditStatement(db: Database, actor: Actor, userId: string, e: Omit<AuditInput, "target">) {
+  const detail = e.detail ? JSON.stringify(e.detail) : null;
+  return db.insert(auditLog).select(
+    sql`SELECT ${newId()}, ${actor.id}, ${e.action}, ${`user:${userId}`}, ${nowIso()}, ${actor.requestId}, ${detail}
+        WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId})`,
+  );
+}
+
+/** Records an action that another feature carried out (its own write already committed). */
+export async function recordAudit(db: Database, actor: Actor, e: AuditInput): Promise<void> {
+  await auditStatement(db, actor, e);
+}
+
+function toAuditEntry(r: typeof auditLog.$inferSelect): AuditEntry {
+  let detail: Record<string, unknown> | undefined;
+  if (r.detail) {
+    try {
+      detail = JSON.parse(r.detail) as Record<string, unknown>;
+    } catch {
+      detail = undefined;
+    }
+  }
+  return {
+    id: r.id,
+    actorId: r.actorId,
+    action: r.action,
+    target: r.target,
+    at: r.at,
+    requestId: r.requestId,
+    ...(detail ? { detail } : {}),
+  };
+}
+
+/** The audit log, newest first (its UUIDv7 key is its time order); optionally of one target. */
+export async function listAudit(
+  db: Database,
+  o: { limit: number; cursor?: string | undefined; target?: string },
+): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
+  const after = o.cursor ? decodeCursor(o.cursor, IdCursor).i : null;
+  const rows = await db
+    .select()
+    .from(auditLog)
+    .where(and(o.target ? eq(auditLog.target, o.target) : undefined, after ? lt(auditLog.id, after) : undefined))
+    .orderBy(desc(auditLog.id))
+    .limit(o.limit + 1);
+  const page = rows.slice(0, o.limit);
+  const last = page.at(-1);
+  return { items: page.map(toAuditEntry), nextCursor: rows.length > o.limit && last ? encodeIdCursor(last.id) : null };
+}
+
+// --- users ---------------------------------------------------------------------------------
+
+/**
+ * Users, newest first (UUIDv7 keys sort by creation). `q` matches a part of the email or the name,
+ * case-insensitively (bound as a parameter; `instr`, so no LIKE wildcards to escape). A search
+ * walks the primary key from the newest account until it has a page: fine for an operator's
+ * console, and no index is kept for it.
+ */
+export async function listUsers(
+  db: Database,
+  o: { q?: string | undefined; limit: number; cursor?: string | undefined },
+): Promise<{ items: AdminUser[]; nextCursor: string | null }> {
+  const after = o.cursor ? decodeCursor(o.cursor, IdCursor).i : null;
+  const q = o.q?.toLowerCase();
+  const rows = await db
+    .select()
+    .from(users)
+    .where(
+      and(
+        q
+          ? or(
+              sql`instr(lower(coalesce(${users.email}, '')), ${q}) > 0`,
+              sql`instr(lower(coalesce(${users.name}, '')), ${q}) > 0`,
+            )
+          : undefined,
+        after ? lt(users.id, after) : undefined,
+      ),
+    )
+    .orderBy(desc(users.id))
+    .limit(o.limit + 1);
+  const page = rows.slice(0, o.limit);
+  const last = page.at(-1);
+  return { items: page.map(toAdminUser), nextCursor: rows.length > o.limit && last ? encodeIdCursor(last.id) : null };
+}
+
+const first = (rows: unknown): number => Number((rows as { n?: number }[])[0]?.n ?? 0);
+
+/** A user with counts of what it has and owns, in one batch; null when there is no such user. */
+export async function userDetail(db: Database, id: string): Promise<AdminUserDetail | null> {
+  const records = recordCounts(db, id);
+  const [user, sessions, storage, rooms, devices, ...perCollection] = (await runBatch(db, [
+    db.select().from(users).where(eq(users.id, id)),
+    liveSessionCount(db, id),
+    storageUsage(db, id),
+    roomCount(db, id),
+    deviceCount(db, id),
+    ...records,
+  ])) as [UserRow[], unknown, { files: number; bytes: number }[], unknown, unknown, ...unknown[]];
+  const row = user[0];
+  if (!row) return null;
+  return {
+    ...toAdminUser(row),
+    counts: {
+      sessions: first(sessions),
+      records: perCollection.reduce<number>((n, r) => n + first(r), 0),
+      files: Number(storage[0]?.files ?? 0),
+      bytes: Number(storage[0]?.bytes ?? 0),
+      rooms: first(rooms),
+      devices: first(devices),
+    },
+  };
+}
+
+/** Who may not be changed how: an admin cannot lock itself out (disable or demote itself). */
+function assertNotSelfLockout(actor: Actor, id: string, patch: PatchUser) {
+  if (actor.id === id && (patch.disabled === true || patch.role === "user")) {
+    throw new AppError("conflict", "You cannot disable or demote yourself; ask another admin or use the service key.");
+  }
+}
+
+/**
+ * Changes a user's role, name or disabled flag, with its audit row, in one batch. Disabling also
+ * ends every session (expired in place: see `expireUserSessions`); enabling drops those ended
+ * sessions. Returns the user and whether sessions ended (the caller then closes their sockets).
+ */
+export async function updateUser(
+  db: Database,
+  actor: Actor,
+  id: string,
+  patch: PatchUser,
+): Promise<{ user: AdminUser; sessionsEnded: boolean }> {
+  assertNotSelfLockout(actor, id, patch);
+  const now = nowIso();
+  const statements: BatchItem<"sqlite">[] = [
+    db
+      .update(users)
+      .set({
+        ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+        ...(patch.role !== undefined ? { role: patch.role } : {}),
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        updatedAt: now,
+      })
+      .where(eq(users.id, id))
+      .returning(),
+  ];
+  if (patch.disabled === true) statements.push(expireUserSessions(db, id, now));
+  if (patch.disabled === false) statements.push(deleteUserSessions(db, id, true));
+  statements.push(userAuditStatement(db, actor, id, { action: "user.update", detail: patch }));
+  const [updated] = (await runBatch(db, statements)) as [UserRow[]];
+  const row = updated[0];
+  if (!row) throw new AppError("not_found", "No such user.");
+  return { user: toAdminUser(row), sessionsEnded: patch.disabled === true };
+}
+
+/** Ends every session of a user (their sockets are the caller's to close). Returns how many. */
+export async function endUserSessions(db: Database, actor: Actor, id: string): Promise<number> {
+  const [ended] = (await runBatch(db, [
+    deleteUserSessions(db, id),
+    userAuditStatement(db, actor, id, { action: "user.sessions_end" }),
+  ])) as [{ id: string }[]];
+  return ended.length;
+}
+
+/**
+ * Deletes an account exactly as `DELETE /v1/me` does (the account feature's `deleteAccount`), with
+ * the audit row in the same batch. Returns the work to run after it (R2, rooms), or throws 404.
+ */
+export async function removeUser(lifecycle: Lifecycle, env: Env, db: Database, actor: Actor, id: string): Promise<() => Promise<void>> {
+  if (actor.id === id) throw new AppError("conflict", "Delete your own account with DELETE /v1/me, not as an admin.");
+  const gone = await deleteAccount(lifecycle, env, db, id, [userAuditStatement(db, actor, id, { action: "user.delete" })]);
+  if (!gone.deleted) throw new AppError("not_found", "No such user.");
+  return gone.after;
+}
+
+/** Mails the user a password-reset code, as `POST /v1/auth/password-reset` does. */
+export async function sendResetMail(
+  config: Config,
+  db: Database,
+  actor: Actor,
+  id: string,
+  linkBase: string,
+): Promise<void> {
+  const user = await db.select().from(users).where(eq(users.id, id)).get();
+  if (!user) throw new AppError("not_found", "No such user.");
+  if (!user.email) throw new AppError("conflict", "This account has no email address to send a reset code to.");
+  const token = await issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
+  await createMailer(config, db).send({
+    to: user.email,
+    subject: `${config.appName}: reset your password`,
+    text: `An administrator of ${config.appName} sent you a code to reset your password.\n\nYour reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\nThe code expires in ${limits.passwordResetTtlSec / 60} minutes. If you did not expect this, ignore this mail.`,
+  });
+  await recordAudit(db, actor, { action: "user.reset_mail", target: `user:${id}` });
+}
+
+// --- overview ------------------------------------------------------------------------------
+
+export interface Overview {
+  users: number;
+  admins: number;
+  disabled: number;
+  files: number;
+  bytes: number;
+  rooms: number;
+  devices: number;
+  records: { collection: string; n: number }[];
+  recent: AdminUser[];
+}
+
+/** Counts for the console's front page, and the newest accounts: one batch. */
+export async function overview(db: Database): Promise<Overview> {
+  const [counts, storage, rooms, devices, recent, ...records] = (await runBatch(db, [
+    db
+      .select({
+        users: sql<number>`count(*)`,
+        admins: sql<number>`coalesce(sum(${users.role} = 'admin'), 0)`,
+        disabled: sql<number>`coalesce(sum(${users.disabled}), 0)`,
+      })
+      .from(users),
+    storageUsage(db),
+    roomCount(db),
+    deviceCount(db),
+    db.select().from(users).orderBy(desc(users.id)).limit(8),
+    ...recordCounts(db),
+  ])) as [
+    { users: number; admins: number; disabled: number }[],
+    { files: number; bytes: number }[],
+    unknown,
+    unknown,
+    UserRow[],
+    ...{ collection: string; n: number }[][],
+  ];
+  const c = counts[0];
+  return {
+    users: Number(c?.users ?? 0),
+    admins: Number(c?.admins ?? 0),
+    disabled: Number(c?.disabled ?? 0),
+    files: Number(storage[0]?.files ?? 0),
+    bytes: Number(storage[0]?.bytes ?? 0),
+    rooms: first(rooms),
+    devices: first(devices),
+    records: records.map((r) => ({ collection: r[0]?.collection ?? "", n: Number(r[0]?.n ?? 0) })),
+    recent: recent.map(toAdminUser),
+  };
+}
