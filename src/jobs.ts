@@ -2,6 +2,7 @@
  * Background jobs on the `JOBS` Queue: one union of job types, one consumer that dispatches by
  * `type`. Features add their job type and handler here.
  */
+import { analyzeImage } from "./features/files/images";
 import { handleChatMessage, handlePushDeliver, handlePushReceipts, handlePushSend, type PushJob } from "./features/push/delivery";
 
 /** Every job the queue carries. */
@@ -10,7 +11,9 @@ export type Job =
   /** A chat message was stored; push it to `recipients` (members with no open socket in the room, never the sender). */
   | { type: "chat.message"; roomId: string; roomName: string | null; roomKind: "direct" | "group"; seq: number; messageId: string; senderId: string; senderName: string | null; text: string | null; hasFile: boolean; recipients: string[] }
   /** Push: an admin push to users (`push.send`), a slice/retry of deliveries (`push.deliver`), an Expo receipt check (`push.receipts`). */
-  | PushJob;
+  | PushJob
+  /** An image file was stored: record its width, height and placeholder. */
+  | { type: "files.image"; fileId: string };
 
 /** A job handler; a thrown error retries the message with backoff, a resolved one acks it. */
 type Handler<T extends Job["type"]> = (env: Env, job: Extract<Job, { type: T }>) => Promise<unknown>;
@@ -21,6 +24,7 @@ const handlers: { [T in Job["type"]]: Handler<T> } = {
   "push.send": handlePushSend,
   "push.deliver": handlePushDeliver,
   "push.receipts": handlePushReceipts,
+  "files.image": (env, job) => analyzeImage(env, job.fileId),
 };
 
 /** Enqueues a job. */

@@ -15,6 +15,7 @@ import type { ScheduledTask } from "../../scheduled";
 import type { DeletionHook } from "../account/hooks";
 import type { Visibility } from "../files/schemas";
 import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../files/service";
+import { initialScrubState, Scrubber, type ScrubKind, type ScrubState } from "../files/scrub";
 import { assertSignature, SNIFF_BYTES } from "../files/sniff";
 import { Meter, PartBuffer, prepend, splitHead, through } from "../files/storage";
 
@@ -26,6 +27,8 @@ export interface NewUpload {
   name: string;
   contentType: string;
   visibility: Visibility;
+  /** Metadata scrubbing of the bytes as they arrive (files/service.ts `scrubFor`); null: stored as sent. */
+  scrub: ScrubKind | null;
 }
 
 const tailPrefix = (uploadId: string) => `u/${uploadId}/`;
@@ -53,6 +56,7 @@ export async function createUpload(env: Env, db: Database, quota: number, u: New
     contentType: u.contentType,
     visibility: u.visibility,
     completedAt: null,
+    scrub: u.scrub ? JSON.stringify(initialScrubState(u.scrub)) : null,
     expiresAt: nowIso(now + limits.uploadTtlSec * 1000),
     createdAt: nowIso(now),
   } satisfies UploadRow;
@@ -130,6 +134,13 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
   };
   const buf = new PartBuffer(partSize);
   const added: R2UploadedPart[] = [];
+  const store = async (bytes: Uint8Array) => {
+    for (const part of buf.push(bytes)) added.push(await uploadPart(parts.length + added.length + 1, part));
+  };
+  // Metadata scrubbing (files/scrub.ts) of the new bytes, in place; its state at `received` is kept
+  // with the upload. The tail was scrubbed when it arrived.
+  const scrubber = up.scrub ? new Scrubber(JSON.parse(up.scrub) as ScrubState) : null;
+  let scrubbed = tail?.byteLength ?? 0;
   const reader = through(source, meter.stream).getReader();
   for (;;) {
     let next: ReadableStreamReadResult<Uint8Array>;
@@ -141,7 +152,24 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
       break; // the client went away: keep what arrived
     }
     if (next.done) break;
-    for (const part of buf.push(next.value)) added.push(await uploadPart(parts.length + added.length + 1, part));
+    if (!scrubber) {
+      await store(next.value);
+      continue;
+    }
+    let chunk = next.value;
+    if (scrubbed > 0) {
+      const k = Math.min(scrubbed, chunk.byteLength);
+      await store(chunk.subarray(0, k));
+      scrubbed -= k;
+      chunk = chunk.subarray(k);
+    }
+    for (const b of scrubber.push(chunk)) await store(b);
+  }
+  if (scrubber) {
+    // The whole file is in: release what the scrubber holds. Otherwise held bytes are not
+    // acknowledged (the Upload-Offset stops before them) and the client sends them again.
+    const all = meter.finished && fileStart + meter.bytes === up.uploadLength;
+    for (const b of all ? scrubber.end() : scrubber.pause()) await store(b);
   }
 
   const received = fileStart + added.length * partSize + buf.size;
@@ -175,7 +203,7 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
     // Compare-and-set on `received`: of two PATCHes at the same offset only one advances it.
     db
       .update(uploads)
-      .set({ received, tailKey, completedAt: complete ? now : null })
+      .set({ received, tailKey, completedAt: complete ? now : null, scrub: scrubber ? JSON.stringify(scrubber.snapshot()) : null })
       .where(and(eq(uploads.id, up.id), eq(uploads.received, up.received)))
       .returning(),
     ...(complete
