@@ -18,8 +18,7 @@ import { decodePng } from "./png";
 import { getFile, renditionKey, setImageMeta, signedUrl, type FileRow } from "./service";
 
 export type ThumbPreset = keyof typeof thumbPresets;
-export const thumbPresetNames = Object.keys(thumbPresets) as [ThumbPreset, ...ThumbPreset[]];
-export type ThumbFormat = "webp" | "avif";
+type ThumbFormat = "webp" | "avif";
 
 /** Image types the Images binding reads (thumbnails, dimensions, placeholder). */
 const IMAGE_INPUTS = new Set(["image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic", "image/heif"]);
@@ -42,7 +41,7 @@ function qOf(accept: string, type: string): number | null {
 }
 
 /** AVIF when `Accept` names it and ranks it at least as high as WebP; WebP otherwise. */
-export function thumbFormat(accept: string | null | undefined): ThumbFormat {
+function thumbFormat(accept: string | null | undefined): ThumbFormat {
   if (!accept || !/image\/avif/i.test(accept)) return "webp";
   const avif = qOf(accept, "image/avif") ?? 0;
   const webp = qOf(accept, "image/webp") ?? 0;

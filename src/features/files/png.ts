@@ -85,19 +85,16 @@ export async function decodePng(png: Uint8Array, maxPixels = 256 * 256): Promise
   const step = depth / 8; // 16-bit samples: the high byte
   for (let i = 0; i < width * height; i++) {
     const s = (k: number) => px[i * bpp + k * step]!;
-    let r: number, g: number, b: number, a = 255;
-    if (color === 0) r = g = b = s(0);
-    else if (color === 4) (r = g = b = s(0)), (a = s(1));
-    else if (color === 2) (r = s(0)), (g = s(1)), (b = s(2));
-    else if (color === 6) (r = s(0)), (g = s(1)), (b = s(2)), (a = s(3));
+    let pixel: number[];
+    if (color === 0) pixel = [s(0), s(0), s(0), 255];
+    else if (color === 4) pixel = [s(0), s(0), s(0), s(1)];
+    else if (color === 2) pixel = [s(0), s(1), s(2), 255];
+    else if (color === 6) pixel = [s(0), s(1), s(2), s(3)];
     else {
       const idx = s(0);
-      r = palette![idx * 3] ?? 0;
-      g = palette![idx * 3 + 1] ?? 0;
-      b = palette![idx * 3 + 2] ?? 0;
-      a = trns && idx < trns.length ? trns[idx]! : 255;
+      pixel = [palette?.[idx * 3] ?? 0, palette?.[idx * 3 + 1] ?? 0, palette?.[idx * 3 + 2] ?? 0, trns && idx < trns.length ? (trns[idx] ?? 255) : 255];
     }
-    rgba.set([r, g, b, a], i * 4);
+    rgba.set(pixel, i * 4);
   }
   return { width, height, rgba };
 }

@@ -34,7 +34,7 @@ export const UploadQuery = v.strictObject({
 });
 
 /** A thumbnail preset declared in config.ts (`thumbPresets`). */
-export const ThumbPreset = v.picklist(Object.keys(thumbPresets) as [keyof typeof thumbPresets, ...(keyof typeof thumbPresets)[]], "must be a thumbnail preset");
+const ThumbPreset = v.picklist(Object.keys(thumbPresets) as [keyof typeof thumbPresets, ...(keyof typeof thumbPresets)[]], "must be a thumbnail preset");
 
 export const ContentQuery = v.strictObject({
   exp: v.optional(v.pipe(v.string(), v.maxLength(16))),

@@ -72,7 +72,7 @@ export interface ScrubState {
   /** PNG: running CRC of a replaced chunk. WebP: end of the RIFF data. */
   acc: number;
   /** What follows the current pass/zero region. */
-  then: Hdr | "entropy";
+  after: Hdr | "entropy";
 }
 
 export const initialScrubState = (kind: ScrubKind): ScrubState => ({
@@ -84,7 +84,7 @@ export const initialScrubState = (kind: ScrubKind): ScrubState => ({
   left: 0,
   seg: 0,
   acc: 0,
-  then: "jpeg-marker",
+  after: "jpeg-marker",
 });
 
 const CRC_TABLE = (() => {
@@ -119,7 +119,7 @@ const WEBP_JUNK = ascii("JUNK");
  * The EXIF Orientation (1-8) from an APP1 payload that starts with `Exif\0\0`, when the bytes
  * reach it; "more" when `complete` is false and IFD0 is not fully there yet; null when absent.
  */
-export function exifOrientation(p: Uint8Array, complete = true): number | null | "more" {
+function exifOrientation(p: Uint8Array, complete = true): number | null | "more" {
   if (p.length < 6) return complete ? null : "more";
   if (!eq(p, 0, "Exif\0\0")) return null;
   const t = p.subarray(6);
@@ -209,9 +209,9 @@ export class Scrubber {
     this.emit(out, minimalExif(held.length, o));
     this.s.mode = "zero";
     this.s.left -= held.length;
-    this.s.then = "jpeg-marker";
+    this.s.after = "jpeg-marker";
     this.s.acc = 0;
-    if (this.s.left === 0) this.next(this.s.then);
+    if (this.s.left === 0) this.next(this.s.after);
     return out;
   }
 
@@ -250,11 +250,11 @@ export class Scrubber {
     this.s.need = { "jpeg-soi": 2, "jpeg-marker": 2, "jpeg-len": 2, "jpeg-after-eoi": 2, "png-sig": 8, "png-chunk": 8, "png-crc": 4, "webp-riff": 12, "webp-chunk": 8, "webp-vp8x": 10 }[h];
   }
 
-  private region(mode: "pass" | "zero", left: number, then: Hdr | "entropy") {
+  private region(mode: "pass" | "zero", left: number, after: Hdr | "entropy") {
     this.s.mode = mode;
     this.s.left = left;
-    this.s.then = then;
-    if (left === 0) this.next(then);
+    this.s.after = after;
+    if (left === 0) this.next(after);
   }
 
   private broken(out: Uint8Array[], held: Uint8Array) {
@@ -279,7 +279,7 @@ export class Scrubber {
           if (s.kind === "png") s.acc = crcZeros(s.acc, k);
         }
         s.left -= k;
-        if (s.left === 0) this.next(s.then);
+        if (s.left === 0) this.next(s.after);
         return i + k;
       }
       case "exif": {

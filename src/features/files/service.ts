@@ -22,7 +22,7 @@ export const objectKeyOf = (fileId: string) => `f/${fileId}`;
 export const renditionKey = (fileId: string, preset: string, format: string) => `r/${fileId}/${preset}.${format}`;
 
 /** Every key a file's renditions may have: at most presets × formats, deleted with the file. */
-export const renditionKeysOf = (fileId: string) => Object.keys(thumbPresets).flatMap((p) => ["webp", "avif"].map((f) => renditionKey(fileId, p, f)));
+const renditionKeysOf = (fileId: string) => Object.keys(thumbPresets).flatMap((p) => ["webp", "avif"].map((f) => renditionKey(fileId, p, f)));
 
 /** A file's object key and its renditions' keys (an object key that is not `f/<id>` has none). */
 const withRenditions = (key: string) => (key.startsWith("f/") ? [key, ...renditionKeysOf(key.slice(2))] : [key]);

@@ -53,9 +53,9 @@ export async function makePng(w: number, h: number, extra: { type: string; data:
 }
 
 /** The GPS latitude rationals written into test EXIF: 52° 31' 12.34" — a byte pattern to look for. */
-export const GPS_LATITUDE = new Uint8Array([0, 0, 0, 52, 0, 0, 0, 1, 0, 0, 0, 31, 0, 0, 0, 1, 0, 0, 0x04, 0xd2, 0, 0, 0, 100]);
+const GPS_LATITUDE = new Uint8Array([0, 0, 0, 52, 0, 0, 0, 1, 0, 0, 0, 31, 0, 0, 0, 1, 0, 0, 0x04, 0xd2, 0, 0, 0, 100]);
 /** The position as an XMP packet spells it. */
-export const XMP_GPS = "exif:GPSLatitude>52,31.2057N<";
+const XMP_GPS = "exif:GPSLatitude>52,31.2057N<";
 
 /**
  * A TIFF (EXIF) structure, big-endian: IFD0 with Orientation and a GPS IFD pointer, the GPS IFD
@@ -120,7 +120,7 @@ export async function makeJpeg(w: number, h: number, orientation = 1): Promise<U
 }
 
 /** Index of `needle` in `hay`, or -1. */
-export function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
+function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {
     for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
     return i;
