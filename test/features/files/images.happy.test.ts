@@ -90,6 +90,19 @@ describe("thumbnails", () => {
     expect(await env.MEDIA.get(`f/${file.id}`)).toBeNull();
   });
 
+  it("renditions go with the account, and a HEAD of a thumbnail answers its headers", async () => {
+    const { env: e } = countingEnv();
+    const gone = await signup();
+    const file = await upload(e, gone.accessToken, await makePng(100, 100), "image/png");
+    const head = await call(e, `/v1/files/${file.id}/content?thumb=sq`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toBe("image/webp");
+    expect(head.bytes.length).toBe(0);
+    expect((await env.MEDIA.list({ prefix: `r/${file.id}/` })).objects).toHaveLength(1);
+    expect((await call(e, "/v1/me", { method: "DELETE", token: gone.accessToken })).status).toBe(204);
+    expect((await env.MEDIA.list({ prefix: `r/${file.id}/` })).objects).toEqual([]);
+  });
+
   it("renditions do not count against the storage quota", async () => {
     const png = await makePng(300, 300);
     const quota = countingEnv();
