@@ -115,7 +115,23 @@ export const limits = {
   adminSearchMax: 100,
   adminSessionTtlSec: 8 * 60 * 60,
   adminPageSize: 25,
+  /** Images: largest original the Images binding is asked to read (thumbnails, dimensions, placeholder); larger ones get none. */
+  imageTransformMaxBytes: 70 * 1024 * 1024,
+  /** Images: long side of the rendition a ThumbHash placeholder is computed from (ThumbHash takes at most 100). */
+  placeholderMaxPx: 100,
 } as const;
+
+/**
+ * Thumbnail presets for `GET /v1/files/:id/content?thumb=<name>`: the box an image is fitted into
+ * (`scale-down`: keep the aspect, never enlarge; `cover`: fill the box, cropping the overflow).
+ * Each preset is made at most once per output format (WebP, AVIF) and kept in R2, so a file's
+ * renditions are bounded by this list. Names: lowercase letters and digits.
+ */
+export const thumbPresets = {
+  sm: { width: 160, height: 160, fit: "scale-down" },
+  md: { width: 640, height: 640, fit: "scale-down" },
+  sq: { width: 160, height: 160, fit: "cover" },
+} as const satisfies Record<string, { width: number; height: number; fit: "scale-down" | "cover" }>;
 
 /** Runtime configuration derived from vars and secrets. */
 export interface Config {
@@ -127,6 +143,8 @@ export interface Config {
   publicUrl: string | null;
   /** Bytes each account may store (STORAGE_QUOTA_BYTES, default `limits.storageQuotaBytes`). */
   storageQuotaBytes: number;
+  /** Whose image uploads lose their metadata (EXIF/GPS) on the way in: "public" (default) or "all" (STRIP_IMAGE_METADATA). */
+  stripImageMetadata: "public" | "all";
   jwtSecret: string;
   serviceKey: string;
   mail: { providerUrl: string | null; apiKey: string | null; from: string };
@@ -149,6 +167,13 @@ const list = (s: string | undefined) =>
     .filter(Boolean);
 
 const cache = new WeakMap<object, Config>();
+
+function stripWhom(raw: string | undefined): "public" | "all" {
+  const v = (raw ?? "").trim() || "public";
+  if (v === "public" || v === "all") return v;
+  console.error('configuration error: STRIP_IMAGE_METADATA must be "public" or "all"');
+  throw new AppError("misconfigured", "The server's STRIP_IMAGE_METADATA setting is not valid.");
+}
 
 /**
  * Reads configuration once per `env` object. A missing or weak secret fails closed: the request
@@ -183,6 +208,7 @@ export function getConfig(env: Env): Config {
     corsOrigins: list(env.CORS_ORIGINS),
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, "") ?? null,
     storageQuotaBytes: bytes("STORAGE_QUOTA_BYTES", limits.storageQuotaBytes),
+    stripImageMetadata: stripWhom(env.STRIP_IMAGE_METADATA),
     jwtSecret: secret("JWT_SECRET", 32),
     serviceKey: secret("SERVICE_KEY", 16),
     mail: {

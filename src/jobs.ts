@@ -4,13 +4,14 @@
  * handlers; this file only assembles them.
  */
 import type { ChatMessageJob } from "./features/chat";
+import { type FilesImageJob, filesJobHandlers } from "./features/files";
 import { type PushJob, pushJobHandlers } from "./features/push";
 import type { JobHandler } from "./lifecycle";
 
 /** Every job the queue carries. */
-export type Job = ChatMessageJob | PushJob;
+export type Job = ChatMessageJob | PushJob | FilesImageJob;
 
-const handlers: { [T in Job["type"]]: JobHandler<Extract<Job, { type: T }>> } = { ...pushJobHandlers };
+const handlers: { [T in Job["type"]]: JobHandler<Extract<Job, { type: T }>> } = { ...pushJobHandlers, ...filesJobHandlers };
 
 /** The Queue consumer: each message is acked on success and retried (with backoff) on failure. */
 export async function handleQueue(batch: MessageBatch<Job>, env: Env): Promise<void> {

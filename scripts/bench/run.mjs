@@ -8,8 +8,10 @@
 // Knobs (environment): BENCH_DURATION seconds per HTTP scenario (default 8), BENCH_WARMUP
 // seconds (default 1), BENCH_CONNECTIONS (default 10), BENCH_ONLY=comma,separated,scenario,ids,
 // BENCH_TUS_MIB (default 50), BENCH_TUS_CHUNK_MIB (default 5), BENCH_CHAT_SOCKETS (default 100,1000),
-// BENCH_LARGE_USERS / _RECORDS / _ROOMS (default 100,000 / 1,000,000 / 10,000: the large-database rows).
+// BENCH_LARGE_USERS / _RECORDS / _ROOMS (default 100,000 / 1,000,000 / 10,000: the large-database rows),
+// BENCH_THUMB_FILES (default 24: distinct images for the first-request thumbnail row).
 import { spawn } from "node:child_process";
+import zlib from "node:zlib";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -197,6 +199,7 @@ async function main() {
       return { path: `/v1/files/${file.id}/content`, headers: auth, notes: (r) => `${fmt(r.bytesPerSec / 2 ** 20)} MiB/s; private, owner's token` };
     });
 
+    if (wanted("thumb")) await thumbScenarios(token);
     // The upload runs on its own fresh runtime (this one stays up, idle) for a clean memory figure.
     if (wanted("tus")) await tusScenario(script, config);
     if (wanted("chat")) await chatScenarios(token);
@@ -365,6 +368,76 @@ async function tusScenario(script, config) {
     base = prevBase;
     await rt.dispose();
   }
+}
+
+// --- thumbnails ---------------------------------------------------------------------------------
+
+/** A real `w`×`h` RGB PNG: gradients with a little noise (roughly a phone photo's decode work, not its size). */
+function benchPng(w, h, seed) {
+  const row = 1 + w * 3;
+  const raw = Buffer.alloc(h * row);
+  let x = seed * 2654435761;
+  for (let y = 0; y < h; y++) {
+    for (let i = 0; i < w; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      const n = x >>> 28;
+      raw.set([(i * 255) / w + n, (y * 255) / h + n, ((i + y + seed * 40) & 255) ^ n], y * row + 1 + i * 3);
+    }
+  }
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length);
+    head.write(type, 4, "latin1");
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])));
+    return Buffer.concat([head, data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+
+/**
+ * Thumbnails (`?thumb=sm`, WebP) of a public 1600×1200 PNG: first requests (each one transforms
+ * the original with the Images binding and stores the rendition), measured on distinct files with
+ * 4 in flight; then cached ones (one R2 read, no transform) under the usual HTTP load.
+ */
+async function thumbScenarios(token) {
+  const FIRSTS = Number(env.BENCH_THUMB_FILES ?? 24);
+  const label = "thumbnail, first request (transform + store)";
+  let ids;
+  try {
+    const png = benchPng(1600, 1200, 1);
+    ids = await pool(FIRSTS, 4, async () => need(await call("POST", "/v1/files?name=bench.png&visibility=public", { token, raw: png, headers: { "content-type": "image/png" } }), 201, "POST /v1/files (image)").id);
+    // The after-upload jobs (dimensions, placeholder) run on the queue first, so they do not share the measurement.
+    const deadline = Date.now() + 120_000;
+    for (let k = 0; k < FIRSTS; k++) {
+      while ((await call("GET", `/v1/files/${ids[k]}`)).json?.width == null) {
+        if (Date.now() > deadline) throw new Error("the image jobs did not finish within 120 s");
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const lat = [];
+    const t0 = performance.now();
+    await pool(FIRSTS, 4, async (k) => {
+      const t = performance.now();
+      const res = await fetch(`${base}/v1/files/${ids[k]}/content?thumb=sm`);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (res.status !== 200 || String.fromCharCode(...bytes.subarray(8, 12)) !== "WEBP") throw new Error(`thumb: ${res.status} ${res.headers.get("content-type")}`);
+      lat.push(performance.now() - t);
+    });
+    const secs = (performance.now() - t0) / 1000;
+    lat.sort((a, b) => a - b);
+    addRow({ scenario: label, throughput: `${fmt(FIRSTS / secs, 1)} req/s`, p50: percentile(lat, 50), p99: percentile(lat, 99), ratio: ratio(FIRSTS / secs), notes: `${FIRSTS} distinct ${fmt(png.length / 2 ** 20, 1)} MiB PNGs (1600×1200), 4 in flight; local transforms run on sharp` });
+  } catch (e) {
+    addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+    return;
+  }
+  await httpScenario("thumb-cached", "thumbnail, cached", async () => ({ path: `/v1/files/${ids[0]}/content?thumb=sm`, notes: () => "public 160 px WebP: one D1 read + one R2 read, no transform" }));
 }
 
 // --- chat fan-out -----------------------------------------------------------------------------

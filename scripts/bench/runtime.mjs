@@ -149,6 +149,7 @@ export async function startOutpost(scriptPath, config) {
         durableObjects: Object.fromEntries(config.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
         queueProducers: Object.fromEntries((config.queues?.producers ?? []).map((p) => [p.binding, { queueName: p.queue }])),
         queueConsumers: consumers,
+        ...(config.images ? { images: { binding: config.images.binding } } : {}),
         ratelimits: Object.fromEntries(
           (config.ratelimits ?? []).map((r) => [r.name, { namespace_id: r.namespace_id, simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } }]),
         ),

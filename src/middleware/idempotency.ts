@@ -152,7 +152,7 @@ export const idempotencyCleanup: ScheduledTask = async (_env, db, now) => {
   await db.delete(idempotencyKeys).where(lte(idempotencyKeys.expiresAt, now.toISOString()));
 };
 
-/** Account deletion (src/features/account/hooks.ts): stored responses hold the user's data. */
+/** Account deletion: stored responses hold the user's data. */
 const idempotencyDeletionHook: DeletionHook = async ({ db, userId }) => ({
   statements: [db.delete(idempotencyKeys).where(eq(idempotencyKeys.scope, `user:${userId}`))],
 });

@@ -13,6 +13,8 @@ import { limits } from "../../src/config";
 import { handleQueue, type Job } from "../../src/jobs";
 import { api, freshIp, serviceKey, signup, type TestUser } from "../helpers/api";
 import { countingD1, type D1Counter } from "./counting-d1";
+import { makePng } from "../features/files/image-fixtures";
+import { call, countingEnv, resetCounts, upload } from "../features/files/image-helpers";
 
 interface Measured {
   status: number;
@@ -226,6 +228,22 @@ describe("query budget: files and uploads (storage quota checked inside the writ
     const m = await measure("/v1/uploads", { method: "POST", token: user.accessToken, headers: { ...tus, "upload-length": "5000" } });
     expect(m.status, JSON.stringify(m.body)).toBe(201);
     expectBudget(m, 1, "tus creation");
+  });
+
+  it("GET /v1/files/:id/content?thumb=sm, cached: 1 query (as the original), 1 R2 read, no transform", async () => {
+    const { env: images, counts } = countingEnv();
+    const file = await upload(images, user.accessToken, await makePng(200, 100), "image/png", "public");
+    expect((await call(images, `/v1/files/${file.id}/content?thumb=sm`)).status).toBe(200);
+    const original = await measure(`/v1/files/${file.id}/content`);
+    expect(original.status).toBe(200);
+    const { db, counter } = countingD1(env.DB);
+    resetCounts(counts);
+    const cached = await call(Object.create(images, { DB: { value: db } }) as Env, `/v1/files/${file.id}/content?thumb=sm`);
+    expect(cached.status).toBe(200);
+    expectBudget({ status: cached.status, body: null, counter }, original.counter.roundTrips, "cached thumbnail");
+    expect(counter.roundTrips).toBe(1);
+    expect(counts).toMatchObject({ transforms: 0, infos: 0, r2Gets: 1, r2Puts: 0, r2Heads: 0 });
+    report.push(`  ${"cached thumbnail (R2)".padEnd(28)} ${counts.r2Gets} read, ${counts.transforms} transforms`);
   });
 
   it("anonymous list of a public collection: 1 query (the rate limiter is not D1)", async () => {

@@ -15,6 +15,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { countingD1 } from "../budget/counting-d1";
+import { makePng } from "../features/files/image-fixtures";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
 import { bodyJunk, changed, fcParams, FUZZ_SEED, headerJunk, snapshot, stringJunk, type BodyCase } from "./support";
 
@@ -72,6 +73,9 @@ beforeAll(async () => {
   await fixture("/v1/devices", { token: "fuzz-device-token", platform: "android", provider: "fcm" }, a.accessToken, "devices", (r) => r.id);
   const file = await api("/v1/files?name=fuzz.txt&visibility=private", { token: a.accessToken, raw: "fuzz bytes", headers: { "content-type": "text/plain" } });
   if (file.status === 201) ids.files = [file.body.id];
+  // A real image, so `thumb` reaches the Images binding.
+  const image = await api("/v1/files?name=fuzz.png&visibility=public", { token: a.accessToken, raw: await makePng(40, 30), headers: { "content-type": "image/png" } });
+  if (image.status === 201) (ids.files ??= []).push(image.body.id);
   const up = await api("/v1/uploads", { method: "POST", token: a.accessToken, headers: { "tus-resumable": "1.0.0", "upload-length": "100" } });
   const loc = up.headers.get("location");
   if (up.status === 201 && loc) ids.uploads = [new URL(loc, "https://outpost.test").pathname.split("/").pop()!];
@@ -144,7 +148,7 @@ const pathParamArb = fc.oneof(
 
 const queryArb = (known: string[]) =>
   fc.tuple(
-    known.length ? fc.record(Object.fromEntries(known.map((k) => [k, fc.oneof(stringJunk, fc.constantFrom("-1", "0", "1", "20", "201", "1e3", "9".repeat(30), "{}", "[]", "{\"title\":{\"$regex\":\".*\"}}", "{\"pinned\":true}", "{\"ownerId\":{\"$ne\":null}}", "{\"nope\":1}", "title", "-title", "password_hash"))])), { requiredKeys: [] }) : fc.constant({}),
+    known.length ? fc.record(Object.fromEntries(known.map((k) => [k, fc.oneof(stringJunk, fc.constantFrom("-1", "0", "1", "20", "201", "1e3", "9".repeat(30), "{}", "[]", "{\"title\":{\"$regex\":\".*\"}}", "{\"pinned\":true}", "{\"ownerId\":{\"$ne\":null}}", "{\"nope\":1}", "title", "-title", "password_hash", "sm", "sq", "md"))])), { requiredKeys: [] }) : fc.constant({}),
     fc.dictionary(fc.string({ maxLength: 10 }), stringJunk, { maxKeys: 3 }),
     fc.constantFrom("", "", "&", "&&==&", "%zz=1", "a=%", "limit=1&limit=2", "where[$gt]=1"),
   );
@@ -162,7 +166,7 @@ const headersArb = fc.record(
     "upload-defer-length": fc.constantFrom("1", "0", "x"),
     "upload-concat": fc.constantFrom("partial", "final;/v1/uploads/x", "junk"),
     "x-request-id": headerJunk,
-    accept: fc.constantFrom("*/*", "application/json", "text/html", "junk"),
+    accept: fc.constantFrom("*/*", "application/json", "text/html", "junk", "image/avif,image/webp", "image/avif;q=x"),
   },
   { requiredKeys: [] },
 );

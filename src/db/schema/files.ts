@@ -26,6 +26,10 @@ export const files = sqliteTable(
     etag: text("etag").notNull().default(""),
     status: text("status", { enum: ["pending", "ready"] }).notNull(),
     createdAt: text("created_at").notNull(),
+    /** Images: size in pixels with the EXIF orientation applied, and a ThumbHash (base64); null until the after-upload job ran. */
+    width: integer("width"),
+    height: integer("height"),
+    placeholder: text("placeholder"),
   },
   // files_owner_idx carries `size` so an account's storage use is summed from the index alone.
   (t) => [index("files_owner_idx").on(t.ownerId, t.id, t.size), index("files_status_idx").on(t.status, t.createdAt)],
@@ -60,6 +64,8 @@ export const uploads = sqliteTable(
     contentType: text("content_type").notNull(),
     visibility: text("visibility", { enum: ["public", "private"] }).notNull(),
     completedAt: text("completed_at"),
+    /** Metadata scrubber state (JSON, see files/scrub.ts) at `received`; null when the bytes are stored as sent. */
+    scrub: text("scrub"),
     expiresAt: text("expires_at").notNull(),
     createdAt: text("created_at").notNull(),
   },

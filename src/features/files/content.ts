@@ -28,7 +28,7 @@ export function parseRange(header: string | null | undefined, size: number): Byt
 }
 
 /** True when an `If-None-Match` list names `etag` (weak comparison) or is `*`. */
-function noneMatch(header: string | null | undefined, etag: string): boolean {
+export function noneMatch(header: string | null | undefined, etag: string): boolean {
   if (!header) return false;
   if (header.trim() === "*") return true;
   return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);

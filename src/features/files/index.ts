@@ -3,7 +3,8 @@
  * tus uploads at `/v1/uploads` (./tus), on R2. The only code that touches the files, uploads and
  * trash tables; other features call the functions exported here.
  */
-import type { FeatureParts } from "../../lifecycle";
+import type { FeatureParts, JobHandler } from "../../lifecycle";
+import { analyzeImage, type FilesImageJob } from "./images";
 import { filesCleanup, filesDeletionHook } from "./service";
 import { uploadsCleanup, uploadsDeletionHook } from "./tus/service";
 
@@ -19,3 +20,11 @@ export const filesParts: FeatureParts = {
 // The admin console's needs.
 export { serveContent } from "./content";
 export { deleteFile, type FileRow, getFile, listAllFiles, storageUsage } from "./service";
+
+export type { FilesImageJob } from "./images";
+export { thumbnailUrl } from "./images";
+
+/** The jobs files handles: an uploaded image's dimensions and placeholder. */
+export const filesJobHandlers: { "files.image": JobHandler<FilesImageJob> } = {
+  "files.image": (env, job) => analyzeImage(env, job.fileId),
+};

@@ -6,9 +6,10 @@ import { describe, validate } from "../../lib/validation";
 import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { idempotency, idempotencyForStream } from "../../middleware/idempotency";
 import { serveContent } from "./content";
+import { afterUpload, isImageInput, serveThumbnail } from "./images";
 import { formBoundary, formDataFile } from "./formdata";
 import * as S from "./schemas";
-import { acceptedType, apiBase, deleteFile, getFile, listFiles, safeName, signedUrl, storeFile, toFile, verifySignedUrl, type FileRow } from "./service";
+import { acceptedType, apiBase, deleteFile, getFile, listFiles, safeName, scrubFor, signedUrl, storeFile, toFile, verifySignedUrl, type FileRow } from "./service";
 
 const base = (c: { var: AppEnv["Variables"]; req: { url: string } }) => apiBase(c.var.config, c.req.url);
 
@@ -37,7 +38,7 @@ export const fileRoutes = new Hono<AppEnv>()
     describe({
       tag: "Files",
       summary: "Upload a file (raw body or multipart/form-data field `file`)",
-      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Larger files: resumable uploads at /v1/uploads. Files count against the account's storage quota: a Content-Length that does not fit is refused before the body is read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
+      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Public JPEG, PNG and WebP images lose their metadata on the way in (EXIF and its GPS position, XMP, IPTC; the EXIF orientation stays); public HEIC, HEIF, AVIF and TIFF are refused (415). Images get `width`, `height` and `placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count against the account's storage quota: a Content-Length that does not fit is refused before the body is read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
       responses: { 201: { description: "The stored file", schema: S.FileSchema }, 413: { description: "payload_too_large (over the file size limit) or quota_exceeded (over the account's storage quota)" }, 415: { description: "unsupported_media_type: the bytes contradict the declared type" } },
     }),
     requireUser,
@@ -60,8 +61,10 @@ export const fileRoutes = new Hono<AppEnv>()
         if (/^multipart\//i.test(declared ?? "")) throw new AppError("bad_request", "multipart/form-data needs a boundary parameter.");
         upload = { stream: body, type: declared, name: q.name, length: contentLength, bound: null };
       }
-      const meta = { ownerId: userId, name: safeName(upload.name), contentType: acceptedType(upload.type), visibility: q.visibility };
+      const contentType = acceptedType(upload.type);
+      const meta = { ownerId: userId, name: safeName(upload.name), contentType, visibility: q.visibility, scrub: scrubFor(c.var.config, contentType, q.visibility) };
       const row = await storeFile(c.env, c.var.db, c.var.config.storageQuotaBytes, meta, upload.stream, upload.length, upload.bound);
+      await afterUpload(c.env, row);
       const file = toFile(row, base(c));
       return c.json(file, 201, { location: `${base(c)}/v1/files/${row.id}` });
     },
@@ -90,20 +93,22 @@ export const fileRoutes = new Hono<AppEnv>()
       tag: "Files",
       summary: "The file's bytes",
       auth: "optional",
-      description: "ETag, If-None-Match (304), a single Range (206; several ranges get the whole file), Cache-Control. Private files: the owner's token, the service key, or a signed URL (`exp`, `sig`).",
-      responses: { 200: { description: "The bytes", contentType: "application/octet-stream" }, 206: { description: "Partial content", contentType: "application/octet-stream" }, 304: { description: "Not modified" }, 403: { description: "forbidden: a tampered or expired signed URL" }, 404: { description: "not_found" }, 416: { description: "range_not_satisfiable" } },
+      description: "ETag, If-None-Match (304), a single Range (206; several ranges get the whole file), Cache-Control. Private files: the owner's token, the service key, or a signed URL (`exp`, `sig`). `thumb=<preset>`: an image's thumbnail (made once, then served from storage), WebP or AVIF when Accept prefers it; a non-image file or an unknown preset → 400.",
+      responses: { 200: { description: "The bytes", contentType: "application/octet-stream" }, 400: { description: "validation_failed: an unknown preset, or a thumbnail of a file that is not an image" }, 413: { description: "payload_too_large: the image is too large for a thumbnail" }, 415: { description: "unsupported_media_type: the image could not be decoded for a thumbnail" }, 206: { description: "Partial content", contentType: "application/octet-stream" }, 304: { description: "Not modified" }, 403: { description: "forbidden: a tampered or expired signed URL" }, 404: { description: "not_found" }, 416: { description: "range_not_satisfiable" } },
     }),
     optionalAuth,
     validate("param", S.FileIdParam),
     validate("query", S.ContentQuery),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { exp, sig } = c.req.valid("query");
+      const { exp, sig, thumb } = c.req.valid("query");
       const signed = exp !== undefined || sig !== undefined;
       // The signature is checked before the lookup, so a bad one reveals nothing about the file.
-      if (signed) await verifySignedUrl(c.var.config, id, exp ?? "", sig ?? "");
+      if (signed) await verifySignedUrl(c.var.config, id, exp ?? "", sig ?? "", Date.now(), thumb);
       const row = await readableFile(c, id, signed);
-      return serveContent(c.env.MEDIA, row, c.req.raw, row.visibility === "public" ? "public" : "private");
+      const access = row.visibility === "public" ? "public" : "private";
+      if (thumb) return serveThumbnail(c.env, row, thumb, c.req.raw, access, async () => (await getFile(c.var.db, id)) !== null);
+      return serveContent(c.env.MEDIA, row, c.req.raw, access);
     },
   )
   .post(
@@ -115,8 +120,10 @@ export const fileRoutes = new Hono<AppEnv>()
     validate("json", S.SignedUrlBody),
     async (c) => {
       const row = await managedFile(c, c.req.valid("param").id);
-      const exp = Math.floor(Date.now() / 1000) + c.req.valid("json").expiresIn;
-      return c.json({ url: await signedUrl(c.var.config, base(c), row.id, exp), expiresAt: new Date(exp * 1000).toISOString() });
+      const { expiresIn, thumb } = c.req.valid("json");
+      if (thumb && !isImageInput(row.contentType)) throw new AppError("validation_failed", "Thumbnails are made of images only.", { errors: [{ path: "thumb", message: "not an image file" }] });
+      const exp = Math.floor(Date.now() / 1000) + expiresIn;
+      return c.json({ url: await signedUrl(c.var.config, base(c), row.id, exp, thumb), expiresAt: new Date(exp * 1000).toISOString() });
     },
   )
   .delete(

@@ -1,6 +1,6 @@
 /** Request and response schemas of the files routes (validation + OpenAPI). */
 import * as v from "valibot";
-import { limits } from "../../config";
+import { limits, thumbPresets } from "../../config";
 import { limitParam } from "../../lib/validation";
 
 export const Visibility = v.picklist(["public", "private"]);
@@ -18,6 +18,11 @@ export const FileSchema = v.object({
   url: v.string(),
   /** Hex SHA-256 of the bytes; null for files assembled from resumable uploads. */
   sha256: v.nullable(v.string()),
+  /** Images: pixel size with the EXIF orientation applied; null for other files and until the after-upload job ran. */
+  width: v.nullable(v.number()),
+  height: v.nullable(v.number()),
+  /** Images: a ThumbHash (base64) of the picture, for a blurred preview before the bytes arrive; null like width. */
+  placeholder: v.nullable(v.string()),
 });
 export type FileJson = v.InferOutput<typeof FileSchema>;
 
@@ -28,13 +33,20 @@ export const UploadQuery = v.strictObject({
   visibility: v.optional(Visibility, "private"),
 });
 
+/** A thumbnail preset declared in config.ts (`thumbPresets`). */
+const ThumbPreset = v.picklist(Object.keys(thumbPresets) as [keyof typeof thumbPresets, ...(keyof typeof thumbPresets)[]], "must be a thumbnail preset");
+
 export const ContentQuery = v.strictObject({
   exp: v.optional(v.pipe(v.string(), v.maxLength(16))),
   sig: v.optional(v.pipe(v.string(), v.maxLength(128))),
+  /** An image's thumbnail instead of the original: WebP, or AVIF when Accept prefers it. */
+  thumb: v.optional(ThumbPreset),
 });
 
 export const SignedUrlBody = v.strictObject({
   expiresIn: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(limits.signedUrlMaxSec)), limits.signedUrlDefaultSec),
+  /** A URL to this thumbnail preset only (images); without it the URL serves the original and any thumbnail. */
+  thumb: v.optional(ThumbPreset),
 });
 export const SignedUrlResult = v.object({ url: v.string(), expiresAt: v.string() });
 

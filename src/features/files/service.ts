@@ -1,6 +1,6 @@
 /** Files: all D1 access, R2 object lifecycle, signed URLs, account deletion and cleanup. */
 import { and, desc, eq, inArray, lt, or, type SQL, sql, type Table } from "drizzle-orm";
-import { limits, type Config } from "../../config";
+import { limits, thumbPresets, type Config } from "../../config";
 import { runBatch, type Database } from "../../db";
 import { files, fileTrash, uploads } from "../../db/schema";
 import { clearAvatarStatement, rowWhileUserExists, userExists, userExistsSql } from "../auth";
@@ -8,6 +8,7 @@ import { AppError } from "../../errors";
 import { b64url, fromB64url, hmac, hmacVerify, purposeKey } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
 import type { FileJson, Visibility } from "./schemas";
+import { scrubKindOf, scrubStream, unscrubbableImageTypes, type ScrubKind } from "./scrub";
 import { assertSignature, isKnownMediaType, isMediaType, normalizeType, SNIFF_BYTES } from "./sniff";
 import { Meter, prepend, putKnownLength, putUnknownLength, splitHead, through } from "./storage";
 import type { DeletionHook, ScheduledTask } from "../../lifecycle";
@@ -16,6 +17,15 @@ export type FileRow = typeof files.$inferSelect;
 
 /** R2 key of a file: derived from the server-made id only, so names cannot traverse or collide. */
 const objectKeyOf = (fileId: string) => `f/${fileId}`;
+
+/** R2 key of a thumbnail rendition (files/images.ts): derived from the file id, preset and format. */
+export const renditionKey = (fileId: string, preset: string, format: string) => `r/${fileId}/${preset}.${format}`;
+
+/** Every key a file's renditions may have: at most presets × formats, deleted with the file. */
+const renditionKeysOf = (fileId: string) => Object.keys(thumbPresets).flatMap((p) => ["webp", "avif"].map((f) => renditionKey(fileId, p, f)));
+
+/** A file's object key and its renditions' keys (an object key that is not `f/<id>` has none). */
+const withRenditions = (key: string) => (key.startsWith("f/") ? [key, ...renditionKeysOf(key.slice(2))] : [key]);
 
 /** A display name safe to store and echo: no path, no control characters, bounded length. */
 export function safeName(raw: string | null | undefined): string {
@@ -50,7 +60,23 @@ export function toFile(row: FileRow, base: string): FileJson {
     createdAt: row.createdAt,
     url: `${base}/v1/files/${row.id}/content`,
     sha256: row.sha256,
+    width: row.width,
+    height: row.height,
+    placeholder: row.placeholder,
   };
+}
+
+/**
+ * Which scrubber the bytes of a new file pass through (files/scrub.ts): public image uploads (all
+ * image uploads with STRIP_IMAGE_METADATA=all) lose their metadata on the way in. Image types
+ * whose metadata the scrubber cannot reach (HEIC, HEIF, AVIF, TIFF) are refused there (415).
+ */
+export function scrubFor(config: Config, contentType: string, visibility: Visibility): ScrubKind | null {
+  if (visibility !== "public" && config.stripImageMetadata !== "all") return null;
+  if (unscrubbableImageTypes.has(contentType)) {
+    throw new AppError("unsupported_media_type", `${contentType} files may carry a location that Outpost cannot remove; upload ${visibility === "public" ? "public " : ""}images as JPEG, PNG or WebP.`);
+  }
+  return scrubKindOf(contentType);
 }
 
 export interface NewFile {
@@ -58,6 +84,8 @@ export interface NewFile {
   name: string;
   contentType: string;
   visibility: Visibility;
+  /** Metadata scrubbing on the way in (see `scrubFor`); null or absent: stored as sent. */
+  scrub?: ScrubKind | null;
 }
 
 // --- storage quota ----------------------------------------------------------------------------
@@ -100,10 +128,10 @@ export async function quotaRefusal(db: Database, quota: number, ownerId: string,
  * the body's length is known (refused when it does not fit), else what is left of the quota, at
  * most `cap`. Returns the reserved bytes: the upload may stream that many.
  */
-async function reservePending(db: Database, quota: number, row: Omit<FileRow, "size" | "sha256" | "etag" | "status">, length: number | null, cap: number): Promise<number> {
+async function reservePending(db: Database, quota: number, row: Omit<FileRow, "size" | "sha256" | "etag" | "status" | "width" | "height" | "placeholder">, length: number | null, cap: number): Promise<number> {
   const left = storageLeft(quota, row.ownerId);
   const size = length ?? sql`max(0, min(${cap}, ${left}))`;
-  const inserted = await insertForOwnerIf(db, files, row.ownerId, { ...row, size, sha256: null, etag: "", status: "pending" }, sql`${left} >= ${length ?? 0}`)
+  const inserted = await insertForOwnerIf(db, files, row.ownerId, { ...row, size, sha256: null, etag: "", status: "pending", width: null, height: null, placeholder: null }, sql`${left} >= ${length ?? 0}`)
     .returning({ size: files.size })
     .get();
   if (!inserted) throw await quotaRefusal(db, quota, row.ownerId, length);
@@ -145,7 +173,9 @@ export async function storeFile(
       ? new AppError("payload_too_large", `The file is larger than ${limits.fileMaxBytes} bytes; use /v1/uploads for larger ones.`)
       : new AppError("quota_exceeded", `The file is larger than the ${reserved} bytes left of your ${quota}-byte storage quota. Delete files or unfinished uploads to make room.`),
   );
-  const stream = through(prepend(head.head, head.rest), meter.stream);
+  // Scrubbing keeps every byte's offset (same length), and the SHA-256 is of the stored bytes.
+  const sent = prepend(head.head, head.rest);
+  const stream = through(meta.scrub ? through(sent, scrubStream(meta.scrub)) : sent, meter.stream);
   const options: R2PutOptions = { httpMetadata: { contentType: meta.contentType } };
   try {
     if (length !== null) await putKnownLength(env.MEDIA, key, stream, length, options);
@@ -209,15 +239,24 @@ export async function listFiles(db: Database, ownerId: string, limit: number, cu
 }
 
 /** Records a finished file (tus completion); a second call for the same id does nothing. */
-export function insertReadyFile(db: Database, row: Omit<FileRow, "status">) {
+export function insertReadyFile(db: Database, row: Omit<FileRow, "status" | "width" | "height" | "placeholder">) {
   return db.insert(files).values({ ...row, status: "ready" }).onConflictDoNothing();
 }
 
-/** Removes objects, then forgets their trash entries; what fails stays in the trash for cleanup. */
+/** Records an image's dimensions and placeholder (the after-upload job). */
+export async function setImageMeta(db: Database, id: string, width: number, height: number, placeholder: string | null): Promise<void> {
+  await db.update(files).set({ width, height, placeholder }).where(eq(files.id, id));
+}
+
+/**
+ * Removes objects (a file's object with its thumbnail renditions), then forgets their trash
+ * entries; what fails stays in the trash for cleanup.
+ */
 async function purgeObjects(env: Env, db: Database, keys: string[]): Promise<void> {
-  for (let i = 0; i < keys.length; i += 1000) {
-    const batch = keys.slice(i, i + 1000);
-    await env.MEDIA.delete(batch);
+  const per = Math.floor(1000 / withRenditions("f/x").length);
+  for (let i = 0; i < keys.length; i += per) {
+    const batch = keys.slice(i, i + per);
+    await env.MEDIA.delete(batch.flatMap(withRenditions));
     for (let j = 0; j < batch.length; j += 90) await db.delete(fileTrash).where(inArray(fileTrash.objectKey, batch.slice(j, j + 90)));
   }
 }
@@ -234,19 +273,28 @@ export async function deleteFile(env: Env, db: Database, row: FileRow): Promise<
 
 // --- signed URLs ----------------------------------------------------------------------------
 
-const signedData = (id: string, exp: number) => `file-url\u0000${id}\u0000${exp}`;
+/** What a signed URL signs: the file, the expiry and, for a URL to one thumbnail only, its preset. */
+const signedData = (id: string, exp: number, thumb?: string) => `file-url\u0000${id}\u0000${exp}${thumb ? `\u0000${thumb}` : ""}`;
 
-/** A content URL that works without a token until `exp` (unix seconds). */
-export async function signedUrl(config: Config, base: string, id: string, exp: number): Promise<string> {
-  const sig = b64url(await hmac(await purposeKey(config.jwtSecret, "file-url"), signedData(id, exp)));
-  return `${base}/v1/files/${id}/content?exp=${exp}&sig=${sig}`;
+/**
+ * A content URL that works without a token until `exp` (unix seconds). With `thumb`, it serves
+ * that thumbnail preset only; without, the original and (adding `&thumb=`) any thumbnail.
+ */
+export async function signedUrl(config: Config, base: string, id: string, exp: number, thumb?: string): Promise<string> {
+  const sig = b64url(await hmac(await purposeKey(config.jwtSecret, "file-url"), signedData(id, exp, thumb)));
+  return `${base}/v1/files/${id}/content?exp=${exp}&sig=${sig}${thumb ? `&thumb=${thumb}` : ""}`;
 }
 
-/** Checks a signed URL's `exp`/`sig` for `id` (constant-time); 403 when tampered with or expired. */
-export async function verifySignedUrl(config: Config, id: string, exp: string, sig: string, now = Date.now()): Promise<void> {
+/**
+ * Checks a signed URL's `exp`/`sig` for `id` (constant-time) and the requested `thumb`: a URL
+ * signed for a preset, or one signed for the original; 403 when tampered with or expired.
+ */
+export async function verifySignedUrl(config: Config, id: string, exp: string, sig: string, now = Date.now(), thumb?: string): Promise<void> {
   const bad = () => new AppError("forbidden", "The signed URL is invalid.");
   if (!/^\d{1,12}$/.test(exp) || !/^[A-Za-z0-9_-]{43}$/.test(sig)) throw bad();
-  const ok = await hmacVerify(await purposeKey(config.jwtSecret, "file-url"), signedData(id, Number(exp)), fromB64url(sig));
+  const key = await purposeKey(config.jwtSecret, "file-url");
+  const mac = fromB64url(sig);
+  const ok = (thumb !== undefined && (await hmacVerify(key, signedData(id, Number(exp), thumb), mac))) || (await hmacVerify(key, signedData(id, Number(exp)), mac));
   if (!ok) throw bad();
   if (Number(exp) * 1000 <= now) throw new AppError("forbidden", "The signed URL has expired.");
 }

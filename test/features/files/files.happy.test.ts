@@ -21,6 +21,9 @@ describe("files: happy paths", () => {
       createdAt: expect.any(String),
       url: `https://outpost.test/v1/files/${res.body.id}/content`,
       sha256: await sha256Hex(bytes),
+      width: null,
+      height: null,
+      placeholder: null,
     });
     expect(res.headers.get("location")).toBe(`https://outpost.test/v1/files/${res.body.id}`);
 

@@ -9,8 +9,9 @@ import type { AppEnv } from "../../../env";
 import { AppError } from "../../../errors";
 import { describe, validate } from "../../../lib/validation";
 import { requireUser, userOf } from "../../auth";
+import { afterUpload } from "../images";
 import { Visibility } from "../schemas";
-import { acceptedType, apiBase, safeName } from "../service";
+import { acceptedType, apiBase, safeName, scrubFor } from "../service";
 import { appendToUpload, createUpload, isExpired, ownedUpload, terminateUpload, type UploadRow } from "./service";
 
 const TUS_VERSION = "1.0.0";
@@ -114,12 +115,14 @@ export const uploadRoutes = new Hono<AppEnv>()
       const meta = parseMetadata(c.req.header("upload-metadata"));
       const visibility = v.safeParse(Visibility, meta.visibility ?? "private");
       if (!visibility.success) throw new AppError("validation_failed", "visibility must be public or private.", { errors: [{ path: "Upload-Metadata.visibility", message: "must be public or private" }] });
+      const contentType = acceptedType(meta.filetype);
       let up = await createUpload(c.env, c.var.db, c.var.config.storageQuotaBytes, {
         ownerId: userOf(c).userId,
         length,
         name: safeName(meta.filename),
-        contentType: acceptedType(meta.filetype),
+        contentType,
         visibility: visibility.output,
+        scrub: scrubFor(c.var.config, contentType, visibility.output),
       });
       if (withBody || length === 0) {
         try {
@@ -129,6 +132,7 @@ export const uploadRoutes = new Hono<AppEnv>()
           await terminateUpload(c.env, c.var.db, up);
           throw e;
         }
+        if (up.completedAt) await afterUpload(c.env, { id: up.fileId, contentType: up.contentType });
       }
       c.header("Location", `${apiBase(c.var.config, c.req.url)}/v1/uploads/${up.id}`);
       for (const [k, val] of Object.entries(stateHeaders(up))) c.header(k, val);
@@ -161,7 +165,10 @@ export const uploadRoutes = new Hono<AppEnv>()
       if (offset !== up.received) throw new AppError("conflict", `Upload-Offset is ${offset}, the upload is at ${up.received}.`, { headers: { "Upload-Offset": String(up.received) } });
       const length = intHeader(c.req.header("content-length"), "Content-Length");
       if (length !== null && length > up.uploadLength - up.received) throw new AppError("payload_too_large", "The body runs past Upload-Length.");
-      if (!up.completedAt) up = await appendToUpload(c.env, c.var.db, up, c.req.raw.body);
+      if (!up.completedAt) {
+        up = await appendToUpload(c.env, c.var.db, up, c.req.raw.body);
+        if (up.completedAt) await afterUpload(c.env, { id: up.fileId, contentType: up.contentType });
+      }
       for (const [k, val] of Object.entries(stateHeaders(up))) c.header(k, val);
       return c.body(null, 204);
     },

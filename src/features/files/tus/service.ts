@@ -11,11 +11,12 @@ import { files, uploadParts, uploads } from "../../../db/schema";
 import { AppError } from "../../../errors";
 import { randomToken } from "../../../lib/crypto";
 import { newId, nowIso } from "../../../lib/ids";
+import type { DeletionHook, ScheduledTask } from "../../../lifecycle";
 import type { Visibility } from "../schemas";
 import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../service";
+import { initialScrubState, Scrubber, type ScrubKind, type ScrubState } from "../scrub";
 import { assertSignature, SNIFF_BYTES } from "../sniff";
 import { Meter, PartBuffer, prepend, splitHead, through } from "../storage";
-import type { DeletionHook, ScheduledTask } from "../../../lifecycle";
 
 export type UploadRow = typeof uploads.$inferSelect;
 
@@ -25,6 +26,8 @@ export interface NewUpload {
   name: string;
   contentType: string;
   visibility: Visibility;
+  /** Metadata scrubbing of the bytes as they arrive (files/service.ts `scrubFor`); null: stored as sent. */
+  scrub: ScrubKind | null;
 }
 
 const tailPrefix = (uploadId: string) => `u/${uploadId}/`;
@@ -52,6 +55,7 @@ export async function createUpload(env: Env, db: Database, quota: number, u: New
     contentType: u.contentType,
     visibility: u.visibility,
     completedAt: null,
+    scrub: u.scrub ? JSON.stringify(initialScrubState(u.scrub)) : null,
     expiresAt: nowIso(now + limits.uploadTtlSec * 1000),
     createdAt: nowIso(now),
   } satisfies UploadRow;
@@ -129,6 +133,13 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
   };
   const buf = new PartBuffer(partSize);
   const added: R2UploadedPart[] = [];
+  const store = async (bytes: Uint8Array) => {
+    for (const part of buf.push(bytes)) added.push(await uploadPart(parts.length + added.length + 1, part));
+  };
+  // Metadata scrubbing (files/scrub.ts) of the new bytes, in place; its state at `received` is kept
+  // with the upload. The tail was scrubbed when it arrived.
+  const scrubber = up.scrub ? new Scrubber(JSON.parse(up.scrub) as ScrubState) : null;
+  let scrubbed = tail?.byteLength ?? 0;
   const reader = through(source, meter.stream).getReader();
   for (;;) {
     let next: ReadableStreamReadResult<Uint8Array>;
@@ -140,7 +151,24 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
       break; // the client went away: keep what arrived
     }
     if (next.done) break;
-    for (const part of buf.push(next.value)) added.push(await uploadPart(parts.length + added.length + 1, part));
+    if (!scrubber) {
+      await store(next.value);
+      continue;
+    }
+    let chunk = next.value;
+    if (scrubbed > 0) {
+      const k = Math.min(scrubbed, chunk.byteLength);
+      await store(chunk.subarray(0, k));
+      scrubbed -= k;
+      chunk = chunk.subarray(k);
+    }
+    for (const b of scrubber.push(chunk)) await store(b);
+  }
+  if (scrubber) {
+    // The whole file is in: release what the scrubber holds. Otherwise held bytes are not
+    // acknowledged (the Upload-Offset stops before them) and the client sends them again.
+    const all = meter.finished && fileStart + meter.bytes === up.uploadLength;
+    for (const b of all ? scrubber.end() : scrubber.pause()) await store(b);
   }
 
   const received = fileStart + added.length * partSize + buf.size;
@@ -174,7 +202,7 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
     // Compare-and-set on `received`: of two PATCHes at the same offset only one advances it.
     db
       .update(uploads)
-      .set({ received, tailKey, completedAt: complete ? now : null })
+      .set({ received, tailKey, completedAt: complete ? now : null, scrub: scrubber ? JSON.stringify(scrubber.snapshot()) : null })
       .where(and(eq(uploads.id, up.id), eq(uploads.received, up.received)))
       .returning(),
     ...(complete
