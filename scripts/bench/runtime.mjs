@@ -16,6 +16,20 @@ export const BENCH_SECRETS = {
   SERVICE_KEY: "bench-only-service-key-0123456789",
 };
 
+/**
+ * Outside services point at a closed local port in the bench: nothing leaves the machine (a push
+ * a scenario triggers fails fast and is retried by the queue, off the measured path).
+ */
+export const BENCH_OFFLINE = {
+  FCM_BASE_URL: "http://127.0.0.1:9/fcm",
+  FCM_TOKEN_URL: "http://127.0.0.1:9/fcm/token",
+  APNS_BASE_URL: "http://127.0.0.1:9/apns",
+  EXPO_PUSH_URL: "http://127.0.0.1:9/expo/push/send",
+  MAIL_PROVIDER_URL: "",
+  APPLE_JWKS_URL: "http://127.0.0.1:9/apple/jwks",
+  GOOGLE_JWKS_URL: "http://127.0.0.1:9/google/jwks",
+};
+
 /** Rate limits would throttle a benchmark: every limiter gets this budget per period in the bench. */
 export const BENCH_RATE_LIMIT = 1_000_000_000;
 
@@ -143,7 +157,7 @@ export async function startOutpost(scriptPath, config) {
         scriptPath,
         compatibilityDate: config.compatibility_date,
         compatibilityFlags: config.compatibility_flags ?? [],
-        bindings: { ...config.vars, ...BENCH_SECRETS },
+        bindings: { ...config.vars, ...BENCH_OFFLINE, ...BENCH_SECRETS },
         d1Databases: Object.fromEntries(config.d1_databases.map((d) => [d.binding, d.database_id])),
         r2Buckets: Object.fromEntries(config.r2_buckets.map((b) => [b.binding, b.bucket_name])),
         durableObjects: Object.fromEntries(config.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
