@@ -101,7 +101,7 @@ const elapsed = (lastDelivery - t0) / 1000;
 
 for (const ws of sockets) ws.terminate();
 process.stdout.write(
-  JSON.stringify({
+  `${JSON.stringify({
     label: cfg.label,
     sockets: N,
     messages: acked,
@@ -112,6 +112,6 @@ process.stdout.write(
     p50: pct(latencies, 50),
     p99: pct(latencies, 99),
     errors,
-  }) + "\n",
+  })}\n`,
 );
 process.exit(0);

@@ -55,7 +55,7 @@ for (const [k, v] of Object.entries(res)) {
   if (m && v) statusCodes[k] = v;
 }
 process.stdout.write(
-  JSON.stringify({
+  `${JSON.stringify({
     requests: res.requests.total,
     reqPerSec: res.requests.total / res.duration,
     bytesPerSec: res.throughput.total / res.duration,
@@ -66,5 +66,5 @@ process.stdout.write(
     non2xx: res.non2xx,
     statusCodes,
     duration: res.duration,
-  }) + "\n",
+  })}\n`,
 );

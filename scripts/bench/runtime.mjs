@@ -60,7 +60,7 @@ export function workerdChildren() {
       const stat = readFileSync(`/proc/${d}/stat`, "utf8");
       // pid (comm) state ppid ...
       const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
-      if (m && m[1].startsWith("workerd") && Number(m[2]) === process.pid) pids.push(Number(d));
+      if (m?.[1].startsWith("workerd") && Number(m[2]) === process.pid) pids.push(Number(d));
     } catch {
       // process went away
     }

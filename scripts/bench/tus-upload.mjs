@@ -39,7 +39,7 @@ const seconds = (performance.now() - t0) / 1000;
 const sorted = [...patchMs].sort((a, b) => a - b);
 const pct = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null);
 process.stdout.write(
-  JSON.stringify({
+  `${JSON.stringify({
     ...result,
     bytes: sizeBytes,
     seconds,
@@ -47,5 +47,5 @@ process.stdout.write(
     patches: patchMs.length,
     patchP50: pct(50),
     patchP99: pct(99),
-  }) + "\n",
+  })}\n`,
 );

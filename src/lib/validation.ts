@@ -114,7 +114,7 @@ export function describe(spec: {
   const auth = spec.auth ?? "user";
   if (auth === "user" || auth === "service") responses["401"] ??= problemResponse("Missing, invalid or expired token");
   if (spec.rateLimited) responses["429"] ??= problemResponse("Rate limited; see Retry-After");
-  responses["default"] ??= problemResponse("Error (problem+json)");
+  responses.default ??= problemResponse("Error (problem+json)");
   return describeRoute({
     tags: [spec.tag],
     summary: spec.summary,

@@ -15,7 +15,7 @@ interface Op {
 }
 
 let victim: TestUser;
-let ops: Op[] = [];
+const ops: Op[] = [];
 beforeAll(async () => {
   victim = await signup();
   const { body } = await api("/v1/openapi.json");

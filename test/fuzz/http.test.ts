@@ -60,7 +60,10 @@ const ids: Record<string, string[]> = {};
 async function fixture(path: string, body: unknown, token: string, key: string, pick: (b: any) => string | undefined) {
   const res = await api(path, { token, body });
   const id = res.status < 300 ? pick(res.body) : undefined;
-  if (id) (ids[key] ??= []).push(id);
+  if (id) {
+    ids[key] ??= [];
+    ids[key].push(id);
+  }
 }
 
 beforeAll(async () => {
@@ -75,7 +78,10 @@ beforeAll(async () => {
   if (file.status === 201) ids.files = [file.body.id];
   // A real image, so `thumb` reaches the Images binding.
   const image = await api("/v1/files?name=fuzz.png&visibility=public", { token: a.accessToken, raw: await makePng(40, 30), headers: { "content-type": "image/png" } });
-  if (image.status === 201) (ids.files ??= []).push(image.body.id);
+  if (image.status === 201) {
+    ids.files ??= [];
+    ids.files.push(image.body.id);
+  }
   const up = await api("/v1/uploads", { method: "POST", token: a.accessToken, headers: { "tus-resumable": "1.0.0", "upload-length": "100" } });
   const loc = up.headers.get("location");
   if (up.status === 201 && loc) ids.uploads = [new URL(loc, "https://outpost.test").pathname.split("/").pop()!];

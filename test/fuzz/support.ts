@@ -154,7 +154,7 @@ export async function snapshot(): Promise<Record<string, string>> {
   ).results.map((r) => r.name);
   const out: Record<string, string> = {};
   const rows = await env.DB.batch(tableNames.map((t) => env.DB.prepare(`SELECT * FROM "${t}" ORDER BY rowid`)));
-  tableNames.forEach((t, i) => (out[`d1:${t}`] = JSON.stringify(rows[i]!.results)));
+  for (const [i, t] of tableNames.entries()) out[`d1:${t}`] = JSON.stringify(rows[i]!.results);
   const keys: string[] = [];
   let cursor: string | undefined;
   do {

@@ -113,6 +113,6 @@ export const requireSocketUser = Object.assign(authenticate({ accept: "user", so
 /** The calling user, for handlers behind `requireUser`. */
 export function userOf(c: { var: AppEnv["Variables"] }): Extract<Principal, { kind: "user" }> {
   const p = c.var.principal;
-  if (!p || p.kind !== "user") throw new AppError("unauthorized");
+  if (p?.kind !== "user") throw new AppError("unauthorized");
   return p;
 }

@@ -31,6 +31,7 @@ const withRenditions = (key: string) => (key.startsWith("f/") ? [key, ...renditi
 export function safeName(raw: string | null | undefined): string {
   const base = (raw ?? "").split(/[\\/]/).pop() ?? "";
   // Cut by code points: slicing UTF-16 units could split an emoji into a lone surrogate.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a stored name must not hold.
   const clean = Array.from(base.replace(/[\u0000-\u001f\u007f]/g, "").trim()).slice(0, limits.fileNameMax).join("").trim();
   return clean && clean !== "." && clean !== ".." ? clean : "file";
 }

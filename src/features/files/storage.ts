@@ -128,7 +128,7 @@ export async function splitHead(stream: ReadableStream<Uint8Array>, n: number): 
 /** `head` followed by `rest`, as one stream. */
 export function prepend(head: Uint8Array | null, rest: ReadableStream<Uint8Array> | null): ReadableStream<Uint8Array> {
   const it = rest ? chunksOf(rest) : null;
-  let first = head && head.byteLength ? head : null;
+  let first = head?.byteLength ? head : null;
   return new ReadableStream<Uint8Array>({
     async pull(ctl) {
       if (first) {

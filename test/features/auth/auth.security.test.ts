@@ -185,7 +185,7 @@ describe("auth: no account enumeration", () => {
 describe("auth: rate limits", () => {
   it("too many logins from one address → 429 rate_limited with Retry-After", async () => {
     const ip = "203.0.113.77";
-    let limited;
+    let limited: Awaited<ReturnType<typeof api>> | undefined;
     for (let i = 0; i < 40 && !limited; i++) {
       const res = await api("/v1/auth/login", { ip, body: { email: "nobody@example.com", password: "wrong password" } });
       if (res.status === 429) limited = res;

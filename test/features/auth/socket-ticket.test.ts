@@ -164,7 +164,7 @@ describe("socket tickets: who is refused", () => {
     const alice = await signup();
     const mallory: TestUser = await signup();
     const room = await createGroup(alice);
-    for (const t of ["st_made-up", "", "x".repeat(5000), (await ticketFor(alice.accessToken)).ticket + "x"]) {
+    for (const t of ["st_made-up", "", "x".repeat(5000), `${(await ticketFor(alice.accessToken)).ticket}x`]) {
       expectProblem(await wsUpgrade(room.id, `?ticket=${encodeURIComponent(t)}`), 401, "unauthorized");
     }
     expectProblem(await wsUpgrade(room.id, `?ticket=${(await ticketFor(mallory.accessToken)).ticket}`), 404, "not_found");

@@ -27,7 +27,10 @@ async function callWith(overrides: Partial<Env>, path: string, token: string, bo
 const refusing = { limit: async () => ({ success: false }) } as unknown as RateLimit;
 function recording() {
   const keys: string[] = [];
-  return { keys, limiter: { limit: async (o: { key: string }) => (keys.push(o.key), { success: true }) } as unknown as RateLimit };
+  return { keys, limiter: { limit: async (o: { key: string }) => {
+        keys.push(o.key);
+        return { success: true };
+      }, } as unknown as RateLimit };
 }
 
 const today = () => new Date().toISOString().slice(0, 10);

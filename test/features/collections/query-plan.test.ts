@@ -191,7 +191,7 @@ describe("collections: every accepted list (sort x where x access x cursor) of e
         }
       }
       const explained = await plans(checks.map((c) => c.query));
-      checks.forEach((c, i) => expectIndexedList(explained[i]!, table, c.index, c.what));
+      for (const [i, c] of checks.entries()) expectIndexedList(explained[i]!, table, c.index, c.what);
       console.log(`${col.name}: ${checks.length} accepted list shapes checked with EXPLAIN QUERY PLAN, ${refused} refused`);
       expect(checks.length).toBeGreaterThan(50);
       // Every index the declaration made serves at least one accepted list.

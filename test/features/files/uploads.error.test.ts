@@ -119,7 +119,10 @@ describe("uploads (tus): concurrent PATCHes", () => {
     let releaseB!: () => void;
     const bArrived = new Promise<void>((r) => (releaseB = r));
     const chunk = source.subarray(100, 150);
-    const bodyA = new ReadableStream<Uint8Array>({ start: (ctl) => (ctl.enqueue(chunk.slice()), ctl.close()) });
+    const bodyA = new ReadableStream<Uint8Array>({ start: (ctl) => {
+        ctl.enqueue(chunk.slice());
+        ctl.close();
+      }, });
     const bodyB = new ReadableStream<Uint8Array>({
       async pull(ctl) {
         await bArrived;
@@ -157,7 +160,10 @@ describe("uploads (tus): concurrent PATCHes", () => {
     let releaseB!: () => void;
     const bArrived = new Promise<void>((r) => (releaseB = r));
     const chunk = source.subarray(100);
-    const bodyA = new ReadableStream<Uint8Array>({ start: (ctl) => (ctl.enqueue(chunk.slice()), ctl.close()) });
+    const bodyA = new ReadableStream<Uint8Array>({ start: (ctl) => {
+        ctl.enqueue(chunk.slice());
+        ctl.close();
+      }, });
     const bodyB = new ReadableStream<Uint8Array>({
       async pull(ctl) {
         await bArrived;
@@ -206,7 +212,10 @@ describe("uploads (tus): concurrent PATCHes", () => {
         },
       } as unknown as R2Bucket,
     } as Env;
-    const body = new ReadableStream<Uint8Array>({ start: (ctl) => (ctl.enqueue(pngBytes(100)), ctl.close()) });
+    const body = new ReadableStream<Uint8Array>({ start: (ctl) => {
+        ctl.enqueue(pngBytes(100));
+        ctl.close();
+      }, });
     const outcome = await appendToUpload(racing, db, up, body).then(
       () => "ok",
       (e: unknown) => (e instanceof AppError ? e.status : String(e)),
