@@ -30,6 +30,13 @@ export const BENCH_OFFLINE = {
   GOOGLE_JWKS_URL: "http://127.0.0.1:9/google/jwks",
 };
 
+/** `vars` with each outside service that points at the internet pointed at BENCH_OFFLINE instead (a caller's local stand-in stays). */
+function offline(vars) {
+  const out = { ...vars };
+  for (const [k, v] of Object.entries(BENCH_OFFLINE)) if (/^https?:\/\/(?!127\.0\.0\.1|localhost)/.test(String(out[k] ?? "")) || k === "MAIL_PROVIDER_URL") out[k] = v;
+  return out;
+}
+
 /** Rate limits would throttle a benchmark: every limiter gets this budget per period in the bench. */
 export const BENCH_RATE_LIMIT = 1_000_000_000;
 
@@ -157,7 +164,7 @@ export async function startOutpost(scriptPath, config) {
         scriptPath,
         compatibilityDate: config.compatibility_date,
         compatibilityFlags: config.compatibility_flags ?? [],
-        bindings: { ...config.vars, ...BENCH_OFFLINE, ...BENCH_SECRETS },
+        bindings: { ...offline(config.vars), ...BENCH_SECRETS },
         d1Databases: Object.fromEntries(config.d1_databases.map((d) => [d.binding, d.database_id])),
         r2Buckets: Object.fromEntries(config.r2_buckets.map((b) => [b.binding, b.bucket_name])),
         durableObjects: Object.fromEntries(config.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
