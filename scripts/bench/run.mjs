@@ -8,12 +8,16 @@
 // Knobs (environment): BENCH_DURATION seconds per HTTP scenario (default 8), BENCH_WARMUP
 // seconds (default 1), BENCH_CONNECTIONS (default 10), BENCH_ONLY=comma,separated,scenario,ids,
 // BENCH_TUS_MIB (default 50), BENCH_TUS_CHUNK_MIB (default 5), BENCH_CHAT_SOCKETS (default 100,1000),
-// BENCH_LARGE_USERS / _RECORDS / _ROOMS (default 100,000 / 1,000,000 / 10,000: the large-database rows).
-import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+// BENCH_LARGE_USERS / _RECORDS / _ROOMS (default 100,000 / 1,000,000 / 10,000: the large-database rows),
+// BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row). Scenario ids for BENCH_ONLY:
+// health, get, list, rooms, login, create, refresh, download, tus, cold, chat, large (a reference
+// row runs with its route's id).
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { benchDir, BENCH_RATE_LIMIT, buildWorker, readWranglerConfig, root, sampleRss, startHelloWorld, startOutpost } from "./runtime.mjs";
+import { gzipSync } from "node:zlib";
+import { applyMigrations, benchDir, BENCH_RATE_LIMIT, buildWorker, readWranglerConfig, root, sampleRss, startHelloWorld, startOutpost } from "./runtime.mjs";
 
 const env = process.env;
 const DURATION = Number(env.BENCH_DURATION ?? 8);
@@ -127,13 +131,24 @@ const ratio = (rps) => (ceiling ? `${(rps / ceiling).toFixed(2)}×` : "—");
 /** req/s of each HTTP scenario on the small database, for the large-database rows to compare with. */
 const smallRps = new Map();
 
+/**
+ * req/s of the hello-world Worker doing exactly a route's D1 work (same statements, same round
+ * trips), by scenario id: Outpost's row ÷ this is the share of the reference that survives
+ * Outpost's own per-request work (routing, middleware, JWT, validation, serialization).
+ */
+const referenceRps = new Map();
+const vsRef = (id, rps) => {
+  const ref = referenceRps.get(id);
+  return ref ? `${(rps / ref).toFixed(2)}× ref` : "";
+};
+
 async function httpScenario(id, label, setup) {
   if (!wanted(id)) return;
   try {
     const sc = await setup();
     const res = await loadHttp({ ...sc, url: `${base}${sc.path}` });
     smallRps.set(id, res.reqPerSec);
-    addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []) });
+    addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), vsRef: vsRef(id, res.reqPerSec), notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []) });
   } catch (e) {
     if (e instanceof Skip) addRow({ scenario: label, throughput: "skipped", notes: `skipped: ${e.message}` });
     else addRow({ scenario: label, throughput: "failed", notes: `failed: ${e.message}` });
@@ -147,19 +162,42 @@ async function main() {
   const config = await readWranglerConfig();
   const started = new Date();
 
-  // 1. Ceiling: a bare hello-world Worker on the same runtime (always run: the ratios need it).
+  // 1. Ceiling: a bare hello-world Worker on the same runtime (always run: the ratios need it),
+  // and the references: the same Worker doing exactly the D1 work of a route.
   {
     const hello = await startHelloWorld(config.compatibility_date);
     try {
       const res = await loadHttp({ url: `${hello.url}/` });
       ceiling = res.reqPerSec;
       addRow({ scenario: "ceiling: hello-world Worker", throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: "1.00×", notes: httpNotes(res, ["same workerd, same load"]) });
-      const d1 = await loadHttp({ url: `${hello.url}/d1` });
-      addRow({ scenario: "hello-world + one D1 query", throughput: `${fmt(d1.reqPerSec)} req/s`, p50: d1.p50, p99: d1.p99, ratio: ratio(d1.reqPerSec), notes: httpNotes(d1, ["`SELECT 1`: the local D1 simulation's own cost"]) });
+      const reference = async (id, label, sc, note) => {
+        if (!wanted(id)) return;
+        const r = await loadHttp({ ...sc, url: `${hello.url}${sc.path}` });
+        referenceRps.set(id, r.reqPerSec);
+        addRow({ scenario: label, throughput: `${fmt(r.reqPerSec)} req/s`, p50: r.p50, p99: r.p99, ratio: ratio(r.reqPerSec), vsRef: "1.00× ref", notes: httpNotes(r, [note]) });
+      };
+      await reference("health", "reference: hello-world + one D1 query", { path: "/d1" }, "`SELECT 1`: the local D1 simulation's own cost; reference for GET /v1/health");
+      if (["get", "list", "create"].some(wanted)) {
+        // Outpost's schema and the same data shape as the Outpost rows below.
+        const db = await applyMigrations(hello.mf, config);
+        const owner = "ref-user";
+        const now = new Date().toISOString();
+        await db.prepare("INSERT INTO users (id, email, email_verified, anonymous, created_at, updated_at) VALUES (?, 'ref@example.com', 0, 0, ?, ?)").bind(owner, now, now).run();
+        const note = (id, title, pinned, body = "") =>
+          db.prepare("INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)").bind(id, owner, now, now, title, body, pinned ? 1 : 0, pinned ? "[]" : '["a","b"]');
+        await db.batch([note("ref-note", "bench record", false, "x".repeat(200)), ...Array.from({ length: 40 }, (_, i) => note(`ref-seed-${i}`, `seed ${i}`, i % 2 === 0))]);
+        await reference("get", "reference: hello-world + GET record's query", { path: `/get?id=ref-note&owner=${owner}` }, "the same SELECT by id and owner, JSON answer");
+        await reference("list", "reference: hello-world + list's query", { path: `/list?owner=${owner}` }, "the same SELECT (owner, pinned, order, limit 21), JSON answer");
+        const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
+        await reference("create", "reference: hello-world + create's batch", { path: `/create?owner=${owner}`, method: "POST", headers: { "content-type": "application/json" }, body }, "the same 2-insert batch, JSON body in and out");
+      }
     } finally {
       await hello.mf.dispose();
     }
   }
+
+  // Cold start: fresh runtimes, and the startup CPU profile of the bundle.
+  if (wanted("cold")) await coldStart(script, config);
 
   // 2. Outpost.
   const rt = await startOutpost(script, config);
@@ -206,8 +244,8 @@ async function main() {
   }
 
   // Output.
-  const header = ["scenario", "throughput", "p50 ms", "p99 ms", "ratio", "notes"];
-  const body = rows.map((r) => [r.scenario, r.throughput ?? "", r.p50 === undefined ? "" : fmt(r.p50, 1), r.p99 === undefined ? "" : fmt(r.p99, 1), r.ratio ?? "", r.notes ?? ""]);
+  const header = ["scenario", "throughput", "p50 ms", "p99 ms", "ratio", "vs ref", "notes"];
+  const body = rows.map((r) => [r.scenario, r.throughput ?? "", r.p50 === undefined ? "" : fmt(r.p50, 1), r.p99 === undefined ? "" : fmt(r.p99, 1), r.ratio ?? "", r.vsRef ?? "", r.notes ?? ""]);
   const md = [header, header.map(() => "---"), ...body].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((c) => String(c[i]).length)));
   const plain = [header, ...body].map((c) => c.map((x, i) => String(x).padEnd(widths[i])).join("  ")).join("\n");
@@ -217,14 +255,79 @@ async function main() {
   const loadRange = loads.length ? `${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` : "n/a";
   const settings = `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period; 1-min load average ${loadRange} during the run (${cpus.length} cores)`;
   const stamp = `${started.toISOString().replace(/\.\d+Z$/, "Z")}`;
-  console.log(`\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets)\nrun ${stamp} on ${machine}\n${settings}`);
+  console.log(`\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets); vs ref: req/s ÷ the hello-world Worker running the same D1 statements\nrun ${stamp} on ${machine}\n${settings}`);
   // A partial run (BENCH_ONLY) does not overwrite the last full table.
   const outFile = path.join(benchDir, ONLY ? "results-partial.md" : "results.md");
   writeFileSync(
     outFile,
-    `${md}\n\nRatio: req/s ÷ the hello-world ceiling (chat rows: msgs/s ÷ the bare Node \`ws\` baseline with the same sockets).\nRun ${stamp} on ${machine}.\n${settings}.\n`,
+    `${md}\n\nRatio: req/s ÷ the hello-world ceiling (chat rows: msgs/s ÷ the bare Node \`ws\` baseline with the same sockets). vs ref: req/s ÷ the hello-world Worker running the same D1 statements as the route.\nRun ${stamp} on ${machine}.\n${settings}.\n`,
   );
   console.error(`\nwritten to ${path.relative(root, outFile)}`);
+}
+
+// --- cold start -------------------------------------------------------------------------------
+
+const COLD_RUNS = Number(env.BENCH_COLD_RUNS ?? 3);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function timedFetch(url) {
+  const t0 = performance.now();
+  const res = await fetch(url);
+  await res.arrayBuffer();
+  return { ms: performance.now() - t0, status: res.status };
+}
+
+/**
+ * Startup of the bundle, three ways: (1) fresh runtimes, hello-world and Outpost alternately
+ * (BENCH_COLD_RUNS each, medians): time to ready (workerd started, script loaded, global scope
+ * run) and the first request (Outpost: GET /v1/health; hello-world: its one-query route, the
+ * same D1 work); (2) `wrangler check startup`: the CPU profile of the Worker's global scope,
+ * written to .bench/startup.cpuprofile; (3) the bundle's size, raw and gzipped.
+ */
+async function coldStart(script, config) {
+  try {
+    const hello = [];
+    const outpost = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      const h = await startHelloWorld(config.compatibility_date);
+      try {
+        hello.push({ ready: h.readyMs, first: (await timedFetch(`${h.url}/d1`)).ms, second: (await timedFetch(`${h.url}/d1`)).ms });
+      } finally {
+        await h.mf.dispose();
+      }
+      // No migrations: nothing but the start is timed, and /v1/health needs no table.
+      const o = await startOutpost(script, config, { migrate: false });
+      try {
+        const first = await timedFetch(`${o.url}/v1/health`);
+        if (first.status !== 200) throw new Error(`GET /v1/health on a fresh runtime answered ${first.status}`);
+        outpost.push({ ready: o.readyMs, first: first.ms, second: (await timedFetch(`${o.url}/v1/health`)).ms });
+      } finally {
+        await o.dispose();
+      }
+    }
+    const m = (xs, k) => median(xs.map((x) => x[k]));
+    addRow({ scenario: "cold start: hello-world Worker", throughput: `${fmt(m(hello, "ready"))} ms to ready`, ratio: "—", notes: `fresh runtime, median of ${COLD_RUNS}: first request (one D1 query) ${fmt(m(hello, "first"), 1)} ms, second ${fmt(m(hello, "second"), 1)} ms` });
+    const profile = path.join(benchDir, "startup.cpuprofile");
+    const check = spawnSync(path.join(root, "node_modules", ".bin", "wrangler"), ["check", "startup", "--outfile", profile], { cwd: root, encoding: "utf8" });
+    const out = `${check.stdout}\n${check.stderr}`;
+    const active = /Active:\s*([\d.]+)\s*ms/.exec(out)?.[1];
+    const gc = /including ([\d.]+) ms garbage collection/.exec(out)?.[1];
+    const bytes = statSync(script).size;
+    const gz = gzipSync(readFileSync(script)).length;
+    addRow({
+      scenario: "cold start: Outpost",
+      throughput: `${fmt(m(outpost, "ready"))} ms to ready`,
+      ratio: "—",
+      vsRef: `+${fmt(m(outpost, "ready") - m(hello, "ready"))} ms`,
+      notes: [
+        `fresh runtime, median of ${COLD_RUNS}: first GET /v1/health ${fmt(m(outpost, "first"), 1)} ms, second ${fmt(m(outpost, "second"), 1)} ms`,
+        active ? `startup CPU ${active} ms active${gc ? ` (${gc} ms GC)` : ""} (\`wrangler check startup\`, profile in .bench/startup.cpuprofile)` : `wrangler check startup failed: ${out.trim().slice(-200)}`,
+        `bundle ${fmt(bytes / 1024, 1)} KiB, gzip ${fmt(gz / 1024, 1)} KiB`,
+      ].join("; "),
+    });
+  } catch (e) {
+    addRow({ scenario: "cold start: Outpost", throughput: "failed", notes: `failed: ${e.message}` });
+  }
 }
 
 // --- hot paths, on the small and on the large database ---------------------------------------
