@@ -178,9 +178,10 @@ export async function applyMigrations(mf, config) {
  * Outpost's bundle with the bindings of wrangler.toml: D1, R2, Durable Objects (SQLite), the
  * Queue and its consumer, and the rate limiters (with `BENCH_RATE_LIMIT` instead of the
  * production budget). Storage lives in a fresh temp directory; migrations are applied unless
- * `migrate` is false (the cold-start rows time a bare start).
+ * `migrate` is false (the cold-start rows time a bare start). `inspectorPort` opens workerd's
+ * inspector (Chrome DevTools protocol) for profiling (scripts/bench/profile.mjs).
  */
-export async function startOutpost(scriptPath, config, { migrate = true } = {}) {
+export async function startOutpost(scriptPath, config, { migrate = true, inspectorPort } = {}) {
   const persistDir = mkdtempSync(path.join(os.tmpdir(), "outpost-bench-"));
   const consumers = Object.fromEntries(
     (config.queues?.consumers ?? []).map((c) => [
@@ -194,6 +195,7 @@ export async function startOutpost(scriptPath, config, { migrate = true } = {}) 
     ]),
   );
   const rt = await startMiniflare({
+    ...(inspectorPort ? { inspectorPort } : {}),
     resourcePersistencePath: persistDir,
     workers: [
       {

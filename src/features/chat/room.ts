@@ -41,6 +41,7 @@ import {
   type ClientFrame,
   type ErrorFrameCode,
   type Message,
+  type ParsedFrame,
   parseClientFrame,
   PING_TEXT,
   PONG_TEXT,
@@ -75,6 +76,7 @@ interface Attachment {
 }
 
 type ChatMessageJob = Extract<Job, { type: "chat.message" }>;
+type SendChecks = Promise<RoomResult<null>>;
 
 /** Result of an RPC call that can be refused; the Worker turns a refusal into an AppError. */
 export type RoomResult<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; detail: string };
@@ -135,6 +137,10 @@ export class ChatRoom extends DurableObject<Env> {
    * so it never disagrees with the stored one; lost with the instance (hibernation), then refilled.
    */
   private attachments = new WeakMap<WebSocket, Attachment>();
+  /** `getWebSockets()`, kept from one broadcast to the next; forgotten whenever a socket is accepted, closed or dropped. */
+  private socketList: WebSocket[] | null = null;
+  /** Messages stored since the last flush started (in memory: only paces the next flush). */
+  private unflushed = 0;
   /** The room id, read once from `meta` (it never changes). */
   private boundRoomId: string | null = null;
   /**
@@ -293,6 +299,7 @@ export class ChatRoom extends DurableObject<Env> {
     const server = pair[1];
     const wasOnline = this.isOnline(userId);
     this.ctx.acceptWebSocket(server, [userId, tag]);
+    this.socketList = null;
     // A replay on connect spends one of the socket's sync tokens.
     const replaying = afterSeq !== null && Number.isSafeInteger(afterSeq);
     this.attach(server, { userId, sessionId, lastSeenAt: Date.now(), replayedTo: 0, gone: false, syncTokens: limits.chatSyncBurst - (replaying ? 1 : 0), syncAt: this.now() });
@@ -311,7 +318,11 @@ export class ChatRoom extends DurableObject<Env> {
     this.attach(ws, att);
 
     const userId = att.userId;
-    const run = (this.frameChains.get(userId) ?? Promise.resolve()).then(() => this.processFrame(ws, att, data));
+    const parsed = parseClientFrame(data);
+    // A new message's checks (rate limit, file) start now, not when its turn comes: one user's
+    // frames are still stored in the order they arrived, but the checks' round trips overlap.
+    const checks = parsed.ok && parsed.frame.type === "send" ? this.startSendChecks(userId, parsed.frame) : null;
+    const run = (this.frameChains.get(userId) ?? Promise.resolve()).then(() => this.processFrame(ws, att, parsed, checks));
     const tail = run.catch(() => undefined);
     this.frameChains.set(userId, tail);
     void tail.then(() => {
@@ -320,13 +331,12 @@ export class ChatRoom extends DurableObject<Env> {
     await run;
   }
 
-  private async processFrame(ws: WebSocket, att: Attachment, data: string | ArrayBuffer): Promise<void> {
+  private async processFrame(ws: WebSocket, att: Attachment, parsed: ParsedFrame, checks: SendChecks | null): Promise<void> {
     // The socket may have been dropped (removed member, timeout) while this frame waited its turn.
     if (this.attachment(ws)?.gone !== false) return;
-    const parsed = parseClientFrame(data);
     if (!parsed.ok) return this.sendError(ws, parsed.code, parsed.message, parsed.clientId);
     try {
-      await this.handleFrame(ws, att, parsed.frame);
+      await this.handleFrame(ws, att, parsed.frame, checks);
     } catch (e) {
       console.error(`chat: ${parsed.frame.type} frame failed:`, (e as Error).message);
       const clientId = parsed.frame.type === "send" ? parsed.frame.clientId : undefined;
@@ -334,7 +344,7 @@ export class ChatRoom extends DurableObject<Env> {
     }
   }
 
-  private async handleFrame(ws: WebSocket, att: Attachment, frame: ClientFrame): Promise<void> {
+  private async handleFrame(ws: WebSocket, att: Attachment, frame: ClientFrame, checks: SendChecks | null): Promise<void> {
     switch (frame.type) {
       case "ping":
         return this.sendTo(ws, { type: "pong" });
@@ -351,12 +361,13 @@ export class ChatRoom extends DurableObject<Env> {
       }
       case "send": {
         const { type: _type, ...input } = frame;
-        return this.socketSend(ws, att.userId, input);
+        return this.socketSend(ws, att.userId, input, checks);
       }
     }
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    this.socketList = null;
     // Complete the closing handshake; 1005/1006 are not codes one may send.
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, "closed");
@@ -367,6 +378,7 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    this.socketList = null;
     this.gone(ws);
   }
 
@@ -473,8 +485,8 @@ export class ChatRoom extends DurableObject<Env> {
     return Date.now();
   }
 
-  private async socketSend(ws: WebSocket, userId: string, input: SendInput): Promise<void> {
-    const r = await this.admit(this.roomId(), userId, input, false);
+  private async socketSend(ws: WebSocket, userId: string, input: SendInput, checks: SendChecks | null): Promise<void> {
+    const r = await this.admit(this.roomId(), userId, input, false, checks);
     if (!r.ok) return this.sendError(ws, r.code === "rate_limited" ? "rate_limited" : "forbidden", r.code === "rate_limited" ? r.detail : "fileId is not a file you may share.", input.clientId);
     // A resend gets the original back on its own socket; a new message reached it via broadcast.
     if (!r.value.created) this.sendTo(ws, { type: "message", message: r.value.message });
@@ -484,23 +496,41 @@ export class ChatRoom extends DurableObject<Env> {
    * A client's send (REST or socket): a clientId this sender already used yields the stored message
    * with no further checks (a retry is not a new send); a new message must pass the sender's rate
    * limit and, with a file, the file check before it is stored. `flush` is the flush that will
-   * carry a new message to D1 (see `mirrored`); `waiting`: a caller will wait for it (REST).
+   * carry a new message to D1 (see `mirrored`); `waiting`: a caller will wait for it (REST);
+   * `checks`: the checks already started for this send (`startSendChecks`).
    */
-  private async admit(roomId: string, senderId: string, input: SendInput, waiting: boolean): Promise<RoomResult<{ message: Message; created: boolean; flush: number }>> {
+  private async admit(roomId: string, senderId: string, input: SendInput, waiting: boolean, checks: SendChecks | null = null): Promise<RoomResult<{ message: Message; created: boolean; flush: number }>> {
     this.bindRoom(roomId);
     const known = this.findByClientId(senderId, input.clientId);
     if (known) return { ok: true, value: { message: this.toMessage(known), created: false, flush: 0 } };
+    const checked = await (checks ?? this.sendChecks(senderId, input));
+    if (!checked.ok) return checked;
+    // store() looks the clientId up again: a concurrent send with it may have landed meanwhile.
+    const stored = this.store(senderId, input);
+    if (!stored.created) return { ok: true, value: { ...stored, flush: 0 } };
+    this.unflushed++;
+    // Same synchronous step as the commit: broadcasts leave in seq order, and nothing is broadcast that is not stored.
+    this.broadcast({ type: "message", message: stored.message }, { skipReplayed: stored.message.seq });
+    return { ok: true, value: { ...stored, flush: this.requestFlush(waiting) } };
+  }
+
+  /** A new message must pass the sender's rate limit and, with a file, the file check. */
+  private async sendChecks(senderId: string, input: SendInput): Promise<RoomResult<null>> {
     const { success } = await this.env.CHAT_LIMITER.limit({ key: `send:${senderId}` });
     if (!success) return { ok: false, code: "rate_limited", detail: "Too many messages; slow down." };
     if (input.fileId && !(await mayAttachFile(createDb(this.env.DB), senderId, input.fileId))) {
       return { ok: false, code: "forbidden", detail: "fileId must be a public file or one of your own." };
     }
-    // store() looks the clientId up again: a concurrent send with it may have landed meanwhile.
-    const stored = this.store(senderId, input);
-    if (!stored.created) return { ok: true, value: { ...stored, flush: 0 } };
-    // Same synchronous step as the commit: broadcasts leave in seq order, and nothing is broadcast that is not stored.
-    this.broadcast({ type: "message", message: stored.message }, { skipReplayed: stored.message.seq });
-    return { ok: true, value: { ...stored, flush: this.requestFlush(waiting) } };
+    return { ok: true, value: null };
+  }
+
+  /** Starts the checks of a socket send as it arrives (none for a clientId already stored: a resend). */
+  private startSendChecks(senderId: string, input: SendInput): SendChecks | null {
+    if (this.findByClientId(senderId, input.clientId)) return null;
+    const checks = this.sendChecks(senderId, input);
+    // Awaited when the frame's turn comes; a frame whose socket was dropped meanwhile never awaits it.
+    checks.catch(() => undefined);
+    return checks;
   }
 
   /**
@@ -551,7 +581,7 @@ export class ChatRoom extends DurableObject<Env> {
       return covering;
     }
     const wait = this.lastFlushAt + this.mirrorPolicy.everyMs - this.now();
-    if (waiting || wait <= 0 || this.pendingMessages() >= this.mirrorPolicy.maxPending) {
+    if (waiting || wait <= 0 || this.unflushed >= this.mirrorPolicy.maxPending) {
       this.startFlush();
     } else if (this.flushTimer === null) {
       this.flushTimer = this.later(() => {
@@ -580,6 +610,7 @@ export class ChatRoom extends DurableObject<Env> {
     }
     const number = ++this.flushesStarted;
     this.lastFlushAt = this.now();
+    this.unflushed = 0;
     this.flushing = this.flush()
       .catch((e) => console.error("chat: flush failed:", (e as Error).message))
       .finally(() => {
@@ -727,11 +758,12 @@ export class ChatRoom extends DurableObject<Env> {
     if (att && upTo > att.replayedTo) this.attach(ws, { ...att, replayedTo: upTo });
   }
 
+  /** Serialized once, sent to every socket. A socket that closed and whose close event has not run yet refuses the send (caught in trySend). */
   private broadcast(frame: ServerFrame, opts: { exceptUser?: string; skipReplayed?: number } = {}): void {
     const text = JSON.stringify(frame);
-    for (const ws of this.ctx.getWebSockets()) {
+    for (const ws of this.sockets()) {
       const att = this.attachment(ws);
-      if (!att || att.gone || ws.readyState !== OPEN) continue;
+      if (!att || att.gone) continue;
       if (opts.exceptUser !== undefined && att.userId === opts.exceptUser) continue;
       if (opts.skipReplayed !== undefined && att.replayedTo >= opts.skipReplayed) continue;
       this.trySend(ws, text);
@@ -756,6 +788,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** Closes a socket from our side and marks it, so its close event is not reported again. */
   private drop(ws: WebSocket, code: number, reason: string): void {
+    this.socketList = null;
     const att = this.attachment(ws);
     if (att) this.attach(ws, { ...att, gone: true });
     try {
@@ -776,7 +809,7 @@ export class ChatRoom extends DurableObject<Env> {
   /** Users with at least one open socket here (CLOSING sockets and ones we dropped do not count). */
   private onlineUsers(): string[] {
     const users = new Set<string>();
-    for (const ws of this.ctx.getWebSockets()) {
+    for (const ws of this.sockets()) {
       const att = this.attachment(ws);
       if (att && !att.gone && ws.readyState === OPEN) users.add(att.userId);
     }
@@ -812,8 +845,9 @@ export class ChatRoom extends DurableObject<Env> {
     return this.sql.exec<{ s: number }>("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
   }
 
-  private pendingMessages(): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM unmirrored").one().n;
+  private sockets(): WebSocket[] {
+    this.socketList ??= this.ctx.getWebSockets();
+    return this.socketList;
   }
 
   /** Whether a flush owes D1 anything: messages (with their push jobs), deletions, read positions. */
