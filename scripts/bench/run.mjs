@@ -132,23 +132,61 @@ const ratio = (rps) => (ceiling ? `${(rps / ceiling).toFixed(2)}×` : "—");
 const smallRps = new Map();
 
 /**
- * req/s of the hello-world Worker doing exactly a route's D1 work (same statements, same round
- * trips), by scenario id: Outpost's row ÷ this is the share of the reference that survives
- * Outpost's own per-request work (routing, middleware, JWT, validation, serialization).
+ * The hello-world Worker doing exactly a route's D1 work (same statements, same round trips), by
+ * scenario id: { label, sc (a load-http scenario on the hello-world runtime), note }. Outpost's
+ * req/s ÷ its reference's is the share that survives Outpost's own per-request work (routing,
+ * middleware, JWT, validation, serialization).
  */
-const referenceRps = new Map();
-const vsRef = (id, rps) => {
-  const ref = referenceRps.get(id);
-  return ref ? `${(rps / ref).toFixed(2)}× ref` : "";
-};
+const references = new Map();
+let helloUrl = "";
+/** The hello-world runtime, up for the whole run (stopped after main). */
+let helloRuntime = null;
+/** Paired runs alternate reference and Outpost in this many slices of DURATION/ROUNDS s each, so a change in outside load hits both. */
+const PAIR_ROUNDS = Number(env.BENCH_PAIR_ROUNDS ?? 3);
+
+/** Several load-http results as one: requests over total time; p50 the mean of the slices', p99 the highest. */
+function combine(results) {
+  const sum = (k) => results.reduce((n, r) => n + r[k], 0);
+  const statusCodes = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.statusCodes)) statusCodes[k] = (statusCodes[k] ?? 0) + v;
+  return {
+    requests: sum("requests"),
+    reqPerSec: sum("requests") / sum("duration"),
+    bytesPerSec: sum("bytesPerSec") / results.length,
+    p50: sum("p50") / results.length,
+    p99: Math.max(...results.map((r) => r.p99)),
+    errors: sum("errors"),
+    timeouts: sum("timeouts"),
+    non2xx: sum("non2xx"),
+    statusCodes,
+    duration: sum("duration"),
+  };
+}
 
 async function httpScenario(id, label, setup) {
   if (!wanted(id)) return;
   try {
     const sc = await setup();
+    const ref = references.get(id);
+    if (ref && helloUrl) {
+      // Alternate reference and Outpost slices; the first slice of each side is warmed up.
+      const slice = Math.max(1, Math.round(DURATION / PAIR_ROUNDS));
+      const refRuns = [];
+      const outRuns = [];
+      for (let k = 0; k < PAIR_ROUNDS; k++) {
+        refRuns.push(await loadHttp({ ...ref.sc, url: `${helloUrl}${ref.sc.path}`, duration: slice, warmup: k === 0 ? WARMUP : 0 }));
+        outRuns.push(await loadHttp({ ...sc, url: `${base}${sc.path}`, duration: slice, warmup: k === 0 ? WARMUP : 0 }));
+      }
+      const r = combine(refRuns);
+      const res = combine(outRuns);
+      addRow({ scenario: ref.label, throughput: `${fmt(r.reqPerSec)} req/s`, p50: r.p50, p99: r.p99, ratio: ratio(r.reqPerSec), vsRef: "1.00× ref", notes: httpNotes(r, [ref.note]) });
+      smallRps.set(id, res.reqPerSec);
+      addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), vsRef: `${(res.reqPerSec / r.reqPerSec).toFixed(2)}× ref`, notes: httpNotes(res, [...(sc.notes ? [sc.notes(res)] : []), `${PAIR_ROUNDS} slices alternating with its reference`]) });
+      return;
+    }
     const res = await loadHttp({ ...sc, url: `${base}${sc.path}` });
     smallRps.set(id, res.reqPerSec);
-    addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), vsRef: vsRef(id, res.reqPerSec), notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []) });
+    addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []) });
   } catch (e) {
     if (e instanceof Skip) addRow({ scenario: label, throughput: "skipped", notes: `skipped: ${e.message}` });
     else addRow({ scenario: label, throughput: "failed", notes: `failed: ${e.message}` });
@@ -162,21 +200,19 @@ async function main() {
   const config = await readWranglerConfig();
   const started = new Date();
 
-  // 1. Ceiling: a bare hello-world Worker on the same runtime (always run: the ratios need it),
-  // and the references: the same Worker doing exactly the D1 work of a route.
+  // 1. Ceiling: a bare hello-world Worker on the same runtime (always run: the ratios need it).
+  // It stays up: its reference routes (the same Worker doing exactly the D1 work of a route) run
+  // in slices alternating with the Outpost rows they are the reference of.
+  const hello = await startHelloWorld(config.compatibility_date);
+  helloRuntime = hello;
   {
-    const hello = await startHelloWorld(config.compatibility_date);
-    try {
+    {
       const res = await loadHttp({ url: `${hello.url}/` });
       ceiling = res.reqPerSec;
       addRow({ scenario: "ceiling: hello-world Worker", throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: "1.00×", notes: httpNotes(res, ["same workerd, same load"]) });
-      const reference = async (id, label, sc, note) => {
-        if (!wanted(id)) return;
-        const r = await loadHttp({ ...sc, url: `${hello.url}${sc.path}` });
-        referenceRps.set(id, r.reqPerSec);
-        addRow({ scenario: label, throughput: `${fmt(r.reqPerSec)} req/s`, p50: r.p50, p99: r.p99, ratio: ratio(r.reqPerSec), vsRef: "1.00× ref", notes: httpNotes(r, [note]) });
-      };
-      await reference("health", "reference: hello-world + one D1 query", { path: "/d1" }, "`SELECT 1`: the local D1 simulation's own cost; reference for GET /v1/health");
+      helloUrl = hello.url;
+      const reference = (id, label, sc, note) => references.set(id, { label, sc, note });
+      reference("health", "reference: hello-world + one D1 query", { path: "/d1" }, "`SELECT 1`: the local D1 simulation's own cost; reference for GET /v1/health");
       if (["get", "list", "create"].some(wanted)) {
         // Outpost's schema and the same data shape as the Outpost rows below.
         const db = await applyMigrations(hello.mf, config);
@@ -186,13 +222,11 @@ async function main() {
         const note = (id, title, pinned, body = "") =>
           db.prepare("INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)").bind(id, owner, now, now, title, body, pinned ? 1 : 0, pinned ? "[]" : '["a","b"]');
         await db.batch([note("ref-note", "bench record", false, "x".repeat(200)), ...Array.from({ length: 40 }, (_, i) => note(`ref-seed-${i}`, `seed ${i}`, i % 2 === 0))]);
-        await reference("get", "reference: hello-world + GET record's query", { path: `/get?id=ref-note&owner=${owner}` }, "the same SELECT by id and owner, JSON answer");
-        await reference("list", "reference: hello-world + list's query", { path: `/list?owner=${owner}` }, "the same SELECT (owner, pinned, order, limit 21), JSON answer");
+        reference("get", "reference: hello-world + GET record's query", { path: `/get?id=ref-note&owner=${owner}` }, "the same SELECT by id and owner, JSON answer");
+        reference("list", "reference: hello-world + list's query", { path: `/list?owner=${owner}` }, "the same SELECT (owner, pinned, order, limit 21), JSON answer");
         const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
-        await reference("create", "reference: hello-world + create's batch", { path: `/create?owner=${owner}`, method: "POST", headers: { "content-type": "application/json" }, body }, "the same 2-insert batch, JSON body in and out");
+        reference("create", "reference: hello-world + create's batch", { path: `/create?owner=${owner}`, method: "POST", headers: { "content-type": "application/json" }, body }, "the same 2-insert batch, JSON body in and out");
       }
-    } finally {
-      await hello.mf.dispose();
     }
   }
 
@@ -526,5 +560,9 @@ async function chatScenarios(ownerToken) {
   }
 }
 
-await main();
+try {
+  await main();
+} finally {
+  await helloRuntime?.mf.dispose();
+}
 process.exit(0);
