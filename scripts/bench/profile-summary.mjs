@@ -3,7 +3,12 @@
 import { readFileSync } from "node:fs";
 
 /** Self and total time per function, and total per bundle module (esbuild's `// src/…` markers). */
-export function summarize(profile, script) {
+/**
+ * `capUs`: a sample stands for at most this much time. On a busy machine a sample that comes long
+ * after the previous one mostly measures the thread waiting to be scheduled, which would land on
+ * whatever function happened to run; capping attributes CPU, not waiting.
+ */
+export function summarize(profile, script, capUs = Number.POSITIVE_INFINITY) {
   const base = script.split("/").pop();
   const isBundle = (url) => url.endsWith(`/${base}`) || url === base;
   const lines = readFileSync(script, "utf8").split("\n");
@@ -19,7 +24,7 @@ export function summarize(profile, script) {
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const time = new Map();
   for (let i = 0; i < profile.samples.length; i++)
-    time.set(profile.samples[i], (time.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    time.set(profile.samples[i], (time.get(profile.samples[i]) ?? 0) + Math.min(capUs, profile.timeDeltas[i] ?? 0));
   const label = (n) => {
     const f = n.callFrame;
     const where =
@@ -54,6 +59,7 @@ export function summarize(profile, script) {
           `${(t / 1000).toFixed(1).padStart(9)} ms ${((100 * t) / (total - idle || 1)).toFixed(1).padStart(5)}%  ${name}`,
       )
       .join("\n");
-  return `busy ${((total - idle) / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled\n\nself time (top 30; % of busy):\n${top(self, 30)}\n\nbundle modules by total time (a module counts once per sample):\n${top(modules, 25)}`;
+  const capped = Number.isFinite(capUs) ? ` (each sample counted for at most ${capUs} µs)` : "";
+  return `busy ${((total - idle) / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled${capped}\n\nself time (top 30; % of busy):\n${top(self, 30)}\n\nbundle modules by total time (a module counts once per sample):\n${top(modules, 25)}`;
 }
 

@@ -16,6 +16,7 @@ const scenario = process.argv[2] ?? "get";
 const seconds = Number(process.argv[3] ?? 8);
 const here = import.meta.dirname;
 const INSPECTOR_PORT = 9329;
+const SAMPLE_US = 200;
 
 /** Runs a load child; `onStderr(line)` sees its progress lines (fanout.mjs says when it starts sending). */
 function child(script, args, onStderr = () => {}) {
@@ -154,14 +155,14 @@ try {
   }
   const cdp = await inspect(config.name);
   await cdp.send("Profiler.enable");
-  await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+  await cdp.send("Profiler.setSamplingInterval", { interval: SAMPLE_US });
   const result = await load(() => void cdp.send("Profiler.start"));
   const { profile } = await cdp.send("Profiler.stop");
   cdp.close();
   const out = path.join(benchDir, `profile-${scenario}.cpuprofile`);
   writeFileSync(out, JSON.stringify(profile));
   console.log(`${scenario}: ${JSON.stringify(result)}\nprofile written to ${path.relative(process.cwd(), out)}\n`);
-  console.log(summarize(profile, script));
+  console.log(summarize(profile, script, 2 * SAMPLE_US));
 } finally {
   await rt.dispose();
 }
