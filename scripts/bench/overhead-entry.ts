@@ -34,10 +34,21 @@ export async function hello(req: Request, env: { DB: D1Database }): Promise<Resp
       const id = crypto.randomUUID();
       const now = new Date().toISOString();
       const [rec] = await env.DB.batch([
-        env.DB.prepare(SQL.createRecord).bind(id, owner, now, now, 1, body.title, body.body ?? "", body.pinned ? 1 : 0, JSON.stringify(body.tags ?? []), owner),
+        env.DB.prepare(SQL.createRecord).bind(
+          id,
+          owner,
+          now,
+          now,
+          1,
+          body.title,
+          body.body ?? "",
+          body.pinned ? 1 : 0,
+          JSON.stringify(body.tags ?? []),
+          owner,
+        ),
         env.DB.prepare(SQL.createChange).bind(null, "notes", id, owner, 1, 0, now, owner),
       ]);
-      return Response.json(rec!.results[0], { status: 201 });
+      return Response.json(rec?.results[0], { status: 201 });
     }
   }
   return new Response("Hello, world!", { headers: { "content-type": "text/plain" } });

@@ -10,12 +10,12 @@
 // here than in the Worker).
 import { timingSafeEqual } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
 import { summarize } from "./profile-summary.mjs";
-import { benchDir, BENCH_RATE_LIMIT, BENCH_SECRETS, readWranglerConfig, root } from "./runtime.mjs";
+import { BENCH_SECRETS, benchDir, readWranglerConfig, root } from "./runtime.mjs";
 
 const N = Number(process.env.OVERHEAD_N ?? 5000);
 const WARM = 1000;
@@ -24,6 +24,8 @@ const scenarios = wanted.length ? wanted : ["health", "get", "list", "create"];
 
 // --- the bundle -------------------------------------------------------------------------------
 
+// wrangler's own esbuild (the one that bundles the Worker).
+const { build } = createRequire(createRequire(import.meta.url).resolve("wrangler"))("esbuild");
 const outfile = path.join(benchDir, "overhead", "entry.mjs");
 await build({
   entryPoints: [path.join(import.meta.dirname, "overhead-entry.ts")],
@@ -42,26 +44,36 @@ await build({
       name: "cloudflare-stub",
       setup(b) {
         b.onResolve({ filter: /^cloudflare:/ }, (a) => ({ path: a.path, namespace: "cf-stub" }));
-        b.onLoad({ filter: /.*/, namespace: "cf-stub" }, () => ({ contents: "export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport const env = {};", loader: "js" }));
+        b.onLoad({ filter: /.*/, namespace: "cf-stub" }, () => ({
+          contents:
+            "export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport const env = {};",
+          loader: "js",
+        }));
       },
     },
   ],
 });
 // The one Workers-only API on these paths (Node's is in node:crypto).
-crypto.subtle.timingSafeEqual ??= (a, b) => timingSafeEqual(new Uint8Array(a.buffer ?? a, a.byteOffset ?? 0, a.byteLength), new Uint8Array(b.buffer ?? b, b.byteOffset ?? 0, b.byteLength));
+crypto.subtle.timingSafeEqual ??= (a, b) =>
+  timingSafeEqual(
+    new Uint8Array(a.buffer ?? a, a.byteOffset ?? 0, a.byteLength),
+    new Uint8Array(b.buffer ?? b, b.byteOffset ?? 0, b.byteLength),
+  );
 const { app, hello } = await import(pathToFileURL(outfile).href);
 
 // --- D1 over node:sqlite ----------------------------------------------------------------------
 
 const sqlite = new DatabaseSync(":memory:");
-for (const f of readdirSync(path.join(root, "migrations")).filter((f) => f.endsWith(".sql")).sort()) {
-  for (const s of readFileSync(path.join(root, "migrations", f), "utf8").split("--> statement-breakpoint")) if (s.trim()) sqlite.exec(s);
+for (const f of readdirSync(path.join(root, "migrations"))
+  .filter((f) => f.endsWith(".sql"))
+  .sort()) {
+  for (const s of readFileSync(path.join(root, "migrations", f), "utf8").split("--> statement-breakpoint"))
+    if (s.trim()) sqlite.exec(s);
 }
 const cache = new Map();
 const prepared = (sql) => {
-  let s = cache.get(sql);
-  if (!s) cache.set(sql, (s = sqlite.prepare(sql)));
-  return s;
+  if (!cache.has(sql)) cache.set(sql, sqlite.prepare(sql));
+  return cache.get(sql);
 };
 const norm = (v) => (v === undefined ? null : typeof v === "boolean" ? Number(v) : v);
 /** The D1 statement API (bind, first, all, raw, run) and batch (one transaction), as far as drizzle and the app use it. */
@@ -81,7 +93,9 @@ class Stmt {
   result() {
     const s = prepared(this.sql);
     s.setReturnArrays(false);
-    const results = s.columns().length ? s.all(...this.params) : (s.run(...this.params), []);
+    let results = [];
+    if (s.columns().length) results = s.all(...this.params);
+    else s.run(...this.params);
     return { success: true, results, meta: { duration: 0, changes: 0, rows_read: 0, rows_written: 0 } };
   }
   async first(col) {
@@ -93,7 +107,14 @@ class Stmt {
   }
   async raw(opts) {
     const rows = this.rows(true);
-    return opts?.columnNames ? [prepared(this.sql).columns().map((c) => c.name), ...rows] : rows;
+    return opts?.columnNames
+      ? [
+          prepared(this.sql)
+            .columns()
+            .map((c) => c.name),
+          ...rows,
+        ]
+      : rows;
   }
   async run() {
     return this.result();
@@ -119,8 +140,15 @@ const d1 = {
 
 const config = await readWranglerConfig();
 const limiter = { limit: async () => ({ success: true }) };
-const env = { ...config.vars, ...BENCH_SECRETS, DB: d1, AUTH_LIMITER: limiter, REFRESH_LIMITER: limiter, CHAT_LIMITER: limiter, JOBS: { send: async () => {}, sendBatch: async () => {} } };
-void BENCH_RATE_LIMIT;
+const env = {
+  ...config.vars,
+  ...BENCH_SECRETS,
+  DB: d1,
+  AUTH_LIMITER: limiter,
+  REFRESH_LIMITER: limiter,
+  CHAT_LIMITER: limiter,
+  JOBS: { send: async () => {}, sendBatch: async () => {} },
+};
 const ctx = { waitUntil: () => {}, passThroughOnException: () => {}, props: {} };
 const call = async (handler, p, init = {}) => {
   const res = await handler(new Request(`https://outpost.bench${p}`, init), env, ctx);
@@ -128,23 +156,63 @@ const call = async (handler, p, init = {}) => {
   return res;
 };
 
-const signup = await (await app.fetch(new Request("https://outpost.bench/v1/auth/signup", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "overhead@example.com", password: "overhead password 1" }) }), env, ctx)).json();
+const signup = await (
+  await app.fetch(
+    new Request("https://outpost.bench/v1/auth/signup", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: "overhead@example.com", password: "overhead password 1" }),
+    }),
+    env,
+    ctx,
+  )
+).json();
 const token = signup.session.accessToken;
 const owner = signup.user.id;
 const auth = { authorization: `Bearer ${token}` };
-const post = (p, body) => app.fetch(new Request(`https://outpost.bench${p}`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) }), env, ctx).then((r) => r.json());
-const rec = await post("/v1/collections/notes/records", { title: "bench record", body: "x".repeat(200), tags: ["a", "b"] });
+const post = (p, body) =>
+  app
+    .fetch(
+      new Request(`https://outpost.bench${p}`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }),
+      env,
+      ctx,
+    )
+    .then((r) => r.json());
+const rec = await post("/v1/collections/notes/records", {
+  title: "bench record",
+  body: "x".repeat(200),
+  tags: ["a", "b"],
+});
 if (!rec.id) throw new Error(`create failed: ${JSON.stringify(rec)}`);
 for (let i = 0; i < 40; i++) await post("/v1/collections/notes/records", { title: `seed ${i}`, pinned: i % 2 === 0 });
 const createBody = JSON.stringify({ title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] });
 
 const defs = {
   health: { outpost: ["/v1/health"], reference: ["/d1"] },
-  get: { outpost: [`/v1/collections/notes/records/${rec.id}`, { headers: auth }], reference: [`/get?id=${rec.id}&owner=${owner}`] },
-  list: { outpost: [`/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify({ pinned: true }))}&limit=20`, { headers: auth }], reference: [`/list?owner=${owner}`] },
+  get: {
+    outpost: [`/v1/collections/notes/records/${rec.id}`, { headers: auth }],
+    reference: [`/get?id=${rec.id}&owner=${owner}`],
+  },
+  list: {
+    outpost: [
+      `/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify({ pinned: true }))}&limit=20`,
+      { headers: auth },
+    ],
+    reference: [`/list?owner=${owner}`],
+  },
   create: {
-    outpost: ["/v1/collections/notes/records", { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: createBody }],
-    reference: [`/create?owner=${owner}`, { method: "POST", headers: { "content-type": "application/json" }, body: createBody }],
+    outpost: [
+      "/v1/collections/notes/records",
+      { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: createBody },
+    ],
+    reference: [
+      `/create?owner=${owner}`,
+      { method: "POST", headers: { "content-type": "application/json" }, body: createBody },
+    ],
   },
 };
 
@@ -182,7 +250,9 @@ for (const s of scenarios) {
   if (!d) throw new Error(`unknown scenario ${s} (health, get, list, create)`);
   const ref = await measure(hello, d.reference);
   const out = await measure(app.fetch, d.outpost, s);
-  lines.push(`${s.padEnd(7)} reference ${ref.toFixed(1).padStart(7)} µs   Outpost ${out.toFixed(1).padStart(7)} µs   Outpost's own work ${(out - ref).toFixed(1).padStart(7)} µs per request (${(ref / out).toFixed(2)}× the reference's rate)`);
+  lines.push(
+    `${s.padEnd(7)} reference ${ref.toFixed(1).padStart(7)} µs   Outpost ${out.toFixed(1).padStart(7)} µs   Outpost's own work ${(out - ref).toFixed(1).padStart(7)} µs per request (${(ref / out).toFixed(2)}× the reference's rate)`,
+  );
 }
 const report = `${lines.join("\n")}\n(CPU time of ${N} sequential requests each in Node ${process.version}, D1 = in-process SQLite; the same statements on both sides)`;
 console.log(report);

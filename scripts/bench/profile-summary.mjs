@@ -27,8 +27,7 @@ export function summarize(profile, script, capUs = Number.POSITIVE_INFINITY) {
     time.set(profile.samples[i], (time.get(profile.samples[i]) ?? 0) + Math.min(capUs, profile.timeDeltas[i] ?? 0));
   const label = (n) => {
     const f = n.callFrame;
-    const where =
-      isBundle(f.url) && f.lineNumber >= 0 ? (moduleAt[f.lineNumber] ?? "?") : f.url || "(native)";
+    const where = isBundle(f.url) && f.lineNumber >= 0 ? (moduleAt[f.lineNumber] ?? "?") : f.url || "(native)";
     return `${f.functionName || "(anonymous)"} [${where}${f.lineNumber >= 0 ? `:${f.lineNumber + 1}` : ""}]`;
   };
   const self = new Map();
@@ -62,4 +61,3 @@ export function summarize(profile, script, capUs = Number.POSITIVE_INFINITY) {
   const capped = Number.isFinite(capUs) ? ` (each sample counted for at most ${capUs} µs)` : "";
   return `busy ${((total - idle) / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled${capped}\n\nself time (top 30; % of busy):\n${top(self, 30)}\n\nbundle modules by total time (a module counts once per sample):\n${top(modules, 25)}`;
 }
-

@@ -37,7 +37,8 @@ describe("prepared queries", () => {
       body: { title: "prepared", tags: ["x"] },
     });
     expect(created.status).toBe(201);
-    const notes = findCollection("notes")!;
+    const notes = findCollection("notes");
+    if (!notes) throw new Error("the notes collection is declared in src/collections.ts");
     const byIdAndOwner = prepared((db) =>
       db
         .select()

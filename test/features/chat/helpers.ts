@@ -166,7 +166,7 @@ export async function insertFile(ownerId: string, visibility: "public" | "privat
 }
 
 /** What the room's test clock keeps: its time, the flush timers it holds, and the push jobs the room queued. */
-export interface TestClock {
+interface TestClock {
   clock: number;
   timers: { due: number; fn: () => void }[];
   jobs: Job[];
