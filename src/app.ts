@@ -79,27 +79,35 @@ function buildApp() {
   });
   // Ahead of CORS, which answers every OPTIONS itself: adds the tus discovery headers to that answer.
   app.use("/v1/uploads/*", tusDiscovery);
+  // Built once per configuration (not per request): the origins come from the env's config.
+  const corsFor = new WeakMap<object, MiddlewareHandler<AppEnv>>();
   app.use(
     unlessUpgrade((c, next) => {
-      const origins = c.var.config.corsOrigins;
-      return cors({
-        origin: origins.includes("*") ? "*" : origins,
-        allowHeaders: ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "Range", "X-Request-Id", BOOKMARK_HEADER, "Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length", "Upload-Concat"],
-        exposeHeaders: ["ETag", "X-Request-Id", BOOKMARK_HEADER, "Retry-After", "Location", "Content-Range", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size", "Upload-Offset", "Upload-Length", "Upload-Expires", "Outpost-File-Id"],
-        allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        maxAge: 600,
-      })(c, next);
+      let handler = corsFor.get(c.var.config);
+      if (!handler) {
+        const origins = c.var.config.corsOrigins;
+        handler = cors({
+          origin: origins.includes("*") ? "*" : origins,
+          allowHeaders: ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "Range", "X-Request-Id", BOOKMARK_HEADER, "Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length", "Upload-Concat"],
+          exposeHeaders: ["ETag", "X-Request-Id", BOOKMARK_HEADER, "Retry-After", "Location", "Content-Range", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size", "Upload-Offset", "Upload-Length", "Upload-Expires", "Outpost-File-Id"],
+          allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+          maxAge: 600,
+        }) as MiddlewareHandler<AppEnv>;
+        corsFor.set(c.var.config, handler);
+      }
+      return handler(c, next);
     }),
   );
   app.use(unlessUpgrade(secureHeaders({ crossOriginResourcePolicy: "cross-origin" })));
+  const jsonBodyLimit = bodyLimit({
+    maxSize: JSON_BODY_LIMIT,
+    onError: () => {
+      throw new AppError("payload_too_large", `JSON bodies are limited to ${JSON_BODY_LIMIT} bytes.`);
+    },
+  });
   app.use(async (c, next) => {
     if (isStreamingRoute(c.req.method, c.req.path)) return next();
-    return bodyLimit({
-      maxSize: JSON_BODY_LIMIT,
-      onError: () => {
-        throw new AppError("payload_too_large", `JSON bodies are limited to ${JSON_BODY_LIMIT} bytes.`);
-      },
-    })(c, next);
+    return jsonBodyLimit(c, next);
   });
 
   app.route("/v1", healthRoutes);

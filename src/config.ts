@@ -62,8 +62,16 @@ export const limits = {
   chatTypingIntervalSec: 3,
   /** A socket silent (no frame, no auto-answered ping) for this long is closed as dead. */
   chatHeartbeatTimeoutSec: 90,
-  /** How often the room checks its sockets' heartbeats and retries unfinished D1 mirroring. */
+  /** How often the room checks its sockets' heartbeats and sessions. */
   chatHeartbeatCheckSec: 30,
+  /**
+   * A room mirrors to D1 (room list, read positions) and queues push jobs in coalesced flushes: at
+   * most one every chatMirrorFlushMs (one D1 round trip each), or at once when chatMirrorFlushMax
+   * messages wait. A failed flush, or one an eviction interrupted, is retried after chatMirrorRetrySec.
+   */
+  chatMirrorFlushMs: 250,
+  chatMirrorFlushMax: 200,
+  chatMirrorRetrySec: 5,
   /** Largest WebSocket frame the room parses (a send with the longest text is far below it). */
   chatFrameMaxBytes: 32 * 1024,
   /** Push: devices kept per user (registering one more drops the least recently registered). */

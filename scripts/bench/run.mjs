@@ -9,13 +9,17 @@
 // seconds (default 1), BENCH_CONNECTIONS (default 10), BENCH_ONLY=comma,separated,scenario,ids,
 // BENCH_TUS_MIB (default 50), BENCH_TUS_CHUNK_MIB (default 5), BENCH_CHAT_SOCKETS (default 100,1000),
 // BENCH_LARGE_USERS / _RECORDS / _ROOMS (default 100,000 / 1,000,000 / 10,000: the large-database rows),
-// BENCH_THUMB_FILES (default 24: distinct images for the first-request thumbnail row).
-import { spawn } from "node:child_process";
+// BENCH_THUMB_FILES (default 24: distinct images for the first-request thumbnail row),
+// BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row). Scenario ids for BENCH_ONLY:
+// health, get, list, rooms, login, create, refresh, download, tus, cold, chat, large, thumb (a
+// reference row runs with its route's id).
+import { spawn, spawnSync } from "node:child_process";
 import zlib from "node:zlib";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { benchDir, BENCH_RATE_LIMIT, buildWorker, readWranglerConfig, root, sampleRss, startHelloWorld, startOutpost } from "./runtime.mjs";
+import { gzipSync } from "node:zlib";
+import { applyMigrations, benchDir, BENCH_RATE_LIMIT, buildWorker, readWranglerConfig, root, sampleRss, startHelloWorld, startOutpost } from "./runtime.mjs";
 
 const env = process.env;
 const DURATION = Number(env.BENCH_DURATION ?? 8);
@@ -129,10 +133,59 @@ const ratio = (rps) => (ceiling ? `${(rps / ceiling).toFixed(2)}×` : "—");
 /** req/s of each HTTP scenario on the small database, for the large-database rows to compare with. */
 const smallRps = new Map();
 
+/**
+ * The hello-world Worker doing exactly a route's D1 work (same statements, same round trips), by
+ * scenario id: { label, sc (a load-http scenario on the hello-world runtime), note }. Outpost's
+ * req/s ÷ its reference's is the share that survives Outpost's own per-request work (routing,
+ * middleware, JWT, validation, serialization).
+ */
+const references = new Map();
+let helloUrl = "";
+/** The hello-world runtime, up for the whole run (stopped after main). */
+let helloRuntime = null;
+/** Paired runs alternate reference and Outpost in this many slices of DURATION/ROUNDS s each, so a change in outside load hits both. */
+const PAIR_ROUNDS = Number(env.BENCH_PAIR_ROUNDS ?? 3);
+
+/** Several load-http results as one: requests over total time; p50 the mean of the slices', p99 the highest. */
+function combine(results) {
+  const sum = (k) => results.reduce((n, r) => n + r[k], 0);
+  const statusCodes = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.statusCodes)) statusCodes[k] = (statusCodes[k] ?? 0) + v;
+  return {
+    requests: sum("requests"),
+    reqPerSec: sum("requests") / sum("duration"),
+    bytesPerSec: sum("bytesPerSec") / results.length,
+    p50: sum("p50") / results.length,
+    p99: Math.max(...results.map((r) => r.p99)),
+    errors: sum("errors"),
+    timeouts: sum("timeouts"),
+    non2xx: sum("non2xx"),
+    statusCodes,
+    duration: sum("duration"),
+  };
+}
+
 async function httpScenario(id, label, setup) {
   if (!wanted(id)) return;
   try {
     const sc = await setup();
+    const ref = references.get(id);
+    if (ref && helloUrl) {
+      // Alternate reference and Outpost slices; the first slice of each side is warmed up.
+      const slice = Math.max(1, Math.round(DURATION / PAIR_ROUNDS));
+      const refRuns = [];
+      const outRuns = [];
+      for (let k = 0; k < PAIR_ROUNDS; k++) {
+        refRuns.push(await loadHttp({ ...ref.sc, url: `${helloUrl}${ref.sc.path}`, duration: slice, warmup: k === 0 ? WARMUP : 0 }));
+        outRuns.push(await loadHttp({ ...sc, url: `${base}${sc.path}`, duration: slice, warmup: k === 0 ? WARMUP : 0 }));
+      }
+      const r = combine(refRuns);
+      const res = combine(outRuns);
+      addRow({ scenario: ref.label, throughput: `${fmt(r.reqPerSec)} req/s`, p50: r.p50, p99: r.p99, ratio: ratio(r.reqPerSec), vsRef: "1.00× ref", notes: httpNotes(r, [ref.note]) });
+      smallRps.set(id, res.reqPerSec);
+      addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), vsRef: `${(res.reqPerSec / r.reqPerSec).toFixed(2)}× ref`, notes: httpNotes(res, [...(sc.notes ? [sc.notes(res)] : []), `${PAIR_ROUNDS} slices alternating with its reference`]) });
+      return;
+    }
     const res = await loadHttp({ ...sc, url: `${base}${sc.path}` });
     smallRps.set(id, res.reqPerSec);
     addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []) });
@@ -150,18 +203,37 @@ async function main() {
   const started = new Date();
 
   // 1. Ceiling: a bare hello-world Worker on the same runtime (always run: the ratios need it).
+  // It stays up: its reference routes (the same Worker doing exactly the D1 work of a route) run
+  // in slices alternating with the Outpost rows they are the reference of.
+  const hello = await startHelloWorld(config.compatibility_date);
+  helloRuntime = hello;
   {
-    const hello = await startHelloWorld(config.compatibility_date);
-    try {
+    {
       const res = await loadHttp({ url: `${hello.url}/` });
       ceiling = res.reqPerSec;
       addRow({ scenario: "ceiling: hello-world Worker", throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: "1.00×", notes: httpNotes(res, ["same workerd, same load"]) });
-      const d1 = await loadHttp({ url: `${hello.url}/d1` });
-      addRow({ scenario: "hello-world + one D1 query", throughput: `${fmt(d1.reqPerSec)} req/s`, p50: d1.p50, p99: d1.p99, ratio: ratio(d1.reqPerSec), notes: httpNotes(d1, ["`SELECT 1`: the local D1 simulation's own cost"]) });
-    } finally {
-      await hello.mf.dispose();
+      helloUrl = hello.url;
+      const reference = (id, label, sc, note) => references.set(id, { label, sc, note });
+      reference("health", "reference: hello-world + one D1 query", { path: "/d1" }, "`SELECT 1`: the local D1 simulation's own cost; reference for GET /v1/health");
+      if (["get", "list", "create"].some(wanted)) {
+        // Outpost's schema and the same data shape as the Outpost rows below.
+        const db = await applyMigrations(hello.mf, config);
+        const owner = "ref-user";
+        const now = new Date().toISOString();
+        await db.prepare("INSERT INTO users (id, email, email_verified, anonymous, created_at, updated_at) VALUES (?, 'ref@example.com', 0, 0, ?, ?)").bind(owner, now, now).run();
+        const note = (id, title, pinned, body = "") =>
+          db.prepare("INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)").bind(id, owner, now, now, title, body, pinned ? 1 : 0, pinned ? "[]" : '["a","b"]');
+        await db.batch([note("ref-note", "bench record", false, "x".repeat(200)), ...Array.from({ length: 40 }, (_, i) => note(`ref-seed-${i}`, `seed ${i}`, i % 2 === 0))]);
+        reference("get", "reference: hello-world + GET record's query", { path: `/get?id=ref-note&owner=${owner}` }, "the same SELECT by id and owner, JSON answer");
+        reference("list", "reference: hello-world + list's query", { path: `/list?owner=${owner}` }, "the same SELECT (owner, pinned, order, limit 21), JSON answer");
+        const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
+        reference("create", "reference: hello-world + create's batch", { path: `/create?owner=${owner}`, method: "POST", headers: { "content-type": "application/json" }, body }, "the same 2-insert batch, JSON body in and out");
+      }
     }
   }
+
+  // Cold start: fresh runtimes, and the startup CPU profile of the bundle.
+  if (wanted("cold")) await coldStart(script, config);
 
   // 2. Outpost.
   const rt = await startOutpost(script, config);
@@ -209,8 +281,8 @@ async function main() {
   }
 
   // Output.
-  const header = ["scenario", "throughput", "p50 ms", "p99 ms", "ratio", "notes"];
-  const body = rows.map((r) => [r.scenario, r.throughput ?? "", r.p50 === undefined ? "" : fmt(r.p50, 1), r.p99 === undefined ? "" : fmt(r.p99, 1), r.ratio ?? "", r.notes ?? ""]);
+  const header = ["scenario", "throughput", "p50 ms", "p99 ms", "ratio", "vs ref", "notes"];
+  const body = rows.map((r) => [r.scenario, r.throughput ?? "", r.p50 === undefined ? "" : fmt(r.p50, 1), r.p99 === undefined ? "" : fmt(r.p99, 1), r.ratio ?? "", r.vsRef ?? "", r.notes ?? ""]);
   const md = [header, header.map(() => "---"), ...body].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((c) => String(c[i]).length)));
   const plain = [header, ...body].map((c) => c.map((x, i) => String(x).padEnd(widths[i])).join("  ")).join("\n");
@@ -220,14 +292,79 @@ async function main() {
   const loadRange = loads.length ? `${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` : "n/a";
   const settings = `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period; 1-min load average ${loadRange} during the run (${cpus.length} cores)`;
   const stamp = `${started.toISOString().replace(/\.\d+Z$/, "Z")}`;
-  console.log(`\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets)\nrun ${stamp} on ${machine}\n${settings}`);
+  console.log(`\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets); vs ref: req/s ÷ the hello-world Worker running the same D1 statements\nrun ${stamp} on ${machine}\n${settings}`);
   // A partial run (BENCH_ONLY) does not overwrite the last full table.
   const outFile = path.join(benchDir, ONLY ? "results-partial.md" : "results.md");
   writeFileSync(
     outFile,
-    `${md}\n\nRatio: req/s ÷ the hello-world ceiling (chat rows: msgs/s ÷ the bare Node \`ws\` baseline with the same sockets).\nRun ${stamp} on ${machine}.\n${settings}.\n`,
+    `${md}\n\nRatio: req/s ÷ the hello-world ceiling (chat rows: msgs/s ÷ the bare Node \`ws\` baseline with the same sockets). vs ref: req/s ÷ the hello-world Worker running the same D1 statements as the route.\nRun ${stamp} on ${machine}.\n${settings}.\n`,
   );
   console.error(`\nwritten to ${path.relative(root, outFile)}`);
+}
+
+// --- cold start -------------------------------------------------------------------------------
+
+const COLD_RUNS = Number(env.BENCH_COLD_RUNS ?? 3);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function timedFetch(url) {
+  const t0 = performance.now();
+  const res = await fetch(url);
+  await res.arrayBuffer();
+  return { ms: performance.now() - t0, status: res.status };
+}
+
+/**
+ * Startup of the bundle, three ways: (1) fresh runtimes, hello-world and Outpost alternately
+ * (BENCH_COLD_RUNS each, medians): time to ready (workerd started, script loaded, global scope
+ * run) and the first request (Outpost: GET /v1/health; hello-world: its one-query route, the
+ * same D1 work); (2) `wrangler check startup`: the CPU profile of the Worker's global scope,
+ * written to .bench/startup.cpuprofile; (3) the bundle's size, raw and gzipped.
+ */
+async function coldStart(script, config) {
+  try {
+    const hello = [];
+    const outpost = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      const h = await startHelloWorld(config.compatibility_date);
+      try {
+        hello.push({ ready: h.readyMs, first: (await timedFetch(`${h.url}/d1`)).ms, second: (await timedFetch(`${h.url}/d1`)).ms });
+      } finally {
+        await h.mf.dispose();
+      }
+      // No migrations: nothing but the start is timed, and /v1/health needs no table.
+      const o = await startOutpost(script, config, { migrate: false });
+      try {
+        const first = await timedFetch(`${o.url}/v1/health`);
+        if (first.status !== 200) throw new Error(`GET /v1/health on a fresh runtime answered ${first.status}`);
+        outpost.push({ ready: o.readyMs, first: first.ms, second: (await timedFetch(`${o.url}/v1/health`)).ms });
+      } finally {
+        await o.dispose();
+      }
+    }
+    const m = (xs, k) => median(xs.map((x) => x[k]));
+    addRow({ scenario: "cold start: hello-world Worker", throughput: `${fmt(m(hello, "ready"))} ms to ready`, ratio: "—", notes: `fresh runtime, median of ${COLD_RUNS}: first request (one D1 query) ${fmt(m(hello, "first"), 1)} ms, second ${fmt(m(hello, "second"), 1)} ms` });
+    const profile = path.join(benchDir, "startup.cpuprofile");
+    const check = spawnSync(path.join(root, "node_modules", ".bin", "wrangler"), ["check", "startup", "--outfile", profile], { cwd: root, encoding: "utf8" });
+    const out = `${check.stdout}\n${check.stderr}`;
+    const active = /Active:\s*([\d.]+)\s*ms/.exec(out)?.[1];
+    const gc = /including ([\d.]+) ms garbage collection/.exec(out)?.[1];
+    const bytes = statSync(script).size;
+    const gz = gzipSync(readFileSync(script)).length;
+    addRow({
+      scenario: "cold start: Outpost",
+      throughput: `${fmt(m(outpost, "ready"))} ms to ready`,
+      ratio: "—",
+      vsRef: `+${fmt(m(outpost, "ready") - m(hello, "ready"))} ms`,
+      notes: [
+        `fresh runtime, median of ${COLD_RUNS}: first GET /v1/health ${fmt(m(outpost, "first"), 1)} ms, second ${fmt(m(outpost, "second"), 1)} ms`,
+        active ? `startup CPU ${active} ms active${gc ? ` (${gc} ms GC)` : ""} (\`wrangler check startup\`, profile in .bench/startup.cpuprofile)` : `wrangler check startup failed: ${out.trim().slice(-200)}`,
+        `bundle ${fmt(bytes / 1024, 1)} KiB, gzip ${fmt(gz / 1024, 1)} KiB`,
+      ].join("; "),
+    });
+  } catch (e) {
+    addRow({ scenario: "cold start: Outpost", throughput: "failed", notes: `failed: ${e.message}` });
+  }
 }
 
 // --- hot paths, on the small and on the large database ---------------------------------------
@@ -496,5 +633,9 @@ async function chatScenarios(ownerToken) {
   }
 }
 
-await main();
+try {
+  await main();
+} finally {
+  await helloRuntime?.mf.dispose();
+}
 process.exit(0);

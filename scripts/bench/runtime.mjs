@@ -104,19 +104,40 @@ export function sampleRss(pid, everyMs = 20) {
   };
 }
 
-/** Starts a Miniflare instance and returns it with its URL and the pid of its workerd process. */
+/**
+ * Starts a Miniflare instance and returns it with its URL, the pid of its workerd process, and
+ * `readyMs`: from the constructor to the runtime answering (workerd started, the script loaded
+ * and its global scope run).
+ */
 async function startMiniflare(options) {
   const before = new Set(workerdChildren());
+  const t0 = performance.now();
   // miniflare 5 takes a new options shape; the classic (v4) one is converted by miniflare itself.
   const mf = new Miniflare(convertV4MiniflareOptions({ host: "127.0.0.1", port: 0, log: new Log(LogLevel.WARN), cf: false, ...options }));
   const url = await mf.ready;
+  const readyMs = performance.now() - t0;
   const pid = workerdChildren().find((p) => !before.has(p)) ?? null;
-  return { mf, url: url.href.replace(/\/$/, ""), pid };
+  return { mf, url: url.href.replace(/\/$/, ""), pid, readyMs };
 }
 
 /**
- * The ceiling: a bare hello-world Worker on the same runtime. `/d1` also runs one D1 `SELECT 1`,
- * which shows what the local D1 simulation costs by itself.
+ * The statements Outpost's one-query routes run (drizzle's SQL, captured from the query-budget
+ * test's counting binding), for the reference routes of the hello-world Worker: the same Worker
+ * doing exactly the D1 work of GET record, list and create, and nothing else.
+ */
+const NOTE_COLUMNS = `"id", "owner_id", "created_at", "updated_at", "version", "title", "body", "pinned", "tags"`;
+export const REFERENCE_SQL = {
+  get: `select ${NOTE_COLUMNS} from "app_notes" where ("app_notes"."id" = ? and "app_notes"."owner_id" = ?)`,
+  list: `select ${NOTE_COLUMNS} from "app_notes" where ("app_notes"."owner_id" = ? and "app_notes"."pinned" = ?) order by "app_notes"."created_at" desc, "app_notes"."id" desc limit ?`,
+  createRecord: `insert into "app_notes" (${NOTE_COLUMNS}) select ? as "id", ? as "owner_id", ? as "created_at", ? as "updated_at", ? as "version", ? as "title", ? as "body", ? as "pinned", ? as "tags" from "users" where "users"."id" = ? returning ${NOTE_COLUMNS}`,
+  createChange: `insert into "record_changes" ("seq", "collection", "record_id", "owner_id", "version", "deleted", "changed_at") select ? as "seq", ? as "collection", ? as "record_id", ? as "owner_id", ? as "version", ? as "deleted", ? as "changed_at" from "users" where "users"."id" = ?`,
+};
+
+/**
+ * The ceiling: a bare hello-world Worker on the same runtime. Reference routes add D1 work only:
+ * `/d1` one `SELECT 1` (what the local D1 simulation costs by itself), `/get`, `/list` and
+ * `/create` the very statements of Outpost's GET record, list and create (`REFERENCE_SQL`; the
+ * caller applies Outpost's migrations to this Worker's D1 and seeds it), with a JSON answer.
  */
 export async function startHelloWorld(compatibilityDate) {
   return startMiniflare({
@@ -124,9 +145,33 @@ export async function startHelloWorld(compatibilityDate) {
       {
         name: "hello",
         modules: true,
-        script: `export default {
+        script: `const SQL = ${JSON.stringify(REFERENCE_SQL)};
+export default {
   async fetch(req, env) {
-    if (new URL(req.url).pathname === "/d1") await env.DB.prepare("SELECT 1").first();
+    const url = new URL(req.url);
+    const q = (k) => url.searchParams.get(k);
+    switch (url.pathname) {
+      case "/d1":
+        await env.DB.prepare("SELECT 1").first();
+        break;
+      case "/get":
+        return Response.json(await env.DB.prepare(SQL.get).bind(q("id"), q("owner")).first());
+      case "/list": {
+        const { results } = await env.DB.prepare(SQL.list).bind(q("owner"), 1, 21).all();
+        return Response.json({ items: results.slice(0, 20), nextCursor: null });
+      }
+      case "/create": {
+        const body = await req.json();
+        const owner = q("owner");
+        const id = crypto.randomUUID();
+        const now = new Date().toISOString();
+        const [rec] = await env.DB.batch([
+          env.DB.prepare(SQL.createRecord).bind(id, owner, now, now, 1, body.title, body.body ?? "", body.pinned ? 1 : 0, JSON.stringify(body.tags ?? []), owner),
+          env.DB.prepare(SQL.createChange).bind(null, "notes", id, owner, 1, 0, now, owner),
+        ]);
+        return Response.json(rec.results[0], { status: 201 });
+      }
+    }
     return new Response("Hello, world!", { headers: { "content-type": "text/plain" } });
   },
 };`,
@@ -137,12 +182,27 @@ export async function startHelloWorld(compatibilityDate) {
   });
 }
 
+/** Applies the migrations in order to the runtime's `DB`, the way `wrangler d1 migrations apply` does. */
+export async function applyMigrations(mf, config) {
+  const { unstable_splitSqlQuery } = await import("wrangler");
+  const db = await mf.getD1Database("DB");
+  const dir = path.join(root, config.d1_databases[0].migrations_dir ?? "migrations");
+  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const sql = readFileSync(path.join(dir, f), "utf8");
+    const statements = unstable_splitSqlQuery(sql).filter((s) => s.trim());
+    await db.batch(statements.map((s) => db.prepare(s)));
+  }
+  return db;
+}
+
 /**
  * Outpost's bundle with the bindings of wrangler.toml: D1, R2, Durable Objects (SQLite), the
  * Queue and its consumer, and the rate limiters (with `BENCH_RATE_LIMIT` instead of the
- * production budget). Storage lives in a fresh temp directory; migrations are applied.
+ * production budget). Storage lives in a fresh temp directory; migrations are applied unless
+ * `migrate` is false (the cold-start rows time a bare start). `inspectorPort` opens workerd's
+ * inspector (Chrome DevTools protocol) for profiling (scripts/bench/profile.mjs).
  */
-export async function startOutpost(scriptPath, config) {
+export async function startOutpost(scriptPath, config, { migrate = true, inspectorPort } = {}) {
   const persistDir = mkdtempSync(path.join(os.tmpdir(), "outpost-bench-"));
   const consumers = Object.fromEntries(
     (config.queues?.consumers ?? []).map((c) => [
@@ -156,6 +216,7 @@ export async function startOutpost(scriptPath, config) {
     ]),
   );
   const rt = await startMiniflare({
+    ...(inspectorPort ? { inspectorPort } : {}),
     resourcePersistencePath: persistDir,
     workers: [
       {
@@ -177,15 +238,7 @@ export async function startOutpost(scriptPath, config) {
       },
     ],
   });
-  // Apply migrations in order, the way `wrangler d1 migrations apply` does.
-  const { unstable_splitSqlQuery } = await import("wrangler");
-  const db = await rt.mf.getD1Database("DB");
-  const dir = path.join(root, config.d1_databases[0].migrations_dir ?? "migrations");
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
-    const sql = readFileSync(path.join(dir, f), "utf8");
-    const statements = unstable_splitSqlQuery(sql).filter((s) => s.trim());
-    await db.batch(statements.map((s) => db.prepare(s)));
-  }
+  if (migrate) await applyMigrations(rt.mf, config);
   return {
     ...rt,
     async dispose() {

@@ -24,6 +24,7 @@ export {
   userEmailSql,
   userExistsSql,
   userNameSql,
+  userNamesJsonSql,
 } from "./service";
 
 export const authParts: FeatureParts = { cleanupTasks: [authCleanup] };

@@ -517,6 +517,9 @@ export const userExistsSql = (idExpr: SQL | string) => sql<number>`EXISTS (SELEC
 export const isGuestSql = (idExpr: SQL | string) => sql<number | null>`(SELECT anonymous FROM users WHERE id = ${idExpr})`;
 /** SQL: the user's display name (null when unset or no such user). */
 export const userNameSql = (idExpr: SQL | string | AnyColumn) => sql<string | null>`(SELECT name FROM users WHERE id = ${idExpr})`;
+/** SQL: a JSON object of user id → display name for `ids` (users that exist). */
+export const userNamesJsonSql = (ids: readonly string[]) =>
+  sql<string | null>`(SELECT json_group_object(id, name) FROM users WHERE id IN (SELECT value FROM json_each(${JSON.stringify(ids)})))`;
 /** SQL: the user's email (null when unset or no such user). */
 export const userEmailSql = (idExpr: SQL | string | AnyColumn) => sql<string | null>`(SELECT email FROM users WHERE id = ${idExpr})`;
 /** SQL: 1 when `sessionId` is a live (unexpired) session of `userId`. */

@@ -5,14 +5,19 @@
  * calls in: REST goes through the RPC methods, the upgrade through `fetch()` with the verified
  * identity in internal headers.
  *
- * Consistency with D1: a message is first committed to the object's SQLite (synchronously, so seq
- * assignment cannot interleave), then mirrored to D1 (`rooms.last_*`, the sender's read position),
- * and only after that mirror is it broadcast and acknowledged. So whoever sees a message — a
- * socket, or the sender's 201 — also sees it in `GET /v1/rooms`. Mirrors run one at a time in seq
- * order (`publishing` chain), and the D1 writes are monotonic, so a late mirror never moves the
- * listing back. The message log stays the source of truth: if D1 is down the message is still
- * stored and broadcast, its seq stays in `unmirrored`, and the alarm retries the mirror and the
- * push job until they succeed (also after a crash between store and mirror).
+ * Consistency with D1: the object's SQLite is the durable log. A message is committed there
+ * (synchronously, so seq assignment cannot interleave) and broadcast in the same step, serialized
+ * once for all sockets; the output gate releases the frames once the write is durable. What D1
+ * needs (the room list's last message, seq and activity time, and read positions) is mirrored in
+ * coalesced flushes: at most one every `chatMirrorFlushMs` (the first after a quiet spell at once),
+ * one D1 round trip each however many messages it covers, with the push jobs of its messages sent
+ * in one `sendBatch`. What a flush still owes lives in SQLite (`unmirrored`: messages whose push job
+ * is not queued yet; `unmirrored_deletes`; `reads.mirrored`), and every write makes sure an alarm is
+ * due within `chatMirrorRetrySec`, so an eviction between commit and flush only delays it: the
+ * alarm finishes the flush. A message leaves `unmirrored` as soon as its job is queued, so a retried
+ * flush never queues a push twice. The D1 writes are monotonic, so a retry never moves the listing
+ * back. REST callers (send, read, delete) get their answer after the flush that covers their write,
+ * so whoever got a 2xx sees it in `GET /v1/rooms`; socket clients do not wait for D1.
  *
  * Sockets belong to a session: each is tagged with its user id and its session id, so ending a
  * session (`endSessions`, called after logout, revocation, password change/reset, account
@@ -26,7 +31,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { limits } from "../../config";
 import { primaryDb } from "../../db";
-import { enqueue } from "../../lifecycle";
 import { mayAttachFile } from "../files";
 import { fileRefusal, refusalFrame, type RoomResult } from "./boundary";
 import type { ChatMessageJob } from "./jobs";
@@ -38,13 +42,14 @@ import {
   type ClientFrame,
   type ErrorFrameCode,
   type Message,
+  type ParsedFrame,
   parseClientFrame,
   PING_TEXT,
   PONG_TEXT,
   type SendInput,
   type ServerFrame,
 } from "./protocol";
-import { liveMembersAndSessions, type MirrorResult, mirrorMessage, mirrorRead, mirrorTombstone, upgradeCheck } from "./service";
+import { liveMembersAndSessions, mirrorFlush, type MirrorResult, upgradeCheck } from "./service";
 
 /** Internal headers the Worker sets on the upgrade it forwards (after dropping the client's). */
 export const INTERNAL_HEADERS = { user: "x-outpost-chat-user", session: "x-outpost-chat-session", room: "x-outpost-chat-room", afterSeq: "x-outpost-chat-after-seq" } as const;
@@ -71,6 +76,8 @@ interface Attachment {
   syncAt: number;
 }
 
+type SendChecks = Promise<RoomResult<null>>;
+
 
 export interface HistoryQuery {
   after?: number | undefined;
@@ -92,10 +99,46 @@ interface MessageRow extends Record<string, SqlStorageValue> {
 
 const OPEN = 1; // WebSocket.READY_STATE_OPEN
 
+/** How the room mirrors to D1 (from `limits`; tests change it on an instance). */
+interface MirrorPolicy {
+  /** A flush starts at most this often (ms, on the `now()` clock). */
+  everyMs: number;
+  /** ...or at once when this many messages are waiting for one. */
+  maxPending: number;
+  /** Push jobs per `sendBatch` (Queues take up to 100 messages and 256 KB per batch). */
+  jobsPerBatch: number;
+}
+
+/** A Queue batch stays under 256 KB: jobs are grouped up to this many bytes of JSON. */
+const JOB_BATCH_BYTES = 200 * 1024;
+
 export class ChatRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  /** Mirrors and fan-outs run one after another, in seq order. */
-  private publishing: Promise<void> = Promise.resolve();
+  protected mirrorPolicy: MirrorPolicy = { everyMs: limits.chatMirrorFlushMs, maxPending: limits.chatMirrorFlushMax, jobsPerBatch: 100 };
+  /** When the last flush started (`now()` clock). In memory: after a restart the first flush runs at once. */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
+  /** The flush running now; another one is owed after it when `flushAgain` is set. */
+  private flushing: Promise<void> | null = null;
+  private flushAgain: "paced" | "now" | null = null;
+  private flushTimer: unknown = null;
+  /** Flushes started and finished, counted, and the REST callers waiting for the flush that covers their write. */
+  private flushesStarted = 0;
+  private flushesDone = 0;
+  private flushWaiters: { flush: number; resolve: () => void }[] = [];
+  /** The alarm as last set or seen (ms); null = none; undefined = not known since this instance started. */
+  private alarmAt: number | null | undefined = undefined;
+  /** When the heartbeat (socket and session re-check) is due next; 0 after a start, so the first alarm runs it. */
+  private heartbeatDue = 0;
+  /**
+   * Attachments as last written or read, by socket: a broadcast reads every socket's attachment,
+   * and deserializing each one per message costs more than the send. Written through in `attach`,
+   * so it never disagrees with the stored one; lost with the instance (hibernation), then refilled.
+   */
+  private attachments = new WeakMap<WebSocket, Attachment>();
+  /** `getWebSockets()`, kept from one broadcast to the next; forgotten whenever a socket is accepted, closed or dropped. */
+  private socketList: WebSocket[] | null = null;
+  /** Messages stored since the last flush started (in memory: only paces the next flush). */
+  private unflushed = 0;
   /** The room id, read once from `meta` (it never changes). */
   private boundRoomId: string | null = null;
   /**
@@ -133,9 +176,15 @@ export class ChatRoom extends DurableObject<Env> {
     if (!this.sql.exec("SELECT * FROM messages LIMIT 0").columnNames.includes("deleted")) {
       this.sql.exec("ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0");
     }
-    this.sql.exec("CREATE TABLE IF NOT EXISTS reads (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL)");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS reads (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, mirrored INTEGER NOT NULL DEFAULT 0)");
+    // `mirrored`: the read position D1 has. Rooms from before coalesced mirroring get the column at 0:
+    // their positions are written to D1 once more by the next flush (max(), so harmlessly).
+    if (!this.sql.exec("SELECT * FROM reads LIMIT 0").columnNames.includes("mirrored")) {
+      this.sql.exec("ALTER TABLE reads ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0");
+    }
+    /** Messages whose flush (D1 mirror and push job) has not finished yet. */
     this.sql.exec("CREATE TABLE IF NOT EXISTS unmirrored (seq INTEGER PRIMARY KEY)");
-    /** Deletions whose D1 mirror (the room's lastMessage) has not succeeded yet; the alarm retries them. */
+    /** Deletions whose D1 mirror (the room's lastMessage) has not run yet. */
     this.sql.exec("CREATE TABLE IF NOT EXISTS unmirrored_deletes (seq INTEGER PRIMARY KEY)");
     this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     // The protocol's ping is answered by the runtime without waking a hibernated room.
@@ -144,24 +193,11 @@ export class ChatRoom extends DurableObject<Env> {
 
   // --- RPC (called by the Worker after it checked the caller's membership) ---------------------
 
-  /**
-   * The only way a message gets in: a client's send (REST or socket). A clientId this sender already used yields the stored message
-   * with no further checks (a retry is not a new send); a new message must pass the sender's rate
-   * limit and, with a file, the file check before it is stored.
-   */
+  /** A send over REST: as `admit`, answered once the flush that covers a new message has run. */
   async submit(roomId: string, senderId: string, input: SendInput): Promise<RoomResult<{ message: Message; created: boolean }>> {
-    this.bindRoom(roomId);
-    const known = this.findByClientId(senderId, input.clientId);
-    if (known) return { ok: true, value: { message: this.toMessage(known), created: false } };
-    const { success } = await this.env.CHAT_LIMITER.limit({ key: `send:${senderId}` });
-    if (!success) return { ok: false, code: "rate_limited", detail: "Too many messages; slow down." };
-    if (input.fileId && !(await mayAttachFile(primaryDb(this.env.DB), senderId, input.fileId))) {
-      return { ok: false, ...fileRefusal() };
-    }
-    // store() looks the clientId up again: a concurrent send with it may have landed meanwhile.
-    const result = this.store(senderId, input);
-    if (result.created) await this.publish(result.message);
-    return { ok: true, value: result };
+    const r = await this.admit(roomId, senderId, input, true);
+    if (r.ok && r.value.created) await this.mirrored(r.value.flush);
+    return r.ok ? { ok: true, value: { message: r.value.message, created: r.value.created } } : r;
   }
 
   /** A page of history in seq order; see `HistoryQuery` for the two directions. */
@@ -176,16 +212,11 @@ export class ChatRoom extends DurableObject<Env> {
     return { items: rows.slice(0, q.limit).reverse().map((r) => this.toMessage(r)), more: rows.length > q.limit };
   }
 
-  /** Moves the user's read position forward (never back), mirrors it to D1, tells the room. */
+  /** A read position over REST: as `moveRead`, answered once the flush that covers it has run. */
   async markRead(roomId: string, userId: string, seq: number): Promise<RoomResult<null>> {
-    this.bindRoom(roomId);
-    if (seq > this.lastSeq()) return { ok: false, code: "validation_failed", detail: "seq is beyond the room's last message." };
-    const current = this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
-    if (seq <= current) return { ok: true, value: null };
-    // D1 first: if it fails, the position has not moved here either, so a retry is not a no-op.
-    await mirrorRead(primaryDb(this.env.DB), roomId, userId, seq);
-    this.sql.exec("INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)", userId, seq);
-    this.broadcast({ type: "read", userId, seq });
+    const r = this.moveRead(roomId, userId, seq, true);
+    if (!r.ok) return r;
+    if (r.value !== null) await this.mirrored(r.value);
     return { ok: true, value: null };
   }
 
@@ -225,13 +256,11 @@ export class ChatRoom extends DurableObject<Env> {
     if (!row) return { ok: false, code: "not_found", detail: "No such message." };
     if (row.sender_id !== actorId && !actorIsOwner) return { ok: false, code: "forbidden", detail: "Only the sender or the room's owner can delete a message." };
     if (row.deleted) return { ok: true, value: null };
-    // Synchronous: the tombstone and its pending mirror commit together.
+    // Synchronous: the tombstone, its pending mirror and the broadcast go together.
     this.sql.exec("UPDATE messages SET text = NULL, file_id = NULL, deleted = 1 WHERE seq = ?", seq);
     this.sql.exec("INSERT INTO unmirrored_deletes (seq) VALUES (?) ON CONFLICT (seq) DO NOTHING", seq);
-    // Behind the mirrors already queued (this message's own included), so the listing ends on the tombstone.
-    const run = this.publishing.then(() => this.mirrorDeletion(seq, true));
-    this.publishing = run.catch(() => undefined);
-    await run;
+    this.broadcast({ type: "deleted", seq });
+    await this.mirrored(this.requestFlush(true));
     return { ok: true, value: null };
   }
 
@@ -268,6 +297,7 @@ export class ChatRoom extends DurableObject<Env> {
     const server = pair[1];
     const wasOnline = this.isOnline(userId);
     this.ctx.acceptWebSocket(server, [userId, tag]);
+    this.socketList = null;
     // A replay on connect spends one of the socket's sync tokens.
     const replaying = afterSeq !== null && Number.isSafeInteger(afterSeq);
     this.attach(server, { userId, sessionId, lastSeenAt: Date.now(), replayedTo: 0, gone: false, syncTokens: limits.chatSyncBurst - (replaying ? 1 : 0), syncAt: this.now() });
@@ -275,7 +305,7 @@ export class ChatRoom extends DurableObject<Env> {
     this.sendTo(server, { type: "ready", lastSeq: this.lastSeq(), online: this.onlineUsers() });
     if (replaying) this.replay(server, afterSeq);
     if (!wasOnline) this.broadcast({ type: "presence", userId, online: true }, { exceptUser: userId });
-    await this.ensureAlarm();
+    await this.ensureAlarmBy(Date.now() + limits.chatHeartbeatCheckSec * 1000);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -286,7 +316,11 @@ export class ChatRoom extends DurableObject<Env> {
     this.attach(ws, att);
 
     const userId = att.userId;
-    const run = (this.frameChains.get(userId) ?? Promise.resolve()).then(() => this.processFrame(ws, att, data));
+    const parsed = parseClientFrame(data);
+    // A new message's checks (rate limit, file) start now, not when its turn comes: one user's
+    // frames are still stored in the order they arrived, but the checks' round trips overlap.
+    const checks = parsed.ok && parsed.frame.type === "send" ? this.startSendChecks(userId, parsed.frame) : null;
+    const run = (this.frameChains.get(userId) ?? Promise.resolve()).then(() => this.processFrame(ws, att, parsed, checks));
     const tail = run.catch(() => undefined);
     this.frameChains.set(userId, tail);
     void tail.then(() => {
@@ -295,13 +329,12 @@ export class ChatRoom extends DurableObject<Env> {
     await run;
   }
 
-  private async processFrame(ws: WebSocket, att: Attachment, data: string | ArrayBuffer): Promise<void> {
+  private async processFrame(ws: WebSocket, att: Attachment, parsed: ParsedFrame, checks: SendChecks | null): Promise<void> {
     // The socket may have been dropped (removed member, timeout) while this frame waited its turn.
     if (this.attachment(ws)?.gone !== false) return;
-    const parsed = parseClientFrame(data);
     if (!parsed.ok) return this.sendError(ws, parsed.code, parsed.message, parsed.clientId);
     try {
-      await this.handleFrame(ws, att, parsed.frame);
+      await this.handleFrame(ws, att, parsed.frame, checks);
     } catch (e) {
       console.error(`chat: ${parsed.frame.type} frame failed:`, (e as Error).message);
       const clientId = parsed.frame.type === "send" ? parsed.frame.clientId : undefined;
@@ -309,7 +342,7 @@ export class ChatRoom extends DurableObject<Env> {
     }
   }
 
-  private async handleFrame(ws: WebSocket, att: Attachment, frame: ClientFrame): Promise<void> {
+  private async handleFrame(ws: WebSocket, att: Attachment, frame: ClientFrame, checks: SendChecks | null): Promise<void> {
     switch (frame.type) {
       case "ping":
         return this.sendTo(ws, { type: "pong" });
@@ -320,18 +353,19 @@ export class ChatRoom extends DurableObject<Env> {
         if (!this.takeSyncToken(ws)) return this.sendError(ws, "rate_limited", `Too many sync frames (at most ${limits.chatSyncBurst} per ${limits.chatSyncWindowSec} s); wait, then sync again or page over REST.`);
         return this.replay(ws, frame.afterSeq);
       case "read": {
-        const r = await this.markRead(this.roomId(), att.userId, frame.seq);
+        const r = this.moveRead(this.roomId(), att.userId, frame.seq, false);
         if (!r.ok) this.sendTo(ws, refusalFrame(r));
         return;
       }
       case "send": {
         const { type: _type, ...input } = frame;
-        return this.socketSend(ws, att.userId, input);
+        return this.socketSend(ws, att.userId, input, checks);
       }
     }
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    this.socketList = null;
     // Complete the closing handshake; 1005/1006 are not codes one may send.
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, "closed");
@@ -342,31 +376,39 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    this.socketList = null;
     this.gone(ws);
   }
 
   /**
-   * Heartbeat: closes sockets silent for too long (dead phones send no close), re-checks membership
-   * and the sockets' sessions (so a removal or a session end whose RPC got lost still cuts the
-   * socket within one period), retries mirrors.
+   * The alarm finishes any flush still owed (after an eviction, or a failed flush: retried every
+   * `chatMirrorRetrySec`), and runs the heartbeat when it is due (every `chatHeartbeatCheckSec`,
+   * and on the first alarm of an instance): closes sockets silent for too long (dead phones send no
+   * close), re-checks membership and the sockets' sessions (so a removal or a session end whose
+   * RPC got lost still cuts the socket within one period).
    */
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     const now = Date.now();
-    for (const ws of this.ctx.getWebSockets()) {
-      const att = this.attachment(ws);
-      if (!att || att.gone) continue;
-      const autoPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
-      if (now - Math.max(att.lastSeenAt, autoPing) > limits.chatHeartbeatTimeoutSec * 1000) {
-        const wasOnline = this.isOnline(att.userId);
-        this.drop(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
-        if (wasOnline && !this.isOnline(att.userId)) this.broadcast({ type: "presence", userId: att.userId, online: false });
+    if (now >= this.heartbeatDue) {
+      this.heartbeatDue = now + limits.chatHeartbeatCheckSec * 1000;
+      for (const ws of this.ctx.getWebSockets()) {
+        const att = this.attachment(ws);
+        if (!att || att.gone) continue;
+        const autoPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+        if (now - Math.max(att.lastSeenAt, autoPing) > limits.chatHeartbeatTimeoutSec * 1000) {
+          const wasOnline = this.isOnline(att.userId);
+          this.drop(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
+          if (wasOnline && !this.isOnline(att.userId)) this.broadcast({ type: "presence", userId: att.userId, online: false });
+        }
       }
+      await this.recheckSockets();
     }
-    await this.recheckSockets();
-    await this.retryUnmirrored();
-    await this.retryUnmirroredDeletes();
-    if (this.ctx.getWebSockets().length > 0 || this.unmirroredCount() > 0) {
-      await this.ctx.storage.setAlarm(Date.now() + limits.chatHeartbeatCheckSec * 1000);
+    await this.flushNow();
+    const pending = this.hasPending();
+    const sockets = this.ctx.getWebSockets().length > 0;
+    if (pending || sockets) {
+      await this.ensureAlarmBy(Math.min(pending ? Date.now() + limits.chatMirrorRetrySec * 1000 : Number.POSITIVE_INFINITY, sockets ? this.heartbeatDue : Number.POSITIVE_INFINITY));
     }
   }
 
@@ -441,11 +483,66 @@ export class ChatRoom extends DurableObject<Env> {
     return Date.now();
   }
 
-  private async socketSend(ws: WebSocket, userId: string, input: SendInput): Promise<void> {
-    const r = await this.submit(this.roomId(), userId, input);
+  private async socketSend(ws: WebSocket, userId: string, input: SendInput, checks: SendChecks | null): Promise<void> {
+    const r = await this.admit(this.roomId(), userId, input, false, checks);
     if (!r.ok) return this.sendTo(ws, refusalFrame(r, input.clientId));
     // A resend gets the original back on its own socket; a new message reached it via broadcast.
     if (!r.value.created) this.sendTo(ws, { type: "message", message: r.value.message });
+  }
+
+  /**
+   * A client's send (REST or socket): a clientId this sender already used yields the stored message
+   * with no further checks (a retry is not a new send); a new message must pass the sender's rate
+   * limit and, with a file, the file check before it is stored. `flush` is the flush that will
+   * carry a new message to D1 (see `mirrored`); `waiting`: a caller will wait for it (REST);
+   * `checks`: the checks already started for this send (`startSendChecks`).
+   */
+  private async admit(roomId: string, senderId: string, input: SendInput, waiting: boolean, checks: SendChecks | null = null): Promise<RoomResult<{ message: Message; created: boolean; flush: number }>> {
+    this.bindRoom(roomId);
+    const known = this.findByClientId(senderId, input.clientId);
+    if (known) return { ok: true, value: { message: this.toMessage(known), created: false, flush: 0 } };
+    const checked = await (checks ?? this.sendChecks(senderId, input));
+    if (!checked.ok) return checked;
+    // store() looks the clientId up again: a concurrent send with it may have landed meanwhile.
+    const stored = this.store(senderId, input);
+    if (!stored.created) return { ok: true, value: { ...stored, flush: 0 } };
+    this.unflushed++;
+    // Same synchronous step as the commit: broadcasts leave in seq order, and nothing is broadcast that is not stored.
+    this.broadcast({ type: "message", message: stored.message }, { skipReplayed: stored.message.seq });
+    return { ok: true, value: { ...stored, flush: this.requestFlush(waiting) } };
+  }
+
+  /** A new message must pass the sender's rate limit and, with a file, the file check. */
+  private async sendChecks(senderId: string, input: SendInput): Promise<RoomResult<null>> {
+    const { success } = await this.env.CHAT_LIMITER.limit({ key: `send:${senderId}` });
+    if (!success) return { ok: false, code: "rate_limited", detail: "Too many messages; slow down." };
+    if (input.fileId && !(await mayAttachFile(primaryDb(this.env.DB), senderId, input.fileId))) {
+      return { ok: false, ...fileRefusal() };
+    }
+    return { ok: true, value: null };
+  }
+
+  /** Starts the checks of a socket send as it arrives (none for a clientId already stored: a resend). */
+  private startSendChecks(senderId: string, input: SendInput): SendChecks | null {
+    if (this.findByClientId(senderId, input.clientId)) return null;
+    const checks = this.sendChecks(senderId, input);
+    // Awaited when the frame's turn comes; a frame whose socket was dropped meanwhile never awaits it.
+    checks.catch(() => undefined);
+    return checks;
+  }
+
+  /**
+   * Moves the user's read position forward (never back) and tells the room; D1 gets it with the
+   * next flush. Returns that flush (null when the position did not move).
+   */
+  private moveRead(roomId: string, userId: string, seq: number, waiting: boolean): RoomResult<number | null> {
+    this.bindRoom(roomId);
+    if (seq > this.lastSeq()) return { ok: false, code: "validation_failed", detail: "seq is beyond the room's last message." };
+    const current = this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
+    if (seq <= current) return { ok: true, value: null };
+    this.sql.exec("INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)", userId, seq);
+    this.broadcast({ type: "read", userId, seq });
+    return { ok: true, value: this.requestFlush(waiting) };
   }
 
   /** Commits a message, or returns the one this sender already sent with this clientId. Synchronous: no other event interleaves. */
@@ -464,39 +561,153 @@ export class ChatRoom extends DurableObject<Env> {
     return { message: this.toMessage(row), created: true };
   }
 
-  /** Queues the mirror + broadcast + push of a new message behind the ones before it. */
-  private publish(message: Message): Promise<void> {
-    const run = this.publishing.then(() => this.mirrorAndFanOut(message, true));
-    this.publishing = run.catch(() => undefined);
-    return run;
+  // --- mirroring to D1 -----------------------------------------------------------------------
+
+  /**
+   * Called after a write that D1 must get: makes sure an alarm is due soon (so an eviction before
+   * the flush only delays it), then starts a flush now when the last one started at least
+   * `everyMs` ago (or enough messages wait), else when that time comes. A caller that waits for
+   * the flush (REST) does not wait for the pace: its flush starts at once, or right after the
+   * one running (group commit). Returns the number of the flush that will cover the write (the
+   * next one to start).
+   */
+  private requestFlush(waiting = false): number {
+    void this.ensureAlarmBy(Date.now() + limits.chatMirrorRetrySec * 1000).catch((e) => console.error("chat: setting the flush alarm failed:", (e as Error).message));
+    const covering = this.flushesStarted + 1;
+    if (this.flushing) {
+      if (waiting || this.flushAgain === null) this.flushAgain = waiting ? "now" : "paced";
+      return covering;
+    }
+    const wait = this.lastFlushAt + this.mirrorPolicy.everyMs - this.now();
+    if (waiting || wait <= 0 || this.unflushed >= this.mirrorPolicy.maxPending) {
+      this.startFlush();
+    } else if (this.flushTimer === null) {
+      this.flushTimer = this.later(() => {
+        this.flushTimer = null;
+        if (!this.flushing) this.startFlush();
+        else this.flushAgain ??= "paced";
+      }, wait);
+    }
+    return covering;
   }
 
-  private async mirrorAndFanOut(stored: Message, broadcast: boolean): Promise<void> {
-    if (!this.isUnmirrored(stored.seq)) return;
-    // The message may have been deleted since it was stored: mirror and show what the log holds now.
-    const row = this.rows("SELECT * FROM messages WHERE seq = ?", stored.seq)[0];
-    const message = row ? this.toMessage(row) : stored;
-    let mirrored: MirrorResult | null = null;
-    try {
-      mirrored = await mirrorMessage(primaryDb(this.env.DB), message);
-    } catch (e) {
-      console.error(`chat: mirroring seq ${message.seq} to D1 failed, will retry:`, (e as Error).message);
-    }
-    if (broadcast) this.broadcast({ type: "message", message }, { skipReplayed: message.seq });
-    if (!mirrored) return this.ensureAlarm();
-    try {
-      // A deleted message is not pushed.
-      if (!message.deleted) await this.enqueueJob(this.pushJob(message, mirrored));
-      this.sql.exec("DELETE FROM unmirrored WHERE seq = ?", message.seq);
-    } catch (e) {
-      console.error(`chat: enqueueing push for seq ${message.seq} failed, will retry:`, (e as Error).message);
-      await this.ensureAlarm();
-    }
+  /** Runs `fn` after `ms` (a method so tests can hold the flush timer and fire it on their own clock). */
+  protected later(fn: () => void, ms: number): unknown {
+    return setTimeout(fn, ms);
   }
 
-  /** The push job: members with no open socket here, never the sender. */
-  private pushJob(message: Message, m: MirrorResult): ChatMessageJob {
+  protected cancelLater(timer: unknown): void {
+    clearTimeout(timer as ReturnType<typeof setTimeout>);
+  }
+
+  /** Starts a flush (the caller checked none is running). */
+  private startFlush(): void {
+    if (this.flushTimer !== null) {
+      this.cancelLater(this.flushTimer);
+      this.flushTimer = null;
+    }
+    const number = ++this.flushesStarted;
+    this.lastFlushAt = this.now();
+    this.unflushed = 0;
+    this.flushing = this.flush()
+      .catch((e) => console.error("chat: flush failed:", (e as Error).message))
+      .finally(() => {
+        this.flushing = null;
+        this.flushesDone = number;
+        const done = this.flushWaiters.filter((w) => w.flush <= number);
+        this.flushWaiters = this.flushWaiters.filter((w) => w.flush > number);
+        for (const w of done) w.resolve();
+        const again = this.flushAgain;
+        this.flushAgain = null;
+        if (again && this.hasPending()) this.requestFlush(again === "now");
+      });
+  }
+
+  /** Waits until flush number `flush` has run (successfully or not: a failed one is retried by the alarm). */
+  private mirrored(flush: number): Promise<void> {
+    if (this.flushesDone >= flush) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push({ flush, resolve }));
+  }
+
+  /** Flushes whatever is owed now, ignoring the pace (the alarm). */
+  private async flushNow(): Promise<void> {
+    if (this.flushing) await this.flushing;
+    if (!this.hasPending()) return;
+    this.startFlush();
+    await this.flushing;
+  }
+
+  /**
+   * One flush: what is owed is read from SQLite in one synchronous step, written to D1 in one round
+   * trip (`mirrorFlush`), then the push jobs of its new messages are queued with `sendBatch`, and
+   * each message leaves `unmirrored` as soon as its job is queued (or needs none). A failure leaves
+   * the rest owed, for the next flush or the alarm.
+   */
+  private async flush(): Promise<void> {
+    const seqs = this.sql.exec<{ seq: number }>("SELECT seq FROM unmirrored ORDER BY seq").toArray().map((r) => r.seq);
+    const deletes = this.sql.exec<{ seq: number }>("SELECT seq FROM unmirrored_deletes").toArray().map((r) => r.seq);
+    const reads = new Map(this.sql.exec<{ user_id: string; seq: number }>("SELECT user_id, seq FROM reads WHERE seq > mirrored").toArray().map((r) => [r.user_id, r.seq]));
+    if (seqs.length === 0 && deletes.length === 0 && reads.size === 0) return;
+    const lastRow = seqs.length > 0 || deletes.length > 0 ? this.rows("SELECT * FROM messages ORDER BY seq DESC LIMIT 1")[0] : undefined;
+    // The log as it is now: a message deleted since it was stored is mirrored as its tombstone and not pushed.
+    const messages = seqs.length > 0 ? this.rows(`SELECT * FROM messages WHERE seq IN (SELECT seq FROM unmirrored) ORDER BY seq`).map((r) => this.toMessage(r)) : [];
+    const toPush = messages.filter((m) => !m.deleted);
+    let mirror: MirrorResult | null;
+    try {
+      mirror = await mirrorFlush(primaryDb(this.env.DB), {
+        roomId: this.roomId(),
+        last: lastRow ? this.toMessage(lastRow) : null,
+        reads,
+        senders: [...new Set(toPush.map((m) => m.senderId))],
+      });
+    } catch (e) {
+      console.error(`chat: mirroring to D1 failed (${seqs.length} messages), will retry:`, (e as Error).message);
+      await this.ensureAlarmBy(Date.now() + limits.chatMirrorRetrySec * 1000);
+      return;
+    }
+    // D1 has it: these reads and deletions are done; so is every message that needs no push.
+    for (const [userId, seq] of reads) this.sql.exec("UPDATE reads SET mirrored = max(mirrored, ?) WHERE user_id = ?", seq, userId);
+    for (const seq of deletes) this.sql.exec("DELETE FROM unmirrored_deletes WHERE seq = ?", seq);
+    // Members with a socket here got the message; one deleted while D1 answered is not pushed.
     const online = new Set(this.onlineUsers());
+    const deletedMeanwhile = new Set(this.sql.exec<{ seq: number }>("SELECT seq FROM messages WHERE deleted = 1 AND seq IN (SELECT seq FROM unmirrored)").toArray().map((r) => r.seq));
+    const jobs = mirror ? toPush.filter((m) => !deletedMeanwhile.has(m.seq)).map((m) => this.pushJob(m, mirror, online)).filter((j) => j.recipients.length > 0) : [];
+    const queued = new Set(jobs.map((j) => j.seq));
+    for (const seq of seqs) if (!queued.has(seq)) this.sql.exec("DELETE FROM unmirrored WHERE seq = ?", seq);
+    for (const batch of this.jobBatches(jobs)) {
+      try {
+        await this.enqueueJobs(batch);
+      } catch (e) {
+        console.error(`chat: queueing ${batch.length} push jobs failed, will retry:`, (e as Error).message);
+        await this.ensureAlarmBy(Date.now() + limits.chatMirrorRetrySec * 1000);
+        return;
+      }
+      // Right after the send, before any other await: a retry never queues these again.
+      for (const j of batch) this.sql.exec("DELETE FROM unmirrored WHERE seq = ?", j.seq);
+    }
+  }
+
+  /** Jobs grouped for `sendBatch`: at most `jobsPerBatch` and about JOB_BATCH_BYTES of JSON each. */
+  private jobBatches(jobs: ChatMessageJob[]): ChatMessageJob[][] {
+    const out: ChatMessageJob[][] = [];
+    let current: ChatMessageJob[] = [];
+    let bytes = 0;
+    for (const j of jobs) {
+      const size = JSON.stringify(j).length;
+      if (current.length > 0 && (current.length >= this.mirrorPolicy.jobsPerBatch || bytes + size > JOB_BATCH_BYTES)) {
+        out.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(j);
+      bytes += size;
+    }
+    if (current.length > 0) out.push(current);
+    return out;
+  }
+
+  /** The push job of a message: members with no open socket here, never the sender. */
+  private pushJob(message: Message, m: MirrorResult, online: Set<string>): ChatMessageJob {
     return {
       type: "chat.message",
       roomId: message.roomId,
@@ -505,61 +716,24 @@ export class ChatRoom extends DurableObject<Env> {
       seq: message.seq,
       messageId: message.id,
       senderId: message.senderId,
-      senderName: m.senderName,
+      senderName: m.senderNames.get(message.senderId) ?? null,
       text: message.text,
       hasFile: message.fileId !== null,
       recipients: m.memberIds.filter((id) => id !== message.senderId && !online.has(id)),
     };
   }
 
-  /** Sends a job to the JOBS queue (a method so tests can observe it). */
-  protected async enqueueJob(job: ChatMessageJob): Promise<void> {
-    await enqueue(this.env, job);
+  /** Sends jobs to the JOBS queue in one call (a method so tests can observe it). */
+  protected async enqueueJobs(jobs: ChatMessageJob[]): Promise<void> {
+    await this.env.JOBS.sendBatch(jobs.map((body) => ({ body, contentType: "json" as const })));
   }
 
-  private async retryUnmirrored(): Promise<void> {
-    const seqs = this.sql.exec<{ seq: number }>("SELECT seq FROM unmirrored ORDER BY seq").toArray();
-    for (const { seq } of seqs) {
-      const row = this.rows("SELECT * FROM messages WHERE seq = ?", seq)[0];
-      if (!row) {
-        this.sql.exec("DELETE FROM unmirrored WHERE seq = ?", seq);
-        continue;
-      }
-      const message = this.toMessage(row);
-      const run = this.publishing.then(() => this.mirrorAndFanOut(message, false));
-      this.publishing = run.catch(() => undefined);
-      await run;
-    }
-  }
-
-  /** Mirrors a tombstone to D1 (retried by the alarm until it succeeds), then tells the sockets. */
-  private async mirrorDeletion(seq: number, broadcast: boolean): Promise<void> {
-    const row = this.rows("SELECT * FROM messages WHERE seq = ?", seq)[0];
-    if (row) {
-      try {
-        await mirrorTombstone(primaryDb(this.env.DB), this.toMessage(row));
-        this.sql.exec("DELETE FROM unmirrored_deletes WHERE seq = ?", seq);
-      } catch (e) {
-        console.error(`chat: mirroring the deletion of seq ${seq} to D1 failed, will retry:`, (e as Error).message);
-        await this.ensureAlarm();
-      }
-    } else {
-      this.sql.exec("DELETE FROM unmirrored_deletes WHERE seq = ?", seq);
-    }
-    if (broadcast) this.broadcast({ type: "deleted", seq });
-  }
-
-  private async retryUnmirroredDeletes(): Promise<void> {
-    const seqs = this.sql.exec<{ seq: number }>("SELECT seq FROM unmirrored_deletes ORDER BY seq").toArray();
-    for (const { seq } of seqs) {
-      const run = this.publishing.then(() => this.mirrorDeletion(seq, false));
-      this.publishing = run.catch(() => undefined);
-      await run;
-    }
-  }
-
-  private async ensureAlarm(): Promise<void> {
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + limits.chatHeartbeatCheckSec * 1000);
+  /** Makes sure the alarm fires at `at` (ms) or earlier. */
+  private async ensureAlarmBy(at: number): Promise<void> {
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
   /**
@@ -582,11 +756,12 @@ export class ChatRoom extends DurableObject<Env> {
     if (att && upTo > att.replayedTo) this.attach(ws, { ...att, replayedTo: upTo });
   }
 
+  /** Serialized once, sent to every socket. A socket that closed and whose close event has not run yet refuses the send (caught in trySend). */
   private broadcast(frame: ServerFrame, opts: { exceptUser?: string; skipReplayed?: number } = {}): void {
     const text = JSON.stringify(frame);
-    for (const ws of this.ctx.getWebSockets()) {
+    for (const ws of this.sockets()) {
       const att = this.attachment(ws);
-      if (!att || att.gone || ws.readyState !== OPEN) continue;
+      if (!att || att.gone) continue;
       if (opts.exceptUser !== undefined && att.userId === opts.exceptUser) continue;
       if (opts.skipReplayed !== undefined && att.replayedTo >= opts.skipReplayed) continue;
       this.trySend(ws, text);
@@ -611,6 +786,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** Closes a socket from our side and marks it, so its close event is not reported again. */
   private drop(ws: WebSocket, code: number, reason: string): void {
+    this.socketList = null;
     const att = this.attachment(ws);
     if (att) this.attach(ws, { ...att, gone: true });
     try {
@@ -631,7 +807,7 @@ export class ChatRoom extends DurableObject<Env> {
   /** Users with at least one open socket here (CLOSING sockets and ones we dropped do not count). */
   private onlineUsers(): string[] {
     const users = new Set<string>();
-    for (const ws of this.ctx.getWebSockets()) {
+    for (const ws of this.sockets()) {
       const att = this.attachment(ws);
       if (att && !att.gone && ws.readyState === OPEN) users.add(att.userId);
     }
@@ -643,11 +819,16 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   private attachment(ws: WebSocket): Attachment | null {
-    return (ws.deserializeAttachment() as Attachment | null) ?? null;
+    const cached = this.attachments.get(ws);
+    if (cached) return cached;
+    const stored = (ws.deserializeAttachment() as Attachment | null) ?? null;
+    if (stored) this.attachments.set(ws, stored);
+    return stored;
   }
 
   private attach(ws: WebSocket, att: Attachment): void {
     ws.serializeAttachment(att);
+    this.attachments.set(ws, att);
   }
 
   private rows(query: string, ...bindings: SqlStorageValue[]): MessageRow[] {
@@ -662,13 +843,18 @@ export class ChatRoom extends DurableObject<Env> {
     return this.sql.exec<{ s: number }>("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
   }
 
-  private isUnmirrored(seq: number): boolean {
-    return this.sql.exec("SELECT 1 FROM unmirrored WHERE seq = ?", seq).toArray().length > 0;
+  private sockets(): WebSocket[] {
+    this.socketList ??= this.ctx.getWebSockets();
+    return this.socketList;
   }
 
-  /** Mirrors still owed to D1: messages (with their push job) and deletions. */
-  private unmirroredCount(): number {
-    return this.sql.exec<{ n: number }>("SELECT (SELECT count(*) FROM unmirrored) + (SELECT count(*) FROM unmirrored_deletes) AS n").one().n;
+  /** Whether a flush owes D1 anything: messages (with their push jobs), deletions, read positions. */
+  private hasPending(): boolean {
+    return (
+      this.sql.exec<{ p: number }>(
+        "SELECT EXISTS (SELECT 1 FROM unmirrored) OR EXISTS (SELECT 1 FROM unmirrored_deletes) OR EXISTS (SELECT 1 FROM reads WHERE seq > mirrored) AS p",
+      ).one().p === 1
+    );
   }
 
   /** The room id is the object's name; remembered so messages and alarms can carry it. */

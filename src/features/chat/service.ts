@@ -8,7 +8,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { roomAdds, roomLeaves, roomMembers, rooms } from "../../db/schema";
-import { fromUser, isGuestSql, liveSessionsQuery, sessionLiveSql, userEmailSql, userExistsSql, userNameSql } from "../auth";
+import { fromUser, isGuestSql, liveSessionsQuery, sessionLiveSql, userEmailSql, userExistsSql, userNameSql, userNamesJsonSql } from "../auth";
 import { blockedSql } from "../blocks";
 import { AppError, isConstraintError } from "../../errors";
 import * as v from "valibot";
@@ -428,48 +428,75 @@ export async function setMuted(db: Database, roomId: string, userId: string, mut
   return { ...toMember(row), muted: row.muted };
 }
 
-/** What the room object needs after mirroring a message: who to notify and how to name things. */
+/** What one flush of a room writes to D1 (see `mirrorFlush`). */
+export interface MirrorFlush {
+  roomId: string;
+  /** The room's newest message as its log holds it now (a tombstone if deleted); null when the listing needs no change. */
+  last: Message | null;
+  /** Read positions to move forward (never back), by user id. */
+  reads: ReadonlyMap<string, number>;
+  /** Senders of the messages this flush builds push jobs for (their names go in the notification); empty = no push job. */
+  senders: readonly string[];
+}
+
+/** What the room object needs for the push jobs of a flush: who to notify and how to name things. */
 export interface MirrorResult {
   kind: "direct" | "group";
   name: string | null;
   memberIds: string[];
-  senderName: string | null;
+  senderNames: Map<string, string | null>;
 }
+
+/** Read positions per statement (one JSON parameter each, far below D1's 100 KB per statement). */
+const READS_PER_STATEMENT = 200;
 
 /**
- * Mirrors a stored message into D1 in one batch: the room's last message and activity time, the
- * sender's read position, and reads back who the members are. Idempotent and monotonic (`last_seq <
- * seq` guard, `max()` on read positions), so retries and out-of-order mirrors never move it back.
+ * Mirrors a room's pending changes into D1 in one round trip, however many messages they cover:
+ * the room's last message, seq and activity time (one UPDATE, which also returns the room's kind,
+ * name, member ids and the senders' names when push jobs need them), and the read positions that
+ * moved (one UPDATE per 200 users, from a JSON object). Idempotent and monotonic (`max()`, and the
+ * last message only replaces one with a lower or equal seq), so a retried or repeated flush never
+ * moves the listing back. Returns null when there was nothing to write or no push data was asked.
  */
-export async function mirrorMessage(db: Database, msg: Message): Promise<MirrorResult> {
-  const [, , room, members, sender] = await db.batch([
-    db
-      .update(rooms)
-      .set({ lastSeq: msg.seq, lastMessage: JSON.stringify(msg), lastActivityAt: msg.createdAt })
-      .where(and(eq(rooms.id, msg.roomId), lt(rooms.lastSeq, msg.seq))),
-    db
-      .update(roomMembers)
-      .set({ lastReadSeq: sql`max(${roomMembers.lastReadSeq}, ${msg.seq})` })
-      .where(and(eq(roomMembers.roomId, msg.roomId), eq(roomMembers.userId, msg.senderId))),
-    db.select({ kind: rooms.kind, name: rooms.name }).from(rooms).where(eq(rooms.id, msg.roomId)),
-    db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, msg.roomId)),
-    fromUser(db, msg.senderId, { name: userNameSql(msg.senderId) }),
-  ]);
-  const r = room[0];
-  return {
-    kind: r?.kind ?? "group",
-    name: r?.name ?? null,
-    memberIds: members.map((m) => m.userId),
-    senderName: sender[0]?.name ?? null,
-  };
-}
-
-/** Mirrors a read position into D1 (never backwards). */
-export async function mirrorRead(db: Database, roomId: string, userId: string, seq: number): Promise<void> {
-  await db
-    .update(roomMembers)
-    .set({ lastReadSeq: sql`max(${roomMembers.lastReadSeq}, ${seq})` })
-    .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)));
+export async function mirrorFlush(db: Database, f: MirrorFlush): Promise<MirrorResult | null> {
+  const items: BatchItem<"sqlite">[] = [];
+  const wantPush = f.last !== null && f.senders.length > 0 ? 1 : 0;
+  if (f.last) {
+    const m = f.last;
+    items.push(
+      db
+        .update(rooms)
+        .set({
+          // SQLite evaluates every right-hand side on the old row.
+          lastMessage: sql`CASE WHEN ${rooms.lastSeq} <= ${m.seq} THEN ${JSON.stringify(m)} ELSE ${rooms.lastMessage} END`,
+          lastActivityAt: sql`CASE WHEN ${rooms.lastSeq} < ${m.seq} THEN ${m.createdAt} ELSE ${rooms.lastActivityAt} END`,
+          lastSeq: sql`max(${rooms.lastSeq}, ${m.seq})`,
+        })
+        .where(eq(rooms.id, f.roomId))
+        .returning({
+          kind: rooms.kind,
+          name: rooms.name,
+          members: sql<string | null>`CASE WHEN ${wantPush} THEN (SELECT json_group_array(user_id) FROM room_members WHERE room_id = ${f.roomId}) END`,
+          names: sql<string | null>`CASE WHEN ${wantPush} THEN ${userNamesJsonSql(f.senders)} END`,
+        }),
+    );
+  }
+  for (const part of chunks([...f.reads], READS_PER_STATEMENT)) {
+    const positions = JSON.stringify(Object.fromEntries(part));
+    items.push(
+      db
+        .update(roomMembers)
+        .set({ lastReadSeq: sql`max(${roomMembers.lastReadSeq}, (SELECT value FROM json_each(${positions}) WHERE key = ${roomMembers.userId}))` })
+        .where(and(eq(roomMembers.roomId, f.roomId), inArray(roomMembers.userId, sql`(SELECT key FROM json_each(${positions}))`))),
+    );
+  }
+  if (items.length === 0) return null;
+  const results = await runBatch(db, items);
+  if (!wantPush) return null;
+  const row = (results[0] as { kind: "direct" | "group"; name: string | null; members: string | null; names: string | null }[])[0];
+  if (!row) return { kind: "group", name: null, memberIds: [], senderNames: new Map() };
+  const names = JSON.parse(row.names ?? "{}") as Record<string, string | null>;
+  return { kind: row.kind, name: row.name, memberIds: JSON.parse(row.members ?? "[]") as string[], senderNames: new Map(Object.entries(names)) };
 }
 
 /**
@@ -499,18 +526,6 @@ export async function liveMembersAndSessions(db: Database, roomId: string, sessi
 /** The rooms `userId` is a member of (room_members_user_idx): where their sockets can be. */
 export async function roomIdsOf(db: Database, userId: string): Promise<string[]> {
   return (await db.select({ roomId: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId))).map((r) => r.roomId);
-}
-
-/**
- * Mirrors a deletion into D1: when the tombstone's seq is the room's last message, the listing's
- * `lastMessage` becomes the tombstone (an older message is not in the mirror). A mirror of the
- * message itself that lands later writes the tombstone too (the room reads the row again first).
- */
-export async function mirrorTombstone(db: Database, tombstone: Message): Promise<void> {
-  await db
-    .update(rooms)
-    .set({ lastMessage: JSON.stringify(tombstone) })
-    .where(and(eq(rooms.id, tombstone.roomId), eq(rooms.lastSeq, tombstone.seq)));
 }
 
 /**

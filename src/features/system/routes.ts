@@ -1,6 +1,5 @@
 /** Health, the OpenAPI document, the interactive reference, and the development outbox. */
-import { Scalar } from "@scalar/hono-api-reference";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { openAPIRouteHandler } from "hono-openapi";
 import * as v from "valibot";
 import type { AppEnv } from "../../env";
@@ -60,5 +59,15 @@ export function mountDocs(app: Hono<AppEnv>) {
   );
   // The reference's script is a static asset of this Worker (public/docs/scalar.js), not a CDN
   // file, so the page works offline in local development; system fonts, for the same reason.
-  app.get("/docs", Scalar({ url: "/v1/openapi.json", pageTitle: "Outpost API", cdn: DOCS_SCRIPT, withDefaultFonts: false }));
+  // Imported on the first request for the page, so no API request ever loads it. (The OpenAPI
+  // document is built on its first request too, and kept; its JSON Schema converter is a lazy
+  // import inside hono-openapi.)
+  let docsPage: MiddlewareHandler<AppEnv> | undefined;
+  app.get("/docs", async (c, next) => {
+    if (!docsPage) {
+      const { Scalar } = await import("@scalar/hono-api-reference");
+      docsPage = Scalar({ url: "/v1/openapi.json", pageTitle: "Outpost API", cdn: DOCS_SCRIPT, withDefaultFonts: false }) as MiddlewareHandler<AppEnv>;
+    }
+    return docsPage(c, next);
+  });
 }

@@ -4,6 +4,7 @@ import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { Message, ServerFrame } from "../../../src/features/chat/protocol";
 import type { ChatRoom } from "../../../src/features/chat/room";
+import type { Job } from "../../../src/jobs";
 import { api, freshIp, type TestUser } from "../../helpers/api";
 import { track } from "../../helpers/sockets";
 
@@ -215,5 +216,87 @@ export async function patchRoomEnv(roomId: string, patch: Partial<Env>): Promise
       const e = (room as unknown as WithEnv).env;
       (room as unknown as WithEnv).env = { ...e, ...originals };
     });
+  };
+}
+
+/** What the room's test clock keeps: its time, the flush timers it holds, and the push jobs the room queued. */
+interface TestClock {
+  clock: number;
+  timers: { due: number; fn: () => void }[];
+  jobs: Job[];
+  /** `sendBatch` calls of push jobs so far; the one numbered `failBatch` throws (a queue outage) instead. */
+  batches: number;
+  failBatch: number | null;
+}
+
+/** The room's internals the tests drive (see ChatRoom: `now`, `later`, `mirrorPolicy`, `enqueueJobs`). */
+export interface RoomInternals {
+  env: Env;
+  test: TestClock;
+  now(): number;
+  later(fn: () => void, ms: number): unknown;
+  cancelLater(timer: unknown): void;
+  lastFlushAt: number;
+  mirrorPolicy: { everyMs: number; maxPending: number; jobsPerBatch: number };
+  enqueueJobs(jobs: Job[]): Promise<void>;
+  flushNow(): Promise<void>;
+}
+
+/**
+ * Puts a room object on a test clock: `now()` moves only when `advance` says, the flush timer
+ * fires on that clock, and push jobs are recorded instead of queued (unless `recordJobs` is false).
+ * `holdFlushes` also counts the last flush as just started, so nothing flushes until the clock
+ * passes the pace (or the alarm runs). In memory: an eviction ends it.
+ */
+export async function onTestClock(roomId: string, opts: { holdFlushes?: boolean; everyMs?: number; jobsPerBatch?: number; recordJobs?: boolean } = {}): Promise<void> {
+  await runInDurableObject(roomStub(roomId), (o: ChatRoom) => {
+    const r = o as unknown as RoomInternals;
+    const t: TestClock = { clock: Date.now(), timers: [], jobs: [], batches: 0, failBatch: null };
+    r.test = t;
+    r.now = () => t.clock;
+    r.later = (fn, ms) => {
+      const timer = { due: t.clock + ms, fn };
+      t.timers.push(timer);
+      return timer;
+    };
+    r.cancelLater = (timer) => {
+      t.timers = t.timers.filter((x) => x !== timer);
+    };
+    if (opts.recordJobs !== false) {
+      r.enqueueJobs = async (jobs) => {
+        if (++t.batches === t.failBatch) throw new Error("queue unavailable (test)");
+        t.jobs.push(...jobs);
+      };
+    }
+    if (opts.everyMs !== undefined) r.mirrorPolicy.everyMs = opts.everyMs;
+    if (opts.jobsPerBatch !== undefined) r.mirrorPolicy.jobsPerBatch = opts.jobsPerBatch;
+    if (opts.holdFlushes) r.lastFlushAt = t.clock;
+  });
+}
+
+/** Moves the room's test clock forward and fires the timers that came due. */
+export async function advance(roomId: string, ms: number): Promise<void> {
+  await runInDurableObject(roomStub(roomId), (o: ChatRoom) => {
+    const t = (o as unknown as RoomInternals).test;
+    t.clock += ms;
+    const due = t.timers.filter((x) => x.due <= t.clock);
+    t.timers = t.timers.filter((x) => x.due > t.clock);
+    for (const x of due) x.fn();
+  });
+}
+
+/** Runs `fn` on the room object's internals. */
+export function inRoom<T>(roomId: string, fn: (r: RoomInternals, state: DurableObjectState) => T | Promise<T>): Promise<T> {
+  return runInDurableObject(roomStub(roomId), (o: ChatRoom, state) => fn(o as unknown as RoomInternals, state));
+}
+
+/** The room's row in D1 (what GET /v1/rooms lists) and its members' read positions. */
+export async function d1Room(roomId: string): Promise<{ lastSeq: number; lastMessage: Message | null; reads: Record<string, number> }> {
+  const room = await env.DB.prepare("SELECT last_seq, last_message FROM rooms WHERE id = ?").bind(roomId).first<{ last_seq: number; last_message: string | null }>();
+  const members = await env.DB.prepare("SELECT user_id, last_read_seq FROM room_members WHERE room_id = ?").bind(roomId).all<{ user_id: string; last_read_seq: number }>();
+  return {
+    lastSeq: room?.last_seq ?? 0,
+    lastMessage: room?.last_message ? (JSON.parse(room.last_message) as Message) : null,
+    reads: Object.fromEntries(members.results.map((m) => [m.user_id, m.last_read_seq])),
   };
 }

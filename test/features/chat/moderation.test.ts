@@ -137,7 +137,7 @@ describe("deleting a chat message", () => {
       state.storage.sql.exec("INSERT INTO unmirrored (seq) VALUES (2)");
       const jobs: Job[] = [];
       (o as unknown as { jobs: Job[] }).jobs = jobs;
-      (o as unknown as { enqueueJob: (j: Job) => Promise<void> }).enqueueJob = async (j) => void jobs.push(j);
+      (o as unknown as { enqueueJobs: (js: Job[]) => Promise<void> }).enqueueJobs = async (js) => void jobs.push(...js);
     });
     expect((await del(alice, room.id, 2)).status).toBe(204);
     await runInDurableObject(stub, (_o: ChatRoom, state) => state.storage.setAlarm(Date.now() + 60_000));

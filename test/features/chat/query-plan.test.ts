@@ -17,6 +17,34 @@ function expectSearches(p: string) {
   expect(p).not.toMatch(/^SCAN (?!CONSTANT ROW)/m);
 }
 
+describe("chat: a room's coalesced D1 flush is indexed", () => {
+  it("the room's last message (with members and sender names read back) and the read positions", async () => {
+    const alice = await signup();
+    const room = await createGroup(alice);
+    const positions = JSON.stringify({ [alice.id]: 3 });
+    const update = await plan(
+      `UPDATE rooms SET last_seq = max(last_seq, ?) WHERE id = ? RETURNING kind, name,
+        (SELECT json_group_array(user_id) FROM room_members WHERE room_id = ?) AS members,
+        (SELECT json_group_object(id, name) FROM users WHERE id IN (SELECT value FROM json_each(?))) AS names`,
+      3,
+      room.id,
+      room.id,
+      JSON.stringify([alice.id]),
+    );
+    expect(update).toMatch(/SEARCH rooms USING INDEX sqlite_autoindex_rooms_1|SEARCH rooms USING INTEGER PRIMARY KEY|SEARCH rooms USING PRIMARY KEY/);
+    expect(update).toMatch(/SEARCH room_members/);
+    expect(update).toMatch(/SEARCH users/);
+    const reads = await plan(
+      "UPDATE room_members SET last_read_seq = max(room_members.last_read_seq, (SELECT value FROM json_each(?) WHERE key = room_members.user_id)) WHERE room_members.room_id = ? AND room_members.user_id IN (SELECT key FROM json_each(?))",
+      positions,
+      room.id,
+      positions,
+    );
+    expect(reads).toMatch(/SEARCH room_members USING (COVERING INDEX|INDEX|PRIMARY KEY)/);
+    expect(reads).not.toMatch(/^SCAN room_members/m);
+  });
+});
+
 describe("chat: session and heartbeat queries are indexed", () => {
   it("the rooms of a user (ending a session's sockets)", async () => {
     const alice = await signup();

@@ -111,6 +111,8 @@ describe("chat over WebSockets", () => {
     b.socket.send({ type: "read", seq: 1 });
     expect(await a.socket.next("read")).toEqual({ type: "read", userId: bob.id, seq: 1 });
     expect(await b.socket.next("read")).toEqual({ type: "read", userId: bob.id, seq: 1 });
+    // A socket's read position reaches D1 with the room's next flush (coalesced, not one write per read).
+    await runInDurableObject(roomStub(room.id), (o: ChatRoom) => (o as unknown as { flushNow(): Promise<void> }).flushNow());
     const seen = await api(`/v1/rooms/${room.id}`, { token: bob.accessToken });
     expect(seen.body.unreadCount).toBe(0);
     expect(seen.body.members.find((m: { userId: string }) => m.userId === bob.id).lastReadSeq).toBe(1);
@@ -254,11 +256,10 @@ describe("chat over WebSockets", () => {
     await a.socket.next("presence");
     const stub = roomStub(room.id);
     // Make Bob's socket look silent for longer than the timeout.
-    await runInDurableObject(stub, (_o: ChatRoom, state) => {
-      for (const ws of state.getWebSockets(bob.id)) {
-        const att = ws.deserializeAttachment() as Record<string, unknown>;
-        ws.serializeAttachment({ ...att, lastSeenAt: Date.now() - 10 * 60 * 1000 });
-      }
+    // Through the room: it keeps the attachments it wrote in memory.
+    await runInDurableObject(stub, (o: ChatRoom, state) => {
+      const room = o as unknown as { attachment(ws: WebSocket): object; attach(ws: WebSocket, att: object): void };
+      for (const ws of state.getWebSockets(bob.id)) room.attach(ws, { ...room.attachment(ws), lastSeenAt: Date.now() - 10 * 60 * 1000 });
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await b.socket.closed).code).toBe(4408);
@@ -273,11 +274,10 @@ describe("chat over WebSockets", () => {
     const room = await createGroup(alice);
     const { socket } = await connect(alice, room.id);
     const stub = roomStub(room.id);
-    await runInDurableObject(stub, (_o: ChatRoom, state) => {
-      for (const ws of state.getWebSockets()) {
-        const att = ws.deserializeAttachment() as Record<string, unknown>;
-        ws.serializeAttachment({ ...att, lastSeenAt: Date.now() - 10 * 60 * 1000 });
-      }
+    // Through the room: it keeps the attachments it wrote in memory.
+    await runInDurableObject(stub, (o: ChatRoom, state) => {
+      const room = o as unknown as { attachment(ws: WebSocket): object; attach(ws: WebSocket, att: object): void };
+      for (const ws of state.getWebSockets()) room.attach(ws, { ...room.attachment(ws), lastSeenAt: Date.now() - 10 * 60 * 1000 });
     });
     socket.send('{"type":"ping"}');
     await socket.next("pong");
