@@ -12,7 +12,7 @@ import { accountRoutes } from "./features/account/routes";
 import { authRoutes } from "./features/auth/routes";
 import { fileRoutes } from "./features/files/routes";
 import { tusDiscovery, uploadRoutes } from "./features/uploads/routes";
-import { collectionRoutes } from "./features/collections/routes";
+import { batchRoutes, collectionRoutes } from "./features/collections/routes";
 import { chatRoutes } from "./features/chat/routes";
 import { blockRoutes } from "./features/blocks/routes";
 import { adminPushRoutes, deviceRoutes } from "./features/push/routes";
@@ -104,6 +104,7 @@ export function buildApp() {
   app.route("/v1/files", fileRoutes);
   app.route("/v1/uploads", uploadRoutes);
   app.route("/v1/collections", collectionRoutes);
+  app.route("/v1/batch", batchRoutes);
   app.route("/v1/rooms", chatRoutes);
   app.route("/v1/blocks", blockRoutes);
   app.route("/v1/devices", deviceRoutes);

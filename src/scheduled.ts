@@ -2,6 +2,7 @@
 import { lte } from "drizzle-orm";
 import { type Database, primaryDb } from "./db";
 import { socketTicketCleanup } from "./features/auth/service";
+import { changeLogRetention } from "./features/collections/retention";
 import { filesCleanup } from "./features/files/service";
 import { uploadsCleanup } from "./features/uploads/service";
 import { sessions, verificationTokens } from "./db/schema";
@@ -18,7 +19,7 @@ const authCleanup: ScheduledTask = async (_env, db, now) => {
   ]);
 };
 
-export const scheduledTasks: ScheduledTask[] = [authCleanup, socketTicketCleanup, idempotencyCleanup, filesCleanup, uploadsCleanup];
+export const scheduledTasks: ScheduledTask[] = [authCleanup, socketTicketCleanup, idempotencyCleanup, filesCleanup, uploadsCleanup, changeLogRetention];
 
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
   const db = primaryDb(env.DB);

@@ -11,6 +11,7 @@
  */
 import { type Database, primaryDb } from "../../db";
 import { closeChatSessionSockets } from "../chat/sessions";
+import { closeLiveSessionSockets } from "../collections/live";
 
 /** The sessions that ended: some of the user's sessions, or all of them. */
 export type EndedSessions = string[] | "all";
@@ -26,7 +27,7 @@ export interface EndedSessionsContext {
 export type SessionSocketCloser = (ctx: EndedSessionsContext) => Promise<void>;
 
 /** Every socket kind's closer (a live-data subscription socket adds its own here). */
-export const sessionSocketClosers: SessionSocketCloser[] = [closeChatSessionSockets];
+export const sessionSocketClosers: SessionSocketCloser[] = [closeChatSessionSockets, closeLiveSessionSockets];
 
 /**
  * Closes the sockets opened with `sessions` of `userId`, of every kind. Never throws (it runs after

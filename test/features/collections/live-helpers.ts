@@ -1,7 +1,7 @@
 /** Live-data test harness: subscription sockets through the Worker's fetch handler, frames awaited in order. */
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { freshIp, type TestUser } from "../../helpers/api";
+import { type ApiResponse, freshIp, type TestUser } from "../../helpers/api";
 
 export interface ChangeFrame {
   type: "change";
@@ -26,6 +26,13 @@ export async function subscribeRequest(
   if (opts.ticket) url.searchParams.set("ticket", opts.ticket);
   if (opts.since !== undefined) url.searchParams.set("since", opts.since);
   return exports.default.fetch(new Request(url, { headers }));
+}
+
+/** An upgrade the server refused, as `api()` returns responses (for `expectProblem`). */
+export async function refusedSubscribe(name: string, opts: Parameters<typeof subscribeRequest>[1] = {}): Promise<ApiResponse> {
+  const res = await subscribeRequest(name, opts);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, body: (res.headers.get("content-type") ?? "").includes("json") && text ? JSON.parse(text) : text };
 }
 
 /** A connected subscription that buffers frames so tests can await them in order. */
