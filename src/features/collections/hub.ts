@@ -18,6 +18,12 @@
  *   are served by the next read (coalesced). A notification that carries a seq past `head + 1`
  *   just makes the read longer: gaps (lost notifications) are repaired from the log, and the
  *   heartbeat alarm reads the log once per period as a backstop.
+ * - Shards of a shared collection: writes notify the root (shard 0), which reads the page once and
+ *   forwards it (`deliver(from, to, items)`) to the shards that registered (they have sockets).
+ *   A shard applies a page that starts at or before its `head` (dropping what it has) and moves
+ *   `head` to `to`; a page that starts after its `head` (it missed one: a failed forward, a root
+ *   that restarted) makes it read the log itself from `head`. So the root's position is only a
+ *   starting point for the shards, never trusted blindly.
  *
  * Sockets belong to a session (tagged with the user id and the session id): `endSessions` closes
  * them with 4401, and the heartbeat re-checks the sessions of the open sockets in D1 (a lost
@@ -32,12 +38,15 @@ import {
   CLOSE_RESYNC,
   CLOSE_SESSION_ENDED,
   type HubKey,
+  hubStub,
+  isRoot,
   LIVE_HEADERS,
   LiveClientFrame,
   type LiveErrorCode,
   type LiveServerFrame,
   PING_TEXT,
   PONG_TEXT,
+  rootKey,
 } from "./live";
 import * as v from "valibot";
 import { type Collection, findCollection } from "./registry";
@@ -72,6 +81,8 @@ export class CollectionHub extends DurableObject<Env> {
   private known = 0;
   /** The fan-out read in progress, if any. */
   private pumping: Promise<void> | null = null;
+  /** Root only: the other shards that have sockets, which get each page forwarded (kept in storage). */
+  private readonly shards: Set<number>;
   /** Attachments of this wake-up's sockets (deserialized once each). */
   private readonly atts = new WeakMap<WebSocket, Attachment>();
   /**
@@ -85,8 +96,9 @@ export class CollectionHub extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_TEXT, PONG_TEXT));
     this.key = ctx.storage.kv.get<HubKey>("key") ?? null;
     this.head = ctx.storage.kv.get<number>("head") ?? null;
-    // Sockets survive hibernation, not a restart (a deploy drops them): a head without sockets is stale.
-    if (this.head !== null && ctx.getWebSockets().length === 0) this.clearHead();
+    this.shards = new Set(ctx.storage.kv.get<number[]>("shards") ?? []);
+    // Sockets survive hibernation, not a restart (a deploy drops them): a head nobody uses is stale.
+    if (this.head !== null && ctx.getWebSockets().length === 0 && this.shards.size === 0) this.clearHead();
   }
 
   // --- RPC ---------------------------------------------------------------------------------
@@ -97,15 +109,51 @@ export class CollectionHub extends DurableObject<Env> {
    * no socket does nothing (and stores nothing).
    */
   async notify(key: HubKey, seq: number | null): Promise<void> {
-    if (this.ctx.getWebSockets().length === 0) return;
+    if (this.ctx.getWebSockets().length === 0 && this.shards.size === 0) return;
     this.bind(key);
     if (this.head === null) {
-      // Nobody is live: the sockets still replaying read the log to its end before going live.
-      if (seq !== null) this.known = Math.max(this.known, seq);
-      return;
+      if (this.shards.size > 0) {
+        // A root with no live socket of its own that forwards to shards: the write's seq is a
+        // starting point (shards that stand further back read the gap themselves).
+        if (seq === null) return this.nudgeShards();
+        this.setHead(seq - 1);
+      } else {
+        // Nobody is live: the sockets still replaying read the log to its end before going live.
+        if (seq !== null) this.known = Math.max(this.known, seq);
+        return;
+      }
     }
-    this.known = Math.max(this.known, seq ?? this.head + 1);
+    this.known = Math.max(this.known, seq ?? this.head! + 1);
     await this.pump();
+  }
+
+  /**
+   * A page the root read (shards only): changes after `from` up to position `to`. Returns false when
+   * this shard has no socket any more (the root stops forwarding to it).
+   */
+  async deliver(key: HubKey, from: number, to: number, items: LogPage["items"]): Promise<boolean> {
+    if (this.ctx.getWebSockets().length === 0) return false;
+    this.bind(key);
+    this.known = Math.max(this.known, to);
+    // Nobody live yet: the replaying sockets read the log to its end (and `known` makes them read on).
+    if (this.head === null) return true;
+    if (from > this.head) {
+      // A page after a gap: read the log from where this shard stands.
+      this.ctx.waitUntil(this.pump());
+      return true;
+    }
+    const head = this.head;
+    this.fanOut(items.filter((x) => x.seq > head));
+    this.setHead(Math.max(head, to));
+    return true;
+  }
+
+  /** A shard with sockets asks the root (shard 0) to forward pages to it. */
+  async shardLive(key: HubKey, shard: number): Promise<void> {
+    this.bind(key);
+    if (this.shards.has(shard)) return;
+    this.shards.add(shard);
+    this.ctx.storage.kv.put("shards", [...this.shards]);
   }
 
   /** Closes the sockets `userId` opened with `sessions` (or any session) with 4401; returns how many. */
@@ -131,6 +179,16 @@ export class CollectionHub extends DurableObject<Env> {
       return new Response(null, { status: 400 });
     }
     this.bind(JSON.parse(keyRaw) as HubKey);
+    // A shard's first socket: the root starts forwarding pages here before this socket's replay
+    // read, so nothing committed after that read can pass this shard by.
+    if (!isRoot(this.key!) && this.ctx.getWebSockets().length === 0) {
+      try {
+        await this.register();
+      } catch (e) {
+        console.error("live: shard registration failed:", (e as Error).message);
+        return new Response(null, { status: 503 });
+      }
+    }
     const tag = sessionTag(sessionId);
     const endsBefore = [this.sessionEnds.get(userId) ?? 0, this.sessionEnds.get(tag) ?? 0];
     // The first replay page, with the check that the token's session still exists (a logged-out
@@ -215,7 +273,11 @@ export class CollectionHub extends DurableObject<Env> {
       this.known = Math.max(this.known, this.head + 1);
       await this.pump();
     }
-    if (this.openSockets().length > 0) await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
+    if (this.openSockets().length > 0) {
+      // A registration the root lost (it restarted) is made again.
+      if (this.key && !isRoot(this.key)) await this.register().catch((e: Error) => console.error("live: shard registration failed:", e.message));
+      await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
+    }
   }
 
   // --- replay and fan-out ------------------------------------------------------------------
@@ -253,19 +315,18 @@ export class CollectionHub extends DurableObject<Env> {
 
   /**
    * After a page that reached the end of the log (read while `head` was at `version`): the socket
-   * goes live unless other sockets are live and a fan-out moved `head` past it during the read (it
-   * may have sent changes this read did not see: read on). Synchronous, so no fan-out interleaves.
-   * The first live socket sets `head` to its own position.
+   * goes live unless a fan-out moved `head` past it during the read (it may have sent changes this
+   * read did not see: read on). Synchronous, so no fan-out interleaves. With no `head` yet (nobody
+   * live), `head` starts at this socket's position.
    */
   private tryGoLive(ws: WebSocket, page: LogPage, version: number): boolean {
     if (!page.end) return false;
-    const othersLive = this.liveSockets().length > 0;
-    if (othersLive && page.position < this.head! && this.headVersion !== version) return false;
+    if (this.head !== null && page.position < this.head && this.headVersion !== version) return false;
     const att = this.att(ws);
     if (!att || att.gone) return true;
     this.attach(ws, { ...att, live: true, liveFrom: page.position });
     this.send(ws, { type: "ready", cursor: cursorAt(page.position) });
-    if (!othersLive) this.setHead(page.position);
+    if (this.head === null) this.setHead(page.position);
     if (this.known > this.head!) this.ctx.waitUntil(this.pump());
     return true;
   }
@@ -299,7 +360,37 @@ export class CollectionHub extends DurableObject<Env> {
       if (this.head !== null) this.setHead(position);
       // A notified seq this read reached the end without finding (another owner's, or superseded): done.
       if (page.end && this.known === knownAtRead) this.known = Math.min(this.known, position);
+      if (this.shards.size > 0) await this.forward(from, position, page.items);
     }
+  }
+
+  /** Root: the page goes to every registered shard (in order: the next read waits for this); shards without sockets are dropped. */
+  private async forward(from: number, to: number, items: LogPage["items"]): Promise<void> {
+    const collection = this.key!.collection;
+    const shards = [...this.shards];
+    const answers = await Promise.allSettled(shards.map((shard) => hubStub(this.env, { collection, shard }).deliver({ collection, shard }, from, to, items)));
+    let dropped = false;
+    answers.forEach((a, i) => {
+      if (a.status === "fulfilled" && a.value === false) dropped = this.shards.delete(shards[i]!) || dropped;
+      // A failed forward: that shard sees a gap in the next page and reads the log itself.
+      if (a.status === "rejected") console.error(`live: forwarding to shard ${shards[i]} failed:`, (a.reason as Error)?.message);
+    });
+    if (dropped) {
+      this.ctx.storage.kv.put("shards", [...this.shards]);
+      if (this.head !== null && this.shards.size === 0 && this.liveSockets().length === 0) this.clearHead();
+    }
+  }
+
+  /** Root without a position: each shard reads the log itself (an account deletion's tombstones). */
+  private async nudgeShards(): Promise<void> {
+    const collection = this.key!.collection;
+    await Promise.allSettled([...this.shards].map((shard) => hubStub(this.env, { collection, shard }).notify({ collection, shard }, null)));
+  }
+
+  /** A shard asks the root to forward pages to it (idempotent; repeated by the heartbeat). */
+  private register(): Promise<void> {
+    const root = rootKey(this.key!.collection);
+    return hubStub(this.env, root).shardLive(root, this.key!.shard!);
   }
 
   /** Sends each change to every live socket that went live before it (built once per change). */
@@ -353,7 +444,7 @@ export class CollectionHub extends DurableObject<Env> {
   private leave(ws: WebSocket): void {
     const att = this.att(ws);
     if (att && !att.gone) this.attach(ws, { ...att, gone: true });
-    if (this.head !== null && this.liveSockets().length === 0) this.clearHead();
+    if (this.head !== null && this.liveSockets().length === 0 && this.shards.size === 0) this.clearHead();
   }
 
   /** Closes a socket from our side. */

@@ -5,8 +5,10 @@
  * - owner-scoped collections (a user lists only their own records): one hub per (collection,
  *   owner), so a hub only ever reads and sends one user's changes;
  * - collections listed across owners (`public`, `authenticated`): `limits.liveHubShards` hubs per
- *   collection, each subscriber on the shard its user id hashes to. Every hub of a collection reads
- *   the same log, so any shard can serve anyone; sharding only spreads the sockets.
+ *   collection, each subscriber on the shard its user id hashes to (sharding spreads the sockets
+ *   and the sends over several objects). Shard 0 is the root: writes notify it, it reads the log
+ *   and forwards each page to the other shards that have live sockets (they register with it), so
+ *   the log is read once per (coalesced) write, not once per shard.
  *
  * After a write's D1 batch commits, the route calls `notifyHubs` in `waitUntil` (the answer does
  * not wait for it): a fire-and-forget RPC with the new change-log `seq` to the hub(s) that may
@@ -57,12 +59,22 @@ export const hubName = (k: HubKey): string => (k.owner !== undefined ? `${k.coll
 
 export const hubStub = (env: Env, k: HubKey) => env.COLLECTION_HUB.get(env.COLLECTION_HUB.idFromName(hubName(k)));
 
-/** The hubs that may show a change of a record owned by `ownerId` (none for an owner-scoped record without owner: no user lists it). */
+/** The hub that reads the log for a shared collection and forwards each page to the other shards: shard 0. */
+export const rootKey = (collection: string): HubKey => ({ collection, shard: 0 });
+
+/** Whether a hub reads the log for itself and others (an owner's hub, or shard 0), or gets pages forwarded. */
+export const isRoot = (k: HubKey): boolean => k.owner !== undefined || k.shard === 0;
+
+/**
+ * The hub a write notifies (none for an owner-scoped record without owner: no user lists it). For a
+ * shared collection that is the root (shard 0), which reads the log once and forwards the page to
+ * the shards that have live sockets: one D1 read per (coalesced) write, whatever the shard count.
+ */
 export function hubsFor(c: Collection, ownerId: string | null): HubKey[] {
   const scope = liveScope(c);
   if (scope === "none") return [];
   if (scope === "own") return ownerId === null ? [] : [{ collection: c.name, owner: ownerId }];
-  return Array.from({ length: limits.liveHubShards }, (_, shard) => ({ collection: c.name, shard }));
+  return [rootKey(c.name)];
 }
 
 /** A committed write: its collection, its record's owner and its change-log seq. */

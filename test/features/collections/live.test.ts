@@ -9,7 +9,8 @@ import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import type { Principal } from "../../../src/env";
 import type { CollectionHub } from "../../../src/features/collections/hub";
-import { hubKeyFor, hubName } from "../../../src/features/collections/live";
+import { hubKeyFor, hubName, rootKey, shardOf } from "../../../src/features/collections/live";
+import { limits } from "../../../src/config";
 import { findCollection } from "../../../src/features/collections/registry";
 import * as svc from "../../../src/features/collections/service";
 import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
@@ -260,6 +261,73 @@ describe("subscribe: only what the caller may list", () => {
     expect((await sb.socket.changes(1))[0]!.item).toEqual(post);
     sa.socket.close();
     sb.socket.close();
+  });
+});
+
+describe("subscribe: shards of a shared collection", () => {
+  /** One signed-up user per shard of `posts`. */
+  async function onePerShard(): Promise<TestUser[]> {
+    const byShard = new Map<number, TestUser>();
+    while (byShard.size < limits.liveHubShards) {
+      const u = await signup();
+      if (!byShard.has(shardOf(u.id))) byShard.set(shardOf(u.id), u);
+    }
+    return [...byShard.entries()].sort(([a], [b]) => a - b).map(([, u]) => u);
+  }
+
+  it("the root reads each page once and forwards it: a subscriber on every shard gets every post once, in order", async () => {
+    const users = await onePerShard();
+    const subs = await Promise.all(users.map((u) => subscribe(u, "posts")));
+    const reads = await runInDurableObject(hubStub(hubName(rootKey("posts"))), (hub: CollectionHub) => {
+      const h = hub as unknown as { readLog: (...a: unknown[]) => Promise<unknown> };
+      const original = h.readLog.bind(hub);
+      const counter = { n: 0 };
+      h.readLog = (...args: unknown[]) => {
+        counter.n++;
+        return original(...args);
+      };
+      return counter;
+    });
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push(await createPost(users[i % users.length]!, `sharded ${i}`));
+    for (const s of subs) {
+      const got = await s.socket.changes(made.length);
+      expect(got.map((f) => f.item)).toEqual(made);
+      expectCursorOrder(got);
+      await s.socket.roundTrip();
+      expect(s.socket.take("change")).toEqual([]);
+    }
+    // The shards did not read the log for those writes: the root did, at most once per write.
+    expect(reads.n).toBeGreaterThan(0);
+    expect(reads.n).toBeLessThanOrEqual(made.length);
+    for (const s of subs) s.socket.close();
+  });
+
+  it("a shard the root forgot (lost registration) re-registers and reads what it missed at its heartbeat; a page after a gap makes it read the log", async () => {
+    const users = await onePerShard();
+    const last = users.at(-1)!;
+    const lastShard = shardOf(last.id);
+    expect(lastShard).toBeGreaterThan(0);
+    const s = await subscribe(last, "posts");
+    const root = hubStub(hubName(rootKey("posts")));
+    await runInDurableObject(root, (hub: CollectionHub) => {
+      (hub as unknown as { shards: Set<number> }).shards.delete(lastShard);
+    });
+    const missed = await createPost(users[0]!, "not forwarded");
+    // The shard's heartbeat registers again and reads the log from where it stands.
+    expect(await runDurableObjectAlarm(hubOf("posts", last))).toBe(true);
+    expect((await s.socket.changes(1))[0]!.item).toEqual(missed);
+    const registered = await runInDurableObject(root, (hub: CollectionHub) => (hub as unknown as { shards: Set<number> }).shards.has(lastShard));
+    expect(registered).toBe(true);
+
+    // A forwarded page that starts past the shard's position (a forward was lost): it reads the gap itself.
+    const gap = await svc.createRecord(db, posts, asUser(users[0]!), { text: "lost forward", imageFileId: null });
+    const key = hubKeyFor(posts, last.id);
+    expect(await hubOf("posts", last).deliver(key, gap.seq!, gap.seq!, [])).toBe(true);
+    expect((await s.socket.changes(1))[0]!.item).toEqual(gap.record);
+    await s.socket.roundTrip();
+    expect(s.socket.take("change")).toEqual([]);
+    s.socket.close();
   });
 });
 
