@@ -13,7 +13,7 @@ import { accountRoutes } from "./features/account";
 import { authRoutes } from "./features/auth";
 import { blockRoutes } from "./features/blocks";
 import { chatRoutes } from "./features/chat";
-import { collectionRoutes } from "./features/collections";
+import { batchRoutes, collectionRoutes } from "./features/collections";
 import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
 import { deviceRoutes } from "./features/push";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system";
@@ -116,6 +116,7 @@ function buildApp() {
   app.route("/v1/files", fileRoutes);
   app.route("/v1/uploads", uploadRoutes);
   app.route("/v1/collections", collectionRoutes);
+  app.route("/v1/batch", batchRoutes);
   app.route("/v1/rooms", chatRoutes);
   app.route("/v1/blocks", blockRoutes);
   app.route("/v1/devices", deviceRoutes);

@@ -37,6 +37,22 @@ export const limits = {
   collectionsFilterValueMax: 10_000,
   /** Collections: entity tags one If-Match may list (each is a bound parameter). */
   collectionsIfMatchMax: 10,
+  /** Collections: operations in one `POST /v1/batch` (each is up to 4 statements of its one D1 batch). */
+  batchMaxOperations: 50,
+  /** Collections: tombstones are kept this long; a `since` cursor older than a pruned one gets 410 `resync_required`. */
+  changeLogRetentionDays: 30,
+  /** Collections: the retention cron prunes tombstones in chunks of this many rows, at most this many chunks per run. */
+  changeLogPruneChunk: 500,
+  changeLogPruneChunksPerRun: 20,
+  /** Live data: changes per replay page of a subscription (one D1 round trip each). */
+  liveReplayPage: 200,
+  /** Live data: hubs (Durable Objects) per collection listed across owners; subscribers are spread by user id. */
+  liveHubShards: 4,
+  /** Live data: a subscription socket silent this long (no frame, no auto-answered ping) is closed (4408); checked this often. */
+  liveHeartbeatTimeoutSec: 90,
+  liveHeartbeatCheckSec: 45,
+  /** Live data: largest client frame the hub parses (clients only send pings). */
+  liveFrameMaxBytes: 1024,
   nameMax: 100,
   emailMax: 254,
   /** Chat: longest message text (characters), client-chosen id length, room name length. */

@@ -20,6 +20,7 @@ const errorCodes = {
   email_taken: [409, "Email already registered"],
   conflict: [409, "Conflict"],
   gone: [410, "Gone"],
+  resync_required: [410, "Resync required"],
   version_conflict: [412, "Version conflict"],
   precondition_failed: [412, "Precondition failed"],
   payload_too_large: [413, "Payload too large"],

@@ -4,6 +4,7 @@ import { handleQueue, type Job } from "./jobs";
 import { handleScheduled } from "./scheduled";
 
 export { ChatRoom } from "./features/chat";
+export { CollectionHub } from "./features/collections";
 
 export default {
   fetch: app.fetch,

@@ -9,9 +9,10 @@
 // seconds (default 1), BENCH_CONNECTIONS (default 10), BENCH_ONLY=comma,separated,scenario,ids,
 // BENCH_TUS_MIB (default 50), BENCH_TUS_CHUNK_MIB (default 5), BENCH_CHAT_SOCKETS (default 100,1000),
 // BENCH_LARGE_USERS / _RECORDS / _ROOMS (default 100,000 / 1,000,000 / 10,000: the large-database rows),
+// BENCH_LIVE_SUBSCRIBERS / _RECORDS / _WINDOW (default 1,000 / 300 / 1: the live-data rows),
 // BENCH_THUMB_FILES (default 24: distinct images for the first-request thumbnail row),
 // BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row). Scenario ids for BENCH_ONLY:
-// health, get, list, rooms, login, create, refresh, download, tus, cold, chat, large, thumb (a
+// health, get, list, rooms, login, create, refresh, download, tus, cold, chat, large, thumb, live (a
 // reference row runs with its route's id).
 import { spawn, spawnSync } from "node:child_process";
 import zlib from "node:zlib";
@@ -275,6 +276,7 @@ async function main() {
     // The upload runs on its own fresh runtime (this one stays up, idle) for a clean memory figure.
     if (wanted("tus")) await tusScenario(script, config);
     if (wanted("chat")) await chatScenarios(token);
+    if (wanted("live")) await liveScenario(token);
     if (wanted("large")) await largeScenarios(script, config);
   } finally {
     await rt.dispose();
@@ -638,4 +640,109 @@ try {
 } finally {
   await helloRuntime?.mf.dispose();
 }
+// --- live data: subscriptions to one public collection -----------------------------------------
+
+const LIVE = { subscribers: Number(env.BENCH_LIVE_SUBSCRIBERS ?? 1000), records: Number(env.BENCH_LIVE_RECORDS ?? 300), window: Number(env.BENCH_LIVE_WINDOW ?? 1) };
+
+/** Starts live-fanout.mjs: resolves with its first output line and a stop() that resolves with its last. */
+function holdLiveChild(file) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(here, "live-fanout.mjs"), file], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    let first = null;
+    let onLast = null;
+    const timer = setTimeout(() => p.kill("SIGKILL"), 600_000);
+    p.stderr.on("data", (d) => (err += d));
+    p.stdout.on("data", (d) => {
+      out += d;
+      const lines = out.split("\n").filter(Boolean);
+      if (!first && lines.length >= 1) {
+        first = JSON.parse(lines[0]);
+        resolve({
+          first,
+          stop: () =>
+            new Promise((res) => {
+              onLast = res;
+              p.stdin.write("stop\n");
+            }),
+        });
+      }
+      if (onLast && lines.length >= 2) onLast(JSON.parse(lines[1]));
+    });
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      if (!first) reject(new Error(`live-fanout.mjs exited ${code}: ${(err || out).trim().slice(-800)}`));
+    });
+  });
+}
+
+/**
+ * LIVE.subscribers sockets subscribed to `posts` (public: everyone's records), one writer creating
+ * records: records delivered per second to all subscribers and p50/p99 from the create's answer to
+ * each delivery; then the create route's throughput with the subscribers attached (they get every
+ * record) against the same route with none (writes must not wait on the fan-out).
+ */
+async function liveScenario(writerToken) {
+  const n = LIVE.subscribers;
+  const label = `live fan-out, ${fmt(n)} subscribers`;
+  const createPath = "/v1/collections/posts/records";
+  const body = { text: "bench create" };
+  const headers = { authorization: `Bearer ${writerToken}`, "content-type": "application/json" };
+  let held = null;
+  try {
+    need(await call("POST", createPath, { token: writerToken, body }), 201, "POST /v1/collections/posts/records");
+    need(await call("GET", "/v1/collections/posts/subscribe", { token: writerToken }), 400, "GET /v1/collections/posts/subscribe (no upgrade)");
+    const alone = await loadHttp({ url: `${base}${createPath}`, method: "POST", headers, body });
+    const tokens = await pool(n, 8, async () => need(await call("POST", "/v1/auth/anonymous", { body: {} }), 201, "anonymous sign-up").session.accessToken);
+    // Subscribers are apps in sync: they subscribe with the latest cursor (no replay of earlier posts).
+    let since = "";
+    for (let more = true; more; ) {
+      const page = need(await call("GET", `/v1/collections/posts/changes?limit=200${since ? `&since=${since}` : ""}`, { token: writerToken }), 200, "GET /v1/collections/posts/changes");
+      since = page.nextCursor;
+      more = page.hasMore;
+    }
+    const wsBase = base.replace(/^http/, "ws");
+    const file = path.join(benchDir, "live-fanout.json");
+    writeFileSync(file, JSON.stringify({ urls: tokens.map((t) => `${wsBase}/v1/collections/posts/subscribe?since=${since}&token=${encodeURIComponent(t)}`), createUrl: `${base}${createPath}`, token: writerToken, records: LIVE.records, window: LIVE.window, timeoutMs: 60_000 }));
+    const notesPath = "/v1/collections/notes/records";
+    const noteBody = { title: "bench create" };
+    const notesAlone = await loadHttp({ url: `${base}${notesPath}`, method: "POST", headers, body: noteBody });
+    held = await holdLiveChild(file);
+    const fan = held.first;
+    // Writes none of the subscribers gets (notes: owner-scoped, the writer has no subscription).
+    const notesAttached = await loadHttp({ url: `${base}${notesPath}`, method: "POST", headers, body: noteBody });
+    const attached = await loadHttp({ url: `${base}${createPath}`, method: "POST", headers, body });
+    const tail = await held.stop();
+    held = null;
+    // The baselines again, after the subscribers left: on a shared machine the noise between runs
+    // can be as large as the effect, so each ratio is against the mean of before and after.
+    const aloneAfter = await loadHttp({ url: `${base}${createPath}`, method: "POST", headers, body });
+    const notesAloneAfter = await loadHttp({ url: `${base}${notesPath}`, method: "POST", headers, body: noteBody });
+    const postsBase = (alone.reqPerSec + aloneAfter.reqPerSec) / 2;
+    const notesBase = (notesAlone.reqPerSec + notesAloneAfter.reqPerSec) / 2;
+    const fanNotes = [`${fmt(fan.records)} records × ${fmt(fan.sockets)} subscribers, one writer (${LIVE.window} create${LIVE.window > 1 ? "s" : ""} in flight); ${fmt(fan.deliveriesPerSec)} deliveries/s; latency from the record's createdAt (just before its commit) to each delivery; sockets opened in ${fmt(fan.openMs / 1000, 1)} s`];
+    if (fan.deliveries < fan.expected) fanNotes.push(`${fmt(fan.expected - fan.deliveries)} deliveries missing`);
+    if (fan.failedWrites) fanNotes.push(`${fan.failedWrites} creates failed`);
+    if (Object.keys(fan.errors).length) fanNotes.push(`errors ${JSON.stringify(fan.errors)}`);
+    addRow({ scenario: label, throughput: `${fmt(fan.recordsPerSec)} records/s`, p50: fan.p50, p99: fan.p99, ratio: "—", notes: fanNotes.join("; ") });
+    addRow({ scenario: "create post, no subscribers", throughput: `${fmt(alone.reqPerSec)} req/s`, p50: alone.p50, p99: alone.p99, ratio: ratio(alone.reqPerSec), notes: httpNotes(alone, [`\`posts\` (public): each write notifies the collection's root hub after its answer; ${fmt(aloneAfter.reqPerSec)} req/s when measured again after the subscribers left`]) });
+    addRow({
+      scenario: `create post, ${fmt(n)} subscribers attached`,
+      throughput: `${fmt(attached.reqPerSec)} req/s`,
+      p50: attached.p50,
+      p99: attached.p99,
+      ratio: ratio(attached.reqPerSec),
+      notes: httpNotes(attached, [`${(attached.reqPerSec / postsBase).toFixed(2)}× the rate with no subscriber (mean of before and after); every create goes to all ${fmt(n)}: ${fmt(tail.framesWhileHeld)} change frames reached the subscribers during the run`]),
+    });
+    addRow({ scenario: "create note, no subscribers", throughput: `${fmt(notesAlone.reqPerSec)} req/s`, p50: notesAlone.p50, p99: notesAlone.p99, ratio: ratio(notesAlone.reqPerSec), notes: httpNotes(notesAlone, [`before the subscribers connect; ${fmt(notesAloneAfter.reqPerSec)} req/s after they left`]) });
+    addRow({ scenario: `create note, ${fmt(n)} post subscribers idle`, throughput: `${fmt(notesAttached.reqPerSec)} req/s`, p50: notesAttached.p50, p99: notesAttached.p99, ratio: ratio(notesAttached.reqPerSec), notes: httpNotes(notesAttached, [`${(notesAttached.reqPerSec / notesBase).toFixed(2)}× the rate with no subscriber (mean of before and after); the ${fmt(n)} sockets stay open (pinging) on hibernatable hubs and get none of these writes`]) });
+  } catch (e) {
+    addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+  } finally {
+    if (held) await held.stop();
+  }
+}
+
+await main();
 process.exit(0);

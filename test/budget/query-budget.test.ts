@@ -3,13 +3,18 @@
  * (`app.fetch`) with an env whose DB binding counts every statement, batch and exec; work the
  * request leaves in `waitUntil` is counted too. Budgets: token check 0, GET record 1, list 1,
  * create 1 (a single batch or statement), login ≤ 2, socket ticket 1 (and 1 to redeem it),
- * file upload 2 (the quota check rides in the insert of the pending row), tus creation 1.
+ * file upload 2 (the quota check rides in the insert of the pending row), tus creation 1,
+ * create with a client id 1, POST /v1/batch 1, subscribe's replay 1 per page.
  */
-import { createExecutionContext, createMessageBatch, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { createExecutionContext, createMessageBatch, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { limits } from "../../src/config";
+import { type Database, primaryDb } from "../../src/db";
+import type { CollectionHub } from "../../src/features/collections/hub";
+import { hubKeyFor, hubName } from "../../src/features/collections/live";
+import { findCollection } from "../../src/features/collections/registry";
 import { handleQueue, type Job } from "../../src/jobs";
 import { api, freshIp, serviceKey, signup, type TestUser } from "../helpers/api";
 import { countingD1, type D1Counter } from "./counting-d1";
@@ -200,6 +205,77 @@ describe("query budget: collections (notes)", () => {
     const m = await create({ title: "x", ownerId: "someone-else", nope: 1 });
     expect(m.status).toBe(400);
     expect(m.counter.calls.filter((c) => c.kind !== "statement" || !/^\s*select/i.test(c.sql)), m.counter.describe()).toEqual([]);
+  });
+});
+
+describe("query budget: live data, batches, client ids (issue 13)", () => {
+  it("create with a client id: 1 round trip (one batch), and its retry too", async () => {
+    const id = crypto.randomUUID();
+    const m = await measure("/v1/collections/notes/records", { token: user.accessToken, body: { id, title: "client id" } });
+    expect(m.status, JSON.stringify(m.body)).toBe(201);
+    expectBudget(m, 1, "create with a client id");
+    const again = await measure("/v1/collections/notes/records", { token: user.accessToken, body: { id, title: "client id" } });
+    expect(again.status).toBe(200);
+    expectBudget(again, 1, "create with id, retried");
+  });
+
+  it(`POST /v1/batch of ${limits.batchMaxOperations} operations: 1 round trip (one D1 batch), within D1's 100 parameters per statement`, async () => {
+    const note = await api("/v1/collections/notes/records", { token: user.accessToken, body: { title: "batch target" } });
+    const ops = [
+      { op: "update", collection: "notes", id: note.body.id, ifMatch: 1, data: { pinned: true } },
+      { op: "create", collection: "notes", id: crypto.randomUUID(), data: { title: "with id", tags: ["a"] } },
+      ...Array.from({ length: limits.batchMaxOperations - 3 }, (_, i) => ({ op: "create", collection: i % 2 ? "notes" : "posts", data: i % 2 ? { title: `b${i}` } : { text: `b${i}` } })),
+      { op: "delete", collection: "notes", id: note.body.id },
+    ];
+    const m = await measure("/v1/batch", { token: user.accessToken, body: { operations: ops } });
+    expect(m.status, JSON.stringify(m.body)).toBe(200);
+    expectBudget(m, 1, "batch of 50");
+    expect(Math.max(...m.counter.calls.map((c) => c.params)), m.counter.describe()).toBeLessThanOrEqual(100);
+  });
+
+  it("GET /changes: 1 round trip (the retention check rides in the same batch)", async () => {
+    const m = await measure("/v1/collections/notes/changes?limit=20", { token: user.accessToken });
+    expect(m.status).toBe(200);
+    expectBudget(m, 1, "changes feed");
+  });
+
+  it("subscribe: the route makes no query (header auth); the hub's replay is 1 round trip per page", async () => {
+    // The route itself, up to the upgrade (no Upgrade header: refused right after the checks).
+    const route = await measure("/v1/collections/notes/subscribe", { token: user.accessToken });
+    expect(route.status).toBe(400);
+    expectBudget(route, 0, "subscribe route");
+    // 2.25 pages of changes for a fresh user, written straight into D1.
+    const owner = await signup();
+    const n = Math.floor(limits.liveReplayPage * 2.25);
+    const now = new Date().toISOString();
+    await env.DB.batch([
+      env.DB.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) SELECT printf('budget-%s-%05d', ?, i), ?, ?, ?, 1, 'seeded', '', 0, '[]' FROM n`).bind(n, owner.id, owner.id, now, now),
+      env.DB.prepare(`INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at) SELECT 'notes', id, owner_id, 1, 0, created_at FROM app_notes WHERE owner_id = ? ORDER BY id`).bind(owner.id),
+    ]);
+    const stub = env.COLLECTION_HUB.get(env.COLLECTION_HUB.idFromName(hubName(hubKeyFor(findCollection("notes")!, owner.id))));
+    const { db, counter } = countingD1(env.DB);
+    await runInDurableObject(stub, (hub: CollectionHub) => {
+      (hub as unknown as { database: () => Database }).database = () => primaryDb(db);
+    });
+    const res = await exports.default.fetch(new Request("https://outpost.test/v1/collections/notes/subscribe", { headers: { upgrade: "websocket", authorization: `Bearer ${owner.accessToken}`, "cf-connecting-ip": freshIp() } }));
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    let changes = 0;
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no ready frame (${changes} changes)`)), 10_000);
+      ws.addEventListener("message", (e) => {
+        const f = JSON.parse(String(e.data)) as { type: string };
+        if (f.type === "change") changes++;
+        if (f.type === "ready") {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    ws.close(1000, "done");
+    expect(changes).toBe(n);
+    expectBudget({ status: 101, body: null, counter }, Math.ceil((n + 1) / limits.liveReplayPage), `subscribe replay, ${n} changes`);
   });
 });
 

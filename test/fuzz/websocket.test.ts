@@ -11,6 +11,10 @@
  *   deletions over REST (`deleted`, tombstones). Every server frame matches the protocol's schema and
  *   no error is `internal`.
  *
+ * - Collection subscriptions: junk upgrades (collections, tokens, cursors), junk frames (each gets a
+ *   `bad_frame` error, the socket stays open, D1 untouched), and random writes (REST, client ids,
+ *   batches) after which the socket's view equals a full sync, frames match the protocol and cursors increase.
+ *
  * Reproduce a failure: VITE_FUZZ_SEED=<seed printed by fast-check> npx vitest run test/fuzz
  */
 import { exports } from "cloudflare:workers";
@@ -19,6 +23,7 @@ import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../../src/config";
 import { ClientFrameSchema, ServerFrameSchema } from "../../src/features/chat/protocol";
+import { LiveClientFrame, LiveServerFrame } from "../../src/features/collections/live";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
 import { closeSocket, track } from "../helpers/sockets";
 import { changed, fcParams, headerJunk, snapshot, stringJunk, valueJunk } from "./support";
@@ -223,6 +228,171 @@ describe("WebSocket fuzz", () => {
           if (!v.safeParse(ServerFrameSchema, f).success) throw new Error(`frame outside the protocol after ${JSON.stringify(ops)}: ${JSON.stringify(f).slice(0, 300)}`);
           if (f.type === "error" && f.code === "internal") throw new Error(`internal error after ${JSON.stringify(ops)}: ${JSON.stringify(f)}`);
         }
+      }),
+      fcParams(),
+    );
+  });
+});
+
+// --- collection subscriptions (GET /v1/collections/:name/subscribe) ----------------------------
+
+/** Whether the hub takes a frame as a ping (anything else gets a `bad_frame` error). */
+function isLivePing(data: string | Uint8Array): boolean {
+  if (typeof data !== "string" || data.length > limits.liveFrameMaxBytes) return false;
+  try {
+    return v.safeParse(LiveClientFrame, JSON.parse(data)).success;
+  } catch {
+    return false;
+  }
+}
+
+const liveBadFrame: fc.Arbitrary<string | Uint8Array> = fc
+  .oneof(
+    stringJunk,
+    fc.jsonValue({ maxDepth: 4 }).map((j) => JSON.stringify(j)),
+    fc.object({ maxDepth: 2 }).map((o) => JSON.stringify(o)),
+    fc
+      .tuple(fc.constantFrom("ping", "PING", "pong", "change", "ready", "error", "subscribe", "send", "", "__proto__"), fc.option(fc.dictionary(fc.string({ maxLength: 8 }), valueJunk, { minKeys: 1, maxKeys: 2 }), { nil: undefined }))
+      .map(([type, extra]) => JSON.stringify({ type, ...(extra ?? {}) })),
+    fc.constantFrom('{"type":"ping","since":1}', `{"type":"ping","pad":"${"x".repeat(limits.liveFrameMaxBytes)}"}`, "{", "[]", "null", "", " "),
+    fc.uint8Array({ minLength: 0, maxLength: 512 }),
+  )
+  .filter((f) => !isLivePing(f));
+
+describe("WebSocket fuzz: collection subscriptions", () => {
+  let sub: Client;
+  const SUB_PING = '{ "type" : "ping" }';
+
+  beforeAll(async () => {
+    const res = await upgrade("/v1/collections/notes/subscribe", { authorization: `Bearer ${alice.accessToken}` });
+    expect(res.status).toBe(101);
+    sub = new Client(res.webSocket!, { shared: true });
+    expect(await sub.until(0, (f) => f.type === "ready")).toBe(true);
+  });
+
+  afterAll(() => {
+    sub?.ws.close(1000, "done");
+  });
+
+  it("upgrades with junk collections, tokens and cursors: no 5xx, refusals are problem+json", async () => {
+    const realCursor = btoa(JSON.stringify({ q: 1 })).replace(/=+$/, "");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          name: fc.oneof(fc.constantFrom("notes", "posts"), stringJunk.filter((s) => s.length > 0 && !/[/?#]/.test(s))),
+          token: fc.oneof(fc.constant("alice"), fc.constant("none"), headerJunk),
+          via: fc.constantFrom("header", "query"),
+          since: fc.option(fc.oneof(stringJunk, fc.constantFrom(realCursor, btoa('{"q":-1}'), btoa('{"q":1e300}'), btoa('{"q":99999999999999}'), btoa('{"q":"1"}'), btoa("[]"), "%", "a".repeat(600))), { nil: undefined }),
+        }),
+        async (c) => {
+          const name = encodeURIComponent(c.name.replace(/[\uD800-\uDFFF]/g, "?"));
+          const token = c.token === "alice" ? alice.accessToken : c.token === "none" ? null : c.token;
+          const q = new URLSearchParams();
+          if (token !== null && c.via === "query") q.set("token", token);
+          if (c.since !== undefined) q.set("since", c.since);
+          const headers: Record<string, string> = token !== null && c.via === "header" ? { authorization: `Bearer ${token}` } : {};
+          const qs = q.toString();
+          const res = await upgrade(`/v1/collections/${name}/subscribe${qs ? `?${qs}` : ""}`, headers);
+          if (res.status === 101) {
+            const s = new Client(res.webSocket!);
+            // Every 101 ends in `ready` (or, for a cursor past retention, the resync error): never `internal`.
+            const settled = await s.until(0, (f) => f.type === "ready" || f.type === "error");
+            s.ws.close(1000, "fuzz");
+            if (!settled || s.frames.some((f) => f.type === "error" && f.code === "internal")) throw new Error(`subscription ${JSON.stringify(c)} → ${JSON.stringify(s.frames).slice(0, 300)}`);
+            return;
+          }
+          const text = await res.text();
+          const ct = res.headers.get("content-type") ?? "";
+          const what = `upgrade ${JSON.stringify(c)} → ${res.status} ${ct} ${text.slice(0, 300)}`;
+          if (res.status >= 500) throw new Error(`5xx: ${what}`);
+          if (res.status >= 400 && (!ct.startsWith("application/problem+json") || typeof JSON.parse(text).code !== "string")) throw new Error(`4xx without problem+json: ${what}`);
+        },
+      ),
+      fcParams(),
+    );
+  });
+
+  it("bad frames get a `bad_frame` error frame, the socket stays open, D1 is untouched", async () => {
+    await fc.assert(
+      fc.asyncProperty(liveBadFrame, async (frame) => {
+        const before = await snapshot();
+        const from = sub.frames.length;
+        sub.ws.send(frame);
+        sub.ws.send(SUB_PING);
+        const show = typeof frame === "string" ? JSON.stringify(frame.slice(0, 200)) : `${frame.byteLength} binary bytes`;
+        if (!(await sub.until(from, (f) => f.type === "pong"))) throw new Error(`no pong after ${show}; socket ${sub.closed ? `closed ${JSON.stringify(sub.closed)}` : "silent"}`);
+        const errors = sub.frames.slice(from).filter((f) => f.type === "error");
+        if (errors.length !== 1 || errors[0]!.code !== "bad_frame") throw new Error(`expected one bad_frame error for ${show}, got ${JSON.stringify(sub.frames.slice(from))}`);
+        if (sub.closed) throw new Error(`socket closed after ${show}`);
+        const diff = changed(before, await snapshot());
+        if (diff.length) throw new Error(`bad frame ${show} wrote to ${diff.join(", ")}`);
+      }),
+      fcParams(),
+    );
+  });
+
+  it("random writes (REST and batches): every frame matches the protocol, cursors increase, and the socket's view equals a full sync", async () => {
+    const state = new Map<string, Record<string, unknown>>();
+    let lastSeq = 0;
+    const seqOf = (cursor: string) => (JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/"))) as { q: number }).q;
+    // The socket's view: every change frame since it opened, applied once each, in arrival order.
+    // (The error frames before this test answered the bad frames above.)
+    const start = sub.frames.length;
+    let applied = 0;
+    const applyNew = () => {
+      for (; applied < sub.frames.length; applied++) {
+        const f = sub.frames[applied]!;
+        if (!v.safeParse(LiveServerFrame, f).success) throw new Error(`frame outside the protocol: ${JSON.stringify(f).slice(0, 300)}`);
+        if (f.type === "error" && applied >= start) throw new Error(`error frame: ${JSON.stringify(f)}`);
+        if (f.type !== "change") continue;
+        const ch = f as unknown as { cursor: string; item: Record<string, unknown> & { id: string } };
+        const seq = seqOf(ch.cursor);
+        if (seq <= lastSeq) throw new Error(`cursor ${seq} after ${lastSeq}`);
+        lastSeq = seq;
+        if (ch.item.deleted) state.delete(ch.item.id);
+        else state.set(ch.item.id, ch.item);
+      }
+    };
+    applyNew();
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("create" as const), title: fc.string({ minLength: 1, maxLength: 30 }), withId: fc.boolean() }),
+      fc.record({ kind: fc.constant("update" as const), pick: fc.nat(), pinned: fc.boolean() }),
+      fc.record({ kind: fc.constant("delete" as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant("batch" as const), n: fc.integer({ min: 1, max: 4 }), pick: fc.nat() }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 6 }), async (ops) => {
+        for (const o of ops) {
+          applyNew();
+          const ids = [...state.keys()];
+          const target = ids.length ? ids[("pick" in o ? o.pick : 0) % ids.length] : undefined;
+          const base = "/v1/collections/notes/records";
+          if (o.kind === "create") await api(base, { token: alice.accessToken, body: { title: o.title, ...(o.withId ? { id: crypto.randomUUID() } : {}) } });
+          else if (o.kind === "update" && target) await api(`${base}/${target}`, { method: "PATCH", token: alice.accessToken, body: { pinned: o.pinned } });
+          else if (o.kind === "delete" && target) await api(`${base}/${target}`, { method: "DELETE", token: alice.accessToken });
+          else if (o.kind === "batch") {
+            const operations = Array.from({ length: o.n }, (_, i) => ({ op: "create", collection: "notes", data: { title: `batch ${i}` } }));
+            if (target) operations.push({ op: "update", collection: "notes", id: target, data: { body: "batched" } } as never);
+            await api("/v1/batch", { token: alice.accessToken, body: { operations } });
+          }
+        }
+        // Wait until the socket has caught up with the log (the last cursor a full sync reports).
+        let full: Record<string, unknown>[] = [];
+        let end = 0;
+        for (let cursor: string | undefined; ; ) {
+          const page = await api(`/v1/collections/notes/changes?limit=200${cursor ? `&since=${cursor}` : ""}`, { token: alice.accessToken });
+          full = full.concat(page.body.items);
+          cursor = page.body.nextCursor;
+          end = seqOf(cursor!);
+          if (!page.body.hasMore) break;
+        }
+        const caughtUp = () => {
+          applyNew();
+          return lastSeq >= end;
+        };
+        if (!caughtUp() && !(await sub.until(0, caughtUp))) throw new Error(`socket at ${lastSeq}, log at ${end} after ${JSON.stringify(ops)}`);
+        const expected = new Map(full.filter((i) => !i.deleted).map((i) => [i.id as string, i]));
+        expect(Object.fromEntries(state)).toEqual(Object.fromEntries(expected));
       }),
       fcParams(),
     );

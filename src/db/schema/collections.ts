@@ -3,6 +3,7 @@
  * idempotent POSTs. The collections' own tables are declared in src/collections.ts (drizzle-kit
  * reads that file too: drizzle.config.ts).
  */
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
@@ -26,8 +27,29 @@ export const recordChanges = sqliteTable(
     uniqueIndex("record_changes_record_unique").on(t.collection, t.recordId),
     index("record_changes_collection_seq_idx").on(t.collection, t.seq),
     index("record_changes_owner_seq_idx").on(t.collection, t.ownerId, t.seq),
+    // The retention task's walk over old tombstones (only they are pruned; live records' rows are the feed).
+    index("record_changes_tombstones_idx").on(t.changedAt).where(sql`deleted = 1`),
   ],
 );
+
+/**
+ * Per collection, the highest `seq` the retention task pruned: a `since` cursor below it may have
+ * missed a deletion that is gone from the log, so it gets 410 `resync_required`.
+ */
+export const recordChangeHorizons = sqliteTable("record_change_horizons", {
+  collection: text("collection").primaryKey(),
+  seq: integer("seq").notNull(),
+  prunedAt: text("pruned_at").notNull(),
+});
+
+/**
+ * Always empty. `POST /v1/batch` makes each operation's precondition a statement that inserts a NULL
+ * here when the precondition does not hold: the NOT NULL violation aborts the whole D1 batch (its
+ * one transaction), so a batch whose operation fails writes nothing.
+ */
+export const batchGuards = sqliteTable("batch_guards", {
+  mustHold: integer("must_hold").notNull(),
+});
 
 /**
  * `Idempotency-Key` of POST requests (src/middleware/idempotency.ts): claimed `in_flight` before

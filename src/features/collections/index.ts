@@ -1,10 +1,17 @@
-/** App data: the collections declared in src/collections.ts, served at `/v1/collections/:name`. */
+/** App data: the collections declared in src/collections.ts, served at `/v1/collections/:name`, `/v1/batch`, and live over `…/subscribe`. */
 import type { FeatureParts } from "../../lifecycle";
+import { closeLiveSessionSockets } from "./live";
+import { changeLogRetention } from "./retention";
 import { deleteUserRecords } from "./service";
 
-export { collectionRoutes } from "./routes";
+export { CollectionHub } from "./hub";
+export { batchRoutes, collectionRoutes } from "./routes";
 
-export const collectionsParts: FeatureParts = { deletionHooks: [deleteUserRecords] };
+export const collectionsParts: FeatureParts = {
+  deletionHooks: [deleteUserRecords],
+  cleanupTasks: [changeLogRetention],
+  sessionSocketClosers: [closeLiveSessionSockets],
+};
 
 // The admin console's needs: the same declarations, validation and service as the API.
 export type { Field } from "./define";

@@ -96,19 +96,31 @@ function filterableFields(col: Collection): Map<string, Filterable> {
   return m;
 }
 
+/**
+ * A record id made on the device (API.md, create): a UUID of any version (1 to 8) with the RFC 9562
+ * variant, in any letter case; stored lowercase, so a retry spelled in capitals is the same id.
+ */
+export const ClientId = v.pipe(
+  v.string(),
+  v.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, "must be a UUID (8-4-4-4-12 hex digits, version 1 to 8, RFC 9562 variant)"),
+  v.transform((s) => s.toLowerCase()),
+);
+
 /** Every schema of one collection. */
 export function collectionSchemas(col: Collection) {
   const fields = Object.entries(col.fields);
   const filterable = filterableFields(col);
 
-  const create = v.strictObject(
-    Object.fromEntries(
-      fields.map(([k, f]) => {
-        const d = f.default;
-        return [k, d === undefined ? f.schema : v.optional(f.schema, () => structuredClone(d))];
-      }),
-    ),
-  ) as v.GenericSchema<unknown, Record<string, unknown>>;
+  const withDefaults = Object.fromEntries(
+    fields.map(([k, f]) => {
+      const d = f.default;
+      return [k, d === undefined ? f.schema : v.optional(f.schema, () => structuredClone(d))];
+    }),
+  );
+  /** A whole record's fields (PUT, and create without `id`). */
+  const replace = v.strictObject(withDefaults) as v.GenericSchema<unknown, Record<string, unknown>>;
+  /** Create: the fields, and optionally a client-made `id`. */
+  const create = v.strictObject({ ...withDefaults, id: v.optional(ClientId) }) as v.GenericSchema<unknown, Record<string, unknown> & { id?: string }>;
   const patch = v.strictObject(Object.fromEntries(fields.map(([k, f]) => [k, v.optional(f.schema)]))) as v.GenericSchema<
     unknown,
     Record<string, unknown>
@@ -151,8 +163,8 @@ export function collectionSchemas(col: Collection) {
 
   return {
     create,
-    /** PUT replaces the whole record: same shape and defaults as create. */
-    replace: create,
+    /** PUT replaces the whole record: same shape and defaults as create, without an id. */
+    replace,
     patch,
     record,
     tombstone,
@@ -163,6 +175,8 @@ export function collectionSchemas(col: Collection) {
       cursor: cursorParam,
     }),
     changesQuery: v.strictObject({ since: cursorParam, limit: limitParam(limits.listDefault, limits.listMax) }),
+    /** `ticket` / `token` are read by `requireSocketUser`; listed so the strict query accepts them. */
+    subscribeQuery: v.strictObject({ since: cursorParam, ticket: v.optional(v.pipe(v.string(), v.maxLength(4096))), token: v.optional(v.pipe(v.string(), v.maxLength(4096))) }),
     page: v.object({ items: v.array(record), nextCursor: v.nullable(v.string()) }),
     changes: v.object({ items: v.array(v.union([record, tombstone])), nextCursor: v.string(), hasMore: v.boolean() }),
   };

@@ -2,30 +2,48 @@
  * All data access of app data: records CRUD, lists, the change feed and account cleanup.
  * Every write goes out in one D1 batch together with its change-log row (see `logChange`).
  */
-import { and, asc, desc, eq, getTableColumns, gt, inArray, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, exists, getTableColumns, gt, inArray, is, not, or, SQL, sql, type Table } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
 import { type Database, prepared, runBatch } from "../../db";
-import { recordChanges } from "../../db/schema/collections";
-import { rowWhileUserExists } from "../auth";
+import { recordChangeHorizons, recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
+import type { DeletionHook } from "../../lifecycle";
+import { liveSessionsQuery, sessionLiveSql, userExists, userExistsSql } from "../auth";
+import { chunks } from "../../lib/chunks";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import type { ListIndex, Rule } from "./define";
+import { closeLiveSessionSockets, notifyEveryone } from "./live";
 import { collections, type Collection } from "./registry";
 import type { Scalar, Where } from "./schemas";
-import type { DeletionHook } from "../../lifecycle";
 
 /** A record as stored and returned: `{ id, ownerId, createdAt, updatedAt, version, ...fields }`. */
 export type RecordRow = Record<string, unknown> & { id: string; ownerId: string | null; version: number };
 export type Tombstone = { id: string; deleted: true; version: number };
 
+/** What a write did, for its answer and for the live-data notification (`seq`: its change-log row; null = nothing written). */
+export interface Created {
+  record: RecordRow;
+  /** False when a client id was sent again for the same record (200, nothing written). */
+  created: boolean;
+  seq: number | null;
+}
+export interface Updated {
+  record: RecordRow;
+  seq: number;
+}
+export interface Deleted {
+  ownerId: string | null;
+  seq: number;
+}
+
 /** What a caller may touch under one rule: every record, only its own, or nothing. */
 export type Access = { kind: "all" } | { kind: "own"; userId: string } | { kind: "denied" };
 
 /** Resolves a rule for a caller. The service key bypasses rules; anonymous callers get 401 unless the rule is public. */
-function access(rule: Rule, p: Principal | null): Access {
+export function access(rule: Rule, p: Principal | null): Access {
   if (p?.kind === "service" || rule === "public") return { kind: "all" };
   if (!p) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
   if (rule === "authenticated") return { kind: "all" };
@@ -34,13 +52,13 @@ function access(rule: Rule, p: Principal | null): Access {
 }
 
 /** Both rules must allow: a caller only lists, changes or deletes what it may also read. */
-function narrower(a: Access, b: Access): Access {
+export function narrower(a: Access, b: Access): Access {
   if (a.kind === "denied" || b.kind === "denied") return { kind: "denied" };
   if (a.kind === "own") return a;
   return b;
 }
 
-const visible = (acc: Access, row: { ownerId: unknown }) => acc.kind === "all" || (acc.kind === "own" && row.ownerId === acc.userId);
+export const visible = (acc: Access, row: { ownerId: unknown }) => acc.kind === "all" || (acc.kind === "own" && row.ownerId === acc.userId);
 
 const col = (c: Collection, key: string): SQLiteColumn => {
   const column = c.table[key];
@@ -51,7 +69,7 @@ const col = (c: Collection, key: string): SQLiteColumn => {
 /** Declared nullable fields and `ownerId` (null for service-made records) can hold NULL. */
 const isNullable = (c: Collection, key: string) => key === "ownerId" || c.fields[key]?.nullable === true;
 
-const ownerFilter = (column: SQLiteColumn, acc: Access): SQL | undefined => (acc.kind === "own" ? eq(column, acc.userId) : undefined);
+export const ownerFilter = (column: SQLiteColumn, acc: Access): SQL | undefined => (acc.kind === "own" ? eq(column, acc.userId) : undefined);
 
 /** A record's entity tag: its version, quoted. */
 export const etag = (version: number) => `"${version}"`;
@@ -64,7 +82,7 @@ const notFound = (c: Collection) => new AppError("not_found", `No such record in
  * either all apply or none does. The record's previous log row is dropped and a new one gets a
  * new, higher `seq` (AUTOINCREMENT never reuses one), so a record sits once in the log.
  */
-function logChange(db: Database, c: Collection, where: SQL, now: string, deleted: boolean, keepOwner = true) {
+export function logChange(db: Database, c: Collection, where: SQL, now: string, deleted: boolean, keepOwner = true) {
   const t = c.table;
   const rc = recordChanges;
   const touched = db.select({ id: t.id }).from(t).where(where);
@@ -84,32 +102,88 @@ function logChange(db: Database, c: Collection, where: SQL, now: string, deleted
         })
         .from(t)
         .where(where),
-    ),
+    ).returning({ seq: rc.seq }),
   ] as const;
 }
+
+/** `SELECT <values of every column of table, in order> [WHERE where]`, for INSERT ... SELECT (`seq` = NULL: SQLite assigns it). */
+export function selectValues(table: Table, values: Record<string, unknown>, where?: SQL): SQL {
+  const list = sql.join(
+    Object.entries(getTableColumns(table)).map(([k, column]) => {
+      // A field left out takes its declared default, as INSERT ... VALUES would give it.
+      const value = values[k] !== undefined ? values[k] : column.default;
+      return is(value, SQL) ? value : sql`${sql.param(value ?? null, column)}`;
+    }),
+    sql`, `,
+  );
+  return where ? sql`SELECT ${list} WHERE ${where}` : sql`SELECT ${list}`;
+}
+
+/** The change-log row of record `id` exists: it was created once (a tombstone keeps an id taken). */
+export const loggedId = (db: Database, c: Collection, id: string) =>
+  exists(db.select({ one: sql`1` }).from(recordChanges).where(and(eq(recordChanges.collection, c.name), eq(recordChanges.recordId, id))));
+
+/** Stored fields equal what a create asks for (a retried create of the same record). */
+export function sameFields(c: Collection, stored: Record<string, unknown>, body: Record<string, unknown>): boolean {
+  return Object.keys(c.fields).every((k) => JSON.stringify(stored[k] ?? null) === JSON.stringify(body[k] ?? null));
+}
+
+const conflictingId = (c: Collection) =>
+  new AppError("conflict", `This id is already taken in ${c.name} (by another record, or by a different create); a retry must send the same fields.`, {
+    errors: [{ path: "id", message: "already taken" }],
+  });
 
 /**
  * Creates a record owned by the calling user (no owner for the service key or anonymous callers).
  * A user's record is inserted only while the user row exists (INSERT ... SELECT FROM users): access
  * tokens are checked without D1 and outlive a deleted account by minutes, and such a late insert
  * would escape the account deletion that already ran.
+ *
+ * `body.id` (a client-made UUID, already validated and lowercased) makes the create retryable: in
+ * the same batch, the record is inserted only if its id was never used in this collection (no
+ * change-log row: a tombstone keeps an id taken), and the stored row is read back. The same owner
+ * sending the same fields again gets the stored record (`created: false`); anything else is 409.
  */
-export async function createRecord(db: Database, c: Collection, p: Principal | null, body: Record<string, unknown>): Promise<RecordRow> {
+export async function createRecord(db: Database, c: Collection, p: Principal | null, input: Record<string, unknown>): Promise<Created> {
   if (access(c.rules.create, p).kind === "denied") throw new AppError("forbidden", `Only the service key may create ${c.name} records.`);
+  const { id: clientId, ...body } = input as Record<string, unknown> & { id?: string };
   const now = nowIso();
-  const row: Record<string, unknown> = { ...body, id: newId(), ownerId: p?.kind === "user" ? p.userId : null, createdAt: now, updatedAt: now, version: 1 };
-  const change = { collection: c.name, recordId: row.id as string, ownerId: row.ownerId as string | null, version: 1, deleted: false, changedAt: now };
-  if (p?.kind !== "user") {
-    const [inserted] = await runBatch(db, [db.insert(c.table).values(row).returning(), db.insert(recordChanges).values(change)]);
-    return (inserted as RecordRow[])[0]!;
+  const id = clientId ?? newId();
+  const ownerId = p?.kind === "user" ? p.userId : null;
+  const row: Record<string, unknown> = { ...body, id, ownerId, createdAt: now, updatedAt: now, version: 1 };
+  const change = { seq: null, collection: c.name, recordId: id, ownerId, version: 1, deleted: false, changedAt: now };
+  const ownerLives = p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined;
+
+  if (clientId === undefined) {
+    const [inserted, logged] = await runBatch(db, [
+      db.insert(c.table).select(selectValues(c.table, row, ownerLives)).returning(),
+      db.insert(recordChanges).select(selectValues(recordChanges, change, ownerLives)).returning({ seq: recordChanges.seq }),
+    ]);
+    const rec = (inserted as RecordRow[])[0];
+    if (!rec) throw new AppError("unauthorized", "This account no longer exists.");
+    return { record: rec, created: true, seq: (logged as { seq: number }[])[0]!.seq };
   }
-  const [inserted] = await runBatch(db, [
-    db.insert(c.table).select(rowWhileUserExists(db, c.table, p.userId, row) as never).returning(),
-    db.insert(recordChanges).select(rowWhileUserExists(db, recordChanges, p.userId, change) as never),
+
+  const t = c.table;
+  const fresh = not(loggedId(db, c, id));
+  const [, logged, stored] = await runBatch(db, [
+    db.insert(t).select(selectValues(t, row, and(fresh, ownerLives))).onConflictDoNothing(),
+    // Logged only if the row is the one just inserted (same id, same creation time, version 1).
+    db
+      .insert(recordChanges)
+      .select(selectValues(recordChanges, change, and(fresh, exists(db.select({ one: sql`1` }).from(t).where(and(eq(t.id, id), eq(t.createdAt, now), eq(t.version, 1)))))))
+      .returning({ seq: recordChanges.seq }),
+    db.select().from(t).where(eq(t.id, id)),
   ]);
-  const rec = (inserted as RecordRow[])[0];
-  if (!rec) throw new AppError("unauthorized", "This account no longer exists.");
-  return rec;
+  const seq = (logged as { seq: number }[])[0]?.seq;
+  const rec = (stored as RecordRow[])[0];
+  if (seq !== undefined && rec) return { record: rec, created: true, seq };
+  // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
+  if (rec && p && rec.ownerId === ownerId && sameFields(c, rec, body)) return { record: rec, created: false, seq: null };
+  if (!rec && p?.kind === "user" && !(await userExists(db, p.userId))) {
+    throw new AppError("unauthorized", "This account no longer exists.");
+  }
+  throw conflictingId(c);
 }
 
 /** The query behind a read by id (exported for the query-plan test). */
@@ -156,13 +230,13 @@ export async function updateRecord(
   id: string,
   values: Record<string, unknown>,
   ifMatch: number[] | null,
-): Promise<RecordRow> {
+): Promise<Updated> {
   const t = c.table;
   const acc = narrower(access(c.rules.read, p), access(c.rules.update, p));
   if (acc.kind !== "denied") {
     const now = nowIso();
     const where = and(eq(t.id, id), ownerFilter(t.ownerId, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
-    const [, , updated] = await runBatch(db, [
+    const [, logged, updated] = await runBatch(db, [
       ...logChange(db, c, where, now, false),
       db
         .update(t)
@@ -171,21 +245,22 @@ export async function updateRecord(
         .returning(),
     ]);
     const row = (updated as RecordRow[])[0];
-    if (row) return row;
+    if (row) return { record: row, seq: (logged as { seq: number }[])[0]!.seq };
   }
   return explainMiss(db, c, p, id, acc);
 }
 
 /** Deletes a record, leaving a tombstone in the change log for sync. */
-export async function deleteRecord(db: Database, c: Collection, p: Principal | null, id: string, ifMatch: number[] | null): Promise<void> {
+export async function deleteRecord(db: Database, c: Collection, p: Principal | null, id: string, ifMatch: number[] | null): Promise<Deleted> {
   const t = c.table;
   const acc = narrower(access(c.rules.read, p), access(c.rules.delete, p));
   if (acc.kind !== "denied") {
     const where = and(eq(t.id, id), ownerFilter(t.ownerId, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
-    const [, , deleted] = await runBatch(db, [...logChange(db, c, where, nowIso(), true), db.delete(t).where(where).returning({ id: t.id })]);
-    if ((deleted as unknown[]).length > 0) return;
+    const [, logged, deleted] = await runBatch(db, [...logChange(db, c, where, nowIso(), true), db.delete(t).where(where).returning({ ownerId: t.ownerId })]);
+    const gone = (deleted as { ownerId: string | null }[])[0];
+    if (gone) return { ownerId: gone.ownerId, seq: (logged as { seq: number }[])[0]!.seq };
   }
-  await explainMiss(db, c, p, id, acc);
+  return explainMiss(db, c, p, id, acc);
 }
 
 // --- lists ---------------------------------------------------------------------------------
@@ -357,8 +432,18 @@ const ChangeCursor = v.strictObject({ q: v.pipe(v.number(), v.safeInteger(), v.m
 /** The change-feed query (exported for the query-plan test). */
 export function changesQuery(db: Database, c: Collection, acc: Access, since: number, limit: number) {
   const t = c.table;
+  const rc = recordChanges;
+  // The log's columns under names no record column can have (columns are snake_case field names,
+  // never starting with "_"): in a D1 batch, rows come back keyed by column name, and a shared
+  // name (`version`) would collapse two columns into one.
   return db
-    .select({ seq: recordChanges.seq, recordId: recordChanges.recordId, version: recordChanges.version, deleted: recordChanges.deleted, record: getTableColumns(t) })
+    .select({
+      seq: sql<number>`${rc.seq}`.as("_log_seq"),
+      recordId: sql<string>`${rc.recordId}`.as("_log_record_id"),
+      version: sql<number>`${rc.version}`.as("_log_version"),
+      deleted: sql<number>`${rc.deleted}`.as("_log_deleted"),
+      record: getTableColumns(t),
+    })
     .from(recordChanges)
     .leftJoin(t, eq(t.id, recordChanges.recordId))
     .where(and(eq(recordChanges.collection, c.name), ownerFilter(recordChanges.ownerId, acc), gt(recordChanges.seq, since)))
@@ -366,11 +451,33 @@ export function changesQuery(db: Database, c: Collection, acc: Access, since: nu
     .limit(limit + 1);
 }
 
+/** The feed's items from change-log rows: a tombstone, or the record as it is now (rows are read with it). */
+function itemsOf(rows: Awaited<ReturnType<typeof changesQuery>>): { seq: number; item: RecordRow | Tombstone }[] {
+  return rows.flatMap((r): { seq: number; item: RecordRow | Tombstone }[] =>
+    r.deleted === 1 ? [{ seq: r.seq, item: { id: r.recordId, deleted: true as const, version: r.version } }] : r.record ? [{ seq: r.seq, item: r.record as RecordRow }] : [],
+  );
+}
+
+/** The highest seq the retention task pruned from `collection`'s log (0: nothing yet). */
+const horizonQuery = (db: Database, collection: string) =>
+  db.select({ seq: recordChangeHorizons.seq }).from(recordChangeHorizons).where(eq(recordChangeHorizons.collection, collection));
+
+/** A cursor below the pruned horizon may have missed a deletion that is no longer in the log. */
+const resyncRequired = () => new AppError("resync_required", "This cursor is older than the change log keeps deletions; sync again without a cursor (from the start).");
+
+/** Decodes a `since` cursor: its change-log position (0 = from the start). */
+export const sinceOf = (since: string | undefined): number => (since ? decodeCursor(since, ChangeCursor, "since").q : 0);
+
+/** The cursor of change-log position `seq`. */
+export const cursorAt = (seq: number): string => encodeCursor({ q: seq });
+
 /**
  * Everything written after `since` that the caller may read, oldest first. Why no write is ever
  * skipped: each write and its log row commit in one D1 batch, and D1 runs one write transaction
  * at a time, so `seq` values become visible in increasing order; a reader that saw seq N has
  * already seen every seq below N. A record changed twice appears once, at its latest seq.
+ * A `since` older than a tombstone the retention task pruned is 410 `resync_required` (checked in
+ * the same round trip: the horizon and the page are one batch, so one consistent snapshot).
  */
 export async function changesSince(
   db: Database,
@@ -380,13 +487,70 @@ export async function changesSince(
 ): Promise<{ items: (RecordRow | Tombstone)[]; nextCursor: string; hasMore: boolean }> {
   const acc = narrower(access(c.rules.list, p), access(c.rules.read, p));
   if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may read the changes of ${c.name}.`);
-  const since = o.since ? decodeCursor(o.since, ChangeCursor, "since").q : 0;
-  const rows = await changesQuery(db, c, acc, since, o.limit);
+  const since = sinceOf(o.since);
+  const [horizon, rows] = await db.batch([horizonQuery(db, c.name), changesQuery(db, c, acc, since, o.limit)]);
+  if (o.since !== undefined && since < (horizon[0]?.seq ?? 0)) throw resyncRequired();
   const page = rows.slice(0, o.limit);
-  const items = page.flatMap((r): (RecordRow | Tombstone)[] =>
-    r.deleted ? [{ id: r.recordId, deleted: true, version: r.version }] : r.record ? [r.record as RecordRow] : [],
-  );
-  return { items, nextCursor: encodeCursor({ q: page.at(-1)?.seq ?? since }), hasMore: rows.length > o.limit };
+  return { items: itemsOf(page).map((x) => x.item), nextCursor: cursorAt(page.at(-1)?.seq ?? since), hasMore: rows.length > o.limit };
+}
+
+/** One page of a collection's change log as a live-data hub reads it (see `readLog`). */
+export interface LogPage {
+  /** Changes after `from`, oldest first, each with its seq. */
+  items: { seq: number; item: RecordRow | Tombstone }[];
+  /** Where a reader stands after this page: the last seq read, or (when the page reached the end) the log's last seq in scope. */
+  position: number;
+  /** The page reached the end of the log (as of this read). */
+  end: boolean;
+  /** The retention horizon: a reader whose position is below it must resync. */
+  horizon: number;
+  /** Whether the given session is still alive (null when none was asked about). */
+  sessionAlive: boolean | null;
+}
+
+/** The log's last seq in scope and the horizon (exported for the query-plan test). */
+export function logMetaQuery(db: Database, c: Collection, owner: string | null, session?: { userId: string; sessionId: string }) {
+  const rc = recordChanges;
+  const top = db.select({ top: sql<number | null>`max(${rc.seq})` }).from(rc).where(and(eq(rc.collection, c.name), owner === null ? undefined : eq(rc.ownerId, owner)));
+  const alive = session
+    ? sessionLiveSql(session.sessionId, session.userId)
+    : sql<null>`NULL`;
+  return db
+    .select({ top: sql<number | null>`(${top})`, horizon: sql<number | null>`(${horizonQuery(db, c.name)})`, session: alive })
+    .from(sql`(SELECT 1) AS one`);
+}
+
+/**
+ * A live-data hub's read of the log (one D1 round trip: one batch): up to `limit` changes after
+ * `from` for one owner (`owner`) or everyone (null), the log's last seq in scope, the retention
+ * horizon, and optionally whether a session is alive (checked on a socket's first read).
+ * `position` is where the reader stands afterwards: if the page reached the end, the log's last seq
+ * in scope (also when that is below `from`: a cursor from the future is brought back to the log).
+ */
+export async function readLog(db: Database, c: Collection, owner: string | null, from: number, limit: number, session?: { userId: string; sessionId: string }): Promise<LogPage> {
+  const acc: Access = owner === null ? { kind: "all" } : { kind: "own", userId: owner };
+  const [meta, rows] = await db.batch([logMetaQuery(db, c, owner, session), changesQuery(db, c, acc, from, limit)]);
+  const m = meta[0];
+  const page = rows.slice(0, limit);
+  const end = rows.length <= limit;
+  return {
+    items: itemsOf(page),
+    position: end ? (m?.top ?? 0) : page.at(-1)!.seq,
+    end,
+    horizon: m?.horizon ?? 0,
+    sessionAlive: session ? m?.session === 1 : null,
+  };
+}
+
+/**
+ * Which of `sessionIds` are still alive (a live-data hub's heartbeat re-check): one round trip,
+ * a batch of statements under D1's 100 bound parameters each.
+ */
+export async function liveSessionIds(db: Database, sessionIds: string[]): Promise<Set<string>> {
+  if (sessionIds.length === 0) return new Set();
+  const [first, ...rest] = chunks(sessionIds).map((ids) => liveSessionsQuery(db, ids));
+  const found = await db.batch([first!, ...rest]);
+  return new Set(found.flat().map((r) => r.id));
 }
 
 // --- account deletion ----------------------------------------------------------------------
@@ -395,13 +559,18 @@ export async function changesSince(
  * Removes every record of a deleted account, in the batch that deletes the user, leaving
  * tombstones (without the owner id) so other readers' sync drops those records too.
  */
-export const deleteUserRecords: DeletionHook = async ({ db, userId }) => {
+export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
   const now = nowIso();
   return {
     statements: collections.flatMap((c) => {
       const mine = eq(c.table.ownerId, userId);
       return [...logChange(db, c, mine, now, true, false), db.delete(c.table).where(mine)];
     }),
+    // Subscribers of collections listed across owners get the tombstones; the user's own
+    // subscription sockets close (4401: every session ended).
+    after: async () => {
+      await Promise.all([notifyEveryone(env), closeLiveSessionSockets({ env, db, userId, sessions: "all" })]);
+    },
   };
 };
 

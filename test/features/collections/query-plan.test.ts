@@ -5,7 +5,8 @@ import { createDb } from "../../../src/db";
 import { AppError } from "../../../src/errors";
 import { collections, findCollection, type Collection } from "../../../src/features/collections/registry";
 import { collectionSchemas, operators } from "../../../src/features/collections/schemas";
-import { type Access, changesQuery, getQuery, listQuery, planList } from "../../../src/features/collections/service";
+import { prunableQuery } from "../../../src/features/collections/retention";
+import { type Access, changesQuery, getQuery, listQuery, logMetaQuery, planList } from "../../../src/features/collections/service";
 import { encodeCursor } from "../../../src/lib/cursor";
 import { signup } from "../../helpers/api";
 import { createNote, createPost, list } from "./helpers";
@@ -70,6 +71,29 @@ describe("collections: the hot queries use indexes", () => {
     expect(own).toMatch(/SEARCH record_changes USING INDEX record_changes_owner_seq_idx \(collection=\? AND owner_id=\? AND seq>\?\)/);
     const all = await plan(changesQuery(db, posts, { kind: "all" }, 0, 50));
     expectIndexed(all, "record_changes_collection_seq_idx", "sqlite_autoindex_app_posts_1");
+  });
+
+  it("a live hub's log metadata (last seq in scope, retention horizon, session check) seeks indexes", async () => {
+    const user = await signup();
+    await createNote(user);
+    /** Every table is searched through an index; the only scan is the one constant row the subqueries hang off. */
+    const seeks = (p: string, ...lines: RegExp[]) => {
+      for (const line of lines) expect(p).toMatch(line);
+      expect(p.split("\n").filter((l) => l.startsWith("SCAN ")).sort()).toEqual(["SCAN CONSTANT ROW", "SCAN one"]);
+      expect(p).not.toContain("USE TEMP B-TREE");
+    };
+    seeks(
+      await plan(logMetaQuery(db, notes, user.id, { userId: user.id, sessionId: "s" })),
+      /SEARCH record_changes USING COVERING INDEX record_changes_owner_seq_idx \(collection=\? AND owner_id=\?\)/,
+      /SEARCH record_change_horizons USING INDEX sqlite_autoindex_record_change_horizons_1 \(collection=\?\)/,
+      /SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 \(id=\?\)/,
+    );
+    seeks(await plan(logMetaQuery(db, posts, null)), /SEARCH record_changes USING COVERING INDEX record_changes_collection_seq_idx \(collection=\?\)/);
+  });
+
+  it("the retention task walks old tombstones through their partial index, oldest first", async () => {
+    const p = await plan(prunableQuery(db, new Date().toISOString()));
+    expect(p).toBe("SEARCH record_changes USING COVERING INDEX record_changes_tombstones_idx (changed_at<?)");
   });
 });
 

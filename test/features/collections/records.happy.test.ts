@@ -225,9 +225,11 @@ describe("collections: records, happy paths", () => {
       "/v1/collections/notes/changes",
       "/v1/collections/notes/records",
       "/v1/collections/notes/records/{id}",
+      "/v1/collections/notes/subscribe",
       "/v1/collections/posts/changes",
       "/v1/collections/posts/records",
       "/v1/collections/posts/records/{id}",
+      "/v1/collections/posts/subscribe",
     ]);
     expect(body.paths["/v1/collections/posts/records"].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(["where", "sort", "limit", "cursor"]));
   });

@@ -122,7 +122,7 @@ describe("collections: rule none (service key only)", () => {
     ).run();
     const user = await signup();
     const p: Principal = { kind: "user", userId: user.id, sessionId: "s", anonymous: false };
-    return { p, rec: await svc.createRecord(db, vault, service, { secret: "launch codes" }) };
+    return { p, rec: (await svc.createRecord(db, vault, service, { secret: "launch codes" })).record };
   }
 
   const code = async (f: () => Promise<unknown>) => {
@@ -151,7 +151,7 @@ describe("collections: rule none (service key only)", () => {
     const { rec } = await setup();
     expect(rec).toMatchObject({ ownerId: null, version: 1, secret: "launch codes" });
     expect(await svc.getRecord(db, vault, service, rec.id)).toEqual(rec);
-    expect((await svc.updateRecord(db, vault, service, rec.id, { secret: "y" }, [1])).version).toBe(2);
+    expect((await svc.updateRecord(db, vault, service, rec.id, { secret: "y" }, [1])).record.version).toBe(2);
     expect((await svc.listRecords(db, vault, service, { sort: "-createdAt", limit: 10 })).items.map((r) => r.id)).toContain(rec.id);
     await svc.deleteRecord(db, vault, service, rec.id, null);
     const feed = await svc.changesSince(db, vault, service, { limit: 50 });

@@ -1,0 +1,284 @@
+/**
+ * `POST /v1/batch`: up to `limits.batchMaxOperations` creates, updates, replaces and deletes across
+ * collections, applied all or nothing in ONE D1 batch (one transaction).
+ *
+ * D1 has no interactive transactions, so an operation cannot look at a row and then decide. Instead
+ * each operation that can fail carries a guard statement placed right before its writes: an
+ * INSERT of a NULL into `batch_guards` (NOT NULL) that selects a row only when the operation's
+ * precondition does NOT hold (the record is missing, not the caller's, at another version, or its
+ * client id is taken). Statements run in order inside the transaction, so a guard sees the effects
+ * of the operations before it (create a record, then update it), and a failing guard aborts the
+ * whole batch: nothing is written. Only then is the failure explained: the records the operations
+ * name are read once and the operations are replayed in memory to find the first one that fails and
+ * why (404, 403, 412, 409), as the single routes would answer. The happy path is one round trip.
+ */
+import { and, eq, exists, inArray, not, type SQL, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import * as v from "valibot";
+import { limits } from "../../config";
+import { type Database, runBatch } from "../../db";
+import { users } from "../../db/schema/auth";
+import { batchGuards, recordChanges } from "../../db/schema/collections";
+import type { Principal } from "../../env";
+import { AppError, type FieldError } from "../../errors";
+import { newId, nowIso } from "../../lib/ids";
+import type { Change } from "./live";
+import { type Collection, collections, findCollection } from "./registry";
+import { ClientId, collectionSchemas } from "./schemas";
+import { access, loggedId, logChange, narrower, ownerFilter, type RecordRow, sameFields, selectValues, visible } from "./service";
+
+// --- request ---------------------------------------------------------------------------------
+
+const CollectionName = v.picklist(
+  collections.map((c) => c.name),
+  (issue) => `${JSON.stringify(issue.input)} is not a collection (${collections.map((c) => c.name).join(", ")})`,
+);
+const RecordId = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+/** The version the record must be at: a number, or its ETag (`"3"`). */
+const IfMatch = v.union([
+  v.pipe(v.number(), v.safeInteger(), v.minValue(1)),
+  v.pipe(
+    v.string(),
+    v.regex(/^"\d{1,15}"$/),
+    v.transform((s) => Number(s.slice(1, -1))),
+  ),
+]);
+/** Checked against the collection's own schema afterwards (the path names the field). */
+const Data = v.record(v.string(), v.unknown());
+
+export const BatchOperation = v.variant("op", [
+  v.strictObject({ op: v.literal("create"), collection: CollectionName, id: v.optional(ClientId), data: Data }),
+  v.strictObject({ op: v.literal("update"), collection: CollectionName, id: RecordId, ifMatch: v.optional(IfMatch), data: Data }),
+  v.strictObject({ op: v.literal("replace"), collection: CollectionName, id: RecordId, ifMatch: v.optional(IfMatch), data: Data }),
+  v.strictObject({ op: v.literal("delete"), collection: CollectionName, id: RecordId, ifMatch: v.optional(IfMatch) }),
+]);
+export type BatchOperation = v.InferOutput<typeof BatchOperation>;
+
+export const BatchBody = v.strictObject({
+  operations: v.pipe(v.array(BatchOperation), v.minLength(1, "send at least one operation"), v.maxLength(limits.batchMaxOperations, `at most ${limits.batchMaxOperations} operations`)),
+});
+
+const Tombstone = v.object({ id: v.string(), deleted: v.literal(true) });
+const AnyRecord = v.looseObject({ id: v.string(), ownerId: v.nullable(v.string()), createdAt: v.string(), updatedAt: v.string(), version: v.number() });
+export const BatchResult = v.object({ results: v.array(v.union([AnyRecord, Tombstone])) });
+
+export type BatchItemResult = RecordRow | { id: string; deleted: true };
+
+// --- validation of each operation's data ------------------------------------------------------
+
+const schemas = new Map(collections.map((c) => [c.name, collectionSchemas(c)]));
+
+/** An operation after its data passed the collection's schema. */
+interface Planned {
+  index: number;
+  op: BatchOperation["op"];
+  c: Collection;
+  /** The record id (a new server id for a create without one). */
+  id: string;
+  /** The operation names an id the client chose (not a create with a server-made id). */
+  named: boolean;
+  ifMatch: number | undefined;
+  /** Validated fields: the whole record (create, replace) or the changed ones (update). */
+  values: Record<string, unknown>;
+}
+
+const at = (index: number, message: string, extra: FieldError[] = []): { errors: FieldError[] } => ({ errors: [{ path: `operations.${index}`, message }, ...extra] });
+
+/** Validates each operation's data with its collection's schema, and the rules that need no data; the first failure is thrown. */
+function plan(p: Principal, ops: BatchOperation[]): Planned[] {
+  return ops.map((o, index) => {
+    const c = findCollection(o.collection)!;
+    const S = schemas.get(c.name)!;
+    let values: Record<string, unknown> = {};
+    if (o.op !== "delete") {
+      const r = v.safeParse(o.op === "update" ? S.patch : S.replace, o.data);
+      if (!r.success) {
+        const errors = r.issues.map((i) => ({ path: [`operations.${index}.data`, ...(i.path ?? []).map((x) => String(x.key))].join("."), message: i.message }));
+        throw new AppError("validation_failed", `Operation ${index} is not valid.`, { errors });
+      }
+      values = r.output;
+    }
+    if (o.op === "create" && access(c.rules.create, p).kind === "denied") {
+      throw new AppError("forbidden", `Operation ${index}: only the service key may create ${c.name} records.`, at(index, "forbidden"));
+    }
+    return { index, op: o.op, c, id: o.id ?? newId(), named: o.op !== "create" || o.id !== undefined, ifMatch: o.op === "create" ? undefined : o.ifMatch, values };
+  });
+}
+
+// --- the write -------------------------------------------------------------------------------
+
+/** A statement that aborts the batch when `fails` holds (NOT NULL of `batch_guards`). */
+const guard = (db: Database, fails: SQL) => db.insert(batchGuards).select(selectValues(batchGuards, { mustHold: null }, fails));
+
+const one = sql`1`;
+
+/** The WHERE of an update or delete: the record, the caller's if the rule says so, at the version asked for. */
+function writeWhere(o: Planned, p: Principal): SQL {
+  const t = o.c.table;
+  const acc = narrower(access(o.c.rules.read, p), access(o.op === "delete" ? o.c.rules.delete : o.c.rules.update, p));
+  // A rule that denies the caller matches nothing (the explanation then says 404 or 403).
+  return and(eq(t.id, o.id), acc.kind === "denied" ? sql`0` : ownerFilter(t.ownerId, acc), o.ifMatch === undefined ? undefined : eq(t.version, o.ifMatch))!;
+}
+
+interface Built {
+  statements: BatchItem<"sqlite">[];
+  /** Reads an operation's result and change out of the batch results. */
+  results: ((r: unknown[]) => { item: BatchItemResult; change: Omit<Change, "collection"> | null })[];
+}
+
+function build(db: Database, p: Principal, ops: Planned[]): Built {
+  const now = nowIso();
+  const ownerId = p.kind === "user" ? p.userId : null;
+  const statements: BatchItem<"sqlite">[] = [];
+  const results: Built["results"] = [];
+  const push = (s: BatchItem<"sqlite">) => statements.push(s) - 1;
+  const seqAt = (r: unknown[], i: number) => (r[i] as { seq: number }[])[0]?.seq ?? null;
+  // A token outlives a deleted account by minutes: nothing is written for an account that is gone.
+  if (p.kind === "user") push(guard(db, not(exists(db.select({ one }).from(users).where(eq(users.id, p.userId))))));
+
+  for (const o of ops) {
+    const t = o.c.table;
+    if (o.op === "create") {
+      const row = { ...o.values, id: o.id, ownerId, createdAt: now, updatedAt: now, version: 1 };
+      const change = { collection: o.c.name, recordId: o.id, ownerId, version: 1, deleted: false, changedAt: now };
+      if (!o.named) {
+        const ins = push(db.insert(t).values(row).returning());
+        const log = push(db.insert(recordChanges).values(change).returning({ seq: recordChanges.seq }));
+        results.push((r) => ({ item: (r[ins] as RecordRow[])[0]!, change: { ownerId, seq: seqAt(r, log)! } }));
+        continue;
+      }
+      // A client id: new, or the same record sent again by its owner with the same fields.
+      const same = and(
+        eq(t.id, o.id),
+        sql`${t.ownerId} IS ${ownerId}`,
+        ...Object.keys(o.c.fields).map((k) => sql`${t[k]!} IS ${sql.param(o.values[k] ?? null, t[k]!)}`),
+      );
+      push(guard(db, and(loggedId(db, o.c, o.id), not(exists(db.select({ one }).from(t).where(same))))!));
+      const fresh = not(loggedId(db, o.c, o.id));
+      push(db.insert(t).select(selectValues(t, row, fresh)).onConflictDoNothing());
+      const log = push(
+        db
+          .insert(recordChanges)
+          .select(selectValues(recordChanges, { ...change, seq: null }, and(fresh, exists(db.select({ one }).from(t).where(and(eq(t.id, o.id), eq(t.createdAt, now), eq(t.version, 1)))))))
+          .returning({ seq: recordChanges.seq }),
+      );
+      const sel = push(db.select().from(t).where(eq(t.id, o.id)));
+      results.push((r) => {
+        const seq = seqAt(r, log);
+        return { item: (r[sel] as RecordRow[])[0]!, change: seq === null ? null : { ownerId, seq } };
+      });
+      continue;
+    }
+    const where = writeWhere(o, p);
+    push(guard(db, not(exists(db.select({ one }).from(t).where(where)))));
+    const [drop, insert] = logChange(db, o.c, where, now, o.op === "delete");
+    push(drop);
+    const log = push(insert);
+    if (o.op === "delete") {
+      const del = push(db.delete(t).where(where).returning({ ownerId: t.ownerId }));
+      results.push((r) => ({ item: { id: o.id, deleted: true }, change: { ownerId: (r[del] as { ownerId: string | null }[])[0]!.ownerId, seq: seqAt(r, log)! } }));
+    } else {
+      const upd = push(
+        db
+          .update(t)
+          .set({ ...o.values, updatedAt: now, version: sql`${t.version} + 1` })
+          .where(where)
+          .returning(),
+      );
+      results.push((r) => {
+        const rec = (r[upd] as RecordRow[])[0]!;
+        return { item: rec, change: { ownerId: rec.ownerId, seq: seqAt(r, log)! } };
+      });
+    }
+  }
+  return { statements, results };
+}
+
+/** A batch aborted by a guard (or by another constraint: a concurrent write got in first). */
+const isGuardFailure = (e: unknown) => e instanceof Error && /constraint failed/i.test(`${e.message} ${String(e.cause ?? "")}`);
+
+// --- explaining a failure --------------------------------------------------------------------
+
+const keyOf = (c: Collection, id: string) => `${c.name}\u0000${id}`;
+
+/**
+ * Finds the first operation that fails against the records as they are now, replaying the
+ * operations in memory (each sees the effects of the ones before it, as in the batch). One read
+ * batch. Returns null when every operation would pass (the records changed since the write).
+ */
+async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppError | null> {
+  const named = new Map<string, { c: Collection; ids: Set<string> }>();
+  for (const o of ops) {
+    if (!o.named) continue;
+    const g = named.get(o.c.name) ?? { c: o.c, ids: new Set<string>() };
+    g.ids.add(o.id);
+    named.set(o.c.name, g);
+  }
+  const groups = [...named.values()].map((g) => ({ c: g.c, ids: [...g.ids] }));
+  const reads: BatchItem<"sqlite">[] = [db.select({ id: users.id }).from(users).where(eq(users.id, p.kind === "user" ? p.userId : ""))];
+  for (const g of groups) {
+    reads.push(db.select().from(g.c.table).where(inArray(g.c.table.id, g.ids)));
+    reads.push(db.select({ id: recordChanges.recordId }).from(recordChanges).where(and(eq(recordChanges.collection, g.c.name), inArray(recordChanges.recordId, g.ids))));
+  }
+  const got = await runBatch(db, reads);
+  if (p.kind === "user" && (got[0] as unknown[]).length === 0) return new AppError("unauthorized", "This account no longer exists.");
+  const rows = new Map<string, RecordRow | null>();
+  const logged = new Set<string>();
+  groups.forEach((g, i) => {
+    for (const r of got[1 + 2 * i] as RecordRow[]) rows.set(keyOf(g.c, r.id), r);
+    for (const r of got[2 + 2 * i] as { id: string }[]) logged.add(keyOf(g.c, r.id));
+  });
+
+  const ownerId = p.kind === "user" ? p.userId : null;
+  for (const o of ops) {
+    const k = keyOf(o.c, o.id);
+    const row = rows.get(k) ?? null;
+    if (o.op === "create") {
+      if (!o.named) continue;
+      if (row) {
+        if (row.ownerId === ownerId && sameFields(o.c, row, o.values)) continue;
+        return new AppError("conflict", `Operation ${o.index}: this id is already taken in ${o.c.name}.`, at(o.index, "id already taken"));
+      }
+      if (logged.has(k)) return new AppError("conflict", `Operation ${o.index}: this id was used by a record that was deleted; ids are not reused.`, at(o.index, "id already used"));
+      rows.set(k, { ...o.values, id: o.id, ownerId, version: 1 });
+      logged.add(k);
+      continue;
+    }
+    const write = narrower(access(o.c.rules.read, p), access(o.op === "delete" ? o.c.rules.delete : o.c.rules.update, p));
+    if (!row || !visible(access(o.c.rules.read, p), row)) return new AppError("not_found", `Operation ${o.index}: no such record in ${o.c.name}.`, at(o.index, "not found"));
+    if (!visible(write, row)) return new AppError("forbidden", `Operation ${o.index}: you may not change this ${o.c.name} record.`, at(o.index, "forbidden"));
+    if (o.ifMatch !== undefined && row.version !== o.ifMatch) {
+      return new AppError("version_conflict", `Operation ${o.index}: the record is at version ${row.version}, not ${o.ifMatch}; fetch it again and retry.`, at(o.index, `at version ${row.version}`));
+    }
+    if (o.op === "delete") rows.set(k, null);
+    else rows.set(k, { ...row, ...o.values, version: row.version + 1 });
+  }
+  return null;
+}
+
+// --- entry -----------------------------------------------------------------------------------
+
+/**
+ * Applies `ops` as one D1 batch; on a failed precondition, throws the first failing operation's
+ * error (`errors[0].path` = `operations.<index>`) and nothing is written. When the records change
+ * between the failed write and its explanation, the write is tried once more.
+ */
+export async function applyBatch(db: Database, p: Principal, ops: BatchOperation[]): Promise<{ results: BatchItemResult[]; changes: Change[] }> {
+  const planned = plan(p, ops);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const built = build(db, p, planned);
+    try {
+      const r = await runBatch(db, built.statements);
+      const out = built.results.map((read) => read(r));
+      return {
+        results: out.map((x) => x.item),
+        changes: out.flatMap((x, i) => (x.change ? [{ collection: planned[i]!.c, ...x.change }] : [])),
+      };
+    } catch (e) {
+      if (!isGuardFailure(e)) throw e;
+      const why = await explain(db, p, planned);
+      if (why) throw why;
+    }
+  }
+  throw new AppError("conflict", "The records changed while the batch was applied; read them again and retry.");
+}

@@ -1,0 +1,507 @@
+/**
+ * CollectionHub: the Durable Object that holds live-data subscriptions (see live.ts for which hub a
+ * socket lives on and how writes reach it). SQLite-backed, WebSocket Hibernation API: an idle hub
+ * with open sockets is evicted from memory and costs nothing; `{"type":"ping"}` is answered by the
+ * runtime without waking it. The change log in D1 is the source of truth; the hub only remembers
+ * how far it has delivered.
+ *
+ * Delivery, exactly once and in cursor order:
+ * - `head` (kept in the object's storage) is the change-log position up to which every live socket
+ *   has been sent everything in scope. It exists while at least one socket is live.
+ * - A new socket first replays from its cursor, one D1 round trip per page (`readLog`), to the end
+ *   of the log as of its last read. It goes live only when that position is at or past `head`;
+ *   otherwise (a fan-out ran while it replayed) it reads on. Going live is synchronous with that
+ *   check, so no fan-out slips between. Its attachment keeps `liveFrom`: later fan-outs send it
+ *   only changes after that position, so nothing it replayed comes twice.
+ * - A notification (`notify`, with the write's seq) makes the hub read the log from `head` and send
+ *   each change to every live socket. One read runs at a time; notifications that arrive meanwhile
+ *   are served by the next read (coalesced). A notification that carries a seq past `head + 1`
+ *   just makes the read longer: gaps (lost notifications) are repaired from the log, and the
+ *   heartbeat alarm reads the log once per period as a backstop.
+ * - Shards of a shared collection: writes notify the root (shard 0), which reads the page once and
+ *   forwards it (`deliver(from, to, items)`) to the shards that registered (they have sockets).
+ *   A shard applies a page that starts at or before its `head` (dropping what it has) and moves
+ *   `head` to `to`; a page that starts after its `head` (it missed one: a failed forward, a root
+ *   that restarted) makes it read the log itself from `head`. So the root's position is only a
+ *   starting point for the shards, never trusted blindly.
+ *
+ * Sockets belong to a session (tagged with the user id and the session id): `endSessions` closes
+ * them with 4401, and the heartbeat re-checks the sessions of the open sockets in D1 (a lost
+ * notification still cuts the socket within one period) and closes silent sockets (4408).
+ */
+import { DurableObject } from "cloudflare:workers";
+import { limits } from "../../config";
+import { type Database, primaryDb } from "../../db";
+import {
+  CLOSE_HEARTBEAT,
+  CLOSE_INTERNAL,
+  CLOSE_RESYNC,
+  CLOSE_SESSION_ENDED,
+  type HubKey,
+  hubStub,
+  isRoot,
+  LIVE_HEADERS,
+  LiveClientFrame,
+  type LiveErrorCode,
+  type LiveServerFrame,
+  PING_TEXT,
+  PONG_TEXT,
+  rootKey,
+} from "./live";
+import * as v from "valibot";
+import { type Collection, findCollection } from "./registry";
+import { cursorAt, type LogPage, liveSessionIds, readLog } from "./service";
+
+/** Per-socket state that must survive hibernation. */
+interface Attachment {
+  userId: string;
+  /** The session whose access token opened the socket: the socket ends with it. */
+  sessionId: string;
+  /** False while the socket replays; true once it got `ready` and receives the hub's fan-out. */
+  live: boolean;
+  /** The position the socket went live at: it already has every change up to there. */
+  liveFrom: number;
+  /** Last frame received (ms); pings answered by the runtime are read from the auto-response timestamp. */
+  lastSeenAt: number;
+  /** Set once the socket closed or was closed by the hub. */
+  gone: boolean;
+}
+
+const OPEN = 1; // WebSocket.READY_STATE_OPEN
+const sessionTag = (sessionId: string) => `session:${sessionId}`;
+
+export class CollectionHub extends DurableObject<Env> {
+  /** Which hub this is (bound by the first call that brings a socket or a notification to one). */
+  private key: HubKey | null;
+  /** See the file comment; null while no socket is live. Mirrored in storage so it survives hibernation. */
+  private head: number | null;
+  /** Bumped whenever `head` moves: a replay read that started at the same version saw everything fanned out. */
+  private headVersion = 0;
+  /** The highest seq a notification announced (in memory: nothing is in flight while the hub sleeps). */
+  private known = 0;
+  /** The fan-out read in progress, if any. */
+  private pumping: Promise<void> | null = null;
+  /** Root only: the other shards that have sockets, which get each page forwarded (kept in storage). */
+  private readonly shards: Set<number>;
+  /** Attachments of this wake-up's sockets (deserialized once each). */
+  private readonly atts = new WeakMap<WebSocket, Attachment>();
+  /**
+   * Bumped by `endSessions`, by user id (all sessions) or session tag: an upgrade that was checking
+   * its session while that session ended refuses instead of accepting a socket nobody would close.
+   */
+  private readonly sessionEnds = new Map<string, number>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_TEXT, PONG_TEXT));
+    this.key = ctx.storage.kv.get<HubKey>("key") ?? null;
+    this.head = ctx.storage.kv.get<number>("head") ?? null;
+    this.shards = new Set(ctx.storage.kv.get<number[]>("shards") ?? []);
+    // Sockets survive hibernation, not a restart (a deploy drops them): a head nobody uses is stale.
+    if (this.head !== null && ctx.getWebSockets().length === 0 && this.shards.size === 0) this.clearHead();
+  }
+
+  // --- RPC ---------------------------------------------------------------------------------
+
+  /**
+   * Changes up to `seq` committed (null: something committed, seq unknown). Reads the log from
+   * `head` and sends what is new to the live sockets; resolves when that read is done. A hub with
+   * no socket does nothing (and stores nothing).
+   */
+  async notify(key: HubKey, seq: number | null): Promise<void> {
+    if (this.ctx.getWebSockets().length === 0 && this.shards.size === 0) return;
+    this.bind(key);
+    if (this.head === null) {
+      if (this.shards.size > 0) {
+        // A root with no live socket of its own that forwards to shards: the write's seq is a
+        // starting point (shards that stand further back read the gap themselves).
+        if (seq === null) return this.nudgeShards();
+        this.setHead(seq - 1);
+      } else {
+        // Nobody is live: the sockets still replaying read the log to its end before going live.
+        if (seq !== null) this.known = Math.max(this.known, seq);
+        return;
+      }
+    }
+    this.known = Math.max(this.known, seq ?? this.head! + 1);
+    await this.pump();
+  }
+
+  /**
+   * A page the root read (shards only): changes after `from` up to position `to`. Returns false when
+   * this shard has no socket any more (the root stops forwarding to it).
+   */
+  async deliver(key: HubKey, from: number, to: number, items: LogPage["items"]): Promise<boolean> {
+    if (this.ctx.getWebSockets().length === 0) return false;
+    this.bind(key);
+    this.known = Math.max(this.known, to);
+    // Nobody live yet: the replaying sockets read the log to its end (and `known` makes them read on).
+    if (this.head === null) return true;
+    if (from > this.head) {
+      // A page after a gap: read the log from where this shard stands.
+      this.ctx.waitUntil(this.pump());
+      return true;
+    }
+    const head = this.head;
+    this.fanOut(items.filter((x) => x.seq > head));
+    this.setHead(Math.max(head, to));
+    return true;
+  }
+
+  /** A shard with sockets asks the root (shard 0) to forward pages to it. */
+  async shardLive(key: HubKey, shard: number): Promise<void> {
+    this.bind(key);
+    if (this.shards.has(shard)) return;
+    this.shards.add(shard);
+    this.ctx.storage.kv.put("shards", [...this.shards]);
+  }
+
+  /** Closes the sockets `userId` opened with `sessions` (or any session) with 4401; returns how many. */
+  async endSessions(_key: HubKey, userId: string, sessions: string[] | "all"): Promise<number> {
+    const keys = sessions === "all" ? [userId] : sessions.map(sessionTag);
+    for (const k of keys) this.sessionEnds.set(k, (this.sessionEnds.get(k) ?? 0) + 1);
+    const sockets = keys.flatMap((k) => this.ctx.getWebSockets(k)).filter((ws) => this.att(ws)?.userId === userId);
+    for (const ws of sockets) this.drop(ws, CLOSE_SESSION_ENDED, "session ended");
+    return sockets.length;
+  }
+
+  // --- WebSockets --------------------------------------------------------------------------
+
+  /** The upgrade, forwarded by the Worker with the verified identity and the hub key in `LIVE_HEADERS`. */
+  override async fetch(request: Request): Promise<Response> {
+    const h = request.headers;
+    const userId = h.get(LIVE_HEADERS.user);
+    const sessionId = h.get(LIVE_HEADERS.session);
+    const keyRaw = h.get(LIVE_HEADERS.key);
+    const sinceRaw = h.get(LIVE_HEADERS.since);
+    const since = sinceRaw === null ? null : Number(sinceRaw);
+    if (h.get("upgrade")?.toLowerCase() !== "websocket" || !userId || !sessionId || !keyRaw || (since !== null && !Number.isSafeInteger(since))) {
+      return new Response(null, { status: 400 });
+    }
+    this.bind(JSON.parse(keyRaw) as HubKey);
+    // A shard's first socket: the root starts forwarding pages here before this socket's replay
+    // read, so nothing committed after that read can pass this shard by.
+    if (!isRoot(this.key!) && this.ctx.getWebSockets().length === 0) {
+      try {
+        await this.register();
+      } catch (e) {
+        console.error("live: shard registration failed:", (e as Error).message);
+        return new Response(null, { status: 503 });
+      }
+    }
+    const tag = sessionTag(sessionId);
+    const endsBefore = [this.sessionEnds.get(userId) ?? 0, this.sessionEnds.get(tag) ?? 0];
+    // The first replay page, with the check that the token's session still exists (a logged-out
+    // access token still verifies until it expires): one D1 round trip.
+    let first: LogPage;
+    const version = this.headVersion;
+    try {
+      first = await this.readLog(since ?? 0, limits.liveReplayPage, { userId, sessionId });
+    } catch (e) {
+      console.error("live: first replay read failed:", (e as Error).message);
+      return new Response(null, { status: 503 });
+    }
+    if (!first.sessionAlive || (this.sessionEnds.get(userId) ?? 0) !== endsBefore[0] || (this.sessionEnds.get(tag) ?? 0) !== endsBefore[1]) {
+      return new Response(null, { status: 401 });
+    }
+
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [userId, tag]);
+    this.attach(server, { userId, sessionId, live: false, liveFrom: 0, lastSeenAt: Date.now(), gone: false });
+    await this.ensureAlarm();
+    if (since !== null && since < first.horizon) {
+      this.resync(server);
+    } else {
+      // Frames sent before the 101 is returned wait in the socket, in order.
+      this.sendPage(server, first);
+      if (!this.tryGoLive(server, first, version)) this.ctx.waitUntil(this.catchUp(server, first.position));
+    }
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    const att = this.att(ws);
+    if (!att || att.gone) return;
+    this.attach(ws, { ...att, lastSeenAt: Date.now() });
+    let frame: unknown;
+    try {
+      frame = typeof data === "string" && data.length <= limits.liveFrameMaxBytes ? JSON.parse(data) : undefined;
+    } catch {
+      frame = undefined;
+    }
+    if (v.is(LiveClientFrame, frame)) return this.send(ws, { type: "pong" });
+    this.sendError(ws, "bad_frame", `The only frame a subscription takes is {"type":"ping"} (JSON text, at most ${limits.liveFrameMaxBytes} bytes).`);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    // Complete the closing handshake; 1005/1006 are not codes one may send.
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, "closed");
+    } catch {
+      // already closed
+    }
+    this.leave(ws);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.leave(ws);
+  }
+
+  /**
+   * Heartbeat, every `liveHeartbeatCheckSec` while sockets are open: closes silent sockets (dead
+   * phones send no close), closes sockets whose session ended without notice, and reads the log
+   * once from `head` (a lost notification with no later write is repaired here).
+   */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    for (const ws of this.openSockets()) {
+      const att = this.att(ws)!;
+      const autoPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      if (now - Math.max(att.lastSeenAt, autoPing) > limits.liveHeartbeatTimeoutSec * 1000) this.drop(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
+    }
+    const open = this.openSockets();
+    if (open.length > 0) {
+      try {
+        const alive = await liveSessionIds(this.database(), [...new Set(open.map((ws) => this.att(ws)!.sessionId))]);
+        for (const ws of open) if (!alive.has(this.att(ws)!.sessionId)) this.drop(ws, CLOSE_SESSION_ENDED, "session ended");
+      } catch (e) {
+        console.error("live: session re-check failed:", (e as Error).message);
+      }
+    }
+    if (this.head !== null) {
+      this.known = Math.max(this.known, this.head + 1);
+      await this.pump();
+    }
+    if (this.openSockets().length > 0) {
+      // A registration the root lost (it restarted) is made again.
+      if (this.key && !isRoot(this.key)) await this.register().catch((e: Error) => console.error("live: shard registration failed:", e.message));
+      await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
+    }
+  }
+
+  // --- replay and fan-out ------------------------------------------------------------------
+
+  /** One read of the log in this hub's scope (a method, so tests can hook it). */
+  protected readLog(from: number, limit: number, session?: { userId: string; sessionId: string }): Promise<LogPage> {
+    return readLog(this.database(), this.collection(), this.key?.owner ?? null, from, limit, session);
+  }
+
+  /** Reads from the primary (a Durable Object has no client bookmark; a lagging replica would look like a gap). */
+  protected database(): Database {
+    return primaryDb(this.env.DB);
+  }
+
+  /** Replays page after page until the socket can go live. */
+  private async catchUp(ws: WebSocket, from: number): Promise<void> {
+    let position = from;
+    try {
+      for (;;) {
+        if (!this.isOpen(ws)) return;
+        const version = this.headVersion;
+        const page = await this.readLog(position, limits.liveReplayPage);
+        if (!this.isOpen(ws)) return;
+        // The retention task pruned past this replay while it ran (a very long replay).
+        if (page.horizon > position) return this.resync(ws);
+        this.sendPage(ws, page);
+        position = page.position;
+        if (this.tryGoLive(ws, page, version)) return;
+      }
+    } catch (e) {
+      console.error("live: replay failed:", (e as Error).message);
+      this.drop(ws, CLOSE_INTERNAL, "replay failed; reconnect with your last cursor");
+    }
+  }
+
+  /**
+   * After a page that reached the end of the log (read while `head` was at `version`): the socket
+   * goes live unless a fan-out moved `head` past it during the read (it may have sent changes this
+   * read did not see: read on). Synchronous, so no fan-out interleaves. With no `head` yet (nobody
+   * live), `head` starts at this socket's position.
+   */
+  private tryGoLive(ws: WebSocket, page: LogPage, version: number): boolean {
+    if (!page.end) return false;
+    if (this.head !== null && page.position < this.head && this.headVersion !== version) return false;
+    const att = this.att(ws);
+    if (!att || att.gone) return true;
+    this.attach(ws, { ...att, live: true, liveFrom: page.position });
+    this.send(ws, { type: "ready", cursor: cursorAt(page.position) });
+    if (this.head === null) this.setHead(page.position);
+    if (this.known > this.head!) this.ctx.waitUntil(this.pump());
+    return true;
+  }
+
+  /** Runs the fan-out read, or joins the one in progress (which loops while notifications are ahead of it). */
+  private pump(): Promise<void> {
+    this.pumping ??= this.runPump().finally(() => {
+      this.pumping = null;
+    });
+    return this.pumping;
+  }
+
+  private async runPump(): Promise<void> {
+    while (this.head !== null && this.known > this.head) {
+      const from = this.head;
+      const knownAtRead = this.known;
+      let page: LogPage;
+      try {
+        page = await this.readLog(from, limits.liveReplayPage);
+      } catch (e) {
+        console.error("live: fan-out read failed (the next notification or heartbeat retries):", (e as Error).message);
+        return;
+      }
+      // Every live socket left (and maybe another went live from elsewhere) while reading: read again.
+      if (this.head !== from) continue;
+      if (page.horizon > from) {
+        for (const ws of this.liveSockets()) if (Math.max(this.att(ws)!.liveFrom, from) < page.horizon) this.resync(ws);
+      }
+      const position = Math.max(from, page.position);
+      this.fanOut(page.items);
+      if (this.head !== null) this.setHead(position);
+      // A notified seq this read reached the end without finding (another owner's, or superseded): done.
+      if (page.end && this.known === knownAtRead) this.known = Math.min(this.known, position);
+      if (this.shards.size > 0) await this.forward(from, position, page.items);
+    }
+  }
+
+  /** Root: the page goes to every registered shard (in order: the next read waits for this); shards without sockets are dropped. */
+  private async forward(from: number, to: number, items: LogPage["items"]): Promise<void> {
+    const collection = this.key!.collection;
+    const shards = [...this.shards];
+    const answers = await Promise.allSettled(shards.map((shard) => hubStub(this.env, { collection, shard }).deliver({ collection, shard }, from, to, items)));
+    let dropped = false;
+    answers.forEach((a, i) => {
+      if (a.status === "fulfilled" && a.value === false) dropped = this.shards.delete(shards[i]!) || dropped;
+      // A failed forward: that shard sees a gap in the next page and reads the log itself.
+      if (a.status === "rejected") console.error(`live: forwarding to shard ${shards[i]} failed:`, (a.reason as Error)?.message);
+    });
+    if (dropped) {
+      this.ctx.storage.kv.put("shards", [...this.shards]);
+      if (this.head !== null && this.shards.size === 0 && this.liveSockets().length === 0) this.clearHead();
+    }
+  }
+
+  /** Root without a position: each shard reads the log itself (an account deletion's tombstones). */
+  private async nudgeShards(): Promise<void> {
+    const collection = this.key!.collection;
+    await Promise.allSettled([...this.shards].map((shard) => hubStub(this.env, { collection, shard }).notify({ collection, shard }, null)));
+  }
+
+  /** A shard asks the root to forward pages to it (idempotent; repeated by the heartbeat). */
+  private register(): Promise<void> {
+    const root = rootKey(this.key!.collection);
+    return hubStub(this.env, root).shardLive(root, this.key!.shard!);
+  }
+
+  /** Sends each change to every live socket that went live before it (built once per change). */
+  private fanOut(items: LogPage["items"]): void {
+    if (items.length === 0) return;
+    const live = this.liveSockets().map((ws) => [ws, this.att(ws)!.liveFrom] as const);
+    for (const { seq, item } of items) {
+      const text = JSON.stringify({ type: "change", cursor: cursorAt(seq), item } satisfies LiveServerFrame);
+      for (const [ws, liveFrom] of live) if (seq > liveFrom) this.trySend(ws, text);
+    }
+  }
+
+  private sendPage(ws: WebSocket, page: LogPage): void {
+    for (const { seq, item } of page.items) this.trySend(ws, JSON.stringify({ type: "change", cursor: cursorAt(seq), item } satisfies LiveServerFrame));
+  }
+
+  /** The cursor is older than what the log keeps: tell the client to sync again without one, and close (4410). */
+  private resync(ws: WebSocket): void {
+    this.sendError(ws, "resync_required", "Your cursor is older than the change log keeps deletions: sync again without a cursor, then subscribe with the new one.");
+    this.drop(ws, CLOSE_RESYNC, "resync required");
+  }
+
+  // --- bookkeeping -------------------------------------------------------------------------
+
+  private bind(key: HubKey): void {
+    if (this.key !== null) return;
+    this.key = key;
+    this.ctx.storage.kv.put("key", key);
+  }
+
+  private collection(): Collection {
+    const c = this.key ? findCollection(this.key.collection) : undefined;
+    if (!c) throw new Error(`live hub bound to no known collection (${JSON.stringify(this.key)})`);
+    return c;
+  }
+
+  private setHead(position: number): void {
+    if (this.head === position) return;
+    this.headVersion++;
+    this.head = position;
+    this.ctx.storage.kv.put("head", position);
+  }
+
+  private clearHead(): void {
+    this.headVersion++;
+    this.head = null;
+    this.ctx.storage.kv.delete("head");
+  }
+
+  /** A socket left: when no socket is live any more, `head` goes (the next live socket sets it again). */
+  private leave(ws: WebSocket): void {
+    const att = this.att(ws);
+    if (att && !att.gone) this.attach(ws, { ...att, gone: true });
+    if (this.head !== null && this.liveSockets().length === 0 && this.shards.size === 0) this.clearHead();
+  }
+
+  /** Closes a socket from our side. */
+  private drop(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closed
+    }
+    this.leave(ws);
+  }
+
+  private async ensureAlarm(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
+  }
+
+  private isOpen(ws: WebSocket): boolean {
+    const att = this.att(ws);
+    return att !== null && !att.gone && ws.readyState === OPEN;
+  }
+
+  private openSockets(): WebSocket[] {
+    return this.ctx.getWebSockets().filter((ws) => this.isOpen(ws));
+  }
+
+  private liveSockets(): WebSocket[] {
+    return this.openSockets().filter((ws) => this.att(ws)!.live);
+  }
+
+  private att(ws: WebSocket): Attachment | null {
+    let att = this.atts.get(ws);
+    if (!att) {
+      att = (ws.deserializeAttachment() as Attachment | null) ?? undefined;
+      if (!att) return null;
+      this.atts.set(ws, att);
+    }
+    return att;
+  }
+
+  private attach(ws: WebSocket, att: Attachment): void {
+    ws.serializeAttachment(att);
+    this.atts.set(ws, att);
+  }
+
+  private send(ws: WebSocket, frame: LiveServerFrame): void {
+    this.trySend(ws, JSON.stringify(frame));
+  }
+
+  private sendError(ws: WebSocket, code: LiveErrorCode, message: string): void {
+    this.send(ws, { type: "error", code, message });
+  }
+
+  private trySend(ws: WebSocket, text: string): void {
+    try {
+      ws.send(text);
+    } catch {
+      // The socket died between the check and the send; its close event cleans up.
+    }
+  }
+}
