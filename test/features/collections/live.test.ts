@@ -3,7 +3,7 @@
  * the cursor, sends `ready`, then every new change once, in cursor order, and only what the caller
  * may list. Reconnecting with the last cursor seen misses nothing and repeats nothing.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
@@ -221,6 +221,37 @@ describe("subscribe: replay, ready, live", () => {
     await socket.roundTrip();
     expect(socket.take("change")).toEqual([]);
     socket.close();
+  });
+});
+
+describe("subscribe: hibernation", () => {
+  it("after the hub is evicted from memory, sockets stay, and each new change arrives once (its position comes back from the sockets)", async () => {
+    const user = await signup();
+    const stub = hubOf("notes", user);
+    const first = await subscribe(user, "notes");
+    const a = await createNote(user, { title: "before" });
+    expect((await first.socket.changes(1))[0]!.item).toEqual(a);
+    // A second socket that went live further on than the first.
+    const b = await createNote(user, { title: "between" });
+    const second = await subscribe(user, "notes", { since: (await first.socket.changes(1))[0]!.cursor });
+    expect(second.replayed).toEqual([]);
+    await evictDurableObject(stub);
+    const c = await createNote(user, { title: "after eviction" });
+    expect((await first.socket.changes(1))[0]!.item).toEqual(c);
+    expect((await second.socket.changes(1))[0]!.item).toEqual(c);
+    // Evicted again; a write whose notification is lost; then one that wakes the hub.
+    await evictDurableObject(stub);
+    const d = await svc.createRecord(db, notes, asUser(user), { title: "lost notification while evicted" });
+    const e = await createNote(user, { title: "gap repaired" });
+    for (const s of [first, second]) {
+      expect((await s.socket.changes(2)).map((f) => f.item)).toEqual([d.record, e]);
+      await s.socket.roundTrip();
+      expect(s.socket.take("change")).toEqual([]);
+      expectCursorOrder(s.socket.allChanges());
+    }
+    expect(b.id).toBeDefined();
+    first.socket.close();
+    second.socket.close();
   });
 });
 
