@@ -48,9 +48,11 @@ export const limits = {
   liveReplayPage: 200,
   /** Live data: hubs (Durable Objects) per collection listed across owners; subscribers are spread by user id. */
   liveHubShards: 4,
-  /** Live data: a subscription socket silent this long (no frame, no auto-answered ping) is closed (4408); checked this often. */
+  /** Live data: a subscription socket silent this long (no frame, no auto-answered ping) is closed (4408); checked this often (no D1). */
   liveHeartbeatTimeoutSec: 90,
-  liveHeartbeatCheckSec: 45,
+  liveHeartbeatCheckSec: 60,
+  /** Live data: how often a hub with sockets runs its D1 backstops (ended sessions, notifications lost): one batch. */
+  liveRecheckSec: 300,
   /** Live data: largest client frame the hub parses (clients only send pings). */
   liveFrameMaxBytes: 1024,
   nameMax: 100,

@@ -6,13 +6,17 @@
  * how far it has delivered.
  *
  * Delivery, exactly once and in cursor order:
- * - `head` (kept in the object's storage) is the change-log position up to which every live socket
- *   has been sent everything in scope. It exists while at least one socket is live.
+ * - `head` is the change-log position up to which every live socket has been sent everything in
+ *   scope (in memory; after hibernation it is rebuilt from the sockets' attachments, below). It
+ *   exists while at least one socket is live (or, at the root, while shards are registered).
  * - A new socket first replays from its cursor, one D1 round trip per page (`readLog`), to the end
  *   of the log as of its last read. It goes live only when that position is at or past `head`;
  *   otherwise (a fan-out ran while it replayed) it reads on. Going live is synchronous with that
- *   check, so no fan-out slips between. Its attachment keeps `liveFrom`: later fan-outs send it
- *   only changes after that position, so nothing it replayed comes twice.
+ *   check, so no fan-out slips between. Its attachment keeps `sent`, the position up to which it
+ *   has everything: fan-outs send it only changes after that and move it on, so nothing comes
+ *   twice. Attachments survive hibernation without a storage write (a storage write would hold
+ *   every outgoing frame until it is durable: the output gate), and `head` is rebuilt from them
+ *   as the lowest `sent` of the live sockets.
  * - A notification (`notify`, with the write's seq) makes the hub read the log from `head` and send
  *   each change to every live socket. One read runs at a time; notifications that arrive meanwhile
  *   are served by the next read (coalesced). A notification that carries a seq past `head + 1`
@@ -26,8 +30,10 @@
  *   starting point for the shards, never trusted blindly.
  *
  * Sockets belong to a session (tagged with the user id and the session id): `endSessions` closes
- * them with 4401, and the heartbeat re-checks the sessions of the open sockets in D1 (a lost
- * notification still cuts the socket within one period) and closes silent sockets (4408).
+ * them with 4401. The heartbeat closes silent sockets (4408) every minute without touching D1, and
+ * every few minutes re-checks the sessions of the open sockets and the log's end in one D1 round
+ * trip (a lost RPC still cuts the socket, a lost notification is still delivered): an idle hub
+ * costs one small alarm a minute and one batch per `liveRecheckSec`.
  */
 import { DurableObject } from "cloudflare:workers";
 import { limits } from "../../config";
@@ -50,7 +56,7 @@ import {
 } from "./live";
 import * as v from "valibot";
 import { type Collection, findCollection } from "./registry";
-import { cursorAt, type LogPage, liveSessionIds, readLog } from "./service";
+import { cursorAt, liveBackstop, type LogPage, readLog } from "./service";
 
 /** Per-socket state that must survive hibernation. */
 interface Attachment {
@@ -59,8 +65,8 @@ interface Attachment {
   sessionId: string;
   /** False while the socket replays; true once it got `ready` and receives the hub's fan-out. */
   live: boolean;
-  /** The position the socket went live at: it already has every change up to there. */
-  liveFrom: number;
+  /** Live sockets: the position up to which the socket has every change in scope. */
+  sent: number;
   /** Last frame received (ms); pings answered by the runtime are read from the auto-response timestamp. */
   lastSeenAt: number;
   /** Set once the socket closed or was closed by the hub. */
@@ -79,10 +85,20 @@ export class CollectionHub extends DurableObject<Env> {
   private headVersion = 0;
   /** The highest seq a notification announced (in memory: nothing is in flight while the hub sleeps). */
   private known = 0;
+  /**
+   * A notification without a seq came (something committed, position unknown): a read that starts
+   * after it must run. A read already in flight may have started before that commit.
+   */
+  private reread = false;
   /** The fan-out read in progress, if any. */
   private pumping: Promise<void> | null = null;
   /** Root only: the other shards that have sockets, which get each page forwarded (kept in storage). */
   private readonly shards: Set<number>;
+  /** Root only: when each shard last registered (a counter), so a stale "no sockets" answer does not drop a fresh registration. */
+  private readonly registeredAt = new Map<number, number>();
+  private registrations = 0;
+  /** Shards: upgrades in progress (registered with the root, socket not accepted yet): the shard counts as active. */
+  private arriving = 0;
   /** Attachments of this wake-up's sockets (deserialized once each). */
   private readonly atts = new WeakMap<WebSocket, Attachment>();
   /**
@@ -95,10 +111,10 @@ export class CollectionHub extends DurableObject<Env> {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_TEXT, PONG_TEXT));
     this.key = ctx.storage.kv.get<HubKey>("key") ?? null;
-    this.head = ctx.storage.kv.get<number>("head") ?? null;
     this.shards = new Set(ctx.storage.kv.get<number[]>("shards") ?? []);
-    // Sockets survive hibernation, not a restart (a deploy drops them): a head nobody uses is stale.
-    if (this.head !== null && ctx.getWebSockets().length === 0 && this.shards.size === 0) this.clearHead();
+    // Woken from hibernation: the live sockets' attachments say where they stand.
+    const sent = this.liveSockets().map((ws) => this.att(ws)!.sent);
+    this.head = sent.length ? Math.min(...sent) : null;
   }
 
   // --- RPC ---------------------------------------------------------------------------------
@@ -120,10 +136,12 @@ export class CollectionHub extends DurableObject<Env> {
       } else {
         // Nobody is live: the sockets still replaying read the log to its end before going live.
         if (seq !== null) this.known = Math.max(this.known, seq);
+        else this.reread = true;
         return;
       }
     }
-    this.known = Math.max(this.known, seq ?? this.head! + 1);
+    if (seq !== null) this.known = Math.max(this.known, seq);
+    else this.reread = true;
     await this.pump();
   }
 
@@ -132,7 +150,7 @@ export class CollectionHub extends DurableObject<Env> {
    * this shard has no socket any more (the root stops forwarding to it).
    */
   async deliver(key: HubKey, from: number, to: number, items: LogPage["items"]): Promise<boolean> {
-    if (this.ctx.getWebSockets().length === 0) return false;
+    if (this.openSockets().length === 0 && this.arriving === 0) return false;
     this.bind(key);
     this.known = Math.max(this.known, to);
     // Nobody live yet: the replaying sockets read the log to its end (and `known` makes them read on).
@@ -142,18 +160,18 @@ export class CollectionHub extends DurableObject<Env> {
       this.ctx.waitUntil(this.pump());
       return true;
     }
-    const head = this.head;
-    this.fanOut(items.filter((x) => x.seq > head));
-    this.setHead(Math.max(head, to));
+    this.fanOut(items, to);
+    this.setHead(Math.max(this.head, to));
     return true;
   }
 
   /** A shard with sockets asks the root (shard 0) to forward pages to it. */
   async shardLive(key: HubKey, shard: number): Promise<void> {
     this.bind(key);
+    this.registeredAt.set(shard, ++this.registrations);
     if (this.shards.has(shard)) return;
     this.shards.add(shard);
-    this.ctx.storage.kv.put("shards", [...this.shards]);
+    this.remember("shards", [...this.shards]);
   }
 
   /** Closes the sockets `userId` opened with `sessions` (or any session) with 4401; returns how many. */
@@ -179,9 +197,19 @@ export class CollectionHub extends DurableObject<Env> {
       return new Response(null, { status: 400 });
     }
     this.bind(JSON.parse(keyRaw) as HubKey);
-    // A shard's first socket: the root starts forwarding pages here before this socket's replay
-    // read, so nothing committed after that read can pass this shard by.
-    if (!isRoot(this.key!) && this.ctx.getWebSockets().length === 0) {
+    this.arriving++;
+    try {
+      return await this.upgrade(userId, sessionId, since);
+    } finally {
+      this.arriving--;
+    }
+  }
+
+  private async upgrade(userId: string, sessionId: string, since: number | null): Promise<Response> {
+    // A shard's first open socket: the root starts forwarding pages here before this socket's
+    // replay read, so nothing committed after that read can pass this shard by (while the upgrade
+    // is in progress the shard answers forwards as active).
+    if (!isRoot(this.key!) && this.openSockets().length === 0) {
       try {
         await this.register();
       } catch (e) {
@@ -208,7 +236,7 @@ export class CollectionHub extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userId, tag]);
-    this.attach(server, { userId, sessionId, live: false, liveFrom: 0, lastSeenAt: Date.now(), gone: false });
+    this.attach(server, { userId, sessionId, live: false, sent: 0, lastSeenAt: Date.now(), gone: false });
     await this.ensureAlarm();
     if (since !== null && since < first.horizon) {
       this.resync(server);
@@ -250,8 +278,10 @@ export class CollectionHub extends DurableObject<Env> {
 
   /**
    * Heartbeat, every `liveHeartbeatCheckSec` while sockets are open: closes silent sockets (dead
-   * phones send no close), closes sockets whose session ended without notice, and reads the log
-   * once from `head` (a lost notification with no later write is repaired here).
+   * phones send no close; no D1 needed). At most every `liveRecheckSec`, the backstops in one D1
+   * round trip: sockets whose session ended without the RPC reaching us are closed (4401), and
+   * when the log moved past `head` (a notification was lost and no write came after it) the hub
+   * reads it. A shard also registers with the root again (it may have restarted).
    */
   override async alarm(): Promise<void> {
     const now = Date.now();
@@ -261,23 +291,22 @@ export class CollectionHub extends DurableObject<Env> {
       if (now - Math.max(att.lastSeenAt, autoPing) > limits.liveHeartbeatTimeoutSec * 1000) this.drop(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
     }
     const open = this.openSockets();
-    if (open.length > 0) {
+    if (open.length > 0 && (this.ctx.storage.kv.get<number>("recheckAt") ?? 0) <= now) {
       try {
-        const alive = await liveSessionIds(this.database(), [...new Set(open.map((ws) => this.att(ws)!.sessionId))]);
+        const { alive, top } = await liveBackstop(this.database(), this.collection(), this.key?.owner ?? null, [...new Set(open.map((ws) => this.att(ws)!.sessionId))]);
         for (const ws of open) if (!alive.has(this.att(ws)!.sessionId)) this.drop(ws, CLOSE_SESSION_ENDED, "session ended");
+        if (this.head !== null && top > this.head) {
+          this.known = Math.max(this.known, top);
+          await this.pump();
+        }
       } catch (e) {
-        console.error("live: session re-check failed:", (e as Error).message);
+        console.error("live: backstop check failed:", (e as Error).message);
       }
+      if (this.key && !isRoot(this.key) && this.openSockets().length > 0) await this.register().catch((e: Error) => console.error("live: shard registration failed:", e.message));
+      // Written after the repair's frames went out (a storage write holds later frames until durable).
+      this.remember("recheckAt", now + limits.liveRecheckSec * 1000);
     }
-    if (this.head !== null) {
-      this.known = Math.max(this.known, this.head + 1);
-      await this.pump();
-    }
-    if (this.openSockets().length > 0) {
-      // A registration the root lost (it restarted) is made again.
-      if (this.key && !isRoot(this.key)) await this.register().catch((e: Error) => console.error("live: shard registration failed:", e.message));
-      await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
-    }
+    if (this.openSockets().length > 0) await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
   }
 
   // --- replay and fan-out ------------------------------------------------------------------
@@ -324,10 +353,10 @@ export class CollectionHub extends DurableObject<Env> {
     if (this.head !== null && page.position < this.head && this.headVersion !== version) return false;
     const att = this.att(ws);
     if (!att || att.gone) return true;
-    this.attach(ws, { ...att, live: true, liveFrom: page.position });
+    this.attach(ws, { ...att, live: true, sent: page.position });
     this.send(ws, { type: "ready", cursor: cursorAt(page.position) });
     if (this.head === null) this.setHead(page.position);
-    if (this.known > this.head!) this.ctx.waitUntil(this.pump());
+    if (this.known > this.head! || this.reread) this.ctx.waitUntil(this.pump());
     return true;
   }
 
@@ -340,9 +369,10 @@ export class CollectionHub extends DurableObject<Env> {
   }
 
   private async runPump(): Promise<void> {
-    while (this.head !== null && this.known > this.head) {
+    while (this.head !== null && (this.known > this.head || this.reread)) {
       const from = this.head;
       const knownAtRead = this.known;
+      this.reread = false;
       let page: LogPage;
       try {
         page = await this.readLog(from, limits.liveReplayPage);
@@ -353,13 +383,15 @@ export class CollectionHub extends DurableObject<Env> {
       // Every live socket left (and maybe another went live from elsewhere) while reading: read again.
       if (this.head !== from) continue;
       if (page.horizon > from) {
-        for (const ws of this.liveSockets()) if (Math.max(this.att(ws)!.liveFrom, from) < page.horizon) this.resync(ws);
+        for (const ws of this.liveSockets()) if (this.att(ws)!.sent < page.horizon) this.resync(ws);
       }
       const position = Math.max(from, page.position);
-      this.fanOut(page.items);
+      this.fanOut(page.items, position);
       if (this.head !== null) this.setHead(position);
-      // A notified seq this read reached the end without finding (another owner's, or superseded): done.
-      if (page.end && this.known === knownAtRead) this.known = Math.min(this.known, position);
+      // More after a full page: read on. A notified seq this read reached the end without finding
+      // (another owner's, or superseded): done.
+      if (!page.end) this.known = Math.max(this.known, position + 1);
+      else if (this.known === knownAtRead) this.known = Math.min(this.known, position);
       if (this.shards.size > 0) await this.forward(from, position, page.items);
     }
   }
@@ -368,15 +400,17 @@ export class CollectionHub extends DurableObject<Env> {
   private async forward(from: number, to: number, items: LogPage["items"]): Promise<void> {
     const collection = this.key!.collection;
     const shards = [...this.shards];
+    const epochs = shards.map((shard) => this.registeredAt.get(shard) ?? 0);
     const answers = await Promise.allSettled(shards.map((shard) => hubStub(this.env, { collection, shard }).deliver({ collection, shard }, from, to, items)));
     let dropped = false;
     answers.forEach((a, i) => {
-      if (a.status === "fulfilled" && a.value === false) dropped = this.shards.delete(shards[i]!) || dropped;
+      // "No sockets": dropped, unless the shard registered again meanwhile (a socket arrived).
+      if (a.status === "fulfilled" && a.value === false && (this.registeredAt.get(shards[i]!) ?? 0) === epochs[i]) dropped = this.shards.delete(shards[i]!) || dropped;
       // A failed forward: that shard sees a gap in the next page and reads the log itself.
       if (a.status === "rejected") console.error(`live: forwarding to shard ${shards[i]} failed:`, (a.reason as Error)?.message);
     });
     if (dropped) {
-      this.ctx.storage.kv.put("shards", [...this.shards]);
+      this.remember("shards", [...this.shards]);
       if (this.head !== null && this.shards.size === 0 && this.liveSockets().length === 0) this.clearHead();
     }
   }
@@ -393,14 +427,17 @@ export class CollectionHub extends DurableObject<Env> {
     return hubStub(this.env, root).shardLive(root, this.key!.shard!);
   }
 
-  /** Sends each change to every live socket that went live before it (built once per change). */
-  private fanOut(items: LogPage["items"]): void {
-    if (items.length === 0) return;
-    const live = this.liveSockets().map((ws) => [ws, this.att(ws)!.liveFrom] as const);
+  /**
+   * Sends each change to every live socket that does not have it yet (each frame built once), then
+   * records that the sockets have everything up to `position`.
+   */
+  private fanOut(items: LogPage["items"], position: number): void {
+    const live = this.liveSockets().map((ws) => ({ ws, att: this.att(ws)! }));
     for (const { seq, item } of items) {
       const text = JSON.stringify({ type: "change", cursor: cursorAt(seq), item } satisfies LiveServerFrame);
-      for (const [ws, liveFrom] of live) if (seq > liveFrom) this.trySend(ws, text);
+      for (const { ws, att } of live) if (seq > att.sent) this.trySend(ws, text);
     }
+    for (const { ws, att } of live) if (position > att.sent) this.attach(ws, { ...att, sent: position });
   }
 
   private sendPage(ws: WebSocket, page: LogPage): void {
@@ -415,10 +452,19 @@ export class CollectionHub extends DurableObject<Env> {
 
   // --- bookkeeping -------------------------------------------------------------------------
 
+  /**
+   * The little a hub keeps in storage (its key, the root's shards, the next backstop time): written
+   * rarely and never on the fan-out path, since a storage write holds the frames sent after it
+   * until it is durable (the output gate).
+   */
+  private remember(key: string, value: unknown): void {
+    this.ctx.storage.kv.put(key, value);
+  }
+
   private bind(key: HubKey): void {
     if (this.key !== null) return;
     this.key = key;
-    this.ctx.storage.kv.put("key", key);
+    this.remember("key", key);
   }
 
   private collection(): Collection {
@@ -431,19 +477,19 @@ export class CollectionHub extends DurableObject<Env> {
     if (this.head === position) return;
     this.headVersion++;
     this.head = position;
-    this.ctx.storage.kv.put("head", position);
   }
 
   private clearHead(): void {
     this.headVersion++;
     this.head = null;
-    this.ctx.storage.kv.delete("head");
   }
 
   /** A socket left: when no socket is live any more, `head` goes (the next live socket sets it again). */
   private leave(ws: WebSocket): void {
     const att = this.att(ws);
-    if (att && !att.gone) this.attach(ws, { ...att, gone: true });
+    // In memory only: the socket is closing (and `readyState` says so after a hibernation); its
+    // attachment is not touched again.
+    if (att && !att.gone) this.atts.set(ws, { ...att, gone: true });
     if (this.head !== null && this.liveSockets().length === 0 && this.shards.size === 0) this.clearHead();
   }
 

@@ -543,14 +543,12 @@ export async function readLog(db: Database, c: Collection, owner: string | null,
 }
 
 /**
- * Which of `sessionIds` are still alive (a live-data hub's heartbeat re-check): one round trip,
- * a batch of statements under D1's 100 bound parameters each.
+ * A live-data hub's backstop, one round trip (a batch, session ids in chunks under D1's 100 bound
+ * parameters): which of `sessionIds` are still alive, and the log's last seq in the hub's scope.
  */
-export async function liveSessionIds(db: Database, sessionIds: string[]): Promise<Set<string>> {
-  if (sessionIds.length === 0) return new Set();
-  const [first, ...rest] = chunks(sessionIds).map((ids) => liveSessionsQuery(db, ids));
-  const found = await db.batch([first!, ...rest]);
-  return new Set(found.flat().map((r) => r.id));
+export async function liveBackstop(db: Database, c: Collection, owner: string | null, sessionIds: string[]): Promise<{ alive: Set<string>; top: number }> {
+  const [meta, ...found] = await db.batch([logMetaQuery(db, c, owner), ...chunks(sessionIds).map((ids) => liveSessionsQuery(db, ids))]);
+  return { alive: new Set(found.flat().map((r) => r.id)), top: meta[0]?.top ?? 0 };
 }
 
 // --- account deletion ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
 /** Live-data test harness: subscription sockets through the Worker's fetch handler, frames awaited in order. */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import { type ApiResponse, freshIp, type TestUser } from "../../helpers/api";
@@ -172,3 +173,12 @@ export const seqOf = (cursor: string): number => (JSON.parse(atob(cursor.replace
 
 /** A hub's Durable Object stub, by the name the feature gives it. */
 export const hubStub = (name: string) => env.COLLECTION_HUB.get(env.COLLECTION_HUB.idFromName(name));
+
+/**
+ * Runs a hub's heartbeat alarm now. With `backstop`, its D1 backstops (session re-check, log end)
+ * are made due first: they run at most every `liveRecheckSec`, kept in the hub's storage.
+ */
+export async function runHeartbeat(stub: DurableObjectStub, opts: { backstop?: boolean } = {}): Promise<boolean> {
+  if (opts.backstop) await runInDurableObject(stub, (_hub: unknown, state) => void state.storage.kv.delete("recheckAt"));
+  return runDurableObjectAlarm(stub);
+}

@@ -3,7 +3,7 @@
  * the cursor, sends `ready`, then every new change once, in cursor order, and only what the caller
  * may list. Reconnecting with the last cursor seen misses nothing and repeats nothing.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
@@ -15,7 +15,7 @@ import { findCollection } from "../../../src/features/collections/registry";
 import * as svc from "../../../src/features/collections/service";
 import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
 import { base, createNote, createPost } from "./helpers";
-import { type ChangeFrame, expectCursorOrder, hubStub, LiveSocket, refusedSubscribe, seqOf, subscribe, subscribeRequest } from "./live-helpers";
+import { type ChangeFrame, expectCursorOrder, hubStub, LiveSocket, refusedSubscribe, runHeartbeat, seqOf, subscribe, subscribeRequest } from "./live-helpers";
 
 const notes = findCollection("notes")!;
 const posts = findCollection("posts")!;
@@ -214,13 +214,44 @@ describe("subscribe: replay, ready, live", () => {
     expect(got.map((f) => f.item)).toEqual([lost1.record, lost2.record, c]);
     expectCursorOrder(got);
 
-    // A lost notification with no later write: the heartbeat alarm reads the log.
+    // A lost notification with no later write: the heartbeat's backstop sees the log moved and reads it.
     const lost3 = await svc.createRecord(db, notes, asUser(user), { title: "lost 3" });
-    expect(await runDurableObjectAlarm(hubOf("notes", user))).toBe(true);
+    expect(await runHeartbeat(hubOf("notes", user), { backstop: true })).toBe(true);
     expect((await socket.changes(1))[0]!.item).toEqual(lost3.record);
     await socket.roundTrip();
     expect(socket.take("change")).toEqual([]);
     socket.close();
+  });
+});
+
+describe("subscribe: hibernation", () => {
+  it("after the hub is evicted from memory, sockets stay, and each new change arrives once (its position comes back from the sockets)", async () => {
+    const user = await signup();
+    const stub = hubOf("notes", user);
+    const first = await subscribe(user, "notes");
+    const a = await createNote(user, { title: "before" });
+    expect((await first.socket.changes(1))[0]!.item).toEqual(a);
+    // A second socket that went live further on than the first.
+    const b = await createNote(user, { title: "between" });
+    const second = await subscribe(user, "notes", { since: (await first.socket.changes(1))[0]!.cursor });
+    expect(second.replayed).toEqual([]);
+    await evictDurableObject(stub);
+    const c = await createNote(user, { title: "after eviction" });
+    expect((await first.socket.changes(1))[0]!.item).toEqual(c);
+    expect((await second.socket.changes(1))[0]!.item).toEqual(c);
+    // Evicted again; a write whose notification is lost; then one that wakes the hub.
+    await evictDurableObject(stub);
+    const d = await svc.createRecord(db, notes, asUser(user), { title: "lost notification while evicted" });
+    const e = await createNote(user, { title: "gap repaired" });
+    for (const s of [first, second]) {
+      expect((await s.socket.changes(2)).map((f) => f.item)).toEqual([d.record, e]);
+      await s.socket.roundTrip();
+      expect(s.socket.take("change")).toEqual([]);
+      expectCursorOrder(s.socket.allChanges());
+    }
+    expect(b.id).toBeDefined();
+    first.socket.close();
+    second.socket.close();
   });
 });
 
@@ -315,7 +346,7 @@ describe("subscribe: shards of a shared collection", () => {
     });
     const missed = await createPost(users[0]!, "not forwarded");
     // The shard's heartbeat registers again and reads the log from where it stands.
-    expect(await runDurableObjectAlarm(hubOf("posts", last))).toBe(true);
+    expect(await runHeartbeat(hubOf("posts", last), { backstop: true })).toBe(true);
     expect((await s.socket.changes(1))[0]!.item).toEqual(missed);
     const registered = await runInDurableObject(root, (hub: CollectionHub) => (hub as unknown as { shards: Set<number> }).shards.has(lastShard));
     expect(registered).toBe(true);
@@ -328,6 +359,34 @@ describe("subscribe: shards of a shared collection", () => {
     await s.socket.roundTrip();
     expect(s.socket.take("change")).toEqual([]);
     s.socket.close();
+  });
+});
+
+describe("subscribe: shard registration races", () => {
+  it("the root does not drop a shard whose stale 'no sockets' answer arrives after it registered again (a socket arrived)", async () => {
+    const X = limits.liveHubShards - 1;
+    const kept = await runInDurableObject(hubStub(hubName(rootKey("posts"))), async (hub: CollectionHub) => {
+      const h = hub as unknown as { env: Env; shards: Set<number>; shardLive: CollectionHub["shardLive"]; forward: (from: number, to: number, items: unknown[]) => Promise<void> };
+      await h.shardLive(rootKey("posts"), X);
+      const realEnv = h.env;
+      // Shard X, as the root reaches it: it registers again (a socket arriving), then answers the
+      // forward it got before that with "no sockets".
+      const other = { deliver: async () => true };
+      const shardX = {
+        deliver: async () => {
+          await h.shardLive(rootKey("posts"), X);
+          return false;
+        },
+      };
+      h.env = { ...realEnv, COLLECTION_HUB: { idFromName: (name: string) => name, get: (id: string) => (id.endsWith(`/shard/${X}`) ? shardX : other) } } as unknown as Env;
+      try {
+        await h.forward(0, 0, []);
+      } finally {
+        h.env = realEnv;
+      }
+      return h.shards.has(X);
+    });
+    expect(kept).toBe(true);
   });
 });
 
@@ -372,7 +431,7 @@ describe("subscribe: the socket's life", () => {
     }
     p.socket.send('{"type":"ping"}');
     await p.socket.next("pong");
-    for (const u of [quiet, pinging]) await runDurableObjectAlarm(hubOf("posts", u));
+    for (const u of [quiet, pinging]) await runHeartbeat(hubOf("posts", u));
     expect((await q.socket.closedWithin()).code).toBe(4408);
     await p.socket.roundTrip();
     p.socket.close();
@@ -389,7 +448,7 @@ describe("subscribe: the socket's life", () => {
     const other = await signup();
     const s2 = await subscribe(other, "posts");
     await env.DB.prepare("DELETE FROM sessions WHERE user_id = ?").bind(other.id).run();
-    expect(await runDurableObjectAlarm(hubOf("posts", other))).toBe(true);
+    expect(await runHeartbeat(hubOf("posts", other), { backstop: true })).toBe(true);
     expect((await s2.socket.closedWithin()).code).toBe(4401);
   });
 
