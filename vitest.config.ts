@@ -8,7 +8,10 @@ import pushTestSecrets from "./test/standins/keys/push-test-secrets.json" with {
 ensureDocsAssets();
 
 /** Test-only secrets, also in process.env: wrangler checks `[secrets] required` against it. */
-const TEST_SECRETS = { JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789abcdef", SERVICE_KEY: "test-service-key-0123456789" };
+const TEST_SECRETS = {
+  JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789abcdef",
+  SERVICE_KEY: "test-service-key-0123456789",
+};
 Object.assign(process.env, TEST_SECRETS);
 
 /** Test-only secrets and the URLs of the local stand-ins (test/standins) for outside services. */

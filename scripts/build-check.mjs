@@ -9,7 +9,10 @@ import { ensureDocsAssets } from "./docs-assets.mjs";
 const BUDGET_KIB = 250;
 const root = path.resolve(import.meta.dirname, "..");
 ensureDocsAssets();
-const r = spawnSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], { cwd: root, encoding: "utf8" });
+const r = spawnSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
+  cwd: root,
+  encoding: "utf8",
+});
 if (r.status !== 0) {
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);

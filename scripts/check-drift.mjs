@@ -25,7 +25,9 @@ if (gen.status !== 0) {
   console.error("drift: drizzle-kit generate failed");
   failed = true;
 } else if (added.length > 0) {
-  console.error(`drift: the schema (src/db/schema, src/collections.ts) has changes with no migration; run \`npm run db:generate\` (it would write ${added.join(", ")})`);
+  console.error(
+    `drift: the schema (src/db/schema, src/collections.ts) has changes with no migration; run \`npm run db:generate\` (it would write ${added.join(", ")})`,
+  );
   failed = true;
 } else {
   console.log("drift: migrations match the schema");

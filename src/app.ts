@@ -4,12 +4,13 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
+import { lifecycle } from "./assembly";
 import { getConfig } from "./config";
 import { BOOKMARK_HEADER, createDb, openSession } from "./db";
 import type { AppEnv } from "./env";
 import { AppError, problem, toAppError } from "./errors";
-import { lifecycle } from "./assembly";
 import { accountRoutes } from "./features/account";
+import { adminRoutes, createConsole } from "./features/admin";
 import { authRoutes } from "./features/auth";
 import { blockRoutes } from "./features/blocks";
 import { chatRoutes } from "./features/chat";
@@ -17,7 +18,6 @@ import { batchRoutes, collectionRoutes } from "./features/collections";
 import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
 import { deviceRoutes } from "./features/push";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system";
-import { adminRoutes, createConsole } from "./features/admin";
 
 const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
 
@@ -42,7 +42,8 @@ const STREAMING_ROUTES: readonly (readonly [method: string, path: RegExp])[] = [
   ["POST", /^\/v1\/uploads\/?$/],
   ["PATCH", /^\/v1\/uploads\/[^/]+\/?$/],
 ];
-const isStreamingRoute = (method: string, path: string) => STREAMING_ROUTES.some(([m, p]) => m === method && p.test(path));
+const isStreamingRoute = (method: string, path: string) =>
+  STREAMING_ROUTES.some(([m, p]) => m === method && p.test(path));
 
 /**
  * Routes whose reads must not come from a lagging replica even without a bookmark: a stale read
@@ -68,7 +69,9 @@ function buildApp() {
   app.use(async (c, next) => {
     c.set("config", getConfig(c.env));
     c.set("lifecycle", lifecycle);
-    const d1 = PRIMARY_ROUTES.has(c.req.path) ? c.env.DB.withSession("first-primary") : openSession(c.env.DB, c.req.header(BOOKMARK_HEADER));
+    const d1 = PRIMARY_ROUTES.has(c.req.path)
+      ? c.env.DB.withSession("first-primary")
+      : openSession(c.env.DB, c.req.header(BOOKMARK_HEADER));
     c.set("d1", d1);
     c.set("db", createDb(d1));
     c.set("principal", null);
@@ -88,8 +91,38 @@ function buildApp() {
         const origins = c.var.config.corsOrigins;
         handler = cors({
           origin: origins.includes("*") ? "*" : origins,
-          allowHeaders: ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "Range", "X-Request-Id", BOOKMARK_HEADER, "Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length", "Upload-Concat"],
-          exposeHeaders: ["ETag", "X-Request-Id", BOOKMARK_HEADER, "Retry-After", "Location", "Content-Range", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size", "Upload-Offset", "Upload-Length", "Upload-Expires", "Outpost-File-Id"],
+          allowHeaders: [
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "If-None-Match",
+            "Idempotency-Key",
+            "Range",
+            "X-Request-Id",
+            BOOKMARK_HEADER,
+            "Tus-Resumable",
+            "Upload-Length",
+            "Upload-Offset",
+            "Upload-Metadata",
+            "Upload-Defer-Length",
+            "Upload-Concat",
+          ],
+          exposeHeaders: [
+            "ETag",
+            "X-Request-Id",
+            BOOKMARK_HEADER,
+            "Retry-After",
+            "Location",
+            "Content-Range",
+            "Tus-Resumable",
+            "Tus-Version",
+            "Tus-Extension",
+            "Tus-Max-Size",
+            "Upload-Offset",
+            "Upload-Length",
+            "Upload-Expires",
+            "Outpost-File-Id",
+          ],
           allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
           maxAge: 600,
         }) as MiddlewareHandler<AppEnv>;
@@ -124,10 +157,16 @@ function buildApp() {
   app.route("/v1/dev", devRoutes);
   mountDocs(app);
 
-  app.notFound((c) => problem(new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`), c.var.requestId));
+  app.notFound((c) =>
+    problem(new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`), c.var.requestId),
+  );
   app.onError((err, c) => {
     const e = toAppError(err);
-    if (e.status >= 500) console.error(`[${c.var.requestId ?? "-"}] ${c.req.method} ${c.req.path} failed:`, err instanceof Error ? err.stack ?? err.message : String(err));
+    if (e.status >= 500)
+      console.error(
+        `[${c.var.requestId ?? "-"}] ${c.req.method} ${c.req.path} failed:`,
+        err instanceof Error ? (err.stack ?? err.message) : String(err),
+      );
     return problem(e, c.var.requestId);
   });
   return app;

@@ -245,9 +245,23 @@ export function getConfig(env: Env): Config {
     apple: { jwksUrl: env.APPLE_JWKS_URL, audiences: list(env.APPLE_AUDIENCES) },
     google: { jwksUrl: env.GOOGLE_JWKS_URL, audiences: list(env.GOOGLE_AUDIENCES) },
     push: {
-      fcm: { baseUrl: env.FCM_BASE_URL.replace(/\/+$/, ""), tokenUrl: env.FCM_TOKEN_URL, serviceAccount: optional(env.FCM_SERVICE_ACCOUNT) },
-      apns: { baseUrl: env.APNS_BASE_URL.replace(/\/+$/, ""), topic: optional(env.APNS_TOPIC), keyP8: optional(env.APNS_KEY_P8), keyId: optional(env.APNS_KEY_ID), teamId: optional(env.APNS_TEAM_ID) },
-      expo: { pushUrl: env.EXPO_PUSH_URL, receiptsUrl: env.EXPO_PUSH_URL.replace(/\/send\/?$/, "/getReceipts"), accessToken: optional(env.EXPO_ACCESS_TOKEN) },
+      fcm: {
+        baseUrl: env.FCM_BASE_URL.replace(/\/+$/, ""),
+        tokenUrl: env.FCM_TOKEN_URL,
+        serviceAccount: optional(env.FCM_SERVICE_ACCOUNT),
+      },
+      apns: {
+        baseUrl: env.APNS_BASE_URL.replace(/\/+$/, ""),
+        topic: optional(env.APNS_TOPIC),
+        keyP8: optional(env.APNS_KEY_P8),
+        keyId: optional(env.APNS_KEY_ID),
+        teamId: optional(env.APNS_TEAM_ID),
+      },
+      expo: {
+        pushUrl: env.EXPO_PUSH_URL,
+        receiptsUrl: env.EXPO_PUSH_URL.replace(/\/send\/?$/, "/getReceipts"),
+        accessToken: optional(env.EXPO_ACCESS_TOKEN),
+      },
     },
   };
   cache.set(env, cfg);

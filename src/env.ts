@@ -4,9 +4,7 @@ import type { Database } from "./db";
 import type { Lifecycle } from "./lifecycle";
 
 /** Who is calling. `service` is the server-to-server service key, which bypasses collection rules. */
-export type Principal =
-  | { kind: "user"; userId: string; sessionId: string; anonymous: boolean }
-  | { kind: "service" };
+export type Principal = { kind: "user"; userId: string; sessionId: string; anonymous: boolean } | { kind: "service" };
 
 export interface AppEnv {
   Bindings: Env;

@@ -11,7 +11,10 @@ import type { JobHandler } from "./lifecycle";
 /** Every job the queue carries. */
 export type Job = ChatMessageJob | PushJob | FilesImageJob;
 
-const handlers: { [T in Job["type"]]: JobHandler<Extract<Job, { type: T }>> } = { ...pushJobHandlers, ...filesJobHandlers };
+const handlers: { [T in Job["type"]]: JobHandler<Extract<Job, { type: T }>> } = {
+  ...pushJobHandlers,
+  ...filesJobHandlers,
+};
 
 /** The Queue consumer: each message is acked on success and retried (with backoff) on failure. */
 export async function handleQueue(batch: MessageBatch<Job>, env: Env): Promise<void> {

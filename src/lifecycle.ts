@@ -97,14 +97,22 @@ export function assemble(parts: FeatureParts[]): Lifecycle & { cleanupTasks: Sch
  * that ended the sessions committed (in `waitUntil`). Never throws: failures are logged, and the
  * heartbeat re-checks are the backstop.
  */
-export async function endSessionSockets(lifecycle: Lifecycle, env: Env, userId: string, sessions: EndedSessions): Promise<void> {
+export async function endSessionSockets(
+  lifecycle: Lifecycle,
+  env: Env,
+  userId: string,
+  sessions: EndedSessions,
+): Promise<void> {
   if (sessions !== "all" && sessions.length === 0) return;
   // The primary: a replica that lags could miss a room the user joined a moment ago.
   const ctx: EndedSessionsContext = { env, db: primaryDb(env.DB), userId, sessions };
   const results = await Promise.allSettled(lifecycle.sessionSocketClosers.map((close) => close(ctx)));
   for (const r of results) {
     if (r.status === "rejected") {
-      console.error("closing the sockets of ended sessions failed (the heartbeat re-check will):", (r.reason as Error)?.message ?? String(r.reason));
+      console.error(
+        "closing the sockets of ended sessions failed (the heartbeat re-check will):",
+        (r.reason as Error)?.message ?? String(r.reason),
+      );
     }
   }
 }

@@ -6,5 +6,6 @@ export async function handleScheduled(controller: ScheduledController, env: Env)
   const db = primaryDb(env.DB);
   const now = new Date(controller.scheduledTime);
   const results = await Promise.allSettled(lifecycle.cleanupTasks.map((t) => t(env, db, now)));
-  for (const r of results) if (r.status === "rejected") console.error("scheduled task failed:", (r.reason as Error).message);
+  for (const r of results)
+    if (r.status === "rejected") console.error("scheduled task failed:", (r.reason as Error).message);
 }

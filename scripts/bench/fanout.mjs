@@ -22,7 +22,10 @@ const onEcho = new Map();
 function open(url) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
-    const timer = setTimeout(() => reject(new Error(`no ready frame from ${url.replace(/token=[^&]+/, "token=…")}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`no ready frame from ${url.replace(/token=[^&]+/, "token=…")}`)),
+      30_000,
+    );
     ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
     ws.once("error", reject);
     ws.on("message", (data) => {
@@ -65,7 +68,8 @@ sender = sockets[0];
 // Joining sockets make the room announce presence to everyone already there; let that settle
 // (no frame for 500 ms, at most 30 s) so it does not land in the measured window.
 const quietUntil = performance.now() + 30_000;
-while (performance.now() - lastFrameAt < 500 && performance.now() < quietUntil) await new Promise((r) => setTimeout(r, 100));
+while (performance.now() - lastFrameAt < 500 && performance.now() < quietUntil)
+  await new Promise((r) => setTimeout(r, 100));
 
 const pct = (arr, p) => {
   if (!arr.length) return null;

@@ -79,8 +79,14 @@ const pct = (arr, p) => {
 
 // One writer, `win` creates in flight, on its own thread.
 const t0 = performance.now();
-const { created, failed, seconds: writeSec } = await new Promise((resolve, reject) => {
-  const w = new Worker(new URL("./live-writer.mjs", import.meta.url), { workerData: { createUrl, token, records, window: win, timeoutMs } });
+const {
+  created,
+  failed,
+  seconds: writeSec,
+} = await new Promise((resolve, reject) => {
+  const w = new Worker(new URL("./live-writer.mjs", import.meta.url), {
+    workerData: { createUrl, token, records, window: win, timeoutMs },
+  });
   w.once("message", resolve);
   w.once("error", reject);
 });
@@ -91,7 +97,7 @@ while (deliveries < expected && performance.now() < settleUntil) await new Promi
 
 const elapsed = (lastDelivery - t0) / 1000;
 process.stdout.write(
-  JSON.stringify({
+  `${JSON.stringify({
     sockets: N,
     records: created,
     failedWrites: failed,
@@ -104,7 +110,7 @@ process.stdout.write(
     p50: pct(latencies, 50),
     p99: pct(latencies, 99),
     errors,
-  }) + "\n",
+  })}\n`,
 );
 
 // Hold the sockets for the parent's measurement, counting what they receive.
@@ -114,6 +120,6 @@ process.stdin.on("data", (d) => {
   if (!String(d).includes("stop")) return;
   clearInterval(pinger);
   for (const ws of sockets) ws.terminate();
-  process.stdout.write(JSON.stringify({ framesWhileHeld, errors }) + "\n");
+  process.stdout.write(`${JSON.stringify({ framesWhileHeld, errors })}\n`);
   process.exit(0);
 });

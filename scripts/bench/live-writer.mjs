@@ -12,7 +12,11 @@ let failed = 0;
 async function writer() {
   while (next < records && performance.now() - t0 < timeoutMs) {
     const i = next++;
-    const res = await fetch(createUrl, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ text: `live ${i}` }) });
+    const res = await fetch(createUrl, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ text: `live ${i}` }),
+    });
     await res.arrayBuffer();
     if (res.status === 201) created++;
     else failed++;

@@ -15,12 +15,21 @@
 // health, get, list, rooms, login, create, refresh, download, tus, cold, chat, large, thumb, live (a
 // reference row runs with its route's id).
 import { spawn, spawnSync } from "node:child_process";
-import zlib from "node:zlib";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { gzipSync } from "node:zlib";
-import { applyMigrations, benchDir, BENCH_RATE_LIMIT, buildWorker, readWranglerConfig, root, sampleRss, startHelloWorld, startOutpost } from "./runtime.mjs";
+import zlib, { gzipSync } from "node:zlib";
+import {
+  applyMigrations,
+  BENCH_RATE_LIMIT,
+  benchDir,
+  buildWorker,
+  readWranglerConfig,
+  root,
+  sampleRss,
+  startHelloWorld,
+  startOutpost,
+} from "./runtime.mjs";
 
 const env = process.env;
 const DURATION = Number(env.BENCH_DURATION ?? 8);
@@ -59,13 +68,18 @@ function child(script, args, { timeoutMs = 600_000 } = {}) {
 /** Starts the ws baseline server in its own process; resolves with its port and a stop(). */
 function startBaseline() {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(here, "ws-broadcast-server.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn(process.execPath, [path.join(here, "ws-broadcast-server.mjs")], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     p.stdout.once("data", (d) => resolve({ port: Number(String(d).trim()), stop: () => p.kill("SIGTERM") }));
     p.once("error", reject);
   });
 }
 
-const loadHttp = (scenario) => child("load-http.mjs", [JSON.stringify({ connections: CONNECTIONS, duration: DURATION, warmup: WARMUP, ...scenario })]);
+const loadHttp = (scenario) =>
+  child("load-http.mjs", [
+    JSON.stringify({ connections: CONNECTIONS, duration: DURATION, warmup: WARMUP, ...scenario }),
+  ]);
 
 // --- setup calls (not measured) ---------------------------------------------------------------
 
@@ -90,7 +104,8 @@ class Skip extends Error {}
 /** A route that is not served yet (404 `not_found` "No route for …") skips the scenario. */
 function need(res, expected, what) {
   if (res.status === 404 && /No route for/.test(res.json?.detail ?? "")) throw new Skip(`${what} not served yet (404)`);
-  if (res.status !== expected) throw new Error(`${what}: expected ${expected}, got ${res.status} ${res.text.slice(0, 300)}`);
+  if (res.status !== expected)
+    throw new Error(`${what}: expected ${expected}, got ${res.status} ${res.text.slice(0, 300)}`);
   return res.json;
 }
 
@@ -111,7 +126,10 @@ async function pool(n, concurrency, fn) {
 // --- table ------------------------------------------------------------------------------------
 
 const rows = [];
-const fmt = (n, d = 0) => (n === null || n === undefined || Number.isNaN(n) ? "—" : Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }));
+const fmt = (n, d = 0) =>
+  n === null || n === undefined || Number.isNaN(n)
+    ? "—"
+    : Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 /** 1-minute load average when each row was recorded: on a shared machine, a sign of outside noise. */
 const loads = [];
 function addRow(r) {
@@ -122,7 +140,10 @@ function addRow(r) {
 function httpNotes(res, extra = []) {
   const notes = [...extra];
   const bad = res.non2xx + res.errors + res.timeouts;
-  if (bad) notes.push(`${fmt(bad)} of ${fmt(res.requests)} failed (${JSON.stringify(res.statusCodes)}, errors ${res.errors}, timeouts ${res.timeouts})`);
+  if (bad)
+    notes.push(
+      `${fmt(bad)} of ${fmt(res.requests)} failed (${JSON.stringify(res.statusCodes)}, errors ${res.errors}, timeouts ${res.timeouts})`,
+    );
   return notes.join("; ");
 }
 
@@ -151,7 +172,8 @@ const PAIR_ROUNDS = Number(env.BENCH_PAIR_ROUNDS ?? 3);
 function combine(results) {
   const sum = (k) => results.reduce((n, r) => n + r[k], 0);
   const statusCodes = {};
-  for (const r of results) for (const [k, v] of Object.entries(r.statusCodes)) statusCodes[k] = (statusCodes[k] ?? 0) + v;
+  for (const r of results)
+    for (const [k, v] of Object.entries(r.statusCodes)) statusCodes[k] = (statusCodes[k] ?? 0) + v;
   return {
     requests: sum("requests"),
     reqPerSec: sum("requests") / sum("duration"),
@@ -177,19 +199,54 @@ async function httpScenario(id, label, setup) {
       const refRuns = [];
       const outRuns = [];
       for (let k = 0; k < PAIR_ROUNDS; k++) {
-        refRuns.push(await loadHttp({ ...ref.sc, url: `${helloUrl}${ref.sc.path}`, duration: slice, warmup: k === 0 ? WARMUP : 0 }));
-        outRuns.push(await loadHttp({ ...sc, url: `${base}${sc.path}`, duration: slice, warmup: k === 0 ? WARMUP : 0 }));
+        refRuns.push(
+          await loadHttp({
+            ...ref.sc,
+            url: `${helloUrl}${ref.sc.path}`,
+            duration: slice,
+            warmup: k === 0 ? WARMUP : 0,
+          }),
+        );
+        outRuns.push(
+          await loadHttp({ ...sc, url: `${base}${sc.path}`, duration: slice, warmup: k === 0 ? WARMUP : 0 }),
+        );
       }
       const r = combine(refRuns);
       const res = combine(outRuns);
-      addRow({ scenario: ref.label, throughput: `${fmt(r.reqPerSec)} req/s`, p50: r.p50, p99: r.p99, ratio: ratio(r.reqPerSec), vsRef: "1.00× ref", notes: httpNotes(r, [ref.note]) });
+      addRow({
+        scenario: ref.label,
+        throughput: `${fmt(r.reqPerSec)} req/s`,
+        p50: r.p50,
+        p99: r.p99,
+        ratio: ratio(r.reqPerSec),
+        vsRef: "1.00× ref",
+        notes: httpNotes(r, [ref.note]),
+      });
       smallRps.set(id, res.reqPerSec);
-      addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), vsRef: `${(res.reqPerSec / r.reqPerSec).toFixed(2)}× ref`, notes: httpNotes(res, [...(sc.notes ? [sc.notes(res)] : []), `${PAIR_ROUNDS} slices alternating with its reference`]) });
+      addRow({
+        scenario: label,
+        throughput: `${fmt(res.reqPerSec)} req/s`,
+        p50: res.p50,
+        p99: res.p99,
+        ratio: ratio(res.reqPerSec),
+        vsRef: `${(res.reqPerSec / r.reqPerSec).toFixed(2)}× ref`,
+        notes: httpNotes(res, [
+          ...(sc.notes ? [sc.notes(res)] : []),
+          `${PAIR_ROUNDS} slices alternating with its reference`,
+        ]),
+      });
       return;
     }
     const res = await loadHttp({ ...sc, url: `${base}${sc.path}` });
     smallRps.set(id, res.reqPerSec);
-    addRow({ scenario: label, throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: ratio(res.reqPerSec), notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []) });
+    addRow({
+      scenario: label,
+      throughput: `${fmt(res.reqPerSec)} req/s`,
+      p50: res.p50,
+      p99: res.p99,
+      ratio: ratio(res.reqPerSec),
+      notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []),
+    });
   } catch (e) {
     if (e instanceof Skip) addRow({ scenario: label, throughput: "skipped", notes: `skipped: ${e.message}` });
     else addRow({ scenario: label, throughput: "failed", notes: `failed: ${e.message}` });
@@ -209,27 +266,64 @@ async function main() {
   const hello = await startHelloWorld(config.compatibility_date);
   helloRuntime = hello;
   {
-    {
-      const res = await loadHttp({ url: `${hello.url}/` });
-      ceiling = res.reqPerSec;
-      addRow({ scenario: "ceiling: hello-world Worker", throughput: `${fmt(res.reqPerSec)} req/s`, p50: res.p50, p99: res.p99, ratio: "1.00×", notes: httpNotes(res, ["same workerd, same load"]) });
-      helloUrl = hello.url;
-      const reference = (id, label, sc, note) => references.set(id, { label, sc, note });
-      reference("health", "reference: hello-world + one D1 query", { path: "/d1" }, "`SELECT 1`: the local D1 simulation's own cost; reference for GET /v1/health");
-      if (["get", "list", "create"].some(wanted)) {
-        // Outpost's schema and the same data shape as the Outpost rows below.
-        const db = await applyMigrations(hello.mf, config);
-        const owner = "ref-user";
-        const now = new Date().toISOString();
-        await db.prepare("INSERT INTO users (id, email, email_verified, anonymous, created_at, updated_at) VALUES (?, 'ref@example.com', 0, 0, ?, ?)").bind(owner, now, now).run();
-        const note = (id, title, pinned, body = "") =>
-          db.prepare("INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)").bind(id, owner, now, now, title, body, pinned ? 1 : 0, pinned ? "[]" : '["a","b"]');
-        await db.batch([note("ref-note", "bench record", false, "x".repeat(200)), ...Array.from({ length: 40 }, (_, i) => note(`ref-seed-${i}`, `seed ${i}`, i % 2 === 0))]);
-        reference("get", "reference: hello-world + GET record's query", { path: `/get?id=ref-note&owner=${owner}` }, "the same SELECT by id and owner, JSON answer");
-        reference("list", "reference: hello-world + list's query", { path: `/list?owner=${owner}` }, "the same SELECT (owner, pinned, order, limit 21), JSON answer");
-        const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
-        reference("create", "reference: hello-world + create's batch", { path: `/create?owner=${owner}`, method: "POST", headers: { "content-type": "application/json" }, body }, "the same 2-insert batch, JSON body in and out");
-      }
+    const res = await loadHttp({ url: `${hello.url}/` });
+    ceiling = res.reqPerSec;
+    addRow({
+      scenario: "ceiling: hello-world Worker",
+      throughput: `${fmt(res.reqPerSec)} req/s`,
+      p50: res.p50,
+      p99: res.p99,
+      ratio: "1.00×",
+      notes: httpNotes(res, ["same workerd, same load"]),
+    });
+    helloUrl = hello.url;
+    const reference = (id, label, sc, note) => references.set(id, { label, sc, note });
+    reference(
+      "health",
+      "reference: hello-world + one D1 query",
+      { path: "/d1" },
+      "`SELECT 1`: the local D1 simulation's own cost; reference for GET /v1/health",
+    );
+    if (["get", "list", "create"].some(wanted)) {
+      // Outpost's schema and the same data shape as the Outpost rows below.
+      const db = await applyMigrations(hello.mf, config);
+      const owner = "ref-user";
+      const now = new Date().toISOString();
+      await db
+        .prepare(
+          "INSERT INTO users (id, email, email_verified, anonymous, created_at, updated_at) VALUES (?, 'ref@example.com', 0, 0, ?, ?)",
+        )
+        .bind(owner, now, now)
+        .run();
+      const note = (id, title, pinned, body = "") =>
+        db
+          .prepare(
+            "INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+          )
+          .bind(id, owner, now, now, title, body, pinned ? 1 : 0, pinned ? "[]" : '["a","b"]');
+      await db.batch([
+        note("ref-note", "bench record", false, "x".repeat(200)),
+        ...Array.from({ length: 40 }, (_, i) => note(`ref-seed-${i}`, `seed ${i}`, i % 2 === 0)),
+      ]);
+      reference(
+        "get",
+        "reference: hello-world + GET record's query",
+        { path: `/get?id=ref-note&owner=${owner}` },
+        "the same SELECT by id and owner, JSON answer",
+      );
+      reference(
+        "list",
+        "reference: hello-world + list's query",
+        { path: `/list?owner=${owner}` },
+        "the same SELECT (owner, pinned, order, limit 21), JSON answer",
+      );
+      const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
+      reference(
+        "create",
+        "reference: hello-world + create's batch",
+        { path: `/create?owner=${owner}`, method: "POST", headers: { "content-type": "application/json" }, body },
+        "the same 2-insert batch, JSON body in and out",
+      );
     }
   }
 
@@ -246,30 +340,70 @@ async function main() {
     const token = signup.session.accessToken;
     const auth = { authorization: `Bearer ${token}` };
 
-    await httpScenario("health", "GET /v1/health", async () => ({ path: "/v1/health", notes: () => "one D1 `SELECT 1`" }));
+    await httpScenario("health", "GET /v1/health", async () => ({
+      path: "/v1/health",
+      notes: () => "one D1 `SELECT 1`",
+    }));
 
-    const guests = await pool(ROOMS_PER_USER, 4, async () => need(await call("POST", "/v1/auth/anonymous", { body: {} }), 201, "anonymous sign-up").user.id);
+    const guests = await pool(
+      ROOMS_PER_USER,
+      4,
+      async () => need(await call("POST", "/v1/auth/anonymous", { body: {} }), 201, "anonymous sign-up").user.id,
+    );
     await hotPathScenarios("", { token, email, password, auth, peers: guests });
 
     await httpScenario("create", "create record", async () => {
       const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
-      need(await call("POST", "/v1/collections/notes/records", { token, body }), 201, "POST /v1/collections/notes/records");
-      return { path: "/v1/collections/notes/records", method: "POST", headers: { ...auth, "content-type": "application/json" }, body, notes: () => "a new row per request" };
+      need(
+        await call("POST", "/v1/collections/notes/records", { token, body }),
+        201,
+        "POST /v1/collections/notes/records",
+      );
+      return {
+        path: "/v1/collections/notes/records",
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body,
+        notes: () => "a new row per request",
+      };
     });
 
     await httpScenario("refresh", "refresh", async () => {
-      const tokens = await pool(CONNECTIONS * 2, 4, async () => need(await call("POST", "/v1/auth/login", { body: { email, password } }), 200, "login").session.refreshToken);
-      return { path: "/v1/auth/refresh", method: "POST", headers: { "content-type": "application/json" }, refreshTokens: tokens, notes: () => "rotation: lookup + swap batch; each answer's new token is used next" };
+      const tokens = await pool(
+        CONNECTIONS * 2,
+        4,
+        async () =>
+          need(await call("POST", "/v1/auth/login", { body: { email, password } }), 200, "login").session.refreshToken,
+      );
+      return {
+        path: "/v1/auth/refresh",
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        refreshTokens: tokens,
+        notes: () => "rotation: lookup + swap batch; each answer's new token is used next",
+      };
     });
 
     await httpScenario("download", "1 MiB file download", async () => {
       const bytes = new Uint8Array(1 << 20);
       for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
-      const file = need(await call("POST", "/v1/files?name=bench.bin&visibility=private", { token, raw: bytes, headers: { "content-type": "application/octet-stream" } }), 201, "POST /v1/files");
+      const file = need(
+        await call("POST", "/v1/files?name=bench.bin&visibility=private", {
+          token,
+          raw: bytes,
+          headers: { "content-type": "application/octet-stream" },
+        }),
+        201,
+        "POST /v1/files",
+      );
       const got = await fetch(`${base}/v1/files/${file.id}/content`, { headers: auth });
       const len = (await got.arrayBuffer()).byteLength;
       if (got.status !== 200 || len !== bytes.length) throw new Error(`GET content: ${got.status}, ${len} bytes`);
-      return { path: `/v1/files/${file.id}/content`, headers: auth, notes: (r) => `${fmt(r.bytesPerSec / 2 ** 20)} MiB/s; private, owner's token` };
+      return {
+        path: `/v1/files/${file.id}/content`,
+        headers: auth,
+        notes: (r) => `${fmt(r.bytesPerSec / 2 ** 20)} MiB/s; private, owner's token`,
+      };
     });
 
     if (wanted("thumb")) await thumbScenarios(token);
@@ -284,7 +418,15 @@ async function main() {
 
   // Output.
   const header = ["scenario", "throughput", "p50 ms", "p99 ms", "ratio", "vs ref", "notes"];
-  const body = rows.map((r) => [r.scenario, r.throughput ?? "", r.p50 === undefined ? "" : fmt(r.p50, 1), r.p99 === undefined ? "" : fmt(r.p99, 1), r.ratio ?? "", r.vsRef ?? "", r.notes ?? ""]);
+  const body = rows.map((r) => [
+    r.scenario,
+    r.throughput ?? "",
+    r.p50 === undefined ? "" : fmt(r.p50, 1),
+    r.p99 === undefined ? "" : fmt(r.p99, 1),
+    r.ratio ?? "",
+    r.vsRef ?? "",
+    r.notes ?? "",
+  ]);
   const md = [header, header.map(() => "---"), ...body].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((c) => String(c[i]).length)));
   const plain = [header, ...body].map((c) => c.map((x, i) => String(x).padEnd(widths[i])).join("  ")).join("\n");
@@ -294,7 +436,9 @@ async function main() {
   const loadRange = loads.length ? `${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` : "n/a";
   const settings = `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period; 1-min load average ${loadRange} during the run (${cpus.length} cores)`;
   const stamp = `${started.toISOString().replace(/\.\d+Z$/, "Z")}`;
-  console.log(`\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets); vs ref: req/s ÷ the hello-world Worker running the same D1 statements\nrun ${stamp} on ${machine}\n${settings}`);
+  console.log(
+    `\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets); vs ref: req/s ÷ the hello-world Worker running the same D1 statements\nrun ${stamp} on ${machine}\n${settings}`,
+  );
   // A partial run (BENCH_ONLY) does not overwrite the last full table.
   const outFile = path.join(benchDir, ONLY ? "results-partial.md" : "results.md");
   writeFileSync(
@@ -330,7 +474,11 @@ async function coldStart(script, config) {
     for (let i = 0; i < COLD_RUNS; i++) {
       const h = await startHelloWorld(config.compatibility_date);
       try {
-        hello.push({ ready: h.readyMs, first: (await timedFetch(`${h.url}/d1`)).ms, second: (await timedFetch(`${h.url}/d1`)).ms });
+        hello.push({
+          ready: h.readyMs,
+          first: (await timedFetch(`${h.url}/d1`)).ms,
+          second: (await timedFetch(`${h.url}/d1`)).ms,
+        });
       } finally {
         await h.mf.dispose();
       }
@@ -345,9 +493,18 @@ async function coldStart(script, config) {
       }
     }
     const m = (xs, k) => median(xs.map((x) => x[k]));
-    addRow({ scenario: "cold start: hello-world Worker", throughput: `${fmt(m(hello, "ready"))} ms to ready`, ratio: "—", notes: `fresh runtime, median of ${COLD_RUNS}: first request (one D1 query) ${fmt(m(hello, "first"), 1)} ms, second ${fmt(m(hello, "second"), 1)} ms` });
+    addRow({
+      scenario: "cold start: hello-world Worker",
+      throughput: `${fmt(m(hello, "ready"))} ms to ready`,
+      ratio: "—",
+      notes: `fresh runtime, median of ${COLD_RUNS}: first request (one D1 query) ${fmt(m(hello, "first"), 1)} ms, second ${fmt(m(hello, "second"), 1)} ms`,
+    });
     const profile = path.join(benchDir, "startup.cpuprofile");
-    const check = spawnSync(path.join(root, "node_modules", ".bin", "wrangler"), ["check", "startup", "--outfile", profile], { cwd: root, encoding: "utf8" });
+    const check = spawnSync(
+      path.join(root, "node_modules", ".bin", "wrangler"),
+      ["check", "startup", "--outfile", profile],
+      { cwd: root, encoding: "utf8" },
+    );
     const out = `${check.stdout}\n${check.stderr}`;
     const active = /Active:\s*([\d.]+)\s*ms/.exec(out)?.[1];
     const gc = /including ([\d.]+) ms garbage collection/.exec(out)?.[1];
@@ -360,7 +517,9 @@ async function coldStart(script, config) {
       vsRef: `+${fmt(m(outpost, "ready") - m(hello, "ready"))} ms`,
       notes: [
         `fresh runtime, median of ${COLD_RUNS}: first GET /v1/health ${fmt(m(outpost, "first"), 1)} ms, second ${fmt(m(outpost, "second"), 1)} ms`,
-        active ? `startup CPU ${active} ms active${gc ? ` (${gc} ms GC)` : ""} (\`wrangler check startup\`, profile in .bench/startup.cpuprofile)` : `wrangler check startup failed: ${out.trim().slice(-200)}`,
+        active
+          ? `startup CPU ${active} ms active${gc ? ` (${gc} ms GC)` : ""} (\`wrangler check startup\`, profile in .bench/startup.cpuprofile)`
+          : `wrangler check startup failed: ${out.trim().slice(-200)}`,
         `bundle ${fmt(bytes / 1024, 1)} KiB, gzip ${fmt(gz / 1024, 1)} KiB`,
       ].join("; "),
     });
@@ -386,37 +545,79 @@ async function hotPathScenarios(prefix, { token, email, password, auth, peers })
       const sc = await setup();
       if (!prefix) return sc;
       const before = smallRps.get(key);
-      return { ...sc, notes: (r) => [sc.notes(r), before ? `${(r.reqPerSec / before).toFixed(2)}× the small database's ${fmt(before)} req/s` : "small database row not run"].join("; ") };
+      return {
+        ...sc,
+        notes: (r) =>
+          [
+            sc.notes(r),
+            before
+              ? `${(r.reqPerSec / before).toFixed(2)}× the small database's ${fmt(before)} req/s`
+              : "small database row not run",
+          ].join("; "),
+      };
     });
 
   await scenario("get", "GET record", async () => {
-    const rec = need(await call("POST", "/v1/collections/notes/records", { token, body: { title: "bench record", body: "x".repeat(200), tags: ["a", "b"] } }), 201, "POST /v1/collections/notes/records");
+    const rec = need(
+      await call("POST", "/v1/collections/notes/records", {
+        token,
+        body: { title: "bench record", body: "x".repeat(200), tags: ["a", "b"] },
+      }),
+      201,
+      "POST /v1/collections/notes/records",
+    );
     need(await call("GET", `/v1/collections/notes/records/${rec.id}`, { token }), 200, "GET record");
     return { path: `/v1/collections/notes/records/${rec.id}`, headers: auth, notes: () => "notes, owner rule" };
   });
 
   await scenario("list", "list (where + limit 20)", async () => {
-    await pool(40, 8, (i) => call("POST", "/v1/collections/notes/records", { token, body: { title: `seed ${i}`, pinned: i % 2 === 0 } }).then((r) => need(r, 201, "POST record")));
+    await pool(40, 8, (i) =>
+      call("POST", "/v1/collections/notes/records", { token, body: { title: `seed ${i}`, pinned: i % 2 === 0 } }).then(
+        (r) => need(r, 201, "POST record"),
+      ),
+    );
     const q = `?where=${encodeURIComponent(JSON.stringify({ pinned: true }))}&limit=20`;
     const page = need(await call("GET", `/v1/collections/notes/records${q}`, { token }), 200, "list");
-    return { path: `/v1/collections/notes/records${q}`, headers: auth, notes: () => `${page.items.length} items per page` };
+    return {
+      path: `/v1/collections/notes/records${q}`,
+      headers: auth,
+      notes: () => `${page.items.length} items per page`,
+    };
   });
 
   await scenario("rooms", "room list", async () => {
-    await pool(peers.length, 4, (k) => call("POST", "/v1/rooms", { token, body: { kind: "direct", memberIds: [peers[k]] } }).then((r) => need(r, 201, "POST /v1/rooms")));
+    await pool(peers.length, 4, (k) =>
+      call("POST", "/v1/rooms", { token, body: { kind: "direct", memberIds: [peers[k]] } }).then((r) =>
+        need(r, 201, "POST /v1/rooms"),
+      ),
+    );
     const page = need(await call("GET", "/v1/rooms?limit=20", { token }), 200, "GET /v1/rooms");
-    return { path: "/v1/rooms?limit=20", headers: auth, notes: () => `${page.items.length} rooms per page, with members and unread counts` };
+    return {
+      path: "/v1/rooms?limit=20",
+      headers: auth,
+      notes: () => `${page.items.length} rooms per page, with members and unread counts`,
+    };
   });
 
   await scenario("login", "login", async () => {
     const body = { email, password };
     need(await call("POST", "/v1/auth/login", { body }), 200, "login");
-    return { path: "/v1/auth/login", method: "POST", headers: { "content-type": "application/json" }, body, notes: () => "PBKDF2-SHA256, 100,000 iterations" };
+    return {
+      path: "/v1/auth/login",
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      notes: () => "PBKDF2-SHA256, 100,000 iterations",
+    };
   });
 }
 
 /** Size of the large database (BENCH_LARGE_USERS etc.); seeded with D1 batch statements, not through the API. */
-const LARGE = { users: Number(env.BENCH_LARGE_USERS ?? 100_000), records: Number(env.BENCH_LARGE_RECORDS ?? 1_000_000), rooms: Number(env.BENCH_LARGE_ROOMS ?? 10_000) };
+const LARGE = {
+  users: Number(env.BENCH_LARGE_USERS ?? 100_000),
+  records: Number(env.BENCH_LARGE_RECORDS ?? 1_000_000),
+  rooms: Number(env.BENCH_LARGE_ROOMS ?? 10_000),
+};
 
 /**
  * The hot paths again on a fresh runtime whose D1 holds LARGE.users users, LARGE.records notes
@@ -457,11 +658,22 @@ async function largeScenarios(script, config) {
     const email = `bench.large.${Date.now()}@example.com`;
     const signup = need(await call("POST", "/v1/auth/signup", { body: { email, password } }), 201, "signup");
     const token = signup.session.accessToken;
-    const peers = Array.from({ length: ROOMS_PER_USER }, (_, k) => `seed-user-${String(LARGE.users - k).padStart(7, "0")}`);
+    const peers = Array.from(
+      { length: ROOMS_PER_USER },
+      (_, k) => `seed-user-${String(LARGE.users - k).padStart(7, "0")}`,
+    );
     await hotPathScenarios("large", { token, email, password, auth: { authorization: `Bearer ${token}` }, peers });
-    addRow({ scenario: "large database", throughput: "—", notes: `${fmt(LARGE.users)} users, ${fmt(LARGE.records)} notes (+ change log), ${fmt(LARGE.rooms)} rooms; ${fmt(size / 2 ** 20)} MiB of D1, seeded in ${seedSec.toFixed(0)} s` });
+    addRow({
+      scenario: "large database",
+      throughput: "—",
+      notes: `${fmt(LARGE.users)} users, ${fmt(LARGE.records)} notes (+ change log), ${fmt(LARGE.rooms)} rooms; ${fmt(size / 2 ** 20)} MiB of D1, seeded in ${seedSec.toFixed(0)} s`,
+    });
   } catch (e) {
-    addRow({ scenario: "large database", throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+    addRow({
+      scenario: "large database",
+      throughput: e instanceof Skip ? "skipped" : "failed",
+      notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}`,
+    });
   } finally {
     base = prevBase;
     await rt.dispose();
@@ -480,15 +692,33 @@ async function tusScenario(script, config) {
   const prevBase = base;
   base = rt.url;
   try {
-    const signup = need(await call("POST", "/v1/auth/signup", { body: { email: `tus.${Date.now()}@example.com`, password: "bench password 123" } }), 201, "signup");
+    const signup = need(
+      await call("POST", "/v1/auth/signup", {
+        body: { email: `tus.${Date.now()}@example.com`, password: "bench password 123" },
+      }),
+      201,
+      "signup",
+    );
     const token = signup.session.accessToken;
-    const create = await call("POST", "/v1/uploads", { token, headers: { "tus-resumable": "1.0.0", "upload-length": "1" } });
-    if (create.status === 404 && /No route for/.test(create.json?.detail ?? "")) throw new Skip("/v1/uploads not served yet (404)");
-    if (create.status !== 201) throw new Error(`POST /v1/uploads answered ${create.status} ${create.text.slice(0, 200)}`);
+    const create = await call("POST", "/v1/uploads", {
+      token,
+      headers: { "tus-resumable": "1.0.0", "upload-length": "1" },
+    });
+    if (create.status === 404 && /No route for/.test(create.json?.detail ?? ""))
+      throw new Skip("/v1/uploads not served yet (404)");
+    if (create.status !== 201)
+      throw new Error(`POST /v1/uploads answered ${create.status} ${create.text.slice(0, 200)}`);
     const loc = create.headers.get("location");
     if (loc) await call("DELETE", new URL(loc, base).pathname, { token, headers: { "tus-resumable": "1.0.0" } });
     const mem = sampleRss(rt.pid);
-    const r = await child("tus-upload.mjs", [JSON.stringify({ endpoint: `${base}/v1/uploads`, token, sizeBytes: TUS_MIB * 2 ** 20, chunkBytes: TUS_CHUNK_MIB * 2 ** 20 })]);
+    const r = await child("tus-upload.mjs", [
+      JSON.stringify({
+        endpoint: `${base}/v1/uploads`,
+        token,
+        sizeBytes: TUS_MIB * 2 ** 20,
+        chunkBytes: TUS_CHUNK_MIB * 2 ** 20,
+      }),
+    ]);
     const m = mem.stop();
     if (!r.ok) throw new Error(`tus upload failed: ${r.error}`);
     const file = r.fileId ? await call("GET", `/v1/files/${r.fileId}`, { token }) : null;
@@ -502,7 +732,11 @@ async function tusScenario(script, config) {
       notes: `${r.patches} PATCHes of ${TUS_CHUNK_MIB} MiB (latency per PATCH); workerd RSS ${fmt(m.startKiB / 1024)} → peak ${fmt(m.peakKiB / 1024)} MiB during the upload (fresh runtime); file ${sizeOk ? "complete" : `NOT verified (${file?.status ?? "no Outpost-File-Id"})`}`,
     });
   } catch (e) {
-    addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+    addRow({
+      scenario: label,
+      throughput: e instanceof Skip ? "skipped" : "failed",
+      notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}`,
+    });
   } finally {
     base = prevBase;
     await rt.dispose();
@@ -535,7 +769,12 @@ function benchPng(w, h, seed) {
   ihdr.writeUInt32BE(w);
   ihdr.writeUInt32BE(h, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", zlib.deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -551,7 +790,20 @@ async function thumbScenarios(token) {
   let ids;
   try {
     const png = benchPng(1600, 1200, 1);
-    ids = await pool(FIRSTS, 4, async () => need(await call("POST", "/v1/files?name=bench.png&visibility=public", { token, raw: png, headers: { "content-type": "image/png" } }), 201, "POST /v1/files (image)").id);
+    ids = await pool(
+      FIRSTS,
+      4,
+      async () =>
+        need(
+          await call("POST", "/v1/files?name=bench.png&visibility=public", {
+            token,
+            raw: png,
+            headers: { "content-type": "image/png" },
+          }),
+          201,
+          "POST /v1/files (image)",
+        ).id,
+    );
     // The after-upload jobs (dimensions, placeholder) run on the queue first, so they do not share the measurement.
     const deadline = Date.now() + 120_000;
     for (let k = 0; k < FIRSTS; k++) {
@@ -566,17 +818,32 @@ async function thumbScenarios(token) {
       const t = performance.now();
       const res = await fetch(`${base}/v1/files/${ids[k]}/content?thumb=sm`);
       const bytes = new Uint8Array(await res.arrayBuffer());
-      if (res.status !== 200 || String.fromCharCode(...bytes.subarray(8, 12)) !== "WEBP") throw new Error(`thumb: ${res.status} ${res.headers.get("content-type")}`);
+      if (res.status !== 200 || String.fromCharCode(...bytes.subarray(8, 12)) !== "WEBP")
+        throw new Error(`thumb: ${res.status} ${res.headers.get("content-type")}`);
       lat.push(performance.now() - t);
     });
     const secs = (performance.now() - t0) / 1000;
     lat.sort((a, b) => a - b);
-    addRow({ scenario: label, throughput: `${fmt(FIRSTS / secs, 1)} req/s`, p50: percentile(lat, 50), p99: percentile(lat, 99), ratio: ratio(FIRSTS / secs), notes: `${FIRSTS} distinct ${fmt(png.length / 2 ** 20, 1)} MiB PNGs (1600×1200), 4 in flight; local transforms run on sharp` });
+    addRow({
+      scenario: label,
+      throughput: `${fmt(FIRSTS / secs, 1)} req/s`,
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      ratio: ratio(FIRSTS / secs),
+      notes: `${FIRSTS} distinct ${fmt(png.length / 2 ** 20, 1)} MiB PNGs (1600×1200), 4 in flight; local transforms run on sharp`,
+    });
   } catch (e) {
-    addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+    addRow({
+      scenario: label,
+      throughput: e instanceof Skip ? "skipped" : "failed",
+      notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}`,
+    });
     return;
   }
-  await httpScenario("thumb-cached", "thumbnail, cached", async () => ({ path: `/v1/files/${ids[0]}/content?thumb=sm`, notes: () => "public 160 px WebP: one D1 read + one R2 read, no transform" }));
+  await httpScenario("thumb-cached", "thumbnail, cached", async () => ({
+    path: `/v1/files/${ids[0]}/content?thumb=sm`,
+    notes: () => "public 160 px WebP: one D1 read + one R2 read, no transform",
+  }));
 }
 
 // --- chat fan-out -----------------------------------------------------------------------------
@@ -589,9 +856,16 @@ async function chatScenarios(ownerToken) {
     // Room members: the owner plus guests (anonymous sign-up skips PBKDF2, so 1,000 users are quick).
     const probe = await call("GET", "/v1/rooms", { token: ownerToken });
     need(probe, 200, "GET /v1/rooms");
-    members = await pool(maxN - 1, 8, async () => need(await call("POST", "/v1/auth/anonymous", { body: {} }), 201, "anonymous sign-up"));
+    members = await pool(maxN - 1, 8, async () =>
+      need(await call("POST", "/v1/auth/anonymous", { body: {} }), 201, "anonymous sign-up"),
+    );
   } catch (e) {
-    for (const n of CHAT_SOCKETS) addRow({ scenario: `chat fan-out, ${fmt(n)} sockets`, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+    for (const n of CHAT_SOCKETS)
+      addRow({
+        scenario: `chat fan-out, ${fmt(n)} sockets`,
+        throughput: e instanceof Skip ? "skipped" : "failed",
+        notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}`,
+      });
     return;
   }
   for (const n of CHAT_SOCKETS) {
@@ -600,25 +874,62 @@ async function chatScenarios(ownerToken) {
     let outpost = null;
     try {
       const ids = members.slice(0, n - 1).map((m) => m.user.id);
-      room = need(await call("POST", "/v1/rooms", { token: ownerToken, body: { kind: "group", name: `bench ${n}`, memberIds: ids.slice(0, 99) } }), 201, "POST /v1/rooms");
-      await pool(ids.length - Math.min(99, ids.length), 8, (k) => call("POST", `/v1/rooms/${room.id}/members`, { token: ownerToken, body: { userId: ids[99 + k] } }).then((r) => need(r, 201, "POST /v1/rooms/:id/members")));
+      room = need(
+        await call("POST", "/v1/rooms", {
+          token: ownerToken,
+          body: { kind: "group", name: `bench ${n}`, memberIds: ids.slice(0, 99) },
+        }),
+        201,
+        "POST /v1/rooms",
+      );
+      await pool(ids.length - Math.min(99, ids.length), 8, (k) =>
+        call("POST", `/v1/rooms/${room.id}/members`, { token: ownerToken, body: { userId: ids[99 + k] } }).then((r) =>
+          need(r, 201, "POST /v1/rooms/:id/members"),
+        ),
+      );
       const wsBase = base.replace(/^http/, "ws");
       const tokens = [ownerToken, ...members.slice(0, n - 1).map((m) => m.session.accessToken)];
       const file = path.join(benchDir, `fanout-${n}.json`);
-      writeFileSync(file, JSON.stringify({ label, urls: tokens.map((t) => `${wsBase}/v1/rooms/${room.id}/ws?token=${encodeURIComponent(t)}`), messages, window: 10, timeoutMs: 60_000 }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          label,
+          urls: tokens.map((t) => `${wsBase}/v1/rooms/${room.id}/ws?token=${encodeURIComponent(t)}`),
+          messages,
+          window: 10,
+          timeoutMs: 60_000,
+        }),
+      );
       outpost = await child("fanout.mjs", [file]);
     } catch (e) {
-      addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+      addRow({
+        scenario: label,
+        throughput: e instanceof Skip ? "skipped" : "failed",
+        notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}`,
+      });
     }
     // Baseline: the same clients against a bare Node ws broadcast server.
     const bl = await startBaseline();
     let baseline = null;
     try {
       const file = path.join(benchDir, `fanout-baseline-${n}.json`);
-      writeFileSync(file, JSON.stringify({ label: `baseline ${n}`, urls: Array.from({ length: n }, () => `ws://127.0.0.1:${bl.port}/`), messages, window: 10, timeoutMs: 60_000 }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          label: `baseline ${n}`,
+          urls: Array.from({ length: n }, () => `ws://127.0.0.1:${bl.port}/`),
+          messages,
+          window: 10,
+          timeoutMs: 60_000,
+        }),
+      );
       baseline = await child("fanout.mjs", [file]);
     } catch (e) {
-      addRow({ scenario: `baseline: Node ws broadcast, ${fmt(n)} sockets`, throughput: "failed", notes: `failed: ${e.message}` });
+      addRow({
+        scenario: `baseline: Node ws broadcast, ${fmt(n)} sockets`,
+        throughput: "failed",
+        notes: `failed: ${e.message}`,
+      });
     } finally {
       bl.stop();
     }
@@ -629,9 +940,24 @@ async function chatScenarios(ownerToken) {
       return notes;
     };
     if (outpost) {
-      addRow({ scenario: label, throughput: `${fmt(outpost.msgsPerSec)} msgs/s`, p50: outpost.p50, p99: outpost.p99, ratio: baseline?.msgsPerSec ? `${(outpost.msgsPerSec / baseline.msgsPerSec).toFixed(2)}× ws` : "—", notes: chatNotes(outpost).join("; ") });
+      addRow({
+        scenario: label,
+        throughput: `${fmt(outpost.msgsPerSec)} msgs/s`,
+        p50: outpost.p50,
+        p99: outpost.p99,
+        ratio: baseline?.msgsPerSec ? `${(outpost.msgsPerSec / baseline.msgsPerSec).toFixed(2)}× ws` : "—",
+        notes: chatNotes(outpost).join("; "),
+      });
     }
-    if (baseline) addRow({ scenario: `baseline: Node ws broadcast, ${fmt(n)} sockets`, throughput: `${fmt(baseline.msgsPerSec)} msgs/s`, p50: baseline.p50, p99: baseline.p99, ratio: "1.00× ws", notes: chatNotes(baseline).join("; ") });
+    if (baseline)
+      addRow({
+        scenario: `baseline: Node ws broadcast, ${fmt(n)} sockets`,
+        throughput: `${fmt(baseline.msgsPerSec)} msgs/s`,
+        p50: baseline.p50,
+        p99: baseline.p99,
+        ratio: "1.00× ws",
+        notes: chatNotes(baseline).join("; "),
+      });
   }
 }
 
@@ -642,7 +968,11 @@ try {
 }
 // --- live data: subscriptions to one public collection -----------------------------------------
 
-const LIVE = { subscribers: Number(env.BENCH_LIVE_SUBSCRIBERS ?? 1000), records: Number(env.BENCH_LIVE_RECORDS ?? 300), window: Number(env.BENCH_LIVE_WINDOW ?? 1) };
+const LIVE = {
+  subscribers: Number(env.BENCH_LIVE_SUBSCRIBERS ?? 1000),
+  records: Number(env.BENCH_LIVE_RECORDS ?? 300),
+  window: Number(env.BENCH_LIVE_WINDOW ?? 1),
+};
 
 /** Starts live-fanout.mjs: resolves with its first output line and a stop() that resolves with its last. */
 function holdLiveChild(file) {
@@ -692,19 +1022,46 @@ async function liveScenario(writerToken) {
   let held = null;
   try {
     need(await call("POST", createPath, { token: writerToken, body }), 201, "POST /v1/collections/posts/records");
-    need(await call("GET", "/v1/collections/posts/subscribe", { token: writerToken }), 400, "GET /v1/collections/posts/subscribe (no upgrade)");
+    need(
+      await call("GET", "/v1/collections/posts/subscribe", { token: writerToken }),
+      400,
+      "GET /v1/collections/posts/subscribe (no upgrade)",
+    );
     const alone = await loadHttp({ url: `${base}${createPath}`, method: "POST", headers, body });
-    const tokens = await pool(n, 8, async () => need(await call("POST", "/v1/auth/anonymous", { body: {} }), 201, "anonymous sign-up").session.accessToken);
+    const tokens = await pool(
+      n,
+      8,
+      async () =>
+        need(await call("POST", "/v1/auth/anonymous", { body: {} }), 201, "anonymous sign-up").session.accessToken,
+    );
     // Subscribers are apps in sync: they subscribe with the latest cursor (no replay of earlier posts).
     let since = "";
     for (let more = true; more; ) {
-      const page = need(await call("GET", `/v1/collections/posts/changes?limit=200${since ? `&since=${since}` : ""}`, { token: writerToken }), 200, "GET /v1/collections/posts/changes");
+      const page = need(
+        await call("GET", `/v1/collections/posts/changes?limit=200${since ? `&since=${since}` : ""}`, {
+          token: writerToken,
+        }),
+        200,
+        "GET /v1/collections/posts/changes",
+      );
       since = page.nextCursor;
       more = page.hasMore;
     }
     const wsBase = base.replace(/^http/, "ws");
     const file = path.join(benchDir, "live-fanout.json");
-    writeFileSync(file, JSON.stringify({ urls: tokens.map((t) => `${wsBase}/v1/collections/posts/subscribe?since=${since}&token=${encodeURIComponent(t)}`), createUrl: `${base}${createPath}`, token: writerToken, records: LIVE.records, window: LIVE.window, timeoutMs: 60_000 }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        urls: tokens.map(
+          (t) => `${wsBase}/v1/collections/posts/subscribe?since=${since}&token=${encodeURIComponent(t)}`,
+        ),
+        createUrl: `${base}${createPath}`,
+        token: writerToken,
+        records: LIVE.records,
+        window: LIVE.window,
+        timeoutMs: 60_000,
+      }),
+    );
     const notesPath = "/v1/collections/notes/records";
     const noteBody = { title: "bench create" };
     const notesAlone = await loadHttp({ url: `${base}${notesPath}`, method: "POST", headers, body: noteBody });
@@ -721,24 +1078,66 @@ async function liveScenario(writerToken) {
     const notesAloneAfter = await loadHttp({ url: `${base}${notesPath}`, method: "POST", headers, body: noteBody });
     const postsBase = (alone.reqPerSec + aloneAfter.reqPerSec) / 2;
     const notesBase = (notesAlone.reqPerSec + notesAloneAfter.reqPerSec) / 2;
-    const fanNotes = [`${fmt(fan.records)} records × ${fmt(fan.sockets)} subscribers, one writer (${LIVE.window} create${LIVE.window > 1 ? "s" : ""} in flight); ${fmt(fan.deliveriesPerSec)} deliveries/s; latency from the record's createdAt (just before its commit) to each delivery; sockets opened in ${fmt(fan.openMs / 1000, 1)} s`];
+    const fanNotes = [
+      `${fmt(fan.records)} records × ${fmt(fan.sockets)} subscribers, one writer (${LIVE.window} create${LIVE.window > 1 ? "s" : ""} in flight); ${fmt(fan.deliveriesPerSec)} deliveries/s; latency from the record's createdAt (just before its commit) to each delivery; sockets opened in ${fmt(fan.openMs / 1000, 1)} s`,
+    ];
     if (fan.deliveries < fan.expected) fanNotes.push(`${fmt(fan.expected - fan.deliveries)} deliveries missing`);
     if (fan.failedWrites) fanNotes.push(`${fan.failedWrites} creates failed`);
     if (Object.keys(fan.errors).length) fanNotes.push(`errors ${JSON.stringify(fan.errors)}`);
-    addRow({ scenario: label, throughput: `${fmt(fan.recordsPerSec)} records/s`, p50: fan.p50, p99: fan.p99, ratio: "—", notes: fanNotes.join("; ") });
-    addRow({ scenario: "create post, no subscribers", throughput: `${fmt(alone.reqPerSec)} req/s`, p50: alone.p50, p99: alone.p99, ratio: ratio(alone.reqPerSec), notes: httpNotes(alone, [`\`posts\` (public): each write notifies the collection's root hub after its answer; ${fmt(aloneAfter.reqPerSec)} req/s when measured again after the subscribers left`]) });
+    addRow({
+      scenario: label,
+      throughput: `${fmt(fan.recordsPerSec)} records/s`,
+      p50: fan.p50,
+      p99: fan.p99,
+      ratio: "—",
+      notes: fanNotes.join("; "),
+    });
+    addRow({
+      scenario: "create post, no subscribers",
+      throughput: `${fmt(alone.reqPerSec)} req/s`,
+      p50: alone.p50,
+      p99: alone.p99,
+      ratio: ratio(alone.reqPerSec),
+      notes: httpNotes(alone, [
+        `\`posts\` (public): each write notifies the collection's root hub after its answer; ${fmt(aloneAfter.reqPerSec)} req/s when measured again after the subscribers left`,
+      ]),
+    });
     addRow({
       scenario: `create post, ${fmt(n)} subscribers attached`,
       throughput: `${fmt(attached.reqPerSec)} req/s`,
       p50: attached.p50,
       p99: attached.p99,
       ratio: ratio(attached.reqPerSec),
-      notes: httpNotes(attached, [`${(attached.reqPerSec / postsBase).toFixed(2)}× the rate with no subscriber (mean of before and after); every create goes to all ${fmt(n)}: ${fmt(tail.framesWhileHeld)} change frames reached the subscribers during the run`]),
+      notes: httpNotes(attached, [
+        `${(attached.reqPerSec / postsBase).toFixed(2)}× the rate with no subscriber (mean of before and after); every create goes to all ${fmt(n)}: ${fmt(tail.framesWhileHeld)} change frames reached the subscribers during the run`,
+      ]),
     });
-    addRow({ scenario: "create note, no subscribers", throughput: `${fmt(notesAlone.reqPerSec)} req/s`, p50: notesAlone.p50, p99: notesAlone.p99, ratio: ratio(notesAlone.reqPerSec), notes: httpNotes(notesAlone, [`before the subscribers connect; ${fmt(notesAloneAfter.reqPerSec)} req/s after they left`]) });
-    addRow({ scenario: `create note, ${fmt(n)} post subscribers idle`, throughput: `${fmt(notesAttached.reqPerSec)} req/s`, p50: notesAttached.p50, p99: notesAttached.p99, ratio: ratio(notesAttached.reqPerSec), notes: httpNotes(notesAttached, [`${(notesAttached.reqPerSec / notesBase).toFixed(2)}× the rate with no subscriber (mean of before and after); the ${fmt(n)} sockets stay open (pinging) on hibernatable hubs and get none of these writes`]) });
+    addRow({
+      scenario: "create note, no subscribers",
+      throughput: `${fmt(notesAlone.reqPerSec)} req/s`,
+      p50: notesAlone.p50,
+      p99: notesAlone.p99,
+      ratio: ratio(notesAlone.reqPerSec),
+      notes: httpNotes(notesAlone, [
+        `before the subscribers connect; ${fmt(notesAloneAfter.reqPerSec)} req/s after they left`,
+      ]),
+    });
+    addRow({
+      scenario: `create note, ${fmt(n)} post subscribers idle`,
+      throughput: `${fmt(notesAttached.reqPerSec)} req/s`,
+      p50: notesAttached.p50,
+      p99: notesAttached.p99,
+      ratio: ratio(notesAttached.reqPerSec),
+      notes: httpNotes(notesAttached, [
+        `${(notesAttached.reqPerSec / notesBase).toFixed(2)}× the rate with no subscriber (mean of before and after); the ${fmt(n)} sockets stay open (pinging) on hibernatable hubs and get none of these writes`,
+      ]),
+    });
   } catch (e) {
-    addRow({ scenario: label, throughput: e instanceof Skip ? "skipped" : "failed", notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}` });
+    addRow({
+      scenario: label,
+      throughput: e instanceof Skip ? "skipped" : "failed",
+      notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}`,
+    });
   } finally {
     if (held) await held.stop();
   }

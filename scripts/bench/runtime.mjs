@@ -33,7 +33,8 @@ export const BENCH_OFFLINE = {
 /** `vars` with each outside service that points at the internet pointed at BENCH_OFFLINE instead (a caller's local stand-in stays). */
 function offline(vars) {
   const out = { ...vars };
-  for (const [k, v] of Object.entries(BENCH_OFFLINE)) if (/^https?:\/\/(?!127\.0\.0\.1|localhost)/.test(String(out[k] ?? "")) || k === "MAIL_PROVIDER_URL") out[k] = v;
+  for (const [k, v] of Object.entries(BENCH_OFFLINE))
+    if (/^https?:\/\/(?!127\.0\.0\.1|localhost)/.test(String(out[k] ?? "")) || k === "MAIL_PROVIDER_URL") out[k] = v;
   return out;
 }
 
@@ -43,7 +44,11 @@ export const BENCH_RATE_LIMIT = 1_000_000_000;
 /** Bundles the Worker like a deploy does; returns the path of the entry module. */
 export function buildWorker() {
   const outdir = path.join(benchDir, "dist");
-  const r = spawnSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", outdir], { cwd: root, encoding: "utf8" });
+  const r = spawnSync(
+    path.join(root, "node_modules", ".bin", "wrangler"),
+    ["deploy", "--dry-run", "--outdir", outdir],
+    { cwd: root, encoding: "utf8" },
+  );
   if (r.status !== 0) {
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
@@ -113,7 +118,9 @@ async function startMiniflare(options) {
   const before = new Set(workerdChildren());
   const t0 = performance.now();
   // miniflare 5 takes a new options shape; the classic (v4) one is converted by miniflare itself.
-  const mf = new Miniflare(convertV4MiniflareOptions({ host: "127.0.0.1", port: 0, log: new Log(LogLevel.WARN), cf: false, ...options }));
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({ host: "127.0.0.1", port: 0, log: new Log(LogLevel.WARN), cf: false, ...options }),
+  );
   const url = await mf.ready;
   const readyMs = performance.now() - t0;
   const pid = workerdChildren().find((p) => !before.has(p)) ?? null;
@@ -187,7 +194,9 @@ export async function applyMigrations(mf, config) {
   const { unstable_splitSqlQuery } = await import("wrangler");
   const db = await mf.getD1Database("DB");
   const dir = path.join(root, config.d1_databases[0].migrations_dir ?? "migrations");
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()) {
     const sql = readFileSync(path.join(dir, f), "utf8");
     const statements = unstable_splitSqlQuery(sql).filter((s) => s.trim());
     await db.batch(statements.map((s) => db.prepare(s)));
@@ -228,12 +237,19 @@ export async function startOutpost(scriptPath, config, { migrate = true, inspect
         bindings: { ...offline(config.vars), ...BENCH_SECRETS },
         d1Databases: Object.fromEntries(config.d1_databases.map((d) => [d.binding, d.database_id])),
         r2Buckets: Object.fromEntries(config.r2_buckets.map((b) => [b.binding, b.bucket_name])),
-        durableObjects: Object.fromEntries(config.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
-        queueProducers: Object.fromEntries((config.queues?.producers ?? []).map((p) => [p.binding, { queueName: p.queue }])),
+        durableObjects: Object.fromEntries(
+          config.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }]),
+        ),
+        queueProducers: Object.fromEntries(
+          (config.queues?.producers ?? []).map((p) => [p.binding, { queueName: p.queue }]),
+        ),
         queueConsumers: consumers,
         ...(config.images ? { images: { binding: config.images.binding } } : {}),
         ratelimits: Object.fromEntries(
-          (config.ratelimits ?? []).map((r) => [r.name, { namespace_id: r.namespace_id, simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } }]),
+          (config.ratelimits ?? []).map((r) => [
+            r.name,
+            { namespace_id: r.namespace_id, simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } },
+          ]),
         ),
       },
     ],

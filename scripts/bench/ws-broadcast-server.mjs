@@ -21,7 +21,16 @@ wss.on("connection", (ws) => {
       ws.send(JSON.stringify({ type: "error", code: "validation_failed", message: "unknown frame" }));
       return;
     }
-    const message = { id: randomUUID(), roomId: "baseline", seq: ++seq, clientId: f.clientId, senderId: "u", text: f.text ?? null, fileId: null, createdAt: new Date().toISOString() };
+    const message = {
+      id: randomUUID(),
+      roomId: "baseline",
+      seq: ++seq,
+      clientId: f.clientId,
+      senderId: "u",
+      text: f.text ?? null,
+      fileId: null,
+      createdAt: new Date().toISOString(),
+    };
     const out = JSON.stringify({ type: "message", message });
     for (const c of wss.clients) if (c.readyState === 1) c.send(out);
   });

@@ -20,13 +20,21 @@ const dialect = new SQLiteAsyncDialect();
  * drizzle's D1 driver calls (`prepare`, `batch`); `exec`/`dump` are only used by drizzle's
  * migrator, which Outpost never runs in the Worker.
  */
-export function createDb(d1: D1Database | D1DatabaseSession): DrizzleD1Database<typeof schema> & { $client: D1Database } {
+export function createDb(
+  d1: D1Database | D1DatabaseSession,
+): DrizzleD1Database<typeof schema> & { $client: D1Database } {
   if (!relational) {
     const config = extractTablesRelationalConfig(schema, createTableRelationsHelpers);
-    relational = { fullSchema: schema, schema: config.tables as Relational["schema"], tableNamesMap: config.tableNamesMap };
+    relational = {
+      fullSchema: schema,
+      schema: config.tables as Relational["schema"],
+      tableNamesMap: config.tableNamesMap,
+    };
   }
   const session = new SQLiteD1Session(d1 as D1Database, dialect, relational, {});
-  const db = new DrizzleD1Database("async", dialect, session, relational) as DrizzleD1Database<typeof schema> & { $client: D1Database };
+  const db = new DrizzleD1Database("async", dialect, session, relational) as DrizzleD1Database<typeof schema> & {
+    $client: D1Database;
+  };
   db.$client = d1 as D1Database;
   return db;
 }
@@ -95,5 +103,7 @@ import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 export async function runBatch(db: Database, items: BatchItem<"sqlite">[]): Promise<unknown[]> {
   if (items.length === 0) return [];
   const [first, ...rest] = items;
-  return (await db.batch([first!, ...rest])) as BatchResponse<[BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]> as unknown[];
+  return (await db.batch([first!, ...rest])) as BatchResponse<
+    [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]
+  > as unknown[];
 }

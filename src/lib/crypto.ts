@@ -19,7 +19,9 @@ export function fromB64url(s: string): Uint8Array {
 
 /** Lowercase hex of bytes. */
 export function hex(bytes: ArrayBuffer | Uint8Array): string {
-  return [...(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes))].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return [...(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes))]
+    .map((x) => x.toString(16).padStart(2, "0"))
+    .join("");
 }
 
 /** `n` random bytes, base64url-encoded (default 32 bytes = 256 bits). */
@@ -108,10 +110,19 @@ const DUMMY_HASH = `pbkdf2-sha256$${limits.pbkdf2Iterations}$${"A".repeat(22)}$$
  * it still runs a full PBKDF2, so both cases take about the same time.
  * Returns whether it matched and whether the hash should be upgraded to the current cost.
  */
-export async function verifyPassword(password: string, stored: string | null): Promise<{ ok: boolean; rehash: boolean }> {
+export async function verifyPassword(
+  password: string,
+  stored: string | null,
+): Promise<{ ok: boolean; rehash: boolean }> {
   const parts = (stored ?? DUMMY_HASH).split("$");
   const iterations = Number(parts[1]);
-  if (parts.length !== 4 || parts[0] !== "pbkdf2-sha256" || !Number.isInteger(iterations) || iterations < 1 || iterations > limits.pbkdf2Iterations) {
+  if (
+    parts.length !== 4 ||
+    parts[0] !== "pbkdf2-sha256" ||
+    !Number.isInteger(iterations) ||
+    iterations < 1 ||
+    iterations > limits.pbkdf2Iterations
+  ) {
     await pbkdf2(password, new Uint8Array(16), limits.pbkdf2Iterations);
     return { ok: false, rehash: false };
   }

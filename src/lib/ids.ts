@@ -17,7 +17,6 @@ export function newId(now = Date.now()): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-
 /** Current time as ISO 8601 UTC with milliseconds. */
 export const nowIso = (now = Date.now()): string => new Date(now).toISOString();
 

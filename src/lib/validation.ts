@@ -27,14 +27,21 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
  * change into an empty one (a PATCH that drops it, a PUT back to defaults). An empty body without
  * a Content-Type stays `{}` (action routes like logout).
  */
-async function assertJsonObjectBody(req: { header(name: string): string | undefined; text(): Promise<string>; json(): Promise<unknown> }) {
+async function assertJsonObjectBody(req: {
+  header(name: string): string | undefined;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}) {
   if (!JSON_TYPE.test(req.header("content-type") ?? "")) {
-    if ((await req.text()).length > 0) throw new AppError("unsupported_media_type", "Send the body as JSON (Content-Type: application/json).");
+    if ((await req.text()).length > 0)
+      throw new AppError("unsupported_media_type", "Send the body as JSON (Content-Type: application/json).");
     return;
   }
   const body = await req.json();
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw new AppError("validation_failed", "The body is not valid.", { errors: [{ path: "body", message: "must be a JSON object" }] });
+    throw new AppError("validation_failed", "The body is not valid.", {
+      errors: [{ path: "body", message: "must be a JSON object" }],
+    });
   }
 }
 
@@ -106,7 +113,10 @@ export function describe(spec: {
   const responses: Record<string, unknown> = {};
   for (const [status, r] of Object.entries(spec.responses)) {
     responses[status] = r.schema
-      ? { description: r.description, content: { [r.contentType ?? "application/json"]: { schema: resolver(r.schema) } } }
+      ? {
+          description: r.description,
+          content: { [r.contentType ?? "application/json"]: { schema: resolver(r.schema) } },
+        }
       : r.contentType
         ? { description: r.description, content: { [r.contentType]: { schema: { type: "string", format: "binary" } } } }
         : { description: r.description };

@@ -29,15 +29,32 @@ const KEY_RE = new RegExp(`^[\\x21-\\x7e]{1,${limits.idempotencyKeyMax}}$`);
 const KEPT_HEADERS = ["content-type", "etag", "location", "content-location", "last-modified"];
 
 type Stored = typeof idempotencyKeys.$inferSelect;
-type Claim = { kind: "owned"; lockId: string } | { kind: "replay"; row: Stored } | { kind: "busy" } | { kind: "mismatch" };
+type Claim =
+  | { kind: "owned"; lockId: string }
+  | { kind: "replay"; row: Stored }
+  | { kind: "busy" }
+  | { kind: "mismatch" };
 
 const iso = (ms: number) => nowIso(ms);
 
 /** Claims `key` for this request, or says why not. */
 async function claim(db: Database, scope: string, key: string, requestHash: string, now: number): Promise<Claim> {
   const lockId = randomToken(16);
-  const fresh = { requestHash, state: "in_flight" as const, status: null, headers: null, body: null, lockId, lockedAt: iso(now), expiresAt: iso(now + limits.idempotencyTtlSec * 1000) };
-  const inserted = await db.insert(idempotencyKeys).values({ scope, key, ...fresh }).onConflictDoNothing().returning({ key: idempotencyKeys.key });
+  const fresh = {
+    requestHash,
+    state: "in_flight" as const,
+    status: null,
+    headers: null,
+    body: null,
+    lockId,
+    lockedAt: iso(now),
+    expiresAt: iso(now + limits.idempotencyTtlSec * 1000),
+  };
+  const inserted = await db
+    .insert(idempotencyKeys)
+    .values({ scope, key, ...fresh })
+    .onConflictDoNothing()
+    .returning({ key: idempotencyKeys.key });
   if (inserted.length) return { kind: "owned", lockId };
 
   const byKey = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key));
@@ -72,7 +89,11 @@ function replay(row: Stored): Response {
  */
 type RequestIdentity = "body" | "stream";
 
-async function requestHash(secret: string, req: { method: string; path: string; url: string; text(): Promise<string>; header(n: string): string | undefined }, identity: RequestIdentity) {
+async function requestHash(
+  secret: string,
+  req: { method: string; path: string; url: string; text(): Promise<string>; header(n: string): string | undefined },
+  identity: RequestIdentity,
+) {
   const subject =
     identity === "body"
       ? // Hono caches the body text, so the validator after this middleware reads it again for free.
@@ -99,16 +120,22 @@ function idempotent(identity: RequestIdentity) {
     const p = c.var.principal;
     if (key === undefined || !p) return next();
     if (!KEY_RE.test(key)) {
-      throw new AppError("validation_failed", `Idempotency-Key must be 1 to ${limits.idempotencyKeyMax} visible ASCII characters.`, {
-        errors: [{ path: "Idempotency-Key", message: "invalid key" }],
-      });
+      throw new AppError(
+        "validation_failed",
+        `Idempotency-Key must be 1 to ${limits.idempotencyKeyMax} visible ASCII characters.`,
+        {
+          errors: [{ path: "Idempotency-Key", message: "invalid key" }],
+        },
+      );
     }
     const { db } = c.var;
     const scope = p.kind === "user" ? `user:${p.userId}` : "service";
     const got = await claim(db, scope, key, await requestHash(c.var.config.jwtSecret, c.req, identity), Date.now());
     if (got.kind === "replay") return replay(got.row);
     if (got.kind === "busy") {
-      throw new AppError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", { headers: { "retry-after": "1" } });
+      throw new AppError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", {
+        headers: { "retry-after": "1" },
+      });
     }
     if (got.kind === "mismatch") {
       throw new AppError("conflict", "This Idempotency-Key was already used for a different request.", {
@@ -116,7 +143,11 @@ function idempotent(identity: RequestIdentity) {
       });
     }
 
-    const mine = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key), eq(idempotencyKeys.lockId, got.lockId));
+    const mine = and(
+      eq(idempotencyKeys.scope, scope),
+      eq(idempotencyKeys.key, key),
+      eq(idempotencyKeys.lockId, got.lockId),
+    );
     let kept = false;
     try {
       await next();
@@ -157,4 +188,7 @@ const idempotencyDeletionHook: DeletionHook = async ({ db, userId }) => ({
   statements: [db.delete(idempotencyKeys).where(eq(idempotencyKeys.scope, `user:${userId}`))],
 });
 
-export const idempotencyParts: FeatureParts = { deletionHooks: [idempotencyDeletionHook], cleanupTasks: [idempotencyCleanup] };
+export const idempotencyParts: FeatureParts = {
+  deletionHooks: [idempotencyDeletionHook],
+  cleanupTasks: [idempotencyCleanup],
+};

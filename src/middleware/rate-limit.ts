@@ -9,13 +9,16 @@ import { AppError } from "../errors";
 type LimiterName = "AUTH_LIMITER" | "REFRESH_LIMITER" | "CHAT_LIMITER" | "LIST_LIMITER" | "ROOMS_LIMITER";
 
 /** The client's address as Cloudflare reports it ("local" in local development without it). */
-export const clientIp = (req: { header(name: string): string | undefined }) => req.header("cf-connecting-ip") ?? "local";
+export const clientIp = (req: { header(name: string): string | undefined }) =>
+  req.header("cf-connecting-ip") ?? "local";
 
 /** Throws `rate_limited` when `key` is over the limiter's budget. */
 export async function checkRate(env: Env, limiter: LimiterName, key: string, retryAfterSec = 60): Promise<void> {
   const { success } = await env[limiter].limit({ key });
   if (!success) {
-    throw new AppError("rate_limited", "Too many requests; slow down.", { headers: { "retry-after": String(retryAfterSec) } });
+    throw new AppError("rate_limited", "Too many requests; slow down.", {
+      headers: { "retry-after": String(retryAfterSec) },
+    });
   }
 }
 

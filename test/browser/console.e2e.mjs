@@ -225,7 +225,10 @@ describe("admin console in Chromium", () => {
   it("edits a note with the collection's validation, and the API returns the edit", async () => {
     await page.goto(`${worker.url}/admin/collections/notes`);
     // The API's list rules: a text search reads one owner's records, so the filter names the owner.
-    await page.fill('input[name="where"]', JSON.stringify({ ownerId: people.note.ownerId, title: { $contains: "Shopping" } }));
+    await page.fill(
+      'input[name="where"]',
+      JSON.stringify({ ownerId: people.note.ownerId, title: { $contains: "Shopping" } }),
+    );
     await page.click('button:has-text("Filter")');
     await page.locator("tbody tr").first().waitFor();
     assert.equal(await page.locator("tbody tr").count(), 1);

@@ -13,7 +13,10 @@ import { countingD1 } from "./counting-d1";
 
 const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
 
-async function call(path: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+async function call(
+  path: string,
+  init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {},
+) {
   const { db, counter } = countingD1(env.DB);
   const headers = new Headers(init.headers);
   headers.set("cf-connecting-ip", freshIp());
@@ -42,11 +45,16 @@ describe("Outpost-Bookmark", () => {
     expect(read.res.status).toBe(200);
     expect(read.bookmark).toMatch(BOOKMARK);
 
-    const write = await call("/v1/collections/notes/records", { token: user.accessToken, body: { title: "bookmarked" } });
+    const write = await call("/v1/collections/notes/records", {
+      token: user.accessToken,
+      body: { title: "bookmarked" },
+    });
     expect(write.res.status).toBe(201);
     expect(write.bookmark).toMatch(BOOKMARK);
 
-    const missing = await call("/v1/collections/notes/records/01900000-0000-7000-8000-000000000000", { token: user.accessToken });
+    const missing = await call("/v1/collections/notes/records/01900000-0000-7000-8000-000000000000", {
+      token: user.accessToken,
+    });
     expect(missing.res.status).toBe(404);
     expect(missing.counter.roundTrips).toBe(1);
     expect(missing.bookmark).toMatch(BOOKMARK);
@@ -65,9 +73,15 @@ describe("Outpost-Bookmark", () => {
   });
 
   it("a request that sends one back opens its session with exactly that bookmark (read-your-writes)", async () => {
-    const created = await call("/v1/collections/notes/records", { token: user.accessToken, body: { title: "read me back" } });
+    const created = await call("/v1/collections/notes/records", {
+      token: user.accessToken,
+      body: { title: "read me back" },
+    });
     const bookmark = created.bookmark!;
-    const read = await call(`/v1/collections/notes/records/${created.body.id}`, { token: user.accessToken, headers: { "outpost-bookmark": bookmark } });
+    const read = await call(`/v1/collections/notes/records/${created.body.id}`, {
+      token: user.accessToken,
+      headers: { "outpost-bookmark": bookmark },
+    });
     expect(read.counter.sessions).toEqual([bookmark]);
     expect(read.res.status).toBe(200);
     expect(read.body.title).toBe("read me back");
@@ -76,7 +90,14 @@ describe("Outpost-Bookmark", () => {
   });
 
   it("a malformed bookmark is ignored, never handed to D1 and never a 500", async () => {
-    for (const junk of ["garbage", "first-primary", "00000000-00000003-00000000", "'; DROP TABLE users; --", `${"0".repeat(8)}-${"0".repeat(8)}-${"0".repeat(8)}-${"g".repeat(32)}`, "x".repeat(5000)]) {
+    for (const junk of [
+      "garbage",
+      "first-primary",
+      "00000000-00000003-00000000",
+      "'; DROP TABLE users; --",
+      `${"0".repeat(8)}-${"0".repeat(8)}-${"0".repeat(8)}-${"g".repeat(32)}`,
+      "x".repeat(5000),
+    ]) {
       const r = await call("/v1/auth/sessions", { token: user.accessToken, headers: { "outpost-bookmark": junk } });
       expect(r.res.status, junk).toBe(200);
       expect(r.counter.sessions, junk).toEqual(["first-unconstrained"]);
@@ -96,7 +117,14 @@ describe("Outpost-Bookmark", () => {
   });
 
   it("browsers may send it and read it (CORS)", async () => {
-    const pre = await api("/v1/collections/notes/records", { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET", "access-control-request-headers": "authorization, outpost-bookmark" } });
+    const pre = await api("/v1/collections/notes/records", {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example",
+        "access-control-request-method": "GET",
+        "access-control-request-headers": "authorization, outpost-bookmark",
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("outpost-bookmark");
     const res = await api("/v1/health", { headers: { origin: "https://app.example" } });

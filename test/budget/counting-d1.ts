@@ -43,7 +43,8 @@ export function countingD1(real: D1Database): { db: D1Database; counter: D1Count
       first: (col?: string) => record(col === undefined ? stmt.first() : stmt.first(col)),
       run: () => record(stmt.run()),
       all: () => record(stmt.all()),
-      raw: (opts?: { columnNames?: boolean }) => record(opts?.columnNames ? stmt.raw({ columnNames: true }) : stmt.raw()),
+      raw: (opts?: { columnNames?: boolean }) =>
+        record(opts?.columnNames ? stmt.raw({ columnNames: true }) : stmt.raw()),
     };
     realOf.set(w, { stmt, sql, params });
     return w as unknown as AnyStmt;
@@ -60,7 +61,12 @@ export function countingD1(real: D1Database): { db: D1Database; counter: D1Count
     prepare: (query: string) => wrapStmt(d.prepare(query), query),
     batch: (stmts: AnyStmt[]) => {
       const inner = unwrap(stmts);
-      calls.push({ kind: "batch", sql: inner.map((i) => i.sql).join(" ; "), statements: inner.length, params: Math.max(0, ...inner.map((i) => i.params)) });
+      calls.push({
+        kind: "batch",
+        sql: inner.map((i) => i.sql).join(" ; "),
+        statements: inner.length,
+        params: Math.max(0, ...inner.map((i) => i.params)),
+      });
       return d.batch(inner.map((i) => i.stmt));
     },
   });
@@ -93,7 +99,11 @@ export function countingD1(real: D1Database): { db: D1Database; counter: D1Count
       sessions.length = 0;
     },
     describe() {
-      return calls.map((c, i) => `${i + 1}. ${c.kind}${c.kind === "batch" ? `(${c.statements})` : ""}: ${c.sql.slice(0, 200)}`).join("\n") || "(no D1 calls)";
+      return (
+        calls
+          .map((c, i) => `${i + 1}. ${c.kind}${c.kind === "batch" ? `(${c.statements})` : ""}: ${c.sql.slice(0, 200)}`)
+          .join("\n") || "(no D1 calls)"
+      );
     },
   };
   return { db: db as unknown as D1Database, counter };

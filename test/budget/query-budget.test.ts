@@ -6,7 +6,12 @@
  * file upload 2 (the quota check rides in the insert of the pending row), tus creation 1,
  * create with a client id 1, POST /v1/batch 1, subscribe's replay 1 per page.
  */
-import { createExecutionContext, createMessageBatch, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/app";
@@ -16,10 +21,10 @@ import type { CollectionHub } from "../../src/features/collections/hub";
 import { hubKeyFor, hubName } from "../../src/features/collections/live";
 import { findCollection } from "../../src/features/collections/registry";
 import { handleQueue, type Job } from "../../src/jobs";
-import { api, freshIp, serviceKey, signup, type TestUser } from "../helpers/api";
-import { countingD1, type D1Counter } from "./counting-d1";
 import { makePng } from "../features/files/image-fixtures";
 import { call, countingEnv, resetCounts, upload } from "../features/files/image-helpers";
+import { api, freshIp, serviceKey, signup, type TestUser } from "../helpers/api";
+import { countingD1, type D1Counter } from "./counting-d1";
 
 interface Measured {
   status: number;
@@ -30,7 +35,14 @@ interface Measured {
 /** One request through the app with a counting DB; returns the status, parsed body and the D1 calls. */
 async function measure(
   path: string,
-  init: { method?: string; token?: string; body?: unknown; raw?: BodyInit; headers?: Record<string, string>; env?: Partial<Record<keyof Env, string>> } = {},
+  init: {
+    method?: string;
+    token?: string;
+    body?: unknown;
+    raw?: BodyInit;
+    headers?: Record<string, string>;
+    env?: Partial<Record<keyof Env, string>>;
+  } = {},
 ): Promise<Measured> {
   const { db, counter } = countingD1(env.DB);
   const headers = new Headers(init.headers);
@@ -47,7 +59,11 @@ async function measure(
   const res = await app.fetch(req, { ...env, ...init.env, DB: db }, ctx);
   const text = await res.text();
   await waitOnExecutionContext(ctx);
-  return { status: res.status, body: text && (res.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text, counter };
+  return {
+    status: res.status,
+    body: text && (res.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text,
+    counter,
+  };
 }
 
 /** What each budget check measured, printed at the end of the file. */
@@ -58,9 +74,13 @@ afterAll(() => {
 
 /** Fails with the list of D1 calls, so an over-budget route says what it ran. */
 function expectBudget(m: Measured, max: number, what: string) {
-  const kinds = m.counter.calls.map((c) => (c.kind === "batch" ? `batch(${c.statements})` : c.kind)).join(" + ") || "none";
+  const kinds =
+    m.counter.calls.map((c) => (c.kind === "batch" ? `batch(${c.statements})` : c.kind)).join(" + ") || "none";
   report.push(`  ${what.padEnd(28)} ${m.counter.roundTrips} (budget ${max}): ${kinds}`);
-  expect(m.counter.roundTrips, `${what}: ${m.counter.roundTrips} D1 round trips (budget ${max}):\n${m.counter.describe()}`).toBeLessThanOrEqual(max);
+  expect(
+    m.counter.roundTrips,
+    `${what}: ${m.counter.roundTrips} D1 round trips (budget ${max}):\n${m.counter.describe()}`,
+  ).toBeLessThanOrEqual(max);
 }
 
 let user: TestUser;
@@ -100,7 +120,10 @@ describe("query budget: auth", () => {
     const m = await measure("/v1/auth/login", { body: { email: user.email, password: "wrong password 123" } });
     expect(m.status).toBe(401);
     expectBudget(m, 1, "failed login");
-    expect(m.counter.calls.every((c) => c.kind === "statement" && /^\s*select/i.test(c.sql)), m.counter.describe()).toBe(true);
+    expect(
+      m.counter.calls.every((c) => c.kind === "statement" && /^\s*select/i.test(c.sql)),
+      m.counter.describe(),
+    ).toBe(true);
   });
 
   it("refresh: at most 2 round trips (token lookup, one swap batch)", async () => {
@@ -130,19 +153,32 @@ describe("query budget: socket tickets", () => {
 
 describe("query budget: chat and session ends", () => {
   it("DELETE /v1/rooms/:id/messages/:seq: 1 round trip (membership; the room object writes its own mirror)", async () => {
-    const room = await api("/v1/rooms", { token: user.accessToken, body: { kind: "group", name: "budget", memberIds: [] } });
+    const room = await api("/v1/rooms", {
+      token: user.accessToken,
+      body: { kind: "group", name: "budget", memberIds: [] },
+    });
     expect(room.status).toBe(201);
-    const sent = await api(`/v1/rooms/${room.body.id}/messages`, { token: user.accessToken, body: { clientId: "budget-1", text: "delete me" } });
+    const sent = await api(`/v1/rooms/${room.body.id}/messages`, {
+      token: user.accessToken,
+      body: { clientId: "budget-1", text: "delete me" },
+    });
     expect(sent.status).toBe(201);
-    const m = await measure(`/v1/rooms/${room.body.id}/messages/${sent.body.seq}`, { method: "DELETE", token: user.accessToken });
+    const m = await measure(`/v1/rooms/${room.body.id}/messages/${sent.body.seq}`, {
+      method: "DELETE",
+      token: user.accessToken,
+    });
     expect(m.status).toBe(204);
     expectBudget(m, 1, "delete chat message");
   });
 
   it("logout and DELETE /v1/auth/sessions/:id: at most 2 round trips (the revoke, then the user's rooms to close the session's sockets)", async () => {
-    const login = async () => (await api("/v1/auth/login", { body: { email: user.email, password: user.password } })).body.session.accessToken as string;
+    const login = async () =>
+      (await api("/v1/auth/login", { body: { email: user.email, password: user.password } })).body.session
+        .accessToken as string;
     const [doomed, caller] = [await login(), await login()];
-    const target = (await api("/v1/auth/sessions", { token: doomed })).body.items.find((s: { current: boolean }) => s.current);
+    const target = (await api("/v1/auth/sessions", { token: doomed })).body.items.find(
+      (s: { current: boolean }) => s.current,
+    );
     const revoke = await measure(`/v1/auth/sessions/${target.id}`, { method: "DELETE", token: caller });
     expect(revoke.status).toBe(204);
     expectBudget(revoke, 2, "revoke a session");
@@ -173,7 +209,10 @@ describe("query budget: collections (notes)", () => {
 
   it("list with where + limit 20: 1 query", async () => {
     for (let i = 0; i < 25; i++) {
-      const r = await api("/v1/collections/notes/records", { token: user.accessToken, body: { title: `n${i}`, pinned: i % 2 === 0 } });
+      const r = await api("/v1/collections/notes/records", {
+        token: user.accessToken,
+        body: { title: `n${i}`, pinned: i % 2 === 0 },
+      });
       expect(r.status).toBe(201);
     }
     const where = encodeURIComponent(JSON.stringify({ pinned: true }));
@@ -189,13 +228,20 @@ describe("query budget: collections (notes)", () => {
     // Local SQLite accepts thousands of parameters; deployed D1 fails a statement over 100.
     const strings = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`);
     const where = { title: { $in: strings(50, "t") }, body: { $in: strings(30, "b") } };
-    const first = await measure(`/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify(where))}&limit=1`, { token: user.accessToken });
+    const first = await measure(
+      `/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify(where))}&limit=1`,
+      { token: user.accessToken },
+    );
     expect(first.status, JSON.stringify(first.body)).toBe(200);
     const maxParams = Math.max(...first.counter.calls.map((c) => c.params));
     expect(maxParams, first.counter.describe()).toBeLessThanOrEqual(100);
-    report.push(`  ${"where at its limits".padEnd(28)} ${first.counter.roundTrips} round trip, ${maxParams} bound parameters (D1 cap 100)`);
+    report.push(
+      `  ${"where at its limits".padEnd(28)} ${first.counter.roundTrips} round trip, ${maxParams} bound parameters (D1 cap 100)`,
+    );
     const over = { ...where, tags: { $contains: "x" }, pinned: { $ne: true }, ownerId: { $in: strings(50, "o") } };
-    const rejected = await measure(`/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify(over))}`, { token: user.accessToken });
+    const rejected = await measure(`/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify(over))}`, {
+      token: user.accessToken,
+    });
     expect(rejected.status).toBe(400);
     expect(rejected.body.code).toBe("validation_failed");
     expect(rejected.counter.roundTrips).toBe(0);
@@ -204,27 +250,43 @@ describe("query budget: collections (notes)", () => {
   it("a rejected create (unknown field) makes no write", async () => {
     const m = await create({ title: "x", ownerId: "someone-else", nope: 1 });
     expect(m.status).toBe(400);
-    expect(m.counter.calls.filter((c) => c.kind !== "statement" || !/^\s*select/i.test(c.sql)), m.counter.describe()).toEqual([]);
+    expect(
+      m.counter.calls.filter((c) => c.kind !== "statement" || !/^\s*select/i.test(c.sql)),
+      m.counter.describe(),
+    ).toEqual([]);
   });
 });
 
 describe("query budget: live data, batches, client ids (issue 13)", () => {
   it("create with a client id: 1 round trip (one batch), and its retry too", async () => {
     const id = crypto.randomUUID();
-    const m = await measure("/v1/collections/notes/records", { token: user.accessToken, body: { id, title: "client id" } });
+    const m = await measure("/v1/collections/notes/records", {
+      token: user.accessToken,
+      body: { id, title: "client id" },
+    });
     expect(m.status, JSON.stringify(m.body)).toBe(201);
     expectBudget(m, 1, "create with a client id");
-    const again = await measure("/v1/collections/notes/records", { token: user.accessToken, body: { id, title: "client id" } });
+    const again = await measure("/v1/collections/notes/records", {
+      token: user.accessToken,
+      body: { id, title: "client id" },
+    });
     expect(again.status).toBe(200);
     expectBudget(again, 1, "create with id, retried");
   });
 
   it(`POST /v1/batch of ${limits.batchMaxOperations} operations: 1 round trip (one D1 batch), within D1's 100 parameters per statement`, async () => {
-    const note = await api("/v1/collections/notes/records", { token: user.accessToken, body: { title: "batch target" } });
+    const note = await api("/v1/collections/notes/records", {
+      token: user.accessToken,
+      body: { title: "batch target" },
+    });
     const ops = [
       { op: "update", collection: "notes", id: note.body.id, ifMatch: 1, data: { pinned: true } },
       { op: "create", collection: "notes", id: crypto.randomUUID(), data: { title: "with id", tags: ["a"] } },
-      ...Array.from({ length: limits.batchMaxOperations - 3 }, (_, i) => ({ op: "create", collection: i % 2 ? "notes" : "posts", data: i % 2 ? { title: `b${i}` } : { text: `b${i}` } })),
+      ...Array.from({ length: limits.batchMaxOperations - 3 }, (_, i) => ({
+        op: "create",
+        collection: i % 2 ? "notes" : "posts",
+        data: i % 2 ? { title: `b${i}` } : { text: `b${i}` },
+      })),
       { op: "delete", collection: "notes", id: note.body.id },
     ];
     const m = await measure("/v1/batch", { token: user.accessToken, body: { operations: ops } });
@@ -249,15 +311,25 @@ describe("query budget: live data, batches, client ids (issue 13)", () => {
     const n = Math.floor(limits.liveReplayPage * 2.25);
     const now = new Date().toISOString();
     await env.DB.batch([
-      env.DB.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) SELECT printf('budget-%s-%05d', ?, i), ?, ?, ?, 1, 'seeded', '', 0, '[]' FROM n`).bind(n, owner.id, owner.id, now, now),
-      env.DB.prepare(`INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at) SELECT 'notes', id, owner_id, 1, 0, created_at FROM app_notes WHERE owner_id = ? ORDER BY id`).bind(owner.id),
+      env.DB.prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) SELECT printf('budget-%s-%05d', ?, i), ?, ?, ?, 1, 'seeded', '', 0, '[]' FROM n`,
+      ).bind(n, owner.id, owner.id, now, now),
+      env.DB.prepare(
+        `INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at) SELECT 'notes', id, owner_id, 1, 0, created_at FROM app_notes WHERE owner_id = ? ORDER BY id`,
+      ).bind(owner.id),
     ]);
-    const stub = env.COLLECTION_HUB.get(env.COLLECTION_HUB.idFromName(hubName(hubKeyFor(findCollection("notes")!, owner.id))));
+    const stub = env.COLLECTION_HUB.get(
+      env.COLLECTION_HUB.idFromName(hubName(hubKeyFor(findCollection("notes")!, owner.id))),
+    );
     const { db, counter } = countingD1(env.DB);
     await runInDurableObject(stub, (hub: CollectionHub) => {
       (hub as unknown as { database: () => Database }).database = () => primaryDb(db);
     });
-    const res = await exports.default.fetch(new Request("https://outpost.test/v1/collections/notes/subscribe", { headers: { upgrade: "websocket", authorization: `Bearer ${owner.accessToken}`, "cf-connecting-ip": freshIp() } }));
+    const res = await exports.default.fetch(
+      new Request("https://outpost.test/v1/collections/notes/subscribe", {
+        headers: { upgrade: "websocket", authorization: `Bearer ${owner.accessToken}`, "cf-connecting-ip": freshIp() },
+      }),
+    );
     expect(res.status).toBe(101);
     const ws = res.webSocket!;
     ws.accept();
@@ -275,7 +347,11 @@ describe("query budget: live data, batches, client ids (issue 13)", () => {
     });
     ws.close(1000, "done");
     expect(changes).toBe(n);
-    expectBudget({ status: 101, body: null, counter }, Math.ceil((n + 1) / limits.liveReplayPage), `subscribe replay, ${n} changes`);
+    expectBudget(
+      { status: 101, body: null, counter },
+      Math.ceil((n + 1) / limits.liveReplayPage),
+      `subscribe replay, ${n} changes`,
+    );
   });
 });
 
@@ -285,23 +361,39 @@ describe("query budget: files and uploads (storage quota checked inside the writ
     b.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     return b;
   };
-  const tus = { "tus-resumable": "1.0.0", "upload-metadata": `filename ${btoa("b.png")},filetype ${btoa("image/png")}` };
+  const tus = {
+    "tus-resumable": "1.0.0",
+    "upload-metadata": `filename ${btoa("b.png")},filetype ${btoa("image/png")}`,
+  };
 
   it("POST /v1/files: 2 round trips (pending row with the quota check, then ready)", async () => {
-    const m = await measure("/v1/files?name=b.png", { token: user.accessToken, raw: png(5000), headers: { "content-type": "image/png" } });
+    const m = await measure("/v1/files?name=b.png", {
+      token: user.accessToken,
+      raw: png(5000),
+      headers: { "content-type": "image/png" },
+    });
     expect(m.status, JSON.stringify(m.body)).toBe(201);
     expectBudget(m, 2, "file upload");
   });
 
   it("POST /v1/files over the quota: refused in 2 round trips (the refused insert, the usage for the message), nothing written", async () => {
-    const m = await measure("/v1/files?name=b.png", { token: user.accessToken, raw: png(5000), headers: { "content-type": "image/png" }, env: { STORAGE_QUOTA_BYTES: "1000" } });
+    const m = await measure("/v1/files?name=b.png", {
+      token: user.accessToken,
+      raw: png(5000),
+      headers: { "content-type": "image/png" },
+      env: { STORAGE_QUOTA_BYTES: "1000" },
+    });
     expect(m.status).toBe(413);
     expect(m.body.code).toBe("quota_exceeded");
     expectBudget(m, 2, "file upload over quota");
   });
 
   it("tus creation: 1 round trip (the upload row with the quota check)", async () => {
-    const m = await measure("/v1/uploads", { method: "POST", token: user.accessToken, headers: { ...tus, "upload-length": "5000" } });
+    const m = await measure("/v1/uploads", {
+      method: "POST",
+      token: user.accessToken,
+      headers: { ...tus, "upload-length": "5000" },
+    });
     expect(m.status, JSON.stringify(m.body)).toBe(201);
     expectBudget(m, 1, "tus creation");
   });
@@ -314,7 +406,10 @@ describe("query budget: files and uploads (storage quota checked inside the writ
     expect(original.status).toBe(200);
     const { db, counter } = countingD1(env.DB);
     resetCounts(counts);
-    const cached = await call(Object.create(images, { DB: { value: db } }) as Env, `/v1/files/${file.id}/content?thumb=sm`);
+    const cached = await call(
+      Object.create(images, { DB: { value: db } }) as Env,
+      `/v1/files/${file.id}/content?thumb=sm`,
+    );
     expect(cached.status).toBe(200);
     expectBudget({ status: cached.status, body: null, counter }, original.counter.roundTrips, "cached thumbnail");
     expect(counter.roundTrips).toBe(1);
@@ -354,7 +449,10 @@ describe("query budget: blocks and room membership", () => {
 
   it("POST /v1/rooms: 2 round trips for a new room (one read batch with the block and cap checks, one write batch)", async () => {
     const [a, b, c] = [await signup(), await signup(), await signup()];
-    const group = await measure("/v1/rooms", { token: a.accessToken, body: { kind: "group", name: "budget", memberIds: [b.id, c.id] } });
+    const group = await measure("/v1/rooms", {
+      token: a.accessToken,
+      body: { kind: "group", name: "budget", memberIds: [b.id, c.id] },
+    });
     expect(group.status, JSON.stringify(group.body)).toBe(201);
     expectBudget(group, 2, "create group");
     const direct = await measure("/v1/rooms", { token: a.accessToken, body: { kind: "direct", memberIds: [b.id] } });
@@ -381,13 +479,38 @@ describe("query budget: blocks and room membership", () => {
 
   it("a chat.message push job: 3 queries (unmuted members, who blocked the sender, devices)", async () => {
     const [a, b, c] = [await signup(), await signup(), await signup()];
-    for (const u of [b, c]) expect((await api("/v1/devices", { token: u.accessToken, body: { token: `tok-budget-${u.id}:APA91b`, platform: "android", provider: "fcm" } })).status).toBe(201);
-    const room = await api("/v1/rooms", { token: a.accessToken, body: { name: "push budget", memberIds: [b.id, c.id] } });
+    for (const u of [b, c])
+      expect(
+        (
+          await api("/v1/devices", {
+            token: u.accessToken,
+            body: { token: `tok-budget-${u.id}:APA91b`, platform: "android", provider: "fcm" },
+          })
+        ).status,
+      ).toBe(201);
+    const room = await api("/v1/rooms", {
+      token: a.accessToken,
+      body: { name: "push budget", memberIds: [b.id, c.id] },
+    });
     expect((await api("/v1/blocks", { token: c.accessToken, body: { userId: a.id } })).status).toBe(201);
     const { db, counter } = countingD1(env.DB);
     const jobs = { send: async () => {}, sendBatch: async () => {} };
-    const job: Job = { type: "chat.message", roomId: room.body.id, roomName: "push budget", roomKind: "group", seq: 1, messageId: crypto.randomUUID(), senderId: a.id, senderName: null, text: "hi", hasFile: false, recipients: [b.id, c.id] };
-    const batch = createMessageBatch<Job>("outpost-jobs", [{ id: "budget-chat", timestamp: new Date(), attempts: 1, body: job }]);
+    const job: Job = {
+      type: "chat.message",
+      roomId: room.body.id,
+      roomName: "push budget",
+      roomKind: "group",
+      seq: 1,
+      messageId: crypto.randomUUID(),
+      senderId: a.id,
+      senderName: null,
+      text: "hi",
+      hasFile: false,
+      recipients: [b.id, c.id],
+    };
+    const batch = createMessageBatch<Job>("outpost-jobs", [
+      { id: "budget-chat", timestamp: new Date(), attempts: 1, body: job },
+    ]);
     await handleQueue(batch, { ...env, DB: db, JOBS: jobs as unknown as Queue } as Env);
     expectBudget({ status: 200, body: null, counter }, 3, "chat push job");
   });
@@ -423,7 +546,11 @@ describe("query budget: admin API", () => {
 
   it("disabling: 1 batch (flag, sessions, audit) and 1 query to find the rooms whose sockets close", async () => {
     const victim = await signup();
-    const m = await measure(`/v1/admin/users/${victim.id}`, { method: "PATCH", token: serviceKey(), body: { disabled: true } });
+    const m = await measure(`/v1/admin/users/${victim.id}`, {
+      method: "PATCH",
+      token: serviceKey(),
+      body: { disabled: true },
+    });
     expect(m.status).toBe(200);
     expect(m.counter.batches).toBe(1);
     expectBudget(m, 2, "admin: disable user");
@@ -442,7 +569,9 @@ describe("D1 statement limits at the largest inputs the API accepts", () => {
   /** Deployed D1 fails a statement with more than 100 bound parameters; local SQLite does not. */
   const expectWithinD1 = (m: Measured, what: string) => {
     const maxParams = Math.max(0, ...m.counter.calls.map((c) => c.params));
-    report.push(`  ${what.padEnd(28)} ${m.counter.roundTrips} round trips, at most ${maxParams} bound parameters (D1 cap 100)`);
+    report.push(
+      `  ${what.padEnd(28)} ${m.counter.roundTrips} round trips, at most ${maxParams} bound parameters (D1 cap 100)`,
+    );
     expect(maxParams, m.counter.describe()).toBeLessThanOrEqual(100);
   };
 
@@ -453,22 +582,34 @@ describe("D1 statement limits at the largest inputs the API accepts", () => {
       expect(guest.status).toBe(201);
       members.push(guest.body.user.id);
     }
-    const m = await measure("/v1/rooms", { token: user.accessToken, body: { kind: "group", name: "big", memberIds: members } });
+    const m = await measure("/v1/rooms", {
+      token: user.accessToken,
+      body: { kind: "group", name: "big", memberIds: members },
+    });
     expect(m.status, JSON.stringify(m.body)).toBe(201);
     expect(m.body.members.length).toBe(limits.chatCreateMembersMax + 1);
     expectWithinD1(m, "room with max members");
   });
 
   it(`POST /v1/admin/push to ${limits.pushAdminUsersMax} users, and the queue job that fans it out`, async () => {
-    const userIds = Array.from({ length: limits.pushAdminUsersMax }, (_, i) => (i === 0 ? user.id : `00000000-0000-7000-8000-${String(i).padStart(12, "0")}`));
+    const userIds = Array.from({ length: limits.pushAdminUsersMax }, (_, i) =>
+      i === 0 ? user.id : `00000000-0000-7000-8000-${String(i).padStart(12, "0")}`,
+    );
     // The route only enqueues; the device lookups run in the consumer. Record the job instead of
     // queueing it, then run the consumer on it with the counting DB.
     const sent: Job[] = [];
-    const jobs = { send: async (body: Job) => void sent.push(body), sendBatch: async (msgs: { body: Job }[]) => void sent.push(...msgs.map((m) => m.body)) };
+    const jobs = {
+      send: async (body: Job) => void sent.push(body),
+      sendBatch: async (msgs: { body: Job }[]) => void sent.push(...msgs.map((m) => m.body)),
+    };
     const { db, counter } = countingD1(env.DB);
     const req = new Request("https://outpost.test/v1/admin/push", {
       method: "POST",
-      headers: { authorization: `Bearer ${serviceKey()}`, "content-type": "application/json", "cf-connecting-ip": freshIp() },
+      headers: {
+        authorization: `Bearer ${serviceKey()}`,
+        "content-type": "application/json",
+        "cf-connecting-ip": freshIp(),
+      },
       body: JSON.stringify({ userIds, title: "budget", body: "fan-out" }),
     });
     const ctx = createExecutionContext();
@@ -480,7 +621,10 @@ describe("D1 statement limits at the largest inputs the API accepts", () => {
     counter.reset();
     const enqueued = [...sent];
     sent.length = 0;
-    const batch = createMessageBatch<Job>("outpost-jobs", enqueued.map((body, i) => ({ id: `budget-${i}`, timestamp: new Date(), attempts: 1, body })));
+    const batch = createMessageBatch<Job>(
+      "outpost-jobs",
+      enqueued.map((body, i) => ({ id: `budget-${i}`, timestamp: new Date(), attempts: 1, body })),
+    );
     await handleQueue(batch, { ...env, DB: db, JOBS: jobs as unknown as Queue } as Env);
     const m: Measured = { status: 202, body: null, counter };
     expect(counter.roundTrips, "the consumer looked up the users' devices").toBeGreaterThan(0);

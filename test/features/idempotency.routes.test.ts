@@ -45,7 +45,11 @@ describe("Idempotency-Key", () => {
     const guest = await api("/v1/auth/anonymous", { body: {} });
     const token = guest.body.session.accessToken;
     const headers = { "idempotency-key": "link-1" };
-    expectProblem(await api("/v1/auth/link", { token, headers, body: { email: "not-an-email", password: "long enough" } }), 400, "validation_failed");
+    expectProblem(
+      await api("/v1/auth/link", { token, headers, body: { email: "not-an-email", password: "long enough" } }),
+      400,
+      "validation_failed",
+    );
     const first = await api("/v1/auth/link", { token, headers, body: { email: taken.email, password: "long enough" } });
     expectProblem(first, 409, "email_taken");
     const again = await api("/v1/auth/link", { token, headers, body: { email: taken.email, password: "long enough" } });
@@ -55,7 +59,12 @@ describe("Idempotency-Key", () => {
 
   it("a JSON body sent as text/plain is 415, and an array body is 400, on every JSON route", async () => {
     const u = await signup();
-    const asText = await api("/v1/me", { method: "PATCH", token: u.accessToken, raw: JSON.stringify({ name: "x" }), headers: { "content-type": "text/plain" } });
+    const asText = await api("/v1/me", {
+      method: "PATCH",
+      token: u.accessToken,
+      raw: JSON.stringify({ name: "x" }),
+      headers: { "content-type": "text/plain" },
+    });
     expectProblem(asText, 415, "unsupported_media_type");
     expectProblem(await api("/v1/me", { method: "PATCH", token: u.accessToken, body: [] }), 400, "validation_failed");
     expect((await api("/v1/me", { token: u.accessToken })).body.name).toBeNull();
@@ -81,7 +90,9 @@ describe("Idempotency-Key", () => {
     const headers = { "idempotency-key": "link-fingerprint" };
     const first = await api("/v1/auth/link", { token, headers, body });
     expect(first.status, first.text).toBe(200);
-    const row = await env.DB.prepare("SELECT request_hash FROM idempotency_keys WHERE scope = ? AND key = ?").bind(`user:${guest.body.user.id}`, "link-fingerprint").first<{ request_hash: string }>();
+    const row = await env.DB.prepare("SELECT request_hash FROM idempotency_keys WHERE scope = ? AND key = ?")
+      .bind(`user:${guest.body.user.id}`, "link-fingerprint")
+      .first<{ request_hash: string }>();
     expect(row?.request_hash).toEqual(expect.any(String));
     const plain = b64url(await sha256(`POST /v1/auth/link\n${JSON.stringify(body)}`));
     expect(row!.request_hash).not.toBe(plain);
@@ -91,6 +102,10 @@ describe("Idempotency-Key", () => {
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(again.body).toEqual(first.body);
     // A different password under the same key is still recognised as a different request.
-    expectProblem(await api("/v1/auth/link", { token, headers, body: { ...body, password: "another password" } }), 409, "conflict");
+    expectProblem(
+      await api("/v1/auth/link", { token, headers, body: { ...body, password: "another password" } }),
+      409,
+      "conflict",
+    );
   });
 });

@@ -26,8 +26,12 @@ describe("OpenAPI document", () => {
       for (const method of Object.keys(ops)) documented.add(`${method.toUpperCase()} ${path}`);
     }
     // Every handler registered on the app (middleware is registered as ALL), in OpenAPI's path syntax.
-    const served = new Set(app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`));
-    const undocumented = [...served].filter((r) => !documented.has(r) && r !== "GET /v1/openapi.json" && r !== "GET /docs");
+    const served = new Set(
+      app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`),
+    );
+    const undocumented = [...served].filter(
+      (r) => !documented.has(r) && r !== "GET /v1/openapi.json" && r !== "GET /docs",
+    );
     expect(undocumented).toEqual([]);
     expect([...documented].filter((r) => !served.has(r))).toEqual([]);
     expect(served.size).toBeGreaterThan(40);
@@ -40,7 +44,11 @@ describe("OpenAPI document", () => {
     expect(schema.required).toEqual(expect.arrayContaining(["email", "password"]));
     expect(schema.additionalProperties).toBe(false);
     expect(schema.properties.password.minLength).toBe(8);
-    expect(body.paths["/v1/auth/sessions/{id}"].delete.parameters[0]).toMatchObject({ name: "id", in: "path", required: true });
+    expect(body.paths["/v1/auth/sessions/{id}"].delete.parameters[0]).toMatchObject({
+      name: "id",
+      in: "path",
+      required: true,
+    });
     expect(body.paths["/v1/me"].get.security).toEqual([{ bearerAuth: [] }]);
   });
 });

@@ -22,7 +22,11 @@ beforeAll(async () => {
   for (const [path, methods] of Object.entries<Record<string, { security?: unknown[] }>>(body.paths)) {
     for (const [method, op] of Object.entries(methods)) {
       if (op.security && op.security.length > 0) {
-        ops.push({ method: method.toUpperCase(), path, anonymous: op.security.some((s) => Object.keys(s as object).length === 0) });
+        ops.push({
+          method: method.toUpperCase(),
+          path,
+          anonymous: op.security.some((s) => Object.keys(s as object).length === 0),
+        });
       }
     }
   }
@@ -44,7 +48,11 @@ describe("every route that takes a token refuses bad ones", () => {
       const hasBody = ["POST", "PUT", "PATCH"].includes(op.method);
       const socket = /\/(ws|subscribe)$/.test(op.path);
       const headers: Record<string, string> = socket ? { upgrade: "websocket" } : { "tus-resumable": "1.0.0" };
-      await expectStrangersRefused({ method: op.method, path: concrete(op.path), opts: { ...(hasBody ? { body: {} } : {}), headers } }, victim, { anonymousAllowed: op.anonymous });
+      await expectStrangersRefused(
+        { method: op.method, path: concrete(op.path), opts: { ...(hasBody ? { body: {} } : {}), headers } },
+        victim,
+        { anonymousAllowed: op.anonymous },
+      );
     }
   });
 });

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
 import { api, expectProblem } from "../helpers/api";
 
 describe("system", () => {
@@ -23,19 +23,30 @@ describe("system", () => {
   });
 
   it("answers CORS preflights", async () => {
-    const res = await api("/v1/auth/login", { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST" } });
+    const res = await api("/v1/auth/login", {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "POST" },
+    });
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe("*");
   });
 
   it("rejects malformed JSON with validation_failed, not a 500", async () => {
-    const res = await api("/v1/auth/login", { raw: "{not json", headers: { "content-type": "application/json" }, method: "POST" });
+    const res = await api("/v1/auth/login", {
+      raw: "{not json",
+      headers: { "content-type": "application/json" },
+      method: "POST",
+    });
     expect(res.status).toBe(400);
     expect(res.headers.get("content-type")).toContain("application/problem+json");
   });
 
   it("rejects JSON bodies over 1 MiB with 413", async () => {
-    const res = await api("/v1/auth/login", { raw: JSON.stringify({ email: "a@b.co", password: "x".repeat(1_100_000) }), headers: { "content-type": "application/json" }, method: "POST" });
+    const res = await api("/v1/auth/login", {
+      raw: JSON.stringify({ email: "a@b.co", password: "x".repeat(1_100_000) }),
+      headers: { "content-type": "application/json" },
+      method: "POST",
+    });
     expectProblem(res, 413, "payload_too_large");
   });
 

@@ -14,12 +14,18 @@ const png = () => {
 };
 
 async function rowsOwnedBy(userId: string): Promise<Record<string, number>> {
-  const tables = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations'").all<{ name: string }>();
+  const tables = await env.DB.prepare(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations'",
+  ).all<{ name: string }>();
   const out: Record<string, number> = {};
   for (const { name } of tables.results) {
     const cols = await env.DB.prepare(`SELECT name FROM pragma_table_info('${name}')`).all<{ name: string }>();
-    for (const col of cols.results.map((c) => c.name).filter((c) => ["user_id", "owner_id", "created_by"].includes(c))) {
-      const n = await env.DB.prepare(`SELECT count(*) AS n FROM "${name}" WHERE "${col}" = ?`).bind(userId).first<{ n: number }>();
+    for (const col of cols.results
+      .map((c) => c.name)
+      .filter((c) => ["user_id", "owner_id", "created_by"].includes(c))) {
+      const n = await env.DB.prepare(`SELECT count(*) AS n FROM "${name}" WHERE "${col}" = ?`)
+        .bind(userId)
+        .first<{ n: number }>();
       if (n && n.n > 0) out[`${name}.${col}`] = n.n;
     }
   }
@@ -36,7 +42,13 @@ describe("a token that outlived its account", () => {
     // route reads the account first, as a write whose owner row is gone (409) where it does not.
     const calls: [string, string, Parameters<typeof api>[1], number, string | null][] = [
       ["POST", "/v1/collections/notes/records", { body: { title: "after death" } }, 401, "unauthorized"],
-      ["POST", "/v1/collections/posts/records", { body: { text: "after death", imageFileId: null } }, 401, "unauthorized"],
+      [
+        "POST",
+        "/v1/collections/posts/records",
+        { body: { text: "after death", imageFileId: null } },
+        401,
+        "unauthorized",
+      ],
       ["POST", "/v1/files?name=a.png", { raw: png(), headers: { "content-type": "image/png" } }, 401, "unauthorized"],
       ["POST", "/v1/uploads", { headers: { "tus-resumable": "1.0.0", "upload-length": "10" } }, 401, "unauthorized"],
       ["POST", "/v1/rooms", { body: { kind: "direct", memberIds: [friend.id] } }, 409, "conflict"],
@@ -45,7 +57,13 @@ describe("a token that outlived its account", () => {
       ["PATCH", "/v1/me", { body: { name: "ghost" } }, 401, "unauthorized"],
       ["POST", "/v1/auth/link", { body: { email: "ghost@example.com", password: "long enough" } }, 401, "unauthorized"],
       ["POST", "/v1/auth/verify-email", { body: {} }, 401, "unauthorized"],
-      ["POST", "/v1/auth/password", { body: { currentPassword: zombie.password, newPassword: "another password" } }, 401, "unauthorized"],
+      [
+        "POST",
+        "/v1/auth/password",
+        { body: { currentPassword: zombie.password, newPassword: "another password" } },
+        401,
+        "unauthorized",
+      ],
       // Signing out of a session that no longer exists has nothing left to do.
       ["POST", "/v1/auth/logout", { body: {} }, 204, null],
       ["GET", "/v1/me", {}, 401, "unauthorized"],

@@ -17,7 +17,7 @@ import { app } from "../../src/app";
 import { countingD1 } from "../budget/counting-d1";
 import { makePng } from "../features/files/image-fixtures";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
-import { bodyJunk, changed, fcParams, FUZZ_SEED, headerJunk, snapshot, stringJunk, type BodyCase } from "./support";
+import { type BodyCase, bodyJunk, changed, FUZZ_SEED, fcParams, headerJunk, snapshot, stringJunk } from "./support";
 
 interface Route {
   method: string;
@@ -44,8 +44,10 @@ for (const [path, ops] of Object.entries(doc.paths)) {
   }
 }
 // tus verbs that OpenAPI does not describe.
-if (doc.paths["/v1/uploads/{id}"]) routes.push({ method: "HEAD", path: "/v1/uploads/{id}", pathParams: ["id"], queryParams: [], jsonKeys: [] });
-if (doc.paths["/v1/uploads"]) routes.push({ method: "OPTIONS", path: "/v1/uploads", pathParams: [], queryParams: [], jsonKeys: [] });
+if (doc.paths["/v1/uploads/{id}"])
+  routes.push({ method: "HEAD", path: "/v1/uploads/{id}", pathParams: ["id"], queryParams: [], jsonKeys: [] });
+if (doc.paths["/v1/uploads"])
+  routes.push({ method: "OPTIONS", path: "/v1/uploads", pathParams: [], queryParams: [], jsonKeys: [] });
 
 /** Deployed D1 limits per statement (local SQLite allows far more). */
 const D1_MAX_PARAMS = 100;
@@ -72,17 +74,42 @@ beforeAll(async () => {
   await fixture("/v1/collections/notes/records", { title: "fuzz fixture" }, a.accessToken, "notes", (r) => r.id);
   await fixture("/v1/collections/posts/records", { text: "fuzz fixture" }, a.accessToken, "posts", (r) => r.id);
   await fixture("/v1/rooms", { kind: "group", name: "fuzz", memberIds: [b.id] }, a.accessToken, "rooms", (r) => r.id);
-  if (ids.rooms) await fixture(`/v1/rooms/${ids.rooms[0]}/messages`, { clientId: "fuzz-fixture", text: "fuzz fixture" }, b.accessToken, "seqs", (r) => String(r.seq));
-  await fixture("/v1/devices", { token: "fuzz-device-token", platform: "android", provider: "fcm" }, a.accessToken, "devices", (r) => r.id);
-  const file = await api("/v1/files?name=fuzz.txt&visibility=private", { token: a.accessToken, raw: "fuzz bytes", headers: { "content-type": "text/plain" } });
+  if (ids.rooms)
+    await fixture(
+      `/v1/rooms/${ids.rooms[0]}/messages`,
+      { clientId: "fuzz-fixture", text: "fuzz fixture" },
+      b.accessToken,
+      "seqs",
+      (r) => String(r.seq),
+    );
+  await fixture(
+    "/v1/devices",
+    { token: "fuzz-device-token", platform: "android", provider: "fcm" },
+    a.accessToken,
+    "devices",
+    (r) => r.id,
+  );
+  const file = await api("/v1/files?name=fuzz.txt&visibility=private", {
+    token: a.accessToken,
+    raw: "fuzz bytes",
+    headers: { "content-type": "text/plain" },
+  });
   if (file.status === 201) ids.files = [file.body.id];
   // A real image, so `thumb` reaches the Images binding.
-  const image = await api("/v1/files?name=fuzz.png&visibility=public", { token: a.accessToken, raw: await makePng(40, 30), headers: { "content-type": "image/png" } });
+  const image = await api("/v1/files?name=fuzz.png&visibility=public", {
+    token: a.accessToken,
+    raw: await makePng(40, 30),
+    headers: { "content-type": "image/png" },
+  });
   if (image.status === 201) {
     ids.files ??= [];
     ids.files.push(image.body.id);
   }
-  const up = await api("/v1/uploads", { method: "POST", token: a.accessToken, headers: { "tus-resumable": "1.0.0", "upload-length": "100" } });
+  const up = await api("/v1/uploads", {
+    method: "POST",
+    token: a.accessToken,
+    headers: { "tus-resumable": "1.0.0", "upload-length": "100" },
+  });
   const loc = up.headers.get("location");
   if (up.status === 201 && loc) ids.uploads = [new URL(loc, "https://outpost.test").pathname.split("/").pop()!];
   const sessions = await api("/v1/auth/sessions", { token: a.accessToken });
@@ -101,9 +128,32 @@ function realIds(route: Route, param: string): string[] {
 
 // --- request generators ----------------------------------------------------------------------
 
-type Auth = "none" | "userA" | "userB" | "service" | "garbage" | "alg-none" | "basic" | "empty-bearer" | "expired-looking";
+type Auth =
+  | "none"
+  | "userA"
+  | "userB"
+  | "service"
+  | "garbage"
+  | "alg-none"
+  | "basic"
+  | "empty-bearer"
+  | "expired-looking";
 // About half the requests carry a valid token, so junk reaches the code behind authentication.
-const authArb = fc.constantFrom<Auth>("none", "userA", "userA", "userA", "userA", "userB", "userB", "service", "garbage", "alg-none", "basic", "empty-bearer", "expired-looking");
+const authArb = fc.constantFrom<Auth>(
+  "none",
+  "userA",
+  "userA",
+  "userA",
+  "userA",
+  "userB",
+  "userB",
+  "service",
+  "garbage",
+  "alg-none",
+  "basic",
+  "empty-bearer",
+  "expired-looking",
+);
 
 function authHeader(auth: Auth, junk: string): string | undefined {
   switch (auth) {
@@ -148,13 +198,54 @@ const safeEncode = (s: string) => {
 const pathParamArb = fc.oneof(
   { weight: 3, arbitrary: fc.constant({ kind: "real" as const, value: "" }) },
   { weight: 3, arbitrary: stringJunk.map((value) => ({ kind: "encoded" as const, value })) },
-  { weight: 1, arbitrary: fc.constantFrom("../", "..", ".", "%", "%zz", "%2e%2e%2f", "a/b", "a?b", "a#b", "%00", "💥").map((value) => ({ kind: "raw" as const, value })) },
-  { weight: 1, arbitrary: fc.integer({ min: 100, max: 9000 }).map((n) => ({ kind: "encoded" as const, value: "x".repeat(n) })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom("../", "..", ".", "%", "%zz", "%2e%2e%2f", "a/b", "a?b", "a#b", "%00", "💥")
+      .map((value) => ({ kind: "raw" as const, value })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 100, max: 9000 }).map((n) => ({ kind: "encoded" as const, value: "x".repeat(n) })),
+  },
 );
 
 const queryArb = (known: string[]) =>
   fc.tuple(
-    known.length ? fc.record(Object.fromEntries(known.map((k) => [k, fc.oneof(stringJunk, fc.constantFrom("-1", "0", "1", "20", "201", "1e3", "9".repeat(30), "{}", "[]", "{\"title\":{\"$regex\":\".*\"}}", "{\"pinned\":true}", "{\"ownerId\":{\"$ne\":null}}", "{\"nope\":1}", "title", "-title", "password_hash", "sm", "sq", "md"))])), { requiredKeys: [] }) : fc.constant({}),
+    known.length
+      ? fc.record(
+          Object.fromEntries(
+            known.map((k) => [
+              k,
+              fc.oneof(
+                stringJunk,
+                fc.constantFrom(
+                  "-1",
+                  "0",
+                  "1",
+                  "20",
+                  "201",
+                  "1e3",
+                  "9".repeat(30),
+                  "{}",
+                  "[]",
+                  '{"title":{"$regex":".*"}}',
+                  '{"pinned":true}',
+                  '{"ownerId":{"$ne":null}}',
+                  '{"nope":1}',
+                  "title",
+                  "-title",
+                  "password_hash",
+                  "sm",
+                  "sq",
+                  "md",
+                ),
+              ),
+            ]),
+          ),
+          { requiredKeys: [] },
+        )
+      : fc.constant({}),
     fc.dictionary(fc.string({ maxLength: 10 }), stringJunk, { maxKeys: 3 }),
     fc.constantFrom("", "", "&", "&&==&", "%zz=1", "a=%", "limit=1&limit=2", "where[$gt]=1"),
   );
@@ -163,12 +254,34 @@ const headersArb = fc.record(
   {
     "if-match": headerJunk,
     "if-none-match": headerJunk,
-    range: fc.oneof(headerJunk, fc.constantFrom("bytes=0-0", "bytes=-1", "bytes=5-2", "bytes=99999999999-", "bytes=0-1,3-4", "items=0-1", "bytes=-0", "bytes=--1")),
+    range: fc.oneof(
+      headerJunk,
+      fc.constantFrom(
+        "bytes=0-0",
+        "bytes=-1",
+        "bytes=5-2",
+        "bytes=99999999999-",
+        "bytes=0-1,3-4",
+        "items=0-1",
+        "bytes=-0",
+        "bytes=--1",
+      ),
+    ),
     "idempotency-key": fc.oneof(headerJunk, fc.uuid()),
     "tus-resumable": fc.constantFrom("1.0.0", "0.2.2", "", "junk"),
     "upload-length": fc.oneof(headerJunk, fc.constantFrom("0", "1", "-1", "5368709121", "1e3", "99999999999999999999")),
     "upload-offset": fc.oneof(headerJunk, fc.constantFrom("0", "-1", "1", "100", "99999999999999999999")),
-    "upload-metadata": fc.oneof(headerJunk, fc.constantFrom("filename", "filename ZmlsZQ==,filetype aW1hZ2UvcG5n", "filename !!!", "visibility cHVibGlj", ",,,", "filename ZmlsZQ==,filename ZmlsZQ==")),
+    "upload-metadata": fc.oneof(
+      headerJunk,
+      fc.constantFrom(
+        "filename",
+        "filename ZmlsZQ==,filetype aW1hZ2UvcG5n",
+        "filename !!!",
+        "visibility cHVibGlj",
+        ",,,",
+        "filename ZmlsZQ==,filename ZmlsZQ==",
+      ),
+    ),
     "upload-defer-length": fc.constantFrom("1", "0", "x"),
     "upload-concat": fc.constantFrom("partial", "final;/v1/uploads/x", "junk"),
     "x-request-id": headerJunk,
@@ -189,13 +302,19 @@ interface Case {
 
 const caseArb = (route: Route): fc.Arbitrary<Case> =>
   fc.record({
-    auth: route.method === "DELETE" && route.path === "/v1/me" ? fc.constantFrom<Auth>("none", "garbage", "alg-none", "basic", "empty-bearer", "expired-looking", "service") : authArb,
+    auth:
+      route.method === "DELETE" && route.path === "/v1/me"
+        ? fc.constantFrom<Auth>("none", "garbage", "alg-none", "basic", "empty-bearer", "expired-looking", "service")
+        : authArb,
     authJunk: headerJunk,
     params: fc.array(pathParamArb, { minLength: route.pathParams.length, maxLength: route.pathParams.length }),
     realPick: fc.nat(),
     query: queryArb(route.queryParams),
     headers: headersArb,
-    body: route.method === "GET" || route.method === "HEAD" ? fc.constant<BodyCase>({ label: "none" }) : bodyJunk(route.jsonKeys),
+    body:
+      route.method === "GET" || route.method === "HEAD"
+        ? fc.constant<BodyCase>({ label: "none" })
+        : bodyJunk(route.jsonKeys),
   });
 
 function buildRequest(route: Route, c: Case): { url: string; init: RequestInit } {
@@ -203,7 +322,12 @@ function buildRequest(route: Route, c: Case): { url: string; init: RequestInit }
   route.pathParams.forEach((name, i) => {
     const p = c.params[i]!;
     const real = realIds(route, name);
-    const value = p.kind === "real" && real.length ? safeEncode(real[c.realPick % real.length]!) : p.kind === "raw" ? p.value : safeEncode(p.value || "x");
+    const value =
+      p.kind === "real" && real.length
+        ? safeEncode(real[c.realPick % real.length]!)
+        : p.kind === "raw"
+          ? p.value
+          : safeEncode(p.value || "x");
     path = path.replace(`{${name}}`, value);
   });
   const [known, extra, tail] = c.query;
@@ -222,10 +346,22 @@ function buildRequest(route: Route, c: Case): { url: string; init: RequestInit }
 }
 
 /** What a failure prints: enough to replay the request by hand. */
-function describeCase(route: Route, req: { url: string; init: RequestInit }, status: number, text: string, ct: string | null, extra = "") {
+function describeCase(
+  route: Route,
+  req: { url: string; init: RequestInit },
+  status: number,
+  text: string,
+  ct: string | null,
+  extra = "",
+) {
   const h = Object.fromEntries(new Headers(req.init.headers).entries());
   if (h.authorization) h.authorization = h.authorization.slice(0, 40) + (h.authorization.length > 40 ? "…" : "");
-  const body = req.init.body === undefined ? "(none)" : typeof req.init.body === "string" ? JSON.stringify(req.init.body.slice(0, 300)) : `${(req.init.body as Uint8Array).byteLength} bytes`;
+  const body =
+    req.init.body === undefined
+      ? "(none)"
+      : typeof req.init.body === "string"
+        ? JSON.stringify(req.init.body.slice(0, 300))
+        : `${(req.init.body as Uint8Array).byteLength} bytes`;
   return `${route.method} ${route.path}\n  url: ${req.url.slice(0, 400)}\n  headers: ${JSON.stringify(h)}\n  body: ${body}\n  → ${status} ${ct}\n  ${text.slice(0, 500)}${extra ? `\n  ${extra}` : ""}`;
 }
 
@@ -234,7 +370,13 @@ const statuses = new Map<string, Map<number, number>>();
 /** Most bound parameters one statement of the route used during the run. */
 const maxParams = new Map<string, number>();
 afterAll(() => {
-  const lines = [...statuses].map(([r, m]) => `${r.padEnd(48)} ${[...m].sort(([x], [y]) => x - y).map(([s, n]) => `${s}×${n}`).join(" ")}  (max ${maxParams.get(r) ?? 0} D1 params)`);
+  const lines = [...statuses].map(
+    ([r, m]) =>
+      `${r.padEnd(48)} ${[...m]
+        .sort(([x], [y]) => x - y)
+        .map(([s, n]) => `${s}×${n}`)
+        .join(" ")}  (max ${maxParams.get(r) ?? 0} D1 params)`,
+  );
   console.log(`fuzz statuses per route (seed ${FUZZ_SEED ?? "random"}):\n${lines.join("\n")}`);
 });
 
@@ -276,10 +418,16 @@ describe("HTTP fuzz: every documented route", () => {
           if (res.status >= 500) throw new Error(`5xx:\n${describeCase(route, req, res.status, text, ct)}`);
           const key = `${route.method} ${route.path}`;
           maxParams.set(key, Math.max(maxParams.get(key) ?? 0, ...counter.calls.map((q) => q.params)));
-          const overLimit = counter.calls.filter((q) => q.params > D1_MAX_PARAMS || new TextEncoder().encode(q.sql).byteLength > D1_MAX_SQL_BYTES);
-          if (overLimit.length) throw new Error(`statement over a D1 limit (${D1_MAX_PARAMS} parameters, ${D1_MAX_SQL_BYTES} bytes):\n${overLimit.map((q) => `${q.params} params: ${q.sql.slice(0, 300)}`).join("\n")}\n${describeCase(route, req, res.status, text, ct)}`);
+          const overLimit = counter.calls.filter(
+            (q) => q.params > D1_MAX_PARAMS || new TextEncoder().encode(q.sql).byteLength > D1_MAX_SQL_BYTES,
+          );
+          if (overLimit.length)
+            throw new Error(
+              `statement over a D1 limit (${D1_MAX_PARAMS} parameters, ${D1_MAX_SQL_BYTES} bytes):\n${overLimit.map((q) => `${q.params} params: ${q.sql.slice(0, 300)}`).join("\n")}\n${describeCase(route, req, res.status, text, ct)}`,
+            );
           if (res.status >= 400) {
-            if (!ct?.startsWith("application/problem+json")) throw new Error(`4xx without problem+json:\n${describeCase(route, req, res.status, text, ct)}`);
+            if (!ct?.startsWith("application/problem+json"))
+              throw new Error(`4xx without problem+json:\n${describeCase(route, req, res.status, text, ct)}`);
             if (route.method !== "HEAD") {
               let code: unknown;
               try {
@@ -287,12 +435,18 @@ describe("HTTP fuzz: every documented route", () => {
               } catch {
                 code = undefined;
               }
-              if (typeof code !== "string") throw new Error(`problem without a string code:\n${describeCase(route, req, res.status, text, ct)}`);
+              if (typeof code !== "string")
+                throw new Error(`problem without a string code:\n${describeCase(route, req, res.status, text, ct)}`);
             }
             // The Idempotency-Key middleware keeps 4xx answers for replay (by design: a retry gets the
             // same answer); that bookkeeping row is the one write a rejected request may make.
-            const diff = changed(before, after).filter((t) => !(t === "d1:idempotency_keys" && c.headers["idempotency-key"] !== undefined));
-            if (diff.length) throw new Error(`rejected request wrote to ${diff.join(", ")}:\n${describeCase(route, req, res.status, text, ct)}`);
+            const diff = changed(before, after).filter(
+              (t) => !(t === "d1:idempotency_keys" && c.headers["idempotency-key"] !== undefined),
+            );
+            if (diff.length)
+              throw new Error(
+                `rejected request wrote to ${diff.join(", ")}:\n${describeCase(route, req, res.status, text, ct)}`,
+              );
           }
         }),
         fcParams(),
@@ -311,19 +465,36 @@ describe("HTTP fuzz: every documented route", () => {
         fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "PROPFIND"),
         fc.boolean(),
         async (path, method, authed) => {
-          const route: Route = { method, path, pathParams: [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!), queryParams: [], jsonKeys: [] };
+          const route: Route = {
+            method,
+            path,
+            pathParams: [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!),
+            queryParams: [],
+            jsonKeys: [],
+          };
           // DELETE /v1/me with a real token would delete the fixture user; it is covered above.
-          const c: Case = { auth: authed && !(method === "DELETE" && path === "/v1/me") ? "userA" : "none", authJunk: "", params: route.pathParams.map(() => ({ kind: "real" as const, value: "" })), realPick: 0, query: [{}, {}, ""], headers: {}, body: method === "GET" || method === "HEAD" ? { label: "none" } : { contentType: "application/json", body: "{}", label: "json" } };
+          const c: Case = {
+            auth: authed && !(method === "DELETE" && path === "/v1/me") ? "userA" : "none",
+            authJunk: "",
+            params: route.pathParams.map(() => ({ kind: "real" as const, value: "" })),
+            realPick: 0,
+            query: [{}, {}, ""],
+            headers: {},
+            body:
+              method === "GET" || method === "HEAD"
+                ? { label: "none" }
+                : { contentType: "application/json", body: "{}", label: "json" },
+          };
           const req = buildRequest(route, c);
           const res = await exports.default.fetch(new Request(req.url, req.init));
           const text = await res.text();
           const ct = res.headers.get("content-type");
           if (res.status >= 500) throw new Error(`5xx:\n${describeCase(route, req, res.status, text, ct)}`);
-          if (res.status >= 400 && !ct?.startsWith("application/problem+json")) throw new Error(`4xx without problem+json:\n${describeCase(route, req, res.status, text, ct)}`);
+          if (res.status >= 400 && !ct?.startsWith("application/problem+json"))
+            throw new Error(`4xx without problem+json:\n${describeCase(route, req, res.status, text, ct)}`);
         },
       ),
       fcParams(),
     );
   });
 });
-

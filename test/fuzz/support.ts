@@ -12,7 +12,8 @@ import fc from "fast-check";
  * knobs are VITE_FUZZ_SEED and VITE_FUZZ_RUNS; plain FUZZ_SEED / FUZZ_RUNS also work if the
  * config's `envPrefix` lets them through.
  */
-const hostEnv: Record<string, string | undefined> = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
+const hostEnv: Record<string, string | undefined> =
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
 const knob = (name: string) => hostEnv[`VITE_${name}`] ?? hostEnv[name];
 
 /** Fixed seed for reproduction: `VITE_FUZZ_SEED=1234 npx vitest run test/fuzz`. fast-check prints the seed of a failing run. */
@@ -32,7 +33,24 @@ const printable = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharC
 /** Header-safe strings (printable ASCII): anything else is refused by `Headers` itself, before the server. */
 export const headerJunk = fc.oneof(
   fc.string({ unit: fc.constantFrom(...printable), maxLength: 80 }),
-  fc.constantFrom("", " ", "*", "W/\"1\"", "\"1\"", "\"-1\"", "\"99999999999999999999\"", "null", "0", "-1", "1e309", "a".repeat(4000), "\"", ",,,", "%00", "bytes=0-"),
+  fc.constantFrom(
+    "",
+    " ",
+    "*",
+    'W/"1"',
+    '"1"',
+    '"-1"',
+    '"99999999999999999999"',
+    "null",
+    "0",
+    "-1",
+    "1e309",
+    "a".repeat(4000),
+    '"',
+    ",,,",
+    "%00",
+    "bytes=0-",
+  ),
 );
 
 /** Tricky strings for any text slot. */
@@ -47,7 +65,7 @@ export const nastyStrings = [
   "%zz",
   "%E0%A4%A",
   "' OR 1=1 --",
-  "\"; DROP TABLE users; --",
+  '"; DROP TABLE users; --',
   "<script>alert(1)</script>",
   "💥🔥",
   "\uD800",
@@ -62,16 +80,38 @@ export const nastyStrings = [
   "NaN",
   "__proto__",
   "constructor",
-  "{\"$gt\":\"\"}",
+  '{"$gt":""}',
 ];
 
-export const stringJunk = fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom(...nastyStrings), fc.string({ unit: "grapheme", maxLength: 30 }));
+export const stringJunk = fc.oneof(
+  fc.string({ maxLength: 60 }),
+  fc.constantFrom(...nastyStrings),
+  fc.string({ unit: "grapheme", maxLength: 30 }),
+);
 
 /** A value for a JSON field: wrong types, edge numbers, nasty strings, nesting. */
 export const valueJunk: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }),
   stringJunk,
-  fc.constantFrom(-1, 0, 1, 1.5, -0, 2 ** 53 + 1, 1e308, -1e308, true, false, null, [], {}, [""], [null], { $gt: 0 }, { $where: "1" }),
+  fc.constantFrom(
+    -1,
+    0,
+    1,
+    1.5,
+    -0,
+    2 ** 53 + 1,
+    1e308,
+    -1e308,
+    true,
+    false,
+    null,
+    [],
+    {},
+    [""],
+    [null],
+    { $gt: 0 },
+    { $where: "1" },
+  ),
   fc.array(stringJunk, { maxLength: 30 }),
 );
 
@@ -86,7 +126,20 @@ export const plausible: fc.Arbitrary<unknown> = fc.oneof(
   fc.boolean(),
   fc.nat({ max: 1000 }),
   fc.constantFrom(...REAL_ID_PLACEHOLDERS),
-  fc.constantFrom("ios", "android", "web", "fcm", "apns", "expo", "apple", "google", "group", "direct", "public", "private"),
+  fc.constantFrom(
+    "ios",
+    "android",
+    "web",
+    "fcm",
+    "apns",
+    "expo",
+    "apple",
+    "google",
+    "group",
+    "direct",
+    "public",
+    "private",
+  ),
   fc.array(fc.constantFrom(...REAL_ID_PLACEHOLDERS, "tag"), { maxLength: 3 }),
 );
 
@@ -94,8 +147,20 @@ export const plausible: fc.Arbitrary<unknown> = fc.oneof(
 export const objectJunk = (keys: string[]) =>
   fc
     .tuple(
-      keys.length ? fc.record(Object.fromEntries(keys.map((k) => [k, fc.oneof(valueJunk, plausible)])), { requiredKeys: [] }) : fc.constant({}),
-      fc.option(fc.dictionary(fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom("__proto__", "id", "ownerId", "version", "constructor")), valueJunk, { maxKeys: 2 }), { nil: undefined }),
+      keys.length
+        ? fc.record(Object.fromEntries(keys.map((k) => [k, fc.oneof(valueJunk, plausible)])), { requiredKeys: [] })
+        : fc.constant({}),
+      fc.option(
+        fc.dictionary(
+          fc.oneof(
+            fc.string({ maxLength: 12 }),
+            fc.constantFrom("__proto__", "id", "ownerId", "version", "constructor"),
+          ),
+          valueJunk,
+          { maxKeys: 2 },
+        ),
+        { nil: undefined },
+      ),
     )
     .map(([known, extra]) => ({ ...known, ...(extra ?? {}) }));
 
@@ -127,20 +192,37 @@ export interface BodyCase {
 export const bodyJunk = (keys: string[]): fc.Arbitrary<BodyCase> =>
   fc.oneof(
     fc.constant<BodyCase>({ label: "none" }),
-    objectJunk(keys).map((o) => ({ contentType: "application/json", body: JSON.stringify(o), label: "schema-shaped json" })),
-    fc.jsonValue({ maxDepth: 4 }).map((j) => ({ contentType: "application/json", body: JSON.stringify(j), label: "json" })),
+    objectJunk(keys).map((o) => ({
+      contentType: "application/json",
+      body: JSON.stringify(o),
+      label: "schema-shaped json",
+    })),
     fc
-      .constantFrom("{", "[1,", "{\"a\":1}garbage", "\u0000", "{\"__proto__\":{\"x\":1}}", "\"x\"", "1".repeat(400), "{".repeat(5000), "[]", "nul")
+      .jsonValue({ maxDepth: 4 })
+      .map((j) => ({ contentType: "application/json", body: JSON.stringify(j), label: "json" })),
+    fc
+      .constantFrom(
+        "{",
+        "[1,",
+        '{"a":1}garbage',
+        "\u0000",
+        '{"__proto__":{"x":1}}',
+        '"x"',
+        "1".repeat(400),
+        "{".repeat(5000),
+        "[]",
+        "nul",
+      )
       .map((b) => ({ contentType: "application/json", body: b, label: "malformed json" })),
     fc.tuple(contentTypes, stringJunk).map(([ct, b]) => ({ contentType: ct, body: b, label: "text" })),
-    fc.tuple(contentTypes, fc.uint8Array({ maxLength: 2048 })).map(([ct, b]) => ({ contentType: ct, body: b, label: "bytes" })),
     fc
-      .tuple(fc.string({ maxLength: 30 }), fc.uint8Array({ maxLength: 256 }))
-      .map(([name, bytes]) => ({
-        contentType: "multipart/form-data; boundary=fuzzb",
-        body: `--fuzzb\r\nContent-Disposition: form-data; name="${name.replace(/["\r\n]/g, "")}"; filename="f.bin"\r\nContent-Type: image/png\r\n\r\n${String.fromCharCode(...bytes)}\r\n--fuzzb--\r\n`,
-        label: "multipart",
-      })),
+      .tuple(contentTypes, fc.uint8Array({ maxLength: 2048 }))
+      .map(([ct, b]) => ({ contentType: ct, body: b, label: "bytes" })),
+    fc.tuple(fc.string({ maxLength: 30 }), fc.uint8Array({ maxLength: 256 })).map(([name, bytes]) => ({
+      contentType: "multipart/form-data; boundary=fuzzb",
+      body: `--fuzzb\r\nContent-Disposition: form-data; name="${name.replace(/["\r\n]/g, "")}"; filename="f.bin"\r\nContent-Type: image/png\r\n\r\n${String.fromCharCode(...bytes)}\r\n--fuzzb--\r\n`,
+      label: "multipart",
+    })),
   );
 
 // --- nothing written ---------------------------------------------------------------------------
@@ -150,7 +232,9 @@ let tableNames: string[] | null = null;
 /** Every row of every D1 table, plus the R2 object keys: compared before/after a rejected request. */
 export async function snapshot(): Promise<Record<string, string>> {
   tableNames ??= (
-    await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name").all<{ name: string }>()
+    await env.DB.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name",
+    ).all<{ name: string }>()
   ).results.map((r) => r.name);
   const out: Record<string, string> = {};
   const rows = await env.DB.batch(tableNames.map((t) => env.DB.prepare(`SELECT * FROM "${t}" ORDER BY rowid`)));

@@ -83,7 +83,11 @@ class Client {
 }
 
 async function upgrade(path: string, headers: Record<string, string> = {}) {
-  return exports.default.fetch(new Request(`https://outpost.test${path}`, { headers: { upgrade: "websocket", "cf-connecting-ip": freshIp(), ...headers } }));
+  return exports.default.fetch(
+    new Request(`https://outpost.test${path}`, {
+      headers: { upgrade: "websocket", "cf-connecting-ip": freshIp(), ...headers },
+    }),
+  );
 }
 
 let alice: TestUser;
@@ -94,7 +98,10 @@ let client: Client;
 beforeAll(async () => {
   alice = await signup();
   bob = await signup();
-  const room = await api("/v1/rooms", { token: alice.accessToken, body: { kind: "group", name: "fuzz", memberIds: [bob.id] } });
+  const room = await api("/v1/rooms", {
+    token: alice.accessToken,
+    body: { kind: "group", name: "fuzz", memberIds: [bob.id] },
+  });
   expect(room.status).toBe(201);
   roomId = room.body.id;
   const res = await upgrade(`/v1/rooms/${roomId}/ws`, { authorization: `Bearer ${alice.accessToken}` });
@@ -127,12 +134,47 @@ const badFrame: fc.Arbitrary<string | Uint8Array> = fc
     // Near misses: a real frame type with junk or missing fields.
     fc
       .tuple(
-        fc.constantFrom("send", "typing", "read", "sync", "ping", "message", "ready", "error", "more", "deleted", "SEND", "", "__proto__"),
-        fc.record(Object.fromEntries(frameFields.filter((f) => f !== "type").map((k) => [k, valueJunk])), { requiredKeys: [] }),
+        fc.constantFrom(
+          "send",
+          "typing",
+          "read",
+          "sync",
+          "ping",
+          "message",
+          "ready",
+          "error",
+          "more",
+          "deleted",
+          "SEND",
+          "",
+          "__proto__",
+        ),
+        fc.record(Object.fromEntries(frameFields.filter((f) => f !== "type").map((k) => [k, valueJunk])), {
+          requiredKeys: [],
+        }),
         fc.option(fc.dictionary(fc.string({ maxLength: 8 }), valueJunk, { maxKeys: 2 }), { nil: undefined }),
       )
       .map(([type, fields, extra]) => JSON.stringify({ type, ...fields, ...(extra ?? {}) })),
-    fc.constantFrom('{"type":"more","afterSeq":1}', '{"type":"deleted","seq":1}', '{"type":"sync","afterSeq":-1}', '{"type":"sync"}', '{"type":"send","clientId":"a"}', '{"type":"send","clientId":"has space","text":"x"}', '{"type":"read","seq":-1}', '{"type":"read","seq":1.5}', '{"type":"sync","afterSeq":"1"}', '{"type":"send","clientId":"x","text":"   "}', `{"type":"send","clientId":"${"c".repeat(200)}","text":"x"}`, `{"type":"send","clientId":"big","text":"${"x".repeat(limits.chatFrameMaxBytes)}"}`, '{"type":"ping","extra":1}', "{", "[]", "null", "", " "),
+    fc.constantFrom(
+      '{"type":"more","afterSeq":1}',
+      '{"type":"deleted","seq":1}',
+      '{"type":"sync","afterSeq":-1}',
+      '{"type":"sync"}',
+      '{"type":"send","clientId":"a"}',
+      '{"type":"send","clientId":"has space","text":"x"}',
+      '{"type":"read","seq":-1}',
+      '{"type":"read","seq":1.5}',
+      '{"type":"sync","afterSeq":"1"}',
+      '{"type":"send","clientId":"x","text":"   "}',
+      `{"type":"send","clientId":"${"c".repeat(200)}","text":"x"}`,
+      `{"type":"send","clientId":"big","text":"${"x".repeat(limits.chatFrameMaxBytes)}"}`,
+      '{"type":"ping","extra":1}',
+      "{",
+      "[]",
+      "null",
+      "",
+      " ",
+    ),
     fc.uint8Array({ minLength: 0, maxLength: 512 }),
   )
   .filter((f) => !isValidFrame(f));
@@ -142,10 +184,15 @@ describe("WebSocket fuzz", () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({
-          room: fc.oneof(fc.constant("real"), stringJunk.filter((s) => s.length > 0 && !/[/?#]/.test(s))),
+          room: fc.oneof(
+            fc.constant("real"),
+            stringJunk.filter((s) => s.length > 0 && !/[/?#]/.test(s)),
+          ),
           token: fc.oneof(fc.constant("alice"), fc.constant("none"), headerJunk),
           via: fc.constantFrom("header", "query"),
-          afterSeq: fc.option(fc.oneof(stringJunk, fc.constantFrom("-1", "0", "1.5", "99999999999999999999", "1e3")), { nil: undefined }),
+          afterSeq: fc.option(fc.oneof(stringJunk, fc.constantFrom("-1", "0", "1.5", "99999999999999999999", "1e3")), {
+            nil: undefined,
+          }),
         }),
         async (c) => {
           const id = c.room === "real" ? roomId : encodeURIComponent(c.room.replace(/[\uD800-\uDFFF]/g, "?"));
@@ -153,7 +200,8 @@ describe("WebSocket fuzz", () => {
           const q = new URLSearchParams();
           if (token !== null && c.via === "query") q.set("token", token);
           if (c.afterSeq !== undefined) q.set("afterSeq", c.afterSeq);
-          const headers: Record<string, string> = token !== null && c.via === "header" ? { authorization: `Bearer ${token}` } : {};
+          const headers: Record<string, string> =
+            token !== null && c.via === "header" ? { authorization: `Bearer ${token}` } : {};
           const qs = q.toString();
           const res = await upgrade(`/v1/rooms/${id}/ws${qs ? `?${qs}` : ""}`, headers);
           if (res.status === 101) {
@@ -164,7 +212,11 @@ describe("WebSocket fuzz", () => {
           const ct = res.headers.get("content-type") ?? "";
           const what = `upgrade ${JSON.stringify(c)} → ${res.status} ${ct} ${text.slice(0, 300)}`;
           if (res.status >= 500) throw new Error(`5xx: ${what}`);
-          if (res.status >= 400 && (!ct.startsWith("application/problem+json") || typeof JSON.parse(text).code !== "string")) throw new Error(`4xx without problem+json: ${what}`);
+          if (
+            res.status >= 400 &&
+            (!ct.startsWith("application/problem+json") || typeof JSON.parse(text).code !== "string")
+          )
+            throw new Error(`4xx without problem+json: ${what}`);
         },
       ),
       fcParams(),
@@ -180,13 +232,18 @@ describe("WebSocket fuzz", () => {
         client.ws.send(frame);
         client.ws.send(ROOM_PING);
         frames++;
-        const show = typeof frame === "string" ? JSON.stringify(frame.slice(0, 300)) : `${frame.byteLength} binary bytes`;
+        const show =
+          typeof frame === "string" ? JSON.stringify(frame.slice(0, 300)) : `${frame.byteLength} binary bytes`;
         const ponged = await client.until(from, (f) => f.type === "pong");
-        if (!ponged) throw new Error(`no pong after the bad frame ${show}; socket ${client.closed ? `closed ${JSON.stringify(client.closed)}` : "silent"}`);
+        if (!ponged)
+          throw new Error(
+            `no pong after the bad frame ${show}; socket ${client.closed ? `closed ${JSON.stringify(client.closed)}` : "silent"}`,
+          );
         const answer = client.frames.slice(from);
         const errors = answer.filter((f) => f.type === "error");
         if (errors.length === 0) throw new Error(`no error frame for ${show}; got ${JSON.stringify(answer)}`);
-        if (errors.some((e) => typeof e.code !== "string" || e.code === "internal" || typeof e.message !== "string")) throw new Error(`bad error frame for ${show}: ${JSON.stringify(errors)}`);
+        if (errors.some((e) => typeof e.code !== "string" || e.code === "internal" || typeof e.message !== "string"))
+          throw new Error(`bad error frame for ${show}: ${JSON.stringify(errors)}`);
         if (client.closed) throw new Error(`socket closed after ${show}: ${JSON.stringify(client.closed)}`);
         const diff = changed(before, await snapshot());
         if (diff.length) throw new Error(`bad frame ${show} wrote to ${diff.join(", ")}`);
@@ -203,30 +260,47 @@ describe("WebSocket fuzz", () => {
   it("valid frames and deletions: every server frame matches the protocol, no error is `internal`", async () => {
     let n = 0;
     const op = fc.oneof(
-      fc.record({ kind: fc.constant("send" as const), text: fc.string({ minLength: 1, maxLength: 40 }).filter((t) => t.trim().length > 0) }),
+      fc.record({
+        kind: fc.constant("send" as const),
+        text: fc.string({ minLength: 1, maxLength: 40 }).filter((t) => t.trim().length > 0),
+      }),
       fc.record({ kind: fc.constant("typing" as const) }),
       fc.record({ kind: fc.constant("sync" as const), afterSeq: fc.nat({ max: 60 }) }),
-      fc.record({ kind: fc.constant("delete" as const), seq: fc.nat({ max: 60 }), by: fc.constantFrom("alice", "bob") }),
+      fc.record({
+        kind: fc.constant("delete" as const),
+        seq: fc.nat({ max: 60 }),
+        by: fc.constantFrom("alice", "bob"),
+      }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), async (ops) => {
         const from = client.frames.length;
         for (const o of ops) {
-          if (o.kind === "send") client.ws.send(JSON.stringify({ type: "send", clientId: `fuzz-valid-${++n}`, text: o.text }));
+          if (o.kind === "send")
+            client.ws.send(JSON.stringify({ type: "send", clientId: `fuzz-valid-${++n}`, text: o.text }));
           else if (o.kind === "typing") client.ws.send(JSON.stringify({ type: "typing" }));
           else if (o.kind === "sync") client.ws.send(JSON.stringify({ type: "sync", afterSeq: o.afterSeq }));
           else {
-            const res = await api(`/v1/rooms/${roomId}/messages/${o.seq}`, { method: "DELETE", token: (o.by === "alice" ? alice : bob).accessToken });
+            const res = await api(`/v1/rooms/${roomId}/messages/${o.seq}`, {
+              method: "DELETE",
+              token: (o.by === "alice" ? alice : bob).accessToken,
+            });
             // Alice owns the room: she may delete any message; Bob sends none, so he may delete none.
             const expected = o.by === "alice" ? [204, 404] : [403, 404];
-            if (!expected.includes(res.status)) throw new Error(`DELETE seq ${o.seq} by ${o.by} → ${res.status} ${res.text}`);
+            if (!expected.includes(res.status))
+              throw new Error(`DELETE seq ${o.seq} by ${o.by} → ${res.status} ${res.text}`);
           }
         }
         client.ws.send(ROOM_PING);
-        if (!(await client.until(from, (f) => f.type === "pong"))) throw new Error(`no pong after ${JSON.stringify(ops)}; socket ${client.closed ? "closed" : "silent"}`);
+        if (!(await client.until(from, (f) => f.type === "pong")))
+          throw new Error(`no pong after ${JSON.stringify(ops)}; socket ${client.closed ? "closed" : "silent"}`);
         for (const f of client.frames.slice(from)) {
-          if (!v.safeParse(ServerFrameSchema, f).success) throw new Error(`frame outside the protocol after ${JSON.stringify(ops)}: ${JSON.stringify(f).slice(0, 300)}`);
-          if (f.type === "error" && f.code === "internal") throw new Error(`internal error after ${JSON.stringify(ops)}: ${JSON.stringify(f)}`);
+          if (!v.safeParse(ServerFrameSchema, f).success)
+            throw new Error(
+              `frame outside the protocol after ${JSON.stringify(ops)}: ${JSON.stringify(f).slice(0, 300)}`,
+            );
+          if (f.type === "error" && f.code === "internal")
+            throw new Error(`internal error after ${JSON.stringify(ops)}: ${JSON.stringify(f)}`);
         }
       }),
       fcParams(),
@@ -252,9 +326,22 @@ const liveBadFrame: fc.Arbitrary<string | Uint8Array> = fc
     fc.jsonValue({ maxDepth: 4 }).map((j) => JSON.stringify(j)),
     fc.object({ maxDepth: 2 }).map((o) => JSON.stringify(o)),
     fc
-      .tuple(fc.constantFrom("ping", "PING", "pong", "change", "ready", "error", "subscribe", "send", "", "__proto__"), fc.option(fc.dictionary(fc.string({ maxLength: 8 }), valueJunk, { minKeys: 1, maxKeys: 2 }), { nil: undefined }))
+      .tuple(
+        fc.constantFrom("ping", "PING", "pong", "change", "ready", "error", "subscribe", "send", "", "__proto__"),
+        fc.option(fc.dictionary(fc.string({ maxLength: 8 }), valueJunk, { minKeys: 1, maxKeys: 2 }), {
+          nil: undefined,
+        }),
+      )
       .map(([type, extra]) => JSON.stringify({ type, ...(extra ?? {}) })),
-    fc.constantFrom('{"type":"ping","since":1}', `{"type":"ping","pad":"${"x".repeat(limits.liveFrameMaxBytes)}"}`, "{", "[]", "null", "", " "),
+    fc.constantFrom(
+      '{"type":"ping","since":1}',
+      `{"type":"ping","pad":"${"x".repeat(limits.liveFrameMaxBytes)}"}`,
+      "{",
+      "[]",
+      "null",
+      "",
+      " ",
+    ),
     fc.uint8Array({ minLength: 0, maxLength: 512 }),
   )
   .filter((f) => !isLivePing(f));
@@ -279,10 +366,28 @@ describe("WebSocket fuzz: collection subscriptions", () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({
-          name: fc.oneof(fc.constantFrom("notes", "posts"), stringJunk.filter((s) => s.length > 0 && !/[/?#]/.test(s))),
+          name: fc.oneof(
+            fc.constantFrom("notes", "posts"),
+            stringJunk.filter((s) => s.length > 0 && !/[/?#]/.test(s)),
+          ),
           token: fc.oneof(fc.constant("alice"), fc.constant("none"), headerJunk),
           via: fc.constantFrom("header", "query"),
-          since: fc.option(fc.oneof(stringJunk, fc.constantFrom(realCursor, btoa('{"q":-1}'), btoa('{"q":1e300}'), btoa('{"q":99999999999999}'), btoa('{"q":"1"}'), btoa("[]"), "%", "a".repeat(600))), { nil: undefined }),
+          since: fc.option(
+            fc.oneof(
+              stringJunk,
+              fc.constantFrom(
+                realCursor,
+                btoa('{"q":-1}'),
+                btoa('{"q":1e300}'),
+                btoa('{"q":99999999999999}'),
+                btoa('{"q":"1"}'),
+                btoa("[]"),
+                "%",
+                "a".repeat(600),
+              ),
+            ),
+            { nil: undefined },
+          ),
         }),
         async (c) => {
           const name = encodeURIComponent(c.name.replace(/[\uD800-\uDFFF]/g, "?"));
@@ -290,7 +395,8 @@ describe("WebSocket fuzz: collection subscriptions", () => {
           const q = new URLSearchParams();
           if (token !== null && c.via === "query") q.set("token", token);
           if (c.since !== undefined) q.set("since", c.since);
-          const headers: Record<string, string> = token !== null && c.via === "header" ? { authorization: `Bearer ${token}` } : {};
+          const headers: Record<string, string> =
+            token !== null && c.via === "header" ? { authorization: `Bearer ${token}` } : {};
           const qs = q.toString();
           const res = await upgrade(`/v1/collections/${name}/subscribe${qs ? `?${qs}` : ""}`, headers);
           if (res.status === 101) {
@@ -298,14 +404,19 @@ describe("WebSocket fuzz: collection subscriptions", () => {
             // Every 101 ends in `ready` (or, for a cursor past retention, the resync error): never `internal`.
             const settled = await s.until(0, (f) => f.type === "ready" || f.type === "error");
             s.ws.close(1000, "fuzz");
-            if (!settled || s.frames.some((f) => f.type === "error" && f.code === "internal")) throw new Error(`subscription ${JSON.stringify(c)} → ${JSON.stringify(s.frames).slice(0, 300)}`);
+            if (!settled || s.frames.some((f) => f.type === "error" && f.code === "internal"))
+              throw new Error(`subscription ${JSON.stringify(c)} → ${JSON.stringify(s.frames).slice(0, 300)}`);
             return;
           }
           const text = await res.text();
           const ct = res.headers.get("content-type") ?? "";
           const what = `upgrade ${JSON.stringify(c)} → ${res.status} ${ct} ${text.slice(0, 300)}`;
           if (res.status >= 500) throw new Error(`5xx: ${what}`);
-          if (res.status >= 400 && (!ct.startsWith("application/problem+json") || typeof JSON.parse(text).code !== "string")) throw new Error(`4xx without problem+json: ${what}`);
+          if (
+            res.status >= 400 &&
+            (!ct.startsWith("application/problem+json") || typeof JSON.parse(text).code !== "string")
+          )
+            throw new Error(`4xx without problem+json: ${what}`);
         },
       ),
       fcParams(),
@@ -319,10 +430,15 @@ describe("WebSocket fuzz: collection subscriptions", () => {
         const from = sub.frames.length;
         sub.ws.send(frame);
         sub.ws.send(SUB_PING);
-        const show = typeof frame === "string" ? JSON.stringify(frame.slice(0, 200)) : `${frame.byteLength} binary bytes`;
-        if (!(await sub.until(from, (f) => f.type === "pong"))) throw new Error(`no pong after ${show}; socket ${sub.closed ? `closed ${JSON.stringify(sub.closed)}` : "silent"}`);
+        const show =
+          typeof frame === "string" ? JSON.stringify(frame.slice(0, 200)) : `${frame.byteLength} binary bytes`;
+        if (!(await sub.until(from, (f) => f.type === "pong")))
+          throw new Error(
+            `no pong after ${show}; socket ${sub.closed ? `closed ${JSON.stringify(sub.closed)}` : "silent"}`,
+          );
         const errors = sub.frames.slice(from).filter((f) => f.type === "error");
-        if (errors.length !== 1 || errors[0]!.code !== "bad_frame") throw new Error(`expected one bad_frame error for ${show}, got ${JSON.stringify(sub.frames.slice(from))}`);
+        if (errors.length !== 1 || errors[0]!.code !== "bad_frame")
+          throw new Error(`expected one bad_frame error for ${show}, got ${JSON.stringify(sub.frames.slice(from))}`);
         if (sub.closed) throw new Error(`socket closed after ${show}`);
         const diff = changed(before, await snapshot());
         if (diff.length) throw new Error(`bad frame ${show} wrote to ${diff.join(", ")}`);
@@ -334,7 +450,8 @@ describe("WebSocket fuzz: collection subscriptions", () => {
   it("random writes (REST and batches): every frame matches the protocol, cursors increase, and the socket's view equals a full sync", async () => {
     const state = new Map<string, Record<string, unknown>>();
     let lastSeq = 0;
-    const seqOf = (cursor: string) => (JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/"))) as { q: number }).q;
+    const seqOf = (cursor: string) =>
+      (JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/"))) as { q: number }).q;
     // The socket's view: every change frame since it opened, applied once each, in arrival order.
     // (The error frames before this test answered the bad frames above.)
     const start = sub.frames.length;
@@ -342,7 +459,8 @@ describe("WebSocket fuzz: collection subscriptions", () => {
     const applyNew = () => {
       for (; applied < sub.frames.length; applied++) {
         const f = sub.frames[applied]!;
-        if (!v.safeParse(LiveServerFrame, f).success) throw new Error(`frame outside the protocol: ${JSON.stringify(f).slice(0, 300)}`);
+        if (!v.safeParse(LiveServerFrame, f).success)
+          throw new Error(`frame outside the protocol: ${JSON.stringify(f).slice(0, 300)}`);
         if (f.type === "error" && applied >= start) throw new Error(`error frame: ${JSON.stringify(f)}`);
         if (f.type !== "change") continue;
         const ch = f as unknown as { cursor: string; item: Record<string, unknown> & { id: string } };
@@ -355,7 +473,11 @@ describe("WebSocket fuzz: collection subscriptions", () => {
     };
     applyNew();
     const op = fc.oneof(
-      fc.record({ kind: fc.constant("create" as const), title: fc.string({ minLength: 1, maxLength: 30 }), withId: fc.boolean() }),
+      fc.record({
+        kind: fc.constant("create" as const),
+        title: fc.string({ minLength: 1, maxLength: 30 }),
+        withId: fc.boolean(),
+      }),
       fc.record({ kind: fc.constant("update" as const), pick: fc.nat(), pinned: fc.boolean() }),
       fc.record({ kind: fc.constant("delete" as const), pick: fc.nat() }),
       fc.record({ kind: fc.constant("batch" as const), n: fc.integer({ min: 1, max: 4 }), pick: fc.nat() }),
@@ -367,12 +489,23 @@ describe("WebSocket fuzz: collection subscriptions", () => {
           const ids = [...state.keys()];
           const target = ids.length ? ids[("pick" in o ? o.pick : 0) % ids.length] : undefined;
           const base = "/v1/collections/notes/records";
-          if (o.kind === "create") await api(base, { token: alice.accessToken, body: { title: o.title, ...(o.withId ? { id: crypto.randomUUID() } : {}) } });
-          else if (o.kind === "update" && target) await api(`${base}/${target}`, { method: "PATCH", token: alice.accessToken, body: { pinned: o.pinned } });
-          else if (o.kind === "delete" && target) await api(`${base}/${target}`, { method: "DELETE", token: alice.accessToken });
+          if (o.kind === "create")
+            await api(base, {
+              token: alice.accessToken,
+              body: { title: o.title, ...(o.withId ? { id: crypto.randomUUID() } : {}) },
+            });
+          else if (o.kind === "update" && target)
+            await api(`${base}/${target}`, { method: "PATCH", token: alice.accessToken, body: { pinned: o.pinned } });
+          else if (o.kind === "delete" && target)
+            await api(`${base}/${target}`, { method: "DELETE", token: alice.accessToken });
           else if (o.kind === "batch") {
-            const operations = Array.from({ length: o.n }, (_, i) => ({ op: "create", collection: "notes", data: { title: `batch ${i}` } }));
-            if (target) operations.push({ op: "update", collection: "notes", id: target, data: { body: "batched" } } as never);
+            const operations = Array.from({ length: o.n }, (_, i) => ({
+              op: "create",
+              collection: "notes",
+              data: { title: `batch ${i}` },
+            }));
+            if (target)
+              operations.push({ op: "update", collection: "notes", id: target, data: { body: "batched" } } as never);
             await api("/v1/batch", { token: alice.accessToken, body: { operations } });
           }
         }
@@ -380,7 +513,9 @@ describe("WebSocket fuzz: collection subscriptions", () => {
         let full: Record<string, unknown>[] = [];
         let end = 0;
         for (let cursor: string | undefined; ; ) {
-          const page = await api(`/v1/collections/notes/changes?limit=200${cursor ? `&since=${cursor}` : ""}`, { token: alice.accessToken });
+          const page = await api(`/v1/collections/notes/changes?limit=200${cursor ? `&since=${cursor}` : ""}`, {
+            token: alice.accessToken,
+          });
           full = full.concat(page.body.items);
           cursor = page.body.nextCursor;
           end = seqOf(cursor!);
@@ -390,7 +525,8 @@ describe("WebSocket fuzz: collection subscriptions", () => {
           applyNew();
           return lastSeq >= end;
         };
-        if (!caughtUp() && !(await sub.until(0, caughtUp))) throw new Error(`socket at ${lastSeq}, log at ${end} after ${JSON.stringify(ops)}`);
+        if (!caughtUp() && !(await sub.until(0, caughtUp)))
+          throw new Error(`socket at ${lastSeq}, log at ${end} after ${JSON.stringify(ops)}`);
         const expected = new Map(full.filter((i) => !i.deleted).map((i) => [i.id as string, i]));
         expect(Object.fromEntries(state)).toEqual(Object.fromEntries(expected));
       }),

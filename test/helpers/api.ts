@@ -39,7 +39,11 @@ export async function api<T = any>(path: string, opts: CallOptions = {}): Promis
     body = JSON.stringify(opts.body);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
-  const req = new Request(`https://outpost.test${path}`, { method: opts.method ?? (body ? "POST" : "GET"), headers, body });
+  const req = new Request(`https://outpost.test${path}`, {
+    method: opts.method ?? (body ? "POST" : "GET"),
+    headers,
+    body,
+  });
   let res: Response;
   let text: string;
   if (opts.settle) {
@@ -53,7 +57,12 @@ export async function api<T = any>(path: string, opts: CallOptions = {}): Promis
     text = await res.text();
   }
   const ct = res.headers.get("content-type") ?? "";
-  return { status: res.status, headers: res.headers, text, body: ct.includes("json") && text ? JSON.parse(text) : (text as unknown as T) };
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    body: ct.includes("json") && text ? JSON.parse(text) : (text as unknown as T),
+  };
 }
 
 let n = 0;
@@ -74,7 +83,13 @@ export async function signup(opts: { name?: string; email?: string; password?: s
   const password = opts.password ?? "correct horse battery";
   const res = await api("/v1/auth/signup", { body: { email, password, ...(opts.name ? { name: opts.name } : {}) } });
   if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${res.text}`);
-  return { id: res.body.user.id, email, password, accessToken: res.body.session.accessToken, refreshToken: res.body.session.refreshToken };
+  return {
+    id: res.body.user.id,
+    email,
+    password,
+    accessToken: res.body.session.accessToken,
+    refreshToken: res.body.session.refreshToken,
+  };
 }
 
 /** The service key, for server-to-server calls. */
@@ -82,14 +97,31 @@ export const serviceKey = () => env.SERVICE_KEY;
 
 /** Checks the common shape of a problem+json answer and returns its body. */
 export function expectProblem(res: ApiResponse, status: number, code: string) {
-  if (res.status !== status || res.body?.code !== code || !(res.headers.get("content-type") ?? "").startsWith("application/problem+json")) {
-    throw new Error(`expected ${status} ${code} problem+json, got ${res.status} ${res.headers.get("content-type")} ${res.text}`);
+  if (
+    res.status !== status ||
+    res.body?.code !== code ||
+    !(res.headers.get("content-type") ?? "").startsWith("application/problem+json")
+  ) {
+    throw new Error(
+      `expected ${status} ${code} problem+json, got ${res.status} ${res.headers.get("content-type")} ${res.text}`,
+    );
   }
-  return res.body as { type: string; title: string; status: number; detail: string; code: string; errors?: { path: string; message: string }[] };
+  return res.body as {
+    type: string;
+    title: string;
+    status: number;
+    detail: string;
+    code: string;
+    errors?: { path: string; message: string }[];
+  };
 }
 
 /** Requests the stand-in server recorded under `prefix`. */
-export async function standinRequests(prefix: string): Promise<{ method: string; path: string; headers: Record<string, string>; body: string; query: Record<string, string> }[]> {
+export async function standinRequests(
+  prefix: string,
+): Promise<
+  { method: string; path: string; headers: Record<string, string>; body: string; query: Record<string, string> }[]
+> {
   const res = await fetch(`${env.STANDIN_URL}/_requests?prefix=${encodeURIComponent(prefix)}`);
   return res.json();
 }

@@ -39,7 +39,9 @@ export function track(ws: WebSocket): WebSocket {
   try {
     onTestFinished(() => closeSocket(ws));
   } catch (e) {
-    throw new Error(`a socket opened outside a test (in beforeAll?) is not closed for you: make it untracked and close it in afterAll with closeSocket (${(e as Error).message})`);
+    throw new Error(
+      `a socket opened outside a test (in beforeAll?) is not closed for you: make it untracked and close it in afterAll with closeSocket (${(e as Error).message})`,
+    );
   }
   return ws;
 }

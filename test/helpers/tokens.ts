@@ -7,7 +7,10 @@ const enc = new TextEncoder();
 const part = (o: object) => b64url(enc.encode(JSON.stringify(o)));
 
 /** Signs access-token claims with the server's real key (to test expiry and claim checks). */
-export async function signWithServerKey(claims: Record<string, unknown>, opts: { exp: number | string; iss?: string; aud?: string }) {
+export async function signWithServerKey(
+  claims: Record<string, unknown>,
+  opts: { exp: number | string; iss?: string; aud?: string },
+) {
   const key = await purposeKey(env.JWT_SECRET, "access-token");
   return new SignJWT(claims)
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
@@ -21,7 +24,13 @@ export async function signWithServerKey(claims: Record<string, unknown>, opts: {
 /** Same claims, signed with a key the server does not know. */
 export async function signWithWrongKey(claims: Record<string, unknown>) {
   const key = await purposeKey("an-attackers-secret-0123456789abcdef0123", "access-token");
-  return new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer("outpost").setAudience("outpost:access").setIssuedAt().setExpirationTime("10m").sign(key);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuer("outpost")
+    .setAudience("outpost:access")
+    .setIssuedAt()
+    .setExpirationTime("10m")
+    .sign(key);
 }
 
 /** An unsigned token (`alg: none`). */
@@ -33,7 +42,11 @@ export function unsignedToken(claims: Record<string, unknown>) {
 /** A real token whose payload was edited (signature kept). */
 export function tamperPayload(token: string, patch: Record<string, unknown>) {
   const [h, p, s] = token.split(".");
-  const payload = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(p!.replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0))));
+  const payload = JSON.parse(
+    new TextDecoder().decode(
+      Uint8Array.from(atob(p!.replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0)),
+    ),
+  );
   return `${h}.${part({ ...payload, ...patch })}.${s}`;
 }
 

@@ -10,8 +10,21 @@ import { decodeProtectedHeader, importSPKI, jwtVerify } from "jose";
 import { APNS_TEST_KEY_ID, APNS_TEST_TEAM_ID, APNS_TEST_TOPIC, apnsTestPublicKeyPem } from "./keys";
 import type { Standin, StandinReply } from "./server";
 
-const PUSH_TYPES = new Set(["alert", "background", "location", "voip", "complication", "fileprovider", "mdm", "liveactivity", "pushtotalk"]);
-const apnsError = (status: number, reason: string, extra: Record<string, unknown> = {}): StandinReply => ({ status, body: { reason, ...extra } });
+const PUSH_TYPES = new Set([
+  "alert",
+  "background",
+  "location",
+  "voip",
+  "complication",
+  "fileprovider",
+  "mdm",
+  "liveactivity",
+  "pushtotalk",
+]);
+const apnsError = (status: number, reason: string, extra: Record<string, unknown> = {}): StandinReply => ({
+  status,
+  body: { reason, ...extra },
+});
 
 export function apnsStandin(): Standin {
   const publicKey = importSPKI(apnsTestPublicKeyPem(), "ES256");
@@ -27,7 +40,11 @@ export function apnsStandin(): Standin {
       if (!jwt) return apnsError(403, "MissingProviderToken");
       try {
         if (decodeProtectedHeader(jwt).kid !== APNS_TEST_KEY_ID) return apnsError(403, "InvalidProviderToken");
-        const { payload } = await jwtVerify(jwt, await publicKey, { algorithms: ["ES256"], issuer: APNS_TEST_TEAM_ID, requiredClaims: ["iat"] });
+        const { payload } = await jwtVerify(jwt, await publicKey, {
+          algorithms: ["ES256"],
+          issuer: APNS_TEST_TEAM_ID,
+          requiredClaims: ["iat"],
+        });
         const age = Date.now() / 1000 - payload.iat!;
         if (age > 3600) return apnsError(403, "ExpiredProviderToken");
         if (age < -60) return apnsError(403, "InvalidProviderToken");
@@ -47,7 +64,8 @@ export function apnsStandin(): Standin {
       } catch {
         return apnsError(400, "PayloadEmpty");
       }
-      if (typeof payload.aps !== "object" || (pushType === "alert" && !payload.aps.alert)) return apnsError(400, "PayloadEmpty");
+      if (typeof payload.aps !== "object" || (pushType === "alert" && !payload.aps.alert))
+        return apnsError(400, "PayloadEmpty");
       const token = m[1]!;
       if (!/^[0-9a-fA-F]{32,200}$/.test(token)) return apnsError(400, "BadDeviceToken");
       const attempt = (tries.get(token) ?? 0) + 1;

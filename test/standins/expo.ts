@@ -12,7 +12,10 @@ import { EXPO_TEST_ACCESS_TOKEN } from "./keys";
 import type { Standin, StandinReply } from "./server";
 
 const TOKEN = /^Expo(nent)?PushToken\[([^\]]+)\]$/;
-const expoError = (status: number, code: string, message: string): StandinReply => ({ status, body: { errors: [{ code, message }] } });
+const expoError = (status: number, code: string, message: string): StandinReply => ({
+  status,
+  body: { errors: [{ code, message }] },
+});
 
 export function expoStandin(): Standin {
   const tries = new Map<string, number>();
@@ -23,7 +26,8 @@ export function expoStandin(): Standin {
     handle(req) {
       if (req.path !== "/expo/push/send" && req.path !== "/expo/push/getReceipts") return null;
       if (req.method !== "POST") return expoError(405, "METHOD_NOT_ALLOWED", "POST only");
-      if (req.headers.authorization !== `Bearer ${EXPO_TEST_ACCESS_TOKEN}`) return expoError(401, "UNAUTHORIZED", "The bearer token is invalid.");
+      if (req.headers.authorization !== `Bearer ${EXPO_TEST_ACCESS_TOKEN}`)
+        return expoError(401, "UNAUTHORIZED", "The bearer token is invalid.");
       if (req.path === "/expo/push/getReceipts") {
         let ids: unknown;
         try {
@@ -31,13 +35,18 @@ export function expoStandin(): Standin {
         } catch {
           return expoError(400, "VALIDATION_ERROR", "The request body is not JSON.");
         }
-        if (!Array.isArray(ids) || ids.length > 1000 || !ids.every((x) => typeof x === "string")) return expoError(400, "VALIDATION_ERROR", '"ids" must be up to 1000 ticket ids.');
+        if (!Array.isArray(ids) || ids.length > 1000 || !ids.every((x) => typeof x === "string"))
+          return expoError(400, "VALIDATION_ERROR", '"ids" must be up to 1000 ticket ids.');
         const data: Record<string, unknown> = {};
         for (const id of ids as string[]) {
           const to = tickets.get(id);
           if (!to) continue;
           data[id] = TOKEN.exec(to)![2]!.startsWith("gone-")
-            ? { status: "error", message: `"${to}" is not a registered push notification recipient`, details: { error: "DeviceNotRegistered", expoPushToken: to } }
+            ? {
+                status: "error",
+                message: `"${to}" is not a registered push notification recipient`,
+                details: { error: "DeviceNotRegistered", expoPushToken: to },
+              }
             : { status: "ok" };
         }
         return { status: 200, body: { data } };
@@ -48,10 +57,16 @@ export function expoStandin(): Standin {
       } catch {
         return expoError(400, "VALIDATION_ERROR", "The request body is not JSON.");
       }
-      const messages = (Array.isArray(parsed) ? parsed : [parsed]) as { to?: unknown; title?: unknown; body?: unknown }[];
-      if (messages.length > 100) return expoError(400, "PUSH_TOO_MANY_NOTIFICATIONS", "At most 100 messages per request.");
+      const messages = (Array.isArray(parsed) ? parsed : [parsed]) as {
+        to?: unknown;
+        title?: unknown;
+        body?: unknown;
+      }[];
+      if (messages.length > 100)
+        return expoError(400, "PUSH_TOO_MANY_NOTIFICATIONS", "At most 100 messages per request.");
       for (const msg of messages) {
-        if (typeof msg?.to !== "string" || !TOKEN.test(msg.to)) return expoError(400, "VALIDATION_ERROR", `"to" must be an Expo push token.`);
+        if (typeof msg?.to !== "string" || !TOKEN.test(msg.to))
+          return expoError(400, "VALIDATION_ERROR", `"to" must be an Expo push token.`);
       }
       const seen = messages.map((msg) => {
         const to = msg.to as string;
@@ -59,13 +74,24 @@ export function expoStandin(): Standin {
         tries.set(to, attempt);
         return { to, inner: TOKEN.exec(to)![2]!, attempt };
       });
-      if (seen.some((s) => s.inner.startsWith("flaky-") && s.attempt === 1)) return expoError(503, "INTERNAL_SERVER_ERROR", "An unknown error occurred.");
+      if (seen.some((s) => s.inner.startsWith("flaky-") && s.attempt === 1))
+        return expoError(503, "INTERNAL_SERVER_ERROR", "An unknown error occurred.");
       return {
         status: 200,
         body: {
           data: seen.map((s) => {
-            if (s.inner.startsWith("dead-")) return { status: "error", message: `"${s.to}" is not a registered push notification recipient`, details: { error: "DeviceNotRegistered", expoPushToken: s.to } };
-            if (s.inner.startsWith("throttled-") && s.attempt === 1) return { status: "error", message: "Too many messages to this device.", details: { error: "MessageRateExceeded" } };
+            if (s.inner.startsWith("dead-"))
+              return {
+                status: "error",
+                message: `"${s.to}" is not a registered push notification recipient`,
+                details: { error: "DeviceNotRegistered", expoPushToken: s.to },
+              };
+            if (s.inner.startsWith("throttled-") && s.attempt === 1)
+              return {
+                status: "error",
+                message: "Too many messages to this device.",
+                details: { error: "MessageRateExceeded" },
+              };
             const id = `ticket-${++n}`;
             tickets.set(id, s.to);
             return { status: "ok", id };

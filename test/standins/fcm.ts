@@ -23,7 +23,9 @@ const fcmError = (code: number, status: string, message: string, errorCode?: str
       code,
       message,
       status,
-      ...(errorCode ? { details: [{ "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", errorCode }] } : {}),
+      ...(errorCode
+        ? { details: [{ "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", errorCode }] }
+        : {}),
     },
   },
 });
@@ -43,8 +45,10 @@ export function fcmStandin(): Standin {
       }
       if (req.path === "/fcm/token") {
         const form = new URLSearchParams(req.body);
-        if (!(req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")) return { status: 400, body: { error: "invalid_request", error_description: "form body expected" } };
-        if (form.get("grant_type") !== "urn:ietf:params:oauth:grant-type:jwt-bearer") return { status: 400, body: { error: "unsupported_grant_type" } };
+        if (!(req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded"))
+          return { status: 400, body: { error: "invalid_request", error_description: "form body expected" } };
+        if (form.get("grant_type") !== "urn:ietf:params:oauth:grant-type:jwt-bearer")
+          return { status: 400, body: { error: "unsupported_grant_type" } };
         const assertion = form.get("assertion") ?? "";
         try {
           const header = decodeProtectedHeader(assertion);
@@ -58,7 +62,10 @@ export function fcmStandin(): Standin {
           if (payload.scope !== SCOPE) throw new Error("wrong scope");
           if (payload.exp! - payload.iat! > 3600) throw new Error("lifetime over one hour");
         } catch (e) {
-          return { status: 400, body: { error: "invalid_grant", error_description: `Invalid JWT: ${(e as Error).message}` } };
+          return {
+            status: 400,
+            body: { error: "invalid_grant", error_description: `Invalid JWT: ${(e as Error).message}` },
+          };
         }
         const token = `ya29.test-${++n}`;
         issued.add(token);
@@ -67,8 +74,10 @@ export function fcmStandin(): Standin {
       const m = /^\/fcm\/v1\/projects\/([^/]+)\/messages:send$/.exec(req.path);
       if (!m) return null;
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
-      if (!bearer || !issued.has(bearer)) return fcmError(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.");
-      if (m[1] !== FCM_TEST_PROJECT) return fcmError(403, "PERMISSION_DENIED", "Permission denied on project.", "SENDER_ID_MISMATCH");
+      if (!bearer || !issued.has(bearer))
+        return fcmError(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.");
+      if (m[1] !== FCM_TEST_PROJECT)
+        return fcmError(403, "PERMISSION_DENIED", "Permission denied on project.", "SENDER_ID_MISMATCH");
       let msg: { token?: unknown; data?: unknown } | undefined;
       try {
         msg = (JSON.parse(req.body) as { message?: typeof msg }).message;
@@ -76,17 +85,40 @@ export function fcmStandin(): Standin {
         return fcmError(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
       }
       const token = msg?.token;
-      if (typeof token !== "string" || !token) return fcmError(400, "INVALID_ARGUMENT", "Request contains an invalid argument.", "INVALID_ARGUMENT");
+      if (typeof token !== "string" || !token)
+        return fcmError(400, "INVALID_ARGUMENT", "Request contains an invalid argument.", "INVALID_ARGUMENT");
       // FCM's data map carries strings only.
-      if (msg?.data !== undefined && (typeof msg.data !== "object" || msg.data === null || Object.values(msg.data).some((x) => typeof x !== "string"))) {
-        return fcmError(400, "INVALID_ARGUMENT", "Invalid value at 'message.data': values must be strings.", "INVALID_ARGUMENT");
+      if (
+        msg?.data !== undefined &&
+        (typeof msg.data !== "object" ||
+          msg.data === null ||
+          Object.values(msg.data).some((x) => typeof x !== "string"))
+      ) {
+        return fcmError(
+          400,
+          "INVALID_ARGUMENT",
+          "Invalid value at 'message.data': values must be strings.",
+          "INVALID_ARGUMENT",
+        );
       }
       const attempt = (tries.get(token) ?? 0) + 1;
       tries.set(token, attempt);
-      if (token.startsWith("dead-")) return fcmError(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED");
-      if (token.startsWith("invalid-")) return fcmError(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token", "INVALID_ARGUMENT");
-      if (token.startsWith("flaky-") && attempt === 1) return fcmError(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE");
-      if (token.startsWith("throttled-") && attempt === 1) return { ...fcmError(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED"), headers: { "retry-after": "30" } };
+      if (token.startsWith("dead-"))
+        return fcmError(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED");
+      if (token.startsWith("invalid-"))
+        return fcmError(
+          400,
+          "INVALID_ARGUMENT",
+          "The registration token is not a valid FCM registration token",
+          "INVALID_ARGUMENT",
+        );
+      if (token.startsWith("flaky-") && attempt === 1)
+        return fcmError(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE");
+      if (token.startsWith("throttled-") && attempt === 1)
+        return {
+          ...fcmError(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED"),
+          headers: { "retry-after": "30" },
+        };
       return { status: 200, body: { name: `projects/${m[1]}/messages/${++n}` } };
     },
   };

@@ -12,7 +12,8 @@ export function mailStandin(): Standin {
     prefix: "/mail",
     handle(req) {
       if (req.path !== "/mail/send" || req.method !== "POST") return null;
-      if (req.headers.authorization !== `Bearer ${MAIL_API_KEY}`) return { status: 401, body: { message: "missing API key" } };
+      if (req.headers.authorization !== `Bearer ${MAIL_API_KEY}`)
+        return { status: 401, body: { message: "missing API key" } };
       let mail: Record<string, unknown>;
       try {
         mail = JSON.parse(req.body) as Record<string, unknown>;
@@ -20,7 +21,8 @@ export function mailStandin(): Standin {
         return { status: 422, body: { message: "invalid JSON" } };
       }
       for (const k of ["from", "to", "subject", "text"]) {
-        if (typeof mail[k] !== "string" || !(mail[k] as string).length) return { status: 422, body: { message: `missing ${k}` } };
+        if (typeof mail[k] !== "string" || !(mail[k] as string).length)
+          return { status: 422, body: { message: `missing ${k}` } };
       }
       return { status: 200, body: { id: `mail_${++n}` } };
     },

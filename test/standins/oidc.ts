@@ -3,7 +3,7 @@
  * public JWKS at `/oidc/<provider>/jwks`, like appleid.apple.com and googleapis.com do. Tests get
  * tokens signed by the "real" provider key from the test-only `POST /oidc/<provider>/sign`.
  */
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import type { Standin } from "./server";
 
 const ISSUER = { apple: "https://appleid.apple.com", google: "https://accounts.google.com" } as const;
@@ -30,7 +30,8 @@ export function oidcStandin(): Standin {
       if (!m) return null;
       const provider = m[1] as Provider;
       const { privateKey, jwk } = await keyFor(provider);
-      if (m[2] === "jwks" && req.method === "GET") return { status: 200, body: { keys: [jwk] }, headers: { "cache-control": "max-age=3600" } };
+      if (m[2] === "jwks" && req.method === "GET")
+        return { status: 200, body: { keys: [jwk] }, headers: { "cache-control": "max-age=3600" } };
       if (m[2] === "sign" && req.method === "POST") {
         const claims = JSON.parse(req.body) as Record<string, unknown> & { expiresIn?: string | number };
         const { expiresIn = "10m", ...rest } = claims;

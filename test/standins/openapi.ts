@@ -12,7 +12,10 @@ export function openapiStandin(): Standin {
     async handle(req) {
       if (req.path !== "/openapi/validate" || req.method !== "POST") return null;
       const result = await validate(JSON.parse(req.body), { validate: { errors: { colorize: false } } });
-      return { status: 200, body: { valid: result.valid, errors: result.valid ? "" : compileErrors(result), warnings: result.warnings } };
+      return {
+        status: 200,
+        body: { valid: result.valid, errors: result.valid ? "" : compileErrors(result), warnings: result.warnings },
+      };
     },
   };
 }

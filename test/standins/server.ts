@@ -28,9 +28,19 @@ export interface StandinReply {
 }
 
 /** A stand-in: answers the requests under its prefix, or returns null to fall through (404). */
-export type Standin = { prefix: string; handle(req: StandinRequest): Promise<StandinReply | null> | StandinReply | null };
+export type Standin = {
+  prefix: string;
+  handle(req: StandinRequest): Promise<StandinReply | null> | StandinReply | null;
+};
 
-const standins: Standin[] = [oidcStandin(), mailStandin(), openapiStandin(), fcmStandin(), apnsStandin(), expoStandin()];
+const standins: Standin[] = [
+  oidcStandin(),
+  mailStandin(),
+  openapiStandin(),
+  fcmStandin(),
+  apnsStandin(),
+  expoStandin(),
+];
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -49,7 +59,14 @@ export async function startStandins(): Promise<{ url: string; close(): Promise<v
       const body = await readBody(req);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
-      const r: StandinRequest = { method: req.method ?? "GET", path: url.pathname, query: Object.fromEntries(url.searchParams), headers, body, at: Date.now() };
+      const r: StandinRequest = {
+        method: req.method ?? "GET",
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers,
+        body,
+        at: Date.now(),
+      };
       let reply: StandinReply | null = null;
       if (r.path === "/_requests") {
         const prefix = r.query.prefix ?? "/";

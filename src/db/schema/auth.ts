@@ -15,7 +15,9 @@ export const users = sqliteTable(
     avatarFileId: text("avatar_file_id"),
     anonymous: integer("anonymous", { mode: "boolean" }).notNull().default(false),
     /** `admin` may use the admin API and the console (`npm run admin -- promote <email>` makes the first). */
-    role: text("role", { enum: ["user", "admin"] }).notNull().default("user"),
+    role: text("role", { enum: ["user", "admin"] })
+      .notNull()
+      .default("user"),
     /** A disabled account cannot sign in or refresh (403 `account_disabled`); its sessions ended when it was disabled. */
     disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
     createdAt: text("created_at").notNull(),

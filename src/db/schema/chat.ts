@@ -22,7 +22,10 @@ export const rooms = sqliteTable(
     lastMessage: text("last_message"),
     lastActivityAt: text("last_activity_at").notNull(),
   },
-  (t) => [uniqueIndex("rooms_direct_key_unique").on(t.directKey), index("rooms_activity_idx").on(t.lastActivityAt, t.id)],
+  (t) => [
+    uniqueIndex("rooms_direct_key_unique").on(t.directKey),
+    index("rooms_activity_idx").on(t.lastActivityAt, t.id),
+  ],
 );
 
 export const roomMembers = sqliteTable(

@@ -70,7 +70,10 @@ export const uploads = sqliteTable(
     createdAt: text("created_at").notNull(),
   },
   // uploads_owner_idx covers the quota sum of unfinished uploads (completed_at IS NULL).
-  (t) => [index("uploads_owner_idx").on(t.ownerId, t.completedAt, t.uploadLength), index("uploads_expires_idx").on(t.expiresAt)],
+  (t) => [
+    index("uploads_owner_idx").on(t.ownerId, t.completedAt, t.uploadLength),
+    index("uploads_expires_idx").on(t.expiresAt),
+  ],
 );
 
 /** Parts of an upload already in R2 (all `limits.uploadPartBytes` long). */

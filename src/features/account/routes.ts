@@ -4,7 +4,7 @@ import * as v from "valibot";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
-import { getUser, Name, requireUser, toUser, updateProfile, UserSchema, userOf } from "../auth";
+import { getUser, Name, requireUser, toUser, UserSchema, updateProfile, userOf } from "../auth";
 import { isOwnFile } from "../files";
 import { deleteAccount } from "./service";
 
@@ -16,7 +16,11 @@ const PatchMeBody = v.strictObject({
 export const accountRoutes = new Hono<AppEnv>()
   .get(
     "/",
-    describe({ tag: "Account", summary: "The calling user", responses: { 200: { description: "User", schema: UserSchema } } }),
+    describe({
+      tag: "Account",
+      summary: "The calling user",
+      responses: { 200: { description: "User", schema: UserSchema } },
+    }),
     requireUser,
     async (c) => {
       const user = await getUser(c.var.db, userOf(c).userId);
@@ -26,7 +30,11 @@ export const accountRoutes = new Hono<AppEnv>()
   )
   .patch(
     "/",
-    describe({ tag: "Account", summary: "Update name or avatar (avatar: one of the caller's own files)", responses: { 200: { description: "User", schema: UserSchema } } }),
+    describe({
+      tag: "Account",
+      summary: "Update name or avatar (avatar: one of the caller's own files)",
+      responses: { 200: { description: "User", schema: UserSchema } },
+    }),
     requireUser,
     validate("json", PatchMeBody),
     async (c) => {
@@ -46,7 +54,12 @@ export const accountRoutes = new Hono<AppEnv>()
   )
   .delete(
     "/",
-    describe({ tag: "Account", summary: "Delete the account and everything it owns", description: "Sessions, records, files, devices and memberships are removed. Required by the app stores.", responses: { 204: { description: "Deleted" } } }),
+    describe({
+      tag: "Account",
+      summary: "Delete the account and everything it owns",
+      description: "Sessions, records, files, devices and memberships are removed. Required by the app stores.",
+      responses: { 204: { description: "Deleted" } },
+    }),
     requireUser,
     async (c) => {
       const gone = await deleteAccount(c.var.lifecycle, c.env, c.var.db, userOf(c).userId);

@@ -21,14 +21,22 @@ export async function deleteAccount(
   const ctx = { env, db, userId };
   const plans: DeletionPlan[] = [];
   for (const hook of lifecycle.deletionHooks) plans.push(await hook(ctx));
-  const res = await runBatch(db, [...plans.flatMap((p) => p.statements ?? []), ...extra, deleteUserStatement(db, userId)]);
+  const res = await runBatch(db, [
+    ...plans.flatMap((p) => p.statements ?? []),
+    ...extra,
+    deleteUserStatement(db, userId),
+  ]);
   const deleted = res.at(-1) as { id: string }[];
   if (deleted.length === 0) return { deleted: false };
   const after = plans.flatMap((p) => (p.after ? [p.after] : []));
   return {
     deleted: true,
     after: async () => {
-      await Promise.all(after.map((f) => f().catch((e: unknown) => console.error("account deletion cleanup failed:", (e as Error).message))));
+      await Promise.all(
+        after.map((f) =>
+          f().catch((e: unknown) => console.error("account deletion cleanup failed:", (e as Error).message)),
+        ),
+      );
     },
   };
 }

@@ -111,23 +111,30 @@ export const adminRoutes = new Hono<AppEnv>()
     async (c) => c.json(await listAudit(c.var.db, c.req.valid("query"))),
   )
   .post(
-"/push",
-  describe({
-    tag: "Push",
-    summary: "Push a notification to users (service key or an admin)",
-    auth: "service",
-    description:
-      "Queued, then sent to every device of each user. `data` values are strings (FCM's data map only carries strings). Unknown user ids are skipped. Send `Idempotency-Key` so a retried call does not push twice.",
-    responses: { 202: { description: "Queued", schema: AdminPushAccepted }, 403: { description: "forbidden: neither the service key nor an admin" } },
-  }),
-  requireAdmin,
-  idempotency,
-  validate("json", AdminPushBody),
-  async (c) => {
-    const b = c.req.valid("json");
-    const userIds = [...new Set(b.userIds)];
-    await queuePush(c.env, userIds, { title: b.title, body: b.body, data: b.data ?? {} });
-    await recordAudit(c.var.db, actorOf(c), { action: "push.send", target: `users:${userIds.length}`, detail: { title: b.title, userIds: userIds.slice(0, 20) } });
-    return c.json({ status: "queued" as const, userCount: userIds.length }, 202);
-  },
-);
+    "/push",
+    describe({
+      tag: "Push",
+      summary: "Push a notification to users (service key or an admin)",
+      auth: "service",
+      description:
+        "Queued, then sent to every device of each user. `data` values are strings (FCM's data map only carries strings). Unknown user ids are skipped. Send `Idempotency-Key` so a retried call does not push twice.",
+      responses: {
+        202: { description: "Queued", schema: AdminPushAccepted },
+        403: { description: "forbidden: neither the service key nor an admin" },
+      },
+    }),
+    requireAdmin,
+    idempotency,
+    validate("json", AdminPushBody),
+    async (c) => {
+      const b = c.req.valid("json");
+      const userIds = [...new Set(b.userIds)];
+      await queuePush(c.env, userIds, { title: b.title, body: b.body, data: b.data ?? {} });
+      await recordAudit(c.var.db, actorOf(c), {
+        action: "push.send",
+        target: `users:${userIds.length}`,
+        detail: { title: b.title, userIds: userIds.slice(0, 20) },
+      });
+      return c.json({ status: "queued" as const, userCount: userIds.length }, 202);
+    },
+  );

@@ -229,9 +229,17 @@ export async function endUserSessions(db: Database, actor: Actor, id: string): P
  * Deletes an account exactly as `DELETE /v1/me` does (the account feature's `deleteAccount`), with
  * the audit row in the same batch. Returns the work to run after it (R2, rooms), or throws 404.
  */
-export async function removeUser(lifecycle: Lifecycle, env: Env, db: Database, actor: Actor, id: string): Promise<() => Promise<void>> {
+export async function removeUser(
+  lifecycle: Lifecycle,
+  env: Env,
+  db: Database,
+  actor: Actor,
+  id: string,
+): Promise<() => Promise<void>> {
   if (actor.id === id) throw new AppError("conflict", "Delete your own account with DELETE /v1/me, not as an admin.");
-  const gone = await deleteAccount(lifecycle, env, db, id, [userAuditStatement(db, actor, id, { action: "user.delete" })]);
+  const gone = await deleteAccount(lifecycle, env, db, id, [
+    userAuditStatement(db, actor, id, { action: "user.delete" }),
+  ]);
   if (!gone.deleted) throw new AppError("not_found", "No such user.");
   return gone.after;
 }

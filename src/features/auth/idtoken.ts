@@ -3,7 +3,7 @@
  * the provider's JWKS (URL from configuration, so tests use a local key set) with jose:
  * signature, issuer, audience (our app's client ids), expiry, and the nonce when one was used.
  */
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from "jose";
+import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
 import { type Config, limits } from "../../config";
 import { AppError } from "../../errors";
 import { hex, safeEqualStr, sha256 } from "../../lib/crypto";
@@ -33,10 +33,18 @@ export interface VerifiedIdentity {
 }
 
 /** Verifies an ID token; any failure is `unauthorized` (the reason is not echoed to the caller). */
-export async function verifyIdToken(cfg: Config, provider: "apple" | "google", idToken: string, nonce: string | undefined): Promise<VerifiedIdentity> {
+export async function verifyIdToken(
+  cfg: Config,
+  provider: "apple" | "google",
+  idToken: string,
+  nonce: string | undefined,
+): Promise<VerifiedIdentity> {
   const { jwksUrl, audiences } = cfg[provider];
   if (audiences.length === 0) {
-    throw new AppError("forbidden", `Sign in with ${provider === "apple" ? "Apple" : "Google"} is not enabled on this server.`);
+    throw new AppError(
+      "forbidden",
+      `Sign in with ${provider === "apple" ? "Apple" : "Google"} is not enabled on this server.`,
+    );
   }
   let payload: JWTPayload;
   try {

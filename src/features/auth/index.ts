@@ -6,8 +6,8 @@
 import type { FeatureParts } from "../../lifecycle";
 import { authCleanup } from "./service";
 
+export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
 export { authRoutes } from "./routes";
-export { optionalAuth, requireAuth, requireService, requireSocketUser, requireUser, userOf } from "./middleware";
 export { Name, UserSchema } from "./schemas";
 export {
   clearAvatarStatement,
@@ -20,8 +20,8 @@ export {
   sessionLiveSql,
   toUser,
   updateProfile,
-  userExists,
   userEmailSql,
+  userExists,
   userExistsSql,
   userNameSql,
   userNamesJsonSql,

@@ -48,7 +48,8 @@ const MISSING: Record<Accept, string> = {
   "user-or-service": "Send Authorization: Bearer <accessToken>.",
   service: "Send Authorization: Bearer <serviceKey>.",
 };
-const SOCKET_MISSING = "Send ?ticket=<from POST /v1/auth/socket-ticket>, Authorization: Bearer <accessToken>, or ?token=<accessToken>.";
+const SOCKET_MISSING =
+  "Send ?ticket=<from POST /v1/auth/socket-ticket>, Authorization: Bearer <accessToken>, or ?token=<accessToken>.";
 
 /**
  * The one authentication middleware: finds the credential (header, or for sockets also a ticket
@@ -60,23 +61,38 @@ function authenticate(opts: AuthOptions) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const header = c.req.header("authorization");
     const ticket = opts.socket && header === undefined ? c.req.query("ticket") : undefined;
-    const token = bearer(header) ?? (opts.socket && header === undefined && ticket === undefined ? c.req.query("token") : undefined);
+    const token =
+      bearer(header) ??
+      (opts.socket && header === undefined && ticket === undefined ? c.req.query("token") : undefined);
     let p: Principal | null = null;
     if (header !== undefined && !token) {
-      throw new AppError("unauthorized", opts.optional ? "Send Authorization: Bearer <accessToken>, or no Authorization header." : MISSING[opts.accept]);
+      throw new AppError(
+        "unauthorized",
+        opts.optional ? "Send Authorization: Bearer <accessToken>, or no Authorization header." : MISSING[opts.accept],
+      );
     }
     if (token) {
       p = await principalFromToken(c, token);
     } else if (ticket !== undefined) {
       p = TICKET_RE.test(ticket) ? await consumeSocketTicket(c.var.db, ticket) : null;
-      if (!p) throw new AppError("unauthorized", "The socket ticket is not valid, was already used, or has expired; get a new one from POST /v1/auth/socket-ticket.");
+      if (!p)
+        throw new AppError(
+          "unauthorized",
+          "The socket ticket is not valid, was already used, or has expired; get a new one from POST /v1/auth/socket-ticket.",
+        );
     } else if (!opts.optional) {
       throw new AppError("unauthorized", opts.socket ? SOCKET_MISSING : MISSING[opts.accept]);
     }
     if (p && opts.accept === "user" && p.kind !== "user") {
-      throw new AppError("forbidden", opts.socket ? "Sockets need a user's access token, not the service key." : "This route needs a user's access token, not the service key.");
+      throw new AppError(
+        "forbidden",
+        opts.socket
+          ? "Sockets need a user's access token, not the service key."
+          : "This route needs a user's access token, not the service key.",
+      );
     }
-    if (p && opts.accept === "service" && p.kind !== "service") throw new AppError("forbidden", "This route needs the service key.");
+    if (p && opts.accept === "service" && p.kind !== "service")
+      throw new AppError("forbidden", "This route needs the service key.");
     c.set("principal", p);
     await next();
   });
@@ -88,8 +104,6 @@ export const optionalAuth = authenticate({ accept: "user-or-service", optional: 
 export const requireAuth = authenticate({ accept: "user-or-service" });
 /** A user token (the service key is refused: the route acts on the caller's own account). */
 export const requireUser = authenticate({ accept: "user" });
-/** The service key. */
-export const requireService = authenticate({ accept: "service" });
 
 /** A user, for WebSocket routes: header, `?ticket=` or `?token=`; documented in OpenAPI with the ticket parameter. */
 export const requireSocketUser = Object.assign(authenticate({ accept: "user", socket: true }), {

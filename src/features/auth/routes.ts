@@ -5,14 +5,14 @@ import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, EmptyBody, validate } from "../../lib/validation";
-import { rateLimit } from "../../middleware/rate-limit";
-import { requireUser, userOf } from "./middleware";
+import { endSessionSockets } from "../../lifecycle";
 import { idempotency } from "../../middleware/idempotency";
+import { rateLimit } from "../../middleware/rate-limit";
 import { createMailer, passwordResetMail, verifyEmailMail } from "../mail";
 import { verifyIdToken } from "./idtoken";
+import { requireUser, userOf } from "./middleware";
 import * as S from "./schemas";
 import * as auth from "./service";
-import { endSessionSockets } from "../../lifecycle";
 
 const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
 
@@ -24,28 +24,60 @@ function linkBase(c: { env: Env; var: AppEnv["Variables"]; req: { url: string } 
 export const authRoutes = new Hono<AppEnv>()
   .post(
     "/signup",
-    describe({ tag: "Auth", summary: "Create an account with email and password", auth: "none", rateLimited: true, responses: { 201: { description: "Account and session", schema: S.AuthResult }, 409: { description: "email_taken" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Create an account with email and password",
+      auth: "none",
+      rateLimited: true,
+      responses: {
+        201: { description: "Account and session", schema: S.AuthResult },
+        409: { description: "email_taken" },
+      },
+    }),
     rateLimit("AUTH_LIMITER", "signup"),
     validate("json", S.SignupBody),
     async (c) => c.json(await auth.signup(c.var.db, c.var.config, c.req.valid("json"), ua(c)), 201),
   )
   .post(
     "/login",
-    describe({ tag: "Auth", summary: "Sign in with email and password", auth: "none", rateLimited: true, responses: { 200: { description: "Account and session", schema: S.AuthResult }, 401: { description: "invalid_credentials (also for an unknown email)" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Sign in with email and password",
+      auth: "none",
+      rateLimited: true,
+      responses: {
+        200: { description: "Account and session", schema: S.AuthResult },
+        401: { description: "invalid_credentials (also for an unknown email)" },
+      },
+    }),
     rateLimit("AUTH_LIMITER", "login"),
     validate("json", S.LoginBody),
     async (c) => c.json(await auth.login(c.var.db, c.var.config, c.req.valid("json"), ua(c))),
   )
   .post(
     "/anonymous",
-    describe({ tag: "Auth", summary: "Start a guest account", auth: "none", rateLimited: true, responses: { 201: { description: "Guest account and session", schema: S.AuthResult } } }),
+    describe({
+      tag: "Auth",
+      summary: "Start a guest account",
+      auth: "none",
+      rateLimited: true,
+      responses: { 201: { description: "Guest account and session", schema: S.AuthResult } },
+    }),
     rateLimit("AUTH_LIMITER", "anonymous"),
     validate("json", EmptyBody),
     async (c) => c.json(await auth.createGuest(c.var.db, c.var.config, ua(c)), 201),
   )
   .post(
     "/link",
-    describe({ tag: "Auth", summary: "Turn the calling guest into a full account (same id)", rateLimited: true, responses: { 200: { description: "The upgraded user", schema: v.object({ user: S.UserSchema }) }, 409: { description: "email_taken, or not a guest (conflict)" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Turn the calling guest into a full account (same id)",
+      rateLimited: true,
+      responses: {
+        200: { description: "The upgraded user", schema: v.object({ user: S.UserSchema }) },
+        409: { description: "email_taken, or not a guest (conflict)" },
+      },
+    }),
     requireUser,
     idempotency,
     rateLimit("AUTH_LIMITER", "link"),
@@ -54,17 +86,34 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/refresh",
-    describe({ tag: "Auth", summary: "Rotate the refresh token and get a new access token", auth: "none", rateLimited: true, description: "Each refresh token is rotated once. The token just rotated may be presented again for 10 seconds after its rotation (the answer to the first call was lost on a bad network): that answers 200 with the same new refresh token. Any other already-rotated token answers 401 `refresh_token_reused` and revokes the whole session.", responses: { 200: { description: "New session tokens", schema: v.object({ session: S.SessionSchema }) } } }),
+    describe({
+      tag: "Auth",
+      summary: "Rotate the refresh token and get a new access token",
+      auth: "none",
+      rateLimited: true,
+      description:
+        "Each refresh token is rotated once. The token just rotated may be presented again for 10 seconds after its rotation (the answer to the first call was lost on a bad network): that answers 200 with the same new refresh token. Any other already-rotated token answers 401 `refresh_token_reused` and revokes the whole session.",
+      responses: { 200: { description: "New session tokens", schema: v.object({ session: S.SessionSchema }) } },
+    }),
     rateLimit("REFRESH_LIMITER", "refresh"),
     validate("json", S.RefreshBody),
     async (c) => {
-      const ended = (userId: string, sessionId: string) => c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, [sessionId]));
-      return c.json({ session: await auth.refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c), ended) });
+      const ended = (userId: string, sessionId: string) =>
+        c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, [sessionId]));
+      return c.json({
+        session: await auth.refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c), ended),
+      });
     },
   )
   .post(
     "/logout",
-    describe({ tag: "Auth", summary: "Revoke the current session", description: "The refresh token stops working at once; the access token expires on its own within its short lifetime.", responses: { 204: { description: "Signed out" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Revoke the current session",
+      description:
+        "The refresh token stops working at once; the access token expires on its own within its short lifetime.",
+      responses: { 204: { description: "Signed out" } },
+    }),
     requireUser,
     idempotency,
     validate("json", EmptyBody),
@@ -77,14 +126,26 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/socket-ticket",
-    describe({ tag: "Auth", summary: "A single-use ticket for opening a WebSocket", description: "Recommended way to authenticate a WebSocket: pass the ticket as `?ticket=` when opening any socket route (such as `GET /v1/rooms/{id}/ws`) instead of `?token=`, so the access token stays out of URLs and server logs. Valid once, for 30 seconds; the socket opens for the calling session (the same user and session as the access token that asked for the ticket). Only its hash is stored.", responses: { 201: { description: "The ticket", schema: S.SocketTicketSchema } } }),
+    describe({
+      tag: "Auth",
+      summary: "A single-use ticket for opening a WebSocket",
+      description:
+        "Recommended way to authenticate a WebSocket: pass the ticket as `?ticket=` when opening any socket route (such as `GET /v1/rooms/{id}/ws`) instead of `?token=`, so the access token stays out of URLs and server logs. Valid once, for 30 seconds; the socket opens for the calling session (the same user and session as the access token that asked for the ticket). Only its hash is stored.",
+      responses: { 201: { description: "The ticket", schema: S.SocketTicketSchema } },
+    }),
     requireUser,
     validate("json", EmptyBody),
     async (c) => c.json(await auth.issueSocketTicket(c.var.db, userOf(c)), 201),
   )
   .get(
     "/sessions",
-    describe({ tag: "Auth", summary: "List the caller's sessions", responses: { 200: { description: "Sessions, most recently used first", schema: v.object({ items: v.array(S.SessionInfo) }) } } }),
+    describe({
+      tag: "Auth",
+      summary: "List the caller's sessions",
+      responses: {
+        200: { description: "Sessions, most recently used first", schema: v.object({ items: v.array(S.SessionInfo) }) },
+      },
+    }),
     requireUser,
     async (c) => {
       const p = userOf(c);
@@ -93,7 +154,11 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .delete(
     "/sessions/:id",
-    describe({ tag: "Auth", summary: "Revoke one of the caller's sessions", responses: { 204: { description: "Revoked" }, 404: { description: "No such session of the caller" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Revoke one of the caller's sessions",
+      responses: { 204: { description: "Revoked" }, 404: { description: "No such session of the caller" } },
+    }),
     requireUser,
     validate("param", S.SessionIdParam),
     async (c) => {
@@ -106,7 +171,15 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/password",
-    describe({ tag: "Auth", summary: "Change the password (other sessions are revoked)", rateLimited: true, responses: { 204: { description: "Changed" }, 401: { description: "invalid_credentials: the current password is wrong" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Change the password (other sessions are revoked)",
+      rateLimited: true,
+      responses: {
+        204: { description: "Changed" },
+        401: { description: "invalid_credentials: the current password is wrong" },
+      },
+    }),
     requireUser,
     idempotency,
     rateLimit("AUTH_LIMITER", "password"),
@@ -121,7 +194,14 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/password-reset",
-    describe({ tag: "Auth", summary: "Mail a password reset code", auth: "none", rateLimited: true, description: "Always 202, whether or not the account exists; the lookup and the mail happen after the response.", responses: { 202: { description: "Accepted" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Mail a password reset code",
+      auth: "none",
+      rateLimited: true,
+      description: "Always 202, whether or not the account exists; the lookup and the mail happen after the response.",
+      responses: { 202: { description: "Accepted" } },
+    }),
     rateLimit("AUTH_LIMITER", "reset"),
     validate("json", S.PasswordResetBody),
     async (c) => {
@@ -141,7 +221,13 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/password-reset/confirm",
-    describe({ tag: "Auth", summary: "Set a new password with a reset code (all sessions are revoked)", auth: "none", rateLimited: true, responses: { 204: { description: "Password set" }, 400: { description: "invalid_token" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Set a new password with a reset code (all sessions are revoked)",
+      auth: "none",
+      rateLimited: true,
+      responses: { 204: { description: "Password set" }, 400: { description: "invalid_token" } },
+    }),
     rateLimit("AUTH_LIMITER", "reset-confirm"),
     validate("json", S.PasswordResetConfirmBody),
     async (c) => {
@@ -153,7 +239,12 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/verify-email",
-    describe({ tag: "Auth", summary: "Mail an email verification code to the caller", rateLimited: true, responses: { 202: { description: "Sent" }, 409: { description: "No email, or already verified" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Mail an email verification code to the caller",
+      rateLimited: true,
+      responses: { 202: { description: "Sent" }, 409: { description: "No email, or already verified" } },
+    }),
     requireUser,
     idempotency,
     rateLimit("AUTH_LIMITER", "verify"),
@@ -171,7 +262,13 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/verify-email/confirm",
-    describe({ tag: "Auth", summary: "Confirm an email address with its code", auth: "none", rateLimited: true, responses: { 204: { description: "Verified" }, 400: { description: "invalid_token" } } }),
+    describe({
+      tag: "Auth",
+      summary: "Confirm an email address with its code",
+      auth: "none",
+      rateLimited: true,
+      responses: { 204: { description: "Verified" }, 400: { description: "invalid_token" } },
+    }),
     rateLimit("AUTH_LIMITER", "verify-confirm"),
     validate("json", S.TokenBody),
     async (c) => {
@@ -181,7 +278,15 @@ export const authRoutes = new Hono<AppEnv>()
   )
   .post(
     "/idtoken",
-    describe({ tag: "Auth", summary: "Sign in with Apple or Google (native ID token)", auth: "none", rateLimited: true, description: "`nonce`: for Apple send the raw nonce (the token carries its SHA-256, hex; the hash itself is refused); for Google the token carries the nonce as sent. A provider email joins an existing account only when both the provider and that account have verified it; an account whose email was never verified keeps its id and data but loses the email, and the provider's user gets a new account. A provider email that is not verified is never stored as the account's email.", responses: { 200: { description: "Account and session", schema: S.AuthResult } } }),
+    describe({
+      tag: "Auth",
+      summary: "Sign in with Apple or Google (native ID token)",
+      auth: "none",
+      rateLimited: true,
+      description:
+        "`nonce`: for Apple send the raw nonce (the token carries its SHA-256, hex; the hash itself is refused); for Google the token carries the nonce as sent. A provider email joins an existing account only when both the provider and that account have verified it; an account whose email was never verified keeps its id and data but loses the email, and the provider's user gets a new account. A provider email that is not verified is never stored as the account's email.",
+      responses: { 200: { description: "Account and session", schema: S.AuthResult } },
+    }),
     rateLimit("AUTH_LIMITER", "idtoken"),
     validate("json", S.IdTokenBody),
     async (c) => {

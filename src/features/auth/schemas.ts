@@ -18,7 +18,10 @@ export const Name = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(lim
 const Token = v.pipe(v.string(), v.minLength(1), v.maxLength(512));
 
 export const SignupBody = v.strictObject({ email: Email, password: Password, name: v.optional(Name) });
-export const LoginBody = v.strictObject({ email: Email, password: v.pipe(v.string(), v.minLength(1), v.maxLength(limits.passwordMax)) });
+export const LoginBody = v.strictObject({
+  email: Email,
+  password: v.pipe(v.string(), v.minLength(1), v.maxLength(limits.passwordMax)),
+});
 export const LinkBody = v.strictObject({ email: Email, password: Password });
 export const RefreshBody = v.strictObject({ refreshToken: Token });
 export const PasswordChangeBody = v.strictObject({

@@ -1,5 +1,20 @@
 /** Accounts and sessions: all auth data access and rules. Routes call these; nothing else writes these tables. */
-import { type AnyColumn, and, desc, eq, getTableColumns, gt, inArray, is, lte, ne, or, SQL, sql, type Table } from "drizzle-orm";
+import {
+  type AnyColumn,
+  and,
+  desc,
+  eq,
+  getTableColumns,
+  gt,
+  inArray,
+  is,
+  lte,
+  ne,
+  or,
+  SQL,
+  sql,
+  type Table,
+} from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
@@ -8,9 +23,9 @@ import type { Principal } from "../../env";
 import { AppError, isConstraintError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
+import type { ScheduledTask } from "../../lifecycle";
 import type { User } from "./schemas";
 import { newRefreshToken, nextRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
-import type { ScheduledTask } from "../../lifecycle";
 
 type UserRow = typeof users.$inferSelect;
 
@@ -31,7 +46,6 @@ export function toUser(u: UserRow): User {
 
 /** What a disabled account gets from login, refresh and provider sign-in. */
 const accountDisabled = () => new AppError("account_disabled", "This account has been disabled.");
-
 
 const addSeconds = (iso: string, s: number) => new Date(Date.parse(iso) + s * 1000).toISOString();
 
@@ -72,8 +86,14 @@ async function getUserByEmail(db: Database, email: string): Promise<UserRow | un
 }
 
 /** Creates an email/password account and its first session. */
-export async function signup(db: Database, cfg: Config, input: { email: string; password: string; name?: string | undefined }, userAgent: string | null) {
-  if (await getUserByEmail(db, input.email)) throw new AppError("email_taken", "An account with this email already exists.");
+export async function signup(
+  db: Database,
+  cfg: Config,
+  input: { email: string; password: string; name?: string | undefined },
+  userAgent: string | null,
+) {
+  if (await getUserByEmail(db, input.email))
+    throw new AppError("email_taken", "An account with this email already exists.");
   const now = nowIso();
   const row: UserRow = {
     id: newId(),
@@ -102,14 +122,26 @@ export async function signup(db: Database, cfg: Config, input: { email: string; 
  * Email/password login. One SELECT, one PBKDF2 (also for an unknown email, against a dummy hash,
  * so both answers take the same time), one batch. Same error for unknown email and wrong password.
  */
-export async function login(db: Database, cfg: Config, input: { email: string; password: string }, userAgent: string | null) {
+export async function login(
+  db: Database,
+  cfg: Config,
+  input: { email: string; password: string },
+  userAgent: string | null,
+) {
   const user = await getUserByEmail(db, input.email);
   const { ok, rehash } = await verifyPassword(input.password, user?.passwordHash ?? null);
   if (!user || !ok) throw new AppError("invalid_credentials", "Email or password is wrong.");
   // Only after the password matched: the refusal must not tell strangers that the account exists.
   if (user.disabled) throw accountDisabled();
   const s = await openSession(db, cfg, user, userAgent);
-  const upgrade = rehash ? [db.update(users).set({ passwordHash: await hashPassword(input.password) }).where(eq(users.id, user.id))] : [];
+  const upgrade = rehash
+    ? [
+        db
+          .update(users)
+          .set({ passwordHash: await hashPassword(input.password) })
+          .where(eq(users.id, user.id)),
+      ]
+    : [];
   await db.batch([...s.statements, ...upgrade]);
   return { user: toUser(user), session: s.tokens };
 }
@@ -140,7 +172,8 @@ export async function linkGuest(db: Database, userId: string, input: { email: st
   const user = await getUser(db, userId);
   if (!user) throw new AppError("unauthorized", "This account no longer exists.");
   if (!user.anonymous) throw new AppError("conflict", "This account already has an email and password.");
-  if (await getUserByEmail(db, input.email)) throw new AppError("email_taken", "An account with this email already exists.");
+  if (await getUserByEmail(db, input.email))
+    throw new AppError("email_taken", "An account with this email already exists.");
   const passwordHash = await hashPassword(input.password);
   try {
     const updated = await db
@@ -229,7 +262,10 @@ export async function refresh(
       .where(
         and(
           eq(sessions.id, row.sessionId),
-          or(eq(sessions.refreshHash, hash), and(eq(sessions.refreshHash, nextHash), gt(sessions.rotatedAt, graceFrom))),
+          or(
+            eq(sessions.refreshHash, hash),
+            and(eq(sessions.refreshHash, nextHash), gt(sessions.rotatedAt, graceFrom)),
+          ),
         ),
       )
       .returning({ id: sessions.id }),
@@ -258,7 +294,12 @@ export async function revokeSession(db: Database, userId: string, sessionId: str
 
 export async function listSessions(db: Database, userId: string, currentId: string) {
   const rows = await db
-    .select({ id: sessions.id, createdAt: sessions.createdAt, lastUsedAt: sessions.lastUsedAt, userAgent: sessions.userAgent })
+    .select({
+      id: sessions.id,
+      createdAt: sessions.createdAt,
+      lastUsedAt: sessions.lastUsedAt,
+      userAgent: sessions.userAgent,
+    })
     .from(sessions)
     .where(eq(sessions.userId, userId))
     .orderBy(desc(sessions.lastUsedAt))
@@ -267,14 +308,26 @@ export async function listSessions(db: Database, userId: string, currentId: stri
 }
 
 /** Changes the password after checking the current one; every other session is revoked (their ids are returned). */
-export async function changePassword(db: Database, userId: string, sessionId: string, current: string, next: string): Promise<string[]> {
+export async function changePassword(
+  db: Database,
+  userId: string,
+  sessionId: string,
+  current: string,
+  next: string,
+): Promise<string[]> {
   const user = await getUser(db, userId);
   if (!user) throw new AppError("unauthorized", "This account no longer exists.");
   const { ok } = await verifyPassword(current, user.passwordHash);
   if (!ok) throw new AppError("invalid_credentials", "The current password is wrong.");
   const [, ended] = await db.batch([
-    db.update(users).set({ passwordHash: await hashPassword(next), updatedAt: nowIso() }).where(eq(users.id, userId)),
-    db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId))).returning({ id: sessions.id }),
+    db
+      .update(users)
+      .set({ passwordHash: await hashPassword(next), updatedAt: nowIso() })
+      .where(eq(users.id, userId)),
+    db
+      .delete(sessions)
+      .where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId)))
+      .returning({ id: sessions.id }),
   ]);
   return ended.map((s) => s.id);
 }
@@ -286,7 +339,10 @@ type UserPrincipal = Extract<Principal, { kind: "user" }>;
  * the INSERT copies nothing unless the session is still live, so the access token of a session
  * that ended (logout, revocation, deleted account) gets no ticket.
  */
-export async function issueSocketTicket(db: Database, p: UserPrincipal): Promise<{ ticket: string; expiresAt: string }> {
+export async function issueSocketTicket(
+  db: Database,
+  p: UserPrincipal,
+): Promise<{ ticket: string; expiresAt: string }> {
   const ticket = `st_${randomToken(32)}`;
   const now = nowIso();
   const expiresAt = addSeconds(now, limits.socketTicketTtlSec);
@@ -322,7 +378,14 @@ export const authCleanup: ScheduledTask = async (_env, db, now) => {
   await db.batch([
     // A disabled account's sessions are kept (they were expired when it was disabled), so their
     // refresh tokens keep getting 403 `account_disabled`.
-    db.delete(sessions).where(and(lte(sessions.expiresAt, iso), sql`NOT EXISTS (SELECT 1 FROM users WHERE users.id = ${sessions.userId} AND users.disabled = 1)`)),
+    db
+      .delete(sessions)
+      .where(
+        and(
+          lte(sessions.expiresAt, iso),
+          sql`NOT EXISTS (SELECT 1 FROM users WHERE users.id = ${sessions.userId} AND users.disabled = 1)`,
+        ),
+      ),
     db.delete(verificationTokens).where(lte(verificationTokens.expiresAt, iso)),
   ]);
   await socketTicketCleanup(_env, db, now);
@@ -336,10 +399,18 @@ export const socketTicketCleanup: ScheduledTask = async (_env, db, now) => {
 type Purpose = (typeof verificationTokens.$inferSelect)["purpose"];
 
 /** Creates a one-time token for `purpose` (older ones of the same purpose are dropped); returns the raw token. */
-export async function issueToken(db: Database, userId: string, purpose: Purpose, email: string | null, ttlSec: number): Promise<string> {
+export async function issueToken(
+  db: Database,
+  userId: string,
+  purpose: Purpose,
+  email: string | null,
+  ttlSec: number,
+): Promise<string> {
   const token = randomToken(32);
   await db.batch([
-    db.delete(verificationTokens).where(and(eq(verificationTokens.userId, userId), eq(verificationTokens.purpose, purpose))),
+    db
+      .delete(verificationTokens)
+      .where(and(eq(verificationTokens.userId, userId), eq(verificationTokens.purpose, purpose))),
     db.insert(verificationTokens).values({
       hash: await hashToken(token),
       userId,
@@ -358,7 +429,8 @@ async function consumeToken(db: Database, token: string, purpose: Purpose) {
     .where(and(eq(verificationTokens.hash, await hashToken(token)), eq(verificationTokens.purpose, purpose)))
     .returning()
     .get();
-  if (!row || row.expiresAt <= nowIso()) throw new AppError("invalid_token", "This link or code is invalid or has expired.");
+  if (!row || row.expiresAt <= nowIso())
+    throw new AppError("invalid_token", "This link or code is invalid or has expired.");
   return row;
 }
 
@@ -402,7 +474,13 @@ export async function confirmEmail(db: Database, token: string) {
 export async function signInWithIdentity(
   db: Database,
   cfg: Config,
-  id: { provider: "apple" | "google"; subject: string; email: string | null; emailVerified: boolean; name: string | null },
+  id: {
+    provider: "apple" | "google";
+    subject: string;
+    email: string | null;
+    emailVerified: boolean;
+    name: string | null;
+  },
   userAgent: string | null,
 ): Promise<{ user: User; session: SessionTokens }> {
   try {
@@ -416,7 +494,8 @@ export async function signInWithIdentity(
   try {
     return await identitySignIn(db, cfg, id, userAgent);
   } catch (e) {
-    if (isConstraintError(e, "UNIQUE")) throw new AppError("conflict", "This account changed while signing in; try again.");
+    if (isConstraintError(e, "UNIQUE"))
+      throw new AppError("conflict", "This account changed while signing in; try again.");
     throw e;
   }
 }
@@ -424,7 +503,13 @@ export async function signInWithIdentity(
 async function identitySignIn(
   db: Database,
   cfg: Config,
-  id: { provider: "apple" | "google"; subject: string; email: string | null; emailVerified: boolean; name: string | null },
+  id: {
+    provider: "apple" | "google";
+    subject: string;
+    email: string | null;
+    emailVerified: boolean;
+    name: string | null;
+  },
   userAgent: string | null,
 ) {
   const now = nowIso();
@@ -469,7 +554,11 @@ async function identitySignIn(
       };
       writes.push(db.insert(users).values(user));
     }
-    writes.push(db.insert(identities).values({ provider: id.provider, subject: id.subject, userId: user.id, email, createdAt: now }));
+    writes.push(
+      db
+        .insert(identities)
+        .values({ provider: id.provider, subject: id.subject, userId: user.id, email, createdAt: now }),
+    );
   }
   if (user.disabled) throw accountDisabled();
   const s = await openSession(db, cfg, user, userAgent);
@@ -488,7 +577,13 @@ async function identitySignIn(
  * writer slips between a check and the insert). Access tokens outlive a deleted account by
  * minutes; such a late insert would escape the deletion that already ran. Values may be SQL.
  */
-export function rowWhileUserExists<T extends Table>(db: Database, table: T, userId: string, values: Record<string, unknown>, when?: SQL) {
+export function rowWhileUserExists<T extends Table>(
+  db: Database,
+  table: T,
+  userId: string,
+  values: Record<string, unknown>,
+  when?: SQL,
+) {
   const select = Object.fromEntries(
     Object.entries(getTableColumns(table)).map(([k, column]) => {
       const value = values[k];
@@ -502,8 +597,16 @@ export function rowWhileUserExists<T extends Table>(db: Database, table: T, user
  * A one-row select of `fields` (SQL the caller builds) that has a row only while `userId`'s
  * account exists (and `when` holds): for another feature's one-statement read about a user.
  */
-export function fromUser<F extends Record<string, SQL | SQL.Aliased>>(db: Database, userId: string, fields: F, when?: SQL) {
-  return db.select(fields).from(users).where(and(eq(users.id, userId), when));
+export function fromUser<F extends Record<string, SQL | SQL.Aliased>>(
+  db: Database,
+  userId: string,
+  fields: F,
+  when?: SQL,
+) {
+  return db
+    .select(fields)
+    .from(users)
+    .where(and(eq(users.id, userId), when));
 }
 
 /** Whether the account exists. */
@@ -514,25 +617,39 @@ export async function userExists(db: Database, userId: string): Promise<boolean>
 /** SQL: 1 when a user with id `idExpr` exists, else 0. */
 export const userExistsSql = (idExpr: SQL | string) => sql<number>`EXISTS (SELECT 1 FROM users WHERE id = ${idExpr})`;
 /** SQL: whether the user is a guest (null when there is no such user). */
-export const isGuestSql = (idExpr: SQL | string) => sql<number | null>`(SELECT anonymous FROM users WHERE id = ${idExpr})`;
+export const isGuestSql = (idExpr: SQL | string) =>
+  sql<number | null>`(SELECT anonymous FROM users WHERE id = ${idExpr})`;
 /** SQL: the user's display name (null when unset or no such user). */
-export const userNameSql = (idExpr: SQL | string | AnyColumn) => sql<string | null>`(SELECT name FROM users WHERE id = ${idExpr})`;
+export const userNameSql = (idExpr: SQL | string | AnyColumn) =>
+  sql<string | null>`(SELECT name FROM users WHERE id = ${idExpr})`;
 /** SQL: a JSON object of user id → display name for `ids` (users that exist). */
 export const userNamesJsonSql = (ids: readonly string[]) =>
-  sql<string | null>`(SELECT json_group_object(id, name) FROM users WHERE id IN (SELECT value FROM json_each(${JSON.stringify(ids)})))`;
+  sql<
+    string | null
+  >`(SELECT json_group_object(id, name) FROM users WHERE id IN (SELECT value FROM json_each(${JSON.stringify(ids)})))`;
 /** SQL: the user's email (null when unset or no such user). */
-export const userEmailSql = (idExpr: SQL | string | AnyColumn) => sql<string | null>`(SELECT email FROM users WHERE id = ${idExpr})`;
+export const userEmailSql = (idExpr: SQL | string | AnyColumn) =>
+  sql<string | null>`(SELECT email FROM users WHERE id = ${idExpr})`;
 /** SQL: 1 when `sessionId` is a live (unexpired) session of `userId`. */
 export const sessionLiveSql = (sessionId: string, userId: string) =>
-  sql<number | null>`(SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${userId} AND expires_at > ${nowIso()})`;
+  sql<
+    number | null
+  >`(SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${userId} AND expires_at > ${nowIso()})`;
 
 /** Which of `ids` (at most 90) are live sessions: a statement, so callers can batch it. */
 export function liveSessionsQuery(db: Database, ids: string[]) {
-  return db.select({ id: sessions.id }).from(sessions).where(and(inArray(sessions.id, ids), gt(sessions.expiresAt, nowIso())));
+  return db
+    .select({ id: sessions.id })
+    .from(sessions)
+    .where(and(inArray(sessions.id, ids), gt(sessions.expiresAt, nowIso())));
 }
 
 /** `PATCH /v1/me`: name and avatar (the avatar was checked by the caller); undefined when the account is gone. */
-export async function updateProfile(db: Database, userId: string, patch: { name?: string | null; avatarFileId?: string | null }) {
+export async function updateProfile(
+  db: Database,
+  userId: string,
+  patch: { name?: string | null; avatarFileId?: string | null },
+) {
   const updated = await db
     .update(users)
     .set({
@@ -566,7 +683,10 @@ export function clearAvatarStatement(db: Database, fileId: string) {
  * cron keeps them while the account stays disabled.
  */
 export function expireUserSessions(db: Database, userId: string, now: string) {
-  return db.update(sessions).set({ expiresAt: now }).where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, now)));
+  return db
+    .update(sessions)
+    .set({ expiresAt: now })
+    .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, now)));
 }
 
 /**
@@ -593,12 +713,18 @@ export function liveSessionCount(db: Database, userId: string) {
  * and flag, and whether the session is still live (so logout, revocation, demotion and disabling
  * take effect on the admin API at once, not when the access token expires).
  */
-export async function adminStanding(db: Database, userId: string, sessionId: string): Promise<{ role: "user" | "admin"; disabled: boolean; live: boolean } | null> {
+export async function adminStanding(
+  db: Database,
+  userId: string,
+  sessionId: string,
+): Promise<{ role: "user" | "admin"; disabled: boolean; live: boolean } | null> {
   const row = await db
     .select({
       role: users.role,
       disabled: users.disabled,
-      live: sql<number | null>`(SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${userId} AND expires_at > ${nowIso()})`,
+      live: sql<
+        number | null
+      >`(SELECT 1 FROM sessions WHERE id = ${sessionId} AND user_id = ${userId} AND expires_at > ${nowIso()})`,
     })
     .from(users)
     .where(eq(users.id, userId))
@@ -611,7 +737,13 @@ export async function adminStanding(db: Database, userId: string, sessionId: str
  * has no `refresh_tokens` row, so the cookie is never accepted by `POST /v1/auth/refresh`; it is
  * listed and revocable like any session, and ends with every session of its user.
  */
-export async function openConsoleSession(db: Database, userId: string, cookieHash: string, userAgent: string | null, ttlSec: number): Promise<string> {
+export async function openConsoleSession(
+  db: Database,
+  userId: string,
+  cookieHash: string,
+  userAgent: string | null,
+  ttlSec: number,
+): Promise<string> {
   const now = nowIso();
   const id = newId();
   await db.insert(sessions).values({
@@ -627,12 +759,22 @@ export async function openConsoleSession(db: Database, userId: string, cookieHas
 }
 
 /** The admin behind a console cookie's hash: a live session of an enabled admin, or null (one query). */
-export async function findConsoleSession(db: Database, cookieHash: string): Promise<{ sessionId: string; userId: string; email: string | null; name: string | null } | null> {
+export async function findConsoleSession(
+  db: Database,
+  cookieHash: string,
+): Promise<{ sessionId: string; userId: string; email: string | null; name: string | null } | null> {
   const row = await db
     .select({ sessionId: sessions.id, userId: users.id, email: users.email, name: users.name })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.refreshHash, cookieHash), gt(sessions.expiresAt, nowIso()), eq(users.role, "admin"), eq(users.disabled, false)))
+    .where(
+      and(
+        eq(sessions.refreshHash, cookieHash),
+        gt(sessions.expiresAt, nowIso()),
+        eq(users.role, "admin"),
+        eq(users.disabled, false),
+      ),
+    )
     .get();
   return row ?? null;
 }

@@ -51,17 +51,27 @@ export async function verifyAccessToken(cfg: Config, token: string): Promise<Pri
   const key = await purposeKey(cfg.jwtSecret, "access-token");
   try {
     const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], issuer: ISSUER, audience: AUDIENCE });
-    if (typeof payload.sub !== "string" || typeof payload.sid !== "string") throw new AppError("unauthorized", "Malformed token.");
-    const principal: Principal = { kind: "user", userId: payload.sub, sessionId: payload.sid, anonymous: payload.anon === true };
+    if (typeof payload.sub !== "string" || typeof payload.sid !== "string")
+      throw new AppError("unauthorized", "Malformed token.");
+    const principal: Principal = {
+      kind: "user",
+      userId: payload.sub,
+      sessionId: payload.sid,
+      anonymous: payload.anon === true,
+    };
     if (typeof payload.exp === "number") {
-      if (!verified) verifiedTokens.set(cfg, (verified = new Map()));
+      if (!verified) {
+        verified = new Map();
+        verifiedTokens.set(cfg, verified);
+      }
       if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
       verified.set(token, { principal, exp: payload.exp });
     }
     return { ...principal };
   } catch (e) {
     if (e instanceof AppError) throw e;
-    if (e instanceof joseErrors.JWTExpired) throw new AppError("token_expired", "The access token has expired; refresh it.");
+    if (e instanceof joseErrors.JWTExpired)
+      throw new AppError("token_expired", "The access token has expired; refresh it.");
     throw new AppError("unauthorized", "The access token is not valid.");
   }
 }

@@ -3,8 +3,8 @@ import { Hono } from "hono";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
-import { requireUser, userOf } from "../auth";
 import { idempotency } from "../../middleware/idempotency";
+import { requireUser, userOf } from "../auth";
 import { BlockBody, BlockList, BlockParam, BlockSchema, ListQuery } from "./schemas";
 import { blockUser, listBlocks, unblockUser } from "./service";
 
@@ -35,7 +35,11 @@ export const blockRoutes = new Hono<AppEnv>()
   )
   .get(
     "/",
-    describe({ tag: TAG, summary: "The caller's blocked users, most recent first", responses: { 200: { description: "Blocks", schema: BlockList } } }),
+    describe({
+      tag: TAG,
+      summary: "The caller's blocked users, most recent first",
+      responses: { 200: { description: "Blocks", schema: BlockList } },
+    }),
     requireUser,
     validate("query", ListQuery),
     async (c) => {
@@ -45,11 +49,16 @@ export const blockRoutes = new Hono<AppEnv>()
   )
   .delete(
     "/:userId",
-    describe({ tag: TAG, summary: "Unblock a user", responses: { 204: { description: "Unblocked" }, 404: { description: "The caller has not blocked this user" } } }),
+    describe({
+      tag: TAG,
+      summary: "Unblock a user",
+      responses: { 204: { description: "Unblocked" }, 404: { description: "The caller has not blocked this user" } },
+    }),
     requireUser,
     validate("param", BlockParam),
     async (c) => {
-      if (!(await unblockUser(c.var.db, userOf(c).userId, c.req.valid("param").userId))) throw new AppError("not_found", "You have not blocked this user.");
+      if (!(await unblockUser(c.var.db, userOf(c).userId, c.req.valid("param").userId)))
+        throw new AppError("not_found", "You have not blocked this user.");
       return c.body(null, 204);
     },
   );

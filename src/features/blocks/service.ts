@@ -11,9 +11,9 @@ import { blocks } from "../../db/schema";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { nowIso } from "../../lib/ids";
+import type { DeletionHook } from "../../lifecycle";
 import { rowWhileUserExists } from "../auth";
 import type { Block } from "./schemas";
-import type { DeletionHook } from "../../lifecycle";
 
 type BlockRow = typeof blocks.$inferSelect;
 const toBlock = (r: BlockRow): Block => ({ userId: r.blockedId, createdAt: r.createdAt });
@@ -24,8 +24,15 @@ const toBlock = (r: BlockRow): Block => ({ userId: r.blockedId, createdAt: r.cre
  * records) and room creation already says which ids are not users, so this reveals nothing new,
  * while a block of nobody would only be a junk row.
  */
-export async function blockUser(db: Database, blockerId: string, blockedId: string): Promise<{ block: Block; created: boolean }> {
-  if (blockerId === blockedId) throw new AppError("validation_failed", "You cannot block yourself.", { errors: [{ path: "userId", message: "cannot block yourself" }] });
+export async function blockUser(
+  db: Database,
+  blockerId: string,
+  blockedId: string,
+): Promise<{ block: Block; created: boolean }> {
+  if (blockerId === blockedId)
+    throw new AppError("validation_failed", "You cannot block yourself.", {
+      errors: [{ path: "userId", message: "cannot block yourself" }],
+    });
   const now = nowIso();
   // One round trip: insert if the user exists (and no block is there yet), then read what is stored.
   const [inserted, stored] = await db.batch([
@@ -34,7 +41,10 @@ export async function blockUser(db: Database, blockerId: string, blockedId: stri
       .select(rowWhileUserExists(db, blocks, blockedId, { blockerId, blockedId, createdAt: now }) as never)
       .onConflictDoNothing()
       .returning(),
-    db.select().from(blocks).where(and(eq(blocks.blockerId, blockerId), eq(blocks.blockedId, blockedId))),
+    db
+      .select()
+      .from(blocks)
+      .where(and(eq(blocks.blockerId, blockerId), eq(blocks.blockedId, blockedId))),
   ]);
   const row = inserted[0] ?? stored[0];
   if (!row) throw new AppError("not_found", "No such user.");
@@ -57,7 +67,12 @@ const ListCursor = v.pipe(
 );
 
 /** The statement behind `listBlocks` (exported for the query-plan test). */
-export function listBlocksQuery(db: Database, blockerId: string, limit: number, after: { at: string; id: string } | null) {
+export function listBlocksQuery(
+  db: Database,
+  blockerId: string,
+  limit: number,
+  after: { at: string; id: string } | null,
+) {
   return db
     .select()
     .from(blocks)
@@ -73,12 +88,20 @@ export function listBlocksQuery(db: Database, blockerId: string, limit: number, 
 }
 
 /** The caller's blocks, newest first, keyset-paginated. */
-export async function listBlocks(db: Database, blockerId: string, limit: number, cursor?: string): Promise<{ items: Block[]; nextCursor: string | null }> {
+export async function listBlocks(
+  db: Database,
+  blockerId: string,
+  limit: number,
+  cursor?: string,
+): Promise<{ items: Block[]; nextCursor: string | null }> {
   const after = cursor ? decodeCursor(cursor, ListCursor) : null;
   const rows = await listBlocksQuery(db, blockerId, limit, after);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return { items: page.map(toBlock), nextCursor: rows.length > limit && last ? encodeCursor([last.createdAt, last.blockedId]) : null };
+  return {
+    items: page.map(toBlock),
+    nextCursor: rows.length > limit && last ? encodeCursor([last.createdAt, last.blockedId]) : null,
+  };
 }
 
 /** Of `candidateIds`, those who blocked `blockedId`: one statement whatever the number of candidates. */
@@ -89,7 +112,11 @@ export function blockersAmongQuery(db: Database, blockedId: string, candidateIds
 }
 
 /** Of `candidateIds`, those who blocked `blockedId` (push: they get no notification of that user's messages). */
-export async function blockersAmong(db: Database, blockedId: string, candidateIds: readonly string[]): Promise<Set<string>> {
+export async function blockersAmong(
+  db: Database,
+  blockedId: string,
+  candidateIds: readonly string[],
+): Promise<Set<string>> {
   if (candidateIds.length === 0) return new Set();
   return new Set((await blockersAmongQuery(db, blockedId, candidateIds)).map((r) => r.blockerId));
 }
@@ -103,5 +130,8 @@ export const blockedSql = (blocker: SQL | string, blocked: SQL | string) =>
  * account's batch (the foreign keys would cascade too; this does not depend on them).
  */
 export const blocksDeletionHook: DeletionHook = async ({ db, userId }) => ({
-  statements: [db.delete(blocks).where(eq(blocks.blockerId, userId)), db.delete(blocks).where(eq(blocks.blockedId, userId))],
+  statements: [
+    db.delete(blocks).where(eq(blocks.blockerId, userId)),
+    db.delete(blocks).where(eq(blocks.blockedId, userId)),
+  ],
 });

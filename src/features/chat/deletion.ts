@@ -1,7 +1,8 @@
 /** Chat's part of account deletion: memberships go with the account, open sockets are cut. */
+
+import type { DeletionHook } from "../../lifecycle";
 import { deletionPlanFor } from "./service";
 import { closeChatSessionSockets } from "./sessions";
-import type { DeletionHook } from "../../lifecycle";
 
 /**
  * Memberships are deleted in the account's batch (messages stay, attributed to the deleted id);

@@ -24,6 +24,6 @@ export const chatParts: FeatureParts = {
 
 // The admin console's needs.
 export type { Message } from "./protocol";
+export { roomStub } from "./room";
 export type { Member } from "./schemas";
 export { type AdminRoom, listAllRooms, roomCount, roomWithMembers } from "./service";
-export { roomStub } from "./room";

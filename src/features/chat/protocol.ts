@@ -28,7 +28,12 @@ export type Message = v.InferOutput<typeof MessageSchema>;
 export const Seq = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
 
 /** Client-chosen message id: the dedupe key of a send, per sender. */
-const ClientId = v.pipe(v.string(), v.minLength(1), v.maxLength(limits.chatClientIdMax), v.regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces"));
+const ClientId = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(limits.chatClientIdMax),
+  v.regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces"),
+);
 
 const MessageText = v.pipe(
   v.string(),
@@ -44,7 +49,8 @@ const SendFields = {
   text: v.optional(MessageText),
   fileId: v.optional(FileId),
 };
-const hasContent = (f: { text?: string | undefined; fileId?: string | undefined }) => f.text !== undefined || f.fileId !== undefined;
+const hasContent = (f: { text?: string | undefined; fileId?: string | undefined }) =>
+  f.text !== undefined || f.fileId !== undefined;
 const NEEDS_CONTENT = "a message needs text or fileId";
 
 // --- client → server ---------------------------------------------------------------------
@@ -80,14 +86,29 @@ const TypingEvent = v.object({ type: v.literal("typing"), userId: v.string() });
 const ReadEvent = v.object({ type: v.literal("read"), userId: v.string(), seq: v.number() });
 const PresenceFrame = v.object({ type: v.literal("presence"), userId: v.string(), online: v.boolean() });
 /** `clientId` is set when the error answers a `send`, so the client knows which message failed. */
-const ErrorFrame = v.object({ type: v.literal("error"), code: ErrorFrameCode, message: v.string(), clientId: v.optional(v.string()) });
+const ErrorFrame = v.object({
+  type: v.literal("error"),
+  code: ErrorFrameCode,
+  message: v.string(),
+  clientId: v.optional(v.string()),
+});
 const PongFrame = v.object({ type: v.literal("pong") });
 /** A replay stopped after `chatReplayPage` messages: page on with `{ type: "sync", afterSeq }` (or over REST). */
 const MoreFrame = v.object({ type: v.literal("more"), afterSeq: v.number() });
 /** Message `seq` was deleted; it is now a tombstone in the log (history and replays show it so). */
 const DeletedFrame = v.object({ type: v.literal("deleted"), seq: v.number() });
 
-export const ServerFrameSchema = v.variant("type", [ReadyFrame, MessageFrame, TypingEvent, ReadEvent, PresenceFrame, ErrorFrame, PongFrame, MoreFrame, DeletedFrame]);
+export const ServerFrameSchema = v.variant("type", [
+  ReadyFrame,
+  MessageFrame,
+  TypingEvent,
+  ReadEvent,
+  PresenceFrame,
+  ErrorFrame,
+  PongFrame,
+  MoreFrame,
+  DeletedFrame,
+]);
 export type ServerFrame = v.InferOutput<typeof ServerFrameSchema>;
 
 /** The exact ping text the runtime answers without waking the room (any other ping form still works, awake). */
@@ -103,12 +124,15 @@ export const CLOSE_SESSION_ENDED = 4401;
 export const CLOSE_REMOVED = 4403;
 export const CLOSE_HEARTBEAT = 4408;
 
-export type ParsedFrame = { ok: true; frame: ClientFrame } | { ok: false; code: ErrorFrameCode; message: string; clientId?: string };
+export type ParsedFrame =
+  | { ok: true; frame: ClientFrame }
+  | { ok: false; code: ErrorFrameCode; message: string; clientId?: string };
 
 /** Parses one incoming text frame; never throws. */
 export function parseClientFrame(data: string | ArrayBuffer): ParsedFrame {
   if (typeof data !== "string") return { ok: false, code: "bad_frame", message: "frames must be JSON text" };
-  if (data.length > limits.chatFrameMaxBytes) return { ok: false, code: "bad_frame", message: `frames are limited to ${limits.chatFrameMaxBytes} bytes` };
+  if (data.length > limits.chatFrameMaxBytes)
+    return { ok: false, code: "bad_frame", message: `frames are limited to ${limits.chatFrameMaxBytes} bytes` };
   let raw: unknown;
   try {
     raw = JSON.parse(data);
@@ -119,6 +143,14 @@ export function parseClientFrame(data: string | ArrayBuffer): ParsedFrame {
   if (r.success) return { ok: true, frame: r.output };
   const issue = r.issues[0];
   const path = issue.path?.map((p) => String(p.key)).join(".");
-  const clientId = typeof raw === "object" && raw !== null && "clientId" in raw && typeof raw.clientId === "string" ? raw.clientId : undefined;
-  return { ok: false, code: "validation_failed", message: path ? `${path}: ${issue.message}` : issue.message, ...(clientId ? { clientId } : {}) };
+  const clientId =
+    typeof raw === "object" && raw !== null && "clientId" in raw && typeof raw.clientId === "string"
+      ? raw.clientId
+      : undefined;
+  return {
+    ok: false,
+    code: "validation_failed",
+    message: path ? `${path}: ${issue.message}` : issue.message,
+    ...(clientId ? { clientId } : {}),
+  };
 }

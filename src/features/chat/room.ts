@@ -31,10 +31,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { limits } from "../../config";
 import { primaryDb } from "../../db";
-import { mayAttachFile } from "../files";
-import { fileRefusal, refusalFrame, type RoomResult } from "./boundary";
-import type { ChatMessageJob } from "./jobs";
 import { newId, nowIso } from "../../lib/ids";
+import { mayAttachFile } from "../files";
+import { fileRefusal, type RoomResult, refusalFrame } from "./boundary";
+import type { ChatMessageJob } from "./jobs";
 import {
   CLOSE_HEARTBEAT,
   CLOSE_REMOVED,
@@ -43,16 +43,21 @@ import {
   type ErrorFrameCode,
   type Message,
   type ParsedFrame,
-  parseClientFrame,
   PING_TEXT,
   PONG_TEXT,
+  parseClientFrame,
   type SendInput,
   type ServerFrame,
 } from "./protocol";
-import { liveMembersAndSessions, mirrorFlush, type MirrorResult, upgradeCheck } from "./service";
+import { liveMembersAndSessions, type MirrorResult, mirrorFlush, upgradeCheck } from "./service";
 
 /** Internal headers the Worker sets on the upgrade it forwards (after dropping the client's). */
-export const INTERNAL_HEADERS = { user: "x-outpost-chat-user", session: "x-outpost-chat-session", room: "x-outpost-chat-room", afterSeq: "x-outpost-chat-after-seq" } as const;
+export const INTERNAL_HEADERS = {
+  user: "x-outpost-chat-user",
+  session: "x-outpost-chat-session",
+  room: "x-outpost-chat-room",
+  afterSeq: "x-outpost-chat-after-seq",
+} as const;
 
 /** The room's Durable Object (one per room id). */
 export const roomStub = (env: Env, roomId: string) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(roomId));
@@ -77,7 +82,6 @@ interface Attachment {
 }
 
 type SendChecks = Promise<RoomResult<null>>;
-
 
 export interface HistoryQuery {
   after?: number | undefined;
@@ -114,7 +118,11 @@ const JOB_BATCH_BYTES = 200 * 1024;
 
 export class ChatRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  protected mirrorPolicy: MirrorPolicy = { everyMs: limits.chatMirrorFlushMs, maxPending: limits.chatMirrorFlushMax, jobsPerBatch: 100 };
+  protected mirrorPolicy: MirrorPolicy = {
+    everyMs: limits.chatMirrorFlushMs,
+    maxPending: limits.chatMirrorFlushMax,
+    jobsPerBatch: 100,
+  };
   /** When the last flush started (`now()` clock). In memory: after a restart the first flush runs at once. */
   private lastFlushAt = Number.NEGATIVE_INFINITY;
   /** The flush running now; another one is owed after it when `flushAgain` is set. */
@@ -176,7 +184,9 @@ export class ChatRoom extends DurableObject<Env> {
     if (!this.sql.exec("SELECT * FROM messages LIMIT 0").columnNames.includes("deleted")) {
       this.sql.exec("ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0");
     }
-    this.sql.exec("CREATE TABLE IF NOT EXISTS reads (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, mirrored INTEGER NOT NULL DEFAULT 0)");
+    this.sql.exec(
+      "CREATE TABLE IF NOT EXISTS reads (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, mirrored INTEGER NOT NULL DEFAULT 0)",
+    );
     // `mirrored`: the read position D1 has. Rooms from before coalesced mirroring get the column at 0:
     // their positions are written to D1 once more by the next flush (max(), so harmlessly).
     if (!this.sql.exec("SELECT * FROM reads LIMIT 0").columnNames.includes("mirrored")) {
@@ -194,7 +204,11 @@ export class ChatRoom extends DurableObject<Env> {
   // --- RPC (called by the Worker after it checked the caller's membership) ---------------------
 
   /** A send over REST: as `admit`, answered once the flush that covers a new message has run. */
-  async submit(roomId: string, senderId: string, input: SendInput): Promise<RoomResult<{ message: Message; created: boolean }>> {
+  async submit(
+    roomId: string,
+    senderId: string,
+    input: SendInput,
+  ): Promise<RoomResult<{ message: Message; created: boolean }>> {
     const r = await this.admit(roomId, senderId, input, true);
     if (r.ok && r.value.created) await this.mirrored(r.value.flush);
     return r.ok ? { ok: true, value: { message: r.value.message, created: r.value.created } } : r;
@@ -204,12 +218,27 @@ export class ChatRoom extends DurableObject<Env> {
   async history(roomId: string, q: HistoryQuery): Promise<{ items: Message[]; more: boolean }> {
     this.bindRoom(roomId);
     if (q.after !== undefined) {
-      const rows = this.rows("SELECT * FROM messages WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?", q.after, q.before ?? Number.MAX_SAFE_INTEGER, q.limit + 1);
+      const rows = this.rows(
+        "SELECT * FROM messages WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",
+        q.after,
+        q.before ?? Number.MAX_SAFE_INTEGER,
+        q.limit + 1,
+      );
       return { items: rows.slice(0, q.limit).map((r) => this.toMessage(r)), more: rows.length > q.limit };
     }
     // Newest page before `before` (or the latest page), returned oldest first.
-    const rows = this.rows("SELECT * FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?", q.before ?? Number.MAX_SAFE_INTEGER, q.limit + 1);
-    return { items: rows.slice(0, q.limit).reverse().map((r) => this.toMessage(r)), more: rows.length > q.limit };
+    const rows = this.rows(
+      "SELECT * FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+      q.before ?? Number.MAX_SAFE_INTEGER,
+      q.limit + 1,
+    );
+    return {
+      items: rows
+        .slice(0, q.limit)
+        .reverse()
+        .map((r) => this.toMessage(r)),
+      more: rows.length > q.limit,
+    };
   }
 
   /** A read position over REST: as `moveRead`, answered once the flush that covers it has run. */
@@ -239,7 +268,9 @@ export class ChatRoom extends DurableObject<Env> {
     this.bindRoom(roomId);
     const keys = sessions === "all" ? [userId] : sessions.map(sessionTag);
     for (const k of keys) this.sessionEnds.set(k, (this.sessionEnds.get(k) ?? 0) + 1);
-    const sockets = keys.flatMap((k) => this.ctx.getWebSockets(k)).filter((ws) => this.attachment(ws)?.userId === userId);
+    const sockets = keys
+      .flatMap((k) => this.ctx.getWebSockets(k))
+      .filter((ws) => this.attachment(ws)?.userId === userId);
     this.closeSockets(sockets, CLOSE_SESSION_ENDED, "session ended");
     return sockets.length;
   }
@@ -254,7 +285,8 @@ export class ChatRoom extends DurableObject<Env> {
     this.bindRoom(roomId);
     const row = this.rows("SELECT * FROM messages WHERE seq = ?", seq)[0];
     if (!row) return { ok: false, code: "not_found", detail: "No such message." };
-    if (row.sender_id !== actorId && !actorIsOwner) return { ok: false, code: "forbidden", detail: "Only the sender or the room's owner can delete a message." };
+    if (row.sender_id !== actorId && !actorIsOwner)
+      return { ok: false, code: "forbidden", detail: "Only the sender or the room's owner can delete a message." };
     if (row.deleted) return { ok: true, value: null };
     // Synchronous: the tombstone, its pending mirror and the broadcast go together.
     this.sql.exec("UPDATE messages SET text = NULL, file_id = NULL, deleted = 1 WHERE seq = ?", seq);
@@ -266,7 +298,9 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** Whether message `seq` was deleted (push delivery asks before sending a queued notification). */
   async isDeleted(seq: number): Promise<boolean> {
-    return this.sql.exec<{ deleted: number }>("SELECT deleted FROM messages WHERE seq = ?", seq).toArray()[0]?.deleted === 1;
+    return (
+      this.sql.exec<{ deleted: number }>("SELECT deleted FROM messages WHERE seq = ?", seq).toArray()[0]?.deleted === 1
+    );
   }
 
   // --- WebSockets --------------------------------------------------------------------------
@@ -276,7 +310,8 @@ export class ChatRoom extends DurableObject<Env> {
     const userId = request.headers.get(INTERNAL_HEADERS.user);
     const sessionId = request.headers.get(INTERNAL_HEADERS.session);
     const roomId = request.headers.get(INTERNAL_HEADERS.room);
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !userId || !sessionId || !roomId) return new Response(null, { status: 400 });
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !userId || !sessionId || !roomId)
+      return new Response(null, { status: 400 });
     this.bindRoom(roomId);
     // The Worker checked membership before calling in, but a removal can land in between (its
     // disconnect would then find no socket to close). Check again here; a removal that commits
@@ -287,8 +322,14 @@ export class ChatRoom extends DurableObject<Env> {
     const removalsBefore = this.removals.get(userId) ?? 0;
     const endsBefore = [this.sessionEnds.get(userId) ?? 0, this.sessionEnds.get(tag) ?? 0];
     const check = await upgradeCheck(primaryDb(this.env.DB), roomId, userId, sessionId);
-    if (!check.member || (this.removals.get(userId) ?? 0) !== removalsBefore) return new Response(null, { status: 404 });
-    if (!check.session || (this.sessionEnds.get(userId) ?? 0) !== endsBefore[0] || (this.sessionEnds.get(tag) ?? 0) !== endsBefore[1]) return new Response(null, { status: 401 });
+    if (!check.member || (this.removals.get(userId) ?? 0) !== removalsBefore)
+      return new Response(null, { status: 404 });
+    if (
+      !check.session ||
+      (this.sessionEnds.get(userId) ?? 0) !== endsBefore[0] ||
+      (this.sessionEnds.get(tag) ?? 0) !== endsBefore[1]
+    )
+      return new Response(null, { status: 401 });
     const afterRaw = request.headers.get(INTERNAL_HEADERS.afterSeq);
     const afterSeq = afterRaw === null ? null : Number(afterRaw);
 
@@ -300,7 +341,15 @@ export class ChatRoom extends DurableObject<Env> {
     this.socketList = null;
     // A replay on connect spends one of the socket's sync tokens.
     const replaying = afterSeq !== null && Number.isSafeInteger(afterSeq);
-    this.attach(server, { userId, sessionId, lastSeenAt: Date.now(), replayedTo: 0, gone: false, syncTokens: limits.chatSyncBurst - (replaying ? 1 : 0), syncAt: this.now() });
+    this.attach(server, {
+      userId,
+      sessionId,
+      lastSeenAt: Date.now(),
+      replayedTo: 0,
+      gone: false,
+      syncTokens: limits.chatSyncBurst - (replaying ? 1 : 0),
+      syncAt: this.now(),
+    });
 
     this.sendTo(server, { type: "ready", lastSeq: this.lastSeq(), online: this.onlineUsers() });
     if (replaying) this.replay(server, afterSeq);
@@ -320,7 +369,9 @@ export class ChatRoom extends DurableObject<Env> {
     // A new message's checks (rate limit, file) start now, not when its turn comes: one user's
     // frames are still stored in the order they arrived, but the checks' round trips overlap.
     const checks = parsed.ok && parsed.frame.type === "send" ? this.startSendChecks(userId, parsed.frame) : null;
-    const run = (this.frameChains.get(userId) ?? Promise.resolve()).then(() => this.processFrame(ws, att, parsed, checks));
+    const run = (this.frameChains.get(userId) ?? Promise.resolve()).then(() =>
+      this.processFrame(ws, att, parsed, checks),
+    );
     const tail = run.catch(() => undefined);
     this.frameChains.set(userId, tail);
     void tail.then(() => {
@@ -329,7 +380,12 @@ export class ChatRoom extends DurableObject<Env> {
     await run;
   }
 
-  private async processFrame(ws: WebSocket, att: Attachment, parsed: ParsedFrame, checks: SendChecks | null): Promise<void> {
+  private async processFrame(
+    ws: WebSocket,
+    att: Attachment,
+    parsed: ParsedFrame,
+    checks: SendChecks | null,
+  ): Promise<void> {
     // The socket may have been dropped (removed member, timeout) while this frame waited its turn.
     if (this.attachment(ws)?.gone !== false) return;
     if (!parsed.ok) return this.sendError(ws, parsed.code, parsed.message, parsed.clientId);
@@ -338,19 +394,35 @@ export class ChatRoom extends DurableObject<Env> {
     } catch (e) {
       console.error(`chat: ${parsed.frame.type} frame failed:`, (e as Error).message);
       const clientId = parsed.frame.type === "send" ? parsed.frame.clientId : undefined;
-      this.sendError(ws, "internal", "That did not work; try again (a send is safe to repeat with the same clientId).", clientId);
+      this.sendError(
+        ws,
+        "internal",
+        "That did not work; try again (a send is safe to repeat with the same clientId).",
+        clientId,
+      );
     }
   }
 
-  private async handleFrame(ws: WebSocket, att: Attachment, frame: ClientFrame, checks: SendChecks | null): Promise<void> {
+  private async handleFrame(
+    ws: WebSocket,
+    att: Attachment,
+    frame: ClientFrame,
+    checks: SendChecks | null,
+  ): Promise<void> {
     switch (frame.type) {
       case "ping":
         return this.sendTo(ws, { type: "pong" });
       case "typing":
-        if (this.typingAllowed(att.userId)) this.broadcast({ type: "typing", userId: att.userId }, { exceptUser: att.userId });
+        if (this.typingAllowed(att.userId))
+          this.broadcast({ type: "typing", userId: att.userId }, { exceptUser: att.userId });
         return;
       case "sync":
-        if (!this.takeSyncToken(ws)) return this.sendError(ws, "rate_limited", `Too many sync frames (at most ${limits.chatSyncBurst} per ${limits.chatSyncWindowSec} s); wait, then sync again or page over REST.`);
+        if (!this.takeSyncToken(ws))
+          return this.sendError(
+            ws,
+            "rate_limited",
+            `Too many sync frames (at most ${limits.chatSyncBurst} per ${limits.chatSyncWindowSec} s); wait, then sync again or page over REST.`,
+          );
         return this.replay(ws, frame.afterSeq);
       case "read": {
         const r = this.moveRead(this.roomId(), att.userId, frame.seq, false);
@@ -399,7 +471,8 @@ export class ChatRoom extends DurableObject<Env> {
         if (now - Math.max(att.lastSeenAt, autoPing) > limits.chatHeartbeatTimeoutSec * 1000) {
           const wasOnline = this.isOnline(att.userId);
           this.drop(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
-          if (wasOnline && !this.isOnline(att.userId)) this.broadcast({ type: "presence", userId: att.userId, online: false });
+          if (wasOnline && !this.isOnline(att.userId))
+            this.broadcast({ type: "presence", userId: att.userId, online: false });
         }
       }
       await this.recheckSockets();
@@ -408,7 +481,12 @@ export class ChatRoom extends DurableObject<Env> {
     const pending = this.hasPending();
     const sockets = this.ctx.getWebSockets().length > 0;
     if (pending || sockets) {
-      await this.ensureAlarmBy(Math.min(pending ? Date.now() + limits.chatMirrorRetrySec * 1000 : Number.POSITIVE_INFINITY, sockets ? this.heartbeatDue : Number.POSITIVE_INFINITY));
+      await this.ensureAlarmBy(
+        Math.min(
+          pending ? Date.now() + limits.chatMirrorRetrySec * 1000 : Number.POSITIVE_INFINITY,
+          sockets ? this.heartbeatDue : Number.POSITIVE_INFINITY,
+        ),
+      );
     }
   }
 
@@ -433,7 +511,11 @@ export class ChatRoom extends DurableObject<Env> {
       console.error("chat: socket re-check failed:", (e as Error).message);
       return;
     }
-    this.closeSockets(open.filter((o) => !live.sessions.has(o.att.sessionId)).map((o) => o.ws), CLOSE_SESSION_ENDED, "session ended");
+    this.closeSockets(
+      open.filter((o) => !live.sessions.has(o.att.sessionId)).map((o) => o.ws),
+      CLOSE_SESSION_ENDED,
+      "session ended",
+    );
     for (const userId of this.onlineUsers()) {
       if (!live.members.has(userId)) await this.disconnectUser(this.roomId(), userId, "no longer a member");
     }
@@ -497,7 +579,13 @@ export class ChatRoom extends DurableObject<Env> {
    * carry a new message to D1 (see `mirrored`); `waiting`: a caller will wait for it (REST);
    * `checks`: the checks already started for this send (`startSendChecks`).
    */
-  private async admit(roomId: string, senderId: string, input: SendInput, waiting: boolean, checks: SendChecks | null = null): Promise<RoomResult<{ message: Message; created: boolean; flush: number }>> {
+  private async admit(
+    roomId: string,
+    senderId: string,
+    input: SendInput,
+    waiting: boolean,
+    checks: SendChecks | null = null,
+  ): Promise<RoomResult<{ message: Message; created: boolean; flush: number }>> {
     this.bindRoom(roomId);
     const known = this.findByClientId(senderId, input.clientId);
     if (known) return { ok: true, value: { message: this.toMessage(known), created: false, flush: 0 } };
@@ -537,10 +625,16 @@ export class ChatRoom extends DurableObject<Env> {
    */
   private moveRead(roomId: string, userId: string, seq: number, waiting: boolean): RoomResult<number | null> {
     this.bindRoom(roomId);
-    if (seq > this.lastSeq()) return { ok: false, code: "validation_failed", detail: "seq is beyond the room's last message." };
-    const current = this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
+    if (seq > this.lastSeq())
+      return { ok: false, code: "validation_failed", detail: "seq is beyond the room's last message." };
+    const current =
+      this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
     if (seq <= current) return { ok: true, value: null };
-    this.sql.exec("INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)", userId, seq);
+    this.sql.exec(
+      "INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+      userId,
+      seq,
+    );
     this.broadcast({ type: "read", userId, seq });
     return { ok: true, value: this.requestFlush(waiting) };
   }
@@ -550,14 +644,33 @@ export class ChatRoom extends DurableObject<Env> {
     const existing = this.findByClientId(senderId, input.clientId);
     if (existing) return { message: this.toMessage(existing), created: false };
     const seq = this.lastSeq() + 1;
-    const row: MessageRow = { seq, id: newId(), sender_id: senderId, client_id: input.clientId, text: input.text ?? null, file_id: input.fileId ?? null, created_at: nowIso(), deleted: 0 };
+    const row: MessageRow = {
+      seq,
+      id: newId(),
+      sender_id: senderId,
+      client_id: input.clientId,
+      text: input.text ?? null,
+      file_id: input.fileId ?? null,
+      created_at: nowIso(),
+      deleted: 0,
+    };
     this.sql.exec(
       "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      row.seq, row.id, row.sender_id, row.client_id, row.text, row.file_id, row.created_at,
+      row.seq,
+      row.id,
+      row.sender_id,
+      row.client_id,
+      row.text,
+      row.file_id,
+      row.created_at,
     );
     this.sql.exec("INSERT INTO unmirrored (seq) VALUES (?)", seq);
     // Sending implies having read everything up to one's own message.
-    this.sql.exec("INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)", senderId, seq);
+    this.sql.exec(
+      "INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+      senderId,
+      seq,
+    );
     return { message: this.toMessage(row), created: true };
   }
 
@@ -572,7 +685,9 @@ export class ChatRoom extends DurableObject<Env> {
    * next one to start).
    */
   private requestFlush(waiting = false): number {
-    void this.ensureAlarmBy(Date.now() + limits.chatMirrorRetrySec * 1000).catch((e) => console.error("chat: setting the flush alarm failed:", (e as Error).message));
+    void this.ensureAlarmBy(Date.now() + limits.chatMirrorRetrySec * 1000).catch((e) =>
+      console.error("chat: setting the flush alarm failed:", (e as Error).message),
+    );
     const covering = this.flushesStarted + 1;
     if (this.flushing) {
       if (waiting || this.flushAgain === null) this.flushAgain = waiting ? "now" : "paced";
@@ -644,13 +759,32 @@ export class ChatRoom extends DurableObject<Env> {
    * the rest owed, for the next flush or the alarm.
    */
   private async flush(): Promise<void> {
-    const seqs = this.sql.exec<{ seq: number }>("SELECT seq FROM unmirrored ORDER BY seq").toArray().map((r) => r.seq);
-    const deletes = this.sql.exec<{ seq: number }>("SELECT seq FROM unmirrored_deletes").toArray().map((r) => r.seq);
-    const reads = new Map(this.sql.exec<{ user_id: string; seq: number }>("SELECT user_id, seq FROM reads WHERE seq > mirrored").toArray().map((r) => [r.user_id, r.seq]));
+    const seqs = this.sql
+      .exec<{ seq: number }>("SELECT seq FROM unmirrored ORDER BY seq")
+      .toArray()
+      .map((r) => r.seq);
+    const deletes = this.sql
+      .exec<{ seq: number }>("SELECT seq FROM unmirrored_deletes")
+      .toArray()
+      .map((r) => r.seq);
+    const reads = new Map(
+      this.sql
+        .exec<{ user_id: string; seq: number }>("SELECT user_id, seq FROM reads WHERE seq > mirrored")
+        .toArray()
+        .map((r) => [r.user_id, r.seq]),
+    );
     if (seqs.length === 0 && deletes.length === 0 && reads.size === 0) return;
-    const lastRow = seqs.length > 0 || deletes.length > 0 ? this.rows("SELECT * FROM messages ORDER BY seq DESC LIMIT 1")[0] : undefined;
+    const lastRow =
+      seqs.length > 0 || deletes.length > 0
+        ? this.rows("SELECT * FROM messages ORDER BY seq DESC LIMIT 1")[0]
+        : undefined;
     // The log as it is now: a message deleted since it was stored is mirrored as its tombstone and not pushed.
-    const messages = seqs.length > 0 ? this.rows(`SELECT * FROM messages WHERE seq IN (SELECT seq FROM unmirrored) ORDER BY seq`).map((r) => this.toMessage(r)) : [];
+    const messages =
+      seqs.length > 0
+        ? this.rows(`SELECT * FROM messages WHERE seq IN (SELECT seq FROM unmirrored) ORDER BY seq`).map((r) =>
+            this.toMessage(r),
+          )
+        : [];
     const toPush = messages.filter((m) => !m.deleted);
     let mirror: MirrorResult | null;
     try {
@@ -666,12 +800,23 @@ export class ChatRoom extends DurableObject<Env> {
       return;
     }
     // D1 has it: these reads and deletions are done; so is every message that needs no push.
-    for (const [userId, seq] of reads) this.sql.exec("UPDATE reads SET mirrored = max(mirrored, ?) WHERE user_id = ?", seq, userId);
+    for (const [userId, seq] of reads)
+      this.sql.exec("UPDATE reads SET mirrored = max(mirrored, ?) WHERE user_id = ?", seq, userId);
     for (const seq of deletes) this.sql.exec("DELETE FROM unmirrored_deletes WHERE seq = ?", seq);
     // Members with a socket here got the message; one deleted while D1 answered is not pushed.
     const online = new Set(this.onlineUsers());
-    const deletedMeanwhile = new Set(this.sql.exec<{ seq: number }>("SELECT seq FROM messages WHERE deleted = 1 AND seq IN (SELECT seq FROM unmirrored)").toArray().map((r) => r.seq));
-    const jobs = mirror ? toPush.filter((m) => !deletedMeanwhile.has(m.seq)).map((m) => this.pushJob(m, mirror, online)).filter((j) => j.recipients.length > 0) : [];
+    const deletedMeanwhile = new Set(
+      this.sql
+        .exec<{ seq: number }>("SELECT seq FROM messages WHERE deleted = 1 AND seq IN (SELECT seq FROM unmirrored)")
+        .toArray()
+        .map((r) => r.seq),
+    );
+    const jobs = mirror
+      ? toPush
+          .filter((m) => !deletedMeanwhile.has(m.seq))
+          .map((m) => this.pushJob(m, mirror, online))
+          .filter((j) => j.recipients.length > 0)
+      : [];
     const queued = new Set(jobs.map((j) => j.seq));
     for (const seq of seqs) if (!queued.has(seq)) this.sql.exec("DELETE FROM unmirrored WHERE seq = ?", seq);
     for (const batch of this.jobBatches(jobs)) {
@@ -851,9 +996,11 @@ export class ChatRoom extends DurableObject<Env> {
   /** Whether a flush owes D1 anything: messages (with their push jobs), deletions, read positions. */
   private hasPending(): boolean {
     return (
-      this.sql.exec<{ p: number }>(
-        "SELECT EXISTS (SELECT 1 FROM unmirrored) OR EXISTS (SELECT 1 FROM unmirrored_deletes) OR EXISTS (SELECT 1 FROM reads WHERE seq > mirrored) AS p",
-      ).one().p === 1
+      this.sql
+        .exec<{ p: number }>(
+          "SELECT EXISTS (SELECT 1 FROM unmirrored) OR EXISTS (SELECT 1 FROM unmirrored_deletes) OR EXISTS (SELECT 1 FROM reads WHERE seq > mirrored) AS p",
+        )
+        .one().p === 1
     );
   }
 
@@ -873,7 +1020,16 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   private toMessage(r: MessageRow): Message {
-    const m: Message = { id: r.id, roomId: this.roomId(), seq: r.seq, clientId: r.client_id, senderId: r.sender_id, text: r.text, fileId: r.file_id, createdAt: r.created_at };
+    const m: Message = {
+      id: r.id,
+      roomId: this.roomId(),
+      seq: r.seq,
+      clientId: r.client_id,
+      senderId: r.sender_id,
+      text: r.text,
+      fileId: r.file_id,
+      createdAt: r.created_at,
+    };
     return r.deleted ? { ...m, text: null, fileId: null, deleted: true } : m;
   }
 }

@@ -3,23 +3,22 @@
  * Object, over RPC), and the room WebSocket. Every room route answers 404 to non-members.
  */
 import { Hono } from "hono";
+import * as v from "valibot";
+import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
-import * as v from "valibot";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { describe, validate } from "../../lib/validation";
-import { requireSocketUser, requireUser, userOf } from "../auth";
 import { idempotency } from "../../middleware/idempotency";
 import { checkRate } from "../../middleware/rate-limit";
-import { limits } from "../../config";
-import { MessageSchema, SendBody } from "./protocol";
+import { requireSocketUser, requireUser, userOf } from "../auth";
 import { unwrap } from "./boundary";
+import { MessageSchema, SendBody } from "./protocol";
 import { type HistoryQuery, INTERNAL_HEADERS, roomStub } from "./room";
 import * as S from "./schemas";
 import * as chat from "./service";
 
 const TAG = "Chat";
-
 
 /** History cursors carry the bounds of the next page: `a` = after (forward), `b` = before (backward). */
 const Seq = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
@@ -31,7 +30,18 @@ const HistoryCursor = v.pipe(
 export const chatRoutes = new Hono<AppEnv>()
   .post(
     "/",
-    describe({ tag: TAG, summary: "Create a room", rateLimited: true, description: "`kind` defaults to `group` (the caller becomes its owner). A `direct` room names exactly one other user and is unique per pair: asking again returns the existing room with 200 (a caller who left it is a member again; the other side is never put back by this). Members who blocked the caller are refused with 403 (each named in `errors`); a direct room is refused when either side blocked the other. Room creations and member adds share a per-user rate limit, and the distinct people a user puts into rooms per UTC day are capped (429 with Retry-After).", responses: { 201: { description: "Created", schema: S.RoomSchema }, 200: { description: "The existing direct room", schema: S.RoomSchema }, 403: { description: "A named user blocked the caller (or, for a direct room, the caller blocked them)" } } }),
+    describe({
+      tag: TAG,
+      summary: "Create a room",
+      rateLimited: true,
+      description:
+        "`kind` defaults to `group` (the caller becomes its owner). A `direct` room names exactly one other user and is unique per pair: asking again returns the existing room with 200 (a caller who left it is a member again; the other side is never put back by this). Members who blocked the caller are refused with 403 (each named in `errors`); a direct room is refused when either side blocked the other. Room creations and member adds share a per-user rate limit, and the distinct people a user puts into rooms per UTC day are capped (429 with Retry-After).",
+      responses: {
+        201: { description: "Created", schema: S.RoomSchema },
+        200: { description: "The existing direct room", schema: S.RoomSchema },
+        403: { description: "A named user blocked the caller (or, for a direct room, the caller blocked them)" },
+      },
+    }),
     requireUser,
     idempotency,
     validate("json", S.CreateRoomBody),
@@ -43,7 +53,11 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .get(
     "/",
-    describe({ tag: TAG, summary: "The caller's rooms, most recent activity first", responses: { 200: { description: "Rooms with lastMessage and unreadCount", schema: S.RoomList } } }),
+    describe({
+      tag: TAG,
+      summary: "The caller's rooms, most recent activity first",
+      responses: { 200: { description: "Rooms with lastMessage and unreadCount", schema: S.RoomList } },
+    }),
     requireUser,
     validate("query", S.ListQuery),
     async (c) => {
@@ -53,7 +67,14 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .get(
     "/:id",
-    describe({ tag: TAG, summary: "A room (members only)", responses: { 200: { description: "Room", schema: S.RoomSchema }, 404: { description: "No such room, or not a member" } } }),
+    describe({
+      tag: TAG,
+      summary: "A room (members only)",
+      responses: {
+        200: { description: "Room", schema: S.RoomSchema },
+        404: { description: "No such room, or not a member" },
+      },
+    }),
     requireUser,
     validate("param", S.RoomParam),
     async (c) => {
@@ -64,7 +85,19 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .post(
     "/:id/members",
-    describe({ tag: TAG, summary: "Add a member (owner only), or rejoin a group one left", rateLimited: true, description: "The owner adds `userId`. Someone who blocked the owner, or who left this room themselves, cannot be added (403). A member who left a group rejoins it by sending their own id (or `me`). Shares the per-user rate limit and daily cap of room creation (429 with Retry-After).", responses: { 201: { description: "The room with its new member", schema: S.RoomSchema }, 403: { description: "Not the owner, the user blocked the owner, or the user left this room" }, 404: { description: "No such room (or not a member), or no such user" }, 409: { description: "Already a member, or a direct room" } } }),
+    describe({
+      tag: TAG,
+      summary: "Add a member (owner only), or rejoin a group one left",
+      rateLimited: true,
+      description:
+        "The owner adds `userId`. Someone who blocked the owner, or who left this room themselves, cannot be added (403). A member who left a group rejoins it by sending their own id (or `me`). Shares the per-user rate limit and daily cap of room creation (429 with Retry-After).",
+      responses: {
+        201: { description: "The room with its new member", schema: S.RoomSchema },
+        403: { description: "Not the owner, the user blocked the owner, or the user left this room" },
+        404: { description: "No such room (or not a member), or no such user" },
+        409: { description: "Already a member, or a direct room" },
+      },
+    }),
     requireUser,
     idempotency,
     validate("param", S.RoomParam),
@@ -83,15 +116,30 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .patch(
     "/:id/members/me",
-    describe({ tag: TAG, summary: "Mute or unmute the room for the caller (no push while muted)", responses: { 200: { description: "The caller's membership", schema: S.MutedMember } } }),
+    describe({
+      tag: TAG,
+      summary: "Mute or unmute the room for the caller (no push while muted)",
+      responses: { 200: { description: "The caller's membership", schema: S.MutedMember } },
+    }),
     requireUser,
     validate("param", S.RoomParam),
     validate("json", S.MuteBody),
-    async (c) => c.json(await chat.setMuted(c.var.db, c.req.valid("param").id, userOf(c).userId, c.req.valid("json").muted)),
+    async (c) =>
+      c.json(await chat.setMuted(c.var.db, c.req.valid("param").id, userOf(c).userId, c.req.valid("json").muted)),
   )
   .delete(
     "/:id/members/:userId",
-    describe({ tag: TAG, summary: "Remove a member (owner), or leave (the member)", description: "`me` stands for the caller. Any member can leave any room, direct rooms included; nobody else can put a leaver back (they rejoin a group by adding themselves, a direct room by opening it again). The removed member's open sockets are closed with code 4403.", responses: { 204: { description: "Removed" }, 403: { description: "Not the owner, or the other member of a direct room" }, 404: { description: "No such room (or not a member), or the user is not a member" } } }),
+    describe({
+      tag: TAG,
+      summary: "Remove a member (owner), or leave (the member)",
+      description:
+        "`me` stands for the caller. Any member can leave any room, direct rooms included; nobody else can put a leaver back (they rejoin a group by adding themselves, a direct room by opening it again). The removed member's open sockets are closed with code 4403.",
+      responses: {
+        204: { description: "Removed" },
+        403: { description: "Not the owner, or the other member of a direct room" },
+        404: { description: "No such room (or not a member), or the user is not a member" },
+      },
+    }),
     requireUser,
     validate("param", S.MemberParam),
     async (c) => {
@@ -112,7 +160,13 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .get(
     "/:id/messages",
-    describe({ tag: TAG, summary: "Message history in seq order", description: "`after=<seq>` pages forward from a seq; otherwise the newest page (before `before=<seq>` if given). `nextCursor` continues in the same direction.", responses: { 200: { description: "Messages, oldest first", schema: S.MessagePage } } }),
+    describe({
+      tag: TAG,
+      summary: "Message history in seq order",
+      description:
+        "`after=<seq>` pages forward from a seq; otherwise the newest page (before `before=<seq>` if given). `nextCursor` continues in the same direction.",
+      responses: { 200: { description: "Messages, oldest first", schema: S.MessagePage } },
+    }),
     requireUser,
     validate("param", S.RoomParam),
     validate("query", S.HistoryQuery),
@@ -126,14 +180,25 @@ export const chatRoutes = new Hono<AppEnv>()
       let nextCursor: string | null = null;
       const first = page.items[0];
       const last = page.items.at(-1);
-      if (page.more && query.after !== undefined && last) nextCursor = encodeCursor({ a: last.seq, ...(query.before !== undefined ? { b: query.before } : {}) });
+      if (page.more && query.after !== undefined && last)
+        nextCursor = encodeCursor({ a: last.seq, ...(query.before !== undefined ? { b: query.before } : {}) });
       if (page.more && query.after === undefined && first) nextCursor = encodeCursor({ b: first.seq });
       return c.json({ items: page.items, nextCursor });
     },
   )
   .post(
     "/:id/messages",
-    describe({ tag: TAG, summary: "Send a message (for clients without a socket)", rateLimited: true, description: "Stored before anyone sees it. The same `clientId` again returns the first message with 200. `fileId` must be a public file or one of the sender's own.", responses: { 201: { description: "Stored", schema: MessageSchema }, 200: { description: "Already stored under this clientId", schema: MessageSchema } } }),
+    describe({
+      tag: TAG,
+      summary: "Send a message (for clients without a socket)",
+      rateLimited: true,
+      description:
+        "Stored before anyone sees it. The same `clientId` again returns the first message with 200. `fileId` must be a public file or one of the sender's own.",
+      responses: {
+        201: { description: "Stored", schema: MessageSchema },
+        200: { description: "Already stored under this clientId", schema: MessageSchema },
+      },
+    }),
     requireUser,
     idempotency,
     validate("param", S.RoomParam),
@@ -149,7 +214,17 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .delete(
     "/:id/messages/:seq",
-    describe({ tag: TAG, summary: "Delete a message (the sender, or the room's owner)", description: "The message stays in the log as a tombstone (`text` and `fileId` null, `deleted: true`), so `seq` keeps no gaps; sockets get `{ \"type\": \"deleted\", \"seq\" }`; a queued push for it is not sent. Deleting a tombstone again is 204.", responses: { 204: { description: "Deleted (or already deleted)" }, 403: { description: "Neither the sender nor the room's owner" }, 404: { description: "No such room (or not a member), or no such message" } } }),
+    describe({
+      tag: TAG,
+      summary: "Delete a message (the sender, or the room's owner)",
+      description:
+        'The message stays in the log as a tombstone (`text` and `fileId` null, `deleted: true`), so `seq` keeps no gaps; sockets get `{ "type": "deleted", "seq" }`; a queued push for it is not sent. Deleting a tombstone again is 204.',
+      responses: {
+        204: { description: "Deleted (or already deleted)" },
+        403: { description: "Neither the sender nor the room's owner" },
+        404: { description: "No such room (or not a member), or no such message" },
+      },
+    }),
     requireUser,
     validate("param", S.MessageParam),
     async (c) => {
@@ -162,7 +237,11 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .post(
     "/:id/read",
-    describe({ tag: TAG, summary: "Mark messages read up to seq", responses: { 204: { description: "Recorded (a position never moves back)" } } }),
+    describe({
+      tag: TAG,
+      summary: "Mark messages read up to seq",
+      responses: { 204: { description: "Recorded (a position never moves back)" } },
+    }),
     requireUser,
     idempotency,
     validate("param", S.RoomParam),
@@ -177,7 +256,19 @@ export const chatRoutes = new Hono<AppEnv>()
   )
   .get(
     "/:id/ws",
-    describe({ tag: TAG, summary: "The room's WebSocket", description: "Auth: `?ticket=` from `POST /v1/auth/socket-ticket` (recommended: no token in the URL), the `Authorization` header, or `?token=` (kept for older clients). `?afterSeq=` replays what was missed, at most 500 messages, then `more` (page on with `sync`). Frames: see the chat protocol (`send`, `typing`, `read`, `sync`, `ping` → `ready`, `message`, `typing`, `read`, `presence`, `deleted`, `more`, `error`, `pong`). Close codes: 4401 the session ended, 4403 no longer a member, 4408 heartbeat timeout.", auth: "user", responses: { 101: { description: "Switching protocols" }, 400: { description: "Not a WebSocket upgrade" }, 401: { description: "No or bad token, or its session has ended" }, 404: { description: "No such room, or not a member" } } }),
+    describe({
+      tag: TAG,
+      summary: "The room's WebSocket",
+      description:
+        "Auth: `?ticket=` from `POST /v1/auth/socket-ticket` (recommended: no token in the URL), the `Authorization` header, or `?token=` (kept for older clients). `?afterSeq=` replays what was missed, at most 500 messages, then `more` (page on with `sync`). Frames: see the chat protocol (`send`, `typing`, `read`, `sync`, `ping` → `ready`, `message`, `typing`, `read`, `presence`, `deleted`, `more`, `error`, `pong`). Close codes: 4401 the session ended, 4403 no longer a member, 4408 heartbeat timeout.",
+      auth: "user",
+      responses: {
+        101: { description: "Switching protocols" },
+        400: { description: "Not a WebSocket upgrade" },
+        401: { description: "No or bad token, or its session has ended" },
+        404: { description: "No such room, or not a member" },
+      },
+    }),
     requireSocketUser,
     validate("param", S.RoomParam),
     validate("query", S.WsQuery),
@@ -185,10 +276,16 @@ export const chatRoutes = new Hono<AppEnv>()
       const { id } = c.req.valid("param");
       const q = c.req.valid("query");
       const { userId, sessionId } = userOf(c);
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
+        throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
       await chat.requireMembership(c.var.db, id, userId);
       // A fresh request: nothing the client sent (such as forged internal headers) reaches the room.
-      const headers = new Headers({ upgrade: "websocket", [INTERNAL_HEADERS.user]: userId, [INTERNAL_HEADERS.session]: sessionId, [INTERNAL_HEADERS.room]: id });
+      const headers = new Headers({
+        upgrade: "websocket",
+        [INTERNAL_HEADERS.user]: userId,
+        [INTERNAL_HEADERS.session]: sessionId,
+        [INTERNAL_HEADERS.room]: id,
+      });
       if (q.afterSeq !== undefined) headers.set(INTERNAL_HEADERS.afterSeq, String(q.afterSeq));
       const res = await roomStub(c.env, id).fetch(new Request("https://chat-room.internal/ws", { headers }));
       // The room re-checks membership (a removal may have landed since the check above) and that

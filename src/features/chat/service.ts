@@ -5,16 +5,25 @@
  */
 import { and, asc, desc, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import * as v from "valibot";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { roomAdds, roomLeaves, roomMembers, rooms } from "../../db/schema";
-import { fromUser, isGuestSql, liveSessionsQuery, sessionLiveSql, userEmailSql, userExistsSql, userNameSql, userNamesJsonSql } from "../auth";
-import { blockedSql } from "../blocks";
 import { AppError, isConstraintError } from "../../errors";
-import * as v from "valibot";
-import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { chunks, IN_CHUNK } from "../../lib/chunks";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
+import {
+  fromUser,
+  isGuestSql,
+  liveSessionsQuery,
+  sessionLiveSql,
+  userEmailSql,
+  userExistsSql,
+  userNameSql,
+  userNamesJsonSql,
+} from "../auth";
+import { blockedSql } from "../blocks";
 import type { Message } from "./protocol";
 import type { CreateRoomInput, Member, Room } from "./schemas";
 
@@ -28,7 +37,6 @@ export interface Membership {
   /** The caller's display name (for push payloads). */
   userName: string | null;
 }
-
 
 /** room_members has 6 columns: 15 rows = 90 parameters. */
 const MEMBER_ROWS_PER_INSERT = 15;
@@ -66,7 +74,11 @@ function toRoom(r: RoomRow, members: MemberRow[], me: MemberRow): Room {
 async function membersOf(db: Database, roomIds: string[]): Promise<Map<string, MemberRow[]>> {
   const byRoom = new Map<string, MemberRow[]>();
   for (const ids of chunks(roomIds, IN_CHUNK)) {
-    const rows = await db.select().from(roomMembers).where(inArray(roomMembers.roomId, ids)).orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId));
+    const rows = await db
+      .select()
+      .from(roomMembers)
+      .where(inArray(roomMembers.roomId, ids))
+      .orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId));
     for (const m of rows) {
       const list = byRoom.get(m.roomId) ?? [];
       list.push(m);
@@ -107,7 +119,8 @@ const directKey = (a: string, b: string) => (a < b ? `${a}:${b}` : `${b}:${a}`);
 /** The UTC day (`YYYY-MM-DD`) the daily cap on added people counts in. */
 export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 /** Seconds until the next UTC day starts (the Retry-After of the daily cap). */
-const secondsToNextDay = (ms: number) => Math.max(1, Math.ceil((Date.parse(`${utcDay(ms)}T00:00:00.000Z`) + 86_400_000 - ms) / 1000));
+const secondsToNextDay = (ms: number) =>
+  Math.max(1, Math.ceil((Date.parse(`${utcDay(ms)}T00:00:00.000Z`) + 86_400_000 - ms) / 1000));
 
 /**
  * What room creation needs to know about each person named, in one statement (json_each keeps it
@@ -146,17 +159,31 @@ function dailyCap(guest: boolean | number | null | undefined): number {
 }
 
 /** Refuses (429 until the UTC day ends) when `fresh` more people would take the caller past the daily cap. */
-function assertUnderDailyCap(addedToday: number, fresh: number, guest: boolean | number | null | undefined, now: number): void {
+function assertUnderDailyCap(
+  addedToday: number,
+  fresh: number,
+  guest: boolean | number | null | undefined,
+  now: number,
+): void {
   const cap = dailyCap(guest);
   if (fresh > 0 && addedToday + fresh > cap) {
-    throw new AppError("rate_limited", `You can add at most ${cap} different people to rooms per day; try again tomorrow (UTC).`, {
-      headers: { "retry-after": String(secondsToNextDay(now)) },
-    });
+    throw new AppError(
+      "rate_limited",
+      `You can add at most ${cap} different people to rooms per day; try again tomorrow (UTC).`,
+      {
+        headers: { "retry-after": String(secondsToNextDay(now)) },
+      },
+    );
   }
 }
 
 /** Records today's added people (each once a day) and drops the adder's counts of earlier days. */
-export function recordAdds(db: Database, adderId: string, day: string, addedIds: readonly string[]): BatchItem<"sqlite">[] {
+export function recordAdds(
+  db: Database,
+  adderId: string,
+  day: string,
+  addedIds: readonly string[],
+): BatchItem<"sqlite">[] {
   return [
     db
       .insert(roomAdds)
@@ -167,7 +194,8 @@ export function recordAdds(db: Database, adderId: string, day: string, addedIds:
 }
 
 /** Member rows as `membersOf` orders them: by join time, then user id. */
-const byJoin = (a: MemberRow, b: MemberRow) => (a.joinedAt < b.joinedAt ? -1 : a.joinedAt > b.joinedAt ? 1 : a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
+const byJoin = (a: MemberRow, b: MemberRow) =>
+  a.joinedAt < b.joinedAt ? -1 : a.joinedAt > b.joinedAt ? 1 : a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0;
 
 /**
  * Creates a room. A direct room is unique per pair of users (`direct_key`): asking again, even
@@ -178,17 +206,30 @@ const byJoin = (a: MemberRow, b: MemberRow) => (a.joinedAt < b.joinedAt ? -1 : a
  * a user puts into rooms per UTC day are capped (429). A member who left a direct room is not put
  * back by the other opening it again; only the leaver's own open brings them back.
  */
-export async function createRoom(db: Database, creatorId: string, input: CreateRoomInput): Promise<{ room: Room; created: boolean }> {
+export async function createRoom(
+  db: Database,
+  creatorId: string,
+  input: CreateRoomInput,
+): Promise<{ room: Room; created: boolean }> {
   const kind = input.kind ?? "group";
   const others = [...new Set(input.memberIds)].filter((id) => id !== creatorId);
   if (kind === "direct") {
-    if (input.name !== undefined) throw new AppError("validation_failed", "Direct rooms have no name.", { errors: [{ path: "name", message: "not allowed for direct rooms" }] });
-    if (others.length !== 1) throw new AppError("validation_failed", "A direct room is with exactly one other user.", { errors: [{ path: "memberIds", message: "must name exactly one other user" }] });
+    if (input.name !== undefined)
+      throw new AppError("validation_failed", "Direct rooms have no name.", {
+        errors: [{ path: "name", message: "not allowed for direct rooms" }],
+      });
+    if (others.length !== 1)
+      throw new AppError("validation_failed", "A direct room is with exactly one other user.", {
+        errors: [{ path: "memberIds", message: "must name exactly one other user" }],
+      });
   }
   const key = kind === "direct" ? directKey(creatorId, others[0]!) : null;
   const nowMs = Date.now();
   const day = utcDay(nowMs);
-  const [people, callerRows] = await db.batch([peopleQuery(db, creatorId, others, day), callerQuery(db, creatorId, day, key)]);
+  const [people, callerRows] = await db.batch([
+    peopleQuery(db, creatorId, others, day),
+    callerQuery(db, creatorId, day, key),
+  ]);
   const caller = callerRows[0];
   const found = new Map(people.map((p) => [p.id, p]));
   const pathOf = (id: string) => `memberIds.${input.memberIds.indexOf(id)}`;
@@ -197,21 +238,41 @@ export async function createRoom(db: Database, creatorId: string, input: CreateR
   if (unknown.length) throw new AppError("validation_failed", "Some memberIds are not users.", { errors: unknown });
   if (kind === "direct") {
     const other = found.get(others[0]!)!;
-    if (other.blockedByMe) throw new AppError("forbidden", "You blocked this user; unblock them to open a direct room.", { errors: [{ path: pathOf(other.id), message: "you blocked this user" }] });
-    if (other.blockedMe) throw new AppError("forbidden", "You cannot open a direct room with this user.", { errors: [{ path: pathOf(other.id), message: "does not accept rooms from you" }] });
+    if (other.blockedByMe)
+      throw new AppError("forbidden", "You blocked this user; unblock them to open a direct room.", {
+        errors: [{ path: pathOf(other.id), message: "you blocked this user" }],
+      });
+    if (other.blockedMe)
+      throw new AppError("forbidden", "You cannot open a direct room with this user.", {
+        errors: [{ path: pathOf(other.id), message: "does not accept rooms from you" }],
+      });
   } else {
-    const refusing = others.filter((id) => found.get(id)!.blockedMe).map((id) => ({ path: pathOf(id), message: "does not accept rooms from you" }));
-    if (refusing.length) throw new AppError("forbidden", "Some of these users cannot be added by you.", { errors: refusing });
+    const refusing = others
+      .filter((id) => found.get(id)!.blockedMe)
+      .map((id) => ({ path: pathOf(id), message: "does not accept rooms from you" }));
+    if (refusing.length)
+      throw new AppError("forbidden", "Some of these users cannot be added by you.", { errors: refusing });
   }
 
-  if (key && caller?.directId) return { room: await reopenDirect(db, caller.directId, creatorId, caller.directMember === 1), created: false };
+  if (key && caller?.directId)
+    return { room: await reopenDirect(db, caller.directId, creatorId, caller.directMember === 1), created: false };
 
   const fresh = others.filter((id) => !found.get(id)!.counted);
   assertUnderDailyCap(caller?.addedToday ?? 0, fresh.length, caller?.guest, nowMs);
 
   const now = nowIso(nowMs);
   const id = newId(nowMs);
-  const roomRow: RoomRow = { id, kind, name: input.name ?? null, createdBy: creatorId, createdAt: now, directKey: key, lastSeq: 0, lastMessage: null, lastActivityAt: now };
+  const roomRow: RoomRow = {
+    id,
+    kind,
+    name: input.name ?? null,
+    createdBy: creatorId,
+    createdAt: now,
+    directKey: key,
+    lastSeq: 0,
+    lastMessage: null,
+    lastActivityAt: now,
+  };
   const rows: MemberRow[] = [creatorId, ...others].map((userId) => ({
     roomId: id,
     userId,
@@ -245,7 +306,14 @@ async function reopenDirect(db: Database, roomId: string, userId: string, isMemb
   if (!isMember) {
     await db
       .insert(roomMembers)
-      .values({ roomId, userId, role: "member", lastReadSeq: sql`(SELECT last_seq FROM rooms WHERE id = ${roomId})`, muted: false, joinedAt: nowIso() })
+      .values({
+        roomId,
+        userId,
+        role: "member",
+        lastReadSeq: sql`(SELECT last_seq FROM rooms WHERE id = ${roomId})`,
+        muted: false,
+        joinedAt: nowIso(),
+      })
       .onConflictDoNothing();
   }
   const room = await getRoom(db, roomId, userId);
@@ -266,7 +334,12 @@ const ListCursor = v.pipe(
 const encodeListCursor = (c: { at: string; id: string }) => encodeCursor([c.at, c.id]);
 
 /** The user's rooms, most recent activity first (a message, or creation), keyset-paginated. */
-export async function listRooms(db: Database, userId: string, limit: number, cursor?: string): Promise<{ items: Room[]; nextCursor: string | null }> {
+export async function listRooms(
+  db: Database,
+  userId: string,
+  limit: number,
+  cursor?: string,
+): Promise<{ items: Room[]; nextCursor: string | null }> {
   const after = cursor ? decodeCursor(cursor, ListCursor) : null;
   const rows = await db
     .select({ room: rooms, me: roomMembers })
@@ -275,17 +348,23 @@ export async function listRooms(db: Database, userId: string, limit: number, cur
     .where(
       and(
         eq(roomMembers.userId, userId),
-        after ? or(lt(rooms.lastActivityAt, after.at), and(eq(rooms.lastActivityAt, after.at), lt(rooms.id, after.id))) : undefined,
+        after
+          ? or(lt(rooms.lastActivityAt, after.at), and(eq(rooms.lastActivityAt, after.at), lt(rooms.id, after.id)))
+          : undefined,
       ),
     )
     .orderBy(desc(rooms.lastActivityAt), desc(rooms.id))
     .limit(limit + 1);
   const page = rows.slice(0, limit);
-  const members = await membersOf(db, page.map((r) => r.room.id));
+  const members = await membersOf(
+    db,
+    page.map((r) => r.room.id),
+  );
   const last = page.at(-1);
   return {
     items: page.map((r) => toRoom(r.room, members.get(r.room.id) ?? [], r.me)),
-    nextCursor: rows.length > limit && last ? encodeListCursor({ at: last.room.lastActivityAt, id: last.room.id }) : null,
+    nextCursor:
+      rows.length > limit && last ? encodeListCursor({ at: last.room.lastActivityAt, id: last.room.id }) : null,
   };
 }
 
@@ -318,17 +397,35 @@ export function addCheckQuery(db: Database, roomId: string, me: string, userId: 
  * change), and reads the room back as `viewerId` sees it: one batch. A concurrent insert of the
  * same member wins: 409.
  */
-async function insertMember(db: Database, roomId: string, userId: string, role: MemberRow["role"] | SQL, extra: BatchItem<"sqlite">[], viewerId: string): Promise<Room> {
+async function insertMember(
+  db: Database,
+  roomId: string,
+  userId: string,
+  role: MemberRow["role"] | SQL,
+  extra: BatchItem<"sqlite">[],
+  viewerId: string,
+): Promise<Room> {
   const res = await runBatch(db, [
     db
       .insert(roomMembers)
       // `role` may be an SQL expression (a rejoin into a room without owner takes it over).
-      .values({ roomId, userId, role: role as MemberRow["role"], lastReadSeq: sql`(SELECT last_seq FROM rooms WHERE id = ${roomId})`, muted: false, joinedAt: nowIso() })
+      .values({
+        roomId,
+        userId,
+        role: role as MemberRow["role"],
+        lastReadSeq: sql`(SELECT last_seq FROM rooms WHERE id = ${roomId})`,
+        muted: false,
+        joinedAt: nowIso(),
+      })
       .onConflictDoNothing()
       .returning(),
     ...extra,
     db.select().from(rooms).where(eq(rooms.id, roomId)),
-    db.select().from(roomMembers).where(eq(roomMembers.roomId, roomId)).orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId)),
+    db
+      .select()
+      .from(roomMembers)
+      .where(eq(roomMembers.roomId, roomId))
+      .orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId)),
   ]);
   const inserted = res[0] as MemberRow[];
   const room = (res.at(-2) as RoomRow[])[0];
@@ -352,9 +449,16 @@ export async function addMember(db: Database, m: Membership, userId: string): Pr
   const check = await addCheckQuery(db, m.room.id, m.me.userId, userId, day);
   if (!check?.userExists) throw new AppError("not_found", "No such user.");
   if (check.isMember) throw new AppError("conflict", "This user is already a member.");
-  if (check.blockedMe) throw new AppError("forbidden", "This user cannot be added by you.", { errors: [{ path: "userId", message: "does not accept rooms from you" }] });
-  if (check.leftRoom) throw new AppError("forbidden", "This user left the room; only they can rejoin it.", { errors: [{ path: "userId", message: "left this room" }] });
-  if (check.members >= limits.chatGroupMembersMax) throw new AppError("conflict", `A room holds at most ${limits.chatGroupMembersMax} members.`);
+  if (check.blockedMe)
+    throw new AppError("forbidden", "This user cannot be added by you.", {
+      errors: [{ path: "userId", message: "does not accept rooms from you" }],
+    });
+  if (check.leftRoom)
+    throw new AppError("forbidden", "This user left the room; only they can rejoin it.", {
+      errors: [{ path: "userId", message: "left this room" }],
+    });
+  if (check.members >= limits.chatGroupMembersMax)
+    throw new AppError("conflict", `A room holds at most ${limits.chatGroupMembersMax} members.`);
   assertUnderDailyCap(check.addedToday, check.counted ? 0 : 1, check.guest, nowMs);
   return insertMember(db, m.room.id, userId, "member", recordAdds(db, m.me.userId, day, [userId]), m.me.userId);
 }
@@ -382,9 +486,17 @@ export async function rejoinRoom(db: Database, roomId: string, userId: string): 
   const check = await rejoinCheckQuery(db, roomId, userId);
   if (check?.isMember) throw new AppError("conflict", "You are already a member.");
   if (!check?.leftRoom) throw new AppError("not_found", "No such room.");
-  if (check.members >= limits.chatGroupMembersMax) throw new AppError("conflict", `A room holds at most ${limits.chatGroupMembersMax} members.`);
+  if (check.members >= limits.chatGroupMembersMax)
+    throw new AppError("conflict", `A room holds at most ${limits.chatGroupMembersMax} members.`);
   const role = sql`(CASE WHEN EXISTS (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND role = 'owner') THEN 'member' ELSE 'owner' END)`;
-  return insertMember(db, roomId, userId, role, [db.delete(roomLeaves).where(and(eq(roomLeaves.roomId, roomId), eq(roomLeaves.userId, userId)))], userId);
+  return insertMember(
+    db,
+    roomId,
+    userId,
+    role,
+    [db.delete(roomLeaves).where(and(eq(roomLeaves.roomId, roomId), eq(roomLeaves.userId, userId)))],
+    userId,
+  );
 }
 
 /**
@@ -395,14 +507,29 @@ export async function rejoinRoom(db: Database, roomId: string, userId: string): 
  */
 export async function removeMember(db: Database, m: Membership, userId: string): Promise<void> {
   const self = userId === m.me.userId;
-  if (!self && m.room.kind === "direct") throw new AppError("forbidden", "In a direct room you can only leave yourself.");
-  if (!self && m.me.role !== "owner") throw new AppError("forbidden", "Only the room's owner can remove other members.");
-  const target = self ? m.me : await db.select().from(roomMembers).where(and(eq(roomMembers.roomId, m.room.id), eq(roomMembers.userId, userId))).get();
+  if (!self && m.room.kind === "direct")
+    throw new AppError("forbidden", "In a direct room you can only leave yourself.");
+  if (!self && m.me.role !== "owner")
+    throw new AppError("forbidden", "Only the room's owner can remove other members.");
+  const target = self
+    ? m.me
+    : await db
+        .select()
+        .from(roomMembers)
+        .where(and(eq(roomMembers.roomId, m.room.id), eq(roomMembers.userId, userId)))
+        .get();
   if (!target) throw new AppError("not_found", "This user is not a member of the room.");
-  const statements: BatchItem<"sqlite">[] = [db.delete(roomMembers).where(and(eq(roomMembers.roomId, m.room.id), eq(roomMembers.userId, userId)))];
+  const statements: BatchItem<"sqlite">[] = [
+    db.delete(roomMembers).where(and(eq(roomMembers.roomId, m.room.id), eq(roomMembers.userId, userId))),
+  ];
   if (self && m.room.kind === "group") {
     const leftAt = nowIso();
-    statements.push(db.insert(roomLeaves).values({ roomId: m.room.id, userId, leftAt }).onConflictDoUpdate({ target: [roomLeaves.roomId, roomLeaves.userId], set: { leftAt } }));
+    statements.push(
+      db
+        .insert(roomLeaves)
+        .values({ roomId: m.room.id, userId, leftAt })
+        .onConflictDoUpdate({ target: [roomLeaves.roomId, roomLeaves.userId], set: { leftAt } }),
+    );
   }
   if (target.role === "owner") statements.push(promoteOldestMember(db, m.room.id, userId));
   await runBatch(db, statements);
@@ -416,14 +543,27 @@ function promoteOldestMember(db: Database, roomId: string, leavingId: string): B
     .where(
       and(
         eq(roomMembers.roomId, roomId),
-        eq(roomMembers.userId, sql`(SELECT user_id FROM room_members WHERE room_id = ${roomId} AND user_id <> ${leavingId} ORDER BY joined_at, user_id LIMIT 1)`),
+        eq(
+          roomMembers.userId,
+          sql`(SELECT user_id FROM room_members WHERE room_id = ${roomId} AND user_id <> ${leavingId} ORDER BY joined_at, user_id LIMIT 1)`,
+        ),
       ),
     );
 }
 
 /** Mutes or unmutes the room for its member (read by push delivery). */
-export async function setMuted(db: Database, roomId: string, userId: string, muted: boolean): Promise<Member & { muted: boolean }> {
-  const row = await db.update(roomMembers).set({ muted }).where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId))).returning().get();
+export async function setMuted(
+  db: Database,
+  roomId: string,
+  userId: string,
+  muted: boolean,
+): Promise<Member & { muted: boolean }> {
+  const row = await db
+    .update(roomMembers)
+    .set({ muted })
+    .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+    .returning()
+    .get();
   if (!row) throw new AppError("not_found", "No such room.");
   return { ...toMember(row), muted: row.muted };
 }
@@ -476,7 +616,9 @@ export async function mirrorFlush(db: Database, f: MirrorFlush): Promise<MirrorR
         .returning({
           kind: rooms.kind,
           name: rooms.name,
-          members: sql<string | null>`CASE WHEN ${wantPush} THEN (SELECT json_group_array(user_id) FROM room_members WHERE room_id = ${f.roomId}) END`,
+          members: sql<
+            string | null
+          >`CASE WHEN ${wantPush} THEN (SELECT json_group_array(user_id) FROM room_members WHERE room_id = ${f.roomId}) END`,
           names: sql<string | null>`CASE WHEN ${wantPush} THEN ${userNamesJsonSql(f.senders)} END`,
         }),
     );
@@ -486,17 +628,31 @@ export async function mirrorFlush(db: Database, f: MirrorFlush): Promise<MirrorR
     items.push(
       db
         .update(roomMembers)
-        .set({ lastReadSeq: sql`max(${roomMembers.lastReadSeq}, (SELECT value FROM json_each(${positions}) WHERE key = ${roomMembers.userId}))` })
-        .where(and(eq(roomMembers.roomId, f.roomId), inArray(roomMembers.userId, sql`(SELECT key FROM json_each(${positions}))`))),
+        .set({
+          lastReadSeq: sql`max(${roomMembers.lastReadSeq}, (SELECT value FROM json_each(${positions}) WHERE key = ${roomMembers.userId}))`,
+        })
+        .where(
+          and(
+            eq(roomMembers.roomId, f.roomId),
+            inArray(roomMembers.userId, sql`(SELECT key FROM json_each(${positions}))`),
+          ),
+        ),
     );
   }
   if (items.length === 0) return null;
   const results = await runBatch(db, items);
   if (!wantPush) return null;
-  const row = (results[0] as { kind: "direct" | "group"; name: string | null; members: string | null; names: string | null }[])[0];
+  const row = (
+    results[0] as { kind: "direct" | "group"; name: string | null; members: string | null; names: string | null }[]
+  )[0];
   if (!row) return { kind: "group", name: null, memberIds: [], senderNames: new Map() };
   const names = JSON.parse(row.names ?? "{}") as Record<string, string | null>;
-  return { kind: row.kind, name: row.name, memberIds: JSON.parse(row.members ?? "[]") as string[], senderNames: new Map(Object.entries(names)) };
+  return {
+    kind: row.kind,
+    name: row.name,
+    memberIds: JSON.parse(row.members ?? "[]") as string[],
+    senderNames: new Map(Object.entries(names)),
+  };
 }
 
 /**
@@ -504,7 +660,12 @@ export async function mirrorFlush(db: Database, f: MirrorFlush): Promise<MirrorR
  * member of the room now, and whether the session the socket is opened with still exists (an
  * access token outlives a logout by up to its lifetime; the socket must not).
  */
-export async function upgradeCheck(db: Database, roomId: string, userId: string, sessionId: string): Promise<{ member: boolean; session: boolean }> {
+export async function upgradeCheck(
+  db: Database,
+  roomId: string,
+  userId: string,
+  sessionId: string,
+): Promise<{ member: boolean; session: boolean }> {
   const row = await db.get<{ member: number | null; session: number | null }>(sql`SELECT
     (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}) AS member,
     ${sessionLiveSql(sessionId, userId)} AS session`);
@@ -515,7 +676,11 @@ export async function upgradeCheck(db: Database, roomId: string, userId: string,
  * The room's heartbeat re-check, in one D1 round trip: the user ids that are members of the room
  * now, and which of `sessionIds` (the sessions of the room's open sockets) still exist.
  */
-export async function liveMembersAndSessions(db: Database, roomId: string, sessionIds: string[]): Promise<{ members: Set<string>; sessions: Set<string> }> {
+export async function liveMembersAndSessions(
+  db: Database,
+  roomId: string,
+  sessionIds: string[],
+): Promise<{ members: Set<string>; sessions: Set<string> }> {
   const [members, ...found] = await db.batch([
     db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId)),
     ...chunks(sessionIds, IN_CHUNK).map((ids) => liveSessionsQuery(db, ids)),
@@ -525,7 +690,9 @@ export async function liveMembersAndSessions(db: Database, roomId: string, sessi
 
 /** The rooms `userId` is a member of (room_members_user_idx): where their sockets can be. */
 export async function roomIdsOf(db: Database, userId: string): Promise<string[]> {
-  return (await db.select({ roomId: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId))).map((r) => r.roomId);
+  return (await db.select({ roomId: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId))).map(
+    (r) => r.roomId,
+  );
 }
 
 /**
@@ -533,8 +700,14 @@ export async function roomIdsOf(db: Database, userId: string): Promise<string[]>
  * owner); afterwards every room they were in closes their sockets. Their messages stay, attributed
  * to the deleted user id.
  */
-export async function deletionPlanFor(db: Database, userId: string): Promise<{ roomIds: string[]; statements: BatchItem<"sqlite">[] }> {
-  const mine = await db.select({ roomId: roomMembers.roomId, role: roomMembers.role }).from(roomMembers).where(eq(roomMembers.userId, userId));
+export async function deletionPlanFor(
+  db: Database,
+  userId: string,
+): Promise<{ roomIds: string[]; statements: BatchItem<"sqlite">[] }> {
+  const mine = await db
+    .select({ roomId: roomMembers.roomId, role: roomMembers.role })
+    .from(roomMembers)
+    .where(eq(roomMembers.userId, userId));
   return {
     roomIds: mine.map((m) => m.roomId),
     statements: [
@@ -581,7 +754,11 @@ export interface AdminRoom {
 }
 
 /** Every room, most recent activity first (rooms_activity_idx), keyset-paginated like `listRooms`. */
-export async function listAllRooms(db: Database, limit: number, cursor?: string): Promise<{ items: AdminRoom[]; nextCursor: string | null }> {
+export async function listAllRooms(
+  db: Database,
+  limit: number,
+  cursor?: string,
+): Promise<{ items: AdminRoom[]; nextCursor: string | null }> {
   const after = cursor ? decodeCursor(cursor, ListCursor) : null;
   const rows = await db
     .select({
@@ -594,19 +771,29 @@ export async function listAllRooms(db: Database, limit: number, cursor?: string)
       memberCount: sql<number>`(SELECT count(*) FROM room_members WHERE room_members.room_id = rooms.id)`,
     })
     .from(rooms)
-    .where(after ? or(lt(rooms.lastActivityAt, after.at), and(eq(rooms.lastActivityAt, after.at), lt(rooms.id, after.id))) : undefined)
+    .where(
+      after
+        ? or(lt(rooms.lastActivityAt, after.at), and(eq(rooms.lastActivityAt, after.at), lt(rooms.id, after.id)))
+        : undefined,
+    )
     .orderBy(desc(rooms.lastActivityAt), desc(rooms.id))
     .limit(limit + 1);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return { items: page, nextCursor: rows.length > limit && last ? encodeListCursor({ at: last.lastActivityAt, id: last.id }) : null };
+  return {
+    items: page,
+    nextCursor: rows.length > limit && last ? encodeListCursor({ at: last.lastActivityAt, id: last.id }) : null,
+  };
 }
 
 /** A room with its members and their names (the admin console), or null. One batch. */
 export async function roomWithMembers(
   db: Database,
   roomId: string,
-): Promise<{ room: RoomRow; members: (Member & { email: string | null; name: string | null; joinedAt: string })[] } | null> {
+): Promise<{
+  room: RoomRow;
+  members: (Member & { email: string | null; name: string | null; joinedAt: string })[];
+} | null> {
   const [room, members] = await db.batch([
     db.select().from(rooms).where(eq(rooms.id, roomId)),
     db
@@ -618,5 +805,8 @@ export async function roomWithMembers(
   ]);
   const r = room[0];
   if (!r) return null;
-  return { room: r, members: members.map((m) => ({ ...toMember(m.member), email: m.email, name: m.name, joinedAt: m.member.joinedAt })) };
+  return {
+    room: r,
+    members: members.map((m) => ({ ...toMember(m.member), email: m.email, name: m.name, joinedAt: m.member.joinedAt })),
+  };
 }

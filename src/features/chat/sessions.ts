@@ -14,7 +14,10 @@ const PARALLEL_ROOMS = 50;
  * Closes the user's sockets of `sessions` in `roomIds`, or in every room the user is a member of
  * (one indexed D1 query). Account deletion passes the rooms it read before the memberships went.
  */
-export async function closeChatSessionSockets({ env, db, userId, sessions }: EndedSessionsContext, roomIds?: string[]): Promise<void> {
+export async function closeChatSessionSockets(
+  { env, db, userId, sessions }: EndedSessionsContext,
+  roomIds?: string[],
+): Promise<void> {
   const rooms = roomIds ?? (await roomIdsOf(db, userId));
   const failures: unknown[] = [];
   for (let i = 0; i < rooms.length; i += PARALLEL_ROOMS) {
@@ -22,5 +25,8 @@ export async function closeChatSessionSockets({ env, db, userId, sessions }: End
     const results = await Promise.allSettled(part.map((id) => roomStub(env, id).endSessions(id, userId, sessions)));
     for (const r of results) if (r.status === "rejected") failures.push(r.reason);
   }
-  if (failures.length) throw new Error(`${failures.length} of ${rooms.length} rooms could not close the sockets: ${(failures[0] as Error)?.message ?? String(failures[0])}`);
+  if (failures.length)
+    throw new Error(
+      `${failures.length} of ${rooms.length} rooms could not close the sockets: ${(failures[0] as Error)?.message ?? String(failures[0])}`,
+    );
 }

@@ -25,7 +25,17 @@ import { newId, nowIso } from "../../lib/ids";
 import type { Change } from "./live";
 import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
-import { access, loggedId, logChange, narrower, ownerFilter, type RecordRow, sameFields, selectValues, visible } from "./service";
+import {
+  access,
+  logChange,
+  loggedId,
+  narrower,
+  ownerFilter,
+  type RecordRow,
+  sameFields,
+  selectValues,
+  visible,
+} from "./service";
 
 // --- request ---------------------------------------------------------------------------------
 
@@ -48,18 +58,40 @@ const Data = v.record(v.string(), v.unknown());
 
 export const BatchOperation = v.variant("op", [
   v.strictObject({ op: v.literal("create"), collection: CollectionName, id: v.optional(ClientId), data: Data }),
-  v.strictObject({ op: v.literal("update"), collection: CollectionName, id: RecordId, ifMatch: v.optional(IfMatch), data: Data }),
-  v.strictObject({ op: v.literal("replace"), collection: CollectionName, id: RecordId, ifMatch: v.optional(IfMatch), data: Data }),
+  v.strictObject({
+    op: v.literal("update"),
+    collection: CollectionName,
+    id: RecordId,
+    ifMatch: v.optional(IfMatch),
+    data: Data,
+  }),
+  v.strictObject({
+    op: v.literal("replace"),
+    collection: CollectionName,
+    id: RecordId,
+    ifMatch: v.optional(IfMatch),
+    data: Data,
+  }),
   v.strictObject({ op: v.literal("delete"), collection: CollectionName, id: RecordId, ifMatch: v.optional(IfMatch) }),
 ]);
 export type BatchOperation = v.InferOutput<typeof BatchOperation>;
 
 export const BatchBody = v.strictObject({
-  operations: v.pipe(v.array(BatchOperation), v.minLength(1, "send at least one operation"), v.maxLength(limits.batchMaxOperations, `at most ${limits.batchMaxOperations} operations`)),
+  operations: v.pipe(
+    v.array(BatchOperation),
+    v.minLength(1, "send at least one operation"),
+    v.maxLength(limits.batchMaxOperations, `at most ${limits.batchMaxOperations} operations`),
+  ),
 });
 
 const Tombstone = v.object({ id: v.string(), deleted: v.literal(true) });
-const AnyRecord = v.looseObject({ id: v.string(), ownerId: v.nullable(v.string()), createdAt: v.string(), updatedAt: v.string(), version: v.number() });
+const AnyRecord = v.looseObject({
+  id: v.string(),
+  ownerId: v.nullable(v.string()),
+  createdAt: v.string(),
+  updatedAt: v.string(),
+  version: v.number(),
+});
 export const BatchResult = v.object({ results: v.array(v.union([AnyRecord, Tombstone])) });
 
 export type BatchItemResult = RecordRow | { id: string; deleted: true };
@@ -82,7 +114,9 @@ interface Planned {
   values: Record<string, unknown>;
 }
 
-const at = (index: number, message: string, extra: FieldError[] = []): { errors: FieldError[] } => ({ errors: [{ path: `operations.${index}`, message }, ...extra] });
+const at = (index: number, message: string, extra: FieldError[] = []): { errors: FieldError[] } => ({
+  errors: [{ path: `operations.${index}`, message }, ...extra],
+});
 
 /** Validates each operation's data with its collection's schema, and the rules that need no data; the first failure is thrown. */
 function plan(p: Principal, ops: BatchOperation[]): Planned[] {
@@ -93,22 +127,38 @@ function plan(p: Principal, ops: BatchOperation[]): Planned[] {
     if (o.op !== "delete") {
       const r = v.safeParse(o.op === "update" ? S.patch : S.replace, o.data);
       if (!r.success) {
-        const errors = r.issues.map((i) => ({ path: [`operations.${index}.data`, ...(i.path ?? []).map((x) => String(x.key))].join("."), message: i.message }));
+        const errors = r.issues.map((i) => ({
+          path: [`operations.${index}.data`, ...(i.path ?? []).map((x) => String(x.key))].join("."),
+          message: i.message,
+        }));
         throw new AppError("validation_failed", `Operation ${index} is not valid.`, { errors });
       }
       values = r.output;
     }
     if (o.op === "create" && access(c.rules.create, p).kind === "denied") {
-      throw new AppError("forbidden", `Operation ${index}: only the service key may create ${c.name} records.`, at(index, "forbidden"));
+      throw new AppError(
+        "forbidden",
+        `Operation ${index}: only the service key may create ${c.name} records.`,
+        at(index, "forbidden"),
+      );
     }
-    return { index, op: o.op, c, id: o.id ?? newId(), named: o.op !== "create" || o.id !== undefined, ifMatch: o.op === "create" ? undefined : o.ifMatch, values };
+    return {
+      index,
+      op: o.op,
+      c,
+      id: o.id ?? newId(),
+      named: o.op !== "create" || o.id !== undefined,
+      ifMatch: o.op === "create" ? undefined : o.ifMatch,
+      values,
+    };
   });
 }
 
 // --- the write -------------------------------------------------------------------------------
 
 /** A statement that aborts the batch when `fails` holds (NOT NULL of `batch_guards`). */
-const guard = (db: Database, fails: SQL) => db.insert(batchGuards).select(selectValues(batchGuards, { mustHold: null }, fails));
+const guard = (db: Database, fails: SQL) =>
+  db.insert(batchGuards).select(selectValues(batchGuards, { mustHold: null }, fails));
 
 const one = sql`1`;
 
@@ -117,7 +167,11 @@ function writeWhere(o: Planned, p: Principal): SQL {
   const t = o.c.table;
   const acc = narrower(access(o.c.rules.read, p), access(o.op === "delete" ? o.c.rules.delete : o.c.rules.update, p));
   // A rule that denies the caller matches nothing (the explanation then says 404 or 403).
-  return and(eq(t.id, o.id), acc.kind === "denied" ? sql`0` : ownerFilter(t.ownerId, acc), o.ifMatch === undefined ? undefined : eq(t.version, o.ifMatch))!;
+  return and(
+    eq(t.id, o.id),
+    acc.kind === "denied" ? sql`0` : ownerFilter(t.ownerId, acc),
+    o.ifMatch === undefined ? undefined : eq(t.version, o.ifMatch),
+  )!;
 }
 
 interface Built {
@@ -155,11 +209,30 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
       );
       push(guard(db, and(loggedId(db, o.c, o.id), not(exists(db.select({ one }).from(t).where(same))))!));
       const fresh = not(loggedId(db, o.c, o.id));
-      push(db.insert(t).select(selectValues(t, row, fresh)).onConflictDoNothing());
+      push(
+        db
+          .insert(t)
+          .select(selectValues(t, row, fresh))
+          .onConflictDoNothing(),
+      );
       const log = push(
         db
           .insert(recordChanges)
-          .select(selectValues(recordChanges, { ...change, seq: null }, and(fresh, exists(db.select({ one }).from(t).where(and(eq(t.id, o.id), eq(t.createdAt, now), eq(t.version, 1)))))))
+          .select(
+            selectValues(
+              recordChanges,
+              { ...change, seq: null },
+              and(
+                fresh,
+                exists(
+                  db
+                    .select({ one })
+                    .from(t)
+                    .where(and(eq(t.id, o.id), eq(t.createdAt, now), eq(t.version, 1))),
+                ),
+              ),
+            ),
+          )
           .returning({ seq: recordChanges.seq }),
       );
       const sel = push(db.select().from(t).where(eq(t.id, o.id)));
@@ -176,7 +249,10 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
     const log = push(insert);
     if (o.op === "delete") {
       const del = push(db.delete(t).where(where).returning({ ownerId: t.ownerId }));
-      results.push((r) => ({ item: { id: o.id, deleted: true }, change: { ownerId: (r[del] as { ownerId: string | null }[])[0]!.ownerId, seq: seqAt(r, log)! } }));
+      results.push((r) => ({
+        item: { id: o.id, deleted: true },
+        change: { ownerId: (r[del] as { ownerId: string | null }[])[0]!.ownerId, seq: seqAt(r, log)! },
+      }));
     } else {
       const upd = push(
         db
@@ -195,7 +271,8 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
 }
 
 /** A batch aborted by a guard (or by another constraint: a concurrent write got in first). */
-const isGuardFailure = (e: unknown) => e instanceof Error && /constraint failed/i.test(`${e.message} ${String(e.cause ?? "")}`);
+const isGuardFailure = (e: unknown) =>
+  e instanceof Error && /constraint failed/i.test(`${e.message} ${String(e.cause ?? "")}`);
 
 // --- explaining a failure --------------------------------------------------------------------
 
@@ -215,13 +292,24 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
     named.set(o.c.name, g);
   }
   const groups = [...named.values()].map((g) => ({ c: g.c, ids: [...g.ids] }));
-  const reads: BatchItem<"sqlite">[] = [db.select({ id: users.id }).from(users).where(eq(users.id, p.kind === "user" ? p.userId : ""))];
+  const reads: BatchItem<"sqlite">[] = [
+    db
+      .select({ id: users.id })
+      .from(users)
+      .where(eq(users.id, p.kind === "user" ? p.userId : "")),
+  ];
   for (const g of groups) {
     reads.push(db.select().from(g.c.table).where(inArray(g.c.table.id, g.ids)));
-    reads.push(db.select({ id: recordChanges.recordId }).from(recordChanges).where(and(eq(recordChanges.collection, g.c.name), inArray(recordChanges.recordId, g.ids))));
+    reads.push(
+      db
+        .select({ id: recordChanges.recordId })
+        .from(recordChanges)
+        .where(and(eq(recordChanges.collection, g.c.name), inArray(recordChanges.recordId, g.ids))),
+    );
   }
   const got = await runBatch(db, reads);
-  if (p.kind === "user" && (got[0] as unknown[]).length === 0) return new AppError("unauthorized", "This account no longer exists.");
+  if (p.kind === "user" && (got[0] as unknown[]).length === 0)
+    return new AppError("unauthorized", "This account no longer exists.");
   const rows = new Map<string, RecordRow | null>();
   const logged = new Set<string>();
   groups.forEach((g, i) => {
@@ -237,18 +325,44 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
       if (!o.named) continue;
       if (row) {
         if (row.ownerId === ownerId && sameFields(o.c, row, o.values)) continue;
-        return new AppError("conflict", `Operation ${o.index}: this id is already taken in ${o.c.name}.`, at(o.index, "id already taken"));
+        return new AppError(
+          "conflict",
+          `Operation ${o.index}: this id is already taken in ${o.c.name}.`,
+          at(o.index, "id already taken"),
+        );
       }
-      if (logged.has(k)) return new AppError("conflict", `Operation ${o.index}: this id was used by a record that was deleted; ids are not reused.`, at(o.index, "id already used"));
+      if (logged.has(k))
+        return new AppError(
+          "conflict",
+          `Operation ${o.index}: this id was used by a record that was deleted; ids are not reused.`,
+          at(o.index, "id already used"),
+        );
       rows.set(k, { ...o.values, id: o.id, ownerId, version: 1 });
       logged.add(k);
       continue;
     }
-    const write = narrower(access(o.c.rules.read, p), access(o.op === "delete" ? o.c.rules.delete : o.c.rules.update, p));
-    if (!row || !visible(access(o.c.rules.read, p), row)) return new AppError("not_found", `Operation ${o.index}: no such record in ${o.c.name}.`, at(o.index, "not found"));
-    if (!visible(write, row)) return new AppError("forbidden", `Operation ${o.index}: you may not change this ${o.c.name} record.`, at(o.index, "forbidden"));
+    const write = narrower(
+      access(o.c.rules.read, p),
+      access(o.op === "delete" ? o.c.rules.delete : o.c.rules.update, p),
+    );
+    if (!row || !visible(access(o.c.rules.read, p), row))
+      return new AppError(
+        "not_found",
+        `Operation ${o.index}: no such record in ${o.c.name}.`,
+        at(o.index, "not found"),
+      );
+    if (!visible(write, row))
+      return new AppError(
+        "forbidden",
+        `Operation ${o.index}: you may not change this ${o.c.name} record.`,
+        at(o.index, "forbidden"),
+      );
     if (o.ifMatch !== undefined && row.version !== o.ifMatch) {
-      return new AppError("version_conflict", `Operation ${o.index}: the record is at version ${row.version}, not ${o.ifMatch}; fetch it again and retry.`, at(o.index, `at version ${row.version}`));
+      return new AppError(
+        "version_conflict",
+        `Operation ${o.index}: the record is at version ${row.version}, not ${o.ifMatch}; fetch it again and retry.`,
+        at(o.index, `at version ${row.version}`),
+      );
     }
     if (o.op === "delete") rows.set(k, null);
     else rows.set(k, { ...row, ...o.values, version: row.version + 1 });
@@ -263,7 +377,11 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
  * error (`errors[0].path` = `operations.<index>`) and nothing is written. When the records change
  * between the failed write and its explanation, the write is tried once more.
  */
-export async function applyBatch(db: Database, p: Principal, ops: BatchOperation[]): Promise<{ results: BatchItemResult[]; changes: Change[] }> {
+export async function applyBatch(
+  db: Database,
+  p: Principal,
+  ops: BatchOperation[],
+): Promise<{ results: BatchItemResult[]; changes: Change[] }> {
   const planned = plan(p, ops);
   for (let attempt = 0; attempt < 2; attempt++) {
     const built = build(db, p, planned);

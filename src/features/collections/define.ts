@@ -12,8 +12,8 @@ import {
   real,
   type SQLiteColumn,
   type SQLiteColumnBuilderBase,
-  sqliteTable,
   type SQLiteTableWithColumns,
+  sqliteTable,
   text,
 } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
@@ -79,38 +79,82 @@ function make<T, N extends boolean | undefined>(
 /** Field constructors for `collection()` declarations. */
 export const field = {
   /** Text of `min`..`max` characters (max defaults to 1,000). `searchable` allows `$contains`. */
-  string<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: string; nullable?: N; sortable?: boolean; searchable?: boolean } = {}) {
+  string<N extends boolean | undefined = undefined>(
+    o: { min?: number; max?: number; default?: string; nullable?: N; sortable?: boolean; searchable?: boolean } = {},
+  ) {
     const schema = v.pipe(v.string(), v.minLength(o.min ?? 0), v.maxLength(o.max ?? 1000));
-    return make("string", o.nullable, schema, o.default, (n) => {
-      const c = text(n);
-      const d = o.default === undefined ? c : c.default(o.default);
-      return o.nullable ? d : d.notNull();
-    }, o);
+    return make(
+      "string",
+      o.nullable,
+      schema,
+      o.default,
+      (n) => {
+        const c = text(n);
+        const d = o.default === undefined ? c : c.default(o.default);
+        return o.nullable ? d : d.notNull();
+      },
+      o,
+    );
   },
   /** A whole number within `min`..`max` (defaults: the safe integer range). */
-  integer<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: number; nullable?: N; sortable?: boolean } = {}) {
-    const schema = v.pipe(v.number(), v.safeInteger(), v.minValue(o.min ?? Number.MIN_SAFE_INTEGER), v.maxValue(o.max ?? Number.MAX_SAFE_INTEGER));
-    return make("integer", o.nullable, schema, o.default, (n) => {
-      const c = integer(n);
-      const d = o.default === undefined ? c : c.default(o.default);
-      return o.nullable ? d : d.notNull();
-    }, { sortable: o.sortable });
+  integer<N extends boolean | undefined = undefined>(
+    o: { min?: number; max?: number; default?: number; nullable?: N; sortable?: boolean } = {},
+  ) {
+    const schema = v.pipe(
+      v.number(),
+      v.safeInteger(),
+      v.minValue(o.min ?? Number.MIN_SAFE_INTEGER),
+      v.maxValue(o.max ?? Number.MAX_SAFE_INTEGER),
+    );
+    return make(
+      "integer",
+      o.nullable,
+      schema,
+      o.default,
+      (n) => {
+        const c = integer(n);
+        const d = o.default === undefined ? c : c.default(o.default);
+        return o.nullable ? d : d.notNull();
+      },
+      { sortable: o.sortable },
+    );
   },
   /** A finite floating-point number. */
-  number<N extends boolean | undefined = undefined>(o: { min?: number; max?: number; default?: number; nullable?: N; sortable?: boolean } = {}) {
-    const schema = v.pipe(v.number(), v.finite(), v.minValue(o.min ?? -Number.MAX_VALUE), v.maxValue(o.max ?? Number.MAX_VALUE));
-    return make("number", o.nullable, schema, o.default, (n) => {
-      const c = real(n);
-      const d = o.default === undefined ? c : c.default(o.default);
-      return o.nullable ? d : d.notNull();
-    }, { sortable: o.sortable });
+  number<N extends boolean | undefined = undefined>(
+    o: { min?: number; max?: number; default?: number; nullable?: N; sortable?: boolean } = {},
+  ) {
+    const schema = v.pipe(
+      v.number(),
+      v.finite(),
+      v.minValue(o.min ?? -Number.MAX_VALUE),
+      v.maxValue(o.max ?? Number.MAX_VALUE),
+    );
+    return make(
+      "number",
+      o.nullable,
+      schema,
+      o.default,
+      (n) => {
+        const c = real(n);
+        const d = o.default === undefined ? c : c.default(o.default);
+        return o.nullable ? d : d.notNull();
+      },
+      { sortable: o.sortable },
+    );
   },
   boolean<N extends boolean | undefined = undefined>(o: { default?: boolean; nullable?: N; sortable?: boolean } = {}) {
-    return make("boolean", o.nullable, v.boolean(), o.default, (n) => {
-      const c = integer(n, { mode: "boolean" });
-      const d = o.default === undefined ? c : c.default(o.default);
-      return o.nullable ? d : d.notNull();
-    }, { sortable: o.sortable });
+    return make(
+      "boolean",
+      o.nullable,
+      v.boolean(),
+      o.default,
+      (n) => {
+        const c = integer(n, { mode: "boolean" });
+        const d = o.default === undefined ? c : c.default(o.default);
+        return o.nullable ? d : d.notNull();
+      },
+      { sortable: o.sortable },
+    );
   },
   /**
    * Up to `maxItems` strings of up to `itemMax` characters, stored as a JSON text column. Arrays
@@ -118,10 +162,19 @@ export const field = {
    */
   stringArray(o: { maxItems?: number; itemMax?: number; default?: string[]; searchable?: boolean } = {}) {
     const schema = v.pipe(v.array(v.pipe(v.string(), v.maxLength(o.itemMax ?? 100))), v.maxLength(o.maxItems ?? 50));
-    return make("stringArray", false, schema, o.default, (n) => {
-      const c = stringArrayColumn(n);
-      return (o.default === undefined ? c : c.default(sql.raw(`'${JSON.stringify(o.default).replaceAll("'", "''")}'`))).notNull();
-    }, { searchable: o.searchable });
+    return make(
+      "stringArray",
+      false,
+      schema,
+      o.default,
+      (n) => {
+        const c = stringArrayColumn(n);
+        return (
+          o.default === undefined ? c : c.default(sql.raw(`'${JSON.stringify(o.default).replaceAll("'", "''")}'`))
+        ).notNull();
+      },
+      { searchable: o.searchable },
+    );
   },
 };
 
@@ -189,9 +242,11 @@ export function collection(
   // An insert binds every column, and D1 allows 100 bound parameters per statement.
   if (Object.keys(fields).length > 90) throw new Error(`collection "${name}" declares more than 90 fields`);
   for (const [key, f] of Object.entries(fields)) {
-    if (!FIELD_RE.test(key) || RESERVED.has(key)) throw new Error(`collection "${name}": field name "${key}" is reserved or invalid`);
+    if (!FIELD_RE.test(key) || RESERVED.has(key))
+      throw new Error(`collection "${name}": field name "${key}" is reserved or invalid`);
     // Keyset pages over a nullable column cannot be one index range (NULLs sit outside every range).
-    if (f.sortable && f.nullable) throw new Error(`collection "${name}": sortable field "${key}" cannot be nullable; give it a default instead`);
+    if (f.sortable && f.nullable)
+      throw new Error(`collection "${name}": sortable field "${key}" cannot be nullable; give it a default instead`);
   }
   const tableName = `app_${name}`;
   const columns: Record<string, SQLiteColumnBuilderBase> = {
@@ -211,7 +266,8 @@ export function collection(
     const columns = [...keys, "id"];
     const dup = [...listIndexes.values()].find((ix) => ix.columns.join() === columns.join());
     if (dup) throw new Error(`collection "${name}": index [${keys.join(", ")}] is already there (${dup.name})`);
-    if (listIndexes.has(ixName)) throw new Error(`collection "${name}": two indexes would be named ${ixName}; rename a field`);
+    if (listIndexes.has(ixName))
+      throw new Error(`collection "${name}": two indexes would be named ${ixName}; rename a field`);
     listIndexes.set(ixName, { name: ixName, columns });
   };
   // The first indexes keep their historical names.
@@ -221,10 +277,13 @@ export function collection(
     addIndex(`${tableName}_${short[f] ?? snake(f)}_idx`, [f]);
   }
   for (const keys of spec.indexes ?? []) {
-    for (const k of keys) if (!known.has(k) || k === "id") throw new Error(`collection "${name}": index on unknown field "${k}"`);
+    for (const k of keys)
+      if (!known.has(k) || k === "id") throw new Error(`collection "${name}": index on unknown field "${k}"`);
     const last = keys.at(-1);
-    if (!last || !sortable.includes(last)) throw new Error(`collection "${name}": an index must end with a sort field (${sortable.join(", ")})`);
-    if (new Set(keys).size !== keys.length) throw new Error(`collection "${name}": index [${keys.join(", ")}] repeats a field`);
+    if (!last || !sortable.includes(last))
+      throw new Error(`collection "${name}": an index must end with a sort field (${sortable.join(", ")})`);
+    if (new Set(keys).size !== keys.length)
+      throw new Error(`collection "${name}": index [${keys.join(", ")}] repeats a field`);
     addIndex(`${tableName}_${keys.map(snake).join("_")}_idx`, keys);
   }
   const table = sqliteTable(tableName, columns, (t) =>
@@ -233,7 +292,14 @@ export function collection(
       return index(ix.name).on(first!, ...rest);
     }),
   );
-  const meta: CollectionMeta = { name, fields, rules: { ...spec.rules }, sortable, searchable, indexes: [...listIndexes.values()] };
+  const meta: CollectionMeta = {
+    name,
+    fields,
+    rules: { ...spec.rules },
+    sortable,
+    searchable,
+    indexes: [...listIndexes.values()],
+  };
   Object.defineProperty(table, COLLECTION, { value: meta, enumerable: false });
   return table as unknown as CollectionTable;
 }

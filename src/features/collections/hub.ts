@@ -36,6 +36,7 @@
  * costs one small alarm a minute and one batch per `liveRecheckSec`.
  */
 import { DurableObject } from "cloudflare:workers";
+import * as v from "valibot";
 import { limits } from "../../config";
 import { type Database, primaryDb } from "../../db";
 import {
@@ -54,9 +55,8 @@ import {
   PONG_TEXT,
   rootKey,
 } from "./live";
-import * as v from "valibot";
 import { type Collection, findCollection } from "./registry";
-import { cursorAt, liveBackstop, type LogPage, readLog } from "./service";
+import { cursorAt, type LogPage, liveBackstop, readLog } from "./service";
 
 /** Per-socket state that must survive hibernation. */
 interface Attachment {
@@ -193,7 +193,13 @@ export class CollectionHub extends DurableObject<Env> {
     const keyRaw = h.get(LIVE_HEADERS.key);
     const sinceRaw = h.get(LIVE_HEADERS.since);
     const since = sinceRaw === null ? null : Number(sinceRaw);
-    if (h.get("upgrade")?.toLowerCase() !== "websocket" || !userId || !sessionId || !keyRaw || (since !== null && !Number.isSafeInteger(since))) {
+    if (
+      h.get("upgrade")?.toLowerCase() !== "websocket" ||
+      !userId ||
+      !sessionId ||
+      !keyRaw ||
+      (since !== null && !Number.isSafeInteger(since))
+    ) {
       return new Response(null, { status: 400 });
     }
     this.bind(JSON.parse(keyRaw) as HubKey);
@@ -229,7 +235,11 @@ export class CollectionHub extends DurableObject<Env> {
       console.error("live: first replay read failed:", (e as Error).message);
       return new Response(null, { status: 503 });
     }
-    if (!first.sessionAlive || (this.sessionEnds.get(userId) ?? 0) !== endsBefore[0] || (this.sessionEnds.get(tag) ?? 0) !== endsBefore[1]) {
+    if (
+      !first.sessionAlive ||
+      (this.sessionEnds.get(userId) ?? 0) !== endsBefore[0] ||
+      (this.sessionEnds.get(tag) ?? 0) !== endsBefore[1]
+    ) {
       return new Response(null, { status: 401 });
     }
 
@@ -259,7 +269,11 @@ export class CollectionHub extends DurableObject<Env> {
       frame = undefined;
     }
     if (v.is(LiveClientFrame, frame)) return this.send(ws, { type: "pong" });
-    this.sendError(ws, "bad_frame", `The only frame a subscription takes is {"type":"ping"} (JSON text, at most ${limits.liveFrameMaxBytes} bytes).`);
+    this.sendError(
+      ws,
+      "bad_frame",
+      `The only frame a subscription takes is {"type":"ping"} (JSON text, at most ${limits.liveFrameMaxBytes} bytes).`,
+    );
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
@@ -288,13 +302,17 @@ export class CollectionHub extends DurableObject<Env> {
     for (const ws of this.openSockets()) {
       const att = this.att(ws)!;
       const autoPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
-      if (now - Math.max(att.lastSeenAt, autoPing) > limits.liveHeartbeatTimeoutSec * 1000) this.drop(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
+      if (now - Math.max(att.lastSeenAt, autoPing) > limits.liveHeartbeatTimeoutSec * 1000)
+        this.drop(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
     }
     const open = this.openSockets();
     if (open.length > 0 && (this.ctx.storage.kv.get<number>("recheckAt") ?? 0) <= now) {
       try {
-        const { alive, top } = await liveBackstop(this.database(), this.collection(), this.key?.owner ?? null, [...new Set(open.map((ws) => this.att(ws)!.sessionId))]);
-        for (const ws of open) if (!alive.has(this.att(ws)!.sessionId)) this.drop(ws, CLOSE_SESSION_ENDED, "session ended");
+        const { alive, top } = await liveBackstop(this.database(), this.collection(), this.key?.owner ?? null, [
+          ...new Set(open.map((ws) => this.att(ws)!.sessionId)),
+        ]);
+        for (const ws of open)
+          if (!alive.has(this.att(ws)!.sessionId)) this.drop(ws, CLOSE_SESSION_ENDED, "session ended");
         if (this.head !== null && top > this.head) {
           this.known = Math.max(this.known, top);
           await this.pump();
@@ -302,11 +320,13 @@ export class CollectionHub extends DurableObject<Env> {
       } catch (e) {
         console.error("live: backstop check failed:", (e as Error).message);
       }
-      if (this.key && !isRoot(this.key) && this.openSockets().length > 0) await this.register().catch((e: Error) => console.error("live: shard registration failed:", e.message));
+      if (this.key && !isRoot(this.key) && this.openSockets().length > 0)
+        await this.register().catch((e: Error) => console.error("live: shard registration failed:", e.message));
       // Written after the repair's frames went out (a storage write holds later frames until durable).
       this.remember("recheckAt", now + limits.liveRecheckSec * 1000);
     }
-    if (this.openSockets().length > 0) await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
+    if (this.openSockets().length > 0)
+      await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
   }
 
   // --- replay and fan-out ------------------------------------------------------------------
@@ -401,13 +421,17 @@ export class CollectionHub extends DurableObject<Env> {
     const collection = this.key!.collection;
     const shards = [...this.shards];
     const epochs = shards.map((shard) => this.registeredAt.get(shard) ?? 0);
-    const answers = await Promise.allSettled(shards.map((shard) => hubStub(this.env, { collection, shard }).deliver({ collection, shard }, from, to, items)));
+    const answers = await Promise.allSettled(
+      shards.map((shard) => hubStub(this.env, { collection, shard }).deliver({ collection, shard }, from, to, items)),
+    );
     let dropped = false;
     answers.forEach((a, i) => {
       // "No sockets": dropped, unless the shard registered again meanwhile (a socket arrived).
-      if (a.status === "fulfilled" && a.value === false && (this.registeredAt.get(shards[i]!) ?? 0) === epochs[i]) dropped = this.shards.delete(shards[i]!) || dropped;
+      if (a.status === "fulfilled" && a.value === false && (this.registeredAt.get(shards[i]!) ?? 0) === epochs[i])
+        dropped = this.shards.delete(shards[i]!) || dropped;
       // A failed forward: that shard sees a gap in the next page and reads the log itself.
-      if (a.status === "rejected") console.error(`live: forwarding to shard ${shards[i]} failed:`, (a.reason as Error)?.message);
+      if (a.status === "rejected")
+        console.error(`live: forwarding to shard ${shards[i]} failed:`, (a.reason as Error)?.message);
     });
     if (dropped) {
       this.remember("shards", [...this.shards]);
@@ -418,7 +442,9 @@ export class CollectionHub extends DurableObject<Env> {
   /** Root without a position: each shard reads the log itself (an account deletion's tombstones). */
   private async nudgeShards(): Promise<void> {
     const collection = this.key!.collection;
-    await Promise.allSettled([...this.shards].map((shard) => hubStub(this.env, { collection, shard }).notify({ collection, shard }, null)));
+    await Promise.allSettled(
+      [...this.shards].map((shard) => hubStub(this.env, { collection, shard }).notify({ collection, shard }, null)),
+    );
   }
 
   /** A shard asks the root to forward pages to it (idempotent; repeated by the heartbeat). */
@@ -441,12 +467,17 @@ export class CollectionHub extends DurableObject<Env> {
   }
 
   private sendPage(ws: WebSocket, page: LogPage): void {
-    for (const { seq, item } of page.items) this.trySend(ws, JSON.stringify({ type: "change", cursor: cursorAt(seq), item } satisfies LiveServerFrame));
+    for (const { seq, item } of page.items)
+      this.trySend(ws, JSON.stringify({ type: "change", cursor: cursorAt(seq), item } satisfies LiveServerFrame));
   }
 
   /** The cursor is older than what the log keeps: tell the client to sync again without one, and close (4410). */
   private resync(ws: WebSocket): void {
-    this.sendError(ws, "resync_required", "Your cursor is older than the change log keeps deletions: sync again without a cursor, then subscribe with the new one.");
+    this.sendError(
+      ws,
+      "resync_required",
+      "Your cursor is older than the change log keeps deletions: sync again without a cursor, then subscribe with the new one.",
+    );
     this.drop(ws, CLOSE_RESYNC, "resync required");
   }
 
@@ -504,7 +535,8 @@ export class CollectionHub extends DurableObject<Env> {
   }
 
   private async ensureAlarm(): Promise<void> {
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
+    if ((await this.ctx.storage.getAlarm()) === null)
+      await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
   }
 
   private isOpen(ws: WebSocket): boolean {

@@ -27,7 +27,9 @@ import type { Rule } from "./define";
 import { type Collection, collections } from "./registry";
 
 /** Which hub: one owner's hub, or one shard of a collection listed across owners. */
-export type HubKey = { collection: string; owner: string; shard?: undefined } | { collection: string; shard: number; owner?: undefined };
+export type HubKey =
+  | { collection: string; owner: string; shard?: undefined }
+  | { collection: string; shard: number; owner?: undefined };
 
 /** Who users may list in a collection: their own records, everyone's, or nothing (rule `none`: service key only). */
 export type LiveScope = "own" | "all" | "none";
@@ -55,7 +57,8 @@ export const hubKeyFor = (c: Collection, userId: string): HubKey =>
   liveScope(c) === "own" ? { collection: c.name, owner: userId } : { collection: c.name, shard: shardOf(userId) };
 
 /** The Durable Object name of a hub. */
-export const hubName = (k: HubKey): string => (k.owner !== undefined ? `${k.collection}/owner/${k.owner}` : `${k.collection}/shard/${k.shard}`);
+export const hubName = (k: HubKey): string =>
+  k.owner !== undefined ? `${k.collection}/owner/${k.owner}` : `${k.collection}/shard/${k.shard}`;
 
 export const hubStub = (env: Env, k: HubKey) => env.COLLECTION_HUB.get(env.COLLECTION_HUB.idFromName(hubName(k)));
 
@@ -70,7 +73,7 @@ export const isRoot = (k: HubKey): boolean => k.owner !== undefined || k.shard =
  * shared collection that is the root (shard 0), which reads the log once and forwards the page to
  * the shards that have live sockets: one D1 read per (coalesced) write, whatever the shard count.
  */
-export function hubsFor(c: Collection, ownerId: string | null): HubKey[] {
+function hubsFor(c: Collection, ownerId: string | null): HubKey[] {
   const scope = liveScope(c);
   if (scope === "none") return [];
   if (scope === "own") return ownerId === null ? [] : [{ collection: c.name, owner: ownerId }];
@@ -103,14 +106,20 @@ export async function notifyHubs(env: Env, changes: Change[]): Promise<void> {
 
 /** Every hub of every collection listed across owners reads the log again (after writes that carry no seq, like account deletion). */
 export async function notifyEveryone(env: Env): Promise<void> {
-  const targets = collections.filter((c) => liveScope(c) === "all").flatMap((c) => hubsFor(c, null).map((key) => ({ key, seq: null })));
+  const targets = collections
+    .filter((c) => liveScope(c) === "all")
+    .flatMap((c) => hubsFor(c, null).map((key) => ({ key, seq: null })));
   await callHubs(env, targets, "notifying live-data hubs of an account deletion");
 }
 
 async function callHubs(env: Env, targets: { key: HubKey; seq: number | null }[], what: string): Promise<void> {
   const results = await Promise.allSettled(targets.map((t) => hubStub(env, t.key).notify(t.key, t.seq)));
   const failed = results.filter((r) => r.status === "rejected");
-  if (failed.length) console.error(`${what}: ${failed.length} of ${targets.length} failed (their next notification or heartbeat repairs it):`, (failed[0] as PromiseRejectedResult).reason?.message ?? String((failed[0] as PromiseRejectedResult).reason));
+  if (failed.length)
+    console.error(
+      `${what}: ${failed.length} of ${targets.length} failed (their next notification or heartbeat repairs it):`,
+      (failed[0] as PromiseRejectedResult).reason?.message ?? String((failed[0] as PromiseRejectedResult).reason),
+    );
 }
 
 /**
@@ -122,13 +131,21 @@ export async function closeLiveSessionSockets({ env, userId, sessions }: EndedSe
   const keys = collections.filter((c) => liveScope(c) !== "none").map((c) => hubKeyFor(c, userId));
   const results = await Promise.allSettled(keys.map((k) => hubStub(env, k).endSessions(k, userId, sessions)));
   const failed = results.filter((r) => r.status === "rejected");
-  if (failed.length) throw new Error(`${failed.length} of ${keys.length} live-data hubs could not close the sockets: ${(failed[0] as PromiseRejectedResult).reason?.message ?? "unknown"}`);
+  if (failed.length)
+    throw new Error(
+      `${failed.length} of ${keys.length} live-data hubs could not close the sockets: ${(failed[0] as PromiseRejectedResult).reason?.message ?? "unknown"}`,
+    );
 }
 
 // --- frames ----------------------------------------------------------------------------------
 
 /** Internal headers the Worker sets on the upgrade it forwards to a hub (on a fresh request: nothing from the client passes). */
-export const LIVE_HEADERS = { user: "x-outpost-live-user", session: "x-outpost-live-session", key: "x-outpost-live-hub", since: "x-outpost-live-since" } as const;
+export const LIVE_HEADERS = {
+  user: "x-outpost-live-user",
+  session: "x-outpost-live-session",
+  key: "x-outpost-live-hub",
+  since: "x-outpost-live-since",
+} as const;
 
 export const CLOSE_SESSION_ENDED = 4401;
 export const CLOSE_HEARTBEAT = 4408;
@@ -144,7 +161,11 @@ export type LiveErrorCode = v.InferOutput<typeof LiveErrorCode>;
 
 /** Server frames (for the client SDK and the tests; `item` is what `/changes` returns). */
 export const LiveServerFrame = v.variant("type", [
-  v.object({ type: v.literal("change"), cursor: v.string(), item: v.looseObject({ id: v.string(), version: v.number() }) }),
+  v.object({
+    type: v.literal("change"),
+    cursor: v.string(),
+    item: v.looseObject({ id: v.string(), version: v.number() }),
+  }),
   v.object({ type: v.literal("ready"), cursor: v.string() }),
   v.object({ type: v.literal("error"), code: LiveErrorCode, message: v.string() }),
   v.object({ type: v.literal("pong") }),

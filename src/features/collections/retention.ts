@@ -34,8 +34,13 @@ async function pruneChunk(db: Database, cutoff: string, now: string): Promise<nu
   const [, deleted] = await db.batch([
     db
       .insert(h)
-      .select(sql`SELECT ${rc.collection}, max(${rc.seq}), ${now} FROM ${rc} WHERE ${rc.seq} IN (${victims}) GROUP BY ${rc.collection}`)
-      .onConflictDoUpdate({ target: h.collection, set: { seq: sql`max(${h.seq}, excluded.seq)`, prunedAt: sql`excluded.pruned_at` } }),
+      .select(
+        sql`SELECT ${rc.collection}, max(${rc.seq}), ${now} FROM ${rc} WHERE ${rc.seq} IN (${victims}) GROUP BY ${rc.collection}`,
+      )
+      .onConflictDoUpdate({
+        target: h.collection,
+        set: { seq: sql`max(${h.seq}, excluded.seq)`, prunedAt: sql`excluded.pruned_at` },
+      }),
     db.delete(rc).where(inArray(rc.seq, victims)).returning({ seq: rc.seq }),
   ]);
   return deleted.length;

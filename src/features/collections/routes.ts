@@ -10,8 +10,8 @@ import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, IdParam, validate } from "../../lib/validation";
 import { idempotency } from "../../middleware/idempotency";
-import { optionalAuth, requireAuth, requireSocketUser, userOf } from "../auth";
 import { rateLimitAnonymous } from "../../middleware/rate-limit";
+import { optionalAuth, requireAuth, requireSocketUser, userOf } from "../auth";
 import { applyBatch, BatchBody, BatchResult } from "./batch";
 import type { Rule } from "./define";
 import { type Change, hubKeyFor, hubStub, LIVE_HEADERS, liveScope, notifyHubs } from "./live";
@@ -77,19 +77,46 @@ function recordRoutes(col: Collection) {
   return new Hono<AppEnv>()
     .post(
       "/records",
-      describe({ tag, summary: `Create a ${col.name} record`, auth: authOf(r.create), description: `${rule("create", r.create)} Send \`Idempotency-Key\` to make a retry safe. \`id\` may be a UUID made on the device (any version, RFC 9562 variant; stored lowercase), so an app can create records offline and link them: the same \`id\` again from the same owner with the same fields answers 200 with the stored record and writes nothing; an \`id\` taken otherwise (another owner, other fields, a deleted record) is a 409.`, responses: { 201: { description: "The record, version 1", schema: S.record }, 200: { description: "This id was already created by the caller with the same fields: the stored record", schema: S.record }, 409: { description: "conflict: the id is taken, or the Idempotency-Key is in use or was used for another request" } } }),
+      describe({
+        tag,
+        summary: `Create a ${col.name} record`,
+        auth: authOf(r.create),
+        description: `${rule("create", r.create)} Send \`Idempotency-Key\` to make a retry safe. \`id\` may be a UUID made on the device (any version, RFC 9562 variant; stored lowercase), so an app can create records offline and link them: the same \`id\` again from the same owner with the same fields answers 200 with the stored record and writes nothing; an \`id\` taken otherwise (another owner, other fields, a deleted record) is a 409.`,
+        responses: {
+          201: { description: "The record, version 1", schema: S.record },
+          200: {
+            description: "This id was already created by the caller with the same fields: the stored record",
+            schema: S.record,
+          },
+          409: {
+            description: "conflict: the id is taken, or the Idempotency-Key is in use or was used for another request",
+          },
+        },
+      }),
       callerFor(r.create),
       idempotency,
       validate("json", S.create),
       async (c) => {
         const w = await svc.createRecord(c.var.db, col, c.var.principal, c.req.valid("json"));
         if (w.seq !== null) afterCommit(c, [{ collection: col, ownerId: w.record.ownerId, seq: w.seq }]);
-        return c.json(w.record, w.created ? 201 : 200, { etag: etag(w.record.version), location: location(w.record.id) });
+        return c.json(w.record, w.created ? 201 : 200, {
+          etag: etag(w.record.version),
+          location: location(w.record.id),
+        });
       },
     )
     .get(
       "/records",
-      describe({ tag, summary: `List ${col.name} records`, auth: authOf(r.list), description: `${rule("list", r.list)} \`where\` is JSON over declared fields and ownerId, createdAt, updatedAt with $eq, $ne, $gt, $gte, $lt, $lte, $in, and $contains on searchable fields (${col.searchable.join(", ") || "none"}); \`sort\` is one of ${col.sortable.join(", ")}, \`-field\` for descending (default -createdAt). A list across all owners filters only on ownerId and the sort field unless \`where\` names one ownerId. Without a token: rate limited per IP (429).`, responses: { 200: { description: "A page of records", schema: S.page }, 429: { description: "rate_limited (requests without a token)" } } }),
+      describe({
+        tag,
+        summary: `List ${col.name} records`,
+        auth: authOf(r.list),
+        description: `${rule("list", r.list)} \`where\` is JSON over declared fields and ownerId, createdAt, updatedAt with $eq, $ne, $gt, $gte, $lt, $lte, $in, and $contains on searchable fields (${col.searchable.join(", ") || "none"}); \`sort\` is one of ${col.sortable.join(", ")}, \`-field\` for descending (default -createdAt). A list across all owners filters only on ownerId and the sort field unless \`where\` names one ownerId. Without a token: rate limited per IP (429).`,
+        responses: {
+          200: { description: "A page of records", schema: S.page },
+          429: { description: "rate_limited (requests without a token)" },
+        },
+      }),
       callerFor(r.list),
       anonymousLists,
       validate("query", S.listQuery),
@@ -97,53 +124,127 @@ function recordRoutes(col: Collection) {
     )
     .get(
       "/records/:id",
-      describe({ tag, summary: `Read a ${col.name} record`, auth: authOf(r.read), description: `${rule("read", r.read)} A record the caller may not read is a 404.`, responses: { 200: { description: "The record, with ETag", schema: S.record }, 304: { description: "Not modified (If-None-Match)" }, 404: { description: "not_found" } } }),
+      describe({
+        tag,
+        summary: `Read a ${col.name} record`,
+        auth: authOf(r.read),
+        description: `${rule("read", r.read)} A record the caller may not read is a 404.`,
+        responses: {
+          200: { description: "The record, with ETag", schema: S.record },
+          304: { description: "Not modified (If-None-Match)" },
+          404: { description: "not_found" },
+        },
+      }),
       callerFor(r.read),
       validate("param", IdParam),
       async (c) => {
         const rec = await svc.getRecord(c.var.db, col, c.var.principal, c.req.valid("param").id);
-        if (noneMatch(c.req.header("if-none-match"), rec.version)) return c.body(null, 304, { etag: etag(rec.version) });
+        if (noneMatch(c.req.header("if-none-match"), rec.version))
+          return c.body(null, 304, { etag: etag(rec.version) });
         return c.json(rec, 200, { etag: etag(rec.version) });
       },
     )
     .patch(
       "/records/:id",
-      describe({ tag, summary: `Change fields of a ${col.name} record`, auth: authOf(r.update), description: `${rule("update", r.update)} Fields are merged; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`, responses: { 200: { description: "The record", schema: S.record }, 403: { description: "forbidden: readable but not yours to change" }, 404: { description: "not_found" }, 412: { description: "version_conflict" } } }),
+      describe({
+        tag,
+        summary: `Change fields of a ${col.name} record`,
+        auth: authOf(r.update),
+        description: `${rule("update", r.update)} Fields are merged; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`,
+        responses: {
+          200: { description: "The record", schema: S.record },
+          403: { description: "forbidden: readable but not yours to change" },
+          404: { description: "not_found" },
+          412: { description: "version_conflict" },
+        },
+      }),
       callerFor(r.update),
       validate("param", IdParam),
       validate("json", S.patch),
       async (c) => {
-        const { record, seq } = await svc.updateRecord(c.var.db, col, c.var.principal, c.req.valid("param").id, c.req.valid("json"), ifMatchVersions(c.req.header("if-match")));
+        const { record, seq } = await svc.updateRecord(
+          c.var.db,
+          col,
+          c.var.principal,
+          c.req.valid("param").id,
+          c.req.valid("json"),
+          ifMatchVersions(c.req.header("if-match")),
+        );
         afterCommit(c, [{ collection: col, ownerId: record.ownerId, seq }]);
         return c.json(record, 200, { etag: etag(record.version) });
       },
     )
     .put(
       "/records/:id",
-      describe({ tag, summary: `Replace a ${col.name} record`, auth: authOf(r.update), description: `${rule("update", r.update)} Omitted fields take their defaults; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`, responses: { 200: { description: "The record", schema: S.record }, 403: { description: "forbidden: readable but not yours to change" }, 404: { description: "not_found" }, 412: { description: "version_conflict" } } }),
+      describe({
+        tag,
+        summary: `Replace a ${col.name} record`,
+        auth: authOf(r.update),
+        description: `${rule("update", r.update)} Omitted fields take their defaults; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`,
+        responses: {
+          200: { description: "The record", schema: S.record },
+          403: { description: "forbidden: readable but not yours to change" },
+          404: { description: "not_found" },
+          412: { description: "version_conflict" },
+        },
+      }),
       callerFor(r.update),
       validate("param", IdParam),
       validate("json", S.replace),
       async (c) => {
-        const { record, seq } = await svc.updateRecord(c.var.db, col, c.var.principal, c.req.valid("param").id, c.req.valid("json"), ifMatchVersions(c.req.header("if-match")));
+        const { record, seq } = await svc.updateRecord(
+          c.var.db,
+          col,
+          c.var.principal,
+          c.req.valid("param").id,
+          c.req.valid("json"),
+          ifMatchVersions(c.req.header("if-match")),
+        );
         afterCommit(c, [{ collection: col, ownerId: record.ownerId, seq }]);
         return c.json(record, 200, { etag: etag(record.version) });
       },
     )
     .delete(
       "/records/:id",
-      describe({ tag, summary: `Delete a ${col.name} record`, auth: authOf(r.delete), description: `${rule("delete", r.delete)} A tombstone stays in the change feed. \`If-Match\` is honoured.`, responses: { 204: { description: "Deleted" }, 403: { description: "forbidden: readable but not yours to delete" }, 404: { description: "not_found" }, 412: { description: "version_conflict" } } }),
+      describe({
+        tag,
+        summary: `Delete a ${col.name} record`,
+        auth: authOf(r.delete),
+        description: `${rule("delete", r.delete)} A tombstone stays in the change feed. \`If-Match\` is honoured.`,
+        responses: {
+          204: { description: "Deleted" },
+          403: { description: "forbidden: readable but not yours to delete" },
+          404: { description: "not_found" },
+          412: { description: "version_conflict" },
+        },
+      }),
       callerFor(r.delete),
       validate("param", IdParam),
       async (c) => {
-        const { ownerId, seq } = await svc.deleteRecord(c.var.db, col, c.var.principal, c.req.valid("param").id, ifMatchVersions(c.req.header("if-match")));
+        const { ownerId, seq } = await svc.deleteRecord(
+          c.var.db,
+          col,
+          c.var.principal,
+          c.req.valid("param").id,
+          ifMatchVersions(c.req.header("if-match")),
+        );
         afterCommit(c, [{ collection: col, ownerId, seq }]);
         return c.body(null, 204);
       },
     )
     .get(
       "/changes",
-      describe({ tag, summary: `Sync feed of ${col.name}`, auth: authOf(r.list), description: `Every record created, changed or deleted after \`since\` that the caller may read, oldest first; deleted ones as \`{ id, deleted: true, version }\`. Keep \`nextCursor\` and poll again; no \`since\` = from the start. Tombstones are kept ${limits.changeLogRetentionDays} days: a \`since\` older than a pruned one is 410 \`resync_required\` (sync again without \`since\`). Without a token: rate limited per IP (429).`, responses: { 200: { description: "Changes", schema: S.changes }, 410: { description: "resync_required: the cursor is older than the retention; sync again without one" }, 429: { description: "rate_limited (requests without a token)" } } }),
+      describe({
+        tag,
+        summary: `Sync feed of ${col.name}`,
+        auth: authOf(r.list),
+        description: `Every record created, changed or deleted after \`since\` that the caller may read, oldest first; deleted ones as \`{ id, deleted: true, version }\`. Keep \`nextCursor\` and poll again; no \`since\` = from the start. Tombstones are kept ${limits.changeLogRetentionDays} days: a \`since\` older than a pruned one is 410 \`resync_required\` (sync again without \`since\`). Without a token: rate limited per IP (429).`,
+        responses: {
+          200: { description: "Changes", schema: S.changes },
+          410: { description: "resync_required: the cursor is older than the retention; sync again without one" },
+          429: { description: "rate_limited (requests without a token)" },
+        },
+      }),
       callerFor(r.list),
       anonymousLists,
       validate("query", S.changesQuery),
@@ -156,24 +257,40 @@ function recordRoutes(col: Collection) {
         summary: `Live changes of ${col.name} (WebSocket)`,
         auth: "user",
         description: `A WebSocket of a user's session (auth: \`?ticket=\` from \`POST /v1/auth/socket-ticket\`, the \`Authorization\` header, or \`?token=\`). First every change after \`since\` that the caller may list (${liveScope(col) === "own" ? "their own records" : liveScope(col) === "all" ? "everyone's records" : "nobody but the service key: subscribing is refused"}), as \`{ "type": "change", "cursor", "item" }\` (\`item\` as \`/changes\` returns it, tombstones included), then \`{ "type": "ready", "cursor" }\`, then each new change once, in cursor order. Reconnect with the last cursor seen: nothing is missed or repeated. \`{ "type": "ping" }\` → \`{ "type": "pong" }\`. A cursor past retention gets \`{ "type": "error", "code": "resync_required" }\` and close 4410. Close codes: 4401 the session ended, 4408 heartbeat timeout (ping at least every ${limits.liveHeartbeatTimeoutSec / 3} s), 4410 resync required, 1011 replay failed (reconnect).`,
-        responses: { 101: { description: "Switching protocols" }, 400: { description: "Not a WebSocket upgrade, or a bad cursor" }, 401: { description: "No or bad token, or its session has ended" }, 403: { description: "Users may not list this collection, or the service key (sockets belong to sessions)" } },
+        responses: {
+          101: { description: "Switching protocols" },
+          400: { description: "Not a WebSocket upgrade, or a bad cursor" },
+          401: { description: "No or bad token, or its session has ended" },
+          403: { description: "Users may not list this collection, or the service key (sockets belong to sessions)" },
+        },
       }),
       requireSocketUser,
       validate("query", S.subscribeQuery),
       async (c) => {
         if (!isUpgrade(c)) throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
-        if (liveScope(col) === "none") throw new AppError("forbidden", `Only the service key may list ${col.name}; it has no live subscriptions.`);
+        if (liveScope(col) === "none")
+          throw new AppError("forbidden", `Only the service key may list ${col.name}; it has no live subscriptions.`);
         const q = c.req.valid("query");
         const since = q.since === undefined ? null : svc.sinceOf(q.since);
         const { userId, sessionId } = userOf(c);
         const key = hubKeyFor(col, userId);
         // A fresh request: nothing the client sent (such as forged internal headers) reaches the hub.
-        const headers = new Headers({ upgrade: "websocket", [LIVE_HEADERS.user]: userId, [LIVE_HEADERS.session]: sessionId, [LIVE_HEADERS.key]: JSON.stringify(key) });
+        const headers = new Headers({
+          upgrade: "websocket",
+          [LIVE_HEADERS.user]: userId,
+          [LIVE_HEADERS.session]: sessionId,
+          [LIVE_HEADERS.key]: JSON.stringify(key),
+        });
         if (since !== null) headers.set(LIVE_HEADERS.since, String(since));
-        const res = await hubStub(c.env, key).fetch(new Request("https://collection-hub.internal/subscribe", { headers }));
+        const res = await hubStub(c.env, key).fetch(
+          new Request("https://collection-hub.internal/subscribe", { headers }),
+        );
         // The hub checked that the token's session has not ended (logout, revocation, password change).
         if (res.status === 401) throw new AppError("unauthorized", "This session has ended; sign in again.");
-        if (res.status !== 101) throw new AppError("unavailable", "Live data is unavailable right now; retry shortly.", { headers: { "retry-after": "1" } });
+        if (res.status !== 101)
+          throw new AppError("unavailable", "Live data is unavailable right now; retry shortly.", {
+            headers: { "retry-after": "1" },
+          });
         return res;
       },
     );
@@ -197,7 +314,13 @@ export const batchRoutes = new Hono<AppEnv>().post(
     tag: "Collections",
     summary: "Apply up to 50 writes at once, all or nothing",
     description: `\`{ operations: [{ op: "create" | "update" | "replace" | "delete", collection, id?, ifMatch?, data? }] }\`, 1 to ${limits.batchMaxOperations} operations, applied in order in one D1 transaction: each sees the ones before it (create a record with a client \`id\`, then update it). Each is checked against its collection's rule and schema, and \`ifMatch\` (a version, or its ETag) as \`If-Match\` is. Answers 200 \`{ results }\` (the record, or \`{ id, deleted: true }\`, per operation), or the error of the first operation that fails, with \`errors[0].path\` = \`operations.<index>\` (\`operations.<index>.data.<field>\` for invalid data), and nothing written. Send \`Idempotency-Key\` to make a retry safe.`,
-    responses: { 200: { description: "Every operation applied", schema: BatchResult }, 403: { description: "forbidden (operations.<index>)" }, 404: { description: "not_found (operations.<index>)" }, 409: { description: "conflict: a client id is taken, or the Idempotency-Key is in use" }, 412: { description: "version_conflict (operations.<index>)" } },
+    responses: {
+      200: { description: "Every operation applied", schema: BatchResult },
+      403: { description: "forbidden (operations.<index>)" },
+      404: { description: "not_found (operations.<index>)" },
+      409: { description: "conflict: a client id is taken, or the Idempotency-Key is in use" },
+      412: { description: "version_conflict (operations.<index>)" },
+    },
   }),
   requireAuth,
   idempotency,

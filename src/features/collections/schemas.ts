@@ -25,7 +25,11 @@ const Timestamp = v.pipe(
 );
 
 /** The operators one field kind supports, each with the schema of its operand (`$contains` only on searchable fields). */
-function operatorSchemas(kind: FilterKind, value: v.GenericSchema<unknown, Scalar>, searchable: boolean): v.ObjectEntries {
+function operatorSchemas(
+  kind: FilterKind,
+  value: v.GenericSchema<unknown, Scalar>,
+  searchable: boolean,
+): v.ObjectEntries {
   const list = v.pipe(v.array(value), v.minLength(1), v.maxLength(limits.collectionsInMax));
   const eq = { $eq: v.optional(value), $ne: v.optional(value), $in: v.optional(list) };
   const range = { $gt: v.optional(value), $gte: v.optional(value), $lt: v.optional(value), $lte: v.optional(value) };
@@ -48,7 +52,12 @@ function operatorSchemas(kind: FilterKind, value: v.GenericSchema<unknown, Scala
 const unknownKey = (what: string) => (issue: v.BaseIssue<unknown>) =>
   issue.expected === "never" ? `${issue.received} is not ${what}` : issue.message;
 
-function conditionSchema(kind: FilterKind, value: v.GenericSchema<unknown, Scalar>, searchable: boolean, searchableFields: readonly string[]) {
+function conditionSchema(
+  kind: FilterKind,
+  value: v.GenericSchema<unknown, Scalar>,
+  searchable: boolean,
+  searchableFields: readonly string[],
+) {
   const schemas = operatorSchemas(kind, value, searchable);
   const allowed = Object.keys(schemas).join(", ") || "none";
   const other = unknownKey(`an operator of this field (${allowed})`);
@@ -87,10 +96,13 @@ function filterableFields(col: Collection): Map<string, Filterable> {
   ]);
   for (const [k, f] of Object.entries(col.fields)) {
     const scalar: v.GenericSchema<unknown, Scalar> =
-      f.kind === "string" ? v.pipe(v.string(), v.maxLength(limits.collectionsFilterValueMax))
-      : f.kind === "boolean" ? v.boolean()
-      : f.kind === "stringArray" ? v.string()
-      : v.pipe(v.number(), v.finite());
+      f.kind === "string"
+        ? v.pipe(v.string(), v.maxLength(limits.collectionsFilterValueMax))
+        : f.kind === "boolean"
+          ? v.boolean()
+          : f.kind === "stringArray"
+            ? v.string()
+            : v.pipe(v.number(), v.finite());
     m.set(k, { kind: f.kind, value: f.nullable ? v.nullable(scalar) : scalar, searchable: f.searchable });
   }
   return m;
@@ -102,7 +114,10 @@ function filterableFields(col: Collection): Map<string, Filterable> {
  */
 export const ClientId = v.pipe(
   v.string(),
-  v.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, "must be a UUID (8-4-4-4-12 hex digits, version 1 to 8, RFC 9562 variant)"),
+  v.regex(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i,
+    "must be a UUID (8-4-4-4-12 hex digits, version 1 to 8, RFC 9562 variant)",
+  ),
   v.transform((s) => s.toLowerCase()),
 );
 
@@ -120,11 +135,13 @@ export function collectionSchemas(col: Collection) {
   /** A whole record's fields (PUT, and create without `id`). */
   const replace = v.strictObject(withDefaults) as v.GenericSchema<unknown, Record<string, unknown>>;
   /** Create: the fields, and optionally a client-made `id`. */
-  const create = v.strictObject({ ...withDefaults, id: v.optional(ClientId) }) as v.GenericSchema<unknown, Record<string, unknown> & { id?: string }>;
-  const patch = v.strictObject(Object.fromEntries(fields.map(([k, f]) => [k, v.optional(f.schema)]))) as v.GenericSchema<
+  const create = v.strictObject({ ...withDefaults, id: v.optional(ClientId) }) as v.GenericSchema<
     unknown,
-    Record<string, unknown>
+    Record<string, unknown> & { id?: string }
   >;
+  const patch = v.strictObject(
+    Object.fromEntries(fields.map(([k, f]) => [k, v.optional(f.schema)])),
+  ) as v.GenericSchema<unknown, Record<string, unknown>>;
 
   const record = v.object({
     id: v.string(),
@@ -141,7 +158,12 @@ export function collectionSchemas(col: Collection) {
     v.maxLength(limits.collectionsWhereMaxBytes),
     v.parseJson(undefined, "where must be JSON"),
     v.strictObject(
-      Object.fromEntries([...filterable].map(([k, f]) => [k, v.optional(conditionSchema(f.kind, f.value, f.searchable, col.searchable))])),
+      Object.fromEntries(
+        [...filterable].map(([k, f]) => [
+          k,
+          v.optional(conditionSchema(f.kind, f.value, f.searchable, col.searchable)),
+        ]),
+      ),
       unknownKey(`a field you can filter on (${[...filterable.keys()].join(", ")})`),
     ),
     v.check(
@@ -176,7 +198,11 @@ export function collectionSchemas(col: Collection) {
     }),
     changesQuery: v.strictObject({ since: cursorParam, limit: limitParam(limits.listDefault, limits.listMax) }),
     /** `ticket` / `token` are read by `requireSocketUser`; listed so the strict query accepts them. */
-    subscribeQuery: v.strictObject({ since: cursorParam, ticket: v.optional(v.pipe(v.string(), v.maxLength(4096))), token: v.optional(v.pipe(v.string(), v.maxLength(4096))) }),
+    subscribeQuery: v.strictObject({
+      since: cursorParam,
+      ticket: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+      token: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+    }),
     page: v.object({ items: v.array(record), nextCursor: v.nullable(v.string()) }),
     changes: v.object({ items: v.array(v.union([record, tombstone])), nextCursor: v.string(), hasMore: v.boolean() }),
   };

@@ -2,21 +2,36 @@
  * All data access of app data: records CRUD, lists, the change feed and account cleanup.
  * Every write goes out in one D1 batch together with its change-log row (see `logChange`).
  */
-import { and, asc, desc, eq, exists, getTableColumns, gt, inArray, is, not, or, SQL, sql, type Table } from "drizzle-orm";
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  exists,
+  getTableColumns,
+  gt,
+  inArray,
+  is,
+  not,
+  or,
+  SQL,
+  sql,
+  type Table,
+} from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
 import { type Database, prepared, runBatch } from "../../db";
 import { recordChangeHorizons, recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
+import { chunks } from "../../lib/chunks";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
 import type { DeletionHook } from "../../lifecycle";
 import { liveSessionsQuery, sessionLiveSql, userExists, userExistsSql } from "../auth";
-import { chunks } from "../../lib/chunks";
-import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import type { ListIndex, Rule } from "./define";
 import { closeLiveSessionSockets, notifyEveryone } from "./live";
-import { collections, type Collection } from "./registry";
+import { type Collection, collections } from "./registry";
 import type { Scalar, Where } from "./schemas";
 
 /** A record as stored and returned: `{ id, ownerId, createdAt, updatedAt, version, ...fields }`. */
@@ -58,7 +73,8 @@ export function narrower(a: Access, b: Access): Access {
   return b;
 }
 
-export const visible = (acc: Access, row: { ownerId: unknown }) => acc.kind === "all" || (acc.kind === "own" && row.ownerId === acc.userId);
+export const visible = (acc: Access, row: { ownerId: unknown }) =>
+  acc.kind === "all" || (acc.kind === "own" && row.ownerId === acc.userId);
 
 const col = (c: Collection, key: string): SQLiteColumn => {
   const column = c.table[key];
@@ -69,7 +85,8 @@ const col = (c: Collection, key: string): SQLiteColumn => {
 /** Declared nullable fields and `ownerId` (null for service-made records) can hold NULL. */
 const isNullable = (c: Collection, key: string) => key === "ownerId" || c.fields[key]?.nullable === true;
 
-export const ownerFilter = (column: SQLiteColumn, acc: Access): SQL | undefined => (acc.kind === "own" ? eq(column, acc.userId) : undefined);
+export const ownerFilter = (column: SQLiteColumn, acc: Access): SQL | undefined =>
+  acc.kind === "own" ? eq(column, acc.userId) : undefined;
 
 /** A record's entity tag: its version, quoted. */
 export const etag = (version: number) => `"${version}"`;
@@ -88,21 +105,24 @@ export function logChange(db: Database, c: Collection, where: SQL, now: string, 
   const touched = db.select({ id: t.id }).from(t).where(where);
   return [
     db.delete(rc).where(and(eq(rc.collection, c.name), inArray(rc.recordId, touched))),
-    db.insert(rc).select(
-      db
-        .select({
-          // NULL into an AUTOINCREMENT key: SQLite assigns the next seq
-          seq: sql<number>`NULL`.as("seq"),
-          collection: sql<string>`${c.name}`.as("collection"),
-          recordId: t.id,
-          ownerId: (keepOwner ? sql<string | null>`${t.ownerId}` : sql<null>`NULL`).as("owner_id"),
-          version: sql<number>`${t.version} + 1`.as("version"),
-          deleted: sql<boolean>`${deleted ? 1 : 0}`.as("deleted"),
-          changedAt: sql<string>`${now}`.as("changed_at"),
-        })
-        .from(t)
-        .where(where),
-    ).returning({ seq: rc.seq }),
+    db
+      .insert(rc)
+      .select(
+        db
+          .select({
+            // NULL into an AUTOINCREMENT key: SQLite assigns the next seq
+            seq: sql<number>`NULL`.as("seq"),
+            collection: sql<string>`${c.name}`.as("collection"),
+            recordId: t.id,
+            ownerId: (keepOwner ? sql<string | null>`${t.ownerId}` : sql<null>`NULL`).as("owner_id"),
+            version: sql<number>`${t.version} + 1`.as("version"),
+            deleted: sql<boolean>`${deleted ? 1 : 0}`.as("deleted"),
+            changedAt: sql<string>`${now}`.as("changed_at"),
+          })
+          .from(t)
+          .where(where),
+      )
+      .returning({ seq: rc.seq }),
   ] as const;
 }
 
@@ -121,7 +141,12 @@ export function selectValues(table: Table, values: Record<string, unknown>, wher
 
 /** The change-log row of record `id` exists: it was created once (a tombstone keeps an id taken). */
 export const loggedId = (db: Database, c: Collection, id: string) =>
-  exists(db.select({ one: sql`1` }).from(recordChanges).where(and(eq(recordChanges.collection, c.name), eq(recordChanges.recordId, id))));
+  exists(
+    db
+      .select({ one: sql`1` })
+      .from(recordChanges)
+      .where(and(eq(recordChanges.collection, c.name), eq(recordChanges.recordId, id))),
+  );
 
 /** Stored fields equal what a create asks for (a retried create of the same record). */
 export function sameFields(c: Collection, stored: Record<string, unknown>, body: Record<string, unknown>): boolean {
@@ -129,9 +154,13 @@ export function sameFields(c: Collection, stored: Record<string, unknown>, body:
 }
 
 const conflictingId = (c: Collection) =>
-  new AppError("conflict", `This id is already taken in ${c.name} (by another record, or by a different create); a retry must send the same fields.`, {
-    errors: [{ path: "id", message: "already taken" }],
-  });
+  new AppError(
+    "conflict",
+    `This id is already taken in ${c.name} (by another record, or by a different create); a retry must send the same fields.`,
+    {
+      errors: [{ path: "id", message: "already taken" }],
+    },
+  );
 
 /**
  * Creates a record owned by the calling user (no owner for the service key or anonymous callers).
@@ -144,8 +173,14 @@ const conflictingId = (c: Collection) =>
  * change-log row: a tombstone keeps an id taken), and the stored row is read back. The same owner
  * sending the same fields again gets the stored record (`created: false`); anything else is 409.
  */
-export async function createRecord(db: Database, c: Collection, p: Principal | null, input: Record<string, unknown>): Promise<Created> {
-  if (access(c.rules.create, p).kind === "denied") throw new AppError("forbidden", `Only the service key may create ${c.name} records.`);
+export async function createRecord(
+  db: Database,
+  c: Collection,
+  p: Principal | null,
+  input: Record<string, unknown>,
+): Promise<Created> {
+  if (access(c.rules.create, p).kind === "denied")
+    throw new AppError("forbidden", `Only the service key may create ${c.name} records.`);
   const { id: clientId, ...body } = input as Record<string, unknown> & { id?: string };
   const now = nowIso();
   const id = clientId ?? newId();
@@ -156,8 +191,14 @@ export async function createRecord(db: Database, c: Collection, p: Principal | n
 
   if (clientId === undefined) {
     const [inserted, logged] = await runBatch(db, [
-      db.insert(c.table).select(selectValues(c.table, row, ownerLives)).returning(),
-      db.insert(recordChanges).select(selectValues(recordChanges, change, ownerLives)).returning({ seq: recordChanges.seq }),
+      db
+        .insert(c.table)
+        .select(selectValues(c.table, row, ownerLives))
+        .returning(),
+      db
+        .insert(recordChanges)
+        .select(selectValues(recordChanges, change, ownerLives))
+        .returning({ seq: recordChanges.seq }),
     ]);
     const rec = (inserted as RecordRow[])[0];
     if (!rec) throw new AppError("unauthorized", "This account no longer exists.");
@@ -167,11 +208,28 @@ export async function createRecord(db: Database, c: Collection, p: Principal | n
   const t = c.table;
   const fresh = not(loggedId(db, c, id));
   const [, logged, stored] = await runBatch(db, [
-    db.insert(t).select(selectValues(t, row, and(fresh, ownerLives))).onConflictDoNothing(),
+    db
+      .insert(t)
+      .select(selectValues(t, row, and(fresh, ownerLives)))
+      .onConflictDoNothing(),
     // Logged only if the row is the one just inserted (same id, same creation time, version 1).
     db
       .insert(recordChanges)
-      .select(selectValues(recordChanges, change, and(fresh, exists(db.select({ one: sql`1` }).from(t).where(and(eq(t.id, id), eq(t.createdAt, now), eq(t.version, 1)))))))
+      .select(
+        selectValues(
+          recordChanges,
+          change,
+          and(
+            fresh,
+            exists(
+              db
+                .select({ one: sql`1` })
+                .from(t)
+                .where(and(eq(t.id, id), eq(t.createdAt, now), eq(t.version, 1))),
+            ),
+          ),
+        ),
+      )
       .returning({ seq: recordChanges.seq }),
     db.select().from(t).where(eq(t.id, id)),
   ]);
@@ -179,7 +237,8 @@ export async function createRecord(db: Database, c: Collection, p: Principal | n
   const rec = (stored as RecordRow[])[0];
   if (seq !== undefined && rec) return { record: rec, created: true, seq };
   // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
-  if (rec && p && rec.ownerId === ownerId && sameFields(c, rec, body)) return { record: rec, created: false, seq: null };
+  if (rec && p && rec.ownerId === ownerId && sameFields(c, rec, body))
+    return { record: rec, created: false, seq: null };
   if (!rec && p?.kind === "user" && !(await userExists(db, p.userId))) {
     throw new AppError("unauthorized", "This account no longer exists.");
   }
@@ -188,7 +247,10 @@ export async function createRecord(db: Database, c: Collection, p: Principal | n
 
 /** The query behind a read by id (exported for the query-plan test). */
 export function getQuery(db: Database, c: Collection, acc: Access, id: string) {
-  return db.select().from(c.table).where(and(eq(c.table.id, id), ownerFilter(c.table.ownerId, acc)));
+  return db
+    .select()
+    .from(c.table)
+    .where(and(eq(c.table.id, id), ownerFilter(c.table.ownerId, acc)));
 }
 
 /** `getQuery` built once per collection and access kind (`prepared`): the hottest read skips drizzle's SQL building. */
@@ -196,27 +258,52 @@ const getById = new Map<string, (db: Database) => { get(values: Record<string, u
 function preparedGet(c: Collection, own: boolean) {
   const key = `${c.name}:${own ? "own" : "all"}`;
   let q = getById.get(key);
-  if (!q) getById.set(key, (q = prepared((db) => db.select().from(c.table).where(and(eq(c.table.id, sql.placeholder("id")), own ? eq(c.table.ownerId, sql.placeholder("owner")) : undefined)))));
+  if (!q) {
+    q = prepared((db) =>
+      db
+        .select()
+        .from(c.table)
+        .where(
+          and(eq(c.table.id, sql.placeholder("id")), own ? eq(c.table.ownerId, sql.placeholder("owner")) : undefined),
+        ),
+    );
+    getById.set(key, q);
+  }
   return q;
 }
 
 /** A record the caller may read; 404 otherwise (never 403: existence is not revealed). */
 export async function getRecord(db: Database, c: Collection, p: Principal | null, id: string): Promise<RecordRow> {
   const acc = access(c.rules.read, p);
-  const row = acc.kind === "denied" ? undefined : ((await preparedGet(c, acc.kind === "own")(db).get({ id, owner: acc.kind === "own" ? acc.userId : null })) as RecordRow | undefined);
+  const row =
+    acc.kind === "denied"
+      ? undefined
+      : ((await preparedGet(c, acc.kind === "own")(db).get({ id, owner: acc.kind === "own" ? acc.userId : null })) as
+          | RecordRow
+          | undefined);
   if (!row) throw notFound(c);
   return row;
 }
 
 /** Why a conditional write matched no row: 404 unreadable or gone, 403 readable but not writable, else 412. */
-async function explainMiss(db: Database, c: Collection, p: Principal | null, id: string, write: Access): Promise<never> {
+async function explainMiss(
+  db: Database,
+  c: Collection,
+  p: Principal | null,
+  id: string,
+  write: Access,
+): Promise<never> {
   const t = c.table;
   const current = await db.select({ ownerId: t.ownerId, version: t.version }).from(t).where(eq(t.id, id)).get();
   if (!current || !visible(access(c.rules.read, p), current)) throw notFound(c);
   if (!visible(write, current)) throw new AppError("forbidden", `You may not change this ${c.name} record.`);
-  throw new AppError("version_conflict", `The record is at version ${String(current.version)}; fetch it again and retry.`, {
-    headers: { etag: etag(Number(current.version)) },
-  });
+  throw new AppError(
+    "version_conflict",
+    `The record is at version ${String(current.version)}; fetch it again and retry.`,
+    {
+      headers: { etag: etag(Number(current.version)) },
+    },
+  );
 }
 
 /**
@@ -251,12 +338,21 @@ export async function updateRecord(
 }
 
 /** Deletes a record, leaving a tombstone in the change log for sync. */
-export async function deleteRecord(db: Database, c: Collection, p: Principal | null, id: string, ifMatch: number[] | null): Promise<Deleted> {
+export async function deleteRecord(
+  db: Database,
+  c: Collection,
+  p: Principal | null,
+  id: string,
+  ifMatch: number[] | null,
+): Promise<Deleted> {
   const t = c.table;
   const acc = narrower(access(c.rules.read, p), access(c.rules.delete, p));
   if (acc.kind !== "denied") {
     const where = and(eq(t.id, id), ownerFilter(t.ownerId, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
-    const [, logged, deleted] = await runBatch(db, [...logChange(db, c, where, nowIso(), true), db.delete(t).where(where).returning({ ownerId: t.ownerId })]);
+    const [, logged, deleted] = await runBatch(db, [
+      ...logChange(db, c, where, nowIso(), true),
+      db.delete(t).where(where).returning({ ownerId: t.ownerId }),
+    ]);
     const gone = (deleted as { ownerId: string | null }[])[0];
     if (gone) return { ownerId: gone.ownerId, seq: (logged as { seq: number }[])[0]!.seq };
   }
@@ -277,7 +373,9 @@ interface Term {
 
 const termsOf = (where: Where | undefined): Term[] =>
   Object.entries(where ?? {}).flatMap(([key, cond]) =>
-    cond === null || typeof cond !== "object" ? [{ key, op: "$eq", operand: cond }] : Object.entries(cond).map(([op, operand]) => ({ key, op, operand: operand as Scalar | Scalar[] })),
+    cond === null || typeof cond !== "object"
+      ? [{ key, op: "$eq", operand: cond }]
+      : Object.entries(cond).map(([op, operand]) => ({ key, op, operand: operand as Scalar | Scalar[] })),
   );
 
 /**
@@ -293,7 +391,10 @@ function termSql(c: Collection, t: Term, residual: boolean): SQL {
   if (Array.isArray(t.operand)) {
     // $in is the only operator with a list
     const values = t.operand.filter((x) => x !== null);
-    const parts = [values.length ? sql`${ref} IN (${sql.join(values.map(p), sql`, `)})` : undefined, t.operand.includes(null) ? sql`${ref} IS NULL` : undefined].filter((x) => x !== undefined);
+    const parts = [
+      values.length ? sql`${ref} IN (${sql.join(values.map(p), sql`, `)})` : undefined,
+      t.operand.includes(null) ? sql`${ref} IS NULL` : undefined,
+    ].filter((x) => x !== undefined);
     return parts.length === 1 ? parts[0]! : or(...parts)!;
   }
   const x = t.operand;
@@ -301,7 +402,11 @@ function termSql(c: Collection, t: Term, residual: boolean): SQL {
     case "$eq":
       return x === null ? sql`${ref} IS NULL` : sql`${ref} = ${p(x)}`;
     case "$ne":
-      return x === null ? sql`${ref} IS NOT NULL` : nullable ? sql`(${ref} <> ${p(x)} OR ${ref} IS NULL)` : sql`${ref} <> ${p(x)}`;
+      return x === null
+        ? sql`${ref} IS NOT NULL`
+        : nullable
+          ? sql`(${ref} <> ${p(x)} OR ${ref} IS NULL)`
+          : sql`${ref} <> ${p(x)}`;
     case "$gt":
       return sql`${ref} > ${p(x)}`;
     case "$gte":
@@ -312,13 +417,19 @@ function termSql(c: Collection, t: Term, residual: boolean): SQL {
       return sql`${ref} <= ${p(x)}`;
     case "$contains":
       // instr() instead of LIKE: no wildcards to escape and no 50-byte pattern limit
-      return c.fields[t.key]?.kind === "stringArray" ? sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${x})` : sql`instr(${column}, ${x}) > 0`;
+      return c.fields[t.key]?.kind === "stringArray"
+        ? sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${x})`
+        : sql`instr(${column}, ${x}) > 0`;
     default:
       throw new Error(`unknown operator ${t.op}`);
   }
 }
 
-const ListCursor = v.strictObject({ s: v.string(), v: v.union([v.string(), v.number(), v.boolean()]), i: v.pipe(v.string(), v.maxLength(64)) });
+const ListCursor = v.strictObject({
+  s: v.string(),
+  v: v.union([v.string(), v.number(), v.boolean()]),
+  i: v.pipe(v.string(), v.maxLength(64)),
+});
 
 export interface ListOptions {
   where?: Where | undefined;
@@ -352,9 +463,15 @@ export function planList(c: Collection, acc: Access, o: Pick<ListOptions, "where
   if (acc.kind === "own") equal.add("ownerId");
   const candidates = c.indexes
     .filter((ix) => ix.columns.at(-2) === key && ix.columns.slice(0, -2).every((k) => equal.has(k)))
-    .sort((a, b) => Number(b.columns[0] === "ownerId") - Number(a.columns[0] === "ownerId") || b.columns.length - a.columns.length);
+    .sort(
+      (a, b) =>
+        Number(b.columns[0] === "ownerId") - Number(a.columns[0] === "ownerId") || b.columns.length - a.columns.length,
+    );
   const index = candidates[0];
-  if (!index) throw new AppError("validation_failed", `${c.name} cannot be sorted by ${key}.`, { errors: [{ path: "sort", message: `not sortable; sort on one of: ${c.sortable.join(", ")}` }] });
+  if (!index)
+    throw new AppError("validation_failed", `${c.name} cannot be sorted by ${key}.`, {
+      errors: [{ path: "sort", message: `not sortable; sort on one of: ${c.sortable.join(", ")}` }],
+    });
   const leading = new Set(index.columns.slice(0, -2));
   const served: Term[] = [];
   const residual: Term[] = [];
@@ -369,15 +486,28 @@ export function planList(c: Collection, acc: Access, o: Pick<ListOptions, "where
   }
   // One owner's records bound the walk. `ownerId: null` is not one owner: it is every record the
   // service key or anonymous callers created, possibly most of the table.
-  const narrowed = acc.kind === "own" || served.some((x) => x.key === "ownerId" && x.operand !== null && leading.has("ownerId"));
+  const narrowed =
+    acc.kind === "own" || served.some((x) => x.key === "ownerId" && x.operand !== null && leading.has("ownerId"));
   if (!narrowed && residual.length) {
-    const usable = new Set(c.indexes.filter((ix) => ix.columns.at(-2) === key).flatMap((ix) => ix.columns.slice(0, -2)));
-    const what = [...usable].map((k) => `${k} (equality)`).concat(`${key} (${[...RANGE_OPS].join(", ")})`).join(", ");
+    const usable = new Set(
+      c.indexes.filter((ix) => ix.columns.at(-2) === key).flatMap((ix) => ix.columns.slice(0, -2)),
+    );
+    const what = [...usable]
+      .map((k) => `${k} (equality)`)
+      .concat(`${key} (${[...RANGE_OPS].join(", ")})`)
+      .join(", ");
     const first = residual[0]!;
     throw new AppError(
       "validation_failed",
       `A list of ${c.name} across all owners can only filter on what its index holds; add an ownerId equality to where to filter within one owner's records.`,
-      { errors: [{ path: `where.${first.key}`, message: `a list across all owners sorted by ${key} filters only on ${what}; add "ownerId" to where to use ${first.key} ${first.op}` }] },
+      {
+        errors: [
+          {
+            path: `where.${first.key}`,
+            message: `a list across all owners sorted by ${key} filters only on ${what}; add "ownerId" to where to use ${first.key} ${first.op}`,
+          },
+        ],
+      },
     );
   }
   return { index, narrowed, served, residual };
@@ -394,10 +524,17 @@ export function listQuery(db: Database, c: Collection, acc: Access, o: ListOptio
   const key = descending ? o.sort.slice(1) : o.sort;
   const column = col(c, key);
   const plan = planList(c, acc, o);
-  const conds: (SQL | undefined)[] = [ownerFilter(t.ownerId, acc), ...plan.served.map((x) => termSql(c, x, false)), ...plan.residual.map((x) => termSql(c, x, true))];
+  const conds: (SQL | undefined)[] = [
+    ownerFilter(t.ownerId, acc),
+    ...plan.served.map((x) => termSql(c, x, false)),
+    ...plan.residual.map((x) => termSql(c, x, true)),
+  ];
   if (o.cursor) {
     const cur = decodeCursor(o.cursor, ListCursor);
-    if (cur.s !== o.sort) throw new AppError("validation_failed", "The cursor belongs to another sort order.", { errors: [{ path: "cursor", message: "sort changed" }] });
+    if (cur.s !== o.sort)
+      throw new AppError("validation_failed", "The cursor belongs to another sort order.", {
+        errors: [{ path: "cursor", message: "sort changed" }],
+      });
     const pos = sql`(${column}, ${t.id})`;
     const at = sql`(${sql.param(cur.v, column)}, ${cur.i})`;
     conds.push(descending ? sql`${pos} < ${at}` : sql`${pos} > ${at}`);
@@ -412,7 +549,12 @@ export function listQuery(db: Database, c: Collection, acc: Access, o: ListOptio
 }
 
 /** A page of records the caller may list (owner-only rules list the caller's own records). */
-export async function listRecords(db: Database, c: Collection, p: Principal | null, o: ListOptions): Promise<{ items: RecordRow[]; nextCursor: string | null }> {
+export async function listRecords(
+  db: Database,
+  c: Collection,
+  p: Principal | null,
+  o: ListOptions,
+): Promise<{ items: RecordRow[]; nextCursor: string | null }> {
   const acc = narrower(access(c.rules.list, p), access(c.rules.read, p));
   if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may list ${c.name}.`);
   const rows = (await listQuery(db, c, acc, o)) as RecordRow[];
@@ -421,7 +563,8 @@ export async function listRecords(db: Database, c: Collection, p: Principal | nu
   const key = o.sort.replace(/^-/, "");
   return {
     items,
-    nextCursor: rows.length > o.limit && last ? encodeCursor({ s: o.sort, v: (last[key] ?? null) as Scalar, i: last.id }) : null,
+    nextCursor:
+      rows.length > o.limit && last ? encodeCursor({ s: o.sort, v: (last[key] ?? null) as Scalar, i: last.id }) : null,
   };
 }
 
@@ -446,7 +589,9 @@ export function changesQuery(db: Database, c: Collection, acc: Access, since: nu
     })
     .from(recordChanges)
     .leftJoin(t, eq(t.id, recordChanges.recordId))
-    .where(and(eq(recordChanges.collection, c.name), ownerFilter(recordChanges.ownerId, acc), gt(recordChanges.seq, since)))
+    .where(
+      and(eq(recordChanges.collection, c.name), ownerFilter(recordChanges.ownerId, acc), gt(recordChanges.seq, since)),
+    )
     .orderBy(asc(recordChanges.seq))
     .limit(limit + 1);
 }
@@ -454,19 +599,31 @@ export function changesQuery(db: Database, c: Collection, acc: Access, since: nu
 /** The feed's items from change-log rows: a tombstone, or the record as it is now (rows are read with it). */
 function itemsOf(rows: Awaited<ReturnType<typeof changesQuery>>): { seq: number; item: RecordRow | Tombstone }[] {
   return rows.flatMap((r): { seq: number; item: RecordRow | Tombstone }[] =>
-    r.deleted === 1 ? [{ seq: r.seq, item: { id: r.recordId, deleted: true as const, version: r.version } }] : r.record ? [{ seq: r.seq, item: r.record as RecordRow }] : [],
+    r.deleted === 1
+      ? [{ seq: r.seq, item: { id: r.recordId, deleted: true as const, version: r.version } }]
+      : r.record
+        ? [{ seq: r.seq, item: r.record as RecordRow }]
+        : [],
   );
 }
 
 /** The highest seq the retention task pruned from `collection`'s log (0: nothing yet). */
 const horizonQuery = (db: Database, collection: string) =>
-  db.select({ seq: recordChangeHorizons.seq }).from(recordChangeHorizons).where(eq(recordChangeHorizons.collection, collection));
+  db
+    .select({ seq: recordChangeHorizons.seq })
+    .from(recordChangeHorizons)
+    .where(eq(recordChangeHorizons.collection, collection));
 
 /** A cursor below the pruned horizon may have missed a deletion that is no longer in the log. */
-const resyncRequired = () => new AppError("resync_required", "This cursor is older than the change log keeps deletions; sync again without a cursor (from the start).");
+const resyncRequired = () =>
+  new AppError(
+    "resync_required",
+    "This cursor is older than the change log keeps deletions; sync again without a cursor (from the start).",
+  );
 
 /** Decodes a `since` cursor: its change-log position (0 = from the start). */
-export const sinceOf = (since: string | undefined): number => (since ? decodeCursor(since, ChangeCursor, "since").q : 0);
+export const sinceOf = (since: string | undefined): number =>
+  since ? decodeCursor(since, ChangeCursor, "since").q : 0;
 
 /** The cursor of change-log position `seq`. */
 export const cursorAt = (seq: number): string => encodeCursor({ q: seq });
@@ -491,7 +648,11 @@ export async function changesSince(
   const [horizon, rows] = await db.batch([horizonQuery(db, c.name), changesQuery(db, c, acc, since, o.limit)]);
   if (o.since !== undefined && since < (horizon[0]?.seq ?? 0)) throw resyncRequired();
   const page = rows.slice(0, o.limit);
-  return { items: itemsOf(page).map((x) => x.item), nextCursor: cursorAt(page.at(-1)?.seq ?? since), hasMore: rows.length > o.limit };
+  return {
+    items: itemsOf(page).map((x) => x.item),
+    nextCursor: cursorAt(page.at(-1)?.seq ?? since),
+    hasMore: rows.length > o.limit,
+  };
 }
 
 /** One page of a collection's change log as a live-data hub reads it (see `readLog`). */
@@ -509,14 +670,24 @@ export interface LogPage {
 }
 
 /** The log's last seq in scope and the horizon (exported for the query-plan test). */
-export function logMetaQuery(db: Database, c: Collection, owner: string | null, session?: { userId: string; sessionId: string }) {
+export function logMetaQuery(
+  db: Database,
+  c: Collection,
+  owner: string | null,
+  session?: { userId: string; sessionId: string },
+) {
   const rc = recordChanges;
-  const top = db.select({ top: sql<number | null>`max(${rc.seq})` }).from(rc).where(and(eq(rc.collection, c.name), owner === null ? undefined : eq(rc.ownerId, owner)));
-  const alive = session
-    ? sessionLiveSql(session.sessionId, session.userId)
-    : sql<null>`NULL`;
+  const top = db
+    .select({ top: sql<number | null>`max(${rc.seq})` })
+    .from(rc)
+    .where(and(eq(rc.collection, c.name), owner === null ? undefined : eq(rc.ownerId, owner)));
+  const alive = session ? sessionLiveSql(session.sessionId, session.userId) : sql<null>`NULL`;
   return db
-    .select({ top: sql<number | null>`(${top})`, horizon: sql<number | null>`(${horizonQuery(db, c.name)})`, session: alive })
+    .select({
+      top: sql<number | null>`(${top})`,
+      horizon: sql<number | null>`(${horizonQuery(db, c.name)})`,
+      session: alive,
+    })
     .from(sql`(SELECT 1) AS one`);
 }
 
@@ -527,7 +698,14 @@ export function logMetaQuery(db: Database, c: Collection, owner: string | null, 
  * `position` is where the reader stands afterwards: if the page reached the end, the log's last seq
  * in scope (also when that is below `from`: a cursor from the future is brought back to the log).
  */
-export async function readLog(db: Database, c: Collection, owner: string | null, from: number, limit: number, session?: { userId: string; sessionId: string }): Promise<LogPage> {
+export async function readLog(
+  db: Database,
+  c: Collection,
+  owner: string | null,
+  from: number,
+  limit: number,
+  session?: { userId: string; sessionId: string },
+): Promise<LogPage> {
   const acc: Access = owner === null ? { kind: "all" } : { kind: "own", userId: owner };
   const [meta, rows] = await db.batch([logMetaQuery(db, c, owner, session), changesQuery(db, c, acc, from, limit)]);
   const m = meta[0];
@@ -546,8 +724,16 @@ export async function readLog(db: Database, c: Collection, owner: string | null,
  * A live-data hub's backstop, one round trip (a batch, session ids in chunks under D1's 100 bound
  * parameters): which of `sessionIds` are still alive, and the log's last seq in the hub's scope.
  */
-export async function liveBackstop(db: Database, c: Collection, owner: string | null, sessionIds: string[]): Promise<{ alive: Set<string>; top: number }> {
-  const [meta, ...found] = await db.batch([logMetaQuery(db, c, owner), ...chunks(sessionIds).map((ids) => liveSessionsQuery(db, ids))]);
+export async function liveBackstop(
+  db: Database,
+  c: Collection,
+  owner: string | null,
+  sessionIds: string[],
+): Promise<{ alive: Set<string>; top: number }> {
+  const [meta, ...found] = await db.batch([
+    logMetaQuery(db, c, owner),
+    ...chunks(sessionIds).map((ids) => liveSessionsQuery(db, ids)),
+  ]);
   return { alive: new Set(found.flat().map((r) => r.id)), top: meta[0]?.top ?? 0 };
 }
 

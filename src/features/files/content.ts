@@ -38,7 +38,10 @@ export function noneMatch(header: string | null | undefined, etag: string): bool
 function contentDisposition(name: string, contentType: string): string {
   const kind = isKnownMediaType(contentType) ? "inline" : "attachment";
   const fallback = name.replace(/[^\x20-\x7e]|["\\%;]/gu, "_");
-  const encoded = encodeURIComponent(name).replace(/['()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
+  const encoded = encodeURIComponent(name).replace(
+    /['()*]/g,
+    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
   return `${kind}; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
 
@@ -61,7 +64,9 @@ export async function serveContent(bucket: R2Bucket, row: FileRow, req: Request,
   const ifRange = req.headers.get("if-range");
   const range = ifRange && ifRange.trim() !== etag ? null : parseRange(req.headers.get("range"), row.size);
   if (range === "unsatisfiable") {
-    throw new AppError("range_not_satisfiable", `The file has ${row.size} bytes.`, { headers: { "content-range": `bytes */${row.size}` } });
+    throw new AppError("range_not_satisfiable", `The file has ${row.size} bytes.`, {
+      headers: { "content-range": `bytes */${row.size}` },
+    });
   }
   if (range) headers.set("content-range", `bytes ${range.offset}-${range.offset + range.length - 1}/${row.size}`);
   const status = range ? 206 : 200;

@@ -131,19 +131,30 @@ export interface FormFile {
  * Reads parts up to the field named `field` and returns its bytes as a stream. Fields before it
  * are skipped (each at most 64 KiB); whatever follows it is not read.
  */
-export async function formDataFile(body: ReadableStream<Uint8Array>, boundary: string, field = "file"): Promise<FormFile> {
+export async function formDataFile(
+  body: ReadableStream<Uint8Array>,
+  boundary: string,
+  field = "file",
+): Promise<FormFile> {
   const s = new Scanner(chunksOf(body));
   const delim = enc.encode(`\r\n--${boundary}`);
   await s.until(delim, MAX_FIELD); // preamble
   for (;;) {
     const after = dec.decode(await s.take(2));
-    if (after === "--") throw new AppError("validation_failed", `The form has no "${field}" field.`, { errors: [{ path: field, message: "missing" }] });
+    if (after === "--")
+      throw new AppError("validation_failed", `The form has no "${field}" field.`, {
+        errors: [{ path: field, message: "missing" }],
+      });
     if (after !== "\r\n") throw malformed("bad boundary line");
     const headers = dec.decode(await s.until(enc.encode("\r\n\r\n"), MAX_HEADERS));
     const disposition = headerValue(headers, "content-disposition") ?? "";
     if (!/^form-data\b/i.test(disposition)) throw malformed("a part without Content-Disposition: form-data");
     if (dispositionParam(disposition, "name") === field) {
-      return { filename: dispositionParam(disposition, "filename"), contentType: headerValue(headers, "content-type"), stream: s.streamUntil(delim) };
+      return {
+        filename: dispositionParam(disposition, "filename"),
+        contentType: headerValue(headers, "content-type"),
+        stream: s.streamUntil(delim),
+      };
     }
     await s.until(delim, MAX_FIELD);
   }

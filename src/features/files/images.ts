@@ -8,14 +8,14 @@
  * either no rendition or a whole one, never a partial object.
  */
 import { rgbaToThumbHash } from "thumbhash";
-import { limits, thumbPresets, type Config } from "../../config";
+import { type Config, limits, thumbPresets } from "../../config";
 import { primaryDb } from "../../db";
 import { AppError } from "../../errors";
 import { enqueue } from "../../lifecycle";
 import type { Access } from "./content";
 import { noneMatch } from "./content";
 import { decodePng } from "./png";
-import { getFile, renditionKey, setImageMeta, signedUrl, type FileRow } from "./service";
+import { type FileRow, getFile, renditionKey, setImageMeta, signedUrl } from "./service";
 
 export type ThumbPreset = keyof typeof thumbPresets;
 
@@ -27,7 +27,15 @@ export interface FilesImageJob {
 type ThumbFormat = "webp" | "avif";
 
 /** Image types the Images binding reads (thumbnails, dimensions, placeholder). */
-const IMAGE_INPUTS = new Set(["image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic", "image/heif"]);
+const IMAGE_INPUTS = new Set([
+  "image/jpeg",
+  "image/png",
+  "image/gif",
+  "image/webp",
+  "image/avif",
+  "image/heic",
+  "image/heif",
+]);
 export const isImageInput = (contentType: string) => IMAGE_INPUTS.has(contentType);
 
 /** The q-value `accept` gives `type` (exact, `image/*`, `*\/*`, the most specific wins); null when unlisted. */
@@ -60,7 +68,12 @@ const isImagesError = (e: unknown): boolean => {
   return typeof code === "number" && code >= 9400 && code < 9600;
 };
 
-async function transform(env: Env, body: ReadableStream<Uint8Array>, t: ImageTransform, format: ImageOutputOptions["format"]): Promise<Uint8Array> {
+async function transform(
+  env: Env,
+  body: ReadableStream<Uint8Array>,
+  t: ImageTransform,
+  format: ImageOutputOptions["format"],
+): Promise<Uint8Array> {
   const out = await env.IMAGES.input(body).transform(t).output({ format });
   return new Uint8Array(await new Response(out.image()).arrayBuffer());
 }
@@ -70,8 +83,18 @@ async function transform(env: Env, body: ReadableStream<Uint8Array>, t: ImageTra
  * transformed from the original, stored, then served. `stillThere` re-checks the file after a
  * new rendition was stored: when the file was deleted meanwhile, the rendition goes too.
  */
-export async function serveThumbnail(env: Env, row: FileRow, preset: ThumbPreset, req: Request, access: Access, stillThere: () => Promise<boolean>): Promise<Response> {
-  if (!isImageInput(row.contentType)) throw new AppError("validation_failed", `Thumbnails are made of images only; this file is ${row.contentType}.`, { errors: [{ path: "thumb", message: "not an image file" }] });
+export async function serveThumbnail(
+  env: Env,
+  row: FileRow,
+  preset: ThumbPreset,
+  req: Request,
+  access: Access,
+  stillThere: () => Promise<boolean>,
+): Promise<Response> {
+  if (!isImageInput(row.contentType))
+    throw new AppError("validation_failed", `Thumbnails are made of images only; this file is ${row.contentType}.`, {
+      errors: [{ path: "thumb", message: "not an image file" }],
+    });
   const format = thumbFormat(req.headers.get("accept"));
   const etag = `"${row.etag}.${preset}.${format}"`;
   const contentType = `image/${format}`;
@@ -92,13 +115,22 @@ export async function serveThumbnail(env: Env, row: FileRow, preset: ThumbPreset
     headers.set("content-length", String(hit.size));
     return new Response(hit.body, { headers });
   }
-  if (row.size > limits.imageTransformMaxBytes) throw new AppError("payload_too_large", `Thumbnails are made of images up to ${limits.imageTransformMaxBytes} bytes.`);
+  if (row.size > limits.imageTransformMaxBytes)
+    throw new AppError(
+      "payload_too_large",
+      `Thumbnails are made of images up to ${limits.imageTransformMaxBytes} bytes.`,
+    );
   const original = await env.MEDIA.get(row.objectKey);
   if (!original) throw new AppError("not_found", "The file's bytes are missing.");
   const p = thumbPresets[preset];
   let bytes: Uint8Array;
   try {
-    bytes = await transform(env, original.body, { width: p.width, height: p.height, fit: p.fit }, contentType as ImageOutputOptions["format"]);
+    bytes = await transform(
+      env,
+      original.body,
+      { width: p.width, height: p.height, fit: p.fit },
+      contentType as ImageOutputOptions["format"],
+    );
   } catch (e) {
     if (isImagesError(e)) throw new AppError("unsupported_media_type", "The image could not be decoded.");
     throw e;
@@ -117,7 +149,14 @@ export async function serveThumbnail(env: Env, row: FileRow, preset: ThumbPreset
  * for a public file, a signed one (valid `expiresIn` seconds, for that preset only) for a private
  * file; null when the file is not an image.
  */
-export async function thumbnailUrl(config: Config, base: string, row: FileRow, preset: ThumbPreset, expiresIn: number = limits.signedUrlDefaultSec, now = Date.now()): Promise<string | null> {
+export async function thumbnailUrl(
+  config: Config,
+  base: string,
+  row: FileRow,
+  preset: ThumbPreset,
+  expiresIn: number = limits.signedUrlDefaultSec,
+  now = Date.now(),
+): Promise<string | null> {
   if (!isImageInput(row.contentType)) return null;
   if (row.visibility === "public") return `${base}/v1/files/${row.id}/content?thumb=${preset}`;
   return signedUrl(config, base, row.id, Math.floor(now / 1000) + expiresIn, preset);
@@ -168,7 +207,9 @@ export async function analyzeImage(env: Env, fileId: string): Promise<void> {
   let { width, height } = info;
   // The rendition is upright (transforms apply the EXIF orientation); when its shape disagrees
   // with the stored pixels' shape, the orientation turns the image by 90°.
-  if (px && ((width > height && px.width < px.height) || (width < height && px.width > px.height))) [width, height] = [height, width];
-  const placeholder = px && px.width <= 100 && px.height <= 100 ? base64(rgbaToThumbHash(px.width, px.height, px.rgba)) : null;
+  if (px && ((width > height && px.width < px.height) || (width < height && px.width > px.height)))
+    [width, height] = [height, width];
+  const placeholder =
+    px && px.width <= 100 && px.height <= 100 ? base64(rgbaToThumbHash(px.width, px.height, px.rgba)) : null;
   await setImageMeta(db, fileId, width, height, placeholder);
 }

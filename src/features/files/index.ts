@@ -9,8 +9,8 @@ import { filesCleanup, filesDeletionHook } from "./service";
 import { uploadsCleanup, uploadsDeletionHook } from "./tus/service";
 
 export { fileRoutes } from "./routes";
-export { tusDiscovery, uploadRoutes } from "./tus/routes";
 export { isOwnFile, mayAttachFile } from "./service";
+export { tusDiscovery, uploadRoutes } from "./tus/routes";
 
 export const filesParts: FeatureParts = {
   deletionHooks: [filesDeletionHook, uploadsDeletionHook],
@@ -19,10 +19,8 @@ export const filesParts: FeatureParts = {
 
 // The admin console's needs.
 export { serveContent } from "./content";
-export { deleteFile, type FileRow, getFile, listAllFiles, storageUsage } from "./service";
-
 export type { FilesImageJob } from "./images";
-export { thumbnailUrl } from "./images";
+export { deleteFile, type FileRow, getFile, listAllFiles, storageUsage } from "./service";
 
 /** The jobs files handles: an uploaded image's dimensions and placeholder. */
 export const filesJobHandlers: { "files.image": JobHandler<FilesImageJob> } = {

@@ -48,7 +48,15 @@ export async function decodePng(png: Uint8Array, maxPixels = 256 * 256): Promise
     at += 12 + len;
   }
   const channels = CHANNELS[color];
-  if (!channels || !(depth === 8 || depth === 16) || interlace !== 0 || width < 1 || height < 1 || width * height > maxPixels) return null;
+  if (
+    !channels ||
+    !(depth === 8 || depth === 16) ||
+    interlace !== 0 ||
+    width < 1 ||
+    height < 1 ||
+    width * height > maxPixels
+  )
+    return null;
   if (color === 3 && (!palette || depth !== 8)) return null;
   const raw = await inflate(new Uint8Array(await new Blob(idat).arrayBuffer())).catch(() => null);
   const bpp = (channels * depth) / 8;
@@ -92,7 +100,12 @@ export async function decodePng(png: Uint8Array, maxPixels = 256 * 256): Promise
     else if (color === 6) pixel = [s(0), s(1), s(2), s(3)];
     else {
       const idx = s(0);
-      pixel = [palette?.[idx * 3] ?? 0, palette?.[idx * 3 + 1] ?? 0, palette?.[idx * 3 + 2] ?? 0, trns && idx < trns.length ? (trns[idx] ?? 255) : 255];
+      pixel = [
+        palette?.[idx * 3] ?? 0,
+        palette?.[idx * 3 + 1] ?? 0,
+        palette?.[idx * 3 + 2] ?? 0,
+        trns && idx < trns.length ? (trns[idx] ?? 255) : 255,
+      ];
     }
     rgba.set(pixel, i * 4);
   }

@@ -3,23 +3,38 @@ import { Hono } from "hono";
 import type { AppEnv, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
-import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { idempotency, idempotencyForStream } from "../../middleware/idempotency";
+import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { serveContent } from "./content";
-import { afterUpload, isImageInput, serveThumbnail } from "./images";
 import { formBoundary, formDataFile } from "./formdata";
+import { afterUpload, isImageInput, serveThumbnail } from "./images";
 import * as S from "./schemas";
-import { acceptedType, apiBase, deleteFile, getFile, listFiles, safeName, scrubFor, signedUrl, storeFile, toFile, verifySignedUrl, type FileRow } from "./service";
+import {
+  acceptedType,
+  apiBase,
+  deleteFile,
+  type FileRow,
+  getFile,
+  listFiles,
+  safeName,
+  scrubFor,
+  signedUrl,
+  storeFile,
+  toFile,
+  verifySignedUrl,
+} from "./service";
 
 const base = (c: { var: AppEnv["Variables"]; req: { url: string } }) => apiBase(c.var.config, c.req.url);
 
 /** The owner and the service key manage a file. */
-const manages = (p: Principal | null, row: FileRow) => p?.kind === "service" || (p?.kind === "user" && p.userId === row.ownerId);
+const manages = (p: Principal | null, row: FileRow) =>
+  p?.kind === "service" || (p?.kind === "user" && p.userId === row.ownerId);
 
 /** A file the caller may read; private files of others are reported as missing (404), never 403. */
 async function readableFile(c: { var: AppEnv["Variables"] }, id: string, signed = false): Promise<FileRow> {
   const row = await getFile(c.var.db, id);
-  if (!row || (row.visibility === "private" && !signed && !manages(c.var.principal, row))) throw new AppError("not_found", "No such file.");
+  if (!row || (row.visibility === "private" && !signed && !manages(c.var.principal, row)))
+    throw new AppError("not_found", "No such file.");
   return row;
 }
 
@@ -38,8 +53,16 @@ export const fileRoutes = new Hono<AppEnv>()
     describe({
       tag: "Files",
       summary: "Upload a file (raw body or multipart/form-data field `file`)",
-      description: "The body streams to R2. Image, video and audio types must match the bytes' signature. Public JPEG, PNG and WebP images lose their metadata on the way in (EXIF and its GPS position, XMP, IPTC; the EXIF orientation stays); public HEIC, HEIF, AVIF and TIFF are refused (415). Images get `width`, `height` and `placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count against the account's storage quota: a Content-Length that does not fit is refused before the body is read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
-      responses: { 201: { description: "The stored file", schema: S.FileSchema }, 413: { description: "payload_too_large (over the file size limit) or quota_exceeded (over the account's storage quota)" }, 415: { description: "unsupported_media_type: the bytes contradict the declared type" } },
+      description:
+        "The body streams to R2. Image, video and audio types must match the bytes' signature. Public JPEG, PNG and WebP images lose their metadata on the way in (EXIF and its GPS position, XMP, IPTC; the EXIF orientation stays); public HEIC, HEIF, AVIF and TIFF are refused (415). Images get `width`, `height` and `placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count against the account's storage quota: a Content-Length that does not fit is refused before the body is read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
+      responses: {
+        201: { description: "The stored file", schema: S.FileSchema },
+        413: {
+          description:
+            "payload_too_large (over the file size limit) or quota_exceeded (over the account's storage quota)",
+        },
+        415: { description: "unsupported_media_type: the bytes contradict the declared type" },
+      },
     }),
     requireUser,
     idempotencyForStream,
@@ -53,17 +76,44 @@ export const fileRoutes = new Hono<AppEnv>()
       const cl = c.req.header("content-length");
       const contentLength = cl && /^\d{1,16}$/.test(cl) ? Number(cl) : null;
       // `length`: the file's exact size when known; `bound`: an upper bound (a form's whole body).
-      let upload: { stream: ReadableStream<Uint8Array>; type: string | null | undefined; name: string | null | undefined; length: number | null; bound: number | null };
+      let upload: {
+        stream: ReadableStream<Uint8Array>;
+        type: string | null | undefined;
+        name: string | null | undefined;
+        length: number | null;
+        bound: number | null;
+      };
       if (boundary) {
         const f = await formDataFile(body, boundary);
-        upload = { stream: f.stream, type: f.contentType, name: q.name ?? f.filename, length: null, bound: contentLength };
+        upload = {
+          stream: f.stream,
+          type: f.contentType,
+          name: q.name ?? f.filename,
+          length: null,
+          bound: contentLength,
+        };
       } else {
-        if (/^multipart\//i.test(declared ?? "")) throw new AppError("bad_request", "multipart/form-data needs a boundary parameter.");
+        if (/^multipart\//i.test(declared ?? ""))
+          throw new AppError("bad_request", "multipart/form-data needs a boundary parameter.");
         upload = { stream: body, type: declared, name: q.name, length: contentLength, bound: null };
       }
       const contentType = acceptedType(upload.type);
-      const meta = { ownerId: userId, name: safeName(upload.name), contentType, visibility: q.visibility, scrub: scrubFor(c.var.config, contentType, q.visibility) };
-      const row = await storeFile(c.env, c.var.db, c.var.config.storageQuotaBytes, meta, upload.stream, upload.length, upload.bound);
+      const meta = {
+        ownerId: userId,
+        name: safeName(upload.name),
+        contentType,
+        visibility: q.visibility,
+        scrub: scrubFor(c.var.config, contentType, q.visibility),
+      };
+      const row = await storeFile(
+        c.env,
+        c.var.db,
+        c.var.config.storageQuotaBytes,
+        meta,
+        upload.stream,
+        upload.length,
+        upload.bound,
+      );
       await afterUpload(c.env, row);
       const file = toFile(row, base(c));
       return c.json(file, 201, { location: `${base(c)}/v1/files/${row.id}` });
@@ -71,7 +121,11 @@ export const fileRoutes = new Hono<AppEnv>()
   )
   .get(
     "/",
-    describe({ tag: "Files", summary: "The caller's files, newest first", responses: { 200: { description: "A page of files", schema: S.FileList } } }),
+    describe({
+      tag: "Files",
+      summary: "The caller's files, newest first",
+      responses: { 200: { description: "A page of files", schema: S.FileList } },
+    }),
     requireUser,
     validate("query", S.ListQuery),
     async (c) => {
@@ -82,7 +136,13 @@ export const fileRoutes = new Hono<AppEnv>()
   )
   .get(
     "/:id",
-    describe({ tag: "Files", summary: "File metadata", auth: "optional", description: "Public files: anyone. Private files: the owner or the service key; others get 404.", responses: { 200: { description: "The file", schema: S.FileSchema }, 404: { description: "not_found" } } }),
+    describe({
+      tag: "Files",
+      summary: "File metadata",
+      auth: "optional",
+      description: "Public files: anyone. Private files: the owner or the service key; others get 404.",
+      responses: { 200: { description: "The file", schema: S.FileSchema }, 404: { description: "not_found" } },
+    }),
     optionalAuth,
     validate("param", S.FileIdParam),
     async (c) => c.json(toFile(await readableFile(c, c.req.valid("param").id), base(c))),
@@ -93,8 +153,19 @@ export const fileRoutes = new Hono<AppEnv>()
       tag: "Files",
       summary: "The file's bytes",
       auth: "optional",
-      description: "ETag, If-None-Match (304), a single Range (206; several ranges get the whole file), Cache-Control. Private files: the owner's token, the service key, or a signed URL (`exp`, `sig`). `thumb=<preset>`: an image's thumbnail (made once, then served from storage), WebP or AVIF when Accept prefers it; a non-image file or an unknown preset → 400.",
-      responses: { 200: { description: "The bytes", contentType: "application/octet-stream" }, 400: { description: "validation_failed: an unknown preset, or a thumbnail of a file that is not an image" }, 413: { description: "payload_too_large: the image is too large for a thumbnail" }, 415: { description: "unsupported_media_type: the image could not be decoded for a thumbnail" }, 206: { description: "Partial content", contentType: "application/octet-stream" }, 304: { description: "Not modified" }, 403: { description: "forbidden: a tampered or expired signed URL" }, 404: { description: "not_found" }, 416: { description: "range_not_satisfiable" } },
+      description:
+        "ETag, If-None-Match (304), a single Range (206; several ranges get the whole file), Cache-Control. Private files: the owner's token, the service key, or a signed URL (`exp`, `sig`). `thumb=<preset>`: an image's thumbnail (made once, then served from storage), WebP or AVIF when Accept prefers it; a non-image file or an unknown preset → 400.",
+      responses: {
+        200: { description: "The bytes", contentType: "application/octet-stream" },
+        400: { description: "validation_failed: an unknown preset, or a thumbnail of a file that is not an image" },
+        413: { description: "payload_too_large: the image is too large for a thumbnail" },
+        415: { description: "unsupported_media_type: the image could not be decoded for a thumbnail" },
+        206: { description: "Partial content", contentType: "application/octet-stream" },
+        304: { description: "Not modified" },
+        403: { description: "forbidden: a tampered or expired signed URL" },
+        404: { description: "not_found" },
+        416: { description: "range_not_satisfiable" },
+      },
     }),
     optionalAuth,
     validate("param", S.FileIdParam),
@@ -107,13 +178,21 @@ export const fileRoutes = new Hono<AppEnv>()
       if (signed) await verifySignedUrl(c.var.config, id, exp ?? "", sig ?? "", Date.now(), thumb);
       const row = await readableFile(c, id, signed);
       const access = row.visibility === "public" ? "public" : "private";
-      if (thumb) return serveThumbnail(c.env, row, thumb, c.req.raw, access, async () => (await getFile(c.var.db, id)) !== null);
+      if (thumb)
+        return serveThumbnail(c.env, row, thumb, c.req.raw, access, async () => (await getFile(c.var.db, id)) !== null);
       return serveContent(c.env.MEDIA, row, c.req.raw, access);
     },
   )
   .post(
     "/:id/signed-url",
-    describe({ tag: "Files", summary: "A URL to the content that works without a token until it expires", responses: { 200: { description: "The signed URL", schema: S.SignedUrlResult }, 404: { description: "not_found" } } }),
+    describe({
+      tag: "Files",
+      summary: "A URL to the content that works without a token until it expires",
+      responses: {
+        200: { description: "The signed URL", schema: S.SignedUrlResult },
+        404: { description: "not_found" },
+      },
+    }),
     requireAuth,
     idempotency,
     validate("param", S.FileIdParam),
@@ -121,14 +200,24 @@ export const fileRoutes = new Hono<AppEnv>()
     async (c) => {
       const row = await managedFile(c, c.req.valid("param").id);
       const { expiresIn, thumb } = c.req.valid("json");
-      if (thumb && !isImageInput(row.contentType)) throw new AppError("validation_failed", "Thumbnails are made of images only.", { errors: [{ path: "thumb", message: "not an image file" }] });
+      if (thumb && !isImageInput(row.contentType))
+        throw new AppError("validation_failed", "Thumbnails are made of images only.", {
+          errors: [{ path: "thumb", message: "not an image file" }],
+        });
       const exp = Math.floor(Date.now() / 1000) + expiresIn;
-      return c.json({ url: await signedUrl(c.var.config, base(c), row.id, exp, thumb), expiresAt: new Date(exp * 1000).toISOString() });
+      return c.json({
+        url: await signedUrl(c.var.config, base(c), row.id, exp, thumb),
+        expiresAt: new Date(exp * 1000).toISOString(),
+      });
     },
   )
   .delete(
     "/:id",
-    describe({ tag: "Files", summary: "Delete a file (owner or service key)", responses: { 204: { description: "Deleted" }, 404: { description: "not_found" } } }),
+    describe({
+      tag: "Files",
+      summary: "Delete a file (owner or service key)",
+      responses: { 204: { description: "Deleted" }, 404: { description: "not_found" } },
+    }),
     requireAuth,
     validate("param", S.FileIdParam),
     async (c) => {

@@ -34,7 +34,10 @@ export const UploadQuery = v.strictObject({
 });
 
 /** A thumbnail preset declared in config.ts (`thumbPresets`). */
-const ThumbPreset = v.picklist(Object.keys(thumbPresets) as [keyof typeof thumbPresets, ...(keyof typeof thumbPresets)[]], "must be a thumbnail preset");
+const ThumbPreset = v.picklist(
+  Object.keys(thumbPresets) as [keyof typeof thumbPresets, ...(keyof typeof thumbPresets)[]],
+  "must be a thumbnail preset",
+);
 
 export const ContentQuery = v.strictObject({
   exp: v.optional(v.pipe(v.string(), v.maxLength(16))),
@@ -44,7 +47,10 @@ export const ContentQuery = v.strictObject({
 });
 
 export const SignedUrlBody = v.strictObject({
-  expiresIn: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(limits.signedUrlMaxSec)), limits.signedUrlDefaultSec),
+  expiresIn: v.optional(
+    v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(limits.signedUrlMaxSec)),
+    limits.signedUrlDefaultSec,
+  ),
   /** A URL to this thumbnail preset only (images); without it the URL serves the original and any thumbnail. */
   thumb: v.optional(ThumbPreset),
 });

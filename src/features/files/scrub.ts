@@ -23,7 +23,13 @@ export type ScrubKind = "jpeg" | "png" | "webp";
 
 /** The scrubbable kind of a content type, or null. */
 export function scrubKindOf(contentType: string): ScrubKind | null {
-  return contentType === "image/jpeg" ? "jpeg" : contentType === "image/png" ? "png" : contentType === "image/webp" ? "webp" : null;
+  return contentType === "image/jpeg"
+    ? "jpeg"
+    : contentType === "image/png"
+      ? "png"
+      : contentType === "image/webp"
+        ? "webp"
+        : null;
 }
 
 /**
@@ -247,7 +253,18 @@ export class Scrubber {
     }
     this.s.mode = "hdr";
     this.s.hdr = h;
-    this.s.need = { "jpeg-soi": 2, "jpeg-marker": 2, "jpeg-len": 2, "jpeg-after-eoi": 2, "png-sig": 8, "png-chunk": 8, "png-crc": 4, "webp-riff": 12, "webp-chunk": 8, "webp-vp8x": 10 }[h];
+    this.s.need = {
+      "jpeg-soi": 2,
+      "jpeg-marker": 2,
+      "jpeg-len": 2,
+      "jpeg-after-eoi": 2,
+      "png-sig": 8,
+      "png-chunk": 8,
+      "png-crc": 4,
+      "webp-riff": 12,
+      "webp-chunk": 8,
+      "webp-vp8x": 10,
+    }[h];
   }
 
   private region(mode: "pass" | "zero", left: number, after: Hdr | "entropy") {
@@ -356,7 +373,8 @@ export class Scrubber {
         }
         this.emit(out, h);
         if (code === 0xd9) return this.next("jpeg-after-eoi");
-        if (code === 0x00 || code === 0x01 || code === 0xd8 || (code >= 0xd0 && code <= 0xd7)) return this.next(code === 0x00 ? "entropy" : "jpeg-marker");
+        if (code === 0x00 || code === 0x01 || code === 0xd8 || (code >= 0xd0 && code <= 0xd7))
+          return this.next(code === 0x00 ? "entropy" : "jpeg-marker");
         s.seg = code;
         return this.next("jpeg-len");
       }

@@ -1,17 +1,17 @@
 /** Files: all D1 access, R2 object lifecycle, signed URLs, account deletion and cleanup. */
 import { and, desc, eq, inArray, lt, or, type SQL, sql, type Table } from "drizzle-orm";
-import { limits, thumbPresets, type Config } from "../../config";
-import { runBatch, type Database } from "../../db";
+import { type Config, limits, thumbPresets } from "../../config";
+import { type Database, runBatch } from "../../db";
 import { files, fileTrash, uploads } from "../../db/schema";
-import { clearAvatarStatement, rowWhileUserExists, userExists, userExistsSql } from "../auth";
 import { AppError } from "../../errors";
 import { b64url, fromB64url, hmac, hmacVerify, purposeKey } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
+import type { DeletionHook, ScheduledTask } from "../../lifecycle";
+import { clearAvatarStatement, rowWhileUserExists, userExists, userExistsSql } from "../auth";
 import type { FileJson, Visibility } from "./schemas";
-import { scrubKindOf, scrubStream, unscrubbableImageTypes, type ScrubKind } from "./scrub";
+import { type ScrubKind, scrubKindOf, scrubStream, unscrubbableImageTypes } from "./scrub";
 import { assertSignature, isKnownMediaType, isMediaType, normalizeType, SNIFF_BYTES } from "./sniff";
 import { Meter, prepend, putKnownLength, putUnknownLength, splitHead, through } from "./storage";
-import type { DeletionHook, ScheduledTask } from "../../lifecycle";
 
 export type FileRow = typeof files.$inferSelect;
 
@@ -22,7 +22,8 @@ const objectKeyOf = (fileId: string) => `f/${fileId}`;
 export const renditionKey = (fileId: string, preset: string, format: string) => `r/${fileId}/${preset}.${format}`;
 
 /** Every key a file's renditions may have: at most presets × formats, deleted with the file. */
-const renditionKeysOf = (fileId: string) => Object.keys(thumbPresets).flatMap((p) => ["webp", "avif"].map((f) => renditionKey(fileId, p, f)));
+const renditionKeysOf = (fileId: string) =>
+  Object.keys(thumbPresets).flatMap((p) => ["webp", "avif"].map((f) => renditionKey(fileId, p, f)));
 
 /** A file's object key and its renditions' keys (an object key that is not `f/<id>` has none). */
 const withRenditions = (key: string) => (key.startsWith("f/") ? [key, ...renditionKeysOf(key.slice(2))] : [key]);
@@ -32,7 +33,10 @@ export function safeName(raw: string | null | undefined): string {
   const base = (raw ?? "").split(/[\\/]/).pop() ?? "";
   // Cut by code points: slicing UTF-16 units could split an emoji into a lone surrogate.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a stored name must not hold.
-  const clean = Array.from(base.replace(/[\u0000-\u001f\u007f]/g, "").trim()).slice(0, limits.fileNameMax).join("").trim();
+  const clean = Array.from(base.replace(/[\u0000-\u001f\u007f]/g, "").trim())
+    .slice(0, limits.fileNameMax)
+    .join("")
+    .trim();
   return clean && clean !== "." && clean !== ".." ? clean : "file";
 }
 
@@ -43,7 +47,8 @@ export function safeName(raw: string | null | undefined): string {
 export function acceptedType(declared: string | null | undefined): string {
   const t = normalizeType(declared);
   if (!t) return "application/octet-stream";
-  if (isMediaType(t) && !isKnownMediaType(t)) throw new AppError("unsupported_media_type", `Files of type ${t} are not accepted.`);
+  if (isMediaType(t) && !isKnownMediaType(t))
+    throw new AppError("unsupported_media_type", `Files of type ${t} are not accepted.`);
   return t;
 }
 
@@ -75,7 +80,10 @@ export function toFile(row: FileRow, base: string): FileJson {
 export function scrubFor(config: Config, contentType: string, visibility: Visibility): ScrubKind | null {
   if (visibility !== "public" && config.stripImageMetadata !== "all") return null;
   if (unscrubbableImageTypes.has(contentType)) {
-    throw new AppError("unsupported_media_type", `${contentType} files may carry a location that Outpost cannot remove; upload ${visibility === "public" ? "public " : ""}images as JPEG, PNG or WebP.`);
+    throw new AppError(
+      "unsupported_media_type",
+      `${contentType} files may carry a location that Outpost cannot remove; upload ${visibility === "public" ? "public " : ""}images as JPEG, PNG or WebP.`,
+    );
   }
   return scrubKindOf(contentType);
 }
@@ -107,7 +115,13 @@ export const storageLeft = (quota: number, ownerId: string) => sql<number>`(${qu
  * holds (both checked inside the statement, so concurrent writers cannot slip between a check and
  * the insert: D1 runs one write at a time). Values may be SQL expressions.
  */
-export function insertForOwnerIf<T extends Table>(db: Database, table: T, ownerId: string, values: Record<string, unknown>, when: SQL) {
+export function insertForOwnerIf<T extends Table>(
+  db: Database,
+  table: T,
+  ownerId: string,
+  values: Record<string, unknown>,
+  when: SQL,
+) {
   return db.insert(table).select(rowWhileUserExists(db, table, ownerId, values, when) as never);
 }
 
@@ -115,8 +129,15 @@ export function insertForOwnerIf<T extends Table>(db: Database, table: T, ownerI
  * Why a quota-checked insert wrote nothing: the account is gone (401), or the upload (`need`
  * bytes; null = length unknown) does not fit in what is left of the quota (413).
  */
-export async function quotaRefusal(db: Database, quota: number, ownerId: string, need: number | null): Promise<AppError> {
-  const row = await db.get<{ used: number; present: number }>(sql`SELECT ${storageUsed(ownerId)} AS used, ${userExistsSql(ownerId)} AS present`);
+export async function quotaRefusal(
+  db: Database,
+  quota: number,
+  ownerId: string,
+  need: number | null,
+): Promise<AppError> {
+  const row = await db.get<{ used: number; present: number }>(
+    sql`SELECT ${storageUsed(ownerId)} AS used, ${userExistsSql(ownerId)} AS present`,
+  );
   if (!row?.present) return new AppError("unauthorized", "This account no longer exists.");
   const left = Math.max(0, quota - Number(row.used));
   const what = `${left} bytes of your ${quota}-byte storage quota are left`;
@@ -129,10 +150,22 @@ export async function quotaRefusal(db: Database, quota: number, ownerId: string,
  * the body's length is known (refused when it does not fit), else what is left of the quota, at
  * most `cap`. Returns the reserved bytes: the upload may stream that many.
  */
-async function reservePending(db: Database, quota: number, row: Omit<FileRow, "size" | "sha256" | "etag" | "status" | "width" | "height" | "placeholder">, length: number | null, cap: number): Promise<number> {
+async function reservePending(
+  db: Database,
+  quota: number,
+  row: Omit<FileRow, "size" | "sha256" | "etag" | "status" | "width" | "height" | "placeholder">,
+  length: number | null,
+  cap: number,
+): Promise<number> {
   const left = storageLeft(quota, row.ownerId);
   const size = length ?? sql`max(0, min(${cap}, ${left}))`;
-  const inserted = await insertForOwnerIf(db, files, row.ownerId, { ...row, size, sha256: null, etag: "", status: "pending", width: null, height: null, placeholder: null }, sql`${left} >= ${length ?? 0}`)
+  const inserted = await insertForOwnerIf(
+    db,
+    files,
+    row.ownerId,
+    { ...row, size, sha256: null, etag: "", status: "pending", width: null, height: null, placeholder: null },
+    sql`${left} >= ${length ?? 0}`,
+  )
     .returning({ size: files.size })
     .get();
   if (!inserted) throw await quotaRefusal(db, quota, row.ownerId, length);
@@ -156,10 +189,28 @@ export async function storeFile(
   length: number | null,
   bound: number | null = null,
 ): Promise<FileRow> {
-  if (length !== null && length > limits.fileMaxBytes) throw new AppError("payload_too_large", `Files are limited to ${limits.fileMaxBytes} bytes; use /v1/uploads for larger ones.`);
+  if (length !== null && length > limits.fileMaxBytes)
+    throw new AppError(
+      "payload_too_large",
+      `Files are limited to ${limits.fileMaxBytes} bytes; use /v1/uploads for larger ones.`,
+    );
   const id = newId();
   const key = objectKeyOf(id);
-  const reserved = await reservePending(db, quota, { id, ownerId: meta.ownerId, objectKey: key, name: meta.name, contentType: meta.contentType, visibility: meta.visibility, createdAt: nowIso() }, length, Math.min(limits.fileMaxBytes, bound ?? Infinity));
+  const reserved = await reservePending(
+    db,
+    quota,
+    {
+      id,
+      ownerId: meta.ownerId,
+      objectKey: key,
+      name: meta.name,
+      contentType: meta.contentType,
+      visibility: meta.visibility,
+      createdAt: nowIso(),
+    },
+    length,
+    Math.min(limits.fileMaxBytes, bound ?? Infinity),
+  );
   // The signature is checked before any R2 write, so a lie costs none.
   let head: Awaited<ReturnType<typeof splitHead>>;
   try {
@@ -171,8 +222,14 @@ export async function storeFile(
   }
   const meter = new Meter(reserved, true, (bytes) =>
     bytes > limits.fileMaxBytes
-      ? new AppError("payload_too_large", `The file is larger than ${limits.fileMaxBytes} bytes; use /v1/uploads for larger ones.`)
-      : new AppError("quota_exceeded", `The file is larger than the ${reserved} bytes left of your ${quota}-byte storage quota. Delete files or unfinished uploads to make room.`),
+      ? new AppError(
+          "payload_too_large",
+          `The file is larger than ${limits.fileMaxBytes} bytes; use /v1/uploads for larger ones.`,
+        )
+      : new AppError(
+          "quota_exceeded",
+          `The file is larger than the ${reserved} bytes left of your ${quota}-byte storage quota. Delete files or unfinished uploads to make room.`,
+        ),
   );
   // Scrubbing keeps every byte's offset (same length), and the SHA-256 is of the stored bytes.
   const sent = prepend(head.head, head.rest);
@@ -185,11 +242,17 @@ export async function storeFile(
     await discardPending(env, db, id, key);
     if (meter.error) throw meter.error;
     if (e instanceof AppError) throw e;
-    if (!meter.finished || (length !== null && meter.bytes !== length)) throw new AppError("bad_request", "The upload was interrupted or its length did not match Content-Length.");
+    if (!meter.finished || (length !== null && meter.bytes !== length))
+      throw new AppError("bad_request", "The upload was interrupted or its length did not match Content-Length.");
     throw e; // the client sent everything: R2 failed (500)
   }
   const sha256 = await meter.sha256();
-  const row = await db.update(files).set({ status: "ready", size: meter.bytes, sha256, etag: sha256 }).where(eq(files.id, id)).returning().get();
+  const row = await db
+    .update(files)
+    .set({ status: "ready", size: meter.bytes, sha256, etag: sha256 })
+    .where(eq(files.id, id))
+    .returning()
+    .get();
   if (!row) {
     // The pending row went while the bytes streamed (the account was deleted): so do the bytes.
     await db.insert(fileTrash).values({ objectKey: key, createdAt: nowIso() }).onConflictDoNothing();
@@ -222,11 +285,22 @@ async function discardPending(env: Env, db: Database, id: string, key: string): 
 
 /** A ready file by id, or null. */
 export async function getFile(db: Database, id: string): Promise<FileRow | null> {
-  return (await db.select().from(files).where(and(eq(files.id, id), eq(files.status, "ready"))).get()) ?? null;
+  return (
+    (await db
+      .select()
+      .from(files)
+      .where(and(eq(files.id, id), eq(files.status, "ready")))
+      .get()) ?? null
+  );
 }
 
 /** A user's ready files, newest first; `cursor` is the last id of the previous page. */
-export async function listFiles(db: Database, ownerId: string, limit: number, cursor: string | null): Promise<{ rows: FileRow[]; nextCursor: string | null }> {
+export async function listFiles(
+  db: Database,
+  ownerId: string,
+  limit: number,
+  cursor: string | null,
+): Promise<{ rows: FileRow[]; nextCursor: string | null }> {
   const rows = await db
     .select()
     .from(files)
@@ -241,11 +315,20 @@ export async function listFiles(db: Database, ownerId: string, limit: number, cu
 
 /** Records a finished file (tus completion); a second call for the same id does nothing. */
 export function insertReadyFile(db: Database, row: Omit<FileRow, "status" | "width" | "height" | "placeholder">) {
-  return db.insert(files).values({ ...row, status: "ready" }).onConflictDoNothing();
+  return db
+    .insert(files)
+    .values({ ...row, status: "ready" })
+    .onConflictDoNothing();
 }
 
 /** Records an image's dimensions and placeholder (the after-upload job). */
-export async function setImageMeta(db: Database, id: string, width: number, height: number, placeholder: string | null): Promise<void> {
+export async function setImageMeta(
+  db: Database,
+  id: string,
+  width: number,
+  height: number,
+  placeholder: string | null,
+): Promise<void> {
   await db.update(files).set({ width, height, placeholder }).where(eq(files.id, id));
 }
 
@@ -258,7 +341,8 @@ async function purgeObjects(env: Env, db: Database, keys: string[]): Promise<voi
   for (let i = 0; i < keys.length; i += per) {
     const batch = keys.slice(i, i + per);
     await env.MEDIA.delete(batch.flatMap(withRenditions));
-    for (let j = 0; j < batch.length; j += 90) await db.delete(fileTrash).where(inArray(fileTrash.objectKey, batch.slice(j, j + 90)));
+    for (let j = 0; j < batch.length; j += 90)
+      await db.delete(fileTrash).where(inArray(fileTrash.objectKey, batch.slice(j, j + 90)));
   }
 }
 
@@ -275,13 +359,20 @@ export async function deleteFile(env: Env, db: Database, row: FileRow): Promise<
 // --- signed URLs ----------------------------------------------------------------------------
 
 /** What a signed URL signs: the file, the expiry and, for a URL to one thumbnail only, its preset. */
-const signedData = (id: string, exp: number, thumb?: string) => `file-url\u0000${id}\u0000${exp}${thumb ? `\u0000${thumb}` : ""}`;
+const signedData = (id: string, exp: number, thumb?: string) =>
+  `file-url\u0000${id}\u0000${exp}${thumb ? `\u0000${thumb}` : ""}`;
 
 /**
  * A content URL that works without a token until `exp` (unix seconds). With `thumb`, it serves
  * that thumbnail preset only; without, the original and (adding `&thumb=`) any thumbnail.
  */
-export async function signedUrl(config: Config, base: string, id: string, exp: number, thumb?: string): Promise<string> {
+export async function signedUrl(
+  config: Config,
+  base: string,
+  id: string,
+  exp: number,
+  thumb?: string,
+): Promise<string> {
   const sig = b64url(await hmac(await purposeKey(config.jwtSecret, "file-url"), signedData(id, exp, thumb)));
   return `${base}/v1/files/${id}/content?exp=${exp}&sig=${sig}${thumb ? `&thumb=${thumb}` : ""}`;
 }
@@ -290,12 +381,21 @@ export async function signedUrl(config: Config, base: string, id: string, exp: n
  * Checks a signed URL's `exp`/`sig` for `id` (constant-time) and the requested `thumb`: a URL
  * signed for a preset, or one signed for the original; 403 when tampered with or expired.
  */
-export async function verifySignedUrl(config: Config, id: string, exp: string, sig: string, now = Date.now(), thumb?: string): Promise<void> {
+export async function verifySignedUrl(
+  config: Config,
+  id: string,
+  exp: string,
+  sig: string,
+  now = Date.now(),
+  thumb?: string,
+): Promise<void> {
   const bad = () => new AppError("forbidden", "The signed URL is invalid.");
   if (!/^\d{1,12}$/.test(exp) || !/^[A-Za-z0-9_-]{43}$/.test(sig)) throw bad();
   const key = await purposeKey(config.jwtSecret, "file-url");
   const mac = fromB64url(sig);
-  const ok = (thumb !== undefined && (await hmacVerify(key, signedData(id, Number(exp), thumb), mac))) || (await hmacVerify(key, signedData(id, Number(exp)), mac));
+  const ok =
+    (thumb !== undefined && (await hmacVerify(key, signedData(id, Number(exp), thumb), mac))) ||
+    (await hmacVerify(key, signedData(id, Number(exp)), mac));
   if (!ok) throw bad();
   if (Number(exp) * 1000 <= now) throw new AppError("forbidden", "The signed URL has expired.");
 }
@@ -313,19 +413,32 @@ export async function mayAttachFile(db: Database, userId: string, fileId: string
   const row = await db
     .select({ id: files.id })
     .from(files)
-    .where(and(eq(files.id, fileId), eq(files.status, "ready"), or(eq(files.visibility, "public"), eq(files.ownerId, userId))))
+    .where(
+      and(
+        eq(files.id, fileId),
+        eq(files.status, "ready"),
+        or(eq(files.visibility, "public"), eq(files.ownerId, userId)),
+      ),
+    )
     .get();
   return row !== undefined;
 }
 
 /** Account deletion: rows go in the batch (their keys into the trash), objects after it commits. */
 export const filesDeletionHook: DeletionHook = async ({ env, db, userId }) => {
-  const keys = (await db.select({ key: files.objectKey }).from(files).where(eq(files.ownerId, userId)).all()).map((r) => r.key);
+  const keys = (await db.select({ key: files.objectKey }).from(files).where(eq(files.ownerId, userId)).all()).map(
+    (r) => r.key,
+  );
   return {
     statements: [
       db
         .insert(fileTrash)
-        .select(db.select({ objectKey: files.objectKey, createdAt: sql<string>`${nowIso()}`.as("created_at") }).from(files).where(eq(files.ownerId, userId)))
+        .select(
+          db
+            .select({ objectKey: files.objectKey, createdAt: sql<string>`${nowIso()}`.as("created_at") })
+            .from(files)
+            .where(eq(files.ownerId, userId)),
+        )
         .onConflictDoNothing(),
       db.delete(files).where(eq(files.ownerId, userId)),
     ],
@@ -336,13 +449,22 @@ export const filesDeletionHook: DeletionHook = async ({ env, db, userId }) => {
 /** Cleanup: abandoned `pending` uploads and objects whose rows are already gone. */
 export const filesCleanup: ScheduledTask = async (env, db, now) => {
   const cutoff = nowIso(now.getTime() - limits.filePendingGraceSec * 1000);
-  const stale = await db.select({ id: files.id, key: files.objectKey }).from(files).where(and(eq(files.status, "pending"), lt(files.createdAt, cutoff))).limit(500).all();
+  const stale = await db
+    .select({ id: files.id, key: files.objectKey })
+    .from(files)
+    .where(and(eq(files.status, "pending"), lt(files.createdAt, cutoff)))
+    .limit(500)
+    .all();
   for (const r of stale) {
     await env.MEDIA.delete(r.key);
     await db.delete(files).where(and(eq(files.id, r.id), eq(files.status, "pending")));
   }
   const trash = await db.select({ key: fileTrash.objectKey }).from(fileTrash).limit(1000).all();
-  await purgeObjects(env, db, trash.map((t) => t.key));
+  await purgeObjects(
+    env,
+    db,
+    trash.map((t) => t.key),
+  );
 };
 
 /** A fresh id for a file created elsewhere (tus), with its key. */
@@ -362,7 +484,11 @@ export function storageUsage(db: Database, ownerId?: string) {
 }
 
 /** Every account's ready files, newest first (the admin console); `cursor` is the last id of the previous page. */
-export async function listAllFiles(db: Database, limit: number, cursor: string | null): Promise<{ rows: FileRow[]; nextCursor: string | null }> {
+export async function listAllFiles(
+  db: Database,
+  limit: number,
+  cursor: string | null,
+): Promise<{ rows: FileRow[]; nextCursor: string | null }> {
   const rows = await db
     .select()
     .from(files)

@@ -14,13 +14,16 @@ const ascii = (b: Uint8Array, at: number, s: string) => {
   for (let i = 0; i < s.length; i++) if (b[at + i] !== s.charCodeAt(i)) return false;
   return true;
 };
-const bytes = (b: Uint8Array, at: number, sig: number[]) => b.length >= at + sig.length && sig.every((x, i) => b[at + i] === x);
+const bytes = (b: Uint8Array, at: number, sig: number[]) =>
+  b.length >= at + sig.length && sig.every((x, i) => b[at + i] === x);
 
 /** ISO base media file (MP4, MOV, HEIC, AVIF, 3GP, M4A): a box type at offset 4, `ftyp` and a major brand. */
-const isoBrand = (b: Uint8Array): string | null => (ascii(b, 4, "ftyp") && b.length >= 12 ? String.fromCharCode(...b.subarray(8, 12)) : null);
+const isoBrand = (b: Uint8Array): string | null =>
+  ascii(b, 4, "ftyp") && b.length >= 12 ? String.fromCharCode(...b.subarray(8, 12)) : null;
 const isoAny = (b: Uint8Array) => isoBrand(b) !== null;
 const isoBrandIn = (brands: string[]) => (b: Uint8Array) => brands.includes(isoBrand(b) ?? "");
-const quicktime = (b: Uint8Array) => isoAny(b) || ["moov", "mdat", "wide", "free", "skip", "pnot"].some((t) => ascii(b, 4, t));
+const quicktime = (b: Uint8Array) =>
+  isoAny(b) || ["moov", "mdat", "wide", "free", "skip", "pnot"].some((t) => ascii(b, 4, t));
 const riff = (form: string) => (b: Uint8Array) => ascii(b, 0, "RIFF") && ascii(b, 8, form);
 const ebml = (b: Uint8Array) => bytes(b, 0, [0x1a, 0x45, 0xdf, 0xa3]);
 const ogg = (b: Uint8Array) => ascii(b, 0, "OggS");
@@ -78,5 +81,6 @@ function matchesSignature(type: string, head: Uint8Array): boolean {
 
 /** 415 unless `head` (the file's first bytes) fits the declared type. */
 export function assertSignature(type: string, head: Uint8Array): void {
-  if (!matchesSignature(type, head.subarray(0, SNIFF_BYTES))) throw new AppError("unsupported_media_type", `The bytes are not a ${type} file.`);
+  if (!matchesSignature(type, head.subarray(0, SNIFF_BYTES)))
+    throw new AppError("unsupported_media_type", `The bytes are not a ${type} file.`);
 }

@@ -6,7 +6,6 @@
 import { AppError } from "../../errors";
 import { hex } from "../../lib/crypto";
 
-
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1 && chunks[0]!.byteLength === total) return chunks[0]!;
   const out = new Uint8Array(total);
@@ -32,7 +31,12 @@ export class Meter {
   readonly stream: TransformStream<Uint8Array, Uint8Array>;
   private readonly digest: DigestStream | null;
 
-  constructor(maxBytes: number, hash: boolean, over: (bytes: number) => AppError = () => new AppError("payload_too_large", `The file is larger than ${maxBytes} bytes.`)) {
+  constructor(
+    maxBytes: number,
+    hash: boolean,
+    over: (bytes: number) => AppError = () =>
+      new AppError("payload_too_large", `The file is larger than ${maxBytes} bytes.`),
+  ) {
     this.digest = hash ? new crypto.DigestStream("SHA-256") : null;
     const writer = this.digest?.getWriter() ?? null;
     this.stream = new TransformStream<Uint8Array, Uint8Array>({
@@ -107,7 +111,10 @@ export async function* chunksOf(stream: ReadableStream<Uint8Array>): AsyncGenera
 }
 
 /** Reads at least `n` bytes (fewer if the stream ends); `rest` is null when the stream ended. */
-export async function splitHead(stream: ReadableStream<Uint8Array>, n: number): Promise<{ head: Uint8Array; rest: ReadableStream<Uint8Array> | null }> {
+export async function splitHead(
+  stream: ReadableStream<Uint8Array>,
+  n: number,
+): Promise<{ head: Uint8Array; rest: ReadableStream<Uint8Array> | null }> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -151,13 +158,22 @@ export function prepend(head: Uint8Array | null, rest: ReadableStream<Uint8Array
  * `src` piped through `t`. The pipe's own failure is already reported by `t.readable`, so its
  * promise is handled here (workerd logs unhandled ones, e.g. after an early 415).
  */
-export function through<T, U>(src: ReadableStream<T>, t: { writable: WritableStream<T>; readable: ReadableStream<U> }): ReadableStream<U> {
+export function through<T, U>(
+  src: ReadableStream<T>,
+  t: { writable: WritableStream<T>; readable: ReadableStream<U> },
+): ReadableStream<U> {
   src.pipeTo(t.writable).catch(() => {});
   return t.readable;
 }
 
 /** Puts a stream whose length is known up front (one R2 put; R2 needs the length of a streamed body). */
-export async function putKnownLength(bucket: R2Bucket, key: string, stream: ReadableStream<Uint8Array>, length: number, options: R2PutOptions): Promise<void> {
+export async function putKnownLength(
+  bucket: R2Bucket,
+  key: string,
+  stream: ReadableStream<Uint8Array>,
+  length: number,
+  options: R2PutOptions,
+): Promise<void> {
   await bucket.put(key, through(stream, new FixedLengthStream(length)), options);
 }
 
@@ -165,14 +181,23 @@ export async function putKnownLength(bucket: R2Bucket, key: string, stream: Read
  * Puts a stream of unknown length: one put when it fits in a part, otherwise an R2 multipart
  * upload of equal `partSize` parts (R2 requires equal parts) with a shorter last part.
  */
-export async function putUnknownLength(bucket: R2Bucket, key: string, stream: ReadableStream<Uint8Array>, partSize: number, options: R2PutOptions): Promise<void> {
+export async function putUnknownLength(
+  bucket: R2Bucket,
+  key: string,
+  stream: ReadableStream<Uint8Array>,
+  partSize: number,
+  options: R2PutOptions,
+): Promise<void> {
   const buf = new PartBuffer(partSize);
   let mp: R2MultipartUpload | null = null;
   const parts: R2UploadedPart[] = [];
   try {
     for await (const chunk of chunksOf(stream)) {
       for (const part of buf.push(chunk)) {
-        mp ??= await bucket.createMultipartUpload(key, { httpMetadata: options.httpMetadata, customMetadata: options.customMetadata });
+        mp ??= await bucket.createMultipartUpload(key, {
+          httpMetadata: options.httpMetadata,
+          customMetadata: options.customMetadata,
+        });
         parts.push(await mp.uploadPart(parts.length + 1, part));
       }
     }

@@ -54,14 +54,18 @@ export function createMailer(cfg: Config, db: Database): Mailer {
   if (!devOutboxEnabled(cfg)) {
     return {
       async send() {
-        console.error(`configuration error: MAIL_PROVIDER_URL is not set (ENVIRONMENT=${JSON.stringify(cfg.environment)}); mail not sent`);
+        console.error(
+          `configuration error: MAIL_PROVIDER_URL is not set (ENVIRONMENT=${JSON.stringify(cfg.environment)}); mail not sent`,
+        );
         throw new AppError("misconfigured", "Mail is not configured.");
       },
     };
   }
   return {
     async send(mail) {
-      await db.insert(devOutbox).values({ id: newId(), to: mail.to, subject: mail.subject, text: mail.text, createdAt: nowIso() });
+      await db
+        .insert(devOutbox)
+        .values({ id: newId(), to: mail.to, subject: mail.subject, text: mail.text, createdAt: nowIso() });
     },
   };
 }

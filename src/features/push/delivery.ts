@@ -10,10 +10,10 @@
  * Dead tokens are deleted as soon as a provider reports them.
  */
 import { getConfig, limits } from "../../config";
-import { chunks } from "../../lib/chunks";
 import { type Database, primaryDb } from "../../db";
-import { type ChatMessageJob, isMessageDeleted, unmutedMembers } from "../chat";
+import { chunks } from "../../lib/chunks";
 import { blockersAmong } from "../blocks";
+import { type ChatMessageJob, isMessageDeleted, unmutedMembers } from "../chat";
 import { apnsSender } from "./senders/apns";
 import { expoDeadTickets, expoSender } from "./senders/expo";
 import { fcmSender } from "./senders/fcm";
@@ -46,7 +46,12 @@ const emptySummary = (): DeliverySummary => ({ sent: 0, dead: 0, failed: 0, retr
 /** Cuts `s` to `max` characters (whole code points), marking the cut with an ellipsis. */
 function cut(s: string, max: number): string {
   const cps = [...s];
-  return cps.length <= max ? s : `${cps.slice(0, max - 1).join("").trimEnd()}…`;
+  return cps.length <= max
+    ? s
+    : `${cps
+        .slice(0, max - 1)
+        .join("")
+        .trimEnd()}…`;
 }
 
 /** The notification for a chat message: title names the sender (and the group), body is the text. */
@@ -54,10 +59,19 @@ export function chatNotification(job: ChatMessageJob): PushMessage {
   const sender = job.senderName?.trim() || null;
   const room = job.roomName?.trim() || null;
   const title =
-    job.roomKind === "group" ? (sender && room ? `${sender} in ${room}` : (room ?? sender ?? "New message")) : (sender ?? room ?? "New message");
+    job.roomKind === "group"
+      ? sender && room
+        ? `${sender} in ${room}`
+        : (room ?? sender ?? "New message")
+      : (sender ?? room ?? "New message");
   const text = job.text?.replace(/\s+/g, " ").trim() ?? "";
   const body = text ? cut(text, limits.pushChatBodyMax) : job.hasFile ? "Sent an attachment" : "New message";
-  return { title: cut(title, limits.pushTitleMax), body, data: { roomId: job.roomId, seq: String(job.seq) }, threadId: job.roomId };
+  return {
+    title: cut(title, limits.pushTitleMax),
+    body,
+    data: { roomId: job.roomId, seq: String(job.seq) },
+    threadId: job.roomId,
+  };
 }
 
 /** Backoff before try `attempt + 1`: base doubling per try, capped; a longer Retry-After wins. */
@@ -66,25 +80,36 @@ function retryDelaySec(attempt: number, retryAfterSec: number): number {
   return Math.min(limits.pushRetryMaxSec, Math.max(backoff, retryAfterSec));
 }
 
-
 /** Thrown when some `push.deliver` jobs were queued and then queueing failed: running the caller again would queue those twice. */
 class PartlyQueued extends Error {
   constructor(
     readonly queuedTargets: number,
     cause: unknown,
   ) {
-    super(`queueing push.deliver jobs failed after ${queuedTargets} deliveries were queued: ${(cause as Error)?.message ?? String(cause)}`);
+    super(
+      `queueing push.deliver jobs failed after ${queuedTargets} deliveries were queued: ${(cause as Error)?.message ?? String(cause)}`,
+    );
   }
 }
 
 /** Queues `push.deliver` jobs for `targets`, pushDevicesPerJob per job; throws `PartlyQueued` when it fails after the first batch. */
-async function enqueueDeliveries(env: Env, targets: readonly Target[], message: PushMessage, attempt: number, delaySeconds: number): Promise<void> {
-  const jobs = chunks(targets, limits.pushDevicesPerJob).map((t): PushDeliverJob => ({ type: "push.deliver", targets: t, message, attempt }));
+async function enqueueDeliveries(
+  env: Env,
+  targets: readonly Target[],
+  message: PushMessage,
+  attempt: number,
+  delaySeconds: number,
+): Promise<void> {
+  const jobs = chunks(targets, limits.pushDevicesPerJob).map(
+    (t): PushDeliverJob => ({ type: "push.deliver", targets: t, message, attempt }),
+  );
   let queuedTargets = 0;
   // A deliver job is at most ~8 KB; 20 per batch stays well under the Queue's 256 KB batch limit.
   for (const batch of chunks(jobs, 20)) {
     try {
-      await env.JOBS.sendBatch(batch.map((body) => ({ body, contentType: "json" as const, ...(delaySeconds > 0 ? { delaySeconds } : {}) })));
+      await env.JOBS.sendBatch(
+        batch.map((body) => ({ body, contentType: "json" as const, ...(delaySeconds > 0 ? { delaySeconds } : {}) })),
+      );
     } catch (e) {
       if (queuedTargets === 0) throw e;
       throw new PartlyQueued(queuedTargets, e);
@@ -102,7 +127,13 @@ function senders(env: Env): Record<Provider, PushSender> {
  * Sends `message` to `devices` (try number `attempt`), deletes dead tokens, and queues the
  * transient failures for another try with backoff.
  */
-async function deliver(env: Env, db: Database, devices: readonly TargetDevice[], message: PushMessage, attempt: number): Promise<DeliverySummary> {
+async function deliver(
+  env: Env,
+  db: Database,
+  devices: readonly TargetDevice[],
+  message: PushMessage,
+  attempt: number,
+): Promise<DeliverySummary> {
   const summary = emptySummary();
   if (devices.length === 0) return summary;
   const byProvider = new Map<Provider, TargetDevice[]>();
@@ -116,7 +147,10 @@ async function deliver(env: Env, db: Database, devices: readonly TargetDevice[],
   // and requests queued behind them would eat into their own timeouts.
   const results: (readonly [TargetDevice, Outcome])[][] = [];
   for (const [provider, ds] of byProvider) {
-    const outcomes = await all[provider].send(ds.map((d) => d.token), message);
+    const outcomes = await all[provider].send(
+      ds.map((d) => d.token),
+      message,
+    );
     results.push(ds.map((d, i) => [d, outcomes[i] ?? ({ status: "failed", reason: "no outcome" } as const)] as const));
   }
 
@@ -144,7 +178,9 @@ async function deliver(env: Env, db: Database, devices: readonly TargetDevice[],
   if (dead.length) {
     summary.dead = dead.length;
     // A failed delete only costs another send to a dead token; the provider will say so again.
-    await deleteDevices(db, dead).catch((e: unknown) => console.error("push: deleting dead devices failed:", (e as Error).message));
+    await deleteDevices(db, dead).catch((e: unknown) =>
+      console.error("push: deleting dead devices failed:", (e as Error).message),
+    );
   }
   if (again.length) {
     if (attempt < limits.pushMaxAttempts) {
@@ -156,7 +192,10 @@ async function deliver(env: Env, db: Database, devices: readonly TargetDevice[],
         // That is only safe while none of them got the message; otherwise give up on the failed ones
         // rather than push the delivered ones twice.
         if (summary.sent > 0) {
-          console.error(`push: queueing ${again.length} retr${again.length === 1 ? "y" : "ies"} failed; given up so delivered devices are not pushed twice:`, (e as Error).message);
+          console.error(
+            `push: queueing ${again.length} retr${again.length === 1 ? "y" : "ies"} failed; given up so delivered devices are not pushed twice:`,
+            (e as Error).message,
+          );
           summary.dropped = again.length;
         } else {
           throw e;
@@ -169,9 +208,9 @@ async function deliver(env: Env, db: Database, devices: readonly TargetDevice[],
   if (receipts.length) {
     // Best effort: failing here must not fail the job, or every device would be pushed again.
     const jobs: PushReceiptsJob[] = chunks(receipts, 300).map((r) => ({ type: "push.receipts", receipts: r }));
-    await env.JOBS.sendBatch(jobs.map((body) => ({ body, contentType: "json" as const, delaySeconds: limits.pushExpoReceiptDelaySec }))).catch((e: unknown) =>
-      console.error("push: queueing the Expo receipt check failed:", (e as Error).message),
-    );
+    await env.JOBS.sendBatch(
+      jobs.map((body) => ({ body, contentType: "json" as const, delaySeconds: limits.pushExpoReceiptDelaySec })),
+    ).catch((e: unknown) => console.error("push: queueing the Expo receipt check failed:", (e as Error).message));
   }
   if (reasons.size) {
     const gaveUp = summary.dropped ? ` (last try: ${summary.dropped} given up)` : "";
@@ -181,10 +220,21 @@ async function deliver(env: Env, db: Database, devices: readonly TargetDevice[],
 }
 
 /** Sends to these devices now, or splits a large fan-out into `push.deliver` jobs. */
-async function fanOut(env: Env, db: Database, devices: readonly TargetDevice[], message: PushMessage): Promise<DeliverySummary> {
+async function fanOut(
+  env: Env,
+  db: Database,
+  devices: readonly TargetDevice[],
+  message: PushMessage,
+): Promise<DeliverySummary> {
   if (devices.length <= limits.pushDevicesPerJob) return deliver(env, db, devices, message, 1);
   try {
-    await enqueueDeliveries(env, devices.map((d) => ({ deviceId: d.deviceId, userId: d.userId })), message, 1, 0);
+    await enqueueDeliveries(
+      env,
+      devices.map((d) => ({ deviceId: d.deviceId, userId: d.userId })),
+      message,
+      1,
+      0,
+    );
   } catch (e) {
     // Nothing queued: failing the job lets the queue run it again. Some slices queued: running it
     // again would push those devices twice, so the rest is given up instead.
@@ -225,7 +275,12 @@ export async function handlePushDeliver(env: Env, job: PushDeliverJob): Promise<
 
 /** `push.receipts`: deletes the devices whose Expo receipt says DeviceNotRegistered. */
 export async function handlePushReceipts(env: Env, job: PushReceiptsJob): Promise<{ dead: number }> {
-  const deadTickets = new Set(await expoDeadTickets(getConfig(env).push.expo, job.receipts.map((r) => r.ticket)));
+  const deadTickets = new Set(
+    await expoDeadTickets(
+      getConfig(env).push.expo,
+      job.receipts.map((r) => r.ticket),
+    ),
+  );
   const ids = job.receipts.filter((r) => deadTickets.has(r.ticket)).map((r) => r.deviceId);
   await deleteDevices(primaryDb(env.DB), ids);
   return { dead: ids.length };

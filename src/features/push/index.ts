@@ -7,7 +7,9 @@ export type { PushJob } from "./delivery";
 export { deviceRoutes } from "./routes";
 
 /** The jobs push handles: its own, and chat's `chat.message`. */
-export const pushJobHandlers: { [T in (PushJob | ChatMessageJob)["type"]]: JobHandler<Extract<PushJob | ChatMessageJob, { type: T }>> } = {
+export const pushJobHandlers: {
+  [T in (PushJob | ChatMessageJob)["type"]]: JobHandler<Extract<PushJob | ChatMessageJob, { type: T }>>;
+} = {
   "chat.message": handleChatMessage,
   "push.send": handlePushSend,
   "push.deliver": handlePushDeliver,

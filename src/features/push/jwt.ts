@@ -47,7 +47,12 @@ export function importSigningKey(pem: string, alg: JwtAlg): Promise<CryptoKey> {
 }
 
 /** A compact JWS: base64url(header).base64url(claims).base64url(signature). */
-export async function signJwt(alg: JwtAlg, key: CryptoKey, header: Record<string, string>, claims: Record<string, string | number>): Promise<string> {
+export async function signJwt(
+  alg: JwtAlg,
+  key: CryptoKey,
+  header: Record<string, string>,
+  claims: Record<string, string | number>,
+): Promise<string> {
   const input = `${b64url(enc.encode(JSON.stringify({ alg, ...header })))}.${b64url(enc.encode(JSON.stringify(claims)))}`;
   const sig = await crypto.subtle.sign(ALGS[alg].signAlg, key, enc.encode(input));
   return `${input}.${b64url(sig)}`;

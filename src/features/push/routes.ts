@@ -5,8 +5,8 @@ import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { cursorParam, describe, IdParam, limitParam, validate } from "../../lib/validation";
-import { requireUser, userOf } from "../auth";
 import { idempotency } from "../../middleware/idempotency";
+import { requireUser, userOf } from "../auth";
 import { DeviceBody, DeviceList, DeviceSchema } from "./schemas";
 import { deleteDevice, listDevices, registerDevice } from "./service";
 
@@ -20,7 +20,10 @@ export const deviceRoutes = new Hono<AppEnv>()
       summary: "Register this device's push token",
       description:
         "Registering a token that is already known (to any account) moves it to the caller and answers 200: a phone that changes hands stops getting the previous owner's notifications. Each account keeps its most recently registered devices; the oldest beyond the limit are dropped.",
-      responses: { 201: { description: "New device", schema: DeviceSchema }, 200: { description: "Known token, now the caller's", schema: DeviceSchema } },
+      responses: {
+        201: { description: "New device", schema: DeviceSchema },
+        200: { description: "Known token, now the caller's", schema: DeviceSchema },
+      },
     }),
     requireUser,
     idempotency,
@@ -32,7 +35,11 @@ export const deviceRoutes = new Hono<AppEnv>()
   )
   .get(
     "/",
-    describe({ tag: "Push", summary: "The caller's devices, most recently registered first", responses: { 200: { description: "Devices", schema: DeviceList } } }),
+    describe({
+      tag: "Push",
+      summary: "The caller's devices, most recently registered first",
+      responses: { 200: { description: "Devices", schema: DeviceList } },
+    }),
     requireUser,
     validate("query", ListQuery),
     async (c) => {
@@ -42,11 +49,16 @@ export const deviceRoutes = new Hono<AppEnv>()
   )
   .delete(
     "/:id",
-    describe({ tag: "Push", summary: "Unregister one of the caller's devices", responses: { 204: { description: "Deleted" }, 404: { description: "No such device of the caller" } } }),
+    describe({
+      tag: "Push",
+      summary: "Unregister one of the caller's devices",
+      responses: { 204: { description: "Deleted" }, 404: { description: "No such device of the caller" } },
+    }),
     requireUser,
     validate("param", IdParam),
     async (c) => {
-      if (!(await deleteDevice(c.var.db, userOf(c).userId, c.req.valid("param").id))) throw new AppError("not_found", "No such device.");
+      if (!(await deleteDevice(c.var.db, userOf(c).userId, c.req.valid("param").id)))
+        throw new AppError("not_found", "No such device.");
       return c.body(null, 204);
     },
   );

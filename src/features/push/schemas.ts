@@ -25,7 +25,10 @@ export const DeviceBody = v.pipe(
     ["token"],
   ),
   v.forward(
-    v.check((b) => (b.provider === "apns" ? b.platform === "ios" : b.provider === "expo" ? b.platform !== "web" : true), "this provider does not deliver to this platform"),
+    v.check(
+      (b) => (b.provider === "apns" ? b.platform === "ios" : b.provider === "expo" ? b.platform !== "web" : true),
+      "this provider does not deliver to this platform",
+    ),
     ["platform"],
   ),
 );
@@ -49,10 +52,17 @@ const RESERVED_KEY = /^(aps|from|notification|message_type|collapse_key|google\.
 /** Custom data: string values (FCM's data map only carries strings), at most pushDataMaxBytes of JSON. */
 const PushData = v.pipe(
   v.record(
-    v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, "keys are 1 to 64 letters, digits, _ . -"), v.check((k) => !RESERVED_KEY.test(k), "this key is reserved by the push providers")),
+    v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, "keys are 1 to 64 letters, digits, _ . -"),
+      v.check((k) => !RESERVED_KEY.test(k), "this key is reserved by the push providers"),
+    ),
     v.string(),
   ),
-  v.check((d) => new TextEncoder().encode(JSON.stringify(d)).byteLength <= limits.pushDataMaxBytes, `data may be at most ${limits.pushDataMaxBytes} bytes of JSON`),
+  v.check(
+    (d) => new TextEncoder().encode(JSON.stringify(d)).byteLength <= limits.pushDataMaxBytes,
+    `data may be at most ${limits.pushDataMaxBytes} bytes of JSON`,
+  ),
 );
 
 export const AdminPushBody = v.strictObject({

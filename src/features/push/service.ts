@@ -1,19 +1,18 @@
 /** Push data access: the device registry, and what delivery needs to look up (devices, mutes). */
 import { and, desc, eq, inArray, lt, notInArray, or, sql } from "drizzle-orm";
+import * as v from "valibot";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { devices } from "../../db/schema";
 import { AppError } from "../../errors";
-import * as v from "valibot";
-import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { chunks } from "../../lib/chunks";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
 import { enqueue } from "../../lifecycle";
-import type { Provider, PushMessage } from "./senders/types";
 import type { Device, DeviceInput } from "./schemas";
+import type { Provider, PushMessage } from "./senders/types";
 
 type DeviceRow = typeof devices.$inferSelect;
-
 
 const toDevice = (d: DeviceRow): Device => ({
   id: d.id,
@@ -29,7 +28,11 @@ const toDevice = (d: DeviceRow): Device => ({
  * not duplicated: a phone changes hands, or an app reinstalls under another account. The user's
  * devices beyond the cap, least recently registered first, are dropped in the same batch.
  */
-export async function registerDevice(db: Database, userId: string, input: DeviceInput): Promise<{ device: Device; created: boolean }> {
+export async function registerDevice(
+  db: Database,
+  userId: string,
+  input: DeviceInput,
+): Promise<{ device: Device; created: boolean }> {
   const now = nowIso();
   const id = newId();
   const keep = db
@@ -42,8 +45,19 @@ export async function registerDevice(db: Database, userId: string, input: Device
     // One upsert, so two concurrent registrations of the same token cannot both insert.
     db
       .insert(devices)
-      .values({ id, userId, token: input.token, platform: input.platform, provider: input.provider, createdAt: now, updatedAt: now })
-      .onConflictDoUpdate({ target: devices.token, set: { userId, platform: input.platform, provider: input.provider, updatedAt: now } })
+      .values({
+        id,
+        userId,
+        token: input.token,
+        platform: input.platform,
+        provider: input.provider,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .onConflictDoUpdate({
+        target: devices.token,
+        set: { userId, platform: input.platform, provider: input.provider, updatedAt: now },
+      })
       .returning(),
     db.delete(devices).where(and(eq(devices.userId, userId), notInArray(devices.id, keep))),
   ])) as [DeviceRow[], unknown];
@@ -60,7 +74,12 @@ const ListCursor = v.pipe(
 const encodeListCursor = (c: { at: string; id: string }) => encodeCursor([c.at, c.id]);
 
 /** The caller's devices, most recently registered first. */
-export async function listDevices(db: Database, userId: string, limit: number, cursor?: string): Promise<{ items: Device[]; nextCursor: string | null }> {
+export async function listDevices(
+  db: Database,
+  userId: string,
+  limit: number,
+  cursor?: string,
+): Promise<{ items: Device[]; nextCursor: string | null }> {
   const after = cursor ? decodeCursor(cursor, ListCursor) : null;
   const rows = await db
     .select()
@@ -68,7 +87,9 @@ export async function listDevices(db: Database, userId: string, limit: number, c
     .where(
       and(
         eq(devices.userId, userId),
-        after ? or(lt(devices.updatedAt, after.at), and(eq(devices.updatedAt, after.at), lt(devices.id, after.id))) : undefined,
+        after
+          ? or(lt(devices.updatedAt, after.at), and(eq(devices.updatedAt, after.at), lt(devices.id, after.id)))
+          : undefined,
       ),
     )
     .orderBy(desc(devices.updatedAt), desc(devices.id))
@@ -76,12 +97,18 @@ export async function listDevices(db: Database, userId: string, limit: number, c
     .all();
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return { items: page.map(toDevice), nextCursor: rows.length > limit && last ? encodeListCursor({ at: last.updatedAt, id: last.id }) : null };
+  return {
+    items: page.map(toDevice),
+    nextCursor: rows.length > limit && last ? encodeListCursor({ at: last.updatedAt, id: last.id }) : null,
+  };
 }
 
 /** Deletes one of the caller's devices; false when the caller has no such device. */
 export async function deleteDevice(db: Database, userId: string, id: string): Promise<boolean> {
-  const gone = await db.delete(devices).where(and(eq(devices.id, id), eq(devices.userId, userId))).returning({ id: devices.id });
+  const gone = await db
+    .delete(devices)
+    .where(and(eq(devices.id, id), eq(devices.userId, userId)))
+    .returning({ id: devices.id });
   return gone.length > 0;
 }
 

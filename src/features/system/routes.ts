@@ -11,7 +11,12 @@ const Health = v.object({ status: v.literal("ok"), version: v.string() });
 
 export const healthRoutes = new Hono<AppEnv>().get(
   "/health",
-  describe({ tag: "System", summary: "Liveness and D1 reachability", auth: "none", responses: { 200: { description: "Healthy", schema: Health }, 503: { description: "D1 unreachable" } } }),
+  describe({
+    tag: "System",
+    summary: "Liveness and D1 reachability",
+    auth: "none",
+    responses: { 200: { description: "Healthy", schema: Health }, 503: { description: "D1 unreachable" } },
+  }),
   async (c) => {
     try {
       await c.var.d1.prepare("SELECT 1").first();
@@ -24,7 +29,22 @@ export const healthRoutes = new Hono<AppEnv>().get(
 
 export const devRoutes = new Hono<AppEnv>().get(
   "/outbox",
-  describe({ tag: "Development", summary: "Mail sent in local development (served only when ENVIRONMENT is development or test and no mail provider is set)", auth: "none", responses: { 200: { description: "Newest first", schema: v.object({ items: v.array(v.object({ id: v.string(), to: v.string(), subject: v.string(), text: v.string(), createdAt: v.string() })) }) } } }),
+  describe({
+    tag: "Development",
+    summary:
+      "Mail sent in local development (served only when ENVIRONMENT is development or test and no mail provider is set)",
+    auth: "none",
+    responses: {
+      200: {
+        description: "Newest first",
+        schema: v.object({
+          items: v.array(
+            v.object({ id: v.string(), to: v.string(), subject: v.string(), text: v.string(), createdAt: v.string() }),
+          ),
+        }),
+      },
+    },
+  }),
   async (c) => {
     if (!devOutboxEnabled(c.var.config)) throw new AppError("not_found");
     const items = await listOutbox(c.var.db);
@@ -45,12 +65,18 @@ export function mountDocs(app: Hono<AppEnv>) {
         info: {
           title: "Outpost API",
           version: "1",
-          description: "Backend for mobile apps: accounts, app data, media, chat, push. Errors are RFC 9457 problem+json with a stable `code`.",
+          description:
+            "Backend for mobile apps: accounts, app data, media, chat, push. Errors are RFC 9457 problem+json with a stable `code`.",
         },
         servers: [{ url: "/" }],
         components: {
           securitySchemes: {
-            bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "An access token, or the service key for server-to-server calls." },
+            bearerAuth: {
+              type: "http",
+              scheme: "bearer",
+              bearerFormat: "JWT",
+              description: "An access token, or the service key for server-to-server calls.",
+            },
           },
         },
       },
@@ -66,7 +92,12 @@ export function mountDocs(app: Hono<AppEnv>) {
   app.get("/docs", async (c, next) => {
     if (!docsPage) {
       const { Scalar } = await import("@scalar/hono-api-reference");
-      docsPage = Scalar({ url: "/v1/openapi.json", pageTitle: "Outpost API", cdn: DOCS_SCRIPT, withDefaultFonts: false }) as MiddlewareHandler<AppEnv>;
+      docsPage = Scalar({
+        url: "/v1/openapi.json",
+        pageTitle: "Outpost API",
+        cdn: DOCS_SCRIPT,
+        withDefaultFonts: false,
+      }) as MiddlewareHandler<AppEnv>;
     }
     return docsPage(c, next);
   });

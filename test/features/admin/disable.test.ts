@@ -4,8 +4,8 @@
  * enabling it again lets it sign in.
  */
 import { env } from "cloudflare:workers";
-import { handleScheduled } from "../../../src/scheduled";
 import { describe, expect, it } from "vitest";
+import { handleScheduled } from "../../../src/scheduled";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { providerIdToken } from "../../helpers/tokens";
 import { connect, createGroup } from "../chat/helpers";

@@ -51,7 +51,11 @@ describe("auth: sessions and refresh tokens", () => {
     const r2 = await api("/v1/auth/refresh", { body: { refreshToken: r1.body.session.refreshToken } });
     expect(r2.status).toBe(200);
     // u.refreshToken is no longer the token that was just rotated: no grace, even within 10 s.
-    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } }), 401, "refresh_token_reused");
+    expectProblem(
+      await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } }),
+      401,
+      "refresh_token_reused",
+    );
     // The thief's replay killed the session: the legitimate newer token is dead too.
     expect((await api("/v1/auth/refresh", { body: { refreshToken: r2.body.session.refreshToken } })).status).toBe(401);
   });
@@ -80,20 +84,34 @@ describe("auth: sessions and refresh tokens", () => {
       .bind(new Date(Date.now() - (limits.refreshGraceSec + 1) * 1000).toISOString(), u.id)
       .run();
     expect(meta.changes).toBe(1);
-    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } }), 401, "refresh_token_reused");
-    expect((await api("/v1/auth/refresh", { body: { refreshToken: first.body.session.refreshToken } })).status).toBe(401);
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE user_id = ?").bind(u.id).first<{ n: number }>())?.n).toBe(0);
+    expectProblem(
+      await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } }),
+      401,
+      "refresh_token_reused",
+    );
+    expect((await api("/v1/auth/refresh", { body: { refreshToken: first.body.session.refreshToken } })).status).toBe(
+      401,
+    );
+    expect(
+      (await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE user_id = ?").bind(u.id).first<{ n: number }>())
+        ?.n,
+    ).toBe(0);
   });
 
   it("concurrent refreshes with the same token all succeed with the same new token, and it works", async () => {
     const u = await signup();
-    const results = await Promise.all([1, 2, 3].map(() => api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })));
+    const results = await Promise.all(
+      [1, 2, 3].map(() => api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })),
+    );
     for (const r of results) expect(r.status, r.text).toBe(200);
     expect(new Set(results.map((r) => r.body.session.refreshToken)).size).toBe(1);
     const next = await api("/v1/auth/refresh", { body: { refreshToken: results[0]!.body.session.refreshToken } });
     expect(next.status).toBe(200);
     const { env } = await import("cloudflare:workers");
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE user_id = ?").bind(u.id).first<{ n: number }>())?.n).toBe(1);
+    expect(
+      (await env.DB.prepare("SELECT count(*) AS n FROM sessions WHERE user_id = ?").bind(u.id).first<{ n: number }>())
+        ?.n,
+    ).toBe(1);
   });
 
   it("a made-up refresh token → 401 unauthorized", async () => {
@@ -105,19 +123,26 @@ describe("auth: sessions and refresh tokens", () => {
     const bob = await signup();
     const bobs = await api("/v1/auth/sessions", { token: bob.accessToken });
     const bobSession = bobs.body.items[0].id as string;
-    expectProblem(await api(`/v1/auth/sessions/${bobSession}`, { method: "DELETE", token: alice.accessToken }), 404, "not_found");
+    expectProblem(
+      await api(`/v1/auth/sessions/${bobSession}`, { method: "DELETE", token: alice.accessToken }),
+      404,
+      "not_found",
+    );
     expect((await api("/v1/auth/refresh", { body: { refreshToken: bob.refreshToken } })).status).toBe(200);
   });
 
   it("refresh tokens are stored only as hashes (the first one and the derived successors)", async () => {
     const u = await signup();
-    const rotated = (await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })).body.session.refreshToken as string;
+    const rotated = (await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } })).body.session
+      .refreshToken as string;
     const { env } = await import("cloudflare:workers");
     const rows = await env.DB.prepare("SELECT refresh_hash FROM sessions").all<{ refresh_hash: string }>();
     expect(rows.results.length).toBeGreaterThan(0);
     for (const token of [u.refreshToken, rotated]) {
       for (const r of rows.results) expect(r.refresh_hash).not.toContain(token);
-      const raw = await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?").bind(token).first<{ n: number }>();
+      const raw = await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?")
+        .bind(token)
+        .first<{ n: number }>();
       expect(raw?.n).toBe(0);
     }
     const all = JSON.stringify((await env.DB.prepare("SELECT * FROM refresh_tokens").all()).results);
@@ -127,7 +152,10 @@ describe("auth: sessions and refresh tokens", () => {
     const [first, second] = [await hashToken(u.refreshToken), await hashToken(rotated)];
     expect(rows.results.map((r) => r.refresh_hash)).toContain(second);
     for (const h of [first, second]) {
-      expect((await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?").bind(h).first<{ n: number }>())?.n).toBe(1);
+      expect(
+        (await env.DB.prepare("SELECT count(*) AS n FROM refresh_tokens WHERE hash = ?").bind(h).first<{ n: number }>())
+          ?.n,
+      ).toBe(1);
     }
   });
 
@@ -135,7 +163,9 @@ describe("auth: sessions and refresh tokens", () => {
     const a = await signup({ password: "same password" });
     const b = await signup({ password: "same password" });
     const { env } = await import("cloudflare:workers");
-    const rows = await env.DB.prepare("SELECT password_hash FROM users WHERE id IN (?, ?)").bind(a.id, b.id).all<{ password_hash: string }>();
+    const rows = await env.DB.prepare("SELECT password_hash FROM users WHERE id IN (?, ?)")
+      .bind(a.id, b.id)
+      .all<{ password_hash: string }>();
     const [h1, h2] = rows.results.map((r) => r.password_hash);
     expect(h1).toMatch(/^pbkdf2-sha256\$100000\$[\w-]{22}\$[\w-]{43}$/);
     expect(h1).not.toBe(h2);
@@ -187,7 +217,10 @@ describe("auth: rate limits", () => {
     const ip = "203.0.113.77";
     let limited: Awaited<ReturnType<typeof api>> | undefined;
     for (let i = 0; i < 40 && !limited; i++) {
-      const res = await api("/v1/auth/login", { ip, body: { email: "nobody@example.com", password: "wrong password" } });
+      const res = await api("/v1/auth/login", {
+        ip,
+        body: { email: "nobody@example.com", password: "wrong password" },
+      });
       if (res.status === 429) limited = res;
       else expect(res.status).toBe(401);
     }
@@ -195,6 +228,8 @@ describe("auth: rate limits", () => {
     expectProblem(limited!, 429, "rate_limited");
     expect(Number(limited!.headers.get("retry-after"))).toBeGreaterThan(0);
     // Another address is not affected.
-    expect((await api("/v1/auth/login", { body: { email: "nobody@example.com", password: "wrong password" } })).status).toBe(401);
+    expect(
+      (await api("/v1/auth/login", { body: { email: "nobody@example.com", password: "wrong password" } })).status,
+    ).toBe(401);
   });
 });

@@ -9,9 +9,12 @@ import { api, expectProblem } from "../../helpers/api";
 import { providerIdToken } from "../../helpers/tokens";
 
 const sha256Hex = async (s: string) => hex(await sha256(s));
-const apple = (nonceClaim: string) => providerIdToken("apple", { sub: `a-${crypto.randomUUID()}`, aud: "com.example.outpost", nonce: nonceClaim });
-const google = (nonceClaim: string) => providerIdToken("google", { sub: `g-${crypto.randomUUID()}`, aud: "web-client-id", nonce: nonceClaim });
-const signIn = (provider: "apple" | "google", idToken: string, nonce?: string) => api("/v1/auth/idtoken", { body: { provider, idToken, ...(nonce !== undefined ? { nonce } : {}) } });
+const apple = (nonceClaim: string) =>
+  providerIdToken("apple", { sub: `a-${crypto.randomUUID()}`, aud: "com.example.outpost", nonce: nonceClaim });
+const google = (nonceClaim: string) =>
+  providerIdToken("google", { sub: `g-${crypto.randomUUID()}`, aud: "web-client-id", nonce: nonceClaim });
+const signIn = (provider: "apple" | "google", idToken: string, nonce?: string) =>
+  api("/v1/auth/idtoken", { body: { provider, idToken, ...(nonce !== undefined ? { nonce } : {}) } });
 
 describe("ID-token nonces", () => {
   it("Apple: the raw nonce matching the token's SHA-256 claim is accepted", async () => {

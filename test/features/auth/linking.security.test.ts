@@ -36,7 +36,10 @@ async function victimSignsInWithGoogle(attackerId: string, email: string) {
 
 /** None of the attacker's earlier credentials reads what the victim creates afterwards. */
 async function expectLockedOut(attacker: Credentials & { id: string }, victim: { id: string; accessToken: string }) {
-  const note = await api("/v1/collections/notes/records", { token: victim.accessToken, body: { title: "victim's secret" } });
+  const note = await api("/v1/collections/notes/records", {
+    token: victim.accessToken,
+    body: { title: "victim's secret" },
+  });
   expect(note.status, note.text).toBe(201);
   expect(note.body.ownerId).toBe(victim.id);
 
@@ -47,7 +50,10 @@ async function expectLockedOut(attacker: Credentials & { id: string }, victim: {
     expect(me.body.email, `${what}: the unverified account lost the email`).toBeNull();
     const list = await api("/v1/collections/notes/records", { token });
     expect(list.status, what).toBe(200);
-    expect(list.body.items.map((r: { id: string }) => r.id), what).not.toContain(note.body.id);
+    expect(
+      list.body.items.map((r: { id: string }) => r.id),
+      what,
+    ).not.toContain(note.body.id);
     expectProblem(await api(`/v1/collections/notes/records/${note.body.id}`, { token }), 404, "not_found");
   };
 
@@ -58,7 +64,11 @@ async function expectLockedOut(attacker: Credentials & { id: string }, victim: {
   expect(refreshed.status, refreshed.text).toBe(200);
   await cannotRead(refreshed.body.session.accessToken, "refreshed access token");
   // The password the attacker chose: the email now belongs to the victim's account, which has none.
-  expectProblem(await api("/v1/auth/login", { body: { email: attacker.email, password: attacker.password } }), 401, "invalid_credentials");
+  expectProblem(
+    await api("/v1/auth/login", { body: { email: attacker.email, password: attacker.password } }),
+    401,
+    "invalid_credentials",
+  );
   // The victim still reads their own record.
   expect((await api(`/v1/collections/notes/records/${note.body.id}`, { token: victim.accessToken })).status).toBe(200);
 }
@@ -70,20 +80,33 @@ describe("pre-registration account takeover", () => {
     const victim = await victimSignsInWithGoogle(attacker.id, email);
     await expectLockedOut(attacker, victim);
     // The same Google identity signs in to the same (victim's) account again.
-    const rows = await env.DB.prepare("SELECT provider, subject FROM identities WHERE user_id = ?").bind(victim.id).all<{ provider: string; subject: string }>();
+    const rows = await env.DB.prepare("SELECT provider, subject FROM identities WHERE user_id = ?")
+      .bind(victim.id)
+      .all<{ provider: string; subject: string }>();
     expect(rows.results).toHaveLength(1);
     const again = await googleSignIn(email, true, rows.results[0]!.subject);
     expect(again.body.user.id).toBe(victim.id);
     // The old account keeps its id and data but has no email, so its leftover password reset mail can't be redeemed on it.
-    expect((await env.DB.prepare("SELECT email, email_verified FROM users WHERE id = ?").bind(attacker.id).first())).toEqual({ email: null, email_verified: 0 });
+    expect(
+      await env.DB.prepare("SELECT email, email_verified FROM users WHERE id = ?").bind(attacker.id).first(),
+    ).toEqual({ email: null, email_verified: 0 });
   });
 
   it("a guest linked to the victim's email, then the victim signs in with Google: a fresh account the attacker cannot reach", async () => {
     const email = uniqueEmail("victim");
     const guest = await api("/v1/auth/anonymous", { body: {} });
-    const linked = await api("/v1/auth/link", { token: guest.body.session.accessToken, body: { email, password: "attacker password" } });
+    const linked = await api("/v1/auth/link", {
+      token: guest.body.session.accessToken,
+      body: { email, password: "attacker password" },
+    });
     expect(linked.status, linked.text).toBe(200);
-    const attacker = { id: guest.body.user.id as string, email, password: "attacker password", accessToken: guest.body.session.accessToken as string, refreshToken: guest.body.session.refreshToken as string };
+    const attacker = {
+      id: guest.body.user.id as string,
+      email,
+      password: "attacker password",
+      accessToken: guest.body.session.accessToken as string,
+      refreshToken: guest.body.session.refreshToken as string,
+    };
     const victim = await victimSignsInWithGoogle(attacker.id, email);
     await expectLockedOut(attacker, victim);
   });
@@ -106,11 +129,23 @@ describe("pre-registration account takeover", () => {
     expect(victim.status, victim.text).toBe(201);
     expect(victim.body.user.id).not.toBe(provider.body.user.id);
     // The provider user's token reaches nothing of the victim's.
-    const note = await api("/v1/collections/notes/records", { token: victim.body.session.accessToken, body: { title: "mine" } });
+    const note = await api("/v1/collections/notes/records", {
+      token: victim.body.session.accessToken,
+      body: { title: "mine" },
+    });
     expect(note.status).toBe(201);
-    expectProblem(await api(`/v1/collections/notes/records/${note.body.id}`, { token: provider.body.session.accessToken }), 404, "not_found");
+    expectProblem(
+      await api(`/v1/collections/notes/records/${note.body.id}`, { token: provider.body.session.accessToken }),
+      404,
+      "not_found",
+    );
     // Same for Apple, whose email_verified comes as the string "false".
-    const apple = await providerIdToken("apple", { sub: `a-${crypto.randomUUID()}`, aud: "com.example.outpost", email: uniqueEmail("apple"), email_verified: "false" });
+    const apple = await providerIdToken("apple", {
+      sub: `a-${crypto.randomUUID()}`,
+      aud: "com.example.outpost",
+      email: uniqueEmail("apple"),
+      email_verified: "false",
+    });
     const res = await api("/v1/auth/idtoken", { body: { provider: "apple", idToken: apple } });
     expect(res.status, res.text).toBe(200);
     expect(res.body.user).toMatchObject({ email: null, emailVerified: false });
@@ -119,7 +154,9 @@ describe("pre-registration account takeover", () => {
   it("an account whose email IS verified still links to the provider identity (same id)", async () => {
     const u = await signup();
     expect((await api("/v1/auth/verify-email", { token: u.accessToken, body: {} })).status).toBe(202);
-    expect((await api("/v1/auth/verify-email/confirm", { body: { token: codeIn((await mailTo(u.email)).text) } })).status).toBe(204);
+    expect(
+      (await api("/v1/auth/verify-email/confirm", { body: { token: codeIn((await mailTo(u.email)).text) } })).status,
+    ).toBe(204);
     const res = await googleSignIn(u.email);
     expect(res.status, res.text).toBe(200);
     expect(res.body.user.id).toBe(u.id);
@@ -136,11 +173,19 @@ describe("pre-registration account takeover", () => {
   });
 
   it("concurrent first sign-ins of one identity, called side by side in the service: one account, no error", async () => {
-    const identity = { provider: "google" as const, subject: `g-${crypto.randomUUID()}`, email: uniqueEmail("race"), emailVerified: true, name: null };
+    const identity = {
+      provider: "google" as const,
+      subject: `g-${crypto.randomUUID()}`,
+      email: uniqueEmail("race"),
+      emailVerified: true,
+      name: null,
+    };
     const db = createDb(env.DB);
     const results = await Promise.all([1, 2, 3].map(() => signInWithIdentity(db, getConfig(env), identity, null)));
     expect(new Set(results.map((r) => r.user.id)).size).toBe(1);
-    const n = await env.DB.prepare("SELECT count(*) AS n FROM users WHERE email = ?").bind(identity.email).first<{ n: number }>();
+    const n = await env.DB.prepare("SELECT count(*) AS n FROM users WHERE email = ?")
+      .bind(identity.email)
+      .first<{ n: number }>();
     expect(n?.n).toBe(1);
   });
 
@@ -158,10 +203,18 @@ describe("pre-registration account takeover", () => {
         return env.DB.batch(stmts);
       },
     } as unknown as D1Database;
-    const identity = { provider: "google" as const, subject: `g-${crypto.randomUUID()}`, email: owner.email, emailVerified: true, name: null };
+    const identity = {
+      provider: "google" as const,
+      subject: `g-${crypto.randomUUID()}`,
+      email: owner.email,
+      emailVerified: true,
+      name: null,
+    };
     const res = await signInWithIdentity(createDb(racing), getConfig(env), identity, null);
     expect(verified).toBe(true);
     expect(res.user.id).toBe(owner.id);
-    expect(await env.DB.prepare("SELECT email, email_verified FROM users WHERE id = ?").bind(owner.id).first()).toEqual({ email: owner.email, email_verified: 1 });
+    expect(await env.DB.prepare("SELECT email, email_verified FROM users WHERE id = ?").bind(owner.id).first()).toEqual(
+      { email: owner.email, email_verified: 1 },
+    );
   });
 });

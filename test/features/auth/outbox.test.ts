@@ -29,20 +29,27 @@ async function callAs(environment: string, path: string, body?: unknown) {
   return { status: res.status, text };
 }
 
-const outboxRowsTo = async (to: string) => (await env.DB.prepare("SELECT count(*) AS n FROM dev_outbox WHERE \"to\" = ?").bind(to).first<{ n: number }>())?.n;
+const outboxRowsTo = async (to: string) =>
+  (await env.DB.prepare('SELECT count(*) AS n FROM dev_outbox WHERE "to" = ?').bind(to).first<{ n: number }>())?.n;
 
 describe("development outbox", () => {
   it("is served for ENVIRONMENT development and test only", async () => {
     expect((await callAs("test", "/v1/dev/outbox")).status).toBe(200);
     expect((await callAs("development", "/v1/dev/outbox")).status).toBe(200);
     for (const environment of ["staging", "production", "Production", "prod", "preview", ""]) {
-      expect((await callAs(environment, "/v1/dev/outbox")).status, `ENVIRONMENT=${JSON.stringify(environment)}`).toBe(404);
+      expect((await callAs(environment, "/v1/dev/outbox")).status, `ENVIRONMENT=${JSON.stringify(environment)}`).toBe(
+        404,
+      );
     }
   });
 
   it("with a mail provider set, it is not served even in development", async () => {
     const ctx = createExecutionContext();
-    const res = await app.fetch(new Request("https://outpost.test/v1/dev/outbox"), { ...env, ENVIRONMENT: "development", MAIL_PROVIDER_URL: `${env.STANDIN_URL}/mail/send` }, ctx);
+    const res = await app.fetch(
+      new Request("https://outpost.test/v1/dev/outbox"),
+      { ...env, ENVIRONMENT: "development", MAIL_PROVIDER_URL: `${env.STANDIN_URL}/mail/send` },
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     expect(res.status).toBe(404);
   });
@@ -50,7 +57,9 @@ describe("development outbox", () => {
   it("on staging without a provider, mail fails closed with a logged error and lands nowhere readable", async () => {
     const cfg = getConfig({ ...env, ENVIRONMENT: "staging", MAIL_PROVIDER_URL: "" });
     const to = uniqueEmail("staging");
-    await expect(createMailer(cfg, createDb(env.DB)).send({ to, subject: "s", text: "code: 123" })).rejects.toMatchObject({ code: "misconfigured" });
+    await expect(
+      createMailer(cfg, createDb(env.DB)).send({ to, subject: "s", text: "code: 123" }),
+    ).rejects.toMatchObject({ code: "misconfigured" });
     expect(await outboxRowsTo(to)).toBe(0);
     // Through the app: password reset still answers 202 (no enumeration), and the code is stored nowhere.
     const u = await signup();

@@ -9,9 +9,9 @@ import { getConfig, limits } from "../../../src/config";
 import { createDb } from "../../../src/db";
 import type { AppEnv } from "../../../src/env";
 import { problem, toAppError } from "../../../src/errors";
+import { requireSocketUser, userOf } from "../../../src/features/auth/middleware";
 import { socketTicketCleanup } from "../../../src/features/auth/service";
 import { hashToken } from "../../../src/lib/crypto";
-import { requireSocketUser, userOf } from "../../../src/features/auth/middleware";
 import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { signWithServerKey, signWithWrongKey, tamperPayload, unsignedToken } from "../../helpers/tokens";
 import { createGroup, Socket } from "../chat/helpers";
@@ -38,13 +38,25 @@ async function callProbe(query: string, headers: Record<string, string> = {}) {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-const claimsOf = (accessToken: string) => JSON.parse(atob(accessToken.split(".")[1]!.replaceAll("-", "+").replaceAll("_", "/"))) as { sub: string; sid: string };
+const claimsOf = (accessToken: string) =>
+  JSON.parse(atob(accessToken.split(".")[1]!.replaceAll("-", "+").replaceAll("_", "/"))) as {
+    sub: string;
+    sid: string;
+  };
 
 /** A room socket upgrade authenticated only by the query string; refusals come back parsed like `api()`'s. */
 async function wsUpgrade(roomId: string, query: string) {
-  const res = await exports.default.fetch(new Request(`https://outpost.test/v1/rooms/${roomId}/ws${query}`, { headers: { upgrade: "websocket" } }));
+  const res = await exports.default.fetch(
+    new Request(`https://outpost.test/v1/rooms/${roomId}/ws${query}`, { headers: { upgrade: "websocket" } }),
+  );
   const text = res.status === 101 ? "" : await res.text();
-  return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null, webSocket: res.webSocket };
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    body: text ? JSON.parse(text) : null,
+    webSocket: res.webSocket,
+  };
 }
 
 describe("socket tickets: the happy path", () => {
@@ -86,7 +98,9 @@ describe("socket tickets: the happy path", () => {
     expect(route.responses["201"]).toBeDefined();
     expect(route.security).toEqual([{ bearerAuth: [] }]);
     const ws = body.paths["/v1/rooms/{id}/ws"].get;
-    const ticketParam = ws.parameters.find((p: { name: string; in: string }) => p.name === "ticket" && p.in === "query");
+    const ticketParam = ws.parameters.find(
+      (p: { name: string; in: string }) => p.name === "ticket" && p.in === "query",
+    );
     expect(ticketParam.description).toMatch(/socket-ticket/);
     expect(ticketParam.description).toMatch(/instead of .*\?token=/i);
   });
@@ -98,7 +112,8 @@ describe("socket tickets: single use, expiry and storage", () => {
     const { ticket } = await ticketFor(u.accessToken);
     const results = await Promise.all([1, 2, 3, 4, 5].map(() => callProbe(`?ticket=${ticket}`)));
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
-    for (const r of results.filter((x) => x.status !== 200)) expect(r).toMatchObject({ status: 401, body: { code: "unauthorized" } });
+    for (const r of results.filter((x) => x.status !== 200))
+      expect(r).toMatchObject({ status: 401, body: { code: "unauthorized" } });
   });
 
   it("an expired ticket is refused, and the cron removes expired tickets", async () => {
@@ -111,7 +126,9 @@ describe("socket tickets: single use, expiry and storage", () => {
 
     const stale = await ticketFor(u.accessToken);
     const fresh = await ticketFor(u.accessToken);
-    await env.DB.prepare("UPDATE socket_tickets SET expires_at = ? WHERE hash = ?").bind(past, await hashToken(stale.ticket)).run();
+    await env.DB.prepare("UPDATE socket_tickets SET expires_at = ? WHERE hash = ?")
+      .bind(past, await hashToken(stale.ticket))
+      .run();
     await socketTicketCleanup(env, createDb(env.DB), new Date());
     const left = await env.DB.prepare("SELECT hash FROM socket_tickets").all<{ hash: string }>();
     expect(left.results.map((r) => r.hash)).toEqual([await hashToken(fresh.ticket)]);
@@ -147,7 +164,11 @@ describe("socket tickets: who is refused", () => {
     ];
     for (const [token, code] of bad) expectProblem(await api("/v1/auth/socket-ticket", { token, body: {} }), 401, code);
     expectProblem(await api("/v1/auth/socket-ticket", { token: serviceKey(), body: {} }), 403, "forbidden");
-    expectProblem(await api("/v1/auth/socket-ticket", { token: u.accessToken, body: { userId: "someone" } }), 400, "validation_failed");
+    expectProblem(
+      await api("/v1/auth/socket-ticket", { token: u.accessToken, body: { userId: "someone" } }),
+      400,
+      "validation_failed",
+    );
   });
 
   it("the access token of a revoked session (still unexpired) or a deleted account cannot mint a ticket", async () => {
@@ -157,7 +178,13 @@ describe("socket tickets: who is refused", () => {
     const gone = await signup();
     expect((await api("/v1/me", { method: "DELETE", token: gone.accessToken })).status).toBe(204);
     expectProblem(await api("/v1/auth/socket-ticket", { token: gone.accessToken, body: {} }), 401, "unauthorized");
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM socket_tickets WHERE user_id IN (?, ?)").bind(u.id, gone.id).first<{ n: number }>())?.n).toBe(0);
+    expect(
+      (
+        await env.DB.prepare("SELECT count(*) AS n FROM socket_tickets WHERE user_id IN (?, ?)")
+          .bind(u.id, gone.id)
+          .first<{ n: number }>()
+      )?.n,
+    ).toBe(0);
   });
 
   it("the socket refuses made-up, malformed and oversized tickets; a ticket only opens rooms its user belongs to", async () => {
@@ -167,6 +194,10 @@ describe("socket tickets: who is refused", () => {
     for (const t of ["st_made-up", "", "x".repeat(5000), `${(await ticketFor(alice.accessToken)).ticket}x`]) {
       expectProblem(await wsUpgrade(room.id, `?ticket=${encodeURIComponent(t)}`), 401, "unauthorized");
     }
-    expectProblem(await wsUpgrade(room.id, `?ticket=${(await ticketFor(mallory.accessToken)).ticket}`), 404, "not_found");
+    expectProblem(
+      await wsUpgrade(room.id, `?ticket=${(await ticketFor(mallory.accessToken)).ticket}`),
+      404,
+      "not_found",
+    );
   });
 });

@@ -23,8 +23,20 @@ describe("blocks: errors", () => {
     expectProblem(await api("/v1/blocks", { token: t, body: { userId: 42 } }), 400, "validation_failed");
     expectProblem(await api("/v1/blocks", { token: t, body: { userId: "" } }), 400, "validation_failed");
     expectProblem(await api("/v1/blocks", { token: t, body: { userId: "x".repeat(65) } }), 400, "validation_failed");
-    expectProblem(await api("/v1/blocks", { token: t, body: { userId: bob.id, reason: "spam" } }), 400, "validation_failed");
-    expectProblem(await api("/v1/blocks", { token: t, raw: `userId=${bob.id}`, headers: { "content-type": "application/x-www-form-urlencoded" } }), 415, "unsupported_media_type");
+    expectProblem(
+      await api("/v1/blocks", { token: t, body: { userId: bob.id, reason: "spam" } }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api("/v1/blocks", {
+        token: t,
+        raw: `userId=${bob.id}`,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      }),
+      415,
+      "unsupported_media_type",
+    );
     expect((await listBlocks(alice)).body.items).toEqual([]);
   });
 

@@ -13,7 +13,9 @@ describe("blocks: happy paths", () => {
     const again = await block(alice, bob.id);
     expect(again.status).toBe(200);
     expect(again.body).toEqual(first.body);
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM blocks WHERE blocker_id = ?").bind(alice.id).first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM blocks WHERE blocker_id = ?")
+      .bind(alice.id)
+      .first<{ n: number }>();
     expect(rows?.n).toBe(1);
   });
 
@@ -48,7 +50,9 @@ describe("blocks: happy paths", () => {
     await block(carol, alice.id);
     await block(carol, bob.id);
     expect((await api("/v1/me", { method: "DELETE", token: alice.accessToken })).status).toBe(204);
-    const left = await env.DB.prepare("SELECT blocker_id, blocked_id FROM blocks WHERE blocker_id IN (?, ?, ?) OR blocked_id IN (?, ?, ?)")
+    const left = await env.DB.prepare(
+      "SELECT blocker_id, blocked_id FROM blocks WHERE blocker_id IN (?, ?, ?) OR blocked_id IN (?, ?, ?)",
+    )
       .bind(alice.id, bob.id, carol.id, alice.id, bob.id, carol.id)
       .all<{ blocker_id: string; blocked_id: string }>();
     expect(left.results).toEqual([{ blocker_id: carol.id, blocked_id: bob.id }]);

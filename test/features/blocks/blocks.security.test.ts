@@ -12,7 +12,10 @@ describe("blocks: security", () => {
       "garbage",
       "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
       // Alice's token with Bob's id swapped into the claims, signature unchanged.
-      `${h}.${btoa(atob(c!.replaceAll("-", "+").replaceAll("_", "/")).replace(alice.id, bob.id)).replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_")}.${s}`,
+      `${h}.${btoa(atob(c!.replaceAll("-", "+").replaceAll("_", "/")).replace(alice.id, bob.id))
+        .replace(/=+$/, "")
+        .replaceAll("+", "-")
+        .replaceAll("/", "_")}.${s}`,
       `${alice.accessToken}x`,
     ];
     for (const token of tampered) {
@@ -59,7 +62,9 @@ describe("blocks: security", () => {
     const res = await block(zombie, bob.id);
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM blocks WHERE blocker_id = ?").bind(zombie.id).first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM blocks WHERE blocker_id = ?")
+      .bind(zombie.id)
+      .first<{ n: number }>();
     expect(rows?.n).toBe(0);
   });
 });

@@ -3,7 +3,15 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { blockersAmongQuery, blocksDeletionHook, listBlocksQuery } from "../../../src/features/blocks/service";
-import { addCheckQuery, callerQuery, deletionPlanFor, peopleQuery, recordAdds, rejoinCheckQuery, utcDay } from "../../../src/features/chat/service";
+import {
+  addCheckQuery,
+  callerQuery,
+  deletionPlanFor,
+  peopleQuery,
+  recordAdds,
+  rejoinCheckQuery,
+  utcDay,
+} from "../../../src/features/chat/service";
 import { signup } from "../../helpers/api";
 import { block } from "./helpers";
 
@@ -25,7 +33,12 @@ async function plan(q: Q): Promise<string> {
 function expectIndexed(p: string, ...indexes: string[]) {
   for (const ix of indexes) expect(p).toContain(ix);
   for (const line of p.split("\n")) {
-    if (/^SCAN /.test(line) && !/^SCAN (json_each VIRTUAL TABLE|CONSTANT ROW)/.test(line) && !/USING (COVERING )?INDEX/.test(line)) throw new Error(`full scan: ${line}\n${p}`);
+    if (
+      /^SCAN /.test(line) &&
+      !/^SCAN (json_each VIRTUAL TABLE|CONSTANT ROW)/.test(line) &&
+      !/USING (COVERING )?INDEX/.test(line)
+    )
+      throw new Error(`full scan: ${line}\n${p}`);
   }
   expect(p).not.toContain("USE TEMP B-TREE");
 }
@@ -44,7 +57,15 @@ describe("blocks and room limits: the queries use indexes", () => {
     const p = await plan(blockersAmongQuery(db, "sender", ["a", "b", "c"]));
     expect(p).toMatch(/SEARCH blocks USING (COVERING )?INDEX (sqlite_autoindex_blocks_1|blocks_blocked_idx)/);
     expectIndexed(p);
-    expect(sqlOf(blockersAmongQuery(db, "sender", Array.from({ length: 1000 }, (_, i) => `u${i}`))).params).toHaveLength(2);
+    expect(
+      sqlOf(
+        blockersAmongQuery(
+          db,
+          "sender",
+          Array.from({ length: 1000 }, (_, i) => `u${i}`),
+        ),
+      ).params,
+    ).toHaveLength(2);
   });
 
   it("room creation: the people named (blocks both ways, today's adds) and the caller's side, in a few bound parameters", async () => {
@@ -54,20 +75,40 @@ describe("blocks and room limits: the queries use indexes", () => {
     expectIndexed(people, "sqlite_autoindex_users_1", "sqlite_autoindex_blocks_1", "sqlite_autoindex_room_adds_1");
     expect(sqlOf(peopleQuery(db, "me", ids, day)).params.length).toBeLessThanOrEqual(10);
     const caller = await plan(callerQuery(db, "me", day, "a:b"));
-    expectIndexed(caller, "sqlite_autoindex_users_1", "sqlite_autoindex_room_adds_1", "rooms_direct_key_unique", "sqlite_autoindex_room_members_1");
+    expectIndexed(
+      caller,
+      "sqlite_autoindex_users_1",
+      "sqlite_autoindex_room_adds_1",
+      "rooms_direct_key_unique",
+      "sqlite_autoindex_room_members_1",
+    );
   });
 
   it("adding a member and rejoining: one statement each, all lookups by key", async () => {
     const day = utcDay(Date.now());
-    expectIndexed(await plan(addCheckQuery(db, "room", "me", "them", day)), "sqlite_autoindex_users_1", "sqlite_autoindex_room_members_1", "sqlite_autoindex_blocks_1", "sqlite_autoindex_room_leaves_1", "sqlite_autoindex_room_adds_1");
-    expectIndexed(await plan(rejoinCheckQuery(db, "room", "me")), "sqlite_autoindex_room_leaves_1", "sqlite_autoindex_room_members_1");
+    expectIndexed(
+      await plan(addCheckQuery(db, "room", "me", "them", day)),
+      "sqlite_autoindex_users_1",
+      "sqlite_autoindex_room_members_1",
+      "sqlite_autoindex_blocks_1",
+      "sqlite_autoindex_room_leaves_1",
+      "sqlite_autoindex_room_adds_1",
+    );
+    expectIndexed(
+      await plan(rejoinCheckQuery(db, "room", "me")),
+      "sqlite_autoindex_room_leaves_1",
+      "sqlite_autoindex_room_members_1",
+    );
     const [record, dropOld] = recordAdds(db, "me", day, ["a", "b"]) as unknown as [Q, Q];
     expectIndexed(await plan(record));
     expectIndexed(await plan(dropOld), "sqlite_autoindex_room_adds_1");
   });
 
   it("account deletion removes blocks, leave records and add counts by index", async () => {
-    const [byBlocker, byBlocked] = (await blocksDeletionHook({ env, db, userId: "gone" })).statements as unknown as [Q, Q];
+    const [byBlocker, byBlocked] = (await blocksDeletionHook({ env, db, userId: "gone" })).statements as unknown as [
+      Q,
+      Q,
+    ];
     const chatPlan = (await deletionPlanFor(db, "gone")).statements as unknown as Q[];
     const [leaves, adds] = chatPlan.slice(-2) as [Q, Q];
     expectIndexed(await plan(byBlocker));

@@ -16,7 +16,15 @@ async function fillRoom(roomId: string, senderId: string, n: number): Promise<vo
     state.storage.sql.exec("INSERT INTO meta (key, value) VALUES ('room_id', ?) ON CONFLICT (key) DO NOTHING", roomId);
     const at = new Date().toISOString();
     for (let seq = 1; seq <= n; seq++) {
-      state.storage.sql.exec("INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (?, ?, ?, ?, ?, NULL, ?)", seq, crypto.randomUUID(), senderId, `fill-${seq}`, `message ${seq}`, at);
+      state.storage.sql.exec(
+        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+        seq,
+        crypto.randomUUID(),
+        senderId,
+        `fill-${seq}`,
+        `message ${seq}`,
+        at,
+      );
     }
   });
 }

@@ -23,7 +23,10 @@ export interface RoomBody {
 
 /** Creates a group room owned by `owner` with `members`. */
 export async function createGroup(owner: TestUser, members: TestUser[] = [], name = "Team"): Promise<RoomBody> {
-  const res = await api<RoomBody>("/v1/rooms", { token: owner.accessToken, body: { kind: "group", name, memberIds: members.map((m) => m.id) } });
+  const res = await api<RoomBody>("/v1/rooms", {
+    token: owner.accessToken,
+    body: { kind: "group", name, memberIds: members.map((m) => m.id) },
+  });
   if (res.status !== 201) throw new Error(`create room failed: ${res.status} ${res.text}`);
   return res.body;
 }
@@ -37,7 +40,10 @@ export async function sendRest(user: TestUser, roomId: string, text: string, cli
 }
 
 /** The upgrade request an app makes; `token` goes in the header unless `via` says query. */
-export async function upgrade(roomId: string, opts: { token?: string | null; via?: "header" | "query"; afterSeq?: number; headers?: Record<string, string> } = {}): Promise<Response> {
+export async function upgrade(
+  roomId: string,
+  opts: { token?: string | null; via?: "header" | "query"; afterSeq?: number; headers?: Record<string, string> } = {},
+): Promise<Response> {
   const url = new URL(`https://outpost.test/v1/rooms/${roomId}/ws`);
   const headers = new Headers({ upgrade: "websocket", "cf-connecting-ip": freshIp(), ...opts.headers });
   if (opts.token && opts.via === "query") url.searchParams.set("token", opts.token);
@@ -59,7 +65,9 @@ export class Socket {
   constructor(readonly ws: WebSocket) {
     track(ws);
     ws.accept();
-    this.closed = new Promise((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
+    this.closed = new Promise((resolve) =>
+      ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })),
+    );
     ws.addEventListener("message", (e) => {
       const text = typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data);
       this.raw.push(text);
@@ -79,7 +87,8 @@ export class Socket {
       const i = this.buffer.findIndex((f) => f.type === type);
       if (i >= 0) return this.buffer.splice(i, 1)[0] as Extract<ServerFrame, { type: T }>;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${type} frame within ${timeoutMs} ms; buffered: ${JSON.stringify(this.buffer)}`);
+      if (left <= 0)
+        throw new Error(`no ${type} frame within ${timeoutMs} ms; buffered: ${JSON.stringify(this.buffer)}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.waiter = () => {
@@ -131,7 +140,11 @@ export class Socket {
   async closedWithin(ms = 5000): Promise<{ code: number; reason: string }> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`socket still open after ${ms} ms; buffered: ${JSON.stringify(this.buffer).slice(0, 300)}`)), ms);
+      timer = setTimeout(
+        () =>
+          reject(new Error(`socket still open after ${ms} ms; buffered: ${JSON.stringify(this.buffer).slice(0, 300)}`)),
+        ms,
+      );
     });
     try {
       return await Promise.race([this.closed, timeout]);
@@ -156,7 +169,11 @@ export async function login(user: TestUser): Promise<TestUser> {
 }
 
 /** Opens a room socket for `user` and waits for its `ready` frame. */
-export async function connect(user: TestUser, roomId: string, opts: { afterSeq?: number; via?: "header" | "query" } = {}): Promise<{ socket: Socket; ready: Extract<ServerFrame, { type: "ready" }> }> {
+export async function connect(
+  user: TestUser,
+  roomId: string,
+  opts: { afterSeq?: number; via?: "header" | "query" } = {},
+): Promise<{ socket: Socket; ready: Extract<ServerFrame, { type: "ready" }> }> {
   const res = await upgrade(roomId, { token: user.accessToken, ...opts });
   if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
   const socket = new Socket(res.webSocket);
@@ -168,9 +185,15 @@ export async function connect(user: TestUser, roomId: string, opts: { afterSeq?:
 export const roomStub = (roomId: string) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(roomId));
 
 /** A file row as the files feature stores it once uploaded. */
-export async function insertFile(ownerId: string, visibility: "public" | "private", status: "ready" | "pending" = "ready"): Promise<string> {
+export async function insertFile(
+  ownerId: string,
+  visibility: "public" | "private",
+  status: "ready" | "pending" = "ready",
+): Promise<string> {
   const id = crypto.randomUUID();
-  await env.DB.prepare("INSERT INTO files (id, owner_id, object_key, name, content_type, size, visibility, etag, status, created_at) VALUES (?, ?, ?, 'photo.jpg', 'image/jpeg', 3, ?, '', ?, ?)")
+  await env.DB.prepare(
+    "INSERT INTO files (id, owner_id, object_key, name, content_type, size, visibility, etag, status, created_at) VALUES (?, ?, ?, 'photo.jpg', 'image/jpeg', 3, ?, '', ?, ?)",
+  )
     .bind(id, ownerId, `f/${id}`, visibility, status, new Date().toISOString())
     .run();
   return id;
@@ -248,7 +271,10 @@ export interface RoomInternals {
  * `holdFlushes` also counts the last flush as just started, so nothing flushes until the clock
  * passes the pace (or the alarm runs). In memory: an eviction ends it.
  */
-export async function onTestClock(roomId: string, opts: { holdFlushes?: boolean; everyMs?: number; jobsPerBatch?: number; recordJobs?: boolean } = {}): Promise<void> {
+export async function onTestClock(
+  roomId: string,
+  opts: { holdFlushes?: boolean; everyMs?: number; jobsPerBatch?: number; recordJobs?: boolean } = {},
+): Promise<void> {
   await runInDurableObject(roomStub(roomId), (o: ChatRoom) => {
     const r = o as unknown as RoomInternals;
     const t: TestClock = { clock: Date.now(), timers: [], jobs: [], batches: 0, failBatch: null };
@@ -286,14 +312,23 @@ export async function advance(roomId: string, ms: number): Promise<void> {
 }
 
 /** Runs `fn` on the room object's internals. */
-export function inRoom<T>(roomId: string, fn: (r: RoomInternals, state: DurableObjectState) => T | Promise<T>): Promise<T> {
+export function inRoom<T>(
+  roomId: string,
+  fn: (r: RoomInternals, state: DurableObjectState) => T | Promise<T>,
+): Promise<T> {
   return runInDurableObject(roomStub(roomId), (o: ChatRoom, state) => fn(o as unknown as RoomInternals, state));
 }
 
 /** The room's row in D1 (what GET /v1/rooms lists) and its members' read positions. */
-export async function d1Room(roomId: string): Promise<{ lastSeq: number; lastMessage: Message | null; reads: Record<string, number> }> {
-  const room = await env.DB.prepare("SELECT last_seq, last_message FROM rooms WHERE id = ?").bind(roomId).first<{ last_seq: number; last_message: string | null }>();
-  const members = await env.DB.prepare("SELECT user_id, last_read_seq FROM room_members WHERE room_id = ?").bind(roomId).all<{ user_id: string; last_read_seq: number }>();
+export async function d1Room(
+  roomId: string,
+): Promise<{ lastSeq: number; lastMessage: Message | null; reads: Record<string, number> }> {
+  const room = await env.DB.prepare("SELECT last_seq, last_message FROM rooms WHERE id = ?")
+    .bind(roomId)
+    .first<{ last_seq: number; last_message: string | null }>();
+  const members = await env.DB.prepare("SELECT user_id, last_read_seq FROM room_members WHERE room_id = ?")
+    .bind(roomId)
+    .all<{ user_id: string; last_read_seq: number }>();
   return {
     lastSeq: room?.last_seq ?? 0,
     lastMessage: room?.last_message ? (JSON.parse(room.last_message) as Message) : null,

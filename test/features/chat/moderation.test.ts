@@ -13,9 +13,20 @@ import { api, expectProblem, serviceKey, signup, type TestUser } from "../../hel
 import { fcmToken, recordingEnv, registerDevice, requestsFor } from "../push/helpers";
 import { connect, createGroup, roomStub, sendRest } from "./helpers";
 
-const del = (user: TestUser | null, roomId: string, seq: number | string, token = user?.accessToken) => api(`/v1/rooms/${roomId}/messages/${seq}`, { method: "DELETE", token: token ?? null });
+const del = (user: TestUser | null, roomId: string, seq: number | string, token = user?.accessToken) =>
+  api(`/v1/rooms/${roomId}/messages/${seq}`, { method: "DELETE", token: token ?? null });
 
-const tombstoneOf = (m: Message) => ({ id: m.id, roomId: m.roomId, seq: m.seq, clientId: m.clientId, senderId: m.senderId, text: null, fileId: null, createdAt: m.createdAt, deleted: true });
+const tombstoneOf = (m: Message) => ({
+  id: m.id,
+  roomId: m.roomId,
+  seq: m.seq,
+  clientId: m.clientId,
+  senderId: m.senderId,
+  text: null,
+  fileId: null,
+  createdAt: m.createdAt,
+  deleted: true,
+});
 
 describe("deleting a chat message", () => {
   it("the sender deletes: 204, sockets get `deleted`, history/replay/listing show the tombstone, seq keeps no gaps", async () => {
@@ -118,7 +129,19 @@ describe("deleting a chat message", () => {
     const kept = (await sendRest(alice, room.id, "kept")).body;
     expect((await del(alice, room.id, gone.seq)).status).toBe(204);
     b.socket.close();
-    const job = (m: Message): Extract<Job, { type: "chat.message" }> => ({ type: "chat.message", roomId: room.id, roomName: "Team", roomKind: "group", seq: m.seq, messageId: m.id, senderId: alice.id, senderName: "Alice", text: m.text, hasFile: false, recipients: [bob.id] });
+    const job = (m: Message): Extract<Job, { type: "chat.message" }> => ({
+      type: "chat.message",
+      roomId: room.id,
+      roomName: "Team",
+      roomKind: "group",
+      seq: m.seq,
+      messageId: m.id,
+      senderId: alice.id,
+      senderName: "Alice",
+      text: m.text,
+      hasFile: false,
+      recipients: [bob.id],
+    });
     const { env: e } = recordingEnv();
     expect(await handleChatMessage(e, job(gone))).toMatchObject({ sent: 0 });
     expect(await requestsFor("/fcm/v1/", token)).toEqual([]);
@@ -133,7 +156,12 @@ describe("deleting a chat message", () => {
     const stub = roomStub(room.id);
     // A message stored, then a crash before its mirror and push job.
     await runInDurableObject(stub, (o: ChatRoom, state) => {
-      state.storage.sql.exec("INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (2, ?, ?, 'crash-1', 'secret', NULL, ?)", crypto.randomUUID(), alice.id, new Date().toISOString());
+      state.storage.sql.exec(
+        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (2, ?, ?, 'crash-1', 'secret', NULL, ?)",
+        crypto.randomUUID(),
+        alice.id,
+        new Date().toISOString(),
+      );
       state.storage.sql.exec("INSERT INTO unmirrored (seq) VALUES (2)");
       const jobs: Job[] = [];
       (o as unknown as { jobs: Job[] }).jobs = jobs;
@@ -147,7 +175,10 @@ describe("deleting a chat message", () => {
     expect(view.body.lastSeq).toBe(2);
     const jobs = await runInDurableObject(stub, (o: ChatRoom) => (o as unknown as { jobs: Job[] }).jobs);
     expect(jobs).toEqual([]);
-    const left = await runInDurableObject(stub, (_o: ChatRoom, state) => state.storage.sql.exec("SELECT count(*) AS n FROM unmirrored").one().n);
+    const left = await runInDurableObject(
+      stub,
+      (_o: ChatRoom, state) => state.storage.sql.exec("SELECT count(*) AS n FROM unmirrored").one().n,
+    );
     expect(left).toBe(0);
   });
 
@@ -162,10 +193,15 @@ describe("deleting a chat message", () => {
       state.storage.sql.exec("INSERT INTO unmirrored_deletes (seq) VALUES (?)", m.seq);
       return state.storage.setAlarm(Date.now() + 60_000);
     });
-    expect((await api(`/v1/rooms/${room.id}`, { token: alice.accessToken })).body.lastMessage.text).toBe("to be hidden");
+    expect((await api(`/v1/rooms/${room.id}`, { token: alice.accessToken })).body.lastMessage.text).toBe(
+      "to be hidden",
+    );
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await api(`/v1/rooms/${room.id}`, { token: alice.accessToken })).body.lastMessage).toEqual(tombstoneOf(m));
-    const left = await runInDurableObject(stub, (_o: ChatRoom, state) => state.storage.sql.exec("SELECT count(*) AS n FROM unmirrored_deletes").one().n);
+    const left = await runInDurableObject(
+      stub,
+      (_o: ChatRoom, state) => state.storage.sql.exec("SELECT count(*) AS n FROM unmirrored_deletes").one().n,
+    );
     expect(left).toBe(0);
   });
 });

@@ -31,7 +31,9 @@ describe("chat: a room's coalesced D1 flush is indexed", () => {
       room.id,
       JSON.stringify([alice.id]),
     );
-    expect(update).toMatch(/SEARCH rooms USING INDEX sqlite_autoindex_rooms_1|SEARCH rooms USING INTEGER PRIMARY KEY|SEARCH rooms USING PRIMARY KEY/);
+    expect(update).toMatch(
+      /SEARCH rooms USING INDEX sqlite_autoindex_rooms_1|SEARCH rooms USING INTEGER PRIMARY KEY|SEARCH rooms USING PRIMARY KEY/,
+    );
     expect(update).toMatch(/SEARCH room_members/);
     expect(update).toMatch(/SEARCH users/);
     const reads = await plan(
@@ -56,7 +58,13 @@ describe("chat: session and heartbeat queries are indexed", () => {
 
   it("which sessions of a room's sockets still exist (heartbeat) and the upgrade check", async () => {
     const ids = Array.from({ length: 90 }, () => crypto.randomUUID());
-    expectSearches(await plan(`SELECT id FROM sessions WHERE id IN (${ids.map(() => "?").join(",")}) AND expires_at > ?`, ...ids, new Date().toISOString()));
+    expectSearches(
+      await plan(
+        `SELECT id FROM sessions WHERE id IN (${ids.map(() => "?").join(",")}) AND expires_at > ?`,
+        ...ids,
+        new Date().toISOString(),
+      ),
+    );
     expectSearches(await plan("SELECT user_id FROM room_members WHERE room_id = ?", "r"));
     expectSearches(
       await plan(

@@ -90,7 +90,9 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
   it("concurrent senders get distinct, gapless seqs, and the listing ends on the highest", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => sendRest(i % 2 ? bob : alice, room.id, `burst ${i}`)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => sendRest(i % 2 ? bob : alice, room.id, `burst ${i}`)),
+    );
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(201));
     expect(results.map((r) => r.body.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     const view = await api(`/v1/rooms/${room.id}`, { token: alice.accessToken });
@@ -114,7 +116,9 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     const { socket } = await connect(alice, room.id);
     socket.send({ type: "send", clientId: newClientId(), text: "via socket" });
     const [m] = await socket.messages(1);
-    await runInDurableObject(roomStub(room.id), (o: ChatRoom) => (o as unknown as { flushNow(): Promise<void> }).flushNow());
+    await runInDurableObject(roomStub(room.id), (o: ChatRoom) =>
+      (o as unknown as { flushNow(): Promise<void> }).flushNow(),
+    );
     const again = await api(`/v1/rooms`, { token: bob.accessToken });
     expect(again.body.items[0]).toMatchObject({ id: room.id, lastMessage: m, unreadCount: 1 });
     socket.close();
@@ -127,7 +131,12 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     const stub = roomStub(room.id);
     // Simulate a crash after the synchronous store, before the mirror ran.
     await runInDurableObject(stub, (_o: ChatRoom, state) => {
-      state.storage.sql.exec("INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (2, ?, ?, 'crash-1', 'orphan', NULL, ?)", crypto.randomUUID(), alice.id, new Date().toISOString());
+      state.storage.sql.exec(
+        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (2, ?, ?, 'crash-1', 'orphan', NULL, ?)",
+        crypto.randomUUID(),
+        alice.id,
+        new Date().toISOString(),
+      );
       state.storage.sql.exec("INSERT INTO unmirrored (seq) VALUES (2)");
     });
     await evictDurableObject(stub);
@@ -137,7 +146,10 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const after = await api(`/v1/rooms/${room.id}`, { token: alice.accessToken });
     expect(after.body.lastMessage).toMatchObject({ seq: 2, text: "orphan" });
-    const left = await runInDurableObject(stub, (_o: ChatRoom, state) => state.storage.sql.exec("SELECT count(*) AS n FROM unmirrored").one().n);
+    const left = await runInDurableObject(
+      stub,
+      (_o: ChatRoom, state) => state.storage.sql.exec("SELECT count(*) AS n FROM unmirrored").one().n,
+    );
     expect(left).toBe(0);
   });
 });

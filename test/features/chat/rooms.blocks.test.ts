@@ -4,7 +4,8 @@ import { api, expectProblem, signup } from "../../helpers/api";
 import { block, unblock } from "../blocks/helpers";
 import { createGroup, type RoomBody } from "./helpers";
 
-const direct = (from: { accessToken: string }, to: string) => api<RoomBody>("/v1/rooms", { token: from.accessToken, body: { kind: "direct", memberIds: [to] } });
+const direct = (from: { accessToken: string }, to: string) =>
+  api<RoomBody>("/v1/rooms", { token: from.accessToken, body: { kind: "direct", memberIds: [to] } });
 
 describe("chat rooms and blocks", () => {
   it("nobody can open a direct room with someone who blocked them (403), nor the blocker with the one they blocked", async () => {
@@ -32,13 +33,17 @@ describe("chat rooms and blocks", () => {
     const [alice, bob, carol, dave] = [await signup(), await signup(), await signup(), await signup()];
     await block(carol, alice.id);
     await block(dave, alice.id);
-    const res = await api("/v1/rooms", { token: alice.accessToken, body: { kind: "group", name: "spam", memberIds: [bob.id, carol.id, bob.id, dave.id] } });
+    const res = await api("/v1/rooms", {
+      token: alice.accessToken,
+      body: { kind: "group", name: "spam", memberIds: [bob.id, carol.id, bob.id, dave.id] },
+    });
     const p = expectProblem(res, 403, "forbidden");
     expect(p.errors).toEqual([
       { path: "memberIds.1", message: expect.any(String) },
       { path: "memberIds.3", message: expect.any(String) },
     ]);
-    for (const u of [alice, bob, carol, dave]) expect((await api("/v1/rooms", { token: u.accessToken })).body.items).toEqual([]);
+    for (const u of [alice, bob, carol, dave])
+      expect((await api("/v1/rooms", { token: u.accessToken })).body.items).toEqual([]);
   });
 
   it("a block in the other direction does not stop the blocker from putting the blocked user in a group", async () => {
@@ -52,12 +57,18 @@ describe("chat rooms and blocks", () => {
     const [alice, bob, carol] = [await signup(), await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     await block(carol, alice.id);
-    const p = expectProblem(await api(`/v1/rooms/${room.id}/members`, { token: alice.accessToken, body: { userId: carol.id } }), 403, "forbidden");
+    const p = expectProblem(
+      await api(`/v1/rooms/${room.id}/members`, { token: alice.accessToken, body: { userId: carol.id } }),
+      403,
+      "forbidden",
+    );
     expect(p.errors).toEqual([{ path: "userId", message: expect.any(String) }]);
     const view = await api<RoomBody>(`/v1/rooms/${room.id}`, { token: alice.accessToken });
     expect(view.body.members.map((m) => m.userId)).toEqual([alice.id, bob.id]);
     // Bob hands the room over? No: only the owner adds. But once Carol lifts the block, Alice can.
     await unblock(carol, alice.id);
-    expect((await api(`/v1/rooms/${room.id}/members`, { token: alice.accessToken, body: { userId: carol.id } })).status).toBe(201);
+    expect(
+      (await api(`/v1/rooms/${room.id}/members`, { token: alice.accessToken, body: { userId: carol.id } })).status,
+    ).toBe(201);
   });
 });

@@ -4,10 +4,14 @@ import { describe, expect, it } from "vitest";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { connect, createGroup, type RoomBody, sendRest } from "./helpers";
 
-const direct = (from: { accessToken: string }, to: string) => api<RoomBody>("/v1/rooms", { token: from.accessToken, body: { kind: "direct", memberIds: [to] } });
-const leave = (who: { accessToken: string }, roomId: string) => api(`/v1/rooms/${roomId}/members/me`, { method: "DELETE", token: who.accessToken });
-const add = (by: { accessToken: string }, roomId: string, userId: string) => api<RoomBody>(`/v1/rooms/${roomId}/members`, { token: by.accessToken, body: { userId } });
-const roomIds = async (who: { accessToken: string }) => (await api("/v1/rooms", { token: who.accessToken })).body.items.map((r: RoomBody) => r.id);
+const direct = (from: { accessToken: string }, to: string) =>
+  api<RoomBody>("/v1/rooms", { token: from.accessToken, body: { kind: "direct", memberIds: [to] } });
+const leave = (who: { accessToken: string }, roomId: string) =>
+  api(`/v1/rooms/${roomId}/members/me`, { method: "DELETE", token: who.accessToken });
+const add = (by: { accessToken: string }, roomId: string, userId: string) =>
+  api<RoomBody>(`/v1/rooms/${roomId}/members`, { token: by.accessToken, body: { userId } });
+const roomIds = async (who: { accessToken: string }) =>
+  (await api("/v1/rooms", { token: who.accessToken })).body.items.map((r: RoomBody) => r.id);
 
 describe("leaving a direct room", () => {
   it("a member leaves a direct room (204): it is gone for them, their socket is closed, the other keeps it and its history", async () => {
@@ -22,7 +26,11 @@ describe("leaving a direct room", () => {
     expect(await roomIds(bob)).toEqual([]);
     const view = await api<RoomBody>(`/v1/rooms/${room.id}`, { token: alice.accessToken });
     expect(view.body.members.map((m) => m.userId)).toEqual([alice.id]);
-    expect((await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken })).body.items.map((m: { text: string }) => m.text)).toEqual(["hello?"]);
+    expect(
+      (await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken })).body.items.map(
+        (m: { text: string }) => m.text,
+      ),
+    ).toEqual(["hello?"]);
   });
 
   it("the one who stayed cannot pull the leaver back: opening the direct room again returns it without them", async () => {
@@ -58,7 +66,11 @@ describe("leaving a direct room", () => {
   it("a member cannot remove the other member of a direct room (403)", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = (await direct(alice, bob.id)).body;
-    expectProblem(await api(`/v1/rooms/${room.id}/members/${bob.id}`, { method: "DELETE", token: alice.accessToken }), 403, "forbidden");
+    expectProblem(
+      await api(`/v1/rooms/${room.id}/members/${bob.id}`, { method: "DELETE", token: alice.accessToken }),
+      403,
+      "forbidden",
+    );
     expect((await api<RoomBody>(`/v1/rooms/${room.id}`, { token: bob.accessToken })).status).toBe(200);
   });
 });
@@ -90,7 +102,9 @@ describe("leaving a group", () => {
   it("someone the owner removed (they did not leave) can be added back by the owner, and cannot rejoin alone", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
-    expect((await api(`/v1/rooms/${room.id}/members/${bob.id}`, { method: "DELETE", token: alice.accessToken })).status).toBe(204);
+    expect(
+      (await api(`/v1/rooms/${room.id}/members/${bob.id}`, { method: "DELETE", token: alice.accessToken })).status,
+    ).toBe(204);
     expectProblem(await add(bob, room.id, "me"), 404, "not_found");
     expect((await add(alice, room.id, bob.id)).status).toBe(201);
   });
@@ -116,7 +130,9 @@ describe("leaving a group", () => {
     const room = await createGroup(alice, [bob]);
     await leave(bob, room.id);
     expect((await api("/v1/me", { method: "DELETE", token: bob.accessToken })).status).toBe(204);
-    const row = await env.DB.prepare("SELECT count(*) AS n FROM room_leaves WHERE user_id = ?").bind(bob.id).first<{ n: number }>();
+    const row = await env.DB.prepare("SELECT count(*) AS n FROM room_leaves WHERE user_id = ?")
+      .bind(bob.id)
+      .first<{ n: number }>();
     expect(row?.n).toBe(0);
   });
 });

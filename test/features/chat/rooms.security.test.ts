@@ -13,11 +13,30 @@ interface Route {
 /** Every REST route that acts on an existing room (the socket route is ws.test.ts's: it needs an upgrade). */
 const roomRoutes: Route[] = [
   { doc: "GET /v1/rooms/{id}", method: "GET", path: (id) => `/v1/rooms/${id}` },
-  { doc: "POST /v1/rooms/{id}/members", method: "POST", path: (id) => `/v1/rooms/${id}/members`, body: (o) => ({ userId: o.id }) },
-  { doc: "DELETE /v1/rooms/{id}/members/{userId}", method: "DELETE", path: (id, o) => `/v1/rooms/${id}/members/${o.id}` },
-  { doc: "PATCH /v1/rooms/{id}/members/me", method: "PATCH", path: (id) => `/v1/rooms/${id}/members/me`, body: () => ({ muted: true }) },
+  {
+    doc: "POST /v1/rooms/{id}/members",
+    method: "POST",
+    path: (id) => `/v1/rooms/${id}/members`,
+    body: (o) => ({ userId: o.id }),
+  },
+  {
+    doc: "DELETE /v1/rooms/{id}/members/{userId}",
+    method: "DELETE",
+    path: (id, o) => `/v1/rooms/${id}/members/${o.id}`,
+  },
+  {
+    doc: "PATCH /v1/rooms/{id}/members/me",
+    method: "PATCH",
+    path: (id) => `/v1/rooms/${id}/members/me`,
+    body: () => ({ muted: true }),
+  },
   { doc: "GET /v1/rooms/{id}/messages", method: "GET", path: (id) => `/v1/rooms/${id}/messages` },
-  { doc: "POST /v1/rooms/{id}/messages", method: "POST", path: (id) => `/v1/rooms/${id}/messages`, body: () => ({ clientId: "sneaky", text: "let me in" }) },
+  {
+    doc: "POST /v1/rooms/{id}/messages",
+    method: "POST",
+    path: (id) => `/v1/rooms/${id}/messages`,
+    body: () => ({ clientId: "sneaky", text: "let me in" }),
+  },
   { doc: "DELETE /v1/rooms/{id}/messages/{seq}", method: "DELETE", path: (id) => `/v1/rooms/${id}/messages/1` },
   { doc: "POST /v1/rooms/{id}/read", method: "POST", path: (id) => `/v1/rooms/${id}/read`, body: () => ({ seq: 0 }) },
 ];
@@ -37,7 +56,11 @@ describe("chat rooms over REST: security", () => {
     const room = await createGroup(alice, [bob]);
     for (const r of [...topRoutes, ...roomRoutes]) {
       for (const token of [null, "garbage", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."]) {
-        const res = await api(r.path(room.id, bob), { method: r.method, token, ...(r.body ? { body: r.body(bob) } : {}) });
+        const res = await api(r.path(room.id, bob), {
+          method: r.method,
+          token,
+          ...(r.body ? { body: r.body(bob) } : {}),
+        });
         expectProblem(res, 401, "unauthorized");
       }
     }
@@ -48,7 +71,11 @@ describe("chat rooms over REST: security", () => {
     const room = await createGroup(alice, [bob]);
     await sendRest(alice, room.id, "private talk");
     for (const r of roomRoutes) {
-      const res = await api(r.path(room.id, bob), { method: r.method, token: mallory.accessToken, ...(r.body ? { body: r.body(mallory) } : {}) });
+      const res = await api(r.path(room.id, bob), {
+        method: r.method,
+        token: mallory.accessToken,
+        ...(r.body ? { body: r.body(mallory) } : {}),
+      });
       expectProblem(res, 404, "not_found");
     }
     const view = await api<RoomBody>(`/v1/rooms/${room.id}`, { token: alice.accessToken });
@@ -57,7 +84,9 @@ describe("chat rooms over REST: security", () => {
     expect(view.body.muted).toBe(false);
     expect(view.body.lastSeq).toBe(1);
     const history = await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken });
-    expect(history.body.items.map((m: { text: string | null; deleted?: boolean }) => [m.text, m.deleted ?? false])).toEqual([["private talk", false]]);
+    expect(
+      history.body.items.map((m: { text: string | null; deleted?: boolean }) => [m.text, m.deleted ?? false]),
+    ).toEqual([["private talk", false]]);
     expect((await api(`/v1/rooms`, { token: mallory.accessToken })).body.items).toEqual([]);
   });
 
@@ -65,9 +94,21 @@ describe("chat rooms over REST: security", () => {
     const [alice, bob, carol] = [await signup(), await signup(), await signup()];
     const room = await createGroup(alice, [bob, carol]);
     const mallory = await signup();
-    expectProblem(await api(`/v1/rooms/${room.id}/members`, { token: bob.accessToken, body: { userId: mallory.id } }), 403, "forbidden");
-    expectProblem(await api(`/v1/rooms/${room.id}/members/${carol.id}`, { method: "DELETE", token: bob.accessToken }), 403, "forbidden");
-    expectProblem(await api(`/v1/rooms/${room.id}/members/${alice.id}`, { method: "DELETE", token: bob.accessToken }), 403, "forbidden");
+    expectProblem(
+      await api(`/v1/rooms/${room.id}/members`, { token: bob.accessToken, body: { userId: mallory.id } }),
+      403,
+      "forbidden",
+    );
+    expectProblem(
+      await api(`/v1/rooms/${room.id}/members/${carol.id}`, { method: "DELETE", token: bob.accessToken }),
+      403,
+      "forbidden",
+    );
+    expectProblem(
+      await api(`/v1/rooms/${room.id}/members/${alice.id}`, { method: "DELETE", token: bob.accessToken }),
+      403,
+      "forbidden",
+    );
     const view = await api<RoomBody>(`/v1/rooms/${room.id}`, { token: alice.accessToken });
     expect(view.body.members.map((m) => m.userId)).toEqual([alice.id, bob.id, carol.id]);
   });
@@ -77,7 +118,11 @@ describe("chat rooms over REST: security", () => {
     const room = await createGroup(alice, [bob]);
     await api(`/v1/rooms/${room.id}/members/${bob.id}`, { method: "DELETE", token: alice.accessToken });
     for (const r of roomRoutes) {
-      const res = await api(r.path(room.id, alice), { method: r.method, token: bob.accessToken, ...(r.body ? { body: r.body(alice) } : {}) });
+      const res = await api(r.path(room.id, alice), {
+        method: r.method,
+        token: bob.accessToken,
+        ...(r.body ? { body: r.body(alice) } : {}),
+      });
       expectProblem(res, 404, "not_found");
     }
   });
@@ -86,15 +131,33 @@ describe("chat rooms over REST: security", () => {
     const alice = await signup();
     const room = await createGroup(alice);
     expectProblem(await api("/v1/rooms", { token: serviceKey() }), 403, "forbidden");
-    expectProblem(await api(`/v1/rooms/${room.id}/messages`, { token: serviceKey(), body: { clientId: "svc", text: "hi" } }), 403, "forbidden");
+    expectProblem(
+      await api(`/v1/rooms/${room.id}/messages`, { token: serviceKey(), body: { clientId: "svc", text: "hi" } }),
+      403,
+      "forbidden",
+    );
   });
 
   it("a message is attributed to the token's user; a body cannot name another sender or room", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const other = await createGroup(bob);
-    expectProblem(await api(`/v1/rooms/${room.id}/messages`, { token: bob.accessToken, body: { clientId: "x", text: "hi", senderId: alice.id } }), 400, "validation_failed");
-    expectProblem(await api(`/v1/rooms/${room.id}/messages`, { token: bob.accessToken, body: { clientId: "x", text: "hi", roomId: other.id } }), 400, "validation_failed");
+    expectProblem(
+      await api(`/v1/rooms/${room.id}/messages`, {
+        token: bob.accessToken,
+        body: { clientId: "x", text: "hi", senderId: alice.id },
+      }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api(`/v1/rooms/${room.id}/messages`, {
+        token: bob.accessToken,
+        body: { clientId: "x", text: "hi", roomId: other.id },
+      }),
+      400,
+      "validation_failed",
+    );
     const ok = await sendRest(bob, room.id, "mine");
     expect(ok.body).toMatchObject({ senderId: bob.id, roomId: room.id });
   });

@@ -17,7 +17,9 @@ const SESSION_ENDED = 4401;
 
 /** The id of the session `user.accessToken` belongs to. */
 async function sessionIdOf(user: TestUser): Promise<string> {
-  const res = await api<{ items: { id: string; current: boolean }[] }>("/v1/auth/sessions", { token: user.accessToken });
+  const res = await api<{ items: { id: string; current: boolean }[] }>("/v1/auth/sessions", {
+    token: user.accessToken,
+  });
   const current = res.body.items.find((s) => s.current);
   if (!current) throw new Error(`no current session: ${res.text}`);
   return current.id;
@@ -65,8 +67,14 @@ describe("chat sockets end with their session (4401)", () => {
     const first = await api("/v1/auth/refresh", { body: { refreshToken: alice.refreshToken } });
     expect(first.status).toBe(200);
     // The rotated token again, past its 10 s grace (set the rotation back; no sleeping): reuse.
-    await env.DB.prepare("UPDATE sessions SET rotated_at = ? WHERE user_id = ?").bind(new Date(Date.now() - 60_000).toISOString(), alice.id).run();
-    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: alice.refreshToken } }), 401, "refresh_token_reused");
+    await env.DB.prepare("UPDATE sessions SET rotated_at = ? WHERE user_id = ?")
+      .bind(new Date(Date.now() - 60_000).toISOString(), alice.id)
+      .run();
+    expectProblem(
+      await api("/v1/auth/refresh", { body: { refreshToken: alice.refreshToken } }),
+      401,
+      "refresh_token_reused",
+    );
     expect((await a.socket.closedWithin()).code).toBe(SESSION_ENDED);
   });
 
@@ -77,7 +85,9 @@ describe("chat sockets end with their session (4401)", () => {
     const a1 = await connect(alice, room.id);
     const a2 = await connect(alice2, room.id);
     const revoked = await sessionIdOf(alice);
-    expect((await api(`/v1/auth/sessions/${revoked}`, { method: "DELETE", token: alice2.accessToken })).status).toBe(204);
+    expect((await api(`/v1/auth/sessions/${revoked}`, { method: "DELETE", token: alice2.accessToken })).status).toBe(
+      204,
+    );
     expect((await a1.socket.closedWithin()).code).toBe(SESSION_ENDED);
     await a2.socket.roundTrip();
     a2.socket.close();
@@ -89,7 +99,10 @@ describe("chat sockets end with their session (4401)", () => {
     const room = await createGroup(alice);
     const a1 = await connect(alice, room.id);
     const a2 = await connect(alice2, room.id);
-    const res = await api("/v1/auth/password", { token: alice2.accessToken, body: { currentPassword: alice.password, newPassword: "a brand new password" } });
+    const res = await api("/v1/auth/password", {
+      token: alice2.accessToken,
+      body: { currentPassword: alice.password, newPassword: "a brand new password" },
+    });
     expect(res.status).toBe(204);
     expect((await a1.socket.closedWithin()).code).toBe(SESSION_ENDED);
     await a2.socket.roundTrip();
@@ -104,8 +117,16 @@ describe("chat sockets end with their session (4401)", () => {
     const room = await createGroup(alice);
     const a1 = await connect(alice, room.id);
     const a2 = await connect(alice2, room.id);
-    const token = await issueToken(createDb(env.DB), alice.id, "password_reset", alice.email, limits.passwordResetTtlSec);
-    expect((await api("/v1/auth/password-reset/confirm", { body: { token, newPassword: "reset password 123" } })).status).toBe(204);
+    const token = await issueToken(
+      createDb(env.DB),
+      alice.id,
+      "password_reset",
+      alice.email,
+      limits.passwordResetTtlSec,
+    );
+    expect(
+      (await api("/v1/auth/password-reset/confirm", { body: { token, newPassword: "reset password 123" } })).status,
+    ).toBe(204);
     expect((await a1.socket.closedWithin()).code).toBe(SESSION_ENDED);
     expect((await a2.socket.closedWithin()).code).toBe(SESSION_ENDED);
   });
@@ -124,7 +145,9 @@ describe("chat sockets end with their session (4401)", () => {
     const a = await connect(alice, room.id);
     const b = await connect(bob, room.id);
     await a.socket.next("presence");
-    await env.DB.prepare("DELETE FROM sessions WHERE id = ?").bind(await sessionIdOf(bob)).run();
+    await env.DB.prepare("DELETE FROM sessions WHERE id = ?")
+      .bind(await sessionIdOf(bob))
+      .run();
     expect(await runDurableObjectAlarm(roomStub(room.id))).toBe(true);
     expect((await b.socket.closedWithin()).code).toBe(SESSION_ENDED);
     expect(await a.socket.next("presence")).toEqual({ type: "presence", userId: bob.id, online: false });

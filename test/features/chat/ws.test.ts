@@ -4,8 +4,8 @@ import { describe, expect, it } from "vitest";
 import { PONG_TEXT } from "../../../src/features/chat/protocol";
 import type { ChatRoom } from "../../../src/features/chat/room";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
-import { connect, createGroup, insertFile, newClientId, roomStub, sendRest, Socket, upgrade } from "./helpers";
 import { recordRoomJobs } from "../push/helpers";
+import { connect, createGroup, insertFile, newClientId, roomStub, Socket, sendRest, upgrade } from "./helpers";
 
 describe("chat over WebSockets", () => {
   it("two members exchange messages: stored with gapless seq, seen by both, sender included", async () => {
@@ -21,7 +21,14 @@ describe("chat over WebSockets", () => {
     const [atA] = await a.socket.messages(1);
     const [atB] = await b.socket.messages(1);
     expect(atA).toEqual(atB);
-    expect(atB).toMatchObject({ roomId: room.id, seq: 1, clientId: "a-1", senderId: alice.id, text: "hi Bob", fileId: null });
+    expect(atB).toMatchObject({
+      roomId: room.id,
+      seq: 1,
+      clientId: "a-1",
+      senderId: alice.id,
+      text: "hi Bob",
+      fileId: null,
+    });
 
     b.socket.send({ type: "send", clientId: "b-1", text: "hi Alice" });
     expect((await a.socket.messages(1))[0]).toMatchObject({ seq: 2, senderId: bob.id, text: "hi Alice" });
@@ -112,7 +119,9 @@ describe("chat over WebSockets", () => {
     expect(await a.socket.next("read")).toEqual({ type: "read", userId: bob.id, seq: 1 });
     expect(await b.socket.next("read")).toEqual({ type: "read", userId: bob.id, seq: 1 });
     // A socket's read position reaches D1 with the room's next flush (coalesced, not one write per read).
-    await runInDurableObject(roomStub(room.id), (o: ChatRoom) => (o as unknown as { flushNow(): Promise<void> }).flushNow());
+    await runInDurableObject(roomStub(room.id), (o: ChatRoom) =>
+      (o as unknown as { flushNow(): Promise<void> }).flushNow(),
+    );
     const seen = await api(`/v1/rooms/${room.id}`, { token: bob.accessToken });
     expect(seen.body.unreadCount).toBe(0);
     expect(seen.body.members.find((m: { userId: string }) => m.userId === bob.id).lastReadSeq).toBe(1);
@@ -211,7 +220,14 @@ describe("chat over WebSockets", () => {
     const sessionId = sessions.body.items[0].id as string;
     await api(`/v1/rooms/${room.id}/members/${bob.id}`, { method: "DELETE", token: alice.accessToken });
     const res = await roomStub(room.id).fetch(
-      new Request("https://chat-room.internal/ws", { headers: { upgrade: "websocket", "x-outpost-chat-user": bob.id, "x-outpost-chat-session": sessionId, "x-outpost-chat-room": room.id } }),
+      new Request("https://chat-room.internal/ws", {
+        headers: {
+          upgrade: "websocket",
+          "x-outpost-chat-user": bob.id,
+          "x-outpost-chat-session": sessionId,
+          "x-outpost-chat-room": room.id,
+        },
+      }),
     );
     expect(res.status).toBe(404);
     expect(res.status).not.toBe(101);
@@ -259,7 +275,8 @@ describe("chat over WebSockets", () => {
     // Through the room: it keeps the attachments it wrote in memory.
     await runInDurableObject(stub, (o: ChatRoom, state) => {
       const room = o as unknown as { attachment(ws: WebSocket): object; attach(ws: WebSocket, att: object): void };
-      for (const ws of state.getWebSockets(bob.id)) room.attach(ws, { ...room.attachment(ws), lastSeenAt: Date.now() - 10 * 60 * 1000 });
+      for (const ws of state.getWebSockets(bob.id))
+        room.attach(ws, { ...room.attachment(ws), lastSeenAt: Date.now() - 10 * 60 * 1000 });
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await b.socket.closed).code).toBe(4408);
@@ -277,7 +294,8 @@ describe("chat over WebSockets", () => {
     // Through the room: it keeps the attachments it wrote in memory.
     await runInDurableObject(stub, (o: ChatRoom, state) => {
       const room = o as unknown as { attachment(ws: WebSocket): object; attach(ws: WebSocket, att: object): void };
-      for (const ws of state.getWebSockets()) room.attach(ws, { ...room.attachment(ws), lastSeenAt: Date.now() - 10 * 60 * 1000 });
+      for (const ws of state.getWebSockets())
+        room.attach(ws, { ...room.attachment(ws), lastSeenAt: Date.now() - 10 * 60 * 1000 });
     });
     socket.send('{"type":"ping"}');
     await socket.next("pong");
@@ -313,7 +331,13 @@ describe("chat over WebSockets", () => {
         hasFile: false,
         recipients: [carol.id],
       },
-      expect.objectContaining({ type: "chat.message", seq: 2, messageId: next.body.id, text: "or lunch?", recipients: [carol.id] }),
+      expect.objectContaining({
+        type: "chat.message",
+        seq: 2,
+        messageId: next.body.id,
+        text: "or lunch?",
+        recipients: [carol.id],
+      }),
     ]);
     b.socket.close();
   });

@@ -5,14 +5,22 @@
  */
 import { describe, expect, it } from "vitest";
 import { limits } from "../../../src/config";
-import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { changed, snapshot } from "../../fuzz/support";
+import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { base, createNote, createPost } from "./helpers";
 import { subscribe } from "./live-helpers";
 
-type Op = { op: "create" | "update" | "replace" | "delete"; collection: string; id?: string; ifMatch?: number | string; data?: Record<string, unknown> };
-const batch = (token: string | null, operations: Op[], headers: Record<string, string> = {}) => api("/v1/batch", { token, body: { operations }, headers });
-const read = (user: TestUser, name: string, id: string) => api(`${base(name)}/records/${id}`, { token: user.accessToken });
+type Op = {
+  op: "create" | "update" | "replace" | "delete";
+  collection: string;
+  id?: string;
+  ifMatch?: number | string;
+  data?: Record<string, unknown>;
+};
+const batch = (token: string | null, operations: Op[], headers: Record<string, string> = {}) =>
+  api("/v1/batch", { token, body: { operations }, headers });
+const read = (user: TestUser, name: string, id: string) =>
+  api(`${base(name)}/records/${id}`, { token: user.accessToken });
 
 /** Runs a batch that must fail, and checks that no table changed. */
 async function refused(token: string, operations: Op[], status: number, code: string, path: string) {
@@ -68,7 +76,11 @@ describe("POST /v1/batch", () => {
       [postId, 1],
       [noteId, 2],
     ]);
-    expect((await read(user, "notes", noteId)).body).toMatchObject({ title: "draft", body: `posted as ${postId}`, version: 2 });
+    expect((await read(user, "notes", noteId)).body).toMatchObject({
+      title: "draft",
+      body: `posted as ${postId}`,
+      version: 2,
+    });
   });
 
   it("all or nothing: a stale ifMatch at index 2 → 412 naming operations.2, and no table changed", async () => {
@@ -97,26 +109,97 @@ describe("POST /v1/batch", () => {
     const theirPost = await createPost(other, "theirs");
     const create = { op: "create" as const, collection: "notes", data: { title: "x" } };
     // Another user's note under the owner rule: 404, as for the single route (existence not revealed).
-    await refused(me.accessToken, [create, { op: "update", collection: "notes", id: theirNote.id, data: { title: "mine now" } }], 404, "not_found", "operations.1");
+    await refused(
+      me.accessToken,
+      [create, { op: "update", collection: "notes", id: theirNote.id, data: { title: "mine now" } }],
+      404,
+      "not_found",
+      "operations.1",
+    );
     // A public post that is not mine: readable, so 403.
-    await refused(me.accessToken, [create, create, { op: "delete", collection: "posts", id: theirPost.id }], 403, "forbidden", "operations.2");
+    await refused(
+      me.accessToken,
+      [create, create, { op: "delete", collection: "posts", id: theirPost.id }],
+      403,
+      "forbidden",
+      "operations.2",
+    );
     // Invalid data is named down to the field.
-    await refused(me.accessToken, [create, { op: "update", collection: "notes", id: mine.id, data: { title: "" } }], 400, "validation_failed", "operations.1.data.title");
-    await refused(me.accessToken, [{ op: "create", collection: "notes", data: { title: "x", ownerId: other.id } }], 400, "validation_failed", "operations.0.data.ownerId");
+    await refused(
+      me.accessToken,
+      [create, { op: "update", collection: "notes", id: mine.id, data: { title: "" } }],
+      400,
+      "validation_failed",
+      "operations.1.data.title",
+    );
+    await refused(
+      me.accessToken,
+      [{ op: "create", collection: "notes", data: { title: "x", ownerId: other.id } }],
+      400,
+      "validation_failed",
+      "operations.0.data.ownerId",
+    );
     // An operation that fails because of an earlier one in the same batch.
-    await refused(me.accessToken, [{ op: "delete", collection: "notes", id: mine.id }, { op: "update", collection: "notes", id: mine.id, data: { title: "gone" } }], 404, "not_found", "operations.1");
-    await refused(me.accessToken, [create, { op: "update", collection: "notes", id: mine.id, data: { pinned: true } }, { op: "update", collection: "notes", id: mine.id, ifMatch: 1, data: { pinned: false } }], 412, "version_conflict", "operations.2");
+    await refused(
+      me.accessToken,
+      [
+        { op: "delete", collection: "notes", id: mine.id },
+        { op: "update", collection: "notes", id: mine.id, data: { title: "gone" } },
+      ],
+      404,
+      "not_found",
+      "operations.1",
+    );
+    await refused(
+      me.accessToken,
+      [
+        create,
+        { op: "update", collection: "notes", id: mine.id, data: { pinned: true } },
+        { op: "update", collection: "notes", id: mine.id, ifMatch: 1, data: { pinned: false } },
+      ],
+      412,
+      "version_conflict",
+      "operations.2",
+    );
     // Unknown collection, missing id, data on a delete, ifMatch on a create.
-    await refused(me.accessToken, [create, { op: "create", collection: "nope", data: {} }], 400, "validation_failed", "operations.1.collection");
-    await refused(me.accessToken, [{ op: "update", collection: "notes", data: { title: "x" } }], 400, "validation_failed", "operations.0.id");
-    await refused(me.accessToken, [{ op: "delete", collection: "notes", id: mine.id, data: {} }], 400, "validation_failed", "operations.0.data");
-    await refused(me.accessToken, [{ op: "create", collection: "notes", ifMatch: 1, data: { title: "x" } }], 400, "validation_failed", "operations.0.ifMatch");
+    await refused(
+      me.accessToken,
+      [create, { op: "create", collection: "nope", data: {} }],
+      400,
+      "validation_failed",
+      "operations.1.collection",
+    );
+    await refused(
+      me.accessToken,
+      [{ op: "update", collection: "notes", data: { title: "x" } }],
+      400,
+      "validation_failed",
+      "operations.0.id",
+    );
+    await refused(
+      me.accessToken,
+      [{ op: "delete", collection: "notes", id: mine.id, data: {} }],
+      400,
+      "validation_failed",
+      "operations.0.data",
+    );
+    await refused(
+      me.accessToken,
+      [{ op: "create", collection: "notes", ifMatch: 1, data: { title: "x" } }],
+      400,
+      "validation_failed",
+      "operations.0.ifMatch",
+    );
     expect((await read(me, "notes", mine.id)).body).toEqual(mine);
   });
 
   it("at most 50 operations; an empty batch is refused", async () => {
     const user = await signup();
-    const ops: Op[] = Array.from({ length: limits.batchMaxOperations + 1 }, (_, i) => ({ op: "create", collection: "notes", data: { title: `n${i}` } }));
+    const ops: Op[] = Array.from({ length: limits.batchMaxOperations + 1 }, (_, i) => ({
+      op: "create",
+      collection: "notes",
+      data: { title: `n${i}` },
+    }));
     const before = await snapshot();
     expectProblem(await batch(user.accessToken, ops), 400, "validation_failed");
     expectProblem(await batch(user.accessToken, []), 400, "validation_failed");
@@ -162,7 +245,10 @@ describe("POST /v1/batch", () => {
     expectProblem(await batch(`${me.accessToken.slice(0, -2)}xx`, ops), 401, "unauthorized");
     expect(changed(before, await snapshot())).toEqual([]);
     await refused(me.accessToken, ops, 404, "not_found", "operations.0");
-    const admin = await batch(serviceKey(), [...ops, { op: "create", collection: "notes", data: { title: "by the service" } }]);
+    const admin = await batch(serviceKey(), [
+      ...ops,
+      { op: "create", collection: "notes", data: { title: "by the service" } },
+    ]);
     expect(admin.status, admin.text).toBe(200);
     expect(admin.body.results[1]).toMatchObject({ ownerId: null });
     expect((await read(other, "notes", theirs.id)).status).toBe(404);

@@ -28,13 +28,18 @@ describe("collections: change feed", () => {
     const user = await signup();
     const a = await createNote(user, { title: "a" });
     const b = await createNote(user, { title: "b" });
-    const a2 = (await api(`${notes}/${a.id}`, { method: "PATCH", token: user.accessToken, body: { title: "a2" } })).body;
+    const a2 = (await api(`${notes}/${a.id}`, { method: "PATCH", token: user.accessToken, body: { title: "a2" } }))
+      .body;
     expect((await api(`${notes}/${b.id}`, { method: "DELETE", token: user.accessToken })).status).toBe(204);
     const c = await createNote(user, { title: "c" });
 
     const res = await feed("notes", user.accessToken);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ items: [a2, { id: b.id, deleted: true, version: 2 }, c], nextCursor: expect.any(String), hasMore: false });
+    expect(res.body).toEqual({
+      items: [a2, { id: b.id, deleted: true, version: 2 }, c],
+      nextCursor: expect.any(String),
+      hasMore: false,
+    });
   });
 
   it("from a cursor, returns only what changed after it; an idle poll keeps the cursor", async () => {
@@ -60,7 +65,9 @@ describe("collections: change feed", () => {
     expect(page1.body.hasMore).toBe(true);
     expect(page1.body.items.map((r: { id: string }) => r.id)).toEqual([made[0]!.id, made[1]!.id]);
     // n0 was already delivered; changing it moves it to the end of the feed
-    const n0 = (await api(`${notes}/${made[0]!.id}`, { method: "PATCH", token: user.accessToken, body: { pinned: true } })).body;
+    const n0 = (
+      await api(`${notes}/${made[0]!.id}`, { method: "PATCH", token: user.accessToken, body: { pinned: true } })
+    ).body;
     const extra = await createNote(user, { title: "extra" });
     const rest = await drain("notes", user.accessToken, page1.body.nextCursor, "2");
     expect(rest.items.map((r) => r.id)).toEqual([made[2]!.id, made[3]!.id, made[4]!.id, n0.id, extra.id]);
@@ -130,19 +137,35 @@ describe("collections: account deletion", () => {
     const leaving = await signup();
     await deleteAccount(leaving);
     // Access tokens are checked without D1, so this one still passes for its remaining lifetime.
-    expectProblem(await api(notes, { token: leaving.accessToken, body: { title: "after the fact" } }), 401, "unauthorized");
-    expectProblem(await api(`${base("posts")}/records`, { token: leaving.accessToken, body: { text: "ghost" } }), 401, "unauthorized");
+    expectProblem(
+      await api(notes, { token: leaving.accessToken, body: { title: "after the fact" } }),
+      401,
+      "unauthorized",
+    );
+    expectProblem(
+      await api(`${base("posts")}/records`, { token: leaving.accessToken, body: { text: "ghost" } }),
+      401,
+      "unauthorized",
+    );
     for (const table of ["app_notes", "app_posts"]) {
-      const n = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE owner_id = ?`).bind(leaving.id).first<{ n: number }>();
+      const n = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE owner_id = ?`)
+        .bind(leaving.id)
+        .first<{ n: number }>();
       expect(n?.n, table).toBe(0);
     }
-    const log = await env.DB.prepare("SELECT count(*) AS n FROM record_changes WHERE owner_id = ?").bind(leaving.id).first<{ n: number }>();
+    const log = await env.DB.prepare("SELECT count(*) AS n FROM record_changes WHERE owner_id = ?")
+      .bind(leaving.id)
+      .first<{ n: number }>();
     expect(log?.n).toBe(0);
   });
 
   it("forgets the user's stored idempotent responses", async () => {
     const leaving = await signup();
-    const created = await api(notes, { token: leaving.accessToken, body: { title: "t" }, headers: { "idempotency-key": "k-gone" } });
+    const created = await api(notes, {
+      token: leaving.accessToken,
+      body: { title: "t" },
+      headers: { "idempotency-key": "k-gone" },
+    });
     expect(created.status).toBe(201);
     const db = createDb(env.DB);
     const scope = eq(idempotencyKeys.scope, `user:${leaving.id}`);

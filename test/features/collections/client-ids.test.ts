@@ -5,13 +5,14 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { changed, snapshot } from "../../fuzz/support";
+import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { base } from "./helpers";
 
 const notes = `${base("notes")}/records`;
 const posts = `${base("posts")}/records`;
-const logRows = async (id: string) => (await env.DB.prepare("SELECT seq, version, deleted FROM record_changes WHERE record_id = ?").bind(id).all()).results;
+const logRows = async (id: string) =>
+  (await env.DB.prepare("SELECT seq, version, deleted FROM record_changes WHERE record_id = ?").bind(id).all()).results;
 
 describe("create with a client id", () => {
   it("201 with that id; the same request again → 200 with the stored record, nothing written", async () => {
@@ -19,7 +20,15 @@ describe("create with a client id", () => {
     const id = crypto.randomUUID();
     const first = await api(notes, { token: user.accessToken, body: { id, title: "offline" } });
     expect(first.status, first.text).toBe(201);
-    expect(first.body).toMatchObject({ id, title: "offline", body: "", pinned: false, tags: [], version: 1, ownerId: user.id });
+    expect(first.body).toMatchObject({
+      id,
+      title: "offline",
+      body: "",
+      pinned: false,
+      tags: [],
+      version: 1,
+      ownerId: user.id,
+    });
     expect(first.headers.get("location")).toBe(`/v1/collections/notes/records/${id}`);
     const log = await logRows(id);
     const before = await snapshot();
@@ -44,12 +53,18 @@ describe("create with a client id", () => {
     expect(changed(before, await snapshot())).toEqual([]);
 
     // A record that was changed since: its create is no longer "the same request".
-    expect((await api(`${notes}/${id}`, { method: "PATCH", token: me.accessToken, body: { pinned: true } })).status).toBe(200);
+    expect(
+      (await api(`${notes}/${id}`, { method: "PATCH", token: me.accessToken, body: { pinned: true } })).status,
+    ).toBe(200);
     expectProblem(await api(notes, { token: me.accessToken, body: { id, title: "mine" } }), 409, "conflict");
 
     // A deleted id is never reused (its tombstone is in the change feed).
     expect((await api(`${notes}/${id}`, { method: "DELETE", token: me.accessToken })).status).toBe(204);
-    expectProblem(await api(notes, { token: me.accessToken, body: { id, title: "mine", pinned: true } }), 409, "conflict");
+    expectProblem(
+      await api(notes, { token: me.accessToken, body: { id, title: "mine", pinned: true } }),
+      409,
+      "conflict",
+    );
     expect((await api(`${notes}/${id}`, { token: me.accessToken })).status).toBe(404);
   });
 
@@ -59,17 +74,38 @@ describe("create with a client id", () => {
     const res = await api(notes, { token: user.accessToken, body: { id: upper, title: "caps" } });
     expect(res.status, res.text).toBe(201);
     expect(res.body.id).toBe(upper.toLowerCase());
-    expect((await api(notes, { token: user.accessToken, body: { id: upper.toLowerCase(), title: "caps" } })).status).toBe(200);
+    expect(
+      (await api(notes, { token: user.accessToken, body: { id: upper.toLowerCase(), title: "caps" } })).status,
+    ).toBe(200);
     const v7 = "01900000-0000-7000-8000-0000000000aa";
     expect((await api(notes, { token: user.accessToken, body: { id: v7, title: "v7" } })).status).toBe(201);
-    for (const bad of ["", "x", "not-a-uuid", "00000000-0000-0000-0000-000000000000", "01900000-0000-7000-c000-000000000000", "01900000-0000-9000-8000-000000000000", `${crypto.randomUUID()}0`, "{01900000-0000-7000-8000-000000000000}", 42, null]) {
+    for (const bad of [
+      "",
+      "x",
+      "not-a-uuid",
+      "00000000-0000-0000-0000-000000000000",
+      "01900000-0000-7000-c000-000000000000",
+      "01900000-0000-9000-8000-000000000000",
+      `${crypto.randomUUID()}0`,
+      "{01900000-0000-7000-8000-000000000000}",
+      42,
+      null,
+    ]) {
       const r = await api(notes, { token: user.accessToken, body: { id: bad, title: "bad" } });
       expect(expectProblem(r, 400, "validation_failed").errors?.[0]?.path, JSON.stringify(bad)).toBe("id");
     }
     // PUT and PATCH never take an id from the body.
     const id = res.body.id;
-    expectProblem(await api(`${notes}/${id}`, { method: "PATCH", token: user.accessToken, body: { id: crypto.randomUUID() } }), 400, "validation_failed");
-    expectProblem(await api(`${notes}/${id}`, { method: "PUT", token: user.accessToken, body: { id, title: "x" } }), 400, "validation_failed");
+    expectProblem(
+      await api(`${notes}/${id}`, { method: "PATCH", token: user.accessToken, body: { id: crypto.randomUUID() } }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api(`${notes}/${id}`, { method: "PUT", token: user.accessToken, body: { id, title: "x" } }),
+      400,
+      "validation_failed",
+    );
   });
 
   it("an id is per collection; the service key's records (no owner) retry like any other", async () => {

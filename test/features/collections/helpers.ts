@@ -20,6 +20,8 @@ export async function createPost(user: TestUser, text = "hello") {
 
 /** Lists with a JSON `where` and the given query parameters. */
 export function list(name: string, token: string | null, params: Record<string, string | object> = {}) {
-  const q = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+  const q = new URLSearchParams(
+    Object.entries(params).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+  );
   return api(`${base(name)}/records?${q}`, { token });
 }

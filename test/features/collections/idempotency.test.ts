@@ -8,7 +8,8 @@ import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { base, list } from "./helpers";
 
 const notes = `${base("notes")}/records`;
-const post = (token: string, key: string, body: unknown = { title: "once" }) => api(notes, { token, body, headers: { "idempotency-key": key } });
+const post = (token: string, key: string, body: unknown = { title: "once" }) =>
+  api(notes, { token, body, headers: { "idempotency-key": key } });
 
 describe("Idempotency-Key on POST", () => {
   it("a retry returns the first response and writes nothing", async () => {
@@ -34,7 +35,15 @@ describe("Idempotency-Key on POST", () => {
     expect((await post(user.accessToken, "k-2", { title: "a" })).status).toBe(201);
     const p = expectProblem(await post(user.accessToken, "k-2", { title: "b" }), 409, "conflict");
     expect(p.errors).toEqual([{ path: "Idempotency-Key", message: expect.any(String) }]);
-    const p2 = expectProblem(await api(`${base("posts")}/records`, { token: user.accessToken, body: { title: "a" }, headers: { "idempotency-key": "k-2" } }), 409, "conflict");
+    const p2 = expectProblem(
+      await api(`${base("posts")}/records`, {
+        token: user.accessToken,
+        body: { title: "a" },
+        headers: { "idempotency-key": "k-2" },
+      }),
+      409,
+      "conflict",
+    );
     expect(p2.errors?.[0]?.path).toBe("Idempotency-Key");
     expect((await list("notes", user.accessToken)).body.items).toHaveLength(1);
   });
@@ -68,7 +77,15 @@ describe("Idempotency-Key on POST", () => {
     // What the first request leaves while its handler runs.
     const body = JSON.stringify({ title: "slow" });
     const hash = await hashOf("POST", "/v1/collections/notes/records", body);
-    await db.insert(idempotencyKeys).values({ scope: `user:${user.id}`, key: "k-busy", requestHash: hash, state: "in_flight", lockId: "other", lockedAt: new Date(now).toISOString(), expiresAt: new Date(now + 86_400_000).toISOString() });
+    await db.insert(idempotencyKeys).values({
+      scope: `user:${user.id}`,
+      key: "k-busy",
+      requestHash: hash,
+      state: "in_flight",
+      lockId: "other",
+      lockedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + 86_400_000).toISOString(),
+    });
     const res = await post(user.accessToken, "k-busy", { title: "slow" });
     expectProblem(res, 409, "conflict");
     expect(res.headers.get("retry-after")).toBe("1");
@@ -118,4 +135,5 @@ describe("Idempotency-Key on POST", () => {
 
 /** The request hash the middleware stores (method, path, body). */
 /** The request fingerprint the middleware stores (keyed: bodies may hold passwords). */
-const hashOf = async (method: string, path: string, body: string) => b64url(await hmac(await purposeKey(env.JWT_SECRET, "idempotency-fingerprint"), `${method} ${path}\n${body}`));
+const hashOf = async (method: string, path: string, body: string) =>
+  b64url(await hmac(await purposeKey(env.JWT_SECRET, "idempotency-fingerprint"), `${method} ${path}\n${body}`));

@@ -18,7 +18,13 @@ export type LiveFrame =
 /** The upgrade request an app makes: token in the header (default) or as `?token=`, optional `?since=`. */
 export async function subscribeRequest(
   name: string,
-  opts: { token?: string | null; via?: "header" | "query"; since?: string; ticket?: string; headers?: Record<string, string> } = {},
+  opts: {
+    token?: string | null;
+    via?: "header" | "query";
+    since?: string;
+    ticket?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Response> {
   const url = new URL(`https://outpost.test/v1/collections/${name}/subscribe`);
   const headers = new Headers({ upgrade: "websocket", "cf-connecting-ip": freshIp(), ...opts.headers });
@@ -30,10 +36,18 @@ export async function subscribeRequest(
 }
 
 /** An upgrade the server refused, as `api()` returns responses (for `expectProblem`). */
-export async function refusedSubscribe(name: string, opts: Parameters<typeof subscribeRequest>[1] = {}): Promise<ApiResponse> {
+export async function refusedSubscribe(
+  name: string,
+  opts: Parameters<typeof subscribeRequest>[1] = {},
+): Promise<ApiResponse> {
   const res = await subscribeRequest(name, opts);
   const text = await res.text();
-  return { status: res.status, headers: res.headers, text, body: (res.headers.get("content-type") ?? "").includes("json") && text ? JSON.parse(text) : text };
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    body: (res.headers.get("content-type") ?? "").includes("json") && text ? JSON.parse(text) : text,
+  };
 }
 
 /** A connected subscription that buffers frames so tests can await them in order. */
@@ -75,7 +89,10 @@ export class LiveSocket {
       const i = this.buffer.findIndex((f) => f.type === type);
       if (i >= 0) return this.buffer.splice(i, 1)[0] as Extract<LiveFrame, { type: T }>;
       const left = deadline - Date.now();
-      if (left <= 0 || !this.open) throw new Error(`no ${type} frame within ${timeoutMs} ms (open: ${this.open}); buffered: ${JSON.stringify(this.buffer).slice(0, 500)}`);
+      if (left <= 0 || !this.open)
+        throw new Error(
+          `no ${type} frame within ${timeoutMs} ms (open: ${this.open}); buffered: ${JSON.stringify(this.buffer).slice(0, 500)}`,
+        );
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.waiter = () => {
@@ -165,11 +182,13 @@ export async function subscribe(user: TestUser, name: string, opts: { since?: st
 /** Checks that cursors strictly increase (change frames arrive in cursor order, none twice). */
 export function expectCursorOrder(frames: { cursor: string }[]) {
   const seqs = frames.map((f) => seqOf(f.cursor));
-  for (let i = 1; i < seqs.length; i++) expect(seqs[i], `cursor ${i} after ${seqs[i - 1]}`).toBeGreaterThan(seqs[i - 1]!);
+  for (let i = 1; i < seqs.length; i++)
+    expect(seqs[i], `cursor ${i} after ${seqs[i - 1]}`).toBeGreaterThan(seqs[i - 1]!);
 }
 
 /** The change-log position inside a cursor (cursors are opaque to apps; tests may look). */
-export const seqOf = (cursor: string): number => (JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/"))) as { q: number }).q;
+export const seqOf = (cursor: string): number =>
+  (JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/"))) as { q: number }).q;
 
 /** A hub's Durable Object stub, by the name the feature gives it. */
 export const hubStub = (name: string) => env.COLLECTION_HUB.get(env.COLLECTION_HUB.idFromName(name));
@@ -179,6 +198,7 @@ export const hubStub = (name: string) => env.COLLECTION_HUB.get(env.COLLECTION_H
  * are made due first: they run at most every `liveRecheckSec`, kept in the hub's storage.
  */
 export async function runHeartbeat(stub: DurableObjectStub, opts: { backstop?: boolean } = {}): Promise<boolean> {
-  if (opts.backstop) await runInDurableObject(stub, (_hub: unknown, state) => void state.storage.kv.delete("recheckAt"));
+  if (opts.backstop)
+    await runInDurableObject(stub, (_hub: unknown, state) => void state.storage.kv.delete("recheckAt"));
   return runDurableObjectAlarm(stub);
 }

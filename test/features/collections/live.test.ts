@@ -6,16 +6,26 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { limits } from "../../../src/config";
 import { createDb } from "../../../src/db";
 import type { Principal } from "../../../src/env";
 import type { CollectionHub } from "../../../src/features/collections/hub";
 import { hubKeyFor, hubName, rootKey, shardOf } from "../../../src/features/collections/live";
-import { limits } from "../../../src/config";
 import { findCollection } from "../../../src/features/collections/registry";
 import * as svc from "../../../src/features/collections/service";
 import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
 import { base, createNote, createPost } from "./helpers";
-import { type ChangeFrame, expectCursorOrder, hubStub, LiveSocket, refusedSubscribe, runHeartbeat, seqOf, subscribe, subscribeRequest } from "./live-helpers";
+import {
+  type ChangeFrame,
+  expectCursorOrder,
+  hubStub,
+  LiveSocket,
+  refusedSubscribe,
+  runHeartbeat,
+  seqOf,
+  subscribe,
+  subscribeRequest,
+} from "./live-helpers";
 
 const notes = findCollection("notes")!;
 const posts = findCollection("posts")!;
@@ -24,19 +34,25 @@ const asUser = (u: TestUser): Principal => ({ kind: "user", userId: u.id, sessio
 
 /** The change feed from the start, as `/changes` returns it (the items a socket must match). */
 async function feed(name: string, user: TestUser, since?: string) {
-  const res = await api(`${base(name)}/changes?limit=200${since ? `&since=${since}` : ""}`, { token: user.accessToken });
+  const res = await api(`${base(name)}/changes?limit=200${since ? `&since=${since}` : ""}`, {
+    token: user.accessToken,
+  });
   expect(res.status, res.text).toBe(200);
   return res.body as { items: Record<string, unknown>[]; nextCursor: string; hasMore: boolean };
 }
 
 /** The hub a user's subscription to `name` lives on. */
-const hubOf = (name: "notes" | "posts", user: TestUser) => hubStub(hubName(hubKeyFor(name === "notes" ? notes : posts, user.id)));
+const hubOf = (name: "notes" | "posts", user: TestUser) =>
+  hubStub(hubName(hubKeyFor(name === "notes" ? notes : posts, user.id)));
 
 /**
  * Runs `hook` once inside the hub, right after the next replay read returns and before that
  * socket goes live: whatever it writes lands "between the replay query and going live".
  */
-async function duringNextReplay(stub: DurableObjectStub<CollectionHub>, hook: (hub: CollectionHub) => Promise<void>): Promise<{ readsFrom: number[] }> {
+async function duringNextReplay(
+  stub: DurableObjectStub<CollectionHub>,
+  hook: (hub: CollectionHub) => Promise<void>,
+): Promise<{ readsFrom: number[] }> {
   const seen = { readsFrom: [] as number[] };
   await runInDurableObject(stub, (hub: CollectionHub) => {
     const h = hub as unknown as { readLog: (from: number, ...a: unknown[]) => Promise<unknown> };
@@ -66,8 +82,12 @@ describe("subscribe: replay, ready, live", () => {
     expect(ready.cursor).toBe(all.nextCursor);
     expectCursorOrder(replayed);
 
-    const a2 = (await api(`${base("notes")}/records/${a.id}`, { method: "PATCH", token: user.accessToken, body: { title: "a2" } })).body;
-    expect((await api(`${base("notes")}/records/${b.id}`, { method: "DELETE", token: user.accessToken })).status).toBe(204);
+    const a2 = (
+      await api(`${base("notes")}/records/${a.id}`, { method: "PATCH", token: user.accessToken, body: { title: "a2" } })
+    ).body;
+    expect((await api(`${base("notes")}/records/${b.id}`, { method: "DELETE", token: user.accessToken })).status).toBe(
+      204,
+    );
     const c = await createNote(user, { title: "c" });
     const live = await socket.changes(3);
     expect(live.map((f) => f.item)).toEqual([a2, { id: b.id, deleted: true, version: 2 }, c]);
@@ -118,7 +138,8 @@ describe("subscribe: replay, ready, live", () => {
         }),
       );
     })();
-    const createdAtLeast = (n: number) => new Promise<void>((resolve) => (created.length >= n ? resolve() : waiters.push({ n, resolve })));
+    const createdAtLeast = (n: number) =>
+      new Promise<void>((resolve) => (created.length >= n ? resolve() : waiters.push({ n, resolve })));
 
     // Some changes arrive live, then the app loses its connection mid-burst.
     const before = await first.socket.changes(15, 10_000);
@@ -264,9 +285,15 @@ describe("subscribe: only what the caller may list", () => {
     const mine = await subscribe(owner, "notes");
     const secret = await createNote(owner, { title: "secret live" });
     expect((await mine.socket.changes(1))[0]!.item).toEqual(secret);
-    const patched = await api(`${base("notes")}/records/${secret.id}`, { method: "PATCH", token: owner.accessToken, body: { title: "still secret" } });
+    const patched = await api(`${base("notes")}/records/${secret.id}`, {
+      method: "PATCH",
+      token: owner.accessToken,
+      body: { title: "still secret" },
+    });
     expect(patched.status).toBe(200);
-    expect((await api(`${base("notes")}/records/${secret.id}`, { method: "DELETE", token: owner.accessToken })).status).toBe(204);
+    expect(
+      (await api(`${base("notes")}/records/${secret.id}`, { method: "DELETE", token: owner.accessToken })).status,
+    ).toBe(204);
     // The log keeps one row per record: the update may arrive, or only the tombstone that replaced it.
     let last = await mine.socket.next("change");
     if (!last.item.deleted) last = await mine.socket.next("change");
@@ -348,7 +375,9 @@ describe("subscribe: shards of a shared collection", () => {
     // The shard's heartbeat registers again and reads the log from where it stands.
     expect(await runHeartbeat(hubOf("posts", last), { backstop: true })).toBe(true);
     expect((await s.socket.changes(1))[0]!.item).toEqual(missed);
-    const registered = await runInDurableObject(root, (hub: CollectionHub) => (hub as unknown as { shards: Set<number> }).shards.has(lastShard));
+    const registered = await runInDurableObject(root, (hub: CollectionHub) =>
+      (hub as unknown as { shards: Set<number> }).shards.has(lastShard),
+    );
     expect(registered).toBe(true);
 
     // A forwarded page that starts past the shard's position (a forward was lost): it reads the gap itself.
@@ -366,7 +395,12 @@ describe("subscribe: shard registration races", () => {
   it("the root does not drop a shard whose stale 'no sockets' answer arrives after it registered again (a socket arrived)", async () => {
     const X = limits.liveHubShards - 1;
     const kept = await runInDurableObject(hubStub(hubName(rootKey("posts"))), async (hub: CollectionHub) => {
-      const h = hub as unknown as { env: Env; shards: Set<number>; shardLive: CollectionHub["shardLive"]; forward: (from: number, to: number, items: unknown[]) => Promise<void> };
+      const h = hub as unknown as {
+        env: Env;
+        shards: Set<number>;
+        shardLive: CollectionHub["shardLive"];
+        forward: (from: number, to: number, items: unknown[]) => Promise<void>;
+      };
       await h.shardLive(rootKey("posts"), X);
       const realEnv = h.env;
       // Shard X, as the root reaches it: it registers again (a socket arriving), then answers the
@@ -378,7 +412,13 @@ describe("subscribe: shard registration races", () => {
           return false;
         },
       };
-      h.env = { ...realEnv, COLLECTION_HUB: { idFromName: (name: string) => name, get: (id: string) => (id.endsWith(`/shard/${X}`) ? shardX : other) } } as unknown as Env;
+      h.env = {
+        ...realEnv,
+        COLLECTION_HUB: {
+          idFromName: (name: string) => name,
+          get: (id: string) => (id.endsWith(`/shard/${X}`) ? shardX : other),
+        },
+      } as unknown as Env;
       try {
         await h.forward(0, 0, []);
       } finally {
@@ -391,7 +431,7 @@ describe("subscribe: shard registration races", () => {
 });
 
 describe("subscribe: the socket's life", () => {
-  it("`{\"type\":\"ping\"}` is answered by the runtime without waking the hub; other pings by the hub", async () => {
+  it('`{"type":"ping"}` is answered by the runtime without waking the hub; other pings by the hub', async () => {
     const user = await signup();
     const { socket } = await subscribe(user, "notes");
     socket.send('{"type":"ping"}');
@@ -424,7 +464,8 @@ describe("subscribe: the socket's life", () => {
     const long = Date.now() - 10 * 60 * 1000;
     for (const u of [quiet, pinging]) {
       await runInDurableObject(hubOf("posts", u), (hub: CollectionHub, state) => {
-        for (const ws of state.getWebSockets(u.id)) ws.serializeAttachment({ ...(ws.deserializeAttachment() as object), lastSeenAt: long });
+        for (const ws of state.getWebSockets(u.id))
+          ws.serializeAttachment({ ...(ws.deserializeAttachment() as object), lastSeenAt: long });
         // The hub keeps the attachments it read in memory: forget them (as hibernation would).
         (hub as unknown as { atts: WeakMap<WebSocket, unknown> }).atts = new WeakMap();
       });
@@ -470,14 +511,22 @@ describe("subscribe: refusals", () => {
     const user = await signup();
     const plain = await api(`${base("notes")}/subscribe`, { token: user.accessToken });
     expectProblem(plain, 400, "bad_request");
-    expectProblem(await refusedSubscribe("notes", { token: user.accessToken, since: "not-a-cursor" }), 400, "validation_failed");
+    expectProblem(
+      await refusedSubscribe("notes", { token: user.accessToken, since: "not-a-cursor" }),
+      400,
+      "validation_failed",
+    );
     expectProblem(await refusedSubscribe("nope", { token: user.accessToken }), 404, "not_found");
   });
 
   it("no token, a tampered token, the service key → refused before any socket", async () => {
     const user = await signup();
     expectProblem(await refusedSubscribe("notes"), 401, "unauthorized");
-    expectProblem(await refusedSubscribe("notes", { token: `${user.accessToken.slice(0, -2)}xx` }), 401, "unauthorized");
+    expectProblem(
+      await refusedSubscribe("notes", { token: `${user.accessToken.slice(0, -2)}xx` }),
+      401,
+      "unauthorized",
+    );
     expectProblem(await refusedSubscribe("notes", { token: env.SERVICE_KEY }), 403, "forbidden");
   });
 

@@ -3,10 +3,17 @@ import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { AppError } from "../../../src/errors";
-import { collections, findCollection, type Collection } from "../../../src/features/collections/registry";
-import { collectionSchemas, operators } from "../../../src/features/collections/schemas";
+import { type Collection, collections, findCollection } from "../../../src/features/collections/registry";
 import { prunableQuery } from "../../../src/features/collections/retention";
-import { type Access, changesQuery, getQuery, listQuery, logMetaQuery, planList } from "../../../src/features/collections/service";
+import { collectionSchemas, operators } from "../../../src/features/collections/schemas";
+import {
+  type Access,
+  changesQuery,
+  getQuery,
+  listQuery,
+  logMetaQuery,
+  planList,
+} from "../../../src/features/collections/service";
 import { encodeCursor } from "../../../src/lib/cursor";
 import { signup } from "../../helpers/api";
 import { createNote, createPost, list } from "./helpers";
@@ -54,13 +61,19 @@ describe("collections: the hot queries use indexes", () => {
     // the cursor is a range bound on the index, not a filter over the pages before it
     expect(next).toMatch(/app_notes_owner_created_idx \(owner_id=\? AND \(created_at,id\)<\(\?,\?\)\)/);
 
-    expectIndexed(await plan(listQuery(db, notes, own, { sort: "updatedAt", limit: 50 })), "app_notes_owner_updated_idx");
+    expectIndexed(
+      await plan(listQuery(db, notes, own, { sort: "updatedAt", limit: 50 })),
+      "app_notes_owner_updated_idx",
+    );
   });
 
   it("list of a public collection, newest first", async () => {
     const user = await signup();
     await createPost(user);
-    expectIndexed(await plan(listQuery(db, posts, { kind: "all" }, { sort: "-createdAt", limit: 50 })), "app_posts_created_idx");
+    expectIndexed(
+      await plan(listQuery(db, posts, { kind: "all" }, { sort: "-createdAt", limit: 50 })),
+      "app_posts_created_idx",
+    );
   });
 
   it("changes since a cursor, for one owner and for everyone", async () => {
@@ -68,7 +81,9 @@ describe("collections: the hot queries use indexes", () => {
     await createNote(user);
     const own = await plan(changesQuery(db, notes, { kind: "own", userId: user.id }, 0, 50));
     expectIndexed(own, "record_changes_owner_seq_idx", "sqlite_autoindex_app_notes_1");
-    expect(own).toMatch(/SEARCH record_changes USING INDEX record_changes_owner_seq_idx \(collection=\? AND owner_id=\? AND seq>\?\)/);
+    expect(own).toMatch(
+      /SEARCH record_changes USING INDEX record_changes_owner_seq_idx \(collection=\? AND owner_id=\? AND seq>\?\)/,
+    );
     const all = await plan(changesQuery(db, posts, { kind: "all" }, 0, 50));
     expectIndexed(all, "record_changes_collection_seq_idx", "sqlite_autoindex_app_posts_1");
   });
@@ -79,7 +94,12 @@ describe("collections: the hot queries use indexes", () => {
     /** Every table is searched through an index; the only scan is the one constant row the subqueries hang off. */
     const seeks = (p: string, ...lines: RegExp[]) => {
       for (const line of lines) expect(p).toMatch(line);
-      expect(p.split("\n").filter((l) => l.startsWith("SCAN ")).sort()).toEqual(["SCAN CONSTANT ROW", "SCAN one"]);
+      expect(
+        p
+          .split("\n")
+          .filter((l) => l.startsWith("SCAN "))
+          .sort(),
+      ).toEqual(["SCAN CONSTANT ROW", "SCAN one"]);
       expect(p).not.toContain("USE TEMP B-TREE");
     };
     seeks(
@@ -88,7 +108,10 @@ describe("collections: the hot queries use indexes", () => {
       /SEARCH record_change_horizons USING INDEX sqlite_autoindex_record_change_horizons_1 \(collection=\?\)/,
       /SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 \(id=\?\)/,
     );
-    seeks(await plan(logMetaQuery(db, posts, null)), /SEARCH record_changes USING COVERING INDEX record_changes_collection_seq_idx \(collection=\?\)/);
+    seeks(
+      await plan(logMetaQuery(db, posts, null)),
+      /SEARCH record_changes USING COVERING INDEX record_changes_collection_seq_idx \(collection=\?\)/,
+    );
   });
 
   it("the retention task walks old tombstones through their partial index, oldest first", async () => {
@@ -131,7 +154,8 @@ const sample = (kind: Kind, ownerId: string, alt = false): string | number | boo
 function conditions(kind: Kind, nullable: boolean, ownerId: string): unknown[] {
   const out: unknown[] = [sample(kind, ownerId)];
   if (nullable) out.push(null, { $ne: null }, { $in: [sample(kind, ownerId), null] });
-  for (const op of operators) out.push({ [op]: op === "$in" ? [sample(kind, ownerId), sample(kind, ownerId, true)] : sample(kind, ownerId) });
+  for (const op of operators)
+    out.push({ [op]: op === "$in" ? [sample(kind, ownerId), sample(kind, ownerId, true)] : sample(kind, ownerId) });
   return out;
 }
 
@@ -139,7 +163,9 @@ function conditions(kind: Kind, nullable: boolean, ownerId: string): unknown[] {
 function wheres(col: Collection, ownerId: string): Record<string, unknown>[] {
   const fields = fieldsOf(col);
   const singles = fields.flatMap(([k, kind, nullable]) => conditions(kind, nullable, ownerId).map((c) => ({ [k]: c })));
-  const equalities = fields.filter(([, kind]) => kind !== "stringArray").map(([k, kind]) => [k, sample(kind, ownerId)] as const);
+  const equalities = fields
+    .filter(([, kind]) => kind !== "stringArray")
+    .map(([k, kind]) => [k, sample(kind, ownerId)] as const);
   const pairs = equalities.flatMap(([a, x], i) => equalities.slice(i + 1).map(([b, y]) => ({ [a]: x, [b]: y })));
   const base = [{}, ...singles, ...pairs];
   return [...base, ...base.filter((w) => !("ownerId" in w)).map((w) => ({ ownerId, ...w }))];
@@ -150,7 +176,9 @@ const sortsOf = (col: Collection) => fieldsOf(col).flatMap(([k]) => [k, `-${k}`]
 
 /** Accesses a list runs under: the rule's own narrowing for users, and everything for the service key. */
 const accessesOf = (col: Collection, userId: string): Access[] =>
-  col.rules.list === "owner" || col.rules.read === "owner" ? [{ kind: "own", userId }, { kind: "all" }] : [{ kind: "all" }];
+  col.rules.list === "owner" || col.rules.read === "owner"
+    ? [{ kind: "own", userId }, { kind: "all" }]
+    : [{ kind: "all" }];
 
 const describeAccess = (a: Access) => (a.kind === "own" ? "own" : a.kind);
 
@@ -161,7 +189,10 @@ const describeAccess = (a: Access) => (a.kind === "own" ? "own" : a.kind);
 function expectIndexedList(p: string, table: string, index: string, what: string) {
   const lines = p.split("\n").filter((l) => new RegExp(`\\b(SCAN|SEARCH) ${table}\\b`).test(l));
   expect(lines.length, `${what}\n${p}`).toBeGreaterThan(0);
-  for (const line of lines) expect(line, `${what}: reads ${table} without the index ${index}\n${p}`).toMatch(new RegExp(`USING (COVERING )?INDEX ${index}\\b`));
+  for (const line of lines)
+    expect(line, `${what}: reads ${table} without the index ${index}\n${p}`).toMatch(
+      new RegExp(`USING (COVERING )?INDEX ${index}\\b`),
+    );
   expect(p, `${what}: sorts after the fact\n${p}`).not.toContain("USE TEMP B-TREE");
 }
 
@@ -197,7 +228,10 @@ describe("collections: every accepted list (sort x where x access x cursor) of e
             }
             const key = sort.replace(/^-/, "");
             const kind = fieldsOf(col).find(([k]) => k === key)![1];
-            for (const cursor of [undefined, encodeCursor({ s: sort, v: sample(kind, user.id), i: "01900000-0000-7000-8000-000000000000" })]) {
+            for (const cursor of [
+              undefined,
+              encodeCursor({ s: sort, v: sample(kind, user.id), i: "01900000-0000-7000-8000-000000000000" }),
+            ]) {
               const what = `${col.name} ${describeAccess(acc)} sort=${sort} where=${JSON.stringify(where)}${cursor ? " +cursor" : ""}`;
               try {
                 const opts = { ...query.output, cursor };
@@ -216,7 +250,9 @@ describe("collections: every accepted list (sort x where x access x cursor) of e
       }
       const explained = await plans(checks.map((c) => c.query));
       for (const [i, c] of checks.entries()) expectIndexedList(explained[i]!, table, c.index, c.what);
-      console.log(`${col.name}: ${checks.length} accepted list shapes checked with EXPLAIN QUERY PLAN, ${refused} refused`);
+      console.log(
+        `${col.name}: ${checks.length} accepted list shapes checked with EXPLAIN QUERY PLAN, ${refused} refused`,
+      );
       expect(checks.length).toBeGreaterThan(50);
       // Every index the declaration made serves at least one accepted list.
       expect(new Set(checks.map((c) => c.index))).toEqual(new Set(col.indexes.map((ix) => ix.name)));

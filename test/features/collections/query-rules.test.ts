@@ -14,7 +14,9 @@ describe("collections: sort only on indexed fields", () => {
     await createNote(user, { title: "n", body: "b" });
     for (const sort of ["body", "-body", "ownerId", "pinned"]) {
       const p = expectProblem(await list("notes", user.accessToken, { sort }), 400, "validation_failed");
-      expect(p.errors).toEqual([{ path: "sort", message: expect.stringContaining(`"${sort.replace(/^-/, "")}" is not sortable`) }]);
+      expect(p.errors).toEqual([
+        { path: "sort", message: expect.stringContaining(`"${sort.replace(/^-/, "")}" is not sortable`) },
+      ]);
       expect(p.errors![0]!.message).toContain("sort on one of: createdAt, updatedAt, title (prefix - for descending)");
     }
     for (const sort of ["text", "-imageFileId"]) {
@@ -37,15 +39,29 @@ describe("collections: sort only on indexed fields", () => {
 describe("collections: declarations", () => {
   const rules = { create: "authenticated", read: "owner", list: "owner", update: "owner", delete: "owner" } as const;
   it("a sortable field gets its indexes; nullable sortable fields and indexes that serve no sort are refused", () => {
-    const ok = collection("ok_decl", { fields: { rank: field.integer({ default: 0, sortable: true }), label: field.string({ searchable: true }) }, rules, indexes: [["label", "rank"]] });
+    const ok = collection("ok_decl", {
+      fields: { rank: field.integer({ default: 0, sortable: true }), label: field.string({ searchable: true }) },
+      rules,
+      indexes: [["label", "rank"]],
+    });
     const meta = ok[COLLECTION];
     expect(meta.sortable).toEqual(["createdAt", "updatedAt", "rank"]);
     expect(meta.searchable).toEqual(["label"]);
-    expect(meta.indexes.map((ix) => ix.columns.join(","))).toEqual(expect.arrayContaining(["ownerId,rank,id", "rank,id", "label,rank,id", "updatedAt,id"]));
-    expect(() => collection("bad1", { fields: { n: field.integer({ nullable: true, sortable: true }) }, rules })).toThrow(/cannot be nullable/);
-    expect(() => collection("bad2", { fields: { n: field.integer({ default: 0 }) }, rules, indexes: [["ownerId", "n"]] })).toThrow(/must end with a sort field/);
-    expect(() => collection("bad3", { fields: { n: field.integer({ default: 0 }) }, rules, indexes: [["ownerId", "createdAt"]] })).toThrow(/already there/);
-    expect(() => collection("bad4", { fields: { created: field.integer({ default: 0, sortable: true }) }, rules })).toThrow(/two indexes would be named/);
+    expect(meta.indexes.map((ix) => ix.columns.join(","))).toEqual(
+      expect.arrayContaining(["ownerId,rank,id", "rank,id", "label,rank,id", "updatedAt,id"]),
+    );
+    expect(() =>
+      collection("bad1", { fields: { n: field.integer({ nullable: true, sortable: true }) }, rules }),
+    ).toThrow(/cannot be nullable/);
+    expect(() =>
+      collection("bad2", { fields: { n: field.integer({ default: 0 }) }, rules, indexes: [["ownerId", "n"]] }),
+    ).toThrow(/must end with a sort field/);
+    expect(() =>
+      collection("bad3", { fields: { n: field.integer({ default: 0 }) }, rules, indexes: [["ownerId", "createdAt"]] }),
+    ).toThrow(/already there/);
+    expect(() =>
+      collection("bad4", { fields: { created: field.integer({ default: 0, sortable: true }) }, rules }),
+    ).toThrow(/two indexes would be named/);
   });
 });
 
@@ -53,10 +69,18 @@ describe("collections: $contains only on searchable fields", () => {
   it("$contains on a field not declared searchable is a 400 naming the searchable fields", async () => {
     const user = await signup();
     await createNote(user, { title: "needle", body: "needle" });
-    const p = expectProblem(await list("notes", user.accessToken, { where: { body: { $contains: "needle" } } }), 400, "validation_failed");
+    const p = expectProblem(
+      await list("notes", user.accessToken, { where: { body: { $contains: "needle" } } }),
+      400,
+      "validation_failed",
+    );
     expect(p.errors).toEqual([{ path: "where.body.$contains", message: expect.stringContaining("searchable") }]);
     expect(p.errors![0]!.message).toContain("title, tags");
-    const q = expectProblem(await list("posts", null, { where: { ownerId: user.id, imageFileId: { $contains: "x" } } }), 400, "validation_failed");
+    const q = expectProblem(
+      await list("posts", null, { where: { ownerId: user.id, imageFileId: { $contains: "x" } } }),
+      400,
+      "validation_failed",
+    );
     expect(q.errors![0]!.path).toBe("where.imageFileId.$contains");
     // Searchable fields still match substrings (and array elements).
     await createNote(user, { title: "haystack", tags: ["red"] });
@@ -73,20 +97,35 @@ describe("collections: lists across all owners filter only on what the sort inde
     const post = await createPost(author, "hello searchable world");
     await createPost(author, "another");
 
-    const contains = expectProblem(await list("posts", null, { where: { text: { $contains: "searchable" } } }), 400, "validation_failed");
+    const contains = expectProblem(
+      await list("posts", null, { where: { text: { $contains: "searchable" } } }),
+      400,
+      "validation_failed",
+    );
     expect(contains.errors).toEqual([{ path: "where.text", message: expect.stringContaining("ownerId") }]);
     expectProblem(await list("posts", null, { where: { imageFileId: null } }), 400, "validation_failed");
     // Records without an owner (made by the service key or anonymous callers) are not one owner's.
-    expectProblem(await list("posts", null, { where: { ownerId: null, text: { $contains: "searchable" } } }), 400, "validation_failed");
+    expectProblem(
+      await list("posts", null, { where: { ownerId: null, text: { $contains: "searchable" } } }),
+      400,
+      "validation_failed",
+    );
     expect((await list("posts", null, { where: { ownerId: null } })).status).toBe(200);
-    expectProblem(await list("posts", null, { where: { createdAt: { $gt: "2020-01-01T00:00:00Z" } }, sort: "-updatedAt" }), 400, "validation_failed");
+    expectProblem(
+      await list("posts", null, { where: { createdAt: { $gt: "2020-01-01T00:00:00Z" } }, sort: "-updatedAt" }),
+      400,
+      "validation_failed",
+    );
 
     const narrowed = await list("posts", null, { where: { ownerId: author.id, text: { $contains: "searchable" } } });
     expect(narrowed.status, narrowed.text).toBe(200);
     expect(narrowed.body.items.map((r: { id: string }) => r.id)).toEqual([post.id]);
     const byImage = await list("posts", null, { where: { ownerId: author.id, imageFileId: null } });
     expect(byImage.body.items).toHaveLength(2);
-    const range = await list("posts", null, { where: { createdAt: { $gte: post.createdAt as string } }, sort: "-createdAt" });
+    const range = await list("posts", null, {
+      where: { createdAt: { $gte: post.createdAt as string } },
+      sort: "-createdAt",
+    });
     expect(range.status, range.text).toBe(200);
     expect(range.body.items.map((r: { id: string }) => r.id)).toContain(post.id);
   });

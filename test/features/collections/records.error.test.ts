@@ -19,7 +19,10 @@ describe("collections: records, errors", () => {
     ];
     for (const [body, path] of cases) {
       const p = expectProblem(await api(notes, { token: user.accessToken, body }), 400, "validation_failed");
-      expect(p.errors?.map((e) => e.path), JSON.stringify(body)).toContain(path);
+      expect(
+        p.errors?.map((e) => e.path),
+        JSON.stringify(body),
+      ).toContain(path);
     }
     expect((await list("notes", user.accessToken)).body.items).toEqual([]);
   });
@@ -27,12 +30,20 @@ describe("collections: records, errors", () => {
   it("never takes server-owned fields from a body", async () => {
     const user = await signup();
     for (const field of ["id", "ownerId", "createdAt", "updatedAt", "version"]) {
-      const p = expectProblem(await api(notes, { token: user.accessToken, body: { title: "t", [field]: field === "version" ? 9 : "x" } }), 400, "validation_failed");
+      const p = expectProblem(
+        await api(notes, { token: user.accessToken, body: { title: "t", [field]: field === "version" ? 9 : "x" } }),
+        400,
+        "validation_failed",
+      );
       expect(p.errors?.map((e) => e.path)).toContain(field);
     }
     const note = await createNote(user);
     for (const method of ["PATCH", "PUT"]) {
-      const res = await api(`${notes}/${note.id}`, { method, token: user.accessToken, body: { title: "t", version: 7 } });
+      const res = await api(`${notes}/${note.id}`, {
+        method,
+        token: user.accessToken,
+        body: { title: "t", version: 7 },
+      });
       expectProblem(res, 400, "validation_failed");
     }
     expect((await api(`${notes}/${note.id}`, { token: user.accessToken })).body.version).toBe(1);
@@ -40,7 +51,12 @@ describe("collections: records, errors", () => {
 
   it("rejects a malformed JSON body", async () => {
     const user = await signup();
-    const res = await api(notes, { method: "POST", token: user.accessToken, raw: "{nope", headers: { "content-type": "application/json" } });
+    const res = await api(notes, {
+      method: "POST",
+      token: user.accessToken,
+      raw: "{nope",
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(400);
     expect(res.headers.get("content-type")).toContain("application/problem+json");
   });
@@ -50,14 +66,44 @@ describe("collections: records, errors", () => {
     const note = await createNote(user, { title: "keep" });
     const json = { "content-type": "application/json" };
     for (const method of ["PATCH", "PUT"]) {
-      expectProblem(await api(`${notes}/${note.id}`, { method, token: user.accessToken, raw: "[]", headers: json }), 400, "validation_failed");
+      expectProblem(
+        await api(`${notes}/${note.id}`, { method, token: user.accessToken, raw: "[]", headers: json }),
+        400,
+        "validation_failed",
+      );
       // Without a JSON Content-Type the body would be read as {}: a silent no-op (PATCH) or a reset to defaults (PUT).
-      expectProblem(await api(`${notes}/${note.id}`, { method, token: user.accessToken, raw: JSON.stringify({ title: "lost" }) }), 415, "unsupported_media_type");
-      expectProblem(await api(`${notes}/${note.id}`, { method, token: user.accessToken, raw: JSON.stringify({ title: "lost" }), headers: { "content-type": "text/plain" } }), 415, "unsupported_media_type");
+      expectProblem(
+        await api(`${notes}/${note.id}`, { method, token: user.accessToken, raw: JSON.stringify({ title: "lost" }) }),
+        415,
+        "unsupported_media_type",
+      );
+      expectProblem(
+        await api(`${notes}/${note.id}`, {
+          method,
+          token: user.accessToken,
+          raw: JSON.stringify({ title: "lost" }),
+          headers: { "content-type": "text/plain" },
+        }),
+        415,
+        "unsupported_media_type",
+      );
     }
     expectProblem(await api(notes, { token: user.accessToken, raw: "[]", headers: json }), 400, "validation_failed");
-    expectProblem(await api(notes, { token: user.accessToken, raw: JSON.stringify({ title: "t" }), headers: { "content-type": "text/plain" } }), 415, "unsupported_media_type");
-    const ok = await api(`${notes}/${note.id}`, { method: "PATCH", token: user.accessToken, raw: JSON.stringify({ pinned: true }), headers: { "content-type": "application/json; charset=utf-8" } });
+    expectProblem(
+      await api(notes, {
+        token: user.accessToken,
+        raw: JSON.stringify({ title: "t" }),
+        headers: { "content-type": "text/plain" },
+      }),
+      415,
+      "unsupported_media_type",
+    );
+    const ok = await api(`${notes}/${note.id}`, {
+      method: "PATCH",
+      token: user.accessToken,
+      raw: JSON.stringify({ pinned: true }),
+      headers: { "content-type": "application/json; charset=utf-8" },
+    });
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ title: "keep", pinned: true, version: 2 });
     expect((await list("notes", user.accessToken)).body.items).toHaveLength(1);
@@ -96,10 +142,22 @@ describe("collections: records, errors", () => {
       const res = await list("notes", user.accessToken, params);
       expectProblem(res, 400, "validation_failed");
     }
-    const field = expectProblem(await list("notes", user.accessToken, { where: { color: "red" } }), 400, "validation_failed");
-    expect(field.errors).toEqual([{ path: "where.color", message: expect.stringContaining("is not a field you can filter on") }]);
-    const op = expectProblem(await list("notes", user.accessToken, { where: { title: { $regex: "^a" } } }), 400, "validation_failed");
-    expect(op.errors).toEqual([{ path: "where.title.$regex", message: expect.stringContaining("is not an operator of this field") }]);
+    const field = expectProblem(
+      await list("notes", user.accessToken, { where: { color: "red" } }),
+      400,
+      "validation_failed",
+    );
+    expect(field.errors).toEqual([
+      { path: "where.color", message: expect.stringContaining("is not a field you can filter on") },
+    ]);
+    const op = expectProblem(
+      await list("notes", user.accessToken, { where: { title: { $regex: "^a" } } }),
+      400,
+      "validation_failed",
+    );
+    expect(op.errors).toEqual([
+      { path: "where.title.$regex", message: expect.stringContaining("is not an operator of this field") },
+    ]);
     const sort = expectProblem(await list("notes", user.accessToken, { sort: "color" }), 400, "validation_failed");
     expect(sort.errors?.[0]?.path).toBe("sort");
   });
@@ -123,7 +181,11 @@ describe("collections: records, errors", () => {
 
   it("an unknown collection is a 404 not_found on every route", async () => {
     const user = await signup();
-    expectProblem(await api(`${base("nope")}/records`, { token: user.accessToken, body: { title: "t" } }), 404, "not_found");
+    expectProblem(
+      await api(`${base("nope")}/records`, { token: user.accessToken, body: { title: "t" } }),
+      404,
+      "not_found",
+    );
     expectProblem(await api(`${base("nope")}/records`, { token: user.accessToken }), 404, "not_found");
     expectProblem(await api(`${base("nope")}/records/abc`, { token: user.accessToken }), 404, "not_found");
     const p = expectProblem(await api(`${base("nope")}/changes`, { token: user.accessToken }), 404, "not_found");
@@ -136,8 +198,16 @@ describe("collections: records, errors", () => {
     const user = await signup();
     const missing = `${notes}/01900000-0000-7000-8000-000000000000`;
     expectProblem(await api(missing, { token: user.accessToken }), 404, "not_found");
-    expectProblem(await api(missing, { method: "PATCH", token: user.accessToken, body: { title: "x" } }), 404, "not_found");
-    expectProblem(await api(missing, { method: "PUT", token: user.accessToken, body: { title: "x" } }), 404, "not_found");
+    expectProblem(
+      await api(missing, { method: "PATCH", token: user.accessToken, body: { title: "x" } }),
+      404,
+      "not_found",
+    );
+    expectProblem(
+      await api(missing, { method: "PUT", token: user.accessToken, body: { title: "x" } }),
+      404,
+      "not_found",
+    );
     expectProblem(await api(missing, { method: "DELETE", token: user.accessToken }), 404, "not_found");
   });
 
@@ -146,17 +216,47 @@ describe("collections: records, errors", () => {
     const note = await createNote(user, { title: "v1" });
     await api(`${notes}/${note.id}`, { method: "PATCH", token: user.accessToken, body: { title: "v2" } });
     for (const method of ["PATCH", "PUT"]) {
-      const res = await api(`${notes}/${note.id}`, { method, token: user.accessToken, body: { title: "late" }, headers: { "if-match": '"1"' } });
+      const res = await api(`${notes}/${note.id}`, {
+        method,
+        token: user.accessToken,
+        body: { title: "late" },
+        headers: { "if-match": '"1"' },
+      });
       expectProblem(res, 412, "version_conflict");
       expect(res.headers.get("etag")).toBe('"2"');
     }
-    expectProblem(await api(`${notes}/${note.id}`, { method: "PATCH", token: user.accessToken, body: { title: "x" }, headers: { "if-match": "garbage" } }), 412, "version_conflict");
+    expectProblem(
+      await api(`${notes}/${note.id}`, {
+        method: "PATCH",
+        token: user.accessToken,
+        body: { title: "x" },
+        headers: { "if-match": "garbage" },
+      }),
+      412,
+      "version_conflict",
+    );
     const manyTags = Array.from({ length: 11 }, (_, i) => `"${i + 3}"`).join(", ");
-    expectProblem(await api(`${notes}/${note.id}`, { method: "PATCH", token: user.accessToken, body: { title: "x" }, headers: { "if-match": manyTags } }), 400, "validation_failed");
-    expectProblem(await api(`${notes}/${note.id}`, { method: "DELETE", token: user.accessToken, headers: { "if-match": '"1"' } }), 412, "version_conflict");
+    expectProblem(
+      await api(`${notes}/${note.id}`, {
+        method: "PATCH",
+        token: user.accessToken,
+        body: { title: "x" },
+        headers: { "if-match": manyTags },
+      }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api(`${notes}/${note.id}`, { method: "DELETE", token: user.accessToken, headers: { "if-match": '"1"' } }),
+      412,
+      "version_conflict",
+    );
     const now = await api(`${notes}/${note.id}`, { token: user.accessToken });
     expect(now.body).toMatchObject({ title: "v2", version: 2 });
-    expect((await api(`${notes}/${note.id}`, { method: "DELETE", token: user.accessToken, headers: { "if-match": '"2"' } })).status).toBe(204);
+    expect(
+      (await api(`${notes}/${note.id}`, { method: "DELETE", token: user.accessToken, headers: { "if-match": '"2"' } }))
+        .status,
+    ).toBe(204);
   });
 
   it("concurrent conditional PATCHes have exactly one winner", async () => {
@@ -165,7 +265,12 @@ describe("collections: records, errors", () => {
     const attempts = 8;
     const results = await Promise.all(
       Array.from({ length: attempts }, (_, i) =>
-        api(`${notes}/${note.id}`, { method: "PATCH", token: user.accessToken, body: { title: `writer ${i}` }, headers: { "if-match": '"1"' } }),
+        api(`${notes}/${note.id}`, {
+          method: "PATCH",
+          token: user.accessToken,
+          body: { title: `writer ${i}` },
+          headers: { "if-match": '"1"' },
+        }),
       ),
     );
     const statuses = results.map((r) => r.status);

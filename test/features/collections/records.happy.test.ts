@@ -30,22 +30,44 @@ describe("collections: records, happy paths", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual(note);
     expect(res.headers.get("etag")).toBe('"1"');
-    const cached = await api(`${base("notes")}/records/${note.id}`, { token: user.accessToken, headers: { "if-none-match": '"1"' } });
+    const cached = await api(`${base("notes")}/records/${note.id}`, {
+      token: user.accessToken,
+      headers: { "if-none-match": '"1"' },
+    });
     expect(cached.status).toBe(304);
     expect(cached.text).toBe("");
     expect(cached.headers.get("etag")).toBe('"1"');
-    const weak = await api(`${base("notes")}/records/${note.id}`, { token: user.accessToken, headers: { "if-none-match": 'W/"1"' } });
+    const weak = await api(`${base("notes")}/records/${note.id}`, {
+      token: user.accessToken,
+      headers: { "if-none-match": 'W/"1"' },
+    });
     expect(weak.status).toBe(304);
-    const stale = await api(`${base("notes")}/records/${note.id}`, { token: user.accessToken, headers: { "if-none-match": '"7"' } });
+    const stale = await api(`${base("notes")}/records/${note.id}`, {
+      token: user.accessToken,
+      headers: { "if-none-match": '"7"' },
+    });
     expect(stale.status).toBe(200);
   });
 
   it("PATCH merges fields and bumps the version; a current If-Match passes", async () => {
     const user = await signup();
     const note = await createNote(user, { title: "t", body: "keep me", tags: ["x"] });
-    const res = await api(`${base("notes")}/records/${note.id}`, { method: "PATCH", token: user.accessToken, body: { pinned: true }, headers: { "if-match": '"1"' } });
+    const res = await api(`${base("notes")}/records/${note.id}`, {
+      method: "PATCH",
+      token: user.accessToken,
+      body: { pinned: true },
+      headers: { "if-match": '"1"' },
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: note.id, title: "t", body: "keep me", tags: ["x"], pinned: true, version: 2, createdAt: note.createdAt });
+    expect(res.body).toMatchObject({
+      id: note.id,
+      title: "t",
+      body: "keep me",
+      tags: ["x"],
+      pinned: true,
+      version: 2,
+      createdAt: note.createdAt,
+    });
     expect(res.body.updatedAt >= (note.createdAt as string)).toBe(true);
     expect(res.headers.get("etag")).toBe('"2"');
   });
@@ -53,9 +75,21 @@ describe("collections: records, happy paths", () => {
   it("PUT replaces the whole record: omitted fields go back to their defaults", async () => {
     const user = await signup();
     const note = await createNote(user, { title: "t", body: "old", pinned: true, tags: ["x"] });
-    const res = await api(`${base("notes")}/records/${note.id}`, { method: "PUT", token: user.accessToken, body: { title: "new" } });
+    const res = await api(`${base("notes")}/records/${note.id}`, {
+      method: "PUT",
+      token: user.accessToken,
+      body: { title: "new" },
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: note.id, ownerId: user.id, title: "new", body: "", pinned: false, tags: [], version: 2 });
+    expect(res.body).toMatchObject({
+      id: note.id,
+      ownerId: user.id,
+      title: "new",
+      body: "",
+      pinned: false,
+      tags: [],
+      version: 2,
+    });
   });
 
   it("DELETE removes the record", async () => {
@@ -103,11 +137,19 @@ describe("collections: records, happy paths", () => {
     const first = await list("notes", me.accessToken, { limit: "2", sort: "createdAt" });
     expect(first.body.items.map((r: { title: string }) => r.title)).toEqual(["old0", "old1"]);
     await createNote(me, { title: "new0" });
-    const second = await list("notes", me.accessToken, { limit: "2", sort: "createdAt", cursor: first.body.nextCursor });
+    const second = await list("notes", me.accessToken, {
+      limit: "2",
+      sort: "createdAt",
+      cursor: first.body.nextCursor,
+    });
     expect(second.body.items.map((r: { title: string }) => r.title)).toEqual(["old2", "old3"]);
     const desc1 = await list("notes", me.accessToken, { limit: "2", sort: "-createdAt" });
     await createNote(me, { title: "new1" });
-    const desc2 = await list("notes", me.accessToken, { limit: "10", sort: "-createdAt", cursor: desc1.body.nextCursor });
+    const desc2 = await list("notes", me.accessToken, {
+      limit: "10",
+      sort: "-createdAt",
+      cursor: desc1.body.nextCursor,
+    });
     const seen = [...desc1.body.items, ...desc2.body.items].map((r: { title: string }) => r.title);
     expect(seen).toEqual(["new0", "old3", "old2", "old1", "old0"]);
   });
@@ -117,7 +159,8 @@ describe("collections: records, happy paths", () => {
     const a = await createNote(me, { title: "Buy milk", pinned: true, tags: ["home", "food"] });
     const b = await createNote(me, { title: "Call mom", tags: ["family"] });
     const c = await createNote(me, { title: "100% done_", body: "50% off", tags: ["food"] });
-    const titles = async (where: object, sort = "createdAt") => (await list("notes", me.accessToken, { where, sort })).body.items.map((r: { title: string }) => r.title);
+    const titles = async (where: object, sort = "createdAt") =>
+      (await list("notes", me.accessToken, { where, sort })).body.items.map((r: { title: string }) => r.title);
     expect(await titles({ pinned: true })).toEqual(["Buy milk"]);
     expect(await titles({ pinned: { $ne: true } })).toEqual(["Call mom", "100% done_"]);
     expect(await titles({ tags: { $contains: "food" } })).toEqual(["Buy milk", "100% done_"]);
@@ -153,7 +196,12 @@ describe("collections: records, happy paths", () => {
     }
     cursor = undefined;
     do {
-      const res = await list("notes", me.accessToken, { where: { pinned: true }, sort: "-updatedAt", limit: "1", ...(cursor ? { cursor } : {}) });
+      const res = await list("notes", me.accessToken, {
+        where: { pinned: true },
+        sort: "-updatedAt",
+        limit: "1",
+        ...(cursor ? { cursor } : {}),
+      });
       expect(res.status, res.text).toBe(200);
       pinned.push(...res.body.items.map((r: { title: string }) => r.title));
       cursor = res.body.nextCursor ?? undefined;
@@ -166,13 +214,26 @@ describe("collections: records, happy paths", () => {
     const texts = ["p0", "p1", "p2", "p3"];
     const created = [];
     for (const t of texts) created.push(await createPost(user, t));
-    await api(`${base("posts")}/records/${created[1]!.id}`, { method: "PATCH", token: user.accessToken, body: { imageFileId: "img-b" } });
-    await api(`${base("posts")}/records/${created[3]!.id}`, { method: "PATCH", token: user.accessToken, body: { imageFileId: "img-a" } });
+    await api(`${base("posts")}/records/${created[1]!.id}`, {
+      method: "PATCH",
+      token: user.accessToken,
+      body: { imageFileId: "img-b" },
+    });
+    await api(`${base("posts")}/records/${created[3]!.id}`, {
+      method: "PATCH",
+      token: user.accessToken,
+      body: { imageFileId: "img-a" },
+    });
     const walk = async (where: object, sort: string) => {
       const out: string[] = [];
       let cursor: string | undefined;
       do {
-        const res = await list("posts", null, { sort, limit: "1", where: { ownerId: user.id, ...where }, ...(cursor ? { cursor } : {}) });
+        const res = await list("posts", null, {
+          sort,
+          limit: "1",
+          where: { ownerId: user.id, ...where },
+          ...(cursor ? { cursor } : {}),
+        });
         expect(res.status, res.text).toBe(200);
         out.push(...res.body.items.map((r: { text: string }) => r.text));
         cursor = res.body.nextCursor ?? undefined;
@@ -200,7 +261,11 @@ describe("collections: records, happy paths", () => {
     const note = await createNote(user, { title: "private" });
     const key = serviceKey();
     expect((await api(`${base("notes")}/records/${note.id}`, { token: key })).body).toEqual(note);
-    const patched = await api(`${base("notes")}/records/${note.id}`, { method: "PATCH", token: key, body: { title: "moderated" } });
+    const patched = await api(`${base("notes")}/records/${note.id}`, {
+      method: "PATCH",
+      token: key,
+      body: { title: "moderated" },
+    });
     expect(patched.body).toMatchObject({ title: "moderated", ownerId: user.id, version: 2 });
     const listed = await list("notes", key, { where: { ownerId: user.id } });
     expect(listed.body.items.map((r: { id: string }) => r.id)).toEqual([note.id]);
@@ -218,10 +283,33 @@ describe("collections: records, happy paths", () => {
     expect(req.required).toEqual(["title"]);
     expect(req.properties.title).toMatchObject({ type: "string", minLength: 1, maxLength: 200 });
     const rec = create.responses["201"].content["application/json"].schema;
-    expect(Object.keys(rec.properties)).toEqual(["id", "ownerId", "createdAt", "updatedAt", "version", "title", "body", "pinned", "tags"]);
-    const post = body.paths["/v1/collections/posts/records/{id}"].get.responses["200"].content["application/json"].schema;
-    expect(Object.keys(post.properties)).toEqual(["id", "ownerId", "createdAt", "updatedAt", "version", "text", "imageFileId"]);
-    expect(Object.keys(body.paths).filter((k) => k.startsWith("/v1/collections/")).sort()).toEqual([
+    expect(Object.keys(rec.properties)).toEqual([
+      "id",
+      "ownerId",
+      "createdAt",
+      "updatedAt",
+      "version",
+      "title",
+      "body",
+      "pinned",
+      "tags",
+    ]);
+    const post =
+      body.paths["/v1/collections/posts/records/{id}"].get.responses["200"].content["application/json"].schema;
+    expect(Object.keys(post.properties)).toEqual([
+      "id",
+      "ownerId",
+      "createdAt",
+      "updatedAt",
+      "version",
+      "text",
+      "imageFileId",
+    ]);
+    expect(
+      Object.keys(body.paths)
+        .filter((k) => k.startsWith("/v1/collections/"))
+        .sort(),
+    ).toEqual([
       "/v1/collections/notes/changes",
       "/v1/collections/notes/records",
       "/v1/collections/notes/records/{id}",
@@ -231,6 +319,8 @@ describe("collections: records, happy paths", () => {
       "/v1/collections/posts/records/{id}",
       "/v1/collections/posts/subscribe",
     ]);
-    expect(body.paths["/v1/collections/posts/records"].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(["where", "sort", "limit", "cursor"]));
+    expect(body.paths["/v1/collections/posts/records"].get.parameters.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(["where", "sort", "limit", "cursor"]),
+    );
   });
 });

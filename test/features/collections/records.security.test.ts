@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import type { Principal } from "../../../src/env";
 import { AppError } from "../../../src/errors";
-import { collection, COLLECTION, field } from "../../../src/features/collections/define";
+import { COLLECTION, collection, field } from "../../../src/features/collections/define";
 import type { Collection } from "../../../src/features/collections/registry";
 import * as svc from "../../../src/features/collections/service";
 import { api, expectProblem, signup } from "../../helpers/api";
@@ -58,10 +58,27 @@ describe("collections: records, security", () => {
     const note = await createNote(owner, { title: "secret" });
     const t = stranger.accessToken;
     expectProblem(await api(`${notes}/${note.id}`, { token: t }), 404, "not_found");
-    expectProblem(await api(`${notes}/${note.id}`, { token: t, method: "PATCH", body: { title: "pwned" } }), 404, "not_found");
-    expectProblem(await api(`${notes}/${note.id}`, { token: t, method: "PUT", body: { title: "pwned" } }), 404, "not_found");
+    expectProblem(
+      await api(`${notes}/${note.id}`, { token: t, method: "PATCH", body: { title: "pwned" } }),
+      404,
+      "not_found",
+    );
+    expectProblem(
+      await api(`${notes}/${note.id}`, { token: t, method: "PUT", body: { title: "pwned" } }),
+      404,
+      "not_found",
+    );
     expectProblem(await api(`${notes}/${note.id}`, { token: t, method: "DELETE" }), 404, "not_found");
-    expectProblem(await api(`${notes}/${note.id}`, { token: t, method: "PATCH", body: { title: "pwned" }, headers: { "if-match": '"9"' } }), 404, "not_found");
+    expectProblem(
+      await api(`${notes}/${note.id}`, {
+        token: t,
+        method: "PATCH",
+        body: { title: "pwned" },
+        headers: { "if-match": '"9"' },
+      }),
+      404,
+      "not_found",
+    );
     expect((await list("notes", t, { where: { ownerId: owner.id } })).body.items).toEqual([]);
     expect((await list("notes", t, { where: { title: { $contains: "secret" } } })).body.items).toEqual([]);
     expect((await api(`${base("notes")}/changes`, { token: t })).body.items).toEqual([]);
@@ -73,8 +90,16 @@ describe("collections: records, security", () => {
     const author = await signup();
     const other = await signup();
     const post = await createPost(author, "mine");
-    expectProblem(await api(`${posts}/${post.id}`, { token: other.accessToken, method: "PATCH", body: { text: "edited" } }), 403, "forbidden");
-    expectProblem(await api(`${posts}/${post.id}`, { token: other.accessToken, method: "PUT", body: { text: "edited" } }), 403, "forbidden");
+    expectProblem(
+      await api(`${posts}/${post.id}`, { token: other.accessToken, method: "PATCH", body: { text: "edited" } }),
+      403,
+      "forbidden",
+    );
+    expectProblem(
+      await api(`${posts}/${post.id}`, { token: other.accessToken, method: "PUT", body: { text: "edited" } }),
+      403,
+      "forbidden",
+    );
     expectProblem(await api(`${posts}/${post.id}`, { token: other.accessToken, method: "DELETE" }), 403, "forbidden");
     expect((await api(`${posts}/${post.id}`)).body).toEqual(post);
   });
@@ -82,16 +107,28 @@ describe("collections: records, security", () => {
   it("a record cannot be created for, or moved to, another owner", async () => {
     const me = await signup();
     const victim = await signup();
-    expectProblem(await api(notes, { token: me.accessToken, body: { title: "t", ownerId: victim.id } }), 400, "validation_failed");
+    expectProblem(
+      await api(notes, { token: me.accessToken, body: { title: "t", ownerId: victim.id } }),
+      400,
+      "validation_failed",
+    );
     const note = await createNote(me);
-    expectProblem(await api(`${notes}/${note.id}`, { token: me.accessToken, method: "PATCH", body: { ownerId: victim.id } }), 400, "validation_failed");
+    expectProblem(
+      await api(`${notes}/${note.id}`, { token: me.accessToken, method: "PATCH", body: { ownerId: victim.id } }),
+      400,
+      "validation_failed",
+    );
     expect((await list("notes", victim.accessToken)).body.items).toEqual([]);
   });
 
   it("where values are bound, never spliced into SQL", async () => {
     const me = await signup();
     await createNote(me, { title: "plain" });
-    for (const where of [{ title: "x' OR '1'='1" }, { title: { $contains: "') OR 1=1 --" } }, { tags: { $contains: "x' OR 1=1 --" } }]) {
+    for (const where of [
+      { title: "x' OR '1'='1" },
+      { title: { $contains: "') OR 1=1 --" } },
+      { tags: { $contains: "x' OR 1=1 --" } },
+    ]) {
       const res = await list("notes", me.accessToken, { where });
       expect(res.status).toBe(200);
       expect(res.body.items).toEqual([]);
@@ -152,7 +189,9 @@ describe("collections: rule none (service key only)", () => {
     expect(rec).toMatchObject({ ownerId: null, version: 1, secret: "launch codes" });
     expect(await svc.getRecord(db, vault, service, rec.id)).toEqual(rec);
     expect((await svc.updateRecord(db, vault, service, rec.id, { secret: "y" }, [1])).record.version).toBe(2);
-    expect((await svc.listRecords(db, vault, service, { sort: "-createdAt", limit: 10 })).items.map((r) => r.id)).toContain(rec.id);
+    expect(
+      (await svc.listRecords(db, vault, service, { sort: "-createdAt", limit: 10 })).items.map((r) => r.id),
+    ).toContain(rec.id);
     await svc.deleteRecord(db, vault, service, rec.id, null);
     const feed = await svc.changesSince(db, vault, service, { limit: 50 });
     expect(feed.items).toContainEqual({ id: rec.id, deleted: true, version: 3 });

@@ -5,30 +5,40 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { limits } from "../../../src/config";
 import { lifecycle } from "../../../src/assembly";
-import { handleScheduled } from "../../../src/scheduled";
-import { changeLogRetention } from "../../../src/features/collections/retention";
+import { limits } from "../../../src/config";
 import { primaryDb } from "../../../src/db";
+import { changeLogRetention } from "../../../src/features/collections/retention";
+import { handleScheduled } from "../../../src/scheduled";
 import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
 import { base, createNote, createPost } from "./helpers";
 import { LiveSocket, subscribe, subscribeRequest } from "./live-helpers";
 
 const DAY = 24 * 60 * 60 * 1000;
 const notes = `${base("notes")}/records`;
-const feed = (name: string, user: TestUser, since?: string) => api(`${base(name)}/changes?limit=200${since ? `&since=${since}` : ""}`, { token: user.accessToken });
+const feed = (name: string, user: TestUser, since?: string) =>
+  api(`${base(name)}/changes?limit=200${since ? `&since=${since}` : ""}`, { token: user.accessToken });
 
 /** Runs the cron handler as if it fired `days` from now. */
-const cronIn = (days: number) => handleScheduled({ scheduledTime: Date.now() + days * DAY, cron: "*/15 * * * *", noRetry() {} } as ScheduledController, env);
+const cronIn = (days: number) =>
+  handleScheduled(
+    { scheduledTime: Date.now() + days * DAY, cron: "*/15 * * * *", noRetry() {} } as ScheduledController,
+    env,
+  );
 
 describe("retention of the change log", () => {
   it("the cron task prunes tombstones past retention; an older cursor → 410 resync_required; a newer one and a fresh sync still work", async () => {
     expect(lifecycle.cleanupTasks).toContain(changeLogRetention);
     const user = await signup();
-    const [a, b, c] = [await createNote(user, { title: "a" }), await createNote(user, { title: "b" }), await createNote(user, { title: "c" })];
+    const [a, b, c] = [
+      await createNote(user, { title: "a" }),
+      await createNote(user, { title: "b" }),
+      await createNote(user, { title: "c" }),
+    ];
     const beforeDelete = (await feed("notes", user)).body.nextCursor;
     expect((await api(`${notes}/${b.id}`, { method: "DELETE", token: user.accessToken })).status).toBe(204);
-    const a2 = (await api(`${notes}/${a.id}`, { method: "PATCH", token: user.accessToken, body: { title: "a2" } })).body;
+    const a2 = (await api(`${notes}/${a.id}`, { method: "PATCH", token: user.accessToken, body: { title: "a2" } }))
+      .body;
     const afterDelete = (await feed("notes", user)).body.nextCursor;
 
     // Within retention nothing is pruned and the old cursor works.
@@ -47,7 +57,11 @@ describe("retention of the change log", () => {
     expect(fresh.status).toBe(200);
     expect(fresh.body.items).toEqual([c, a2]);
     // Live records' rows are the feed itself: never pruned.
-    const rows = (await env.DB.prepare("SELECT record_id, deleted FROM record_changes WHERE owner_id = ? ORDER BY seq").bind(user.id).all()).results;
+    const rows = (
+      await env.DB.prepare("SELECT record_id, deleted FROM record_changes WHERE owner_id = ? ORDER BY seq")
+        .bind(user.id)
+        .all()
+    ).results;
     expect(rows).toEqual([
       { record_id: c.id, deleted: 0 },
       { record_id: a.id, deleted: 0 },

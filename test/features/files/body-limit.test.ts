@@ -31,13 +31,31 @@ describe("JSON body limit on routes under /v1/files and /v1/uploads", () => {
     const u = await signup();
     const file = await uploadPng(u.accessToken);
     const path = `/v1/files/${file.id}/signed-url`;
-    const small = await api(path, { method: "POST", token: u.accessToken, raw: paddedJson(100), headers: { "content-type": "application/json" } });
+    const small = await api(path, {
+      method: "POST",
+      token: u.accessToken,
+      raw: paddedJson(100),
+      headers: { "content-type": "application/json" },
+    });
     expect(small.status, small.text).toBe(200);
 
-    expectProblem(await api(path, { method: "POST", token: u.accessToken, raw: paddedJson(3 * MiB), headers: { "content-type": "application/json" } }), 413, "payload_too_large");
+    expectProblem(
+      await api(path, {
+        method: "POST",
+        token: u.accessToken,
+        raw: paddedJson(3 * MiB),
+        headers: { "content-type": "application/json" },
+      }),
+      413,
+      "payload_too_large",
+    );
 
     const res = await exports.default.fetch(
-      new Request(`https://outpost.test${path}`, { method: "POST", headers: { authorization: `Bearer ${u.accessToken}`, "content-type": "application/json" }, body: chunked(paddedJson(3 * MiB)) }),
+      new Request(`https://outpost.test${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${u.accessToken}`, "content-type": "application/json" },
+        body: chunked(paddedJson(3 * MiB)),
+      }),
     );
     expect(res.status).toBe(413);
     expect((await res.json<{ code: string }>()).code).toBe("payload_too_large");
@@ -46,7 +64,16 @@ describe("JSON body limit on routes under /v1/files and /v1/uploads", () => {
   it("other non-streaming routes under the prefixes are capped too (DELETE /v1/files/:id)", async () => {
     const u = await signup();
     const file = await uploadPng(u.accessToken);
-    expectProblem(await api(`/v1/files/${file.id}`, { method: "DELETE", token: u.accessToken, raw: "x".repeat(2 * MiB), headers: { "content-type": "application/octet-stream" } }), 413, "payload_too_large");
+    expectProblem(
+      await api(`/v1/files/${file.id}`, {
+        method: "DELETE",
+        token: u.accessToken,
+        raw: "x".repeat(2 * MiB),
+        headers: { "content-type": "application/octet-stream" },
+      }),
+      413,
+      "payload_too_large",
+    );
     // The file is still there: the refused request did nothing.
     expect((await api(`/v1/files/${file.id}`, { token: u.accessToken })).status).toBe(200);
   });
@@ -64,12 +91,22 @@ describe("JSON body limit on routes under /v1/files and /v1/uploads", () => {
       method: "POST",
       token: u.accessToken,
       raw: first,
-      headers: { ...TUS, "upload-length": String(source.length), "content-type": "application/offset+octet-stream", "upload-metadata": `filename ${btoa("t.png")},filetype ${btoa("image/png")}` },
+      headers: {
+        ...TUS,
+        "upload-length": String(source.length),
+        "content-type": "application/offset+octet-stream",
+        "upload-metadata": `filename ${btoa("t.png")},filetype ${btoa("image/png")}`,
+      },
     });
     expect(created.status, created.text).toBe(201);
     expect(created.headers.get("upload-offset")).toBe(String(first.length));
     const path = new URL(created.headers.get("location")!).pathname;
-    const patched = await api(path, { method: "PATCH", token: u.accessToken, raw: source.subarray(first.length), headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(first.length) } });
+    const patched = await api(path, {
+      method: "PATCH",
+      token: u.accessToken,
+      raw: source.subarray(first.length),
+      headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(first.length) },
+    });
     expect(patched.status, patched.text).toBe(204);
     const fileId = patched.headers.get("outpost-file-id")!;
     const content = await bytesOf(`/v1/files/${fileId}/content`, { token: u.accessToken });

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { Meter } from "../../../src/features/files/storage";
 import { AppError } from "../../../src/errors";
+import { Meter } from "../../../src/features/files/storage";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { jpegBytes, pngBytes, uploadPng, uploadRaw } from "./helpers";
 
@@ -9,8 +9,16 @@ describe("files: errors", () => {
   it("refuses bytes that contradict a declared image type with 415, and stores nothing", async () => {
     const u = await signup();
     expectProblem(await uploadRaw(u.accessToken, jpegBytes(500), { type: "image/png" }), 415, "unsupported_media_type");
-    expectProblem(await uploadRaw(u.accessToken, "GIF89a? no: <svg onload=alert(1)>".padEnd(200), { type: "image/jpeg" }), 415, "unsupported_media_type");
-    expectProblem(await uploadRaw(u.accessToken, new Uint8Array(0), { type: "image/png" }), 415, "unsupported_media_type");
+    expectProblem(
+      await uploadRaw(u.accessToken, "GIF89a? no: <svg onload=alert(1)>".padEnd(200), { type: "image/jpeg" }),
+      415,
+      "unsupported_media_type",
+    );
+    expectProblem(
+      await uploadRaw(u.accessToken, new Uint8Array(0), { type: "image/png" }),
+      415,
+      "unsupported_media_type",
+    );
     const list = await api("/v1/files", { token: u.accessToken });
     expect(list.body.items).toEqual([]);
     const pending = await api("/v1/files", { token: u.accessToken });
@@ -25,7 +33,11 @@ describe("files: errors", () => {
 
   it("refuses media types whose signature it cannot check (e.g. SVG) with 415", async () => {
     const u = await signup();
-    expectProblem(await uploadRaw(u.accessToken, "<svg xmlns='http://www.w3.org/2000/svg'/>", { type: "image/svg+xml" }), 415, "unsupported_media_type");
+    expectProblem(
+      await uploadRaw(u.accessToken, "<svg xmlns='http://www.w3.org/2000/svg'/>", { type: "image/svg+xml" }),
+      415,
+      "unsupported_media_type",
+    );
   });
 
   it("refuses a body over the size limit by its Content-Length with 413, before reading it", async () => {
@@ -33,7 +45,13 @@ describe("files: errors", () => {
     const body = new FixedLengthStream(100 * 1024 * 1024 + 1);
     const writer = body.writable.getWriter();
     void writer.write(pngBytes(64)).catch(() => {});
-    const res = await exports.default.fetch(new Request("https://outpost.test/v1/files", { method: "POST", headers: { authorization: `Bearer ${u.accessToken}`, "content-type": "image/png" }, body: body.readable }));
+    const res = await exports.default.fetch(
+      new Request("https://outpost.test/v1/files", {
+        method: "POST",
+        headers: { authorization: `Bearer ${u.accessToken}`, "content-type": "image/png" },
+        body: body.readable,
+      }),
+    );
     expect(res.status).toBe(413);
     expect((await res.json<{ code: string }>()).code).toBe("payload_too_large");
     await writer.abort().catch(() => {});
@@ -55,25 +73,77 @@ describe("files: errors", () => {
 
   it("rejects a bad visibility or an unknown query field with validation_failed", async () => {
     const u = await signup();
-    expectProblem(await api("/v1/files?visibility=world", { method: "POST", token: u.accessToken, raw: pngBytes(100), headers: { "content-type": "image/png" } }), 400, "validation_failed");
-    expectProblem(await api("/v1/files?owner=someone", { method: "POST", token: u.accessToken, raw: pngBytes(100), headers: { "content-type": "image/png" } }), 400, "validation_failed");
+    expectProblem(
+      await api("/v1/files?visibility=world", {
+        method: "POST",
+        token: u.accessToken,
+        raw: pngBytes(100),
+        headers: { "content-type": "image/png" },
+      }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api("/v1/files?owner=someone", {
+        method: "POST",
+        token: u.accessToken,
+        raw: pngBytes(100),
+        headers: { "content-type": "image/png" },
+      }),
+      400,
+      "validation_failed",
+    );
   });
 
   it("rejects form uploads without a `file` field, without a boundary, or cut short", async () => {
     const u = await signup();
     const form = new FormData();
     form.set("other", "x");
-    expectProblem(await api("/v1/files", { method: "POST", token: u.accessToken, raw: form }), 400, "validation_failed");
-    expectProblem(await api("/v1/files", { method: "POST", token: u.accessToken, raw: "x", headers: { "content-type": "multipart/form-data" } }), 400, "bad_request");
+    expectProblem(
+      await api("/v1/files", { method: "POST", token: u.accessToken, raw: form }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api("/v1/files", {
+        method: "POST",
+        token: u.accessToken,
+        raw: "x",
+        headers: { "content-type": "multipart/form-data" },
+      }),
+      400,
+      "bad_request",
+    );
     const truncated = `--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: application/octet-stream\r\n\r\n${"x".repeat(100)}`;
-    expectProblem(await api("/v1/files", { method: "POST", token: u.accessToken, raw: truncated, headers: { "content-type": "multipart/form-data; boundary=b" } }), 400, "bad_request");
+    expectProblem(
+      await api("/v1/files", {
+        method: "POST",
+        token: u.accessToken,
+        raw: truncated,
+        headers: { "content-type": "multipart/form-data; boundary=b" },
+      }),
+      400,
+      "bad_request",
+    );
   });
 
   it("answers unknown and malformed ids with 404 and 400", async () => {
     const u = await signup();
-    expectProblem(await api("/v1/files/0190aaaa-0000-7000-8000-000000000000", { token: u.accessToken }), 404, "not_found");
-    expectProblem(await api("/v1/files/0190aaaa-0000-7000-8000-000000000000/content", { token: u.accessToken }), 404, "not_found");
-    expectProblem(await api("/v1/files/0190aaaa-0000-7000-8000-000000000000", { method: "DELETE", token: u.accessToken }), 404, "not_found");
+    expectProblem(
+      await api("/v1/files/0190aaaa-0000-7000-8000-000000000000", { token: u.accessToken }),
+      404,
+      "not_found",
+    );
+    expectProblem(
+      await api("/v1/files/0190aaaa-0000-7000-8000-000000000000/content", { token: u.accessToken }),
+      404,
+      "not_found",
+    );
+    expectProblem(
+      await api("/v1/files/0190aaaa-0000-7000-8000-000000000000", { method: "DELETE", token: u.accessToken }),
+      404,
+      "not_found",
+    );
     expectProblem(await api("/v1/files/nope", { token: u.accessToken }), 400, "validation_failed");
     expectProblem(await api("/v1/files?cursor=zzz", { token: u.accessToken }), 400, "validation_failed");
   });
@@ -81,14 +151,30 @@ describe("files: errors", () => {
   it("bounds signed URL lifetimes and rejects unknown body fields", async () => {
     const u = await signup();
     const f = await uploadPng(u.accessToken);
-    expectProblem(await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 8 * 24 * 3600 } }), 400, "validation_failed");
-    expectProblem(await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 0 } }), 400, "validation_failed");
-    expectProblem(await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { path: "/etc" } }), 400, "validation_failed");
+    expectProblem(
+      await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 8 * 24 * 3600 } }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 0 } }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { path: "/etc" } }),
+      400,
+      "validation_failed",
+    );
   });
 
   it("refuses a file that is not the caller's as avatar", async () => {
     const u = await signup();
-    const res = await api("/v1/me", { method: "PATCH", token: u.accessToken, body: { avatarFileId: "0190aaaa-0000-7000-8000-000000000000" } });
+    const res = await api("/v1/me", {
+      method: "PATCH",
+      token: u.accessToken,
+      body: { avatarFileId: "0190aaaa-0000-7000-8000-000000000000" },
+    });
     expectProblem(res, 400, "validation_failed");
   });
 
@@ -99,7 +185,15 @@ describe("files: errors", () => {
       const body = new FixedLengthStream(bytes.length);
       const writer = body.writable.getWriter();
       const res = exports.default.fetch(
-        new Request("https://outpost.test/v1/files?name=retry.png", { method: "POST", headers: { authorization: `Bearer ${u.accessToken}`, "content-type": "image/png", "idempotency-key": "upload-1" }, body: body.readable }),
+        new Request("https://outpost.test/v1/files?name=retry.png", {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${u.accessToken}`,
+            "content-type": "image/png",
+            "idempotency-key": "upload-1",
+          },
+          body: body.readable,
+        }),
       );
       if (cutAt === null) {
         await writer.write(bytes);

@@ -37,7 +37,9 @@ describe("files: happy paths", () => {
     expect(content.headers.get("content-type")).toBe("image/png");
     expect(content.headers.get("etag")).toBe(`"${res.body.sha256}"`);
     expect(content.headers.get("cache-control")).toContain("private");
-    expect(content.headers.get("content-disposition")).toBe(`inline; filename="holiday.png"; filename*=UTF-8''holiday.png`);
+    expect(content.headers.get("content-disposition")).toBe(
+      `inline; filename="holiday.png"; filename*=UTF-8''holiday.png`,
+    );
     expect(content.headers.get("content-length")).toBe("2048");
   });
 
@@ -47,7 +49,9 @@ describe("files: happy paths", () => {
     expect(res.status).toBe(201);
     expect(res.body.name).toBe("😀".repeat(255));
     const content = await bytesOf(`/v1/files/${res.body.id}/content`, { token: u.accessToken });
-    expect(content.headers.get("content-disposition")).toBe(`inline; filename="${"_".repeat(255)}"; filename*=UTF-8''${"%F0%9F%98%80".repeat(255)}`);
+    expect(content.headers.get("content-disposition")).toBe(
+      `inline; filename="${"_".repeat(255)}"; filename*=UTF-8''${"%F0%9F%98%80".repeat(255)}`,
+    );
   });
 
   it("stores the `file` field of a multipart/form-data upload, with the part's filename and type", async () => {
@@ -58,7 +62,13 @@ describe("files: happy paths", () => {
     form.set("after", "ignored");
     const res = await api("/v1/files?visibility=public", { method: "POST", token: u.accessToken, raw: form });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ name: "cat.jpg", contentType: "image/jpeg", size: 5000, visibility: "public", sha256: await sha256Hex(jpegBytes(5000)) });
+    expect(res.body).toMatchObject({
+      name: "cat.jpg",
+      contentType: "image/jpeg",
+      size: 5000,
+      visibility: "public",
+      sha256: await sha256Hex(jpegBytes(5000)),
+    });
     const content = await bytesOf(pathOf(res.body.url));
     expect(content.bytes).toEqual(jpegBytes(5000));
   });
@@ -75,7 +85,10 @@ describe("files: happy paths", () => {
 
   it("stores non-media files unchecked and serves them as downloads in a sandbox", async () => {
     const u = await signup();
-    const res = await uploadRaw(u.accessToken, "<html><script>alert(1)</script></html>", { type: "text/html; charset=utf-8", name: "page.html" });
+    const res = await uploadRaw(u.accessToken, "<html><script>alert(1)</script></html>", {
+      type: "text/html; charset=utf-8",
+      name: "page.html",
+    });
     expect(res.status).toBe(201);
     expect(res.body.contentType).toBe("text/html");
     const content = await bytesOf(`/v1/files/${res.body.id}/content`, { token: u.accessToken });
@@ -100,7 +113,9 @@ describe("files: happy paths", () => {
     const f = await uploadPng(u.accessToken);
     const res = await api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 } });
     expect(res.status).toBe(200);
-    expect(res.body.url).toMatch(new RegExp(`^https://outpost.test/v1/files/${f.id}/content\\?exp=\\d+&sig=[A-Za-z0-9_-]{43}$`));
+    expect(res.body.url).toMatch(
+      new RegExp(`^https://outpost.test/v1/files/${f.id}/content\\?exp=\\d+&sig=[A-Za-z0-9_-]{43}$`),
+    );
     const expiresAt = Date.parse(res.body.expiresAt);
     expect(expiresAt - Date.now()).toBeGreaterThan(50_000);
     expect(expiresAt - Date.now()).toBeLessThanOrEqual(61_000);
@@ -129,7 +144,9 @@ describe("files: happy paths", () => {
   it("deletes a file: row, bytes and any avatar pointing at it", async () => {
     const u = await signup();
     const f = await uploadPng(u.accessToken);
-    expect((await api("/v1/me", { method: "PATCH", token: u.accessToken, body: { avatarFileId: f.id } })).body.avatarFileId).toBe(f.id);
+    expect(
+      (await api("/v1/me", { method: "PATCH", token: u.accessToken, body: { avatarFileId: f.id } })).body.avatarFileId,
+    ).toBe(f.id);
     const del = await api(`/v1/files/${f.id}`, { method: "DELETE", token: u.accessToken });
     expect(del.status).toBe(204);
     expect((await api(`/v1/files/${f.id}`, { token: u.accessToken })).status).toBe(404);
@@ -155,16 +172,26 @@ describe("files: happy paths", () => {
     expect(await env.MEDIA.head(`f/${a.id}`)).toBeNull();
     expect(await env.MEDIA.head(`f/${b.id}`)).toBeNull();
     expect((await api(`/v1/files/${b.id}`)).status).toBe(404);
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM files WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM files WHERE owner_id = ?")
+      .bind(u.id)
+      .first<{ n: number }>();
     expect(rows?.n).toBe(0);
   });
 
   it("cleanup removes abandoned pending uploads and objects left in the trash", async () => {
     const u = await signup();
     const created = new Date(Date.now() - 7 * 3600 * 1000).toISOString();
-    await env.DB.prepare("INSERT INTO files (id, owner_id, object_key, name, content_type, visibility, status, created_at) VALUES (?, ?, ?, 'x', 'image/png', 'private', 'pending', ?)").bind("0190aaaa-0000-7000-8000-000000000001", u.id, "f/0190aaaa-0000-7000-8000-000000000001", created).run();
+    await env.DB.prepare(
+      "INSERT INTO files (id, owner_id, object_key, name, content_type, visibility, status, created_at) VALUES (?, ?, ?, 'x', 'image/png', 'private', 'pending', ?)",
+    )
+      .bind("0190aaaa-0000-7000-8000-000000000001", u.id, "f/0190aaaa-0000-7000-8000-000000000001", created)
+      .run();
     await env.MEDIA.put("f/0190aaaa-0000-7000-8000-000000000001", "half an upload");
-    await env.DB.prepare("INSERT INTO file_trash (object_key, created_at) VALUES ('f/0190aaaa-0000-7000-8000-000000000002', ?)").bind(created).run();
+    await env.DB.prepare(
+      "INSERT INTO file_trash (object_key, created_at) VALUES ('f/0190aaaa-0000-7000-8000-000000000002', ?)",
+    )
+      .bind(created)
+      .run();
     await env.MEDIA.put("f/0190aaaa-0000-7000-8000-000000000002", "orphan");
     const fresh = await uploadPng(u.accessToken);
 
@@ -173,7 +200,9 @@ describe("files: happy paths", () => {
     expect(await env.MEDIA.head("f/0190aaaa-0000-7000-8000-000000000001")).toBeNull();
     expect(await env.MEDIA.head("f/0190aaaa-0000-7000-8000-000000000002")).toBeNull();
     expect((await env.DB.prepare("SELECT count(*) AS n FROM file_trash").first<{ n: number }>())?.n).toBe(0);
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM files WHERE status = 'pending'").first<{ n: number }>())?.n).toBe(0);
+    expect(
+      (await env.DB.prepare("SELECT count(*) AS n FROM files WHERE status = 'pending'").first<{ n: number }>())?.n,
+    ).toBe(0);
     expect(await env.MEDIA.head(`f/${fresh.id}`)).not.toBeNull();
   });
 
@@ -197,7 +226,12 @@ describe("files: happy paths", () => {
   it("answers a retried signed-url request with the same Idempotency-Key with the first URL", async () => {
     const u = await signup();
     const f = await uploadPng(u.accessToken);
-    const sign = (key?: string) => api(`/v1/files/${f.id}/signed-url`, { token: u.accessToken, body: { expiresIn: 60 }, headers: key ? { "idempotency-key": key } : {} });
+    const sign = (key?: string) =>
+      api(`/v1/files/${f.id}/signed-url`, {
+        token: u.accessToken,
+        body: { expiresIn: 60 },
+        headers: key ? { "idempotency-key": key } : {},
+      });
     const start = Date.now();
     try {
       vi.setSystemTime(start);
@@ -220,7 +254,9 @@ describe("files: happy paths", () => {
     const u = await signup();
     const enc = new TextEncoder();
     const body = (boundary: string) => {
-      const head = enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`);
+      const head = enc.encode(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`,
+      );
       const tail = enc.encode(`\r\n--${boundary}--\r\n`);
       const png = pngBytes(300);
       const out = new Uint8Array(head.length + png.length + tail.length);
@@ -230,7 +266,13 @@ describe("files: happy paths", () => {
       return out;
     };
     // Mobile HTTP clients pick a fresh random boundary each time a request is built.
-    const send = (boundary: string) => api("/v1/files", { method: "POST", token: u.accessToken, raw: body(boundary), headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "idempotency-key": "form-1" } });
+    const send = (boundary: string) =>
+      api("/v1/files", {
+        method: "POST",
+        token: u.accessToken,
+        raw: body(boundary),
+        headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "idempotency-key": "form-1" },
+      });
     const first = await send("boundary-aaaaaaaaaaaa");
     expect(first.status).toBe(201);
     const retry = await send("boundary-bbbbbbbbbbbb");

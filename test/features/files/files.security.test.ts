@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { createDb } from "../../../src/db";
 import { limits } from "../../../src/config";
+import { createDb } from "../../../src/db";
 import { AppError } from "../../../src/errors";
 import { storeFile } from "../../../src/features/files/service";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
@@ -36,7 +36,11 @@ describe("files: security", () => {
     const stranger = await signup();
     const f = await uploadPng(owner.accessToken, { visibility: "public" });
     expectProblem(await api(`/v1/files/${f.id}`, { method: "DELETE", token: stranger.accessToken }), 404, "not_found");
-    expectProblem(await api(`/v1/files/${f.id}/signed-url`, { token: stranger.accessToken, body: {} }), 404, "not_found");
+    expectProblem(
+      await api(`/v1/files/${f.id}/signed-url`, { token: stranger.accessToken, body: {} }),
+      404,
+      "not_found",
+    );
     expectProblem(await api(`/v1/files/${f.id}/signed-url`, { body: {} }), 401, "unauthorized");
     expect((await api("/v1/files", { token: stranger.accessToken })).body.items).toEqual([]);
     expect((await api(`/v1/files/${f.id}`)).status).toBe(200);
@@ -85,7 +89,11 @@ describe("files: security", () => {
     const owner = await signup();
     const stranger = await signup();
     const f = await uploadPng(owner.accessToken, { visibility: "public" });
-    expectProblem(await api("/v1/me", { method: "PATCH", token: stranger.accessToken, body: { avatarFileId: f.id } }), 400, "validation_failed");
+    expectProblem(
+      await api("/v1/me", { method: "PATCH", token: stranger.accessToken, body: { avatarFileId: f.id } }),
+      400,
+      "validation_failed",
+    );
   });
 
   it("stores under a server-made key whatever the name says, and serves a safe filename", async () => {
@@ -97,7 +105,9 @@ describe("files: security", () => {
     const listed = await env.MEDIA.list({ prefix: "f/" });
     expect(listed.objects.every((o) => /^f\/[0-9a-f-]{36}$/.test(o.key))).toBe(true);
     const content = await bytesOf(`/v1/files/${res.body.id}/content`, { token: u.accessToken });
-    expect(content.headers.get("content-disposition")).toBe(`inline; filename="evil_X-Injected: 1.png"; filename*=UTF-8''evil%22X-Injected%3A%201.png`);
+    expect(content.headers.get("content-disposition")).toBe(
+      `inline; filename="evil_X-Injected: 1.png"; filename*=UTF-8''evil%22X-Injected%3A%201.png`,
+    );
     expect(content.headers.get("x-injected")).toBeNull();
   });
 
@@ -114,10 +124,18 @@ describe("files: security", () => {
     expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
     const before = (await env.MEDIA.list()).objects.length;
     expectProblem(await uploadRaw(u.accessToken, pngBytes(100)), 401, "unauthorized");
-    const tus = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { "tus-resumable": "1.0.0", "upload-length": "100", "upload-metadata": `filetype ${btoa("image/png")}` } });
+    const tus = await api("/v1/uploads", {
+      method: "POST",
+      token: u.accessToken,
+      headers: { "tus-resumable": "1.0.0", "upload-length": "100", "upload-metadata": `filetype ${btoa("image/png")}` },
+    });
     expectProblem(tus, 401, "unauthorized");
     expect((await env.MEDIA.list()).objects.length).toBe(before);
-    const rows = await env.DB.prepare("SELECT (SELECT count(*) FROM files WHERE owner_id = ?1) + (SELECT count(*) FROM uploads WHERE owner_id = ?1) AS n").bind(u.id).first<{ n: number }>();
+    const rows = await env.DB.prepare(
+      "SELECT (SELECT count(*) FROM files WHERE owner_id = ?1) + (SELECT count(*) FROM uploads WHERE owner_id = ?1) AS n",
+    )
+      .bind(u.id)
+      .first<{ n: number }>();
     expect(rows?.n).toBe(0);
   });
 
@@ -148,19 +166,32 @@ describe("files: security", () => {
       { highWaterMark: 0 },
     );
     const db = createDb(env.DB);
-    const upload = storeFile(env, db, limits.storageQuotaBytes, { ownerId: u.id, name: "late.png", contentType: "image/png", visibility: "private" }, body, null).then(
+    const upload = storeFile(
+      env,
+      db,
+      limits.storageQuotaBytes,
+      { ownerId: u.id, name: "late.png", contentType: "image/png", visibility: "private" },
+      body,
+      null,
+    ).then(
       (row) => row.id,
       (e: unknown) => (e instanceof AppError ? e.code : String(e)),
     );
     await reading;
-    const n = await env.DB.prepare("SELECT count(*) AS n FROM files WHERE owner_id = ? AND status = 'pending'").bind(u.id).first<{ n: number }>();
+    const n = await env.DB.prepare("SELECT count(*) AS n FROM files WHERE owner_id = ? AND status = 'pending'")
+      .bind(u.id)
+      .first<{ n: number }>();
     expect(n?.n).toBe(1);
     // `settle`: the deletion's R2 work (waitUntil) is done when this returns.
     expect((await api("/v1/me", { method: "DELETE", token: u.accessToken, settle: true })).status).toBe(204);
     release();
     expect(await upload).toBe("unauthorized");
     const objects = (await env.MEDIA.list({ prefix: "f/" })).objects.map((o) => o.key);
-    const known = (await env.DB.prepare("SELECT object_key AS k FROM file_trash UNION SELECT object_key FROM files").all<{ k: string }>()).results.map((r) => r.k);
+    const known = (
+      await env.DB.prepare("SELECT object_key AS k FROM file_trash UNION SELECT object_key FROM files").all<{
+        k: string;
+      }>()
+    ).results.map((r) => r.k);
     // Every object in R2 has a file row or is queued for the cleanup task: nothing is left untracked.
     expect(objects.filter((k) => !known.includes(k))).toEqual([]);
   });

@@ -1,6 +1,6 @@
 /** Shared fixtures of the files tests: signature-correct media bytes and upload shortcuts. */
 import { exports } from "cloudflare:workers";
-import { api, type ApiResponse } from "../../helpers/api";
+import { type ApiResponse, api } from "../../helpers/api";
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -33,19 +33,38 @@ export interface UploadOptions {
 }
 
 /** POST /v1/files with a raw body. */
-export function uploadRaw(token: string | null, bytes: Uint8Array | string, o: UploadOptions = {}): Promise<ApiResponse> {
+export function uploadRaw(
+  token: string | null,
+  bytes: Uint8Array | string,
+  o: UploadOptions = {},
+): Promise<ApiResponse> {
   const q = new URLSearchParams();
   if (o.name !== undefined) q.set("name", o.name);
   if (o.visibility) q.set("visibility", o.visibility);
   const qs = q.toString();
-  return api(`/v1/files${qs ? `?${qs}` : ""}`, { method: "POST", token, raw: bytes, headers: { "content-type": o.type ?? "image/png", ...o.headers } });
+  return api(`/v1/files${qs ? `?${qs}` : ""}`, {
+    method: "POST",
+    token,
+    raw: bytes,
+    headers: { "content-type": o.type ?? "image/png", ...o.headers },
+  });
 }
 
 /** Uploads a PNG and returns the file JSON (throws unless 201). */
 export async function uploadPng(token: string, o: UploadOptions & { size?: number } = {}) {
   const res = await uploadRaw(token, pngBytes(o.size ?? 1000), { name: "photo.png", ...o });
   if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${res.text}`);
-  return res.body as { id: string; name: string; contentType: string; size: number; visibility: string; ownerId: string; createdAt: string; url: string; sha256: string | null };
+  return res.body as {
+    id: string;
+    name: string;
+    contentType: string;
+    size: number;
+    visibility: string;
+    ownerId: string;
+    createdAt: string;
+    url: string;
+    sha256: string | null;
+  };
 }
 
 /** Path + query of an absolute URL returned by the API. */

@@ -36,20 +36,33 @@ function pngChunk(type: string, data: Uint8Array): Uint8Array {
 }
 
 /** A real `w`×`h` RGB PNG (a gradient: red grows left to right, green top to bottom), with optional extra chunks before IDAT. */
-export async function makePng(w: number, h: number, extra: { type: string; data: Uint8Array }[] = []): Promise<Uint8Array> {
+export async function makePng(
+  w: number,
+  h: number,
+  extra: { type: string; data: Uint8Array }[] = [],
+): Promise<Uint8Array> {
   const row = 1 + w * 3;
   const raw = new Uint8Array(h * row);
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) raw.set([Math.floor((x * 255) / w), Math.floor((y * 255) / h), 90], y * row + 1 + x * 3);
+    for (let x = 0; x < w; x++)
+      raw.set([Math.floor((x * 255) / w), Math.floor((y * 255) / h), 90], y * row + 1 + x * 3);
   }
-  const z = new Uint8Array(await new Response(new Blob([raw]).stream().pipeThrough(new CompressionStream("deflate"))).arrayBuffer());
+  const z = new Uint8Array(
+    await new Response(new Blob([raw]).stream().pipeThrough(new CompressionStream("deflate"))).arrayBuffer(),
+  );
   const ihdr = new Uint8Array(13);
   const dv = new DataView(ihdr.buffer);
   dv.setUint32(0, w);
   dv.setUint32(4, h);
   ihdr[8] = 8;
   ihdr[9] = 2;
-  return concatBytes(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk("IHDR", ihdr), ...extra.map((c) => pngChunk(c.type, c.data)), pngChunk("IDAT", z), pngChunk("IEND", new Uint8Array()));
+  return concatBytes(
+    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    ...extra.map((c) => pngChunk(c.type, c.data)),
+    pngChunk("IDAT", z),
+    pngChunk("IEND", new Uint8Array()),
+  );
 }
 
 /** The GPS latitude rationals written into test EXIF: 52° 31' 12.34" — a byte pattern to look for. */
@@ -113,9 +126,13 @@ export async function makeJpeg(w: number, h: number, orientation = 1): Promise<U
   const png = await makePng(w, h);
   const out = await env.IMAGES.input(streamOf(png)).output({ format: "image/jpeg" });
   const jpeg = await bytesOfStream(out.image());
-  if (jpeg[0] !== 0xff || jpeg[1] !== 0xd8) throw new Error("the Images binding did not make a JPEG (is sharp installed?)");
+  if (jpeg[0] !== 0xff || jpeg[1] !== 0xd8)
+    throw new Error("the Images binding did not make a JPEG (is sharp installed?)");
   const exif = jpegSegment(0xe1, concatBytes(ascii("Exif\0\0"), exifTiff(orientation)));
-  const xmp = jpegSegment(0xe1, ascii(`http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><rdf:Description ${XMP_GPS}/></x:xmpmeta>`));
+  const xmp = jpegSegment(
+    0xe1,
+    ascii(`http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><rdf:Description ${XMP_GPS}/></x:xmpmeta>`),
+  );
   return concatBytes(jpeg.subarray(0, 2), exif, xmp, jpeg.subarray(2));
 }
 
@@ -129,7 +146,8 @@ function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
 }
 
 /** True when `bytes` contain the test GPS position, as EXIF rationals or as XMP text. */
-export const hasGps = (bytes: Uint8Array) => indexOfBytes(bytes, GPS_LATITUDE) >= 0 || indexOfBytes(bytes, ascii(XMP_GPS)) >= 0;
+export const hasGps = (bytes: Uint8Array) =>
+  indexOfBytes(bytes, GPS_LATITUDE) >= 0 || indexOfBytes(bytes, ascii(XMP_GPS)) >= 0;
 
 /** Width and height from a WebP header (VP8, VP8L or VP8X); throws when it is not WebP. */
 export function webpSize(b: Uint8Array): { width: number; height: number } {
@@ -167,7 +185,8 @@ export function jpegOrientation(b: Uint8Array): number | null {
       const dv = new DataView(t.buffer, t.byteOffset, t.byteLength);
       const le = t[0] === 0x49;
       const ifd = dv.getUint32(4, le);
-      for (let i = 0; i < dv.getUint16(ifd, le); i++) if (dv.getUint16(ifd + 2 + i * 12, le) === 0x0112) return dv.getUint16(ifd + 2 + i * 12 + 8, le);
+      for (let i = 0; i < dv.getUint16(ifd, le); i++)
+        if (dv.getUint16(ifd + 2 + i * 12, le) === 0x0112) return dv.getUint16(ifd + 2 + i * 12 + 8, le);
     }
     at += 2 + len;
   }

@@ -56,11 +56,16 @@ export function countingEnv(): { env: Env; counts: Counts; jobs: Job[] } {
       for (const m of msgs) jobs.push(m.body);
     },
   };
-  const wrapped = Object.create(env, { IMAGES: { value: IMAGES }, MEDIA: { value: MEDIA }, JOBS: { value: JOBS } }) as Env;
+  const wrapped = Object.create(env, {
+    IMAGES: { value: IMAGES },
+    MEDIA: { value: MEDIA },
+    JOBS: { value: JOBS },
+  }) as Env;
   return { env: wrapped, counts, jobs };
 }
 
-export const resetCounts = (c: Counts) => Object.assign(c, { transforms: 0, infos: 0, r2Gets: 0, r2Puts: 0, r2Heads: 0 });
+export const resetCounts = (c: Counts) =>
+  Object.assign(c, { transforms: 0, infos: 0, r2Gets: 0, r2Puts: 0, r2Heads: 0 });
 
 export interface Call {
   status: number;
@@ -70,7 +75,17 @@ export interface Call {
 }
 
 /** One request through the app with `e`; waits for work left in waitUntil. */
-export async function call(e: Env, path: string, init: { method?: string; token?: string | null; headers?: Record<string, string>; raw?: BodyInit; body?: unknown } = {}): Promise<Call> {
+export async function call(
+  e: Env,
+  path: string,
+  init: {
+    method?: string;
+    token?: string | null;
+    headers?: Record<string, string>;
+    raw?: BodyInit;
+    body?: unknown;
+  } = {},
+): Promise<Call> {
   const headers = new Headers(init.headers);
   headers.set("cf-connecting-ip", freshIp());
   if (init.token) headers.set("authorization", `Bearer ${init.token}`);
@@ -80,16 +95,32 @@ export async function call(e: Env, path: string, init: { method?: string; token?
     headers.set("content-type", "application/json");
   }
   const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(`https://outpost.test${path}`, { method: init.method ?? (body !== undefined ? "POST" : "GET"), headers, body }), e, ctx);
+  const res = await app.fetch(
+    new Request(`https://outpost.test${path}`, {
+      method: init.method ?? (body !== undefined ? "POST" : "GET"),
+      headers,
+      body,
+    }),
+    e,
+    ctx,
+  );
   const bytes = new Uint8Array(await res.arrayBuffer());
   await waitOnExecutionContext(ctx);
   const ct = res.headers.get("content-type") ?? "";
-  return { status: res.status, headers: res.headers, bytes, json: ct.includes("json") && bytes.length ? JSON.parse(new TextDecoder().decode(bytes)) : null };
+  return {
+    status: res.status,
+    headers: res.headers,
+    bytes,
+    json: ct.includes("json") && bytes.length ? JSON.parse(new TextDecoder().decode(bytes)) : null,
+  };
 }
 
 /** Delivers `jobs` to the Worker's queue handler (as the Queue would); every one must be acknowledged. */
 export async function runJobs(e: Env, jobs: Job[]): Promise<void> {
-  const batch = createMessageBatch<Job>("outpost-jobs", jobs.map((body, i) => ({ id: `img-${i}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body })));
+  const batch = createMessageBatch<Job>(
+    "outpost-jobs",
+    jobs.map((body, i) => ({ id: `img-${i}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body })),
+  );
   const ctx = createExecutionContext();
   await handleQueue(batch, e);
   const result = await getQueueResult(batch, ctx);
@@ -98,10 +129,29 @@ export async function runJobs(e: Env, jobs: Job[]): Promise<void> {
 }
 
 /** Uploads `bytes` with POST /v1/files through `e`; returns the file JSON (throws unless 201). */
-export async function upload(e: Env, token: string, bytes: Uint8Array, type: string, visibility: "public" | "private" = "public", name = "photo") {
-  const res = await call(e, `/v1/files?name=${name}&visibility=${visibility}`, { token, raw: bytes, headers: { "content-type": type } });
+export async function upload(
+  e: Env,
+  token: string,
+  bytes: Uint8Array,
+  type: string,
+  visibility: "public" | "private" = "public",
+  name = "photo",
+) {
+  const res = await call(e, `/v1/files?name=${name}&visibility=${visibility}`, {
+    token,
+    raw: bytes,
+    headers: { "content-type": type },
+  });
   if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${new TextDecoder().decode(res.bytes)}`);
-  return res.json as { id: string; size: number; sha256: string | null; width: number | null; height: number | null; placeholder: string | null; url: string };
+  return res.json as {
+    id: string;
+    size: number;
+    sha256: string | null;
+    width: number | null;
+    height: number | null;
+    placeholder: string | null;
+    url: string;
+  };
 }
 
 /** tus creation through `e`; `url` is the upload's path. */
@@ -109,12 +159,25 @@ export async function tusCreate(e: Env, token: string, length: number, meta: Rec
   const md = Object.entries(meta)
     .map(([k, v]) => `${k} ${btoa(v)}`)
     .join(",");
-  const res = await call(e, "/v1/uploads", { method: "POST", token, headers: { "tus-resumable": "1.0.0", "upload-length": String(length), "upload-metadata": md } });
+  const res = await call(e, "/v1/uploads", {
+    method: "POST",
+    token,
+    headers: { "tus-resumable": "1.0.0", "upload-length": String(length), "upload-metadata": md },
+  });
   const loc = res.headers.get("location");
   return { status: res.status, url: loc ? new URL(loc).pathname : "", headers: res.headers };
 }
 
 /** One tus PATCH through `e`. */
 export function tusPatch(e: Env, token: string, url: string, offset: number, bytes: Uint8Array) {
-  return call(e, url, { method: "PATCH", token, raw: bytes, headers: { "tus-resumable": "1.0.0", "upload-offset": String(offset), "content-type": "application/offset+octet-stream" } });
+  return call(e, url, {
+    method: "PATCH",
+    token,
+    raw: bytes,
+    headers: {
+      "tus-resumable": "1.0.0",
+      "upload-offset": String(offset),
+      "content-type": "application/offset+octet-stream",
+    },
+  });
 }

@@ -30,13 +30,17 @@ describe("thumbnails", () => {
     expect(webpSize(md.bytes)).toEqual({ width: 400, height: 300 });
     const sq = await call(e, `/v1/files/${file.id}/content?thumb=sq`);
     expect(webpSize(sq.bytes)).toEqual({ width: 160, height: 160 });
-    const avif = await call(e, `/v1/files/${file.id}/content?thumb=sm`, { headers: { accept: "image/avif,image/webp,*/*;q=0.8" } });
+    const avif = await call(e, `/v1/files/${file.id}/content?thumb=sm`, {
+      headers: { accept: "image/avif,image/webp,*/*;q=0.8" },
+    });
     expect(avif.status).toBe(200);
     expect(avif.headers.get("content-type")).toBe("image/avif");
     expect(String.fromCharCode(...avif.bytes.subarray(4, 12))).toBe("ftypavif");
     expect(await imageInfo(avif.bytes)).toMatchObject({ format: "image/avif", width: 160, height: 120 });
     // A client that ranks WebP higher gets WebP.
-    const webp = await call(e, `/v1/files/${file.id}/content?thumb=sm`, { headers: { accept: "image/avif;q=0.5,image/webp" } });
+    const webp = await call(e, `/v1/files/${file.id}/content?thumb=sm`, {
+      headers: { accept: "image/avif;q=0.5,image/webp" },
+    });
     expect(webp.headers.get("content-type")).toBe("image/webp");
   });
 
@@ -57,7 +61,9 @@ describe("thumbnails", () => {
     expect(second.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
     expect(second.headers.get("content-length")).toBe(String(first.bytes.length));
     resetCounts(counts);
-    const notModified = await call(e, `/v1/files/${file.id}/content?thumb=sq`, { headers: { "if-none-match": first.headers.get("etag")! } });
+    const notModified = await call(e, `/v1/files/${file.id}/content?thumb=sq`, {
+      headers: { "if-none-match": first.headers.get("etag")! },
+    });
     expect(notModified.status).toBe(304);
     expect(counts).toMatchObject({ transforms: 0, r2Gets: 0 });
     // The rendition's tag differs from the original's and between formats.
@@ -84,7 +90,10 @@ describe("thumbnails", () => {
     const file = await upload(e, user.accessToken, await makePng(200, 200), "image/png");
     await call(e, `/v1/files/${file.id}/content?thumb=sm`);
     await call(e, `/v1/files/${file.id}/content?thumb=md`, { headers: { accept: "image/avif" } });
-    expect((await env.MEDIA.list({ prefix: `r/${file.id}/` })).objects.map((o) => o.key).sort()).toEqual([`r/${file.id}/md.avif`, `r/${file.id}/sm.webp`]);
+    expect((await env.MEDIA.list({ prefix: `r/${file.id}/` })).objects.map((o) => o.key).sort()).toEqual([
+      `r/${file.id}/md.avif`,
+      `r/${file.id}/sm.webp`,
+    ]);
     expect((await call(e, `/v1/files/${file.id}`, { method: "DELETE", token: user.accessToken })).status).toBe(204);
     expect((await env.MEDIA.list({ prefix: `r/${file.id}/` })).objects).toEqual([]);
     expect(await env.MEDIA.get(`f/${file.id}`)).toBeNull();
@@ -110,8 +119,17 @@ describe("thumbnails", () => {
     const owner = await signup();
     const file = await upload(e, owner.accessToken, png, "image/png");
     // The quota is full, yet every preset is made.
-    for (const preset of ["sm", "md", "sq"]) expect((await call(e, `/v1/files/${file.id}/content?thumb=${preset}`)).status).toBe(200);
-    expect((await call(e, "/v1/files?name=one", { token: owner.accessToken, raw: "x", headers: { "content-type": "text/plain" } })).status).toBe(413);
+    for (const preset of ["sm", "md", "sq"])
+      expect((await call(e, `/v1/files/${file.id}/content?thumb=${preset}`)).status).toBe(200);
+    expect(
+      (
+        await call(e, "/v1/files?name=one", {
+          token: owner.accessToken,
+          raw: "x",
+          headers: { "content-type": "text/plain" },
+        })
+      ).status,
+    ).toBe(413);
     // Deleting the file frees exactly its bytes: the renditions never held any.
     expect((await call(e, `/v1/files/${file.id}`, { method: "DELETE", token: owner.accessToken })).status).toBe(204);
     expect((await upload(e, owner.accessToken, png, "image/png")).size).toBe(png.length);
@@ -152,7 +170,11 @@ describe("dimensions and placeholder (after-upload job)", () => {
   it("tus uploads get the same job once the last byte lands", async () => {
     const { env: e, jobs } = countingEnv();
     const png = await makePng(90, 60);
-    const created = await tusCreate(e, user.accessToken, png.length, { filename: "t.png", filetype: "image/png", visibility: "private" });
+    const created = await tusCreate(e, user.accessToken, png.length, {
+      filename: "t.png",
+      filetype: "image/png",
+      visibility: "private",
+    });
     const half = Math.floor(png.length / 2);
     await tusPatch(e, user.accessToken, created.url, 0, png.subarray(0, half));
     expect(jobs).toEqual([]);
@@ -160,18 +182,30 @@ describe("dimensions and placeholder (after-upload job)", () => {
     const fileId = done.headers.get("outpost-file-id")!;
     expect(jobs).toEqual([{ type: "files.image", fileId }]);
     await runJobs(e, jobs);
-    expect((await call(e, `/v1/files/${fileId}`, { token: user.accessToken })).json).toMatchObject({ width: 90, height: 60, placeholder: expect.any(String) });
+    expect((await call(e, `/v1/files/${fileId}`, { token: user.accessToken })).json).toMatchObject({
+      width: 90,
+      height: 60,
+      placeholder: expect.any(String),
+    });
   });
 
   it("a file that is not an image gets no job; an image the binding cannot decode gets no dimensions (the job is acknowledged)", async () => {
     const { env: e, jobs } = countingEnv();
-    await call(e, "/v1/files?name=a.txt", { token: user.accessToken, raw: "hello", headers: { "content-type": "text/plain" } });
+    await call(e, "/v1/files?name=a.txt", {
+      token: user.accessToken,
+      raw: "hello",
+      headers: { "content-type": "text/plain" },
+    });
     expect(jobs).toEqual([]);
     const broken = new Uint8Array(500);
     broken.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     const file = await upload(e, user.accessToken, broken, "image/png", "private");
     await runJobs(e, jobs);
-    expect((await call(e, `/v1/files/${file.id}`, { token: user.accessToken })).json).toMatchObject({ width: null, height: null, placeholder: null });
+    expect((await call(e, `/v1/files/${file.id}`, { token: user.accessToken })).json).toMatchObject({
+      width: null,
+      height: null,
+      placeholder: null,
+    });
     const thumb = await call(e, `/v1/files/${file.id}/content?thumb=sm`, { token: user.accessToken });
     expect(thumb.status).toBe(415);
   });
@@ -207,7 +241,11 @@ describe("location privacy", () => {
   it("a public JPEG through tus, in chunks that cut the EXIF segment, is stored without GPS", async () => {
     const { env: e } = countingEnv();
     const jpeg = await makeJpeg(100, 60, 3);
-    const created = await tusCreate(e, user.accessToken, jpeg.length, { filename: "t.jpg", filetype: "image/jpeg", visibility: "public" });
+    const created = await tusCreate(e, user.accessToken, jpeg.length, {
+      filename: "t.jpg",
+      filetype: "image/jpeg",
+      visibility: "public",
+    });
     let offset = 0;
     let fileId: string | null = null;
     for (const size of [100, 40, 5000, 100_000]) {
@@ -233,18 +271,32 @@ describe("location privacy", () => {
     expect((await call(e, `/v1/files/${kept.id}/content`, { token: user.accessToken })).bytes).toEqual(jpeg);
     const all = Object.create(e, { STRIP_IMAGE_METADATA: { value: "all" } }) as Env;
     const stripped = await upload(all, user.accessToken, jpeg, "image/jpeg", "private");
-    expect(hasGps((await call(all, `/v1/files/${stripped.id}/content`, { token: user.accessToken })).bytes)).toBe(false);
+    expect(hasGps((await call(all, `/v1/files/${stripped.id}/content`, { token: user.accessToken })).bytes)).toBe(
+      false,
+    );
   });
 
   it("public HEIC/AVIF/TIFF (metadata the scrubber cannot reach) are refused with 415; private ones are stored", async () => {
     const { env: e } = countingEnv();
     const avif = new Uint8Array(64);
     avif.set([0, 0, 0, 0x1c, 0x66, 0x74, 0x79, 0x70, 0x61, 0x76, 0x69, 0x66]);
-    const pub = await call(e, "/v1/files?visibility=public", { token: user.accessToken, raw: avif, headers: { "content-type": "image/avif" } });
+    const pub = await call(e, "/v1/files?visibility=public", {
+      token: user.accessToken,
+      raw: avif,
+      headers: { "content-type": "image/avif" },
+    });
     expect(pub.status).toBe(415);
-    const priv = await call(e, "/v1/files?visibility=private", { token: user.accessToken, raw: avif, headers: { "content-type": "image/avif" } });
+    const priv = await call(e, "/v1/files?visibility=private", {
+      token: user.accessToken,
+      raw: avif,
+      headers: { "content-type": "image/avif" },
+    });
     expect(priv.status).toBe(201);
-    const tus = await tusCreate(e, user.accessToken, 64, { filename: "x.heic", filetype: "image/heic", visibility: "public" });
+    const tus = await tusCreate(e, user.accessToken, 64, {
+      filename: "x.heic",
+      filetype: "image/heic",
+      visibility: "public",
+    });
     expect(tus.status).toBe(415);
   });
 });

@@ -3,8 +3,9 @@
  * owner, the service key and signed URLs (a URL for the original also opens its thumbnails; a
  * URL for one preset opens only that preset). Unknown presets and non-images → 400.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+
 import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
 import { getConfig } from "../../../src/config";
 import { createDb } from "../../../src/db";
 import { getFile } from "../../../src/features/files/service";
@@ -24,7 +25,13 @@ beforeAll(async () => {
   stranger = await signup();
   privateId = (await upload(e, owner.accessToken, await makePng(200, 100), "image/png", "private")).id;
   publicId = (await upload(e, owner.accessToken, await makePng(200, 100), "image/png", "public")).id;
-  textId = (await call(e, "/v1/files?name=n.txt&visibility=public", { token: owner.accessToken, raw: "plain text", headers: { "content-type": "text/plain" } })).json.id;
+  textId = (
+    await call(e, "/v1/files?name=n.txt&visibility=public", {
+      token: owner.accessToken,
+      raw: "plain text",
+      headers: { "content-type": "text/plain" },
+    })
+  ).json.id;
 });
 
 const signedUrl = async (id: string, body: Record<string, unknown> = {}) => {
@@ -78,7 +85,11 @@ describe("thumbnails: access", () => {
     const exp = u.searchParams.get("exp")!;
     const flipped = (sig[0] === "A" ? "B" : "A") + sig.slice(1);
     expectProblem(await api(`/v1/files/${privateId}/content?exp=${exp}&sig=${flipped}&thumb=sm`), 403, "forbidden");
-    expectProblem(await api(`/v1/files/${privateId}/content?exp=${Number(exp) + 60}&sig=${sig}&thumb=sm`), 403, "forbidden");
+    expectProblem(
+      await api(`/v1/files/${privateId}/content?exp=${Number(exp) + 60}&sig=${sig}&thumb=sm`),
+      403,
+      "forbidden",
+    );
     expectProblem(await api(`/v1/files/${publicId}/content?exp=${exp}&sig=${sig}&thumb=sm`), 403, "forbidden");
   });
 
@@ -102,11 +113,19 @@ describe("thumbnails: bad requests", () => {
       const p = expectProblem(await api(`/v1/files/${publicId}/content?thumb=${bad}`), 400, "validation_failed");
       expect(p.errors?.[0]?.path).toBe("thumb");
     }
-    expectProblem(await api(`/v1/files/${publicId}/signed-url`, { token: owner.accessToken, body: { thumb: "xl" } }), 400, "validation_failed");
+    expectProblem(
+      await api(`/v1/files/${publicId}/signed-url`, { token: owner.accessToken, body: { thumb: "xl" } }),
+      400,
+      "validation_failed",
+    );
   });
 
   it("a thumbnail of a file that is not an image → 400 validation_failed (content and signed URL)", async () => {
     expectProblem(await api(`/v1/files/${textId}/content?thumb=sm`), 400, "validation_failed");
-    expectProblem(await api(`/v1/files/${textId}/signed-url`, { token: owner.accessToken, body: { thumb: "sm" } }), 400, "validation_failed");
+    expectProblem(
+      await api(`/v1/files/${textId}/signed-url`, { token: owner.accessToken, body: { thumb: "sm" } }),
+      400,
+      "validation_failed",
+    );
   });
 });

@@ -6,8 +6,8 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
 import { app } from "../../../src/app";
 import { createDb } from "../../../src/db";
 import { users } from "../../../src/db/schema";
@@ -25,18 +25,35 @@ interface Res {
 }
 
 /** One request to the app with the small quota. */
-async function call(path: string, init: { method?: string; token?: string; body?: BodyInit | null; headers?: Record<string, string> } = {}): Promise<Res> {
+async function call(
+  path: string,
+  init: { method?: string; token?: string; body?: BodyInit | null; headers?: Record<string, string> } = {},
+): Promise<Res> {
   const headers = new Headers(init.headers);
   headers.set("cf-connecting-ip", freshIp());
   if (init.token) headers.set("authorization", `Bearer ${init.token}`);
   const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(`https://outpost.test${path}`, { method: init.method ?? "GET", headers, body: init.body ?? null }), { ...env, STORAGE_QUOTA_BYTES: String(QUOTA) }, ctx);
+  const res = await app.fetch(
+    new Request(`https://outpost.test${path}`, { method: init.method ?? "GET", headers, body: init.body ?? null }),
+    { ...env, STORAGE_QUOTA_BYTES: String(QUOTA) },
+    ctx,
+  );
   const text = await res.text();
   await waitOnExecutionContext(ctx);
-  return { status: res.status, headers: res.headers, body: text && (res.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text && (res.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text,
+  };
 }
 
-const upload = (u: TestUser, bytes: Uint8Array) => call("/v1/files?name=q.png", { method: "POST", token: u.accessToken, body: bytes, headers: { "content-type": "image/png" } });
+const upload = (u: TestUser, bytes: Uint8Array) =>
+  call("/v1/files?name=q.png", {
+    method: "POST",
+    token: u.accessToken,
+    body: bytes,
+    headers: { "content-type": "image/png" },
+  });
 
 /** A body without Content-Length: `chunks` are sent, then the stream ends. */
 function chunked(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
@@ -68,7 +85,12 @@ const tusCreate = (u: TestUser, length: number, first?: Uint8Array) =>
     method: "POST",
     token: u.accessToken,
     body: first ?? null,
-    headers: { ...TUS, "upload-length": String(length), "upload-metadata": `filename ${btoa("t.png")},filetype ${btoa("image/png")}`, ...(first ? { "content-type": "application/offset+octet-stream" } : {}) },
+    headers: {
+      ...TUS,
+      "upload-length": String(length),
+      "upload-metadata": `filename ${btoa("t.png")},filetype ${btoa("image/png")}`,
+      ...(first ? { "content-type": "application/offset+octet-stream" } : {}),
+    },
   });
 
 describe("files: storage quota", () => {
@@ -80,7 +102,12 @@ describe("files: storage quota", () => {
     const body = new FixedLengthStream(60_000);
     const writer = body.writable.getWriter();
     void writer.write(pngBytes(64)).catch(() => {});
-    const res = await call("/v1/files", { method: "POST", token: u.accessToken, body: body.readable, headers: { "content-type": "image/png", "content-length": "60000" } });
+    const res = await call("/v1/files", {
+      method: "POST",
+      token: u.accessToken,
+      body: body.readable,
+      headers: { "content-type": "image/png", "content-length": "60000" },
+    });
     await writer.abort().catch(() => {});
     expectQuotaExceeded(res);
     expect(res.body.detail).toContain("50000 bytes");
@@ -92,11 +119,21 @@ describe("files: storage quota", () => {
     expect((await upload(u, pngBytes(150_000))).status).toBe(201);
     const before = await stored(u.id);
     const data = pngBytes(80_000);
-    const res = await call("/v1/files", { method: "POST", token: u.accessToken, body: chunked([data.subarray(0, 30_000), data.subarray(30_000, 60_000), data.subarray(60_000)]), headers: { "content-type": "image/png" } });
+    const res = await call("/v1/files", {
+      method: "POST",
+      token: u.accessToken,
+      body: chunked([data.subarray(0, 30_000), data.subarray(30_000, 60_000), data.subarray(60_000)]),
+      headers: { "content-type": "image/png" },
+    });
     expectQuotaExceeded(res);
     expect(await stored(u.id)).toEqual(before);
     // A streamed upload that fits still works.
-    const fits = await call("/v1/files", { method: "POST", token: u.accessToken, body: chunked([pngBytes(40_000)]), headers: { "content-type": "image/png" } });
+    const fits = await call("/v1/files", {
+      method: "POST",
+      token: u.accessToken,
+      body: chunked([pngBytes(40_000)]),
+      headers: { "content-type": "image/png" },
+    });
     expect(fits.status, JSON.stringify(fits.body)).toBe(201);
     expect(fits.body.size).toBe(40_000);
   });
@@ -108,7 +145,12 @@ describe("files: storage quota", () => {
     const form = new FormData();
     form.set("file", new File([pngBytes(70_000)], "big.png", { type: "image/png" }));
     const req = new Request("https://outpost.test/", { method: "POST", body: form });
-    const res = await call("/v1/files", { method: "POST", token: u.accessToken, body: await req.arrayBuffer(), headers: { "content-type": req.headers.get("content-type")! } });
+    const res = await call("/v1/files", {
+      method: "POST",
+      token: u.accessToken,
+      body: await req.arrayBuffer(),
+      headers: { "content-type": req.headers.get("content-type")! },
+    });
     expectQuotaExceeded(res);
     expect(await stored(u.id)).toEqual(before);
   });
@@ -138,7 +180,12 @@ describe("files: storage quota", () => {
     expect((await upload(u, pngBytes(100_000))).status).toBe(201);
     // The 80,000 upload completes: still 180,000 in use, now as a file.
     const otherPath = new URL(other.headers.get("location")!).pathname;
-    const done = await call(otherPath, { method: "PATCH", token: u.accessToken, body: pngBytes(80_000), headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": "0" } });
+    const done = await call(otherPath, {
+      method: "PATCH",
+      token: u.accessToken,
+      body: pngBytes(80_000),
+      headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": "0" },
+    });
     expect(done.status).toBe(204);
     expectQuotaExceeded(await upload(u, pngBytes(30_000)));
     expect((await upload(u, pngBytes(20_000))).status).toBe(201);
@@ -168,7 +215,12 @@ describe("files: storage quota", () => {
         sent = true;
       },
     });
-    const first = call("/v1/files", { method: "POST", token: u.accessToken, body: slow, headers: { "content-type": "image/png" } });
+    const first = call("/v1/files", {
+      method: "POST",
+      token: u.accessToken,
+      body: slow,
+      headers: { "content-type": "image/png" },
+    });
     await reading; // the server reads the body only after reserving its bytes
     // The first upload has no length: it holds the whole remaining quota while it streams.
     expectQuotaExceeded(await upload(u, pngBytes(1_000)));
@@ -183,8 +235,18 @@ describe("files: storage quota", () => {
 
   it("the usage sum reads only the owner's entries of covering indexes (no table rows, no scan)", async () => {
     const u = await signup();
-    const { sql, params } = createDb(env.DB).select({ used: storageUsed(u.id) }).from(users).where(eq(users.id, u.id)).toSQL();
-    const plan = (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()).results.map((r) => r.detail).join("\n");
+    const { sql, params } = createDb(env.DB)
+      .select({ used: storageUsed(u.id) })
+      .from(users)
+      .where(eq(users.id, u.id))
+      .toSQL();
+    const plan = (
+      await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...params)
+        .all<{ detail: string }>()
+    ).results
+      .map((r) => r.detail)
+      .join("\n");
     expect(plan).toContain("SEARCH files USING COVERING INDEX files_owner_idx (owner_id=?)");
     expect(plan).toMatch(/SEARCH uploads USING COVERING INDEX uploads_owner_idx \(owner_id=\? AND completed_at=\?\)/);
     expect(plan).not.toMatch(/SCAN (files|uploads)/);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseRange } from "../../../src/features/files/content";
-import { expectProblem, signup, api } from "../../helpers/api";
+import { api, expectProblem, signup } from "../../helpers/api";
 import { bytesOf, uploadPng } from "./helpers";
 
 describe("files: ranges and conditional requests", () => {
@@ -49,20 +49,33 @@ describe("files: ranges and conditional requests", () => {
     const first = await bytesOf(`/v1/files/${f.id}/content`, { token: u.accessToken });
     const etag = first.headers.get("etag")!;
     expect(etag).toBe(`"${f.sha256}"`);
-    const again = await bytesOf(`/v1/files/${f.id}/content`, { token: u.accessToken, headers: { "if-none-match": `"other", ${etag}` } });
+    const again = await bytesOf(`/v1/files/${f.id}/content`, {
+      token: u.accessToken,
+      headers: { "if-none-match": `"other", ${etag}` },
+    });
     expect(again.status).toBe(304);
     expect(again.bytes.length).toBe(0);
     expect(again.headers.get("etag")).toBe(etag);
-    const stale = await bytesOf(`/v1/files/${f.id}/content`, { token: u.accessToken, headers: { range: "bytes=0-9", "if-range": '"old"' } });
+    const stale = await bytesOf(`/v1/files/${f.id}/content`, {
+      token: u.accessToken,
+      headers: { range: "bytes=0-9", "if-range": '"old"' },
+    });
     expect(stale.status).toBe(200);
-    const fresh = await bytesOf(`/v1/files/${f.id}/content`, { token: u.accessToken, headers: { range: "bytes=0-9", "if-range": etag } });
+    const fresh = await bytesOf(`/v1/files/${f.id}/content`, {
+      token: u.accessToken,
+      headers: { range: "bytes=0-9", "if-range": etag },
+    });
     expect(fresh.status).toBe(206);
   });
 
   it("answers HEAD with the headers and no body", async () => {
     const u = await signup();
     const f = await uploadPng(u.accessToken, { size: 300 });
-    const res = await api(`/v1/files/${f.id}/content`, { method: "HEAD", token: u.accessToken, headers: { range: "bytes=10-19" } });
+    const res = await api(`/v1/files/${f.id}/content`, {
+      method: "HEAD",
+      token: u.accessToken,
+      headers: { range: "bytes=10-19" },
+    });
     expect(res.status).toBe(206);
     expect(res.headers.get("content-length")).toBe("10");
     expect(res.text).toBe("");

@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { initialScrubState, Scrubber, scrubStream, type ScrubKind } from "../../../src/features/files/scrub";
+import { initialScrubState, Scrubber, type ScrubKind, scrubStream } from "../../../src/features/files/scrub";
 import { concatBytes, exifTiff, hasGps, imageInfo, jpegOrientation, makeJpeg, makePng } from "./image-fixtures";
 
 const ascii = (s: string) => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
@@ -54,7 +54,13 @@ function webpWithExif(): Uint8Array {
   };
   const vp8x = new Uint8Array(10);
   vp8x[0] = 0x08 | 0x04;
-  const body = concatBytes(ascii("WEBP"), chunk("VP8X", vp8x), chunk("VP8L", new Uint8Array(21)), chunk("EXIF", exifTiff(1)), chunk("XMP ", ascii("<x>exif:GPSLatitude>52,31.2057N<</x>")));
+  const body = concatBytes(
+    ascii("WEBP"),
+    chunk("VP8X", vp8x),
+    chunk("VP8L", new Uint8Array(21)),
+    chunk("EXIF", exifTiff(1)),
+    chunk("XMP ", ascii("<x>exif:GPSLatitude>52,31.2057N<</x>")),
+  );
   const riff = new Uint8Array(8);
   riff.set(ascii("RIFF"));
   new DataView(riff.buffer).setUint32(4, body.length, true);
@@ -81,7 +87,10 @@ describe("metadata scrubber", () => {
   });
 
   it("PNG: eXIf and text chunks become zeroed private chunks with valid CRCs; the picture decodes", async () => {
-    const png = await makePng(20, 10, [{ type: "eXIf", data: exifTiff(1) }, { type: "tEXt", data: ascii("Comment\0exif:GPSLatitude>52,31.2057N<") }]);
+    const png = await makePng(20, 10, [
+      { type: "eXIf", data: exifTiff(1) },
+      { type: "tEXt", data: ascii("Comment\0exif:GPSLatitude>52,31.2057N<") },
+    ]);
     const out = scrubChunks("png", png, []);
     expect(out.length).toBe(png.length);
     expect(hasGps(out)).toBe(false);
@@ -108,7 +117,13 @@ describe("metadata scrubber", () => {
       const whole = scrubChunks(kind, bytes, []);
       fc.assert(
         fc.property(fc.uniqueArray(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 40 }), (cuts) => {
-          expect(scrubChunks(kind, bytes, cuts.sort((x, y) => x - y))).toEqual(whole);
+          expect(
+            scrubChunks(
+              kind,
+              bytes,
+              cuts.sort((x, y) => x - y),
+            ),
+          ).toEqual(whole);
         }),
         { numRuns: 60 },
       );
@@ -119,13 +134,20 @@ describe("metadata scrubber", () => {
     const jpeg = await makeJpeg(40, 30, 6);
     const whole = scrubChunks("jpeg", jpeg, []);
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: jpeg.length - 1 }), { maxLength: 12 }), async (cuts) => {
-        const out = scrubResumed("jpeg", jpeg, cuts.sort((x, y) => x - y));
-        expect(out.length).toBe(jpeg.length);
-        expect(hasGps(out)).toBe(false);
-        // Only the EXIF head can differ (a request that ended inside it may have lost the orientation); the rest is identical.
-        expect(out.subarray(200)).toEqual(whole.subarray(200));
-      }),
+      fc.asyncProperty(
+        fc.uniqueArray(fc.integer({ min: 1, max: jpeg.length - 1 }), { maxLength: 12 }),
+        async (cuts) => {
+          const out = scrubResumed(
+            "jpeg",
+            jpeg,
+            cuts.sort((x, y) => x - y),
+          );
+          expect(out.length).toBe(jpeg.length);
+          expect(hasGps(out)).toBe(false);
+          // Only the EXIF head can differ (a request that ended inside it may have lost the orientation); the rest is identical.
+          expect(out.subarray(200)).toEqual(whole.subarray(200));
+        },
+      ),
       { numRuns: 60 },
     );
     expect(await imageInfo(scrubResumed("jpeg", jpeg, [3, 50, 51, 400]))).toMatchObject({ width: 40, height: 30 });
@@ -140,7 +162,9 @@ describe("metadata scrubber", () => {
 
   it("scrubStream is a same-length TransformStream", async () => {
     const jpeg = await makeJpeg(32, 32, 1);
-    const out = new Uint8Array(await new Response(new Blob([jpeg]).stream().pipeThrough(scrubStream("jpeg"))).arrayBuffer());
+    const out = new Uint8Array(
+      await new Response(new Blob([jpeg]).stream().pipeThrough(scrubStream("jpeg"))).arrayBuffer(),
+    );
     expect(out).toEqual(scrubChunks("jpeg", jpeg, []));
   });
 });

@@ -36,19 +36,36 @@ function generated(total: number) {
     },
     { highWaterMark: 0 },
   );
-  return { stream, sha256: async () => [...new Uint8Array(await digest.digest)].map((x) => x.toString(16).padStart(2, "0")).join(""), maxChunk: () => maxChunk };
+  return {
+    stream,
+    sha256: async () => [...new Uint8Array(await digest.digest)].map((x) => x.toString(16).padStart(2, "0")).join(""),
+    maxChunk: () => maxChunk,
+  };
 }
 
 async function sha256OfBody(body: ReadableStream<Uint8Array>): Promise<{ hex: string; bytes: number }> {
   const d = new crypto.DigestStream("SHA-256");
   let bytes = 0;
-  await body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ transform: (c, ctl) => { bytes += c.byteLength; ctl.enqueue(c); } })).pipeTo(d);
+  await body
+    .pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform: (c, ctl) => {
+          bytes += c.byteLength;
+          ctl.enqueue(c);
+        },
+      }),
+    )
+    .pipeTo(d);
   return { hex: [...new Uint8Array(await d.digest)].map((x) => x.toString(16).padStart(2, "0")).join(""), bytes };
 }
 
 async function post(token: string, body: ReadableStream<Uint8Array>, type = "application/octet-stream") {
   const res = await exports.default.fetch(
-    new Request("https://outpost.test/v1/files?name=big.bin", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": type }, body }),
+    new Request("https://outpost.test/v1/files?name=big.bin", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": type },
+      body,
+    }),
   );
   return { status: res.status, body: (await res.json()) as { id: string; size: number; sha256: string } };
 }
@@ -68,7 +85,11 @@ describe("files: streaming uploads", () => {
     expect((await env.MEDIA.head(`f/${res.body.id}`))?.etag).toMatch(/-10$/);
     console.log(`50 MB chunked upload: ${ms} ms`);
 
-    const back = await exports.default.fetch(new Request(`https://outpost.test/v1/files/${res.body.id}/content`, { headers: { authorization: `Bearer ${u.accessToken}` } }));
+    const back = await exports.default.fetch(
+      new Request(`https://outpost.test/v1/files/${res.body.id}/content`, {
+        headers: { authorization: `Bearer ${u.accessToken}` },
+      }),
+    );
     expect(back.status).toBe(200);
     expect(await sha256OfBody(back.body!)).toEqual({ hex: res.body.sha256, bytes: MB50 });
   }, 120_000);
@@ -98,7 +119,9 @@ describe("files: streaming uploads", () => {
     for (let i = 0; i < size; i++) file[i] = unit[i % unit.length]!;
     const parts = [
       enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="caption"\r\n\r\nhello\r\n`),
-      enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="near.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      enc.encode(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="near.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
       file,
       enc.encode(`\r\n--${boundary}--\r\n`),
     ];
@@ -109,18 +132,23 @@ describe("files: streaming uploads", () => {
       at += p.length;
     }
     let sent = 0;
-    const body = new ReadableStream<Uint8Array>({
-      pull(ctl) {
-        if (sent >= whole.length) return ctl.close();
-        const n = Math.min(CHUNK - 7, whole.length - sent); // odd chunks so delimiters straddle them
-        ctl.enqueue(whole.slice(sent, sent + n));
-        sent += n;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(ctl) {
+          if (sent >= whole.length) return ctl.close();
+          const n = Math.min(CHUNK - 7, whole.length - sent); // odd chunks so delimiters straddle them
+          ctl.enqueue(whole.slice(sent, sent + n));
+          sent += n;
+        },
       },
-    }, { highWaterMark: 0 });
+      { highWaterMark: 0 },
+    );
     const res = await post(u.accessToken, body, `multipart/form-data; boundary=${boundary}`);
     expect(res.status).toBe(201);
     expect(res.body.size).toBe(size);
-    const expected = [...new Uint8Array(await crypto.subtle.digest("SHA-256", file))].map((x) => x.toString(16).padStart(2, "0")).join("");
+    const expected = [...new Uint8Array(await crypto.subtle.digest("SHA-256", file))]
+      .map((x) => x.toString(16).padStart(2, "0"))
+      .join("");
     expect(res.body.sha256).toBe(expected);
   }, 60_000);
 });

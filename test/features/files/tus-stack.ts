@@ -63,10 +63,15 @@ class FetchRequest implements HttpRequest {
           else ctl.error(new Error("connection reset"));
         },
       });
-      await exports.default.fetch(new Request(this.url, { method: this.method, headers: this.headers, body: stream })).then((r) => r.arrayBuffer()).catch(() => {});
+      await exports.default
+        .fetch(new Request(this.url, { method: this.method, headers: this.headers, body: stream }))
+        .then((r) => r.arrayBuffer())
+        .catch(() => {});
       throw new Error("network connection lost");
     }
-    const res = await exports.default.fetch(new Request(this.url, { method: this.method, headers: this.headers, body }));
+    const res = await exports.default.fetch(
+      new Request(this.url, { method: this.method, headers: this.headers, body }),
+    );
     if (body) this.onProgress(body.size);
     return new FetchResponse(res.status, res.headers, await res.text());
   }
@@ -102,7 +107,9 @@ export class MemoryUrlStorage implements UrlStorage {
     return [...this.items.values()].map((i) => i.upload);
   }
   async findUploadsByFingerprint(fingerprint: string) {
-    return [...this.items.entries()].filter(([, i]) => i.fingerprint === fingerprint).map(([key, i]) => ({ ...i.upload, urlStorageKey: key }));
+    return [...this.items.entries()]
+      .filter(([, i]) => i.fingerprint === fingerprint)
+      .map(([key, i]) => ({ ...i.upload, urlStorageKey: key }));
   }
   async removeUpload(key: string) {
     this.items.delete(key);

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { Upload } from "tus-js-client";
+import { describe, expect, it } from "vitest";
 import { api, signup } from "../../helpers/api";
 import { bytesOf, pngBytes } from "./helpers";
 import { FetchStack, MemoryUrlStorage } from "./tus-stack";
@@ -16,7 +16,14 @@ function run(upload: Upload, events: { onSuccess?: () => void; onError?: (e: Err
   });
 }
 
-function options(token: string, stack: FetchStack, storage: MemoryUrlStorage, events: { onSuccess?: () => void; onError?: (e: Error) => void }, fileIds: string[], extra: Record<string, unknown> = {}) {
+function options(
+  token: string,
+  stack: FetchStack,
+  storage: MemoryUrlStorage,
+  events: { onSuccess?: () => void; onError?: (e: Error) => void },
+  fileIds: string[],
+  extra: Record<string, unknown> = {},
+) {
   return {
     endpoint: ENDPOINT,
     chunkSize: 3 * MiB + 1,
@@ -46,11 +53,14 @@ describe("tus: driven by tus-js-client", () => {
 
     // Session 1: the third PATCH breaks off after an odd number of bytes.
     const events1: { onSuccess?: () => void; onError?: (e: Error) => void } = {};
-    const first = new Upload(blob, options(u.accessToken, stack, storage, events1, fileIds, {
-      onChunkComplete: (_size: number, accepted: number) => {
-        if (accepted >= 2 * (3 * MiB + 1) && accepted < 3 * (3 * MiB + 1)) stack.interruptPatch(1_234_567);
-      },
-    }));
+    const first = new Upload(
+      blob,
+      options(u.accessToken, stack, storage, events1, fileIds, {
+        onChunkComplete: (_size: number, accepted: number) => {
+          if (accepted >= 2 * (3 * MiB + 1) && accepted < 3 * (3 * MiB + 1)) stack.interruptPatch(1_234_567);
+        },
+      }),
+    );
     await expect(run(first, events1)).rejects.toThrow(/network connection lost/);
     expect(stack.log).toEqual(["POST", "PATCH 0", `PATCH ${3 * MiB + 1}`, `PATCH ${2 * (3 * MiB + 1)}`]);
     expect(first.url).toMatch(/^https:\/\/outpost\.test\/v1\/uploads\/[0-9a-f-]{36}$/);
@@ -80,7 +90,14 @@ describe("tus: driven by tus-js-client", () => {
     expect(fileIds).toHaveLength(1);
     const fileId = fileIds[0]!;
     const meta = await api(`/v1/files/${fileId}`, { token: u.accessToken });
-    expect(meta.body).toMatchObject({ id: fileId, name: "clip.png", contentType: "image/png", size: source.length, visibility: "private", ownerId: u.id });
+    expect(meta.body).toMatchObject({
+      id: fileId,
+      name: "clip.png",
+      contentType: "image/png",
+      size: source.length,
+      visibility: "private",
+      ownerId: u.id,
+    });
     const content = await bytesOf(`/v1/files/${fileId}/content`, { token: u.accessToken });
     expect(content.status).toBe(200);
     expect(content.bytes.length).toBe(source.length);
@@ -97,7 +114,13 @@ describe("tus: driven by tus-js-client", () => {
     const stack = new FetchStack();
     const fileIds: string[] = [];
     const events: { onSuccess?: () => void; onError?: (e: Error) => void } = {};
-    const upload = new Upload(new Blob([source]), options(u.accessToken, stack, new MemoryUrlStorage(), events, fileIds, { uploadDataDuringCreation: true, chunkSize: Infinity }));
+    const upload = new Upload(
+      new Blob([source]),
+      options(u.accessToken, stack, new MemoryUrlStorage(), events, fileIds, {
+        uploadDataDuringCreation: true,
+        chunkSize: Infinity,
+      }),
+    );
     await run(upload, events);
     expect(stack.log).toEqual(["POST"]);
     expect(fileIds).toHaveLength(1);

@@ -12,16 +12,39 @@ const TUS = { "tus-resumable": "1.0.0" };
 const b64 = (s: string) => btoa(s);
 
 async function create(token: string, length: number, type = "image/png") {
-  const res = await api("/v1/uploads", { method: "POST", token, headers: { ...TUS, "upload-length": String(length), "upload-metadata": `filename ${b64("a")},filetype ${b64(type)}` } });
+  const res = await api("/v1/uploads", {
+    method: "POST",
+    token,
+    headers: {
+      ...TUS,
+      "upload-length": String(length),
+      "upload-metadata": `filename ${b64("a")},filetype ${b64(type)}`,
+    },
+  });
   return new URL(res.headers.get("location")!).pathname;
 }
-const patch = (token: string, path: string, offset: number, body: Uint8Array | string, headers: Record<string, string> = {}) =>
-  api(path, { method: "PATCH", token, raw: body, headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(offset), ...headers } });
+const patch = (
+  token: string,
+  path: string,
+  offset: number,
+  body: Uint8Array | string,
+  headers: Record<string, string> = {},
+) =>
+  api(path, {
+    method: "PATCH",
+    token,
+    raw: body,
+    headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(offset), ...headers },
+  });
 
 describe("uploads (tus): errors", () => {
   it("refuses another protocol version with 412 and Tus-Version", async () => {
     const u = await signup();
-    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { "tus-resumable": "0.2.2", "upload-length": "10" } });
+    const res = await api("/v1/uploads", {
+      method: "POST",
+      token: u.accessToken,
+      headers: { "tus-resumable": "0.2.2", "upload-length": "10" },
+    });
     expectProblem(res, 412, "precondition_failed");
     expect(res.headers.get("tus-version")).toBe("1.0.0");
     expect(res.headers.get("tus-resumable")).toBe("1.0.0");
@@ -30,28 +53,80 @@ describe("uploads (tus): errors", () => {
   it("requires Upload-Length (deferred length is not offered)", async () => {
     const u = await signup();
     expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: TUS }), 400, "bad_request");
-    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-defer-length": "1" } }), 400, "bad_request");
-    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "-5" } }), 400, "bad_request");
+    expectProblem(
+      await api("/v1/uploads", {
+        method: "POST",
+        token: u.accessToken,
+        headers: { ...TUS, "upload-defer-length": "1" },
+      }),
+      400,
+      "bad_request",
+    );
+    expectProblem(
+      await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "-5" } }),
+      400,
+      "bad_request",
+    );
   });
 
   it("refuses an Upload-Length over Tus-Max-Size with 413", async () => {
     const u = await signup();
-    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": String(6 * 1024 ** 3) } });
+    const res = await api("/v1/uploads", {
+      method: "POST",
+      token: u.accessToken,
+      headers: { ...TUS, "upload-length": String(6 * 1024 ** 3) },
+    });
     expectProblem(res, 413, "payload_too_large");
   });
 
   it("refuses malformed metadata, a bad visibility and unknown media types", async () => {
     const u = await signup();
-    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "1", "upload-metadata": "filename !!notbase64" } }), 400, "bad_request");
-    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "1", "upload-metadata": `visibility ${b64("everyone")}` } }), 400, "validation_failed");
-    expectProblem(await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "1", "upload-metadata": `filetype ${b64("image/x-unknown")}` } }), 415, "unsupported_media_type");
+    expectProblem(
+      await api("/v1/uploads", {
+        method: "POST",
+        token: u.accessToken,
+        headers: { ...TUS, "upload-length": "1", "upload-metadata": "filename !!notbase64" },
+      }),
+      400,
+      "bad_request",
+    );
+    expectProblem(
+      await api("/v1/uploads", {
+        method: "POST",
+        token: u.accessToken,
+        headers: { ...TUS, "upload-length": "1", "upload-metadata": `visibility ${b64("everyone")}` },
+      }),
+      400,
+      "validation_failed",
+    );
+    expectProblem(
+      await api("/v1/uploads", {
+        method: "POST",
+        token: u.accessToken,
+        headers: { ...TUS, "upload-length": "1", "upload-metadata": `filetype ${b64("image/x-unknown")}` },
+      }),
+      415,
+      "unsupported_media_type",
+    );
   });
 
   it("refuses a creation-with-upload body longer than Upload-Length (413) and keeps no upload", async () => {
     const u = await signup();
-    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, raw: pngBytes(200), headers: { ...TUS, "upload-length": "100", "upload-metadata": `filetype ${b64("image/png")}`, "content-type": "application/offset+octet-stream" } });
+    const res = await api("/v1/uploads", {
+      method: "POST",
+      token: u.accessToken,
+      raw: pngBytes(200),
+      headers: {
+        ...TUS,
+        "upload-length": "100",
+        "upload-metadata": `filetype ${b64("image/png")}`,
+        "content-type": "application/offset+octet-stream",
+      },
+    });
     expectProblem(res, 413, "payload_too_large");
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM uploads WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM uploads WHERE owner_id = ?")
+      .bind(u.id)
+      .first<{ n: number }>();
     expect(rows?.n).toBe(0);
   });
 
@@ -67,15 +142,33 @@ describe("uploads (tus): errors", () => {
   it("refuses a PATCH that is not application/offset+octet-stream (415), lacks Upload-Offset (400) or runs past the length (413)", async () => {
     const u = await signup();
     const path = await create(u.accessToken, 100);
-    expectProblem(await patch(u.accessToken, path, 0, pngBytes(10), { "content-type": "application/octet-stream" }), 415, "unsupported_media_type");
-    expectProblem(await api(path, { method: "PATCH", token: u.accessToken, raw: pngBytes(10), headers: { ...TUS, "content-type": "application/offset+octet-stream" } }), 400, "bad_request");
+    expectProblem(
+      await patch(u.accessToken, path, 0, pngBytes(10), { "content-type": "application/octet-stream" }),
+      415,
+      "unsupported_media_type",
+    );
+    expectProblem(
+      await api(path, {
+        method: "PATCH",
+        token: u.accessToken,
+        raw: pngBytes(10),
+        headers: { ...TUS, "content-type": "application/offset+octet-stream" },
+      }),
+      400,
+      "bad_request",
+    );
     expectProblem(await patch(u.accessToken, path, 0, pngBytes(101)), 413, "payload_too_large");
   });
 
   it("refuses bytes that contradict the declared type (415) and drops the upload", async () => {
     const u = await signup();
     const path = await create(u.accessToken, 200);
-    const res = await patch(u.accessToken, path, 0, "#!/bin/sh\necho this is not a png at all, just a script pretending".padEnd(200, "."));
+    const res = await patch(
+      u.accessToken,
+      path,
+      0,
+      "#!/bin/sh\necho this is not a png at all, just a script pretending".padEnd(200, "."),
+    );
     expectProblem(res, 415, "unsupported_media_type");
     expect((await api(path, { method: "HEAD", token: u.accessToken, headers: TUS })).status).toBe(404);
   });
@@ -84,21 +177,32 @@ describe("uploads (tus): errors", () => {
     const u = await signup();
     const path = await create(u.accessToken, 200);
     expect((await patch(u.accessToken, path, 0, new Uint8Array([0x89, 0x50]))).status).toBe(204);
-    const res = await patch(u.accessToken, path, 2, new TextEncoder().encode("this continues as plain text, not PNG; more than sixty-four bytes of it"));
+    const res = await patch(
+      u.accessToken,
+      path,
+      2,
+      new TextEncoder().encode("this continues as plain text, not PNG; more than sixty-four bytes of it"),
+    );
     expectProblem(res, 415, "unsupported_media_type");
   });
 
   it("answers an expired upload with 410", async () => {
     const u = await signup();
     const path = await create(u.accessToken, 100);
-    await env.DB.prepare("UPDATE uploads SET expires_at = ? WHERE id = ?").bind(new Date(Date.now() - 1000).toISOString(), path.split("/").pop()).run();
+    await env.DB.prepare("UPDATE uploads SET expires_at = ? WHERE id = ?")
+      .bind(new Date(Date.now() - 1000).toISOString(), path.split("/").pop())
+      .run();
     expectProblem(await api(path, { method: "GET", token: u.accessToken, headers: TUS }), 410, "gone");
     expectProblem(await patch(u.accessToken, path, 0, pngBytes(10)), 410, "gone");
   });
 
   it("answers an unknown or malformed upload id with 404 / 400", async () => {
     const u = await signup();
-    expectProblem(await api("/v1/uploads/0190aaaa-0000-7000-8000-000000000000", { token: u.accessToken, headers: TUS }), 404, "not_found");
+    expectProblem(
+      await api("/v1/uploads/0190aaaa-0000-7000-8000-000000000000", { token: u.accessToken, headers: TUS }),
+      404,
+      "not_found",
+    );
     expectProblem(await api("/v1/uploads/../../files", { token: u.accessToken, headers: TUS }), 404, "not_found");
     expectProblem(await api("/v1/uploads/not-an-id", { token: u.accessToken, headers: TUS }), 400, "validation_failed");
   });
@@ -119,10 +223,12 @@ describe("uploads (tus): concurrent PATCHes", () => {
     let releaseB!: () => void;
     const bArrived = new Promise<void>((r) => (releaseB = r));
     const chunk = source.subarray(100, 150);
-    const bodyA = new ReadableStream<Uint8Array>({ start: (ctl) => {
+    const bodyA = new ReadableStream<Uint8Array>({
+      start: (ctl) => {
         ctl.enqueue(chunk.slice());
         ctl.close();
-      }, });
+      },
+    });
     const bodyB = new ReadableStream<Uint8Array>({
       async pull(ctl) {
         await bArrived;
@@ -160,10 +266,12 @@ describe("uploads (tus): concurrent PATCHes", () => {
     let releaseB!: () => void;
     const bArrived = new Promise<void>((r) => (releaseB = r));
     const chunk = source.subarray(100);
-    const bodyA = new ReadableStream<Uint8Array>({ start: (ctl) => {
+    const bodyA = new ReadableStream<Uint8Array>({
+      start: (ctl) => {
         ctl.enqueue(chunk.slice());
         ctl.close();
-      }, });
+      },
+    });
     const bodyB = new ReadableStream<Uint8Array>({
       async pull(ctl) {
         await bArrived;
@@ -212,10 +320,12 @@ describe("uploads (tus): concurrent PATCHes", () => {
         },
       } as unknown as R2Bucket,
     } as Env;
-    const body = new ReadableStream<Uint8Array>({ start: (ctl) => {
+    const body = new ReadableStream<Uint8Array>({
+      start: (ctl) => {
         ctl.enqueue(pngBytes(100));
         ctl.close();
-      }, });
+      },
+    });
     const outcome = await appendToUpload(racing, db, up, body).then(
       () => "ok",
       (e: unknown) => (e instanceof AppError ? e.status : String(e)),

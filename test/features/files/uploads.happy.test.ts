@@ -10,13 +10,22 @@ const TUS = { "tus-resumable": "1.0.0" };
 const b64 = (s: string) => btoa(s);
 
 async function create(token: string, length: number, meta = `filename ${b64("a.png")},filetype ${b64("image/png")}`) {
-  const res = await api("/v1/uploads", { method: "POST", token, headers: { ...TUS, "upload-length": String(length), "upload-metadata": meta } });
+  const res = await api("/v1/uploads", {
+    method: "POST",
+    token,
+    headers: { ...TUS, "upload-length": String(length), "upload-metadata": meta },
+  });
   if (res.status !== 201) throw new Error(`create failed: ${res.status} ${res.text}`);
   return new URL(res.headers.get("location")!).pathname;
 }
 
 const patch = (token: string, path: string, offset: number, body: Uint8Array) =>
-  api(path, { method: "PATCH", token, raw: body, headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(offset) } });
+  api(path, {
+    method: "PATCH",
+    token,
+    raw: body,
+    headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(offset) },
+  });
 
 describe("uploads (tus): happy paths", () => {
   it("answers OPTIONS discovery with the version, extensions and max size", async () => {
@@ -30,7 +39,15 @@ describe("uploads (tus): happy paths", () => {
 
   it("creates an upload with Location, Upload-Offset 0 and Upload-Expires", async () => {
     const u = await signup();
-    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "100", "upload-metadata": `filename ${b64("x.png")},filetype ${b64("image/png")},visibility ${b64("public")}` } });
+    const res = await api("/v1/uploads", {
+      method: "POST",
+      token: u.accessToken,
+      headers: {
+        ...TUS,
+        "upload-length": "100",
+        "upload-metadata": `filename ${b64("x.png")},filetype ${b64("image/png")},visibility ${b64("public")}`,
+      },
+    });
     expect(res.status).toBe(201);
     expect(res.headers.get("location")).toMatch(/^https:\/\/outpost\.test\/v1\/uploads\/[0-9a-f-]{36}$/);
     expect(res.headers.get("upload-offset")).toBe("0");
@@ -66,14 +83,28 @@ describe("uploads (tus): happy paths", () => {
   it("accepts any metadata key, even one named like a JavaScript object property", async () => {
     const u = await signup();
     const meta = `constructor ${b64("x")},toString,__proto__ ${b64("y")},filename ${b64("k.txt")}`;
-    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "0", "upload-metadata": meta } });
+    const res = await api("/v1/uploads", {
+      method: "POST",
+      token: u.accessToken,
+      headers: { ...TUS, "upload-length": "0", "upload-metadata": meta },
+    });
     expect(res.status, res.text).toBe(201);
-    expect((await api(`/v1/files/${res.headers.get("outpost-file-id")}`, { token: u.accessToken })).body.name).toBe("k.txt");
+    expect((await api(`/v1/files/${res.headers.get("outpost-file-id")}`, { token: u.accessToken })).body.name).toBe(
+      "k.txt",
+    );
   });
 
   it("completes an empty upload at creation", async () => {
     const u = await signup();
-    const res = await api("/v1/uploads", { method: "POST", token: u.accessToken, headers: { ...TUS, "upload-length": "0", "upload-metadata": `filename ${b64("empty.txt")},filetype ${b64("text/plain")}` } });
+    const res = await api("/v1/uploads", {
+      method: "POST",
+      token: u.accessToken,
+      headers: {
+        ...TUS,
+        "upload-length": "0",
+        "upload-metadata": `filename ${b64("empty.txt")},filetype ${b64("text/plain")}`,
+      },
+    });
     expect(res.status).toBe(201);
     const id = res.headers.get("outpost-file-id");
     expect(id).toBeTruthy();
@@ -115,7 +146,9 @@ describe("uploads (tus): happy paths", () => {
     // The R2 part runs in waitUntil after the response: `settle` awaits it.
     expect((await api("/v1/me", { method: "DELETE", token: u.accessToken, settle: true })).status).toBe(204);
     expect((await env.MEDIA.list({ prefix: `u/${id}/` })).objects).toHaveLength(0);
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM uploads WHERE owner_id = ?").bind(u.id).first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM uploads WHERE owner_id = ?")
+      .bind(u.id)
+      .first<{ n: number }>();
     expect(rows?.n).toBe(0);
   });
 });

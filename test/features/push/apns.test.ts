@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { handlePushSend, } from "../../../src/features/push/delivery";
+import { handlePushSend } from "../../../src/features/push/delivery";
 import { clearApnsTokenCache } from "../../../src/features/push/senders/apns";
 import { signup } from "../../helpers/api";
 import { apnsToken, decodeJwt, recordingEnv, registerDevice, requestsFor } from "./helpers";
@@ -50,7 +50,9 @@ describe("push: APNs (token auth)", () => {
     const { env: e } = recordingEnv();
     await handlePushSend(e, { type: "push.send", userIds: [user.id], message });
     await handlePushSend(e, { type: "push.send", userIds: [user.id], message });
-    const auth = [...(await requestsFor("/apns/3/device/", a)), ...(await requestsFor("/apns/3/device/", b))].map((r) => r.headers.authorization);
+    const auth = [...(await requestsFor("/apns/3/device/", a)), ...(await requestsFor("/apns/3/device/", b))].map(
+      (r) => r.headers.authorization,
+    );
     expect(auth).toHaveLength(4);
     expect(new Set(auth).size).toBe(1);
   });
@@ -62,7 +64,9 @@ describe("push: APNs (token auth)", () => {
     for (const t of tokens) await registerDevice(user, t, "apns");
     const { env: e } = recordingEnv();
     expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 4 });
-    const auth = (await Promise.all(tokens.map((t) => requestsFor("/apns/3/device/", t)))).flat().map((r) => r.headers.authorization);
+    const auth = (await Promise.all(tokens.map((t) => requestsFor("/apns/3/device/", t))))
+      .flat()
+      .map((r) => r.headers.authorization);
     expect(auth).toHaveLength(4);
     expect(new Set(auth).size).toBe(1);
   });

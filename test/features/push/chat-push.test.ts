@@ -3,15 +3,25 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { limits } from "../../../src/config";
 import { chatNotification, handleChatMessage } from "../../../src/features/push/delivery";
-import type { Job } from "../../../src/jobs";
 import worker from "../../../src/index";
+import type { Job } from "../../../src/jobs";
 import { api, signup } from "../../helpers/api";
 import { connect, createGroup, sendRest } from "../chat/helpers";
-import { apnsToken, expoToken, fcmToken, recordingEnv, recordRoomJobs, registerDevice, requestsFor, runJobs } from "./helpers";
+import {
+  apnsToken,
+  expoToken,
+  fcmToken,
+  recordingEnv,
+  recordRoomJobs,
+  registerDevice,
+  requestsFor,
+  runJobs,
+} from "./helpers";
 
 type ChatJob = Extract<Job, { type: "chat.message" }>;
 
-const mute = (user: { accessToken: string }, roomId: string, muted: boolean) => api(`/v1/rooms/${roomId}/members/me`, { method: "PATCH", token: user.accessToken, body: { muted } });
+const mute = (user: { accessToken: string }, roomId: string, muted: boolean) =>
+  api(`/v1/rooms/${roomId}/members/me`, { method: "PATCH", token: user.accessToken, body: { muted } });
 const sorted = (ids: string[]) => [...ids].sort();
 
 describe("chat messages → push", () => {
@@ -124,16 +134,39 @@ describe("chat messages → push", () => {
     expect((await api("/v1/blocks", { token: bob.accessToken, body: { userId: alice.id } })).status).toBe(201);
     expect((await api("/v1/blocks", { token: alice.accessToken, body: { userId: carol.id } })).status).toBe(201);
     const { env: e } = recordingEnv();
-    const job: ChatJob = { type: "chat.message", roomId: room.id, roomName: "Blocks", roomKind: "group", seq: 1, messageId: crypto.randomUUID(), senderId: alice.id, senderName: "Alice", text: "buy my stuff", hasFile: false, recipients: [bob.id, carol.id] };
+    const job: ChatJob = {
+      type: "chat.message",
+      roomId: room.id,
+      roomName: "Blocks",
+      roomKind: "group",
+      seq: 1,
+      messageId: crypto.randomUUID(),
+      senderId: alice.id,
+      senderName: "Alice",
+      text: "buy my stuff",
+      hasFile: false,
+      recipients: [bob.id, carol.id],
+    };
     expect(await handleChatMessage(e, job)).toMatchObject({ sent: 1 });
     expect(await requestsFor("/fcm/v1/", tb)).toEqual([]);
     expect(await requestsFor("/fcm/v1/", tc)).toHaveLength(1);
     // Bob still gets the pushes of others in the room.
-    expect(await handleChatMessage(e, { ...job, seq: 2, messageId: crypto.randomUUID(), senderId: carol.id, senderName: "Carol", recipients: [bob.id] })).toMatchObject({ sent: 1 });
+    expect(
+      await handleChatMessage(e, {
+        ...job,
+        seq: 2,
+        messageId: crypto.randomUUID(),
+        senderId: carol.id,
+        senderName: "Carol",
+        recipients: [bob.id],
+      }),
+    ).toMatchObject({ sent: 1 });
     expect(await requestsFor("/fcm/v1/", tb)).toHaveLength(1);
     // Once he unblocks Alice, her messages push again.
     expect((await api(`/v1/blocks/${alice.id}`, { method: "DELETE", token: bob.accessToken })).status).toBe(204);
-    expect(await handleChatMessage(e, { ...job, seq: 3, messageId: crypto.randomUUID(), recipients: [bob.id] })).toMatchObject({ sent: 1 });
+    expect(
+      await handleChatMessage(e, { ...job, seq: 3, messageId: crypto.randomUUID(), recipients: [bob.id] }),
+    ).toMatchObject({ sent: 1 });
     expect(await requestsFor("/fcm/v1/", tb)).toHaveLength(2);
   });
 
@@ -165,20 +198,55 @@ describe("chat messages → push", () => {
     const tb = apnsToken();
     await registerDevice(bob, tb, "apns");
     const room = await createGroup(alice, [bob], "Q");
-    const job: ChatJob = { type: "chat.message", roomId: room.id, roomName: "Q", roomKind: "group", seq: 1, messageId: crypto.randomUUID(), senderId: alice.id, senderName: "Alice", text: "hi", hasFile: false, recipients: [bob.id] };
-    const batch = createMessageBatch<Job>("outpost-jobs", [{ id: "m1", timestamp: new Date(), attempts: 1, body: job }]);
+    const job: ChatJob = {
+      type: "chat.message",
+      roomId: room.id,
+      roomName: "Q",
+      roomKind: "group",
+      seq: 1,
+      messageId: crypto.randomUUID(),
+      senderId: alice.id,
+      senderName: "Alice",
+      text: "hi",
+      hasFile: false,
+      recipients: [bob.id],
+    };
+    const batch = createMessageBatch<Job>("outpost-jobs", [
+      { id: "m1", timestamp: new Date(), attempts: 1, body: job },
+    ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env);
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toEqual(["m1"]);
     expect(result.retryMessages).toEqual([]);
     const [req] = await requestsFor("/apns/", tb);
-    expect(JSON.parse(req!.body)).toEqual({ aps: { alert: { title: "Alice in Q", body: "hi" }, sound: "default", "thread-id": room.id }, roomId: room.id, seq: "1" });
+    expect(JSON.parse(req!.body)).toEqual({
+      aps: { alert: { title: "Alice in Q", body: "hi" }, sound: "default", "thread-id": room.id },
+      roomId: room.id,
+      seq: "1",
+    });
   });
 
   it("titles name the sender (and the group); bodies are the trimmed text, cut, or say an attachment came", () => {
-    const base: ChatJob = { type: "chat.message", roomId: "r", roomName: null, roomKind: "direct", seq: 3, messageId: "m", senderId: "s", senderName: "Ada", text: "hi", hasFile: false, recipients: [] };
-    expect(chatNotification(base)).toEqual({ title: "Ada", body: "hi", data: { roomId: "r", seq: "3" }, threadId: "r" });
+    const base: ChatJob = {
+      type: "chat.message",
+      roomId: "r",
+      roomName: null,
+      roomKind: "direct",
+      seq: 3,
+      messageId: "m",
+      senderId: "s",
+      senderName: "Ada",
+      text: "hi",
+      hasFile: false,
+      recipients: [],
+    };
+    expect(chatNotification(base)).toEqual({
+      title: "Ada",
+      body: "hi",
+      data: { roomId: "r", seq: "3" },
+      threadId: "r",
+    });
     expect(chatNotification({ ...base, roomKind: "group", roomName: "Team" }).title).toBe("Ada in Team");
     expect(chatNotification({ ...base, roomKind: "group", roomName: "Team", senderName: null }).title).toBe("Team");
     expect(chatNotification({ ...base, senderName: null }).title).toBe("New message");

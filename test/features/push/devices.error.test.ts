@@ -3,7 +3,8 @@ import { limits } from "../../../src/config";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { apnsToken, expoToken, fcmToken, registerDevice } from "./helpers";
 
-const paths = (res: Awaited<ReturnType<typeof api>>) => (expectProblem(res, 400, "validation_failed").errors ?? []).map((e) => e.path);
+const paths = (res: Awaited<ReturnType<typeof api>>) =>
+  (expectProblem(res, 400, "validation_failed").errors ?? []).map((e) => e.path);
 
 describe("devices: errors", () => {
   it("rejects a body without token, platform or provider", async () => {
@@ -14,25 +15,88 @@ describe("devices: errors", () => {
 
   it("rejects unknown platforms and providers, and unknown fields", async () => {
     const user = await signup();
-    expect(paths(await api("/v1/devices", { token: user.accessToken, body: { token: fcmToken(), platform: "windows", provider: "fcm" } }))).toEqual(["platform"]);
-    expect(paths(await api("/v1/devices", { token: user.accessToken, body: { token: fcmToken(), platform: "android", provider: "gcm" } }))).toEqual(["provider"]);
-    const extra = await api("/v1/devices", { token: user.accessToken, body: { token: fcmToken(), platform: "android", provider: "fcm", userId: user.id } });
+    expect(
+      paths(
+        await api("/v1/devices", {
+          token: user.accessToken,
+          body: { token: fcmToken(), platform: "windows", provider: "fcm" },
+        }),
+      ),
+    ).toEqual(["platform"]);
+    expect(
+      paths(
+        await api("/v1/devices", {
+          token: user.accessToken,
+          body: { token: fcmToken(), platform: "android", provider: "gcm" },
+        }),
+      ),
+    ).toEqual(["provider"]);
+    const extra = await api("/v1/devices", {
+      token: user.accessToken,
+      body: { token: fcmToken(), platform: "android", provider: "fcm", userId: user.id },
+    });
     expectProblem(extra, 400, "validation_failed");
   });
 
   it("rejects a token that is not the provider's kind, and a platform the provider cannot reach", async () => {
     const user = await signup();
-    expect(paths(await api("/v1/devices", { token: user.accessToken, body: { token: "not-hex!", platform: "ios", provider: "apns" } }))).toEqual(["token"]);
-    expect(paths(await api("/v1/devices", { token: user.accessToken, body: { token: fcmToken(), platform: "ios", provider: "expo" } }))).toEqual(["token"]);
-    expect(paths(await api("/v1/devices", { token: user.accessToken, body: { token: "has space", platform: "android", provider: "fcm" } }))).toEqual(["token"]);
-    expect(paths(await api("/v1/devices", { token: user.accessToken, body: { token: apnsToken(), platform: "android", provider: "apns" } }))).toEqual(["platform"]);
-    expect(paths(await api("/v1/devices", { token: user.accessToken, body: { token: expoToken(), platform: "web", provider: "expo" } }))).toEqual(["platform"]);
-    expect(paths(await api("/v1/devices", { token: user.accessToken, body: { token: "x".repeat(limits.pushTokenMax + 1), platform: "android", provider: "fcm" } }))).toEqual(["token"]);
+    expect(
+      paths(
+        await api("/v1/devices", {
+          token: user.accessToken,
+          body: { token: "not-hex!", platform: "ios", provider: "apns" },
+        }),
+      ),
+    ).toEqual(["token"]);
+    expect(
+      paths(
+        await api("/v1/devices", {
+          token: user.accessToken,
+          body: { token: fcmToken(), platform: "ios", provider: "expo" },
+        }),
+      ),
+    ).toEqual(["token"]);
+    expect(
+      paths(
+        await api("/v1/devices", {
+          token: user.accessToken,
+          body: { token: "has space", platform: "android", provider: "fcm" },
+        }),
+      ),
+    ).toEqual(["token"]);
+    expect(
+      paths(
+        await api("/v1/devices", {
+          token: user.accessToken,
+          body: { token: apnsToken(), platform: "android", provider: "apns" },
+        }),
+      ),
+    ).toEqual(["platform"]);
+    expect(
+      paths(
+        await api("/v1/devices", {
+          token: user.accessToken,
+          body: { token: expoToken(), platform: "web", provider: "expo" },
+        }),
+      ),
+    ).toEqual(["platform"]);
+    expect(
+      paths(
+        await api("/v1/devices", {
+          token: user.accessToken,
+          body: { token: "x".repeat(limits.pushTokenMax + 1), platform: "android", provider: "fcm" },
+        }),
+      ),
+    ).toEqual(["token"]);
   });
 
   it("answers 404 for a device that does not exist", async () => {
     const user = await signup();
-    expectProblem(await api("/v1/devices/00000000-0000-7000-8000-000000000000", { method: "DELETE", token: user.accessToken }), 404, "not_found");
+    expectProblem(
+      await api("/v1/devices/00000000-0000-7000-8000-000000000000", { method: "DELETE", token: user.accessToken }),
+      404,
+      "not_found",
+    );
   });
 
   it("deleting twice answers 404 the second time", async () => {
@@ -61,7 +125,9 @@ describe("admin push: errors", () => {
   });
 
   it("caps recipients and lengths", async () => {
-    expect(paths(await push({ ...ok, userIds: Array.from({ length: limits.pushAdminUsersMax + 1 }, (_, i) => `u${i}`) }))).toEqual(["userIds"]);
+    expect(
+      paths(await push({ ...ok, userIds: Array.from({ length: limits.pushAdminUsersMax + 1 }, (_, i) => `u${i}`) })),
+    ).toEqual(["userIds"]);
     expect(paths(await push({ ...ok, title: "x".repeat(limits.pushTitleMax + 1) }))).toEqual(["title"]);
     expect(paths(await push({ ...ok, body: "x".repeat(limits.pushBodyMax + 1) }))).toEqual(["body"]);
   });

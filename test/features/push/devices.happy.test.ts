@@ -2,7 +2,19 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { limits } from "../../../src/config";
 import { api, documentedOperations, serviceKey, signup } from "../../helpers/api";
-import { apnsToken, callRecording, type DeviceJson, expoToken, fcmToken, jobsOf, listDevices, recordingEnv, registerDevice, requestsFor, runJobs } from "./helpers";
+import {
+  apnsToken,
+  callRecording,
+  type DeviceJson,
+  expoToken,
+  fcmToken,
+  jobsOf,
+  listDevices,
+  recordingEnv,
+  registerDevice,
+  requestsFor,
+  runJobs,
+} from "./helpers";
 
 /**
  * Registrations in the same millisecond tie on `updatedAt`: tests that assert order register at
@@ -31,9 +43,19 @@ describe("devices: happy paths", () => {
   it("registers a device (201) and lists it", async () => {
     const user = await signup();
     const token = fcmToken();
-    const res = await api<DeviceJson>("/v1/devices", { token: user.accessToken, body: { token, platform: "android", provider: "fcm" } });
+    const res = await api<DeviceJson>("/v1/devices", {
+      token: user.accessToken,
+      body: { token, platform: "android", provider: "fcm" },
+    });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ id: expect.any(String), token, platform: "android", provider: "fcm", createdAt: expect.any(String), updatedAt: expect.any(String) });
+    expect(res.body).toEqual({
+      id: expect.any(String),
+      token,
+      platform: "android",
+      provider: "fcm",
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
     const list = await api("/v1/devices", { token: user.accessToken });
     expect(list.status).toBe(200);
     expect(list.body).toEqual({ items: [res.body], nextCursor: null });
@@ -53,7 +75,10 @@ describe("devices: happy paths", () => {
     const user = await signup();
     const token = fcmToken();
     const first = await registerDevice(user, token, "fcm", "android");
-    const again = await api<DeviceJson>("/v1/devices", { token: user.accessToken, body: { token, platform: "web", provider: "fcm" } });
+    const again = await api<DeviceJson>("/v1/devices", {
+      token: user.accessToken,
+      body: { token, platform: "web", provider: "fcm" },
+    });
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ id: first.id, token, platform: "web", createdAt: first.createdAt });
     expect(await listDevices(user)).toHaveLength(1);
@@ -64,13 +89,18 @@ describe("devices: happy paths", () => {
     const bob = await signup();
     const token = apnsToken();
     const mine = await registerDevice(alice, token, "apns");
-    const res = await api<DeviceJson>("/v1/devices", { token: bob.accessToken, body: { token, platform: "ios", provider: "apns" } });
+    const res = await api<DeviceJson>("/v1/devices", {
+      token: bob.accessToken,
+      body: { token, platform: "ios", provider: "apns" },
+    });
     expect(res.status).toBe(200);
     expect(res.body.token).toBe(token);
     expect(res.body.id).toBe(mine.id);
     expect(await listDevices(alice)).toEqual([]);
     expect((await listDevices(bob)).map((d) => d.token)).toEqual([token]);
-    const rows = await env.DB.prepare("SELECT user_id FROM devices WHERE token = ?").bind(token).all<{ user_id: string }>();
+    const rows = await env.DB.prepare("SELECT user_id FROM devices WHERE token = ?")
+      .bind(token)
+      .all<{ user_id: string }>();
     expect(rows.results).toEqual([{ user_id: bob.id }]);
   });
 
@@ -90,7 +120,10 @@ describe("devices: happy paths", () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { status: number; body: { items: DeviceJson[]; nextCursor: string | null } } = await api(`/v1/devices?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: user.accessToken });
+      const page: { status: number; body: { items: DeviceJson[]; nextCursor: string | null } } = await api(
+        `/v1/devices?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+        { token: user.accessToken },
+      );
       expect(page.status).toBe(200);
       expect(page.body.items.length).toBeLessThanOrEqual(2);
       seen.push(...page.body.items.map((d) => d.id));
@@ -129,7 +162,12 @@ describe("devices: happy paths", () => {
     const { env: recording, queued } = recordingEnv();
     const res = await callRecording(recording, "/v1/admin/push", {
       token: serviceKey(),
-      body: { userIds: [a.id, b.id, a.id, "00000000-0000-7000-8000-000000000000"], title: " Maintenance ", body: "Back in 5 minutes", data: { screen: "status" } },
+      body: {
+        userIds: [a.id, b.id, a.id, "00000000-0000-7000-8000-000000000000"],
+        title: " Maintenance ",
+        body: "Back in 5 minutes",
+        data: { screen: "status" },
+      },
     });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ status: "queued", userCount: 3 });
@@ -137,10 +175,23 @@ describe("devices: happy paths", () => {
     await runJobs(recording, jobsOf(queued, "push.send"));
     const [fcm, ...moreFcm] = await requestsFor("/fcm/v1/", ta);
     expect(moreFcm).toEqual([]);
-    expect(JSON.parse(fcm!.body).message).toMatchObject({ token: ta, notification: { title: "Maintenance", body: "Back in 5 minutes" }, data: { screen: "status" } });
+    expect(JSON.parse(fcm!.body).message).toMatchObject({
+      token: ta,
+      notification: { title: "Maintenance", body: "Back in 5 minutes" },
+      data: { screen: "status" },
+    });
     const [expo, ...moreExpo] = await requestsFor("/expo/push/send", tb);
     expect(moreExpo).toEqual([]);
-    expect(JSON.parse(expo!.body)).toEqual([{ to: tb, title: "Maintenance", body: "Back in 5 minutes", data: { screen: "status" }, sound: "default", priority: "high" }]);
+    expect(JSON.parse(expo!.body)).toEqual([
+      {
+        to: tb,
+        title: "Maintenance",
+        body: "Back in 5 minutes",
+        data: { screen: "status" },
+        sound: "default",
+        priority: "high",
+      },
+    ]);
   });
 
   it("a retried admin push with the same Idempotency-Key answers the same and pushes once", async () => {
@@ -148,7 +199,12 @@ describe("devices: happy paths", () => {
     const token = fcmToken();
     await registerDevice(user, token, "fcm");
     const { env: recording, queued } = recordingEnv();
-    const call = () => callRecording(recording, "/v1/admin/push", { token: serviceKey(), headers: { "idempotency-key": `push-${token}` }, body: { userIds: [user.id], title: "Once", body: "Only once" } });
+    const call = () =>
+      callRecording(recording, "/v1/admin/push", {
+        token: serviceKey(),
+        headers: { "idempotency-key": `push-${token}` },
+        body: { userIds: [user.id], title: "Once", body: "Only once" },
+      });
     const first = await call();
     const second = await call();
     expect(first.status).toBe(202);
@@ -161,9 +217,16 @@ describe("devices: happy paths", () => {
   });
 
   it("the device and admin push routes are documented, exactly, with the device body's required fields and the push's 202", async () => {
-    expect(await documentedOperations("/v1/devices", "/v1/admin/push")).toEqual(["DELETE /v1/devices/{id}", "GET /v1/devices", "POST /v1/admin/push", "POST /v1/devices"]);
+    expect(await documentedOperations("/v1/devices", "/v1/admin/push")).toEqual([
+      "DELETE /v1/devices/{id}",
+      "GET /v1/devices",
+      "POST /v1/admin/push",
+      "POST /v1/devices",
+    ]);
     const { body } = await api("/v1/openapi.json");
-    expect(body.paths["/v1/devices"].post.requestBody.content["application/json"].schema.required).toEqual(expect.arrayContaining(["token", "platform", "provider"]));
+    expect(body.paths["/v1/devices"].post.requestBody.content["application/json"].schema.required).toEqual(
+      expect.arrayContaining(["token", "platform", "provider"]),
+    );
     expect(body.paths["/v1/admin/push"].post.responses["202"]).toBeDefined();
   });
 });

@@ -37,7 +37,10 @@ describe("devices: security", () => {
     const bob = await signup();
     const token = fcmToken();
     const d = await registerDevice(alice, token, "fcm");
-    expect((await api("/v1/devices", { token: bob.accessToken, body: { token, platform: "android", provider: "fcm" } })).status).toBe(200);
+    expect(
+      (await api("/v1/devices", { token: bob.accessToken, body: { token, platform: "android", provider: "fcm" } }))
+        .status,
+    ).toBe(200);
     expectProblem(await api(`/v1/devices/${d.id}`, { method: "DELETE", token: alice.accessToken }), 404, "not_found");
     expect((await listDevices(bob)).map((x) => x.id)).toEqual([d.id]);
   });

@@ -5,7 +5,14 @@ import { signup, standinRequests } from "../../helpers/api";
 import { expoToken, jobsOf, listDevices, recordingEnv, registerDevice, requestsFor } from "./helpers";
 
 const message = { title: "Build finished", body: "v1.2 is live", data: { url: "myapp://builds/12" } };
-const expected = (to: string) => ({ to, title: "Build finished", body: "v1.2 is live", data: { url: "myapp://builds/12" }, sound: "default", priority: "high" });
+const expected = (to: string) => ({
+  to,
+  title: "Build finished",
+  body: "v1.2 is live",
+  data: { url: "myapp://builds/12" },
+  sound: "default",
+  priority: "high",
+});
 
 describe("push: Expo push service", () => {
   it("sends one batched request with the access token and one message per device, then schedules the receipt check", async () => {
@@ -16,7 +23,11 @@ describe("push: Expo push service", () => {
     const db = await registerDevice(user, b, "expo", "android");
     const { env: e, queued } = recordingEnv();
 
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 2, dead: 0, retried: 0 });
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({
+      sent: 2,
+      dead: 0,
+      retried: 0,
+    });
 
     const reqs = await requestsFor("/expo/push/send", a);
     expect(reqs).toHaveLength(1);
@@ -46,7 +57,10 @@ describe("push: Expo push service", () => {
     const throttledDevice = await registerDevice(user, throttled, "expo");
     const { env: e, queued } = recordingEnv();
 
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, retried: 1 });
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({
+      sent: 1,
+      retried: 1,
+    });
     const [retry] = jobsOf(queued, "push.deliver");
     expect(retry!.body.targets).toEqual([{ deviceId: throttledDevice.id, userId: user.id }]);
     expect(await handlePushDeliver(e, retry!.body)).toMatchObject({ sent: 1 });
@@ -60,7 +74,10 @@ describe("push: Expo push service", () => {
     const gone = expoToken("gone");
     await registerDevice(user, gone, "expo");
     const { env: e, queued } = recordingEnv();
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 2, dead: 0 });
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({
+      sent: 2,
+      dead: 0,
+    });
     expect(await listDevices(user)).toHaveLength(2);
 
     const [check] = jobsOf(queued, "push.receipts");

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { handlePushSend, } from "../../../src/features/push/delivery";
+import { handlePushSend } from "../../../src/features/push/delivery";
 import { clearFcmTokenCache } from "../../../src/features/push/senders/fcm";
 import { signup, standinRequests } from "../../helpers/api";
 import { decodeJwt, fcmToken, listDevices, recordingEnv, registerDevice, requestsFor } from "./helpers";
@@ -30,7 +30,11 @@ describe("push: FCM HTTP v1", () => {
     expect(form.get("grant_type")).toBe("urn:ietf:params:oauth:grant-type:jwt-bearer");
     const { header, claims } = decodeJwt(form.get("assertion")!);
     expect(header).toEqual({ alg: "RS256", typ: "JWT", kid: "test-only-fcm-key-1" });
-    expect(claims).toMatchObject({ iss: "outpost-push@outpost-test.iam.gserviceaccount.com", scope: "https://www.googleapis.com/auth/firebase.messaging", aud: env.FCM_TOKEN_URL });
+    expect(claims).toMatchObject({
+      iss: "outpost-push@outpost-test.iam.gserviceaccount.com",
+      scope: "https://www.googleapis.com/auth/firebase.messaging",
+      aud: env.FCM_TOKEN_URL,
+    });
     expect((claims.exp as number) - (claims.iat as number)).toBe(3600);
 
     // The send: the issued access token, the project from the service account, the exact message.
@@ -87,13 +91,20 @@ describe("push: FCM HTTP v1", () => {
     const live = await registerDevice(user, fcmToken(), "fcm");
     await registerDevice(user, fcmToken("invalid"), "fcm");
     const { env: e, queued } = recordingEnv();
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, dead: 1 });
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({
+      sent: 1,
+      dead: 1,
+    });
     expect(queued).toEqual([]);
     expect((await listDevices(user)).map((d) => d.id)).toEqual([live.id]);
 
     // A payload FCM rejects (here: a non-string data value) is the sender's fault: the device stays.
     const bad = { ...message, data: { n: 1 } as unknown as Record<string, string> };
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message: bad })).toMatchObject({ sent: 0, failed: 1, dead: 0 });
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message: bad })).toMatchObject({
+      sent: 0,
+      failed: 1,
+      dead: 0,
+    });
     expect((await listDevices(user)).map((d) => d.id)).toEqual([live.id]);
   });
 });

@@ -7,17 +7,21 @@ import type { Job } from "../../../src/jobs";
 import { api, standinRequests, type TestUser } from "../../helpers/api";
 import { patchRoomEnv } from "../chat/helpers";
 
-const rand = (bytes = 12) => [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+const rand = (bytes = 12) =>
+  [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 /** Stand-in behaviours are chosen by token (see test/standins/fcm.ts, apns.ts, expo.ts). */
 export type Kind = "ok" | "dead" | "flaky" | "throttled";
 
 /** FCM also has `invalid`: FCM says it is not a valid registration token. */
-export const fcmToken = (kind: Kind | "invalid" = "ok") => `${kind === "ok" ? "tok" : kind}-${rand()}:APA91b${rand(20)}`;
+export const fcmToken = (kind: Kind | "invalid" = "ok") =>
+  `${kind === "ok" ? "tok" : kind}-${rand()}:APA91b${rand(20)}`;
 /** APNs tokens are hex: `dead…` is answered 410, `fa11…` fails once with 503. */
-export const apnsToken = (kind: Exclude<Kind, "throttled"> = "ok") => `${{ ok: "c0de", dead: "dead", flaky: "fa11" }[kind]}${rand(30)}`;
+export const apnsToken = (kind: Exclude<Kind, "throttled"> = "ok") =>
+  `${{ ok: "c0de", dead: "dead", flaky: "fa11" }[kind]}${rand(30)}`;
 /** Expo also has `gone`: accepted (ticket ok), but the receipt later says DeviceNotRegistered. */
-export const expoToken = (kind: Kind | "gone" = "ok") => `ExponentPushToken[${kind === "ok" ? "tok" : kind}-${rand(8)}]`;
+export const expoToken = (kind: Kind | "gone" = "ok") =>
+  `ExponentPushToken[${kind === "ok" ? "tok" : kind}-${rand(8)}]`;
 
 export interface DeviceJson {
   id: string;
@@ -29,7 +33,12 @@ export interface DeviceJson {
 }
 
 /** Registers a device for `user` and returns it (expects 201). */
-export async function registerDevice(user: TestUser, token: string, provider: "fcm" | "apns" | "expo", platform: "ios" | "android" | "web" = provider === "fcm" ? "android" : "ios"): Promise<DeviceJson> {
+export async function registerDevice(
+  user: TestUser,
+  token: string,
+  provider: "fcm" | "apns" | "expo",
+  platform: "ios" | "android" | "web" = provider === "fcm" ? "android" : "ios",
+): Promise<DeviceJson> {
   const res = await api<DeviceJson>("/v1/devices", { token: user.accessToken, body: { token, platform, provider } });
   expect(res.status, res.text).toBe(201);
   return res.body;
@@ -57,7 +66,8 @@ export function recordingEnv(overrides: Record<string, string> = {}): { env: Env
       queued.push({ body, ...(opts?.delaySeconds !== undefined ? { delaySeconds: opts.delaySeconds } : {}) });
     },
     async sendBatch(msgs: Iterable<{ body: Job; delaySeconds?: number }>) {
-      for (const m of msgs) queued.push({ body: m.body, ...(m.delaySeconds !== undefined ? { delaySeconds: m.delaySeconds } : {}) });
+      for (const m of msgs)
+        queued.push({ body: m.body, ...(m.delaySeconds !== undefined ? { delaySeconds: m.delaySeconds } : {}) });
     },
   };
   const props: PropertyDescriptorMap = { JOBS: { value: JOBS } };
@@ -73,18 +83,28 @@ export type StandinRequest = Awaited<ReturnType<typeof standinRequests>>[number]
 
 /** Requests the stand-ins got under `prefix` whose path or body mentions `token`. */
 export async function requestsFor(prefix: string, token: string): Promise<StandinRequest[]> {
-  return (await standinRequests(prefix)).filter((r) => r.path.includes(token) || r.body.includes(JSON.stringify(token).slice(1, -1)));
+  return (await standinRequests(prefix)).filter(
+    (r) => r.path.includes(token) || r.body.includes(JSON.stringify(token).slice(1, -1)),
+  );
 }
 
 /**
  * One request through the Worker with a JOBS queue that records (see `recordingEnv`): the test
  * sees exactly what the request enqueued instead of waiting for the background consumer.
  */
-export async function callRecording(recording: Env, path: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+export async function callRecording(
+  recording: Env,
+  path: string,
+  init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {},
+) {
   const headers = new Headers(init.headers);
   if (init.token) headers.set("authorization", `Bearer ${init.token}`);
   if (init.body !== undefined) headers.set("content-type", "application/json");
-  const req = new Request(`https://outpost.test${path}`, { method: init.method ?? (init.body !== undefined ? "POST" : "GET"), headers, body: init.body !== undefined ? JSON.stringify(init.body) : undefined });
+  const req = new Request(`https://outpost.test${path}`, {
+    method: init.method ?? (init.body !== undefined ? "POST" : "GET"),
+    headers,
+    body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+  });
   const ctx = createExecutionContext();
   const res = await worker.fetch(req, recording, ctx as ExecutionContext);
   await waitOnExecutionContext(ctx);
@@ -99,7 +119,10 @@ export async function callRecording(recording: Env, path: string, init: { method
  */
 export async function runJobs(recording: Env, jobs: QueuedJob[]): Promise<void> {
   if (jobs.length === 0) return;
-  const batch = createMessageBatch<Job>("outpost-jobs", jobs.map((j, i) => ({ id: `job-${i}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body: j.body })));
+  const batch = createMessageBatch<Job>(
+    "outpost-jobs",
+    jobs.map((j, i) => ({ id: `job-${i}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body: j.body })),
+  );
   const ctx = createExecutionContext();
   await worker.queue(batch, recording);
   const result = await getQueueResult(batch, ctx);
@@ -114,7 +137,9 @@ type ChatJob = Extract<Job, { type: "chat.message" }>;
  * the room enqueues and runs them itself (`runJobs`) instead of waiting for the background
  * consumer. Jobs are recorded however the room sends them (`send` or `sendBatch`).
  */
-export async function recordRoomJobs(roomId: string): Promise<{ queued: QueuedJob[]; chatJob(seq: number, timeoutMs?: number): Promise<ChatJob> }> {
+export async function recordRoomJobs(
+  roomId: string,
+): Promise<{ queued: QueuedJob[]; chatJob(seq: number, timeoutMs?: number): Promise<ChatJob> }> {
   const queued: QueuedJob[] = [];
   let arrived: (() => void) | null = null;
   const record = (body: Job, delaySeconds?: number) => {
@@ -130,7 +155,8 @@ export async function recordRoomJobs(roomId: string): Promise<{ queued: QueuedJo
     },
   };
   await patchRoomEnv(roomId, { JOBS: JOBS as unknown as Queue });
-  const find = (seq: number) => queued.find((q): q is QueuedJob & { body: ChatJob } => q.body.type === "chat.message" && q.body.seq === seq)?.body;
+  const find = (seq: number) =>
+    queued.find((q): q is QueuedJob & { body: ChatJob } => q.body.type === "chat.message" && q.body.seq === seq)?.body;
   return {
     queued,
     /** The chat.message job for `seq`, as soon as the room enqueued it (the timeout only bounds the wait). */
@@ -140,7 +166,10 @@ export async function recordRoomJobs(roomId: string): Promise<{ queued: QueuedJo
         const job = find(seq);
         if (job) return job;
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`the room enqueued no chat.message job for seq ${seq} within ${timeoutMs} ms; queued: ${JSON.stringify(queued)}`);
+        if (left <= 0)
+          throw new Error(
+            `the room enqueued no chat.message job for seq ${seq} within ${timeoutMs} ms; queued: ${JSON.stringify(queued)}`,
+          );
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, left);
           arrived = () => {

@@ -10,7 +10,16 @@ import { handlePushDeliver, handlePushSend, type PushDeliverJob } from "../../..
 import { clearApnsTokenCache } from "../../../src/features/push/senders/apns";
 import { clearFcmTokenCache } from "../../../src/features/push/senders/fcm";
 import { signup } from "../../helpers/api";
-import { apnsToken, expoToken, fcmToken, jobsOf, listDevices, recordingEnv, registerDevice, requestsFor } from "./helpers";
+import {
+  apnsToken,
+  expoToken,
+  fcmToken,
+  jobsOf,
+  listDevices,
+  recordingEnv,
+  registerDevice,
+  requestsFor,
+} from "./helpers";
 
 const message = { title: "Hello", body: "One contract, three providers", data: { id: "42" } };
 
@@ -33,7 +42,11 @@ describe.each(providers)("push provider contract: $name", ({ name, token, path, 
     await registerDevice(user, a, name);
     await registerDevice(user, b, name);
     const { env: e, queued } = recordingEnv();
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 2, retried: 0, dead: 0 });
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({
+      sent: 2,
+      retried: 0,
+      dead: 0,
+    });
     expect(jobsOf(queued, "push.deliver")).toEqual([]);
     expect(await requestsFor(path, a)).toHaveLength(1);
     expect(await requestsFor(path, b)).toHaveLength(1);
@@ -47,7 +60,10 @@ describe.each(providers)("push provider contract: $name", ({ name, token, path, 
     const flakyDevice = await registerDevice(user, flaky, name);
     const { env: e, queued } = recordingEnv();
 
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: batched ? 0 : 1, retried: batched ? 2 : 1 });
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({
+      sent: batched ? 0 : 1,
+      retried: batched ? 2 : 1,
+    });
     const retries = jobsOf(queued, "push.deliver");
     expect(retries).toHaveLength(1);
     expect(retries[0]!.delaySeconds).toBe(limits.pushRetryBaseSec);
@@ -69,7 +85,11 @@ describe.each(providers)("push provider contract: $name", ({ name, token, path, 
     const dead = token("dead");
     await registerDevice(user, dead, name);
     const { env: e, queued } = recordingEnv();
-    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({ sent: 1, dead: 1, retried: 0 });
+    expect(await handlePushSend(e, { type: "push.send", userIds: [user.id], message })).toMatchObject({
+      sent: 1,
+      dead: 1,
+      retried: 0,
+    });
     expect(jobsOf(queued, "push.deliver")).toEqual([]);
     expect(await requestsFor(path, dead)).toHaveLength(1);
     expect((await listDevices(user)).map((d) => d.id)).toEqual([live.id]);
@@ -79,7 +99,12 @@ describe.each(providers)("push provider contract: $name", ({ name, token, path, 
     const user = await signup();
     const device = await registerDevice(user, token("flaky"), name);
     const { env: e, queued } = recordingEnv();
-    const job: PushDeliverJob = { type: "push.deliver", targets: [{ deviceId: device.id, userId: user.id }], message, attempt: limits.pushMaxAttempts };
+    const job: PushDeliverJob = {
+      type: "push.deliver",
+      targets: [{ deviceId: device.id, userId: user.id }],
+      message,
+      attempt: limits.pushMaxAttempts,
+    };
     expect(await handlePushDeliver(e, job)).toMatchObject({ sent: 0, retried: 0, dropped: 1 });
     expect(queued).toEqual([]);
     expect((await listDevices(user)).map((d) => d.id)).toEqual([device.id]);

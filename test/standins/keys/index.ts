@@ -7,7 +7,11 @@ import { readFileSync } from "node:fs";
 import secrets from "./push-test-secrets.json" with { type: "json" };
 
 const read = (name: string) => readFileSync(decodeURIComponent(new URL(`./${name}`, import.meta.url).pathname), "utf8");
-const serviceAccount = JSON.parse(secrets.FCM_SERVICE_ACCOUNT) as { project_id: string; client_email: string; private_key_id: string };
+const serviceAccount = JSON.parse(secrets.FCM_SERVICE_ACCOUNT) as {
+  project_id: string;
+  client_email: string;
+  private_key_id: string;
+};
 
 export const FCM_TEST_PROJECT = serviceAccount.project_id;
 export const FCM_TEST_CLIENT_EMAIL = serviceAccount.client_email;

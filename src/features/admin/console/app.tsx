@@ -20,19 +20,21 @@ import { getConfig, limits } from "../../../config";
 import { primaryDb } from "../../../db";
 import type { Principal } from "../../../env";
 import { AppError, toAppError } from "../../../errors";
-import { enqueue } from "../../../lifecycle";
 import { verifyPassword } from "../../../lib/crypto";
 import { isId } from "../../../lib/ids";
+import { endSessionSockets, enqueue, type Lifecycle } from "../../../lifecycle";
 import { checkRate, clientIp } from "../../../middleware/rate-limit";
 import { userByEmail } from "../../auth";
-import { endSessionSockets, type Lifecycle } from "../../../lifecycle";
-import { roomStub } from "../../chat";
-import { listAllRooms, roomWithMembers } from "../../chat";
-import { findCollection } from "../../collections";
-import { collectionSchemas } from "../../collections";
-import { deleteRecord, getRecord, listRecords, updateRecord } from "../../collections";
-import { serveContent } from "../../files";
-import { deleteFile, getFile, listAllFiles } from "../../files";
+import { listAllRooms, roomStub, roomWithMembers } from "../../chat";
+import {
+  collectionSchemas,
+  deleteRecord,
+  findCollection,
+  getRecord,
+  listRecords,
+  updateRecord,
+} from "../../collections";
+import { deleteFile, getFile, listAllFiles, serveContent } from "../../files";
 import { listDevices } from "../../push";
 import {
   type Actor,

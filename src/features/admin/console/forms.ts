@@ -4,8 +4,7 @@
  * collection's own PATCH schema, so the console accepts exactly what the API accepts.
  */
 import type * as v from "valibot";
-import type { Field } from "../../collections";
-import type { Collection } from "../../collections";
+import type { Collection, Field } from "../../collections";
 
 export type FieldInput =
   | { name: string; hint: string; control: "text" | "number"; value: string }

@@ -1,10 +1,7 @@
 /** The console's pages (server-rendered; the routes in app.tsx load the data and pick the page). */
 import type { FC } from "hono/jsx";
-import type { Message } from "../../chat";
-import type { Member } from "../../chat";
-import type { AdminRoom } from "../../chat";
-import type { Collection } from "../../collections";
-import type { RecordRow } from "../../collections";
+import type { AdminRoom, Member, Message } from "../../chat";
+import type { Collection, RecordRow } from "../../collections";
 import type { FileRow } from "../../files";
 import type { Device } from "../../push";
 import type { AdminUser, AdminUserDetail, AuditEntry } from "../schemas";

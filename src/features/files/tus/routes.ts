@@ -36,7 +36,9 @@ export const tusDiscovery: MiddlewareHandler<AppEnv> = async (c, next) => {
 /** Every tus request but OPTIONS names the protocol version; another version → 412. */
 const tusVersion: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.req.header("tus-resumable") !== TUS_VERSION) {
-    throw new AppError("precondition_failed", `Send Tus-Resumable: ${TUS_VERSION}.`, { headers: { "Tus-Version": TUS_VERSION } });
+    throw new AppError("precondition_failed", `Send Tus-Resumable: ${TUS_VERSION}.`, {
+      headers: { "Tus-Version": TUS_VERSION },
+    });
   }
   await next();
 };
@@ -58,13 +60,16 @@ function parseMetadata(header: string | undefined): Record<string, string> {
   if (header.length > 4096) throw new AppError("bad_request", "Upload-Metadata is too long.");
   for (const pair of header.split(",")) {
     const [key, value, ...extra] = pair.trim().split(" ");
-    if (!key || extra.length || !/^[\x21-\x7e]+$/.test(key) || key in out) throw new AppError("bad_request", "Upload-Metadata is malformed.");
+    if (!key || extra.length || !/^[\x21-\x7e]+$/.test(key) || key in out)
+      throw new AppError("bad_request", "Upload-Metadata is malformed.");
     if (!value) {
       out[key] = "";
       continue;
     }
     try {
-      out[key] = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(atob(value), (ch) => ch.charCodeAt(0)));
+      out[key] = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
+        Uint8Array.from(atob(value), (ch) => ch.charCodeAt(0)),
+      );
     } catch {
       throw new AppError("bad_request", `Upload-Metadata value of ${key} is not base64 UTF-8.`);
     }
@@ -99,22 +104,37 @@ export const uploadRoutes = new Hono<AppEnv>()
     describe({
       tag: "Uploads",
       summary: "tus creation (and creation-with-upload)",
-      description: "Headers: `Tus-Resumable: 1.0.0`, `Upload-Length`, `Upload-Metadata` (keys `filename`, `filetype`, `visibility`). A body with `Content-Type: application/offset+octet-stream` is the first chunk.",
-      responses: { 201: { description: "Created; `Location` is the upload URL" }, 412: { description: "precondition_failed: unsupported tus version" }, 413: { description: "payload_too_large: over Tus-Max-Size; quota_exceeded: Upload-Length is more than the account's storage quota has left (unfinished uploads count their whole Upload-Length)" }, 415: { description: "unsupported_media_type" } },
+      description:
+        "Headers: `Tus-Resumable: 1.0.0`, `Upload-Length`, `Upload-Metadata` (keys `filename`, `filetype`, `visibility`). A body with `Content-Type: application/offset+octet-stream` is the first chunk.",
+      responses: {
+        201: { description: "Created; `Location` is the upload URL" },
+        412: { description: "precondition_failed: unsupported tus version" },
+        413: {
+          description:
+            "payload_too_large: over Tus-Max-Size; quota_exceeded: Upload-Length is more than the account's storage quota has left (unfinished uploads count their whole Upload-Length)",
+        },
+        415: { description: "unsupported_media_type" },
+      },
     }),
     requireUser,
     tusVersion,
     async (c) => {
-      if (c.req.header("upload-defer-length") !== undefined) throw new AppError("bad_request", "Upload-Defer-Length is not supported; send Upload-Length.");
+      if (c.req.header("upload-defer-length") !== undefined)
+        throw new AppError("bad_request", "Upload-Defer-Length is not supported; send Upload-Length.");
       const length = intHeader(c.req.header("upload-length"), "Upload-Length");
       if (length === null) throw new AppError("bad_request", "Send Upload-Length.");
-      if (length > limits.uploadMaxBytes) throw new AppError("payload_too_large", `Uploads are limited to ${limits.uploadMaxBytes} bytes.`);
+      if (length > limits.uploadMaxBytes)
+        throw new AppError("payload_too_large", `Uploads are limited to ${limits.uploadMaxBytes} bytes.`);
       const withBody = c.req.header("content-type") === OFFSET_TYPE && c.req.raw.body !== null;
       const bodyLength = withBody ? intHeader(c.req.header("content-length"), "Content-Length") : null;
-      if (bodyLength !== null && bodyLength > length) throw new AppError("payload_too_large", "The body runs past Upload-Length.");
+      if (bodyLength !== null && bodyLength > length)
+        throw new AppError("payload_too_large", "The body runs past Upload-Length.");
       const meta = parseMetadata(c.req.header("upload-metadata"));
       const visibility = v.safeParse(Visibility, meta.visibility ?? "private");
-      if (!visibility.success) throw new AppError("validation_failed", "visibility must be public or private.", { errors: [{ path: "Upload-Metadata.visibility", message: "must be public or private" }] });
+      if (!visibility.success)
+        throw new AppError("validation_failed", "visibility must be public or private.", {
+          errors: [{ path: "Upload-Metadata.visibility", message: "must be public or private" }],
+        });
       const contentType = acceptedType(meta.filetype);
       let up = await createUpload(c.env, c.var.db, c.var.config.storageQuotaBytes, {
         ownerId: userOf(c).userId,
@@ -141,7 +161,15 @@ export const uploadRoutes = new Hono<AppEnv>()
   )
   .get(
     "/:id",
-    describe({ tag: "Uploads", summary: "tus HEAD: the upload's offset (GET answers the same)", responses: { 200: { description: "Upload-Offset, Upload-Length, Upload-Expires or Outpost-File-Id" }, 404: { description: "not_found" }, 410: { description: "gone: expired" } } }),
+    describe({
+      tag: "Uploads",
+      summary: "tus HEAD: the upload's offset (GET answers the same)",
+      responses: {
+        200: { description: "Upload-Offset, Upload-Length, Upload-Expires or Outpost-File-Id" },
+        404: { description: "not_found" },
+        410: { description: "gone: expired" },
+      },
+    }),
     requireUser,
     tusVersion,
     validate("param", UploadIdParam),
@@ -153,18 +181,32 @@ export const uploadRoutes = new Hono<AppEnv>()
   )
   .patch(
     "/:id",
-    describe({ tag: "Uploads", summary: "tus PATCH: append bytes at Upload-Offset", responses: { 204: { description: "Stored; Upload-Offset is the new offset" }, 409: { description: "conflict: Upload-Offset is not the upload's offset" }, 410: { description: "gone: expired" }, 415: { description: "unsupported_media_type: wrong Content-Type, or the bytes contradict the declared type" } } }),
+    describe({
+      tag: "Uploads",
+      summary: "tus PATCH: append bytes at Upload-Offset",
+      responses: {
+        204: { description: "Stored; Upload-Offset is the new offset" },
+        409: { description: "conflict: Upload-Offset is not the upload's offset" },
+        410: { description: "gone: expired" },
+        415: { description: "unsupported_media_type: wrong Content-Type, or the bytes contradict the declared type" },
+      },
+    }),
     requireUser,
     tusVersion,
     validate("param", UploadIdParam),
     async (c) => {
-      if (c.req.header("content-type") !== OFFSET_TYPE) throw new AppError("unsupported_media_type", `PATCH bodies are ${OFFSET_TYPE}.`);
+      if (c.req.header("content-type") !== OFFSET_TYPE)
+        throw new AppError("unsupported_media_type", `PATCH bodies are ${OFFSET_TYPE}.`);
       const offset = intHeader(c.req.header("upload-offset"), "Upload-Offset");
       if (offset === null) throw new AppError("bad_request", "Send Upload-Offset.");
       let up = await liveUpload(c, c.req.valid("param").id);
-      if (offset !== up.received) throw new AppError("conflict", `Upload-Offset is ${offset}, the upload is at ${up.received}.`, { headers: { "Upload-Offset": String(up.received) } });
+      if (offset !== up.received)
+        throw new AppError("conflict", `Upload-Offset is ${offset}, the upload is at ${up.received}.`, {
+          headers: { "Upload-Offset": String(up.received) },
+        });
       const length = intHeader(c.req.header("content-length"), "Content-Length");
-      if (length !== null && length > up.uploadLength - up.received) throw new AppError("payload_too_large", "The body runs past Upload-Length.");
+      if (length !== null && length > up.uploadLength - up.received)
+        throw new AppError("payload_too_large", "The body runs past Upload-Length.");
       if (!up.completedAt) {
         up = await appendToUpload(c.env, c.var.db, up, c.req.raw.body);
         if (up.completedAt) await afterUpload(c.env, { id: up.fileId, contentType: up.contentType });
@@ -175,7 +217,11 @@ export const uploadRoutes = new Hono<AppEnv>()
   )
   .delete(
     "/:id",
-    describe({ tag: "Uploads", summary: "tus termination: discard the upload (a finished file stays)", responses: { 204: { description: "Terminated" }, 404: { description: "not_found" } } }),
+    describe({
+      tag: "Uploads",
+      summary: "tus termination: discard the upload (a finished file stays)",
+      responses: { 204: { description: "Terminated" }, 404: { description: "not_found" } },
+    }),
     requireUser,
     tusVersion,
     validate("param", UploadIdParam),

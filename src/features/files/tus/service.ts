@@ -6,15 +6,15 @@
  */
 import { and, asc, eq, lte, sql } from "drizzle-orm";
 import { limits } from "../../../config";
-import { runBatch, type Database } from "../../../db";
+import { type Database, runBatch } from "../../../db";
 import { files, uploadParts, uploads } from "../../../db/schema";
 import { AppError } from "../../../errors";
 import { randomToken } from "../../../lib/crypto";
 import { newId, nowIso } from "../../../lib/ids";
 import type { DeletionHook, ScheduledTask } from "../../../lifecycle";
 import type { Visibility } from "../schemas";
-import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../service";
 import { initialScrubState, Scrubber, type ScrubKind, type ScrubState } from "../scrub";
+import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../service";
 import { assertSignature, SNIFF_BYTES } from "../sniff";
 import { Meter, PartBuffer, prepend, splitHead, through } from "../storage";
 
@@ -39,9 +39,18 @@ const tailPrefix = (uploadId: string) => `u/${uploadId}/`;
  * left (checked in the INSERT itself, so concurrent creations cannot pass the quota together).
  * A refused creation aborts its multipart upload: nothing stays in R2.
  */
-export async function createUpload(env: Env, db: Database, quota: number, u: NewUpload, now = Date.now()): Promise<UploadRow> {
+export async function createUpload(
+  env: Env,
+  db: Database,
+  quota: number,
+  u: NewUpload,
+  now = Date.now(),
+): Promise<UploadRow> {
   const file = newFileIdentity();
-  const mp = u.length > 0 ? await env.MEDIA.createMultipartUpload(file.key, { httpMetadata: { contentType: u.contentType } }) : null;
+  const mp =
+    u.length > 0
+      ? await env.MEDIA.createMultipartUpload(file.key, { httpMetadata: { contentType: u.contentType } })
+      : null;
   const row = {
     id: newId(now),
     ownerId: u.ownerId,
@@ -61,7 +70,9 @@ export async function createUpload(env: Env, db: Database, quota: number, u: New
   } satisfies UploadRow;
   let created: UploadRow | undefined;
   try {
-    created = await insertForOwnerIf(db, uploads, u.ownerId, row, sql`${storageLeft(quota, u.ownerId)} >= ${u.length}`).returning().get();
+    created = await insertForOwnerIf(db, uploads, u.ownerId, row, sql`${storageLeft(quota, u.ownerId)} >= ${u.length}`)
+      .returning()
+      .get();
   } catch (e) {
     await mp?.abort().catch(() => {});
     throw e;
@@ -75,19 +86,29 @@ export async function createUpload(env: Env, db: Database, quota: number, u: New
 
 /** The caller's upload, or 404 (others' uploads are not revealed). */
 export async function ownedUpload(db: Database, id: string, ownerId: string): Promise<UploadRow> {
-  const row = await db.select().from(uploads).where(and(eq(uploads.id, id), eq(uploads.ownerId, ownerId))).get();
+  const row = await db
+    .select()
+    .from(uploads)
+    .where(and(eq(uploads.id, id), eq(uploads.ownerId, ownerId)))
+    .get();
   if (!row) throw new AppError("not_found", "No such upload.");
   return row;
 }
 
-export const isExpired = (up: UploadRow, now = Date.now()) => up.completedAt === null && Date.parse(up.expiresAt) <= now;
+export const isExpired = (up: UploadRow, now = Date.now()) =>
+  up.completedAt === null && Date.parse(up.expiresAt) <= now;
 
 /**
  * Appends a PATCH body at `up.received`. Full parts go to R2 as they fill; the rest becomes the new
  * tail. A body that breaks off midway keeps what arrived (tus: the client asks for the offset and
  * resumes). The last byte completes the multipart upload and records the file.
  */
-export async function appendToUpload(env: Env, db: Database, up: UploadRow, body: ReadableStream<Uint8Array> | null): Promise<UploadRow> {
+export async function appendToUpload(
+  env: Env,
+  db: Database,
+  up: UploadRow,
+  body: ReadableStream<Uint8Array> | null,
+): Promise<UploadRow> {
   const partSize = limits.uploadPartBytes;
   /**
    * An R2 step failed: when another request moved the upload on meanwhile (it completed the
@@ -95,15 +116,22 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
    */
   const lostRace = async (e: unknown): Promise<never> => {
     const now = await db.select({ received: uploads.received }).from(uploads).where(eq(uploads.id, up.id)).get();
-    if (!now || now.received !== up.received) throw new AppError("conflict", "Another request changed this upload; ask for its offset (HEAD) and resume.");
+    if (!now || now.received !== up.received)
+      throw new AppError("conflict", "Another request changed this upload; ask for its offset (HEAD) and resume.");
     throw e;
   };
-  const parts = await db.select().from(uploadParts).where(eq(uploadParts.uploadId, up.id)).orderBy(asc(uploadParts.partNumber)).all();
+  const parts = await db
+    .select()
+    .from(uploadParts)
+    .where(eq(uploadParts.uploadId, up.id))
+    .orderBy(asc(uploadParts.partNumber))
+    .all();
   const fileStart = parts.length * partSize;
   let tail: Uint8Array | null = null;
   if (up.tailKey) {
     const obj = await env.MEDIA.get(up.tailKey);
-    if (!obj || obj.size !== up.received - fileStart) return lostRace(new AppError("internal", "The upload's buffered bytes are missing."));
+    if (!obj || obj.size !== up.received - fileStart)
+      return lostRace(new AppError("internal", "The upload's buffered bytes are missing."));
     tail = new Uint8Array(await obj.arrayBuffer());
   }
   let source = prepend(tail, body);
@@ -180,7 +208,9 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
     const rest = buf.take();
     if (mp) {
       if (rest.byteLength) added.push(await uploadPart(parts.length + added.length + 1, rest));
-      etag = (await mp.complete([...parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })), ...added]).catch(lostRace)).etag;
+      etag = (
+        await mp.complete([...parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })), ...added]).catch(lostRace)
+      ).etag;
     } else {
       etag = (await env.MEDIA.put(up.objectKey, rest, { httpMetadata: { contentType: up.contentType } })).etag;
     }
@@ -202,11 +232,29 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
     // Compare-and-set on `received`: of two PATCHes at the same offset only one advances it.
     db
       .update(uploads)
-      .set({ received, tailKey, completedAt: complete ? now : null, scrub: scrubber ? JSON.stringify(scrubber.snapshot()) : null })
+      .set({
+        received,
+        tailKey,
+        completedAt: complete ? now : null,
+        scrub: scrubber ? JSON.stringify(scrubber.snapshot()) : null,
+      })
       .where(and(eq(uploads.id, up.id), eq(uploads.received, up.received)))
       .returning(),
     ...(complete
-      ? [insertReadyFile(db, { id: up.fileId, ownerId: up.ownerId, objectKey: up.objectKey, name: up.name, contentType: up.contentType, size: up.uploadLength, visibility: up.visibility, sha256: null, etag, createdAt: now })]
+      ? [
+          insertReadyFile(db, {
+            id: up.fileId,
+            ownerId: up.ownerId,
+            objectKey: up.objectKey,
+            name: up.name,
+            contentType: up.contentType,
+            size: up.uploadLength,
+            visibility: up.visibility,
+            sha256: null,
+            etag,
+            createdAt: now,
+          }),
+        ]
       : []),
   ]).catch(async (e: unknown) => {
     // Nothing was recorded (e.g. the upload or its account went meanwhile: foreign keys): drop what
@@ -215,7 +263,8 @@ export async function appendToUpload(env: Env, db: Database, up: UploadRow, body
     try {
       return await lostRace(e);
     } catch (err) {
-      if (complete && err instanceof AppError && err.code === "conflict") await env.MEDIA.delete(up.objectKey).catch(() => {});
+      if (complete && err instanceof AppError && err.code === "conflict")
+        await env.MEDIA.delete(up.objectKey).catch(() => {});
       throw err;
     }
   });
@@ -239,14 +288,20 @@ async function deleteTails(env: Env, uploadId: string): Promise<void> {
 /** tus termination: the upload and its buffered bytes go; a finished file stays. */
 export async function terminateUpload(env: Env, db: Database, up: UploadRow): Promise<void> {
   await db.delete(uploads).where(eq(uploads.id, up.id));
-  if (!up.completedAt && up.r2UploadId) await env.MEDIA.resumeMultipartUpload(up.objectKey, up.r2UploadId).abort().catch(() => {});
+  if (!up.completedAt && up.r2UploadId)
+    await env.MEDIA.resumeMultipartUpload(up.objectKey, up.r2UploadId)
+      .abort()
+      .catch(() => {});
   await deleteTails(env, up.id);
 }
 
 /** Removes what an abandoned upload left in R2: the multipart upload, tails and an unrecorded object. */
 async function discardUpload(env: Env, db: Database, up: UploadRow): Promise<void> {
   if (!up.completedAt) {
-    if (up.r2UploadId) await env.MEDIA.resumeMultipartUpload(up.objectKey, up.r2UploadId).abort().catch(() => {});
+    if (up.r2UploadId)
+      await env.MEDIA.resumeMultipartUpload(up.objectKey, up.r2UploadId)
+        .abort()
+        .catch(() => {});
     // A completion whose D1 batch failed leaves an object without a file row.
     const file = await db.select({ id: files.id }).from(files).where(eq(files.id, up.fileId)).get();
     if (!file) await env.MEDIA.delete(up.objectKey);
@@ -256,7 +311,12 @@ async function discardUpload(env: Env, db: Database, up: UploadRow): Promise<voi
 
 /** Cleanup: expired uploads (finished ones only lose their tus record) are aborted and removed. */
 export const uploadsCleanup: ScheduledTask = async (env, db, now) => {
-  const expired = await db.select().from(uploads).where(lte(uploads.expiresAt, nowIso(now.getTime()))).limit(200).all();
+  const expired = await db
+    .select()
+    .from(uploads)
+    .where(lte(uploads.expiresAt, nowIso(now.getTime())))
+    .limit(200)
+    .all();
   for (const up of expired) {
     await discardUpload(env, db, up);
     await db.delete(uploads).where(eq(uploads.id, up.id));

@@ -19,7 +19,17 @@
  */
 import { type Config, limits } from "../../../config";
 import { importSigningKey, signJwt } from "../jwt";
-import { genericOutcome, isOutcome, jsonOrNull, mapLimit, type Outcome, type PushMessage, type PushSender, pushFetch, unconfigured } from "./types";
+import {
+  genericOutcome,
+  isOutcome,
+  jsonOrNull,
+  mapLimit,
+  type Outcome,
+  type PushMessage,
+  type PushSender,
+  pushFetch,
+  unconfigured,
+} from "./types";
 
 const JWT_REUSE_MS = 50 * 60 * 1000;
 /**
@@ -44,10 +54,13 @@ function providerToken(keyP8: string, keyId: string, teamId: string, rejected: s
   const id = `${teamId}|${keyId}`;
   const hit = jwtCache.get(id);
   // A token still being signed is newer than any rejected one.
-  if (hit && Date.now() - hit.issuedAt < JWT_REUSE_MS && (rejected === undefined || hit.jwt !== rejected)) return hit.promise;
+  if (hit && Date.now() - hit.issuedAt < JWT_REUSE_MS && (rejected === undefined || hit.jwt !== rejected))
+    return hit.promise;
   const issuedAt = Date.now();
   const entry: CachedJwt = {
-    promise: importSigningKey(keyP8, "ES256").then((key) => signJwt("ES256", key, { kid: keyId }, { iss: teamId, iat: Math.floor(issuedAt / 1000) })),
+    promise: importSigningKey(keyP8, "ES256").then((key) =>
+      signJwt("ES256", key, { kid: keyId }, { iss: teamId, iat: Math.floor(issuedAt / 1000) }),
+    ),
     jwt: undefined,
     issuedAt,
   };
@@ -66,14 +79,19 @@ function providerToken(keyP8: string, keyId: string, teamId: string, rejected: s
 /** The APNs JSON payload: `aps` plus the custom data as top-level keys (where iOS apps read them). */
 function apnsPayload(m: PushMessage) {
   return {
-    aps: { alert: { title: m.title, body: m.body }, sound: "default", ...(m.threadId ? { "thread-id": m.threadId } : {}) },
+    aps: {
+      alert: { title: m.title, body: m.body },
+      sound: "default",
+      ...(m.threadId ? { "thread-id": m.threadId } : {}),
+    },
     ...m.data,
   };
 }
 
 export function apnsSender(cfg: Config["push"]["apns"]): PushSender {
   const { keyP8, keyId, teamId, topic } = cfg;
-  if (!keyP8 || !keyId || !teamId) return unconfigured("apns", "APNS_KEY_P8, APNS_KEY_ID and APNS_TEAM_ID are required");
+  if (!keyP8 || !keyId || !teamId)
+    return unconfigured("apns", "APNS_KEY_P8, APNS_KEY_ID and APNS_TEAM_ID are required");
   if (!topic) return unconfigured("apns", "APNS_TOPIC (the app's bundle id) is not set");
 
   const sendOne = async (token: string, m: PushMessage): Promise<Outcome> => {
@@ -102,7 +120,7 @@ export function apnsSender(cfg: Config["push"]["apns"]): PushSender {
         await res.body?.cancel();
         return { status: "sent" };
       }
-      const reason = (await jsonOrNull(res) as { reason?: unknown } | null)?.reason;
+      const reason = ((await jsonOrNull(res)) as { reason?: unknown } | null)?.reason;
       const why = typeof reason === "string" ? reason : "";
       // 410: the token is no longer active for the topic (app removed, or token expired).
       if (res.status === 410) return { status: "dead", reason: `APNs 410 ${why}`.trim() };

@@ -6,7 +6,16 @@
  * the Expo project enables enhanced push security).
  */
 import { type Config, limits } from "../../../config";
-import { genericOutcome, isOutcome, jsonOrNull, mapLimit, type Outcome, type PushMessage, type PushSender, pushFetch } from "./types";
+import {
+  genericOutcome,
+  isOutcome,
+  jsonOrNull,
+  mapLimit,
+  type Outcome,
+  type PushMessage,
+  type PushSender,
+  pushFetch,
+} from "./types";
 
 /** Expo accepts at most 100 messages per request. */
 const EXPO_BATCH = 100;
@@ -42,7 +51,11 @@ export async function expoDeadTickets(cfg: Config["push"]["expo"], ticketIds: re
   const dead: string[] = [];
   for (let i = 0; i < ticketIds.length; i += RECEIPTS_BATCH) {
     const ids = ticketIds.slice(i, i + RECEIPTS_BATCH);
-    const res = await pushFetch(cfg.receiptsUrl, { method: "POST", headers: headers(cfg), body: JSON.stringify({ ids }) });
+    const res = await pushFetch(cfg.receiptsUrl, {
+      method: "POST",
+      headers: headers(cfg),
+      body: JSON.stringify({ ids }),
+    });
     if (isOutcome(res)) throw new Error(`Expo receipts: ${res.reason}`);
     if (res.status === 429 || res.status >= 500) throw new Error(`Expo receipts answered ${res.status}`);
     const body = (await jsonOrNull(res)) as { data?: unknown } | null;
@@ -50,7 +63,9 @@ export async function expoDeadTickets(cfg: Config["push"]["expo"], ticketIds: re
       console.error(`push: Expo receipts answered ${res.status}; ${ids.length} receipt(s) not checked`);
       continue;
     }
-    for (const [id, r] of Object.entries(body.data as Record<string, { status?: unknown; details?: { error?: unknown } } | null>)) {
+    for (const [id, r] of Object.entries(
+      body.data as Record<string, { status?: unknown; details?: { error?: unknown } } | null>,
+    )) {
       if (r?.status === "error" && r.details?.error === "DeviceNotRegistered") dead.push(id);
     }
   }
@@ -67,7 +82,9 @@ export function expoSender(cfg: Config["push"]["expo"]): PushSender {
     if (isOutcome(res)) return tokens.map(() => res);
     const body = (await jsonOrNull(res)) as { data?: unknown; errors?: unknown } | null;
     if (!res.ok || !Array.isArray(body?.data) || body.data.length !== tokens.length) {
-      const code = Array.isArray(body?.errors) ? String((body.errors[0] as { code?: unknown } | undefined)?.code ?? "") : "";
+      const code = Array.isArray(body?.errors)
+        ? String((body.errors[0] as { code?: unknown } | undefined)?.code ?? "")
+        : "";
       const o = genericOutcome(res, `Expo answered ${res.status}${code ? ` ${code}` : ""}`);
       return tokens.map(() => o);
     }

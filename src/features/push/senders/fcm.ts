@@ -4,10 +4,21 @@
  * signed with the account's private key, POSTed to the token URL. The access token is cached per
  * isolate until shortly before it expires. One HTTP request per device (v1 has no multicast).
  */
-import { limits } from "../../../config";
+
 import type { Config } from "../../../config";
+import { limits } from "../../../config";
 import { importSigningKey, signJwt } from "../jwt";
-import { genericOutcome, isOutcome, jsonOrNull, mapLimit, type Outcome, type PushMessage, type PushSender, pushFetch, unconfigured } from "./types";
+import {
+  genericOutcome,
+  isOutcome,
+  jsonOrNull,
+  mapLimit,
+  type Outcome,
+  type PushMessage,
+  type PushSender,
+  pushFetch,
+  unconfigured,
+} from "./types";
 
 const SCOPE = "https://www.googleapis.com/auth/firebase.messaging";
 /** Refresh this long before Google's stated expiry, so a token never expires mid-request. */
@@ -34,7 +45,8 @@ function parseServiceAccount(json: string): ServiceAccount | string {
   const projectId = str("project_id");
   const clientEmail = str("client_email");
   const privateKey = str("private_key");
-  if (!projectId || !clientEmail || !privateKey) return "FCM_SERVICE_ACCOUNT lacks project_id, client_email or private_key";
+  if (!projectId || !clientEmail || !privateKey)
+    return "FCM_SERVICE_ACCOUNT lacks project_id, client_email or private_key";
   return { projectId, clientEmail, privateKey, privateKeyId: str("private_key_id") };
 }
 
@@ -51,7 +63,12 @@ async function fetchAccessToken(tokenUrl: string, sa: ServiceAccount): Promise<s
   try {
     const key = await importSigningKey(sa.privateKey, "RS256");
     const now = Math.floor(Date.now() / 1000);
-    assertion = await signJwt("RS256", key, { typ: "JWT", ...(sa.privateKeyId ? { kid: sa.privateKeyId } : {}) }, { iss: sa.clientEmail, scope: SCOPE, aud: tokenUrl, iat: now, exp: now + 3600 });
+    assertion = await signJwt(
+      "RS256",
+      key,
+      { typ: "JWT", ...(sa.privateKeyId ? { kid: sa.privateKeyId } : {}) },
+      { iss: sa.clientEmail, scope: SCOPE, aud: tokenUrl, iat: now, exp: now + 3600 },
+    );
   } catch (e) {
     return { status: "failed", reason: `FCM credentials: ${(e as Error).message}` };
   }
@@ -64,10 +81,16 @@ async function fetchAccessToken(tokenUrl: string, sa: ServiceAccount): Promise<s
   const body = (await jsonOrNull(res)) as { access_token?: unknown; expires_in?: unknown; error?: unknown } | null;
   if (!res.ok || typeof body?.access_token !== "string") {
     // Google's OAuth errors are codes like `invalid_grant`; they hold no secrets.
-    return genericOutcome(res, `FCM token exchange answered ${res.status}${typeof body?.error === "string" ? ` ${body.error}` : ""}`);
+    return genericOutcome(
+      res,
+      `FCM token exchange answered ${res.status}${typeof body?.error === "string" ? ` ${body.error}` : ""}`,
+    );
   }
   const ttl = typeof body.expires_in === "number" ? body.expires_in : 3600;
-  tokenCache.set(`${tokenUrl}|${sa.clientEmail}|${sa.privateKeyId ?? ""}`, { token: body.access_token, expiresAt: Date.now() + Math.max(0, ttl - EXPIRY_MARGIN_SEC) * 1000 });
+  tokenCache.set(`${tokenUrl}|${sa.clientEmail}|${sa.privateKeyId ?? ""}`, {
+    token: body.access_token,
+    expiresAt: Date.now() + Math.max(0, ttl - EXPIRY_MARGIN_SEC) * 1000,
+  });
   return body.access_token;
 }
 
@@ -138,7 +161,8 @@ export function fcmSender(cfg: Config["push"]["fcm"]): PushSender {
       if (code === "UNREGISTERED") return { status: "dead", reason: "FCM UNREGISTERED" };
       // Firebase's token guidance: INVALID_ARGUMENT about the token itself (not the payload) is a dead token too.
       const text = (body as { error?: { message?: unknown } } | null)?.error?.message;
-      if (code === "INVALID_ARGUMENT" && typeof text === "string" && /registration token/i.test(text)) return { status: "dead", reason: "FCM invalid registration token" };
+      if (code === "INVALID_ARGUMENT" && typeof text === "string" && /registration token/i.test(text))
+        return { status: "dead", reason: "FCM invalid registration token" };
       if (res.status === 401 && refresh === 0) continue;
       return genericOutcome(res, `FCM answered ${res.status}${code ? ` ${code}` : ""}`);
     }

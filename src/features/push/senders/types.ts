@@ -67,7 +67,10 @@ export async function pushFetch(url: string, init: RequestInit): Promise<Respons
     return await fetch(url, { ...init, signal: AbortSignal.timeout(limits.pushHttpTimeoutMs) });
   } catch (e) {
     const name = e instanceof Error ? e.name : "";
-    return { status: "retry", reason: name === "TimeoutError" ? "timeout" : `network error: ${e instanceof Error ? e.message : String(e)}` };
+    return {
+      status: "retry",
+      reason: name === "TimeoutError" ? "timeout" : `network error: ${e instanceof Error ? e.message : String(e)}`,
+    };
   }
 }
 
@@ -81,7 +84,11 @@ export async function jsonOrNull(res: Response): Promise<unknown> {
 }
 
 /** Runs `fn` over `items` with at most `n` in flight, keeping order. */
-export async function mapLimit<T, R>(items: readonly T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  n: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
