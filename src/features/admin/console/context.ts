@@ -2,7 +2,6 @@
 import type { Config } from "../../../config";
 import type { Database } from "../../../db";
 import type { Lifecycle } from "../../../lifecycle";
-import type { ConsoleAdmin } from "./session";
 
 export interface ConsoleEnv {
   Bindings: Env;
@@ -20,4 +19,11 @@ export interface ConsoleEnv {
     /** Set by routes that serve stored bytes: their answer keeps its own sandboxing CSP. */
     fileContent: boolean;
   };
+}
+
+export interface ConsoleAdmin {
+  sessionId: string;
+  userId: string;
+  email: string | null;
+  name: string | null;
 }

@@ -10,7 +10,7 @@ import { limits } from "../../../config";
 import type { Database } from "../../../db";
 import { b64url, hashToken, hmac, purposeKey, randomToken, safeEqualStr } from "../../../lib/crypto";
 import { findConsoleSession, openConsoleSession, revokeSession } from "../../auth";
-import type { ConsoleEnv } from "./context";
+import type { ConsoleAdmin, ConsoleEnv } from "./context";
 
 /** `__Secure-`: browsers accept it only with `Secure`, so it cannot be planted over plain HTTP. */
 const SESSION_COOKIE = "__Secure-outpost_admin";
@@ -26,13 +26,6 @@ const cookieOptions = (maxAge: number) => ({
   sameSite: "Strict" as const,
   maxAge,
 });
-
-export interface ConsoleAdmin {
-  sessionId: string;
-  userId: string;
-  email: string | null;
-  name: string | null;
-}
 
 /** The signed-in admin of this request (a live session of an enabled admin), or null. One query when a cookie is present. */
 export async function currentAdmin(c: Context<ConsoleEnv>): Promise<ConsoleAdmin | null> {

@@ -6,7 +6,7 @@
 import { raw } from "hono/html";
 import type { Child, FC, PropsWithChildren } from "hono/jsx";
 import { collections } from "../../collections";
-import type { ConsoleAdmin } from "./session";
+import type { ConsoleAdmin } from "./context";
 
 export const P = "/admin";
 
