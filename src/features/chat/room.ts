@@ -139,7 +139,7 @@ export class ChatRoom extends DurableObject<Env> {
   private heartbeatDue = 0;
   /**
    * Attachments as last written or read, by socket: a broadcast reads every socket's attachment,
-   * and deserializing each one per message costs more than the send. Written through in `attach`,
+   * and reading the stored one is a structured-clone decode per socket per message. Written through in `attach`,
    * so it never disagrees with the stored one; lost with the instance (hibernation), then refilled.
    */
   private attachments = new WeakMap<WebSocket, Attachment>();
