@@ -888,7 +888,9 @@ async function chatScenarios(ownerToken, db) {
       );
       if (ids.length > 99) {
         await db
-          .prepare("INSERT INTO room_members (room_id, user_id, role, joined_at) SELECT ?, value, 'member', ? FROM json_each(?)")
+          .prepare(
+            "INSERT INTO room_members (room_id, user_id, role, joined_at) SELECT ?, value, 'member', ? FROM json_each(?)",
+          )
           .bind(room.id, new Date().toISOString(), JSON.stringify(ids.slice(99)))
           .run();
       }
