@@ -3,26 +3,38 @@
  * overview. Other features' tables are read through their own exported queries; every admin
  * action writes one audit row, in the same batch as the action where the action is a batch here.
  */
-import { and, desc, eq, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
-import { auditLog, users } from "../../db/schema";
+import { auditLog } from "../../db/schema";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
 import type { Lifecycle } from "../../lifecycle";
 import { deleteAccount } from "../account";
-import { deleteUserSessions, expireUserSessions, issueToken, liveSessionCount, toUser } from "../auth";
+import {
+  deleteUserSessions,
+  expireUserSessions,
+  getUser,
+  issueToken,
+  liveSessionCount,
+  newestUsersQuery,
+  searchUsersQuery,
+  toUser,
+  type UserRow,
+  updateUserStatement,
+  userCountsQuery,
+  userExistsSql,
+  userRowQuery,
+} from "../auth";
 import { roomCount } from "../chat";
 import { recordCounts } from "../collections";
 import { storageUsage } from "../files";
-import { createMailer } from "../mail";
+import { adminResetMail, createMailer } from "../mail";
 import { deviceCount } from "../push";
 import type { AdminUser, AdminUserDetail, AuditEntry, PatchUser } from "./schemas";
-
-type UserRow = typeof users.$inferSelect;
 
 /** Who acts: an admin's user id, or `service` for the service key. */
 export interface Actor {
@@ -66,7 +78,7 @@ function userAuditStatement(db: Database, actor: Actor, userId: string, e: Omit<
   const detail = e.detail ? JSON.stringify(e.detail) : null;
   return db.insert(auditLog).select(
     sql`SELECT ${newId()}, ${actor.id}, ${e.action}, ${`user:${userId}`}, ${nowIso()}, ${actor.requestId}, ${detail}
-        WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId})`,
+        WHERE ${userExistsSql(userId)}`,
   );
 }
 
@@ -126,22 +138,7 @@ export async function listUsers(
 ): Promise<{ items: AdminUser[]; nextCursor: string | null }> {
   const after = o.cursor ? decodeCursor(o.cursor, IdCursor).i : null;
   const q = o.q?.toLowerCase();
-  const rows = await db
-    .select()
-    .from(users)
-    .where(
-      and(
-        q
-          ? or(
-              sql`instr(lower(coalesce(${users.email}, '')), ${q}) > 0`,
-              sql`instr(lower(coalesce(${users.name}, '')), ${q}) > 0`,
-            )
-          : undefined,
-        after ? lt(users.id, after) : undefined,
-      ),
-    )
-    .orderBy(desc(users.id))
-    .limit(o.limit + 1);
+  const rows = await searchUsersQuery(db, q, after, o.limit + 1);
   const page = rows.slice(0, o.limit);
   const last = page.at(-1);
   return { items: page.map(toAdminUser), nextCursor: rows.length > o.limit && last ? encodeIdCursor(last.id) : null };
@@ -153,7 +150,7 @@ const first = (rows: unknown): number => Number((rows as { n?: number }[])[0]?.n
 export async function userDetail(db: Database, id: string): Promise<AdminUserDetail | null> {
   const records = recordCounts(db, id);
   const [user, sessions, storage, rooms, devices, ...perCollection] = (await runBatch(db, [
-    db.select().from(users).where(eq(users.id, id)),
+    userRowQuery(db, id),
     liveSessionCount(db, id),
     storageUsage(db, id),
     roomCount(db, id),
@@ -195,18 +192,7 @@ export async function updateUser(
 ): Promise<{ user: AdminUser; sessionsEnded: boolean }> {
   assertNotSelfLockout(actor, id, patch);
   const now = nowIso();
-  const statements: BatchItem<"sqlite">[] = [
-    db
-      .update(users)
-      .set({
-        ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
-        ...(patch.role !== undefined ? { role: patch.role } : {}),
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
-        updatedAt: now,
-      })
-      .where(eq(users.id, id))
-      .returning(),
-  ];
+  const statements: BatchItem<"sqlite">[] = [updateUserStatement(db, id, patch, now)];
   if (patch.disabled === true) statements.push(expireUserSessions(db, id, now));
   if (patch.disabled === false) statements.push(deleteUserSessions(db, id, true));
   statements.push(userAuditStatement(db, actor, id, { action: "user.update", detail: patch }));
@@ -252,15 +238,11 @@ export async function sendResetMail(
   id: string,
   linkBase: string,
 ): Promise<void> {
-  const user = await db.select().from(users).where(eq(users.id, id)).get();
+  const user = await getUser(db, id);
   if (!user) throw new AppError("not_found", "No such user.");
   if (!user.email) throw new AppError("conflict", "This account has no email address to send a reset code to.");
   const token = await issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
-  await createMailer(config, db).send({
-    to: user.email,
-    subject: `${config.appName}: reset your password`,
-    text: `An administrator of ${config.appName} sent you a code to reset your password.\n\nYour reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\nThe code expires in ${limits.passwordResetTtlSec / 60} minutes. If you did not expect this, ignore this mail.`,
-  });
+  await createMailer(config, db).send(adminResetMail(config, user.email, token, linkBase));
   await recordAudit(db, actor, { action: "user.reset_mail", target: `user:${id}` });
 }
 
@@ -281,17 +263,11 @@ export interface Overview {
 /** Counts for the console's front page, and the newest accounts: one batch. */
 export async function overview(db: Database): Promise<Overview> {
   const [counts, storage, rooms, devices, recent, ...records] = (await runBatch(db, [
-    db
-      .select({
-        users: sql<number>`count(*)`,
-        admins: sql<number>`coalesce(sum(${users.role} = 'admin'), 0)`,
-        disabled: sql<number>`coalesce(sum(${users.disabled}), 0)`,
-      })
-      .from(users),
+    userCountsQuery(db),
     storageUsage(db),
     roomCount(db),
     deviceCount(db),
-    db.select().from(users).orderBy(desc(users.id)).limit(8),
+    newestUsersQuery(db, 8),
     ...recordCounts(db),
   ])) as [
     { users: number; admins: number; disabled: number }[],

@@ -37,7 +37,13 @@ export {
   findConsoleSession,
   issueToken,
   liveSessionCount,
+  newestUsersQuery,
   openConsoleSession,
   revokeSession,
+  searchUsersQuery,
+  type UserRow,
+  updateUserStatement,
   userByEmail,
+  userCountsQuery,
+  userRowQuery,
 } from "./service";

@@ -8,6 +8,7 @@ import {
   gt,
   inArray,
   is,
+  lt,
   lte,
   ne,
   or,
@@ -781,3 +782,70 @@ export async function findConsoleSession(
 
 /** The account behind an email, for the console's sign-in (same lookup as login). */
 export const userByEmail = getUserByEmail;
+
+// --- what the admin feature asks of the users table -------------------------------------------
+
+/** A user row by id, as a statement (for the admin's batches). */
+export function userRowQuery(db: Database, id: string) {
+  return db.select().from(users).where(eq(users.id, id));
+}
+
+/**
+ * Users newest first, optionally matching `q` in the email or name, after `afterId`: walks the
+ * primary key from the newest account until it has a page (an operator's search; no index kept).
+ */
+export function searchUsersQuery(db: Database, q: string | undefined, afterId: string | null, limit: number) {
+  return db
+    .select()
+    .from(users)
+    .where(
+      and(
+        q
+          ? or(
+              sql`instr(lower(coalesce(${users.email}, '')), ${q}) > 0`,
+              sql`instr(lower(coalesce(${users.name}, '')), ${q}) > 0`,
+            )
+          : undefined,
+        afterId ? lt(users.id, afterId) : undefined,
+      ),
+    )
+    .orderBy(desc(users.id))
+    .limit(limit);
+}
+
+/** The statement that changes a user's role, name or disabled flag; it returns the updated row. */
+export function updateUserStatement(
+  db: Database,
+  id: string,
+  patch: { disabled?: boolean; role?: "user" | "admin"; name?: string | null },
+  now: string,
+) {
+  return db
+    .update(users)
+    .set({
+      ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+      ...(patch.role !== undefined ? { role: patch.role } : {}),
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      updatedAt: now,
+    })
+    .where(eq(users.id, id))
+    .returning();
+}
+
+/** Accounts, admins and disabled accounts, counted: one statement. */
+export function userCountsQuery(db: Database) {
+  return db
+    .select({
+      users: sql<number>`count(*)`,
+      admins: sql<number>`coalesce(sum(${users.role} = 'admin'), 0)`,
+      disabled: sql<number>`coalesce(sum(${users.disabled}), 0)`,
+    })
+    .from(users);
+}
+
+/** The newest accounts. */
+export function newestUsersQuery(db: Database, limit: number) {
+  return db.select().from(users).orderBy(desc(users.id)).limit(limit);
+}
+
+export type { UserRow };

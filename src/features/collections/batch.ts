@@ -17,11 +17,11 @@ import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
-import { users } from "../../db/schema/auth";
 import { batchGuards, recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
 import { AppError, type FieldError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
+import { fromUser, userExistsSql } from "../auth";
 import type { Change } from "./live";
 import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
@@ -188,7 +188,7 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
   const push = (s: BatchItem<"sqlite">) => statements.push(s) - 1;
   const seqAt = (r: unknown[], i: number) => (r[i] as { seq: number }[])[0]?.seq ?? null;
   // A token outlives a deleted account by minutes: nothing is written for an account that is gone.
-  if (p.kind === "user") push(guard(db, not(exists(db.select({ one }).from(users).where(eq(users.id, p.userId))))));
+  if (p.kind === "user") push(guard(db, sql`${userExistsSql(p.userId)} = 0`));
 
   for (const o of ops) {
     const t = o.c.table;
@@ -293,10 +293,7 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
   }
   const groups = [...named.values()].map((g) => ({ c: g.c, ids: [...g.ids] }));
   const reads: BatchItem<"sqlite">[] = [
-    db
-      .select({ id: users.id })
-      .from(users)
-      .where(eq(users.id, p.kind === "user" ? p.userId : "")),
+    fromUser(db, p.kind === "user" ? p.userId : "", { id: sql<string>`${p.kind === "user" ? p.userId : ""}` }),
   ];
   for (const g of groups) {
     reads.push(db.select().from(g.c.table).where(inArray(g.c.table.id, g.ids)));

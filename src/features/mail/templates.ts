@@ -20,3 +20,12 @@ export function verifyEmailMail(cfg: Config, to: string, token: string, linkBase
     text: `Your verification code: ${token}\nOr open: ${linkBase}/verify-email?token=${token}\n\nThe code expires in ${limits.emailVerifyTtlSec / 3600} hours.`,
   };
 }
+
+/** A password-reset code an administrator sent from the console. */
+export function adminResetMail(cfg: Config, to: string, token: string, linkBase: string): Mail {
+  return {
+    to,
+    subject: `${cfg.appName}: reset your password`,
+    text: `An administrator of ${cfg.appName} sent you a code to reset your password.\n\nYour reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\nThe code expires in ${limits.passwordResetTtlSec / 60} minutes. If you did not expect this, ignore this mail.`,
+  };
+}
