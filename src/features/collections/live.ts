@@ -70,7 +70,7 @@ export const isRoot = (k: HubKey): boolean => k.owner !== undefined || k.shard =
  * shared collection that is the root (shard 0), which reads the log once and forwards the page to
  * the shards that have live sockets: one D1 read per (coalesced) write, whatever the shard count.
  */
-export function hubsFor(c: Collection, ownerId: string | null): HubKey[] {
+function hubsFor(c: Collection, ownerId: string | null): HubKey[] {
   const scope = liveScope(c);
   if (scope === "none") return [];
   if (scope === "own") return ownerId === null ? [] : [{ collection: c.name, owner: ownerId }];
