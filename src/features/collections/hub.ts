@@ -21,7 +21,7 @@
  *   each change to every live socket. One read runs at a time; notifications that arrive meanwhile
  *   are served by the next read (coalesced). A notification that carries a seq past `head + 1`
  *   just makes the read longer: gaps (lost notifications) are repaired from the log, and the
- *   heartbeat alarm reads the log once per period as a backstop.
+ *   heartbeat's backstop reads the log when its end moved past `head` with no notification.
  * - Shards of a shared collection: writes notify the root (shard 0), which reads the page once and
  *   forwards it (`deliver(from, to, items)`) to the shards that registered (they have sockets).
  *   A shard applies a page that starts at or before its `head` (dropping what it has) and moves
@@ -79,7 +79,7 @@ const sessionTag = (sessionId: string) => `session:${sessionId}`;
 export class CollectionHub extends DurableObject<Env> {
   /** Which hub this is (bound by the first call that brings a socket or a notification to one). */
   private key: HubKey | null;
-  /** See the file comment; null while no socket is live. Mirrored in storage so it survives hibernation. */
+  /** See the file comment; null while nothing is live. In memory; rebuilt from the attachments after hibernation. */
   private head: number | null;
   /** Bumped whenever `head` moves: a replay read that started at the same version saw everything fanned out. */
   private headVersion = 0;
@@ -392,16 +392,21 @@ export class CollectionHub extends DurableObject<Env> {
     while (this.head !== null && (this.known > this.head || this.reread)) {
       const from = this.head;
       const knownAtRead = this.known;
+      const rereadAtRead = this.reread;
       this.reread = false;
       let page: LogPage;
       try {
         page = await this.readLog(from, limits.liveReplayPage);
       } catch (e) {
+        this.reread ||= rereadAtRead;
         console.error("live: fan-out read failed (the next notification or heartbeat retries):", (e as Error).message);
         return;
       }
       // Every live socket left (and maybe another went live from elsewhere) while reading: read again.
-      if (this.head !== from) continue;
+      if (this.head !== from) {
+        this.reread ||= rereadAtRead;
+        continue;
+      }
       if (page.horizon > from) {
         for (const ws of this.liveSockets()) if (this.att(ws)!.sent < page.horizon) this.resync(ws);
       }

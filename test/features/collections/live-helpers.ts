@@ -166,7 +166,7 @@ export class LiveSocket {
 }
 
 /** A ping the hub answers itself (the exact `{"type":"ping"}` is answered by the runtime, out of band). */
-export const HUB_PING = '{ "type" : "ping" }';
+const HUB_PING = '{ "type" : "ping" }';
 
 /** Opens a subscription for `user` and waits for its `ready` frame; returns the replayed changes too. */
 export async function subscribe(user: TestUser, name: string, opts: { since?: string; via?: "header" | "query" } = {}) {
