@@ -26,7 +26,7 @@ async function principalFromToken(c: { var: AppEnv["Variables"] }, token: string
 }
 
 /** Who a route lets in once the token is verified. */
-type Accept = "user" | "user-or-service" | "service";
+type Accept = "user" | "user-or-service";
 
 interface AuthOptions {
   accept: Accept;
@@ -43,11 +43,7 @@ interface AuthOptions {
 /** What `POST /v1/auth/socket-ticket` hands out: `st_` + 256 random bits, base64url. */
 const TICKET_RE = /^st_[A-Za-z0-9_-]{43}$/;
 
-const MISSING: Record<Accept, string> = {
-  user: "Send Authorization: Bearer <accessToken>.",
-  "user-or-service": "Send Authorization: Bearer <accessToken>.",
-  service: "Send Authorization: Bearer <serviceKey>.",
-};
+const MISSING = "Send Authorization: Bearer <accessToken>.";
 const SOCKET_MISSING =
   "Send ?ticket=<from POST /v1/auth/socket-ticket>, Authorization: Bearer <accessToken>, or ?token=<accessToken>.";
 
@@ -68,7 +64,7 @@ function authenticate(opts: AuthOptions) {
     if (header !== undefined && !token) {
       throw new AppError(
         "unauthorized",
-        opts.optional ? "Send Authorization: Bearer <accessToken>, or no Authorization header." : MISSING[opts.accept],
+        opts.optional ? "Send Authorization: Bearer <accessToken>, or no Authorization header." : MISSING,
       );
     }
     if (token) {
@@ -81,7 +77,7 @@ function authenticate(opts: AuthOptions) {
           "The socket ticket is not valid, was already used, or has expired; get a new one from POST /v1/auth/socket-ticket.",
         );
     } else if (!opts.optional) {
-      throw new AppError("unauthorized", opts.socket ? SOCKET_MISSING : MISSING[opts.accept]);
+      throw new AppError("unauthorized", opts.socket ? SOCKET_MISSING : MISSING);
     }
     if (p && opts.accept === "user" && p.kind !== "user") {
       throw new AppError(
@@ -91,8 +87,6 @@ function authenticate(opts: AuthOptions) {
           : "This route needs a user's access token, not the service key.",
       );
     }
-    if (p && opts.accept === "service" && p.kind !== "service")
-      throw new AppError("forbidden", "This route needs the service key.");
     c.set("principal", p);
     await next();
   });
