@@ -1,6 +1,7 @@
 /** Worker entry: HTTP, Queue consumer, cron, and the Durable Object classes. */
-import { app } from "./app";
+
 import { handleQueue, type Job } from "./jobs";
+import { app } from "./router";
 import { handleScheduled } from "./scheduled";
 
 export { ChatRoom } from "./features/chat";

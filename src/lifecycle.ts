@@ -1,7 +1,7 @@
 /**
  * The contracts features implement to take part in the app's lifecycle: account deletion,
  * housekeeping, ending sessions, background jobs. This module imports no feature: each feature
- * exports its parts from its own `index.ts`, and the root assembles them (`app.ts` for the request
+ * exports its parts from its own `index.ts`, and the root assembles them (`router.ts` for the request
  * path, `jobs.ts` for the queue, `scheduled.ts` for the cron). A feature that needs the assembled
  * list (account deletion, ending sessions) gets it from `c.var.lifecycle`, never by importing the
  * other features.

@@ -1,6 +1,7 @@
 /** The cron handler: every feature's housekeeping task, run every 15 minutes (wrangler.toml `crons`). */
-import { lifecycle } from "./assembly";
+
 import { primaryDb } from "./db";
+import { lifecycle } from "./lifecycle-parts";
 
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
   const db = primaryDb(env.DB);

@@ -1,7 +1,7 @@
 // Bundled by scripts/bench/overhead.mjs for Node: Outpost's app and a hello-world handler doing
 // the same D1 statements, both over the same in-process D1 (node:sqlite), so the difference
 // between them is Outpost's own work per request. Not part of the Worker.
-import { app } from "../../src/app";
+import { app } from "../../src/router";
 
 export { app };
 

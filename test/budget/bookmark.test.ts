@@ -7,7 +7,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { app } from "../../src/app";
+import { app } from "../../src/router";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
 import { countingD1 } from "./counting-d1";
 

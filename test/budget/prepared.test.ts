@@ -8,10 +8,10 @@ import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { app } from "../../src/app";
 import { createDb, prepared } from "../../src/db";
 import { findCollection } from "../../src/features/collections/registry";
 import { getQuery } from "../../src/features/collections/service";
+import { app } from "../../src/router";
 import { api, freshIp, signup } from "../helpers/api";
 import { countingD1 } from "./counting-d1";
 
@@ -38,7 +38,7 @@ describe("prepared queries", () => {
     });
     expect(created.status).toBe(201);
     const notes = findCollection("notes");
-    if (!notes) throw new Error("the notes collection is declared in src/collections.ts");
+    if (!notes) throw new Error("the notes collection is declared in src/app/collections.ts");
     const byIdAndOwner = prepared((db) =>
       db
         .select()

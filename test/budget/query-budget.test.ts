@@ -14,13 +14,13 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { app } from "../../src/app";
 import { limits } from "../../src/config";
 import { type Database, primaryDb } from "../../src/db";
 import type { CollectionHub } from "../../src/features/collections/hub";
 import { hubKeyFor, hubName } from "../../src/features/collections/live";
 import { findCollection } from "../../src/features/collections/registry";
 import { handleQueue, type Job } from "../../src/jobs";
+import { app } from "../../src/router";
 import { makePng } from "../features/files/image-fixtures";
 import { call, countingEnv, resetCounts, upload } from "../features/files/image-helpers";
 import { api, freshIp, serviceKey, signup, type TestUser } from "../helpers/api";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../../src/app";
+import { app } from "../../src/router";
 import { api } from "../helpers/api";
 
 describe("OpenAPI document", () => {

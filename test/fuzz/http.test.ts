@@ -13,7 +13,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { app } from "../../src/app";
+import { app } from "../../src/router";
 import { countingD1 } from "../budget/counting-d1";
 import { makePng } from "../features/files/image-fixtures";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";

@@ -1,6 +1,6 @@
 /**
  * App data: the change log the declared collections' sync feed reads, and the stored responses of
- * idempotent POSTs. The collections' own tables are declared in src/collections.ts (drizzle-kit
+ * idempotent POSTs. The collections' own tables are declared in src/app/collections.ts (drizzle-kit
  * reads that file too: drizzle.config.ts).
  */
 import { sql } from "drizzle-orm";

@@ -1,5 +1,5 @@
 /**
- * The declaration language of `src/collections.ts`: a collection is a real drizzle table (one
+ * The declaration language of `src/app/collections.ts`: a collection is a real drizzle table (one
  * column per field, so D1 can index and filter them) that also carries its fields' validation
  * and its access rules. Request schemas and OpenAPI shapes are derived from the same fields
  * (see `schemas.ts`), so nothing is written twice.

@@ -1,4 +1,4 @@
-/** App data: the collections declared in src/collections.ts, served at `/v1/collections/:name`, `/v1/batch`, and live over `…/subscribe`. */
+/** App data: the collections declared in src/app/collections.ts, served at `/v1/collections/:name`, `/v1/batch`, and live over `…/subscribe`. */
 import type { FeatureParts } from "../../lifecycle";
 import { closeLiveSessionSockets } from "./live";
 import { changeLogRetention } from "./retention";

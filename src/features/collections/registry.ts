@@ -1,5 +1,5 @@
-/** The declared collections by name, found among the exports of src/collections.ts. */
-import * as declared from "../../collections";
+/** The declared collections by name, from src/app/collections.ts through the app registry. */
+import { appCollections } from "../../registry";
 import { COLLECTION, type CollectionMeta, type CollectionTable, isCollection } from "./define";
 
 /** A declared collection: its table and its metadata. */
@@ -7,7 +7,7 @@ export interface Collection extends CollectionMeta {
   readonly table: CollectionTable;
 }
 
-export const collections: readonly Collection[] = Object.values(declared)
+export const collections: readonly Collection[] = Object.values(appCollections)
   .filter(isCollection)
   .map((table) => ({ ...table[COLLECTION], table }));
 

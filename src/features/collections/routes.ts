@@ -305,7 +305,7 @@ collectionRoutes.all("/:name/*", (c) => {
 });
 
 /**
- * `POST /v1/batch` (mounted by app.ts): several writes across collections, all or nothing, each
+ * `POST /v1/batch` (mounted by router.ts): several writes across collections, all or nothing, each
  * checked as the single routes check it. See batch.ts.
  */
 export const batchRoutes = new Hono<AppEnv>().post(

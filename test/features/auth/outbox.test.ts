@@ -6,10 +6,10 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../../../src/app";
 import { getConfig } from "../../../src/config";
 import { createDb } from "../../../src/db";
 import { createMailer } from "../../../src/features/mail/mailer";
+import { app } from "../../../src/router";
 import { freshIp, signup, uniqueEmail } from "../../helpers/api";
 
 /** Calls the app as deployed with `ENVIRONMENT` set to `environment` (no mail provider). */

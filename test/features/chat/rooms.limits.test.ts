@@ -5,8 +5,8 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../../../src/app";
 import { limits } from "../../../src/config";
+import { app } from "../../../src/router";
 import { api, expectProblem, freshIp, signup, type TestUser } from "../../helpers/api";
 import { createGroup, type RoomBody } from "./helpers";
 

@@ -5,10 +5,10 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { lifecycle } from "../../../src/assembly";
 import { limits } from "../../../src/config";
 import { primaryDb } from "../../../src/db";
 import { changeLogRetention } from "../../../src/features/collections/retention";
+import { lifecycle } from "../../../src/lifecycle-parts";
 import { handleScheduled } from "../../../src/scheduled";
 import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
 import { base, createNote, createPost } from "./helpers";

@@ -2,8 +2,8 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { app } from "../../../src/app";
 import { handleQueue, type Job } from "../../../src/jobs";
+import { app } from "../../../src/router";
 import { freshIp } from "../../helpers/api";
 
 export interface Counts {

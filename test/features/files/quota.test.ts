@@ -8,10 +8,10 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { app } from "../../../src/app";
 import { createDb } from "../../../src/db";
 import { users } from "../../../src/db/schema";
 import { storageUsed } from "../../../src/features/files/service";
+import { app } from "../../../src/router";
 import { freshIp, signup, type TestUser } from "../../helpers/api";
 import { pngBytes } from "./helpers";
 

@@ -25,7 +25,7 @@ const discovery = {
 };
 
 /**
- * tus discovery (`OPTIONS`). Mounted in app.ts ahead of CORS, because the CORS middleware answers
+ * tus discovery (`OPTIONS`). Mounted in router.ts ahead of CORS, because the CORS middleware answers
  * every OPTIONS request itself; this adds the tus headers to that answer.
  */
 export const tusDiscovery: MiddlewareHandler<AppEnv> = async (c, next) => {

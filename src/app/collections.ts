@@ -6,7 +6,7 @@
  * Lists sort only on createdAt, updatedAt and fields declared `sortable: true` (each is indexed),
  * and use `$contains` only on fields declared `searchable: true`.
  */
-import { collection, field } from "./features/collections/define";
+import { collection, field } from "../features/collections/define";
 
 export const notes = collection("notes", {
   fields: {

@@ -4,7 +4,6 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
-import { lifecycle } from "./assembly";
 import { getConfig } from "./config";
 import { BOOKMARK_HEADER, createDb, openSession } from "./db";
 import type { AppEnv } from "./env";
@@ -18,6 +17,7 @@ import { batchRoutes, collectionRoutes } from "./features/collections";
 import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
 import { deviceRoutes } from "./features/push";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system";
+import { lifecycle } from "./lifecycle-parts";
 
 const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
 

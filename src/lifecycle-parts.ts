@@ -1,6 +1,6 @@
 /**
  * Every feature's lifecycle parts, in order (the order account deletion runs its hooks in).
- * Assembled once here; `app.ts` puts the result on `c.var.lifecycle`, `scheduled.ts` runs the
+ * Assembled once here; `router.ts` puts the result on `c.var.lifecycle`, `scheduled.ts` runs the
  * cleanup tasks. Job handlers are assembled in `jobs.ts`.
  */
 import { authParts } from "./features/auth";

@@ -1,0 +1,8 @@
+/**
+ * The one door from the engine into the app's own code (`src/app/`): features read the app's
+ * declarations from here, never from `src/app/` directly, so a newer Outpost never edits the app.
+ */
+import * as declaredCollections from "./app/collections";
+
+/** Every export of `src/app/collections.ts` (the collection() declarations among them). */
+export const appCollections: Record<string, unknown> = declaredCollections;
