@@ -1,7 +1,8 @@
 /**
  * Query budgets: D1 round trips per request on the hot routes. The app is called directly
  * (`app.fetch`) with an env whose DB binding counts every statement, batch and exec; work the
- * request leaves in `waitUntil` is counted too. Budgets: token check 0, GET record 1, list 1,
+ * request leaves in `waitUntil` is counted too. Budgets: token check 0 (the revocation list: 1 per
+ * isolate per 30 s), GET record 1, list 1,
  * create 1 (a single batch or statement), login ≤ 2, socket ticket 1 (and 1 to redeem it),
  * file upload 2 (the quota check rides in the insert of the pending row), tus creation 1,
  * create with a client id 1, POST /v1/batch 1, subscribe's replay 1 per page.
@@ -13,7 +14,7 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { limits } from "../../src/config";
 import { type Database, primaryDb } from "../../src/db";
 import type { CollectionHub } from "../../src/features/collections/hub";
@@ -86,9 +87,30 @@ function expectBudget(m: Measured, max: number, what: string) {
 let user: TestUser;
 beforeAll(async () => {
   user = await signup({ password: "budget password 1" });
+  // The isolate's first authenticated request reads the revocation list (see the test below).
+  expect((await measure("/v1/auth/sessions", { token: user.accessToken })).status).toBe(200);
 });
 
 describe("query budget: auth", () => {
+  it("the revocation list costs one query per isolate per 30 s, none per request", async () => {
+    const realNow = Date.now.bind(Date);
+    const callAt = async (ms: number) => {
+      vi.spyOn(Date, "now").mockImplementation(() => realNow() + ms);
+      try {
+        return await measure("/v1/auth/logout", { token: user.accessToken, body: { unexpected: true } });
+      } finally {
+        vi.restoreAllMocks();
+      }
+    };
+    expectBudget(await callAt(0), 0, "token check on a fresh copy");
+    // 31 s on, the copy is re-read in the background (counted: the test waits for it)...
+    const stale = await callAt(31_000);
+    expect(stale.counter.roundTrips, stale.counter.describe()).toBe(1);
+    expect(stale.counter.calls[0]!.sql).toContain("token_revocations");
+    // ...and the next request within 30 s of that read costs nothing again.
+    expectBudget(await callAt(32_000), 0, "token check after the re-read");
+  });
+
   it("the counting binding sees what the app runs (GET /v1/auth/sessions is exactly 1 query)", async () => {
     const m = await measure("/v1/auth/sessions", { token: user.accessToken });
     expect(m.status).toBe(200);

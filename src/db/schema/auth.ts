@@ -126,3 +126,20 @@ export const devOutbox = sqliteTable("dev_outbox", {
   text: text("text").notNull(),
   createdAt: text("created_at").notNull(),
 });
+
+/**
+ * Users whose access tokens stop working before they expire (disabled, deleted, or every session
+ * ended by an admin): tokens issued at or before `revokedAt` (epoch seconds) are refused. No
+ * foreign key, so the row outlives a deleted user; rows older than an access token's lifetime are
+ * dropped by the cron.
+ */
+export const tokenRevocations = sqliteTable(
+  "token_revocations",
+  {
+    userId: text("user_id").primaryKey(),
+    revokedAt: integer("revoked_at").notNull(),
+    /** `disabled` (answered 403 `account_disabled`) or `ended` (401 `unauthorized`). */
+    reason: text("reason").notNull(),
+  },
+  (t) => [index("token_revocations_revoked_at").on(t.revokedAt)],
+);

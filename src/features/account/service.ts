@@ -2,7 +2,7 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, runBatch } from "../../db";
 import type { DeletionPlan, Lifecycle } from "../../lifecycle";
-import { deleteUserStatement } from "../auth";
+import { deleteUserStatement, revokeUserTokensStatement } from "../auth";
 
 /**
  * Deletes the account and everything it owns, in one D1 batch: each feature's deletion hook reads
@@ -24,6 +24,7 @@ export async function deleteAccount(
   const res = await runBatch(db, [
     ...plans.flatMap((p) => p.statements ?? []),
     ...extra,
+    revokeUserTokensStatement(db, userId, "ended"),
     deleteUserStatement(db, userId),
   ]);
   const deleted = res.at(-1) as { id: string }[];

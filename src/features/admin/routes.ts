@@ -57,7 +57,7 @@ export const adminRoutes = new Hono<AppEnv>()
       summary: "Change a user's role, name or disabled flag (admin)",
       auth: "service",
       description:
-        "Disabling ends every session of the user at once (refresh tokens then get 403 `account_disabled`, sockets close with 4401); login and provider sign-in answer 403 `account_disabled` until the user is enabled again. An access token already issued keeps passing the routes that check tokens without a lookup until it expires (at most 15 minutes). An admin cannot disable or demote itself (409).",
+        "Disabling ends every session of the user at once (refresh tokens then get 403 `account_disabled`, sockets close with 4401); login and provider sign-in answer 403 `account_disabled` until the user is enabled again. Access tokens already issued are refused on every route within 60 seconds (403 `account_disabled`). An admin cannot disable or demote itself (409).",
       responses: {
         200: { description: "The user", schema: AdminUser },
         404: { description: "No such user" },

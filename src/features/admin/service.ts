@@ -21,9 +21,11 @@ import {
   issueToken,
   liveSessionCount,
   newestUsersQuery,
+  revokeUserTokensStatement,
   searchUsersQuery,
   toUser,
   type UserRow,
+  unmarkDisabledStatement,
   updateUserStatement,
   userCountsQuery,
   userExistsSql,
@@ -193,8 +195,9 @@ export async function updateUser(
   assertNotSelfLockout(actor, id, patch);
   const now = nowIso();
   const statements: BatchItem<"sqlite">[] = [updateUserStatement(db, id, patch, now)];
-  if (patch.disabled === true) statements.push(expireUserSessions(db, id, now));
-  if (patch.disabled === false) statements.push(deleteUserSessions(db, id, true));
+  if (patch.disabled === true)
+    statements.push(expireUserSessions(db, id, now), revokeUserTokensStatement(db, id, "disabled"));
+  if (patch.disabled === false) statements.push(deleteUserSessions(db, id, true), unmarkDisabledStatement(db, id));
   statements.push(userAuditStatement(db, actor, id, { action: "user.update", detail: patch }));
   const [updated] = (await runBatch(db, statements)) as [UserRow[]];
   const row = updated[0];
@@ -206,6 +209,7 @@ export async function updateUser(
 export async function endUserSessions(db: Database, actor: Actor, id: string): Promise<number> {
   const [ended] = (await runBatch(db, [
     deleteUserSessions(db, id),
+    revokeUserTokensStatement(db, id, "ended"),
     userAuditStatement(db, actor, id, { action: "user.sessions_end" }),
   ])) as [{ id: string }[]];
   return ended.length;

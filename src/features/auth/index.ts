@@ -4,9 +4,11 @@
  * functions exported here).
  */
 import type { FeatureParts } from "../../lifecycle";
+import { revocationCleanup } from "./revocations";
 import { authCleanup } from "./service";
 
 export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
+export { revokeUserTokensStatement, unmarkDisabledStatement } from "./revocations";
 export { authRoutes } from "./routes";
 export { Name, UserSchema } from "./schemas";
 export {
@@ -27,7 +29,7 @@ export {
   userNamesJsonSql,
 } from "./service";
 
-export const authParts: FeatureParts = { cleanupTasks: [authCleanup] };
+export const authParts: FeatureParts = { cleanupTasks: [authCleanup, revocationCleanup] };
 
 // The admin feature's needs.
 export {

@@ -5,11 +5,13 @@
  */
 import { createMiddleware } from "hono/factory";
 import { uniqueSymbol } from "hono-openapi";
+import { limits } from "../../config";
 import type { AppEnv, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { safeEqualStr } from "../../lib/crypto";
+import { assertNotRevoked } from "./revocations";
 import { consumeSocketTicket } from "./service";
-import { verifyAccessToken } from "./tokens";
+import { verifyAccessTokenIssued } from "./tokens";
 
 /** Extracts the bearer token from a header value, or null. */
 function bearer(header: string | undefined | null): string | null {
@@ -18,11 +20,17 @@ function bearer(header: string | undefined | null): string | null {
   return m?.[1] ?? null;
 }
 
-/** Resolves a token to a principal; throws `unauthorized` / `token_expired` when it is bad. */
-async function principalFromToken(c: { var: AppEnv["Variables"] }, token: string): Promise<Principal> {
+/**
+ * Resolves a token to a principal (and a user token's issue time); throws `unauthorized` /
+ * `token_expired` when it is bad.
+ */
+async function principalFromToken(
+  c: { var: AppEnv["Variables"] },
+  token: string,
+): Promise<{ principal: Principal; iat?: number }> {
   const { config } = c.var;
-  if (safeEqualStr(token, config.serviceKey)) return { kind: "service" };
-  return verifyAccessToken(config, token);
+  if (safeEqualStr(token, config.serviceKey)) return { principal: { kind: "service" } };
+  return verifyAccessTokenIssued(config, token);
 }
 
 /** Who a route lets in once the token is verified. */
@@ -61,6 +69,7 @@ function authenticate(opts: AuthOptions) {
       bearer(header) ??
       (opts.socket && header === undefined && ticket === undefined ? c.req.query("token") : undefined);
     let p: Principal | null = null;
+    let iat: number | undefined;
     if (header !== undefined && !token) {
       throw new AppError(
         "unauthorized",
@@ -68,9 +77,11 @@ function authenticate(opts: AuthOptions) {
       );
     }
     if (token) {
-      p = await principalFromToken(c, token);
+      ({ principal: p, iat } = await principalFromToken(c, token));
     } else if (ticket !== undefined) {
       p = TICKET_RE.test(ticket) ? await consumeSocketTicket(c.var.db, ticket) : null;
+      // A live ticket was made by a valid token at most its lifetime ago.
+      iat = Math.floor(Date.now() / 1000) - limits.socketTicketTtlSec;
       if (!p)
         throw new AppError(
           "unauthorized",
@@ -86,6 +97,9 @@ function authenticate(opts: AuthOptions) {
           ? "Sockets need a user's access token, not the service key."
           : "This route needs a user's access token, not the service key.",
       );
+    }
+    if (p?.kind === "user") {
+      await assertNotRevoked(c.var.db, p.userId, iat ?? 0, (work) => c.executionCtx.waitUntil(work));
     }
     c.set("principal", p);
     await next();

@@ -34,18 +34,33 @@ async function signAccessToken(cfg: Config, claims: AccessClaims): Promise<strin
  * whole token, so only the very same token hits; a hit still checks the expiry (as jose does:
  * valid while `exp` is after the current second). At most VERIFIED_MAX kept, the oldest goes first.
  */
-const verifiedTokens = new WeakMap<Config, Map<string, { principal: Principal; exp: number }>>();
+const verifiedTokens = new WeakMap<Config, Map<string, Verified>>();
 const VERIFIED_MAX = 1000;
+
+/** A verified access token: who it names, and when it was issued and expires (epoch seconds). */
+interface Verified {
+  principal: Principal;
+  iat: number;
+  exp: number;
+}
 
 /**
  * Verifies an access token: HS256 only (so `alg: none` and key-confusion tricks fail), our issuer
  * and audience, not expired. Expired → `token_expired`; anything else wrong → `unauthorized`.
  */
 export async function verifyAccessToken(cfg: Config, token: string): Promise<Principal> {
+  return (await verifyAccessTokenIssued(cfg, token)).principal;
+}
+
+/** As `verifyAccessToken`, also saying when the token was issued (for the revocation list). */
+export async function verifyAccessTokenIssued(
+  cfg: Config,
+  token: string,
+): Promise<{ principal: Principal; iat: number }> {
   let verified = verifiedTokens.get(cfg);
   const hit = verified?.get(token);
   if (hit) {
-    if (hit.exp > Math.floor(Date.now() / 1000)) return { ...hit.principal };
+    if (hit.exp > Math.floor(Date.now() / 1000)) return { principal: { ...hit.principal }, iat: hit.iat };
     verified?.delete(token);
   }
   const key = await purposeKey(cfg.jwtSecret, "access-token");
@@ -59,15 +74,17 @@ export async function verifyAccessToken(cfg: Config, token: string): Promise<Pri
       sessionId: payload.sid,
       anonymous: payload.anon === true,
     };
+    // Tokens this code signed always carry iat; one without is treated as issued at the epoch.
+    const iat = typeof payload.iat === "number" ? payload.iat : 0;
     if (typeof payload.exp === "number") {
       if (!verified) {
         verified = new Map();
         verifiedTokens.set(cfg, verified);
       }
       if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
-      verified.set(token, { principal, exp: payload.exp });
+      verified.set(token, { principal, iat, exp: payload.exp });
     }
-    return { ...principal };
+    return { principal: { ...principal }, iat };
   } catch (e) {
     if (e instanceof AppError) throw e;
     if (e instanceof joseErrors.JWTExpired)

@@ -57,7 +57,8 @@ describe("a disabled account", () => {
       403,
       "account_disabled",
     );
-    expectProblem(await api("/v1/auth/socket-ticket", { token: user.accessToken, body: {} }), 401, "unauthorized");
+    // The access token itself is refused as well (issue 23.10), with the account_disabled code.
+    expectProblem(await api("/v1/auth/socket-ticket", { token: user.accessToken, body: {} }), 403, "account_disabled");
     const detail = await api(`/v1/admin/users/${user.id}`, { token: env.SERVICE_KEY });
     expect(detail.body.counts.sessions).toBe(0);
     // Enabling drops the ended sessions: their refresh tokens no longer work at all.
