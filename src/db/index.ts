@@ -2,6 +2,7 @@
 import { createTableRelationsHelpers, extractTablesRelationalConfig } from "drizzle-orm";
 import { DrizzleD1Database, SQLiteD1Session } from "drizzle-orm/d1";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
+import { AppError } from "../errors";
 import * as schema from "./schema";
 
 type Relational = NonNullable<ConstructorParameters<typeof DrizzleD1Database<typeof schema>>[3]>;
@@ -103,7 +104,23 @@ import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 export async function runBatch(db: Database, items: BatchItem<"sqlite">[]): Promise<unknown[]> {
   if (items.length === 0) return [];
   const [first, ...rest] = items;
-  return (await db.batch([first!, ...rest])) as BatchResponse<
-    [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]
-  > as unknown[];
+  try {
+    return (await db.batch([first!, ...rest])) as BatchResponse<
+      [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]
+    > as unknown[];
+  } catch (e) {
+    throw guardViolation(e) ?? e;
+  }
+}
+
+/**
+ * The database's own guards (triggers that abort a write, see migrations/0008_last_admin_guard.sql)
+ * as the API's answer; null for any other error.
+ */
+function guardViolation(e: unknown): AppError | null {
+  const text = `${(e as Error)?.message ?? ""} ${((e as Error)?.cause as Error | undefined)?.message ?? ""}`;
+  if (text.includes("last_active_admin")) {
+    return new AppError("conflict", "This is the last active admin: promote another admin first.");
+  }
+  return null;
 }

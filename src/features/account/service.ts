@@ -2,7 +2,7 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, runBatch } from "../../db";
 import type { DeletionPlan, Lifecycle } from "../../lifecycle";
-import { deleteUserStatement, revokeUserTokensStatement } from "../auth";
+import { deleteUserStatement, revokeUserTokens } from "../auth";
 
 /**
  * Deletes the account and everything it owns, in one D1 batch: each feature's deletion hook reads
@@ -21,14 +21,16 @@ export async function deleteAccount(
   const ctx = { env, db, userId };
   const plans: DeletionPlan[] = [];
   for (const hook of lifecycle.deletionHooks) plans.push(await hook(ctx));
+  const revoked = revokeUserTokens(db, userId, "ended");
   const res = await runBatch(db, [
     ...plans.flatMap((p) => p.statements ?? []),
     ...extra,
-    revokeUserTokensStatement(db, userId, "ended"),
+    revoked.statement,
     deleteUserStatement(db, userId),
   ]);
   const deleted = res.at(-1) as { id: string }[];
   if (deleted.length === 0) return { deleted: false };
+  revoked.applied();
   const after = plans.flatMap((p) => (p.after ? [p.after] : []));
   return {
     deleted: true,

@@ -21,11 +21,11 @@ import {
   issueToken,
   liveSessionCount,
   newestUsersQuery,
-  revokeUserTokensStatement,
+  revokeUserTokens,
   searchUsersQuery,
   toUser,
   type UserRow,
-  unmarkDisabledStatement,
+  unmarkDisabled,
   updateUserStatement,
   userCountsQuery,
   userExistsSql,
@@ -195,23 +195,33 @@ export async function updateUser(
   assertNotSelfLockout(actor, id, patch);
   const now = nowIso();
   const statements: BatchItem<"sqlite">[] = [updateUserStatement(db, id, patch, now)];
-  if (patch.disabled === true)
-    statements.push(expireUserSessions(db, id, now), revokeUserTokensStatement(db, id, "disabled"));
-  if (patch.disabled === false) statements.push(deleteUserSessions(db, id, true), unmarkDisabledStatement(db, id));
+  // Disabling revokes the user's access tokens; enabling keeps them refused, as ended sessions.
+  const tokens =
+    patch.disabled === undefined
+      ? null
+      : patch.disabled
+        ? revokeUserTokens(db, id, "disabled")
+        : unmarkDisabled(db, id);
+  if (patch.disabled === true) statements.push(expireUserSessions(db, id, now));
+  if (patch.disabled === false) statements.push(deleteUserSessions(db, id, true));
+  if (tokens) statements.push(tokens.statement);
   statements.push(userAuditStatement(db, actor, id, { action: "user.update", detail: patch }));
   const [updated] = (await runBatch(db, statements)) as [UserRow[]];
   const row = updated[0];
   if (!row) throw new AppError("not_found", "No such user.");
+  tokens?.applied();
   return { user: toAdminUser(row), sessionsEnded: patch.disabled === true };
 }
 
 /** Ends every session of a user (their sockets are the caller's to close). Returns how many. */
 export async function endUserSessions(db: Database, actor: Actor, id: string): Promise<number> {
+  const revoked = revokeUserTokens(db, id, "ended");
   const [ended] = (await runBatch(db, [
     deleteUserSessions(db, id),
-    revokeUserTokensStatement(db, id, "ended"),
+    revoked.statement,
     userAuditStatement(db, actor, id, { action: "user.sessions_end" }),
   ])) as [{ id: string }[]];
+  revoked.applied();
   return ended.length;
 }
 

@@ -8,7 +8,7 @@ import { revocationCleanup } from "./revocations";
 import { authCleanup } from "./service";
 
 export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
-export { revokeUserTokensStatement, unmarkDisabledStatement } from "./revocations";
+export { revokeUserTokens, unmarkDisabled } from "./revocations";
 export { authRoutes } from "./routes";
 export { Name, UserSchema } from "./schemas";
 export {

@@ -84,25 +84,34 @@ function remember(userId: string, revocation: Revocation) {
 
 /**
  * The statement that revokes every access token a user holds now (`disabled`: the account was
- * disabled; `ended`: deleted, or all its sessions ended). Batch it with the action that causes it.
+ * disabled; `ended`: deleted, or all its sessions ended). Batch it with the action that causes it;
+ * once the batch committed, `applied()` makes this isolate refuse the tokens at once.
  */
-export function revokeUserTokensStatement(db: Database, userId: string, reason: Reason): BatchItem<"sqlite"> {
+export function revokeUserTokens(
+  db: Database,
+  userId: string,
+  reason: Reason,
+): { statement: BatchItem<"sqlite">; applied: () => void } {
   const at = nowSec();
-  remember(userId, { at, reason });
-  return db
+  const statement = db
     .insert(tokenRevocations)
     .values({ userId, revokedAt: at, reason })
     .onConflictDoUpdate({
       target: tokenRevocations.userId,
       set: { revokedAt: sql`excluded.revoked_at`, reason: sql`excluded.reason` },
     });
+  return { statement, applied: () => remember(userId, { at, reason }) };
 }
 
 /** Enabling an account again: its old tokens stay refused, now as ended sessions. */
-export function unmarkDisabledStatement(db: Database, userId: string): BatchItem<"sqlite"> {
-  const mine = known.get(userId);
-  if (mine) remember(userId, { ...mine, reason: "ended" });
-  return db.update(tokenRevocations).set({ reason: "ended" }).where(eq(tokenRevocations.userId, userId));
+export function unmarkDisabled(db: Database, userId: string): { statement: BatchItem<"sqlite">; applied: () => void } {
+  return {
+    statement: db.update(tokenRevocations).set({ reason: "ended" }).where(eq(tokenRevocations.userId, userId)),
+    applied: () => {
+      const mine = known.get(userId);
+      if (mine) remember(userId, { ...mine, reason: "ended" });
+    },
+  };
 }
 
 /** Cron: revocations older than an access token's lifetime protect nothing any more. */
