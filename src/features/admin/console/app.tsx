@@ -7,6 +7,8 @@
  * two CSRF checks: the Origin / Sec-Fetch-Site check (hono/csrf) and the form's synchronizer token.
  * Destructive actions are confirmed first (a dialog with the script, a confirmation page without).
  * Actions run through the same services as the API and write the same audit rows.
+ * This file assembles the middleware and mounts one module per resource (CONTRIBUTING.md, "Adding
+ * a console page").
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -25,7 +27,7 @@ import type { ConsoleEnv } from "./context";
 import { devices } from "./devices";
 import { files } from "./files";
 import { overview } from "./overview";
-import type { C } from "./page";
+import type { C, PageStatus } from "./page";
 import { records } from "./records";
 import { rooms } from "./rooms";
 import { login, logout, requireConsoleAdmin } from "./signin";
@@ -123,14 +125,7 @@ const ErrorPage: FC<{ status: number; message: string }> = ({ status, message })
 );
 
 function errorPage(c: C, status: number, message: string) {
-  const code = ([400, 403, 404, 409, 412, 429].includes(status) ? status : 500) as
-    | 400
-    | 403
-    | 404
-    | 409
-    | 412
-    | 429
-    | 500;
+  const code = ([400, 403, 404, 409, 412, 429].includes(status) ? status : 500) as Exclude<PageStatus, 200>;
   return c.html(
     <Layout title="Error" appName={c.var.config?.appName ?? "Outpost"} admin={c.get("admin")} csrf={c.get("csrf")}>
       <ErrorPage status={code} message={message} />

@@ -17,19 +17,16 @@ export type C = Context<ConsoleEnv>;
 
 export type FieldErrors = { path: string; message: string }[] | undefined;
 
+/** The statuses a console page answers with. */
+export type PageStatus = 200 | 400 | 403 | 404 | 409 | 412 | 429 | 500;
+
 /** The service principal: the console acts with the service key's reach (rules do not apply to admins). */
 export const SERVICE: Principal = { kind: "service" };
 
 export const actor = (c: C): Actor => ({ id: c.var.admin.userId, requestId: c.var.requestId });
 
 /** A page in the frame, with the signed-in admin's navigation. */
-export function page(
-  c: C,
-  title: string,
-  section: Section | undefined,
-  body: Child,
-  status: 200 | 400 | 403 | 404 | 409 | 412 | 429 | 500 = 200,
-) {
+export function page(c: C, title: string, section: Section | undefined, body: Child, status: PageStatus = 200) {
   const done = c.req.query("done");
   const admin = c.get("admin");
   return c.html(

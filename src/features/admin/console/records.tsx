@@ -129,7 +129,7 @@ records.post("/:name/:id", async (c) => {
   const f = await form(c);
   const parsed = v.safeParse(collectionSchemas(col).patch, formToValues(col, f));
   const version = Number(f._version);
-  const again = async (message: string, errors?: { path: string; message: string }[], status: 400 | 412 = 400) => {
+  const again = async (message: string, errors?: FieldErrors, status: 400 | 412 = 400) => {
     const r = await getRecord(c.var.db, col, SERVICE, id);
     return page(
       c,
