@@ -27,7 +27,10 @@ const cookieOptions = (maxAge: number) => ({
   maxAge,
 });
 
-/** The signed-in admin of this request (a live session of an enabled admin), or null. One query when a cookie is present. */
+/**
+ * The signed-in admin of this request (a live session of an enabled admin), or null. One query when
+ * a cookie is present.
+ */
 export async function currentAdmin(c: Context<ConsoleEnv>): Promise<ConsoleAdmin | null> {
   const raw = getCookie(c, SESSION_COOKIE);
   if (!raw || !COOKIE_RE.test(raw)) return null;

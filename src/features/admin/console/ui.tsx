@@ -145,13 +145,18 @@ export const ActionForm: FC<
   </form>
 );
 
-/** Forward-only paging (cursors): the next page, and back to the first. */
-export const Pager: FC<{
+export interface PagerProps {
+  /** The list's path; `params` (its filters) are kept on every page link. */
   base: string;
   params?: Record<string, string | undefined>;
+  /** The next page's cursor, if any. */
   next: string | null;
+  /** True past the first page (a cursor was given): shows "First page". */
   paged: boolean;
-}> = ({ base, params = {}, next, paged }) => {
+}
+
+/** Forward-only paging (cursors): the next page, and back to the first. */
+export const Pager: FC<PagerProps> = ({ base, params = {}, next, paged }) => {
   const qs = (extra: Record<string, string>) => {
     const u = new URLSearchParams();
     for (const [k, v] of Object.entries({ ...params, ...extra })) if (v) u.set(k, v);

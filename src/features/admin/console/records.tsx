@@ -1,0 +1,170 @@
+/** One record of a collection: its edit form (validated by the collection's PATCH schema) and deletion. */
+import { Hono } from "hono";
+import type { FC } from "hono/jsx";
+import * as v from "valibot";
+import { AppError } from "../../../errors";
+import {
+  type Collection,
+  collectionSchemas,
+  deleteRecord,
+  getRecord,
+  type RecordRow,
+  updateRecord,
+} from "../../collections";
+import { recordAudit } from "../service";
+import { collectionOf } from "./collections";
+import type { ConsoleEnv } from "./context";
+import { type FieldInput, fieldInputs, formToValues } from "./forms";
+import { actor, type FieldErrors, fieldErrors, form, idParam, page, redirect, SERVICE, unconfirmed } from "./page";
+import { ActionForm, ErrorBox, fmtDate, P, short } from "./ui";
+
+const Input: FC<{ f: FieldInput }> = ({ f }) => {
+  if (f.control === "select")
+    return (
+      <select name={f.name} id={`f-${f.name}`}>
+        {f.options.map((o) => (
+          <option value={o} selected={o === f.value}>
+            {o}
+          </option>
+        ))}
+      </select>
+    );
+  if (f.control === "textarea")
+    return (
+      <textarea name={f.name} id={`f-${f.name}`} rows={f.rows}>
+        {f.value}
+      </textarea>
+    );
+  return (
+    <input
+      type={f.control}
+      step={f.control === "number" ? "any" : undefined}
+      name={f.name}
+      id={`f-${f.name}`}
+      value={f.value}
+    />
+  );
+};
+
+const RecordPage: FC<{
+  col: Collection;
+  r: RecordRow;
+  csrf: string;
+  values?: Record<string, string> | undefined;
+  error?: { message: string; errors?: FieldErrors } | undefined;
+}> = (p) => {
+  const base = `${P}/collections/${p.col.name}`;
+  const inputs = fieldInputs(p.col, p.r, p.values);
+  return (
+    <>
+      <p class="crumbs">
+        <a href={base}>{p.col.name}</a> / <span class="mono">{short(p.r.id)}</span>
+      </p>
+      <h1>Record</h1>
+      <div class="grid two">
+        <section class="card">
+          <h2>Edit</h2>
+          {p.error ? <ErrorBox message={p.error.message} errors={p.error.errors} /> : null}
+          <form method="post" action={`${base}/${p.r.id}`} class="stack">
+            <input type="hidden" name="_csrf" value={p.csrf} />
+            <input type="hidden" name="_version" value={String(p.r.version)} />
+            {inputs.map((f) => (
+              <label for={`f-${f.name}`}>
+                <span>
+                  {f.name} <span class="muted">{f.hint}</span>
+                </span>
+                <Input f={f} />
+              </label>
+            ))}
+            <div class="actions">
+              <button type="submit" class="btn primary">
+                Save
+              </button>
+            </div>
+          </form>
+        </section>
+        <section class="card">
+          <h2>Details</h2>
+          <dl class="facts">
+            <dt>Id</dt>
+            <dd>
+              <code>{p.r.id}</code>
+            </dd>
+            <dt>Owner</dt>
+            <dd>{p.r.ownerId ? <a href={`${P}/users/${p.r.ownerId}`}>{p.r.ownerId}</a> : "— (service)"}</dd>
+            <dt>Created</dt>
+            <dd>{fmtDate(String(p.r.createdAt))}</dd>
+            <dt>Updated</dt>
+            <dd>{fmtDate(String(p.r.updatedAt))}</dd>
+            <dt>Version</dt>
+            <dd>{p.r.version}</dd>
+          </dl>
+          <ActionForm
+            action={`${base}/${p.r.id}/delete`}
+            csrf={p.csrf}
+            confirm="Delete this record? Synced clients will drop it too."
+          >
+            <button type="submit" class="btn danger">
+              Delete record
+            </button>
+          </ActionForm>
+        </section>
+      </div>
+    </>
+  );
+};
+
+/** Mounted at `/admin/collections`. */
+export const records = new Hono<ConsoleEnv>();
+
+records.get("/:name/:id", async (c) => {
+  const col = collectionOf(c);
+  const r = await getRecord(c.var.db, col, SERVICE, idParam(c));
+  return page(c, `${col.name} record`, `collection:${col.name}`, <RecordPage col={col} r={r} csrf={c.var.csrf} />);
+});
+
+records.post("/:name/:id", async (c) => {
+  const col = collectionOf(c);
+  const id = idParam(c);
+  const f = await form(c);
+  const parsed = v.safeParse(collectionSchemas(col).patch, formToValues(col, f));
+  const version = Number(f._version);
+  const again = async (message: string, errors?: FieldErrors, status: 400 | 412 = 400) => {
+    const r = await getRecord(c.var.db, col, SERVICE, id);
+    return page(
+      c,
+      `${col.name} record`,
+      `collection:${col.name}`,
+      <RecordPage col={col} r={r} csrf={c.var.csrf} values={f} error={{ message, errors }} />,
+      status,
+    );
+  };
+  if (!parsed.success) return again("Not saved: some fields are not valid.", fieldErrors("body", parsed.issues));
+  try {
+    await updateRecord(c.var.db, col, SERVICE, id, parsed.output, Number.isSafeInteger(version) ? [version] : null);
+  } catch (e) {
+    if (e instanceof AppError && e.code === "version_conflict")
+      return again("Not saved: someone changed this record meanwhile. Review it and save again.", undefined, 412);
+    throw e;
+  }
+  await recordAudit(c.var.db, actor(c), {
+    action: "record.update",
+    target: `${col.name}:${id}`,
+    detail: { fields: Object.keys(parsed.output) },
+  });
+  return redirect(c, `${P}/collections/${col.name}/${id}`, "saved");
+});
+
+records.post("/:name/:id/delete", async (c) => {
+  const col = collectionOf(c);
+  const id = idParam(c);
+  const ask = await unconfirmed(
+    c,
+    "Delete this record? Synced clients will drop it too.",
+    `${P}/collections/${col.name}/${id}`,
+  );
+  if (ask) return ask;
+  await deleteRecord(c.var.db, col, SERVICE, id, null);
+  await recordAudit(c.var.db, actor(c), { action: "record.delete", target: `${col.name}:${id}` });
+  return redirect(c, `${P}/collections/${col.name}`, "record-deleted");
+});

@@ -1,0 +1,161 @@
+/** What an admin does to a user: the Actions card of the user's page and the routes its forms post to. */
+import { Hono } from "hono";
+import type { FC } from "hono/jsx";
+import { AppError } from "../../../errors";
+import { endSessionSockets } from "../../../lifecycle";
+import type { AdminUserDetail } from "../schemas";
+import { endUserSessions, removeUser, sendResetMail, updateUser, userDetail } from "../service";
+import type { ConsoleEnv } from "./context";
+import { actor, idParam, redirect, unconfirmed } from "./page";
+import { ActionForm, P } from "./ui";
+
+const CANNOT_UNDO = "This cannot be undone.";
+
+export const UserActions: FC<{ u: AdminUserDetail; who: string; csrf: string; self: boolean }> = ({
+  u,
+  who,
+  csrf,
+  self,
+}) => {
+  const base = `${P}/users/${u.id}`;
+  return (
+    <section class="card">
+      <h2>Actions</h2>
+      {self ? <p class="muted">This is you: you cannot disable, demote or delete yourself here.</p> : null}
+      <div class="actions wrap">
+        {u.disabled ? (
+          <ActionForm action={`${base}/enable`} csrf={csrf}>
+            <button type="submit" class="btn">
+              Enable
+            </button>
+          </ActionForm>
+        ) : self ? null : (
+          <ActionForm
+            action={`${base}/disable`}
+            csrf={csrf}
+            confirm={`Disable ${who}? They are signed out everywhere and cannot sign in until enabled.`}
+          >
+            <button type="submit" class="btn warn">
+              Disable
+            </button>
+          </ActionForm>
+        )}
+        <ActionForm
+          action={`${base}/end-sessions`}
+          csrf={csrf}
+          confirm={`End every session of ${who}? Their apps must sign in again.`}
+        >
+          <button type="submit" class="btn">
+            End sessions
+          </button>
+        </ActionForm>
+        {u.email ? (
+          <ActionForm action={`${base}/reset-mail`} csrf={csrf}>
+            <button type="submit" class="btn">
+              Send password reset
+            </button>
+          </ActionForm>
+        ) : null}
+        {u.role === "admin" ? (
+          self ? null : (
+            <ActionForm action={`${base}/demote`} csrf={csrf} confirm={`Take the admin role from ${who}?`}>
+              <button type="submit" class="btn">
+                Remove admin role
+              </button>
+            </ActionForm>
+          )
+        ) : (
+          <ActionForm
+            action={`${base}/promote`}
+            csrf={csrf}
+            confirm={`Make ${who} an admin? Admins can do everything this console does.`}
+          >
+            <button type="submit" class="btn">
+              Make admin
+            </button>
+          </ActionForm>
+        )}
+        <a class="btn ghost" href={`${base}/devices`}>
+          Devices
+        </a>
+        {self ? null : (
+          <ActionForm
+            action={`${base}/delete`}
+            csrf={csrf}
+            confirm={`Delete ${who} and everything they own (records, files, devices, memberships)? ${CANNOT_UNDO}`}
+          >
+            <button type="submit" class="btn danger">
+              Delete user
+            </button>
+          </ActionForm>
+        )}
+      </div>
+    </section>
+  );
+};
+
+const userBack = (id: string) => `${P}/users/${id}`;
+
+/** Mounted at `/admin/users`. */
+export const userActions = new Hono<ConsoleEnv>();
+
+userActions.post("/:id/disable", async (c) => {
+  const id = idParam(c);
+  const ask = await unconfirmed(
+    c,
+    "Disable this user? They are signed out everywhere and cannot sign in until enabled.",
+    userBack(id),
+  );
+  if (ask) return ask;
+  await updateUser(c.var.db, actor(c), id, { disabled: true });
+  c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, id, "all"));
+  return redirect(c, userBack(id), "disabled");
+});
+
+userActions.post("/:id/enable", async (c) => {
+  const id = idParam(c);
+  await updateUser(c.var.db, actor(c), id, { disabled: false });
+  return redirect(c, userBack(id), "enabled");
+});
+
+userActions.post("/:id/promote", async (c) => {
+  const id = idParam(c);
+  const ask = await unconfirmed(c, "Make this user an admin?", userBack(id));
+  if (ask) return ask;
+  await updateUser(c.var.db, actor(c), id, { role: "admin" });
+  return redirect(c, userBack(id), "promoted");
+});
+
+userActions.post("/:id/demote", async (c) => {
+  const id = idParam(c);
+  const ask = await unconfirmed(c, "Take the admin role from this user?", userBack(id));
+  if (ask) return ask;
+  await updateUser(c.var.db, actor(c), id, { role: "user" });
+  return redirect(c, userBack(id), "demoted");
+});
+
+userActions.post("/:id/end-sessions", async (c) => {
+  const id = idParam(c);
+  const ask = await unconfirmed(c, "End every session of this user? Their apps must sign in again.", userBack(id));
+  if (ask) return ask;
+  if (!(await userDetail(c.var.db, id))) throw new AppError("not_found", "No such user.");
+  await endUserSessions(c.var.db, actor(c), id);
+  c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, id, "all"));
+  return redirect(c, userBack(id), "sessions");
+});
+
+userActions.post("/:id/reset-mail", async (c) => {
+  const id = idParam(c);
+  const base = c.env.APP_LINK_BASE || c.var.config.publicUrl || new URL(c.req.url).origin;
+  await sendResetMail(c.var.config, c.var.db, actor(c), id, base);
+  return redirect(c, userBack(id), "reset");
+});
+
+userActions.post("/:id/delete", async (c) => {
+  const id = idParam(c);
+  const ask = await unconfirmed(c, "Delete this user and everything they own? This cannot be undone.", userBack(id));
+  if (ask) return ask;
+  const after = await removeUser(c.var.lifecycle, c.env, c.var.db, actor(c), id);
+  c.executionCtx.waitUntil(after());
+  return redirect(c, `${P}/users`, "user-deleted");
+});
