@@ -8,7 +8,7 @@ import { describe, EmptyBody, validate } from "../../lib/validation";
 import { endSessionSockets } from "../../lifecycle";
 import { idempotency } from "../../middleware/idempotency";
 import { rateLimit } from "../../middleware/rate-limit";
-import { createMailer, passwordResetMail, verifyEmailMail } from "../mail";
+import { createMailer, mailLinkBase, passwordResetMail, verifyEmailMail } from "../mail";
 import { verifyIdToken } from "./idtoken";
 import { requireUser, userOf } from "./middleware";
 import * as S from "./schemas";
@@ -16,9 +16,9 @@ import * as auth from "./service";
 
 const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
 
-/** Where links in mails point: the app's deep link base if configured, else this API. */
+/** Where links in mails point (see `mailLinkBase`). */
 function linkBase(c: { env: Env; var: AppEnv["Variables"]; req: { url: string } }) {
-  return c.env.APP_LINK_BASE || c.var.config.publicUrl || new URL(c.req.url).origin;
+  return mailLinkBase(c.var.config, c.env, c.req.url);
 }
 
 export const authRoutes = new Hono<AppEnv>()
@@ -251,12 +251,13 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", EmptyBody),
     async (c) => {
       const { db, config } = c.var;
+      const base = linkBase(c); // before any write: a misconfigured server writes nothing
       const user = await auth.getUser(db, userOf(c).userId);
       if (!user) throw new AppError("unauthorized", "This account no longer exists.");
       if (!user.email) throw new AppError("conflict", "This account has no email address.");
       if (user.emailVerified) throw new AppError("conflict", "The email address is already verified.");
       const token = await auth.issueToken(db, user.id, "email_verify", user.email, limits.emailVerifyTtlSec);
-      await createMailer(config, db).send(verifyEmailMail(config, user.email, token, linkBase(c)));
+      await createMailer(config, db).send(verifyEmailMail(config, user.email, token, base));
       return c.body(null, 202);
     },
   )

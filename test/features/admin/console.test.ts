@@ -101,6 +101,15 @@ describe("sign-in", () => {
     expect((await visit(b, "/admin")).status).toBe(303);
   });
 
+  it("an admin whose email is not verified is refused (issue 23.8)", async () => {
+    const unverified = await signupAdmin();
+    await env.DB.prepare("UPDATE users SET email_verified = 0 WHERE id = ?").bind(unverified.id).run();
+    const { res } = await signIn(unverified);
+    expect(res.status).toBe(401);
+    expect(res.html).toContain("may not use the console");
+    expect(res.setCookies.some((c) => c.startsWith("__Secure-outpost_admin="))).toBe(false);
+  });
+
   it("the sign-in form needs its token too", async () => {
     const b: Browser = { cookies: new Map() };
     await visit(b, "/admin/login");

@@ -2,10 +2,10 @@
 import { env } from "cloudflare:workers";
 import { api, signup, type TestUser } from "../../helpers/api";
 
-/** Signs up a user and promotes it to admin; its access token is then an admin's. */
+/** Signs up a user, verifies its email and promotes it to admin (as the CLI requires); its token is an admin's. */
 export async function signupAdmin(opts: { email?: string; password?: string } = {}): Promise<TestUser> {
   const user = await signup(opts);
-  await env.DB.prepare("UPDATE users SET role = 'admin' WHERE id = ?").bind(user.id).run();
+  await env.DB.prepare("UPDATE users SET role = 'admin', email_verified = 1 WHERE id = ?").bind(user.id).run();
   return user;
 }
 

@@ -63,7 +63,8 @@ login.post("/", async (c) => {
   const user = email ? await userByEmail(c.var.db, email) : undefined;
   // One PBKDF2 whatever the account: no timing difference between "no such admin" and a wrong password.
   const { ok } = await verifyPassword(password, user?.passwordHash ?? null);
-  if (!user || !ok || user.role !== "admin" || user.disabled) {
+  // An admin's email must be verified: the console is where the whole user base can be reached.
+  if (!user || !ok || user.role !== "admin" || user.disabled || !user.emailVerified) {
     return c.html(
       <Layout title="Sign in" appName={c.var.config.appName}>
         <LoginPage csrf={await loginCsrf(c)} email={email} error={LOGIN_REFUSED} />

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { AppError } from "../../../errors";
 import { endSessionSockets } from "../../../lifecycle";
+import { mailLinkBase } from "../../mail";
 import type { AdminUserDetail } from "../schemas";
 import { endUserSessions, removeUser, sendResetMail, updateUser, userDetail } from "../service";
 import type { ConsoleEnv } from "./context";
@@ -146,7 +147,7 @@ userActions.post("/:id/end-sessions", async (c) => {
 
 userActions.post("/:id/reset-mail", async (c) => {
   const id = idParam(c);
-  const base = c.env.APP_LINK_BASE || c.var.config.publicUrl || new URL(c.req.url).origin;
+  const base = mailLinkBase(c.var.config, c.env, c.req.url);
   await sendResetMail(c.var.config, c.var.db, actor(c), id, base);
   return redirect(c, userBack(id), "reset");
 });
