@@ -135,7 +135,8 @@ describe("query budget: auth", () => {
 });
 
 describe("query budget: socket tickets", () => {
-  it("issuing a ticket: 1 round trip; a socket route authenticated by ticket: exactly 1 (the redeeming DELETE), by header: 0", async () => {
+  // A socket route authenticated by ticket costs exactly 1 round trip (the redeeming DELETE).
+  it("a ticket: 1 round trip to issue, exactly 1 to redeem; a socket by header: 0", async () => {
     const m = await measure("/v1/auth/socket-ticket", { token: user.accessToken, body: {} });
     expect(m.status).toBe(201);
     expectBudget(m, 1, "socket ticket");
@@ -171,7 +172,8 @@ describe("query budget: chat and session ends", () => {
     expectBudget(m, 1, "delete chat message");
   });
 
-  it("logout and DELETE /v1/auth/sessions/:id: at most 2 round trips (the revoke, then the user's rooms to close the session's sockets)", async () => {
+  // The revoke, then the user's rooms, to close the session's sockets.
+  it("logout and DELETE /v1/auth/sessions/:id: at most 2 round trips", async () => {
     const login = async () =>
       (await api("/v1/auth/login", { body: { email: user.email, password: user.password } })).body.session
         .accessToken as string;
@@ -274,7 +276,8 @@ describe("query budget: live data, batches, client ids (issue 13)", () => {
     expectBudget(again, 1, "create with id, retried");
   });
 
-  it(`POST /v1/batch of ${limits.batchMaxOperations} operations: 1 round trip (one D1 batch), within D1's 100 parameters per statement`, async () => {
+  // Every statement stays within D1's 100 bound parameters.
+  it(`POST /v1/batch of ${limits.batchMaxOperations} operations: 1 round trip (one D1 batch)`, async () => {
     const note = await api("/v1/collections/notes/records", {
       token: user.accessToken,
       body: { title: "batch target" },
@@ -376,7 +379,8 @@ describe("query budget: files and uploads (storage quota checked inside the writ
     expectBudget(m, 2, "file upload");
   });
 
-  it("POST /v1/files over the quota: refused in 2 round trips (the refused insert, the usage for the message), nothing written", async () => {
+  // The two: the refused insert, and the usage read for the error message.
+  it("POST /v1/files over the quota: refused in 2 round trips, nothing written", async () => {
     const m = await measure("/v1/files?name=b.png", {
       token: user.accessToken,
       raw: png(5000),
@@ -447,7 +451,8 @@ describe("query budget: blocks and room membership", () => {
     expectBudget(del, 1, "unblock");
   });
 
-  it("POST /v1/rooms: 2 round trips for a new room (one read batch with the block and cap checks, one write batch)", async () => {
+  // One read batch with the block and cap checks, one write batch.
+  it("POST /v1/rooms: 2 round trips for a new room", async () => {
     const [a, b, c] = [await signup(), await signup(), await signup()];
     const group = await measure("/v1/rooms", {
       token: a.accessToken,
@@ -463,7 +468,8 @@ describe("query budget: blocks and room membership", () => {
     expectBudget(again, 3, "reopen direct room");
   });
 
-  it("POST /v1/rooms/:id/members: 3 round trips (membership, one check, one batch that reads the room back); leaving: 2", async () => {
+  // Adding: the membership, one check, and one batch that reads the room back.
+  it("POST /v1/rooms/:id/members: 3 round trips; leaving: 2", async () => {
     const [a, b] = [await signup(), await signup()];
     const room = await api("/v1/rooms", { token: a.accessToken, body: { name: "budget", memberIds: [] } });
     const add = await measure(`/v1/rooms/${room.body.id}/members`, { token: a.accessToken, body: { userId: b.id } });

@@ -68,7 +68,7 @@ describe("authorization matrix", () => {
     });
   }
 
-  it("an admin's token stops working on the admin API at once when its session ends or the admin is demoted", async () => {
+  it("an admin token stops working at once when its session ends or the admin is demoted", async () => {
     const a = await signupAdmin();
     expect((await api("/v1/admin/users", { token: a.accessToken })).status).toBe(200);
     expect(

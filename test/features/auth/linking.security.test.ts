@@ -74,7 +74,8 @@ async function expectLockedOut(attacker: Credentials & { id: string }, victim: {
 }
 
 describe("pre-registration account takeover", () => {
-  it("signup with the victim's email, then the victim signs in with Google: a fresh account the attacker cannot reach", async () => {
+  // The attacker cannot reach that account.
+  it("attacker signs up with the victim's email; the victim's Google sign-in gets a fresh account", async () => {
     const email = uniqueEmail("victim");
     const attacker = await signup({ email, password: "attacker password" });
     const victim = await victimSignsInWithGoogle(attacker.id, email);
@@ -92,7 +93,8 @@ describe("pre-registration account takeover", () => {
     ).toEqual({ email: null, email_verified: 0 });
   });
 
-  it("a guest linked to the victim's email, then the victim signs in with Google: a fresh account the attacker cannot reach", async () => {
+  // The attacker cannot reach that account.
+  it("a guest linked to the victim's email; the victim's Google sign-in gets a fresh account", async () => {
     const email = uniqueEmail("victim");
     const guest = await api("/v1/auth/anonymous", { body: {} });
     const linked = await api("/v1/auth/link", {
@@ -120,7 +122,7 @@ describe("pre-registration account takeover", () => {
     expectProblem(await api("/v1/auth/verify-email/confirm", { body: { token: code } }), 400, "invalid_token");
   });
 
-  it("a provider identity with an unverified email does not take that email: the real owner can still sign up", async () => {
+  it("an identity with an unverified email does not take that email; its owner can still sign up", async () => {
     const email = uniqueEmail("victim");
     const provider = await googleSignIn(email, false);
     expect(provider.status, provider.text).toBe(200);

@@ -68,7 +68,8 @@ describe("blocks and room limits: the queries use indexes", () => {
     ).toHaveLength(2);
   });
 
-  it("room creation: the people named (blocks both ways, today's adds) and the caller's side, in a few bound parameters", async () => {
+  // The people named (blocks both ways, today's adds), then the caller's side.
+  it("room creation: the people and caller queries use indexes and few bound parameters", async () => {
     const ids = Array.from({ length: 100 }, (_, i) => `u${i}`);
     const day = utcDay(Date.now());
     const people = await plan(peopleQuery(db, "me", ids, day));

@@ -49,7 +49,8 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     socket.close();
   });
 
-  it("evicting the room object between messages loses nothing and keeps seq gapless; hibernated sockets keep working", async () => {
+  // Hibernated sockets keep working across the eviction.
+  it("evicting the room between messages loses nothing and keeps seq gapless", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const stub = roomStub(room.id);
@@ -100,7 +101,8 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     expect(view.body.lastMessage.seq).toBe(20);
   });
 
-  it("the room list shows a REST send as lastMessage as soon as it returns; a socket send once the room's next flush ran", async () => {
+  // As lastMessage: a REST send as soon as it returns; a socket send once the room's next flush ran.
+  it("the room list shows a REST send at once, a socket send after the next flush", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const other = await createGroup(alice, [], "Quiet");

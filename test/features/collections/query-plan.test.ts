@@ -210,7 +210,8 @@ async function plans(queries: { toSQL(): { sql: string; params: unknown[] } }[])
   return out;
 }
 
-describe("collections: every accepted list (sort x where x access x cursor) of every declared collection is indexed", () => {
+// Every accepted list: sort x where x access x cursor.
+describe("collections: every accepted list of every declared collection is indexed", () => {
   for (const col of collections) {
     it(`${col.name}`, async () => {
       const user = await signup();

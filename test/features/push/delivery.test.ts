@@ -159,7 +159,8 @@ describe("push delivery", () => {
     );
   });
 
-  it("a large fan-out whose later slices cannot be queued does not fail the job (a rerun would queue the first slices twice)", async () => {
+  // A rerun would queue the first slices twice.
+  it("a large fan-out whose later slices cannot be queued does not fail the job", async () => {
     const users = await Promise.all(Array.from({ length: 21 }, () => signup()));
     const now = new Date().toISOString();
     const rows = users.flatMap((u) =>
