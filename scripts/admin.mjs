@@ -14,8 +14,8 @@ const root = path.resolve(import.meta.dirname, "..");
 const USAGE = "usage: npm run admin -- <promote|demote> <email> [--local | --remote] [--persist-to <dir>]";
 
 /** A plain address: local@domain.tld, printable ASCII without quotes, spaces, backslashes or semicolons. */
-const EMAIL_RE =
-  /^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const EMAIL_RE = new RegExp(`^[A-Za-z0-9.!#$%&*+/=?^_\`{|}~-]+@${LABEL}(?:\\.${LABEL})+$`);
 
 /** The email as stored (lowercased), or an error message. */
 export function checkEmail(raw) {
@@ -32,7 +32,10 @@ const literal = (s) => `'${s.replaceAll("'", "''")}'`;
 /** The statement that sets the role of the account with this (checked) email. */
 export function roleStatement(email, role, now = new Date().toISOString()) {
   if (role !== "admin" && role !== "user") throw new Error(`unknown role ${role}`);
-  return `UPDATE users SET role = ${literal(role)}, updated_at = ${literal(now)} WHERE email = ${literal(email)} RETURNING id, email, role, disabled;`;
+  return (
+    `UPDATE users SET role = ${literal(role)}, updated_at = ${literal(now)} ` +
+    `WHERE email = ${literal(email)} RETURNING id, email, role, disabled;`
+  );
 }
 
 /** Parses argv (after the script name); returns the plan or an error. */
@@ -77,7 +80,8 @@ function main() {
   if (r.status !== 0) {
     process.stderr.write(r.stderr || r.stdout);
     console.error(
-      `wrangler d1 execute failed (exit ${r.status}). Locally, run \`npm run dev\` once first so the database and its tables exist.`,
+      `wrangler d1 execute failed (exit ${r.status}). ` +
+        "Locally, run `npm run dev` once first so the database and its tables exist.",
     );
     process.exit(1);
   }
@@ -98,7 +102,8 @@ function main() {
   }
   const u = rows[0];
   console.log(
-    `${u.email} (${u.id}) is now ${u.role === "admin" ? "an admin" : "a regular user"}${u.disabled ? " (the account is disabled)" : ""}.`,
+    `${u.email} (${u.id}) is now ${u.role === "admin" ? "an admin" : "a regular user"}` +
+      `${u.disabled ? " (the account is disabled)" : ""}.`,
   );
 }
 
