@@ -153,7 +153,8 @@ describe("query budget: socket tickets", () => {
 });
 
 describe("query budget: chat and session ends", () => {
-  it("DELETE /v1/rooms/:id/messages/:seq: 1 round trip (membership; the room object writes its own mirror)", async () => {
+  // The membership check; the room object writes its own mirror.
+  it("DELETE /v1/rooms/:id/messages/:seq: 1 round trip", async () => {
     const room = await api("/v1/rooms", {
       token: user.accessToken,
       body: { kind: "group", name: "budget", memberIds: [] },
@@ -238,7 +239,8 @@ describe("query budget: collections (notes)", () => {
     const maxParams = Math.max(...first.counter.calls.map((c) => c.params));
     expect(maxParams, first.counter.describe()).toBeLessThanOrEqual(100);
     report.push(
-      `  ${"where at its limits".padEnd(28)} ${first.counter.roundTrips} round trip, ${maxParams} bound parameters (D1 cap 100)`,
+      `  ${"where at its limits".padEnd(28)} ${first.counter.roundTrips} round trip, ` +
+        `${maxParams} bound parameters (D1 cap 100)`,
     );
     const over = { ...where, tags: { $contains: "x" }, pinned: { $ne: true }, ownerId: { $in: strings(50, "o") } };
     const rejected = await measure(`/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify(over))}`, {
@@ -315,10 +317,13 @@ describe("query budget: live data, batches, client ids (issue 13)", () => {
     const now = new Date().toISOString();
     await env.DB.batch([
       env.DB.prepare(
-        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) SELECT printf('budget-%s-%05d', ?, i), ?, ?, ?, 1, 'seeded', '', 0, '[]' FROM n`,
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) ` +
+          `INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) ` +
+          `SELECT printf('budget-%s-%05d', ?, i), ?, ?, ?, 1, 'seeded', '', 0, '[]' FROM n`,
       ).bind(n, owner.id, owner.id, now, now),
       env.DB.prepare(
-        `INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at) SELECT 'notes', id, owner_id, 1, 0, created_at FROM app_notes WHERE owner_id = ? ORDER BY id`,
+        `INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at) ` +
+          `SELECT 'notes', id, owner_id, 1, 0, created_at FROM app_notes WHERE owner_id = ? ORDER BY id`,
       ).bind(owner.id),
     ]);
     const stub = env.COLLECTION_HUB.get(

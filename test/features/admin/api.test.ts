@@ -55,7 +55,7 @@ const calls = (): Call[] => [
 
 describe("authorization matrix", () => {
   for (const call of calls()) {
-    it(`${call.name}: no token 401, user 403, disabled user 403, admin ${call.ok}, service key ${call.ok}`, async () => {
+    it(`${call.name}: no token 401, user 403, disabled 403, admin ${call.ok}, service key ${call.ok}`, async () => {
       const send = async (token: string | null) =>
         api(await call.path(), { method: call.method, token, ...(call.body ? { body: call.body() } : {}) });
       expectProblem(await send(null), 401, "unauthorized");

@@ -209,7 +209,8 @@ describe("pages and actions", () => {
       ["/admin/collections/notes", "seen by the console"],
       [
         // Across all owners a list filters on its sort field (the API's rule): sort by title.
-        `/admin/collections/notes?where=${encodeURIComponent(JSON.stringify({ title: "seen by the console" }))}&sort=title`,
+        `/admin/collections/notes?where=${encodeURIComponent(JSON.stringify({ title: "seen by the console" }))}` +
+          "&sort=title",
         "seen by the console",
       ],
       [`/admin/collections/notes/${note.body.id}`, "seen by the console"],

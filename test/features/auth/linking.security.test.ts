@@ -87,7 +87,8 @@ describe("pre-registration account takeover", () => {
     expect(rows.results).toHaveLength(1);
     const again = await googleSignIn(email, true, rows.results[0]!.subject);
     expect(again.body.user.id).toBe(victim.id);
-    // The old account keeps its id and data but has no email, so its leftover password reset mail can't be redeemed on it.
+    // The old account keeps its id and data but has no email, so its leftover password reset mail
+    // can't be redeemed on it.
     expect(
       await env.DB.prepare("SELECT email, email_verified FROM users WHERE id = ?").bind(attacker.id).first(),
     ).toEqual({ email: null, email_verified: 0 });
@@ -174,7 +175,8 @@ describe("pre-registration account takeover", () => {
     expect(new Set(results.map((r) => r.body.user.id)).size).toBe(1);
   });
 
-  it("concurrent first sign-ins of one identity, called side by side in the service: one account, no error", async () => {
+  // Called side by side in the service.
+  it("concurrent first sign-ins of one identity: one account, no error", async () => {
     const identity = {
       provider: "google" as const,
       subject: `g-${crypto.randomUUID()}`,

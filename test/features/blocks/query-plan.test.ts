@@ -1,4 +1,7 @@
-/** EXPLAIN QUERY PLAN for the statements blocks, room limits and push recipients run: every table access goes through an index. */
+/**
+ * EXPLAIN QUERY PLAN for the statements blocks, room limits and push recipients run: every table access goes
+ * through an index.
+ */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
@@ -29,7 +32,10 @@ async function plan(q: Q): Promise<string> {
   return res.results.map((r) => r.detail).join("\n");
 }
 
-/** Every table access goes through an index (json_each is a table-valued function and CONSTANT ROW a FROM-less SELECT, neither a table), and no sort after the fact. */
+/**
+ * Every table access goes through an index (json_each is a table-valued function and CONSTANT ROW a FROM-less
+ * SELECT, neither a table), and no sort after the fact.
+ */
 function expectIndexed(p: string, ...indexes: string[]) {
   for (const ix of indexes) expect(p).toContain(ix);
   for (const line of p.split("\n")) {

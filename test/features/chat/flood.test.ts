@@ -17,7 +17,8 @@ async function fillRoom(roomId: string, senderId: string, n: number): Promise<vo
     const at = new Date().toISOString();
     for (let seq = 1; seq <= n; seq++) {
       state.storage.sql.exec(
-        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) " +
+          "VALUES (?, ?, ?, ?, ?, NULL, ?)",
         seq,
         crypto.randomUUID(),
         senderId,

@@ -159,7 +159,8 @@ describe("deleting a chat message", () => {
     // A message stored, then a crash before its mirror and push job.
     await runInDurableObject(stub, (o: ChatRoom, state) => {
       state.storage.sql.exec(
-        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (2, ?, ?, 'crash-1', 'secret', NULL, ?)",
+        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) " +
+          "VALUES (2, ?, ?, 'crash-1', 'secret', NULL, ?)",
         crypto.randomUUID(),
         alice.id,
         new Date().toISOString(),

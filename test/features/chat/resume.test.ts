@@ -134,7 +134,8 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     // Simulate a crash after the synchronous store, before the mirror ran.
     await runInDurableObject(stub, (_o: ChatRoom, state) => {
       state.storage.sql.exec(
-        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (2, ?, ?, 'crash-1', 'orphan', NULL, ?)",
+        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) " +
+          "VALUES (2, ?, ?, 'crash-1', 'orphan', NULL, ?)",
         crypto.randomUUID(),
         alice.id,
         new Date().toISOString(),

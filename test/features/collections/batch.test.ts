@@ -33,7 +33,7 @@ async function refused(token: string, operations: Op[], status: number, code: st
 }
 
 describe("POST /v1/batch", () => {
-  it("applies creates, updates, replaces and deletes across collections in order, and returns each result", async () => {
+  it("applies creates, updates, replaces and deletes across collections in order, returning each", async () => {
     const user = await signup();
     const n1 = await createNote(user, { title: "one", tags: ["x"] });
     const n2 = await createNote(user, { title: "two" });

@@ -30,7 +30,8 @@ describe("push delivery", () => {
     await env.DB.batch(
       rows.map((r) =>
         env.DB.prepare(
-          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
+          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) " +
+            "VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
         ).bind(r.id, r.userId, r.token, now, now),
       ),
     );
@@ -169,7 +170,8 @@ describe("push delivery", () => {
     await env.DB.batch(
       rows.map((r) =>
         env.DB.prepare(
-          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
+          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) " +
+            "VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
         ).bind(r.id, r.userId, r.token, now, now),
       ),
     );
@@ -197,7 +199,8 @@ describe("push delivery", () => {
     await env.DB.batch(
       rows.map((r) =>
         env.DB.prepare(
-          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
+          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) " +
+            "VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
         ).bind(r.id, r.userId, r.token, now, now),
       ),
     );

@@ -132,7 +132,7 @@ describe("devices: happy paths", () => {
     expect(seen).toEqual(made.map((d) => d.id).reverse());
   });
 
-  it(`keeps at most ${limits.pushDevicesPerUser} devices per user, dropping the least recently registered`, async () => {
+  it(`keeps at most ${limits.pushDevicesPerUser} devices per user, dropping the oldest registered`, async () => {
     const user = await signup();
     const made = await registerInOrder(user, limits.pushDevicesPerUser + 2);
     const ids = (await listDevices(user)).map((d) => d.id);
