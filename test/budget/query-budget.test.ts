@@ -135,8 +135,8 @@ describe("query budget: auth", () => {
 });
 
 describe("query budget: socket tickets", () => {
-  // A socket route authenticated by ticket costs exactly 1 round trip (the redeeming DELETE).
-  it("a ticket: 1 round trip to issue, exactly 1 to redeem; a socket by header: 0", async () => {
+  // A socket route authenticated by ticket costs exactly 1 round trip: the redeeming DELETE.
+  it("issuing a ticket: 1 round trip; a socket route by ticket: 1, by header: 0", async () => {
     const m = await measure("/v1/auth/socket-ticket", { token: user.accessToken, body: {} });
     expect(m.status).toBe(201);
     expectBudget(m, 1, "socket ticket");

@@ -84,7 +84,7 @@ describe("Idempotency-Key", () => {
   });
 
   // Keyed, not a plain SHA-256 of route and body.
-  it("a body with a password is stored under a keyed fingerprint; a retry still replays", async () => {
+  it("the stored fingerprint of a body with a password is keyed; a retry still replays", async () => {
     const guest = await api("/v1/auth/anonymous", { body: {} });
     const token = guest.body.session.accessToken;
     const body = { email: `fp.${Date.now()}@example.com`, password: "a guessable password" };
