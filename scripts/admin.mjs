@@ -14,8 +14,8 @@ const root = path.resolve(import.meta.dirname, "..");
 const USAGE = "usage: npm run admin -- <promote|demote> <email> [--local | --remote] [--persist-to <dir>]";
 
 /** A plain address: local@domain.tld, printable ASCII without quotes, spaces, backslashes or semicolons. */
-const EMAIL_RE =
-  /^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const EMAIL_RE = new RegExp(`^[A-Za-z0-9.!#$%&*+/=?^_\`{|}~-]+@${LABEL}(?:\\.${LABEL})+$`);
 
 /** The email as stored (lowercased), or an error message. */
 export function checkEmail(raw) {
@@ -101,7 +101,8 @@ function main() {
   if (r.status !== 0) {
     process.stderr.write(r.stderr || r.stdout);
     console.error(
-      `wrangler d1 execute failed (exit ${r.status}). Locally, run \`npm run dev\` once first so the database and its tables exist.`,
+      `wrangler d1 execute failed (exit ${r.status}). ` +
+        "Locally, run `npm run dev` once first so the database and its tables exist.",
     );
     process.exit(1);
   }
@@ -123,7 +124,8 @@ function main() {
   }
   const u = rows[0];
   console.log(
-    `${u.email} (${u.id}) is now ${u.role === "admin" ? "an admin" : "a regular user"}${u.disabled ? " (the account is disabled)" : ""}.`,
+    `${u.email} (${u.id}) is now ${u.role === "admin" ? "an admin" : "a regular user"}` +
+      `${u.disabled ? " (the account is disabled)" : ""}.`,
   );
 }
 

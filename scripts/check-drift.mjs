@@ -26,7 +26,8 @@ if (gen.status !== 0) {
   failed = true;
 } else if (added.length > 0) {
   console.error(
-    `drift: the schema (src/db/schema, src/app/collections.ts) has changes with no migration; run \`npm run db:generate\` (it would write ${added.join(", ")})`,
+    "drift: the schema (src/db/schema, src/app/collections.ts) has changes with no migration; " +
+      `run \`npm run db:generate\` (it would write ${added.join(", ")})`,
   );
   failed = true;
 } else {

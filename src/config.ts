@@ -12,7 +12,10 @@ export const limits = {
   passwordMax: 128,
   accessTokenTtlSec: 15 * 60,
   refreshTokenTtlSec: 60 * 24 * 60 * 60,
-  /** The refresh token just rotated may be presented again this long after its rotation (a lost answer), and gets the same successor. */
+  /**
+   * The refresh token just rotated may be presented again this long after its rotation (a lost answer),
+   * and gets the same successor.
+   */
   refreshGraceSec: 10,
   /** A WebSocket ticket (POST /v1/auth/socket-ticket) is valid this long, once. */
   socketTicketTtlSec: 30,
@@ -28,7 +31,7 @@ export const limits = {
   /** Idempotency: longest key, and largest response body stored for replay (larger ones are not kept). */
   idempotencyKeyMax: 255,
   idempotencyBodyMaxBytes: 256 * 1024,
-  /** Collections: `where` size, values in one `$in`, values in the whole `where` (D1 binds at most 100 per statement). */
+  /** Collections: `where` size, values in one `$in`, values in the whole `where` (D1 binds at most 100 a statement). */
   collectionsWhereMaxBytes: 4096,
   collectionsInMax: 50,
   collectionsWhereParamsMax: 80,
@@ -39,16 +42,19 @@ export const limits = {
   collectionsIfMatchMax: 10,
   /** Collections: operations in one `POST /v1/batch` (each is up to 4 statements of its one D1 batch). */
   batchMaxOperations: 50,
-  /** Collections: tombstones are kept this long; a `since` cursor older than a pruned one gets 410 `resync_required`. */
+  /** Collections: tombstones are kept this long; a `since` older than a pruned one gets 410 `resync_required`. */
   changeLogRetentionDays: 30,
-  /** Collections: the retention cron prunes tombstones in chunks of this many rows, at most this many chunks per run. */
+  /** Collections: the retention cron prunes tombstones in chunks of this many rows, at most this many chunks a run. */
   changeLogPruneChunk: 500,
   changeLogPruneChunksPerRun: 20,
   /** Live data: changes per replay page of a subscription (one D1 round trip each). */
   liveReplayPage: 200,
   /** Live data: hubs (Durable Objects) per collection listed across owners; subscribers are spread by user id. */
   liveHubShards: 4,
-  /** Live data: a subscription socket silent this long (no frame, no auto-answered ping) is closed (4408); checked this often (no D1). */
+  /**
+   * Live data: a subscription socket silent this long (no frame, no auto-answered ping) is closed (4408);
+   * checked this often (no D1).
+   */
   liveHeartbeatTimeoutSec: 90,
   liveHeartbeatCheckSec: 60,
   /** Live data: how often a hub with sockets runs its D1 backstops (ended sessions, notifications lost): one batch. */
@@ -64,9 +70,15 @@ export const limits = {
   /** Chat: members named when a group is created, and members a group may hold. */
   chatCreateMembersMax: 100,
   chatGroupMembersMax: 1000,
-  /** Chat: room creations and member adds of one user share the ROOMS_LIMITER budget (wrangler.toml: 30 per 60 s); its period, for Retry-After. */
+  /**
+   * Chat: room creations and member adds of one user share the ROOMS_LIMITER budget (wrangler.toml: 30 per 60 s);
+   * its period, for Retry-After.
+   */
   chatRoomWritesPeriodSec: 60,
-  /** Chat: distinct people one user may put into rooms per UTC day (someone added again that day counts once); guests get fewer. */
+  /**
+   * Chat: distinct people one user may put into rooms per UTC day (someone added again that day counts once);
+   * guests get fewer.
+   */
   chatNewPeoplePerDay: 150,
   chatNewPeoplePerDayGuest: 20,
   /** Chat history pages (REST) and the page size used when replaying to a socket. */
@@ -107,7 +119,7 @@ export const limits = {
   /** Push: per-request timeout and parallel requests to a provider (Workers allow 6 open connections). */
   pushHttpTimeoutMs: 10_000,
   pushConcurrency: 6,
-  /** Push: token length, admin push recipients, title/body lengths, custom data size (providers cap payloads at 4 KB). */
+  /** Push: token length, admin push recipients, title/body lengths, data size (providers cap payloads at 4 KB). */
   pushTokenMax: 4096,
   pushAdminUsersMax: 1000,
   pushTitleMax: 200,
@@ -117,7 +129,7 @@ export const limits = {
   pushChatBodyMax: 180,
   /** Push: Expo receipts (the APNs/FCM verdict behind each Expo ticket) are checked this long after sending. */
   pushExpoReceiptDelaySec: 15 * 60,
-  /** Files: largest POST /v1/files body (the zone caps request bodies at 100 MB on Free/Pro; larger media go through tus). */
+  /** Files: largest POST /v1/files body (the zone caps bodies at 100 MB on Free/Pro; larger media go through tus). */
   fileMaxBytes: 100 * 1024 * 1024,
   /**
    * Files: default storage quota per account (files plus the declared Upload-Length of unfinished
@@ -141,7 +153,10 @@ export const limits = {
   adminSearchMax: 100,
   adminSessionTtlSec: 8 * 60 * 60,
   adminPageSize: 25,
-  /** Images: largest original the Images binding is asked to read (thumbnails, dimensions, placeholder); larger ones get none. */
+  /**
+   * Images: largest original the Images binding is asked to read (thumbnails, dimensions, placeholder);
+   * larger ones get none.
+   */
   imageTransformMaxBytes: 70 * 1024 * 1024,
   /** Images: long side of the rendition a ThumbHash placeholder is computed from (ThumbHash takes at most 100). */
   placeholderMaxPx: 100,
@@ -169,7 +184,10 @@ export interface Config {
   publicUrl: string | null;
   /** Bytes each account may store (STORAGE_QUOTA_BYTES, default `limits.storageQuotaBytes`). */
   storageQuotaBytes: number;
-  /** Whose image uploads lose their metadata (EXIF/GPS) on the way in: "public" (default) or "all" (STRIP_IMAGE_METADATA). */
+  /**
+   * Whose image uploads lose their metadata (EXIF/GPS) on the way in: "public" (default) or "all".
+   * Set by STRIP_IMAGE_METADATA.
+   */
   stripImageMetadata: "public" | "all";
   jwtSecret: string;
   serviceKey: string;

@@ -129,13 +129,15 @@ await rt.dispose();
 
 const fmt = (n, d = 0) => Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 console.log(
-  `D1 size: ${fmt(baseline / 1024)} KiB empty (schema) → ${fmt(last / 1024)} KiB after ${fmt(USERS)} users with their data\n`,
+  `D1 size: ${fmt(baseline / 1024)} KiB empty (schema) → ` +
+    `${fmt(last / 1024)} KiB after ${fmt(USERS)} users with their data\n`,
 );
 console.log("| what | count | D1 bytes added | bytes each |\n| --- | --- | --- | --- |");
 for (const r of rows) console.log(`| ${r.what} | ${fmt(r.count)} | ${fmt(r.bytes)} | ${fmt(r.per)} |`);
 const perUser = (last - baseline) / USERS;
 console.log(
-  `\nper user with the data above (${NOTES} notes, ${POSTS} posts, ${FILES} files, 1 device, 2 sessions, one direct room, ${MESSAGES / 2} messages): ${fmt(perUser)} bytes`,
+  `\nper user with the data above (${NOTES} notes, ${POSTS} posts, ${FILES} files, 1 device, 2 sessions, ` +
+    `one direct room, ${MESSAGES / 2} messages): ${fmt(perUser)} bytes`,
 );
 console.log(
   `→ one 10 GB D1 database holds about ${fmt(10e9 / perUser)} such users (500 MB free plan: ${fmt(500e6 / perUser)})`,

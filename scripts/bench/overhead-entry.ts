@@ -5,13 +5,21 @@ import { app } from "../../src/router";
 
 export { app };
 
-/** The statements of GET record, list and create, as drizzle sends them (same as scripts/bench/runtime.mjs's reference routes). */
+/** The statements of GET record, list and create, as drizzle sends them (as in the reference of bench/runtime.mjs). */
 const COLS = `"id", "owner_id", "created_at", "updated_at", "version", "title", "body", "pinned", "tags"`;
 const SQL = {
   get: `select ${COLS} from "app_notes" where ("app_notes"."id" = ? and "app_notes"."owner_id" = ?)`,
-  list: `select ${COLS} from "app_notes" where ("app_notes"."owner_id" = ? and "app_notes"."pinned" = ?) order by "app_notes"."created_at" desc, "app_notes"."id" desc limit ?`,
-  createRecord: `insert into "app_notes" (${COLS}) select ? as "id", ? as "owner_id", ? as "created_at", ? as "updated_at", ? as "version", ? as "title", ? as "body", ? as "pinned", ? as "tags" from "users" where "users"."id" = ? returning ${COLS}`,
-  createChange: `insert into "record_changes" ("seq", "collection", "record_id", "owner_id", "version", "deleted", "changed_at") select ? as "seq", ? as "collection", ? as "record_id", ? as "owner_id", ? as "version", ? as "deleted", ? as "changed_at" from "users" where "users"."id" = ?`,
+  list:
+    `select ${COLS} from "app_notes" where ("app_notes"."owner_id" = ? and "app_notes"."pinned" = ?) ` +
+    'order by "app_notes"."created_at" desc, "app_notes"."id" desc limit ?',
+  createRecord:
+    `insert into "app_notes" (${COLS}) select ? as "id", ? as "owner_id", ? as "created_at", ? as "updated_at", ` +
+    `? as "version", ? as "title", ? as "body", ? as "pinned", ? as "tags" from "users" where "users"."id" = ? ` +
+    `returning ${COLS}`,
+  createChange:
+    `insert into "record_changes" ("seq", "collection", "record_id", "owner_id", "version", "deleted", "changed_at") ` +
+    `select ? as "seq", ? as "collection", ? as "record_id", ? as "owner_id", ? as "version", ? as "deleted", ` +
+    `? as "changed_at" from "users" where "users"."id" = ?`,
 };
 
 /** The reference: a bare fetch handler doing exactly the route's D1 work. */

@@ -46,7 +46,8 @@ await build({
         b.onResolve({ filter: /^cloudflare:/ }, (a) => ({ path: a.path, namespace: "cf-stub" }));
         b.onLoad({ filter: /.*/, namespace: "cf-stub" }, () => ({
           contents:
-            "export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\nexport const env = {};",
+            "export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }\n" +
+            "export const env = {};",
           loader: "js",
         }));
       },
@@ -76,7 +77,7 @@ const prepared = (sql) => {
   return cache.get(sql);
 };
 const norm = (v) => (v === undefined ? null : typeof v === "boolean" ? Number(v) : v);
-/** The D1 statement API (bind, first, all, raw, run) and batch (one transaction), as far as drizzle and the app use it. */
+/** The D1 statement API (bind, first, all, raw, run) and batch (one transaction), as far as drizzle and the app go. */
 class Stmt {
   constructor(sql, params = []) {
     this.sql = sql;
@@ -251,9 +252,13 @@ for (const s of scenarios) {
   const ref = await measure(hello, d.reference);
   const out = await measure(app.fetch, d.outpost, s);
   lines.push(
-    `${s.padEnd(7)} reference ${ref.toFixed(1).padStart(7)} µs   Outpost ${out.toFixed(1).padStart(7)} µs   Outpost's own work ${(out - ref).toFixed(1).padStart(7)} µs per request (${(ref / out).toFixed(2)}× the reference's rate)`,
+    `${s.padEnd(7)} reference ${ref.toFixed(1).padStart(7)} µs   Outpost ${out.toFixed(1).padStart(7)} µs   ` +
+      `Outpost's own work ${(out - ref).toFixed(1).padStart(7)} µs per request ` +
+      `(${(ref / out).toFixed(2)}× the reference's rate)`,
   );
 }
-const report = `${lines.join("\n")}\n(CPU time of ${N} sequential requests each in Node ${process.version}, D1 = in-process SQLite; the same statements on both sides)`;
+const report =
+  `${lines.join("\n")}\n(CPU time of ${N} sequential requests each in Node ${process.version}, ` +
+  "D1 = in-process SQLite; the same statements on both sides)";
 console.log(report);
 writeFileSync(path.join(benchDir, "overhead.txt"), `${report}\n`);

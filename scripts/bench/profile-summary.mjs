@@ -55,9 +55,14 @@ export function summarize(profile, script, capUs = Number.POSITIVE_INFINITY) {
       .slice(0, k)
       .map(
         ([name, t]) =>
-          `${(t / 1000).toFixed(1).padStart(9)} ms ${((100 * t) / (total - idle || 1)).toFixed(1).padStart(5)}%  ${name}`,
+          `${(t / 1000).toFixed(1).padStart(9)} ms ` +
+          `${((100 * t) / (total - idle || 1)).toFixed(1).padStart(5)}%  ${name}`,
       )
       .join("\n");
   const capped = Number.isFinite(capUs) ? ` (each sample counted for at most ${capUs} µs)` : "";
-  return `busy ${((total - idle) / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled${capped}\n\nself time (top 30; % of busy):\n${top(self, 30)}\n\nbundle modules by total time (a module counts once per sample):\n${top(modules, 25)}`;
+  return (
+    `busy ${((total - idle) / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled${capped}\n\n` +
+    `self time (top 30; % of busy):\n${top(self, 30)}\n\n` +
+    `bundle modules by total time (a module counts once per sample):\n${top(modules, 25)}`
+  );
 }

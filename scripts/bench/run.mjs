@@ -142,7 +142,8 @@ function httpNotes(res, extra = []) {
   const bad = res.non2xx + res.errors + res.timeouts;
   if (bad)
     notes.push(
-      `${fmt(bad)} of ${fmt(res.requests)} failed (${JSON.stringify(res.statusCodes)}, errors ${res.errors}, timeouts ${res.timeouts})`,
+      `${fmt(bad)} of ${fmt(res.requests)} failed ` +
+        `(${JSON.stringify(res.statusCodes)}, errors ${res.errors}, timeouts ${res.timeouts})`,
     );
   return notes.join("; ");
 }
@@ -165,7 +166,10 @@ const references = new Map();
 let helloUrl = "";
 /** The hello-world runtime, up for the whole run (stopped after main). */
 let helloRuntime = null;
-/** Paired runs alternate reference and Outpost in this many slices of DURATION/ROUNDS s each, so a change in outside load hits both. */
+/**
+ * Paired runs alternate reference and Outpost in this many slices of DURATION/ROUNDS s each, so a change in
+ * outside load hits both.
+ */
 const PAIR_ROUNDS = Number(env.BENCH_PAIR_ROUNDS ?? 3);
 
 /** Several load-http results as one: requests over total time; p50 the mean of the slices', p99 the highest. */
@@ -291,14 +295,16 @@ async function main() {
       const now = new Date().toISOString();
       await db
         .prepare(
-          "INSERT INTO users (id, email, email_verified, anonymous, created_at, updated_at) VALUES (?, 'ref@example.com', 0, 0, ?, ?)",
+          "INSERT INTO users (id, email, email_verified, anonymous, created_at, updated_at) " +
+            "VALUES (?, 'ref@example.com', 0, 0, ?, ?)",
         )
         .bind(owner, now, now)
         .run();
       const note = (id, title, pinned, body = "") =>
         db
           .prepare(
-            "INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+            "INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) " +
+              "VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
           )
           .bind(id, owner, now, now, title, body, pinned ? 1 : 0, pinned ? "[]" : '["a","b"]');
       await db.batch([
@@ -432,18 +438,30 @@ async function main() {
   const plain = [header, ...body].map((c) => c.map((x, i) => String(x).padEnd(widths[i])).join("  ")).join("\n");
   const workerd = JSON.parse(readFileSync(path.join(root, "node_modules", "workerd", "package.json"), "utf8")).version;
   const cpus = os.cpus();
-  const machine = `${cpus[0]?.model ?? "unknown CPU"}, ${cpus.length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}; Node ${process.version}, workerd ${workerd}`;
+  const machine =
+    `${cpus[0]?.model ?? "unknown CPU"}, ${cpus.length} cores, ${fmt(os.totalmem() / 2 ** 30)} GiB RAM, ` +
+    `${os.type()} ${os.release()}; Node ${process.version}, workerd ${workerd}`;
   const loadRange = loads.length ? `${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` : "n/a";
-  const settings = `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period; 1-min load average ${loadRange} during the run (${cpus.length} cores)`;
+  const settings =
+    `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, ` +
+    `rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period; ` +
+    `1-min load average ${loadRange} during the run (${cpus.length} cores)`;
   const stamp = `${started.toISOString().replace(/\.\d+Z$/, "Z")}`;
   console.log(
-    `\n${plain}\n\nratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets); vs ref: req/s ÷ the hello-world Worker running the same D1 statements\nrun ${stamp} on ${machine}\n${settings}`,
+    `\n${plain}\n\n` +
+      "ratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets); " +
+      "vs ref: req/s ÷ the hello-world Worker running the same D1 statements\n" +
+      `run ${stamp} on ${machine}\n${settings}`,
   );
   // A partial run (BENCH_ONLY) does not overwrite the last full table.
   const outFile = path.join(benchDir, ONLY ? "results-partial.md" : "results.md");
   writeFileSync(
     outFile,
-    `${md}\n\nRatio: req/s ÷ the hello-world ceiling (chat rows: msgs/s ÷ the bare Node \`ws\` baseline with the same sockets). vs ref: req/s ÷ the hello-world Worker running the same D1 statements as the route.\nRun ${stamp} on ${machine}.\n${settings}.\n`,
+    `${md}\n\n` +
+      "Ratio: req/s ÷ the hello-world ceiling " +
+      "(chat rows: msgs/s ÷ the bare Node `ws` baseline with the same sockets). " +
+      "vs ref: req/s ÷ the hello-world Worker running the same D1 statements as the route.\n" +
+      `Run ${stamp} on ${machine}.\n${settings}.\n`,
   );
   console.error(`\nwritten to ${path.relative(root, outFile)}`);
 }
@@ -497,7 +515,9 @@ async function coldStart(script, config) {
       scenario: "cold start: hello-world Worker",
       throughput: `${fmt(m(hello, "ready"))} ms to ready`,
       ratio: "—",
-      notes: `fresh runtime, median of ${COLD_RUNS}: first request (one D1 query) ${fmt(m(hello, "first"), 1)} ms, second ${fmt(m(hello, "second"), 1)} ms`,
+      notes:
+        `fresh runtime, median of ${COLD_RUNS}: first request (one D1 query) ${fmt(m(hello, "first"), 1)} ms, ` +
+        `second ${fmt(m(hello, "second"), 1)} ms`,
     });
     const profile = path.join(benchDir, "startup.cpuprofile");
     const check = spawnSync(
@@ -516,9 +536,11 @@ async function coldStart(script, config) {
       ratio: "—",
       vsRef: `+${fmt(m(outpost, "ready") - m(hello, "ready"))} ms`,
       notes: [
-        `fresh runtime, median of ${COLD_RUNS}: first GET /v1/health ${fmt(m(outpost, "first"), 1)} ms, second ${fmt(m(outpost, "second"), 1)} ms`,
+        `fresh runtime, median of ${COLD_RUNS}: first GET /v1/health ${fmt(m(outpost, "first"), 1)} ms, ` +
+          `second ${fmt(m(outpost, "second"), 1)} ms`,
         active
-          ? `startup CPU ${active} ms active${gc ? ` (${gc} ms GC)` : ""} (\`wrangler check startup\`, profile in .bench/startup.cpuprofile)`
+          ? `startup CPU ${active} ms active${gc ? ` (${gc} ms GC)` : ""} ` +
+            "(`wrangler check startup`, profile in .bench/startup.cpuprofile)"
           : `wrangler check startup failed: ${out.trim().slice(-200)}`,
         `bundle ${fmt(bytes / 1024, 1)} KiB, gzip ${fmt(gz / 1024, 1)} KiB`,
       ].join("; "),
@@ -634,18 +656,25 @@ async function largeScenarios(script, config) {
     const n = (count) => `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})`;
     const at = "strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01', '+' || i || ' seconds')";
     await db.batch([
-      db.prepare(`${n(LARGE.users)} INSERT INTO users (id, email, email_verified, name, anonymous, created_at, updated_at)
-        SELECT printf('seed-user-%07d', i), printf('seed%07d@example.com', i), 1, printf('Seed %d', i), 0, ${at}, ${at} FROM n`),
+      db.prepare(`${n(LARGE.users)}
+        INSERT INTO users (id, email, email_verified, name, anonymous, created_at, updated_at)
+        SELECT printf('seed-user-%07d', i), printf('seed%07d@example.com', i), 1, printf('Seed %d', i), 0,
+          ${at}, ${at} FROM n`),
     ]);
     await db.batch([
-      db.prepare(`${n(LARGE.records)} INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body)
-        SELECT printf('seed-note-%08d', i), printf('seed-user-%07d', 1 + i % ${LARGE.users}), ${at}, ${at}, 1, printf('note %d', i), 'seeded body text' FROM n`),
-      db.prepare(`${n(LARGE.records)} INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at)
-        SELECT 'notes', printf('seed-note-%08d', i), printf('seed-user-%07d', 1 + i % ${LARGE.users}), 1, 0, ${at} FROM n`),
+      db.prepare(`${n(LARGE.records)}
+        INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body)
+        SELECT printf('seed-note-%08d', i), printf('seed-user-%07d', 1 + i % ${LARGE.users}), ${at}, ${at}, 1,
+          printf('note %d', i), 'seeded body text' FROM n`),
+      db.prepare(`${n(LARGE.records)}
+        INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at)
+        SELECT 'notes', printf('seed-note-%08d', i), printf('seed-user-%07d', 1 + i % ${LARGE.users}), 1, 0, ${at}
+        FROM n`),
     ]);
     await db.batch([
       db.prepare(`${n(LARGE.rooms)} INSERT INTO rooms (id, kind, created_by, created_at, direct_key, last_activity_at)
-        SELECT printf('seed-room-%06d', i), 'direct', printf('seed-user-%07d', 2 * i - 1), ${at}, printf('seed-user-%07d:seed-user-%07d', 2 * i - 1, 2 * i), ${at} FROM n`),
+        SELECT printf('seed-room-%06d', i), 'direct', printf('seed-user-%07d', 2 * i - 1), ${at},
+          printf('seed-user-%07d:seed-user-%07d', 2 * i - 1, 2 * i), ${at} FROM n`),
       db.prepare(`${n(LARGE.rooms)} INSERT INTO room_members (room_id, user_id, role, joined_at)
         SELECT printf('seed-room-%06d', i), printf('seed-user-%07d', 2 * i - 1), 'member', ${at} FROM n
         UNION ALL SELECT printf('seed-room-%06d', i), printf('seed-user-%07d', 2 * i), 'member', ${at} FROM n`),
@@ -666,7 +695,9 @@ async function largeScenarios(script, config) {
     addRow({
       scenario: "large database",
       throughput: "—",
-      notes: `${fmt(LARGE.users)} users, ${fmt(LARGE.records)} notes (+ change log), ${fmt(LARGE.rooms)} rooms; ${fmt(size / 2 ** 20)} MiB of D1, seeded in ${seedSec.toFixed(0)} s`,
+      notes:
+        `${fmt(LARGE.users)} users, ${fmt(LARGE.records)} notes (+ change log), ${fmt(LARGE.rooms)} rooms; ` +
+        `${fmt(size / 2 ** 20)} MiB of D1, seeded in ${seedSec.toFixed(0)} s`,
     });
   } catch (e) {
     addRow({
@@ -729,7 +760,11 @@ async function tusScenario(script, config) {
       p50: r.patchP50,
       p99: r.patchP99,
       ratio: "—",
-      notes: `${r.patches} PATCHes of ${TUS_CHUNK_MIB} MiB (latency per PATCH); workerd RSS ${fmt(m.startKiB / 1024)} → peak ${fmt(m.peakKiB / 1024)} MiB during the upload (fresh runtime); file ${sizeOk ? "complete" : `NOT verified (${file?.status ?? "no Outpost-File-Id"})`}`,
+      notes:
+        `${r.patches} PATCHes of ${TUS_CHUNK_MIB} MiB (latency per PATCH); ` +
+        `workerd RSS ${fmt(m.startKiB / 1024)} → peak ${fmt(m.peakKiB / 1024)} MiB ` +
+        "during the upload (fresh runtime); " +
+        `file ${sizeOk ? "complete" : `NOT verified (${file?.status ?? "no Outpost-File-Id"})`}`,
     });
   } catch (e) {
     addRow({
@@ -830,7 +865,9 @@ async function thumbScenarios(token) {
       p50: percentile(lat, 50),
       p99: percentile(lat, 99),
       ratio: ratio(FIRSTS / secs),
-      notes: `${FIRSTS} distinct ${fmt(png.length / 2 ** 20, 1)} MiB PNGs (1600×1200), 4 in flight; local transforms run on sharp`,
+      notes:
+        `${FIRSTS} distinct ${fmt(png.length / 2 ** 20, 1)} MiB PNGs (1600×1200), 4 in flight; ` +
+        "local transforms run on sharp",
     });
   } catch (e) {
     addRow({
@@ -889,7 +926,8 @@ async function chatScenarios(ownerToken, db) {
       if (ids.length > 99) {
         await db
           .prepare(
-            "INSERT INTO room_members (room_id, user_id, role, joined_at) SELECT ?, value, 'member', ? FROM json_each(?)",
+            "INSERT INTO room_members (room_id, user_id, role, joined_at) " +
+              "SELECT ?, value, 'member', ? FROM json_each(?)",
           )
           .bind(room.id, new Date().toISOString(), JSON.stringify(ids.slice(99)))
           .run();
@@ -1081,7 +1119,11 @@ async function liveScenario(writerToken) {
     const postsBase = (alone.reqPerSec + aloneAfter.reqPerSec) / 2;
     const notesBase = (notesAlone.reqPerSec + notesAloneAfter.reqPerSec) / 2;
     const fanNotes = [
-      `${fmt(fan.records)} records × ${fmt(fan.sockets)} subscribers, one writer (${LIVE.window} create${LIVE.window > 1 ? "s" : ""} in flight); ${fmt(fan.deliveriesPerSec)} deliveries/s; latency from the record's createdAt (just before its commit) to each delivery; sockets opened in ${fmt(fan.openMs / 1000, 1)} s`,
+      `${fmt(fan.records)} records × ${fmt(fan.sockets)} subscribers, ` +
+        `one writer (${LIVE.window} create${LIVE.window > 1 ? "s" : ""} in flight); ` +
+        `${fmt(fan.deliveriesPerSec)} deliveries/s; ` +
+        "latency from the record's createdAt (just before its commit) to each delivery; " +
+        `sockets opened in ${fmt(fan.openMs / 1000, 1)} s`,
     ];
     if (fan.deliveries < fan.expected) fanNotes.push(`${fmt(fan.expected - fan.deliveries)} deliveries missing`);
     if (fan.failedWrites) fanNotes.push(`${fan.failedWrites} creates failed`);
@@ -1101,7 +1143,8 @@ async function liveScenario(writerToken) {
       p99: alone.p99,
       ratio: ratio(alone.reqPerSec),
       notes: httpNotes(alone, [
-        `\`posts\` (public): each write notifies the collection's root hub after its answer; ${fmt(aloneAfter.reqPerSec)} req/s when measured again after the subscribers left`,
+        "`posts` (public): each write notifies the collection's root hub after its answer; " +
+          `${fmt(aloneAfter.reqPerSec)} req/s when measured again after the subscribers left`,
       ]),
     });
     addRow({
@@ -1111,7 +1154,9 @@ async function liveScenario(writerToken) {
       p99: attached.p99,
       ratio: ratio(attached.reqPerSec),
       notes: httpNotes(attached, [
-        `${(attached.reqPerSec / postsBase).toFixed(2)}× the rate with no subscriber (mean of before and after); every create goes to all ${fmt(n)}: ${fmt(tail.framesWhileHeld)} change frames reached the subscribers during the run`,
+        `${(attached.reqPerSec / postsBase).toFixed(2)}× the rate with no subscriber (mean of before and after); ` +
+          `every create goes to all ${fmt(n)}: ` +
+          `${fmt(tail.framesWhileHeld)} change frames reached the subscribers during the run`,
       ]),
     });
     addRow({
@@ -1131,7 +1176,9 @@ async function liveScenario(writerToken) {
       p99: notesAttached.p99,
       ratio: ratio(notesAttached.reqPerSec),
       notes: httpNotes(notesAttached, [
-        `${(notesAttached.reqPerSec / notesBase).toFixed(2)}× the rate with no subscriber (mean of before and after); the ${fmt(n)} sockets stay open (pinging) on hibernatable hubs and get none of these writes`,
+        `${(notesAttached.reqPerSec / notesBase).toFixed(2)}× the rate with no subscriber ` +
+          "(mean of before and after); " +
+          `the ${fmt(n)} sockets stay open (pinging) on hibernatable hubs and get none of these writes`,
       ]),
     });
   } catch (e) {

@@ -30,7 +30,7 @@ export const BENCH_OFFLINE = {
   GOOGLE_JWKS_URL: "http://127.0.0.1:9/google/jwks",
 };
 
-/** `vars` with each outside service that points at the internet pointed at BENCH_OFFLINE instead (a caller's local stand-in stays). */
+/** `vars` with each outside service on the internet pointed at BENCH_OFFLINE (a caller's local stand-in stays). */
 function offline(vars) {
   const out = { ...vars };
   for (const [k, v] of Object.entries(BENCH_OFFLINE))
@@ -135,9 +135,17 @@ async function startMiniflare(options) {
 const NOTE_COLUMNS = `"id", "owner_id", "created_at", "updated_at", "version", "title", "body", "pinned", "tags"`;
 export const REFERENCE_SQL = {
   get: `select ${NOTE_COLUMNS} from "app_notes" where ("app_notes"."id" = ? and "app_notes"."owner_id" = ?)`,
-  list: `select ${NOTE_COLUMNS} from "app_notes" where ("app_notes"."owner_id" = ? and "app_notes"."pinned" = ?) order by "app_notes"."created_at" desc, "app_notes"."id" desc limit ?`,
-  createRecord: `insert into "app_notes" (${NOTE_COLUMNS}) select ? as "id", ? as "owner_id", ? as "created_at", ? as "updated_at", ? as "version", ? as "title", ? as "body", ? as "pinned", ? as "tags" from "users" where "users"."id" = ? returning ${NOTE_COLUMNS}`,
-  createChange: `insert into "record_changes" ("seq", "collection", "record_id", "owner_id", "version", "deleted", "changed_at") select ? as "seq", ? as "collection", ? as "record_id", ? as "owner_id", ? as "version", ? as "deleted", ? as "changed_at" from "users" where "users"."id" = ?`,
+  list:
+    `select ${NOTE_COLUMNS} from "app_notes" where ("app_notes"."owner_id" = ? and "app_notes"."pinned" = ?) ` +
+    'order by "app_notes"."created_at" desc, "app_notes"."id" desc limit ?',
+  createRecord:
+    `insert into "app_notes" (${NOTE_COLUMNS}) select ? as "id", ? as "owner_id", ? as "created_at", ` +
+    '? as "updated_at", ? as "version", ? as "title", ? as "body", ? as "pinned", ? as "tags" ' +
+    `from "users" where "users"."id" = ? returning ${NOTE_COLUMNS}`,
+  createChange:
+    `insert into "record_changes" ("seq", "collection", "record_id", "owner_id", "version", "deleted", "changed_at") ` +
+    `select ? as "seq", ? as "collection", ? as "record_id", ? as "owner_id", ? as "version", ? as "deleted", ` +
+    `? as "changed_at" from "users" where "users"."id" = ?`,
 };
 
 /**
@@ -173,7 +181,10 @@ export default {
         const id = crypto.randomUUID();
         const now = new Date().toISOString();
         const [rec] = await env.DB.batch([
-          env.DB.prepare(SQL.createRecord).bind(id, owner, now, now, 1, body.title, body.body ?? "", body.pinned ? 1 : 0, JSON.stringify(body.tags ?? []), owner),
+          env.DB.prepare(SQL.createRecord).bind(
+            id, owner, now, now, 1, body.title, body.body ?? "", body.pinned ? 1 : 0,
+            JSON.stringify(body.tags ?? []), owner,
+          ),
           env.DB.prepare(SQL.createChange).bind(null, "notes", id, owner, 1, 0, now, owner),
         ]);
         return Response.json(rec.results[0], { status: 201 });

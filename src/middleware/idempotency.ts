@@ -99,7 +99,9 @@ async function requestHash(
       ? // Hono caches the body text, so the validator after this middleware reads it again for free.
         `${req.method} ${req.path}\n${await req.text()}`
       : // The media type without parameters: HTTP clients pick a new multipart boundary for every retry.
-        `${req.method} ${new URL(req.url).pathname}${new URL(req.url).search}\n${(req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase()}\n${req.header("content-length") ?? ""}`;
+        `${req.method} ${new URL(req.url).pathname}${new URL(req.url).search}\n` +
+        `${(req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase()}\n` +
+        (req.header("content-length") ?? "");
   // Keyed: bodies hold passwords (`/auth/password`, `/auth/link`), and a plain hash of them in D1
   // could be guessed offline at SHA-256 speed. Without JWT_SECRET the fingerprint says nothing.
   return b64url(await hmac(await purposeKey(secret, "idempotency-fingerprint"), subject));

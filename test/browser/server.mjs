@@ -86,7 +86,8 @@ export async function startWorker() {
     await db.batch(statements.map((s) => db.prepare(s)));
   }
   return {
-    // localhost, not 127.0.0.1: browsers treat it as a secure context, so the console's Secure cookie sticks over plain HTTP.
+    // localhost, not 127.0.0.1: browsers treat it as a secure context, so the console's Secure cookie
+    // sticks over plain HTTP.
     url: `http://localhost:${url.port}`,
     persistTo,
     async stop() {

@@ -30,7 +30,8 @@ describe("the drizzle client", () => {
 });
 
 describe("prepared queries", () => {
-  it("return what the query builder's query returns, run on the client each call is given, with that call's values", async () => {
+  // Each call runs on the client it is given, with that call's values.
+  it("return what the builder's query returns, on each call's client with its values", async () => {
     const user = await signup();
     const created = await api("/v1/collections/notes/records", {
       token: user.accessToken,

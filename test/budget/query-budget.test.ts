@@ -157,7 +157,8 @@ describe("query budget: auth", () => {
 });
 
 describe("query budget: socket tickets", () => {
-  it("issuing a ticket: 1 round trip; a socket route authenticated by ticket: exactly 1 (the redeeming DELETE), by header: 0", async () => {
+  // A socket route authenticated by ticket costs exactly 1 round trip: the redeeming DELETE.
+  it("issuing a ticket: 1 round trip; a socket route by ticket: 1, by header: 0", async () => {
     const m = await measure("/v1/auth/socket-ticket", { token: user.accessToken, body: {} });
     expect(m.status).toBe(201);
     expectBudget(m, 1, "socket ticket");
@@ -174,7 +175,8 @@ describe("query budget: socket tickets", () => {
 });
 
 describe("query budget: chat and session ends", () => {
-  it("DELETE /v1/rooms/:id/messages/:seq: 1 round trip (membership; the room object writes its own mirror)", async () => {
+  // The membership check; the room object writes its own mirror.
+  it("DELETE /v1/rooms/:id/messages/:seq: 1 round trip", async () => {
     const room = await api("/v1/rooms", {
       token: user.accessToken,
       body: { kind: "group", name: "budget", memberIds: [] },
@@ -193,7 +195,8 @@ describe("query budget: chat and session ends", () => {
     expectBudget(m, 1, "delete chat message");
   });
 
-  it("logout and DELETE /v1/auth/sessions/:id: at most 2 round trips (the revoke, then the user's rooms to close the session's sockets)", async () => {
+  // The revoke, then the user's rooms, to close the session's sockets.
+  it("logout and DELETE /v1/auth/sessions/:id: at most 2 round trips", async () => {
     const login = async () =>
       (await api("/v1/auth/login", { body: { email: user.email, password: user.password } })).body.session
         .accessToken as string;
@@ -258,7 +261,8 @@ describe("query budget: collections (notes)", () => {
     const maxParams = Math.max(...first.counter.calls.map((c) => c.params));
     expect(maxParams, first.counter.describe()).toBeLessThanOrEqual(100);
     report.push(
-      `  ${"where at its limits".padEnd(28)} ${first.counter.roundTrips} round trip, ${maxParams} bound parameters (D1 cap 100)`,
+      `  ${"where at its limits".padEnd(28)} ${first.counter.roundTrips} round trip, ` +
+        `${maxParams} bound parameters (D1 cap 100)`,
     );
     const over = { ...where, tags: { $contains: "x" }, pinned: { $ne: true }, ownerId: { $in: strings(50, "o") } };
     const rejected = await measure(`/v1/collections/notes/records?where=${encodeURIComponent(JSON.stringify(over))}`, {
@@ -296,7 +300,8 @@ describe("query budget: live data, batches, client ids (issue 13)", () => {
     expectBudget(again, 1, "create with id, retried");
   });
 
-  it(`POST /v1/batch of ${limits.batchMaxOperations} operations: 1 round trip (one D1 batch), within D1's 100 parameters per statement`, async () => {
+  // Every statement stays within D1's 100 bound parameters.
+  it(`POST /v1/batch of ${limits.batchMaxOperations} operations: 1 round trip (one D1 batch)`, async () => {
     const note = await api("/v1/collections/notes/records", {
       token: user.accessToken,
       body: { title: "batch target" },
@@ -334,10 +339,13 @@ describe("query budget: live data, batches, client ids (issue 13)", () => {
     const now = new Date().toISOString();
     await env.DB.batch([
       env.DB.prepare(
-        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) SELECT printf('budget-%s-%05d', ?, i), ?, ?, ?, 1, 'seeded', '', 0, '[]' FROM n`,
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) ` +
+          `INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) ` +
+          `SELECT printf('budget-%s-%05d', ?, i), ?, ?, ?, 1, 'seeded', '', 0, '[]' FROM n`,
       ).bind(n, owner.id, owner.id, now, now),
       env.DB.prepare(
-        `INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at) SELECT 'notes', id, owner_id, 1, 0, created_at FROM app_notes WHERE owner_id = ? ORDER BY id`,
+        `INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at) ` +
+          `SELECT 'notes', id, owner_id, 1, 0, created_at FROM app_notes WHERE owner_id = ? ORDER BY id`,
       ).bind(owner.id),
     ]);
     const stub = env.COLLECTION_HUB.get(
@@ -398,7 +406,8 @@ describe("query budget: files and uploads (storage quota checked inside the writ
     expectBudget(m, 2, "file upload");
   });
 
-  it("POST /v1/files over the quota: refused in 2 round trips (the refused insert, the usage for the message), nothing written", async () => {
+  // The two: the refused insert, and the usage read for the error message.
+  it("POST /v1/files over the quota: refused in 2 round trips, nothing written", async () => {
     const m = await measure("/v1/files?name=b.png", {
       token: user.accessToken,
       raw: png(5000),
@@ -469,7 +478,8 @@ describe("query budget: blocks and room membership", () => {
     expectBudget(del, 1, "unblock");
   });
 
-  it("POST /v1/rooms: 2 round trips for a new room (one read batch with the block and cap checks, one write batch)", async () => {
+  // One read batch with the block and cap checks, one write batch.
+  it("POST /v1/rooms: 2 round trips for a new room", async () => {
     const [a, b, c] = [await signup(), await signup(), await signup()];
     const group = await measure("/v1/rooms", {
       token: a.accessToken,
@@ -485,7 +495,8 @@ describe("query budget: blocks and room membership", () => {
     expectBudget(again, 3, "reopen direct room");
   });
 
-  it("POST /v1/rooms/:id/members: 3 round trips (membership, one check, one batch that reads the room back); leaving: 2", async () => {
+  // Adding: the membership, one check, and one batch that reads the room back.
+  it("POST /v1/rooms/:id/members: 3 round trips; leaving: 2", async () => {
     const [a, b] = [await signup(), await signup()];
     const room = await api("/v1/rooms", { token: a.accessToken, body: { name: "budget", memberIds: [] } });
     const add = await measure(`/v1/rooms/${room.body.id}/members`, { token: a.accessToken, body: { userId: b.id } });

@@ -83,7 +83,8 @@ describe("Idempotency-Key", () => {
     expect(fb.body.ownerId).toBe(b.id);
   });
 
-  it("the stored fingerprint of a body with a password is keyed, not SHA-256 of route and body; a retry still replays", async () => {
+  // Keyed, not a plain SHA-256 of route and body.
+  it("the stored fingerprint of a body with a password is keyed; a retry still replays", async () => {
     const guest = await api("/v1/auth/anonymous", { body: {} });
     const token = guest.body.session.accessToken;
     const body = { email: `fp.${Date.now()}@example.com`, password: "a guessable password" };

@@ -15,7 +15,8 @@ const png = () => {
 
 async function rowsOwnedBy(userId: string): Promise<Record<string, number>> {
   const tables = await env.DB.prepare(
-    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations'",
+    "SELECT name FROM sqlite_master WHERE type = 'table' " +
+      "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations'",
   ).all<{ name: string }>();
   const out: Record<string, number> = {};
   for (const { name } of tables.results) {

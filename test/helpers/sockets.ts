@@ -40,7 +40,8 @@ export function track(ws: WebSocket): WebSocket {
     onTestFinished(() => closeSocket(ws));
   } catch (e) {
     throw new Error(
-      `a socket opened outside a test (in beforeAll?) is not closed for you: make it untracked and close it in afterAll with closeSocket (${(e as Error).message})`,
+      "a socket opened outside a test (in beforeAll?) is not closed for you: " +
+        `make it untracked and close it in afterAll with closeSocket (${(e as Error).message})`,
     );
   }
   return ws;

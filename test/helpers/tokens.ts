@@ -36,7 +36,8 @@ export async function signWithWrongKey(claims: Record<string, unknown>) {
 /** An unsigned token (`alg: none`). */
 export function unsignedToken(claims: Record<string, unknown>) {
   const now = Math.floor(Date.now() / 1000);
-  return `${part({ alg: "none", typ: "JWT" })}.${part({ iss: "outpost", aud: "outpost:access", iat: now, exp: now + 600, ...claims })}.`;
+  const payload = { iss: "outpost", aud: "outpost:access", iat: now, exp: now + 600, ...claims };
+  return `${part({ alg: "none", typ: "JWT" })}.${part(payload)}.`;
 }
 
 /** A real token whose payload was edited (signature kept). */

@@ -57,7 +57,11 @@ export const adminRoutes = new Hono<AppEnv>()
       summary: "Change a user's role, name or disabled flag (admin)",
       auth: "service",
       description:
-        "Disabling ends every session of the user at once (refresh tokens then get 403 `account_disabled`, sockets close with 4401); login and provider sign-in answer 403 `account_disabled` until the user is enabled again. Access tokens already issued are refused on every route within 60 seconds (403 `account_disabled`). An admin cannot disable or demote itself (409).",
+        "Disabling ends every session of the user at once (refresh tokens then get 403 `account_disabled`, " +
+        "sockets close with 4401); login and provider sign-in answer 403 `account_disabled` until the user is " +
+        "enabled again. Access tokens already issued are refused on every route within 60 seconds (403 " +
+        "`account_disabled`). An admin cannot disable or demote itself, and the last active admin cannot be " +
+        "demoted or disabled (409).",
       responses: {
         200: { description: "The user", schema: AdminUser },
         404: { description: "No such user" },
@@ -103,7 +107,8 @@ export const adminRoutes = new Hono<AppEnv>()
       summary: "The audit log of admin actions, newest first (admin)",
       auth: "service",
       description:
-        "Every admin action, from the API and the console: `{ id, actorId, action, target, at, requestId, detail? }`; `actorId` is `service` for the service key.",
+        "Every admin action, from the API and the console: " +
+        "`{ id, actorId, action, target, at, requestId, detail? }`; `actorId` is `service` for the service key.",
       responses: { 200: { description: "A page of entries", schema: AuditList }, ...refused },
     }),
     requireAdmin,
@@ -117,7 +122,8 @@ export const adminRoutes = new Hono<AppEnv>()
       summary: "Push a notification to users (service key or an admin)",
       auth: "service",
       description:
-        "Queued, then sent to every device of each user. `data` values are strings (FCM's data map only carries strings). Unknown user ids are skipped. Send `Idempotency-Key` so a retried call does not push twice.",
+        "Queued, then sent to every device of each user. `data` values are strings (FCM's data map only carries " +
+        "strings). Unknown user ids are skipped. Send `Idempotency-Key` so a retried call does not push twice.",
       responses: {
         202: { description: "Queued", schema: AdminPushAccepted },
         403: { description: "forbidden: neither the service key nor an admin" },

@@ -1,4 +1,4 @@
-/** `/v1/blocks`: the caller's blocked users. Only ever the caller's own list: there is no way to name another blocker. */
+/** `/v1/blocks`: the caller's blocked users. Only ever the caller's own list: no way to name another blocker. */
 import { Hono } from "hono";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
@@ -17,7 +17,9 @@ export const blockRoutes = new Hono<AppEnv>()
       tag: TAG,
       summary: "Block a user",
       description:
-        "The blocked user can no longer add the caller to a room or open a direct room with them (403), the caller cannot open a direct room with them either, and the caller gets no push for their messages. Blocking someone already blocked answers 200 with the existing block.",
+        "The blocked user can no longer add the caller to a room or open a direct room with them (403), the " +
+        "caller cannot open a direct room with them either, and the caller gets no push for their messages. " +
+        "Blocking someone already blocked answers 200 with the existing block.",
       responses: {
         201: { description: "Blocked", schema: BlockSchema },
         200: { description: "Already blocked", schema: BlockSchema },

@@ -107,7 +107,9 @@ export async function listBlocks(
 /** Of `candidateIds`, those who blocked `blockedId`: one statement whatever the number of candidates. */
 export function blockersAmongQuery(db: Database, blockedId: string, candidateIds: readonly string[]) {
   return db.all<{ blockerId: string }>(
-    sql`SELECT ${blocks.blockerId} AS blockerId FROM ${blocks} WHERE ${blocks.blockedId} = ${blockedId} AND ${blocks.blockerId} IN (SELECT value FROM json_each(${JSON.stringify(candidateIds)}))`,
+    sql`SELECT ${blocks.blockerId} AS blockerId FROM ${blocks}
+      WHERE ${blocks.blockedId} = ${blockedId}
+      AND ${blocks.blockerId} IN (SELECT value FROM json_each(${JSON.stringify(candidateIds)}))`,
   );
 }
 

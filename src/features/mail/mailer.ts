@@ -25,7 +25,7 @@ export interface Mailer {
 /** Environments where mail without a provider may land in the readable development outbox. */
 const OUTBOX_ENVIRONMENTS: readonly string[] = ["development", "test"];
 
-/** Whether mail goes to (and `GET /v1/dev/outbox` serves) the development outbox: no provider, and a local environment. */
+/** Whether mail goes to (and `GET /v1/dev/outbox` serves) the development outbox: no provider, a local environment. */
 export function devOutboxEnabled(cfg: Config): boolean {
   return !cfg.mail.providerUrl && OUTBOX_ENVIRONMENTS.includes(cfg.environment);
 }
@@ -55,7 +55,8 @@ export function createMailer(cfg: Config, db: Database): Mailer {
     return {
       async send() {
         console.error(
-          `configuration error: MAIL_PROVIDER_URL is not set (ENVIRONMENT=${JSON.stringify(cfg.environment)}); mail not sent`,
+          `configuration error: MAIL_PROVIDER_URL is not set (ENVIRONMENT=${JSON.stringify(cfg.environment)}); ` +
+            "mail not sent",
         );
         throw new AppError("misconfigured", "Mail is not configured.");
       },

@@ -8,7 +8,10 @@ export function passwordResetMail(cfg: Config, to: string, token: string, linkBa
   return {
     to,
     subject: `${cfg.appName}: reset your password`,
-    text: `Someone asked to reset the password of your ${cfg.appName} account.\n\nYour reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\nThe code expires in ${limits.passwordResetTtlSec / 60} minutes. If this was not you, ignore this mail.`,
+    text:
+      `Someone asked to reset the password of your ${cfg.appName} account.\n\n` +
+      `Your reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\n` +
+      `The code expires in ${limits.passwordResetTtlSec / 60} minutes. If this was not you, ignore this mail.`,
   };
 }
 
@@ -17,7 +20,9 @@ export function verifyEmailMail(cfg: Config, to: string, token: string, linkBase
   return {
     to,
     subject: `${cfg.appName}: confirm your email`,
-    text: `Your verification code: ${token}\nOr open: ${linkBase}/verify-email?token=${token}\n\nThe code expires in ${limits.emailVerifyTtlSec / 3600} hours.`,
+    text:
+      `Your verification code: ${token}\nOr open: ${linkBase}/verify-email?token=${token}\n\n` +
+      `The code expires in ${limits.emailVerifyTtlSec / 3600} hours.`,
   };
 }
 
@@ -26,6 +31,9 @@ export function adminResetMail(cfg: Config, to: string, token: string, linkBase:
   return {
     to,
     subject: `${cfg.appName}: reset your password`,
-    text: `An administrator of ${cfg.appName} sent you a code to reset your password.\n\nYour reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\nThe code expires in ${limits.passwordResetTtlSec / 60} minutes. If you did not expect this, ignore this mail.`,
+    text:
+      `An administrator of ${cfg.appName} sent you a code to reset your password.\n\n` +
+      `Your reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\n` +
+      `The code expires in ${limits.passwordResetTtlSec / 60} minutes. If you did not expect this, ignore this mail.`,
   };
 }

@@ -80,19 +80,20 @@ function retryDelaySec(attempt: number, retryAfterSec: number): number {
   return Math.min(limits.pushRetryMaxSec, Math.max(backoff, retryAfterSec));
 }
 
-/** Thrown when some `push.deliver` jobs were queued and then queueing failed: running the caller again would queue those twice. */
+/** Thrown when some `push.deliver` jobs were queued, then queueing failed: a rerun of the caller would queue twice. */
 class PartlyQueued extends Error {
   constructor(
     readonly queuedTargets: number,
     cause: unknown,
   ) {
     super(
-      `queueing push.deliver jobs failed after ${queuedTargets} deliveries were queued: ${(cause as Error)?.message ?? String(cause)}`,
+      `queueing push.deliver jobs failed after ${queuedTargets} deliveries were queued: ` +
+        ((cause as Error)?.message ?? String(cause)),
     );
   }
 }
 
-/** Queues `push.deliver` jobs for `targets`, pushDevicesPerJob per job; throws `PartlyQueued` when it fails after the first batch. */
+/** Queues `push.deliver` jobs of pushDevicesPerJob `targets` each; a failure after the first throws `PartlyQueued`. */
 async function enqueueDeliveries(
   env: Env,
   targets: readonly Target[],
@@ -193,7 +194,8 @@ async function deliver(
         // rather than push the delivered ones twice.
         if (summary.sent > 0) {
           console.error(
-            `push: queueing ${again.length} retr${again.length === 1 ? "y" : "ies"} failed; given up so delivered devices are not pushed twice:`,
+            `push: queueing ${again.length} retr${again.length === 1 ? "y" : "ies"} failed; ` +
+              "given up so delivered devices are not pushed twice:",
             (e as Error).message,
           );
           summary.dropped = again.length;

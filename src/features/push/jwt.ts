@@ -53,7 +53,8 @@ export async function signJwt(
   header: Record<string, string>,
   claims: Record<string, string | number>,
 ): Promise<string> {
-  const input = `${b64url(enc.encode(JSON.stringify({ alg, ...header })))}.${b64url(enc.encode(JSON.stringify(claims)))}`;
+  const part = (value: object) => b64url(enc.encode(JSON.stringify(value)));
+  const input = `${part({ alg, ...header })}.${part(claims)}`;
   const sig = await crypto.subtle.sign(ALGS[alg].signAlg, key, enc.encode(input));
   return `${input}.${b64url(sig)}`;
 }

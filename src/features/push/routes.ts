@@ -19,7 +19,9 @@ export const deviceRoutes = new Hono<AppEnv>()
       tag: "Push",
       summary: "Register this device's push token",
       description:
-        "Registering a token that is already known (to any account) moves it to the caller and answers 200: a phone that changes hands stops getting the previous owner's notifications. Each account keeps its most recently registered devices; the oldest beyond the limit are dropped.",
+        "Registering a token that is already known (to any account) moves it to the caller and answers 200: a " +
+        "phone that changes hands stops getting the previous owner's notifications. Each account keeps its most " +
+        "recently registered devices; the oldest beyond the limit are dropped.",
       responses: {
         201: { description: "New device", schema: DeviceSchema },
         200: { description: "Known token, now the caller's", schema: DeviceSchema },

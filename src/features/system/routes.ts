@@ -32,7 +32,8 @@ export const devRoutes = new Hono<AppEnv>().get(
   describe({
     tag: "Development",
     summary:
-      "Mail sent in local development (served only when ENVIRONMENT is development or test and no mail provider is set)",
+      "Mail sent in local development " +
+      "(served only when ENVIRONMENT is development or test and no mail provider is set)",
     auth: "none",
     responses: {
       200: {
@@ -66,7 +67,8 @@ export function mountDocs(app: Hono<AppEnv>) {
           title: "Outpost API",
           version: "1",
           description:
-            "Backend for mobile apps: accounts, app data, media, chat, push. Errors are RFC 9457 problem+json with a stable `code`.",
+            "Backend for mobile apps: accounts, app data, media, chat, push. " +
+            "Errors are RFC 9457 problem+json with a stable `code`.",
         },
         servers: [{ url: "/" }],
         components: {

@@ -55,7 +55,7 @@ const calls = (): Call[] => [
 
 describe("authorization matrix", () => {
   for (const call of calls()) {
-    it(`${call.name}: no token 401, user 403, disabled user 403, admin ${call.ok}, service key ${call.ok}`, async () => {
+    it(`${call.name}: no token 401, user 403, disabled 403, admin ${call.ok}, service key ${call.ok}`, async () => {
       const send = async (token: string | null) =>
         api(await call.path(), { method: call.method, token, ...(call.body ? { body: call.body() } : {}) });
       expectProblem(await send(null), 401, "unauthorized");
@@ -68,7 +68,7 @@ describe("authorization matrix", () => {
     });
   }
 
-  it("an admin's token stops working on the admin API at once when its session ends or the admin is demoted", async () => {
+  it("an admin token stops working at once when its session ends or the admin is demoted", async () => {
     const a = await signupAdmin();
     expect((await api("/v1/admin/users", { token: a.accessToken })).status).toBe(200);
     expect(

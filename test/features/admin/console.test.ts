@@ -154,7 +154,8 @@ describe("headers and CSRF", () => {
     expect(home.headers.get("cache-control")).toBe("no-store");
   });
 
-  it("a form without its token, with another session's token, or from another origin is refused and changes nothing", async () => {
+  // A refused form changes nothing.
+  it("a form with no token, another session's token or another origin is refused", async () => {
     const target = await signup();
     const { b, csrf } = await signIn(admin);
     const { csrf: otherCsrf } = await signIn(admin);
@@ -217,7 +218,8 @@ describe("pages and actions", () => {
       ["/admin/collections/notes", "seen by the console"],
       [
         // Across all owners a list filters on its sort field (the API's rule): sort by title.
-        `/admin/collections/notes?where=${encodeURIComponent(JSON.stringify({ title: "seen by the console" }))}&sort=title`,
+        `/admin/collections/notes?where=${encodeURIComponent(JSON.stringify({ title: "seen by the console" }))}` +
+          "&sort=title",
         "seen by the console",
       ],
       [`/admin/collections/notes/${note.body.id}`, "seen by the console"],
@@ -256,7 +258,7 @@ describe("pages and actions", () => {
     expect((await api(`/v1/admin/users/${u.id}`, { token: env.SERVICE_KEY })).status).toBe(404);
   });
 
-  it("editing a record uses the collection's validation, and the API returns the edit; the audit log has it", async () => {
+  it("editing a record uses the collection's validation; the API and audit log show the edit", async () => {
     const u = await signup();
     const note = await api("/v1/collections/notes/records", {
       token: u.accessToken,

@@ -23,7 +23,8 @@ describe("users have a role and a disabled flag", () => {
 });
 
 describe("a disabled account", () => {
-  it("gets 403 account_disabled from login (a wrong password still gets 401), and can log in again once enabled", async () => {
+  // A wrong password still gets 401.
+  it("gets 403 account_disabled from login, and can log in again once enabled", async () => {
     const user = await signup();
     const res = await disable(user.id);
     expect(res.status, res.text).toBe(200);
@@ -43,7 +44,8 @@ describe("a disabled account", () => {
     expect((await api("/v1/auth/login", { body: { email: user.email, password: user.password } })).status).toBe(200);
   });
 
-  it("gets 403 account_disabled from refresh, and its sessions have ended (no socket ticket, not counted as live)", async () => {
+  // Ended: no socket ticket, and not counted as live.
+  it("gets 403 account_disabled from refresh, and its sessions have ended", async () => {
     const user = await signup();
     expect((await disable(user.id)).status).toBe(200);
     expectProblem(
@@ -66,7 +68,8 @@ describe("a disabled account", () => {
     expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: user.refreshToken } }), 401, "unauthorized");
   });
 
-  it("keeps that answer after the cron's cleanup of expired sessions (which still drops other users' expired ones)", async () => {
+  // The cleanup still drops other users' expired sessions.
+  it("keeps that answer after the cron's cleanup of expired sessions", async () => {
     const [disabled, other] = [await signup(), await signup()];
     expect((await disable(disabled.id)).status).toBe(200);
     await env.DB.prepare("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z' WHERE user_id = ?")

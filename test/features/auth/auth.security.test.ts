@@ -74,7 +74,7 @@ describe("auth: sessions and refresh tokens", () => {
     expect((await api("/v1/me", { token: next.body.session.accessToken })).status).toBe(200);
   });
 
-  it("the rotated token presented more than 10 s after its rotation → 401 refresh_token_reused and the session is revoked", async () => {
+  it("a rotated token used over 10 s after rotation → 401 refresh_token_reused, session revoked", async () => {
     const u = await signup();
     const first = await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } });
     expect(first.status).toBe(200);
@@ -198,7 +198,8 @@ describe("auth: no account enumeration", () => {
     expect(ratio).toBeLessThan(3);
   });
 
-  it("password-reset answers 202 for unknown and known emails alike (same status, body and content type); only the known one gets mail", async () => {
+  // Alike: same status, body and content type.
+  it("password-reset answers 202 alike for unknown and known emails; only the known one gets mail", async () => {
     const u = await signup();
     const ghost = uniqueEmail("ghost");
     const unknown = await api("/v1/auth/password-reset", { body: { email: ghost }, settle: true });

@@ -74,7 +74,8 @@ async function expectLockedOut(attacker: Credentials & { id: string }, victim: {
 }
 
 describe("pre-registration account takeover", () => {
-  it("signup with the victim's email, then the victim signs in with Google: a fresh account the attacker cannot reach", async () => {
+  // The attacker cannot reach that account.
+  it("attacker signs up with the victim's email; the victim's Google sign-in gets a fresh account", async () => {
     const email = uniqueEmail("victim");
     const attacker = await signup({ email, password: "attacker password" });
     const victim = await victimSignsInWithGoogle(attacker.id, email);
@@ -86,13 +87,15 @@ describe("pre-registration account takeover", () => {
     expect(rows.results).toHaveLength(1);
     const again = await googleSignIn(email, true, rows.results[0]!.subject);
     expect(again.body.user.id).toBe(victim.id);
-    // The old account keeps its id and data but has no email, so its leftover password reset mail can't be redeemed on it.
+    // The old account keeps its id and data but has no email, so its leftover password reset mail
+    // can't be redeemed on it.
     expect(
       await env.DB.prepare("SELECT email, email_verified FROM users WHERE id = ?").bind(attacker.id).first(),
     ).toEqual({ email: null, email_verified: 0 });
   });
 
-  it("a guest linked to the victim's email, then the victim signs in with Google: a fresh account the attacker cannot reach", async () => {
+  // The attacker cannot reach that account.
+  it("a guest linked to the victim's email; the victim's Google sign-in gets a fresh account", async () => {
     const email = uniqueEmail("victim");
     const guest = await api("/v1/auth/anonymous", { body: {} });
     const linked = await api("/v1/auth/link", {
@@ -120,7 +123,7 @@ describe("pre-registration account takeover", () => {
     expectProblem(await api("/v1/auth/verify-email/confirm", { body: { token: code } }), 400, "invalid_token");
   });
 
-  it("a provider identity with an unverified email does not take that email: the real owner can still sign up", async () => {
+  it("an identity with an unverified email does not take that email; its owner can still sign up", async () => {
     const email = uniqueEmail("victim");
     const provider = await googleSignIn(email, false);
     expect(provider.status, provider.text).toBe(200);
@@ -172,7 +175,8 @@ describe("pre-registration account takeover", () => {
     expect(new Set(results.map((r) => r.body.user.id)).size).toBe(1);
   });
 
-  it("concurrent first sign-ins of one identity, called side by side in the service: one account, no error", async () => {
+  // Called side by side in the service.
+  it("concurrent first sign-ins of one identity: one account, no error", async () => {
     const identity = {
       provider: "google" as const,
       subject: `g-${crypto.randomUUID()}`,

@@ -79,7 +79,8 @@ describe("socket tickets: the happy path", () => {
     expectProblem(await wsUpgrade(room.id, `?ticket=${encodeURIComponent(ticket)}`), 401, "unauthorized");
   });
 
-  it("the ticket's caller has the same userId and sessionId as the token that made it; header and ?token= still work", async () => {
+  // The Authorization header and ?token= still work beside tickets.
+  it("the ticket's caller has the userId and sessionId of the token that made it", async () => {
     const u = await signup();
     const { sub, sid } = claimsOf(u.accessToken);
     const viaTicket = await callProbe(`?ticket=${(await ticketFor(u.accessToken)).ticket}`);
@@ -187,7 +188,7 @@ describe("socket tickets: who is refused", () => {
     ).toBe(0);
   });
 
-  it("the socket refuses made-up, malformed and oversized tickets; a ticket only opens rooms its user belongs to", async () => {
+  it("made-up, malformed and oversized tickets are refused; a ticket opens only its user's rooms", async () => {
     const alice = await signup();
     const mallory: TestUser = await signup();
     const room = await createGroup(alice);

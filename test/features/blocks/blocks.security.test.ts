@@ -33,7 +33,8 @@ describe("blocks: security", () => {
     expectProblem(await api(`/v1/blocks/${bob.id}`, { method: "DELETE", token: serviceKey() }), 403, "forbidden");
   });
 
-  it("DELETE /v1/blocks/:userId only acts on the caller's own blocks: neither a stranger nor the blocked user can lift one", async () => {
+  // Neither a stranger nor the blocked user can lift one.
+  it("DELETE /v1/blocks/:userId acts only on the caller's own blocks", async () => {
     const [alice, carol, mallory] = [await signup(), await signup(), await signup()];
     await block(alice, carol.id);
     // Mallory names Carol (the user Alice blocked): Mallory has no such block.
@@ -43,7 +44,8 @@ describe("blocks: security", () => {
     expect((await listBlocks(alice)).body.items.map((b) => b.userId)).toEqual([carol.id]);
   });
 
-  it("GET /v1/blocks shows only the caller's blocks; a cursor from another user's list reveals nothing of theirs", async () => {
+  // A cursor from another user's list reveals nothing of theirs.
+  it("GET /v1/blocks shows only the caller's blocks", async () => {
     const [alice, bob, carol, dave] = [await signup(), await signup(), await signup(), await signup()];
     await block(alice, carol.id);
     await block(alice, dave.id);

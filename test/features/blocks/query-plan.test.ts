@@ -1,4 +1,7 @@
-/** EXPLAIN QUERY PLAN for the statements blocks, room limits and push recipients run: every table access goes through an index. */
+/**
+ * EXPLAIN QUERY PLAN for the statements blocks, room limits and push recipients run: every table access goes
+ * through an index.
+ */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
@@ -29,7 +32,10 @@ async function plan(q: Q): Promise<string> {
   return res.results.map((r) => r.detail).join("\n");
 }
 
-/** Every table access goes through an index (json_each is a table-valued function and CONSTANT ROW a FROM-less SELECT, neither a table), and no sort after the fact. */
+/**
+ * Every table access goes through an index (json_each is a table-valued function and CONSTANT ROW a FROM-less
+ * SELECT, neither a table), and no sort after the fact.
+ */
 function expectIndexed(p: string, ...indexes: string[]) {
   for (const ix of indexes) expect(p).toContain(ix);
   for (const line of p.split("\n")) {
@@ -68,7 +74,8 @@ describe("blocks and room limits: the queries use indexes", () => {
     ).toHaveLength(2);
   });
 
-  it("room creation: the people named (blocks both ways, today's adds) and the caller's side, in a few bound parameters", async () => {
+  // The people named (blocks both ways, today's adds), then the caller's side.
+  it("room creation: the people and caller queries use indexes and few bound parameters", async () => {
     const ids = Array.from({ length: 100 }, (_, i) => `u${i}`);
     const day = utcDay(Date.now());
     const people = await plan(peopleQuery(db, "me", ids, day));

@@ -192,7 +192,8 @@ export async function insertFile(
 ): Promise<string> {
   const id = crypto.randomUUID();
   await env.DB.prepare(
-    "INSERT INTO files (id, owner_id, object_key, name, content_type, size, visibility, etag, status, created_at) VALUES (?, ?, ?, 'photo.jpg', 'image/jpeg', 3, ?, '', ?, ?)",
+    "INSERT INTO files (id, owner_id, object_key, name, content_type, size, visibility, etag, status, created_at) " +
+      "VALUES (?, ?, ?, 'photo.jpg', 'image/jpeg', 3, ?, '', ?, ?)",
   )
     .bind(id, ownerId, `f/${id}`, visibility, status, new Date().toISOString())
     .run();

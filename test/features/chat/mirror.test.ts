@@ -35,7 +35,8 @@ afterEach(() => {
 });
 
 describe("chat: coalesced D1 mirror and push jobs", () => {
-  it("broadcasts a socket send before D1 has it; one flush then carries a burst to D1 (last message, seq, the sender's read position)", async () => {
+  // The flush writes the last message, seq and the sender's read position.
+  it("broadcasts a socket send before D1 has it; one flush carries a burst to D1", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const { socket } = await connect(alice, room.id);
@@ -58,7 +59,8 @@ describe("chat: coalesced D1 mirror and push jobs", () => {
     socket.close();
   });
 
-  it("a socket send reaches the room list on its own within the flush pace (the room's own timer, not the retry alarm)", async () => {
+  // The room's own timer flushes it, not the retry alarm.
+  it("a socket send reaches the room list on its own within the flush pace", async () => {
     const alice = await signup();
     const room = await createGroup(alice);
     const { socket } = await connect(alice, room.id);
@@ -75,7 +77,8 @@ describe("chat: coalesced D1 mirror and push jobs", () => {
     socket.close();
   });
 
-  it("an object that restarts mid-burst loses nothing: the alarm finishes the flush, every push job is queued once, seq stays gapless", async () => {
+  // Every push job is queued once, and seq stays gapless.
+  it("an object restarting mid-burst loses nothing: the alarm finishes the flush", async () => {
     const [alice, bob] = [await signup({ name: "Alice" }), await signup()];
     const room = await createGroup(alice, [bob], "Burst");
     const stub = roomStub(room.id);
@@ -169,7 +172,8 @@ describe("chat: coalesced D1 mirror and push jobs", () => {
     socket.close();
   });
 
-  it("a REST send, read or delete is answered after the flush that carries it (not after the pace); concurrent REST sends share flushes", async () => {
+  // Each is answered after the flush that carries it, not after the pace.
+  it("REST sends, reads and deletes answer after their flush; concurrent sends share flushes", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     await onTestClock(room.id, { holdFlushes: true });

@@ -29,7 +29,8 @@ const tombstoneOf = (m: Message) => ({
 });
 
 describe("deleting a chat message", () => {
-  it("the sender deletes: 204, sockets get `deleted`, history/replay/listing show the tombstone, seq keeps no gaps", async () => {
+  // History, replay and listing show the tombstone; seq keeps no gaps.
+  it("the sender deletes: 204, sockets get `deleted`, the tombstone shows everywhere", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const a = await connect(alice, room.id);
@@ -105,7 +106,8 @@ describe("deleting a chat message", () => {
     expect((await del(alice, roomId, m.seq)).status).toBe(204);
   });
 
-  it("security: no token, a tampered token and the service key are refused; a stranger gets 404 and nothing changes", async () => {
+  // Refused: no token, a tampered token, the service key. Nothing changes.
+  it("security: bad tokens and the service key are refused; a stranger gets 404", async () => {
     const [alice, mallory] = [await signup(), await signup()];
     const room = await createGroup(alice);
     const m = (await sendRest(alice, room.id, "private")).body;
@@ -149,7 +151,7 @@ describe("deleting a chat message", () => {
     expect(await requestsFor("/fcm/v1/", token)).toHaveLength(1);
   });
 
-  it("a message deleted before it was mirrored to D1 is mirrored as a tombstone, and no push job is queued for it", async () => {
+  it("a message deleted before its D1 mirror is mirrored as a tombstone, with no push job", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     await sendRest(alice, room.id, "mirrored");
@@ -157,7 +159,8 @@ describe("deleting a chat message", () => {
     // A message stored, then a crash before its mirror and push job.
     await runInDurableObject(stub, (o: ChatRoom, state) => {
       state.storage.sql.exec(
-        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (2, ?, ?, 'crash-1', 'secret', NULL, ?)",
+        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) " +
+          "VALUES (2, ?, ?, 'crash-1', 'secret', NULL, ?)",
         crypto.randomUUID(),
         alice.id,
         new Date().toISOString(),

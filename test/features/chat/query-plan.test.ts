@@ -31,13 +31,14 @@ describe("chat: a room's coalesced D1 flush is indexed", () => {
       room.id,
       JSON.stringify([alice.id]),
     );
-    expect(update).toMatch(
-      /SEARCH rooms USING INDEX sqlite_autoindex_rooms_1|SEARCH rooms USING INTEGER PRIMARY KEY|SEARCH rooms USING PRIMARY KEY/,
-    );
+    expect(update).toMatch(/SEARCH rooms USING (?:INDEX sqlite_autoindex_rooms_1|INTEGER PRIMARY KEY|PRIMARY KEY)/);
     expect(update).toMatch(/SEARCH room_members/);
     expect(update).toMatch(/SEARCH users/);
     const reads = await plan(
-      "UPDATE room_members SET last_read_seq = max(room_members.last_read_seq, (SELECT value FROM json_each(?) WHERE key = room_members.user_id)) WHERE room_members.room_id = ? AND room_members.user_id IN (SELECT key FROM json_each(?))",
+      "UPDATE room_members SET last_read_seq = max(room_members.last_read_seq, " +
+        "(SELECT value FROM json_each(?) WHERE key = room_members.user_id)) " +
+        "WHERE room_members.room_id = ? " +
+        "AND room_members.user_id IN (SELECT key FROM json_each(?))",
       positions,
       room.id,
       positions,
@@ -68,7 +69,8 @@ describe("chat: session and heartbeat queries are indexed", () => {
     expectSearches(await plan("SELECT user_id FROM room_members WHERE room_id = ?", "r"));
     expectSearches(
       await plan(
-        "SELECT (SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?) AS member, (SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ?) AS session",
+        "SELECT (SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?) AS member, " +
+          "(SELECT 1 FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ?) AS session",
         "r",
         "u",
         "s",

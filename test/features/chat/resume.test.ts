@@ -49,7 +49,8 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     socket.close();
   });
 
-  it("evicting the room object between messages loses nothing and keeps seq gapless; hibernated sockets keep working", async () => {
+  // Hibernated sockets keep working across the eviction.
+  it("evicting the room between messages loses nothing and keeps seq gapless", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const stub = roomStub(room.id);
@@ -100,7 +101,8 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     expect(view.body.lastMessage.seq).toBe(20);
   });
 
-  it("the room list shows a REST send as lastMessage as soon as it returns; a socket send once the room's next flush ran", async () => {
+  // As lastMessage: a REST send as soon as it returns; a socket send once the room's next flush ran.
+  it("the room list shows a REST send at once, a socket send after the next flush", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const other = await createGroup(alice, [], "Quiet");
@@ -132,7 +134,8 @@ describe("chat: nothing is lost across disconnects and evictions", () => {
     // Simulate a crash after the synchronous store, before the mirror ran.
     await runInDurableObject(stub, (_o: ChatRoom, state) => {
       state.storage.sql.exec(
-        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (2, ?, ?, 'crash-1', 'orphan', NULL, ?)",
+        "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) " +
+          "VALUES (2, ?, ?, 'crash-1', 'orphan', NULL, ?)",
         crypto.randomUUID(),
         alice.id,
         new Date().toISOString(),

@@ -218,7 +218,8 @@ describe("chat rooms over REST: errors", () => {
     expect(history.body.items.map((m: { text: string }) => m.text)).toEqual(["before the limit", "I can still talk"]);
   });
 
-  it("a resend with a known clientId returns the first message (200) even while rate limited or once its file is no longer shareable", async () => {
+  // Even while rate limited, or once its file is no longer shareable.
+  it("a resend with a known clientId returns the first message (200)", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const file = await insertFile(alice.id, "public");

@@ -123,7 +123,7 @@ describe("chat rooms over REST: happy paths", () => {
     expect((await api(`/v1/rooms`, { token: bob.accessToken })).body.items).toEqual([]);
   });
 
-  it("deleting an owner's account removes their memberships and hands their groups on; their messages stay", async () => {
+  it("deleting an owner's account drops their memberships, hands their groups on; messages stay", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     await sendRest(alice, room.id, "last words");
@@ -161,7 +161,7 @@ describe("chat rooms over REST: happy paths", () => {
     expect(off.body.muted).toBe(false);
   });
 
-  it("POST /v1/rooms/:id/messages stores (201) and a retry with the same clientId returns the first (200)", async () => {
+  it("POST /v1/rooms/:id/messages stores (201); a retry with its clientId returns the first (200)", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const file = await insertFile(alice.id, "private");

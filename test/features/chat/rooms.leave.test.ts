@@ -14,7 +14,8 @@ const roomIds = async (who: { accessToken: string }) =>
   (await api("/v1/rooms", { token: who.accessToken })).body.items.map((r: RoomBody) => r.id);
 
 describe("leaving a direct room", () => {
-  it("a member leaves a direct room (204): it is gone for them, their socket is closed, the other keeps it and its history", async () => {
+  // Their socket is closed; the other member keeps the room and its history.
+  it("a member leaves a direct room (204): gone for them, the other keeps it", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = (await direct(alice, bob.id)).body;
     await sendRest(alice, room.id, "hello?");
@@ -33,7 +34,8 @@ describe("leaving a direct room", () => {
     ).toEqual(["hello?"]);
   });
 
-  it("the one who stayed cannot pull the leaver back: opening the direct room again returns it without them", async () => {
+  // Opening it again returns the room without them.
+  it("the one who stayed cannot pull the leaver back by opening the direct room again", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = (await direct(alice, bob.id)).body;
     await leave(bob, room.id);
@@ -76,7 +78,8 @@ describe("leaving a direct room", () => {
 });
 
 describe("leaving a group", () => {
-  it("the owner cannot add back someone who left (403 on userId); the leaver rejoins by adding themselves (201)", async () => {
+  // The leaver rejoins by adding themselves.
+  it("the owner cannot add back someone who left (403 on userId); they rejoin alone (201)", async () => {
     const [alice, bob, carol] = [await signup(), await signup(), await signup()];
     const room = await createGroup(alice, [bob, carol]);
     await sendRest(alice, room.id, "one");
@@ -99,7 +102,7 @@ describe("leaving a group", () => {
     expect((await add(bob, room.id, bob.id)).status).toBe(201);
   });
 
-  it("someone the owner removed (they did not leave) can be added back by the owner, and cannot rejoin alone", async () => {
+  it("someone the owner removed can be added back by the owner, and cannot rejoin alone", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     expect(
@@ -109,7 +112,8 @@ describe("leaving a group", () => {
     expect((await add(alice, room.id, bob.id)).status).toBe(201);
   });
 
-  it("an owner who leaves can rejoin, as a member of the room they handed on; a last leaver who rejoins is its owner again", async () => {
+  // The owner who leaves hands the room on, and rejoins as a member of it.
+  it("an owner who leaves rejoins as a member; a last leaver who rejoins is owner again", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     await leave(alice, room.id);

@@ -139,7 +139,8 @@ describe("rate limit on room creation and member adds", () => {
 });
 
 describe("daily cap on distinct people a user adds to rooms", () => {
-  it("a group that would take the user past the cap → 429 rate_limited with Retry-After until the UTC day ends; within it → 201", async () => {
+  // Retry-After runs to the end of the UTC day.
+  it("a group past the cap → 429 rate_limited until the UTC day ends; within it → 201", async () => {
     const [alice, bob, carol] = [await signup(), await signup(), await signup()];
     await alreadyAdded(alice, limits.chatNewPeoplePerDay - 1);
     const res = await api("/v1/rooms", {
@@ -157,7 +158,7 @@ describe("daily cap on distinct people a user adds to rooms", () => {
     ).toBe(201);
   });
 
-  it("people already added today do not count again; a new one in a group, by add or by direct room is refused", async () => {
+  it("people added today count once; a new one is refused in a group, by add or direct room", async () => {
     const [alice, bob, carol] = [await signup(), await signup(), await signup()];
     await alreadyAdded(alice, limits.chatNewPeoplePerDay - 1);
     const room = await createGroup(alice, [bob], "first");
@@ -182,7 +183,8 @@ describe("daily cap on distinct people a user adds to rooms", () => {
     ).toBe(201);
   });
 
-  it("a room created with no one else, rejoining a room and reopening a direct room add nobody new and are not capped", async () => {
+  // A room created with no one else, rejoining a room, and reopening a direct room.
+  it("rooms that add nobody new are not capped", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const group = await createGroup(alice, [bob]);
     const dm = await api<RoomBody>("/v1/rooms", {

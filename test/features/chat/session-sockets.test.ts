@@ -26,7 +26,7 @@ async function sessionIdOf(user: TestUser): Promise<string> {
 }
 
 describe("chat sockets end with their session (4401)", () => {
-  it("logout closes the sockets of that session in every room; the user's other session and other users stay", async () => {
+  it("logout closes that session's sockets in every room; other sessions and users stay", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const alice2 = await login(alice);
     const room = await createGroup(alice, [bob]);

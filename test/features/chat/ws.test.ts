@@ -210,7 +210,8 @@ describe("chat over WebSockets", () => {
     a.socket.close();
   });
 
-  it("an upgrade that passed the Worker's membership check just before the member was removed is refused by the room", async () => {
+  // The upgrade passed the Worker's membership check just before the member was removed.
+  it("the room refuses an upgrade whose member was removed after the Worker's check", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     const a = await connect(alice, room.id);
@@ -251,7 +252,8 @@ describe("chat over WebSockets", () => {
     a.socket.close();
   });
 
-  it("deleting an account cuts that user's sockets with 4401 (their sessions ended) and removes the membership", async () => {
+  // 4401: the user's sessions have ended.
+  it("deleting an account cuts its sockets with 4401 and removes the membership", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const room = await createGroup(alice, [bob]);
     await sendRest(bob, room.id, "before I go");

@@ -33,7 +33,7 @@ async function refused(token: string, operations: Op[], status: number, code: st
 }
 
 describe("POST /v1/batch", () => {
-  it("applies creates, updates, replaces and deletes across collections in order, and returns each result", async () => {
+  it("applies creates, updates, replaces and deletes across collections in order, returning each", async () => {
     const user = await signup();
     const n1 = await createNote(user, { title: "one", tags: ["x"] });
     const n2 = await createNote(user, { title: "two" });
@@ -102,7 +102,8 @@ describe("POST /v1/batch", () => {
     expect((await read(user, "notes", n.id)).body).toMatchObject({ title: "v2", version: 2 });
   });
 
-  it("reports the first failing operation: not found, forbidden, invalid data, an earlier operation's effect", async () => {
+  // Failures covered: not found, forbidden, invalid data, an earlier operation's effect.
+  it("reports the first failing operation", async () => {
     const [me, other] = [await signup(), await signup()];
     const mine = await createNote(me, { title: "mine" });
     const theirNote = await createNote(other, { title: "theirs" });
@@ -236,7 +237,8 @@ describe("POST /v1/batch", () => {
     socket.close();
   });
 
-  it("security: no token, a tampered token → 401; the service key bypasses rules; strangers' records are not found", async () => {
+  // No token and a tampered token get 401; strangers' records are not found.
+  it("security: 401 without a valid token; the service key bypasses rules", async () => {
     const [me, other] = [await signup(), await signup()];
     const theirs = await createNote(other, { title: "theirs" });
     const ops: Op[] = [{ op: "delete", collection: "notes", id: theirs.id }];

@@ -74,7 +74,7 @@ describe("collections: change feed", () => {
     expect(rest.items.at(-2)).toEqual(n0);
   });
 
-  it("shows a caller only what it may read: a stranger sees none of another user's notes or their tombstones", async () => {
+  it("shows a caller only what it may read: none of a stranger's notes or tombstones", async () => {
     const owner = await signup();
     const stranger = await signup();
     const note = await createNote(owner);

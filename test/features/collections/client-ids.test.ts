@@ -41,7 +41,7 @@ describe("create with a client id", () => {
     expect(await logRows(id)).toEqual(log);
   });
 
-  it("the same id with other fields, from another user, or of a deleted record → 409 conflict, nothing written", async () => {
+  it("a reused id with other fields, by another user or of a deleted record → 409, no write", async () => {
     const [me, other] = [await signup(), await signup()];
     const id = crypto.randomUUID();
     expect((await api(notes, { token: me.accessToken, body: { id, title: "mine" } })).status).toBe(201);
@@ -68,7 +68,8 @@ describe("create with a client id", () => {
     expect((await api(`${notes}/${id}`, { token: me.accessToken })).status).toBe(404);
   });
 
-  it("ids are UUIDs (any version, RFC variant), accepted in any case and stored lowercase; anything else is a 400 on `id`", async () => {
+  // Any UUID version with the RFC variant is accepted.
+  it("ids are UUIDs in any case, stored lowercase; anything else is a 400 on `id`", async () => {
     const user = await signup();
     const upper = crypto.randomUUID().toUpperCase();
     const res = await api(notes, { token: user.accessToken, body: { id: upper, title: "caps" } });

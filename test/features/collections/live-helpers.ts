@@ -91,7 +91,8 @@ export class LiveSocket {
       const left = deadline - Date.now();
       if (left <= 0 || !this.open)
         throw new Error(
-          `no ${type} frame within ${timeoutMs} ms (open: ${this.open}); buffered: ${JSON.stringify(this.buffer).slice(0, 500)}`,
+          `no ${type} frame within ${timeoutMs} ms (open: ${this.open}); ` +
+            `buffered: ${JSON.stringify(this.buffer).slice(0, 500)}`,
         );
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);

@@ -72,7 +72,8 @@ async function duringNextReplay(
 }
 
 describe("subscribe: replay, ready, live", () => {
-  it("replays every change after `since` (as /changes has them), then ready, then each new change in cursor order, tombstones included", async () => {
+  // The replay matches /changes, tombstones included.
+  it("replays changes after `since`, then ready, then each new change in cursor order", async () => {
     const user = await signup();
     const a = await createNote(user, { title: "a" });
     const b = await createNote(user, { title: "b" });
@@ -173,7 +174,8 @@ describe("subscribe: replay, ready, live", () => {
     second.socket.close();
   });
 
-  it("a write landing between the replay query and going live is delivered once (another socket was already live)", async () => {
+  // Setup: another socket on the hub was already live.
+  it("a write between the replay query and going live is delivered once", async () => {
     const user = await signup();
     const stub = hubOf("notes", user);
     // A socket already live on the hub, so the hub's fan-out runs while the new socket replays.
@@ -203,7 +205,7 @@ describe("subscribe: replay, ready, live", () => {
     late.socket.close();
   });
 
-  it("a write landing during the replay whose notification comes after the socket went live is delivered once", async () => {
+  it("a write during the replay, notified after the socket went live, is delivered once", async () => {
     const user = await signup();
     const stub = hubOf("notes", user);
     let seq = 0;
@@ -223,7 +225,8 @@ describe("subscribe: replay, ready, live", () => {
     socket.close();
   });
 
-  it("a lost notification is repaired from the change log: by the next notification (a gap) and by the heartbeat alarm", async () => {
+  // By the next notification (a gap) and by the heartbeat alarm.
+  it("a lost notification is repaired from the change log", async () => {
     const user = await signup();
     const { socket } = await subscribe(user, "notes");
     // Two writes whose notifications never arrive...
@@ -246,7 +249,8 @@ describe("subscribe: replay, ready, live", () => {
 });
 
 describe("subscribe: hibernation", () => {
-  it("after the hub is evicted from memory, sockets stay, and each new change arrives once (its position comes back from the sockets)", async () => {
+  // The hub's position comes back from the sockets.
+  it("after the hub is evicted, sockets stay and each new change arrives once", async () => {
     const user = await signup();
     const stub = hubOf("notes", user);
     const first = await subscribe(user, "notes");
@@ -333,7 +337,8 @@ describe("subscribe: shards of a shared collection", () => {
     return [...byShard.entries()].sort(([a], [b]) => a - b).map(([, u]) => u);
   }
 
-  it("the root reads each page once and forwards it: a subscriber on every shard gets every post once, in order", async () => {
+  // The root forwards each page to the shards; posts arrive in order.
+  it("the root reads each page once; a subscriber on every shard gets every post once", async () => {
     const users = await onePerShard();
     const subs = await Promise.all(users.map((u) => subscribe(u, "posts")));
     const reads = await runInDurableObject(hubStub(hubName(rootKey("posts"))), (hub: CollectionHub) => {
@@ -361,7 +366,8 @@ describe("subscribe: shards of a shared collection", () => {
     for (const s of subs) s.socket.close();
   });
 
-  it("a shard the root forgot (lost registration) re-registers and reads what it missed at its heartbeat; a page after a gap makes it read the log", async () => {
+  // The root lost the shard's registration. Then a forwarded page after a gap makes the shard read the log.
+  it("a forgotten shard re-registers at its heartbeat and reads what it missed", async () => {
     const users = await onePerShard();
     const last = users.at(-1)!;
     const lastShard = shardOf(last.id);
@@ -392,7 +398,8 @@ describe("subscribe: shards of a shared collection", () => {
 });
 
 describe("subscribe: shard registration races", () => {
-  it("the root does not drop a shard whose stale 'no sockets' answer arrives after it registered again (a socket arrived)", async () => {
+  // The shard registered again (a socket arrived) before the stale answer came in.
+  it("the root keeps a shard whose stale 'no sockets' answer follows its re-registration", async () => {
     const X = limits.liveHubShards - 1;
     const kept = await runInDurableObject(hubStub(hubName(rootKey("posts"))), async (hub: CollectionHub) => {
       const h = hub as unknown as {
@@ -457,7 +464,7 @@ describe("subscribe: the socket's life", () => {
     socket.close();
   });
 
-  it("a silent socket is closed (4408) by the heartbeat alarm; one whose only sign of life is auto-answered pings stays", async () => {
+  it("the heartbeat alarm closes a silent socket (4408); auto-answered pings keep one open", async () => {
     const [quiet, pinging] = [await signup(), await signup()];
     const q = await subscribe(quiet, "posts");
     const p = await subscribe(pinging, "posts");
@@ -478,7 +485,8 @@ describe("subscribe: the socket's life", () => {
     p.socket.close();
   });
 
-  it("logout closes that session's subscription sockets with 4401; the backstop alarm catches a session gone without notice", async () => {
+  // The backstop alarm catches a session that ended without notice.
+  it("logout closes that session's subscription sockets with 4401", async () => {
     const user = await signup();
     const { socket } = await subscribe(user, "notes");
     expect((await api("/v1/auth/logout", { token: user.accessToken, body: {} })).status).toBe(204);
@@ -493,7 +501,7 @@ describe("subscribe: the socket's life", () => {
     expect((await s2.socket.closedWithin()).code).toBe(4401);
   });
 
-  it("deleting the account closes its subscription sockets with 4401, and other subscribers get its posts' tombstones", async () => {
+  it("deleting the account closes its subscriptions (4401); others get its posts' tombstones", async () => {
     const [leaver, watcher] = [await signup(), await signup()];
     const post = await createPost(leaver, "bye");
     const w = await subscribe(watcher, "posts");

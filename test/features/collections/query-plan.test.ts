@@ -159,7 +159,7 @@ function conditions(kind: Kind, nullable: boolean, ownerId: string): unknown[] {
   return out;
 }
 
-/** The `where`s to try: none, each single condition, each pair of equalities, and each of them narrowed to one owner. */
+/** The `where`s to try: none, each single condition, each pair of equalities, and each narrowed to one owner. */
 function wheres(col: Collection, ownerId: string): Record<string, unknown>[] {
   const fields = fieldsOf(col);
   const singles = fields.flatMap(([k, kind, nullable]) => conditions(kind, nullable, ownerId).map((c) => ({ [k]: c })));
@@ -210,7 +210,8 @@ async function plans(queries: { toSQL(): { sql: string; params: unknown[] } }[])
   return out;
 }
 
-describe("collections: every accepted list (sort x where x access x cursor) of every declared collection is indexed", () => {
+// Every accepted list: sort x where x access x cursor.
+describe("collections: every accepted list of every declared collection is indexed", () => {
   for (const col of collections) {
     it(`${col.name}`, async () => {
       const user = await signup();
@@ -232,7 +233,9 @@ describe("collections: every accepted list (sort x where x access x cursor) of e
               undefined,
               encodeCursor({ s: sort, v: sample(kind, user.id), i: "01900000-0000-7000-8000-000000000000" }),
             ]) {
-              const what = `${col.name} ${describeAccess(acc)} sort=${sort} where=${JSON.stringify(where)}${cursor ? " +cursor" : ""}`;
+              const what =
+                `${col.name} ${describeAccess(acc)} sort=${sort} where=${JSON.stringify(where)}` +
+                (cursor ? " +cursor" : "");
               try {
                 const opts = { ...query.output, cursor };
                 checks.push({ what, index: planList(col, acc, opts).index.name, query: listQuery(db, col, acc, opts) });

@@ -38,7 +38,7 @@ describe("collections: sort only on indexed fields", () => {
 
 describe("collections: declarations", () => {
   const rules = { create: "authenticated", read: "owner", list: "owner", update: "owner", delete: "owner" } as const;
-  it("a sortable field gets its indexes; nullable sortable fields and indexes that serve no sort are refused", () => {
+  it("sortable fields get indexes; nullable sortables and indexes serving no sort are refused", () => {
     const ok = collection("ok_decl", {
       fields: { rank: field.integer({ default: 0, sortable: true }), label: field.string({ searchable: true }) },
       rules,

@@ -155,7 +155,8 @@ describe("collections: rule none (service key only)", () => {
 
   async function setup() {
     await env.DB.prepare(
-      "CREATE TABLE IF NOT EXISTS app_vault (id text PRIMARY KEY NOT NULL, owner_id text, created_at text NOT NULL, updated_at text NOT NULL, version integer NOT NULL, secret text NOT NULL)",
+      "CREATE TABLE IF NOT EXISTS app_vault (id text PRIMARY KEY NOT NULL, owner_id text, created_at text NOT NULL, " +
+        "updated_at text NOT NULL, version integer NOT NULL, secret text NOT NULL)",
     ).run();
     const user = await signup();
     const p: Principal = { kind: "user", userId: user.id, sessionId: "s", anonymous: false };

@@ -57,7 +57,8 @@ describe("push: APNs (token auth)", () => {
     expect(new Set(auth).size).toBe(1);
   });
 
-  it("signs one provider token for concurrent first sends (Apple refuses tokens renewed more than every 20 minutes)", async () => {
+  // Apple refuses tokens renewed more often than every 20 minutes.
+  it("signs one provider token for concurrent first sends", async () => {
     clearApnsTokenCache();
     const user = await signup();
     const tokens = [apnsToken(), apnsToken(), apnsToken(), apnsToken()];

@@ -170,7 +170,8 @@ describe("chat messages → push", () => {
     expect(await requestsFor("/fcm/v1/", tb)).toHaveLength(2);
   });
 
-  it("end to end: a message from a blocked user is stored and reaches the blocker's room, but pushes only the others", async () => {
+  // The message is stored and delivered; only the push skips the blocker.
+  it("end to end: a blocked user's message reaches the blocker's room but pushes only others", async () => {
     const alice = await signup({ name: "Alice" });
     const bob = await signup();
     const carol = await signup();

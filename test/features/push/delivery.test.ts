@@ -30,7 +30,8 @@ describe("push delivery", () => {
     await env.DB.batch(
       rows.map((r) =>
         env.DB.prepare(
-          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
+          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) " +
+            "VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
         ).bind(r.id, r.userId, r.token, now, now),
       ),
     );
@@ -159,7 +160,8 @@ describe("push delivery", () => {
     );
   });
 
-  it("a large fan-out whose later slices cannot be queued does not fail the job (a rerun would queue the first slices twice)", async () => {
+  // A rerun would queue the first slices twice.
+  it("a large fan-out whose later slices cannot be queued does not fail the job", async () => {
     const users = await Promise.all(Array.from({ length: 21 }, () => signup()));
     const now = new Date().toISOString();
     const rows = users.flatMap((u) =>
@@ -168,7 +170,8 @@ describe("push delivery", () => {
     await env.DB.batch(
       rows.map((r) =>
         env.DB.prepare(
-          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
+          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) " +
+            "VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
         ).bind(r.id, r.userId, r.token, now, now),
       ),
     );
@@ -196,7 +199,8 @@ describe("push delivery", () => {
     await env.DB.batch(
       rows.map((r) =>
         env.DB.prepare(
-          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
+          "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) " +
+            "VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
         ).bind(r.id, r.userId, r.token, now, now),
       ),
     );

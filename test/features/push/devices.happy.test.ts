@@ -132,7 +132,7 @@ describe("devices: happy paths", () => {
     expect(seen).toEqual(made.map((d) => d.id).reverse());
   });
 
-  it(`keeps at most ${limits.pushDevicesPerUser} devices per account, dropping the least recently registered`, async () => {
+  it(`keeps at most ${limits.pushDevicesPerUser} devices per user, dropping the oldest registered`, async () => {
     const user = await signup();
     const made = await registerInOrder(user, limits.pushDevicesPerUser + 2);
     const ids = (await listDevices(user)).map((d) => d.id);
@@ -216,7 +216,8 @@ describe("devices: happy paths", () => {
     expect(await requestsFor("/fcm/v1/", token)).toHaveLength(1);
   });
 
-  it("the device and admin push routes are documented, exactly, with the device body's required fields and the push's 202", async () => {
+  // Including the device body's required fields and the push's 202.
+  it("the device and admin push routes are documented exactly", async () => {
     expect(await documentedOperations("/v1/devices", "/v1/admin/push")).toEqual([
       "DELETE /v1/devices/{id}",
       "GET /v1/devices",

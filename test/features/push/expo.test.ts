@@ -15,7 +15,8 @@ const expected = (to: string) => ({
 });
 
 describe("push: Expo push service", () => {
-  it("sends one batched request with the access token and one message per device, then schedules the receipt check", async () => {
+  // The request carries the access token.
+  it("sends one batched request, one message per device, then schedules the receipt check", async () => {
     const user = await signup();
     const a = expoToken();
     const b = expoToken();

@@ -86,7 +86,7 @@ describe("push: FCM HTTP v1", () => {
     expect(queued[0]!.delaySeconds).toBe(30);
   });
 
-  it("deletes a device whose token FCM calls not a valid registration token, but not for other bad requests", async () => {
+  it("deletes a device whose token FCM calls invalid, but not on other bad requests", async () => {
     const user = await signup();
     const live = await registerDevice(user, fcmToken(), "fcm");
     await registerDevice(user, fcmToken("invalid"), "fcm");

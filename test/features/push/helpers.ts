@@ -168,7 +168,8 @@ export async function recordRoomJobs(
         const left = deadline - Date.now();
         if (left <= 0)
           throw new Error(
-            `the room enqueued no chat.message job for seq ${seq} within ${timeoutMs} ms; queued: ${JSON.stringify(queued)}`,
+            `the room enqueued no chat.message job for seq ${seq} within ${timeoutMs} ms; ` +
+              `queued: ${JSON.stringify(queued)}`,
           );
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, left);
