@@ -1,7 +1,8 @@
 // `npm run admin -- promote <email> [--local | --remote] [--persist-to <dir>]`: makes an existing
 // account whose email is verified an admin (the first admin of a deployment comes from here; later
-// ones from the console). `demote <email>` takes the role back, except from the last active admin. Runs `wrangler d1 execute DB` on the local database (the
-// default, the one `npm run dev` uses) or, with --remote, on the deployed D1.
+// ones from the console). `demote <email>` takes the role back, except from the last active admin.
+// Runs `wrangler d1 execute DB` on the local database (the default, the one `npm run dev` uses) or,
+// with --remote, on the deployed D1.
 //
 // wrangler's --command takes no bound parameters, so the email goes into the statement as a
 // literal: it must pass a strict address check first (no quotes, spaces, backslashes, semicolons
@@ -111,7 +112,8 @@ function main() {
     const found = rowsOf(execute(plan, explainStatement(plan.email)));
     if (found.length > 0 && !found[0].verified) {
       console.error(
-        `${plan.email} has not verified its email yet: an admin must have. Verify it (POST /v1/auth/verify-email), then run this again.`,
+        `${plan.email} has not verified its email yet: an admin must have. ` +
+          "Verify it (POST /v1/auth/verify-email), then run this again.",
       );
       process.exit(1);
     }
