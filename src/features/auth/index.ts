@@ -4,46 +4,44 @@
  * functions exported here).
  */
 import type { FeatureParts } from "../../lifecycle";
-import { authCleanup } from "./service";
+import { authCleanup } from "./sessions";
 
-export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
-export { authRoutes } from "./routes";
-export { Name, UserSchema } from "./schemas";
 export {
   clearAvatarStatement,
   deleteUserStatement,
   fromUser,
-  getUser,
   isGuestSql,
   liveSessionsQuery,
   rowWhileUserExists,
   sessionLiveSql,
-  toUser,
   updateProfile,
   userEmailSql,
   userExists,
   userExistsSql,
   userNameSql,
   userNamesJsonSql,
-} from "./service";
+} from "./for-features";
+export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
+export { authRoutes } from "./routes";
+export { Name, UserSchema } from "./schemas";
+export { getUser, toUser, type UserRow } from "./users";
 
 export const authParts: FeatureParts = { cleanupTasks: [authCleanup] };
 
 // The admin feature's needs.
+export { issueToken } from "./accounts";
 export {
   adminStanding,
   deleteUserSessions,
   expireUserSessions,
   findConsoleSession,
-  issueToken,
   liveSessionCount,
   newestUsersQuery,
   openConsoleSession,
-  revokeSession,
   searchUsersQuery,
-  type UserRow,
   updateUserStatement,
   userByEmail,
   userCountsQuery,
   userRowQuery,
-} from "./service";
+} from "./for-admin";
+export { revokeSession } from "./sessions";
