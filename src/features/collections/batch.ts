@@ -22,20 +22,11 @@ import type { Principal } from "../../env";
 import { AppError, type FieldError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
 import { fromUser, userExistsSql } from "../auth";
+import { access, narrower, ownerFilter, type RecordRow, visible } from "./access";
 import type { Change } from "./live";
 import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
-import {
-  access,
-  logChange,
-  loggedId,
-  narrower,
-  ownerFilter,
-  type RecordRow,
-  sameFields,
-  selectValues,
-  visible,
-} from "./service";
+import { logChange, loggedId, sameFields, selectValues } from "./writes";
 
 // --- request ---------------------------------------------------------------------------------
 
@@ -118,7 +109,10 @@ const at = (index: number, message: string, extra: FieldError[] = []): { errors:
   errors: [{ path: `operations.${index}`, message }, ...extra],
 });
 
-/** Validates each operation's data with its collection's schema, and the rules that need no data; the first failure is thrown. */
+/**
+ * Validates each operation's data with its collection's schema, and the rules that need no data; the first failure is
+ * thrown.
+ */
 function plan(p: Principal, ops: BatchOperation[]): Planned[] {
   return ops.map((o, index) => {
     const c = findCollection(o.collection)!;
