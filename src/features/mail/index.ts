@@ -1,3 +1,3 @@
 /** Sending mail (one interface: an HTTP provider, or the development outbox) and the mails' texts. */
 export { createMailer, devOutboxEnabled, listOutbox } from "./mailer";
-export { adminResetMail, passwordResetMail, verifyEmailMail } from "./templates";
+export { passwordResetMail, verifyEmailMail } from "./templates";
