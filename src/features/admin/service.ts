@@ -34,7 +34,7 @@ import {
 import { roomCount } from "../chat";
 import { recordCounts } from "../collections";
 import { storageUsage } from "../files";
-import { adminResetMail, createMailer } from "../mail";
+import { createMailer, passwordResetMail } from "../mail";
 import { deviceCount } from "../push";
 import type { AdminUser, AdminUserDetail, AuditEntry, PatchUser } from "./schemas";
 
@@ -256,7 +256,7 @@ export async function sendResetMail(
   if (!user) throw new AppError("not_found", "No such user.");
   if (!user.email) throw new AppError("conflict", "This account has no email address to send a reset code to.");
   const token = await issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
-  await createMailer(config, db).send(adminResetMail(config, user.email, token, linkBase));
+  await createMailer(config, db).send(passwordResetMail(config, user.email, token, linkBase, "admin"));
   await recordAudit(db, actor, { action: "user.reset_mail", target: `user:${id}` });
 }
 

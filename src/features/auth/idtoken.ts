@@ -24,6 +24,7 @@ function jwks(url: string) {
   return set;
 }
 
+/** Who the provider vouches for: its user id (`subject`) and what it says about the email. */
 export interface VerifiedIdentity {
   provider: "apple" | "google";
   subject: string;

@@ -5,47 +5,45 @@
  */
 import type { FeatureParts } from "../../lifecycle";
 import { revocationCleanup } from "./revocations";
-import { authCleanup } from "./service";
+import { authCleanup } from "./sessions";
 
-export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
-export { revokeUserTokens, unmarkDisabled } from "./revocations";
-export { authRoutes } from "./routes";
-export { Name, UserSchema } from "./schemas";
 export {
   clearAvatarStatement,
   deleteUserStatement,
   fromUser,
-  getUser,
   isGuestSql,
   liveSessionsQuery,
   rowWhileUserExists,
   sessionLiveSql,
-  toUser,
   updateProfile,
   userEmailSql,
   userExists,
   userExistsSql,
   userNameSql,
   userNamesJsonSql,
-} from "./service";
+} from "./for-features";
+export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
+export { revokeUserTokens, unmarkDisabled } from "./revocations";
+export { authRoutes } from "./routes";
+export { Name, UserSchema } from "./schemas";
+export { getUser, toUser, type UserRow } from "./users";
 
 export const authParts: FeatureParts = { cleanupTasks: [authCleanup, revocationCleanup] };
 
 // The admin feature's needs.
+export { issueToken } from "./accounts";
 export {
   adminStanding,
   deleteUserSessions,
   expireUserSessions,
   findConsoleSession,
-  issueToken,
   liveSessionCount,
   newestUsersQuery,
   openConsoleSession,
-  revokeSession,
   searchUsersQuery,
-  type UserRow,
   updateUserStatement,
   userByEmail,
   userCountsQuery,
   userRowQuery,
-} from "./service";
+} from "./for-admin";
+export { revokeSession } from "./sessions";

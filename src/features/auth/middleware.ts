@@ -10,7 +10,7 @@ import type { AppEnv, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { safeEqualStr } from "../../lib/crypto";
 import { assertNotRevoked } from "./revocations";
-import { consumeSocketTicket } from "./service";
+import { consumeSocketTicket } from "./sessions";
 import { verifyAccessTokenIssued } from "./tokens";
 
 /** Extracts the bearer token from a header value, or null. */
@@ -85,7 +85,8 @@ function authenticate(opts: AuthOptions) {
       if (!p)
         throw new AppError(
           "unauthorized",
-          "The socket ticket is not valid, was already used, or has expired; get a new one from POST /v1/auth/socket-ticket.",
+          "The socket ticket is not valid, was already used, or has expired; get a new one from POST " +
+            "/v1/auth/socket-ticket.",
         );
     } else if (!opts.optional) {
       throw new AppError("unauthorized", opts.socket ? SOCKET_MISSING : MISSING);
@@ -125,7 +126,9 @@ export const requireSocketUser = Object.assign(authenticate({ accept: "user", so
           required: false,
           schema: { type: "string" },
           description:
-            "Recommended: a single-use ticket from `POST /v1/auth/socket-ticket` (valid 30 seconds), instead of `?token=`, which puts the access token itself into URLs and server logs. `?token=<accessToken>` and the `Authorization` header keep working.",
+            "Recommended: a single-use ticket from `POST /v1/auth/socket-ticket` (valid 30 seconds), instead of " +
+            "`?token=`, which puts the access token itself into URLs and server logs. `?token=<accessToken>` and " +
+            "the `Authorization` header keep working.",
         },
       ],
     },

@@ -9,10 +9,21 @@ import { endSessionSockets } from "../../lifecycle";
 import { idempotency } from "../../middleware/idempotency";
 import { rateLimit } from "../../middleware/rate-limit";
 import { createMailer, mailLinkBase, passwordResetMail, verifyEmailMail } from "../mail";
+import {
+  changePassword,
+  confirmEmail,
+  confirmPasswordReset,
+  createGuest,
+  findUserForReset,
+  issueToken,
+  signup,
+} from "./accounts";
+import { linkGuest, signInWithIdentity } from "./identities";
 import { verifyIdToken } from "./idtoken";
 import { requireUser, userOf } from "./middleware";
-import * as S from "./schemas";
-import * as auth from "./service";
+import * as schemas from "./schemas";
+import { issueSocketTicket, listSessions, login, refresh, revokeSession } from "./sessions";
+import { getUser } from "./users";
 
 const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
 
@@ -30,13 +41,13 @@ export const authRoutes = new Hono<AppEnv>()
       auth: "none",
       rateLimited: true,
       responses: {
-        201: { description: "Account and session", schema: S.AuthResult },
+        201: { description: "Account and session", schema: schemas.AuthResult },
         409: { description: "email_taken" },
       },
     }),
     rateLimit("AUTH_LIMITER", "signup"),
-    validate("json", S.SignupBody),
-    async (c) => c.json(await auth.signup(c.var.db, c.var.config, c.req.valid("json"), ua(c)), 201),
+    validate("json", schemas.SignupBody),
+    async (c) => c.json(await signup(c.var.db, c.var.config, c.req.valid("json"), ua(c)), 201),
   )
   .post(
     "/login",
@@ -46,13 +57,13 @@ export const authRoutes = new Hono<AppEnv>()
       auth: "none",
       rateLimited: true,
       responses: {
-        200: { description: "Account and session", schema: S.AuthResult },
+        200: { description: "Account and session", schema: schemas.AuthResult },
         401: { description: "invalid_credentials (also for an unknown email)" },
       },
     }),
     rateLimit("AUTH_LIMITER", "login"),
-    validate("json", S.LoginBody),
-    async (c) => c.json(await auth.login(c.var.db, c.var.config, c.req.valid("json"), ua(c))),
+    validate("json", schemas.LoginBody),
+    async (c) => c.json(await login(c.var.db, c.var.config, c.req.valid("json"), ua(c))),
   )
   .post(
     "/anonymous",
@@ -61,11 +72,11 @@ export const authRoutes = new Hono<AppEnv>()
       summary: "Start a guest account",
       auth: "none",
       rateLimited: true,
-      responses: { 201: { description: "Guest account and session", schema: S.AuthResult } },
+      responses: { 201: { description: "Guest account and session", schema: schemas.AuthResult } },
     }),
     rateLimit("AUTH_LIMITER", "anonymous"),
     validate("json", EmptyBody),
-    async (c) => c.json(await auth.createGuest(c.var.db, c.var.config, ua(c)), 201),
+    async (c) => c.json(await createGuest(c.var.db, c.var.config, ua(c)), 201),
   )
   .post(
     "/link",
@@ -74,15 +85,15 @@ export const authRoutes = new Hono<AppEnv>()
       summary: "Turn the calling guest into a full account (same id)",
       rateLimited: true,
       responses: {
-        200: { description: "The upgraded user", schema: v.object({ user: S.UserSchema }) },
+        200: { description: "The upgraded user", schema: v.object({ user: schemas.UserSchema }) },
         409: { description: "email_taken, or not a guest (conflict)" },
       },
     }),
     requireUser,
     idempotency,
     rateLimit("AUTH_LIMITER", "link"),
-    validate("json", S.LinkBody),
-    async (c) => c.json({ user: await auth.linkGuest(c.var.db, userOf(c).userId, c.req.valid("json")) }),
+    validate("json", schemas.LinkBody),
+    async (c) => c.json({ user: await linkGuest(c.var.db, userOf(c).userId, c.req.valid("json")) }),
   )
   .post(
     "/refresh",
@@ -92,16 +103,19 @@ export const authRoutes = new Hono<AppEnv>()
       auth: "none",
       rateLimited: true,
       description:
-        "Each refresh token is rotated once. The token just rotated may be presented again for 10 seconds after its rotation (the answer to the first call was lost on a bad network): that answers 200 with the same new refresh token. Any other already-rotated token answers 401 `refresh_token_reused` and revokes the whole session.",
-      responses: { 200: { description: "New session tokens", schema: v.object({ session: S.SessionSchema }) } },
+        "Each refresh token is rotated once. The token just rotated may be presented again for 10 seconds after " +
+        "its rotation (the answer to the first call was lost on a bad network): that answers 200 with the same " +
+        "new refresh token. Any other already-rotated token answers 401 `refresh_token_reused` and revokes the " +
+        "whole session.",
+      responses: { 200: { description: "New session tokens", schema: v.object({ session: schemas.SessionSchema }) } },
     }),
     rateLimit("REFRESH_LIMITER", "refresh"),
-    validate("json", S.RefreshBody),
+    validate("json", schemas.RefreshBody),
     async (c) => {
       const ended = (userId: string, sessionId: string) =>
         c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, [sessionId]));
       return c.json({
-        session: await auth.refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c), ended),
+        session: await refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c), ended),
       });
     },
   )
@@ -119,7 +133,7 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", EmptyBody),
     async (c) => {
       const p = userOf(c);
-      await auth.revokeSession(c.var.db, p.userId, p.sessionId);
+      await revokeSession(c.var.db, p.userId, p.sessionId);
       c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, p.userId, [p.sessionId]));
       return c.body(null, 204);
     },
@@ -130,12 +144,15 @@ export const authRoutes = new Hono<AppEnv>()
       tag: "Auth",
       summary: "A single-use ticket for opening a WebSocket",
       description:
-        "Recommended way to authenticate a WebSocket: pass the ticket as `?ticket=` when opening any socket route (such as `GET /v1/rooms/{id}/ws`) instead of `?token=`, so the access token stays out of URLs and server logs. Valid once, for 30 seconds; the socket opens for the calling session (the same user and session as the access token that asked for the ticket). Only its hash is stored.",
-      responses: { 201: { description: "The ticket", schema: S.SocketTicketSchema } },
+        "Recommended way to authenticate a WebSocket: pass the ticket as `?ticket=` when opening any socket " +
+        "route (such as `GET /v1/rooms/{id}/ws`) instead of `?token=`, so the access token stays out of URLs and " +
+        "server logs. Valid once, for 30 seconds; the socket opens for the calling session (the same user and " +
+        "session as the access token that asked for the ticket). Only its hash is stored.",
+      responses: { 201: { description: "The ticket", schema: schemas.SocketTicketSchema } },
     }),
     requireUser,
     validate("json", EmptyBody),
-    async (c) => c.json(await auth.issueSocketTicket(c.var.db, userOf(c)), 201),
+    async (c) => c.json(await issueSocketTicket(c.var.db, userOf(c)), 201),
   )
   .get(
     "/sessions",
@@ -143,13 +160,16 @@ export const authRoutes = new Hono<AppEnv>()
       tag: "Auth",
       summary: "List the caller's sessions",
       responses: {
-        200: { description: "Sessions, most recently used first", schema: v.object({ items: v.array(S.SessionInfo) }) },
+        200: {
+          description: "Sessions, most recently used first",
+          schema: v.object({ items: v.array(schemas.SessionInfo) }),
+        },
       },
     }),
     requireUser,
     async (c) => {
       const p = userOf(c);
-      return c.json({ items: await auth.listSessions(c.var.db, p.userId, p.sessionId) });
+      return c.json({ items: await listSessions(c.var.db, p.userId, p.sessionId) });
     },
   )
   .delete(
@@ -160,11 +180,11 @@ export const authRoutes = new Hono<AppEnv>()
       responses: { 204: { description: "Revoked" }, 404: { description: "No such session of the caller" } },
     }),
     requireUser,
-    validate("param", S.SessionIdParam),
+    validate("param", schemas.SessionIdParam),
     async (c) => {
       const { userId } = userOf(c);
       const { id } = c.req.valid("param");
-      if (!(await auth.revokeSession(c.var.db, userId, id))) throw new AppError("not_found", "No such session.");
+      if (!(await revokeSession(c.var.db, userId, id))) throw new AppError("not_found", "No such session.");
       c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, [id]));
       return c.body(null, 204);
     },
@@ -183,11 +203,11 @@ export const authRoutes = new Hono<AppEnv>()
     requireUser,
     idempotency,
     rateLimit("AUTH_LIMITER", "password"),
-    validate("json", S.PasswordChangeBody),
+    validate("json", schemas.PasswordChangeBody),
     async (c) => {
       const p = userOf(c);
       const b = c.req.valid("json");
-      const ended = await auth.changePassword(c.var.db, p.userId, p.sessionId, b.currentPassword, b.newPassword);
+      const ended = await changePassword(c.var.db, p.userId, p.sessionId, b.currentPassword, b.newPassword);
       c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, p.userId, ended));
       return c.body(null, 204);
     },
@@ -203,16 +223,16 @@ export const authRoutes = new Hono<AppEnv>()
       responses: { 202: { description: "Accepted" } },
     }),
     rateLimit("AUTH_LIMITER", "reset"),
-    validate("json", S.PasswordResetBody),
+    validate("json", schemas.PasswordResetBody),
     async (c) => {
       const { email } = c.req.valid("json");
       const { db, config } = c.var;
       const base = linkBase(c);
       c.executionCtx.waitUntil(
         (async () => {
-          const user = await auth.findUserForReset(db, email);
+          const user = await findUserForReset(db, email);
           if (!user) return;
-          const token = await auth.issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
+          const token = await issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
           await createMailer(config, db).send(passwordResetMail(config, email, token, base));
         })().catch((e: unknown) => console.error("password-reset mail failed:", (e as Error).message)),
       );
@@ -229,10 +249,10 @@ export const authRoutes = new Hono<AppEnv>()
       responses: { 204: { description: "Password set" }, 400: { description: "invalid_token" } },
     }),
     rateLimit("AUTH_LIMITER", "reset-confirm"),
-    validate("json", S.PasswordResetConfirmBody),
+    validate("json", schemas.PasswordResetConfirmBody),
     async (c) => {
       const b = c.req.valid("json");
-      const userId = await auth.confirmPasswordReset(c.var.db, b.token, b.newPassword);
+      const userId = await confirmPasswordReset(c.var.db, b.token, b.newPassword);
       c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, "all"));
       return c.body(null, 204);
     },
@@ -251,13 +271,12 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", EmptyBody),
     async (c) => {
       const { db, config } = c.var;
-      const base = linkBase(c); // before any write: a misconfigured server writes nothing
-      const user = await auth.getUser(db, userOf(c).userId);
+      const user = await getUser(db, userOf(c).userId);
       if (!user) throw new AppError("unauthorized", "This account no longer exists.");
       if (!user.email) throw new AppError("conflict", "This account has no email address.");
       if (user.emailVerified) throw new AppError("conflict", "The email address is already verified.");
-      const token = await auth.issueToken(db, user.id, "email_verify", user.email, limits.emailVerifyTtlSec);
-      await createMailer(config, db).send(verifyEmailMail(config, user.email, token, base));
+      const token = await issueToken(db, user.id, "email_verify", user.email, limits.emailVerifyTtlSec);
+      await createMailer(config, db).send(verifyEmailMail(config, user.email, token, linkBase(c)));
       return c.body(null, 202);
     },
   )
@@ -271,9 +290,9 @@ export const authRoutes = new Hono<AppEnv>()
       responses: { 204: { description: "Verified" }, 400: { description: "invalid_token" } },
     }),
     rateLimit("AUTH_LIMITER", "verify-confirm"),
-    validate("json", S.TokenBody),
+    validate("json", schemas.TokenBody),
     async (c) => {
-      await auth.confirmEmail(c.var.db, c.req.valid("json").token);
+      await confirmEmail(c.var.db, c.req.valid("json").token);
       return c.body(null, 204);
     },
   )
@@ -285,16 +304,20 @@ export const authRoutes = new Hono<AppEnv>()
       auth: "none",
       rateLimited: true,
       description:
-        "`nonce`: for Apple send the raw nonce (the token carries its SHA-256, hex; the hash itself is refused); for Google the token carries the nonce as sent. A provider email joins an existing account only when both the provider and that account have verified it; an account whose email was never verified keeps its id and data but loses the email, and the provider's user gets a new account. A provider email that is not verified is never stored as the account's email.",
-      responses: { 200: { description: "Account and session", schema: S.AuthResult } },
+        "`nonce`: for Apple send the raw nonce (the token carries its SHA-256, hex; the hash itself is refused); " +
+        "for Google the token carries the nonce as sent. A provider email joins an existing account only when " +
+        "both the provider and that account have verified it; an account whose email was never verified keeps " +
+        "its id and data but loses the email, and the provider's user gets a new account. A provider email that " +
+        "is not verified is never stored as the account's email.",
+      responses: { 200: { description: "Account and session", schema: schemas.AuthResult } },
     }),
     rateLimit("AUTH_LIMITER", "idtoken"),
-    validate("json", S.IdTokenBody),
+    validate("json", schemas.IdTokenBody),
     async (c) => {
       const b = c.req.valid("json");
       const identity = await verifyIdToken(c.var.config, b.provider, b.idToken, b.nonce);
       // Apple sends the name only to the app, once: let the app pass it along.
       if (!identity.name && b.name) identity.name = b.name;
-      return c.json(await auth.signInWithIdentity(c.var.db, c.var.config, identity, ua(c)));
+      return c.json(await signInWithIdentity(c.var.db, c.var.config, identity, ua(c)));
     },
   );

@@ -1,7 +1,7 @@
 /** Chat's part of account deletion: memberships go with the account, open sockets are cut. */
 
 import type { DeletionHook } from "../../lifecycle";
-import { deletionPlanFor } from "./service";
+import { deletionPlanFor } from "./members";
 import { closeChatSessionSockets } from "./sessions";
 
 /**

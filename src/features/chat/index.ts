@@ -8,9 +8,9 @@ import { roomStub } from "./room";
 import { closeChatSessionSockets } from "./sessions";
 
 export type { ChatMessageJob } from "./jobs";
+export { unmutedMembers } from "./members";
 export { ChatRoom } from "./room";
 export { chatRoutes } from "./routes";
-export { unmutedMembers } from "./service";
 
 /** Whether the message `seq` of the room was deleted (push: a deletion cancels a notification still queued). */
 export function isMessageDeleted(env: Env, roomId: string, seq: number): Promise<boolean> {
@@ -25,5 +25,5 @@ export const chatParts: FeatureParts = {
 // The admin console's needs.
 export type { Message } from "./protocol";
 export { roomStub } from "./room";
+export { type AdminRoom, listAllRooms, roomCount, roomWithMembers } from "./rooms";
 export type { Member } from "./schemas";
-export { type AdminRoom, listAllRooms, roomCount, roomWithMembers } from "./service";

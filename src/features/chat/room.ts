@@ -33,7 +33,6 @@ import { limits } from "../../config";
 import { primaryDb } from "../../db";
 import { newId, nowIso } from "../../lib/ids";
 import { mayAttachFile } from "../files";
-import { fileRefusal, type RoomResult, refusalFrame } from "./boundary";
 import type { ChatMessageJob } from "./jobs";
 import {
   CLOSE_HEARTBEAT,
@@ -49,6 +48,7 @@ import {
   type SendInput,
   type ServerFrame,
 } from "./protocol";
+import { fileRefusal, type RoomResult, refusalFrame } from "./refusals";
 import { liveMembersAndSessions, type MirrorResult, mirrorFlush, upgradeCheck } from "./service";
 
 /** Internal headers the Worker sets on the upgrade it forwards (after dropping the client's). */

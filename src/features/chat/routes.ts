@@ -12,11 +12,12 @@ import { describe, validate } from "../../lib/validation";
 import { idempotency } from "../../middleware/idempotency";
 import { checkRate } from "../../middleware/rate-limit";
 import { requireSocketUser, requireUser, userOf } from "../auth";
-import { unwrap } from "./boundary";
+import { addMember, rejoinRoom, removeMember, setMuted } from "./members";
 import { MessageSchema, SendBody } from "./protocol";
+import { unwrap } from "./refusals";
 import { type HistoryQuery, INTERNAL_HEADERS, roomStub } from "./room";
-import * as S from "./schemas";
-import * as chat from "./service";
+import { createRoom, getRoom, listRooms, requireMembership } from "./rooms";
+import * as schemas from "./schemas";
 
 const TAG = "Chat";
 
@@ -35,19 +36,24 @@ export const chatRoutes = new Hono<AppEnv>()
       summary: "Create a room",
       rateLimited: true,
       description:
-        "`kind` defaults to `group` (the caller becomes its owner). A `direct` room names exactly one other user and is unique per pair: asking again returns the existing room with 200 (a caller who left it is a member again; the other side is never put back by this). Members who blocked the caller are refused with 403 (each named in `errors`); a direct room is refused when either side blocked the other. Room creations and member adds share a per-user rate limit, and the distinct people a user puts into rooms per UTC day are capped (429 with Retry-After).",
+        "`kind` defaults to `group` (the caller becomes its owner). A `direct` room names exactly one other user " +
+        "and is unique per pair: asking again returns the existing room with 200 (a caller who left it is a " +
+        "member again; the other side is never put back by this). Members who blocked the caller are refused " +
+        "with 403 (each named in `errors`); a direct room is refused when either side blocked the other. Room " +
+        "creations and member adds share a per-user rate limit, and the distinct people a user puts into rooms " +
+        "per UTC day are capped (429 with Retry-After).",
       responses: {
-        201: { description: "Created", schema: S.RoomSchema },
-        200: { description: "The existing direct room", schema: S.RoomSchema },
+        201: { description: "Created", schema: schemas.RoomSchema },
+        200: { description: "The existing direct room", schema: schemas.RoomSchema },
         403: { description: "A named user blocked the caller (or, for a direct room, the caller blocked them)" },
       },
     }),
     requireUser,
     idempotency,
-    validate("json", S.CreateRoomBody),
+    validate("json", schemas.CreateRoomBody),
     async (c) => {
       await checkRate(c.env, "ROOMS_LIMITER", `rooms:${userOf(c).userId}`, limits.chatRoomWritesPeriodSec);
-      const { room, created } = await chat.createRoom(c.var.db, userOf(c).userId, c.req.valid("json"));
+      const { room, created } = await createRoom(c.var.db, userOf(c).userId, c.req.valid("json"));
       return c.json(room, created ? 201 : 200);
     },
   )
@@ -56,13 +62,13 @@ export const chatRoutes = new Hono<AppEnv>()
     describe({
       tag: TAG,
       summary: "The caller's rooms, most recent activity first",
-      responses: { 200: { description: "Rooms with lastMessage and unreadCount", schema: S.RoomList } },
+      responses: { 200: { description: "Rooms with lastMessage and unreadCount", schema: schemas.RoomList } },
     }),
     requireUser,
-    validate("query", S.ListQuery),
+    validate("query", schemas.ListQuery),
     async (c) => {
       const q = c.req.valid("query");
-      return c.json(await chat.listRooms(c.var.db, userOf(c).userId, q.limit, q.cursor));
+      return c.json(await listRooms(c.var.db, userOf(c).userId, q.limit, q.cursor));
     },
   )
   .get(
@@ -71,14 +77,14 @@ export const chatRoutes = new Hono<AppEnv>()
       tag: TAG,
       summary: "A room (members only)",
       responses: {
-        200: { description: "Room", schema: S.RoomSchema },
+        200: { description: "Room", schema: schemas.RoomSchema },
         404: { description: "No such room, or not a member" },
       },
     }),
     requireUser,
-    validate("param", S.RoomParam),
+    validate("param", schemas.RoomParam),
     async (c) => {
-      const room = await chat.getRoom(c.var.db, c.req.valid("param").id, userOf(c).userId);
+      const room = await getRoom(c.var.db, c.req.valid("param").id, userOf(c).userId);
       if (!room) throw new AppError("not_found", "No such room.");
       return c.json(room);
     },
@@ -90,9 +96,11 @@ export const chatRoutes = new Hono<AppEnv>()
       summary: "Add a member (owner only), or rejoin a group one left",
       rateLimited: true,
       description:
-        "The owner adds `userId`. Someone who blocked the owner, or who left this room themselves, cannot be added (403). A member who left a group rejoins it by sending their own id (or `me`). Shares the per-user rate limit and daily cap of room creation (429 with Retry-After).",
+        "The owner adds `userId`. Someone who blocked the owner, or who left this room themselves, cannot be " +
+        "added (403). A member who left a group rejoins it by sending their own id (or `me`). Shares the " +
+        "per-user rate limit and daily cap of room creation (429 with Retry-After).",
       responses: {
-        201: { description: "The room with its new member", schema: S.RoomSchema },
+        201: { description: "The room with its new member", schema: schemas.RoomSchema },
         403: { description: "Not the owner, the user blocked the owner, or the user left this room" },
         404: { description: "No such room (or not a member), or no such user" },
         409: { description: "Already a member, or a direct room" },
@@ -100,8 +108,8 @@ export const chatRoutes = new Hono<AppEnv>()
     }),
     requireUser,
     idempotency,
-    validate("param", S.RoomParam),
-    validate("json", S.AddMemberBody),
+    validate("param", schemas.RoomParam),
+    validate("json", schemas.AddMemberBody),
     async (c) => {
       const { id } = c.req.valid("param");
       const me = userOf(c).userId;
@@ -109,8 +117,8 @@ export const chatRoutes = new Hono<AppEnv>()
       await checkRate(c.env, "ROOMS_LIMITER", `rooms:${me}`, limits.chatRoomWritesPeriodSec);
       const room =
         userId === me || userId === "me"
-          ? await chat.rejoinRoom(c.var.db, id, me)
-          : await chat.addMember(c.var.db, await chat.requireMembership(c.var.db, id, me), userId);
+          ? await rejoinRoom(c.var.db, id, me)
+          : await addMember(c.var.db, await requireMembership(c.var.db, id, me), userId);
       return c.json(room, 201);
     },
   )
@@ -119,13 +127,12 @@ export const chatRoutes = new Hono<AppEnv>()
     describe({
       tag: TAG,
       summary: "Mute or unmute the room for the caller (no push while muted)",
-      responses: { 200: { description: "The caller's membership", schema: S.MutedMember } },
+      responses: { 200: { description: "The caller's membership", schema: schemas.MutedMember } },
     }),
     requireUser,
-    validate("param", S.RoomParam),
-    validate("json", S.MuteBody),
-    async (c) =>
-      c.json(await chat.setMuted(c.var.db, c.req.valid("param").id, userOf(c).userId, c.req.valid("json").muted)),
+    validate("param", schemas.RoomParam),
+    validate("json", schemas.MuteBody),
+    async (c) => c.json(await setMuted(c.var.db, c.req.valid("param").id, userOf(c).userId, c.req.valid("json").muted)),
   )
   .delete(
     "/:id/members/:userId",
@@ -133,7 +140,9 @@ export const chatRoutes = new Hono<AppEnv>()
       tag: TAG,
       summary: "Remove a member (owner), or leave (the member)",
       description:
-        "`me` stands for the caller. Any member can leave any room, direct rooms included; nobody else can put a leaver back (they rejoin a group by adding themselves, a direct room by opening it again). The removed member's open sockets are closed with code 4403.",
+        "`me` stands for the caller. Any member can leave any room, direct rooms included; nobody else can put a " +
+        "leaver back (they rejoin a group by adding themselves, a direct room by opening it again). The removed " +
+        "member's open sockets are closed with code 4403.",
       responses: {
         204: { description: "Removed" },
         403: { description: "Not the owner, or the other member of a direct room" },
@@ -141,13 +150,13 @@ export const chatRoutes = new Hono<AppEnv>()
       },
     }),
     requireUser,
-    validate("param", S.MemberParam),
+    validate("param", schemas.MemberParam),
     async (c) => {
       const { id, userId } = c.req.valid("param");
       const me = userOf(c).userId;
-      const m = await chat.requireMembership(c.var.db, id, me);
+      const m = await requireMembership(c.var.db, id, me);
       const target = userId === "me" ? me : userId;
-      await chat.removeMember(c.var.db, m, target);
+      await removeMember(c.var.db, m, target);
       // D1 first: once it committed no new socket of theirs passes the Worker's check; then cut the
       // open ones. The removal stands even if this call fails: the room's alarm re-checks membership.
       try {
@@ -164,15 +173,16 @@ export const chatRoutes = new Hono<AppEnv>()
       tag: TAG,
       summary: "Message history in seq order",
       description:
-        "`after=<seq>` pages forward from a seq; otherwise the newest page (before `before=<seq>` if given). `nextCursor` continues in the same direction.",
-      responses: { 200: { description: "Messages, oldest first", schema: S.MessagePage } },
+        "`after=<seq>` pages forward from a seq; otherwise the newest page (before `before=<seq>` if given). " +
+        "`nextCursor` continues in the same direction.",
+      responses: { 200: { description: "Messages, oldest first", schema: schemas.MessagePage } },
     }),
     requireUser,
-    validate("param", S.RoomParam),
-    validate("query", S.HistoryQuery),
+    validate("param", schemas.RoomParam),
+    validate("query", schemas.HistoryQuery),
     async (c) => {
       const { id } = c.req.valid("param");
-      await chat.requireMembership(c.var.db, id, userOf(c).userId);
+      await requireMembership(c.var.db, id, userOf(c).userId);
       const q = c.req.valid("query");
       const cur = q.cursor ? decodeCursor(q.cursor, HistoryCursor) : { a: q.after, b: q.before };
       const query: HistoryQuery = { after: cur.a, before: cur.b, limit: q.limit };
@@ -193,7 +203,8 @@ export const chatRoutes = new Hono<AppEnv>()
       summary: "Send a message (for clients without a socket)",
       rateLimited: true,
       description:
-        "Stored before anyone sees it. The same `clientId` again returns the first message with 200. `fileId` must be a public file or one of the sender's own.",
+        "Stored before anyone sees it. The same `clientId` again returns the first message with 200. `fileId` " +
+        "must be a public file or one of the sender's own.",
       responses: {
         201: { description: "Stored", schema: MessageSchema },
         200: { description: "Already stored under this clientId", schema: MessageSchema },
@@ -201,12 +212,12 @@ export const chatRoutes = new Hono<AppEnv>()
     }),
     requireUser,
     idempotency,
-    validate("param", S.RoomParam),
+    validate("param", schemas.RoomParam),
     validate("json", SendBody),
     async (c) => {
       const { id } = c.req.valid("param");
       const me = userOf(c).userId;
-      await chat.requireMembership(c.var.db, id, me);
+      await requireMembership(c.var.db, id, me);
       // The room checks the rate limit and the file only for a new clientId: a retry gets the first message back.
       const { message, created } = unwrap(await roomStub(c.env, id).submit(id, me, c.req.valid("json")));
       return c.json(message, created ? 201 : 200);
@@ -218,7 +229,9 @@ export const chatRoutes = new Hono<AppEnv>()
       tag: TAG,
       summary: "Delete a message (the sender, or the room's owner)",
       description:
-        'The message stays in the log as a tombstone (`text` and `fileId` null, `deleted: true`), so `seq` keeps no gaps; sockets get `{ "type": "deleted", "seq" }`; a queued push for it is not sent. Deleting a tombstone again is 204.',
+        "The message stays in the log as a tombstone (`text` and `fileId` null, `deleted: true`), so `seq` keeps " +
+        'no gaps; sockets get `{ "type": "deleted", "seq" }`; a queued push for it is not sent. Deleting a ' +
+        "tombstone again is 204.",
       responses: {
         204: { description: "Deleted (or already deleted)" },
         403: { description: "Neither the sender nor the room's owner" },
@@ -226,11 +239,11 @@ export const chatRoutes = new Hono<AppEnv>()
       },
     }),
     requireUser,
-    validate("param", S.MessageParam),
+    validate("param", schemas.MessageParam),
     async (c) => {
       const { id, seq } = c.req.valid("param");
       const me = userOf(c).userId;
-      const m = await chat.requireMembership(c.var.db, id, me);
+      const m = await requireMembership(c.var.db, id, me);
       unwrap(await roomStub(c.env, id).deleteMessage(id, seq, me, m.me.role === "owner"));
       return c.body(null, 204);
     },
@@ -244,12 +257,12 @@ export const chatRoutes = new Hono<AppEnv>()
     }),
     requireUser,
     idempotency,
-    validate("param", S.RoomParam),
-    validate("json", S.ReadBody),
+    validate("param", schemas.RoomParam),
+    validate("json", schemas.ReadBody),
     async (c) => {
       const { id } = c.req.valid("param");
       const me = userOf(c).userId;
-      await chat.requireMembership(c.var.db, id, me);
+      await requireMembership(c.var.db, id, me);
       unwrap(await roomStub(c.env, id).markRead(id, me, c.req.valid("json").seq));
       return c.body(null, 204);
     },
@@ -260,7 +273,11 @@ export const chatRoutes = new Hono<AppEnv>()
       tag: TAG,
       summary: "The room's WebSocket",
       description:
-        "Auth: `?ticket=` from `POST /v1/auth/socket-ticket` (recommended: no token in the URL), the `Authorization` header, or `?token=` (kept for older clients). `?afterSeq=` replays what was missed, at most 500 messages, then `more` (page on with `sync`). Frames: see the chat protocol (`send`, `typing`, `read`, `sync`, `ping` → `ready`, `message`, `typing`, `read`, `presence`, `deleted`, `more`, `error`, `pong`). Close codes: 4401 the session ended, 4403 no longer a member, 4408 heartbeat timeout.",
+        "Auth: `?ticket=` from `POST /v1/auth/socket-ticket` (recommended: no token in the URL), the " +
+        "`Authorization` header, or `?token=` (kept for older clients). `?afterSeq=` replays what was missed, at " +
+        "most 500 messages, then `more` (page on with `sync`). Frames: see the chat protocol (`send`, `typing`, " +
+        "`read`, `sync`, `ping` → `ready`, `message`, `typing`, `read`, `presence`, `deleted`, `more`, `error`, " +
+        "`pong`). Close codes: 4401 the session ended, 4403 no longer a member, 4408 heartbeat timeout.",
       auth: "user",
       responses: {
         101: { description: "Switching protocols" },
@@ -270,15 +287,15 @@ export const chatRoutes = new Hono<AppEnv>()
       },
     }),
     requireSocketUser,
-    validate("param", S.RoomParam),
-    validate("query", S.WsQuery),
+    validate("param", schemas.RoomParam),
+    validate("query", schemas.WsQuery),
     async (c) => {
       const { id } = c.req.valid("param");
       const q = c.req.valid("query");
       const { userId, sessionId } = userOf(c);
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
         throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
-      await chat.requireMembership(c.var.db, id, userId);
+      await requireMembership(c.var.db, id, userId);
       // A fresh request: nothing the client sent (such as forged internal headers) reaches the room.
       const headers = new Headers({
         upgrade: "websocket",

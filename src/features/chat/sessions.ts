@@ -4,8 +4,8 @@
  * room this misses still cuts the socket within one heartbeat period.
  */
 import type { EndedSessionsContext } from "../../lifecycle";
+import { roomIdsOf } from "./members";
 import { roomStub } from "./room";
-import { roomIdsOf } from "./service";
 
 /** Room calls in flight at once (each is a subrequest; the rest wait their turn). */
 const PARALLEL_ROOMS = 50;
@@ -25,8 +25,8 @@ export async function closeChatSessionSockets(
     const results = await Promise.allSettled(part.map((id) => roomStub(env, id).endSessions(id, userId, sessions)));
     for (const r of results) if (r.status === "rejected") failures.push(r.reason);
   }
-  if (failures.length)
-    throw new Error(
-      `${failures.length} of ${rooms.length} rooms could not close the sockets: ${(failures[0] as Error)?.message ?? String(failures[0])}`,
-    );
+  if (failures.length) {
+    const first = (failures[0] as Error)?.message ?? String(failures[0]);
+    throw new Error(`${failures.length} of ${rooms.length} rooms could not close the sockets: ${first}`);
+  }
 }

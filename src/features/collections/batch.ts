@@ -22,26 +22,17 @@ import type { Principal } from "../../env";
 import { AppError, type FieldError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
 import { fromUser, userExistsSql } from "../auth";
+import { access, narrower, ownerFilter, type RecordRow, visible } from "./access";
 import type { Change } from "./live";
 import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
-import {
-  access,
-  logChange,
-  loggedId,
-  narrower,
-  ownerFilter,
-  type RecordRow,
-  sameFields,
-  selectValues,
-  visible,
-} from "./service";
+import { logChange, loggedId, sameFields, selectValues } from "./writes";
 
 // --- request ---------------------------------------------------------------------------------
 
 const CollectionName = v.picklist(
-  collections.map((c) => c.name),
-  (issue) => `${JSON.stringify(issue.input)} is not a collection (${collections.map((c) => c.name).join(", ")})`,
+  collections.map((col) => col.name),
+  (issue) => `${JSON.stringify(issue.input)} is not a collection (${collections.map((col) => col.name).join(", ")})`,
 );
 const RecordId = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
 /** The version the record must be at: a number, or its ETag (`"3"`). */
@@ -98,13 +89,13 @@ export type BatchItemResult = RecordRow | { id: string; deleted: true };
 
 // --- validation of each operation's data ------------------------------------------------------
 
-const schemas = new Map(collections.map((c) => [c.name, collectionSchemas(c)]));
+const schemas = new Map(collections.map((col) => [col.name, collectionSchemas(col)]));
 
 /** An operation after its data passed the collection's schema. */
 interface Planned {
   index: number;
   op: BatchOperation["op"];
-  c: Collection;
+  col: Collection;
   /** The record id (a new server id for a create without one). */
   id: string;
   /** The operation names an id the client chose (not a create with a server-made id). */
@@ -118,14 +109,17 @@ const at = (index: number, message: string, extra: FieldError[] = []): { errors:
   errors: [{ path: `operations.${index}`, message }, ...extra],
 });
 
-/** Validates each operation's data with its collection's schema, and the rules that need no data; the first failure is thrown. */
+/**
+ * Validates each operation's data with its collection's schema, and the rules that need no data; the first failure is
+ * thrown.
+ */
 function plan(p: Principal, ops: BatchOperation[]): Planned[] {
   return ops.map((o, index) => {
-    const c = findCollection(o.collection)!;
-    const S = schemas.get(c.name)!;
+    const col = findCollection(o.collection)!;
+    const colSchemas = schemas.get(col.name)!;
     let values: Record<string, unknown> = {};
     if (o.op !== "delete") {
-      const r = v.safeParse(o.op === "update" ? S.patch : S.replace, o.data);
+      const r = v.safeParse(o.op === "update" ? colSchemas.patch : colSchemas.replace, o.data);
       if (!r.success) {
         const errors = r.issues.map((i) => ({
           path: [`operations.${index}.data`, ...(i.path ?? []).map((x) => String(x.key))].join("."),
@@ -135,17 +129,17 @@ function plan(p: Principal, ops: BatchOperation[]): Planned[] {
       }
       values = r.output;
     }
-    if (o.op === "create" && access(c.rules.create, p).kind === "denied") {
+    if (o.op === "create" && access(col.rules.create, p).kind === "denied") {
       throw new AppError(
         "forbidden",
-        `Operation ${index}: only the service key may create ${c.name} records.`,
+        `Operation ${index}: only the service key may create ${col.name} records.`,
         at(index, "forbidden"),
       );
     }
     return {
       index,
       op: o.op,
-      c,
+      col,
       id: o.id ?? newId(),
       named: o.op !== "create" || o.id !== undefined,
       ifMatch: o.op === "create" ? undefined : o.ifMatch,
@@ -164,8 +158,11 @@ const one = sql`1`;
 
 /** The WHERE of an update or delete: the record, the caller's if the rule says so, at the version asked for. */
 function writeWhere(o: Planned, p: Principal): SQL {
-  const t = o.c.table;
-  const acc = narrower(access(o.c.rules.read, p), access(o.op === "delete" ? o.c.rules.delete : o.c.rules.update, p));
+  const t = o.col.table;
+  const acc = narrower(
+    access(o.col.rules.read, p),
+    access(o.op === "delete" ? o.col.rules.delete : o.col.rules.update, p),
+  );
   // A rule that denies the caller matches nothing (the explanation then says 404 or 403).
   return and(
     eq(t.id, o.id),
@@ -191,10 +188,10 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
   if (p.kind === "user") push(guard(db, sql`${userExistsSql(p.userId)} = 0`));
 
   for (const o of ops) {
-    const t = o.c.table;
+    const t = o.col.table;
     if (o.op === "create") {
       const row = { ...o.values, id: o.id, ownerId, createdAt: now, updatedAt: now, version: 1 };
-      const change = { collection: o.c.name, recordId: o.id, ownerId, version: 1, deleted: false, changedAt: now };
+      const change = { collection: o.col.name, recordId: o.id, ownerId, version: 1, deleted: false, changedAt: now };
       if (!o.named) {
         const ins = push(db.insert(t).values(row).returning());
         const log = push(db.insert(recordChanges).values(change).returning({ seq: recordChanges.seq }));
@@ -205,10 +202,10 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
       const same = and(
         eq(t.id, o.id),
         sql`${t.ownerId} IS ${ownerId}`,
-        ...Object.keys(o.c.fields).map((k) => sql`${t[k]!} IS ${sql.param(o.values[k] ?? null, t[k]!)}`),
+        ...Object.keys(o.col.fields).map((k) => sql`${t[k]!} IS ${sql.param(o.values[k] ?? null, t[k]!)}`),
       );
-      push(guard(db, and(loggedId(db, o.c, o.id), not(exists(db.select({ one }).from(t).where(same))))!));
-      const fresh = not(loggedId(db, o.c, o.id));
+      push(guard(db, and(loggedId(db, o.col, o.id), not(exists(db.select({ one }).from(t).where(same))))!));
+      const fresh = not(loggedId(db, o.col, o.id));
       push(
         db
           .insert(t)
@@ -244,7 +241,7 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
     }
     const where = writeWhere(o, p);
     push(guard(db, not(exists(db.select({ one }).from(t).where(where)))));
-    const [drop, insert] = logChange(db, o.c, where, now, o.op === "delete");
+    const [drop, insert] = logChange(db, o.col, where, now, o.op === "delete");
     push(drop);
     const log = push(insert);
     if (o.op === "delete") {
@@ -276,7 +273,7 @@ const isGuardFailure = (e: unknown) =>
 
 // --- explaining a failure --------------------------------------------------------------------
 
-const keyOf = (c: Collection, id: string) => `${c.name}\u0000${id}`;
+const keyOf = (col: Collection, id: string) => `${col.name}\u0000${id}`;
 
 /**
  * Finds the first operation that fails against the records as they are now, replaying the
@@ -284,24 +281,24 @@ const keyOf = (c: Collection, id: string) => `${c.name}\u0000${id}`;
  * batch. Returns null when every operation would pass (the records changed since the write).
  */
 async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppError | null> {
-  const named = new Map<string, { c: Collection; ids: Set<string> }>();
+  const named = new Map<string, { col: Collection; ids: Set<string> }>();
   for (const o of ops) {
     if (!o.named) continue;
-    const g = named.get(o.c.name) ?? { c: o.c, ids: new Set<string>() };
+    const g = named.get(o.col.name) ?? { col: o.col, ids: new Set<string>() };
     g.ids.add(o.id);
-    named.set(o.c.name, g);
+    named.set(o.col.name, g);
   }
-  const groups = [...named.values()].map((g) => ({ c: g.c, ids: [...g.ids] }));
+  const groups = [...named.values()].map((g) => ({ col: g.col, ids: [...g.ids] }));
   const reads: BatchItem<"sqlite">[] = [
     fromUser(db, p.kind === "user" ? p.userId : "", { id: sql<string>`${p.kind === "user" ? p.userId : ""}` }),
   ];
   for (const g of groups) {
-    reads.push(db.select().from(g.c.table).where(inArray(g.c.table.id, g.ids)));
+    reads.push(db.select().from(g.col.table).where(inArray(g.col.table.id, g.ids)));
     reads.push(
       db
         .select({ id: recordChanges.recordId })
         .from(recordChanges)
-        .where(and(eq(recordChanges.collection, g.c.name), inArray(recordChanges.recordId, g.ids))),
+        .where(and(eq(recordChanges.collection, g.col.name), inArray(recordChanges.recordId, g.ids))),
     );
   }
   const got = await runBatch(db, reads);
@@ -310,21 +307,21 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
   const rows = new Map<string, RecordRow | null>();
   const logged = new Set<string>();
   groups.forEach((g, i) => {
-    for (const r of got[1 + 2 * i] as RecordRow[]) rows.set(keyOf(g.c, r.id), r);
-    for (const r of got[2 + 2 * i] as { id: string }[]) logged.add(keyOf(g.c, r.id));
+    for (const r of got[1 + 2 * i] as RecordRow[]) rows.set(keyOf(g.col, r.id), r);
+    for (const r of got[2 + 2 * i] as { id: string }[]) logged.add(keyOf(g.col, r.id));
   });
 
   const ownerId = p.kind === "user" ? p.userId : null;
   for (const o of ops) {
-    const k = keyOf(o.c, o.id);
+    const k = keyOf(o.col, o.id);
     const row = rows.get(k) ?? null;
     if (o.op === "create") {
       if (!o.named) continue;
       if (row) {
-        if (row.ownerId === ownerId && sameFields(o.c, row, o.values)) continue;
+        if (row.ownerId === ownerId && sameFields(o.col, row, o.values)) continue;
         return new AppError(
           "conflict",
-          `Operation ${o.index}: this id is already taken in ${o.c.name}.`,
+          `Operation ${o.index}: this id is already taken in ${o.col.name}.`,
           at(o.index, "id already taken"),
         );
       }
@@ -339,19 +336,19 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
       continue;
     }
     const write = narrower(
-      access(o.c.rules.read, p),
-      access(o.op === "delete" ? o.c.rules.delete : o.c.rules.update, p),
+      access(o.col.rules.read, p),
+      access(o.op === "delete" ? o.col.rules.delete : o.col.rules.update, p),
     );
-    if (!row || !visible(access(o.c.rules.read, p), row))
+    if (!row || !visible(access(o.col.rules.read, p), row))
       return new AppError(
         "not_found",
-        `Operation ${o.index}: no such record in ${o.c.name}.`,
+        `Operation ${o.index}: no such record in ${o.col.name}.`,
         at(o.index, "not found"),
       );
     if (!visible(write, row))
       return new AppError(
         "forbidden",
-        `Operation ${o.index}: you may not change this ${o.c.name} record.`,
+        `Operation ${o.index}: you may not change this ${o.col.name} record.`,
         at(o.index, "forbidden"),
       );
     if (o.ifMatch !== undefined && row.version !== o.ifMatch) {
@@ -387,7 +384,7 @@ export async function applyBatch(
       const out = built.results.map((read) => read(r));
       return {
         results: out.map((x) => x.item),
-        changes: out.flatMap((x, i) => (x.change ? [{ collection: planned[i]!.c, ...x.change }] : [])),
+        changes: out.flatMap((x, i) => (x.change ? [{ collection: planned[i]!.col, ...x.change }] : [])),
       };
     } catch (e) {
       if (!isGuardFailure(e)) throw e;

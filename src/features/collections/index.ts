@@ -1,8 +1,11 @@
-/** App data: the collections declared in src/app/collections.ts, served at `/v1/collections/:name`, `/v1/batch`, and live over `…/subscribe`. */
+/**
+ * App data: the collections declared in src/app/collections.ts, served at `/v1/collections/:name`, `/v1/batch`, and
+ * live over `…/subscribe`.
+ */
 import type { FeatureParts } from "../../lifecycle";
 import { closeLiveSessionSockets } from "./live";
 import { changeLogRetention } from "./retention";
-import { deleteUserRecords } from "./service";
+import { deleteUserRecords } from "./writes";
 
 export { CollectionHub } from "./hub";
 export { batchRoutes, collectionRoutes } from "./routes";
@@ -13,8 +16,10 @@ export const collectionsParts: FeatureParts = {
   sessionSocketClosers: [closeLiveSessionSockets],
 };
 
+export type { RecordRow } from "./access";
 // The admin console's needs: the same declarations, validation and service as the API.
 export type { Field } from "./define";
+export { getRecord, listRecords, recordCounts } from "./reads";
 export { type Collection, collections, findCollection } from "./registry";
 export { collectionSchemas } from "./schemas";
-export { deleteRecord, getRecord, listRecords, type RecordRow, recordCounts, updateRecord } from "./service";
+export { deleteRecord, updateRecord } from "./writes";

@@ -4,7 +4,7 @@
  */
 import { type Context, Hono } from "hono";
 import { every } from "hono/combine";
-import { createMiddleware } from "hono/factory";
+import { createFactory, createMiddleware } from "hono/factory";
 import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
@@ -12,13 +12,15 @@ import { describe, IdParam, validate } from "../../lib/validation";
 import { idempotency } from "../../middleware/idempotency";
 import { rateLimitAnonymous } from "../../middleware/rate-limit";
 import { optionalAuth, requireAuth, requireSocketUser, userOf } from "../auth";
+import { etag } from "./access";
 import { applyBatch, BatchBody, BatchResult } from "./batch";
 import type { Rule } from "./define";
 import { type Change, hubKeyFor, hubStub, LIVE_HEADERS, liveScope, notifyHubs } from "./live";
+import { getRecord, listRecords } from "./reads";
 import { type Collection, collections, findCollection } from "./registry";
 import { collectionSchemas } from "./schemas";
-import * as svc from "./service";
-import { etag } from "./service";
+import { changesSince, sinceOf } from "./service";
+import { createRecord, deleteRecord, updateRecord } from "./writes";
 
 /** `If-Match` → the versions it allows; null = any (absent or `*`). A tag that is not `"<n>"` matches nothing. */
 function ifMatchVersions(header: string | undefined): number[] | null {
@@ -45,6 +47,9 @@ function noneMatch(header: string | undefined, version: number): boolean {
   });
 }
 
+/** Builds typed handler chains that a route spreads after its path. */
+const handlers = createFactory<AppEnv>();
+
 const authOf = (rule: Rule) => (rule === "public" ? "optional" : "user") as "optional" | "user";
 
 /** Only `public` actions take anonymous callers; for the others a missing token is a 401 before the body is read. */
@@ -67,12 +72,53 @@ const isUpgrade = (c: Context<AppEnv>) => c.req.header("upgrade")?.toLowerCase()
 /** Lists and change feeds without a token: per IP, `LIST_LIMITER` in wrangler.toml (60 per 60 s). */
 const anonymousLists = rateLimitAnonymous("LIST_LIMITER", "list", 60);
 
+/** Whose changes a collection's live subscription carries, by its scope (for the route's description). */
+const liveWho = {
+  own: "their own records",
+  all: "everyone's records",
+  none: "nobody but the service key: subscribing is refused",
+} as const;
+
 function recordRoutes(col: Collection) {
-  const S = collectionSchemas(col);
+  const schemas = collectionSchemas(col);
   const tag = `Collection: ${col.name}`;
   const r = col.rules;
   const rule = (action: string, x: Rule) => `Rule for ${action}: \`${x}\` (the service key bypasses rules).`;
   const location = (id: string) => `/v1/collections/${col.name}/records/${id}`;
+
+  /** PATCH merges the body's fields, PUT replaces the record: one write, two body schemas. */
+  const [merged, replaced] = ["Fields are merged", "Omitted fields take their defaults"];
+  const ifMatchNote = 'With `If-Match: "<version>"` a stale version is a 412.';
+  const updateHandlers = (mode: "merge" | "replace") =>
+    handlers.createHandlers(
+      describe({
+        tag,
+        summary: mode === "merge" ? `Change fields of a ${col.name} record` : `Replace a ${col.name} record`,
+        auth: authOf(r.update),
+        description: `${rule("update", r.update)} ${mode === "merge" ? merged : replaced}; version + 1. ${ifMatchNote}`,
+        responses: {
+          200: { description: "The record", schema: schemas.record },
+          403: { description: "forbidden: readable but not yours to change" },
+          404: { description: "not_found" },
+          412: { description: "version_conflict" },
+        },
+      }),
+      callerFor(r.update),
+      validate("param", IdParam),
+      validate("json", mode === "merge" ? schemas.patch : schemas.replace),
+      async (c) => {
+        const { record, seq } = await updateRecord(
+          c.var.db,
+          col,
+          c.var.principal,
+          c.req.valid("param").id,
+          c.req.valid("json"),
+          ifMatchVersions(c.req.header("if-match")),
+        );
+        afterCommit(c, [{ collection: col, ownerId: record.ownerId, seq }]);
+        return c.json(record, 200, { etag: etag(record.version) });
+      },
+    );
 
   return new Hono<AppEnv>()
     .post(
@@ -81,12 +127,17 @@ function recordRoutes(col: Collection) {
         tag,
         summary: `Create a ${col.name} record`,
         auth: authOf(r.create),
-        description: `${rule("create", r.create)} Send \`Idempotency-Key\` to make a retry safe. \`id\` may be a UUID made on the device (any version, RFC 9562 variant; stored lowercase), so an app can create records offline and link them: the same \`id\` again from the same owner with the same fields answers 200 with the stored record and writes nothing; an \`id\` taken otherwise (another owner, other fields, a deleted record) is a 409.`,
+        description:
+          `${rule("create", r.create)} Send \`Idempotency-Key\` to make a retry safe. \`id\` may be a UUID made ` +
+          `on the device (any version, RFC 9562 variant; stored lowercase), so an app can create records offline ` +
+          `and link them: the same \`id\` again from the same owner with the same fields answers 200 with the ` +
+          `stored record and writes nothing; an \`id\` taken otherwise (another owner, other fields, a deleted ` +
+          `record) is a 409.`,
         responses: {
-          201: { description: "The record, version 1", schema: S.record },
+          201: { description: "The record, version 1", schema: schemas.record },
           200: {
             description: "This id was already created by the caller with the same fields: the stored record",
-            schema: S.record,
+            schema: schemas.record,
           },
           409: {
             description: "conflict: the id is taken, or the Idempotency-Key is in use or was used for another request",
@@ -95,9 +146,9 @@ function recordRoutes(col: Collection) {
       }),
       callerFor(r.create),
       idempotency,
-      validate("json", S.create),
+      validate("json", schemas.create),
       async (c) => {
-        const w = await svc.createRecord(c.var.db, col, c.var.principal, c.req.valid("json"));
+        const w = await createRecord(c.var.db, col, c.var.principal, c.req.valid("json"));
         if (w.seq !== null) afterCommit(c, [{ collection: col, ownerId: w.record.ownerId, seq: w.seq }]);
         return c.json(w.record, w.created ? 201 : 200, {
           etag: etag(w.record.version),
@@ -111,16 +162,21 @@ function recordRoutes(col: Collection) {
         tag,
         summary: `List ${col.name} records`,
         auth: authOf(r.list),
-        description: `${rule("list", r.list)} \`where\` is JSON over declared fields and ownerId, createdAt, updatedAt with $eq, $ne, $gt, $gte, $lt, $lte, $in, and $contains on searchable fields (${col.searchable.join(", ") || "none"}); \`sort\` is one of ${col.sortable.join(", ")}, \`-field\` for descending (default -createdAt). A list across all owners filters only on ownerId and the sort field unless \`where\` names one ownerId. Without a token: rate limited per IP (429).`,
+        description:
+          `${rule("list", r.list)} \`where\` is JSON over declared fields and ownerId, createdAt, updatedAt with ` +
+          `$eq, $ne, $gt, $gte, $lt, $lte, $in, and $contains on searchable fields ` +
+          `(${col.searchable.join(", ") || "none"}); \`sort\` is one of ${col.sortable.join(", ")}, \`-field\` ` +
+          `for descending (default -createdAt). A list across all owners filters only on ownerId and the sort ` +
+          `field unless \`where\` names one ownerId. Without a token: rate limited per IP (429).`,
         responses: {
-          200: { description: "A page of records", schema: S.page },
+          200: { description: "A page of records", schema: schemas.page },
           429: { description: "rate_limited (requests without a token)" },
         },
       }),
       callerFor(r.list),
       anonymousLists,
-      validate("query", S.listQuery),
-      async (c) => c.json(await svc.listRecords(c.var.db, col, c.var.principal, c.req.valid("query"))),
+      validate("query", schemas.listQuery),
+      async (c) => c.json(await listRecords(c.var.db, col, c.var.principal, c.req.valid("query"))),
     )
     .get(
       "/records/:id",
@@ -130,7 +186,7 @@ function recordRoutes(col: Collection) {
         auth: authOf(r.read),
         description: `${rule("read", r.read)} A record the caller may not read is a 404.`,
         responses: {
-          200: { description: "The record, with ETag", schema: S.record },
+          200: { description: "The record, with ETag", schema: schemas.record },
           304: { description: "Not modified (If-None-Match)" },
           404: { description: "not_found" },
         },
@@ -138,72 +194,14 @@ function recordRoutes(col: Collection) {
       callerFor(r.read),
       validate("param", IdParam),
       async (c) => {
-        const rec = await svc.getRecord(c.var.db, col, c.var.principal, c.req.valid("param").id);
+        const rec = await getRecord(c.var.db, col, c.var.principal, c.req.valid("param").id);
         if (noneMatch(c.req.header("if-none-match"), rec.version))
           return c.body(null, 304, { etag: etag(rec.version) });
         return c.json(rec, 200, { etag: etag(rec.version) });
       },
     )
-    .patch(
-      "/records/:id",
-      describe({
-        tag,
-        summary: `Change fields of a ${col.name} record`,
-        auth: authOf(r.update),
-        description: `${rule("update", r.update)} Fields are merged; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`,
-        responses: {
-          200: { description: "The record", schema: S.record },
-          403: { description: "forbidden: readable but not yours to change" },
-          404: { description: "not_found" },
-          412: { description: "version_conflict" },
-        },
-      }),
-      callerFor(r.update),
-      validate("param", IdParam),
-      validate("json", S.patch),
-      async (c) => {
-        const { record, seq } = await svc.updateRecord(
-          c.var.db,
-          col,
-          c.var.principal,
-          c.req.valid("param").id,
-          c.req.valid("json"),
-          ifMatchVersions(c.req.header("if-match")),
-        );
-        afterCommit(c, [{ collection: col, ownerId: record.ownerId, seq }]);
-        return c.json(record, 200, { etag: etag(record.version) });
-      },
-    )
-    .put(
-      "/records/:id",
-      describe({
-        tag,
-        summary: `Replace a ${col.name} record`,
-        auth: authOf(r.update),
-        description: `${rule("update", r.update)} Omitted fields take their defaults; version + 1. With \`If-Match: "<version>"\` a stale version is a 412.`,
-        responses: {
-          200: { description: "The record", schema: S.record },
-          403: { description: "forbidden: readable but not yours to change" },
-          404: { description: "not_found" },
-          412: { description: "version_conflict" },
-        },
-      }),
-      callerFor(r.update),
-      validate("param", IdParam),
-      validate("json", S.replace),
-      async (c) => {
-        const { record, seq } = await svc.updateRecord(
-          c.var.db,
-          col,
-          c.var.principal,
-          c.req.valid("param").id,
-          c.req.valid("json"),
-          ifMatchVersions(c.req.header("if-match")),
-        );
-        afterCommit(c, [{ collection: col, ownerId: record.ownerId, seq }]);
-        return c.json(record, 200, { etag: etag(record.version) });
-      },
-    )
+    .patch("/records/:id", ...updateHandlers("merge"))
+    .put("/records/:id", ...updateHandlers("replace"))
     .delete(
       "/records/:id",
       describe({
@@ -221,7 +219,7 @@ function recordRoutes(col: Collection) {
       callerFor(r.delete),
       validate("param", IdParam),
       async (c) => {
-        const { ownerId, seq } = await svc.deleteRecord(
+        const { ownerId, seq } = await deleteRecord(
           c.var.db,
           col,
           c.var.principal,
@@ -238,17 +236,22 @@ function recordRoutes(col: Collection) {
         tag,
         summary: `Sync feed of ${col.name}`,
         auth: authOf(r.list),
-        description: `Every record created, changed or deleted after \`since\` that the caller may read, oldest first; deleted ones as \`{ id, deleted: true, version }\`. Keep \`nextCursor\` and poll again; no \`since\` = from the start. Tombstones are kept ${limits.changeLogRetentionDays} days: a \`since\` older than a pruned one is 410 \`resync_required\` (sync again without \`since\`). Without a token: rate limited per IP (429).`,
+        description:
+          `Every record created, changed or deleted after \`since\` that the caller may read, oldest first; ` +
+          `deleted ones as \`{ id, deleted: true, version }\`. Keep \`nextCursor\` and poll again; no \`since\` ` +
+          `= from the start. Tombstones are kept ${limits.changeLogRetentionDays} days: a \`since\` older than a ` +
+          `pruned one is 410 \`resync_required\` (sync again without \`since\`). Without a token: rate limited ` +
+          `per IP (429).`,
         responses: {
-          200: { description: "Changes", schema: S.changes },
+          200: { description: "Changes", schema: schemas.changes },
           410: { description: "resync_required: the cursor is older than the retention; sync again without one" },
           429: { description: "rate_limited (requests without a token)" },
         },
       }),
       callerFor(r.list),
       anonymousLists,
-      validate("query", S.changesQuery),
-      async (c) => c.json(await svc.changesSince(c.var.db, col, c.var.principal, c.req.valid("query"))),
+      validate("query", schemas.changesQuery),
+      async (c) => c.json(await changesSince(c.var.db, col, c.var.principal, c.req.valid("query"))),
     )
     .get(
       "/subscribe",
@@ -256,7 +259,16 @@ function recordRoutes(col: Collection) {
         tag,
         summary: `Live changes of ${col.name} (WebSocket)`,
         auth: "user",
-        description: `A WebSocket of a user's session (auth: \`?ticket=\` from \`POST /v1/auth/socket-ticket\`, the \`Authorization\` header, or \`?token=\`). First every change after \`since\` that the caller may list (${liveScope(col) === "own" ? "their own records" : liveScope(col) === "all" ? "everyone's records" : "nobody but the service key: subscribing is refused"}), as \`{ "type": "change", "cursor", "item" }\` (\`item\` as \`/changes\` returns it, tombstones included), then \`{ "type": "ready", "cursor" }\`, then each new change once, in cursor order. Reconnect with the last cursor seen: nothing is missed or repeated. \`{ "type": "ping" }\` → \`{ "type": "pong" }\`. A cursor past retention gets \`{ "type": "error", "code": "resync_required" }\` and close 4410. Close codes: 4401 the session ended, 4408 heartbeat timeout (ping at least every ${limits.liveHeartbeatTimeoutSec / 3} s), 4410 resync required, 1011 replay failed (reconnect).`,
+        description:
+          `A WebSocket of a user's session (auth: \`?ticket=\` from \`POST /v1/auth/socket-ticket\`, the ` +
+          `\`Authorization\` header, or \`?token=\`). First every change after \`since\` that the caller may ` +
+          `list (${liveWho[liveScope(col)]}), ` +
+          `as \`{ "type": "change", "cursor", "item" }\` (\`item\` as \`/changes\` returns it, tombstones ` +
+          `included), then \`{ "type": "ready", "cursor" }\`, then each new change once, in cursor order. ` +
+          `Reconnect with the last cursor seen: nothing is missed or repeated. \`{ "type": "ping" }\` → \`{ ` +
+          `"type": "pong" }\`. A cursor past retention gets \`{ "type": "error", "code": "resync_required" }\` ` +
+          `and close 4410. Close codes: 4401 the session ended, 4408 heartbeat timeout (ping at least every ` +
+          `${limits.liveHeartbeatTimeoutSec / 3} s), 4410 resync required, 1011 replay failed (reconnect).`,
         responses: {
           101: { description: "Switching protocols" },
           400: { description: "Not a WebSocket upgrade, or a bad cursor" },
@@ -265,13 +277,13 @@ function recordRoutes(col: Collection) {
         },
       }),
       requireSocketUser,
-      validate("query", S.subscribeQuery),
+      validate("query", schemas.subscribeQuery),
       async (c) => {
         if (!isUpgrade(c)) throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
         if (liveScope(col) === "none")
           throw new AppError("forbidden", `Only the service key may list ${col.name}; it has no live subscriptions.`);
         const q = c.req.valid("query");
-        const since = q.since === undefined ? null : svc.sinceOf(q.since);
+        const since = q.since === undefined ? null : sinceOf(q.since);
         const { userId, sessionId } = userOf(c);
         const key = hubKeyFor(col, userId);
         // A fresh request: nothing the client sent (such as forged internal headers) reaches the hub.
@@ -313,7 +325,15 @@ export const batchRoutes = new Hono<AppEnv>().post(
   describe({
     tag: "Collections",
     summary: "Apply up to 50 writes at once, all or nothing",
-    description: `\`{ operations: [{ op: "create" | "update" | "replace" | "delete", collection, id?, ifMatch?, data? }] }\`, 1 to ${limits.batchMaxOperations} operations, applied in order in one D1 transaction: each sees the ones before it (create a record with a client \`id\`, then update it). Each is checked against its collection's rule and schema, and \`ifMatch\` (a version, or its ETag) as \`If-Match\` is. Answers 200 \`{ results }\` (the record, or \`{ id, deleted: true }\`, per operation), or the error of the first operation that fails, with \`errors[0].path\` = \`operations.<index>\` (\`operations.<index>.data.<field>\` for invalid data), and nothing written. Send \`Idempotency-Key\` to make a retry safe.`,
+    description:
+      `\`{ operations: [{ op: "create" | "update" | "replace" | "delete", collection, id?, ifMatch?, data? }] ` +
+      `}\`, 1 to ${limits.batchMaxOperations} operations, applied in order in one D1 transaction: each sees the ` +
+      `ones before it (create a record with a client \`id\`, then update it). Each is checked against its ` +
+      `collection's rule and schema, and \`ifMatch\` (a version, or its ETag) as \`If-Match\` is. Answers 200 ` +
+      `\`{ results }\` (the record, or \`{ id, deleted: true }\`, per operation), or the error of the first ` +
+      `operation that fails, with \`errors[0].path\` = \`operations.<index>\` ` +
+      `(\`operations.<index>.data.<field>\` for invalid data), and nothing written. Send \`Idempotency-Key\` to ` +
+      `make a retry safe.`,
     responses: {
       200: { description: "Every operation applied", schema: BatchResult },
       403: { description: "forbidden (operations.<index>)" },

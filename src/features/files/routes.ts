@@ -8,7 +8,7 @@ import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { serveContent } from "./content";
 import { formBoundary, formDataFile } from "./formdata";
 import { afterUpload, isImageInput, serveThumbnail } from "./images";
-import * as S from "./schemas";
+import * as schemas from "./schemas";
 import {
   acceptedType,
   apiBase,
@@ -54,9 +54,15 @@ export const fileRoutes = new Hono<AppEnv>()
       tag: "Files",
       summary: "Upload a file (raw body or multipart/form-data field `file`)",
       description:
-        "The body streams to R2. Image, video and audio types must match the bytes' signature. Public JPEG, PNG and WebP images lose their metadata on the way in (EXIF and its GPS position, XMP, IPTC; the EXIF orientation stays); public HEIC, HEIF, AVIF and TIFF are refused (415). Images get `width`, `height` and `placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count against the account's storage quota: a Content-Length that does not fit is refused before the body is read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
+        "The body streams to R2. Image, video and audio types must match the bytes' signature. Public JPEG, PNG " +
+        "and WebP images lose their metadata on the way in (EXIF and its GPS position, XMP, IPTC; the EXIF " +
+        "orientation stays); public HEIC, HEIF, AVIF and TIFF are refused (415). Images get `width`, `height` " +
+        "and `placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count " +
+        "against the account's storage quota: a Content-Length that does not fit is refused before the body is " +
+        "read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, " +
+        "content type and length returns the first file (the streamed body is not hashed).",
       responses: {
-        201: { description: "The stored file", schema: S.FileSchema },
+        201: { description: "The stored file", schema: schemas.FileSchema },
         413: {
           description:
             "payload_too_large (over the file size limit) or quota_exceeded (over the account's storage quota)",
@@ -66,7 +72,7 @@ export const fileRoutes = new Hono<AppEnv>()
     }),
     requireUser,
     idempotencyForStream,
-    validate("query", S.UploadQuery),
+    validate("query", schemas.UploadQuery),
     async (c) => {
       const { userId } = userOf(c);
       const q = c.req.valid("query");
@@ -124,10 +130,10 @@ export const fileRoutes = new Hono<AppEnv>()
     describe({
       tag: "Files",
       summary: "The caller's files, newest first",
-      responses: { 200: { description: "A page of files", schema: S.FileList } },
+      responses: { 200: { description: "A page of files", schema: schemas.FileList } },
     }),
     requireUser,
-    validate("query", S.ListQuery),
+    validate("query", schemas.ListQuery),
     async (c) => {
       const q = c.req.valid("query");
       const { rows, nextCursor } = await listFiles(c.var.db, userOf(c).userId, q.limit, q.cursor ?? null);
@@ -141,10 +147,10 @@ export const fileRoutes = new Hono<AppEnv>()
       summary: "File metadata",
       auth: "optional",
       description: "Public files: anyone. Private files: the owner or the service key; others get 404.",
-      responses: { 200: { description: "The file", schema: S.FileSchema }, 404: { description: "not_found" } },
+      responses: { 200: { description: "The file", schema: schemas.FileSchema }, 404: { description: "not_found" } },
     }),
     optionalAuth,
-    validate("param", S.FileIdParam),
+    validate("param", schemas.FileIdParam),
     async (c) => c.json(toFile(await readableFile(c, c.req.valid("param").id), base(c))),
   )
   .get(
@@ -154,7 +160,10 @@ export const fileRoutes = new Hono<AppEnv>()
       summary: "The file's bytes",
       auth: "optional",
       description:
-        "ETag, If-None-Match (304), a single Range (206; several ranges get the whole file), Cache-Control. Private files: the owner's token, the service key, or a signed URL (`exp`, `sig`). `thumb=<preset>`: an image's thumbnail (made once, then served from storage), WebP or AVIF when Accept prefers it; a non-image file or an unknown preset → 400.",
+        "ETag, If-None-Match (304), a single Range (206; several ranges get the whole file), Cache-Control. " +
+        "Private files: the owner's token, the service key, or a signed URL (`exp`, `sig`). `thumb=<preset>`: an " +
+        "image's thumbnail (made once, then served from storage), WebP or AVIF when Accept prefers it; a " +
+        "non-image file or an unknown preset → 400.",
       responses: {
         200: { description: "The bytes", contentType: "application/octet-stream" },
         400: { description: "validation_failed: an unknown preset, or a thumbnail of a file that is not an image" },
@@ -168,8 +177,8 @@ export const fileRoutes = new Hono<AppEnv>()
       },
     }),
     optionalAuth,
-    validate("param", S.FileIdParam),
-    validate("query", S.ContentQuery),
+    validate("param", schemas.FileIdParam),
+    validate("query", schemas.ContentQuery),
     async (c) => {
       const { id } = c.req.valid("param");
       const { exp, sig, thumb } = c.req.valid("query");
@@ -189,14 +198,14 @@ export const fileRoutes = new Hono<AppEnv>()
       tag: "Files",
       summary: "A URL to the content that works without a token until it expires",
       responses: {
-        200: { description: "The signed URL", schema: S.SignedUrlResult },
+        200: { description: "The signed URL", schema: schemas.SignedUrlResult },
         404: { description: "not_found" },
       },
     }),
     requireAuth,
     idempotency,
-    validate("param", S.FileIdParam),
-    validate("json", S.SignedUrlBody),
+    validate("param", schemas.FileIdParam),
+    validate("json", schemas.SignedUrlBody),
     async (c) => {
       const row = await managedFile(c, c.req.valid("param").id);
       const { expiresIn, thumb } = c.req.valid("json");
@@ -219,7 +228,7 @@ export const fileRoutes = new Hono<AppEnv>()
       responses: { 204: { description: "Deleted" }, 404: { description: "not_found" } },
     }),
     requireAuth,
-    validate("param", S.FileIdParam),
+    validate("param", schemas.FileIdParam),
     async (c) => {
       await deleteFile(c.env, c.var.db, await managedFile(c, c.req.valid("param").id));
       return c.body(null, 204);

@@ -6,6 +6,7 @@ import { files, fileTrash, uploads } from "../../db/schema";
 import { AppError } from "../../errors";
 import { b64url, fromB64url, hmac, hmacVerify, purposeKey } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
+import { afterId, keysetPage } from "../../lib/keyset";
 import type { DeletionHook, ScheduledTask } from "../../lifecycle";
 import { clearAvatarStatement, rowWhileUserExists, userExists, userExistsSql } from "../auth";
 import type { FileJson, Visibility } from "./schemas";
@@ -32,7 +33,7 @@ const withRenditions = (key: string) => (key.startsWith("f/") ? [key, ...renditi
 export function safeName(raw: string | null | undefined): string {
   const base = (raw ?? "").split(/[\\/]/).pop() ?? "";
   // Cut by code points: slicing UTF-16 units could split an emoji into a lone surrogate.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a stored name must not hold.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: a stored name must not hold control characters.
   const clean = Array.from(base.replace(/[\u0000-\u001f\u007f]/g, "").trim())
     .slice(0, limits.fileNameMax)
     .join("")
@@ -82,7 +83,8 @@ export function scrubFor(config: Config, contentType: string, visibility: Visibi
   if (unscrubbableImageTypes.has(contentType)) {
     throw new AppError(
       "unsupported_media_type",
-      `${contentType} files may carry a location that Outpost cannot remove; upload ${visibility === "public" ? "public " : ""}images as JPEG, PNG or WebP.`,
+      `${contentType} files may carry a location that Outpost cannot remove; ` +
+        `upload ${visibility === "public" ? "public " : ""}images as JPEG, PNG or WebP.`,
     );
   }
   return scrubKindOf(contentType);
@@ -105,7 +107,9 @@ export interface NewFile {
  * the owner's entries of a covering index (files_owner_idx, uploads_owner_idx).
  */
 export const storageUsed = (ownerId: string) =>
-  sql<number>`((SELECT coalesce(sum(${files.size}), 0) FROM ${files} WHERE ${files.ownerId} = ${ownerId}) + (SELECT coalesce(sum(${uploads.uploadLength}), 0) FROM ${uploads} WHERE ${uploads.ownerId} = ${ownerId} AND ${uploads.completedAt} IS NULL))`;
+  sql<number>`((SELECT coalesce(sum(${files.size}), 0) FROM ${files} WHERE ${files.ownerId} = ${ownerId})
+    + (SELECT coalesce(sum(${uploads.uploadLength}), 0) FROM ${uploads}
+       WHERE ${uploads.ownerId} = ${ownerId} AND ${uploads.completedAt} IS NULL))`;
 
 /** Bytes of the quota still free (negative when the quota was lowered below the usage). */
 export const storageLeft = (quota: number, ownerId: string) => sql<number>`(${quota} - ${storageUsed(ownerId)})`;
@@ -228,7 +232,8 @@ export async function storeFile(
         )
       : new AppError(
           "quota_exceeded",
-          `The file is larger than the ${reserved} bytes left of your ${quota}-byte storage quota. Delete files or unfinished uploads to make room.`,
+          `The file is larger than the ${reserved} bytes left of your ${quota}-byte storage quota. ` +
+            "Delete files or unfinished uploads to make room.",
         ),
   );
   // Scrubbing keeps every byte's offset (same length), and the SHA-256 is of the stored bytes.
@@ -304,13 +309,12 @@ export async function listFiles(
   const rows = await db
     .select()
     .from(files)
-    .where(and(eq(files.ownerId, ownerId), eq(files.status, "ready"), cursor ? lt(files.id, cursor) : undefined))
+    .where(and(eq(files.ownerId, ownerId), eq(files.status, "ready"), afterId(files.id, cursor)))
     .orderBy(desc(files.id))
     .limit(limit + 1)
     .all();
-  const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
-  return { rows: page, nextCursor: more ? page.at(-1)!.id : null };
+  const { page, nextCursor } = keysetPage(rows, limit, (r) => r.id);
+  return { rows: page, nextCursor };
 }
 
 /** Records a finished file (tus completion); a second call for the same id does nothing. */
@@ -494,10 +498,10 @@ export async function listAllFiles(
     .from(files)
     // `+status`: not through files_status_idx, which would sort every ready file; the primary key
     // walks newest first and stops after a page (pending rows are few and short-lived).
-    .where(and(sql`+${files.status} = 'ready'`, cursor ? lt(files.id, cursor) : undefined))
+    .where(and(sql`+${files.status} = 'ready'`, afterId(files.id, cursor)))
     .orderBy(desc(files.id))
     .limit(limit + 1)
     .all();
-  const page = rows.slice(0, limit);
-  return { rows: page, nextCursor: rows.length > limit ? page.at(-1)!.id : null };
+  const { page, nextCursor } = keysetPage(rows, limit, (r) => r.id);
+  return { rows: page, nextCursor };
 }

@@ -3,15 +3,27 @@ import type { Config } from "../../config";
 import { limits } from "../../config";
 import type { Mail } from "./mailer";
 
-/** A password-reset code, with a link to `linkBase/reset-password`. */
-export function passwordResetMail(cfg: Config, to: string, token: string, linkBase: string): Mail {
+/**
+ * A password-reset code, with a link to `linkBase/reset-password`: asked for by the account's holder,
+ * or sent by an administrator from the console.
+ */
+export function passwordResetMail(
+  cfg: Config,
+  to: string,
+  token: string,
+  linkBase: string,
+  sentBy: "holder" | "admin" = "holder",
+): Mail {
+  const [why, ignore] =
+    sentBy === "admin"
+      ? [`An administrator of ${cfg.appName} sent you a code to reset your password.`, "If you did not expect this"]
+      : [`Someone asked to reset the password of your ${cfg.appName} account.`, "If this was not you"];
   return {
     to,
     subject: `${cfg.appName}: reset your password`,
     text:
-      `Someone asked to reset the password of your ${cfg.appName} account.\n\n` +
-      `Your reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\n` +
-      `The code expires in ${limits.passwordResetTtlSec / 60} minutes. If this was not you, ignore this mail.`,
+      `${why}\n\nYour reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\n` +
+      `The code expires in ${limits.passwordResetTtlSec / 60} minutes. ${ignore}, ignore this mail.`,
   };
 }
 
@@ -21,19 +33,7 @@ export function verifyEmailMail(cfg: Config, to: string, token: string, linkBase
     to,
     subject: `${cfg.appName}: confirm your email`,
     text:
-      `Your verification code: ${token}\nOr open: ${linkBase}/verify-email?token=${token}\n\n` +
-      `The code expires in ${limits.emailVerifyTtlSec / 3600} hours.`,
-  };
-}
-
-/** A password-reset code an administrator sent from the console. */
-export function adminResetMail(cfg: Config, to: string, token: string, linkBase: string): Mail {
-  return {
-    to,
-    subject: `${cfg.appName}: reset your password`,
-    text:
-      `An administrator of ${cfg.appName} sent you a code to reset your password.\n\n` +
-      `Your reset code: ${token}\nOr open: ${linkBase}/reset-password?token=${token}\n\n` +
-      `The code expires in ${limits.passwordResetTtlSec / 60} minutes. If you did not expect this, ignore this mail.`,
+      `Your verification code: ${token}\nOr open: ${linkBase}/verify-email?token=${token}\n\nThe code expires in ` +
+      `${limits.emailVerifyTtlSec / 3600} hours.`,
   };
 }

@@ -7,8 +7,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { listAudit, listUsers, userDetail } from "../../../src/features/admin/service";
-import { adminStanding, findConsoleSession } from "../../../src/features/auth/service";
-import { listAllRooms, roomWithMembers } from "../../../src/features/chat/service";
+import { adminStanding, findConsoleSession } from "../../../src/features/auth/for-admin";
+import { listAllRooms, roomWithMembers } from "../../../src/features/chat/rooms";
 import { listAllFiles } from "../../../src/features/files/service";
 import { countingD1 } from "../../budget/counting-d1";
 

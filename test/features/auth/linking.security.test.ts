@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { getConfig } from "../../../src/config";
 import { createDb } from "../../../src/db";
-import { signInWithIdentity } from "../../../src/features/auth/service";
+import { signInWithIdentity } from "../../../src/features/auth/identities";
 import { api, expectProblem, signup, uniqueEmail } from "../../helpers/api";
 import { codeIn, mailTo } from "../../helpers/outbox";
 import { providerIdToken } from "../../helpers/tokens";

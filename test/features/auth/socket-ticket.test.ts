@@ -10,7 +10,7 @@ import { createDb } from "../../../src/db";
 import type { AppEnv } from "../../../src/env";
 import { problem, toAppError } from "../../../src/errors";
 import { requireSocketUser, userOf } from "../../../src/features/auth/middleware";
-import { socketTicketCleanup } from "../../../src/features/auth/service";
+import { socketTicketCleanup } from "../../../src/features/auth/sessions";
 import { hashToken } from "../../../src/lib/crypto";
 import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { signWithServerKey, signWithWrongKey, tamperPayload, unsignedToken } from "../../helpers/tokens";

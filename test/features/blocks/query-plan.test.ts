@@ -9,12 +9,12 @@ import { blockersAmongQuery, blocksDeletionHook, listBlocksQuery } from "../../.
 import {
   addCheckQuery,
   callerQuery,
-  deletionPlanFor,
   peopleQuery,
   recordAdds,
   rejoinCheckQuery,
   utcDay,
-} from "../../../src/features/chat/service";
+} from "../../../src/features/chat/add-checks";
+import { deletionPlanFor } from "../../../src/features/chat/members";
 import { signup } from "../../helpers/api";
 import { block } from "./helpers";
 

@@ -9,7 +9,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { limits } from "../../../src/config";
 import { createDb } from "../../../src/db";
-import { issueToken } from "../../../src/features/auth/service";
+import { issueToken } from "../../../src/features/auth/accounts";
 import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
 import { connect, createGroup, login, roomStub, upgrade } from "./helpers";
 

@@ -9,10 +9,11 @@ import { describe, expect, it } from "vitest";
 import { limits } from "../../../src/config";
 import { createDb } from "../../../src/db";
 import type { Principal } from "../../../src/env";
+import type { RecordRow } from "../../../src/features/collections/access";
 import type { CollectionHub } from "../../../src/features/collections/hub";
 import { hubKeyFor, hubName, rootKey, shardOf } from "../../../src/features/collections/live";
 import { findCollection } from "../../../src/features/collections/registry";
-import * as svc from "../../../src/features/collections/service";
+import { createRecord } from "../../../src/features/collections/writes";
 import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
 import { base, createNote, createPost } from "./helpers";
 import {
@@ -180,9 +181,9 @@ describe("subscribe: replay, ready, live", () => {
     const stub = hubOf("notes", user);
     // A socket already live on the hub, so the hub's fan-out runs while the new socket replays.
     const live = await subscribe(user, "notes");
-    let landed: svc.RecordRow | null = null;
+    let landed: RecordRow | null = null;
     const reads = await duringNextReplay(stub, async (hub) => {
-      const { record, seq } = await svc.createRecord(db, notes, asUser(user), { title: "during replay" });
+      const { record, seq } = await createRecord(db, notes, asUser(user), { title: "during replay" });
       landed = record;
       // The route's notification, delivered while the new socket is still replaying.
       await hub.notify(hubKeyFor(notes, user.id), seq);
@@ -209,9 +210,9 @@ describe("subscribe: replay, ready, live", () => {
     const user = await signup();
     const stub = hubOf("notes", user);
     let seq = 0;
-    let landed: svc.RecordRow | null = null;
+    let landed: RecordRow | null = null;
     await duringNextReplay(stub, async () => {
-      const w = await svc.createRecord(db, notes, asUser(user), { title: "notified late" });
+      const w = await createRecord(db, notes, asUser(user), { title: "notified late" });
       landed = w.record;
       seq = w.seq!;
     });
@@ -230,8 +231,8 @@ describe("subscribe: replay, ready, live", () => {
     const user = await signup();
     const { socket } = await subscribe(user, "notes");
     // Two writes whose notifications never arrive...
-    const lost1 = await svc.createRecord(db, notes, asUser(user), { title: "lost 1" });
-    const lost2 = await svc.createRecord(db, notes, asUser(user), { title: "lost 2" });
+    const lost1 = await createRecord(db, notes, asUser(user), { title: "lost 1" });
+    const lost2 = await createRecord(db, notes, asUser(user), { title: "lost 2" });
     // ...then a write through the API, whose notification carries a cursor past the gap.
     const c = await createNote(user, { title: "notified" });
     const got = await socket.changes(3);
@@ -239,7 +240,7 @@ describe("subscribe: replay, ready, live", () => {
     expectCursorOrder(got);
 
     // A lost notification with no later write: the heartbeat's backstop sees the log moved and reads it.
-    const lost3 = await svc.createRecord(db, notes, asUser(user), { title: "lost 3" });
+    const lost3 = await createRecord(db, notes, asUser(user), { title: "lost 3" });
     expect(await runHeartbeat(hubOf("notes", user), { backstop: true })).toBe(true);
     expect((await socket.changes(1))[0]!.item).toEqual(lost3.record);
     await socket.roundTrip();
@@ -266,7 +267,7 @@ describe("subscribe: hibernation", () => {
     expect((await second.socket.changes(1))[0]!.item).toEqual(c);
     // Evicted again; a write whose notification is lost; then one that wakes the hub.
     await evictDurableObject(stub);
-    const d = await svc.createRecord(db, notes, asUser(user), { title: "lost notification while evicted" });
+    const d = await createRecord(db, notes, asUser(user), { title: "lost notification while evicted" });
     const e = await createNote(user, { title: "gap repaired" });
     for (const s of [first, second]) {
       expect((await s.socket.changes(2)).map((f) => f.item)).toEqual([d.record, e]);
@@ -387,7 +388,7 @@ describe("subscribe: shards of a shared collection", () => {
     expect(registered).toBe(true);
 
     // A forwarded page that starts past the shard's position (a forward was lost): it reads the gap itself.
-    const gap = await svc.createRecord(db, posts, asUser(users[0]!), { text: "lost forward", imageFileId: null });
+    const gap = await createRecord(db, posts, asUser(users[0]!), { text: "lost forward", imageFileId: null });
     const key = hubKeyFor(posts, last.id);
     expect(await hubOf("posts", last).deliver(key, gap.seq!, gap.seq!, [])).toBe(true);
     expect((await s.socket.changes(1))[0]!.item).toEqual(gap.record);

@@ -3,17 +3,12 @@ import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { AppError } from "../../../src/errors";
+import type { Access } from "../../../src/features/collections/access";
+import { getQuery, listQuery, planList } from "../../../src/features/collections/reads";
 import { type Collection, collections, findCollection } from "../../../src/features/collections/registry";
 import { prunableQuery } from "../../../src/features/collections/retention";
 import { collectionSchemas, operators } from "../../../src/features/collections/schemas";
-import {
-  type Access,
-  changesQuery,
-  getQuery,
-  listQuery,
-  logMetaQuery,
-  planList,
-} from "../../../src/features/collections/service";
+import { changesQuery, logMetaQuery } from "../../../src/features/collections/service";
 import { encodeCursor } from "../../../src/lib/cursor";
 import { signup } from "../../helpers/api";
 import { createNote, createPost, list } from "./helpers";

@@ -4,8 +4,10 @@ import { createDb } from "../../../src/db";
 import type { Principal } from "../../../src/env";
 import { AppError } from "../../../src/errors";
 import { COLLECTION, collection, field } from "../../../src/features/collections/define";
+import { getRecord, listRecords } from "../../../src/features/collections/reads";
 import type { Collection } from "../../../src/features/collections/registry";
-import * as svc from "../../../src/features/collections/service";
+import { changesSince } from "../../../src/features/collections/service";
+import { createRecord, deleteRecord, updateRecord } from "../../../src/features/collections/writes";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { base, createNote, createPost, list } from "./helpers";
 
@@ -160,7 +162,7 @@ describe("collections: rule none (service key only)", () => {
     ).run();
     const user = await signup();
     const p: Principal = { kind: "user", userId: user.id, sessionId: "s", anonymous: false };
-    return { p, rec: (await svc.createRecord(db, vault, service, { secret: "launch codes" })).record };
+    return { p, rec: (await createRecord(db, vault, service, { secret: "launch codes" })).record };
   }
 
   const code = async (f: () => Promise<unknown>) => {
@@ -175,26 +177,26 @@ describe("collections: rule none (service key only)", () => {
 
   it("users get 403 for create and list, 404 for the records; anonymous callers 401", async () => {
     const { p, rec } = await setup();
-    expect(await code(() => svc.createRecord(db, vault, p, { secret: "x" }))).toBe("forbidden");
-    expect(await code(() => svc.listRecords(db, vault, p, { sort: "-createdAt", limit: 10 }))).toBe("forbidden");
-    expect(await code(() => svc.changesSince(db, vault, p, { limit: 10 }))).toBe("forbidden");
-    expect(await code(() => svc.getRecord(db, vault, p, rec.id))).toBe("not_found");
-    expect(await code(() => svc.updateRecord(db, vault, p, rec.id, { secret: "x" }, null))).toBe("not_found");
-    expect(await code(() => svc.deleteRecord(db, vault, p, rec.id, null))).toBe("not_found");
-    expect(await code(() => svc.getRecord(db, vault, null, rec.id))).toBe("unauthorized");
-    expect(await code(() => svc.createRecord(db, vault, null, { secret: "x" }))).toBe("unauthorized");
+    expect(await code(() => createRecord(db, vault, p, { secret: "x" }))).toBe("forbidden");
+    expect(await code(() => listRecords(db, vault, p, { sort: "-createdAt", limit: 10 }))).toBe("forbidden");
+    expect(await code(() => changesSince(db, vault, p, { limit: 10 }))).toBe("forbidden");
+    expect(await code(() => getRecord(db, vault, p, rec.id))).toBe("not_found");
+    expect(await code(() => updateRecord(db, vault, p, rec.id, { secret: "x" }, null))).toBe("not_found");
+    expect(await code(() => deleteRecord(db, vault, p, rec.id, null))).toBe("not_found");
+    expect(await code(() => getRecord(db, vault, null, rec.id))).toBe("unauthorized");
+    expect(await code(() => createRecord(db, vault, null, { secret: "x" }))).toBe("unauthorized");
   });
 
   it("the service key does everything", async () => {
     const { rec } = await setup();
     expect(rec).toMatchObject({ ownerId: null, version: 1, secret: "launch codes" });
-    expect(await svc.getRecord(db, vault, service, rec.id)).toEqual(rec);
-    expect((await svc.updateRecord(db, vault, service, rec.id, { secret: "y" }, [1])).record.version).toBe(2);
-    expect(
-      (await svc.listRecords(db, vault, service, { sort: "-createdAt", limit: 10 })).items.map((r) => r.id),
-    ).toContain(rec.id);
-    await svc.deleteRecord(db, vault, service, rec.id, null);
-    const feed = await svc.changesSince(db, vault, service, { limit: 50 });
+    expect(await getRecord(db, vault, service, rec.id)).toEqual(rec);
+    expect((await updateRecord(db, vault, service, rec.id, { secret: "y" }, [1])).record.version).toBe(2);
+    expect((await listRecords(db, vault, service, { sort: "-createdAt", limit: 10 })).items.map((r) => r.id)).toContain(
+      rec.id,
+    );
+    await deleteRecord(db, vault, service, rec.id, null);
+    const feed = await changesSince(db, vault, service, { limit: 50 });
     expect(feed.items).toContainEqual({ id: rec.id, deleted: true, version: 3 });
   });
 });

@@ -1,0 +1,175 @@
+/** What the admin feature and its console ask of the users and sessions tables. */
+import { and, desc, eq, gt, lt, lte, or, sql } from "drizzle-orm";
+import type { Database } from "../../db";
+import { sessions, users } from "../../db/schema";
+import { newId, nowIso } from "../../lib/ids";
+import { sessionLiveSql } from "./for-features";
+import { addSeconds, getUserByEmail } from "./users";
+
+/**
+ * Ends every live session of a disabled account, as one statement for the admin's batch: each is
+ * expired in place (every session check, sockets and socket tickets included, requires
+ * `expires_at > now`), not deleted, so its refresh token still finds the account and gets 403
+ * `account_disabled` instead of a bare 401. Re-enabling deletes them (`deleteUserSessions`); the
+ * cron keeps them while the account stays disabled.
+ */
+export function expireUserSessions(db: Database, userId: string, now: string) {
+  return db
+    .update(sessions)
+    .set({ expiresAt: now })
+    .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, now)));
+}
+
+/**
+ * Deletes a user's sessions: all of them (the admin's "end sessions"), or only those that already
+ * ended (re-enabling a disabled account drops the sessions disabling kept).
+ */
+export function deleteUserSessions(db: Database, userId: string, onlyEnded = false) {
+  return db
+    .delete(sessions)
+    .where(and(eq(sessions.userId, userId), onlyEnded ? lte(sessions.expiresAt, nowIso()) : undefined))
+    .returning({ id: sessions.id });
+}
+
+/** The user's live sessions, counted (sessions_user_idx). */
+export function liveSessionCount(db: Database, userId: string) {
+  return db
+    .select({ n: sql<number>`count(*)` })
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, nowIso())));
+}
+
+/**
+ * What admin authorization needs about a token's user and session, in one query: the user's role
+ * and flag, and whether the session is still live (so logout, revocation, demotion and disabling
+ * take effect on the admin API at once, not when the access token expires).
+ */
+export async function adminStanding(
+  db: Database,
+  userId: string,
+  sessionId: string,
+): Promise<{ role: "user" | "admin"; disabled: boolean; live: boolean } | null> {
+  const row = await db
+    .select({
+      role: users.role,
+      disabled: users.disabled,
+      live: sessionLiveSql(sessionId, userId),
+    })
+    .from(users)
+    .where(eq(users.id, userId))
+    .get();
+  return row ? { role: row.role, disabled: row.disabled, live: row.live === 1 } : null;
+}
+
+/**
+ * A console session: a `sessions` row whose `refreshHash` is the hash of the console cookie. It
+ * has no `refresh_tokens` row, so the cookie is never accepted by `POST /v1/auth/refresh`; it is
+ * listed and revocable like any session, and ends with every session of its user.
+ */
+export async function openConsoleSession(
+  db: Database,
+  userId: string,
+  cookieHash: string,
+  userAgent: string | null,
+  ttlSec: number,
+): Promise<string> {
+  const now = nowIso();
+  const id = newId();
+  await db.insert(sessions).values({
+    id,
+    userId,
+    refreshHash: cookieHash,
+    userAgent: `Outpost console${userAgent ? `: ${userAgent}` : ""}`.slice(0, 256),
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: addSeconds(now, ttlSec),
+  });
+  return id;
+}
+
+/** The admin behind a console cookie's hash: a live session of an enabled admin, or null (one query). */
+export async function findConsoleSession(
+  db: Database,
+  cookieHash: string,
+): Promise<{ sessionId: string; userId: string; email: string | null; name: string | null } | null> {
+  const row = await db
+    .select({ sessionId: sessions.id, userId: users.id, email: users.email, name: users.name })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(
+      and(
+        eq(sessions.refreshHash, cookieHash),
+        gt(sessions.expiresAt, nowIso()),
+        eq(users.role, "admin"),
+        eq(users.disabled, false),
+      ),
+    )
+    .get();
+  return row ?? null;
+}
+
+/** The account behind an email, for the console's sign-in (same lookup as login). */
+export const userByEmail = getUserByEmail;
+
+/** A user row by id, as a statement (for the admin's batches). */
+export function userRowQuery(db: Database, id: string) {
+  return db.select().from(users).where(eq(users.id, id));
+}
+
+/**
+ * Users newest first, optionally matching `q` in the email or name, after `afterId`: walks the
+ * primary key from the newest account until it has a page (an operator's search; no index kept).
+ */
+export function searchUsersQuery(db: Database, q: string | undefined, afterId: string | null, limit: number) {
+  return db
+    .select()
+    .from(users)
+    .where(
+      and(
+        q
+          ? or(
+              sql`instr(lower(coalesce(${users.email}, '')), ${q}) > 0`,
+              sql`instr(lower(coalesce(${users.name}, '')), ${q}) > 0`,
+            )
+          : undefined,
+        afterId ? lt(users.id, afterId) : undefined,
+      ),
+    )
+    .orderBy(desc(users.id))
+    .limit(limit);
+}
+
+/** The statement that changes a user's role, name or disabled flag; it returns the updated row. */
+export function updateUserStatement(
+  db: Database,
+  id: string,
+  patch: { disabled?: boolean; role?: "user" | "admin"; name?: string | null },
+  now: string,
+) {
+  return db
+    .update(users)
+    .set({
+      ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+      ...(patch.role !== undefined ? { role: patch.role } : {}),
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      updatedAt: now,
+    })
+    .where(eq(users.id, id))
+    .returning();
+}
+
+/** Accounts, admins and disabled accounts, counted: one statement. */
+export function userCountsQuery(db: Database) {
+  return db
+    .select({
+      users: sql<number>`count(*)`,
+      admins: sql<number>`coalesce(sum(${users.role} = 'admin'), 0)`,
+      disabled: sql<number>`coalesce(sum(${users.disabled}), 0)`,
+    })
+    .from(users);
+}
+
+/** The newest accounts. */
+export function newestUsersQuery(db: Database, limit: number) {
+  return db.select().from(users).orderBy(desc(users.id)).limit(limit);
+}

@@ -1,0 +1,115 @@
+/** Identities and linking: Apple/Google sign-in, and a guest becoming a full account. */
+import { and, eq } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Config } from "../../config";
+import { type Database, runBatch } from "../../db";
+import { identities, users, verificationTokens } from "../../db/schema";
+import { AppError, isConstraintError } from "../../errors";
+import { hashPassword } from "../../lib/crypto";
+import { nowIso } from "../../lib/ids";
+import type { VerifiedIdentity } from "./idtoken";
+import type { User } from "./schemas";
+import { openSession } from "./sessions";
+import type { SessionTokens } from "./tokens";
+import { accountDisabled, getUser, getUserByEmail, newUserRow, toUser } from "./users";
+
+/** Turns the calling guest into a full account, keeping its id (and so everything it owns). */
+export async function linkGuest(db: Database, userId: string, input: { email: string; password: string }) {
+  const user = await getUser(db, userId);
+  if (!user) throw new AppError("unauthorized", "This account no longer exists.");
+  if (!user.anonymous) throw new AppError("conflict", "This account already has an email and password.");
+  if (await getUserByEmail(db, input.email))
+    throw new AppError("email_taken", "An account with this email already exists.");
+  const passwordHash = await hashPassword(input.password);
+  try {
+    const updated = await db
+      .update(users)
+      .set({ email: input.email, passwordHash, anonymous: false, updatedAt: nowIso() })
+      .where(and(eq(users.id, userId), eq(users.anonymous, true)))
+      .returning()
+      .get();
+    if (!updated) throw new AppError("conflict", "This account already has an email and password.");
+    return toUser(updated);
+  } catch (e) {
+    if (isConstraintError(e, "UNIQUE")) throw new AppError("email_taken", "An account with this email already exists.");
+    throw e;
+  }
+}
+
+/**
+ * Finds or creates the user behind a verified Apple/Google identity. Only an email the provider
+ * has verified counts for anything; one that isn't is neither matched nor stored.
+ *
+ * A new identity whose verified email belongs to an account that has verified it too is linked
+ * to that account. If that account never verified the email, nothing proves its holder owns the
+ * address (an attacker may have signed up with the victim's email, or linked a guest to it,
+ * before the victim ever came): that account keeps its id and data but loses the email, and the
+ * provider's user gets a new account, in one batch. Every credential the old account held
+ * (password, refresh tokens, access tokens, which name its id and are checked without a lookup)
+ * still reaches only the old id, never what the provider's user owns.
+ */
+export async function signInWithIdentity(
+  db: Database,
+  cfg: Config,
+  id: VerifiedIdentity,
+  userAgent: string | null,
+): Promise<{ user: User; session: SessionTokens }> {
+  try {
+    return await identitySignIn(db, cfg, id, userAgent);
+  } catch (e) {
+    // A concurrent sign-in created this identity or took the email, or the email's account verified
+    // it meanwhile (the guarded UPDATE then changed nothing and the INSERT hit the unique email):
+    // the batch rolled back as a whole, and a second look sees the new state.
+    if (!isConstraintError(e, "UNIQUE")) throw e;
+  }
+  try {
+    return await identitySignIn(db, cfg, id, userAgent);
+  } catch (e) {
+    if (isConstraintError(e, "UNIQUE"))
+      throw new AppError("conflict", "This account changed while signing in; try again.");
+    throw e;
+  }
+}
+
+async function identitySignIn(db: Database, cfg: Config, id: VerifiedIdentity, userAgent: string | null) {
+  const now = nowIso();
+  const linked = await db
+    .select({ user: users })
+    .from(identities)
+    .innerJoin(users, eq(users.id, identities.userId))
+    .where(and(eq(identities.provider, id.provider), eq(identities.subject, id.subject)))
+    .get();
+  let user = linked?.user;
+  const writes: BatchItem<"sqlite">[] = [];
+  if (!user) {
+    const email = id.email && id.emailVerified ? id.email : null;
+    const holder = email ? await getUserByEmail(db, email) : undefined;
+    if (holder?.emailVerified) {
+      user = holder;
+    } else {
+      if (holder && email) {
+        // Guarded: if the holder verified the email meanwhile, this changes nothing and the INSERT
+        // below fails on the unique email, rolling the batch back (the caller looks again).
+        writes.push(
+          db
+            .update(users)
+            .set({ email: null, emailVerified: false, updatedAt: now })
+            .where(and(eq(users.id, holder.id), eq(users.email, email), eq(users.emailVerified, false))),
+          // Its pending reset and verification codes were for the address it no longer has.
+          db.delete(verificationTokens).where(eq(verificationTokens.userId, holder.id)),
+        );
+      }
+      user = newUserRow({ email, emailVerified: email !== null, name: id.name }, now);
+      writes.push(db.insert(users).values(user));
+    }
+    writes.push(
+      db
+        .insert(identities)
+        .values({ provider: id.provider, subject: id.subject, userId: user.id, email, createdAt: now }),
+    );
+  }
+  if (user.disabled) throw accountDisabled();
+  const s = await openSession(db, cfg, user, userAgent);
+  await runBatch(db, [...writes, ...s.statements]);
+  return { user: toUser(user), session: s.tokens };
+}

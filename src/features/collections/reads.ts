@@ -1,0 +1,282 @@
+/** Record reads: one record by id, planned and keyset-paginated lists, and the console's counts. */
+import { and, asc, desc, eq, or, type SQL, sql } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import * as v from "valibot";
+import { type Database, prepared } from "../../db";
+import type { Principal } from "../../env";
+import { AppError } from "../../errors";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
+import { keysetPage } from "../../lib/keyset";
+import { type Access, access, narrower, notFound, ownerFilter, type RecordRow } from "./access";
+import type { ListIndex } from "./define";
+import { type Collection, collections } from "./registry";
+import type { Scalar, Where } from "./schemas";
+
+const columnOf = (col: Collection, key: string): SQLiteColumn => {
+  const column = col.table[key];
+  if (!column) throw new Error(`collection ${col.name} has no field ${key}`);
+  return column;
+};
+
+/** Declared nullable fields and `ownerId` (null for service-made records) can hold NULL. */
+const isNullable = (col: Collection, key: string) => key === "ownerId" || col.fields[key]?.nullable === true;
+
+/** The query behind a read by id (exported for the query-plan test). */
+export function getQuery(db: Database, col: Collection, acc: Access, id: string) {
+  return db
+    .select()
+    .from(col.table)
+    .where(and(eq(col.table.id, id), ownerFilter(col.table.ownerId, acc)));
+}
+
+/** `getQuery` built once per collection and access kind (`prepared`): the hottest read skips drizzle's SQL building. */
+const getById = new Map<string, (db: Database) => { get(values: Record<string, unknown>): Promise<unknown> }>();
+function preparedGet(col: Collection, own: boolean) {
+  const key = `${col.name}:${own ? "own" : "all"}`;
+  let q = getById.get(key);
+  if (!q) {
+    q = prepared((db) =>
+      db
+        .select()
+        .from(col.table)
+        .where(
+          and(
+            eq(col.table.id, sql.placeholder("id")),
+            own ? eq(col.table.ownerId, sql.placeholder("owner")) : undefined,
+          ),
+        ),
+    );
+    getById.set(key, q);
+  }
+  return q;
+}
+
+/** A record the caller may read; 404 otherwise (never 403: existence is not revealed). */
+export async function getRecord(db: Database, col: Collection, p: Principal | null, id: string): Promise<RecordRow> {
+  const acc = access(col.rules.read, p);
+  const row =
+    acc.kind === "denied"
+      ? undefined
+      : ((await preparedGet(col, acc.kind === "own")(db).get({ id, owner: acc.kind === "own" ? acc.userId : null })) as
+          | RecordRow
+          | undefined);
+  if (!row) throw notFound(col);
+  return row;
+}
+
+/** Operators an index range can serve on the sort field (the rest are checked row by row). */
+const RANGE_OPS = new Set(["$eq", "$gt", "$gte", "$lt", "$lte"]);
+
+/** One term of a `where`: `field op operand` (a bare value is `$eq`). */
+interface Term {
+  key: string;
+  op: string;
+  operand: Scalar | Scalar[];
+}
+
+const termsOf = (where: Where | undefined): Term[] =>
+  Object.entries(where ?? {}).flatMap(([key, cond]) =>
+    cond === null || typeof cond !== "object"
+      ? [{ key, op: "$eq", operand: cond }]
+      : Object.entries(cond).map(([op, operand]) => ({ key, op, operand: operand as Scalar | Scalar[] })),
+  );
+
+/**
+ * One term as SQL; every value is a bound parameter encoded like its column. A `residual` term is
+ * checked on the rows the list's index walk visits: its column is written `+column`, which keeps
+ * SQLite from driving the query with another index (and then sorting every match in a temp B-tree).
+ */
+function termSql(col: Collection, t: Term, residual: boolean): SQL {
+  const column = columnOf(col, t.key);
+  const ref = residual ? sql`+${column}` : sql`${column}`;
+  const p = (x: Scalar) => sql.param(x, column);
+  const nullable = isNullable(col, t.key);
+  if (Array.isArray(t.operand)) {
+    // $in is the only operator with a list
+    const values = t.operand.filter((x) => x !== null);
+    const parts = [
+      values.length ? sql`${ref} IN (${sql.join(values.map(p), sql`, `)})` : undefined,
+      t.operand.includes(null) ? sql`${ref} IS NULL` : undefined,
+    ].filter((x) => x !== undefined);
+    return parts.length === 1 ? parts[0]! : or(...parts)!;
+  }
+  const x = t.operand;
+  switch (t.op) {
+    case "$eq":
+      return x === null ? sql`${ref} IS NULL` : sql`${ref} = ${p(x)}`;
+    case "$ne":
+      return x === null
+        ? sql`${ref} IS NOT NULL`
+        : nullable
+          ? sql`(${ref} <> ${p(x)} OR ${ref} IS NULL)`
+          : sql`${ref} <> ${p(x)}`;
+    case "$gt":
+      return sql`${ref} > ${p(x)}`;
+    case "$gte":
+      return sql`${ref} >= ${p(x)}`;
+    case "$lt":
+      return sql`${ref} < ${p(x)}`;
+    case "$lte":
+      return sql`${ref} <= ${p(x)}`;
+    case "$contains":
+      // instr() instead of LIKE: no wildcards to escape and no 50-byte pattern limit
+      return col.fields[t.key]?.kind === "stringArray"
+        ? sql`EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${x})`
+        : sql`instr(${column}, ${x}) > 0`;
+    default:
+      throw new Error(`unknown operator ${t.op}`);
+  }
+}
+
+const ListCursor = v.strictObject({
+  s: v.string(),
+  v: v.union([v.string(), v.number(), v.boolean()]),
+  i: v.pipe(v.string(), v.maxLength(64)),
+});
+
+export interface ListOptions {
+  where?: Where | undefined;
+  sort: string;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+/** How a list runs: the index it walks in sort order, and which `where` terms that index serves. */
+export interface ListPlan {
+  index: ListIndex;
+  /** The walk stays within one owner's records (the index starts with ownerId = one user's id). */
+  narrowed: boolean;
+  /** Terms the index serves (equalities of its leading fields, comparisons of the sort field). */
+  served: Term[];
+  /** Terms checked on each row the walk visits. */
+  residual: Term[];
+}
+
+/**
+ * Picks the index a list walks: among the indexes ending with the sort field, the one whose
+ * leading fields all have an equality (the access rule's owner or a `where` value), preferring one
+ * that starts with the owner, then the longest. Every sort field has `(field, id)`, so there is
+ * always one. A list that is not narrowed to one owner may only use terms the index serves: a
+ * filter checked row by row would walk the whole table when it matches little (400 otherwise).
+ */
+export function planList(col: Collection, acc: Access, o: Pick<ListOptions, "where" | "sort">): ListPlan {
+  const key = o.sort.replace(/^-/, "");
+  const terms = termsOf(o.where);
+  const equal = new Set(terms.filter((t) => t.op === "$eq" && t.key !== key).map((t) => t.key));
+  if (acc.kind === "own") equal.add("ownerId");
+  const candidates = col.indexes
+    .filter((ix) => ix.columns.at(-2) === key && ix.columns.slice(0, -2).every((k) => equal.has(k)))
+    .sort(
+      (a, b) =>
+        Number(b.columns[0] === "ownerId") - Number(a.columns[0] === "ownerId") || b.columns.length - a.columns.length,
+    );
+  const index = candidates[0];
+  if (!index)
+    throw new AppError("validation_failed", `${col.name} cannot be sorted by ${key}.`, {
+      errors: [{ path: "sort", message: `not sortable; sort on one of: ${col.sortable.join(", ")}` }],
+    });
+  const leading = new Set(index.columns.slice(0, -2));
+  const served: Term[] = [];
+  const residual: Term[] = [];
+  const taken = new Set<string>();
+  for (const t of terms) {
+    // One equality per leading field rides the index; the sort field's comparisons are its range.
+    if (leading.has(t.key) && t.op === "$eq" && !taken.has(t.key)) {
+      taken.add(t.key);
+      served.push(t);
+    } else if (t.key === key && RANGE_OPS.has(t.op) && !Array.isArray(t.operand) && t.operand !== null) served.push(t);
+    else residual.push(t);
+  }
+  // One owner's records bound the walk. `ownerId: null` is not one owner: it is every record the
+  // service key or anonymous callers created, possibly most of the table.
+  const narrowed =
+    acc.kind === "own" || served.some((x) => x.key === "ownerId" && x.operand !== null && leading.has("ownerId"));
+  if (!narrowed && residual.length) {
+    const usable = new Set(
+      col.indexes.filter((ix) => ix.columns.at(-2) === key).flatMap((ix) => ix.columns.slice(0, -2)),
+    );
+    const what = [...usable]
+      .map((k) => `${k} (equality)`)
+      .concat(`${key} (${[...RANGE_OPS].join(", ")})`)
+      .join(", ");
+    const first = residual[0]!;
+    throw new AppError(
+      "validation_failed",
+      `A list of ${col.name} across all owners can only filter on what its index holds; add an ownerId equality ` +
+        `to where to filter within one owner's records.`,
+      {
+        errors: [
+          {
+            path: `where.${first.key}`,
+            message:
+              `a list across all owners sorted by ${key} filters only on ${what}; add "ownerId" to where to use ` +
+              `${first.key} ${first.op}`,
+          },
+        ],
+      },
+    );
+  }
+  return { index, narrowed, served, residual };
+}
+
+/**
+ * The list query: walks `planList`'s index in sort order with keyset pagination on (sort field,
+ * id), so inserts between pages never shift rows and a page costs the same at any depth: the
+ * cursor is a row-value range on the index. Sort fields are never null (see `collection()`).
+ */
+export function listQuery(db: Database, col: Collection, acc: Access, o: ListOptions) {
+  const t = col.table;
+  const descending = o.sort.startsWith("-");
+  const key = descending ? o.sort.slice(1) : o.sort;
+  const column = columnOf(col, key);
+  const plan = planList(col, acc, o);
+  const conds: (SQL | undefined)[] = [
+    ownerFilter(t.ownerId, acc),
+    ...plan.served.map((x) => termSql(col, x, false)),
+    ...plan.residual.map((x) => termSql(col, x, true)),
+  ];
+  if (o.cursor) {
+    const cur = decodeCursor(o.cursor, ListCursor);
+    if (cur.s !== o.sort)
+      throw new AppError("validation_failed", "The cursor belongs to another sort order.", {
+        errors: [{ path: "cursor", message: "sort changed" }],
+      });
+    const pos = sql`(${column}, ${t.id})`;
+    const at = sql`(${sql.param(cur.v, column)}, ${cur.i})`;
+    conds.push(descending ? sql`${pos} < ${at}` : sql`${pos} > ${at}`);
+  }
+  const dir = descending ? desc : asc;
+  return db
+    .select()
+    .from(t)
+    .where(and(...conds))
+    .orderBy(dir(column), dir(t.id))
+    .limit(o.limit + 1);
+}
+
+/** A page of records the caller may list (owner-only rules list the caller's own records). */
+export async function listRecords(
+  db: Database,
+  col: Collection,
+  p: Principal | null,
+  o: ListOptions,
+): Promise<{ items: RecordRow[]; nextCursor: string | null }> {
+  const acc = narrower(access(col.rules.list, p), access(col.rules.read, p));
+  if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may list ${col.name}.`);
+  const rows = (await listQuery(db, col, acc, o)) as RecordRow[];
+  const key = o.sort.replace(/^-/, "");
+  const { page, nextCursor } = keysetPage(rows, o.limit, (last) =>
+    encodeCursor({ s: o.sort, v: (last[key] ?? null) as Scalar, i: last.id }),
+  );
+  return { items: page, nextCursor };
+}
+
+/** Per declared collection, a count of its records (of one owner, or all): statements for one batch. */
+export function recordCounts(db: Database, ownerId?: string) {
+  return collections.map((col) =>
+    db
+      .select({ collection: sql<string>`${col.name}`, n: sql<number>`count(*)` })
+      .from(col.table)
+      .where(ownerId === undefined ? undefined : eq(col.table.ownerId, ownerId)),
+  );
+}

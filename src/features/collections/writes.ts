@@ -1,0 +1,283 @@
+/**
+ * Record writes: create, update, delete and account cleanup. Every write goes out in one D1 batch
+ * together with its change-log row (see `logChange`).
+ */
+import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
+import { type Database, runBatch } from "../../db";
+import { recordChanges } from "../../db/schema/collections";
+import type { Principal } from "../../env";
+import { AppError } from "../../errors";
+import { newId, nowIso } from "../../lib/ids";
+import type { DeletionHook } from "../../lifecycle";
+import { userExists, userExistsSql } from "../auth";
+import { type Access, access, etag, narrower, notFound, ownerFilter, type RecordRow, visible } from "./access";
+import { closeLiveSessionSockets, notifyEveryone } from "./live";
+import { type Collection, collections } from "./registry";
+
+/**
+ * What a write did, for its answer and for the live-data notification (`seq`: its change-log row; null = nothing
+ * written).
+ */
+export interface Created {
+  record: RecordRow;
+  /** False when a client id was sent again for the same record (200, nothing written). */
+  created: boolean;
+  seq: number | null;
+}
+export interface Updated {
+  record: RecordRow;
+  seq: number;
+}
+export interface Deleted {
+  ownerId: string | null;
+  seq: number;
+}
+
+/**
+ * The change-log statements of an update or delete, run in the same batch BEFORE the write and
+ * with the same WHERE: the batch is one transaction, so they see the same rows as the write and
+ * either all apply or none does. The record's previous log row is dropped and a new one gets a
+ * new, higher `seq` (AUTOINCREMENT never reuses one), so a record sits once in the log.
+ */
+export function logChange(db: Database, col: Collection, where: SQL, now: string, deleted: boolean, keepOwner = true) {
+  const t = col.table;
+  const rc = recordChanges;
+  const touched = db.select({ id: t.id }).from(t).where(where);
+  return [
+    db.delete(rc).where(and(eq(rc.collection, col.name), inArray(rc.recordId, touched))),
+    db
+      .insert(rc)
+      .select(
+        db
+          .select({
+            // NULL into an AUTOINCREMENT key: SQLite assigns the next seq
+            seq: sql<number>`NULL`.as("seq"),
+            collection: sql<string>`${col.name}`.as("collection"),
+            recordId: t.id,
+            ownerId: (keepOwner ? sql<string | null>`${t.ownerId}` : sql<null>`NULL`).as("owner_id"),
+            version: sql<number>`${t.version} + 1`.as("version"),
+            deleted: sql<boolean>`${deleted ? 1 : 0}`.as("deleted"),
+            changedAt: sql<string>`${now}`.as("changed_at"),
+          })
+          .from(t)
+          .where(where),
+      )
+      .returning({ seq: rc.seq }),
+  ] as const;
+}
+
+/**
+ * `SELECT <values of every column of table, in order> [WHERE where]`, for INSERT ... SELECT (`seq` = NULL: SQLite
+ * assigns it).
+ */
+export function selectValues(table: Table, values: Record<string, unknown>, where?: SQL): SQL {
+  const list = sql.join(
+    Object.entries(getTableColumns(table)).map(([k, column]) => {
+      // A field left out takes its declared default, as INSERT ... VALUES would give it.
+      const value = values[k] !== undefined ? values[k] : column.default;
+      return is(value, SQL) ? value : sql`${sql.param(value ?? null, column)}`;
+    }),
+    sql`, `,
+  );
+  return where ? sql`SELECT ${list} WHERE ${where}` : sql`SELECT ${list}`;
+}
+
+/** The change-log row of record `id` exists: it was created once (a tombstone keeps an id taken). */
+export const loggedId = (db: Database, col: Collection, id: string) =>
+  exists(
+    db
+      .select({ one: sql`1` })
+      .from(recordChanges)
+      .where(and(eq(recordChanges.collection, col.name), eq(recordChanges.recordId, id))),
+  );
+
+/** Stored fields equal what a create asks for (a retried create of the same record). */
+export function sameFields(col: Collection, stored: Record<string, unknown>, body: Record<string, unknown>): boolean {
+  return Object.keys(col.fields).every((k) => JSON.stringify(stored[k] ?? null) === JSON.stringify(body[k] ?? null));
+}
+
+const conflictingId = (col: Collection) =>
+  new AppError(
+    "conflict",
+    `This id is already taken in ${col.name} (by another record, or by a different create); a retry must send ` +
+      `the same fields.`,
+    {
+      errors: [{ path: "id", message: "already taken" }],
+    },
+  );
+
+/**
+ * Creates a record owned by the calling user (no owner for the service key or anonymous callers).
+ * A user's record is inserted only while the user row exists (INSERT ... SELECT FROM users): access
+ * tokens are checked without D1 and outlive a deleted account by minutes, and such a late insert
+ * would escape the account deletion that already ran.
+ *
+ * `body.id` (a client-made UUID, already validated and lowercased) makes the create retryable: in
+ * the same batch, the record is inserted only if its id was never used in this collection (no
+ * change-log row: a tombstone keeps an id taken), and the stored row is read back. The same owner
+ * sending the same fields again gets the stored record (`created: false`); anything else is 409.
+ */
+export async function createRecord(
+  db: Database,
+  col: Collection,
+  p: Principal | null,
+  input: Record<string, unknown>,
+): Promise<Created> {
+  if (access(col.rules.create, p).kind === "denied")
+    throw new AppError("forbidden", `Only the service key may create ${col.name} records.`);
+  const { id: clientId, ...body } = input as Record<string, unknown> & { id?: string };
+  const now = nowIso();
+  const id = clientId ?? newId();
+  const ownerId = p?.kind === "user" ? p.userId : null;
+  const row: Record<string, unknown> = { ...body, id, ownerId, createdAt: now, updatedAt: now, version: 1 };
+  const change = { seq: null, collection: col.name, recordId: id, ownerId, version: 1, deleted: false, changedAt: now };
+  const ownerLives = p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined;
+
+  if (clientId === undefined) {
+    const [inserted, logged] = await runBatch(db, [
+      db
+        .insert(col.table)
+        .select(selectValues(col.table, row, ownerLives))
+        .returning(),
+      db
+        .insert(recordChanges)
+        .select(selectValues(recordChanges, change, ownerLives))
+        .returning({ seq: recordChanges.seq }),
+    ]);
+    const rec = (inserted as RecordRow[])[0];
+    if (!rec) throw new AppError("unauthorized", "This account no longer exists.");
+    return { record: rec, created: true, seq: (logged as { seq: number }[])[0]!.seq };
+  }
+
+  const t = col.table;
+  const fresh = not(loggedId(db, col, id));
+  const [, logged, stored] = await runBatch(db, [
+    db
+      .insert(t)
+      .select(selectValues(t, row, and(fresh, ownerLives)))
+      .onConflictDoNothing(),
+    // Logged only if the row is the one just inserted (same id, same creation time, version 1).
+    db
+      .insert(recordChanges)
+      .select(
+        selectValues(
+          recordChanges,
+          change,
+          and(
+            fresh,
+            exists(
+              db
+                .select({ one: sql`1` })
+                .from(t)
+                .where(and(eq(t.id, id), eq(t.createdAt, now), eq(t.version, 1))),
+            ),
+          ),
+        ),
+      )
+      .returning({ seq: recordChanges.seq }),
+    db.select().from(t).where(eq(t.id, id)),
+  ]);
+  const seq = (logged as { seq: number }[])[0]?.seq;
+  const rec = (stored as RecordRow[])[0];
+  if (seq !== undefined && rec) return { record: rec, created: true, seq };
+  // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
+  if (rec && p && rec.ownerId === ownerId && sameFields(col, rec, body))
+    return { record: rec, created: false, seq: null };
+  if (!rec && p?.kind === "user" && !(await userExists(db, p.userId))) {
+    throw new AppError("unauthorized", "This account no longer exists.");
+  }
+  throw conflictingId(col);
+}
+
+/** Why a conditional write matched no row: 404 unreadable or gone, 403 readable but not writable, else 412. */
+async function explainMiss(
+  db: Database,
+  col: Collection,
+  p: Principal | null,
+  id: string,
+  write: Access,
+): Promise<never> {
+  const t = col.table;
+  const current = await db.select({ ownerId: t.ownerId, version: t.version }).from(t).where(eq(t.id, id)).get();
+  if (!current || !visible(access(col.rules.read, p), current)) throw notFound(col);
+  if (!visible(write, current)) throw new AppError("forbidden", `You may not change this ${col.name} record.`);
+  throw new AppError(
+    "version_conflict",
+    `The record is at version ${String(current.version)}; fetch it again and retry.`,
+    {
+      headers: { etag: etag(Number(current.version)) },
+    },
+  );
+}
+
+/**
+ * Updates a record: `values` are merged (PATCH) or are the whole record (PUT). The owner and
+ * If-Match checks sit in the UPDATE's WHERE, so of concurrent conditional writes exactly one wins.
+ */
+export async function updateRecord(
+  db: Database,
+  col: Collection,
+  p: Principal | null,
+  id: string,
+  values: Record<string, unknown>,
+  ifMatch: number[] | null,
+): Promise<Updated> {
+  const t = col.table;
+  const acc = narrower(access(col.rules.read, p), access(col.rules.update, p));
+  if (acc.kind !== "denied") {
+    const now = nowIso();
+    const where = and(eq(t.id, id), ownerFilter(t.ownerId, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
+    const [, logged, updated] = await runBatch(db, [
+      ...logChange(db, col, where, now, false),
+      db
+        .update(t)
+        .set({ ...values, updatedAt: now, version: sql`${t.version} + 1` })
+        .where(where)
+        .returning(),
+    ]);
+    const row = (updated as RecordRow[])[0];
+    if (row) return { record: row, seq: (logged as { seq: number }[])[0]!.seq };
+  }
+  return explainMiss(db, col, p, id, acc);
+}
+
+/** Deletes a record, leaving a tombstone in the change log for sync. */
+export async function deleteRecord(
+  db: Database,
+  col: Collection,
+  p: Principal | null,
+  id: string,
+  ifMatch: number[] | null,
+): Promise<Deleted> {
+  const t = col.table;
+  const acc = narrower(access(col.rules.read, p), access(col.rules.delete, p));
+  if (acc.kind !== "denied") {
+    const where = and(eq(t.id, id), ownerFilter(t.ownerId, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
+    const [, logged, deleted] = await runBatch(db, [
+      ...logChange(db, col, where, nowIso(), true),
+      db.delete(t).where(where).returning({ ownerId: t.ownerId }),
+    ]);
+    const gone = (deleted as { ownerId: string | null }[])[0];
+    if (gone) return { ownerId: gone.ownerId, seq: (logged as { seq: number }[])[0]!.seq };
+  }
+  return explainMiss(db, col, p, id, acc);
+}
+
+/**
+ * Removes every record of a deleted account, in the batch that deletes the user, leaving
+ * tombstones (without the owner id) so other readers' sync drops those records too.
+ */
+export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
+  const now = nowIso();
+  return {
+    statements: collections.flatMap((col) => {
+      const mine = eq(col.table.ownerId, userId);
+      return [...logChange(db, col, mine, now, true, false), db.delete(col.table).where(mine)];
+    }),
+    // Subscribers of collections listed across owners get the tombstones; the user's own
+    // subscription sockets close (4401: every session ended).
+    after: async () => {
+      await Promise.all([notifyEveryone(env), closeLiveSessionSockets({ env, db, userId, sessions: "all" })]);
+    },
+  };
+};
