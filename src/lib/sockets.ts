@@ -6,7 +6,7 @@ import { DurableObject } from "cloudflare:workers";
 
 /** WebSocket.READY_STATE_OPEN. */
 export const OPEN = 1;
-/** Close code: the session that opened the socket ended (logout, revoked, password change or reset, account deleted). */
+/** Close code: the socket's session ended (logout, revocation, password change or reset, account deletion). */
 export const CLOSE_SESSION_ENDED = 4401;
 /** Close code: no frame and no ping for longer than the heartbeat timeout. */
 export const CLOSE_HEARTBEAT = 4408;

@@ -6,7 +6,8 @@ import { limits } from "../../config";
 import { primaryDb } from "../../db";
 import { type SocketAttachment, SocketObject } from "../../lib/sockets";
 import type { ChatMessageJob } from "./jobs";
-import type { Message, ServerFrame } from "./protocol";
+import type { ServerFrame } from "./protocol";
+import { RoomLog } from "./room-log";
 import { jobBatches, pushJob, queueJobs } from "./room-push";
 import { type MirrorResult, mirrorFlush } from "./service";
 
@@ -21,10 +22,11 @@ interface MirrorPolicy {
 }
 
 /**
- * What a flush still owes lives in the room's SQLite: `unmirrored` (messages whose push job is not queued
+ * What a flush still owes lives in the log's SQLite: `unmirrored` (messages whose push job is not queued
  * yet), `unmirrored_deletes`, and `reads.mirrored` (the read position D1 has).
  */
 export abstract class RoomMirror<A extends SocketAttachment> extends SocketObject<A, ServerFrame> {
+  protected readonly log = new RoomLog(this.ctx.storage.sql);
   protected mirrorPolicy: MirrorPolicy = {
     everyMs: limits.chatMirrorFlushMs,
     maxPending: limits.chatMirrorFlushMax,
@@ -45,10 +47,6 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
   private flushesDone = 0;
   private flushWaiters: { flush: number; resolve: () => void }[] = [];
 
-  /** The room id (the object's name, bound by the first call). */
-  protected abstract roomId(): string;
-  /** The messages of the log a `SELECT * FROM messages ...` query returns. */
-  protected abstract messages(query: string, ...bindings: SqlStorageValue[]): Message[];
   /** Users with an open socket here (they get no push). */
   protected abstract onlineUsers(): string[];
 
@@ -182,18 +180,18 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
     if (seqs.length === 0 && deletes.length === 0 && reads.size === 0) return;
     const last =
       seqs.length > 0 || deletes.length > 0
-        ? (this.messages("SELECT * FROM messages ORDER BY seq DESC LIMIT 1")[0] ?? null)
+        ? (this.log.messages("SELECT * FROM messages ORDER BY seq DESC LIMIT 1")[0] ?? null)
         : null;
     // The log as it is now: a message deleted since it was stored is mirrored as its tombstone and not pushed.
     const messages =
       seqs.length > 0
-        ? this.messages("SELECT * FROM messages WHERE seq IN (SELECT seq FROM unmirrored) ORDER BY seq")
+        ? this.log.messages("SELECT * FROM messages WHERE seq IN (SELECT seq FROM unmirrored) ORDER BY seq")
         : [];
     const toPush = messages.filter((m) => !m.deleted);
     let mirror: MirrorResult | null;
     try {
       mirror = await mirrorFlush(primaryDb(this.env.DB), {
-        roomId: this.roomId(),
+        roomId: this.log.roomId(),
         last,
         reads,
         senders: [...new Set(toPush.map((m) => m.senderId))],

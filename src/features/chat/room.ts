@@ -4,7 +4,6 @@
  */
 import { limits } from "../../config";
 import { primaryDb } from "../../db";
-import { newId, nowIso } from "../../lib/ids";
 import { CLOSE_HEARTBEAT, CLOSE_SESSION_ENDED, type SocketAttachment } from "../../lib/sockets";
 import { mayAttachFile } from "../files";
 import { fileRefusal, type RoomResult, refusalFrame } from "./boundary";
@@ -18,6 +17,7 @@ import {
   type SendInput,
   type ServerFrame,
 } from "./protocol";
+import type { HistoryQuery } from "./room-log";
 import { RoomMirror } from "./room-mirror";
 import { liveMembersAndSessions, upgradeCheck } from "./service";
 
@@ -43,30 +43,11 @@ interface Attachment extends SocketAttachment {
 
 type SendChecks = Promise<RoomResult<null>>;
 
-export interface HistoryQuery {
-  after?: number | undefined;
-  before?: number | undefined;
-  limit: number;
-}
-
-interface MessageRow extends Record<string, SqlStorageValue> {
-  seq: number;
-  id: string;
-  sender_id: string;
-  client_id: string;
-  text: string | null;
-  file_id: string | null;
-  created_at: string;
-  /** 1 for a tombstone (text and file_id are then null). */
-  deleted: number;
-}
+export type { HistoryQuery } from "./room-log";
 
 export class ChatRoom extends RoomMirror<Attachment> {
-  private readonly sql: SqlStorage;
   /** When the heartbeat (socket and session re-check) is due next; 0 after a start, so the first alarm runs it. */
   private heartbeatDue = 0;
-  /** The room id, read once from `meta` (it never changes). */
-  private boundRoomId: string | null = null;
   /**
    * Each user's frames are handled one after another: a send that awaits a check (rate limit, file
    * access) must not be overtaken by the next frame, or one client's messages would get seqs out of
@@ -86,31 +67,6 @@ export class ChatRoom extends RoomMirror<Attachment> {
    */
   private typingAt = new Map<string, number>();
 
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS messages (
-      seq INTEGER PRIMARY KEY, id TEXT NOT NULL, sender_id TEXT NOT NULL, client_id TEXT NOT NULL,
-      text TEXT, file_id TEXT, created_at TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, UNIQUE (sender_id, client_id))`);
-    // Rooms created before tombstones existed get the column (a cheap check: column names of an empty result).
-    if (!this.sql.exec("SELECT * FROM messages LIMIT 0").columnNames.includes("deleted")) {
-      this.sql.exec("ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0");
-    }
-    this.sql.exec(
-      "CREATE TABLE IF NOT EXISTS reads (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, mirrored INTEGER NOT NULL DEFAULT 0)",
-    );
-    // `mirrored`: the read position D1 has. Rooms from before coalesced mirroring get the column at 0:
-    // their positions are written to D1 once more by the next flush (max(), so harmlessly).
-    if (!this.sql.exec("SELECT * FROM reads LIMIT 0").columnNames.includes("mirrored")) {
-      this.sql.exec("ALTER TABLE reads ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0");
-    }
-    /** Messages whose flush (D1 mirror and push job) has not finished yet. */
-    this.sql.exec("CREATE TABLE IF NOT EXISTS unmirrored (seq INTEGER PRIMARY KEY)");
-    /** Deletions whose D1 mirror (the room's lastMessage) has not run yet. */
-    this.sql.exec("CREATE TABLE IF NOT EXISTS unmirrored_deletes (seq INTEGER PRIMARY KEY)");
-    this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-  }
-
   // --- RPC (called by the Worker after it checked the caller's membership) ---------------------
 
   /** A send over REST: as `admit`, answered once the flush that covers a new message has run. */
@@ -126,31 +82,9 @@ export class ChatRoom extends RoomMirror<Attachment> {
 
   /** A page of history in seq order; see `HistoryQuery` for the two directions. */
   async history(roomId: string, q: HistoryQuery): Promise<{ items: Message[]; more: boolean }> {
-    this.bindRoom(roomId);
-    if (q.after !== undefined) {
-      const rows = this.rows(
-        "SELECT * FROM messages WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",
-        q.after,
-        q.before ?? Number.MAX_SAFE_INTEGER,
-        q.limit + 1,
-      );
-      return { items: rows.slice(0, q.limit).map((r) => this.toMessage(r)), more: rows.length > q.limit };
-    }
-    // Newest page before `before` (or the latest page), returned oldest first.
-    const rows = this.rows(
-      "SELECT * FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-      q.before ?? Number.MAX_SAFE_INTEGER,
-      q.limit + 1,
-    );
-    return {
-      items: rows
-        .slice(0, q.limit)
-        .reverse()
-        .map((r) => this.toMessage(r)),
-      more: rows.length > q.limit,
-    };
+    this.log.bind(roomId);
+    return this.log.history(q);
   }
-
   /** A read position over REST: as `moveRead`, answered once the flush that covers it has run. */
   async markRead(roomId: string, userId: string, seq: number): Promise<RoomResult<null>> {
     const r = this.moveRead(roomId, userId, seq, true);
@@ -161,7 +95,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
 
   /** Closes every socket of `userId` with 4403 (removed from the room, or account deleted). */
   async disconnectUser(roomId: string, userId: string, reason: string): Promise<number> {
-    this.bindRoom(roomId);
+    this.log.bind(roomId);
     this.removals.set(userId, (this.removals.get(userId) ?? 0) + 1);
     const sockets = this.ctx.getWebSockets(userId);
     const wasOnline = this.isOnline(userId);
@@ -175,7 +109,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
    * those sessions ended. Found by tag, so hibernated sockets are found too. Returns how many.
    */
   async endSessions(roomId: string, userId: string, sessions: string[] | "all"): Promise<number> {
-    this.bindRoom(roomId);
+    this.log.bind(roomId);
     const sockets = this.endedSessionSockets(userId, sessions);
     this.closeSockets(sockets, CLOSE_SESSION_ENDED, "session ended");
     return sockets.length;
@@ -188,15 +122,14 @@ export class ChatRoom extends RoomMirror<Attachment> {
    * tombstone again is a no-op success.
    */
   async deleteMessage(roomId: string, seq: number, actorId: string, actorIsOwner: boolean): Promise<RoomResult<null>> {
-    this.bindRoom(roomId);
-    const row = this.rows("SELECT * FROM messages WHERE seq = ?", seq)[0];
-    if (!row) return { ok: false, code: "not_found", detail: "No such message." };
-    if (row.sender_id !== actorId && !actorIsOwner)
+    this.log.bind(roomId);
+    const message = this.log.at(seq);
+    if (!message) return { ok: false, code: "not_found", detail: "No such message." };
+    if (message.senderId !== actorId && !actorIsOwner)
       return { ok: false, code: "forbidden", detail: "Only the sender or the room's owner can delete a message." };
-    if (row.deleted) return { ok: true, value: null };
+    if (message.deleted) return { ok: true, value: null };
     // Synchronous: the tombstone, its pending mirror and the broadcast go together.
-    this.sql.exec("UPDATE messages SET text = NULL, file_id = NULL, deleted = 1 WHERE seq = ?", seq);
-    this.sql.exec("INSERT INTO unmirrored_deletes (seq) VALUES (?) ON CONFLICT (seq) DO NOTHING", seq);
+    this.log.tombstone(seq);
     this.broadcast({ type: "deleted", seq });
     await this.mirrored(this.requestFlush(true));
     return { ok: true, value: null };
@@ -204,9 +137,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
 
   /** Whether message `seq` was deleted (push delivery asks before sending a queued notification). */
   async isDeleted(seq: number): Promise<boolean> {
-    return (
-      this.sql.exec<{ deleted: number }>("SELECT deleted FROM messages WHERE seq = ?", seq).toArray()[0]?.deleted === 1
-    );
+    return this.log.isDeleted(seq);
   }
 
   // --- WebSockets --------------------------------------------------------------------------
@@ -218,7 +149,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
     const roomId = request.headers.get(INTERNAL_HEADERS.room);
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !userId || !sessionId || !roomId)
       return new Response(null, { status: 400 });
-    this.bindRoom(roomId);
+    this.log.bind(roomId);
     // The Worker checked membership before calling in, but a removal can land in between (its
     // disconnect would then find no socket to close). Check again here; a removal that commits
     // after this read either bumps `removals` before the accept below or finds the socket after it.
@@ -249,7 +180,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
       syncAt: this.now(),
     });
 
-    this.send(server, { type: "ready", lastSeq: this.lastSeq(), online: this.onlineUsers() });
+    this.send(server, { type: "ready", lastSeq: this.log.lastSeq(), online: this.onlineUsers() });
     if (replaying) this.replay(server, afterSeq);
     if (!wasOnline) this.broadcast({ type: "presence", userId, online: true }, { exceptUser: userId });
     await this.ensureAlarmBy(Date.now() + limits.chatHeartbeatCheckSec * 1000);
@@ -321,7 +252,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
           );
         return this.replay(ws, frame.afterSeq);
       case "read": {
-        const r = this.moveRead(this.roomId(), userId, frame.seq, false);
+        const r = this.moveRead(this.log.roomId(), userId, frame.seq, false);
         if (!r.ok) this.send(ws, refusalFrame(r));
         return;
       }
@@ -379,7 +310,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
     const sessionIds = [...new Set(open.map((o) => o.attachment.sessionId).filter((id) => typeof id === "string"))];
     let live: { members: Set<string>; sessions: Set<string> };
     try {
-      live = await liveMembersAndSessions(primaryDb(this.env.DB), this.roomId(), sessionIds);
+      live = await liveMembersAndSessions(primaryDb(this.env.DB), this.log.roomId(), sessionIds);
     } catch (e) {
       console.error("chat: socket re-check failed:", (e as Error).message);
       return;
@@ -390,7 +321,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
       "session ended",
     );
     for (const userId of this.onlineUsers()) {
-      if (!live.members.has(userId)) await this.disconnectUser(this.roomId(), userId, "no longer a member");
+      if (!live.members.has(userId)) await this.disconnectUser(this.log.roomId(), userId, "no longer a member");
     }
   }
 
@@ -421,7 +352,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
     return true;
   }
 
-  /** Spends one of the socket's sync tokens (a bucket refilled at chatSyncBurst per chatSyncWindowSec); false when empty. */
+  /** Spends one of the socket's sync tokens (refilled at chatSyncBurst per chatSyncWindowSec); false when empty. */
   private takeSyncToken(ws: WebSocket): boolean {
     const attachment = this.attachment(ws);
     if (!attachment) return false;
@@ -434,7 +365,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
   }
 
   private async socketSend(ws: WebSocket, userId: string, input: SendInput, checks: SendChecks | null): Promise<void> {
-    const r = await this.admit(this.roomId(), userId, input, false, checks);
+    const r = await this.admit(this.log.roomId(), userId, input, false, checks);
     if (!r.ok) return this.send(ws, refusalFrame(r, input.clientId));
     // A resend gets the original back on its own socket; a new message reached it via broadcast.
     if (!r.value.created) this.send(ws, { type: "message", message: r.value.message });
@@ -454,13 +385,13 @@ export class ChatRoom extends RoomMirror<Attachment> {
     waiting: boolean,
     checks: SendChecks | null = null,
   ): Promise<RoomResult<{ message: Message; created: boolean; flush: number }>> {
-    this.bindRoom(roomId);
-    const known = this.findByClientId(senderId, input.clientId);
-    if (known) return { ok: true, value: { message: this.toMessage(known), created: false, flush: 0 } };
+    this.log.bind(roomId);
+    const known = this.log.byClientId(senderId, input.clientId);
+    if (known) return { ok: true, value: { message: known, created: false, flush: 0 } };
     const checked = await (checks ?? this.sendChecks(senderId, input));
     if (!checked.ok) return checked;
     // store() looks the clientId up again: a concurrent send with it may have landed meanwhile.
-    const stored = this.store(senderId, input);
+    const stored = this.log.store(senderId, input);
     if (!stored.created) return { ok: true, value: { ...stored, flush: 0 } };
     this.unflushed++;
     // Same synchronous step as the commit: broadcasts leave in seq order, and nothing is broadcast that is not stored.
@@ -480,7 +411,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
 
   /** Starts the checks of a socket send as it arrives (none for a clientId already stored: a resend). */
   private startSendChecks(senderId: string, input: SendInput): SendChecks | null {
-    if (this.findByClientId(senderId, input.clientId)) return null;
+    if (this.log.byClientId(senderId, input.clientId)) return null;
     const checks = this.sendChecks(senderId, input);
     // Awaited when the frame's turn comes; a frame whose socket was dropped meanwhile never awaits it.
     checks.catch(() => undefined);
@@ -492,54 +423,13 @@ export class ChatRoom extends RoomMirror<Attachment> {
    * next flush. Returns that flush (null when the position did not move).
    */
   private moveRead(roomId: string, userId: string, seq: number, waiting: boolean): RoomResult<number | null> {
-    this.bindRoom(roomId);
-    if (seq > this.lastSeq())
+    this.log.bind(roomId);
+    if (seq > this.log.lastSeq())
       return { ok: false, code: "validation_failed", detail: "seq is beyond the room's last message." };
-    const current =
-      this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
-    if (seq <= current) return { ok: true, value: null };
-    this.sql.exec(
-      "INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)",
-      userId,
-      seq,
-    );
+    if (seq <= this.log.readOf(userId)) return { ok: true, value: null };
+    this.log.moveRead(userId, seq);
     this.broadcast({ type: "read", userId, seq });
     return { ok: true, value: this.requestFlush(waiting) };
-  }
-
-  /** Commits a message, or returns the one this sender already sent with this clientId. Synchronous: no other event interleaves. */
-  private store(senderId: string, input: SendInput): { message: Message; created: boolean } {
-    const existing = this.findByClientId(senderId, input.clientId);
-    if (existing) return { message: this.toMessage(existing), created: false };
-    const seq = this.lastSeq() + 1;
-    const row: MessageRow = {
-      seq,
-      id: newId(),
-      sender_id: senderId,
-      client_id: input.clientId,
-      text: input.text ?? null,
-      file_id: input.fileId ?? null,
-      created_at: nowIso(),
-      deleted: 0,
-    };
-    this.sql.exec(
-      "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      row.seq,
-      row.id,
-      row.sender_id,
-      row.client_id,
-      row.text,
-      row.file_id,
-      row.created_at,
-    );
-    this.sql.exec("INSERT INTO unmirrored (seq) VALUES (?)", seq);
-    // Sending implies having read everything up to one's own message.
-    this.sql.exec(
-      "INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)",
-      senderId,
-      seq,
-    );
-    return { message: this.toMessage(row), created: true };
   }
 
   /**
@@ -550,14 +440,14 @@ export class ChatRoom extends RoomMirror<Attachment> {
    */
   private replay(ws: WebSocket, afterSeq: number): void {
     const page = limits.chatReplayPage;
-    const rows = this.rows("SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, page + 1);
-    const sent = rows.slice(0, page);
-    for (const r of sent) this.send(ws, { type: "message", message: this.toMessage(r) });
+    const found = this.log.messages("SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?", afterSeq, page + 1);
+    const sent = found.slice(0, page);
+    for (const message of sent) this.send(ws, { type: "message", message });
     const last = sent.at(-1)?.seq;
-    if (last !== undefined && rows.length > page) this.send(ws, { type: "more", afterSeq: last });
+    if (last !== undefined && found.length > page) this.send(ws, { type: "more", afterSeq: last });
     // What this socket now has of the log: what was sent, or (nothing to send) what the client said
     // it has, but never beyond the log, or live messages after it would be skipped.
-    const upTo = last ?? Math.min(afterSeq, this.lastSeq());
+    const upTo = last ?? Math.min(afterSeq, this.log.lastSeq());
     const attachment = this.attachment(ws);
     if (attachment && upTo > attachment.replayedTo) this.attach(ws, { ...attachment, replayedTo: upTo });
   }
@@ -583,50 +473,5 @@ export class ChatRoom extends RoomMirror<Attachment> {
 
   private isOnline(userId: string): boolean {
     return this.ctx.getWebSockets(userId).some((ws) => this.isOpen(ws));
-  }
-
-  private rows(query: string, ...bindings: SqlStorageValue[]): MessageRow[] {
-    return this.sql.exec<MessageRow>(query, ...bindings).toArray();
-  }
-
-  protected messages(query: string, ...bindings: SqlStorageValue[]): Message[] {
-    return this.rows(query, ...bindings).map((r) => this.toMessage(r));
-  }
-
-  private findByClientId(senderId: string, clientId: string): MessageRow | undefined {
-    return this.rows("SELECT * FROM messages WHERE sender_id = ? AND client_id = ?", senderId, clientId)[0];
-  }
-
-  private lastSeq(): number {
-    return this.sql.exec<{ s: number }>("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
-  }
-
-  /** The room id is the object's name; remembered so messages and alarms can carry it. */
-  private bindRoom(roomId: string): void {
-    if (this.boundRoomId === roomId) return;
-    this.sql.exec("INSERT INTO meta (key, value) VALUES ('room_id', ?) ON CONFLICT (key) DO NOTHING", roomId);
-    this.boundRoomId = this.roomId();
-  }
-
-  protected roomId(): string {
-    if (this.boundRoomId) return this.boundRoomId;
-    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'room_id'").toArray()[0];
-    if (!row) throw new Error("chat room used before it was bound to a room id");
-    this.boundRoomId = row.value;
-    return row.value;
-  }
-
-  private toMessage(r: MessageRow): Message {
-    const m: Message = {
-      id: r.id,
-      roomId: this.roomId(),
-      seq: r.seq,
-      clientId: r.client_id,
-      senderId: r.sender_id,
-      text: r.text,
-      fileId: r.file_id,
-      createdAt: r.created_at,
-    };
-    return r.deleted ? { ...m, text: null, fileId: null, deleted: true } : m;
   }
 }

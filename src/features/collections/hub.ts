@@ -50,7 +50,7 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   private pumping: Promise<void> | null = null;
   /** Root only: the other shards that have sockets, which get each page forwarded (kept in storage). */
   private readonly shards: Set<number>;
-  /** Root only: when each shard last registered (a counter), so a stale "no sockets" answer does not drop a fresh registration. */
+  /** Root only: when each shard last registered (a counter): a stale "no sockets" answer keeps a fresh registration. */
   private readonly registeredAt = new Map<number, number>();
   private registrations = 0;
   /** Shards: upgrades in progress (registered with the root, socket not accepted yet): the shard counts as active. */
@@ -343,7 +343,7 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     }
   }
 
-  /** Root: the page goes to every registered shard (in order: the next read waits for this); shards without sockets are dropped. */
+  /** Root: the page goes to every registered shard (the next read waits for it); shards without sockets are dropped. */
   private async forward(from: number, to: number, items: LogPage["items"]): Promise<void> {
     const collection = this.key!.collection;
     const shards = [...this.shards];
@@ -404,7 +404,8 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     this.sendError(
       ws,
       "resync_required",
-      "Your cursor is older than the change log keeps deletions: sync again without a cursor, then subscribe with the new one.",
+      "Your cursor is older than the change log keeps deletions: " +
+        "sync again without a cursor, then subscribe with the new one.",
     );
     this.closeSocket(ws, CLOSE_RESYNC, "resync required");
   }

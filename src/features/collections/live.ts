@@ -87,7 +87,7 @@ export async function notifyHubs(env: Env, changes: Change[]): Promise<void> {
   await callHubs(env, [...latest.values()], "notifying live-data hubs");
 }
 
-/** Every hub of every collection listed across owners reads the log again (after writes that carry no seq, like account deletion). */
+/** Every hub of every collection listed across owners reads the log again (after a write with no seq). */
 export async function notifyEveryone(env: Env): Promise<void> {
   const targets = collections
     .filter((c) => liveScope(c) === "all")
@@ -116,13 +116,14 @@ export async function closeLiveSessionSockets({ env, userId, sessions }: EndedSe
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length)
     throw new Error(
-      `${failed.length} of ${keys.length} live-data hubs could not close the sockets: ${(failed[0] as PromiseRejectedResult).reason?.message ?? "unknown"}`,
+      `${failed.length} of ${keys.length} live-data hubs could not close the sockets: ` +
+        ((failed[0] as PromiseRejectedResult).reason?.message ?? "unknown"),
     );
 }
 
 // --- frames ----------------------------------------------------------------------------------
 
-/** Internal headers the Worker sets on the upgrade it forwards to a hub (on a fresh request: nothing from the client passes). */
+/** Internal headers the Worker sets on the upgrade it forwards to a hub (a fresh request: nothing of the client's). */
 export const LIVE_HEADERS = {
   user: "x-outpost-live-user",
   session: "x-outpost-live-session",
