@@ -74,7 +74,7 @@ describe("socket module", () => {
     });
   });
 
-  it("a socket silent for longer than the timeout is found by the heartbeat; once dropped, it is not again", async () => {
+  it("the heartbeat finds a socket silent past the timeout; once dropped, not again", async () => {
     await withState((state) => {
       const sockets = new Sockets(state, env);
       const quiet = sockets.open("u1", "s1", Date.now() - 60_000).server;
@@ -99,7 +99,7 @@ describe("socket module", () => {
     expect(frames).toEqual([['{"type":"hello"}', '{"type":"again"}'], ['{"type":"again"}'], []]);
   });
 
-  it("a close event is handed on once, and never for a socket the object dropped (even after hibernation)", async () => {
+  it("a close event is handed on once, never for a socket the object dropped (even after hibernation)", async () => {
     await withState(async (state) => {
       const first = new Sockets(state, env);
       const dropped = first.open("a", "s1").server;
