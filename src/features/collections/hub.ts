@@ -33,8 +33,8 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   /** Which hub this is (bound by the first call that brings a socket or a notification to one). */
   private key: HubKey | null;
   /**
-   * Up to where every live socket has everything (docs/architecture.md#head); null while nothing is live.
-   * In memory; rebuilt from the attachments after hibernation.
+   * Up to where every live socket has everything; null while nothing is live. In memory; rebuilt from the
+   * attachments after hibernation (docs/architecture.md#exactly-once-delivery).
    */
   private head: number | null;
   /** Bumped whenever `head` moves: a replay read that started at the same version saw everything fanned out. */

@@ -1,6 +1,5 @@
 /**
- * Live data: which hub a subscription lives on, how writes reach it, and the frames (JSON text). Close codes:
- * 4401 session ended, 4408 heartbeat, 4410 cursor past retention, 1011 replay failed.
+ * Live data: which hub a subscription lives on, how writes reach it, and the frames (JSON text).
  * See docs/architecture.md#live-data-hubs.
  */
 import * as v from "valibot";
@@ -131,7 +130,7 @@ export const LIVE_HEADERS = {
   since: "x-outpost-live-since",
 } as const;
 
-/** Live data's own close codes (4401 and 4408 are every socket's, in src/lib/sockets.ts). */
+/** Live data's own close codes: 4410 the cursor is past retention, 1011 the replay failed (4401, 4408: lib/sockets). */
 export const CLOSE_RESYNC = 4410;
 export const CLOSE_INTERNAL = 1011;
 
