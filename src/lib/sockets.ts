@@ -5,18 +5,18 @@
 import { DurableObject } from "cloudflare:workers";
 
 /** WebSocket.READY_STATE_OPEN. */
-export const OPEN = 1;
+const OPEN = 1;
 /** Close code: the socket's session ended (logout, revocation, password change or reset, account deletion). */
 export const CLOSE_SESSION_ENDED = 4401;
 /** Close code: no frame and no ping for longer than the heartbeat timeout. */
 export const CLOSE_HEARTBEAT = 4408;
 
 /** The exact ping the runtime answers without waking the object; any other spelling of a ping is answered awake. */
-export const PING_TEXT = JSON.stringify({ type: "ping" });
+const PING_TEXT = JSON.stringify({ type: "ping" });
 export const PONG_TEXT = JSON.stringify({ type: "pong" });
 
 /** The tag a socket opened with `sessionId` carries (tags are fixed at accept; the user id is the other one). */
-export const sessionTag = (sessionId: string) => `session:${sessionId}`;
+const sessionTag = (sessionId: string) => `session:${sessionId}`;
 
 /** What every socket's attachment holds; each object adds its own fields. */
 export interface SocketAttachment {
