@@ -21,6 +21,8 @@ import type { HistoryQuery } from "./room-log";
 import { RoomMirror } from "./room-mirror";
 import { liveMembersAndSessions, upgradeCheck } from "./service";
 
+export type { HistoryQuery } from "./room-log";
+
 /** Internal headers the Worker sets on the upgrade it forwards (after dropping the client's). */
 export const INTERNAL_HEADERS = {
   user: "x-outpost-chat-user",
@@ -42,8 +44,6 @@ interface Attachment extends SocketAttachment {
 }
 
 type SendChecks = Promise<RoomResult<null>>;
-
-export type { HistoryQuery } from "./room-log";
 
 export class ChatRoom extends RoomMirror<Attachment> {
   /** When the heartbeat (socket and session re-check) is due next; 0 after a start, so the first alarm runs it. */

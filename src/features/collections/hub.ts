@@ -212,6 +212,7 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     );
   }
 
+  /** A socket closed on the client's side: `head` goes when it was the last live one. */
   protected socketClosed(): void {
     this.releaseHead();
   }
