@@ -111,18 +111,11 @@ export const ServerFrameSchema = v.variant("type", [
 ]);
 export type ServerFrame = v.InferOutput<typeof ServerFrameSchema>;
 
-/** The exact ping text the runtime answers without waking the room (any other ping form still works, awake). */
-export const PING_TEXT = JSON.stringify({ type: "ping" });
-export const PONG_TEXT = JSON.stringify({ type: "pong" });
-
 /**
- * Close codes: 4401 = the session that opened the socket ended (logout, revoked, password change or
- * reset, account deleted): sign in again; 4403 = no longer a member of the room; 4408 = heartbeat
- * timed out.
+ * The room's own close code: no longer a member of the room. The others (4401 the session ended, 4408
+ * heartbeat timed out) are every socket's, in src/lib/sockets.ts.
  */
-export const CLOSE_SESSION_ENDED = 4401;
 export const CLOSE_REMOVED = 4403;
-export const CLOSE_HEARTBEAT = 4408;
 
 export type ParsedFrame =
   | { ok: true; frame: ClientFrame }

@@ -1,49 +1,14 @@
 /**
- * CollectionHub: the Durable Object that holds live-data subscriptions (see live.ts for which hub a
- * socket lives on and how writes reach it). SQLite-backed, WebSocket Hibernation API: an idle hub
- * with open sockets is evicted from memory and costs nothing; `{"type":"ping"}` is answered by the
- * runtime without waking it. The change log in D1 is the source of truth; the hub only remembers
- * how far it has delivered.
- *
- * Delivery, exactly once and in cursor order:
- * - `head` is the change-log position up to which every live socket has been sent everything in
- *   scope (in memory; after hibernation it is rebuilt from the sockets' attachments, below). It
- *   exists while at least one socket is live (or, at the root, while shards are registered).
- * - A new socket first replays from its cursor, one D1 round trip per page (`readLog`), to the end
- *   of the log as of its last read. It goes live only when that position is at or past `head`;
- *   otherwise (a fan-out ran while it replayed) it reads on. Going live is synchronous with that
- *   check, so no fan-out slips between. Its attachment keeps `sent`, the position up to which it
- *   has everything: fan-outs send it only changes after that and move it on, so nothing comes
- *   twice. Attachments survive hibernation without a storage write (a storage write would hold
- *   every outgoing frame until it is durable: the output gate), and `head` is rebuilt from them
- *   as the lowest `sent` of the live sockets.
- * - A notification (`notify`, with the write's seq) makes the hub read the log from `head` and send
- *   each change to every live socket. One read runs at a time; notifications that arrive meanwhile
- *   are served by the next read (coalesced). A notification that carries a seq past `head + 1`
- *   just makes the read longer: gaps (lost notifications) are repaired from the log, and the
- *   heartbeat's backstop reads the log when its end moved past `head` with no notification.
- * - Shards of a shared collection: writes notify the root (shard 0), which reads the page once and
- *   forwards it (`deliver(from, to, items)`) to the shards that registered (they have sockets).
- *   A shard applies a page that starts at or before its `head` (dropping what it has) and moves
- *   `head` to `to`; a page that starts after its `head` (it missed one: a failed forward, a root
- *   that restarted) makes it read the log itself from `head`. So the root's position is only a
- *   starting point for the shards, never trusted blindly.
- *
- * Sockets belong to a session (tagged with the user id and the session id): `endSessions` closes
- * them with 4401. The heartbeat closes silent sockets (4408) every minute without touching D1, and
- * every few minutes re-checks the sessions of the open sockets and the log's end in one D1 round
- * trip (a lost RPC still cuts the socket, a lost notification is still delivered): an idle hub
- * costs one small alarm a minute and one batch per `liveRecheckSec`.
+ * CollectionHub: the Durable Object that holds live-data subscriptions and sends each socket every change in
+ * its scope exactly once, in cursor order. See docs/architecture.md#live-data-hubs.
  */
-import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import { limits } from "../../config";
 import { type Database, primaryDb } from "../../db";
+import { CLOSE_HEARTBEAT, CLOSE_SESSION_ENDED, type SocketAttachment, SocketObject } from "../../lib/sockets";
 import {
-  CLOSE_HEARTBEAT,
   CLOSE_INTERNAL,
   CLOSE_RESYNC,
-  CLOSE_SESSION_ENDED,
   type HubKey,
   hubStub,
   isRoot,
@@ -51,35 +16,26 @@ import {
   LiveClientFrame,
   type LiveErrorCode,
   type LiveServerFrame,
-  PING_TEXT,
-  PONG_TEXT,
   rootKey,
 } from "./live";
 import { type Collection, findCollection } from "./registry";
 import { cursorAt, type LogPage, liveBackstop, readLog } from "./service";
 
 /** Per-socket state that must survive hibernation. */
-interface Attachment {
-  userId: string;
-  /** The session whose access token opened the socket: the socket ends with it. */
-  sessionId: string;
+interface Attachment extends SocketAttachment {
   /** False while the socket replays; true once it got `ready` and receives the hub's fan-out. */
   live: boolean;
   /** Live sockets: the position up to which the socket has every change in scope. */
   sent: number;
-  /** Last frame received (ms); pings answered by the runtime are read from the auto-response timestamp. */
-  lastSeenAt: number;
-  /** Set once the socket closed or was closed by the hub. */
-  gone: boolean;
 }
 
-const OPEN = 1; // WebSocket.READY_STATE_OPEN
-const sessionTag = (sessionId: string) => `session:${sessionId}`;
-
-export class CollectionHub extends DurableObject<Env> {
+export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   /** Which hub this is (bound by the first call that brings a socket or a notification to one). */
   private key: HubKey | null;
-  /** See the file comment; null while nothing is live. In memory; rebuilt from the attachments after hibernation. */
+  /**
+   * Up to where every live socket has everything; null while nothing is live. In memory; rebuilt from the
+   * attachments after hibernation (docs/architecture.md#exactly-once-delivery).
+   */
   private head: number | null;
   /** Bumped whenever `head` moves: a replay read that started at the same version saw everything fanned out. */
   private headVersion = 0;
@@ -94,26 +50,18 @@ export class CollectionHub extends DurableObject<Env> {
   private pumping: Promise<void> | null = null;
   /** Root only: the other shards that have sockets, which get each page forwarded (kept in storage). */
   private readonly shards: Set<number>;
-  /** Root only: when each shard last registered (a counter), so a stale "no sockets" answer does not drop a fresh registration. */
+  /** Root only: when each shard last registered (a counter): a stale "no sockets" answer keeps a fresh registration. */
   private readonly registeredAt = new Map<number, number>();
   private registrations = 0;
   /** Shards: upgrades in progress (registered with the root, socket not accepted yet): the shard counts as active. */
   private arriving = 0;
-  /** Attachments of this wake-up's sockets (deserialized once each). */
-  private readonly atts = new WeakMap<WebSocket, Attachment>();
-  /**
-   * Bumped by `endSessions`, by user id (all sessions) or session tag: an upgrade that was checking
-   * its session while that session ended refuses instead of accepting a socket nobody would close.
-   */
-  private readonly sessionEnds = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_TEXT, PONG_TEXT));
     this.key = ctx.storage.kv.get<HubKey>("key") ?? null;
     this.shards = new Set(ctx.storage.kv.get<number[]>("shards") ?? []);
     // Woken from hibernation: the live sockets' attachments say where they stand.
-    const sent = this.liveSockets().map((ws) => this.att(ws)!.sent);
+    const sent = this.liveSockets().map((ws) => this.attachment(ws)!.sent);
     this.head = sent.length ? Math.min(...sent) : null;
   }
 
@@ -176,10 +124,8 @@ export class CollectionHub extends DurableObject<Env> {
 
   /** Closes the sockets `userId` opened with `sessions` (or any session) with 4401; returns how many. */
   async endSessions(_key: HubKey, userId: string, sessions: string[] | "all"): Promise<number> {
-    const keys = sessions === "all" ? [userId] : sessions.map(sessionTag);
-    for (const k of keys) this.sessionEnds.set(k, (this.sessionEnds.get(k) ?? 0) + 1);
-    const sockets = keys.flatMap((k) => this.ctx.getWebSockets(k)).filter((ws) => this.att(ws)?.userId === userId);
-    for (const ws of sockets) this.drop(ws, CLOSE_SESSION_ENDED, "session ended");
+    const sockets = this.endedSessionSockets(userId, sessions);
+    for (const ws of sockets) this.closeSocket(ws, CLOSE_SESSION_ENDED, "session ended");
     return sockets.length;
   }
 
@@ -223,8 +169,7 @@ export class CollectionHub extends DurableObject<Env> {
         return new Response(null, { status: 503 });
       }
     }
-    const tag = sessionTag(sessionId);
-    const endsBefore = [this.sessionEnds.get(userId) ?? 0, this.sessionEnds.get(tag) ?? 0];
+    const sessionEnded = this.sessionEnds.watch(userId, sessionId);
     // The first replay page, with the check that the token's session still exists (a logged-out
     // access token still verifies until it expires): one D1 round trip.
     let first: LogPage;
@@ -235,18 +180,11 @@ export class CollectionHub extends DurableObject<Env> {
       console.error("live: first replay read failed:", (e as Error).message);
       return new Response(null, { status: 503 });
     }
-    if (
-      !first.sessionAlive ||
-      (this.sessionEnds.get(userId) ?? 0) !== endsBefore[0] ||
-      (this.sessionEnds.get(tag) ?? 0) !== endsBefore[1]
-    ) {
-      return new Response(null, { status: 401 });
-    }
+    if (!first.sessionAlive || sessionEnded()) return new Response(null, { status: 401 });
 
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server, [userId, tag]);
-    this.attach(server, { userId, sessionId, live: false, sent: 0, lastSeenAt: Date.now(), gone: false });
+    this.accept(server, { userId, sessionId, live: false, sent: 0, lastSeenAt: Date.now(), gone: false });
     await this.ensureAlarm();
     if (since !== null && since < first.horizon) {
       this.resync(server);
@@ -259,9 +197,7 @@ export class CollectionHub extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
-    const att = this.att(ws);
-    if (!att || att.gone) return;
-    this.attach(ws, { ...att, lastSeenAt: Date.now() });
+    if (!this.touch(ws)) return;
     let frame: unknown;
     try {
       frame = typeof data === "string" && data.length <= limits.liveFrameMaxBytes ? JSON.parse(data) : undefined;
@@ -276,18 +212,9 @@ export class CollectionHub extends DurableObject<Env> {
     );
   }
 
-  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    // Complete the closing handshake; 1005/1006 are not codes one may send.
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code, "closed");
-    } catch {
-      // already closed
-    }
-    this.leave(ws);
-  }
-
-  override async webSocketError(ws: WebSocket): Promise<void> {
-    this.leave(ws);
+  /** A socket closed on the client's side: `head` goes when it was the last live one. */
+  protected socketClosed(): void {
+    this.releaseHead();
   }
 
   /**
@@ -299,20 +226,16 @@ export class CollectionHub extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     const now = Date.now();
-    for (const ws of this.openSockets()) {
-      const att = this.att(ws)!;
-      const autoPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
-      if (now - Math.max(att.lastSeenAt, autoPing) > limits.liveHeartbeatTimeoutSec * 1000)
-        this.drop(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
-    }
+    for (const ws of this.silentSockets(limits.liveHeartbeatTimeoutSec * 1000, now))
+      this.closeSocket(ws, CLOSE_HEARTBEAT, "heartbeat timeout");
     const open = this.openSockets();
     if (open.length > 0 && (this.ctx.storage.kv.get<number>("recheckAt") ?? 0) <= now) {
       try {
         const { alive, top } = await liveBackstop(this.database(), this.collection(), this.key?.owner ?? null, [
-          ...new Set(open.map((ws) => this.att(ws)!.sessionId)),
+          ...new Set(open.map((ws) => this.attachment(ws)!.sessionId)),
         ]);
         for (const ws of open)
-          if (!alive.has(this.att(ws)!.sessionId)) this.drop(ws, CLOSE_SESSION_ENDED, "session ended");
+          if (!alive.has(this.attachment(ws)!.sessionId)) this.closeSocket(ws, CLOSE_SESSION_ENDED, "session ended");
         if (this.head !== null && top > this.head) {
           this.known = Math.max(this.known, top);
           await this.pump();
@@ -358,7 +281,7 @@ export class CollectionHub extends DurableObject<Env> {
       }
     } catch (e) {
       console.error("live: replay failed:", (e as Error).message);
-      this.drop(ws, CLOSE_INTERNAL, "replay failed; reconnect with your last cursor");
+      this.closeSocket(ws, CLOSE_INTERNAL, "replay failed; reconnect with your last cursor");
     }
   }
 
@@ -371,9 +294,9 @@ export class CollectionHub extends DurableObject<Env> {
   private tryGoLive(ws: WebSocket, page: LogPage, version: number): boolean {
     if (!page.end) return false;
     if (this.head !== null && page.position < this.head && this.headVersion !== version) return false;
-    const att = this.att(ws);
-    if (!att || att.gone) return true;
-    this.attach(ws, { ...att, live: true, sent: page.position });
+    const attachment = this.attachment(ws);
+    if (!attachment || attachment.gone) return true;
+    this.attach(ws, { ...attachment, live: true, sent: page.position });
     this.send(ws, { type: "ready", cursor: cursorAt(page.position) });
     if (this.head === null) this.setHead(page.position);
     if (this.known > this.head! || this.reread) this.ctx.waitUntil(this.pump());
@@ -408,7 +331,7 @@ export class CollectionHub extends DurableObject<Env> {
         continue;
       }
       if (page.horizon > from) {
-        for (const ws of this.liveSockets()) if (this.att(ws)!.sent < page.horizon) this.resync(ws);
+        for (const ws of this.liveSockets()) if (this.attachment(ws)!.sent < page.horizon) this.resync(ws);
       }
       const position = Math.max(from, page.position);
       this.fanOut(page.items, position);
@@ -421,7 +344,7 @@ export class CollectionHub extends DurableObject<Env> {
     }
   }
 
-  /** Root: the page goes to every registered shard (in order: the next read waits for this); shards without sockets are dropped. */
+  /** Root: the page goes to every registered shard (the next read waits for it); shards without sockets are dropped. */
   private async forward(from: number, to: number, items: LogPage["items"]): Promise<void> {
     const collection = this.key!.collection;
     const shards = [...this.shards];
@@ -463,12 +386,13 @@ export class CollectionHub extends DurableObject<Env> {
    * records that the sockets have everything up to `position`.
    */
   private fanOut(items: LogPage["items"], position: number): void {
-    const live = this.liveSockets().map((ws) => ({ ws, att: this.att(ws)! }));
+    const live = this.liveSockets().map((ws) => ({ ws, attachment: this.attachment(ws)! }));
     for (const { seq, item } of items) {
       const text = JSON.stringify({ type: "change", cursor: cursorAt(seq), item } satisfies LiveServerFrame);
-      for (const { ws, att } of live) if (seq > att.sent) this.trySend(ws, text);
+      for (const { ws, attachment } of live) if (seq > attachment.sent) this.trySend(ws, text);
     }
-    for (const { ws, att } of live) if (position > att.sent) this.attach(ws, { ...att, sent: position });
+    for (const { ws, attachment } of live)
+      if (position > attachment.sent) this.attach(ws, { ...attachment, sent: position });
   }
 
   private sendPage(ws: WebSocket, page: LogPage): void {
@@ -481,9 +405,10 @@ export class CollectionHub extends DurableObject<Env> {
     this.sendError(
       ws,
       "resync_required",
-      "Your cursor is older than the change log keeps deletions: sync again without a cursor, then subscribe with the new one.",
+      "Your cursor is older than the change log keeps deletions: " +
+        "sync again without a cursor, then subscribe with the new one.",
     );
-    this.drop(ws, CLOSE_RESYNC, "resync required");
+    this.closeSocket(ws, CLOSE_RESYNC, "resync required");
   }
 
   // --- bookkeeping -------------------------------------------------------------------------
@@ -521,22 +446,14 @@ export class CollectionHub extends DurableObject<Env> {
   }
 
   /** A socket left: when no socket is live any more, `head` goes (the next live socket sets it again). */
-  private leave(ws: WebSocket): void {
-    const att = this.att(ws);
-    // In memory only: the socket is closing (and `readyState` says so after a hibernation); its
-    // attachment is not touched again.
-    if (att && !att.gone) this.atts.set(ws, { ...att, gone: true });
+  private releaseHead(): void {
     if (this.head !== null && this.liveSockets().length === 0 && this.shards.size === 0) this.clearHead();
   }
 
-  /** Closes a socket from our side. */
-  private drop(ws: WebSocket, code: number, reason: string): void {
-    try {
-      ws.close(code, reason);
-    } catch {
-      // already closed
-    }
-    this.leave(ws);
+  /** Closes a socket from the hub's side. */
+  private closeSocket(ws: WebSocket, code: number, reason: string): void {
+    this.drop(ws, code, reason);
+    this.releaseHead();
   }
 
   private async ensureAlarm(): Promise<void> {
@@ -544,47 +461,11 @@ export class CollectionHub extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(Date.now() + limits.liveHeartbeatCheckSec * 1000);
   }
 
-  private isOpen(ws: WebSocket): boolean {
-    const att = this.att(ws);
-    return att !== null && !att.gone && ws.readyState === OPEN;
-  }
-
-  private openSockets(): WebSocket[] {
-    return this.ctx.getWebSockets().filter((ws) => this.isOpen(ws));
-  }
-
   private liveSockets(): WebSocket[] {
-    return this.openSockets().filter((ws) => this.att(ws)!.live);
-  }
-
-  private att(ws: WebSocket): Attachment | null {
-    let att = this.atts.get(ws);
-    if (!att) {
-      att = (ws.deserializeAttachment() as Attachment | null) ?? undefined;
-      if (!att) return null;
-      this.atts.set(ws, att);
-    }
-    return att;
-  }
-
-  private attach(ws: WebSocket, att: Attachment): void {
-    ws.serializeAttachment(att);
-    this.atts.set(ws, att);
-  }
-
-  private send(ws: WebSocket, frame: LiveServerFrame): void {
-    this.trySend(ws, JSON.stringify(frame));
+    return this.openSockets().filter((ws) => this.attachment(ws)!.live);
   }
 
   private sendError(ws: WebSocket, code: LiveErrorCode, message: string): void {
     this.send(ws, { type: "error", code, message });
-  }
-
-  private trySend(ws: WebSocket, text: string): void {
-    try {
-      ws.send(text);
-    } catch {
-      // The socket died between the check and the send; its close event cleans up.
-    }
   }
 }

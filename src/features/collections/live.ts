@@ -1,24 +1,6 @@
 /**
- * Live data: where subscriptions live and how writes reach them.
- *
- * A subscription socket lives on a hub, a `CollectionHub` Durable Object (see hub.ts):
- * - owner-scoped collections (a user lists only their own records): one hub per (collection,
- *   owner), so a hub only ever reads and sends one user's changes;
- * - collections listed across owners (`public`, `authenticated`): `limits.liveHubShards` hubs per
- *   collection, each subscriber on the shard its user id hashes to (sharding spreads the sockets
- *   and the sends over several objects). Shard 0 is the root: writes notify it, it reads the log
- *   and forwards each page to the other shards that have live sockets (they register with it), so
- *   the log is read once per (coalesced) write, not once per shard.
- *
- * After a write's D1 batch commits, the route calls `notifyHubs` in `waitUntil` (the answer does
- * not wait for it): a fire-and-forget RPC with the new change-log `seq` to the hub(s) that may
- * show it. The hub reads the log from D1 by cursor, so the notification carries no data and a lost
- * one is repaired by the next one (or the hub's heartbeat): the change log is the source of truth.
- *
- * The frames (JSON text): server → client `{ type: "change", cursor, item }`, `{ type: "ready",
- * cursor }`, `{ type: "error", code, message }`, `{ type: "pong" }`; client → server
- * `{ type: "ping" }`. Close codes: 4401 the session ended, 4408 heartbeat timeout, 4410 the cursor
- * is past retention (sync again without one), 1011 the replay failed (reconnect with the last cursor).
+ * Live data: which hub a subscription lives on, how writes reach it, and the frames (JSON text).
+ * See docs/architecture.md#live-data-hubs.
  */
 import * as v from "valibot";
 import { limits } from "../../config";
@@ -104,7 +86,7 @@ export async function notifyHubs(env: Env, changes: Change[]): Promise<void> {
   await callHubs(env, [...latest.values()], "notifying live-data hubs");
 }
 
-/** Every hub of every collection listed across owners reads the log again (after writes that carry no seq, like account deletion). */
+/** Every hub of every collection listed across owners reads the log again (after a write with no seq). */
 export async function notifyEveryone(env: Env): Promise<void> {
   const targets = collections
     .filter((c) => liveScope(c) === "all")
@@ -133,13 +115,14 @@ export async function closeLiveSessionSockets({ env, userId, sessions }: EndedSe
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length)
     throw new Error(
-      `${failed.length} of ${keys.length} live-data hubs could not close the sockets: ${(failed[0] as PromiseRejectedResult).reason?.message ?? "unknown"}`,
+      `${failed.length} of ${keys.length} live-data hubs could not close the sockets: ` +
+        ((failed[0] as PromiseRejectedResult).reason?.message ?? "unknown"),
     );
 }
 
 // --- frames ----------------------------------------------------------------------------------
 
-/** Internal headers the Worker sets on the upgrade it forwards to a hub (on a fresh request: nothing from the client passes). */
+/** Internal headers the Worker sets on the upgrade it forwards to a hub (a fresh request: nothing of the client's). */
 export const LIVE_HEADERS = {
   user: "x-outpost-live-user",
   session: "x-outpost-live-session",
@@ -147,14 +130,9 @@ export const LIVE_HEADERS = {
   since: "x-outpost-live-since",
 } as const;
 
-export const CLOSE_SESSION_ENDED = 4401;
-export const CLOSE_HEARTBEAT = 4408;
+/** Live data's own close codes: 4410 the cursor is past retention, 1011 the replay failed (4401, 4408: lib/sockets). */
 export const CLOSE_RESYNC = 4410;
 export const CLOSE_INTERNAL = 1011;
-
-/** The exact ping the runtime answers without waking the hub; any other spelling of a ping is answered by the hub. */
-export const PING_TEXT = JSON.stringify({ type: "ping" });
-export const PONG_TEXT = JSON.stringify({ type: "pong" });
 
 export const LiveErrorCode = v.picklist(["resync_required", "bad_frame", "internal"]);
 export type LiveErrorCode = v.InferOutput<typeof LiveErrorCode>;

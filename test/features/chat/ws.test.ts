@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { PONG_TEXT } from "../../../src/features/chat/protocol";
 import type { ChatRoom } from "../../../src/features/chat/room";
+import { PONG_TEXT } from "../../../src/lib/sockets";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
 import { recordRoomJobs } from "../push/helpers";
 import { connect, createGroup, insertFile, newClientId, roomStub, Socket, sendRest, upgrade } from "./helpers";

@@ -475,7 +475,7 @@ describe("subscribe: the socket's life", () => {
         for (const ws of state.getWebSockets(u.id))
           ws.serializeAttachment({ ...(ws.deserializeAttachment() as object), lastSeenAt: long });
         // The hub keeps the attachments it read in memory: forget them (as hibernation would).
-        (hub as unknown as { atts: WeakMap<WebSocket, unknown> }).atts = new WeakMap();
+        (hub as unknown as { attachments: WeakMap<WebSocket, unknown> }).attachments = new WeakMap();
       });
     }
     p.socket.send('{"type":"ping"}');

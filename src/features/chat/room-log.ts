@@ -1,0 +1,175 @@
+/**
+ * A room's log in its Durable Object's SQLite: messages (gapless `seq`, dedupe by sender and clientId,
+ * tombstones), read positions and the room id. Synchronous: no other event interleaves with a call.
+ */
+import { newId, nowIso } from "../../lib/ids";
+import type { Message, SendInput } from "./protocol";
+
+/** A page of history: after `after` (oldest first), or the newest before `before`. */
+export interface HistoryQuery {
+  after?: number | undefined;
+  before?: number | undefined;
+  limit: number;
+}
+
+interface MessageRow extends Record<string, SqlStorageValue> {
+  seq: number;
+  id: string;
+  sender_id: string;
+  client_id: string;
+  text: string | null;
+  file_id: string | null;
+  created_at: string;
+  /** 1 for a tombstone (text and file_id are then null). */
+  deleted: number;
+}
+
+const UPSERT_READ =
+  "INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)";
+
+export class RoomLog {
+  /** The room id, read once from `meta` (it never changes). */
+  private boundRoomId: string | null = null;
+
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`CREATE TABLE IF NOT EXISTS messages (
+      seq INTEGER PRIMARY KEY, id TEXT NOT NULL, sender_id TEXT NOT NULL, client_id TEXT NOT NULL, text TEXT,
+      file_id TEXT, created_at TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, UNIQUE (sender_id, client_id))`);
+    // Rooms created before tombstones existed get the column (a cheap check: column names of an empty result).
+    if (!sql.exec("SELECT * FROM messages LIMIT 0").columnNames.includes("deleted")) {
+      sql.exec("ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0");
+    }
+    sql.exec(
+      "CREATE TABLE IF NOT EXISTS reads (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, " +
+        "mirrored INTEGER NOT NULL DEFAULT 0)",
+    );
+    // `mirrored`: the read position D1 has. Rooms from before coalesced mirroring get the column at 0:
+    // their positions are written to D1 once more by the next flush (max(), so harmlessly).
+    if (!sql.exec("SELECT * FROM reads LIMIT 0").columnNames.includes("mirrored")) {
+      sql.exec("ALTER TABLE reads ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0");
+    }
+    // Messages whose flush (D1 mirror and push job) has not finished yet.
+    sql.exec("CREATE TABLE IF NOT EXISTS unmirrored (seq INTEGER PRIMARY KEY)");
+    // Deletions whose D1 mirror (the room's lastMessage) has not run yet.
+    sql.exec("CREATE TABLE IF NOT EXISTS unmirrored_deletes (seq INTEGER PRIMARY KEY)");
+    sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  }
+
+  /** The room id is the object's name; remembered so messages and alarms can carry it. */
+  bind(roomId: string): void {
+    if (this.boundRoomId === roomId) return;
+    this.sql.exec("INSERT INTO meta (key, value) VALUES ('room_id', ?) ON CONFLICT (key) DO NOTHING", roomId);
+    this.boundRoomId = this.roomId();
+  }
+
+  roomId(): string {
+    if (this.boundRoomId) return this.boundRoomId;
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'room_id'").toArray()[0];
+    if (!row) throw new Error("chat room used before it was bound to a room id");
+    this.boundRoomId = row.value;
+    return row.value;
+  }
+
+  /** The messages a `SELECT * FROM messages ...` query returns. */
+  messages(query: string, ...bindings: SqlStorageValue[]): Message[] {
+    return this.sql
+      .exec<MessageRow>(query, ...bindings)
+      .toArray()
+      .map((r) => this.toMessage(r));
+  }
+
+  at(seq: number): Message | undefined {
+    return this.messages("SELECT * FROM messages WHERE seq = ?", seq)[0];
+  }
+
+  byClientId(senderId: string, clientId: string): Message | undefined {
+    return this.messages("SELECT * FROM messages WHERE sender_id = ? AND client_id = ?", senderId, clientId)[0];
+  }
+
+  lastSeq(): number {
+    return this.sql.exec<{ s: number }>("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
+  }
+
+  /** A page of history in seq order; see `HistoryQuery` for the two directions. */
+  history(q: HistoryQuery): { items: Message[]; more: boolean } {
+    const before = q.before ?? Number.MAX_SAFE_INTEGER;
+    if (q.after !== undefined) {
+      const page = this.messages(
+        "SELECT * FROM messages WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",
+        q.after,
+        before,
+        q.limit + 1,
+      );
+      return { items: page.slice(0, q.limit), more: page.length > q.limit };
+    }
+    // Newest page before `before` (or the latest page), returned oldest first.
+    const page = this.messages("SELECT * FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?", before, q.limit + 1);
+    return { items: page.slice(0, q.limit).reverse(), more: page.length > q.limit };
+  }
+
+  /** Commits a message (owed to the mirror), or returns the one this sender already sent with this clientId. */
+  store(senderId: string, input: SendInput): { message: Message; created: boolean } {
+    const existing = this.byClientId(senderId, input.clientId);
+    if (existing) return { message: existing, created: false };
+    const seq = this.lastSeq() + 1;
+    const row: MessageRow = {
+      seq,
+      id: newId(),
+      sender_id: senderId,
+      client_id: input.clientId,
+      text: input.text ?? null,
+      file_id: input.fileId ?? null,
+      created_at: nowIso(),
+      deleted: 0,
+    };
+    this.sql.exec(
+      "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      row.seq,
+      row.id,
+      row.sender_id,
+      row.client_id,
+      row.text,
+      row.file_id,
+      row.created_at,
+    );
+    this.sql.exec("INSERT INTO unmirrored (seq) VALUES (?)", seq);
+    // Sending implies having read everything up to one's own message.
+    this.sql.exec(UPSERT_READ, senderId, seq);
+    return { message: this.toMessage(row), created: true };
+  }
+
+  /** Turns message `seq` into a tombstone (owed to the mirror). */
+  tombstone(seq: number): void {
+    this.sql.exec("UPDATE messages SET text = NULL, file_id = NULL, deleted = 1 WHERE seq = ?", seq);
+    this.sql.exec("INSERT INTO unmirrored_deletes (seq) VALUES (?) ON CONFLICT (seq) DO NOTHING", seq);
+  }
+
+  isDeleted(seq: number): boolean {
+    return (
+      this.sql.exec<{ deleted: number }>("SELECT deleted FROM messages WHERE seq = ?", seq).toArray()[0]?.deleted === 1
+    );
+  }
+
+  readOf(userId: string): number {
+    return this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
+  }
+
+  /** Moves `userId`'s read position to `seq` if that is forward (owed to the mirror). */
+  moveRead(userId: string, seq: number): void {
+    this.sql.exec(UPSERT_READ, userId, seq);
+  }
+
+  private toMessage(r: MessageRow): Message {
+    const m: Message = {
+      id: r.id,
+      roomId: this.roomId(),
+      seq: r.seq,
+      clientId: r.client_id,
+      senderId: r.sender_id,
+      text: r.text,
+      fileId: r.file_id,
+      createdAt: r.created_at,
+    };
+    return r.deleted ? { ...m, text: null, fileId: null, deleted: true } : m;
+  }
+}

@@ -1,0 +1,116 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import {
+  CLOSE_HEARTBEAT,
+  CLOSE_SESSION_ENDED,
+  SessionEnds,
+  type SocketAttachment,
+  SocketObject,
+} from "../../src/lib/sockets";
+
+type Frame = { type: string };
+
+/** The module's protected parts, opened for the test; records the close events it hands on. */
+class Sockets extends SocketObject<SocketAttachment, Frame> {
+  closedEvents: string[] = [];
+  protected socketClosed(_ws: WebSocket, attachment: SocketAttachment): void {
+    this.closedEvents.push(attachment.userId);
+  }
+  /** Accepts the server end of a new pair; returns both ends (the client end receives what is sent). */
+  open(userId: string, sessionId: string, lastSeenAt = Date.now()): { server: WebSocket; client: WebSocket } {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.accept(server, { userId, sessionId, lastSeenAt, gone: false });
+    return { server, client };
+  }
+  end = (userId: string, sessions: string[] | "all") => this.endedSessionSockets(userId, sessions);
+  silent = (timeoutMs: number) => this.silentSockets(timeoutMs);
+  toAll = (frame: Frame, include?: (a: SocketAttachment) => boolean) => this.sendToAll(frame, include);
+  dropSocket = (ws: WebSocket, code: number) => this.drop(ws, code, "test");
+  watch = (userId: string, sessionId: string) => this.sessionEnds.watch(userId, sessionId);
+}
+
+let objects = 0;
+/** Runs `fn` with a real Durable Object state to hold the sockets: a fresh, otherwise unused chat room's. */
+const withState = <T>(fn: (state: DurableObjectState) => T | Promise<T>) =>
+  runInDurableObject(env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(`socket-module-${++objects}`)), (_o, state) =>
+    fn(state),
+  );
+
+/** Collects the text frames a client end receives. */
+function received(client: WebSocket): string[] {
+  const frames: string[] = [];
+  client.accept();
+  client.addEventListener("message", (e) => frames.push(String(e.data)));
+  return frames;
+}
+
+describe("socket module", () => {
+  it("an upgrade sees a session end that landed while it checked: its own session or all the user's, no other", () => {
+    const ends = new SessionEnds();
+    const mine = ends.watch("u1", "s1");
+    const otherSession = ends.watch("u1", "s2");
+    const otherUser = ends.watch("u2", "s3");
+    expect(mine()).toBe(false);
+    ends.end("u1", ["s1"]);
+    expect([mine(), otherSession(), otherUser()]).toEqual([true, false, false]);
+    const later = ends.watch("u1", "s2");
+    ends.end("u1", "all");
+    expect([otherSession(), later(), otherUser()]).toEqual([true, true, false]);
+  });
+
+  it("ending sessions finds their sockets by tag, only the user's, and blocks their upgrades in flight", async () => {
+    await withState((state) => {
+      const sockets = new Sockets(state, env);
+      const a1 = sockets.open("alice", "s1").server;
+      const a2 = sockets.open("alice", "s2").server;
+      sockets.open("bob", "s3");
+      const inFlight = sockets.watch("alice", "s1");
+      expect(sockets.end("alice", ["s1"])).toEqual([a1]);
+      expect(inFlight()).toBe(true);
+      expect(sockets.end("alice", "all")).toEqual([a1, a2]);
+      // Bob's session id does not reach his sockets through alice.
+      expect(sockets.end("alice", ["s3"])).toEqual([]);
+    });
+  });
+
+  it("the heartbeat finds a socket silent past the timeout; once dropped, not again", async () => {
+    await withState((state) => {
+      const sockets = new Sockets(state, env);
+      const quiet = sockets.open("u1", "s1", Date.now() - 60_000).server;
+      sockets.open("u2", "s2");
+      expect(sockets.silent(30_000)).toEqual([quiet]);
+      sockets.dropSocket(quiet, CLOSE_HEARTBEAT);
+      expect(sockets.silent(30_000)).toEqual([]);
+    });
+  });
+
+  it("send-to-all reaches every socket the filter lets through; a dropped one gets nothing", async () => {
+    const frames = await withState(async (state) => {
+      const sockets = new Sockets(state, env);
+      const [a, b, c] = [sockets.open("a", "s1"), sockets.open("b", "s2"), sockets.open("c", "s3")];
+      const got = [received(a.client), received(b.client), received(c.client)];
+      sockets.dropSocket(c.server, CLOSE_SESSION_ENDED);
+      sockets.toAll({ type: "hello" }, (attachment) => attachment.userId !== "b");
+      sockets.toAll({ type: "again" });
+      await new Promise((resolve) => a.client.addEventListener("message", () => got[0]!.length === 2 && resolve(0)));
+      return got;
+    });
+    expect(frames).toEqual([['{"type":"hello"}', '{"type":"again"}'], ['{"type":"again"}'], []]);
+  });
+
+  it("a close event is handed on once, never for a socket the object dropped (even after hibernation)", async () => {
+    await withState(async (state) => {
+      const first = new Sockets(state, env);
+      const dropped = first.open("a", "s1").server;
+      const closing = first.open("b", "s2").server;
+      first.dropSocket(dropped, CLOSE_SESSION_ENDED);
+      // Woken from hibernation: a new instance reads the attachments back from the sockets.
+      const woken = new Sockets(state, env);
+      await woken.webSocketClose(dropped, 1005);
+      await woken.webSocketClose(closing, 1000);
+      await woken.webSocketError(closing);
+      expect(woken.closedEvents).toEqual(["b"]);
+    });
+  });
+});
