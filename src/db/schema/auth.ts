@@ -18,7 +18,10 @@ export const users = sqliteTable(
     role: text("role", { enum: ["user", "admin"] })
       .notNull()
       .default("user"),
-    /** A disabled account cannot sign in or refresh (403 `account_disabled`); its sessions ended when it was disabled. */
+    /**
+     * A disabled account cannot sign in or refresh (403 `account_disabled`); its sessions ended when
+     * it was disabled.
+     */
     disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),

@@ -26,7 +26,10 @@ export const files = sqliteTable(
     etag: text("etag").notNull().default(""),
     status: text("status", { enum: ["pending", "ready"] }).notNull(),
     createdAt: text("created_at").notNull(),
-    /** Images: size in pixels with the EXIF orientation applied, and a ThumbHash (base64); null until the after-upload job ran. */
+    /**
+     * Images: size in pixels with the EXIF orientation applied, and a ThumbHash (base64); null until
+     * the after-upload job ran.
+     */
     width: integer("width"),
     height: integer("height"),
     placeholder: text("placeholder"),

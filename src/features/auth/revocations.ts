@@ -11,6 +11,7 @@ import type { Database } from "../../db";
 import { tokenRevocations } from "../../db/schema";
 import { AppError } from "../../errors";
 import type { ScheduledTask } from "../../lifecycle";
+import { userExistsSql } from "./for-features";
 
 /** Past this age an isolate's copy is read again in the background… */
 const REFRESH_MS = 30_000;
@@ -93,9 +94,10 @@ export function revokeUserTokens(
   reason: Reason,
 ): { statement: BatchItem<"sqlite">; applied: () => void } {
   const at = nowSec();
+  // Only while the user exists: a refused action (no such user) writes nothing.
   const statement = db
     .insert(tokenRevocations)
-    .values({ userId, revokedAt: at, reason })
+    .select(sql`SELECT ${userId}, ${at}, ${reason} WHERE ${userExistsSql(userId)}`)
     .onConflictDoUpdate({
       target: tokenRevocations.userId,
       set: { revokedAt: sql`excluded.revoked_at`, reason: sql`excluded.reason` },

@@ -271,12 +271,13 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", EmptyBody),
     async (c) => {
       const { db, config } = c.var;
+      const base = linkBase(c); // before any write: a misconfigured server writes nothing
       const user = await getUser(db, userOf(c).userId);
       if (!user) throw new AppError("unauthorized", "This account no longer exists.");
       if (!user.email) throw new AppError("conflict", "This account has no email address.");
       if (user.emailVerified) throw new AppError("conflict", "The email address is already verified.");
       const token = await issueToken(db, user.id, "email_verify", user.email, limits.emailVerifyTtlSec);
-      await createMailer(config, db).send(verifyEmailMail(config, user.email, token, linkBase(c)));
+      await createMailer(config, db).send(verifyEmailMail(config, user.email, token, base));
       return c.body(null, 202);
     },
   )

@@ -35,7 +35,8 @@ async function pruneChunk(db: Database, cutoff: string, now: string): Promise<nu
     db
       .insert(h)
       .select(
-        sql`SELECT ${rc.collection}, max(${rc.seq}), ${now} FROM ${rc} WHERE ${rc.seq} IN (${victims}) GROUP BY ${rc.collection}`,
+        sql`SELECT ${rc.collection}, max(${rc.seq}), ${now} FROM ${rc}
+            WHERE ${rc.seq} IN (${victims}) GROUP BY ${rc.collection}`,
       )
       .onConflictDoUpdate({
         target: h.collection,

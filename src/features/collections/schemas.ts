@@ -24,7 +24,10 @@ const Timestamp = v.pipe(
   v.transform((s) => new Date(s).toISOString()),
 );
 
-/** The operators one field kind supports, each with the schema of its operand (`$contains` only on searchable fields). */
+/**
+ * The operators one field kind supports, each with the schema of its operand (`$contains` only on
+ * searchable fields).
+ */
 function operatorSchemas(
   kind: FilterKind,
   value: v.GenericSchema<unknown, Scalar>,
@@ -61,10 +64,12 @@ function conditionSchema(
   const schemas = operatorSchemas(kind, value, searchable);
   const allowed = Object.keys(schemas).join(", ") || "none";
   const other = unknownKey(`an operator of this field (${allowed})`);
+  const searchableList = searchableFields.join(", ") || "none in this collection";
   const ops = v.pipe(
     v.strictObject(schemas, (issue) =>
       issue.expected === "never" && issue.received === '"$contains"'
-        ? `$contains works only on fields declared searchable (${searchableFields.join(", ") || "none in this collection"}); other operators of this field: ${allowed}`
+        ? `$contains works only on fields declared searchable (${searchableList}); ` +
+          `other operators of this field: ${allowed}`
         : other(issue),
     ),
     v.check((o) => Object.keys(o).length > 0, "needs at least one operator"),
@@ -178,7 +183,9 @@ export function collectionSchemas(col: Collection) {
     v.picklist(
       sortable.flatMap((k) => [k, `-${k}`]),
       (issue) =>
-        `${JSON.stringify(String(issue.input).replace(/^-/, ""))} is not sortable; sort on one of: ${sortable.join(", ")} (prefix - for descending). A field declared sortable: true is indexed for sorting.`,
+        `${JSON.stringify(String(issue.input).replace(/^-/, ""))} is not sortable; ` +
+        `sort on one of: ${sortable.join(", ")} (prefix - for descending). ` +
+        "A field declared sortable: true is indexed for sorting.",
     ),
     "-createdAt",
   );
