@@ -8,6 +8,7 @@ import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { serveContent } from "./content";
 import { formBoundary, formDataFile } from "./formdata";
 import { afterUpload, isImageInput, serveThumbnail } from "./images";
+import { refuseDeclaredUnscrubbable, stripsMetadata } from "./privacy";
 import * as S from "./schemas";
 import {
   acceptedType,
@@ -17,7 +18,6 @@ import {
   getFile,
   listFiles,
   safeName,
-  scrubFor,
   signedUrl,
   storeFile,
   toFile,
@@ -54,7 +54,7 @@ export const fileRoutes = new Hono<AppEnv>()
       tag: "Files",
       summary: "Upload a file (raw body or multipart/form-data field `file`)",
       description:
-        "The body streams to R2. Image, video and audio types must match the bytes' signature. Public JPEG, PNG and WebP images lose their metadata on the way in (EXIF and its GPS position, XMP, IPTC; the EXIF orientation stays); public HEIC, HEIF, AVIF and TIFF are refused (415). Images get `width`, `height` and `placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count against the account's storage quota: a Content-Length that does not fit is refused before the body is read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
+        "The body streams to R2. Image, video and audio types must match the bytes' signature. Public files lose their location on the way in, by the type their bytes show whatever was declared: JPEG, PNG and WebP their metadata (EXIF and its GPS position, XMP, IPTC; the EXIF orientation stays), MP4 and MOV their location boxes; public HEIC, HEIF, AVIF and TIFF are refused (415). Images get `width`, `height` and `placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count against the account's storage quota: a Content-Length that does not fit is refused before the body is read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, content type and length returns the first file (the streamed body is not hashed).",
       responses: {
         201: { description: "The stored file", schema: S.FileSchema },
         413: {
@@ -98,12 +98,13 @@ export const fileRoutes = new Hono<AppEnv>()
         upload = { stream: body, type: declared, name: q.name, length: contentLength, bound: null };
       }
       const contentType = acceptedType(upload.type);
+      refuseDeclaredUnscrubbable(c.var.config, contentType, q.visibility);
       const meta = {
         ownerId: userId,
         name: safeName(upload.name),
         contentType,
         visibility: q.visibility,
-        scrub: scrubFor(c.var.config, contentType, q.visibility),
+        strip: stripsMetadata(c.var.config, q.visibility),
       };
       const row = await storeFile(
         c.env,
