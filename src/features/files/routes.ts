@@ -180,7 +180,15 @@ export const fileRoutes = new Hono<AppEnv>()
       const row = await readableFile(c, id, signed);
       const access = row.visibility === "public" ? "public" : "private";
       if (thumb)
-        return serveThumbnail(c.env, row, thumb, c.req.raw, access, async () => (await getFile(c.var.db, id)) !== null);
+        return serveThumbnail(
+          c.env,
+          row,
+          thumb,
+          c.req.raw,
+          access,
+          async () => (await getFile(c.var.db, id)) !== null,
+          (p) => c.executionCtx.waitUntil(p),
+        );
       return serveContent(c.env.MEDIA, row, c.req.raw, access);
     },
   )
