@@ -159,7 +159,7 @@ export const fileRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: "The bytes", contentType: "application/octet-stream" },
         400: { description: "validation_failed: an unknown preset, or a thumbnail of a file that is not an image" },
-        413: { description: "payload_too_large: the image is too large for a thumbnail" },
+        413: { description: "payload_too_large: the image is too large for a thumbnail (bytes or pixels)" },
         415: { description: "unsupported_media_type: the image could not be decoded for a thumbnail" },
         206: { description: "Partial content", contentType: "application/octet-stream" },
         304: { description: "Not modified" },
