@@ -71,15 +71,19 @@ function isoBrands(b: Uint8Array): string[] {
 
 /**
  * The real type of a file from its first bytes (up to `SNIFF_BYTES`), whatever was declared:
- * JPEG, PNG, WebP, GIF, TIFF, HEIC/HEIF, AVIF, MP4 (any other ISO base media file, M4A too) or
- * QuickTime (MOV); null for anything else.
+ * JPEG, PNG, WebP, GIF, TIFF (and TIFF-based raw), JPEG XL (container), HEIC/HEIF, AVIF, Canon
+ * CR3, MP4 (any other ISO base media file, M4A too) or QuickTime (MOV); null for anything else.
  */
 export function sniffType(head: Uint8Array): string | null {
   const b = head.subarray(0, SNIFF_BYTES);
   for (const t of ["image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff"]) if (signatures[t]!(b)) return t;
+  // BigTIFF (raw photos too); JPEG XL in its box container (which holds Exif and XMP boxes).
+  if (bytes(b, 0, [0x49, 0x49, 0x2b, 0x00]) || bytes(b, 0, [0x4d, 0x4d, 0x00, 0x2b])) return "image/tiff";
+  if (ascii(b, 4, "JXL ") && bytes(b, 8, [0x0d, 0x0a, 0x87, 0x0a])) return "image/jxl";
   const brands = isoBrands(b);
   if (brands.length) {
     const [major] = brands;
+    if (major === "crx ") return "image/x-canon-cr3";
     if (AVIF_BRANDS.includes(major!)) return "image/avif";
     if (HEIF_BRANDS.includes(major!)) return "image/heic";
     if (major === "mif1" || major === "msf1") {

@@ -125,6 +125,13 @@ describe("location privacy by the real type", () => {
     expect((await post(media.heic, "application/octet-stream", "private")).status).toBe(201);
   });
 
+  it("so are a JPEG XL container and a Canon CR3 (both hold EXIF), and BigTIFF raw photos", async () => {
+    const jxl = new Uint8Array([0, 0, 0, 12, ...ascii("JXL "), 0x0d, 0x0a, 0x87, 0x0a, 0, 0, 0, 20, ...ascii("Exif")]);
+    const cr3 = new Uint8Array([0, 0, 0, 24, ...ascii("ftypcrx "), 0, 0, 0, 1, ...ascii("crx isom"), ...EXIF_LAT]);
+    const bigTiff = new Uint8Array([0x49, 0x49, 0x2b, 0, 8, 0, 0, 0, ...EXIF_LAT]);
+    for (const bytes of [jxl, cr3, bigTiff]) expect((await post(bytes, "application/octet-stream")).status).toBe(415);
+  });
+
   it("a public GIF is stored as sent (GIF has no EXIF)", async () => {
     const res = await post(media.gif, "application/octet-stream");
     expect(await served(res.json.id)).toEqual(media.gif);
