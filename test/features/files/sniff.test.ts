@@ -9,7 +9,7 @@ const ftyp = (major: string, ...compatible: string[]) => {
   const b = new Uint8Array(16 + 4 * compatible.length);
   new DataView(b.buffer).setUint32(0, b.length);
   b.set(ascii(`ftyp${major}`), 4);
-  compatible.forEach((c, i) => b.set(ascii(c), 16 + 4 * i));
+  for (const [i, c] of compatible.entries()) b.set(ascii(c), 16 + 4 * i);
   return b;
 };
 
