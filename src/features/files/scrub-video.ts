@@ -67,7 +67,8 @@ function locationKeys(payload: Uint8Array): number[] | null {
     if (at + 8 > payload.length) return null;
     const size = u32(payload, at);
     if (size < 8 || at + size > payload.length) return null;
-    const name = String.fromCharCode(...payload.subarray(at + 8, at + size));
+    // Key names are short; the first 256 bytes are enough to recognise a location key.
+    const name = String.fromCharCode(...payload.subarray(at + 8, Math.min(at + size, at + 8 + 256)));
     if (LOCATION_KEY.test(name)) out.push(i);
     at += size;
   }
