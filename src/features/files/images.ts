@@ -149,6 +149,7 @@ export async function serveThumbnail(
     "content-type": contentType,
     "content-disposition": `inline; filename="${`${base}-${preset}`.replace(/[^\x20-\x7e]|["\\%;]/gu, "_")}.${format}"`,
     "content-security-policy": "default-src 'none'; sandbox",
+    "x-content-type-options": "nosniff",
     vary: "Accept",
   });
   // A rendition never changes (the original is immutable), so a matching tag needs no R2 read.
