@@ -94,7 +94,8 @@ async function checkPixels(env: Env, row: FileRow): Promise<void> {
   if (size.width * size.height > limits.imageMaxPixels)
     throw new AppError(
       "payload_too_large",
-      `The image has ${size.width}×${size.height} pixels; images are transformed up to ${limits.imageMaxPixels} pixels.`,
+      `The image has ${size.width}×${size.height} pixels; ` +
+        `images are transformed up to ${limits.imageMaxPixels} pixels.`,
     );
 }
 
@@ -230,8 +231,8 @@ const base64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
 
 /**
  * The `files.image` job: width and height (EXIF orientation applied) and a ThumbHash of a ready
- * image file. An image over the pixel limit is never decoded; an image the binding cannot read gets none (acknowledged, not retried); R2 or
- * binding outages throw, so the queue retries.
+ * image file. An image over the pixel limit is never decoded; an image the binding cannot read
+ * gets none (acknowledged, not retried); R2 or binding outages throw, so the queue retries.
  */
 export async function analyzeImage(env: Env, fileId: string): Promise<void> {
   const db = primaryDb(env.DB);

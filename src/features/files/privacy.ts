@@ -34,7 +34,8 @@ export const stripsMetadata = (config: Config, visibility: Visibility) =>
 const refusal = (type: string, visibility: Visibility) =>
   new AppError(
     "unsupported_media_type",
-    `${type} files may carry a location that Outpost cannot remove; upload ${visibility === "public" ? "public " : ""}images as JPEG, PNG or WebP.`,
+    `${type} files may carry a location that Outpost cannot remove; ` +
+      `upload ${visibility === "public" ? "public " : ""}images as JPEG, PNG or WebP.`,
   );
 
 /**
