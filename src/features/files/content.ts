@@ -34,9 +34,19 @@ export function noneMatch(header: string | null | undefined, etag: string): bool
   return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
 }
 
-/** `inline` only for media types whose signature was checked; everything else downloads. */
+/**
+ * Verified media (a known media type whose signature was checked at upload) is served inline with
+ * its type; every other file downloads as `application/octet-stream`, so no user file is ever
+ * rendered as HTML, SVG or script from the API's origin.
+ */
+const isVerifiedMedia = (contentType: string) => isKnownMediaType(contentType);
+
+/** The Content-Type a file is served with: its own for verified media, else `application/octet-stream`. */
+const servedType = (contentType: string) => (isVerifiedMedia(contentType) ? contentType : "application/octet-stream");
+
+/** `inline` only for verified media; everything else downloads. */
 function contentDisposition(name: string, contentType: string): string {
-  const kind = isKnownMediaType(contentType) ? "inline" : "attachment";
+  const kind = isVerifiedMedia(contentType) ? "inline" : "attachment";
   const fallback = name.replace(/[^\x20-\x7e]|["\\%;]/gu, "_");
   const encoded = encodeURIComponent(name).replace(
     /['()*]/g,
@@ -54,9 +64,10 @@ export async function serveContent(bucket: R2Bucket, row: FileRow, req: Request,
   const headers = new Headers({
     etag,
     "cache-control": access === "public" ? "public, max-age=31536000, immutable" : "private, no-cache",
-    "content-type": row.contentType,
+    "content-type": servedType(row.contentType),
     "content-disposition": contentDisposition(row.name, row.contentType),
     "content-security-policy": "default-src 'none'; sandbox",
+    "x-content-type-options": "nosniff",
     "accept-ranges": "bytes",
   });
   if (noneMatch(req.headers.get("if-none-match"), etag)) return new Response(null, { status: 304, headers });

@@ -3,9 +3,10 @@
  * `thumbPresets`, made once per format and kept in R2 (`r/<fileId>/<preset>.<format>`), and,
  * after each upload, an image's dimensions and a ThumbHash placeholder (a queue job).
  *
- * A cached thumbnail costs one R2 read and no transform. Two first requests for the same
- * rendition may both transform; each writes the complete object in one put, so a reader sees
- * either no rendition or a whole one, never a partial object.
+ * A cached thumbnail costs one R2 read and no transform. Concurrent first requests for the same
+ * rendition share one transform (per isolate); it writes the complete object in one put, so a
+ * reader sees either no rendition or a whole one. Images over `limits.imageMaxPixels` (by their
+ * header, before decoding) are never transformed.
  */
 import { rgbaToThumbHash } from "thumbhash";
 import { type Config, limits, thumbPresets } from "../../config";
@@ -14,6 +15,7 @@ import { AppError } from "../../errors";
 import { enqueue } from "../../lifecycle";
 import type { Access } from "./content";
 import { noneMatch } from "./content";
+import { headerSize } from "./dimensions";
 import { decodePng } from "./png";
 import { type FileRow, getFile, renditionKey, setImageMeta, signedUrl } from "./service";
 
@@ -79,9 +81,51 @@ async function transform(
 }
 
 /**
+ * The image's pixel size from its header (one ranged R2 read), before any decoding; null when the
+ * object is gone. 413 when over `limits.imageMaxPixels`, 415 when the header does not tell.
+ */
+async function checkPixels(env: Env, row: FileRow): Promise<void> {
+  const head = await env.MEDIA.get(row.objectKey, {
+    range: { offset: 0, length: Math.min(row.size, limits.imageHeaderMaxBytes) },
+  });
+  if (!head) throw new AppError("not_found", "The file's bytes are missing.");
+  const size = headerSize(new Uint8Array(await head.arrayBuffer()));
+  if (!size) throw new AppError("unsupported_media_type", "The image's width and height could not be read.");
+  if (size.width * size.height > limits.imageMaxPixels)
+    throw new AppError(
+      "payload_too_large",
+      `The image has ${size.width}×${size.height} pixels; ` +
+        `images are transformed up to ${limits.imageMaxPixels} pixels.`,
+    );
+}
+
+/** Renditions being made in this isolate, by R2 key: concurrent requests share one transform. */
+const making = new Map<string, Promise<Uint8Array>>();
+
+/**
+ * Makes a rendition once per key at a time: a request arriving while it is made awaits the same
+ * bytes. The first request keeps the work alive (`waitUntil`) even if its client goes away, so
+ * the others' continuations are never cancelled with it.
+ */
+function makeOnce(
+  key: string,
+  make: () => Promise<Uint8Array>,
+  waitUntil: (p: Promise<unknown>) => void,
+): Promise<Uint8Array> {
+  let p = making.get(key);
+  if (!p) {
+    p = make().finally(() => making.delete(key));
+    making.set(key, p);
+    waitUntil(p.catch(() => {}));
+  }
+  return p;
+}
+
+/**
  * Serves the `preset` rendition of an image file: from R2 when made before (one read), else
- * transformed from the original, stored, then served. `stillThere` re-checks the file after a
- * new rendition was stored: when the file was deleted meanwhile, the rendition goes too.
+ * transformed from the original (once at a time per rendition, after the pixel check), stored,
+ * then served. `stillThere` re-checks the file after a new rendition was stored: when the file
+ * was deleted meanwhile, the rendition goes too.
  */
 export async function serveThumbnail(
   env: Env,
@@ -90,6 +134,7 @@ export async function serveThumbnail(
   req: Request,
   access: Access,
   stillThere: () => Promise<boolean>,
+  waitUntil: (p: Promise<unknown>) => void,
 ): Promise<Response> {
   if (!isImageInput(row.contentType))
     throw new AppError("validation_failed", `Thumbnails are made of images only; this file is ${row.contentType}.`, {
@@ -105,6 +150,7 @@ export async function serveThumbnail(
     "content-type": contentType,
     "content-disposition": `inline; filename="${`${base}-${preset}`.replace(/[^\x20-\x7e]|["\\%;]/gu, "_")}.${format}"`,
     "content-security-policy": "default-src 'none'; sandbox",
+    "x-content-type-options": "nosniff",
     vary: "Accept",
   });
   // A rendition never changes (the original is immutable), so a matching tag needs no R2 read.
@@ -120,26 +166,34 @@ export async function serveThumbnail(
       "payload_too_large",
       `Thumbnails are made of images up to ${limits.imageTransformMaxBytes} bytes.`,
     );
-  const original = await env.MEDIA.get(row.objectKey);
-  if (!original) throw new AppError("not_found", "The file's bytes are missing.");
-  const p = thumbPresets[preset];
-  let bytes: Uint8Array;
-  try {
-    bytes = await transform(
-      env,
-      original.body,
-      { width: p.width, height: p.height, fit: p.fit },
-      contentType as ImageOutputOptions["format"],
-    );
-  } catch (e) {
-    if (isImagesError(e)) throw new AppError("unsupported_media_type", "The image could not be decoded.");
-    throw e;
-  }
-  await env.MEDIA.put(key, bytes, { httpMetadata: { contentType } });
-  if (!(await stillThere())) {
-    await env.MEDIA.delete(key);
-    throw new AppError("not_found", "No such file.");
-  }
+  const bytes = await makeOnce(
+    key,
+    async () => {
+      await checkPixels(env, row);
+      const original = await env.MEDIA.get(row.objectKey);
+      if (!original) throw new AppError("not_found", "The file's bytes are missing.");
+      const p = thumbPresets[preset];
+      let made: Uint8Array;
+      try {
+        made = await transform(
+          env,
+          original.body,
+          { width: p.width, height: p.height, fit: p.fit },
+          contentType as ImageOutputOptions["format"],
+        );
+      } catch (e) {
+        if (isImagesError(e)) throw new AppError("unsupported_media_type", "The image could not be decoded.");
+        throw e;
+      }
+      await env.MEDIA.put(key, made, { httpMetadata: { contentType } });
+      if (!(await stillThere())) {
+        await env.MEDIA.delete(key);
+        throw new AppError("not_found", "No such file.");
+      }
+      return made;
+    },
+    waitUntil,
+  );
   headers.set("content-length", String(bytes.byteLength));
   return new Response(bytes, { headers });
 }
@@ -177,13 +231,23 @@ const base64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
 
 /**
  * The `files.image` job: width and height (EXIF orientation applied) and a ThumbHash of a ready
- * image file. An image the binding cannot read gets none (acknowledged, not retried); R2 or
- * binding outages throw, so the queue retries.
+ * image file. An image over the pixel limit is never decoded; an image the binding cannot read
+ * gets none (acknowledged, not retried); R2 or binding outages throw, so the queue retries.
  */
 export async function analyzeImage(env: Env, fileId: string): Promise<void> {
   const db = primaryDb(env.DB);
   const row = await getFile(db, fileId);
   if (!row || !isImageInput(row.contentType) || row.width !== null || row.size > limits.imageTransformMaxBytes) return;
+  try {
+    await checkPixels(env, row);
+  } catch (e) {
+    // Over the pixel limit, or no readable header: no dimensions, never decoded. Missing bytes retry.
+    if (e instanceof AppError && e.code !== "not_found") {
+      console.warn(`files.image: ${fileId} was not analyzed: ${e.detail}`);
+      return;
+    }
+    throw e;
+  }
   const read = async () => {
     const obj = await env.MEDIA.get(row.objectKey);
     if (!obj) throw new Error(`files.image: the bytes of ${fileId} are missing`);

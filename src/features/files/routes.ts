@@ -8,6 +8,7 @@ import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { serveContent } from "./content";
 import { formBoundary, formDataFile } from "./formdata";
 import { afterUpload, isImageInput, serveThumbnail } from "./images";
+import { refuseDeclaredUnscrubbable, stripsMetadata } from "./privacy";
 import * as schemas from "./schemas";
 import {
   acceptedType,
@@ -17,7 +18,6 @@ import {
   getFile,
   listFiles,
   safeName,
-  scrubFor,
   signedUrl,
   storeFile,
   toFile,
@@ -54,10 +54,11 @@ export const fileRoutes = new Hono<AppEnv>()
       tag: "Files",
       summary: "Upload a file (raw body or multipart/form-data field `file`)",
       description:
-        "The body streams to R2. Image, video and audio types must match the bytes' signature. Public JPEG, PNG " +
-        "and WebP images lose their metadata on the way in (EXIF and its GPS position, XMP, IPTC; the EXIF " +
-        "orientation stays); public HEIC, HEIF, AVIF and TIFF are refused (415). Images get `width`, `height` " +
-        "and `placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count " +
+        "The body streams to R2. Image, video and audio types must match the bytes' signature. Public files lose " +
+        "their location on the way in, by the type their bytes show whatever was declared: JPEG, PNG and WebP " +
+        "their metadata (EXIF and its GPS position, XMP, IPTC; the EXIF orientation stays), MP4 and MOV their " +
+        "location boxes; public HEIC, HEIF, AVIF and TIFF are refused (415). Images get `width`, `height` and " +
+        "`placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count " +
         "against the account's storage quota: a Content-Length that does not fit is refused before the body is " +
         "read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, " +
         "content type and length returns the first file (the streamed body is not hashed).",
@@ -104,12 +105,13 @@ export const fileRoutes = new Hono<AppEnv>()
         upload = { stream: body, type: declared, name: q.name, length: contentLength, bound: null };
       }
       const contentType = acceptedType(upload.type);
+      refuseDeclaredUnscrubbable(c.var.config, contentType, q.visibility);
       const meta = {
         ownerId: userId,
         name: safeName(upload.name),
         contentType,
         visibility: q.visibility,
-        scrub: scrubFor(c.var.config, contentType, q.visibility),
+        strip: stripsMetadata(c.var.config, q.visibility),
       };
       const row = await storeFile(
         c.env,
@@ -167,7 +169,7 @@ export const fileRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: "The bytes", contentType: "application/octet-stream" },
         400: { description: "validation_failed: an unknown preset, or a thumbnail of a file that is not an image" },
-        413: { description: "payload_too_large: the image is too large for a thumbnail" },
+        413: { description: "payload_too_large: the image is too large for a thumbnail (bytes or pixels)" },
         415: { description: "unsupported_media_type: the image could not be decoded for a thumbnail" },
         206: { description: "Partial content", contentType: "application/octet-stream" },
         304: { description: "Not modified" },
@@ -188,7 +190,15 @@ export const fileRoutes = new Hono<AppEnv>()
       const row = await readableFile(c, id, signed);
       const access = row.visibility === "public" ? "public" : "private";
       if (thumb)
-        return serveThumbnail(c.env, row, thumb, c.req.raw, access, async () => (await getFile(c.var.db, id)) !== null);
+        return serveThumbnail(
+          c.env,
+          row,
+          thumb,
+          c.req.raw,
+          access,
+          async () => (await getFile(c.var.db, id)) !== null,
+          (p) => c.executionCtx.waitUntil(p),
+        );
       return serveContent(c.env.MEDIA, row, c.req.raw, access);
     },
   )

@@ -36,7 +36,14 @@ export function scrubKindOf(contentType: string): ScrubKind | null {
  * Image types that can carry EXIF/XMP (and so a GPS position) in a place the in-place scrubber
  * does not reach: refused where metadata must be removed.
  */
-export const unscrubbableImageTypes = new Set(["image/heic", "image/heif", "image/avif", "image/tiff"]);
+export const unscrubbableImageTypes = new Set([
+  "image/heic",
+  "image/heif",
+  "image/avif",
+  "image/tiff",
+  "image/jxl",
+  "image/x-canon-cr3",
+]);
 
 type Mode =
   /** Collect `need` header bytes in `held`, then decide. */

@@ -9,8 +9,8 @@ import { newId, nowIso } from "../../lib/ids";
 import { afterId, keysetPage } from "../../lib/keyset";
 import type { DeletionHook, ScheduledTask } from "../../lifecycle";
 import { clearAvatarStatement, rowWhileUserExists, userExists, userExistsSql } from "../auth";
+import { planStream, type ScrubPlan, scrubPlan } from "./privacy";
 import type { FileJson, Visibility } from "./schemas";
-import { type ScrubKind, scrubKindOf, scrubStream, unscrubbableImageTypes } from "./scrub";
 import { assertSignature, isKnownMediaType, isMediaType, normalizeType, SNIFF_BYTES } from "./sniff";
 import { Meter, prepend, putKnownLength, putUnknownLength, splitHead, through } from "./storage";
 
@@ -73,30 +73,13 @@ export function toFile(row: FileRow, base: string): FileJson {
   };
 }
 
-/**
- * Which scrubber the bytes of a new file pass through (files/scrub.ts): public image uploads (all
- * image uploads with STRIP_IMAGE_METADATA=all) lose their metadata on the way in. Image types
- * whose metadata the scrubber cannot reach (HEIC, HEIF, AVIF, TIFF) are refused there (415).
- */
-export function scrubFor(config: Config, contentType: string, visibility: Visibility): ScrubKind | null {
-  if (visibility !== "public" && config.stripImageMetadata !== "all") return null;
-  if (unscrubbableImageTypes.has(contentType)) {
-    throw new AppError(
-      "unsupported_media_type",
-      `${contentType} files may carry a location that Outpost cannot remove; ` +
-        `upload ${visibility === "public" ? "public " : ""}images as JPEG, PNG or WebP.`,
-    );
-  }
-  return scrubKindOf(contentType);
-}
-
 export interface NewFile {
   ownerId: string;
   name: string;
   contentType: string;
   visibility: Visibility;
-  /** Metadata scrubbing on the way in (see `scrubFor`); null or absent: stored as sent. */
-  scrub?: ScrubKind | null;
+  /** Metadata removal on the way in (files/privacy.ts), by the bytes' real type; absent: stored as sent. */
+  strip?: boolean;
 }
 
 // --- storage quota ----------------------------------------------------------------------------
@@ -217,9 +200,11 @@ export async function storeFile(
   );
   // The signature is checked before any R2 write, so a lie costs none.
   let head: Awaited<ReturnType<typeof splitHead>>;
+  let scrub: ScrubPlan | null;
   try {
     head = await splitHead(body, SNIFF_BYTES);
     assertSignature(meta.contentType, head.head);
+    scrub = meta.strip ? scrubPlan(head.head, meta.visibility) : null;
   } catch (e) {
     await dropPending(db, id);
     throw e instanceof AppError ? e : new AppError("bad_request", "The upload was interrupted.");
@@ -238,7 +223,7 @@ export async function storeFile(
   );
   // Scrubbing keeps every byte's offset (same length), and the SHA-256 is of the stored bytes.
   const sent = prepend(head.head, head.rest);
-  const stream = through(meta.scrub ? through(sent, scrubStream(meta.scrub)) : sent, meter.stream);
+  const stream = through(scrub ? through(sent, planStream(scrub)) : sent, meter.stream);
   const options: R2PutOptions = { httpMetadata: { contentType: meta.contentType } };
   try {
     if (length !== null) await putKnownLength(env.MEDIA, key, stream, length, options);

@@ -57,6 +57,44 @@ const signatures: Record<string, (b: Uint8Array) => boolean> = {
   "audio/flac": (b) => ascii(b, 0, "fLaC"),
 };
 
+const HEIF_BRANDS = ["heic", "heix", "hevc", "hevx", "heim", "heis"];
+const AVIF_BRANDS = ["avif", "avis"];
+
+/** The major and compatible brands of an ISO base media file's leading `ftyp` box (as far as `b` reaches). */
+function isoBrands(b: Uint8Array): string[] {
+  if (!ascii(b, 4, "ftyp")) return [];
+  const end = Math.min(b.length, ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0);
+  const brands = [];
+  for (let at = 8; at + 4 <= end; at += at === 8 ? 8 : 4) brands.push(String.fromCharCode(...b.subarray(at, at + 4)));
+  return brands;
+}
+
+/**
+ * The real type of a file from its first bytes (up to `SNIFF_BYTES`), whatever was declared:
+ * JPEG, PNG, WebP, GIF, TIFF (and TIFF-based raw), JPEG XL (container), HEIC/HEIF, AVIF, Canon
+ * CR3, MP4 (any other ISO base media file, M4A too) or QuickTime (MOV); null for anything else.
+ */
+export function sniffType(head: Uint8Array): string | null {
+  const b = head.subarray(0, SNIFF_BYTES);
+  for (const t of ["image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff"]) if (signatures[t]!(b)) return t;
+  // BigTIFF (raw photos too); JPEG XL in its box container (which holds Exif and XMP boxes).
+  if (bytes(b, 0, [0x49, 0x49, 0x2b, 0x00]) || bytes(b, 0, [0x4d, 0x4d, 0x00, 0x2b])) return "image/tiff";
+  if (ascii(b, 4, "JXL ") && bytes(b, 8, [0x0d, 0x0a, 0x87, 0x0a])) return "image/jxl";
+  const brands = isoBrands(b);
+  if (brands.length) {
+    const [major] = brands;
+    if (major === "crx ") return "image/x-canon-cr3";
+    if (AVIF_BRANDS.includes(major!)) return "image/avif";
+    if (HEIF_BRANDS.includes(major!)) return "image/heic";
+    if (major === "mif1" || major === "msf1") {
+      if (brands.some((x) => AVIF_BRANDS.includes(x))) return "image/avif";
+      return brands.some((x) => HEIF_BRANDS.includes(x)) ? "image/heic" : "image/heif";
+    }
+    return major === "qt  " ? "video/quicktime" : "video/mp4";
+  }
+  return signatures["video/quicktime"]!(b) ? "video/quicktime" : null;
+}
+
 /** Lower-cased media type without parameters (`Image/PNG; q=1` → `image/png`); empty for garbage. */
 export function normalizeType(header: string | null | undefined): string {
   const t = (header ?? "").split(";")[0]!.trim().toLowerCase();

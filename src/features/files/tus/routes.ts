@@ -10,8 +10,9 @@ import { AppError } from "../../../errors";
 import { describe, validate } from "../../../lib/validation";
 import { requireUser, userOf } from "../../auth";
 import { afterUpload } from "../images";
+import { refuseDeclaredUnscrubbable, SCRUB_PENDING, stripsMetadata } from "../privacy";
 import { Visibility } from "../schemas";
-import { acceptedType, apiBase, safeName, scrubFor } from "../service";
+import { acceptedType, apiBase, safeName } from "../service";
 import { appendToUpload, createUpload, isExpired, ownedUpload, terminateUpload, type UploadRow } from "./service";
 
 const TUS_VERSION = "1.0.0";
@@ -136,13 +137,14 @@ export const uploadRoutes = new Hono<AppEnv>()
           errors: [{ path: "Upload-Metadata.visibility", message: "must be public or private" }],
         });
       const contentType = acceptedType(meta.filetype);
+      refuseDeclaredUnscrubbable(c.var.config, contentType, visibility.output);
       let up = await createUpload(c.env, c.var.db, c.var.config.storageQuotaBytes, {
         ownerId: userOf(c).userId,
         length,
         name: safeName(meta.filename),
         contentType,
         visibility: visibility.output,
-        scrub: scrubFor(c.var.config, contentType, visibility.output),
+        scrub: stripsMetadata(c.var.config, visibility.output) ? SCRUB_PENDING : null,
       });
       if (withBody || length === 0) {
         try {

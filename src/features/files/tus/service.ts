@@ -12,8 +12,8 @@ import { AppError } from "../../../errors";
 import { randomToken } from "../../../lib/crypto";
 import { newId, nowIso } from "../../../lib/ids";
 import type { DeletionHook, ScheduledTask } from "../../../lifecycle";
+import { type AnyScrubState, initialPlanState, SCRUB_PENDING, scrubberFor, scrubPlan } from "../privacy";
 import type { Visibility } from "../schemas";
-import { initialScrubState, Scrubber, type ScrubKind, type ScrubState } from "../scrub";
 import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../service";
 import { assertSignature, SNIFF_BYTES } from "../sniff";
 import { Meter, PartBuffer, prepend, splitHead, through } from "../storage";
@@ -26,8 +26,11 @@ export interface NewUpload {
   name: string;
   contentType: string;
   visibility: Visibility;
-  /** Metadata scrubbing of the bytes as they arrive (files/service.ts `scrubFor`); null: stored as sent. */
-  scrub: ScrubKind | null;
+  /**
+   * Metadata removal as the bytes arrive (files/privacy.ts): `SCRUB_PENDING` decides the scrubber
+   * by the real type once the file's first bytes are in; null: stored as sent.
+   */
+  scrub: typeof SCRUB_PENDING | null;
 }
 
 const tailPrefix = (uploadId: string) => `u/${uploadId}/`;
@@ -64,7 +67,7 @@ export async function createUpload(
     contentType: u.contentType,
     visibility: u.visibility,
     completedAt: null,
-    scrub: u.scrub ? JSON.stringify(initialScrubState(u.scrub)) : null,
+    scrub: u.scrub,
     expiresAt: nowIso(now + limits.uploadTtlSec * 1000),
     createdAt: nowIso(now),
   } satisfies UploadRow;
@@ -135,6 +138,11 @@ export async function appendToUpload(
     tail = new Uint8Array(await obj.arrayBuffer());
   }
   let source = prepend(tail, body);
+  // Metadata scrubbing (files/privacy.ts) of the new bytes, in place; its state at `received` is kept
+  // with the upload. The tail was scrubbed when it arrived, unless the plan was still pending.
+  let pending = up.scrub === SCRUB_PENDING;
+  let scrubber = up.scrub && !pending ? scrubberFor(JSON.parse(up.scrub) as AnyScrubState) : null;
+  let scrubbed = tail?.byteLength ?? 0;
   if (fileStart === 0) {
     // The file's head is here (tail + body): check its signature once enough of it arrived.
     let split: Awaited<ReturnType<typeof splitHead>>;
@@ -146,6 +154,13 @@ export async function appendToUpload(
     if (split.head.byteLength >= SNIFF_BYTES || split.head.byteLength === up.uploadLength) {
       try {
         assertSignature(up.contentType, split.head);
+        if (pending) {
+          // The plan by the real type; the raw bytes held in the tail so far are scrubbed now.
+          const plan = scrubPlan(split.head, up.visibility);
+          scrubber = plan ? scrubberFor(initialPlanState(plan)) : null;
+          pending = false;
+          scrubbed = 0;
+        }
       } catch (e) {
         await terminateUpload(env, db, up);
         throw e;
@@ -164,10 +179,6 @@ export async function appendToUpload(
   const store = async (bytes: Uint8Array) => {
     for (const part of buf.push(bytes)) added.push(await uploadPart(parts.length + added.length + 1, part));
   };
-  // Metadata scrubbing (files/scrub.ts) of the new bytes, in place; its state at `received` is kept
-  // with the upload. The tail was scrubbed when it arrived.
-  const scrubber = up.scrub ? new Scrubber(JSON.parse(up.scrub) as ScrubState) : null;
-  let scrubbed = tail?.byteLength ?? 0;
   const reader = through(source, meter.stream).getReader();
   for (;;) {
     let next: ReadableStreamReadResult<Uint8Array>;
@@ -236,7 +247,7 @@ export async function appendToUpload(
         received,
         tailKey,
         completedAt: complete ? now : null,
-        scrub: scrubber ? JSON.stringify(scrubber.snapshot()) : null,
+        scrub: pending ? SCRUB_PENDING : scrubber ? JSON.stringify(scrubber.snapshot()) : null,
       })
       .where(and(eq(uploads.id, up.id), eq(uploads.received, up.received)))
       .returning(),
