@@ -160,7 +160,10 @@ export const limits = {
   imageTransformMaxBytes: 70 * 1024 * 1024,
   /** Images: most pixels (width × height, read from the header before decoding) an image may have to be transformed. */
   imageMaxPixels: 40_000_000,
-  /** Images: leading bytes read to find the header's width and height; an image whose size is not in them is not transformed. */
+  /**
+   * Images: leading bytes read to find the header's width and height; an image whose size is not in
+   * them is not transformed.
+   */
   imageHeaderMaxBytes: 512 * 1024,
   /** Images: long side of the rendition a ThumbHash placeholder is computed from (ThumbHash takes at most 100). */
   placeholderMaxPx: 100,

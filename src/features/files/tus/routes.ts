@@ -106,13 +106,15 @@ export const uploadRoutes = new Hono<AppEnv>()
       tag: "Uploads",
       summary: "tus creation (and creation-with-upload)",
       description:
-        "Headers: `Tus-Resumable: 1.0.0`, `Upload-Length`, `Upload-Metadata` (keys `filename`, `filetype`, `visibility`). A body with `Content-Type: application/offset+octet-stream` is the first chunk.",
+        "Headers: `Tus-Resumable: 1.0.0`, `Upload-Length`, `Upload-Metadata` (keys `filename`, `filetype`, " +
+        "`visibility`). A body with `Content-Type: application/offset+octet-stream` is the first chunk.",
       responses: {
         201: { description: "Created; `Location` is the upload URL" },
         412: { description: "precondition_failed: unsupported tus version" },
         413: {
           description:
-            "payload_too_large: over Tus-Max-Size; quota_exceeded: Upload-Length is more than the account's storage quota has left (unfinished uploads count their whole Upload-Length)",
+            "payload_too_large: over Tus-Max-Size; quota_exceeded: Upload-Length is more than the account's " +
+            "storage quota has left (unfinished uploads count their whole Upload-Length)",
         },
         415: { description: "unsupported_media_type" },
       },
