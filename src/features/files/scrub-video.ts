@@ -7,6 +7,7 @@
  * untouched. Only box headers, the 16-byte `uuid` type and a `keys` box (at most 64 KiB) are held.
  * A structure that breaks is zeroed from the break on (fail closed), as in files/scrub.ts.
  */
+import { HeldStream } from "./held-stream";
 
 export interface BoxScrubState {
   kind: "isobmff";
@@ -75,30 +76,17 @@ function locationKeys(payload: Uint8Array): number[] | null {
   return out;
 }
 
-export class BoxScrubber {
-  private s: BoxScrubState;
-  private held: Uint8Array[] = [];
-  private heldBytes = 0;
-  /** Bytes released by this instance (since it was created or restored). */
-  released = 0;
+export class BoxScrubber extends HeldStream<BoxScrubState> {
   /** The current box while its header is held: start, size, header length, type. */
   private box = { start: 0, size: 0, headerLen: 8, type: "" };
 
   constructor(state: BoxScrubState) {
-    this.s = { ...state, stack: state.stack.map((b) => ({ ...b })), locKeys: state.locKeys && [...state.locKeys] };
+    super({ ...state, stack: state.stack.map((b) => ({ ...b })), locKeys: state.locKeys && [...state.locKeys] });
   }
 
   /** The state at the last released byte (held bytes excluded). */
   snapshot(): BoxScrubState {
     return { ...this.s, stack: this.s.stack.map((b) => ({ ...b })), locKeys: this.s.locKeys && [...this.s.locKeys] };
-  }
-
-  /** Scrubs the next chunk; returns the bytes it can release now (in order). */
-  push(chunk: Uint8Array): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    let i = 0;
-    while (i < chunk.length) i = this.step(chunk, i, out);
-    return out;
   }
 
   /** The file ended: held bytes (a header or `keys` box cut short) are released as zeros. */
@@ -125,25 +113,6 @@ export class BoxScrubber {
     this.s.locKeys = null;
     this.region("zero", this.box.size - held.length);
     return out;
-  }
-
-  private emit(out: Uint8Array[], b: Uint8Array) {
-    if (!b.length) return;
-    out.push(b);
-    this.s.pos += b.length;
-    this.released += b.length;
-  }
-
-  private takeHeld(): Uint8Array {
-    const all = new Uint8Array(this.heldBytes);
-    let at = 0;
-    for (const h of this.held) {
-      all.set(h, at);
-      at += h.length;
-    }
-    this.held = [];
-    this.heldBytes = 0;
-    return all;
   }
 
   private collect(hdr: BoxScrubState["hdr"], need: number) {
@@ -175,7 +144,7 @@ export class BoxScrubber {
     return false;
   }
 
-  private step(c: Uint8Array, i: number, out: Uint8Array[]): number {
+  protected step(c: Uint8Array, i: number, out: Uint8Array[]): number {
     const s = this.s;
     switch (s.mode) {
       case "rest":
@@ -194,8 +163,7 @@ export class BoxScrubber {
       case "hdr": {
         if (s.hdr === "box" && this.heldBytes === 0 && this.boxBoundary()) return i;
         const k = Math.min(s.need - this.heldBytes, c.length - i);
-        this.held.push(c.slice(i, i + k));
-        this.heldBytes += k;
+        this.hold(c.subarray(i, i + k));
         if (this.heldBytes === s.need) this.decide(out);
         return i + k;
       }

@@ -18,6 +18,7 @@
  * a tus upload can persist it between PATCH requests; held bytes are then not acknowledged and
  * the client sends them again.
  */
+import { HeldStream } from "./held-stream";
 
 export type ScrubKind = "jpeg" | "png" | "webp";
 
@@ -164,33 +165,14 @@ function minimalExif(length: number, orientation: number | null | "more"): Uint8
   return out;
 }
 
-export class Scrubber {
-  private s: ScrubState;
-  private held: Uint8Array[] = [];
-  private heldBytes = 0;
-  /** Bytes released by this instance (since it was created or restored). */
-  released = 0;
-
+export class Scrubber extends HeldStream<ScrubState> {
   constructor(state: ScrubState) {
-    this.s = { ...state };
+    super({ ...state });
   }
 
   /** The state at the last released byte (held bytes excluded). */
   snapshot(): ScrubState {
     return { ...this.s };
-  }
-
-  /** Bytes held back, not yet released. */
-  get holding(): number {
-    return this.heldBytes;
-  }
-
-  /** Scrubs the next chunk; returns the bytes it can release now (in order). */
-  push(chunk: Uint8Array): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    let i = 0;
-    while (i < chunk.length) i = this.step(chunk, i, out);
-    return out;
   }
 
   /**
@@ -228,30 +210,6 @@ export class Scrubber {
     return out;
   }
 
-  private emit(out: Uint8Array[], b: Uint8Array) {
-    if (!b.length) return;
-    out.push(b);
-    this.s.pos += b.length;
-    this.released += b.length;
-  }
-
-  private takeHeld(): Uint8Array {
-    const all = new Uint8Array(this.heldBytes);
-    let at = 0;
-    for (const h of this.held) {
-      all.set(h, at);
-      at += h.length;
-    }
-    this.held = [];
-    this.heldBytes = 0;
-    return all;
-  }
-
-  private hold(b: Uint8Array) {
-    this.held.push(b.slice());
-    this.heldBytes += b.length;
-  }
-
   /** Starts collecting a header, or entropy scanning. */
   private next(h: Hdr | "entropy") {
     if (h === "entropy") {
@@ -287,7 +245,7 @@ export class Scrubber {
   }
 
   /** Processes bytes of `c` from `i`; returns where it stopped. */
-  private step(c: Uint8Array, i: number, out: Uint8Array[]): number {
+  protected step(c: Uint8Array, i: number, out: Uint8Array[]): number {
     const s = this.s;
     switch (s.mode) {
       case "rest": {
