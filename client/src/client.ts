@@ -85,7 +85,6 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
       minDelayMs: o.reconnect?.minDelayMs ?? 500,
       maxDelayMs: o.reconnect?.maxDelayMs ?? 30_000,
       heartbeatMs: o.reconnect?.heartbeatMs ?? 25_000,
-      tickets: {},
       online: () => this.online && this.active,
     };
     this.core = { http: this.http, auth: this.auth, storage, prefix, now, sockets };
