@@ -5,7 +5,7 @@
  * stores each message once).
  */
 import { type Core, enc } from "./core.js";
-import { OutpostError } from "./errors.js";
+import { OutpostError, signedOut } from "./errors.js";
 import { type Frame, LiveSocket } from "./socket.js";
 import { readJson, writeJson } from "./storage.js";
 import type { Message, Page, RoomInfo } from "./types.js";
@@ -23,7 +23,10 @@ export interface RoomEvents {
   ready: [{ lastSeq: number; online: string[] }];
   /** A send the server refused for good, or another error frame. */
   error: [OutpostError];
-  /** The socket stopped for good (removed from the room: 4403, not a member, signed out). */
+  /**
+   * The socket stopped for good: removed from the room (4403), not a member, the socket ticket
+   * refused, or the user signed out / another user signed in (`signed_out`).
+   */
   stopped: [OutpostError];
 }
 
@@ -41,9 +44,11 @@ export class Room {
   private readonly ev = new Emitter<RoomEvents>();
   private readonly sock: LiveSocket;
   private outbox: Outgoing[] = [];
+  /** Whose outbox is loaded (undefined until the stored session was read). */
+  private owner: string | null | undefined;
   private readonly waiters = new Map<string, Waiter>();
   private readonly early = new Map<number, Message | null>();
-  private readonly loaded: Promise<void>;
+  private loaded: Promise<void>;
   private readonly io = serial();
   private ready = false;
   private halted: OutpostError | null = null;
@@ -70,8 +75,38 @@ export class Room {
         this.ev.emit("stopped", e);
       },
     });
-    this.loaded = readJson<Outgoing[]>(c.storage, this.key(), []).then((saved) => {
-      this.outbox = [...saved.filter((s) => !this.outbox.some((o) => o.clientId === s.clientId)), ...this.outbox];
+    this.loaded = c.auth.ready.then(async () => {
+      if (this.owner !== undefined) return;
+      const user = c.auth.user?.id ?? null;
+      this.owner = user;
+      const saved = user ? await readJson<Outgoing[]>(c.storage, this.key(user), []) : [];
+      if (this.owner === user) this.outbox = saved;
+    });
+  }
+
+  /**
+   * @internal The signed-in user changed. Their sends stop here: pending `send()` calls reject with
+   * `signed_out`, the socket stops (`stopped`), and the outbox is dropped (`drop`, an explicit
+   * sign-out) or kept in storage under that user until they sign in again. The new user's own
+   * outbox is loaded.
+   */
+  switchUser(user: string | null, drop: boolean): void {
+    if (user === this.owner) return;
+    const prev = this.owner;
+    this.owner = user;
+    const err = signedOut("chat message");
+    if (this.sock.running) {
+      this.disconnect();
+      this.ev.emit("stopped", err);
+    }
+    for (const w of this.waiters.values()) w.reject(err);
+    this.waiters.clear();
+    this.outbox = [];
+    this.early.clear();
+    this.loaded = this.loaded.then(async () => {
+      if (drop && prev) await this.io(() => writeJson(this.c.storage, this.key(prev), undefined));
+      const saved = user ? await readJson<Outgoing[]>(this.c.storage, this.key(user), []) : [];
+      if (this.owner === user) this.outbox = saved;
     });
   }
 
@@ -111,6 +146,7 @@ export class Room {
    */
   async send(m: { text?: string; fileId?: string; clientId?: string }): Promise<Message> {
     await this.loaded;
+    if (!this.owner) throw new OutpostError(401, "unauthorized", "Sign in before sending messages.");
     if (this.halted) throw this.halted;
     const o: Outgoing = {
       clientId: m.clientId ?? uuid(),
@@ -278,12 +314,13 @@ export class Room {
     this.sock.send({ type: "send", ...o });
   }
 
-  private key(): string {
-    return `${this.c.prefix}chat.${this.c.auth.user?.id ?? "-"}.${this.id}`;
+  private key(user: string): string {
+    return `${this.c.prefix}chat.${user}.${this.id}`;
   }
 
   private save(): Promise<void> {
-    const key = this.key();
+    if (!this.owner) return Promise.resolve();
+    const key = this.key(this.owner);
     return this.io(() => writeJson(this.c.storage, key, this.outbox.length ? this.outbox : undefined));
   }
 }

@@ -63,6 +63,11 @@ export class LiveSocket {
     private readonly h: SocketHandler,
   ) {}
 
+  /** True between `start` and `stop` (or a halt). */
+  get running(): boolean {
+    return this.wanted;
+  }
+
   start(): void {
     this.wanted = true;
     this.paused = false;
