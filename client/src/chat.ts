@@ -5,7 +5,7 @@
  * stores each message once).
  */
 import { type Core, enc } from "./core.js";
-import { OutpostError, signedOut } from "./errors.js";
+import { isRetryable, OutpostError, signedOut } from "./errors.js";
 import { type Frame, LiveSocket } from "./socket.js";
 import { readJson, writeJson } from "./storage.js";
 import type { Message, Page, RoomInfo } from "./types.js";
@@ -54,6 +54,9 @@ export class Room {
   private halted: OutpostError | null = null;
   private syncing = false;
   private retries = 0;
+  /** After a refusal that was not the message's fault: the outbox goes out one at a time over REST, in order. */
+  private held = false;
+  private draining = false;
 
   constructor(
     private readonly c: Core,
@@ -102,6 +105,7 @@ export class Room {
     for (const w of this.waiters.values()) w.reject(err);
     this.waiters.clear();
     this.outbox = [];
+    this.held = false;
     this.early.clear();
     this.loaded = this.loaded.then(async () => {
       if (drop && prev) await this.io(() => writeJson(this.c.storage, this.key(prev), undefined));
@@ -156,7 +160,8 @@ export class Room {
     const done = new Promise<Message>((resolve, reject) => this.waiters.set(o.clientId, { resolve, reject }));
     this.outbox.push(o);
     await this.save();
-    if (this.ready) this.push(o);
+    if (this.held) void this.drain();
+    else if (this.ready) this.push(o);
     return done;
   }
 
@@ -214,6 +219,7 @@ export class Room {
         if (this.lastSeq === null) this.lastSeq = r.lastSeq;
         this.ev.emit("ready", { lastSeq: r.lastSeq, online: r.online });
         void this.loaded.then(() => {
+          if (this.held) return void this.drain();
           for (const o of this.outbox) this.push(o);
         });
         return;
@@ -299,15 +305,57 @@ export class Room {
       return;
     }
     if (f.code === "rate_limited" || f.code === "internal") {
-      // Not this message's fault: send it again later, same clientId.
-      setTimeout(() => this.ready && this.push(o), backoff(this.retries++, 1000, 30_000));
+      // Not this message's fault: from here the outbox goes out in order, one at a time (same clientIds).
+      this.held = true;
+      void this.drain();
       return;
     }
-    this.outbox.splice(this.outbox.indexOf(o), 1);
+    this.fail(o, e);
+  }
+
+  /** A send the server refused for good: dropped from the outbox, its caller told. */
+  private fail(o: Outgoing, e: OutpostError): void {
+    const i = this.outbox.indexOf(o);
+    if (i >= 0) this.outbox.splice(i, 1);
     void this.save();
     this.waiters.get(o.clientId)?.reject(e);
     this.waiters.delete(o.clientId);
     this.ev.emit("error", e);
+  }
+
+  /**
+   * Sends the outbox oldest first over REST, each after the previous one was stored, waiting as a
+   * 429's `Retry-After` says (else backoff; the backoff starts over after each success). Once the
+   * outbox is empty, sends go back to the socket. Stops while the socket is down or the user changed.
+   */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    const owner = this.owner;
+    try {
+      while (this.held && this.ready && this.owner === owner && this.outbox.length) {
+        const o = this.outbox[0] as Outgoing;
+        try {
+          const m = await this.c.http.json<Message>(`/v1/rooms/${enc(this.id)}/messages`, { method: "POST", body: o });
+          this.retries = 0;
+          if (this.owner === owner) this.settle(m);
+        } catch (e) {
+          if (this.owner !== owner || this.outbox[0] !== o) continue;
+          if (e instanceof OutpostError && !isRetryable(e)) {
+            this.fail(o, e);
+            continue;
+          }
+          const wait =
+            e instanceof OutpostError && e.retryAfter !== null
+              ? e.retryAfter * 1000
+              : backoff(this.retries++, 1000, 30_000);
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+      if (!this.outbox.length) this.held = false;
+    } finally {
+      this.draining = false;
+    }
   }
 
   private push(o: Outgoing): void {
