@@ -7,7 +7,7 @@ import { OutpostError } from "./errors.js";
 import type { Http, TokenSource } from "./http.js";
 import { type KeyValueStorage, readJson, writeJson } from "./storage.js";
 import type { AuthEvent, Session, SessionInfo, User } from "./types.js";
-import { Emitter, noop, uuid } from "./util.js";
+import { Emitter, noop, same, uuid } from "./util.js";
 
 interface SessionJson {
   accessToken: string;
@@ -154,7 +154,7 @@ export class Auth implements TokenSource {
     if (this.refreshing) await this.refreshing.catch(noop);
     const s = this.session;
     if (!s) return null;
-    if (s.expiresAt - this.d.now() < this.d.marginMs) {
+    if (s.expiresAt - this.d.now() < this.margin(s)) {
       try {
         await this.refresh();
       } catch (e) {
@@ -222,6 +222,7 @@ export class Auth implements TokenSource {
       accessToken: s.accessToken,
       refreshToken: s.refreshToken,
       expiresAt: this.d.now() + s.expiresIn * 1000,
+      lifetimeMs: s.expiresIn * 1000,
       user,
     };
     await writeJson(this.d.storage, this.d.key, this.session);
@@ -230,10 +231,18 @@ export class Auth implements TokenSource {
   }
 
   private async setUser(user: User): Promise<void> {
-    if (!this.session) return;
+    if (!this.session || same(this.session.user, user)) return;
     this.session = { ...this.session, user };
     await writeJson(this.d.storage, this.d.key, this.session);
     this.ev.emit("change", "USER_UPDATED", this.session);
+  }
+
+  /**
+   * How long before expiry to refresh: the configured margin, but at most half the token's
+   * lifetime (a token that lives less than the margin would otherwise be refreshed again at once).
+   */
+  private margin(s: Session): number {
+    return s.lifetimeMs ? Math.min(this.d.marginMs, s.lifetimeMs / 2) : this.d.marginMs;
   }
 
   /** The timer that refreshes ahead of expiry while the app is in the foreground. */
@@ -241,7 +250,7 @@ export class Auth implements TokenSource {
     clearTimeout(this.timer);
     const s = this.session;
     if (!s || !this.active) return;
-    const due = delay ?? Math.max(0, s.expiresAt - this.d.marginMs - this.d.now());
+    const due = delay ?? Math.max(0, s.expiresAt - this.margin(s) - this.d.now());
     this.timer = setTimeout(() => void this.refresh().catch(noop), due);
     (this.timer as { unref?: () => void }).unref?.();
   }

@@ -33,7 +33,7 @@ export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   WebSocket?: WebSocketConstructor;
   /** The clock (ms); tests move it. */
   now?: () => number;
-  /** Refresh the access token this long before it expires (default 60 s). */
+  /** Refresh the access token this long before it expires (default 60 s; at most half the token's lifetime). */
   refreshMarginMs?: number;
   /** How often watched collections poll `/changes` when the server has no live socket (default 15 s). */
   pollIntervalMs?: number;

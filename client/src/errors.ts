@@ -20,6 +20,7 @@ export type ErrorCode =
   | "invalid_credentials"
   | "token_expired"
   | "refresh_token_reused"
+  | "session_revoked"
   | "forbidden"
   | "account_disabled"
   | "not_found"

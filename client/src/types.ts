@@ -19,6 +19,8 @@ export interface Session {
   accessToken: string;
   refreshToken: string;
   expiresAt: number;
+  /** How long the access token lived when issued (ms); the refresh margin is at most half of it. */
+  lifetimeMs?: number;
   user: User | null;
 }
 
