@@ -15,7 +15,7 @@ export type UploadInput =
   | Blob
   | Uint8Array
   | ArrayBuffer
-  | { uri: string; name?: string; type?: string; size?: number };
+  | { uri: string; name?: string | null; type?: string | null; size?: number | null };
 
 export interface UploadOptions {
   name?: string;
@@ -117,7 +117,7 @@ export class Files {
     const name = o.name ?? uri?.name ?? (input as { name?: string }).name ?? "file";
     const type = o.contentType ?? uri?.type ?? ((input as Blob).type || "application/octet-stream");
     const size = uri
-      ? uri.size
+      ? (uri.size ?? undefined)
       : input instanceof ArrayBuffer
         ? input.byteLength
         : "byteLength" in input

@@ -8,15 +8,21 @@ import { OutpostError } from "./errors.js";
 import type { Http } from "./http.js";
 import { backoff, noop } from "./util.js";
 
+/**
+ * An event handler property. Checked like a method (bivariantly), so the DOM's and Node 22's
+ * `(this: WebSocket, ev: Event) => any` handlers fit under `strict`.
+ */
+type Handler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
+
 /** The part of the WebSocket API the SDK uses (the browser / React Native / Node 22 global fits). */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason?: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason?: string }> | null;
+  onerror: Handler<unknown> | null;
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
