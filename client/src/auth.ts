@@ -42,6 +42,8 @@ export class Auth implements TokenSource {
   private readonly ev = new Emitter<{ change: [AuthEvent, Session | null] }>();
   /** @internal Work a sign-in waits for (registering the push token), best effort. */
   afterSignIn: () => Promise<unknown> = async () => undefined;
+  /** @internal What the client does around a sign-out: unregister push, drop this user's queues. */
+  beforeSignOut: (drop: boolean) => Promise<void> = async () => undefined;
 
   constructor(private readonly d: AuthDeps) {
     this.ready = readJson<Session | null>(d.storage, d.key, null).then((s) => {
@@ -109,6 +111,26 @@ export class Auth implements TokenSource {
     const r = await this.d.http.json<{ user: User }>("/v1/auth/link", { method: "POST", body, idempotencyKey: uuid() });
     await this.setUser(r.user);
     return r.user;
+  }
+
+  // --- sign out ------------------------------------------------------------------------
+
+  /**
+   * Signs out: unregisters this device's push token, ends the session on the server, drops this
+   * user's queued writes, chat outboxes and uploads (pending ones reject with `signed_out`).
+   */
+  async signOut(): Promise<void> {
+    await this.ready;
+    await this.beforeSignOut(true);
+    if (this.session) await this.d.http.send("/v1/auth/logout", { method: "POST", body: {} }).catch(noop);
+    await this.end();
+  }
+
+  /** Deletes the account and everything it owns (app store requirement), then signs out on this device. */
+  async deleteAccount(): Promise<void> {
+    await this.d.http.send("/v1/me", { method: "DELETE" });
+    await this.beforeSignOut(false);
+    await this.end();
   }
 
   // --- account -------------------------------------------------------------------------
@@ -193,7 +215,7 @@ export class Auth implements TokenSource {
         auth: false,
       });
     } catch (e) {
-      if (definitive(e) && this.session === s) await this.clear();
+      if (definitive(e) && this.session === s) await this.end();
       else this.schedule(30_000);
       throw e;
     }
@@ -208,8 +230,8 @@ export class Auth implements TokenSource {
     this.schedule();
   }
 
-  /** Forgets the session locally (the server is told by `client.signOut`). */
-  async clear(): Promise<void> {
+  /** @internal Forgets the session on this device only (the server's session lives on: use `signOut`). */
+  async end(): Promise<void> {
     if (!this.session) return;
     this.session = null;
     this.schedule();

@@ -6,6 +6,7 @@
  */
 import { type Core, enc } from "./core.js";
 import { isRetryable, OutpostError, signedOut } from "./errors.js";
+import { type Pages, pages } from "./pages.js";
 import { type Frame, LiveSocket } from "./socket.js";
 import { readJson, writeJson } from "./storage.js";
 import type { Message, Page, RoomInfo } from "./types.js";
@@ -182,9 +183,17 @@ export class Room {
     }
   }
 
-  /** A page of history in seq order: the latest one, `before` a seq, or `after` a seq. */
-  history(q: { before?: number; after?: number; limit?: number } = {}): Promise<Page<Message>> {
-    return this.c.http.json(`/v1/rooms/${enc(this.id)}/messages`, { query: q });
+  /**
+   * History in seq order: the latest page, `before` a seq, or `after` a seq; `await` → that page,
+   * `for await` / `.all()` → it and the pages that follow in the same direction.
+   */
+  history(q: { before?: number; after?: number; limit?: number; cursor?: string } = {}): Pages<Message> {
+    const path = `/v1/rooms/${enc(this.id)}/messages`;
+    const { cursor: start, ...rest } = q;
+    return pages(
+      (cursor) => this.c.http.json<Page<Message>>(path, { query: cursor ? { cursor, limit: q.limit } : rest }),
+      start,
+    );
   }
 
   get(): Promise<RoomInfo> {
@@ -380,8 +389,11 @@ export class Rooms {
   create(body: { memberIds: string[]; kind?: "direct" | "group"; name?: string }): Promise<RoomInfo> {
     return this.c.http.json("/v1/rooms", { method: "POST", body });
   }
-  /** The caller's rooms, most recent activity first, with lastMessage and unreadCount. */
-  async list(q: { limit?: number; cursor?: string } = {}): Promise<Page<RoomInfo>> {
-    return this.c.http.json("/v1/rooms", { query: q });
+  /** The caller's rooms, most recent activity first, with lastMessage and unreadCount (a `Pages` list). */
+  list(q: { limit?: number; cursor?: string } = {}): Pages<RoomInfo> {
+    return pages(
+      (cursor) => this.c.http.json<Page<RoomInfo>>("/v1/rooms", { query: { limit: q.limit, cursor } }),
+      q.cursor,
+    );
   }
 }

@@ -106,6 +106,12 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
       this.device = d;
     });
     this.auth.afterSignIn = () => this.registerStoredDevice();
+    // Sign-out: the push token first (while the session still works), then this user's queues.
+    this.auth.beforeSignOut = async (unregister) => {
+      await this.ready;
+      if (unregister) await this.unregisterDevice({ forget: false }).catch(noop);
+      await this.switchUser(null, true);
+    };
     this.ready = this.auth.ready.then(() => {
       this.owner ??= this.auth.user?.id ?? null;
       return this.sync.setUser(this.owner);
@@ -135,22 +141,6 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
       this.openRooms.set(id, r);
     }
     return r;
-  }
-
-  /** Signs out: unregisters this device's push token, ends the session on the server, forgets local data. */
-  async signOut(): Promise<void> {
-    await this.ready;
-    await this.unregisterDevice({ forget: false }).catch(noop);
-    if (this.auth.session) await this.http.send("/v1/auth/logout", { method: "POST", body: {} }).catch(noop);
-    await this.switchUser(null, true);
-    await this.auth.clear();
-  }
-
-  /** Deletes the account and everything it owns (app store requirement), then signs out locally. */
-  async deleteAccount(): Promise<void> {
-    await this.http.send("/v1/me", { method: "DELETE" });
-    await this.switchUser(null, true);
-    await this.auth.clear();
   }
 
   /**

@@ -6,6 +6,7 @@
 import { Upload, type UrlStorage } from "tus-js-client";
 import { type Core, enc } from "./core.js";
 import { isRetryable, OutpostError, signedOut } from "./errors.js";
+import { type Pages, pages } from "./pages.js";
 import { readJson, writeJson } from "./storage.js";
 import type { FileInfo, Page } from "./types.js";
 import { backoff, noop, serial, uuid } from "./util.js";
@@ -49,8 +50,12 @@ export class Files {
   get(id: string): Promise<FileInfo> {
     return this.c.http.json(`/v1/files/${enc(id)}`);
   }
-  list(q: { limit?: number; cursor?: string } = {}): Promise<Page<FileInfo>> {
-    return this.c.http.json("/v1/files", { query: q });
+  /** The caller's files: `await` → the first page, `for await` → every page, `.all()`. */
+  list(q: { limit?: number; cursor?: string } = {}): Pages<FileInfo> {
+    return pages(
+      (cursor) => this.c.http.json<Page<FileInfo>>("/v1/files", { query: { limit: q.limit, cursor } }),
+      q.cursor,
+    );
   }
   async delete(id: string): Promise<void> {
     for (const k of this.cache.keys()) if (k.startsWith(`${id}:`)) this.cache.delete(k);

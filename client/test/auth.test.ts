@@ -96,7 +96,7 @@ describe("sessions", () => {
     expect(linked).toMatchObject({ id: guest.id, anonymous: false, email: mail });
     expect(c.user!.anonymous).toBe(false);
     const refresh = c.auth.session!.refreshToken;
-    await c.signOut();
+    await c.auth.signOut();
     expect(c.auth.session).toBeNull();
     const probe = await fetch(`${BASE}/v1/auth/refresh`, {
       method: "POST",

@@ -60,7 +60,7 @@ describe("what a user queued stays theirs", () => {
     );
     await new Promise((r) => setTimeout(r, 50));
     expect(ra.pending).toBe(1);
-    await a.signOut();
+    await a.auth.signOut();
 
     await a.auth.signInWithPassword({ email: carolEmail, password: PASSWORD });
     a.setOnline(true);
