@@ -64,6 +64,6 @@ check(reply.seq === 2, "Bob replied");
 const history = await aliceRoom.history({ after: 0 });
 check(history.items.map((m) => m.text).join(" / ") === "Hi Bob! / Hi Alice", "history in seq order");
 
-for (const c of [phone, laptop, bobDevice] as OutpostClient<Collections>[]) await c.signOut();
+for (const c of [phone, laptop, bobDevice] as OutpostClient<Collections>[]) await c.auth.signOut();
 for (const c of [phone, laptop, bobDevice]) c.close();
 console.log("example done");

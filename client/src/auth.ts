@@ -7,7 +7,7 @@ import { OutpostError } from "./errors.js";
 import type { Http, TokenSource } from "./http.js";
 import { type KeyValueStorage, readJson, writeJson } from "./storage.js";
 import type { AuthEvent, Session, SessionInfo, User } from "./types.js";
-import { Emitter, noop, uuid } from "./util.js";
+import { Emitter, noop, same, uuid } from "./util.js";
 
 interface SessionJson {
   accessToken: string;
@@ -42,6 +42,8 @@ export class Auth implements TokenSource {
   private readonly ev = new Emitter<{ change: [AuthEvent, Session | null] }>();
   /** @internal Work a sign-in waits for (registering the push token), best effort. */
   afterSignIn: () => Promise<unknown> = async () => undefined;
+  /** @internal What the client does around a sign-out: unregister push, drop this user's queues. */
+  beforeSignOut: (drop: boolean) => Promise<void> = async () => undefined;
 
   constructor(private readonly d: AuthDeps) {
     this.ready = readJson<Session | null>(d.storage, d.key, null).then((s) => {
@@ -111,6 +113,26 @@ export class Auth implements TokenSource {
     return r.user;
   }
 
+  // --- sign out ------------------------------------------------------------------------
+
+  /**
+   * Signs out: unregisters this device's push token, ends the session on the server, drops this
+   * user's queued writes, chat outboxes and uploads (pending ones reject with `signed_out`).
+   */
+  async signOut(): Promise<void> {
+    await this.ready;
+    await this.beforeSignOut(true);
+    if (this.session) await this.d.http.send("/v1/auth/logout", { method: "POST", body: {} }).catch(noop);
+    await this.end();
+  }
+
+  /** Deletes the account and everything it owns (app store requirement), then signs out on this device. */
+  async deleteAccount(): Promise<void> {
+    await this.d.http.send("/v1/me", { method: "DELETE" });
+    await this.beforeSignOut(false);
+    await this.end();
+  }
+
   // --- account -------------------------------------------------------------------------
 
   /** The user as the server has it now (also refreshes the stored copy). */
@@ -154,7 +176,7 @@ export class Auth implements TokenSource {
     if (this.refreshing) await this.refreshing.catch(noop);
     const s = this.session;
     if (!s) return null;
-    if (s.expiresAt - this.d.now() < this.d.marginMs) {
+    if (s.expiresAt - this.d.now() < this.margin(s)) {
       try {
         await this.refresh();
       } catch (e) {
@@ -193,7 +215,7 @@ export class Auth implements TokenSource {
         auth: false,
       });
     } catch (e) {
-      if (definitive(e) && this.session === s) await this.clear();
+      if (definitive(e) && this.session === s) await this.end();
       else this.schedule(30_000);
       throw e;
     }
@@ -208,8 +230,8 @@ export class Auth implements TokenSource {
     this.schedule();
   }
 
-  /** Forgets the session locally (the server is told by `client.signOut`). */
-  async clear(): Promise<void> {
+  /** @internal Forgets the session on this device only (the server's session lives on: use `signOut`). */
+  async end(): Promise<void> {
     if (!this.session) return;
     this.session = null;
     this.schedule();
@@ -222,6 +244,7 @@ export class Auth implements TokenSource {
       accessToken: s.accessToken,
       refreshToken: s.refreshToken,
       expiresAt: this.d.now() + s.expiresIn * 1000,
+      lifetimeMs: s.expiresIn * 1000,
       user,
     };
     await writeJson(this.d.storage, this.d.key, this.session);
@@ -230,10 +253,18 @@ export class Auth implements TokenSource {
   }
 
   private async setUser(user: User): Promise<void> {
-    if (!this.session) return;
+    if (!this.session || same(this.session.user, user)) return;
     this.session = { ...this.session, user };
     await writeJson(this.d.storage, this.d.key, this.session);
     this.ev.emit("change", "USER_UPDATED", this.session);
+  }
+
+  /**
+   * How long before expiry to refresh: the configured margin, but at most half the token's
+   * lifetime (a token that lives less than the margin would otherwise be refreshed again at once).
+   */
+  private margin(s: Session): number {
+    return s.lifetimeMs ? Math.min(this.d.marginMs, s.lifetimeMs / 2) : this.d.marginMs;
   }
 
   /** The timer that refreshes ahead of expiry while the app is in the foreground. */
@@ -241,7 +272,7 @@ export class Auth implements TokenSource {
     clearTimeout(this.timer);
     const s = this.session;
     if (!s || !this.active) return;
-    const due = delay ?? Math.max(0, s.expiresAt - this.d.marginMs - this.d.now());
+    const due = delay ?? Math.max(0, s.expiresAt - this.margin(s) - this.d.now());
     this.timer = setTimeout(() => void this.refresh().catch(noop), due);
     (this.timer as { unref?: () => void }).unref?.();
   }

@@ -5,7 +5,8 @@
  * stores each message once).
  */
 import { type Core, enc } from "./core.js";
-import { OutpostError } from "./errors.js";
+import { isRetryable, OutpostError, signedOut } from "./errors.js";
+import { type Pages, pages } from "./pages.js";
 import { type Frame, LiveSocket } from "./socket.js";
 import { readJson, writeJson } from "./storage.js";
 import type { Message, Page, RoomInfo } from "./types.js";
@@ -23,7 +24,10 @@ export interface RoomEvents {
   ready: [{ lastSeq: number; online: string[] }];
   /** A send the server refused for good, or another error frame. */
   error: [OutpostError];
-  /** The socket stopped for good (removed from the room: 4403, not a member, signed out). */
+  /**
+   * The socket stopped for good: removed from the room (4403), not a member, the socket ticket
+   * refused, or the user signed out / another user signed in (`signed_out`).
+   */
   stopped: [OutpostError];
 }
 
@@ -41,14 +45,19 @@ export class Room {
   private readonly ev = new Emitter<RoomEvents>();
   private readonly sock: LiveSocket;
   private outbox: Outgoing[] = [];
+  /** Whose outbox is loaded (undefined until the stored session was read). */
+  private owner: string | null | undefined;
   private readonly waiters = new Map<string, Waiter>();
   private readonly early = new Map<number, Message | null>();
-  private readonly loaded: Promise<void>;
+  private loaded: Promise<void>;
   private readonly io = serial();
   private ready = false;
   private halted: OutpostError | null = null;
   private syncing = false;
   private retries = 0;
+  /** After a refusal that was not the message's fault: the outbox goes out one at a time over REST, in order. */
+  private held = false;
+  private draining = false;
 
   constructor(
     private readonly c: Core,
@@ -70,8 +79,39 @@ export class Room {
         this.ev.emit("stopped", e);
       },
     });
-    this.loaded = readJson<Outgoing[]>(c.storage, this.key(), []).then((saved) => {
-      this.outbox = [...saved.filter((s) => !this.outbox.some((o) => o.clientId === s.clientId)), ...this.outbox];
+    this.loaded = c.auth.ready.then(async () => {
+      if (this.owner !== undefined) return;
+      const user = c.auth.user?.id ?? null;
+      this.owner = user;
+      const saved = user ? await readJson<Outgoing[]>(c.storage, this.key(user), []) : [];
+      if (this.owner === user) this.outbox = saved;
+    });
+  }
+
+  /**
+   * @internal The signed-in user changed. Their sends stop here: pending `send()` calls reject with
+   * `signed_out`, the socket stops (`stopped`), and the outbox is dropped (`drop`, an explicit
+   * sign-out) or kept in storage under that user until they sign in again. The new user's own
+   * outbox is loaded.
+   */
+  switchUser(user: string | null, drop: boolean): void {
+    if (user === this.owner) return;
+    const prev = this.owner;
+    this.owner = user;
+    const err = signedOut("chat message");
+    if (this.sock.running) {
+      this.disconnect();
+      this.ev.emit("stopped", err);
+    }
+    for (const w of this.waiters.values()) w.reject(err);
+    this.waiters.clear();
+    this.outbox = [];
+    this.held = false;
+    this.early.clear();
+    this.loaded = this.loaded.then(async () => {
+      if (drop && prev) await this.io(() => writeJson(this.c.storage, this.key(prev), undefined));
+      const saved = user ? await readJson<Outgoing[]>(this.c.storage, this.key(user), []) : [];
+      if (this.owner === user) this.outbox = saved;
     });
   }
 
@@ -111,6 +151,7 @@ export class Room {
    */
   async send(m: { text?: string; fileId?: string; clientId?: string }): Promise<Message> {
     await this.loaded;
+    if (!this.owner) throw new OutpostError(401, "unauthorized", "Sign in before sending messages.");
     if (this.halted) throw this.halted;
     const o: Outgoing = {
       clientId: m.clientId ?? uuid(),
@@ -120,7 +161,8 @@ export class Room {
     const done = new Promise<Message>((resolve, reject) => this.waiters.set(o.clientId, { resolve, reject }));
     this.outbox.push(o);
     await this.save();
-    if (this.ready) this.push(o);
+    if (this.held) void this.drain();
+    else if (this.ready) this.push(o);
     return done;
   }
 
@@ -141,9 +183,17 @@ export class Room {
     }
   }
 
-  /** A page of history in seq order: the latest one, `before` a seq, or `after` a seq. */
-  history(q: { before?: number; after?: number; limit?: number } = {}): Promise<Page<Message>> {
-    return this.c.http.json(`/v1/rooms/${enc(this.id)}/messages`, { query: q });
+  /**
+   * History in seq order: the latest page, `before` a seq, or `after` a seq; `await` → that page,
+   * `for await` / `.all()` → it and the pages that follow in the same direction.
+   */
+  history(q: { before?: number; after?: number; limit?: number; cursor?: string } = {}): Pages<Message> {
+    const path = `/v1/rooms/${enc(this.id)}/messages`;
+    const { cursor: start, ...rest } = q;
+    return pages(
+      (cursor) => this.c.http.json<Page<Message>>(path, { query: cursor ? { cursor, limit: q.limit } : rest }),
+      start,
+    );
   }
 
   get(): Promise<RoomInfo> {
@@ -178,6 +228,7 @@ export class Room {
         if (this.lastSeq === null) this.lastSeq = r.lastSeq;
         this.ev.emit("ready", { lastSeq: r.lastSeq, online: r.online });
         void this.loaded.then(() => {
+          if (this.held) return void this.drain();
           for (const o of this.outbox) this.push(o);
         });
         return;
@@ -263,27 +314,70 @@ export class Room {
       return;
     }
     if (f.code === "rate_limited" || f.code === "internal") {
-      // Not this message's fault: send it again later, same clientId.
-      setTimeout(() => this.ready && this.push(o), backoff(this.retries++, 1000, 30_000));
+      // Not this message's fault: from here the outbox goes out in order, one at a time (same clientIds).
+      this.held = true;
+      void this.drain();
       return;
     }
-    this.outbox.splice(this.outbox.indexOf(o), 1);
+    this.fail(o, e);
+  }
+
+  /** A send the server refused for good: dropped from the outbox, its caller told. */
+  private fail(o: Outgoing, e: OutpostError): void {
+    const i = this.outbox.indexOf(o);
+    if (i >= 0) this.outbox.splice(i, 1);
     void this.save();
     this.waiters.get(o.clientId)?.reject(e);
     this.waiters.delete(o.clientId);
     this.ev.emit("error", e);
   }
 
+  /**
+   * Sends the outbox oldest first over REST, each after the previous one was stored, waiting as a
+   * 429's `Retry-After` says (else backoff; the backoff starts over after each success). Once the
+   * outbox is empty, sends go back to the socket. Stops while the socket is down or the user changed.
+   */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    const owner = this.owner;
+    try {
+      while (this.held && this.ready && this.owner === owner && this.outbox.length) {
+        const o = this.outbox[0] as Outgoing;
+        try {
+          const m = await this.c.http.json<Message>(`/v1/rooms/${enc(this.id)}/messages`, { method: "POST", body: o });
+          this.retries = 0;
+          if (this.owner === owner) this.settle(m);
+        } catch (e) {
+          if (this.owner !== owner || this.outbox[0] !== o) continue;
+          if (e instanceof OutpostError && !isRetryable(e)) {
+            this.fail(o, e);
+            continue;
+          }
+          const wait =
+            e instanceof OutpostError && e.retryAfter !== null
+              ? e.retryAfter * 1000
+              : backoff(this.retries++, 1000, 30_000);
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+      if (!this.outbox.length) this.held = false;
+    } finally {
+      this.draining = false;
+    }
+  }
+
   private push(o: Outgoing): void {
     this.sock.send({ type: "send", ...o });
   }
 
-  private key(): string {
-    return `${this.c.prefix}chat.${this.c.auth.user?.id ?? "-"}.${this.id}`;
+  private key(user: string): string {
+    return `${this.c.prefix}chat.${user}.${this.id}`;
   }
 
   private save(): Promise<void> {
-    const key = this.key();
+    if (!this.owner) return Promise.resolve();
+    const key = this.key(this.owner);
     return this.io(() => writeJson(this.c.storage, key, this.outbox.length ? this.outbox : undefined));
   }
 }
@@ -295,8 +389,11 @@ export class Rooms {
   create(body: { memberIds: string[]; kind?: "direct" | "group"; name?: string }): Promise<RoomInfo> {
     return this.c.http.json("/v1/rooms", { method: "POST", body });
   }
-  /** The caller's rooms, most recent activity first, with lastMessage and unreadCount. */
-  async list(q: { limit?: number; cursor?: string } = {}): Promise<Page<RoomInfo>> {
-    return this.c.http.json("/v1/rooms", { query: q });
+  /** The caller's rooms, most recent activity first, with lastMessage and unreadCount (a `Pages` list). */
+  list(q: { limit?: number; cursor?: string } = {}): Pages<RoomInfo> {
+    return pages(
+      (cursor) => this.c.http.json<Page<RoomInfo>>("/v1/rooms", { query: { limit: q.limit, cursor } }),
+      q.cursor,
+    );
   }
 }

@@ -33,7 +33,7 @@ export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   WebSocket?: WebSocketConstructor;
   /** The clock (ms); tests move it. */
   now?: () => number;
-  /** Refresh the access token this long before it expires (default 60 s). */
+  /** Refresh the access token this long before it expires (default 60 s; at most half the token's lifetime). */
   refreshMarginMs?: number;
   /** How often watched collections poll `/changes` when the server has no live socket (default 15 s). */
   pollIntervalMs?: number;
@@ -61,6 +61,8 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
   private online = true;
   private device: (DeviceRegistration & { id?: string; userId?: string }) | null = null;
   private readonly deviceLoaded: Promise<void>;
+  /** The user whose queues are loaded (undefined until the stored session was read). */
+  private owner: string | null | undefined;
 
   constructor(o: ClientOptions<C>) {
     const now = o.now ?? Date.now;
@@ -85,7 +87,6 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
       minDelayMs: o.reconnect?.minDelayMs ?? 500,
       maxDelayMs: o.reconnect?.maxDelayMs ?? 30_000,
       heartbeatMs: o.reconnect?.heartbeatMs ?? 25_000,
-      tickets: {},
       online: () => this.online && this.active,
     };
     this.core = { http: this.http, auth: this.auth, storage, prefix, now, sockets };
@@ -105,11 +106,20 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
       this.device = d;
     });
     this.auth.afterSignIn = () => this.registerStoredDevice();
-    this.ready = this.auth.ready.then(() => this.sync.setUser(this.auth.user?.id ?? null));
+    // Sign-out: the push token first (while the session still works), then this user's queues.
+    this.auth.beforeSignOut = async (unregister) => {
+      await this.ready;
+      if (unregister) await this.unregisterDevice({ forget: false }).catch(noop);
+      await this.switchUser(null, true);
+    };
+    this.ready = this.auth.ready.then(() => {
+      this.owner ??= this.auth.user?.id ?? null;
+      return this.sync.setUser(this.owner);
+    });
     this.auth.onAuthStateChange((event, session) => {
-      void this.sync.setUser(session?.user?.id ?? null);
+      const user = session?.user?.id ?? (session ? (this.owner ?? null) : null);
+      if (this.owner !== undefined && user !== this.owner) void this.switchUser(user, false);
       if (event === "INITIAL_SESSION") void this.registerStoredDevice().catch(noop);
-      if (event === "SIGNED_OUT") for (const r of this.openRooms.values()) r.disconnect();
     });
   }
 
@@ -133,21 +143,21 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     return r;
   }
 
-  /** Signs out: unregisters this device's push token, ends the session on the server, forgets local data. */
-  async signOut(): Promise<void> {
-    await this.ready;
-    await this.unregisterDevice({ forget: false }).catch(noop);
-    if (this.auth.session) await this.http.send("/v1/auth/logout", { method: "POST", body: {} }).catch(noop);
-    for (const r of this.openRooms.values()) r.disconnect();
-    await this.sync.discard();
-    await this.auth.clear();
-  }
-
-  /** Deletes the account and everything it owns (app store requirement), then signs out locally. */
-  async deleteAccount(): Promise<void> {
-    await this.http.send("/v1/me", { method: "DELETE" });
-    await this.sync.discard();
-    await this.auth.clear();
+  /**
+   * Everything a user queued belongs to that user. On a change of user, their pending promises
+   * reject with `signed_out`, rooms stop (`stopped`), and their queued writes, chat outboxes and
+   * resumable uploads are dropped (`drop`: an explicit sign-out) or kept in storage under their id
+   * until they sign in again; the new user's own are loaded.
+   */
+  private async switchUser(user: string | null, drop: boolean): Promise<void> {
+    const from = this.owner ?? null;
+    if (user === from && !drop) return;
+    this.owner = user;
+    for (const r of this.openRooms.values()) r.switchUser(user, drop);
+    const files = this.files.switchUser(from, user, drop).catch(noop);
+    if (drop) await this.sync.discard();
+    await this.sync.setUser(user);
+    await files;
   }
 
   // --- app and network state -----------------------------------------------------------

@@ -1,15 +1,11 @@
 /** `client.collection(name)`: typed records, written offline-first, read from the server or the local store. */
 import { type Core, enc } from "./core.js";
 import { OutpostError } from "./errors.js";
+import { type Pages, pages } from "./pages.js";
 import { matches, type StoredRecord, sortRecords } from "./store.js";
 import type { Snapshot, Sync } from "./sync.js";
 import type { Fields, Page, Query, RecordOf } from "./types.js";
 import { uuid } from "./util.js";
-
-/** Pages of a server list: `for await (const page of notes.list())`, or `.all()`. */
-export interface Pages<R> extends AsyncIterable<R[]> {
-  all(): Promise<R[]>;
-}
 
 export interface WriteOptions {
   /** Override If-Match (default: the version of the record in the local store). */
@@ -81,33 +77,14 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
     return rec as RecordOf<F>;
   }
 
-  /** The server's records matching `where`, page by page (online). */
+  /** The server's records matching `where` (online): `await` → the first page, `for await` → every page, `.all()`. */
   list(q: Query<F> & { cursor?: string } = {}): Pages<RecordOf<F>> {
-    const http = this.c.http;
     const path = `/v1/collections/${enc(this.name)}/records`;
-    const pages: Pages<RecordOf<F>> = {
-      [Symbol.asyncIterator]() {
-        let cursor: string | null | undefined = q.cursor;
-        let done = false;
-        return {
-          async next(): Promise<IteratorResult<RecordOf<F>[]>> {
-            if (done) return { done: true, value: undefined };
-            const p = await http.json<Page<RecordOf<F>>>(path, {
-              query: { where: q.where && JSON.stringify(q.where), sort: q.sort, limit: q.limit, cursor },
-            });
-            cursor = p.nextCursor;
-            done = !cursor;
-            return { done: false, value: p.items };
-          },
-        };
-      },
-      async all() {
-        const out: RecordOf<F>[] = [];
-        for await (const items of pages) out.push(...items);
-        return out;
-      },
-    };
-    return pages;
+    const where = q.where && JSON.stringify(q.where);
+    return pages(
+      (cursor) => this.c.http.json<Page<RecordOf<F>>>(path, { query: { where, sort: q.sort, limit: q.limit, cursor } }),
+      q.cursor,
+    );
   }
 
   /** Records of the local store (pending changes applied) matching the query, now. */
@@ -119,8 +96,17 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
   /**
    * A live query over the local store, kept in sync with the server (live socket or polling)
    * while watched. `cb` runs now and after every change. Returns the function that stops it.
+   * Without a query: the whole collection.
    */
-  watch(q: Query<F>, cb: (snapshot: Snapshot<RecordOf<F>>) => void): () => void {
+  watch(cb: (snapshot: Snapshot<RecordOf<F>>) => void): () => void;
+  watch(q: Query<F>, cb: (snapshot: Snapshot<RecordOf<F>>) => void): () => void;
+  watch(
+    qOrCb: Query<F> | ((snapshot: Snapshot<RecordOf<F>>) => void),
+    maybeCb?: (snapshot: Snapshot<RecordOf<F>>) => void,
+  ): () => void {
+    const q = typeof qOrCb === "function" ? {} : qOrCb;
+    const cb = typeof qOrCb === "function" ? qOrCb : maybeCb;
+    if (!cb) throw new TypeError("watch needs a callback");
     return this.s.watch({
       col: this.name,
       where: q.where as Fields | undefined,

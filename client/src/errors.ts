@@ -8,7 +8,9 @@ export interface FieldError {
 
 /**
  * Stable error codes: the server's (see its API contract) plus the SDK's own transport codes
- * `network_error` (no answer: offline, DNS, reset), `timeout` and `aborted` (status 0).
+ * `network_error` (no answer: offline, DNS, reset), `timeout` and `aborted` (status 0), and `signed_out`
+ * (status 401: the user who queued a write, a chat send or an upload signed out or another user
+ * signed in before it went out; it was not sent as anyone else).
  */
 export type ErrorCode =
   | "validation_failed"
@@ -18,6 +20,7 @@ export type ErrorCode =
   | "invalid_credentials"
   | "token_expired"
   | "refresh_token_reused"
+  | "session_revoked"
   | "forbidden"
   | "account_disabled"
   | "not_found"
@@ -35,6 +38,7 @@ export type ErrorCode =
   | "network_error"
   | "timeout"
   | "aborted"
+  | "signed_out"
   | (string & {});
 
 export class OutpostError extends Error {
@@ -72,6 +76,10 @@ export const isRetryable = (e: unknown): boolean =>
   e.status >= 500 ||
   e.status === 429 ||
   (e.status === 409 && e.retryAfter !== null);
+
+/** What a user's pending work rejects with when that user is no longer the one signed in. */
+export const signedOut = (what: string): OutpostError =>
+  new OutpostError(401, "signed_out", `The user who made this ${what} signed out before it was sent; it was not sent.`);
 
 export const toError = (e: unknown): OutpostError =>
   e instanceof OutpostError

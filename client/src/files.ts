@@ -5,7 +5,8 @@
  */
 import { Upload, type UrlStorage } from "tus-js-client";
 import { type Core, enc } from "./core.js";
-import { isRetryable, OutpostError } from "./errors.js";
+import { isRetryable, OutpostError, signedOut } from "./errors.js";
+import { type Pages, pages } from "./pages.js";
 import { readJson, writeJson } from "./storage.js";
 import type { FileInfo, Page } from "./types.js";
 import { backoff, noop, serial, uuid } from "./util.js";
@@ -15,7 +16,7 @@ export type UploadInput =
   | Blob
   | Uint8Array
   | ArrayBuffer
-  | { uri: string; name?: string; type?: string; size?: number };
+  | { uri: string; name?: string | null; type?: string | null; size?: number | null };
 
 export interface UploadOptions {
   name?: string;
@@ -38,6 +39,8 @@ export class Files {
   private readonly cache = new Map<string, { url: string; exp: number }>();
   private readonly inflight = new Map<string, Promise<{ url: string; exp: number }>>();
   private readonly io = serial();
+  /** Uploads under way, with the user who started each. */
+  private readonly running = new Set<{ user: string | null; stop(e: OutpostError): void }>();
 
   constructor(
     private readonly c: Core,
@@ -47,8 +50,12 @@ export class Files {
   get(id: string): Promise<FileInfo> {
     return this.c.http.json(`/v1/files/${enc(id)}`);
   }
-  list(q: { limit?: number; cursor?: string } = {}): Promise<Page<FileInfo>> {
-    return this.c.http.json("/v1/files", { query: q });
+  /** The caller's files: `await` → the first page, `for await` → every page, `.all()`. */
+  list(q: { limit?: number; cursor?: string } = {}): Pages<FileInfo> {
+    return pages(
+      (cursor) => this.c.http.json<Page<FileInfo>>("/v1/files", { query: { limit: q.limit, cursor } }),
+      q.cursor,
+    );
   }
   async delete(id: string): Promise<void> {
     for (const k of this.cache.keys()) if (k.startsWith(`${id}:`)) this.cache.delete(k);
@@ -91,13 +98,31 @@ export class Files {
     return o.thumb ? `${hit.url}${hit.url.includes("?") ? "&" : "?"}thumb=${o.thumb}` : hit.url;
   }
 
+  /**
+   * @internal The signed-in user changed: uploads the previous user started stop and reject with
+   * `signed_out` (never finished under the next user's token). Their resumable uploads are
+   * forgotten (`drop`, an explicit sign-out) or kept for that user to resume after signing in again.
+   */
+  async switchUser(from: string | null, to: string | null, drop: boolean): Promise<void> {
+    const err = signedOut("upload");
+    for (const r of [...this.running]) if (r.user !== to) r.stop(err);
+    this.cache.clear();
+    if (!drop || !from) return;
+    const key = `${this.c.prefix}uploads`;
+    await this.io(async () => {
+      const m = await readJson<{ [k: string]: PreviousUpload }>(this.c.storage, key, {});
+      for (const k of Object.keys(m)) if (k.startsWith(`outpost:${from}:`)) delete m[k];
+      await writeJson(this.c.storage, key, Object.keys(m).length ? m : undefined);
+    });
+  }
+
   /** Uploads a file; resolves with it once stored. Large files go resumable (tus) and survive restarts. */
   async upload(input: UploadInput, o: UploadOptions = {}): Promise<FileInfo> {
     const uri = "uri" in input && typeof input.uri === "string" ? input : null;
     const name = o.name ?? uri?.name ?? (input as { name?: string }).name ?? "file";
     const type = o.contentType ?? uri?.type ?? ((input as Blob).type || "application/octet-stream");
     const size = uri
-      ? uri.size
+      ? (uri.size ?? undefined)
       : input instanceof ArrayBuffer
         ? input.byteLength
         : "byteLength" in input
@@ -121,6 +146,35 @@ export class Files {
     o: UploadOptions,
   ): Promise<FileInfo> {
     const key = uuid();
+    await this.c.auth.ready;
+    const user = this.c.auth.user?.id ?? null;
+    let stopped: OutpostError | null = null;
+    const ctl = new AbortController();
+    const run = {
+      user,
+      stop: (e: OutpostError) => {
+        stopped = e;
+        ctl.abort();
+      },
+    };
+    o.signal?.addEventListener("abort", () => ctl.abort());
+    this.running.add(run);
+    try {
+      return await this.singleTries(body, name, type, o, key, ctl.signal, () => stopped);
+    } finally {
+      this.running.delete(run);
+    }
+  }
+
+  private async singleTries(
+    body: Blob | Uint8Array | ArrayBuffer,
+    name: string,
+    type: string,
+    o: UploadOptions,
+    key: string,
+    signal: AbortSignal,
+    stopped: () => OutpostError | null,
+  ): Promise<FileInfo> {
     for (let attempt = 0; ; attempt++) {
       try {
         const f = await this.c.http.json<FileInfo>("/v1/files", {
@@ -129,12 +183,14 @@ export class Files {
           raw: body,
           contentType: type,
           idempotencyKey: key,
-          ...(o.signal && { signal: o.signal }),
+          signal,
         });
         const size = isBlob(body) ? body.size : body.byteLength;
         o.onProgress?.(size, size);
         return f;
       } catch (e) {
+        const why = stopped();
+        if (why) throw why;
         if (attempt >= 3 || !isRetryable(e) || o.signal?.aborted) throw e;
         await new Promise((r) => setTimeout(r, backoff(attempt, 500, 5000)));
       }
@@ -169,6 +225,17 @@ export class Files {
     }
     return new Promise<FileInfo>((resolve, reject) => {
       let fileId: string | null = null;
+      const run = {
+        user,
+        stop: (e: OutpostError) => {
+          // Kept on the server: the same user resumes it after signing in again.
+          done();
+          void up.abort(false);
+          reject(e);
+        },
+      };
+      this.running.add(run);
+      const done = () => this.running.delete(run);
       const up = new Upload(file as Blob, {
         endpoint: `${http.base}/v1/uploads`,
         chunkSize: o.chunkSize ?? this.o.chunkSize,
@@ -179,6 +246,7 @@ export class Files {
         storeFingerprintForResuming: true,
         removeFingerprintOnSuccess: true,
         onBeforeRequest: async (req) => {
+          if (auth.user?.id !== user) throw signedOut("upload");
           const token = await auth.token();
           if (token) req.setHeader("Authorization", `Bearer ${token}`);
         },
@@ -186,6 +254,7 @@ export class Files {
           fileId = res.getHeader("Outpost-File-Id") ?? fileId;
         },
         onShouldRetry: (err) => {
+          if (auth.user?.id !== user) return false;
           const status = err.originalResponse?.getStatus() ?? 0;
           // An expired token: refresh (onBeforeRequest waits for it) and try again.
           if (status === 401) {
@@ -196,10 +265,12 @@ export class Files {
         },
         ...(o.onProgress && { onProgress: o.onProgress }),
         onSuccess: () => {
+          done();
           if (!fileId) return reject(new OutpostError(0, "internal", "The upload finished without a file id."));
           this.get(fileId).then(resolve, reject);
         },
         onError: (e) => {
+          done();
           const status =
             (e as { originalResponse?: { getStatus(): number } | null }).originalResponse?.getStatus() ?? 0;
           reject(
@@ -212,6 +283,7 @@ export class Files {
       o.signal?.addEventListener("abort", () => {
         // Keep the upload on the server: the next upload of the same file resumes it.
         void up.abort(false);
+        done();
         reject(new OutpostError(0, "aborted", "The upload was aborted; uploading the same file again resumes it."));
       });
       void up.findPreviousUploads().then((prev) => {

@@ -5,10 +5,11 @@
 export type { Auth } from "./auth.js";
 export type { Room, RoomEvents, Rooms } from "./chat.js";
 export { type ClientOptions, createClient, OutpostClient } from "./client.js";
-export type { Collection, Pages, WriteOptions } from "./collections.js";
+export type { Collection, WriteOptions } from "./collections.js";
 export { type ErrorCode, type FieldError, OutpostError } from "./errors.js";
 export type { Files, ThumbPreset, UploadInput, UploadOptions } from "./files.js";
 export type { Fetch, RequestOptions } from "./http.js";
+export type { Pages } from "./pages.js";
 export type { WebSocketConstructor, WebSocketLike } from "./socket.js";
 export { type KeyValueStorage, memoryStorage, webStorage } from "./storage.js";
 export { type LocalStore, memoryStore, type StoredRecord } from "./store.js";

@@ -1,6 +1,6 @@
 /**
  * One reconnecting WebSocket (chat rooms and live collection feeds): auth by a single-use socket
- * ticket when the server offers them (else `?token=`), exponential backoff with jitter, heartbeat
+ * ticket only (an access token never goes in a URL), exponential backoff with jitter, heartbeat
  * pings, 4401 → refresh and reconnect, 4403 → stop and tell the app, paused in the background.
  */
 import type { Auth } from "./auth.js";
@@ -8,15 +8,21 @@ import { OutpostError } from "./errors.js";
 import type { Http } from "./http.js";
 import { backoff, noop } from "./util.js";
 
+/**
+ * An event handler property. Checked like a method (bivariantly), so the DOM's and Node 22's
+ * `(this: WebSocket, ev: Event) => any` handlers fit under `strict`.
+ */
+type Handler<E> = { bivarianceHack(ev: E): void }["bivarianceHack"];
+
 /** The part of the WebSocket API the SDK uses (the browser / React Native / Node 22 global fits). */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason?: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason?: string }> | null;
+  onerror: Handler<unknown> | null;
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
@@ -30,8 +36,6 @@ export interface SocketEnv {
   minDelayMs: number;
   maxDelayMs: number;
   heartbeatMs: number;
-  /** Whether the server issues socket tickets (undefined until the first try). */
-  tickets: { supported?: boolean };
   online(): boolean;
 }
 
@@ -64,6 +68,11 @@ export class LiveSocket {
     private readonly env: SocketEnv,
     private readonly h: SocketHandler,
   ) {}
+
+  /** True between `start` and `stop` (or a halt). */
+  get running(): boolean {
+    return this.wanted;
+  }
 
   start(): void {
     this.wanted = true;
@@ -142,8 +151,12 @@ export class LiveSocket {
       url = await this.url();
     } catch (e) {
       if (gen !== this.gen) return;
-      if (e instanceof OutpostError && e.status === 401 && !this.env.auth.session) return this.halt(e);
-      return this.retry();
+      if (!(e instanceof OutpostError)) return this.retry();
+      if (e.status === 401 && !this.env.auth.session) return this.halt(e);
+      // The ticket was refused for good (no ticket route, not allowed...): report it, never fall back to the token.
+      if (e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 408 && e.status !== 429)
+        return this.halt(e);
+      return this.retry(e.retryAfter !== null ? e.retryAfter * 1000 : undefined);
     }
     if (gen !== this.gen || !this.wanted || this.paused) return;
     const ws = new this.env.WebSocket(url);
@@ -218,23 +231,11 @@ export class LiveSocket {
     this.h.onHalt?.(e);
   }
 
+  /** The socket's URL with a single-use ticket; the ticket call's error is thrown as is. */
   private async url(): Promise<string> {
-    const { http, tickets } = this.env;
+    const { http } = this.env;
     const base = http.base.replace(/^http/, "ws") + this.h.path();
-    const sep = base.includes("?") ? "&" : "?";
-    if (tickets.supported !== false) {
-      try {
-        const t = await http.json<{ ticket: string }>("/v1/auth/socket-ticket", { method: "POST", body: {} });
-        tickets.supported = true;
-        return `${base}${sep}ticket=${encodeURIComponent(t.ticket)}`;
-      } catch (e) {
-        // 404/405: a server without tickets; any other refusal but 401: fall back to the token this once.
-        if (!(e instanceof OutpostError) || e.status === 0 || e.status === 401 || e.status >= 500) throw e;
-        if (e.status === 404 || e.status === 405) tickets.supported = false;
-      }
-    }
-    const token = await this.env.auth.token();
-    if (!token) throw new OutpostError(401, "unauthorized", "Not signed in.");
-    return `${base}${sep}token=${encodeURIComponent(token)}`;
+    const t = await http.json<{ ticket: string }>("/v1/auth/socket-ticket", { method: "POST", body: {} });
+    return `${base}${base.includes("?") ? "&" : "?"}ticket=${encodeURIComponent(t.ticket)}`;
   }
 }

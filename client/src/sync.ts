@@ -10,7 +10,7 @@
  * reporting a conflict; a delete whose answer was lost comes back as 404, which is success.
  */
 import { type Core, enc } from "./core.js";
-import { isRetryable, OutpostError, toError } from "./errors.js";
+import { isRetryable, OutpostError, signedOut, toError } from "./errors.js";
 import { LiveSocket } from "./socket.js";
 import { readJson, writeJson } from "./storage.js";
 import { type LocalStore, matches, type StoredRecord, sortRecords } from "./store.js";
@@ -117,6 +117,10 @@ export class Sync {
     if (userId === this.user) return this.loading;
     this.user = userId;
     this.queue = [];
+    // The previous user's writes stay theirs (kept under their key, or dropped by `discard`): whoever waited is told.
+    const err = signedOut("write");
+    for (const w of this.waiters.values()) w.reject(err);
+    this.waiters.clear();
     for (const f of this.feeds.values()) f.stop();
     this.loading = (async () => {
       const ownerKey = `${this.c.prefix}storeOwner`;
@@ -193,7 +197,7 @@ export class Sync {
 
   /** One pass over the queue; true when it stopped on a retryable failure. */
   private async pass(): Promise<boolean> {
-    while (this.queue.length && this.online && this.user && this.c.auth.session) {
+    while (this.queue.length && this.online && this.user && this.signedInAs(this.user)) {
       const w = this.queue[0] as PendingWrite;
       let rec: StoredRecord | null;
       try {
@@ -517,6 +521,12 @@ export class Sync {
   close(): void {
     clearTimeout(this.retryTimer);
     for (const f of this.feeds.values()) f.stop();
+  }
+
+  /** The session is this user's (a write never goes out under another user's token). */
+  private signedInAs(user: string): boolean {
+    const s = this.c.auth.session;
+    return s !== null && (s.user === null || s.user.id === user);
   }
 
   private queueKey(): string {

@@ -19,6 +19,8 @@ export interface Session {
   accessToken: string;
   refreshToken: string;
   expiresAt: number;
+  /** How long the access token lived when issued (ms); the refresh margin is at most half of it. */
+  lifetimeMs?: number;
   user: User | null;
 }
 
@@ -110,6 +112,8 @@ export interface FileInfo {
   sha256?: string | null;
   width?: number | null;
   height?: number | null;
+  /** Images: a ThumbHash (base64) for a blurred preview before the bytes arrive; null for other files and until analysed. */
+  placeholder?: string | null;
 }
 
 // --- chat --------------------------------------------------------------------------------

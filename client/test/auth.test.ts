@@ -96,7 +96,7 @@ describe("sessions", () => {
     expect(linked).toMatchObject({ id: guest.id, anonymous: false, email: mail });
     expect(c.user!.anonymous).toBe(false);
     const refresh = c.auth.session!.refreshToken;
-    await c.signOut();
+    await c.auth.signOut();
     expect(c.auth.session).toBeNull();
     const probe = await fetch(`${BASE}/v1/auth/refresh`, {
       method: "POST",
@@ -143,6 +143,43 @@ describe("sessions", () => {
     await c.auth.me();
     await c.auth.me();
     expect(seen).toEqual([null, "bm-1", "bm-2"]);
+    c.close();
+  });
+});
+
+describe("small session fixes", () => {
+  it("a revoked refresh token is reported as session_revoked, and the client signs out", async () => {
+    const c = await signedIn();
+    const events: string[] = [];
+    c.auth.onAuthStateChange((e) => events.push(e));
+    const [mine] = await c.auth.listSessions();
+    await c.auth.revokeSession(mine!.id);
+    await expect(c.auth.refresh()).rejects.toMatchObject({ status: 401, code: "session_revoked" });
+    expect(c.auth.session).toBeNull();
+    expect(events).toContain("SIGNED_OUT");
+    c.close();
+  });
+
+  it("USER_UPDATED fires only when the user changed", async () => {
+    const c = await signedIn();
+    const events: string[] = [];
+    c.auth.onAuthStateChange((e) => events.push(e));
+    await c.auth.me();
+    await c.auth.me();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(events.filter((e) => e === "USER_UPDATED")).toEqual([]);
+    await c.auth.updateMe({ name: "Renamed" });
+    await c.auth.me();
+    expect(events.filter((e) => e === "USER_UPDATED")).toEqual(["USER_UPDATED"]);
+    c.close();
+  });
+
+  it("an access-token lifetime under the refresh margin does not loop refreshes", async () => {
+    // The server's tokens live 15 min; a 20-min margin stands for a lifetime shorter than the margin.
+    const c = await signedIn({ refreshMarginMs: 20 * 60_000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(c.net.count("POST", "/v1/auth/refresh")).toBeLessThanOrEqual(1);
+    expect(c.auth.session).not.toBeNull();
     c.close();
   });
 });

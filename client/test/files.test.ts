@@ -88,7 +88,7 @@ describe("push", () => {
       other.request<{ items: { token: string }[] }>("/v1/devices").then((r) => r.items.map((d) => d.token));
     expect(await devices()).toEqual(["ExponentPushToken[sdk-test]"]);
 
-    await c.signOut();
+    await c.auth.signOut();
     expect(await devices()).toEqual([]);
 
     // Signing in again registers the remembered token for the app.

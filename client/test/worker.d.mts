@@ -1,4 +1,7 @@
 import type { JWK } from "jose";
 export const JWT_SECRET: string;
 export const GOOGLE_AUDIENCE: string;
-export function startWorker(): Promise<{ url: string; idTokenKey: JWK; dispose(): Promise<void> }>;
+export function startWorker(o?: {
+  build?: boolean;
+  realLimits?: string[];
+}): Promise<{ url: string; idTokenKey: JWK; dispose(): Promise<void> }>;

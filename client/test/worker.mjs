@@ -13,16 +13,21 @@ import { ensureDocsAssets } from "../../scripts/docs-assets.mjs";
 export const JWT_SECRET = BENCH_SECRETS.JWT_SECRET;
 export const GOOGLE_AUDIENCE = "sdk-test.apps.googleusercontent.com";
 
-/** Builds and starts the Worker; returns its base URL, the ID-token signing key (JWK) and a dispose function. */
-export async function startWorker() {
-  ensureDocsAssets();
+/**
+ * Builds and starts the Worker; returns its base URL, the ID-token signing key (JWK) and a dispose function.
+ * `build: false` reuses the bundle of an earlier start; `realLimits` keeps those limiters at their production budget.
+ */
+export async function startWorker({ build = true, realLimits = [] } = {}) {
   const outdir = path.join(root, "client", ".worker");
-  const wrangler = path.join(root, "node_modules", "wrangler", "bin", "wrangler.js");
-  const r = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir], {
-    cwd: root,
-    encoding: "utf8",
-  });
-  if (r.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${r.stdout}\n${r.stderr}`);
+  if (build) {
+    ensureDocsAssets();
+    const wrangler = path.join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+    const r = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    if (r.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${r.stdout}\n${r.stderr}`);
+  }
 
   const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: "sdk-test", alg: "RS256", use: "sig" };
@@ -34,7 +39,7 @@ export async function startWorker() {
 
   const config = await readWranglerConfig();
   config.vars = { ...config.vars, GOOGLE_JWKS_URL: jwksUrl, GOOGLE_AUDIENCES: GOOGLE_AUDIENCE };
-  const rt = await startOutpost(path.join(outdir, "index.js"), config);
+  const rt = await startOutpost(path.join(outdir, "index.js"), config, { realLimits });
   return {
     url: rt.url,
     idTokenKey: await exportJWK(privateKey),

@@ -219,10 +219,11 @@ export async function applyMigrations(mf, config) {
  * Outpost's bundle with the bindings of wrangler.toml: D1, R2, Durable Objects (SQLite), the
  * Queue and its consumer, and the rate limiters (with `BENCH_RATE_LIMIT` instead of the
  * production budget). Storage lives in a fresh temp directory; migrations are applied unless
- * `migrate` is false (the cold-start rows time a bare start). `inspectorPort` opens workerd's
+ * `migrate` is false (the cold-start rows time a bare start). `realLimits`: names of limiters that keep
+ * their production budget (a test of the 429 path). `inspectorPort` opens workerd's
  * inspector (Chrome DevTools protocol) for profiling (scripts/bench/profile.mjs).
  */
-export async function startOutpost(scriptPath, config, { migrate = true, inspectorPort } = {}) {
+export async function startOutpost(scriptPath, config, { migrate = true, inspectorPort, realLimits = [] } = {}) {
   const persistDir = mkdtempSync(path.join(os.tmpdir(), "outpost-bench-"));
   const consumers = Object.fromEntries(
     (config.queues?.consumers ?? []).map((c) => [
@@ -259,7 +260,13 @@ export async function startOutpost(scriptPath, config, { migrate = true, inspect
         ratelimits: Object.fromEntries(
           (config.ratelimits ?? []).map((r) => [
             r.name,
-            { namespace_id: r.namespace_id, simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } },
+            {
+              namespace_id: r.namespace_id,
+              simple: {
+                limit: realLimits.includes(r.name) ? r.simple.limit : BENCH_RATE_LIMIT,
+                period: r.simple.period,
+              },
+            },
           ]),
         ),
       },

@@ -27,6 +27,11 @@ import { getUser } from "./users";
 
 const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
 
+/** A refresh token no session has any more (signed out, revoked, ended) gets its own code: sign in again. */
+const revokedRefresh = (e: unknown): never => {
+  throw e instanceof AppError && e.code === "unauthorized" ? new AppError("session_revoked", e.detail) : e;
+};
+
 /** Where links in mails point (see `mailLinkBase`). */
 function linkBase(c: { env: Env; var: AppEnv["Variables"]; req: { url: string } }) {
   return mailLinkBase(c.var.config, c.env, c.req.url);
@@ -106,7 +111,8 @@ export const authRoutes = new Hono<AppEnv>()
         "Each refresh token is rotated once. The token just rotated may be presented again for 10 seconds after " +
         "its rotation (the answer to the first call was lost on a bad network): that answers 200 with the same " +
         "new refresh token. Any other already-rotated token answers 401 `refresh_token_reused` and revokes the " +
-        "whole session.",
+        "whole session. A token no session has any more (signed out, revoked, expired) answers 401 " +
+        "`session_revoked`.",
       responses: { 200: { description: "New session tokens", schema: v.object({ session: schemas.SessionSchema }) } },
     }),
     rateLimit("REFRESH_LIMITER", "refresh"),
@@ -115,7 +121,9 @@ export const authRoutes = new Hono<AppEnv>()
       const ended = (userId: string, sessionId: string) =>
         c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, [sessionId]));
       return c.json({
-        session: await refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c), ended),
+        session: await refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c), ended).catch(
+          revokedRefresh,
+        ),
       });
     },
   )

@@ -65,7 +65,7 @@ describe("a disabled account", () => {
     expect(detail.body.counts.sessions).toBe(0);
     // Enabling drops the ended sessions: their refresh tokens no longer work at all.
     expect((await disable(user.id, false)).status).toBe(200);
-    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: user.refreshToken } }), 401, "unauthorized");
+    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: user.refreshToken } }), 401, "session_revoked");
   });
 
   // The cleanup still drops other users' expired sessions.

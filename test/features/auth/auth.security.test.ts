@@ -114,8 +114,24 @@ describe("auth: sessions and refresh tokens", () => {
     ).toBe(1);
   });
 
-  it("a made-up refresh token → 401 unauthorized", async () => {
-    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: "rt_made_up" } }), 401, "unauthorized");
+  it("a made-up refresh token → 401 session_revoked (no session has it)", async () => {
+    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: "rt_made_up" } }), 401, "session_revoked");
+  });
+
+  it("the refresh token of a signed-out or revoked session → 401 session_revoked, not a generic unauthorized", async () => {
+    const u = await signup();
+    expect((await api("/v1/auth/logout", { body: {}, token: u.accessToken })).status).toBe(204);
+    expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } }), 401, "session_revoked");
+    const other = await signup();
+    const [mine] = (await api("/v1/auth/sessions", { token: other.accessToken })).body.items;
+    expect((await api(`/v1/auth/sessions/${mine.id}`, { method: "DELETE", token: other.accessToken })).status).toBe(
+      204,
+    );
+    expectProblem(
+      await api("/v1/auth/refresh", { body: { refreshToken: other.refreshToken } }),
+      401,
+      "session_revoked",
+    );
   });
 
   it("another user's session id → 404, and that session survives", async () => {
