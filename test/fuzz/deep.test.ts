@@ -112,6 +112,8 @@ function actorOf(r: Route): Actor {
   // Routes that end the caller's session or account, or count attempts per account, get their own.
   if (r.path.startsWith("/v1/auth/") && r.path !== "/v1/auth/sessions") return "fresh";
   if (r.method === "DELETE" && r.path === "/v1/me") return "fresh";
+  // Rooms and messages are rate-limited per user: a case that makes its own gets its own caller.
+  if (r.method === "DELETE" && r.path.startsWith("/v1/rooms/{id}/")) return "fresh";
   return "a";
 }
 
@@ -186,12 +188,13 @@ async function prepare(r: Route, pick: number): Promise<Me> {
       values.id = r.method === "DELETE" ? await make(a) : list[pick % list.length]!;
   }
   if (r.path.startsWith("/v1/rooms/{id}")) values.id = room;
-  if (p === "DELETE /v1/rooms/{id}/messages/{seq}") values.seq = await postMessage(a, room);
-  if (p === "DELETE /v1/rooms/{id}/members/{userId}") {
+  if (r.method === "DELETE" && r.path.startsWith("/v1/rooms/{id}/")) {
     // A room of its own, so removing someone never empties the shared one.
     const s = strangers[pick % strangers.length]!;
-    values.id = (await ok("/v1/rooms", { token: a.accessToken, body: { kind: "group", name: "x", memberIds: [s.id] } })).body.id;
-    values.userId = pick % 2 ? s.id : a.id;
+    const body = { kind: "group", name: "x", memberIds: [s.id] };
+    values.id = (await ok("/v1/rooms", { token: user.accessToken, body })).body.id;
+    values.userId = pick % 2 ? s.id : user.id;
+    values.seq = await postMessage(user, String(values.id));
   }
   if (p === "DELETE /v1/blocks/{userId}") {
     values.userId = blockees[pick % blockees.length]!.id;
@@ -199,7 +202,7 @@ async function prepare(r: Route, pick: number): Promise<Me> {
   }
   if (p === "DELETE /v1/devices/{id}")
     values.id = (
-      await ok("/v1/devices", { token: a.accessToken, body: { token: crypto.randomUUID(), platform: "ios", provider: "apns" } })
+      await ok("/v1/devices", { token: a.accessToken, body: { token: `fuzz-${crypto.randomUUID()}`, platform: "android", provider: "fcm" } })
     ).body.id;
   if (r.path === "/v1/admin/users/{id}") values.id = r.method === "GET" ? b.id : (await signup()).id;
   return { user, values, headers, raw };
@@ -227,6 +230,10 @@ function hintsFor(r: Route): Hints {
   }
   if (r.path.endsWith("/confirm")) h.token = ph("mailcode");
   if (r.path === "/v1/batch") h.operations = batchOps();
+  if (r.path === "/v1/devices") {
+    h.provider = fc.constant("fcm");
+    h.token = fc.uuid().map((u) => `fcm-${u}`);
+  }
   return h;
 }
 
