@@ -70,8 +70,13 @@ const ok = async (path: string, opts: Parameters<typeof api>[1]) => {
   return res;
 };
 const uploadFile = async (u: TestUser, bytes: BodyInit = "fuzz bytes", type = "text/plain") =>
-  (await ok("/v1/files?name=f.txt&visibility=private", { token: u.accessToken, raw: bytes, headers: { "content-type": type } }))
-    .body.id as string;
+  (
+    await ok("/v1/files?name=f.txt&visibility=private", {
+      token: u.accessToken,
+      raw: bytes,
+      headers: { "content-type": type },
+    })
+  ).body.id as string;
 const newNote = async (u: TestUser) =>
   (await ok("/v1/collections/notes/records", { token: u.accessToken, body: { title: "fixture" } })).body.id as string;
 const newPost = async (u: TestUser) =>
@@ -85,8 +90,12 @@ const newUpload = async (u: TestUser, length: number) => {
   return new URL(res.headers.get("location")!, "https://outpost.test").pathname.split("/").pop()!;
 };
 const postMessage = async (u: TestUser, roomId: string) =>
-  (await ok(`/v1/rooms/${roomId}/messages`, { token: u.accessToken, body: { clientId: crypto.randomUUID(), text: "hi" } }))
-    .body.seq as number;
+  (
+    await ok(`/v1/rooms/${roomId}/messages`, {
+      token: u.accessToken,
+      body: { clientId: crypto.randomUUID(), text: "hi" },
+    })
+  ).body.seq as number;
 const sessionIdOf = async (u: TestUser) =>
   (await ok("/v1/auth/sessions", { token: u.accessToken })).body.items[0].id as string;
 
@@ -95,7 +104,8 @@ beforeAll(async () => {
   b = await signup();
   for (let i = 0; i < 4; i++) strangers.push(await signup());
   for (let i = 0; i < 3; i++) blockees.push(await signup());
-  room = (await ok("/v1/rooms", { token: a.accessToken, body: { kind: "group", name: "deep", memberIds: [b.id] } })).body.id;
+  room = (await ok("/v1/rooms", { token: a.accessToken, body: { kind: "group", name: "deep", memberIds: [b.id] } }))
+    .body.id;
   await postMessage(b, room);
   files.push(await uploadFile(a));
   const { makePng } = await import("../features/files/image-fixtures");
@@ -134,7 +144,13 @@ async function prepare(r: Route, pick: number): Promise<Me> {
   if (kind === "fresh") user = await signup();
   if (kind === "anonymous") {
     const res = await ok("/v1/auth/anonymous", { body: {} });
-    user = { id: res.body.user.id, email: "", password: "", accessToken: res.body.session.accessToken, refreshToken: "" };
+    user = {
+      id: res.body.user.id,
+      email: "",
+      password: "",
+      accessToken: res.body.session.accessToken,
+      refreshToken: "",
+    };
   }
   const values: Record<string, string | number> = {
     email: user.email,
@@ -164,7 +180,8 @@ async function prepare(r: Route, pick: number): Promise<Me> {
   }
   if (p === "POST /v1/auth/idtoken")
     values.idtoken = await providerIdToken("google", { sub: `g-${crypto.randomUUID()}`, aud: "web-client-id" });
-  if (p.startsWith("GET /v1/files/{id}") || p.startsWith("POST /v1/files/{id}")) values.id = files[pick % files.length]!;
+  if (p.startsWith("GET /v1/files/{id}") || p.startsWith("POST /v1/files/{id}"))
+    values.id = files[pick % files.length]!;
   if (p === "DELETE /v1/files/{id}") values.id = await uploadFile(a);
   if (p === "POST /v1/files") raw = { body: bytes(1 + (pick % 3000)), type: "application/octet-stream" };
   if (r.path === "/v1/uploads/{id}") {
@@ -202,7 +219,10 @@ async function prepare(r: Route, pick: number): Promise<Me> {
   }
   if (p === "DELETE /v1/devices/{id}")
     values.id = (
-      await ok("/v1/devices", { token: a.accessToken, body: { token: `fuzz-${crypto.randomUUID()}`, platform: "android", provider: "fcm" } })
+      await ok("/v1/devices", {
+        token: a.accessToken,
+        body: { token: `fuzz-${crypto.randomUUID()}`, platform: "android", provider: "fcm" },
+      })
     ).body.id;
   if (r.path === "/v1/admin/users/{id}") values.id = r.method === "GET" ? b.id : (await signup()).id;
   return { user, values, headers, raw };
@@ -249,7 +269,12 @@ function batchOps(): fc.Arbitrary<unknown[]> {
   const one = fc.constantFrom("notes", "posts").chain((c) =>
     fc.oneof(
       validArb(without(schemaOf(c, "post"), "id")).map((data) => ({ op: "create", collection: c, data })),
-      validArb(schemaOf(c, "patch")).map((data) => ({ op: "update", collection: c, id: `@@${c.slice(0, -1)}@@`, data })),
+      validArb(schemaOf(c, "patch")).map((data) => ({
+        op: "update",
+        collection: c,
+        id: `@@${c.slice(0, -1)}@@`,
+        data,
+      })),
       validArb(schemaOf(c, "put")).map((data) => ({ op: "replace", collection: c, id: `@@${c.slice(0, -1)}@@`, data })),
     ),
   );
@@ -277,7 +302,10 @@ function caseArb(r: Route): fc.Arbitrary<Case> {
   const query = Object.fromEntries(
     r.params
       .filter((q) => q.in === "query" && !opaque.has(q.name))
-      .map((q) => [q.name, q.required ? validArb(q.schema ?? {}, ctx) : fc.option(validArb(q.schema ?? {}, ctx), { freq: 3 })]),
+      .map((q) => [
+        q.name,
+        q.required ? validArb(q.schema ?? {}, ctx) : fc.option(validArb(q.schema ?? {}, ctx), { freq: 3 }),
+      ]),
   );
   return fc.record({ body, query: fc.record(query), pick: fc.nat(1000) });
 }
@@ -301,7 +329,8 @@ function buildRequest(r: Route, c: Case, me: Me): Request {
   const url = `https://outpost.test${path}${qs.length ? `?${qs.join("&")}` : ""}`;
   const headers = new Headers(me.headers);
   headers.set("cf-connecting-ip", `10.200.${c.pick % 250}.${Math.floor(Math.random() * 250)}`);
-  if (r.secured) headers.set("authorization", `Bearer ${actorOf(r) === "service" ? env.SERVICE_KEY : me.user.accessToken}`);
+  if (r.secured)
+    headers.set("authorization", `Bearer ${actorOf(r) === "service" ? env.SERVICE_KEY : me.user.accessToken}`);
   let body: BodyInit | undefined;
   if (me.raw) {
     headers.set("content-type", me.raw.type);
@@ -368,12 +397,15 @@ describe("deep HTTP fuzz: schema-valid and one-rule-broken requests", () => {
           tally(key, res.status);
           if (res.status >= 500) throw new Error(`5xx: ${shown()}\n  → ${res.status} ${text.slice(0, 300)}`);
           if (c.body.kind === "mutated" && res.status < 400)
-            throw new Error(`a body with ${c.body.how} was accepted: ${shown()}\n  → ${res.status} ${text.slice(0, 300)}`);
+            throw new Error(
+              `a body with ${c.body.how} was accepted: ${shown()}\n  → ${res.status} ${text.slice(0, 300)}`,
+            );
           if (res.status >= 400) {
             if (!res.headers.get("content-type")?.startsWith("application/problem+json"))
               throw new Error(`4xx without problem+json: ${shown()}`);
             const diff = changed(before, await snapshot());
-            if (diff.length) throw new Error(`refused (${res.status}) but wrote ${diff.join(", ")}: ${shown()}\n  ${text}`);
+            if (diff.length)
+              throw new Error(`refused (${res.status}) but wrote ${diff.join(", ")}: ${shown()}\n  ${text}`);
           }
         }),
         fcParams(),

@@ -17,16 +17,24 @@ export async function orphanRows(): Promise<string[]> {
   for (const r of await all<{ table: string; parent: string; rowid: number }>("PRAGMA foreign_key_check"))
     out.push(`${r.table} rowid ${r.rowid} → missing ${r.parent}`);
   const collections = (
-    await all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'app\\_%' ESCAPE '\\'")
+    await all<{ name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'app\\_%' ESCAPE '\\'",
+    )
   ).map((t) => t.name);
   const soft: [string, string][] = [
-    ["users.avatar_file_id → files", "SELECT id FROM users WHERE avatar_file_id IS NOT NULL AND avatar_file_id NOT IN (SELECT id FROM files)"],
+    [
+      "users.avatar_file_id → files",
+      "SELECT id FROM users WHERE avatar_file_id IS NOT NULL AND avatar_file_id NOT IN (SELECT id FROM files)",
+    ],
     ["socket_tickets.user_id → users", "SELECT hash FROM socket_tickets WHERE user_id NOT IN (SELECT id FROM users)"],
   ];
   for (const t of collections) {
     const name = t.slice("app_".length);
     soft.push(
-      [`${t}.owner_id → users`, `SELECT id FROM "${t}" WHERE owner_id IS NOT NULL AND owner_id NOT IN (SELECT id FROM users)`],
+      [
+        `${t}.owner_id → users`,
+        `SELECT id FROM "${t}" WHERE owner_id IS NOT NULL AND owner_id NOT IN (SELECT id FROM users)`,
+      ],
       [
         `record_changes (live, ${name}) → ${t}`,
         `SELECT record_id FROM record_changes WHERE collection = '${name}' AND deleted = 0 AND record_id NOT IN (SELECT id FROM "${t}")`,
@@ -67,7 +75,11 @@ export async function storageMismatches(): Promise<string[]> {
   for (const [user, u] of perUser)
     if (u.counted !== u.stored) out.push(`user ${user}: quota counts ${u.counted} bytes, objects hold ${u.stored}`);
   const owned = new Set<string>();
-  for (const q of ["SELECT object_key AS k FROM files", "SELECT object_key AS k FROM file_trash", "SELECT object_key AS k FROM uploads"])
+  for (const q of [
+    "SELECT object_key AS k FROM files",
+    "SELECT object_key AS k FROM file_trash",
+    "SELECT object_key AS k FROM uploads",
+  ])
     for (const r of await all<{ k: string }>(q)) owned.add(r.k);
   const fileIds = new Set(rows.map((r) => r.id));
   const uploadIds = new Set((await all<{ id: string }>("SELECT id FROM uploads")).map((r) => r.id));

@@ -40,7 +40,10 @@ export interface SchemaContext {
 }
 
 const printable = fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 1 }).filter((s) => s.trim() !== "");
-const textUnit = fc.oneof({ weight: 8, arbitrary: printable }, { weight: 1, arbitrary: fc.constantFrom("é", "漢", "🙂") });
+const textUnit = fc.oneof(
+  { weight: 8, arbitrary: printable },
+  { weight: 1, arbitrary: fc.constantFrom("é", "漢", "🙂") },
+);
 
 function resolve(s: JsonSchema, ctx: SchemaContext): JsonSchema {
   if (!s.$ref) return s;
@@ -57,14 +60,20 @@ function stringArb(s: JsonSchema): fc.Arbitrary<string> {
   const min = s.minLength ?? 0;
   const max = s.maxLength ?? Math.max(min, 64);
   if (s.format === "email") {
-    const part = fc.string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz0123456789"), minLength: 1, maxLength: 12 });
+    const part = fc.string({
+      unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz0123456789"),
+      minLength: 1,
+      maxLength: 12,
+    });
     return fc
       .tuple(part, part, fc.nat())
       .map(([local, host, n]) => `${local}.${n.toString(36)}.${Date.now().toString(36)}@${host}.example`)
       .filter((e) => e.length >= min && e.length <= max);
   }
   if (s.pattern) {
-    return fc.stringMatching(new RegExp(s.pattern), { size: "small" }).filter((v) => v.length >= min && v.length <= max);
+    return fc
+      .stringMatching(new RegExp(s.pattern), { size: "small" })
+      .filter((v) => v.length >= min && v.length <= max);
   }
   const short = fc.string({ unit: textUnit, minLength: min, maxLength: Math.min(max, min + 24) });
   const full = fc.string({ unit: textUnit, minLength: max, maxLength: max });
@@ -74,9 +83,7 @@ function stringArb(s: JsonSchema): fc.Arbitrary<string> {
 function numberArb(s: JsonSchema, integer: boolean): fc.Arbitrary<number> {
   const min = s.minimum ?? (integer ? -1000 : -1e6);
   const max = Math.min(s.maximum ?? (integer ? 1000 : 1e6), Number.MAX_SAFE_INTEGER);
-  const inner = integer
-    ? fc.integer({ min, max })
-    : fc.double({ min, max, noNaN: true, noDefaultInfinity: true });
+  const inner = integer ? fc.integer({ min, max }) : fc.double({ min, max, noNaN: true, noDefaultInfinity: true });
   return fc.oneof({ weight: 4, arbitrary: inner }, { weight: 1, arbitrary: fc.constantFrom(min, max) });
 }
 
@@ -205,7 +212,9 @@ export function mutatedArb(schema: JsonSchema, ctx: SchemaContext = {}): fc.Arbi
   }
   for (const [key, p] of Object.entries(props)) {
     kinds.push(
-      fc.tuple(base, wrongType(p, ctx)).map(([v, bad]) => ({ value: { ...v, [key]: bad }, how: `"${key}" of the wrong type` })),
+      fc
+        .tuple(base, wrongType(p, ctx))
+        .map(([v, bad]) => ({ value: { ...v, [key]: bad }, how: `"${key}" of the wrong type` })),
     );
     const range = outOfRange(p, ctx);
     if (range)
@@ -215,8 +224,6 @@ export function mutatedArb(schema: JsonSchema, ctx: SchemaContext = {}): fc.Arbi
   }
   if (s.additionalProperties === false)
     kinds.push(base.map((v) => ({ value: { ...v, notInTheSchema: 1 }, how: "a field the schema does not list" })));
-  kinds.push(
-    fc.constantFrom<unknown>([], "text", 7, null).map((value) => ({ value, how: "not an object" })),
-  );
+  kinds.push(fc.constantFrom<unknown>([], "text", 7, null).map((value) => ({ value, how: "not an object" })));
   return fc.oneof(...kinds);
 }
