@@ -184,7 +184,11 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     values.mailcode = codeIn((await mailTo(user.email)).text);
   }
   if (p === "POST /v1/auth/idtoken")
-    values.idtoken = await providerIdToken("google", { sub: `g-${crypto.randomUUID()}`, aud: "web-client-id" });
+    values.idtoken = await providerIdToken("google", {
+      sub: `g-${crypto.randomUUID()}`,
+      aud: "web-client-id",
+      ...(pick % 2 ? { nonce: "fuzz-nonce" } : {}),
+    });
   if (p.startsWith("GET /v1/files/{id}") || p.startsWith("POST /v1/files/{id}"))
     values.id = files[pick % files.length]!;
   if (p === "DELETE /v1/files/{id}") values.id = await uploadFile(a);
@@ -247,6 +251,7 @@ function hintsFor(r: Route): Hints {
     refreshToken: ph("refresh"),
     idToken: ph("idtoken"),
     provider: fc.constant("google"),
+    nonce: fc.constant("fuzz-nonce"),
     currentPassword: ph("password"),
   };
   if (r.path === "/v1/auth/login" || r.path === "/v1/auth/password-reset") {
