@@ -417,7 +417,7 @@ describe("deep HTTP fuzz: schema-valid and one-rule-broken requests", () => {
     const found = (await storageMismatches()).join("\n");
     expect(found).toContain("quota counts");
     expect(found).toContain(`f/${id}`);
-    await env.MEDIA.put(fileRow!.object_key, bytes);
+    await env.MEDIA.put(fileRow!.object_key, bytes, { httpMetadata: original!.httpMetadata });
     await env.MEDIA.delete(`f/${id}`);
     expect(await orphanRows()).toEqual([]);
     expect(await storageMismatches()).toEqual([]);
