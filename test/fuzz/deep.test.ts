@@ -430,8 +430,8 @@ describe("deep HTTP fuzz: schema-valid and one-rule-broken requests", () => {
         fc.asyncProperty(caseArb(r), async (c) => {
           const me = await prepare(r, c.pick);
           const req = buildRequest(r, c, me);
-          const shown = () =>
-            `${key} ${req.url}\n  body ${c.body.kind === "none" ? "(none)" : fill(JSON.stringify(c.body.value), me.values).slice(0, 300)}`;
+          const sent = c.body.kind === "none" ? "(none)" : fill(JSON.stringify(c.body.value), me.values).slice(0, 300);
+          const shown = () => `${key} ${req.url}\n  body ${sent}`;
           const before = await snapshot();
           const ctx = createExecutionContext();
           const res = await app.fetch(req, env, ctx);

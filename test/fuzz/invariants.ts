@@ -30,19 +30,14 @@ export async function orphanRows(): Promise<string[]> {
   ];
   for (const t of collections) {
     const name = t.slice("app_".length);
+    const live = `SELECT record_id FROM record_changes WHERE collection = '${name}' AND deleted = 0`;
     soft.push(
       [
         `${t}.owner_id → users`,
         `SELECT id FROM "${t}" WHERE owner_id IS NOT NULL AND owner_id NOT IN (SELECT id FROM users)`,
       ],
-      [
-        `record_changes (live, ${name}) → ${t}`,
-        `SELECT record_id FROM record_changes WHERE collection = '${name}' AND deleted = 0 AND record_id NOT IN (SELECT id FROM "${t}")`,
-      ],
-      [
-        `${t} → its record_changes entry`,
-        `SELECT id FROM "${t}" WHERE id NOT IN (SELECT record_id FROM record_changes WHERE collection = '${name}' AND deleted = 0)`,
-      ],
+      [`record_changes (live, ${name}) → ${t}`, `${live} AND record_id NOT IN (SELECT id FROM "${t}")`],
+      [`${t} → its record_changes entry`, `SELECT id FROM "${t}" WHERE id NOT IN (${live})`],
     );
   }
   for (const [what, sql] of soft) {

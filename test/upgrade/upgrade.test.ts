@@ -61,98 +61,97 @@ const lastMessage = {
 };
 const device = { id: crypto.randomUUID(), token: `fcm-before-${crypto.randomUUID()}` };
 
+/** An INSERT of `row` (column → value) into `table`. */
+const insert = (table: string, row: Record<string, unknown>) =>
+  env.DB.prepare(
+    `INSERT INTO ${table} (${Object.keys(row).join(", ")}) VALUES (${Object.keys(row)
+      .map(() => "?")
+      .join(", ")})`,
+  ).bind(...Object.values(row));
+
 /** Rows as the first migration's schema has them (no column a later migration added). */
 async function fillFirstSchema() {
   const pw = await hashPassword(user.password);
   const refreshHash = await hashToken(session.refresh);
-  const q = (sql: string, ...args: unknown[]) => env.DB.prepare(sql).bind(...args);
+  const stamps = { created_at: now, updated_at: now };
   await env.DB.batch([
-    q(
-      "INSERT INTO users (id, email, email_verified, password_hash, name, avatar_file_id, anonymous, created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?, 0, ?, ?)",
-      user.id,
-      user.email,
-      pw,
-      user.name,
-      file.id,
-      now,
-      now,
-    ),
-    q(
-      "INSERT INTO users (id, email, email_verified, password_hash, name, anonymous, created_at, updated_at) VALUES (?, ?, 0, ?, 'Friend', 0, ?, ?)",
-      friend.id,
-      friend.email,
-      pw,
-      now,
-      now,
-    ),
-    q(
-      "INSERT INTO sessions (id, user_id, refresh_hash, user_agent, created_at, last_used_at, expires_at) VALUES (?, ?, ?, 'old-app/1.0', ?, ?, ?)",
-      session.id,
-      user.id,
-      refreshHash,
-      now,
-      now,
-      later,
-    ),
-    q("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)", refreshHash, session.id, now),
-    q(
-      "INSERT INTO identities (provider, subject, user_id, email, created_at) VALUES ('google', ?, ?, ?, ?)",
-      googleSub,
-      user.id,
-      user.email,
-      now,
-    ),
-    q(
-      "INSERT INTO app_notes (id, owner_id, created_at, updated_at, version, title, body, pinned, tags) VALUES (?, ?, ?, ?, 2, ?, ?, 1, ?)",
-      note.id,
-      user.id,
-      now,
-      now,
-      note.title,
-      note.body,
-      JSON.stringify(note.tags),
-    ),
-    q(
-      "INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at) VALUES ('notes', ?, ?, 2, 0, ?)",
-      note.id,
-      user.id,
-      now,
-    ),
-    q(
-      "INSERT INTO files (id, owner_id, object_key, name, content_type, size, visibility, sha256, etag, status, created_at) VALUES (?, ?, ?, ?, 'text/plain', ?, 'private', NULL, '', 'ready', ?)",
-      file.id,
-      user.id,
-      `f/${file.id}`,
-      file.name,
-      file.bytes.length,
-      now,
-    ),
-    q(
-      "INSERT INTO rooms (id, kind, name, created_by, created_at, direct_key, last_seq, last_message, last_activity_at) VALUES (?, 'group', ?, ?, ?, NULL, 3, ?, ?)",
-      room.id,
-      room.name,
-      user.id,
-      now,
-      JSON.stringify(lastMessage),
-      now,
-    ),
-    q(
-      "INSERT INTO room_members (room_id, user_id, role, last_read_seq, muted, joined_at) VALUES (?, ?, 'owner', 3, 0, ?), (?, ?, 'member', 1, 0, ?)",
-      room.id,
-      user.id,
-      now,
-      room.id,
-      friend.id,
-      now,
-    ),
-    q(
-      "INSERT INTO devices (id, user_id, token, platform, provider, created_at, updated_at) VALUES (?, ?, ?, 'android', 'fcm', ?, ?)",
-      device.id,
-      user.id,
-      device.token,
-      now,
-      now,
-    ),
+    insert("users", {
+      id: user.id,
+      email: user.email,
+      email_verified: 1,
+      password_hash: pw,
+      name: user.name,
+      avatar_file_id: file.id,
+      anonymous: 0,
+      ...stamps,
+    }),
+    insert("users", { id: friend.id, email: friend.email, password_hash: pw, name: "Friend", anonymous: 0, ...stamps }),
+    insert("sessions", {
+      id: session.id,
+      user_id: user.id,
+      refresh_hash: refreshHash,
+      user_agent: "old-app/1.0",
+      created_at: now,
+      last_used_at: now,
+      expires_at: later,
+    }),
+    insert("refresh_tokens", { hash: refreshHash, session_id: session.id, created_at: now }),
+    insert("identities", {
+      provider: "google",
+      subject: googleSub,
+      user_id: user.id,
+      email: user.email,
+      created_at: now,
+    }),
+    insert("app_notes", {
+      id: note.id,
+      owner_id: user.id,
+      version: 2,
+      title: note.title,
+      body: note.body,
+      pinned: 1,
+      tags: JSON.stringify(note.tags),
+      ...stamps,
+    }),
+    insert("record_changes", {
+      collection: "notes",
+      record_id: note.id,
+      owner_id: user.id,
+      version: 2,
+      deleted: 0,
+      changed_at: now,
+    }),
+    insert("files", {
+      id: file.id,
+      owner_id: user.id,
+      object_key: `f/${file.id}`,
+      name: file.name,
+      content_type: "text/plain",
+      size: file.bytes.length,
+      visibility: "private",
+      status: "ready",
+      created_at: now,
+    }),
+    insert("rooms", {
+      id: room.id,
+      kind: "group",
+      name: room.name,
+      created_by: user.id,
+      created_at: now,
+      last_seq: 3,
+      last_message: JSON.stringify(lastMessage),
+      last_activity_at: now,
+    }),
+    insert("room_members", { room_id: room.id, user_id: user.id, role: "owner", last_read_seq: 3, joined_at: now }),
+    insert("room_members", { room_id: room.id, user_id: friend.id, role: "member", last_read_seq: 1, joined_at: now }),
+    insert("devices", {
+      id: device.id,
+      user_id: user.id,
+      token: device.token,
+      platform: "android",
+      provider: "fcm",
+      ...stamps,
+    }),
   ]);
   await env.MEDIA.put(`f/${file.id}`, file.bytes, { httpMetadata: { contentType: "text/plain" } });
 }
