@@ -17,6 +17,7 @@ import { app } from "../../src/router";
 import { countingD1 } from "../budget/counting-d1";
 import { makePng } from "../features/files/image-fixtures";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
+import { orphanRows, storageMismatches } from "./invariants";
 import { type BodyCase, bodyJunk, changed, FUZZ_SEED, fcParams, headerJunk, snapshot, stringJunk } from "./support";
 
 interface Route {
@@ -496,5 +497,10 @@ describe("HTTP fuzz: every documented route", () => {
       ),
       fcParams(),
     );
+  });
+
+  it("after all of it: no orphan rows, and storage accounting equal to the stored bytes", async () => {
+    expect(await orphanRows()).toEqual([]);
+    expect(await storageMismatches()).toEqual([]);
   });
 });
