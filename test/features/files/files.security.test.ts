@@ -132,7 +132,8 @@ describe("files: security", () => {
     expectProblem(tus, 401, "unauthorized");
     expect((await env.MEDIA.list()).objects.length).toBe(before);
     const rows = await env.DB.prepare(
-      "SELECT (SELECT count(*) FROM files WHERE owner_id = ?1) + (SELECT count(*) FROM uploads WHERE owner_id = ?1) AS n",
+      "SELECT (SELECT count(*) FROM files WHERE owner_id = ?1) + " +
+        "(SELECT count(*) FROM uploads WHERE owner_id = ?1) AS n",
     )
       .bind(u.id)
       .first<{ n: number }>();

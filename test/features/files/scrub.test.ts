@@ -130,7 +130,8 @@ describe("metadata scrubber", () => {
     }
   });
 
-  it("paused and resumed from snapshots (tus requests), the stored bytes have no GPS, keep their length and decode", async () => {
+  // Paused and resumed from snapshots as across tus requests; the result still decodes.
+  it("resumed from snapshots, the stored JPEG has no GPS and keeps its length", async () => {
     const jpeg = await makeJpeg(40, 30, 6);
     const whole = scrubChunks("jpeg", jpeg, []);
     await fc.assert(
@@ -144,7 +145,8 @@ describe("metadata scrubber", () => {
           );
           expect(out.length).toBe(jpeg.length);
           expect(hasGps(out)).toBe(false);
-          // Only the EXIF head can differ (a request that ended inside it may have lost the orientation); the rest is identical.
+          // Only the EXIF head can differ (a request that ended inside it may have lost the
+          // orientation); the rest is identical.
           expect(out.subarray(200)).toEqual(whole.subarray(200));
         },
       ),
