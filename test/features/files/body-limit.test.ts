@@ -79,7 +79,8 @@ describe("JSON body limit on routes under /v1/files and /v1/uploads", () => {
     expect((await api(`/v1/files/${file.id}`, { token: u.accessToken })).status).toBe(200);
   });
 
-  it("uploads larger than 1 MiB still stream: POST /v1/files, tus creation-with-upload and tus PATCH", async () => {
+  // Covers POST /v1/files, tus creation-with-upload and tus PATCH.
+  it("uploads larger than 1 MiB still stream past the JSON body limit", async () => {
     const u = await signup();
     const raw = pngBytes(3 * MiB + 5);
     const posted = await uploadRaw(u.accessToken, raw, { name: "big.png" });

@@ -207,7 +207,8 @@ describe("files: happy paths", () => {
     expect(await env.MEDIA.head(`f/${fresh.id}`)).not.toBeNull();
   });
 
-  it("documents every files and uploads route in the OpenAPI document, and no other under those prefixes", async () => {
+  // Every route is documented, and no other path under those prefixes.
+  it("the OpenAPI document lists exactly the files and uploads routes", async () => {
     expect(await documentedOperations("/v1/files", "/v1/uploads")).toEqual(
       [
         "POST /v1/files",
