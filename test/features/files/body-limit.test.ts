@@ -27,7 +27,8 @@ function chunked(text: string): ReadableStream<Uint8Array> {
 }
 
 describe("JSON body limit on routes under /v1/files and /v1/uploads", () => {
-  it("a 3 MiB body to POST /v1/files/:id/signed-url is a 413 payload_too_large (by Content-Length and when streamed)", async () => {
+  // Checked both by Content-Length and with a streamed body of unknown length.
+  it("a 3 MiB signed-url body is 413 payload_too_large", async () => {
     const u = await signup();
     const file = await uploadPng(u.accessToken);
     const path = `/v1/files/${file.id}/signed-url`;
@@ -78,7 +79,8 @@ describe("JSON body limit on routes under /v1/files and /v1/uploads", () => {
     expect((await api(`/v1/files/${file.id}`, { token: u.accessToken })).status).toBe(200);
   });
 
-  it("uploads larger than 1 MiB still stream: POST /v1/files, tus creation-with-upload and tus PATCH", async () => {
+  // Covers POST /v1/files, tus creation-with-upload and tus PATCH.
+  it("uploads larger than 1 MiB still stream past the JSON body limit", async () => {
     const u = await signup();
     const raw = pngBytes(3 * MiB + 5);
     const posted = await uploadRaw(u.accessToken, raw, { name: "big.png" });

@@ -114,7 +114,9 @@ describe("files: errors", () => {
       400,
       "bad_request",
     );
-    const truncated = `--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: application/octet-stream\r\n\r\n${"x".repeat(100)}`;
+    const truncated =
+      '--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n' +
+      `Content-Type: application/octet-stream\r\n\r\n${"x".repeat(100)}`;
     expectProblem(
       await api("/v1/files", {
         method: "POST",

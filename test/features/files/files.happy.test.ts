@@ -182,7 +182,8 @@ describe("files: happy paths", () => {
     const u = await signup();
     const created = new Date(Date.now() - 7 * 3600 * 1000).toISOString();
     await env.DB.prepare(
-      "INSERT INTO files (id, owner_id, object_key, name, content_type, visibility, status, created_at) VALUES (?, ?, ?, 'x', 'image/png', 'private', 'pending', ?)",
+      "INSERT INTO files (id, owner_id, object_key, name, content_type, visibility, status, created_at) " +
+        "VALUES (?, ?, ?, 'x', 'image/png', 'private', 'pending', ?)",
     )
       .bind("0190aaaa-0000-7000-8000-000000000001", u.id, "f/0190aaaa-0000-7000-8000-000000000001", created)
       .run();
@@ -206,7 +207,8 @@ describe("files: happy paths", () => {
     expect(await env.MEDIA.head(`f/${fresh.id}`)).not.toBeNull();
   });
 
-  it("documents every files and uploads route in the OpenAPI document, and no other under those prefixes", async () => {
+  // Every route is documented, and no other path under those prefixes.
+  it("the OpenAPI document lists exactly the files and uploads routes", async () => {
     expect(await documentedOperations("/v1/files", "/v1/uploads")).toEqual(
       [
         "POST /v1/files",
@@ -255,7 +257,8 @@ describe("files: happy paths", () => {
     const enc = new TextEncoder();
     const body = (boundary: string) => {
       const head = enc.encode(
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`,
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n` +
+          "Content-Type: image/png\r\n\r\n",
       );
       const tail = enc.encode(`\r\n--${boundary}--\r\n`);
       const png = pngBytes(300);

@@ -19,7 +19,8 @@ describe("files: security", () => {
     expectProblem(await api("/v1/files"), 401, "unauthorized");
   });
 
-  it("hides a private file from anonymous callers and strangers (404), and rejects garbage tokens (401)", async () => {
+  // Anonymous callers and strangers get 404; a garbage token gets 401.
+  it("hides a private file from anonymous callers and strangers", async () => {
     const owner = await signup();
     const stranger = await signup();
     const f = await uploadPng(owner.accessToken);
@@ -119,7 +120,8 @@ describe("files: security", () => {
     expectProblem(await api(pathOf(url)), 404, "not_found");
   });
 
-  it("an access token that outlived its account cannot store files or start uploads: 401, nothing kept", async () => {
+  // The answer is 401 and nothing is kept.
+  it("a token that outlived its account cannot store files or start uploads", async () => {
     const u = await signup();
     expect((await api("/v1/me", { method: "DELETE", token: u.accessToken })).status).toBe(204);
     const before = (await env.MEDIA.list()).objects.length;
@@ -132,7 +134,8 @@ describe("files: security", () => {
     expectProblem(tus, 401, "unauthorized");
     expect((await env.MEDIA.list()).objects.length).toBe(before);
     const rows = await env.DB.prepare(
-      "SELECT (SELECT count(*) FROM files WHERE owner_id = ?1) + (SELECT count(*) FROM uploads WHERE owner_id = ?1) AS n",
+      "SELECT (SELECT count(*) FROM files WHERE owner_id = ?1) + " +
+        "(SELECT count(*) FROM uploads WHERE owner_id = ?1) AS n",
     )
       .bind(u.id)
       .first<{ n: number }>();

@@ -35,7 +35,10 @@ function pngChunk(type: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A real `w`×`h` RGB PNG (a gradient: red grows left to right, green top to bottom), with optional extra chunks before IDAT. */
+/**
+ * A real `w`×`h` RGB PNG (a gradient: red grows left to right, green top to bottom), with optional
+ * extra chunks before IDAT.
+ */
 export async function makePng(
   w: number,
   h: number,

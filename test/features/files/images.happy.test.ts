@@ -17,7 +17,8 @@ beforeAll(async () => {
 });
 
 describe("thumbnails", () => {
-  it("a PNG's presets: WebP of the preset's size by default, sq cropped square, AVIF when Accept prefers it", async () => {
+  // WebP by default, AVIF when Accept prefers it; the sq preset is cropped square.
+  it("renders each PNG preset at its size, as WebP or AVIF per Accept", async () => {
     const { env: e } = countingEnv();
     const file = await upload(e, user.accessToken, await makePng(400, 300), "image/png");
     const sm = await call(e, `/v1/files/${file.id}/content?thumb=sm`);
@@ -44,7 +45,8 @@ describe("thumbnails", () => {
     expect(webp.headers.get("content-type")).toBe("image/webp");
   });
 
-  it("is made once: the second request is one R2 read and no transform, with ETag, Cache-Control and 304", async () => {
+  // The stored rendition keeps its ETag and Cache-Control, and If-None-Match gets a 304.
+  it("is made once: a second request is one R2 read and no transform", async () => {
     const { env: e, counts } = countingEnv();
     const file = await upload(e, user.accessToken, await makePng(300, 200), "image/png");
     resetCounts(counts);
@@ -155,7 +157,8 @@ describe("dimensions and placeholder (after-upload job)", () => {
     expect(list.json.items.find((f: { id: string }) => f.id === file.id)).toMatchObject({ width: 240, height: 120 });
   });
 
-  it("a JPEG with EXIF orientation 6 (rotated 90°): width and height of the upright picture, upright thumbnails", async () => {
+  // Orientation 6 means rotated 90°: width and height are those of the upright picture.
+  it("a JPEG with EXIF orientation 6 gets upright dimensions and thumbnails", async () => {
     const { env: e, jobs } = countingEnv();
     const jpeg = await makeJpeg(300, 200, 6);
     const file = await upload(e, user.accessToken, jpeg, "image/jpeg", "private");
@@ -189,7 +192,8 @@ describe("dimensions and placeholder (after-upload job)", () => {
     });
   });
 
-  it("a file that is not an image gets no job; an image the binding cannot decode gets no dimensions (the job is acknowledged)", async () => {
+  // An image the binding cannot decode gets no dimensions, and its job is still acknowledged.
+  it("queues no job for a non-image; an undecodable image gets no dimensions", async () => {
     const { env: e, jobs } = countingEnv();
     await call(e, "/v1/files?name=a.txt", {
       token: user.accessToken,
@@ -212,7 +216,8 @@ describe("dimensions and placeholder (after-upload job)", () => {
 });
 
 describe("location privacy", () => {
-  it("a public JPEG is stored without its GPS position (EXIF and XMP), keeps its orientation, length and a SHA-256 of the stored bytes", async () => {
+  // GPS goes from both EXIF and XMP; the recorded SHA-256 is that of the stored bytes.
+  it("stores a public JPEG without GPS, keeping orientation and length", async () => {
     const { env: e } = countingEnv();
     const jpeg = await makeJpeg(120, 80, 6);
     expect(hasGps(jpeg)).toBe(true);
@@ -264,7 +269,8 @@ describe("location privacy", () => {
     expect(jpegOrientation(served.bytes)).toBe(3);
   });
 
-  it("a private JPEG keeps its bytes (the app did not opt into stripping); with STRIP_IMAGE_METADATA=all it loses the GPS too", async () => {
+  // The app did not opt into stripping private files; with STRIP_IMAGE_METADATA=all they lose the GPS too.
+  it("keeps a private JPEG's bytes unless STRIP_IMAGE_METADATA=all", async () => {
     const { env: e } = countingEnv();
     const jpeg = await makeJpeg(60, 40, 1);
     const kept = await upload(e, user.accessToken, jpeg, "image/jpeg", "private");
@@ -276,7 +282,8 @@ describe("location privacy", () => {
     );
   });
 
-  it("public HEIC/AVIF/TIFF (metadata the scrubber cannot reach) are refused with 415; private ones are stored", async () => {
+  // The scrubber cannot reach the metadata in these formats, so public copies are refused.
+  it("refuses public HEIC, AVIF and TIFF with 415; stores private ones", async () => {
     const { env: e } = countingEnv();
     const avif = new Uint8Array(64);
     avif.set([0, 0, 0, 0x1c, 0x66, 0x74, 0x79, 0x70, 0x61, 0x76, 0x69, 0x66]);

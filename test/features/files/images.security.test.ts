@@ -42,7 +42,8 @@ const signedUrl = async (id: string, body: Record<string, unknown> = {}) => {
 };
 
 describe("thumbnails: access", () => {
-  it("a private image's thumbnail: no token → 404, a stranger → 404, a garbage token → 401; the owner and the service key → 200", async () => {
+  // No token → 404, a stranger → 404, a garbage token → 401; the owner and the service key → 200.
+  it("serves a private thumbnail only to the owner and the service key", async () => {
     const path = `/v1/files/${privateId}/content?thumb=sm`;
     expectProblem(await api(path), 404, "not_found");
     expectProblem(await api(path, { token: stranger.accessToken }), 404, "not_found");
@@ -93,7 +94,8 @@ describe("thumbnails: access", () => {
     expectProblem(await api(`/v1/files/${publicId}/content?exp=${exp}&sig=${sig}&thumb=sm`), 403, "forbidden");
   });
 
-  it("thumbnailUrl (for lists such as the admin console): the plain URL for public images, a signed one for private, null for non-images", async () => {
+  // thumbnailUrl serves lists such as the admin console.
+  it("thumbnailUrl: plain for public, signed for private, null for non-images", async () => {
     const { thumbnailUrl } = await import("../../../src/features/files/images");
     const db = createDb(env.DB);
     const config = getConfig(env);

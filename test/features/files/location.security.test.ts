@@ -145,7 +145,8 @@ describe("location privacy in MP4 and MOV", () => {
     ["movXyz", "video/quicktime"],
   ] as const;
 
-  it("public videos lose ©xyz, loci and the QuickTime location keys; size, structure and media data stay", async () => {
+  // Size, box structure and media data stay as they were.
+  it("public videos lose ©xyz, loci and the QuickTime location keys", async () => {
     for (const [name, declared] of videos) {
       for (const type of [declared, "application/octet-stream"]) {
         const bytes = media[name];

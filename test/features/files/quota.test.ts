@@ -94,7 +94,8 @@ const tusCreate = (u: TestUser, length: number, first?: Uint8Array) =>
   });
 
 describe("files: storage quota", () => {
-  it("POST /v1/files whose Content-Length passes the remaining quota is 413 quota_exceeded before reading the body; nothing is stored", async () => {
+  // The 413 quota_exceeded comes before the body is read; nothing is stored.
+  it("refuses POST /v1/files over quota by Content-Length with 413", async () => {
     const u = await signup();
     expect((await upload(u, pngBytes(150_000))).status).toBe(201);
     const before = await stored(u.id);
@@ -114,7 +115,8 @@ describe("files: storage quota", () => {
     expect(await stored(u.id)).toEqual(before);
   });
 
-  it("without a Content-Length the streaming size check stops at the remaining quota; the partial upload is removed", async () => {
+  // The streaming size check stops at the quota, and the partial upload is removed.
+  it("stops a streamed upload without Content-Length at the remaining quota", async () => {
     const u = await signup();
     expect((await upload(u, pngBytes(150_000))).status).toBe(201);
     const before = await stored(u.id);
@@ -155,7 +157,8 @@ describe("files: storage quota", () => {
     expect(await stored(u.id)).toEqual(before);
   });
 
-  it("a tus creation whose Upload-Length passes the remaining quota is 413 quota_exceeded; no upload row, no R2 object", async () => {
+  // The answer is quota_exceeded, and neither an upload row nor an R2 object is left.
+  it("refuses a tus creation whose Upload-Length passes the quota with 413", async () => {
     const u = await signup();
     expect((await upload(u, pngBytes(150_000))).status).toBe(201);
     const before = await stored(u.id);
@@ -166,7 +169,8 @@ describe("files: storage quota", () => {
     expect(ok.status, JSON.stringify(ok.body)).toBe(201);
   });
 
-  it("unfinished uploads count their Upload-Length; terminating one frees it, finishing one moves it to the file", async () => {
+  // Terminating an upload frees its share; finishing one moves it to the file.
+  it("counts unfinished uploads by their Upload-Length toward the quota", async () => {
     const u = await signup();
     const created = await tusCreate(u, 120_000);
     expect(created.status).toBe(201);
@@ -200,7 +204,8 @@ describe("files: storage quota", () => {
     expect((await upload(u, pngBytes(30_000))).status).toBe(201);
   });
 
-  it("concurrent uploads cannot pass the quota together: a streaming upload reserves the remaining quota until it ends", async () => {
+  // A streaming upload reserves the remaining quota until it ends.
+  it("concurrent uploads cannot pass the quota together", async () => {
     const u = await signup();
     let started!: () => void;
     const reading = new Promise<void>((resolve) => (started = resolve));

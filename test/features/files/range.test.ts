@@ -7,7 +7,8 @@ describe("files: ranges and conditional requests", () => {
   it("serves byte ranges with 206 and Content-Range", async () => {
     const u = await signup();
     const f = await uploadPng(u.accessToken, { size: 10_000, visibility: "public" });
-    // A public PNG is stored scrubbed (files/scrub.ts: these test bytes are no real PNG, so all past the signature becomes zeros): compare with what is stored.
+    // A public PNG is stored scrubbed (files/scrub.ts: these test bytes are no real PNG, so all past
+    // the signature becomes zeros): compare with what is stored.
     const all = (await bytesOf(`/v1/files/${f.id}/content`)).bytes;
     expect(all.length).toBe(10_000);
     const cases: [string, number, number][] = [

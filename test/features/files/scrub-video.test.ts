@@ -69,7 +69,8 @@ function iphoneMov(): Uint8Array {
 }
 
 describe("MP4/MOV location scrubber", () => {
-  it("an iPhone-style moov/meta: the location item becomes a zeroed free box; make and software stay", () => {
+  // The make and software items stay.
+  it("iPhone-style moov/meta: the location item becomes a zeroed free box", () => {
     const mov = iphoneMov();
     const out = scrub(mov);
     expect(out.length).toBe(mov.length);
@@ -98,7 +99,8 @@ describe("MP4/MOV location scrubber", () => {
     }
   });
 
-  it("paused and resumed from snapshots (tus requests), the stored bytes are the same and location-free", () => {
+  // Paused and resumed from snapshots as across tus requests.
+  it("resumed from snapshots, the stored video is the same and location-free", () => {
     for (const bytes of [media.movKeys, iphoneMov()]) {
       const whole = scrub(bytes);
       fc.assert(
@@ -117,7 +119,8 @@ describe("MP4/MOV location scrubber", () => {
     }
   });
 
-  it("64-bit sizes and a final box of size 0 pass; a box overrunning its parent is zeroed from there on", () => {
+  // A final box of size 0 passes too; a box overrunning its parent is zeroed from there on.
+  it("passes 64-bit and size-0 boxes; zeroes from an overrunning box on", () => {
     const big = concatBytes(u32(1), ascii("mdat"), u32(0), u32(16 + 8), new Uint8Array(8).fill(9));
     const tail = concatBytes(u32(0), ascii("mdat"), new Uint8Array(10).fill(5));
     const ok = concatBytes(

@@ -77,7 +77,8 @@ describe("metadata scrubber", () => {
     expect(await imageInfo(out)).toMatchObject({ format: "image/jpeg", width: 64, height: 48 });
   });
 
-  it("JPEG: an embedded second image (MPF) is scrubbed too; a trailer after the last image is zeroed", async () => {
+  // The trailer is whatever follows the last image.
+  it("JPEG: an embedded MPF image is scrubbed too; a trailer is zeroed", async () => {
     const a = await makeJpeg(16, 16, 1);
     const b = await makeJpeg(8, 8, 1);
     const trailer = ascii("SEFT exif:GPSLatitude>52,31.2057N< trailer");
@@ -130,7 +131,8 @@ describe("metadata scrubber", () => {
     }
   });
 
-  it("paused and resumed from snapshots (tus requests), the stored bytes have no GPS, keep their length and decode", async () => {
+  // Paused and resumed from snapshots as across tus requests; the result still decodes.
+  it("resumed from snapshots, the stored JPEG has no GPS and keeps its length", async () => {
     const jpeg = await makeJpeg(40, 30, 6);
     const whole = scrubChunks("jpeg", jpeg, []);
     await fc.assert(
@@ -144,7 +146,8 @@ describe("metadata scrubber", () => {
           );
           expect(out.length).toBe(jpeg.length);
           expect(hasGps(out)).toBe(false);
-          // Only the EXIF head can differ (a request that ended inside it may have lost the orientation); the rest is identical.
+          // Only the EXIF head can differ (a request that ended inside it may have lost the
+          // orientation); the rest is identical.
           expect(out.subarray(200)).toEqual(whole.subarray(200));
         },
       ),

@@ -120,7 +120,8 @@ describe("files: streaming uploads", () => {
     const parts = [
       enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="caption"\r\n\r\nhello\r\n`),
       enc.encode(
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="near.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="near.bin"\r\n` +
+          "Content-Type: application/octet-stream\r\n\r\n",
       ),
       file,
       enc.encode(`\r\n--${boundary}--\r\n`),

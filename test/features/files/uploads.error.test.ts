@@ -139,7 +139,9 @@ describe("uploads (tus): errors", () => {
     expect(res.headers.get("upload-offset")).toBe("100");
   });
 
-  it("refuses a PATCH that is not application/offset+octet-stream (415), lacks Upload-Offset (400) or runs past the length (413)", async () => {
+  // 415 for a type other than application/offset+octet-stream, 400 without Upload-Offset,
+  // 413 for bytes past the upload's length.
+  it("refuses a PATCH with a wrong type, no Upload-Offset or too many bytes", async () => {
     const u = await signup();
     const path = await create(u.accessToken, 100);
     expectProblem(
@@ -255,7 +257,8 @@ describe("uploads (tus): concurrent PATCHes", () => {
     expect((await env.MEDIA.list({ prefix: `u/${id}/` })).objects).toHaveLength(0);
   });
 
-  it("of two final PATCHes at the same offset, the loser gets 409 conflict (not 500) and the file is whole", async () => {
+  // The loser's answer is a 409 conflict, not a 500.
+  it("of two final PATCHes at one offset, the loser gets 409 and the file is whole", async () => {
     const u = await signup();
     const path = await create(u.accessToken, 1000);
     const id = path.split("/").pop()!;
