@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 
-function crc32(b: Uint8Array): number {
+export function crc32(b: Uint8Array): number {
   let c = ~0;
   for (const x of b) {
     c ^= x;

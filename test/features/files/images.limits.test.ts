@@ -8,22 +8,13 @@ import { limits } from "../../../src/config";
 import { headerSize } from "../../../src/features/files/dimensions";
 import { media } from "../../fixtures";
 import { signup, type TestUser } from "../../helpers/api";
-import { makePng, webpSize } from "./image-fixtures";
+import { crc32, makePng, webpSize } from "./image-fixtures";
 import { call, countingEnv, resetCounts, runJobs, upload } from "./image-helpers";
 
 let user: TestUser;
 beforeAll(async () => {
   user = await signup();
 });
-
-function crc32(b: Uint8Array): number {
-  let c = ~0;
-  for (const x of b) {
-    c ^= x;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
 
 /** A real PNG whose IHDR claims `w`×`h` (CRC fixed): a decoder would allocate w×h pixels. */
 async function pngClaiming(w: number, h: number): Promise<Uint8Array> {
