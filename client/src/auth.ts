@@ -28,7 +28,10 @@ export interface AuthDeps {
   marginMs: number;
 }
 
-/** A refresh answer that ends the session for good: the token was reused, revoked or is invalid, or the account is disabled. */
+/**
+ * A refresh answer that ends the session for good: the token was reused, revoked or is invalid, or the account is
+ * disabled.
+ */
 const definitive = (e: unknown) =>
   e instanceof OutpostError &&
   (e.status === 401 || e.code === "account_disabled" || e.code === "validation_failed" || e.code === "invalid_token");

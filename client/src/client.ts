@@ -175,7 +175,10 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     this.apply();
   }
 
-  /** Tell the SDK when the device goes offline / online (e.g. from NetInfo): queued writes flush and sockets reconnect at once. */
+  /**
+   * Tell the SDK when the device goes offline / online (e.g. from NetInfo): queued writes flush and sockets reconnect
+   * at once.
+   */
   setOnline(online: boolean): void {
     if (online === this.online) return;
     this.online = online;

@@ -24,7 +24,10 @@ export interface UploadOptions {
   visibility?: "public" | "private";
   onProgress?: (sent: number, total: number) => void;
   signal?: AbortSignal;
-  /** Force resumable (true) or single-request (false); default: resumable above `largeUploadBytes` or when the size is unknown. */
+  /**
+   * Force resumable (true) or single-request (false); default: resumable above `largeUploadBytes` or when the size is
+   * unknown.
+   */
   resumable?: boolean;
   chunkSize?: number;
   /** What identifies this upload across restarts (default: derived from name, type, size and content/uri). */
@@ -209,7 +212,8 @@ export class Files {
     const user = auth.user?.id;
     if (!user) throw new OutpostError(401, "unauthorized", "Sign in before uploading.");
     const fp = `outpost:${user}:${o.fingerprint ?? (await fingerprint(input, name, type, size))}`;
-    // tus-js-client's Node build reads Buffers; browsers and React Native (even with a Buffer polyfill) read Blobs and { uri }.
+    // tus-js-client's Node build reads Buffers; browsers and React Native (even with a Buffer polyfill) read Blobs
+    // and { uri }.
     const g = globalThis as {
       Buffer?: { from(b: ArrayBufferLike, o: number, l: number): Uint8Array };
       process?: { versions?: { node?: string } };

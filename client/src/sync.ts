@@ -48,7 +48,10 @@ export interface Conflict {
   local: StoredRecord | undefined;
 }
 
-/** `server`: drop the app's pending changes of this record; `local`: write them over the server's; `merge`: write these fields instead. */
+/**
+ * `server`: drop the app's pending changes of this record; `local`: write them over the server's; `merge`: write
+ * these fields instead.
+ */
 export type Resolution = "server" | "local" | { merge: Data };
 
 export interface SyncOptions {
@@ -313,7 +316,10 @@ export class Sync {
     return this.send(w, round + 1);
   }
 
-  /** A write is done (rec: the server's record, null: deleted) or refused (err): update the store, the queue, the caller. */
+  /**
+   * A write is done (rec: the server's record, null: deleted) or refused (err): update the store, the queue, the
+   * caller.
+   */
   private async finish(w: PendingWrite, rec: StoredRecord | null | undefined, err?: OutpostError): Promise<void> {
     const col = w.collection;
     this.queue = this.queue.filter((q) => q !== w);

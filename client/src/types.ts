@@ -112,7 +112,10 @@ export interface FileInfo {
   sha256?: string | null;
   width?: number | null;
   height?: number | null;
-  /** Images: a ThumbHash (base64) for a blurred preview before the bytes arrive; null for other files and until analysed. */
+  /**
+   * Images: a ThumbHash (base64) for a blurred preview before the bytes arrive; null for other files and until
+   * analysed.
+   */
   placeholder?: string | null;
 }
 

@@ -4,7 +4,10 @@ export const noop = (): void => {};
 
 const cryptoObj = (globalThis as { crypto?: { getRandomValues?<T extends Uint8Array>(a: T): T } }).crypto;
 
-/** Random bytes: `crypto.getRandomValues` when the platform has it (Hermes: add react-native-get-random-values), else Math.random. */
+/**
+ * Random bytes: `crypto.getRandomValues` when the platform has it (Hermes: add react-native-get-random-values), else
+ * Math.random.
+ */
 function randomBytes(n: number): Uint8Array {
   const b = new Uint8Array(n);
   if (cryptoObj?.getRandomValues) cryptoObj.getRandomValues(b);
@@ -12,7 +15,10 @@ function randomBytes(n: number): Uint8Array {
   return b;
 }
 
-/** A UUIDv7 (time-sortable, like the server's ids): record ids made on the device, idempotency keys, message clientIds. */
+/**
+ * A UUIDv7 (time-sortable, like the server's ids): record ids made on the device, idempotency keys, message
+ * clientIds.
+ */
 export function uuid(now = Date.now()): string {
   const b = randomBytes(16);
   for (let i = 0; i < 6; i++) b[i] = Math.floor(now / 2 ** (8 * (5 - i))) & 0xff;
@@ -30,7 +36,10 @@ export function backoff(attempt: number, min: number, max: number): number {
 
 type Listener<A extends unknown[]> = (...args: A) => void;
 
-/** A typed event emitter; `on` returns the function that removes the listener. Listener errors never break the emitter. */
+/**
+ * A typed event emitter; `on` returns the function that removes the listener. Listener errors never break the
+ * emitter.
+ */
 export class Emitter<E extends { [K in keyof E]: unknown[] }> {
   private readonly l = new Map<keyof E, Set<Listener<never>>>();
   on<K extends keyof E>(event: K, cb: Listener<E[K]>): () => void {

@@ -17,7 +17,8 @@ describe("sessions", () => {
     c.close();
   });
 
-  it("10 parallel calls when the device clock says the token is about to expire → one refresh, sent before the calls", async () => {
+  // The device clock says the token is about to expire: the refresh goes out before the calls.
+  it("10 parallel calls near expiry → one refresh, sent first", async () => {
     let now = Date.now();
     const c = await signedIn({ now: () => now });
     now += 15 * 60_000; // past expiry on the device clock

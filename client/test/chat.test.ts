@@ -214,9 +214,13 @@ describe("chat", () => {
   });
 });
 
-/** Frames of API v1.1 the server does not send yet (`more`, `deleted`, a replay with a hole), through a stand-in socket. */
+/**
+ * Frames of API v1.1 the server does not send yet (`more`, `deleted`, a replay with a hole), through a stand-in
+ * socket.
+ */
 describe("chat frames (stand-in socket)", () => {
-  it("`more` pages on with sync; early messages wait for the gap; a hole the replay cannot fill is skipped; deleted", async () => {
+  // Early messages wait for the gap; a hole the replay cannot fill is skipped; deleted ones too.
+  it("`more` pages on with sync and fills gaps in order", async () => {
     const { sockets, opened, StandIn } = standIns();
     const a = await signedIn({ WebSocket: StandIn });
     const room = await a.rooms.create({ memberIds: [] });

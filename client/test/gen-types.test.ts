@@ -17,7 +17,8 @@ function clientTypes(cwd: string, ...args: string[]) {
 }
 
 describe("npm run client:types", () => {
-  it("writes into the caller's folder by default and resolves --out from there; a .js output imports in Node", () => {
+  // A .js output imports in Node as it is.
+  it("writes into the caller's folder by default and resolves --out from there", () => {
     const app = mkdtempSync(path.join(os.tmpdir(), "outpost-app-"));
     try {
       clientTypes(app);

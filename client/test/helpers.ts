@@ -32,7 +32,10 @@ export class Net {
   mode: "up" | "down" | "lose" = "up";
   log: LogEntry[] = [];
   private lostKeys = new Set<string>();
-  /** In `lose` mode, which answers are lost (default: the first success of each write: the server did it, the app never hears). */
+  /**
+   * In `lose` mode, which answers are lost (default: the first success of each write: the server did it, the app
+   * never hears).
+   */
   lose: (e: LogEntry) => boolean = (e) => {
     if (e.method === "GET" || e.status >= 300 || this.lostKeys.has(e.identity)) return false;
     this.lostKeys.add(e.identity);
@@ -69,7 +72,10 @@ export class Net {
   }
 }
 
-/** WebSockets of a client, each of which a test can cut like a dropped network (no close frame reaches the SDK in time). */
+/**
+ * WebSockets of a client, each of which a test can cut like a dropped network (no close frame reaches the SDK in
+ * time).
+ */
 export class Sockets {
   readonly all: { url: string; ws: WebSocket; cut(): void; silence(): void; closeWith(code: number): void }[] = [];
   readonly Ctor: new (

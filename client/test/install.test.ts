@@ -24,11 +24,13 @@ function app(name: string): string {
 
 const useIt = `import { createClient, memoryStorage, OutpostError } from "@outpost/client";
 const c = createClient({ url: "http://127.0.0.1:9", storage: memoryStorage() });
-console.log(JSON.stringify({ user: c.user, error: new OutpostError(0, "timeout", "x").code, lists: typeof c.files.list }));
+const error = new OutpostError(0, "timeout", "x").code;
+console.log(JSON.stringify({ user: c.user, error, lists: typeof c.files.list }));
 `;
 
 describe("installing the SDK as an app does", () => {
-  it("npm run client:pack makes a tarball that installs into a fresh app and imports in Node and in a bundler", () => {
+  // …and the app imports it in Node and through a bundler.
+  it("npm run client:pack makes a tarball that installs into a fresh app", () => {
     const out = path.join(tmp, "pack");
     run("mkdir", ["-p", out], tmp);
     run("npm", ["--prefix", root, "run", "--silent", "client:pack", "--", "--pack-destination", out], root);

@@ -38,7 +38,8 @@ describe("no access token in a URL", () => {
 });
 
 describe("what a user queued stays theirs", () => {
-  it("Bob queues a chat message offline and signs out; Carol signs in on the same client: nothing goes out as Carol", async () => {
+  // Bob queues a chat message offline and signs out; Carol signs in on the same client.
+  it("a message Bob queued never goes out as Carol", async () => {
     const sa = new Sockets();
     const a = client({ WebSocket: sa.Ctor });
     const bobEmail = email("bob");

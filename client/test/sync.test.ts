@@ -7,7 +7,8 @@ const isRecordWrite = (e: { method: string; path: string }) =>
   WRITE.test(e.method) && e.path.startsWith("/v1/collections/notes/records");
 
 describe("offline-first records", () => {
-  it("a queue filled while the network is down flushes exactly once, in order, after it returns, though every first answer is lost", async () => {
+  // …even though every first answer is lost on the way back.
+  it("a queue filled offline flushes exactly once, in order, when the network returns", async () => {
     const c = await signedIn({ defaults: { notes: { body: "", pinned: false, tags: [] } } });
     const notes = c.collection("notes");
     const a = await notes.create({ title: "a" });
@@ -122,7 +123,8 @@ describe("offline-first records", () => {
     b.close();
   });
 
-  it("a write the server refuses is thrown to its caller and undone locally; later ones go to onSyncError", async () => {
+  // Later refusals (no caller waiting any more) go to onSyncError.
+  it("a write the server refuses is thrown to its caller and undone locally", async () => {
     const errors: OutpostError[] = [];
     const c = await signedIn({ onSyncError: (e) => errors.push(e) });
     const notes = c.collection("notes");

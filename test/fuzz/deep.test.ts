@@ -20,7 +20,7 @@ import { codeIn, mailTo } from "../helpers/outbox";
 import { providerIdToken } from "../helpers/tokens";
 import { orphanRows, storageMismatches } from "./invariants";
 import { type Hints, type JsonSchema, mutatedArb, validArb } from "./schema-arb";
-import { changed, FUZZ_SEED, fcParams, snapshot } from "./support";
+import { changed, FUZZ_SEED, fcParams, snapshot, statusLine } from "./support";
 
 interface Param {
   in: string;
@@ -377,13 +377,7 @@ const share2xx = (m: Map<number, number>) => {
 };
 
 afterAll(() => {
-  const lines = [...statuses].map(
-    ([r, m]) =>
-      `${r.padEnd(48)} ${[...m]
-        .sort(([x], [y]) => x - y)
-        .map(([s, n]) => `${s}×${n}`)
-        .join(" ")}`,
-  );
+  const lines = [...statuses].map(([r, m]) => statusLine(r, m));
   console.log(`deep fuzz statuses per route (seed ${FUZZ_SEED ?? "random"}):\n${lines.join("\n")}`);
 });
 

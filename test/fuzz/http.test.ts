@@ -18,7 +18,17 @@ import { countingD1 } from "../budget/counting-d1";
 import { makePng } from "../features/files/image-fixtures";
 import { api, freshIp, signup, type TestUser } from "../helpers/api";
 import { orphanRows, storageMismatches } from "./invariants";
-import { type BodyCase, bodyJunk, changed, FUZZ_SEED, fcParams, headerJunk, snapshot, stringJunk } from "./support";
+import {
+  type BodyCase,
+  bodyJunk,
+  changed,
+  FUZZ_SEED,
+  fcParams,
+  headerJunk,
+  snapshot,
+  statusLine,
+  stringJunk,
+} from "./support";
 
 interface Route {
   method: string;
@@ -168,8 +178,11 @@ function authHeader(auth: Auth, junk: string): string | undefined {
       return `Bearer ${env.SERVICE_KEY}`;
     case "garbage":
       return `Bearer ${junk}`;
-    case "alg-none":
-      return `Bearer ${btoa(JSON.stringify({ alg: "none", typ: "JWT" })).replace(/=+$/, "")}.${btoa(JSON.stringify({ sub: a.id, sid: "x", iss: "outpost", aud: "outpost:access" })).replace(/=+$/, "")}.`;
+    case "alg-none": {
+      const part = (o: object) => btoa(JSON.stringify(o)).replace(/=+$/, "");
+      const claims = { sub: a.id, sid: "x", iss: "outpost", aud: "outpost:access" };
+      return `Bearer ${part({ alg: "none", typ: "JWT" })}.${part(claims)}.`;
+    }
     case "basic":
       return `Basic ${btoa("user:pass")}`;
     case "empty-bearer":
@@ -363,7 +376,10 @@ function describeCase(
       : typeof req.init.body === "string"
         ? JSON.stringify(req.init.body.slice(0, 300))
         : `${(req.init.body as Uint8Array).byteLength} bytes`;
-  return `${route.method} ${route.path}\n  url: ${req.url.slice(0, 400)}\n  headers: ${JSON.stringify(h)}\n  body: ${body}\n  → ${status} ${ct}\n  ${text.slice(0, 500)}${extra ? `\n  ${extra}` : ""}`;
+  return (
+    `${route.method} ${route.path}\n  url: ${req.url.slice(0, 400)}\n  headers: ${JSON.stringify(h)}\n` +
+    `  body: ${body}\n  → ${status} ${ct}\n  ${text.slice(0, 500)}${extra ? `\n  ${extra}` : ""}`
+  );
 }
 
 /** Status codes each route answered, printed at the end: shows how deep the junk got. */
@@ -371,13 +387,7 @@ const statuses = new Map<string, Map<number, number>>();
 /** Most bound parameters one statement of the route used during the run. */
 const maxParams = new Map<string, number>();
 afterAll(() => {
-  const lines = [...statuses].map(
-    ([r, m]) =>
-      `${r.padEnd(48)} ${[...m]
-        .sort(([x], [y]) => x - y)
-        .map(([s, n]) => `${s}×${n}`)
-        .join(" ")}  (max ${maxParams.get(r) ?? 0} D1 params)`,
-  );
+  const lines = [...statuses].map(([r, m]) => statusLine(r, m, `  (max ${maxParams.get(r) ?? 0} D1 params)`));
   console.log(`fuzz statuses per route (seed ${FUZZ_SEED ?? "random"}):\n${lines.join("\n")}`);
 });
 
@@ -424,7 +434,9 @@ describe("HTTP fuzz: every documented route", () => {
           );
           if (overLimit.length)
             throw new Error(
-              `statement over a D1 limit (${D1_MAX_PARAMS} parameters, ${D1_MAX_SQL_BYTES} bytes):\n${overLimit.map((q) => `${q.params} params: ${q.sql.slice(0, 300)}`).join("\n")}\n${describeCase(route, req, res.status, text, ct)}`,
+              `statement over a D1 limit (${D1_MAX_PARAMS} parameters, ${D1_MAX_SQL_BYTES} bytes):\n` +
+                `${overLimit.map((q) => `${q.params} params: ${q.sql.slice(0, 300)}`).join("\n")}\n` +
+                describeCase(route, req, res.status, text, ct),
             );
           if (res.status >= 400) {
             if (!ct?.startsWith("application/problem+json"))

@@ -16,10 +16,20 @@ const hostEnv: Record<string, string | undefined> =
   (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
 const knob = (name: string) => hostEnv[`VITE_${name}`] ?? hostEnv[name];
 
-/** Fixed seed for reproduction: `VITE_FUZZ_SEED=1234 npx vitest run test/fuzz`. fast-check prints the seed of a failing run. */
+/**
+ * Fixed seed for reproduction: `VITE_FUZZ_SEED=1234 npx vitest run test/fuzz`. fast-check prints
+ * the seed of a failing run.
+ */
 export const FUZZ_SEED = knob("FUZZ_SEED") ? Number(knob("FUZZ_SEED")) : undefined;
 /** Runs per property (bounded for CI): `VITE_FUZZ_RUNS=200` for a longer hunt. */
 export const FUZZ_RUNS = Number(knob("FUZZ_RUNS") ?? 30);
+
+/** One line of the end-of-run report: the route and how often it answered each status. */
+export const statusLine = (route: string, counts: Map<number, number>, extra = "") =>
+  `${route.padEnd(48)} ${[...counts]
+    .sort(([x], [y]) => x - y)
+    .map(([s, n]) => `${s}×${n}`)
+    .join(" ")}${extra}`;
 
 export const fcParams = (numRuns = FUZZ_RUNS): fc.Parameters<unknown> => ({
   numRuns,
@@ -220,7 +230,9 @@ export const bodyJunk = (keys: string[]): fc.Arbitrary<BodyCase> =>
       .map(([ct, b]) => ({ contentType: ct, body: b, label: "bytes" })),
     fc.tuple(fc.string({ maxLength: 30 }), fc.uint8Array({ maxLength: 256 })).map(([name, bytes]) => ({
       contentType: "multipart/form-data; boundary=fuzzb",
-      body: `--fuzzb\r\nContent-Disposition: form-data; name="${name.replace(/["\r\n]/g, "")}"; filename="f.bin"\r\nContent-Type: image/png\r\n\r\n${String.fromCharCode(...bytes)}\r\n--fuzzb--\r\n`,
+      body:
+        `--fuzzb\r\nContent-Disposition: form-data; name="${name.replace(/["\r\n]/g, "")}"; filename="f.bin"\r\n` +
+        `Content-Type: image/png\r\n\r\n${String.fromCharCode(...bytes)}\r\n--fuzzb--\r\n`,
       label: "multipart",
     })),
   );
@@ -233,7 +245,8 @@ let tableNames: string[] | null = null;
 export async function snapshot(): Promise<Record<string, string>> {
   tableNames ??= (
     await env.DB.prepare(
-      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name",
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " +
+        "AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name",
     ).all<{ name: string }>()
   ).results.map((r) => r.name);
   const out: Record<string, string> = {};

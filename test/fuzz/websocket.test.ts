@@ -237,7 +237,8 @@ describe("WebSocket fuzz", () => {
         const ponged = await client.until(from, (f) => f.type === "pong");
         if (!ponged)
           throw new Error(
-            `no pong after the bad frame ${show}; socket ${client.closed ? `closed ${JSON.stringify(client.closed)}` : "silent"}`,
+            `no pong after the bad frame ${show}; ` +
+              `socket ${client.closed ? `closed ${JSON.stringify(client.closed)}` : "silent"}`,
           );
         const answer = client.frames.slice(from);
         const errors = answer.filter((f) => f.type === "error");
@@ -447,7 +448,9 @@ describe("WebSocket fuzz: collection subscriptions", () => {
     );
   });
 
-  it("random writes (REST and batches): every frame matches the protocol, cursors increase, and the socket's view equals a full sync", async () => {
+  // REST and batch writes: every frame matches the protocol, cursors increase, and the socket's
+  // view equals a full sync.
+  it("random writes: frames match the protocol and the socket's view equals a full sync", async () => {
     const state = new Map<string, Record<string, unknown>>();
     let lastSeq = 0;
     const seqOf = (cursor: string) =>

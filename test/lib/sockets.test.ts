@@ -46,7 +46,8 @@ function received(client: WebSocket): string[] {
 }
 
 describe("socket module", () => {
-  it("an upgrade sees a session end that landed while it checked: its own session or all the user's, no other", () => {
+  // Its own session or all the user's sessions, no other.
+  it("an upgrade sees a session end that landed while it checked", () => {
     const ends = new SessionEnds();
     const mine = ends.watch("u1", "s1");
     const otherSession = ends.watch("u1", "s2");

@@ -118,7 +118,8 @@ describe("auth: sessions and refresh tokens", () => {
     expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: "rt_made_up" } }), 401, "session_revoked");
   });
 
-  it("the refresh token of a signed-out or revoked session → 401 session_revoked, not a generic unauthorized", async () => {
+  // Its own code (not a generic unauthorized): the app knows to sign in again.
+  it("the refresh token of a signed-out or revoked session → 401 session_revoked", async () => {
     const u = await signup();
     expect((await api("/v1/auth/logout", { body: {}, token: u.accessToken })).status).toBe(204);
     expectProblem(await api("/v1/auth/refresh", { body: { refreshToken: u.refreshToken } }), 401, "session_revoked");
