@@ -23,6 +23,8 @@ let context;
 let page;
 let profile;
 const people = {};
+let dialogs = 0;
+const cspViolations = [];
 
 /** Calls the API from Node (setup and checks: what an app would see). */
 async function call(method, p, { token, body } = {}) {
@@ -178,8 +180,15 @@ before(async () => {
     body: "hello",
   });
   people.textFile = await txt.json();
-  // The console's script asks before destructive actions: accept.
-  page.on("dialog", (d) => d.accept());
+  // The console's script asks before destructive actions: accept (and count: proof it ran).
+  page.on("dialog", (d) => {
+    dialogs++;
+    d.accept();
+  });
+  // The Content-Security-Policy names the console's own script and stylesheet: nothing is blocked.
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
 });
 
 after(async () => {
@@ -314,6 +323,8 @@ describe("admin console in Chromium", () => {
     await page.click('a.nav-link:has-text("Audit log")');
     for (const action of ["user.update", "record.update", "message.delete", "file.delete"])
       await page.locator("code", { hasText: action }).first().waitFor();
+    assert.ok(dialogs > 0, "the console's script (admin.js) never ran: no confirmation dialog");
+    assert.deepEqual(cspViolations, []);
     if (SHOTS) {
       // Phone width, dark mode from the system setting.
       await page.emulateMedia({ colorScheme: "dark" });
