@@ -10,6 +10,8 @@ import {
   type SocketAttachment,
   SocketObject,
 } from "../../src/lib/sockets";
+import { type LiveSocket, subscribe } from "../features/collections/live-helpers";
+import { signup } from "../helpers/api";
 
 type Frame = { type: string };
 
@@ -142,5 +144,20 @@ describe("socket module", () => {
     expect(events).toEqual(["alice"]);
     expect(openCount).toBe(cap);
     expect(bobOpen).toBe(cap);
+  });
+});
+
+describe("socket module: the per-user cap on a live-data hub", () => {
+  it(`a user's ${limits.socketsPerUserPerObject + 1}th subscription on one hub closes their quietest with 4429`, async () => {
+    const user = await signup();
+    const sockets: LiveSocket[] = [];
+    try {
+      for (let i = 0; i < limits.socketsPerUserPerObject; i++) sockets.push((await subscribe(user, "notes")).socket);
+      const newest = (await subscribe(user, "notes")).socket;
+      sockets.push(newest);
+      expect((await sockets[0]!.closedWithin()).code).toBe(CLOSE_TOO_MANY_SOCKETS);
+    } finally {
+      for (const s of sockets) s.close();
+    }
   });
 });
