@@ -19,6 +19,16 @@ export const limits = {
   refreshGraceSec: 10,
   /** A WebSocket ticket (POST /v1/auth/socket-ticket) is valid this long, once. */
   socketTicketTtlSec: 30,
+  /**
+   * Socket tickets per user: REFRESH_LIMITER's budget (60) per this period, which must match its
+   * `period` in wrangler.toml (the Retry-After of a refusal).
+   */
+  socketTicketsPeriodSec: 60,
+  /**
+   * Open sockets one user may hold on one Durable Object (a room, a live-data hub); a new one past it
+   * closes their least recently heard-from socket there (4429). See docs/security.md, "Socket floods".
+   */
+  socketsPerUserPerObject: 8,
   passwordResetTtlSec: 60 * 60,
   emailVerifyTtlSec: 24 * 60 * 60,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */
@@ -85,7 +95,10 @@ export const limits = {
   chatHistoryDefault: 50,
   chatHistoryMax: 200,
   chatReplayPage: 500,
-  /** `sync` frames per socket: a bucket of this many, refilled at this many per window (over it: `rate_limited`). */
+  /**
+   * `sync` frames per user in a room (all their sockets there share it): a bucket of this many, refilled
+   * at this many per window (over it: `rate_limited`).
+   */
   chatSyncBurst: 5,
   chatSyncWindowSec: 10,
   /** `typing` is forwarded at most once per user per this many seconds. */

@@ -3,6 +3,7 @@
  * attachment cache, session tags and ending, heartbeat, send-to-all. See docs/architecture.md#sockets.
  */
 import { DurableObject } from "cloudflare:workers";
+import { limits } from "../config";
 
 /** WebSocket.READY_STATE_OPEN. */
 const OPEN = 1;
@@ -10,6 +11,8 @@ const OPEN = 1;
 export const CLOSE_SESSION_ENDED = 4401;
 /** Close code: no frame and no ping for longer than the heartbeat timeout. */
 export const CLOSE_HEARTBEAT = 4408;
+/** Close code: the user opened more sockets on this object than `limits.socketsPerUserPerObject`; this was the quietest. */
+export const CLOSE_TOO_MANY_SOCKETS = 4429;
 
 /** The exact ping the runtime answers without waking the object; any other spelling of a ping is answered awake. */
 const PING_TEXT = JSON.stringify({ type: "ping" });
@@ -74,14 +77,36 @@ export abstract class SocketObject<A extends SocketAttachment, F> extends Durabl
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_TEXT, PONG_TEXT));
   }
 
-  /** A socket closed or failed without the object closing it (its attachment is marked gone already). */
+  /**
+   * A socket closed or failed without the object closing it, or the module closed it to keep its user
+   * under the cap (its attachment is marked gone already).
+   */
   protected abstract socketClosed(ws: WebSocket, attachment: A): void;
 
-  /** Accepts a socket, tagged with its user id and session, with its first attachment. */
+  /**
+   * Accepts a socket, tagged with its user id and session, with its first attachment. A user past
+   * `limits.socketsPerUserPerObject` open sockets here loses the one heard from least recently (4429).
+   */
   protected accept(ws: WebSocket, attachment: A): void {
     this.ctx.acceptWebSocket(ws, [attachment.userId, sessionTag(attachment.sessionId)]);
     this.socketList = null;
     this.attach(ws, attachment);
+    this.capUserSockets(attachment.userId, ws);
+  }
+
+  /** Closes `userId`'s quietest open sockets here (never `newest`) until they hold at most the cap. */
+  private capUserSockets(userId: string, newest: WebSocket): void {
+    const others = this.ctx
+      .getWebSockets(userId)
+      .filter((ws) => ws !== newest && this.isOpen(ws) && this.attachment(ws)!.userId === userId);
+    const excess = others.length + 1 - limits.socketsPerUserPerObject;
+    if (excess <= 0) return;
+    const heard = (ws: WebSocket) =>
+      Math.max(this.attachment(ws)!.lastSeenAt, this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0);
+    for (const ws of others.sort((a, b) => heard(a) - heard(b)).slice(0, excess)) {
+      this.drop(ws, CLOSE_TOO_MANY_SOCKETS, "too many sockets for this user here; the quietest was closed");
+      this.socketClosed(ws, this.attachment(ws)!);
+    }
   }
 
   protected attachment(ws: WebSocket): A | null {

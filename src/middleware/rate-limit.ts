@@ -38,3 +38,14 @@ export const rateLimitAnonymous = (limiter: LimiterName, group: string, periodSe
     if (!c.var.principal) await checkRate(c.env, limiter, `${group}:${clientIp(c.req)}`, periodSec);
     await next();
   });
+
+/**
+ * Middleware, after `requireUser`: limit the signed-in user (not the address: one account from many
+ * addresses shares it) within `group`. Retry-After is the binding's period.
+ */
+export const rateLimitUser = (limiter: LimiterName, group: string, periodSec: number) =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    const p = c.var.principal;
+    if (p?.kind === "user") await checkRate(c.env, limiter, `${group}:${p.userId}`, periodSec);
+    await next();
+  });

@@ -1,13 +1,17 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { limits } from "../../src/config";
 import {
   CLOSE_HEARTBEAT,
   CLOSE_SESSION_ENDED,
+  CLOSE_TOO_MANY_SOCKETS,
   SessionEnds,
   type SocketAttachment,
   SocketObject,
 } from "../../src/lib/sockets";
+import { type LiveSocket, subscribe } from "../features/collections/live-helpers";
+import { signup } from "../helpers/api";
 
 type Frame = { type: string };
 
@@ -113,5 +117,48 @@ describe("socket module", () => {
       await woken.webSocketError(closing);
       expect(woken.closedEvents).toEqual(["b"]);
     });
+  });
+
+  it("a user past the per-object cap loses their quietest socket (4429), handed on once; others keep theirs", async () => {
+    const cap = limits.socketsPerUserPerObject;
+    const { closes, events, openCount, bobOpen } = await withState(async (state) => {
+      const sockets = new Sockets(state, env);
+      const now = Date.now();
+      // Alice's sockets were heard from at different times; the third is the quietest.
+      const alice = Array.from({ length: cap }, (_, i) => sockets.open("alice", `s${i}`, now - (i === 2 ? 50_000 : i)));
+      const bob = Array.from({ length: cap }, (_, i) => sockets.open("bob", `b${i}`));
+      const closed = alice.map((s) => {
+        s.client.accept();
+        return new Promise<number>((resolve) => s.client.addEventListener("close", (e) => resolve(e.code)));
+      });
+      sockets.open("alice", "new");
+      const first = await Promise.race([...closed.map((p, i) => p.then((code) => ({ i, code })))]);
+      const isOpen = (ws: WebSocket) => ws.readyState === 1;
+      return {
+        closes: [first],
+        events: sockets.closedEvents,
+        openCount: state.getWebSockets("alice").filter(isOpen).length,
+        bobOpen: bob.filter((s) => isOpen(s.server)).length,
+      };
+    });
+    expect(closes).toEqual([{ i: 2, code: CLOSE_TOO_MANY_SOCKETS }]);
+    expect(events).toEqual(["alice"]);
+    expect(openCount).toBe(cap);
+    expect(bobOpen).toBe(cap);
+  });
+});
+
+describe("socket module: the per-user cap on a live-data hub", () => {
+  it(`a user's ${limits.socketsPerUserPerObject + 1}th subscription on one hub closes their quietest with 4429`, async () => {
+    const user = await signup();
+    const sockets: LiveSocket[] = [];
+    try {
+      for (let i = 0; i < limits.socketsPerUserPerObject; i++) sockets.push((await subscribe(user, "notes")).socket);
+      const newest = (await subscribe(user, "notes")).socket;
+      sockets.push(newest);
+      expect((await sockets[0]!.closedWithin()).code).toBe(CLOSE_TOO_MANY_SOCKETS);
+    } finally {
+      for (const s of sockets) s.close();
+    }
   });
 });

@@ -7,7 +7,7 @@ import { AppError } from "../../errors";
 import { describe, EmptyBody, validate } from "../../lib/validation";
 import { endSessionSockets } from "../../lifecycle";
 import { idempotency } from "../../middleware/idempotency";
-import { rateLimit } from "../../middleware/rate-limit";
+import { rateLimit, rateLimitUser } from "../../middleware/rate-limit";
 import { createMailer, mailLinkBase, passwordResetMail, verifyEmailMail } from "../mail";
 import {
   changePassword,
@@ -156,9 +156,11 @@ export const authRoutes = new Hono<AppEnv>()
         "route (such as `GET /v1/rooms/{id}/ws`) instead of `?token=`, so the access token stays out of URLs and " +
         "server logs. Valid once, for 30 seconds; the socket opens for the calling session (the same user and " +
         "session as the access token that asked for the ticket). Only its hash is stored.",
+      rateLimited: true,
       responses: { 201: { description: "The ticket", schema: schemas.SocketTicketSchema } },
     }),
     requireUser,
+    rateLimitUser("REFRESH_LIMITER", "socket-ticket", limits.socketTicketsPeriodSec),
     validate("json", EmptyBody),
     async (c) => c.json(await issueSocketTicket(c.var.db, userOf(c)), 201),
   )

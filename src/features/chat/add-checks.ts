@@ -116,11 +116,15 @@ interface RejoinRow {
   leftRoom: number;
   isMember: number;
   members: number;
+  /** A member of the room blocked the caller: rejoining would put the caller back beside them. */
+  blockedByMember: number;
 }
 
 export function rejoinCheckQuery(db: Database, roomId: string, userId: string) {
   return db.get<RejoinRow>(sql`SELECT
     EXISTS (SELECT 1 FROM room_leaves WHERE room_id = ${roomId} AND user_id = ${userId}) AS leftRoom,
     EXISTS (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND user_id = ${userId}) AS isMember,
-    (SELECT count(*) FROM room_members WHERE room_id = ${roomId}) AS members`);
+    (SELECT count(*) FROM room_members WHERE room_id = ${roomId}) AS members,
+    EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = ${roomId}
+            AND ${blockedSql(sql.raw("m.user_id"), userId)}) AS blockedByMember`);
 }

@@ -84,13 +84,18 @@ export async function addMember(db: Database, m: Membership, userId: string): Pr
 
 /**
  * The caller rejoins a group they left themselves (`POST /v1/rooms/:id/members` with their own id
- * or `me`). Anyone else gets 404, as for any room they are not in. A room left without an owner
- * (its last member left) gets the rejoiner as owner.
+ * or `me`). Anyone else gets 404, as for any room they are not in. Refused (403) while a member of
+ * the room blocks the caller. A room left without an owner (its last member left) gets the rejoiner as owner.
  */
 export async function rejoinRoom(db: Database, roomId: string, userId: string): Promise<Room> {
   const check = await rejoinCheckQuery(db, roomId, userId);
   if (check?.isMember) throw new AppError("conflict", "You are already a member.");
   if (!check?.leftRoom) throw new AppError("not_found", "No such room.");
+  // As when someone puts people into a room: nobody who blocked the caller gets them back beside them.
+  if (check.blockedByMember)
+    throw new AppError("forbidden", "Someone in this room does not accept rooms with you.", {
+      errors: [{ path: "userId", message: "a member of this room blocked you" }],
+    });
   if (check.members >= limits.chatGroupMembersMax)
     throw new AppError("conflict", `A room holds at most ${limits.chatGroupMembersMax} members.`);
   const role = sql`(CASE WHEN EXISTS (SELECT 1 FROM room_members WHERE room_id = ${roomId} AND role = 'owner')

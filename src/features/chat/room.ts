@@ -38,9 +38,6 @@ export const roomStub = (env: Env, roomId: string) => env.CHAT_ROOM.get(env.CHAT
 interface Attachment extends SocketAttachment {
   /** Highest seq already replayed to this socket, so a broadcast in flight is not delivered twice. */
   replayedTo: number;
-  /** `sync` budget: tokens left (refilled at chatSyncBurst per chatSyncWindowSec) as of `syncAt` (ms). */
-  syncTokens: number;
-  syncAt: number;
 }
 
 type SendChecks = Promise<RoomResult<null>>;
@@ -66,6 +63,12 @@ export class ChatRoom extends RoomMirror<Attachment> {
    * share the budget. At most one entry per member who typed while the object was awake.
    */
   private typingAt = new Map<string, number>();
+  /**
+   * Each user's `sync` budget: tokens left (refilled at chatSyncBurst per chatSyncWindowSec) as of `at`
+   * (ms). Per user, so several sockets of one user share it. In memory, like `typingAt`: the object
+   * hibernates only after a quiet spell, and a quiet window refills the bucket anyway.
+   */
+  private syncBudgets = new Map<string, { tokens: number; at: number }>();
 
   // --- RPC (called by the Worker after it checked the caller's membership) ---------------------
 
@@ -168,17 +171,11 @@ export class ChatRoom extends RoomMirror<Attachment> {
     const client = pair[0];
     const server = pair[1];
     const wasOnline = this.isOnline(userId);
-    // A replay on connect spends one of the socket's sync tokens.
+    // A replay on connect spends one of the user's sync tokens if one is left (it is never refused:
+    // the upgrades themselves are bounded by the ticket limit and the per-user socket cap).
     const replaying = afterSeq !== null && Number.isSafeInteger(afterSeq);
-    this.accept(server, {
-      userId,
-      sessionId,
-      lastSeenAt: Date.now(),
-      replayedTo: 0,
-      gone: false,
-      syncTokens: limits.chatSyncBurst - (replaying ? 1 : 0),
-      syncAt: this.now(),
-    });
+    if (replaying) this.takeSyncToken(userId);
+    this.accept(server, { userId, sessionId, lastSeenAt: Date.now(), replayedTo: 0, gone: false });
 
     this.send(server, { type: "ready", lastSeq: this.log.lastSeq(), online: this.onlineUsers() });
     if (replaying) this.replay(server, afterSeq);
@@ -243,7 +240,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
         if (this.typingAllowed(userId)) this.broadcast({ type: "typing", userId }, { exceptUser: userId });
         return;
       case "sync":
-        if (!this.takeSyncToken(ws))
+        if (!this.takeSyncToken(userId))
           return this.sendError(
             ws,
             "rate_limited",
@@ -352,15 +349,19 @@ export class ChatRoom extends RoomMirror<Attachment> {
     return true;
   }
 
-  /** Spends one of the socket's sync tokens (refilled at chatSyncBurst per chatSyncWindowSec); false when empty. */
-  private takeSyncToken(ws: WebSocket): boolean {
-    const attachment = this.attachment(ws);
-    if (!attachment) return false;
+  /** Spends one of the user's sync tokens (refilled at chatSyncBurst per chatSyncWindowSec); false when empty. */
+  private takeSyncToken(userId: string): boolean {
     const now = this.now();
-    const refill = (Math.max(0, now - attachment.syncAt) * limits.chatSyncBurst) / (limits.chatSyncWindowSec * 1000);
-    const tokens = Math.min(limits.chatSyncBurst, attachment.syncTokens + refill);
+    const window = limits.chatSyncWindowSec * 1000;
+    const budget = this.syncBudgets.get(userId) ?? { tokens: limits.chatSyncBurst, at: now };
+    const refill = (Math.max(0, now - budget.at) * limits.chatSyncBurst) / window;
+    const tokens = Math.min(limits.chatSyncBurst, budget.tokens + refill);
     const allowed = tokens >= 1;
-    this.attach(ws, { ...attachment, syncTokens: allowed ? tokens - 1 : tokens, syncAt: now });
+    this.syncBudgets.set(userId, { tokens: allowed ? tokens - 1 : tokens, at: now });
+    if (this.syncBudgets.size > 64) {
+      // A bucket untouched for a window is full again: forgetting it changes nothing.
+      for (const [id, b] of this.syncBudgets) if (now - b.at >= window) this.syncBudgets.delete(id);
+    }
     return allowed;
   }
 

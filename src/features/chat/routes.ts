@@ -1,6 +1,7 @@
 /**
  * `/v1/rooms/*`: rooms and membership (D1), messages and read positions (the room's Durable
- * Object, over RPC), and the room WebSocket. Every room route answers 404 to non-members.
+ * Object, over RPC), and the room WebSocket. Every room route answers 404 to non-members; routes that
+ * act on a room decide on the primary's data (`readPrimary`), so a removal or block holds at once.
  */
 import { Hono } from "hono";
 import * as v from "valibot";
@@ -9,6 +10,7 @@ import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { describe, validate } from "../../lib/validation";
+import { readPrimary } from "../../middleware/fresh-reads";
 import { idempotency } from "../../middleware/idempotency";
 import { checkRate } from "../../middleware/rate-limit";
 import { requireSocketUser, requireUser, userOf } from "../auth";
@@ -48,6 +50,7 @@ export const chatRoutes = new Hono<AppEnv>()
         403: { description: "A named user blocked the caller (or, for a direct room, the caller blocked them)" },
       },
     }),
+    readPrimary,
     requireUser,
     idempotency,
     validate("json", schemas.CreateRoomBody),
@@ -97,15 +100,19 @@ export const chatRoutes = new Hono<AppEnv>()
       rateLimited: true,
       description:
         "The owner adds `userId`. Someone who blocked the owner, or who left this room themselves, cannot be " +
-        "added (403). A member who left a group rejoins it by sending their own id (or `me`). Shares the " +
+        "added (403). A member who left a group rejoins it by sending their own id (or `me`), unless a member " +
+        "blocked them (403). Membership, roles and blocks are read from the primary database. Shares the " +
         "per-user rate limit and daily cap of room creation (429 with Retry-After).",
       responses: {
         201: { description: "The room with its new member", schema: schemas.RoomSchema },
-        403: { description: "Not the owner, the user blocked the owner, or the user left this room" },
+        403: {
+          description: "Not the owner, the user blocked the owner or left this room, or a member blocked a rejoiner",
+        },
         404: { description: "No such room (or not a member), or no such user" },
         409: { description: "Already a member, or a direct room" },
       },
     }),
+    readPrimary,
     requireUser,
     idempotency,
     validate("param", schemas.RoomParam),
@@ -149,6 +156,7 @@ export const chatRoutes = new Hono<AppEnv>()
         404: { description: "No such room (or not a member), or the user is not a member" },
       },
     }),
+    readPrimary,
     requireUser,
     validate("param", schemas.MemberParam),
     async (c) => {
@@ -177,6 +185,7 @@ export const chatRoutes = new Hono<AppEnv>()
         "`nextCursor` continues in the same direction.",
       responses: { 200: { description: "Messages, oldest first", schema: schemas.MessagePage } },
     }),
+    readPrimary,
     requireUser,
     validate("param", schemas.RoomParam),
     validate("query", schemas.HistoryQuery),
@@ -210,6 +219,7 @@ export const chatRoutes = new Hono<AppEnv>()
         200: { description: "Already stored under this clientId", schema: MessageSchema },
       },
     }),
+    readPrimary,
     requireUser,
     idempotency,
     validate("param", schemas.RoomParam),
@@ -238,6 +248,7 @@ export const chatRoutes = new Hono<AppEnv>()
         404: { description: "No such room (or not a member), or no such message" },
       },
     }),
+    readPrimary,
     requireUser,
     validate("param", schemas.MessageParam),
     async (c) => {
@@ -255,6 +266,7 @@ export const chatRoutes = new Hono<AppEnv>()
       summary: "Mark messages read up to seq",
       responses: { 204: { description: "Recorded (a position never moves back)" } },
     }),
+    readPrimary,
     requireUser,
     idempotency,
     validate("param", schemas.RoomParam),

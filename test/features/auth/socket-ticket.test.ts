@@ -12,7 +12,7 @@ import { problem, toAppError } from "../../../src/errors";
 import { requireSocketUser, userOf } from "../../../src/features/auth/middleware";
 import { socketTicketCleanup } from "../../../src/features/auth/sessions";
 import { hashToken } from "../../../src/lib/crypto";
-import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
+import { api, expectProblem, freshIp, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { signWithServerKey, signWithWrongKey, tamperPayload, unsignedToken } from "../../helpers/tokens";
 import { createGroup, Socket } from "../chat/helpers";
 
@@ -200,5 +200,52 @@ describe("socket tickets: who is refused", () => {
       404,
       "not_found",
     );
+  });
+});
+
+describe("socket tickets: rate limited per user", () => {
+  /** Asks for a ticket through the app with `limiter` as REFRESH_LIMITER, from a fresh address each time. */
+  async function ticketWith(limiter: RateLimit, token: string) {
+    const { createExecutionContext, waitOnExecutionContext } = await import("cloudflare:test");
+    const { app } = await import("../../../src/router");
+    const req = new Request("https://outpost.test/v1/auth/socket-ticket", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "cf-connecting-ip": freshIp() },
+      body: "{}",
+    });
+    const ctx = createExecutionContext();
+    const res = await app.fetch(req, { ...env, REFRESH_LIMITER: limiter }, ctx);
+    const text = await res.text();
+    await waitOnExecutionContext(ctx);
+    return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null };
+  }
+
+  it("a user over the budget gets 429 rate_limited with Retry-After; the key is the user, not the address", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const asked: string[] = [];
+    const limiter: RateLimit = {
+      async limit({ key }) {
+        asked.push(key);
+        return { success: key !== `socket-ticket:${alice.id}` };
+      },
+    };
+    expectProblem(await ticketWith(limiter, alice.accessToken), 429, "rate_limited");
+    const again = await ticketWith(limiter, alice.accessToken);
+    expect(again.status).toBe(429);
+    expect(again.headers.get("retry-after")).toBe(String(limits.socketTicketsPeriodSec));
+    expect((await ticketWith(limiter, bob.accessToken)).status).toBe(201);
+    // Two different addresses, one key: Alice's id.
+    expect(asked).toEqual([`socket-ticket:${alice.id}`, `socket-ticket:${alice.id}`, `socket-ticket:${bob.id}`]);
+  });
+
+  it("the real limiter refuses a user's tickets past its budget, and another user still gets one", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const statuses: number[] = [];
+    // Up to two windows' worth: a window that resets mid-loop cannot hide the limit.
+    for (let i = 0; i < 130 && !statuses.includes(429); i++)
+      statuses.push((await api("/v1/auth/socket-ticket", { token: alice.accessToken, body: {} })).status);
+    expect(statuses).toContain(429);
+    expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(1);
+    expect((await api("/v1/auth/socket-ticket", { token: bob.accessToken, body: {} })).status).toBe(201);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Issue 11.1 / 11.2: one small frame must not make the room send a flood. A replay sends at most
- * `chatReplayPage` messages and then `more`; `sync` frames are rate limited per socket; `typing` is
+ * `chatReplayPage` messages and then `more`; `sync` frames are rate limited per user; `typing` is
  * forwarded at most once per user per `chatTypingIntervalSec`.
  */
 import { runInDurableObject } from "cloudflare:test";

@@ -71,4 +71,29 @@ describe("chat rooms and blocks", () => {
       (await api(`/v1/rooms/${room.id}/members`, { token: alice.accessToken, body: { userId: carol.id } })).status,
     ).toBe(201);
   });
+
+  it("someone who left a group cannot rejoin while a member blocks them (403); they can once it is lifted", async () => {
+    const [alice, bob, carol] = [await signup(), await signup(), await signup()];
+    const room = await createGroup(alice, [bob, carol]);
+    const leave = await api(`/v1/rooms/${room.id}/members/me`, { method: "DELETE", token: bob.accessToken });
+    expect(leave.status).toBe(204);
+    // Carol, an ordinary member (not the owner), blocks Bob.
+    await block(carol, bob.id);
+    const rejoin = () =>
+      api<RoomBody>(`/v1/rooms/${room.id}/members`, { token: bob.accessToken, body: { userId: "me" } });
+    const p = expectProblem(await rejoin(), 403, "forbidden");
+    expect(p.errors).toEqual([{ path: "userId", message: expect.any(String) }]);
+    expect((await api<RoomBody>(`/v1/rooms/${room.id}`, { token: alice.accessToken })).body.members).toHaveLength(2);
+    await unblock(carol, bob.id);
+    expect((await rejoin()).status).toBe(201);
+  });
+
+  it("a leaver who blocked a member may still rejoin (as the blocker may put them in a group)", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const room = await createGroup(alice, [bob]);
+    await api(`/v1/rooms/${room.id}/members/me`, { method: "DELETE", token: bob.accessToken });
+    await block(bob, alice.id);
+    const res = await api<RoomBody>(`/v1/rooms/${room.id}/members`, { token: bob.accessToken, body: { userId: "me" } });
+    expect(res.status).toBe(201);
+  });
 });
