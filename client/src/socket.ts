@@ -1,7 +1,7 @@
 /**
  * One reconnecting WebSocket (chat rooms and live collection feeds): auth by a single-use socket
  * ticket only (an access token never goes in a URL), exponential backoff with jitter, heartbeat
- * pings, 4401 → refresh and reconnect, 4403 → stop and tell the app, paused in the background.
+ * pings, 4401 → refresh and reconnect, 4403 and 4429 → stop and tell the app, paused in the background.
  */
 import type { Auth } from "./auth.js";
 import { OutpostError } from "./errors.js";
@@ -199,6 +199,10 @@ export class LiveSocket {
     if (!this.wanted || this.paused) return;
     if (code === 4403)
       return this.halt(new OutpostError(403, "forbidden", "The server closed the socket: no longer allowed here."));
+    // The user holds too many sockets on this room or feed and this was the quietest: reconnecting
+    // would only close another one.
+    if (code === 4429)
+      return this.halt(new OutpostError(429, "rate_limited", "Too many open sockets for this user here."));
     if (this.h.onClose?.(code)) return;
     if (code === 4401) {
       // The session behind the socket ended or its token expired: refresh once; signed out → stop.

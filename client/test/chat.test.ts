@@ -137,6 +137,34 @@ describe("chat", () => {
     b.close();
   });
 
+  it("4429 (too many sockets of this user on the room): the quietest stops instead of fighting back", async () => {
+    const { a, roomId } = await pair();
+    const creds = { email: a.user!.email!, password: PASSWORD };
+    const devices: TestClient[] = [];
+    const rooms: Room[] = [];
+    let stopped: Promise<unknown[]> | undefined;
+    // One socket more than the server's per-user cap (limits.socketsPerUserPerObject = 8).
+    for (let i = 0; i < 9; i++) {
+      const d = client();
+      await d.auth.signInWithPassword(creds);
+      const r = d.room(roomId);
+      stopped ??= next(r, "stopped");
+      const ready = next(r, "ready");
+      r.connect();
+      await ready;
+      devices.push(d);
+      rooms.push(r);
+      if (i === 0) await new Promise((res) => setTimeout(res, 50)); // the first is the quietest
+    }
+    const [err] = await stopped!;
+    expect((err as OutpostError).code).toBe("rate_limited");
+    // It stays down: the others keep their sockets and still work.
+    const m = await rooms[8]!.send({ text: "still here" });
+    expect(m.seq).toBeGreaterThan(0);
+    for (const d of devices) d.close();
+    a.close();
+  });
+
   it("4401: refresh once and reconnect; when the session is over, stop and sign out", async () => {
     const { a, b, sa, roomId } = await pair();
     const ra = a.room(roomId);

@@ -11,7 +11,10 @@ const OPEN = 1;
 export const CLOSE_SESSION_ENDED = 4401;
 /** Close code: no frame and no ping for longer than the heartbeat timeout. */
 export const CLOSE_HEARTBEAT = 4408;
-/** Close code: the user opened more sockets on this object than `limits.socketsPerUserPerObject`; this was the quietest. */
+/**
+ * Close code: the user opened more sockets on this object than `limits.socketsPerUserPerObject`;
+ * this was the quietest.
+ */
 export const CLOSE_TOO_MANY_SOCKETS = 4429;
 
 /** The exact ping the runtime answers without waking the object; any other spelling of a ping is answered awake. */

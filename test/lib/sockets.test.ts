@@ -119,7 +119,8 @@ describe("socket module", () => {
     });
   });
 
-  it("a user past the per-object cap loses their quietest socket (4429), handed on once; others keep theirs", async () => {
+  // The closed socket is handed to socketClosed once; other users keep theirs.
+  it("a user past the per-object cap loses their quietest socket (4429)", async () => {
     const cap = limits.socketsPerUserPerObject;
     const { closes, events, openCount, bobOpen } = await withState(async (state) => {
       const sockets = new Sockets(state, env);
@@ -149,7 +150,7 @@ describe("socket module", () => {
 });
 
 describe("socket module: the per-user cap on a live-data hub", () => {
-  it(`a user's ${limits.socketsPerUserPerObject + 1}th subscription on one hub closes their quietest with 4429`, async () => {
+  it(`subscription ${limits.socketsPerUserPerObject + 1} of a user on one hub closes their quietest (4429)`, async () => {
     const user = await signup();
     const sockets: LiveSocket[] = [];
     try {

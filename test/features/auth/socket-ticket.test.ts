@@ -220,7 +220,8 @@ describe("socket tickets: rate limited per user", () => {
     return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null };
   }
 
-  it("a user over the budget gets 429 rate_limited with Retry-After; the key is the user, not the address", async () => {
+  // The limiter's key is the user, not the address.
+  it("a user over the budget gets 429 rate_limited with Retry-After", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const asked: string[] = [];
     const limiter: RateLimit = {

@@ -72,7 +72,8 @@ describe("chat rooms and blocks", () => {
     ).toBe(201);
   });
 
-  it("someone who left a group cannot rejoin while a member blocks them (403); they can once it is lifted", async () => {
+  // 403 while the block stands; they can once it is lifted.
+  it("someone who left a group cannot rejoin while a member blocks them", async () => {
     const [alice, bob, carol] = [await signup(), await signup(), await signup()];
     const room = await createGroup(alice, [bob, carol]);
     const leave = await api(`/v1/rooms/${room.id}/members/me`, { method: "DELETE", token: bob.accessToken });
