@@ -150,7 +150,7 @@ describe("socket module", () => {
 });
 
 describe("socket module: the per-user cap on a live-data hub", () => {
-  it(`subscription ${limits.socketsPerUserPerObject + 1} of a user on one hub closes their quietest (4429)`, async () => {
+  it(`subscription ${limits.socketsPerUserPerObject + 1} of one user on a hub closes the quietest`, async () => {
     const user = await signup();
     const sockets: LiveSocket[] = [];
     try {
