@@ -9,6 +9,7 @@ import { limits } from "../../config";
 import type { AppEnv, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { safeEqualStr } from "../../lib/crypto";
+import { checkRate } from "../../middleware/rate-limit";
 import { assertNotRevoked } from "./revocations";
 import { consumeSocketTicket } from "./sessions";
 import { verifyAccessTokenIssued } from "./tokens";
@@ -101,6 +102,11 @@ function authenticate(opts: AuthOptions) {
     }
     if (p?.kind === "user") {
       await assertNotRevoked(c.var.db, p.userId, iat ?? 0, (work) => c.executionCtx.waitUntil(work));
+      // A socket opened with the token itself took no ticket: it spends from the same per-user
+      // budget as a ticket, so reconnect storms are bounded whichever way a client authenticates.
+      if (opts.socket && token) {
+        await checkRate(c.env, "REFRESH_LIMITER", `socket-ticket:${p.userId}`, limits.socketTicketsPeriodSec);
+      }
     }
     c.set("principal", p);
     await next();
