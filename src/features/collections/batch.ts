@@ -26,7 +26,7 @@ import { access, narrower, ownerFilter, type RecordRow, visible } from "./access
 import type { Change } from "./live";
 import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
-import { logChange, loggedId, sameFields, selectValues } from "./writes";
+import { afterCommit, logChange, loggedId, sameFields, selectValues, type Writer } from "./writes";
 
 // --- request ---------------------------------------------------------------------------------
 
@@ -367,25 +367,23 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
 // --- entry -----------------------------------------------------------------------------------
 
 /**
- * Applies `ops` as one D1 batch; on a failed precondition, throws the first failing operation's
- * error (`errors[0].path` = `operations.<index>`) and nothing is written. When the records change
- * between the failed write and its explanation, the write is tried once more.
+ * Applies `ops` as one D1 batch, then the write path's after-commit step (`afterCommit`); on a
+ * failed precondition, throws the first failing operation's error (`errors[0].path` =
+ * `operations.<index>`) and nothing is written. When the records change between the failed write
+ * and its explanation, the write is tried once more.
  */
-export async function applyBatch(
-  db: Database,
-  p: Principal,
-  ops: BatchOperation[],
-): Promise<{ results: BatchItemResult[]; changes: Change[] }> {
+export async function applyBatch(w: Writer, p: Principal, ops: BatchOperation[]): Promise<BatchItemResult[]> {
+  const db = w.db;
   const planned = plan(p, ops);
   for (let attempt = 0; attempt < 2; attempt++) {
     const built = build(db, p, planned);
     try {
       const r = await runBatch(db, built.statements);
       const out = built.results.map((read) => read(r));
-      return {
-        results: out.map((x) => x.item),
-        changes: out.flatMap((x, i) => (x.change ? [{ collection: planned[i]!.col, ...x.change }] : [])),
-      };
+      afterCommit(w, {
+        changes: out.flatMap((x, i): Change[] => (x.change ? [{ collection: planned[i]!.col, ...x.change }] : [])),
+      });
+      return out.map((x) => x.item);
     } catch (e) {
       if (!isGuardFailure(e)) throw e;
       const why = await explain(db, p, planned);

@@ -1,6 +1,7 @@
 /**
- * Record writes: create, update, delete and account cleanup. Every write goes out in one D1 batch
- * together with its change-log row (see `logChange`).
+ * Record writes: create, update, delete and account cleanup, the one path every writer takes (routes,
+ * `/v1/batch`, the console, account deletion). Every write goes out in one D1 batch together with its
+ * change-log row (see `logChange`), then `afterCommit` tells the live-data hubs.
  */
 import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
 import { type Database, runBatch } from "../../db";
@@ -11,8 +12,35 @@ import { newId, nowIso } from "../../lib/ids";
 import type { DeletionHook } from "../../lifecycle";
 import { userExists, userExistsSql } from "../auth";
 import { type Access, access, etag, narrower, notFound, ownerFilter, type RecordRow, visible } from "./access";
-import { closeLiveSessionSockets, notifyEveryone } from "./live";
+import { type Change, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
 import { type Collection, collections } from "./registry";
+
+/** Who writes, and how work after the answer runs (the request's `waitUntil`). */
+export interface Writer {
+  db: Database;
+  env: Env;
+  waitUntil: (work: Promise<unknown>) => void;
+}
+
+/**
+ * What a committed write hands to the step after it: its changes (collection, owner, change-log seq),
+ * or `everyone` for a cascade that logged many records' changes without reading their seqs back.
+ */
+export type Committed = { changes: Change[] } | { everyone: true };
+
+/**
+ * The step after every committed record write: the live-data hubs that may show it are told. This
+ * is the one place where whatever must follow a write (hooks, webhooks) plugs in. Never throws.
+ */
+export async function afterCommitted(env: Env, committed: Committed): Promise<void> {
+  await ("everyone" in committed ? notifyEveryone(env) : notifyHubs(env, committed.changes));
+}
+
+/** Runs `afterCommitted` after the answer (`waitUntil`): a write never waits on the fan-out. */
+export function afterCommit(w: Writer, committed: Committed): void {
+  if ("changes" in committed && committed.changes.length === 0) return;
+  w.waitUntil(afterCommitted(w.env, committed));
+}
 
 /**
  * What a write did, for its answer and for the live-data notification (`seq`: its change-log row; null = nothing
@@ -117,7 +145,7 @@ const conflictingId = (col: Collection) =>
  * change-log row: a tombstone keeps an id taken), and the stored row is read back. The same owner
  * sending the same fields again gets the stored record (`created: false`); anything else is 409.
  */
-export async function createRecord(
+export async function commitCreate(
   db: Database,
   col: Collection,
   p: Principal | null,
@@ -214,7 +242,7 @@ async function explainMiss(
  * Updates a record: `values` are merged (PATCH) or are the whole record (PUT). The owner and
  * If-Match checks sit in the UPDATE's WHERE, so of concurrent conditional writes exactly one wins.
  */
-export async function updateRecord(
+export async function commitUpdate(
   db: Database,
   col: Collection,
   p: Principal | null,
@@ -242,7 +270,7 @@ export async function updateRecord(
 }
 
 /** Deletes a record, leaving a tombstone in the change log for sync. */
-export async function deleteRecord(
+export async function commitDelete(
   db: Database,
   col: Collection,
   p: Principal | null,
@@ -263,6 +291,47 @@ export async function deleteRecord(
   return explainMiss(db, col, p, id, acc);
 }
 
+// --- the write path: commit, then the after-commit step -----------------------------------------
+
+/** Creates a record (see `commitCreate`) and notifies the hubs. */
+export async function createRecord(
+  w: Writer,
+  col: Collection,
+  p: Principal | null,
+  input: Record<string, unknown>,
+): Promise<Created> {
+  const r = await commitCreate(w.db, col, p, input);
+  afterCommit(w, { changes: r.seq === null ? [] : [{ collection: col, ownerId: r.record.ownerId, seq: r.seq }] });
+  return r;
+}
+
+/** Updates a record (see `commitUpdate`) and notifies the hubs. */
+export async function updateRecord(
+  w: Writer,
+  col: Collection,
+  p: Principal | null,
+  id: string,
+  values: Record<string, unknown>,
+  ifMatch: number[] | null,
+): Promise<Updated> {
+  const r = await commitUpdate(w.db, col, p, id, values, ifMatch);
+  afterCommit(w, { changes: [{ collection: col, ownerId: r.record.ownerId, seq: r.seq }] });
+  return r;
+}
+
+/** Deletes a record (see `commitDelete`) and notifies the hubs. */
+export async function deleteRecord(
+  w: Writer,
+  col: Collection,
+  p: Principal | null,
+  id: string,
+  ifMatch: number[] | null,
+): Promise<Deleted> {
+  const r = await commitDelete(w.db, col, p, id, ifMatch);
+  afterCommit(w, { changes: [{ collection: col, ownerId: r.ownerId, seq: r.seq }] });
+  return r;
+}
+
 /**
  * Removes every record of a deleted account, in the batch that deletes the user, leaving
  * tombstones (without the owner id) so other readers' sync drops those records too.
@@ -277,7 +346,10 @@ export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
     // Subscribers of collections listed across owners get the tombstones; the user's own
     // subscription sockets close (4401: every session ended).
     after: async () => {
-      await Promise.all([notifyEveryone(env), closeLiveSessionSockets({ env, db, userId, sessions: "all" })]);
+      await Promise.all([
+        afterCommitted(env, { everyone: true }),
+        closeLiveSessionSockets({ env, db, userId, sessions: "all" }),
+      ]);
     },
   };
 };

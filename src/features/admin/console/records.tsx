@@ -15,7 +15,18 @@ import { recordAudit } from "../service";
 import { collectionOf } from "./collections";
 import type { ConsoleEnv } from "./context";
 import { type FieldInput, fieldInputs, formToValues } from "./forms";
-import { actor, type FieldErrors, fieldErrors, form, idParam, page, redirect, SERVICE, unconfirmed } from "./page";
+import {
+  actor,
+  type FieldErrors,
+  fieldErrors,
+  form,
+  idParam,
+  page,
+  redirect,
+  SERVICE,
+  unconfirmed,
+  writer,
+} from "./page";
 import { ActionForm, ErrorBox, fmtDate, P, short } from "./ui";
 
 const Input: FC<{ f: FieldInput }> = ({ f }) => {
@@ -141,7 +152,7 @@ records.post("/:name/:id", async (c) => {
   };
   if (!parsed.success) return again("Not saved: some fields are not valid.", fieldErrors("body", parsed.issues));
   try {
-    await updateRecord(c.var.db, col, SERVICE, id, parsed.output, Number.isSafeInteger(version) ? [version] : null);
+    await updateRecord(writer(c), col, SERVICE, id, parsed.output, Number.isSafeInteger(version) ? [version] : null);
   } catch (e) {
     if (e instanceof AppError && e.code === "version_conflict")
       return again("Not saved: someone changed this record meanwhile. Review it and save again.", undefined, 412);
@@ -164,7 +175,7 @@ records.post("/:name/:id/delete", async (c) => {
     `${P}/collections/${col.name}/${id}`,
   );
   if (ask) return ask;
-  await deleteRecord(c.var.db, col, SERVICE, id, null);
+  await deleteRecord(writer(c), col, SERVICE, id, null);
   await recordAudit(c.var.db, actor(c), { action: "record.delete", target: `${col.name}:${id}` });
   return redirect(c, `${P}/collections/${col.name}`, "record-deleted");
 });
