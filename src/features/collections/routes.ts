@@ -11,6 +11,7 @@ import { AppError } from "../../errors";
 import { describe, IdParam, validate } from "../../lib/validation";
 import { idempotency } from "../../middleware/idempotency";
 import { rateLimitAnonymous } from "../../middleware/rate-limit";
+import { serviceAudit } from "../../middleware/service-audit";
 import { optionalAuth, requireAuth, requireSocketUser, userOf } from "../auth";
 import { etag } from "./access";
 import { applyBatch, BatchBody, BatchResult } from "./batch";
@@ -59,11 +60,15 @@ const requireCaller = createMiddleware<AppEnv>(async (c, next) => {
 });
 const callerFor = (rule: Rule) => (rule === "public" ? optionalAuth : every(optionalAuth, requireCaller));
 
-/** The request as a writer: its database, and its `waitUntil` for the step after the commit. */
+/**
+ * The request as a writer: its database, its `waitUntil` for the step after the commit, and for the
+ * service key an audit row in each write's batch.
+ */
 const writerOf = (c: Context<AppEnv>): Writer => ({
   db: c.var.db,
   env: c.env,
   waitUntil: (work) => c.executionCtx.waitUntil(work),
+  audit: serviceAudit(c),
 });
 
 const isUpgrade = (c: Context<AppEnv>) => c.req.header("upgrade")?.toLowerCase() === "websocket";

@@ -4,6 +4,7 @@
  * change-log row (see `logChange`), then `afterCommit` tells the live-data hubs.
  */
 import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, runBatch } from "../../db";
 import { recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
@@ -15,11 +16,25 @@ import { type Access, access, etag, narrower, notFound, ownerFilter, type Record
 import { type Change, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
 import { type Collection, collections } from "./registry";
 
+/**
+ * The audit row of a write, for the write's own batch; `when` makes it conditional on the write
+ * (`WROTE`, placed right after the write's statement).
+ */
+export type WriteAudit = (
+  e: { action: string; target: string; detail?: Record<string, unknown> },
+  when: SQL,
+) => BatchItem<"sqlite">;
+
+/** True right after a statement that changed at least one row (SQLite's `changes()`). */
+export const WROTE = sql`changes() > 0`;
+
 /** Who writes, and how work after the answer runs (the request's `waitUntil`). */
 export interface Writer {
   db: Database;
   env: Env;
   waitUntil: (work: Promise<unknown>) => void;
+  /** Set when the write leaves an audit row (the console, the service key): it rides in the write's batch. */
+  audit?: WriteAudit | undefined;
 }
 
 /**
@@ -32,7 +47,7 @@ export type Committed = { changes: Change[] } | { everyone: true };
  * The step after every committed record write: the live-data hubs that may show it are told. This
  * is the one place where whatever must follow a write (hooks, webhooks) plugs in. Never throws.
  */
-export async function afterCommitted(env: Env, committed: Committed): Promise<void> {
+async function afterCommitted(env: Env, committed: Committed): Promise<void> {
   await ("everyone" in committed ? notifyEveryone(env) : notifyHubs(env, committed.changes));
 }
 
@@ -150,6 +165,7 @@ export async function commitCreate(
   col: Collection,
   p: Principal | null,
   input: Record<string, unknown>,
+  audit?: WriteAudit,
 ): Promise<Created> {
   if (access(col.rules.create, p).kind === "denied")
     throw new AppError("forbidden", `Only the service key may create ${col.name} records.`);
@@ -160,6 +176,8 @@ export async function commitCreate(
   const row: Record<string, unknown> = { ...body, id, ownerId, createdAt: now, updatedAt: now, version: 1 };
   const change = { seq: null, collection: col.name, recordId: id, ownerId, version: 1, deleted: false, changedAt: now };
   const ownerLives = p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined;
+  // After the change-log row: recorded only when the record was written.
+  const audited = audit ? [audit({ action: "record.create", target: `${col.name}:${id}` }, WROTE)] : [];
 
   if (clientId === undefined) {
     const [inserted, logged] = await runBatch(db, [
@@ -171,6 +189,7 @@ export async function commitCreate(
         .insert(recordChanges)
         .select(selectValues(recordChanges, change, ownerLives))
         .returning({ seq: recordChanges.seq }),
+      ...audited,
     ]);
     const rec = (inserted as RecordRow[])[0];
     if (!rec) throw new AppError("unauthorized", "This account no longer exists.");
@@ -179,7 +198,7 @@ export async function commitCreate(
 
   const t = col.table;
   const fresh = not(loggedId(db, col, id));
-  const [, logged, stored] = await runBatch(db, [
+  const [, logged, ...rest] = await runBatch(db, [
     db
       .insert(t)
       .select(selectValues(t, row, and(fresh, ownerLives)))
@@ -203,10 +222,11 @@ export async function commitCreate(
         ),
       )
       .returning({ seq: recordChanges.seq }),
+    ...audited,
     db.select().from(t).where(eq(t.id, id)),
   ]);
   const seq = (logged as { seq: number }[])[0]?.seq;
-  const rec = (stored as RecordRow[])[0];
+  const rec = (rest.at(-1) as RecordRow[])[0];
   if (seq !== undefined && rec) return { record: rec, created: true, seq };
   // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
   if (rec && p && rec.ownerId === ownerId && sameFields(col, rec, body))
@@ -249,6 +269,7 @@ export async function commitUpdate(
   id: string,
   values: Record<string, unknown>,
   ifMatch: number[] | null,
+  audit?: WriteAudit,
 ): Promise<Updated> {
   const t = col.table;
   const acc = narrower(access(col.rules.read, p), access(col.rules.update, p));
@@ -262,6 +283,14 @@ export async function commitUpdate(
         .set({ ...values, updatedAt: now, version: sql`${t.version} + 1` })
         .where(where)
         .returning(),
+      ...(audit
+        ? [
+            audit(
+              { action: "record.update", target: `${col.name}:${id}`, detail: { fields: Object.keys(values) } },
+              WROTE,
+            ),
+          ]
+        : []),
     ]);
     const row = (updated as RecordRow[])[0];
     if (row) return { record: row, seq: (logged as { seq: number }[])[0]!.seq };
@@ -276,6 +305,7 @@ export async function commitDelete(
   p: Principal | null,
   id: string,
   ifMatch: number[] | null,
+  audit?: WriteAudit,
 ): Promise<Deleted> {
   const t = col.table;
   const acc = narrower(access(col.rules.read, p), access(col.rules.delete, p));
@@ -284,6 +314,7 @@ export async function commitDelete(
     const [, logged, deleted] = await runBatch(db, [
       ...logChange(db, col, where, nowIso(), true),
       db.delete(t).where(where).returning({ ownerId: t.ownerId }),
+      ...(audit ? [audit({ action: "record.delete", target: `${col.name}:${id}` }, WROTE)] : []),
     ]);
     const gone = (deleted as { ownerId: string | null }[])[0];
     if (gone) return { ownerId: gone.ownerId, seq: (logged as { seq: number }[])[0]!.seq };
@@ -300,7 +331,7 @@ export async function createRecord(
   p: Principal | null,
   input: Record<string, unknown>,
 ): Promise<Created> {
-  const r = await commitCreate(w.db, col, p, input);
+  const r = await commitCreate(w.db, col, p, input, w.audit);
   afterCommit(w, { changes: r.seq === null ? [] : [{ collection: col, ownerId: r.record.ownerId, seq: r.seq }] });
   return r;
 }
@@ -314,7 +345,7 @@ export async function updateRecord(
   values: Record<string, unknown>,
   ifMatch: number[] | null,
 ): Promise<Updated> {
-  const r = await commitUpdate(w.db, col, p, id, values, ifMatch);
+  const r = await commitUpdate(w.db, col, p, id, values, ifMatch, w.audit);
   afterCommit(w, { changes: [{ collection: col, ownerId: r.record.ownerId, seq: r.seq }] });
   return r;
 }
@@ -327,7 +358,7 @@ export async function deleteRecord(
   id: string,
   ifMatch: number[] | null,
 ): Promise<Deleted> {
-  const r = await commitDelete(w.db, col, p, id, ifMatch);
+  const r = await commitDelete(w.db, col, p, id, ifMatch, w.audit);
   afterCommit(w, { changes: [{ collection: col, ownerId: r.ownerId, seq: r.seq }] });
   return r;
 }

