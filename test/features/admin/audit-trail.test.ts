@@ -158,7 +158,7 @@ describe("the service key on ordinary routes", () => {
     expect(await rowsOf(`posts:${missing}`)).toEqual([]);
   });
 
-  it("the audit row rides in the write's batch: when it cannot be written, the record is not written either", async () => {
+  it("the audit row rides in the write's batch: when it cannot be written, neither is the record", async () => {
     const u = await signup();
     const note = await createNote(u, { title: "untouched" });
     await env.DB.prepare(
