@@ -197,8 +197,8 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
   const audited = (o: Planned) => {
     if (!audit) return;
     const action = o.op === "create" ? "record.create" : o.op === "delete" ? "record.delete" : "record.update";
-    const detail = o.op === "update" || o.op === "replace" ? { fields: Object.keys(o.values), batch: true } : undefined;
-    push(audit({ action, target: `${o.col.name}:${o.id}`, detail: detail ?? { batch: true } }, WROTE));
+    const fields = o.op === "update" || o.op === "replace" ? { fields: Object.keys(o.values) } : {};
+    push(audit({ action, target: `${o.col.name}:${o.id}`, detail: { ...fields, batch: true } }, WROTE));
   };
   // A token outlives a deleted account by minutes: nothing is written for an account that is gone.
   if (p.kind === "user") push(guard(db, sql`${userExistsSql(p.userId)} = 0`));
