@@ -9,7 +9,10 @@ export type Principal = { kind: "user"; userId: string; sessionId: string; anony
 export interface AppEnv {
   Bindings: Env;
   Variables: {
+    /** Made by the server for every request (src/middleware/request-id.ts). */
     requestId: string;
+    /** The client's own `X-Request-Id`, when it sent a valid one (kept for the audit log). */
+    clientRequestId: string | null;
     config: Config;
     db: Database;
     /** Every feature's lifecycle parts (deletion hooks, socket closers), assembled at the root. */

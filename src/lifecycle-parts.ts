@@ -3,6 +3,7 @@
  * Assembled once here; `router.ts` puts the result on `c.var.lifecycle`, `scheduled.ts` runs the
  * cleanup tasks. Job handlers are assembled in `jobs.ts`.
  */
+import { adminParts } from "./features/admin";
 import { authParts } from "./features/auth";
 import { blocksParts } from "./features/blocks";
 import { chatParts } from "./features/chat";
@@ -11,4 +12,12 @@ import { filesParts } from "./features/files";
 import { assemble } from "./lifecycle";
 import { idempotencyParts } from "./middleware/idempotency";
 
-export const lifecycle = assemble([chatParts, collectionsParts, idempotencyParts, filesParts, blocksParts, authParts]);
+export const lifecycle = assemble([
+  chatParts,
+  collectionsParts,
+  idempotencyParts,
+  filesParts,
+  blocksParts,
+  authParts,
+  adminParts,
+]);

@@ -6,6 +6,7 @@
  * list (account deletion, ending sessions) gets it from `c.var.lifecycle`, never by importing the
  * other features.
  */
+import type { SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, primaryDb } from "./db";
 
@@ -68,6 +69,29 @@ export async function enqueue<J extends BaseJob>(env: Env, job: J): Promise<void
   await env.JOBS.send(job, { contentType: "json" });
 }
 
+// --- the audit trail ---------------------------------------------------------------------------
+
+/** The actor id of the service key in the audit log. */
+export const SERVICE_ACTOR = "service";
+
+/** One action for the audit log: who (an admin's user id, or `service`), what, to what, in which request. */
+export interface AuditEvent {
+  actorId: string;
+  /** `<resource>.<verb>`, e.g. `record.update`. */
+  action: string;
+  target: string;
+  requestId: string;
+  clientRequestId: string | null;
+  detail?: Record<string, unknown> | undefined;
+}
+
+/**
+ * The audit row of an action as a statement for the action's own D1 batch; with `when`, written only
+ * if it holds (e.g. `changes() > 0`: the statement before it wrote something). The admin feature keeps
+ * the log; another feature reaches it as `c.var.lifecycle.auditStatement`.
+ */
+type AuditStatement = (db: Database, e: AuditEvent, when?: SQL) => BatchItem<"sqlite">;
+
 // --- what a feature contributes, and the assembled whole -----------------------------------------
 
 /** What one feature adds to the lifecycle; every part is optional. */
@@ -75,6 +99,8 @@ export interface FeatureParts {
   deletionHooks?: DeletionHook[];
   cleanupTasks?: ScheduledTask[];
   sessionSocketClosers?: SessionSocketCloser[];
+  /** The feature that keeps the audit log (exactly one). */
+  auditStatement?: AuditStatement;
 }
 
 /** Every feature's parts, assembled once at the root and put on `c.var.lifecycle`. */
@@ -82,10 +108,14 @@ export interface Lifecycle {
   /** In order: each runs before the account's batch, their statements join it. */
   deletionHooks: DeletionHook[];
   sessionSocketClosers: SessionSocketCloser[];
+  auditStatement: AuditStatement;
 }
 
 export function assemble(parts: FeatureParts[]): Lifecycle & { cleanupTasks: ScheduledTask[] } {
+  const audits = parts.flatMap((p) => (p.auditStatement ? [p.auditStatement] : []));
+  if (audits.length !== 1) throw new Error(`exactly one feature keeps the audit log (found ${audits.length})`);
   return {
+    auditStatement: audits[0]!,
     deletionHooks: parts.flatMap((p) => p.deletionHooks ?? []),
     sessionSocketClosers: parts.flatMap((p) => p.sessionSocketClosers ?? []),
     cleanupTasks: parts.flatMap((p) => p.cleanupTasks ?? []),

@@ -2,7 +2,6 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { getConfig } from "./config";
 import { BOOKMARK_HEADER, createDb, openSession } from "./db";
@@ -18,6 +17,7 @@ import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
 import { deviceRoutes } from "./features/push";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system";
 import { lifecycle } from "./lifecycle-parts";
+import { requestIds } from "./middleware/request-id";
 
 const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
 
@@ -57,15 +57,8 @@ function buildApp() {
   // The admin console: its own app (pages, its own security headers, no CORS), ahead of the API's middleware.
   app.mount("/admin", createConsole(lifecycle).fetch, { replaceRequest: false });
 
-  const setRequestId = requestId({ headerName: "X-Request-Id", limitLength: 128 });
-  app.use((c, next) => {
-    if (!isUpgrade(c.req.raw)) return setRequestId(c, next);
-    // Upgrades: the id is only recorded (the problem renderer puts it on a refusal); a 101 from
-    // the room object has immutable headers.
-    const incoming = c.req.header("x-request-id");
-    c.set("requestId", incoming && /^[\w\-=]{1,128}$/.test(incoming) ? incoming : crypto.randomUUID());
-    return next();
-  });
+  // The server's own id on every request (logs, problem+json `instance`, audit rows); a client's is kept apart.
+  app.use(requestIds<AppEnv>());
   app.use(async (c, next) => {
     c.set("config", getConfig(c.env));
     c.set("lifecycle", lifecycle);

@@ -223,6 +223,18 @@ describe("query budget: collections (notes)", () => {
     expectBudget(m, 1, "create record");
   });
 
+  it("a service-key update: 1 round trip (its audit row rides in the write's batch, issue 23.4)", async () => {
+    const created = await api("/v1/collections/notes/records", { token: user.accessToken, body: { title: "audited" } });
+    const m = await measure(`/v1/collections/notes/records/${created.body.id}`, {
+      method: "PATCH",
+      token: serviceKey(),
+      body: { title: "changed by a server" },
+    });
+    expect(m.status, JSON.stringify(m.body)).toBe(200);
+    expect(m.counter.batches).toBe(1);
+    expectBudget(m, 1, "service-key update");
+  });
+
   it("GET record: 1 query", async () => {
     const created = await api("/v1/collections/notes/records", { token: user.accessToken, body: { title: "read me" } });
     expect(created.status).toBe(201);

@@ -16,9 +16,12 @@ export const auditLog = sqliteTable(
     /** What it was done to (`user:<id>`, `notes:<id>`, `room:<id>#<seq>`...). */
     target: text("target").notNull(),
     at: text("at").notNull(),
+    /** The server's id of the request that did it. */
     requestId: text("request_id").notNull(),
     /** Optional details as JSON (the fields a PATCH set, a push's title...). */
     detail: text("detail"),
+    /** The `X-Request-Id` the client sent, if any (never used as the request's own id). */
+    clientRequestId: text("client_request_id"),
   },
   (t) => [index("audit_log_target_idx").on(t.target, t.id)],
 );

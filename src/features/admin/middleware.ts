@@ -32,5 +32,9 @@ export const requireAdmin = every(requireAuth, adminStandingCheck);
 export function actorOf(c: { var: AppEnv["Variables"] }): Actor {
   const p = c.var.principal;
   if (!p) throw new AppError("unauthorized");
-  return { id: p.kind === "service" ? SERVICE_ACTOR : p.userId, requestId: c.var.requestId };
+  return {
+    id: p.kind === "service" ? SERVICE_ACTOR : p.userId,
+    requestId: c.var.requestId,
+    clientRequestId: c.var.clientRequestId,
+  };
 }

@@ -107,8 +107,10 @@ export const adminRoutes = new Hono<AppEnv>()
       summary: "The audit log of admin actions, newest first (admin)",
       auth: "service",
       description:
-        "Every admin action, from the API and the console: " +
-        "`{ id, actorId, action, target, at, requestId, detail? }`; `actorId` is `service` for the service key.",
+        "Every admin action, from the API and the console, console sign-ins and views of private data, and the " +
+        "service key's writes: `{ id, actorId, action, target, at, requestId, clientRequestId?, detail? }`; " +
+        "`actorId` is `service` for the service key, `requestId` is the server's, `clientRequestId` the " +
+        "`X-Request-Id` the client sent.",
       responses: { 200: { description: "A page of entries", schema: AuditList }, ...refused },
     }),
     requireAdmin,

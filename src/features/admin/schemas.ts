@@ -45,6 +45,8 @@ export const AuditEntry = v.object({
   target: v.string(),
   at: v.string(),
   requestId: v.string(),
+  /** The `X-Request-Id` the client sent, when it sent a valid one. */
+  clientRequestId: v.optional(v.string()),
   detail: v.optional(v.record(v.string(), v.unknown())),
 });
 export type AuditEntry = v.InferOutput<typeof AuditEntry>;

@@ -3,7 +3,7 @@
  * overview. Other features' tables are read through their own exported queries; every admin
  * action writes one audit row, in the same batch as the action where the action is a batch here.
  */
-import { and, desc, eq, lt, sql } from "drizzle-orm";
+import { and, desc, eq, lt, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
 import { type Config, limits } from "../../config";
@@ -12,7 +12,7 @@ import { auditLog } from "../../db/schema";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
-import type { Lifecycle } from "../../lifecycle";
+import { type AuditEvent, type Lifecycle, SERVICE_ACTOR } from "../../lifecycle";
 import { deleteAccount } from "../account";
 import {
   deleteUserSessions,
@@ -38,13 +38,14 @@ import { createMailer, passwordResetMail } from "../mail";
 import { deviceCount } from "../push";
 import type { AdminUser, AdminUserDetail, AuditEntry, PatchUser } from "./schemas";
 
-/** Who acts: an admin's user id, or `service` for the service key. */
+/** Who acts: an admin's user id, or `service` for the service key; the request (and the client's own id). */
 export interface Actor {
   id: string;
   requestId: string;
+  clientRequestId: string | null;
 }
 
-export const SERVICE_ACTOR = "service";
+export { SERVICE_ACTOR };
 
 const toAdminUser = (u: UserRow): AdminUser => ({ ...toUser(u), updatedAt: u.updatedAt });
 
@@ -59,17 +60,39 @@ interface AuditInput {
   detail?: Record<string, unknown> | undefined;
 }
 
-/** The audit row of an action, as a statement for the action's own batch. */
-function auditStatement(db: Database, actor: Actor, e: AuditInput) {
-  return db.insert(auditLog).values({
+/**
+ * The audit row of an event, as a statement for the action's own batch; with `when`, written only if
+ * it holds (INSERT ... SELECT ... WHERE). The lifecycle's `auditStatement`: other features use it too.
+ */
+export function auditEventStatement(db: Database, e: AuditEvent, when?: SQL) {
+  const row = {
     id: newId(),
-    actorId: actor.id,
+    actorId: e.actorId,
     action: e.action,
     target: e.target,
     at: nowIso(),
-    requestId: actor.requestId,
+    requestId: e.requestId,
     detail: e.detail ? JSON.stringify(e.detail) : null,
-  });
+    clientRequestId: e.clientRequestId,
+  };
+  if (!when) return db.insert(auditLog).values(row);
+  // The columns in the table's order (drizzle names them all in INSERT ... SELECT).
+  return db.insert(auditLog).select(
+    sql`SELECT ${row.id}, ${row.actorId}, ${row.action}, ${row.target}, ${row.at}, ${row.requestId}, ${row.detail},
+        ${row.clientRequestId} WHERE ${when}`,
+  );
+}
+
+const eventOf = (actor: Actor, e: AuditInput): AuditEvent => ({
+  actorId: actor.id,
+  requestId: actor.requestId,
+  clientRequestId: actor.clientRequestId,
+  ...e,
+});
+
+/** The audit row of an action, as a statement for the action's own batch (`when`: see `auditEventStatement`). */
+export function auditStatement(db: Database, actor: Actor, e: AuditInput, when?: SQL) {
+  return auditEventStatement(db, eventOf(actor, e), when);
 }
 
 /**
@@ -77,14 +100,13 @@ function auditStatement(db: Database, actor: Actor, e: AuditInput) {
  * find no such user, nothing is recorded for a target that was never there.
  */
 function userAuditStatement(db: Database, actor: Actor, userId: string, e: Omit<AuditInput, "target">) {
-  const detail = e.detail ? JSON.stringify(e.detail) : null;
-  return db.insert(auditLog).select(
-    sql`SELECT ${newId()}, ${actor.id}, ${e.action}, ${`user:${userId}`}, ${nowIso()}, ${actor.requestId}, ${detail}
-        WHERE ${userExistsSql(userId)}`,
-  );
+  return auditStatement(db, actor, { ...e, target: `user:${userId}` }, userExistsSql(userId));
 }
 
-/** Records an action that another feature carried out (its own write already committed). */
+/**
+ * Records an action that writes nothing to D1 itself (a view of private data, a queued push, a mail), or
+ * whose write is not D1's (a Durable Object's). A D1 write carries its row in its own batch instead.
+ */
 export async function recordAudit(db: Database, actor: Actor, e: AuditInput): Promise<void> {
   await auditStatement(db, actor, e);
 }
@@ -105,6 +127,7 @@ function toAuditEntry(r: typeof auditLog.$inferSelect): AuditEntry {
     target: r.target,
     at: r.at,
     requestId: r.requestId,
+    ...(r.clientRequestId ? { clientRequestId: r.clientRequestId } : {}),
     ...(detail ? { detail } : {}),
   };
 }

@@ -1,6 +1,7 @@
 /** What the admin feature and its console ask of the users and sessions tables. */
 import { and, desc, eq, gt, lt, lte, or, sql } from "drizzle-orm";
-import type { Database } from "../../db";
+import type { BatchItem } from "drizzle-orm/batch";
+import { type Database, runBatch } from "../../db";
 import { sessions, users } from "../../db/schema";
 import { newId, nowIso } from "../../lib/ids";
 import { sessionLiveSql } from "./for-features";
@@ -72,10 +73,11 @@ export async function openConsoleSession(
   cookieHash: string,
   userAgent: string | null,
   ttlSec: number,
+  also: BatchItem<"sqlite">[] = [],
 ): Promise<string> {
   const now = nowIso();
   const id = newId();
-  await db.insert(sessions).values({
+  const opened = db.insert(sessions).values({
     id,
     userId,
     refreshHash: cookieHash,
@@ -84,6 +86,7 @@ export async function openConsoleSession(
     lastUsedAt: now,
     expiresAt: addSeconds(now, ttlSec),
   });
+  await runBatch(db, [opened, ...also]);
   return id;
 }
 

@@ -2,7 +2,7 @@
 import { and, desc, eq, gt, lte, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
-import type { Database } from "../../db";
+import { type Database, runBatch } from "../../db";
 import { refreshTokens, sessions, socketTickets, users, verificationTokens } from "../../db/schema";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
@@ -162,11 +162,19 @@ export async function refresh(
 }
 
 /** Revokes one session of a user. Returns false when the user has no such session. */
-export async function revokeSession(db: Database, userId: string, sessionId: string): Promise<boolean> {
-  const gone = await db
-    .delete(sessions)
-    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)))
-    .returning({ id: sessions.id });
+export async function revokeSession(
+  db: Database,
+  userId: string,
+  sessionId: string,
+  also: BatchItem<"sqlite">[] = [],
+): Promise<boolean> {
+  const [gone] = (await runBatch(db, [
+    db
+      .delete(sessions)
+      .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)))
+      .returning({ id: sessions.id }),
+    ...also,
+  ])) as [{ id: string }[]];
   return gone.length > 0;
 }
 

@@ -26,7 +26,16 @@ import { access, narrower, ownerFilter, type RecordRow, visible } from "./access
 import type { Change } from "./live";
 import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
-import { logChange, loggedId, sameFields, selectValues } from "./writes";
+import {
+  afterCommit,
+  logChange,
+  loggedId,
+  sameFields,
+  selectValues,
+  WROTE,
+  type WriteAudit,
+  type Writer,
+} from "./writes";
 
 // --- request ---------------------------------------------------------------------------------
 
@@ -177,13 +186,20 @@ interface Built {
   results: ((r: unknown[]) => { item: BatchItemResult; change: Omit<Change, "collection"> | null })[];
 }
 
-function build(db: Database, p: Principal, ops: Planned[]): Built {
+function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): Built {
   const now = nowIso();
   const ownerId = p.kind === "user" ? p.userId : null;
   const statements: BatchItem<"sqlite">[] = [];
   const results: Built["results"] = [];
   const push = (s: BatchItem<"sqlite">) => statements.push(s) - 1;
   const seqAt = (r: unknown[], i: number) => (r[i] as { seq: number }[])[0]?.seq ?? null;
+  /** The operation's audit row (when the writer keeps one), right after its write: only if it wrote. */
+  const audited = (o: Planned) => {
+    if (!audit) return;
+    const action = o.op === "create" ? "record.create" : o.op === "delete" ? "record.delete" : "record.update";
+    const fields = o.op === "update" || o.op === "replace" ? { fields: Object.keys(o.values) } : {};
+    push(audit({ action, target: `${o.col.name}:${o.id}`, detail: { ...fields, batch: true } }, WROTE));
+  };
   // A token outlives a deleted account by minutes: nothing is written for an account that is gone.
   if (p.kind === "user") push(guard(db, sql`${userExistsSql(p.userId)} = 0`));
 
@@ -195,6 +211,7 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
       if (!o.named) {
         const ins = push(db.insert(t).values(row).returning());
         const log = push(db.insert(recordChanges).values(change).returning({ seq: recordChanges.seq }));
+        audited(o);
         results.push((r) => ({ item: (r[ins] as RecordRow[])[0]!, change: { ownerId, seq: seqAt(r, log)! } }));
         continue;
       }
@@ -232,6 +249,7 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
           )
           .returning({ seq: recordChanges.seq }),
       );
+      audited(o);
       const sel = push(db.select().from(t).where(eq(t.id, o.id)));
       results.push((r) => {
         const seq = seqAt(r, log);
@@ -246,6 +264,7 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
     const log = push(insert);
     if (o.op === "delete") {
       const del = push(db.delete(t).where(where).returning({ ownerId: t.ownerId }));
+      audited(o);
       results.push((r) => ({
         item: { id: o.id, deleted: true },
         change: { ownerId: (r[del] as { ownerId: string | null }[])[0]!.ownerId, seq: seqAt(r, log)! },
@@ -258,6 +277,7 @@ function build(db: Database, p: Principal, ops: Planned[]): Built {
           .where(where)
           .returning(),
       );
+      audited(o);
       results.push((r) => {
         const rec = (r[upd] as RecordRow[])[0]!;
         return { item: rec, change: { ownerId: rec.ownerId, seq: seqAt(r, log)! } };
@@ -367,25 +387,23 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
 // --- entry -----------------------------------------------------------------------------------
 
 /**
- * Applies `ops` as one D1 batch; on a failed precondition, throws the first failing operation's
- * error (`errors[0].path` = `operations.<index>`) and nothing is written. When the records change
- * between the failed write and its explanation, the write is tried once more.
+ * Applies `ops` as one D1 batch, then the write path's after-commit step (`afterCommit`); on a
+ * failed precondition, throws the first failing operation's error (`errors[0].path` =
+ * `operations.<index>`) and nothing is written. When the records change between the failed write
+ * and its explanation, the write is tried once more.
  */
-export async function applyBatch(
-  db: Database,
-  p: Principal,
-  ops: BatchOperation[],
-): Promise<{ results: BatchItemResult[]; changes: Change[] }> {
+export async function applyBatch(w: Writer, p: Principal, ops: BatchOperation[]): Promise<BatchItemResult[]> {
+  const db = w.db;
   const planned = plan(p, ops);
   for (let attempt = 0; attempt < 2; attempt++) {
-    const built = build(db, p, planned);
+    const built = build(db, p, planned, w.audit);
     try {
       const r = await runBatch(db, built.statements);
       const out = built.results.map((read) => read(r));
-      return {
-        results: out.map((x) => x.item),
-        changes: out.flatMap((x, i) => (x.change ? [{ collection: planned[i]!.col, ...x.change }] : [])),
-      };
+      afterCommit(w, {
+        changes: out.flatMap((x, i): Change[] => (x.change ? [{ collection: planned[i]!.col, ...x.change }] : [])),
+      });
+      return out.map((x) => x.item);
     } catch (e) {
       if (!isGuardFailure(e)) throw e;
       const why = await explain(db, p, planned);

@@ -22,4 +22,4 @@ export type { Field } from "./define";
 export { getRecord, listRecords, recordCounts } from "./reads";
 export { type Collection, collections, findCollection } from "./registry";
 export { collectionSchemas } from "./schemas";
-export { deleteRecord, updateRecord } from "./writes";
+export { deleteRecord, updateRecord, type Writer } from "./writes";

@@ -11,16 +11,17 @@ import { AppError } from "../../errors";
 import { describe, IdParam, validate } from "../../lib/validation";
 import { idempotency } from "../../middleware/idempotency";
 import { rateLimitAnonymous } from "../../middleware/rate-limit";
+import { serviceAudit } from "../../middleware/service-audit";
 import { optionalAuth, requireAuth, requireSocketUser, userOf } from "../auth";
 import { etag } from "./access";
 import { applyBatch, BatchBody, BatchResult } from "./batch";
 import type { Rule } from "./define";
-import { type Change, hubKeyFor, hubStub, LIVE_HEADERS, liveScope, notifyHubs } from "./live";
+import { hubKeyFor, hubStub, LIVE_HEADERS, liveScope } from "./live";
 import { getRecord, listRecords } from "./reads";
 import { type Collection, collections, findCollection } from "./registry";
 import { collectionSchemas } from "./schemas";
 import { changesSince, sinceOf } from "./service";
-import { createRecord, deleteRecord, updateRecord } from "./writes";
+import { createRecord, deleteRecord, updateRecord, type Writer } from "./writes";
 
 /** `If-Match` → the versions it allows; null = any (absent or `*`). A tag that is not `"<n>"` matches nothing. */
 function ifMatchVersions(header: string | undefined): number[] | null {
@@ -60,12 +61,15 @@ const requireCaller = createMiddleware<AppEnv>(async (c, next) => {
 const callerFor = (rule: Rule) => (rule === "public" ? optionalAuth : every(optionalAuth, requireCaller));
 
 /**
- * After a write's D1 batch committed: the live-data hubs that may show it are told, after the
- * answer (`waitUntil`), so a write never waits on the fan-out.
+ * The request as a writer: its database, its `waitUntil` for the step after the commit, and for the
+ * service key an audit row in each write's batch.
  */
-function afterCommit(c: Context<AppEnv>, changes: Change[]): void {
-  if (changes.length > 0) c.executionCtx.waitUntil(notifyHubs(c.env, changes));
-}
+const writerOf = (c: Context<AppEnv>): Writer => ({
+  db: c.var.db,
+  env: c.env,
+  waitUntil: (work) => c.executionCtx.waitUntil(work),
+  audit: serviceAudit(c),
+});
 
 const isUpgrade = (c: Context<AppEnv>) => c.req.header("upgrade")?.toLowerCase() === "websocket";
 
@@ -107,15 +111,14 @@ function recordRoutes(col: Collection) {
       validate("param", IdParam),
       validate("json", mode === "merge" ? schemas.patch : schemas.replace),
       async (c) => {
-        const { record, seq } = await updateRecord(
-          c.var.db,
+        const { record } = await updateRecord(
+          writerOf(c),
           col,
           c.var.principal,
           c.req.valid("param").id,
           c.req.valid("json"),
           ifMatchVersions(c.req.header("if-match")),
         );
-        afterCommit(c, [{ collection: col, ownerId: record.ownerId, seq }]);
         return c.json(record, 200, { etag: etag(record.version) });
       },
     );
@@ -148,8 +151,7 @@ function recordRoutes(col: Collection) {
       idempotency,
       validate("json", schemas.create),
       async (c) => {
-        const w = await createRecord(c.var.db, col, c.var.principal, c.req.valid("json"));
-        if (w.seq !== null) afterCommit(c, [{ collection: col, ownerId: w.record.ownerId, seq: w.seq }]);
+        const w = await createRecord(writerOf(c), col, c.var.principal, c.req.valid("json"));
         return c.json(w.record, w.created ? 201 : 200, {
           etag: etag(w.record.version),
           location: location(w.record.id),
@@ -219,14 +221,13 @@ function recordRoutes(col: Collection) {
       callerFor(r.delete),
       validate("param", IdParam),
       async (c) => {
-        const { ownerId, seq } = await deleteRecord(
-          c.var.db,
+        await deleteRecord(
+          writerOf(c),
           col,
           c.var.principal,
           c.req.valid("param").id,
           ifMatchVersions(c.req.header("if-match")),
         );
-        afterCommit(c, [{ collection: col, ownerId, seq }]);
         return c.body(null, 204);
       },
     )
@@ -348,8 +349,7 @@ export const batchRoutes = new Hono<AppEnv>().post(
   async (c) => {
     const p = c.var.principal;
     if (!p) throw new AppError("unauthorized");
-    const { results, changes } = await applyBatch(c.var.db, p, c.req.valid("json").operations);
-    afterCommit(c, changes);
+    const results = await applyBatch(writerOf(c), p, c.req.valid("json").operations);
     return c.json({ results }, 200);
   },
 );

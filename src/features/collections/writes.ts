@@ -1,8 +1,10 @@
 /**
- * Record writes: create, update, delete and account cleanup. Every write goes out in one D1 batch
- * together with its change-log row (see `logChange`).
+ * Record writes: create, update, delete and account cleanup, the one path every writer takes (routes,
+ * `/v1/batch`, the console, account deletion). Every write goes out in one D1 batch together with its
+ * change-log row (see `logChange`), then `afterCommit` tells the live-data hubs.
  */
 import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, runBatch } from "../../db";
 import { recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
@@ -11,8 +13,49 @@ import { newId, nowIso } from "../../lib/ids";
 import type { DeletionHook } from "../../lifecycle";
 import { userExists, userExistsSql } from "../auth";
 import { type Access, access, etag, narrower, notFound, ownerFilter, type RecordRow, visible } from "./access";
-import { closeLiveSessionSockets, notifyEveryone } from "./live";
+import { type Change, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
 import { type Collection, collections } from "./registry";
+
+/**
+ * The audit row of a write, for the write's own batch; `when` makes it conditional on the write
+ * (`WROTE`, placed right after the write's statement).
+ */
+export type WriteAudit = (
+  e: { action: string; target: string; detail?: Record<string, unknown> },
+  when: SQL,
+) => BatchItem<"sqlite">;
+
+/** True right after a statement that changed at least one row (SQLite's `changes()`). */
+export const WROTE = sql`changes() > 0`;
+
+/** Who writes, and how work after the answer runs (the request's `waitUntil`). */
+export interface Writer {
+  db: Database;
+  env: Env;
+  waitUntil: (work: Promise<unknown>) => void;
+  /** Set when the write leaves an audit row (the console, the service key): it rides in the write's batch. */
+  audit?: WriteAudit | undefined;
+}
+
+/**
+ * What a committed write hands to the step after it: its changes (collection, owner, change-log seq),
+ * or `everyone` for a cascade that logged many records' changes without reading their seqs back.
+ */
+export type Committed = { changes: Change[] } | { everyone: true };
+
+/**
+ * The step after every committed record write: the live-data hubs that may show it are told. This
+ * is the one place where whatever must follow a write (hooks, webhooks) plugs in. Never throws.
+ */
+async function afterCommitted(env: Env, committed: Committed): Promise<void> {
+  await ("everyone" in committed ? notifyEveryone(env) : notifyHubs(env, committed.changes));
+}
+
+/** Runs `afterCommitted` after the answer (`waitUntil`): a write never waits on the fan-out. */
+export function afterCommit(w: Writer, committed: Committed): void {
+  if ("changes" in committed && committed.changes.length === 0) return;
+  w.waitUntil(afterCommitted(w.env, committed));
+}
 
 /**
  * What a write did, for its answer and for the live-data notification (`seq`: its change-log row; null = nothing
@@ -117,11 +160,12 @@ const conflictingId = (col: Collection) =>
  * change-log row: a tombstone keeps an id taken), and the stored row is read back. The same owner
  * sending the same fields again gets the stored record (`created: false`); anything else is 409.
  */
-export async function createRecord(
+export async function commitCreate(
   db: Database,
   col: Collection,
   p: Principal | null,
   input: Record<string, unknown>,
+  audit?: WriteAudit,
 ): Promise<Created> {
   if (access(col.rules.create, p).kind === "denied")
     throw new AppError("forbidden", `Only the service key may create ${col.name} records.`);
@@ -132,6 +176,8 @@ export async function createRecord(
   const row: Record<string, unknown> = { ...body, id, ownerId, createdAt: now, updatedAt: now, version: 1 };
   const change = { seq: null, collection: col.name, recordId: id, ownerId, version: 1, deleted: false, changedAt: now };
   const ownerLives = p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined;
+  // After the change-log row: recorded only when the record was written.
+  const audited = audit ? [audit({ action: "record.create", target: `${col.name}:${id}` }, WROTE)] : [];
 
   if (clientId === undefined) {
     const [inserted, logged] = await runBatch(db, [
@@ -143,6 +189,7 @@ export async function createRecord(
         .insert(recordChanges)
         .select(selectValues(recordChanges, change, ownerLives))
         .returning({ seq: recordChanges.seq }),
+      ...audited,
     ]);
     const rec = (inserted as RecordRow[])[0];
     if (!rec) throw new AppError("unauthorized", "This account no longer exists.");
@@ -151,7 +198,7 @@ export async function createRecord(
 
   const t = col.table;
   const fresh = not(loggedId(db, col, id));
-  const [, logged, stored] = await runBatch(db, [
+  const [, logged, ...rest] = await runBatch(db, [
     db
       .insert(t)
       .select(selectValues(t, row, and(fresh, ownerLives)))
@@ -175,10 +222,11 @@ export async function createRecord(
         ),
       )
       .returning({ seq: recordChanges.seq }),
+    ...audited,
     db.select().from(t).where(eq(t.id, id)),
   ]);
   const seq = (logged as { seq: number }[])[0]?.seq;
-  const rec = (stored as RecordRow[])[0];
+  const rec = (rest.at(-1) as RecordRow[])[0];
   if (seq !== undefined && rec) return { record: rec, created: true, seq };
   // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
   if (rec && p && rec.ownerId === ownerId && sameFields(col, rec, body))
@@ -214,13 +262,14 @@ async function explainMiss(
  * Updates a record: `values` are merged (PATCH) or are the whole record (PUT). The owner and
  * If-Match checks sit in the UPDATE's WHERE, so of concurrent conditional writes exactly one wins.
  */
-export async function updateRecord(
+export async function commitUpdate(
   db: Database,
   col: Collection,
   p: Principal | null,
   id: string,
   values: Record<string, unknown>,
   ifMatch: number[] | null,
+  audit?: WriteAudit,
 ): Promise<Updated> {
   const t = col.table;
   const acc = narrower(access(col.rules.read, p), access(col.rules.update, p));
@@ -234,6 +283,14 @@ export async function updateRecord(
         .set({ ...values, updatedAt: now, version: sql`${t.version} + 1` })
         .where(where)
         .returning(),
+      ...(audit
+        ? [
+            audit(
+              { action: "record.update", target: `${col.name}:${id}`, detail: { fields: Object.keys(values) } },
+              WROTE,
+            ),
+          ]
+        : []),
     ]);
     const row = (updated as RecordRow[])[0];
     if (row) return { record: row, seq: (logged as { seq: number }[])[0]!.seq };
@@ -242,12 +299,13 @@ export async function updateRecord(
 }
 
 /** Deletes a record, leaving a tombstone in the change log for sync. */
-export async function deleteRecord(
+export async function commitDelete(
   db: Database,
   col: Collection,
   p: Principal | null,
   id: string,
   ifMatch: number[] | null,
+  audit?: WriteAudit,
 ): Promise<Deleted> {
   const t = col.table;
   const acc = narrower(access(col.rules.read, p), access(col.rules.delete, p));
@@ -256,11 +314,53 @@ export async function deleteRecord(
     const [, logged, deleted] = await runBatch(db, [
       ...logChange(db, col, where, nowIso(), true),
       db.delete(t).where(where).returning({ ownerId: t.ownerId }),
+      ...(audit ? [audit({ action: "record.delete", target: `${col.name}:${id}` }, WROTE)] : []),
     ]);
     const gone = (deleted as { ownerId: string | null }[])[0];
     if (gone) return { ownerId: gone.ownerId, seq: (logged as { seq: number }[])[0]!.seq };
   }
   return explainMiss(db, col, p, id, acc);
+}
+
+// --- the write path: commit, then the after-commit step -----------------------------------------
+
+/** Creates a record (see `commitCreate`) and notifies the hubs. */
+export async function createRecord(
+  w: Writer,
+  col: Collection,
+  p: Principal | null,
+  input: Record<string, unknown>,
+): Promise<Created> {
+  const r = await commitCreate(w.db, col, p, input, w.audit);
+  afterCommit(w, { changes: r.seq === null ? [] : [{ collection: col, ownerId: r.record.ownerId, seq: r.seq }] });
+  return r;
+}
+
+/** Updates a record (see `commitUpdate`) and notifies the hubs. */
+export async function updateRecord(
+  w: Writer,
+  col: Collection,
+  p: Principal | null,
+  id: string,
+  values: Record<string, unknown>,
+  ifMatch: number[] | null,
+): Promise<Updated> {
+  const r = await commitUpdate(w.db, col, p, id, values, ifMatch, w.audit);
+  afterCommit(w, { changes: [{ collection: col, ownerId: r.record.ownerId, seq: r.seq }] });
+  return r;
+}
+
+/** Deletes a record (see `commitDelete`) and notifies the hubs. */
+export async function deleteRecord(
+  w: Writer,
+  col: Collection,
+  p: Principal | null,
+  id: string,
+  ifMatch: number[] | null,
+): Promise<Deleted> {
+  const r = await commitDelete(w.db, col, p, id, ifMatch, w.audit);
+  afterCommit(w, { changes: [{ collection: col, ownerId: r.ownerId, seq: r.seq }] });
+  return r;
 }
 
 /**
@@ -277,7 +377,10 @@ export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
     // Subscribers of collections listed across owners get the tombstones; the user's own
     // subscription sockets close (4401: every session ended).
     after: async () => {
-      await Promise.all([notifyEveryone(env), closeLiveSessionSockets({ env, db, userId, sessions: "all" })]);
+      await Promise.all([
+        afterCommitted(env, { everyone: true }),
+        closeLiveSessionSockets({ env, db, userId, sessions: "all" }),
+      ]);
     },
   };
 };

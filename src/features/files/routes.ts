@@ -4,6 +4,7 @@ import type { AppEnv, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
 import { idempotency, idempotencyForStream } from "../../middleware/idempotency";
+import { serviceAudit } from "../../middleware/service-audit";
 import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { serveContent } from "./content";
 import { formBoundary, formDataFile } from "./formdata";
@@ -224,6 +225,9 @@ export const fileRoutes = new Hono<AppEnv>()
           errors: [{ path: "thumb", message: "not an image file" }],
         });
       const exp = Math.floor(Date.now() / 1000) + expiresIn;
+      // A URL that opens a private file to anyone holding it: the service key's grant is recorded.
+      const audit = serviceAudit(c);
+      if (audit) await audit({ action: "file.signed_url", target: `file:${row.id}`, detail: { expiresIn, thumb } });
       return c.json({
         url: await signedUrl(c.var.config, base(c), row.id, exp, thumb),
         expiresAt: new Date(exp * 1000).toISOString(),
@@ -240,7 +244,10 @@ export const fileRoutes = new Hono<AppEnv>()
     requireAuth,
     validate("param", schemas.FileIdParam),
     async (c) => {
-      await deleteFile(c.env, c.var.db, await managedFile(c, c.req.valid("param").id));
+      const row = await managedFile(c, c.req.valid("param").id);
+      // The service key's deletion leaves an audit row, in the deletion's batch.
+      const audit = serviceAudit(c);
+      await deleteFile(c.env, c.var.db, row, audit ? [audit({ action: "file.delete", target: `file:${row.id}` })] : []);
       return c.body(null, 204);
     },
   );

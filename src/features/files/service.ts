@@ -1,5 +1,7 @@
 /** Files: all D1 access, R2 object lifecycle, signed URLs, account deletion and cleanup. */
+
 import { and, desc, eq, inArray, lt, or, type SQL, sql, type Table } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits, thumbPresets } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { files, fileTrash, uploads } from "../../db/schema";
@@ -336,11 +338,17 @@ async function purgeObjects(env: Env, db: Database, keys: string[]): Promise<voi
 }
 
 /** Deletes a file: the row goes (and avatars pointing at it are cleared) in one batch, then the object. */
-export async function deleteFile(env: Env, db: Database, row: FileRow): Promise<void> {
+export async function deleteFile(
+  env: Env,
+  db: Database,
+  row: FileRow,
+  also: BatchItem<"sqlite">[] = [],
+): Promise<void> {
   await runBatch(db, [
     db.insert(fileTrash).values({ objectKey: row.objectKey, createdAt: nowIso() }).onConflictDoNothing(),
     db.delete(files).where(eq(files.id, row.id)),
     clearAvatarStatement(db, row.id),
+    ...also,
   ]);
   await purgeObjects(env, db, [row.objectKey]);
 }

@@ -3,50 +3,11 @@
  * sign-in for admins only, the session cookie's attributes, the Content-Security-Policy, both
  * CSRF checks, confirmation before destructive actions, and actions that the API then reflects.
  */
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, expectProblem, freshIp, signup, type TestUser } from "../../helpers/api";
+import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
+import { type Browser, csrfOf, signIn, visit } from "./console-helpers";
 import { signupAdmin } from "./helpers";
-
-const ORIGIN = "https://outpost.test";
-
-interface Browser {
-  cookies: Map<string, string>;
-}
-
-/** One request to the console as a browser would send it (cookies, same-origin form posts). */
-async function visit(b: Browser, path: string, form?: Record<string, string>, headers: Record<string, string> = {}) {
-  const h = new Headers({ "cf-connecting-ip": freshIp(), ...headers });
-  if (b.cookies.size) h.set("cookie", [...b.cookies].map(([k, v]) => `${k}=${v}`).join("; "));
-  let body: string | undefined;
-  if (form) {
-    body = new URLSearchParams(form).toString();
-    h.set("content-type", "application/x-www-form-urlencoded");
-    if (!("origin" in headers)) h.set("origin", ORIGIN);
-  }
-  const res = await exports.default.fetch(
-    new Request(`${ORIGIN}${path}`, { method: form ? "POST" : "GET", headers: h, body, redirect: "manual" }),
-  );
-  for (const c of res.headers.getSetCookie()) {
-    const [pair] = c.split(";");
-    const [k, ...rest] = pair!.split("=");
-    const value = rest.join("=");
-    if (/max-age=0/i.test(c) || value === "") b.cookies.delete(k!);
-    else b.cookies.set(k!, value);
-  }
-  return { status: res.status, headers: res.headers, html: await res.text(), setCookies: res.headers.getSetCookie() };
-}
-
-const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
-
-/** Signs in through the form; returns the browser (with its session cookie) and the page's token. */
-async function signIn(user: { email: string; password: string }) {
-  const b: Browser = { cookies: new Map() };
-  const login = await visit(b, "/admin/login");
-  const res = await visit(b, "/admin/login", { _csrf: csrfOf(login.html), email: user.email, password: user.password });
-  const home = await visit(b, "/admin");
-  return { b, res, csrf: csrfOf(home.html), home };
-}
 
 let admin: TestUser;
 beforeAll(async () => {

@@ -13,7 +13,7 @@ import type { RecordRow } from "../../../src/features/collections/access";
 import type { CollectionHub } from "../../../src/features/collections/hub";
 import { hubKeyFor, hubName, rootKey, shardOf } from "../../../src/features/collections/live";
 import { findCollection } from "../../../src/features/collections/registry";
-import { createRecord } from "../../../src/features/collections/writes";
+import { commitCreate as createRecord } from "../../../src/features/collections/writes";
 import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
 import { base, createNote, createPost } from "./helpers";
 import {

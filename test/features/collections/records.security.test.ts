@@ -7,7 +7,11 @@ import { COLLECTION, collection, field } from "../../../src/features/collections
 import { getRecord, listRecords } from "../../../src/features/collections/reads";
 import type { Collection } from "../../../src/features/collections/registry";
 import { changesSince } from "../../../src/features/collections/service";
-import { createRecord, deleteRecord, updateRecord } from "../../../src/features/collections/writes";
+import {
+  commitCreate as createRecord,
+  commitDelete as deleteRecord,
+  commitUpdate as updateRecord,
+} from "../../../src/features/collections/writes";
 import { api, expectProblem, signup } from "../../helpers/api";
 import { base, createNote, createPost, list } from "./helpers";
 

@@ -15,12 +15,12 @@ import { bodyLimit } from "hono/body-limit";
 import { csrf } from "hono/csrf";
 import { HTTPException } from "hono/http-exception";
 import type { FC } from "hono/jsx";
-import { requestId } from "hono/request-id";
 import { type ContentSecurityPolicyOptionHandler, secureHeaders } from "hono/secure-headers";
 import { getConfig } from "../../../config";
 import { primaryDb } from "../../../db";
 import { AppError, toAppError } from "../../../errors";
 import type { Lifecycle } from "../../../lifecycle";
+import { requestIds } from "../../../middleware/request-id";
 import { audit } from "./audit";
 import { collectionPages } from "./collections";
 import type { ConsoleEnv } from "./context";
@@ -71,7 +71,7 @@ consoleApp.use(async (c, next) => {
 
 // `/admin/` is `/admin`.
 consoleApp.use(async (c, next) => (c.req.path === `${P}/` ? c.redirect(P, 301) : next()));
-consoleApp.use(requestId({ headerName: "X-Request-Id", limitLength: 128 }));
+consoleApp.use(requestIds<ConsoleEnv>());
 // Outside secureHeaders: stored bytes keep serveContent's own policy (`default-src 'none'; sandbox`).
 consoleApp.use(async (c, next) => {
   await next();

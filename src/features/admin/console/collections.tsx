@@ -4,8 +4,9 @@ import type { FC } from "hono/jsx";
 import * as v from "valibot";
 import { AppError, toAppError } from "../../../errors";
 import { type Collection, collectionSchemas, findCollection, listRecords, type RecordRow } from "../../collections";
+import { recordAudit } from "../service";
 import type { ConsoleEnv } from "./context";
-import { type C, type FieldErrors, fieldErrors, limitOf, page, SERVICE } from "./page";
+import { actor, type C, type FieldErrors, fieldErrors, limitOf, page, SERVICE } from "./page";
 import { type Column, DataTable } from "./table";
 import { ErrorBox, fmtDate, P, short } from "./ui";
 
@@ -86,6 +87,9 @@ const CollectionPage: FC<{
   );
 };
 
+/** Records that users other than their owner may not read (rule `owner`, or `none`: the service key only). */
+export const privateRecords = (col: Collection) => col.rules.read === "owner" || col.rules.read === "none";
+
 /** The collection of the `:name` param, or 404. */
 export function collectionOf(c: C) {
   const col = findCollection(c.req.param("name") ?? "");
@@ -136,6 +140,12 @@ collectionPages.get("/:name", async (c) => {
     return view([], null, { message: "This filter is not valid.", errors: fieldErrors("where", parsed.issues) }, 400);
   try {
     const res = await listRecords(c.var.db, col, SERVICE, parsed.output);
+    if (privateRecords(col))
+      await recordAudit(c.var.db, actor(c), {
+        action: "records.view",
+        target: `collection:${col.name}`,
+        detail: { where: where || undefined, records: res.items.length },
+      });
     return view(res.items, res.nextCursor);
   } catch (e) {
     const err = toAppError(e);

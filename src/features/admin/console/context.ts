@@ -7,6 +7,7 @@ export interface ConsoleEnv {
   Bindings: Env;
   Variables: {
     requestId: string;
+    clientRequestId: string | null;
     config: Config;
     /** Every feature's lifecycle parts (deletion hooks, socket closers), from the root. */
     lifecycle: Lifecycle;

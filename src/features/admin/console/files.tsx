@@ -4,7 +4,7 @@ import type { FC } from "hono/jsx";
 import { AppError } from "../../../errors";
 import { isId } from "../../../lib/ids";
 import { deleteFile, type FileRow, getFile, listAllFiles, serveContent } from "../../files";
-import { recordAudit } from "../service";
+import { auditStatement, recordAudit } from "../service";
 import type { ConsoleEnv } from "./context";
 import { actor, idParam, limitOf, page, redirect, unconfirmed } from "./page";
 import { type Column, DataTable } from "./table";
@@ -92,6 +92,13 @@ files.get("/:id/content", async (c) => {
   if (!row) throw new AppError("not_found", "No such file.");
   const res = await serveContent(c.env.MEDIA, row, c.req.raw, "private");
   c.set("fileContent", true);
+  // A private file's bytes are the user's own: the admin's look at them is recorded.
+  if (row.visibility === "private" && res.ok)
+    await recordAudit(c.var.db, actor(c), {
+      action: "file.view",
+      target: `file:${row.id}`,
+      detail: { ownerId: row.ownerId, download: c.req.query("download") !== undefined },
+    });
   // Only checked raster images show inline (thumbnails); everything else downloads.
   if (c.req.query("download") !== undefined || !isRaster(row.contentType))
     res.headers.set(
@@ -107,11 +114,12 @@ files.post("/:id/delete", async (c) => {
   if (ask) return ask;
   const row = await getFile(c.var.db, id);
   if (!row) throw new AppError("not_found", "No such file.");
-  await deleteFile(c.env, c.var.db, row);
-  await recordAudit(c.var.db, actor(c), {
-    action: "file.delete",
-    target: `file:${id}`,
-    detail: { name: row.name, ownerId: row.ownerId },
-  });
+  await deleteFile(c.env, c.var.db, row, [
+    auditStatement(c.var.db, actor(c), {
+      action: "file.delete",
+      target: `file:${id}`,
+      detail: { name: row.name, ownerId: row.ownerId },
+    }),
+  ]);
   return redirect(c, `${P}/files`, "file-deleted");
 });

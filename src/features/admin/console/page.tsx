@@ -9,7 +9,8 @@ import { limits } from "../../../config";
 import type { Principal } from "../../../env";
 import { AppError } from "../../../errors";
 import { isId } from "../../../lib/ids";
-import type { Actor } from "../service";
+import type { Writer } from "../../collections";
+import { type Actor, auditStatement } from "../service";
 import type { ConsoleEnv } from "./context";
 import { ActionForm, isNotice, Layout, type Notice, type Section } from "./ui";
 
@@ -23,7 +24,19 @@ export type PageStatus = 200 | 400 | 403 | 404 | 409 | 412 | 429 | 500;
 /** The service principal: the console acts with the service key's reach (rules do not apply to admins). */
 export const SERVICE: Principal = { kind: "service" };
 
-export const actor = (c: C): Actor => ({ id: c.var.admin.userId, requestId: c.var.requestId });
+export const actor = (c: C): Actor => ({
+  id: c.var.admin.userId,
+  requestId: c.var.requestId,
+  clientRequestId: c.var.clientRequestId,
+});
+
+/** The request as a writer of collection records: the same write path as the API's routes. */
+export const writer = (c: C): Writer => ({
+  db: c.var.db,
+  env: c.env,
+  waitUntil: (work) => c.executionCtx.waitUntil(work),
+  audit: (e, when) => auditStatement(c.var.db, actor(c), e, when),
+});
 
 /** A page in the frame, with the signed-in admin's navigation. */
 export function page(c: C, title: string, section: Section | undefined, body: Child, status: PageStatus = 200) {

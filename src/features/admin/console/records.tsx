@@ -12,10 +12,21 @@ import {
   updateRecord,
 } from "../../collections";
 import { recordAudit } from "../service";
-import { collectionOf } from "./collections";
+import { collectionOf, privateRecords } from "./collections";
 import type { ConsoleEnv } from "./context";
 import { type FieldInput, fieldInputs, formToValues } from "./forms";
-import { actor, type FieldErrors, fieldErrors, form, idParam, page, redirect, SERVICE, unconfirmed } from "./page";
+import {
+  actor,
+  type FieldErrors,
+  fieldErrors,
+  form,
+  idParam,
+  page,
+  redirect,
+  SERVICE,
+  unconfirmed,
+  writer,
+} from "./page";
 import { ActionForm, ErrorBox, fmtDate, P, short } from "./ui";
 
 const Input: FC<{ f: FieldInput }> = ({ f }) => {
@@ -120,6 +131,9 @@ export const records = new Hono<ConsoleEnv>();
 records.get("/:name/:id", async (c) => {
   const col = collectionOf(c);
   const r = await getRecord(c.var.db, col, SERVICE, idParam(c));
+  // A record only its owner (or only the service key) may read: the admin's look at it is recorded.
+  if (privateRecords(col))
+    await recordAudit(c.var.db, actor(c), { action: "record.view", target: `${col.name}:${r.id}` });
   return page(c, `${col.name} record`, `collection:${col.name}`, <RecordPage col={col} r={r} csrf={c.var.csrf} />);
 });
 
@@ -141,17 +155,12 @@ records.post("/:name/:id", async (c) => {
   };
   if (!parsed.success) return again("Not saved: some fields are not valid.", fieldErrors("body", parsed.issues));
   try {
-    await updateRecord(c.var.db, col, SERVICE, id, parsed.output, Number.isSafeInteger(version) ? [version] : null);
+    await updateRecord(writer(c), col, SERVICE, id, parsed.output, Number.isSafeInteger(version) ? [version] : null);
   } catch (e) {
     if (e instanceof AppError && e.code === "version_conflict")
       return again("Not saved: someone changed this record meanwhile. Review it and save again.", undefined, 412);
     throw e;
   }
-  await recordAudit(c.var.db, actor(c), {
-    action: "record.update",
-    target: `${col.name}:${id}`,
-    detail: { fields: Object.keys(parsed.output) },
-  });
   return redirect(c, `${P}/collections/${col.name}/${id}`, "saved");
 });
 
@@ -164,7 +173,6 @@ records.post("/:name/:id/delete", async (c) => {
     `${P}/collections/${col.name}/${id}`,
   );
   if (ask) return ask;
-  await deleteRecord(c.var.db, col, SERVICE, id, null);
-  await recordAudit(c.var.db, actor(c), { action: "record.delete", target: `${col.name}:${id}` });
+  await deleteRecord(writer(c), col, SERVICE, id, null);
   return redirect(c, `${P}/collections/${col.name}`, "record-deleted");
 });

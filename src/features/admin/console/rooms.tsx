@@ -138,6 +138,12 @@ rooms.get("/:id", async (c) => {
     limit: limitOf() * 2,
   });
   const older = history.more ? (history.items[0]?.seq ?? null) : null;
+  // Members' messages: the admin's look at them is recorded.
+  await recordAudit(c.var.db, actor(c), {
+    action: "room.history_view",
+    target: `room:${id}`,
+    detail: { before: before.success ? before.output : undefined, messages: history.items.length },
+  });
   return page(
     c,
     data.room.name ?? "Room",

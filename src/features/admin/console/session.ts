@@ -10,6 +10,7 @@ import { limits } from "../../../config";
 import type { Database } from "../../../db";
 import { b64url, hashToken, hmac, purposeKey, randomToken, safeEqualStr } from "../../../lib/crypto";
 import { findConsoleSession, openConsoleSession, revokeSession } from "../../auth";
+import { auditStatement } from "../service";
 import type { ConsoleAdmin, ConsoleEnv } from "./context";
 
 /** `__Secure-`: browsers accept it only with `Secure`, so it cannot be planted over plain HTTP. */
@@ -37,7 +38,14 @@ export async function currentAdmin(c: Context<ConsoleEnv>): Promise<ConsoleAdmin
   return findConsoleSession(c.var.db, await hashToken(raw));
 }
 
-/** Signs `userId` in: a new console session and its cookie. */
+const signInOut = (c: Context<ConsoleEnv>, userId: string, action: string) =>
+  auditStatement(
+    c.var.db,
+    { id: userId, requestId: c.var.requestId, clientRequestId: c.var.clientRequestId },
+    { action, target: `user:${userId}`, detail: { ip: c.req.header("cf-connecting-ip") ?? null } },
+  );
+
+/** Signs `userId` in: a new console session and its cookie; the audit row rides in the session's batch. */
 export async function startSession(c: Context<ConsoleEnv>, userId: string): Promise<void> {
   const token = `oa_${randomToken(32)}`;
   await openConsoleSession(
@@ -46,14 +54,15 @@ export async function startSession(c: Context<ConsoleEnv>, userId: string): Prom
     await hashToken(token),
     c.req.header("user-agent") ?? null,
     limits.adminSessionTtlSec,
+    [signInOut(c, userId, "console.sign_in")],
   );
   setCookie(c, SESSION_COOKIE, token, cookieOptions(limits.adminSessionTtlSec));
   deleteCookie(c, LOGIN_COOKIE, { path: CONSOLE_PATH, secure: true });
 }
 
-/** Signs out: the session row goes, and the cookie. */
+/** Signs out: the session row goes (with its audit row, in one batch), and the cookie. */
 export async function endSession(c: Context<ConsoleEnv>, db: Database, admin: ConsoleAdmin): Promise<void> {
-  await revokeSession(db, admin.userId, admin.sessionId);
+  await revokeSession(db, admin.userId, admin.sessionId, [signInOut(c, admin.userId, "console.sign_out")]);
   deleteCookie(c, SESSION_COOKIE, { path: CONSOLE_PATH, secure: true });
 }
 
