@@ -65,7 +65,7 @@ interface Problem {
 }
 
 /** Renders a problem+json response. The only place error bodies are built. */
-export function problem(err: AppError, requestId?: string): Response {
+export function problem(err: AppError, requestId?: string, clientRequestId?: string | null): Response {
   const [status, title] = errorCodes[err.code];
   const body: Problem = {
     type: `https://outpost.dev/problems/${err.code.replaceAll("_", "-")}`,
@@ -78,7 +78,9 @@ export function problem(err: AppError, requestId?: string): Response {
   };
   const headers = new Headers({ "content-type": "application/problem+json; charset=utf-8" });
   for (const [k, v] of Object.entries(err.extra.headers ?? {})) headers.set(k, v);
-  if (requestId) headers.set("x-request-id", requestId);
+  // The header echoes a valid id the client sent (the contract); `instance` is always the server's.
+  const echoed = clientRequestId ?? requestId;
+  if (echoed) headers.set("x-request-id", echoed);
   return new Response(JSON.stringify(body), { status, headers });
 }
 

@@ -151,7 +151,11 @@ function buildApp() {
   mountDocs(app);
 
   app.notFound((c) =>
-    problem(new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`), c.var.requestId),
+    problem(
+      new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`),
+      c.var.requestId,
+      c.var.clientRequestId,
+    ),
   );
   app.onError((err, c) => {
     const e = toAppError(err);
@@ -160,7 +164,7 @@ function buildApp() {
         `[${c.var.requestId ?? "-"}] ${c.req.method} ${c.req.path} failed:`,
         err instanceof Error ? (err.stack ?? err.message) : String(err),
       );
-    return problem(e, c.var.requestId);
+    return problem(e, c.var.requestId, c.var.clientRequestId);
   });
   return app;
 }

@@ -1,7 +1,8 @@
 /**
- * The request id: always made here (a UUID), never taken from the client, and sent back as
- * `X-Request-Id`. A client's own `X-Request-Id` (word characters, `-` and `=`, at most 128) is kept
- * apart as `clientRequestId`, for the audit log; anything else it sends there is dropped.
+ * The request id: always made here (a UUID), never taken from the client; it is the one in logs,
+ * problem `instance`s and audit rows. A client's own valid `X-Request-Id` (word characters, `-`
+ * and `=`, at most 128) is kept apart as `clientRequestId` (the audit log records both) and echoed
+ * in the response's `X-Request-Id`, as the contract says; without one, that header is ours.
  */
 import type { MiddlewareHandler } from "hono";
 
@@ -16,9 +17,10 @@ export function requestIds<E extends RequestIdVars>(): MiddlewareHandler<E> {
   return async (c, next) => {
     const id = crypto.randomUUID();
     const sent = c.req.header("x-request-id");
+    const client = sent !== undefined && CLIENT_ID.test(sent) ? sent : null;
     c.set("requestId", id);
-    c.set("clientRequestId", sent !== undefined && CLIENT_ID.test(sent) ? sent : null);
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") c.header("X-Request-Id", id);
+    c.set("clientRequestId", client);
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") c.header("X-Request-Id", client ?? id);
     await next();
   };
 }

@@ -11,9 +11,17 @@ describe("system", () => {
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
   });
 
-  it("makes its own request id: an incoming X-Request-Id is not adopted (issue 23.4)", async () => {
+  it("echoes a valid incoming X-Request-Id, and makes its own otherwise", async () => {
     const res = await api("/v1/health", { headers: { "x-request-id": "abc-123" } });
-    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(res.headers.get("x-request-id")).toBe("abc-123");
+    const bare = await api("/v1/health");
+    expect(bare.headers.get("x-request-id")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+
+  it("a problem's instance is the server's own id, whatever the client sent (issue 23.4)", async () => {
+    const res = await api("/v1/no-such-route", { headers: { "x-request-id": "abc-123" } });
+    expect(res.headers.get("x-request-id")).toBe("abc-123");
+    expect(res.body.instance).toMatch(/^urn:request:[0-9a-f-]{36}$/);
   });
 
   it("answers unknown routes with a problem+json 404", async () => {

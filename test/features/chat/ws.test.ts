@@ -178,8 +178,9 @@ describe("chat over WebSockets", () => {
     const room = await createGroup(alice);
     const stranger = await upgrade(room.id, { token: mallory.accessToken, headers: { "x-request-id": "ws-req-1" } });
     expect(stranger.status).toBe(404);
-    // The server's own id (issue 23.4), never the client's.
-    expect(stranger.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(stranger.headers.get("x-request-id")).toBe("ws-req-1");
+    // The problem's instance is the server's own id (issue 23.4), never the client's.
+    expect(((await stranger.json()) as { instance: string }).instance).toMatch(/^urn:request:[0-9a-f-]{36}$/);
     const anonymous = await upgrade(room.id);
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get("x-request-id")).toMatch(/.+/);
