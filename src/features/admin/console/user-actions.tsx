@@ -119,21 +119,20 @@ userActions.post("/:id/enable", async (c) => {
   return redirect(c, userBack(id), "enabled");
 });
 
-userActions.post("/:id/promote", async (c) => {
-  const id = idParam(c);
-  const ask = await unconfirmed(c, "Make this user an admin?", userBack(id));
-  if (ask) return ask;
-  await updateUser(c.var.db, actor(c), id, { role: "admin" });
-  return redirect(c, userBack(id), "promoted");
-});
-
-userActions.post("/:id/demote", async (c) => {
-  const id = idParam(c);
-  const ask = await unconfirmed(c, "Take the admin role from this user?", userBack(id));
-  if (ask) return ask;
-  await updateUser(c.var.db, actor(c), id, { role: "user" });
-  return redirect(c, userBack(id), "demoted");
-});
+/** Promote and demote: the same confirmed role change, to another role. */
+const roleChanges = [
+  { path: "promote", role: "admin", question: "Make this user an admin?", done: "promoted" },
+  { path: "demote", role: "user", question: "Take the admin role from this user?", done: "demoted" },
+] as const;
+for (const { path, role, question, done } of roleChanges) {
+  userActions.post(`/:id/${path}`, async (c) => {
+    const id = idParam(c);
+    const ask = await unconfirmed(c, question, userBack(id));
+    if (ask) return ask;
+    await updateUser(c.var.db, actor(c), id, { role });
+    return redirect(c, userBack(id), done);
+  });
+}
 
 userActions.post("/:id/end-sessions", async (c) => {
   const id = idParam(c);
