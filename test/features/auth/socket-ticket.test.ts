@@ -239,6 +239,37 @@ describe("socket tickets: rate limited per user", () => {
     expect(asked).toEqual([`socket-ticket:${alice.id}`, `socket-ticket:${alice.id}`, `socket-ticket:${bob.id}`]);
   });
 
+  it("a socket opened with the token itself spends from the same per-user budget", async () => {
+    const alice = await signup();
+    const asked: string[] = [];
+    const refuseAlice: RateLimit = {
+      async limit({ key }) {
+        asked.push(key);
+        return { success: key !== `socket-ticket:${alice.id}` };
+      },
+    };
+    const { createExecutionContext, waitOnExecutionContext } = await import("cloudflare:test");
+    const { app } = await import("../../../src/router");
+    const open = async (auth: Record<string, string>, query = "") => {
+      const req = new Request(`https://outpost.test/v1/rooms/some-room/ws${query}`, {
+        headers: { upgrade: "websocket", "cf-connecting-ip": freshIp(), ...auth },
+      });
+      const ctx = createExecutionContext();
+      const res = await app.fetch(req, { ...env, REFRESH_LIMITER: refuseAlice }, ctx);
+      const text = await res.text();
+      await waitOnExecutionContext(ctx);
+      return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null };
+    };
+    expectProblem(await open({ authorization: `Bearer ${alice.accessToken}` }), 429, "rate_limited");
+    expectProblem(await open({}, `?token=${alice.accessToken}`), 429, "rate_limited");
+    expect(asked).toEqual([`socket-ticket:${alice.id}`, `socket-ticket:${alice.id}`]);
+    // A ticket was paid for when it was made: redeeming it asks the limiter nothing.
+    const { ticket } = await ticketFor(alice.accessToken);
+    asked.length = 0;
+    expect((await open({}, `?ticket=${ticket}`)).status).not.toBe(429);
+    expect(asked).toEqual([]);
+  });
+
   it("the real limiter refuses a user's tickets past its budget, and another user still gets one", async () => {
     const [alice, bob] = [await signup(), await signup()];
     const statuses: number[] = [];
