@@ -21,6 +21,8 @@ export const limits = {
   socketTicketTtlSec: 30,
   passwordResetTtlSec: 60 * 60,
   emailVerifyTtlSec: 24 * 60 * 60,
+  /** A team invitation's token is valid this long, once. */
+  teamInvitationTtlSec: 7 * 24 * 60 * 60,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */
   idTokenClockToleranceSec: 60,
   listDefault: 50,

@@ -8,7 +8,16 @@ import { blocksParts } from "./features/blocks";
 import { chatParts } from "./features/chat";
 import { collectionsParts } from "./features/collections";
 import { filesParts } from "./features/files";
+import { teamsParts } from "./features/teams";
 import { assemble } from "./lifecycle";
 import { idempotencyParts } from "./middleware/idempotency";
 
-export const lifecycle = assemble([chatParts, collectionsParts, idempotencyParts, filesParts, blocksParts, authParts]);
+export const lifecycle = assemble([
+  chatParts,
+  collectionsParts,
+  idempotencyParts,
+  filesParts,
+  blocksParts,
+  teamsParts,
+  authParts,
+]);

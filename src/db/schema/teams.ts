@@ -65,8 +65,6 @@ export const teamInvitations = sqliteTable(
     /** A team's invitations, newest first. */
     index("team_invitations_team_created_idx").on(t.teamId, t.createdAt, t.id),
     /** Account deletion clears the inviter (FK set null) without a scan. */
-    index("team_invitations_invited_by_idx")
-      .on(t.invitedBy)
-      .where(sql`${t.invitedBy} IS NOT NULL`),
+    index("team_invitations_invited_by_idx").on(t.invitedBy).where(sql`${t.invitedBy} IS NOT NULL`),
   ],
 );
