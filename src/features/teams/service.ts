@@ -156,7 +156,8 @@ export async function deleteTeam(
 
 const memberFields = {
   userId: teamMembers.userId,
-  name: userNameSql(teamMembers.userId),
+  // Qualified by hand: drizzle leaves a single table's columns unqualified, and this is a subquery.
+  name: userNameSql(sql`team_members.user_id`),
   role: teamMembers.role,
   joinedAt: teamMembers.joinedAt,
 };
@@ -310,7 +311,7 @@ export const ownedTeamsQuery = (db: Database, userId: string) =>
     .select({
       teamId: teamMembers.teamId,
       heir: sql<string | null>`(SELECT h.user_id FROM team_members AS h
-        WHERE h.team_id = ${teamMembers.teamId} AND h.role = 'admin' AND h.user_id <> ${userId}
+        WHERE h.team_id = team_members.team_id AND h.role = 'admin' AND h.user_id <> ${userId}
         ORDER BY h.joined_at, h.user_id LIMIT 1)`,
     })
     .from(teamMembers)
