@@ -35,7 +35,7 @@ export type DeletionHook = (ctx: DeletionContext) => Promise<DeletionPlan>;
 
 // --- team deletion ------------------------------------------------------------------------------
 
-export interface TeamDeletionContext {
+interface TeamDeletionContext {
   env: Env;
   db: Database;
   teamId: string;

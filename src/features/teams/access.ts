@@ -8,7 +8,7 @@ import type { Database } from "../../db";
 import { type TeamRole, teamMembers } from "../../db/schema";
 import { AppError } from "../../errors";
 
-export const RANK: Record<TeamRole, number> = { owner: 3, admin: 2, member: 1, viewer: 0 };
+const RANK: Record<TeamRole, number> = { owner: 3, admin: 2, member: 1, viewer: 0 };
 
 /** The statement reading `userId`'s role in `teamId` (no row: not a member). */
 export const roleQuery = (db: Database, teamId: string, userId: string) =>

@@ -31,7 +31,7 @@ export const teamsDeletionHook: DeletionHook = async ({ env, db, userId, lifecyc
           ),
       );
     } else {
-      const plan = await teamDeletionPlan(lifecycle ?? { teamDeletionHooks: [] }, env, db, teamId);
+      const plan = await teamDeletionPlan(lifecycle?.teamDeletionHooks ?? [], env, db, teamId);
       statements.push(...plan.statements);
       after.push(...plan.after);
     }

@@ -12,7 +12,7 @@ import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
 import { afterId, afterTimeId, decodeTimeIdCursor, encodeTimeIdCursor, keysetPage } from "../../lib/keyset";
-import type { DeletionPlan, Lifecycle } from "../../lifecycle";
+import type { DeletionPlan, Lifecycle, TeamDeletionHook } from "../../lifecycle";
 import { rowWhileUserExists, userNameSql } from "../auth";
 import { holdsRoleSql, mayRemove, maySetRole, noTeam, requireRole, roleQuery } from "./access";
 import type { Member, Team } from "./schemas";
@@ -113,13 +113,13 @@ export async function renameTeam(db: Database, teamId: string, userId: string, n
  * hooks first (while the team row still exists), then invitations, memberships and the team.
  */
 export async function teamDeletionPlan(
-  lifecycle: Pick<Lifecycle, "teamDeletionHooks">,
+  hooks: readonly TeamDeletionHook[],
   env: Env,
   db: Database,
   teamId: string,
 ): Promise<{ statements: BatchItem<"sqlite">[]; after: DeletionPlan["after"][] }> {
   const plans: DeletionPlan[] = [];
-  for (const hook of lifecycle.teamDeletionHooks) plans.push(await hook({ env, db, teamId }));
+  for (const hook of hooks) plans.push(await hook({ env, db, teamId }));
   return {
     statements: [
       ...plans.flatMap((p) => p.statements ?? []),
@@ -147,7 +147,7 @@ export async function deleteTeam(
   userId: string,
 ): Promise<() => Promise<void>> {
   requireRole((await roleQuery(db, teamId, userId).get())?.role, "owner");
-  const plan = await teamDeletionPlan(lifecycle, env, db, teamId);
+  const plan = await teamDeletionPlan(lifecycle.teamDeletionHooks, env, db, teamId);
   await runBatch(db, plan.statements);
   return () => runAfter(plan.after);
 }

@@ -1,7 +1,7 @@
 /** Teams: create, list, get, rename, members, invitations, join, roles, leave, delete. */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, expectProblem, signup } from "../../helpers/api";
+import { type ApiResponse, api, expectProblem, signup } from "../../helpers/api";
 import { mailTo } from "../../helpers/outbox";
 import { createTeam, invite, join, memberAs, rolesInD1, verifyEmail } from "./helpers";
 
@@ -69,7 +69,7 @@ describe("teams: the happy path", () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res = await api(`/v1/teams/${team.id}/members?limit=1${cursor ? `&cursor=${cursor}` : ""}`, {
+      const res: ApiResponse = await api(`/v1/teams/${team.id}/members?limit=1${cursor ? `&cursor=${cursor}` : ""}`, {
         token: owner.accessToken,
       });
       expect(res.status).toBe(200);
