@@ -108,11 +108,8 @@ export async function renameTeam(db: Database, teamId: string, userId: string, n
   return team[0];
 }
 
-/**
- * The statements that delete a team with everything in it: the other features' team deletion
- * hooks first (while the team row still exists), then invitations, memberships and the team.
- */
-export async function teamDeletionPlan(
+/** The team deletion hooks' part of deleting `teamId`: their statements and after-work. */
+export async function teamHookPlans(
   hooks: readonly TeamDeletionHook[],
   env: Env,
   db: Database,
@@ -121,13 +118,30 @@ export async function teamDeletionPlan(
   const plans: DeletionPlan[] = [];
   for (const hook of hooks) plans.push(await hook({ env, db, teamId }));
   return {
+    statements: plans.flatMap((p) => p.statements ?? []),
+    after: plans.map((p) => p.after).filter((f) => f !== undefined),
+  };
+}
+
+/**
+ * The statements that delete a team with everything in it: the other features' team deletion
+ * hooks first (while the team row still exists), then invitations, memberships and the team.
+ */
+async function teamDeletionPlan(
+  hooks: readonly TeamDeletionHook[],
+  env: Env,
+  db: Database,
+  teamId: string,
+): Promise<{ statements: BatchItem<"sqlite">[]; after: DeletionPlan["after"][] }> {
+  const { statements, after } = await teamHookPlans(hooks, env, db, teamId);
+  return {
     statements: [
-      ...plans.flatMap((p) => p.statements ?? []),
+      ...statements,
       db.delete(teamInvitations).where(eq(teamInvitations.teamId, teamId)),
       db.delete(teamMembers).where(eq(teamMembers.teamId, teamId)),
       db.delete(teams).where(eq(teams.id, teamId)),
     ],
-    after: plans.map((p) => p.after).filter((f) => f !== undefined),
+    after,
   };
 }
 

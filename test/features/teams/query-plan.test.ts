@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { roleQuery } from "../../../src/features/teams/access";
+import { teamsDeletionStatements } from "../../../src/features/teams/deletion";
 import { listInvitationsQuery } from "../../../src/features/teams/invitations";
 import { listMembersQuery, listTeamsQuery, ownedTeamsQuery, teamQuery } from "../../../src/features/teams/service";
 import { signup } from "../../helpers/api";
@@ -58,5 +59,16 @@ describe("teams: the queries use indexes", () => {
     await createTeam(owner);
     const p = await plan(ownedTeamsQuery(db, owner.id));
     expectIndexed(p, "team_members_user_idx", "team_members_team_joined_idx");
+  });
+
+  it("account deletion's statements: hand-over, the sole-owned teams' rows, the memberships", async () => {
+    const owner = await signup();
+    await createTeam(owner);
+    const plans: string[] = [];
+    for (const q of teamsDeletionStatements(db, owner.id)) plans.push(await plan(q as unknown as Q));
+    for (const p of plans) expectIndexed(p);
+    expect(plans[0]).toContain("team_members_user_idx");
+    expect(plans[0]).toContain("team_members_team_joined_idx");
+    expect(plans.at(-1)).toContain("team_members_user_idx");
   });
 });
