@@ -31,6 +31,8 @@ export const limits = {
   socketsPerUserPerObject: 8,
   passwordResetTtlSec: 60 * 60,
   emailVerifyTtlSec: 24 * 60 * 60,
+  /** A team invitation's token is valid this long, once. */
+  teamInvitationTtlSec: 7 * 24 * 60 * 60,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */
   idTokenClockToleranceSec: 60,
   listDefault: 50,

@@ -9,6 +9,7 @@ import { blocksParts } from "./features/blocks";
 import { chatParts } from "./features/chat";
 import { collectionsParts } from "./features/collections";
 import { filesParts } from "./features/files";
+import { teamsParts } from "./features/teams";
 import { assemble } from "./lifecycle";
 import { idempotencyParts } from "./middleware/idempotency";
 
@@ -18,6 +19,7 @@ export const lifecycle = assemble([
   idempotencyParts,
   filesParts,
   blocksParts,
+  teamsParts,
   authParts,
   adminParts,
 ]);

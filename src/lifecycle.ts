@@ -16,6 +16,12 @@ interface DeletionContext {
   env: Env;
   db: Database;
   userId: string;
+  /**
+   * The assembled lifecycle, for a hook whose work deletes other things with their own hooks (teams
+   * the account owned run the team deletion hooks). Set by account deletion; absent only where a
+   * test calls a hook by itself.
+   */
+  lifecycle?: Lifecycle;
 }
 
 export interface DeletionPlan {
@@ -27,6 +33,22 @@ export interface DeletionPlan {
 
 /** A feature's part of account deletion. Runs before the batch, so it can read what it must clean up. */
 export type DeletionHook = (ctx: DeletionContext) => Promise<DeletionPlan>;
+
+// --- team deletion ------------------------------------------------------------------------------
+
+interface TeamDeletionContext {
+  env: Env;
+  db: Database;
+  teamId: string;
+}
+
+/**
+ * A feature's part of deleting a team (team-scoped records, files, rooms): runs before the team's
+ * batch, its statements join that batch (before the team row goes), its `after` runs once it
+ * committed. Called by `DELETE /v1/teams/:id` and when account deletion deletes a team its owner
+ * left with no admin. Empty until features keep team-scoped data.
+ */
+export type TeamDeletionHook = (ctx: TeamDeletionContext) => Promise<DeletionPlan>;
 
 // --- housekeeping -------------------------------------------------------------------------------
 
@@ -97,6 +119,7 @@ type AuditStatement = (db: Database, e: AuditEvent, when?: SQL) => BatchItem<"sq
 /** What one feature adds to the lifecycle; every part is optional. */
 export interface FeatureParts {
   deletionHooks?: DeletionHook[];
+  teamDeletionHooks?: TeamDeletionHook[];
   cleanupTasks?: ScheduledTask[];
   sessionSocketClosers?: SessionSocketCloser[];
   /** The feature that keeps the audit log (exactly one). */
@@ -107,6 +130,8 @@ export interface FeatureParts {
 export interface Lifecycle {
   /** In order: each runs before the account's batch, their statements join it. */
   deletionHooks: DeletionHook[];
+  /** Each runs before a team's deletion batch; their statements join it. */
+  teamDeletionHooks: TeamDeletionHook[];
   sessionSocketClosers: SessionSocketCloser[];
   auditStatement: AuditStatement;
 }
@@ -117,6 +142,7 @@ export function assemble(parts: FeatureParts[]): Lifecycle & { cleanupTasks: Sch
   return {
     auditStatement: audits[0]!,
     deletionHooks: parts.flatMap((p) => p.deletionHooks ?? []),
+    teamDeletionHooks: parts.flatMap((p) => p.teamDeletionHooks ?? []),
     sessionSocketClosers: parts.flatMap((p) => p.sessionSocketClosers ?? []),
     cleanupTasks: parts.flatMap((p) => p.cleanupTasks ?? []),
   };

@@ -16,6 +16,7 @@ import { batchRoutes, collectionRoutes } from "./features/collections";
 import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
 import { deviceRoutes } from "./features/push";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system";
+import { teamRoutes } from "./features/teams";
 import { lifecycle } from "./lifecycle-parts";
 import { requestIds } from "./middleware/request-id";
 
@@ -145,6 +146,7 @@ function buildApp() {
   app.route("/v1/batch", batchRoutes);
   app.route("/v1/rooms", chatRoutes);
   app.route("/v1/blocks", blockRoutes);
+  app.route("/v1/teams", teamRoutes);
   app.route("/v1/devices", deviceRoutes);
   app.route("/v1/admin", adminRoutes);
   app.route("/v1/dev", devRoutes);

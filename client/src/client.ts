@@ -11,6 +11,7 @@ import type { SocketEnv, WebSocketConstructor } from "./socket.js";
 import { type KeyValueStorage, memoryStorage, readJson, writeJson } from "./storage.js";
 import { type LocalStore, memoryStore } from "./store.js";
 import { type Conflict, type PendingWrite, type Resolution, Sync } from "./sync.js";
+import { Teams } from "./teams.js";
 import type { CollectionMap, Device, DeviceRegistration, UntypedCollections, User } from "./types.js";
 import { noop } from "./util.js";
 
@@ -50,6 +51,7 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
   readonly auth: Auth;
   readonly files: Files;
   readonly rooms: Rooms;
+  readonly teams: Teams;
   /** Resolves once the stored session and the signed-in user's queue of pending writes have been read. */
   readonly ready: Promise<void>;
   private readonly core: Core;
@@ -102,6 +104,7 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
       chunkSize: o.chunkSize ?? 5 * 2 ** 20,
     });
     this.rooms = new Rooms(this.core);
+    this.teams = new Teams(this.core);
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
       this.device = d;
     });

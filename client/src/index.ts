@@ -1,6 +1,6 @@
 /**
  * @outpost/client: the client SDK of Outpost. `createClient({ url, storage })`, then
- * `client.auth`, `client.collection(name)`, `client.room(id)`, `client.files`, `client.registerDevice`.
+ * `client.auth`, `client.collection(name)`, `client.room(id)`, `client.files`, `client.teams`, `client.registerDevice`.
  */
 export type { Auth } from "./auth.js";
 export type { Room, RoomEvents, Rooms } from "./chat.js";
@@ -14,4 +14,5 @@ export type { WebSocketConstructor, WebSocketLike } from "./socket.js";
 export { type KeyValueStorage, memoryStorage, webStorage } from "./storage.js";
 export { type LocalStore, memoryStore, type StoredRecord } from "./store.js";
 export type { Conflict, PendingWrite, Resolution, Snapshot } from "./sync.js";
+export type { Team, TeamInvitation, TeamMember, TeamRole, Teams } from "./teams.js";
 export type * from "./types.js";

@@ -4,4 +4,4 @@ export const GOOGLE_AUDIENCE: string;
 export function startWorker(o?: {
   build?: boolean;
   realLimits?: string[];
-}): Promise<{ url: string; idTokenKey: JWK; dispose(): Promise<void> }>;
+}): Promise<{ url: string; mailUrl: string; idTokenKey: JWK; dispose(): Promise<void> }>;

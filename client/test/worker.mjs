@@ -31,17 +31,37 @@ export async function startWorker({ build = true, realLimits = [] } = {}) {
 
   const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: "sdk-test", alg: "RS256", use: "sig" };
-  const jwks = createServer((_req, res) =>
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] })),
-  );
+  // Google's keys, and a stand-in mail provider: the Worker POSTs each mail to /mail, tests read them back from it.
+  const mails = [];
+  const jwks = createServer((req, res) => {
+    const json = (body) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    if (req.url !== "/mail") return json({ keys: [jwk] });
+    if (req.method !== "POST") return json(mails);
+    let body = "";
+    req.on("data", (c) => {
+      body += c;
+    });
+    req.on("end", () => {
+      mails.push(JSON.parse(body));
+      json({ id: String(mails.length) });
+    });
+  });
   await new Promise((ok) => jwks.listen(0, "127.0.0.1", ok));
   const jwksUrl = `http://127.0.0.1:${jwks.address().port}/jwks`;
 
   const config = await readWranglerConfig();
-  config.vars = { ...config.vars, GOOGLE_JWKS_URL: jwksUrl, GOOGLE_AUDIENCES: GOOGLE_AUDIENCE };
+  const mailUrl = `http://127.0.0.1:${jwks.address().port}/mail`;
+  config.vars = {
+    ...config.vars,
+    GOOGLE_JWKS_URL: jwksUrl,
+    GOOGLE_AUDIENCES: GOOGLE_AUDIENCE,
+    MAIL_PROVIDER_URL: mailUrl,
+    APP_LINK_BASE: "sdktest://app",
+  };
   const rt = await startOutpost(path.join(outdir, "index.js"), config, { realLimits });
   return {
     url: rt.url,
+    mailUrl,
     idTokenKey: await exportJWK(privateKey),
     async dispose() {
       await rt.dispose();

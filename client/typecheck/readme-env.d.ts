@@ -21,6 +21,8 @@ declare global {
   const seq: number;
   const lastSeqIHave: number;
   const bobId: string;
+  const userId: string;
+  const codeFromTheMail: string;
   const expoPushToken: string;
   const note: { id: string };
   const blobOrBytes: Blob | Uint8Array;

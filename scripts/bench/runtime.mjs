@@ -34,7 +34,7 @@ export const BENCH_OFFLINE = {
 function offline(vars) {
   const out = { ...vars };
   for (const [k, v] of Object.entries(BENCH_OFFLINE))
-    if (/^https?:\/\/(?!127\.0\.0\.1|localhost)/.test(String(out[k] ?? "")) || k === "MAIL_PROVIDER_URL") out[k] = v;
+    if (/^https?:\/\/(?!127\.0\.0\.1|localhost)/.test(String(out[k] ?? ""))) out[k] = v;
   return out;
 }
 

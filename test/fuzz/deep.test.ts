@@ -130,6 +130,8 @@ function actorOf(r: Route): Actor {
   // Rooms and messages are rate-limited per user: a case that makes its own gets its own caller.
   if (r.method === "DELETE" && r.path.startsWith("/v1/rooms/{id}/")) return "fresh";
   if (r.path === "/v1/rooms/{id}/members") return "fresh";
+  // Joining a team needs a verified email matching a fresh invitation.
+  if (r.path === "/v1/teams/join") return "fresh";
   return "a";
 }
 
@@ -238,6 +240,24 @@ async function prepare(r: Route, pick: number): Promise<Me> {
         body: { token: `fuzz-${crypto.randomUUID()}`, platform: "android", provider: "fcm" },
       })
     ).body.id;
+  if (r.path.startsWith("/v1/teams/{id}")) {
+    // A team of its own per case (hand-overs, removals and deletion consume theirs), with a member to act on.
+    values.id = (await ok("/v1/teams", { token: a.accessToken, body: { name: "fuzz" } })).body.id;
+    values.userId = strangers[pick % strangers.length]!.id;
+    await env.DB.prepare("INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES (?, ?, 'member', ?)")
+      .bind(values.id, values.userId, new Date().toISOString())
+      .run();
+    if (r.path === "/v1/teams/{id}/invitations/{invitationId}")
+      values.invitationId = (
+        await ok(`/v1/teams/${values.id}/invitations`, { token: a.accessToken, body: { email: "fuzz@example.com" } })
+      ).body.id;
+  }
+  if (p === "POST /v1/teams/join") {
+    await env.DB.prepare("UPDATE users SET email_verified = 1 WHERE id = ?").bind(user.id).run();
+    const team = (await ok("/v1/teams", { token: a.accessToken, body: { name: "fuzz" } })).body.id;
+    await ok(`/v1/teams/${team}/invitations`, { token: a.accessToken, body: { email: user.email } });
+    values.teamtoken = codeIn((await mailTo(user.email)).text);
+  }
   if (r.path === "/v1/admin/users/{id}") values.id = r.method === "GET" ? b.id : (await signup()).id;
   return { user, values, headers, raw };
 }
@@ -264,6 +284,7 @@ function hintsFor(r: Route): Hints {
     h.password = ph("password");
   }
   if (r.path.endsWith("/confirm")) h.token = ph("mailcode");
+  if (r.path === "/v1/teams/join") h.token = ph("teamtoken");
   if (r.path === "/v1/batch") h.operations = batchOps();
   if (r.path === "/v1/devices") {
     h.provider = fc.constant("fcm");

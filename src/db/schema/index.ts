@@ -7,3 +7,4 @@ export * from "./chat";
 export * from "./collections";
 export * from "./files";
 export * from "./push";
+export * from "./teams";

@@ -18,7 +18,7 @@ export async function deleteAccount(
   userId: string,
   extra: BatchItem<"sqlite">[] = [],
 ): Promise<{ deleted: false } | { deleted: true; after: () => Promise<void> }> {
-  const ctx = { env, db, userId };
+  const ctx = { env, db, userId, lifecycle };
   const plans: DeletionPlan[] = [];
   for (const hook of lifecycle.deletionHooks) plans.push(await hook(ctx));
   const revoked = revokeUserTokens(db, userId, "ended");

@@ -37,3 +37,15 @@ export function verifyEmailMail(cfg: Config, to: string, token: string, linkBase
       `${limits.emailVerifyTtlSec / 3600} hours.`,
   };
 }
+
+/** An invitation to join a team, with a link to `linkBase/teams/join`. */
+export function teamInvitationMail(cfg: Config, to: string, teamName: string, token: string, linkBase: string): Mail {
+  return {
+    to,
+    subject: `${cfg.appName}: you are invited to join ${teamName}`,
+    text:
+      `You are invited to join the team "${teamName}" on ${cfg.appName}.\n\nYour invitation code: ${token}\n` +
+      `Or open: ${linkBase}/teams/join?token=${token}\n\nSign in with this email address (verified) to accept. ` +
+      `The invitation expires in ${limits.teamInvitationTtlSec / 86400} days and works once.`,
+  };
+}

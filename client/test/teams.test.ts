@@ -1,0 +1,60 @@
+/** `client.teams` against the real Worker: create, invite by mail, join, roles, hand-over, leave, delete. */
+import { describe, expect, inject, it } from "vitest";
+import { signedIn, type TestClient } from "./helpers.js";
+
+/** The one-time code in the newest mail to `to` (the stand-in mail provider the Worker posts to). */
+async function codeMailedTo(to: string): Promise<string> {
+  const mails = (await (await fetch(inject("mailUrl"))).json()) as { to: string; text: string }[];
+  const mail = [...mails].reverse().find((m) => m.to === to.toLowerCase());
+  const code = mail && /code: ([A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
+  if (!code) throw new Error(`no code mailed to ${to}`);
+  return code;
+}
+
+async function verified(): Promise<TestClient> {
+  const c = await signedIn();
+  await c.auth.requestEmailVerification();
+  await c.auth.confirmEmail(await codeMailedTo(c.user!.email!));
+  return c;
+}
+
+describe("client.teams", () => {
+  it("a team from creation to deletion, through every method", async () => {
+    const owner = await signedIn();
+    const bob = await verified();
+    const team = await owner.teams.create("Family");
+    expect(team).toMatchObject({ name: "Family", role: "owner", memberCount: 1 });
+    expect((await owner.teams.rename(team.id, "Fam")).name).toBe("Fam");
+    expect((await owner.teams.get(team.id)).name).toBe("Fam");
+    const second = await owner.teams.create("Club");
+    expect((await owner.teams.list({ limit: 1 }).all()).map((t) => t.id)).toEqual([second.id, team.id]);
+
+    const stale = await owner.teams.invite(team.id, "nobody@sdk.test", "viewer");
+    expect(stale).toMatchObject({ email: "nobody@sdk.test", role: "viewer" });
+    await owner.teams.revokeInvitation(team.id, stale.id);
+    const inv = await owner.teams.invite(team.id, bob.user!.email!);
+    expect((await owner.teams.invitations(team.id)).items).toEqual([inv]);
+    const joined = await bob.teams.join(await codeMailedTo(bob.user!.email!));
+    expect(joined).toMatchObject({ id: team.id, role: "member", memberCount: 2 });
+
+    const members = await bob.teams.members(team.id, { limit: 1 }).all();
+    expect(members.map((m) => [m.userId, m.role])).toEqual([
+      [bob.user!.id, "member"],
+      [owner.user!.id, "owner"],
+    ]);
+    expect((await owner.teams.setRole(team.id, bob.user!.id, "owner")).role).toBe("owner");
+    expect((await owner.teams.get(team.id)).role).toBe("admin");
+    await owner.teams.leave(team.id);
+    await expect(owner.teams.get(team.id)).rejects.toMatchObject({ status: 404, code: "not_found" });
+    await expect(bob.teams.leave(team.id)).rejects.toMatchObject({ status: 409, code: "conflict" });
+
+    const carol = await verified();
+    await bob.teams.invite(team.id, carol.user!.email!, "admin");
+    await carol.teams.join(await codeMailedTo(carol.user!.email!));
+    await bob.teams.remove(team.id, carol.user!.id);
+    await expect(carol.teams.get(team.id)).rejects.toMatchObject({ code: "not_found" });
+    await bob.teams.delete(team.id);
+    await expect(bob.teams.get(team.id)).rejects.toMatchObject({ code: "not_found" });
+    for (const c of [owner, bob, carol]) c.close();
+  });
+});

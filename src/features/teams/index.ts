@@ -1,0 +1,7 @@
+/** Teams: `/v1/teams` (teams, members, roles, invitations), and its part of account deletion. */
+import type { FeatureParts } from "../../lifecycle";
+import { teamsDeletionHook } from "./deletion";
+
+export { teamRoutes } from "./routes";
+
+export const teamsParts: FeatureParts = { deletionHooks: [teamsDeletionHook] };

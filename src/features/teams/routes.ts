@@ -1,0 +1,245 @@
+/**
+ * `/v1/teams`: teams, members, roles and invitations. Only signed-in users: the service key is
+ * refused (403), as on the other routes that act as the caller. A non-member gets 404 on every
+ * team route, never 403, so a team's existence does not leak.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "../../env";
+import { describe, validate } from "../../lib/validation";
+import { idempotency } from "../../middleware/idempotency";
+import { checkRate } from "../../middleware/rate-limit";
+import { requireUser, userOf } from "../auth";
+import { createMailer, mailLinkBase, teamInvitationMail } from "../mail";
+import { createInvitation, invitingRole, joinTeam, listInvitations, revokeInvitation } from "./invitations";
+import * as s from "./schemas";
+import { createTeam, deleteTeam, getTeam, listMembers, listTeams, removeMember, renameTeam, setRole } from "./service";
+
+const TAG = "Teams";
+const NOT_MEMBER = { description: "Not a member of this team, or no such team" };
+const ROLE_TOO_LOW = { description: "A member whose role does not allow this, or the service key" };
+
+/** `me` in a member path is the caller. */
+const memberId = (userId: string, callerId: string) => (userId === "me" ? callerId : userId);
+
+export const teamRoutes = new Hono<AppEnv>()
+  .post(
+    "/",
+    describe({
+      tag: TAG,
+      summary: "Create a team (the caller is its owner)",
+      responses: { 201: { description: "Created", schema: s.TeamSchema }, 403: ROLE_TOO_LOW },
+    }),
+    requireUser,
+    idempotency,
+    validate("json", s.TeamBody),
+    async (c) => c.json(await createTeam(c.var.db, userOf(c).userId, c.req.valid("json").name), 201),
+  )
+  .get(
+    "/",
+    describe({
+      tag: TAG,
+      summary: "The caller's teams, newest first",
+      responses: { 200: { description: "A page of teams", schema: s.TeamList }, 403: ROLE_TOO_LOW },
+    }),
+    requireUser,
+    validate("query", s.ListQuery),
+    async (c) => {
+      const q = c.req.valid("query");
+      return c.json(await listTeams(c.var.db, userOf(c).userId, q.limit, q.cursor));
+    },
+  )
+  .post(
+    "/join",
+    describe({
+      tag: TAG,
+      summary: "Join a team with an invitation's token",
+      description:
+        "The caller's email must be verified and be the invitation's address (else 403). A used, revoked or " +
+        "expired token is a 400. A caller who is already a member keeps their role.",
+      responses: {
+        200: { description: "The team joined", schema: s.TeamSchema },
+        400: { description: "Invalid body, or a used, revoked or expired token" },
+        403: { description: "Email not verified, or not the invitation's address; or the service key" },
+      },
+    }),
+    requireUser,
+    idempotency,
+    validate("json", s.JoinBody),
+    async (c) => c.json(await joinTeam(c.var.db, userOf(c).userId, c.req.valid("json").token)),
+  )
+  .get(
+    "/:id",
+    describe({
+      tag: TAG,
+      summary: "A team, with the caller's role",
+      responses: { 200: { description: "The team", schema: s.TeamSchema }, 403: ROLE_TOO_LOW, 404: NOT_MEMBER },
+    }),
+    requireUser,
+    validate("param", s.TeamParam),
+    async (c) => c.json(await getTeam(c.var.db, c.req.valid("param").id, userOf(c).userId)),
+  )
+  .patch(
+    "/:id",
+    describe({
+      tag: TAG,
+      summary: "Rename a team (admin or owner)",
+      responses: { 200: { description: "Renamed", schema: s.TeamSchema }, 403: ROLE_TOO_LOW, 404: NOT_MEMBER },
+    }),
+    requireUser,
+    validate("param", s.TeamParam),
+    validate("json", s.TeamBody),
+    async (c) =>
+      c.json(await renameTeam(c.var.db, c.req.valid("param").id, userOf(c).userId, c.req.valid("json").name)),
+  )
+  .delete(
+    "/:id",
+    describe({
+      tag: TAG,
+      summary: "Delete a team (owner), with its memberships, invitations and team-scoped data",
+      responses: { 204: { description: "Deleted" }, 403: ROLE_TOO_LOW, 404: NOT_MEMBER },
+    }),
+    requireUser,
+    validate("param", s.TeamParam),
+    async (c) => {
+      const after = await deleteTeam(c.var.lifecycle, c.env, c.var.db, c.req.valid("param").id, userOf(c).userId);
+      c.executionCtx.waitUntil(after());
+      return c.body(null, 204);
+    },
+  )
+  .get(
+    "/:id/members",
+    describe({
+      tag: TAG,
+      summary: "A team's members, most recently joined first (members only)",
+      responses: {
+        200: { description: "A page of members", schema: s.MemberList },
+        403: ROLE_TOO_LOW,
+        404: NOT_MEMBER,
+      },
+    }),
+    requireUser,
+    validate("param", s.TeamParam),
+    validate("query", s.ListQuery),
+    async (c) => {
+      const q = c.req.valid("query");
+      return c.json(await listMembers(c.var.db, c.req.valid("param").id, userOf(c).userId, q.limit, q.cursor));
+    },
+  )
+  .patch(
+    "/:id/members/:userId",
+    describe({
+      tag: TAG,
+      summary: "Change a member's role; `owner` hands ownership over",
+      description:
+        "Admins change members and viewers (to member or viewer); only the owner makes or unmakes admins. " +
+        '`role: "owner"` (owner only) hands ownership over and makes the old owner an admin. The owner ' +
+        "cannot change their own role otherwise (409).",
+      responses: {
+        200: { description: "The member", schema: s.MemberSchema },
+        403: ROLE_TOO_LOW,
+        404: { description: "Not a member of this team, or the user is not a member" },
+        409: { description: "The owner's own role, or roles changed meanwhile" },
+      },
+    }),
+    requireUser,
+    validate("param", s.MemberParam),
+    validate("json", s.RoleBody),
+    async (c) => {
+      const { id, userId } = c.req.valid("param");
+      const caller = userOf(c).userId;
+      return c.json(await setRole(c.var.db, id, caller, memberId(userId, caller), c.req.valid("json").role));
+    },
+  )
+  .delete(
+    "/:id/members/:userId",
+    describe({
+      tag: TAG,
+      summary: "Remove a member, or leave (`me`)",
+      description:
+        "Admins remove members and viewers; the owner removes anyone. The owner cannot leave without handing " +
+        "ownership over first (409).",
+      responses: {
+        204: { description: "Removed" },
+        403: ROLE_TOO_LOW,
+        404: { description: "Not a member of this team, or the user is not a member" },
+        409: { description: "The owner leaving, or roles changed meanwhile" },
+      },
+    }),
+    requireUser,
+    validate("param", s.MemberParam),
+    async (c) => {
+      const { id, userId } = c.req.valid("param");
+      const caller = userOf(c).userId;
+      await removeMember(c.var.db, id, caller, memberId(userId, caller));
+      return c.body(null, 204);
+    },
+  )
+  .post(
+    "/:id/invitations",
+    describe({
+      tag: TAG,
+      summary: "Invite someone by email (admin or owner; only the owner invites admins)",
+      description: "Mails the address a single-use token, valid 7 days, and a link. Rate limited per team (429).",
+      rateLimited: true,
+      responses: {
+        201: { description: "Invited", schema: s.InvitationSchema },
+        403: ROLE_TOO_LOW,
+        404: NOT_MEMBER,
+      },
+    }),
+    requireUser,
+    idempotency,
+    validate("param", s.TeamParam),
+    validate("json", s.InviteBody),
+    async (c) => {
+      const { db, config } = c.var;
+      const teamId = c.req.valid("param").id;
+      const { email, role } = c.req.valid("json");
+      const caller = userOf(c).userId;
+      const base = mailLinkBase(config, c.env, c.req.url); // before any write: a misconfigured server writes nothing
+      const callerRole = await invitingRole(db, teamId, caller);
+      await checkRate(c.env, "ROOMS_LIMITER", `team-invite:${teamId}`);
+      const { invitation, token } = await createInvitation(db, teamId, caller, callerRole, email, role);
+      const team = await getTeam(db, teamId, caller);
+      await createMailer(config, db).send(teamInvitationMail(config, email, team.name, token, base));
+      return c.json(invitation, 201);
+    },
+  )
+  .get(
+    "/:id/invitations",
+    describe({
+      tag: TAG,
+      summary: "A team's pending invitations, newest first (admin or owner)",
+      responses: {
+        200: { description: "A page of invitations", schema: s.InvitationList },
+        403: ROLE_TOO_LOW,
+        404: NOT_MEMBER,
+      },
+    }),
+    requireUser,
+    validate("param", s.TeamParam),
+    validate("query", s.ListQuery),
+    async (c) => {
+      const q = c.req.valid("query");
+      return c.json(await listInvitations(c.var.db, c.req.valid("param").id, userOf(c).userId, q.limit, q.cursor));
+    },
+  )
+  .delete(
+    "/:id/invitations/:invitationId",
+    describe({
+      tag: TAG,
+      summary: "Revoke a pending invitation (admin or owner)",
+      responses: {
+        204: { description: "Revoked" },
+        403: ROLE_TOO_LOW,
+        404: { description: "Not a member of this team, or no such pending invitation" },
+      },
+    }),
+    requireUser,
+    validate("param", s.InvitationParam),
+    async (c) => {
+      const { id, invitationId } = c.req.valid("param");
+      await revokeInvitation(c.var.db, id, userOf(c).userId, invitationId);
+      return c.body(null, 204);
+    },
+  );
