@@ -39,14 +39,14 @@ async function read(db: Database): Promise<void> {
     .select({ userId: tokenRevocations.userId, at: tokenRevocations.revokedAt, reason: tokenRevocations.reason })
     .from(tokenRevocations)
     .where(gt(tokenRevocations.revokedAt, since));
-  const next = new Map(
+  const next = new Map<string, Revocation>(
     rows.map((r) => [r.userId, { at: r.at, reason: r.reason === "disabled" ? "disabled" : "ended" }]),
   );
   for (const [id, mine] of written) {
     if (mine.at <= since) written.delete(id);
     else if ((next.get(id)?.at ?? 0) <= mine.at) next.set(id, mine);
   }
-  known = next as Map<string, Revocation>;
+  known = next;
   readAt = Date.now();
 }
 
