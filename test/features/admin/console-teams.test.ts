@@ -62,6 +62,9 @@ describe("the Teams page", () => {
     // No removal form for the owner.
     expect(page.html).not.toContain(`/members/${t.owner.id}/remove`);
     expect((await visit(b, "/admin/teams/01900000-0000-7000-8000-000000000001")).status).toBe(404);
+    // The member's user page lists the team.
+    const user = await visit(b, `/admin/users/${t.member.id}`);
+    expect(user.html).toContain(`href="/admin/teams/${t.team.id}"`);
   });
 
   it("pages through every team with cursors, each team once", async () => {
