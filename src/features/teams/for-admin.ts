@@ -63,8 +63,8 @@ const IdCursor = v.pipe(
   v.transform(([id]) => id),
 );
 
-/** The statement behind `listAllTeams` (exported for the query-plan test): newest first, on the key. */
-export const listAllTeamsQuery = (db: Database, limit: number, after: string | null) =>
+/** The statement behind `listAllTeams`: newest first, along the key. */
+const listAllTeamsQuery = (db: Database, limit: number, after: string | null) =>
   db
     .select(adminTeamFields)
     .from(teams)
