@@ -95,7 +95,7 @@ describe("the Teams page", () => {
     expect((await visit(b, "/admin/teams?cursor=not-a-cursor")).status).toBe(400);
   });
 
-  it("is refused to anyone not signed in as an admin: pages redirect to the sign-in page, actions get 403", async () => {
+  it("is refused to anyone not signed in as an admin: pages redirect to sign-in, actions get 403", async () => {
     const t = await teamWithPeople("Hidden team");
     const user = await signup();
     const tried = await signIn(user); // a non-admin cannot sign in
@@ -168,5 +168,25 @@ describe("actions on a team", () => {
     // Revoked already: 404, no second row.
     expect((await visit(b, path, { _csrf: csrf, confirm: "yes" })).status).toBe(404);
     expect(await auditOf(`team:${t.team.id}`)).toHaveLength(1);
+  });
+
+  it("an audit row that cannot be written undoes the removal and the revocation (one batch)", async () => {
+    const t = await teamWithPeople("Atomic team");
+    await env.DB.prepare(
+      `CREATE TRIGGER refuse_team_audit BEFORE INSERT ON audit_log WHEN NEW.target = 'team:${t.team.id}' ` +
+        "BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+    ).run();
+    try {
+      const { b, csrf } = await signIn(admin);
+      const base = `/admin/teams/${t.team.id}`;
+      const removed = await visit(b, `${base}/members/${t.member.id}/remove`, { _csrf: csrf, confirm: "yes" });
+      expect(removed.status).toBe(500);
+      const revoked = await visit(b, `${base}/invitations/${t.invitation.id}/revoke`, { _csrf: csrf, confirm: "yes" });
+      expect(revoked.status).toBe(500);
+    } finally {
+      await env.DB.prepare("DROP TRIGGER IF EXISTS refuse_team_audit").run();
+    }
+    expect(await rolesInD1(t.team.id)).toEqual({ [t.owner.id]: "owner", [t.member.id]: "member" });
+    expect(await pendingInvitation(t.team.id, t.invitation.id)).toBe(true);
   });
 });
