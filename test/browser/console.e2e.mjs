@@ -125,6 +125,14 @@ before(async () => {
     token: people.carol.token,
     body: { clientId: "m3", text: "Ship date is Friday." },
   });
+  const team = await call("POST", "/v1/teams", { token: people.carol.token, body: { name: "Field crew" } });
+  assert.equal(team.status, 201, JSON.stringify(team.body));
+  people.team = team.body;
+  const invited = await call("POST", `/v1/teams/${team.body.id}/invitations`, {
+    token: people.carol.token,
+    body: { email: "gina@example.com", role: "member" },
+  });
+  assert.equal(invited.status, 201, JSON.stringify(invited.body));
 
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
   profile = mkdtempSync(path.join(os.tmpdir(), "outpost-chromium-"));
@@ -293,6 +301,15 @@ describe("admin console in Chromium", () => {
     const tomb = history.body.items.find((m) => m.seq === people.spam.seq);
     assert.equal(tomb.deleted, true);
     assert.equal(tomb.text, null);
+  });
+
+  it("opens a team and revokes its pending invitation", async () => {
+    await page.click('a.nav-link:has-text("Teams")');
+    await page.click('a:has-text("Field crew")');
+    await page.getByText("gina@example.com").waitFor();
+    await page.locator("tr", { hasText: "gina@example.com" }).locator('button:has-text("Revoke")').click();
+    await page.getByText("The invitation is revoked.").waitFor();
+    assert.equal(await page.getByText("gina@example.com").count(), 0);
   });
 
   it("lists files with image thumbnails, downloads and deletes them", async () => {

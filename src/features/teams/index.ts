@@ -5,3 +5,4 @@ import { teamsDeletionHook } from "./deletion";
 export { teamRoutes } from "./routes";
 
 export const teamsParts: FeatureParts = { deletionHooks: [teamsDeletionHook] };
+export * from "./for-admin";

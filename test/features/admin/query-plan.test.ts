@@ -10,6 +10,7 @@ import { listAudit, listUsers, userDetail } from "../../../src/features/admin/se
 import { adminStanding, findConsoleSession } from "../../../src/features/auth/for-admin";
 import { listAllRooms, roomWithMembers } from "../../../src/features/chat/rooms";
 import { listAllFiles } from "../../../src/features/files/service";
+import { adminTeamDetail, listAllTeams, teamsOfUser } from "../../../src/features/teams/for-admin";
 import { countingD1 } from "../../budget/counting-d1";
 
 /** The plans of every statement `run` sends to D1 (bound values replaced by placeholders' text). */
@@ -57,5 +58,21 @@ describe("admin queries", () => {
     for (const p of await plans((db) => roomWithMembers(db, "x"))) searches(p);
     for (const p of await plans((db) => adminStanding(db, "x", "y"))) searches(p);
     for (const p of await plans((db) => findConsoleSession(db, "x"))) searches(p);
+  });
+});
+
+describe("the console's team queries", () => {
+  it("all teams page along the key, a team's members and invitations and a user's teams along an index", async () => {
+    for (const p of await plans((db) => listAllTeams(db, 20, "WyJ4Il0"))) noTempSort(p);
+    const detail = await plans((db) => adminTeamDetail(db, "x", 20));
+    expect(detail).toHaveLength(3);
+    for (const p of detail) {
+      searches(p);
+      noTempSort(p);
+    }
+    for (const p of await plans((db) => teamsOfUser(db, "x", 20))) {
+      searches(p);
+      noTempSort(p);
+    }
   });
 });

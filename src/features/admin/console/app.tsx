@@ -31,6 +31,7 @@ import type { C, PageStatus } from "./page";
 import { records } from "./records";
 import { rooms } from "./rooms";
 import { login, logout, requireConsoleAdmin } from "./signin";
+import { teams } from "./teams";
 import { Layout, P } from "./ui";
 import { userActions } from "./user-actions";
 import { users } from "./users";
@@ -116,6 +117,7 @@ consoleApp.route("/collections", collectionPages);
 consoleApp.route("/collections", records);
 consoleApp.route("/files", files);
 consoleApp.route("/rooms", rooms);
+consoleApp.route("/teams", teams);
 consoleApp.route("/audit", audit);
 
 // --- errors ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import type { FC } from "hono/jsx";
 import * as v from "valibot";
 import { limits } from "../../../config";
 import { AppError } from "../../../errors";
+import { teamsOfUser } from "../../teams";
 import type { AdminUser, AdminUserDetail, AuditEntry } from "../schemas";
 import { listAudit, listUsers, userDetail } from "../service";
 import { auditColumns } from "./audit";
@@ -12,6 +13,9 @@ import { type C, idParam, limitOf, page } from "./page";
 import { type Column, DataTable } from "./table";
 import { fmtBytes, fmtDate, P, Stat, StatusPill, short } from "./ui";
 import { UserActions } from "./user-actions";
+
+/** Teams shown on a user's page (the first ones by team age). */
+const USER_TEAMS = 20;
 
 export const userColumns: Column<AdminUser>[] = [
   {
@@ -55,11 +59,20 @@ const UsersPage: FC<{ q: string; items: AdminUser[]; next: string | null; paged:
   </>
 );
 
-const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; audit: AuditEntry[] }> = ({
+type UserTeams = Awaited<ReturnType<typeof teamsOfUser>>;
+
+const userTeamColumns: Column<UserTeams["items"][number]>[] = [
+  { header: "Team", cell: (t) => t.name, link: (t) => `${P}/teams/${t.id}`, linkClass: "strong" },
+  { header: "Role", cell: (t) => t.role },
+  { header: "Joined", cell: (t) => fmtDate(t.joinedAt) },
+];
+
+const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; audit: AuditEntry[]; teams: UserTeams }> = ({
   u,
   csrf,
   self,
   audit,
+  teams,
 }) => {
   const base = `${P}/users/${u.id}`;
   const who = u.email ?? `guest ${short(u.id)}`;
@@ -109,6 +122,11 @@ const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; audit: Aud
       </div>
       <UserActions u={u} who={who} csrf={csrf} self={self} />
       <section class="card">
+        <h2>Teams</h2>
+        <DataTable rows={teams.items} columns={userTeamColumns} empty="In no team." />
+        {teams.more ? <p class="muted small">Showing the first {teams.items.length}.</p> : null}
+      </section>
+      <section class="card">
         <h2>Admin actions on this user</h2>
         <DataTable rows={audit} columns={auditColumns} empty="None yet." />
       </section>
@@ -145,11 +163,14 @@ users.get("/", async (c) => {
 
 users.get("/:id", async (c) => {
   const u = await loadUser(c);
-  const audit = await listAudit(c.var.db, { limit: 10, target: `user:${u.id}` });
+  const [audit, teams] = await Promise.all([
+    listAudit(c.var.db, { limit: 10, target: `user:${u.id}` }),
+    teamsOfUser(c.var.db, u.id, USER_TEAMS),
+  ]);
   return page(
     c,
     u.email ?? "User",
     "users",
-    <UserPage u={u} csrf={c.var.csrf} self={u.id === c.var.admin.userId} audit={audit.items} />,
+    <UserPage u={u} csrf={c.var.csrf} self={u.id === c.var.admin.userId} audit={audit.items} teams={teams} />,
   );
 });
