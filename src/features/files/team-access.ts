@@ -30,15 +30,18 @@ export async function teamUploadRefusal(db: Database, teamId: string, userId: st
   return null;
 }
 
-/** A ready file by id with the caller's role in its team, in one statement. */
-export async function getFileFor(db: Database, id: string, userId: string | null): Promise<AccessRow | null> {
+/** The statement behind `getFileFor` (exported for the query-plan test). */
+export const fileForQuery = (db: Database, id: string, userId: string | null) => {
   const role = userId === null ? sql<null>`NULL` : memberRoleSql(sql`${files.teamId}`, userId);
-  const row = await db
+  return db
     .select({ ...getTableColumns(files), teamRole: sql<TeamRole | null>`${role}`.as("team_role") })
     .from(files)
-    .where(and(eq(files.id, id), eq(files.status, "ready")))
-    .get();
-  return row ?? null;
+    .where(and(eq(files.id, id), eq(files.status, "ready")));
+};
+
+/** A ready file by id with the caller's role in its team, in one statement. */
+export async function getFileFor(db: Database, id: string, userId: string | null): Promise<AccessRow | null> {
+  return (await fileForQuery(db, id, userId).get()) ?? null;
 }
 
 const userIdOf = (p: Principal | null) => (p?.kind === "user" ? p.userId : null);
