@@ -107,6 +107,8 @@ export interface FileInfo {
   size: number;
   visibility: "public" | "private";
   ownerId: string;
+  /** The team the file belongs to, or null. */
+  teamId?: string | null;
   createdAt: string;
   url: string;
   sha256?: string | null;
