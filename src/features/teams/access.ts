@@ -54,7 +54,8 @@ export function mayRemove(caller: TeamRole, target: TeamRole): boolean {
  * value), or NULL when not a member; one lookup of the team_members primary key.
  */
 export const memberRoleSql = (teamId: SQL, userId: string) =>
-  sql<TeamRole | null>`(SELECT tm.role FROM team_members AS tm WHERE tm.team_id = ${teamId} AND tm.user_id = ${userId})`;
+  sql<TeamRole | null>`(SELECT tm.role FROM team_members AS tm
+    WHERE tm.team_id = ${teamId} AND tm.user_id = ${userId})`;
 
 /** Whether `role` is at least `min` (no role: no). */
 export const atLeast = (role: TeamRole | null | undefined, min: TeamRole) => !!role && RANK[role] >= RANK[min];

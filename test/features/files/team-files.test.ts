@@ -70,7 +70,7 @@ async function headStatus(path: string, token: string) {
 }
 
 describe("team files: the role matrix", () => {
-  it("upload: members, admins and the owner; a viewer 403; strangers and removed members 404; the service key 403", async () => {
+  it("upload: members, admins, the owner; a viewer 403; strangers and removed members 404; service key 403", async () => {
     const f = await fixture();
     const want: Record<Actor, number> = {
       stranger: 404,
@@ -91,7 +91,7 @@ describe("team files: the role matrix", () => {
     expect(rows.results.length).toBe(3);
   });
 
-  it("read: metadata, content, ranges, HEAD and thumbnails for every role; 404 for strangers and removed members", async () => {
+  it("read: metadata, content, ranges, HEAD, thumbnails, signed URLs for every role; 404 for non-members", async () => {
     const f = await fixture();
     const file = await uploaded(f.users.member.accessToken, f.team.id);
     const png = await makePng(64, 48);
@@ -125,7 +125,7 @@ describe("team files: the role matrix", () => {
     expect((await api(`/v1/files/${file.id}`, { token: f.users.stranger.accessToken })).status).toBe(200);
   });
 
-  it("list: the team's files for every role, 404 for strangers and removed members, 403 for the service key", async () => {
+  it("list: the team's files for every role, 404 for non-members, 403 for the service key", async () => {
     const f = await fixture();
     const a = await uploaded(f.users.member.accessToken, f.team.id);
     const b = await uploaded(f.users.owner.accessToken, f.team.id);
