@@ -70,7 +70,7 @@ async function headStatus(path: string, token: string) {
 }
 
 describe("team files: the role matrix", () => {
-  it("upload: members, admins, the owner; a viewer 403; strangers and removed members 404; service key 403", async () => {
+  it("upload: members, admins, the owner; a viewer 403; non-members 404; the service key 403", async () => {
     const f = await fixture();
     const want: Record<Actor, number> = {
       stranger: 404,
