@@ -13,8 +13,8 @@ export const FileSchema = v.object({
   size: v.number(),
   visibility: Visibility,
   ownerId: v.string(),
-  /** The team the file belongs to, or null. */
-  teamId: v.nullable(v.string()),
+  /** The team the file belongs to; absent on files outside teams. */
+  teamId: v.optional(v.string()),
   createdAt: v.string(),
   /** The content URL: open for public files; private ones need the owner's token or a signed URL. */
   url: v.string(),

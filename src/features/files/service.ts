@@ -66,7 +66,6 @@ export function toFile(row: FileRow, base: string): FileJson {
     contentType: row.contentType,
     size: row.size,
     visibility: row.visibility,
-    teamId: row.teamId,
     ownerId: row.ownerId,
     createdAt: row.createdAt,
     url: `${base}/v1/files/${row.id}/content`,
@@ -74,6 +73,7 @@ export function toFile(row: FileRow, base: string): FileJson {
     width: row.width,
     height: row.height,
     placeholder: row.placeholder,
+    ...(row.teamId === null ? {} : { teamId: row.teamId }),
   };
 }
 
