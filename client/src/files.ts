@@ -22,6 +22,11 @@ export interface UploadOptions {
   name?: string;
   contentType?: string;
   visibility?: "public" | "private";
+  /**
+   * The team the file belongs to (you must be its member, admin or owner). Team files are uploaded in one
+   * request (never resumable), so they are limited to the server's single-upload size.
+   */
+  teamId?: string;
   onProgress?: (sent: number, total: number) => void;
   signal?: AbortSignal;
   /**
@@ -53,10 +58,14 @@ export class Files {
   get(id: string): Promise<FileInfo> {
     return this.c.http.json(`/v1/files/${enc(id)}`);
   }
-  /** The caller's files: `await` → the first page, `for await` → every page, `.all()`. */
-  list(q: { limit?: number; cursor?: string } = {}): Pages<FileInfo> {
+  /**
+   * The caller's files outside teams, or with `teamId` that team's files (any member): `await` → the first page,
+   * `for await` → every page, `.all()`.
+   */
+  list(q: { limit?: number; cursor?: string; teamId?: string } = {}): Pages<FileInfo> {
     return pages(
-      (cursor) => this.c.http.json<Page<FileInfo>>("/v1/files", { query: { limit: q.limit, cursor } }),
+      (cursor) =>
+        this.c.http.json<Page<FileInfo>>("/v1/files", { query: { limit: q.limit, cursor, teamId: q.teamId } }),
       q.cursor,
     );
   }
@@ -131,7 +140,8 @@ export class Files {
         : "byteLength" in input
           ? input.byteLength
           : (input as Blob).size;
-    const resumable = o.resumable ?? (size === undefined || size > this.o.largeUploadBytes);
+    // Team files go in one request: resumable uploads do not take a team.
+    const resumable = o.teamId ? false : (o.resumable ?? (size === undefined || size > this.o.largeUploadBytes));
     if (!resumable)
       return this.single(
         uri ? await (await fetch(uri.uri)).blob() : (input as Blob | Uint8Array | ArrayBuffer),
@@ -182,7 +192,7 @@ export class Files {
       try {
         const f = await this.c.http.json<FileInfo>("/v1/files", {
           method: "POST",
-          query: { name, visibility: o.visibility },
+          query: { name, visibility: o.visibility, teamId: o.teamId },
           raw: body,
           contentType: type,
           idempotencyKey: key,

@@ -107,6 +107,8 @@ export interface FileInfo {
   size: number;
   visibility: "public" | "private";
   ownerId: string;
+  /** The team the file belongs to; absent on files outside teams. */
+  teamId?: string;
   createdAt: string;
   url: string;
   sha256?: string | null;

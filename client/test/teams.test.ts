@@ -58,3 +58,30 @@ describe("client.teams", () => {
     for (const c of [owner, bob, carol]) c.close();
   });
 });
+
+describe("client.files with teamId", () => {
+  it("a member uploads a team file (in one request), a viewer lists and reads it, a stranger cannot", async () => {
+    const owner = await signedIn({ largeUploadBytes: 1024 });
+    const viewer = await verified();
+    const stranger = await signedIn();
+    const team = await owner.teams.create("Album");
+    await owner.teams.invite(team.id, viewer.user!.email!, "viewer");
+    await viewer.teams.join(await codeMailedTo(viewer.user!.email!));
+    // Above largeUploadBytes: still one request, since resumable uploads take no team.
+    const file = await owner.files.upload(new Uint8Array(4096).fill(7), {
+      name: "a.bin",
+      contentType: "application/octet-stream",
+      teamId: team.id,
+    });
+    expect(file.teamId).toBe(team.id);
+    expect((await viewer.files.list({ teamId: team.id }).all()).map((f) => f.id)).toEqual([file.id]);
+    expect((await viewer.files.get(file.id)).id).toBe(file.id);
+    expect((await owner.files.list().all()).map((f) => f.id)).not.toContain(file.id);
+    await expect(stranger.files.get(file.id)).rejects.toMatchObject({ status: 404 });
+    await expect(viewer.files.upload(new Uint8Array(10), { teamId: team.id })).rejects.toMatchObject({
+      status: 403,
+      code: "forbidden",
+    });
+    for (const c of [owner, viewer, stranger]) c.close();
+  });
+});

@@ -13,3 +13,12 @@ export const readPrimary = createMiddleware<AppEnv>(async (c, next) => {
   c.set("db", createDb(d1));
   await next();
 });
+
+/**
+ * `readPrimary` for a signed-in user only (after the auth middleware): their access may rest on a
+ * team membership removed a moment ago. Anonymous and service-key reads stay on the nearest replica.
+ */
+export const readPrimaryForUsers = createMiddleware<AppEnv>(async (c, next) => {
+  if (c.var.principal?.kind !== "user") return next();
+  return readPrimary(c, next);
+});

@@ -601,12 +601,13 @@ describe("query budget: admin API", () => {
     expectBudget(m, 2, "admin: disable user");
   });
 
-  it("deleting a user: the account deletion's 3 reads (rooms, files, uploads), then 1 batch", async () => {
+  it("deleting a user: the account deletion's 4 reads (rooms, files, uploads, owned teams), then 1 batch", async () => {
+    // The owned-teams read comes with the team deletion hooks (team files): teams/deletion.ts.
     const victim = await signup();
     const m = await measure(`/v1/admin/users/${victim.id}`, { method: "DELETE", token: serviceKey() });
     expect(m.status).toBe(204);
     expect(m.counter.batches).toBe(1);
-    expectBudget(m, 4, "admin: delete user");
+    expectBudget(m, 5, "admin: delete user");
   });
 });
 

@@ -33,9 +33,19 @@ export const files = sqliteTable(
     width: integer("width"),
     height: integer("height"),
     placeholder: text("placeholder"),
+    /**
+     * The team the file belongs to (uploaded with `?teamId=`), or null. No foreign key: a team's
+     * files go through the team deletion hook of src/features/files, which also removes the objects.
+     */
+    teamId: text("team_id"),
   },
-  // files_owner_idx carries `size` so an account's storage use is summed from the index alone.
-  (t) => [index("files_owner_idx").on(t.ownerId, t.id, t.size), index("files_status_idx").on(t.status, t.createdAt)],
+  // files_owner_idx carries `size` so an account's storage use is summed from the index alone;
+  // files_team_idx serves a team's file list, newest first.
+  (t) => [
+    index("files_owner_idx").on(t.ownerId, t.id, t.size),
+    index("files_status_idx").on(t.status, t.createdAt),
+    index("files_team_idx").on(t.teamId, t.createdAt, t.id),
+  ],
 );
 
 /** R2 keys whose rows are gone but whose objects may still exist; the cleanup task retries them. */

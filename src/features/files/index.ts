@@ -6,6 +6,7 @@
 import type { FeatureParts, JobHandler } from "../../lifecycle";
 import { analyzeImage, type FilesImageJob } from "./images";
 import { filesCleanup, filesDeletionHook } from "./service";
+import { teamFilesDeletionHook } from "./team-access";
 import { uploadsCleanup, uploadsDeletionHook } from "./tus/service";
 
 export { fileRoutes } from "./routes";
@@ -15,6 +16,7 @@ export { tusDiscovery, uploadRoutes } from "./tus/routes";
 export const filesParts: FeatureParts = {
   deletionHooks: [filesDeletionHook, uploadsDeletionHook],
   cleanupTasks: [filesCleanup, uploadsCleanup],
+  teamDeletionHooks: [teamFilesDeletionHook],
 };
 
 // The admin console's needs.

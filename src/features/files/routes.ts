@@ -1,8 +1,10 @@
 /** `/v1/files`: streamed uploads to R2, metadata, content with ranges and caching, signed URLs. */
 import { Hono } from "hono";
-import type { AppEnv, Principal } from "../../env";
+import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
+import { isId } from "../../lib/ids";
 import { describe, validate } from "../../lib/validation";
+import { readPrimaryForUsers } from "../../middleware/fresh-reads";
 import { idempotency, idempotencyForStream } from "../../middleware/idempotency";
 import { serviceAudit } from "../../middleware/service-audit";
 import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
@@ -24,25 +26,38 @@ import {
   toFile,
   verifySignedUrl,
 } from "./service";
+import { callerId, getFileFor, listTeamFiles, mayDelete, mayRead } from "./team-access";
 
 const base = (c: { var: AppEnv["Variables"]; req: { url: string } }) => apiBase(c.var.config, c.req.url);
 
-/** The owner and the service key manage a file. */
-const manages = (p: Principal | null, row: FileRow) =>
-  p?.kind === "service" || (p?.kind === "user" && p.userId === row.ownerId);
+type Ctx = { var: AppEnv["Variables"] };
 
-/** A file the caller may read; private files of others are reported as missing (404), never 403. */
-async function readableFile(c: { var: AppEnv["Variables"] }, id: string, signed = false): Promise<FileRow> {
-  const row = await getFile(c.var.db, id);
-  if (!row || (row.visibility === "private" && !signed && !manages(c.var.principal, row)))
-    throw new AppError("not_found", "No such file.");
+/** The file with the caller's role in its team, in one statement (see team-access.ts). */
+const lookup = (c: Ctx, id: string) => getFileFor(c.var.db, id, callerId(c.var.principal));
+
+const missing = () => new AppError("not_found", "No such file.");
+
+/**
+ * A file the caller may read; private files it may not read are reported as missing (404), never 403.
+ * A private team file: the team's members and viewers (a removed member gets 404 at once).
+ */
+async function readableFile(c: Ctx, id: string, signed = false): Promise<FileRow> {
+  const row = await lookup(c, id);
+  if (!row || (row.visibility === "private" && !signed && !mayRead(c.var.principal, row))) throw missing();
   return row;
 }
 
-/** A file the caller manages (owner or service key); 404 otherwise. */
-async function managedFile(c: { var: AppEnv["Variables"] }, id: string): Promise<FileRow> {
-  const row = await getFile(c.var.db, id);
-  if (!row || !manages(c.var.principal, row)) throw new AppError("not_found", "No such file.");
+/** A file the caller may delete (owner, a team file's uploader or team admins, the service key); 404 otherwise. */
+async function deletableFile(c: Ctx, id: string): Promise<FileRow> {
+  const row = await lookup(c, id);
+  if (!row || !mayDelete(c.var.principal, row)) throw missing();
+  return row;
+}
+
+/** A file the caller may sign a URL for: one it may read with its token (not merely a public one). */
+async function signableFile(c: Ctx, id: string): Promise<FileRow> {
+  const row = await lookup(c, id);
+  if (!row || !mayRead(c.var.principal, row)) throw missing();
   return row;
 }
 
@@ -62,7 +77,9 @@ export const fileRoutes = new Hono<AppEnv>()
         "`placeholder` shortly after the upload. Larger files: resumable uploads at /v1/uploads. Files count " +
         "against the account's storage quota: a Content-Length that does not fit is refused before the body is " +
         "read, and a body without one stops at the quota. With Idempotency-Key, a retry with the same URL, " +
-        "content type and length returns the first file (the streamed body is not hashed).",
+        "content type and length returns the first file (the streamed body is not hashed). With `teamId`, the " +
+        "file belongs to that team (the caller must be its member, admin or owner: a viewer gets 403, a " +
+        "non-member 404) and still counts against the uploader's quota.",
       responses: {
         201: { description: "The stored file", schema: schemas.FileSchema },
         413: {
@@ -70,6 +87,8 @@ export const fileRoutes = new Hono<AppEnv>()
             "payload_too_large (over the file size limit) or quota_exceeded (over the account's storage quota)",
         },
         415: { description: "unsupported_media_type: the bytes contradict the declared type" },
+        403: { description: "forbidden: a viewer of the team named by `teamId`" },
+        404: { description: "not_found: `teamId` names no team the caller belongs to" },
       },
     }),
     requireUser,
@@ -113,6 +132,7 @@ export const fileRoutes = new Hono<AppEnv>()
         contentType,
         visibility: q.visibility,
         strip: stripsMetadata(c.var.config, q.visibility),
+        teamId: q.teamId ?? null,
       };
       const row = await storeFile(
         c.env,
@@ -132,14 +152,26 @@ export const fileRoutes = new Hono<AppEnv>()
     "/",
     describe({
       tag: "Files",
-      summary: "The caller's files, newest first",
-      responses: { 200: { description: "A page of files", schema: schemas.FileList } },
+      summary: "The caller's files outside teams, or with `teamId` one team's files (any member), newest first",
+      responses: {
+        200: { description: "A page of files", schema: schemas.FileList },
+        404: { description: "not_found: `teamId` names no team the caller belongs to" },
+      },
     }),
     requireUser,
+    readPrimaryForUsers,
     validate("query", schemas.ListQuery),
     async (c) => {
       const q = c.req.valid("query");
-      const { rows, nextCursor } = await listFiles(c.var.db, userOf(c).userId, q.limit, q.cursor ?? null);
+      const userId = userOf(c).userId;
+      const cursor = q.cursor ?? null;
+      if (!q.teamId && cursor !== null && !isId(cursor))
+        throw new AppError("validation_failed", "The cursor is not valid; use the one a previous page returned.", {
+          errors: [{ path: "cursor", message: "not a valid cursor" }],
+        });
+      const { rows, nextCursor } = q.teamId
+        ? await listTeamFiles(c.var.db, q.teamId, userId, q.limit, cursor)
+        : await listFiles(c.var.db, userId, q.limit, cursor);
       return c.json({ items: rows.map((r) => toFile(r, base(c))), nextCursor });
     },
   )
@@ -149,10 +181,13 @@ export const fileRoutes = new Hono<AppEnv>()
       tag: "Files",
       summary: "File metadata",
       auth: "optional",
-      description: "Public files: anyone. Private files: the owner or the service key; others get 404.",
+      description:
+        "Public files: anyone. Private files: the owner or the service key, and for a team file the team's " +
+        "members and viewers; others get 404.",
       responses: { 200: { description: "The file", schema: schemas.FileSchema }, 404: { description: "not_found" } },
     }),
     optionalAuth,
+    readPrimaryForUsers,
     validate("param", schemas.FileIdParam),
     async (c) => c.json(toFile(await readableFile(c, c.req.valid("param").id), base(c))),
   )
@@ -164,7 +199,8 @@ export const fileRoutes = new Hono<AppEnv>()
       auth: "optional",
       description:
         "ETag, If-None-Match (304), a single Range (206; several ranges get the whole file), Cache-Control. " +
-        "Private files: the owner's token, the service key, or a signed URL (`exp`, `sig`). `thumb=<preset>`: an " +
+        "Private files: the owner's token (a team file: a member's or viewer's), the service key, or a signed " +
+        "URL (`exp`, `sig`). `thumb=<preset>`: an " +
         "image's thumbnail (made once, then served from storage), WebP or AVIF when Accept prefers it; a " +
         "non-image file or an unknown preset → 400.",
       responses: {
@@ -180,6 +216,7 @@ export const fileRoutes = new Hono<AppEnv>()
       },
     }),
     optionalAuth,
+    readPrimaryForUsers,
     validate("param", schemas.FileIdParam),
     validate("query", schemas.ContentQuery),
     async (c) => {
@@ -214,11 +251,12 @@ export const fileRoutes = new Hono<AppEnv>()
       },
     }),
     requireAuth,
+    readPrimaryForUsers,
     idempotency,
     validate("param", schemas.FileIdParam),
     validate("json", schemas.SignedUrlBody),
     async (c) => {
-      const row = await managedFile(c, c.req.valid("param").id);
+      const row = await signableFile(c, c.req.valid("param").id);
       const { expiresIn, thumb } = c.req.valid("json");
       if (thumb && !isImageInput(row.contentType))
         throw new AppError("validation_failed", "Thumbnails are made of images only.", {
@@ -238,13 +276,14 @@ export const fileRoutes = new Hono<AppEnv>()
     "/:id",
     describe({
       tag: "Files",
-      summary: "Delete a file (owner or service key)",
+      summary: "Delete a file (owner or service key; a team file: its uploader or the team's admins and owner)",
       responses: { 204: { description: "Deleted" }, 404: { description: "not_found" } },
     }),
     requireAuth,
+    readPrimaryForUsers,
     validate("param", schemas.FileIdParam),
     async (c) => {
-      const row = await managedFile(c, c.req.valid("param").id);
+      const row = await deletableFile(c, c.req.valid("param").id);
       // The service key's deletion leaves an audit row, in the deletion's batch.
       const audit = serviceAudit(c);
       await deleteFile(c.env, c.var.db, row, audit ? [audit({ action: "file.delete", target: `file:${row.id}` })] : []);

@@ -13,6 +13,8 @@ export const FileSchema = v.object({
   size: v.number(),
   visibility: Visibility,
   ownerId: v.string(),
+  /** The team the file belongs to; absent on files outside teams. */
+  teamId: v.optional(v.string()),
   createdAt: v.string(),
   /** The content URL: open for public files; private ones need the owner's token or a signed URL. */
   url: v.string(),
@@ -31,6 +33,8 @@ export const FileIdParam = v.strictObject({ id: v.pipe(v.string(), v.uuid("must 
 export const UploadQuery = v.strictObject({
   name: v.optional(v.pipe(v.string(), v.maxLength(1024))),
   visibility: v.optional(Visibility, "private"),
+  /** The team the file belongs to (the caller must be its member, admin or owner). */
+  teamId: v.optional(v.pipe(v.string(), v.uuid("must be a team id"))),
 });
 
 /** A thumbnail preset declared in config.ts (`thumbPresets`). */
@@ -58,6 +62,9 @@ export const SignedUrlResult = v.object({ url: v.string(), expiresAt: v.string()
 
 export const ListQuery = v.strictObject({
   limit: limitParam(limits.listDefault, limits.listMax),
-  cursor: v.optional(v.pipe(v.string(), v.uuid("not a valid cursor"))),
+  /** Without `teamId`: the last id of the previous page; with it, the opaque `nextCursor`. */
+  cursor: v.optional(v.pipe(v.string(), v.maxLength(256))),
+  /** One team's files (any member) instead of the caller's own. */
+  teamId: v.optional(v.pipe(v.string(), v.uuid("must be a team id"))),
 });
 export const FileList = v.object({ items: v.array(FileSchema), nextCursor: v.nullable(v.string()) });

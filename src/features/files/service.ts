@@ -1,6 +1,6 @@
 /** Files: all D1 access, R2 object lifecycle, signed URLs, account deletion and cleanup. */
 
-import { and, desc, eq, inArray, lt, or, type SQL, sql, type Table } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, lt, or, type SQL, sql, type Table } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits, thumbPresets } from "../../config";
 import { type Database, runBatch } from "../../db";
@@ -15,6 +15,7 @@ import { planStream, type ScrubPlan, scrubPlan } from "./privacy";
 import type { FileJson, Visibility } from "./schemas";
 import { assertSignature, isKnownMediaType, isMediaType, normalizeType, SNIFF_BYTES } from "./sniff";
 import { Meter, prepend, putKnownLength, putUnknownLength, splitHead, through } from "./storage";
+import { mayUploadToTeamSql, teamUploadRefusal } from "./team-access";
 
 export type FileRow = typeof files.$inferSelect;
 
@@ -72,6 +73,7 @@ export function toFile(row: FileRow, base: string): FileJson {
     width: row.width,
     height: row.height,
     placeholder: row.placeholder,
+    ...(row.teamId === null ? {} : { teamId: row.teamId }),
   };
 }
 
@@ -82,6 +84,8 @@ export interface NewFile {
   visibility: Visibility;
   /** Metadata removal on the way in (files/privacy.ts), by the bytes' real type; absent: stored as sent. */
   strip?: boolean;
+  /** The team the file belongs to: the owner must be its member, admin or owner (checked in the insert). */
+  teamId?: string | null;
 }
 
 // --- storage quota ----------------------------------------------------------------------------
@@ -147,17 +151,23 @@ async function reservePending(
   cap: number,
 ): Promise<number> {
   const left = storageLeft(quota, row.ownerId);
+  // A team file: the uploader's membership is checked in the same statement as the quota.
+  const member = row.teamId ? sql` AND ${mayUploadToTeamSql(row.teamId, row.ownerId)}` : sql``;
   const size = length ?? sql`max(0, min(${cap}, ${left}))`;
   const inserted = await insertForOwnerIf(
     db,
     files,
     row.ownerId,
     { ...row, size, sha256: null, etag: "", status: "pending", width: null, height: null, placeholder: null },
-    sql`${left} >= ${length ?? 0}`,
+    sql`${left} >= ${length ?? 0}${member}`,
   )
     .returning({ size: files.size })
     .get();
-  if (!inserted) throw await quotaRefusal(db, quota, row.ownerId, length);
+  if (!inserted)
+    throw (
+      (row.teamId && (await teamUploadRefusal(db, row.teamId, row.ownerId))) ||
+      (await quotaRefusal(db, quota, row.ownerId, length))
+    );
   return inserted.size;
 }
 
@@ -196,6 +206,7 @@ export async function storeFile(
       contentType: meta.contentType,
       visibility: meta.visibility,
       createdAt: nowIso(),
+      teamId: meta.teamId ?? null,
     },
     length,
     Math.min(limits.fileMaxBytes, bound ?? Infinity),
@@ -250,6 +261,7 @@ export async function storeFile(
     await db.insert(fileTrash).values({ objectKey: key, createdAt: nowIso() }).onConflictDoNothing();
     await purgeObjects(env, db, [key]);
     if (await accountGone(db, meta.ownerId)) throw new AppError("unauthorized", "This account no longer exists.");
+    if (meta.teamId) throw new AppError("not_found", "No such team.");
     throw new AppError("internal", "The file row vanished while uploading.");
   }
   return row;
@@ -286,7 +298,7 @@ export async function getFile(db: Database, id: string): Promise<FileRow | null>
   );
 }
 
-/** A user's ready files, newest first; `cursor` is the last id of the previous page. */
+/** A user's ready files outside teams, newest first; `cursor` is the last id of the previous page. */
 export async function listFiles(
   db: Database,
   ownerId: string,
@@ -296,7 +308,7 @@ export async function listFiles(
   const rows = await db
     .select()
     .from(files)
-    .where(and(eq(files.ownerId, ownerId), eq(files.status, "ready"), afterId(files.id, cursor)))
+    .where(and(eq(files.ownerId, ownerId), eq(files.status, "ready"), isNull(files.teamId), afterId(files.id, cursor)))
     .orderBy(desc(files.id))
     .limit(limit + 1)
     .all();
@@ -305,7 +317,10 @@ export async function listFiles(
 }
 
 /** Records a finished file (tus completion); a second call for the same id does nothing. */
-export function insertReadyFile(db: Database, row: Omit<FileRow, "status" | "width" | "height" | "placeholder">) {
+export function insertReadyFile(
+  db: Database,
+  row: Omit<FileRow, "status" | "width" | "height" | "placeholder" | "teamId">,
+) {
   return db
     .insert(files)
     .values({ ...row, status: "ready" })
@@ -327,7 +342,7 @@ export async function setImageMeta(
  * Removes objects (a file's object with its thumbnail renditions), then forgets their trash
  * entries; what fails stays in the trash for cleanup.
  */
-async function purgeObjects(env: Env, db: Database, keys: string[]): Promise<void> {
+export async function purgeObjects(env: Env, db: Database, keys: string[]): Promise<void> {
   const per = Math.floor(1000 / withRenditions("f/x").length);
   for (let i = 0; i < keys.length; i += per) {
     const batch = keys.slice(i, i + per);
@@ -399,10 +414,10 @@ export async function verifySignedUrl(
 
 // --- extension points -----------------------------------------------------------------------
 
-/** PATCH /v1/me avatarFileId: only the caller's own ready files. */
+/** PATCH /v1/me avatarFileId: only the caller's own ready files outside teams. */
 export async function isOwnFile(db: Database, userId: string, fileId: string): Promise<boolean> {
   const row = await getFile(db, fileId);
-  return row !== null && row.ownerId === userId;
+  return row !== null && row.ownerId === userId && row.teamId === null;
 }
 
 /** A chat attachment: a fully uploaded file that is public or the sender's own. */

@@ -3,7 +3,7 @@
  * caller's role inside the statement that acts on it (D1 runs one batch at a time, so a condition
  * checked inside a statement cannot be overtaken by a concurrent request).
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../../db";
 import { type TeamRole, teamMembers } from "../../db/schema";
 import { AppError } from "../../errors";
@@ -48,3 +48,14 @@ export function mayRemove(caller: TeamRole, target: TeamRole): boolean {
   if (caller === "owner") return true;
   return caller === "admin" && RANK[target] < RANK.admin;
 }
+
+/**
+ * SQL for other features' statements: `userId`'s role in the team `teamId` names (a column or a
+ * value), or NULL when not a member; one lookup of the team_members primary key.
+ */
+export const memberRoleSql = (teamId: SQL, userId: string) =>
+  sql<TeamRole | null>`(SELECT tm.role FROM team_members AS tm
+    WHERE tm.team_id = ${teamId} AND tm.user_id = ${userId})`;
+
+/** Whether `role` is at least `min` (no role: no). */
+export const atLeast = (role: TeamRole | null | undefined, min: TeamRole) => !!role && RANK[role] >= RANK[min];

@@ -2,6 +2,7 @@
 import type { FeatureParts } from "../../lifecycle";
 import { teamsDeletionHook } from "./deletion";
 
+export { atLeast, memberRoleSql, noTeam } from "./access";
 export { teamRoutes } from "./routes";
 
 export const teamsParts: FeatureParts = { deletionHooks: [teamsDeletionHook] };
