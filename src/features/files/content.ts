@@ -1,6 +1,6 @@
 /** Serving file bytes: ETag, If-None-Match, Range, Cache-Control and a safe Content-Disposition. */
 import { AppError } from "../../errors";
-import type { FileRow } from "./service";
+import type { FileRow } from "./objects";
 import { isKnownMediaType } from "./sniff";
 
 export type ByteRange = { offset: number; length: number };

@@ -16,8 +16,9 @@ import { enqueue } from "../../lifecycle";
 import type { Access } from "./content";
 import { noneMatch } from "./content";
 import { headerSize } from "./dimensions";
+import { type FileRow, renditionKey } from "./objects";
 import { decodePng } from "./png";
-import { type FileRow, getFile, renditionKey, setImageMeta, signedUrl } from "./service";
+import { getFile, setImageMeta, signedUrl } from "./service";
 
 export type ThumbPreset = keyof typeof thumbPresets;
 

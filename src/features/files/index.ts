@@ -22,7 +22,8 @@ export const filesParts: FeatureParts = {
 // The admin console's needs.
 export { serveContent } from "./content";
 export type { FilesImageJob } from "./images";
-export { deleteFile, type FileRow, getFile, listAllFiles, storageUsage } from "./service";
+export type { FileRow } from "./objects";
+export { deleteFile, getFile, listAllFiles, storageUsage } from "./service";
 
 /** The jobs files handles: an uploaded image's dimensions and placeholder. */
 export const filesJobHandlers: { "files.image": JobHandler<FilesImageJob> } = {

@@ -11,13 +11,13 @@ import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { serveContent } from "./content";
 import { formBoundary, formDataFile } from "./formdata";
 import { afterUpload, isImageInput, serveThumbnail } from "./images";
+import type { FileRow } from "./objects";
 import { refuseDeclaredUnscrubbable, stripsMetadata } from "./privacy";
 import * as schemas from "./schemas";
 import {
   acceptedType,
   apiBase,
   deleteFile,
-  type FileRow,
   getFile,
   listFiles,
   safeName,

@@ -1,8 +1,8 @@
 /** Files: all D1 access, R2 object lifecycle, signed URLs, account deletion and cleanup. */
 
-import { and, desc, eq, inArray, isNull, lt, or, type SQL, sql, type Table } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, or, type SQL, sql, type Table } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { type Config, limits, thumbPresets } from "../../config";
+import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { files, fileTrash, uploads } from "../../db/schema";
 import { AppError } from "../../errors";
@@ -11,26 +11,15 @@ import { newId, nowIso } from "../../lib/ids";
 import { afterId, keysetPage } from "../../lib/keyset";
 import type { DeletionHook, ScheduledTask } from "../../lifecycle";
 import { clearAvatarStatement, rowWhileUserExists, userExists, userExistsSql } from "../auth";
+import { type FileRow, purgeObjects } from "./objects";
 import { planStream, type ScrubPlan, scrubPlan } from "./privacy";
 import type { FileJson, Visibility } from "./schemas";
 import { assertSignature, isKnownMediaType, isMediaType, normalizeType, SNIFF_BYTES } from "./sniff";
 import { Meter, prepend, putKnownLength, putUnknownLength, splitHead, through } from "./storage";
 import { mayUploadToTeamSql, teamUploadRefusal } from "./team-access";
 
-export type FileRow = typeof files.$inferSelect;
-
 /** R2 key of a file: derived from the server-made id only, so names cannot traverse or collide. */
 const objectKeyOf = (fileId: string) => `f/${fileId}`;
-
-/** R2 key of a thumbnail rendition (files/images.ts): derived from the file id, preset and format. */
-export const renditionKey = (fileId: string, preset: string, format: string) => `r/${fileId}/${preset}.${format}`;
-
-/** Every key a file's renditions may have: at most presets × formats, deleted with the file. */
-const renditionKeysOf = (fileId: string) =>
-  Object.keys(thumbPresets).flatMap((p) => ["webp", "avif"].map((f) => renditionKey(fileId, p, f)));
-
-/** A file's object key and its renditions' keys (an object key that is not `f/<id>` has none). */
-const withRenditions = (key: string) => (key.startsWith("f/") ? [key, ...renditionKeysOf(key.slice(2))] : [key]);
 
 /** A display name safe to store and echo: no path, no control characters, bounded length. */
 export function safeName(raw: string | null | undefined): string {
@@ -336,20 +325,6 @@ export async function setImageMeta(
   placeholder: string | null,
 ): Promise<void> {
   await db.update(files).set({ width, height, placeholder }).where(eq(files.id, id));
-}
-
-/**
- * Removes objects (a file's object with its thumbnail renditions), then forgets their trash
- * entries; what fails stays in the trash for cleanup.
- */
-export async function purgeObjects(env: Env, db: Database, keys: string[]): Promise<void> {
-  const per = Math.floor(1000 / withRenditions("f/x").length);
-  for (let i = 0; i < keys.length; i += per) {
-    const batch = keys.slice(i, i + per);
-    await env.MEDIA.delete(batch.flatMap(withRenditions));
-    for (let j = 0; j < batch.length; j += 90)
-      await db.delete(fileTrash).where(inArray(fileTrash.objectKey, batch.slice(j, j + 90)));
-  }
 }
 
 /** Deletes a file: the row goes (and avatars pointing at it are cleared) in one batch, then the object. */

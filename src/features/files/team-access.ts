@@ -12,7 +12,7 @@ import { nowIso } from "../../lib/ids";
 import { afterTimeId, decodeTimeIdCursor, encodeTimeIdCursor, keysetPage, type TimeId } from "../../lib/keyset";
 import type { TeamDeletionHook } from "../../lifecycle";
 import { atLeast, memberRoleSql, noTeam } from "../teams";
-import { type FileRow, purgeObjects } from "./service";
+import { type FileRow, purgeObjects } from "./objects";
 
 /** A ready file with the caller's role in its team (null: not a team file, or not a member). */
 export type AccessRow = FileRow & { teamRole: TeamRole | null };
