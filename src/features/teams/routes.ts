@@ -4,6 +4,9 @@
  * team route, never 403, so a team's existence does not leak.
  */
 import { Hono } from "hono";
+import { createFactory } from "hono/factory";
+import type { GenericSchema } from "valibot";
+import type { Database } from "../../db";
 import type { AppEnv } from "../../env";
 import { describe, validate } from "../../lib/validation";
 import { idempotency } from "../../middleware/idempotency";
@@ -17,6 +20,31 @@ import { createTeam, deleteTeam, getTeam, listMembers, listTeams, removeMember, 
 const TAG = "Teams";
 const NOT_MEMBER = { description: "Not a member of this team, or no such team" };
 const ROLE_TOO_LOW = { description: "A member whose role does not allow this, or the service key" };
+
+const handlers = createFactory<AppEnv>();
+
+/** One team's list, a page at a time: the role check rides in the list's own batch. */
+function teamPage<T>(
+  summary: string,
+  what: string,
+  schema: GenericSchema,
+  list: (db: Database, teamId: string, userId: string, limit: number, cursor?: string) => Promise<T>,
+) {
+  return handlers.createHandlers(
+    describe({
+      tag: TAG,
+      summary,
+      responses: { 200: { description: `A page of ${what}`, schema }, 403: ROLE_TOO_LOW, 404: NOT_MEMBER },
+    }),
+    requireUser,
+    validate("param", s.TeamParam),
+    validate("query", s.ListQuery),
+    async (c) => {
+      const q = c.req.valid("query");
+      return c.json(await list(c.var.db, c.req.valid("param").id, userOf(c).userId, q.limit, q.cursor));
+    },
+  );
+}
 
 /** `me` in a member path is the caller. */
 const memberId = (userId: string, callerId: string) => (userId === "me" ? callerId : userId);
@@ -108,22 +136,7 @@ export const teamRoutes = new Hono<AppEnv>()
   )
   .get(
     "/:id/members",
-    describe({
-      tag: TAG,
-      summary: "A team's members, most recently joined first (members only)",
-      responses: {
-        200: { description: "A page of members", schema: s.MemberList },
-        403: ROLE_TOO_LOW,
-        404: NOT_MEMBER,
-      },
-    }),
-    requireUser,
-    validate("param", s.TeamParam),
-    validate("query", s.ListQuery),
-    async (c) => {
-      const q = c.req.valid("query");
-      return c.json(await listMembers(c.var.db, c.req.valid("param").id, userOf(c).userId, q.limit, q.cursor));
-    },
+    ...teamPage("A team's members, most recently joined first (members only)", "members", s.MemberList, listMembers),
   )
   .patch(
     "/:id/members/:userId",
@@ -207,22 +220,12 @@ export const teamRoutes = new Hono<AppEnv>()
   )
   .get(
     "/:id/invitations",
-    describe({
-      tag: TAG,
-      summary: "A team's pending invitations, newest first (admin or owner)",
-      responses: {
-        200: { description: "A page of invitations", schema: s.InvitationList },
-        403: ROLE_TOO_LOW,
-        404: NOT_MEMBER,
-      },
-    }),
-    requireUser,
-    validate("param", s.TeamParam),
-    validate("query", s.ListQuery),
-    async (c) => {
-      const q = c.req.valid("query");
-      return c.json(await listInvitations(c.var.db, c.req.valid("param").id, userOf(c).userId, q.limit, q.cursor));
-    },
+    ...teamPage(
+      "A team's pending invitations, newest first (admin or owner)",
+      "invitations",
+      s.InvitationList,
+      listInvitations,
+    ),
   )
   .delete(
     "/:id/invitations/:invitationId",
