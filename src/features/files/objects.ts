@@ -1,8 +1,10 @@
 /** A file's objects in R2: its key, its thumbnail renditions' keys, and removing them for good. */
-import { inArray } from "drizzle-orm";
+import { inArray, type SQL, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { thumbPresets } from "../../config";
 import type { Database } from "../../db";
-import { type files, fileTrash } from "../../db/schema";
+import { files, fileTrash } from "../../db/schema";
+import { nowIso } from "../../lib/ids";
 
 /** A file's row as D1 holds it. */
 export type FileRow = typeof files.$inferSelect;
@@ -29,4 +31,31 @@ export async function purgeObjects(env: Env, db: Database, keys: string[]): Prom
     for (let j = 0; j < batch.length; j += 90)
       await db.delete(fileTrash).where(inArray(fileTrash.objectKey, batch.slice(j, j + 90)));
   }
+}
+
+/**
+ * Deleting every file `where` matches (an account's, a team's): statements for the caller's batch
+ * (their keys into the trash, their rows out), and the objects' removal once it commits.
+ */
+export async function filesDeletionPlan(
+  env: Env,
+  db: Database,
+  where: SQL,
+): Promise<{ statements: BatchItem<"sqlite">[]; after: () => Promise<void> }> {
+  const keys = (await db.select({ key: files.objectKey }).from(files).where(where).all()).map((r) => r.key);
+  return {
+    statements: [
+      db
+        .insert(fileTrash)
+        .select(
+          db
+            .select({ objectKey: files.objectKey, createdAt: sql<string>`${nowIso()}`.as("created_at") })
+            .from(files)
+            .where(where),
+        )
+        .onConflictDoNothing(),
+      db.delete(files).where(where),
+    ],
+    after: () => purgeObjects(env, db, keys),
+  };
 }

@@ -11,7 +11,7 @@ import { newId, nowIso } from "../../lib/ids";
 import { afterId, keysetPage } from "../../lib/keyset";
 import type { DeletionHook, ScheduledTask } from "../../lifecycle";
 import { clearAvatarStatement, rowWhileUserExists, userExists, userExistsSql } from "../auth";
-import { type FileRow, purgeObjects } from "./objects";
+import { type FileRow, filesDeletionPlan, purgeObjects } from "./objects";
 import { planStream, type ScrubPlan, scrubPlan } from "./privacy";
 import type { FileJson, Visibility } from "./schemas";
 import { assertSignature, isKnownMediaType, isMediaType, normalizeType, SNIFF_BYTES } from "./sniff";
@@ -412,26 +412,8 @@ export async function mayAttachFile(db: Database, userId: string, fileId: string
 }
 
 /** Account deletion: rows go in the batch (their keys into the trash), objects after it commits. */
-export const filesDeletionHook: DeletionHook = async ({ env, db, userId }) => {
-  const keys = (await db.select({ key: files.objectKey }).from(files).where(eq(files.ownerId, userId)).all()).map(
-    (r) => r.key,
-  );
-  return {
-    statements: [
-      db
-        .insert(fileTrash)
-        .select(
-          db
-            .select({ objectKey: files.objectKey, createdAt: sql<string>`${nowIso()}`.as("created_at") })
-            .from(files)
-            .where(eq(files.ownerId, userId)),
-        )
-        .onConflictDoNothing(),
-      db.delete(files).where(eq(files.ownerId, userId)),
-    ],
-    after: () => purgeObjects(env, db, keys),
-  };
-};
+export const filesDeletionHook: DeletionHook = ({ env, db, userId }) =>
+  filesDeletionPlan(env, db, eq(files.ownerId, userId));
 
 /** Cleanup: abandoned `pending` uploads and objects whose rows are already gone. */
 export const filesCleanup: ScheduledTask = async (env, db, now) => {

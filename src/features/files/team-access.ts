@@ -5,14 +5,13 @@
 import { and, desc, eq, getTableColumns, sql } from "drizzle-orm";
 import type { Database } from "../../db";
 import type { TeamRole } from "../../db/schema";
-import { files, fileTrash } from "../../db/schema";
+import { files } from "../../db/schema";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
-import { nowIso } from "../../lib/ids";
 import { afterTimeId, decodeTimeIdCursor, encodeTimeIdCursor, keysetPage, type TimeId } from "../../lib/keyset";
 import type { TeamDeletionHook } from "../../lifecycle";
 import { atLeast, memberRoleSql, noTeam } from "../teams";
-import { type FileRow, purgeObjects } from "./objects";
+import { type FileRow, filesDeletionPlan } from "./objects";
 
 /** A ready file with the caller's role in its team (null: not a team file, or not a member). */
 export type AccessRow = FileRow & { teamRole: TeamRole | null };
@@ -104,24 +103,5 @@ export async function listTeamFiles(
 }
 
 /** Team deletion: the team's file rows go in its batch (their keys into the trash), the objects after. */
-export const teamFilesDeletionHook: TeamDeletionHook = async ({ env, db, teamId }) => {
-  const keys = (await db.select({ key: files.objectKey }).from(files).where(eq(files.teamId, teamId)).all()).map(
-    (r) => r.key,
-  );
-  if (keys.length === 0) return {};
-  return {
-    statements: [
-      db
-        .insert(fileTrash)
-        .select(
-          db
-            .select({ objectKey: files.objectKey, createdAt: sql<string>`${nowIso()}`.as("created_at") })
-            .from(files)
-            .where(eq(files.teamId, teamId)),
-        )
-        .onConflictDoNothing(),
-      db.delete(files).where(eq(files.teamId, teamId)),
-    ],
-    after: () => purgeObjects(env, db, keys),
-  };
-};
+export const teamFilesDeletionHook: TeamDeletionHook = ({ env, db, teamId }) =>
+  filesDeletionPlan(env, db, eq(files.teamId, teamId));
