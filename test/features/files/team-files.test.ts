@@ -10,28 +10,14 @@ import { createDb } from "../../../src/db";
 import { storageUsed } from "../../../src/features/files/service";
 import { fileForQuery, getFileFor, listTeamFilesQuery } from "../../../src/features/files/team-access";
 import { api, serviceKey, signup, type TestUser } from "../../helpers/api";
-import { createTeam, memberAs } from "../teams/helpers";
+import { ACTORS, type Actor, createTeam, memberAs, teamWithActors } from "../teams/helpers";
 import { bytesOf, pngBytes, uploadRaw } from "./helpers";
 import { makePng } from "./image-fixtures";
 
 const db = createDb(env.DB);
 
-type Actor = "stranger" | "viewer" | "member" | "admin" | "owner" | "removed" | "service";
-const ACTORS: Actor[] = ["stranger", "viewer", "member", "admin", "owner", "removed", "service"];
-
 async function fixture() {
-  const owner = await signup();
-  const team = await createTeam(owner);
-  const users: Record<Exclude<Actor, "service">, TestUser> = {
-    owner,
-    admin: await memberAs(owner, team.id, "admin"),
-    member: await memberAs(owner, team.id, "member"),
-    viewer: await memberAs(owner, team.id, "viewer"),
-    removed: await memberAs(owner, team.id, "member"),
-    stranger: await signup(),
-  };
-  await removeMember(owner, team.id, users.removed);
-  const tokenOf = (a: Actor) => (a === "service" ? serviceKey() : users[a].accessToken);
+  const { team, users, tokenOf } = await teamWithActors();
   return { team, users, tokenOf };
 }
 

@@ -1,7 +1,7 @@
 /** Helpers for the teams tests: teams, members in a given role, verified emails, invitation tokens. */
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { api, signup, type TestUser } from "../../helpers/api";
+import { api, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { codeIn, mailTo } from "../../helpers/outbox";
 
 export type Role = "owner" | "admin" | "member" | "viewer";
@@ -51,4 +51,29 @@ export async function rolesInD1(teamId: string): Promise<Record<string, string>>
     role: string;
   }>();
   return Object.fromEntries(rows.results.map((r) => [r.user_id, r.role]));
+}
+
+/** Who acts in the permission matrices: one user per role, a removed member, a stranger, the service key. */
+export type Actor = "stranger" | "viewer" | "member" | "admin" | "owner" | "removed" | "service";
+export const ACTORS: Actor[] = ["stranger", "viewer", "member", "admin", "owner", "removed", "service"];
+
+/** A team with one user per role, a member removed again and a stranger; `tokenOf` gives each actor's. */
+export async function teamWithActors() {
+  const owner = await signup();
+  const team = await createTeam(owner);
+  const users: Record<Exclude<Actor, "service">, TestUser> = {
+    owner,
+    admin: await memberAs(owner, team.id, "admin"),
+    member: await memberAs(owner, team.id, "member"),
+    viewer: await memberAs(owner, team.id, "viewer"),
+    removed: await memberAs(owner, team.id, "member"),
+    stranger: await signup(),
+  };
+  const gone = await api(`/v1/teams/${team.id}/members/${users.removed.id}`, {
+    method: "DELETE",
+    token: owner.accessToken,
+  });
+  expect(gone.status).toBe(204);
+  const tokenOf = (a: Actor) => (a === "service" ? serviceKey() : users[a].accessToken);
+  return { owner, team, users, tokenOf };
 }

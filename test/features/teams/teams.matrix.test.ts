@@ -5,33 +5,15 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type ApiResponse, api, serviceKey, signup, type TestUser } from "../../helpers/api";
-import { createTeam, invite, memberAs, rolesInD1 } from "./helpers";
-
-type Actor = "stranger" | "viewer" | "member" | "admin" | "owner" | "removed" | "service";
-const ACTORS: Actor[] = ["stranger", "viewer", "member", "admin", "owner", "removed", "service"];
+import { type ApiResponse, api } from "../../helpers/api";
+import { ACTORS, type Actor, invite, memberAs, rolesInD1, teamWithActors } from "./helpers";
 
 /** A team with one user per role, a removed member, two plain members to act on and a pending invitation. */
 async function fixture() {
-  const owner = await signup();
-  const team = await createTeam(owner);
-  const users: Record<Exclude<Actor, "service">, TestUser> = {
-    owner,
-    admin: await memberAs(owner, team.id, "admin"),
-    member: await memberAs(owner, team.id, "member"),
-    viewer: await memberAs(owner, team.id, "viewer"),
-    removed: await memberAs(owner, team.id, "member"),
-    stranger: await signup(),
-  };
-  const gone = await api(`/v1/teams/${team.id}/members/${users.removed.id}`, {
-    method: "DELETE",
-    token: owner.accessToken,
-  });
-  expect(gone.status).toBe(204);
+  const { owner, team, users, tokenOf } = await teamWithActors();
   const target = await memberAs(owner, team.id, "member");
   const leaver = await memberAs(owner, team.id, "member");
   const { invitation } = await invite(owner, team.id, "pending@example.com");
-  const tokenOf = (a: Actor) => (a === "service" ? serviceKey() : users[a].accessToken);
   return { team, users, target, leaver, invitation, tokenOf };
 }
 
