@@ -12,6 +12,7 @@ import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { nowIso } from "../../lib/ids";
 import { afterId, afterTimeId, decodeTimeIdCursor, encodeTimeIdCursor, keysetPage } from "../../lib/keyset";
 import { userEmailSql, userNameSql } from "../auth";
+import { revokePendingStatement } from "./invitations";
 
 /** The audit row of the action, for its batch: written only when `when` holds. */
 type AuditOf = (when: SQL) => BatchItem<"sqlite">;
@@ -190,21 +191,7 @@ export async function adminRemoveMember(db: Database, teamId: string, userId: st
 
 /** Revokes a pending invitation of the team, with its audit row in the same batch; 404 when none is pending. */
 export async function adminRevokeInvitation(db: Database, teamId: string, invitationId: string, audit: AuditOf) {
-  const [revoked] = await db.batch([
-    db
-      .update(teamInvitations)
-      .set({ revokedAt: nowIso() })
-      .where(
-        and(
-          eq(teamInvitations.id, invitationId),
-          eq(teamInvitations.teamId, teamId),
-          isNull(teamInvitations.usedAt),
-          isNull(teamInvitations.revokedAt),
-        ),
-      )
-      .returning({ email: teamInvitations.email }),
-    audit(WROTE),
-  ]);
+  const [revoked] = await db.batch([revokePendingStatement(db, teamId, invitationId), audit(WROTE)]);
   if (!revoked[0]) throw new AppError("not_found", "No such pending invitation.");
   return revoked[0].email;
 }

@@ -115,10 +115,9 @@ export async function listInvitations(
   return { items: page.map(toInvitation), nextCursor };
 }
 
-/** Revokes a pending invitation (admin or owner); 404 when there is no such pending invitation. */
-export async function revokeInvitation(db: Database, teamId: string, userId: string, invitationId: string) {
-  await invitingRole(db, teamId, userId);
-  const revoked = await db
+/** The statement that revokes one pending invitation of the team; it returns what it revoked. */
+export function revokePendingStatement(db: Database, teamId: string, invitationId: string) {
+  return db
     .update(teamInvitations)
     .set({ revokedAt: nowIso() })
     .where(
@@ -129,7 +128,13 @@ export async function revokeInvitation(db: Database, teamId: string, userId: str
         isNull(teamInvitations.revokedAt),
       ),
     )
-    .returning({ id: teamInvitations.id });
+    .returning({ id: teamInvitations.id, email: teamInvitations.email });
+}
+
+/** Revokes a pending invitation (admin or owner); 404 when there is no such pending invitation. */
+export async function revokeInvitation(db: Database, teamId: string, userId: string, invitationId: string) {
+  await invitingRole(db, teamId, userId);
+  const revoked = await revokePendingStatement(db, teamId, invitationId);
   if (!revoked[0]) throw new AppError("not_found", "No such pending invitation.");
 }
 

@@ -281,18 +281,24 @@ export async function setRole(
     const updated = await db
       .update(teamMembers)
       .set({ role: to })
-      .where(
-        and(
-          eq(teamMembers.teamId, teamId),
-          eq(teamMembers.userId, targetId),
-          eq(teamMembers.role, target),
-          holdsRoleSql(teamId, callerId, caller),
-        ),
-      )
+      .where(unchangedSince(teamId, callerId, caller, targetId, target))
       .returning({ userId: teamMembers.userId });
     if (!updated[0]) throw changedMeanwhile();
   }
   return (await memberQuery(db, teamId, targetId).get()) as Member;
+}
+
+/**
+ * The target's membership row, only while both roles are still the ones the decision read: a
+ * write racing another change of either role then matches nothing (409).
+ */
+function unchangedSince(teamId: string, callerId: string, caller: TeamRole, targetId: string, target: TeamRole) {
+  return and(
+    eq(teamMembers.teamId, teamId),
+    eq(teamMembers.userId, targetId),
+    eq(teamMembers.role, target),
+    holdsRoleSql(teamId, callerId, caller),
+  );
 }
 
 /** Removes `targetId` from the team, or the caller leaves (`targetId === callerId`). */
@@ -305,14 +311,7 @@ export async function removeMember(db: Database, teamId: string, callerId: strin
   }
   const gone = await db
     .delete(teamMembers)
-    .where(
-      and(
-        eq(teamMembers.teamId, teamId),
-        eq(teamMembers.userId, targetId),
-        eq(teamMembers.role, target),
-        holdsRoleSql(teamId, callerId, caller),
-      ),
-    )
+    .where(unchangedSince(teamId, callerId, caller, targetId, target))
     .returning({ userId: teamMembers.userId });
   if (!gone[0]) throw changedMeanwhile();
 }
