@@ -16,6 +16,7 @@ import {
 } from "../../../src/features/chat/add-checks";
 import { deletionPlanFor } from "../../../src/features/chat/members";
 import { signup } from "../../helpers/api";
+import { explain } from "../../helpers/query-plan";
 import { block } from "./helpers";
 
 const db = createDb(env.DB);
@@ -26,10 +27,7 @@ const sqlOf = (q: Q) => ("toSQL" in q ? q.toSQL() : q.getQuery());
 /** SQLite's plan for the exact statement the service runs. */
 async function plan(q: Q): Promise<string> {
   const { sql, params } = sqlOf(q);
-  const res = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
-    .bind(...params)
-    .all<{ detail: string }>();
-  return res.results.map((r) => r.detail).join("\n");
+  return explain(sql, params);
 }
 
 /**

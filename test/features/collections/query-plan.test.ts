@@ -11,6 +11,7 @@ import { collectionSchemas, operators } from "../../../src/features/collections/
 import { changesQuery, logMetaQuery } from "../../../src/features/collections/service";
 import { encodeCursor } from "../../../src/lib/cursor";
 import { signup } from "../../helpers/api";
+import { explain } from "../../helpers/query-plan";
 import { createNote, createPost, list } from "./helpers";
 
 const db = createDb(env.DB);
@@ -20,10 +21,7 @@ const posts = findCollection("posts")!;
 /** SQLite's plan for the exact statement the service runs. */
 async function plan(q: { toSQL(): { sql: string; params: unknown[] } }): Promise<string> {
   const { sql, params } = q.toSQL();
-  const res = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
-    .bind(...params)
-    .all<{ detail: string }>();
-  return res.results.map((r) => r.detail).join("\n");
+  return explain(sql, params);
 }
 
 /** Asserts every table access goes through an index and no sort happens after the fact. */

@@ -7,6 +7,7 @@ import { teamsDeletionStatements } from "../../../src/features/teams/deletion";
 import { listInvitationsQuery } from "../../../src/features/teams/invitations";
 import { listMembersQuery, listTeamsQuery, ownedTeamsQuery, teamQuery } from "../../../src/features/teams/service";
 import { signup } from "../../helpers/api";
+import { explain } from "../../helpers/query-plan";
 import { createTeam } from "./helpers";
 
 const db = createDb(env.DB);
@@ -15,10 +16,7 @@ type Q = { toSQL(): { sql: string; params: unknown[] } };
 
 async function plan(q: Q): Promise<string> {
   const { sql, params } = q.toSQL();
-  const res = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
-    .bind(...params)
-    .all<{ detail: string }>();
-  return res.results.map((r) => r.detail).join("\n");
+  return explain(sql, params);
 }
 
 function expectIndexed(p: string, ...indexes: string[]) {
