@@ -2,7 +2,7 @@
  * The admin console's view of teams: every team, one team's members and pending invitations, a
  * user's teams, and the console's removal and revocation (each with its audit row in its batch).
  */
-import { and, asc, desc, eq, gt, isNull, ne, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, ne, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
 import type { Database } from "../../db";
@@ -12,7 +12,7 @@ import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { nowIso } from "../../lib/ids";
 import { afterId, afterTimeId, decodeTimeIdCursor, encodeTimeIdCursor, keysetPage } from "../../lib/keyset";
 import { userEmailSql, userNameSql } from "../auth";
-import { revokePendingStatement } from "./invitations";
+import { pendingInvitationSql, revokePendingStatement } from "./invitations";
 
 /** The audit row of the action, for its batch: written only when `when` holds. */
 type AuditOf = (when: SQL) => BatchItem<"sqlite">;
@@ -128,14 +128,7 @@ export async function adminTeamDetail(
         createdAt: teamInvitations.createdAt,
       })
       .from(teamInvitations)
-      .where(
-        and(
-          eq(teamInvitations.teamId, teamId),
-          isNull(teamInvitations.usedAt),
-          isNull(teamInvitations.revokedAt),
-          gt(teamInvitations.expiresAt, nowIso()),
-        ),
-      )
+      .where(and(eq(teamInvitations.teamId, teamId), pendingInvitationSql(nowIso())))
       .orderBy(desc(teamInvitations.createdAt), desc(teamInvitations.id))
       .limit(limit + 1),
   ]);

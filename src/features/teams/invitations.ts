@@ -77,6 +77,10 @@ export async function createInvitation(
   return { invitation: toInvitation(inserted[0]), token };
 }
 
+/** An invitation still waiting: not used, not revoked, not expired at `now`. */
+export const pendingInvitationSql = (now: string) =>
+  and(isNull(teamInvitations.usedAt), isNull(teamInvitations.revokedAt), gt(teamInvitations.expiresAt, now));
+
 /** The statement behind `listInvitations` (exported for the query-plan test). */
 export const listInvitationsQuery = (
   db: Database,
@@ -91,9 +95,7 @@ export const listInvitationsQuery = (
     .where(
       and(
         eq(teamInvitations.teamId, teamId),
-        isNull(teamInvitations.usedAt),
-        isNull(teamInvitations.revokedAt),
-        gt(teamInvitations.expiresAt, now),
+        pendingInvitationSql(now),
         afterTimeId(teamInvitations.createdAt, teamInvitations.id, after),
       ),
     )
@@ -163,14 +165,7 @@ export async function joinTeam(db: Database, userId: string, token: string): Pro
     db
       .update(teamInvitations)
       .set({ usedAt: now, usedBy: userId })
-      .where(
-        and(
-          eq(teamInvitations.id, invitation.id),
-          isNull(teamInvitations.usedAt),
-          isNull(teamInvitations.revokedAt),
-          gt(teamInvitations.expiresAt, now),
-        ),
-      )
+      .where(and(eq(teamInvitations.id, invitation.id), pendingInvitationSql(now)))
       .returning({ id: teamInvitations.id }),
     db
       .insert(teamMembers)
