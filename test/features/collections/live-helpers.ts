@@ -23,6 +23,8 @@ export async function subscribeRequest(
     via?: "header" | "query";
     since?: string;
     ticket?: string;
+    /** A team-scoped collection's subscription to one team. */
+    teamId?: string;
     headers?: Record<string, string>;
   } = {},
 ): Promise<Response> {
@@ -32,6 +34,7 @@ export async function subscribeRequest(
   else if (opts.token) headers.set("authorization", `Bearer ${opts.token}`);
   if (opts.ticket) url.searchParams.set("ticket", opts.ticket);
   if (opts.since !== undefined) url.searchParams.set("since", opts.since);
+  if (opts.teamId !== undefined) url.searchParams.set("teamId", opts.teamId);
   return exports.default.fetch(new Request(url, { headers }));
 }
 
@@ -170,7 +173,11 @@ export class LiveSocket {
 const HUB_PING = '{ "type" : "ping" }';
 
 /** Opens a subscription for `user` and waits for its `ready` frame; returns the replayed changes too. */
-export async function subscribe(user: TestUser, name: string, opts: { since?: string; via?: "header" | "query" } = {}) {
+export async function subscribe(
+  user: TestUser,
+  name: string,
+  opts: { since?: string; via?: "header" | "query"; teamId?: string } = {},
+) {
   const res = await subscribeRequest(name, { token: user.accessToken, ...opts });
   if (res.status !== 101 || !res.webSocket) throw new Error(`subscribe failed: ${res.status} ${await res.text()}`);
   const socket = new LiveSocket(res.webSocket);
