@@ -158,6 +158,8 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
       if (role !== null && this.admits(a.userId, role)) this.attach(ws, { ...a, role });
       else this.closeSocket(ws, CLOSE_REMOVED, userId === null ? "team deleted" : "no longer a member of this team");
     }
+    // A member who left by deleting their account left records behind (a new version, no owner).
+    if (userId !== null && role === null) await this.notify(key, null);
   }
 
   /** A team's hub: `userId`'s member hub has sockets and wants a nudge on each change (idempotent). */
@@ -178,10 +180,15 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     return true;
   }
 
-  /** A member's hub: the user joined a team (or its role changed): register with every team's hub again. */
+  /**
+   * A member's hub: the user joined a team (or its role changed): register with every team's hub
+   * again, then read the log (a change the new team's hub committed before it knew us is not lost).
+   */
   async teamsChanged(key: HubKey): Promise<void> {
     this.bind(key);
-    if (this.openSockets().length > 0) await this.register();
+    if (this.openSockets().length === 0) return;
+    await this.register();
+    await this.notify(key, null);
   }
 
   /** Closes the sockets `userId` opened with `sessions` (or any session) with 4401; returns how many. */

@@ -289,7 +289,7 @@ export async function listRecords(
 }
 
 /** 404 unless the team access's user is in `teamId` with a role that reaches some record. */
-export async function requireMember(db: Database, acc: Extract<Access, { kind: "team" }>, teamId: string) {
+async function requireMember(db: Database, acc: Extract<Access, { kind: "team" }>, teamId: string) {
   const m = await roleQuery(db, teamId, acc.userId).get();
   if (!m || RANK[m.role] < leastRank(acc)) throw noTeam();
 }
