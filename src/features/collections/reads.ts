@@ -2,13 +2,13 @@
 import { and, asc, desc, eq, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
-import { type Database, prepared } from "../../db";
+import { type Database, prepared, runBatch } from "../../db";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { keysetPage } from "../../lib/keyset";
 import { noTeam, RANK, roleQuery } from "../teams";
-import { type Access, access, leastRank, notFound, type RecordRow, recordFilter } from "./access";
+import { type Access, access, leastRank, notFound, type RecordRow, recordFilter, teamColumn } from "./access";
 import type { ListIndex } from "./define";
 import { type Collection, collections } from "./registry";
 import type { Scalar, Where } from "./schemas";
@@ -302,4 +302,20 @@ export function recordCounts(db: Database, ownerId?: string) {
       .from(col.table)
       .where(ownerId === undefined ? undefined : eq(col.table.ownerId, ownerId)),
   );
+}
+
+/** Per team-scoped collection (by name), how many records one team has: one batch, each a range of its team index. */
+export async function teamRecordCounts(db: Database, teamId: string): Promise<Record<string, number>> {
+  const rows = (await runBatch(
+    db,
+    collections
+      .filter((col) => col.scope === "team")
+      .map((col) =>
+        db
+          .select({ collection: sql<string>`${col.name}`, n: sql<number>`count(*)` })
+          .from(col.table)
+          .where(eq(teamColumn(col)!, teamId)),
+      ),
+  )) as { collection: string; n: number }[][];
+  return Object.fromEntries(rows.map(([r]) => [r!.collection, r!.n]));
 }

@@ -15,16 +15,18 @@ export type LiveFrame =
   | { type: "error"; code: string; message: string }
   | { type: "pong" };
 
-/** The upgrade request an app makes: token in the header (default) or as `?token=`, optional `?since=`. */
+/**
+ * The upgrade request an app makes: token in the header (default) or as `?token=`, optional `?since=`
+ * and (a team-scoped collection's one team) `?teamId=`.
+ */
 export async function subscribeRequest(
   name: string,
   opts: {
     token?: string | null;
     via?: "header" | "query";
     since?: string;
-    ticket?: string;
-    /** A team-scoped collection's subscription to one team. */
     teamId?: string;
+    ticket?: string;
     headers?: Record<string, string>;
   } = {},
 ): Promise<Response> {
