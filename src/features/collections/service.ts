@@ -61,7 +61,7 @@ export function changesQuery(
 }
 
 /** One change of the log: its seq, what the feed shows, and its record's owner (tombstones too). */
-interface LogItem {
+export interface LogItem {
   seq: number;
   item: RecordRow | Tombstone;
   ownerId: string | null;
