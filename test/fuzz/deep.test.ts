@@ -65,6 +65,10 @@ let room = "";
 const files: string[] = [];
 const notes: string[] = [];
 const posts: string[] = [];
+/** A team of `a`'s with team-scoped records (lists, items) for the team-scoped collections' routes. */
+let team = "";
+const lists: string[] = [];
+const items: string[] = [];
 
 const ok = async (path: string, opts: Parameters<typeof api>[1]) => {
   const res = await api(path, opts);
@@ -81,6 +85,16 @@ const uploadFile = async (u: TestUser, bytes: BodyInit = "fuzz bytes", type = "t
   ).body.id as string;
 const newNote = async (u: TestUser) =>
   (await ok("/v1/collections/notes/records", { token: u.accessToken, body: { title: "fixture" } })).body.id as string;
+const newList = async (u: TestUser) =>
+  (await ok("/v1/collections/lists/records", { token: u.accessToken, body: { teamId: team, title: "deep" } })).body
+    .id as string;
+const newItem = async (u: TestUser) =>
+  (
+    await ok("/v1/collections/items/records", {
+      token: u.accessToken,
+      body: { teamId: team, listId: lists[0] ?? "l", text: "deep" },
+    })
+  ).body.id as string;
 const newPost = async (u: TestUser) =>
   (await ok("/v1/collections/posts/records", { token: u.accessToken, body: { text: "fixture" } })).body.id as string;
 const newUpload = async (u: TestUser, length: number) => {
@@ -117,6 +131,9 @@ beforeAll(async () => {
   await runJobs(env, rec.jobs);
   notes.push(await newNote(a), await newNote(a));
   posts.push(await newPost(a), await newPost(a));
+  team = (await ok("/v1/teams", { token: a.accessToken, body: { name: "deep" } })).body.id;
+  lists.push(await newList(a), await newList(a));
+  items.push(await newItem(a), await newItem(a));
 });
 
 /** Who calls a route: the fixture owner, the service key (admin routes), or a new account per case. */
@@ -171,6 +188,9 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     room,
     note: notes[pick % notes.length]!,
     post: posts[pick % posts.length]!,
+    list: lists[pick % lists.length]!,
+    item: items[pick % items.length]!,
+    team,
     seq: 1,
     id: "",
   };
@@ -212,6 +232,8 @@ async function prepare(r: Route, pick: number): Promise<Me> {
   for (const [c, list, make] of [
     ["notes", notes, newNote],
     ["posts", posts, newPost],
+    ["lists", lists, newList],
+    ["items", items, newItem],
   ] as const) {
     if (r.path === `/v1/collections/${c}/records/{id}`)
       values.id = r.method === "DELETE" ? await make(a) : list[pick % list.length]!;
@@ -278,6 +300,7 @@ function hintsFor(r: Route): Hints {
     provider: fc.constant("google"),
     nonce: fc.constant("fuzz-nonce"),
     currentPassword: ph("password"),
+    teamId: ph("team"),
   };
   if (r.path === "/v1/auth/login" || r.path === "/v1/auth/password-reset") {
     h.email = ph("email");
@@ -302,9 +325,12 @@ function batchOps(): fc.Arbitrary<unknown[]> {
     const { [key]: _, ...properties } = s.properties ?? {};
     return { ...s, properties };
   };
-  const one = fc.constantFrom("notes", "posts").chain((c) =>
+  const one = fc.constantFrom("notes", "posts", "lists", "items").chain((c) =>
     fc.oneof(
-      validArb(without(schemaOf(c, "post"), "id")).map((data) => ({ op: "create", collection: c, data })),
+      // A team-scoped create names the fixture team.
+      validArb(without(schemaOf(c, "post"), "id"), { root: doc, hints: { teamId: fc.constant("@@team@@") } }).map(
+        (data) => ({ op: "create", collection: c, data }),
+      ),
       validArb(schemaOf(c, "patch")).map((data) => ({
         op: "update",
         collection: c,
@@ -339,10 +365,11 @@ function caseArb(r: Route): fc.Arbitrary<Case> {
   const query = Object.fromEntries(
     r.params
       .filter((q) => q.in === "query" && !opaque.has(q.name))
-      .map((q) => [
-        q.name,
-        q.required ? validArb(q.schema ?? {}, ctx) : fc.option(validArb(q.schema ?? {}, ctx), { freq: 3 }),
-      ]),
+      .map((q) => {
+        // A hinted name (teamId) names a real thing in the query too.
+        const arb = ctx.hints[q.name] ?? validArb(q.schema ?? {}, ctx);
+        return [q.name, q.required ? arb : fc.option(arb, { freq: 3 })];
+      }),
   );
   return fc.record({ body, query: fc.record(query), pick: fc.nat(1000) });
 }
@@ -362,7 +389,7 @@ function buildRequest(r: Route, c: Case, me: Me): Request {
     path = path.replace(`{${p.name}}`, encodeURIComponent(String(me.values[p.name] ?? me.values.id)));
   const qs = Object.entries(c.query)
     .filter(([, v]) => v !== null && v !== undefined)
-    .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`);
+    .map(([k, v]) => `${k}=${encodeURIComponent(fill(String(v), me.values))}`);
   const url = `https://outpost.test${path}${qs.length ? `?${qs.join("&")}` : ""}`;
   const headers = new Headers(me.headers);
   headers.set("cf-connecting-ip", `10.200.${c.pick % 250}.${Math.floor(Math.random() * 250)}`);

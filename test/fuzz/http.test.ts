@@ -84,6 +84,19 @@ beforeAll(async () => {
   b = await signup();
   await fixture("/v1/collections/notes/records", { title: "fuzz fixture" }, a.accessToken, "notes", (r) => r.id);
   await fixture("/v1/collections/posts/records", { text: "fuzz fixture" }, a.accessToken, "posts", (r) => r.id);
+  // A team with team-scoped records, so junk reaches the membership checks behind real ids.
+  await fixture("/v1/teams", { name: "fuzz team" }, a.accessToken, "teams", (r) => r.id);
+  const teamId = ids.teams?.[0];
+  if (teamId) {
+    await fixture("/v1/collections/lists/records", { teamId, title: "fuzz" }, a.accessToken, "lists", (r) => r.id);
+    await fixture(
+      "/v1/collections/items/records",
+      { teamId, listId: ids.lists?.[0] ?? "l", text: "fuzz" },
+      a.accessToken,
+      "items",
+      (r) => r.id,
+    );
+  }
   await fixture("/v1/rooms", { kind: "group", name: "fuzz", memberIds: [b.id] }, a.accessToken, "rooms", (r) => r.id);
   if (ids.rooms)
     await fixture(
