@@ -12,7 +12,7 @@
 // BENCH_LIVE_SUBSCRIBERS / _RECORDS / _WINDOW (default 1,000 / 300 / 1: the live-data rows),
 // BENCH_THUMB_FILES (default 24: distinct images for the first-request thumbnail row),
 // BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row). Scenario ids for BENCH_ONLY:
-// health, get, list, rooms, login, create, refresh, download, tus, cold, chat, large, thumb, live (a
+// health, get, list, teamlist, rooms, login, create, refresh, download, tus, cold, chat, large, thumb, live (a
 // reference row runs with its route's id).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -288,7 +288,7 @@ async function main() {
       { path: "/d1" },
       "`SELECT 1`: the local D1 simulation's own cost; reference for GET /v1/health",
     );
-    if (["get", "list", "create"].some(wanted)) {
+    if (["get", "list", "teamlist", "create"].some(wanted)) {
       // Outpost's schema and the same data shape as the Outpost rows below.
       const db = await applyMigrations(hello.mf, config);
       const owner = "ref-user";
@@ -322,6 +322,29 @@ async function main() {
         "reference: hello-world + list's query",
         { path: `/list?owner=${owner}` },
         "the same SELECT (owner, pinned, order, limit 21), JSON answer",
+      );
+      // A team of the reference user's with 40 items, as the Outpost row below seeds it.
+      await db.batch([
+        db
+          .prepare("INSERT INTO teams (id, name, created_at, updated_at) VALUES ('ref-team', 'Bench', ?, ?)")
+          .bind(now, now),
+        db
+          .prepare("INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES ('ref-team', ?, 'owner', ?)")
+          .bind(owner, now),
+        ...Array.from({ length: 40 }, (_, i) =>
+          db
+            .prepare(
+              "INSERT INTO app_items (id, owner_id, created_at, updated_at, version, team_id, list_id, text, done) " +
+                "VALUES (?, ?, ?, ?, 1, 'ref-team', 'ref-list', ?, 0)",
+            )
+            .bind(`ref-item-${i}`, owner, now, now, `item ${i}`),
+        ),
+      ]);
+      reference(
+        "teamlist",
+        "reference: hello-world + team list's query",
+        { path: `/teamlist?user=${owner}&team=ref-team` },
+        "the same SELECT (the caller's teams, one team, order, limit 21), JSON answer",
       );
       const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
       reference(
@@ -359,6 +382,29 @@ async function main() {
     await hotPathScenarios("", { token, email, password, auth, peers: guests });
 
     await httpScenario("create", "create record", async () => {
+      // A team of the reference user's with 40 items, as the Outpost row below seeds it.
+      await db.batch([
+        db
+          .prepare("INSERT INTO teams (id, name, created_at, updated_at) VALUES ('ref-team', 'Bench', ?, ?)")
+          .bind(now, now),
+        db
+          .prepare("INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES ('ref-team', ?, 'owner', ?)")
+          .bind(owner, now),
+        ...Array.from({ length: 40 }, (_, i) =>
+          db
+            .prepare(
+              "INSERT INTO app_items (id, owner_id, created_at, updated_at, version, team_id, list_id, text, done) " +
+                "VALUES (?, ?, ?, ?, 1, 'ref-team', 'ref-list', ?, 0)",
+            )
+            .bind(`ref-item-${i}`, owner, now, now, `item ${i}`),
+        ),
+      ]);
+      reference(
+        "teamlist",
+        "reference: hello-world + team list's query",
+        { path: `/teamlist?user=${owner}&team=ref-team` },
+        "the same SELECT (the caller's teams, one team, order, limit 21), JSON answer",
+      );
       const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
       need(
         await call("POST", "/v1/collections/notes/records", { token, body }),
@@ -604,6 +650,23 @@ async function hotPathScenarios(prefix, { token, email, password, auth, peers })
       path: `/v1/collections/notes/records${q}`,
       headers: auth,
       notes: () => `${page.items.length} items per page`,
+    };
+  });
+
+  await scenario("teamlist", "team list (one team, limit 20)", async () => {
+    const team = need(await call("POST", "/v1/teams", { token, body: { name: "Bench" } }), 201, "POST /v1/teams");
+    await pool(40, 8, (i) =>
+      call("POST", "/v1/collections/items/records", {
+        token,
+        body: { teamId: team.id, listId: "bench-list", text: `item ${i}` },
+      }).then((r) => need(r, 201, "POST item")),
+    );
+    const q = `?where=${encodeURIComponent(JSON.stringify({ teamId: team.id }))}&limit=20`;
+    const page = need(await call("GET", `/v1/collections/items/records${q}`, { token }), 200, "team list");
+    return {
+      path: `/v1/collections/items/records${q}`,
+      headers: auth,
+      notes: () => `${page.items.length} items per page, team:viewer rule`,
     };
   });
 

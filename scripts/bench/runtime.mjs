@@ -142,6 +142,11 @@ export const REFERENCE_SQL = {
     `insert into "app_notes" (${NOTE_COLUMNS}) select ? as "id", ? as "owner_id", ? as "created_at", ` +
     '? as "updated_at", ? as "version", ? as "title", ? as "body", ? as "pinned", ? as "tags" ' +
     `from "users" where "users"."id" = ? returning ${NOTE_COLUMNS}`,
+  /** A team-scoped list of one team: the membership check and the team index in one statement. */
+  teamList:
+    `select "id", "owner_id", "created_at", "updated_at", "version", "team_id", "list_id", "text", "done" ` +
+    `from "app_items" where ("app_items"."team_id" IN (SELECT team_id FROM team_members WHERE user_id = ?) ` +
+    `and "app_items"."team_id" = ?) order by "app_items"."created_at" desc, "app_items"."id" desc limit ?`,
   createChange:
     `insert into "record_changes" ("seq", "collection", "record_id", "owner_id", "version", "deleted", "changed_at") ` +
     `select ? as "seq", ? as "collection", ? as "record_id", ? as "owner_id", ? as "version", ? as "deleted", ` +
@@ -150,7 +155,7 @@ export const REFERENCE_SQL = {
 
 /**
  * The ceiling: a bare hello-world Worker on the same runtime. Reference routes add D1 work only:
- * `/d1` one `SELECT 1` (what the local D1 simulation costs by itself), `/get`, `/list` and
+ * `/d1` one `SELECT 1` (what the local D1 simulation costs by itself), `/get`, `/list`, `/teamlist` and
  * `/create` the very statements of Outpost's GET record, list and create (`REFERENCE_SQL`; the
  * caller applies Outpost's migrations to this Worker's D1 and seeds it), with a JSON answer.
  */
@@ -173,6 +178,10 @@ export default {
         return Response.json(await env.DB.prepare(SQL.get).bind(q("id"), q("owner")).first());
       case "/list": {
         const { results } = await env.DB.prepare(SQL.list).bind(q("owner"), 1, 21).all();
+        return Response.json({ items: results.slice(0, 20), nextCursor: null });
+      }
+      case "/teamlist": {
+        const { results } = await env.DB.prepare(SQL.teamList).bind(q("user"), q("team"), 21).all();
         return Response.json({ items: results.slice(0, 20), nextCursor: null });
       }
       case "/create": {
