@@ -144,7 +144,8 @@ for (const [name, { team, fields }] of Object.entries(cols)) {
   if (team) {
     ts += `\n/** A \`${name}\` record's fields and team (it also has id, ownerId, createdAt, updatedAt, version). */\n`;
     ts += `export type ${T} = {\n${fieldLines}\n};\n`;
-    ts += `/** What \`${name}\` create accepts (fields with a default may be left out); replace: the same without teamId. */\n`;
+    const what = "create accepts (fields with a default may be left out); replace: the same without teamId";
+    ts += `/** What \`${name}\` ${what}. */\n`;
   } else {
     ts += `\n/** A \`${name}\` record's fields (the record also has id, ownerId, createdAt, updatedAt, version). */\n`;
     ts += `export type ${T} = {\n${fieldLines}\n};\n`;
