@@ -9,6 +9,7 @@
 import type { SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, primaryDb } from "./db";
+import type { TeamRole } from "./db/schema";
 
 // --- account deletion ---------------------------------------------------------------------------
 
@@ -49,6 +50,25 @@ interface TeamDeletionContext {
  * left with no admin. Empty until features keep team-scoped data.
  */
 export type TeamDeletionHook = (ctx: TeamDeletionContext) => Promise<DeletionPlan>;
+
+// --- team memberships ---------------------------------------------------------------------------
+
+interface MembershipContext {
+  env: Env;
+  db: Database;
+  teamId: string;
+  /** Whose membership changed; null: every member's (the team was deleted). */
+  userId: string | null;
+  /** The new role; null when the member left or was removed (or the team was deleted). */
+  role: TeamRole | null;
+}
+
+/**
+ * A feature's reaction to a membership that changed (joined, role changed, left, removed, team
+ * deleted), after the change committed: e.g. closing sockets that followed the team (4403). Called
+ * in `waitUntil`; failures are logged (each socket kind re-checks membership when it reads).
+ */
+export type MembershipHook = (ctx: MembershipContext) => Promise<void>;
 
 // --- housekeeping -------------------------------------------------------------------------------
 
@@ -120,6 +140,7 @@ type AuditStatement = (db: Database, e: AuditEvent, when?: SQL) => BatchItem<"sq
 export interface FeatureParts {
   deletionHooks?: DeletionHook[];
   teamDeletionHooks?: TeamDeletionHook[];
+  membershipHooks?: MembershipHook[];
   cleanupTasks?: ScheduledTask[];
   sessionSocketClosers?: SessionSocketCloser[];
   /** The feature that keeps the audit log (exactly one). */
@@ -132,6 +153,8 @@ export interface Lifecycle {
   deletionHooks: DeletionHook[];
   /** Each runs before a team's deletion batch; their statements join it. */
   teamDeletionHooks: TeamDeletionHook[];
+  /** Each runs after a membership changed. */
+  membershipHooks: MembershipHook[];
   sessionSocketClosers: SessionSocketCloser[];
   auditStatement: AuditStatement;
 }
@@ -143,6 +166,7 @@ export function assemble(parts: FeatureParts[]): Lifecycle & { cleanupTasks: Sch
     auditStatement: audits[0]!,
     deletionHooks: parts.flatMap((p) => p.deletionHooks ?? []),
     teamDeletionHooks: parts.flatMap((p) => p.teamDeletionHooks ?? []),
+    membershipHooks: parts.flatMap((p) => p.membershipHooks ?? []),
     sessionSocketClosers: parts.flatMap((p) => p.sessionSocketClosers ?? []),
     cleanupTasks: parts.flatMap((p) => p.cleanupTasks ?? []),
   };

@@ -1,7 +1,8 @@
 /**
  * The app's own data: one `collection()` per table, with its fields and one rule per action
- * (`public`, `authenticated`, `owner`, `none` = service key only). Export each one; then run
- * `npm run db:generate` for its migration. See docs/collections.md.
+ * (`public`, `authenticated`, `owner`, `none` = service key only; in a `scope: "team"` collection
+ * `team:viewer` … `team:owner`, and lists such as `["owner", "team:admin"]`). Export each one; then
+ * run `npm run db:generate` for its migration. See docs/collections.md and docs/teams.md.
  *
  * Lists sort only on createdAt, updatedAt and fields declared `sortable: true` (each is indexed),
  * and use `$contains` only on fields declared `searchable: true`.
@@ -28,4 +29,32 @@ export const posts = collection("posts", {
     imageFileId: field.string({ min: 1, max: 64, nullable: true }),
   },
   rules: { create: "authenticated", read: "public", list: "public", update: "owner", delete: "owner" },
+});
+
+// A shared shopping list: each list and item belongs to a team (`teamId`, required on create). Any
+// member reads; members and up (not viewers) add and edit; an item's author or an admin deletes.
+const shoppingRules = {
+  read: "team:viewer",
+  list: "team:viewer",
+  create: "team:member",
+  update: "team:member",
+  delete: ["owner", "team:admin"],
+} as const;
+
+export const lists = collection("lists", {
+  scope: "team",
+  fields: { title: field.string({ min: 1, max: 200, sortable: true }) },
+  rules: shoppingRules,
+});
+
+export const items = collection("items", {
+  scope: "team",
+  fields: {
+    listId: field.string({ min: 1, max: 64 }),
+    text: field.string({ min: 1, max: 500 }),
+    done: field.boolean({ default: false }),
+  },
+  rules: shoppingRules,
+  // "The items of this list": one index range per list, in the caller's teams.
+  indexes: [["teamId", "listId", "createdAt"]],
 });

@@ -9,6 +9,8 @@ import { limits } from "../config";
 const OPEN = 1;
 /** Close code: the socket's session ended (logout, revocation, password change or reset, account deletion). */
 export const CLOSE_SESSION_ENDED = 4401;
+/** Close code: no longer a member of what the socket follows (a chat room, a team). */
+export const CLOSE_REMOVED = 4403;
 /** Close code: no frame and no ping for longer than the heartbeat timeout. */
 export const CLOSE_HEARTBEAT = 4408;
 /**

@@ -19,6 +19,8 @@ export const recordChanges = sqliteTable(
     recordId: text("record_id").notNull(),
     /** The record's owner, so owner-only feeds filter by index; null after the owner's account is deleted. */
     ownerId: text("owner_id"),
+    /** The record's team in a team-scoped collection (null otherwise), so a team's feed filters by index. */
+    teamId: text("team_id"),
     version: integer("version").notNull(),
     deleted: integer("deleted", { mode: "boolean" }).notNull(),
     changedAt: text("changed_at").notNull(),
@@ -27,6 +29,7 @@ export const recordChanges = sqliteTable(
     uniqueIndex("record_changes_record_unique").on(t.collection, t.recordId),
     index("record_changes_collection_seq_idx").on(t.collection, t.seq),
     index("record_changes_owner_seq_idx").on(t.collection, t.ownerId, t.seq),
+    index("record_changes_team_seq_idx").on(t.collection, t.teamId, t.seq).where(sql`team_id IS NOT NULL`),
     // The retention task's walk over old tombstones (only they are pruned; live records' rows are the feed).
     index("record_changes_tombstones_idx").on(t.changedAt).where(sql`deleted = 1`),
   ],

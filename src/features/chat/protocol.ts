@@ -111,11 +111,8 @@ export const ServerFrameSchema = v.variant("type", [
 ]);
 export type ServerFrame = v.InferOutput<typeof ServerFrameSchema>;
 
-/**
- * The room's own close code: no longer a member of the room. The others (4401 the session ended, 4408
- * heartbeat timed out) are every socket's, in src/lib/sockets.ts.
- */
-export const CLOSE_REMOVED = 4403;
+/** Close codes (4401 the session ended, 4403 no longer a member, 4408 heartbeat timed out): src/lib/sockets.ts. */
+export { CLOSE_REMOVED } from "../../lib/sockets";
 
 export type ParsedFrame =
   | { ok: true; frame: ClientFrame }

@@ -17,17 +17,20 @@ import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
 import { limits } from "../../config";
 import { type Database, runBatch } from "../../db";
+import { type TeamRole, teamMembers, teams } from "../../db/schema";
 import { batchGuards, recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
 import { AppError, type FieldError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
 import { fromUser, userExistsSql } from "../auth";
-import { access, narrower, ownerFilter, type RecordRow, visible } from "./access";
-import type { Change } from "./live";
+import { RANK } from "../teams";
+import { access, leastRank, type RecordRow, recordFilter, teamAdmits, visible } from "./access";
+import { type Change, changeOf } from "./live";
 import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
 import {
   afterCommit,
+  chosenFields,
   logChange,
   loggedId,
   sameFields,
@@ -128,7 +131,8 @@ function plan(p: Principal, ops: BatchOperation[]): Planned[] {
     const colSchemas = schemas.get(col.name)!;
     let values: Record<string, unknown> = {};
     if (o.op !== "delete") {
-      const r = v.safeParse(o.op === "update" ? colSchemas.patch : colSchemas.replace, o.data);
+      const schema = o.op === "update" ? colSchemas.patch : o.op === "create" ? colSchemas.insert : colSchemas.replace;
+      const r = v.safeParse(schema, o.data);
       if (!r.success) {
         const errors = r.issues.map((i) => ({
           path: [`operations.${index}.data`, ...(i.path ?? []).map((x) => String(x.key))].join("."),
@@ -138,7 +142,7 @@ function plan(p: Principal, ops: BatchOperation[]): Planned[] {
       }
       values = r.output;
     }
-    if (o.op === "create" && access(col.rules.create, p).kind === "denied") {
+    if (o.op === "create" && access(col, "create", p).kind === "denied") {
       throw new AppError(
         "forbidden",
         `Operation ${index}: only the service key may create ${col.name} records.`,
@@ -168,14 +172,11 @@ const one = sql`1`;
 /** The WHERE of an update or delete: the record, the caller's if the rule says so, at the version asked for. */
 function writeWhere(o: Planned, p: Principal): SQL {
   const t = o.col.table;
-  const acc = narrower(
-    access(o.col.rules.read, p),
-    access(o.op === "delete" ? o.col.rules.delete : o.col.rules.update, p),
-  );
+  const acc = access(o.col, ["read", o.op === "delete" ? "delete" : "update"], p);
   // A rule that denies the caller matches nothing (the explanation then says 404 or 403).
   return and(
     eq(t.id, o.id),
-    acc.kind === "denied" ? sql`0` : ownerFilter(t.ownerId, acc),
+    acc.kind === "denied" ? sql`0` : recordFilter(o.col, acc),
     o.ifMatch === undefined ? undefined : eq(t.version, o.ifMatch),
   )!;
 }
@@ -207,19 +208,30 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
     const t = o.col.table;
     if (o.op === "create") {
       const row = { ...o.values, id: o.id, ownerId, createdAt: now, updatedAt: now, version: 1 };
-      const change = { collection: o.col.name, recordId: o.id, ownerId, version: 1, deleted: false, changedAt: now };
+      const teamId = (o.values.teamId as string | undefined) ?? null;
+      const change = {
+        collection: o.col.name,
+        recordId: o.id,
+        ownerId,
+        teamId,
+        version: 1,
+        deleted: false,
+        changedAt: now,
+      };
+      // Into a team: the caller must hold the role the create rule needs (the service key: the team exists).
+      if (teamId !== null) push(guard(db, not(teamAdmits(access(o.col, "create", p), teamId))));
       if (!o.named) {
         const ins = push(db.insert(t).values(row).returning());
         const log = push(db.insert(recordChanges).values(change).returning({ seq: recordChanges.seq }));
         audited(o);
-        results.push((r) => ({ item: (r[ins] as RecordRow[])[0]!, change: { ownerId, seq: seqAt(r, log)! } }));
+        results.push((r) => ({ item: (r[ins] as RecordRow[])[0]!, change: { ownerId, teamId, seq: seqAt(r, log)! } }));
         continue;
       }
       // A client id: new, or the same record sent again by its owner with the same fields.
       const same = and(
         eq(t.id, o.id),
         sql`${t.ownerId} IS ${ownerId}`,
-        ...Object.keys(o.col.fields).map((k) => sql`${t[k]!} IS ${sql.param(o.values[k] ?? null, t[k]!)}`),
+        ...chosenFields(o.col).map((k) => sql`${t[k]!} IS ${sql.param(o.values[k] ?? null, t[k]!)}`),
       );
       push(guard(db, and(loggedId(db, o.col, o.id), not(exists(db.select({ one }).from(t).where(same))))!));
       const fresh = not(loggedId(db, o.col, o.id));
@@ -253,7 +265,7 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
       const sel = push(db.select().from(t).where(eq(t.id, o.id)));
       results.push((r) => {
         const seq = seqAt(r, log);
-        return { item: (r[sel] as RecordRow[])[0]!, change: seq === null ? null : { ownerId, seq } };
+        return { item: (r[sel] as RecordRow[])[0]!, change: seq === null ? null : { ownerId, teamId, seq } };
       });
       continue;
     }
@@ -263,11 +275,11 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
     push(drop);
     const log = push(insert);
     if (o.op === "delete") {
-      const del = push(db.delete(t).where(where).returning({ ownerId: t.ownerId }));
+      const del = push(db.delete(t).where(where).returning());
       audited(o);
       results.push((r) => ({
         item: { id: o.id, deleted: true },
-        change: { ownerId: (r[del] as { ownerId: string | null }[])[0]!.ownerId, seq: seqAt(r, log)! },
+        change: { ...changeOf((r[del] as RecordRow[])[0]!), seq: seqAt(r, log)! },
       }));
     } else {
       const upd = push(
@@ -280,7 +292,7 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
       audited(o);
       results.push((r) => {
         const rec = (r[upd] as RecordRow[])[0]!;
-        return { item: rec, change: { ownerId: rec.ownerId, seq: seqAt(r, log)! } };
+        return { item: rec, change: { ...changeOf(rec), seq: seqAt(r, log)! } };
       });
     }
   }
@@ -311,6 +323,16 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
   const groups = [...named.values()].map((g) => ({ col: g.col, ids: [...g.ids] }));
   const reads: BatchItem<"sqlite">[] = [
     fromUser(db, p.kind === "user" ? p.userId : "", { id: sql<string>`${p.kind === "user" ? p.userId : ""}` }),
+    // The caller's teams and roles (team-scoped rules), or the teams the service key's creates name.
+    p.kind === "user"
+      ? db
+          .select({ teamId: teamMembers.teamId, role: teamMembers.role })
+          .from(teamMembers)
+          .where(eq(teamMembers.userId, p.userId))
+      : db
+          .select({ teamId: teams.id, role: sql<TeamRole>`'owner'` })
+          .from(teams)
+          .where(inArray(teams.id, [...new Set(ops.map((o) => String(o.values.teamId ?? "")))])),
   ];
   for (const g of groups) {
     reads.push(db.select().from(g.col.table).where(inArray(g.col.table.id, g.ids)));
@@ -324,18 +346,33 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
   const got = await runBatch(db, reads);
   if (p.kind === "user" && (got[0] as unknown[]).length === 0)
     return new AppError("unauthorized", "This account no longer exists.");
+  const roles = new Map((got[1] as { teamId: string; role: TeamRole }[]).map((m) => [m.teamId, m.role]));
   const rows = new Map<string, RecordRow | null>();
   const logged = new Set<string>();
   groups.forEach((g, i) => {
-    for (const r of got[1 + 2 * i] as RecordRow[]) rows.set(keyOf(g.col, r.id), r);
-    for (const r of got[2 + 2 * i] as { id: string }[]) logged.add(keyOf(g.col, r.id));
+    for (const r of got[2 + 2 * i] as RecordRow[]) rows.set(keyOf(g.col, r.id), r);
+    for (const r of got[3 + 2 * i] as { id: string }[]) logged.add(keyOf(g.col, r.id));
   });
+  /** A row with the caller's role in its team (team-scoped collections), as `visible` takes it. */
+  const withRole = (row: RecordRow) => ({ ...row, role: roles.get(String(row.teamId)) ?? null });
 
   const ownerId = p.kind === "user" ? p.userId : null;
   for (const o of ops) {
     const k = keyOf(o.col, o.id);
     const row = rows.get(k) ?? null;
     if (o.op === "create") {
+      const teamId = o.values.teamId;
+      if (typeof teamId === "string") {
+        const role = roles.get(teamId);
+        const acc = access(o.col, "create", p);
+        if (!role) return new AppError("not_found", `Operation ${o.index}: no such team.`, at(o.index, "no such team"));
+        if (acc.kind === "team" && RANK[role] < leastRank(acc))
+          return new AppError(
+            "forbidden",
+            `Operation ${o.index}: your role in this team does not allow creating ${o.col.name} records.`,
+            at(o.index, "forbidden"),
+          );
+      }
       if (!o.named) continue;
       if (row) {
         if (row.ownerId === ownerId && sameFields(o.col, row, o.values)) continue;
@@ -355,17 +392,14 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
       logged.add(k);
       continue;
     }
-    const write = narrower(
-      access(o.col.rules.read, p),
-      access(o.op === "delete" ? o.col.rules.delete : o.col.rules.update, p),
-    );
-    if (!row || !visible(access(o.col.rules.read, p), row))
+    const write = access(o.col, ["read", o.op === "delete" ? "delete" : "update"], p);
+    if (!row || !visible(access(o.col, "read", p), withRole(row)))
       return new AppError(
         "not_found",
         `Operation ${o.index}: no such record in ${o.col.name}.`,
         at(o.index, "not found"),
       );
-    if (!visible(write, row))
+    if (!visible(write, withRole(row)))
       return new AppError(
         "forbidden",
         `Operation ${o.index}: you may not change this ${o.col.name} record.`,

@@ -18,10 +18,22 @@ import {
 } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
 
-/** Who may do an action: anyone, any signed-in user, the record's owner, or only the service key. */
-export type Rule = "public" | "authenticated" | "owner" | "none";
-type Action = "read" | "list" | "create" | "update" | "delete";
-export type Rules = Record<Action, Rule>;
+/**
+ * Who may do an action: anyone, any signed-in user, the record's owner, only the service key, or (in a
+ * team-scoped collection) a member holding at least a role in the record's team.
+ */
+type TeamRule = "team:viewer" | "team:member" | "team:admin" | "team:owner";
+export type Rule = "public" | "authenticated" | "owner" | "none" | TeamRule;
+/** One rule, or a list of rules any of which allows (`["owner", "team:admin"]`). */
+export type RuleSpec = Rule | readonly Rule[];
+export type Action = "read" | "list" | "create" | "update" | "delete";
+export type Rules = Record<Action, RuleSpec>;
+/** Whose records a collection holds: each user's (the default), or each team's (`teamId` on every record). */
+export type Scope = "owner" | "team";
+
+const TEAM_RULES: readonly Rule[] = ["team:viewer", "team:member", "team:admin", "team:owner"];
+/** The rules of a spec, as a list. */
+export const rulesOf = (spec: RuleSpec): readonly Rule[] => (typeof spec === "string" ? [spec] : spec);
 
 type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArray";
 
@@ -181,6 +193,8 @@ export const field = {
 /** Server-owned fields of every record, in output order. Never read from a request body. */
 const systemFields = ["id", "ownerId", "createdAt", "updatedAt", "version"] as const;
 type SystemField = (typeof systemFields)[number];
+/** The team of a team-scoped collection's record: set on create, never changed. */
+export const TEAM_FIELD = "teamId";
 
 /**
  * An index a list can walk: `columns` are field names (system ones included), ending with the
@@ -194,6 +208,8 @@ export interface ListIndex {
 /** What the collections feature needs to know about a declared collection. */
 export interface CollectionMeta {
   readonly name: string;
+  /** `team`: every record carries `teamId` and the rules may name team roles. */
+  readonly scope: Scope;
   readonly fields: Readonly<Record<string, Field>>;
   readonly rules: Readonly<Rules>;
   /** Fields a list may sort on: createdAt, updatedAt and the fields declared `sortable`. */
@@ -222,22 +238,41 @@ export const isCollection = (x: unknown): x is CollectionTable =>
 
 const NAME_RE = /^[a-z][a-z0-9_]{0,39}$/;
 const FIELD_RE = /^[a-zA-Z][a-zA-Z0-9]{0,62}$/;
-const RESERVED = new Set<string>([...systemFields, "deleted"]);
+const RESERVED = new Set<string>([...systemFields, TEAM_FIELD, "deleted"]);
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+
+/** Checks a collection's rules against its scope (team rules only in team-scoped collections). */
+function checkRules(name: string, scope: Scope, rules: Rules): void {
+  for (const [action, spec] of Object.entries(rules)) {
+    const list = rulesOf(spec);
+    const where = `collection "${name}", rule for ${action}`;
+    if (list.length === 0) throw new Error(`${where}: an empty list allows nobody; write "none"`);
+    if (list.length > 1 && list.includes("none")) throw new Error(`${where}: "none" cannot be listed with others`);
+    for (const r of list) {
+      if (scope === "owner" && TEAM_RULES.includes(r)) throw new Error(`${where}: "${r}" needs scope: "team"`);
+      // A team's records are its members' alone: a record outside the caller's teams is 404.
+      if (scope === "team" && (r === "public" || r === "authenticated"))
+        throw new Error(`${where}: "${r}" would reach outside the team; use "team:viewer" (any member)`);
+    }
+  }
+}
 
 /**
  * Declares a collection stored in the D1 table `app_<name>`. Every table gets the indexes the
  * routes need: by id, and for each sort field (createdAt, updatedAt and every `sortable` field)
- * `(ownerId, field, id)` for one owner's lists and `(field, id)` for lists across owners.
+ * `(ownerId, field, id)` for one owner's lists and `(field, id)` for lists across owners; a
+ * team-scoped one (`scope: "team"`) gets `(teamId, field, id)` for its lists over the caller's teams
+ * instead of the owner's, and `(ownerId, createdAt, id)` for account deletion.
  * `indexes` adds more: lists of field names ending with a sort field, the ones before it being
  * equality filters the index serves, e.g. `[["ownerId", "pinned", "createdAt"]]` (`id` is appended).
  */
 export function collection(
   name: string,
-  spec: { fields: Record<string, Field<never> | Field>; rules: Rules; indexes?: string[][] },
+  spec: { scope?: Scope; fields: Record<string, Field<never> | Field>; rules: Rules; indexes?: string[][] },
 ): CollectionTable {
   if (!NAME_RE.test(name)) throw new Error(`collection name "${name}" must match ${NAME_RE}`);
+  const scope = spec.scope ?? "owner";
   const fields = spec.fields as Record<string, Field>;
   // An insert binds every column, and D1 allows 100 bound parameters per statement.
   if (Object.keys(fields).length > 90) throw new Error(`collection "${name}" declares more than 90 fields`);
@@ -248,6 +283,7 @@ export function collection(
     if (f.sortable && f.nullable)
       throw new Error(`collection "${name}": sortable field "${key}" cannot be nullable; give it a default instead`);
   }
+  checkRules(name, scope, spec.rules);
   const tableName = `app_${name}`;
   const columns: Record<string, SQLiteColumnBuilderBase> = {
     id: text("id").primaryKey(),
@@ -257,8 +293,9 @@ export function collection(
     updatedAt: text("updated_at").notNull(),
     version: integer("version").notNull(),
   };
+  if (scope === "team") columns[TEAM_FIELD] = text("team_id").notNull();
   for (const [key, f] of Object.entries(fields)) columns[key] = f.column(snake(key));
-  const known = new Set([...systemFields, ...Object.keys(fields)]);
+  const known = new Set([...systemFields, ...(scope === "team" ? [TEAM_FIELD] : []), ...Object.keys(fields)]);
   const sortable = ["createdAt", "updatedAt", ...Object.keys(fields).filter((k) => fields[k]!.sortable)];
   const searchable = Object.keys(fields).filter((k) => fields[k]!.searchable);
   const listIndexes = new Map<string, ListIndex>();
@@ -273,9 +310,11 @@ export function collection(
   // The first indexes keep their historical names.
   const short: Record<string, string> = { createdAt: "created", updatedAt: "updated" };
   for (const f of sortable) {
-    addIndex(`${tableName}_owner_${short[f] ?? snake(f)}_idx`, ["ownerId", f]);
+    if (scope === "team") addIndex(`${tableName}_team_${short[f] ?? snake(f)}_idx`, [TEAM_FIELD, f]);
+    else addIndex(`${tableName}_owner_${short[f] ?? snake(f)}_idx`, ["ownerId", f]);
     addIndex(`${tableName}_${short[f] ?? snake(f)}_idx`, [f]);
   }
+  if (scope === "team") addIndex(`${tableName}_owner_created_idx`, ["ownerId", "createdAt"]);
   for (const keys of spec.indexes ?? []) {
     for (const k of keys)
       if (!known.has(k) || k === "id") throw new Error(`collection "${name}": index on unknown field "${k}"`);
@@ -294,6 +333,7 @@ export function collection(
   );
   const meta: CollectionMeta = {
     name,
+    scope,
     fields,
     rules: { ...spec.rules },
     sortable,

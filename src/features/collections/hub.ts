@@ -5,7 +5,17 @@
 import * as v from "valibot";
 import { limits } from "../../config";
 import { type Database, primaryDb } from "../../db";
-import { CLOSE_HEARTBEAT, CLOSE_SESSION_ENDED, type SocketAttachment, SocketObject } from "../../lib/sockets";
+import type { TeamRole } from "../../db/schema";
+import {
+  CLOSE_HEARTBEAT,
+  CLOSE_REMOVED,
+  CLOSE_SESSION_ENDED,
+  SessionEnds,
+  type SocketAttachment,
+  SocketObject,
+} from "../../lib/sockets";
+import { RANK, teamIdsOfQuery } from "../teams";
+import { type Access, leastRank, visible } from "./access";
 import {
   CLOSE_INTERNAL,
   CLOSE_RESYNC,
@@ -16,10 +26,11 @@ import {
   LiveClientFrame,
   type LiveErrorCode,
   type LiveServerFrame,
+  liveAccess,
   rootKey,
 } from "./live";
 import { type Collection, findCollection } from "./registry";
-import { cursorAt, type LogPage, liveBackstop, readLog } from "./service";
+import { cursorAt, type LogPage, type LogView, liveBackstop, readLog } from "./service";
 
 /** Per-socket state that must survive hibernation. */
 interface Attachment extends SocketAttachment {
@@ -27,6 +38,8 @@ interface Attachment extends SocketAttachment {
   live: boolean;
   /** Live sockets: the position up to which the socket has every change in scope. */
   sent: number;
+  /** A team hub's socket: its user's role in the team (kept current by `memberChanged`). */
+  role?: TeamRole | undefined;
 }
 
 export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
@@ -55,11 +68,16 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   private registrations = 0;
   /** Shards: upgrades in progress (registered with the root, socket not accepted yet): the shard counts as active. */
   private arriving = 0;
+  /** A team's hub: the members whose member hubs have sockets and get nudged on each change (kept in storage). */
+  private readonly members: Set<string>;
+  /** A team's hub: members removed while an upgrade was checking their role (that upgrade refuses). */
+  private readonly removals = new SessionEnds();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.key = ctx.storage.kv.get<HubKey>("key") ?? null;
     this.shards = new Set(ctx.storage.kv.get<number[]>("shards") ?? []);
+    this.members = new Set(ctx.storage.kv.get<string[]>("members") ?? []);
     // Woken from hibernation: the live sockets' attachments say where they stand.
     const sent = this.liveSockets().map((ws) => this.attachment(ws)!.sent);
     this.head = sent.length ? Math.min(...sent) : null;
@@ -73,8 +91,9 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
    * no socket does nothing (and stores nothing).
    */
   async notify(key: HubKey, seq: number | null): Promise<void> {
-    if (this.ctx.getWebSockets().length === 0 && this.shards.size === 0) return;
+    if (this.ctx.getWebSockets().length === 0 && this.shards.size === 0 && this.members.size === 0) return;
     this.bind(key);
+    if (this.members.size > 0) await this.nudgeMembers(seq);
     if (this.head === null) {
       if (this.shards.size > 0) {
         // A root with no live socket of its own that forwards to shards: the write's seq is a
@@ -122,6 +141,49 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     this.remember("shards", [...this.shards]);
   }
 
+  /**
+   * A team's hub: `userId`'s role in the team changed (null: removed or left; `userId` null: the
+   * team was deleted). Sockets that may no longer read the team close with 4403; the others keep
+   * their socket with the new role.
+   */
+  async memberChanged(key: HubKey, userId: string | null, role: TeamRole | null): Promise<void> {
+    this.bind(key);
+    if (userId === null) {
+      this.members.clear();
+      this.remember("members", []);
+    } else if (role === null) this.removals.end(userId, "all");
+    for (const ws of this.openSockets()) {
+      const a = this.attachment(ws)!;
+      if (userId !== null && a.userId !== userId) continue;
+      if (role !== null && this.admits(a.userId, role)) this.attach(ws, { ...a, role });
+      else this.closeSocket(ws, CLOSE_REMOVED, userId === null ? "team deleted" : "no longer a member of this team");
+    }
+  }
+
+  /** A team's hub: `userId`'s member hub has sockets and wants a nudge on each change (idempotent). */
+  async memberLive(key: HubKey, userId: string): Promise<void> {
+    this.bind(key);
+    if (this.members.has(userId)) return;
+    this.members.add(userId);
+    this.remember("members", [...this.members]);
+  }
+
+  /**
+   * A member's hub: a change committed in one of the user's teams (`notify` without waiting for the
+   * read). False when this hub has no socket (the team's hub stops nudging it).
+   */
+  async nudge(key: HubKey, seq: number | null): Promise<boolean> {
+    if (this.openSockets().length === 0 && this.arriving === 0) return false;
+    this.ctx.waitUntil(this.notify(key, seq));
+    return true;
+  }
+
+  /** A member's hub: the user joined a team (or its role changed): register with every team's hub again. */
+  async teamsChanged(key: HubKey): Promise<void> {
+    this.bind(key);
+    if (this.openSockets().length > 0) await this.register();
+  }
+
   /** Closes the sockets `userId` opened with `sessions` (or any session) with 4401; returns how many. */
   async endSessions(_key: HubKey, userId: string, sessions: string[] | "all"): Promise<number> {
     const sockets = this.endedSessionSockets(userId, sessions);
@@ -161,15 +223,17 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     // A shard's first open socket: the root starts forwarding pages here before this socket's
     // replay read, so nothing committed after that read can pass this shard by (while the upgrade
     // is in progress the shard answers forwards as active).
-    if (!isRoot(this.key!) && this.openSockets().length === 0) {
+    // A member's hub registers with each of the user's teams' hubs the same way.
+    if ((!isRoot(this.key!) || this.key!.member !== undefined) && this.openSockets().length === 0) {
       try {
         await this.register();
       } catch (e) {
-        console.error("live: shard registration failed:", (e as Error).message);
+        console.error("live: hub registration failed:", (e as Error).message);
         return new Response(null, { status: 503 });
       }
     }
     const sessionEnded = this.sessionEnds.watch(userId, sessionId);
+    const removed = this.removals.watch(userId, sessionId);
     // The first replay page, with the check that the token's session still exists (a logged-out
     // access token still verifies until it expires): one D1 round trip.
     let first: LogPage;
@@ -181,10 +245,14 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
       return new Response(null, { status: 503 });
     }
     if (!first.sessionAlive || sessionEnded()) return new Response(null, { status: 401 });
+    // A team's hub: only a member whose role lets them list (404, as for any request about a team not theirs).
+    const role = this.key!.team === undefined ? undefined : first.role;
+    if (role === null || (role !== undefined && (!this.admits(userId, role) || removed())))
+      return new Response(null, { status: 404 });
 
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.accept(server, { userId, sessionId, live: false, sent: 0, lastSeenAt: Date.now(), gone: false });
+    this.accept(server, { userId, sessionId, live: false, sent: 0, lastSeenAt: Date.now(), gone: false, role });
     await this.ensureAlarm();
     if (since !== null && since < first.horizon) {
       this.resync(server);
@@ -231,7 +299,7 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     const open = this.openSockets();
     if (open.length > 0 && (this.ctx.storage.kv.get<number>("recheckAt") ?? 0) <= now) {
       try {
-        const { alive, top } = await liveBackstop(this.database(), this.collection(), this.key?.owner ?? null, [
+        const { alive, top } = await liveBackstop(this.database(), this.collection(), this.view(), [
           ...new Set(open.map((ws) => this.attachment(ws)!.sessionId)),
         ]);
         for (const ws of open)
@@ -243,8 +311,8 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
       } catch (e) {
         console.error("live: backstop check failed:", (e as Error).message);
       }
-      if (this.key && !isRoot(this.key) && this.openSockets().length > 0)
-        await this.register().catch((e: Error) => console.error("live: shard registration failed:", e.message));
+      if (this.key && (!isRoot(this.key) || this.key.member !== undefined) && this.openSockets().length > 0)
+        await this.register().catch((e: Error) => console.error("live: hub registration failed:", e.message));
       // Written after the repair's frames went out (a storage write holds later frames until durable).
       this.remember("recheckAt", now + limits.liveRecheckSec * 1000);
     }
@@ -256,7 +324,33 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
 
   /** One read of the log in this hub's scope (a method, so tests can hook it). */
   protected readLog(from: number, limit: number, session?: { userId: string; sessionId: string }): Promise<LogPage> {
-    return readLog(this.database(), this.collection(), this.key?.owner ?? null, from, limit, session);
+    return readLog(this.database(), this.collection(), this.view(), from, limit, session);
+  }
+
+  /** What this hub reads of the log: one owner's changes, everyone's, one team's, or one member's teams'. */
+  private view(): LogView {
+    const k = this.key!;
+    if (k.owner !== undefined) return { acc: { kind: "own", userId: k.owner } };
+    if (k.team !== undefined) return { acc: { kind: "all" }, teamId: k.team };
+    if (k.member !== undefined) return { acc: liveAccess(this.collection(), k.member) };
+    return { acc: { kind: "all" } };
+  }
+
+  /** A team's hub: whether a member with `role` may list anything of the collection. */
+  private admits(userId: string, role: TeamRole): boolean {
+    const acc = liveAccess(this.collection(), userId);
+    return acc.kind === "team" && RANK[role] >= leastRank(acc);
+  }
+
+  /**
+   * Which changes a socket may see: on a team's hub, by its user's role and the record's owner (the
+   * rules may give a record's owner more than their role); every other hub's read is already the
+   * socket's scope.
+   */
+  private filterFor(a: Attachment): ((x: LogPage["items"][number]) => boolean) | null {
+    if (this.key?.team === undefined) return null;
+    const acc: Access = liveAccess(this.collection(), a.userId);
+    return (x) => visible(acc, { ownerId: x.ownerId, role: a.role ?? null });
   }
 
   /** Reads from the primary (a Durable Object has no client bookmark; a lagging replica would look like a gap). */
@@ -375,10 +469,37 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     );
   }
 
-  /** A shard asks the root to forward pages to it (idempotent; repeated by the heartbeat). */
-  private register(): Promise<void> {
-    const root = rootKey(this.key!.collection);
-    return hubStub(this.env, root).shardLive(root, this.key!.shard!);
+  /**
+   * A shard asks the root (shard 0) to forward pages to it; a member's hub asks each of its user's
+   * teams' hubs for nudges (idempotent; repeated by the heartbeat).
+   */
+  private async register(): Promise<void> {
+    const { collection, member } = this.key!;
+    if (member === undefined) {
+      const root = rootKey(collection);
+      return hubStub(this.env, root).shardLive(root, this.key!.shard!);
+    }
+    const teams = await teamIdsOfQuery(this.database(), member);
+    await Promise.all(
+      teams.map(({ teamId }) =>
+        hubStub(this.env, { collection, team: teamId }).memberLive({ collection, team: teamId }, member),
+      ),
+    );
+  }
+
+  /** A team's hub: each registered member hub reads the log; those without sockets are dropped. */
+  private async nudgeMembers(seq: number | null): Promise<void> {
+    const collection = this.key!.collection;
+    const members = [...this.members];
+    const answers = await Promise.allSettled(
+      members.map((member) => hubStub(this.env, { collection, member }).nudge({ collection, member }, seq)),
+    );
+    let dropped = false;
+    answers.forEach((a, i) => {
+      if (a.status === "fulfilled" && a.value === false) dropped = this.members.delete(members[i]!) || dropped;
+      if (a.status === "rejected") console.error("live: nudging a member hub failed:", (a.reason as Error)?.message);
+    });
+    if (dropped) this.remember("members", [...this.members]);
   }
 
   /**
@@ -386,18 +507,28 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
    * records that the sockets have everything up to `position`.
    */
   private fanOut(items: LogPage["items"], position: number): void {
-    const live = this.liveSockets().map((ws) => ({ ws, attachment: this.attachment(ws)! }));
-    for (const { seq, item } of items) {
-      const text = JSON.stringify({ type: "change", cursor: cursorAt(seq), item } satisfies LiveServerFrame);
-      for (const { ws, attachment } of live) if (seq > attachment.sent) this.trySend(ws, text);
+    const live = this.liveSockets().map((ws) => {
+      const attachment = this.attachment(ws)!;
+      return { ws, attachment, may: this.filterFor(attachment) };
+    });
+    for (const x of items) {
+      const text = JSON.stringify({ type: "change", cursor: cursorAt(x.seq), item: x.item } satisfies LiveServerFrame);
+      for (const { ws, attachment, may } of live)
+        if (x.seq > attachment.sent && (!may || may(x))) this.trySend(ws, text);
     }
     for (const { ws, attachment } of live)
       if (position > attachment.sent) this.attach(ws, { ...attachment, sent: position });
   }
 
   private sendPage(ws: WebSocket, page: LogPage): void {
-    for (const { seq, item } of page.items)
-      this.trySend(ws, JSON.stringify({ type: "change", cursor: cursorAt(seq), item } satisfies LiveServerFrame));
+    const a = this.attachment(ws);
+    const may = a ? this.filterFor(a) : null;
+    for (const x of page.items)
+      if (!may || may(x))
+        this.trySend(
+          ws,
+          JSON.stringify({ type: "change", cursor: cursorAt(x.seq), item: x.item } satisfies LiveServerFrame),
+        );
   }
 
   /** The cursor is older than what the log keeps: tell the client to sync again without one, and close (4410). */

@@ -5,6 +5,7 @@
 import type { FeatureParts } from "../../lifecycle";
 import { closeLiveSessionSockets } from "./live";
 import { changeLogRetention } from "./retention";
+import { deleteTeamRecords, liveMembershipChanged } from "./team-records";
 import { deleteUserRecords } from "./writes";
 
 export { CollectionHub } from "./hub";
@@ -12,6 +13,8 @@ export { batchRoutes, collectionRoutes } from "./routes";
 
 export const collectionsParts: FeatureParts = {
   deletionHooks: [deleteUserRecords],
+  teamDeletionHooks: [deleteTeamRecords],
+  membershipHooks: [liveMembershipChanged],
   cleanupTasks: [changeLogRetention],
   sessionSocketClosers: [closeLiveSessionSockets],
 };

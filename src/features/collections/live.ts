@@ -4,27 +4,37 @@
  */
 import * as v from "valibot";
 import { limits } from "../../config";
+import type { Database } from "../../db";
 import type { EndedSessionsContext } from "../../lifecycle";
-import type { Rule } from "./define";
+import { teamIdsOfQuery } from "../teams";
+import { type Access, access } from "./access";
 import { type Collection, collections } from "./registry";
 
-/** Which hub: one owner's hub, or one shard of a collection listed across owners. */
+/**
+ * Which hub: one owner's hub, one shard of a collection listed across owners, one team's hub (a
+ * team-scoped collection's subscriptions to that team), or one member's hub (a user's subscription
+ * to every team of theirs). Exactly one of `owner`, `shard`, `team`, `member` is set.
+ */
 export type HubKey =
-  | { collection: string; owner: string; shard?: undefined }
-  | { collection: string; shard: number; owner?: undefined };
+  | { collection: string; owner: string; shard?: undefined; team?: undefined; member?: undefined }
+  | { collection: string; shard: number; owner?: undefined; team?: undefined; member?: undefined }
+  | { collection: string; team: string; owner?: undefined; shard?: undefined; member?: undefined }
+  | { collection: string; member: string; owner?: undefined; shard?: undefined; team?: undefined };
 
-/** Who users may list in a collection: their own records, everyone's, or nothing (rule `none`: service key only). */
-export type LiveScope = "own" | "all" | "none";
+/**
+ * Who users may list in a collection: their own records, everyone's, their teams' (team-scoped), or
+ * nothing (rule `none`: service key only).
+ */
+export type LiveScope = "own" | "all" | "team" | "none";
 
-/** A rule as it applies to a signed-in user (the service key cannot subscribe: sockets belong to sessions). */
-const userAccess = (rule: Rule): LiveScope => (rule === "owner" ? "own" : rule === "none" ? "none" : "all");
+/** What user `userId` may list: both `list` and `read` must allow it (as for `GET /records` and `/changes`). */
+export const liveAccess = (c: Collection, userId: string): Access =>
+  access(c, ["list", "read"], { kind: "user", userId, sessionId: "", anonymous: false });
 
-/** What a user may list: both `list` and `read` must allow it (as for `GET /records` and `/changes`). */
+/** The scope of a collection's subscriptions (the service key cannot subscribe: sockets belong to sessions). */
 export function liveScope(c: Collection): LiveScope {
-  const list = userAccess(c.rules.list);
-  const read = userAccess(c.rules.read);
-  if (list === "none" || read === "none") return "none";
-  return list === "own" || read === "own" ? "own" : "all";
+  const kind = liveAccess(c, "").kind;
+  return kind === "denied" ? "none" : kind;
 }
 
 /** FNV-1a of the user id: the shard a user's subscriptions to a shared collection live on. */
@@ -34,40 +44,63 @@ export function shardOf(userId: string, shards = limits.liveHubShards): number {
   return (h >>> 0) % shards;
 }
 
-/** The hub a user's subscription to `c` lives on (the scope must not be `none`). */
-export const hubKeyFor = (c: Collection, userId: string): HubKey =>
-  liveScope(c) === "own" ? { collection: c.name, owner: userId } : { collection: c.name, shard: shardOf(userId) };
+/**
+ * The hub a user's subscription to `c` lives on (the scope must not be `none`); in a team-scoped
+ * collection, `teamId`'s hub, or without one the user's own hub over all their teams.
+ */
+export function hubKeyFor(c: Collection, userId: string, teamId?: string): HubKey {
+  const scope = liveScope(c);
+  if (scope === "team")
+    return teamId === undefined ? { collection: c.name, member: userId } : { collection: c.name, team: teamId };
+  return scope === "own" ? { collection: c.name, owner: userId } : { collection: c.name, shard: shardOf(userId) };
+}
 
 /** The Durable Object name of a hub. */
 export const hubName = (k: HubKey): string =>
-  k.owner !== undefined ? `${k.collection}/owner/${k.owner}` : `${k.collection}/shard/${k.shard}`;
+  k.owner !== undefined
+    ? `${k.collection}/owner/${k.owner}`
+    : k.team !== undefined
+      ? `${k.collection}/team/${k.team}`
+      : k.member !== undefined
+        ? `${k.collection}/member/${k.member}`
+        : `${k.collection}/shard/${k.shard}`;
 
 export const hubStub = (env: Env, k: HubKey) => env.COLLECTION_HUB.get(env.COLLECTION_HUB.idFromName(hubName(k)));
 
 /** The hub that reads the log for a shared collection and forwards each page to the other shards: shard 0. */
 export const rootKey = (collection: string): HubKey => ({ collection, shard: 0 });
 
-/** Whether a hub reads the log for itself and others (an owner's hub, or shard 0), or gets pages forwarded. */
-export const isRoot = (k: HubKey): boolean => k.owner !== undefined || k.shard === 0;
+/** Whether a hub reads the log for itself (every hub but shards 1…n, which get shard 0's pages forwarded). */
+export const isRoot = (k: HubKey): boolean => k.shard === undefined || k.shard === 0;
 
 /**
  * The hub a write notifies (none for an owner-scoped record without owner: no user lists it). For a
  * shared collection that is the root (shard 0), which reads the log once and forwards the page to
  * the shards that have live sockets: one D1 read per (coalesced) write, whatever the shard count.
  */
-function hubsFor(c: Collection, ownerId: string | null): HubKey[] {
+function hubsFor(c: Collection, ownerId: string | null, teamId: string | null): HubKey[] {
   const scope = liveScope(c);
   if (scope === "none") return [];
+  // A team's hub also nudges the member hubs of that team's members that have sockets.
+  if (scope === "team") return teamId === null ? [] : [{ collection: c.name, team: teamId }];
   if (scope === "own") return ownerId === null ? [] : [{ collection: c.name, owner: ownerId }];
   return [rootKey(c.name)];
 }
 
-/** A committed write: its collection, its record's owner and its change-log seq. */
+/** A committed write: its collection, its record's owner and team, and its change-log seq. */
 export interface Change {
   collection: Collection;
   ownerId: string | null;
+  /** The record's team (team-scoped collections), else null. */
+  teamId: string | null;
   seq: number;
 }
+
+/** The owner and team of a record, for its `Change`. */
+export const changeOf = (r: Record<string, unknown> & { ownerId: string | null }) => ({
+  ownerId: r.ownerId,
+  teamId: typeof r.teamId === "string" ? r.teamId : null,
+});
 
 /**
  * Tells the hubs that changes committed (one RPC per hub, with the highest seq for it). Never throws:
@@ -77,7 +110,7 @@ export interface Change {
 export async function notifyHubs(env: Env, changes: Change[]): Promise<void> {
   const latest = new Map<string, { key: HubKey; seq: number | null }>();
   for (const ch of changes) {
-    for (const key of hubsFor(ch.collection, ch.ownerId)) {
+    for (const key of hubsFor(ch.collection, ch.ownerId, ch.teamId)) {
       const name = hubName(key);
       const seen = latest.get(name);
       if (!seen || (seen.seq !== null && ch.seq > seen.seq)) latest.set(name, { key, seq: ch.seq });
@@ -90,7 +123,7 @@ export async function notifyHubs(env: Env, changes: Change[]): Promise<void> {
 export async function notifyEveryone(env: Env): Promise<void> {
   const targets = collections
     .filter((c) => liveScope(c) === "all")
-    .flatMap((c) => hubsFor(c, null).map((key) => ({ key, seq: null })));
+    .flatMap((c) => hubsFor(c, null, null).map((key) => ({ key, seq: null })));
   await callHubs(env, targets, "notifying live-data hubs of an account deletion");
 }
 
@@ -109,8 +142,10 @@ async function callHubs(env: Env, targets: { key: HubKey; seq: number | null }[]
  * subscription sockets can only be on the hub of each collection that `hubKeyFor` names, so one
  * RPC per collection closes them (4401), no query needed. The hubs' heartbeat re-checks sessions too.
  */
-export async function closeLiveSessionSockets({ env, userId, sessions }: EndedSessionsContext): Promise<void> {
+export async function closeLiveSessionSockets({ env, db, userId, sessions }: EndedSessionsContext): Promise<void> {
   const keys = collections.filter((c) => liveScope(c) !== "none").map((c) => hubKeyFor(c, userId));
+  // Subscriptions to one team live on that team's hub: one per team of the user's.
+  keys.push(...(await teamHubsOf(db, userId)));
   const results = await Promise.allSettled(keys.map((k) => hubStub(env, k).endSessions(k, userId, sessions)));
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length)
@@ -118,6 +153,23 @@ export async function closeLiveSessionSockets({ env, userId, sessions }: EndedSe
       `${failed.length} of ${keys.length} live-data hubs could not close the sockets: ` +
         ((failed[0] as PromiseRejectedResult).reason?.message ?? "unknown"),
     );
+}
+
+/** The team hubs a user's one-team subscriptions can be on: each team-scoped collection × each of their teams. */
+export async function teamHubsOf(db: Database, userId: string): Promise<HubKey[]> {
+  const cols = collections.filter((c) => liveScope(c) === "team");
+  if (cols.length === 0) return [];
+  const teams = await teamIdsOfQuery(db, userId);
+  return cols.flatMap((c) => teams.map(({ teamId }): HubKey => ({ collection: c.name, team: teamId })));
+}
+
+/** Team hubs read the log again (after an account deletion changed records in their teams, seq unknown). */
+export async function notifyTeams(env: Env, keys: HubKey[]): Promise<void> {
+  await callHubs(
+    env,
+    keys.map((key) => ({ key, seq: null })),
+    "notifying team hubs of an account deletion",
+  );
 }
 
 // --- frames ----------------------------------------------------------------------------------

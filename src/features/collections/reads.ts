@@ -7,7 +7,7 @@ import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { keysetPage } from "../../lib/keyset";
-import { type Access, access, narrower, notFound, ownerFilter, type RecordRow } from "./access";
+import { type Access, access, notFound, type RecordRow, recordFilter } from "./access";
 import type { ListIndex } from "./define";
 import { type Collection, collections } from "./registry";
 import type { Scalar, Where } from "./schemas";
@@ -26,7 +26,7 @@ export function getQuery(db: Database, col: Collection, acc: Access, id: string)
   return db
     .select()
     .from(col.table)
-    .where(and(eq(col.table.id, id), ownerFilter(col.table.ownerId, acc)));
+    .where(and(eq(col.table.id, id), recordFilter(col, acc)));
 }
 
 /** `getQuery` built once per collection and access kind (`prepared`): the hottest read skips drizzle's SQL building. */
@@ -53,13 +53,17 @@ function preparedGet(col: Collection, own: boolean) {
 
 /** A record the caller may read; 404 otherwise (never 403: existence is not revealed). */
 export async function getRecord(db: Database, col: Collection, p: Principal | null, id: string): Promise<RecordRow> {
-  const acc = access(col.rules.read, p);
+  const acc = access(col, "read", p);
   const row =
     acc.kind === "denied"
       ? undefined
-      : ((await preparedGet(col, acc.kind === "own")(db).get({ id, owner: acc.kind === "own" ? acc.userId : null })) as
-          | RecordRow
-          | undefined);
+      : acc.kind === "team"
+        ? // The membership check is inside the one statement (a removed member gets 404 at once).
+          ((await getQuery(db, col, acc, id).get()) as RecordRow | undefined)
+        : ((await preparedGet(
+            col,
+            acc.kind === "own",
+          )(db).get({ id, owner: acc.kind === "own" ? acc.userId : null })) as RecordRow | undefined);
   if (!row) throw notFound(col);
   return row;
 }
@@ -152,6 +156,9 @@ export interface ListPlan {
   residual: Term[];
 }
 
+/** Fields whose one value bounds a walk to one owner's or one team's records. */
+const bounded = (key: string | undefined) => key === "ownerId" || key === "teamId";
+
 /**
  * Picks the index a list walks: among the indexes ending with the sort field, the one whose
  * leading fields all have an equality (the access rule's owner or a `where` value), preferring one
@@ -164,11 +171,12 @@ export function planList(col: Collection, acc: Access, o: Pick<ListOptions, "whe
   const terms = termsOf(o.where);
   const equal = new Set(terms.filter((t) => t.op === "$eq" && t.key !== key).map((t) => t.key));
   if (acc.kind === "own") equal.add("ownerId");
+  // A team access bounds the walk to the caller's teams: `teamId IN (their teams)` leads the index.
+  if (acc.kind === "team") equal.add("teamId");
   const candidates = col.indexes
     .filter((ix) => ix.columns.at(-2) === key && ix.columns.slice(0, -2).every((k) => equal.has(k)))
     .sort(
-      (a, b) =>
-        Number(b.columns[0] === "ownerId") - Number(a.columns[0] === "ownerId") || b.columns.length - a.columns.length,
+      (a, b) => Number(bounded(b.columns[0])) - Number(bounded(a.columns[0])) || b.columns.length - a.columns.length,
     );
   const index = candidates[0];
   if (!index)
@@ -190,7 +198,9 @@ export function planList(col: Collection, acc: Access, o: Pick<ListOptions, "whe
   // One owner's records bound the walk. `ownerId: null` is not one owner: it is every record the
   // service key or anonymous callers created, possibly most of the table.
   const narrowed =
-    acc.kind === "own" || served.some((x) => x.key === "ownerId" && x.operand !== null && leading.has("ownerId"));
+    acc.kind === "own" ||
+    (acc.kind === "team" && leading.has("teamId")) ||
+    served.some((x) => bounded(x.key) && x.operand !== null && leading.has(x.key));
   if (!narrowed && residual.length) {
     const usable = new Set(
       col.indexes.filter((ix) => ix.columns.at(-2) === key).flatMap((ix) => ix.columns.slice(0, -2)),
@@ -231,7 +241,7 @@ export function listQuery(db: Database, col: Collection, acc: Access, o: ListOpt
   const column = columnOf(col, key);
   const plan = planList(col, acc, o);
   const conds: (SQL | undefined)[] = [
-    ownerFilter(t.ownerId, acc),
+    recordFilter(col, acc),
     ...plan.served.map((x) => termSql(col, x, false)),
     ...plan.residual.map((x) => termSql(col, x, true)),
   ];
@@ -246,11 +256,14 @@ export function listQuery(db: Database, col: Collection, acc: Access, o: ListOpt
     conds.push(descending ? sql`${pos} < ${at}` : sql`${pos} > ${at}`);
   }
   const dir = descending ? desc : asc;
+  // Over several teams (no one-team equality), `+column` keeps SQLite from walking the sort index
+  // across every team's rows to skip the sort: it reads the caller's teams' ranges and sorts those.
+  const manyTeams = acc.kind === "team" && !plan.served.some((x) => x.key === "teamId");
   return db
     .select()
     .from(t)
     .where(and(...conds))
-    .orderBy(dir(column), dir(t.id))
+    .orderBy(manyTeams ? sql`+${column} ${sql.raw(descending ? "desc" : "asc")}` : dir(column), dir(t.id))
     .limit(o.limit + 1);
 }
 
@@ -261,7 +274,7 @@ export async function listRecords(
   p: Principal | null,
   o: ListOptions,
 ): Promise<{ items: RecordRow[]; nextCursor: string | null }> {
-  const acc = narrower(access(col.rules.list, p), access(col.rules.read, p));
+  const acc = access(col, ["list", "read"], p);
   if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may list ${col.name}.`);
   const rows = (await listQuery(db, col, acc, o)) as RecordRow[];
   const key = o.sort.replace(/^-/, "");

@@ -13,9 +13,10 @@ import { idempotency } from "../../middleware/idempotency";
 import { rateLimitAnonymous } from "../../middleware/rate-limit";
 import { serviceAudit } from "../../middleware/service-audit";
 import { optionalAuth, requireAuth, requireSocketUser, userOf } from "../auth";
+import { noTeam } from "../teams";
 import { etag } from "./access";
 import { applyBatch, BatchBody, BatchResult } from "./batch";
-import type { Rule } from "./define";
+import { type RuleSpec, rulesOf } from "./define";
 import { hubKeyFor, hubStub, LIVE_HEADERS, liveScope } from "./live";
 import { getRecord, listRecords } from "./reads";
 import { type Collection, collections, findCollection } from "./registry";
@@ -51,14 +52,15 @@ function noneMatch(header: string | undefined, version: number): boolean {
 /** Builds typed handler chains that a route spreads after its path. */
 const handlers = createFactory<AppEnv>();
 
-const authOf = (rule: Rule) => (rule === "public" ? "optional" : "user") as "optional" | "user";
+const isPublic = (rule: RuleSpec) => rulesOf(rule).includes("public");
+const authOf = (rule: RuleSpec) => (isPublic(rule) ? "optional" : "user") as "optional" | "user";
 
 /** Only `public` actions take anonymous callers; for the others a missing token is a 401 before the body is read. */
 const requireCaller = createMiddleware<AppEnv>(async (c, next) => {
   if (!c.var.principal) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
   await next();
 });
-const callerFor = (rule: Rule) => (rule === "public" ? optionalAuth : every(optionalAuth, requireCaller));
+const callerFor = (rule: RuleSpec) => (isPublic(rule) ? optionalAuth : every(optionalAuth, requireCaller));
 
 /**
  * The request as a writer: its database, its `waitUntil` for the step after the commit, and for the
@@ -80,6 +82,7 @@ const anonymousLists = rateLimitAnonymous("LIST_LIMITER", "list", 60);
 const liveWho = {
   own: "their own records",
   all: "everyone's records",
+  team: "the records of the caller's teams, or of one with `?teamId=` (closed with 4403 when the caller leaves it)",
   none: "nobody but the service key: subscribing is refused",
 } as const;
 
@@ -87,7 +90,8 @@ function recordRoutes(col: Collection) {
   const schemas = collectionSchemas(col);
   const tag = `Collection: ${col.name}`;
   const r = col.rules;
-  const rule = (action: string, x: Rule) => `Rule for ${action}: \`${x}\` (the service key bypasses rules).`;
+  const rule = (action: string, x: RuleSpec) =>
+    `Rule for ${action}: \`${typeof x === "string" ? x : JSON.stringify(x)}\` (the service key bypasses rules).`;
   const location = (id: string) => `/v1/collections/${col.name}/records/${id}`;
 
   /** PATCH merges the body's fields, PUT replaces the record: one write, two body schemas. */
@@ -286,7 +290,7 @@ function recordRoutes(col: Collection) {
         const q = c.req.valid("query");
         const since = q.since === undefined ? null : sinceOf(q.since);
         const { userId, sessionId } = userOf(c);
-        const key = hubKeyFor(col, userId);
+        const key = hubKeyFor(col, userId, q.teamId);
         // A fresh request: nothing the client sent (such as forged internal headers) reaches the hub.
         const headers = new Headers({
           upgrade: "websocket",
@@ -300,6 +304,8 @@ function recordRoutes(col: Collection) {
         );
         // The hub checked that the token's session has not ended (logout, revocation, password change).
         if (res.status === 401) throw new AppError("unauthorized", "This session has ended; sign in again.");
+        // A team's subscription: the hub found the caller is not a member (with the role `list` needs).
+        if (res.status === 404) throw noTeam();
         if (res.status !== 101)
           throw new AppError("unavailable", "Live data is unavailable right now; retry shortly.", {
             headers: { "retry-after": "1" },

@@ -5,7 +5,7 @@
 import * as v from "valibot";
 import { limits } from "../../config";
 import { cursorParam, limitParam } from "../../lib/validation";
-import type { Field } from "./define";
+import { type Field, TEAM_FIELD } from "./define";
 import type { Collection } from "./registry";
 
 export type Scalar = string | number | boolean | null;
@@ -55,6 +55,12 @@ function operatorSchemas(
 const unknownKey = (what: string) => (issue: v.BaseIssue<unknown>) =>
   issue.expected === "never" ? `${issue.received} is not ${what}` : issue.message;
 
+/** An update or replace body's unknown key (a record's team is set on create and never changes). */
+const notAField = (issue: v.BaseIssue<unknown>) =>
+  issue.expected === "never" && issue.received === `"${TEAM_FIELD}"`
+    ? `${TEAM_FIELD} is set on create and never changes`
+    : unknownKey("a field of this collection")(issue);
+
 function conditionSchema(
   kind: FilterKind,
   value: v.GenericSchema<unknown, Scalar>,
@@ -99,6 +105,7 @@ function filterableFields(col: Collection): Map<string, Filterable> {
     ["createdAt", { kind: "timestamp", value: Timestamp, searchable: false }],
     ["updatedAt", { kind: "timestamp", value: Timestamp, searchable: false }],
   ]);
+  if (col.scope === "team") m.set(TEAM_FIELD, { kind: "ownerId", value: TeamId, searchable: false });
   for (const [k, f] of Object.entries(col.fields)) {
     const scalar: v.GenericSchema<unknown, Scalar> =
       f.kind === "string"
@@ -126,6 +133,9 @@ export const ClientId = v.pipe(
   v.transform((s) => s.toLowerCase()),
 );
 
+/** A team's id, as a create body or a query names it. */
+const TeamId = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+
 /** Every schema of one collection. */
 export function collectionSchemas(col: Collection) {
   const fields = Object.entries(col.fields);
@@ -138,14 +148,22 @@ export function collectionSchemas(col: Collection) {
     }),
   );
   /** A whole record's fields (PUT, and create without `id`). */
-  const replace = v.strictObject(withDefaults) as v.GenericSchema<unknown, Record<string, unknown>>;
-  /** Create: the fields, and optionally a client-made `id`. */
-  const create = v.strictObject({ ...withDefaults, id: v.optional(ClientId) }) as v.GenericSchema<
+  const replace = v.strictObject(withDefaults, notAField) as v.GenericSchema<unknown, Record<string, unknown>>;
+  const team = col.scope === "team";
+  /** Create: the fields, optionally a client-made `id`, and in a team-scoped collection the record's team. */
+  const create = v.strictObject({
+    ...withDefaults,
+    id: v.optional(ClientId),
+    ...(team ? { [TEAM_FIELD]: TeamId } : {}),
+  }) as v.GenericSchema<unknown, Record<string, unknown> & { id?: string; teamId?: string }>;
+  /** A create's fields without the id (a `/v1/batch` create names its id beside its data). */
+  const insert = (team ? v.strictObject({ ...withDefaults, [TEAM_FIELD]: TeamId }) : replace) as v.GenericSchema<
     unknown,
-    Record<string, unknown> & { id?: string }
+    Record<string, unknown> & { teamId?: string }
   >;
   const patch = v.strictObject(
     Object.fromEntries(fields.map(([k, f]) => [k, v.optional(f.schema)])),
+    notAField,
   ) as v.GenericSchema<unknown, Record<string, unknown>>;
 
   const record = v.object({
@@ -154,7 +172,7 @@ export function collectionSchemas(col: Collection) {
     createdAt: v.string(),
     updatedAt: v.string(),
     version: v.number(),
-    ...Object.fromEntries(fields.map(([k, f]) => [k, f.schema])),
+    ...Object.fromEntries([...(team ? [[TEAM_FIELD, v.string()]] : []), ...fields.map(([k, f]) => [k, f.schema])]),
   });
   const tombstone = v.object({ id: v.string(), deleted: v.literal(true), version: v.number() });
 
@@ -192,8 +210,9 @@ export function collectionSchemas(col: Collection) {
 
   return {
     create,
-    /** PUT replaces the whole record: same shape and defaults as create, without an id. */
+    /** PUT replaces the whole record: same shape and defaults as create, without an id (or a team). */
     replace,
+    insert,
     patch,
     record,
     tombstone,
@@ -203,13 +222,19 @@ export function collectionSchemas(col: Collection) {
       limit: limitParam(limits.listDefault, limits.listMax),
       cursor: cursorParam,
     }),
-    changesQuery: v.strictObject({ since: cursorParam, limit: limitParam(limits.listDefault, limits.listMax) }),
+    /** `teamId`: one team's feed (a member who just joined syncs it from the start). */
+    changesQuery: v.strictObject({
+      since: cursorParam,
+      limit: limitParam(limits.listDefault, limits.listMax),
+      ...(team ? { teamId: v.optional(TeamId) } : {}),
+    }) as v.GenericSchema<unknown, { since?: string; limit: number; teamId?: string }>,
     /** `ticket` / `token` are read by `requireSocketUser`; listed so the strict query accepts them. */
     subscribeQuery: v.strictObject({
       since: cursorParam,
       ticket: v.optional(v.pipe(v.string(), v.maxLength(4096))),
       token: v.optional(v.pipe(v.string(), v.maxLength(4096))),
-    }),
+      ...(team ? { teamId: v.optional(TeamId) } : {}),
+    }) as v.GenericSchema<unknown, { since?: string; ticket?: string; token?: string; teamId?: string }>,
     page: v.object({ items: v.array(record), nextCursor: v.nullable(v.string()) }),
     changes: v.object({ items: v.array(v.union([record, tombstone])), nextCursor: v.string(), hasMore: v.boolean() }),
   };

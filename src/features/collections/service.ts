@@ -5,19 +5,33 @@
 import { and, asc, eq, getTableColumns, gt, sql } from "drizzle-orm";
 import * as v from "valibot";
 import type { Database } from "../../db";
+import type { TeamRole } from "../../db/schema";
 import { recordChangeHorizons, recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { chunks } from "../../lib/chunks";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { liveSessionsQuery, sessionLiveSql } from "../auth";
-import { type Access, access, narrower, ownerFilter, type RecordRow, type Tombstone } from "./access";
+import { memberRoleSql } from "../teams";
+import { type Access, access, accessFilter, type RecordRow, type Tombstone } from "./access";
 import type { Collection } from "./registry";
 
 const ChangeCursor = v.strictObject({ q: v.pipe(v.number(), v.safeInteger(), v.minValue(0)) });
 
-/** The change-feed query (exported for the query-plan test). */
-export function changesQuery(db: Database, col: Collection, acc: Access, since: number, limit: number) {
+/**
+ * The change-feed query (exported for the query-plan test): the log rows after `since` within the
+ * access (and one team, `teamId`), each with the record as it is now. Over several teams,
+ * `+seq` keeps SQLite on the team index (the caller's teams' ranges, then a sort of those rows)
+ * instead of walking every team's log in seq order.
+ */
+export function changesQuery(
+  db: Database,
+  col: Collection,
+  acc: Access,
+  since: number,
+  limit: number,
+  teamId?: string | undefined,
+) {
   const t = col.table;
   const rc = recordChanges;
   // The log's columns under names no record column can have (columns are snake_case field names,
@@ -29,6 +43,7 @@ export function changesQuery(db: Database, col: Collection, acc: Access, since: 
       recordId: sql<string>`${rc.recordId}`.as("_log_record_id"),
       version: sql<number>`${rc.version}`.as("_log_version"),
       deleted: sql<number>`${rc.deleted}`.as("_log_deleted"),
+      ownerId: sql<string | null>`${rc.ownerId}`.as("_log_owner_id"),
       record: getTableColumns(t),
     })
     .from(recordChanges)
@@ -36,21 +51,29 @@ export function changesQuery(db: Database, col: Collection, acc: Access, since: 
     .where(
       and(
         eq(recordChanges.collection, col.name),
-        ownerFilter(recordChanges.ownerId, acc),
+        teamId === undefined ? undefined : eq(recordChanges.teamId, teamId),
+        accessFilter(recordChanges, acc),
         gt(recordChanges.seq, since),
       ),
     )
-    .orderBy(asc(recordChanges.seq))
+    .orderBy(acc.kind === "team" && teamId === undefined ? sql`+${rc.seq}` : asc(rc.seq))
     .limit(limit + 1);
 }
 
+/** One change of the log: its seq, what the feed shows, and its record's owner (tombstones too). */
+interface LogItem {
+  seq: number;
+  item: RecordRow | Tombstone;
+  ownerId: string | null;
+}
+
 /** The feed's items from change-log rows: a tombstone, or the record as it is now (rows are read with it). */
-function itemsOf(rows: Awaited<ReturnType<typeof changesQuery>>): { seq: number; item: RecordRow | Tombstone }[] {
-  return rows.flatMap((r): { seq: number; item: RecordRow | Tombstone }[] =>
+function itemsOf(rows: Awaited<ReturnType<typeof changesQuery>>): LogItem[] {
+  return rows.flatMap((r): LogItem[] =>
     r.deleted === 1
-      ? [{ seq: r.seq, item: { id: r.recordId, deleted: true as const, version: r.version } }]
+      ? [{ seq: r.seq, item: { id: r.recordId, deleted: true as const, version: r.version }, ownerId: r.ownerId }]
       : r.record
-        ? [{ seq: r.seq, item: r.record as RecordRow }]
+        ? [{ seq: r.seq, item: r.record as RecordRow, ownerId: r.ownerId }]
         : [],
   );
 }
@@ -88,13 +111,16 @@ export async function changesSince(
   db: Database,
   col: Collection,
   p: Principal | null,
-  o: { since?: string | undefined; limit: number },
+  o: { since?: string | undefined; limit: number; teamId?: string | undefined },
 ): Promise<{ items: (RecordRow | Tombstone)[]; nextCursor: string; hasMore: boolean }> {
-  const acc = narrower(access(col.rules.list, p), access(col.rules.read, p));
+  const acc = access(col, ["list", "read"], p);
   if (acc.kind === "denied")
     throw new AppError("forbidden", `Only the service key may read the changes of ${col.name}.`);
   const since = sinceOf(o.since);
-  const [horizon, rows] = await db.batch([horizonQuery(db, col.name), changesQuery(db, col, acc, since, o.limit)]);
+  const [horizon, rows] = await db.batch([
+    horizonQuery(db, col.name),
+    changesQuery(db, col, acc, since, o.limit, o.teamId),
+  ]);
   if (o.since !== undefined && since < (horizon[0]?.seq ?? 0)) throw resyncRequired();
   const page = rows.slice(0, o.limit);
   return {
@@ -104,10 +130,19 @@ export async function changesSince(
   };
 }
 
+/**
+ * What a live-data hub reads of the log: the changes within an access (one owner's, everyone's, a
+ * member's teams'), optionally of one team only.
+ */
+export interface LogView {
+  acc: Access;
+  teamId?: string | undefined;
+}
+
 /** One page of a collection's change log as a live-data hub reads it (see `readLog`). */
 export interface LogPage {
   /** Changes after `from`, oldest first, each with its seq. */
-  items: { seq: number; item: RecordRow | Tombstone }[];
+  items: LogItem[];
   /**
    * Where a reader stands after this page: the last seq read, or (when the page reached the end) the log's last seq in
    * scope.
@@ -119,26 +154,41 @@ export interface LogPage {
   horizon: number;
   /** Whether the given session is still alive (null when none was asked about). */
   sessionAlive: boolean | null;
+  /** The session's user's role in the view's team (null: not a member, or no team or session asked about). */
+  role: TeamRole | null;
 }
 
-/** The log's last seq in scope and the horizon (exported for the query-plan test). */
+/**
+ * The log's last seq in the view and the horizon (exported for the query-plan test). Over a member's
+ * teams the last seq of the whole collection stands in (one index seek; a page that reached the end
+ * has everything in the view up to it), not a max over every row of their teams.
+ */
 export function logMetaQuery(
   db: Database,
   col: Collection,
-  owner: string | null,
+  view: LogView,
   session?: { userId: string; sessionId: string },
 ) {
   const rc = recordChanges;
+  const scoped =
+    view.teamId !== undefined
+      ? eq(rc.teamId, view.teamId)
+      : view.acc.kind === "own"
+        ? eq(rc.ownerId, view.acc.userId)
+        : undefined;
   const top = db
     .select({ top: sql<number | null>`max(${rc.seq})` })
     .from(rc)
-    .where(and(eq(rc.collection, col.name), owner === null ? undefined : eq(rc.ownerId, owner)));
+    .where(and(eq(rc.collection, col.name), scoped));
   const alive = session ? sessionLiveSql(session.sessionId, session.userId) : sql<null>`NULL`;
+  const role =
+    session && view.teamId !== undefined ? memberRoleSql(sql`${view.teamId}`, session.userId) : sql<null>`NULL`;
   return db
     .select({
       top: sql<number | null>`(${top})`,
       horizon: sql<number | null>`(${horizonQuery(db, col.name)})`,
       session: alive,
+      role,
     })
     .from(sql`(SELECT 1) AS one`);
 }
@@ -153,13 +203,15 @@ export function logMetaQuery(
 export async function readLog(
   db: Database,
   col: Collection,
-  owner: string | null,
+  view: LogView,
   from: number,
   limit: number,
   session?: { userId: string; sessionId: string },
 ): Promise<LogPage> {
-  const acc: Access = owner === null ? { kind: "all" } : { kind: "own", userId: owner };
-  const [meta, rows] = await db.batch([logMetaQuery(db, col, owner, session), changesQuery(db, col, acc, from, limit)]);
+  const [meta, rows] = await db.batch([
+    logMetaQuery(db, col, view, session),
+    changesQuery(db, col, view.acc, from, limit, view.teamId),
+  ]);
   const m = meta[0];
   const page = rows.slice(0, limit);
   const end = rows.length <= limit;
@@ -169,6 +221,7 @@ export async function readLog(
     end,
     horizon: m?.horizon ?? 0,
     sessionAlive: session ? m?.session === 1 : null,
+    role: m?.role ?? null,
   };
 }
 
@@ -179,11 +232,11 @@ export async function readLog(
 export async function liveBackstop(
   db: Database,
   col: Collection,
-  owner: string | null,
+  view: LogView,
   sessionIds: string[],
 ): Promise<{ alive: Set<string>; top: number }> {
   const [meta, ...found] = await db.batch([
-    logMetaQuery(db, col, owner),
+    logMetaQuery(db, col, view),
     ...chunks(sessionIds).map((ids) => liveSessionsQuery(db, ids)),
   ]);
   return { alive: new Set(found.flat().map((r) => r.id)), top: meta[0]?.top ?? 0 };

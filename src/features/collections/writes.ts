@@ -6,14 +6,36 @@
 import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, runBatch } from "../../db";
+import { teams } from "../../db/schema";
 import { recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
 import type { DeletionHook } from "../../lifecycle";
 import { userExists, userExistsSql } from "../auth";
-import { type Access, access, etag, narrower, notFound, ownerFilter, type RecordRow, visible } from "./access";
-import { type Change, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
+import { memberRoleSql, noTeam, RANK } from "../teams";
+import {
+  type Access,
+  access,
+  etag,
+  leastRank,
+  notFound,
+  type RecordRow,
+  recordFilter,
+  teamAdmits,
+  teamColumn,
+  visible,
+} from "./access";
+import { TEAM_FIELD } from "./define";
+import {
+  type Change,
+  changeOf,
+  closeLiveSessionSockets,
+  notifyEveryone,
+  notifyHubs,
+  notifyTeams,
+  teamHubsOf,
+} from "./live";
 import { type Collection, collections } from "./registry";
 
 /**
@@ -72,7 +94,8 @@ export interface Updated {
   seq: number;
 }
 export interface Deleted {
-  ownerId: string | null;
+  /** The record as it was. */
+  gone: RecordRow;
   seq: number;
 }
 
@@ -98,6 +121,7 @@ export function logChange(db: Database, col: Collection, where: SQL, now: string
             collection: sql<string>`${col.name}`.as("collection"),
             recordId: t.id,
             ownerId: (keepOwner ? sql<string | null>`${t.ownerId}` : sql<null>`NULL`).as("owner_id"),
+            teamId: (col.scope === "team" ? sql<string>`${t.teamId}` : sql<null>`NULL`).as("team_id"),
             version: sql<number>`${t.version} + 1`.as("version"),
             deleted: sql<boolean>`${deleted ? 1 : 0}`.as("deleted"),
             changedAt: sql<string>`${now}`.as("changed_at"),
@@ -134,9 +158,15 @@ export const loggedId = (db: Database, col: Collection, id: string) =>
       .where(and(eq(recordChanges.collection, col.name), eq(recordChanges.recordId, id))),
   );
 
+/** What a create chooses: the declared fields and, in a team-scoped collection, the team. */
+export const chosenFields = (col: Collection): string[] => [
+  ...Object.keys(col.fields),
+  ...(col.scope === "team" ? [TEAM_FIELD] : []),
+];
+
 /** Stored fields equal what a create asks for (a retried create of the same record). */
 export function sameFields(col: Collection, stored: Record<string, unknown>, body: Record<string, unknown>): boolean {
-  return Object.keys(col.fields).every((k) => JSON.stringify(stored[k] ?? null) === JSON.stringify(body[k] ?? null));
+  return chosenFields(col).every((k) => JSON.stringify(stored[k] ?? null) === JSON.stringify(body[k] ?? null));
 }
 
 const conflictingId = (col: Collection) =>
@@ -167,15 +197,30 @@ export async function commitCreate(
   input: Record<string, unknown>,
   audit?: WriteAudit,
 ): Promise<Created> {
-  if (access(col.rules.create, p).kind === "denied")
-    throw new AppError("forbidden", `Only the service key may create ${col.name} records.`);
-  const { id: clientId, ...body } = input as Record<string, unknown> & { id?: string };
+  const acc = access(col, "create", p);
+  if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may create ${col.name} records.`);
+  const { id: clientId, ...body } = input as Record<string, unknown> & { id?: string; teamId?: string };
   const now = nowIso();
   const id = clientId ?? newId();
   const ownerId = p?.kind === "user" ? p.userId : null;
+  const teamId = col.scope === "team" ? (body.teamId ?? null) : null;
   const row: Record<string, unknown> = { ...body, id, ownerId, createdAt: now, updatedAt: now, version: 1 };
-  const change = { seq: null, collection: col.name, recordId: id, ownerId, version: 1, deleted: false, changedAt: now };
-  const ownerLives = p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined;
+  const change = {
+    seq: null,
+    collection: col.name,
+    recordId: id,
+    ownerId,
+    teamId,
+    version: 1,
+    deleted: false,
+    changedAt: now,
+  };
+  // A user's record only while the user exists and (in a team) holds the role the rule needs as
+  // its creator; the service key's only into a team that exists. Checked inside the insert.
+  const ownerLives = and(
+    p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined,
+    teamId === null ? undefined : teamAdmits(acc, teamId),
+  );
   // After the change-log row: recorded only when the record was written.
   const audited = audit ? [audit({ action: "record.create", target: `${col.name}:${id}` }, WROTE)] : [];
 
@@ -192,7 +237,7 @@ export async function commitCreate(
       ...audited,
     ]);
     const rec = (inserted as RecordRow[])[0];
-    if (!rec) throw new AppError("unauthorized", "This account no longer exists.");
+    if (!rec) return explainCreateMiss(db, col, acc, teamId);
     return { record: rec, created: true, seq: (logged as { seq: number }[])[0]!.seq };
   }
 
@@ -228,6 +273,8 @@ export async function commitCreate(
   const seq = (logged as { seq: number }[])[0]?.seq;
   const rec = (rest.at(-1) as RecordRow[])[0];
   if (seq !== undefined && rec) return { record: rec, created: true, seq };
+  // Not a member (any more), or the team is gone: that, before anything about the id.
+  if (teamId !== null) await explainTeamMiss(db, acc, teamId);
   // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
   if (rec && p && rec.ownerId === ownerId && sameFields(col, rec, body))
     return { record: rec, created: false, seq: null };
@@ -235,6 +282,28 @@ export async function commitCreate(
     throw new AppError("unauthorized", "This account no longer exists.");
   }
   throw conflictingId(col);
+}
+
+/** Why a create into `teamId` wrote nothing: not a member or no such team (404), a role too low (403). */
+async function explainTeamMiss(db: Database, acc: Access, teamId: string): Promise<void> {
+  if (acc.kind !== "team") {
+    const team = await db.select({ id: teams.id }).from(teams).where(eq(teams.id, teamId)).get();
+    if (!team) throw noTeam();
+    return;
+  }
+  const found = await db
+    .select({ role: memberRoleSql(sql`${teamId}`, acc.userId) })
+    .from(sql`(SELECT 1) AS one`)
+    .get();
+  if (!found?.role) throw noTeam();
+  if (RANK[found.role] < leastRank(acc))
+    throw new AppError("forbidden", "Your role in this team does not allow creating this record.");
+}
+
+/** Why a create without a client id wrote nothing: the team (see `explainTeamMiss`), else the account is gone. */
+async function explainCreateMiss(db: Database, col: Collection, acc: Access, teamId: string | null): Promise<never> {
+  if (teamId !== null) await explainTeamMiss(db, acc, teamId);
+  throw new AppError("unauthorized", `This account no longer exists (nothing was written to ${col.name}).`);
 }
 
 /** Why a conditional write matched no row: 404 unreadable or gone, 403 readable but not writable, else 412. */
@@ -246,8 +315,18 @@ async function explainMiss(
   write: Access,
 ): Promise<never> {
   const t = col.table;
-  const current = await db.select({ ownerId: t.ownerId, version: t.version }).from(t).where(eq(t.id, id)).get();
-  if (!current || !visible(access(col.rules.read, p), current)) throw notFound(col);
+  const team = teamColumn(col);
+  const current = await db
+    .select({
+      ownerId: t.ownerId,
+      version: t.version,
+      // The caller's role in the record's team (team-scoped collections; null: not a member).
+      role: team && p?.kind === "user" ? memberRoleSql(sql`${team}`, p.userId) : sql<null>`NULL`,
+    })
+    .from(t)
+    .where(eq(t.id, id))
+    .get();
+  if (!current || !visible(access(col, "read", p), current)) throw notFound(col);
   if (!visible(write, current)) throw new AppError("forbidden", `You may not change this ${col.name} record.`);
   throw new AppError(
     "version_conflict",
@@ -272,10 +351,10 @@ export async function commitUpdate(
   audit?: WriteAudit,
 ): Promise<Updated> {
   const t = col.table;
-  const acc = narrower(access(col.rules.read, p), access(col.rules.update, p));
+  const acc = access(col, ["read", "update"], p);
   if (acc.kind !== "denied") {
     const now = nowIso();
-    const where = and(eq(t.id, id), ownerFilter(t.ownerId, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
+    const where = and(eq(t.id, id), recordFilter(col, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
     const [, logged, updated] = await runBatch(db, [
       ...logChange(db, col, where, now, false),
       db
@@ -308,16 +387,16 @@ export async function commitDelete(
   audit?: WriteAudit,
 ): Promise<Deleted> {
   const t = col.table;
-  const acc = narrower(access(col.rules.read, p), access(col.rules.delete, p));
+  const acc = access(col, ["read", "delete"], p);
   if (acc.kind !== "denied") {
-    const where = and(eq(t.id, id), ownerFilter(t.ownerId, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
+    const where = and(eq(t.id, id), recordFilter(col, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
     const [, logged, deleted] = await runBatch(db, [
       ...logChange(db, col, where, nowIso(), true),
-      db.delete(t).where(where).returning({ ownerId: t.ownerId }),
+      db.delete(t).where(where).returning(),
       ...(audit ? [audit({ action: "record.delete", target: `${col.name}:${id}` }, WROTE)] : []),
     ]);
-    const gone = (deleted as { ownerId: string | null }[])[0];
-    if (gone) return { ownerId: gone.ownerId, seq: (logged as { seq: number }[])[0]!.seq };
+    const gone = (deleted as RecordRow[])[0];
+    if (gone) return { gone, seq: (logged as { seq: number }[])[0]!.seq };
   }
   return explainMiss(db, col, p, id, acc);
 }
@@ -332,7 +411,7 @@ export async function createRecord(
   input: Record<string, unknown>,
 ): Promise<Created> {
   const r = await commitCreate(w.db, col, p, input, w.audit);
-  afterCommit(w, { changes: r.seq === null ? [] : [{ collection: col, ownerId: r.record.ownerId, seq: r.seq }] });
+  afterCommit(w, { changes: r.seq === null ? [] : [{ collection: col, ...changeOf(r.record), seq: r.seq }] });
   return r;
 }
 
@@ -346,7 +425,7 @@ export async function updateRecord(
   ifMatch: number[] | null,
 ): Promise<Updated> {
   const r = await commitUpdate(w.db, col, p, id, values, ifMatch, w.audit);
-  afterCommit(w, { changes: [{ collection: col, ownerId: r.record.ownerId, seq: r.seq }] });
+  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.record), seq: r.seq }] });
   return r;
 }
 
@@ -359,26 +438,40 @@ export async function deleteRecord(
   ifMatch: number[] | null,
 ): Promise<Deleted> {
   const r = await commitDelete(w.db, col, p, id, ifMatch, w.audit);
-  afterCommit(w, { changes: [{ collection: col, ownerId: r.ownerId, seq: r.seq }] });
+  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.gone), seq: r.seq }] });
   return r;
 }
 
 /**
  * Removes every record of a deleted account, in the batch that deletes the user, leaving
- * tombstones (without the owner id) so other readers' sync drops those records too.
+ * tombstones (without the owner id) so other readers' sync drops those records too. Records the
+ * account made in a team stay with the team, without an owner (a new version, so every member's
+ * sync sees the change).
  */
 export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
   const now = nowIso();
+  // Read before the batch removes the account's memberships.
+  const teamHubs = await teamHubsOf(db, userId);
   return {
-    statements: collections.flatMap((col) => {
-      const mine = eq(col.table.ownerId, userId);
-      return [...logChange(db, col, mine, now, true, false), db.delete(col.table).where(mine)];
+    statements: collections.flatMap((col): BatchItem<"sqlite">[] => {
+      const t = col.table;
+      const mine = eq(t.ownerId, userId);
+      if (col.scope === "team")
+        return [
+          ...logChange(db, col, mine, now, false, false),
+          db
+            .update(t)
+            .set({ ownerId: null, updatedAt: now, version: sql`${t.version} + 1` })
+            .where(mine),
+        ];
+      return [...logChange(db, col, mine, now, true, false), db.delete(t).where(mine)];
     }),
     // Subscribers of collections listed across owners get the tombstones; the user's own
     // subscription sockets close (4401: every session ended).
     after: async () => {
       await Promise.all([
         afterCommitted(env, { everyone: true }),
+        notifyTeams(env, teamHubs),
         closeLiveSessionSockets({ env, db, userId, sessions: "all" }),
       ]);
     },

@@ -5,10 +5,11 @@
  */
 import { and, eq, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../../db";
-import { type TeamRole, teamMembers } from "../../db/schema";
+import { TEAM_ROLES, type TeamRole, teamMembers } from "../../db/schema";
 import { AppError } from "../../errors";
 
-const RANK: Record<TeamRole, number> = { owner: 3, admin: 2, member: 1, viewer: 0 };
+/** Ranks of the roles (viewer 0 … owner 3), for rules that name "at least" a role. */
+export const RANK: Record<TeamRole, number> = { owner: 3, admin: 2, member: 1, viewer: 0 };
 
 /** The statement reading `userId`'s role in `teamId` (no row: not a member). */
 export const roleQuery = (db: Database, teamId: string, userId: string) =>
@@ -59,3 +60,17 @@ export const memberRoleSql = (teamId: SQL, userId: string) =>
 
 /** Whether `role` is at least `min` (no role: no). */
 export const atLeast = (role: TeamRole | null | undefined, min: TeamRole) => !!role && RANK[role] >= RANK[min];
+
+/**
+ * SQL for other features' statements: the teams in which `userId` holds at least rank `min`, as an
+ * uncorrelated subquery (SQLite reads it once through `team_members_user_idx`), for `teamId IN (…)`.
+ */
+export const teamsWithRankSql = (userId: string, min: number) =>
+  sql`(SELECT team_id FROM team_members WHERE user_id = ${userId} AND role IN (${sql.join(
+    TEAM_ROLES.filter((r) => RANK[r] >= min).map((r) => sql`${r}`),
+    sql`, `,
+  )}))`;
+
+/** The ids of the teams `userId` belongs to (any role), through `team_members_user_idx`. */
+export const teamIdsOfQuery = (db: Database, userId: string) =>
+  db.select({ teamId: teamMembers.teamId }).from(teamMembers).where(eq(teamMembers.userId, userId));

@@ -15,7 +15,17 @@ import { requireUser, userOf } from "../auth";
 import { createMailer, mailLinkBase, teamInvitationMail } from "../mail";
 import { createInvitation, invitingRole, joinTeam, listInvitations, revokeInvitation } from "./invitations";
 import * as s from "./schemas";
-import { createTeam, deleteTeam, getTeam, listMembers, listTeams, removeMember, renameTeam, setRole } from "./service";
+import {
+  createTeam,
+  deleteTeam,
+  getTeam,
+  listMembers,
+  listTeams,
+  membershipChanged,
+  removeMember,
+  renameTeam,
+  setRole,
+} from "./service";
 
 const TAG = "Teams";
 const NOT_MEMBER = { description: "Not a member of this team, or no such team" };
@@ -93,7 +103,14 @@ export const teamRoutes = new Hono<AppEnv>()
     requireUser,
     idempotency,
     validate("json", s.JoinBody),
-    async (c) => c.json(await joinTeam(c.var.db, userOf(c).userId, c.req.valid("json").token)),
+    async (c) => {
+      const userId = userOf(c).userId;
+      const team = await joinTeam(c.var.db, userId, c.req.valid("json").token);
+      c.executionCtx.waitUntil(
+        membershipChanged(c.var.lifecycle, c.env, c.var.db, team.id, [{ userId, role: team.role }]),
+      );
+      return c.json(team);
+    },
   )
   .get(
     "/:id",
@@ -160,7 +177,12 @@ export const teamRoutes = new Hono<AppEnv>()
     async (c) => {
       const { id, userId } = c.req.valid("param");
       const caller = userOf(c).userId;
-      return c.json(await setRole(c.var.db, id, caller, memberId(userId, caller), c.req.valid("json").role));
+      const role = c.req.valid("json").role;
+      const member = await setRole(c.var.db, id, caller, memberId(userId, caller), role);
+      // A hand-over also made the old owner an admin.
+      const changed = [member, ...(role === "owner" ? [{ userId: caller, role: "admin" as const }] : [])];
+      c.executionCtx.waitUntil(membershipChanged(c.var.lifecycle, c.env, c.var.db, id, changed));
+      return c.json(member);
     },
   )
   .delete(
@@ -183,7 +205,11 @@ export const teamRoutes = new Hono<AppEnv>()
     async (c) => {
       const { id, userId } = c.req.valid("param");
       const caller = userOf(c).userId;
-      await removeMember(c.var.db, id, caller, memberId(userId, caller));
+      const target = memberId(userId, caller);
+      await removeMember(c.var.db, id, caller, target);
+      c.executionCtx.waitUntil(
+        membershipChanged(c.var.lifecycle, c.env, c.var.db, id, [{ userId: target, role: null }]),
+      );
       return c.body(null, 204);
     },
   )

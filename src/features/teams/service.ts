@@ -152,6 +152,22 @@ export async function runAfter(after: DeletionPlan["after"][]): Promise<void> {
   );
 }
 
+/**
+ * Tells the features that follow memberships (live subscriptions of team-scoped data) what changed,
+ * after the commit (for `waitUntil`); never throws.
+ */
+export async function membershipChanged(
+  lifecycle: Lifecycle,
+  env: Env,
+  db: Database,
+  teamId: string,
+  changes: { userId: string | null; role: TeamRole | null }[],
+): Promise<void> {
+  const runs = lifecycle.membershipHooks.flatMap((hook) => changes.map((ch) => hook({ env, db, teamId, ...ch })));
+  for (const r of await Promise.allSettled(runs))
+    if (r.status === "rejected") console.error("membership change follow-up failed:", (r.reason as Error)?.message);
+}
+
 /** Deletes the team (owner only) in one batch; returns its after-work for `waitUntil`. */
 export async function deleteTeam(
   lifecycle: Lifecycle,

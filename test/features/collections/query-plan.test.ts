@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { AppError } from "../../../src/errors";
-import type { Access } from "../../../src/features/collections/access";
+import { type Access, access } from "../../../src/features/collections/access";
 import { getQuery, listQuery, planList } from "../../../src/features/collections/reads";
 import { type Collection, collections, findCollection } from "../../../src/features/collections/registry";
 import { prunableQuery } from "../../../src/features/collections/retention";
@@ -96,13 +96,15 @@ describe("collections: the hot queries use indexes", () => {
       expect(p).not.toContain("USE TEMP B-TREE");
     };
     seeks(
-      await plan(logMetaQuery(db, notes, user.id, { userId: user.id, sessionId: "s" })),
+      await plan(
+        logMetaQuery(db, notes, { acc: { kind: "own", userId: user.id } }, { userId: user.id, sessionId: "s" }),
+      ),
       /SEARCH record_changes USING COVERING INDEX record_changes_owner_seq_idx \(collection=\? AND owner_id=\?\)/,
       /SEARCH record_change_horizons USING INDEX sqlite_autoindex_record_change_horizons_1 \(collection=\?\)/,
       /SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 \(id=\?\)/,
     );
     seeks(
-      await plan(logMetaQuery(db, posts, null)),
+      await plan(logMetaQuery(db, posts, { acc: { kind: "all" } })),
       /SEARCH record_changes USING COVERING INDEX record_changes_collection_seq_idx \(collection=\?\)/,
     );
   });
@@ -115,7 +117,7 @@ describe("collections: the hot queries use indexes", () => {
 
 // --- every list the API accepts -------------------------------------------------------------
 
-type Kind = "string" | "integer" | "number" | "boolean" | "stringArray" | "ownerId" | "timestamp";
+type Kind = "string" | "integer" | "number" | "boolean" | "stringArray" | "ownerId" | "teamId" | "timestamp";
 
 /** Every field a `where` or `sort` could name, with its kind, straight from the declaration. */
 function fieldsOf(col: Collection): [string, Kind, boolean][] {
@@ -123,6 +125,7 @@ function fieldsOf(col: Collection): [string, Kind, boolean][] {
     ["ownerId", "ownerId", true],
     ["createdAt", "timestamp", false],
     ["updatedAt", "timestamp", false],
+    ...(col.scope === "team" ? [["teamId", "teamId", false] as [string, Kind, boolean]] : []),
     ...Object.entries(col.fields).map(([k, f]): [string, Kind, boolean] => [k, f.kind, f.nullable]),
   ];
 }
@@ -131,6 +134,8 @@ const sample = (kind: Kind, ownerId: string, alt = false): string | number | boo
   switch (kind) {
     case "ownerId":
       return ownerId;
+    case "teamId":
+      return alt ? "team-b" : "team-a";
     case "timestamp":
       return alt ? "2026-01-02T00:00:00.000Z" : "2026-01-01T00:00:00.000Z";
     case "integer":
@@ -167,21 +172,29 @@ function wheres(col: Collection, ownerId: string): Record<string, unknown>[] {
 /** Every sort string, accepted or not (the schema decides). */
 const sortsOf = (col: Collection) => fieldsOf(col).flatMap(([k]) => [k, `-${k}`]);
 
-/** Accesses a list runs under: the rule's own narrowing for users, and everything for the service key. */
-const accessesOf = (col: Collection, userId: string): Access[] =>
-  col.rules.list === "owner" || col.rules.read === "owner"
-    ? [{ kind: "own", userId }, { kind: "all" }]
-    : [{ kind: "all" }];
+/** Accesses a list runs under: the rules' own narrowing for users, and everything for the service key. */
+const accessesOf = (col: Collection, userId: string): Access[] => {
+  const user = access(col, ["list", "read"], { kind: "user", userId, sessionId: "s", anonymous: false });
+  return user.kind === "all" ? [user] : [user, { kind: "all" }];
+};
 
-const describeAccess = (a: Access) => (a.kind === "own" ? "own" : a.kind);
+const describeAccess = (a: Access) => a.kind;
 
 /**
  * Asserts the plan reads the app table only through the index the service chose and never sorts
  * after the fact. (`SCAN app_x` alone is a full table scan; `USE TEMP B-TREE` sorts every match.)
  */
-function expectIndexedList(p: string, table: string, index: string, what: string) {
+function expectIndexedList(p: string, table: string, index: string, what: string, sorts = false) {
   const lines = p.split("\n").filter((l) => new RegExp(`\\b(SCAN|SEARCH) ${table}\\b`).test(l));
   expect(lines.length, `${what}\n${p}`).toBeGreaterThan(0);
+  if (sorts) {
+    // Over several of the caller's teams: one range of a team index per team, then a sort of those rows.
+    for (const line of lines)
+      expect(line, `${what}: reads ${table} beyond the caller's teams\n${p}`).toMatch(
+        /^SEARCH \S+ USING (COVERING )?INDEX \S+_team_\S* \(team_id=\?/,
+      );
+    return;
+  }
   for (const line of lines)
     expect(line, `${what}: reads ${table} without the index ${index}\n${p}`).toMatch(
       new RegExp(`USING (COVERING )?INDEX ${index}\\b`),
@@ -210,7 +223,7 @@ describe("collections: every accepted list of every declared collection is index
       const user = await signup();
       const S = collectionSchemas(col);
       const table = `app_${col.name}`;
-      const checks: { what: string; index: string; query: ReturnType<typeof listQuery> }[] = [];
+      const checks: { what: string; index: string; sorts: boolean; query: ReturnType<typeof listQuery> }[] = [];
       let refused = 0;
       for (const acc of accessesOf(col, user.id)) {
         for (const sort of sortsOf(col)) {
@@ -231,7 +244,10 @@ describe("collections: every accepted list of every declared collection is index
                 (cursor ? " +cursor" : "");
               try {
                 const opts = { ...query.output, cursor };
-                checks.push({ what, index: planList(col, acc, opts).index.name, query: listQuery(db, col, acc, opts) });
+                const plan = planList(col, acc, opts);
+                // Over several of the caller's teams: their index ranges, then a sort of those rows only.
+                const sorts = acc.kind === "team" && !plan.served.some((t) => t.key === "teamId");
+                checks.push({ what, index: plan.index.name, sorts, query: listQuery(db, col, acc, opts) });
               } catch (e) {
                 // Refused at request time (a filter that a list across all owners cannot serve from its index).
                 if (e instanceof AppError && e.code === "validation_failed") {
@@ -245,7 +261,7 @@ describe("collections: every accepted list of every declared collection is index
         }
       }
       const explained = await plans(checks.map((c) => c.query));
-      for (const [i, c] of checks.entries()) expectIndexedList(explained[i]!, table, c.index, c.what);
+      for (const [i, c] of checks.entries()) expectIndexedList(explained[i]!, table, c.index, c.what, c.sorts);
       console.log(
         `${col.name}: ${checks.length} accepted list shapes checked with EXPLAIN QUERY PLAN, ${refused} refused`,
       );

@@ -310,6 +310,14 @@ describe("collections: records, happy paths", () => {
         .filter((k) => k.startsWith("/v1/collections/"))
         .sort(),
     ).toEqual([
+      "/v1/collections/items/changes",
+      "/v1/collections/items/records",
+      "/v1/collections/items/records/{id}",
+      "/v1/collections/items/subscribe",
+      "/v1/collections/lists/changes",
+      "/v1/collections/lists/records",
+      "/v1/collections/lists/records/{id}",
+      "/v1/collections/lists/subscribe",
       "/v1/collections/notes/changes",
       "/v1/collections/notes/records",
       "/v1/collections/notes/records/{id}",
@@ -321,6 +329,16 @@ describe("collections: records, happy paths", () => {
     ]);
     expect(body.paths["/v1/collections/posts/records"].get.parameters.map((p: { name: string }) => p.name)).toEqual(
       expect.arrayContaining(["where", "sort", "limit", "cursor"]),
+    );
+    // A team-scoped collection: teamId is required on create, carried by every record, never in an update.
+    const items = body.paths["/v1/collections/items/records"].post;
+    expect(items.requestBody.content["application/json"].schema.required).toEqual(["listId", "text", "teamId"]);
+    const item = items.responses["201"].content["application/json"].schema;
+    expect(Object.keys(item.properties)).toContain("teamId");
+    const patch = body.paths["/v1/collections/items/records/{id}"].patch.requestBody.content["application/json"].schema;
+    expect(Object.keys(patch.properties)).not.toContain("teamId");
+    expect(body.paths["/v1/collections/items/changes"].get.parameters.map((p: { name: string }) => p.name)).toContain(
+      "teamId",
     );
   });
 });

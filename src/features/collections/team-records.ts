@@ -1,0 +1,62 @@
+/**
+ * Team-scoped collections' part of a team's life: a deleted team's records and change log go in
+ * its batch, and the live-data hubs follow memberships (a member who leaves is cut off at once).
+ */
+import { and, eq } from "drizzle-orm";
+import type { TeamRole } from "../../db/schema";
+import { recordChanges } from "../../db/schema/collections";
+import type { MembershipHook, TeamDeletionHook } from "../../lifecycle";
+import { teamColumn } from "./access";
+import { type HubKey, hubStub, liveScope } from "./live";
+import { collections } from "./registry";
+
+const teamCollections = () => collections.filter((c) => c.scope === "team");
+
+/** Runs hub calls after a commit: failures are logged (hubs re-check membership on every read). */
+async function settle(what: string, calls: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(calls)).filter((r) => r.status === "rejected");
+  if (failed.length)
+    console.error(
+      `${what}: ${failed.length} of ${calls.length} live-data hubs failed:`,
+      ((failed[0] as PromiseRejectedResult).reason as Error)?.message,
+    );
+}
+
+/**
+ * Tells the team's hub of each team-scoped collection that `userId`'s role changed (null: left or
+ * removed, 4403 for their sockets there; `userId` null: the team is gone, 4403 for every socket), and
+ * the member's own hub that their teams changed (it registers with a team just joined).
+ */
+async function teamHubsChanged(env: Env, teamId: string, userId: string | null, role: TeamRole | null) {
+  const calls = collections
+    .filter((c) => liveScope(c) === "team")
+    .flatMap((c) => {
+      const team: HubKey = { collection: c.name, team: teamId };
+      const member: HubKey | null = userId === null ? null : { collection: c.name, member: userId };
+      return [
+        hubStub(env, team).memberChanged(team, userId, role),
+        ...(member && role !== null ? [hubStub(env, member).teamsChanged(member)] : []),
+      ];
+    });
+  await settle("following a membership change", calls);
+}
+
+export const liveMembershipChanged: MembershipHook = ({ env, teamId, userId, role }) =>
+  teamHubsChanged(env, teamId, userId, role);
+
+/**
+ * A deleted team's records and their change-log rows, in the team's batch: nobody can read them any
+ * more (memberships go in the same batch), so no tombstone is left; the team's sockets close (4403).
+ */
+export const deleteTeamRecords: TeamDeletionHook = async ({ env, db, teamId }) => {
+  const cols = teamCollections();
+  if (cols.length === 0) return {};
+  const rc = recordChanges;
+  return {
+    statements: cols.flatMap((col) => [
+      db.delete(rc).where(and(eq(rc.collection, col.name), eq(rc.teamId, teamId))),
+      db.delete(col.table).where(eq(teamColumn(col)!, teamId)),
+    ]),
+    after: () => teamHubsChanged(env, teamId, null, null),
+  };
+};
