@@ -74,7 +74,9 @@ async function fromSource() {
 
 /** Collections from an OpenAPI document: each `POST /v1/collections/{name}/records` body and response. */
 async function fromOpenApi(src) {
-  const doc = /^https?:/.test(src) ? await (await fetch(src)).json() : JSON.parse(readFileSync(src, "utf8"));
+  const doc = /^https?:/.test(src)
+    ? await (await fetch(src)).json()
+    : JSON.parse(readFileSync(path.resolve(cwd, src), "utf8"));
   const deref = (s) =>
     s?.$ref
       ? deref(

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 
 const root = path.resolve(import.meta.dirname, "..", "..");
 
@@ -117,6 +117,26 @@ describe("npm run client:types: team-scoped collections", () => {
       expect(ts).toContain("  items: {\n    done: false,\n  },\n");
       expect(ts).toContain("  lists: {},\n");
       clientTypes(app, ...args(app), "--out", "types.ts", "--check");
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("npm run client:types: the server's own OpenAPI document", () => {
+  it("types the example app's team-scoped collections as its declarations do", async () => {
+    const app = mkdtempSync(path.join(os.tmpdir(), "outpost-openapi-"));
+    try {
+      const doc = await (await fetch(`${inject("outpostUrl")}/v1/openapi.json`)).text();
+      writeFileSync(path.join(app, "openapi.json"), doc);
+      clientTypes(app, "--out", "source.ts");
+      clientTypes(app, "--openapi", "openapi.json", "--out", "openapi.ts");
+      const fromSource = readFileSync(path.join(app, "source.ts"), "utf8");
+      const fromDoc = readFileSync(path.join(app, "openapi.ts"), "utf8");
+      for (const name of ["List", "ListInput", "Item", "ItemInput"]) {
+        expect(typeBody(fromDoc, name)).toContain("  teamId: string;\n");
+        expect(typeBody(fromDoc, name)).toBe(typeBody(fromSource, name));
+      }
     } finally {
       rmSync(app, { recursive: true, force: true });
     }
