@@ -11,7 +11,8 @@
  *
  * Team-scoped records: a write of one that comes back 404 while the user is no longer in its team
  * (asked of `/v1/teams/:id`) drops every queued write of that team (`removed_from_team`); a watch of
- * one team has its own cursor, and a socket closed 4403 (removed) stops it and drops the team's records.
+ * one team has its own cursor, and a socket closed 4403 (removed), refused, or a poll outside the team
+ * stops it and drops the team's records.
  */
 import { type Core, enc } from "./core.js";
 import { isRetryable, OutpostError, removedFromTeam, signedOut, toError } from "./errors.js";
@@ -76,8 +77,8 @@ export interface Snapshot<R> {
   /** False until the feed caught up with the server once since `watch` began. */
   synced: boolean;
   /**
-   * Why the feed stopped for good, else null. `removed_from_team` (403 from a socket closed 4403, 404 from
-   * `/changes`): the user left or was removed from the watched team, whose records were dropped on this device.
+   * Why the feed stopped for good, else null. `removed_from_team` (403: its socket closed 4403; 404: the team
+   * says so): the user left or was removed from the watched team, whose records were dropped on this device.
    */
   stopped: OutpostError | null;
 }
@@ -304,7 +305,7 @@ export class Sync {
   }
 
   /** Whether the user is still a member of a team (a 404 of a team's record may mean they are not). */
-  private async inTeam(teamId: string): Promise<boolean> {
+  async inTeam(teamId: string): Promise<boolean> {
     try {
       await this.c.http.json(`/v1/teams/${enc(teamId)}`);
       return true;
@@ -490,15 +491,16 @@ export class Sync {
           cursor = undefined;
           continue;
         }
-        if (teamId !== undefined && e instanceof OutpostError && (e.status === 403 || e.status === 404)) {
-          await this.dropTeam(col, teamId);
-          throw removedFromTeam(teamId, e.status);
-        }
         throw e;
       }
       await this.ingest(col, page.items, page.nextCursor, key);
       cursor = page.nextCursor;
-      if (!page.hasMore) return;
+      if (!page.hasMore) break;
+    }
+    // A team's feed outside the team is only empty: ask whether the user is still in it.
+    if (teamId !== undefined && !(await this.inTeam(teamId))) {
+      await this.dropTeam(col, teamId);
+      throw removedFromTeam(teamId, 404);
     }
   }
 
@@ -677,14 +679,18 @@ class Feed {
           if (code === 4410) this.reset();
           return false;
         },
-        // Sockets keep failing to open: is the route still there? (Not an upgrade → 400: yes; 404: no.)
-        probe: () =>
-          s.c.http.send(`/v1/collections/${enc(this.col)}/subscribe`).then(noop, (e: unknown) => {
+        // Sockets keep failing to open: is the route still there? (Not an upgrade → 400: yes; 404: no.) Is the
+        // user still in the team? (A team's socket is refused 404 to anyone else.)
+        probe: async () => {
+          if (this.teamId !== undefined && !(await s.inTeam(this.teamId))) throw removedFromTeam(this.teamId, 404);
+          await s.c.http.send(`/v1/collections/${enc(this.col)}/subscribe`).then(noop, (e: unknown) => {
             if (e instanceof OutpostError && e.status === 404) throw e;
-          }),
+          });
+        },
         onHalt: (e) => {
-          // Closed 4403 on one team's feed: the user is out of that team.
-          if (this.teamId !== undefined && e.status === 403) return void this.removed(this.teamId, 403);
+          // Closed 4403 on one team's feed, or refused: the user is out of that team.
+          if (this.teamId !== undefined && (e.status === 403 || e.code === "removed_from_team"))
+            return void this.removed(this.teamId, e.status);
           // The server refused the socket for good: poll instead (a team's 404 tells nothing of other feeds).
           if (e.status === 404 && this.teamId === undefined) s.live = false;
           this.sock = null;

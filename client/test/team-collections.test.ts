@@ -58,6 +58,11 @@ describe("team-scoped collections on the server", () => {
       "live",
     ]);
     off();
+
+    // Watching the team again (say after a restart): its socket is refused, and the team says why.
+    s = await until(watch, (x) => x.stopped !== null);
+    expect(s.stopped).toMatchObject({ status: 404, code: "removed_from_team" });
+    await expect(lists.sync({ teamId: team.id })).rejects.toMatchObject({ code: "removed_from_team" });
     owner.close();
     bob.close();
   });

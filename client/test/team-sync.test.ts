@@ -41,12 +41,12 @@ function teamServer(net: Net, live: boolean) {
     // A plain GET of the socket route: "not an upgrade" where live sockets exist.
     if (p.endsWith("/subscribe")) return live ? problem(400, "bad_request") : problem(404, "not_found");
     if (p.endsWith("/changes")) {
+      // Outside the team, its feed is only empty (the team's rows are filtered by the caller's memberships).
       const teamId = u.searchParams.get("teamId");
-      if (teamId !== null && !teams.has(teamId)) return problem(404, "not_found");
       const since = Number(u.searchParams.get("since") ?? 0);
       const items = log
         .slice(since)
-        .filter((c) => (teamId === null ? teams.has(c.teamId as string) : c.teamId === teamId));
+        .filter((c) => teams.has(c.teamId as string) && (teamId === null || c.teamId === teamId));
       return json(200, { items, nextCursor: String(log.length), hasMore: false });
     }
     const body = typeof init?.body === "string" ? (JSON.parse(init.body) as Record<string, unknown>) : {};
@@ -184,21 +184,29 @@ describe("team-scoped records: watch per team", () => {
     let s = await until(watch, (x) => x.synced);
     expect(s.items.map((r) => r.title)).toEqual(["one"]);
     expect(net.log.some((e) => e.path === "/v1/collections/lists/changes?limit=200&teamId=t1")).toBe(true);
+    expect(net.count("GET", "/v1/teams/t1")).toBe(1); // still in the team
 
     server.add("t1", "two");
     await lists(c).sync({ teamId: "t1" });
     s = await until(watch, (x) => x.items.length === 2);
     expect(s.stopped).toBeNull();
-    expect(net.log.at(-1)!.path).toMatch(/changes\?since=\d+&limit=200&teamId=t1$/);
+    const feed = net.log.filter((e) => e.path.includes("/changes"));
+    expect(feed.at(-1)!.path).toMatch(/changes\?since=\d+&limit=200&teamId=t1$/);
 
     // The all-teams feed keeps its own cursor: it starts from the beginning.
     await lists(c).sync();
     expect(net.log.at(-1)!.path).toBe("/v1/collections/lists/changes?limit=200");
     expect((await lists(c).query()).map((r) => r.title).sort()).toEqual(["elsewhere", "one", "two"]);
 
+    // Removed: the next poll (here on coming back online) finds the feed empty and asks the team.
     server.teams.delete("t1");
-    await expect(lists(c).sync({ teamId: "t1" })).rejects.toMatchObject({ status: 404, code: "removed_from_team" });
+    c.setOnline(false);
+    c.setOnline(true);
+    s = await until(watch, (x) => x.stopped !== null);
+    expect(s.stopped).toMatchObject({ status: 404, code: "removed_from_team" });
+    expect(s.items).toEqual([]);
     expect((await lists(c).query()).map((r) => r.title)).toEqual(["elsewhere"]);
+    await expect(lists(c).sync({ teamId: "t1" })).rejects.toMatchObject({ status: 404, code: "removed_from_team" });
     off();
     c.close();
   });
