@@ -133,6 +133,13 @@ before(async () => {
     body: { email: "gina@example.com", role: "member" },
   });
   assert.equal(invited.status, 201, JSON.stringify(invited.body));
+  // The team's shared shopping list (a team-scoped collection), for the team's records on its page.
+  const list = await call("POST", "/v1/collections/lists/records", {
+    token: people.carol.token,
+    body: { teamId: team.body.id, title: "Site supplies" },
+  });
+  assert.equal(list.status, 201, JSON.stringify(list.body));
+  people.list = list.body;
 
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
   profile = mkdtempSync(path.join(os.tmpdir(), "outpost-chromium-"));
@@ -310,6 +317,16 @@ describe("admin console in Chromium", () => {
     await page.locator("tr", { hasText: "gina@example.com" }).locator('button:has-text("Revoke")').click();
     await page.getByText("The invitation is revoked.").waitFor();
     assert.equal(await page.getByText("gina@example.com").count(), 0);
+  });
+
+  it("shows a team's records; a record's page links back to its team", async () => {
+    await page.getByRole("heading", { name: "Records" }).waitFor();
+    const row = page.locator("tr", { hasText: "Site supplies" });
+    await row.waitFor();
+    await row.locator(`a[href="/admin/collections/lists/${people.list.id}"]`).click();
+    await page.getByRole("heading", { name: "Record", exact: true }).waitFor();
+    await page.click(`a[href="/admin/teams/${people.team.id}"]`);
+    await page.getByRole("heading", { name: "Field crew", exact: true }).waitFor();
   });
 
   it("lists files with image thumbnails, downloads and deletes them", async () => {

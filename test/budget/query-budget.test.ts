@@ -195,8 +195,9 @@ describe("query budget: chat and session ends", () => {
     expectBudget(m, 1, "delete chat message");
   });
 
-  // The revoke, then the user's rooms, to close the session's sockets.
-  it("logout and DELETE /v1/auth/sessions/:id: at most 2 round trips", async () => {
+  // The revoke, then (after the answer) where the session's sockets can be: the user's rooms, and
+  // the user's teams (a team-scoped collection's one-team subscriptions sit on each team's hub).
+  it("logout and DELETE /v1/auth/sessions/:id: at most 3 round trips", async () => {
     const login = async () =>
       (await api("/v1/auth/login", { body: { email: user.email, password: user.password } })).body.session
         .accessToken as string;
@@ -206,10 +207,10 @@ describe("query budget: chat and session ends", () => {
     );
     const revoke = await measure(`/v1/auth/sessions/${target.id}`, { method: "DELETE", token: caller });
     expect(revoke.status).toBe(204);
-    expectBudget(revoke, 2, "revoke a session");
+    expectBudget(revoke, 3, "revoke a session");
     const logout = await measure("/v1/auth/logout", { token: caller, body: {} });
     expect(logout.status).toBe(204);
-    expectBudget(logout, 2, "logout");
+    expectBudget(logout, 3, "logout");
   });
 });
 
@@ -242,6 +243,32 @@ describe("query budget: collections (notes)", () => {
     expect(m.status).toBe(200);
     expect(m.body.id).toBe(created.body.id);
     expectBudget(m, 1, "GET record");
+  });
+
+  it("a team-scoped collection costs what an owner collection does: create 1, GET 1, list 1, one team's feed 1", async () => {
+    const team = await api("/v1/teams", { token: user.accessToken, body: { name: "Budget" } });
+    expect(team.status).toBe(201);
+    const teamId = team.body.id as string;
+    const created = await measure("/v1/collections/items/records", {
+      token: user.accessToken,
+      body: { teamId, listId: "l", text: "milk" },
+    });
+    expect(created.status).toBe(201);
+    expectBudget(created, 1, "create team record");
+    const got = await measure(`/v1/collections/items/records/${created.body.id}`, { token: user.accessToken });
+    expect(got.status).toBe(200);
+    expectBudget(got, 1, "GET team record");
+    expect(got.counter.calls).toEqual([expect.objectContaining({ kind: "statement", statements: 1 })]);
+    const listed = await measure("/v1/collections/items/records?limit=20", { token: user.accessToken });
+    expect(listed.body.items.map((x: { id: string }) => x.id)).toContain(created.body.id);
+    expectBudget(listed, 1, "list over the caller's teams");
+    const one = await measure(`/v1/collections/items/records?where=${encodeURIComponent(JSON.stringify({ teamId }))}`, {
+      token: user.accessToken,
+    });
+    expectBudget(one, 1, "list of one team");
+    const feed = await measure(`/v1/collections/items/changes?teamId=${teamId}`, { token: user.accessToken });
+    expect(feed.status).toBe(200);
+    expectBudget(feed, 1, "one team's feed");
   });
 
   it("list with where + limit 20: 1 query", async () => {
@@ -589,7 +616,7 @@ describe("query budget: admin API", () => {
     expectBudget(a, 1, "admin: audit log");
   });
 
-  it("disabling: 1 batch (flag, sessions, audit) and 1 query to find the rooms whose sockets close", async () => {
+  it("disabling: 1 batch (flag, sessions, audit), then the rooms and the teams whose sockets close", async () => {
     const victim = await signup();
     const m = await measure(`/v1/admin/users/${victim.id}`, {
       method: "PATCH",
@@ -598,11 +625,12 @@ describe("query budget: admin API", () => {
     });
     expect(m.status).toBe(200);
     expect(m.counter.batches).toBe(1);
-    expectBudget(m, 2, "admin: disable user");
+    expectBudget(m, 3, "admin: disable user");
   });
 
-  it("deleting a user: the account deletion's 4 reads (rooms, files, uploads, owned teams), then 1 batch", async () => {
-    // The owned-teams read comes with the team deletion hooks (team files): teams/deletion.ts.
+  it("deleting a user: the account deletion's 4 reads (rooms, files, uploads, teams), then 1 batch", async () => {
+    // The teams read (every team of the account's, with heirs) serves the team deletion hooks and the
+    // membership follow-ups: teams/deletion.ts.
     const victim = await signup();
     const m = await measure(`/v1/admin/users/${victim.id}`, { method: "DELETE", token: serviceKey() });
     expect(m.status).toBe(204);

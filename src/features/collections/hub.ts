@@ -14,8 +14,7 @@ import {
   type SocketAttachment,
   SocketObject,
 } from "../../lib/sockets";
-import { RANK, teamIdsOfQuery } from "../teams";
-import { type Access, leastRank, visible } from "./access";
+import { admits, logViewOf, nudgeMemberHubs, registerHub, teamSocketFilter } from "./hub-scope";
 import {
   CLOSE_INTERNAL,
   CLOSE_RESYNC,
@@ -26,11 +25,9 @@ import {
   LiveClientFrame,
   type LiveErrorCode,
   type LiveServerFrame,
-  liveAccess,
-  rootKey,
 } from "./live";
 import { type Collection, findCollection } from "./registry";
-import { cursorAt, type LogPage, type LogView, liveBackstop, readLog } from "./service";
+import { cursorAt, type LogItem, type LogPage, type LogView, liveBackstop, readLog } from "./service";
 
 /** Per-socket state that must survive hibernation. */
 interface Attachment extends SocketAttachment {
@@ -158,6 +155,8 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
       if (role !== null && this.admits(a.userId, role)) this.attach(ws, { ...a, role });
       else this.closeSocket(ws, CLOSE_REMOVED, userId === null ? "team deleted" : "no longer a member of this team");
     }
+    // A member who left by deleting their account left records behind (a new version, no owner).
+    if (userId !== null && role === null) await this.notify(key, null);
   }
 
   /** A team's hub: `userId`'s member hub has sockets and wants a nudge on each change (idempotent). */
@@ -178,10 +177,15 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     return true;
   }
 
-  /** A member's hub: the user joined a team (or its role changed): register with every team's hub again. */
+  /**
+   * A member's hub: the user joined a team (or its role changed): register with every team's hub
+   * again, then read the log (a change the new team's hub committed before it knew us is not lost).
+   */
   async teamsChanged(key: HubKey): Promise<void> {
     this.bind(key);
-    if (this.openSockets().length > 0) await this.register();
+    if (this.openSockets().length === 0) return;
+    await this.register();
+    await this.notify(key, null);
   }
 
   /** Closes the sockets `userId` opened with `sessions` (or any session) with 4401; returns how many. */
@@ -327,30 +331,16 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     return readLog(this.database(), this.collection(), this.view(), from, limit, session);
   }
 
-  /** What this hub reads of the log: one owner's changes, everyone's, one team's, or one member's teams'. */
   private view(): LogView {
-    const k = this.key!;
-    if (k.owner !== undefined) return { acc: { kind: "own", userId: k.owner } };
-    if (k.team !== undefined) return { acc: { kind: "all" }, teamId: k.team };
-    if (k.member !== undefined) return { acc: liveAccess(this.collection(), k.member) };
-    return { acc: { kind: "all" } };
+    return logViewOf(this.key!, this.collection());
   }
 
-  /** A team's hub: whether a member with `role` may list anything of the collection. */
   private admits(userId: string, role: TeamRole): boolean {
-    const acc = liveAccess(this.collection(), userId);
-    return acc.kind === "team" && RANK[role] >= leastRank(acc);
+    return admits(this.collection(), userId, role);
   }
 
-  /**
-   * Which changes a socket may see: on a team's hub, by its user's role and the record's owner (the
-   * rules may give a record's owner more than their role); every other hub's read is already the
-   * socket's scope.
-   */
-  private filterFor(a: Attachment): ((x: LogPage["items"][number]) => boolean) | null {
-    if (this.key?.team === undefined) return null;
-    const acc: Access = liveAccess(this.collection(), a.userId);
-    return (x) => visible(acc, { ownerId: x.ownerId, role: a.role ?? null });
+  private filterFor(a: Attachment): ((x: LogItem) => boolean) | null {
+    return this.key?.team === undefined ? null : teamSocketFilter(this.collection(), a);
   }
 
   /** Reads from the primary (a Durable Object has no client bookmark; a lagging replica would look like a gap). */
@@ -469,37 +459,16 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     );
   }
 
-  /**
-   * A shard asks the root (shard 0) to forward pages to it; a member's hub asks each of its user's
-   * teams' hubs for nudges (idempotent; repeated by the heartbeat).
-   */
-  private async register(): Promise<void> {
-    const { collection, member } = this.key!;
-    if (member === undefined) {
-      const root = rootKey(collection);
-      return hubStub(this.env, root).shardLive(root, this.key!.shard!);
-    }
-    const teams = await teamIdsOfQuery(this.database(), member);
-    await Promise.all(
-      teams.map(({ teamId }) =>
-        hubStub(this.env, { collection, team: teamId }).memberLive({ collection, team: teamId }, member),
-      ),
-    );
+  /** A shard registers with the root, a member's hub with each of its user's teams' hubs (see `registerHub`). */
+  private register(): Promise<void> {
+    return registerHub(this.env, this.database(), this.key!);
   }
 
   /** A team's hub: each registered member hub reads the log; those without sockets are dropped. */
   private async nudgeMembers(seq: number | null): Promise<void> {
-    const collection = this.key!.collection;
-    const members = [...this.members];
-    const answers = await Promise.allSettled(
-      members.map((member) => hubStub(this.env, { collection, member }).nudge({ collection, member }, seq)),
-    );
-    let dropped = false;
-    answers.forEach((a, i) => {
-      if (a.status === "fulfilled" && a.value === false) dropped = this.members.delete(members[i]!) || dropped;
-      if (a.status === "rejected") console.error("live: nudging a member hub failed:", (a.reason as Error)?.message);
-    });
-    if (dropped) this.remember("members", [...this.members]);
+    const dropped = await nudgeMemberHubs(this.env, this.key!.collection, [...this.members], seq);
+    for (const m of dropped) this.members.delete(m);
+    if (dropped.length) this.remember("members", [...this.members]);
   }
 
   /**

@@ -22,7 +22,7 @@ export const collectionsParts: FeatureParts = {
 export type { RecordRow } from "./access";
 // The admin console's needs: the same declarations, validation and service as the API.
 export type { Field } from "./define";
-export { getRecord, listRecords, recordCounts } from "./reads";
+export { getRecord, listRecords, recordCounts, teamRecordCounts } from "./reads";
 export { type Collection, collections, findCollection } from "./registry";
 export { collectionSchemas } from "./schemas";
 export { deleteRecord, updateRecord, type Writer } from "./writes";

@@ -142,10 +142,13 @@ async function callHubs(env: Env, targets: { key: HubKey; seq: number | null }[]
  * subscription sockets can only be on the hub of each collection that `hubKeyFor` names, so one
  * RPC per collection closes them (4401), no query needed. The hubs' heartbeat re-checks sessions too.
  */
-export async function closeLiveSessionSockets({ env, db, userId, sessions }: EndedSessionsContext): Promise<void> {
+export async function closeLiveSessionSockets(
+  { env, db, userId, sessions }: EndedSessionsContext,
+  o: { teams: boolean } = { teams: true },
+): Promise<void> {
   const keys = collections.filter((c) => liveScope(c) !== "none").map((c) => hubKeyFor(c, userId));
   // Subscriptions to one team live on that team's hub: one per team of the user's.
-  keys.push(...(await teamHubsOf(db, userId)));
+  if (o.teams) keys.push(...(await teamHubsOf(db, userId)));
   const results = await Promise.allSettled(keys.map((k) => hubStub(env, k).endSessions(k, userId, sessions)));
   const failed = results.filter((r) => r.status === "rejected");
   if (failed.length)
@@ -156,20 +159,11 @@ export async function closeLiveSessionSockets({ env, db, userId, sessions }: End
 }
 
 /** The team hubs a user's one-team subscriptions can be on: each team-scoped collection × each of their teams. */
-export async function teamHubsOf(db: Database, userId: string): Promise<HubKey[]> {
+async function teamHubsOf(db: Database, userId: string): Promise<HubKey[]> {
   const cols = collections.filter((c) => liveScope(c) === "team");
   if (cols.length === 0) return [];
   const teams = await teamIdsOfQuery(db, userId);
   return cols.flatMap((c) => teams.map(({ teamId }): HubKey => ({ collection: c.name, team: teamId })));
-}
-
-/** Team hubs read the log again (after an account deletion changed records in their teams, seq unknown). */
-export async function notifyTeams(env: Env, keys: HubKey[]): Promise<void> {
-  await callHubs(
-    env,
-    keys.map((key) => ({ key, seq: null })),
-    "notifying team hubs of an account deletion",
-  );
 }
 
 // --- frames ----------------------------------------------------------------------------------

@@ -2,12 +2,13 @@
 import { and, asc, desc, eq, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
-import { type Database, prepared } from "../../db";
+import { type Database, prepared, runBatch } from "../../db";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { keysetPage } from "../../lib/keyset";
-import { type Access, access, notFound, type RecordRow, recordFilter } from "./access";
+import { noTeam, RANK, roleQuery } from "../teams";
+import { type Access, access, leastRank, notFound, type RecordRow, recordFilter, teamColumn } from "./access";
 import type { ListIndex } from "./define";
 import { type Collection, collections } from "./registry";
 import type { Scalar, Where } from "./schemas";
@@ -277,11 +278,20 @@ export async function listRecords(
   const acc = access(col, ["list", "read"], p);
   if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may list ${col.name}.`);
   const rows = (await listQuery(db, col, acc, o)) as RecordRow[];
+  // A list of one team that came back empty: a team the caller is not in is 404, as for its records.
+  const team = o.where?.teamId;
+  if (rows.length === 0 && acc.kind === "team" && typeof team === "string") await requireMember(db, acc, team);
   const key = o.sort.replace(/^-/, "");
   const { page, nextCursor } = keysetPage(rows, o.limit, (last) =>
     encodeCursor({ s: o.sort, v: (last[key] ?? null) as Scalar, i: last.id }),
   );
   return { items: page, nextCursor };
+}
+
+/** 404 unless the team access's user is in `teamId` with a role that reaches some record. */
+async function requireMember(db: Database, acc: Extract<Access, { kind: "team" }>, teamId: string) {
+  const m = await roleQuery(db, teamId, acc.userId).get();
+  if (!m || RANK[m.role] < leastRank(acc)) throw noTeam();
 }
 
 /** Per declared collection, a count of its records (of one owner, or all): statements for one batch. */
@@ -292,4 +302,20 @@ export function recordCounts(db: Database, ownerId?: string) {
       .from(col.table)
       .where(ownerId === undefined ? undefined : eq(col.table.ownerId, ownerId)),
   );
+}
+
+/** Per team-scoped collection (by name), how many records one team has: one batch, each a range of its team index. */
+export async function teamRecordCounts(db: Database, teamId: string): Promise<Record<string, number>> {
+  const rows = (await runBatch(
+    db,
+    collections
+      .filter((col) => col.scope === "team")
+      .map((col) =>
+        db
+          .select({ collection: sql<string>`${col.name}`, n: sql<number>`count(*)` })
+          .from(col.table)
+          .where(eq(teamColumn(col)!, teamId)),
+      ),
+  )) as { collection: string; n: number }[][];
+  return Object.fromEntries(rows.map(([r]) => [r!.collection, r!.n]));
 }

@@ -12,8 +12,8 @@ import { AppError } from "../../errors";
 import { chunks } from "../../lib/chunks";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { liveSessionsQuery, sessionLiveSql } from "../auth";
-import { memberRoleSql } from "../teams";
-import { type Access, access, accessFilter, type RecordRow, type Tombstone } from "./access";
+import { memberRoleSql, noTeam, RANK, roleQuery } from "../teams";
+import { type Access, access, accessFilter, leastRank, type RecordRow, type Tombstone } from "./access";
 import type { Collection } from "./registry";
 
 const ChangeCursor = v.strictObject({ q: v.pipe(v.number(), v.safeInteger(), v.minValue(0)) });
@@ -61,7 +61,7 @@ export function changesQuery(
 }
 
 /** One change of the log: its seq, what the feed shows, and its record's owner (tombstones too). */
-interface LogItem {
+export interface LogItem {
   seq: number;
   item: RecordRow | Tombstone;
   ownerId: string | null;
@@ -117,10 +117,15 @@ export async function changesSince(
   if (acc.kind === "denied")
     throw new AppError("forbidden", `Only the service key may read the changes of ${col.name}.`);
   const since = sinceOf(o.since);
-  const [horizon, rows] = await db.batch([
-    horizonQuery(db, col.name),
-    changesQuery(db, col, acc, since, o.limit, o.teamId),
-  ]);
+  // One team's feed: the caller's role there comes in the same round trip (not a member: 404).
+  const team = acc.kind === "team" && o.teamId !== undefined ? o.teamId : undefined;
+  const horizonRead = horizonQuery(db, col.name);
+  const feed = changesQuery(db, col, acc, since, o.limit, o.teamId);
+  const [horizon, rows, role] =
+    acc.kind === "team" && team !== undefined
+      ? await db.batch([horizonRead, feed, roleQuery(db, team, acc.userId)])
+      : [...(await db.batch([horizonRead, feed])), null];
+  if (acc.kind === "team" && role !== null && (!role[0] || RANK[role[0].role] < leastRank(acc))) throw noTeam();
   if (o.since !== undefined && since < (horizon[0]?.seq ?? 0)) throw resyncRequired();
   const page = rows.slice(0, o.limit);
   return {

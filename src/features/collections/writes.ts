@@ -27,15 +27,7 @@ import {
   visible,
 } from "./access";
 import { TEAM_FIELD } from "./define";
-import {
-  type Change,
-  changeOf,
-  closeLiveSessionSockets,
-  notifyEveryone,
-  notifyHubs,
-  notifyTeams,
-  teamHubsOf,
-} from "./live";
+import { type Change, changeOf, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
 import { type Collection, collections } from "./registry";
 
 /**
@@ -450,8 +442,6 @@ export async function deleteRecord(
  */
 export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
   const now = nowIso();
-  // Read before the batch removes the account's memberships.
-  const teamHubs = await teamHubsOf(db, userId);
   return {
     statements: collections.flatMap((col): BatchItem<"sqlite">[] => {
       const t = col.table;
@@ -467,12 +457,12 @@ export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
       return [...logChange(db, col, mine, now, true, false), db.delete(t).where(mine)];
     }),
     // Subscribers of collections listed across owners get the tombstones; the user's own
-    // subscription sockets close (4401: every session ended).
+    // subscription sockets close (4401: every session ended). Team hubs hear of it from the teams
+    // feature (the account left each team): they close its sockets there and read the log again.
     after: async () => {
       await Promise.all([
         afterCommitted(env, { everyone: true }),
-        notifyTeams(env, teamHubs),
-        closeLiveSessionSockets({ env, db, userId, sessions: "all" }),
+        closeLiveSessionSockets({ env, db, userId, sessions: "all" }, { teams: false }),
       ]);
     },
   };

@@ -10,7 +10,6 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../../db";
 import { teamInvitations, teamMembers, teams } from "../../db/schema";
 import type { DeletionHook, DeletionPlan } from "../../lifecycle";
-import { teamIdsOfQuery } from "./access";
 import { membershipChanged, ownedTeamsQuery, runAfter, teamHookPlans } from "./service";
 
 /** SQL: the teams `userId` owns with no other owner (after the hand-overs: the teams with no heir). */
@@ -49,28 +48,27 @@ export const teamsDeletionHook: DeletionHook = async ({ env, db, userId, lifecyc
   const hooks = lifecycle?.teamDeletionHooks ?? [];
   const statements: BatchItem<"sqlite">[] = [];
   const after: DeletionPlan["after"][] = [];
-  // Other features' team-scoped data of the teams that will be deleted (known before the batch).
-  const owned = hooks.length > 0 || lifecycle?.membershipHooks.length ? await ownedTeamsQuery(db, userId) : [];
-  for (const { teamId, heir } of owned) {
-    if (heir) continue;
+  // The account's teams (known before the batch): other features' data of the ones that will be
+  // deleted joins the batch; the others are left, each heir becoming its team's owner.
+  const teamsOf = hooks.length > 0 || lifecycle?.membershipHooks.length ? await ownedTeamsQuery(db, userId) : [];
+  const deleted = teamsOf.filter((t) => t.role === "owner" && !t.heir);
+  for (const { teamId } of deleted) {
     const plan = await teamHookPlans(hooks, env, db, teamId);
     statements.push(...plan.statements);
     after.push(...plan.after);
   }
-  // The account leaves every team it is in; each heir becomes its team's owner.
   if (lifecycle?.membershipHooks.length) {
-    const left = await teamIdsOfQuery(db, userId);
-    after.push(() =>
-      Promise.all(
-        left.map(({ teamId }) => {
-          const heir = owned.find((o) => o.teamId === teamId)?.heir;
-          return membershipChanged(lifecycle, env, db, teamId, [
+    const left = teamsOf.filter((t) => !deleted.includes(t));
+    after.push(async () => {
+      await Promise.all(
+        left.map(({ teamId, heir }) =>
+          membershipChanged(lifecycle, env, db, teamId, [
             { userId, role: null },
             ...(heir ? [{ userId: heir, role: "owner" as const }] : []),
-          ]);
-        }),
-      ).then(() => undefined),
-    );
+          ]),
+        ),
+      );
+    });
   }
   statements.push(...teamsDeletionStatements(db, userId));
   return { statements, after: after.length > 0 ? () => runAfter(after) : undefined };

@@ -11,8 +11,10 @@ import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { nowIso } from "../../lib/ids";
 import { afterId, afterTimeId, decodeTimeIdCursor, encodeTimeIdCursor, keysetPage } from "../../lib/keyset";
+import type { Lifecycle } from "../../lifecycle";
 import { userEmailSql, userNameSql } from "../auth";
 import { pendingInvitationSql, revokePendingStatement } from "./invitations";
+import { membershipChanged } from "./service";
 
 /** The audit row of the action, for its batch: written only when `when` holds. */
 type AuditOf = (when: SQL) => BatchItem<"sqlite">;
@@ -84,6 +86,12 @@ export async function listAllTeams(
     encodeCursor([t.id]),
   );
   return { items: page, nextCursor };
+}
+
+/** One team as the list shows it; null: no such team. */
+export async function adminTeam(db: Database, teamId: string): Promise<AdminTeam | null> {
+  const [team] = await db.select(adminTeamFields).from(teams).where(eq(teams.id, teamId));
+  return team ?? null;
 }
 
 const memberFields = {
@@ -161,9 +169,17 @@ export async function teamsOfUser(
 
 /**
  * Removes a member as an operator would: anyone but the owner (hand ownership over first, 409); 404
- * when there is no such team or member. The removal and its audit row are one batch.
+ * when there is no such team or member. The removal and its audit row are one batch. Returns the
+ * after-work for `waitUntil`, the API's own follow-up: the member's live sockets on the team close.
  */
-export async function adminRemoveMember(db: Database, teamId: string, userId: string, audit: AuditOf) {
+export async function adminRemoveMember(
+  lifecycle: Lifecycle,
+  env: Env,
+  db: Database,
+  teamId: string,
+  userId: string,
+  audit: AuditOf,
+): Promise<() => Promise<void>> {
   const [member] = await db
     .select({ role: teamMembers.role })
     .from(teamMembers)
@@ -179,7 +195,7 @@ export async function adminRemoveMember(db: Database, teamId: string, userId: st
     audit(WROTE),
   ]);
   if (!gone[0]) throw new AppError("conflict", "The team's roles changed meanwhile; try again.");
-  return gone[0].role;
+  return () => membershipChanged(lifecycle, env, db, teamId, [{ userId, role: null }]);
 }
 
 /** Revokes a pending invitation of the team, with its audit row in the same batch; 404 when none is pending. */

@@ -2,7 +2,7 @@
 import type { FeatureParts } from "../../lifecycle";
 import { teamsDeletionHook } from "./deletion";
 
-export { atLeast, memberRoleSql, noTeam, RANK, teamIdsOfQuery, teamsWithRankSql } from "./access";
+export { atLeast, memberRoleSql, noTeam, RANK, roleQuery, teamIdsOfQuery, teamsWithRankSql } from "./access";
 export { teamRoutes } from "./routes";
 
 export const teamsParts: FeatureParts = { deletionHooks: [teamsDeletionHook] };

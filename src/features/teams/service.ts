@@ -334,14 +334,18 @@ export async function removeMember(db: Database, teamId: string, callerId: strin
 
 // --- account deletion ---------------------------------------------------------------------------
 
-/** The teams `userId` owns, with the longest-standing other admin of each (null: none). */
+/**
+ * Every team `userId` is in, with their role and, for the teams they own, the longest-standing other
+ * admin (the heir; null: none, or not the owner).
+ */
 export const ownedTeamsQuery = (db: Database, userId: string) =>
   db
     .select({
       teamId: teamMembers.teamId,
-      heir: sql<string | null>`(SELECT h.user_id FROM team_members AS h
+      role: teamMembers.role,
+      heir: sql<string | null>`CASE WHEN ${teamMembers.role} = 'owner' THEN (SELECT h.user_id FROM team_members AS h
         WHERE h.team_id = team_members.team_id AND h.role = 'admin' AND h.user_id <> ${userId}
-        ORDER BY h.joined_at, h.user_id LIMIT 1)`,
+        ORDER BY h.joined_at, h.user_id LIMIT 1) END`,
     })
     .from(teamMembers)
-    .where(and(eq(teamMembers.userId, userId), eq(teamMembers.role, "owner")));
+    .where(eq(teamMembers.userId, userId));

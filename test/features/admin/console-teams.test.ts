@@ -1,13 +1,15 @@
 /**
- * Issue 24.8: the console's Teams page. The list and a team's page (members, pending invitations)
- * render for an admin only; removing a member and revoking an invitation need the form's token and
- * a confirmation, never touch the owner, and leave their audit row.
+ * Issue 24.8: the console's Teams page. The list and a team's page (members, pending invitations,
+ * the team's records) render for an admin only; removing a member and revoking an invitation need
+ * the form's token and a confirmation, never touch the owner, and leave their audit row; a removed
+ * member's live sockets on the team close, as after the API's removal.
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../../../src/config";
 import { newId } from "../../../src/lib/ids";
-import { signup, type TestUser } from "../../helpers/api";
+import { api, signup, type TestUser } from "../../helpers/api";
+import { subscribe } from "../collections/live-helpers";
 import { createTeam, invite, memberAs, rolesInD1, verifyEmail } from "../teams/helpers";
 import { type Browser, signIn, visit } from "./console-helpers";
 import { signupAdmin } from "./helpers";
@@ -23,6 +25,17 @@ async function auditOf(target: string) {
     .all<{ actor_id: string; action: string; detail: string | null }>();
   return r.results.map((x) => [x.actor_id, x.action, JSON.parse(x.detail ?? "{}")]);
 }
+
+/** A record of a team-scoped collection, created through the API by `user`. */
+async function createRecord(user: TestUser, name: "lists" | "items", body: Record<string, unknown>) {
+  const res = await api(`/v1/collections/${name}/records`, { token: user.accessToken, body });
+  expect(res.status, res.text).toBe(201);
+  return res.body as { id: string; teamId: string };
+}
+
+/** The record ids of `name` a console page links to, in page order. */
+const recordLinks = (html: string, name: string) =>
+  [...html.matchAll(new RegExp(`href="/admin/collections/${name}/([0-9a-f-]{36})"`, "g"))].map((m) => m[1]!);
 
 async function pendingInvitation(teamId: string, id: string) {
   const row = await env.DB.prepare("SELECT revoked_at FROM team_invitations WHERE team_id = ? AND id = ?")
@@ -100,7 +113,7 @@ describe("the Teams page", () => {
     const user = await signup();
     const tried = await signIn(user); // a non-admin cannot sign in
     for (const b of [tried.b, { cookies: new Map() } as Browser]) {
-      for (const path of ["/admin/teams", `/admin/teams/${t.team.id}`]) {
+      for (const path of ["/admin/teams", `/admin/teams/${t.team.id}`, `/admin/teams/${t.team.id}/records/items`]) {
         const res = await visit(b, path);
         expect(res.status, path).toBe(303);
         expect(res.headers.get("location")).toBe("/admin/login");
@@ -188,5 +201,110 @@ describe("actions on a team", () => {
     }
     expect(await rolesInD1(t.team.id)).toEqual({ [t.owner.id]: "owner", [t.member.id]: "member" });
     expect(await pendingInvitation(t.team.id, t.invitation.id)).toBe(true);
+  });
+});
+
+describe("a team's records", () => {
+  it("shows the newest lists and items of the team, a count each, linked to their record pages", async () => {
+    const t = await teamWithPeople("Shopping team");
+    const other = await teamWithPeople("Other team");
+    const tag = crypto.randomUUID().slice(0, 8);
+    const list = await createRecord(t.member, "lists", { teamId: t.team.id, title: `Groceries ${tag}` });
+    const milk = await createRecord(t.member, "items", { teamId: t.team.id, listId: list.id, text: `Milk ${tag}` });
+    const bread = await createRecord(t.owner, "items", { teamId: t.team.id, listId: list.id, text: `Bread ${tag}` });
+    const otherList = await createRecord(other.owner, "lists", { teamId: other.team.id, title: `Hidden ${tag}` });
+    const otherItem = await createRecord(other.member, "items", {
+      teamId: other.team.id,
+      listId: otherList.id,
+      text: `Secret ${tag}`,
+    });
+
+    const { b } = await signIn(admin);
+    const page = await visit(b, `/admin/teams/${t.team.id}`);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain("<h2>Records</h2>");
+    expect(recordLinks(page.html, "lists")).toEqual([list.id]);
+    expect(recordLinks(page.html, "items")).toEqual([bread.id, milk.id]); // newest first
+    expect(page.html).toContain(`Groceries ${tag}`);
+    expect(page.html).toContain(`Milk ${tag}`);
+    expect(page.html).toContain("1 record<");
+    expect(page.html).toContain("2 records<");
+    expect(page.html).toContain(`href="/admin/teams/${t.team.id}/records/items"`);
+    // Another team's records are not there.
+    expect(page.html).not.toContain(otherList.id);
+    expect(page.html).not.toContain(otherItem.id);
+    expect(page.html).not.toContain(`Secret ${tag}`);
+    const empty = await visit(b, `/admin/teams/${(await teamWithPeople("Empty team")).team.id}`);
+    expect(empty.html).toContain("No items in this team.");
+
+    // The record's page names its team; a record of an owner-scoped collection has no team.
+    const record = await visit(b, `/admin/collections/items/${milk.id}`);
+    expect(record.status).toBe(200);
+    expect(record.html).toContain("<dt>Team</dt>");
+    expect(record.html).toContain(`href="/admin/teams/${t.team.id}"`);
+    const note = await api("/v1/collections/notes/records", { token: t.member.accessToken, body: { title: "n" } });
+    expect(note.status).toBe(201);
+    expect((await visit(b, `/admin/collections/notes/${note.body.id}`)).html).not.toContain("<dt>Team</dt>");
+  });
+
+  it("pages through one collection of the team, each record once, none of another team's", async () => {
+    const t = await teamWithPeople("Big list team");
+    const other = await teamWithPeople("Small list team");
+    const list = await createRecord(t.owner, "lists", { teamId: t.team.id, title: "Everything" });
+    const ids: string[] = [];
+    for (let i = 0; i < limits.adminPageSize + 2; i++)
+      ids.push((await createRecord(t.member, "items", { teamId: t.team.id, listId: list.id, text: `Item ${i}` })).id);
+    const otherList = await createRecord(other.owner, "lists", { teamId: other.team.id, title: "Elsewhere" });
+    const otherItem = await createRecord(other.owner, "items", {
+      teamId: other.team.id,
+      listId: otherList.id,
+      text: "x",
+    });
+
+    const { b } = await signIn(admin);
+    const teamPage = await visit(b, `/admin/teams/${t.team.id}`);
+    expect(teamPage.html).toContain(`${ids.length} records<`);
+    expect(teamPage.html).toContain(`All ${ids.length} »`);
+    // The team's page shows the newest few.
+    expect(recordLinks(teamPage.html, "items")).toEqual([...ids].reverse().slice(0, 5));
+
+    const base = `/admin/teams/${t.team.id}/records/items`;
+    const seen: string[] = [];
+    let pages = 0;
+    let path: string | null = base;
+    for (; path && pages < 10; pages++) {
+      const res = await visit(b, path);
+      expect(res.status).toBe(200);
+      expect(res.html).toContain(`href="/admin/teams/${t.team.id}"`); // the crumbs
+      seen.push(...recordLinks(res.html, "items"));
+      const next = /href="(\/admin\/teams\/[0-9a-f-]{36}\/records\/items\?cursor=[^"]+)"/.exec(res.html);
+      path = next ? next[1]!.replaceAll("&amp;", "&") : null;
+    }
+    expect(pages).toBe(2);
+    expect(seen).toEqual([...ids].reverse()); // newest first, each once
+    expect(seen).not.toContain(otherItem.id);
+
+    expect((await visit(b, `${base}?cursor=not-a-cursor`)).status).toBe(400);
+    expect((await visit(b, `/admin/teams/${t.team.id}/records/notes`)).status).toBe(404); // not team-scoped
+    expect((await visit(b, `/admin/teams/${t.team.id}/records/nothing`)).status).toBe(404);
+    expect((await visit(b, "/admin/teams/01900000-0000-7000-8000-000000000001/records/items")).status).toBe(404);
+  });
+
+  it("removing a member from the console closes their live socket on the team (4403); others stay", async () => {
+    const t = await teamWithPeople("Live team");
+    const member = await subscribe(t.member, "items", { teamId: t.team.id });
+    const owner = await subscribe(t.owner, "items", { teamId: t.team.id });
+    const { b, csrf } = await signIn(admin);
+    const done = await visit(b, `/admin/teams/${t.team.id}/members/${t.member.id}/remove`, {
+      _csrf: csrf,
+      confirm: "yes",
+    });
+    expect(done.status).toBe(303);
+    expect((await member.socket.closedWithin(5000)).code).toBe(4403);
+    // The owner's socket is still live: the next change reaches it.
+    const list = await createRecord(t.owner, "lists", { teamId: t.team.id, title: "After" });
+    const item = await createRecord(t.owner, "items", { teamId: t.team.id, listId: list.id, text: "still here" });
+    expect((await owner.socket.next("change")).item.id).toBe(item.id);
+    owner.socket.close();
   });
 });

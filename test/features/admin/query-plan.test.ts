@@ -4,13 +4,15 @@
  * lookups SEARCH. The overview's totals and a user search are whole-table by design (see README).
  */
 import { env } from "cloudflare:workers";
+import { getTableName } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { listAudit, listUsers, userDetail } from "../../../src/features/admin/service";
 import { adminStanding, findConsoleSession } from "../../../src/features/auth/for-admin";
 import { listAllRooms, roomWithMembers } from "../../../src/features/chat/rooms";
+import { collections, listRecords, teamRecordCounts } from "../../../src/features/collections";
 import { listAllFiles } from "../../../src/features/files/service";
-import { adminTeamDetail, listAllTeams, teamsOfUser } from "../../../src/features/teams/for-admin";
+import { adminTeam, adminTeamDetail, listAllTeams, teamsOfUser } from "../../../src/features/teams/for-admin";
 import { countingD1 } from "../../budget/counting-d1";
 
 /** The plans of every statement `run` sends to D1 (bound values replaced by placeholders' text). */
@@ -73,6 +75,28 @@ describe("the console's team queries", () => {
     for (const p of await plans((db) => teamsOfUser(db, "x", 20))) {
       searches(p);
       noTempSort(p);
+    }
+  });
+
+  it("a team's records: each count and each page is a range of the collection's team index", async () => {
+    const teamScoped = collections.filter((col) => col.scope === "team");
+    expect(teamScoped.length).toBeGreaterThan(0);
+    for (const p of await plans((db) => adminTeam(db, "x"))) searches(p);
+    const counts = await plans((db) => teamRecordCounts(db, "x"));
+    expect(counts).toHaveLength(teamScoped.length);
+    for (const [i, p] of counts.entries()) {
+      searches(p);
+      expect(p).toContain(`${getTableName(teamScoped[i]!.table)}_team_`);
+    }
+    for (const col of teamScoped) {
+      const service = { kind: "service" } as const;
+      const page = (db: ReturnType<typeof createDb>) =>
+        listRecords(db, col, service, { where: { teamId: "x" }, sort: "-createdAt", limit: 5 });
+      for (const p of await plans(page)) {
+        searches(p);
+        noTempSort(p);
+        expect(p).toContain(`${getTableName(col.table)}_team_created_idx`);
+      }
     }
   });
 });

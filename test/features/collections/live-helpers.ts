@@ -15,13 +15,17 @@ export type LiveFrame =
   | { type: "error"; code: string; message: string }
   | { type: "pong" };
 
-/** The upgrade request an app makes: token in the header (default) or as `?token=`, optional `?since=`. */
+/**
+ * The upgrade request an app makes: token in the header (default) or as `?token=`, optional `?since=`
+ * and (a team-scoped collection's one team) `?teamId=`.
+ */
 export async function subscribeRequest(
   name: string,
   opts: {
     token?: string | null;
     via?: "header" | "query";
     since?: string;
+    teamId?: string;
     ticket?: string;
     headers?: Record<string, string>;
   } = {},
@@ -32,6 +36,7 @@ export async function subscribeRequest(
   else if (opts.token) headers.set("authorization", `Bearer ${opts.token}`);
   if (opts.ticket) url.searchParams.set("ticket", opts.ticket);
   if (opts.since !== undefined) url.searchParams.set("since", opts.since);
+  if (opts.teamId !== undefined) url.searchParams.set("teamId", opts.teamId);
   return exports.default.fetch(new Request(url, { headers }));
 }
 
@@ -170,7 +175,11 @@ export class LiveSocket {
 const HUB_PING = '{ "type" : "ping" }';
 
 /** Opens a subscription for `user` and waits for its `ready` frame; returns the replayed changes too. */
-export async function subscribe(user: TestUser, name: string, opts: { since?: string; via?: "header" | "query" } = {}) {
+export async function subscribe(
+  user: TestUser,
+  name: string,
+  opts: { since?: string; via?: "header" | "query"; teamId?: string } = {},
+) {
   const res = await subscribeRequest(name, { token: user.accessToken, ...opts });
   if (res.status !== 101 || !res.webSocket) throw new Error(`subscribe failed: ${res.status} ${await res.text()}`);
   const socket = new LiveSocket(res.webSocket);

@@ -81,6 +81,37 @@ describe("collections: the hot queries use indexes", () => {
     expectIndexed(all, "record_changes_collection_seq_idx", "sqlite_autoindex_app_posts_1");
   });
 
+  it("a team-scoped collection: a read is one statement with the membership check inside it", async () => {
+    const items = findCollection("items")!;
+    const team: Access = { kind: "team", userId: "u", rank: 0, ownerRank: null };
+    const p = await plan(getQuery(db, items, team, "id"));
+    expect(p).toMatch(/SEARCH app_items USING INDEX sqlite_autoindex_app_items_1 \(id=\?\)/);
+    expect(p).toMatch(/SEARCH team_members USING (COVERING )?INDEX team_members_user_idx \(user_id=\?\)/);
+    expect(p).not.toMatch(/SCAN (app_items|team_members)/);
+    // A rule that gives the record's owner less to prove than everyone else: still one statement, no scan.
+    const owned = await plan(getQuery(db, items, { ...team, rank: 2, ownerRank: 0 }, "id"));
+    expect(owned).toMatch(/SEARCH app_items USING INDEX sqlite_autoindex_app_items_1 \(id=\?\)/);
+    expect(owned).not.toMatch(/SCAN (app_items|team_members)/);
+  });
+
+  it("a team-scoped feed: one team's is a range of the team index in seq order, the caller's teams' one range each", async () => {
+    const items = findCollection("items")!;
+    const team: Access = { kind: "team", userId: "u", rank: 0, ownerRank: null };
+    const one = await plan(changesQuery(db, items, team, 0, 50, "t1"));
+    expect(one).toMatch(
+      /SEARCH record_changes USING INDEX record_changes_team_seq_idx \(collection=\? AND team_id=\? AND seq>\?\)/,
+    );
+    expect(one).not.toContain("USE TEMP B-TREE");
+    const all = await plan(changesQuery(db, items, team, 0, 50));
+    expect(all).toMatch(
+      /SEARCH record_changes USING INDEX record_changes_team_seq_idx \(collection=\? AND team_id=\? AND seq>\?\)/,
+    );
+    expect(all).not.toMatch(/SCAN record_changes|record_changes_collection_seq_idx/);
+    // The team hub's last seq: one seek at the end of the team's range.
+    const meta = await plan(logMetaQuery(db, items, { acc: { kind: "all" }, teamId: "t1" }));
+    expect(meta).toMatch(/record_changes_team_seq_idx \(collection=\? AND team_id=\?\)/);
+  });
+
   it("a live hub's log metadata (last seq in scope, retention horizon, session check) seeks indexes", async () => {
     const user = await signup();
     await createNote(user);

@@ -19,7 +19,7 @@ const cell = (v: unknown): string => {
 };
 
 /** The columns of a collection: the id, one per declared field, the owner, the last update. */
-const recordColumns = (col: Collection): Column<RecordRow>[] => [
+export const recordColumns = (col: Collection): Column<RecordRow>[] => [
   {
     header: "Id",
     cell: (r) => short(r.id),

@@ -103,6 +103,14 @@ const RecordPage: FC<{
             </dd>
             <dt>Owner</dt>
             <dd>{p.r.ownerId ? <a href={`${P}/users/${p.r.ownerId}`}>{p.r.ownerId}</a> : "— (service)"}</dd>
+            {p.col.scope === "team" ? (
+              <>
+                <dt>Team</dt>
+                <dd>
+                  <a href={`${P}/teams/${String(p.r.teamId)}`}>{String(p.r.teamId)}</a>
+                </dd>
+              </>
+            ) : null}
             <dt>Created</dt>
             <dd>{fmtDate(String(p.r.createdAt))}</dd>
             <dt>Updated</dt>

@@ -1,19 +1,25 @@
-/** Teams: the list, a team's members and pending invitations, removing a member and revoking an invitation. */
+/**
+ * Teams: the list, a team's members, pending invitations and records (of each team-scoped collection),
+ * removing a member and revoking an invitation.
+ */
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { AppError } from "../../../errors";
+import { type Collection, collections, listRecords, type RecordRow, teamRecordCounts } from "../../collections";
 import {
   type AdminInvitation,
   type AdminTeam,
   type AdminTeamMember,
   adminRemoveMember,
   adminRevokeInvitation,
+  adminTeam,
   adminTeamDetail,
   listAllTeams,
 } from "../../teams";
-import { auditStatement } from "../service";
+import { auditStatement, recordAudit } from "../service";
+import { collectionOf, privateRecords, recordColumns } from "./collections";
 import type { ConsoleEnv } from "./context";
-import { actor, type C, idParam, limitOf, page, redirect, unconfirmed } from "./page";
+import { actor, type C, idParam, limitOf, page, redirect, SERVICE, unconfirmed } from "./page";
 import { type Column, DataTable } from "./table";
 import { ActionForm, fmtDate, P, short } from "./ui";
 
@@ -87,9 +93,83 @@ const invitationColumns = (teamId: string, csrf: string): Column<AdminInvitation
   },
 ];
 
+/** The team-scoped collections: the ones whose records belong to a team. */
+const teamCollections = collections.filter((col) => col.scope === "team");
+
+/** How many of its newest records of each collection a team's page shows; the rest are a link away. */
+const RECORDS_SHOWN = 5;
+
+/** A collection's newest records in one team, and how many the team has. */
+interface TeamRecords {
+  col: Collection;
+  count: number;
+  items: RecordRow[];
+  more: boolean;
+}
+
+/** A page of a team's records of `col`, newest first (one range of the collection's team index). */
+async function teamRecords(c: C, col: Collection, teamId: string, limit: number, cursor?: string) {
+  const res = await listRecords(c.var.db, col, SERVICE, { where: { teamId }, sort: "-createdAt", limit, cursor });
+  // Records only their owner (or only the service key) may read: the admin's look at them is recorded.
+  if (privateRecords(col) && res.items.length)
+    await recordAudit(c.var.db, actor(c), {
+      action: "records.view",
+      target: `collection:${col.name}`,
+      detail: { teamId, records: res.items.length },
+    });
+  return res;
+}
+
+async function teamRecordsShown(c: C, teamId: string): Promise<TeamRecords[]> {
+  const [counts, pages] = await Promise.all([
+    teamRecordCounts(c.var.db, teamId),
+    Promise.all(teamCollections.map((col) => teamRecords(c, col, teamId, RECORDS_SHOWN))),
+  ]);
+  return teamCollections.map((col, i) => ({
+    col,
+    count: counts[col.name] ?? 0,
+    items: pages[i]!.items,
+    more: pages[i]!.nextCursor !== null,
+  }));
+}
+
+const teamRecordsPath = (teamId: string, col: Collection) => `${P}/teams/${teamId}/records/${col.name}`;
+
+const RecordsSection: FC<{ teamId: string; records: TeamRecords[] }> = ({ teamId, records }) =>
+  records.length === 0 ? null : (
+    <>
+      <h2>Records</h2>
+      {records.map((r) => (
+        <>
+          <div class="title-row">
+            <a href={teamRecordsPath(teamId, r.col)} class="strong">
+              {r.col.name}
+            </a>
+            <span class="pill">
+              {r.count} {r.count === 1 ? "record" : "records"}
+            </span>
+            {r.more ? (
+              <a href={teamRecordsPath(teamId, r.col)} class="btn ghost small">
+                All {r.count} »
+              </a>
+            ) : null}
+          </div>
+          <section class="card flush">
+            <DataTable rows={r.items} columns={recordColumns(r.col)} empty={`No ${r.col.name} in this team.`} />
+          </section>
+        </>
+      ))}
+    </>
+  );
+
 type Detail = NonNullable<Awaited<ReturnType<typeof adminTeamDetail>>>;
 
-const TeamPage: FC<{ d: Detail; paged: boolean; csrf: string }> = ({ d, paged, csrf }) => {
+const TeamPage: FC<{ d: Detail; records: TeamRecords[]; paged: boolean; csrf: string }> = ({
+  d,
+  records,
+  paged,
+  csrf,
+}) => {
   const t = d.team;
   return (
     <>
@@ -123,9 +203,33 @@ const TeamPage: FC<{ d: Detail; paged: boolean; csrf: string }> = ({ d, paged, c
         <DataTable rows={d.invitations} columns={invitationColumns(t.id, csrf)} empty="No pending invitations." />
       </section>
       {d.moreInvitations ? <p class="muted small">Showing the {d.invitations.length} newest.</p> : null}
+      <RecordsSection teamId={t.id} records={records} />
     </>
   );
 };
+
+const TeamRecordsPage: FC<{
+  team: AdminTeam;
+  col: Collection;
+  items: RecordRow[];
+  next: string | null;
+  paged: boolean;
+}> = (p) => (
+  <>
+    <p class="crumbs">
+      <a href={`${P}/teams`}>Teams</a> / <a href={`${P}/teams/${p.team.id}`}>{p.team.name}</a> / {p.col.name}
+    </p>
+    <h1>
+      {p.col.name} of {p.team.name}
+    </h1>
+    <DataTable
+      rows={p.items}
+      columns={recordColumns(p.col)}
+      empty={`No ${p.col.name} in this team.`}
+      pager={{ base: teamRecordsPath(p.team.id, p.col), next: p.next, paged: p.paged }}
+    />
+  </>
+);
 
 /** Mounted at `/admin/teams`. */
 export const teams = new Hono<ConsoleEnv>();
@@ -140,7 +244,28 @@ teams.get("/:id", async (c) => {
   const cursor = c.req.query("cursor");
   const d = await adminTeamDetail(c.var.db, idParam(c), limitOf(), cursor);
   if (!d) throw new AppError("not_found", "No such team.");
-  return page(c, d.team.name, "teams", <TeamPage d={d} paged={cursor !== undefined} csrf={c.var.csrf} />);
+  const records = await teamRecordsShown(c, d.team.id);
+  return page(
+    c,
+    d.team.name,
+    "teams",
+    <TeamPage d={d} records={records} paged={cursor !== undefined} csrf={c.var.csrf} />,
+  );
+});
+
+teams.get("/:id/records/:name", async (c) => {
+  const col = collectionOf(c);
+  if (col.scope !== "team") throw new AppError("not_found", "No such page.");
+  const team = await adminTeam(c.var.db, idParam(c));
+  if (!team) throw new AppError("not_found", "No such team.");
+  const cursor = c.req.query("cursor");
+  const res = await teamRecords(c, col, team.id, limitOf(), cursor);
+  return page(
+    c,
+    `${col.name} of ${team.name}`,
+    "teams",
+    <TeamRecordsPage team={team} col={col} items={res.items} next={res.nextCursor} paged={cursor !== undefined} />,
+  );
 });
 
 const audit =
@@ -157,7 +282,16 @@ teams.post("/:id/members/:userId/remove", async (c) => {
     `${P}/teams/${id}`,
   );
   if (ask) return ask;
-  await adminRemoveMember(c.var.db, id, userId, audit(c, "team.member_remove", `team:${id}`, { userId }));
+  const after = await adminRemoveMember(
+    c.var.lifecycle,
+    c.env,
+    c.var.db,
+    id,
+    userId,
+    audit(c, "team.member_remove", `team:${id}`, { userId }),
+  );
+  // As after the API's removal: the member's live sockets on this team close (4403).
+  c.executionCtx.waitUntil(after());
   return redirect(c, `${P}/teams/${id}`, "member-removed");
 });
 
