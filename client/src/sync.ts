@@ -11,8 +11,8 @@
  *
  * Team-scoped records: a write of one that comes back 404 while the user is no longer in its team
  * (asked of `/v1/teams/:id`) drops every queued write of that team (`removed_from_team`); a watch of
- * one team has its own cursor, and a socket closed 4403 (removed), refused, or a poll outside the team
- * stops it and drops the team's records.
+ * one team has its own cursor, and a socket closed 4403 (removed) or refused, or a 404 feed, stops it
+ * and drops the team's records.
  */
 import { type Core, enc } from "./core.js";
 import { isRetryable, OutpostError, removedFromTeam, signedOut, toError } from "./errors.js";
@@ -488,16 +488,16 @@ export class Sync {
           cursor = undefined;
           continue;
         }
+        // One team's feed is 404 outside the team.
+        if (teamId !== undefined && e instanceof OutpostError && e.status === 404) {
+          await this.dropTeam(col, teamId);
+          throw removedFromTeam(teamId, 404);
+        }
         throw e;
       }
       await this.ingest(col, page.items, page.nextCursor, key);
       cursor = page.nextCursor;
-      if (!page.hasMore) break;
-    }
-    // A team's feed outside the team is only empty: ask whether the user is still in it.
-    if (teamId !== undefined && !(await this.inTeam(teamId))) {
-      await this.dropTeam(col, teamId);
-      throw removedFromTeam(teamId, 404);
+      if (!page.hasMore) return;
     }
   }
 

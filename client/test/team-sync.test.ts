@@ -41,8 +41,8 @@ function teamServer(net: Net, live: boolean) {
     // A plain GET of the socket route: "not an upgrade" where live sockets exist.
     if (p.endsWith("/subscribe")) return live ? problem(400, "bad_request") : problem(404, "not_found");
     if (p.endsWith("/changes")) {
-      // Outside the team, its feed is only empty (the team's rows are filtered by the caller's memberships).
       const teamId = u.searchParams.get("teamId");
+      if (teamId !== null && !teams.has(teamId)) return problem(404, "not_found");
       const since = Number(u.searchParams.get("since") ?? 0);
       const items = log
         .slice(since)
@@ -184,7 +184,6 @@ describe("team-scoped records: watch per team", () => {
     let s = await until(watch, (x) => x.synced);
     expect(s.items.map((r) => r.title)).toEqual(["one"]);
     expect(net.log.some((e) => e.path === "/v1/collections/lists/changes?limit=200&teamId=t1")).toBe(true);
-    expect(net.count("GET", "/v1/teams/t1")).toBe(1); // still in the team
 
     server.add("t1", "two");
     await lists(c).sync({ teamId: "t1" });
@@ -198,7 +197,7 @@ describe("team-scoped records: watch per team", () => {
     expect(net.log.at(-1)!.path).toBe("/v1/collections/lists/changes?limit=200");
     expect((await lists(c).query()).map((r) => r.title).sort()).toEqual(["elsewhere", "one", "two"]);
 
-    // Removed: the next poll (here on coming back online) finds the feed empty and asks the team.
+    // Removed: the next poll (here on coming back online) gets 404.
     server.teams.delete("t1");
     c.setOnline(false);
     c.setOnline(true);
