@@ -5,6 +5,7 @@ import type { Collections } from "./outpost-types.ts";
 
 const client = createClient<Collections>({ url: "http://localhost" });
 const notes = client.collection("notes");
+const lists = client.collection("lists");
 
 export async function checks(): Promise<void> {
   const n = await notes.create({ title: "ok" });
@@ -33,4 +34,20 @@ export async function checks(): Promise<void> {
   await notes.query({ sort: "tags" });
   // @ts-expect-error not a field
   await notes.query({ sort: "-colour" });
+
+  // Team-scoped: teamId on every record, required on create, never sent again.
+  const l = await lists.create({ teamId: "t1", title: "Groceries" });
+  const teamId: string = l.teamId;
+  await lists.update(l.id, { title: "Weekly" });
+  await lists.replace(l.id, { title: "Weekly" });
+  await lists.query({ where: { teamId }, sort: "title" });
+  lists.watch({ teamId, sort: "title" }, (s) => s.stopped?.code === "removed_from_team");
+  // @ts-expect-error teamId is required on create
+  await lists.create({ title: "no team" });
+  // @ts-expect-error a record never changes team
+  await lists.update(l.id, { teamId: "t2" });
+  // @ts-expect-error nor on replace
+  await lists.replace(l.id, { teamId: "t2", title: "x" });
+  // @ts-expect-error only team-scoped collections follow one team
+  notes.watch({ teamId: "t1" }, () => undefined);
 }

@@ -4,7 +4,7 @@ import { OutpostError } from "./errors.js";
 import { type Pages, pages } from "./pages.js";
 import { matches, type StoredRecord, sortRecords } from "./store.js";
 import type { Snapshot, Sync } from "./sync.js";
-import type { Fields, Page, Query, RecordOf } from "./types.js";
+import type { Fields, Page, Query, RecordOf, WatchQuery, Writable } from "./types.js";
 import { uuid } from "./util.js";
 
 export interface WriteOptions {
@@ -30,12 +30,12 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
   }
 
   /** Changes some fields (If-Match: the version the app has). */
-  update(id: string, patch: Partial<F>, o: WriteOptions = {}): Promise<RecordOf<F>> {
+  update(id: string, patch: Partial<Writable<F>>, o: WriteOptions = {}): Promise<RecordOf<F>> {
     return this.write({ op: "update", id, data: patch, ...o });
   }
 
   /** Replaces the whole record (omitted fields take their defaults). */
-  replace(id: string, data: C, o: WriteOptions = {}): Promise<RecordOf<F>> {
+  replace(id: string, data: Writable<C>, o: WriteOptions = {}): Promise<RecordOf<F>> {
     return this.write({ op: "replace", id, data, ...o });
   }
 
@@ -96,12 +96,13 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
   /**
    * A live query over the local store, kept in sync with the server (live socket or polling)
    * while watched. `cb` runs now and after every change. Returns the function that stops it.
-   * Without a query: the whole collection.
+   * Without a query: the whole collection. With `teamId` (team-scoped collections): that team's records,
+   * synced on their own cursor; `snapshot.stopped` says when the user is no longer in the team.
    */
   watch(cb: (snapshot: Snapshot<RecordOf<F>>) => void): () => void;
-  watch(q: Query<F>, cb: (snapshot: Snapshot<RecordOf<F>>) => void): () => void;
+  watch(q: WatchQuery<F>, cb: (snapshot: Snapshot<RecordOf<F>>) => void): () => void;
   watch(
-    qOrCb: Query<F> | ((snapshot: Snapshot<RecordOf<F>>) => void),
+    qOrCb: WatchQuery<F> | ((snapshot: Snapshot<RecordOf<F>>) => void),
     maybeCb?: (snapshot: Snapshot<RecordOf<F>>) => void,
   ): () => void {
     const q = typeof qOrCb === "function" ? {} : qOrCb;
@@ -109,6 +110,7 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
     if (!cb) throw new TypeError("watch needs a callback");
     return this.s.watch({
       col: this.name,
+      teamId: q.teamId,
       where: q.where as Fields | undefined,
       sort: q.sort,
       limit: q.limit,
@@ -116,9 +118,9 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
     });
   }
 
-  /** Catches up with the server's change feed now. */
-  sync(): Promise<void> {
-    return this.s.pull(this.name);
+  /** Catches up with the server's change feed now (with `teamId`: that team's feed, on its own cursor). */
+  sync(o: { teamId?: string } = {}): Promise<void> {
+    return this.s.pull(this.name, o.teamId);
   }
 
   /** True while a change of this record waits for the server. */

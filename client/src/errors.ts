@@ -10,7 +10,8 @@ export interface FieldError {
  * Stable error codes: the server's (see its API contract) plus the SDK's own transport codes
  * `network_error` (no answer: offline, DNS, reset), `timeout` and `aborted` (status 0), and `signed_out`
  * (status 401: the user who queued a write, a chat send or an upload signed out or another user
- * signed in before it went out; it was not sent as anyone else).
+ * signed in before it went out; it was not sent as anyone else), and `removed_from_team` (403 or 404: the user
+ * is no longer in a team, so a queued write of its records was dropped or a watch of it stopped).
  */
 export type ErrorCode =
   | "validation_failed"
@@ -39,6 +40,7 @@ export type ErrorCode =
   | "timeout"
   | "aborted"
   | "signed_out"
+  | "removed_from_team"
   | (string & {});
 
 export class OutpostError extends Error {
@@ -80,6 +82,10 @@ export const isRetryable = (e: unknown): boolean =>
 /** What a user's pending work rejects with when that user is no longer the one signed in. */
 export const signedOut = (what: string): OutpostError =>
   new OutpostError(401, "signed_out", `The user who made this ${what} signed out before it was sent; it was not sent.`);
+
+/** A queued write or a watch of a team the user is no longer in (removed, left, or the team was deleted). */
+export const removedFromTeam = (teamId: string, status: number): OutpostError =>
+  new OutpostError(status, "removed_from_team", `No longer a member of team ${teamId}: its records left this device.`);
 
 export const toError = (e: unknown): OutpostError =>
   e instanceof OutpostError

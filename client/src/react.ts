@@ -11,7 +11,7 @@ import type { OutpostError } from "./errors.js";
 import { toError } from "./errors.js";
 import type { UploadInput, UploadOptions } from "./files.js";
 import type { Snapshot } from "./sync.js";
-import type { CollectionMap, Fields, FileInfo, Message, Query, RecordOf, User } from "./types.js";
+import type { CollectionMap, Fields, FileInfo, Message, RecordOf, User, WatchQuery } from "./types.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: the provider holds a client of any collection map
 type AnyClient = OutpostClient<any>;
@@ -44,6 +44,8 @@ export interface WatchState<R> {
   hasPendingWrites(id: string): boolean;
   /** Caught up with the server once since the watch began. */
   synced: boolean;
+  /** Why the watch stopped for good (`removed_from_team`: out of the watched team), else null. */
+  stopped: OutpostError | null;
   /** True until the first snapshot arrived. */
   loading: boolean;
 }
@@ -54,15 +56,15 @@ export interface WatchState<R> {
  */
 export function useWatch<F extends Fields, C extends Fields>(
   collection: Collection<F, C>,
-  query?: Query<F>,
+  query?: WatchQuery<F>,
 ): WatchState<RecordOf<F>> {
   const [snap, setSnap] = useState<Snapshot<RecordOf<F>> | null>(null);
   const key = JSON.stringify(query ?? {});
   // biome-ignore lint/correctness/useExhaustiveDependencies: the query is compared by value (key)
   useEffect(() => collection.watch(query ?? {}, setSnap), [collection, key]);
   return snap
-    ? { items: snap.items, hasPendingWrites: snap.hasPendingWrites, synced: snap.synced, loading: false }
-    : { items: [], hasPendingWrites: () => false, synced: false, loading: true };
+    ? { ...snap, loading: false }
+    : { items: [], hasPendingWrites: () => false, synced: false, stopped: null, loading: true };
 }
 
 /** `useWatch` under the name other SDKs use. */

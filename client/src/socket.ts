@@ -182,7 +182,12 @@ export class LiveSocket {
       }
       if (f && typeof f.type === "string" && f.type !== "pong") this.h.onFrame(f);
     };
-    ws.onerror = noop;
+    // A refused handshake (a non-101 answer): browsers follow the error with a close, Node 22's WebSocket does not.
+    ws.onerror = () => {
+      if (opened || this.ws !== ws) return;
+      this.detach(ws);
+      void this.closed(1006, false);
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.detach(ws);

@@ -15,6 +15,7 @@ export interface LocalStore {
   write(collection: string, put: StoredRecord[], remove: string[]): Promise<void>;
   /** Removes every record of a collection (or of all collections) and its cursor. */
   clear(collection?: string): Promise<void>;
+  /** A feed's cursor: keyed by the collection's name, or `<collection>@<teamId>` for one team's feed. */
   getCursor(collection: string): Promise<string | undefined>;
   setCursor(collection: string, cursor: string | undefined): Promise<void>;
 }

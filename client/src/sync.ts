@@ -8,10 +8,15 @@
  * device-made id; an update/replace whose answer was lost comes back as 412, and the SDK then
  * finds its own change already on the server (version = If-Match + 1, same fields) instead of
  * reporting a conflict; a delete whose answer was lost comes back as 404, which is success.
+ *
+ * Team-scoped records: a write of one that comes back 404 while the user is no longer in its team
+ * (asked of `/v1/teams/:id`) drops every queued write of that team (`removed_from_team`); a watch of
+ * one team has its own cursor, and a socket closed 4403 (removed) or refused, or a 404 feed, stops it
+ * and drops the team's records.
  */
 import { type Core, enc } from "./core.js";
-import { isRetryable, OutpostError, signedOut, toError } from "./errors.js";
-import { LiveSocket } from "./socket.js";
+import { isRetryable, OutpostError, removedFromTeam, signedOut, toError } from "./errors.js";
+import { Feed, feedKey } from "./feed.js";
 import { readJson, writeJson } from "./storage.js";
 import { type LocalStore, matches, type StoredRecord, sortRecords } from "./store.js";
 import type { Tombstone } from "./types.js";
@@ -33,6 +38,8 @@ export interface PendingWrite {
   chained?: boolean;
   /** When the app made the change (the local view's updatedAt). */
   at: string;
+  /** The record's team, for a team-scoped record the device knows. */
+  teamId?: string;
 }
 
 /** A write the server refused with 412: someone changed the record since the app saw it. */
@@ -69,15 +76,23 @@ export interface Snapshot<R> {
   hasPendingWrites(id: string): boolean;
   /** False until the feed caught up with the server once since `watch` began. */
   synced: boolean;
+  /**
+   * Why the feed stopped for good, else null. `removed_from_team` (403: its socket closed 4403; 404: the team
+   * says so): the user left or was removed from the watched team, whose records were dropped on this device.
+   */
+  stopped: OutpostError | null;
 }
 
 interface Watcher {
   col: string;
+  /** Follow this team only (a team-scoped collection). */
+  teamId?: string | undefined;
   where?: Data | undefined;
   sort?: string | undefined;
   limit?: number | undefined;
   cb(s: Snapshot<StoredRecord>): void;
   last?: string;
+  feed?: Feed;
 }
 
 type Waiter = { resolve(r: StoredRecord | null): void; reject(e: OutpostError): void };
@@ -158,6 +173,8 @@ export class Sync {
     await this.loading;
     if (!this.user) throw new OutpostError(401, "unauthorized", "Sign in before writing records.");
     w.id = this.aliases.get(w.id) ?? w.id;
+    const teamId = w.op === "create" ? w.data?.teamId : (await this.local(w.collection, w.id))?.teamId;
+    if (typeof teamId === "string") w.teamId = teamId;
     if (w.op !== "create") {
       if (this.queue.some((q) => q.collection === w.collection && q.id === w.id)) w.chained = true;
       else if (w.ifMatch === undefined) w.ifMatch = (await this.o.store.get(w.collection, w.id))?.version;
@@ -208,6 +225,10 @@ export class Sync {
       } catch (e) {
         const err = toError(e);
         if (this.queue[0] !== w) continue;
+        if (err.code === "removed_from_team" && w.teamId !== undefined) {
+          await this.leftTeam(w.teamId, err);
+          continue;
+        }
         if (isRetryable(err) || err.status === 401 || err.code === "account_disabled") {
           clearTimeout(this.retryTimer);
           if (this.online && this.active && this.c.auth.session) {
@@ -270,11 +291,42 @@ export class Sync {
       });
     } catch (e) {
       if (!(e instanceof OutpostError)) throw e;
+      // Not in the record's team any more (removed, left, or the team deleted): nothing of it goes through.
+      if (e.status === 404 && w.teamId !== undefined && !(await this.inTeam(w.teamId)))
+        throw removedFromTeam(w.teamId, 404);
       // Gone: a delete is done; an update has nothing left to change.
       if (e.status === 404 && w.op !== "create") return null;
       if (e.status === 412 && round < 3) return this.conflict(w, round);
       throw e;
     }
+  }
+
+  /** Whether the user is still a member of a team (a 404 of a team's record may mean they are not). */
+  async inTeam(teamId: string): Promise<boolean> {
+    try {
+      await this.c.http.json(`/v1/teams/${enc(teamId)}`);
+      return true;
+    } catch (e) {
+      if (e instanceof OutpostError && (e.status === 404 || e.status === 403)) return false;
+      throw e;
+    }
+  }
+
+  /** The user is out of a team: every queued write of it is dropped and reported, its records leave the store. */
+  private async leftTeam(teamId: string, err: OutpostError): Promise<void> {
+    const gone = this.queue.filter((q) => q.teamId === teamId);
+    for (const col of new Set(gone.map((q) => q.collection))) await this.dropTeam(col, teamId);
+    for (const q of gone) if (this.queue.includes(q)) await this.finish(q, undefined, err);
+  }
+
+  /** Drops a team's records of a collection from the store, and its team cursor (a rejoin syncs from the start). */
+  dropTeam(col: string, teamId: string): Promise<void> {
+    return this.io(async () => {
+      const ids = (await this.o.store.list(col)).filter((r) => r.teamId === teamId).map((r) => r.id);
+      await this.o.store.write(col, [], ids);
+      await this.o.store.setCursor(feedKey(col, teamId), undefined);
+      this.changed(col);
+    });
   }
 
   private async conflict(w: PendingWrite, round: number): Promise<StoredRecord | null> {
@@ -381,6 +433,7 @@ export class Sync {
     else if (w.op === "create" || w.op === "replace" || cur) {
       const sys = {
         id: w.id,
+        ...(cur?.teamId !== undefined && { teamId: cur.teamId }),
         ownerId: cur?.ownerId ?? this.user,
         createdAt: cur?.createdAt ?? w.at,
         updatedAt: w.at,
@@ -405,45 +458,60 @@ export class Sync {
     this.changed(col);
   }
 
-  /** Catches up with the change feed now (every page). */
-  pull(col: string): Promise<void> {
-    let p = this.pulls.get(col);
+  /**
+   * Catches up with the change feed now (every page): the collection's, or one team's (its own cursor). A team
+   * the user is no longer in rejects with `removed_from_team`, its records dropped.
+   */
+  pull(col: string, teamId?: string): Promise<void> {
+    const key = feedKey(col, teamId);
+    let p = this.pulls.get(key);
     if (!p) {
-      p = this.doPull(col).finally(() => this.pulls.delete(col));
-      this.pulls.set(col, p);
+      p = this.doPull(col, teamId).finally(() => this.pulls.delete(key));
+      this.pulls.set(key, p);
     }
     return p;
   }
 
-  private async doPull(col: string): Promise<void> {
+  private async doPull(col: string, teamId: string | undefined): Promise<void> {
     await this.loading;
-    let cursor = await this.o.store.getCursor(col);
+    const key = feedKey(col, teamId);
+    let cursor = await this.o.store.getCursor(key);
     for (let resets = 0; ; ) {
       let page: { items: (StoredRecord | Tombstone)[]; nextCursor: string; hasMore: boolean };
       try {
-        page = await this.c.http.json(`/v1/collections/${enc(col)}/changes`, { query: { since: cursor, limit: 200 } });
+        page = await this.c.http.json(`/v1/collections/${enc(col)}/changes`, {
+          query: { since: cursor, limit: 200, teamId },
+        });
       } catch (e) {
         if (e instanceof OutpostError && e.status === 410 && resets++ === 0) {
-          await this.resync(col);
+          await this.resync(col, teamId);
           cursor = undefined;
           continue;
         }
+        // One team's feed is 404 outside the team.
+        if (teamId !== undefined && e instanceof OutpostError && e.status === 404) {
+          await this.dropTeam(col, teamId);
+          throw removedFromTeam(teamId, 404);
+        }
         throw e;
       }
-      await this.ingest(col, page.items, page.nextCursor);
+      await this.ingest(col, page.items, page.nextCursor, key);
       cursor = page.nextCursor;
       if (!page.hasMore) return;
     }
   }
 
-  /** The cursor is past the server's retention: start over from nothing. */
-  async resync(col: string): Promise<void> {
+  /** The cursor is past the server's retention: start over from nothing (the collection, or one team's part). */
+  async resync(col: string, teamId?: string): Promise<void> {
+    if (teamId !== undefined) return this.dropTeam(col, teamId);
     await this.o.store.clear(col);
+    // The team cursors of this collection point past records that just left the store.
+    for (const f of this.feeds.values()) if (f.col === col && f.teamId !== undefined) await f.forget();
     this.changed(col);
   }
 
-  /** Applies changes from the feed (newer versions only) and moves the cursor. */
-  ingest(col: string, items: (StoredRecord | Tombstone)[], cursor: string | undefined): Promise<void> {
+  /** Applies changes from the feed (newer versions only) and moves the cursor (of `key`: the feed's). */
+  ingest(col: string, items: (StoredRecord | Tombstone)[], cursor: string | undefined, key = col): Promise<void> {
     return this.io(async () => {
       const put: StoredRecord[] = [];
       const remove: string[] = [];
@@ -454,7 +522,7 @@ export class Sync {
         else put.push(it as StoredRecord);
       }
       await this.o.store.write(col, put, remove);
-      if (cursor !== undefined) await this.o.store.setCursor(col, cursor);
+      if (cursor !== undefined) await this.o.store.setCursor(key, cursor);
       if (put.length || remove.length) this.changed(col);
     });
   }
@@ -467,13 +535,15 @@ export class Sync {
       set = new Set();
       this.watchers.set(w.col, set);
     }
+    const key = feedKey(w.col, w.teamId);
+    let feed = this.feeds.get(key);
+    if (!feed) {
+      feed = new Feed(this, w.col, w.teamId);
+      this.feeds.set(key, feed);
+    }
+    w.feed = feed;
     set.add(w);
     this.changed(w.col);
-    let feed = this.feeds.get(w.col);
-    if (!feed) {
-      feed = new Feed(this, w.col);
-      this.feeds.set(w.col, feed);
-    }
     if (feed.refs++ === 0) void feed.start();
     return () => {
       if (!set.delete(w)) return;
@@ -490,16 +560,19 @@ export class Sync {
         this.dirty.delete(col);
         const view = await this.view(col);
         const pending = new Set(this.queue.filter((q) => q.collection === col).map((q) => q.id));
-        const synced = this.feeds.get(col)?.synced ?? false;
         for (const w of this.watchers.get(col) ?? []) {
+          const synced = w.feed?.synced ?? false;
+          const stopped = w.feed?.stopped ?? null;
+          const where = w.teamId === undefined ? w.where : { ...w.where, teamId: w.teamId };
           const items = sortRecords(
-            [...view.values()].filter((r) => matches(r, w.where)),
+            [...view.values()].filter((r) => matches(r, where)),
             w.sort,
           ).slice(0, w.limit);
-          const sig = JSON.stringify([items, items.filter((r) => pending.has(r.id)).map((r) => r.id), synced]);
+          const ids = items.filter((r) => pending.has(r.id)).map((r) => r.id);
+          const sig = JSON.stringify([items, ids, synced, stopped?.code]);
           if (sig === w.last) continue;
           w.last = sig;
-          w.cb({ items, hasPendingWrites: (id) => pending.has(this.aliases.get(id) ?? id), synced });
+          w.cb({ items, hasPendingWrites: (id) => pending.has(this.aliases.get(id) ?? id), synced, stopped });
         }
       })
       .catch((e: unknown) => console.error("outpost: live query failed", e));
@@ -543,109 +616,5 @@ export class Sync {
     const key = this.queueKey();
     const q = this.queue.length ? [...this.queue] : undefined;
     return this.io(() => writeJson(this.c.storage, key, q));
-  }
-}
-
-/** The live source of one watched collection: the `subscribe` socket, or polling `/changes`. */
-class Feed {
-  refs = 0;
-  synced = false;
-  private sock: LiveSocket | null = null;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private cursor: string | undefined;
-  private on = false;
-  private paused = false;
-
-  constructor(
-    private readonly s: Sync,
-    private readonly col: string,
-  ) {}
-
-  async start(): Promise<void> {
-    this.on = true;
-    this.synced = false;
-    const { s } = this;
-    if (s.live === undefined) {
-      try {
-        // A plain GET: a server with live sockets refuses it as "not an upgrade"; one without says 404.
-        await s.c.http.send(`/v1/collections/${enc(this.col)}/subscribe`);
-        s.live = true;
-      } catch (e) {
-        if (e instanceof OutpostError && e.status !== 0 && e.status < 500) s.live = e.status !== 404;
-      }
-    }
-    if (!this.on) return;
-    if (s.live) {
-      this.cursor = await s.o.store.getCursor(this.col);
-      this.sock ??= new LiveSocket(s.c.sockets, {
-        path: () => `/v1/collections/${enc(this.col)}/subscribe${this.cursor ? `?since=${enc(this.cursor)}` : ""}`,
-        onFrame: (f) => {
-          if (f.type === "ready") {
-            this.cursor = (f.cursor as string | undefined) ?? this.cursor;
-            this.sock?.healthy();
-            void s.ingest(this.col, [], this.cursor).then(() => this.caughtUp());
-          } else if (f.type === "change" && f.item) {
-            this.cursor = f.cursor as string;
-            void s.ingest(this.col, [f.item as StoredRecord], this.cursor);
-          } else if (f.type === "error" && f.code === "resync_required") this.reset();
-        },
-        onClose: (code) => {
-          if (code === 4410) this.reset();
-          return false;
-        },
-        // Sockets keep failing to open: is the route still there? (Not an upgrade → 400: yes; 404: no.)
-        probe: () =>
-          s.c.http.send(`/v1/collections/${enc(this.col)}/subscribe`).then(noop, (e: unknown) => {
-            if (e instanceof OutpostError && e.status === 404) throw e;
-          }),
-        onHalt: (e) => {
-          // The server refused the socket for good: poll instead.
-          if (e.status === 404) s.live = false;
-          this.sock = null;
-          if (this.on) this.poll();
-        },
-      });
-      if (!this.paused) this.sock.start();
-    } else if (!this.paused) this.poll();
-  }
-
-  private reset(): void {
-    this.cursor = undefined;
-    void this.s.resync(this.col);
-  }
-
-  private caughtUp(): void {
-    if (this.synced) return;
-    this.synced = true;
-    this.s.changed(this.col);
-  }
-
-  private poll(): void {
-    clearTimeout(this.timer);
-    if (!this.on || this.paused) return;
-    void this.s
-      .pull(this.col)
-      .then(() => this.caughtUp(), noop)
-      .finally(() => {
-        if (!this.on || this.paused || this.sock) return;
-        this.timer = setTimeout(() => this.poll(), this.s.o.pollIntervalMs);
-      });
-  }
-
-  stop(): void {
-    this.on = false;
-    clearTimeout(this.timer);
-    this.sock?.stop();
-  }
-  pause(): void {
-    this.paused = true;
-    clearTimeout(this.timer);
-    this.sock?.pause();
-  }
-  resume(): void {
-    this.paused = false;
-    if (!this.on) return;
-    if (this.sock) this.sock.resume();
-    else this.poll();
   }
 }

@@ -91,6 +91,12 @@ export interface Query<F> {
   limit?: number;
 }
 
+/** What a write other than create may send: never `teamId` (a record stays in its team). */
+export type Writable<F> = Omit<F, "teamId">;
+
+/** A live query; on a team-scoped collection (`teamId` among its fields), `teamId` follows that one team. */
+export type WatchQuery<F> = Query<F> & ("teamId" extends keyof F ? { teamId?: string } : { teamId?: never });
+
 /** A deleted record in the change feed. */
 export interface Tombstone {
   id: string;

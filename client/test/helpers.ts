@@ -210,6 +210,23 @@ export async function googleIdToken(sub: string, mail: string, nonce?: string): 
     .sign(key);
 }
 
+/** The one-time code in the newest mail to `to` (the stand-in mail provider the Worker posts to). */
+export async function codeMailedTo(to: string): Promise<string> {
+  const mails = (await (await fetch(inject("mailUrl"))).json()) as { to: string; text: string }[];
+  const mail = [...mails].reverse().find((m) => m.to === to.toLowerCase());
+  const code = mail && /code: ([A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
+  if (!code) throw new Error(`no code mailed to ${to}`);
+  return code;
+}
+
+/** A new signed-in user whose email is verified (teams need it to join). */
+export async function verified(o: Parameters<typeof client>[0] = {}): Promise<TestClient> {
+  const c = await signedIn(o);
+  await c.auth.requestEmailVerification();
+  await c.auth.confirmEmail(await codeMailedTo(c.user!.email!));
+  return c;
+}
+
 /** Resolves at the first value `pred` accepts among the values `subscribe` reports (no sleeping). */
 export function until<T>(subscribe: (cb: (v: T) => void) => () => void, pred: (v: T) => boolean): Promise<T> {
   return new Promise((resolve) => {

@@ -1,22 +1,6 @@
 /** `client.teams` against the real Worker: create, invite by mail, join, roles, hand-over, leave, delete. */
-import { describe, expect, inject, it } from "vitest";
-import { signedIn, type TestClient } from "./helpers.js";
-
-/** The one-time code in the newest mail to `to` (the stand-in mail provider the Worker posts to). */
-async function codeMailedTo(to: string): Promise<string> {
-  const mails = (await (await fetch(inject("mailUrl"))).json()) as { to: string; text: string }[];
-  const mail = [...mails].reverse().find((m) => m.to === to.toLowerCase());
-  const code = mail && /code: ([A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
-  if (!code) throw new Error(`no code mailed to ${to}`);
-  return code;
-}
-
-async function verified(): Promise<TestClient> {
-  const c = await signedIn();
-  await c.auth.requestEmailVerification();
-  await c.auth.confirmEmail(await codeMailedTo(c.user!.email!));
-  return c;
-}
+import { describe, expect, it } from "vitest";
+import { codeMailedTo, signedIn, verified } from "./helpers.js";
 
 describe("client.teams", () => {
   it("a team from creation to deletion, through every method", async () => {
