@@ -66,10 +66,12 @@ export const atLeast = (role: TeamRole | null | undefined, min: TeamRole) => !!r
  * uncorrelated subquery (SQLite reads it once through `team_members_user_idx`), for `teamId IN (…)`.
  */
 export const teamsWithRankSql = (userId: string, min: number) =>
-  sql`(SELECT team_id FROM team_members WHERE user_id = ${userId} AND role IN (${sql.join(
-    TEAM_ROLES.filter((r) => RANK[r] >= min).map((r) => sql`${r}`),
-    sql`, `,
-  )}))`;
+  min <= 0
+    ? sql`(SELECT team_id FROM team_members WHERE user_id = ${userId})`
+    : sql`(SELECT team_id FROM team_members WHERE user_id = ${userId} AND role IN (${sql.join(
+        TEAM_ROLES.filter((r) => RANK[r] >= min).map((r) => sql`${r}`),
+        sql`, `,
+      )}))`;
 
 /** The ids of the teams `userId` belongs to (any role), through `team_members_user_idx`. */
 export const teamIdsOfQuery = (db: Database, userId: string) =>
