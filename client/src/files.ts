@@ -140,8 +140,7 @@ export class Files {
         : "byteLength" in input
           ? input.byteLength
           : (input as Blob).size;
-    // Team files go in one request: resumable uploads do not take a team.
-    const resumable = o.teamId ? false : (o.resumable ?? (size === undefined || size > this.o.largeUploadBytes));
+    const resumable = o.resumable ?? (size === undefined || size > this.o.largeUploadBytes);
     if (!resumable)
       return this.single(
         uri ? await (await fetch(uri.uri)).blob() : (input as Blob | Uint8Array | ArrayBuffer),
@@ -254,7 +253,12 @@ export class Files {
         endpoint: `${http.base}/v1/uploads`,
         chunkSize: o.chunkSize ?? this.o.chunkSize,
         retryDelays: [0, 1000, 3000, 5000, 10_000, 20_000],
-        metadata: { filename: name, filetype: type, visibility: o.visibility ?? "private" },
+        metadata: {
+          filename: name,
+          filetype: type,
+          visibility: o.visibility ?? "private",
+          ...(o.teamId ? { teamId: o.teamId } : {}),
+        },
         fingerprint: async () => fp,
         urlStorage: this.urlStorage(),
         storeFingerprintForResuming: true,

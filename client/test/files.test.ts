@@ -54,6 +54,26 @@ describe("files", () => {
     again.close();
   });
 
+  it("a large team file goes resumable into the team, and the team lists it", async () => {
+    const c = await signedIn({ largeUploadBytes: MiB, chunkSize: MiB });
+    const team = await c.teams.create("Album");
+    const data = randomBytes(2 * MiB + 5);
+    let chunks = 0;
+    const file = await c.files.upload(data, {
+      name: "clip.bin",
+      contentType: "application/octet-stream",
+      teamId: team.id,
+      onProgress: () => chunks++,
+    });
+    expect(chunks).toBeGreaterThan(1);
+    expect(file).toMatchObject({ name: "clip.bin", size: data.length, teamId: team.id });
+    const listed = await c.files.list({ teamId: team.id }).all();
+    expect(listed.map((f) => f.id)).toEqual([file.id]);
+    // Not among the caller's own files.
+    expect((await c.files.list().all()).map((f) => f.id)).not.toContain(file.id);
+    c.close();
+  });
+
   it("small files go in one request; signed URLs are cached until they expire; thumbnail URLs", async () => {
     const c = await signedIn();
     const text = new TextEncoder().encode("hello outpost");

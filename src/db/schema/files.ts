@@ -1,4 +1,5 @@
 /** Files on R2 (metadata here, bytes in the MEDIA bucket) and resumable tus uploads. */
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { users } from "./auth";
 
@@ -81,11 +82,15 @@ export const uploads = sqliteTable(
     scrub: text("scrub"),
     expiresAt: text("expires_at").notNull(),
     createdAt: text("created_at").notNull(),
+    /** The team the file will belong to (Upload-Metadata `teamId`); null: the uploader's own file. */
+    teamId: text("team_id"),
   },
   // uploads_owner_idx covers the quota sum of unfinished uploads (completed_at IS NULL).
   (t) => [
     index("uploads_owner_idx").on(t.ownerId, t.completedAt, t.uploadLength),
     index("uploads_expires_idx").on(t.expiresAt),
+    // A deleted team's uploads in progress.
+    index("uploads_team_idx").on(t.teamId).where(sql`${t.teamId} IS NOT NULL`),
   ],
 );
 

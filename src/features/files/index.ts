@@ -7,7 +7,7 @@ import type { FeatureParts, JobHandler } from "../../lifecycle";
 import { analyzeImage, type FilesImageJob } from "./images";
 import { filesCleanup, filesDeletionHook } from "./service";
 import { teamFilesDeletionHook } from "./team-access";
-import { uploadsCleanup, uploadsDeletionHook } from "./tus/service";
+import { teamUploadsDeletionHook, uploadsCleanup, uploadsDeletionHook } from "./tus/service";
 
 export { fileRoutes } from "./routes";
 export { isOwnFile, mayAttachFile } from "./service";
@@ -16,7 +16,7 @@ export { tusDiscovery, uploadRoutes } from "./tus/routes";
 export const filesParts: FeatureParts = {
   deletionHooks: [filesDeletionHook, uploadsDeletionHook],
   cleanupTasks: [filesCleanup, uploadsCleanup],
-  teamDeletionHooks: [teamFilesDeletionHook],
+  teamDeletionHooks: [teamFilesDeletionHook, teamUploadsDeletionHook],
 };
 
 // The admin console's needs.

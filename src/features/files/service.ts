@@ -306,10 +306,7 @@ export async function listFiles(
 }
 
 /** Records a finished file (tus completion); a second call for the same id does nothing. */
-export function insertReadyFile(
-  db: Database,
-  row: Omit<FileRow, "status" | "width" | "height" | "placeholder" | "teamId">,
-) {
+export function insertReadyFile(db: Database, row: Omit<FileRow, "status" | "width" | "height" | "placeholder">) {
   return db
     .insert(files)
     .values({ ...row, status: "ready" })

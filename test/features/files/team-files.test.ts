@@ -270,3 +270,76 @@ describe("team files: query plans", () => {
     expect((await getFileFor(db, file.id, null))?.teamRole).toBeNull();
   });
 });
+
+describe("team files by tus (Upload-Metadata teamId)", () => {
+  const TUS = { "tus-resumable": "1.0.0" };
+  const meta = (teamId: string) => `filename ${btoa("t.png")},filetype ${btoa("image/png")},teamId ${btoa(teamId)}`;
+  const create = (token: string, teamId: string, length: number) =>
+    api("/v1/uploads", {
+      method: "POST",
+      token,
+      headers: { ...TUS, "upload-length": String(length), "upload-metadata": meta(teamId) },
+    });
+  const patch = (token: string, path: string, offset: number, body: Uint8Array) =>
+    api(path, {
+      method: "PATCH",
+      token,
+      raw: body,
+      headers: { ...TUS, "content-type": "application/offset+octet-stream", "upload-offset": String(offset) },
+    });
+
+  it("members and up start one; a viewer gets 403, a stranger or removed member 404, and nothing is left", async () => {
+    const { team, tokenOf } = await fixture();
+    const expected: Partial<Record<Actor, number>> = {
+      stranger: 404,
+      viewer: 403,
+      member: 201,
+      admin: 201,
+      owner: 201,
+      removed: 404,
+    };
+    for (const [a, status] of Object.entries(expected)) {
+      const res = await create(tokenOf(a as Actor), team.id, 100);
+      expect(res.status, `${a}: ${res.text}`).toBe(status);
+    }
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM uploads WHERE team_id = ?").bind(team.id).first();
+    expect(rows?.n).toBe(3);
+  });
+
+  it("a finished upload is a team file; an uploader removed halfway gets 404 and the file never appears", async () => {
+    const owner = await signup();
+    const team = await createTeam(owner);
+    const member = await memberAs(owner, team.id, "member");
+    const png = pngBytes(3000);
+    const started = await create(member.accessToken, team.id, png.length);
+    expect(started.status, started.text).toBe(201);
+    const path = new URL(started.headers.get("location")!).pathname;
+    expect((await patch(member.accessToken, path, 0, png.subarray(0, 1000))).status).toBe(204);
+    const done = await patch(member.accessToken, path, 1000, png.subarray(1000));
+    expect(done.status, done.text).toBe(204);
+    const fileId = done.headers.get("outpost-file-id")!;
+    const listed = await api(`/v1/files?teamId=${team.id}`, { token: owner.accessToken });
+    expect(listed.body.items.map((f: { id: string; teamId: string }) => [f.id, f.teamId])).toEqual([[fileId, team.id]]);
+
+    const second = await create(member.accessToken, team.id, png.length);
+    const path2 = new URL(second.headers.get("location")!).pathname;
+    expect((await patch(member.accessToken, path2, 0, png.subarray(0, 1000))).status).toBe(204);
+    await removeMember(owner, team.id, member);
+    const refused = await patch(member.accessToken, path2, 1000, png.subarray(1000));
+    expect(refused.status, refused.text).toBe(404);
+    const after = await api(`/v1/files?teamId=${team.id}`, { token: owner.accessToken });
+    expect(after.body.items).toHaveLength(1);
+  });
+
+  it("deleting the team removes its uploads in progress", async () => {
+    const owner = await signup();
+    const team = await createTeam(owner);
+    const started = await create(owner.accessToken, team.id, 5000);
+    expect(started.status).toBe(201);
+    expect((await api(`/v1/teams/${team.id}`, { method: "DELETE", token: owner.accessToken })).status).toBe(204);
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM uploads WHERE team_id = ?").bind(team.id).first();
+    expect(rows?.n).toBe(0);
+    const path = new URL(started.headers.get("location")!).pathname;
+    expect((await api(path, { method: "HEAD", token: owner.accessToken, headers: TUS })).status).toBe(404);
+  });
+});

@@ -13,6 +13,7 @@ import { afterUpload } from "../images";
 import { refuseDeclaredUnscrubbable, SCRUB_PENDING, stripsMetadata } from "../privacy";
 import { Visibility } from "../schemas";
 import { acceptedType, apiBase, safeName } from "../service";
+import { teamUploadRefusal } from "../team-access";
 import { appendToUpload, createUpload, isExpired, ownedUpload, terminateUpload, type UploadRow } from "./service";
 
 const TUS_VERSION = "1.0.0";
@@ -91,7 +92,22 @@ function stateHeaders(up: UploadRow): Record<string, string> {
 async function liveUpload(c: { var: AppEnv["Variables"] }, id: string): Promise<UploadRow> {
   const up = await ownedUpload(c.var.db, id, userOf(c).userId);
   if (isExpired(up)) throw new AppError("gone", "This upload has expired.");
+  // A team upload whose uploader left the team (or was made a viewer) goes no further.
+  if (up.teamId && !up.completedAt) {
+    const refused = await teamUploadRefusal(c.var.db, up.teamId, up.ownerId);
+    if (refused) throw refused;
+  }
   return up;
+}
+
+/** `Upload-Metadata` `teamId`: a team's id, or none. */
+function teamIdOf(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (!/^[\w-]{1,64}$/.test(raw))
+    throw new AppError("validation_failed", "teamId is not a team id.", {
+      errors: [{ path: "Upload-Metadata.teamId", message: "not a team id" }],
+    });
+  return raw;
 }
 
 export const uploadRoutes = new Hono<AppEnv>()
@@ -107,7 +123,9 @@ export const uploadRoutes = new Hono<AppEnv>()
       summary: "tus creation (and creation-with-upload)",
       description:
         "Headers: `Tus-Resumable: 1.0.0`, `Upload-Length`, `Upload-Metadata` (keys `filename`, `filetype`, " +
-        "`visibility`). A body with `Content-Type: application/offset+octet-stream` is the first chunk.",
+        "`visibility`, `teamId` for a team file: members and up, as `POST /v1/files?teamId=`). A body with " +
+        "`Content-Type: application/offset+octet-stream` is the first chunk. Every later PATCH of a team " +
+        "upload checks the uploader is still a member (404 otherwise).",
       responses: {
         201: { description: "Created; `Location` is the upload URL" },
         412: { description: "precondition_failed: unsupported tus version" },
@@ -116,6 +134,8 @@ export const uploadRoutes = new Hono<AppEnv>()
             "payload_too_large: over Tus-Max-Size; quota_exceeded: Upload-Length is more than the account's " +
             "storage quota has left (unfinished uploads count their whole Upload-Length)",
         },
+        403: { description: "forbidden: a viewer uploading to a team" },
+        404: { description: "not_found: a team the caller is not in" },
         415: { description: "unsupported_media_type" },
       },
     }),
@@ -147,6 +167,7 @@ export const uploadRoutes = new Hono<AppEnv>()
         contentType,
         visibility: visibility.output,
         scrub: stripsMetadata(c.var.config, visibility.output) ? SCRUB_PENDING : null,
+        teamId: teamIdOf(meta.teamId),
       });
       if (withBody || length === 0) {
         try {

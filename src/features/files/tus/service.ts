@@ -11,12 +11,13 @@ import { files, uploadParts, uploads } from "../../../db/schema";
 import { AppError } from "../../../errors";
 import { randomToken } from "../../../lib/crypto";
 import { newId, nowIso } from "../../../lib/ids";
-import type { DeletionHook, ScheduledTask } from "../../../lifecycle";
+import type { DeletionHook, ScheduledTask, TeamDeletionHook } from "../../../lifecycle";
 import { type AnyScrubState, initialPlanState, SCRUB_PENDING, scrubberFor, scrubPlan } from "../privacy";
 import type { Visibility } from "../schemas";
 import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../service";
 import { assertSignature, SNIFF_BYTES } from "../sniff";
 import { Meter, PartBuffer, prepend, splitHead, through } from "../storage";
+import { mayUploadToTeamSql, teamUploadRefusal } from "../team-access";
 
 export type UploadRow = typeof uploads.$inferSelect;
 
@@ -31,6 +32,8 @@ export interface NewUpload {
    * by the real type once the file's first bytes are in; null: stored as sent.
    */
   scrub: typeof SCRUB_PENDING | null;
+  /** A team file (members, admins and the owner may upload); null: the uploader's own. */
+  teamId: string | null;
 }
 
 const tailPrefix = (uploadId: string) => `u/${uploadId}/`;
@@ -70,10 +73,19 @@ export async function createUpload(
     scrub: u.scrub,
     expiresAt: nowIso(now + limits.uploadTtlSec * 1000),
     createdAt: nowIso(now),
+    teamId: u.teamId,
   } satisfies UploadRow;
   let created: UploadRow | undefined;
   try {
-    created = await insertForOwnerIf(db, uploads, u.ownerId, row, sql`${storageLeft(quota, u.ownerId)} >= ${u.length}`)
+    // Into a team: the uploader's role is checked in the same statement as the quota.
+    const member = u.teamId ? sql` AND ${mayUploadToTeamSql(u.teamId, u.ownerId)}` : sql``;
+    created = await insertForOwnerIf(
+      db,
+      uploads,
+      u.ownerId,
+      row,
+      sql`${storageLeft(quota, u.ownerId)} >= ${u.length}${member}`,
+    )
       .returning()
       .get();
   } catch (e) {
@@ -82,7 +94,10 @@ export async function createUpload(
   }
   if (!created) {
     await mp?.abort().catch(() => {});
-    throw await quotaRefusal(db, quota, u.ownerId, u.length);
+    throw (
+      (u.teamId && (await teamUploadRefusal(db, u.teamId, u.ownerId))) ||
+      (await quotaRefusal(db, quota, u.ownerId, u.length))
+    );
   }
   return created;
 }
@@ -264,6 +279,7 @@ export async function appendToUpload(
             sha256: null,
             etag,
             createdAt: now,
+            teamId: up.teamId,
           }),
         ]
       : []),
@@ -332,6 +348,18 @@ export const uploadsCleanup: ScheduledTask = async (env, db, now) => {
     await discardUpload(env, db, up);
     await db.delete(uploads).where(eq(uploads.id, up.id));
   }
+};
+
+/** Team deletion: the team's uploads in progress go in its batch; multipart uploads and tails after it commits. */
+export const teamUploadsDeletionHook: TeamDeletionHook = async ({ env, db, teamId }) => {
+  const ups = await db.select().from(uploads).where(eq(uploads.teamId, teamId)).all();
+  if (ups.length === 0) return {};
+  return {
+    statements: [db.delete(uploads).where(eq(uploads.teamId, teamId))],
+    after: async () => {
+      for (const up of ups) await discardUpload(env, db, up);
+    },
+  };
 };
 
 /** Account deletion: upload rows go in the batch; multipart uploads and tails after it commits. */
