@@ -12,7 +12,7 @@
 // BENCH_LIVE_SUBSCRIBERS / _RECORDS / _WINDOW (default 1,000 / 300 / 1: the live-data rows),
 // BENCH_THUMB_FILES (default 24: distinct images for the first-request thumbnail row),
 // BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row). Scenario ids for BENCH_ONLY:
-// health, get, list, teamlist, rooms, login, create, refresh, download, tus, cold, chat, large, thumb, live (a
+// health, get, list, teamlist, rooms, login, create, teamcreate, refresh, download, tus, cold, chat, large, thumb, live (a
 // reference row runs with its route's id).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -382,29 +382,6 @@ async function main() {
     await hotPathScenarios("", { token, email, password, auth, peers: guests });
 
     await httpScenario("create", "create record", async () => {
-      // A team of the reference user's with 40 items, as the Outpost row below seeds it.
-      await db.batch([
-        db
-          .prepare("INSERT INTO teams (id, name, created_at, updated_at) VALUES ('ref-team', 'Bench', ?, ?)")
-          .bind(now, now),
-        db
-          .prepare("INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES ('ref-team', ?, 'owner', ?)")
-          .bind(owner, now),
-        ...Array.from({ length: 40 }, (_, i) =>
-          db
-            .prepare(
-              "INSERT INTO app_items (id, owner_id, created_at, updated_at, version, team_id, list_id, text, done) " +
-                "VALUES (?, ?, ?, ?, 1, 'ref-team', 'ref-list', ?, 0)",
-            )
-            .bind(`ref-item-${i}`, owner, now, now, `item ${i}`),
-        ),
-      ]);
-      reference(
-        "teamlist",
-        "reference: hello-world + team list's query",
-        { path: `/teamlist?user=${owner}&team=ref-team` },
-        "the same SELECT (the caller's teams, one team, order, limit 21), JSON answer",
-      );
       const body = { title: "bench create", body: "y".repeat(200), pinned: false, tags: ["bench"] };
       need(
         await call("POST", "/v1/collections/notes/records", { token, body }),
@@ -417,6 +394,24 @@ async function main() {
         headers: { ...auth, "content-type": "application/json" },
         body,
         notes: () => "a new row per request",
+      };
+    });
+
+    // A write to a team nobody subscribes to: the membership check rides in the insert, the
+    // notification goes to that team's hub (which has nothing to do), as an owner record's does.
+    await httpScenario("teamcreate", "create team record", async () => {
+      const team = need(await call("POST", "/v1/teams", { token, body: { name: "Writes" } }), 201, "POST /v1/teams");
+      const body = { teamId: team.id, listId: "bench-list", text: "y".repeat(200) };
+      need(await call("POST", "/v1/collections/items/records", { token, body }), 201, "POST item");
+      return {
+        path: "/v1/collections/items/records",
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body,
+        notes: (r) =>
+          smallRps.has("create")
+            ? `${(r.reqPerSec / smallRps.get("create")).toFixed(2)}× the owner record's create in this run`
+            : "a new row per request",
       };
     });
 
