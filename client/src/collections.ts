@@ -78,11 +78,14 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
   }
 
   /** The server's records matching `where` (online): `await` → the first page, `for await` → every page, `.all()`. */
-  list(q: Query<F> & { cursor?: string } = {}): Pages<RecordOf<F>> {
+  list(q: Query<F> & { cursor?: string; count?: boolean } = {}): Pages<RecordOf<F>> {
     const path = `/v1/collections/${enc(this.name)}/records`;
     const where = q.where && JSON.stringify(q.where);
+    // `count`: each page carries `total` (one more statement in the same round trip on the server).
+    const count = q.count ? "true" : undefined;
     return pages(
-      (cursor) => this.c.http.json<Page<RecordOf<F>>>(path, { query: { where, sort: q.sort, limit: q.limit, cursor } }),
+      (cursor) =>
+        this.c.http.json<Page<RecordOf<F>>>(path, { query: { where, sort: q.sort, limit: q.limit, cursor, count } }),
       q.cursor,
     );
   }

@@ -176,4 +176,6 @@ export interface Device extends DeviceRegistration {
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
+  /** With `count: true` (records): every record the caller may list that matches `where`. */
+  total?: number;
 }

@@ -218,6 +218,10 @@ describe("offline-first records", () => {
     expect(pages).toEqual([2, 1]);
     const all = await notes.list({ where: { title: { $in: ["n1", "n3"] } }, sort: "-title" }).all();
     expect(all.map((r) => r.title)).toEqual(["n3", "n1"]);
+    const counted = await notes.list({ where: { pinned: true }, limit: 1, count: true });
+    expect(counted.items).toHaveLength(1);
+    expect(counted.total).toBe(3);
+    expect((await notes.list({ limit: 1 })).total).toBeUndefined();
     c.net.log.length = 0;
     const one = await notes.get(all[0]!.id);
     expect(one.title).toBe("n3");

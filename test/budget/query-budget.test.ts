@@ -286,6 +286,13 @@ describe("query budget: collections (notes)", () => {
     expect(m.body.items.length).toBeLessThanOrEqual(20);
     expect(m.body.items.every((r: { pinned: boolean }) => r.pinned === true)).toBe(true);
     expectBudget(m, 1, "list");
+    // With its count: one more statement in the same round trip.
+    const counted = await measure(`/v1/collections/notes/records?where=${where}&limit=20&count=true`, {
+      token: user.accessToken,
+    });
+    expect(counted.body.total).toBeGreaterThanOrEqual(13);
+    expectBudget(counted, 1, "list with count");
+    expect(counted.counter.calls).toEqual([expect.objectContaining({ kind: "batch", statements: 2 })]);
   });
 
   it("a where at its limits stays within D1's 100 bound parameters per statement; a bigger one is a 400", async () => {

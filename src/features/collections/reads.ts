@@ -144,6 +144,8 @@ export interface ListOptions {
   sort: string;
   limit: number;
   cursor?: string | undefined;
+  /** Also count every record the caller may list that matches `where` (`total`). */
+  count?: boolean | undefined;
 }
 
 /** How a list runs: the index it walks in sort order, and which `where` terms that index serves. */
@@ -230,6 +232,27 @@ export function planList(col: Collection, acc: Access, o: Pick<ListOptions, "whe
   return { index, narrowed, served, residual };
 }
 
+/** What a list (and its count) matches: the rules, then the terms its index serves, then the rest. */
+function matchSql(col: Collection, acc: Access, plan: ListPlan): (SQL | undefined)[] {
+  return [
+    recordFilter(col, acc),
+    ...plan.served.map((x) => termSql(col, x, false)),
+    ...plan.residual.map((x) => termSql(col, x, true)),
+  ];
+}
+
+/**
+ * The count of a list (exported for the query-plan test): how many records the caller may list
+ * match `where`, through the list's own index (no cursor, no order, no limit).
+ */
+export function countQuery(db: Database, col: Collection, acc: Access, o: Pick<ListOptions, "where" | "sort">) {
+  const plan = planList(col, acc, o);
+  return db
+    .select({ total: sql<number>`count(*)` })
+    .from(sql`${col.table} INDEXED BY ${sql.identifier(plan.index.name)}`)
+    .where(and(...matchSql(col, acc, plan)));
+}
+
 /**
  * The list query: walks `planList`'s index in sort order with keyset pagination on (sort field,
  * id), so inserts between pages never shift rows and a page costs the same at any depth: the
@@ -241,11 +264,7 @@ export function listQuery(db: Database, col: Collection, acc: Access, o: ListOpt
   const key = descending ? o.sort.slice(1) : o.sort;
   const column = columnOf(col, key);
   const plan = planList(col, acc, o);
-  const conds: (SQL | undefined)[] = [
-    recordFilter(col, acc),
-    ...plan.served.map((x) => termSql(col, x, false)),
-    ...plan.residual.map((x) => termSql(col, x, true)),
-  ];
+  const conds = matchSql(col, acc, plan);
   if (o.cursor) {
     const cur = decodeCursor(o.cursor, ListCursor);
     if (cur.s !== o.sort)
@@ -274,10 +293,14 @@ export async function listRecords(
   col: Collection,
   p: Principal | null,
   o: ListOptions,
-): Promise<{ items: RecordRow[]; nextCursor: string | null }> {
+): Promise<{ items: RecordRow[]; nextCursor: string | null; total?: number }> {
   const acc = access(col, ["list", "read"], p);
   if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may list ${col.name}.`);
-  const rows = (await listQuery(db, col, acc, o)) as RecordRow[];
+  // With a count: one more statement in the same round trip (a batch).
+  const [found, counted] = o.count
+    ? await db.batch([listQuery(db, col, acc, o), countQuery(db, col, acc, o)])
+    : [await listQuery(db, col, acc, o), null];
+  const rows = found as RecordRow[];
   // A list of one team that came back empty: a team the caller is not in is 404, as for its records.
   const team = o.where?.teamId;
   if (rows.length === 0 && acc.kind === "team" && typeof team === "string") await requireMember(db, acc, team);
@@ -285,7 +308,7 @@ export async function listRecords(
   const { page, nextCursor } = keysetPage(rows, o.limit, (last) =>
     encodeCursor({ s: o.sort, v: (last[key] ?? null) as Scalar, i: last.id }),
   );
-  return { items: page, nextCursor };
+  return { items: page, nextCursor, ...(counted ? { total: Number(counted[0]?.total ?? 0) } : {}) };
 }
 
 /** 404 unless the team access's user is in `teamId` with a role that reaches some record. */

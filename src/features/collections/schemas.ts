@@ -221,6 +221,13 @@ export function collectionSchemas(col: Collection) {
       sort,
       limit: limitParam(limits.listDefault, limits.listMax),
       cursor: cursorParam,
+      /** `true`: the answer carries `total`, every record the caller may list that matches `where`. */
+      count: v.optional(
+        v.pipe(
+          v.picklist(["true", "false"], "count is true or false"),
+          v.transform((x) => x === "true"),
+        ),
+      ),
     }),
     /** `teamId`: one team's feed (a member who just joined syncs it from the start). */
     changesQuery: v.strictObject({
@@ -235,7 +242,7 @@ export function collectionSchemas(col: Collection) {
       token: v.optional(v.pipe(v.string(), v.maxLength(4096))),
       ...(team ? { teamId: v.optional(TeamId) } : {}),
     }) as v.GenericSchema<unknown, { since?: string; ticket?: string; token?: string; teamId?: string }>,
-    page: v.object({ items: v.array(record), nextCursor: v.nullable(v.string()) }),
+    page: v.object({ items: v.array(record), nextCursor: v.nullable(v.string()), total: v.optional(v.number()) }),
     changes: v.object({ items: v.array(v.union([record, tombstone])), nextCursor: v.string(), hasMore: v.boolean() }),
   };
 }

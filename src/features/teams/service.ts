@@ -7,7 +7,7 @@ import { and, desc, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
 import { type Database, runBatch } from "../../db";
-import { type TeamRole, teamInvitations, teamMembers, teams } from "../../db/schema";
+import { batchGuards, type TeamRole, teamInvitations, teamMembers, teams } from "../../db/schema";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
@@ -178,7 +178,19 @@ export async function deleteTeam(
 ): Promise<() => Promise<void>> {
   requireRole((await roleQuery(db, teamId, userId).get())?.role, "owner");
   const plan = await teamDeletionPlan(lifecycle.teamDeletionHooks, env, db, teamId);
-  await runBatch(db, plan.statements);
+  // The batch's first statement re-checks the caller is still the owner (a hand-over may have
+  // committed since the read above): otherwise it inserts NULL into batch_guards' NOT NULL column,
+  // which aborts the whole batch (one transaction), so nothing is deleted.
+  const stillOwner = db
+    .insert(batchGuards)
+    .select(sql`SELECT NULL AS must_hold WHERE NOT ${holdsRoleSql(teamId, userId, "owner")}`);
+  try {
+    await runBatch(db, [stillOwner, ...plan.statements]);
+  } catch (e) {
+    if (e instanceof Error && /NOT NULL constraint failed: batch_guards/i.test(`${e.message} ${String(e.cause ?? "")}`))
+      throw new AppError("conflict", "The team's ownership changed meanwhile; nothing was deleted.");
+    throw e;
+  }
   return () => runAfter(plan.after);
 }
 

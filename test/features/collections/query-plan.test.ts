@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { AppError } from "../../../src/errors";
 import { type Access, access } from "../../../src/features/collections/access";
-import { getQuery, listQuery, planList } from "../../../src/features/collections/reads";
+import { countQuery, getQuery, listQuery, planList } from "../../../src/features/collections/reads";
 import { type Collection, collections, findCollection } from "../../../src/features/collections/registry";
 import { prunableQuery } from "../../../src/features/collections/retention";
 import { collectionSchemas, operators } from "../../../src/features/collections/schemas";
@@ -254,7 +254,13 @@ describe("collections: every accepted list of every declared collection is index
       const user = await signup();
       const S = collectionSchemas(col);
       const table = `app_${col.name}`;
-      const checks: { what: string; index: string; sorts: boolean; query: ReturnType<typeof listQuery> }[] = [];
+      const checks: {
+        what: string;
+        index: string;
+        sorts: boolean;
+        query: ReturnType<typeof listQuery>;
+        count: ReturnType<typeof countQuery>;
+      }[] = [];
       let refused = 0;
       for (const acc of accessesOf(col, user.id)) {
         for (const sort of sortsOf(col)) {
@@ -278,7 +284,13 @@ describe("collections: every accepted list of every declared collection is index
                 const plan = planList(col, acc, opts);
                 // Over several of the caller's teams: their index ranges, then a sort of those rows only.
                 const sorts = acc.kind === "team" && !plan.served.some((t) => t.key === "teamId");
-                checks.push({ what, index: plan.index.name, sorts, query: listQuery(db, col, acc, opts) });
+                checks.push({
+                  what,
+                  index: plan.index.name,
+                  sorts,
+                  query: listQuery(db, col, acc, opts),
+                  count: countQuery(db, col, acc, opts),
+                });
               } catch (e) {
                 // Refused at request time (a filter that a list across all owners cannot serve from its index).
                 if (e instanceof AppError && e.code === "validation_failed") {
@@ -293,6 +305,18 @@ describe("collections: every accepted list of every declared collection is index
       }
       const explained = await plans(checks.map((c) => c.query));
       for (const [i, c] of checks.entries()) expectIndexedList(explained[i]!, table, c.index, c.what, c.sorts);
+      // `?count=true`: the same match through the same index, never the table itself.
+      const counted = await plans(checks.filter((c) => !c.what.endsWith("+cursor")).map((c) => c.count));
+      for (const [i, c] of checks.filter((c) => !c.what.endsWith("+cursor")).entries()) {
+        const lines = counted[i]!.split("\n").filter((l) => new RegExp(`\\b(SCAN|SEARCH) ${table}\\b`).test(l));
+        // Counting a whole table: SQLite counts its smallest index (the count opcode), whatever it was told.
+        const whole = c.what.includes(" all ") && c.what.includes("where={}");
+        for (const line of lines)
+          expect(line, `count of ${c.what}\n${counted[i]}`).toMatch(
+            whole ? /^SCAN \S+ USING COVERING INDEX/ : new RegExp(`INDEX ${c.index}\\b`),
+          );
+        expect(lines.length, c.what).toBeGreaterThan(0);
+      }
       console.log(
         `${col.name}: ${checks.length} accepted list shapes checked with EXPLAIN QUERY PLAN, ${refused} refused`,
       );

@@ -89,3 +89,36 @@ describe("account deletion and teams", () => {
     expect(await count("teams", "id", doomed.id)).toBe(0);
   });
 });
+
+describe("deleting a team while its ownership changes", () => {
+  it("a hand-over that commits between the owner check and the batch: nothing is deleted (409)", async () => {
+    const owner = await signup();
+    const { id } = await createTeam(owner);
+    const heir = await memberAs(owner, id, "admin");
+    // A D1 binding whose first batch is preceded by the hand-over (as if it committed just then).
+    const racing = new Proxy(env.DB, {
+      get(target, prop, receiver) {
+        if (prop === "batch")
+          return async (statements: D1PreparedStatement[]) => {
+            await target.batch([
+              target
+                .prepare("UPDATE team_members SET role = 'owner' WHERE team_id = ? AND user_id = ?")
+                .bind(id, heir.id),
+              target
+                .prepare("UPDATE team_members SET role = 'admin' WHERE team_id = ? AND user_id = ?")
+                .bind(id, owner.id),
+            ]);
+            return target.batch(statements);
+          };
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const { deleteTeam } = await import("../../../src/features/teams/service");
+    await expect(deleteTeam(lifecycle, env, createDb(racing), id, owner.id)).rejects.toMatchObject({
+      code: "conflict",
+    });
+    expect(await count("teams", "id", id)).toBe(1);
+    expect(await rolesInD1(id)).toEqual({ [owner.id]: "admin", [heir.id]: "owner" });
+  });
+});
