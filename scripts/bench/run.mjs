@@ -401,7 +401,12 @@ async function main() {
     // notification goes to that team's hub (which has nothing to do), as an owner record's does.
     await httpScenario("teamcreate", "create team record", async () => {
       const team = need(await call("POST", "/v1/teams", { token, body: { name: "Writes" } }), 201, "POST /v1/teams");
-      const body = { teamId: team.id, listId: "bench-list", text: "y".repeat(200) };
+      const list = need(
+        await call("POST", "/v1/collections/lists/records", { token, body: { teamId: team.id, title: "Bench" } }),
+        201,
+        "POST list",
+      );
+      const body = { teamId: team.id, listId: list.id, text: "y".repeat(200) };
       need(await call("POST", "/v1/collections/items/records", { token, body }), 201, "POST item");
       return {
         path: "/v1/collections/items/records",
@@ -650,10 +655,15 @@ async function hotPathScenarios(prefix, { token, email, password, auth, peers })
 
   await scenario("teamlist", "team list (one team, limit 20)", async () => {
     const team = need(await call("POST", "/v1/teams", { token, body: { name: "Bench" } }), 201, "POST /v1/teams");
+    const list = need(
+      await call("POST", "/v1/collections/lists/records", { token, body: { teamId: team.id, title: "Bench" } }),
+      201,
+      "POST list",
+    );
     await pool(40, 8, (i) =>
       call("POST", "/v1/collections/items/records", {
         token,
-        body: { teamId: team.id, listId: "bench-list", text: `item ${i}` },
+        body: { teamId: team.id, listId: list.id, text: `item ${i}` },
       }).then((r) => need(r, 201, "POST item")),
     );
     const q = `?where=${encodeURIComponent(JSON.stringify({ teamId: team.id }))}&limit=20`;

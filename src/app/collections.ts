@@ -31,6 +31,18 @@ export const posts = collection("posts", {
   rules: { create: "authenticated", read: "public", list: "public", update: "owner", delete: "owner" },
 });
 
+// Comments on posts: anyone reads a post's comments (`where: { postId }`, whoever wrote them);
+// deleting a post deletes its comments (their tombstones reach /changes and live subscribers). A
+// reply names the comment it answers; deleting that comment keeps the reply and clears the link.
+export const comments = collection("comments", {
+  fields: {
+    postId: field.ref("posts", { onDelete: "cascade" }),
+    replyTo: field.ref("comments", { onDelete: "setNull" }),
+    text: field.string({ min: 1, max: 2000 }),
+  },
+  rules: { create: "authenticated", read: "public", list: "public", update: "owner", delete: "owner" },
+});
+
 // A shared shopping list: each list and item belongs to a team (`teamId`, required on create). Any
 // member reads; members and up (not viewers) add and edit; an item's author or an admin deletes.
 const shoppingRules = {
@@ -50,11 +62,12 @@ export const lists = collection("lists", {
 export const items = collection("items", {
   scope: "team",
   fields: {
-    listId: field.string({ min: 1, max: 64 }),
+    // A list the caller can read (checked on every write). A list that still has items cannot be
+    // deleted (409): the app deletes or moves them first. Deleting the team deletes both.
+    listId: field.ref("lists", { onDelete: "restrict" }),
     text: field.string({ min: 1, max: 500 }),
     done: field.boolean({ default: false }),
   },
+  // "The items of this list": the reference's own index, (listId, createdAt, id).
   rules: shoppingRules,
-  // "The items of this list": one index range per list, in the caller's teams.
-  indexes: [["teamId", "listId", "createdAt"]],
 });

@@ -24,6 +24,7 @@ import { handleQueue, type Job } from "../../src/jobs";
 import { app } from "../../src/router";
 import { makePng } from "../features/files/image-fixtures";
 import { call, countingEnv, resetCounts, upload } from "../features/files/image-helpers";
+import { listIn } from "../features/teams/helpers";
 import { api, freshIp, serviceKey, signup, type TestUser } from "../helpers/api";
 import { countingD1, type D1Counter } from "./counting-d1";
 
@@ -251,7 +252,7 @@ describe("query budget: collections (notes)", () => {
     const teamId = team.body.id as string;
     const created = await measure("/v1/collections/items/records", {
       token: user.accessToken,
-      body: { teamId, listId: "l", text: "milk" },
+      body: { teamId, listId: await listIn(teamId), text: "milk" },
     });
     expect(created.status).toBe(201);
     expectBudget(created, 1, "create team record");

@@ -69,6 +69,7 @@ const posts: string[] = [];
 let team = "";
 const lists: string[] = [];
 const items: string[] = [];
+const comments: string[] = [];
 
 const ok = async (path: string, opts: Parameters<typeof api>[1]) => {
   const res = await api(path, opts);
@@ -95,6 +96,9 @@ const newItem = async (u: TestUser) =>
       body: { teamId: team, listId: lists[0] ?? "l", text: "deep" },
     })
   ).body.id as string;
+const newComment = async (u: TestUser) =>
+  (await ok("/v1/collections/comments/records", { token: u.accessToken, body: { postId: posts[0], text: "deep" } }))
+    .body.id as string;
 const newPost = async (u: TestUser) =>
   (await ok("/v1/collections/posts/records", { token: u.accessToken, body: { text: "fixture" } })).body.id as string;
 const newUpload = async (u: TestUser, length: number) => {
@@ -134,6 +138,7 @@ beforeAll(async () => {
   team = (await ok("/v1/teams", { token: a.accessToken, body: { name: "deep" } })).body.id;
   lists.push(await newList(a), await newList(a));
   items.push(await newItem(a), await newItem(a));
+  comments.push(await newComment(a), await newComment(a));
 });
 
 /** Who calls a route: the fixture owner, the service key (admin routes), or a new account per case. */
@@ -190,6 +195,7 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     post: posts[pick % posts.length]!,
     list: lists[pick % lists.length]!,
     item: items[pick % items.length]!,
+    comment: comments[pick % comments.length]!,
     team,
     seq: 1,
     id: "",
@@ -234,6 +240,7 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     ["posts", posts, newPost],
     ["lists", lists, newList],
     ["items", items, newItem],
+    ["comments", comments, newComment],
   ] as const) {
     if (r.path === `/v1/collections/${c}/records/{id}`)
       values.id = r.method === "DELETE" ? await make(a) : list[pick % list.length]!;
@@ -301,6 +308,9 @@ function hintsFor(r: Route): Hints {
     nonce: fc.constant("fuzz-nonce"),
     currentPassword: ph("password"),
     teamId: ph("team"),
+    listId: ph("list"),
+    postId: ph("post"),
+    replyTo: fc.constant(null),
   };
   if (r.path === "/v1/auth/login" || r.path === "/v1/auth/password-reset") {
     h.email = ph("email");
@@ -325,19 +335,31 @@ function batchOps(): fc.Arbitrary<unknown[]> {
     const { [key]: _, ...properties } = s.properties ?? {};
     return { ...s, properties };
   };
-  const one = fc.constantFrom("notes", "posts", "lists", "items").chain((c) =>
+  // Team-scoped records name the fixture team; references name fixture records.
+  const ctx = {
+    root: doc,
+    hints: {
+      teamId: fc.constant("@@team@@"),
+      listId: fc.constant("@@list@@"),
+      postId: fc.constant("@@post@@"),
+      replyTo: fc.constant(null),
+    },
+  };
+  const one = fc.constantFrom("notes", "posts", "lists", "items", "comments").chain((c) =>
     fc.oneof(
-      // A team-scoped create names the fixture team.
-      validArb(without(schemaOf(c, "post"), "id"), { root: doc, hints: { teamId: fc.constant("@@team@@") } }).map(
-        (data) => ({ op: "create", collection: c, data }),
-      ),
-      validArb(schemaOf(c, "patch")).map((data) => ({
+      validArb(without(schemaOf(c, "post"), "id"), ctx).map((data) => ({ op: "create", collection: c, data })),
+      validArb(schemaOf(c, "patch"), ctx).map((data) => ({
         op: "update",
         collection: c,
         id: `@@${c.slice(0, -1)}@@`,
         data,
       })),
-      validArb(schemaOf(c, "put")).map((data) => ({ op: "replace", collection: c, id: `@@${c.slice(0, -1)}@@`, data })),
+      validArb(schemaOf(c, "put"), ctx).map((data) => ({
+        op: "replace",
+        collection: c,
+        id: `@@${c.slice(0, -1)}@@`,
+        data,
+      })),
     ),
   );
   return fc.array(one, { minLength: 1, maxLength: 3 });

@@ -26,6 +26,7 @@ import { fromUser, userExistsSql } from "../auth";
 import { RANK } from "../teams";
 import { access, leastRank, type RecordRow, recordFilter, teamAdmits, visible } from "./access";
 import { type Change, changeOf } from "./live";
+import { onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
 import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
 import {
@@ -184,7 +185,12 @@ function writeWhere(o: Planned, p: Principal): SQL {
 interface Built {
   statements: BatchItem<"sqlite">[];
   /** Reads an operation's result and change out of the batch results. */
-  results: ((r: unknown[]) => { item: BatchItemResult; change: Omit<Change, "collection"> | null })[];
+  results: ((r: unknown[]) => {
+    item: BatchItemResult;
+    change: Omit<Change, "collection"> | null;
+    /** Records a delete cascaded to or nulled. */
+    cascaded?: Change[];
+  })[];
 }
 
 function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): Built {
@@ -220,6 +226,9 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
       };
       // Into a team: the caller must hold the role the create rule needs (the service key: the team exists).
       if (teamId !== null) push(guard(db, not(teamAdmits(access(o.col, "create", p), teamId))));
+      // References: records the caller may read (made earlier in this batch included).
+      const refs = referencesReadable(o.col, p, o.values);
+      if (refs) push(guard(db, not(refs)));
       if (!o.named) {
         const ins = push(db.insert(t).values(row).returning());
         const log = push(db.insert(recordChanges).values(change).returning({ seq: recordChanges.seq }));
@@ -271,16 +280,31 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
     }
     const where = writeWhere(o, p);
     push(guard(db, not(exists(db.select({ one }).from(t).where(where)))));
+    if (o.op !== "delete") {
+      const refs = referencesReadable(o.col, p, o.values);
+      if (refs) push(guard(db, not(refs)));
+    }
+    // A delete: the records that reference this one first (cascade, null, or a restrict guard).
+    const cascade =
+      o.op === "delete"
+        ? onDeletePlan(db, o.col.name, sql`(SELECT ${t.id} FROM ${t} WHERE ${where})`, now, logChange)
+        : null;
+    const cascadeAt = statements.length;
+    for (const c of cascade?.statements ?? []) push(c);
     const [drop, insert] = logChange(db, o.col, where, now, o.op === "delete");
     push(drop);
     const log = push(insert);
     if (o.op === "delete") {
       const del = push(db.delete(t).where(where).returning());
       audited(o);
-      results.push((r) => ({
-        item: { id: o.id, deleted: true },
-        change: { ...changeOf((r[del] as RecordRow[])[0]!), seq: seqAt(r, log)! },
-      }));
+      results.push((r) => {
+        const seq = seqAt(r, log)!;
+        return {
+          item: { id: o.id, deleted: true },
+          change: { ...changeOf((r[del] as RecordRow[])[0]!), seq },
+          cascaded: cascade!.changes(r, cascadeAt, seq),
+        };
+      });
     } else {
       const upd = push(
         db
@@ -353,6 +377,17 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
     for (const r of got[2 + 2 * i] as RecordRow[]) rows.set(keyOf(g.col, r.id), r);
     for (const r of got[3 + 2 * i] as { id: string }[]) logged.add(keyOf(g.col, r.id));
   });
+  /** An operation's references that D1 cannot vouch for (records made earlier in the batch do not count). */
+  const refsRefusal = (o: Planned) => {
+    const pending = Object.fromEntries(
+      Object.entries(o.values).filter(([key, id]) => {
+        const target = o.col.fields[key]?.ref?.target;
+        const made = target && target !== "users" ? rows.get(keyOf(findCollection(target)!, String(id))) : undefined;
+        return !made;
+      }),
+    );
+    return referenceRefusal(db, o.col, p, pending, (key) => `operations.${o.index}.data.${key}`);
+  };
   /** A row with the caller's role in its team (team-scoped collections), as `visible` takes it. */
   const withRole = (row: RecordRow) => ({ ...row, role: roles.get(String(row.teamId)) ?? null });
 
@@ -373,6 +408,8 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
             at(o.index, "forbidden"),
           );
       }
+      const refused = await refsRefusal(o);
+      if (refused) return refused;
       if (!o.named) continue;
       if (row) {
         if (row.ownerId === ownerId && sameFields(o.col, row, o.values)) continue;
@@ -412,8 +449,15 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
         at(o.index, `at version ${row.version}`),
       );
     }
-    if (o.op === "delete") rows.set(k, null);
-    else rows.set(k, { ...row, ...o.values, version: row.version + 1 });
+    if (o.op === "delete") {
+      const restricted = await restrictRefusal(db, o.col, o.id, `operations.${o.index}`);
+      if (restricted) return restricted;
+      rows.set(k, null);
+    } else {
+      const refused = await refsRefusal(o);
+      if (refused) return refused;
+      rows.set(k, { ...row, ...o.values, version: row.version + 1 });
+    }
   }
   return null;
 }
@@ -435,7 +479,10 @@ export async function applyBatch(w: Writer, p: Principal, ops: BatchOperation[])
       const r = await runBatch(db, built.statements);
       const out = built.results.map((read) => read(r));
       afterCommit(w, {
-        changes: out.flatMap((x, i): Change[] => (x.change ? [{ collection: planned[i]!.col, ...x.change }] : [])),
+        changes: out.flatMap((x, i): Change[] => [
+          ...(x.change ? [{ collection: planned[i]!.col, ...x.change }] : []),
+          ...(x.cascaded ?? []),
+        ]),
       });
       return out.map((x) => x.item);
     } catch (e) {

@@ -35,7 +35,16 @@ const TEAM_RULES: readonly Rule[] = ["team:viewer", "team:member", "team:admin",
 /** The rules of a spec, as a list. */
 export const rulesOf = (spec: RuleSpec): readonly Rule[] => (typeof spec === "string" ? [spec] : spec);
 
-type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArray";
+type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArray" | "ref";
+
+/** What deleting a referenced record does to the records that reference it. */
+export type OnDelete = "cascade" | "setNull" | "restrict";
+
+/** A reference field's target: a declared collection's name, or `users`. */
+export interface Reference {
+  readonly target: string;
+  readonly onDelete: OnDelete;
+}
 
 /** One declared field: its stored column, the schema of one value, and its default. */
 export interface Field<T = unknown> {
@@ -49,6 +58,8 @@ export interface Field<T = unknown> {
   readonly default: T | undefined;
   /** Schema of one value (accepts null when the field is nullable). */
   readonly schema: v.GenericSchema<T>;
+  /** A reference field (`field.ref`): the record it points at. */
+  readonly ref?: Reference | undefined;
   /** The drizzle column, stored under `dbName`. */
   column(dbName: string): SQLiteColumnBuilderBase;
 }
@@ -167,6 +178,22 @@ export const field = {
       },
       { sortable: o.sortable },
     );
+  },
+  /**
+   * The id of a record of collection `target` (or of a user: `"users"`). On create and update the
+   * record must exist and be readable by the caller; deleting it applies `onDelete` (default
+   * `restrict`: refused with 409 while referenced) in the same D1 batch. Indexed: lists may filter on
+   * it across owners (`where: { postId }`). `setNull` makes the field nullable.
+   */
+  ref<N extends boolean | undefined = undefined>(
+    target: string,
+    o: { onDelete?: OnDelete; nullable?: N } = {},
+  ): Field<Nullable<string, N>> {
+    const onDelete = o.onDelete ?? "restrict";
+    const nullable = o.nullable === true || onDelete === "setNull";
+    const schema = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+    const f = make("ref", nullable, schema, undefined, (n) => (nullable ? text(n) : text(n).notNull()));
+    return { ...f, ref: { target, onDelete } } as Field<Nullable<string, N>>;
   },
   /**
    * Up to `maxItems` strings of up to `itemMax` characters, stored as a JSON text column. Arrays
@@ -315,6 +342,10 @@ export function collection(
     addIndex(`${tableName}_${short[f] ?? snake(f)}_idx`, [f]);
   }
   if (scope === "team") addIndex(`${tableName}_owner_created_idx`, ["ownerId", "createdAt"]);
+  // A reference: its records' children, in every sort order (`where: { postId }`, across owners).
+  for (const [key, f] of Object.entries(fields))
+    if (f.ref)
+      for (const sf of sortable) addIndex(`${tableName}_${snake(key)}_${short[sf] ?? snake(sf)}_idx`, [key, sf]);
   for (const keys of spec.indexes ?? []) {
     for (const k of keys)
       if (!known.has(k) || k === "id") throw new Error(`collection "${name}": index on unknown field "${k}"`);

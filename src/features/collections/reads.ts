@@ -159,8 +159,9 @@ export interface ListPlan {
   residual: Term[];
 }
 
-/** Fields whose one value bounds a walk to one owner's or one team's records. */
-const bounded = (key: string | undefined) => key === "ownerId" || key === "teamId";
+/** Fields whose one value bounds a walk to one owner's, one team's or one referenced record's records. */
+const bounded = (col: Collection, key: string | undefined) =>
+  key === "ownerId" || key === "teamId" || (key !== undefined && col.fields[key]?.ref !== undefined);
 
 /**
  * Picks the index a list walks: among the indexes ending with the sort field, the one whose
@@ -179,7 +180,8 @@ export function planList(col: Collection, acc: Access, o: Pick<ListOptions, "whe
   const candidates = col.indexes
     .filter((ix) => ix.columns.at(-2) === key && ix.columns.slice(0, -2).every((k) => equal.has(k)))
     .sort(
-      (a, b) => Number(bounded(b.columns[0])) - Number(bounded(a.columns[0])) || b.columns.length - a.columns.length,
+      (a, b) =>
+        Number(bounded(col, b.columns[0])) - Number(bounded(col, a.columns[0])) || b.columns.length - a.columns.length,
     );
   const index = candidates[0];
   if (!index)
@@ -203,7 +205,7 @@ export function planList(col: Collection, acc: Access, o: Pick<ListOptions, "whe
   const narrowed =
     acc.kind === "own" ||
     (acc.kind === "team" && leading.has("teamId")) ||
-    served.some((x) => bounded(x.key) && x.operand !== null && leading.has(x.key));
+    served.some((x) => bounded(col, x.key) && x.operand !== null && leading.has(x.key));
   if (!narrowed && residual.length) {
     const usable = new Set(
       col.indexes.filter((ix) => ix.columns.at(-2) === key).flatMap((ix) => ix.columns.slice(0, -2)),

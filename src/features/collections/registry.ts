@@ -13,5 +13,22 @@ export const collections: readonly Collection[] = Object.values(appCollections)
 
 const byName = new Map(collections.map((c) => [c.name, c]));
 if (byName.size !== collections.length) throw new Error("two collections share a name");
+for (const c of collections)
+  for (const [key, f] of Object.entries(c.fields)) {
+    if (!f.ref) continue;
+    if (f.ref.target !== "users" && !byName.has(f.ref.target))
+      throw new Error(`collection "${c.name}": field "${key}" references "${f.ref.target}", which is not declared`);
+    // An account's deletion cannot be refused (app stores require it).
+    if (f.ref.target === "users" && f.ref.onDelete === "restrict")
+      throw new Error(`collection "${c.name}": field "${key}" references users: use onDelete "cascade" or "setNull"`);
+  }
+
+/** Every reference to collection `target` (or `users`): the referencing collection, field and rule. */
+export const referencesTo = (target: string) =>
+  collections.flatMap((c) =>
+    Object.entries(c.fields).flatMap(([key, f]) =>
+      f.ref?.target === target ? [{ col: c, key, onDelete: f.ref.onDelete }] : [],
+    ),
+  );
 
 export const findCollection = (name: string): Collection | undefined => byName.get(name);

@@ -41,6 +41,7 @@ function operatorSchemas(
   switch (kind) {
     case "boolean":
     case "ownerId":
+    case "ref":
       return eq;
     case "stringArray":
       return contains;
@@ -108,7 +109,7 @@ function filterableFields(col: Collection): Map<string, Filterable> {
   if (col.scope === "team") m.set(TEAM_FIELD, { kind: "ownerId", value: TeamId, searchable: false });
   for (const [k, f] of Object.entries(col.fields)) {
     const scalar: v.GenericSchema<unknown, Scalar> =
-      f.kind === "string"
+      f.kind === "string" || f.kind === "ref"
         ? v.pipe(v.string(), v.maxLength(limits.collectionsFilterValueMax))
         : f.kind === "boolean"
           ? v.boolean()

@@ -2,13 +2,16 @@
  * Team-scoped collections' part of a team's life: a deleted team's records and change log go in
  * its batch, and the live-data hubs follow memberships (a member who leaves is cut off at once).
  */
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { TeamRole } from "../../db/schema";
 import { recordChanges } from "../../db/schema/collections";
+import { nowIso } from "../../lib/ids";
 import type { MembershipHook, TeamDeletionHook } from "../../lifecycle";
 import { teamColumn } from "./access";
 import { type HubKey, hubStub, liveScope } from "./live";
+import { onDeletePlan } from "./references";
 import { collections } from "./registry";
+import { logChange } from "./writes";
 
 const teamCollections = () => collections.filter((c) => c.scope === "team");
 
@@ -53,10 +56,19 @@ export const deleteTeamRecords: TeamDeletionHook = async ({ env, db, teamId }) =
   if (cols.length === 0) return {};
   const rc = recordChanges;
   return {
-    statements: cols.flatMap((col) => [
-      db.delete(rc).where(and(eq(rc.collection, col.name), eq(rc.teamId, teamId))),
-      db.delete(col.table).where(eq(teamColumn(col)!, teamId)),
-    ]),
+    statements: cols.flatMap((col) => {
+      const ofTeam = eq(teamColumn(col)!, teamId);
+      const t = col.table;
+      // Records elsewhere that reference the team's: their onDelete (`restrict` as a cascade).
+      const refs = onDeletePlan(db, col.name, sql`(SELECT ${t.id} FROM ${t} WHERE ${ofTeam})`, nowIso(), logChange, {
+        force: true,
+      });
+      return [
+        ...refs.statements,
+        db.delete(rc).where(and(eq(rc.collection, col.name), eq(rc.teamId, teamId))),
+        db.delete(t).where(ofTeam),
+      ];
+    }),
     after: () => teamHubsChanged(env, teamId, null, null),
   };
 };

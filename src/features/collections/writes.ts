@@ -28,6 +28,7 @@ import {
 } from "./access";
 import { TEAM_FIELD } from "./define";
 import { type Change, changeOf, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
+import { isRestricted, onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
 import { type Collection, collections } from "./registry";
 
 /**
@@ -89,6 +90,8 @@ export interface Deleted {
   /** The record as it was. */
   gone: RecordRow;
   seq: number;
+  /** The records its deletion cascaded to or nulled (their changes noted at `seq`). */
+  cascaded: Change[];
 }
 
 /**
@@ -212,6 +215,8 @@ export async function commitCreate(
   const ownerLives = and(
     p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined,
     teamId === null ? undefined : teamAdmits(acc, teamId),
+    // Every reference points at a record the caller may read.
+    referencesReadable(col, p, body),
   );
   // After the change-log row: recorded only when the record was written.
   const audited = audit ? [audit({ action: "record.create", target: `${col.name}:${id}` }, WROTE)] : [];
@@ -229,7 +234,7 @@ export async function commitCreate(
       ...audited,
     ]);
     const rec = (inserted as RecordRow[])[0];
-    if (!rec) return explainCreateMiss(db, col, acc, teamId);
+    if (!rec) return explainCreateMiss(db, col, p, acc, teamId, body);
     return { record: rec, created: true, seq: (logged as { seq: number }[])[0]!.seq };
   }
 
@@ -267,6 +272,10 @@ export async function commitCreate(
   if (seq !== undefined && rec) return { record: rec, created: true, seq };
   // Not a member (any more), or the team is gone: that, before anything about the id.
   if (teamId !== null) await explainTeamMiss(db, acc, teamId);
+  if (!rec) {
+    const refused = await referenceRefusal(db, col, p, body);
+    if (refused) throw refused;
+  }
   // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
   if (rec && p && rec.ownerId === ownerId && sameFields(col, rec, body))
     return { record: rec, created: false, seq: null };
@@ -292,19 +301,35 @@ async function explainTeamMiss(db: Database, acc: Access, teamId: string): Promi
     throw new AppError("forbidden", "Your role in this team does not allow creating this record.");
 }
 
-/** Why a create without a client id wrote nothing: the team (see `explainTeamMiss`), else the account is gone. */
-async function explainCreateMiss(db: Database, col: Collection, acc: Access, teamId: string | null): Promise<never> {
+/**
+ * Why a create without a client id wrote nothing: the team (see `explainTeamMiss`), a reference to a
+ * record the caller cannot read (400), else the account is gone.
+ */
+async function explainCreateMiss(
+  db: Database,
+  col: Collection,
+  p: Principal | null,
+  acc: Access,
+  teamId: string | null,
+  body: Record<string, unknown>,
+): Promise<never> {
   if (teamId !== null) await explainTeamMiss(db, acc, teamId);
+  const refused = await referenceRefusal(db, col, p, body);
+  if (refused) throw refused;
   throw new AppError("unauthorized", `This account no longer exists (nothing was written to ${col.name}).`);
 }
 
-/** Why a conditional write matched no row: 404 unreadable or gone, 403 readable but not writable, else 412. */
+/**
+ * Why a conditional write matched no row: 404 unreadable or gone, 403 readable but not writable, 400 a
+ * reference the caller cannot read (an update's `values`), else 412.
+ */
 async function explainMiss(
   db: Database,
   col: Collection,
   p: Principal | null,
   id: string,
   write: Access,
+  values: Record<string, unknown> = {},
 ): Promise<never> {
   const t = col.table;
   const team = teamColumn(col);
@@ -320,6 +345,8 @@ async function explainMiss(
     .get();
   if (!current || !visible(access(col, "read", p), current)) throw notFound(col);
   if (!visible(write, current)) throw new AppError("forbidden", `You may not change this ${col.name} record.`);
+  const refused = await referenceRefusal(db, col, p, values);
+  if (refused) throw refused;
   throw new AppError(
     "version_conflict",
     `The record is at version ${String(current.version)}; fetch it again and retry.`,
@@ -346,7 +373,12 @@ export async function commitUpdate(
   const acc = access(col, ["read", "update"], p);
   if (acc.kind !== "denied") {
     const now = nowIso();
-    const where = and(eq(t.id, id), recordFilter(col, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
+    const where = and(
+      eq(t.id, id),
+      recordFilter(col, acc),
+      ifMatch ? inArray(t.version, ifMatch) : undefined,
+      referencesReadable(col, p, values),
+    )!;
     const [, logged, updated] = await runBatch(db, [
       ...logChange(db, col, where, now, false),
       db
@@ -366,7 +398,7 @@ export async function commitUpdate(
     const row = (updated as RecordRow[])[0];
     if (row) return { record: row, seq: (logged as { seq: number }[])[0]!.seq };
   }
-  return explainMiss(db, col, p, id, acc);
+  return explainMiss(db, col, p, id, acc, values);
 }
 
 /** Deletes a record, leaving a tombstone in the change log for sync. */
@@ -382,13 +414,21 @@ export async function commitDelete(
   const acc = access(col, ["read", "delete"], p);
   if (acc.kind !== "denied") {
     const where = and(eq(t.id, id), recordFilter(col, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
-    const [, logged, deleted] = await runBatch(db, [
-      ...logChange(db, col, where, nowIso(), true),
+    const now = nowIso();
+    // The records that reference this one: cascaded, nulled or refusing (restrict), first.
+    const cascade = onDeletePlan(db, col.name, sql`(SELECT ${t.id} FROM ${t} WHERE ${where})`, now, logChange);
+    const results = await runBatch(db, [
+      ...cascade.statements,
+      ...logChange(db, col, where, now, true),
       db.delete(t).where(where).returning(),
       ...(audit ? [audit({ action: "record.delete", target: `${col.name}:${id}` }, WROTE)] : []),
-    ]);
-    const gone = (deleted as RecordRow[])[0];
-    if (gone) return { gone, seq: (logged as { seq: number }[])[0]!.seq };
+    ]).catch(async (e: unknown) => {
+      throw (isRestricted(e) && (await restrictRefusal(db, col, id))) || e;
+    });
+    const n = cascade.statements.length;
+    const gone = (results[n + 2] as RecordRow[])[0];
+    const seq = (results[n + 1] as { seq: number }[])[0]?.seq;
+    if (gone && seq !== undefined) return { gone, seq, cascaded: cascade.changes(results, 0, seq) };
   }
   return explainMiss(db, col, p, id, acc);
 }
@@ -430,7 +470,7 @@ export async function deleteRecord(
   ifMatch: number[] | null,
 ): Promise<Deleted> {
   const r = await commitDelete(w.db, col, p, id, ifMatch, w.audit);
-  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.gone), seq: r.seq }] });
+  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.gone), seq: r.seq }, ...r.cascaded] });
   return r;
 }
 
@@ -443,19 +483,28 @@ export async function deleteRecord(
 export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
   const now = nowIso();
   return {
-    statements: collections.flatMap((col): BatchItem<"sqlite">[] => {
-      const t = col.table;
-      const mine = eq(t.ownerId, userId);
-      if (col.scope === "team")
-        return [
-          ...logChange(db, col, mine, now, false, false),
-          db
-            .update(t)
-            .set({ ownerId: null, updatedAt: now, version: sql`${t.version} + 1` })
-            .where(mine),
-        ];
-      return [...logChange(db, col, mine, now, true, false), db.delete(t).where(mine)];
-    }),
+    statements: [
+      // Records that reference the account itself (`field.ref("users")`): cascaded or nulled.
+      ...onDeletePlan(db, "users", sql`(SELECT ${userId})`, now, logChange, { force: true }).statements,
+      ...collections.flatMap((col): BatchItem<"sqlite">[] => {
+        const t = col.table;
+        const mine = eq(t.ownerId, userId);
+        if (col.scope === "team")
+          return [
+            ...logChange(db, col, mine, now, false, false),
+            db
+              .update(t)
+              .set({ ownerId: null, updatedAt: now, version: sql`${t.version} + 1` })
+              .where(mine),
+          ];
+        // Other records that reference the account's: their onDelete, `restrict` included as a
+        // cascade (an account's deletion cannot be refused).
+        const refs = onDeletePlan(db, col.name, sql`(SELECT ${t.id} FROM ${t} WHERE ${mine})`, now, logChange, {
+          force: true,
+        });
+        return [...refs.statements, ...logChange(db, col, mine, now, true, false), db.delete(t).where(mine)];
+      }),
+    ],
     // Subscribers of collections listed across owners get the tombstones; the user's own
     // subscription sockets close (4401: every session ended). Team hubs hear of it from the teams
     // feature (the account left each team): they close its sockets there and read the log again.

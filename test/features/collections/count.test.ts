@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { api, expectProblem, serviceKey, signup } from "../../helpers/api";
-import { createTeam, memberAs } from "../teams/helpers";
+import { createTeam, listIn, memberAs } from "../teams/helpers";
 import { createNote, list } from "./helpers";
 
 /** Pages through a list and returns every id and the `total` of each page. */
@@ -50,7 +50,7 @@ describe("?count=true", () => {
       for (let i = 0; i < n; i++) {
         const res = await api("/v1/collections/items/records", {
           token: owner.accessToken,
-          body: { teamId, listId: "l", text: `t${i}` },
+          body: { teamId, listId: await listIn(teamId), text: `t${i}` },
         });
         expect(res.status).toBe(201);
       }

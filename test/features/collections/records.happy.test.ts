@@ -310,6 +310,10 @@ describe("collections: records, happy paths", () => {
         .filter((k) => k.startsWith("/v1/collections/"))
         .sort(),
     ).toEqual([
+      "/v1/collections/comments/changes",
+      "/v1/collections/comments/records",
+      "/v1/collections/comments/records/{id}",
+      "/v1/collections/comments/subscribe",
       "/v1/collections/items/changes",
       "/v1/collections/items/records",
       "/v1/collections/items/records/{id}",

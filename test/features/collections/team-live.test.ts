@@ -6,13 +6,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { api, expectProblem, signup, type TestUser } from "../../helpers/api";
-import { createTeam, invite, join, memberAs, verifyEmail } from "../teams/helpers";
+import { createTeam, invite, join, listIn, memberAs, verifyEmail } from "../teams/helpers";
 import { expectCursorOrder, refusedSubscribe, subscribe } from "./live-helpers";
 
 const ITEMS = "/v1/collections/items/records";
 
 async function addItem(user: TestUser, teamId: string, text: string) {
-  const res = await api(ITEMS, { token: user.accessToken, body: { teamId, listId: "l", text } });
+  const res = await api(ITEMS, { token: user.accessToken, body: { teamId, listId: await listIn(teamId), text } });
   expect(res.status, res.text).toBe(201);
   return res.body as { id: string; teamId: string; version: number };
 }

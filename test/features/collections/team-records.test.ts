@@ -7,14 +7,16 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
-import { ACTORS, type Actor, createTeam, memberAs, teamWithActors } from "../teams/helpers";
+import { ACTORS, type Actor, createTeam, listIn, memberAs, teamWithActors } from "../teams/helpers";
 
 type Team = Awaited<ReturnType<typeof teamWithActors>>;
 
 const ITEMS = "/v1/collections/items";
 
 async function createItem(token: string, teamId: string, text = "milk", extra: Record<string, unknown> = {}) {
-  return api(`${ITEMS}/records`, { token, body: { teamId, listId: "list-1", text, ...extra } });
+  // A team that does not exist has no list: any id stands in.
+  if (teamId === "no-such-team") return api(`${ITEMS}/records`, { token, body: { teamId, listId: "x", text } });
+  return api(`${ITEMS}/records`, { token, body: { teamId, listId: await listIn(teamId), text, ...extra } });
 }
 
 async function itemBy(token: string, teamId: string, text = "milk") {
@@ -197,10 +199,11 @@ describe("team-scoped records: lists over the caller's teams", () => {
   });
 
   it("a batch writes into a team under the same rules, all or nothing", async () => {
+    const listId = await listIn(t.team.id);
     const ops = (teamId: string) => ({
       operations: [
-        { op: "create", collection: "items", data: { teamId, listId: "l", text: "batched 1" } },
-        { op: "create", collection: "items", data: { teamId, listId: "l", text: "batched 2" } },
+        { op: "create", collection: "items", data: { teamId, listId, text: "batched 1" } },
+        { op: "create", collection: "items", data: { teamId, listId, text: "batched 2" } },
       ],
     });
     const ok = await api("/v1/batch", { token: t.users.member.accessToken, body: ops(t.team.id) });

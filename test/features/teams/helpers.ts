@@ -77,3 +77,14 @@ export async function teamWithActors() {
   const tokenOf = (a: Actor) => (a === "service" ? serviceKey() : users[a].accessToken);
   return { owner, team, users, tokenOf };
 }
+
+/** A shopping list (`lists`) in `teamId`, made by the service key once per team: what `items` reference. */
+const teamLists = new Map<string, string>();
+export async function listIn(teamId: string): Promise<string> {
+  const known = teamLists.get(teamId);
+  if (known) return known;
+  const res = await api("/v1/collections/lists/records", { token: serviceKey(), body: { teamId, title: "Groceries" } });
+  expect(res.status, res.text).toBe(201);
+  teamLists.set(teamId, res.body.id);
+  return res.body.id as string;
+}
