@@ -18,6 +18,18 @@ export async function checks(): Promise<void> {
   );
   void [title, version];
 
+  // References: expand is typed from the referenced collection (null when unreadable).
+  const comments = client.collection("comments");
+  const page = await comments.list({ where: { postId: "p" }, expand: ["postId", "replyTo"] });
+  const postText: string | undefined = page.items[0]?.expand.postId?.text;
+  const one = await comments.expanded("c", ["postId"]);
+  const postVersion: number | undefined = one.expand.postId?.version;
+  void [postText, postVersion];
+  // @ts-expect-error only reference fields expand
+  await comments.list({ expand: ["text"] });
+  // @ts-expect-error a field that was not expanded is not there
+  void one.expand.replyTo;
+
   // @ts-expect-error an unknown collection
   client.collection("nope");
   // @ts-expect-error title is required

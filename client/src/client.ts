@@ -12,7 +12,15 @@ import { type KeyValueStorage, memoryStorage, readJson, writeJson } from "./stor
 import { type LocalStore, memoryStore } from "./store.js";
 import { type Conflict, type PendingWrite, type Resolution, Sync } from "./sync.js";
 import { Teams } from "./teams.js";
-import type { CollectionMap, Device, DeviceRegistration, UntypedCollections, User } from "./types.js";
+import type {
+  CollectionMap,
+  Device,
+  DeviceRegistration,
+  References,
+  RefsOf,
+  UntypedCollections,
+  User,
+} from "./types.js";
 import { noop } from "./util.js";
 
 export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
@@ -58,7 +66,7 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
   private readonly sync: Sync;
   private readonly http: Http;
   private readonly openRooms = new Map<string, Room>();
-  private readonly cols = new Map<string, Collection<C[string]["fields"], C[string]["create"]>>();
+  private readonly cols = new Map<string, Collection<C[string]["fields"], C[string]["create"], References>>();
   private active = true;
   private online = true;
   private device: (DeviceRegistration & { id?: string; userId?: string }) | null = null;
@@ -127,13 +135,13 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
   }
 
   /** A collection; with generated types, its records, filters and sorts are typed. */
-  collection<K extends keyof C & string>(name: K): Collection<C[K]["fields"], C[K]["create"]> {
+  collection<K extends keyof C & string>(name: K): Collection<C[K]["fields"], C[K]["create"], RefsOf<C[K]>> {
     let col = this.cols.get(name);
     if (!col) {
       col = new Collection(this.core, this.sync, name);
       this.cols.set(name, col);
     }
-    return col as Collection<C[K]["fields"], C[K]["create"]>;
+    return col as unknown as Collection<C[K]["fields"], C[K]["create"], RefsOf<C[K]>>;
   }
 
   /** A chat room (one object per id); `connect()` opens its socket. */

@@ -4,7 +4,7 @@ import { OutpostError } from "./errors.js";
 import { type Pages, pages } from "./pages.js";
 import { matches, type StoredRecord, sortRecords } from "./store.js";
 import type { Snapshot, Sync } from "./sync.js";
-import type { Fields, Page, Query, RecordOf, WatchQuery, Writable } from "./types.js";
+import type { Expanded, Fields, Page, Query, RecordOf, References, WatchQuery, Writable } from "./types.js";
 import { uuid } from "./util.js";
 
 export interface WriteOptions {
@@ -12,7 +12,7 @@ export interface WriteOptions {
   ifMatch?: number;
 }
 
-export class Collection<F extends Fields, C extends Fields = Partial<F>> {
+export class Collection<F extends Fields, C extends Fields = Partial<F>, R extends References = References> {
   constructor(
     private readonly c: Core,
     private readonly s: Sync,
@@ -77,17 +77,35 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>> {
     return rec as RecordOf<F>;
   }
 
-  /** The server's records matching `where` (online): `await` → the first page, `for await` → every page, `.all()`. */
-  list(q: Query<F> & { cursor?: string; count?: boolean } = {}): Pages<RecordOf<F>> {
+  /**
+   * The server's records matching `where` (online): `await` → the first page, `for await` → every page, `.all()`.
+   * `count`: each page carries `total`; `expand`: reference fields whose records each item carries under `expand`
+   * (typed from the generated references; null when missing or not readable).
+   */
+  list(q?: Query<F> & { cursor?: string; count?: boolean }): Pages<RecordOf<F>>;
+  list<K extends keyof R & string>(
+    q: Query<F> & { cursor?: string; count?: boolean; expand: K[] },
+  ): Pages<Expanded<F, R, K>>;
+  list(q: Query<F> & { cursor?: string; count?: boolean; expand?: string[] } = {}): Pages<RecordOf<F>> {
     const path = `/v1/collections/${enc(this.name)}/records`;
     const where = q.where && JSON.stringify(q.where);
-    // `count`: each page carries `total` (one more statement in the same round trip on the server).
     const count = q.count ? "true" : undefined;
+    const expand = q.expand?.length ? q.expand.join(",") : undefined;
     return pages(
       (cursor) =>
-        this.c.http.json<Page<RecordOf<F>>>(path, { query: { where, sort: q.sort, limit: q.limit, cursor, count } }),
+        this.c.http.json<Page<RecordOf<F>>>(path, {
+          query: { where, sort: q.sort, limit: q.limit, cursor, count, expand },
+        }),
       q.cursor,
     );
+  }
+
+  /** One record from the server with the records its reference fields `expand` name (online; not cached). */
+  async expanded<K extends keyof R & string>(id: string, expand: K[]): Promise<Expanded<F, R, K>> {
+    const real = this.s.aliases.get(id) ?? id;
+    return this.c.http.json<Expanded<F, R, K>>(`/v1/collections/${enc(this.name)}/records/${enc(real)}`, {
+      query: { expand: expand.join(",") },
+    });
   }
 
   /** Records of the local store (pending changes applied) matching the query, now. */

@@ -49,10 +49,32 @@ export interface SystemFields {
 export type Fields = { [field: string]: unknown };
 
 /** The types of one collection: its fields and what `create` accepts (fields with a default are optional). */
-export interface CollectionTypes<F extends Fields = Fields, C extends Fields = Partial<F>> {
+export interface CollectionTypes<
+  F extends Fields = Fields,
+  C extends Fields = Partial<F>,
+  R extends References = References,
+> {
   fields: F;
   create: C;
+  /** What each reference field expands to (`expand`): the referenced collection's record, or a user's profile. */
+  refs?: R;
 }
+
+/** A reference field → the record it expands to. */
+export type References = { [field: string]: object };
+
+/** A user as a reference expands to it: the public profile. */
+export interface UserProfile {
+  id: string;
+  name: string | null;
+  avatarFileId: string | null;
+}
+
+/** The references of a collection's types (none when not generated). */
+export type RefsOf<T> = T extends CollectionTypes<Fields, Fields, infer R> ? R : References;
+
+/** A record with `expand` for the reference fields `K` (each the referenced record, or null when unreadable). */
+export type Expanded<F, R, K extends keyof R> = RecordOf<F> & { expand: { [k in K]: R[k] | null } };
 
 export type CollectionMap = { [name: string]: CollectionTypes };
 

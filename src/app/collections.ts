@@ -15,6 +15,8 @@ export const notes = collection("notes", {
     body: field.string({ max: 10_000, default: "" }),
     pinned: field.boolean({ default: false }),
     tags: field.stringArray({ maxItems: 20, itemMax: 100, default: [], searchable: true }),
+    // A private note about a team's shopping list; leaving the team keeps the note (`expand` then shows null).
+    listId: field.ref("lists", { onDelete: "setNull" }),
   },
   rules: { create: "authenticated", read: "owner", list: "owner", update: "owner", delete: "owner" },
   // "My pinned notes, last edited first" walks only the pinned ones.
@@ -27,6 +29,8 @@ export const posts = collection("posts", {
     // filters only on what its index holds (docs/collections.md, "Lists").
     text: field.string({ min: 1, max: 2000, searchable: true }),
     imageFileId: field.string({ min: 1, max: 64, nullable: true }),
+    // The private note a post was written from: only its author can expand it; others see null.
+    fromNoteId: field.ref("notes", { onDelete: "setNull" }),
   },
   rules: { create: "authenticated", read: "public", list: "public", update: "owner", delete: "owner" },
 });

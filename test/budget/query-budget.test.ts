@@ -296,6 +296,30 @@ describe("query budget: collections (notes)", () => {
     expect(counted.counter.calls).toEqual([expect.objectContaining({ kind: "batch", statements: 2 })]);
   });
 
+  it("a list of comments with two expands, and a read with them: 1 round trip each (a batch)", async () => {
+    const post = await api("/v1/collections/posts/records", { token: user.accessToken, body: { text: "budget" } });
+    const first = await api("/v1/collections/comments/records", {
+      token: user.accessToken,
+      body: { postId: post.body.id, text: "first" },
+    });
+    await api("/v1/collections/comments/records", {
+      token: user.accessToken,
+      body: { postId: post.body.id, text: "reply", replyTo: first.body.id },
+    });
+    const where = encodeURIComponent(JSON.stringify({ postId: post.body.id }));
+    const m = await measure(`/v1/collections/comments/records?where=${where}&expand=postId,replyTo`, {
+      token: user.accessToken,
+    });
+    expect(m.body.items).toHaveLength(2);
+    expectBudget(m, 1, "list with 2 expands");
+    expect(m.counter.calls).toEqual([expect.objectContaining({ kind: "batch", statements: 3 })]);
+    const one = await measure(`/v1/collections/comments/records/${first.body.id}?expand=postId`, {
+      token: user.accessToken,
+    });
+    expect(one.body.expand.postId.id).toBe(post.body.id);
+    expectBudget(one, 1, "read with an expand");
+  });
+
   it("a where at its limits stays within D1's 100 bound parameters per statement; a bigger one is a 400", async () => {
     // Local SQLite accepts thousands of parameters; deployed D1 fails a statement over 100.
     const strings = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`);

@@ -65,6 +65,12 @@ export const userNamesJsonSql = (ids: readonly string[]) =>
   sql<
     string | null
   >`(SELECT json_group_object(id, name) FROM users WHERE id IN (SELECT value FROM json_each(${JSON.stringify(ids)})))`;
+/** The public profiles (`{ id, name, avatarFileId }`) of the users whose ids `ids` selects (a subquery). */
+export const publicProfilesQuery = (db: Database, ids: SQL) =>
+  db
+    .select({ id: users.id, name: users.name, avatarFileId: users.avatarFileId })
+    .from(users)
+    .where(sql`${users.id} IN ${ids}`);
 /** SQL: the user's email (null when unset or no such user). */
 export const userEmailSql = (idExpr: SQL | string | AnyColumn) =>
   sql<string | null>`(SELECT email FROM users WHERE id = ${idExpr})`;

@@ -13,6 +13,7 @@ export {
   fromUser,
   isGuestSql,
   liveSessionsQuery,
+  publicProfilesQuery,
   rowWhileUserExists,
   sessionLiveSql,
   updateProfile,

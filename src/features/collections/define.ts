@@ -41,7 +41,7 @@ type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArray" | "
 export type OnDelete = "cascade" | "setNull" | "restrict";
 
 /** A reference field's target: a declared collection's name, or `users`. */
-export interface Reference {
+interface Reference {
   readonly target: string;
   readonly onDelete: OnDelete;
 }
@@ -342,10 +342,11 @@ export function collection(
     addIndex(`${tableName}_${short[f] ?? snake(f)}_idx`, [f]);
   }
   if (scope === "team") addIndex(`${tableName}_owner_created_idx`, ["ownerId", "createdAt"]);
-  // A reference: its records' children, in every sort order (`where: { postId }`, across owners).
+  // A reference: the records that name one target, newest or last changed first (`where: { postId }`,
+  // across owners), and what deleting the target must find. Other sorts: declare an index.
   for (const [key, f] of Object.entries(fields))
     if (f.ref)
-      for (const sf of sortable) addIndex(`${tableName}_${snake(key)}_${short[sf] ?? snake(sf)}_idx`, [key, sf]);
+      for (const sf of ["createdAt", "updatedAt"]) addIndex(`${tableName}_${snake(key)}_${short[sf]}_idx`, [key, sf]);
   for (const keys of spec.indexes ?? []) {
     for (const k of keys)
       if (!known.has(k) || k === "id") throw new Error(`collection "${name}": index on unknown field "${k}"`);

@@ -10,6 +10,7 @@ import { keysetPage } from "../../lib/keyset";
 import { noTeam, RANK, roleQuery } from "../teams";
 import { type Access, access, leastRank, notFound, type RecordRow, recordFilter, teamColumn } from "./access";
 import type { ListIndex } from "./define";
+import { attachExpanded, expandQueries } from "./expand";
 import { type Collection, collections } from "./registry";
 import type { Scalar, Where } from "./schemas";
 
@@ -52,9 +53,26 @@ function preparedGet(col: Collection, own: boolean) {
   return q;
 }
 
-/** A record the caller may read; 404 otherwise (never 403: existence is not revealed). */
-export async function getRecord(db: Database, col: Collection, p: Principal | null, id: string): Promise<RecordRow> {
+/**
+ * A record the caller may read; 404 otherwise (never 403: existence is not revealed). With `expand`,
+ * the records its references name, read in the same round trip.
+ */
+export async function getRecord(
+  db: Database,
+  col: Collection,
+  p: Principal | null,
+  id: string,
+  expand: readonly string[] = [],
+): Promise<RecordRow> {
   const acc = access(col, "read", p);
+  if (expand.length > 0 && acc.kind !== "denied") {
+    const q = getQuery(db, col, acc, id);
+    const [found, ...expanded] = await db.batch([q, ...expandQueries(db, col, p, expand, sql`${q}`)]);
+    const rec = (found as RecordRow[])[0];
+    if (!rec) throw notFound(col);
+    attachExpanded([rec], expand, expanded);
+    return rec;
+  }
   const row =
     acc.kind === "denied"
       ? undefined
@@ -146,6 +164,8 @@ export interface ListOptions {
   cursor?: string | undefined;
   /** Also count every record the caller may list that matches `where` (`total`). */
   count?: boolean | undefined;
+  /** Reference fields whose records each item carries under `expand`. */
+  expand?: readonly string[] | undefined;
 }
 
 /** How a list runs: the index it walks in sort order, and which `where` terms that index serves. */
@@ -298,10 +318,12 @@ export async function listRecords(
 ): Promise<{ items: RecordRow[]; nextCursor: string | null; total?: number }> {
   const acc = access(col, ["list", "read"], p);
   if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may list ${col.name}.`);
-  // With a count: one more statement in the same round trip (a batch).
-  const [found, counted] = o.count
-    ? await db.batch([listQuery(db, col, acc, o), countQuery(db, col, acc, o)])
-    : [await listQuery(db, col, acc, o), null];
+  // With a count or expands: more statements in the same round trip (a batch).
+  const expand = o.expand ?? [];
+  const q = listQuery(db, col, acc, o);
+  const extra = [...(o.count ? [countQuery(db, col, acc, o)] : []), ...expandQueries(db, col, p, expand, sql`${q}`)];
+  const [found, ...more] = extra.length ? await db.batch([q, ...extra]) : [await q];
+  const counted = o.count ? (more.shift() as { total: number }[]) : null;
   const rows = found as RecordRow[];
   // A list of one team that came back empty: a team the caller is not in is 404, as for its records.
   const team = o.where?.teamId;
@@ -310,6 +332,7 @@ export async function listRecords(
   const { page, nextCursor } = keysetPage(rows, o.limit, (last) =>
     encodeCursor({ s: o.sort, v: (last[key] ?? null) as Scalar, i: last.id }),
   );
+  attachExpanded(page, expand, more);
   return { items: page, nextCursor, ...(counted ? { total: Number(counted[0]?.total ?? 0) } : {}) };
 }
 

@@ -173,7 +173,8 @@ function recordRoutes(col: Collection) {
           `$eq, $ne, $gt, $gte, $lt, $lte, $in, and $contains on searchable fields ` +
           `(${col.searchable.join(", ") || "none"}); \`sort\` is one of ${col.sortable.join(", ")}, \`-field\` ` +
           `for descending (default -createdAt). A list across all owners filters only on ownerId and the sort ` +
-          `field unless \`where\` names one ownerId. Without a token: rate limited per IP (429).`,
+          `field unless \`where\` names one ownerId. \`count=true\` adds \`total\`; \`expand=<field>,…\` adds each ` +
+          `item's referenced records (see the read). Without a token: rate limited per IP (429).`,
         responses: {
           200: { description: "A page of records", schema: schemas.page },
           429: { description: "rate_limited (requests without a token)" },
@@ -190,7 +191,10 @@ function recordRoutes(col: Collection) {
         tag,
         summary: `Read a ${col.name} record`,
         auth: authOf(r.read),
-        description: `${rule("read", r.read)} A record the caller may not read is a 404.`,
+        description:
+          `${rule("read", r.read)} A record the caller may not read is a 404. \`expand=<field>,…\` adds ` +
+          "`expand: { <field>: record | null }` for reference fields (null: missing or not readable; a user " +
+          "reference as `{ id, name, avatarFileId }`), read in the same round trip; such an answer has no ETag.",
         responses: {
           200: { description: "The record, with ETag", schema: schemas.record },
           304: { description: "Not modified (If-None-Match)" },
@@ -199,8 +203,12 @@ function recordRoutes(col: Collection) {
       }),
       callerFor(r.read),
       validate("param", IdParam),
+      validate("query", schemas.recordQuery),
       async (c) => {
-        const rec = await getRecord(c.var.db, col, c.var.principal, c.req.valid("param").id);
+        const expand = c.req.valid("query").expand ?? [];
+        const rec = await getRecord(c.var.db, col, c.var.principal, c.req.valid("param").id, expand);
+        // The expanded records change without the record's version: no entity tag for such an answer.
+        if (expand.length > 0) return c.json(rec, 200);
         if (noneMatch(c.req.header("if-none-match"), rec.version))
           return c.body(null, 304, { etag: etag(rec.version) });
         return c.json(rec, 200, { etag: etag(rec.version) });

@@ -151,6 +151,7 @@ export function collectionSchemas(col: Collection) {
   /** A whole record's fields (PUT, and create without `id`). */
   const replace = v.strictObject(withDefaults, notAField) as v.GenericSchema<unknown, Record<string, unknown>>;
   const team = col.scope === "team";
+  const refs = Object.keys(col.fields).filter((k) => col.fields[k]!.ref);
   /** Create: the fields, optionally a client-made `id`, and in a team-scoped collection the record's team. */
   const create = v.strictObject({
     ...withDefaults,
@@ -174,6 +175,8 @@ export function collectionSchemas(col: Collection) {
     updatedAt: v.string(),
     version: v.number(),
     ...Object.fromEntries([...(team ? [[TEAM_FIELD, v.string()]] : []), ...fields.map(([k, f]) => [k, f.schema])]),
+    // `?expand=`: the referenced records (null: missing or not readable).
+    ...(refs.length ? { expand: v.optional(v.record(v.string(), v.nullable(v.looseObject({})))) } : {}),
   });
   const tombstone = v.object({ id: v.string(), deleted: v.literal(true), version: v.number() });
 
@@ -195,6 +198,19 @@ export function collectionSchemas(col: Collection) {
       `where may hold at most ${limits.collectionsWhereParamsMax} values`,
     ),
   ) as v.GenericSchema<string, Where>;
+
+  // `expand=a,b`: reference fields only, each once.
+  const expand = v.optional(
+    v.pipe(
+      v.string(),
+      v.maxLength(500),
+      v.transform((s) => [...new Set(s.split(",").map((x) => x.trim()))]),
+      v.check(
+        (list) => list.every((k) => refs.includes(k)),
+        `expand names reference fields of ${col.name} (${refs.join(", ") || "none"}), comma-separated`,
+      ),
+    ),
+  );
 
   // Only indexed fields: a sort on anything else is a full scan and a sort of every match.
   const sortable = col.sortable;
@@ -222,6 +238,7 @@ export function collectionSchemas(col: Collection) {
       sort,
       limit: limitParam(limits.listDefault, limits.listMax),
       cursor: cursorParam,
+      expand,
       /** `true`: the answer carries `total`, every record the caller may list that matches `where`. */
       count: v.optional(
         v.pipe(
@@ -243,6 +260,8 @@ export function collectionSchemas(col: Collection) {
       token: v.optional(v.pipe(v.string(), v.maxLength(4096))),
       ...(team ? { teamId: v.optional(TeamId) } : {}),
     }) as v.GenericSchema<unknown, { since?: string; ticket?: string; token?: string; teamId?: string }>,
+    /** `GET …/records/:id`: `expand`. */
+    recordQuery: v.strictObject({ expand }),
     page: v.object({ items: v.array(record), nextCursor: v.nullable(v.string()), total: v.optional(v.number()) }),
     changes: v.object({ items: v.array(v.union([record, tombstone])), nextCursor: v.string(), hasMore: v.boolean() }),
   };

@@ -159,6 +159,11 @@ describe("pages and actions", () => {
       token: u.accessToken,
       body: { title: "seen by the console" },
     });
+    const post = await api("/v1/collections/posts/records", {
+      token: u.accessToken,
+      body: { text: "from a note", fromNoteId: note.body.id },
+    });
+    expect(post.status, post.text).toBe(201);
     const room = await api("/v1/rooms", {
       token: u.accessToken,
       body: { kind: "group", name: "Console room", memberIds: [] },
@@ -187,7 +192,9 @@ describe("pages and actions", () => {
         "seen by the console",
       ],
       [`/admin/collections/notes/${note.body.id}`, "seen by the console"],
-      ["/admin/collections/posts", "No records yet"],
+      ["/admin/collections/posts", "from a note"],
+      // A reference is a link to the record it names.
+      [`/admin/collections/posts/${post.body.id}`, `href="/admin/collections/notes/${note.body.id}"`],
       ["/admin/files", "pic.txt"],
       ["/admin/rooms", "Console room"],
       [`/admin/rooms/${room.body.id}`, "hello console"],

@@ -17,6 +17,7 @@ describe("collections: records, happy paths", () => {
       body: "",
       pinned: false,
       tags: [],
+      listId: null,
     });
     expect(Object.keys(res.body).slice(0, 5)).toEqual(["id", "ownerId", "createdAt", "updatedAt", "version"]);
     expect(res.headers.get("etag")).toBe('"1"');
@@ -293,6 +294,8 @@ describe("collections: records, happy paths", () => {
       "body",
       "pinned",
       "tags",
+      "listId",
+      "expand",
     ]);
     const post =
       body.paths["/v1/collections/posts/records/{id}"].get.responses["200"].content["application/json"].schema;
@@ -304,6 +307,8 @@ describe("collections: records, happy paths", () => {
       "version",
       "text",
       "imageFileId",
+      "fromNoteId",
+      "expand",
     ]);
     expect(
       Object.keys(body.paths)

@@ -6,6 +6,7 @@
  * list: 409).
  */
 import { env } from "cloudflare:workers";
+import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db";
 import { planList } from "../../../src/features/collections/reads";
@@ -208,5 +209,77 @@ describe("references: lists and deletes", () => {
       "SELECT count(*) AS n FROM app_comments c WHERE NOT EXISTS (SELECT 1 FROM app_posts p WHERE p.id = c.post_id)",
     ).first<number>("n");
     expect(orphans).toBe(0);
+  });
+});
+
+describe("?expand=", () => {
+  it("a comment expands its post and the reply it answers; a list with expands is one round trip", async () => {
+    const author = await signup();
+    const post = await createPost(author, "the post");
+    const first = await comment(author, post.id, "first");
+    const reply = await comment(author, post.id, "reply", first.id);
+    const one = await api(`${COMMENTS}/${reply.id}?expand=postId,replyTo`, { token: author.accessToken });
+    expect(one.status, one.text).toBe(200);
+    expect(one.body.expand.postId).toMatchObject({ id: post.id, text: "the post" });
+    expect(one.body.expand.replyTo).toMatchObject({ id: first.id, text: "first" });
+    expect(one.headers.get("etag")).toBeNull();
+    const page = await list("comments", null, {
+      where: { postId: post.id },
+      expand: "postId,replyTo",
+      sort: "createdAt",
+    });
+    expect(
+      page.body.items.map((c: { expand: Record<string, { id: string } | null> }) => c.expand.replyTo?.id ?? null),
+    ).toEqual([null, first.id]);
+    expect(page.body.items.every((c: { expand: { postId: { id: string } } }) => c.expand.postId.id === post.id)).toBe(
+      true,
+    );
+    // Not a reference field, or unknown: 400.
+    expectProblem(await list("comments", null, { expand: "text" }), 400, "validation_failed");
+  });
+
+  it("never reveals what the caller cannot read: another user's private note, a team the caller left", async () => {
+    const author = await signup();
+    const note = await api("/v1/collections/notes/records", { token: author.accessToken, body: { title: "draft" } });
+    const post = await api("/v1/collections/posts/records", {
+      token: author.accessToken,
+      body: { text: "published", fromNoteId: note.body.id },
+    });
+    expect(post.status, post.text).toBe(201);
+    const path = `/v1/collections/posts/records/${post.body.id}?expand=fromNoteId`;
+    expect((await api(path, { token: author.accessToken })).body.expand.fromNoteId).toMatchObject({ title: "draft" });
+    const stranger = await signup();
+    expect((await api(path, { token: stranger.accessToken })).body.expand).toEqual({ fromNoteId: null });
+    expect((await api(path, { token: null })).body.expand).toEqual({ fromNoteId: null });
+    // Someone else's note cannot even be referenced.
+    const theft = await api("/v1/collections/posts/records", {
+      token: stranger.accessToken,
+      body: { text: "mine now", fromNoteId: note.body.id },
+    });
+    expectProblem(theft, 400, "validation_failed");
+
+    const owner = await signup();
+    const team = await createTeam(owner);
+    const member = await memberAs(owner, team.id, "member");
+    const listId = await listIn(team.id);
+    const mine = await api("/v1/collections/notes/records", {
+      token: member.accessToken,
+      body: { title: "what to buy", listId },
+    });
+    const read = () =>
+      api(`/v1/collections/notes/records/${mine.body.id}?expand=listId`, { token: member.accessToken });
+    expect((await read()).body.expand.listId).toMatchObject({ id: listId, title: "Groceries" });
+    await api(`/v1/teams/${team.id}/members/me`, { method: "DELETE", token: member.accessToken });
+    expect((await read()).body.expand).toEqual({ listId: null });
+    const listed = await list("notes", member.accessToken, { expand: "listId" });
+    expect(listed.body.items[0].expand).toEqual({ listId: null });
+  });
+
+  it("a user reference expands to the public profile only", async () => {
+    // The example app declares no user reference: the statement is checked directly.
+    const user = await signup({ name: "Ada" });
+    const { publicProfilesQuery } = await import("../../../src/features/auth");
+    const rows = await publicProfilesQuery(createDb(env.DB), sql`(SELECT ${user.id})`);
+    expect(rows).toEqual([{ id: user.id, name: "Ada", avatarFileId: null }]);
   });
 });

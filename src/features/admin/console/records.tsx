@@ -111,6 +111,24 @@ const RecordPage: FC<{
                 </dd>
               </>
             ) : null}
+            {Object.entries(p.col.fields).map(([key, f]) =>
+              f.ref && typeof p.r[key] === "string" ? (
+                <>
+                  <dt>{key}</dt>
+                  <dd>
+                    <a
+                      href={
+                        f.ref.target === "users"
+                          ? `${P}/users/${String(p.r[key])}`
+                          : `${P}/collections/${f.ref.target}/${String(p.r[key])}`
+                      }
+                    >
+                      {f.ref.target} {String(p.r[key])}
+                    </a>
+                  </dd>
+                </>
+              ) : null,
+            )}
             <dt>Created</dt>
             <dd>{fmtDate(String(p.r.createdAt))}</dd>
             <dt>Updated</dt>

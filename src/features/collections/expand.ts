@@ -1,0 +1,57 @@
+/**
+ * `?expand=`: the records a record's references name, for a read or a list, in the same D1 round
+ * trip (one more statement per field in its batch): each referenced record if the caller may read
+ * it, else `null`; a user reference as the user's public profile `{ id, name, avatarFileId }`.
+ */
+import { and, type SQL, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Database } from "../../db";
+import type { Principal } from "../../env";
+import { AppError } from "../../errors";
+import { publicProfilesQuery } from "../auth";
+import { access, type RecordRow, recordFilter } from "./access";
+import { type Collection, findCollection } from "./registry";
+
+/** The reference fields of a collection (what `expand` may name). */
+export const referenceFields = (col: Collection) => Object.keys(col.fields).filter((k) => col.fields[k]!.ref);
+
+/**
+ * The statements reading what `fields` of the records `base` selects point at (`base`: the read's or
+ * the list's own query, as a subquery: the same rows, in the same snapshot).
+ */
+export function expandQueries(
+  db: Database,
+  col: Collection,
+  p: Principal | null,
+  fields: readonly string[],
+  base: SQL,
+): BatchItem<"sqlite">[] {
+  return fields.map((key) => {
+    const ids = sql`(SELECT ${sql.identifier(col.table[key]!.name)} FROM (${base}))`;
+    const target = col.fields[key]!.ref!.target;
+    if (target === "users") return publicProfilesQuery(db, ids);
+    const t = findCollection(target)!;
+    let acc: ReturnType<typeof access>;
+    try {
+      acc = access(t, "read", p);
+    } catch (e) {
+      // Anonymous, and the target needs a token: nothing of it is readable.
+      if (!(e instanceof AppError)) throw e;
+      acc = { kind: "denied" };
+    }
+    return db
+      .select()
+      .from(t.table)
+      .where(and(sql`${t.table.id} IN ${ids}`, acc.kind === "denied" ? sql`0` : recordFilter(t, acc)));
+  });
+}
+
+/** Adds `expand: { <field>: record | null }` to each record from the expand statements' results. */
+export function attachExpanded(records: RecordRow[], fields: readonly string[], results: unknown[]): void {
+  if (fields.length === 0) return;
+  const found = fields.map((_, i) => new Map((results[i] as { id: string }[]).map((r) => [r.id, r])));
+  for (const rec of records)
+    rec.expand = Object.fromEntries(
+      fields.map((key, i) => [key, typeof rec[key] === "string" ? (found[i]!.get(rec[key] as string) ?? null) : null]),
+    );
+}
