@@ -12,9 +12,6 @@ import { publicProfilesQuery } from "../auth";
 import { access, type RecordRow, recordFilter } from "./access";
 import { type Collection, findCollection } from "./registry";
 
-/** The reference fields of a collection (what `expand` may name). */
-export const referenceFields = (col: Collection) => Object.keys(col.fields).filter((k) => col.fields[k]!.ref);
-
 /**
  * The statements reading what `fields` of the records `base` selects point at (`base`: the read's or
  * the list's own query, as a subquery: the same rows, in the same snapshot).
