@@ -2,6 +2,7 @@
 // - migrations/: `drizzle-kit generate` must find nothing new (a schema or collection change
 //   without its migration would otherwise reach D1 only on someone else's machine);
 // - worker-configuration.d.ts: `wrangler types --check` (wrangler.toml changed without `npm run types`);
+// - the full-text indexes of `searchable` fields: scripts/search-migration.mjs --check;
 // - migrations are append-only: each committed one must match its SHA-256 in migrations/manifest.json,
 //   and a new one must be listed there (`npm run check:drift -- --record` adds new files, never changes one).
 // Leaves the tree as it found it (but for `--record`).
@@ -77,5 +78,14 @@ if (types.status !== 0) {
   failed = true;
 } else {
   console.log("drift: worker-configuration.d.ts matches wrangler.toml");
+}
+const search = spawnSync(process.execPath, [path.join(root, "scripts", "search-migration.mjs"), "--check"], {
+  cwd: root,
+  encoding: "utf8",
+});
+process.stdout.write(search.stdout);
+if (search.status !== 0) {
+  process.stderr.write(search.stderr);
+  failed = true;
 }
 process.exit(failed ? 1 : 0);

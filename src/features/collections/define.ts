@@ -17,6 +17,7 @@ import {
   text,
 } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
+import type { SearchSpec } from "./search-ddl";
 
 /**
  * Who may do an action: anyone, any signed-in user, the record's owner, only the service key, or (in a
@@ -245,6 +246,8 @@ export interface CollectionMeta {
   readonly searchable: readonly string[];
   /** Every index of the table that lists use (see `ListIndex`). */
   readonly indexes: readonly ListIndex[];
+  /** The full-text index over the `searchable` fields (`?search=`), or null when none is declared. */
+  readonly search: SearchSpec | null;
 }
 
 type RecordColumns = { [K in SystemField]: SQLiteColumn } & Record<string, SQLiteColumn>;
@@ -371,6 +374,7 @@ export function collection(
     sortable,
     searchable,
     indexes: [...listIndexes.values()],
+    search: searchable.length ? { table: tableName, columns: searchable.map(snake) } : null,
   };
   Object.defineProperty(table, COLLECTION, { value: meta, enumerable: false });
   return table as unknown as CollectionTable;

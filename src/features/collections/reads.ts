@@ -91,13 +91,13 @@ export async function getRecord(
 const RANGE_OPS = new Set(["$eq", "$gt", "$gte", "$lt", "$lte"]);
 
 /** One term of a `where`: `field op operand` (a bare value is `$eq`). */
-interface Term {
+export interface Term {
   key: string;
   op: string;
   operand: Scalar | Scalar[];
 }
 
-const termsOf = (where: Where | undefined): Term[] =>
+export const termsOf = (where: Where | undefined): Term[] =>
   Object.entries(where ?? {}).flatMap(([key, cond]) =>
     cond === null || typeof cond !== "object"
       ? [{ key, op: "$eq", operand: cond }]
@@ -109,7 +109,7 @@ const termsOf = (where: Where | undefined): Term[] =>
  * checked on the rows the list's index walk visits: its column is written `+column`, which keeps
  * SQLite from driving the query with another index (and then sorting every match in a temp B-tree).
  */
-function termSql(col: Collection, t: Term, residual: boolean): SQL {
+export function termSql(col: Collection, t: Term, residual: boolean): SQL {
   const column = columnOf(col, t.key);
   const ref = residual ? sql`+${column}` : sql`${column}`;
   const p = (x: Scalar) => sql.param(x, column);
@@ -151,7 +151,7 @@ function termSql(col: Collection, t: Term, residual: boolean): SQL {
   }
 }
 
-const ListCursor = v.strictObject({
+export const ListCursor = v.strictObject({
   s: v.string(),
   v: v.union([v.string(), v.number(), v.boolean()]),
   i: v.pipe(v.string(), v.maxLength(64)),

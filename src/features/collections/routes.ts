@@ -21,6 +21,7 @@ import { hubKeyFor, hubStub, LIVE_HEADERS, liveScope } from "./live";
 import { getRecord, listRecords } from "./reads";
 import { type Collection, collections, findCollection } from "./registry";
 import { collectionSchemas } from "./schemas";
+import { searchRecords } from "./search";
 import { changesSince, sinceOf } from "./service";
 import { createRecord, deleteRecord, updateRecord, type Writer } from "./writes";
 
@@ -174,7 +175,9 @@ function recordRoutes(col: Collection) {
           `(${col.searchable.join(", ") || "none"}); \`sort\` is one of ${col.sortable.join(", ")}, \`-field\` ` +
           `for descending (default -createdAt). A list across all owners filters only on ownerId and the sort ` +
           `field unless \`where\` names one ownerId. \`count=true\` adds \`total\`; \`expand=<field>,…\` adds each ` +
-          `item's referenced records (see the read). Without a token: rate limited per IP (429).`,
+          `item's referenced records (see the read). \`search=<text>\` matches the words of the searchable fields ` +
+          `(${col.searchable.join(", ") || "none"}; diacritics folded, the last word as a prefix), best match ` +
+          `first unless \`sort\` is given, with \`where\` and the rules. Without a token: rate limited per IP (429).`,
         responses: {
           200: { description: "A page of records", schema: schemas.page },
           429: { description: "rate_limited (requests without a token)" },
@@ -183,7 +186,13 @@ function recordRoutes(col: Collection) {
       callerFor(r.list),
       anonymousLists,
       validate("query", schemas.listQuery),
-      async (c) => c.json(await listRecords(c.var.db, col, c.var.principal, c.req.valid("query"))),
+      async (c) => {
+        const q = c.req.valid("query");
+        if (q.search === undefined) return c.json(await listRecords(c.var.db, col, c.var.principal, q));
+        // Best match first unless the caller asked for an order.
+        const ranked = c.req.query("sort") === undefined;
+        return c.json(await searchRecords(c.var.db, col, c.var.principal, { ...q, search: q.search, ranked }));
+      },
     )
     .get(
       "/records/:id",

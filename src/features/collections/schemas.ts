@@ -239,6 +239,8 @@ export function collectionSchemas(col: Collection) {
       limit: limitParam(limits.listDefault, limits.listMax),
       cursor: cursorParam,
       expand,
+      /** Full-text search over the searchable fields (best match first unless `sort` is given). */
+      search: v.optional(v.pipe(v.string(), v.maxLength(200, "search is at most 200 characters"))),
       /** `true`: the answer carries `total`, every record the caller may list that matches `where`. */
       count: v.optional(
         v.pipe(

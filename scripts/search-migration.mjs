@@ -1,0 +1,80 @@
+// `npm run db:generate` (after drizzle-kit): the full-text indexes of the collections' `searchable`
+// fields. drizzle-kit cannot express FTS5 tables and their triggers, so this writes them as a
+// custom migration whenever the declarations' indexes differ from the last one written
+// (migrations/search-index.json). `--check` (from check:drift) only says whether one is due.
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { registerHooks } from "node:module";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const root = path.resolve(import.meta.dirname, "..");
+const dir = path.join(root, "migrations");
+const statePath = path.join(dir, "search-index.json");
+const check = process.argv.includes("--check");
+
+// The server's TypeScript sources, imported as they are (Node strips the types; extensionless imports).
+registerHooks({
+  resolve(spec, ctx, next) {
+    try {
+      return next(spec, ctx);
+    } catch (e) {
+      if (/^\.\.?\//.test(spec) && !/\.[cm]?[jt]s$/.test(spec)) return next(`${spec}.ts`, ctx);
+      throw e;
+    }
+  },
+});
+const ddl = await import(pathToFileURL(path.join(root, "src/features/collections/search-ddl.ts")).href);
+const app = await import(pathToFileURL(path.join(root, "src/app/collections.ts")).href);
+const MARK = Symbol.for("outpost.collection");
+/** table → its index's statements, as the declarations want them. */
+const wanted = {};
+for (const value of Object.values(app)) {
+  const meta = value && typeof value === "object" ? value[MARK] : undefined;
+  if (meta?.search) wanted[meta.search.table] = { spec: meta.search, sql: ddl.createSearchSql(meta.search) };
+}
+const written = JSON.parse(readFileSync(statePath, "utf8").toString() || "{}");
+const changed = [...new Set([...Object.keys(wanted), ...Object.keys(written)])]
+  .sort()
+  .filter((t) => JSON.stringify(wanted[t]?.sql ?? null) !== JSON.stringify(written[t] ?? null));
+
+if (changed.length === 0) {
+  console.log("search: the full-text indexes match the declarations");
+  process.exit(0);
+}
+if (check) {
+  console.error(`search: the full-text indexes of ${changed.join(", ")} changed; run \`npm run db:generate\``);
+  process.exit(1);
+}
+const statements = changed.flatMap((t) => [
+  ...ddl.dropSearchSql(t),
+  ...(wanted[t] ? [...wanted[t].sql, ddl.rebuildSql(wanted[t].spec)] : []),
+]);
+// An empty custom migration, registered in drizzle's journal, then filled.
+const before = new Set(readdirSync(dir));
+const gen = spawnSync(
+  path.join(root, "node_modules", ".bin", "drizzle-kit"),
+  ["generate", "--custom", "--name", "search_index"],
+  {
+    cwd: root,
+    encoding: "utf8",
+  },
+);
+const file = readdirSync(dir).find((f) => f.endsWith(".sql") && !before.has(f));
+if (gen.status !== 0 || !file) {
+  process.stdout.write(gen.stdout + gen.stderr);
+  throw new Error("search: drizzle-kit could not create the migration");
+}
+writeFileSync(
+  path.join(dir, file),
+  "-- Full-text indexes (`searchable` fields): written by scripts/search-migration.mjs.\n" +
+    statements.map((s) => `${s};`).join("\n--> statement-breakpoint\n") +
+    "\n",
+);
+const next = { ...written };
+for (const t of changed) {
+  if (wanted[t]) next[t] = wanted[t].sql;
+  else delete next[t];
+}
+writeFileSync(statePath, `${JSON.stringify(next, null, 2)}\n`);
+console.log(`search: wrote migrations/${file} for ${changed.join(", ")}`);
