@@ -1,7 +1,8 @@
 // `npm run db:generate` (after drizzle-kit): the full-text indexes of the collections' `searchable`
-// fields. drizzle-kit cannot express FTS5 tables and their triggers, so this writes them as a
-// custom migration whenever the declarations' indexes differ from the last one written
-// (migrations/search-index.json). `--check` (from check:drift) only says whether one is due.
+// fields and the triggers of their `field.count` counts. drizzle-kit cannot express FTS5 tables and
+// triggers, so this writes them as a custom migration whenever what the declarations want differs
+// from the last one written (migrations/search-index.json). `--check` (check:drift) only says
+// whether one is due.
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { registerHooks } from "node:module";
@@ -27,29 +28,45 @@ registerHooks({
 const ddl = await import(pathToFileURL(path.join(root, "src/features/collections/search-ddl.ts")).href);
 const app = await import(pathToFileURL(path.join(root, "src/app/collections.ts")).href);
 const MARK = Symbol.for("outpost.collection");
-/** table → its index's statements, as the declarations want them. */
+const metas = Object.values(app)
+  .map((value) => (value && typeof value === "object" ? value[MARK] : undefined))
+  .filter(Boolean);
+const snake = (s) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+/** `<table>` (a full-text index) or `<table>.<column>` (a count) → its statements, as the declarations want them. */
 const wanted = {};
-for (const value of Object.values(app)) {
-  const meta = value && typeof value === "object" ? value[MARK] : undefined;
-  if (meta?.search) wanted[meta.search.table] = { spec: meta.search, sql: ddl.createSearchSql(meta.search) };
+for (const meta of metas) {
+  if (meta.search)
+    wanted[meta.search.table] = { sql: ddl.createSearchSql(meta.search), fill: ddl.rebuildSql(meta.search) };
+  for (const c of meta.counts) {
+    const spec = {
+      collection: meta.name,
+      table: `app_${meta.name}`,
+      column: c.column,
+      team: meta.scope === "team",
+      childTable: `app_${c.of}`,
+      childColumn: snake(c.by),
+    };
+    wanted[`${spec.table}.${spec.column}`] = { sql: ddl.createCountSql(spec), fill: ddl.recountSql(spec) };
+  }
 }
+/** The statements that remove what `key` made. */
+const drop = (key) => (key.includes(".") ? ddl.dropCountSql(...key.split(".")) : ddl.dropSearchSql(key));
 const written = JSON.parse(readFileSync(statePath, "utf8").toString() || "{}");
 const changed = [...new Set([...Object.keys(wanted), ...Object.keys(written)])]
   .sort()
   .filter((t) => JSON.stringify(wanted[t]?.sql ?? null) !== JSON.stringify(written[t] ?? null));
 
 if (changed.length === 0) {
-  console.log("search: the full-text indexes match the declarations");
+  console.log("search: the full-text indexes and counts match the declarations");
   process.exit(0);
 }
 if (check) {
-  console.error(`search: the full-text indexes of ${changed.join(", ")} changed; run \`npm run db:generate\``);
+  console.error(
+    `search: the full-text indexes or counts of ${changed.join(", ")} changed; run \`npm run db:generate\``,
+  );
   process.exit(1);
 }
-const statements = changed.flatMap((t) => [
-  ...ddl.dropSearchSql(t),
-  ...(wanted[t] ? [...wanted[t].sql, ddl.rebuildSql(wanted[t].spec)] : []),
-]);
+const statements = changed.flatMap((t) => [...drop(t), ...(wanted[t] ? [...wanted[t].sql, wanted[t].fill] : [])]);
 // An empty custom migration, registered in drizzle's journal, then filled.
 const before = new Set(readdirSync(dir));
 const gen = spawnSync(
@@ -67,7 +84,7 @@ if (gen.status !== 0 || !file) {
 }
 writeFileSync(
   path.join(dir, file),
-  "-- Full-text indexes (`searchable` fields): written by scripts/search-migration.mjs.\n" +
+  "-- Full-text indexes (`searchable` fields) and counts (`field.count`): written by scripts/search-migration.mjs.\n" +
     statements.map((s) => `${s};`).join("\n--> statement-breakpoint\n") +
     "\n",
 );

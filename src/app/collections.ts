@@ -31,6 +31,8 @@ export const posts = collection("posts", {
     imageFileId: field.string({ min: 1, max: 64, nullable: true }),
     // The private note a post was written from: only its author can expand it; others see null.
     fromNoteId: field.ref("notes", { onDelete: "setNull" }),
+    // Kept by the server as comments come and go; a body that sets it is refused.
+    commentCount: field.count("comments", "postId"),
   },
   rules: { create: "authenticated", read: "public", list: "public", update: "owner", delete: "owner" },
 });

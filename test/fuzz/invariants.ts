@@ -3,6 +3,7 @@
  * references the schema keeps by hand) and storage accounting that matches the stored bytes.
  */
 import { env } from "cloudflare:workers";
+import { collections as declared } from "../../src/features/collections/registry";
 
 const all = async <T>(sql: string) => (await env.DB.prepare(sql).all<T>()).results;
 
@@ -18,7 +19,9 @@ export async function orphanRows(): Promise<string[]> {
     out.push(`${r.table} rowid ${r.rowid} → missing ${r.parent}`);
   const collections = (
     await all<{ name: string }>(
-      "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'app\\_%' ESCAPE '\\'",
+      // The collections' tables (not their full-text tables and FTS5's shadow tables).
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'app\\_%' ESCAPE '\\' " +
+        "AND name NOT LIKE '%\\_fts%' ESCAPE '\\'",
     )
   ).map((t) => t.name);
   const soft: [string, string][] = [
@@ -40,6 +43,17 @@ export async function orphanRows(): Promise<string[]> {
       [`${t} → its record_changes entry`, `SELECT id FROM "${t}" WHERE id NOT IN (${live})`],
     );
   }
+  // References (`field.ref`): deleting a target applies onDelete, so none may point at nothing.
+  for (const col of declared)
+    for (const [key, f] of Object.entries(col.fields)) {
+      if (!f.ref) continue;
+      const target = f.ref.target === "users" ? "users" : `app_${f.ref.target}`;
+      const column = col.table[key]!.name;
+      soft.push([
+        `app_${col.name}.${column} → ${target}`,
+        `SELECT id FROM "app_${col.name}" WHERE ${column} IS NOT NULL AND ${column} NOT IN (SELECT id FROM "${target}")`,
+      ]);
+    }
   for (const [what, sql] of soft) {
     const rows = await all<Record<string, unknown>>(sql);
     if (rows.length) out.push(`${what}: ${rows.length} orphan(s), e.g. ${JSON.stringify(rows.slice(0, 3))}`);

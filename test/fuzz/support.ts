@@ -245,8 +245,9 @@ let tableNames: string[] | null = null;
 export async function snapshot(): Promise<Record<string, string>> {
   tableNames ??= (
     await env.DB.prepare(
+      // Full-text tables (and FTS5's shadow tables) mirror the collections' tables, compared themselves.
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " +
-        "AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name",
+        "AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' AND name NOT LIKE '%\\_fts%' ESCAPE '\\' ORDER BY name",
     ).all<{ name: string }>()
   ).results.map((r) => r.name);
   const out: Record<string, string> = {};

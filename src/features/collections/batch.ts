@@ -284,18 +284,21 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
       const refs = referencesReadable(o.col, p, o.values);
       if (refs) push(guard(db, not(refs)));
     }
-    // A delete: the records that reference this one first (cascade, null, or a restrict guard).
+    // A delete: the records that reference this one first (cascade, null, or a restrict guard). Its
+    // version was checked by the guard above; a cascade may bump it (a count the record keeps), so
+    // what follows matches the record without it.
+    const target = o.op === "delete" ? writeWhere({ ...o, ifMatch: undefined }, p) : where;
     const cascade =
       o.op === "delete"
-        ? onDeletePlan(db, o.col.name, sql`(SELECT ${t.id} FROM ${t} WHERE ${where})`, now, logChange)
+        ? onDeletePlan(db, o.col.name, sql`(SELECT ${t.id} FROM ${t} WHERE ${target})`, now, logChange)
         : null;
     const cascadeAt = statements.length;
     for (const c of cascade?.statements ?? []) push(c);
-    const [drop, insert] = logChange(db, o.col, where, now, o.op === "delete");
+    const [drop, insert] = logChange(db, o.col, target, now, o.op === "delete");
     push(drop);
     const log = push(insert);
     if (o.op === "delete") {
-      const del = push(db.delete(t).where(where).returning());
+      const del = push(db.delete(t).where(target).returning());
       audited(o);
       results.push((r) => {
         const seq = seqAt(r, log)!;

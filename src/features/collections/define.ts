@@ -36,7 +36,7 @@ const TEAM_RULES: readonly Rule[] = ["team:viewer", "team:member", "team:admin",
 /** The rules of a spec, as a list. */
 export const rulesOf = (spec: RuleSpec): readonly Rule[] => (typeof spec === "string" ? [spec] : spec);
 
-type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArray" | "ref";
+type FieldKind = "string" | "integer" | "number" | "boolean" | "stringArray" | "ref" | "count";
 
 /** What deleting a referenced record does to the records that reference it. */
 export type OnDelete = "cascade" | "setNull" | "restrict";
@@ -61,6 +61,11 @@ export interface Field<T = unknown> {
   readonly schema: v.GenericSchema<T>;
   /** A reference field (`field.ref`): the record it points at. */
   readonly ref?: Reference | undefined;
+  /**
+   * A count the server keeps (`field.count`): how many records of collection `of` reference this
+   * one through their field `by`. Never written by a client.
+   */
+  readonly count?: { readonly of: string; readonly by: string } | undefined;
   /** The drizzle column, stored under `dbName`. */
   column(dbName: string): SQLiteColumnBuilderBase;
 }
@@ -186,6 +191,18 @@ export const field = {
    * `restrict`: refused with 409 while referenced) in the same D1 batch. Indexed: lists may filter on
    * it across owners (`where: { postId }`). `setNull` makes the field nullable.
    */
+  /**
+   * How many records of collection `of` name this record in their reference field `by`
+   * (`field.count("comments", "postId")`), kept by the server in the same statement as each of
+   * those records' writes (a D1 trigger, so cascades and batches count too). Read-only: a body
+   * that sets it is refused. Each change makes a new version of this record.
+   */
+  count(of: string, by: string, o: { sortable?: boolean } = {}): Field<number> {
+    const f = make("count", false, v.number(), undefined, (n) => integer(n).notNull().default(0), {
+      sortable: o.sortable,
+    });
+    return { ...f, count: { of, by } };
+  },
   ref<N extends boolean | undefined = undefined>(
     target: string,
     o: { onDelete?: OnDelete; nullable?: N } = {},
@@ -248,6 +265,8 @@ export interface CollectionMeta {
   readonly indexes: readonly ListIndex[];
   /** The full-text index over the `searchable` fields (`?search=`), or null when none is declared. */
   readonly search: SearchSpec | null;
+  /** The counts the server keeps (`field.count`), resolved against their child collections. */
+  readonly counts: readonly { column: string; of: string; by: string }[];
 }
 
 type RecordColumns = { [K in SystemField]: SQLiteColumn } & Record<string, SQLiteColumn>;
@@ -375,6 +394,7 @@ export function collection(
     searchable,
     indexes: [...listIndexes.values()],
     search: searchable.length ? { table: tableName, columns: searchable.map(snake) } : null,
+    counts: Object.entries(fields).flatMap(([k, f]) => (f.count ? [{ column: snake(k), ...f.count }] : [])),
   };
   Object.defineProperty(table, COLLECTION, { value: meta, enumerable: false });
   return table as unknown as CollectionTable;

@@ -116,6 +116,14 @@ export async function notifyHubs(env: Env, changes: Change[]): Promise<void> {
       if (!seen || (seen.seq !== null && ch.seq > seen.seq)) latest.set(name, { key, seq: ch.seq });
     }
   }
+  // A collection that counts the written one (`field.count`) changed too (in the write's statement):
+  // its shared hubs read the log again. (Owner- or team-scoped counters: their hubs' backstop.)
+  for (const name of new Set(changes.map((ch) => ch.collection.name)))
+    for (const parent of collections)
+      if (parent.counts.some((c) => c.of === name) && liveScope(parent) === "all") {
+        const key = rootKey(parent.name);
+        latest.set(hubName(key), { key, seq: null });
+      }
   await callHubs(env, [...latest.values()], "notifying live-data hubs");
 }
 

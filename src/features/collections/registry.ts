@@ -23,6 +23,16 @@ for (const c of collections)
       throw new Error(`collection "${c.name}": field "${key}" references users: use onDelete "cascade" or "setNull"`);
   }
 
+for (const c of collections)
+  for (const [key, f] of Object.entries(c.fields)) {
+    if (!f.count) continue;
+    const of = byName.get(f.count.of);
+    if (of?.fields[f.count.by]?.ref?.target !== c.name)
+      throw new Error(
+        `collection "${c.name}": field "${key}" counts ${f.count.of}.${f.count.by}, which is not a reference to ${c.name}`,
+      );
+  }
+
 /** Every reference to collection `target` (or `users`): the referencing collection, field and rule. */
 export const referencesTo = (target: string) =>
   collections.flatMap((c) =>

@@ -56,11 +56,17 @@ function operatorSchemas(
 const unknownKey = (what: string) => (issue: v.BaseIssue<unknown>) =>
   issue.expected === "never" ? `${issue.received} is not ${what}` : issue.message;
 
-/** An update or replace body's unknown key (a record's team is set on create and never changes). */
-const notAField = (issue: v.BaseIssue<unknown>) =>
-  issue.expected === "never" && issue.received === `"${TEAM_FIELD}"`
-    ? `${TEAM_FIELD} is set on create and never changes`
-    : unknownKey("a field of this collection")(issue);
+/**
+ * An update or replace body's unknown key (a record's team is set on create and never changes; a
+ * count is the server's).
+ */
+const notAField = (col: Collection) => (issue: v.BaseIssue<unknown>) => {
+  const key = typeof issue.received === "string" ? issue.received.replace(/^"|"$/g, "") : "";
+  if (issue.expected !== "never") return issue.message;
+  if (key === TEAM_FIELD) return `${TEAM_FIELD} is set on create and never changes`;
+  if (col.fields[key]?.count) return `${key} is kept by the server (a count of ${col.fields[key].count.of})`;
+  return unknownKey("a field of this collection")(issue);
+};
 
 function conditionSchema(
   kind: FilterKind,
@@ -139,7 +145,9 @@ const TeamId = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
 
 /** Every schema of one collection. */
 export function collectionSchemas(col: Collection) {
-  const fields = Object.entries(col.fields);
+  const all = Object.entries(col.fields);
+  // What a client may write: every field but the counts the server keeps.
+  const fields = all.filter(([, f]) => !f.count);
   const filterable = filterableFields(col);
 
   const withDefaults = Object.fromEntries(
@@ -149,7 +157,7 @@ export function collectionSchemas(col: Collection) {
     }),
   );
   /** A whole record's fields (PUT, and create without `id`). */
-  const replace = v.strictObject(withDefaults, notAField) as v.GenericSchema<unknown, Record<string, unknown>>;
+  const replace = v.strictObject(withDefaults, notAField(col)) as v.GenericSchema<unknown, Record<string, unknown>>;
   const team = col.scope === "team";
   const refs = Object.keys(col.fields).filter((k) => col.fields[k]!.ref);
   /** Create: the fields, optionally a client-made `id`, and in a team-scoped collection the record's team. */
@@ -165,7 +173,7 @@ export function collectionSchemas(col: Collection) {
   >;
   const patch = v.strictObject(
     Object.fromEntries(fields.map(([k, f]) => [k, v.optional(f.schema)])),
-    notAField,
+    notAField(col),
   ) as v.GenericSchema<unknown, Record<string, unknown>>;
 
   const record = v.object({
@@ -174,7 +182,7 @@ export function collectionSchemas(col: Collection) {
     createdAt: v.string(),
     updatedAt: v.string(),
     version: v.number(),
-    ...Object.fromEntries([...(team ? [[TEAM_FIELD, v.string()]] : []), ...fields.map(([k, f]) => [k, f.schema])]),
+    ...Object.fromEntries([...(team ? [[TEAM_FIELD, v.string()]] : []), ...all.map(([k, f]) => [k, f.schema])]),
     // `?expand=`: the referenced records (null: missing or not readable).
     ...(refs.length ? { expand: v.optional(v.record(v.string(), v.nullable(v.looseObject({})))) } : {}),
   });

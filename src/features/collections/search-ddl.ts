@@ -63,3 +63,61 @@ export function dropSearchSql(table: string): string[] {
     `DROP TABLE IF EXISTS ${fts}`,
   ];
 }
+
+/** A count the server keeps (`field.count`): the parent's column, and the child reference it counts. */
+export interface CountSpec {
+  /** The parent collection's name (its change-log rows) and table, and the count's column. */
+  collection: string;
+  table: string;
+  column: string;
+  /** Whether the parent's records carry `team_id` (a team-scoped collection). */
+  team: boolean;
+  /** The child table and its reference column. */
+  childTable: string;
+  childColumn: string;
+}
+
+/** The name of a count's triggers. */
+const countName = (c: CountSpec) => `${c.table}_${c.column}`;
+
+/**
+ * The triggers that keep a count: each insert, delete or move of a child changes its parent's count
+ * by one, in the child write's own statement, as a new version of the parent with its change-log row
+ * (so sync and live data see it).
+ * @public (scripts/search-migration.mjs)
+ */
+export function createCountSql(c: CountSpec): string[] {
+  const now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+  const bump = (ref: string, by: string) =>
+    `UPDATE ${c.table} SET ${c.column} = ${c.column} ${by}, version = version + 1, updated_at = ${now} ` +
+    `WHERE id = ${ref}; ` +
+    `DELETE FROM record_changes WHERE collection = '${c.collection}' AND record_id = ${ref}; ` +
+    "INSERT INTO record_changes (collection, record_id, owner_id, team_id, version, deleted, changed_at) " +
+    `SELECT '${c.collection}', id, owner_id, ${c.team ? "team_id" : "NULL"}, version, 0, updated_at ` +
+    `FROM ${c.table} WHERE id = ${ref};`;
+  const name = countName(c);
+  return [
+    `CREATE TRIGGER ${name}_insert AFTER INSERT ON ${c.childTable} WHEN new.${c.childColumn} IS NOT NULL BEGIN ` +
+      `${bump(`new.${c.childColumn}`, "+ 1")} END`,
+    `CREATE TRIGGER ${name}_delete AFTER DELETE ON ${c.childTable} WHEN old.${c.childColumn} IS NOT NULL BEGIN ` +
+      `${bump(`old.${c.childColumn}`, "- 1")} END`,
+    `CREATE TRIGGER ${name}_move AFTER UPDATE OF ${c.childColumn} ON ${c.childTable} ` +
+      `WHEN old.${c.childColumn} IS NOT new.${c.childColumn} BEGIN ` +
+      `${bump(`old.${c.childColumn}`, "- 1")} ${bump(`new.${c.childColumn}`, "+ 1")} END`,
+  ];
+}
+
+/**
+ * Recounts every parent (after the triggers are created: existing children count from the start).
+ * @public (scripts/search-migration.mjs)
+ */
+export const recountSql = (c: CountSpec) =>
+  `UPDATE ${c.table} SET ${c.column} = (SELECT count(*) FROM ${c.childTable} AS child ` +
+  `WHERE child.${c.childColumn} = ${c.table}.id)`;
+
+/**
+ * The statements that remove a count's triggers.
+ * @public (scripts/search-migration.mjs)
+ */
+export const dropCountSql = (table: string, column: string) =>
+  ["insert", "delete", "move"].map((t) => `DROP TRIGGER IF EXISTS ${table}_${column}_${t}`);

@@ -7,7 +7,7 @@ import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Tabl
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, runBatch } from "../../db";
 import { teams } from "../../db/schema";
-import { recordChanges } from "../../db/schema/collections";
+import { batchGuards, recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
@@ -155,7 +155,7 @@ export const loggedId = (db: Database, col: Collection, id: string) =>
 
 /** What a create chooses: the declared fields and, in a team-scoped collection, the team. */
 export const chosenFields = (col: Collection): string[] => [
-  ...Object.keys(col.fields),
+  ...Object.keys(col.fields).filter((k) => !col.fields[k]!.count),
   ...(col.scope === "team" ? [TEAM_FIELD] : []),
 ];
 
@@ -413,19 +413,33 @@ export async function commitDelete(
   const t = col.table;
   const acc = access(col, ["read", "delete"], p);
   if (acc.kind !== "denied") {
-    const where = and(eq(t.id, id), recordFilter(col, acc), ifMatch ? inArray(t.version, ifMatch) : undefined)!;
+    const where = and(eq(t.id, id), recordFilter(col, acc))!;
     const now = nowIso();
     // The records that reference this one: cascaded, nulled or refusing (restrict), first.
     const cascade = onDeletePlan(db, col.name, sql`(SELECT ${t.id} FROM ${t} WHERE ${where})`, now, logChange);
+    // If-Match is checked before anything else runs: a cascade may give the record a new version (a
+    // count it keeps), and the delete must not then miss a record whose referrers are already gone.
+    const versioned = ifMatch
+      ? [
+          db
+            .insert(batchGuards)
+            .select(
+              sql`SELECT NULL AS must_hold WHERE NOT EXISTS (SELECT 1 FROM ${t} WHERE ${and(where, inArray(t.version, ifMatch))})`,
+            ),
+        ]
+      : [];
     const results = await runBatch(db, [
+      ...versioned,
       ...cascade.statements,
       ...logChange(db, col, where, now, true),
       db.delete(t).where(where).returning(),
       ...(audit ? [audit({ action: "record.delete", target: `${col.name}:${id}` }, WROTE)] : []),
     ]).catch(async (e: unknown) => {
-      throw (isRestricted(e) && (await restrictRefusal(db, col, id))) || e;
+      if (!isRestricted(e)) throw e;
+      // The If-Match guard, or a `restrict` reference: which one, from the records as they are now.
+      throw (await restrictRefusal(db, col, id)) ?? (await explainMiss(db, col, p, id, acc));
     });
-    const n = cascade.statements.length;
+    const n = versioned.length + cascade.statements.length;
     const gone = (results[n + 2] as RecordRow[])[0];
     const seq = (results[n + 1] as { seq: number }[])[0]?.seq;
     if (gone && seq !== undefined) return { gone, seq, cascaded: cascade.changes(results, 0, seq) };

@@ -148,7 +148,17 @@ describe("collections: the hot queries use indexes", () => {
 
 // --- every list the API accepts -------------------------------------------------------------
 
-type Kind = "string" | "integer" | "number" | "boolean" | "stringArray" | "ownerId" | "teamId" | "ref" | "timestamp";
+type Kind =
+  | "string"
+  | "integer"
+  | "number"
+  | "boolean"
+  | "stringArray"
+  | "ownerId"
+  | "teamId"
+  | "ref"
+  | "count"
+  | "timestamp";
 
 /** Every field a `where` or `sort` could name, with its kind, straight from the declaration. */
 function fieldsOf(col: Collection): [string, Kind, boolean][] {

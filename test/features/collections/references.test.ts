@@ -283,3 +283,73 @@ describe("?expand=", () => {
     expect(rows).toEqual([{ id: user.id, name: "Ada", avatarFileId: null }]);
   });
 });
+
+describe("field.count: posts.commentCount", () => {
+  const count = async (postId: string) =>
+    (await api(`/v1/collections/posts/records/${postId}`, { token: null })).body as {
+      commentCount: number;
+      version: number;
+    };
+
+  it("follows creates, deletes, batches and moves, as new versions of the post; clients cannot set it", async () => {
+    const author = await signup();
+    const reader = await signup();
+    const post = await createPost(author);
+    const other = await createPost(author);
+    expect(await count(post.id)).toMatchObject({ commentCount: 0, version: 1 });
+    const c1 = await comment(reader, post.id);
+    await comment(author, post.id);
+    expect(await count(post.id)).toMatchObject({ commentCount: 2, version: 3 });
+    const ops = Array.from({ length: 3 }, (_, i) => ({
+      op: "create",
+      collection: "comments",
+      data: { postId: post.id, text: `b${i}` },
+    }));
+    expect((await api("/v1/batch", { token: reader.accessToken, body: { operations: ops } })).status).toBe(200);
+    expect((await count(post.id)).commentCount).toBe(5);
+    await api(`${COMMENTS}/${c1.id}`, { method: "PATCH", token: reader.accessToken, body: { postId: other.id } });
+    expect((await count(post.id)).commentCount).toBe(4);
+    expect((await count(other.id)).commentCount).toBe(1);
+    await api(`${COMMENTS}/${c1.id}`, { method: "DELETE", token: reader.accessToken });
+    expect((await count(other.id)).commentCount).toBe(0);
+    // The feed carries the post's new versions.
+    const feed = await api("/v1/collections/posts/changes?limit=200", { token: author.accessToken });
+    const seen = feed.body.items.find((x: { id: string }) => x.id === post.id);
+    expect(seen).toMatchObject({ commentCount: 4 });
+    for (const body of [{ commentCount: 9 }]) {
+      const res = await api(`/v1/collections/posts/records/${post.id}`, {
+        method: "PATCH",
+        token: author.accessToken,
+        body,
+      });
+      expectProblem(res, 400, "validation_failed");
+      expect(res.text).toContain("kept by the server");
+    }
+    const made = await api("/v1/collections/posts/records", {
+      token: author.accessToken,
+      body: { text: "x", commentCount: 3 },
+    });
+    expectProblem(made, 400, "validation_failed");
+  });
+
+  it("a post with comments deletes with If-Match (its count changes as the cascade runs)", async () => {
+    const author = await signup();
+    const post = await createPost(author);
+    await comment(author, post.id);
+    const now = await count(post.id);
+    const stale = await api(`/v1/collections/posts/records/${post.id}`, {
+      method: "DELETE",
+      token: author.accessToken,
+      headers: { "if-match": `"${now.version - 1}"` },
+    });
+    expectProblem(stale, 412, "version_conflict");
+    expect(await rowCount("app_comments", "post_id = ?", post.id)).toBe(1);
+    const ok = await api(`/v1/collections/posts/records/${post.id}`, {
+      method: "DELETE",
+      token: author.accessToken,
+      headers: { "if-match": `"${now.version}"` },
+    });
+    expect(ok.status, ok.text).toBe(204);
+    expect(await rowCount("app_comments", "post_id = ?", post.id)).toBe(0);
+  });
+});
