@@ -65,7 +65,7 @@ export function dropSearchSql(table: string): string[] {
 }
 
 /** A count the server keeps (`field.count`): the parent's column, and the child reference it counts. */
-export interface CountSpec {
+interface CountSpec {
   /** The parent collection's name (its change-log rows) and table, and the count's column. */
   collection: string;
   table: string;
