@@ -12,6 +12,9 @@ export interface WriteOptions {
   ifMatch?: number;
 }
 
+/** What `list` takes: a query, a page cursor, and the server-side extras. */
+export type ListQuery<F> = Query<F> & { cursor?: string; count?: boolean; search?: string };
+
 export class Collection<F extends Fields, C extends Fields = Partial<F>, R extends References = References> {
   constructor(
     private readonly c: Core,
@@ -80,13 +83,12 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>, R exten
   /**
    * The server's records matching `where` (online): `await` → the first page, `for await` → every page, `.all()`.
    * `count`: each page carries `total`; `expand`: reference fields whose records each item carries under `expand`
-   * (typed from the generated references; null when missing or not readable).
+   * (typed from the generated references; null when missing or not readable); `search`: full-text over the
+   * searchable fields, best match first unless `sort` is given.
    */
-  list(q?: Query<F> & { cursor?: string; count?: boolean }): Pages<RecordOf<F>>;
-  list<K extends keyof R & string>(
-    q: Query<F> & { cursor?: string; count?: boolean; expand: K[] },
-  ): Pages<Expanded<F, R, K>>;
-  list(q: Query<F> & { cursor?: string; count?: boolean; expand?: string[] } = {}): Pages<RecordOf<F>> {
+  list(q?: ListQuery<F>): Pages<RecordOf<F>>;
+  list<K extends keyof R & string>(q: ListQuery<F> & { expand: K[] }): Pages<Expanded<F, R, K>>;
+  list(q: ListQuery<F> & { expand?: string[] } = {}): Pages<RecordOf<F>> {
     const path = `/v1/collections/${enc(this.name)}/records`;
     const where = q.where && JSON.stringify(q.where);
     const count = q.count ? "true" : undefined;
@@ -94,7 +96,7 @@ export class Collection<F extends Fields, C extends Fields = Partial<F>, R exten
     return pages(
       (cursor) =>
         this.c.http.json<Page<RecordOf<F>>>(path, {
-          query: { where, sort: q.sort, limit: q.limit, cursor, count, expand },
+          query: { where, sort: q.sort, limit: q.limit, cursor, count, expand, search: q.search },
         }),
       q.cursor,
     );
