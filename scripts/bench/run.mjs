@@ -8,11 +8,11 @@
 // Knobs (environment): BENCH_DURATION seconds per HTTP scenario (default 8), BENCH_WARMUP
 // seconds (default 1), BENCH_CONNECTIONS (default 10), BENCH_ONLY=comma,separated,scenario,ids,
 // BENCH_TUS_MIB (default 50), BENCH_TUS_CHUNK_MIB (default 5), BENCH_CHAT_SOCKETS (default 100,1000),
-// BENCH_LARGE_USERS / _RECORDS / _ROOMS (default 100,000 / 1,000,000 / 10,000: the large-database rows),
+// BENCH_LARGE_USERS / _RECORDS / _ROOMS / _POSTS (default 100,000 / 1,000,000 / 10,000 / 100,000: the large-database rows),
 // BENCH_LIVE_SUBSCRIBERS / _RECORDS / _WINDOW (default 1,000 / 300 / 1: the live-data rows),
 // BENCH_THUMB_FILES (default 24: distinct images for the first-request thumbnail row),
 // BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row). Scenario ids for BENCH_ONLY:
-// health, get, list, teamlist, rooms, login, create, teamcreate, refresh, download, tus, cold, chat, large, thumb, live (a
+// health, get, list, count, comments, expand, search, teamlist, rooms, login, create, teamcreate, refresh, download, tus, cold, chat, large, thumb, live (a
 // reference row runs with its route's id).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -653,6 +653,70 @@ async function hotPathScenarios(prefix, { token, email, password, auth, peers })
     };
   });
 
+  // The list's extras, each beside the same list without it (one run: the ratios are this run's).
+  const versus = (base, r) => {
+    const before = smallRps.get(id(base));
+    return before ? `${(r.reqPerSec / before).toFixed(2)}× the list without it` : "";
+  };
+  await scenario("count", "list + count=true", async () => {
+    const q = `?where=${encodeURIComponent(JSON.stringify({ pinned: true }))}&limit=20&count=true`;
+    const page = need(await call("GET", `/v1/collections/notes/records${q}`, { token }), 200, "count");
+    return {
+      path: `/v1/collections/notes/records${q}`,
+      headers: auth,
+      notes: (r) => `total ${page.total}; ${versus("list", r)}`,
+    };
+  });
+
+  // A post with 31 comments (half replies to the first), for the comments rows.
+  let thread = "";
+  if (wanted(id("comments")) || wanted(id("expand"))) {
+    const post = need(
+      await call("POST", "/v1/collections/posts/records", { token, body: { text: "bench post" } }),
+      201,
+      "post",
+    );
+    const first = need(
+      await call("POST", "/v1/collections/comments/records", { token, body: { postId: post.id, text: "first" } }),
+      201,
+      "comment",
+    );
+    await pool(30, 6, (i) =>
+      call("POST", "/v1/collections/comments/records", {
+        token,
+        body: { postId: post.id, text: `comment ${i}`, ...(i % 2 ? { replyTo: first.id } : {}) },
+      }).then((r) => need(r, 201, "POST comment")),
+    );
+    thread = `?where=${encodeURIComponent(JSON.stringify({ postId: post.id }))}&limit=20`;
+  }
+  await scenario("comments", "comments of a post (limit 20)", async () => ({
+    path: `/v1/collections/comments/records${thread}`,
+    headers: auth,
+    notes: () => "across owners, the reference's index",
+  }));
+  await scenario("expand", "comments + expand=postId,replyTo", async () => ({
+    path: `/v1/collections/comments/records${thread}&expand=postId,replyTo`,
+    headers: auth,
+    notes: (r) => `2 expands, one batch; ${versus("comments", r)}`,
+  }));
+
+  await scenario("search", "search posts (2 words, limit 20)", async () => {
+    if (!prefix)
+      await pool(40, 8, (i) =>
+        call("POST", "/v1/collections/posts/records", {
+          token,
+          body: { text: `bench ${i % 2 ? "crème brûlée" : "apple pie"} number ${i}` },
+        }).then((r) => need(r, 201, "POST post")),
+      );
+    const q = `?search=${encodeURIComponent("creme bru")}&limit=20`;
+    const page = need(await call("GET", `/v1/collections/posts/records${q}`, { token }), 200, "search");
+    return {
+      path: `/v1/collections/posts/records${q}`,
+      headers: auth,
+      notes: () => `${page.items.length} items per page, best match first`,
+    };
+  });
+
   await scenario("teamlist", "team list (one team, limit 20)", async () => {
     const team = need(await call("POST", "/v1/teams", { token, body: { name: "Bench" } }), 201, "POST /v1/teams");
     const list = need(
@@ -707,6 +771,7 @@ const LARGE = {
   users: Number(env.BENCH_LARGE_USERS ?? 100_000),
   records: Number(env.BENCH_LARGE_RECORDS ?? 1_000_000),
   rooms: Number(env.BENCH_LARGE_ROOMS ?? 10_000),
+  posts: Number(env.BENCH_LARGE_POSTS ?? 100_000),
 };
 
 /**
@@ -747,6 +812,18 @@ async function largeScenarios(script, config) {
         SELECT printf('seed-room-%06d', i), printf('seed-user-%07d', 2 * i - 1), 'member', ${at} FROM n
         UNION ALL SELECT printf('seed-room-%06d', i), printf('seed-user-%07d', 2 * i), 'member', ${at} FROM n`),
     ]);
+    // Posts for the search row: every tenth a dessert, the rest other words.
+    await db.batch([
+      db.prepare(`${n(LARGE.posts)}
+        INSERT INTO app_posts (id, owner_id, created_at, updated_at, version, text)
+        SELECT printf('seed-post-%08d', i), printf('seed-user-%07d', 1 + i % ${LARGE.users}), ${at}, ${at}, 1,
+          CASE WHEN i % 10 = 0 THEN printf('crème brûlée number %d', i) ELSE printf('apple pie and tea %d', i) END
+        FROM n`),
+      db.prepare(`${n(LARGE.posts)}
+        INSERT INTO record_changes (collection, record_id, owner_id, version, deleted, changed_at)
+        SELECT 'posts', printf('seed-post-%08d', i), printf('seed-user-%07d', 1 + i % ${LARGE.users}), 1, 0, ${at}
+        FROM n`),
+    ]);
     const seedSec = (performance.now() - t0) / 1000;
     const size = (await db.prepare("SELECT 1").run()).meta.size_after;
     console.error(`  large database seeded in ${seedSec.toFixed(1)} s: ${fmt(size / 2 ** 20)} MiB`);
@@ -764,7 +841,8 @@ async function largeScenarios(script, config) {
       scenario: "large database",
       throughput: "—",
       notes:
-        `${fmt(LARGE.users)} users, ${fmt(LARGE.records)} notes (+ change log), ${fmt(LARGE.rooms)} rooms; ` +
+        `${fmt(LARGE.users)} users, ${fmt(LARGE.records)} notes (+ change log), ${fmt(LARGE.rooms)} rooms, ` +
+        `${fmt(LARGE.posts)} posts (full-text indexed); ` +
         `${fmt(size / 2 ** 20)} MiB of D1, seeded in ${seedSec.toFixed(0)} s`,
     });
   } catch (e) {
