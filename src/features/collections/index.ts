@@ -25,4 +25,5 @@ export type { Field } from "./define";
 export { getRecord, listRecords, recordCounts, teamRecordCounts } from "./reads";
 export { type Collection, collections, findCollection } from "./registry";
 export { collectionSchemas } from "./schemas";
+export { searchRecords } from "./search";
 export { deleteRecord, updateRecord, type Writer } from "./writes";

@@ -193,6 +193,8 @@ describe("pages and actions", () => {
       ],
       [`/admin/collections/notes/${note.body.id}`, "seen by the console"],
       ["/admin/collections/posts", "from a note"],
+      // The search box runs the API's full-text search.
+      ["/admin/collections/posts?search=FROM+NOT", "from a note"],
       // A reference is a link to the record it names.
       [`/admin/collections/posts/${post.body.id}`, `href="/admin/collections/notes/${note.body.id}"`],
       ["/admin/files", "pic.txt"],

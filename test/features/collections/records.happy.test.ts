@@ -308,6 +308,7 @@ describe("collections: records, happy paths", () => {
       "text",
       "imageFileId",
       "fromNoteId",
+      "commentCount",
       "expand",
     ]);
     expect(

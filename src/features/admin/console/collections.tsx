@@ -3,7 +3,14 @@ import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import * as v from "valibot";
 import { AppError, toAppError } from "../../../errors";
-import { type Collection, collectionSchemas, findCollection, listRecords, type RecordRow } from "../../collections";
+import {
+  type Collection,
+  collectionSchemas,
+  findCollection,
+  listRecords,
+  type RecordRow,
+  searchRecords,
+} from "../../collections";
 import { recordAudit } from "../service";
 import type { ConsoleEnv } from "./context";
 import { actor, type C, type FieldErrors, fieldErrors, limitOf, page, SERVICE } from "./page";
@@ -38,6 +45,7 @@ export const recordColumns = (col: Collection): Column<RecordRow>[] => [
 const CollectionPage: FC<{
   col: Collection;
   where: string;
+  search: string;
   sort: string;
   sortable: string[];
   items: RecordRow[];
@@ -50,6 +58,15 @@ const CollectionPage: FC<{
     <>
       <h1>{p.col.name}</h1>
       <form method="get" action={base} class="toolbar filter">
+        {p.col.search ? (
+          <input
+            type="search"
+            name="search"
+            value={p.search}
+            placeholder={`search ${p.col.searchable.join(", ")}`}
+            aria-label="Search"
+          />
+        ) : null}
         <input
           type="text"
           name="where"
@@ -70,7 +87,7 @@ const CollectionPage: FC<{
         <button type="submit" class="btn">
           Filter
         </button>
-        {p.where ? (
+        {p.where || p.search ? (
           <a href={base} class="btn ghost">
             Clear
           </a>
@@ -80,8 +97,13 @@ const CollectionPage: FC<{
       <DataTable
         rows={p.items}
         columns={recordColumns(p.col)}
-        empty={p.where ? "No record matches this filter." : "No records yet."}
-        pager={{ base, params: { where: p.where || undefined, sort: p.sort }, next: p.next, paged: p.paged }}
+        empty={p.where || p.search ? "No record matches this filter." : "No records yet."}
+        pager={{
+          base,
+          params: { where: p.where || undefined, search: p.search || undefined, sort: p.sort },
+          next: p.next,
+          paged: p.paged,
+        }}
       />
     </>
   );
@@ -103,6 +125,7 @@ export const collectionPages = new Hono<ConsoleEnv>();
 collectionPages.get("/:name", async (c) => {
   const col = collectionOf(c);
   const where = c.req.query("where")?.trim() ?? "";
+  const search = c.req.query("search")?.trim() ?? "";
   const sort = c.req.query("sort") ?? "-createdAt";
   const cursor = c.req.query("cursor");
   // The fields the API sorts on: createdAt, updatedAt and the declaration's `sortable` fields.
@@ -127,6 +150,7 @@ collectionPages.get("/:name", async (c) => {
       <CollectionPage
         col={col}
         where={where}
+        search={search}
         sort={sort}
         sortable={sortable}
         items={items}
@@ -139,12 +163,19 @@ collectionPages.get("/:name", async (c) => {
   if (!parsed.success)
     return view([], null, { message: "This filter is not valid.", errors: fieldErrors("where", parsed.issues) }, 400);
   try {
-    const res = await listRecords(c.var.db, col, SERVICE, parsed.output);
+    // The API's search, best match first until a sort is picked.
+    const res = search
+      ? await searchRecords(c.var.db, col, SERVICE, {
+          ...parsed.output,
+          search,
+          ranked: c.req.query("sort") === undefined,
+        })
+      : await listRecords(c.var.db, col, SERVICE, parsed.output);
     if (privateRecords(col))
       await recordAudit(c.var.db, actor(c), {
         action: "records.view",
         target: `collection:${col.name}`,
-        detail: { where: where || undefined, records: res.items.length },
+        detail: { where: where || undefined, search: search || undefined, records: res.items.length },
       });
     return view(res.items, res.nextCursor);
   } catch (e) {
