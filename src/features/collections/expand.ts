@@ -13,6 +13,20 @@ import { access, type RecordRow, recordFilter } from "./access";
 import { type Collection, findCollection } from "./registry";
 
 /**
+ * A query rendered once, as a fragment to embed in other statements (its bound values kept, in
+ * order): each expand statement then reuses the text instead of building the query again.
+ */
+function renderedOnce(q: { toSQL(): { sql: string; params: unknown[] } }): SQL {
+  const { sql: text, params } = q.toSQL();
+  const parts = text.split("?");
+  // Every `?` is a bound value (values never appear in the text drizzle writes).
+  if (parts.length !== params.length + 1) throw new Error("expand: a query's text and values do not line up");
+  return sql.join(
+    parts.flatMap((part, i) => (i < params.length ? [sql.raw(part), sql.param(params[i])] : [sql.raw(part)])),
+  );
+}
+
+/**
  * The statements reading what `fields` of the records `base` selects point at (`base`: the read's or
  * the list's own query, as a subquery: the same rows, in the same snapshot).
  */
@@ -21,8 +35,10 @@ export function expandQueries(
   col: Collection,
   p: Principal | null,
   fields: readonly string[],
-  base: SQL,
+  query: { toSQL(): { sql: string; params: unknown[] } },
 ): BatchItem<"sqlite">[] {
+  if (fields.length === 0) return [];
+  const base = renderedOnce(query);
   return fields.map((key) => {
     const ids = sql`(SELECT ${sql.identifier(col.table[key]!.name)} FROM (${base}))`;
     const target = col.fields[key]!.ref!.target;

@@ -67,7 +67,7 @@ export async function getRecord(
   const acc = access(col, "read", p);
   if (expand.length > 0 && acc.kind !== "denied") {
     const q = getQuery(db, col, acc, id);
-    const [found, ...expanded] = await db.batch([q, ...expandQueries(db, col, p, expand, sql`${q}`)]);
+    const [found, ...expanded] = await db.batch([q, ...expandQueries(db, col, p, expand, q)]);
     const rec = (found as RecordRow[])[0];
     if (!rec) throw notFound(col);
     attachExpanded([rec], expand, expanded);
@@ -321,7 +321,7 @@ export async function listRecords(
   // With a count or expands: more statements in the same round trip (a batch).
   const expand = o.expand ?? [];
   const q = listQuery(db, col, acc, o);
-  const extra = [...(o.count ? [countQuery(db, col, acc, o)] : []), ...expandQueries(db, col, p, expand, sql`${q}`)];
+  const extra = [...(o.count ? [countQuery(db, col, acc, o)] : []), ...expandQueries(db, col, p, expand, q)];
   const [found, ...more] = extra.length ? await db.batch([q, ...extra]) : [await q];
   const counted = o.count ? (more.shift() as { total: number }[]) : null;
   const rows = found as RecordRow[];

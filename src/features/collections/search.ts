@@ -131,7 +131,7 @@ export async function searchRecords(
   const { query, offset } = searchQuery(db, col, acc, o, match);
   const extra = [
     ...(o.count ? [searchCountQuery(db, col, acc, o, match)] : []),
-    ...expandQueries(db, col, p, expand, sql`${query}`),
+    ...expandQueries(db, col, p, expand, query),
   ];
   const [found, ...more] = extra.length ? await db.batch([query, ...extra]) : [await query];
   const counted = o.count ? (more.shift() as { total: number }[]) : null;
