@@ -75,6 +75,7 @@ export type Post = {
   text: string;
   imageFileId: string | null;
   fromNoteId: string | null;
+  commentCount: number;
 };
 /** What `posts` create and replace accept (fields with a default may be left out). */
 export type PostInput = {

@@ -33,7 +33,7 @@ const openapi = opt("--openapi");
 const declarations = path.resolve(cwd, opt("--collections") ?? path.join(root, "src", "app", "collections.ts"));
 
 /**
- * @typedef {{ kind: "string" | "integer" | "number" | "boolean" | "stringArray" | "ref", nullable: boolean, hasDefault:
+ * @typedef {{ kind: "string" | "integer" | "number" | "boolean" | "stringArray" | "ref" | "count", nullable: boolean, hasDefault:
  * boolean, default?: unknown, ref?: string }} FieldSpec
  * @typedef {{ team: boolean, fields: Record<string, FieldSpec> }} CollectionSpec
  */
@@ -129,6 +129,7 @@ const tsType = (f) =>
   ({
     string: "string",
     ref: "string",
+    count: "number",
     integer: "number",
     number: "number",
     boolean: "boolean",
@@ -158,7 +159,11 @@ for (const [name, { team, fields }] of Object.entries(cols)) {
   const entries = Object.entries(fields);
   const teamLine = team ? ["  teamId: string;"] : [];
   const fieldLines = [...teamLine, ...entries.map(([k, f]) => `  ${k}: ${tsType(f)};`)].join("\n");
-  const inputLines = [...teamLine, ...entries.map(([k, f]) => `  ${k}${f.hasDefault ? "?" : ""}: ${tsType(f)};`)];
+  // Counts are the server's (read-only): not in what create and replace accept.
+  const inputLines = [
+    ...teamLine,
+    ...entries.filter(([, f]) => f.kind !== "count").map(([k, f]) => `  ${k}${f.hasDefault ? "?" : ""}: ${tsType(f)};`),
+  ];
   if (team) {
     ts += `\n/** A \`${name}\` record's fields and team (it also has id, ownerId, createdAt, updatedAt, version). */\n`;
     ts += `export type ${T} = {\n${fieldLines}\n};\n`;
