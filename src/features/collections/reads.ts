@@ -1,5 +1,5 @@
 /** Record reads: one record by id, planned and keyset-paginated lists, and the console's counts. */
-import { and, asc, desc, eq, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
 import { type Database, prepared, runBatch } from "../../db";
@@ -10,7 +10,7 @@ import { keysetPage } from "../../lib/keyset";
 import { noTeam, RANK, roleQuery } from "../teams";
 import { type Access, access, leastRank, notFound, type RecordRow, recordFilter, teamColumn } from "./access";
 import type { ListIndex } from "./define";
-import { attachExpanded, expandQueries } from "./expand";
+import { attachExpanded, expandColumns, expandQueries, liftExpanded } from "./expand";
 import { type Collection, collections } from "./registry";
 import type { Scalar, Where } from "./schemas";
 
@@ -280,7 +280,13 @@ export function countQuery(db: Database, col: Collection, acc: Access, o: Pick<L
  * id), so inserts between pages never shift rows and a page costs the same at any depth: the
  * cursor is a row-value range on the index. Sort fields are never null (see `collection()`).
  */
-export function listQuery(db: Database, col: Collection, acc: Access, o: ListOptions) {
+export function listQuery(
+  db: Database,
+  col: Collection,
+  acc: Access,
+  o: ListOptions,
+  extra?: Record<string, SQL.Aliased>,
+) {
   const t = col.table;
   const descending = o.sort.startsWith("-");
   const key = descending ? o.sort.slice(1) : o.sort;
@@ -302,7 +308,7 @@ export function listQuery(db: Database, col: Collection, acc: Access, o: ListOpt
   // across every team's rows to skip the sort: it reads the caller's teams' ranges and sorts those.
   const manyTeams = acc.kind === "team" && !plan.served.some((x) => x.key === "teamId");
   return db
-    .select()
+    .select(extra ? { ...getTableColumns(t), ...extra } : getTableColumns(t))
     .from(t)
     .where(and(...conds))
     .orderBy(manyTeams ? sql`+${column} ${sql.raw(descending ? "desc" : "asc")}` : dir(column), dir(t.id))
@@ -319,11 +325,13 @@ export async function listRecords(
   const acc = access(col, ["list", "read"], p);
   if (acc.kind === "denied") throw new AppError("forbidden", `Only the service key may list ${col.name}.`);
   // With a count or expands: more statements in the same round trip (a batch).
+  // Expands ride in the list's own statement (a subselect per row and field); a count is one more
+  // statement in the same round trip.
   const expand = o.expand ?? [];
-  const q = listQuery(db, col, acc, o);
-  const extra = [...(o.count ? [countQuery(db, col, acc, o)] : []), ...expandQueries(db, col, p, expand, q)];
-  const [found, ...more] = extra.length ? await db.batch([q, ...extra]) : [await q];
-  const counted = o.count ? (more.shift() as { total: number }[]) : null;
+  const q = listQuery(db, col, acc, o, expand.length ? expandColumns(col, p, expand) : undefined);
+  const [found, counted] = o.count
+    ? await db.batch([q, countQuery(db, col, acc, o)])
+    : [await q, null as { total: number }[] | null];
   const rows = found as RecordRow[];
   // A list of one team that came back empty: a team the caller is not in is 404, as for its records.
   const team = o.where?.teamId;
@@ -332,7 +340,7 @@ export async function listRecords(
   const { page, nextCursor } = keysetPage(rows, o.limit, (last) =>
     encodeCursor({ s: o.sort, v: (last[key] ?? null) as Scalar, i: last.id }),
   );
-  attachExpanded(page, expand, more);
+  liftExpanded(col, page, expand);
   return { items: page, nextCursor, ...(counted ? { total: Number(counted[0]?.total ?? 0) } : {}) };
 }
 

@@ -234,6 +234,22 @@ describe("?expand=", () => {
     expect(page.body.items.every((c: { expand: { postId: { id: string } } }) => c.expand.postId.id === post.id)).toBe(
       true,
     );
+    // The list walks the reference's index; each expand is a primary-key lookup of its target.
+    const { listQuery } = await import("../../../src/features/collections/reads");
+    const { expandColumns } = await import("../../../src/features/collections/expand");
+    const col = findCollection("comments")!;
+    const q = listQuery(
+      createDb(env.DB),
+      col,
+      { kind: "all" },
+      { where: { postId: post.id }, sort: "-createdAt", limit: 20 },
+      expandColumns(col, null, ["postId", "replyTo"]),
+    ).toSQL();
+    const p = await explain(q.sql, q.params);
+    expect(p).toContain("SEARCH app_comments USING INDEX app_comments_post_id_created_idx (post_id=?)");
+    expect(p).toMatch(/SEARCH _x0 USING INDEX sqlite_autoindex_app_posts_1 \(id=\?\)/);
+    expect(p).toMatch(/SEARCH _x1 USING INDEX sqlite_autoindex_app_comments_1 \(id=\?\)/);
+    expect(p).not.toContain("TEMP B-TREE");
     // Not a reference field, or unknown: 400.
     expectProblem(await list("comments", null, { expand: "text" }), 400, "validation_failed");
   });
