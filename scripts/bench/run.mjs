@@ -697,7 +697,7 @@ async function hotPathScenarios(prefix, { token, email, password, auth, peers })
   await scenario("expand", "comments + expand=postId,replyTo", async () => ({
     path: `/v1/collections/comments/records${thread}&expand=postId,replyTo`,
     headers: auth,
-    notes: (r) => `2 expands, one batch; ${versus("comments", r)}`,
+    notes: (r) => `2 expands in the list's own statement; ${versus("comments", r)}`,
   }));
 
   await scenario("search", "search posts (2 words, limit 20)", async () => {
