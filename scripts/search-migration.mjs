@@ -5,26 +5,16 @@
 // whether one is due.
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { registerHooks } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { allowTsImports } from "./ts-import.mjs";
 
 const root = path.resolve(import.meta.dirname, "..");
 const dir = path.join(root, "migrations");
 const statePath = path.join(dir, "search-index.json");
 const check = process.argv.includes("--check");
 
-// The server's TypeScript sources, imported as they are (Node strips the types; extensionless imports).
-registerHooks({
-  resolve(spec, ctx, next) {
-    try {
-      return next(spec, ctx);
-    } catch (e) {
-      if (/^\.\.?\//.test(spec) && !/\.[cm]?[jt]s$/.test(spec)) return next(`${spec}.ts`, ctx);
-      throw e;
-    }
-  },
-});
+allowTsImports();
 const ddl = await import(pathToFileURL(path.join(root, "src/features/collections/search-ddl.ts")).href);
 const app = await import(pathToFileURL(path.join(root, "src/app/collections.ts")).href);
 const MARK = Symbol.for("outpost.collection");

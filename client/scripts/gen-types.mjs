@@ -14,9 +14,9 @@
 // A team-scoped collection (`scope: "team"`; from OpenAPI: a create body that requires `teamId`) gets
 // `teamId: string` in its record fields and its create input; the SDK keeps it out of update and replace.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { registerHooks } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { allowTsImports } from "../../scripts/ts-import.mjs";
 
 const clientDir = path.resolve(import.meta.dirname, "..");
 const root = path.resolve(clientDir, "..");
@@ -43,16 +43,7 @@ const declarations = path.resolve(cwd, opt("--collections") ?? path.join(root, "
  * resolve hook lets the extensionless relative imports of the server's sources find their .ts files.
  */
 async function fromSource() {
-  registerHooks({
-    resolve(spec, ctx, next) {
-      try {
-        return next(spec, ctx);
-      } catch (e) {
-        if (/^\.\.?\//.test(spec) && !/\.[cm]?[jt]s$/.test(spec)) return next(`${spec}.ts`, ctx);
-        throw e;
-      }
-    },
-  });
+  allowTsImports();
   const mod = await import(pathToFileURL(declarations).href);
   const MARK = Symbol.for("outpost.collection");
   const cols = {};

@@ -41,6 +41,20 @@ export function access(col: Collection, actions: Action | readonly Action[], p: 
   return list.map((a) => accessOne(col, a, p)).reduce(narrower);
 }
 
+/**
+ * What a caller may read of a collection, for a statement about records it reached through a
+ * reference (a check or an expand): like `access`, but an anonymous caller under a rule that needs
+ * a token reads nothing instead of getting a 401.
+ */
+export function readAccess(col: Collection, p: Principal | null): Access {
+  try {
+    return access(col, "read", p);
+  } catch (e) {
+    if (e instanceof AppError) return { kind: "denied" };
+    throw e;
+  }
+}
+
 function accessOne(col: Collection, action: Action, p: Principal | null): Access {
   const rules = rulesOf(col.rules[action]);
   if (p?.kind === "service" || rules.includes("public")) return { kind: "all" };

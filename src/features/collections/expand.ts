@@ -8,9 +8,8 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { alias, type SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../../db";
 import type { Principal } from "../../env";
-import { AppError } from "../../errors";
 import { publicProfilesQuery } from "../auth";
-import { access, accessFilter, type RecordRow, recordFilter } from "./access";
+import { accessFilter, type RecordRow, readAccess, recordFilter } from "./access";
 import { type Collection, findCollection } from "./registry";
 
 /**
@@ -45,14 +44,7 @@ export function expandQueries(
     const target = col.fields[key]!.ref!.target;
     if (target === "users") return publicProfilesQuery(db, ids);
     const t = findCollection(target)!;
-    let acc: ReturnType<typeof access>;
-    try {
-      acc = access(t, "read", p);
-    } catch (e) {
-      // Anonymous, and the target needs a token: nothing of it is readable.
-      if (!(e instanceof AppError)) throw e;
-      acc = { kind: "denied" };
-    }
+    const acc = readAccess(t, p);
     return db
       .select()
       .from(t.table)
@@ -97,13 +89,7 @@ export function expandColumns(
         ];
       const t = findCollection(target)!;
       const x = alias(t.table, as);
-      let acc: ReturnType<typeof access>;
-      try {
-        acc = access(t, "read", p);
-      } catch (e) {
-        if (!(e instanceof AppError)) throw e;
-        acc = { kind: "denied" };
-      }
+      const acc = readAccess(t, p);
       const columns = Object.values(getTableColumns(x)) as SQLiteColumn[];
       const json = sql.join(
         // Column names are [a-z0-9_] (declared fields, snake_cased): literal keys, no bound values.

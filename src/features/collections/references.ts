@@ -12,7 +12,7 @@ import { batchGuards } from "../../db/schema";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { userExistsSql } from "../auth";
-import { access, recordFilter } from "./access";
+import { readAccess, recordFilter } from "./access";
 import type { Change } from "./live";
 import { type Collection, findCollection, referencesTo } from "./registry";
 
@@ -25,12 +25,7 @@ const columnOf = (col: Collection, key: string): SQLiteColumn => col.table[key]!
 function readableSql(target: string, p: Principal | null, id: string): SQL {
   if (target === "users") return sql`${userExistsSql(id)} = 1`;
   const t = findCollection(target)!;
-  let acc: ReturnType<typeof access>;
-  try {
-    acc = access(t, "read", p);
-  } catch {
-    return sql`0`; // an anonymous caller under a rule that needs a token
-  }
+  const acc = readAccess(t, p);
   if (acc.kind === "denied") return sql`0`;
   return sql`EXISTS (SELECT 1 FROM ${t.table} WHERE ${and(eq(t.table.id, id), recordFilter(t, acc))})`;
 }
