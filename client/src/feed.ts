@@ -1,13 +1,27 @@
 /** The live source of a watched collection (or of one team's part): the `subscribe` socket, or polling `/changes`. */
-import { enc } from "./core.js";
+import { type Core, enc } from "./core.js";
 import { OutpostError, removedFromTeam } from "./errors.js";
 import { LiveSocket } from "./socket.js";
-import type { StoredRecord } from "./store.js";
-import type { Sync } from "./sync.js";
+import type { LocalStore, StoredRecord } from "./store.js";
+import type { Tombstone } from "./types.js";
 import { noop } from "./util.js";
 
 /** The key of a feed and of its cursor in the store: the collection, or the collection and one team. */
 export const feedKey = (col: string, teamId?: string) => (teamId === undefined ? col : `${col}@${teamId}`);
+
+/** What a feed needs of the sync engine that owns it (the engine's own methods, named here so the two files do not import each other). */
+export interface FeedHost {
+  readonly c: Core;
+  readonly o: { readonly store: LocalStore; readonly pollIntervalMs: number };
+  /** Whether the server has live `subscribe` sockets; undefined until probed. */
+  live: boolean | undefined;
+  pull(col: string, teamId?: string): Promise<void>;
+  resync(col: string, teamId?: string): Promise<void>;
+  dropTeam(col: string, teamId: string): Promise<void>;
+  inTeam(teamId: string): Promise<boolean>;
+  ingest(col: string, items: (StoredRecord | Tombstone)[], cursor: string | undefined, key?: string): Promise<void>;
+  changed(col: string): void;
+}
 
 /** One feed: shared by every watch of the same collection (and team). */
 export class Feed {
@@ -22,7 +36,7 @@ export class Feed {
   private readonly key: string;
 
   constructor(
-    private readonly s: Sync,
+    private readonly s: FeedHost,
     readonly col: string,
     readonly teamId?: string,
   ) {
