@@ -236,6 +236,13 @@ describe("a team's records", () => {
     expect(page.html).not.toContain(`Secret ${tag}`);
     const empty = await visit(b, `/admin/teams/${(await teamWithPeople("Empty team")).team.id}`);
     expect(empty.html).toContain("No items in this team.");
+    // A team's records are private to it: the admin's look is in the audit log.
+    const audited = await env.DB.prepare(
+      "SELECT count(*) AS n FROM audit_log WHERE action = 'records.view' AND target = 'collection:items' AND detail LIKE ?",
+    )
+      .bind(`%${t.team.id}%`)
+      .first<number>("n");
+    expect(audited).toBeGreaterThan(0);
 
     // The record's page names its team; a record of an owner-scoped collection has no team.
     const record = await visit(b, `/admin/collections/items/${milk.id}`);

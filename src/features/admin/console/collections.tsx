@@ -109,8 +109,14 @@ const CollectionPage: FC<{
   );
 };
 
-/** Records that users other than their owner may not read (rule `owner`, or `none`: the service key only). */
-export const privateRecords = (col: Collection) => col.rules.read === "owner" || col.rules.read === "none";
+/**
+ * Records not everyone may read (an owner's, a team's, or the service key's only): the console's
+ * viewing of them is audited.
+ */
+export const privateRecords = (col: Collection) => {
+  const read = typeof col.rules.read === "string" ? [col.rules.read] : col.rules.read;
+  return !read.includes("public") && !read.includes("authenticated");
+};
 
 /** The collection of the `:name` param, or 404. */
 export function collectionOf(c: C) {

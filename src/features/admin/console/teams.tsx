@@ -110,7 +110,7 @@ interface TeamRecords {
 /** A page of a team's records of `col`, newest first (one range of the collection's team index). */
 async function teamRecords(c: C, col: Collection, teamId: string, limit: number, cursor?: string) {
   const res = await listRecords(c.var.db, col, SERVICE, { where: { teamId }, sort: "-createdAt", limit, cursor });
-  // Records only their owner (or only the service key) may read: the admin's look at them is recorded.
+  // Records not everyone may read (a team's among them): the admin's look at them is recorded.
   if (privateRecords(col) && res.items.length)
     await recordAudit(c.var.db, actor(c), {
       action: "records.view",
