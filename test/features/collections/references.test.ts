@@ -369,3 +369,47 @@ describe("field.count: posts.commentCount", () => {
     expect(await rowCount("app_comments", "post_id = ?", post.id)).toBe(0);
   });
 });
+
+describe("references: query plans of the new statements", () => {
+  /** Every line of a plan reads a table through an index or its primary key (no full scan). */
+  const indexedOnly = (p: string) => {
+    for (const line of p.split("\n").filter((l) => /^(SCAN|SEARCH) /.test(l)))
+      expect(line, p).toMatch(/USING (COVERING )?INDEX|USING INTEGER PRIMARY KEY|^SCAN CONSTANT ROW/);
+  };
+
+  it("deleting a post: the cascade finds its comments (and their replies) through the reference's index", async () => {
+    const db = createDb(env.DB);
+    const { onDeletePlan } = await import("../../../src/features/collections/references");
+    const { logChange } = await import("../../../src/features/collections/writes");
+    const posts = findCollection("posts")!;
+    const plan = onDeletePlan(
+      db,
+      "posts",
+      sql`(SELECT ${posts.table.id} FROM ${posts.table} WHERE ${posts.table.id} = ${"p"})`,
+      "now",
+      logChange,
+    );
+    expect(plan.statements.length).toBeGreaterThan(0);
+    for (const s of plan.statements) {
+      const q = (s as unknown as { toSQL(): { sql: string; params: unknown[] } }).toSQL();
+      const p = await explain(q.sql, q.params);
+      indexedOnly(p);
+      if (q.sql.includes('"app_comments"') && /post_id/.test(q.sql))
+        expect(p).toMatch(/app_comments_post_id_(created|updated)_idx|COVERING INDEX app_comments_post_id/);
+    }
+  });
+
+  it("a read with expands: each expand statement is a primary-key lookup of the read's reference", async () => {
+    const db = createDb(env.DB);
+    const { getQuery } = await import("../../../src/features/collections/reads");
+    const { expandQueries } = await import("../../../src/features/collections/expand");
+    const comments = findCollection("comments")!;
+    const base = getQuery(db, comments, { kind: "all" }, "c");
+    for (const s of expandQueries(db, comments, null, ["postId", "replyTo"], base)) {
+      const q = (s as unknown as { toSQL(): { sql: string; params: unknown[] } }).toSQL();
+      const p = await explain(q.sql, q.params);
+      indexedOnly(p);
+      expect(p).toContain("sqlite_autoindex_app_comments_1 (id=?)");
+    }
+  });
+});
