@@ -136,7 +136,8 @@ export function onDeletePlan(
     changes: (results, offset, seq) =>
       readers.flatMap((r) => {
         if ("plan" in r) return r.plan.changes(results, offset + r.at, seq);
-        return ((results[offset + r.at] as { ownerId: string | null; teamId?: string }[] | undefined) ?? []).map(
+        const rows = results[offset + r.at];
+        return (Array.isArray(rows) ? (rows as { ownerId: string | null; teamId?: string }[]) : []).map(
           (row): Change => ({ collection: r.col, ownerId: row.ownerId, teamId: row.teamId ?? null, seq }),
         );
       }),

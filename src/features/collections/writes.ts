@@ -442,7 +442,7 @@ export async function commitDelete(
     const n = versioned.length + cascade.statements.length;
     const gone = (results[n + 2] as RecordRow[])[0];
     const seq = (results[n + 1] as { seq: number }[])[0]?.seq;
-    if (gone && seq !== undefined) return { gone, seq, cascaded: cascade.changes(results, 0, seq) };
+    if (gone && seq !== undefined) return { gone, seq, cascaded: cascade.changes(results, versioned.length, seq) };
   }
   return explainMiss(db, col, p, id, acc);
 }

@@ -413,3 +413,29 @@ describe("references: query plans of the new statements", () => {
     }
   });
 });
+
+describe("references: who hears of a cascade", () => {
+  it("deleting a list with If-Match nulls a member's private note about it, and the note's owner sees it live", async () => {
+    const owner = await signup();
+    const team = await createTeam(owner);
+    const list = await api("/v1/collections/lists/records", {
+      token: owner.accessToken,
+      body: { teamId: team.id, title: "Party" },
+    });
+    const note = await api("/v1/collections/notes/records", {
+      token: owner.accessToken,
+      body: { title: "what to bring", listId: list.body.id },
+    });
+    expect(note.status, note.text).toBe(201);
+    const { socket } = await subscribe(owner, "notes");
+    const del = await api(`/v1/collections/lists/records/${list.body.id}`, {
+      method: "DELETE",
+      token: owner.accessToken,
+      headers: { "if-match": `"${list.body.version}"` },
+    });
+    expect(del.status, del.text).toBe(204);
+    // The note's owner hub is told at once (not at its backstop, minutes later).
+    const [frame] = await socket.changes(1);
+    expect(frame!.item).toMatchObject({ id: note.body.id, listId: null, version: 2 });
+  });
+});
