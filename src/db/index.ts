@@ -1,5 +1,5 @@
 /** The drizzle client over D1. Data access lives in each feature's service file; routes never build SQL. */
-import { createTableRelationsHelpers, extractTablesRelationalConfig } from "drizzle-orm";
+import { createTableRelationsHelpers, extractTablesRelationalConfig, type SQL, sql } from "drizzle-orm";
 import { DrizzleD1Database, SQLiteD1Session } from "drizzle-orm/d1";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { AppError } from "../errors";
@@ -112,6 +112,18 @@ export async function runBatch(db: Database, items: BatchItem<"sqlite">[]): Prom
     throw guardViolation(e) ?? e;
   }
 }
+
+/**
+ * A batch statement that aborts the whole batch (one transaction: nothing of it is written) when
+ * `fails` holds: it then inserts NULL into `batch_guards`' NOT NULL column. Placed first, it checks
+ * a precondition that no later statement of the batch can see change.
+ */
+export const abortBatchIf = (db: Database, fails: SQL) =>
+  db.insert(schema.batchGuards).select(sql`SELECT NULL AS must_hold WHERE ${fails}`);
+
+/** Whether a batch failed because one of its `abortBatchIf` statements fired. */
+export const isBatchAbort = (e: unknown) =>
+  e instanceof Error && /NOT NULL constraint failed: batch_guards/i.test(`${e.message} ${String(e.cause ?? "")}`);
 
 /**
  * The database's own guards (triggers that abort a write, see migrations/0008_last_admin_guard.sql)

@@ -16,9 +16,9 @@ import { and, eq, exists, inArray, not, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
 import { limits } from "../../config";
-import { type Database, runBatch } from "../../db";
+import { abortBatchIf, type Database, runBatch } from "../../db";
 import { type TeamRole, teamMembers, teams } from "../../db/schema";
-import { batchGuards, recordChanges } from "../../db/schema/collections";
+import { recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
 import { AppError, type FieldError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
@@ -164,10 +164,6 @@ function plan(p: Principal, ops: BatchOperation[]): Planned[] {
 
 // --- the write -------------------------------------------------------------------------------
 
-/** A statement that aborts the batch when `fails` holds (NOT NULL of `batch_guards`). */
-const guard = (db: Database, fails: SQL) =>
-  db.insert(batchGuards).select(selectValues(batchGuards, { mustHold: null }, fails));
-
 const one = sql`1`;
 
 /** The WHERE of an update or delete: the record, the caller's if the rule says so, at the version asked for. */
@@ -208,7 +204,7 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
     push(audit({ action, target: `${o.col.name}:${o.id}`, detail: { ...fields, batch: true } }, WROTE));
   };
   // A token outlives a deleted account by minutes: nothing is written for an account that is gone.
-  if (p.kind === "user") push(guard(db, sql`${userExistsSql(p.userId)} = 0`));
+  if (p.kind === "user") push(abortBatchIf(db, sql`${userExistsSql(p.userId)} = 0`));
 
   for (const o of ops) {
     const t = o.col.table;
@@ -225,10 +221,10 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
         changedAt: now,
       };
       // Into a team: the caller must hold the role the create rule needs (the service key: the team exists).
-      if (teamId !== null) push(guard(db, not(teamAdmits(access(o.col, "create", p), teamId))));
+      if (teamId !== null) push(abortBatchIf(db, not(teamAdmits(access(o.col, "create", p), teamId))));
       // References: records the caller may read (made earlier in this batch included).
       const refs = referencesReadable(o.col, p, o.values);
-      if (refs) push(guard(db, not(refs)));
+      if (refs) push(abortBatchIf(db, not(refs)));
       if (!o.named) {
         const ins = push(db.insert(t).values(row).returning());
         const log = push(db.insert(recordChanges).values(change).returning({ seq: recordChanges.seq }));
@@ -242,7 +238,7 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
         sql`${t.ownerId} IS ${ownerId}`,
         ...chosenFields(o.col).map((k) => sql`${t[k]!} IS ${sql.param(o.values[k] ?? null, t[k]!)}`),
       );
-      push(guard(db, and(loggedId(db, o.col, o.id), not(exists(db.select({ one }).from(t).where(same))))!));
+      push(abortBatchIf(db, and(loggedId(db, o.col, o.id), not(exists(db.select({ one }).from(t).where(same))))!));
       const fresh = not(loggedId(db, o.col, o.id));
       push(
         db
@@ -279,10 +275,10 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
       continue;
     }
     const where = writeWhere(o, p);
-    push(guard(db, not(exists(db.select({ one }).from(t).where(where)))));
+    push(abortBatchIf(db, not(exists(db.select({ one }).from(t).where(where)))));
     if (o.op !== "delete") {
       const refs = referencesReadable(o.col, p, o.values);
-      if (refs) push(guard(db, not(refs)));
+      if (refs) push(abortBatchIf(db, not(refs)));
     }
     // A delete: the records that reference this one first (cascade, null, or a restrict guard). Its
     // version was checked by the guard above; a cascade may bump it (a count the record keeps), so

@@ -7,8 +7,7 @@
 import { and, eq, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
-import type { Database } from "../../db";
-import { batchGuards } from "../../db/schema";
+import { abortBatchIf, type Database } from "../../db";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { userExistsSql } from "../auth";
@@ -102,9 +101,7 @@ export function onDeletePlan(
     const where = sql`${columnOf(col, key)} IN ${ids}`;
     if (onDelete === "restrict" && !o.force) {
       // Aborts the batch (NOT NULL of batch_guards) while a referrer exists: nothing is deleted.
-      statements.push(
-        db.insert(batchGuards).select(sql`SELECT NULL AS must_hold WHERE EXISTS (SELECT 1 FROM ${t} WHERE ${where})`),
-      );
+      statements.push(abortBatchIf(db, sql`EXISTS (SELECT 1 FROM ${t} WHERE ${where})`));
       continue;
     }
     const returning = { ownerId: t.ownerId, ...(col.scope === "team" ? { teamId: t.teamId! } : {}) };
@@ -143,10 +140,6 @@ export function onDeletePlan(
       }),
   };
 }
-
-/** A batch aborted by a `restrict` reference's guard (the NOT NULL of batch_guards). */
-export const isRestricted = (e: unknown) =>
-  e instanceof Error && /NOT NULL constraint failed: batch_guards/i.test(`${e.message} ${String(e.cause ?? "")}`);
 
 /** 409 while a `restrict` reference points at record `id` of `col` (why a delete was refused), else null. */
 export async function restrictRefusal(

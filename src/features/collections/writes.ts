@@ -5,9 +5,9 @@
  */
 import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { type Database, runBatch } from "../../db";
+import { abortBatchIf, type Database, isBatchAbort, runBatch } from "../../db";
 import { teams } from "../../db/schema";
-import { batchGuards, recordChanges } from "../../db/schema/collections";
+import { recordChanges } from "../../db/schema/collections";
 import type { Principal } from "../../env";
 import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
@@ -28,7 +28,7 @@ import {
 } from "./access";
 import { TEAM_FIELD } from "./define";
 import { type Change, changeOf, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
-import { isRestricted, onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
+import { onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
 import { type Collection, collections } from "./registry";
 
 /**
@@ -421,11 +421,17 @@ export async function commitDelete(
     // count it keeps), and the delete must not then miss a record whose referrers are already gone.
     const versioned = ifMatch
       ? [
-          db
-            .insert(batchGuards)
-            .select(
-              sql`SELECT NULL AS must_hold WHERE NOT EXISTS (SELECT 1 FROM ${t} WHERE ${and(where, inArray(t.version, ifMatch))})`,
+          abortBatchIf(
+            db,
+            not(
+              exists(
+                db
+                  .select({ one: sql`1` })
+                  .from(t)
+                  .where(and(where, inArray(t.version, ifMatch))),
+              ),
             ),
+          ),
         ]
       : [];
     const results = await runBatch(db, [
@@ -435,7 +441,7 @@ export async function commitDelete(
       db.delete(t).where(where).returning(),
       ...(audit ? [audit({ action: "record.delete", target: `${col.name}:${id}` }, WROTE)] : []),
     ]).catch(async (e: unknown) => {
-      if (!isRestricted(e)) throw e;
+      if (!isBatchAbort(e)) throw e;
       // The If-Match guard, or a `restrict` reference: which one, from the records as they are now.
       throw (await restrictRefusal(db, col, id)) ?? (await explainMiss(db, col, p, id, acc));
     });

@@ -6,8 +6,8 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
-import { type Database, runBatch } from "../../db";
-import { batchGuards, type TeamRole, teamInvitations, teamMembers, teams } from "../../db/schema";
+import { abortBatchIf, type Database, isBatchAbort, runBatch } from "../../db";
+import { type TeamRole, teamInvitations, teamMembers, teams } from "../../db/schema";
 import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { newId, nowIso } from "../../lib/ids";
@@ -181,14 +181,11 @@ export async function deleteTeam(
   // The batch's first statement re-checks the caller is still the owner (a hand-over may have
   // committed since the read above): otherwise it inserts NULL into batch_guards' NOT NULL column,
   // which aborts the whole batch (one transaction), so nothing is deleted.
-  const stillOwner = db
-    .insert(batchGuards)
-    .select(sql`SELECT NULL AS must_hold WHERE NOT ${holdsRoleSql(teamId, userId, "owner")}`);
+  const stillOwner = abortBatchIf(db, sql`NOT ${holdsRoleSql(teamId, userId, "owner")}`);
   try {
     await runBatch(db, [stillOwner, ...plan.statements]);
   } catch (e) {
-    if (e instanceof Error && /NOT NULL constraint failed: batch_guards/i.test(`${e.message} ${String(e.cause ?? "")}`))
-      throw new AppError("conflict", "The team's ownership changed meanwhile; nothing was deleted.");
+    if (isBatchAbort(e)) throw new AppError("conflict", "The team's ownership changed meanwhile; nothing was deleted.");
     throw e;
   }
   return () => runAfter(plan.after);
