@@ -136,11 +136,22 @@ export async function notifyEveryone(env: Env): Promise<void> {
 }
 
 async function callHubs(env: Env, targets: { key: HubKey; seq: number | null }[], what: string): Promise<void> {
-  const results = await Promise.allSettled(targets.map((t) => hubStub(env, t.key).notify(t.key, t.seq)));
-  const failed = results.filter((r) => r.status === "rejected");
+  await settleHubCalls(
+    what,
+    targets.map((t) => hubStub(env, t.key).notify(t.key, t.seq)),
+    "their next notification or heartbeat repairs it",
+  );
+}
+
+/**
+ * Waits for calls to hubs made after a commit and logs how many failed, with what repairs them;
+ * never throws (the write is committed; each hub re-checks on its own).
+ */
+export async function settleHubCalls(what: string, calls: Promise<unknown>[], repair: string): Promise<void> {
+  const failed = (await Promise.allSettled(calls)).filter((r) => r.status === "rejected");
   if (failed.length)
     console.error(
-      `${what}: ${failed.length} of ${targets.length} failed (their next notification or heartbeat repairs it):`,
+      `${what}: ${failed.length} of ${calls.length} failed (${repair}):`,
       (failed[0] as PromiseRejectedResult).reason?.message ?? String((failed[0] as PromiseRejectedResult).reason),
     );
 }

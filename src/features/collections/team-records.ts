@@ -8,22 +8,12 @@ import { recordChanges } from "../../db/schema/collections";
 import { nowIso } from "../../lib/ids";
 import type { MembershipHook, TeamDeletionHook } from "../../lifecycle";
 import { teamColumn } from "./access";
-import { type HubKey, hubStub, liveScope } from "./live";
+import { type HubKey, hubStub, liveScope, settleHubCalls } from "./live";
 import { onDeletePlan } from "./references";
 import { collections } from "./registry";
 import { logChange } from "./writes";
 
 const teamCollections = () => collections.filter((c) => c.scope === "team");
-
-/** Runs hub calls after a commit: failures are logged (hubs re-check membership on every read). */
-async function settle(what: string, calls: Promise<unknown>[]): Promise<void> {
-  const failed = (await Promise.allSettled(calls)).filter((r) => r.status === "rejected");
-  if (failed.length)
-    console.error(
-      `${what}: ${failed.length} of ${calls.length} live-data hubs failed:`,
-      ((failed[0] as PromiseRejectedResult).reason as Error)?.message,
-    );
-}
 
 /**
  * Tells the team's hub of each team-scoped collection that `userId`'s role changed (null: left or
@@ -41,7 +31,11 @@ async function teamHubsChanged(env: Env, teamId: string, userId: string | null, 
         ...(member && role !== null ? [hubStub(env, member).teamsChanged(member)] : []),
       ];
     });
-  await settle("following a membership change", calls);
+  await settleHubCalls(
+    "live-data hubs following a membership change",
+    calls,
+    "each hub re-checks membership on its reads",
+  );
 }
 
 export const liveMembershipChanged: MembershipHook = ({ env, teamId, userId, role }) =>
