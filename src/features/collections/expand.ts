@@ -1,72 +1,19 @@
 /**
- * `?expand=`: the records a record's references name, for a read or a list, in the same D1 round
- * trip (one more statement per field in its batch): each referenced record if the caller may read
- * it, else `null`; a user reference as the user's public profile `{ id, name, avatarFileId }`.
+ * `?expand=`: the records a record's references name, for a read, a list or a search, in that
+ * statement itself: each referenced record if the caller may read it, else `null`; a user reference
+ * as the user's public profile `{ id, name, avatarFileId }`.
  */
 import { and, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
 import { alias, type SQLiteColumn } from "drizzle-orm/sqlite-core";
-import type { Database } from "../../db";
 import type { Principal } from "../../env";
-import { publicProfilesQuery } from "../auth";
-import { accessFilter, type RecordRow, readAccess, recordFilter } from "./access";
+import { accessFilter, type RecordRow, readAccess } from "./access";
 import { type Collection, findCollection } from "./registry";
 
-/**
- * A query rendered once, as a fragment to embed in other statements (its bound values kept, in
- * order): each expand statement then reuses the text instead of building the query again.
- */
-function renderedOnce(q: { toSQL(): { sql: string; params: unknown[] } }): SQL {
-  const { sql: text, params } = q.toSQL();
-  const parts = text.split("?");
-  // Every `?` is a bound value (values never appear in the text drizzle writes).
-  if (parts.length !== params.length + 1) throw new Error("expand: a query's text and values do not line up");
-  return sql.join(
-    parts.flatMap((part, i) => (i < params.length ? [sql.raw(part), sql.param(params[i])] : [sql.raw(part)])),
-  );
-}
-
-/**
- * The statements reading what `fields` of the records `base` selects point at (`base`: the read's or
- * the list's own query, as a subquery: the same rows, in the same snapshot).
- */
-export function expandQueries(
-  db: Database,
-  col: Collection,
-  p: Principal | null,
-  fields: readonly string[],
-  query: { toSQL(): { sql: string; params: unknown[] } },
-): BatchItem<"sqlite">[] {
-  if (fields.length === 0) return [];
-  const base = renderedOnce(query);
-  return fields.map((key) => {
-    const ids = sql`(SELECT ${sql.identifier(col.table[key]!.name)} FROM (${base}))`;
-    const target = col.fields[key]!.ref!.target;
-    if (target === "users") return publicProfilesQuery(db, ids);
-    const t = findCollection(target)!;
-    const acc = readAccess(t, p);
-    return db
-      .select()
-      .from(t.table)
-      .where(and(sql`${t.table.id} IN ${ids}`, acc.kind === "denied" ? sql`0` : recordFilter(t, acc)));
-  });
-}
-
-/** Adds `expand: { <field>: record | null }` to each record from the expand statements' results. */
-export function attachExpanded(records: RecordRow[], fields: readonly string[], results: unknown[]): void {
-  if (fields.length === 0) return;
-  const found = fields.map((_, i) => new Map((results[i] as { id: string }[]).map((r) => [r.id, r])));
-  for (const rec of records)
-    rec.expand = Object.fromEntries(
-      fields.map((key, i) => [key, typeof rec[key] === "string" ? (found[i]!.get(rec[key] as string) ?? null) : null]),
-    );
-}
-
-/** The column a list row carries an expanded record in (JSON text): names no field can have. */
+/** The column a row carries an expanded record in (JSON text): names no field can have. */
 const expandColumn = (key: string) => `_expand_${key}`;
 
 /**
- * The expands of a list as columns of the list's own statement: per row, the referenced record as a
+ * The expands of a read, list or search as columns of its own statement: per row, the referenced record as a
  * JSON object when the caller may read it (a primary-key lookup of the target, under an alias so a
  * collection may reference itself), else NULL. One statement, whatever the number of expands.
  */

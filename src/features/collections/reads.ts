@@ -10,7 +10,7 @@ import { keysetPage } from "../../lib/keyset";
 import { noTeam, RANK, roleQuery } from "../teams";
 import { type Access, access, leastRank, notFound, type RecordRow, recordFilter, teamColumn } from "./access";
 import type { ListIndex } from "./define";
-import { attachExpanded, expandColumns, expandQueries, liftExpanded } from "./expand";
+import { expandColumns, liftExpanded } from "./expand";
 import { type Collection, collections } from "./registry";
 import type { Scalar, Where } from "./schemas";
 
@@ -23,10 +23,10 @@ const columnOf = (col: Collection, key: string): SQLiteColumn => {
 /** Declared nullable fields and `ownerId` (null for service-made records) can hold NULL. */
 const isNullable = (col: Collection, key: string) => key === "ownerId" || col.fields[key]?.nullable === true;
 
-/** The query behind a read by id (exported for the query-plan test). */
-export function getQuery(db: Database, col: Collection, acc: Access, id: string) {
+/** The query behind a read by id (exported for the query-plan test); `extra`: expand columns. */
+export function getQuery(db: Database, col: Collection, acc: Access, id: string, extra?: Record<string, SQL.Aliased>) {
   return db
-    .select()
+    .select(extra ? { ...getTableColumns(col.table), ...extra } : getTableColumns(col.table))
     .from(col.table)
     .where(and(eq(col.table.id, id), recordFilter(col, acc)));
 }
@@ -66,11 +66,9 @@ export async function getRecord(
 ): Promise<RecordRow> {
   const acc = access(col, "read", p);
   if (expand.length > 0 && acc.kind !== "denied") {
-    const q = getQuery(db, col, acc, id);
-    const [found, ...expanded] = await db.batch([q, ...expandQueries(db, col, p, expand, q)]);
-    const rec = (found as RecordRow[])[0];
+    const rec = (await getQuery(db, col, acc, id, expandColumns(col, p, expand)).get()) as RecordRow | undefined;
     if (!rec) throw notFound(col);
-    attachExpanded([rec], expand, expanded);
+    liftExpanded(col, [rec], expand);
     return rec;
   }
   const row =

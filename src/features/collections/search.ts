@@ -5,7 +5,7 @@
  * (`"`, `*`, `NEAR`, `-`, `:`, `^`...) ever reaches MATCH, so no input can fail or change the query.
  */
 import { and, asc, desc, getTableColumns, type SQL, sql } from "drizzle-orm";
-import { integer, real, sqliteTable } from "drizzle-orm/sqlite-core";
+import { integer, real, type SQLiteColumn, sqliteTable } from "drizzle-orm/sqlite-core";
 import * as v from "valibot";
 import type { Database } from "../../db";
 import type { Principal } from "../../env";
@@ -13,7 +13,7 @@ import { AppError } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { keysetPage } from "../../lib/keyset";
 import { type Access, access, type RecordRow, recordFilter } from "./access";
-import { attachExpanded, expandQueries } from "./expand";
+import { expandColumns, liftExpanded } from "./expand";
 import { ListCursor, type ListOptions, termSql, termsOf } from "./reads";
 import type { Collection } from "./registry";
 import type { Scalar } from "./schemas";
@@ -51,19 +51,29 @@ export interface SearchOptions extends ListOptions {
 }
 
 /** The search's match: the FTS5 table joined to the records, the rules and every `where` term. */
-function searchFrom(db: Database, col: Collection, acc: Access, match: string, columns: boolean) {
+function searchFrom(
+  db: Database,
+  col: Collection,
+  acc: Access,
+  match: string,
+  columns: Record<string, SQL | SQL.Aliased | SQLiteColumn>,
+) {
   const t = col.table;
   const fts = ftsOf(col);
-  const base = db
-    .select(columns ? getTableColumns(t) : { total: sql<number>`count(*)` })
-    .from(fts)
-    .innerJoin(t, sql`${t}.rowid = ${fts.rowid}`);
+  const base = db.select(columns).from(fts).innerJoin(t, sql`${t}.rowid = ${fts.rowid}`);
   return { base, fts, conds: [sql`${fts} MATCH ${match}`, recordFilter(col, acc)] as (SQL | undefined)[] };
 }
 
 /** The search page's statement (exported for the query-plan test); `offset` for a ranked page. */
-export function searchQuery(db: Database, col: Collection, acc: Access, o: SearchOptions, match: string) {
-  const { base, fts, conds } = searchFrom(db, col, acc, match, true);
+export function searchQuery(
+  db: Database,
+  col: Collection,
+  acc: Access,
+  o: SearchOptions,
+  match: string,
+  extra: Record<string, SQL.Aliased> = {},
+) {
+  const { base, fts, conds } = searchFrom(db, col, acc, match, { ...getTableColumns(col.table), ...extra });
   conds.push(...termsOf(o.where).map((x) => termSql(col, x, false)));
   const t = col.table;
   if (o.ranked) {
@@ -101,7 +111,7 @@ export function searchQuery(db: Database, col: Collection, acc: Access, o: Searc
 
 /** How many records the search matches for the caller (`count=true`). */
 function searchCountQuery(db: Database, col: Collection, acc: Access, o: SearchOptions, match: string) {
-  const { base, conds } = searchFrom(db, col, acc, match, false);
+  const { base, conds } = searchFrom(db, col, acc, match, { total: sql<number>`count(*)` });
   return base.where(and(...conds, ...termsOf(o.where).map((x) => termSql(col, x, false))));
 }
 
@@ -110,7 +120,7 @@ const rankCursor = (offset: number) => ({ s: "~rank" as const, o: offset });
 
 /**
  * A page of records matching `o.search` that the caller may list (the same rules as a list): one
- * statement, or one batch with `count` and `expand`.
+ * statement (its expands in it), or one batch with `count`.
  */
 export async function searchRecords(
   db: Database,
@@ -128,17 +138,15 @@ export async function searchRecords(
   // Nothing searchable typed (only punctuation or spaces): nothing matches.
   if (match === null) return { items: [], nextCursor: null, ...(o.count ? { total: 0 } : {}) };
   const expand = o.expand ?? [];
-  const { query, offset } = searchQuery(db, col, acc, o, match);
-  const extra = [
-    ...(o.count ? [searchCountQuery(db, col, acc, o, match)] : []),
-    ...expandQueries(db, col, p, expand, query),
-  ];
-  const [found, ...more] = extra.length ? await db.batch([query, ...extra]) : [await query];
-  const counted = o.count ? (more.shift() as { total: number }[]) : null;
+  // Expands ride in the search's own statement; a count is one more in the same round trip.
+  const { query, offset } = searchQuery(db, col, acc, o, match, expandColumns(col, p, expand));
+  const [found, counted] = o.count
+    ? await db.batch([query, searchCountQuery(db, col, acc, o, match)])
+    : [await query, null as { total: number }[] | null];
   const key = o.sort.replace(/^-/, "");
   const { page, nextCursor } = keysetPage(found as RecordRow[], o.limit, (last) =>
     encodeCursor(o.ranked ? rankCursor(offset + o.limit) : { s: o.sort, v: (last[key] ?? null) as Scalar, i: last.id }),
   );
-  attachExpanded(page, expand, more);
+  liftExpanded(col, page, expand);
   return { items: page, nextCursor, ...(counted ? { total: Number(counted[0]?.total ?? 0) } : {}) };
 }

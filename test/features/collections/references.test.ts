@@ -399,18 +399,23 @@ describe("references: query plans of the new statements", () => {
     }
   });
 
-  it("a read with expands: each expand statement is a primary-key lookup of the read's reference", async () => {
+  it("a read with expands: the read and each expand are primary-key lookups, in one statement", async () => {
     const db = createDb(env.DB);
     const { getQuery } = await import("../../../src/features/collections/reads");
-    const { expandQueries } = await import("../../../src/features/collections/expand");
+    const { expandColumns } = await import("../../../src/features/collections/expand");
     const comments = findCollection("comments")!;
-    const base = getQuery(db, comments, { kind: "all" }, "c");
-    for (const s of expandQueries(db, comments, null, ["postId", "replyTo"], base)) {
-      const q = (s as unknown as { toSQL(): { sql: string; params: unknown[] } }).toSQL();
-      const p = await explain(q.sql, q.params);
-      indexedOnly(p);
-      expect(p).toContain("sqlite_autoindex_app_comments_1 (id=?)");
-    }
+    const q = getQuery(
+      db,
+      comments,
+      { kind: "all" },
+      "c",
+      expandColumns(comments, null, ["postId", "replyTo"]),
+    ).toSQL();
+    const p = await explain(q.sql, q.params);
+    indexedOnly(p);
+    expect(p).toContain("sqlite_autoindex_app_comments_1 (id=?)");
+    expect(p).toMatch(/SEARCH _x0 USING INDEX sqlite_autoindex_app_posts_1 \(id=\?\)/);
+    expect(p).toMatch(/SEARCH _x1 USING INDEX sqlite_autoindex_app_comments_1 \(id=\?\)/);
   });
 });
 
