@@ -311,6 +311,7 @@ function hintsFor(r: Route): Hints {
     listId: ph("list"),
     postId: ph("post"),
     replyTo: fc.constant(null),
+    fromNoteId: ph("note"),
   };
   if (r.path === "/v1/auth/login" || r.path === "/v1/auth/password-reset") {
     h.email = ph("email");
@@ -343,6 +344,7 @@ function batchOps(): fc.Arbitrary<unknown[]> {
       listId: fc.constant("@@list@@"),
       postId: fc.constant("@@post@@"),
       replyTo: fc.constant(null),
+      fromNoteId: fc.constant("@@note@@"),
     },
   };
   const one = fc.constantFrom("notes", "posts", "lists", "items", "comments").chain((c) =>
