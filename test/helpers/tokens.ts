@@ -51,6 +51,16 @@ export function tamperPayload(token: string, patch: Record<string, unknown>) {
   return `${h}.${part({ ...payload, ...patch })}.${s}`;
 }
 
+/**
+ * A real token with one signature character changed. Never the last one: its low bits are padding,
+ * so a swap there can leave the decoded signature (and the token) valid.
+ */
+export function brokenSignature(token: string) {
+  const at = token.lastIndexOf(".") + 1;
+  const c = token[at];
+  return `${token.slice(0, at)}${c === "A" ? "B" : "A"}${token.slice(at + 1)}`;
+}
+
 /** Gets an ID token signed by the stand-in Apple/Google issuer. */
 export async function providerIdToken(provider: "apple" | "google", claims: Record<string, unknown>): Promise<string> {
   const res = await fetch(`${env.STANDIN_URL}/oidc/${provider}/sign`, { method: "POST", body: JSON.stringify(claims) });
