@@ -1,5 +1,6 @@
 // `npm run db:generate` (after drizzle-kit): the full-text indexes of the collections' `searchable`
-// fields and the triggers of their `field.count` counts. drizzle-kit cannot express FTS5 tables and
+// fields, the triggers of their `field.count` counts, and the event triggers and after-hook
+// listeners of the app's logic (src/features/logic/events-ddl.ts). drizzle-kit cannot express FTS5 tables and
 // triggers, so this writes them as a custom migration whenever what the declarations want differs
 // from the last one written (migrations/search-index.json). `--check` (check:drift) only says
 // whether one is due.
@@ -39,8 +40,49 @@ for (const meta of metas) {
     wanted[`${spec.table}.${spec.column}`] = { sql: ddl.createCountSql(spec), fill: ddl.recountSql(spec) };
   }
 }
+// The event triggers of every collection, of `users` and `files` (they write `events` rows while
+// someone listens), and the `hook` listeners: the events the app declares after hooks for.
+const { getTableColumns } = await import("drizzle-orm");
+const events = await import(pathToFileURL(path.join(root, "src/features/logic/events-ddl.ts")).href);
+const logic = await import(pathToFileURL(path.join(root, "src/app/logic.ts")).href);
+const sources = [
+  ...Object.values(app)
+    .filter((value) => value && typeof value === "object" && value[MARK])
+    .map((table) => ({
+      table: `app_${table[MARK].name}`,
+      prefix: table[MARK].name,
+      columns: Object.values(getTableColumns(table)).map((c) => c.name),
+      kinds: ["create", "update", "delete"],
+    })),
+  {
+    table: "users",
+    prefix: "users",
+    columns: ["id", "email", "email_verified", "name", "anonymous", "created_at"],
+    kinds: ["create", "delete"],
+  },
+  {
+    table: "files",
+    prefix: "files",
+    columns: ["id", "owner_id", "name", "content_type", "size", "visibility", "team_id", "created_at"],
+    kinds: ["create"],
+    readyColumn: "status",
+  },
+];
+for (const s of sources) wanted[`${s.table}#events`] = { sql: events.createEventTriggersSql(s) };
+const HOOKS = Symbol.for("outpost.hooks");
+const hooked = Object.values(logic)
+  .map((value) => (value && typeof value === "object" ? value[HOOKS] : undefined))
+  .filter(Boolean)
+  .flatMap((h) => Object.keys(h.after).map((k) => `${h.source}.${k}`))
+  .sort();
+wanted["event_listeners#hooks"] = { sql: events.hookListenersSql(hooked) };
+
 /** The statements that remove what `key` made. */
-const drop = (key) => (key.includes(".") ? ddl.dropCountSql(...key.split(".")) : ddl.dropSearchSql(key));
+const drop = (key) => {
+  if (key === "event_listeners#hooks") return ["DELETE FROM event_listeners WHERE source = 'hook'"];
+  if (key.endsWith("#events")) return events.dropEventTriggersSql(key.slice(0, -"#events".length));
+  return key.includes(".") ? ddl.dropCountSql(...key.split(".")) : ddl.dropSearchSql(key);
+};
 const written = JSON.parse(readFileSync(statePath, "utf8").toString() || "{}");
 const changed = [...new Set([...Object.keys(wanted), ...Object.keys(written)])]
   .sort()
@@ -56,7 +98,10 @@ if (check) {
   );
   process.exit(1);
 }
-const statements = changed.flatMap((t) => [...drop(t), ...(wanted[t] ? [...wanted[t].sql, wanted[t].fill] : [])]);
+const statements = changed.flatMap((t) => [
+  ...drop(t),
+  ...(wanted[t] ? [...wanted[t].sql, ...(wanted[t].fill ? [wanted[t].fill] : [])] : []),
+]);
 // An empty custom migration, registered in drizzle's journal, then filled.
 const before = new Set(readdirSync(dir));
 const gen = spawnSync(
@@ -74,7 +119,7 @@ if (gen.status !== 0 || !file) {
 }
 writeFileSync(
   path.join(dir, file),
-  "-- Full-text indexes (`searchable` fields) and counts (`field.count`): written by scripts/search-migration.mjs.\n" +
+  "-- Full-text indexes, counts (`field.count`), event triggers and after-hook listeners: written by scripts/search-migration.mjs.\n" +
     statements.map((s) => `${s};`).join("\n--> statement-breakpoint\n") +
     "\n",
 );

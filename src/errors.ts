@@ -41,16 +41,42 @@ export interface FieldError {
   message: string;
 }
 
+/** A code the app's own logic chose (a before hook's `refuse()`), outside Outpost's own list. */
+export type AppCode = string & { readonly appCode: true };
+
+/** Titles of the statuses an app's refusal may use (RFC 9457 `about:blank`: the status phrase). */
+const statusPhrases: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  409: "Conflict",
+  410: "Gone",
+  412: "Precondition Failed",
+  413: "Content Too Large",
+  422: "Unprocessable Content",
+  429: "Too Many Requests",
+};
+
 /** The error every layer throws. `headers` are added to the response (e.g. Retry-After). */
 export class AppError extends Error {
   readonly status: ContentfulStatusCode;
+  readonly code: ErrorCode | AppCode;
   constructor(
-    readonly code: ErrorCode,
+    code: ErrorCode,
     readonly detail?: string,
     readonly extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
   ) {
     super(detail ?? errorCodes[code][1]);
+    this.code = code;
     this.status = errorCodes[code][0] as ContentfulStatusCode;
+  }
+
+  /** The app's own refusal (`refuse(422, "content_refused", "…")`): its status and code, as given. */
+  static refusal(status: number, code: string, detail: string): AppError {
+    const e = new AppError("bad_request", detail);
+    Object.assign(e, { code: code as AppCode, status: status as ContentfulStatusCode });
+    return e;
   }
 }
 
@@ -59,16 +85,18 @@ interface Problem {
   title: string;
   status: number;
   detail: string;
-  code: ErrorCode;
+  code: ErrorCode | AppCode;
   errors?: FieldError[];
   instance?: string;
 }
 
 /** Renders a problem+json response. The only place error bodies are built. */
 export function problem(err: AppError, requestId?: string, clientRequestId?: string | null): Response {
-  const [status, title] = errorCodes[err.code];
+  const own = Object.hasOwn(errorCodes, err.code) ? errorCodes[err.code as ErrorCode] : null;
+  const status = own ? own[0] : err.status;
+  const title = own ? own[1] : (statusPhrases[status] ?? "Request refused");
   const body: Problem = {
-    type: `https://outpost.dev/problems/${err.code.replaceAll("_", "-")}`,
+    type: own ? `https://outpost.dev/problems/${err.code.replaceAll("_", "-")}` : "about:blank",
     title,
     status,
     detail: err.detail ?? title,

@@ -3,6 +3,10 @@
  * declarations from here, never from `src/app/` directly, so a newer Outpost never edits the app.
  */
 import * as declaredCollections from "./app/collections";
+import * as declaredLogic from "./app/logic";
 
 /** Every export of `src/app/collections.ts` (the collection() declarations among them). */
 export const appCollections: Record<string, unknown> = declaredCollections;
+
+/** Every export of `src/app/logic.ts` (hooks(), userHooks(), fileHooks() among them). */
+export const appLogic: Record<string, unknown> = declaredLogic;

@@ -6,5 +6,6 @@ export * from "./blocks";
 export * from "./chat";
 export * from "./collections";
 export * from "./files";
+export * from "./logic";
 export * from "./push";
 export * from "./teams";

@@ -279,6 +279,20 @@ export type CollectionTable = SQLiteTableWithColumns<{
   dialect: "sqlite";
 }> & { readonly [COLLECTION]: CollectionMeta };
 
+/** A record of a collection declared with fields `F`, as the API shows it (hooks are typed with it). */
+export type RecordType<F> = {
+  id: string;
+  ownerId: string | null;
+  /** Set in team-scoped collections. */
+  teamId?: string;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+} & { -readonly [K in keyof F]: F[K] extends Field<infer T> ? T : never };
+
+/** What collection() returns: the table, and (for types only, nothing at run time) its record type. */
+export type TypedCollection<F> = CollectionTable & { readonly $record: RecordType<F> };
+
 /** Marks a drizzle table as a declared collection (a symbol, so it never clashes with a column). */
 export const COLLECTION = Symbol.for("outpost.collection");
 
@@ -316,10 +330,10 @@ function checkRules(name: string, scope: Scope, rules: Rules): void {
  * `indexes` adds more: lists of field names ending with a sort field, the ones before it being
  * equality filters the index serves, e.g. `[["ownerId", "pinned", "createdAt"]]` (`id` is appended).
  */
-export function collection(
+export function collection<F extends Record<string, Field<never> | Field>>(
   name: string,
-  spec: { scope?: Scope; fields: Record<string, Field<never> | Field>; rules: Rules; indexes?: string[][] },
-): CollectionTable {
+  spec: { scope?: Scope; fields: F; rules: Rules; indexes?: string[][] },
+): TypedCollection<F> {
   if (!NAME_RE.test(name)) throw new Error(`collection name "${name}" must match ${NAME_RE}`);
   const scope = spec.scope ?? "owner";
   const fields = spec.fields as Record<string, Field>;
@@ -397,5 +411,5 @@ export function collection(
     counts: Object.entries(fields).flatMap(([k, f]) => (f.count ? [{ column: snake(k), ...f.count }] : [])),
   };
   Object.defineProperty(table, COLLECTION, { value: meta, enumerable: false });
-  return table as unknown as CollectionTable;
+  return table as unknown as TypedCollection<F>;
 }

@@ -1,0 +1,17 @@
+/** The app's own logic: what src/app/logic.ts declares hooks with, and the before-hook runner writers call. */
+
+export { callerOf, hasBefore, provideServices, runBefore, servicesFor } from "./before";
+export {
+  type After,
+  type Caller,
+  fileHooks,
+  type HookFile,
+  type HookUser,
+  hooks,
+  type RecordOf,
+  refuse,
+  userHooks,
+} from "./define";
+export { createEventTriggersSql, dropEventTriggersSql, hookListenersSql } from "./events-ddl";
+export { afterHook, hookedEvents } from "./registry";
+export type { AppRecord, AppServices, OutpostEvent, Run, RunOutcome, ServiceContext } from "./types";
