@@ -14,4 +14,4 @@ export {
 } from "./define";
 export { createEventTriggersSql, dropEventTriggersSql, hookListenersSql } from "./events-ddl";
 export { afterHook, hookedEvents } from "./registry";
-export type { AppRecord, AppServices, OutpostEvent, Run, RunOutcome, ServiceContext } from "./types";
+export type { AppRecord, AppServices, EventJob, OutpostEvent, Run, RunOutcome, ServiceContext } from "./types";

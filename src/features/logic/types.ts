@@ -63,3 +63,10 @@ export interface ServiceContext {
   /** How deep hooks that write through `app` are nested (a hook's write runs that collection's hooks). */
   depth?: number;
 }
+
+/**
+ * The Queue jobs of the logic pipeline: `events.drain` makes the runs of undispatched events (sent
+ * after a write somebody listens to, and by the cron's backstop); `events.run` runs one (a hook, or
+ * a webhook delivery) by its id.
+ */
+export type EventJob = { type: "events.drain" } | { type: "events.run"; id: string };
