@@ -9,7 +9,7 @@ import { authParts } from "./features/auth";
 import { blocksParts } from "./features/blocks";
 import { chatParts } from "./features/chat";
 import { collectionsParts } from "./features/collections";
-import { appServices } from "./features/events/services";
+import { appServices, eventsParts } from "./features/events";
 import { filesParts } from "./features/files";
 import { provideServices } from "./features/logic";
 import { teamsParts } from "./features/teams";
@@ -21,6 +21,7 @@ export const lifecycle = assemble([
   collectionsParts,
   idempotencyParts,
   filesParts,
+  eventsParts,
   blocksParts,
   teamsParts,
   authParts,

@@ -493,7 +493,8 @@ const storedRecord = (w: Writer, col: Collection, id: string) => async () =>
 
 /**
  * The data a before hook hands back, checked against the collection's own schema like a client's
- * body: a hook cannot write what a client could not. A hook's bad output is the app's bug (500).
+ * body: a hook cannot write what a client could not. Its output comes from the request's data, so
+ * what fails is answered like the body did (400 naming the field).
  */
 export function checkHookOutput(
   col: Collection,
@@ -503,9 +504,9 @@ export function checkHookOutput(
   const schemas = collectionSchemas(col);
   const r = v.safeParse(kind === "create" ? schemas.create : schemas.patch, data);
   if (r.success) return r.output;
-  throw new Error(
-    `the before ${kind} hook of ${col.name} returned data its schema refuses: ${r.issues.map((i) => i.message).join("; ")}`,
-  );
+  throw new AppError("validation_failed", `The ${col.name} record is not valid once the app's hook changed it.`, {
+    errors: r.issues.map((i) => ({ path: i.path?.map((x) => String(x.key)).join(".") || "body", message: i.message })),
+  });
 }
 
 /** Runs `col`'s before hook for a create or update (if any) and returns the data to write. */

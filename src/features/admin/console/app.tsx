@@ -26,6 +26,7 @@ import { collectionPages } from "./collections";
 import type { ConsoleEnv } from "./context";
 import { devices } from "./devices";
 import { files } from "./files";
+import { logic } from "./logic";
 import { overview } from "./overview";
 import type { C, PageStatus } from "./page";
 import { records } from "./records";
@@ -118,6 +119,7 @@ consoleApp.route("/collections", records);
 consoleApp.route("/files", files);
 consoleApp.route("/rooms", rooms);
 consoleApp.route("/teams", teams);
+consoleApp.route("/logic", logic);
 consoleApp.route("/audit", audit);
 
 // --- errors ------------------------------------------------------------------------------------

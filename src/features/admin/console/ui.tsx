@@ -24,6 +24,7 @@ const notices = {
   "file-deleted": "The file is deleted.",
   "message-deleted": "The message is deleted.",
   "member-removed": "The member is removed from the team.",
+  "run-queued": "The run is queued again.",
   "invitation-revoked": "The invitation is revoked.",
   pushed: "A test notification is queued for the device.",
 } as const;
@@ -46,7 +47,7 @@ export function fmtBytes(n: number): string {
 
 export const short = (id: string) => (id.length > 13 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id);
 
-export type Section = "overview" | "users" | `collection:${string}` | "files" | "rooms" | "teams" | "audit";
+export type Section = "overview" | "users" | `collection:${string}` | "files" | "rooms" | "teams" | "logic" | "audit";
 
 const NavLink: FC<{ href: string; active: boolean; children: Child }> = ({ href, active, children }) => (
   <a href={href} class={active ? "nav-link active" : "nav-link"} aria-current={active ? "page" : undefined}>
@@ -107,6 +108,9 @@ export const Layout: FC<
               </NavLink>
               <NavLink href={`${P}/teams`} active={p.section === "teams"}>
                 Teams
+              </NavLink>
+              <NavLink href={`${P}/logic`} active={p.section === "logic"}>
+                After hooks
               </NavLink>
               <NavLink href={`${P}/audit`} active={p.section === "audit"}>
                 Audit log
