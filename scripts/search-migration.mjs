@@ -57,7 +57,7 @@ const sources = [
   {
     table: "users",
     prefix: "users",
-    columns: ["id", "email", "email_verified", "name", "anonymous", "created_at"],
+    columns: ["id", "email", "email_verified", "name", "anonymous", "locale", "created_at"],
     kinds: ["create", "delete"],
   },
   {

@@ -23,17 +23,23 @@ export const users = sqliteTable(
      * it was disabled.
      */
     disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
+    /** The device's language (BCP 47, e.g. `fr-CA`), sent by the SDK: which mail templates the user gets. */
+    locale: text("locale"),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [uniqueIndex("users_email_unique").on(t.email).where(sql`${t.email} IS NOT NULL`)],
 );
 
-/** Apple / Google identities linked to a user: `(provider, subject)` is the provider's stable user id. */
+/**
+ * Sign-in identities linked to a user: `(provider, subject)` is the provider's stable user id. `provider` is
+ * `apple`, `google`, `github`, a generic OpenID provider's configured name, or `email` (email codes: the
+ * subject is the user id, since the address itself is matched through `users.email`).
+ */
 export const identities = sqliteTable(
   "identities",
   {
-    provider: text("provider", { enum: ["apple", "google"] }).notNull(),
+    provider: text("provider").notNull(),
     subject: text("subject").notNull(),
     userId: text("user_id")
       .notNull()
@@ -99,6 +105,23 @@ export const verificationTokens = sqliteTable(
     expiresAt: text("expires_at").notNull(),
   },
   (t) => [index("verification_tokens_user_idx").on(t.userId, t.purpose)],
+);
+
+/**
+ * Sign-in codes by mail (`POST /v1/auth/otp`): one live code per address, whether or not an account has it.
+ * Only hashes: the 6-digit code as an HMAC (keyed from JWT_SECRET, so a leaked table cannot be brute-forced
+ * offline) and the magic link's token. Dies after `limits.otpMaxAttempts` wrong codes.
+ */
+export const otpCodes = sqliteTable(
+  "otp_codes",
+  {
+    email: text("email").primaryKey(),
+    codeHash: text("code_hash").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [uniqueIndex("otp_codes_token_unique").on(t.tokenHash), index("otp_codes_expires_idx").on(t.expiresAt)],
 );
 
 /**

@@ -279,7 +279,7 @@ export async function sendResetMail(
   if (!user) throw new AppError("not_found", "No such user.");
   if (!user.email) throw new AppError("conflict", "This account has no email address to send a reset code to.");
   const token = await issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
-  await createMailer(config, db).send(passwordResetMail(config, user.email, token, linkBase, "admin"));
+  await createMailer(config, db).send(passwordResetMail(config, user.email, token, linkBase, "admin", user.locale));
   await recordAudit(db, actor, { action: "user.reset_mail", target: `user:${id}` });
 }
 

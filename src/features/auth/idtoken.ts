@@ -24,13 +24,19 @@ function jwks(url: string) {
   return set;
 }
 
+/** The identity kind of a sign-in by emailed code (its subject is the user id). */
+export const EMAIL_PROVIDER = "email";
+
 /** Who the provider vouches for: its user id (`subject`) and what it says about the email. */
 export interface VerifiedIdentity {
-  provider: "apple" | "google";
+  /** `apple`, `google`, `github`, a configured OpenID provider's name, or `email`. */
+  provider: string;
   subject: string;
   email: string | null;
   emailVerified: boolean;
   name: string | null;
+  /** The device's language, kept on an account this sign-in creates. */
+  locale?: string | null | undefined;
 }
 
 /** Verifies an ID token; any failure is `unauthorized` (the reason is not echoed to the caller). */

@@ -4,6 +4,7 @@
  * functions exported here).
  */
 import type { FeatureParts } from "../../lifecycle";
+import { otpCleanup } from "./otp";
 import { revocationCleanup } from "./revocations";
 import { authCleanup } from "./sessions";
 
@@ -13,6 +14,7 @@ export {
   fromUser,
   isGuestSql,
   liveSessionsQuery,
+  localeOfEmail,
   publicProfilesQuery,
   rowWhileUserExists,
   sessionLiveSql,
@@ -26,10 +28,10 @@ export {
 export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
 export { revokeUserTokens, unmarkDisabled } from "./revocations";
 export { authRoutes } from "./routes";
-export { Name, UserSchema } from "./schemas";
+export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
-export const authParts: FeatureParts = { cleanupTasks: [authCleanup, revocationCleanup] };
+export const authParts: FeatureParts = { cleanupTasks: [authCleanup, revocationCleanup, otpCleanup] };
 
 // The admin feature's needs.
 export { issueToken } from "./accounts";
