@@ -1,20 +1,11 @@
-/** The app's own logic: what src/app/logic.ts declares hooks with, and the before-hook runner writers call. */
+/**
+ * The app's own logic: the before-hook runner writers call, how a write starts the events pipeline,
+ * and the declared hooks. The app declares its logic with ./define (src/app imports it directly).
+ */
 
 export { callerOf, hasBefore, provideServices, runBefore, servicesFor } from "./before";
-export {
-  type After,
-  type Caller,
-  fileHooks,
-  type HookFile,
-  type HookUser,
-  hooks,
-  type RecordOf,
-  refuse,
-  userHooks,
-} from "./define";
-export { createEventTriggersSql, dropEventTriggersSql, hookListenersSql } from "./events-ddl";
 export { listenedSql, sendDrain } from "./kick";
-export { afterHook, hookedEvents } from "./registry";
+export { afterHook } from "./registry";
 export type {
   AppRecord,
   AppServices,
