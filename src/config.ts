@@ -37,6 +37,9 @@ export const limits = {
   otpTtlSec: 10 * 60,
   otpMaxAttempts: 5,
   otpPeriodSec: 60,
+  /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
+  oauthFlowTtlSec: 10 * 60,
+  oauthCodeTtlSec: 60,
   /** A BCP 47 language tag a user's locale may be (`fr`, `pt-BR`, `zh-Hant-TW`). */
   localeMax: 35,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */

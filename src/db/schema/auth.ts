@@ -169,3 +169,53 @@ export const tokenRevocations = sqliteTable(
   },
   (t) => [index("token_revocations_revoked_at").on(t.revokedAt)],
 );
+
+/**
+ * OAuth / OpenID sign-ins under way (`GET /v1/auth/oauth/:provider/start` until the callback): keyed by
+ * the hash of the `state` sent to the provider; what the client asked for (its redirect URI, PKCE
+ * challenge and own state), the nonce and our own PKCE verifier for the provider. Lives 10 minutes, once.
+ */
+export const oauthFlows = sqliteTable(
+  "oauth_flows",
+  {
+    stateHash: text("state_hash").primaryKey(),
+    provider: text("provider").notNull(),
+    redirectUri: text("redirect_uri").notNull(),
+    codeChallenge: text("code_challenge").notNull(),
+    clientState: text("client_state").notNull(),
+    nonce: text("nonce").notNull(),
+    providerVerifier: text("provider_verifier").notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("oauth_flows_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * The one-time codes the callback hands the client (`?code=`), hash only, with the identity the provider
+ * vouched for (JSON) and the client's PKCE challenge: `POST /v1/auth/oauth/exchange` turns one into a
+ * session, once, within `limits.oauthCodeTtlSec`.
+ */
+export const oauthCodes = sqliteTable(
+  "oauth_codes",
+  {
+    codeHash: text("code_hash").primaryKey(),
+    identity: text("identity", { mode: "json" }).notNull(),
+    codeChallenge: text("code_challenge").notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("oauth_codes_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * Sign in with Apple refresh tokens (from an `authorizationCode`), sealed with AES-GCM (key derived from
+ * JWT_SECRET): revoked at Apple when the account is deleted (App Store rule 5.1.1(v)).
+ */
+export const appleTokens = sqliteTable("apple_tokens", {
+  userId: text("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  /** The Apple client id (bundle id or Services ID) the token was issued to: revocation needs it. */
+  clientId: text("client_id").notNull(),
+  sealedRefreshToken: text("sealed_refresh_token").notNull(),
+  updatedAt: text("updated_at").notNull(),
+});

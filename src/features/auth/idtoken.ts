@@ -15,7 +15,7 @@ const ISSUERS = {
 
 // One key set per URL per isolate: jose caches keys and refetches on an unknown `kid`.
 const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
-function jwks(url: string) {
+export function jwks(url: string) {
   let set = jwksCache.get(url);
   if (!set) {
     set = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000 });

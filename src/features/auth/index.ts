@@ -4,6 +4,7 @@
  * functions exported here).
  */
 import type { FeatureParts } from "../../lifecycle";
+import { oauthCleanup } from "./oauth";
 import { otpCleanup } from "./otp";
 import { revocationCleanup } from "./revocations";
 import { authCleanup } from "./sessions";
@@ -31,7 +32,7 @@ export { authRoutes } from "./routes";
 export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
-export const authParts: FeatureParts = { cleanupTasks: [authCleanup, revocationCleanup, otpCleanup] };
+export const authParts: FeatureParts = { cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup] };
 
 // The admin feature's needs.
 export { issueToken } from "./accounts";

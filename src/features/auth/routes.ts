@@ -22,6 +22,7 @@ import { linkGuest, signInWithIdentity } from "./identities";
 import { EMAIL_PROVIDER, verifyIdToken } from "./idtoken";
 import { requireUser, userOf } from "./middleware";
 import { newAccounts } from "./new-accounts";
+import { oauthRoutes } from "./oauth-routes";
 import { consumeOtp, issueOtp } from "./otp";
 import * as schemas from "./schemas";
 import { issueSocketTicket, listSessions, login, refresh, revokeSession } from "./sessions";
@@ -394,4 +395,5 @@ export const authRoutes = new Hono<AppEnv>()
       const identity = { provider: EMAIL_PROVIDER, subject: email, email, emailVerified: true, name: null };
       return c.json(await signInWithIdentity(db, config, { ...identity, locale: b.locale }, ua(c), newAccounts(c)));
     },
-  );
+  )
+  .route("/oauth", oauthRoutes);
