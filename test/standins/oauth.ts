@@ -152,7 +152,11 @@ export function oauthStandin(): Standin {
             .sign(privateKey);
           const at = b64url(randomBytes(16));
           accessTokens.set(at, g);
-          return { status: 200, body: { access_token: at, token_type: "Bearer", expires_in: 3600, id_token: idToken } };
+          const refresh = apple ? { refresh_token: `rt-web-${b64url(randomBytes(8))}` } : {};
+          return {
+            status: 200,
+            body: { access_token: at, token_type: "Bearer", expires_in: 3600, id_token: idToken, ...refresh },
+          };
         }
         if (what === "userinfo") {
           const g = accessTokens.get((req.headers.authorization ?? "").replace(/^Bearer /, ""));

@@ -10,6 +10,7 @@ import { identities, users, verificationTokens } from "../../db/schema";
 import { AppError, isConstraintError } from "../../errors";
 import { hashPassword } from "../../lib/crypto";
 import { nowIso } from "../../lib/ids";
+import { keepAppleTokenStatement } from "./apple";
 import { EMAIL_PROVIDER, type VerifiedIdentity } from "./idtoken";
 import { type NewAccounts, newUserInsert } from "./new-accounts";
 import type { User } from "./schemas";
@@ -135,6 +136,7 @@ async function identitySignIn(
     writes.push(byMail ? insert.onConflictDoNothing() : insert);
   }
   if (user.disabled) throw accountDisabled();
+  if (id.appleRefresh) writes.push(keepAppleTokenStatement(db, user.id, id.appleRefresh));
   const s = await openSession(db, cfg, user, userAgent);
   const results = await runBatch(db, [...writes, ...s.statements]);
   if (created >= 0) accounts?.created(results[created]);

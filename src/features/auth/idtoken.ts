@@ -37,6 +37,8 @@ export interface VerifiedIdentity {
   name: string | null;
   /** The device's language, kept on an account this sign-in creates. */
   locale?: string | null | undefined;
+  /** Apple's refresh token (sealed) and the client it was issued to: kept for revocation at deletion. */
+  appleRefresh?: { clientId: string; sealed: string } | undefined;
 }
 
 /** Verifies an ID token; any failure is `unauthorized` (the reason is not echoed to the caller). */
@@ -45,7 +47,7 @@ export async function verifyIdToken(
   provider: "apple" | "google",
   idToken: string,
   nonce: string | undefined,
-): Promise<VerifiedIdentity> {
+): Promise<VerifiedIdentity & { audience: string }> {
   const { jwksUrl, audiences } = cfg[provider];
   if (audiences.length === 0) {
     throw new AppError(
@@ -79,6 +81,7 @@ export async function verifyIdToken(
   const email = typeof payload.email === "string" ? payload.email.toLowerCase() : null;
   const ev = payload.email_verified;
   return {
+    audience: String(Array.isArray(payload.aud) ? payload.aud[0] : payload.aud),
     provider,
     subject: String(payload.sub),
     email,

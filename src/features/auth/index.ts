@@ -4,6 +4,7 @@
  * functions exported here).
  */
 import type { FeatureParts } from "../../lifecycle";
+import { appleDeletionHook } from "./apple";
 import { oauthCleanup } from "./oauth";
 import { otpCleanup } from "./otp";
 import { revocationCleanup } from "./revocations";
@@ -32,10 +33,14 @@ export { authRoutes } from "./routes";
 export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
-export const authParts: FeatureParts = { cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup] };
+export const authParts: FeatureParts = {
+  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup],
+  deletionHooks: [appleDeletionHook],
+};
 
 // The admin feature's needs.
 export { issueToken } from "./accounts";
+export { type AppleRevokeJob, authJobHandlers } from "./apple";
 export {
   adminStanding,
   deleteUserSessions,

@@ -5,10 +5,10 @@
  * GitHub's API: its primary verified email only).
  */
 import { jwtVerify } from "jose";
-import { limits } from "../../config";
+import { getConfig, limits } from "../../config";
 import { AppError } from "../../errors";
-import { safeEqualStr } from "../../lib/crypto";
-import { appleClientSecret } from "./apple";
+import { safeEqualStr, seal } from "../../lib/crypto";
+import { APPLE_SEAL_PURPOSE, appleClientSecret } from "./apple";
 import { jwks, type VerifiedIdentity } from "./idtoken";
 
 export interface OAuthProvider {
@@ -188,7 +188,13 @@ export async function providerIdentity(
     if (info.sub === payload.sub) claims = { ...info, sub: payload.sub };
   }
   const ev = claims.email_verified;
+  // Apple's refresh token is kept (sealed) to be revoked when the account is deleted.
+  const appleRefresh =
+    p.kind === "apple" && typeof tokens.refresh_token === "string"
+      ? { clientId: p.clientId, sealed: await seal(getConfig(env).jwtSecret, APPLE_SEAL_PURPOSE, tokens.refresh_token) }
+      : undefined;
   return {
+    appleRefresh,
     provider: p.name,
     subject: String(payload.sub),
     email: typeof claims.email === "string" ? claims.email.toLowerCase() : null,

@@ -18,6 +18,7 @@ import {
   issueToken,
   signup,
 } from "./accounts";
+import { exchangeAppleCode } from "./apple";
 import { linkGuest, signInWithIdentity } from "./identities";
 import { EMAIL_PROVIDER, verifyIdToken } from "./idtoken";
 import { requireUser, userOf } from "./middleware";
@@ -322,7 +323,9 @@ export const authRoutes = new Hono<AppEnv>()
         "for Google the token carries the nonce as sent. A provider email joins an existing account only when " +
         "both the provider and that account have verified it; an account whose email was never verified keeps " +
         "its id and data but loses the email, and the provider's user gets a new account. A provider email that " +
-        "is not verified is never stored as the account's email.",
+        "is not verified is never stored as the account's email. Apple: `authorizationCode` (from the same " +
+        "sign-in) is exchanged at Apple and its refresh token kept encrypted, to be revoked at Apple when the " +
+        "account is deleted (a refused code → 401 `unauthorized`).",
       responses: { 200: { description: "Account and session", schema: schemas.AuthResult } },
     }),
     rateLimit("AUTH_LIMITER", "idtoken"),
@@ -333,6 +336,22 @@ export const authRoutes = new Hono<AppEnv>()
       // Apple sends the name only to the app, once: let the app pass it along.
       if (!identity.name && b.name) identity.name = b.name;
       identity.locale = b.locale;
+      if (b.authorizationCode) {
+        if (b.provider !== "apple") {
+          throw new AppError("validation_failed", "authorizationCode is for Sign in with Apple only.", {
+            errors: [{ path: "body.authorizationCode", message: "only with provider apple" }],
+          });
+        }
+        const { config } = c.var;
+        const sealed = await exchangeAppleCode(
+          c.env,
+          config.jwtSecret,
+          identity.audience,
+          identity.subject,
+          b.authorizationCode,
+        );
+        if (sealed) identity.appleRefresh = { clientId: identity.audience, sealed };
+      }
       return c.json(await signInWithIdentity(c.var.db, c.var.config, identity, ua(c), newAccounts(c)));
     },
   )

@@ -48,6 +48,8 @@ export const IdTokenBody = v.strictObject({
   nonce: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(512))),
   name: v.optional(Name),
   locale: v.optional(Locale),
+  /** Sign in with Apple's `authorizationCode`: exchanged for a refresh token revoked when the account is deleted. */
+  authorizationCode: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(1024))),
 });
 export const OtpBody = v.strictObject({ email: Email, locale: v.optional(Locale) });
 export const OtpVerifyBody = v.union([

@@ -98,6 +98,9 @@ describe("oauth: each kind of provider, end to end", () => {
     const email = uniqueEmail("apple-web");
     const res = await oauthSignIn("apple", { sub: sub(), email, email_verified: "true", name: "Tim" });
     expect(res.user).toMatchObject({ email, emailVerified: true, name: "Tim Appleseed" });
+    // Apple's refresh token is kept sealed, for revocation when the account is deleted.
+    const row = await env.DB.prepare("SELECT client_id FROM apple_tokens WHERE user_id = ?").bind(res.user.id).first();
+    expect(row?.client_id).toBe("com.example.outpost.web");
   });
 
   it("GitHub: the primary verified email only", async () => {
