@@ -4,13 +4,14 @@
  * and its revocation at Apple's revoke endpoint when the account is deleted (through the Queue).
  */
 import { eq } from "drizzle-orm";
-import { decodeJwt, importPKCS8, SignJWT } from "jose";
+import { decodeJwt } from "jose";
 import { getConfig } from "../../config";
 import type { Database } from "../../db";
 import { appleTokens } from "../../db/schema";
 import { AppError } from "../../errors";
 import { seal, unseal } from "../../lib/crypto";
 import { nowIso } from "../../lib/ids";
+import { importSigningKey, signJwt } from "../../lib/jwt";
 import { type DeletionHook, enqueue, type JobHandler } from "../../lifecycle";
 
 const APPLE_AUDIENCE = "https://appleid.apple.com";
@@ -26,15 +27,9 @@ export async function appleClientSecret(env: Env, clientId: string, audience = A
   const id = `${clientId}\u0000${audience}\u0000${kid}`;
   const hit = secretCache.get(id);
   if (hit && hit.until > Date.now()) return hit.jwt;
-  const key = await importPKCS8(p8.replaceAll("\\n", "\n"), "ES256");
-  const jwt = await new SignJWT({})
-    .setProtectedHeader({ alg: "ES256", kid })
-    .setIssuer(team)
-    .setSubject(clientId)
-    .setAudience(audience)
-    .setIssuedAt()
-    .setExpirationTime("1h")
-    .sign(key);
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { iss: team, sub: clientId, aud: audience, iat: now, exp: now + 3600 };
+  const jwt = await signJwt("ES256", await importSigningKey(p8, "ES256"), { kid }, claims);
   secretCache.set(id, { jwt, until: Date.now() + 50 * 60_000 });
   return jwt;
 }
