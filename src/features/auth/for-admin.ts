@@ -208,9 +208,12 @@ export async function signInMethods(db: Database, userId: string): Promise<SignI
   return [...password, ...ids];
 }
 
+/** SQL: 1 when the user has a password, else 0. */
+const passwordCountSql = (userId: string) =>
+  sql`(SELECT count(*) FROM users WHERE id = ${userId} AND password_hash IS NOT NULL)`;
 /** SQL: how many sign-in methods the user has (identities, plus one for a password). */
 const methodCountSql = (userId: string) =>
-  sql`((SELECT count(*) FROM identities WHERE user_id = ${userId}) + (SELECT count(*) FROM users WHERE id = ${userId} AND password_hash IS NOT NULL))`;
+  sql`((SELECT count(*) FROM identities WHERE user_id = ${userId}) + ${passwordCountSql(userId)})`;
 
 /**
  * Removing one sign-in method, unless it is the user's last: `when` (the condition, for an audit row in the same
@@ -218,7 +221,7 @@ const methodCountSql = (userId: string) =>
  */
 export function removeSignInMethod(db: Database, userId: string, kind: string, subject: string) {
   if (kind === "password") {
-    const when = sql`EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND password_hash IS NOT NULL) AND ${methodCountSql(userId)} > 1`;
+    const when = sql`${passwordCountSql(userId)} = 1 AND ${methodCountSql(userId)} > 1`;
     const statement = db
       .update(users)
       .set({ passwordHash: null, updatedAt: nowIso() })
@@ -226,7 +229,8 @@ export function removeSignInMethod(db: Database, userId: string, kind: string, s
       .returning({ id: users.id });
     return { when, statement };
   }
-  const when = sql`EXISTS (SELECT 1 FROM identities WHERE user_id = ${userId} AND provider = ${kind} AND subject = ${subject}) AND ${methodCountSql(userId)} > 1`;
+  const own = sql`user_id = ${userId} AND provider = ${kind} AND subject = ${subject}`;
+  const when = sql`EXISTS (SELECT 1 FROM identities WHERE ${own}) AND ${methodCountSql(userId)} > 1`;
   const statement = db
     .delete(identities)
     .where(and(eq(identities.userId, userId), eq(identities.provider, kind), eq(identities.subject, subject), when))

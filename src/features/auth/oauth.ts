@@ -35,7 +35,7 @@ export async function beginFlow(
   return { state, nonce, challenge: await s256(providerVerifier) };
 }
 
-/** Takes the sign-in under way that `state` names (once); undefined when unknown, used, expired or another provider's. */
+/** Takes the sign-in under way that `state` names (once); undefined if unknown, used, expired or another provider's. */
 export async function takeFlow(db: Database, provider: string, state: string) {
   const row = await db
     .delete(oauthFlows)

@@ -93,4 +93,25 @@ describe("console: sign-in methods", () => {
     expect((await visit(pb, path, { ...fields, _csrf: pcsrf })).status).not.toBe(303);
     expect(await identityCount(u.id)).toBe(1);
   });
+
+  it("an email-code account lists Email code, which is not removable (it goes by the verified email)", async () => {
+    const email = `otp-console.${crypto.randomUUID()}@example.com`;
+    await api("/v1/auth/otp", { body: { email }, settle: true });
+    const mail = (await api("/v1/dev/outbox")).body.items.find((m: { to: string }) => m.to === email);
+    const code = /: (\d{6})\n/.exec(mail.text)![1];
+    const signedIn = await api("/v1/auth/otp/verify", { body: { email, code } });
+    const id = signedIn.body.user.id as string;
+    const { b, csrf } = await signIn(admin);
+    const html = (await visit(b, `/admin/users/${id}`)).html;
+    expect(html).toContain("Email code");
+    expect(html).toContain("while the email is verified");
+    const res = await visit(b, `/admin/users/${id}/sign-in-methods/remove`, {
+      _csrf: csrf,
+      kind: "email",
+      subject: id,
+      confirm: "yes",
+    });
+    expect(res.status).toBe(400);
+    expect(await identityCount(id)).toBe(1);
+  });
 });

@@ -115,7 +115,10 @@ export const SignInMethods: FC<{ userId: string; who: string; methods: SignInMet
     {
       header: "",
       cell: (m) =>
-        p.methods.length > 1 ? (
+        // Email codes go by the account's verified email: there is nothing to remove but the address.
+        m.kind === "email" ? (
+          <span class="muted small">while the email is verified</span>
+        ) : p.methods.length > 1 ? (
           <ActionForm
             action={`${P}/users/${p.userId}/sign-in-methods/remove`}
             csrf={p.csrf}
@@ -194,7 +197,7 @@ userActions.post("/:id/sign-in-methods/remove", async (c) => {
   if (ask) return ask;
   const f = await form(c);
   const kind = f.kind ?? "";
-  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(kind) || (f.subject ?? "").length > 512) {
+  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(kind) || kind === "email" || (f.subject ?? "").length > 512) {
     throw new AppError("validation_failed", "No such sign-in method.");
   }
   await removeUserSignInMethod(c.var.db, actor(c), id, kind, f.subject ?? "");
