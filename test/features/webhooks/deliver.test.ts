@@ -5,7 +5,7 @@
  * mailed), and the retry schedule.
  */
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { deliverWebhook, webhookRetryAt } from "../../../src/features/webhooks";
 import { api, serviceKey } from "../../helpers/api";
 import { latestMailTo } from "../../helpers/outbox";
@@ -23,6 +23,14 @@ import {
   receiverUrl,
   steer,
 } from "./helpers";
+
+// The webhooks made here listen to notes and lists: leave no listener behind for the files after this one.
+afterAll(async () => {
+  await env.DB.batch([
+    env.DB.prepare("DELETE FROM event_listeners WHERE source LIKE 'webhook:%'"),
+    env.DB.prepare("DELETE FROM webhooks"),
+  ]);
+});
 
 describe("a delivery", () => {
   it("POSTs { id, event, createdAt, data } signed t=<unix>,v1=<HMAC-SHA256(secret, t.body)>", async () => {
