@@ -13,12 +13,12 @@ import { markFailed, markSucceeded, signingSecrets, webhookRow } from "./service
 import { webhookUrlProblem } from "./url";
 
 /** The header a delivery is signed in. */
-export const SIGNATURE_HEADER = "Outpost-Signature";
+const SIGNATURE_HEADER = "Outpost-Signature";
 
 const enc = new TextEncoder();
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, one `v1=` per secret. */
-export async function signatureHeader(secrets: string[], t: number, body: string): Promise<string> {
+async function signatureHeader(secrets: string[], t: number, body: string): Promise<string> {
   const parts = [`t=${t}`];
   for (const secret of secrets) {
     const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
@@ -30,7 +30,7 @@ export async function signatureHeader(secrets: string[], t: number, body: string
 }
 
 /** The JSON a receiver gets: the delivery id, the event, when it happened, the record (and, for an update, the previous one). */
-export function deliveryBody(run: Pick<Run, "id">, event: OutpostEvent): string {
+function deliveryBody(run: Pick<Run, "id">, event: OutpostEvent): string {
   const isUpdate = event.event.endsWith(".update");
   return JSON.stringify({
     id: run.id,

@@ -61,7 +61,7 @@ const auditOf =
   };
 
 /** Refuses a URL a webhook may not call here, as a 400 on `url`. */
-export function assertWebhookUrl(url: string, environment: string): void {
+function assertWebhookUrl(url: string, environment: string): void {
   const problem = webhookUrlProblem(url, environment);
   if (problem)
     throw new AppError("validation_failed", `The webhook URL ${problem}.`, {

@@ -67,7 +67,7 @@ export const WebhookList = v.object({ items: v.array(WebhookSchema), nextCursor:
 export const RotatedSecret = v.object({ secret: v.string(), previousUntil: v.string() });
 
 /** One delivery of one event to a webhook: its id is the payload's `id`, the same on every attempt. */
-export const DeliverySchema = v.object({
+const DeliverySchema = v.object({
   id: v.string(),
   event: v.string(),
   status: v.picklist(["pending", "running", "done", "parked"]),

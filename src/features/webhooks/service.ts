@@ -25,7 +25,7 @@ const SECRET_PURPOSE = "webhook-secret";
 type WebhookRow = typeof webhooks.$inferSelect;
 
 /** A webhook's listener rows are named after it. */
-export const listenerSource = (id: string) => `webhook:${id}`;
+const listenerSource = (id: string) => `webhook:${id}`;
 
 function parseEvents(json: string): string[] {
   try {
