@@ -88,11 +88,10 @@ export async function deliverWebhook(env: Env, db: Database, run: Run, event: Ou
   if (urlProblem) return failed(env, db, webhook.id, `URL refused: ${urlProblem}`);
   const body = deliveryBody(run, event);
   const cfg = getConfig(env);
-  const signature = await signatureHeader(
-    await signingSecrets(cfg.jwtSecret, webhook),
-    Math.floor(Date.now() / 1000),
-    body,
-  );
+  const secrets = await signingSecrets(cfg.jwtSecret, webhook);
+  if (!secrets)
+    return failed(env, db, webhook.id, "the signing secret cannot be read (JWT_SECRET changed?); rotate it");
+  const signature = await signatureHeader(secrets, Math.floor(Date.now() / 1000), body);
   let res: Response;
   try {
     res = await fetch(webhook.url, {

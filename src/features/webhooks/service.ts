@@ -51,12 +51,16 @@ const newSecret = () => `whsec_${randomToken(32)}`;
 
 const seal = (jwtSecret: string, secret: string) => encryptText(jwtSecret, SECRET_PURPOSE, secret);
 
-/** The signing secrets of a webhook: the current one, and the rotated-out one while it still signs. */
-export async function signingSecrets(jwtSecret: string, r: WebhookRow, now = nowIso()): Promise<string[]> {
-  const out = [await decryptText(jwtSecret, SECRET_PURPOSE, r.secret)];
-  if (r.previousSecret && r.previousUntil && r.previousUntil > now)
-    out.push(await decryptText(jwtSecret, SECRET_PURPOSE, r.previousSecret));
-  return out;
+/**
+ * The signing secrets of a webhook: the current one, and the rotated-out one while it still signs (left
+ * out when it cannot be read). Null when the current one cannot be read (JWT_SECRET changed since).
+ */
+export async function signingSecrets(jwtSecret: string, r: WebhookRow, now = nowIso()): Promise<string[] | null> {
+  const open = (sealed: string) => decryptText(jwtSecret, SECRET_PURPOSE, sealed).catch(() => null);
+  const current = await open(r.secret);
+  if (current === null) return null;
+  const previous = r.previousSecret && r.previousUntil && r.previousUntil > now ? await open(r.previousSecret) : null;
+  return previous === null ? [current] : [current, previous];
 }
 
 const listenerRows = (db: Database, id: string, names: string[]) =>

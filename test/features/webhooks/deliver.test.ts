@@ -139,6 +139,25 @@ describe("a delivery", () => {
     expect(await received(name)).toEqual([]);
   });
 
+  it("fails, without calling, when the stored secret cannot be read (JWT_SECRET changed)", async () => {
+    const name = receiverName();
+    const hook = await createHook(receiverUrl(name), ["notes.create"]);
+    const { run, event } = await makeRun(hook.id);
+    const other = { ...env, JWT_SECRET: "another-jwt-secret-0123456789abcdef0123456789" };
+    const out = await deliverWebhook(other, db(), run, event);
+    expect(out.ok).toBe(false);
+    expect(!out.ok && out.error).toMatch(/signing secret cannot be read/);
+    expect(await received(name)).toEqual([]);
+    // A rotated-out secret that cannot be read is left out; the current one still signs.
+    await env.DB.prepare("UPDATE webhooks SET previous_secret = ?, previous_until = ? WHERE id = ?")
+      .bind("v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAA", new Date(Date.now() + 3600_000).toISOString(), hook.id)
+      .run();
+    expect((await deliverWebhook(env, db(), run, event)).ok).toBe(true);
+    const [req] = await received(name);
+    const sig = parseSignature(req!.headers["outpost-signature"]!);
+    expect(sig.v1).toEqual([await hmacHex(hook.secret, `${sig.t}.${req!.body}`)]);
+  });
+
   it("refuses, without calling, a deleted or a disabled webhook", async () => {
     const name = receiverName();
     const hook = await createHook(receiverUrl(name), ["notes.create"]);
