@@ -4,16 +4,21 @@
  * handlers; this file only assembles them.
  */
 import type { ChatMessageJob } from "./features/chat";
+import { eventsJobHandlers } from "./features/events";
 import { type FilesImageJob, filesJobHandlers } from "./features/files";
+import type { EventJob } from "./features/logic";
 import { type PushJob, pushJobHandlers } from "./features/push";
 import type { JobHandler } from "./lifecycle";
+// Hooks run by the events jobs get their `app` services from the assembled parts.
+import "./lifecycle-parts";
 
 /** Every job the queue carries. */
-export type Job = ChatMessageJob | PushJob | FilesImageJob;
+export type Job = ChatMessageJob | PushJob | FilesImageJob | EventJob;
 
 const handlers: { [T in Job["type"]]: JobHandler<Extract<Job, { type: T }>> } = {
   ...pushJobHandlers,
   ...filesJobHandlers,
+  ...eventsJobHandlers,
 };
 
 /** The Queue consumer: each message is acked on success and retried (with backoff) on failure. */

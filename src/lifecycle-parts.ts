@@ -1,14 +1,17 @@
 /**
  * Every feature's lifecycle parts, in order (the order account deletion runs its hooks in).
  * Assembled once here; `router.ts` puts the result on `c.var.lifecycle`, `scheduled.ts` runs the
- * cleanup tasks. Job handlers are assembled in `jobs.ts`.
+ * cleanup tasks. Job handlers are assembled in `jobs.ts`. Also where the app's hooks get their
+ * `app` services (the logic feature runs hooks without importing the features they call).
  */
 import { adminParts } from "./features/admin";
 import { authParts } from "./features/auth";
 import { blocksParts } from "./features/blocks";
 import { chatParts } from "./features/chat";
 import { collectionsParts } from "./features/collections";
+import { appServices, eventsParts } from "./features/events";
 import { filesParts } from "./features/files";
+import { provideServices } from "./features/logic";
 import { teamsParts } from "./features/teams";
 import { assemble } from "./lifecycle";
 import { idempotencyParts } from "./middleware/idempotency";
@@ -18,8 +21,11 @@ export const lifecycle = assemble([
   collectionsParts,
   idempotencyParts,
   filesParts,
+  eventsParts,
   blocksParts,
   teamsParts,
   authParts,
   adminParts,
 ]);
+
+provideServices(appServices);

@@ -28,11 +28,16 @@ function build(outdir) {
   return path.join(outdir, "index.js");
 }
 
-/** Builds and starts Outpost; returns its URL (on `localhost`), the persistence directory and `stop()`. */
-export async function startWorker() {
+/**
+ * Builds and starts Outpost; returns its URL (on `localhost`), the persistence directory, the
+ * Miniflare instance and `stop()`. `again`: start on the storage a previous `stop({ keep: true })`
+ * left (a restart: no migrations, the same D1 and R2). `consumer`: also run wrangler.toml's Queue
+ * consumer (the console tests leave the queue unconsumed).
+ */
+export async function startWorker({ again, consumer = false } = {}) {
   ensureDocsAssets();
-  const work = mkdtempSync(path.join(os.tmpdir(), "outpost-browser-"));
-  const scriptPath = build(path.join(work, "dist"));
+  const work = again?.work ?? mkdtempSync(path.join(os.tmpdir(), "outpost-browser-"));
+  const scriptPath = again?.scriptPath ?? build(path.join(work, "dist"));
   const { unstable_readConfig, unstable_splitSqlQuery } = await import("wrangler");
   const config = unstable_readConfig({ config: path.join(root, "wrangler.toml") });
   const persistTo = path.join(work, "state");
@@ -68,6 +73,16 @@ export async function startWorker() {
           queueProducers: Object.fromEntries(
             (config.queues?.producers ?? []).map((p) => [p.binding, { queueName: p.queue }]),
           ),
+          ...(consumer
+            ? {
+                queueConsumers: Object.fromEntries(
+                  (config.queues?.consumers ?? []).map((q) => [
+                    q.queue,
+                    { maxBatchSize: q.max_batch_size, maxBatchTimeout: 1, maxRetries: q.max_retries },
+                  ]),
+                ),
+              }
+            : {}),
           ratelimits: Object.fromEntries(
             (config.ratelimits ?? []).map((r) => [r.name, { namespace_id: r.namespace_id, simple: r.simple }]),
           ),
@@ -76,23 +91,28 @@ export async function startWorker() {
     }),
   );
   const url = await mf.ready;
-  // Migrations, in order, as `wrangler d1 migrations apply` would.
+  // Migrations, in order, as `wrangler d1 migrations apply` would (once: a restart keeps them).
   const db = await mf.getD1Database("DB");
   const dir = path.join(root, config.d1_databases[0].migrations_dir ?? "migrations");
-  for (const f of readdirSync(dir)
-    .filter((f) => f.endsWith(".sql"))
-    .sort()) {
+  for (const f of again
+    ? []
+    : readdirSync(dir)
+        .filter((f) => f.endsWith(".sql"))
+        .sort()) {
     const statements = unstable_splitSqlQuery(readFileSync(path.join(dir, f), "utf8")).filter((s) => s.trim());
     await db.batch(statements.map((s) => db.prepare(s)));
   }
   return {
+    mf,
+    restartInfo: { work, scriptPath },
     // localhost, not 127.0.0.1: browsers treat it as a secure context, so the console's Secure cookie
     // sticks over plain HTTP.
     url: `http://localhost:${url.port}`,
     persistTo,
-    async stop() {
+    /** Stops the runtime; `keep` leaves its storage for `startWorker({ again })`. */
+    async stop({ keep = false } = {}) {
       await mf.dispose();
-      rmSync(work, { recursive: true, force: true });
+      if (!keep) rmSync(work, { recursive: true, force: true });
     },
   };
 }

@@ -6,6 +6,7 @@ import { sessions, users, verificationTokens } from "../../db/schema";
 import { AppError, isConstraintError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { nowIso } from "../../lib/ids";
+import { type NewAccounts, newUserInsert } from "./new-accounts";
 import { openSession } from "./sessions";
 import { addSeconds, getUser, getUserByEmail, newUserRow, toUser } from "./users";
 
@@ -15,9 +16,11 @@ export async function signup(
   cfg: Config,
   input: { email: string; password: string; name?: string | undefined },
   userAgent: string | null,
+  accounts?: NewAccounts,
 ) {
   if (await getUserByEmail(db, input.email))
     throw new AppError("email_taken", "An account with this email already exists.");
+  await accounts?.before({ email: input.email, name: input.name ?? null, anonymous: false });
   const row = newUserRow({
     email: input.email,
     passwordHash: await hashPassword(input.password),
@@ -25,7 +28,8 @@ export async function signup(
   });
   const s = await openSession(db, cfg, row, userAgent);
   try {
-    await db.batch([db.insert(users).values(row), ...s.statements]);
+    const [inserted] = await db.batch([newUserInsert(db, row), ...s.statements]);
+    accounts?.created(inserted);
   } catch (e) {
     if (isConstraintError(e, "UNIQUE")) throw new AppError("email_taken", "An account with this email already exists.");
     throw e;
@@ -34,10 +38,12 @@ export async function signup(
 }
 
 /** A guest account (no email, no password) with a session. */
-export async function createGuest(db: Database, cfg: Config, userAgent: string | null) {
+export async function createGuest(db: Database, cfg: Config, userAgent: string | null, accounts?: NewAccounts) {
+  await accounts?.before({ email: null, name: null, anonymous: true });
   const row = newUserRow({ anonymous: true });
   const s = await openSession(db, cfg, row, userAgent);
-  await db.batch([db.insert(users).values(row), ...s.statements]);
+  const [inserted] = await db.batch([newUserInsert(db, row), ...s.statements]);
+  accounts?.created(inserted);
   return { user: toUser(row), session: s.tokens };
 }
 

@@ -8,6 +8,7 @@ import { AppError, isConstraintError } from "../../errors";
 import { hashPassword } from "../../lib/crypto";
 import { nowIso } from "../../lib/ids";
 import type { VerifiedIdentity } from "./idtoken";
+import { type NewAccounts, newUserInsert } from "./new-accounts";
 import type { User } from "./schemas";
 import { openSession } from "./sessions";
 import type { SessionTokens } from "./tokens";
@@ -53,9 +54,10 @@ export async function signInWithIdentity(
   cfg: Config,
   id: VerifiedIdentity,
   userAgent: string | null,
+  accounts?: NewAccounts,
 ): Promise<{ user: User; session: SessionTokens }> {
   try {
-    return await identitySignIn(db, cfg, id, userAgent);
+    return await identitySignIn(db, cfg, id, userAgent, accounts);
   } catch (e) {
     // A concurrent sign-in created this identity or took the email, or the email's account verified
     // it meanwhile (the guarded UPDATE then changed nothing and the INSERT hit the unique email):
@@ -63,7 +65,7 @@ export async function signInWithIdentity(
     if (!isConstraintError(e, "UNIQUE")) throw e;
   }
   try {
-    return await identitySignIn(db, cfg, id, userAgent);
+    return await identitySignIn(db, cfg, id, userAgent, accounts);
   } catch (e) {
     if (isConstraintError(e, "UNIQUE"))
       throw new AppError("conflict", "This account changed while signing in; try again.");
@@ -71,7 +73,13 @@ export async function signInWithIdentity(
   }
 }
 
-async function identitySignIn(db: Database, cfg: Config, id: VerifiedIdentity, userAgent: string | null) {
+async function identitySignIn(
+  db: Database,
+  cfg: Config,
+  id: VerifiedIdentity,
+  userAgent: string | null,
+  accounts?: NewAccounts,
+) {
   const now = nowIso();
   const linked = await db
     .select({ user: users })
@@ -81,6 +89,8 @@ async function identitySignIn(db: Database, cfg: Config, id: VerifiedIdentity, u
     .get();
   let user = linked?.user;
   const writes: BatchItem<"sqlite">[] = [];
+  /** The index of a new account's INSERT in `writes`, if one is made. */
+  let created = -1;
   if (!user) {
     const email = id.email && id.emailVerified ? id.email : null;
     const holder = email ? await getUserByEmail(db, email) : undefined;
@@ -99,8 +109,9 @@ async function identitySignIn(db: Database, cfg: Config, id: VerifiedIdentity, u
           db.delete(verificationTokens).where(eq(verificationTokens.userId, holder.id)),
         );
       }
+      await accounts?.before({ email, name: id.name ?? null, anonymous: false });
       user = newUserRow({ email, emailVerified: email !== null, name: id.name }, now);
-      writes.push(db.insert(users).values(user));
+      created = writes.push(newUserInsert(db, user)) - 1;
     }
     writes.push(
       db
@@ -110,6 +121,7 @@ async function identitySignIn(db: Database, cfg: Config, id: VerifiedIdentity, u
   }
   if (user.disabled) throw accountDisabled();
   const s = await openSession(db, cfg, user, userAgent);
-  await runBatch(db, [...writes, ...s.statements]);
+  const results = await runBatch(db, [...writes, ...s.statements]);
+  if (created >= 0) accounts?.created(results[created]);
   return { user: toUser(user), session: s.tokens };
 }

@@ -21,6 +21,7 @@ import {
 import { linkGuest, signInWithIdentity } from "./identities";
 import { verifyIdToken } from "./idtoken";
 import { requireUser, userOf } from "./middleware";
+import { newAccounts } from "./new-accounts";
 import * as schemas from "./schemas";
 import { issueSocketTicket, listSessions, login, refresh, revokeSession } from "./sessions";
 import { getUser } from "./users";
@@ -52,7 +53,7 @@ export const authRoutes = new Hono<AppEnv>()
     }),
     rateLimit("AUTH_LIMITER", "signup"),
     validate("json", schemas.SignupBody),
-    async (c) => c.json(await signup(c.var.db, c.var.config, c.req.valid("json"), ua(c)), 201),
+    async (c) => c.json(await signup(c.var.db, c.var.config, c.req.valid("json"), ua(c), newAccounts(c)), 201),
   )
   .post(
     "/login",
@@ -81,7 +82,7 @@ export const authRoutes = new Hono<AppEnv>()
     }),
     rateLimit("AUTH_LIMITER", "anonymous"),
     validate("json", EmptyBody),
-    async (c) => c.json(await createGuest(c.var.db, c.var.config, ua(c)), 201),
+    async (c) => c.json(await createGuest(c.var.db, c.var.config, ua(c), newAccounts(c)), 201),
   )
   .post(
     "/link",
@@ -329,6 +330,6 @@ export const authRoutes = new Hono<AppEnv>()
       const identity = await verifyIdToken(c.var.config, b.provider, b.idToken, b.nonce);
       // Apple sends the name only to the app, once: let the app pass it along.
       if (!identity.name && b.name) identity.name = b.name;
-      return c.json(await signInWithIdentity(c.var.db, c.var.config, identity, ua(c)));
+      return c.json(await signInWithIdentity(c.var.db, c.var.config, identity, ua(c), newAccounts(c)));
     },
   );

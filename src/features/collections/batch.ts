@@ -31,9 +31,13 @@ import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
 import {
   afterCommit,
+  beforeDelete,
+  beforeWrite,
   chosenFields,
+  type Logged,
   logChange,
   loggedId,
+  logReturning,
   sameFields,
   selectValues,
   WROTE,
@@ -187,6 +191,8 @@ interface Built {
     /** Records a delete cascaded to or nulled. */
     cascaded?: Change[];
   })[];
+  /** Whether anyone listens to an event one of the operations raised. */
+  listened: (r: unknown[]) => boolean;
 }
 
 function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): Built {
@@ -194,6 +200,7 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
   const ownerId = p.kind === "user" ? p.userId : null;
   const statements: BatchItem<"sqlite">[] = [];
   const results: Built["results"] = [];
+  const logs: number[] = [];
   const push = (s: BatchItem<"sqlite">) => statements.push(s) - 1;
   const seqAt = (r: unknown[], i: number) => (r[i] as { seq: number }[])[0]?.seq ?? null;
   /** The operation's audit row (when the writer keeps one), right after its write: only if it wrote. */
@@ -227,7 +234,8 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
       if (refs) push(abortBatchIf(db, not(refs)));
       if (!o.named) {
         const ins = push(db.insert(t).values(row).returning());
-        const log = push(db.insert(recordChanges).values(change).returning({ seq: recordChanges.seq }));
+        const log = push(db.insert(recordChanges).values(change).returning(logReturning(o.col, "create")));
+        logs.push(log);
         audited(o);
         results.push((r) => ({ item: (r[ins] as RecordRow[])[0]!, change: { ownerId, teamId, seq: seqAt(r, log)! } }));
         continue;
@@ -264,8 +272,9 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
               ),
             ),
           )
-          .returning({ seq: recordChanges.seq }),
+          .returning(logReturning(o.col, "create")),
       );
+      logs.push(log);
       audited(o);
       const sel = push(db.select().from(t).where(eq(t.id, o.id)));
       results.push((r) => {
@@ -293,6 +302,7 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
     const [drop, insert] = logChange(db, o.col, target, now, o.op === "delete");
     push(drop);
     const log = push(insert);
+    logs.push(log);
     if (o.op === "delete") {
       const del = push(db.delete(t).where(target).returning());
       audited(o);
@@ -319,7 +329,7 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
       });
     }
   }
-  return { statements, results };
+  return { statements, results, listened: (r) => logs.some((i) => Boolean((r[i] as Logged)[0]?.listened)) };
 }
 
 /** A batch aborted by a guard (or by another constraint: a concurrent write got in first). */
@@ -472,17 +482,35 @@ async function explain(db: Database, p: Principal, ops: Planned[]): Promise<AppE
 export async function applyBatch(w: Writer, p: Principal, ops: BatchOperation[]): Promise<BatchItemResult[]> {
   const db = w.db;
   const planned = plan(p, ops);
+  // The collections' before hooks, in order, for every operation: one may change its data or refuse
+  // the whole batch (nothing is written).
+  for (const o of planned) {
+    if (o.op === "delete") await beforeDelete(w, o.col, p, o.id);
+    else
+      o.values = await beforeWrite(
+        w,
+        o.col,
+        p,
+        o.op === "create" ? "create" : "update",
+        o.values,
+        o.op === "create" ? undefined : o.id,
+      );
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     const built = build(db, p, planned, w.audit);
     try {
       const r = await runBatch(db, built.statements);
       const out = built.results.map((read) => read(r));
-      afterCommit(w, {
-        changes: out.flatMap((x, i): Change[] => [
-          ...(x.change ? [{ collection: planned[i]!.col, ...x.change }] : []),
-          ...(x.cascaded ?? []),
-        ]),
-      });
+      afterCommit(
+        w,
+        {
+          changes: out.flatMap((x, i): Change[] => [
+            ...(x.change ? [{ collection: planned[i]!.col, ...x.change }] : []),
+            ...(x.cascaded ?? []),
+          ]),
+        },
+        built.listened(r),
+      );
       return out.map((x) => x.item);
     } catch (e) {
       if (!isGuardFailure(e)) throw e;

@@ -26,4 +26,4 @@ export { getRecord, listRecords, recordCounts, teamRecordCounts } from "./reads"
 export { type Collection, collections, findCollection } from "./registry";
 export { collectionSchemas } from "./schemas";
 export { searchRecords } from "./search";
-export { deleteRecord, updateRecord, type Writer } from "./writes";
+export { createRecord, deleteRecord, updateRecord, type Writer } from "./writes";

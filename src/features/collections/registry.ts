@@ -42,3 +42,27 @@ export const referencesTo = (target: string) =>
   );
 
 export const findCollection = (name: string): Collection | undefined => byName.get(name);
+
+const raised = new Map<string, readonly string[]>();
+
+/**
+ * Every event a write of `op` to collection `name` can raise in its batch: its own, the `update` of
+ * each record keeping a count of it (`field.count`), and for a delete what its references do to
+ * their referrers (cascaded deletes, nulled fields), all the way down. The write's change-log row
+ * asks whether anyone listens to any of them (`event_listeners`), so a write nobody listens to
+ * sends nothing after it.
+ */
+export function raisedEvents(name: string, op: "create" | "update" | "delete"): readonly string[] {
+  const key = `${name}.${op}`;
+  const known = raised.get(key);
+  if (known) return known;
+  const out = new Set<string>([key]);
+  raised.set(key, [...out]); // a reference cycle (comments → comments) stops here
+  for (const c of collections) if (c.counts.some((k) => k.of === name)) out.add(`${c.name}.update`);
+  if (op === "delete")
+    for (const r of referencesTo(name))
+      for (const e of raisedEvents(r.col.name, r.onDelete === "cascade" ? "delete" : "update")) out.add(e);
+  const list = [...out].sort();
+  raised.set(key, list);
+  return list;
+}

@@ -3,8 +3,10 @@
  * `/v1/batch`, the console, account deletion). Every write goes out in one D1 batch together with its
  * change-log row (see `logChange`), then `afterCommit` tells the live-data hubs.
  */
+
 import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import * as v from "valibot";
 import { abortBatchIf, type Database, isBatchAbort, runBatch } from "../../db";
 import { teams } from "../../db/schema";
 import { recordChanges } from "../../db/schema/collections";
@@ -13,6 +15,7 @@ import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
 import type { DeletionHook } from "../../lifecycle";
 import { userExists, userExistsSql } from "../auth";
+import { callerOf, hasBefore, listenedSql, runBefore, sendDrain } from "../logic";
 import { memberRoleSql, noTeam, RANK } from "../teams";
 import {
   type Access,
@@ -29,7 +32,8 @@ import {
 import { TEAM_FIELD } from "./define";
 import { type Change, changeOf, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
 import { onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
-import { type Collection, collections } from "./registry";
+import { type Collection, collections, raisedEvents } from "./registry";
+import { collectionSchemas } from "./schemas";
 
 /**
  * The audit row of a write, for the write's own batch; `when` makes it conditional on the write
@@ -50,6 +54,8 @@ export interface Writer {
   waitUntil: (work: Promise<unknown>) => void;
   /** Set when the write leaves an audit row (the console, the service key): it rides in the write's batch. */
   audit?: WriteAudit | undefined;
+  /** How deep in hooks that write through `app` this write is (0: a request's own write). */
+  depth?: number;
 }
 
 /**
@@ -59,18 +65,29 @@ export interface Writer {
 export type Committed = { changes: Change[] } | { everyone: true };
 
 /**
- * The step after every committed record write: the live-data hubs that may show it are told. This
- * is the one place where whatever must follow a write (hooks, webhooks) plugs in. Never throws.
+ * The step after every committed record write: the live-data hubs that may show it are told, and
+ * when someone listens to an event the write raised (`listened`: an after hook, a webhook), the
+ * events it wrote are drained (the Queue runs them). Never throws.
  */
-async function afterCommitted(env: Env, committed: Committed): Promise<void> {
-  await ("everyone" in committed ? notifyEveryone(env) : notifyHubs(env, committed.changes));
+async function afterCommitted(env: Env, committed: Committed, listened: boolean): Promise<void> {
+  await Promise.all([
+    "everyone" in committed ? notifyEveryone(env) : notifyHubs(env, committed.changes),
+    listened ? sendDrain(env) : undefined,
+  ]);
 }
 
 /** Runs `afterCommitted` after the answer (`waitUntil`): a write never waits on the fan-out. */
-export function afterCommit(w: Writer, committed: Committed): void {
+export function afterCommit(w: Writer, committed: Committed, listened = false): void {
   if ("changes" in committed && committed.changes.length === 0) return;
-  w.waitUntil(afterCommitted(w.env, committed));
+  w.waitUntil(afterCommitted(w.env, committed, listened));
 }
+
+/** What a change-log insert returns: its `seq`, and whether anyone listens to what the write raises. */
+export const logReturning = (col: Collection, op: "create" | "update" | "delete") => ({
+  seq: recordChanges.seq,
+  listened: listenedSql(raisedEvents(col.name, op)),
+});
+export type Logged = { seq: number; listened: number | boolean }[];
 
 /**
  * What a write did, for its answer and for the live-data notification (`seq`: its change-log row; null = nothing
@@ -81,15 +98,19 @@ export interface Created {
   /** False when a client id was sent again for the same record (200, nothing written). */
   created: boolean;
   seq: number | null;
+  /** Someone listens to an event this write raised (see `logReturning`). */
+  listened: boolean;
 }
 export interface Updated {
   record: RecordRow;
   seq: number;
+  listened: boolean;
 }
 export interface Deleted {
   /** The record as it was. */
   gone: RecordRow;
   seq: number;
+  listened: boolean;
   /** The records its deletion cascaded to or nulled (their changes noted at `seq`). */
   cascaded: Change[];
 }
@@ -124,7 +145,7 @@ export function logChange(db: Database, col: Collection, where: SQL, now: string
           .from(t)
           .where(where),
       )
-      .returning({ seq: rc.seq }),
+      .returning(logReturning(col, deleted ? "delete" : "update")),
   ] as const;
 }
 
@@ -230,12 +251,13 @@ export async function commitCreate(
       db
         .insert(recordChanges)
         .select(selectValues(recordChanges, change, ownerLives))
-        .returning({ seq: recordChanges.seq }),
+        .returning(logReturning(col, "create")),
       ...audited,
     ]);
     const rec = (inserted as RecordRow[])[0];
     if (!rec) return explainCreateMiss(db, col, p, acc, teamId, body);
-    return { record: rec, created: true, seq: (logged as { seq: number }[])[0]!.seq };
+    const log = (logged as Logged)[0]!;
+    return { record: rec, created: true, seq: log.seq, listened: Boolean(log.listened) };
   }
 
   const t = col.table;
@@ -263,13 +285,13 @@ export async function commitCreate(
           ),
         ),
       )
-      .returning({ seq: recordChanges.seq }),
+      .returning(logReturning(col, "create")),
     ...audited,
     db.select().from(t).where(eq(t.id, id)),
   ]);
-  const seq = (logged as { seq: number }[])[0]?.seq;
+  const log = (logged as Logged)[0];
   const rec = (rest.at(-1) as RecordRow[])[0];
-  if (seq !== undefined && rec) return { record: rec, created: true, seq };
+  if (log && rec) return { record: rec, created: true, seq: log.seq, listened: Boolean(log.listened) };
   // Not a member (any more), or the team is gone: that, before anything about the id.
   if (teamId !== null) await explainTeamMiss(db, acc, teamId);
   if (!rec) {
@@ -278,7 +300,7 @@ export async function commitCreate(
   }
   // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
   if (rec && p && rec.ownerId === ownerId && sameFields(col, rec, body))
-    return { record: rec, created: false, seq: null };
+    return { record: rec, created: false, seq: null, listened: false };
   if (!rec && p?.kind === "user" && !(await userExists(db, p.userId))) {
     throw new AppError("unauthorized", "This account no longer exists.");
   }
@@ -396,7 +418,8 @@ export async function commitUpdate(
         : []),
     ]);
     const row = (updated as RecordRow[])[0];
-    if (row) return { record: row, seq: (logged as { seq: number }[])[0]!.seq };
+    const log = (logged as Logged)[0];
+    if (row && log) return { record: row, seq: log.seq, listened: Boolean(log.listened) };
   }
   return explainMiss(db, col, p, id, acc, values);
 }
@@ -447,23 +470,82 @@ export async function commitDelete(
     });
     const n = versioned.length + cascade.statements.length;
     const gone = (results[n + 2] as RecordRow[])[0];
-    const seq = (results[n + 1] as { seq: number }[])[0]?.seq;
-    if (gone && seq !== undefined) return { gone, seq, cascaded: cascade.changes(results, versioned.length, seq) };
+    const log = (results[n + 1] as Logged)[0];
+    if (gone && log)
+      return {
+        gone,
+        seq: log.seq,
+        listened: Boolean(log.listened),
+        cascaded: cascade.changes(results, versioned.length, log.seq),
+      };
   }
   return explainMiss(db, col, p, id, acc);
 }
 
 // --- the write path: commit, then the after-commit step -----------------------------------------
 
-/** Creates a record (see `commitCreate`) and notifies the hubs. */
+/** The context a writer's before hooks run in (their `app` writes one level deeper). */
+const hookContext = (w: Writer) => ({ env: w.env, db: w.db, waitUntil: w.waitUntil, depth: w.depth ?? 0 });
+
+/** Reads a record as stored, for a before hook's `current()`. */
+const storedRecord = (w: Writer, col: Collection, id: string) => async () =>
+  ((await w.db.select().from(col.table).where(eq(col.table.id, id)).get()) as RecordRow | undefined) ?? null;
+
+/**
+ * The data a before hook hands back, checked against the collection's own schema like a client's
+ * body: a hook cannot write what a client could not. Its output comes from the request's data, so
+ * what fails is answered like the body did (400 naming the field).
+ */
+export function checkHookOutput(
+  col: Collection,
+  kind: "create" | "update",
+  data: Record<string, unknown>,
+): Record<string, unknown> {
+  const schemas = collectionSchemas(col);
+  const r = v.safeParse(kind === "create" ? schemas.create : schemas.patch, data);
+  if (r.success) return r.output;
+  throw new AppError("validation_failed", `The ${col.name} record is not valid once the app's hook changed it.`, {
+    errors: r.issues.map((i) => ({ path: i.path?.map((x) => String(x.key)).join(".") || "body", message: i.message })),
+  });
+}
+
+/** Runs `col`'s before hook for a create or update (if any) and returns the data to write. */
+export async function beforeWrite(
+  w: Writer,
+  col: Collection,
+  p: Principal | null,
+  kind: "create" | "update",
+  data: Record<string, unknown>,
+  id?: string,
+): Promise<Record<string, unknown>> {
+  if (!hasBefore(col.name, kind)) return data;
+  const given = { ...data };
+  const out = await runBefore(col.name, kind, hookContext(w), callerOf(p), {
+    data: given,
+    ...(id === undefined ? {} : { id, current: storedRecord(w, col, id) }),
+  });
+  return checkHookOutput(col, kind, out);
+}
+
+/** Runs `col`'s before delete hook (if any): it may refuse. */
+export async function beforeDelete(w: Writer, col: Collection, p: Principal | null, id: string): Promise<void> {
+  if (!hasBefore(col.name, "delete")) return;
+  await runBefore(col.name, "delete", hookContext(w), callerOf(p), { id, current: storedRecord(w, col, id) });
+}
+
+/** Creates a record (see `commitCreate`) after its before hook, and notifies the hubs. */
 export async function createRecord(
   w: Writer,
   col: Collection,
   p: Principal | null,
   input: Record<string, unknown>,
 ): Promise<Created> {
-  const r = await commitCreate(w.db, col, p, input, w.audit);
-  afterCommit(w, { changes: r.seq === null ? [] : [{ collection: col, ...changeOf(r.record), seq: r.seq }] });
+  const r = await commitCreate(w.db, col, p, await beforeWrite(w, col, p, "create", input), w.audit);
+  afterCommit(
+    w,
+    { changes: r.seq === null ? [] : [{ collection: col, ...changeOf(r.record), seq: r.seq }] },
+    r.listened,
+  );
   return r;
 }
 
@@ -476,8 +558,9 @@ export async function updateRecord(
   values: Record<string, unknown>,
   ifMatch: number[] | null,
 ): Promise<Updated> {
-  const r = await commitUpdate(w.db, col, p, id, values, ifMatch, w.audit);
-  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.record), seq: r.seq }] });
+  const data = await beforeWrite(w, col, p, "update", values, id);
+  const r = await commitUpdate(w.db, col, p, id, data, ifMatch, w.audit);
+  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.record), seq: r.seq }] }, r.listened);
   return r;
 }
 
@@ -489,8 +572,9 @@ export async function deleteRecord(
   id: string,
   ifMatch: number[] | null,
 ): Promise<Deleted> {
+  await beforeDelete(w, col, p, id);
   const r = await commitDelete(w.db, col, p, id, ifMatch, w.audit);
-  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.gone), seq: r.seq }, ...r.cascaded] });
+  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.gone), seq: r.seq }, ...r.cascaded] }, r.listened);
   return r;
 }
 
@@ -530,7 +614,8 @@ export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
     // feature (the account left each team): they close its sockets there and read the log again.
     after: async () => {
       await Promise.all([
-        afterCommitted(env, { everyone: true }),
+        // The account's records raised delete (or team-record update) events: drain whatever was written.
+        afterCommitted(env, { everyone: true }, true),
         closeLiveSessionSockets({ env, db, userId, sessions: "all" }, { teams: false }),
       ]);
     },

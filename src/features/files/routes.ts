@@ -10,6 +10,7 @@ import { serviceAudit } from "../../middleware/service-audit";
 import { optionalAuth, requireAuth, requireUser, userOf } from "../auth";
 import { serveContent } from "./content";
 import { formBoundary, formDataFile } from "./formdata";
+import { beforeNewFile } from "./hooks";
 import { afterUpload, isImageInput, serveThumbnail } from "./images";
 import type { FileRow } from "./objects";
 import { refuseDeclaredUnscrubbable, stripsMetadata } from "./privacy";
@@ -134,6 +135,13 @@ export const fileRoutes = new Hono<AppEnv>()
         strip: stripsMetadata(c.var.config, q.visibility),
         teamId: q.teamId ?? null,
       };
+      await beforeNewFile(c, {
+        name: meta.name,
+        contentType,
+        size: upload.length,
+        visibility: q.visibility,
+        teamId: meta.teamId,
+      });
       const row = await storeFile(
         c.env,
         c.var.db,

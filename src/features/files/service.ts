@@ -1,6 +1,6 @@
 /** Files: all D1 access, R2 object lifecycle, signed URLs, account deletion and cleanup. */
 
-import { and, desc, eq, isNull, lt, or, type SQL, sql, type Table } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, isNull, lt, or, type SQL, sql, type Table } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
@@ -11,6 +11,7 @@ import { newId, nowIso } from "../../lib/ids";
 import { afterId, keysetPage } from "../../lib/keyset";
 import type { DeletionHook, ScheduledTask } from "../../lifecycle";
 import { clearAvatarStatement, rowWhileUserExists, userExists, userExistsSql } from "../auth";
+import { fileCreated, fileListened } from "./hooks";
 import { type FileRow, filesDeletionPlan, purgeObjects } from "./objects";
 import { planStream, type ScrubPlan, scrubPlan } from "./privacy";
 import type { FileJson, Visibility } from "./schemas";
@@ -239,13 +240,13 @@ export async function storeFile(
     throw e; // the client sent everything: R2 failed (500)
   }
   const sha256 = await meter.sha256();
-  const row = await db
+  const ready = await db
     .update(files)
     .set({ status: "ready", size: meter.bytes, sha256, etag: sha256 })
     .where(eq(files.id, id))
-    .returning()
+    .returning({ ...getTableColumns(files), listened: fileListened() })
     .get();
-  if (!row) {
+  if (!ready) {
     // The pending row went while the bytes streamed (the account was deleted): so do the bytes.
     await db.insert(fileTrash).values({ objectKey: key, createdAt: nowIso() }).onConflictDoNothing();
     await purgeObjects(env, db, [key]);
@@ -253,6 +254,8 @@ export async function storeFile(
     if (meta.teamId) throw new AppError("not_found", "No such team.");
     throw new AppError("internal", "The file row vanished while uploading.");
   }
+  const { listened, ...row } = ready;
+  await fileCreated(env, listened);
   return row;
 }
 
@@ -310,7 +313,8 @@ export function insertReadyFile(db: Database, row: Omit<FileRow, "status" | "wid
   return db
     .insert(files)
     .values({ ...row, status: "ready" })
-    .onConflictDoNothing();
+    .onConflictDoNothing()
+    .returning({ listened: fileListened() });
 }
 
 /** Records an image's dimensions and placeholder (the after-upload job). */

@@ -98,10 +98,10 @@ export interface UserHooks {
 
 export interface FileHooks {
   before?: {
-    /** Before an upload's bytes are stored (simple and resumable uploads): size is the declared length. */
+    /** Before an upload's bytes are stored (simple and resumable uploads): `size` as declared (null: unknown yet). */
     create?: (
       x: {
-        data: { name: string; contentType: string; size: number; visibility: string; teamId: string | null };
+        data: { name: string; contentType: string; size: number | null; visibility: string; teamId: string | null };
       } & BeforeBase,
     ) => Awaitable<void>;
   };

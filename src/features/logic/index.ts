@@ -13,5 +13,15 @@ export {
   userHooks,
 } from "./define";
 export { createEventTriggersSql, dropEventTriggersSql, hookListenersSql } from "./events-ddl";
+export { listenedSql, sendDrain } from "./kick";
 export { afterHook, hookedEvents } from "./registry";
-export type { AppRecord, AppServices, EventJob, OutpostEvent, Run, RunOutcome, ServiceContext } from "./types";
+export type {
+  AppRecord,
+  AppServices,
+  EventJob,
+  EventRecord,
+  OutpostEvent,
+  Run,
+  RunOutcome,
+  ServiceContext,
+} from "./types";

@@ -26,6 +26,7 @@ import { collectionPages } from "./collections";
 import type { ConsoleEnv } from "./context";
 import { devices } from "./devices";
 import { files } from "./files";
+import { logic } from "./logic";
 import { overview } from "./overview";
 import type { C, PageStatus } from "./page";
 import { records } from "./records";
@@ -119,6 +120,7 @@ consoleApp.route("/collections", records);
 consoleApp.route("/files", files);
 consoleApp.route("/rooms", rooms);
 consoleApp.route("/teams", teams);
+consoleApp.route("/logic", logic);
 consoleApp.route("/webhooks", webhooks);
 consoleApp.route("/audit", audit);
 

@@ -24,6 +24,7 @@ const notices = {
   "file-deleted": "The file is deleted.",
   "message-deleted": "The message is deleted.",
   "member-removed": "The member is removed from the team.",
+  "run-queued": "The run is queued again.",
   "invitation-revoked": "The invitation is revoked.",
   pushed: "A test notification is queued for the device.",
   "webhook-deleted": "The webhook and its deliveries are deleted.",
@@ -57,6 +58,7 @@ export type Section =
   | "files"
   | "rooms"
   | "teams"
+  | "logic"
   | "webhooks"
   | "audit";
 
@@ -119,6 +121,9 @@ export const Layout: FC<
               </NavLink>
               <NavLink href={`${P}/teams`} active={p.section === "teams"}>
                 Teams
+              </NavLink>
+              <NavLink href={`${P}/logic`} active={p.section === "logic"}>
+                After hooks
               </NavLink>
               <NavLink href={`${P}/webhooks`} active={p.section === "webhooks"}>
                 Webhooks

@@ -9,6 +9,7 @@ import type { AppEnv } from "../../../env";
 import { AppError } from "../../../errors";
 import { describe, validate } from "../../../lib/validation";
 import { requireUser, userOf } from "../../auth";
+import { beforeNewFile } from "../hooks";
 import { afterUpload } from "../images";
 import { refuseDeclaredUnscrubbable, SCRUB_PENDING, stripsMetadata } from "../privacy";
 import { Visibility } from "../schemas";
@@ -160,14 +161,17 @@ export const uploadRoutes = new Hono<AppEnv>()
         });
       const contentType = acceptedType(meta.filetype);
       refuseDeclaredUnscrubbable(c.var.config, contentType, visibility.output);
+      const name = safeName(meta.filename);
+      const teamId = teamIdOf(meta.teamId);
+      await beforeNewFile(c, { name, contentType, size: length, visibility: visibility.output, teamId });
       let up = await createUpload(c.env, c.var.db, c.var.config.storageQuotaBytes, {
         ownerId: userOf(c).userId,
         length,
-        name: safeName(meta.filename),
+        name,
         contentType,
         visibility: visibility.output,
         scrub: stripsMetadata(c.var.config, visibility.output) ? SCRUB_PENDING : null,
-        teamId: teamIdOf(meta.teamId),
+        teamId,
       });
       if (withBody || length === 0) {
         try {

@@ -12,6 +12,7 @@ import { AppError } from "../../../errors";
 import { randomToken } from "../../../lib/crypto";
 import { newId, nowIso } from "../../../lib/ids";
 import type { DeletionHook, ScheduledTask, TeamDeletionHook } from "../../../lifecycle";
+import { fileCreated } from "../hooks";
 import { type AnyScrubState, initialPlanState, SCRUB_PENDING, scrubberFor, scrubPlan } from "../privacy";
 import type { Visibility } from "../schemas";
 import { insertForOwnerIf, insertReadyFile, newFileIdentity, quotaRefusal, storageLeft } from "../service";
@@ -300,6 +301,7 @@ export async function appendToUpload(
     if (tailKey) await env.MEDIA.delete(tailKey);
     throw new AppError("conflict", "Another request changed this upload; ask for its offset (HEAD) and resume.");
   }
+  if (complete) await fileCreated(env, (res[added.length + 1] as { listened: unknown }[])[0]?.listened);
   if (up.tailKey && up.tailKey !== tailKey) await env.MEDIA.delete(up.tailKey);
   return updated;
 }
