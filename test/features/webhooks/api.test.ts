@@ -5,11 +5,11 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { app } from "../../../src/router";
 import { api, expectProblem, freshIp, serviceKey, signup } from "../../helpers/api";
 import { signupAdmin } from "../admin/helpers";
-import { createHook, hookRow, listenersOf, makeRun, receiverName, receiverUrl } from "./helpers";
+import { createHook, forgetWebhooks, hookRow, listenersOf, makeRun, receiverName, receiverUrl } from "./helpers";
 
 const SK = serviceKey();
 
@@ -25,6 +25,9 @@ const eventsOf = async (recordId: string) =>
     ?.n;
 const eventCount = async (name: string) =>
   (await env.DB.prepare("SELECT count(*) AS n FROM events WHERE event = ?").bind(name).first<{ n: number }>())?.n;
+
+// Leave no listener behind for the files after this one.
+afterAll(forgetWebhooks);
 
 describe("POST /v1/admin/webhooks", () => {
   it("creates a webhook: 201 with its secret once; the secret is stored sealed; listener rows and audit row", async () => {

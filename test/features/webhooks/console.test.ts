@@ -4,11 +4,11 @@
  * enabling, redelivering, deleting (confirmed); each with its audit row; refused to non-admins.
  */
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signup, type TestUser } from "../../helpers/api";
 import { type Browser, signIn, visit } from "../admin/console-helpers";
 import { signupAdmin } from "../admin/helpers";
-import { createHook, hookRow, listenersOf, makeRun, receiverName, receiverUrl } from "./helpers";
+import { createHook, forgetWebhooks, hookRow, listenersOf, makeRun, receiverName, receiverUrl } from "./helpers";
 
 let admin: TestUser;
 beforeAll(async () => {
@@ -21,6 +21,9 @@ const actions = async (id: string) =>
       .bind(`webhook:${id}`)
       .all<{ action: string }>()
   ).results.map((r) => r.action);
+
+// Leave no listener behind for the files after this one.
+afterAll(forgetWebhooks);
 
 describe("the Webhooks pages", () => {
   it("create a webhook from the form and show its secret once", async () => {

@@ -13,6 +13,7 @@ import { signupAdmin } from "../admin/helpers";
 import {
   createHook,
   db,
+  forgetWebhooks,
   hmacHex,
   hookRow,
   listenersOf,
@@ -25,12 +26,7 @@ import {
 } from "./helpers";
 
 // The webhooks made here listen to notes and lists: leave no listener behind for the files after this one.
-afterAll(async () => {
-  await env.DB.batch([
-    env.DB.prepare("DELETE FROM event_listeners WHERE source LIKE 'webhook:%'"),
-    env.DB.prepare("DELETE FROM webhooks"),
-  ]);
-});
+afterAll(forgetWebhooks);
 
 describe("a delivery", () => {
   it("POSTs { id, event, createdAt, data } signed t=<unix>,v1=<HMAC-SHA256(secret, t.body)>", async () => {

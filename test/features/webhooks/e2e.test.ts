@@ -10,14 +10,18 @@ import { eventsTargets } from "../../../src/features/events";
 import { drain, runOne } from "../../../src/features/events/pipeline";
 import { api, serviceKey, signup } from "../../helpers/api";
 import { callRecording, jobsOf, recordingEnv } from "../push/helpers";
-import { createHook, hmacHex, parseSignature, received, receiverName, receiverUrl, steer } from "./helpers";
+import {
+  createHook,
+  forgetWebhooks,
+  hmacHex,
+  parseSignature,
+  received,
+  receiverName,
+  receiverUrl,
+  steer,
+} from "./helpers";
 
-afterAll(async () => {
-  await env.DB.batch([
-    env.DB.prepare("DELETE FROM event_listeners WHERE source LIKE 'webhook:%'"),
-    env.DB.prepare("DELETE FROM webhooks"),
-  ]);
-});
+afterAll(forgetWebhooks);
 
 /** Polls receiver `name` until it got `n` requests, or fails after `ms`. */
 async function waitForDeliveries(name: string, n: number, ms = 20_000) {

@@ -119,3 +119,11 @@ export async function listenersOf(id: string): Promise<string[]> {
     .all<{ event: string }>();
   return r.results.map((x) => x.event);
 }
+
+/** Removes every webhook and its listener rows, so no later test's writes raise events for them. */
+export async function forgetWebhooks(): Promise<void> {
+  await env.DB.batch([
+    env.DB.prepare("DELETE FROM event_listeners WHERE source LIKE 'webhook:%'"),
+    env.DB.prepare("DELETE FROM webhooks"),
+  ]);
+}

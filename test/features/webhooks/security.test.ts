@@ -3,11 +3,11 @@
  * a signed-in user who is not an admin (403), and a disabled admin (403 account_disabled).
  */
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, documentedOperations, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
 import { expectStrangersRefused, type RouteCall } from "../../helpers/refusals";
 import { signupAdmin } from "../admin/helpers";
-import { createHook, makeRun, receiverName, receiverUrl } from "./helpers";
+import { createHook, forgetWebhooks, makeRun, receiverName, receiverUrl } from "./helpers";
 
 let user: TestUser;
 let calls: RouteCall[];
@@ -27,6 +27,9 @@ beforeAll(async () => {
     { method: "POST", path: `${base}/${hook.id}/deliveries/${run.id}/redeliver`, opts: { body: {} } },
   ];
 });
+
+// Leave no listener behind for the files after this one.
+afterAll(forgetWebhooks);
 
 describe("webhooks routes", () => {
   it("are exactly the documented ones", async () => {
