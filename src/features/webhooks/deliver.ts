@@ -29,7 +29,7 @@ async function signatureHeader(secrets: string[], t: number, body: string): Prom
   return parts.join(",");
 }
 
-/** The JSON a receiver gets: the delivery id, the event, when it happened, the record (and, for an update, the previous one). */
+/** The JSON a receiver gets: delivery id, event, when it happened, the record (for an update, the previous one too). */
 function deliveryBody(run: Pick<Run, "id">, event: OutpostEvent): string {
   const isUpdate = event.event.endsWith(".update");
   return JSON.stringify({
@@ -119,9 +119,10 @@ export async function deliverWebhook(env: Env, db: Database, run: Run, event: Ou
     await markSucceeded(db, webhook.id);
     return { ok: true, status: res.status };
   }
+  const location = res.headers.get("location");
   const error =
     res.status >= 300 && res.status < 400
-      ? `redirect (HTTP ${res.status}${res.headers.get("location") ? ` to ${res.headers.get("location")}` : ""}) not followed`
+      ? `redirect (HTTP ${res.status}${location ? ` to ${location}` : ""}) not followed`
       : `HTTP ${res.status}`;
   return failed(env, db, webhook.id, error.slice(0, 500), res.status);
 }

@@ -106,6 +106,8 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
           { url: body.url, events: body.events, createdBy: p?.kind === "user" ? p.userId : null },
           (id) => auditOf(c, "webhook.create", id, { url: body.url, events: body.events }),
         );
+        // The secret is in this answer only: no cache keeps it.
+        c.header("cache-control", "no-store");
         return c.json({ ...webhook, secret }, 201);
       },
     )
@@ -207,6 +209,7 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
           auditOf(c, "webhook.rotate_secret", id),
         );
         if (!rotated) throw new AppError("not_found", "No such webhook.");
+        c.header("cache-control", "no-store");
         return c.json(rotated);
       },
     )

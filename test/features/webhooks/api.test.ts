@@ -30,7 +30,7 @@ const eventCount = async (name: string) =>
 afterAll(forgetWebhooks);
 
 describe("POST /v1/admin/webhooks", () => {
-  it("creates a webhook: 201 with its secret once; the secret is stored sealed; listener rows and audit row", async () => {
+  it("creates a webhook: 201 with its secret once, stored sealed, with its listener rows and audit row", async () => {
     const url = receiverUrl(receiverName());
     const res = await api("/v1/admin/webhooks", { token: SK, body: { url, events: ["lists.create", "users.delete"] } });
     expect(res.status, res.text).toBe(201);
@@ -41,6 +41,7 @@ describe("POST /v1/admin/webhooks", () => {
       failingSince: null,
     });
     expect(res.body.secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+    expect(res.headers.get("cache-control")).toBe("no-store");
     const row = (await hookRow(res.body.id))!;
     expect(row.secret).not.toContain(res.body.secret);
     expect(row.secret).not.toContain(res.body.secret.slice(6));
@@ -176,6 +177,7 @@ describe("DELETE and rotate", () => {
     expect(res.status, res.text).toBe(200);
     expect(res.body.secret).toMatch(/^whsec_/);
     expect(res.body.secret).not.toBe(hook.secret);
+    expect(res.headers.get("cache-control")).toBe("no-store");
     const in24h = Date.now() + 24 * 3600_000;
     expect(Math.abs(Date.parse(res.body.previousUntil) - in24h)).toBeLessThan(60_000);
     const row = (await hookRow(hook.id))!;
@@ -188,7 +190,7 @@ describe("DELETE and rotate", () => {
 });
 
 describe("deliveries", () => {
-  it("lists a webhook's deliveries newest first ({ id, event, status, attempts, lastError, nextAttemptAt })", async () => {
+  it("lists a webhook's deliveries newest first, with status, attempts, last error and next attempt", async () => {
     const hook = await createHook(receiverUrl(receiverName()), ["notes.create", "notes.delete"]);
     const a = await makeRun(hook.id, { status: "done", createdAt: "2026-01-01T00:00:00.000Z" });
     const b = await makeRun(hook.id, {
@@ -272,7 +274,7 @@ describe("deliveries", () => {
     expect((await auditOf(hook.id)).at(-1)).toEqual(["service", "webhook.redeliver", { deliveryId: run.id }]);
   });
 
-  it("redeliver refuses a running delivery (409), an unknown one or another webhook's (404), a disabled webhook (409)", async () => {
+  it("redeliver refuses a running delivery, an unknown or foreign one, and a disabled webhook's", async () => {
     const hook = await createHook(receiverUrl(receiverName()), ["notes.create"]);
     const other = await createHook(receiverUrl(receiverName()), ["notes.create"]);
     const running = await makeRun(hook.id, { status: "running" });

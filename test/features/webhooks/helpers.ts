@@ -1,4 +1,7 @@
-/** Webhook test harness: the receiver stand-in, webhooks made through the API, runs made in D1, signatures checked independently. */
+/**
+ * Webhook test harness: the receiver stand-in, webhooks made through the API, runs made in D1, and
+ * signatures checked independently of the code under test.
+ */
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { createDb } from "../../../src/db";
