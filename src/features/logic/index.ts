@@ -15,4 +15,6 @@ export {
 export { createEventTriggersSql, dropEventTriggersSql, hookListenersSql } from "./events-ddl";
 export { listenedSql, sendDrain } from "./kick";
 export { afterHook, hookedEvents } from "./registry";
+export { HOUSEKEEPING_CRON, schedule } from "./schedule";
+export { runSchedules } from "./scheduler";
 export type { AppRecord, AppServices, EventJob, OutpostEvent, Run, RunOutcome, ServiceContext } from "./types";
