@@ -12,6 +12,7 @@ import {
   appOf,
   atLeast,
   describe,
+  EmptyBody,
   IdParam,
   idempotency,
   limitPerUser,
@@ -47,6 +48,7 @@ export const appRoutes = new Hono<AppEnv>().post(
   limitPerUser("clear-done"),
   idempotency,
   validate("param", IdParam),
+  validate("json", EmptyBody),
   async (c) => {
     const { id } = c.req.valid("param");
     // Read as the caller first: a list they cannot read is 404, whatever its team.
