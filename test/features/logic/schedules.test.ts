@@ -95,10 +95,18 @@ describe("schedules: the nightly clean-up of done items", () => {
     expect(await exists(keep)).toBe(true);
   });
 
-  it("a cron with no schedule (and the housekeeping cron) runs no app schedule", async () => {
+  it("a cron with no schedule runs nothing; the housekeeping cron runs no app schedule", async () => {
     const oldDone = await item("old, done, untouched", true, 9);
+    // A revocation the housekeeping would prune: another cron leaves it.
+    const old = Math.floor(Date.now() / 1000) - 16 * 60;
+    await env.DB.prepare("INSERT INTO token_revocations (user_id, revoked_at, reason) VALUES (?, ?, 'ended')")
+      .bind(owner.id, old)
+      .run();
+    const revoked = () => env.DB.prepare("SELECT 1 FROM token_revocations WHERE user_id = ?").bind(owner.id).first();
     await fire("0 0 1 1 *");
+    expect(await revoked()).not.toBeNull();
     await fire("*/15 * * * *");
+    expect(await revoked()).toBeNull();
     expect(await exists(oldDone)).toBe(true);
     await fire(NIGHTLY);
     expect(await exists(oldDone)).toBe(false);
