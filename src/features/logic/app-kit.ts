@@ -16,7 +16,7 @@ export type { AppEnv } from "../../env";
 export { AppError } from "../../errors";
 export { describe, EmptyBody, IdParam, validate } from "../../lib/validation";
 export { idempotency } from "../../middleware/idempotency";
-export { requireUser, userOf } from "../auth";
+export { requireUser } from "../auth";
 export { atLeast } from "../teams";
 
 /** Middleware, after `requireUser`: each user calls route `group` at most 30 times a minute (429 past it). */
