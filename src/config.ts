@@ -87,6 +87,8 @@ export const limits = {
    * its period, for Retry-After.
    */
   chatRoomWritesPeriodSec: 60,
+  /** The app's own routes (`limitPerUser` in src/features/logic/app-kit.ts): ROOMS_LIMITER's period, per user and route. */
+  appRoutesPeriodSec: 60,
   /**
    * Chat: distinct people one user may put into rooms per UTC day (someone added again that day counts once);
    * guests get fewer.

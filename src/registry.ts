@@ -4,9 +4,13 @@
  */
 import * as declaredCollections from "./app/collections";
 import * as declaredLogic from "./app/logic";
+import * as declaredSchedules from "./app/schedules";
 
 /** Every export of `src/app/collections.ts` (the collection() declarations among them). */
 export const appCollections: Record<string, unknown> = declaredCollections;
 
 /** Every export of `src/app/logic.ts` (hooks(), userHooks(), fileHooks() among them). */
 export const appLogic: Record<string, unknown> = declaredLogic;
+
+/** Every export of `src/app/schedules.ts` (the schedule() declarations among them). */
+export const appSchedules: Record<string, unknown> = declaredSchedules;

@@ -3,6 +3,9 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
+// The app's own routes come in here, not through src/registry.ts: they are built with the features
+// (auth, collections), whose modules read the registry as they load, so the registry cannot import them.
+import { appRoutes } from "./app/routes";
 import { getConfig } from "./config";
 import { BOOKMARK_HEADER, createDb, openSession } from "./db";
 import type { AppEnv } from "./env";
@@ -152,6 +155,7 @@ function buildApp() {
   app.route("/v1/admin/webhooks", webhookRoutes(requireAdmin));
   app.route("/v1/admin", adminRoutes);
   app.route("/v1/dev", devRoutes);
+  app.route("/v1/app", appRoutes);
   mountDocs(app);
 
   app.notFound((c) =>

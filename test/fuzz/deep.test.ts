@@ -154,6 +154,8 @@ function actorOf(r: Route): Actor {
   if (r.path === "/v1/rooms/{id}/members") return "fresh";
   // Joining a team needs a verified email matching a fresh invitation.
   if (r.path === "/v1/teams/join") return "fresh";
+  // App routes are rate-limited per user: a member of the fixture team of its own per case.
+  if (r.path.startsWith("/v1/app/")) return "fresh";
   return "a";
 }
 
@@ -286,6 +288,15 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     const team = (await ok("/v1/teams", { token: a.accessToken, body: { name: "fuzz" } })).body.id;
     await ok(`/v1/teams/${team}/invitations`, { token: a.accessToken, body: { email: user.email } });
     values.teamtoken = codeIn((await mailTo(user.email)).text);
+  }
+  if (p === "POST /v1/app/lists/{id}/clear-done") {
+    // A list of its own with a done item (clearing the shared lists would delete the fixture items).
+    values.id = await newList(a);
+    const body = { teamId: team, listId: values.id, text: "done", done: true };
+    await ok("/v1/collections/items/records", { token: a.accessToken, body });
+    await env.DB.prepare("INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES (?, ?, 'member', ?)")
+      .bind(team, user.id, new Date().toISOString())
+      .run();
   }
   if (r.path === "/v1/admin/users/{id}") values.id = r.method === "GET" ? b.id : (await signup()).id;
   values.hookurl = `${env.STANDIN_URL}/webhooks/fuzz`;

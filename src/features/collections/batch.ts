@@ -25,14 +25,13 @@ import { newId, nowIso } from "../../lib/ids";
 import { fromUser, userExistsSql } from "../auth";
 import { RANK } from "../teams";
 import { access, leastRank, type RecordRow, recordFilter, teamAdmits, visible } from "./access";
+import { beforeDelete, beforeWrite } from "./before-hooks";
 import { type Change, changeOf } from "./live";
 import { onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
 import { type Collection, collections, findCollection } from "./registry";
 import { ClientId, collectionSchemas } from "./schemas";
 import {
   afterCommit,
-  beforeDelete,
-  beforeWrite,
   chosenFields,
   type Logged,
   logChange,

@@ -6,7 +6,6 @@
 
 import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import * as v from "valibot";
 import { abortBatchIf, type Database, isBatchAbort, runBatch } from "../../db";
 import { teams } from "../../db/schema";
 import { recordChanges } from "../../db/schema/collections";
@@ -15,7 +14,7 @@ import { AppError } from "../../errors";
 import { newId, nowIso } from "../../lib/ids";
 import type { DeletionHook } from "../../lifecycle";
 import { userExists, userExistsSql } from "../auth";
-import { callerOf, hasBefore, listenedSql, runBefore, sendDrain } from "../logic";
+import { listenedSql, sendDrain } from "../logic";
 import { memberRoleSql, noTeam, RANK } from "../teams";
 import {
   type Access,
@@ -29,11 +28,11 @@ import {
   teamColumn,
   visible,
 } from "./access";
+import { beforeDelete, beforeWrite } from "./before-hooks";
 import { TEAM_FIELD } from "./define";
 import { type Change, changeOf, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
 import { onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
 import { type Collection, collections, raisedEvents } from "./registry";
-import { collectionSchemas } from "./schemas";
 
 /**
  * The audit row of a write, for the write's own batch; `when` makes it conditional on the write
@@ -483,55 +482,6 @@ export async function commitDelete(
 }
 
 // --- the write path: commit, then the after-commit step -----------------------------------------
-
-/** The context a writer's before hooks run in (their `app` writes one level deeper). */
-const hookContext = (w: Writer) => ({ env: w.env, db: w.db, waitUntil: w.waitUntil, depth: w.depth ?? 0 });
-
-/** Reads a record as stored, for a before hook's `current()`. */
-const storedRecord = (w: Writer, col: Collection, id: string) => async () =>
-  ((await w.db.select().from(col.table).where(eq(col.table.id, id)).get()) as RecordRow | undefined) ?? null;
-
-/**
- * The data a before hook hands back, checked against the collection's own schema like a client's
- * body: a hook cannot write what a client could not. Its output comes from the request's data, so
- * what fails is answered like the body did (400 naming the field).
- */
-export function checkHookOutput(
-  col: Collection,
-  kind: "create" | "update",
-  data: Record<string, unknown>,
-): Record<string, unknown> {
-  const schemas = collectionSchemas(col);
-  const r = v.safeParse(kind === "create" ? schemas.create : schemas.patch, data);
-  if (r.success) return r.output;
-  throw new AppError("validation_failed", `The ${col.name} record is not valid once the app's hook changed it.`, {
-    errors: r.issues.map((i) => ({ path: i.path?.map((x) => String(x.key)).join(".") || "body", message: i.message })),
-  });
-}
-
-/** Runs `col`'s before hook for a create or update (if any) and returns the data to write. */
-export async function beforeWrite(
-  w: Writer,
-  col: Collection,
-  p: Principal | null,
-  kind: "create" | "update",
-  data: Record<string, unknown>,
-  id?: string,
-): Promise<Record<string, unknown>> {
-  if (!hasBefore(col.name, kind)) return data;
-  const given = { ...data };
-  const out = await runBefore(col.name, kind, hookContext(w), callerOf(p), {
-    data: given,
-    ...(id === undefined ? {} : { id, current: storedRecord(w, col, id) }),
-  });
-  return checkHookOutput(col, kind, out);
-}
-
-/** Runs `col`'s before delete hook (if any): it may refuse. */
-export async function beforeDelete(w: Writer, col: Collection, p: Principal | null, id: string): Promise<void> {
-  if (!hasBefore(col.name, "delete")) return;
-  await runBefore(col.name, "delete", hookContext(w), callerOf(p), { id, current: storedRecord(w, col, id) });
-}
 
 /** Creates a record (see `commitCreate`) after its before hook, and notifies the hubs. */
 export async function createRecord(

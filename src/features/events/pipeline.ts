@@ -48,7 +48,7 @@ const subscribes = (list: string, event: string) => {
 
 /** Makes the runs of undispatched events and queues them. Returns how many events it dispatched. */
 export async function drain(env: Env, db: Database): Promise<number> {
-  const [pending, hooks] = await runBatch(db, [
+  const [pending, subscribed] = await runBatch(db, [
     db
       .select({ seq: events.seq, event: events.event })
       .from(events)
@@ -62,7 +62,7 @@ export async function drain(env: Env, db: Database): Promise<number> {
   const now = nowIso();
   const runs = rows.flatMap((e) => [
     ...(afterHook(e.event) ? [{ seq: e.seq, target: "hook" }] : []),
-    ...(hooks as { id: string; events: string }[])
+    ...(subscribed as { id: string; events: string }[])
       .filter((w) => subscribes(w.events, e.event))
       .map((w) => ({ seq: e.seq, target: w.id })),
   ]);

@@ -5,6 +5,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
+import { signIn, visit } from "../admin/console-helpers";
+import { signupAdmin } from "../admin/helpers";
 
 const SPAM = "see http://spam.example/offer";
 
@@ -69,6 +71,18 @@ describe("posts: before create and update refuse spam", () => {
     });
     expectProblem(res, 422, "content_refused");
     expect(await counts()).toEqual(before);
+  });
+
+  it("the console's edit form is refused too: the form comes back with the app's message, nothing saved", async () => {
+    const post = (await api("/v1/collections/posts/records", { token: alice.accessToken, body: { text: "clean" } }))
+      .body;
+    const { b, csrf } = await signIn(await signupAdmin());
+    const before = await counts();
+    const res = await visit(b, `/admin/collections/posts/${post.id}`, { _csrf: csrf, _version: "1", text: SPAM });
+    expect(res.status).toBe(422);
+    expect(res.html).toContain("Not saved: Posts may not link to spam.");
+    expect(await counts()).toEqual(before);
+    expect((await api(`/v1/collections/posts/records/${post.id}`)).body).toMatchObject({ text: "clean", version: 1 });
   });
 
   it("text without the spam link is stored", async () => {
