@@ -34,6 +34,7 @@ export const authParts: FeatureParts = { cleanupTasks: [authCleanup, revocationC
 // The admin feature's needs.
 export { issueToken } from "./accounts";
 export {
+  adminEmails,
   adminStanding,
   deleteUserSessions,
   expireUserSessions,
