@@ -202,7 +202,7 @@ export async function runOne(
     return "done";
   }
   const error = outcome.error.slice(0, 500);
-  const next = retryAt({ attempts: run.attempt, createdAt: run.createdAt }, end);
+  const next = outcome.final ? null : retryAt({ attempts: run.attempt, createdAt: run.createdAt }, end);
   if (next === null) {
     await db
       .update(eventRuns)

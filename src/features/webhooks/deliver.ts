@@ -82,8 +82,9 @@ async function failed(env: Env, db: Database, id: string, error: string, status?
  */
 export async function deliverWebhook(env: Env, db: Database, run: Run, event: OutpostEvent): Promise<RunOutcome> {
   const webhook = await webhookRow(db, run.target);
-  if (!webhook) return { ok: false, error: "the webhook was deleted" };
-  if (!webhook.enabled) return { ok: false, error: "the webhook is disabled" };
+  // Nothing to retry: the run is parked at once (redeliver once the webhook is enabled again).
+  if (!webhook) return { ok: false, error: "the webhook was deleted", final: true };
+  if (!webhook.enabled) return { ok: false, error: "the webhook is disabled", final: true };
   const urlProblem = webhookUrlProblem(webhook.url, env.ENVIRONMENT);
   if (urlProblem) return failed(env, db, webhook.id, `URL refused: ${urlProblem}`);
   const body = deliveryBody(run, event);

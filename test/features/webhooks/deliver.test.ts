@@ -6,6 +6,8 @@
  */
 import { env } from "cloudflare:workers";
 import { afterAll, describe, expect, it } from "vitest";
+import { eventsTargets } from "../../../src/features/events";
+import { runOne } from "../../../src/features/events/pipeline";
 import { deliverWebhook, webhookRetryAt } from "../../../src/features/webhooks";
 import { api, serviceKey } from "../../helpers/api";
 import { latestMailTo } from "../../helpers/outbox";
@@ -157,11 +159,27 @@ describe("a delivery", () => {
   it("refuses, without calling, a deleted or a disabled webhook", async () => {
     const name = receiverName();
     const hook = await createHook(receiverUrl(name), ["notes.create"]);
-    const { run, event } = await makeRun(hook.id);
     await api(`/v1/admin/webhooks/${hook.id}`, { method: "PATCH", token: serviceKey(), body: { enabled: false } });
-    expect(await deliverWebhook(env, db(), run, event)).toEqual({ ok: false, error: "the webhook is disabled" });
+    // A run made before the disable was parked by it; one still waiting for its attempt (here: made
+    // after) meets the disabled webhook.
+    const { run, event } = await makeRun(hook.id, { status: "pending" });
+    expect(await deliverWebhook(env, db(), run, event)).toEqual({
+      ok: false,
+      error: "the webhook is disabled",
+      final: true,
+    });
+    // Through the pipeline: no retry can mend it, so the run is parked at its first attempt.
+    expect(await runOne(env, db(), run.id, eventsTargets)).toBe("parked");
+    const row = await env.DB.prepare("SELECT status, attempts, last_error FROM event_runs WHERE id = ?")
+      .bind(run.id)
+      .first();
+    expect(row).toEqual({ status: "parked", attempts: 1, last_error: "the webhook is disabled" });
     await api(`/v1/admin/webhooks/${hook.id}`, { method: "DELETE", token: serviceKey() });
-    expect(await deliverWebhook(env, db(), run, event)).toEqual({ ok: false, error: "the webhook was deleted" });
+    expect(await deliverWebhook(env, db(), run, event)).toEqual({
+      ok: false,
+      error: "the webhook was deleted",
+      final: true,
+    });
     expect(await received(name)).toEqual([]);
   });
 
