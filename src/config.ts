@@ -96,6 +96,8 @@ export const limits = {
    * its period, for Retry-After.
    */
   chatRoomWritesPeriodSec: 60,
+  /** The app's own routes (`limitPerUser` in src/features/logic/app-kit.ts): ROOMS_LIMITER's period, per user and route. */
+  appRoutesPeriodSec: 60,
   /**
    * Chat: distinct people one user may put into rooms per UTC day (someone added again that day counts once);
    * guests get fewer.
@@ -191,6 +193,17 @@ export const limits = {
   imageHeaderMaxBytes: 512 * 1024,
   /** Images: long side of the rendition a ThumbHash placeholder is computed from (ThumbHash takes at most 100). */
   placeholderMaxPx: 100,
+  /**
+   * Webhooks: an attempt waits this long for an answer; a delivery is retried for `webhookRetrySec` after
+   * it was made; a webhook failing for `webhookDisableSec` is disabled; a rotated-out secret still signs for
+   * `webhookPreviousSecretSec`. Longest URL, most events per webhook.
+   */
+  webhookTimeoutMs: 10_000,
+  webhookRetrySec: 24 * 60 * 60,
+  webhookDisableSec: 24 * 60 * 60,
+  webhookPreviousSecretSec: 24 * 60 * 60,
+  webhookUrlMax: 2048,
+  webhookEventsMax: 100,
 } as const;
 
 /**

@@ -1,4 +1,5 @@
 /** `createClient`: one object for the whole SDK. */
+import { type AppRouteMap, AppRoutes, type UntypedAppRoutes } from "./app.js";
 import { Auth } from "./auth.js";
 import { Room, Rooms } from "./chat.js";
 import { Collection } from "./collections.js";
@@ -55,8 +56,10 @@ export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   chunkSize?: number;
 }
 
-export class OutpostClient<C extends CollectionMap = UntypedCollections> {
+export class OutpostClient<C extends CollectionMap = UntypedCollections, A extends AppRouteMap = UntypedAppRoutes> {
   readonly auth: Auth;
+  /** The app's own routes under `/v1/app/`, typed by the generated `AppRoutes`. */
+  readonly app: AppRoutes<A>;
   readonly files: Files;
   readonly rooms: Rooms;
   readonly teams: Teams;
@@ -113,6 +116,7 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     });
     this.rooms = new Rooms(this.core);
     this.teams = new Teams(this.core);
+    this.app = new AppRoutes<A>(this.http);
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
       this.device = d;
     });
@@ -274,6 +278,9 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
   }
 }
 
-export function createClient<C extends CollectionMap = UntypedCollections>(o: ClientOptions<C>): OutpostClient<C> {
-  return new OutpostClient<C>(o);
+/** `createClient<Collections, AppRoutes>({ url })` with the types `npm run client:types` writes. */
+export function createClient<C extends CollectionMap = UntypedCollections, A extends AppRouteMap = UntypedAppRoutes>(
+  o: ClientOptions<C>,
+): OutpostClient<C, A> {
+  return new OutpostClient<C, A>(o);
 }

@@ -1,4 +1,4 @@
-/** Framework-free crypto helpers on WebCrypto: encodings, hashes, HMAC, constant-time compare, PBKDF2. */
+/** Framework-free crypto helpers on WebCrypto: encodings, hashes, HMAC, constant-time compare, AES-GCM, PBKDF2. */
 import { limits } from "../config";
 
 const enc = new TextEncoder();
@@ -87,6 +87,48 @@ export async function hmacVerify(key: CryptoKey, data: string, mac: Uint8Array):
   return crypto.subtle.verify("HMAC", key, mac, enc.encode(data));
 }
 
+const aesKeys = new Map<string, Promise<CryptoKey>>();
+
+/** An AES-256-GCM key for one purpose, derived from a root secret with HKDF (as `purposeKey`). */
+function purposeAesKey(rootSecret: string, purpose: string): Promise<CryptoKey> {
+  const id = `${purpose}\u0000${rootSecret}`;
+  let k = aesKeys.get(id);
+  if (!k) {
+    k = (async () => {
+      const ikm = await crypto.subtle.importKey("raw", enc.encode(rootSecret), "HKDF", false, ["deriveKey"]);
+      return crypto.subtle.deriveKey(
+        { name: "HKDF", hash: "SHA-256", salt: enc.encode("outpost"), info: enc.encode(`aes:${purpose}`) },
+        ikm,
+        { name: "AES-GCM", length: 256 },
+        false,
+        ["encrypt", "decrypt"],
+      );
+    })();
+    aesKeys.set(id, k);
+  }
+  return k;
+}
+
+/** Encrypts text for storage: `v1.<iv>.<ciphertext>` (base64url, AES-GCM, a fresh 96-bit IV each time). */
+export async function encryptText(rootSecret: string, purpose: string, plain: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const ct = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv },
+    await purposeAesKey(rootSecret, purpose),
+    enc.encode(plain),
+  );
+  return `v1.${b64url(iv)}.${b64url(ct)}`;
+}
+
+/** Decrypts what `encryptText` made with the same secret and purpose; throws when it was tampered with. */
+export async function decryptText(rootSecret: string, purpose: string, sealed: string): Promise<string> {
+  const [version, iv, ct] = sealed.split(".");
+  if (version !== "v1" || !iv || !ct) throw new Error("not an encrypted value");
+  const key = await purposeAesKey(rootSecret, purpose);
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromB64url(iv) }, key, fromB64url(ct));
+  return new TextDecoder().decode(plain);
+}
+
 // --- passwords ---------------------------------------------------------------------------
 
 /** Stored format: `pbkdf2-sha256$<iterations>$<salt b64url>$<hash b64url>`, so the cost can be raised later. */
@@ -129,49 +171,4 @@ export async function verifyPassword(
   const actual = await pbkdf2(password, fromB64url(parts[2]!), iterations);
   const ok = timingSafeEqual(actual, fromB64url(parts[3]!)) && stored !== null;
   return { ok, rehash: ok && iterations < limits.pbkdf2Iterations };
-}
-
-// --- sealing (AES-GCM) -------------------------------------------------------------------------
-
-const sealKeys = new Map<string, Promise<CryptoKey>>();
-
-/** An AES-256-GCM key for one purpose, derived from a root secret with HKDF. */
-function sealKey(rootSecret: string, purpose: string): Promise<CryptoKey> {
-  const id = `${purpose}\u0000${rootSecret}`;
-  let k = sealKeys.get(id);
-  if (!k) {
-    k = (async () => {
-      const ikm = await crypto.subtle.importKey("raw", enc.encode(rootSecret), "HKDF", false, ["deriveKey"]);
-      return crypto.subtle.deriveKey(
-        { name: "HKDF", hash: "SHA-256", salt: enc.encode("outpost-seal"), info: enc.encode(purpose) },
-        ikm,
-        { name: "AES-GCM", length: 256 },
-        false,
-        ["encrypt", "decrypt"],
-      );
-    })();
-    sealKeys.set(id, k);
-  }
-  return k;
-}
-
-/** Encrypts `plain` for storage: `v1.<iv>.<ciphertext>` (base64url), authenticated, bound to `purpose`. */
-export async function seal(rootSecret: string, purpose: string, plain: string): Promise<string> {
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const ct = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv },
-    await sealKey(rootSecret, purpose),
-    enc.encode(plain),
-  );
-  return `v1.${b64url(iv)}.${b64url(ct)}`;
-}
-
-/** Decrypts what `seal` made with the same secret and purpose; throws on anything else. */
-export async function unseal(rootSecret: string, purpose: string, sealed: string): Promise<string> {
-  const [v, iv, ct] = sealed.split(".");
-  if (v !== "v1" || !iv || !ct) throw new Error("not a sealed value");
-  const key = await sealKey(rootSecret, purpose);
-  return new TextDecoder().decode(
-    await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromB64url(iv) }, key, fromB64url(ct)),
-  );
 }

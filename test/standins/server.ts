@@ -12,6 +12,7 @@ import { mailStandin } from "./mail";
 import { oauthStandin } from "./oauth";
 import { oidcStandin } from "./oidc";
 import { openapiStandin } from "./openapi";
+import { webhookStandins } from "./webhooks";
 
 export interface StandinRequest {
   method: string;
@@ -41,6 +42,7 @@ const standins: Standin[] = [
   fcmStandin(),
   apnsStandin(),
   expoStandin(),
+  ...webhookStandins(),
   // Last: its prefix is "/" (it takes /oidc/issuer/*, /github/*, /apple/*).
   oauthStandin(),
 ];

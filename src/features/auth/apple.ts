@@ -9,7 +9,7 @@ import { getConfig } from "../../config";
 import type { Database } from "../../db";
 import { appleTokens } from "../../db/schema";
 import { AppError } from "../../errors";
-import { seal, unseal } from "../../lib/crypto";
+import { decryptText, encryptText } from "../../lib/crypto";
 import { nowIso } from "../../lib/ids";
 import { importSigningKey, signJwt } from "../../lib/jwt";
 import { type DeletionHook, enqueue, type JobHandler } from "../../lifecycle";
@@ -42,7 +42,7 @@ export interface AppleRevokeJob {
   sealed: string;
 }
 
-/** What Apple refresh tokens are sealed for (`seal`/`unseal`). */
+/** What Apple refresh tokens are encrypted for (`encryptText`/`decryptText`). */
 export const APPLE_SEAL_PURPOSE = "apple-refresh-token";
 
 /** What Apple's token endpoint answers (`fetch` errors and 5xx are `unavailable`). */
@@ -85,7 +85,7 @@ export async function exchangeAppleCode(
   if (typeof body.id_token === "string" && decodeJwt(body.id_token).sub !== subject) {
     throw new AppError("unauthorized", "The authorization code belongs to another Apple user.");
   }
-  return typeof body.refresh_token === "string" ? seal(jwtSecret, APPLE_SEAL_PURPOSE, body.refresh_token) : null;
+  return typeof body.refresh_token === "string" ? encryptText(jwtSecret, APPLE_SEAL_PURPOSE, body.refresh_token) : null;
 }
 
 /** The statement that keeps (or replaces) a user's sealed Apple refresh token. */
@@ -109,7 +109,7 @@ export const appleDeletionHook: DeletionHook = async ({ env, db, userId }) => {
 async function revokeAppleToken(env: Env, job: AppleRevokeJob): Promise<void> {
   let token: string;
   try {
-    token = await unseal(getConfig(env).jwtSecret, APPLE_SEAL_PURPOSE, job.sealed);
+    token = await decryptText(getConfig(env).jwtSecret, APPLE_SEAL_PURPOSE, job.sealed);
   } catch {
     console.error("apple: a refresh token to revoke could not be unsealed (JWT_SECRET changed?); dropped");
     return;

@@ -1,5 +1,5 @@
 /** What the admin feature and its console ask of the users and sessions tables. */
-import { and, desc, eq, gt, lt, lte, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, lt, lte, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, runBatch } from "../../db";
 import { identities, sessions, users } from "../../db/schema";
@@ -236,4 +236,13 @@ export function removeSignInMethod(db: Database, userId: string, kind: string, s
     .where(and(eq(identities.userId, userId), eq(identities.provider, kind), eq(identities.subject, subject), when))
     .returning({ id: identities.userId });
   return { when, statement };
+}
+
+/** The email addresses of the enabled admins, for notices to the operators (a webhook disabled). */
+export async function adminEmails(db: Database): Promise<string[]> {
+  const rows = await db
+    .select({ email: users.email })
+    .from(users)
+    .where(and(eq(users.role, "admin"), eq(users.disabled, false), isNotNull(users.email)));
+  return rows.flatMap((r) => (r.email ? [r.email] : []));
 }

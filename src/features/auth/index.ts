@@ -42,6 +42,7 @@ export const authParts: FeatureParts = {
 export { issueToken } from "./accounts";
 export { type AppleRevokeJob, authJobHandlers } from "./apple";
 export {
+  adminEmails,
   adminStanding,
   deleteUserSessions,
   expireUserSessions,

@@ -7,7 +7,7 @@
 import { jwtVerify } from "jose";
 import { getConfig, limits } from "../../config";
 import { AppError } from "../../errors";
-import { safeEqualStr, seal } from "../../lib/crypto";
+import { encryptText, safeEqualStr } from "../../lib/crypto";
 import { APPLE_SEAL_PURPOSE, appleClientSecret } from "./apple";
 import { jwks, type VerifiedIdentity } from "./idtoken";
 
@@ -191,7 +191,10 @@ export async function providerIdentity(
   // Apple's refresh token is kept (sealed) to be revoked when the account is deleted.
   const appleRefresh =
     p.kind === "apple" && typeof tokens.refresh_token === "string"
-      ? { clientId: p.clientId, sealed: await seal(getConfig(env).jwtSecret, APPLE_SEAL_PURPOSE, tokens.refresh_token) }
+      ? {
+          clientId: p.clientId,
+          sealed: await encryptText(getConfig(env).jwtSecret, APPLE_SEAL_PURPOSE, tokens.refresh_token),
+        }
       : undefined;
   return {
     appleRefresh,

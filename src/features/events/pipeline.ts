@@ -82,16 +82,14 @@ export async function drain(env: Env, db: Database): Promise<number> {
       .onConflictDoNothing()
       .returning({ id: eventRuns.id }),
   );
+  // Exactly the rows read: the first undispatched ones in seq order, so every undispatched seq up to
+  // the last one read (a later commit gets a higher seq). One range, not a list (D1 binds at most
+  // 100 parameters per statement).
   statements.push(
     db
       .update(events)
       .set({ dispatched: true })
-      .where(
-        inArray(
-          events.seq,
-          rows.map((r) => r.seq),
-        ),
-      ),
+      .where(and(eq(events.dispatched, false), lte(events.seq, rows.at(-1)!.seq))),
   );
   const results = await runBatch(db, statements);
   // Only the runs this drain made: a concurrent drain that made one first queues it itself.
@@ -202,7 +200,7 @@ export async function runOne(
     return "done";
   }
   const error = outcome.error.slice(0, 500);
-  const next = retryAt({ attempts: run.attempt, createdAt: run.createdAt }, end);
+  const next = outcome.final ? null : retryAt({ attempts: run.attempt, createdAt: run.createdAt }, end);
   if (next === null) {
     await db
       .update(eventRuns)

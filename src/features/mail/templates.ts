@@ -122,3 +122,16 @@ export function signInCodeMail(
   const link = `${linkBase}/auth/otp?token=${token}`;
   return { to, ...pick("signInCode", locale)({ app: cfg.appName, code, link, minutes: limits.otpTtlSec / 60 }) };
 }
+
+/** Tells an admin that a webhook was disabled after its deliveries failed for a day. */
+export function webhookDisabledMail(cfg: Config, to: string, url: string, failingSince: string | null): Mail {
+  return {
+    to,
+    subject: `${cfg.appName}: a webhook was disabled`,
+    text:
+      `Every delivery to the webhook ${url} has failed since ${failingSince ?? "a day ago"}, so ${cfg.appName} ` +
+      "disabled it: no more events are sent to it, and its waiting deliveries were stopped.\n\nFix the " +
+      "receiver, then enable the webhook again in the admin console (Webhooks) or with PATCH " +
+      '/v1/admin/webhooks/<id> { "enabled": true }; stopped deliveries can be sent again from there.',
+  };
+}

@@ -28,6 +28,10 @@ const notices = {
   "run-queued": "The run is queued again.",
   "invitation-revoked": "The invitation is revoked.",
   pushed: "A test notification is queued for the device.",
+  "webhook-deleted": "The webhook and its deliveries are deleted.",
+  "webhook-enabled": "The webhook is enabled again.",
+  "webhook-disabled": "The webhook is disabled; its waiting deliveries are stopped.",
+  redelivered: "The delivery is queued again.",
 } as const;
 export type Notice = keyof typeof notices;
 export const isNotice = (s: string | undefined): s is Notice => s !== undefined && Object.hasOwn(notices, s);
@@ -48,7 +52,16 @@ export function fmtBytes(n: number): string {
 
 export const short = (id: string) => (id.length > 13 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id);
 
-export type Section = "overview" | "users" | `collection:${string}` | "files" | "rooms" | "teams" | "logic" | "audit";
+export type Section =
+  | "overview"
+  | "users"
+  | `collection:${string}`
+  | "files"
+  | "rooms"
+  | "teams"
+  | "logic"
+  | "webhooks"
+  | "audit";
 
 const NavLink: FC<{ href: string; active: boolean; children: Child }> = ({ href, active, children }) => (
   <a href={href} class={active ? "nav-link active" : "nav-link"} aria-current={active ? "page" : undefined}>
@@ -112,6 +125,9 @@ export const Layout: FC<
               </NavLink>
               <NavLink href={`${P}/logic`} active={p.section === "logic"}>
                 After hooks
+              </NavLink>
+              <NavLink href={`${P}/webhooks`} active={p.section === "webhooks"}>
+                Webhooks
               </NavLink>
               <NavLink href={`${P}/audit`} active={p.section === "audit"}>
                 Audit log
