@@ -33,6 +33,15 @@ export const limits = {
   emailVerifyTtlSec: 24 * 60 * 60,
   /** A team invitation's token is valid this long, once. */
   teamInvitationTtlSec: 7 * 24 * 60 * 60,
+  /** Sign-in codes by mail: lifetime, wrong codes before one dies, the OTP_LIMITER period (wrangler.toml). */
+  otpTtlSec: 10 * 60,
+  otpMaxAttempts: 5,
+  otpPeriodSec: 60,
+  /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
+  oauthFlowTtlSec: 10 * 60,
+  oauthCodeTtlSec: 60,
+  /** A BCP 47 language tag a user's locale may be (`fr`, `pt-BR`, `zh-Hant-TW`). */
+  localeMax: 35,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */
   idTokenClockToleranceSec: 60,
   listDefault: 50,

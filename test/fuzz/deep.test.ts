@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/router";
 import { makePng } from "../features/files/image-fixtures";
 import { countingEnv, runJobs, upload } from "../features/files/image-helpers";
-import { api, signup, type TestUser } from "../helpers/api";
+import { api, signup, type TestUser, uniqueEmail } from "../helpers/api";
 import { codeIn, mailTo } from "../helpers/outbox";
 import { providerIdToken } from "../helpers/tokens";
 import { orphanRows, storageMismatches } from "./invariants";
@@ -220,6 +220,14 @@ async function prepare(r: Route, pick: number): Promise<Me> {
       aud: "web-client-id",
       ...(pick % 2 ? { nonce: "fuzz-nonce" } : {}),
     });
+  if (p === "POST /v1/auth/otp/verify") {
+    values.otpemail = uniqueEmail("fuzz-otp");
+    await api("/v1/auth/otp", { body: { email: values.otpemail }, settle: true });
+    const text = (await mailTo(values.otpemail)).text;
+    values.otpcode = /: (\d{6})\n/.exec(text)![1]!;
+    values.otptoken = /token=([\w-]+)/.exec(text)![1]!;
+  }
+  if (r.path.startsWith("/v1/auth/oauth/{provider}")) values.provider = "google";
   if (p.startsWith("GET /v1/files/{id}") || p.startsWith("POST /v1/files/{id}"))
     values.id = files[pick % files.length]!;
   if (p === "DELETE /v1/files/{id}") values.id = await uploadFile(a);
@@ -352,6 +360,10 @@ function hintsFor(r: Route): Hints {
     h.password = ph("password");
   }
   if (r.path.endsWith("/confirm")) h.token = ph("mailcode");
+  if (r.path === "/v1/auth/idtoken") h.authorizationCode = fc.constant(undefined); // Apple's only: mostly left out
+  if (r.path === "/v1/auth/otp/verify")
+    Object.assign(h, { email: ph("otpemail"), code: ph("otpcode"), token: ph("otptoken") });
+  if (r.path === "/v1/auth/oauth/{provider}/start") h.redirectUri = fc.constant("https://app.example.com/cb");
   // Now and then a post the app's before hook refuses (422 content_refused): refused, nothing written.
   if (r.path.startsWith("/v1/collections/posts/"))
     h.text = fc.oneof(

@@ -32,7 +32,7 @@ export function eventSources(collections: readonly { name: string; columns: read
     {
       table: "users",
       prefix: "users",
-      columns: ["id", "email", "email_verified", "name", "anonymous", "created_at"],
+      columns: ["id", "email", "email_verified", "name", "anonymous", "locale", "created_at"],
       kinds: ["create", "delete"],
     },
     {

@@ -18,6 +18,7 @@ const notices = {
   demoted: "The user is no longer an admin.",
   sessions: "Every session of the user has ended.",
   reset: "A password-reset mail is on its way.",
+  "method-removed": "The sign-in method is removed.",
   "user-deleted": "The user and everything it owned are deleted.",
   saved: "The record is saved.",
   "record-deleted": "The record is deleted.",
