@@ -7,6 +7,7 @@ import type { FeatureParts } from "../../lifecycle";
 import { appleDeletionHook } from "./apple";
 import { oauthCleanup } from "./oauth";
 import { otpCleanup } from "./otp";
+import { passkeyCleanup, passkeysDeletionHook } from "./passkeys";
 import { revocationCleanup } from "./revocations";
 import { authCleanup } from "./sessions";
 
@@ -34,8 +35,8 @@ export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
 export const authParts: FeatureParts = {
-  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup],
-  deletionHooks: [appleDeletionHook],
+  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup, passkeyCleanup],
+  deletionHooks: [appleDeletionHook, passkeysDeletionHook],
 };
 
 // The admin feature's needs.

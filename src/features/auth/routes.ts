@@ -25,6 +25,7 @@ import { requireUser, userOf } from "./middleware";
 import { newAccounts } from "./new-accounts";
 import { oauthRoutes } from "./oauth-routes";
 import { consumeOtp, issueOtp } from "./otp";
+import { passkeyRoutes } from "./passkey-routes";
 import * as schemas from "./schemas";
 import { issueSocketTicket, listSessions, login, refresh, revokeSession } from "./sessions";
 import { getUser, getUserByEmail } from "./users";
@@ -415,4 +416,5 @@ export const authRoutes = new Hono<AppEnv>()
       return c.json(await signInWithIdentity(db, config, { ...identity, locale: b.locale }, ua(c), newAccounts(c)));
     },
   )
-  .route("/oauth", oauthRoutes);
+  .route("/oauth", oauthRoutes)
+  .route("/passkeys", passkeyRoutes);
