@@ -205,12 +205,7 @@ export async function signInWithPasskey(
     const client = await checkClientData(rp, rawClient, "webauthn.get");
     await redeemChallenge(db, client.challenge, "login", null);
     if (credential.id !== credential.rawId) refuse("the credential id does not match");
-    const found = await db
-      .select({ passkey: passkeys, user: users })
-      .from(passkeys)
-      .innerJoin(users, eq(users.id, passkeys.userId))
-      .where(eq(passkeys.credentialId, credential.rawId))
-      .get();
+    const found = await passkeyByCredentialQuery(db, credential.rawId).get();
     if (!found) return refuse("unknown passkey");
     if (credential.response.userHandle !== userHandleOf(found.user.id)) refuse("the user handle does not match");
     const auth = await checkAuthenticatorData(rp, bytesOf(credential.response.authenticatorData, "authenticatorData"));
@@ -235,9 +230,20 @@ export async function signInWithPasskey(
   return { user: toUser(user), session: s.tokens };
 }
 
+/** The passkey an assertion names, with its user. */
+export const passkeyByCredentialQuery = (db: Database, credentialId: string) =>
+  db
+    .select({ passkey: passkeys, user: users })
+    .from(passkeys)
+    .innerJoin(users, eq(users.id, passkeys.userId))
+    .where(eq(passkeys.credentialId, credentialId));
+
 /** A user's passkeys, oldest first (at most `limits.passkeysPerUser`). */
+export const listPasskeysQuery = (db: Database, userId: string) =>
+  db.select(info).from(passkeys).where(eq(passkeys.userId, userId)).orderBy(asc(passkeys.createdAt));
+
 export async function listPasskeys(db: Database, userId: string): Promise<PasskeyInfo[]> {
-  return db.select(info).from(passkeys).where(eq(passkeys.userId, userId)).orderBy(asc(passkeys.createdAt));
+  return listPasskeysQuery(db, userId);
 }
 
 /** Renames one of a user's passkeys; null when they have no such passkey. */
