@@ -20,6 +20,7 @@ export { type ErrorCode, type FieldError, OutpostError } from "./errors.js";
 export type { Files, ThumbPreset, UploadInput, UploadOptions } from "./files.js";
 export type { Fetch, RequestOptions } from "./http.js";
 export type { Pages } from "./pages.js";
+export type { CredentialCall, Passkey, Passkeys } from "./passkeys.js";
 export type { WebSocketConstructor, WebSocketLike } from "./socket.js";
 export { type KeyValueStorage, memoryStorage, webStorage } from "./storage.js";
 export { type LocalStore, memoryStore, type StoredRecord } from "./store.js";

@@ -16,7 +16,7 @@ export const unb64u = (s: string) =>
     c.charCodeAt(0),
   );
 
-const cat = (...parts: Uint8Array[]) => {
+const cat = (...parts: Uint8Array[]): Uint8Array<ArrayBuffer> => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -27,7 +27,7 @@ const cat = (...parts: Uint8Array[]) => {
 };
 
 /** CBOR encoding (RFC 8949) of integers, byte and text strings, arrays, maps and booleans. */
-export function cbor(v: unknown): Uint8Array {
+export function cbor(v: unknown): Uint8Array<ArrayBuffer> {
   const head = (major: number, n: number) => {
     if (n < 24) return Uint8Array.of((major << 5) | n);
     if (n < 256) return Uint8Array.of((major << 5) | 24, n);
@@ -47,7 +47,7 @@ export function cbor(v: unknown): Uint8Array {
 }
 
 /** An ECDSA signature as WebCrypto makes it (r‖s) to DER, as authenticators send it. */
-function derSignature(raw: Uint8Array): Uint8Array {
+function derSignature(raw: Uint8Array): Uint8Array<ArrayBuffer> {
   const int = (x: Uint8Array) => {
     let i = 0;
     while (i < x.length - 1 && x[i] === 0) i++;
@@ -60,7 +60,7 @@ function derSignature(raw: Uint8Array): Uint8Array {
 }
 
 const sha256 = async (d: Uint8Array | string) =>
-  new Uint8Array(await crypto.subtle.digest("SHA-256", typeof d === "string" ? enc.encode(d) : d));
+  new Uint8Array(await crypto.subtle.digest("SHA-256", (typeof d === "string" ? enc.encode(d) : d) as BufferSource));
 
 interface Stored {
   id: Uint8Array;
@@ -195,9 +195,11 @@ export class SoftAuthenticator {
 
   private async sign(c: { alg: -7 | -257; keys: CryptoKeyPair }, data: Uint8Array): Promise<Uint8Array> {
     if (c.alg === -257) {
-      return new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", c.keys.privateKey, data));
+      return new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", c.keys.privateKey, data as BufferSource));
     }
-    const raw = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, c.keys.privateKey, data));
+    const raw = new Uint8Array(
+      await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, c.keys.privateKey, data as BufferSource),
+    );
     return derSignature(raw);
   }
 
