@@ -22,4 +22,5 @@ CREATE TABLE `short_links` (
 	FOREIGN KEY (`owner_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `short_links_owner_idx` ON `short_links` (`owner_id`,`created_at`);
+CREATE INDEX `short_links_owner_idx` ON `short_links` (`owner_id`,`created_at`,`code`);--> statement-breakpoint
+CREATE INDEX `short_links_created_idx` ON `short_links` (`created_at`,`code`);

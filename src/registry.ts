@@ -10,3 +10,6 @@ export const appCollections: Record<string, unknown> = declaredCollections;
 
 /** Every export of `src/app/logic.ts` (hooks(), userHooks(), fileHooks() among them). */
 export const appLogic: Record<string, unknown> = declaredLogic;
+
+/** The remote config keys and their code defaults, as `src/app/config.ts` declares them. */
+export { remoteConfig as appConfigDefaults } from "./app/config";

@@ -37,5 +37,10 @@ export const shortLinks = sqliteTable(
     clicks: integer("clicks").notNull().default(0),
     createdAt: text("created_at").notNull(),
   },
-  (t) => [index("short_links_owner_idx").on(t.ownerId, t.createdAt)],
+  (t) => [
+    /** A user's links, newest first. */
+    index("short_links_owner_idx").on(t.ownerId, t.createdAt, t.code),
+    /** Every link, newest first (the admin's list). */
+    index("short_links_created_idx").on(t.createdAt, t.code),
+  ],
 );

@@ -1,0 +1,269 @@
+/**
+ * The public release routes: `GET /v1/config` (+ subscribe), `/v1/links`, the short-link page `/l/:code` and the
+ * two `.well-known` files of universal links and app links. The admin side lives in the admin feature.
+ */
+import { type Context, Hono } from "hono";
+import { limits } from "../../config";
+import { primaryDb } from "../../db";
+import type { AppEnv } from "../../env";
+import { AppError } from "../../errors";
+import { describe, validate } from "../../lib/validation";
+import { rateLimitUser } from "../../middleware/rate-limit";
+import { optionalAuth, requireSocketUser, requireUser, userOf } from "../auth";
+import { CONFIG_HEADERS, configHubOf } from "./hub";
+import { countOpen, createLink, deleteLink, getLink, linkPage, listLinks, openerOf, toLink } from "./links";
+import {
+  CodeParam,
+  ConfigResponse,
+  CreateLinkBody,
+  Link,
+  LinkList,
+  LinksQuery,
+  ResolvedLink,
+  SubscribeQuery,
+} from "./schemas";
+import { configSnapshot } from "./store";
+import { CLIENT_HEADER, callerOf, configEtag, INSTALL_HEADER, valueFor, valuesFor, withAccount } from "./values";
+
+const TAG = "Release";
+
+/** The origin short links are made of: PUBLIC_URL, else the request's. */
+const apiBaseOf = (c: Context<AppEnv>) => c.var.config.publicUrl ?? new URL(c.req.url).origin;
+
+export const configRoutes = new Hono<AppEnv>()
+  .get(
+    "/",
+    describe({
+      tag: TAG,
+      summary: "The remote config for this caller",
+      auth: "optional",
+      description:
+        "Every declared key's value for the caller: each key's rules in order (platform and app version from " +
+        "`Outpost-Client: <platform>/<version>`, country, signed in, role, team, a rollout percentage stable per " +
+        "user or `Outpost-Install-Id`), else the admin's value, else the code default. `If-None-Match` with the " +
+        "`ETag` → 304. Never refused with 426.",
+      responses: {
+        200: { description: "The values and the config's version", schema: ConfigResponse },
+        304: { description: "Not modified" },
+      },
+    }),
+    optionalAuth,
+    async (c) => {
+      const db = primaryDb(c.env.DB);
+      const snapshot = await configSnapshot(db);
+      const caller = await withAccount(db, snapshot, callerOf(c));
+      const values = valuesFor(snapshot, caller);
+      const etag = configEtag(snapshot.version, values);
+      c.header("ETag", etag);
+      c.header("Cache-Control", "private, no-cache");
+      c.header("Vary", `Authorization, ${CLIENT_HEADER}, ${INSTALL_HEADER}`);
+      if (
+        c.req
+          .header("if-none-match")
+          ?.split(/\s*,\s*/)
+          .includes(etag)
+      )
+        return c.body(null, 304);
+      return c.json({ values, version: snapshot.version });
+    },
+  )
+  .get(
+    "/subscribe",
+    describe({
+      tag: TAG,
+      summary: "The remote config, pushed on every change (WebSocket)",
+      auth: "user",
+      description:
+        "A WebSocket of a user's session (auth: `?ticket=` from `POST /v1/auth/socket-ticket`, the " +
+        "`Authorization` header, or `?token=`). The app is `Outpost-Client` (or `?client=ios/2.3.1`) and " +
+        '`Outpost-Install-Id` (or `?installId=`). Frames: `{ "type": "config", "values", "version" }` on ' +
+        'connect and after every change; `{ "type": "ping" }` → `{ "type": "pong" }`. Close codes: 4401 ' +
+        `the session ended, 4408 heartbeat timeout (ping at least every ${limits.configHeartbeatTimeoutSec / 3} s).`,
+      responses: {
+        101: { description: "Switching protocols" },
+        400: { description: "Not a WebSocket upgrade" },
+        401: { description: "No or bad token, or its session has ended" },
+      },
+    }),
+    requireSocketUser,
+    validate("query", SubscribeQuery),
+    async (c) => {
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
+        throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
+      const q = c.req.valid("query");
+      const caller = callerOf(c, c.req.header(CLIENT_HEADER) ?? q.client, c.req.header(INSTALL_HEADER) ?? q.installId);
+      const { userId, sessionId } = userOf(c);
+      // A fresh request: nothing the client sent (such as forged internal headers) reaches the hub.
+      const headers = new Headers({
+        upgrade: "websocket",
+        [CONFIG_HEADERS.user]: userId,
+        [CONFIG_HEADERS.session]: sessionId,
+      });
+      if (caller.client) headers.set(CONFIG_HEADERS.client, c.req.header(CLIENT_HEADER) ?? q.client ?? "");
+      if (caller.country) headers.set(CONFIG_HEADERS.country, caller.country);
+      if (caller.installId) headers.set(CONFIG_HEADERS.install, caller.installId);
+      const res = await configHubOf(c.env, userId).fetch(new Request("https://config-hub.internal/", { headers }));
+      if (res.status === 401) throw new AppError("unauthorized", "This session has ended; sign in again.");
+      if (res.status !== 101)
+        throw new AppError("unavailable", "Config updates are unavailable right now; retry shortly.", {
+          headers: { "retry-after": "1" },
+        });
+      return res;
+    },
+  );
+
+export const linkRoutes = new Hono<AppEnv>()
+  .post(
+    "/",
+    describe({
+      tag: TAG,
+      summary: "Create a short link",
+      rateLimited: true,
+      description:
+        "`path` is the app's own path the link opens; `/l/<code>` opens the app where it is installed (universal " +
+        "links, app links), else the store (`storeUrl.<platform>`) or `fallbackUrl`, and shows `title` and " +
+        "`imageUrl` to link-preview bots. Codes are 96 random bits.",
+      responses: { 201: { description: "The link", schema: Link } },
+    }),
+    requireUser,
+    rateLimitUser("LINKS_LIMITER", "links", limits.linksPeriodSec),
+    validate("json", CreateLinkBody),
+    async (c) => {
+      const row = await createLink(c.var.db, userOf(c).userId, c.req.valid("json"));
+      const link = toLink(row, apiBaseOf(c));
+      c.header("Location", link.url);
+      return c.json(link, 201);
+    },
+  )
+  .get(
+    "/",
+    describe({
+      tag: TAG,
+      summary: "The caller's short links, newest first, with their open counts",
+      responses: { 200: { description: "A page of links", schema: LinkList } },
+    }),
+    requireUser,
+    validate("query", LinksQuery),
+    async (c) => {
+      const q = c.req.valid("query");
+      const { page, nextCursor } = await listLinks(c.var.db, userOf(c).userId, q.cursor, q.limit);
+      return c.json({ items: page.map((r) => toLink(r, apiBaseOf(c))), nextCursor });
+    },
+  )
+  .get(
+    "/:code",
+    describe({
+      tag: TAG,
+      summary: "Resolve a short link (the app, opened by `/l/<code>`)",
+      auth: "none",
+      description: "What the app needs to open a link it was opened with; counted as an open.",
+      responses: { 200: { description: "The link", schema: ResolvedLink }, 404: { description: "No such link" } },
+    }),
+    validate("param", CodeParam),
+    async (c) => {
+      const row = await getLink(c.var.db, c.req.valid("param").code);
+      if (!row) throw new AppError("not_found", "No such link.");
+      const flush = countOpen(primaryDb(c.env.DB), row.code);
+      if (flush) c.executionCtx.waitUntil(flush);
+      const { code, path, fallbackUrl, title, imageUrl } = row;
+      return c.json({ code, path, fallbackUrl, title, imageUrl });
+    },
+  )
+  .delete(
+    "/:code",
+    describe({
+      tag: TAG,
+      summary: "Delete one of the caller's short links",
+      responses: { 204: { description: "Deleted" }, 404: { description: "No such link of the caller's" } },
+    }),
+    requireUser,
+    validate("param", CodeParam),
+    async (c) => {
+      await deleteLink(c.var.db, userOf(c).userId, c.req.valid("param").code);
+      return c.body(null, 204);
+    },
+  );
+
+/** `/l/:code`: the short link's page, by user agent (apps with the link set up never reach it). */
+export const shortLinkPage = new Hono<AppEnv>().get(
+  "/:code",
+  describe({
+    tag: TAG,
+    summary: "Open a short link (a page or a redirect, by user agent)",
+    auth: "none",
+    description:
+      "Reached when the app is not installed (or the link was opened in a browser): phones are sent to the " +
+      "store (`storeUrl.ios|android`) or `fallbackUrl`, desktops to `fallbackUrl`; link-preview bots (and " +
+      "desktops without a fallback) get a page with Open Graph tags.",
+    responses: {
+      200: { description: "The page with Open Graph tags", contentType: "text/html" },
+      302: { description: "To the store or the fallback URL" },
+      404: { description: "No such link" },
+    },
+  }),
+  validate("param", CodeParam),
+  async (c) => {
+    const row = await getLink(c.var.db, c.req.valid("param").code);
+    if (!row) throw new AppError("not_found", "No such link.");
+    const opener = openerOf(c.req.header("user-agent"));
+    c.header("Cache-Control", "no-store");
+    c.header("Vary", "User-Agent");
+    let onward = row.fallbackUrl;
+    if (opener === "ios" || opener === "android") {
+      const snapshot = await configSnapshot(primaryDb(c.env.DB));
+      const store = valueFor(snapshot, `storeUrl.${opener}`, callerOf(c));
+      if (typeof store === "string") onward = store;
+    }
+    if (opener !== "bot") {
+      const flush = countOpen(primaryDb(c.env.DB), row.code);
+      if (flush) c.executionCtx.waitUntil(flush);
+      if (onward) return c.redirect(onward, 302);
+    }
+    return c.html(linkPage(row, `${apiBaseOf(c)}/l/${row.code}`, c.var.config.appName, onward));
+  },
+);
+
+/** `/.well-known/*`: the files iOS and Android fetch to let the apps open this domain's links. */
+export const wellKnownRoutes = new Hono<AppEnv>()
+  .get(
+    "/apple-app-site-association",
+    describe({
+      tag: TAG,
+      summary: "Universal links: the apps (APPLE_APP_IDS) and the paths they open",
+      auth: "none",
+      responses: { 200: { description: "The association file" }, 404: { description: "No iOS app configured" } },
+    }),
+    (c) => {
+      const { appleAppIds, paths } = c.var.config.deepLinks;
+      if (appleAppIds.length === 0) throw new AppError("not_found", "No iOS app is configured (APPLE_APP_IDS).");
+      c.header("Cache-Control", "public, max-age=3600");
+      return c.json({
+        applinks: {
+          apps: [],
+          details: [{ appIDs: appleAppIds, components: paths.map((p) => ({ "/": p })), paths }],
+        },
+        webcredentials: { apps: appleAppIds },
+      });
+    },
+  )
+  .get(
+    "/assetlinks.json",
+    describe({
+      tag: TAG,
+      summary: "App links: the Android apps (ANDROID_APP_LINKS) and their signing certificates",
+      auth: "none",
+      responses: { 200: { description: "The statement list" }, 404: { description: "No Android app configured" } },
+    }),
+    (c) => {
+      const { androidApps } = c.var.config.deepLinks;
+      if (androidApps.length === 0)
+        throw new AppError("not_found", "No Android app is configured (ANDROID_APP_LINKS).");
+      c.header("Cache-Control", "public, max-age=3600");
+      return c.json(
+        androidApps.map((a) => ({
+          relation: ["delegate_permission/common.handle_all_urls", "delegate_permission/common.get_login_creds"],
+          target: { namespace: "android_app", package_name: a.packageName, sha256_cert_fingerprints: a.fingerprints },
+        })),
+      );
+    },
+  );
