@@ -1,6 +1,6 @@
 /** Remote config rules: each condition, their order, stable rollouts, and version comparison. */
 import { describe, expect, it } from "vitest";
-import { type Caller, matches, resolve, type Rule, rolloutBucket } from "../../../src/features/release/rules";
+import { type Caller, matches, type Rule, resolve, rolloutBucket } from "../../../src/features/release/rules";
 import { compareVersions, parseClient, parseVersion } from "../../../src/features/release/semver";
 
 const caller = (over: Partial<Caller> = {}): Caller => ({
@@ -36,7 +36,18 @@ describe("version comparison", () => {
     expect(cmp("1.0.1-alpha", "1.0.0")).toBe(1);
   });
   it("refuses malformed versions", () => {
-    for (const bad of ["", "v1.2.3", "1.2.3.4", "1..2", "1.2.x", "-1.0.0", "1.0.0-", "1.0.0-beta..1", "latest", "1.0.0 "])
+    for (const bad of [
+      "",
+      "v1.2.3",
+      "1.2.3.4",
+      "1..2",
+      "1.2.x",
+      "-1.0.0",
+      "1.0.0-",
+      "1.0.0-beta..1",
+      "latest",
+      "1.0.0 ",
+    ])
       expect(parseVersion(bad), bad).toBeNull();
   });
   it("reads Outpost-Client as platform and version", () => {
