@@ -124,7 +124,7 @@ export const adminReleaseRoutes = new Hono<AppEnv>()
       auth: "service",
       description:
         "`rules`: in order, the first whose `when` all holds gives its `value`, else `value`. Values take the " +
-        "type of the key's code default; `minVersion.*` a version, `storeUrl.*` an https URL (or null). Open " +
+        "type of the key's code default; `minVersion.*` a version, `storeUrl.*` an https URL. Open " +
         "clients get it at once here, within seconds on subscribe sockets, and within " +
         `${limits.configRecheckSec} s on every other server instance.`,
       responses: {

@@ -89,12 +89,13 @@ function checkValue(key: string, x: ConfigValue, where: string): void {
   const fail = (message: string) => {
     throw new AppError("validation_failed", `${where}: ${message}`, { errors: [{ path: where, message }] });
   };
+  // Reserved keys: a string (DELETE takes one back to no minimum / no store).
   if (key.startsWith("minVersion.")) {
-    if (x !== null && (typeof x !== "string" || !parseVersion(x))) fail("must be a version such as 2.3.1, or null");
+    if (typeof x !== "string" || !parseVersion(x)) fail("must be a version such as 2.3.1");
     return;
   }
   if (key.startsWith("storeUrl.")) {
-    if (x !== null && (typeof x !== "string" || !/^https:\/\/\S{1,2000}$/.test(x))) fail("must be an https URL");
+    if (typeof x !== "string" || !/^https:\/\/\S{1,2000}$/.test(x)) fail("must be an https URL");
     return;
   }
   const def = codeDefaults[key]!;

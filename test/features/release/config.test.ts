@@ -136,6 +136,7 @@ describe("the admin API", () => {
       "validation_failed",
     );
     expectProblem(await put("minVersion.ios", { value: "two" }), 400, "validation_failed");
+    expectProblem(await put("minVersion.ios", { value: null }), 400, "validation_failed");
     expectProblem(await put("storeUrl.ios", { value: "http://insecure.example" }), 400, "validation_failed");
     expectProblem(
       await put("feed.pageSize", { value: 1, rules: [{ when: { percent: 101 }, value: 2 }] }),
@@ -219,7 +220,7 @@ describe("forced updates (426)", () => {
   });
 
   it("a rule on minVersion applies too (e.g. per country or rollout)", async () => {
-    await put("minVersion.ios", { value: null, rules: [{ when: { maxAppVersion: "1.5.0" }, value: "1.5.1" }] });
+    await put("minVersion.ios", { value: "0.0.0", rules: [{ when: { maxAppVersion: "1.5.0" }, value: "1.5.1" }] });
     expectProblem(await api("/v1/unknown", { headers: { "outpost-client": "ios/1.5.0" } }), 426, "upgrade_required");
     expect((await api("/v1/unknown", { headers: { "outpost-client": "ios/1.6.0" } })).status).toBe(404);
   });
