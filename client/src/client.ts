@@ -7,6 +7,7 @@ import { enc } from "./core.js";
 import type { OutpostError } from "./errors.js";
 import { Files } from "./files.js";
 import { type Fetch, Http, type RequestOptions } from "./http.js";
+import { type AppInfo, type ConfigValues, Links, RemoteConfig } from "./release.js";
 import type { SocketEnv, WebSocketConstructor } from "./socket.js";
 import { type KeyValueStorage, memoryStorage, readJson, writeJson } from "./storage.js";
 import { type LocalStore, memoryStore } from "./store.js";
@@ -26,6 +27,8 @@ import { noop } from "./util.js";
 export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   /** The server's base URL, e.g. `https://api.example.com` (without `/v1`). */
   url: string;
+  /** This app's platform and version (sent as `Outpost-Client` on every request: remote config, forced updates). */
+  app?: AppInfo;
   /** Where the session, the write queue, chat outboxes, upload URLs and the push token are kept (default: memory). */
   storage?: KeyValueStorage;
   /** The local record store (default: memory). */
@@ -55,8 +58,11 @@ export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   chunkSize?: number;
 }
 
-export class OutpostClient<C extends CollectionMap = UntypedCollections> {
+export class OutpostClient<C extends CollectionMap = UntypedCollections, R extends ConfigValues = ConfigValues> {
   readonly auth: Auth;
+  /** Remote config: `get(key)`, `refresh()`, `watch(cb)`. */
+  readonly config: RemoteConfig<R>;
+  readonly links: Links;
   readonly files: Files;
   readonly rooms: Rooms;
   readonly teams: Teams;
@@ -78,6 +84,8 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     const now = o.now ?? Date.now;
     const fetchFn: Fetch = o.fetch ?? ((input, init) => fetch(input, init));
     this.http = new Http(o.url.replace(/\/+$/, ""), fetchFn, o.timeoutMs ?? 30_000);
+    if (o.app) this.http.headers["outpost-client"] = `${o.app.platform}/${o.app.version}`;
+    if (o.app?.installId) this.http.headers["outpost-install-id"] = o.app.installId;
     const storage = o.storage ?? memoryStorage();
     const prefix = o.storageKey ?? "outpost.";
     this.auth = new Auth({
@@ -113,6 +121,8 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     });
     this.rooms = new Rooms(this.core);
     this.teams = new Teams(this.core);
+    this.config = new RemoteConfig<R>(this.core, o.app);
+    this.links = new Links(this.core);
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
       this.device = d;
     });
@@ -269,11 +279,14 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
   /** Stops every socket and timer (scripts and tests; an app simply keeps its client). */
   close(): void {
     this.sync.close();
+    this.config.close();
     this.auth.setActive(false);
     for (const r of this.openRooms.values()) r.disconnect();
   }
 }
 
-export function createClient<C extends CollectionMap = UntypedCollections>(o: ClientOptions<C>): OutpostClient<C> {
-  return new OutpostClient<C>(o);
+export function createClient<C extends CollectionMap = UntypedCollections, R extends ConfigValues = ConfigValues>(
+  o: ClientOptions<C>,
+): OutpostClient<C, R> {
+  return new OutpostClient<C, R>(o);
 }
