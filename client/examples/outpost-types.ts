@@ -97,6 +97,17 @@ export type Collections = {
   posts: CollectionTypes<Post, PostInput, PostRefs>;
 };
 
+/** The remote config's keys and value types: `createClient<Collections, AppConfig>(...)`. */
+export type AppConfig = {
+  "chat.enabled": boolean;
+  "feed.pageSize": number;
+  "minVersion.android": string | null;
+  "minVersion.ios": string | null;
+  "onboarding.variant": string;
+  "storeUrl.android": string | null;
+  "storeUrl.ios": string | null;
+};
+
 /** Field defaults, so records created offline show complete: `createClient({ url, defaults })`. */
 export const defaults: { [K in keyof Collections]: Partial<Collections[K]["fields"]> } = {
   comments: {

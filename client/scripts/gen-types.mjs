@@ -130,6 +130,35 @@ const pascal = (s) => s.replace(/(^|_)([a-z0-9])/g, (_, __, c) => c.toUpperCase(
 /** `notes` → `Note`; names that do not end in a plain plural s stay whole. */
 const typeName = (col) => pascal(/[^su]s$/.test(col) && !/ss$/.test(col) ? col.slice(0, -1) : col);
 
+/** The remote config's keys and their value types: from src/app/config.ts, or the /v1/config answer's schema. */
+async function configTypes() {
+  const tsOf = (kinds) =>
+    kinds.length === 1 && ["string", "number", "boolean"].includes(kinds[0]) ? kinds[0] : kinds.join(" | ");
+  const reserved = ["minVersion.ios", "minVersion.android", "storeUrl.ios", "storeUrl.android"];
+  const out = Object.fromEntries(reserved.map((k) => [k, "string | null"]));
+  if (openapi) {
+    const doc = /^https?:/.test(openapi)
+      ? await (await fetch(openapi)).json()
+      : JSON.parse(readFileSync(path.resolve(cwd, openapi), "utf8"));
+    const schema = doc.paths?.["/v1/config"]?.get?.responses?.["200"]?.content?.["application/json"]?.schema;
+    for (const [k, p] of Object.entries(schema?.properties?.values?.properties ?? {})) {
+      const kinds = (p.anyOf ?? [p]).map((x) => (x.type === "integer" ? "number" : (x.type ?? "unknown")));
+      out[k] ??= tsOf(kinds.includes("unknown") ? ["unknown"] : kinds);
+    }
+    return out;
+  }
+  const file = path.join(path.dirname(declarations), "config.ts");
+  let mod = {};
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch {
+    return out;
+  }
+  for (const [k, v] of Object.entries(mod.remoteConfig ?? {}))
+    out[k] ??= tsOf([["string", "number", "boolean"].includes(typeof v) ? typeof v : "unknown"]);
+  return out;
+}
+
 const cols = openapi ? await fromOpenApi(openapi) : await fromSource();
 if (!Object.keys(cols).length) throw new Error("no collections found");
 
@@ -180,6 +209,12 @@ ts += `export type Collections = {\n${Object.keys(cols)
     (n) =>
       `  ${n}: CollectionTypes<${typeName(n)}, ${typeName(n)}Input${refsOf(cols[n].fields).length ? `, ${typeName(n)}Refs` : ""}>;`,
   )
+  .join("\n")}\n};\n`;
+const config = await configTypes();
+ts += "\n/** The remote config's keys and value types: `createClient<Collections, AppConfig>(...)`. */\n";
+ts += `export type AppConfig = {\n${Object.keys(config)
+  .sort()
+  .map((k) => `  ${JSON.stringify(k)}: ${config[k]};`)
   .join("\n")}\n};\n`;
 const defaults = Object.fromEntries(
   Object.entries(cols).map(([n, { fields }]) => [
