@@ -3,13 +3,11 @@
  * page shares with it: every change in one batch with its audit row, then announced to the subscribe sockets.
  */
 import { Hono } from "hono";
-import * as v from "valibot";
-import { limits } from "../../config";
+import type * as v from "valibot";
 import type { Database } from "../../db";
 import { primaryDb } from "../../db";
 import type { AppEnv } from "../../env";
-import { AppError } from "../../errors";
-import { cursorParam, describe, limitParam, validate } from "../../lib/validation";
+import { describe, validate } from "../../lib/validation";
 import {
   AdminConfigKey,
   AdminConfigList,
@@ -20,9 +18,9 @@ import {
   configSnapshot,
   forgetConfigCopy,
   KeyParam,
+  LinksQuery,
   listLinks,
-  PreviewQuery,
-  PreviewResponse,
+  type PreviewQuery,
   PutConfigBody,
   parseVersion,
   type Rule,
@@ -76,10 +74,6 @@ export async function clearConfig(env: Env, db: Database, actor: Actor, key: str
 
 /** What a client with this platform, version, user and install would get ("preview as"). */
 export async function previewConfig(db: Database, q: v.InferOutput<typeof PreviewQuery>) {
-  if (q.version !== undefined && !parseVersion(q.version))
-    throw new AppError("validation_failed", "version: not a version such as 2.3.1", {
-      errors: [{ path: "query.version", message: "not a version such as 2.3.1" }],
-    });
   const snapshot = await configSnapshot(db);
   const caller = await withAccount(db, snapshot, {
     client: q.platform ? { platform: q.platform, version: q.version ? parseVersion(q.version) : null } : null,
@@ -90,43 +84,24 @@ export async function previewConfig(db: Database, q: v.InferOutput<typeof Previe
   return { values: valuesFor(snapshot, caller), version: snapshot.version };
 }
 
-const LinksQuery = v.object({ cursor: cursorParam, limit: limitParam(limits.listDefault, limits.listMax) });
-
 export const adminReleaseRoutes = new Hono<AppEnv>()
   .get(
     "/config",
     describe({
       tag: TAG,
-      summary: "Every remote config key: code default, value, rules (admin)",
+      summary: "Config keys (admin)",
       auth: "service",
       responses: { 200: { description: "The keys and the config's version", schema: AdminConfigList }, ...refused },
     }),
     requireAdmin,
     async (c) => c.json(await configEntries(primaryDb(c.env.DB))),
   )
-  .get(
-    "/config/preview",
-    describe({
-      tag: TAG,
-      summary: "The config a client would get, as a platform, version, user, install and country (admin)",
-      auth: "service",
-      responses: { 200: { description: "The values", schema: PreviewResponse }, ...refused },
-    }),
-    requireAdmin,
-    validate("query", PreviewQuery),
-    async (c) => c.json(await previewConfig(primaryDb(c.env.DB), c.req.valid("query"))),
-  )
   .put(
     "/config/:key",
     describe({
       tag: TAG,
-      summary: "Set a config key's value and rules (admin, audited)",
+      summary: "Set a config key (admin)",
       auth: "service",
-      description:
-        "`rules`: in order, the first whose `when` all holds gives its `value`, else `value`. Values take the " +
-        "type of the key's code default; `minVersion.*` a version, `storeUrl.*` an https URL. Open " +
-        "clients get it at once here, within seconds on subscribe sockets, and within " +
-        `${limits.configRecheckSec} s on every other server instance.`,
       responses: {
         200: { description: "The key", schema: AdminConfigKey },
         404: { description: "No such key declared in src/app/config.ts" },
@@ -153,7 +128,7 @@ export const adminReleaseRoutes = new Hono<AppEnv>()
     "/config/:key",
     describe({
       tag: TAG,
-      summary: "Take a config key back to its code default (admin, audited)",
+      summary: "Reset a config key to its code default (admin)",
       auth: "service",
       responses: { 204: { description: "Back to the code default" }, 404: { description: "No such key" }, ...refused },
     }),
@@ -169,9 +144,8 @@ export const adminReleaseRoutes = new Hono<AppEnv>()
     "/links",
     describe({
       tag: TAG,
-      summary: "Every short link, newest first, with its owner and open count (admin)",
+      summary: "Short links with open counts (admin)",
       auth: "service",
-      description: "Open counts are written in coalesced batches: the latest opens may not be counted yet.",
       responses: { 200: { description: "A page of links", schema: AdminLinkList }, ...refused },
     }),
     requireAdmin,

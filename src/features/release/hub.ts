@@ -10,7 +10,7 @@ import type { EndedSessionsContext } from "../../lifecycle";
 import { liveSessionsQuery, userRowQuery } from "../auth";
 import { teamIdsOfQuery } from "../teams";
 import type { ConfigValue } from "./define";
-import type { Caller } from "./rules";
+import { type Caller, fnv1a } from "./rules";
 import { parseClient } from "./semver";
 import { configSnapshot, forgetConfigCopy, type Snapshot } from "./store";
 import { valuesFor } from "./values";
@@ -24,10 +24,7 @@ interface Attachment extends SocketAttachment {
   teamIds: string[];
 }
 
-type ConfigFrame =
-  | { type: "config"; values: Record<string, ConfigValue>; version: number }
-  | { type: "pong" }
-  | { type: "error"; code: "bad_frame"; message: string };
+type ConfigFrame = { type: "config"; values: Record<string, ConfigValue>; version: number } | { type: "pong" };
 
 /** What the Worker tells the hub about the caller of an upgrade (it verified the token). */
 export const CONFIG_HEADERS = {
@@ -38,12 +35,8 @@ export const CONFIG_HEADERS = {
   install: "x-config-install",
 } as const;
 
-/** FNV-1a of the user id: the shard their sockets live on. */
-const shardOf = (userId: string) => {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < userId.length; i++) h = Math.imul(h ^ userId.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % limits.configHubShards;
-};
+/** The shard a user's sockets live on. */
+const shardOf = (userId: string) => fnv1a(userId) % limits.configHubShards;
 
 const shardStub = (env: Env, shard: number) => env.CONFIG_HUB.get(env.CONFIG_HUB.idFromName(`config/${shard}`));
 export const configHubOf = (env: Env, userId: string) => shardStub(env, shardOf(userId));
@@ -119,12 +112,8 @@ export class ConfigHub extends SocketObject<Attachment, ConfigFrame> {
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     if (!this.touch(ws)) return;
-    if (typeof data === "string" && data.length <= 256 && PING.test(data)) return this.send(ws, { type: "pong" });
-    this.send(ws, {
-      type: "error",
-      code: "bad_frame",
-      message: 'The only frame a config socket takes is {"type":"ping"}.',
-    });
+    // Any other frame is ignored: the protocol has no client frame but the ping.
+    if (typeof data === "string" && PING.test(data)) this.send(ws, { type: "pong" });
   }
 
   protected socketClosed(): void {}

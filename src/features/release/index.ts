@@ -20,6 +20,7 @@ export {
   AdminConfigList,
   AdminLinkList,
   KeyParam,
+  LinksQuery,
   PreviewQuery,
   PreviewResponse,
   PutConfigBody,

@@ -153,9 +153,7 @@ export function linkPage(link: LinkRow, url: string, appName: string, onward: st
     `<meta property="og:title" content="${title}">`,
     `<meta property="og:type" content="website">`,
     `<meta property="og:url" content="${escapeHtml(url)}">`,
-    `<meta property="og:site_name" content="${escapeHtml(appName)}">`,
     link.imageUrl ? `<meta property="og:image" content="${escapeHtml(link.imageUrl)}">` : "",
-    `<meta name="twitter:card" content="${link.imageUrl ? "summary_large_image" : "summary"}">`,
   ].filter(Boolean);
   const next = onward ? `<p><a href="${escapeHtml(onward)}">Continue</a></p>` : `<p>Open this link on your phone.</p>`;
   return (

@@ -12,16 +12,7 @@ import { rateLimitUser } from "../../middleware/rate-limit";
 import { optionalAuth, requireSocketUser, requireUser, userOf } from "../auth";
 import { CONFIG_HEADERS, configHubOf } from "./hub";
 import { countOpen, createLink, deleteLink, getLink, linkPage, listLinks, openerOf, toLink } from "./links";
-import {
-  CodeParam,
-  ConfigResponse,
-  CreateLinkBody,
-  Link,
-  LinkList,
-  LinksQuery,
-  ResolvedLink,
-  SubscribeQuery,
-} from "./schemas";
+import { CodeParam, ConfigResponse, CreateLinkBody, Link, LinkList, LinksQuery, SubscribeQuery } from "./schemas";
 import { configSnapshot } from "./store";
 import { CLIENT_HEADER, callerOf, configEtag, INSTALL_HEADER, valueFor, valuesFor, withAccount } from "./values";
 
@@ -35,13 +26,11 @@ export const configRoutes = new Hono<AppEnv>()
     "/",
     describe({
       tag: TAG,
-      summary: "The remote config for this caller",
+      summary: "Remote config",
       auth: "optional",
       description:
-        "Every declared key's value for the caller: each key's rules in order (platform and app version from " +
-        "`Outpost-Client: <platform>/<version>`, country, signed in, role, team, a rollout percentage stable per " +
-        "user or `Outpost-Install-Id`), else the admin's value, else the code default. `If-None-Match` with the " +
-        "`ETag` → 304. Never refused with 426.",
+        "Each key's value for the caller (`Outpost-Client`, `Outpost-Install-Id`, country, account). " +
+        "`If-None-Match` → 304. Never 426.",
       responses: {
         200: { description: "The values and the config's version", schema: ConfigResponse },
         304: { description: "Not modified" },
@@ -56,7 +45,6 @@ export const configRoutes = new Hono<AppEnv>()
       const etag = configEtag(snapshot.version, values);
       c.header("ETag", etag);
       c.header("Cache-Control", "private, no-cache");
-      c.header("Vary", `Authorization, ${CLIENT_HEADER}, ${INSTALL_HEADER}`);
       if (
         c.req
           .header("if-none-match")
@@ -71,14 +59,11 @@ export const configRoutes = new Hono<AppEnv>()
     "/subscribe",
     describe({
       tag: TAG,
-      summary: "The remote config, pushed on every change (WebSocket)",
+      summary: "Remote config updates (WebSocket)",
       auth: "user",
       description:
-        "A WebSocket of a user's session (auth: `?ticket=` from `POST /v1/auth/socket-ticket`, the " +
-        "`Authorization` header, or `?token=`). The app is `Outpost-Client` (or `?client=ios/2.3.1`) and " +
-        '`Outpost-Install-Id` (or `?installId=`). Frames: `{ "type": "config", "values", "version" }` on ' +
-        'connect and after every change; `{ "type": "ping" }` → `{ "type": "pong" }`. Close codes: 4401 ' +
-        `the session ended, 4408 heartbeat timeout (ping at least every ${limits.configHeartbeatTimeoutSec / 3} s).`,
+        "`?client=ios/2.3.1&installId=` or the headers. Frames: `config` on connect and after each change, " +
+        "`ping` → `pong`. Close: 4401 session ended, 4408 no ping for 90 s.",
       responses: {
         101: { description: "Switching protocols" },
         400: { description: "Not a WebSocket upgrade" },
@@ -89,9 +74,10 @@ export const configRoutes = new Hono<AppEnv>()
     validate("query", SubscribeQuery),
     async (c) => {
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
-        throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
+        throw new AppError("bad_request", "Expected a WebSocket upgrade.");
       const q = c.req.valid("query");
-      const caller = callerOf(c, c.req.header(CLIENT_HEADER) ?? q.client, c.req.header(INSTALL_HEADER) ?? q.installId);
+      const client = c.req.header(CLIENT_HEADER) ?? q.client;
+      const caller = callerOf(c, client, c.req.header(INSTALL_HEADER) ?? q.installId);
       const { userId, sessionId } = userOf(c);
       // A fresh request: nothing the client sent (such as forged internal headers) reaches the hub.
       const headers = new Headers({
@@ -99,13 +85,13 @@ export const configRoutes = new Hono<AppEnv>()
         [CONFIG_HEADERS.user]: userId,
         [CONFIG_HEADERS.session]: sessionId,
       });
-      if (caller.client) headers.set(CONFIG_HEADERS.client, c.req.header(CLIENT_HEADER) ?? q.client ?? "");
+      if (caller.client) headers.set(CONFIG_HEADERS.client, client!);
       if (caller.country) headers.set(CONFIG_HEADERS.country, caller.country);
       if (caller.installId) headers.set(CONFIG_HEADERS.install, caller.installId);
       const res = await configHubOf(c.env, userId).fetch(new Request("https://config-hub.internal/", { headers }));
       if (res.status === 401) throw new AppError("unauthorized", "This session has ended; sign in again.");
       if (res.status !== 101)
-        throw new AppError("unavailable", "Config updates are unavailable right now; retry shortly.", {
+        throw new AppError("unavailable", "Retry shortly.", {
           headers: { "retry-after": "1" },
         });
       return res;
@@ -119,10 +105,6 @@ export const linkRoutes = new Hono<AppEnv>()
       tag: TAG,
       summary: "Create a short link",
       rateLimited: true,
-      description:
-        "`path` is the app's own path the link opens; `/l/<code>` opens the app where it is installed (universal " +
-        "links, app links), else the store (`storeUrl.<platform>`) or `fallbackUrl`, and shows `title` and " +
-        "`imageUrl` to link-preview bots. Codes are 96 random bits.",
       responses: { 201: { description: "The link", schema: Link } },
     }),
     requireUser,
@@ -139,7 +121,7 @@ export const linkRoutes = new Hono<AppEnv>()
     "/",
     describe({
       tag: TAG,
-      summary: "The caller's short links, newest first, with their open counts",
+      summary: "My short links",
       responses: { 200: { description: "A page of links", schema: LinkList } },
     }),
     requireUser,
@@ -154,10 +136,12 @@ export const linkRoutes = new Hono<AppEnv>()
     "/:code",
     describe({
       tag: TAG,
-      summary: "Resolve a short link (the app, opened by `/l/<code>`)",
+      summary: "Resolve a short link",
       auth: "none",
-      description: "What the app needs to open a link it was opened with; counted as an open.",
-      responses: { 200: { description: "The link", schema: ResolvedLink }, 404: { description: "No such link" } },
+      responses: {
+        200: { description: "`{ code, path, fallbackUrl, title, imageUrl }`" },
+        404: { description: "No such link" },
+      },
     }),
     validate("param", CodeParam),
     async (c) => {
@@ -173,7 +157,7 @@ export const linkRoutes = new Hono<AppEnv>()
     "/:code",
     describe({
       tag: TAG,
-      summary: "Delete one of the caller's short links",
+      summary: "Delete a short link",
       responses: { 204: { description: "Deleted" }, 404: { description: "No such link of the caller's" } },
     }),
     requireUser,
@@ -189,12 +173,8 @@ export const shortLinkPage = new Hono<AppEnv>().get(
   "/:code",
   describe({
     tag: TAG,
-    summary: "Open a short link (a page or a redirect, by user agent)",
+    summary: "Open a short link",
     auth: "none",
-    description:
-      "Reached when the app is not installed (or the link was opened in a browser): phones are sent to the " +
-      "store (`storeUrl.ios|android`) or `fallbackUrl`, desktops to `fallbackUrl`; link-preview bots (and " +
-      "desktops without a fallback) get a page with Open Graph tags.",
     responses: {
       200: { description: "The page with Open Graph tags", contentType: "text/html" },
       302: { description: "To the store or the fallback URL" },
@@ -229,7 +209,7 @@ export const wellKnownRoutes = new Hono<AppEnv>()
     "/apple-app-site-association",
     describe({
       tag: TAG,
-      summary: "Universal links: the apps (APPLE_APP_IDS) and the paths they open",
+      summary: "Universal links file",
       auth: "none",
       responses: { 200: { description: "The association file" }, 404: { description: "No iOS app configured" } },
     }),
@@ -238,11 +218,7 @@ export const wellKnownRoutes = new Hono<AppEnv>()
       if (appleAppIds.length === 0) throw new AppError("not_found", "No iOS app is configured (APPLE_APP_IDS).");
       c.header("Cache-Control", "public, max-age=3600");
       return c.json({
-        applinks: {
-          apps: [],
-          details: [{ appIDs: appleAppIds, components: paths.map((p) => ({ "/": p })), paths }],
-        },
-        webcredentials: { apps: appleAppIds },
+        applinks: { details: [{ appIDs: appleAppIds, components: paths.map((p) => ({ "/": p })) }] },
       });
     },
   )
@@ -250,7 +226,7 @@ export const wellKnownRoutes = new Hono<AppEnv>()
     "/assetlinks.json",
     describe({
       tag: TAG,
-      summary: "App links: the Android apps (ANDROID_APP_LINKS) and their signing certificates",
+      summary: "App links file",
       auth: "none",
       responses: { 200: { description: "The statement list" }, 404: { description: "No Android app configured" } },
     }),

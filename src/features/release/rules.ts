@@ -45,11 +45,16 @@ export interface Caller {
 export const needsAccount = (rules: readonly Rule[]): boolean =>
   rules.some((r) => r.when.role !== undefined || r.when.teamId !== undefined);
 
-/** 0 ≤ bucket < 100, in steps of 0.01: where `id` falls for `key` (FNV-1a, then murmur3's finalizer). */
-export function rolloutBucket(key: string, id: string): number {
-  const text = `${key}\u0000${id}`;
+/** FNV-1a of a string (32 bits, unsigned). */
+export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** 0 ≤ bucket < 100, in steps of 0.01: where `id` falls for `key` (FNV-1a, then murmur3's finalizer). */
+export function rolloutBucket(key: string, id: string): number {
+  let h = fnv1a(`${key}\u0000${id}`);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -89,14 +89,9 @@ export const Link = v.object({
   createdAt: v.string(),
 });
 export const LinkList = v.object({ items: v.array(Link), nextCursor: v.nullable(v.string()) });
-export const AdminLink = v.object({ ...Link.entries, ownerId: v.string() });
-export const AdminLinkList = v.object({ items: v.array(AdminLink), nextCursor: v.nullable(v.string()) });
-export const ResolvedLink = v.object({
-  code: v.string(),
-  path: v.string(),
-  fallbackUrl: v.nullable(v.string()),
-  title: v.nullable(v.string()),
-  imageUrl: v.nullable(v.string()),
+export const AdminLinkList = v.object({
+  items: v.array(v.object({ ...Link.entries, ownerId: v.string() })),
+  nextCursor: v.nullable(v.string()),
 });
 
 export const LinksQuery = v.object({

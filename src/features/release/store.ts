@@ -65,12 +65,6 @@ export function configSnapshot(db: Database, now = Date.now()): Promise<Snapshot
       copy = { snapshot, readAt: Date.now() };
       return snapshot;
     })
-    .catch((e: unknown) => {
-      // D1 unreachable: keep answering from the last copy rather than failing every request.
-      if (!copy) throw e;
-      console.error("config: re-read failed, answering from the last copy:", (e as Error).message);
-      return copy.snapshot;
-    })
     .finally(() => {
       reading = null;
     });

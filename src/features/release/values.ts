@@ -5,7 +5,7 @@ import type { AppEnv } from "../../env";
 import { userRowQuery } from "../auth";
 import { teamIdsOfQuery } from "../teams";
 import type { ConfigValue } from "./define";
-import { type Caller, resolve } from "./rules";
+import { type Caller, fnv1a, resolve } from "./rules";
 import { parseClient } from "./semver";
 import { codeDefaults, type Snapshot } from "./store";
 
@@ -53,7 +53,5 @@ export function valuesFor(snapshot: Snapshot, caller: Caller): Record<string, Co
 /** A strong ETag over the version and the values (code defaults change with a deploy, not the version). */
 export function configEtag(version: number, values: Record<string, ConfigValue>): string {
   const text = JSON.stringify(values);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return `"c${version}-${(h >>> 0).toString(36)}-${text.length.toString(36)}"`;
+  return `"c${version}-${fnv1a(text).toString(36)}-${text.length.toString(36)}"`;
 }

@@ -33,9 +33,8 @@ describe("the .well-known files", () => {
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
     expect(res.headers.get("cache-control")).toMatch(/max-age=\d+/);
     expect(res.body.applinks.details).toEqual([
-      { appIDs: ["ABCDE12345.com.example.outpost"], components: [{ "/": "/l/*" }], paths: ["/l/*"] },
+      { appIDs: ["ABCDE12345.com.example.outpost"], components: [{ "/": "/l/*" }] },
     ]);
-    expect(res.body.webcredentials).toEqual({ apps: ["ABCDE12345.com.example.outpost"] });
   });
 
   it("assetlinks.json names the package and its certificate fingerprint", async () => {
