@@ -16,8 +16,5 @@ export const KEY_RE = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
  */
 export function defineConfig<const D extends Record<string, ConfigValue>>(defaults: D): D {
   for (const key of Object.keys(defaults)) if (!KEY_RE.test(key)) throw new Error(`config key ${key}: bad name`);
-  for (const key of RESERVED_KEYS)
-    if (key in defaults && defaults[key] !== null && typeof defaults[key] !== "string")
-      throw new Error(`config key ${key}: reserved for forced updates, a string`);
   return defaults;
 }

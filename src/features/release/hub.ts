@@ -26,14 +26,9 @@ interface Attachment extends SocketAttachment {
 
 type ConfigFrame = { type: "config"; values: Record<string, ConfigValue>; version: number } | { type: "pong" };
 
-/** What the Worker tells the hub about the caller of an upgrade (it verified the token). */
-export const CONFIG_HEADERS = {
-  user: "x-config-user",
-  session: "x-config-session",
-  client: "x-config-client",
-  country: "x-config-country",
-  install: "x-config-install",
-} as const;
+/** The header in which the Worker tells the hub who is upgrading (it verified the token). */
+export const CALLER_HEADER = "x-config-caller";
+export type Upgrader = Pick<Attachment, "userId" | "sessionId" | "client" | "country" | "installId">;
 
 /** The shard a user's sockets live on. */
 const shardOf = (userId: string) => fnv1a(userId) % limits.configHubShards;
@@ -45,15 +40,13 @@ export const configHubOf = (env: Env, userId: string) => shardStub(env, shardOf(
 export async function announceConfigChange(env: Env): Promise<void> {
   const shards = Array.from({ length: limits.configHubShards }, (_, i) => shardStub(env, i).changed());
   const failed = (await Promise.allSettled(shards)).filter((r) => r.status === "rejected");
-  if (failed.length) console.error(`config: ${failed.length} hubs missed a change (sockets get it on reconnect)`);
+  if (failed.length) console.error(`config: ${failed.length} hubs missed a change`);
 }
 
 /** Closes the config sockets of ended sessions (a lifecycle `SessionSocketCloser`). */
 export async function closeConfigSessionSockets({ env, userId, sessions }: EndedSessionsContext): Promise<void> {
   await configHubOf(env, userId).endSessions(userId, sessions);
 }
-
-const PING = /^\s*\{\s*"type"\s*:\s*"ping"\s*\}\s*$/;
 
 export class ConfigHub extends SocketObject<Attachment, ConfigFrame> {
   /** The config changed: re-read it and send each open socket its values. */
@@ -71,11 +64,10 @@ export class ConfigHub extends SocketObject<Attachment, ConfigFrame> {
   }
 
   override async fetch(request: Request): Promise<Response> {
-    const h = request.headers;
-    const userId = h.get(CONFIG_HEADERS.user);
-    const sessionId = h.get(CONFIG_HEADERS.session);
-    if (h.get("upgrade")?.toLowerCase() !== "websocket" || !userId || !sessionId)
-      return new Response(null, { status: 400 });
+    const raw = request.headers.get(CALLER_HEADER);
+    if (request.headers.get("upgrade") !== "websocket" || !raw) return new Response(null, { status: 400 });
+    const who = JSON.parse(raw) as Upgrader;
+    const { userId, sessionId } = who;
     const ended = this.sessionEnds.watch(userId, sessionId);
     const db = primaryDb(this.env.DB);
     let snapshot: Snapshot;
@@ -87,20 +79,16 @@ export class ConfigHub extends SocketObject<Attachment, ConfigFrame> {
         db.batch([liveSessionsQuery(db, [sessionId]), userRowQuery(db, userId), teamIdsOfQuery(db, userId)]),
       ]);
     } catch (e) {
-      console.error("config: subscribe read failed:", (e as Error).message);
+      console.error("config: subscribe failed:", (e as Error).message);
       return new Response(null, { status: 503 });
     }
     if (account[0].length === 0 || ended()) return new Response(null, { status: 401 });
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.accept(server, {
-      userId,
-      sessionId,
       lastSeenAt: Date.now(),
       gone: false,
-      client: h.get(CONFIG_HEADERS.client),
-      country: h.get(CONFIG_HEADERS.country),
-      installId: h.get(CONFIG_HEADERS.install),
+      ...who,
       role: account[1][0]?.role ?? null,
       teamIds: account[2].map((t) => t.teamId),
     });
@@ -113,7 +101,7 @@ export class ConfigHub extends SocketObject<Attachment, ConfigFrame> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     if (!this.touch(ws)) return;
     // Any other frame is ignored: the protocol has no client frame but the ping.
-    if (typeof data === "string" && PING.test(data)) this.send(ws, { type: "pong" });
+    if (typeof data === "string" && data.includes('"ping"')) this.send(ws, { type: "pong" });
   }
 
   protected socketClosed(): void {}

@@ -10,7 +10,7 @@ import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
 import { rateLimitUser } from "../../middleware/rate-limit";
 import { optionalAuth, requireSocketUser, requireUser, userOf } from "../auth";
-import { CONFIG_HEADERS, configHubOf } from "./hub";
+import { CALLER_HEADER, configHubOf, type Upgrader } from "./hub";
 import { countOpen, createLink, deleteLink, getLink, linkPage, listLinks, openerOf, toLink } from "./links";
 import { CodeParam, ConfigResponse, CreateLinkBody, Link, LinkList, LinksQuery, SubscribeQuery } from "./schemas";
 import { configSnapshot } from "./store";
@@ -44,7 +44,6 @@ export const configRoutes = new Hono<AppEnv>()
       const values = valuesFor(snapshot, caller);
       const etag = configEtag(snapshot.version, values);
       c.header("ETag", etag);
-      c.header("Cache-Control", "private, no-cache");
       if (
         c.req
           .header("if-none-match")
@@ -80,16 +79,12 @@ export const configRoutes = new Hono<AppEnv>()
       const caller = callerOf(c, client, c.req.header(INSTALL_HEADER) ?? q.installId);
       const { userId, sessionId } = userOf(c);
       // A fresh request: nothing the client sent (such as forged internal headers) reaches the hub.
-      const headers = new Headers({
-        upgrade: "websocket",
-        [CONFIG_HEADERS.user]: userId,
-        [CONFIG_HEADERS.session]: sessionId,
-      });
-      if (caller.client) headers.set(CONFIG_HEADERS.client, client!);
-      if (caller.country) headers.set(CONFIG_HEADERS.country, caller.country);
-      if (caller.installId) headers.set(CONFIG_HEADERS.install, caller.installId);
+      // A fresh request: nothing the client sent (such as forged internal headers) reaches the hub.
+      const { country, installId } = caller;
+      const who: Upgrader = { userId, sessionId, client: caller.client ? client! : null, country, installId };
+      const headers = { upgrade: "websocket", [CALLER_HEADER]: JSON.stringify(who) };
       const res = await configHubOf(c.env, userId).fetch(new Request("https://config-hub.internal/", { headers }));
-      if (res.status === 401) throw new AppError("unauthorized", "This session has ended; sign in again.");
+      if (res.status === 401) throw new AppError("unauthorized", "This session has ended.");
       if (res.status !== 101)
         throw new AppError("unavailable", "Retry shortly.", {
           headers: { "retry-after": "1" },
@@ -113,7 +108,6 @@ export const linkRoutes = new Hono<AppEnv>()
     async (c) => {
       const row = await createLink(c.var.db, userOf(c).userId, c.req.valid("json"));
       const link = toLink(row, apiBaseOf(c));
-      c.header("Location", link.url);
       return c.json(link, 201);
     },
   )
@@ -187,7 +181,6 @@ export const shortLinkPage = new Hono<AppEnv>().get(
     if (!row) throw new AppError("not_found", "No such link.");
     const opener = openerOf(c.req.header("user-agent"));
     c.header("Cache-Control", "no-store");
-    c.header("Vary", "User-Agent");
     let onward = row.fallbackUrl;
     if (opener === "ios" || opener === "android") {
       const snapshot = await configSnapshot(primaryDb(c.env.DB));
@@ -211,11 +204,10 @@ export const wellKnownRoutes = new Hono<AppEnv>()
       tag: TAG,
       summary: "Universal links file",
       auth: "none",
-      responses: { 200: { description: "The association file" }, 404: { description: "No iOS app configured" } },
+      responses: { 200: { description: "The association file" } },
     }),
     (c) => {
       const { appleAppIds, paths } = c.var.config.deepLinks;
-      if (appleAppIds.length === 0) throw new AppError("not_found", "No iOS app is configured (APPLE_APP_IDS).");
       c.header("Cache-Control", "public, max-age=3600");
       return c.json({
         applinks: { details: [{ appIDs: appleAppIds, components: paths.map((p) => ({ "/": p })) }] },
@@ -228,12 +220,10 @@ export const wellKnownRoutes = new Hono<AppEnv>()
       tag: TAG,
       summary: "App links file",
       auth: "none",
-      responses: { 200: { description: "The statement list" }, 404: { description: "No Android app configured" } },
+      responses: { 200: { description: "The statement list" } },
     }),
     (c) => {
       const { androidApps } = c.var.config.deepLinks;
-      if (androidApps.length === 0)
-        throw new AppError("not_found", "No Android app is configured (ANDROID_APP_LINKS).");
       c.header("Cache-Control", "public, max-age=3600");
       return c.json(
         androidApps.map((a) => ({

@@ -9,13 +9,13 @@ import { type ClientApp, compareVersions, parseVersion, type Version } from "./s
 const VersionText = v.pipe(
   v.string(),
   v.maxLength(64),
-  v.check((s) => parseVersion(s) !== null, "must be a version such as 2.3.1 or 1.0.0-beta.2"),
+  v.check((s) => parseVersion(s) !== null, "not a version"),
 );
-const Country = v.pipe(v.string(), v.regex(/^[A-Z]{2}$/, "must be an ISO 3166 code in capitals (DE, US)"));
+const Country = v.pipe(v.string(), v.regex(/^[A-Z]{2}$/, "not a country code (DE)"));
 
 /** A rule's conditions: each one given must hold. */
 export const When = v.strictObject({
-  platform: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,15}$/, "must be a platform such as ios"))),
+  platform: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,15}$/, "not a platform (ios)"))),
   minAppVersion: v.optional(VersionText),
   maxAppVersion: v.optional(VersionText),
   country: v.optional(v.union([Country, v.pipe(v.array(Country), v.minLength(1), v.maxLength(50))])),

@@ -99,7 +99,7 @@ function checkValue(key: string, x: ConfigValue, where: string): void {
 /** The key's code default; throws `not_found` for a key the app does not declare. */
 export function declaredKey(key: string): ConfigValue {
   if (!Object.hasOwn(codeDefaults, key))
-    throw new AppError("not_found", `No config key ${JSON.stringify(key)}: declare it in src/app/config.ts.`);
+    throw new AppError("not_found", "No such config key (declare it in src/app/config.ts).");
   return codeDefaults[key]!;
 }
 

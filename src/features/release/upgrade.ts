@@ -11,7 +11,7 @@ import { configSnapshot } from "./store";
 import { CLIENT_HEADER, callerOf, valueFor } from "./values";
 
 /** Never refused: the config (the client must learn it should update), health, docs, deep links, the console. */
-const EXEMPT = /^\/(v1\/config(\/.*)?|v1\/health|v1\/openapi\.json|docs(\/.*)?|admin(\/.*)?|\.well-known\/.*|l\/.*)$/;
+const EXEMPT = /^\/(v1\/(config(\/|$)|health$|openapi\.json$)|docs|admin|\.well-known\/|l\/)/;
 
 export const requireCurrentApp = createMiddleware<AppEnv>(async (c, next) => {
   if (c.req.header(CLIENT_HEADER) === undefined || EXEMPT.test(c.req.path)) return next();
@@ -23,7 +23,7 @@ export const requireCurrentApp = createMiddleware<AppEnv>(async (c, next) => {
   const minVersion = typeof min === "string" ? parseVersion(min) : null;
   if (minVersion && compareVersions(caller.client.version, minVersion) < 0) {
     const storeUrl = valueFor(snapshot, `storeUrl.${caller.client.platform}`, caller);
-    throw new AppError("upgrade_required", `This app version is no longer supported; update to ${min} or later.`, {
+    throw new AppError("upgrade_required", `Update the app to ${min} or later.`, {
       members: { storeUrl: typeof storeUrl === "string" ? storeUrl : null, minVersion: min as string },
     });
   }

@@ -32,7 +32,7 @@ const KeyForm: FC<{ e: Entry; csrf: string; values?: Record<string, string>; err
       <input type="hidden" name="_csrf" value={p.csrf} />
       Value (JSON; code default {json(p.e.default)})
       <input name="value" aria-label="Value" value={p.values?.value ?? json(p.e.value)} />
-      Rules (JSON: [{'{ "when": { "platform": "ios", "percent": 10 }, "value": … }'}], the first match wins)
+      Rules (JSON: [{'{ "when": {…}, "value": … }'}], first match wins)
       <textarea name="rules" aria-label="Rules" rows={8}>
         {p.values?.rules ?? JSON.stringify(p.e.rules, null, 2)}
       </textarea>
@@ -43,7 +43,7 @@ const KeyForm: FC<{ e: Entry; csrf: string; values?: Record<string, string>; err
     {p.e.set ? (
       <ActionForm action={`${P}/config/${p.e.key}/reset`} csrf={p.csrf}>
         <button type="submit" class="btn danger">
-          Back to the code default
+          Reset to the code default
         </button>
       </ActionForm>
     ) : null}
