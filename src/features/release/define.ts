@@ -5,10 +5,9 @@ export type ConfigValue = string | number | boolean | null | ConfigValue[] | { [
 
 /** Outpost's own keys (forced updates); an app may give them code defaults too. */
 export const RESERVED_KEYS = ["minVersion.ios", "minVersion.android", "storeUrl.ios", "storeUrl.android"] as const;
-export type ReservedKey = (typeof RESERVED_KEYS)[number];
 
 /** A key: letters, digits, `.`, `_` and `-`, starting with a letter (`feed.pageSize`). */
-export const KEY_RE = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+const KEY_RE = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
 
 /**
  * Declares the app's remote config keys with their code defaults: what `GET /v1/config` answers until an admin

@@ -22,7 +22,6 @@ export {
   KeyParam,
   LinksQuery,
   PreviewQuery,
-  PreviewResponse,
   PutConfigBody,
 } from "./schemas";
 export { parseVersion } from "./semver";

@@ -51,7 +51,7 @@ export const AdminConfigKey = v.object({
   updatedAt: v.nullable(v.string()),
 });
 
-export const AdminConfigEntry = v.object({
+const AdminConfigEntry = v.object({
   ...AdminConfigKey.entries,
   default: Json,
   /** False: no admin value, the code default applies. */
@@ -66,7 +66,6 @@ export const PreviewQuery = v.strictObject({
   installId: v.optional(v.pipe(v.string(), v.maxLength(128))),
   country: v.optional(v.pipe(v.string(), v.regex(/^[A-Z]{2}$/))),
 });
-export const PreviewResponse = v.object({ values: v.record(v.string(), Json), version: v.number() });
 
 const httpsUrl = v.pipe(v.string(), v.maxLength(2000), v.regex(/^https:\/\/[^\s"<>]+$/, "must be an https URL"));
 

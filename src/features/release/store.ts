@@ -21,7 +21,7 @@ export const codeDefaults: Readonly<Record<string, ConfigValue>> = {
 };
 
 /** What an admin set for a key. */
-export interface StoredKey {
+interface StoredKey {
   value: ConfigValue;
   rules: Rule[];
   updatedAt: string;
@@ -97,7 +97,7 @@ function checkValue(key: string, x: ConfigValue, where: string): void {
 }
 
 /** The key's code default; throws `not_found` for a key the app does not declare. */
-export function declaredKey(key: string): ConfigValue {
+function declaredKey(key: string): ConfigValue {
   if (!Object.hasOwn(codeDefaults, key))
     throw new AppError("not_found", "No such config key (declare it in src/app/config.ts).");
   return codeDefaults[key]!;
