@@ -11,5 +11,5 @@ export { ConfigHub } from "./features/release";
 export default {
   fetch: app.fetch,
   queue: (batch, env) => handleQueue(batch, env),
-  scheduled: (controller, env) => handleScheduled(controller, env),
+  scheduled: (controller, env, ctx) => handleScheduled(controller, env, ctx),
 } satisfies ExportedHandler<Env, Job>;

@@ -88,7 +88,7 @@ export type PostRefs = {
   fromNoteId: RecordOf<Note>;
 };
 
-/** Pass as the type argument of createClient: `createClient<Collections>({ url, defaults })`. */
+/** Pass as the type argument of createClient: `createClient<Collections, AppRoutes>({ url, defaults })`. */
 export type Collections = {
   comments: CollectionTypes<Comment, CommentInput, CommentRefs>;
   items: CollectionTypes<Item, ItemInput, ItemRefs>;
@@ -97,7 +97,23 @@ export type Collections = {
   posts: CollectionTypes<Post, PostInput, PostRefs>;
 };
 
-/** The remote config's keys and value types: `createClient<Collections, AppConfig>(...)`. */
+/** The app's own routes under `/v1/app` (src/app/routes.ts): `client.app.post(path, { params, body })`. */
+export type AppRoutes = {
+  "/lists/{id}/clear-done": {
+    /** Delete the done items of a shopping list */
+    post: {
+      params: {
+        id: string;
+      };
+      body: Record<string, never>;
+      response: {
+        deleted: number;
+      };
+    };
+  };
+};
+
+/** The remote config's keys and value types: `createClient<Collections, AppRoutes, AppConfig>(...)`. */
 export type AppConfig = {
   "chat.enabled": boolean;
   "feed.pageSize": number;

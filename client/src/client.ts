@@ -1,4 +1,5 @@
 /** `createClient`: one object for the whole SDK. */
+import { type AppRouteMap, AppRoutes, type UntypedAppRoutes } from "./app.js";
 import { Auth } from "./auth.js";
 import { Room, Rooms } from "./chat.js";
 import { Collection } from "./collections.js";
@@ -58,8 +59,14 @@ export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   chunkSize?: number;
 }
 
-export class OutpostClient<C extends CollectionMap = UntypedCollections, R extends ConfigValues = ConfigValues> {
+export class OutpostClient<
+  C extends CollectionMap = UntypedCollections,
+  A extends AppRouteMap = UntypedAppRoutes,
+  R extends ConfigValues = ConfigValues,
+> {
   readonly auth: Auth;
+  /** The app's own routes under `/v1/app/`, typed by the generated `AppRoutes`. */
+  readonly app: AppRoutes<A>;
   /** Remote config: `get(key)`, `refresh()`, `watch(cb)`. */
   readonly config: RemoteConfig<R>;
   readonly links: Links;
@@ -121,6 +128,7 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections, R exten
     });
     this.rooms = new Rooms(this.core);
     this.teams = new Teams(this.core);
+    this.app = new AppRoutes<A>(this.http);
     this.config = new RemoteConfig<R>(this.core, o.app);
     this.links = new Links(this.core);
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
@@ -285,8 +293,11 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections, R exten
   }
 }
 
-export function createClient<C extends CollectionMap = UntypedCollections, R extends ConfigValues = ConfigValues>(
-  o: ClientOptions<C>,
-): OutpostClient<C, R> {
-  return new OutpostClient<C, R>(o);
+/** `createClient<Collections, AppRoutes, AppConfig>({ url })` with the types `npm run client:types` writes. */
+export function createClient<
+  C extends CollectionMap = UntypedCollections,
+  A extends AppRouteMap = UntypedAppRoutes,
+  R extends ConfigValues = ConfigValues,
+>(o: ClientOptions<C>): OutpostClient<C, A, R> {
+  return new OutpostClient<C, A, R>(o);
 }

@@ -12,6 +12,7 @@ type LimiterName =
   | "CHAT_LIMITER"
   | "LIST_LIMITER"
   | "ROOMS_LIMITER"
+  | "OTP_LIMITER"
   | "LINKS_LIMITER";
 
 /** The client's address as Cloudflare reports it ("local" in local development without it). */

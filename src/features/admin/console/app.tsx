@@ -37,6 +37,7 @@ import { teams } from "./teams";
 import { Layout, P } from "./ui";
 import { userActions } from "./user-actions";
 import { users } from "./users";
+import { webhooks } from "./webhooks";
 
 /** The console's own asset on this origin: nothing else on it (a user's upload, say) may run or style a page. */
 const own =
@@ -121,6 +122,7 @@ consoleApp.route("/files", files);
 consoleApp.route("/rooms", rooms);
 consoleApp.route("/teams", teams);
 consoleApp.route("/logic", logic);
+consoleApp.route("/webhooks", webhooks);
 consoleApp.route("/config", release);
 consoleApp.route("/audit", audit);
 

@@ -18,6 +18,7 @@ const notices = {
   demoted: "The user is no longer an admin.",
   sessions: "Every session of the user has ended.",
   reset: "A password-reset mail is on its way.",
+  "method-removed": "The sign-in method is removed.",
   "user-deleted": "The user and everything it owned are deleted.",
   saved: "The record is saved.",
   "record-deleted": "The record is deleted.",
@@ -27,6 +28,10 @@ const notices = {
   "run-queued": "The run is queued again.",
   "invitation-revoked": "The invitation is revoked.",
   pushed: "A test notification is queued for the device.",
+  "webhook-deleted": "The webhook and its deliveries are deleted.",
+  "webhook-enabled": "The webhook is enabled again.",
+  "webhook-disabled": "The webhook is disabled; its waiting deliveries are stopped.",
+  redelivered: "The delivery is queued again.",
   "config-reset": "The key is back to its code default.",
 } as const;
 export type Notice = keyof typeof notices;
@@ -56,6 +61,7 @@ export type Section =
   | "rooms"
   | "teams"
   | "logic"
+  | "webhooks"
   | "config"
   | "audit";
 
@@ -121,6 +127,9 @@ export const Layout: FC<
               </NavLink>
               <NavLink href={`${P}/logic`} active={p.section === "logic"}>
                 After hooks
+              </NavLink>
+              <NavLink href={`${P}/webhooks`} active={p.section === "webhooks"}>
+                Webhooks
               </NavLink>
               <NavLink href={`${P}/config`} active={p.section === "config"}>
                 Config
