@@ -20,7 +20,8 @@ import {
   KeyParam,
   LinksQuery,
   listLinks,
-  type PreviewQuery,
+  PreviewQuery,
+  PreviewResponse,
   PutConfigBody,
   parseVersion,
   type Rule,
@@ -95,6 +96,18 @@ export const adminReleaseRoutes = new Hono<AppEnv>()
     }),
     requireAdmin,
     async (c) => c.json(await configEntries(primaryDb(c.env.DB))),
+  )
+  .get(
+    "/config/preview",
+    describe({
+      tag: TAG,
+      summary: "The config a client would get, as a platform, version, user, install and country (admin)",
+      auth: "service",
+      responses: { 200: { description: "The values", schema: PreviewResponse }, ...refused },
+    }),
+    requireAdmin,
+    validate("query", PreviewQuery),
+    async (c) => c.json(await previewConfig(primaryDb(c.env.DB), c.req.valid("query"))),
   )
   .put(
     "/config/:key",

@@ -22,6 +22,7 @@ export {
   KeyParam,
   LinksQuery,
   PreviewQuery,
+  PreviewResponse,
   PutConfigBody,
 } from "./schemas";
 export { parseVersion } from "./semver";

@@ -79,7 +79,6 @@ export const configRoutes = new Hono<AppEnv>()
       const caller = callerOf(c, client, c.req.header(INSTALL_HEADER) ?? q.installId);
       const { userId, sessionId } = userOf(c);
       // A fresh request: nothing the client sent (such as forged internal headers) reaches the hub.
-      // A fresh request: nothing the client sent (such as forged internal headers) reaches the hub.
       const { country, installId } = caller;
       const who: Upgrader = { userId, sessionId, client: caller.client ? client! : null, country, installId };
       const headers = { upgrade: "websocket", [CALLER_HEADER]: JSON.stringify(who) };

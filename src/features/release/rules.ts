@@ -6,7 +6,7 @@ import * as v from "valibot";
 import type { ConfigValue } from "./define";
 import { type ClientApp, compareVersions, parseVersion, type Version } from "./semver";
 
-const VersionText = v.pipe(
+export const VersionText = v.pipe(
   v.string(),
   v.maxLength(64),
   v.check((s) => parseVersion(s) !== null, "not a version"),

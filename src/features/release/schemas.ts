@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { limits } from "../../config";
 import { cursorParam, limitParam } from "../../lib/validation";
 import type { ConfigValue } from "./define";
-import { When } from "./rules";
+import { VersionText, When } from "./rules";
 import { codeDefaults } from "./store";
 
 /** A JSON value (the schema of one whose code default is not a plain scalar). */
@@ -61,11 +61,12 @@ export const AdminConfigList = v.object({ items: v.array(AdminConfigEntry), vers
 
 export const PreviewQuery = v.strictObject({
   platform: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,15}$/))),
-  version: v.optional(v.pipe(v.string(), v.maxLength(64))),
+  version: v.optional(VersionText),
   userId: v.optional(v.pipe(v.string(), v.maxLength(64))),
   installId: v.optional(v.pipe(v.string(), v.maxLength(128))),
   country: v.optional(v.pipe(v.string(), v.regex(/^[A-Z]{2}$/))),
 });
+export const PreviewResponse = v.object({ values: v.record(v.string(), Json), version: v.number() });
 
 const httpsUrl = v.pipe(v.string(), v.maxLength(2000), v.regex(/^https:\/\/[^\s"<>]+$/, "must be an https URL"));
 

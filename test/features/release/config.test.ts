@@ -150,10 +150,27 @@ describe("the admin API", () => {
     );
   });
 
+  it('"preview as" answers what that client would get', async () => {
+    const user = await signup();
+    await put("feed.pageSize", {
+      value: 25,
+      rules: [
+        { when: { platform: "ios", minAppVersion: "3.0.0" }, value: 50 },
+        { when: { signedIn: true }, value: 35 },
+      ],
+    });
+    const preview = (q: string) => api(`/v1/admin/config/preview?${q}`, { token: serviceKey() });
+    expect((await preview("platform=ios&version=3.1.0")).body.values["feed.pageSize"]).toBe(50);
+    expect((await preview("platform=ios&version=2.9.0")).body.values["feed.pageSize"]).toBe(25);
+    expect((await preview(`platform=ios&version=2.9.0&userId=${user.id}`)).body.values["feed.pageSize"]).toBe(35);
+    expectProblem(await preview("platform=ios&version=nope"), 400, "validation_failed");
+  });
+
   it("refuses strangers (401) and non-admins (403) on every admin route", async () => {
     const user = await signup();
     const calls = [
       { method: "GET", path: "/v1/admin/config" },
+      { method: "GET", path: "/v1/admin/config/preview" },
       { method: "PUT", path: "/v1/admin/config/feed.pageSize", opts: { body: { value: 5 } } },
       { method: "DELETE", path: "/v1/admin/config/feed.pageSize" },
       { method: "GET", path: "/v1/admin/links" },
