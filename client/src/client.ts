@@ -129,7 +129,7 @@ export class OutpostClient<
     this.rooms = new Rooms(this.core);
     this.teams = new Teams(this.core);
     this.app = new AppRoutes<A>(this.http);
-    this.config = new RemoteConfig<R>(this.core, o.app);
+    this.config = new RemoteConfig<R>(this.core);
     this.links = new Links(this.core);
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
       this.device = d;

@@ -134,12 +134,12 @@ async function problem(res: Response): Promise<OutpostError> {
     // not JSON (a proxy's error page)
   }
   const ra = res.headers.get("retry-after");
-  const str = (x: unknown) => (typeof x === "string" ? x : null);
+  // Outpost's 426 body always holds detail, storeUrl (string or null) and minVersion.
   if (p.code === "upgrade_required")
     return new UpgradeRequiredError(
-      p.detail ?? "Update the app.",
-      str(p.storeUrl),
-      str(p.minVersion),
+      p.detail as string,
+      p.storeUrl as string | null,
+      p.minVersion as string,
       res.headers.get("x-request-id"),
     );
   return new OutpostError(

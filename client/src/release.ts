@@ -20,14 +20,11 @@ export class RemoteConfig<V extends ConfigValues = ConfigValues> {
   private values: Partial<V> = {};
   private etag: string | null = null;
   private sock: LiveSocket | null = null;
-  private readonly cbs = new Set<(values: Partial<V>) => void>();
+  private readonly subs = new Set<(values: Partial<V>) => void>();
   /** The config's version last seen (-1 before the first answer). */
   version = -1;
 
-  constructor(
-    private readonly c: Core,
-    private readonly app: AppInfo | undefined,
-  ) {}
+  constructor(private readonly c: Core) {}
 
   /** A key's value as last fetched (undefined before the first `refresh`). */
   get<K extends keyof V & string>(key: K): V[K] | undefined {
@@ -47,12 +44,13 @@ export class RemoteConfig<V extends ConfigValues = ConfigValues> {
 
   /** Calls `cb` with the values now (if fetched) and on every change, over the subscribe socket; returns stop. */
   watch(cb: (values: Partial<V>) => void): () => void {
-    this.cbs.add(cb);
+    this.subs.add(cb);
     if (this.version >= 0) cb(this.values);
-    const a = this.app;
+    // Browsers set no headers on a WebSocket: Outpost-Client goes in the query. No install id: the socket's
+    // caller is signed in, and rollouts bucket a signed-in caller by user.
+    const app = this.c.http.headers["outpost-client"];
     this.sock ??= new LiveSocket(this.c.sockets, {
-      path: () =>
-        `/v1/config/subscribe${a ? `?client=${enc(`${a.platform}/${a.version}`)}${a.installId ? `&installId=${enc(a.installId)}` : ""}` : ""}`,
+      path: () => `/v1/config/subscribe${app ? `?client=${enc(app)}` : ""}`,
       onFrame: (f) => {
         if (f.type !== "config") return;
         this.sock?.healthy();
@@ -61,21 +59,21 @@ export class RemoteConfig<V extends ConfigValues = ConfigValues> {
     });
     this.sock.start();
     return () => {
-      this.cbs.delete(cb);
-      if (this.cbs.size === 0) this.sock?.stop();
+      this.subs.delete(cb);
+      if (this.subs.size === 0) this.sock?.stop();
     };
   }
 
   /** Stops the subscribe socket (`client.close()`). */
   close(): void {
-    this.cbs.clear();
+    this.subs.clear();
     this.sock?.stop();
   }
 
   private set(values: V, version: number): void {
     this.values = values;
     this.version = version;
-    for (const cb of this.cbs) cb(values);
+    for (const cb of this.subs) cb(values);
   }
 }
 
@@ -98,7 +96,10 @@ export class Links {
   }
   /** The caller's links, newest first. */
   list(q: { limit?: number; cursor?: string } = {}): Pages<ShortLink> {
-    return pages((cursor) => this.c.http.json<Page<ShortLink>>("/v1/links", { query: { limit: q.limit, cursor } }));
+    return pages(
+      (cursor) => this.c.http.json<Page<ShortLink>>("/v1/links", { query: { limit: q.limit, cursor } }),
+      q.cursor,
+    );
   }
   delete(code: string): Promise<void> {
     return this.c.http.json(`/v1/links/${enc(code)}`, { method: "DELETE" });

@@ -85,6 +85,12 @@ describe("client.links", () => {
     const link = await c.links.create({ path: "/posts/1", title: "Hello" });
     expect(link.url).toMatch(/\/l\/[A-Za-z0-9_-]{16}$/);
     expect((await c.links.list()).items.map((l) => l.code)).toEqual([link.code]);
+    // `cursor` starts the list after a page: the second link's page leads to the first.
+    const second = await c.links.create({ path: "/posts/2" });
+    const page = await c.links.list({ limit: 1 });
+    expect(page.items.map((l) => l.code)).toEqual([second.code]);
+    const next = await c.links.list({ limit: 1, cursor: page.nextCursor! });
+    expect(next.items.map((l) => l.code)).toEqual([link.code]);
     expect(await c.links.resolve(`${link.url}?utm=x`)).toMatchObject({ code: link.code, path: "/posts/1" });
     await c.links.delete(link.code);
     await expect(c.links.resolve(link.code)).rejects.toMatchObject({ status: 404 });
