@@ -193,6 +193,18 @@ export const limits = {
   imageHeaderMaxBytes: 512 * 1024,
   /** Images: long side of the rendition a ThumbHash placeholder is computed from (ThumbHash takes at most 100). */
   placeholderMaxPx: 100,
+  /** Remote config: an isolate re-reads the config (one D1 round trip) when its copy is older than this. */
+  configRecheckSec: 5,
+  /** Config subscribe sockets are spread over this many Durable Objects (by user); a change notifies each. */
+  configHubShards: 4,
+  configHeartbeatTimeoutSec: 90,
+  configHeartbeatCheckSec: 60,
+  /** Short links per user: LINKS_LIMITER's budget per this period (its `period` in wrangler.toml). */
+  linksPeriodSec: 60,
+  /** Short link opens are counted in memory and written when an isolate holds this many, or... */
+  linkClicksFlushEvery: 20,
+  /** ...when its oldest unwritten click is this old (checked on each open). */
+  linkClicksFlushSec: 10,
   /**
    * Webhooks: an attempt waits this long for an answer; a delivery is retried for `webhookRetrySec` after
    * it was made; a webhook failing for `webhookDisableSec` is disabled; a rotated-out secret still signs for
@@ -239,6 +251,8 @@ export interface Config {
   apple: { jwksUrl: string; audiences: string[] };
   google: { jwksUrl: string; audiences: string[] };
   /** Push providers: base URLs (vars) and credentials (optional secrets; a provider without them is skipped). */
+  /** Deep links: the apps the `.well-known` files name (APPLE_APP_IDS, ANDROID_APP_LINKS, APP_LINK_PATHS). */
+  deepLinks: { appleAppIds: string[]; androidApps: { packageName: string; fingerprints: string[] }[]; paths: string[] };
   push: {
     fcm: { baseUrl: string; tokenUrl: string; serviceAccount: string | null };
     apns: { baseUrl: string; topic: string | null; keyP8: string | null; keyId: string | null; teamId: string | null };
@@ -261,6 +275,26 @@ function stripWhom(raw: string | undefined): "public" | "all" {
   if (v === "public" || v === "all") return v;
   console.error('configuration error: STRIP_IMAGE_METADATA must be "public" or "all"');
   throw new AppError("misconfigured", "The server's STRIP_IMAGE_METADATA setting is not valid.");
+}
+
+/** APPLE_APP_IDS (`TEAMID.bundle.id,…`), ANDROID_APP_LINKS (`package=SHA256:FINGERPRINT,…`), APP_LINK_PATHS. */
+function deepLinks(env: Env): Config["deepLinks"] {
+  const androidApps = new Map<string, string[]>();
+  for (const entry of list(env.ANDROID_APP_LINKS)) {
+    const [packageName, fingerprint] = entry.split("=").map((x) => x.trim());
+    if (!packageName || !fingerprint || !/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/.test(fingerprint)) {
+      console.error("configuration error: ANDROID_APP_LINKS entries are package=SHA-256 fingerprint (AA:BB:…)");
+      throw new AppError("misconfigured", "The server's ANDROID_APP_LINKS setting is not valid.");
+    }
+    androidApps.set(packageName, [...(androidApps.get(packageName) ?? []), fingerprint.toUpperCase()]);
+  }
+  // Short links open the app too: `/l/*` is always among the paths.
+  const paths = [...new Set(["/l/*", ...list(env.APP_LINK_PATHS)])];
+  return {
+    appleAppIds: list(env.APPLE_APP_IDS),
+    androidApps: [...androidApps].map(([packageName, fingerprints]) => ({ packageName, fingerprints })),
+    paths,
+  };
 }
 
 /**
@@ -306,6 +340,7 @@ export function getConfig(env: Env): Config {
     },
     apple: { jwksUrl: env.APPLE_JWKS_URL, audiences: list(env.APPLE_AUDIENCES) },
     google: { jwksUrl: env.GOOGLE_JWKS_URL, audiences: list(env.GOOGLE_AUDIENCES) },
+    deepLinks: deepLinks(env),
     push: {
       fcm: {
         baseUrl: env.FCM_BASE_URL.replace(/\/+$/, ""),

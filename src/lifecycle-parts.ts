@@ -12,6 +12,7 @@ import { collectionsParts } from "./features/collections";
 import { appServices, eventsParts } from "./features/events";
 import { filesParts } from "./features/files";
 import { provideServices } from "./features/logic";
+import { releaseParts } from "./features/release";
 import { teamsParts } from "./features/teams";
 import { assemble } from "./lifecycle";
 import { idempotencyParts } from "./middleware/idempotency";
@@ -24,6 +25,7 @@ export const lifecycle = assemble([
   eventsParts,
   blocksParts,
   teamsParts,
+  releaseParts,
   authParts,
   adminParts,
 ]);

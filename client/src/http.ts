@@ -2,7 +2,7 @@
  * The HTTP layer: JSON in and out, problem+json → OutpostError, the access token (fresh, and
  * refreshed once then retried on a 401), Idempotency-Key, the read-replica bookmark, timeouts.
  */
-import { type FieldError, OutpostError } from "./errors.js";
+import { type FieldError, OutpostError, UpgradeRequiredError } from "./errors.js";
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -33,6 +33,8 @@ export class Http {
   /** The latest `Outpost-Bookmark` seen; sent back on every request (read-your-writes on replicas). */
   bookmark: string | null = null;
   tokens!: TokenSource;
+  /** Sent on every request (`Outpost-Client`, `Outpost-Install-Id`). */
+  headers: { [k: string]: string } = {};
 
   constructor(
     readonly base: string,
@@ -77,7 +79,7 @@ export class Http {
   }
 
   private async once(path: string, o: RequestOptions, token: string | null): Promise<Response> {
-    const headers: Record<string, string> = { accept: "application/json", ...o.headers };
+    const headers: Record<string, string> = { accept: "application/json", ...this.headers, ...o.headers };
     let body: BodyInit | undefined;
     if (o.raw !== undefined) {
       body = o.raw as BodyInit;
@@ -125,13 +127,21 @@ async function parse<T>(res: Response): Promise<T> {
 
 /** An error answer as OutpostError (problem+json when the server sent one). */
 async function problem(res: Response): Promise<OutpostError> {
-  let p: { code?: string; detail?: string; title?: string; errors?: FieldError[] } = {};
+  let p: { code?: string; detail?: string; title?: string; errors?: FieldError[]; [k: string]: unknown } = {};
   try {
     p = JSON.parse(await res.text());
   } catch {
     // not JSON (a proxy's error page)
   }
   const ra = res.headers.get("retry-after");
+  // Outpost's 426 body always holds detail, storeUrl (string or null) and minVersion.
+  if (p.code === "upgrade_required")
+    return new UpgradeRequiredError(
+      p.detail as string,
+      p.storeUrl as string | null,
+      p.minVersion as string,
+      res.headers.get("x-request-id"),
+    );
   return new OutpostError(
     res.status,
     p.code ?? (res.status >= 500 ? "internal" : `http_${res.status}`),

@@ -11,6 +11,7 @@ import { BENCH_SECRETS, readWranglerConfig, root, startOutpost } from "../../scr
 import { ensureDocsAssets } from "../../scripts/docs-assets.mjs";
 
 export const JWT_SECRET = BENCH_SECRETS.JWT_SECRET;
+export const SERVICE_KEY = BENCH_SECRETS.SERVICE_KEY;
 export const GOOGLE_AUDIENCE = "sdk-test.apps.googleusercontent.com";
 
 /**

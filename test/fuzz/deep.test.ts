@@ -297,6 +297,15 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     await ok(`/v1/teams/${team}/invitations`, { token: a.accessToken, body: { email: user.email } });
     values.teamtoken = codeIn((await mailTo(user.email)).text);
   }
+  if (r.path === "/v1/links/{code}" || r.path === "/l/{code}") {
+    // Straight into D1: POST /v1/links is rate-limited per user, and its own cases spend a's budget.
+    values.code = `fuzz${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    await env.DB.prepare("INSERT INTO short_links (code, owner_id, path, created_at) VALUES (?, ?, '/fuzz', ?)")
+      .bind(values.code, a.id, new Date().toISOString())
+      .run();
+  }
+  // A key that takes only one kind of value (a version), so a value of another type is refused.
+  if (r.path === "/v1/admin/config/{key}") values.key = "minVersion.ios";
   if (p === "POST /v1/app/lists/{id}/clear-done") {
     // A list of its own with a done item (clearing the shared lists would delete the fixture items).
     values.id = await newList(a);
@@ -371,6 +380,7 @@ function hintsFor(r: Route): Hints {
       { weight: 1, arbitrary: fc.constant("see http://spam.example/offer") },
     );
   if (r.path === "/v1/teams/join") h.token = ph("teamtoken");
+  if (r.path === "/v1/admin/config/{key}") h.value = fc.constant("1.0.0");
   if (r.path === "/v1/batch") h.operations = batchOps();
   if (r.path === "/v1/admin/webhooks") {
     h.url = ph("hookurl");

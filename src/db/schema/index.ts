@@ -8,4 +8,5 @@ export * from "./collections";
 export * from "./files";
 export * from "./logic";
 export * from "./push";
+export * from "./release";
 export * from "./teams";

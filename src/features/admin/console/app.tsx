@@ -30,6 +30,7 @@ import { logic } from "./logic";
 import { overview } from "./overview";
 import type { C, PageStatus } from "./page";
 import { records } from "./records";
+import { release } from "./release";
 import { rooms } from "./rooms";
 import { login, logout, requireConsoleAdmin } from "./signin";
 import { teams } from "./teams";
@@ -122,6 +123,7 @@ consoleApp.route("/rooms", rooms);
 consoleApp.route("/teams", teams);
 consoleApp.route("/logic", logic);
 consoleApp.route("/webhooks", webhooks);
+consoleApp.route("/config", release);
 consoleApp.route("/audit", audit);
 
 // --- errors ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ const notices = {
   "webhook-enabled": "The webhook is enabled again.",
   "webhook-disabled": "The webhook is disabled; its waiting deliveries are stopped.",
   redelivered: "The delivery is queued again.",
+  "config-reset": "The key is back to its code default.",
 } as const;
 export type Notice = keyof typeof notices;
 export const isNotice = (s: string | undefined): s is Notice => s !== undefined && Object.hasOwn(notices, s);
@@ -61,6 +62,7 @@ export type Section =
   | "teams"
   | "logic"
   | "webhooks"
+  | "config"
   | "audit";
 
 const NavLink: FC<{ href: string; active: boolean; children: Child }> = ({ href, active, children }) => (
@@ -128,6 +130,9 @@ export const Layout: FC<
               </NavLink>
               <NavLink href={`${P}/webhooks`} active={p.section === "webhooks"}>
                 Webhooks
+              </NavLink>
+              <NavLink href={`${P}/config`} active={p.section === "config"}>
+                Config
               </NavLink>
               <NavLink href={`${P}/audit`} active={p.section === "audit"}>
                 Audit log
