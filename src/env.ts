@@ -33,5 +33,8 @@ declare global {
     APNS_KEY_ID?: string;
     APNS_TEAM_ID?: string;
     EXPO_ACCESS_TOKEN?: string;
+    PLAY_INTEGRITY_DECRYPTION_KEY?: string;
+    PLAY_INTEGRITY_VERIFICATION_KEY?: string;
+    TURNSTILE_SECRET?: string;
   }
 }

@@ -5,6 +5,7 @@
  * `app` services (the logic feature runs hooks without importing the features they call).
  */
 import { adminParts } from "./features/admin";
+import { appCheckParts } from "./features/app-check";
 import { authParts } from "./features/auth";
 import { blocksParts } from "./features/blocks";
 import { chatParts } from "./features/chat";
@@ -26,6 +27,7 @@ export const lifecycle = assemble([
   teamsParts,
   authParts,
   adminParts,
+  appCheckParts,
 ]);
 
 provideServices(appServices);

@@ -9,6 +9,7 @@ import type { AppEnv } from "./env";
 import { AppError, problem, toAppError } from "./errors";
 import { accountRoutes } from "./features/account";
 import { adminRoutes, createConsole } from "./features/admin";
+import { APP_CHECK_HEADER, appCheckGuard, appCheckRoutes } from "./features/app-check";
 import { authRoutes } from "./features/auth";
 import { blockRoutes } from "./features/blocks";
 import { chatRoutes } from "./features/chat";
@@ -94,6 +95,7 @@ function buildApp() {
             "Range",
             "X-Request-Id",
             BOOKMARK_HEADER,
+            APP_CHECK_HEADER,
             "Tus-Resumable",
             "Upload-Length",
             "Upload-Offset",
@@ -136,9 +138,11 @@ function buildApp() {
     if (isStreamingRoute(c.req.method, c.req.path)) return next();
     return jsonBodyLimit(c, next);
   });
+  app.use(appCheckGuard);
 
   app.route("/v1", healthRoutes);
   app.route("/v1/auth", authRoutes);
+  app.route("/v1/app-check", appCheckRoutes);
   app.route("/v1/me", accountRoutes);
   app.route("/v1/files", fileRoutes);
   app.route("/v1/uploads", uploadRoutes);

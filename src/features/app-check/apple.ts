@@ -1,0 +1,164 @@
+/**
+ * iOS App Attest (loaded on demand): an attestation's certificate chain to the configured root,
+ * its nonce, app id, aaguid and key id; an assertion's signature by the attested key and its counter.
+ * Apple's steps: "Validating apps that connect to your server" (developer.apple.com).
+ */
+import type { Config } from "../../config";
+import { AppError } from "../../errors";
+import { b64url, fromB64url, sha256 } from "../../lib/crypto";
+import { type Certificate, decodeCbor, ecdsaRaw, parseCertificate, pemToDer, taggedOctets } from "./formats";
+
+/** The App Attest nonce extension, OID 1.2.840.113635.100.8.2. */
+const NONCE_OID = "2a864886f763640802";
+const AAGUIDS: Record<string, "production" | "development"> = {
+  "appattest\0\0\0\0\0\0\0": "production",
+  appattestdevelop: "development",
+};
+
+const refuse = (why: string): never => {
+  throw new AppError("app_check_failed", `App Attest: ${why}.`);
+};
+
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+const concat = (a: Uint8Array, b: Uint8Array) => {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+};
+
+function decoded(b64: string, what: string): Uint8Array {
+  try {
+    return fromB64url(b64);
+  } catch {
+    return refuse(`${what} is not base64`);
+  }
+}
+
+function cborMap(bytes: Uint8Array, what: string): Map<unknown, unknown> {
+  let v: unknown;
+  try {
+    v = decodeCbor(bytes);
+  } catch {
+    return refuse(`${what} is not CBOR`);
+  }
+  return v instanceof Map ? v : refuse(`${what} is not a CBOR map`);
+}
+
+const bytesIn = (m: Map<unknown, unknown>, key: string, what: string) => {
+  const v = m.get(key);
+  return v instanceof Uint8Array ? v : refuse(`${what} has no ${key}`);
+};
+
+async function signedBy(child: Certificate, parent: Certificate): Promise<boolean> {
+  if (child.issuer !== parent.subject) return false;
+  const key = await crypto.subtle.importKey("spki", parent.spki, { name: "ECDSA", namedCurve: parent.curve }, false, [
+    "verify",
+  ]);
+  const size = parent.curve === "P-384" ? 48 : 32;
+  return crypto.subtle.verify({ name: "ECDSA", hash: child.hash }, key, ecdsaRaw(child.signature, size), child.tbs);
+}
+
+/** The root certificates of this configuration, parsed once. */
+const roots = new WeakMap<Config, Certificate>();
+
+async function verifyChain(cfg: Config, chain: Certificate[]): Promise<void> {
+  let root = roots.get(cfg);
+  if (!root) {
+    root = parseCertificate(pemToDer(cfg.appCheck.appleRoot));
+    roots.set(cfg, root);
+  }
+  const now = Date.now();
+  for (const [i, cert] of chain.entries()) {
+    if (now < cert.notBefore || now > cert.notAfter) refuse("a certificate is not valid now");
+    if (!(await signedBy(cert, chain[i + 1] ?? root)))
+      refuse("the certificate chain does not end at the App Attest root");
+  }
+}
+
+/** The parts of authenticator data App Attest uses. */
+function authData(data: Uint8Array) {
+  if (data.length < 37) refuse("the authenticator data is too short");
+  const counter = new DataView(data.buffer, data.byteOffset + 33, 4).getUint32(0);
+  const credLen = data.length >= 55 ? (data[53]! << 8) | data[54]! : 0;
+  return {
+    rpIdHash: data.subarray(0, 32),
+    counter,
+    aaguid: new TextDecoder().decode(data.subarray(37, 53)),
+    credentialId: data.subarray(55, 55 + credLen),
+  };
+}
+
+async function appIdOf(cfg: Config, rpIdHash: Uint8Array): Promise<string> {
+  for (const appId of cfg.appCheck.appleAppIds) if (same(await sha256(appId), rpIdHash)) return appId;
+  return refuse("the app id is not one of APPLE_APP_ATTEST_APP_IDS");
+}
+
+/** Verifies a first-time attestation for `keyId` over `challenge`; returns what to store about the key. */
+export async function verifyAttestation(cfg: Config, keyId: string, attestation: string, challenge: string) {
+  const keyIdBytes = decoded(keyId, "keyId");
+  const obj = cborMap(decoded(attestation, "attestation"), "the attestation");
+  if (obj.get("fmt") !== "apple-appattest") refuse("the format is not apple-appattest");
+  const stmt = obj.get("attStmt");
+  const x5c = stmt instanceof Map ? stmt.get("x5c") : null;
+  if (!Array.isArray(x5c) || x5c.length < 1 || x5c.length > 4 || !x5c.every((c) => c instanceof Uint8Array))
+    return refuse("the attestation has no certificate chain");
+  let chain: Certificate[];
+  try {
+    chain = x5c.map((der: Uint8Array) => parseCertificate(der));
+  } catch {
+    return refuse("a certificate could not be read");
+  }
+  await verifyChain(cfg, chain);
+  const leaf = chain[0]!;
+  const data = bytesIn(obj, "authData", "the attestation");
+  const nonce = await sha256(concat(data, await sha256(challenge)));
+  const ext = leaf.extensions.get(NONCE_OID) ?? refuse("the certificate has no nonce");
+  let certNonce: Uint8Array;
+  try {
+    certNonce = taggedOctets(ext, 1);
+  } catch {
+    return refuse("the certificate's nonce could not be read");
+  }
+  if (!same(certNonce, nonce)) refuse("the nonce does not match the challenge");
+  if (!same(await sha256(leaf.point), keyIdBytes)) refuse("the key id is not the attested key's");
+  const auth = authData(data);
+  const appId = await appIdOf(cfg, auth.rpIdHash);
+  if (auth.counter !== 0) refuse("the counter of a new key is not 0");
+  const environment = AAGUIDS[auth.aaguid] ?? refuse("the aaguid is not App Attest's");
+  if (!same(auth.credentialId, keyIdBytes)) refuse("the credential id is not the key id");
+  if (leaf.curve !== "P-256") refuse("the key is not P-256");
+  return { keyId: b64url(keyIdBytes), appId, publicKey: b64url(leaf.spki), environment };
+}
+
+/** Verifies an assertion by a stored key over `challenge`; returns its counter (the caller checks it grew). */
+export async function verifyAssertion(
+  cfg: Config,
+  key: { appId: string; publicKey: string },
+  assertion: string,
+  challenge: string,
+): Promise<number> {
+  const obj = cborMap(decoded(assertion, "assertion"), "the assertion");
+  const data = bytesIn(obj, "authenticatorData", "the assertion");
+  const signature = bytesIn(obj, "signature", "the assertion");
+  const auth = authData(data);
+  if (!cfg.appCheck.appleAppIds.includes(key.appId) || !same(auth.rpIdHash, await sha256(key.appId)))
+    refuse("the app id does not match");
+  const nonce = await sha256(concat(data, await sha256(challenge)));
+  const pub = await crypto.subtle.importKey(
+    "spki",
+    fromB64url(key.publicKey),
+    { name: "ECDSA", namedCurve: "P-256" },
+    false,
+    ["verify"],
+  );
+  let raw: Uint8Array;
+  try {
+    raw = ecdsaRaw(signature, 32);
+  } catch {
+    return refuse("the signature could not be read");
+  }
+  if (!(await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, pub, raw, nonce)))
+    refuse("the signature does not verify");
+  return auth.counter;
+}

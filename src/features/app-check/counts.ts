@@ -1,0 +1,66 @@
+/**
+ * Monitor counts: what the guard saw per platform and reason, coalesced in the isolate and written
+ * to D1 in one batch (in `waitUntil`) every `appCheckFlushCount` requests or `appCheckFlushSec`
+ * seconds, so counting adds no D1 write to a request. An isolate that is evicted loses what it had
+ * not flushed yet: at most that many requests or seconds of its traffic.
+ */
+import { desc, gte, sql } from "drizzle-orm";
+import { limits } from "../../config";
+import { type Database, primaryDb, runBatch } from "../../db";
+import { appCheckCounts } from "../../db/schema";
+
+const pending = new Map<string, number>();
+let waiting = 0;
+let lastFlush = 0;
+
+/** Counts one guarded request; returns a flush to run in `waitUntil` when one is due, else null. */
+export function countRequest(platform: string, reason: string, d1: D1Database): (() => Promise<void>) | null {
+  const key = `${platform}|${reason}`;
+  pending.set(key, (pending.get(key) ?? 0) + 1);
+  waiting++;
+  const now = Date.now();
+  if (lastFlush === 0) lastFlush = now;
+  if (waiting < limits.appCheckFlushCount && now - lastFlush < limits.appCheckFlushSec * 1000) return null;
+  const batch = [...pending];
+  pending.clear();
+  waiting = 0;
+  lastFlush = now;
+  return () => writeCounts(primaryDb(d1), new Date(now).toISOString().slice(0, 10), batch);
+}
+
+async function writeCounts(db: Database, day: string, batch: [string, number][]): Promise<void> {
+  const rows = batch.map(([key, count]) => {
+    const [platform = "", reason = ""] = key.split("|");
+    return db
+      .insert(appCheckCounts)
+      .values({ day, platform, reason, count })
+      .onConflictDoUpdate({
+        target: [appCheckCounts.day, appCheckCounts.platform, appCheckCounts.reason],
+        set: { count: sql`${appCheckCounts.count} + excluded.count` },
+      });
+  });
+  try {
+    await runBatch(db, rows);
+  } catch (e) {
+    console.error("app check: monitor counts not written:", e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** A day's counts for one platform and reason. */
+export interface CountRow {
+  day: string;
+  platform: string;
+  reason: string;
+  count: number;
+}
+
+/** The counts of the last `days` UTC days, newest first. */
+export async function readCounts(db: Database, days: number): Promise<CountRow[]> {
+  const since = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
+  return db
+    .select()
+    .from(appCheckCounts)
+    .where(gte(appCheckCounts.day, since))
+    .orderBy(desc(appCheckCounts.day), appCheckCounts.platform, appCheckCounts.reason)
+    .limit(500);
+}

@@ -1,0 +1,65 @@
+/**
+ * The guard (`APP_CHECK_MODE`, `APP_CHECK_GUARD`): reads `Outpost-App-Check` on the guarded routes,
+ * counts what it saw (monitor and enforce) and, in enforce mode, refuses a missing or bad token with
+ * 401 `app_check_failed`. No D1 query: the token is checked by its signature alone.
+ */
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../../env";
+import { AppError } from "../../errors";
+import { countRequest } from "./counts";
+import { checkAppCheckToken } from "./token";
+
+export const APP_CHECK_HEADER = "Outpost-App-Check";
+
+/** The routes under /v1/auth/ that sign someone in or up (`APP_CHECK_GUARD=auth`). */
+const SIGN_IN_ROUTES = new Set([
+  "/v1/auth/signup",
+  "/v1/auth/login",
+  "/v1/auth/anonymous",
+  "/v1/auth/link",
+  "/v1/auth/idtoken",
+  "/v1/auth/otp/verify",
+  "/v1/auth/oauth/exchange",
+  "/v1/auth/mfa/verify",
+  "/v1/auth/passkeys/login",
+]);
+
+/** Under `all`: every /v1 route but these (the health check, the checks themselves, the API document). */
+const OPEN_ROUTES = /^\/v1\/(health|app-check(\/.*)?|openapi\.json)\/?$/;
+
+const SIGNED_CONTENT = /^\/v1\/files\/[^/]+\/content\/?$/;
+
+/**
+ * Also open under `all`: WebSocket upgrades (they carry a ticket from the guarded POST
+ * /v1/auth/socket-ticket; browsers cannot add headers to them) and signed file URLs (`sig`: made by
+ * a guarded call, opened by image views and players that cannot add headers).
+ */
+function guarded(
+  guard: "auth" | "all",
+  req: { method: string; path: string; header(n: string): string | undefined; query(n: string): string | undefined },
+): boolean {
+  const { method, path } = req;
+  if (method === "OPTIONS") return false;
+  if (guard === "auth") return method === "POST" && SIGN_IN_ROUTES.has(path.replace(/\/+$/, ""));
+  if (req.header("upgrade")?.toLowerCase() === "websocket") return false;
+  if (method === "GET" && SIGNED_CONTENT.test(path) && req.query("sig") !== undefined) return false;
+  return path.startsWith("/v1/") && !OPEN_ROUTES.test(path);
+}
+
+/** Middleware for the root app, after CORS (a preflight never carries the header). */
+export const appCheckGuard = createMiddleware<AppEnv>(async (c, next) => {
+  const { mode, guard } = c.var.config.appCheck;
+  if (mode === "off" || !guarded(guard, c.req)) return next();
+  const verdict = await checkAppCheckToken(c.var.config, c.req.header(APP_CHECK_HEADER));
+  const flush = countRequest(verdict.platform, verdict.reason, c.env.DB);
+  if (flush) c.executionCtx.waitUntil(flush());
+  if (!verdict.ok && mode === "enforce") {
+    throw new AppError(
+      "app_check_failed",
+      verdict.reason === "missing"
+        ? `This route needs an ${APP_CHECK_HEADER} token (POST /v1/app-check/*).`
+        : `The ${APP_CHECK_HEADER} token is ${verdict.reason === "expired" ? "expired" : "not valid"}; get a new one.`,
+    );
+  }
+  return next();
+});

@@ -1,0 +1,45 @@
+/** Request and response schemas of `/v1/app-check` and the admin's debug tokens (also the OpenAPI document). */
+import * as v from "valibot";
+
+const b64 = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max), v.regex(/^[A-Za-z0-9+/_=-]+$/));
+const Challenge = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
+
+export const ChallengeSchema = v.object({ challenge: v.string(), expiresAt: v.string() });
+export const TokenSchema = v.object({ token: v.string(), expiresAt: v.string() });
+
+export const AppleBody = v.pipe(
+  v.strictObject({
+    keyId: b64(128),
+    attestation: v.optional(b64(16_384)),
+    assertion: v.optional(b64(4096)),
+    challenge: Challenge,
+  }),
+  v.check((b) => (b.attestation === undefined) !== (b.assertion === undefined), "send attestation or assertion"),
+);
+export const AndroidBody = v.strictObject({
+  integrityToken: v.pipe(v.string(), v.minLength(1), v.maxLength(16_384)),
+  challenge: Challenge,
+});
+export const WebBody = v.strictObject({ turnstileToken: v.pipe(v.string(), v.minLength(1), v.maxLength(2048)) });
+export const DebugBody = v.strictObject({ debugToken: v.pipe(v.string(), v.minLength(1), v.maxLength(128)) });
+
+export const DebugTokenCreate = v.strictObject({
+  name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(100)),
+});
+export const DebugTokenCreated = v.object({ id: v.string(), name: v.string(), debugToken: v.string() });
+const DebugTokenSchema = v.object({
+  id: v.string(),
+  name: v.string(),
+  createdBy: v.string(),
+  createdAt: v.string(),
+  lastUsedAt: v.nullable(v.string()),
+});
+export const DebugTokenList = v.object({ items: v.array(DebugTokenSchema) });
+export const CountsQuery = v.strictObject({
+  days: v.optional(v.pipe(v.string(), v.regex(/^\d{1,2}$/), v.transform(Number), v.minValue(1), v.maxValue(31)), "7"),
+});
+export const CountList = v.object({
+  mode: v.string(),
+  guard: v.string(),
+  items: v.array(v.object({ day: v.string(), platform: v.string(), reason: v.string(), count: v.number() })),
+});
