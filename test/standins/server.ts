@@ -11,6 +11,7 @@ import { fcmStandin } from "./fcm";
 import { mailStandin } from "./mail";
 import { oidcStandin } from "./oidc";
 import { openapiStandin } from "./openapi";
+import { turnstileStandin } from "./turnstile";
 
 export interface StandinRequest {
   method: string;
@@ -40,6 +41,7 @@ const standins: Standin[] = [
   fcmStandin(),
   apnsStandin(),
   expoStandin(),
+  turnstileStandin(),
 ];
 
 function readBody(req: IncomingMessage): Promise<string> {
