@@ -20,7 +20,8 @@ export function countRequest(platform: string, reason: string, d1: D1Database): 
   waiting++;
   const now = Date.now();
   if (lastFlush === 0) lastFlush = now;
-  if (waiting < limits.appCheckFlushCount && now - lastFlush < limits.appCheckFlushSec * 1000) return null;
+  // (A clock that went back counts as elapsed too.)
+  if (waiting < limits.appCheckFlushCount && Math.abs(now - lastFlush) < limits.appCheckFlushSec * 1000) return null;
   const batch = [...pending];
   pending.clear();
   waiting = 0;

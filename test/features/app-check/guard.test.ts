@@ -1,0 +1,141 @@
+/**
+ * The guard: off lets everything through; enforce refuses a missing, tampered, expired or foreign
+ * token on the guarded routes only (auth: sign-in and sign-up; all: every /v1 route but health,
+ * app-check and the API document); monitor never refuses and counts what it saw per platform
+ * and reason, flushed in coalesced batches.
+ */
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { api, expectProblem, serviceKey, signup, uniqueEmail } from "../../helpers/api";
+import { signWithWrongKey, tamperPayload } from "../../helpers/tokens";
+import { call, type Vars } from "./fixtures";
+
+const H = "outpost-app-check";
+const enforce: Vars = { APP_CHECK_MODE: "enforce" };
+const enforceAll: Vars = { APP_CHECK_MODE: "enforce", APP_CHECK_GUARD: "all" };
+const monitor: Vars = { APP_CHECK_MODE: "monitor", APP_CHECK_GUARD: "all" };
+
+async function appCheckToken(): Promise<string> {
+  const made = await api("/v1/admin/app-check/debug-tokens", { body: { name: "guard test" }, token: serviceKey() });
+  const ex = await api("/v1/app-check/debug", { body: { debugToken: made.body.debugToken } });
+  if (ex.status !== 200) throw new Error(ex.text);
+  return ex.body.token;
+}
+const token = await appCheckToken();
+
+afterEach(() => vi.useRealTimers());
+
+describe("modes", () => {
+  it("off (the default): sign-up without a token works", async () => {
+    expect(env.APP_CHECK_MODE).toBe("off");
+    const res = await call("/v1/auth/anonymous", { body: {} });
+    expect(res.status, res.text).toBe(201);
+  });
+
+  it("enforce: every sign-in and sign-up route needs a valid token", async () => {
+    const email = uniqueEmail();
+    const routes: [string, object][] = [
+      ["/v1/auth/signup", { email, password: "correct horse battery" }],
+      ["/v1/auth/login", { email, password: "correct horse battery" }],
+      ["/v1/auth/anonymous", {}],
+      ["/v1/auth/idtoken", { provider: "apple", idToken: "x" }],
+      ["/v1/auth/link", { email: uniqueEmail(), password: "correct horse battery" }],
+    ];
+    for (const [path, body] of routes) {
+      const res = await call(path, { body, vars: enforce });
+      expect(expectProblem(res as never, 401, "app_check_failed").detail, path).toMatch(/needs an Outpost-App-Check/);
+    }
+    const up = await call("/v1/auth/signup", { body: routes[0]![1], vars: enforce, headers: { [H]: token } });
+    expect(up.status, up.text).toBe(201);
+    const login = await call("/v1/auth/login", { body: routes[1]![1], vars: enforce, headers: { [H]: token } });
+    expect(login.status, login.text).toBe(200);
+  });
+
+  it("enforce refuses a tampered, expired, foreign or unsigned token", async () => {
+    const accessToken = (await signup()).accessToken;
+    const bad = [
+      tamperPayload(token, { plat: "apple" }),
+      await signWithWrongKey({ plat: "debug" }),
+      accessToken,
+      "not-a-token",
+    ];
+    for (const t of bad) {
+      const res = await call("/v1/auth/anonymous", { body: {}, vars: enforce, headers: { [H]: t } });
+      expect(expectProblem(res as never, 401, "app_check_failed").detail).toMatch(/not valid/);
+    }
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 3601_000);
+    const late = await call("/v1/auth/anonymous", { body: {}, vars: enforce, headers: { [H]: token } });
+    expect(expectProblem(late as never, 401, "app_check_failed").detail).toMatch(/expired/);
+  });
+
+  it("guard auth leaves other routes alone; guard all covers them but health, app-check and the API document", async () => {
+    const user = await signup();
+    const auth = { authorization: `Bearer ${user.accessToken}` };
+    expect((await call("/v1/me", { vars: enforce, headers: auth })).status).toBe(200);
+    expect((await call("/v1/auth/refresh", { body: { refreshToken: user.refreshToken }, vars: enforce })).status).toBe(
+      200,
+    );
+    expectProblem((await call("/v1/me", { vars: enforceAll, headers: auth })) as never, 401, "app_check_failed");
+    expect((await call("/v1/me", { vars: enforceAll, headers: { ...auth, [H]: token } })).status).toBe(200);
+    expect((await call("/v1/health", { vars: enforceAll })).status).toBe(200);
+    expect((await call("/v1/openapi.json", { vars: enforceAll })).status).toBe(200);
+    expect((await call("/v1/app-check/challenge", { body: {}, vars: enforceAll })).status).toBe(201);
+    const preflight = await call("/v1/me", {
+      method: "OPTIONS",
+      vars: enforceAll,
+      headers: { origin: "https://app.example.com", "access-control-request-method": "GET" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-headers")?.toLowerCase()).toContain(H);
+  });
+
+  it("a bad mode fails closed", async () => {
+    const res = await call("/v1/auth/anonymous", { body: {}, vars: { APP_CHECK_MODE: "on" } });
+    expectProblem(res as never, 500, "misconfigured");
+  });
+});
+
+describe("monitor", () => {
+  async function counts(): Promise<Map<string, number>> {
+    const res = await api("/v1/admin/app-check/counts", { token: serviceKey() });
+    expect(res.status).toBe(200);
+    const out = new Map<string, number>();
+    for (const r of res.body.items)
+      out.set(`${r.platform}:${r.reason}`, (out.get(`${r.platform}:${r.reason}`) ?? 0) + r.count);
+    return out;
+  }
+  /** One guarded request after the flush interval: writes what this isolate had counted. */
+  const base = Date.now() + 600_000;
+  let shift = 0;
+  /** Moves the (frozen) clock past the flush interval and makes one guarded request: it writes the isolate's counts. */
+  async function flush(): Promise<void> {
+    shift += 31_000;
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(base + shift);
+    await call("/v1/health/none", { vars: monitor });
+  }
+
+  it("never refuses, counts pass and fail per platform and reason, and writes them in one batch later", async () => {
+    await flush(); // the isolate's first count only starts its clock
+    await flush();
+    const before = await counts();
+    for (let i = 0; i < 3; i++)
+      expect((await call("/v1/auth/anonymous", { body: {}, vars: monitor })).status).toBe(201);
+    const h = { [H]: token };
+    for (let i = 0; i < 2; i++)
+      expect((await call("/v1/auth/anonymous", { body: {}, vars: monitor, headers: h })).status).toBe(201);
+    expect((await call("/v1/auth/anonymous", { body: {}, vars: monitor, headers: { [H]: "junk" } })).status).toBe(201);
+    // Not written yet: counting adds no D1 write to a request.
+    expect(await counts()).toEqual(before);
+    await flush();
+    const after = await counts();
+    const diff = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(diff("none:missing")).toBe(4); // three sign-ups and the flushing request
+    expect(diff("debug:ok")).toBe(2);
+    expect(diff("none:invalid")).toBe(1);
+    const res = await api("/v1/admin/app-check/counts", { token: serviceKey() });
+    expect(res.body).toMatchObject({ mode: "off", guard: "auth" });
+    expect(res.body.items[0].day).toBe(new Date().toISOString().slice(0, 10));
+  });
+});
