@@ -4,8 +4,10 @@
  * 401 `app_check_failed`. No D1 query: the token is checked by its signature alone.
  */
 import { createMiddleware } from "hono/factory";
+import type { Config } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
+import { safeEqualStr } from "../../lib/crypto";
 import { countRequest } from "./counts";
 import { checkAppCheckToken } from "./token";
 
@@ -46,10 +48,15 @@ function guarded(
   return path.startsWith("/v1/") && !OPEN_ROUTES.test(path);
 }
 
+/** Server-to-server calls with the service key are no app: never guarded. */
+const isServiceKey = (auth: string | undefined, cfg: Config) =>
+  auth !== undefined && safeEqualStr(auth, `Bearer ${cfg.serviceKey}`);
+
 /** Middleware for the root app, after CORS (a preflight never carries the header). */
 export const appCheckGuard = createMiddleware<AppEnv>(async (c, next) => {
   const { mode, guard } = c.var.config.appCheck;
-  if (mode === "off" || !guarded(guard, c.req)) return next();
+  if (mode === "off" || !guarded(guard, c.req) || isServiceKey(c.req.header("authorization"), c.var.config))
+    return next();
   const verdict = await checkAppCheckToken(c.var.config, c.req.header(APP_CHECK_HEADER));
   const flush = countRequest(verdict.platform, verdict.reason, c.env.DB);
   if (flush) c.executionCtx.waitUntil(flush());

@@ -80,7 +80,7 @@ export async function certificate(
   const signer = issuer ?? { subject, pair };
   const sha = signer.pair.curve === "P-384" ? "SHA-384" : "SHA-256";
   const alg = seq(oid(sha === "SHA-384" ? ECDSA_SHA384 : ECDSA_SHA256));
-  const spki = new Uint8Array(await crypto.subtle.exportKey("spki", pair.publicKey));
+  const spki = new Uint8Array((await crypto.subtle.exportKey("spki", pair.publicKey)) as ArrayBuffer);
   const exts = o.extensions?.length
     ? [tlv(0xa3, seq(...o.extensions.map(([id, v]) => seq(oid(id), tlv(0x04, v)))))]
     : [];
@@ -138,7 +138,7 @@ const u32 = (n: number) => Uint8Array.of(n >>> 24, (n >> 16) & 255, (n >> 8) & 2
 /** A device: its App Attest key pair and key id (SHA-256 of the raw public key). */
 export async function device() {
   const pair = await ecPair("P-256");
-  const point = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  const point = new Uint8Array((await crypto.subtle.exportKey("raw", pair.publicKey)) as ArrayBuffer);
   const keyIdBytes = await sha256(point);
   return { pair, keyIdBytes, keyId: b64(keyIdBytes) };
 }
@@ -186,7 +186,7 @@ export const CERT_DIGEST = new Uint8Array(32).fill(7);
 export async function playKeys() {
   const aes = crypto.getRandomValues(new Uint8Array(32));
   const signing = await ecPair("P-256");
-  const spki = new Uint8Array(await crypto.subtle.exportKey("spki", signing.publicKey));
+  const spki = new Uint8Array((await crypto.subtle.exportKey("spki", signing.publicKey)) as ArrayBuffer);
   return {
     aes,
     signing,
@@ -238,7 +238,6 @@ export async function call(
   const res = await app.fetch(req, { ...env, ...o.vars }, ctx);
   const text = await res.text();
   await waitOnExecutionContext(ctx);
-  // biome-ignore lint/suspicious/noExplicitAny: test bodies are read loosely
   const body: any = text && (res.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text;
   return { status: res.status, body, text, headers: res.headers };
 }

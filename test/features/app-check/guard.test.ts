@@ -81,6 +81,9 @@ describe("modes", () => {
     expect((await call("/v1/health", { vars: enforceAll })).status).toBe(200);
     expect((await call("/v1/openapi.json", { vars: enforceAll })).status).toBe(200);
     expect((await call("/v1/app-check/challenge", { body: {}, vars: enforceAll })).status).toBe(201);
+    // The service key is a server, not an app: never guarded.
+    const service = { authorization: `Bearer ${serviceKey()}` };
+    expect((await call("/v1/admin/app-check/debug-tokens", { vars: enforceAll, headers: service })).status).toBe(200);
     const preflight = await call("/v1/me", {
       method: "OPTIONS",
       vars: enforceAll,

@@ -21,6 +21,7 @@ import { primaryDb } from "../../../db";
 import { AppError, toAppError } from "../../../errors";
 import type { Lifecycle } from "../../../lifecycle";
 import { requestIds } from "../../../middleware/request-id";
+import { appCheck } from "./app-check";
 import { audit } from "./audit";
 import { collectionPages } from "./collections";
 import type { ConsoleEnv } from "./context";
@@ -120,6 +121,7 @@ consoleApp.route("/files", files);
 consoleApp.route("/rooms", rooms);
 consoleApp.route("/teams", teams);
 consoleApp.route("/logic", logic);
+consoleApp.route("/app-check", appCheck);
 consoleApp.route("/audit", audit);
 
 // --- errors ------------------------------------------------------------------------------------

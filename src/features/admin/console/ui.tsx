@@ -27,6 +27,7 @@ const notices = {
   "run-queued": "The run is queued again.",
   "invitation-revoked": "The invitation is revoked.",
   pushed: "A test notification is queued for the device.",
+  "debug-token-revoked": "The debug token is revoked.",
 } as const;
 export type Notice = keyof typeof notices;
 export const isNotice = (s: string | undefined): s is Notice => s !== undefined && Object.hasOwn(notices, s);
@@ -47,7 +48,16 @@ export function fmtBytes(n: number): string {
 
 export const short = (id: string) => (id.length > 13 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id);
 
-export type Section = "overview" | "users" | `collection:${string}` | "files" | "rooms" | "teams" | "logic" | "audit";
+export type Section =
+  | "overview"
+  | "users"
+  | `collection:${string}`
+  | "files"
+  | "rooms"
+  | "teams"
+  | "logic"
+  | "app-check"
+  | "audit";
 
 const NavLink: FC<{ href: string; active: boolean; children: Child }> = ({ href, active, children }) => (
   <a href={href} class={active ? "nav-link active" : "nav-link"} aria-current={active ? "page" : undefined}>
@@ -111,6 +121,9 @@ export const Layout: FC<
               </NavLink>
               <NavLink href={`${P}/logic`} active={p.section === "logic"}>
                 After hooks
+              </NavLink>
+              <NavLink href={`${P}/app-check`} active={p.section === "app-check"}>
+                App integrity
               </NavLink>
               <NavLink href={`${P}/audit`} active={p.section === "audit"}>
                 Audit log
