@@ -1,4 +1,4 @@
-CREATE TABLE `app_attest_keys` (
+CREATE TABLE `appcheck_attest_keys` (
 	`key_id` text PRIMARY KEY NOT NULL,
 	`app_id` text NOT NULL,
 	`public_key` text NOT NULL,
@@ -8,12 +8,12 @@ CREATE TABLE `app_attest_keys` (
 	`last_used_at` text NOT NULL
 );
 --> statement-breakpoint
-CREATE TABLE `app_check_challenges` (
+CREATE TABLE `appcheck_challenges` (
 	`challenge` text PRIMARY KEY NOT NULL,
 	`expires_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE TABLE `app_check_counts` (
+CREATE TABLE `appcheck_counts` (
 	`day` text NOT NULL,
 	`platform` text NOT NULL,
 	`reason` text NOT NULL,
@@ -21,7 +21,7 @@ CREATE TABLE `app_check_counts` (
 	PRIMARY KEY(`day`, `platform`, `reason`)
 );
 --> statement-breakpoint
-CREATE TABLE `app_check_debug_tokens` (
+CREATE TABLE `appcheck_debug_tokens` (
 	`id` text PRIMARY KEY NOT NULL,
 	`name` text NOT NULL,
 	`token_hash` text NOT NULL,
@@ -30,4 +30,4 @@ CREATE TABLE `app_check_debug_tokens` (
 	`last_used_at` text
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `app_check_debug_tokens_token_hash_unique` ON `app_check_debug_tokens` (`token_hash`);
+CREATE UNIQUE INDEX `appcheck_debug_tokens_token_hash_unique` ON `appcheck_debug_tokens` (`token_hash`);

@@ -2,6 +2,7 @@
  * @outpost/client: the client SDK of Outpost. `createClient({ url, storage })`, then
  * `client.auth`, `client.collection(name)`, `client.room(id)`, `client.files`, `client.teams`, `client.registerDevice`.
  */
+export type { AppCheckProof, AppCheckProvider } from "./app-check.js";
 export type { Auth } from "./auth.js";
 export type { Room, RoomEvents, Rooms } from "./chat.js";
 export { type ClientOptions, createClient, OutpostClient } from "./client.js";

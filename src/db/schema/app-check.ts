@@ -2,13 +2,13 @@
 import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /** A challenge handed out by `POST /v1/app-check/challenge`: used once, within its expiry (epoch ms). */
-export const appCheckChallenges = sqliteTable("app_check_challenges", {
+export const appCheckChallenges = sqliteTable("appcheck_challenges", {
   challenge: text("challenge").primaryKey(),
   expiresAt: integer("expires_at").notNull(),
 });
 
 /** An App Attest key that passed attestation: its public key (SPKI, base64url) and the last counter seen. */
-export const appAttestKeys = sqliteTable("app_attest_keys", {
+export const appAttestKeys = sqliteTable("appcheck_attest_keys", {
   keyId: text("key_id").primaryKey(),
   appId: text("app_id").notNull(),
   publicKey: text("public_key").notNull(),
@@ -20,7 +20,7 @@ export const appAttestKeys = sqliteTable("app_attest_keys", {
 });
 
 /** Debug tokens made by admins for simulators and CI; only the SHA-256 of the secret is kept. */
-export const appCheckDebugTokens = sqliteTable("app_check_debug_tokens", {
+export const appCheckDebugTokens = sqliteTable("appcheck_debug_tokens", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
   tokenHash: text("token_hash").notNull().unique(),
@@ -34,7 +34,7 @@ export const appCheckDebugTokens = sqliteTable("app_check_debug_tokens", {
  * (`ok`, `missing`, `invalid`, `expired`), in monitor and enforce modes. Written in coalesced flushes.
  */
 export const appCheckCounts = sqliteTable(
-  "app_check_counts",
+  "appcheck_counts",
   {
     day: text("day").notNull(),
     platform: text("platform").notNull(),

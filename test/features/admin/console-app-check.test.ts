@@ -22,7 +22,7 @@ describe("the App integrity page", () => {
 
   it("shows the mode and what the guard counted", async () => {
     await env.DB.prepare(
-      "INSERT INTO app_check_counts (day, platform, reason, count) VALUES (?, 'android', 'expired', 7)",
+      "INSERT INTO appcheck_counts (day, platform, reason, count) VALUES (?, 'android', 'expired', 7)",
     )
       .bind(new Date().toISOString().slice(0, 10))
       .run();
