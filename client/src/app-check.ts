@@ -54,12 +54,12 @@ export class AppCheck {
       const { challenge } = await this.http.json<{ challenge: string }>("/v1/app-check/challenge", opts);
       const { platform, ...proof } = await this.provider(challenge);
       const body = platform === "apple" || platform === "android" ? { ...proof, challenge } : proof;
-      const t = await this.http.json<{ token: string; expiresAt: string }>(`/v1/app-check/${platform}`, {
+      const t = await this.http.json<{ token: string; expiresIn: number }>(`/v1/app-check/${platform}`, {
         ...opts,
         body,
       });
       this.token = t.token;
-      this.expires = Date.parse(t.expiresAt) || this.now() + 3_600_000;
+      this.expires = this.now() + t.expiresIn * 1000;
       return t.token;
     } catch {
       return null;

@@ -5,7 +5,8 @@ const b64 = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max)
 const Challenge = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
 
 export const ChallengeSchema = v.object({ challenge: v.string(), expiresAt: v.string() });
-export const TokenSchema = v.object({ token: v.string(), expiresAt: v.string() });
+/** `expiresIn` (seconds) beside the contract's `expiresAt`: a device with a wrong clock still renews in time. */
+export const TokenSchema = v.object({ token: v.string(), expiresAt: v.string(), expiresIn: v.number() });
 
 export const AppleBody = v.pipe(
   v.strictObject({

@@ -15,7 +15,7 @@ export async function signAppCheckToken(
   cfg: Config,
   platform: Platform,
   subject: string,
-): Promise<{ token: string; expiresAt: string }> {
+): Promise<{ token: string; expiresAt: string; expiresIn: number }> {
   const exp = Math.floor(Date.now() / 1000) + limits.appCheckTokenTtlSec;
   const token = await new SignJWT({ plat: platform })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
@@ -25,7 +25,7 @@ export async function signAppCheckToken(
     .setIssuedAt()
     .setExpirationTime(exp)
     .sign(await purposeKey(cfg.jwtSecret, "app-check"));
-  return { token, expiresAt: new Date(exp * 1000).toISOString() };
+  return { token, expiresAt: new Date(exp * 1000).toISOString(), expiresIn: limits.appCheckTokenTtlSec };
 }
 
 const platformOf = (p: unknown): Platform | "none" =>

@@ -28,7 +28,7 @@ describe("debug tokens", () => {
 
     const ex = await api("/v1/app-check/debug", { body: { debugToken: made.body.debugToken } });
     expect(ex.status, ex.text).toBe(200);
-    expect(ex.body).toEqual({ token: expect.stringMatching(/^ey/), expiresAt: expect.any(String) });
+    expect(ex.body).toEqual({ token: expect.stringMatching(/^ey/), expiresAt: expect.any(String), expiresIn: 3600 });
     const used = (await api(BASE, { token: serviceKey() })).body.items.find(
       (t: { id: string }) => t.id === made.body.id,
     );
