@@ -263,13 +263,6 @@ function oneOf<T extends string>(name: string, raw: string | undefined, allowed:
   throw new AppError("misconfigured", `The server's ${name} setting is not valid.`);
 }
 
-function stripWhom(raw: string | undefined): "public" | "all" {
-  const v = (raw ?? "").trim() || "public";
-  if (v === "public" || v === "all") return v;
-  console.error('configuration error: STRIP_IMAGE_METADATA must be "public" or "all"');
-  throw new AppError("misconfigured", "The server's STRIP_IMAGE_METADATA setting is not valid.");
-}
-
 /**
  * Reads configuration once per `env` object. A missing or weak secret fails closed: the request
  * gets a 500 `misconfigured` and the log says which secret, never a built-in default key.
@@ -303,7 +296,7 @@ export function getConfig(env: Env): Config {
     corsOrigins: list(env.CORS_ORIGINS),
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, "") ?? null,
     storageQuotaBytes: bytes("STORAGE_QUOTA_BYTES", limits.storageQuotaBytes),
-    stripImageMetadata: stripWhom(env.STRIP_IMAGE_METADATA),
+    stripImageMetadata: oneOf("STRIP_IMAGE_METADATA", env.STRIP_IMAGE_METADATA, ["public", "all"]),
     jwtSecret: secret("JWT_SECRET", 32),
     serviceKey: secret("SERVICE_KEY", 16),
     mail: {

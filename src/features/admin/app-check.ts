@@ -1,19 +1,16 @@
-/** `/v1/admin/app-check`: debug tokens (made, listed, revoked; audited) and the guard's monitor counts. */
+/** `/v1/admin/app-check`: debug tokens (made, listed, revoked; audited). The monitor counts are on the console. */
 import { Hono } from "hono";
 import { type Database, runBatch } from "../../db";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, IdParam, validate } from "../../lib/validation";
 import {
-  CountList,
-  CountsQuery,
   DebugTokenCreate,
   DebugTokenCreated,
   DebugTokenList,
-  findDebugToken,
+  debugTokenExistsSql,
   listDebugTokens,
   newDebugToken,
-  readCounts,
   revokeDebugTokenStatement,
 } from "../app-check";
 import { actorOf, requireAdmin } from "./middleware";
@@ -33,19 +30,14 @@ export async function createDebugToken(db: Database, actor: Actor, name: string)
   return { id: t.id, name, debugToken: t.debugToken };
 }
 
-/** Revokes a debug token; false when there is none with this id. */
+/** Revokes a debug token (its audit row in the same batch, written only if it existed); false when there was none. */
 export async function revokeDebugToken(db: Database, actor: Actor, id: string): Promise<boolean> {
-  const t = await findDebugToken(db, id);
-  if (!t) return false;
-  await runBatch(db, [
+  const audit = { action: "app_check.debug_token.revoke", target: `app_check_debug_token:${id}` };
+  const [, gone] = (await runBatch(db, [
+    auditStatement(db, actor, audit, debugTokenExistsSql(id)),
     revokeDebugTokenStatement(db, id),
-    auditStatement(db, actor, {
-      action: "app_check.debug_token.revoke",
-      target: `app_check_debug_token:${id}`,
-      detail: { name: t.name },
-    }),
-  ]);
-  return true;
+  ])) as [unknown, unknown[]];
+  return gone.length === 1;
 }
 
 const TAG = "Admin";
@@ -56,7 +48,7 @@ export const appCheckAdminRoutes = new Hono<AppEnv>()
     "/debug-tokens",
     describe({
       tag: TAG,
-      summary: "Make an App Check debug token for simulators and CI (admin); the secret is shown once",
+      summary: "Make an App Check debug token (admin); its secret is shown once",
       auth: "service",
       responses: { 201: { description: "The token and its secret", schema: DebugTokenCreated }, ...refused },
     }),
@@ -68,7 +60,7 @@ export const appCheckAdminRoutes = new Hono<AppEnv>()
     "/debug-tokens",
     describe({
       tag: TAG,
-      summary: "App Check debug tokens, newest first, without their secrets (admin)",
+      summary: "App Check debug tokens, newest first (admin)",
       auth: "service",
       responses: { 200: { description: "Debug tokens", schema: DebugTokenList }, ...refused },
     }),
@@ -80,7 +72,7 @@ export const appCheckAdminRoutes = new Hono<AppEnv>()
     describe({
       tag: TAG,
       summary: "Revoke an App Check debug token (admin)",
-      description: "It no longer exchanges; tokens it already gave stay valid until they expire (at most 1 hour).",
+      description: "Tokens it already gave stay valid until they expire (1 hour at most).",
       auth: "service",
       responses: { 204: { description: "Revoked" }, 404: { description: "No such debug token" }, ...refused },
     }),
@@ -90,23 +82,5 @@ export const appCheckAdminRoutes = new Hono<AppEnv>()
       if (!(await revokeDebugToken(c.var.db, actorOf(c), c.req.valid("param").id)))
         throw new AppError("not_found", "No such debug token.");
       return c.body(null, 204);
-    },
-  )
-  .get(
-    "/counts",
-    describe({
-      tag: TAG,
-      summary: "What the App Check guard saw per day, platform and reason (admin)",
-      description:
-        "Counted in monitor and enforce modes; written in coalesced flushes, so the last seconds of traffic may " +
-        "not show yet. `reason`: ok, missing, invalid or expired.",
-      auth: "service",
-      responses: { 200: { description: "Counts, newest day first", schema: CountList }, ...refused },
-    }),
-    requireAdmin,
-    validate("query", CountsQuery),
-    async (c) => {
-      const { mode, guard } = c.var.config.appCheck;
-      return c.json({ mode, guard, items: await readCounts(c.var.db, c.req.valid("query").days) });
     },
   );

@@ -21,7 +21,7 @@ interface Verdict {
 }
 
 /** A certificate digest as lowercase hex, from hex (colons allowed) or base64url (as verdicts carry them). */
-export function digestHex(d: string): string {
+function digestHex(d: string): string {
   const plain = d.replaceAll(":", "");
   if (/^[0-9a-fA-F]{64}$/.test(plain)) return plain.toLowerCase();
   try {
@@ -60,10 +60,7 @@ function keysOf(cfg: Config) {
     ])
       .then(([decrypt, verify]) => ({ decrypt, verify }))
       .catch(() => {
-        throw new AppError(
-          "misconfigured",
-          "PLAY_INTEGRITY_* keys could not be read (base64 AES key, base64 DER key).",
-        );
+        throw new AppError("misconfigured", "PLAY_INTEGRITY_* keys could not be read.");
       });
     keys.set(cfg, k);
   }
@@ -76,10 +73,10 @@ async function open(cfg: Config, token: string): Promise<Verdict> {
     const plaintext = await decryptJwe(token, decrypt);
     const { payload } = await compactVerify(new TextDecoder().decode(plaintext), verify, { algorithms: ["ES256"] });
     const v: unknown = JSON.parse(new TextDecoder().decode(payload));
-    return v !== null && typeof v === "object" ? (v as Verdict) : refuse("the verdict is not an object");
+    return v !== null && typeof v === "object" ? (v as Verdict) : refuse("verdict not an object");
   } catch (e) {
     if (e instanceof AppError) throw e;
-    return refuse("the token does not decrypt or verify with this app's keys");
+    return refuse("does not decrypt or verify");
   }
 }
 
@@ -89,18 +86,16 @@ export async function verifyIntegrityToken(cfg: Config, token: string, challenge
   const req = v.requestDetails ?? {};
   const app = v.appIntegrity ?? {};
   const pkg = req.requestPackageName ?? "";
-  if (!cfg.appCheck.androidPackages.includes(pkg) || app.packageName !== pkg)
-    refuse("the package is not one of ANDROID_PACKAGE_NAMES");
-  if (req.nonce !== challenge) refuse("the nonce is not the challenge");
+  if (!cfg.appCheck.androidPackages.includes(pkg) || app.packageName !== pkg) refuse("package not allowed");
+  if (req.nonce !== challenge) refuse("wrong nonce");
   const age = Date.now() - Number(req.timestampMillis);
-  if (!(age <= limits.appCheckPlayMaxAgeSec * 1000 && age > -60_000)) refuse("the verdict is not fresh");
-  if (app.appRecognitionVerdict !== "PLAY_RECOGNIZED") refuse("the app is not recognized by Play");
+  if (!(age <= limits.appCheckPlayMaxAgeSec * 1000 && age > -60_000)) refuse("verdict not fresh");
+  if (app.appRecognitionVerdict !== "PLAY_RECOGNIZED") refuse("app not recognized");
   const allowed = new Set(cfg.appCheck.androidCertDigests.map(digestHex));
-  if (!(app.certificateSha256Digest ?? []).some((d) => allowed.has(digestHex(d))))
-    refuse("the signing certificate is not one of ANDROID_CERT_DIGESTS");
+  if (!(app.certificateSha256Digest ?? []).some((d) => allowed.has(digestHex(d)))) refuse("certificate not allowed");
   const device = v.deviceIntegrity?.deviceRecognitionVerdict ?? [];
   if (!device.includes("MEETS_DEVICE_INTEGRITY") && !device.includes("MEETS_STRONG_INTEGRITY"))
-    refuse("the device does not meet integrity");
-  if (v.accountDetails?.appLicensingVerdict !== "LICENSED") refuse("the install is not licensed");
+    refuse("device integrity not met");
+  if (v.accountDetails?.appLicensingVerdict !== "LICENSED") refuse("not licensed");
   return pkg;
 }

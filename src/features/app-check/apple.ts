@@ -27,27 +27,24 @@ const concat = (a: Uint8Array, b: Uint8Array) => {
   return out;
 };
 
-function decoded(b64: string, what: string): Uint8Array {
+/** Runs a check; a parse error (malformed base64, CBOR or DER) is a refusal, not a server fault. */
+async function checked<T>(run: () => Promise<T>): Promise<T> {
   try {
-    return fromB64url(b64);
-  } catch {
-    return refuse(`${what} is not base64`);
+    return await run();
+  } catch (e) {
+    if (e instanceof AppError) throw e;
+    return refuse(e instanceof Error ? e.message : "unreadable input");
   }
 }
 
-function cborMap(bytes: Uint8Array, what: string): Map<unknown, unknown> {
-  let v: unknown;
-  try {
-    v = decodeCbor(bytes);
-  } catch {
-    return refuse(`${what} is not CBOR`);
-  }
-  return v instanceof Map ? v : refuse(`${what} is not a CBOR map`);
+function cborMap(b64: string): Map<unknown, unknown> {
+  const v = decodeCbor(fromB64url(b64));
+  return v instanceof Map ? v : refuse("not a CBOR map");
 }
 
-const bytesIn = (m: Map<unknown, unknown>, key: string, what: string) => {
+const bytesIn = (m: Map<unknown, unknown>, key: string) => {
   const v = m.get(key);
-  return v instanceof Uint8Array ? v : refuse(`${what} has no ${key}`);
+  return v instanceof Uint8Array ? v : refuse(`no ${key}`);
 };
 
 async function signedBy(child: Certificate, parent: Certificate): Promise<boolean> {
@@ -59,26 +56,18 @@ async function signedBy(child: Certificate, parent: Certificate): Promise<boolea
   return crypto.subtle.verify({ name: "ECDSA", hash: child.hash }, key, ecdsaRaw(child.signature, size), child.tbs);
 }
 
-/** The root certificates of this configuration, parsed once. */
-const roots = new WeakMap<Config, Certificate>();
-
 async function verifyChain(cfg: Config, chain: Certificate[]): Promise<void> {
-  let root = roots.get(cfg);
-  if (!root) {
-    root = parseCertificate(pemToDer(cfg.appCheck.appleRoot));
-    roots.set(cfg, root);
-  }
+  const root = parseCertificate(pemToDer(cfg.appCheck.appleRoot));
   const now = Date.now();
   for (const [i, cert] of chain.entries()) {
-    if (now < cert.notBefore || now > cert.notAfter) refuse("a certificate is not valid now");
-    if (!(await signedBy(cert, chain[i + 1] ?? root)))
-      refuse("the certificate chain does not end at the App Attest root");
+    if (now < cert.notBefore || now > cert.notAfter) refuse("certificate not valid now");
+    if (!(await signedBy(cert, chain[i + 1] ?? root))) refuse("chain not from the root");
   }
 }
 
 /** The parts of authenticator data App Attest uses. */
 function authData(data: Uint8Array) {
-  if (data.length < 37) refuse("the authenticator data is too short");
+  if (data.length < 37) refuse("short authenticator data");
   const counter = new DataView(data.buffer, data.byteOffset + 33, 4).getUint32(0);
   const credLen = data.length >= 55 ? (data[53]! << 8) | data[54]! : 0;
   return {
@@ -91,74 +80,58 @@ function authData(data: Uint8Array) {
 
 async function appIdOf(cfg: Config, rpIdHash: Uint8Array): Promise<string> {
   for (const appId of cfg.appCheck.appleAppIds) if (same(await sha256(appId), rpIdHash)) return appId;
-  return refuse("the app id is not one of APPLE_APP_ATTEST_APP_IDS");
+  return refuse("app id not allowed");
 }
 
 /** Verifies a first-time attestation for `keyId` over `challenge`; returns what to store about the key. */
-export async function verifyAttestation(cfg: Config, keyId: string, attestation: string, challenge: string) {
-  const keyIdBytes = decoded(keyId, "keyId");
-  const obj = cborMap(decoded(attestation, "attestation"), "the attestation");
-  if (obj.get("fmt") !== "apple-appattest") refuse("the format is not apple-appattest");
-  const stmt = obj.get("attStmt");
-  const x5c = stmt instanceof Map ? stmt.get("x5c") : null;
-  if (!Array.isArray(x5c) || x5c.length < 1 || x5c.length > 4 || !x5c.every((c) => c instanceof Uint8Array))
-    return refuse("the attestation has no certificate chain");
-  let chain: Certificate[];
-  try {
-    chain = x5c.map((der: Uint8Array) => parseCertificate(der));
-  } catch {
-    return refuse("a certificate could not be read");
-  }
-  await verifyChain(cfg, chain);
-  const leaf = chain[0]!;
-  const data = bytesIn(obj, "authData", "the attestation");
-  const nonce = await sha256(concat(data, await sha256(challenge)));
-  const ext = leaf.extensions.get(NONCE_OID) ?? refuse("the certificate has no nonce");
-  let certNonce: Uint8Array;
-  try {
-    certNonce = taggedOctets(ext, 1);
-  } catch {
-    return refuse("the certificate's nonce could not be read");
-  }
-  if (!same(certNonce, nonce)) refuse("the nonce does not match the challenge");
-  if (!same(await sha256(leaf.point), keyIdBytes)) refuse("the key id is not the attested key's");
-  const auth = authData(data);
-  const appId = await appIdOf(cfg, auth.rpIdHash);
-  if (auth.counter !== 0) refuse("the counter of a new key is not 0");
-  const environment = AAGUIDS[auth.aaguid] ?? refuse("the aaguid is not App Attest's");
-  if (!same(auth.credentialId, keyIdBytes)) refuse("the credential id is not the key id");
-  if (leaf.curve !== "P-256") refuse("the key is not P-256");
-  return { keyId: b64url(keyIdBytes), appId, publicKey: b64url(leaf.spki), environment };
-}
+export const verifyAttestation = (cfg: Config, keyId: string, attestation: string, challenge: string) =>
+  checked(async () => {
+    const keyIdBytes = fromB64url(keyId);
+    const obj = cborMap(attestation);
+    if (obj.get("fmt") !== "apple-appattest") refuse("not apple-appattest");
+    const stmt = obj.get("attStmt");
+    const x5c = stmt instanceof Map ? stmt.get("x5c") : null;
+    if (!Array.isArray(x5c) || x5c.length < 1 || x5c.length > 4 || !x5c.every((c) => c instanceof Uint8Array))
+      return refuse("no certificate chain");
+    const chain = x5c.map((der: Uint8Array) => parseCertificate(der));
+    await verifyChain(cfg, chain);
+    const leaf = chain[0]!;
+    const data = bytesIn(obj, "authData");
+    const nonce = await sha256(concat(data, await sha256(challenge)));
+    const ext = leaf.extensions.get(NONCE_OID) ?? refuse("no nonce");
+    if (!same(taggedOctets(ext, 1), nonce)) refuse("wrong nonce");
+    if (!same(await sha256(leaf.point), keyIdBytes)) refuse("wrong key id");
+    const auth = authData(data);
+    const appId = await appIdOf(cfg, auth.rpIdHash);
+    if (auth.counter !== 0) refuse("counter not 0");
+    const environment = AAGUIDS[auth.aaguid] ?? refuse("wrong aaguid");
+    if (!same(auth.credentialId, keyIdBytes)) refuse("wrong credential id");
+    if (leaf.curve !== "P-256") refuse("key not P-256");
+    return { keyId: b64url(keyIdBytes), appId, publicKey: b64url(leaf.spki), environment };
+  });
 
 /** Verifies an assertion by a stored key over `challenge`; returns its counter (the caller checks it grew). */
-export async function verifyAssertion(
+export const verifyAssertion = (
   cfg: Config,
   key: { appId: string; publicKey: string },
   assertion: string,
   challenge: string,
-): Promise<number> {
-  const obj = cborMap(decoded(assertion, "assertion"), "the assertion");
-  const data = bytesIn(obj, "authenticatorData", "the assertion");
-  const signature = bytesIn(obj, "signature", "the assertion");
-  const auth = authData(data);
-  if (!cfg.appCheck.appleAppIds.includes(key.appId) || !same(auth.rpIdHash, await sha256(key.appId)))
-    refuse("the app id does not match");
-  const nonce = await sha256(concat(data, await sha256(challenge)));
-  const pub = await crypto.subtle.importKey(
-    "spki",
-    fromB64url(key.publicKey),
-    { name: "ECDSA", namedCurve: "P-256" },
-    false,
-    ["verify"],
-  );
-  let raw: Uint8Array;
-  try {
-    raw = ecdsaRaw(signature, 32);
-  } catch {
-    return refuse("the signature could not be read");
-  }
-  if (!(await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, pub, raw, nonce)))
-    refuse("the signature does not verify");
-  return auth.counter;
-}
+): Promise<number> =>
+  checked(async () => {
+    const obj = cborMap(assertion);
+    const data = bytesIn(obj, "authenticatorData");
+    const auth = authData(data);
+    if (!cfg.appCheck.appleAppIds.includes(key.appId) || !same(auth.rpIdHash, await sha256(key.appId)))
+      refuse("wrong app id");
+    const nonce = await sha256(concat(data, await sha256(challenge)));
+    const pub = await crypto.subtle.importKey(
+      "spki",
+      fromB64url(key.publicKey),
+      { name: "ECDSA", namedCurve: "P-256" },
+      false,
+      ["verify"],
+    );
+    const raw = ecdsaRaw(bytesIn(obj, "signature"), 32);
+    if (!(await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, pub, raw, nonce))) refuse("bad signature");
+    return auth.counter;
+  });

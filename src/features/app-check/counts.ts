@@ -4,7 +4,7 @@
  * seconds, so counting adds no D1 write to a request. An isolate that is evicted loses what it had
  * not flushed yet: at most that many requests or seconds of its traffic.
  */
-import { desc, gte, sql } from "drizzle-orm";
+import { gte, sql } from "drizzle-orm";
 import { limits } from "../../config";
 import { type Database, primaryDb, runBatch } from "../../db";
 import { appCheckCounts } from "../../db/schema";
@@ -43,25 +43,25 @@ async function writeCounts(db: Database, day: string, batch: [string, number][])
   try {
     await runBatch(db, rows);
   } catch (e) {
-    console.error("app check: monitor counts not written:", e instanceof Error ? e.message : String(e));
+    console.error("app check: counts not written:", String(e));
   }
 }
 
-/** A day's counts for one platform and reason. */
+/** Requests the guard saw with one platform and reason. */
 export interface CountRow {
-  day: string;
   platform: string;
   reason: string;
   count: number;
 }
 
-/** The counts of the last `days` UTC days, newest first. */
-export async function readCounts(db: Database, days: number): Promise<CountRow[]> {
+/** The counts of the last `days` UTC days, summed per platform and reason. */
+export function readCounts(db: Database, days: number): Promise<CountRow[]> {
   const since = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
+  const t = appCheckCounts;
   return db
-    .select()
-    .from(appCheckCounts)
-    .where(gte(appCheckCounts.day, since))
-    .orderBy(desc(appCheckCounts.day), appCheckCounts.platform, appCheckCounts.reason)
-    .limit(500);
+    .select({ platform: t.platform, reason: t.reason, count: sql<number>`sum(${t.count})` })
+    .from(t)
+    .where(gte(t.day, since))
+    .groupBy(t.platform, t.reason)
+    .orderBy(t.platform, t.reason);
 }

@@ -8,7 +8,7 @@ const fail = (what: string): never => {
   throw new Error(`malformed ${what}`);
 };
 
-/** Decodes one CBOR item (unsigned/negative ints, byte and text strings, arrays, maps, true/false/null). */
+/** Decodes one CBOR item: byte and text strings, arrays and maps (all App Attest's objects hold). */
 export function decodeCbor(data: Uint8Array): unknown {
   let pos = 0;
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -21,18 +21,13 @@ export function decodeCbor(data: Uint8Array): unknown {
     if (info < 24) return info;
     if (info === 24) return data[take(1)]!;
     if (info === 25) return view.getUint16(take(2));
-    if (info === 26) return view.getUint32(take(4));
     return fail("CBOR");
   };
   const item = (depth: number): unknown => {
     if (depth > 8) fail("CBOR");
     const head = data[take(1)]!;
     const major = head >> 5;
-    const info = head & 31;
-    if (major === 7) return info === 20 ? false : info === 21 ? true : info === 22 ? null : fail("CBOR");
-    const n = length(info);
-    if (major === 0) return n;
-    if (major === 1) return -1 - n;
+    const n = length(head & 31);
     if (major === 2) return data.slice(take(n), pos);
     if (major === 3)
       return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(data.subarray(take(n), pos));

@@ -14,17 +14,8 @@ import { checkAppCheckToken } from "./token";
 export const APP_CHECK_HEADER = "Outpost-App-Check";
 
 /** The routes under /v1/auth/ that sign someone in or up (`APP_CHECK_GUARD=auth`). */
-const SIGN_IN_ROUTES = new Set([
-  "/v1/auth/signup",
-  "/v1/auth/login",
-  "/v1/auth/anonymous",
-  "/v1/auth/link",
-  "/v1/auth/idtoken",
-  "/v1/auth/otp/verify",
-  "/v1/auth/oauth/exchange",
-  "/v1/auth/mfa/verify",
-  "/v1/auth/passkeys/login",
-]);
+const SIGN_IN_ROUTES =
+  /^\/v1\/auth\/(signup|login|anonymous|link|idtoken|otp\/verify|oauth\/exchange|mfa\/verify|passkeys\/login)\/?$/;
 
 /** Under `all`: every /v1 route but these (the health check, the checks themselves, the API document). */
 const OPEN_ROUTES = /^\/v1\/(health|app-check(\/.*)?|openapi\.json)\/?$/;
@@ -42,7 +33,7 @@ function guarded(
 ): boolean {
   const { method, path } = req;
   if (method === "OPTIONS") return false;
-  if (guard === "auth") return method === "POST" && SIGN_IN_ROUTES.has(path.replace(/\/+$/, ""));
+  if (guard === "auth") return method === "POST" && SIGN_IN_ROUTES.test(path);
   if (req.header("upgrade")?.toLowerCase() === "websocket") return false;
   if (method === "GET" && SIGNED_CONTENT.test(path) && req.query("sig") !== undefined) return false;
   return path.startsWith("/v1/") && !OPEN_ROUTES.test(path);
@@ -63,9 +54,7 @@ export const appCheckGuard = createMiddleware<AppEnv>(async (c, next) => {
   if (!verdict.ok && mode === "enforce") {
     throw new AppError(
       "app_check_failed",
-      verdict.reason === "missing"
-        ? `This route needs an ${APP_CHECK_HEADER} token (POST /v1/app-check/*).`
-        : `The ${APP_CHECK_HEADER} token is ${verdict.reason === "expired" ? "expired" : "not valid"}; get a new one.`,
+      `${APP_CHECK_HEADER}: ${verdict.reason === "invalid" ? "not valid" : verdict.reason}.`,
     );
   }
   return next();

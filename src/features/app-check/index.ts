@@ -2,10 +2,16 @@
 import type { FeatureParts } from "../../lifecycle";
 import { appCheckCleanup } from "./service";
 
-export { readCounts } from "./counts";
+export { type CountRow, readCounts } from "./counts";
 export { APP_CHECK_HEADER, appCheckGuard } from "./guard";
 export { appCheckRoutes } from "./routes";
-export { CountList, CountsQuery, DebugTokenCreate, DebugTokenCreated, DebugTokenList } from "./schemas";
-export { type DebugToken, findDebugToken, listDebugTokens, newDebugToken, revokeDebugTokenStatement } from "./service";
+export { DebugTokenCreate, DebugTokenCreated, DebugTokenList } from "./schemas";
+export {
+  type DebugToken,
+  debugTokenExistsSql,
+  listDebugTokens,
+  newDebugToken,
+  revokeDebugTokenStatement,
+} from "./service";
 
 export const appCheckParts: FeatureParts = { cleanupTasks: [appCheckCleanup] };

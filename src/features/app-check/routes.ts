@@ -1,9 +1,10 @@
 /**
  * `/v1/app-check`: a challenge, then one exchange per platform (App Attest, Play Integrity,
- * Turnstile, an admin's debug token) for an `Outpost-App-Check` token. Verification code loads on
+ * Turnstile's siteverify, an admin's debug token) for an `Outpost-App-Check` token. Verification code loads on
  * first use (dynamic import), so it costs nothing at startup.
  */
 import { Hono } from "hono";
+import type { Config } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { b64url, fromB64url } from "../../lib/crypto";
@@ -19,16 +20,39 @@ import {
   useDebugToken,
 } from "./service";
 import { signAppCheckToken } from "./token";
-import { verifyTurnstile } from "./web";
+
+const turnstileRefused = (why: string): never => {
+  throw new AppError("app_check_failed", `Turnstile: ${why}.`);
+};
+
+/** Verifies a Turnstile token; returns the hostname it was solved on. */
+async function verifyTurnstile(cfg: Config, token: string, ip: string | undefined): Promise<string> {
+  const secret = cfg.appCheck.turnstileSecret ?? turnstileRefused("this server has no TURNSTILE_SECRET");
+  const form = new URLSearchParams({ secret, response: token });
+  if (ip) form.set("remoteip", ip);
+  let body: { success?: unknown; hostname?: unknown };
+  try {
+    const res = await fetch(cfg.appCheck.turnstileUrl, {
+      method: "POST",
+      body: form,
+      signal: AbortSignal.timeout(10_000),
+    });
+    body = (await res.json()) as typeof body;
+  } catch {
+    throw new AppError("unavailable", "Turnstile could not be reached; try again.");
+  }
+  if (body?.success !== true) turnstileRefused("the token was not accepted");
+  return typeof body.hostname === "string" ? body.hostname : "web";
+}
 
 const TAG = "App integrity";
-const refused = { 401: { description: "app_check_failed: the proof or the challenge was not accepted" } };
-const tokenOk = { 200: { description: "An Outpost-App-Check token (1 hour)", schema: TokenSchema }, ...refused };
+const refused = { 401: { description: "app_check_failed" } };
+const tokenOk = { 200: { description: "An Outpost-App-Check token", schema: TokenSchema }, ...refused };
 const limited = rateLimit("AUTH_LIMITER", "app-check");
 
 async function spend(c: { var: AppEnv["Variables"] }, challenge: string): Promise<void> {
   if (!(await consumeChallenge(c.var.db, challenge)))
-    throw new AppError("app_check_failed", "The challenge is unknown, used or expired; get a new one.");
+    throw new AppError("app_check_failed", "The challenge is unknown, used or expired.");
 }
 
 export const appCheckRoutes = new Hono<AppEnv>()
@@ -36,7 +60,7 @@ export const appCheckRoutes = new Hono<AppEnv>()
     "/challenge",
     describe({
       tag: TAG,
-      summary: "A challenge for an attestation, assertion or integrity token (single use, 5 minutes)",
+      summary: "A challenge (single use, 5 minutes)",
       auth: "none",
       rateLimited: true,
       responses: { 201: { description: "A challenge", schema: ChallengeSchema } },
@@ -49,10 +73,7 @@ export const appCheckRoutes = new Hono<AppEnv>()
     "/apple",
     describe({
       tag: TAG,
-      summary: "iOS App Attest: an attestation (first time) or an assertion (later) for a token",
-      description:
-        "`clientDataHash` is SHA-256 of the challenge (its UTF-8 text), for `attestKey` and `generateAssertion`. " +
-        "`keyId`, `attestation` and `assertion` are base64.",
+      summary: "iOS App Attest: an attestation (first time) or an assertion",
       auth: "none",
       rateLimited: true,
       responses: tokenOk,
@@ -84,7 +105,7 @@ export const appCheckRoutes = new Hono<AppEnv>()
     "/android",
     describe({
       tag: TAG,
-      summary: "Android Play Integrity: an integrity token (nonce = the challenge) for a token",
+      summary: "Android Play Integrity: an integrity token (nonce: the challenge)",
       auth: "none",
       rateLimited: true,
       responses: tokenOk,
@@ -103,7 +124,7 @@ export const appCheckRoutes = new Hono<AppEnv>()
     "/web",
     describe({
       tag: TAG,
-      summary: "Web: a Cloudflare Turnstile token for a token",
+      summary: "Web: a Turnstile token",
       auth: "none",
       rateLimited: true,
       responses: tokenOk,
@@ -123,7 +144,7 @@ export const appCheckRoutes = new Hono<AppEnv>()
     "/debug",
     describe({
       tag: TAG,
-      summary: "A debug token made by an admin (simulators, CI) for a token",
+      summary: "An admin's debug token (simulators, CI)",
       auth: "none",
       rateLimited: true,
       responses: tokenOk,

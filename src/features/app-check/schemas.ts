@@ -36,11 +36,3 @@ const DebugTokenSchema = v.object({
   lastUsedAt: v.nullable(v.string()),
 });
 export const DebugTokenList = v.object({ items: v.array(DebugTokenSchema) });
-export const CountsQuery = v.strictObject({
-  days: v.optional(v.pipe(v.string(), v.regex(/^\d{1,2}$/), v.transform(Number), v.minValue(1), v.maxValue(31)), "7"),
-});
-export const CountList = v.object({
-  mode: v.string(),
-  guard: v.string(),
-  items: v.array(v.object({ day: v.string(), platform: v.string(), reason: v.string(), count: v.number() })),
-});

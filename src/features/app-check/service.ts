@@ -1,5 +1,5 @@
 /** App integrity's data access: single-use challenges, attested App Attest keys, debug tokens. */
-import { and, desc, eq, gt, lt } from "drizzle-orm";
+import { and, desc, eq, gt, lt, sql } from "drizzle-orm";
 import { limits } from "../../config";
 import type { Database } from "../../db";
 import { appAttestKeys, appCheckChallenges, appCheckDebugTokens } from "../../db/schema";
@@ -85,13 +85,13 @@ export function listDebugTokens(db: Database): Promise<DebugToken[]> {
   return db.select(debugColumns).from(appCheckDebugTokens).orderBy(desc(appCheckDebugTokens.id)).limit(500);
 }
 
-export async function findDebugToken(db: Database, id: string): Promise<DebugToken | null> {
-  return (await db.select(debugColumns).from(appCheckDebugTokens).where(eq(appCheckDebugTokens.id, id)).get()) ?? null;
-}
+/** True while a debug token with this id exists (for the audit row of its revocation, in the same batch). */
+export const debugTokenExistsSql = (id: string) =>
+  sql`EXISTS (SELECT 1 FROM ${appCheckDebugTokens} WHERE ${appCheckDebugTokens.id} = ${id})`;
 
 /** Revoking deletes the row: the secret no longer exchanges (tokens it already gave run out within the hour). */
 export function revokeDebugTokenStatement(db: Database, id: string) {
-  return db.delete(appCheckDebugTokens).where(eq(appCheckDebugTokens.id, id));
+  return db.delete(appCheckDebugTokens).where(eq(appCheckDebugTokens.id, id)).returning({ id: appCheckDebugTokens.id });
 }
 
 /** Exchanges a debug token: its id when it is known (and notes the use), else null. */

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { AppError } from "../../../errors";
-import { type DebugToken, listDebugTokens, readCounts } from "../../app-check";
+import { type CountRow, type DebugToken, listDebugTokens, readCounts } from "../../app-check";
 import { createDebugToken, revokeDebugToken } from "../app-check";
 import type { ConsoleEnv } from "./context";
 import { actor, type C, form, idParam, page, redirect, unconfirmed } from "./page";
@@ -10,11 +10,10 @@ import { type Column, DataTable } from "./table";
 import { ActionForm, ErrorBox, fmtDate, P } from "./ui";
 
 const BASE = `${P}/app-check`;
-type Sum = { platform: string; reason: string; count: number };
 
-const countColumns: Column<Sum>[] = [
+const countColumns: Column<CountRow>[] = [
   { header: "Platform", cell: (s) => s.platform },
-  { header: "Reason", cell: (s) => (s.reason === "ok" ? "passed" : <strong>{s.reason}</strong>) },
+  { header: "Reason", cell: (s) => s.reason },
   { header: "Requests", class: "right", cell: (s) => s.count },
 ];
 
@@ -26,7 +25,7 @@ const tokenColumns = (csrf: string): Column<DebugToken>[] => [
     header: "",
     class: "right",
     cell: (t) => (
-      <ActionForm action={`${BASE}/debug-tokens/${t.id}/revoke`} csrf={csrf} confirm={`Revoke "${t.name}"?`}>
+      <ActionForm action={`${BASE}/debug-tokens/${t.id}/revoke`} csrf={csrf} confirm={`Revoke ${t.name}?`}>
         <button type="submit" class="btn small danger">
           Revoke
         </button>
@@ -38,7 +37,7 @@ const tokenColumns = (csrf: string): Column<DebugToken>[] => [
 interface View {
   mode: string;
   guard: string;
-  sums: Sum[];
+  sums: CountRow[];
   tokens: DebugToken[];
   csrf: string;
   made?: { name: string; debugToken: string };
@@ -52,12 +51,12 @@ const AppCheckPage: FC<View> = (p) => {
     <>
       <h1>App integrity</h1>
       <p class="muted">
-        Mode <code>{p.mode}</code>, guard <code>{p.guard}</code> (APP_CHECK_MODE, APP_CHECK_GUARD). Last 7 days:{" "}
-        {failed} of {total} guarded requests had no valid token, and enforce would refuse them.
+        Mode <code>{p.mode}</code>, guard <code>{p.guard}</code>. Last 7 days: enforce would refuse {failed} of {total}{" "}
+        guarded requests.
       </p>
       <section class="card">
         <h2>What the guard saw</h2>
-        <DataTable rows={p.sums} columns={countColumns} empty="Nothing counted yet (mode off, or no traffic)." />
+        <DataTable rows={p.sums} columns={countColumns} empty="Nothing counted yet." />
       </section>
       <section class="card">
         <h2>Debug tokens</h2>
@@ -67,13 +66,12 @@ const AppCheckPage: FC<View> = (p) => {
           </div>
         ) : null}
         {p.error ? <ErrorBox message={p.error} /> : null}
-        <form method="post" action={`${BASE}/debug-tokens`} class="toolbar">
-          <input type="hidden" name="_csrf" value={p.csrf} />
-          <input type="text" name="name" placeholder="Name (e.g. CI simulator)" aria-label="Name" maxlength={100} />
+        <ActionForm action={`${BASE}/debug-tokens`} csrf={p.csrf} class="toolbar">
+          <input type="text" name="name" aria-label="Name" maxlength={100} />
           <button type="submit" class="btn primary">
             Make a debug token
           </button>
-        </form>
+        </ActionForm>
         <DataTable rows={p.tokens} columns={tokenColumns(p.csrf)} empty="No debug tokens." />
       </section>
     </>
@@ -81,15 +79,9 @@ const AppCheckPage: FC<View> = (p) => {
 };
 
 async function render(c: C, extra: Pick<View, "made" | "error"> = {}) {
-  const sums = new Map<string, Sum>();
-  for (const r of await readCounts(c.var.db, 7)) {
-    const key = `${r.platform}|${r.reason}`;
-    const s = sums.get(key) ?? { platform: r.platform, reason: r.reason, count: 0 };
-    s.count += r.count;
-    sums.set(key, s);
-  }
   const { mode, guard } = c.var.config.appCheck;
-  const view = { mode, guard, sums: [...sums.values()], tokens: await listDebugTokens(c.var.db), csrf: c.var.csrf };
+  const sums = await readCounts(c.var.db, 7);
+  const view = { mode, guard, sums, tokens: await listDebugTokens(c.var.db), csrf: c.var.csrf };
   return page(c, "App integrity", "app-check", <AppCheckPage {...view} {...extra} />, extra.error ? 400 : 200);
 }
 
@@ -100,7 +92,7 @@ appCheck.get("/", (c) => render(c));
 
 appCheck.post("/debug-tokens", async (c) => {
   const name = ((await form(c)).name ?? "").trim();
-  if (!name || name.length > 100) return render(c, { error: "Give the token a name (up to 100 characters)." });
+  if (!name || name.length > 100) return render(c, { error: "A name of 1 to 100 characters, please." });
   return render(c, { made: await createDebugToken(c.var.db, actor(c), name) });
 });
 
