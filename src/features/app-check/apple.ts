@@ -10,10 +10,6 @@ import { type Certificate, decodeCbor, ecdsaRaw, parseCertificate, pemToDer, tag
 
 /** The App Attest nonce extension, OID 1.2.840.113635.100.8.2. */
 const NONCE_OID = "2a864886f763640802";
-const AAGUIDS: Record<string, "production" | "development"> = {
-  "appattest\0\0\0\0\0\0\0": "production",
-  appattestdevelop: "development",
-};
 
 const refuse = (why: string): never => {
   throw new AppError("app_check_failed", `App Attest: ${why}.`);
@@ -104,7 +100,9 @@ export const verifyAttestation = (cfg: Config, keyId: string, attestation: strin
     const auth = authData(data);
     const appId = await appIdOf(cfg, auth.rpIdHash);
     if (auth.counter !== 0) refuse("counter not 0");
-    const environment = AAGUIDS[auth.aaguid] ?? refuse("wrong aaguid");
+    // The aaguid: "appattestdevelop" for development builds, "appattest" and seven zero bytes for production.
+    const environment = auth.aaguid === "appattestdevelop" ? "development" : "production";
+    if (environment === "production" && auth.aaguid !== "appattest\0\0\0\0\0\0\0") refuse("wrong aaguid");
     if (!same(auth.credentialId, keyIdBytes)) refuse("wrong credential id");
     if (leaf.curve !== "P-256") refuse("key not P-256");
     return { keyId: b64url(keyIdBytes), appId, publicKey: b64url(leaf.spki), environment };

@@ -50,6 +50,10 @@ const refused = { 401: { description: "app_check_failed" } };
 const tokenOk = { 200: { description: "An Outpost-App-Check token", schema: TokenSchema }, ...refused };
 const limited = rateLimit("AUTH_LIMITER", "app-check");
 
+/**
+ * Uses the challenge up once its proof verified: a proof that fails leaves it (and D1) untouched, and
+ * of two requests with one challenge only one passes.
+ */
 async function spend(c: { var: AppEnv["Variables"] }, challenge: string): Promise<void> {
   if (!(await consumeChallenge(c.var.db, challenge)))
     throw new AppError("app_check_failed", "The challenge is unknown, used or expired.");
@@ -83,11 +87,11 @@ export const appCheckRoutes = new Hono<AppEnv>()
     async (c) => {
       const b = c.req.valid("json");
       const cfg = c.var.config;
-      await spend(c, b.challenge);
       const apple = await import("./apple");
       let keyId: string;
       if (b.attestation !== undefined) {
         const key = await apple.verifyAttestation(cfg, b.keyId, b.attestation, b.challenge);
+        await spend(c, b.challenge);
         await saveAttestedKey(c.var.db, key);
         keyId = key.keyId;
       } else {
@@ -95,6 +99,7 @@ export const appCheckRoutes = new Hono<AppEnv>()
         const key = await findAttestedKey(c.var.db, keyId);
         if (!key) throw new AppError("app_check_failed", "App Attest: this key was never attested.");
         const counter = await apple.verifyAssertion(cfg, key, b.assertion ?? "", b.challenge);
+        await spend(c, b.challenge);
         if (!(await advanceCounter(c.var.db, keyId, counter)))
           throw new AppError("app_check_failed", "App Attest: the counter did not grow.");
       }
@@ -114,9 +119,9 @@ export const appCheckRoutes = new Hono<AppEnv>()
     validate("json", AndroidBody),
     async (c) => {
       const b = c.req.valid("json");
-      await spend(c, b.challenge);
       const { verifyIntegrityToken } = await import("./android");
       const pkg = await verifyIntegrityToken(c.var.config, b.integrityToken, b.challenge);
+      await spend(c, b.challenge);
       return c.json(await signAppCheckToken(c.var.config, "android", pkg));
     },
   )

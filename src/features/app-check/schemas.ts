@@ -10,7 +10,8 @@ export const TokenSchema = v.object({ token: v.string(), expiresAt: v.string(), 
 
 export const AppleBody = v.pipe(
   v.strictObject({
-    keyId: b64(128),
+    /** SHA-256 of the key, base64 (padded or not). */
+    keyId: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/_-]{43}=?$/)),
     attestation: v.optional(b64(16_384)),
     assertion: v.optional(b64(4096)),
     challenge: Challenge,

@@ -31,18 +31,16 @@ export async function findAttestedKey(db: Database, keyId: string): Promise<Atte
   return (await db.select().from(appAttestKeys).where(eq(appAttestKeys.keyId, keyId)).get()) ?? null;
 }
 
-/** Stores a key that passed attestation; a key id attested before keeps its first record (false). */
+/** Stores a key that passed attestation; a key id attested before keeps its first record. */
 export async function saveAttestedKey(
   db: Database,
   key: Pick<AttestedKey, "keyId" | "appId" | "publicKey" | "environment">,
-): Promise<boolean> {
+): Promise<void> {
   const at = nowIso();
-  const rows = await db
+  await db
     .insert(appAttestKeys)
     .values({ ...key, counter: 0, createdAt: at, lastUsedAt: at })
-    .onConflictDoNothing()
-    .returning({ keyId: appAttestKeys.keyId });
-  return rows.length === 1;
+    .onConflictDoNothing();
 }
 
 /** Moves a key's counter forward; false when another assertion got there first (the counter did not grow). */

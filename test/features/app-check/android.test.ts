@@ -80,7 +80,20 @@ describe("Play Integrity", () => {
     expectProblem(await post({ integrityToken: "a.b.c.d.e", challenge: c }), 401, "app_check_failed");
   });
 
-  it("the challenge is spent by the first try, and a server without keys refuses", async () => {
+  it("a refused proof leaves its challenge (and D1) untouched: a good proof may follow with it", async () => {
+    const c = await challenge();
+    const bad = verdict(c);
+    bad.accountDetails.appLicensingVerdict = "UNLICENSED";
+    expectProblem(
+      await post({ integrityToken: await integrityToken(keys, bad), challenge: c }),
+      401,
+      "app_check_failed",
+    );
+    const good = await post({ integrityToken: await integrityToken(keys, verdict(c)), challenge: c });
+    expect(good.status, good.text).toBe(200);
+  });
+
+  it("the challenge is spent by the first success, and a server without keys refuses", async () => {
     const c = await challenge();
     const token = await integrityToken(keys, verdict(c));
     expect((await post({ integrityToken: token, challenge: c })).status).toBe(200);

@@ -7,7 +7,7 @@ import { createDebugToken, revokeDebugToken } from "../app-check";
 import type { ConsoleEnv } from "./context";
 import { actor, type C, form, idParam, page, redirect, unconfirmed } from "./page";
 import { type Column, DataTable } from "./table";
-import { ActionForm, ErrorBox, fmtDate, P } from "./ui";
+import { ActionForm, fmtDate, P } from "./ui";
 
 const BASE = `${P}/app-check`;
 
@@ -41,7 +41,6 @@ interface View {
   tokens: DebugToken[];
   csrf: string;
   made?: { name: string; debugToken: string };
-  error?: string;
 }
 
 const AppCheckPage: FC<View> = (p) => {
@@ -65,7 +64,6 @@ const AppCheckPage: FC<View> = (p) => {
             Debug token <strong>{p.made.name}</strong>, shown only now: <code>{p.made.debugToken}</code>
           </div>
         ) : null}
-        {p.error ? <ErrorBox message={p.error} /> : null}
         <ActionForm action={`${BASE}/debug-tokens`} csrf={p.csrf} class="toolbar">
           <input type="text" name="name" aria-label="Name" maxlength={100} />
           <button type="submit" class="btn primary">
@@ -78,11 +76,11 @@ const AppCheckPage: FC<View> = (p) => {
   );
 };
 
-async function render(c: C, extra: Pick<View, "made" | "error"> = {}) {
+async function render(c: C, made?: View["made"]) {
   const { mode, guard } = c.var.config.appCheck;
   const sums = await readCounts(c.var.db, 7);
   const view = { mode, guard, sums, tokens: await listDebugTokens(c.var.db), csrf: c.var.csrf };
-  return page(c, "App integrity", "app-check", <AppCheckPage {...view} {...extra} />, extra.error ? 400 : 200);
+  return page(c, "App integrity", "app-check", <AppCheckPage {...view} made={made} />);
 }
 
 /** Mounted at `/admin/app-check`. */
@@ -92,8 +90,8 @@ appCheck.get("/", (c) => render(c));
 
 appCheck.post("/debug-tokens", async (c) => {
   const name = ((await form(c)).name ?? "").trim();
-  if (!name || name.length > 100) return render(c, { error: "A name of 1 to 100 characters, please." });
-  return render(c, { made: await createDebugToken(c.var.db, actor(c), name) });
+  if (!name || name.length > 100) throw new AppError("validation_failed", "A name of 1 to 100 characters, please.");
+  return render(c, await createDebugToken(c.var.db, actor(c), name));
 });
 
 appCheck.post("/debug-tokens/:id/revoke", async (c) => {
