@@ -4,6 +4,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { primaryDb } from "../../../src/db";
+import { appCheckParts } from "../../../src/features/app-check";
 import { api, expectProblem, serviceKey, signup, standinRequests } from "../../helpers/api";
 import { expectStrangersRefused } from "../../helpers/refusals";
 import { TURNSTILE_TEST_SECRET } from "../../standins/turnstile";
@@ -109,5 +111,34 @@ describe("web: Turnstile", () => {
     expectProblem(wrong as never, 401, "app_check_failed");
     const none = await call("/v1/app-check/web", { body: { turnstileToken: "pass-3" } });
     expect(expectProblem(none as never, 401, "app_check_failed").detail).toMatch(/TURNSTILE_SECRET/);
+  });
+});
+
+describe("challenges", () => {
+  it("one address asking too often gets 429 rate_limited; another address is not affected", async () => {
+    const ip = "203.0.113.91";
+    let limited: Awaited<ReturnType<typeof api>> | undefined;
+    for (let i = 0; i < 40 && !limited; i++) {
+      const res = await api("/v1/app-check/challenge", { ip, body: {} });
+      if (res.status === 429) limited = res;
+      else expect(res.status).toBe(201);
+    }
+    expectProblem(limited!, 429, "rate_limited");
+    expect(Number(limited!.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await api("/v1/app-check/challenge", { body: {} })).status).toBe(201);
+  });
+
+  it("the cron removes expired challenges and keeps live ones", async () => {
+    const at = Date.now();
+    await env.DB.prepare(
+      "INSERT INTO appcheck_challenges (challenge, expires_at) VALUES ('old-one', ?), ('live-one', ?)",
+    )
+      .bind(at - 1000, at + 60_000)
+      .run();
+    for (const task of appCheckParts.cleanupTasks ?? []) await task(env, primaryDb(env.DB), new Date(at));
+    const left = await env.DB.prepare(
+      "SELECT challenge FROM appcheck_challenges WHERE challenge IN ('old-one', 'live-one')",
+    ).all<{ challenge: string }>();
+    expect(left.results.map((r) => r.challenge)).toEqual(["live-one"]);
   });
 });
