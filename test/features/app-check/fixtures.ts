@@ -75,10 +75,10 @@ export async function certificate(
   subject: string,
   pair: Pair,
   issuer?: { subject: string; pair: Pair },
-  o: { extensions?: [string, Uint8Array][]; notBefore?: number; notAfter?: number } = {},
+  o: { extensions?: [string, Uint8Array][]; notBefore?: number; notAfter?: number; hash?: "SHA-256" } = {},
 ): Promise<Issued> {
   const signer = issuer ?? { subject, pair };
-  const sha = signer.pair.curve === "P-384" ? "SHA-384" : "SHA-256";
+  const sha = o.hash ?? (signer.pair.curve === "P-384" ? "SHA-384" : "SHA-256");
   const alg = seq(oid(sha === "SHA-384" ? ECDSA_SHA384 : ECDSA_SHA256));
   const spki = new Uint8Array((await crypto.subtle.exportKey("spki", pair.publicKey)) as ArrayBuffer);
   const exts = o.extensions?.length
@@ -162,8 +162,10 @@ export async function attestation(
     cbor({ kty: 2 }),
   );
   const nonce = await sha256(cat(authData, await sha256(o.nonceChallenge ?? challenge)));
+  // As Apple's: the P-384 intermediate signs the leaf with ECDSA-SHA256.
   const leaf = await certificate(dev.keyId, dev.pair, ca.intermediate, {
     extensions: [[NONCE_OID, seq(tlv(0xa1, tlv(0x04, nonce)))]],
+    hash: "SHA-256",
   });
   const x5c = o.chain ?? [leaf.der, ca.intermediate.der];
   return b64(cbor({ fmt: "apple-appattest", attStmt: { x5c, receipt: te.encode("receipt") }, authData }));
