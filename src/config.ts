@@ -187,7 +187,7 @@ export const limits = {
   appCheckTokenTtlSec: 60 * 60,
   /** App integrity: a Play Integrity token older than this (its `timestampMillis`) is refused. */
   appCheckPlayMaxAgeSec: 5 * 60,
-  /** App integrity: monitor counts are flushed to D1 once this many wait in an isolate, or this long after the last flush. */
+  /** App integrity: monitor counts go to D1 once this many wait in an isolate, or this long after the last flush. */
   appCheckFlushCount: 100,
   appCheckFlushSec: 30,
 } as const;

@@ -54,7 +54,7 @@ describe("appCheck option", () => {
     expect(sent(c.net, "/v1/app-check/debug").map((e) => e.status)).toEqual([200, 200]);
   });
 
-  it("a proof the server refuses: the request is refused, the provider asked again once, the request retried", async () => {
+  it("a refused proof: the request is refused, the provider asked again once, the request retried", async () => {
     let calls = 0;
     const provider = async (): Promise<AppCheckProof> => {
       calls++;

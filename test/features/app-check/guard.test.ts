@@ -69,7 +69,7 @@ describe("modes", () => {
     expect(expectProblem(late as never, 401, "app_check_failed").detail).toMatch(/expired/);
   });
 
-  it("guard auth leaves other routes alone; guard all covers them but health, app-check and the API document", async () => {
+  it("guard auth leaves other routes alone; guard all covers all but health, app-check and the API doc", async () => {
     const user = await signup();
     const auth = { authorization: `Bearer ${user.accessToken}` };
     expect((await call("/v1/me", { vars: enforce, headers: auth })).status).toBe(200);

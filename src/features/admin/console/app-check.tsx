@@ -1,4 +1,4 @@
-/** App integrity: the guard's mode and what it saw (the monitor counts), and debug tokens (made, shown once, revoked). */
+/** App integrity: the guard's mode and what it counted, and debug tokens (made, shown once, revoked). */
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { AppError } from "../../../errors";
