@@ -220,6 +220,10 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     });
   if (p === "POST /v1/app-check/apple" || p === "POST /v1/app-check/android")
     values.challenge = (await ok("/v1/app-check/challenge", { body: {} })).body.challenge;
+  if (p === "DELETE /v1/admin/app-check/debug-tokens/{id}")
+    values.id = (
+      await ok("/v1/admin/app-check/debug-tokens", { token: env.SERVICE_KEY, body: { name: "fuzz" } })
+    ).body.id;
   if (p === "POST /v1/app-check/debug")
     values.debugtoken = (
       await ok("/v1/admin/app-check/debug-tokens", { token: env.SERVICE_KEY, body: { name: "fuzz" } })
