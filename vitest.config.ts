@@ -36,6 +36,27 @@ export default defineConfig({
             EXPO_PUSH_URL: `${standin}/expo/push/send`,
             // Push secrets: TEST-ONLY keys (test/standins/keys): FCM_SERVICE_ACCOUNT, APNS_KEY_P8/_KEY_ID/_TEAM_ID/_TOPIC, EXPO_ACCESS_TOKEN.
             ...pushTestSecrets,
+            // OAuth / OpenID providers, GitHub and Apple's server endpoints: test/standins/oauth.ts.
+            OAUTH_PROVIDERS: JSON.stringify({
+              google: {
+                issuer: `${standin}/oidc/issuer/google`,
+                clientId: "google-web",
+                clientSecret: "secret-for-google-web",
+              },
+              apple: { issuer: `${standin}/oidc/issuer/apple`, clientId: "com.example.outpost.web" },
+              github: { clientId: "gh-client", clientSecret: "secret-for-gh-client" },
+              corp: { issuer: `${standin}/oidc/issuer/corp`, clientId: "corp-client" },
+            }),
+            OAUTH_CLIENT_SECRETS: JSON.stringify({ corp: "secret-for-corp-client" }),
+            OAUTH_REDIRECT_URIS: "https://app.example.com/cb,myapp://auth/callback",
+            GITHUB_URL: `${standin}/github`,
+            GITHUB_API_URL: `${standin}/github/api`,
+            APPLE_TOKEN_URL: `${standin}/apple/auth/token`,
+            APPLE_REVOKE_URL: `${standin}/apple/auth/revoke`,
+            // Sign in with Apple's server key: the TEST-ONLY .p8 of the push stand-ins.
+            APPLE_KEY_P8: pushTestSecrets.APNS_KEY_P8,
+            APPLE_KEY_ID: "APPLEKEY01",
+            APPLE_TEAM_ID: pushTestSecrets.APNS_TEAM_ID,
             STANDIN_URL: standin,
             TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
           },

@@ -3,6 +3,7 @@
 //   without its migration would otherwise reach D1 only on someone else's machine);
 // - worker-configuration.d.ts: `wrangler types --check` (wrangler.toml changed without `npm run types`);
 // - the full-text indexes of `searchable` fields: scripts/search-migration.mjs --check;
+// - wrangler.toml's cron triggers match Outpost's own and the app's schedules: scripts/check-crons.mjs;
 // - migrations are append-only: each committed one must match its SHA-256 in migrations/manifest.json,
 //   and a new one must be listed there (`npm run check:drift -- --record` adds new files, never changes one).
 // Leaves the tree as it found it (but for `--record`).
@@ -86,6 +87,16 @@ const search = spawnSync(process.execPath, [path.join(root, "scripts", "search-m
 process.stdout.write(search.stdout);
 if (search.status !== 0) {
   process.stderr.write(search.stderr);
+  failed = true;
+}
+// wrangler.toml's cron triggers: Outpost's own plus the app's declared schedules (scripts/check-crons.mjs).
+const crons = spawnSync(process.execPath, [path.join(root, "scripts", "check-crons.mjs")], {
+  cwd: root,
+  encoding: "utf8",
+});
+process.stdout.write(crons.stdout);
+if (crons.status !== 0) {
+  process.stderr.write(crons.stderr);
   failed = true;
 }
 process.exit(failed ? 1 : 0);

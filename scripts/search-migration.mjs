@@ -45,29 +45,11 @@ for (const meta of metas) {
 const { getTableColumns } = await import("drizzle-orm");
 const events = await import(pathToFileURL(path.join(root, "src/features/logic/events-ddl.ts")).href);
 const logic = await import(pathToFileURL(path.join(root, "src/app/logic.ts")).href);
-const sources = [
-  ...Object.values(app)
+const sources = events.eventSources(
+  Object.values(app)
     .filter((value) => value && typeof value === "object" && value[MARK])
-    .map((table) => ({
-      table: `app_${table[MARK].name}`,
-      prefix: table[MARK].name,
-      columns: Object.values(getTableColumns(table)).map((c) => c.name),
-      kinds: ["create", "update", "delete"],
-    })),
-  {
-    table: "users",
-    prefix: "users",
-    columns: ["id", "email", "email_verified", "name", "anonymous", "created_at"],
-    kinds: ["create", "delete"],
-  },
-  {
-    table: "files",
-    prefix: "files",
-    columns: ["id", "owner_id", "name", "content_type", "size", "visibility", "team_id", "created_at"],
-    kinds: ["create"],
-    readyColumn: "status",
-  },
-];
+    .map((table) => ({ name: table[MARK].name, columns: Object.values(getTableColumns(table)).map((c) => c.name) })),
+);
 for (const s of sources) wanted[`${s.table}#events`] = { sql: events.createEventTriggersSql(s) };
 const HOOKS = Symbol.for("outpost.hooks");
 const hooked = Object.values(logic)

@@ -33,6 +33,15 @@ export const limits = {
   emailVerifyTtlSec: 24 * 60 * 60,
   /** A team invitation's token is valid this long, once. */
   teamInvitationTtlSec: 7 * 24 * 60 * 60,
+  /** Sign-in codes by mail: lifetime, wrong codes before one dies, the OTP_LIMITER period (wrangler.toml). */
+  otpTtlSec: 10 * 60,
+  otpMaxAttempts: 5,
+  otpPeriodSec: 60,
+  /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
+  oauthFlowTtlSec: 10 * 60,
+  oauthCodeTtlSec: 60,
+  /** A BCP 47 language tag a user's locale may be (`fr`, `pt-BR`, `zh-Hant-TW`). */
+  localeMax: 35,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */
   idTokenClockToleranceSec: 60,
   listDefault: 50,
@@ -87,6 +96,8 @@ export const limits = {
    * its period, for Retry-After.
    */
   chatRoomWritesPeriodSec: 60,
+  /** The app's own routes (`limitPerUser` in src/features/logic/app-kit.ts): ROOMS_LIMITER's period, per user and route. */
+  appRoutesPeriodSec: 60,
   /**
    * Chat: distinct people one user may put into rooms per UTC day (someone added again that day counts once);
    * guests get fewer.
@@ -190,6 +201,17 @@ export const limits = {
   /** App integrity: monitor counts go to D1 once this many wait in an isolate, or this long after the last flush. */
   appCheckFlushCount: 100,
   appCheckFlushSec: 30,
+  /**
+   * Webhooks: an attempt waits this long for an answer; a delivery is retried for `webhookRetrySec` after
+   * it was made; a webhook failing for `webhookDisableSec` is disabled; a rotated-out secret still signs for
+   * `webhookPreviousSecretSec`. Longest URL, most events per webhook.
+   */
+  webhookTimeoutMs: 10_000,
+  webhookRetrySec: 24 * 60 * 60,
+  webhookDisableSec: 24 * 60 * 60,
+  webhookPreviousSecretSec: 24 * 60 * 60,
+  webhookUrlMax: 2048,
+  webhookEventsMax: 100,
 } as const;
 
 /**

@@ -13,6 +13,7 @@ const errorCodes = {
   invalid_credentials: [401, "Invalid credentials"],
   token_expired: [401, "Token expired"],
   refresh_token_reused: [401, "Refresh token reused"],
+  invalid_code: [401, "Invalid code"],
   session_revoked: [401, "Session revoked"],
   app_check_failed: [401, "App check failed"],
   forbidden: [403, "Forbidden"],

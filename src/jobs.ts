@@ -3,6 +3,7 @@
  * that dispatches by `type` to the feature that handles it. Features declare their jobs and
  * handlers; this file only assembles them.
  */
+import { type AppleRevokeJob, authJobHandlers } from "./features/auth";
 import type { ChatMessageJob } from "./features/chat";
 import { eventsJobHandlers } from "./features/events";
 import { type FilesImageJob, filesJobHandlers } from "./features/files";
@@ -13,12 +14,13 @@ import type { JobHandler } from "./lifecycle";
 import "./lifecycle-parts";
 
 /** Every job the queue carries. */
-export type Job = ChatMessageJob | PushJob | FilesImageJob | EventJob;
+export type Job = ChatMessageJob | PushJob | FilesImageJob | EventJob | AppleRevokeJob;
 
 const handlers: { [T in Job["type"]]: JobHandler<Extract<Job, { type: T }>> } = {
   ...pushJobHandlers,
   ...filesJobHandlers,
   ...eventsJobHandlers,
+  ...authJobHandlers,
 };
 
 /** The Queue consumer: each message is acked on success and retried (with backoff) on failure. */

@@ -4,9 +4,17 @@
  */
 import * as declaredCollections from "./app/collections";
 import * as declaredLogic from "./app/logic";
+import * as declaredMail from "./app/mail";
+import * as declaredSchedules from "./app/schedules";
 
 /** Every export of `src/app/collections.ts` (the collection() declarations among them). */
 export const appCollections: Record<string, unknown> = declaredCollections;
 
 /** Every export of `src/app/logic.ts` (hooks(), userHooks(), fileHooks() among them). */
 export const appLogic: Record<string, unknown> = declaredLogic;
+
+/** Every export of `src/app/mail.ts` (`mailTexts`: the mails in other languages). */
+export const appMailTexts: Record<string, unknown> = declaredMail;
+
+/** Every export of `src/app/schedules.ts` (the schedule() declarations among them). */
+export const appSchedules: Record<string, unknown> = declaredSchedules;

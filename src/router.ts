@@ -3,12 +3,15 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
+// The app's own routes come in here, not through src/registry.ts: they are built with the features
+// (auth, collections), whose modules read the registry as they load, so the registry cannot import them.
+import { appRoutes } from "./app/routes";
 import { getConfig } from "./config";
 import { BOOKMARK_HEADER, createDb, openSession } from "./db";
 import type { AppEnv } from "./env";
 import { AppError, problem, toAppError } from "./errors";
 import { accountRoutes } from "./features/account";
-import { adminRoutes, createConsole } from "./features/admin";
+import { adminRoutes, createConsole, requireAdmin } from "./features/admin";
 import { APP_CHECK_HEADER, appCheckGuard, appCheckRoutes } from "./features/app-check";
 import { authRoutes } from "./features/auth";
 import { blockRoutes } from "./features/blocks";
@@ -18,6 +21,7 @@ import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
 import { deviceRoutes } from "./features/push";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system";
 import { teamRoutes } from "./features/teams";
+import { webhookRoutes } from "./features/webhooks";
 import { lifecycle } from "./lifecycle-parts";
 import { requestIds } from "./middleware/request-id";
 
@@ -152,8 +156,10 @@ function buildApp() {
   app.route("/v1/blocks", blockRoutes);
   app.route("/v1/teams", teamRoutes);
   app.route("/v1/devices", deviceRoutes);
+  app.route("/v1/admin/webhooks", webhookRoutes(requireAdmin));
   app.route("/v1/admin", adminRoutes);
   app.route("/v1/dev", devRoutes);
+  app.route("/v1/app", appRoutes);
   mountDocs(app);
 
   app.notFound((c) =>

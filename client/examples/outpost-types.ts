@@ -88,13 +88,29 @@ export type PostRefs = {
   fromNoteId: RecordOf<Note>;
 };
 
-/** Pass as the type argument of createClient: `createClient<Collections>({ url, defaults })`. */
+/** Pass as the type argument of createClient: `createClient<Collections, AppRoutes>({ url, defaults })`. */
 export type Collections = {
   comments: CollectionTypes<Comment, CommentInput, CommentRefs>;
   items: CollectionTypes<Item, ItemInput, ItemRefs>;
   lists: CollectionTypes<List, ListInput>;
   notes: CollectionTypes<Note, NoteInput, NoteRefs>;
   posts: CollectionTypes<Post, PostInput, PostRefs>;
+};
+
+/** The app's own routes under `/v1/app` (src/app/routes.ts): `client.app.post(path, { params, body })`. */
+export type AppRoutes = {
+  "/lists/{id}/clear-done": {
+    /** Delete the done items of a shopping list */
+    post: {
+      params: {
+        id: string;
+      };
+      body: Record<string, never>;
+      response: {
+        deleted: number;
+      };
+    };
+  };
 };
 
 /** Field defaults, so records created offline show complete: `createClient({ url, defaults })`. */

@@ -1,9 +1,9 @@
 // Compile-time checks of the generated types (tsc -p examples): each line marked as an expected
 // error below must stay an error, or the type check fails.
 import { createClient } from "@outpost/client";
-import type { Collections } from "./outpost-types.ts";
+import type { AppRoutes, Collections } from "./outpost-types.ts";
 
-const client = createClient<Collections>({ url: "http://localhost" });
+const client = createClient<Collections, AppRoutes>({ url: "http://localhost" });
 const notes = client.collection("notes");
 const lists = client.collection("lists");
 
@@ -62,4 +62,25 @@ export async function checks(): Promise<void> {
   await lists.replace(l.id, { teamId: "t2", title: "x" });
   // @ts-expect-error only team-scoped collections follow one team
   notes.watch({ teamId: "t1" }, () => undefined);
+
+  // The app's own routes: path, params, body and answer typed from the generated AppRoutes.
+  const cleared = await client.app.post("/lists/{id}/clear-done", { params: { id: l.id }, idempotencyKey: "k1" });
+  const deleted: number = cleared.deleted;
+  void deleted;
+  // @ts-expect-error the route's params are required
+  await client.app.post("/lists/{id}/clear-done");
+  // @ts-expect-error params are named as in the path
+  await client.app.post("/lists/{id}/clear-done", { params: { listId: "x" } });
+  // @ts-expect-error the route takes an empty body
+  await client.app.post("/lists/{id}/clear-done", { params: { id: "x" }, body: { all: true } });
+  // @ts-expect-error not an app route
+  await client.app.post("/lists/{id}/nope", { params: { id: "x" } });
+  // @ts-expect-error the route answers POST only
+  await client.app.get("/lists/{id}/clear-done", { params: { id: "x" } });
+  // @ts-expect-error the answer has no other field
+  void cleared.remaining;
+  // Without generated types: any path, untyped answer.
+  const untyped = createClient({ url: "http://localhost" });
+  const any: unknown = await untyped.app.get("/anything/{x}", { params: { x: 1 }, query: { q: "a" } });
+  void any;
 }

@@ -10,10 +10,14 @@
 //   npm run client:types -- --out app/outpost-types.js  → .js (defaults) + .d.ts (types): imports in plain Node
 //   npm run client:types -- --openapi https://api.example.com/v1/openapi.json --out ...
 //   npm run client:types -- --collections path/to/collections.ts   → declarations from another file
+//   npm run client:types -- --routes path/to/routes.ts   → the app routes (AppRoutes) from another file
+//
+// Besides the collections, `AppRoutes` types the app's own routes under /v1/app (src/app/routes.ts, or
+// the document's /v1/app paths): params, query, body and answer of each, for `client.app`.
 //
 // A team-scoped collection (`scope: "team"`; from OpenAPI: a create body that requires `teamId`) gets
 // `teamId: string` in its record fields and its create input; the SDK keeps it out of update and replace.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { allowTsImports } from "../../scripts/ts-import.mjs";
@@ -69,11 +73,8 @@ async function fromSource() {
   return cols;
 }
 
-/** Collections from an OpenAPI document: each `POST /v1/collections/{name}/records` body and response. */
-async function fromOpenApi(src) {
-  const doc = /^https?:/.test(src)
-    ? await (await fetch(src)).json()
-    : JSON.parse(readFileSync(path.resolve(cwd, src), "utf8"));
+/** A schema with its `$ref`s followed within `doc`. */
+const derefIn = (doc) => {
   const deref = (s) =>
     s?.$ref
       ? deref(
@@ -83,6 +84,12 @@ async function fromOpenApi(src) {
             .reduce((o, k) => o[k], doc),
         )
       : s;
+  return deref;
+};
+
+/** Collections from an OpenAPI document: each `POST /v1/collections/{name}/records` body and response. */
+function fromOpenApi(doc) {
+  const deref = derefIn(doc);
   const cols = {};
   for (const [p, item] of Object.entries(doc.paths ?? {})) {
     const m = /^\/v1\/collections\/([a-z][a-z0-9_]*)\/records$/.exec(p);
@@ -130,7 +137,119 @@ const pascal = (s) => s.replace(/(^|_)([a-z0-9])/g, (_, __, c) => c.toUpperCase(
 /** `notes` → `Note`; names that do not end in a plain plural s stay whole. */
 const typeName = (col) => pascal(/[^su]s$/.test(col) && !/ss$/.test(col) ? col.slice(0, -1) : col);
 
-const cols = openapi ? await fromOpenApi(openapi) : await fromSource();
+/**
+ * The app's own routes (src/app/routes.ts) as the OpenAPI document describes them: the module is
+ * bundled with esbuild (Node cannot strip every TypeScript construct the server uses) and its
+ * document made with hono-openapi, as the server makes `/v1/openapi.json`.
+ */
+async function appRoutesDoc() {
+  const routes = path.resolve(cwd, opt("--routes") ?? path.join(root, "src", "app", "routes.ts"));
+  if (!existsSync(routes)) return { paths: {} };
+  const { build } = await import("esbuild");
+  const stub = "export class DurableObject {} export class WorkerEntrypoint {} export const env = {};";
+  const out = await build({
+    stdin: {
+      contents: `import { Hono } from "hono"; import { generateSpecs } from "hono-openapi";
+import { appRoutes } from ${JSON.stringify(routes)};
+export const doc = await generateSpecs(new Hono().route("/v1/app", appRoutes));`,
+      resolveDir: root,
+      loader: "ts",
+    },
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    write: false,
+    logLevel: "error",
+    // As wrangler.toml's [alias]: hono-openapi's other schema vendors stay out.
+    alias: { "zod/v4/core": path.join(root, "src", "lib", "no-zod.ts") },
+    plugins: [
+      {
+        name: "cloudflare-stub",
+        setup(b) {
+          b.onResolve({ filter: /^cloudflare:/ }, (a) => ({ path: a.path, namespace: "cloudflare-stub" }));
+          b.onLoad({ filter: /.*/, namespace: "cloudflare-stub" }, () => ({ contents: stub, loader: "js" }));
+        },
+      },
+    ],
+  });
+  const url = `data:text/javascript;base64,${Buffer.from(out.outputFiles[0].contents).toString("base64")}`;
+  return (await import(url)).doc;
+}
+
+/** JSON Schema → TypeScript, for the app routes' params, bodies and answers. */
+function tsOf(schema, deref, indent = 0) {
+  const s = deref(schema) ?? {};
+  const pad = " ".repeat(indent);
+  const variants = s.anyOf ?? s.oneOf;
+  if (variants) return [...new Set(variants.map((v) => tsOf(v, deref, indent)))].join(" | ");
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(" | ");
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  const types = Array.isArray(s.type) ? s.type : s.type ? [s.type] : [];
+  if (!types.length) return s.properties ? tsOf({ ...s, type: "object" }, deref, indent) : "unknown";
+  return types
+    .map((t) => {
+      if (t === "string") return "string";
+      if (t === "integer" || t === "number") return "number";
+      if (t === "boolean") return "boolean";
+      if (t === "null") return "null";
+      if (t === "array") return `${s.items ? wrap(tsOf(s.items, deref, indent)) : "unknown"}[]`;
+      const required = new Set(s.required ?? []);
+      const props = Object.entries(s.properties ?? {});
+      if (!props.length) return s.additionalProperties === false ? "Record<string, never>" : "{ [k: string]: unknown }";
+      const lines = props.map(
+        ([k, v]) =>
+          `${pad}  ${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}${required.has(k) ? "" : "?"}: ${tsOf(v, deref, indent + 2)};`,
+      );
+      return `{\n${lines.join("\n")}\n${pad}}`;
+    })
+    .join(" | ");
+}
+const wrap = (t) => (/[ |]/.test(t) && !t.startsWith("{") ? `(${t})` : t);
+
+/** `AppRoutes`: each `/v1/app/…` operation's params, query, body and answer. */
+function appRoutesType(doc) {
+  const deref = derefIn(doc);
+  const entries = Object.entries(doc.paths ?? {}).filter(([p]) => p.startsWith("/v1/app/"));
+  if (!entries.length) return "export type AppRoutes = {};\n";
+  const routeLines = entries.sort().map(([p, item]) => {
+    const ops = Object.entries(item)
+      .filter(([m]) => ["get", "post", "put", "patch", "delete"].includes(m))
+      .map(([m, op]) => {
+        const params = (op.parameters ?? []).map(deref);
+        const group = (where) => {
+          const ps = params.filter((x) => x.in === where);
+          if (!ps.length) return null;
+          const schema = { type: "object", properties: {}, required: [] };
+          for (const x of ps) {
+            schema.properties[x.name] = x.schema ?? { type: "string" };
+            if (x.required) schema.required.push(x.name);
+          }
+          return tsOf(schema, deref, 6);
+        };
+        const body = op.requestBody?.content?.["application/json"]?.schema;
+        const ok = Object.entries(op.responses ?? {}).find(([code]) => /^2\d\d$/.test(code));
+        const answer = ok?.[1]?.content?.["application/json"]?.schema;
+        const parts = [
+          ["params", group("path")],
+          ["query", group("query")],
+          ["body", body ? tsOf(body, deref, 6) : null],
+          ["response", answer ? tsOf(answer, deref, 6) : "undefined"],
+        ].filter(([, t]) => t !== null);
+        const summary = op.summary ? `    /** ${op.summary.replaceAll("*/", "*\\/")} */\n` : "";
+        return `${summary}    ${m}: {\n${parts.map(([k, t]) => `      ${k}: ${t};`).join("\n")}\n    };`;
+      });
+    return `  ${JSON.stringify(p.slice("/v1/app".length))}: {\n${ops.join("\n")}\n  };`;
+  });
+  return `export type AppRoutes = {\n${routeLines.join("\n")}\n};\n`;
+}
+
+const doc = openapi
+  ? /^https?:/.test(openapi)
+    ? await (await fetch(openapi)).json()
+    : JSON.parse(readFileSync(path.resolve(cwd, openapi), "utf8"))
+  : null;
+const cols = doc ? fromOpenApi(doc) : await fromSource();
+const appDoc = doc ?? (await appRoutesDoc());
 if (!Object.keys(cols).length) throw new Error("no collections found");
 
 const source = openapi
@@ -174,13 +293,16 @@ for (const [name, { team, fields }] of Object.entries(cols)) {
       .join("\n")}\n};\n`;
   }
 }
-ts += "\n/** Pass as the type argument of createClient: `createClient<Collections>({ url, defaults })`. */\n";
+ts +=
+  "\n/** Pass as the type argument of createClient: `createClient<Collections, AppRoutes>({ url, defaults })`. */\n";
 ts += `export type Collections = {\n${Object.keys(cols)
   .map(
     (n) =>
       `  ${n}: CollectionTypes<${typeName(n)}, ${typeName(n)}Input${refsOf(cols[n].fields).length ? `, ${typeName(n)}Refs` : ""}>;`,
   )
   .join("\n")}\n};\n`;
+ts += "\n/** The app's own routes under `/v1/app` (src/app/routes.ts): `client.app.post(path, { params, body })`. */\n";
+ts += appRoutesType(appDoc);
 const defaults = Object.fromEntries(
   Object.entries(cols).map(([n, { fields }]) => [
     n,

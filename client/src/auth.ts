@@ -5,6 +5,7 @@
  */
 import { OutpostError } from "./errors.js";
 import type { Http, TokenSource } from "./http.js";
+import { pkce } from "./pkce.js";
 import { type KeyValueStorage, readJson, writeJson } from "./storage.js";
 import type { AuthEvent, Session, SessionInfo, User } from "./types.js";
 import { Emitter, noop, same, uuid } from "./util.js";
@@ -27,6 +28,16 @@ export interface AuthDeps {
   /** Refresh this long before the access token expires. */
   marginMs: number;
 }
+
+/** The device's language (BCP 47, e.g. `fr-CA`) for the server's mails; undefined when unknown. */
+const locale = (() => {
+  try {
+    const l = Intl.DateTimeFormat().resolvedOptions().locale.split("-u-")[0];
+    return l && l.length <= 35 && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(l) ? l : undefined;
+  } catch {
+    return undefined;
+  }
+})();
 
 /**
  * A refresh answer that ends the session for good: the token was reused, revoked or is invalid, or the account is
@@ -82,7 +93,7 @@ export class Auth implements TokenSource {
   // --- sign in -------------------------------------------------------------------------
 
   signUp(body: { email: string; password: string; name?: string }): Promise<User> {
-    return this.signIn("/v1/auth/signup", body);
+    return this.signIn("/v1/auth/signup", { locale, ...body });
   }
   signInWithPassword(body: { email: string; password: string }): Promise<User> {
     return this.signIn("/v1/auth/login", body);
@@ -91,14 +102,51 @@ export class Auth implements TokenSource {
   signInAnonymously(): Promise<User> {
     return this.signIn("/v1/auth/anonymous", {});
   }
-  /** Native Sign in with Apple / Google: the ID token the platform SDK returned, and the raw nonce if one was used. */
+  /**
+   * Native Sign in with Apple / Google: the ID token the platform SDK returned, and the raw nonce if one was used.
+   * Apple: pass its `authorizationCode` too, so the server can revoke the sign-in when the account is deleted.
+   */
   signInWithIdToken(body: {
     provider: "apple" | "google";
     idToken: string;
     nonce?: string;
     name?: string;
+    authorizationCode?: string;
   }): Promise<User> {
-    return this.signIn("/v1/auth/idtoken", body);
+    return this.signIn("/v1/auth/idtoken", { locale, ...body });
+  }
+  /** Mails a 6-digit code and a magic link (in the device's language); then `verifyOtp`. */
+  async signInWithOtp(email: string): Promise<void> {
+    await this.d.http.send("/v1/auth/otp", { method: "POST", body: { email, locale }, auth: false });
+  }
+  /** Signs in with the mailed code (and its address) or the magic link's `token`; makes the account if none. */
+  verifyOtp(body: { email: string; code: string } | { token: string }): Promise<User> {
+    return this.signIn("/v1/auth/otp/verify", { locale, ...body });
+  }
+  /**
+   * OAuth / OpenID sign-in in a browser, with PKCE. Open `url` (Expo: `WebBrowser.openAuthSessionAsync(url,
+   * redirectUri)`), then pass the URL the browser returned to to `complete`. `redirectUri` must be in the
+   * server's OAUTH_REDIRECT_URIS.
+   */
+  signInWithOAuth(
+    provider: string,
+    redirectUri: string,
+  ): { url: string; redirectUri: string; complete(returnedUrl: string): Promise<User> } {
+    const { verifier, challenge } = pkce();
+    const state = pkce().verifier;
+    const q = new URLSearchParams({ redirectUri, codeChallenge: challenge, state });
+    return {
+      url: `${this.d.http.base}/v1/auth/oauth/${encodeURIComponent(provider)}/start?${q}`,
+      redirectUri,
+      complete: (returned) => {
+        const p = new URLSearchParams(returned.split(/[?#]/)[1] ?? "");
+        if (p.get("state") !== state || !p.get("code")) {
+          const code = p.get("error") ?? "invalid_state";
+          return Promise.reject(new OutpostError(401, code, `Sign-in did not complete: ${code}`));
+        }
+        return this.signIn("/v1/auth/oauth/exchange", { code: p.get("code"), codeVerifier: verifier });
+      },
+    };
   }
 
   private async signIn(path: string, body: object): Promise<User> {
@@ -144,7 +192,7 @@ export class Auth implements TokenSource {
     await this.setUser(u);
     return u;
   }
-  async updateMe(body: { name?: string | null; avatarFileId?: string | null }): Promise<User> {
+  async updateMe(body: { name?: string | null; avatarFileId?: string | null; locale?: string | null }): Promise<User> {
     const u = await this.d.http.json<User>("/v1/me", { method: "PATCH", body });
     await this.setUser(u);
     return u;

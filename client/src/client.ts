@@ -1,4 +1,5 @@
 /** `createClient`: one object for the whole SDK. */
+import { type AppRouteMap, AppRoutes, type UntypedAppRoutes } from "./app.js";
 import { AppCheck, type AppCheckProvider } from "./app-check.js";
 import { Auth } from "./auth.js";
 import { Room, Rooms } from "./chat.js";
@@ -58,8 +59,10 @@ export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   appCheck?: AppCheckProvider;
 }
 
-export class OutpostClient<C extends CollectionMap = UntypedCollections> {
+export class OutpostClient<C extends CollectionMap = UntypedCollections, A extends AppRouteMap = UntypedAppRoutes> {
   readonly auth: Auth;
+  /** The app's own routes under `/v1/app/`, typed by the generated `AppRoutes`. */
+  readonly app: AppRoutes<A>;
   readonly files: Files;
   readonly rooms: Rooms;
   readonly teams: Teams;
@@ -117,6 +120,7 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
     });
     this.rooms = new Rooms(this.core);
     this.teams = new Teams(this.core);
+    this.app = new AppRoutes<A>(this.http);
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
       this.device = d;
     });
@@ -278,6 +282,9 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections> {
   }
 }
 
-export function createClient<C extends CollectionMap = UntypedCollections>(o: ClientOptions<C>): OutpostClient<C> {
-  return new OutpostClient<C>(o);
+/** `createClient<Collections, AppRoutes>({ url })` with the types `npm run client:types` writes. */
+export function createClient<C extends CollectionMap = UntypedCollections, A extends AppRouteMap = UntypedAppRoutes>(
+  o: ClientOptions<C>,
+): OutpostClient<C, A> {
+  return new OutpostClient<C, A>(o);
 }

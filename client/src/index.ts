@@ -1,8 +1,18 @@
 /**
  * @outpost/client: the client SDK of Outpost. `createClient({ url, storage })`, then
- * `client.auth`, `client.collection(name)`, `client.room(id)`, `client.files`, `client.teams`, `client.registerDevice`.
+ * `client.auth`, `client.collection(name)`, `client.room(id)`, `client.files`, `client.teams`, `client.app`,
+ * `client.registerDevice`.
  */
 export type { AppCheckProof, AppCheckProvider } from "./app-check.js";
+export type {
+  AppCallOptions,
+  AppMethod,
+  AppOperation,
+  AppPath,
+  AppRouteMap,
+  AppRoutes,
+  UntypedAppRoutes,
+} from "./app.js";
 export type { Auth } from "./auth.js";
 export type { Room, RoomEvents, Rooms } from "./chat.js";
 export { type ClientOptions, createClient, OutpostClient } from "./client.js";

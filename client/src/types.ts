@@ -12,6 +12,8 @@ export interface User {
   createdAt: string;
   role?: "user" | "admin";
   disabled?: boolean;
+  /** The device language mails use (BCP 47). */
+  locale?: string | null;
 }
 
 /** The signed-in session as the SDK keeps it. `expiresAt` is the access token's expiry in ms on this device's clock. */

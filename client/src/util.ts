@@ -8,7 +8,7 @@ const cryptoObj = (globalThis as { crypto?: { getRandomValues?<T extends Uint8Ar
  * Random bytes: `crypto.getRandomValues` when the platform has it (Hermes: add react-native-get-random-values), else
  * Math.random.
  */
-function randomBytes(n: number): Uint8Array {
+export function randomBytes(n: number): Uint8Array {
   const b = new Uint8Array(n);
   if (cryptoObj?.getRandomValues) cryptoObj.getRandomValues(b);
   else for (let i = 0; i < n; i++) b[i] = (Math.random() * 256) | 0;

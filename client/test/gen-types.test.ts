@@ -137,6 +137,11 @@ describe("npm run client:types: the server's own OpenAPI document", () => {
         expect(typeBody(fromDoc, name)).toContain("  teamId: string;\n");
         expect(typeBody(fromDoc, name)).toBe(typeBody(fromSource, name));
       }
+      // The app's own routes: the same AppRoutes from the live document as from src/app/routes.ts.
+      const appRoutes = (ts: string) => /export type AppRoutes = \{\n[\s\S]*?\n\};\n/.exec(ts)?.[0];
+      expect(appRoutes(fromDoc)).toContain('  "/lists/{id}/clear-done": {\n');
+      expect(appRoutes(fromDoc)).toContain("      response: {\n        deleted: number;\n      };\n");
+      expect(appRoutes(fromDoc)).toBe(appRoutes(fromSource));
     } finally {
       rmSync(app, { recursive: true, force: true });
     }

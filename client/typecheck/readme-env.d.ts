@@ -15,6 +15,10 @@ declare global {
   const id: string;
   const idToken: string;
   const nonce: string;
+  /** expo-apple-authentication's credential.authorizationCode. */
+  const authorizationCode: string;
+  /** The 6-digit code of a sign-in mail. */
+  const code: string;
   const token: string;
   const currentPassword: string;
   const newPassword: string;

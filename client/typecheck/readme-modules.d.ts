@@ -1,6 +1,6 @@
 // The parts of the React Native / Expo packages the README's snippets call, declared as those
 // packages type them (AsyncStorage 2, NetInfo 11, React Native 0.79, expo-secure-store 14,
-// expo-sqlite 15); installing them here would pull in React Native.
+// expo-sqlite 15, expo-web-browser 14); installing them here would pull in React Native.
 declare module "react-native-get-random-values" {}
 declare module "@react-native-async-storage/async-storage" {
   const AsyncStorage: {
@@ -23,6 +23,12 @@ declare module "react-native" {
   export const AppState: {
     addEventListener(type: "change", cb: (state: AppStateStatus) => void): { remove(): void };
   };
+}
+declare module "expo-web-browser" {
+  export function openAuthSessionAsync(
+    url: string,
+    redirectUrl?: string | null,
+  ): Promise<{ type: "success"; url: string } | { type: "cancel" | "dismiss" | "opened" | "locked" }>;
 }
 declare module "expo-secure-store" {
   export function getItemAsync(key: string): Promise<string | null>;

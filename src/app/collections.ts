@@ -76,4 +76,6 @@ export const items = collection("items", {
   },
   // "The items of this list": the reference's own index, (listId, createdAt, id).
   rules: shoppingRules,
+  // "Done items last changed before…", across all teams (the nightly clean-up in src/app/schedules.ts).
+  indexes: [["done", "updatedAt"]],
 });

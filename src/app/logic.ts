@@ -5,7 +5,7 @@
  * then the run is parked in the console). After adding or removing an after hook, run
  * `npm run db:generate` (the triggers write events only for what someone listens to). See docs/logic.md.
  */
-import { hooks, refuse, userHooks } from "../features/logic/define";
+import { fileHooks, hooks, refuse, userHooks } from "../features/logic/define";
 import { comments, posts } from "./collections";
 
 const SPAM = "http://spam.example";
@@ -38,7 +38,17 @@ export const commentHooks = hooks(comments, {
   },
 });
 
+/** Sign-ups from throwaway mail domains are refused (every way of signing up: password, provider, email code). */
+const DISPOSABLE = ["disposable.test", "mailinator.com", "10minutemail.com"];
+
 export const accountHooks = userHooks({
+  before: {
+    create: ({ data }) => {
+      const domain = data.email?.split("@")[1]?.toLowerCase();
+      if (domain && DISPOSABLE.includes(domain))
+        refuse(422, "email_refused", "Sign up with a mail address you keep; throwaway domains are refused.");
+    },
+  },
   after: {
     // A welcome mail once per new account with an email (guests have none).
     create: async ({ record, app }) => {
@@ -48,6 +58,16 @@ export const accountHooks = userHooks({
         subject: `Welcome to ${app.env.APP_NAME}`,
         text: `Hello${record.name ? ` ${record.name}` : ""},\n\nyour ${app.env.APP_NAME} account is ready.`,
       });
+    },
+  },
+});
+
+// Installers are not shared through this app, whatever their bytes look like: refused before any byte is stored.
+export const uploadHooks = fileHooks({
+  before: {
+    create: ({ data }) => {
+      if (/\.(exe|msi|dmg|pkg|apk|ipa)$/i.test(data.name))
+        refuse(422, "file_refused", "Installers cannot be uploaded.");
     },
   },
 });

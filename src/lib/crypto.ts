@@ -1,4 +1,4 @@
-/** Framework-free crypto helpers on WebCrypto: encodings, hashes, HMAC, constant-time compare, PBKDF2. */
+/** Framework-free crypto helpers on WebCrypto: encodings, hashes, HMAC, constant-time compare, AES-GCM, PBKDF2. */
 import { limits } from "../config";
 
 const enc = new TextEncoder();
@@ -85,6 +85,48 @@ export async function hmac(key: CryptoKey, data: string): Promise<Uint8Array> {
 /** Verifies an HMAC in constant time (WebCrypto's verify is constant-time). */
 export async function hmacVerify(key: CryptoKey, data: string, mac: Uint8Array): Promise<boolean> {
   return crypto.subtle.verify("HMAC", key, mac, enc.encode(data));
+}
+
+const aesKeys = new Map<string, Promise<CryptoKey>>();
+
+/** An AES-256-GCM key for one purpose, derived from a root secret with HKDF (as `purposeKey`). */
+function purposeAesKey(rootSecret: string, purpose: string): Promise<CryptoKey> {
+  const id = `${purpose}\u0000${rootSecret}`;
+  let k = aesKeys.get(id);
+  if (!k) {
+    k = (async () => {
+      const ikm = await crypto.subtle.importKey("raw", enc.encode(rootSecret), "HKDF", false, ["deriveKey"]);
+      return crypto.subtle.deriveKey(
+        { name: "HKDF", hash: "SHA-256", salt: enc.encode("outpost"), info: enc.encode(`aes:${purpose}`) },
+        ikm,
+        { name: "AES-GCM", length: 256 },
+        false,
+        ["encrypt", "decrypt"],
+      );
+    })();
+    aesKeys.set(id, k);
+  }
+  return k;
+}
+
+/** Encrypts text for storage: `v1.<iv>.<ciphertext>` (base64url, AES-GCM, a fresh 96-bit IV each time). */
+export async function encryptText(rootSecret: string, purpose: string, plain: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const ct = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv },
+    await purposeAesKey(rootSecret, purpose),
+    enc.encode(plain),
+  );
+  return `v1.${b64url(iv)}.${b64url(ct)}`;
+}
+
+/** Decrypts what `encryptText` made with the same secret and purpose; throws when it was tampered with. */
+export async function decryptText(rootSecret: string, purpose: string, sealed: string): Promise<string> {
+  const [version, iv, ct] = sealed.split(".");
+  if (version !== "v1" || !iv || !ct) throw new Error("not an encrypted value");
+  const key = await purposeAesKey(rootSecret, purpose);
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromB64url(iv) }, key, fromB64url(ct));
+  return new TextDecoder().decode(plain);
 }
 
 // --- passwords ---------------------------------------------------------------------------

@@ -6,7 +6,13 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
 import { AppError } from "../errors";
 
-type LimiterName = "AUTH_LIMITER" | "REFRESH_LIMITER" | "CHAT_LIMITER" | "LIST_LIMITER" | "ROOMS_LIMITER";
+type LimiterName =
+  | "AUTH_LIMITER"
+  | "REFRESH_LIMITER"
+  | "CHAT_LIMITER"
+  | "LIST_LIMITER"
+  | "ROOMS_LIMITER"
+  | "OTP_LIMITER";
 
 /** The client's address as Cloudflare reports it ("local" in local development without it). */
 export const clientIp = (req: { header(name: string): string | undefined }) =>

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/router";
 import { makePng } from "../features/files/image-fixtures";
 import { countingEnv, runJobs, upload } from "../features/files/image-helpers";
-import { api, signup, type TestUser } from "../helpers/api";
+import { api, signup, type TestUser, uniqueEmail } from "../helpers/api";
 import { codeIn, mailTo } from "../helpers/outbox";
 import { providerIdToken } from "../helpers/tokens";
 import { orphanRows, storageMismatches } from "./invariants";
@@ -154,6 +154,8 @@ function actorOf(r: Route): Actor {
   if (r.path === "/v1/rooms/{id}/members") return "fresh";
   // Joining a team needs a verified email matching a fresh invitation.
   if (r.path === "/v1/teams/join") return "fresh";
+  // App routes are rate-limited per user: a member of the fixture team of its own per case.
+  if (r.path.startsWith("/v1/app/")) return "fresh";
   return "a";
 }
 
@@ -228,6 +230,14 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     values.debugtoken = (
       await ok("/v1/admin/app-check/debug-tokens", { token: env.SERVICE_KEY, body: { name: "fuzz" } })
     ).body.debugToken;
+  if (p === "POST /v1/auth/otp/verify") {
+    values.otpemail = uniqueEmail("fuzz-otp");
+    await api("/v1/auth/otp", { body: { email: values.otpemail }, settle: true });
+    const text = (await mailTo(values.otpemail)).text;
+    values.otpcode = /: (\d{6})\n/.exec(text)![1]!;
+    values.otptoken = /token=([\w-]+)/.exec(text)![1]!;
+  }
+  if (r.path.startsWith("/v1/auth/oauth/{provider}")) values.provider = "google";
   if (p.startsWith("GET /v1/files/{id}") || p.startsWith("POST /v1/files/{id}"))
     values.id = files[pick % files.length]!;
   if (p === "DELETE /v1/files/{id}") values.id = await uploadFile(a);
@@ -297,8 +307,40 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     await ok(`/v1/teams/${team}/invitations`, { token: a.accessToken, body: { email: user.email } });
     values.teamtoken = codeIn((await mailTo(user.email)).text);
   }
+  if (p === "POST /v1/app/lists/{id}/clear-done") {
+    // A list of its own with a done item (clearing the shared lists would delete the fixture items).
+    values.id = await newList(a);
+    const body = { teamId: team, listId: values.id, text: "done", done: true };
+    await ok("/v1/collections/items/records", { token: a.accessToken, body });
+    await env.DB.prepare("INSERT INTO team_members (team_id, user_id, role, joined_at) VALUES (?, ?, 'member', ?)")
+      .bind(team, user.id, new Date().toISOString())
+      .run();
+  }
   if (r.path === "/v1/admin/users/{id}") values.id = r.method === "GET" ? b.id : (await signup()).id;
+  values.hookurl = `${env.STANDIN_URL}/webhooks/fuzz`;
+  if (r.path.startsWith("/v1/admin/webhooks/{id}")) {
+    const body = { url: values.hookurl, events: ["lists.delete"] };
+    values.id = (await ok("/v1/admin/webhooks", { token: env.SERVICE_KEY, body })).body.id;
+    if (r.path.endsWith("/redeliver")) values.deliveryId = await parkedDelivery(String(values.id));
+  }
   return { user, values, headers, raw };
+}
+
+/** A failed delivery of webhook `id` (an event and its parked run, as the events pipeline leaves them). */
+async function parkedDelivery(id: string): Promise<string> {
+  const at = new Date().toISOString();
+  const ev = await env.DB.prepare(
+    "INSERT INTO events (event, record_id, record, at, dispatched) VALUES ('lists.delete', ?, '{}', ?, 1) RETURNING seq",
+  )
+    .bind(crypto.randomUUID(), at)
+    .first<{ seq: number }>();
+  const run = crypto.randomUUID();
+  await env.DB.prepare(
+    "INSERT INTO event_runs (id, seq, target, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, 'parked', 1, ?, ?)",
+  )
+    .bind(run, ev!.seq, id, at, at)
+    .run();
+  return run;
 }
 
 /** Placeholder values per body field name (route-specific ones first). */
@@ -328,6 +370,10 @@ function hintsFor(r: Route): Hints {
     h.password = ph("password");
   }
   if (r.path.endsWith("/confirm")) h.token = ph("mailcode");
+  if (r.path === "/v1/auth/idtoken") h.authorizationCode = fc.constant(undefined); // Apple's only: mostly left out
+  if (r.path === "/v1/auth/otp/verify")
+    Object.assign(h, { email: ph("otpemail"), code: ph("otpcode"), token: ph("otptoken") });
+  if (r.path === "/v1/auth/oauth/{provider}/start") h.redirectUri = fc.constant("https://app.example.com/cb");
   // Now and then a post the app's before hook refuses (422 content_refused): refused, nothing written.
   if (r.path.startsWith("/v1/collections/posts/"))
     h.text = fc.oneof(
@@ -339,6 +385,10 @@ function hintsFor(r: Route): Hints {
   h.challenge = ph("challenge");
   h.debugToken = ph("debugtoken");
   if (r.path === "/v1/batch") h.operations = batchOps();
+  if (r.path === "/v1/admin/webhooks") {
+    h.url = ph("hookurl");
+    h.events = fc.constantFrom(["lists.delete"], ["items.delete", "lists.delete"]);
+  }
   if (r.path === "/v1/devices") {
     h.provider = fc.constant("fcm");
     h.token = fc.uuid().map((u) => `fcm-${u}`);

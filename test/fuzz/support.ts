@@ -250,6 +250,8 @@ const background: Record<string, string | null> = {
   events: "SELECT seq, event, record_id, record, previous, at FROM events ORDER BY seq",
   event_runs: null,
   dev_outbox: "SELECT * FROM dev_outbox WHERE subject NOT LIKE 'Welcome to %' ORDER BY rowid",
+  // A wrong sign-in code is refused and counts against the address's code (its one intended write).
+  otp_codes: null,
 };
 
 /** Every row of every D1 table, plus the R2 object keys: compared before/after a rejected request. */

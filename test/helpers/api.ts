@@ -43,6 +43,8 @@ export async function api<T = any>(path: string, opts: CallOptions = {}): Promis
     method: opts.method ?? (body ? "POST" : "GET"),
     headers,
     body,
+    // A redirect is the answer under test (OAuth), never followed.
+    redirect: "manual",
   });
   let res: Response;
   let text: string;

@@ -9,9 +9,11 @@ import { apnsStandin } from "./apns";
 import { expoStandin } from "./expo";
 import { fcmStandin } from "./fcm";
 import { mailStandin } from "./mail";
+import { oauthStandin } from "./oauth";
 import { oidcStandin } from "./oidc";
 import { openapiStandin } from "./openapi";
 import { turnstileStandin } from "./turnstile";
+import { webhookStandins } from "./webhooks";
 
 export interface StandinRequest {
   method: string;
@@ -42,6 +44,9 @@ const standins: Standin[] = [
   apnsStandin(),
   expoStandin(),
   turnstileStandin(),
+  ...webhookStandins(),
+  // Last: its prefix is "/" (it takes /oidc/issuer/*, /github/*, /apple/*).
+  oauthStandin(),
 ];
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -75,8 +80,10 @@ export async function startStandins(): Promise<{ url: string; close(): Promise<v
         reply = { status: 200, body: log.filter((x) => x.path.startsWith(prefix)) };
       } else {
         log.push(r);
-        const s = standins.find((x) => r.path.startsWith(x.prefix));
-        reply = s ? await s.handle(r) : null;
+        for (const s of standins.filter((x) => r.path.startsWith(x.prefix))) {
+          reply = await s.handle(r);
+          if (reply) break;
+        }
       }
       reply ??= { status: 404, body: { error: "no stand-in for this path" } };
       const isJson = typeof reply.body === "object";

@@ -23,17 +23,23 @@ export const users = sqliteTable(
      * it was disabled.
      */
     disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
+    /** The device's language (BCP 47, e.g. `fr-CA`), sent by the SDK: which mail templates the user gets. */
+    locale: text("locale"),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [uniqueIndex("users_email_unique").on(t.email).where(sql`${t.email} IS NOT NULL`)],
 );
 
-/** Apple / Google identities linked to a user: `(provider, subject)` is the provider's stable user id. */
+/**
+ * Sign-in identities linked to a user: `(provider, subject)` is the provider's stable user id. `provider` is
+ * `apple`, `google`, `github`, a generic OpenID provider's configured name, or `email` (email codes: the
+ * subject is the user id, since the address itself is matched through `users.email`).
+ */
 export const identities = sqliteTable(
   "identities",
   {
-    provider: text("provider", { enum: ["apple", "google"] }).notNull(),
+    provider: text("provider").notNull(),
     subject: text("subject").notNull(),
     userId: text("user_id")
       .notNull()
@@ -102,6 +108,23 @@ export const verificationTokens = sqliteTable(
 );
 
 /**
+ * Sign-in codes by mail (`POST /v1/auth/otp`): one live code per address, whether or not an account has it.
+ * Only hashes: the 6-digit code as an HMAC (keyed from JWT_SECRET, so a leaked table cannot be brute-forced
+ * offline) and the magic link's token. Dies after `limits.otpMaxAttempts` wrong codes.
+ */
+export const otpCodes = sqliteTable(
+  "otp_codes",
+  {
+    email: text("email").primaryKey(),
+    codeHash: text("code_hash").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [uniqueIndex("otp_codes_token_unique").on(t.tokenHash), index("otp_codes_expires_idx").on(t.expiresAt)],
+);
+
+/**
  * Single-use WebSocket tickets (`POST /v1/auth/socket-ticket`), hash only, valid for
  * `limits.socketTicketTtlSec`: what a socket URL carries instead of the access token. A ticket
  * belongs to a session and goes with it (logout, revocation, account deletion).
@@ -146,3 +169,53 @@ export const tokenRevocations = sqliteTable(
   },
   (t) => [index("token_revocations_revoked_at").on(t.revokedAt)],
 );
+
+/**
+ * OAuth / OpenID sign-ins under way (`GET /v1/auth/oauth/:provider/start` until the callback): keyed by
+ * the hash of the `state` sent to the provider; what the client asked for (its redirect URI, PKCE
+ * challenge and own state), the nonce and our own PKCE verifier for the provider. Lives 10 minutes, once.
+ */
+export const oauthFlows = sqliteTable(
+  "oauth_flows",
+  {
+    stateHash: text("state_hash").primaryKey(),
+    provider: text("provider").notNull(),
+    redirectUri: text("redirect_uri").notNull(),
+    codeChallenge: text("code_challenge").notNull(),
+    clientState: text("client_state").notNull(),
+    nonce: text("nonce").notNull(),
+    providerVerifier: text("provider_verifier").notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("oauth_flows_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * The one-time codes the callback hands the client (`?code=`), hash only, with the identity the provider
+ * vouched for (JSON) and the client's PKCE challenge: `POST /v1/auth/oauth/exchange` turns one into a
+ * session, once, within `limits.oauthCodeTtlSec`.
+ */
+export const oauthCodes = sqliteTable(
+  "oauth_codes",
+  {
+    codeHash: text("code_hash").primaryKey(),
+    identity: text("identity", { mode: "json" }).notNull(),
+    codeChallenge: text("code_challenge").notNull(),
+    expiresAt: text("expires_at").notNull(),
+  },
+  (t) => [index("oauth_codes_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * Sign in with Apple refresh tokens (from an `authorizationCode`), sealed with AES-GCM (key derived from
+ * JWT_SECRET): revoked at Apple when the account is deleted (App Store rule 5.1.1(v)).
+ */
+export const appleTokens = sqliteTable("apple_tokens", {
+  userId: text("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  /** The Apple client id (bundle id or Services ID) the token was issued to: revocation needs it. */
+  clientId: text("client_id").notNull(),
+  sealedRefreshToken: text("sealed_refresh_token").notNull(),
+  updatedAt: text("updated_at").notNull(),
+});

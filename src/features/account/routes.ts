@@ -4,13 +4,14 @@ import * as v from "valibot";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
-import { getUser, Name, requireUser, toUser, UserSchema, updateProfile, userOf } from "../auth";
+import { getUser, Locale, Name, requireUser, toUser, UserSchema, updateProfile, userOf } from "../auth";
 import { isOwnFile } from "../files";
 import { deleteAccount } from "./service";
 
 const PatchMeBody = v.strictObject({
   name: v.optional(v.nullable(Name)),
   avatarFileId: v.optional(v.nullable(v.pipe(v.string(), v.minLength(1), v.maxLength(64)))),
+  locale: v.optional(v.nullable(Locale)),
 });
 
 export const accountRoutes = new Hono<AppEnv>()
@@ -32,7 +33,7 @@ export const accountRoutes = new Hono<AppEnv>()
     "/",
     describe({
       tag: "Account",
-      summary: "Update name or avatar (avatar: one of the caller's own files)",
+      summary: "Update name, avatar (one of the caller's own files) or locale (the device's language, for mails)",
       responses: { 200: { description: "User", schema: UserSchema } },
     }),
     requireUser,

@@ -21,6 +21,7 @@ import {
   issueToken,
   liveSessionCount,
   newestUsersQuery,
+  removeSignInMethod,
   revokeUserTokens,
   searchUsersQuery,
   toUser,
@@ -279,7 +280,7 @@ export async function sendResetMail(
   if (!user) throw new AppError("not_found", "No such user.");
   if (!user.email) throw new AppError("conflict", "This account has no email address to send a reset code to.");
   const token = await issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
-  await createMailer(config, db).send(passwordResetMail(config, user.email, token, linkBase, "admin"));
+  await createMailer(config, db).send(passwordResetMail(config, user.email, token, linkBase, "admin", user.locale));
   await recordAudit(db, actor, { action: "user.reset_mail", target: `user:${id}` });
 }
 
@@ -326,4 +327,25 @@ export async function overview(db: Database): Promise<Overview> {
     records: records.map((r) => ({ collection: r[0]?.collection ?? "", n: Number(r[0]?.n ?? 0) })),
     recent: recent.map(toAdminUser),
   };
+}
+
+/** Removes one of a user's sign-in methods (not the last one), with its audit row in the same batch. */
+export async function removeUserSignInMethod(
+  db: Database,
+  actor: Actor,
+  userId: string,
+  kind: string,
+  subject: string,
+): Promise<void> {
+  const { when, statement } = removeSignInMethod(db, userId, kind, subject);
+  const audit = auditStatement(
+    db,
+    actor,
+    { action: "user.identity_remove", target: `user:${userId}`, detail: { kind } },
+    when,
+  );
+  const [, removed] = (await runBatch(db, [audit, statement])) as [unknown, unknown[]];
+  if (removed.length === 0) {
+    throw new AppError("conflict", "No such sign-in method, or it is the user's last one.");
+  }
 }

@@ -14,7 +14,7 @@ import { addSeconds, getUser, getUserByEmail, newUserRow, toUser } from "./users
 export async function signup(
   db: Database,
   cfg: Config,
-  input: { email: string; password: string; name?: string | undefined },
+  input: { email: string; password: string; name?: string | undefined; locale?: string | undefined },
   userAgent: string | null,
   accounts?: NewAccounts,
 ) {
@@ -25,6 +25,7 @@ export async function signup(
     email: input.email,
     passwordHash: await hashPassword(input.password),
     name: input.name ?? null,
+    locale: input.locale ?? null,
   });
   const s = await openSession(db, cfg, row, userAgent);
   try {

@@ -1,8 +1,8 @@
 /** What the admin feature and its console ask of the users and sessions tables. */
-import { and, desc, eq, gt, lt, lte, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, lt, lte, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, runBatch } from "../../db";
-import { sessions, users } from "../../db/schema";
+import { identities, sessions, users } from "../../db/schema";
 import { newId, nowIso } from "../../lib/ids";
 import { sessionLiveSql } from "./for-features";
 import { addSeconds, getUserByEmail } from "./users";
@@ -175,4 +175,74 @@ export function userCountsQuery(db: Database) {
 /** The newest accounts. */
 export function newestUsersQuery(db: Database, limit: number) {
   return db.select().from(users).orderBy(desc(users.id)).limit(limit);
+}
+
+/** One way a user signs in, as the console lists it: `password`, or an identity (`apple`, `google`, `github`, …). */
+export interface SignInMethod {
+  kind: string;
+  /** The provider's user id (empty for the password). */
+  subject: string;
+  email: string | null;
+  createdAt: string | null;
+}
+
+/** A user's sign-in methods: the password if set, then each linked identity (oldest first). */
+export async function signInMethods(db: Database, userId: string): Promise<SignInMethod[]> {
+  const [pw, ids] = await db.batch([
+    db
+      .select({ has: sql<number>`${users.passwordHash} IS NOT NULL` })
+      .from(users)
+      .where(eq(users.id, userId)),
+    db
+      .select({
+        kind: identities.provider,
+        subject: identities.subject,
+        email: identities.email,
+        createdAt: identities.createdAt,
+      })
+      .from(identities)
+      .where(eq(identities.userId, userId))
+      .orderBy(identities.createdAt),
+  ]);
+  const password = pw[0]?.has ? [{ kind: "password", subject: "", email: null, createdAt: null }] : [];
+  return [...password, ...ids];
+}
+
+/** SQL: 1 when the user has a password, else 0. */
+const passwordCountSql = (userId: string) =>
+  sql`(SELECT count(*) FROM users WHERE id = ${userId} AND password_hash IS NOT NULL)`;
+/** SQL: how many sign-in methods the user has (identities, plus one for a password). */
+const methodCountSql = (userId: string) =>
+  sql`((SELECT count(*) FROM identities WHERE user_id = ${userId}) + ${passwordCountSql(userId)})`;
+
+/**
+ * Removing one sign-in method, unless it is the user's last: `when` (the condition, for an audit row in the same
+ * batch) and the statement, which returns a row when it removed something.
+ */
+export function removeSignInMethod(db: Database, userId: string, kind: string, subject: string) {
+  if (kind === "password") {
+    const when = sql`${passwordCountSql(userId)} = 1 AND ${methodCountSql(userId)} > 1`;
+    const statement = db
+      .update(users)
+      .set({ passwordHash: null, updatedAt: nowIso() })
+      .where(and(eq(users.id, userId), when))
+      .returning({ id: users.id });
+    return { when, statement };
+  }
+  const own = sql`user_id = ${userId} AND provider = ${kind} AND subject = ${subject}`;
+  const when = sql`EXISTS (SELECT 1 FROM identities WHERE ${own}) AND ${methodCountSql(userId)} > 1`;
+  const statement = db
+    .delete(identities)
+    .where(and(eq(identities.userId, userId), eq(identities.provider, kind), eq(identities.subject, subject), when))
+    .returning({ id: identities.userId });
+  return { when, statement };
+}
+
+/** The email addresses of the enabled admins, for notices to the operators (a webhook disabled). */
+export async function adminEmails(db: Database): Promise<string[]> {
+  const rows = await db
+    .select({ email: users.email })
+    .from(users)
+    .where(and(eq(users.role, "admin"), eq(users.disabled, false), isNotNull(users.email)));
+  return rows.flatMap((r) => (r.email ? [r.email] : []));
 }

@@ -92,13 +92,14 @@ export function liveSessionsQuery(db: Database, ids: string[]) {
 export async function updateProfile(
   db: Database,
   userId: string,
-  patch: { name?: string | null; avatarFileId?: string | null },
+  patch: { name?: string | null; avatarFileId?: string | null; locale?: string | null },
 ) {
   const updated = await db
     .update(users)
     .set({
       ...(patch.name !== undefined ? { name: patch.name } : {}),
       ...(patch.avatarFileId !== undefined ? { avatarFileId: patch.avatarFileId } : {}),
+      ...(patch.locale !== undefined ? { locale: patch.locale } : {}),
       updatedAt: nowIso(),
     })
     .where(eq(users.id, userId))
@@ -118,4 +119,10 @@ export function deleteUserStatement(db: Database, userId: string) {
 /** The statement that clears avatars pointing at a deleted file. */
 export function clearAvatarStatement(db: Database, fileId: string) {
   return db.update(users).set({ avatarFileId: null }).where(eq(users.avatarFileId, fileId));
+}
+
+/** The language of the account that has `email` (for a mail to it), or null. */
+export async function localeOfEmail(db: Database, email: string): Promise<string | null> {
+  const row = await db.select({ locale: users.locale }).from(users).where(eq(users.email, email)).get();
+  return row?.locale ?? null;
 }

@@ -1,4 +1,7 @@
-/** Identities and linking: Apple/Google sign-in, and a guest becoming a full account. */
+/**
+ * Identities and linking: every sign-in that is not a password (Apple/Google ID tokens, OAuth/OpenID
+ * providers, email codes) goes through `signInWithIdentity`; and a guest becoming a full account.
+ */
 import { and, eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Config } from "../../config";
@@ -7,7 +10,8 @@ import { identities, users, verificationTokens } from "../../db/schema";
 import { AppError, isConstraintError } from "../../errors";
 import { hashPassword } from "../../lib/crypto";
 import { nowIso } from "../../lib/ids";
-import type { VerifiedIdentity } from "./idtoken";
+import { keepAppleTokenStatement } from "./apple";
+import { EMAIL_PROVIDER, type VerifiedIdentity } from "./idtoken";
 import { type NewAccounts, newUserInsert } from "./new-accounts";
 import type { User } from "./schemas";
 import { openSession } from "./sessions";
@@ -38,8 +42,9 @@ export async function linkGuest(db: Database, userId: string, input: { email: st
 }
 
 /**
- * Finds or creates the user behind a verified Apple/Google identity. Only an email the provider
- * has verified counts for anything; one that isn't is neither matched nor stored.
+ * Finds or creates the user behind a verified identity (a provider's user, or the holder of a mailbox that
+ * proved it with an emailed code). Only an email the provider has verified counts for anything; one that
+ * isn't is neither matched nor stored.
  *
  * A new identity whose verified email belongs to an account that has verified it too is linked
  * to that account. If that account never verified the email, nothing proves its holder owns the
@@ -55,7 +60,7 @@ export async function signInWithIdentity(
   id: VerifiedIdentity,
   userAgent: string | null,
   accounts?: NewAccounts,
-): Promise<{ user: User; session: SessionTokens }> {
+): Promise<{ user: User; session: SessionTokens; created: boolean }> {
   try {
     return await identitySignIn(db, cfg, id, userAgent, accounts);
   } catch (e) {
@@ -81,12 +86,17 @@ async function identitySignIn(
   accounts?: NewAccounts,
 ) {
   const now = nowIso();
-  const linked = await db
-    .select({ user: users })
-    .from(identities)
-    .innerJoin(users, eq(users.id, identities.userId))
-    .where(and(eq(identities.provider, id.provider), eq(identities.subject, id.subject)))
-    .get();
+  // An email code names no provider account: the address is matched through `users.email` alone (an
+  // identity row for an address could outlive its holder's change of email).
+  const byMail = id.provider === EMAIL_PROVIDER;
+  const linked = byMail
+    ? undefined
+    : await db
+        .select({ user: users })
+        .from(identities)
+        .innerJoin(users, eq(users.id, identities.userId))
+        .where(and(eq(identities.provider, id.provider), eq(identities.subject, id.subject)))
+        .get();
   let user = linked?.user;
   const writes: BatchItem<"sqlite">[] = [];
   /** The index of a new account's INSERT in `writes`, if one is made. */
@@ -110,18 +120,25 @@ async function identitySignIn(
         );
       }
       await accounts?.before({ email, name: id.name ?? null, anonymous: false });
-      user = newUserRow({ email, emailVerified: email !== null, name: id.name }, now);
+      user = newUserRow({ email, emailVerified: email !== null, name: id.name, locale: id.locale ?? null }, now);
       created = writes.push(newUserInsert(db, user)) - 1;
     }
-    writes.push(
-      db
-        .insert(identities)
-        .values({ provider: id.provider, subject: id.subject, userId: user.id, email, createdAt: now }),
-    );
+    const row = {
+      provider: id.provider,
+      subject: byMail ? user.id : id.subject,
+      userId: user.id,
+      email,
+      createdAt: now,
+    };
+    // A provider identity made concurrently must fail this batch (the retry finds it); an email code only
+    // records that the account signs in that way.
+    const insert = db.insert(identities).values(row);
+    writes.push(byMail ? insert.onConflictDoNothing() : insert);
   }
   if (user.disabled) throw accountDisabled();
+  if (id.appleRefresh) writes.push(keepAppleTokenStatement(db, user.id, id.appleRefresh));
   const s = await openSession(db, cfg, user, userAgent);
   const results = await runBatch(db, [...writes, ...s.statements]);
   if (created >= 0) accounts?.created(results[created]);
-  return { user: toUser(user), session: s.tokens };
+  return { user: toUser(user), session: s.tokens, created: created >= 0 };
 }

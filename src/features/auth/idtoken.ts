@@ -15,7 +15,7 @@ const ISSUERS = {
 
 // One key set per URL per isolate: jose caches keys and refetches on an unknown `kid`.
 const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
-function jwks(url: string) {
+export function jwks(url: string) {
   let set = jwksCache.get(url);
   if (!set) {
     set = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000 });
@@ -24,13 +24,21 @@ function jwks(url: string) {
   return set;
 }
 
+/** The identity kind of a sign-in by emailed code (its subject is the user id). */
+export const EMAIL_PROVIDER = "email";
+
 /** Who the provider vouches for: its user id (`subject`) and what it says about the email. */
 export interface VerifiedIdentity {
-  provider: "apple" | "google";
+  /** `apple`, `google`, `github`, a configured OpenID provider's name, or `email`. */
+  provider: string;
   subject: string;
   email: string | null;
   emailVerified: boolean;
   name: string | null;
+  /** The device's language, kept on an account this sign-in creates. */
+  locale?: string | null | undefined;
+  /** Apple's refresh token (sealed) and the client it was issued to: kept for revocation at deletion. */
+  appleRefresh?: { clientId: string; sealed: string } | undefined;
 }
 
 /** Verifies an ID token; any failure is `unauthorized` (the reason is not echoed to the caller). */
@@ -39,7 +47,7 @@ export async function verifyIdToken(
   provider: "apple" | "google",
   idToken: string,
   nonce: string | undefined,
-): Promise<VerifiedIdentity> {
+): Promise<VerifiedIdentity & { audience: string }> {
   const { jwksUrl, audiences } = cfg[provider];
   if (audiences.length === 0) {
     throw new AppError(
@@ -73,6 +81,7 @@ export async function verifyIdToken(
   const email = typeof payload.email === "string" ? payload.email.toLowerCase() : null;
   const ev = payload.email_verified;
   return {
+    audience: String(Array.isArray(payload.aud) ? payload.aud[0] : payload.aud),
     provider,
     subject: String(payload.sub),
     email,

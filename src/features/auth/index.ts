@@ -4,6 +4,9 @@
  * functions exported here).
  */
 import type { FeatureParts } from "../../lifecycle";
+import { appleDeletionHook } from "./apple";
+import { oauthCleanup } from "./oauth";
+import { otpCleanup } from "./otp";
 import { revocationCleanup } from "./revocations";
 import { authCleanup } from "./sessions";
 
@@ -13,6 +16,7 @@ export {
   fromUser,
   isGuestSql,
   liveSessionsQuery,
+  localeOfEmail,
   publicProfilesQuery,
   rowWhileUserExists,
   sessionLiveSql,
@@ -26,14 +30,19 @@ export {
 export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
 export { revokeUserTokens, unmarkDisabled } from "./revocations";
 export { authRoutes } from "./routes";
-export { Name, UserSchema } from "./schemas";
+export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
-export const authParts: FeatureParts = { cleanupTasks: [authCleanup, revocationCleanup] };
+export const authParts: FeatureParts = {
+  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup],
+  deletionHooks: [appleDeletionHook],
+};
 
 // The admin feature's needs.
 export { issueToken } from "./accounts";
+export { type AppleRevokeJob, authJobHandlers } from "./apple";
 export {
+  adminEmails,
   adminStanding,
   deleteUserSessions,
   expireUserSessions,
@@ -41,7 +50,10 @@ export {
   liveSessionCount,
   newestUsersQuery,
   openConsoleSession,
+  removeSignInMethod,
+  type SignInMethod,
   searchUsersQuery,
+  signInMethods,
   updateUserStatement,
   userByEmail,
   userCountsQuery,

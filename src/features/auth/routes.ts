@@ -7,8 +7,8 @@ import { AppError } from "../../errors";
 import { describe, EmptyBody, validate } from "../../lib/validation";
 import { endSessionSockets } from "../../lifecycle";
 import { idempotency } from "../../middleware/idempotency";
-import { rateLimit, rateLimitUser } from "../../middleware/rate-limit";
-import { createMailer, mailLinkBase, passwordResetMail, verifyEmailMail } from "../mail";
+import { checkRate, rateLimit, rateLimitUser } from "../../middleware/rate-limit";
+import { createMailer, mailLinkBase, passwordResetMail, signInCodeMail, verifyEmailMail } from "../mail";
 import {
   changePassword,
   confirmEmail,
@@ -18,13 +18,16 @@ import {
   issueToken,
   signup,
 } from "./accounts";
+import { exchangeAppleCode } from "./apple";
 import { linkGuest, signInWithIdentity } from "./identities";
-import { verifyIdToken } from "./idtoken";
+import { EMAIL_PROVIDER, verifyIdToken } from "./idtoken";
 import { requireUser, userOf } from "./middleware";
 import { newAccounts } from "./new-accounts";
+import { oauthRoutes } from "./oauth-routes";
+import { consumeOtp, issueOtp } from "./otp";
 import * as schemas from "./schemas";
 import { issueSocketTicket, listSessions, login, refresh, revokeSession } from "./sessions";
-import { getUser } from "./users";
+import { getUser, getUserByEmail } from "./users";
 
 const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
 
@@ -244,7 +247,7 @@ export const authRoutes = new Hono<AppEnv>()
           const user = await findUserForReset(db, email);
           if (!user) return;
           const token = await issueToken(db, user.id, "password_reset", user.email, limits.passwordResetTtlSec);
-          await createMailer(config, db).send(passwordResetMail(config, email, token, base));
+          await createMailer(config, db).send(passwordResetMail(config, email, token, base, "holder", user.locale));
         })().catch((e: unknown) => console.error("password-reset mail failed:", (e as Error).message)),
       );
       return c.body(null, 202);
@@ -288,7 +291,7 @@ export const authRoutes = new Hono<AppEnv>()
       if (!user.email) throw new AppError("conflict", "This account has no email address.");
       if (user.emailVerified) throw new AppError("conflict", "The email address is already verified.");
       const token = await issueToken(db, user.id, "email_verify", user.email, limits.emailVerifyTtlSec);
-      await createMailer(config, db).send(verifyEmailMail(config, user.email, token, base));
+      await createMailer(config, db).send(verifyEmailMail(config, user.email, token, base, user.locale));
       return c.body(null, 202);
     },
   )
@@ -320,7 +323,9 @@ export const authRoutes = new Hono<AppEnv>()
         "for Google the token carries the nonce as sent. A provider email joins an existing account only when " +
         "both the provider and that account have verified it; an account whose email was never verified keeps " +
         "its id and data but loses the email, and the provider's user gets a new account. A provider email that " +
-        "is not verified is never stored as the account's email.",
+        "is not verified is never stored as the account's email. Apple: `authorizationCode` (from the same " +
+        "sign-in) is exchanged at Apple and its refresh token kept encrypted, to be revoked at Apple when the " +
+        "account is deleted (a refused code → 401 `unauthorized`).",
       responses: { 200: { description: "Account and session", schema: schemas.AuthResult } },
     }),
     rateLimit("AUTH_LIMITER", "idtoken"),
@@ -330,6 +335,84 @@ export const authRoutes = new Hono<AppEnv>()
       const identity = await verifyIdToken(c.var.config, b.provider, b.idToken, b.nonce);
       // Apple sends the name only to the app, once: let the app pass it along.
       if (!identity.name && b.name) identity.name = b.name;
+      identity.locale = b.locale;
+      if (b.authorizationCode) {
+        if (b.provider !== "apple") {
+          throw new AppError("validation_failed", "authorizationCode is for Sign in with Apple only.", {
+            errors: [{ path: "body.authorizationCode", message: "only with provider apple" }],
+          });
+        }
+        const { config } = c.var;
+        const sealed = await exchangeAppleCode(
+          c.env,
+          config.jwtSecret,
+          identity.audience,
+          identity.subject,
+          b.authorizationCode,
+        );
+        if (sealed) identity.appleRefresh = { clientId: identity.audience, sealed };
+      }
       return c.json(await signInWithIdentity(c.var.db, c.var.config, identity, ua(c), newAccounts(c)));
     },
-  );
+  )
+  .post(
+    "/otp",
+    describe({
+      tag: "Auth",
+      summary: "Mail a sign-in code and magic link",
+      auth: "none",
+      rateLimited: true,
+      description:
+        "Always 202, whether or not an account has the address (signing in with the code creates one); the code " +
+        "and the mail happen after the response. The mail holds a 6-digit code and a link to " +
+        "`<APP_LINK_BASE>/auth/otp?token=…`; both live 10 minutes and work once, and a new request replaces them. " +
+        "Rate limited per address and per client address (429). `locale`: the device's language, for the mail.",
+      responses: { 202: { description: "Accepted" } },
+    }),
+    rateLimit("AUTH_LIMITER", "otp"),
+    validate("json", schemas.OtpBody),
+    async (c) => {
+      const { email, locale } = c.req.valid("json");
+      const { db, config } = c.var;
+      await checkRate(c.env, "OTP_LIMITER", `otp:${email}`, limits.otpPeriodSec);
+      const base = linkBase(c);
+      c.executionCtx.waitUntil(
+        (async () => {
+          const { code, token } = await issueOtp(db, config, email);
+          const user = await getUserByEmail(db, email);
+          await createMailer(config, db).send(signInCodeMail(config, email, code, token, base, locale ?? user?.locale));
+        })().catch((e: unknown) => console.error("sign-in code mail failed:", (e as Error).message)),
+      );
+      return c.body(null, 202);
+    },
+  )
+  .post(
+    "/otp/verify",
+    describe({
+      tag: "Auth",
+      summary: "Sign in with a mailed code (with its address) or the magic link's token",
+      auth: "none",
+      rateLimited: true,
+      description:
+        "Creates the account if no account has the address (`created: true`; its email verified). The address " +
+        "joins an existing account only when that account has verified it; an account whose email was never " +
+        "verified keeps its id and data but loses the address, and the mailbox's holder gets a new account. A " +
+        "wrong, used or expired code answers 401 `invalid_code`; 5 wrong codes end the code.",
+      responses: {
+        200: { description: "Account and session", schema: schemas.OtpResult },
+        401: { description: "invalid_code" },
+      },
+    }),
+    rateLimit("AUTH_LIMITER", "otp-verify"),
+    validate("json", schemas.OtpVerifyBody),
+    async (c) => {
+      const b = c.req.valid("json");
+      const { db, config } = c.var;
+      // Per address too (guesses from many clients): each code dies after 5 wrong ones anyway.
+      if ("email" in b) await checkRate(c.env, "AUTH_LIMITER", `otp-verify:${b.email}`);
+      const email = await consumeOtp(db, config, b);
+      const identity = { provider: EMAIL_PROVIDER, subject: email, email, emailVerified: true, name: null };
+      return c.json(await signInWithIdentity(db, config, { ...identity, locale: b.locale }, ua(c), newAccounts(c)));
+    },
+  )
+  .route("/oauth", oauthRoutes);

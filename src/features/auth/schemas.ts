@@ -17,7 +17,18 @@ const Password = v.pipe(
 export const Name = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(limits.nameMax));
 const Token = v.pipe(v.string(), v.minLength(1), v.maxLength(512));
 
-export const SignupBody = v.strictObject({ email: Email, password: Password, name: v.optional(Name) });
+/** A BCP 47 language tag (`fr`, `pt-BR`): the device's language, for mails. */
+export const Locale = v.pipe(
+  v.string(),
+  v.maxLength(limits.localeMax),
+  v.regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, "must be a language tag such as fr or pt-BR"),
+);
+export const SignupBody = v.strictObject({
+  email: Email,
+  password: Password,
+  name: v.optional(Name),
+  locale: v.optional(Locale),
+});
 export const LoginBody = v.strictObject({
   email: Email,
   password: v.pipe(v.string(), v.minLength(1), v.maxLength(limits.passwordMax)),
@@ -36,7 +47,19 @@ export const IdTokenBody = v.strictObject({
   idToken: v.pipe(v.string(), v.minLength(1), v.maxLength(8192)),
   nonce: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(512))),
   name: v.optional(Name),
+  locale: v.optional(Locale),
+  /** Sign in with Apple's `authorizationCode`: exchanged for a refresh token revoked when the account is deleted. */
+  authorizationCode: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(1024))),
 });
+export const OtpBody = v.strictObject({ email: Email, locale: v.optional(Locale) });
+export const OtpVerifyBody = v.union([
+  v.strictObject({
+    email: Email,
+    code: v.pipe(v.string(), v.regex(/^\d{6}$/, "must be the 6-digit code")),
+    locale: v.optional(Locale),
+  }),
+  v.strictObject({ token: Token, locale: v.optional(Locale) }),
+]);
 export const SessionIdParam = v.strictObject({ id: v.pipe(v.string(), v.minLength(1), v.maxLength(64)) });
 
 export const UserSchema = v.object({
@@ -48,6 +71,7 @@ export const UserSchema = v.object({
   anonymous: v.boolean(),
   role: v.picklist(["user", "admin"]),
   disabled: v.boolean(),
+  locale: v.nullable(v.string()),
   createdAt: v.string(),
 });
 export const SessionSchema = v.object({
@@ -57,6 +81,7 @@ export const SessionSchema = v.object({
   expiresIn: v.number(),
 });
 export const AuthResult = v.object({ user: UserSchema, session: SessionSchema });
+export const OtpResult = v.object({ user: UserSchema, session: SessionSchema, created: v.boolean() });
 export const SessionInfo = v.object({
   id: v.string(),
   createdAt: v.string(),

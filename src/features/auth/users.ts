@@ -19,6 +19,7 @@ export function toUser(u: UserRow): User {
     anonymous: u.anonymous,
     role: u.role,
     disabled: u.disabled,
+    locale: u.locale,
     createdAt: u.createdAt,
   };
 }
@@ -40,6 +41,7 @@ export function newUserRow(fields: Partial<Omit<UserRow, "id" | "createdAt" | "u
     anonymous: false,
     role: "user",
     disabled: false,
+    locale: null,
     ...fields,
     createdAt: now,
     updatedAt: now,

@@ -7,6 +7,7 @@ import type { TeamRole } from "../../db/schema";
 import { recordChanges } from "../../db/schema/collections";
 import { nowIso } from "../../lib/ids";
 import type { MembershipHook, TeamDeletionHook } from "../../lifecycle";
+import { sendDrain } from "../logic";
 import { teamColumn } from "./access";
 import { type HubKey, hubStub, liveScope, settleHubCalls } from "./live";
 import { onDeletePlan } from "./references";
@@ -44,6 +45,7 @@ export const liveMembershipChanged: MembershipHook = ({ env, teamId, userId, rol
 /**
  * A deleted team's records and their change-log rows, in the team's batch: nobody can read them any
  * more (memberships go in the same batch), so no tombstone is left; the team's sockets close (4403).
+ * After hooks and webhooks still hear of each deleted record (`<collection>.delete`).
  */
 export const deleteTeamRecords: TeamDeletionHook = async ({ env, db, teamId }) => {
   const cols = teamCollections();
@@ -63,6 +65,7 @@ export const deleteTeamRecords: TeamDeletionHook = async ({ env, db, teamId }) =
         db.delete(t).where(ofTeam),
       ];
     }),
-    after: () => teamHubsChanged(env, teamId, null, null),
+    // The team's records raised delete events (triggers) if anyone listens: drain them now, not at the cron.
+    after: () => Promise.all([teamHubsChanged(env, teamId, null, null), sendDrain(env)]).then(() => undefined),
   };
 };

@@ -5,6 +5,7 @@
 import { primaryDb } from "../../db";
 import type { FeatureParts, JobHandler } from "../../lifecycle";
 import type { EventJob } from "../logic";
+import { deliverWebhook, webhookRetryAt } from "../webhooks";
 import {
   backstop,
   drain,
@@ -23,10 +24,7 @@ export { appServices } from "./services";
 /** Who runs a run's target: the app's after hook (`hook`), else a webhook (its id). */
 export function eventsTargets(target: string): { execute: Executor; retryAt: RetryPolicy } {
   if (target === "hook") return { execute: runHook, retryAt: hookRetryAt };
-  return {
-    execute: async () => ({ ok: false, error: "webhook deliveries are not available in this build" }),
-    retryAt: () => null,
-  };
+  return { execute: deliverWebhook, retryAt: webhookRetryAt };
 }
 
 export const eventsJobHandlers: {

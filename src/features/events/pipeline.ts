@@ -48,7 +48,7 @@ const subscribes = (list: string, event: string) => {
 
 /** Makes the runs of undispatched events and queues them. Returns how many events it dispatched. */
 export async function drain(env: Env, db: Database): Promise<number> {
-  const [pending, hooks] = await runBatch(db, [
+  const [pending, subscribed] = await runBatch(db, [
     db
       .select({ seq: events.seq, event: events.event })
       .from(events)
@@ -62,7 +62,7 @@ export async function drain(env: Env, db: Database): Promise<number> {
   const now = nowIso();
   const runs = rows.flatMap((e) => [
     ...(afterHook(e.event) ? [{ seq: e.seq, target: "hook" }] : []),
-    ...(hooks as { id: string; events: string }[])
+    ...(subscribed as { id: string; events: string }[])
       .filter((w) => subscribes(w.events, e.event))
       .map((w) => ({ seq: e.seq, target: w.id })),
   ]);
@@ -82,16 +82,14 @@ export async function drain(env: Env, db: Database): Promise<number> {
       .onConflictDoNothing()
       .returning({ id: eventRuns.id }),
   );
+  // Exactly the rows read: the first undispatched ones in seq order, so every undispatched seq up to
+  // the last one read (a later commit gets a higher seq). One range, not a list (D1 binds at most
+  // 100 parameters per statement).
   statements.push(
     db
       .update(events)
       .set({ dispatched: true })
-      .where(
-        inArray(
-          events.seq,
-          rows.map((r) => r.seq),
-        ),
-      ),
+      .where(and(eq(events.dispatched, false), lte(events.seq, rows.at(-1)!.seq))),
   );
   const results = await runBatch(db, statements);
   // Only the runs this drain made: a concurrent drain that made one first queues it itself.
@@ -202,7 +200,7 @@ export async function runOne(
     return "done";
   }
   const error = outcome.error.slice(0, 500);
-  const next = retryAt({ attempts: run.attempt, createdAt: run.createdAt }, end);
+  const next = outcome.final ? null : retryAt({ attempts: run.attempt, createdAt: run.createdAt }, end);
   if (next === null) {
     await db
       .update(eventRuns)

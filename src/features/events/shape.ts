@@ -31,7 +31,7 @@ function mapperFor(event: string): Mapper | null {
 }
 
 /** One image (a JSON object keyed by column name) in the API's shape. */
-export function shapeImage(event: string, json: string | null): EventRecord | null {
+function shapeImage(event: string, json: string | null): EventRecord | null {
   if (json === null) return null;
   const stored = JSON.parse(json) as Record<string, unknown>;
   const mapper = mapperFor(event);

@@ -17,6 +17,34 @@ export interface EventSource {
   readyColumn?: string;
 }
 
+/**
+ * Every table that raises events: each collection (`app_<name>`, all three kinds, every column), and
+ * `users` and `files` with the columns hooks and webhooks may see (never a password hash).
+ */
+export function eventSources(collections: readonly { name: string; columns: readonly string[] }[]): EventSource[] {
+  return [
+    ...collections.map((c) => ({
+      table: `app_${c.name}`,
+      prefix: c.name,
+      columns: c.columns,
+      kinds: ["create", "update", "delete"] as const,
+    })),
+    {
+      table: "users",
+      prefix: "users",
+      columns: ["id", "email", "email_verified", "name", "anonymous", "locale", "created_at"],
+      kinds: ["create", "delete"],
+    },
+    {
+      table: "files",
+      prefix: "files",
+      columns: ["id", "owner_id", "name", "content_type", "size", "visibility", "team_id", "created_at"],
+      kinds: ["create"],
+      readyColumn: "status",
+    },
+  ];
+}
+
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const image = (row: "NEW" | "OLD", columns: readonly string[]) =>

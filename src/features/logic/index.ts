@@ -1,20 +1,14 @@
-/** The app's own logic: what src/app/logic.ts declares hooks with, and the before-hook runner writers call. */
+/**
+ * The app's own logic: the before-hook runner writers call, how a write starts the events pipeline,
+ * the declared hooks and schedules. The app declares its logic with ./define and ./schedule (src/app
+ * imports them directly).
+ */
 
 export { callerOf, hasBefore, provideServices, runBefore, servicesFor } from "./before";
-export {
-  type After,
-  type Caller,
-  fileHooks,
-  type HookFile,
-  type HookUser,
-  hooks,
-  type RecordOf,
-  refuse,
-  userHooks,
-} from "./define";
-export { createEventTriggersSql, dropEventTriggersSql, hookListenersSql } from "./events-ddl";
 export { listenedSql, sendDrain } from "./kick";
-export { afterHook, hookedEvents } from "./registry";
+export { afterHook } from "./registry";
+export { HOUSEKEEPING_CRON, schedule } from "./schedule";
+export { runSchedules } from "./scheduler";
 export type {
   AppRecord,
   AppServices,

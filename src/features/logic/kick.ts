@@ -4,13 +4,16 @@
  * nobody listens to sends nothing; the cron's backstop drains whatever a lost job left behind.
  */
 import { sql } from "drizzle-orm";
+import { eventListeners } from "../../db/schema";
 import type { EventJob } from "./types";
 
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /** `EXISTS` a listener of any of `events` (or of every event, `*`). Event names are the app's declared ones. */
 export const listenedSql = (events: readonly string[]) =>
-  sql<number>`EXISTS (SELECT 1 FROM event_listeners WHERE event IN (${sql.raw([...events, "*"].map(lit).join(", "))}))`;
+  sql<number>`EXISTS (SELECT 1 FROM ${eventListeners} WHERE ${eventListeners.event} IN (${sql.raw(
+    [...events, "*"].map(lit).join(", "),
+  )}))`;
 
 /** Asks the Queue for a drain of the events just written. Never throws (the backstop drains later). */
 export async function sendDrain(env: Env): Promise<void> {

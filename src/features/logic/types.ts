@@ -29,8 +29,11 @@ export interface Run {
   createdAt: string;
 }
 
-/** How an attempt ended. `status`: a webhook's HTTP answer. */
-export type RunOutcome = { ok: true; status?: number } | { ok: false; error: string; status?: number };
+/**
+ * How an attempt ended. `status`: a webhook's HTTP answer; `final`: a failure no retry can mend (the
+ * webhook was deleted or disabled), so the run is parked at once.
+ */
+export type RunOutcome = { ok: true; status?: number } | { ok: false; error: string; status?: number; final?: boolean };
 
 /** A record read or written through `app.records(name)`. */
 export type AppRecord = Record<string, unknown> & { id: string; version: number };

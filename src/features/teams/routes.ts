@@ -11,7 +11,7 @@ import type { AppEnv } from "../../env";
 import { describe, validate } from "../../lib/validation";
 import { idempotency } from "../../middleware/idempotency";
 import { checkRate } from "../../middleware/rate-limit";
-import { requireUser, userOf } from "../auth";
+import { localeOfEmail, requireUser, userOf } from "../auth";
 import { createMailer, mailLinkBase, teamInvitationMail } from "../mail";
 import { createInvitation, invitingRole, joinTeam, listInvitations, revokeInvitation } from "./invitations";
 import * as s from "./schemas";
@@ -240,7 +240,8 @@ export const teamRoutes = new Hono<AppEnv>()
       await checkRate(c.env, "ROOMS_LIMITER", `team-invite:${teamId}`);
       const { invitation, token } = await createInvitation(db, teamId, caller, callerRole, email, role);
       const team = await getTeam(db, teamId, caller);
-      await createMailer(config, db).send(teamInvitationMail(config, email, team.name, token, base));
+      const locale = await localeOfEmail(db, email);
+      await createMailer(config, db).send(teamInvitationMail(config, email, team.name, token, base, locale));
       return c.json(invitation, 201);
     },
   )

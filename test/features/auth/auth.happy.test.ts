@@ -20,6 +20,7 @@ describe("auth: the happy paths", () => {
       anonymous: false,
       role: "user",
       disabled: false,
+      locale: null,
       createdAt: expect.any(String),
     });
     expect(res.body.session).toEqual({

@@ -204,6 +204,33 @@ describe("failures", () => {
   });
 });
 
+describe("the drain", () => {
+  it("over more than 100 waiting events: 100 per job, another drain queued, every run made once", async () => {
+    const tag = crypto.randomUUID().slice(0, 8);
+    const ids = Array.from({ length: 150 }, (_, i) => `${tag}-${i}`);
+    await env.DB.prepare(
+      "INSERT INTO events (event, record_id, record, previous, at) SELECT 'users.create', value, '{}', NULL, ? FROM json_each(?)",
+    )
+      .bind(new Date().toISOString(), JSON.stringify(ids))
+      .run();
+    const rec = recordingEnv();
+    expect(await drain(rec.env, db())).toBe(100);
+    expect(jobsOf(rec.queued, "events.drain")).toHaveLength(1);
+    while ((await drain(rec.env, db())) > 0);
+    const runs = await env.DB.prepare(
+      "SELECT count(*) AS n, count(DISTINCT e.seq) AS events FROM event_runs r JOIN events e ON e.seq = r.seq WHERE e.record_id LIKE ?",
+    )
+      .bind(`${tag}-%`)
+      .first();
+    expect(runs).toEqual({ n: 150, events: 150 });
+    expect(
+      await env.DB.prepare("SELECT count(*) AS n FROM events WHERE record_id LIKE ? AND dispatched = 0")
+        .bind(`${tag}-%`)
+        .first(),
+    ).toEqual({ n: 0 });
+  });
+});
+
 describe("the backstop (cron)", () => {
   it("drains events whose drain job was lost", async () => {
     const rec = recordingEnv();

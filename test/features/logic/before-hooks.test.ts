@@ -4,13 +4,19 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, expectProblem, serviceKey, signup, type TestUser } from "../../helpers/api";
+import { api, expectProblem, serviceKey, signup, type TestUser, uniqueEmail } from "../../helpers/api";
+import { signIn, visit } from "../admin/console-helpers";
+import { signupAdmin } from "../admin/helpers";
+import { pngBytes, uploadRaw } from "../files/helpers";
 
 const SPAM = "see http://spam.example/offer";
 
-/** Every row count the write path touches: the record tables, the change log and the events outbox. */
+/**
+ * Every row count the write paths touch: records, the change log, the events outbox, accounts, files.
+ * (`event_runs` is left out: the Queue's background drains of earlier tests' events write it.)
+ */
 async function counts() {
-  const tables = ["app_posts", "app_comments", "record_changes", "events", "event_runs"];
+  const tables = ["app_posts", "app_comments", "record_changes", "events", "users", "files", "uploads"];
   const rows = await env.DB.batch(tables.map((t) => env.DB.prepare(`SELECT count(*) AS n FROM ${t}`)));
   return Object.fromEntries(tables.map((t, i) => [t, (rows[i]!.results[0] as { n: number }).n]));
 }
@@ -71,6 +77,18 @@ describe("posts: before create and update refuse spam", () => {
     expect(await counts()).toEqual(before);
   });
 
+  it("the console's edit form is refused too: the form comes back with the app's message, nothing saved", async () => {
+    const post = (await api("/v1/collections/posts/records", { token: alice.accessToken, body: { text: "clean" } }))
+      .body;
+    const { b, csrf } = await signIn(await signupAdmin());
+    const before = await counts();
+    const res = await visit(b, `/admin/collections/posts/${post.id}`, { _csrf: csrf, _version: "1", text: SPAM });
+    expect(res.status).toBe(422);
+    expect(res.html).toContain("Not saved: Posts may not link to spam.");
+    expect(await counts()).toEqual(before);
+    expect((await api(`/v1/collections/posts/records/${post.id}`)).body).toMatchObject({ text: "clean", version: 1 });
+  });
+
   it("text without the spam link is stored", async () => {
     const res = await api("/v1/collections/posts/records", {
       token: alice.accessToken,
@@ -109,6 +127,54 @@ describe("comments: before create changes the data", () => {
     // The hook's output breaks the schema (min 1 character): refused like a body that did.
     expectProblem(res, 400, "validation_failed");
     expect(res.body.errors).toEqual([{ path: "text", message: expect.any(String) }]);
+    expect(await counts()).toEqual(before);
+  });
+});
+
+describe("accounts: before create refuses throwaway domains", () => {
+  it("a sign-up with one is refused (422 email_refused) and makes no account, session or event", async () => {
+    const before = await counts();
+    const sessions = await env.DB.prepare("SELECT count(*) AS n FROM sessions").first();
+    const res = await api("/v1/auth/signup", {
+      body: { email: `someone.${crypto.randomUUID().slice(0, 8)}@disposable.test`, password: "correct horse battery" },
+    });
+    expectProblem(res, 422, "email_refused");
+    expect(await counts()).toEqual(before);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM sessions").first()).toEqual(sessions);
+  });
+
+  it("other domains and guests sign up as before", async () => {
+    expect(
+      (await api("/v1/auth/signup", { body: { email: uniqueEmail(), password: "correct horse battery" } })).status,
+    ).toBe(201);
+    expect((await api("/v1/auth/anonymous", { body: {} })).status).toBe(201);
+  });
+});
+
+describe("files: before create refuses installers, before any byte is stored", () => {
+  it("a simple upload named like an installer is refused; no file row, no object, no quota used", async () => {
+    const before = await counts();
+    const objects = (await env.MEDIA.list()).objects.length;
+    const res = await uploadRaw(alice.accessToken, pngBytes(2000), { name: "setup.exe" });
+    expectProblem(res, 422, "file_refused");
+    expect(await counts()).toEqual(before);
+    expect((await env.MEDIA.list()).objects.length).toBe(objects);
+    expect((await uploadRaw(alice.accessToken, pngBytes(2000), { name: "photo.png" })).status).toBe(201);
+  });
+
+  it("a resumable upload named like one is refused at creation; no upload row", async () => {
+    const before = await counts();
+    const b64 = (s: string) => btoa(s);
+    const res = await api("/v1/uploads", {
+      method: "POST",
+      token: alice.accessToken,
+      headers: {
+        "tus-resumable": "1.0.0",
+        "upload-length": "2000",
+        "upload-metadata": `filename ${b64("app.apk")},filetype ${b64("image/png")}`,
+      },
+    });
+    expectProblem(res, 422, "file_refused");
     expect(await counts()).toEqual(before);
   });
 });

@@ -37,6 +37,7 @@ import { teams } from "./teams";
 import { Layout, P } from "./ui";
 import { userActions } from "./user-actions";
 import { users } from "./users";
+import { webhooks } from "./webhooks";
 
 /** The console's own asset on this origin: nothing else on it (a user's upload, say) may run or style a page. */
 const own =
@@ -122,6 +123,7 @@ consoleApp.route("/rooms", rooms);
 consoleApp.route("/teams", teams);
 consoleApp.route("/logic", logic);
 consoleApp.route("/app-check", appCheck);
+consoleApp.route("/webhooks", webhooks);
 consoleApp.route("/audit", audit);
 
 // --- errors ------------------------------------------------------------------------------------

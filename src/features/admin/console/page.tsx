@@ -19,7 +19,7 @@ export type C = Context<ConsoleEnv>;
 export type FieldErrors = { path: string; message: string }[] | undefined;
 
 /** The statuses a console page answers with. */
-export type PageStatus = 200 | 400 | 403 | 404 | 409 | 412 | 429 | 500;
+export type PageStatus = 200 | 400 | 403 | 404 | 409 | 412 | 422 | 429 | 500;
 
 /** The service principal: the console acts with the service key's reach (rules do not apply to admins). */
 export const SERVICE: Principal = { kind: "service" };

@@ -21,6 +21,7 @@ import {
   fieldErrors,
   form,
   idParam,
+  type PageStatus,
   page,
   redirect,
   SERVICE,
@@ -169,7 +170,7 @@ records.post("/:name/:id", async (c) => {
   const f = await form(c);
   const parsed = v.safeParse(collectionSchemas(col).patch, formToValues(col, f));
   const version = Number(f._version);
-  const again = async (message: string, errors?: FieldErrors, status: 400 | 412 = 400) => {
+  const again = async (message: string, errors?: FieldErrors, status: PageStatus = 400) => {
     const r = await getRecord(c.var.db, col, SERVICE, id);
     return page(
       c,
@@ -185,6 +186,9 @@ records.post("/:name/:id", async (c) => {
   } catch (e) {
     if (e instanceof AppError && e.code === "version_conflict")
       return again("Not saved: someone changed this record meanwhile. Review it and save again.", undefined, 412);
+    // The app's before hook refused it (its own code), or the data it made is not valid.
+    if (e instanceof AppError && e.status >= 400 && e.status < 500)
+      return again(`Not saved: ${e.detail ?? e.message}`, e.extra.errors, e.status === 422 ? 422 : 400);
     throw e;
   }
   return redirect(c, `${P}/collections/${col.name}/${id}`, "saved");

@@ -18,6 +18,7 @@ const notices = {
   demoted: "The user is no longer an admin.",
   sessions: "Every session of the user has ended.",
   reset: "A password-reset mail is on its way.",
+  "method-removed": "The sign-in method is removed.",
   "user-deleted": "The user and everything it owned are deleted.",
   saved: "The record is saved.",
   "record-deleted": "The record is deleted.",
@@ -28,6 +29,10 @@ const notices = {
   "invitation-revoked": "The invitation is revoked.",
   pushed: "A test notification is queued for the device.",
   "debug-token-revoked": "The debug token is revoked.",
+  "webhook-deleted": "The webhook and its deliveries are deleted.",
+  "webhook-enabled": "The webhook is enabled again.",
+  "webhook-disabled": "The webhook is disabled; its waiting deliveries are stopped.",
+  redelivered: "The delivery is queued again.",
 } as const;
 export type Notice = keyof typeof notices;
 export const isNotice = (s: string | undefined): s is Notice => s !== undefined && Object.hasOwn(notices, s);
@@ -57,6 +62,7 @@ export type Section =
   | "teams"
   | "logic"
   | "app-check"
+  | "webhooks"
   | "audit";
 
 const NavLink: FC<{ href: string; active: boolean; children: Child }> = ({ href, active, children }) => (
@@ -121,6 +127,9 @@ export const Layout: FC<
               </NavLink>
               <NavLink href={`${P}/logic`} active={p.section === "logic"}>
                 After hooks
+              </NavLink>
+              <NavLink href={`${P}/webhooks`} active={p.section === "webhooks"}>
+                Webhooks
               </NavLink>
               <NavLink href={`${P}/app-check`} active={p.section === "app-check"}>
                 App integrity

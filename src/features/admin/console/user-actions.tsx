@@ -3,12 +3,14 @@ import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { AppError } from "../../../errors";
 import { endSessionSockets } from "../../../lifecycle";
+import type { SignInMethod } from "../../auth";
 import { mailLinkBase } from "../../mail";
 import type { AdminUserDetail } from "../schemas";
-import { endUserSessions, removeUser, sendResetMail, updateUser, userDetail } from "../service";
+import { endUserSessions, removeUser, removeUserSignInMethod, sendResetMail, updateUser, userDetail } from "../service";
 import type { ConsoleEnv } from "./context";
-import { actor, idParam, redirect, unconfirmed } from "./page";
-import { ActionForm, P } from "./ui";
+import { actor, form, idParam, redirect, unconfirmed } from "./page";
+import { type Column, DataTable } from "./table";
+import { ActionForm, fmtDate, P } from "./ui";
 
 const CANNOT_UNDO = "This cannot be undone.";
 
@@ -95,6 +97,51 @@ export const UserActions: FC<{ u: AdminUserDetail; who: string; csrf: string; se
   );
 };
 
+const KIND_LABELS: Record<string, string> = {
+  password: "Password",
+  apple: "Apple",
+  google: "Google",
+  github: "GitHub",
+  email: "Email code",
+};
+const kindLabel = (kind: string) => KIND_LABELS[kind] ?? `OpenID (${kind})`;
+
+/** The Sign-in methods card: the password and each linked identity; any but the last can be removed. */
+export const SignInMethods: FC<{ userId: string; who: string; methods: SignInMethod[]; csrf: string }> = (p) => {
+  const columns: Column<SignInMethod>[] = [
+    { header: "Method", cell: (m) => kindLabel(m.kind) },
+    { header: "Provider's email", cell: (m) => m.email ?? <span class="muted">—</span> },
+    { header: "Added", cell: (m) => fmtDate(m.createdAt) },
+    {
+      header: "",
+      cell: (m) =>
+        // Email codes go by the account's verified email: there is nothing to remove but the address.
+        m.kind === "email" ? (
+          <span class="muted small">while the email is verified</span>
+        ) : p.methods.length > 1 ? (
+          <ActionForm
+            action={`${P}/users/${p.userId}/sign-in-methods/remove`}
+            csrf={p.csrf}
+            fields={{ kind: m.kind, subject: m.subject }}
+            confirm={`Remove ${kindLabel(m.kind)} from ${p.who}? They can no longer sign in with it.`}
+          >
+            <button type="submit" class="btn warn">
+              Remove
+            </button>
+          </ActionForm>
+        ) : (
+          <span class="muted small">the only one</span>
+        ),
+    },
+  ];
+  return (
+    <section class="card">
+      <h2>Sign-in methods</h2>
+      <DataTable rows={p.methods} columns={columns} empty="None: this account cannot sign in (a guest)." />
+    </section>
+  );
+};
+
 const userBack = (id: string) => `${P}/users/${id}`;
 
 /** Mounted at `/admin/users`. */
@@ -142,6 +189,19 @@ userActions.post("/:id/end-sessions", async (c) => {
   await endUserSessions(c.var.db, actor(c), id);
   c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, id, "all"));
   return redirect(c, userBack(id), "sessions");
+});
+
+userActions.post("/:id/sign-in-methods/remove", async (c) => {
+  const id = idParam(c);
+  const ask = await unconfirmed(c, "Remove this sign-in method? The user can no longer sign in with it.", userBack(id));
+  if (ask) return ask;
+  const f = await form(c);
+  const kind = f.kind ?? "";
+  if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(kind) || kind === "email" || (f.subject ?? "").length > 512) {
+    throw new AppError("validation_failed", "No such sign-in method.");
+  }
+  await removeUserSignInMethod(c.var.db, actor(c), id, kind, f.subject ?? "");
+  return redirect(c, userBack(id), "method-removed");
 });
 
 userActions.post("/:id/reset-mail", async (c) => {

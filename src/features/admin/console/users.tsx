@@ -4,6 +4,7 @@ import type { FC } from "hono/jsx";
 import * as v from "valibot";
 import { limits } from "../../../config";
 import { AppError } from "../../../errors";
+import { type SignInMethod, signInMethods } from "../../auth";
 import { teamsOfUser } from "../../teams";
 import type { AdminUser, AdminUserDetail, AuditEntry } from "../schemas";
 import { listAudit, listUsers, userDetail } from "../service";
@@ -12,7 +13,7 @@ import type { ConsoleEnv } from "./context";
 import { type C, idParam, limitOf, page } from "./page";
 import { type Column, DataTable } from "./table";
 import { fmtBytes, fmtDate, P, Stat, StatusPill, short } from "./ui";
-import { UserActions } from "./user-actions";
+import { SignInMethods, UserActions } from "./user-actions";
 
 /** Teams shown on a user's page (the first ones by team age). */
 const USER_TEAMS = 20;
@@ -67,13 +68,14 @@ const userTeamColumns: Column<UserTeams["items"][number]>[] = [
   { header: "Joined", cell: (t) => fmtDate(t.joinedAt) },
 ];
 
-const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; audit: AuditEntry[]; teams: UserTeams }> = ({
-  u,
-  csrf,
-  self,
-  audit,
-  teams,
-}) => {
+const UserPage: FC<{
+  u: AdminUserDetail;
+  csrf: string;
+  self: boolean;
+  audit: AuditEntry[];
+  teams: UserTeams;
+  methods: SignInMethod[];
+}> = ({ u, csrf, self, audit, teams, methods }) => {
   const base = `${P}/users/${u.id}`;
   const who = u.email ?? `guest ${short(u.id)}`;
   return (
@@ -121,6 +123,7 @@ const UserPage: FC<{ u: AdminUserDetail; csrf: string; self: boolean; audit: Aud
         </section>
       </div>
       <UserActions u={u} who={who} csrf={csrf} self={self} />
+      <SignInMethods userId={u.id} who={who} methods={methods} csrf={csrf} />
       <section class="card">
         <h2>Teams</h2>
         <DataTable rows={teams.items} columns={userTeamColumns} empty="In no team." />
@@ -163,14 +166,22 @@ users.get("/", async (c) => {
 
 users.get("/:id", async (c) => {
   const u = await loadUser(c);
-  const [audit, teams] = await Promise.all([
+  const [audit, teams, methods] = await Promise.all([
     listAudit(c.var.db, { limit: 10, target: `user:${u.id}` }),
     teamsOfUser(c.var.db, u.id, USER_TEAMS),
+    signInMethods(c.var.db, u.id),
   ]);
   return page(
     c,
     u.email ?? "User",
     "users",
-    <UserPage u={u} csrf={c.var.csrf} self={u.id === c.var.admin.userId} audit={audit.items} teams={teams} />,
+    <UserPage
+      u={u}
+      csrf={c.var.csrf}
+      self={u.id === c.var.admin.userId}
+      audit={audit.items}
+      teams={teams}
+      methods={methods}
+    />,
   );
 });

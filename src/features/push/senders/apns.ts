@@ -18,7 +18,7 @@
  * on your account before relying on it.
  */
 import { type Config, limits } from "../../../config";
-import { importSigningKey, signJwt } from "../jwt";
+import { importSigningKey, signJwt } from "../../../lib/jwt";
 import {
   genericOutcome,
   isOutcome,

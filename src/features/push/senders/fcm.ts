@@ -7,7 +7,7 @@
 
 import type { Config } from "../../../config";
 import { limits } from "../../../config";
-import { importSigningKey, signJwt } from "../jwt";
+import { importSigningKey, signJwt } from "../../../lib/jwt";
 import {
   genericOutcome,
   isOutcome,

@@ -3,7 +3,7 @@
  * ES256 for APNs token auth. Keys arrive as PKCS#8 PEM secrets; imported keys are cached per
  * isolate so a batch of pushes imports each key once.
  */
-import { b64url } from "../../lib/crypto";
+import { b64url } from "./crypto";
 
 export type JwtAlg = "RS256" | "ES256";
 

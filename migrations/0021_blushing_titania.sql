@@ -1,0 +1,1 @@
+CREATE INDEX `app_items_done_updated_at_idx` ON `app_items` (`done`,`updated_at`,`id`);
