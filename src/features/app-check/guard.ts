@@ -22,10 +22,15 @@ const OPEN_ROUTES = /^\/v1\/(health|app-check(\/.*)?|openapi\.json)\/?$/;
 
 const SIGNED_CONTENT = /^\/v1\/files\/[^/]+\/content\/?$/;
 
+/** OAuth's browser legs: redirects to and from the provider (the session comes from the guarded exchange). */
+const OAUTH_REDIRECTS = /^\/v1\/auth\/oauth\/[^/]+\/(start|callback)\/?$/;
+
 /**
  * Also open under `all`: WebSocket upgrades (they carry a ticket from the guarded POST
  * /v1/auth/socket-ticket; browsers cannot add headers to them) and signed file URLs (`sig`: made by
- * a guarded call, opened by image views and players that cannot add headers).
+ * a guarded call, opened by image views and players that cannot add headers), and OAuth's start and
+ * callback (browser redirects; the code they lead to is worth nothing without the guarded
+ * POST /v1/auth/oauth/exchange).
  */
 function guarded(
   guard: "auth" | "all",
@@ -36,6 +41,7 @@ function guarded(
   if (guard === "auth") return method === "POST" && SIGN_IN_ROUTES.test(path);
   if (req.header("upgrade")?.toLowerCase() === "websocket") return false;
   if (method === "GET" && SIGNED_CONTENT.test(path) && req.query("sig") !== undefined) return false;
+  if (OAUTH_REDIRECTS.test(path)) return false;
   return path.startsWith("/v1/") && !OPEN_ROUTES.test(path);
 }
 

@@ -51,6 +51,33 @@ describe("modes", () => {
     expect(login.status, login.text).toBe(200);
   });
 
+  it("enforce guards the email-code and OAuth exchanges; OAuth's browser redirects stay open", async () => {
+    const verifier = "v".repeat(43);
+    const exchanges: [string, object][] = [
+      ["/v1/auth/otp/verify", { email: uniqueEmail(), code: "000000" }],
+      ["/v1/auth/otp/verify", { token: "no-such-link-token" }],
+      ["/v1/auth/oauth/exchange", { code: "no-such-code", codeVerifier: verifier }],
+    ];
+    for (const [path, body] of exchanges) {
+      const res = await call(path, { body, vars: enforce });
+      expectProblem(res as never, 401, "app_check_failed");
+      const passed = await call(path, { body, vars: enforce, headers: { [H]: token } });
+      expectProblem(passed as never, 401, "invalid_code");
+    }
+    // A browser cannot add a header to a redirect: start and callback are open even under `all`.
+    const q = new URLSearchParams({ redirectUri: "myapp://auth/callback", codeChallenge: "c".repeat(43), state: "s" });
+    const start = await call(`/v1/auth/oauth/google/start?${q}`, { vars: enforceAll });
+    expect(start.status, start.text).toBe(302);
+    const back = await call("/v1/auth/oauth/google/callback?state=unknown&code=x", { vars: enforceAll });
+    expectProblem(back as never, 400, "invalid_token");
+    const posted = await call("/v1/auth/oauth/apple/callback", {
+      method: "POST",
+      vars: enforceAll,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expectProblem(posted as never, 400, "invalid_token");
+  });
+
   it("enforce refuses a tampered, expired, foreign or unsigned token", async () => {
     const accessToken = (await signup()).accessToken;
     const bad = [
