@@ -40,6 +40,10 @@ export const limits = {
   /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
   oauthFlowTtlSec: 10 * 60,
   oauthCodeTtlSec: 60,
+  /** Apple revocation after account deletion: the cron's first retry this long after the Queue's send, then doubling. */
+  appleRevokeRetrySec: 10 * 60,
+  /** ...and it gives up after this many retries (about four days with the one-day cap). */
+  appleRevokeMaxAttempts: 10,
   /** A BCP 47 language tag a user's locale may be (`fr`, `pt-BR`, `zh-Hant-TW`). */
   localeMax: 35,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */
