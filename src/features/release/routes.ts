@@ -13,7 +13,7 @@ import { optionalAuth, requireSocketUser, requireUser, userOf } from "../auth";
 import { CALLER_HEADER, configHubOf, type Upgrader } from "./hub";
 import { countOpen, createLink, deleteLink, getLink, linkPage, listLinks, openerOf, toLink } from "./links";
 import { CodeParam, ConfigResponse, CreateLinkBody, Link, LinkList, LinksQuery, SubscribeQuery } from "./schemas";
-import { configSnapshot, freshConfigSnapshot } from "./store";
+import { configSnapshot } from "./store";
 import { CLIENT_HEADER, callerOf, configEtag, INSTALL_HEADER, valueFor, valuesFor, withAccount } from "./values";
 
 const TAG = "Release";
@@ -39,8 +39,7 @@ export const configRoutes = new Hono<AppEnv>()
     optionalAuth,
     async (c) => {
       const db = primaryDb(c.env.DB);
-      // Read fresh: a change reaches the next GET at once, whichever isolate made it (API.md).
-      const snapshot = await freshConfigSnapshot(db);
+      const snapshot = await configSnapshot(db);
       const caller = await withAccount(db, snapshot, callerOf(c));
       const values = valuesFor(snapshot, caller);
       const etag = configEtag(snapshot.version, values);

@@ -1,7 +1,7 @@
 /**
- * Remote config in D1 and its per-isolate copy. `GET /v1/config` reads it fresh (one round trip, on the primary);
- * the forced-update check on other routes uses the copy, re-read when older than `limits.configRecheckSec` and
- * at once after a change this isolate made (docs/release.md, "How a change travels").
+ * Remote config in D1 and its per-isolate copy. An isolate re-reads the config (one round trip, on the primary)
+ * when its copy is older than `limits.configRecheckSec`, and at once after a change it made itself; other
+ * isolates see a change within that time (docs/release.md, "How a change travels").
  */
 import { eq, sql } from "drizzle-orm";
 import { limits } from "../../config";
@@ -69,13 +69,6 @@ export function configSnapshot(db: Database, now = Date.now()): Promise<Snapshot
       reading = null;
     });
   return reading;
-}
-
-/** The config as D1 has it now (one round trip on the primary), which also renews this isolate's copy. */
-export async function freshConfigSnapshot(db: Database): Promise<Snapshot> {
-  const snapshot = await read(db);
-  copy = { snapshot, readAt: Date.now() };
-  return snapshot;
 }
 
 /** Forgets this isolate's copy: the next request reads the config again (after a change made here). */
