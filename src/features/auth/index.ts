@@ -4,7 +4,7 @@
  * functions exported here).
  */
 import type { FeatureParts } from "../../lifecycle";
-import { appleDeletionHook } from "./apple";
+import { appleDeletionHook, appleRevokeBackstop } from "./apple";
 import { oauthCleanup } from "./oauth";
 import { otpCleanup } from "./otp";
 import { passkeyCleanup, passkeysDeletionHook } from "./passkeys";
@@ -35,7 +35,7 @@ export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
 export const authParts: FeatureParts = {
-  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup, passkeyCleanup],
+  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup, appleRevokeBackstop, passkeyCleanup],
   deletionHooks: [appleDeletionHook, passkeysDeletionHook],
 };
 
