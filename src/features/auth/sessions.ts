@@ -4,7 +4,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { refreshTokens, sessions, socketTickets, users, verificationTokens } from "../../db/schema";
-import type { Principal } from "../../env";
+import type { Aal, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
@@ -18,7 +18,10 @@ export async function openSession(
   cfg: Config,
   user: { id: string; anonymous: boolean },
   userAgent: string | null,
+  /** `aal2` when this sign-in proved a second factor or a passkey. */
+  opts: { aal?: Aal } = {},
 ): Promise<{ statements: [BatchItem<"sqlite">, BatchItem<"sqlite">]; tokens: SessionTokens }> {
+  const aal = opts.aal ?? "aal1";
   const now = nowIso();
   const sessionId = newId();
   const refresh = newRefreshToken();
@@ -33,10 +36,11 @@ export async function openSession(
         createdAt: now,
         lastUsedAt: now,
         expiresAt: addSeconds(now, limits.refreshTokenTtlSec),
+        aal,
       }),
       db.insert(refreshTokens).values({ hash, sessionId, createdAt: now }),
     ],
-    tokens: await sessionTokens(cfg, { userId: user.id, sessionId, anonymous: user.anonymous }, refresh),
+    tokens: await sessionTokens(cfg, { userId: user.id, sessionId, anonymous: user.anonymous, aal }, refresh),
   };
 }
 
@@ -91,6 +95,7 @@ export async function refresh(
       current: sessions.refreshHash,
       rotatedAt: sessions.rotatedAt,
       expiresAt: sessions.expiresAt,
+      aal: sessions.aal,
       userId: users.id,
       anonymous: users.anonymous,
       disabled: users.disabled,
@@ -124,7 +129,8 @@ export async function refresh(
     await revoke();
     throw new AppError("unauthorized", "The session has expired; sign in again.");
   }
-  const claims = { userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous };
+  // A refresh keeps the session's assurance level.
+  const claims = { userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous, aal: row.aal };
   if (retried) return sessionTokens(cfg, claims, next);
   const [swapped] = await db.batch([
     db

@@ -1,0 +1,1 @@
+ALTER TABLE `sessions` ADD `aal` text DEFAULT 'aal1' NOT NULL;
