@@ -37,6 +37,10 @@ export const limits = {
   otpTtlSec: 10 * 60,
   otpMaxAttempts: 5,
   otpPeriodSec: 60,
+  /** Second factors: an mfaToken's lifetime, wrong codes before it dies, recovery codes per enrollment. */
+  mfaTokenTtlSec: 5 * 60,
+  mfaMaxAttempts: 5,
+  mfaRecoveryCodes: 10,
   /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
   oauthFlowTtlSec: 10 * 60,
   oauthCodeTtlSec: 60,

@@ -7,5 +7,6 @@ export * from "./chat";
 export * from "./collections";
 export * from "./files";
 export * from "./logic";
+export * from "./mfa";
 export * from "./push";
 export * from "./teams";

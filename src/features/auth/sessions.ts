@@ -9,8 +9,10 @@ import { AppError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
 import type { ScheduledTask } from "../../lifecycle";
+import { type MfaRequiredAnswer, mfaChallenge } from "./mfa";
+import type { User } from "./schemas";
 import { newRefreshToken, nextRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
-import { accountDisabled, addSeconds, getUserByEmail, toUser } from "./users";
+import { accountDisabled, addSeconds, getUserByEmail, toUser, type UserRow } from "./users";
 
 /** Statements that open a new session, and the tokens to hand out once they ran. */
 export async function openSession(
@@ -45,6 +47,25 @@ export async function openSession(
 }
 
 /**
+ * The one place every sign-in (password, provider ID token, email code, OAuth) opens its session:
+ * a user with a confirmed second factor gets no session but an `mfaToken` (see mfa.ts), to finish
+ * with `POST /v1/auth/mfa/verify`. `isNew`: the account is made in this sign-in (no factor to ask).
+ * Sign-ups and guests open theirs with `openSession` (no factor yet); a refresh keeps its aal.
+ */
+export async function openSignIn(
+  db: Database,
+  cfg: Config,
+  user: UserRow,
+  userAgent: string | null,
+  isNew = false,
+): Promise<{ statements: BatchItem<"sqlite">[]; answer: { user: User; session: SessionTokens } | MfaRequiredAnswer }> {
+  const challenge = isNew ? null : await mfaChallenge(db, user.id);
+  if (challenge) return { statements: [challenge.statement], answer: challenge.answer };
+  const s = await openSession(db, cfg, user, userAgent);
+  return { statements: s.statements, answer: { user: toUser(user), session: s.tokens } };
+}
+
+/**
  * Email/password login. One SELECT, one PBKDF2 (also for an unknown email, against a dummy hash,
  * so both answers take the same time), one batch. Same error for unknown email and wrong password.
  */
@@ -59,7 +80,7 @@ export async function login(
   if (!user || !ok) throw new AppError("invalid_credentials", "Email or password is wrong.");
   // Only after the password matched: the refusal must not tell strangers that the account exists.
   if (user.disabled) throw accountDisabled();
-  const s = await openSession(db, cfg, user, userAgent);
+  const s = await openSignIn(db, cfg, user, userAgent);
   const upgrade = rehash
     ? [
         db
@@ -68,8 +89,8 @@ export async function login(
           .where(eq(users.id, user.id)),
       ]
     : [];
-  await db.batch([...s.statements, ...upgrade]);
-  return { user: toUser(user), session: s.tokens };
+  await runBatch(db, [...s.statements, ...upgrade]);
+  return s.answer;
 }
 
 /**
