@@ -237,6 +237,8 @@ export interface Config {
    * Set by STRIP_IMAGE_METADATA.
    */
   stripImageMetadata: "public" | "all";
+  /** CONSOLE_REQUIRE_MFA: admins need a second factor and an aal2 session (admin API and console). */
+  consoleRequireMfa: boolean;
   jwtSecret: string;
   serviceKey: string;
   mail: { providerUrl: string | null; apiKey: string | null; from: string };
@@ -259,6 +261,14 @@ const list = (s: string | undefined) =>
     .filter(Boolean);
 
 const cache = new WeakMap<object, Config>();
+
+function yesNo(name: "CONSOLE_REQUIRE_MFA", raw: string | undefined): boolean {
+  const v = (raw ?? "").trim().toLowerCase();
+  if (v === "" || v === "false" || v === "0") return false;
+  if (v === "true" || v === "1") return true;
+  console.error(`configuration error: ${name} must be "true" or "false"`);
+  throw new AppError("misconfigured", `The server's ${name} setting is not valid.`);
+}
 
 function stripWhom(raw: string | undefined): "public" | "all" {
   const v = (raw ?? "").trim() || "public";
@@ -301,6 +311,7 @@ export function getConfig(env: Env): Config {
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, "") ?? null,
     storageQuotaBytes: bytes("STORAGE_QUOTA_BYTES", limits.storageQuotaBytes),
     stripImageMetadata: stripWhom(env.STRIP_IMAGE_METADATA),
+    consoleRequireMfa: yesNo("CONSOLE_REQUIRE_MFA", env.CONSOLE_REQUIRE_MFA),
     jwtSecret: secret("JWT_SECRET", 32),
     serviceKey: secret("SERVICE_KEY", 16),
     mail: {

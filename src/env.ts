@@ -33,6 +33,8 @@ export interface AppEnv {
 declare global {
   /** Optional secrets (set with `wrangler secret put`); `wrangler types` only sees the ones in .dev.vars. */
   interface Env {
+    /** "true": admins need a second factor and an aal2 session for the admin API and the console. */
+    CONSOLE_REQUIRE_MFA?: string;
     MAIL_API_KEY?: string;
     FCM_SERVICE_ACCOUNT?: string;
     APNS_KEY_P8?: string;

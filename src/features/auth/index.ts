@@ -60,4 +60,5 @@ export {
   userCountsQuery,
   userRowQuery,
 } from "./for-admin";
+export { factorSummary, hasFactor, removeFactorsStatements, spendCode } from "./mfa";
 export { revokeSession } from "./sessions";

@@ -11,8 +11,8 @@ import {
   enrollTotp,
   failChallenge,
   invalidCode,
+  spendCode,
   takeChallenge,
-  useCode,
 } from "./mfa";
 import { requireAal2IfFactor, requireUser, userOf } from "./middleware";
 import * as schemas from "./schemas";
@@ -122,7 +122,7 @@ export const mfaRoutes = new Hono<AppEnv>()
       const userId = await challengeUser(db, mfaToken);
       // Per user too: guesses spread over many addresses and many mfaTokens share one budget.
       await checkRate(c.env, "AUTH_LIMITER", `mfa-verify-user:${userId}`);
-      if (!(await useCode(db, config, userId, code))) {
+      if (!(await spendCode(db, config, userId, code))) {
         await failChallenge(db, mfaToken);
         throw invalidCode();
       }

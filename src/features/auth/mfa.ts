@@ -112,7 +112,7 @@ export async function confirmTotp(db: Database, cfg: Config, userId: string, cod
  * one, is never accepted again) or a recovery code (deleted). False when wrong or already used.
  * `pending`: also a pending enrollment's TOTP code (to cancel an enrollment that never worked).
  */
-export async function useCode(
+export async function spendCode(
   db: Database,
   cfg: Config,
   userId: string,
@@ -166,7 +166,7 @@ export function removeFactorsStatements(db: Database, userId: string): BatchItem
 export async function disableTotp(db: Database, cfg: Config, userId: string, code: string): Promise<void> {
   const row = await db.select({ id: mfaTotp.userId }).from(mfaTotp).where(eq(mfaTotp.userId, userId)).get();
   if (!row) throw new AppError("not_found", "TOTP is not set up.");
-  if (!(await useCode(db, cfg, userId, code, true))) throw invalidCode();
+  if (!(await spendCode(db, cfg, userId, code, true))) throw invalidCode();
   await db.batch(removeFactorsStatements(db, userId) as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
 }
 
