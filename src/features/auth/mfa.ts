@@ -16,7 +16,7 @@ import { matchTotp, newTotpSecret, otpauthUrl } from "./totp";
 import { addSeconds } from "./users";
 
 const SEAL = "mfa-totp-secret";
-export const MFA_METHODS = ["totp", "recovery"] as const;
+const MFA_METHODS = ["totp", "recovery"] as const;
 
 export const invalidCode = () => new AppError("invalid_code", "This code is wrong or was already used.");
 

@@ -81,9 +81,9 @@ export const SessionSchema = v.object({
   expiresIn: v.number(),
 });
 export const AuthResult = v.object({ user: UserSchema, session: SessionSchema });
-export const OtpResult = v.object({ user: UserSchema, session: SessionSchema, created: v.boolean() });
+const OtpResult = v.object({ user: UserSchema, session: SessionSchema, created: v.boolean() });
 /** A sign-in that proved its first factor and needs the second: no session yet. */
-export const MfaRequired = v.object({
+const MfaRequired = v.object({
   mfaRequired: v.literal(true),
   mfaToken: v.string(),
   methods: v.array(v.picklist(["totp", "recovery"])),

@@ -1,7 +1,7 @@
 /** TOTP (RFC 6238 over RFC 4226 HOTP): HMAC-SHA1, 6 digits, 30-second steps, with WebCrypto. */
 
 /** Seconds per step, digits per code, and the steps either side of now that are still accepted. */
-export const TOTP_STEP_SEC = 30;
+const TOTP_STEP_SEC = 30;
 const DIGITS = 6;
 const WINDOW = 1;
 
@@ -54,7 +54,7 @@ export function otpauthUrl(issuer: string, account: string, secret: string): str
 }
 
 /** The time step of an instant (ms since the epoch). */
-export const stepAt = (ms: number): number => Math.floor(ms / 1000 / TOTP_STEP_SEC);
+const stepAt = (ms: number): number => Math.floor(ms / 1000 / TOTP_STEP_SEC);
 
 /** The code of one time step (HOTP with the step as the counter, dynamic truncation). */
 async function codeAt(key: CryptoKey, step: number): Promise<string> {
