@@ -37,6 +37,10 @@ export const limits = {
   otpTtlSec: 10 * 60,
   otpMaxAttempts: 5,
   otpPeriodSec: 60,
+  /** Second factors: an mfaToken's lifetime, wrong codes before it dies, recovery codes per enrollment. */
+  mfaTokenTtlSec: 5 * 60,
+  mfaMaxAttempts: 5,
+  mfaRecoveryCodes: 10,
   /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
   oauthFlowTtlSec: 10 * 60,
   oauthCodeTtlSec: 60,
@@ -260,6 +264,8 @@ export interface Config {
    * Set by STRIP_IMAGE_METADATA.
    */
   stripImageMetadata: "public" | "all";
+  /** CONSOLE_REQUIRE_MFA: admins need a second factor and an aal2 session (admin API and console). */
+  consoleRequireMfa: boolean;
   jwtSecret: string;
   serviceKey: string;
   mail: { providerUrl: string | null; apiKey: string | null; from: string };
@@ -350,6 +356,14 @@ function passkeyConfig(env: Env): Config["passkeys"] {
   };
 }
 
+function yesNo(name: "CONSOLE_REQUIRE_MFA", raw: string | undefined): boolean {
+  const v = (raw ?? "").trim().toLowerCase();
+  if (v === "" || v === "false" || v === "0") return false;
+  if (v === "true" || v === "1") return true;
+  console.error(`configuration error: ${name} must be "true" or "false"`);
+  throw new AppError("misconfigured", `The server's ${name} setting is not valid.`);
+}
+
 /**
  * Reads configuration once per `env` object. A missing or weak secret fails closed: the request
  * gets a 500 `misconfigured` and the log says which secret, never a built-in default key.
@@ -384,6 +398,7 @@ export function getConfig(env: Env): Config {
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, "") ?? null,
     storageQuotaBytes: bytes("STORAGE_QUOTA_BYTES", limits.storageQuotaBytes),
     stripImageMetadata: oneOf("STRIP_IMAGE_METADATA", env.STRIP_IMAGE_METADATA, ["public", "all"]),
+    consoleRequireMfa: yesNo("CONSOLE_REQUIRE_MFA", env.CONSOLE_REQUIRE_MFA),
     jwtSecret: secret("JWT_SECRET", 32),
     serviceKey: secret("SERVICE_KEY", 16),
     mail: {

@@ -17,6 +17,7 @@ const errorCodes = {
   passkey_failed: [401, "Passkey refused"],
   session_revoked: [401, "Session revoked"],
   app_check_failed: [401, "App check failed"],
+  mfa_required: [401, "Second factor required"],
   forbidden: [403, "Forbidden"],
   account_disabled: [403, "Account disabled"],
   not_found: [404, "Not found"],

@@ -5,7 +5,7 @@ import { AppError } from "../../errors";
 import { describe, EmptyBody, IdParam, validate } from "../../lib/validation";
 import { idempotency } from "../../middleware/idempotency";
 import { rateLimit } from "../../middleware/rate-limit";
-import { requireUser, userOf } from "./middleware";
+import { requireAal2IfFactor, requireUser, userOf } from "./middleware";
 import * as schemas from "./passkey-schemas";
 import {
   listPasskeys,
@@ -18,6 +18,7 @@ import {
 } from "./passkeys";
 
 const tag = "Passkeys";
+const MFA_REQUIRED = { description: "mfa_required: the account has a second factor and this session is aal1" };
 const ua = (c: { req: { header(n: string): string | undefined } }) => c.req.header("user-agent") ?? null;
 
 export const passkeyRoutes = new Hono<AppEnv>()
@@ -31,9 +32,13 @@ export const passkeyRoutes = new Hono<AppEnv>()
         "react-native-passkey. The challenge works once, for 5 minutes. `excludeCredentials` lists the caller's " +
         "passkeys, so an authenticator that already holds one says so.",
       rateLimited: true,
-      responses: { 200: { description: "PublicKeyCredentialCreationOptions", schema: schemas.CreationOptions } },
+      responses: {
+        200: { description: "PublicKeyCredentialCreationOptions", schema: schemas.CreationOptions },
+        401: MFA_REQUIRED,
+      },
     }),
     requireUser,
+    requireAal2IfFactor,
     rateLimit("AUTH_LIMITER", "passkey-register"),
     validate("json", EmptyBody),
     async (c) => c.json(await registrationOptions(c.var.db, c.var.config, userOf(c).userId)),
@@ -49,11 +54,12 @@ export const passkeyRoutes = new Hono<AppEnv>()
       rateLimited: true,
       responses: {
         201: { description: "The passkey", schema: schemas.PasskeySchema },
-        401: { description: "passkey_failed" },
         409: { description: "conflict: already registered, or the account holds the most passkeys allowed" },
+        401: { description: "passkey_failed; mfa_required: the account has a second factor and this session is aal1" },
       },
     }),
     requireUser,
+    requireAal2IfFactor,
     idempotency,
     rateLimit("AUTH_LIMITER", "passkey-register"),
     validate("json", schemas.RegisterBody),
@@ -135,9 +141,10 @@ export const passkeyRoutes = new Hono<AppEnv>()
     describe({
       tag,
       summary: "Remove one of the caller's passkeys",
-      responses: { 204: { description: "Removed" }, 404: { description: "not_found" } },
+      responses: { 204: { description: "Removed" }, 404: { description: "not_found" }, 401: MFA_REQUIRED },
     }),
     requireUser,
+    requireAal2IfFactor,
     validate("param", IdParam),
     async (c) => {
       const gone = await removePasskeyStatement(c.var.db, userOf(c).userId, c.req.valid("param").id);

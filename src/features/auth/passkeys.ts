@@ -225,7 +225,8 @@ export async function signInWithPasskey(
     .where(and(eq(passkeys.id, passkey.id), eq(passkeys.counter, passkey.counter)))
     .returning({ id: passkeys.id });
   if (moved.length === 0) refuse("the passkey was used at the same time");
-  const s = await openSession(db, cfg, user, userAgent);
+  // A passkey proves possession and user verification at once: the session is aal2, no second step.
+  const s = await openSession(db, cfg, user, userAgent, { aal: "aal2" });
   await db.batch(s.statements);
   return { user: toUser(user), session: s.tokens };
 }
