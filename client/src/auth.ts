@@ -64,7 +64,8 @@ export class Auth implements TokenSource {
   readonly passkeys: Passkeys;
 
   constructor(private readonly d: AuthDeps) {
-    this.passkeys = new Passkeys(d.http, (path, body) => this.signIn(path, body));
+    // A passkey sign-in is complete in itself (aal2): it never answers mfaRequired.
+    this.passkeys = new Passkeys(d.http, (path, body) => this.signIn(path, body) as Promise<User>);
     this.ready = readJson<Session | null>(d.storage, d.key, null).then((s) => {
       this.session = s && typeof s.refreshToken === "string" ? s : null;
       this.schedule();
