@@ -70,4 +70,5 @@ export {
   userRowQuery,
 } from "./for-admin";
 export { factorSummary, hasFactor, removeFactorsStatements, spendCode } from "./mfa";
+export { listPasskeys, type PasskeyInfo, removePasskeyStatement } from "./passkeys";
 export { revokeSession } from "./sessions";
