@@ -13,6 +13,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/router";
+import { SoftAuthenticator } from "../features/auth/passkey-authenticator";
 import { makePng } from "../features/files/image-fixtures";
 import { countingEnv, runJobs, upload } from "../features/files/image-helpers";
 import { api, signup, type TestUser, uniqueEmail } from "../helpers/api";
@@ -238,6 +239,7 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     values.otptoken = /token=([\w-]+)/.exec(text)![1]!;
   }
   if (r.path.startsWith("/v1/auth/oauth/{provider}")) values.provider = "google";
+  if (r.path === "/v1/auth/passkeys/{id}") values.id = await passkeyOf(user);
   if (p.startsWith("GET /v1/files/{id}") || p.startsWith("POST /v1/files/{id}"))
     values.id = files[pick % files.length]!;
   if (p === "DELETE /v1/files/{id}") values.id = await uploadFile(a);
@@ -333,6 +335,15 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     if (r.path.endsWith("/redeliver")) values.deliveryId = await parkedDelivery(String(values.id));
   }
   return { user, values, headers, raw };
+}
+
+/** A passkey of `user` (registered by a software authenticator; one of theirs once they hold a few): its id. */
+async function passkeyOf(user: TestUser): Promise<string> {
+  const held = (await ok("/v1/auth/passkeys", { token: user.accessToken })).body.items as { id: string }[];
+  if (held.length >= 5) return held[0]!.id;
+  const options = (await ok("/v1/auth/passkeys/register/options", { token: user.accessToken, body: {} })).body;
+  const credential = await new SoftAuthenticator().create(options);
+  return (await ok("/v1/auth/passkeys/register", { token: user.accessToken, body: { credential } })).body.id;
 }
 
 /** A failed delivery of webhook `id` (an event and its parked run, as the events pipeline leaves them). */
@@ -536,7 +547,14 @@ afterAll(() => {
 });
 
 /** Routes whose 2xx needs a proof only a device (or Turnstile) makes: the fuzz reaches their refusals only. */
-const DEVICE_PROOFS = new Set(["POST /v1/app-check/apple", "POST /v1/app-check/android", "POST /v1/app-check/web"]);
+const DEVICE_PROOFS = new Set([
+  "POST /v1/app-check/apple",
+  "POST /v1/app-check/android",
+  "POST /v1/app-check/web",
+  // A WebAuthn credential is signed by the authenticator over the server's challenge.
+  "POST /v1/auth/passkeys/register",
+  "POST /v1/auth/passkeys/login",
+]);
 
 /** Least share of 2xx answers per route family: valid bodies by an allowed caller mostly succeed. */
 const MIN_2XX_SHARE = 0.5;
