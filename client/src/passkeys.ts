@@ -3,6 +3,7 @@
  * `navigator.credentials.create/get`, or react-native-passkey), its answer posted back. Binary fields travel as
  * base64url; where the platform is the browser's WebAuthn, they become ArrayBuffers on the way in and out.
  */
+// biome-ignore-all lint/suspicious/noExplicitAny: platform objects (DOM credentials, react-native-passkey JSON) differ in shape
 import type { Http } from "./http.js";
 import { b64url } from "./pkce.js";
 import type { User } from "./types.js";
@@ -21,7 +22,7 @@ type Json = Record<string, any>;
  * The platform's credential call, given `{ publicKey }`: browser `(o) => navigator.credentials.create(o)`,
  * React Native `({ publicKey }) => Passkey.create(publicKey)` (react-native-passkey).
  */
-export type CredentialCall = (options: { publicKey: Json }) => Promise<unknown>;
+export type CredentialCall = (options: { publicKey: any }) => Promise<unknown>;
 
 const browser = () => typeof (globalThis as { PublicKeyCredential?: unknown }).PublicKeyCredential === "function";
 const b64 = (v: any): any =>
