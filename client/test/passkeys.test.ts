@@ -3,6 +3,7 @@ import { b64u, SoftAuthenticator, unb64u } from "../../test/features/auth/passke
 import { client, signedIn } from "./helpers.js";
 
 const ORIGIN = "https://sdk.example";
+// biome-ignore lint/suspicious/noExplicitAny: platform credential objects, as loosely shaped as the platform makes them
 type Json = Record<string, any>;
 
 /** react-native-passkey's shape: JSON options in (base64url strings), JSON credential out. */
