@@ -34,6 +34,8 @@ export default defineConfig({
             FCM_TOKEN_URL: `${standin}/fcm/token`,
             APNS_BASE_URL: `${standin}/apns`,
             EXPO_PUSH_URL: `${standin}/expo/push/send`,
+            APPLE_APP_IDS: "ABCDE12345.com.example.outpost",
+            ANDROID_APP_LINKS: `com.example.outpost=${"AB:".repeat(31)}CD`,
             // Push secrets: TEST-ONLY keys (test/standins/keys): FCM_SERVICE_ACCOUNT, APNS_KEY_P8/_KEY_ID/_TEAM_ID/_TOPIC, EXPO_ACCESS_TOKEN.
             ...pushTestSecrets,
             // OAuth / OpenID providers, GitHub and Apple's server endpoints: test/standins/oauth.ts.

@@ -44,6 +44,10 @@ export const limits = {
   /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
   oauthFlowTtlSec: 10 * 60,
   oauthCodeTtlSec: 60,
+  /** Apple revocation after account deletion: the cron's first retry this long after the Queue's send, then doubling. */
+  appleRevokeRetrySec: 10 * 60,
+  /** ...and it gives up after this many retries (about four days with the one-day cap). */
+  appleRevokeMaxAttempts: 10,
   /** A BCP 47 language tag a user's locale may be (`fr`, `pt-BR`, `zh-Hant-TW`). */
   localeMax: 35,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */
@@ -197,6 +201,26 @@ export const limits = {
   imageHeaderMaxBytes: 512 * 1024,
   /** Images: long side of the rendition a ThumbHash placeholder is computed from (ThumbHash takes at most 100). */
   placeholderMaxPx: 100,
+  /** Remote config: an isolate re-reads the config (one D1 round trip) when its copy is older than this. */
+  configRecheckSec: 5,
+  /** Config subscribe sockets are spread over this many Durable Objects (by user); a change notifies each. */
+  configHubShards: 4,
+  configHeartbeatTimeoutSec: 90,
+  configHeartbeatCheckSec: 60,
+  /** Short links per user: LINKS_LIMITER's budget per this period (its `period` in wrangler.toml). */
+  linksPeriodSec: 60,
+  /** Short link opens are counted in memory and written when an isolate holds this many, or... */
+  linkClicksFlushEvery: 20,
+  /** ...when its oldest unwritten click is this old (checked on each open). */
+  linkClicksFlushSec: 10,
+  /** App integrity: a challenge is valid this long, once; an `Outpost-App-Check` token this long. */
+  appCheckChallengeTtlSec: 5 * 60,
+  appCheckTokenTtlSec: 60 * 60,
+  /** App integrity: a Play Integrity token older than this (its `timestampMillis`) is refused. */
+  appCheckPlayMaxAgeSec: 5 * 60,
+  /** App integrity: monitor counts go to D1 once this many wait in an isolate, or this long after the last flush. */
+  appCheckFlushCount: 100,
+  appCheckFlushSec: 30,
   /**
    * Webhooks: an attempt waits this long for an answer; a delivery is retried for `webhookRetrySec` after
    * it was made; a webhook failing for `webhookDisableSec` is disabled; a rotated-out secret still signs for
@@ -245,10 +269,25 @@ export interface Config {
   apple: { jwksUrl: string; audiences: string[] };
   google: { jwksUrl: string; audiences: string[] };
   /** Push providers: base URLs (vars) and credentials (optional secrets; a provider without them is skipped). */
+  /** Deep links: the apps the `.well-known` files name (APPLE_APP_IDS, ANDROID_APP_LINKS, APP_LINK_PATHS). */
+  deepLinks: { appleAppIds: string[]; androidApps: { packageName: string; fingerprints: string[] }[]; paths: string[] };
   push: {
     fcm: { baseUrl: string; tokenUrl: string; serviceAccount: string | null };
     apns: { baseUrl: string; topic: string | null; keyP8: string | null; keyId: string | null; teamId: string | null };
     expo: { pushUrl: string; receiptsUrl: string; accessToken: string | null };
+  };
+  /** App integrity (APP_CHECK_* vars and the keys of docs/app-check.md). */
+  appCheck: {
+    mode: "off" | "monitor" | "enforce";
+    guard: "auth" | "all";
+    appleAppIds: string[];
+    appleRoot: string;
+    androidPackages: string[];
+    androidCertDigests: string[];
+    playDecryptionKey: string | null;
+    playVerificationKey: string | null;
+    turnstileUrl: string;
+    turnstileSecret: string | null;
   };
 }
 
@@ -262,19 +301,32 @@ const list = (s: string | undefined) =>
 
 const cache = new WeakMap<object, Config>();
 
-function yesNo(name: "CONSOLE_REQUIRE_MFA", raw: string | undefined): boolean {
-  const v = (raw ?? "").trim().toLowerCase();
-  if (v === "" || v === "false" || v === "0") return false;
-  if (v === "true" || v === "1") return true;
-  console.error(`configuration error: ${name} must be "true" or "false"`);
+/** A var that must be one of `allowed` (empty: the first); anything else fails closed. */
+function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T {
+  const v = (raw ?? "").trim() || allowed[0]!;
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  console.error(`configuration error: ${name} must be one of ${allowed.join(", ")}`);
   throw new AppError("misconfigured", `The server's ${name} setting is not valid.`);
 }
 
-function stripWhom(raw: string | undefined): "public" | "all" {
-  const v = (raw ?? "").trim() || "public";
-  if (v === "public" || v === "all") return v;
-  console.error('configuration error: STRIP_IMAGE_METADATA must be "public" or "all"');
-  throw new AppError("misconfigured", "The server's STRIP_IMAGE_METADATA setting is not valid.");
+/** APPLE_APP_IDS (`TEAMID.bundle.id,…`), ANDROID_APP_LINKS (`package=SHA256:FINGERPRINT,…`), APP_LINK_PATHS. */
+function deepLinks(env: Env): Config["deepLinks"] {
+  const androidApps = new Map<string, string[]>();
+  for (const entry of list(env.ANDROID_APP_LINKS)) {
+    const [packageName, fingerprint] = entry.split("=").map((x) => x.trim());
+    if (!packageName || !fingerprint || !/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/.test(fingerprint)) {
+      console.error("configuration error: ANDROID_APP_LINKS entries are package=SHA-256 fingerprint (AA:BB:…)");
+      throw new AppError("misconfigured", "The server's ANDROID_APP_LINKS setting is not valid.");
+    }
+    androidApps.set(packageName, [...(androidApps.get(packageName) ?? []), fingerprint.toUpperCase()]);
+  }
+  // Short links open the app too: `/l/*` is always among the paths.
+  const paths = [...new Set(["/l/*", ...list(env.APP_LINK_PATHS)])];
+  return {
+    appleAppIds: list(env.APPLE_APP_IDS),
+    androidApps: [...androidApps].map(([packageName, fingerprints]) => ({ packageName, fingerprints })),
+    paths,
+  };
 }
 
 /**
@@ -310,8 +362,8 @@ export function getConfig(env: Env): Config {
     corsOrigins: list(env.CORS_ORIGINS),
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, "") ?? null,
     storageQuotaBytes: bytes("STORAGE_QUOTA_BYTES", limits.storageQuotaBytes),
-    stripImageMetadata: stripWhom(env.STRIP_IMAGE_METADATA),
-    consoleRequireMfa: yesNo("CONSOLE_REQUIRE_MFA", env.CONSOLE_REQUIRE_MFA),
+    stripImageMetadata: oneOf("STRIP_IMAGE_METADATA", env.STRIP_IMAGE_METADATA, ["public", "all"]),
+    consoleRequireMfa: oneOf("CONSOLE_REQUIRE_MFA", env.CONSOLE_REQUIRE_MFA, ["false", "true"]) === "true",
     jwtSecret: secret("JWT_SECRET", 32),
     serviceKey: secret("SERVICE_KEY", 16),
     mail: {
@@ -321,6 +373,7 @@ export function getConfig(env: Env): Config {
     },
     apple: { jwksUrl: env.APPLE_JWKS_URL, audiences: list(env.APPLE_AUDIENCES) },
     google: { jwksUrl: env.GOOGLE_JWKS_URL, audiences: list(env.GOOGLE_AUDIENCES) },
+    deepLinks: deepLinks(env),
     push: {
       fcm: {
         baseUrl: env.FCM_BASE_URL.replace(/\/+$/, ""),
@@ -339,6 +392,18 @@ export function getConfig(env: Env): Config {
         receiptsUrl: env.EXPO_PUSH_URL.replace(/\/send\/?$/, "/getReceipts"),
         accessToken: optional(env.EXPO_ACCESS_TOKEN),
       },
+    },
+    appCheck: {
+      mode: oneOf("APP_CHECK_MODE", env.APP_CHECK_MODE, ["off", "monitor", "enforce"]),
+      guard: oneOf("APP_CHECK_GUARD", env.APP_CHECK_GUARD, ["auth", "all"]),
+      appleAppIds: list(env.APPLE_APP_ATTEST_APP_IDS),
+      appleRoot: env.APPLE_APP_ATTEST_ROOT,
+      androidPackages: list(env.ANDROID_PACKAGE_NAMES),
+      androidCertDigests: list(env.ANDROID_CERT_DIGESTS),
+      playDecryptionKey: optional(env.PLAY_INTEGRITY_DECRYPTION_KEY),
+      playVerificationKey: optional(env.PLAY_INTEGRITY_VERIFICATION_KEY),
+      turnstileUrl: env.TURNSTILE_VERIFY_URL,
+      turnstileSecret: optional(env.TURNSTILE_SECRET),
     },
   };
   cache.set(env, cfg);

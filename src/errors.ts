@@ -16,6 +16,7 @@ const errorCodes = {
   invalid_code: [401, "Invalid code"],
   session_revoked: [401, "Session revoked"],
   mfa_required: [401, "Second factor required"],
+  app_check_failed: [401, "App check failed"],
   forbidden: [403, "Forbidden"],
   account_disabled: [403, "Account disabled"],
   not_found: [404, "Not found"],
@@ -30,6 +31,7 @@ const errorCodes = {
   quota_exceeded: [413, "Storage quota exceeded"],
   unsupported_media_type: [415, "Unsupported media type"],
   range_not_satisfiable: [416, "Range not satisfiable"],
+  upgrade_required: [426, "Upgrade required"],
   rate_limited: [429, "Too many requests"],
   internal: [500, "Internal server error"],
   misconfigured: [500, "Server misconfigured"],
@@ -60,14 +62,21 @@ const statusPhrases: Record<number, string> = {
   429: "Too Many Requests",
 };
 
-/** The error every layer throws. `headers` are added to the response (e.g. Retry-After). */
+/**
+ * The error every layer throws. `headers` are added to the response (e.g. Retry-After); `members` are extra
+ * members of the problem body (e.g. `storeUrl` of `upgrade_required`), never replacing the standard ones.
+ */
 export class AppError extends Error {
   readonly status: ContentfulStatusCode;
   readonly code: ErrorCode | AppCode;
   constructor(
     code: ErrorCode,
     readonly detail?: string,
-    readonly extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+    readonly extra: {
+      errors?: FieldError[];
+      headers?: Record<string, string>;
+      members?: Record<string, string | number | boolean | null>;
+    } = {},
   ) {
     super(detail ?? errorCodes[code][1]);
     this.code = code;
@@ -98,6 +107,7 @@ export function problem(err: AppError, requestId?: string, clientRequestId?: str
   const status = own ? own[0] : err.status;
   const title = own ? own[1] : (statusPhrases[status] ?? "Request refused");
   const body: Problem = {
+    ...err.extra.members,
     type: own ? `https://outpost.dev/problems/${err.code.replaceAll("_", "-")}` : "about:blank",
     title,
     status,

@@ -6,6 +6,7 @@ import { handleScheduled } from "./scheduled";
 
 export { ChatRoom } from "./features/chat";
 export { CollectionHub } from "./features/collections";
+export { ConfigHub } from "./features/release";
 
 export default {
   fetch: app.fetch,

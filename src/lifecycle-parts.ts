@@ -5,6 +5,7 @@
  * `app` services (the logic feature runs hooks without importing the features they call).
  */
 import { adminParts } from "./features/admin";
+import { appCheckParts } from "./features/app-check";
 import { authParts } from "./features/auth";
 import { blocksParts } from "./features/blocks";
 import { chatParts } from "./features/chat";
@@ -12,6 +13,7 @@ import { collectionsParts } from "./features/collections";
 import { appServices, eventsParts } from "./features/events";
 import { filesParts } from "./features/files";
 import { provideServices } from "./features/logic";
+import { releaseParts } from "./features/release";
 import { teamsParts } from "./features/teams";
 import { assemble } from "./lifecycle";
 import { idempotencyParts } from "./middleware/idempotency";
@@ -24,8 +26,10 @@ export const lifecycle = assemble([
   eventsParts,
   blocksParts,
   teamsParts,
+  releaseParts,
   authParts,
   adminParts,
+  appCheckParts,
 ]);
 
 provideServices(appServices);

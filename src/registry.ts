@@ -13,6 +13,8 @@ export const appCollections: Record<string, unknown> = declaredCollections;
 /** Every export of `src/app/logic.ts` (hooks(), userHooks(), fileHooks() among them). */
 export const appLogic: Record<string, unknown> = declaredLogic;
 
+/** The remote config keys and their code defaults, as `src/app/config.ts` declares them. */
+export { remoteConfig as appConfigDefaults } from "./app/config";
 /** Every export of `src/app/mail.ts` (`mailTexts`: the mails in other languages). */
 export const appMailTexts: Record<string, unknown> = declaredMail;
 

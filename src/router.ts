@@ -11,13 +11,15 @@ import { BOOKMARK_HEADER, createDb, openSession } from "./db";
 import type { AppEnv } from "./env";
 import { AppError, problem, toAppError } from "./errors";
 import { accountRoutes } from "./features/account";
-import { adminRoutes, createConsole, requireAdmin } from "./features/admin";
+import { adminReleaseRoutes, adminRoutes, createConsole, requireAdmin } from "./features/admin";
+import { APP_CHECK_HEADER, appCheckGuard, appCheckRoutes } from "./features/app-check";
 import { authRoutes } from "./features/auth";
 import { blockRoutes } from "./features/blocks";
 import { chatRoutes } from "./features/chat";
 import { batchRoutes, collectionRoutes } from "./features/collections";
 import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
 import { deviceRoutes } from "./features/push";
+import { configRoutes, linkRoutes, requireCurrentApp, shortLinkPage, wellKnownRoutes } from "./features/release";
 import { devRoutes, healthRoutes, mountDocs } from "./features/system";
 import { teamRoutes } from "./features/teams";
 import { webhookRoutes } from "./features/webhooks";
@@ -98,6 +100,9 @@ function buildApp() {
             "Range",
             "X-Request-Id",
             BOOKMARK_HEADER,
+            "Outpost-Client",
+            "Outpost-Install-Id",
+            APP_CHECK_HEADER,
             "Tus-Resumable",
             "Upload-Length",
             "Upload-Offset",
@@ -140,9 +145,13 @@ function buildApp() {
     if (isStreamingRoute(c.req.method, c.req.path)) return next();
     return jsonBodyLimit(c, next);
   });
+  // Forced updates: 426 for an app older than its platform's minVersion (from the cached config, no D1 query).
+  app.use(requireCurrentApp);
+  app.use(appCheckGuard);
 
   app.route("/v1", healthRoutes);
   app.route("/v1/auth", authRoutes);
+  app.route("/v1/app-check", appCheckRoutes);
   app.route("/v1/me", accountRoutes);
   app.route("/v1/files", fileRoutes);
   app.route("/v1/uploads", uploadRoutes);
@@ -154,6 +163,11 @@ function buildApp() {
   app.route("/v1/devices", deviceRoutes);
   app.route("/v1/admin/webhooks", webhookRoutes(requireAdmin));
   app.route("/v1/admin", adminRoutes);
+  app.route("/v1/admin", adminReleaseRoutes);
+  app.route("/v1/config", configRoutes);
+  app.route("/v1/links", linkRoutes);
+  app.route("/l", shortLinkPage);
+  app.route("/.well-known", wellKnownRoutes);
   app.route("/v1/dev", devRoutes);
   app.route("/v1/app", appRoutes);
   mountDocs(app);

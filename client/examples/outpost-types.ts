@@ -113,6 +113,17 @@ export type AppRoutes = {
   };
 };
 
+/** The remote config's keys and value types: `createClient<Collections, AppRoutes, AppConfig>(...)`. */
+export type AppConfig = {
+  "chat.enabled": boolean;
+  "feed.pageSize": number;
+  "minVersion.android": string | null;
+  "minVersion.ios": string | null;
+  "onboarding.variant": string;
+  "storeUrl.android": string | null;
+  "storeUrl.ios": string | null;
+};
+
 /** Field defaults, so records created offline show complete: `createClient({ url, defaults })`. */
 export const defaults: { [K in keyof Collections]: Partial<Collections[K]["fields"]> } = {
   comments: {

@@ -1,11 +1,24 @@
 // Compile-time checks of the generated types (tsc -p examples): each line marked as an expected
 // error below must stay an error, or the type check fails.
 import { createClient } from "@outpost/client";
-import type { AppRoutes, Collections } from "./outpost-types.ts";
+import type { AppConfig, AppRoutes, Collections } from "./outpost-types.ts";
 
 const client = createClient<Collections, AppRoutes>({ url: "http://localhost" });
 const notes = client.collection("notes");
 const lists = client.collection("lists");
+
+// Remote config: `get(key)` is typed from the code defaults.
+const configured = createClient<Collections, AppRoutes, AppConfig>({
+  url: "http://localhost",
+  app: { platform: "ios", version: "1.0.0" },
+});
+const pageSize: number | undefined = configured.config.get("feed.pageSize");
+const minimum: string | null | undefined = configured.config.get("minVersion.ios");
+// @ts-expect-error a key the app does not declare
+configured.config.get("no.such.key");
+// @ts-expect-error a number key is not a string
+const wrong: string | undefined = configured.config.get("feed.pageSize");
+void [pageSize, minimum, wrong];
 
 export async function checks(): Promise<void> {
   const n = await notes.create({ title: "ok" });

@@ -14,6 +14,8 @@
 //
 // Besides the collections, `AppRoutes` types the app's own routes under /v1/app (src/app/routes.ts, or
 // the document's /v1/app paths): params, query, body and answer of each, for `client.app`.
+// `AppConfig` types the remote config's keys (src/app/config.ts, or the document's /v1/config answer),
+// for `client.config`.
 //
 // A team-scoped collection (`scope: "team"`; from OpenAPI: a create body that requires `teamId`) gets
 // `teamId: string` in its record fields and its create input; the SDK keeps it out of update and replace.
@@ -136,6 +138,32 @@ const tsType = (f) =>
 const pascal = (s) => s.replace(/(^|_)([a-z0-9])/g, (_, __, c) => c.toUpperCase());
 /** `notes` → `Note`; names that do not end in a plain plural s stay whole. */
 const typeName = (col) => pascal(/[^su]s$/.test(col) && !/ss$/.test(col) ? col.slice(0, -1) : col);
+
+/** The remote config's keys and their value types: from src/app/config.ts, or the /v1/config answer's schema. */
+async function configTypes(doc) {
+  const kindsOf = (kinds) =>
+    kinds.length === 1 && ["string", "number", "boolean"].includes(kinds[0]) ? kinds[0] : kinds.join(" | ");
+  const reserved = ["minVersion.ios", "minVersion.android", "storeUrl.ios", "storeUrl.android"];
+  const out = Object.fromEntries(reserved.map((k) => [k, "string | null"]));
+  if (doc) {
+    const schema = doc.paths?.["/v1/config"]?.get?.responses?.["200"]?.content?.["application/json"]?.schema;
+    for (const [k, p] of Object.entries(schema?.properties?.values?.properties ?? {})) {
+      const kinds = (p.anyOf ?? [p]).map((x) => (x.type === "integer" ? "number" : (x.type ?? "unknown")));
+      out[k] ??= kindsOf(kinds.includes("unknown") ? ["unknown"] : kinds);
+    }
+    return out;
+  }
+  const file = path.join(path.dirname(declarations), "config.ts");
+  let mod = {};
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch {
+    return out;
+  }
+  for (const [k, v] of Object.entries(mod.remoteConfig ?? {}))
+    out[k] ??= kindsOf([["string", "number", "boolean"].includes(typeof v) ? typeof v : "unknown"]);
+  return out;
+}
 
 /**
  * The app's own routes (src/app/routes.ts) as the OpenAPI document describes them: the module is
@@ -303,6 +331,12 @@ ts += `export type Collections = {\n${Object.keys(cols)
   .join("\n")}\n};\n`;
 ts += "\n/** The app's own routes under `/v1/app` (src/app/routes.ts): `client.app.post(path, { params, body })`. */\n";
 ts += appRoutesType(appDoc);
+const config = await configTypes(doc);
+ts += "\n/** The remote config's keys and value types: `createClient<Collections, AppRoutes, AppConfig>(...)`. */\n";
+ts += `export type AppConfig = {\n${Object.keys(config)
+  .sort()
+  .map((k) => `  ${JSON.stringify(k)}: ${config[k]};`)
+  .join("\n")}\n};\n`;
 const defaults = Object.fromEntries(
   Object.entries(cols).map(([n, { fields }]) => [
     n,

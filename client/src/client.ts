@@ -1,5 +1,6 @@
 /** `createClient`: one object for the whole SDK. */
 import { type AppRouteMap, AppRoutes, type UntypedAppRoutes } from "./app.js";
+import { AppCheck, type AppCheckProvider } from "./app-check.js";
 import { Auth } from "./auth.js";
 import { Room, Rooms } from "./chat.js";
 import { Collection } from "./collections.js";
@@ -8,6 +9,7 @@ import { enc } from "./core.js";
 import type { OutpostError } from "./errors.js";
 import { Files } from "./files.js";
 import { type Fetch, Http, type RequestOptions } from "./http.js";
+import { type AppInfo, type ConfigValues, Links, RemoteConfig } from "./release.js";
 import type { SocketEnv, WebSocketConstructor } from "./socket.js";
 import { type KeyValueStorage, memoryStorage, readJson, writeJson } from "./storage.js";
 import { type LocalStore, memoryStore } from "./store.js";
@@ -27,6 +29,8 @@ import { noop } from "./util.js";
 export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   /** The server's base URL, e.g. `https://api.example.com` (without `/v1`). */
   url: string;
+  /** This app's platform and version (sent as `Outpost-Client` on every request: remote config, forced updates). */
+  app?: AppInfo;
   /** Where the session, the write queue, chat outboxes, upload URLs and the push token are kept (default: memory). */
   storage?: KeyValueStorage;
   /** The local record store (default: memory). */
@@ -54,12 +58,21 @@ export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   /** Uploads above this size go resumable (default 5 MiB); tus chunk size (default 5 MiB). */
   largeUploadBytes?: number;
   chunkSize?: number;
+  /** App integrity: gives the proof for a challenge (docs/app-check.md); the SDK sends `Outpost-App-Check`. */
+  appCheck?: AppCheckProvider;
 }
 
-export class OutpostClient<C extends CollectionMap = UntypedCollections, A extends AppRouteMap = UntypedAppRoutes> {
+export class OutpostClient<
+  C extends CollectionMap = UntypedCollections,
+  A extends AppRouteMap = UntypedAppRoutes,
+  R extends ConfigValues = ConfigValues,
+> {
   readonly auth: Auth;
   /** The app's own routes under `/v1/app/`, typed by the generated `AppRoutes`. */
   readonly app: AppRoutes<A>;
+  /** Remote config: `get(key)`, `refresh()`, `watch(cb)`. */
+  readonly config: RemoteConfig<R>;
+  readonly links: Links;
   readonly files: Files;
   readonly rooms: Rooms;
   readonly teams: Teams;
@@ -81,6 +94,8 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections, A exten
     const now = o.now ?? Date.now;
     const fetchFn: Fetch = o.fetch ?? ((input, init) => fetch(input, init));
     this.http = new Http(o.url.replace(/\/+$/, ""), fetchFn, o.timeoutMs ?? 30_000);
+    if (o.app) this.http.headers["outpost-client"] = `${o.app.platform}/${o.app.version}`;
+    if (o.app?.installId) this.http.headers["outpost-install-id"] = o.app.installId;
     const storage = o.storage ?? memoryStorage();
     const prefix = o.storageKey ?? "outpost.";
     this.auth = new Auth({
@@ -91,6 +106,7 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections, A exten
       marginMs: o.refreshMarginMs ?? 60_000,
     });
     this.http.tokens = this.auth;
+    if (o.appCheck) this.http.appCheck = new AppCheck(this.http, o.appCheck, now);
     const WS = o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     const sockets: SocketEnv = {
       http: this.http,
@@ -117,6 +133,8 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections, A exten
     this.rooms = new Rooms(this.core);
     this.teams = new Teams(this.core);
     this.app = new AppRoutes<A>(this.http);
+    this.config = new RemoteConfig<R>(this.core);
+    this.links = new Links(this.core);
     this.deviceLoaded = readJson<typeof this.device>(storage, `${prefix}device`, null).then((d) => {
       this.device = d;
     });
@@ -273,14 +291,17 @@ export class OutpostClient<C extends CollectionMap = UntypedCollections, A exten
   /** Stops every socket and timer (scripts and tests; an app simply keeps its client). */
   close(): void {
     this.sync.close();
+    this.config.close();
     this.auth.setActive(false);
     for (const r of this.openRooms.values()) r.disconnect();
   }
 }
 
-/** `createClient<Collections, AppRoutes>({ url })` with the types `npm run client:types` writes. */
-export function createClient<C extends CollectionMap = UntypedCollections, A extends AppRouteMap = UntypedAppRoutes>(
-  o: ClientOptions<C>,
-): OutpostClient<C, A> {
-  return new OutpostClient<C, A>(o);
+/** `createClient<Collections, AppRoutes, AppConfig>({ url })` with the types `npm run client:types` writes. */
+export function createClient<
+  C extends CollectionMap = UntypedCollections,
+  A extends AppRouteMap = UntypedAppRoutes,
+  R extends ConfigValues = ConfigValues,
+>(o: ClientOptions<C>): OutpostClient<C, A, R> {
+  return new OutpostClient<C, A, R>(o);
 }

@@ -42,6 +42,7 @@ export type ErrorCode =
   | "aborted"
   | "signed_out"
   | "removed_from_team"
+  | "upgrade_required"
   | (string & {});
 
 export class OutpostError extends Error {
@@ -69,6 +70,18 @@ export class OutpostError extends Error {
     this.requestId = o.requestId ?? null;
     this.retryAfter = o.retryAfter ?? null;
     if (o.cause !== undefined) (this as { cause?: unknown }).cause = o.cause;
+  }
+}
+
+/** 426 `upgrade_required`: this app version is below the platform's minimum; send the user to `storeUrl`. */
+export class UpgradeRequiredError extends OutpostError {
+  constructor(
+    message: string,
+    readonly storeUrl: string | null,
+    readonly minVersion: string | null,
+    requestId: string | null,
+  ) {
+    super(426, "upgrade_required", message, { requestId });
   }
 }
 

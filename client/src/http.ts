@@ -2,7 +2,7 @@
  * The HTTP layer: JSON in and out, problem+json → OutpostError, the access token (fresh, and
  * refreshed once then retried on a 401), Idempotency-Key, the read-replica bookmark, timeouts.
  */
-import { type FieldError, OutpostError } from "./errors.js";
+import { type FieldError, OutpostError, UpgradeRequiredError } from "./errors.js";
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -33,6 +33,10 @@ export class Http {
   /** The latest `Outpost-Bookmark` seen; sent back on every request (read-your-writes on replicas). */
   bookmark: string | null = null;
   tokens!: TokenSource;
+  /** Sent on every request (`Outpost-Client`, `Outpost-Install-Id`). */
+  headers: { [k: string]: string } = {};
+  /** Set with the `appCheck` option: the `Outpost-App-Check` token of every request but the app-check routes. */
+  appCheck: { get(): Promise<string | null>; retry(failed: string | null): Promise<string | null> } | null = null;
 
   constructor(
     readonly base: string,
@@ -59,25 +63,26 @@ export class Http {
   async send(path: string, o: RequestOptions = {}): Promise<Response> {
     const useAuth = o.auth !== false;
     const token = useAuth ? await this.tokens.token() : null;
-    let res = await this.once(path, o, token);
+    const ac = path.startsWith("/v1/app-check/") ? null : this.appCheck;
+    let check = (await ac?.get()) ?? null;
+    let res = await this.once(path, o, token, check);
     if (res.status === 401 && token) {
-      const code = (
-        (await res
-          .clone()
-          .json()
-          .catch(() => null)) as { code?: string } | null
-      )?.code;
-      if (code === "token_expired" || code === "unauthorized") {
+      const c = await code(res);
+      if (c === "token_expired" || c === "unauthorized") {
         const next = await this.tokens.retryToken(token);
-        if (next && next !== token) res = await this.once(path, o, next);
+        if (next && next !== token) res = await this.once(path, o, next, check);
       }
+    }
+    if (ac && res.status === 401 && (await code(res)) === "app_check_failed") {
+      check = await ac.retry(check);
+      if (check) res = await this.once(path, o, token, check);
     }
     if (!res.ok && res.status !== 304) throw await problem(res);
     return res;
   }
 
-  private async once(path: string, o: RequestOptions, token: string | null): Promise<Response> {
-    const headers: Record<string, string> = { accept: "application/json", ...o.headers };
+  private async once(path: string, o: RequestOptions, token: string | null, check: string | null): Promise<Response> {
+    const headers: Record<string, string> = { accept: "application/json", ...this.headers, ...o.headers };
     let body: BodyInit | undefined;
     if (o.raw !== undefined) {
       body = o.raw as BodyInit;
@@ -87,6 +92,7 @@ export class Http {
       headers["content-type"] = "application/json";
     }
     if (token) headers.authorization = `Bearer ${token}`;
+    if (check) headers["outpost-app-check"] = check;
     if (o.idempotencyKey) headers["idempotency-key"] = o.idempotencyKey;
     if (this.bookmark) headers["outpost-bookmark"] = this.bookmark;
     const ctl = new AbortController();
@@ -117,6 +123,15 @@ export class Http {
   }
 }
 
+/** The problem code of an error answer (read from a copy: the body stays readable). */
+const code = async (res: Response) =>
+  (
+    (await res
+      .clone()
+      .json()
+      .catch(() => null)) as { code?: string } | null
+  )?.code;
+
 async function parse<T>(res: Response): Promise<T> {
   if (res.status === 204 || res.status === 304) return undefined as T;
   const text = await res.text();
@@ -125,13 +140,21 @@ async function parse<T>(res: Response): Promise<T> {
 
 /** An error answer as OutpostError (problem+json when the server sent one). */
 async function problem(res: Response): Promise<OutpostError> {
-  let p: { code?: string; detail?: string; title?: string; errors?: FieldError[] } = {};
+  let p: { code?: string; detail?: string; title?: string; errors?: FieldError[]; [k: string]: unknown } = {};
   try {
     p = JSON.parse(await res.text());
   } catch {
     // not JSON (a proxy's error page)
   }
   const ra = res.headers.get("retry-after");
+  // Outpost's 426 body always holds detail, storeUrl (string or null) and minVersion.
+  if (p.code === "upgrade_required")
+    return new UpgradeRequiredError(
+      p.detail as string,
+      p.storeUrl as string | null,
+      p.minVersion as string,
+      res.headers.get("x-request-id"),
+    );
   return new OutpostError(
     res.status,
     p.code ?? (res.status >= 500 ? "internal" : `http_${res.status}`),

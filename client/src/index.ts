@@ -3,6 +3,7 @@
  * `client.auth`, `client.collection(name)`, `client.room(id)`, `client.files`, `client.teams`, `client.app`,
  * `client.registerDevice`.
  */
+
 export type {
   AppCallOptions,
   AppMethod,
@@ -12,14 +13,16 @@ export type {
   AppRoutes,
   UntypedAppRoutes,
 } from "./app.js";
+export type { AppCheckProof, AppCheckProvider } from "./app-check.js";
 export type { Auth } from "./auth.js";
 export type { Room, RoomEvents, Rooms } from "./chat.js";
 export { type ClientOptions, createClient, OutpostClient } from "./client.js";
 export type { Collection, WriteOptions } from "./collections.js";
-export { type ErrorCode, type FieldError, OutpostError } from "./errors.js";
+export { type ErrorCode, type FieldError, OutpostError, UpgradeRequiredError } from "./errors.js";
 export type { Files, ThumbPreset, UploadInput, UploadOptions } from "./files.js";
 export type { Fetch, RequestOptions } from "./http.js";
 export type { Pages } from "./pages.js";
+export type { AppInfo, ConfigValues, Links, RemoteConfig, ShortLink } from "./release.js";
 export type { WebSocketConstructor, WebSocketLike } from "./socket.js";
 export { type KeyValueStorage, memoryStorage, webStorage } from "./storage.js";
 export { type LocalStore, memoryStore, type StoredRecord } from "./store.js";

@@ -11,13 +11,15 @@ import { BENCH_SECRETS, readWranglerConfig, root, startOutpost } from "../../scr
 import { ensureDocsAssets } from "../../scripts/docs-assets.mjs";
 
 export const JWT_SECRET = BENCH_SECRETS.JWT_SECRET;
+export const SERVICE_KEY = BENCH_SECRETS.SERVICE_KEY;
 export const GOOGLE_AUDIENCE = "sdk-test.apps.googleusercontent.com";
 
 /**
  * Builds and starts the Worker; returns its base URL, the ID-token signing key (JWK) and a dispose function.
- * `build: false` reuses the bundle of an earlier start; `realLimits` keeps those limiters at their production budget.
+ * `build: false` reuses the bundle of an earlier start; `realLimits` keeps those limiters at their production budget;
+ * `vars` overrides wrangler.toml's vars.
  */
-export async function startWorker({ build = true, realLimits = [] } = {}) {
+export async function startWorker({ build = true, realLimits = [], vars = {} } = {}) {
   const outdir = path.join(root, "client", ".worker");
   if (build) {
     ensureDocsAssets();
@@ -57,6 +59,7 @@ export async function startWorker({ build = true, realLimits = [] } = {}) {
     GOOGLE_AUDIENCES: GOOGLE_AUDIENCE,
     MAIL_PROVIDER_URL: mailUrl,
     APP_LINK_BASE: "sdktest://app",
+    ...vars,
   };
   const rt = await startOutpost(path.join(outdir, "index.js"), config, { realLimits });
   return {

@@ -12,7 +12,8 @@ type LimiterName =
   | "CHAT_LIMITER"
   | "LIST_LIMITER"
   | "ROOMS_LIMITER"
-  | "OTP_LIMITER";
+  | "OTP_LIMITER"
+  | "LINKS_LIMITER";
 
 /** The client's address as Cloudflare reports it ("local" in local development without it). */
 export const clientIp = (req: { header(name: string): string | undefined }) =>

@@ -740,3 +740,36 @@ describe("D1 statement limits at the largest inputs the API accepts", () => {
     expectWithinD1(m, "admin push job (consumer)");
   });
 });
+
+describe("query budget: release controls (issue 30)", () => {
+  it("GET /v1/config: 0 queries in the steady state; the isolate re-reads it (1 round trip) when its copy is stale", async () => {
+    await measure("/v1/config");
+    const anonymous = await measure("/v1/config", { headers: { "outpost-client": "ios/2.0.0" } });
+    expect(anonymous.status).toBe(200);
+    expectBudget(anonymous, 0, "GET /v1/config");
+    const signedIn = await measure("/v1/config", { token: user.accessToken });
+    expect(signedIn.status).toBe(200);
+    expectBudget(signedIn, 0, "GET /v1/config (signed in)");
+    const realNow = Date.now.bind(Date);
+    vi.spyOn(Date, "now").mockImplementation(() => realNow() + (limits.configRecheckSec + 1) * 1000);
+    try {
+      const stale = await measure("/v1/config");
+      expect(stale.counter.roundTrips, stale.counter.describe()).toBe(1);
+      expect(stale.counter.calls[0]!.sql).toContain("config_values");
+      expectBudget(await measure("/v1/config"), 0, "GET /v1/config after the re-read");
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it("the forced-update check (Outpost-Client on any route): 0 queries", async () => {
+    await measure("/v1/config");
+    const m = await measure("/v1/auth/logout", {
+      token: user.accessToken,
+      body: { unexpected: true },
+      headers: { "outpost-client": "android/1.0.0" },
+    });
+    expect(m.status).toBe(400);
+    expectBudget(m, 0, "426 check");
+  });
+});

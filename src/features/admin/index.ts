@@ -1,6 +1,7 @@
 /** Administration: the admin API (`/v1/admin`: users, audit log, push) and the console at `/admin`. */
 export { createConsole } from "./console/app";
 export { requireAdmin } from "./middleware";
+export { adminReleaseRoutes } from "./release";
 export { adminRoutes } from "./routes";
 
 import type { FeatureParts } from "../../lifecycle";

@@ -4,7 +4,7 @@
  * functions exported here).
  */
 import type { FeatureParts } from "../../lifecycle";
-import { appleDeletionHook } from "./apple";
+import { appleDeletionHook, appleRevokeBackstop } from "./apple";
 import { mfaCleanup } from "./mfa";
 import { oauthCleanup } from "./oauth";
 import { otpCleanup } from "./otp";
@@ -35,7 +35,7 @@ export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
 export const authParts: FeatureParts = {
-  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup, mfaCleanup],
+  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup, appleRevokeBackstop, mfaCleanup],
   deletionHooks: [appleDeletionHook],
 };
 

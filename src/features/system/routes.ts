@@ -83,6 +83,8 @@ export function mountDocs(app: Hono<AppEnv>) {
         },
       },
       exclude: ["/v1/openapi.json", "/docs"],
+      // Routes that look like files are documented too (/.well-known/assetlinks.json).
+      excludeStaticFile: false,
     }),
   );
   // The reference's script is a static asset of this Worker (public/docs/scalar.js), not a CDN

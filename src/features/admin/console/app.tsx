@@ -21,6 +21,7 @@ import { primaryDb } from "../../../db";
 import { AppError, toAppError } from "../../../errors";
 import type { Lifecycle } from "../../../lifecycle";
 import { requestIds } from "../../../middleware/request-id";
+import { appCheck } from "./app-check";
 import { audit } from "./audit";
 import { collectionPages } from "./collections";
 import type { ConsoleEnv } from "./context";
@@ -30,6 +31,7 @@ import { logic } from "./logic";
 import { overview } from "./overview";
 import type { C, PageStatus } from "./page";
 import { records } from "./records";
+import { release } from "./release";
 import { rooms } from "./rooms";
 import { login, logout, requireConsoleAdmin } from "./signin";
 import { teams } from "./teams";
@@ -121,7 +123,9 @@ consoleApp.route("/files", files);
 consoleApp.route("/rooms", rooms);
 consoleApp.route("/teams", teams);
 consoleApp.route("/logic", logic);
+consoleApp.route("/app-check", appCheck);
 consoleApp.route("/webhooks", webhooks);
+consoleApp.route("/config", release);
 consoleApp.route("/audit", audit);
 
 // --- errors ------------------------------------------------------------------------------------

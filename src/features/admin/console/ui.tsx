@@ -29,10 +29,12 @@ const notices = {
   "run-queued": "The run is queued again.",
   "invitation-revoked": "The invitation is revoked.",
   pushed: "A test notification is queued for the device.",
+  "debug-token-revoked": "The debug token is revoked.",
   "webhook-deleted": "The webhook and its deliveries are deleted.",
   "webhook-enabled": "The webhook is enabled again.",
   "webhook-disabled": "The webhook is disabled; its waiting deliveries are stopped.",
   redelivered: "The delivery is queued again.",
+  "config-reset": "The key is back to its code default.",
 } as const;
 export type Notice = keyof typeof notices;
 export const isNotice = (s: string | undefined): s is Notice => s !== undefined && Object.hasOwn(notices, s);
@@ -61,7 +63,9 @@ export type Section =
   | "rooms"
   | "teams"
   | "logic"
+  | "app-check"
   | "webhooks"
+  | "config"
   | "audit";
 
 const NavLink: FC<{ href: string; active: boolean; children: Child }> = ({ href, active, children }) => (
@@ -129,6 +133,12 @@ export const Layout: FC<
               </NavLink>
               <NavLink href={`${P}/webhooks`} active={p.section === "webhooks"}>
                 Webhooks
+              </NavLink>
+              <NavLink href={`${P}/config`} active={p.section === "config"}>
+                Config
+              </NavLink>
+              <NavLink href={`${P}/app-check`} active={p.section === "app-check"}>
+                App integrity
               </NavLink>
               <NavLink href={`${P}/audit`} active={p.section === "audit"}>
                 Audit log

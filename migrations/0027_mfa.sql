@@ -23,3 +23,5 @@ CREATE TABLE `mfa_totp` (
 	`confirmed_at` text,
 	FOREIGN KEY (`user_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade
 );
+--> statement-breakpoint
+ALTER TABLE `sessions` ADD `aal` text DEFAULT 'aal1' NOT NULL;

@@ -1,1 +1,0 @@
-ALTER TABLE `sessions` ADD `aal` text DEFAULT 'aal1' NOT NULL;
