@@ -31,6 +31,7 @@ import {
 import { beforeDelete, beforeWrite } from "./before-hooks";
 import { TEAM_FIELD } from "./define";
 import { type Change, changeOf, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
+import { liveSql } from "./live-keys";
 import { onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
 import { type Collection, collections, raisedEvents } from "./registry";
 
@@ -64,29 +65,44 @@ export interface Writer {
 export type Committed = { changes: Change[] } | { everyone: true };
 
 /**
- * The step after every committed record write: the live-data hubs that may show it are told, and
- * when someone listens to an event the write raised (`listened`: an after hook, a webhook), the
- * events it wrote are drained (the Queue runs them). Never throws.
+ * The step after every committed record write: the live-data hubs that may show it are told (only
+ * when one of them holds an open socket: `live`), and when someone listens to an event the write
+ * raised (`listened`: an after hook, a webhook), the events it wrote are drained (the Queue runs
+ * them). Never throws.
  */
-async function afterCommitted(env: Env, committed: Committed, listened: boolean): Promise<void> {
+async function afterCommitted(env: Env, committed: Committed, listened: boolean, live: boolean): Promise<void> {
   await Promise.all([
-    "everyone" in committed ? notifyEveryone(env) : notifyHubs(env, committed.changes),
+    "everyone" in committed ? notifyEveryone(env) : live ? notifyHubs(env, committed.changes) : undefined,
     listened ? sendDrain(env) : undefined,
   ]);
 }
 
-/** Runs `afterCommitted` after the answer (`waitUntil`): a write never waits on the fan-out. */
-export function afterCommit(w: Writer, committed: Committed, listened = false): void {
-  if ("changes" in committed && committed.changes.length === 0) return;
-  w.waitUntil(afterCommitted(w.env, committed, listened));
+/**
+ * Runs `afterCommitted` after the answer (`waitUntil`): a write never waits on the fan-out. A write
+ * no open subscription can show and nobody listens to leaves nothing to run.
+ */
+export function afterCommit(w: Writer, committed: Committed, listened = false, live = true): void {
+  if ("changes" in committed && (committed.changes.length === 0 || (!live && !listened))) return;
+  w.waitUntil(afterCommitted(w.env, committed, listened, live));
 }
 
-/** What a change-log insert returns: its `seq`, and whether anyone listens to what the write raises. */
+/**
+ * What a change-log insert returns: its `seq`, whether anyone listens to what the write raises, and
+ * whether a live-data hub that may show it holds an open socket (`live_hubs`, see `liveSql`).
+ */
 export const logReturning = (col: Collection, op: "create" | "update" | "delete") => ({
   seq: recordChanges.seq,
   listened: listenedSql(raisedEvents(col.name, op)),
+  live: liveSql(col, op),
 });
-export type Logged = { seq: number; listened: number | boolean }[];
+export type Logged = { seq: number; listened: number | boolean; live: number | boolean }[];
+
+/** A change-log row's seq and flags, as booleans. */
+const loggedFlags = (log: Logged[number]) => ({
+  seq: log.seq,
+  listened: Boolean(log.listened),
+  live: Boolean(log.live),
+});
 
 /**
  * What a write did, for its answer and for the live-data notification (`seq`: its change-log row; null = nothing
@@ -99,17 +115,21 @@ export interface Created {
   seq: number | null;
   /** Someone listens to an event this write raised (see `logReturning`). */
   listened: boolean;
+  /** A live-data hub that may show this write holds an open socket (see `logReturning`). */
+  live: boolean;
 }
 export interface Updated {
   record: RecordRow;
   seq: number;
   listened: boolean;
+  live: boolean;
 }
 export interface Deleted {
   /** The record as it was. */
   gone: RecordRow;
   seq: number;
   listened: boolean;
+  live: boolean;
   /** The records its deletion cascaded to or nulled (their changes noted at `seq`). */
   cascaded: Change[];
 }
@@ -256,7 +276,7 @@ export async function commitCreate(
     const rec = (inserted as RecordRow[])[0];
     if (!rec) return explainCreateMiss(db, col, p, acc, teamId, body);
     const log = (logged as Logged)[0]!;
-    return { record: rec, created: true, seq: log.seq, listened: Boolean(log.listened) };
+    return { record: rec, created: true, ...loggedFlags(log) };
   }
 
   const t = col.table;
@@ -290,7 +310,7 @@ export async function commitCreate(
   ]);
   const log = (logged as Logged)[0];
   const rec = (rest.at(-1) as RecordRow[])[0];
-  if (log && rec) return { record: rec, created: true, seq: log.seq, listened: Boolean(log.listened) };
+  if (log && rec) return { record: rec, created: true, ...loggedFlags(log) };
   // Not a member (any more), or the team is gone: that, before anything about the id.
   if (teamId !== null) await explainTeamMiss(db, acc, teamId);
   if (!rec) {
@@ -299,7 +319,7 @@ export async function commitCreate(
   }
   // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
   if (rec && p && rec.ownerId === ownerId && sameFields(col, rec, body))
-    return { record: rec, created: false, seq: null, listened: false };
+    return { record: rec, created: false, seq: null, listened: false, live: false };
   if (!rec && p?.kind === "user" && !(await userExists(db, p.userId))) {
     throw new AppError("unauthorized", "This account no longer exists.");
   }
@@ -418,7 +438,7 @@ export async function commitUpdate(
     ]);
     const row = (updated as RecordRow[])[0];
     const log = (logged as Logged)[0];
-    if (row && log) return { record: row, seq: log.seq, listened: Boolean(log.listened) };
+    if (row && log) return { record: row, ...loggedFlags(log) };
   }
   return explainMiss(db, col, p, id, acc, values);
 }
@@ -473,8 +493,7 @@ export async function commitDelete(
     if (gone && log)
       return {
         gone,
-        seq: log.seq,
-        listened: Boolean(log.listened),
+        ...loggedFlags(log),
         cascaded: cascade.changes(results, versioned.length, log.seq),
       };
   }
@@ -495,6 +514,7 @@ export async function createRecord(
     w,
     { changes: r.seq === null ? [] : [{ collection: col, ...changeOf(r.record), seq: r.seq }] },
     r.listened,
+    r.live,
   );
   return r;
 }
@@ -510,7 +530,7 @@ export async function updateRecord(
 ): Promise<Updated> {
   const data = await beforeWrite(w, col, p, "update", values, id);
   const r = await commitUpdate(w.db, col, p, id, data, ifMatch, w.audit);
-  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.record), seq: r.seq }] }, r.listened);
+  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.record), seq: r.seq }] }, r.listened, r.live);
   return r;
 }
 
@@ -524,7 +544,12 @@ export async function deleteRecord(
 ): Promise<Deleted> {
   await beforeDelete(w, col, p, id);
   const r = await commitDelete(w.db, col, p, id, ifMatch, w.audit);
-  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.gone), seq: r.seq }, ...r.cascaded] }, r.listened);
+  afterCommit(
+    w,
+    { changes: [{ collection: col, ...changeOf(r.gone), seq: r.seq }, ...r.cascaded] },
+    r.listened,
+    r.live,
+  );
   return r;
 }
 
@@ -565,7 +590,7 @@ export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
     after: async () => {
       await Promise.all([
         // The account's records raised delete (or team-record update) events: drain whatever was written.
-        afterCommitted(env, { everyone: true }, true),
+        afterCommitted(env, { everyone: true }, true, true),
         closeLiveSessionSockets({ env, db, userId, sessions: "all" }, { teams: false }),
       ]);
     },
