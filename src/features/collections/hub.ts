@@ -94,7 +94,7 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
    */
   async notify(key: HubKey, seq: number | null): Promise<void> {
     if (this.ctx.getWebSockets().length === 0 && this.shards.size === 0 && this.members.size === 0) {
-      this.ctx.waitUntil(this.settleOpenRow()); // a row left by sockets gone without a close (a restart)
+      this.ctx.waitUntil(this.settleOpenRow(key)); // a row left by sockets gone without a close (a restart)
       return;
     }
     this.bind(key);
@@ -122,11 +122,11 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
    * this shard has no socket any more (the root stops forwarding to it).
    */
   async deliver(key: HubKey, from: number, to: number, items: LogPage["items"]): Promise<boolean> {
-    this.bind(key);
     if (this.openSockets().length === 0 && this.arriving === 0) {
-      this.ctx.waitUntil(this.settleOpenRow());
+      this.ctx.waitUntil(this.settleOpenRow(key));
       return false;
     }
+    this.bind(key);
     this.known = Math.max(this.known, to);
     // Nobody live yet: the replaying sockets read the log to its end (and `known` makes them read on).
     if (this.head === null) return true;
@@ -355,9 +355,9 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   }
 
   /** Deletes this hub's `live_hubs` row when no socket is open or arriving (see `OpenRow`). */
-  private settleOpenRow(): Promise<void> {
-    if (!this.key) return Promise.resolve();
-    return this.openRow.settle(this.database(), this.key, () => this.openSockets().length > 0 || this.arriving > 0);
+  private settleOpenRow(key = this.key): Promise<void> {
+    if (!key) return Promise.resolve();
+    return this.openRow.settle(this.database(), key, () => this.openSockets().length > 0 || this.arriving > 0);
   }
 
   private view(): LogView {
