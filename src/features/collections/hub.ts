@@ -90,13 +90,12 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   /**
    * Changes up to `seq` committed (null: something committed, seq unknown). Reads the log from
    * `head` and sends what is new to the live sockets; resolves when that read is done. A hub with
-   * no socket does nothing (and stores nothing).
+   * no socket, open or arriving (whose replay reads on to `known`), does nothing but drop its row.
    */
   async notify(key: HubKey, seq: number | null): Promise<void> {
-    if (this.ctx.getWebSockets().length === 0 && this.shards.size === 0 && this.members.size === 0) {
-      this.ctx.waitUntil(this.settleOpenRow(key)); // a row left by sockets gone without a close (a restart)
-      return;
-    }
+    const idle = this.ctx.getWebSockets().length === 0 && this.arriving === 0;
+    // (A row left by sockets gone without a close event, a restart: dropped.)
+    if (idle && this.shards.size === 0 && this.members.size === 0) return this.ctx.waitUntil(this.settleOpenRow(key));
     this.bind(key);
     if (this.members.size > 0) await this.nudgeMembers(seq);
     if (this.head === null) {

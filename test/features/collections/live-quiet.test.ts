@@ -3,14 +3,15 @@
  * can show makes no Durable Object call (counted on the namespace binding the request gets), and a
  * subscriber that arrives later still finds it in its catch-up; one that is there gets it live.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { CollectionHub } from "../../../src/features/collections/hub";
 import { app } from "../../../src/router";
 import { api, freshIp, signup, type TestUser } from "../../helpers/api";
 import { createTeam, listIn, memberAs } from "../teams/helpers";
 import { base } from "./helpers";
-import { subscribe } from "./live-helpers";
+import { hubStub, LiveSocket, subscribe, subscribeRequest } from "./live-helpers";
 
 /** One request through the app, with every hub the request (and its `waitUntil` work) reaches recorded by name. */
 async function counted(path: string, init: { method?: string; token: string; body?: unknown; headers?: HeadersInit }) {
@@ -162,5 +163,37 @@ describe("writes no open subscription can show", () => {
     expect(second.hubs).toEqual([]);
     const res = await api(`${base("notes")}/changes`, { token: user.accessToken });
     expect(res.body.items.map((x: { id: string }) => x.id)).toEqual([first.body.id, second.body.id]);
+  });
+
+  it("a subscriber arriving during writes: one committed before its first read is replayed, one after is live", async () => {
+    const user = await signup();
+    const write = (title: string) => counted(`${base("notes")}/records`, { token: user.accessToken, body: { title } });
+    let before: Awaited<ReturnType<typeof write>> | undefined;
+    let after: Awaited<ReturnType<typeof write>> | undefined;
+    // Inside the hub: one write right before the first replay read (whose batch marks the hub
+    // open), one right after it returns, before the socket is accepted.
+    await runInDurableObject(hubStub(`notes/owner/${user.id}`), (hub: CollectionHub) => {
+      const h = hub as unknown as { readLog: (...a: unknown[]) => Promise<unknown> };
+      const original = h.readLog.bind(hub);
+      h.readLog = async (...args: unknown[]) => {
+        h.readLog = original;
+        before = await write("before the read");
+        const page = await original(...args);
+        after = await write("after the read");
+        return page;
+      };
+    });
+    const res = await subscribeRequest("notes", { token: user.accessToken });
+    expect(res.status).toBe(101);
+    const socket = new LiveSocket(res.webSocket!);
+    // The first write saw no open hub (no call) and is in the replay; the second was told to the hub.
+    expect(before!.hubs).toEqual([]);
+    expect(after!.hubs).toEqual([`notes/owner/${user.id}`]);
+    const frames = await socket.changes(2);
+    expect(frames.map((f) => f.item.id)).toEqual([before!.body.id, after!.body.id]);
+    await socket.next("ready");
+    await socket.roundTrip();
+    expect(socket.take("change")).toEqual([]);
+    socket.close();
   });
 });
