@@ -71,7 +71,6 @@ function relatedCollections(name: string, op: "create" | "update" | "delete", ou
         out.add(r.col.name);
         relatedCollections(r.col.name, "delete", out);
       }
-  out.delete(name);
   return out;
 }
 
@@ -86,6 +85,7 @@ export function liveSql(col: Collection, op: "create" | "update" | "delete"): SQ
   const key = `${col.name}.${op}`;
   const known = cache.get(key);
   if (known) return known;
+  // (A collection referring to itself is in it: a cascade reaches other owners' records of it.)
   const related = [...relatedCollections(col.name, op)].filter((n) => liveScope(findCollection(n)!) !== "none");
   const parts = [
     ownHubsOpen(col),
