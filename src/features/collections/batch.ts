@@ -26,6 +26,7 @@ import { fromUser, userExistsSql } from "../auth";
 import { RANK } from "../teams";
 import { access, leastRank, type RecordRow, recordFilter, teamAdmits, visible } from "./access";
 import { beforeDelete, beforeWrite } from "./before-hooks";
+import { selectValues } from "./create-sql";
 import { type Change, changeOf } from "./live";
 import { onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
 import { type Collection, collections, findCollection } from "./registry";
@@ -38,7 +39,6 @@ import {
   loggedId,
   logReturning,
   sameFields,
-  selectValues,
   WROTE,
   type WriteAudit,
   type Writer,

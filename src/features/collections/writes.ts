@@ -4,7 +4,7 @@
  * change-log row (see `logChange`), then `afterCommit` tells the live-data hubs.
  */
 
-import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
+import { and, eq, exists, inArray, not, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { abortBatchIf, type Database, isBatchAbort, runBatch } from "../../db";
 import { teams } from "../../db/schema";
@@ -29,6 +29,7 @@ import {
   visible,
 } from "./access";
 import { beforeDelete, beforeWrite } from "./before-hooks";
+import { plainCreate, selectValues } from "./create-sql";
 import { TEAM_FIELD } from "./define";
 import { type Change, changeOf, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
 import { liveSql } from "./live-keys";
@@ -168,22 +169,6 @@ export function logChange(db: Database, col: Collection, where: SQL, now: string
   ] as const;
 }
 
-/**
- * `SELECT <values of every column of table, in order> [WHERE where]`, for INSERT ... SELECT (`seq` = NULL: SQLite
- * assigns it).
- */
-export function selectValues(table: Table, values: Record<string, unknown>, where?: SQL): SQL {
-  const list = sql.join(
-    Object.entries(getTableColumns(table)).map(([k, column]) => {
-      // A field left out takes its declared default, as INSERT ... VALUES would give it.
-      const value = values[k] !== undefined ? values[k] : column.default;
-      return is(value, SQL) ? value : sql`${sql.param(value ?? null, column)}`;
-    }),
-    sql`, `,
-  );
-  return where ? sql`SELECT ${list} WHERE ${where}` : sql`SELECT ${list}`;
-}
-
 /** The change-log row of record `id` exists: it was created once (a tombstone keeps an id taken). */
 export const loggedId = (db: Database, col: Collection, id: string) =>
   exists(
@@ -252,27 +237,32 @@ export async function commitCreate(
   };
   // A user's record only while the user exists and (in a team) holds the role the rule needs as
   // its creator; the service key's only into a team that exists. Checked inside the insert.
+  // Every reference points at a record the caller may read.
+  const refs = referencesReadable(col, p, body);
   const ownerLives = and(
     p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined,
     teamId === null ? undefined : teamAdmits(acc, teamId),
-    // Every reference points at a record the caller may read.
-    referencesReadable(col, p, body),
+    refs,
   );
   // After the change-log row: recorded only when the record was written.
   const audited = audit ? [audit({ action: "record.create", target: `${col.name}:${id}` }, WROTE)] : [];
 
   if (clientId === undefined) {
-    const [inserted, logged] = await runBatch(db, [
-      db
-        .insert(col.table)
-        .select(selectValues(col.table, row, ownerLives))
-        .returning(),
-      db
-        .insert(recordChanges)
-        .select(selectValues(recordChanges, change, ownerLives))
-        .returning(logReturning(col, "create")),
-      ...audited,
-    ]);
+    // The common case runs statements built once per collection (`plainCreate`).
+    const plain = p?.kind === "user" && teamId === null && !refs && !audit;
+    const [inserted, logged] =
+      (plain && (await plainCreate(db, col, p.userId, row, change, () => logReturning(col, "create")))) ||
+      (await runBatch(db, [
+        db
+          .insert(col.table)
+          .select(selectValues(col.table, row, ownerLives))
+          .returning(),
+        db
+          .insert(recordChanges)
+          .select(selectValues(recordChanges, change, ownerLives))
+          .returning(logReturning(col, "create")),
+        ...audited,
+      ]));
     const rec = (inserted as RecordRow[])[0];
     if (!rec) return explainCreateMiss(db, col, p, acc, teamId, body);
     const log = (logged as Logged)[0]!;
