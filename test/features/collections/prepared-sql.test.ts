@@ -1,6 +1,7 @@
 /**
- * A user's plain create runs statements built once per collection (`plainCreate`): the same SQL and
- * the same bound values as drizzle builds per request, and the same answer (defaults, JSON, booleans).
+ * Statements built once per shape: a user's plain create (`plainCreate`) and a list without count or
+ * expand (`preparedList`) run the same SQL, with the same values, as drizzle builds per request, and
+ * answer the same (defaults, JSON, booleans; each caller its own records).
  */
 import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
@@ -9,6 +10,7 @@ import { createDb } from "../../../src/db";
 import { recordChanges } from "../../../src/db/schema/collections";
 import { userExistsSql } from "../../../src/features/auth";
 import { selectValues } from "../../../src/features/collections/create-sql";
+import { listQuery, listRecords } from "../../../src/features/collections/reads";
 import { findCollection } from "../../../src/features/collections/registry";
 import { commitCreate, logReturning } from "../../../src/features/collections/writes";
 import { countingD1 } from "../../budget/counting-d1";
@@ -54,4 +56,42 @@ it("the prebuilt create binds what drizzle builds per request, and answers the s
   expect(counter.calls[0]!.sql).toBe(built.map((b) => b.sql).join(" ; "));
   const got = await db.select().from(notes.table).where(sql`id = ${r.record.id}`).get();
   expect(got).toEqual(r.record);
+});
+
+it("a list built once per shape runs drizzle's SQL for it, with each caller's own values", async () => {
+  const notes = findCollection("notes")!;
+  const users = [await signup(), await signup()];
+  const db = createDb(env.DB);
+  for (const u of users)
+    for (let i = 0; i < 3; i++)
+      await commitCreate(
+        db,
+        notes,
+        { kind: "user", userId: u.id, sessionId: "s", anonymous: false },
+        {
+          title: `${u.id} ${i}`,
+          pinned: i !== 1,
+        },
+      );
+  const o = { where: { pinned: true }, sort: "-createdAt", limit: 1 };
+  for (const u of users) {
+    const acc = { kind: "own" as const, userId: u.id };
+    const { db: counting, counter } = countingD1(env.DB);
+    const first = await listRecords(
+      createDb(counting),
+      notes,
+      { kind: "user", userId: u.id, sessionId: "s", anonymous: false },
+      o,
+    );
+    const next = await listRecords(
+      createDb(counting),
+      notes,
+      { kind: "user", userId: u.id, sessionId: "s", anonymous: false },
+      { ...o, cursor: first.nextCursor! },
+    );
+    expect([...first.items, ...next.items].map((r) => r.title)).toEqual([`${u.id} 2`, `${u.id} 0`]);
+    // The SQL drizzle builds per request for the same list.
+    expect(counter.calls[0]!.sql).toBe(listQuery(db, notes, acc, o).toSQL().sql);
+    expect(counter.calls[1]!.sql).toBe(listQuery(db, notes, acc, { ...o, cursor: first.nextCursor! }).toSQL().sql);
+  }
 });
