@@ -40,6 +40,10 @@ export const limits = {
   /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
   oauthFlowTtlSec: 10 * 60,
   oauthCodeTtlSec: 60,
+  /** Apple revocation after account deletion: the cron's first retry this long after the Queue's send, then doubling. */
+  appleRevokeRetrySec: 10 * 60,
+  /** ...and it gives up after this many retries (about four days with the one-day cap). */
+  appleRevokeMaxAttempts: 10,
   /** A BCP 47 language tag a user's locale may be (`fr`, `pt-BR`, `zh-Hant-TW`). */
   localeMax: 35,
   /** Clock skew tolerated when checking Apple/Google ID tokens. */
@@ -205,6 +209,14 @@ export const limits = {
   linkClicksFlushEvery: 20,
   /** ...when its oldest unwritten click is this old (checked on each open). */
   linkClicksFlushSec: 10,
+  /** App integrity: a challenge is valid this long, once; an `Outpost-App-Check` token this long. */
+  appCheckChallengeTtlSec: 5 * 60,
+  appCheckTokenTtlSec: 60 * 60,
+  /** App integrity: a Play Integrity token older than this (its `timestampMillis`) is refused. */
+  appCheckPlayMaxAgeSec: 5 * 60,
+  /** App integrity: monitor counts go to D1 once this many wait in an isolate, or this long after the last flush. */
+  appCheckFlushCount: 100,
+  appCheckFlushSec: 30,
   /**
    * Webhooks: an attempt waits this long for an answer; a delivery is retried for `webhookRetrySec` after
    * it was made; a webhook failing for `webhookDisableSec` is disabled; a rotated-out secret still signs for
@@ -258,6 +270,19 @@ export interface Config {
     apns: { baseUrl: string; topic: string | null; keyP8: string | null; keyId: string | null; teamId: string | null };
     expo: { pushUrl: string; receiptsUrl: string; accessToken: string | null };
   };
+  /** App integrity (APP_CHECK_* vars and the keys of docs/app-check.md). */
+  appCheck: {
+    mode: "off" | "monitor" | "enforce";
+    guard: "auth" | "all";
+    appleAppIds: string[];
+    appleRoot: string;
+    androidPackages: string[];
+    androidCertDigests: string[];
+    playDecryptionKey: string | null;
+    playVerificationKey: string | null;
+    turnstileUrl: string;
+    turnstileSecret: string | null;
+  };
 }
 
 const VERSION = "0.1.0";
@@ -270,11 +295,12 @@ const list = (s: string | undefined) =>
 
 const cache = new WeakMap<object, Config>();
 
-function stripWhom(raw: string | undefined): "public" | "all" {
-  const v = (raw ?? "").trim() || "public";
-  if (v === "public" || v === "all") return v;
-  console.error('configuration error: STRIP_IMAGE_METADATA must be "public" or "all"');
-  throw new AppError("misconfigured", "The server's STRIP_IMAGE_METADATA setting is not valid.");
+/** A var that must be one of `allowed` (empty: the first); anything else fails closed. */
+function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T {
+  const v = (raw ?? "").trim() || allowed[0]!;
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  console.error(`configuration error: ${name} must be one of ${allowed.join(", ")}`);
+  throw new AppError("misconfigured", `The server's ${name} setting is not valid.`);
 }
 
 /** APPLE_APP_IDS (`TEAMID.bundle.id,…`), ANDROID_APP_LINKS (`package=SHA256:FINGERPRINT,…`), APP_LINK_PATHS. */
@@ -330,7 +356,7 @@ export function getConfig(env: Env): Config {
     corsOrigins: list(env.CORS_ORIGINS),
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, "") ?? null,
     storageQuotaBytes: bytes("STORAGE_QUOTA_BYTES", limits.storageQuotaBytes),
-    stripImageMetadata: stripWhom(env.STRIP_IMAGE_METADATA),
+    stripImageMetadata: oneOf("STRIP_IMAGE_METADATA", env.STRIP_IMAGE_METADATA, ["public", "all"]),
     jwtSecret: secret("JWT_SECRET", 32),
     serviceKey: secret("SERVICE_KEY", 16),
     mail: {
@@ -359,6 +385,18 @@ export function getConfig(env: Env): Config {
         receiptsUrl: env.EXPO_PUSH_URL.replace(/\/send\/?$/, "/getReceipts"),
         accessToken: optional(env.EXPO_ACCESS_TOKEN),
       },
+    },
+    appCheck: {
+      mode: oneOf("APP_CHECK_MODE", env.APP_CHECK_MODE, ["off", "monitor", "enforce"]),
+      guard: oneOf("APP_CHECK_GUARD", env.APP_CHECK_GUARD, ["auth", "all"]),
+      appleAppIds: list(env.APPLE_APP_ATTEST_APP_IDS),
+      appleRoot: env.APPLE_APP_ATTEST_ROOT,
+      androidPackages: list(env.ANDROID_PACKAGE_NAMES),
+      androidCertDigests: list(env.ANDROID_CERT_DIGESTS),
+      playDecryptionKey: optional(env.PLAY_INTEGRITY_DECRYPTION_KEY),
+      playVerificationKey: optional(env.PLAY_INTEGRITY_VERIFICATION_KEY),
+      turnstileUrl: env.TURNSTILE_VERIFY_URL,
+      turnstileSecret: optional(env.TURNSTILE_SECRET),
     },
   };
   cache.set(env, cfg);

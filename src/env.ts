@@ -33,6 +33,9 @@ declare global {
     APNS_KEY_ID?: string;
     APNS_TEAM_ID?: string;
     EXPO_ACCESS_TOKEN?: string;
+    PLAY_INTEGRITY_DECRYPTION_KEY?: string;
+    PLAY_INTEGRITY_VERIFICATION_KEY?: string;
+    TURNSTILE_SECRET?: string;
     /** OAuth client secrets, JSON `{ "<provider name>": "<secret>" }` (over `clientSecret` in OAUTH_PROVIDERS). */
     OAUTH_CLIENT_SECRETS?: string;
     /** Sign in with Apple's key (.p8, ES256), its id and the team id: client secrets for Apple's token endpoint. */

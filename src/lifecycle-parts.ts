@@ -5,6 +5,7 @@
  * `app` services (the logic feature runs hooks without importing the features they call).
  */
 import { adminParts } from "./features/admin";
+import { appCheckParts } from "./features/app-check";
 import { authParts } from "./features/auth";
 import { blocksParts } from "./features/blocks";
 import { chatParts } from "./features/chat";
@@ -28,6 +29,7 @@ export const lifecycle = assemble([
   releaseParts,
   authParts,
   adminParts,
+  appCheckParts,
 ]);
 
 provideServices(appServices);

@@ -12,6 +12,7 @@ import type { AppEnv } from "./env";
 import { AppError, problem, toAppError } from "./errors";
 import { accountRoutes } from "./features/account";
 import { adminReleaseRoutes, adminRoutes, createConsole, requireAdmin } from "./features/admin";
+import { APP_CHECK_HEADER, appCheckGuard, appCheckRoutes } from "./features/app-check";
 import { authRoutes } from "./features/auth";
 import { blockRoutes } from "./features/blocks";
 import { chatRoutes } from "./features/chat";
@@ -101,6 +102,7 @@ function buildApp() {
             BOOKMARK_HEADER,
             "Outpost-Client",
             "Outpost-Install-Id",
+            APP_CHECK_HEADER,
             "Tus-Resumable",
             "Upload-Length",
             "Upload-Offset",
@@ -145,9 +147,11 @@ function buildApp() {
   });
   // Forced updates: 426 for an app older than its platform's minVersion (from the cached config, no D1 query).
   app.use(requireCurrentApp);
+  app.use(appCheckGuard);
 
   app.route("/v1", healthRoutes);
   app.route("/v1/auth", authRoutes);
+  app.route("/v1/app-check", appCheckRoutes);
   app.route("/v1/me", accountRoutes);
   app.route("/v1/files", fileRoutes);
   app.route("/v1/uploads", uploadRoutes);

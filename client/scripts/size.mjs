@@ -1,10 +1,11 @@
 // The core's size budget: the SDK bundled and minified as an app bundler would (tus-js-client left
-// out: it is the one runtime dependency), gzip-compressed, must stay under 15 KiB. Bundling for the
-// "neutral" platform also proves the core imports no Node built-in.
+// out: it is the one runtime dependency), gzip-compressed, must stay under 17 KiB (15 KiB through
+// v1.1; v1.2 added teams, sign-in kinds, remote config, links, app check, MFA and passkeys).
+// Bundling for the "neutral" platform also proves the core imports no Node built-in.
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
-const BUDGET = 15 * 1024;
+const BUDGET = 17 * 1024;
 const out = await build({
   entryPoints: [new URL("../src/index.ts", import.meta.url).pathname],
   bundle: true,

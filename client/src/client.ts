@@ -1,5 +1,6 @@
 /** `createClient`: one object for the whole SDK. */
 import { type AppRouteMap, AppRoutes, type UntypedAppRoutes } from "./app.js";
+import { AppCheck, type AppCheckProvider } from "./app-check.js";
 import { Auth } from "./auth.js";
 import { Room, Rooms } from "./chat.js";
 import { Collection } from "./collections.js";
@@ -57,6 +58,8 @@ export interface ClientOptions<C extends CollectionMap = UntypedCollections> {
   /** Uploads above this size go resumable (default 5 MiB); tus chunk size (default 5 MiB). */
   largeUploadBytes?: number;
   chunkSize?: number;
+  /** App integrity: gives the proof for a challenge (docs/app-check.md); the SDK sends `Outpost-App-Check`. */
+  appCheck?: AppCheckProvider;
 }
 
 export class OutpostClient<
@@ -103,6 +106,7 @@ export class OutpostClient<
       marginMs: o.refreshMarginMs ?? 60_000,
     });
     this.http.tokens = this.auth;
+    if (o.appCheck) this.http.appCheck = new AppCheck(this.http, o.appCheck, now);
     const WS = o.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     const sockets: SocketEnv = {
       http: this.http,

@@ -267,6 +267,8 @@ export class Files {
           if (auth.user?.id !== user) throw signedOut("upload");
           const token = await auth.token();
           if (token) req.setHeader("Authorization", `Bearer ${token}`);
+          const check = await http.appCheck?.get();
+          if (check) req.setHeader("Outpost-App-Check", check);
         },
         onAfterResponse: (_req, res) => {
           fileId = res.getHeader("Outpost-File-Id") ?? fileId;

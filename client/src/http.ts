@@ -35,6 +35,8 @@ export class Http {
   tokens!: TokenSource;
   /** Sent on every request (`Outpost-Client`, `Outpost-Install-Id`). */
   headers: { [k: string]: string } = {};
+  /** Set with the `appCheck` option: the `Outpost-App-Check` token of every request but the app-check routes. */
+  appCheck: { get(): Promise<string | null>; retry(failed: string | null): Promise<string | null> } | null = null;
 
   constructor(
     readonly base: string,
@@ -61,24 +63,25 @@ export class Http {
   async send(path: string, o: RequestOptions = {}): Promise<Response> {
     const useAuth = o.auth !== false;
     const token = useAuth ? await this.tokens.token() : null;
-    let res = await this.once(path, o, token);
+    const ac = path.startsWith("/v1/app-check/") ? null : this.appCheck;
+    let check = (await ac?.get()) ?? null;
+    let res = await this.once(path, o, token, check);
     if (res.status === 401 && token) {
-      const code = (
-        (await res
-          .clone()
-          .json()
-          .catch(() => null)) as { code?: string } | null
-      )?.code;
-      if (code === "token_expired" || code === "unauthorized") {
+      const c = await code(res);
+      if (c === "token_expired" || c === "unauthorized") {
         const next = await this.tokens.retryToken(token);
-        if (next && next !== token) res = await this.once(path, o, next);
+        if (next && next !== token) res = await this.once(path, o, next, check);
       }
+    }
+    if (ac && res.status === 401 && (await code(res)) === "app_check_failed") {
+      check = await ac.retry(check);
+      if (check) res = await this.once(path, o, token, check);
     }
     if (!res.ok && res.status !== 304) throw await problem(res);
     return res;
   }
 
-  private async once(path: string, o: RequestOptions, token: string | null): Promise<Response> {
+  private async once(path: string, o: RequestOptions, token: string | null, check: string | null): Promise<Response> {
     const headers: Record<string, string> = { accept: "application/json", ...this.headers, ...o.headers };
     let body: BodyInit | undefined;
     if (o.raw !== undefined) {
@@ -89,6 +92,7 @@ export class Http {
       headers["content-type"] = "application/json";
     }
     if (token) headers.authorization = `Bearer ${token}`;
+    if (check) headers["outpost-app-check"] = check;
     if (o.idempotencyKey) headers["idempotency-key"] = o.idempotencyKey;
     if (this.bookmark) headers["outpost-bookmark"] = this.bookmark;
     const ctl = new AbortController();
@@ -118,6 +122,15 @@ export class Http {
     }
   }
 }
+
+/** The problem code of an error answer (read from a copy: the body stays readable). */
+const code = async (res: Response) =>
+  (
+    (await res
+      .clone()
+      .json()
+      .catch(() => null)) as { code?: string } | null
+  )?.code;
 
 async function parse<T>(res: Response): Promise<T> {
   if (res.status === 204 || res.status === 304) return undefined as T;

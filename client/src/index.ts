@@ -3,6 +3,7 @@
  * `client.auth`, `client.collection(name)`, `client.room(id)`, `client.files`, `client.teams`, `client.app`,
  * `client.registerDevice`.
  */
+
 export type {
   AppCallOptions,
   AppMethod,
@@ -12,6 +13,7 @@ export type {
   AppRoutes,
   UntypedAppRoutes,
 } from "./app.js";
+export type { AppCheckProof, AppCheckProvider } from "./app-check.js";
 export type { Auth } from "./auth.js";
 export type { Room, RoomEvents, Rooms } from "./chat.js";
 export { type ClientOptions, createClient, OutpostClient } from "./client.js";

@@ -5,4 +5,5 @@ export const GOOGLE_AUDIENCE: string;
 export function startWorker(o?: {
   build?: boolean;
   realLimits?: string[];
+  vars?: Record<string, string>;
 }): Promise<{ url: string; mailUrl: string; idTokenKey: JWK; dispose(): Promise<void> }>;

@@ -16,9 +16,10 @@ export const GOOGLE_AUDIENCE = "sdk-test.apps.googleusercontent.com";
 
 /**
  * Builds and starts the Worker; returns its base URL, the ID-token signing key (JWK) and a dispose function.
- * `build: false` reuses the bundle of an earlier start; `realLimits` keeps those limiters at their production budget.
+ * `build: false` reuses the bundle of an earlier start; `realLimits` keeps those limiters at their production budget;
+ * `vars` overrides wrangler.toml's vars.
  */
-export async function startWorker({ build = true, realLimits = [] } = {}) {
+export async function startWorker({ build = true, realLimits = [], vars = {} } = {}) {
   const outdir = path.join(root, "client", ".worker");
   if (build) {
     ensureDocsAssets();
@@ -58,6 +59,7 @@ export async function startWorker({ build = true, realLimits = [] } = {}) {
     GOOGLE_AUDIENCES: GOOGLE_AUDIENCE,
     MAIL_PROVIDER_URL: mailUrl,
     APP_LINK_BASE: "sdktest://app",
+    ...vars,
   };
   const rt = await startOutpost(path.join(outdir, "index.js"), config, { realLimits });
   return {

@@ -32,6 +32,15 @@ declare global {
   const blobOrBytes: Blob | Uint8Array;
   /** expo-image-picker's ImagePickerAsset (the fields the README reads). */
   const asset: { uri: string; fileName?: string | null; mimeType?: string; fileSize?: number };
+  // App integrity: the app's native module (App Attest) and its stored key id.
+  const isIOS: boolean;
+  const debugToken: string | null;
+  const appAttest: {
+    keyId(): Promise<{ keyId: string; attested: boolean }>;
+    attestKey(keyId: string, challenge: string): Promise<string>;
+    generateAssertion(keyId: string, challenge: string): Promise<string>;
+  };
+  function classicIntegrityToken(nonce: string): Promise<string>;
   function onProgress(sent: number, total: number): void;
   function render(page: unknown): void;
   function append(m: Message): void;

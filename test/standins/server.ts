@@ -12,6 +12,7 @@ import { mailStandin } from "./mail";
 import { oauthStandin } from "./oauth";
 import { oidcStandin } from "./oidc";
 import { openapiStandin } from "./openapi";
+import { turnstileStandin } from "./turnstile";
 import { webhookStandins } from "./webhooks";
 
 export interface StandinRequest {
@@ -42,6 +43,7 @@ const standins: Standin[] = [
   fcmStandin(),
   apnsStandin(),
   expoStandin(),
+  turnstileStandin(),
   ...webhookStandins(),
   // Last: its prefix is "/" (it takes /oidc/issuer/*, /github/*, /apple/*).
   oauthStandin(),

@@ -219,3 +219,22 @@ export const appleTokens = sqliteTable("apple_tokens", {
   sealedRefreshToken: text("sealed_refresh_token").notNull(),
   updatedAt: text("updated_at").notNull(),
 });
+
+/**
+ * An Apple refresh token to revoke: written in the account deletion's batch (so a lost Queue message
+ * cannot lose it), deleted once Apple took the revocation or refused it for good. The Queue job runs it
+ * at once; the cron sends again what is still here at `next_attempt_at` (backoff).
+ */
+export const appleRevocations = sqliteTable(
+  "apple_revocations",
+  {
+    id: text("id").primaryKey(),
+    clientId: text("client_id").notNull(),
+    sealedRefreshToken: text("sealed_refresh_token").notNull(),
+    /** Sends made by the cron so far (the first, queued by the deletion, is not counted). */
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: text("next_attempt_at").notNull(),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [index("apple_revocations_next_idx").on(t.nextAttemptAt)],
+);

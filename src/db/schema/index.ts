@@ -1,6 +1,7 @@
 /** Every D1 table. drizzle-kit reads this folder to generate migrations (`npm run db:generate`). */
 
 export * from "./admin";
+export * from "./app-check";
 export * from "./auth";
 export * from "./blocks";
 export * from "./chat";

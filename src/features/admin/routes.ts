@@ -6,6 +6,7 @@ import { describe, IdParam, validate } from "../../lib/validation";
 import { endSessionSockets } from "../../lifecycle";
 import { idempotency } from "../../middleware/idempotency";
 import { AdminPushAccepted, AdminPushBody, queuePush } from "../push";
+import { appCheckAdminRoutes } from "./app-check";
 import { actorOf, requireAdmin } from "./middleware";
 import { AdminUser, AdminUserDetail, AdminUserList, AuditList, AuditQuery, PatchUserBody, UsersQuery } from "./schemas";
 import { listAudit, listUsers, recordAudit, removeUser, updateUser, userDetail } from "./service";
@@ -145,4 +146,5 @@ export const adminRoutes = new Hono<AppEnv>()
       });
       return c.json({ status: "queued" as const, userCount: userIds.length }, 202);
     },
-  );
+  )
+  .route("/app-check", appCheckAdminRoutes);

@@ -3,16 +3,16 @@
  * secrets), an `authorizationCode` exchanged at Apple's token endpoint, the refresh token kept sealed,
  * and its revocation at Apple's revoke endpoint when the account is deleted (through the Queue).
  */
-import { eq } from "drizzle-orm";
+import { eq, inArray, lte } from "drizzle-orm";
 import { decodeJwt } from "jose";
-import { getConfig } from "../../config";
-import type { Database } from "../../db";
-import { appleTokens } from "../../db/schema";
+import { getConfig, limits } from "../../config";
+import { type Database, primaryDb } from "../../db";
+import { appleRevocations, appleTokens } from "../../db/schema";
 import { AppError } from "../../errors";
 import { decryptText, encryptText } from "../../lib/crypto";
-import { nowIso } from "../../lib/ids";
+import { newId, nowIso } from "../../lib/ids";
 import { importSigningKey, signJwt } from "../../lib/jwt";
-import { type DeletionHook, enqueue, type JobHandler } from "../../lifecycle";
+import { type DeletionHook, enqueue, type JobHandler, type ScheduledTask } from "../../lifecycle";
 
 const APPLE_AUDIENCE = "https://appleid.apple.com";
 const secretCache = new Map<string, { jwt: string; until: number }>();
@@ -34,12 +34,10 @@ export async function appleClientSecret(env: Env, clientId: string, audience = A
   return jwt;
 }
 
-/** Revokes a user's Apple refresh token (queued by account deletion; retried with backoff on failure). */
+/** Revokes the Apple refresh token of a deleted account: `id` names its `apple_revocations` row. */
 export interface AppleRevokeJob {
   type: "auth.apple-revoke";
-  clientId: string;
-  /** The sealed refresh token (never the token itself on the Queue). */
-  sealed: string;
+  id: string;
 }
 
 /** What Apple refresh tokens are encrypted for (`encryptText`/`decryptText`). */
@@ -97,28 +95,85 @@ export function keepAppleTokenStatement(db: Database, userId: string, t: { clien
     .onConflictDoUpdate({ target: appleTokens.userId, set });
 }
 
-/** Account deletion: once the account is gone, its Apple token is revoked through the Queue (5.1.1(v)). */
+/**
+ * Account deletion: the token to revoke is written to `apple_revocations` in the deletion's batch, and
+ * revoked at Apple through the Queue once the account is gone (5.1.1(v)); the cron retries what is left.
+ */
 export const appleDeletionHook: DeletionHook = async ({ env, db, userId }) => {
   const row = await db.select().from(appleTokens).where(eq(appleTokens.userId, userId)).get();
   if (!row) return {};
-  const job: AppleRevokeJob = { type: "auth.apple-revoke", clientId: row.clientId, sealed: row.sealedRefreshToken };
-  return { after: () => enqueue(env, job) };
+  const id = newId();
+  const now = Date.now();
+  const outbox = db.insert(appleRevocations).values({
+    id,
+    clientId: row.clientId,
+    sealedRefreshToken: row.sealedRefreshToken,
+    attempts: 0,
+    nextAttemptAt: new Date(now + retryDelaySec(0) * 1000).toISOString(),
+    createdAt: new Date(now).toISOString(),
+  });
+  return { statements: [outbox], after: () => enqueue(env, { type: "auth.apple-revoke", id }) };
 };
 
-/** The revocation at Apple: a 5xx or network failure throws (the Queue retries); a 4xx is final and logged. */
+/** The cron's wait before its `attempt`-th send (0: after the deletion's own): 10 min doubling, at most a day. */
+const retryDelaySec = (attempt: number) => Math.min(limits.appleRevokeRetrySec * 2 ** attempt, 24 * 3600);
+
+/**
+ * The revocation at Apple. Done (the row goes): Apple took it, refused it for good (4xx), or the token
+ * cannot be unsealed. A 5xx, 429 or network failure throws: the Queue retries, then the cron.
+ */
 async function revokeAppleToken(env: Env, job: AppleRevokeJob): Promise<void> {
+  const db = primaryDb(env.DB);
+  const row = await db.select().from(appleRevocations).where(eq(appleRevocations.id, job.id)).get();
+  if (!row) return; // already revoked (a repeated message, or the cron's send after the Queue's)
+  const done = () => db.delete(appleRevocations).where(eq(appleRevocations.id, row.id));
   let token: string;
   try {
-    token = await decryptText(getConfig(env).jwtSecret, APPLE_SEAL_PURPOSE, job.sealed);
+    token = await decryptText(getConfig(env).jwtSecret, APPLE_SEAL_PURPOSE, row.sealedRefreshToken);
   } catch {
     console.error("apple: a refresh token to revoke could not be unsealed (JWT_SECRET changed?); dropped");
+    await done();
     return;
   }
-  const res = await appleForm(env, env.APPLE_REVOKE_URL, job.clientId, { token, token_type_hint: "refresh_token" });
-  if (res.ok) return;
+  const res = await appleForm(env, env.APPLE_REVOKE_URL, row.clientId, { token, token_type_hint: "refresh_token" });
   if (res.status >= 500 || res.status === 429) throw new Error(`apple revoke answered ${res.status}`);
-  console.error(`apple: revocation refused (${res.status}); dropped`);
+  if (!res.ok) console.error(`apple: revocation refused (${res.status}); dropped`);
+  await done();
 }
+
+/**
+ * Cron: sends again the revocations still waiting at their `next_attempt_at` (a lost Queue message, or
+ * Apple down for longer than the Queue's retries), with backoff; gives up after `appleRevokeMaxAttempts`.
+ */
+export const appleRevokeBackstop: ScheduledTask = async (env, db, now) => {
+  const iso = now.toISOString();
+  const due = await db
+    .select({ id: appleRevocations.id, attempts: appleRevocations.attempts })
+    .from(appleRevocations)
+    .where(lte(appleRevocations.nextAttemptAt, iso))
+    .orderBy(appleRevocations.nextAttemptAt)
+    .limit(50);
+  if (due.length === 0) return;
+  const given = due.filter((r) => r.attempts >= limits.appleRevokeMaxAttempts);
+  const again = due.filter((r) => r.attempts < limits.appleRevokeMaxAttempts);
+  if (given.length > 0) console.error(`apple: ${given.length} revocation(s) given up after every retry`);
+  await db.batch([
+    db.delete(appleRevocations).where(inArray(appleRevocations.id, given.map((r) => r.id).concat(""))),
+    ...again.map((r) =>
+      db
+        .update(appleRevocations)
+        .set({
+          attempts: r.attempts + 1,
+          nextAttemptAt: new Date(now.getTime() + retryDelaySec(r.attempts + 1) * 1000).toISOString(),
+        })
+        .where(eq(appleRevocations.id, r.id)),
+    ),
+  ]);
+  if (again.length > 0)
+    await env.JOBS.sendBatch(
+      again.map((r) => ({ body: { type: "auth.apple-revoke", id: r.id } satisfies AppleRevokeJob })),
+    );
+};
 
 export const authJobHandlers: { "auth.apple-revoke": JobHandler<AppleRevokeJob> } = {
   "auth.apple-revoke": revokeAppleToken,

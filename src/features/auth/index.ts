@@ -4,7 +4,7 @@
  * functions exported here).
  */
 import type { FeatureParts } from "../../lifecycle";
-import { appleDeletionHook } from "./apple";
+import { appleDeletionHook, appleRevokeBackstop } from "./apple";
 import { oauthCleanup } from "./oauth";
 import { otpCleanup } from "./otp";
 import { revocationCleanup } from "./revocations";
@@ -34,7 +34,7 @@ export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
 export const authParts: FeatureParts = {
-  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup],
+  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup, appleRevokeBackstop],
   deletionHooks: [appleDeletionHook],
 };
 

@@ -12,7 +12,7 @@ import { type Collection, collections, findCollection, referencesTo } from "./re
 type Row = typeof liveHubs.$inferInsert;
 
 /** A hub's row: its collection, kind and subject. */
-export function rowOf(k: HubKey): Row {
+function rowOf(k: HubKey): Row {
   const { collection } = k;
   if (k.owner !== undefined) return { collection, kind: "owner", subject: k.owner };
   if (k.team !== undefined) return { collection, kind: "team", subject: k.team };
@@ -21,11 +21,11 @@ export function rowOf(k: HubKey): Row {
 }
 
 /** The statement that marks a hub open (idempotent): it rides in the batch of the first socket's replay read. */
-export const openStatement = (db: Database, k: HubKey): BatchItem<"sqlite"> =>
+const openStatement = (db: Database, k: HubKey): BatchItem<"sqlite"> =>
   db.insert(liveHubs).values(rowOf(k)).onConflictDoNothing();
 
 /** The statement that marks a hub closed. */
-export function closeStatement(db: Database, k: HubKey): BatchItem<"sqlite"> {
+function closeStatement(db: Database, k: HubKey): BatchItem<"sqlite"> {
   const r = rowOf(k);
   return db
     .delete(liveHubs)

@@ -6,6 +6,9 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { limits } from "../../../src/config";
+import { primaryDb } from "../../../src/db";
+import { appleRevokeBackstop } from "../../../src/features/auth/apple";
 import worker from "../../../src/index";
 import type { Job } from "../../../src/jobs";
 import { api, expectProblem, standinRequests, uniqueEmail } from "../../helpers/api";
@@ -21,6 +24,11 @@ async function appleSignIn(extra: Record<string, unknown>, sub = `apple-${crypto
   });
   return api("/v1/auth/idtoken", { body: { provider: "apple", idToken, ...extra } });
 }
+
+const outboxRow = (id: string) =>
+  env.DB.prepare("SELECT * FROM apple_revocations WHERE id = ?")
+    .bind(id)
+    .first<{ attempts: number; next_attempt_at: string }>();
 
 const tokenRow = (userId: string) =>
   env.DB.prepare("SELECT * FROM apple_tokens WHERE user_id = ?").bind(userId).first<Record<string, string>>();
@@ -86,10 +94,15 @@ describe("Sign in with Apple: revocation when the account is deleted", () => {
     const jobs = jobsOf(queued, "auth.apple-revoke");
     expect(jobs).toHaveLength(1);
     expect(JSON.stringify(jobs[0]!.body)).not.toContain(`rt-${code}`);
+    expect(await outboxRow(jobs[0]!.body.id)).not.toBeNull();
 
-    // Apple answers 500 once: the job is retried, then succeeds.
+    // Apple answers 500 once: the job is retried (the outbox row stays), then succeeds (the row goes).
     await fetch(`${env.STANDIN_URL}/apple/fail-revokes`, { method: "POST", body: JSON.stringify({ count: 1 }) });
     expect(await deliver(recording, [jobs[0]!.body])).toEqual({ acked: 0, retried: 1 });
+    expect(await outboxRow(jobs[0]!.body.id)).not.toBeNull();
+    expect(await deliver(recording, [jobs[0]!.body])).toEqual({ acked: 1, retried: 0 });
+    expect(await outboxRow(jobs[0]!.body.id)).toBeNull();
+    // A repeated message finds nothing left to revoke: Apple is not called a third time.
     expect(await deliver(recording, [jobs[0]!.body])).toEqual({ acked: 1, retried: 0 });
     const revokes = (await standinRequests("/apple/auth/revoke")).filter((r) => r.body.includes(`rt-${code}`));
     expect(revokes).toHaveLength(2);
@@ -97,6 +110,55 @@ describe("Sign in with Apple: revocation when the account is deleted", () => {
     expect(form.get("token")).toBe(`rt-${code}`);
     expect(form.get("token_type_hint")).toBe("refresh_token");
     expect(form.get("client_id")).toBe("com.example.outpost");
+  });
+
+  it("a lost Queue message does not lose the revocation: the cron sends it when due, with backoff", async () => {
+    const code = `ok-${crypto.randomUUID()}`;
+    const signedIn = await appleSignIn({ authorizationCode: code });
+    expect(signedIn.status, signedIn.text).toBe(200);
+    const sealed = (await tokenRow(signedIn.body.user.id))!.sealed_refresh_token;
+    const lost = Object.create(env, {
+      JOBS: { value: { send: async () => Promise.reject(new Error("queue unavailable (test)")) } },
+    }) as Env;
+    const del = await callRecording(lost, "/v1/me", { method: "DELETE", token: signedIn.body.session.accessToken });
+    expect(del.status).toBe(204);
+    const waiting = (await env.DB.prepare("SELECT * FROM apple_revocations WHERE sealed_refresh_token = ?")
+      .bind(sealed)
+      .first<{ id: string; next_attempt_at: string }>())!;
+    expect(waiting).not.toBeNull();
+    const due = new Date(waiting.next_attempt_at);
+
+    // Not due yet: the cron sends nothing for it.
+    const early = recordingEnv();
+    await appleRevokeBackstop(early.env, primaryDb(env.DB), new Date(due.getTime() - 1000));
+    expect(jobsOf(early.queued, "auth.apple-revoke").map((j) => j.body.id)).not.toContain(waiting.id);
+
+    // Due: sent again, and its next attempt moved on (twice the first wait).
+    const cron = recordingEnv();
+    await appleRevokeBackstop(cron.env, primaryDb(env.DB), due);
+    const sent = jobsOf(cron.queued, "auth.apple-revoke").filter((j) => j.body.id === waiting.id);
+    expect(sent).toHaveLength(1);
+    const after = await outboxRow(waiting.id);
+    expect(after?.attempts).toBe(1);
+    expect(Date.parse(after!.next_attempt_at) - due.getTime()).toBe(2 * limits.appleRevokeRetrySec * 1000);
+    expect(await deliver(cron.env, [sent[0]!.body])).toEqual({ acked: 1, retried: 0 });
+    const revokes = (await standinRequests("/apple/auth/revoke")).filter((r) => r.body.includes(`rt-${code}`));
+    expect(revokes).toHaveLength(1);
+    expect(await outboxRow(waiting.id)).toBeNull();
+  });
+
+  it("the cron gives up on a revocation after its last retry (logged), and sends nothing for it", async () => {
+    const id = `gone-${crypto.randomUUID()}`;
+    await env.DB.prepare(
+      "INSERT INTO apple_revocations (id, client_id, sealed_refresh_token, attempts, next_attempt_at, created_at) " +
+        "VALUES (?, 'com.example.outpost', 'v1.x', ?, '2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z')",
+    )
+      .bind(id, limits.appleRevokeMaxAttempts)
+      .run();
+    const cron = recordingEnv();
+    await appleRevokeBackstop(cron.env, primaryDb(env.DB), new Date());
+    expect(jobsOf(cron.queued, "auth.apple-revoke").map((j) => j.body.id)).not.toContain(id);
+    expect(await outboxRow(id)).toBeNull();
   });
 
   it("an account without an Apple token queues nothing", async () => {

@@ -28,6 +28,7 @@ const notices = {
   "run-queued": "The run is queued again.",
   "invitation-revoked": "The invitation is revoked.",
   pushed: "A test notification is queued for the device.",
+  "debug-token-revoked": "The debug token is revoked.",
   "webhook-deleted": "The webhook and its deliveries are deleted.",
   "webhook-enabled": "The webhook is enabled again.",
   "webhook-disabled": "The webhook is disabled; its waiting deliveries are stopped.",
@@ -61,6 +62,7 @@ export type Section =
   | "rooms"
   | "teams"
   | "logic"
+  | "app-check"
   | "webhooks"
   | "config"
   | "audit";
@@ -133,6 +135,9 @@ export const Layout: FC<
               </NavLink>
               <NavLink href={`${P}/config`} active={p.section === "config"}>
                 Config
+              </NavLink>
+              <NavLink href={`${P}/app-check`} active={p.section === "app-check"}>
+                App integrity
               </NavLink>
               <NavLink href={`${P}/audit`} active={p.section === "audit"}>
                 Audit log
