@@ -302,7 +302,8 @@ export default {
       const item = { id: crypto.randomUUID(), ownerId: "bare", createdAt: now, updatedAt: now, version: 1,
         text: String(body.text ?? "") };
       const [, change] = await env.DB.batch([
-        env.DB.prepare("INSERT INTO posts (id, owner_id, created_at, updated_at, version, text) VALUES (?, ?, ?, ?, 1, ?)")
+        env.DB.prepare("INSERT INTO posts (id, owner_id, created_at, updated_at, version, text) " +
+          "VALUES (?, ?, ?, ?, 1, ?)")
           .bind(item.id, item.ownerId, now, now, item.text),
         env.DB.prepare("INSERT INTO changes (record_id, changed_at) VALUES (?, ?) RETURNING seq").bind(item.id, now),
       ]);

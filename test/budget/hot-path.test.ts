@@ -1,6 +1,6 @@
 /**
- * The v1.2 features stay off the hot path: teams, references, hooks and release controls add no D1
- * statement to a request that does not use them. Each hot route runs exactly its own statements
+ * The v1.2 features stay off the hot path: teams, references, hooks, app check and release controls
+ * add no D1 statement to a request that does not use them. Each hot route runs exactly its own statements
  * (health: `SELECT 1`; GET and list of notes: one SELECT on `app_notes`; a note's create: one batch
  * of the record and its change-log row), and no statement reads a table of a feature the request
  * does not use. Work left in `waitUntil` is counted too.
@@ -41,6 +41,7 @@ const UNUSED = [
   /"?webhooks"?/,
   /"?events"?\b/, // hooks: the outbox is written by triggers only when someone listens
   /"?event_runs"?/,
+  /"?app_check_counts"?/, // app check: its counts are written in coalesced batches, never per request
 ];
 
 /** The statements of a round trip, split (a batch's SQL is joined with " ; "). */

@@ -97,7 +97,7 @@ describe("writes no open subscription can show", () => {
     socket.close();
   });
 
-  it("after the last socket leaves, writes are quiet again, and a subscriber with its cursor misses nothing", async () => {
+  it("after the last socket leaves, writes are quiet again; a subscriber with its cursor misses nothing", async () => {
     const user = await signup();
     const first = await subscribe(user, "notes");
     first.socket.close();
@@ -165,7 +165,7 @@ describe("writes no open subscription can show", () => {
     expect(res.body.items.map((x: { id: string }) => x.id)).toEqual([first.body.id, second.body.id]);
   });
 
-  it("a subscriber arriving during writes: one committed before its first read is replayed, one after is live", async () => {
+  it("a subscriber arriving amid writes: one before its first read is replayed, one after is live", async () => {
     const user = await signup();
     const write = (title: string) => counted(`${base("notes")}/records`, { token: user.accessToken, body: { title } });
     let before: Awaited<ReturnType<typeof write>> | undefined;
