@@ -356,14 +356,6 @@ function passkeyConfig(env: Env): Config["passkeys"] {
   };
 }
 
-function yesNo(name: "CONSOLE_REQUIRE_MFA", raw: string | undefined): boolean {
-  const v = (raw ?? "").trim().toLowerCase();
-  if (v === "" || v === "false" || v === "0") return false;
-  if (v === "true" || v === "1") return true;
-  console.error(`configuration error: ${name} must be "true" or "false"`);
-  throw new AppError("misconfigured", `The server's ${name} setting is not valid.`);
-}
-
 /**
  * Reads configuration once per `env` object. A missing or weak secret fails closed: the request
  * gets a 500 `misconfigured` and the log says which secret, never a built-in default key.
@@ -398,7 +390,7 @@ export function getConfig(env: Env): Config {
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, "") ?? null,
     storageQuotaBytes: bytes("STORAGE_QUOTA_BYTES", limits.storageQuotaBytes),
     stripImageMetadata: oneOf("STRIP_IMAGE_METADATA", env.STRIP_IMAGE_METADATA, ["public", "all"]),
-    consoleRequireMfa: yesNo("CONSOLE_REQUIRE_MFA", env.CONSOLE_REQUIRE_MFA),
+    consoleRequireMfa: oneOf("CONSOLE_REQUIRE_MFA", env.CONSOLE_REQUIRE_MFA, ["false", "true"]) === "true",
     jwtSecret: secret("JWT_SECRET", 32),
     serviceKey: secret("SERVICE_KEY", 16),
     mail: {

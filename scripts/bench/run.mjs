@@ -27,6 +27,7 @@ import {
   readWranglerConfig,
   root,
   sampleRss,
+  startBareReference,
   startHelloWorld,
   startOutpost,
 } from "./runtime.mjs";
@@ -132,6 +133,7 @@ const fmt = (n, d = 0) =>
     : Number(n).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 /** 1-minute load average when each row was recorded: on a shared machine, a sign of outside noise. */
 const loads = [];
+const loadNow = (l) => l.map((x) => x.toFixed(2)).join(" / ");
 function addRow(r) {
   rows.push(r);
   loads.push(os.loadavg()[0]);
@@ -263,6 +265,8 @@ async function main() {
   const script = buildWorker();
   const config = await readWranglerConfig();
   const started = new Date();
+  const startLoad = os.loadavg();
+  console.error(`machine load ${loadNow(startLoad)} (1 / 5 / 15 min), ${os.cpus().length} cores`);
 
   // 1. Ceiling: a bare hello-world Worker on the same runtime (always run: the ratios need it).
   // It stays up: its reference routes (the same Worker doing exactly the D1 work of a route) run
@@ -461,8 +465,14 @@ async function main() {
     if (wanted("thumb")) await thumbScenarios(token);
     // The upload runs on its own fresh runtime (this one stays up, idle) for a clean memory figure.
     if (wanted("tus")) await tusScenario(script, config);
-    if (wanted("chat")) await chatScenarios(token, await rt.mf.getD1Database("DB"));
-    if (wanted("live")) await liveScenario(token);
+    // The platform's own limits for the socket rows: bare Durable Objects on a runtime of their own.
+    const bare = wanted("chat") || wanted("live") ? await startBareReference(config.compatibility_date) : null;
+    try {
+      if (wanted("chat")) await chatScenarios(token, await rt.mf.getD1Database("DB"), bare);
+      if (wanted("live")) await liveScenario(token, bare);
+    } finally {
+      await bare?.mf.dispose();
+    }
     if (wanted("large")) await largeScenarios(script, config);
   } finally {
     await rt.dispose();
@@ -491,12 +501,14 @@ async function main() {
   const settings =
     `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, ` +
     `rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period; ` +
-    `1-min load average ${loadRange} during the run (${cpus.length} cores)`;
+    `1-min load average ${loadRange} during the run, ${loadNow(startLoad)} at the start and ` +
+    `${loadNow(os.loadavg())} at the end (1 / 5 / 15 min; ${cpus.length} cores)`;
   const stamp = `${started.toISOString().replace(/\.\d+Z$/, "Z")}`;
   console.log(
     `\n${plain}\n\n` +
-      "ratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the Node ws baseline with the same sockets); " +
-      "vs ref: req/s ÷ the hello-world Worker running the same D1 statements\n" +
+      "ratio: req/s ÷ the hello-world ceiling (chat: msgs/s ÷ the bare Durable Object + SQLite with the same " +
+      "sockets); vs ref: req/s ÷ the hello-world Worker running the same D1 statements (chat and live: ÷ the " +
+      "bare Durable Object reference)\n" +
       `run ${stamp} on ${machine}\n${settings}`,
   );
   // A partial run (BENCH_ONLY) does not overwrite the last full table.
@@ -505,8 +517,9 @@ async function main() {
     outFile,
     `${md}\n\n` +
       "Ratio: req/s ÷ the hello-world ceiling " +
-      "(chat rows: msgs/s ÷ the bare Node `ws` baseline with the same sockets). " +
-      "vs ref: req/s ÷ the hello-world Worker running the same D1 statements as the route.\n" +
+      "(chat rows: msgs/s ÷ the bare Durable Object + SQLite insert with the same sockets). " +
+      "vs ref: req/s ÷ the hello-world Worker running the same D1 statements as the route " +
+      "(chat and live data: ÷ the bare Durable Object reference in the same run).\n" +
       `Run ${stamp} on ${machine}.\n${settings}.\n`,
   );
   console.error(`\nwritten to ${path.relative(root, outFile)}`);
@@ -1035,7 +1048,7 @@ async function thumbScenarios(token) {
  * `db`: the runtime's D1. Members past the first 99 are written to it directly: the daily cap on
  * new people one user adds (an abuse guard, 150 a day) would refuse the owner's 900 adds.
  */
-async function chatScenarios(ownerToken, db) {
+async function chatScenarios(ownerToken, db, bare) {
   const maxN = Math.max(...CHAT_SOCKETS);
   let room = null;
   let members = [];
@@ -1058,6 +1071,14 @@ async function chatScenarios(ownerToken, db) {
   for (const n of CHAT_SOCKETS) {
     const label = `chat fan-out, ${fmt(n)} sockets`;
     const messages = n >= 1000 ? 40 : 200;
+    // The reference runs right before and right after the room (outside load hits both alike).
+    const bareWs = bare ? bare.url.replace(/^http/, "ws") : null;
+    const bareUrls = (store, tag = "") =>
+      Array.from(
+        { length: n },
+        () => `${bareWs}/room?name=${store ? "sqlite" : "memory"}-${n}${tag}&store=${store ? 1 : 0}`,
+      );
+    const refBefore = bare ? await fanoutRun(`bare DO + SQLite ${n} before`, bareUrls(true), messages) : null;
     let outpost = null;
     try {
       const ids = members.slice(0, n - 1).map((m) => m.user.id);
@@ -1099,28 +1120,19 @@ async function chatScenarios(ownerToken, db) {
         notes: `${e instanceof Skip ? "skipped" : "failed"}: ${e.message}`,
       });
     }
-    // Baseline: the same clients against a bare Node ws broadcast server.
+    // References: the same clients against bare Durable Objects on a runtime of their own (with one
+    // SQLite insert per message: chat's reference; in memory only), then a bare Node ws server.
+    const refAfter = bare ? await fanoutRun(`bare DO + SQLite ${n} after`, bareUrls(true, "-after"), messages) : null;
+    const reference = meanRun(refBefore, refAfter);
+    const inMemory = bare ? await fanoutRun(`bare DO in memory ${n}`, bareUrls(false), messages) : null;
     const bl = await startBaseline();
     let baseline = null;
     try {
-      const file = path.join(benchDir, `fanout-baseline-${n}.json`);
-      writeFileSync(
-        file,
-        JSON.stringify({
-          label: `baseline ${n}`,
-          urls: Array.from({ length: n }, () => `ws://127.0.0.1:${bl.port}/`),
-          messages,
-          window: 10,
-          timeoutMs: 60_000,
-        }),
+      baseline = await fanoutRun(
+        `baseline ${n}`,
+        Array.from({ length: n }, () => `ws://127.0.0.1:${bl.port}/`),
+        messages,
       );
-      baseline = await child("fanout.mjs", [file]);
-    } catch (e) {
-      addRow({
-        scenario: `baseline: Node ws broadcast, ${fmt(n)} sockets`,
-        throughput: "failed",
-        notes: `failed: ${e.message}`,
-      });
     } finally {
       bl.stop();
     }
@@ -1130,25 +1142,66 @@ async function chatScenarios(ownerToken, db) {
       if (Object.keys(r.errors).length) notes.push(`error frames ${JSON.stringify(r.errors)}`);
       return notes;
     };
+    const ok = (r) => r && !(r instanceof Error);
+    const vs = (r) => (ok(r) && ok(reference) && reference.msgsPerSec ? r.msgsPerSec / reference.msgsPerSec : null);
+    const row = (scenario, r, o = {}) =>
+      addRow(
+        ok(r)
+          ? {
+              scenario,
+              throughput: `${fmt(r.msgsPerSec)} msgs/s`,
+              p50: r.p50,
+              p99: r.p99,
+              ratio: o.ratio ?? (vs(r) === null ? "—" : `${vs(r).toFixed(2)}× DO`),
+              vsRef: o.vsRef,
+              notes: [...(o.notes ?? []), ...chatNotes(r)].join("; "),
+            }
+          : { scenario, throughput: "failed", notes: `failed: ${r?.message ?? "no reference runtime"}` },
+      );
     if (outpost) {
-      addRow({
-        scenario: label,
-        throughput: `${fmt(outpost.msgsPerSec)} msgs/s`,
-        p50: outpost.p50,
-        p99: outpost.p99,
-        ratio: baseline?.msgsPerSec ? `${(outpost.msgsPerSec / baseline.msgsPerSec).toFixed(2)}× ws` : "—",
-        notes: chatNotes(outpost).join("; "),
+      const p99 = ok(reference) && reference.p99 ? outpost.p99 / reference.p99 : null;
+      row(label, outpost, {
+        vsRef: vs(outpost) === null ? undefined : `${vs(outpost).toFixed(2)}× ref`,
+        notes: p99 === null ? [] : [`p99 ${p99.toFixed(2)}× the reference's`],
       });
     }
-    if (baseline)
-      addRow({
-        scenario: `baseline: Node ws broadcast, ${fmt(n)} sockets`,
-        throughput: `${fmt(baseline.msgsPerSec)} msgs/s`,
-        p50: baseline.p50,
-        p99: baseline.p99,
-        ratio: "1.00× ws",
-        notes: chatNotes(baseline).join("; "),
-      });
+    row(`reference: bare Durable Object + SQLite insert, ${fmt(n)} sockets`, reference, {
+      ratio: "1.00× DO",
+      vsRef: "1.00× ref",
+      notes: [
+        "hibernating sockets, no auth; per message one SQLite insert, one frame serialised once",
+        ...(reference?.runs ? [`mean of a run before the room and one after (${reference.runs})`] : []),
+      ],
+    });
+    row(`bare Durable Object in memory, ${fmt(n)} sockets`, inMemory, { notes: ["the same without the insert"] });
+    row(`context: Node ws broadcast, ${fmt(n)} sockets`, baseline, {
+      notes: ["a bare Node `ws` server (parse, number, broadcast); not the runtime's own limit"],
+    });
+  }
+}
+
+/** The mean of two fan-out runs (msgs/s, p50, p99), or the one that did not fail. */
+function meanRun(a, b) {
+  const good = [a, b].filter((r) => r && !(r instanceof Error));
+  if (good.length < 2) return good[0] ?? a ?? b;
+  const mean = (k) => (a[k] + b[k]) / 2;
+  return {
+    ...b,
+    msgsPerSec: mean("msgsPerSec"),
+    p50: mean("p50"),
+    p99: mean("p99"),
+    runs: `${fmt(a.msgsPerSec)} and ${fmt(b.msgsPerSec)} msgs/s`,
+  };
+}
+
+/** One run of fanout.mjs against `urls`; its result, or the Error it failed with. */
+async function fanoutRun(label, urls, messages) {
+  const file = path.join(benchDir, `fanout-${label.replace(/[^a-z0-9]+/gi, "-")}.json`);
+  writeFileSync(file, JSON.stringify({ label, urls, messages, window: 10, timeoutMs: 60_000 }));
+  try {
+    return await child("fanout.mjs", [file]);
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
   }
 }
 
@@ -1199,7 +1252,7 @@ function holdLiveChild(file) {
  * each delivery; then the create route's throughput with the subscribers attached (they get every
  * record) against the same route with none (writes must not wait on the fan-out).
  */
-async function liveScenario(writerToken) {
+async function liveScenario(writerToken, bare) {
   const n = LIVE.subscribers;
   const label = `live fan-out, ${fmt(n)} subscribers`;
   const createPath = "/v1/collections/posts/records";
@@ -1263,6 +1316,30 @@ async function liveScenario(writerToken) {
     const aloneAfter = await loadHttp({ url: `${base}${createPath}`, method: "POST", headers, body });
     const notesAloneAfter = await loadHttp({ url: `${base}${notesPath}`, method: "POST", headers, body: noteBody });
     const postsBase = (alone.reqPerSec + aloneAfter.reqPerSec) / 2;
+    // The reference: the same subscribers and writer against a bare hub (D1 batch, one DO call, broadcast).
+    let ref = null;
+    if (bare) {
+      const refFile = path.join(benchDir, "live-fanout-bare.json");
+      writeFileSync(
+        refFile,
+        JSON.stringify({
+          urls: Array.from({ length: n }, () => `${bare.url.replace(/^http/, "ws")}/live?name=posts`),
+          createUrl: `${bare.url}/live/create?name=posts`,
+          token: "none",
+          records: LIVE.records,
+          window: LIVE.window,
+          timeoutMs: 60_000,
+        }),
+      );
+      try {
+        const refHeld = await holdLiveChild(refFile);
+        ref = refHeld.first;
+        await refHeld.stop();
+      } catch (e) {
+        ref = e instanceof Error ? e : new Error(String(e));
+      }
+    }
+    const refOk = ref && !(ref instanceof Error) && ref.recordsPerSec > 0;
     const notesBase = (notesAlone.reqPerSec + notesAloneAfter.reqPerSec) / 2;
     const fanNotes = [
       `${fmt(fan.records)} records × ${fmt(fan.sockets)} subscribers, ` +
@@ -1274,14 +1351,34 @@ async function liveScenario(writerToken) {
     if (fan.deliveries < fan.expected) fanNotes.push(`${fmt(fan.expected - fan.deliveries)} deliveries missing`);
     if (fan.failedWrites) fanNotes.push(`${fan.failedWrites} creates failed`);
     if (Object.keys(fan.errors).length) fanNotes.push(`errors ${JSON.stringify(fan.errors)}`);
+    if (refOk && ref.p99) fanNotes.unshift(`p99 ${(fan.p99 / ref.p99).toFixed(2)}× the reference's`);
     addRow({
       scenario: label,
       throughput: `${fmt(fan.recordsPerSec)} records/s`,
       p50: fan.p50,
       p99: fan.p99,
       ratio: "—",
+      vsRef: refOk ? `${(fan.recordsPerSec / ref.recordsPerSec).toFixed(2)}× ref` : undefined,
       notes: fanNotes.join("; "),
     });
+    if (ref)
+      addRow(
+        ref instanceof Error
+          ? { scenario: `reference: bare live hub, ${fmt(n)} subscribers`, throughput: "failed", notes: ref.message }
+          : {
+              scenario: `reference: bare live hub, ${fmt(n)} subscribers`,
+              throughput: `${fmt(ref.recordsPerSec)} records/s`,
+              p50: ref.p50,
+              p99: ref.p99,
+              ratio: "—",
+              vsRef: "1.00× ref",
+              notes:
+                `${fmt(ref.records)} records × ${fmt(ref.sockets)} subscribers, the same writer; per create a ` +
+                "2-insert D1 batch, the answer, then one call to a bare Durable Object that sends one frame " +
+                `(built once) to every socket; no auth, no log read; ${fmt(ref.deliveriesPerSec)} deliveries/s` +
+                (ref.deliveries < ref.expected ? `; ${fmt(ref.expected - ref.deliveries)} deliveries missing` : ""),
+            },
+      );
     addRow({
       scenario: "create post, no subscribers",
       throughput: `${fmt(alone.reqPerSec)} req/s`,

@@ -209,6 +209,129 @@ export default {
   });
 }
 
+/**
+ * The platform's own limits for the socket rows: a Worker with bare SQLite-backed Durable Objects
+ * and none of Outpost's code. `Room` (chat's reference) accepts hibernating sockets with no auth and,
+ * per `send` frame, numbers the message, inserts one row into its SQLite (`?store=1`; else in memory
+ * only), serialises one frame once and sends it to every socket. `Hub` (live data's reference)
+ * holds subscription sockets; `POST /live/create` runs a 2-insert D1 batch (the record and a change
+ * row), answers, then calls the hub, which sends one frame (built once) to every socket.
+ * Room and hub names come from `?name=`; the frames are Outpost's (`ready`, `message`, `change`).
+ */
+export async function startBareReference(compatibilityDate) {
+  const rt = await startMiniflare({
+    workers: [
+      {
+        name: "bare",
+        modules: true,
+        script: `import { DurableObject } from "cloudflare:workers";
+class Sockets extends DurableObject {
+  list = null;
+  open(ready) {
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server);
+    this.list = null;
+    server.send(JSON.stringify(ready));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+  sockets() {
+    return (this.list ??= this.ctx.getWebSockets());
+  }
+  broadcast(text) {
+    for (const ws of this.sockets()) {
+      try { ws.send(text); } catch {}
+    }
+  }
+  async webSocketClose(ws, code) {
+    this.list = null;
+    try { ws.close(code === 1005 || code === 1006 ? 1000 : code, "closed"); } catch {}
+  }
+  async webSocketError() {
+    this.list = null;
+  }
+}
+export class Room extends Sockets {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, " +
+      "client_id TEXT NOT NULL, sender_id TEXT NOT NULL, text TEXT, created_at TEXT NOT NULL)");
+    this.seq = ctx.storage.sql.exec("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
+    this.store = ctx.storage.kv.get("store") ?? false;
+  }
+  async fetch(req) {
+    if (new URL(req.url).searchParams.get("store") === "1" && !this.store) {
+      this.store = true;
+      this.ctx.storage.kv.put("store", true);
+    }
+    return this.open({ type: "ready", lastSeq: this.seq, online: [] });
+  }
+  async webSocketMessage(ws, data) {
+    let f;
+    try { f = JSON.parse(data); } catch { f = null; }
+    if (f?.type !== "send" || typeof f.clientId !== "string") {
+      ws.send(JSON.stringify({ type: "error", code: "validation_failed", message: "unknown frame" }));
+      return;
+    }
+    const message = { id: crypto.randomUUID(), roomId: "bare", seq: ++this.seq, clientId: f.clientId, senderId: "u",
+      text: f.text ?? null, fileId: null, createdAt: new Date().toISOString() };
+    if (this.store)
+      this.ctx.storage.sql.exec("INSERT INTO messages (seq, id, client_id, sender_id, text, created_at) " +
+        "VALUES (?, ?, ?, ?, ?, ?)", message.seq, message.id, message.clientId, message.senderId, message.text,
+        message.createdAt);
+    this.broadcast(JSON.stringify({ type: "message", message }));
+  }
+}
+export class Hub extends Sockets {
+  async fetch() {
+    return this.open({ type: "ready", cursor: "bare" });
+  }
+  async changed(item, seq) {
+    this.broadcast(JSON.stringify({ type: "change", cursor: String(seq), item }));
+  }
+}
+export default {
+  async fetch(req, env, ctx) {
+    const url = new URL(req.url);
+    const name = url.searchParams.get("name") ?? "bench";
+    if (url.pathname === "/room") return env.ROOM.get(env.ROOM.idFromName(name)).fetch(req);
+    const hub = env.HUB.get(env.HUB.idFromName(name));
+    if (url.pathname === "/live") return hub.fetch(req);
+    if (url.pathname === "/live/create" && req.method === "POST") {
+      const body = await req.json();
+      const now = new Date().toISOString();
+      const item = { id: crypto.randomUUID(), ownerId: "bare", createdAt: now, updatedAt: now, version: 1,
+        text: String(body.text ?? "") };
+      const [, change] = await env.DB.batch([
+        env.DB.prepare("INSERT INTO posts (id, owner_id, created_at, updated_at, version, text) " +
+          "VALUES (?, ?, ?, ?, 1, ?)")
+          .bind(item.id, item.ownerId, now, now, item.text),
+        env.DB.prepare("INSERT INTO changes (record_id, changed_at) VALUES (?, ?) RETURNING seq").bind(item.id, now),
+      ]);
+      ctx.waitUntil(hub.changed(item, change.results[0].seq));
+      return Response.json(item, { status: 201 });
+    }
+    return new Response("not found", { status: 404 });
+  },
+};`,
+        compatibilityDate,
+        d1Databases: { DB: "bare" },
+        durableObjects: { ROOM: { className: "Room", useSQLite: true }, HUB: { className: "Hub", useSQLite: true } },
+      },
+    ],
+  });
+  const db = await rt.mf.getD1Database("DB");
+  await db.batch([
+    db.prepare(
+      "CREATE TABLE posts (id TEXT PRIMARY KEY, owner_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, " +
+        "version INTEGER NOT NULL, text TEXT NOT NULL)",
+    ),
+    db.prepare(
+      "CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, record_id TEXT NOT NULL, changed_at TEXT)",
+    ),
+  ]);
+  return rt;
+}
+
 /** Applies the migrations in order to the runtime's `DB`, the way `wrangler d1 migrations apply` does. */
 export async function applyMigrations(mf, config) {
   const { unstable_splitSqlQuery } = await import("wrangler");

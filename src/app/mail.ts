@@ -37,7 +37,8 @@ export const mailTexts: Record<string, Partial<MailTexts>> = {
       text:
         `Un administrateur de ${app} a supprimé le second facteur (application d'authentification et codes de ` +
         "secours) de votre compte, comme vous l'avez demandé au support. Vous vous connectez désormais sans ; " +
-        `réactivez-le dans l'application.\n\nSi vous n'avez rien demandé, contactez tout de suite le support de ${app}.`,
+        "réactivez-le dans l'application.\n\nSi vous n'avez rien demandé, contactez tout de suite le " +
+        `support de ${app}.`,
     }),
   },
 };

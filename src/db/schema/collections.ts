@@ -78,3 +78,20 @@ export const idempotencyKeys = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.scope, t.key] }), index("idempotency_keys_expires_idx").on(t.expiresAt)],
 );
+
+/**
+ * The live-data hubs that hold open subscription sockets, one row per hub (kind `owner`, `shard`,
+ * `team` or `member`; `subject` the owner, shard number, team or member user id). A hub writes its
+ * row in the batch of its first socket's replay read and deletes it when its last socket leaves; a
+ * write's change-log row asks whether a hub that can show it has one, and notifies none when not
+ * (src/features/collections/live-keys.ts). A stale row only costs a needless notification.
+ */
+export const liveHubs = sqliteTable(
+  "live_hubs",
+  {
+    collection: text("collection").notNull(),
+    kind: text("kind", { enum: ["owner", "shard", "team", "member"] }).notNull(),
+    subject: text("subject").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.collection, t.kind, t.subject] })],
+);

@@ -139,7 +139,7 @@ async function identitySignIn(
   if (user.disabled) throw accountDisabled();
   if (id.appleRefresh) writes.push(keepAppleTokenStatement(db, user.id, id.appleRefresh));
   // An account made here has no second factor yet; an existing one may (then: no session, an mfaToken).
-  const s = await openSignIn(db, cfg, user, userAgent, created >= 0);
+  const s = await openSignIn(db, cfg, user, userAgent, created >= 0 ? false : undefined);
   const results = await runBatch(db, [...writes, ...s.statements]);
   if (created >= 0) accounts?.created(results[created]);
   return "mfaRequired" in s.answer ? s.answer : { ...s.answer, created: created >= 0 };

@@ -3,7 +3,7 @@
  * the check of a code (each TOTP step and each recovery code works once), and the `mfaToken` of a
  * sign-in that waits for its second factor (hash only, short-lived, single use).
  */
-import { and, count, eq, isNotNull, isNull, lt, lte, or, sql } from "drizzle-orm";
+import { and, count, eq, isNotNull, isNull, lt, lte, or, type SQLWrapper, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import type { Database } from "../../db";
@@ -19,6 +19,10 @@ const SEAL = "mfa-totp-secret";
 const MFA_METHODS = ["totp", "recovery"] as const;
 
 export const invalidCode = () => new AppError("invalid_code", "This code is wrong or was already used.");
+
+/** SQL: 1 when the user `userId` names has a confirmed second factor (to read it with the user's row). */
+export const hasFactorSql = (userId: SQLWrapper) =>
+  sql<number>`EXISTS (SELECT 1 FROM mfa_totp WHERE mfa_totp.user_id = ${userId} AND mfa_totp.confirmed_at IS NOT NULL)`;
 
 /** True when the user has a confirmed second factor. */
 export async function hasFactor(db: Database, userId: string): Promise<boolean> {
@@ -199,8 +203,10 @@ export interface MfaRequiredAnswer {
 export async function mfaChallenge(
   db: Database,
   userId: string,
+  /** Whether the user has a factor, when the caller read it already (else one query). */
+  known?: boolean,
 ): Promise<{ statement: BatchItem<"sqlite">; answer: MfaRequiredAnswer } | null> {
-  if (!(await hasFactor(db, userId))) return null;
+  if (!(known ?? (await hasFactor(db, userId)))) return null;
   const token = `mfa_${randomToken(32)}`;
   return {
     statement: db.insert(mfaChallenges).values({

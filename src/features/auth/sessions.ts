@@ -9,10 +9,10 @@ import { AppError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
 import type { ScheduledTask } from "../../lifecycle";
-import { type MfaRequiredAnswer, mfaChallenge } from "./mfa";
+import { hasFactorSql, type MfaRequiredAnswer, mfaChallenge } from "./mfa";
 import type { User } from "./schemas";
 import { newRefreshToken, nextRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
-import { accountDisabled, addSeconds, getUserByEmail, toUser, type UserRow } from "./users";
+import { accountDisabled, addSeconds, toUser, type UserRow } from "./users";
 
 /** Statements that open a new session, and the tokens to hand out once they ran. */
 export async function openSession(
@@ -49,7 +49,8 @@ export async function openSession(
 /**
  * The one place every sign-in (password, provider ID token, email code, OAuth) opens its session:
  * a user with a confirmed second factor gets no session but an `mfaToken` (see mfa.ts), to finish
- * with `POST /v1/auth/mfa/verify`. `isNew`: the account is made in this sign-in (no factor to ask).
+ * with `POST /v1/auth/mfa/verify`. `factor`: whether the user has one, when the caller read it with
+ * the user (false for an account made in this sign-in); else one query finds out.
  * Sign-ups and guests open theirs with `openSession` (no factor yet); a refresh keeps its aal.
  */
 export async function openSignIn(
@@ -57,9 +58,9 @@ export async function openSignIn(
   cfg: Config,
   user: UserRow,
   userAgent: string | null,
-  isNew = false,
+  factor?: boolean,
 ): Promise<{ statements: BatchItem<"sqlite">[]; answer: { user: User; session: SessionTokens } | MfaRequiredAnswer }> {
-  const challenge = isNew ? null : await mfaChallenge(db, user.id);
+  const challenge = await mfaChallenge(db, user.id, factor);
   if (challenge) return { statements: [challenge.statement], answer: challenge.answer };
   const s = await openSession(db, cfg, user, userAgent);
   return { statements: s.statements, answer: { user: toUser(user), session: s.tokens } };
@@ -75,12 +76,18 @@ export async function login(
   input: { email: string; password: string },
   userAgent: string | null,
 ) {
-  const user = await getUserByEmail(db, input.email);
+  // The second-factor check rides in the same SELECT (login stays at two round trips).
+  const found = await db
+    .select({ user: users, factor: hasFactorSql(users.id) })
+    .from(users)
+    .where(eq(users.email, input.email))
+    .get();
+  const user = found?.user;
   const { ok, rehash } = await verifyPassword(input.password, user?.passwordHash ?? null);
   if (!user || !ok) throw new AppError("invalid_credentials", "Email or password is wrong.");
   // Only after the password matched: the refusal must not tell strangers that the account exists.
   if (user.disabled) throw accountDisabled();
-  const s = await openSignIn(db, cfg, user, userAgent);
+  const s = await openSignIn(db, cfg, user, userAgent, Boolean(found?.factor));
   const upgrade = rehash
     ? [
         db

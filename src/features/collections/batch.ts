@@ -26,6 +26,7 @@ import { fromUser, userExistsSql } from "../auth";
 import { RANK } from "../teams";
 import { access, leastRank, type RecordRow, recordFilter, teamAdmits, visible } from "./access";
 import { beforeDelete, beforeWrite } from "./before-hooks";
+import { selectValues } from "./create-sql";
 import { type Change, changeOf } from "./live";
 import { onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
 import { type Collection, collections, findCollection } from "./registry";
@@ -38,7 +39,6 @@ import {
   loggedId,
   logReturning,
   sameFields,
-  selectValues,
   WROTE,
   type WriteAudit,
   type Writer,
@@ -192,6 +192,8 @@ interface Built {
   })[];
   /** Whether anyone listens to an event one of the operations raised. */
   listened: (r: unknown[]) => boolean;
+  /** Whether a live-data hub that may show one of the operations holds an open socket. */
+  live: (r: unknown[]) => boolean;
 }
 
 function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): Built {
@@ -328,7 +330,12 @@ function build(db: Database, p: Principal, ops: Planned[], audit?: WriteAudit): 
       });
     }
   }
-  return { statements, results, listened: (r) => logs.some((i) => Boolean((r[i] as Logged)[0]?.listened)) };
+  return {
+    statements,
+    results,
+    listened: (r) => logs.some((i) => Boolean((r[i] as Logged)[0]?.listened)),
+    live: (r) => logs.some((i) => Boolean((r[i] as Logged)[0]?.live)),
+  };
 }
 
 /** A batch aborted by a guard (or by another constraint: a concurrent write got in first). */
@@ -509,6 +516,7 @@ export async function applyBatch(w: Writer, p: Principal, ops: BatchOperation[])
           ]),
         },
         built.listened(r),
+        built.live(r),
       );
       return out.map((x) => x.item);
     } catch (e) {

@@ -2,6 +2,7 @@
  * CollectionHub: the Durable Object that holds live-data subscriptions and sends each socket every change in
  * its scope exactly once, in cursor order. See docs/architecture.md#live-data-hubs.
  */
+import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
 import { limits } from "../../config";
 import { type Database, primaryDb } from "../../db";
@@ -26,6 +27,7 @@ import {
   type LiveErrorCode,
   type LiveServerFrame,
 } from "./live";
+import { OpenRow } from "./live-keys";
 import { type Collection, findCollection } from "./registry";
 import { cursorAt, type LogItem, type LogPage, type LogView, liveBackstop, readLog } from "./service";
 
@@ -69,6 +71,8 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   private readonly members: Set<string>;
   /** A team's hub: members removed while an upgrade was checking their role (that upgrade refuses). */
   private readonly removals = new SessionEnds();
+  /** This hub's `live_hubs` row, there while a socket is open or arriving (writes ask it whether to notify). */
+  private readonly openRow: OpenRow;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -78,6 +82,7 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     // Woken from hibernation: the live sockets' attachments say where they stand.
     const sent = this.liveSockets().map((ws) => this.attachment(ws)!.sent);
     this.head = sent.length ? Math.min(...sent) : null;
+    this.openRow = new OpenRow(this.openSockets().length > 0 ? true : null);
   }
 
   // --- RPC ---------------------------------------------------------------------------------
@@ -85,10 +90,12 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   /**
    * Changes up to `seq` committed (null: something committed, seq unknown). Reads the log from
    * `head` and sends what is new to the live sockets; resolves when that read is done. A hub with
-   * no socket does nothing (and stores nothing).
+   * no socket, open or arriving (whose replay reads on to `known`), does nothing but drop its row.
    */
   async notify(key: HubKey, seq: number | null): Promise<void> {
-    if (this.ctx.getWebSockets().length === 0 && this.shards.size === 0 && this.members.size === 0) return;
+    const idle = this.ctx.getWebSockets().length === 0 && this.arriving === 0;
+    // (A row left by sockets gone without a close event, a restart: dropped.)
+    if (idle && this.shards.size === 0 && this.members.size === 0) return this.ctx.waitUntil(this.settleOpenRow(key));
     this.bind(key);
     if (this.members.size > 0) await this.nudgeMembers(seq);
     if (this.head === null) {
@@ -114,7 +121,10 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
    * this shard has no socket any more (the root stops forwarding to it).
    */
   async deliver(key: HubKey, from: number, to: number, items: LogPage["items"]): Promise<boolean> {
-    if (this.openSockets().length === 0 && this.arriving === 0) return false;
+    if (this.openSockets().length === 0 && this.arriving === 0) {
+      this.ctx.waitUntil(this.settleOpenRow(key));
+      return false;
+    }
     this.bind(key);
     this.known = Math.max(this.known, to);
     // Nobody live yet: the replaying sockets read the log to its end (and `known` makes them read on).
@@ -220,6 +230,8 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
       return await this.upgrade(userId, sessionId, since);
     } finally {
       this.arriving--;
+      // A refused upgrade that was the only one: the row goes again.
+      this.ctx.waitUntil(this.settleOpenRow());
     }
   }
 
@@ -239,11 +251,15 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
     const sessionEnded = this.sessionEnds.watch(userId, sessionId);
     const removed = this.removals.watch(userId, sessionId);
     // The first replay page, with the check that the token's session still exists (a logged-out
-    // access token still verifies until it expires): one D1 round trip.
+    // access token still verifies until it expires), after the hub's `live_hubs` row (a later write
+    // notifies this hub, an earlier one is in this read): one D1 round trip.
     let first: LogPage;
-    const version = this.headVersion;
+    let version = this.headVersion;
     try {
-      first = await this.readLog(since ?? 0, limits.liveReplayPage, { userId, sessionId });
+      const open = (await this.openRow.opening(this.database(), this.key!)).statement;
+      version = this.headVersion;
+      first = await this.readLog(since ?? 0, limits.liveReplayPage, { userId, sessionId }, open);
+      if (open) this.openRow.opened();
     } catch (e) {
       console.error("live: first replay read failed:", (e as Error).message);
       return new Response(null, { status: 503 });
@@ -287,6 +303,7 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   /** A socket closed on the client's side: `head` goes when it was the last live one. */
   protected socketClosed(): void {
     this.releaseHead();
+    this.ctx.waitUntil(this.settleOpenRow());
   }
 
   /**
@@ -326,9 +343,20 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
 
   // --- replay and fan-out ------------------------------------------------------------------
 
-  /** One read of the log in this hub's scope (a method, so tests can hook it). */
-  protected readLog(from: number, limit: number, session?: { userId: string; sessionId: string }): Promise<LogPage> {
-    return readLog(this.database(), this.collection(), this.view(), from, limit, session);
+  /** One read of the log in this hub's scope (a method, so tests can hook it); `first` runs before it in its batch. */
+  protected readLog(
+    from: number,
+    limit: number,
+    session?: { userId: string; sessionId: string },
+    first?: BatchItem<"sqlite"> | null,
+  ): Promise<LogPage> {
+    return readLog(this.database(), this.collection(), this.view(), from, limit, session, first);
+  }
+
+  /** Deletes this hub's `live_hubs` row when no socket is open or arriving (see `OpenRow`). */
+  private settleOpenRow(key = this.key): Promise<void> {
+    if (!key) return Promise.resolve();
+    return this.openRow.settle(this.database(), key, () => this.openSockets().length > 0 || this.arriving > 0);
   }
 
   private view(): LogView {
@@ -553,7 +581,7 @@ export class CollectionHub extends SocketObject<Attachment, LiveServerFrame> {
   /** Closes a socket from the hub's side. */
   private closeSocket(ws: WebSocket, code: number, reason: string): void {
     this.drop(ws, code, reason);
-    this.releaseHead();
+    this.socketClosed();
   }
 
   private async ensureAlarm(): Promise<void> {

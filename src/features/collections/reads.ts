@@ -284,6 +284,8 @@ export function listQuery(
   acc: Access,
   o: ListOptions,
   extra?: Record<string, SQL.Aliased>,
+  /** The cursor's position, already decoded (`preparedList`: placeholders). */
+  at?: { v: unknown; i: unknown },
 ) {
   const t = col.table;
   const descending = o.sort.startsWith("-");
@@ -292,14 +294,10 @@ export function listQuery(
   const plan = planList(col, acc, o);
   const conds = matchSql(col, acc, plan);
   if (o.cursor) {
-    const cur = decodeCursor(o.cursor, ListCursor);
-    if (cur.s !== o.sort)
-      throw new AppError("validation_failed", "The cursor belongs to another sort order.", {
-        errors: [{ path: "cursor", message: "sort changed" }],
-      });
+    const cur = at ?? cursorOf(o);
     const pos = sql`(${column}, ${t.id})`;
-    const at = sql`(${sql.param(cur.v, column)}, ${cur.i})`;
-    conds.push(descending ? sql`${pos} < ${at}` : sql`${pos} > ${at}`);
+    const after = sql`(${sql.param(cur.v, column)}, ${cur.i})`;
+    conds.push(descending ? sql`${pos} < ${after}` : sql`${pos} > ${after}`);
   }
   const dir = descending ? desc : asc;
   // Over several teams (no one-team equality), `+column` keeps SQLite from walking the sort index
@@ -311,6 +309,66 @@ export function listQuery(
     .where(and(...conds))
     .orderBy(manyTeams ? sql`+${column} ${sql.raw(descending ? "desc" : "asc")}` : dir(column), dir(t.id))
     .limit(o.limit + 1);
+}
+
+/** A list's cursor, checked against its sort. */
+function cursorOf(o: ListOptions): { v: unknown; i: unknown } {
+  const cur = decodeCursor(o.cursor!, ListCursor);
+  if (cur.s !== o.sort)
+    throw new AppError("validation_failed", "The cursor belongs to another sort order.", {
+      errors: [{ path: "cursor", message: "sort changed" }],
+    });
+  return cur;
+}
+
+type ListTemplate = (db: Database) => { all(values: Record<string, unknown>): Promise<unknown> };
+/** Built lists by shape (see `preparedList`); bounded: a client can send many shapes. */
+const listTemplates = new Map<string, ListTemplate>();
+
+/**
+ * A list without count or expand as a query built once per shape (`prepared`): the collection, the
+ * access kind, `where`'s keys, operators and value types, the sort, the limit and whether there is a
+ * cursor. Every value (the caller, `where`'s operands, the cursor's position) is a placeholder bound
+ * per request: the same SQL drizzle builds per request, without building it.
+ */
+function preparedList(db: Database, col: Collection, acc: Access, o: ListOptions) {
+  const values: Record<string, unknown> = {};
+  const hole = (x: Scalar): Scalar => {
+    if (x === null) return null;
+    const name = `v${Object.keys(values).length}`;
+    values[name] = x;
+    return sql.placeholder(name) as unknown as Scalar;
+  };
+  const typeOf = (x: Scalar | Scalar[]) =>
+    Array.isArray(x) ? x.map((y) => (y === null ? null : typeof y)) : x === null ? null : typeof x;
+  const where: Where = {};
+  const shape: unknown[] = [];
+  for (const [key, cond] of Object.entries(o.where ?? {})) {
+    if (cond === null || typeof cond !== "object") {
+      shape.push([key, typeOf(cond)]);
+      // (An operand is an object here: equality spelled out, as `termsOf` reads the shorthand.)
+      where[key] = cond === null ? null : { $eq: hole(cond) };
+      continue;
+    }
+    const ops = Object.entries(cond as Record<string, Scalar | Scalar[]>);
+    shape.push([key, ops.map(([op, x]) => [op, typeOf(x)])]);
+    where[key] = Object.fromEntries(ops.map(([op, x]) => [op, Array.isArray(x) ? x.map(hole) : hole(x)]));
+  }
+  const cur = o.cursor ? cursorOf(o) : null;
+  if (cur) Object.assign(values, { $v: cur.v, $i: cur.i });
+  const user = acc.kind === "own" || acc.kind === "team" ? acc.userId : null;
+  if (user !== null) values.$user = user;
+  const kind = acc.kind === "team" ? [acc.kind, acc.rank, acc.ownerRank] : [acc.kind];
+  const key = JSON.stringify([col.name, kind, shape, o.sort, o.limit, cur !== null]);
+  let template = listTemplates.get(key);
+  if (!template) {
+    const skeleton = (user === null ? acc : { ...acc, userId: sql.placeholder("$user") }) as Access;
+    const at = cur ? { v: sql.placeholder("$v"), i: sql.placeholder("$i") } : undefined;
+    template = prepared((tdb) => listQuery(tdb, col, skeleton, { ...o, where }, undefined, at));
+    if (listTemplates.size >= 256) listTemplates.clear();
+    listTemplates.set(key, template);
+  }
+  return template(db).all(values);
 }
 
 /** A page of records the caller may list (owner-only rules list the caller's own records). */
@@ -326,10 +384,13 @@ export async function listRecords(
   // Expands ride in the list's own statement (a subselect per row and field); a count is one more
   // statement in the same round trip.
   const expand = o.expand ?? [];
-  const q = listQuery(db, col, acc, o, expand.length ? expandColumns(col, p, expand) : undefined);
-  const [found, counted] = o.count
-    ? await db.batch([q, countQuery(db, col, acc, o)])
-    : [await q, null as { total: number }[] | null];
+  const [found, counted] =
+    o.count || expand.length
+      ? await (async () => {
+          const q = listQuery(db, col, acc, o, expand.length ? expandColumns(col, p, expand) : undefined);
+          return o.count ? await db.batch([q, countQuery(db, col, acc, o)]) : [await q, null];
+        })()
+      : [await preparedList(db, col, acc, o), null];
   const rows = found as RecordRow[];
   // A list of one team that came back empty: a team the caller is not in is 404, as for its records.
   const team = o.where?.teamId;

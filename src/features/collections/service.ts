@@ -3,6 +3,7 @@
  * (`readLog`, `liveBackstop`), with their cursors and the retention horizon.
  */
 import { and, asc, eq, getTableColumns, gt, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import * as v from "valibot";
 import type { Database } from "../../db";
 import type { TeamRole } from "../../db/schema";
@@ -212,11 +213,17 @@ export async function readLog(
   from: number,
   limit: number,
   session?: { userId: string; sessionId: string },
+  /** A statement to run first in the same batch (a hub marking itself open: `openStatement`). */
+  first?: BatchItem<"sqlite"> | null,
 ): Promise<LogPage> {
-  const [meta, rows] = await db.batch([
-    logMetaQuery(db, col, view, session),
-    changesQuery(db, col, view.acc, from, limit, view.teamId),
-  ]);
+  const metaQuery = logMetaQuery(db, col, view, session);
+  const rowsQuery = changesQuery(db, col, view.acc, from, limit, view.teamId);
+  const [meta, rows] = first
+    ? ((await db.batch([first, metaQuery, rowsQuery])).slice(1) as [
+        Awaited<typeof metaQuery>,
+        Awaited<typeof rowsQuery>,
+      ])
+    : await db.batch([metaQuery, rowsQuery]);
   const m = meta[0];
   const page = rows.slice(0, limit);
   const end = rows.length <= limit;

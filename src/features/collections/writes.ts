@@ -4,7 +4,7 @@
  * change-log row (see `logChange`), then `afterCommit` tells the live-data hubs.
  */
 
-import { and, eq, exists, getTableColumns, inArray, is, not, SQL, sql, type Table } from "drizzle-orm";
+import { and, eq, exists, inArray, not, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { abortBatchIf, type Database, isBatchAbort, runBatch } from "../../db";
 import { teams } from "../../db/schema";
@@ -29,8 +29,10 @@ import {
   visible,
 } from "./access";
 import { beforeDelete, beforeWrite } from "./before-hooks";
+import { plainCreate, selectValues } from "./create-sql";
 import { TEAM_FIELD } from "./define";
 import { type Change, changeOf, closeLiveSessionSockets, notifyEveryone, notifyHubs } from "./live";
+import { liveSql } from "./live-keys";
 import { onDeletePlan, referenceRefusal, referencesReadable, restrictRefusal } from "./references";
 import { type Collection, collections, raisedEvents } from "./registry";
 
@@ -64,29 +66,44 @@ export interface Writer {
 export type Committed = { changes: Change[] } | { everyone: true };
 
 /**
- * The step after every committed record write: the live-data hubs that may show it are told, and
- * when someone listens to an event the write raised (`listened`: an after hook, a webhook), the
- * events it wrote are drained (the Queue runs them). Never throws.
+ * The step after every committed record write: the live-data hubs that may show it are told (only
+ * when one of them holds an open socket: `live`), and when someone listens to an event the write
+ * raised (`listened`: an after hook, a webhook), the events it wrote are drained (the Queue runs
+ * them). Never throws.
  */
-async function afterCommitted(env: Env, committed: Committed, listened: boolean): Promise<void> {
+async function afterCommitted(env: Env, committed: Committed, listened: boolean, live: boolean): Promise<void> {
   await Promise.all([
-    "everyone" in committed ? notifyEveryone(env) : notifyHubs(env, committed.changes),
+    "everyone" in committed ? notifyEveryone(env) : live ? notifyHubs(env, committed.changes) : undefined,
     listened ? sendDrain(env) : undefined,
   ]);
 }
 
-/** Runs `afterCommitted` after the answer (`waitUntil`): a write never waits on the fan-out. */
-export function afterCommit(w: Writer, committed: Committed, listened = false): void {
-  if ("changes" in committed && committed.changes.length === 0) return;
-  w.waitUntil(afterCommitted(w.env, committed, listened));
+/**
+ * Runs `afterCommitted` after the answer (`waitUntil`): a write never waits on the fan-out. A write
+ * no open subscription can show and nobody listens to leaves nothing to run.
+ */
+export function afterCommit(w: Writer, committed: Committed, listened = false, live = true): void {
+  if ("changes" in committed && (committed.changes.length === 0 || (!live && !listened))) return;
+  w.waitUntil(afterCommitted(w.env, committed, listened, live));
 }
 
-/** What a change-log insert returns: its `seq`, and whether anyone listens to what the write raises. */
+/**
+ * What a change-log insert returns: its `seq`, whether anyone listens to what the write raises, and
+ * whether a live-data hub that may show it holds an open socket (`live_hubs`, see `liveSql`).
+ */
 export const logReturning = (col: Collection, op: "create" | "update" | "delete") => ({
   seq: recordChanges.seq,
   listened: listenedSql(raisedEvents(col.name, op)),
+  live: liveSql(col, op),
 });
-export type Logged = { seq: number; listened: number | boolean }[];
+export type Logged = { seq: number; listened: number | boolean; live: number | boolean }[];
+
+/** A change-log row's seq and flags, as booleans. */
+const loggedFlags = (log: Logged[number]) => ({
+  seq: log.seq,
+  listened: Boolean(log.listened),
+  live: Boolean(log.live),
+});
 
 /**
  * What a write did, for its answer and for the live-data notification (`seq`: its change-log row; null = nothing
@@ -99,17 +116,21 @@ export interface Created {
   seq: number | null;
   /** Someone listens to an event this write raised (see `logReturning`). */
   listened: boolean;
+  /** A live-data hub that may show this write holds an open socket (see `logReturning`). */
+  live: boolean;
 }
 export interface Updated {
   record: RecordRow;
   seq: number;
   listened: boolean;
+  live: boolean;
 }
 export interface Deleted {
   /** The record as it was. */
   gone: RecordRow;
   seq: number;
   listened: boolean;
+  live: boolean;
   /** The records its deletion cascaded to or nulled (their changes noted at `seq`). */
   cascaded: Change[];
 }
@@ -146,22 +167,6 @@ export function logChange(db: Database, col: Collection, where: SQL, now: string
       )
       .returning(logReturning(col, deleted ? "delete" : "update")),
   ] as const;
-}
-
-/**
- * `SELECT <values of every column of table, in order> [WHERE where]`, for INSERT ... SELECT (`seq` = NULL: SQLite
- * assigns it).
- */
-export function selectValues(table: Table, values: Record<string, unknown>, where?: SQL): SQL {
-  const list = sql.join(
-    Object.entries(getTableColumns(table)).map(([k, column]) => {
-      // A field left out takes its declared default, as INSERT ... VALUES would give it.
-      const value = values[k] !== undefined ? values[k] : column.default;
-      return is(value, SQL) ? value : sql`${sql.param(value ?? null, column)}`;
-    }),
-    sql`, `,
-  );
-  return where ? sql`SELECT ${list} WHERE ${where}` : sql`SELECT ${list}`;
 }
 
 /** The change-log row of record `id` exists: it was created once (a tombstone keeps an id taken). */
@@ -232,31 +237,36 @@ export async function commitCreate(
   };
   // A user's record only while the user exists and (in a team) holds the role the rule needs as
   // its creator; the service key's only into a team that exists. Checked inside the insert.
+  // Every reference points at a record the caller may read.
+  const refs = referencesReadable(col, p, body);
   const ownerLives = and(
     p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined,
     teamId === null ? undefined : teamAdmits(acc, teamId),
-    // Every reference points at a record the caller may read.
-    referencesReadable(col, p, body),
+    refs,
   );
   // After the change-log row: recorded only when the record was written.
   const audited = audit ? [audit({ action: "record.create", target: `${col.name}:${id}` }, WROTE)] : [];
 
   if (clientId === undefined) {
-    const [inserted, logged] = await runBatch(db, [
-      db
-        .insert(col.table)
-        .select(selectValues(col.table, row, ownerLives))
-        .returning(),
-      db
-        .insert(recordChanges)
-        .select(selectValues(recordChanges, change, ownerLives))
-        .returning(logReturning(col, "create")),
-      ...audited,
-    ]);
+    // The common case runs statements built once per collection (`plainCreate`).
+    const plain = p?.kind === "user" && teamId === null && !refs && !audit;
+    const [inserted, logged] =
+      (plain && (await plainCreate(db, col, p.userId, row, change, () => logReturning(col, "create")))) ||
+      (await runBatch(db, [
+        db
+          .insert(col.table)
+          .select(selectValues(col.table, row, ownerLives))
+          .returning(),
+        db
+          .insert(recordChanges)
+          .select(selectValues(recordChanges, change, ownerLives))
+          .returning(logReturning(col, "create")),
+        ...audited,
+      ]));
     const rec = (inserted as RecordRow[])[0];
     if (!rec) return explainCreateMiss(db, col, p, acc, teamId, body);
     const log = (logged as Logged)[0]!;
-    return { record: rec, created: true, seq: log.seq, listened: Boolean(log.listened) };
+    return { record: rec, created: true, ...loggedFlags(log) };
   }
 
   const t = col.table;
@@ -290,7 +300,7 @@ export async function commitCreate(
   ]);
   const log = (logged as Logged)[0];
   const rec = (rest.at(-1) as RecordRow[])[0];
-  if (log && rec) return { record: rec, created: true, seq: log.seq, listened: Boolean(log.listened) };
+  if (log && rec) return { record: rec, created: true, ...loggedFlags(log) };
   // Not a member (any more), or the team is gone: that, before anything about the id.
   if (teamId !== null) await explainTeamMiss(db, acc, teamId);
   if (!rec) {
@@ -299,7 +309,7 @@ export async function commitCreate(
   }
   // A retry: the same caller (anonymous callers own nothing, so they cannot retry) with the same fields.
   if (rec && p && rec.ownerId === ownerId && sameFields(col, rec, body))
-    return { record: rec, created: false, seq: null, listened: false };
+    return { record: rec, created: false, seq: null, listened: false, live: false };
   if (!rec && p?.kind === "user" && !(await userExists(db, p.userId))) {
     throw new AppError("unauthorized", "This account no longer exists.");
   }
@@ -418,7 +428,7 @@ export async function commitUpdate(
     ]);
     const row = (updated as RecordRow[])[0];
     const log = (logged as Logged)[0];
-    if (row && log) return { record: row, seq: log.seq, listened: Boolean(log.listened) };
+    if (row && log) return { record: row, ...loggedFlags(log) };
   }
   return explainMiss(db, col, p, id, acc, values);
 }
@@ -473,8 +483,7 @@ export async function commitDelete(
     if (gone && log)
       return {
         gone,
-        seq: log.seq,
-        listened: Boolean(log.listened),
+        ...loggedFlags(log),
         cascaded: cascade.changes(results, versioned.length, log.seq),
       };
   }
@@ -495,6 +504,7 @@ export async function createRecord(
     w,
     { changes: r.seq === null ? [] : [{ collection: col, ...changeOf(r.record), seq: r.seq }] },
     r.listened,
+    r.live,
   );
   return r;
 }
@@ -510,7 +520,7 @@ export async function updateRecord(
 ): Promise<Updated> {
   const data = await beforeWrite(w, col, p, "update", values, id);
   const r = await commitUpdate(w.db, col, p, id, data, ifMatch, w.audit);
-  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.record), seq: r.seq }] }, r.listened);
+  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.record), seq: r.seq }] }, r.listened, r.live);
   return r;
 }
 
@@ -524,7 +534,12 @@ export async function deleteRecord(
 ): Promise<Deleted> {
   await beforeDelete(w, col, p, id);
   const r = await commitDelete(w.db, col, p, id, ifMatch, w.audit);
-  afterCommit(w, { changes: [{ collection: col, ...changeOf(r.gone), seq: r.seq }, ...r.cascaded] }, r.listened);
+  afterCommit(
+    w,
+    { changes: [{ collection: col, ...changeOf(r.gone), seq: r.seq }, ...r.cascaded] },
+    r.listened,
+    r.live,
+  );
   return r;
 }
 
@@ -565,7 +580,7 @@ export const deleteUserRecords: DeletionHook = async ({ env, db, userId }) => {
     after: async () => {
       await Promise.all([
         // The account's records raised delete (or team-record update) events: drain whatever was written.
-        afterCommitted(env, { everyone: true }, true),
+        afterCommitted(env, { everyone: true }, true, true),
         closeLiveSessionSockets({ env, db, userId, sessions: "all" }, { teams: false }),
       ]);
     },

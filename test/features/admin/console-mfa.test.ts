@@ -36,14 +36,15 @@ async function strictFetch(path: string, init: RequestInit & { cookies?: Browser
 const factorRows = async (userId: string) =>
   (
     await env.DB.prepare(
-      "SELECT (SELECT count(*) FROM mfa_totp WHERE user_id = ?1) + (SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ?1) AS n",
+      "SELECT (SELECT count(*) FROM mfa_totp WHERE user_id = ?1) + " +
+        "(SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ?1) AS n",
     )
       .bind(userId)
       .first<{ n: number }>()
   )?.n;
 
 describe("console: a user's second factor and Reset MFA", () => {
-  it("shows the factor; the reset is confirmed, CSRF-checked, audited in its batch and mailed to the user", async () => {
+  it("shows the factor; the reset is confirmed, CSRF-checked, audited in its batch and mailed", async () => {
     const admin = await signupAdmin();
     const u = await mfaUser();
     const { b, csrf } = await signIn(admin);
@@ -86,12 +87,11 @@ describe("console: a user's second factor and Reset MFA", () => {
     const admin = await signupAdmin();
     const u = await mfaUser();
     const { b, csrf } = await signIn(admin);
-    // The audit row's guard: the user must exist. A trigger that fails the audit insert proves the rollback.
+    // A trigger that fails this reset's audit insert: the whole batch must roll back.
     await env.DB.prepare(
-      "CREATE TRIGGER IF NOT EXISTS test_fail_mfa_audit BEFORE INSERT ON audit_log WHEN NEW.action = 'user.mfa_reset' " +
-        "AND NEW.target = 'user:" +
-        u.id +
-        "' BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+      "CREATE TRIGGER IF NOT EXISTS test_fail_mfa_audit BEFORE INSERT ON audit_log " +
+        `WHEN NEW.action = 'user.mfa_reset' AND NEW.target = 'user:${u.id}' ` +
+        "BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
     ).run();
     try {
       const res = await visit(b, `/admin/users/${u.id}/mfa-reset`, { _csrf: csrf, confirm: "yes" });

@@ -28,7 +28,7 @@ describe("mfa: the test's own TOTP", () => {
 });
 
 describe("mfa: enrollment", () => {
-  it("a pending enrollment is replaced by a new one; confirming gives 10 codes; the secret is stored sealed", async () => {
+  it("a pending enrollment is replaced; confirming gives 10 codes; the secret is stored sealed", async () => {
     const u = await signup();
     const first = await api("/v1/auth/mfa/totp", { token: u.accessToken, body: {} });
     expect(first.status, first.text).toBe(201);

@@ -168,7 +168,10 @@ export const SecondFactor: FC<{ userId: string; who: string; mfa: FactorSummary;
       <ActionForm
         action={`${P}/users/${p.userId}/mfa-reset`}
         csrf={p.csrf}
-        confirm={`Reset the second factor of ${p.who}? They sign in with their first factor alone until they set it up again. Do this only once you are sure who asks.`}
+        confirm={
+          `Reset the second factor of ${p.who}? They sign in with their first factor alone until they set it ` +
+          "up again. Do this only once you are sure who asks."
+        }
       >
         <button type="submit" class="btn warn">
           Reset MFA
