@@ -37,6 +37,10 @@ export const limits = {
   otpTtlSec: 10 * 60,
   otpMaxAttempts: 5,
   otpPeriodSec: 60,
+  /** Second factors: an mfaToken's lifetime, wrong codes before it dies, recovery codes per enrollment. */
+  mfaTokenTtlSec: 5 * 60,
+  mfaMaxAttempts: 5,
+  mfaRecoveryCodes: 10,
   /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
   oauthFlowTtlSec: 10 * 60,
   oauthCodeTtlSec: 60,
@@ -257,6 +261,8 @@ export interface Config {
    * Set by STRIP_IMAGE_METADATA.
    */
   stripImageMetadata: "public" | "all";
+  /** CONSOLE_REQUIRE_MFA: admins need a second factor and an aal2 session (admin API and console). */
+  consoleRequireMfa: boolean;
   jwtSecret: string;
   serviceKey: string;
   mail: { providerUrl: string | null; apiKey: string | null; from: string };
@@ -357,6 +363,7 @@ export function getConfig(env: Env): Config {
     publicUrl: optional(env.PUBLIC_URL)?.replace(/\/+$/, "") ?? null,
     storageQuotaBytes: bytes("STORAGE_QUOTA_BYTES", limits.storageQuotaBytes),
     stripImageMetadata: oneOf("STRIP_IMAGE_METADATA", env.STRIP_IMAGE_METADATA, ["public", "all"]),
+    consoleRequireMfa: oneOf("CONSOLE_REQUIRE_MFA", env.CONSOLE_REQUIRE_MFA, ["false", "true"]) === "true",
     jwtSecret: secret("JWT_SECRET", 32),
     serviceKey: secret("SERVICE_KEY", 16),
     mail: {

@@ -4,7 +4,13 @@ import type { Database } from "./db";
 import type { Lifecycle } from "./lifecycle";
 
 /** Who is calling. `service` is the server-to-server service key, which bypasses collection rules. */
-export type Principal = { kind: "user"; userId: string; sessionId: string; anonymous: boolean } | { kind: "service" };
+/** A session's assurance level: `aal2` once a second factor (or a passkey) was proven at sign-in. */
+export type Aal = "aal1" | "aal2";
+
+/** `aal` is set only on `aal2` sessions' tokens (absent: `aal1`). */
+export type Principal =
+  | { kind: "user"; userId: string; sessionId: string; anonymous: boolean; aal?: Aal }
+  | { kind: "service" };
 
 export interface AppEnv {
   Bindings: Env;
@@ -27,6 +33,8 @@ export interface AppEnv {
 declare global {
   /** Optional secrets (set with `wrangler secret put`); `wrangler types` only sees the ones in .dev.vars. */
   interface Env {
+    /** "true": admins need a second factor and an aal2 session for the admin API and the console. */
+    CONSOLE_REQUIRE_MFA?: string;
     MAIL_API_KEY?: string;
     FCM_SERVICE_ACCOUNT?: string;
     APNS_KEY_P8?: string;

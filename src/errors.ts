@@ -15,6 +15,7 @@ const errorCodes = {
   refresh_token_reused: [401, "Refresh token reused"],
   invalid_code: [401, "Invalid code"],
   session_revoked: [401, "Session revoked"],
+  mfa_required: [401, "Second factor required"],
   app_check_failed: [401, "App check failed"],
   forbidden: [403, "Forbidden"],
   account_disabled: [403, "Account disabled"],

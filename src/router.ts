@@ -57,7 +57,7 @@ const isStreamingRoute = (method: string, path: string) =>
  * there signs a user out (a just-rotated refresh token looks unknown) or refuses a just-set
  * password. Everything else reads through `openSession` (replica unless the client's bookmark says otherwise).
  */
-const PRIMARY_ROUTES = new Set(["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/idtoken"]);
+const PRIMARY_ROUTES = new Set(["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/idtoken", "/v1/auth/mfa/verify"]);
 
 function buildApp() {
   const app = new Hono<AppEnv>();

@@ -7,7 +7,7 @@ import { OutpostError } from "./errors.js";
 import type { Http, TokenSource } from "./http.js";
 import { pkce } from "./pkce.js";
 import { type KeyValueStorage, readJson, writeJson } from "./storage.js";
-import type { AuthEvent, Session, SessionInfo, User } from "./types.js";
+import type { AuthEvent, MfaChallenge, Session, SessionInfo, SignInResult, User } from "./types.js";
 import { Emitter, noop, same, uuid } from "./util.js";
 
 interface SessionJson {
@@ -93,14 +93,14 @@ export class Auth implements TokenSource {
   // --- sign in -------------------------------------------------------------------------
 
   signUp(body: { email: string; password: string; name?: string }): Promise<User> {
-    return this.signIn("/v1/auth/signup", { locale, ...body });
+    return this.signIn("/v1/auth/signup", { locale, ...body }) as Promise<User>;
   }
-  signInWithPassword(body: { email: string; password: string }): Promise<User> {
+  signInWithPassword(body: { email: string; password: string }): Promise<SignInResult> {
     return this.signIn("/v1/auth/login", body);
   }
   /** A guest account; `linkAccount` later turns it into a full one with the same id. */
   signInAnonymously(): Promise<User> {
-    return this.signIn("/v1/auth/anonymous", {});
+    return this.signIn("/v1/auth/anonymous", {}) as Promise<User>;
   }
   /**
    * Native Sign in with Apple / Google: the ID token the platform SDK returned, and the raw nonce if one was used.
@@ -112,7 +112,7 @@ export class Auth implements TokenSource {
     nonce?: string;
     name?: string;
     authorizationCode?: string;
-  }): Promise<User> {
+  }): Promise<SignInResult> {
     return this.signIn("/v1/auth/idtoken", { locale, ...body });
   }
   /** Mails a 6-digit code and a magic link (in the device's language); then `verifyOtp`. */
@@ -120,7 +120,7 @@ export class Auth implements TokenSource {
     await this.d.http.send("/v1/auth/otp", { method: "POST", body: { email, locale }, auth: false });
   }
   /** Signs in with the mailed code (and its address) or the magic link's `token`; makes the account if none. */
-  verifyOtp(body: { email: string; code: string } | { token: string }): Promise<User> {
+  verifyOtp(body: { email: string; code: string } | { token: string }): Promise<SignInResult> {
     return this.signIn("/v1/auth/otp/verify", { locale, ...body });
   }
   /**
@@ -131,7 +131,7 @@ export class Auth implements TokenSource {
   signInWithOAuth(
     provider: string,
     redirectUri: string,
-  ): { url: string; redirectUri: string; complete(returnedUrl: string): Promise<User> } {
+  ): { url: string; redirectUri: string; complete(returnedUrl: string): Promise<SignInResult> } {
     const { verifier, challenge } = pkce();
     const state = pkce().verifier;
     const q = new URLSearchParams({ redirectUri, codeChallenge: challenge, state });
@@ -149,9 +149,29 @@ export class Auth implements TokenSource {
     };
   }
 
-  private async signIn(path: string, body: object): Promise<User> {
+  /**
+   * Second factors. A sign-in of an account with one answers an `MfaChallenge` (`mfaRequired: true`), not
+   * a session: `verify` finishes it with a TOTP or recovery code. Changing them needs such a session.
+   */
+  readonly mfa = {
+    /** Starts TOTP: the secret and the `otpauth://` URL to show as a QR code; then `confirmTotp`. */
+    enrollTotp: (): Promise<{ secret: string; otpauthUrl: string }> => this.post("/totp", {}),
+    /** Confirms with a code from the app; answers the 10 single-use recovery codes, shown once. */
+    confirmTotp: (code: string): Promise<{ recoveryCodes: string[] }> => this.post("/totp/confirm", { code }),
+    disableTotp: (code: string): Promise<void> =>
+      this.d.http.send("/v1/auth/mfa/totp", { method: "DELETE", body: { code } }).then(noop),
+    verify: (mfaToken: string, code: string): Promise<User> =>
+      this.signIn("/v1/auth/mfa/verify", { mfaToken, code }) as Promise<User>,
+  };
+
+  private post<T>(path: string, body: object): Promise<T> {
+    return this.d.http.json<T>(`/v1/auth/mfa${path}`, { method: "POST", body });
+  }
+
+  private async signIn(path: string, body: object): Promise<SignInResult> {
     await this.ready;
-    const r = await this.d.http.json<AuthResult>(path, { method: "POST", body, auth: false });
+    const r = await this.d.http.json<AuthResult | MfaChallenge>(path, { method: "POST", body, auth: false });
+    if ("mfaRequired" in r) return r;
     await this.store(r.session, r.user, "SIGNED_IN");
     await this.afterSignIn().catch(noop);
     return r.user;

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "token_expired"
   | "refresh_token_reused"
   | "session_revoked"
+  | "mfa_required"
   | "forbidden"
   | "account_disabled"
   | "not_found"

@@ -26,6 +26,16 @@ export interface Session {
   user: User | null;
 }
 
+/** A sign-in that needs its second factor: finish it with `auth.mfa.verify(mfaToken, code)`. */
+export interface MfaChallenge {
+  mfaRequired: true;
+  mfaToken: string;
+  methods: ("totp" | "recovery")[];
+}
+
+/** What a sign-in answers: the signed-in user, or (the account has a second factor) an `MfaChallenge`. */
+export type SignInResult = (User & { mfaRequired?: undefined }) | MfaChallenge;
+
 export type AuthEvent = "INITIAL_SESSION" | "SIGNED_IN" | "SIGNED_OUT" | "TOKEN_REFRESHED" | "USER_UPDATED";
 
 export interface SessionInfo {

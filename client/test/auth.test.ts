@@ -116,7 +116,7 @@ describe("sessions", () => {
       idToken: await googleIdToken(`g-${mail}`, mail, "n0nce"),
       nonce: "n0nce",
     });
-    expect(u.email).toBe(mail);
+    expect(u).toMatchObject({ email: mail });
     expect(c.auth.session).not.toBeNull();
 
     const err = await client()

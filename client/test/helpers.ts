@@ -210,13 +210,19 @@ export async function googleIdToken(sub: string, mail: string, nonce?: string): 
     .sign(key);
 }
 
-/** The one-time code in the newest mail to `to` (the stand-in mail provider the Worker posts to). */
+/**
+ * The one-time code in the newest mail to `to` (the stand-in mail provider the Worker posts to). Some
+ * routes mail after their answer (`POST /v1/auth/otp`): the mail is waited for, up to 5 seconds.
+ */
 export async function codeMailedTo(to: string): Promise<string> {
-  const mails = (await (await fetch(inject("mailUrl"))).json()) as { to: string; text: string }[];
-  const mail = [...mails].reverse().find((m) => m.to === to.toLowerCase());
-  const code = mail && /code: ([A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
-  if (!code) throw new Error(`no code mailed to ${to}`);
-  return code;
+  for (let waited = 0; ; waited += 50) {
+    const mails = (await (await fetch(inject("mailUrl"))).json()) as { to: string; text: string }[];
+    const mail = [...mails].reverse().find((m) => m.to === to.toLowerCase());
+    const code = mail && /code: ([A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
+    if (code) return code;
+    if (waited >= 5000) throw new Error(`no code mailed to ${to}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** A new signed-in user whose email is verified (teams need it to join). */

@@ -32,5 +32,13 @@ export const mailTexts: Record<string, Partial<MailTexts>> = {
         `Votre code de connexion : ${code}\nOu ouvrez : ${link}\n\nLe code expire dans ${minutes} minutes et ne ` +
         "sert qu'une fois. Si vous n'avez pas demandé à vous connecter, ignorez ce message.",
     }),
+    mfaReset: ({ app }) => ({
+      subject: `${app} : votre second facteur a été réinitialisé`,
+      text:
+        `Un administrateur de ${app} a supprimé le second facteur (application d'authentification et codes de ` +
+        "secours) de votre compte, comme vous l'avez demandé au support. Vous vous connectez désormais sans ; " +
+        "réactivez-le dans l'application.\n\nSi vous n'avez rien demandé, contactez tout de suite le " +
+        `support de ${app}.`,
+    }),
   },
 };

@@ -13,6 +13,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/router";
+import { loginBody, mfaUser, totp } from "../features/auth/mfa-helpers";
 import { makePng } from "../features/files/image-fixtures";
 import { countingEnv, runJobs, upload } from "../features/files/image-helpers";
 import { api, signup, type TestUser, uniqueEmail } from "../helpers/api";
@@ -238,6 +239,16 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     values.otptoken = /token=([\w-]+)/.exec(text)![1]!;
   }
   if (r.path.startsWith("/v1/auth/oauth/{provider}")) values.provider = "google";
+  // Second factors: a pending enrollment and its current code; a sign-in waiting for its code.
+  if (p === "POST /v1/auth/mfa/totp/confirm") {
+    const { secret } = (await ok("/v1/auth/mfa/totp", { token: user.accessToken, body: {} })).body;
+    values.mfacode = await totp(secret);
+  }
+  if (p === "POST /v1/auth/mfa/verify") {
+    const m = await mfaUser();
+    values.mfatoken = (await loginBody(m)).mfaToken;
+    values.mfacode = m.recoveryCodes[pick % m.recoveryCodes.length]!;
+  }
   if (p.startsWith("GET /v1/files/{id}") || p.startsWith("POST /v1/files/{id}"))
     values.id = files[pick % files.length]!;
   if (p === "DELETE /v1/files/{id}") values.id = await uploadFile(a);
@@ -383,6 +394,8 @@ function hintsFor(r: Route): Hints {
   if (r.path === "/v1/auth/otp/verify")
     Object.assign(h, { email: ph("otpemail"), code: ph("otpcode"), token: ph("otptoken") });
   if (r.path === "/v1/auth/oauth/{provider}/start") h.redirectUri = fc.constant("https://app.example.com/cb");
+  if (r.path === "/v1/auth/mfa/totp/confirm" || r.path === "/v1/auth/mfa/verify")
+    Object.assign(h, { code: ph("mfacode"), mfaToken: ph("mfatoken") });
   // Now and then a post the app's before hook refuses (422 content_refused): refused, nothing written.
   if (r.path.startsWith("/v1/collections/posts/"))
     h.text = fc.oneof(

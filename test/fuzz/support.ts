@@ -252,6 +252,8 @@ const background: Record<string, string | null> = {
   dev_outbox: "SELECT * FROM dev_outbox WHERE subject NOT LIKE 'Welcome to %' ORDER BY rowid",
   // A wrong sign-in code is refused and counts against the address's code (its one intended write).
   otp_codes: null,
+  // Likewise a wrong second-factor code counts against its sign-in's mfaToken.
+  mfa_challenges: null,
 };
 
 /** Every row of every D1 table, plus the R2 object keys: compared before/after a rejected request. */

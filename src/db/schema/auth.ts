@@ -71,6 +71,10 @@ export const sessions = sqliteTable(
     expiresAt: text("expires_at").notNull(),
     /** When `refreshHash` last replaced its predecessor; null until the first refresh. */
     rotatedAt: text("rotated_at"),
+    /** Assurance level: `aal2` when the sign-in proved a second factor or a passkey. */
+    aal: text("aal", { enum: ["aal1", "aal2"] })
+      .notNull()
+      .default("aal1"),
   },
   (t) => [index("sessions_user_idx").on(t.userId), uniqueIndex("sessions_refresh_unique").on(t.refreshHash)],
 );

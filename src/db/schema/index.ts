@@ -8,6 +8,7 @@ export * from "./chat";
 export * from "./collections";
 export * from "./files";
 export * from "./logic";
+export * from "./mfa";
 export * from "./push";
 export * from "./release";
 export * from "./teams";

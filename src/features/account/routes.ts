@@ -4,7 +4,17 @@ import * as v from "valibot";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
 import { describe, validate } from "../../lib/validation";
-import { getUser, Locale, Name, requireUser, toUser, UserSchema, updateProfile, userOf } from "../auth";
+import {
+  getUser,
+  Locale,
+  Name,
+  requireAal2IfFactor,
+  requireUser,
+  toUser,
+  UserSchema,
+  updateProfile,
+  userOf,
+} from "../auth";
 import { isOwnFile } from "../files";
 import { deleteAccount } from "./service";
 
@@ -59,9 +69,13 @@ export const accountRoutes = new Hono<AppEnv>()
       tag: "Account",
       summary: "Delete the account and everything it owns",
       description: "Sessions, records, files, devices and memberships are removed. Required by the app stores.",
-      responses: { 204: { description: "Deleted" } },
+      responses: {
+        204: { description: "Deleted" },
+        401: { description: "mfa_required: the account has a second factor and this session is aal1" },
+      },
     }),
     requireUser,
+    requireAal2IfFactor,
     async (c) => {
       const gone = await deleteAccount(c.var.lifecycle, c.env, c.var.db, userOf(c).userId);
       if (!gone.deleted) throw new AppError("unauthorized", "This account no longer exists.");

@@ -17,10 +17,12 @@ import { deleteAccount } from "../account";
 import {
   deleteUserSessions,
   expireUserSessions,
+  factorSummary,
   getUser,
   issueToken,
   liveSessionCount,
   newestUsersQuery,
+  removeFactorsStatements,
   removeSignInMethod,
   revokeUserTokens,
   searchUsersQuery,
@@ -35,7 +37,7 @@ import {
 import { roomCount } from "../chat";
 import { recordCounts } from "../collections";
 import { storageUsage } from "../files";
-import { createMailer, passwordResetMail } from "../mail";
+import { createMailer, mfaResetMail, passwordResetMail } from "../mail";
 import { deviceCount } from "../push";
 import type { AdminUser, AdminUserDetail, AuditEntry, PatchUser } from "./schemas";
 
@@ -348,4 +350,21 @@ export async function removeUserSignInMethod(
   if (removed.length === 0) {
     throw new AppError("conflict", "No such sign-in method, or it is the user's last one.");
   }
+}
+
+/**
+ * Support's "Reset MFA": removes the user's second factors (TOTP, recovery codes, waiting sign-ins)
+ * with the audit row in the same batch, then mails the user. 409 when there is nothing to reset.
+ */
+export async function resetUserMfa(config: Config, db: Database, actor: Actor, id: string): Promise<void> {
+  const user = await getUser(db, id);
+  if (!user) throw new AppError("not_found", "No such user.");
+  const before = await factorSummary(db, id);
+  if (before.totp === "none" && before.recoveryCodesLeft === 0)
+    throw new AppError("conflict", "This user has no second factor.");
+  await runBatch(db, [
+    ...removeFactorsStatements(db, id),
+    userAuditStatement(db, actor, id, { action: "user.mfa_reset", detail: { totp: before.totp } }),
+  ]);
+  if (user.email) await createMailer(config, db).send(mfaResetMail(config, user.email, user.locale));
 }

@@ -3,6 +3,7 @@ import { and, desc, eq, gt, isNotNull, lt, lte, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Database, runBatch } from "../../db";
 import { identities, sessions, users } from "../../db/schema";
+import type { Aal } from "../../env";
 import { newId, nowIso } from "../../lib/ids";
 import { sessionLiveSql } from "./for-features";
 import { addSeconds, getUserByEmail } from "./users";
@@ -74,6 +75,8 @@ export async function openConsoleSession(
   userAgent: string | null,
   ttlSec: number,
   also: BatchItem<"sqlite">[] = [],
+  /** `aal2` when the admin proved a second factor at the console's sign-in. */
+  aal: Aal = "aal1",
 ): Promise<string> {
   const now = nowIso();
   const id = newId();
@@ -85,6 +88,7 @@ export async function openConsoleSession(
     createdAt: now,
     lastUsedAt: now,
     expiresAt: addSeconds(now, ttlSec),
+    aal,
   });
   await runBatch(db, [opened, ...also]);
   return id;
@@ -94,9 +98,9 @@ export async function openConsoleSession(
 export async function findConsoleSession(
   db: Database,
   cookieHash: string,
-): Promise<{ sessionId: string; userId: string; email: string | null; name: string | null } | null> {
+): Promise<{ sessionId: string; userId: string; email: string | null; name: string | null; aal: Aal } | null> {
   const row = await db
-    .select({ sessionId: sessions.id, userId: users.id, email: users.email, name: users.name })
+    .select({ sessionId: sessions.id, userId: users.id, email: users.email, name: users.name, aal: sessions.aal })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(

@@ -12,9 +12,10 @@ import { hashPassword } from "../../lib/crypto";
 import { nowIso } from "../../lib/ids";
 import { keepAppleTokenStatement } from "./apple";
 import { EMAIL_PROVIDER, type VerifiedIdentity } from "./idtoken";
+import type { MfaRequiredAnswer } from "./mfa";
 import { type NewAccounts, newUserInsert } from "./new-accounts";
 import type { User } from "./schemas";
-import { openSession } from "./sessions";
+import { openSignIn } from "./sessions";
 import type { SessionTokens } from "./tokens";
 import { accountDisabled, getUser, getUserByEmail, newUserRow, toUser } from "./users";
 
@@ -60,7 +61,7 @@ export async function signInWithIdentity(
   id: VerifiedIdentity,
   userAgent: string | null,
   accounts?: NewAccounts,
-): Promise<{ user: User; session: SessionTokens; created: boolean }> {
+): Promise<{ user: User; session: SessionTokens; created: boolean } | MfaRequiredAnswer> {
   try {
     return await identitySignIn(db, cfg, id, userAgent, accounts);
   } catch (e) {
@@ -137,8 +138,9 @@ async function identitySignIn(
   }
   if (user.disabled) throw accountDisabled();
   if (id.appleRefresh) writes.push(keepAppleTokenStatement(db, user.id, id.appleRefresh));
-  const s = await openSession(db, cfg, user, userAgent);
+  // An account made here has no second factor yet; an existing one may (then: no session, an mfaToken).
+  const s = await openSignIn(db, cfg, user, userAgent, created >= 0 ? false : undefined);
   const results = await runBatch(db, [...writes, ...s.statements]);
   if (created >= 0) accounts?.created(results[created]);
-  return { user: toUser(user), session: s.tokens, created: created >= 0 };
+  return "mfaRequired" in s.answer ? s.answer : { ...s.answer, created: created >= 0 };
 }

@@ -5,6 +5,7 @@
  */
 import type { FeatureParts } from "../../lifecycle";
 import { appleDeletionHook, appleRevokeBackstop } from "./apple";
+import { mfaCleanup } from "./mfa";
 import { oauthCleanup } from "./oauth";
 import { otpCleanup } from "./otp";
 import { revocationCleanup } from "./revocations";
@@ -27,14 +28,14 @@ export {
   userNameSql,
   userNamesJsonSql,
 } from "./for-features";
-export { optionalAuth, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
+export { optionalAuth, requireAal2IfFactor, requireAuth, requireSocketUser, requireUser, userOf } from "./middleware";
 export { revokeUserTokens, unmarkDisabled } from "./revocations";
 export { authRoutes } from "./routes";
 export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
 export const authParts: FeatureParts = {
-  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup, appleRevokeBackstop],
+  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup, appleRevokeBackstop, mfaCleanup],
   deletionHooks: [appleDeletionHook],
 };
 
@@ -59,4 +60,5 @@ export {
   userCountsQuery,
   userRowQuery,
 } from "./for-admin";
+export { factorSummary, hasFactor, removeFactorsStatements, spendCode } from "./mfa";
 export { revokeSession } from "./sessions";

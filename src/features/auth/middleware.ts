@@ -10,6 +10,7 @@ import type { AppEnv, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { safeEqualStr } from "../../lib/crypto";
 import { checkRate } from "../../middleware/rate-limit";
+import { hasFactor } from "./mfa";
 import { assertNotRevoked } from "./revocations";
 import { consumeSocketTicket } from "./sessions";
 import { verifyAccessTokenIssued } from "./tokens";
@@ -139,6 +140,22 @@ export const requireSocketUser = Object.assign(authenticate({ accept: "user", so
       ],
     },
   },
+});
+
+/**
+ * After `requireUser`, on routes that change how the account is protected (password, second
+ * factors, deletion): a user with a confirmed second factor needs an `aal2` session (401
+ * `mfa_required`). An aal2 token passes on its claim alone; an aal1 one costs one query.
+ */
+export const requireAal2IfFactor = createMiddleware<AppEnv>(async (c, next) => {
+  const p = c.var.principal;
+  if (p?.kind === "user" && p.aal !== "aal2" && (await hasFactor(c.var.db, p.userId))) {
+    throw new AppError(
+      "mfa_required",
+      "This account has a second factor: sign in again with it (POST /v1/auth/mfa/verify) to do this.",
+    );
+  }
+  await next();
 });
 
 /** The calling user, for handlers behind `requireUser`. */

@@ -12,7 +12,7 @@ import { signInWithIdentity } from "./identities";
 import { newAccounts } from "./new-accounts";
 import { beginFlow, issueExchangeCode, redeemExchangeCode, takeFlow } from "./oauth";
 import { authorizationUrl, type OAuthProvider, oauthSettings, providerIdentity } from "./oauth-providers";
-import { AuthResult } from "./schemas";
+import { SignInResult } from "./schemas";
 
 const ProviderParam = v.strictObject({
   provider: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "must be a configured provider's name")),
@@ -167,7 +167,7 @@ export const oauthRoutes = new Hono<AppEnv>()
         "(else 401 `invalid_code`; the code is gone either way). A provider email joins an existing account " +
         "only when both the provider and that account have verified it (v1.1 linking rules).",
       responses: {
-        200: { description: "Account and session", schema: AuthResult },
+        200: { description: "Account and session, or (a second factor is set up) an mfaToken", schema: SignInResult },
         401: { description: "invalid_code" },
       },
     }),
@@ -177,7 +177,7 @@ export const oauthRoutes = new Hono<AppEnv>()
       const { code, codeVerifier } = c.req.valid("json");
       const identity = await redeemExchangeCode(c.var.db, code, codeVerifier);
       const ua = c.req.header("user-agent") ?? null;
-      const { user, session } = await signInWithIdentity(c.var.db, c.var.config, identity, ua, newAccounts(c));
-      return c.json({ user, session });
+      const r = await signInWithIdentity(c.var.db, c.var.config, identity, ua, newAccounts(c));
+      return c.json("mfaRequired" in r ? r : { user: r.user, session: r.session });
     },
   );

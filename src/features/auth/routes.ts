@@ -21,7 +21,8 @@ import {
 import { exchangeAppleCode } from "./apple";
 import { linkGuest, signInWithIdentity } from "./identities";
 import { EMAIL_PROVIDER, verifyIdToken } from "./idtoken";
-import { requireUser, userOf } from "./middleware";
+import { mfaRoutes } from "./mfa-routes";
+import { requireAal2IfFactor, requireUser, userOf } from "./middleware";
 import { newAccounts } from "./new-accounts";
 import { oauthRoutes } from "./oauth-routes";
 import { consumeOtp, issueOtp } from "./otp";
@@ -66,7 +67,10 @@ export const authRoutes = new Hono<AppEnv>()
       auth: "none",
       rateLimited: true,
       responses: {
-        200: { description: "Account and session", schema: schemas.AuthResult },
+        200: {
+          description: "Account and session, or (a second factor is set up) an mfaToken",
+          schema: schemas.SignInResult,
+        },
         401: { description: "invalid_credentials (also for an unknown email)" },
       },
     }),
@@ -211,12 +215,13 @@ export const authRoutes = new Hono<AppEnv>()
       rateLimited: true,
       responses: {
         204: { description: "Changed" },
-        401: { description: "invalid_credentials: the current password is wrong" },
+        401: { description: "invalid_credentials: the current password is wrong; mfa_required: an aal1 session" },
       },
     }),
     requireUser,
     idempotency,
     rateLimit("AUTH_LIMITER", "password"),
+    requireAal2IfFactor,
     validate("json", schemas.PasswordChangeBody),
     async (c) => {
       const p = userOf(c);
@@ -326,7 +331,12 @@ export const authRoutes = new Hono<AppEnv>()
         "is not verified is never stored as the account's email. Apple: `authorizationCode` (from the same " +
         "sign-in) is exchanged at Apple and its refresh token kept encrypted, to be revoked at Apple when the " +
         "account is deleted (a refused code → 401 `unauthorized`).",
-      responses: { 200: { description: "Account and session", schema: schemas.AuthResult } },
+      responses: {
+        200: {
+          description: "Account and session, or (a second factor is set up) an mfaToken",
+          schema: schemas.SignInResult,
+        },
+      },
     }),
     rateLimit("AUTH_LIMITER", "idtoken"),
     validate("json", schemas.IdTokenBody),
@@ -399,7 +409,10 @@ export const authRoutes = new Hono<AppEnv>()
         "verified keeps its id and data but loses the address, and the mailbox's holder gets a new account. A " +
         "wrong, used or expired code answers 401 `invalid_code`; 5 wrong codes end the code.",
       responses: {
-        200: { description: "Account and session", schema: schemas.OtpResult },
+        200: {
+          description: "Account and session, or (a second factor is set up) an mfaToken",
+          schema: schemas.OtpSignInResult,
+        },
         401: { description: "invalid_code" },
       },
     }),
@@ -415,4 +428,5 @@ export const authRoutes = new Hono<AppEnv>()
       return c.json(await signInWithIdentity(db, config, { ...identity, locale: b.locale }, ua(c), newAccounts(c)));
     },
   )
-  .route("/oauth", oauthRoutes);
+  .route("/oauth", oauthRoutes)
+  .route("/mfa", mfaRoutes);

@@ -81,7 +81,25 @@ export const SessionSchema = v.object({
   expiresIn: v.number(),
 });
 export const AuthResult = v.object({ user: UserSchema, session: SessionSchema });
-export const OtpResult = v.object({ user: UserSchema, session: SessionSchema, created: v.boolean() });
+const OtpResult = v.object({ user: UserSchema, session: SessionSchema, created: v.boolean() });
+/** A sign-in that proved its first factor and needs the second: no session yet. */
+const MfaRequired = v.object({
+  mfaRequired: v.literal(true),
+  mfaToken: v.string(),
+  methods: v.array(v.picklist(["totp", "recovery"])),
+});
+/** What every sign-in answers: a session, or (the account has a second factor) the mfaToken. */
+export const SignInResult = v.union([AuthResult, MfaRequired]);
+export const OtpSignInResult = v.union([OtpResult, MfaRequired]);
+/** A TOTP code (6 digits) or a recovery code (`xxxxx-xxxxx`). */
+const MfaCode = v.pipe(v.string(), v.trim(), v.minLength(6), v.maxLength(32));
+export const MfaCodeBody = v.strictObject({ code: MfaCode });
+export const MfaVerifyBody = v.strictObject({
+  mfaToken: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  code: MfaCode,
+});
+export const TotpEnrollment = v.object({ secret: v.string(), otpauthUrl: v.string() });
+export const RecoveryCodes = v.object({ recoveryCodes: v.array(v.string()) });
 export const SessionInfo = v.object({
   id: v.string(),
   createdAt: v.string(),

@@ -4,13 +4,15 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { type Config, limits } from "../../config";
 import { type Database, runBatch } from "../../db";
 import { refreshTokens, sessions, socketTickets, users, verificationTokens } from "../../db/schema";
-import type { Principal } from "../../env";
+import type { Aal, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { hashPassword, hashToken, randomToken, verifyPassword } from "../../lib/crypto";
 import { newId, nowIso } from "../../lib/ids";
 import type { ScheduledTask } from "../../lifecycle";
+import { hasFactorSql, type MfaRequiredAnswer, mfaChallenge } from "./mfa";
+import type { User } from "./schemas";
 import { newRefreshToken, nextRefreshToken, type SessionTokens, sessionTokens } from "./tokens";
-import { accountDisabled, addSeconds, getUserByEmail, toUser } from "./users";
+import { accountDisabled, addSeconds, toUser, type UserRow } from "./users";
 
 /** Statements that open a new session, and the tokens to hand out once they ran. */
 export async function openSession(
@@ -18,7 +20,10 @@ export async function openSession(
   cfg: Config,
   user: { id: string; anonymous: boolean },
   userAgent: string | null,
+  /** `aal2` when this sign-in proved a second factor or a passkey. */
+  opts: { aal?: Aal } = {},
 ): Promise<{ statements: [BatchItem<"sqlite">, BatchItem<"sqlite">]; tokens: SessionTokens }> {
+  const aal = opts.aal ?? "aal1";
   const now = nowIso();
   const sessionId = newId();
   const refresh = newRefreshToken();
@@ -33,11 +38,32 @@ export async function openSession(
         createdAt: now,
         lastUsedAt: now,
         expiresAt: addSeconds(now, limits.refreshTokenTtlSec),
+        aal,
       }),
       db.insert(refreshTokens).values({ hash, sessionId, createdAt: now }),
     ],
-    tokens: await sessionTokens(cfg, { userId: user.id, sessionId, anonymous: user.anonymous }, refresh),
+    tokens: await sessionTokens(cfg, { userId: user.id, sessionId, anonymous: user.anonymous, aal }, refresh),
   };
+}
+
+/**
+ * The one place every sign-in (password, provider ID token, email code, OAuth) opens its session:
+ * a user with a confirmed second factor gets no session but an `mfaToken` (see mfa.ts), to finish
+ * with `POST /v1/auth/mfa/verify`. `factor`: whether the user has one, when the caller read it with
+ * the user (false for an account made in this sign-in); else one query finds out.
+ * Sign-ups and guests open theirs with `openSession` (no factor yet); a refresh keeps its aal.
+ */
+export async function openSignIn(
+  db: Database,
+  cfg: Config,
+  user: UserRow,
+  userAgent: string | null,
+  factor?: boolean,
+): Promise<{ statements: BatchItem<"sqlite">[]; answer: { user: User; session: SessionTokens } | MfaRequiredAnswer }> {
+  const challenge = await mfaChallenge(db, user.id, factor);
+  if (challenge) return { statements: [challenge.statement], answer: challenge.answer };
+  const s = await openSession(db, cfg, user, userAgent);
+  return { statements: s.statements, answer: { user: toUser(user), session: s.tokens } };
 }
 
 /**
@@ -50,12 +76,18 @@ export async function login(
   input: { email: string; password: string },
   userAgent: string | null,
 ) {
-  const user = await getUserByEmail(db, input.email);
+  // The second-factor check rides in the same SELECT (login stays at two round trips).
+  const found = await db
+    .select({ user: users, factor: hasFactorSql(users.id) })
+    .from(users)
+    .where(eq(users.email, input.email))
+    .get();
+  const user = found?.user;
   const { ok, rehash } = await verifyPassword(input.password, user?.passwordHash ?? null);
   if (!user || !ok) throw new AppError("invalid_credentials", "Email or password is wrong.");
   // Only after the password matched: the refusal must not tell strangers that the account exists.
   if (user.disabled) throw accountDisabled();
-  const s = await openSession(db, cfg, user, userAgent);
+  const s = await openSignIn(db, cfg, user, userAgent, Boolean(found?.factor));
   const upgrade = rehash
     ? [
         db
@@ -64,8 +96,8 @@ export async function login(
           .where(eq(users.id, user.id)),
       ]
     : [];
-  await db.batch([...s.statements, ...upgrade]);
-  return { user: toUser(user), session: s.tokens };
+  await runBatch(db, [...s.statements, ...upgrade]);
+  return s.answer;
 }
 
 /**
@@ -91,6 +123,7 @@ export async function refresh(
       current: sessions.refreshHash,
       rotatedAt: sessions.rotatedAt,
       expiresAt: sessions.expiresAt,
+      aal: sessions.aal,
       userId: users.id,
       anonymous: users.anonymous,
       disabled: users.disabled,
@@ -124,7 +157,8 @@ export async function refresh(
     await revoke();
     throw new AppError("unauthorized", "The session has expired; sign in again.");
   }
-  const claims = { userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous };
+  // A refresh keeps the session's assurance level.
+  const claims = { userId: row.userId, sessionId: row.sessionId, anonymous: row.anonymous, aal: row.aal };
   if (retried) return sessionTokens(cfg, claims, next);
   const [swapped] = await db.batch([
     db

@@ -1,7 +1,7 @@
 /** Access tokens (short-lived HS256 JWTs, verified without a database query) and refresh tokens. */
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { type Config, limits } from "../../config";
-import type { Principal } from "../../env";
+import type { Aal, Principal } from "../../env";
 import { AppError } from "../../errors";
 import { b64url, hmac, purposeKey, randomToken } from "../../lib/crypto";
 
@@ -12,12 +12,14 @@ export interface AccessClaims {
   userId: string;
   sessionId: string;
   anonymous: boolean;
+  /** The session's assurance level (the `aal` claim; routes check it without a query). */
+  aal: Aal;
 }
 
 /** Signs an access token for a session. */
 async function signAccessToken(cfg: Config, claims: AccessClaims): Promise<string> {
   const key = await purposeKey(cfg.jwtSecret, "access-token");
-  return new SignJWT({ sid: claims.sessionId, anon: claims.anonymous })
+  return new SignJWT({ sid: claims.sessionId, anon: claims.anonymous, aal: claims.aal })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(claims.userId)
     .setIssuer(ISSUER)
@@ -73,6 +75,8 @@ export async function verifyAccessTokenIssued(
       userId: payload.sub,
       sessionId: payload.sid,
       anonymous: payload.anon === true,
+      // Only a token that says aal2 is one; anything else (older tokens have no claim) is aal1.
+      ...(payload.aal === "aal2" ? { aal: "aal2" as const } : {}),
     };
     // Tokens this code signed always carry iat; one without is treated as issued at the epoch.
     const iat = typeof payload.iat === "number" ? payload.iat : 0;

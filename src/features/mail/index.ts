@@ -2,6 +2,7 @@
 export { mailLinkBase } from "./links";
 export { createMailer, devOutboxEnabled, listOutbox } from "./mailer";
 export {
+  mfaResetMail,
   passwordResetMail,
   signInCodeMail,
   teamInvitationMail,

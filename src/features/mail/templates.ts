@@ -15,6 +15,7 @@ export interface MailTexts {
   verifyEmail(p: { app: string; token: string; link: string; hours: number }): Text;
   teamInvitation(p: { app: string; team: string; token: string; link: string; days: number }): Text;
   signInCode(p: { app: string; code: string; link: string; minutes: number }): Text;
+  mfaReset(p: { app: string }): Text;
 }
 
 const en: MailTexts = {
@@ -45,6 +46,13 @@ const en: MailTexts = {
     text:
       `Your sign-in code: ${code}\nOr open: ${link}\n\nThe code expires in ${minutes} minutes and works once. ` +
       "If you did not ask to sign in, ignore this mail.",
+  }),
+  mfaReset: ({ app }) => ({
+    subject: `${app}: your second factor was reset`,
+    text:
+      `An administrator of ${app} removed the second factor (authenticator app and recovery codes) of your ` +
+      "account, as you asked support to. You now sign in without it; set it up again in the app.\n\nIf you " +
+      `did not ask for this, contact ${app}'s support at once.`,
   }),
 };
 
@@ -121,6 +129,11 @@ export function signInCodeMail(
 ): Mail {
   const link = `${linkBase}/auth/otp?token=${token}`;
   return { to, ...pick("signInCode", locale)({ app: cfg.appName, code, link, minutes: limits.otpTtlSec / 60 }) };
+}
+
+/** Tells a user that an administrator removed their second factor (the console's "Reset MFA"). */
+export function mfaResetMail(cfg: Config, to: string, locale?: string | null): Mail {
+  return { to, ...pick("mfaReset", locale)({ app: cfg.appName }) };
 }
 
 /** Tells an admin that a webhook was disabled after its deliveries failed for a day. */

@@ -27,4 +27,6 @@ export interface ConsoleAdmin {
   userId: string;
   email: string | null;
   name: string | null;
+  /** `aal2` when the sign-in proved a second factor. */
+  aal: "aal1" | "aal2";
 }

@@ -30,12 +30,15 @@ const cookieOptions = (maxAge: number) => ({
 
 /**
  * The signed-in admin of this request (a live session of an enabled admin), or null. One query when
- * a cookie is present.
+ * a cookie is present. With CONSOLE_REQUIRE_MFA, only an aal2 session (the sign-in gave a code).
  */
 export async function currentAdmin(c: Context<ConsoleEnv>): Promise<ConsoleAdmin | null> {
   const raw = getCookie(c, SESSION_COOKIE);
   if (!raw || !COOKIE_RE.test(raw)) return null;
-  return findConsoleSession(c.var.db, await hashToken(raw));
+  const admin = await findConsoleSession(c.var.db, await hashToken(raw));
+  // CONSOLE_REQUIRE_MFA: a session from a sign-in without a second factor does not count.
+  if (admin && c.var.config.consoleRequireMfa && admin.aal !== "aal2") return null;
+  return admin;
 }
 
 const signInOut = (c: Context<ConsoleEnv>, userId: string, action: string) =>
@@ -46,7 +49,7 @@ const signInOut = (c: Context<ConsoleEnv>, userId: string, action: string) =>
   );
 
 /** Signs `userId` in: a new console session and its cookie; the audit row rides in the session's batch. */
-export async function startSession(c: Context<ConsoleEnv>, userId: string): Promise<void> {
+export async function startSession(c: Context<ConsoleEnv>, userId: string, aal: "aal1" | "aal2"): Promise<void> {
   const token = `oa_${randomToken(32)}`;
   await openConsoleSession(
     c.var.db,
@@ -55,6 +58,7 @@ export async function startSession(c: Context<ConsoleEnv>, userId: string): Prom
     c.req.header("user-agent") ?? null,
     limits.adminSessionTtlSec,
     [signInOut(c, userId, "console.sign_in")],
+    aal,
   );
   setCookie(c, SESSION_COOKIE, token, cookieOptions(limits.adminSessionTtlSec));
   deleteCookie(c, LOGIN_COOKIE, { path: CONSOLE_PATH, secure: true });

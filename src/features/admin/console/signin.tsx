@@ -9,7 +9,7 @@ import type { FC } from "hono/jsx";
 import { limits } from "../../../config";
 import { verifyPassword } from "../../../lib/crypto";
 import { checkRate, clientIp } from "../../../middleware/rate-limit";
-import { userByEmail } from "../../auth";
+import { hasFactor, spendCode, userByEmail } from "../../auth";
 import type { ConsoleEnv } from "./context";
 import { form } from "./page";
 import { currentAdmin, endSession, loginCsrf, loginCsrfValid, sessionCsrf, startSession } from "./session";
@@ -30,6 +30,10 @@ const LoginPage: FC<{ csrf: string; email?: string; error?: string | undefined }
         Password
         <input type="password" name="password" autocomplete="current-password" required />
       </label>
+      <label>
+        Authenticator or recovery code <span class="muted">(when your account has a second factor)</span>
+        <input type="text" name="code" autocomplete="one-time-code" inputmode="text" maxlength={32} />
+      </label>
       <button type="submit" class="btn primary">
         Sign in
       </button>
@@ -49,7 +53,9 @@ login.get("/", async (c) => {
   );
 });
 
-const LOGIN_REFUSED = "Wrong email or password, or this account may not use the console.";
+const LOGIN_REFUSED = "Wrong email, password or code, or this account may not use the console.";
+const MFA_NEEDED =
+  "This console needs a second factor: set up an authenticator app on your account (POST /v1/auth/mfa/totp) first.";
 
 login.post("/", async (c) => {
   const f = await form(c);
@@ -64,15 +70,24 @@ login.post("/", async (c) => {
   // One PBKDF2 whatever the account: no timing difference between "no such admin" and a wrong password.
   const { ok } = await verifyPassword(password, user?.passwordHash ?? null);
   // An admin's email must be verified: the console is where the whole user base can be reached.
-  if (!user || !ok || user.role !== "admin" || user.disabled || !user.emailVerified) {
-    return c.html(
+  const refuse = async (error: string) =>
+    c.html(
       <Layout title="Sign in" appName={c.var.config.appName}>
-        <LoginPage csrf={await loginCsrf(c)} email={email} error={LOGIN_REFUSED} />
+        <LoginPage csrf={await loginCsrf(c)} email={email} error={error} />
       </Layout>,
       401,
     );
+  if (!user || !ok || user.role !== "admin" || user.disabled || !user.emailVerified) return refuse(LOGIN_REFUSED);
+  // An admin with a second factor gives its code too (the session is then aal2).
+  const factor = await hasFactor(c.var.db, user.id);
+  if (factor) {
+    const code = (f.code ?? "").trim().slice(0, 32);
+    await checkRate(c.env, "AUTH_LIMITER", `admin-login-code:${user.id}`);
+    if (!code || !(await spendCode(c.var.db, c.var.config, user.id, code))) return refuse(LOGIN_REFUSED);
+  } else if (c.var.config.consoleRequireMfa) {
+    return refuse(MFA_NEEDED);
   }
-  await startSession(c, user.id);
+  await startSession(c, user.id, factor ? "aal2" : "aal1");
   return c.redirect(P, 303);
 });
 

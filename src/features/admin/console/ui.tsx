@@ -19,6 +19,7 @@ const notices = {
   sessions: "Every session of the user has ended.",
   reset: "A password-reset mail is on its way.",
   "method-removed": "The sign-in method is removed.",
+  "mfa-reset": "The second factor is removed; the user was told by mail.",
   "user-deleted": "The user and everything it owned are deleted.",
   saved: "The record is saved.",
   "record-deleted": "The record is deleted.",

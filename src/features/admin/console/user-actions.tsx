@@ -6,7 +6,15 @@ import { endSessionSockets } from "../../../lifecycle";
 import type { SignInMethod } from "../../auth";
 import { mailLinkBase } from "../../mail";
 import type { AdminUserDetail } from "../schemas";
-import { endUserSessions, removeUser, removeUserSignInMethod, sendResetMail, updateUser, userDetail } from "../service";
+import {
+  endUserSessions,
+  removeUser,
+  removeUserSignInMethod,
+  resetUserMfa,
+  sendResetMail,
+  updateUser,
+  userDetail,
+} from "../service";
 import type { ConsoleEnv } from "./context";
 import { actor, form, idParam, redirect, unconfirmed } from "./page";
 import { type Column, DataTable } from "./table";
@@ -142,6 +150,37 @@ export const SignInMethods: FC<{ userId: string; who: string; methods: SignInMet
   );
 };
 
+export type FactorSummary = { totp: "none" | "pending" | "confirmed"; recoveryCodesLeft: number };
+
+const TOTP_LABELS = { none: "Not set up", pending: "Enrollment started, not confirmed", confirmed: "On" } as const;
+
+/** The Second factor card: TOTP's state, the recovery codes left, and support's "Reset MFA". */
+export const SecondFactor: FC<{ userId: string; who: string; mfa: FactorSummary; csrf: string }> = (p) => (
+  <section class="card">
+    <h2>Second factor</h2>
+    <dl class="facts">
+      <dt>Authenticator app (TOTP)</dt>
+      <dd>{TOTP_LABELS[p.mfa.totp]}</dd>
+      <dt>Recovery codes left</dt>
+      <dd>{p.mfa.recoveryCodesLeft}</dd>
+    </dl>
+    {p.mfa.totp === "none" && p.mfa.recoveryCodesLeft === 0 ? null : (
+      <ActionForm
+        action={`${P}/users/${p.userId}/mfa-reset`}
+        csrf={p.csrf}
+        confirm={
+          `Reset the second factor of ${p.who}? They sign in with their first factor alone until they set it ` +
+          "up again. Do this only once you are sure who asks."
+        }
+      >
+        <button type="submit" class="btn warn">
+          Reset MFA
+        </button>
+      </ActionForm>
+    )}
+  </section>
+);
+
 const userBack = (id: string) => `${P}/users/${id}`;
 
 /** Mounted at `/admin/users`. */
@@ -202,6 +241,18 @@ userActions.post("/:id/sign-in-methods/remove", async (c) => {
   }
   await removeUserSignInMethod(c.var.db, actor(c), id, kind, f.subject ?? "");
   return redirect(c, userBack(id), "method-removed");
+});
+
+userActions.post("/:id/mfa-reset", async (c) => {
+  const id = idParam(c);
+  const ask = await unconfirmed(
+    c,
+    "Reset this user's second factor? They sign in with their first factor alone until they set it up again.",
+    userBack(id),
+  );
+  if (ask) return ask;
+  await resetUserMfa(c.var.config, c.var.db, actor(c), id);
+  return redirect(c, userBack(id), "mfa-reset");
 });
 
 userActions.post("/:id/reset-mail", async (c) => {

@@ -4,7 +4,7 @@ import type { FC } from "hono/jsx";
 import * as v from "valibot";
 import { limits } from "../../../config";
 import { AppError } from "../../../errors";
-import { type SignInMethod, signInMethods } from "../../auth";
+import { factorSummary, type SignInMethod, signInMethods } from "../../auth";
 import { teamsOfUser } from "../../teams";
 import type { AdminUser, AdminUserDetail, AuditEntry } from "../schemas";
 import { listAudit, listUsers, userDetail } from "../service";
@@ -13,7 +13,7 @@ import type { ConsoleEnv } from "./context";
 import { type C, idParam, limitOf, page } from "./page";
 import { type Column, DataTable } from "./table";
 import { fmtBytes, fmtDate, P, Stat, StatusPill, short } from "./ui";
-import { SignInMethods, UserActions } from "./user-actions";
+import { type FactorSummary, SecondFactor, SignInMethods, UserActions } from "./user-actions";
 
 /** Teams shown on a user's page (the first ones by team age). */
 const USER_TEAMS = 20;
@@ -75,7 +75,8 @@ const UserPage: FC<{
   audit: AuditEntry[];
   teams: UserTeams;
   methods: SignInMethod[];
-}> = ({ u, csrf, self, audit, teams, methods }) => {
+  mfa: FactorSummary;
+}> = ({ u, csrf, self, audit, teams, methods, mfa }) => {
   const base = `${P}/users/${u.id}`;
   const who = u.email ?? `guest ${short(u.id)}`;
   return (
@@ -124,6 +125,7 @@ const UserPage: FC<{
       </div>
       <UserActions u={u} who={who} csrf={csrf} self={self} />
       <SignInMethods userId={u.id} who={who} methods={methods} csrf={csrf} />
+      <SecondFactor userId={u.id} who={who} mfa={mfa} csrf={csrf} />
       <section class="card">
         <h2>Teams</h2>
         <DataTable rows={teams.items} columns={userTeamColumns} empty="In no team." />
@@ -166,10 +168,11 @@ users.get("/", async (c) => {
 
 users.get("/:id", async (c) => {
   const u = await loadUser(c);
-  const [audit, teams, methods] = await Promise.all([
+  const [audit, teams, methods, mfa] = await Promise.all([
     listAudit(c.var.db, { limit: 10, target: `user:${u.id}` }),
     teamsOfUser(c.var.db, u.id, USER_TEAMS),
     signInMethods(c.var.db, u.id),
+    factorSummary(c.var.db, u.id),
   ]);
   return page(
     c,
@@ -182,6 +185,7 @@ users.get("/:id", async (c) => {
       audit={audit.items}
       teams={teams}
       methods={methods}
+      mfa={mfa}
     />,
   );
 });
