@@ -2,7 +2,7 @@
  * The app's mail texts in other languages than English, keyed by language tag (`fr`, or `pt-BR` for one
  * region): a user whose `locale` matches gets these. A language may leave mails out (English stands in).
  */
-import type { MailTexts } from "../features/mail/templates";
+import type { MailTexts } from "../features/mail/define";
 
 export const mailTexts: Record<string, Partial<MailTexts>> = {
   fr: {

@@ -5,18 +5,8 @@
 import type { Config } from "../../config";
 import { limits } from "../../config";
 import { appMailTexts } from "../../registry";
+import type { MailTexts } from "./define";
 import type { Mail } from "./mailer";
-
-type Text = { subject: string; text: string };
-
-/** Every mail's text in one language; an app's language may leave some out (English stands in). */
-export interface MailTexts {
-  passwordReset(p: { app: string; token: string; link: string; minutes: number; byAdmin: boolean }): Text;
-  verifyEmail(p: { app: string; token: string; link: string; hours: number }): Text;
-  teamInvitation(p: { app: string; team: string; token: string; link: string; days: number }): Text;
-  signInCode(p: { app: string; code: string; link: string; minutes: number }): Text;
-  mfaReset(p: { app: string }): Text;
-}
 
 const en: MailTexts = {
   passwordReset: ({ app, token, link, minutes, byAdmin }) => {
