@@ -26,6 +26,9 @@ export default defineConfig({
             ENVIRONMENT: "test",
             ...TEST_SECRETS,
             PUBLIC_URL: "https://outpost.test",
+            // Passkeys: the web origin and one Android app's signing-key origin (test/features/auth/passkeys*).
+            PASSKEY_RP_ID: "outpost.test",
+            PASSKEY_ORIGINS: "https://outpost.test,android:apk-key-hash:PASSKEYTESTPASSKEYTESTPASSKEYTESTPASSKEYTES",
             APPLE_JWKS_URL: `${standin}/oidc/apple/jwks`,
             APPLE_AUDIENCES: "com.example.outpost",
             GOOGLE_JWKS_URL: `${standin}/oidc/google/jwks`,

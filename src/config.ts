@@ -44,6 +44,9 @@ export const limits = {
   /** OAuth: a sign-in under way at the provider lives this long; the code the client exchanges, this long. */
   oauthFlowTtlSec: 10 * 60,
   oauthCodeTtlSec: 60,
+  /** Passkeys: a WebAuthn challenge (registration or sign-in) lives this long, once; passkeys one user may keep. */
+  passkeyChallengeTtlSec: 5 * 60,
+  passkeysPerUser: 20,
   /** Apple revocation after account deletion: the cron's first retry this long after the Queue's send, then doubling. */
   appleRevokeRetrySec: 10 * 60,
   /** ...and it gives up after this many retries (about four days with the one-day cap). */
@@ -268,6 +271,12 @@ export interface Config {
   mail: { providerUrl: string | null; apiKey: string | null; from: string };
   apple: { jwksUrl: string; audiences: string[] };
   google: { jwksUrl: string; audiences: string[] };
+  /**
+   * Passkeys (WebAuthn): the relying party id (PASSKEY_RP_ID, default PUBLIC_URL's host; null: passkeys are
+   * off), its display name (PASSKEY_RP_NAME, default APP_NAME) and the origins assertions may come from
+   * (PASSKEY_ORIGINS: web origins and `android:apk-key-hash:<base64url SHA-256>`; default `https://<rpId>`).
+   */
+  passkeys: { rpId: string | null; rpName: string; origins: string[] };
   /** Push providers: base URLs (vars) and credentials (optional secrets; a provider without them is skipped). */
   /** Deep links: the apps the `.well-known` files name (APPLE_APP_IDS, ANDROID_APP_LINKS, APP_LINK_PATHS). */
   deepLinks: { appleAppIds: string[]; androidApps: { packageName: string; fingerprints: string[] }[]; paths: string[] };
@@ -329,6 +338,24 @@ function deepLinks(env: Env): Config["deepLinks"] {
   };
 }
 
+/** Passkeys' relying party from PASSKEY_RP_ID, PASSKEY_RP_NAME and PASSKEY_ORIGINS (see `Config.passkeys`). */
+function passkeyConfig(env: Env): Config["passkeys"] {
+  const publicHost = /^https?:\/\/([^/:?#]+)/i.exec(env.PUBLIC_URL ?? "")?.[1]?.toLowerCase();
+  const rpId = (env.PASSKEY_RP_ID ?? "").trim().toLowerCase() || publicHost || null;
+  const origins = list(env.PASSKEY_ORIGINS);
+  for (const o of origins) {
+    if (!/^(https:\/\/[a-z0-9.-]+(:\d+)?|http:\/\/localhost(:\d+)?|android:apk-key-hash:[A-Za-z0-9_-]{43})$/.test(o)) {
+      console.error(`configuration error: PASSKEY_ORIGINS holds ${JSON.stringify(o)}, not an origin`);
+      throw new AppError("misconfigured", "The server's PASSKEY_ORIGINS setting is not valid.");
+    }
+  }
+  return {
+    rpId,
+    rpName: (env.PASSKEY_RP_NAME ?? "").trim() || env.APP_NAME,
+    origins: origins.length > 0 ? origins : rpId ? [`https://${rpId}`] : [],
+  };
+}
+
 /**
  * Reads configuration once per `env` object. A missing or weak secret fails closed: the request
  * gets a 500 `misconfigured` and the log says which secret, never a built-in default key.
@@ -373,6 +400,7 @@ export function getConfig(env: Env): Config {
     },
     apple: { jwksUrl: env.APPLE_JWKS_URL, audiences: list(env.APPLE_AUDIENCES) },
     google: { jwksUrl: env.GOOGLE_JWKS_URL, audiences: list(env.GOOGLE_AUDIENCES) },
+    passkeys: passkeyConfig(env),
     deepLinks: deepLinks(env),
     push: {
       fcm: {

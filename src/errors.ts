@@ -14,6 +14,7 @@ const errorCodes = {
   token_expired: [401, "Token expired"],
   refresh_token_reused: [401, "Refresh token reused"],
   invalid_code: [401, "Invalid code"],
+  passkey_failed: [401, "Passkey refused"],
   session_revoked: [401, "Session revoked"],
   mfa_required: [401, "Second factor required"],
   app_check_failed: [401, "App check failed"],

@@ -5,6 +5,7 @@
  */
 import { OutpostError } from "./errors.js";
 import type { Http, TokenSource } from "./http.js";
+import { Passkeys } from "./passkeys.js";
 import { pkce } from "./pkce.js";
 import { type KeyValueStorage, readJson, writeJson } from "./storage.js";
 import type { AuthEvent, MfaChallenge, Session, SessionInfo, SignInResult, User } from "./types.js";
@@ -59,7 +60,12 @@ export class Auth implements TokenSource {
   /** @internal What the client does around a sign-out: unregister push, drop this user's queues. */
   beforeSignOut: (drop: boolean) => Promise<void> = async () => undefined;
 
+  /** Passkeys: register one for the signed-in user, sign in with one, list and remove them. */
+  readonly passkeys: Passkeys;
+
   constructor(private readonly d: AuthDeps) {
+    // A passkey sign-in is complete in itself (aal2): it never answers mfaRequired.
+    this.passkeys = new Passkeys(d.http, (path, body) => this.signIn(path, body) as Promise<User>);
     this.ready = readJson<Session | null>(d.storage, d.key, null).then((s) => {
       this.session = s && typeof s.refreshToken === "string" ? s : null;
       this.schedule();

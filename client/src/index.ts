@@ -22,6 +22,7 @@ export { type ErrorCode, type FieldError, OutpostError, UpgradeRequiredError } f
 export type { Files, ThumbPreset, UploadInput, UploadOptions } from "./files.js";
 export type { Fetch, RequestOptions } from "./http.js";
 export type { Pages } from "./pages.js";
+export type { CredentialCall, Passkey, Passkeys } from "./passkeys.js";
 export type { AppInfo, ConfigValues, Links, RemoteConfig, ShortLink } from "./release.js";
 export type { WebSocketConstructor, WebSocketLike } from "./socket.js";
 export { type KeyValueStorage, memoryStorage, webStorage } from "./storage.js";

@@ -3,7 +3,7 @@ import { randomBytes } from "./util.js";
 
 const A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 /** base64url without padding (no `btoa`: older Hermes lacks it). */
-function b64url(b: number[]): string {
+export function b64url(b: number[]): string {
   let s = "";
   for (let i = 0; i < b.length; i += 3) {
     const n = (b[i]! << 16) | ((b[i + 1] ?? 0) << 8) | (b[i + 2] ?? 0);

@@ -59,6 +59,8 @@ export async function startWorker({ build = true, realLimits = [], vars = {} } =
     GOOGLE_AUDIENCES: GOOGLE_AUDIENCE,
     MAIL_PROVIDER_URL: mailUrl,
     APP_LINK_BASE: "sdktest://app",
+    PASSKEY_RP_ID: "sdk.example",
+    PASSKEY_ORIGINS: "https://sdk.example",
     ...vars,
   };
   const rt = await startOutpost(path.join(outdir, "index.js"), config, { realLimits });

@@ -14,6 +14,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/router";
 import { loginBody, mfaUser, totp } from "../features/auth/mfa-helpers";
+import { SoftAuthenticator } from "../features/auth/passkey-authenticator";
 import { makePng } from "../features/files/image-fixtures";
 import { countingEnv, runJobs, upload } from "../features/files/image-helpers";
 import { api, signup, type TestUser, uniqueEmail } from "../helpers/api";
@@ -239,6 +240,7 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     values.otptoken = /token=([\w-]+)/.exec(text)![1]!;
   }
   if (r.path.startsWith("/v1/auth/oauth/{provider}")) values.provider = "google";
+  if (r.path === "/v1/auth/passkeys/{id}") values.id = await passkeyOf(user);
   // Second factors: a pending enrollment and its current code; a sign-in waiting for its code.
   if (p === "POST /v1/auth/mfa/totp/confirm") {
     const { secret } = (await ok("/v1/auth/mfa/totp", { token: user.accessToken, body: {} })).body;
@@ -344,6 +346,15 @@ async function prepare(r: Route, pick: number): Promise<Me> {
     if (r.path.endsWith("/redeliver")) values.deliveryId = await parkedDelivery(String(values.id));
   }
   return { user, values, headers, raw };
+}
+
+/** A passkey of `user` (registered by a software authenticator; one of theirs once they hold a few): its id. */
+async function passkeyOf(user: TestUser): Promise<string> {
+  const held = (await ok("/v1/auth/passkeys", { token: user.accessToken })).body.items as { id: string }[];
+  if (held.length >= 5) return held[0]!.id;
+  const options = (await ok("/v1/auth/passkeys/register/options", { token: user.accessToken, body: {} })).body;
+  const credential = await new SoftAuthenticator().create(options);
+  return (await ok("/v1/auth/passkeys/register", { token: user.accessToken, body: { credential } })).body.id;
 }
 
 /** A failed delivery of webhook `id` (an event and its parked run, as the events pipeline leaves them). */
@@ -549,7 +560,14 @@ afterAll(() => {
 });
 
 /** Routes whose 2xx needs a proof only a device (or Turnstile) makes: the fuzz reaches their refusals only. */
-const DEVICE_PROOFS = new Set(["POST /v1/app-check/apple", "POST /v1/app-check/android", "POST /v1/app-check/web"]);
+const DEVICE_PROOFS = new Set([
+  "POST /v1/app-check/apple",
+  "POST /v1/app-check/android",
+  "POST /v1/app-check/web",
+  // A WebAuthn credential is signed by the authenticator over the server's challenge.
+  "POST /v1/auth/passkeys/register",
+  "POST /v1/auth/passkeys/login",
+]);
 
 /** Least share of 2xx answers per route family: valid bodies by an allowed caller mostly succeed. */
 const MIN_2XX_SHARE = 0.5;

@@ -9,6 +9,7 @@ export * from "./collections";
 export * from "./files";
 export * from "./logic";
 export * from "./mfa";
+export * from "./passkeys";
 export * from "./push";
 export * from "./release";
 export * from "./teams";

@@ -8,6 +8,7 @@ import { appleDeletionHook, appleRevokeBackstop } from "./apple";
 import { mfaCleanup } from "./mfa";
 import { oauthCleanup } from "./oauth";
 import { otpCleanup } from "./otp";
+import { passkeyCleanup, passkeysDeletionHook } from "./passkeys";
 import { revocationCleanup } from "./revocations";
 import { authCleanup } from "./sessions";
 
@@ -35,8 +36,16 @@ export { Locale, Name, UserSchema } from "./schemas";
 export { getUser, toUser, type UserRow } from "./users";
 
 export const authParts: FeatureParts = {
-  cleanupTasks: [authCleanup, revocationCleanup, otpCleanup, oauthCleanup, appleRevokeBackstop, mfaCleanup],
-  deletionHooks: [appleDeletionHook],
+  cleanupTasks: [
+    authCleanup,
+    revocationCleanup,
+    otpCleanup,
+    oauthCleanup,
+    appleRevokeBackstop,
+    mfaCleanup,
+    passkeyCleanup,
+  ],
+  deletionHooks: [appleDeletionHook, passkeysDeletionHook],
 };
 
 // The admin feature's needs.
@@ -61,4 +70,5 @@ export {
   userRowQuery,
 } from "./for-admin";
 export { factorSummary, hasFactor, removeFactorsStatements, spendCode } from "./mfa";
+export { listPasskeys, type PasskeyInfo, removePasskeyStatement } from "./passkeys";
 export { revokeSession } from "./sessions";

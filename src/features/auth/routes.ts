@@ -26,6 +26,7 @@ import { requireAal2IfFactor, requireUser, userOf } from "./middleware";
 import { newAccounts } from "./new-accounts";
 import { oauthRoutes } from "./oauth-routes";
 import { consumeOtp, issueOtp } from "./otp";
+import { passkeyRoutes } from "./passkey-routes";
 import * as schemas from "./schemas";
 import { issueSocketTicket, listSessions, login, refresh, revokeSession } from "./sessions";
 import { getUser, getUserByEmail } from "./users";
@@ -429,4 +430,5 @@ export const authRoutes = new Hono<AppEnv>()
     },
   )
   .route("/oauth", oauthRoutes)
+  .route("/passkeys", passkeyRoutes)
   .route("/mfa", mfaRoutes);

@@ -20,6 +20,7 @@ const notices = {
   reset: "A password-reset mail is on its way.",
   "method-removed": "The sign-in method is removed.",
   "mfa-reset": "The second factor is removed; the user was told by mail.",
+  "passkey-removed": "The passkey is removed.",
   "user-deleted": "The user and everything it owned are deleted.",
   saved: "The record is saved.",
   "record-deleted": "The record is deleted.",

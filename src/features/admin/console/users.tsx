@@ -4,13 +4,14 @@ import type { FC } from "hono/jsx";
 import * as v from "valibot";
 import { limits } from "../../../config";
 import { AppError } from "../../../errors";
-import { factorSummary, type SignInMethod, signInMethods } from "../../auth";
+import { factorSummary, listPasskeys, type PasskeyInfo, type SignInMethod, signInMethods } from "../../auth";
 import { teamsOfUser } from "../../teams";
 import type { AdminUser, AdminUserDetail, AuditEntry } from "../schemas";
 import { listAudit, listUsers, userDetail } from "../service";
 import { auditColumns } from "./audit";
 import type { ConsoleEnv } from "./context";
 import { type C, idParam, limitOf, page } from "./page";
+import { UserPasskeys } from "./passkeys";
 import { type Column, DataTable } from "./table";
 import { fmtBytes, fmtDate, P, Stat, StatusPill, short } from "./ui";
 import { type FactorSummary, SecondFactor, SignInMethods, UserActions } from "./user-actions";
@@ -76,7 +77,8 @@ const UserPage: FC<{
   teams: UserTeams;
   methods: SignInMethod[];
   mfa: FactorSummary;
-}> = ({ u, csrf, self, audit, teams, methods, mfa }) => {
+  passkeys: PasskeyInfo[];
+}> = ({ u, csrf, self, audit, teams, methods, mfa, passkeys }) => {
   const base = `${P}/users/${u.id}`;
   const who = u.email ?? `guest ${short(u.id)}`;
   return (
@@ -126,6 +128,7 @@ const UserPage: FC<{
       <UserActions u={u} who={who} csrf={csrf} self={self} />
       <SignInMethods userId={u.id} who={who} methods={methods} csrf={csrf} />
       <SecondFactor userId={u.id} who={who} mfa={mfa} csrf={csrf} />
+      <UserPasskeys userId={u.id} who={who} passkeys={passkeys} csrf={csrf} />
       <section class="card">
         <h2>Teams</h2>
         <DataTable rows={teams.items} columns={userTeamColumns} empty="In no team." />
@@ -168,11 +171,12 @@ users.get("/", async (c) => {
 
 users.get("/:id", async (c) => {
   const u = await loadUser(c);
-  const [audit, teams, methods, mfa] = await Promise.all([
+  const [audit, teams, methods, mfa, passkeys] = await Promise.all([
     listAudit(c.var.db, { limit: 10, target: `user:${u.id}` }),
     teamsOfUser(c.var.db, u.id, USER_TEAMS),
     signInMethods(c.var.db, u.id),
     factorSummary(c.var.db, u.id),
+    listPasskeys(c.var.db, u.id),
   ]);
   return page(
     c,
@@ -186,6 +190,7 @@ users.get("/:id", async (c) => {
       teams={teams}
       methods={methods}
       mfa={mfa}
+      passkeys={passkeys}
     />,
   );
 });
