@@ -1,8 +1,8 @@
 /**
  * A small CBOR decoder (RFC 8949) for the binary objects authenticators send: WebAuthn attestation objects
  * and COSE keys, App Attest attestations. Definite lengths only, no tags or floats; malformed input throws.
- * From `decodeCbor` in src/features/app-check/formats.ts (branch wt-appcheck), widened to integers,
- * booleans/null, 32-bit lengths and a prefix decode (a COSE key is followed by extensions in authData).
+ * Integers, booleans/null, 32-bit lengths, and a prefix decode (a COSE key is followed by extensions
+ * in authData).
  */
 
 const fail = (what: string): never => {

@@ -1,6 +1,6 @@
 /**
- * DER, just far enough for signatures: an ECDSA signature (SEQUENCE of r and s) to the fixed-size r‖s
- * WebCrypto verifies. Copied from src/features/app-check/formats.ts (branch wt-appcheck) unchanged.
+ * DER, just far enough: elements and their children (App Attest's certificates read them), and an
+ * ECDSA signature (SEQUENCE of r and s) to the fixed-size r‖s WebCrypto verifies (passkeys, App Attest).
  */
 
 const fail = (what: string): never => {
@@ -8,14 +8,14 @@ const fail = (what: string): never => {
 };
 
 /** One DER element: its tag, its contents and its whole encoding. */
-interface Tlv {
+export interface Tlv {
   tag: number;
   body: Uint8Array;
   all: Uint8Array;
   end: number;
 }
 
-function readTlv(buf: Uint8Array, at: number): Tlv {
+export function readTlv(buf: Uint8Array, at: number): Tlv {
   let p = at + 2;
   if (p > buf.length) fail("DER");
   let len = buf[at + 1]!;
@@ -29,7 +29,7 @@ function readTlv(buf: Uint8Array, at: number): Tlv {
   return { tag: buf[at]!, body: buf.subarray(p, p + len), all: buf.subarray(at, p + len), end: p + len };
 }
 
-function children(t: Tlv): Tlv[] {
+export function children(t: Tlv): Tlv[] {
   const out: Tlv[] = [];
   for (let p = 0; p < t.body.length; p = out[out.length - 1]!.end) out.push(readTlv(t.body, p));
   return out;

@@ -5,8 +5,10 @@
  */
 import type { Config } from "../../config";
 import { AppError } from "../../errors";
+import { decodeCbor } from "../../lib/cbor";
 import { b64url, fromB64url, sha256 } from "../../lib/crypto";
-import { type Certificate, decodeCbor, ecdsaRaw, parseCertificate, pemToDer, taggedOctets } from "./formats";
+import { ecdsaRaw } from "../../lib/der";
+import { type Certificate, parseCertificate, pemToDer, taggedOctets } from "./formats";
 
 /** The App Attest nonce extension, OID 1.2.840.113635.100.8.2. */
 const NONCE_OID = "2a864886f763640802";

@@ -1,77 +1,14 @@
 /**
- * The binary formats App Attest speaks, parsed just far enough: CBOR (the attestation and assertion
- * objects), DER (X.509 certificates: the signed part, signature, key, validity, extensions) and
- * ECDSA signatures (DER → the raw r‖s WebCrypto verifies). Malformed input throws.
+ * X.509 as App Attest needs it, parsed just far enough on the DER reader of src/lib/der.ts: the signed
+ * part, signature, key, validity and extensions. CBOR and ECDSA signatures come from src/lib (shared with
+ * passkeys). Malformed input throws.
  */
+
+import { children, readTlv, type Tlv } from "../../lib/der";
 
 const fail = (what: string): never => {
   throw new Error(`malformed ${what}`);
 };
-
-/** Decodes one CBOR item: byte and text strings, arrays and maps (all App Attest's objects hold). */
-export function decodeCbor(data: Uint8Array): unknown {
-  let pos = 0;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const take = (n: number) => {
-    if (n > data.length - pos) fail("CBOR");
-    pos += n;
-    return pos - n;
-  };
-  const length = (info: number): number => {
-    if (info < 24) return info;
-    if (info === 24) return data[take(1)]!;
-    if (info === 25) return view.getUint16(take(2));
-    return fail("CBOR");
-  };
-  const item = (depth: number): unknown => {
-    if (depth > 8) fail("CBOR");
-    const head = data[take(1)]!;
-    const major = head >> 5;
-    const n = length(head & 31);
-    if (major === 2) return data.slice(take(n), pos);
-    if (major === 3)
-      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(data.subarray(take(n), pos));
-    if (n > data.length - pos) fail("CBOR");
-    if (major === 4) return Array.from({ length: n }, () => item(depth + 1));
-    if (major === 5) {
-      const map = new Map<unknown, unknown>();
-      for (let i = 0; i < n; i++) map.set(item(depth + 1), item(depth + 1));
-      return map;
-    }
-    return fail("CBOR");
-  };
-  const value = item(0);
-  if (pos !== data.length) fail("CBOR");
-  return value;
-}
-
-/** One DER element: its tag, its contents and its whole encoding. */
-interface Tlv {
-  tag: number;
-  body: Uint8Array;
-  all: Uint8Array;
-  end: number;
-}
-
-function readTlv(buf: Uint8Array, at: number): Tlv {
-  let p = at + 2;
-  if (p > buf.length) fail("DER");
-  let len = buf[at + 1]!;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n < 1 || n > 3) fail("DER");
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + (buf[p++] ?? fail("DER"));
-  }
-  if (p + len > buf.length) fail("DER");
-  return { tag: buf[at]!, body: buf.subarray(p, p + len), all: buf.subarray(at, p + len), end: p + len };
-}
-
-function children(t: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let p = 0; p < t.body.length; p = out[out.length - 1]!.end) out.push(readTlv(t.body, p));
-  return out;
-}
 
 const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -141,18 +78,6 @@ export function parseCertificate(der: Uint8Array): Certificate {
 export function taggedOctets(der: Uint8Array, n: number): Uint8Array {
   const tagged = children(readTlv(der, 0)).find((t) => t.tag === (0xa0 | n)) ?? fail("extension");
   return (children(tagged)[0] ?? fail("extension")).body;
-}
-
-/** An ECDSA signature from DER (SEQUENCE of r and s) to the fixed-size r‖s WebCrypto verifies. */
-export function ecdsaRaw(der: Uint8Array, size: number): Uint8Array {
-  const out = new Uint8Array(size * 2);
-  children(readTlv(der, 0)).forEach((int, k) => {
-    let v = int.body;
-    while (v.length > size && v[0] === 0) v = v.subarray(1);
-    if (int.tag !== 0x02 || v.length > size || k > 1) fail("signature");
-    out.set(v, size * (k + 1) - v.length);
-  });
-  return out;
 }
 
 /** DER bytes of the first certificate in a PEM text. */
