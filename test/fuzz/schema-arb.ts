@@ -59,6 +59,21 @@ function resolve(s: JsonSchema, ctx: SchemaContext): JsonSchema {
   return resolve(target as JsonSchema, ctx);
 }
 
+/** The characters of a `^[class]*$` or `^[class]+$` pattern (ranges and single characters), else null. */
+function classChars(pattern: string): string[] | null {
+  const m = /^\^\[([^\]\\^]+)\][*+]\$$/.exec(pattern);
+  if (!m) return null;
+  const out: string[] = [];
+  const body = m[1]!;
+  for (let i = 0; i < body.length; i++) {
+    if (body[i + 1] === "-" && i + 2 < body.length) {
+      for (let c = body.charCodeAt(i); c <= body.charCodeAt(i + 2); c++) out.push(String.fromCharCode(c));
+      i += 2;
+    } else out.push(body[i]!);
+  }
+  return out;
+}
+
 /** Strings within the bounds: mostly short, sometimes exactly the longest allowed. */
 function stringArb(s: JsonSchema): fc.Arbitrary<string> {
   const min = s.minLength ?? 0;
@@ -75,6 +90,13 @@ function stringArb(s: JsonSchema): fc.Arbitrary<string> {
       .filter((e) => e.length >= min && e.length <= max);
   }
   if (s.pattern) {
+    // A pattern that is one character class repeated (`^[A-Za-z0-9_-]*$`): strings of that class within the
+    // bounds. Filtering `stringMatching` by a minimum length would almost never let one through.
+    const chars = classChars(s.pattern);
+    if (chars) {
+      const least = s.pattern.endsWith("+$") ? Math.max(min, 1) : min;
+      return fc.string({ unit: fc.constantFrom(...chars), minLength: least, maxLength: Math.min(max, least + 24) });
+    }
     return fc
       .stringMatching(new RegExp(s.pattern), { size: "small" })
       .filter((v) => v.length >= min && v.length <= max);

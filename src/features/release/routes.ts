@@ -201,7 +201,7 @@ export const wellKnownRoutes = new Hono<AppEnv>()
     "/apple-app-site-association",
     describe({
       tag: TAG,
-      summary: "Universal links file",
+      summary: "Universal links and passkeys file",
       auth: "none",
       responses: { 200: { description: "The association file" } },
     }),
@@ -210,6 +210,8 @@ export const wellKnownRoutes = new Hono<AppEnv>()
       c.header("Cache-Control", "public, max-age=3600");
       return c.json({
         applinks: { details: [{ appIDs: appleAppIds, components: paths.map((p) => ({ "/": p })) }] },
+        // Passkeys on iOS: the apps that may use this domain's credentials (docs/passkeys.md).
+        webcredentials: { apps: appleAppIds },
       });
     },
   )

@@ -27,7 +27,7 @@ async function open(code: string, ua: string) {
 }
 
 describe("the .well-known files", () => {
-  it("apple-app-site-association names the configured app and the link paths, as JSON, cacheable", async () => {
+  it("apple-app-site-association names the app for links and passkeys, and the paths, as JSON, cacheable", async () => {
     const res = await api("/.well-known/apple-app-site-association");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
@@ -35,6 +35,8 @@ describe("the .well-known files", () => {
     expect(res.body.applinks.details).toEqual([
       { appIDs: ["ABCDE12345.com.example.outpost"], components: [{ "/": "/l/*" }] },
     ]);
+    // Passkeys on iOS need the app listed under webcredentials.
+    expect(res.body.webcredentials).toEqual({ apps: ["ABCDE12345.com.example.outpost"] });
   });
 
   it("assetlinks.json names the package and its certificate fingerprint", async () => {
