@@ -2,7 +2,8 @@
  * Admin authorization: the service key, or the access token of an admin whose account is enabled
  * and whose session is still live. Unlike ordinary routes (tokens checked without D1), the user
  * is looked up here (one query, on the primary), so demoting, disabling or signing out takes
- * effect on the admin API at once. With CONSOLE_REQUIRE_MFA, an admin's token must also be aal2.
+ * effect on the admin API at once. An admin with a second factor (any admin, with CONSOLE_REQUIRE_MFA) needs
+ * an aal2 token.
  */
 import { every } from "hono/combine";
 import { createMiddleware } from "hono/factory";
@@ -21,8 +22,9 @@ const adminStandingCheck = createMiddleware<AppEnv>(async (c, next) => {
     if (standing.disabled) throw new AppError("account_disabled", "This account has been disabled.");
     if (!standing.live) throw new AppError("unauthorized", "This session has ended; sign in again.");
     if (standing.role !== "admin") throw new AppError("forbidden", "This route is for admins and the service key.");
-    // CONSOLE_REQUIRE_MFA: an admin's token must come from a sign-in that proved a second factor.
-    if (c.var.config.consoleRequireMfa && p.aal !== "aal2") {
+    // An admin with a second factor (or any admin, with CONSOLE_REQUIRE_MFA) acts only from a sign-in
+    // that proved it: an aal1 session (e.g. the one that enrolled the factor) is refused.
+    if ((standing.factor || c.var.config.consoleRequireMfa) && p.aal !== "aal2") {
       throw new AppError(
         "mfa_required",
         "Admins need a second factor here: set one up, then sign in with it (POST /v1/auth/mfa/verify).",

@@ -6,6 +6,7 @@ import { identities, sessions, users } from "../../db/schema";
 import type { Aal } from "../../env";
 import { newId, nowIso } from "../../lib/ids";
 import { sessionLiveSql } from "./for-features";
+import { hasFactorSql } from "./mfa";
 import { addSeconds, getUserByEmail } from "./users";
 
 /**
@@ -50,17 +51,18 @@ export async function adminStanding(
   db: Database,
   userId: string,
   sessionId: string,
-): Promise<{ role: "user" | "admin"; disabled: boolean; live: boolean } | null> {
+): Promise<{ role: "user" | "admin"; disabled: boolean; live: boolean; factor: boolean } | null> {
   const row = await db
     .select({
       role: users.role,
       disabled: users.disabled,
       live: sessionLiveSql(sessionId, userId),
+      factor: hasFactorSql(users.id),
     })
     .from(users)
     .where(eq(users.id, userId))
     .get();
-  return row ? { role: row.role, disabled: row.disabled, live: row.live === 1 } : null;
+  return row ? { role: row.role, disabled: row.disabled, live: row.live === 1, factor: row.factor === 1 } : null;
 }
 
 /**
@@ -98,9 +100,23 @@ export async function openConsoleSession(
 export async function findConsoleSession(
   db: Database,
   cookieHash: string,
-): Promise<{ sessionId: string; userId: string; email: string | null; name: string | null; aal: Aal } | null> {
+): Promise<{
+  sessionId: string;
+  userId: string;
+  email: string | null;
+  name: string | null;
+  aal: Aal;
+  factor: boolean;
+} | null> {
   const row = await db
-    .select({ sessionId: sessions.id, userId: users.id, email: users.email, name: users.name, aal: sessions.aal })
+    .select({
+      sessionId: sessions.id,
+      userId: users.id,
+      email: users.email,
+      name: users.name,
+      aal: sessions.aal,
+      factor: hasFactorSql(users.id),
+    })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(
@@ -112,7 +128,7 @@ export async function findConsoleSession(
       ),
     )
     .get();
-  return row ?? null;
+  return row ? { ...row, factor: row.factor === 1 } : null;
 }
 
 /** The account behind an email, for the console's sign-in (same lookup as login). */

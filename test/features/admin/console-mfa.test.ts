@@ -159,6 +159,15 @@ describe("CONSOLE_REQUIRE_MFA", () => {
     expectProblem(await api("/v1/admin/users", { token: "nope" }), 401, "unauthorized");
   });
 
+  it("an admin with a factor needs aal2 on the admin API, setting or not (the enrolling session is aal1)", async () => {
+    const strong: MfaUser = await mfaUser();
+    await promote(strong.id);
+    // strong.accessToken is the aal1 session that enrolled the factor.
+    expectProblem(await api("/v1/admin/users", { token: strong.accessToken }), 401, "mfa_required");
+    const s = await aal2Session(strong);
+    expect((await api("/v1/admin/users", { token: s.accessToken })).status).toBe(200);
+  });
+
   it("the console refuses an admin without a factor, and a session opened without a code", async () => {
     const plain = await signupAdmin();
     const jar: Browser = { cookies: new Map() };

@@ -30,14 +30,16 @@ const cookieOptions = (maxAge: number) => ({
 
 /**
  * The signed-in admin of this request (a live session of an enabled admin), or null. One query when
- * a cookie is present. With CONSOLE_REQUIRE_MFA, only an aal2 session (the sign-in gave a code).
+ * a cookie is present. An admin with a second factor (any admin, with CONSOLE_REQUIRE_MFA) needs an aal2
+ * session (the sign-in gave a code).
  */
 export async function currentAdmin(c: Context<ConsoleEnv>): Promise<ConsoleAdmin | null> {
   const raw = getCookie(c, SESSION_COOKIE);
   if (!raw || !COOKIE_RE.test(raw)) return null;
   const admin = await findConsoleSession(c.var.db, await hashToken(raw));
-  // CONSOLE_REQUIRE_MFA: a session from a sign-in without a second factor does not count.
-  if (admin && c.var.config.consoleRequireMfa && admin.aal !== "aal2") return null;
+  // A session from a sign-in without the second factor does not count when the admin has one (or with
+  // CONSOLE_REQUIRE_MFA, for every admin).
+  if (admin && (admin.factor || c.var.config.consoleRequireMfa) && admin.aal !== "aal2") return null;
   return admin;
 }
 
