@@ -219,18 +219,20 @@ export async function mfaChallenge(
   };
 }
 
+/** SQL: the row of `mfaToken` while it still counts (not expired, tries left). */
+const liveChallengeSql = async (mfaToken: string) =>
+  and(
+    eq(mfaChallenges.hash, await hashToken(mfaToken)),
+    lt(mfaChallenges.attempts, limits.mfaMaxAttempts),
+    sql`${mfaChallenges.expiresAt} > ${nowIso()}`,
+  );
+
 /** The user of a live `mfaToken` (unknown, used, expired or out of tries: `invalid_code`). */
 export async function challengeUser(db: Database, mfaToken: string): Promise<string> {
   const row = await db
     .select({ userId: mfaChallenges.userId })
     .from(mfaChallenges)
-    .where(
-      and(
-        eq(mfaChallenges.hash, await hashToken(mfaToken)),
-        lt(mfaChallenges.attempts, limits.mfaMaxAttempts),
-        sql`${mfaChallenges.expiresAt} > ${nowIso()}`,
-      ),
-    )
+    .where(await liveChallengeSql(mfaToken))
     .get();
   if (!row) throw new AppError("invalid_code", "This sign-in expired or was already completed; sign in again.");
   return row.userId;
@@ -243,13 +245,7 @@ export async function challengeUser(db: Database, mfaToken: string): Promise<str
 export async function takeChallenge(db: Database, mfaToken: string): Promise<boolean> {
   const gone = await db
     .delete(mfaChallenges)
-    .where(
-      and(
-        eq(mfaChallenges.hash, await hashToken(mfaToken)),
-        lt(mfaChallenges.attempts, limits.mfaMaxAttempts),
-        sql`${mfaChallenges.expiresAt} > ${nowIso()}`,
-      ),
-    )
+    .where(await liveChallengeSql(mfaToken))
     .returning({ hash: mfaChallenges.hash });
   return gone.length > 0;
 }
