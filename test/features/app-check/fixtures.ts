@@ -8,21 +8,13 @@ import { env } from "cloudflare:workers";
 import { CompactEncrypt, CompactSign } from "jose";
 import { app } from "../../../src/router";
 import { freshIp } from "../../helpers/api";
+import { concatBytes } from "../../helpers/bytes";
 
 const te = new TextEncoder();
 export const APP_ID = "TEAM123456.com.example.outpost";
 
 // --- bytes -------------------------------------------------------------------------------
 
-export const cat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
 const fromHex = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (x) => Number.parseInt(x, 16));
 export const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
 export const sha256 = async (d: Uint8Array | string) =>
@@ -31,17 +23,17 @@ export const sha256 = async (d: Uint8Array | string) =>
 // --- DER ---------------------------------------------------------------------------------
 
 function tlv(tag: number, ...parts: Uint8Array[]): Uint8Array {
-  const body = cat(...parts);
+  const body = concatBytes(...parts);
   const n = body.length;
   const len = n < 128 ? [n] : n < 256 ? [0x81, n] : [0x82, n >> 8, n & 255];
-  return cat(Uint8Array.of(tag, ...len), body);
+  return concatBytes(Uint8Array.of(tag, ...len), body);
 }
 const seq = (...p: Uint8Array[]) => tlv(0x30, ...p);
 const oid = (hex: string) => tlv(0x06, fromHex(hex));
 const int = (b: Uint8Array) => {
   let v = b;
   while (v.length > 1 && v[0] === 0 && v[1]! < 0x80) v = v.subarray(1);
-  return tlv(0x02, v[0]! >= 0x80 ? cat(Uint8Array.of(0), v) : v);
+  return tlv(0x02, v[0]! >= 0x80 ? concatBytes(Uint8Array.of(0), v) : v);
 };
 const name = (cn: string) => seq(tlv(0x31, seq(oid("550403"), tlv(0x0c, te.encode(cn)))));
 const time = (ms: number) => tlv(0x17, te.encode(`${new Date(ms).toISOString().slice(2, 19).replace(/[-:T]/g, "")}Z`));
@@ -121,11 +113,11 @@ function head(major: number, n: number): Uint8Array {
 }
 export function cbor(v: Cbor): Uint8Array {
   if (typeof v === "number") return head(0, v);
-  if (typeof v === "string") return cat(head(3, te.encode(v).length), te.encode(v));
-  if (v instanceof Uint8Array) return cat(head(2, v.length), v);
-  if (Array.isArray(v)) return cat(head(4, v.length), ...v.map(cbor));
+  if (typeof v === "string") return concatBytes(head(3, te.encode(v).length), te.encode(v));
+  if (v instanceof Uint8Array) return concatBytes(head(2, v.length), v);
+  if (Array.isArray(v)) return concatBytes(head(4, v.length), ...v.map(cbor));
   const entries = Object.entries(v);
-  return cat(head(5, entries.length), ...entries.flatMap(([k, x]) => [cbor(k), cbor(x)]));
+  return concatBytes(head(5, entries.length), ...entries.flatMap(([k, x]) => [cbor(k), cbor(x)]));
 }
 
 // --- App Attest --------------------------------------------------------------------------
@@ -152,7 +144,7 @@ export async function attestation(
   challenge: string,
   o: { appId?: string; nonceChallenge?: string; counter?: number; aaguid?: Uint8Array; chain?: Uint8Array[] } = {},
 ): Promise<string> {
-  const authData = cat(
+  const authData = concatBytes(
     await sha256(o.appId ?? APP_ID),
     Uint8Array.of(0x40),
     u32(o.counter ?? 0),
@@ -161,7 +153,7 @@ export async function attestation(
     dev.keyIdBytes,
     cbor({ kty: 2 }),
   );
-  const nonce = await sha256(cat(authData, await sha256(o.nonceChallenge ?? challenge)));
+  const nonce = await sha256(concatBytes(authData, await sha256(o.nonceChallenge ?? challenge)));
   // As Apple's: the P-384 intermediate signs the leaf with ECDSA-SHA256.
   const leaf = await certificate(dev.keyId, dev.pair, ca.intermediate, {
     extensions: [[NONCE_OID, seq(tlv(0xa1, tlv(0x04, nonce)))]],
@@ -173,8 +165,8 @@ export async function attestation(
 
 /** An assertion by the device's key over `challenge`, with `counter`. */
 export async function assertion(dev: Device, challenge: string, counter: number, appId = APP_ID): Promise<string> {
-  const authenticatorData = cat(await sha256(appId), Uint8Array.of(0x40), u32(counter));
-  const nonce = await sha256(cat(authenticatorData, await sha256(challenge)));
+  const authenticatorData = concatBytes(await sha256(appId), Uint8Array.of(0x40), u32(counter));
+  const nonce = await sha256(concatBytes(authenticatorData, await sha256(challenge)));
   const raw = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, dev.pair.privateKey, nonce));
   return b64(cbor({ signature: derSignature(raw), authenticatorData }));
 }

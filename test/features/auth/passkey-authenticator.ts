@@ -3,6 +3,7 @@
  * creation and request options the way a phone's passkey provider does, with its own CBOR and DER encoders
  * (not the server's decoder). Every field of what it sends can be overridden to build a bad credential.
  */
+import { concatBytes } from "../../helpers/bytes";
 
 const enc = new TextEncoder();
 
@@ -16,16 +17,6 @@ export const unb64u = (s: string) =>
     c.charCodeAt(0),
   );
 
-const cat = (...parts: Uint8Array[]): Uint8Array<ArrayBuffer> => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
-
 /** CBOR encoding (RFC 8949) of integers, byte and text strings, arrays, maps and booleans. */
 export function cbor(v: unknown): Uint8Array<ArrayBuffer> {
   const head = (major: number, n: number) => {
@@ -36,13 +27,13 @@ export function cbor(v: unknown): Uint8Array<ArrayBuffer> {
   };
   if (typeof v === "number") return v >= 0 ? head(0, v) : head(1, -1 - v);
   if (typeof v === "boolean") return Uint8Array.of(v ? 0xf5 : 0xf4);
-  if (v instanceof Uint8Array) return cat(head(2, v.length), v);
+  if (v instanceof Uint8Array) return concatBytes(head(2, v.length), v);
   if (typeof v === "string") {
     const b = enc.encode(v);
-    return cat(head(3, b.length), b);
+    return concatBytes(head(3, b.length), b);
   }
-  if (Array.isArray(v)) return cat(head(4, v.length), ...v.map(cbor));
-  if (v instanceof Map) return cat(head(5, v.size), ...[...v].flatMap(([k, x]) => [cbor(k), cbor(x)]));
+  if (Array.isArray(v)) return concatBytes(head(4, v.length), ...v.map(cbor));
+  if (v instanceof Map) return concatBytes(head(5, v.size), ...[...v].flatMap(([k, x]) => [cbor(k), cbor(x)]));
   throw new Error(`cannot encode ${typeof v}`);
 }
 
@@ -52,11 +43,11 @@ function derSignature(raw: Uint8Array): Uint8Array<ArrayBuffer> {
     let i = 0;
     while (i < x.length - 1 && x[i] === 0) i++;
     let v = x.subarray(i);
-    if (v[0]! & 0x80) v = cat(Uint8Array.of(0), v);
-    return cat(Uint8Array.of(2, v.length), v);
+    if (v[0]! & 0x80) v = concatBytes(Uint8Array.of(0), v);
+    return concatBytes(Uint8Array.of(2, v.length), v);
   };
-  const body = cat(int(raw.subarray(0, 32)), int(raw.subarray(32)));
-  return cat(Uint8Array.of(0x30, body.length), body);
+  const body = concatBytes(int(raw.subarray(0, 32)), int(raw.subarray(32)));
+  return concatBytes(Uint8Array.of(0x30, body.length), body);
 }
 
 const sha256 = async (d: Uint8Array | string) =>
@@ -154,7 +145,7 @@ export class SoftAuthenticator {
     const counter = t.counter ?? 0;
     const counterBytes = new Uint8Array(4);
     new DataView(counterBytes.buffer).setUint32(0, counter);
-    const authData = cat(
+    const authData = concatBytes(
       await sha256(t.rpId ?? options.rp.id),
       Uint8Array.of(t.flags ?? 0x45),
       counterBytes,
@@ -168,7 +159,7 @@ export class SoftAuthenticator {
     const attStmt = new Map<string, unknown>();
     if (fmt !== "none") {
       attStmt.set("alg", alg);
-      attStmt.set("sig", await this.sign({ alg, keys }, cat(authData, await sha256(clientDataJSON))));
+      attStmt.set("sig", await this.sign({ alg, keys }, concatBytes(authData, await sha256(clientDataJSON))));
     }
     const attestationObject = cbor(
       new Map<string, unknown>([
@@ -211,9 +202,9 @@ export class SoftAuthenticator {
     const counter = t.counter ?? c.counter;
     const counterBytes = new Uint8Array(4);
     new DataView(counterBytes.buffer).setUint32(0, counter);
-    const authData = cat(await sha256(t.rpId ?? options.rpId), Uint8Array.of(t.flags ?? 0x05), counterBytes);
+    const authData = concatBytes(await sha256(t.rpId ?? options.rpId), Uint8Array.of(t.flags ?? 0x05), counterBytes);
     const clientDataJSON = this.clientData("webauthn.get", options.challenge, t);
-    const signature = await this.sign(c, cat(authData, await sha256(clientDataJSON)));
+    const signature = await this.sign(c, concatBytes(authData, await sha256(clientDataJSON)));
     if (t.badSignature) signature[signature.length - 5]! ^= 1;
     const credId = t.credentialId ?? b64u(c.id);
     return {

@@ -4,6 +4,7 @@
  * packet naming the position). No binary fixtures.
  */
 import { env } from "cloudflare:workers";
+import { concatBytes } from "../../helpers/bytes";
 
 export function crc32(b: Uint8Array): number {
   let c = ~0;
@@ -15,15 +16,6 @@ export function crc32(b: Uint8Array): number {
 }
 
 const ascii = (s: string) => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
-export const concatBytes = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
 
 function pngChunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BoxScrubber, type BoxScrubState, initialBoxScrubState } from "../../../src/features/files/scrub-video";
 import { indexOfBytes, media } from "../../fixtures";
-import { concatBytes } from "./image-fixtures";
+import { concatBytes } from "../../helpers/bytes";
 
 const ascii = (s: string) => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
 const u32 = (n: number) => new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);

@@ -5,7 +5,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { initialScrubState, Scrubber, type ScrubKind, scrubStream } from "../../../src/features/files/scrub";
-import { concatBytes, exifTiff, hasGps, imageInfo, jpegOrientation, makeJpeg, makePng } from "./image-fixtures";
+import { concatBytes } from "../../helpers/bytes";
+import { exifTiff, hasGps, imageInfo, jpegOrientation, makeJpeg, makePng } from "./image-fixtures";
 
 const ascii = (s: string) => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
 
