@@ -3,7 +3,7 @@
  * creation and request options the way a phone's passkey provider does, with its own CBOR and DER encoders
  * (not the server's decoder). Every field of what it sends can be overridden to build a bad credential.
  */
-import { concatBytes } from "../../helpers/bytes";
+import { concatBytes } from "../../helpers/bytes.js";
 
 const enc = new TextEncoder();
 
