@@ -1,4 +1,4 @@
-/** The one Hono context type: bindings from `wrangler types`, plus what middleware puts on `c.var`. */
+/** The one Hono context type: bindings from `wrangler types`, plus what middleware puts on the context (`c.get`). */
 import type { Config } from "./config";
 import type { Database } from "./db";
 import type { Lifecycle } from "./lifecycle";
@@ -28,6 +28,14 @@ export interface AppEnv {
     /** Set by `optionalAuth`/`requireAuth`; null for anonymous callers. */
     principal: Principal | null;
   };
+}
+
+/**
+ * What a helper needs of a context to read its variables: `c.get(key)`. Read variables with
+ * `c.get`, not `c.var`: Hono's `c.var` builds a new object of every variable on each access.
+ */
+export interface Vars<V = AppEnv["Variables"]> {
+  get<K extends keyof V>(key: K): V[K];
 }
 
 declare global {

@@ -1,6 +1,6 @@
 /**
  * Every feature's lifecycle parts, in order (the order account deletion runs its hooks in).
- * Assembled once here; `router.ts` puts the result on `c.var.lifecycle`, `scheduled.ts` runs the
+ * Assembled once here; `router.ts` puts the result on `c.get("lifecycle")`, `scheduled.ts` runs the
  * cleanup tasks. Job handlers are assembled in `jobs.ts`. Also where the app's hooks get their
  * `app` services (the logic feature runs hooks without importing the features they call).
  */

@@ -3,7 +3,7 @@
  * housekeeping, ending sessions, background jobs. This module imports no feature: each feature
  * exports its parts from its own `index.ts`, and the root assembles them (`router.ts` for the request
  * path, `jobs.ts` for the queue, `scheduled.ts` for the cron). A feature that needs the assembled
- * list (account deletion, ending sessions) gets it from `c.var.lifecycle`, never by importing the
+ * list (account deletion, ending sessions) gets it from `c.get("lifecycle")`, never by importing the
  * other features.
  */
 import type { SQL } from "drizzle-orm";
@@ -130,7 +130,7 @@ export interface AuditEvent {
 /**
  * The audit row of an action as a statement for the action's own D1 batch; with `when`, written only
  * if it holds (e.g. `changes() > 0`: the statement before it wrote something). The admin feature keeps
- * the log; another feature reaches it as `c.var.lifecycle.auditStatement`.
+ * the log; another feature reaches it as `c.get("lifecycle").auditStatement`.
  */
 type AuditStatement = (db: Database, e: AuditEvent, when?: SQL) => BatchItem<"sqlite">;
 
@@ -147,7 +147,7 @@ export interface FeatureParts {
   auditStatement?: AuditStatement;
 }
 
-/** Every feature's parts, assembled once at the root and put on `c.var.lifecycle`. */
+/** Every feature's parts, assembled once at the root and put on `c.get("lifecycle")`. */
 export interface Lifecycle {
   /** In order: each runs before the account's batch, their statements join it. */
   deletionHooks: DeletionHook[];

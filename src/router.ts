@@ -2,7 +2,6 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { secureHeaders } from "hono/secure-headers";
 // The app's own routes come in here, not through src/registry.ts: they are built with the features
 // (auth, collections), whose modules read the registry as they load, so the registry cannot import them.
 import { appRoutes } from "./app/routes";
@@ -24,18 +23,8 @@ import { devRoutes, healthRoutes, mountDocs } from "./features/system";
 import { teamRoutes } from "./features/teams";
 import { webhookRoutes } from "./features/webhooks";
 import { lifecycle } from "./lifecycle-parts";
-import { requestIds } from "./middleware/request-id";
-
-const isUpgrade = (req: Request) => req.headers.get("upgrade")?.toLowerCase() === "websocket";
-
-/**
- * Header-editing middleware throws on a 101 response proxied from a Durable Object (its headers
- * are immutable), so WebSocket upgrades skip it.
- */
-const unlessUpgrade =
-  (mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> =>
-  (c, next) =>
-    isUpgrade(c.req.raw) ? next() : mw(c, next);
+import { newRequestIds } from "./middleware/request-id";
+import { EXPOSED_HEADERS, setResponseHeaders } from "./middleware/response-headers";
 
 /**
  * Bodies are limited to 1 MiB, except on the routes that stream bytes to R2 and enforce their own
@@ -64,10 +53,14 @@ function buildApp() {
   // The admin console: its own app (pages, its own security headers, no CORS), ahead of the API's middleware.
   app.mount("/admin", createConsole(lifecycle).fetch, { replaceRequest: false });
 
-  // The server's own id on every request (logs, problem+json `instance`, audit rows); a client's is kept apart.
-  app.use(requestIds<AppEnv>());
+  // Per request: the server's own id (logs, problem+json `instance`, audit rows; a client's is kept
+  // apart), the config, the D1 session and its client. After the route: the headers every answer carries.
   app.use(async (c, next) => {
-    c.set("config", getConfig(c.env));
+    const { requestId, clientRequestId } = newRequestIds(c.req.header("x-request-id"));
+    c.set("requestId", requestId);
+    c.set("clientRequestId", clientRequestId);
+    const config = getConfig(c.env);
+    c.set("config", config);
     c.set("lifecycle", lifecycle);
     const d1 = PRIMARY_ROUTES.has(c.req.path)
       ? c.env.DB.withSession("first-primary")
@@ -76,65 +69,57 @@ function buildApp() {
     c.set("db", createDb(d1));
     c.set("principal", null);
     await next();
-    // Every response after a D1 query carries the session's bookmark (an upgrade's 101 is immutable).
-    const bookmark = c.var.d1.getBookmark();
-    if (bookmark && c.res.status !== 101) c.res.headers.set(BOOKMARK_HEADER, bookmark);
+    // A 101 proxied from a Durable Object has immutable headers.
+    if (c.res.status === 101) return;
+    setResponseHeaders(
+      c.res.headers,
+      config,
+      c.req.header("origin"),
+      clientRequestId ?? requestId,
+      d1.getBookmark(),
+      c.req.method === "OPTIONS",
+    );
   });
   // Ahead of CORS, which answers every OPTIONS itself: adds the tus discovery headers to that answer.
   app.use("/v1/uploads/*", tusDiscovery);
-  // Built once per configuration (not per request): the origins come from the env's config.
-  const corsFor = new WeakMap<object, MiddlewareHandler<AppEnv>>();
-  app.use(
-    unlessUpgrade((c, next) => {
-      let handler = corsFor.get(c.var.config);
-      if (!handler) {
-        const origins = c.var.config.corsOrigins;
-        handler = cors({
-          origin: origins.includes("*") ? "*" : origins,
-          allowHeaders: [
-            "Authorization",
-            "Content-Type",
-            "If-Match",
-            "If-None-Match",
-            "Idempotency-Key",
-            "Range",
-            "X-Request-Id",
-            BOOKMARK_HEADER,
-            "Outpost-Client",
-            "Outpost-Install-Id",
-            APP_CHECK_HEADER,
-            "Tus-Resumable",
-            "Upload-Length",
-            "Upload-Offset",
-            "Upload-Metadata",
-            "Upload-Defer-Length",
-            "Upload-Concat",
-          ],
-          exposeHeaders: [
-            "ETag",
-            "X-Request-Id",
-            BOOKMARK_HEADER,
-            "Retry-After",
-            "Location",
-            "Content-Range",
-            "Tus-Resumable",
-            "Tus-Version",
-            "Tus-Extension",
-            "Tus-Max-Size",
-            "Upload-Offset",
-            "Upload-Length",
-            "Upload-Expires",
-            "Outpost-File-Id",
-          ],
-          allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-          maxAge: 600,
-        }) as MiddlewareHandler<AppEnv>;
-        corsFor.set(c.var.config, handler);
-      }
-      return handler(c, next);
-    }),
-  );
-  app.use(unlessUpgrade(secureHeaders({ crossOriginResourcePolicy: "cross-origin" })));
+  // Preflights: answered by hono/cors (built once per configuration: the origins come from the
+  // env's config). Every other answer gets its CORS headers in the pass above.
+  const preflightFor = new WeakMap<object, MiddlewareHandler<AppEnv>>();
+  app.use((c, next) => {
+    if (c.req.method !== "OPTIONS") return next();
+    const config = c.get("config");
+    let handler = preflightFor.get(config);
+    if (!handler) {
+      const origins = config.corsOrigins;
+      handler = cors({
+        origin: origins.includes("*") ? "*" : origins,
+        allowHeaders: [
+          "Authorization",
+          "Content-Type",
+          "If-Match",
+          "If-None-Match",
+          "Idempotency-Key",
+          "Range",
+          "X-Request-Id",
+          BOOKMARK_HEADER,
+          "Outpost-Client",
+          "Outpost-Install-Id",
+          APP_CHECK_HEADER,
+          "Tus-Resumable",
+          "Upload-Length",
+          "Upload-Offset",
+          "Upload-Metadata",
+          "Upload-Defer-Length",
+          "Upload-Concat",
+        ],
+        exposeHeaders: [...EXPOSED_HEADERS],
+        allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        maxAge: 600,
+      }) as MiddlewareHandler<AppEnv>;
+      preflightFor.set(config, handler);
+    }
+    return handler(c, next);
+  });
   const jsonBodyLimit = bodyLimit({
     maxSize: JSON_BODY_LIMIT,
     onError: () => {
@@ -175,18 +160,18 @@ function buildApp() {
   app.notFound((c) =>
     problem(
       new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`),
-      c.var.requestId,
-      c.var.clientRequestId,
+      c.get("requestId"),
+      c.get("clientRequestId"),
     ),
   );
   app.onError((err, c) => {
     const e = toAppError(err);
     if (e.status >= 500)
       console.error(
-        `[${c.var.requestId ?? "-"}] ${c.req.method} ${c.req.path} failed:`,
+        `[${c.get("requestId") ?? "-"}] ${c.req.method} ${c.req.path} failed:`,
         err instanceof Error ? (err.stack ?? err.message) : String(err),
       );
-    return problem(e, c.var.requestId, c.var.clientRequestId);
+    return problem(e, c.get("requestId"), c.get("clientRequestId"));
   });
   return app;
 }

@@ -41,12 +41,15 @@ function offline(vars) {
 /** Rate limits would throttle a benchmark: every limiter gets this budget per period in the bench. */
 export const BENCH_RATE_LIMIT = 1_000_000_000;
 
-/** Bundles the Worker like a deploy does; returns the path of the entry module. */
+/**
+ * Bundles the Worker like a deploy does; returns the path of the entry module. `BENCH_NO_MINIFY=1`
+ * keeps names readable (for `profile.mjs`; the figures of `npm run bench` come from the minified bundle).
+ */
 export function buildWorker() {
   const outdir = path.join(benchDir, "dist");
   const r = spawnSync(
     path.join(root, "node_modules", ".bin", "wrangler"),
-    ["deploy", "--dry-run", "--outdir", outdir],
+    ["deploy", "--dry-run", "--outdir", outdir, ...(process.env.BENCH_NO_MINIFY === "1" ? ["--minify=false"] : [])],
     { cwd: root, encoding: "utf8" },
   );
   if (r.status !== 0) {
@@ -216,7 +219,8 @@ export default {
  * only), serialises one frame once and sends it to every socket. `Hub` (live data's reference)
  * holds subscription sockets; `POST /live/create` runs a 2-insert D1 batch (the record and a change
  * row), answers, then calls the hub, which sends one frame (built once) to every socket.
- * Room and hub names come from `?name=`; the frames are Outpost's (`ready`, `message`, `change`).
+ * Room and hub names come from `?name=`; the frames are Outpost's (`ready`, `message`, `change`), with
+ * ids as long as Outpost's.
  */
 export async function startBareReference(compatibilityDate) {
   const rt = await startMiniflare({
@@ -225,6 +229,9 @@ export async function startBareReference(compatibilityDate) {
         name: "bare",
         modules: true,
         script: `import { DurableObject } from "cloudflare:workers";
+// Ids as long as Outpost's (UUIDs), so the frames weigh what Outpost's weigh.
+const ROOM_ID = "0193a5c2-7a10-7000-8000-00000000b0a1";
+const USER_ID = "0193a5c2-7a10-7000-8000-00000000b0a2";
 class Sockets extends DurableObject {
   list = null;
   open(ready) {
@@ -272,7 +279,7 @@ export class Room extends Sockets {
       ws.send(JSON.stringify({ type: "error", code: "validation_failed", message: "unknown frame" }));
       return;
     }
-    const message = { id: crypto.randomUUID(), roomId: "bare", seq: ++this.seq, clientId: f.clientId, senderId: "u",
+    const message = { id: crypto.randomUUID(), roomId: ROOM_ID, seq: ++this.seq, clientId: f.clientId, senderId: USER_ID,
       text: f.text ?? null, fileId: null, createdAt: new Date().toISOString() };
     if (this.store)
       this.ctx.storage.sql.exec("INSERT INTO messages (seq, id, client_id, sender_id, text, created_at) " +
@@ -299,7 +306,7 @@ export default {
     if (url.pathname === "/live/create" && req.method === "POST") {
       const body = await req.json();
       const now = new Date().toISOString();
-      const item = { id: crypto.randomUUID(), ownerId: "bare", createdAt: now, updatedAt: now, version: 1,
+      const item = { id: crypto.randomUUID(), ownerId: USER_ID, createdAt: now, updatedAt: now, version: 1,
         text: String(body.text ?? "") };
       const [, change] = await env.DB.batch([
         env.DB.prepare("INSERT INTO posts (id, owner_id, created_at, updated_at, version, text) " +

@@ -1,39 +1,26 @@
 /** The drizzle client over D1. Data access lives in each feature's service file; routes never build SQL. */
-import { createTableRelationsHelpers, extractTablesRelationalConfig, type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { DrizzleD1Database, SQLiteD1Session } from "drizzle-orm/d1";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
 import { AppError } from "../errors";
 import * as schema from "./schema";
 
-type Relational = NonNullable<ConstructorParameters<typeof DrizzleD1Database<typeof schema>>[3]>;
-
-/**
- * What `drizzle(d1, { schema })` derives from the schema on every call (walking every table and
- * column: most of the cost of a client), derived once. The dialect holds no per-request state.
- */
-let relational: Relational | undefined;
+/** The dialect holds no per-request state: one per isolate. */
 const dialect = new SQLiteAsyncDialect();
 
 /**
  * A drizzle client over a D1 binding or a D1 session (Sessions API, read replicas), built as
- * `drizzle(d1, { schema })` builds it (drizzle-orm/d1/driver.js) but with the schema's relational
- * config computed once per isolate instead of once per request. A session has the two methods
- * drizzle's D1 driver calls (`prepare`, `batch`); `exec`/`dump` are only used by drizzle's
+ * `drizzle(d1)` builds it (drizzle-orm/d1/driver.js), without a relational schema: Outpost uses
+ * the query builders only, never `db.query.*` (no `relations()` are declared), and giving drizzle
+ * the schema makes every client build one relational query builder per table (48 of them: the
+ * largest CPU cost of a short request's own code, seen in `node scripts/bench/profile.mjs health`).
+ * The type has no `query` either, so nothing can start using it by accident. A session has the two
+ * methods drizzle's D1 driver calls (`prepare`, `batch`); `exec`/`dump` are only used by drizzle's
  * migrator, which Outpost never runs in the Worker.
  */
-export function createDb(
-  d1: D1Database | D1DatabaseSession,
-): DrizzleD1Database<typeof schema> & { $client: D1Database } {
-  if (!relational) {
-    const config = extractTablesRelationalConfig(schema, createTableRelationsHelpers);
-    relational = {
-      fullSchema: schema,
-      schema: config.tables as Relational["schema"],
-      tableNamesMap: config.tableNamesMap,
-    };
-  }
-  const session = new SQLiteD1Session(d1 as D1Database, dialect, relational, {});
-  const db = new DrizzleD1Database("async", dialect, session, relational) as DrizzleD1Database<typeof schema> & {
+export function createDb(d1: D1Database | D1DatabaseSession): DrizzleD1Database & { $client: D1Database } {
+  const session = new SQLiteD1Session(d1 as D1Database, dialect, undefined, {});
+  const db = new DrizzleD1Database("async", dialect, session, undefined) as DrizzleD1Database & {
     $client: D1Database;
   };
   db.$client = d1 as D1Database;

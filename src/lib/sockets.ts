@@ -26,6 +26,9 @@ export const PONG_TEXT = JSON.stringify({ type: "pong" });
 /** The tag a socket opened with `sessionId` carries (tags are fixed at accept; the user id is the other one). */
 const sessionTag = (sessionId: string) => `session:${sessionId}`;
 
+/** How often a frame moves a socket's `lastSeenAt` (see `touch`). */
+const TOUCH_EVERY_MS = 1000;
+
 /** What every socket's attachment holds; each object adds its own fields. */
 export interface SocketAttachment {
   userId: string;
@@ -127,11 +130,17 @@ export abstract class SocketObject<A extends SocketAttachment, F> extends Durabl
     this.attachments.set(ws, attachment);
   }
 
-  /** A frame arrived: the socket is alive. Null when the socket is gone (nothing to handle). */
+  /**
+   * A frame arrived: the socket is alive. Null when the socket is gone (nothing to handle).
+   * `lastSeenAt` moves at most once a second (a busy sender's every frame would otherwise write its
+   * attachment again; the heartbeat timeouts are 90 s).
+   */
   protected touch(ws: WebSocket): A | null {
     const attachment = this.attachment(ws);
     if (!attachment || attachment.gone) return null;
-    const seen = { ...attachment, lastSeenAt: Date.now() };
+    const now = Date.now();
+    if (now - attachment.lastSeenAt < TOUCH_EVERY_MS) return attachment;
+    const seen = { ...attachment, lastSeenAt: now };
     this.attach(ws, seen);
     return seen;
   }

@@ -19,6 +19,6 @@ export const readPrimary = createMiddleware<AppEnv>(async (c, next) => {
  * team membership removed a moment ago. Anonymous and service-key reads stay on the nearest replica.
  */
 export const readPrimaryForUsers = createMiddleware<AppEnv>(async (c, next) => {
-  if (c.var.principal?.kind !== "user") return next();
+  if (c.get("principal")?.kind !== "user") return next();
   return readPrimary(c, next);
 });

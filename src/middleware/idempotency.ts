@@ -119,7 +119,7 @@ export const idempotencyForStream = idempotent("stream");
 function idempotent(identity: RequestIdentity) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const key = c.req.header("idempotency-key");
-    const p = c.var.principal;
+    const p = c.get("principal");
     if (key === undefined || !p) return next();
     if (!KEY_RE.test(key)) {
       throw new AppError(
@@ -130,9 +130,9 @@ function idempotent(identity: RequestIdentity) {
         },
       );
     }
-    const { db } = c.var;
+    const db = c.get("db");
     const scope = p.kind === "user" ? `user:${p.userId}` : "service";
-    const got = await claim(db, scope, key, await requestHash(c.var.config.jwtSecret, c.req, identity), Date.now());
+    const got = await claim(db, scope, key, await requestHash(c.get("config").jwtSecret, c.req, identity), Date.now());
     if (got.kind === "replay") return replay(got.row);
     if (got.kind === "busy") {
       throw new AppError("conflict", "A request with this Idempotency-Key is still being processed; retry shortly.", {

@@ -42,7 +42,7 @@ export const rateLimit = (limiter: LimiterName, group: string) =>
  */
 export const rateLimitAnonymous = (limiter: LimiterName, group: string, periodSec: number) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    if (!c.var.principal) await checkRate(c.env, limiter, `${group}:${clientIp(c.req)}`, periodSec);
+    if (!c.get("principal")) await checkRate(c.env, limiter, `${group}:${clientIp(c.req)}`, periodSec);
     await next();
   });
 
@@ -52,7 +52,7 @@ export const rateLimitAnonymous = (limiter: LimiterName, group: string, periodSe
  */
 export const rateLimitUser = (limiter: LimiterName, group: string, periodSec: number) =>
   createMiddleware<AppEnv>(async (c, next) => {
-    const p = c.var.principal;
+    const p = c.get("principal");
     if (p?.kind === "user") await checkRate(c.env, limiter, `${group}:${p.userId}`, periodSec);
     await next();
   });

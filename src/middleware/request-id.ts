@@ -12,15 +12,21 @@ interface RequestIdVars {
   Variables: { requestId: string; clientRequestId: string | null };
 }
 
-/** The id middleware. Upgrades get no header: a 101 proxied from a Durable Object has immutable headers. */
+/** A new request id, and the client's own when `X-Request-Id` is a valid one. */
+export function newRequestIds(sent: string | undefined): { requestId: string; clientRequestId: string | null } {
+  return { requestId: crypto.randomUUID(), clientRequestId: sent !== undefined && CLIENT_ID.test(sent) ? sent : null };
+}
+
+/**
+ * The id middleware (the console's; the API sets its ids and headers in one pass, src/router.ts).
+ * Upgrades get no header: a 101 proxied from a Durable Object has immutable headers.
+ */
 export function requestIds<E extends RequestIdVars>(): MiddlewareHandler<E> {
   return async (c, next) => {
-    const id = crypto.randomUUID();
-    const sent = c.req.header("x-request-id");
-    const client = sent !== undefined && CLIENT_ID.test(sent) ? sent : null;
-    c.set("requestId", id);
-    c.set("clientRequestId", client);
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") c.header("X-Request-Id", client ?? id);
+    const { requestId, clientRequestId } = newRequestIds(c.req.header("x-request-id"));
+    c.set("requestId", requestId);
+    c.set("clientRequestId", clientRequestId);
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") c.header("X-Request-Id", clientRequestId ?? requestId);
     await next();
   };
 }

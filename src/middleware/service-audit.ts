@@ -15,7 +15,10 @@ type ServiceAudit = (
 
 /** The audit statement of this request's service-key action; undefined when a user (or nobody) calls. */
 export function serviceAudit(c: Context<AppEnv>): ServiceAudit | undefined {
-  if (c.var.principal?.kind !== "service") return undefined;
-  const { db, lifecycle, requestId, clientRequestId } = c.var;
+  if (c.get("principal")?.kind !== "service") return undefined;
+  const db = c.get("db");
+  const lifecycle = c.get("lifecycle");
+  const requestId = c.get("requestId");
+  const clientRequestId = c.get("clientRequestId");
   return (e, when) => lifecycle.auditStatement(db, { actorId: SERVICE_ACTOR, requestId, clientRequestId, ...e }, when);
 }

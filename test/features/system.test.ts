@@ -1,6 +1,35 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
 import { describe, expect, it } from "vitest";
+import { EXPOSED_HEADERS } from "../../src/middleware/response-headers";
+import { app } from "../../src/router";
 import { api, expectProblem } from "../helpers/api";
+
+/** The API's answer to a request, under an env with these overrides. */
+async function fetchWith(path: string, init: RequestInit, overrides: Partial<Env>): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(new Request(`https://outpost.test${path}`, init), { ...env, ...overrides }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+/** What hono's own cors + secureHeaders put on an answer, with the API's settings. */
+async function honoHeaders(origin: string | string[], requestOrigin: string): Promise<Headers> {
+  const reference = new Hono()
+    .use(cors({ origin, exposeHeaders: [...EXPOSED_HEADERS] }))
+    .use(secureHeaders({ crossOriginResourcePolicy: "cross-origin" }))
+    .get("/", (c) => c.json({ ok: true }));
+  return (await reference.request("/", { headers: { origin: requestOrigin } })).headers;
+}
+
+/** The headers of `h` but the ones every answer has for its own reasons. */
+const comparable = (h: Headers) =>
+  [...h.entries()]
+    .filter(([k]) => !["content-type", "content-length", "x-request-id", "outpost-bookmark"].includes(k))
+    .sort();
 
 describe("system", () => {
   it("GET /v1/health answers ok with the version, a request id and secure headers", async () => {
@@ -28,6 +57,30 @@ describe("system", () => {
     const res = await api("/v1/nope");
     expectProblem(res, 404, "not_found");
     expect(res.headers.get("x-request-id")).toBeTruthy();
+  });
+
+  // The API sets these in one pass (src/middleware/response-headers.ts) instead of running
+  // hono/cors and hono/secure-headers on every request: the same headers, or this fails.
+  it("sets exactly the CORS and security headers hono's cors and secureHeaders would set", async () => {
+    const any = await fetchWith("/v1/health", { headers: { origin: "https://app.example" } }, { CORS_ORIGINS: "*" });
+    expect(comparable(any.headers)).toEqual(comparable(await honoHeaders("*", "https://app.example")));
+    expect(any.headers.get("access-control-allow-origin")).toBe("*");
+    expect(any.headers.get("strict-transport-security")).toMatch(/max-age=/);
+
+    const listed = ["https://app.example", "https://admin.example"];
+    const overrides = { CORS_ORIGINS: listed.join(",") };
+    for (const origin of ["https://admin.example", "https://evil.example"]) {
+      const res = await fetchWith("/v1/health", { headers: { origin } }, overrides);
+      expect(comparable(res.headers)).toEqual(comparable(await honoHeaders(listed, origin)));
+    }
+    const evil = await fetchWith("/v1/health", { headers: { origin: "https://evil.example" } }, overrides);
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+    expect(evil.headers.get("vary")).toBe("Origin");
+    // Error answers carry them too.
+    const missing = await fetchWith("/v1/nope", { headers: { origin: "https://app.example" } }, overrides);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    expect(missing.headers.get("x-frame-options")).toBe("SAMEORIGIN");
   });
 
   it("answers CORS preflights", async () => {

@@ -34,7 +34,7 @@ export const accountRoutes = new Hono<AppEnv>()
     }),
     requireUser,
     async (c) => {
-      const user = await getUser(c.var.db, userOf(c).userId);
+      const user = await getUser(c.get("db"), userOf(c).userId);
       if (!user) throw new AppError("unauthorized", "This account no longer exists.");
       return c.json(toUser(user));
     },
@@ -52,13 +52,13 @@ export const accountRoutes = new Hono<AppEnv>()
       const { userId } = userOf(c);
       const body = c.req.valid("json");
       if (body.avatarFileId) {
-        if (!(await isOwnFile(c.var.db, userId, body.avatarFileId))) {
+        if (!(await isOwnFile(c.get("db"), userId, body.avatarFileId))) {
           throw new AppError("validation_failed", "avatarFileId must be one of your own files.", {
             errors: [{ path: "avatarFileId", message: "not one of your files" }],
           });
         }
       }
-      const updated = await updateProfile(c.var.db, userId, body);
+      const updated = await updateProfile(c.get("db"), userId, body);
       if (!updated) throw new AppError("unauthorized", "This account no longer exists.");
       return c.json(updated);
     },
@@ -77,7 +77,7 @@ export const accountRoutes = new Hono<AppEnv>()
     requireUser,
     requireAal2IfFactor,
     async (c) => {
-      const gone = await deleteAccount(c.var.lifecycle, c.env, c.var.db, userOf(c).userId);
+      const gone = await deleteAccount(c.get("lifecycle"), c.env, c.get("db"), userOf(c).userId);
       if (!gone.deleted) throw new AppError("unauthorized", "This account no longer exists.");
       c.executionCtx.waitUntil(gone.after());
       return c.body(null, 204);

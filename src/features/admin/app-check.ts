@@ -54,7 +54,7 @@ export const appCheckAdminRoutes = new Hono<AppEnv>()
     }),
     requireAdmin,
     validate("json", DebugTokenCreate),
-    async (c) => c.json(await createDebugToken(c.var.db, actorOf(c), c.req.valid("json").name), 201),
+    async (c) => c.json(await createDebugToken(c.get("db"), actorOf(c), c.req.valid("json").name), 201),
   )
   .get(
     "/debug-tokens",
@@ -65,7 +65,7 @@ export const appCheckAdminRoutes = new Hono<AppEnv>()
       responses: { 200: { description: "Debug tokens", schema: DebugTokenList }, ...refused },
     }),
     requireAdmin,
-    async (c) => c.json({ items: await listDebugTokens(c.var.db) }),
+    async (c) => c.json({ items: await listDebugTokens(c.get("db")) }),
   )
   .delete(
     "/debug-tokens/:id",
@@ -79,7 +79,7 @@ export const appCheckAdminRoutes = new Hono<AppEnv>()
     requireAdmin,
     validate("param", IdParam),
     async (c) => {
-      if (!(await revokeDebugToken(c.var.db, actorOf(c), c.req.valid("param").id)))
+      if (!(await revokeDebugToken(c.get("db"), actorOf(c), c.req.valid("param").id)))
         throw new AppError("not_found", "No such debug token.");
       return c.body(null, 204);
     },

@@ -8,13 +8,13 @@
 import { every } from "hono/combine";
 import { createMiddleware } from "hono/factory";
 import { primaryDb } from "../../db";
-import type { AppEnv } from "../../env";
+import type { AppEnv, Vars } from "../../env";
 import { AppError } from "../../errors";
 import { adminStanding, requireAuth } from "../auth";
 import { type Actor, SERVICE_ACTOR } from "./service";
 
 const adminStandingCheck = createMiddleware<AppEnv>(async (c, next) => {
-  const p = c.var.principal;
+  const p = c.get("principal");
   if (!p) throw new AppError("unauthorized", "Send Authorization: Bearer <admin access token or service key>.");
   if (p.kind === "user") {
     const standing = await adminStanding(primaryDb(c.env.DB), p.userId, p.sessionId);
@@ -24,7 +24,7 @@ const adminStandingCheck = createMiddleware<AppEnv>(async (c, next) => {
     if (standing.role !== "admin") throw new AppError("forbidden", "This route is for admins and the service key.");
     // An admin with a second factor (or any admin, with CONSOLE_REQUIRE_MFA) acts only from a sign-in
     // that proved it: an aal1 session (e.g. the one that enrolled the factor) is refused.
-    if ((standing.factor || c.var.config.consoleRequireMfa) && p.aal !== "aal2") {
+    if ((standing.factor || c.get("config").consoleRequireMfa) && p.aal !== "aal2") {
       throw new AppError(
         "mfa_required",
         "Admins need a second factor here: set one up, then sign in with it (POST /v1/auth/mfa/verify).",
@@ -38,12 +38,12 @@ const adminStandingCheck = createMiddleware<AppEnv>(async (c, next) => {
 export const requireAdmin = every(requireAuth, adminStandingCheck);
 
 /** The acting admin of a request behind `requireAdmin`, for the audit log. */
-export function actorOf(c: { var: AppEnv["Variables"] }): Actor {
-  const p = c.var.principal;
+export function actorOf(c: Vars): Actor {
+  const p = c.get("principal");
   if (!p) throw new AppError("unauthorized");
   return {
     id: p.kind === "service" ? SERVICE_ACTOR : p.userId,
-    requestId: c.var.requestId,
-    clientRequestId: c.var.clientRequestId,
+    requestId: c.get("requestId"),
+    clientRequestId: c.get("clientRequestId"),
   };
 }

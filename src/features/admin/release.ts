@@ -165,8 +165,8 @@ export const adminReleaseRoutes = new Hono<AppEnv>()
     validate("query", LinksQuery),
     async (c) => {
       const q = c.req.valid("query");
-      const { page, nextCursor } = await listLinks(c.var.db, null, q.cursor, q.limit);
-      const base = c.var.config.publicUrl ?? new URL(c.req.url).origin;
+      const { page, nextCursor } = await listLinks(c.get("db"), null, q.cursor, q.limit);
+      const base = c.get("config").publicUrl ?? new URL(c.req.url).origin;
       return c.json({ items: page.map((r) => ({ ...toLink(r, base), ownerId: r.ownerId })), nextCursor });
     },
   );

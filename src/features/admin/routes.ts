@@ -28,7 +28,7 @@ export const adminRoutes = new Hono<AppEnv>()
     }),
     requireAdmin,
     validate("query", UsersQuery),
-    async (c) => c.json(await listUsers(c.var.db, c.req.valid("query"))),
+    async (c) => c.json(await listUsers(c.get("db"), c.req.valid("query"))),
   )
   .get(
     "/users/:id",
@@ -46,7 +46,7 @@ export const adminRoutes = new Hono<AppEnv>()
     requireAdmin,
     validate("param", IdParam),
     async (c) => {
-      const user = await userDetail(c.var.db, c.req.valid("param").id);
+      const user = await userDetail(c.get("db"), c.req.valid("param").id);
       if (!user) throw new AppError("not_found", "No such user.");
       return c.json(user);
     },
@@ -75,8 +75,8 @@ export const adminRoutes = new Hono<AppEnv>()
     validate("json", PatchUserBody),
     async (c) => {
       const id = c.req.valid("param").id;
-      const { user, sessionsEnded } = await updateUser(c.var.db, actorOf(c), id, c.req.valid("json"));
-      if (sessionsEnded) c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, id, "all"));
+      const { user, sessionsEnded } = await updateUser(c.get("db"), actorOf(c), id, c.req.valid("json"));
+      if (sessionsEnded) c.executionCtx.waitUntil(endSessionSockets(c.get("lifecycle"), c.env, id, "all"));
       return c.json(user);
     },
   )
@@ -96,7 +96,7 @@ export const adminRoutes = new Hono<AppEnv>()
     requireAdmin,
     validate("param", IdParam),
     async (c) => {
-      const after = await removeUser(c.var.lifecycle, c.env, c.var.db, actorOf(c), c.req.valid("param").id);
+      const after = await removeUser(c.get("lifecycle"), c.env, c.get("db"), actorOf(c), c.req.valid("param").id);
       c.executionCtx.waitUntil(after());
       return c.body(null, 204);
     },
@@ -116,7 +116,7 @@ export const adminRoutes = new Hono<AppEnv>()
     }),
     requireAdmin,
     validate("query", AuditQuery),
-    async (c) => c.json(await listAudit(c.var.db, c.req.valid("query"))),
+    async (c) => c.json(await listAudit(c.get("db"), c.req.valid("query"))),
   )
   .post(
     "/push",
@@ -139,7 +139,7 @@ export const adminRoutes = new Hono<AppEnv>()
       const b = c.req.valid("json");
       const userIds = [...new Set(b.userIds)];
       await queuePush(c.env, userIds, { title: b.title, body: b.body, data: b.data ?? {} });
-      await recordAudit(c.var.db, actorOf(c), {
+      await recordAudit(c.get("db"), actorOf(c), {
         action: "push.send",
         target: `users:${userIds.length}`,
         detail: { title: b.title, userIds: userIds.slice(0, 20) },

@@ -51,10 +51,10 @@ const isServiceKey = (auth: string | undefined, cfg: Config) =>
 
 /** Middleware for the root app, after CORS (a preflight never carries the header). */
 export const appCheckGuard = createMiddleware<AppEnv>(async (c, next) => {
-  const { mode, guard } = c.var.config.appCheck;
-  if (mode === "off" || !guarded(guard, c.req) || isServiceKey(c.req.header("authorization"), c.var.config))
+  const { mode, guard } = c.get("config").appCheck;
+  if (mode === "off" || !guarded(guard, c.req) || isServiceKey(c.req.header("authorization"), c.get("config")))
     return next();
-  const verdict = await checkAppCheckToken(c.var.config, c.req.header(APP_CHECK_HEADER));
+  const verdict = await checkAppCheckToken(c.get("config"), c.req.header(APP_CHECK_HEADER));
   const flush = countRequest(verdict.platform, verdict.reason, c.env.DB);
   if (flush) c.executionCtx.waitUntil(flush());
   if (!verdict.ok && mode === "enforce") {

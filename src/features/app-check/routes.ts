@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import type { Config } from "../../config";
-import type { AppEnv } from "../../env";
+import type { AppEnv, Vars } from "../../env";
 import { AppError } from "../../errors";
 import { b64url, fromB64url } from "../../lib/crypto";
 import { describe, EmptyBody, validate } from "../../lib/validation";
@@ -54,8 +54,8 @@ const limited = rateLimit("AUTH_LIMITER", "app-check");
  * Uses the challenge up once its proof verified: a proof that fails leaves it (and D1) untouched, and
  * of two requests with one challenge only one passes.
  */
-async function spend(c: { var: AppEnv["Variables"] }, challenge: string): Promise<void> {
-  if (!(await consumeChallenge(c.var.db, challenge)))
+async function spend(c: Vars, challenge: string): Promise<void> {
+  if (!(await consumeChallenge(c.get("db"), challenge)))
     throw new AppError("app_check_failed", "The challenge is unknown, used or expired.");
 }
 
@@ -71,7 +71,7 @@ export const appCheckRoutes = new Hono<AppEnv>()
     }),
     limited,
     validate("json", EmptyBody),
-    async (c) => c.json(await createChallenge(c.var.db), 201),
+    async (c) => c.json(await createChallenge(c.get("db")), 201),
   )
   .post(
     "/apple",
@@ -86,21 +86,21 @@ export const appCheckRoutes = new Hono<AppEnv>()
     validate("json", AppleBody),
     async (c) => {
       const b = c.req.valid("json");
-      const cfg = c.var.config;
+      const cfg = c.get("config");
       const apple = await import("./apple");
       let keyId: string;
       if (b.attestation !== undefined) {
         const key = await apple.verifyAttestation(cfg, b.keyId, b.attestation, b.challenge);
         await spend(c, b.challenge);
-        await saveAttestedKey(c.var.db, key);
+        await saveAttestedKey(c.get("db"), key);
         keyId = key.keyId;
       } else {
         keyId = b64url(fromB64url(b.keyId));
-        const key = await findAttestedKey(c.var.db, keyId);
+        const key = await findAttestedKey(c.get("db"), keyId);
         if (!key) throw new AppError("app_check_failed", "App Attest: this key was never attested.");
         const counter = await apple.verifyAssertion(cfg, key, b.assertion ?? "", b.challenge);
         await spend(c, b.challenge);
-        if (!(await advanceCounter(c.var.db, keyId, counter)))
+        if (!(await advanceCounter(c.get("db"), keyId, counter)))
           throw new AppError("app_check_failed", "App Attest: the counter did not grow.");
       }
       return c.json(await signAppCheckToken(cfg, "apple", keyId));
@@ -120,9 +120,9 @@ export const appCheckRoutes = new Hono<AppEnv>()
     async (c) => {
       const b = c.req.valid("json");
       const { verifyIntegrityToken } = await import("./android");
-      const pkg = await verifyIntegrityToken(c.var.config, b.integrityToken, b.challenge);
+      const pkg = await verifyIntegrityToken(c.get("config"), b.integrityToken, b.challenge);
       await spend(c, b.challenge);
-      return c.json(await signAppCheckToken(c.var.config, "android", pkg));
+      return c.json(await signAppCheckToken(c.get("config"), "android", pkg));
     },
   )
   .post(
@@ -138,11 +138,11 @@ export const appCheckRoutes = new Hono<AppEnv>()
     validate("json", WebBody),
     async (c) => {
       const host = await verifyTurnstile(
-        c.var.config,
+        c.get("config"),
         c.req.valid("json").turnstileToken,
         c.req.header("cf-connecting-ip"),
       );
-      return c.json(await signAppCheckToken(c.var.config, "web", host));
+      return c.json(await signAppCheckToken(c.get("config"), "web", host));
     },
   )
   .post(
@@ -157,8 +157,8 @@ export const appCheckRoutes = new Hono<AppEnv>()
     limited,
     validate("json", DebugBody),
     async (c) => {
-      const id = await useDebugToken(c.var.db, c.req.valid("json").debugToken);
+      const id = await useDebugToken(c.get("db"), c.req.valid("json").debugToken);
       if (!id) throw new AppError("app_check_failed", "This debug token is unknown or revoked.");
-      return c.json(await signAppCheckToken(c.var.config, "debug", `debug:${id}`));
+      return c.json(await signAppCheckToken(c.get("config"), "debug", `debug:${id}`));
     },
   );

@@ -46,10 +46,10 @@ export const mfaRoutes = new Hono<AppEnv>()
     requireAal2IfFactor,
     validate("json", EmptyBody),
     async (c) => {
-      const user = await getUser(c.var.db, userOf(c).userId);
+      const user = await getUser(c.get("db"), userOf(c).userId);
       if (!user) throw new AppError("unauthorized", "This account no longer exists.");
       if (user.anonymous) throw new AppError("forbidden", "A guest account cannot have a second factor.");
-      return c.json(await enrollTotp(c.var.db, c.var.config, user), 201);
+      return c.json(await enrollTotp(c.get("db"), c.get("config"), user), 201);
     },
   )
   .post(
@@ -72,7 +72,7 @@ export const mfaRoutes = new Hono<AppEnv>()
     requireAal2IfFactor,
     validate("json", schemas.MfaCodeBody),
     async (c) => {
-      const recoveryCodes = await confirmTotp(c.var.db, c.var.config, userOf(c).userId, c.req.valid("json").code);
+      const recoveryCodes = await confirmTotp(c.get("db"), c.get("config"), userOf(c).userId, c.req.valid("json").code);
       return c.json({ recoveryCodes });
     },
   )
@@ -94,7 +94,7 @@ export const mfaRoutes = new Hono<AppEnv>()
     requireAal2IfFactor,
     validate("json", schemas.MfaCodeBody),
     async (c) => {
-      await disableTotp(c.var.db, c.var.config, userOf(c).userId, c.req.valid("json").code);
+      await disableTotp(c.get("db"), c.get("config"), userOf(c).userId, c.req.valid("json").code);
       return c.body(null, 204);
     },
   )
@@ -118,7 +118,8 @@ export const mfaRoutes = new Hono<AppEnv>()
     validate("json", schemas.MfaVerifyBody),
     async (c) => {
       const { mfaToken, code } = c.req.valid("json");
-      const { db, config } = c.var;
+      const db = c.get("db");
+      const config = c.get("config");
       const userId = await challengeUser(db, mfaToken);
       // Per user too: guesses spread over many addresses and many mfaTokens share one budget.
       await checkRate(c.env, "AUTH_LIMITER", `mfa-verify-user:${userId}`);

@@ -6,7 +6,7 @@
 import { createMiddleware } from "hono/factory";
 import { uniqueSymbol } from "hono-openapi";
 import { limits } from "../../config";
-import type { AppEnv, Principal } from "../../env";
+import type { AppEnv, Principal, Vars } from "../../env";
 import { AppError } from "../../errors";
 import { safeEqualStr } from "../../lib/crypto";
 import { checkRate } from "../../middleware/rate-limit";
@@ -26,11 +26,8 @@ function bearer(header: string | undefined | null): string | null {
  * Resolves a token to a principal (and a user token's issue time); throws `unauthorized` /
  * `token_expired` when it is bad.
  */
-async function principalFromToken(
-  c: { var: AppEnv["Variables"] },
-  token: string,
-): Promise<{ principal: Principal; iat?: number }> {
-  const { config } = c.var;
+async function principalFromToken(c: Vars, token: string): Promise<{ principal: Principal; iat?: number }> {
+  const config = c.get("config");
   if (safeEqualStr(token, config.serviceKey)) return { principal: { kind: "service" } };
   return verifyAccessTokenIssued(config, token);
 }
@@ -40,7 +37,7 @@ type Accept = "user" | "user-or-service";
 
 interface AuthOptions {
   accept: Accept;
-  /** Callers with no credentials pass as anonymous (`c.var.principal` null). */
+  /** Callers with no credentials pass as anonymous (`c.get("principal")` null). */
   optional?: boolean;
   /**
    * WebSocket routes (clients often cannot set headers on an upgrade): besides the header, a
@@ -59,7 +56,7 @@ const SOCKET_MISSING =
 
 /**
  * The one authentication middleware: finds the credential (header, or for sockets also a ticket
- * or `?token=`), verifies it, checks it is a kind the route accepts, and sets `c.var.principal`.
+ * or `?token=`), verifies it, checks it is a kind the route accepts, and sets `c.get("principal")`.
  * A header that is not a bearer token is refused, never ignored: a client that sent credentials
  * must not silently get the anonymous view.
  */
@@ -81,7 +78,7 @@ function authenticate(opts: AuthOptions) {
     if (token) {
       ({ principal: p, iat } = await principalFromToken(c, token));
     } else if (ticket !== undefined) {
-      p = TICKET_RE.test(ticket) ? await consumeSocketTicket(c.var.db, ticket) : null;
+      p = TICKET_RE.test(ticket) ? await consumeSocketTicket(c.get("db"), ticket) : null;
       // A live ticket was made by a valid token at most its lifetime ago.
       iat = Math.floor(Date.now() / 1000) - limits.socketTicketTtlSec;
       if (!p)
@@ -102,7 +99,7 @@ function authenticate(opts: AuthOptions) {
       );
     }
     if (p?.kind === "user") {
-      await assertNotRevoked(c.var.db, p.userId, iat ?? 0, (work) => c.executionCtx.waitUntil(work));
+      await assertNotRevoked(c.get("db"), p.userId, iat ?? 0, (work) => c.executionCtx.waitUntil(work));
       // A socket opened with the token itself took no ticket: it spends from the same per-user
       // budget as a ticket, so reconnect storms are bounded whichever way a client authenticates.
       if (opts.socket && token) {
@@ -148,8 +145,8 @@ export const requireSocketUser = Object.assign(authenticate({ accept: "user", so
  * `mfa_required`). An aal2 token passes on its claim alone; an aal1 one costs one query.
  */
 export const requireAal2IfFactor = createMiddleware<AppEnv>(async (c, next) => {
-  const p = c.var.principal;
-  if (p?.kind === "user" && p.aal !== "aal2" && (await hasFactor(c.var.db, p.userId))) {
+  const p = c.get("principal");
+  if (p?.kind === "user" && p.aal !== "aal2" && (await hasFactor(c.get("db"), p.userId))) {
     throw new AppError(
       "mfa_required",
       "This account has a second factor: sign in again with it (POST /v1/auth/mfa/verify) to do this.",
@@ -159,8 +156,8 @@ export const requireAal2IfFactor = createMiddleware<AppEnv>(async (c, next) => {
 });
 
 /** The calling user, for handlers behind `requireUser`. */
-export function userOf(c: { var: AppEnv["Variables"] }): Extract<Principal, { kind: "user" }> {
-  const p = c.var.principal;
+export function userOf(c: Vars): Extract<Principal, { kind: "user" }> {
+  const p = c.get("principal");
   if (p?.kind !== "user") throw new AppError("unauthorized");
   return p;
 }

@@ -28,7 +28,7 @@ export function newAccounts(c: Context<AppEnv>): NewAccounts {
   const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
   return {
     async before(data) {
-      await runBefore("users", "create", { env: c.env, db: c.var.db, waitUntil }, { kind: "anonymous" }, { data });
+      await runBefore("users", "create", { env: c.env, db: c.get("db"), waitUntil }, { kind: "anonymous" }, { data });
     },
     created(inserted) {
       if ((inserted as { listened: number | boolean }[])[0]?.listened) waitUntil(sendDrain(c.env));

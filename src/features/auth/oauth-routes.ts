@@ -42,7 +42,7 @@ function providerOf(c: Context<AppEnv>, name: string): OAuthProvider {
 
 /** This server's callback URL for `provider` (registered at the provider). */
 const callbackUrl = (c: Context<AppEnv>, provider: string) =>
-  `${c.var.config.publicUrl ?? new URL(c.req.url).origin}/v1/auth/oauth/${provider}/callback`;
+  `${c.get("config").publicUrl ?? new URL(c.req.url).origin}/v1/auth/oauth/${provider}/callback`;
 
 /** The app's redirect URI with `params` added (its own query kept). */
 function back(redirectUri: string, params: Record<string, string>) {
@@ -65,7 +65,7 @@ function appleName(user: string | undefined): string | null {
 
 async function callback(c: Context<AppEnv>, provider: string, f: v.InferOutput<typeof CallbackFields>) {
   const p = providerOf(c, provider);
-  const flow = f.state ? await takeFlow(c.var.db, provider, f.state) : undefined;
+  const flow = f.state ? await takeFlow(c.get("db"), provider, f.state) : undefined;
   if (!flow) throw new AppError("invalid_token", "This sign-in is unknown, used or expired; start again.");
   if (f.error || !f.code)
     return c.redirect(back(flow.redirectUri, { error: "access_denied", state: flow.clientState }));
@@ -77,7 +77,7 @@ async function callback(c: Context<AppEnv>, provider: string, f: v.InferOutput<t
       nonce: flow.nonce,
       appleName: p.kind === "apple" ? appleName(f.user) : null,
     });
-    const code = await issueExchangeCode(c.var.db, identity, flow.codeChallenge);
+    const code = await issueExchangeCode(c.get("db"), identity, flow.codeChallenge);
     return c.redirect(back(flow.redirectUri, { code, state: flow.clientState }));
   } catch (e) {
     if (e instanceof AppError && e.status >= 500) throw e;
@@ -130,7 +130,7 @@ export const oauthRoutes = new Hono<AppEnv>()
           errors: [{ path: "query.redirectUri", message: "not in OAUTH_REDIRECT_URIS" }],
         });
       }
-      const flow = await beginFlow(c.var.db, {
+      const flow = await beginFlow(c.get("db"), {
         provider,
         redirectUri: q.redirectUri,
         codeChallenge: q.codeChallenge,
@@ -175,9 +175,9 @@ export const oauthRoutes = new Hono<AppEnv>()
     validate("json", ExchangeBody),
     async (c) => {
       const { code, codeVerifier } = c.req.valid("json");
-      const identity = await redeemExchangeCode(c.var.db, code, codeVerifier);
+      const identity = await redeemExchangeCode(c.get("db"), code, codeVerifier);
       const ua = c.req.header("user-agent") ?? null;
-      const r = await signInWithIdentity(c.var.db, c.var.config, identity, ua, newAccounts(c));
+      const r = await signInWithIdentity(c.get("db"), c.get("config"), identity, ua, newAccounts(c));
       return c.json("mfaRequired" in r ? r : { user: r.user, session: r.session });
     },
   );

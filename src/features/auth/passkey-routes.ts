@@ -41,7 +41,7 @@ export const passkeyRoutes = new Hono<AppEnv>()
     requireAal2IfFactor,
     rateLimit("AUTH_LIMITER", "passkey-register"),
     validate("json", EmptyBody),
-    async (c) => c.json(await registrationOptions(c.var.db, c.var.config, userOf(c).userId)),
+    async (c) => c.json(await registrationOptions(c.get("db"), c.get("config"), userOf(c).userId)),
   )
   .post(
     "/register",
@@ -63,7 +63,8 @@ export const passkeyRoutes = new Hono<AppEnv>()
     idempotency,
     rateLimit("AUTH_LIMITER", "passkey-register"),
     validate("json", schemas.RegisterBody),
-    async (c) => c.json(await registerPasskey(c.var.db, c.var.config, userOf(c).userId, c.req.valid("json")), 201),
+    async (c) =>
+      c.json(await registerPasskey(c.get("db"), c.get("config"), userOf(c).userId, c.req.valid("json")), 201),
   )
   .post(
     "/login/options",
@@ -79,7 +80,7 @@ export const passkeyRoutes = new Hono<AppEnv>()
     }),
     rateLimit("AUTH_LIMITER", "passkey-login"),
     validate("json", EmptyBody),
-    async (c) => c.json(await signInOptions(c.var.db, c.var.config)),
+    async (c) => c.json(await signInOptions(c.get("db"), c.get("config"))),
   )
   .post(
     "/login",
@@ -100,7 +101,7 @@ export const passkeyRoutes = new Hono<AppEnv>()
     }),
     rateLimit("AUTH_LIMITER", "passkey-login"),
     validate("json", schemas.SignInBody),
-    async (c) => c.json(await signInWithPasskey(c.var.db, c.var.config, c.req.valid("json").credential, ua(c))),
+    async (c) => c.json(await signInWithPasskey(c.get("db"), c.get("config"), c.req.valid("json").credential, ua(c))),
   )
   .get(
     "/",
@@ -110,7 +111,7 @@ export const passkeyRoutes = new Hono<AppEnv>()
       responses: { 200: { description: "Passkeys, oldest first", schema: schemas.PasskeyList } },
     }),
     requireUser,
-    async (c) => c.json({ items: await listPasskeys(c.var.db, userOf(c).userId), nextCursor: null }),
+    async (c) => c.json({ items: await listPasskeys(c.get("db"), userOf(c).userId), nextCursor: null }),
   )
   .patch(
     "/:id",
@@ -127,7 +128,7 @@ export const passkeyRoutes = new Hono<AppEnv>()
     validate("json", schemas.RenameBody),
     async (c) => {
       const renamed = await renamePasskey(
-        c.var.db,
+        c.get("db"),
         userOf(c).userId,
         c.req.valid("param").id,
         c.req.valid("json").name,
@@ -147,7 +148,7 @@ export const passkeyRoutes = new Hono<AppEnv>()
     requireAal2IfFactor,
     validate("param", IdParam),
     async (c) => {
-      const gone = await removePasskeyStatement(c.var.db, userOf(c).userId, c.req.valid("param").id);
+      const gone = await removePasskeyStatement(c.get("db"), userOf(c).userId, c.req.valid("param").id);
       if (gone.length === 0) throw new AppError("not_found", "No such passkey.");
       return c.body(null, 204);
     },

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import * as v from "valibot";
 import { limits } from "../../config";
-import type { AppEnv } from "../../env";
+import type { AppEnv, Vars } from "../../env";
 import { AppError } from "../../errors";
 import { describe, EmptyBody, validate } from "../../lib/validation";
 import { endSessionSockets } from "../../lifecycle";
@@ -39,8 +39,8 @@ const revokedRefresh = (e: unknown): never => {
 };
 
 /** Where links in mails point (see `mailLinkBase`). */
-function linkBase(c: { env: Env; var: AppEnv["Variables"]; req: { url: string } }) {
-  return mailLinkBase(c.var.config, c.env, c.req.url);
+function linkBase(c: { env: Env; get: Vars["get"]; req: { url: string } }) {
+  return mailLinkBase(c.get("config"), c.env, c.req.url);
 }
 
 export const authRoutes = new Hono<AppEnv>()
@@ -58,7 +58,7 @@ export const authRoutes = new Hono<AppEnv>()
     }),
     rateLimit("AUTH_LIMITER", "signup"),
     validate("json", schemas.SignupBody),
-    async (c) => c.json(await signup(c.var.db, c.var.config, c.req.valid("json"), ua(c), newAccounts(c)), 201),
+    async (c) => c.json(await signup(c.get("db"), c.get("config"), c.req.valid("json"), ua(c), newAccounts(c)), 201),
   )
   .post(
     "/login",
@@ -77,7 +77,7 @@ export const authRoutes = new Hono<AppEnv>()
     }),
     rateLimit("AUTH_LIMITER", "login"),
     validate("json", schemas.LoginBody),
-    async (c) => c.json(await login(c.var.db, c.var.config, c.req.valid("json"), ua(c))),
+    async (c) => c.json(await login(c.get("db"), c.get("config"), c.req.valid("json"), ua(c))),
   )
   .post(
     "/anonymous",
@@ -90,7 +90,7 @@ export const authRoutes = new Hono<AppEnv>()
     }),
     rateLimit("AUTH_LIMITER", "anonymous"),
     validate("json", EmptyBody),
-    async (c) => c.json(await createGuest(c.var.db, c.var.config, ua(c), newAccounts(c)), 201),
+    async (c) => c.json(await createGuest(c.get("db"), c.get("config"), ua(c), newAccounts(c)), 201),
   )
   .post(
     "/link",
@@ -107,7 +107,7 @@ export const authRoutes = new Hono<AppEnv>()
     idempotency,
     rateLimit("AUTH_LIMITER", "link"),
     validate("json", schemas.LinkBody),
-    async (c) => c.json({ user: await linkGuest(c.var.db, userOf(c).userId, c.req.valid("json")) }),
+    async (c) => c.json({ user: await linkGuest(c.get("db"), userOf(c).userId, c.req.valid("json")) }),
   )
   .post(
     "/refresh",
@@ -128,9 +128,9 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", schemas.RefreshBody),
     async (c) => {
       const ended = (userId: string, sessionId: string) =>
-        c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, [sessionId]));
+        c.executionCtx.waitUntil(endSessionSockets(c.get("lifecycle"), c.env, userId, [sessionId]));
       return c.json({
-        session: await refresh(c.var.db, c.var.config, c.req.valid("json").refreshToken, ua(c), ended).catch(
+        session: await refresh(c.get("db"), c.get("config"), c.req.valid("json").refreshToken, ua(c), ended).catch(
           revokedRefresh,
         ),
       });
@@ -150,8 +150,8 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", EmptyBody),
     async (c) => {
       const p = userOf(c);
-      await revokeSession(c.var.db, p.userId, p.sessionId);
-      c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, p.userId, [p.sessionId]));
+      await revokeSession(c.get("db"), p.userId, p.sessionId);
+      c.executionCtx.waitUntil(endSessionSockets(c.get("lifecycle"), c.env, p.userId, [p.sessionId]));
       return c.body(null, 204);
     },
   )
@@ -171,7 +171,7 @@ export const authRoutes = new Hono<AppEnv>()
     requireUser,
     rateLimitUser("REFRESH_LIMITER", "socket-ticket", limits.socketTicketsPeriodSec),
     validate("json", EmptyBody),
-    async (c) => c.json(await issueSocketTicket(c.var.db, userOf(c)), 201),
+    async (c) => c.json(await issueSocketTicket(c.get("db"), userOf(c)), 201),
   )
   .get(
     "/sessions",
@@ -188,7 +188,7 @@ export const authRoutes = new Hono<AppEnv>()
     requireUser,
     async (c) => {
       const p = userOf(c);
-      return c.json({ items: await listSessions(c.var.db, p.userId, p.sessionId) });
+      return c.json({ items: await listSessions(c.get("db"), p.userId, p.sessionId) });
     },
   )
   .delete(
@@ -203,8 +203,8 @@ export const authRoutes = new Hono<AppEnv>()
     async (c) => {
       const { userId } = userOf(c);
       const { id } = c.req.valid("param");
-      if (!(await revokeSession(c.var.db, userId, id))) throw new AppError("not_found", "No such session.");
-      c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, [id]));
+      if (!(await revokeSession(c.get("db"), userId, id))) throw new AppError("not_found", "No such session.");
+      c.executionCtx.waitUntil(endSessionSockets(c.get("lifecycle"), c.env, userId, [id]));
       return c.body(null, 204);
     },
   )
@@ -227,8 +227,8 @@ export const authRoutes = new Hono<AppEnv>()
     async (c) => {
       const p = userOf(c);
       const b = c.req.valid("json");
-      const ended = await changePassword(c.var.db, p.userId, p.sessionId, b.currentPassword, b.newPassword);
-      c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, p.userId, ended));
+      const ended = await changePassword(c.get("db"), p.userId, p.sessionId, b.currentPassword, b.newPassword);
+      c.executionCtx.waitUntil(endSessionSockets(c.get("lifecycle"), c.env, p.userId, ended));
       return c.body(null, 204);
     },
   )
@@ -246,7 +246,8 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", schemas.PasswordResetBody),
     async (c) => {
       const { email } = c.req.valid("json");
-      const { db, config } = c.var;
+      const db = c.get("db");
+      const config = c.get("config");
       const base = linkBase(c);
       c.executionCtx.waitUntil(
         (async () => {
@@ -272,8 +273,8 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", schemas.PasswordResetConfirmBody),
     async (c) => {
       const b = c.req.valid("json");
-      const userId = await confirmPasswordReset(c.var.db, b.token, b.newPassword);
-      c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, userId, "all"));
+      const userId = await confirmPasswordReset(c.get("db"), b.token, b.newPassword);
+      c.executionCtx.waitUntil(endSessionSockets(c.get("lifecycle"), c.env, userId, "all"));
       return c.body(null, 204);
     },
   )
@@ -290,7 +291,8 @@ export const authRoutes = new Hono<AppEnv>()
     rateLimit("AUTH_LIMITER", "verify"),
     validate("json", EmptyBody),
     async (c) => {
-      const { db, config } = c.var;
+      const db = c.get("db");
+      const config = c.get("config");
       const base = linkBase(c); // before any write: a misconfigured server writes nothing
       const user = await getUser(db, userOf(c).userId);
       if (!user) throw new AppError("unauthorized", "This account no longer exists.");
@@ -313,7 +315,7 @@ export const authRoutes = new Hono<AppEnv>()
     rateLimit("AUTH_LIMITER", "verify-confirm"),
     validate("json", schemas.TokenBody),
     async (c) => {
-      await confirmEmail(c.var.db, c.req.valid("json").token);
+      await confirmEmail(c.get("db"), c.req.valid("json").token);
       return c.body(null, 204);
     },
   )
@@ -343,7 +345,7 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", schemas.IdTokenBody),
     async (c) => {
       const b = c.req.valid("json");
-      const identity = await verifyIdToken(c.var.config, b.provider, b.idToken, b.nonce);
+      const identity = await verifyIdToken(c.get("config"), b.provider, b.idToken, b.nonce);
       // Apple sends the name only to the app, once: let the app pass it along.
       if (!identity.name && b.name) identity.name = b.name;
       identity.locale = b.locale;
@@ -353,7 +355,7 @@ export const authRoutes = new Hono<AppEnv>()
             errors: [{ path: "body.authorizationCode", message: "only with provider apple" }],
           });
         }
-        const { config } = c.var;
+        const config = c.get("config");
         const sealed = await exchangeAppleCode(
           c.env,
           config.jwtSecret,
@@ -363,7 +365,7 @@ export const authRoutes = new Hono<AppEnv>()
         );
         if (sealed) identity.appleRefresh = { clientId: identity.audience, sealed };
       }
-      return c.json(await signInWithIdentity(c.var.db, c.var.config, identity, ua(c), newAccounts(c)));
+      return c.json(await signInWithIdentity(c.get("db"), c.get("config"), identity, ua(c), newAccounts(c)));
     },
   )
   .post(
@@ -384,7 +386,8 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", schemas.OtpBody),
     async (c) => {
       const { email, locale } = c.req.valid("json");
-      const { db, config } = c.var;
+      const db = c.get("db");
+      const config = c.get("config");
       await checkRate(c.env, "OTP_LIMITER", `otp:${email}`, limits.otpPeriodSec);
       const base = linkBase(c);
       c.executionCtx.waitUntil(
@@ -421,7 +424,8 @@ export const authRoutes = new Hono<AppEnv>()
     validate("json", schemas.OtpVerifyBody),
     async (c) => {
       const b = c.req.valid("json");
-      const { db, config } = c.var;
+      const db = c.get("db");
+      const config = c.get("config");
       // Per address too (guesses from many clients): each code dies after 5 wrong ones anyway.
       if ("email" in b) await checkRate(c.env, "AUTH_LIMITER", `otp-verify:${b.email}`);
       const email = await consumeOtp(db, config, b);

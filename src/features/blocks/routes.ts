@@ -31,7 +31,7 @@ export const blockRoutes = new Hono<AppEnv>()
     idempotency,
     validate("json", BlockBody),
     async (c) => {
-      const { block, created } = await blockUser(c.var.db, userOf(c).userId, c.req.valid("json").userId);
+      const { block, created } = await blockUser(c.get("db"), userOf(c).userId, c.req.valid("json").userId);
       return c.json(block, created ? 201 : 200);
     },
   )
@@ -46,7 +46,7 @@ export const blockRoutes = new Hono<AppEnv>()
     validate("query", ListQuery),
     async (c) => {
       const q = c.req.valid("query");
-      return c.json(await listBlocks(c.var.db, userOf(c).userId, q.limit, q.cursor));
+      return c.json(await listBlocks(c.get("db"), userOf(c).userId, q.limit, q.cursor));
     },
   )
   .delete(
@@ -59,7 +59,7 @@ export const blockRoutes = new Hono<AppEnv>()
     requireUser,
     validate("param", BlockParam),
     async (c) => {
-      if (!(await unblockUser(c.var.db, userOf(c).userId, c.req.valid("param").userId)))
+      if (!(await unblockUser(c.get("db"), userOf(c).userId, c.req.valid("param").userId)))
         throw new AppError("not_found", "You have not blocked this user.");
       return c.body(null, 204);
     },

@@ -30,6 +30,8 @@ const UPSERT_READ =
 export class RoomLog {
   /** The room id, read once from `meta` (it never changes). */
   private boundRoomId: string | null = null;
+  /** The last message's seq, read once; only `store` makes new ones (a tombstone keeps its seq). */
+  private last: number | null = null;
 
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS messages (
@@ -87,7 +89,8 @@ export class RoomLog {
   }
 
   lastSeq(): number {
-    return this.sql.exec<{ s: number }>("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
+    this.last ??= this.sql.exec<{ s: number }>("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
+    return this.last;
   }
 
   /** A page of history in seq order; see `HistoryQuery` for the two directions. */
@@ -107,10 +110,11 @@ export class RoomLog {
     return { items: page.slice(0, q.limit).reverse(), more: page.length > q.limit };
   }
 
-  /** Commits a message (owed to the mirror), or returns the one this sender already sent with this clientId. */
+  /**
+   * Commits a message (owed to the mirror), or returns the one this sender already sent with this
+   * clientId: the insert is skipped on the (sender_id, client_id) key, so a new message costs no lookup.
+   */
   store(senderId: string, input: SendInput): { message: Message; created: boolean } {
-    const existing = this.byClientId(senderId, input.clientId);
-    if (existing) return { message: existing, created: false };
     const seq = this.lastSeq() + 1;
     const row: MessageRow = {
       seq,
@@ -122,8 +126,9 @@ export class RoomLog {
       created_at: nowIso(),
       deleted: 0,
     };
-    this.sql.exec(
-      "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    const inserted = this.sql.exec(
+      "INSERT INTO messages (seq, id, sender_id, client_id, text, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) " +
+        "ON CONFLICT (sender_id, client_id) DO NOTHING",
       row.seq,
       row.id,
       row.sender_id,
@@ -132,6 +137,13 @@ export class RoomLog {
       row.file_id,
       row.created_at,
     );
+    inserted.toArray();
+    if (inserted.rowsWritten === 0) {
+      const existing = this.byClientId(senderId, input.clientId);
+      if (!existing) throw new Error("chat: a message insert was skipped but no message has its clientId");
+      return { message: existing, created: false };
+    }
+    this.last = seq;
     this.sql.exec("INSERT INTO unmirrored (seq) VALUES (?)", seq);
     // Sending implies having read everything up to one's own message.
     this.sql.exec(UPSERT_READ, senderId, seq);

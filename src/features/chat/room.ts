@@ -387,11 +387,18 @@ export class ChatRoom extends RoomMirror<Attachment> {
     checks: SendChecks | null = null,
   ): Promise<RoomResult<{ message: Message; created: boolean; flush: number }>> {
     this.log.bind(roomId);
-    const known = this.log.byClientId(senderId, input.clientId);
-    if (known) return { ok: true, value: { message: known, created: false, flush: 0 } };
+    // Started checks mean the clientId was new when the frame arrived (`startSendChecks` looked).
+    if (!checks) {
+      const known = this.log.byClientId(senderId, input.clientId);
+      if (known) return { ok: true, value: { message: known, created: false, flush: 0 } };
+    }
     const checked = await (checks ?? this.sendChecks(senderId, input));
-    if (!checked.ok) return checked;
-    // store() looks the clientId up again: a concurrent send with it may have landed meanwhile.
+    if (!checked.ok) {
+      // A send with this clientId that landed meanwhile is the answer to a retry, refused or not.
+      const known = this.log.byClientId(senderId, input.clientId);
+      return known ? { ok: true, value: { message: known, created: false, flush: 0 } } : checked;
+    }
+    // store() keeps the first message per clientId: a concurrent send with it may have landed meanwhile.
     const stored = this.log.store(senderId, input);
     if (!stored.created) return { ok: true, value: { ...stored, flush: 0 } };
     this.unflushed++;

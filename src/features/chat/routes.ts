@@ -56,7 +56,7 @@ export const chatRoutes = new Hono<AppEnv>()
     validate("json", schemas.CreateRoomBody),
     async (c) => {
       await checkRate(c.env, "ROOMS_LIMITER", `rooms:${userOf(c).userId}`, limits.chatRoomWritesPeriodSec);
-      const { room, created } = await createRoom(c.var.db, userOf(c).userId, c.req.valid("json"));
+      const { room, created } = await createRoom(c.get("db"), userOf(c).userId, c.req.valid("json"));
       return c.json(room, created ? 201 : 200);
     },
   )
@@ -71,7 +71,7 @@ export const chatRoutes = new Hono<AppEnv>()
     validate("query", schemas.ListQuery),
     async (c) => {
       const q = c.req.valid("query");
-      return c.json(await listRooms(c.var.db, userOf(c).userId, q.limit, q.cursor));
+      return c.json(await listRooms(c.get("db"), userOf(c).userId, q.limit, q.cursor));
     },
   )
   .get(
@@ -87,7 +87,7 @@ export const chatRoutes = new Hono<AppEnv>()
     requireUser,
     validate("param", schemas.RoomParam),
     async (c) => {
-      const room = await getRoom(c.var.db, c.req.valid("param").id, userOf(c).userId);
+      const room = await getRoom(c.get("db"), c.req.valid("param").id, userOf(c).userId);
       if (!room) throw new AppError("not_found", "No such room.");
       return c.json(room);
     },
@@ -124,8 +124,8 @@ export const chatRoutes = new Hono<AppEnv>()
       await checkRate(c.env, "ROOMS_LIMITER", `rooms:${me}`, limits.chatRoomWritesPeriodSec);
       const room =
         userId === me || userId === "me"
-          ? await rejoinRoom(c.var.db, id, me)
-          : await addMember(c.var.db, await requireMembership(c.var.db, id, me), userId);
+          ? await rejoinRoom(c.get("db"), id, me)
+          : await addMember(c.get("db"), await requireMembership(c.get("db"), id, me), userId);
       return c.json(room, 201);
     },
   )
@@ -139,7 +139,8 @@ export const chatRoutes = new Hono<AppEnv>()
     requireUser,
     validate("param", schemas.RoomParam),
     validate("json", schemas.MuteBody),
-    async (c) => c.json(await setMuted(c.var.db, c.req.valid("param").id, userOf(c).userId, c.req.valid("json").muted)),
+    async (c) =>
+      c.json(await setMuted(c.get("db"), c.req.valid("param").id, userOf(c).userId, c.req.valid("json").muted)),
   )
   .delete(
     "/:id/members/:userId",
@@ -162,9 +163,9 @@ export const chatRoutes = new Hono<AppEnv>()
     async (c) => {
       const { id, userId } = c.req.valid("param");
       const me = userOf(c).userId;
-      const m = await requireMembership(c.var.db, id, me);
+      const m = await requireMembership(c.get("db"), id, me);
       const target = userId === "me" ? me : userId;
-      await removeMember(c.var.db, m, target);
+      await removeMember(c.get("db"), m, target);
       // D1 first: once it committed no new socket of theirs passes the Worker's check; then cut the
       // open ones. The removal stands even if this call fails: the room's alarm re-checks membership.
       try {
@@ -191,7 +192,7 @@ export const chatRoutes = new Hono<AppEnv>()
     validate("query", schemas.HistoryQuery),
     async (c) => {
       const { id } = c.req.valid("param");
-      await requireMembership(c.var.db, id, userOf(c).userId);
+      await requireMembership(c.get("db"), id, userOf(c).userId);
       const q = c.req.valid("query");
       const cur = q.cursor ? decodeCursor(q.cursor, HistoryCursor) : { a: q.after, b: q.before };
       const query: HistoryQuery = { after: cur.a, before: cur.b, limit: q.limit };
@@ -227,7 +228,7 @@ export const chatRoutes = new Hono<AppEnv>()
     async (c) => {
       const { id } = c.req.valid("param");
       const me = userOf(c).userId;
-      await requireMembership(c.var.db, id, me);
+      await requireMembership(c.get("db"), id, me);
       // The room checks the rate limit and the file only for a new clientId: a retry gets the first message back.
       const { message, created } = unwrap(await roomStub(c.env, id).submit(id, me, c.req.valid("json")));
       return c.json(message, created ? 201 : 200);
@@ -254,7 +255,7 @@ export const chatRoutes = new Hono<AppEnv>()
     async (c) => {
       const { id, seq } = c.req.valid("param");
       const me = userOf(c).userId;
-      const m = await requireMembership(c.var.db, id, me);
+      const m = await requireMembership(c.get("db"), id, me);
       unwrap(await roomStub(c.env, id).deleteMessage(id, seq, me, m.me.role === "owner"));
       return c.body(null, 204);
     },
@@ -274,7 +275,7 @@ export const chatRoutes = new Hono<AppEnv>()
     async (c) => {
       const { id } = c.req.valid("param");
       const me = userOf(c).userId;
-      await requireMembership(c.var.db, id, me);
+      await requireMembership(c.get("db"), id, me);
       unwrap(await roomStub(c.env, id).markRead(id, me, c.req.valid("json").seq));
       return c.body(null, 204);
     },
@@ -307,7 +308,7 @@ export const chatRoutes = new Hono<AppEnv>()
       const { userId, sessionId } = userOf(c);
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
         throw new AppError("bad_request", "Expected a WebSocket upgrade (Upgrade: websocket).");
-      await requireMembership(c.var.db, id, userId);
+      await requireMembership(c.get("db"), id, userId);
       // A fresh request: nothing the client sent (such as forged internal headers) reaches the room.
       const headers = new Headers({
         upgrade: "websocket",

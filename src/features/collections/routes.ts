@@ -58,7 +58,7 @@ const authOf = (rule: RuleSpec) => (isPublic(rule) ? "optional" : "user") as "op
 
 /** Only `public` actions take anonymous callers; for the others a missing token is a 401 before the body is read. */
 const requireCaller = createMiddleware<AppEnv>(async (c, next) => {
-  if (!c.var.principal) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
+  if (!c.get("principal")) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
   await next();
 });
 const callerFor = (rule: RuleSpec) => (isPublic(rule) ? optionalAuth : every(optionalAuth, requireCaller));
@@ -68,7 +68,7 @@ const callerFor = (rule: RuleSpec) => (isPublic(rule) ? optionalAuth : every(opt
  * service key an audit row in each write's batch.
  */
 const writerOf = (c: Context<AppEnv>): Writer => ({
-  db: c.var.db,
+  db: c.get("db"),
   env: c.env,
   waitUntil: (work) => c.executionCtx.waitUntil(work),
   audit: serviceAudit(c),
@@ -119,7 +119,7 @@ function recordRoutes(col: Collection) {
         const { record } = await updateRecord(
           writerOf(c),
           col,
-          c.var.principal,
+          c.get("principal"),
           c.req.valid("param").id,
           c.req.valid("json"),
           ifMatchVersions(c.req.header("if-match")),
@@ -156,7 +156,7 @@ function recordRoutes(col: Collection) {
       idempotency,
       validate("json", schemas.create),
       async (c) => {
-        const w = await createRecord(writerOf(c), col, c.var.principal, c.req.valid("json"));
+        const w = await createRecord(writerOf(c), col, c.get("principal"), c.req.valid("json"));
         return c.json(w.record, w.created ? 201 : 200, {
           etag: etag(w.record.version),
           location: location(w.record.id),
@@ -188,10 +188,10 @@ function recordRoutes(col: Collection) {
       validate("query", schemas.listQuery),
       async (c) => {
         const q = c.req.valid("query");
-        if (q.search === undefined) return c.json(await listRecords(c.var.db, col, c.var.principal, q));
+        if (q.search === undefined) return c.json(await listRecords(c.get("db"), col, c.get("principal"), q));
         // Best match first unless the caller asked for an order.
         const ranked = c.req.query("sort") === undefined;
-        return c.json(await searchRecords(c.var.db, col, c.var.principal, { ...q, search: q.search, ranked }));
+        return c.json(await searchRecords(c.get("db"), col, c.get("principal"), { ...q, search: q.search, ranked }));
       },
     )
     .get(
@@ -215,7 +215,7 @@ function recordRoutes(col: Collection) {
       validate("query", schemas.recordQuery),
       async (c) => {
         const expand = c.req.valid("query").expand ?? [];
-        const rec = await getRecord(c.var.db, col, c.var.principal, c.req.valid("param").id, expand);
+        const rec = await getRecord(c.get("db"), col, c.get("principal"), c.req.valid("param").id, expand);
         // The expanded records change without the record's version: no entity tag for such an answer.
         if (expand.length > 0) return c.json(rec, 200);
         if (noneMatch(c.req.header("if-none-match"), rec.version))
@@ -245,7 +245,7 @@ function recordRoutes(col: Collection) {
         await deleteRecord(
           writerOf(c),
           col,
-          c.var.principal,
+          c.get("principal"),
           c.req.valid("param").id,
           ifMatchVersions(c.req.header("if-match")),
         );
@@ -273,7 +273,7 @@ function recordRoutes(col: Collection) {
       callerFor(r.list),
       anonymousLists,
       validate("query", schemas.changesQuery),
-      async (c) => c.json(await changesSince(c.var.db, col, c.var.principal, c.req.valid("query"))),
+      async (c) => c.json(await changesSince(c.get("db"), col, c.get("principal"), c.req.valid("query"))),
     )
     .get(
       "/subscribe",
@@ -370,7 +370,7 @@ export const batchRoutes = new Hono<AppEnv>().post(
   idempotency,
   validate("json", BatchBody),
   async (c) => {
-    const p = c.var.principal;
+    const p = c.get("principal");
     if (!p) throw new AppError("unauthorized");
     const results = await applyBatch(writerOf(c), p, c.req.valid("json").operations);
     return c.json({ results }, 200);

@@ -12,11 +12,11 @@ export async function beforeNewFile(
   c: Context<AppEnv>,
   data: { name: string; contentType: string; size: number | null; visibility: string; teamId: string | null },
 ): Promise<void> {
-  const p = c.var.principal;
+  const p = c.get("principal");
   await runBefore(
     "files",
     "create",
-    { env: c.env, db: c.var.db, waitUntil: (w) => c.executionCtx.waitUntil(w) },
+    { env: c.env, db: c.get("db"), waitUntil: (w) => c.executionCtx.waitUntil(w) },
     p?.kind === "user" ? { kind: "user", userId: p.userId } : { kind: "service" },
     { data },
   );

@@ -1,6 +1,6 @@
 /** `/v1/files`: streamed uploads to R2, metadata, content with ranges and caching, signed URLs. */
 import { Hono } from "hono";
-import type { AppEnv } from "../../env";
+import type { AppEnv, Vars } from "../../env";
 import { AppError } from "../../errors";
 import { isId } from "../../lib/ids";
 import { describe, validate } from "../../lib/validation";
@@ -29,12 +29,12 @@ import {
 } from "./service";
 import { callerId, getFileFor, listTeamFiles, mayDelete, mayRead } from "./team-access";
 
-const base = (c: { var: AppEnv["Variables"]; req: { url: string } }) => apiBase(c.var.config, c.req.url);
+const base = (c: { get: Vars["get"]; req: { url: string } }) => apiBase(c.get("config"), c.req.url);
 
-type Ctx = { var: AppEnv["Variables"] };
+type Ctx = Vars;
 
 /** The file with the caller's role in its team, in one statement (see team-access.ts). */
-const lookup = (c: Ctx, id: string) => getFileFor(c.var.db, id, callerId(c.var.principal));
+const lookup = (c: Ctx, id: string) => getFileFor(c.get("db"), id, callerId(c.get("principal")));
 
 const missing = () => new AppError("not_found", "No such file.");
 
@@ -44,21 +44,21 @@ const missing = () => new AppError("not_found", "No such file.");
  */
 async function readableFile(c: Ctx, id: string, signed = false): Promise<FileRow> {
   const row = await lookup(c, id);
-  if (!row || (row.visibility === "private" && !signed && !mayRead(c.var.principal, row))) throw missing();
+  if (!row || (row.visibility === "private" && !signed && !mayRead(c.get("principal"), row))) throw missing();
   return row;
 }
 
 /** A file the caller may delete (owner, a team file's uploader or team admins, the service key); 404 otherwise. */
 async function deletableFile(c: Ctx, id: string): Promise<FileRow> {
   const row = await lookup(c, id);
-  if (!row || !mayDelete(c.var.principal, row)) throw missing();
+  if (!row || !mayDelete(c.get("principal"), row)) throw missing();
   return row;
 }
 
 /** A file the caller may sign a URL for: one it may read with its token (not merely a public one). */
 async function signableFile(c: Ctx, id: string): Promise<FileRow> {
   const row = await lookup(c, id);
-  if (!row || !mayRead(c.var.principal, row)) throw missing();
+  if (!row || !mayRead(c.get("principal"), row)) throw missing();
   return row;
 }
 
@@ -126,13 +126,13 @@ export const fileRoutes = new Hono<AppEnv>()
         upload = { stream: body, type: declared, name: q.name, length: contentLength, bound: null };
       }
       const contentType = acceptedType(upload.type);
-      refuseDeclaredUnscrubbable(c.var.config, contentType, q.visibility);
+      refuseDeclaredUnscrubbable(c.get("config"), contentType, q.visibility);
       const meta = {
         ownerId: userId,
         name: safeName(upload.name),
         contentType,
         visibility: q.visibility,
-        strip: stripsMetadata(c.var.config, q.visibility),
+        strip: stripsMetadata(c.get("config"), q.visibility),
         teamId: q.teamId ?? null,
       };
       await beforeNewFile(c, {
@@ -144,8 +144,8 @@ export const fileRoutes = new Hono<AppEnv>()
       });
       const row = await storeFile(
         c.env,
-        c.var.db,
-        c.var.config.storageQuotaBytes,
+        c.get("db"),
+        c.get("config").storageQuotaBytes,
         meta,
         upload.stream,
         upload.length,
@@ -178,8 +178,8 @@ export const fileRoutes = new Hono<AppEnv>()
           errors: [{ path: "cursor", message: "not a valid cursor" }],
         });
       const { rows, nextCursor } = q.teamId
-        ? await listTeamFiles(c.var.db, q.teamId, userId, q.limit, cursor)
-        : await listFiles(c.var.db, userId, q.limit, cursor);
+        ? await listTeamFiles(c.get("db"), q.teamId, userId, q.limit, cursor)
+        : await listFiles(c.get("db"), userId, q.limit, cursor);
       return c.json({ items: rows.map((r) => toFile(r, base(c))), nextCursor });
     },
   )
@@ -232,7 +232,7 @@ export const fileRoutes = new Hono<AppEnv>()
       const { exp, sig, thumb } = c.req.valid("query");
       const signed = exp !== undefined || sig !== undefined;
       // The signature is checked before the lookup, so a bad one reveals nothing about the file.
-      if (signed) await verifySignedUrl(c.var.config, id, exp ?? "", sig ?? "", Date.now(), thumb);
+      if (signed) await verifySignedUrl(c.get("config"), id, exp ?? "", sig ?? "", Date.now(), thumb);
       const row = await readableFile(c, id, signed);
       const access = row.visibility === "public" ? "public" : "private";
       if (thumb)
@@ -242,7 +242,7 @@ export const fileRoutes = new Hono<AppEnv>()
           thumb,
           c.req.raw,
           access,
-          async () => (await getFile(c.var.db, id)) !== null,
+          async () => (await getFile(c.get("db"), id)) !== null,
           (p) => c.executionCtx.waitUntil(p),
         );
       return serveContent(c.env.MEDIA, row, c.req.raw, access);
@@ -275,7 +275,7 @@ export const fileRoutes = new Hono<AppEnv>()
       const audit = serviceAudit(c);
       if (audit) await audit({ action: "file.signed_url", target: `file:${row.id}`, detail: { expiresIn, thumb } });
       return c.json({
-        url: await signedUrl(c.var.config, base(c), row.id, exp, thumb),
+        url: await signedUrl(c.get("config"), base(c), row.id, exp, thumb),
         expiresAt: new Date(exp * 1000).toISOString(),
       });
     },
@@ -294,7 +294,12 @@ export const fileRoutes = new Hono<AppEnv>()
       const row = await deletableFile(c, c.req.valid("param").id);
       // The service key's deletion leaves an audit row, in the deletion's batch.
       const audit = serviceAudit(c);
-      await deleteFile(c.env, c.var.db, row, audit ? [audit({ action: "file.delete", target: `file:${row.id}` })] : []);
+      await deleteFile(
+        c.env,
+        c.get("db"),
+        row,
+        audit ? [audit({ action: "file.delete", target: `file:${row.id}` })] : [],
+      );
       return c.body(null, 204);
     },
   );

@@ -25,18 +25,18 @@ export const limitPerUser = (group: string) =>
 
 /** The app's services for this request: records read and written as the service key, through the write path. */
 export const appOf = (c: Context<AppEnv>): AppServices =>
-  servicesFor({ env: c.env, db: c.var.db, waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  servicesFor({ env: c.env, db: c.get("db"), waitUntil: (p) => c.executionCtx.waitUntil(p) });
 
 /** A record read as the caller (their read rule): 404 `not_found` when it is missing or they may not read it. */
 export async function readAsCaller(c: Context<AppEnv>, collection: string, id: string) {
   const col = findCollection(collection);
   if (!col) throw new Error(`readAsCaller: no collection "${collection}"`);
-  return getRecord(c.var.db, col, c.var.principal, id);
+  return getRecord(c.get("db"), col, c.get("principal"), id);
 }
 
 /** The signed-in caller's role in `teamId`, or null when they are not a member. */
 export async function teamRoleOf(c: Context<AppEnv>, teamId: string) {
-  const p = c.var.principal;
+  const p = c.get("principal");
   if (p?.kind !== "user") return null;
-  return (await roleQuery(c.var.db, teamId, p.userId).get())?.role ?? null;
+  return (await roleQuery(c.get("db"), teamId, p.userId).get())?.role ?? null;
 }

@@ -31,7 +31,7 @@ export const deviceRoutes = new Hono<AppEnv>()
     idempotency,
     validate("json", DeviceBody),
     async (c) => {
-      const { device, created } = await registerDevice(c.var.db, userOf(c).userId, c.req.valid("json"));
+      const { device, created } = await registerDevice(c.get("db"), userOf(c).userId, c.req.valid("json"));
       return c.json(device, created ? 201 : 200);
     },
   )
@@ -46,7 +46,7 @@ export const deviceRoutes = new Hono<AppEnv>()
     validate("query", ListQuery),
     async (c) => {
       const q = c.req.valid("query");
-      return c.json(await listDevices(c.var.db, userOf(c).userId, q.limit, q.cursor));
+      return c.json(await listDevices(c.get("db"), userOf(c).userId, q.limit, q.cursor));
     },
   )
   .delete(
@@ -59,7 +59,7 @@ export const deviceRoutes = new Hono<AppEnv>()
     requireUser,
     validate("param", IdParam),
     async (c) => {
-      if (!(await deleteDevice(c.var.db, userOf(c).userId, c.req.valid("param").id)))
+      if (!(await deleteDevice(c.get("db"), userOf(c).userId, c.req.valid("param").id)))
         throw new AppError("not_found", "No such device.");
       return c.body(null, 204);
     },

@@ -19,7 +19,7 @@ import { CLIENT_HEADER, callerOf, configEtag, INSTALL_HEADER, valueFor, valuesFo
 const TAG = "Release";
 
 /** The origin short links are made of: PUBLIC_URL, else the request's. */
-const apiBaseOf = (c: Context<AppEnv>) => c.var.config.publicUrl ?? new URL(c.req.url).origin;
+const apiBaseOf = (c: Context<AppEnv>) => c.get("config").publicUrl ?? new URL(c.req.url).origin;
 
 export const configRoutes = new Hono<AppEnv>()
   .get(
@@ -105,7 +105,7 @@ export const linkRoutes = new Hono<AppEnv>()
     rateLimitUser("LINKS_LIMITER", "links", limits.linksPeriodSec),
     validate("json", CreateLinkBody),
     async (c) => {
-      const row = await createLink(c.var.db, userOf(c).userId, c.req.valid("json"));
+      const row = await createLink(c.get("db"), userOf(c).userId, c.req.valid("json"));
       const link = toLink(row, apiBaseOf(c));
       return c.json(link, 201);
     },
@@ -121,7 +121,7 @@ export const linkRoutes = new Hono<AppEnv>()
     validate("query", LinksQuery),
     async (c) => {
       const q = c.req.valid("query");
-      const { page, nextCursor } = await listLinks(c.var.db, userOf(c).userId, q.cursor, q.limit);
+      const { page, nextCursor } = await listLinks(c.get("db"), userOf(c).userId, q.cursor, q.limit);
       return c.json({ items: page.map((r) => toLink(r, apiBaseOf(c))), nextCursor });
     },
   )
@@ -138,7 +138,7 @@ export const linkRoutes = new Hono<AppEnv>()
     }),
     validate("param", CodeParam),
     async (c) => {
-      const row = await getLink(c.var.db, c.req.valid("param").code);
+      const row = await getLink(c.get("db"), c.req.valid("param").code);
       if (!row) throw new AppError("not_found", "No such link.");
       const flush = countOpen(primaryDb(c.env.DB), row.code);
       if (flush) c.executionCtx.waitUntil(flush);
@@ -156,7 +156,7 @@ export const linkRoutes = new Hono<AppEnv>()
     requireUser,
     validate("param", CodeParam),
     async (c) => {
-      await deleteLink(c.var.db, userOf(c).userId, c.req.valid("param").code);
+      await deleteLink(c.get("db"), userOf(c).userId, c.req.valid("param").code);
       return c.body(null, 204);
     },
   );
@@ -176,7 +176,7 @@ export const shortLinkPage = new Hono<AppEnv>().get(
   }),
   validate("param", CodeParam),
   async (c) => {
-    const row = await getLink(c.var.db, c.req.valid("param").code);
+    const row = await getLink(c.get("db"), c.req.valid("param").code);
     if (!row) throw new AppError("not_found", "No such link.");
     const opener = openerOf(c.req.header("user-agent"));
     c.header("Cache-Control", "no-store");
@@ -191,7 +191,7 @@ export const shortLinkPage = new Hono<AppEnv>().get(
       if (flush) c.executionCtx.waitUntil(flush);
       if (onward) return c.redirect(onward, 302);
     }
-    return c.html(linkPage(row, `${apiBaseOf(c)}/l/${row.code}`, c.var.config.appName, onward));
+    return c.html(linkPage(row, `${apiBaseOf(c)}/l/${row.code}`, c.get("config").appName, onward));
   },
 );
 
@@ -206,7 +206,7 @@ export const wellKnownRoutes = new Hono<AppEnv>()
       responses: { 200: { description: "The association file" } },
     }),
     (c) => {
-      const { appleAppIds, paths } = c.var.config.deepLinks;
+      const { appleAppIds, paths } = c.get("config").deepLinks;
       c.header("Cache-Control", "public, max-age=3600");
       return c.json({
         applinks: { details: [{ appIDs: appleAppIds, components: paths.map((p) => ({ "/": p })) }] },
@@ -224,7 +224,7 @@ export const wellKnownRoutes = new Hono<AppEnv>()
       responses: { 200: { description: "The statement list" } },
     }),
     (c) => {
-      const { androidApps } = c.var.config.deepLinks;
+      const { androidApps } = c.get("config").deepLinks;
       c.header("Cache-Control", "public, max-age=3600");
       return c.json(
         androidApps.map((a) => ({

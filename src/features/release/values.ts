@@ -20,7 +20,7 @@ export function callerOf(
   client = c.req.header(CLIENT_HEADER),
   install = c.req.header(INSTALL_HEADER),
 ) {
-  const p = c.var.principal;
+  const p = c.get("principal");
   const country = (c.req.raw.cf as { country?: unknown } | undefined)?.country;
   return {
     client: parseClient(client),

@@ -19,11 +19,11 @@ export const healthRoutes = new Hono<AppEnv>().get(
   }),
   async (c) => {
     try {
-      await c.var.d1.prepare("SELECT 1").first();
+      await c.get("d1").prepare("SELECT 1").first();
     } catch {
       throw new AppError("unavailable", "The database is not reachable.");
     }
-    return c.json({ status: "ok" as const, version: c.var.config.version });
+    return c.json({ status: "ok" as const, version: c.get("config").version });
   },
 );
 
@@ -47,8 +47,8 @@ export const devRoutes = new Hono<AppEnv>().get(
     },
   }),
   async (c) => {
-    if (!devOutboxEnabled(c.var.config)) throw new AppError("not_found");
-    const items = await listOutbox(c.var.db);
+    if (!devOutboxEnabled(c.get("config"))) throw new AppError("not_found");
+    const items = await listOutbox(c.get("db"));
     return c.json({ items });
   },
 );

@@ -51,7 +51,7 @@ function teamPage<T>(
     validate("query", s.ListQuery),
     async (c) => {
       const q = c.req.valid("query");
-      return c.json(await list(c.var.db, c.req.valid("param").id, userOf(c).userId, q.limit, q.cursor));
+      return c.json(await list(c.get("db"), c.req.valid("param").id, userOf(c).userId, q.limit, q.cursor));
     },
   );
 }
@@ -70,7 +70,7 @@ export const teamRoutes = new Hono<AppEnv>()
     requireUser,
     idempotency,
     validate("json", s.TeamBody),
-    async (c) => c.json(await createTeam(c.var.db, userOf(c).userId, c.req.valid("json").name), 201),
+    async (c) => c.json(await createTeam(c.get("db"), userOf(c).userId, c.req.valid("json").name), 201),
   )
   .get(
     "/",
@@ -83,7 +83,7 @@ export const teamRoutes = new Hono<AppEnv>()
     validate("query", s.ListQuery),
     async (c) => {
       const q = c.req.valid("query");
-      return c.json(await listTeams(c.var.db, userOf(c).userId, q.limit, q.cursor));
+      return c.json(await listTeams(c.get("db"), userOf(c).userId, q.limit, q.cursor));
     },
   )
   .post(
@@ -105,9 +105,9 @@ export const teamRoutes = new Hono<AppEnv>()
     validate("json", s.JoinBody),
     async (c) => {
       const userId = userOf(c).userId;
-      const team = await joinTeam(c.var.db, userId, c.req.valid("json").token);
+      const team = await joinTeam(c.get("db"), userId, c.req.valid("json").token);
       c.executionCtx.waitUntil(
-        membershipChanged(c.var.lifecycle, c.env, c.var.db, team.id, [{ userId, role: team.role }]),
+        membershipChanged(c.get("lifecycle"), c.env, c.get("db"), team.id, [{ userId, role: team.role }]),
       );
       return c.json(team);
     },
@@ -121,7 +121,7 @@ export const teamRoutes = new Hono<AppEnv>()
     }),
     requireUser,
     validate("param", s.TeamParam),
-    async (c) => c.json(await getTeam(c.var.db, c.req.valid("param").id, userOf(c).userId)),
+    async (c) => c.json(await getTeam(c.get("db"), c.req.valid("param").id, userOf(c).userId)),
   )
   .patch(
     "/:id",
@@ -134,7 +134,7 @@ export const teamRoutes = new Hono<AppEnv>()
     validate("param", s.TeamParam),
     validate("json", s.TeamBody),
     async (c) =>
-      c.json(await renameTeam(c.var.db, c.req.valid("param").id, userOf(c).userId, c.req.valid("json").name)),
+      c.json(await renameTeam(c.get("db"), c.req.valid("param").id, userOf(c).userId, c.req.valid("json").name)),
   )
   .delete(
     "/:id",
@@ -146,7 +146,7 @@ export const teamRoutes = new Hono<AppEnv>()
     requireUser,
     validate("param", s.TeamParam),
     async (c) => {
-      const after = await deleteTeam(c.var.lifecycle, c.env, c.var.db, c.req.valid("param").id, userOf(c).userId);
+      const after = await deleteTeam(c.get("lifecycle"), c.env, c.get("db"), c.req.valid("param").id, userOf(c).userId);
       c.executionCtx.waitUntil(after());
       return c.body(null, 204);
     },
@@ -178,10 +178,10 @@ export const teamRoutes = new Hono<AppEnv>()
       const { id, userId } = c.req.valid("param");
       const caller = userOf(c).userId;
       const role = c.req.valid("json").role;
-      const member = await setRole(c.var.db, id, caller, memberId(userId, caller), role);
+      const member = await setRole(c.get("db"), id, caller, memberId(userId, caller), role);
       // A hand-over also made the old owner an admin.
       const changed = [member, ...(role === "owner" ? [{ userId: caller, role: "admin" as const }] : [])];
-      c.executionCtx.waitUntil(membershipChanged(c.var.lifecycle, c.env, c.var.db, id, changed));
+      c.executionCtx.waitUntil(membershipChanged(c.get("lifecycle"), c.env, c.get("db"), id, changed));
       return c.json(member);
     },
   )
@@ -206,9 +206,9 @@ export const teamRoutes = new Hono<AppEnv>()
       const { id, userId } = c.req.valid("param");
       const caller = userOf(c).userId;
       const target = memberId(userId, caller);
-      await removeMember(c.var.db, id, caller, target);
+      await removeMember(c.get("db"), id, caller, target);
       c.executionCtx.waitUntil(
-        membershipChanged(c.var.lifecycle, c.env, c.var.db, id, [{ userId: target, role: null }]),
+        membershipChanged(c.get("lifecycle"), c.env, c.get("db"), id, [{ userId: target, role: null }]),
       );
       return c.body(null, 204);
     },
@@ -231,7 +231,8 @@ export const teamRoutes = new Hono<AppEnv>()
     validate("param", s.TeamParam),
     validate("json", s.InviteBody),
     async (c) => {
-      const { db, config } = c.var;
+      const db = c.get("db");
+      const config = c.get("config");
       const teamId = c.req.valid("param").id;
       const { email, role } = c.req.valid("json");
       const caller = userOf(c).userId;
@@ -269,7 +270,7 @@ export const teamRoutes = new Hono<AppEnv>()
     validate("param", s.InvitationParam),
     async (c) => {
       const { id, invitationId } = c.req.valid("param");
-      await revokeInvitation(c.var.db, id, userOf(c).userId, invitationId);
+      await revokeInvitation(c.get("db"), id, userOf(c).userId, invitationId);
       return c.body(null, 204);
     },
   );

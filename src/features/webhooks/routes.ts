@@ -1,6 +1,6 @@
 /** `/v1/admin/webhooks`: the webhooks admin API (API.md v1.2, "The app's own logic"); the service key or an admin. */
 import { Hono, type MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../env";
+import type { AppEnv, Vars } from "../../env";
 import { AppError } from "../../errors";
 import { describe, EmptyBody, validate } from "../../lib/validation";
 import { enqueue, SERVICE_ACTOR } from "../../lifecycle";
@@ -38,22 +38,22 @@ const refused = {
 };
 const notFound = { 404: { description: "No such webhook" } };
 
-type Ctx = { env: Env; var: AppEnv["Variables"] };
+type Ctx = { env: Env; get: Vars["get"] };
 
 /** The audit row of an action on webhook `id`, by the request's admin or the service key. */
 const auditOf =
   (c: Ctx, action: string, id: string, detail?: Record<string, unknown>): AuditOf =>
   (when) => {
-    const p = c.var.principal;
+    const p = c.get("principal");
     if (!p) throw new AppError("unauthorized");
-    return c.var.lifecycle.auditStatement(
-      c.var.db,
+    return c.get("lifecycle").auditStatement(
+      c.get("db"),
       {
         actorId: p.kind === "service" ? SERVICE_ACTOR : p.userId,
         action,
         target: `webhook:${id}`,
-        requestId: c.var.requestId,
-        clientRequestId: c.var.clientRequestId,
+        requestId: c.get("requestId"),
+        clientRequestId: c.get("clientRequestId"),
         detail,
       },
       when,
@@ -99,10 +99,10 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
       async (c) => {
         const body = c.req.valid("json");
         assertWebhookUrl(body.url, c.env.ENVIRONMENT);
-        const p = c.var.principal;
+        const p = c.get("principal");
         const { webhook, secret } = await createWebhook(
-          c.var.db,
-          c.var.config.jwtSecret,
+          c.get("db"),
+          c.get("config").jwtSecret,
           { url: body.url, events: body.events, createdBy: p?.kind === "user" ? p.userId : null },
           (id) => auditOf(c, "webhook.create", id, { url: body.url, events: body.events }),
         );
@@ -124,7 +124,7 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
       }),
       guard,
       validate("query", ListQuery),
-      async (c) => c.json(await listWebhooks(c.var.db, c.req.valid("query"))),
+      async (c) => c.json(await listWebhooks(c.get("db"), c.req.valid("query"))),
     )
     .get(
       "/:id",
@@ -137,7 +137,7 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
       guard,
       validate("param", WebhookParam),
       async (c) => {
-        const webhook = await getWebhook(c.var.db, c.req.valid("param").id);
+        const webhook = await getWebhook(c.get("db"), c.req.valid("param").id);
         if (!webhook) throw new AppError("not_found", "No such webhook.");
         return c.json(webhook);
       },
@@ -160,7 +160,7 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
         const { id } = c.req.valid("param");
         const { enabled } = c.req.valid("json");
         const webhook = await setWebhookEnabled(
-          c.var.db,
+          c.get("db"),
           id,
           enabled,
           auditOf(c, enabled ? "webhook.enable" : "webhook.disable", id),
@@ -181,7 +181,7 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
       validate("param", WebhookParam),
       async (c) => {
         const { id } = c.req.valid("param");
-        if (!(await deleteWebhook(c.var.db, id, auditOf(c, "webhook.delete", id))))
+        if (!(await deleteWebhook(c.get("db"), id, auditOf(c, "webhook.delete", id))))
           throw new AppError("not_found", "No such webhook.");
         return c.body(null, 204);
       },
@@ -203,8 +203,8 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
       async (c) => {
         const { id } = c.req.valid("param");
         const rotated = await rotateWebhookSecret(
-          c.var.db,
-          c.var.config.jwtSecret,
+          c.get("db"),
+          c.get("config").jwtSecret,
           id,
           auditOf(c, "webhook.rotate_secret", id),
         );
@@ -229,8 +229,8 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
       validate("query", ListQuery),
       async (c) => {
         const { id } = c.req.valid("param");
-        if (!(await getWebhook(c.var.db, id))) throw new AppError("not_found", "No such webhook.");
-        return c.json(await listDeliveries(c.var.db, id, c.req.valid("query")));
+        if (!(await getWebhook(c.get("db"), id))) throw new AppError("not_found", "No such webhook.");
+        return c.json(await listDeliveries(c.get("db"), id, c.req.valid("query")));
       },
     )
     .post(
@@ -254,10 +254,15 @@ export const webhookRoutes = (guard: MiddlewareHandler<AppEnv>) =>
       validate("json", EmptyBody),
       async (c) => {
         const { id, deliveryId } = c.req.valid("param");
-        const webhook = await getWebhook(c.var.db, id);
+        const webhook = await getWebhook(c.get("db"), id);
         if (!webhook) throw new AppError("not_found", "No such webhook.");
         if (!webhook.enabled) throw new AppError("conflict", "The webhook is disabled; enable it first.");
-        const result = await redeliver(c.var.db, id, deliveryId, auditOf(c, "webhook.redeliver", id, { deliveryId }));
+        const result = await redeliver(
+          c.get("db"),
+          id,
+          deliveryId,
+          auditOf(c, "webhook.redeliver", id, { deliveryId }),
+        );
         if (result === "missing") throw new AppError("not_found", "No such delivery.");
         if (result === "running") throw new AppError("conflict", "An attempt of this delivery is under way.");
         await enqueue<EventJob>(c.env, { type: "events.run", id: deliveryId });

@@ -62,6 +62,32 @@ describe("chat over WebSockets", () => {
     b.socket.close();
   });
 
+  // Both frames pass the arrival check (neither is stored yet); the store keeps the first, the
+  // second gets it back, and the skipped insert uses up no seq.
+  it("two sends with one clientId in flight at once store one message, and seqs stay gapless", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const room = await createGroup(alice, [bob]);
+    const a = await connect(alice, room.id);
+    const b = await connect(bob, room.id);
+    a.socket.send({ type: "send", clientId: "race-1", text: "first" });
+    a.socket.send({ type: "send", clientId: "race-1", text: "second" });
+    const [first, again] = await a.socket.messages(2);
+    expect(first).toMatchObject({ seq: 1, clientId: "race-1", text: "first" });
+    expect(again).toEqual(first);
+    a.socket.send({ type: "send", clientId: "race-2", text: "next" });
+    const [next] = await a.socket.messages(1);
+    expect(next).toMatchObject({ seq: 2, text: "next" });
+    expect((await b.socket.messages(2)).map((m) => m.seq)).toEqual([1, 2]);
+    await b.socket.expectNo("message", [a.socket]);
+    const history = await api(`/v1/rooms/${room.id}/messages`, { token: alice.accessToken });
+    expect(history.body.items.map((m: { seq: number; text: string }) => [m.seq, m.text])).toEqual([
+      [1, "first"],
+      [2, "next"],
+    ]);
+    a.socket.close();
+    b.socket.close();
+  });
+
   it("answers the protocol's ping with an exact pong (auto-response), and other ping forms too", async () => {
     const alice = await signup();
     const room = await createGroup(alice);

@@ -77,9 +77,9 @@ const AppCheckPage: FC<View> = (p) => {
 };
 
 async function render(c: C, made?: View["made"]) {
-  const { mode, guard } = c.var.config.appCheck;
-  const sums = await readCounts(c.var.db, 7);
-  const view = { mode, guard, sums, tokens: await listDebugTokens(c.var.db), csrf: c.var.csrf };
+  const { mode, guard } = c.get("config").appCheck;
+  const sums = await readCounts(c.get("db"), 7);
+  const view = { mode, guard, sums, tokens: await listDebugTokens(c.get("db")), csrf: c.get("csrf") };
   return page(c, "App integrity", "app-check", <AppCheckPage {...view} made={made} />);
 }
 
@@ -91,13 +91,13 @@ appCheck.get("/", (c) => render(c));
 appCheck.post("/debug-tokens", async (c) => {
   const name = ((await form(c)).name ?? "").trim();
   if (!name || name.length > 100) throw new AppError("validation_failed", "A name of 1 to 100 characters, please.");
-  return render(c, await createDebugToken(c.var.db, actor(c), name));
+  return render(c, await createDebugToken(c.get("db"), actor(c), name));
 });
 
 appCheck.post("/debug-tokens/:id/revoke", async (c) => {
   const id = idParam(c);
   const ask = await unconfirmed(c, "Revoke this debug token? Devices can no longer exchange it.", BASE);
   if (ask) return ask;
-  if (!(await revokeDebugToken(c.var.db, actor(c), id))) throw new AppError("not_found", "No such debug token.");
+  if (!(await revokeDebugToken(c.get("db"), actor(c), id))) throw new AppError("not_found", "No such debug token.");
   return redirect(c, BASE, "debug-token-revoked");
 });

@@ -145,7 +145,7 @@ const ErrorPage: FC<{ status: number; message: string }> = ({ status, message })
 function errorPage(c: C, status: number, message: string) {
   const code = ([400, 403, 404, 409, 412, 429].includes(status) ? status : 500) as Exclude<PageStatus, 200>;
   return c.html(
-    <Layout title="Error" appName={c.var.config?.appName ?? "Outpost"} admin={c.get("admin")} csrf={c.get("csrf")}>
+    <Layout title="Error" appName={c.get("config")?.appName ?? "Outpost"} admin={c.get("admin")} csrf={c.get("csrf")}>
       <ErrorPage status={code} message={message} />
     </Layout>,
     code,
@@ -163,7 +163,7 @@ consoleApp.onError((err, c) => {
   const e = toAppError(err);
   if (e.status >= 500)
     console.error(
-      `[${c.var.requestId ?? "-"}] console ${c.req.method} ${c.req.path} failed:`,
+      `[${c.get("requestId") ?? "-"}] console ${c.req.method} ${c.req.path} failed:`,
       err instanceof Error ? (err.stack ?? err.message) : String(err),
     );
   return errorPage(

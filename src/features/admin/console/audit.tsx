@@ -54,7 +54,7 @@ export const audit = new Hono<ConsoleEnv>();
 
 audit.get("/", async (c) => {
   const cursor = c.req.query("cursor");
-  const res = await listAudit(c.var.db, { limit: limitOf(), cursor });
+  const res = await listAudit(c.get("db"), { limit: limitOf(), cursor });
   return page(
     c,
     "Audit log",

@@ -171,14 +171,14 @@ collectionPages.get("/:name", async (c) => {
   try {
     // The API's search, best match first until a sort is picked.
     const res = search
-      ? await searchRecords(c.var.db, col, SERVICE, {
+      ? await searchRecords(c.get("db"), col, SERVICE, {
           ...parsed.output,
           search,
           ranked: c.req.query("sort") === undefined,
         })
-      : await listRecords(c.var.db, col, SERVICE, parsed.output);
+      : await listRecords(c.get("db"), col, SERVICE, parsed.output);
     if (privateRecords(col))
-      await recordAudit(c.var.db, actor(c), {
+      await recordAudit(c.get("db"), actor(c), {
         action: "records.view",
         target: `collection:${col.name}`,
         detail: { where: where || undefined, search: search || undefined, records: res.items.length },

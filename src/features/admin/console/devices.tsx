@@ -59,26 +59,26 @@ devices.get("/", async (c) => {
   const id = idParam(c);
   const u = await loadUser(c);
   const cursor = c.req.query("cursor");
-  const res = await listDevices(c.var.db, id, limitOf(), cursor);
+  const res = await listDevices(c.get("db"), id, limitOf(), cursor);
   return page(
     c,
     "Devices",
     "users",
-    <DevicesPage u={u} items={res.items} next={res.nextCursor} paged={cursor !== undefined} csrf={c.var.csrf} />,
+    <DevicesPage u={u} items={res.items} next={res.nextCursor} paged={cursor !== undefined} csrf={c.get("csrf")} />,
   );
 });
 
 devices.post("/:deviceId/test-push", async (c) => {
   const id = idParam(c);
   const deviceId = idParam(c, "deviceId");
-  const owned = await listDevices(c.var.db, id, limits.pushDevicesPerUser);
+  const owned = await listDevices(c.get("db"), id, limits.pushDevicesPerUser);
   if (!owned.items.some((d) => d.id === deviceId)) throw new AppError("not_found", "No such device of this user.");
   const message = {
-    title: `${c.var.config.appName} test`,
+    title: `${c.get("config").appName} test`,
     body: "A test notification from the admin console.",
     data: {},
   };
   await enqueue(c.env, { type: "push.deliver", targets: [{ deviceId, userId: id }], message, attempt: 1 });
-  await recordAudit(c.var.db, actor(c), { action: "push.test", target: `user:${id}`, detail: { deviceId } });
+  await recordAudit(c.get("db"), actor(c), { action: "push.test", target: `user:${id}`, detail: { deviceId } });
   return redirect(c, `${P}/users/${id}/devices`, "pushed");
 });

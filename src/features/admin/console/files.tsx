@@ -78,23 +78,23 @@ export const files = new Hono<ConsoleEnv>();
 
 files.get("/", async (c) => {
   const cursor = c.req.query("cursor");
-  const res = await listAllFiles(c.var.db, limitOf(), cursor && isId(cursor) ? cursor : null);
+  const res = await listAllFiles(c.get("db"), limitOf(), cursor && isId(cursor) ? cursor : null);
   return page(
     c,
     "Files",
     "files",
-    <FilesPage items={res.rows} next={res.nextCursor} paged={cursor !== undefined} csrf={c.var.csrf} />,
+    <FilesPage items={res.rows} next={res.nextCursor} paged={cursor !== undefined} csrf={c.get("csrf")} />,
   );
 });
 
 files.get("/:id/content", async (c) => {
-  const row = await getFile(c.var.db, idParam(c));
+  const row = await getFile(c.get("db"), idParam(c));
   if (!row) throw new AppError("not_found", "No such file.");
   const res = await serveContent(c.env.MEDIA, row, c.req.raw, "private");
   c.set("fileContent", true);
   // A private file's bytes are the user's own: the admin's look at them is recorded.
   if (row.visibility === "private" && res.ok)
-    await recordAudit(c.var.db, actor(c), {
+    await recordAudit(c.get("db"), actor(c), {
       action: "file.view",
       target: `file:${row.id}`,
       detail: { ownerId: row.ownerId, download: c.req.query("download") !== undefined },
@@ -112,10 +112,10 @@ files.post("/:id/delete", async (c) => {
   const id = idParam(c);
   const ask = await unconfirmed(c, "Delete this file? Its bytes are removed from storage.", `${P}/files`);
   if (ask) return ask;
-  const row = await getFile(c.var.db, id);
+  const row = await getFile(c.get("db"), id);
   if (!row) throw new AppError("not_found", "No such file.");
-  await deleteFile(c.env, c.var.db, row, [
-    auditStatement(c.var.db, actor(c), {
+  await deleteFile(c.env, c.get("db"), row, [
+    auditStatement(c.get("db"), actor(c), {
       action: "file.delete",
       target: `file:${id}`,
       detail: { name: row.name, ownerId: row.ownerId },

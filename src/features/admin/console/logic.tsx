@@ -84,8 +84,8 @@ logic.get("/", async (c) => {
   const status: RunStatus = isStatus(asked) ? asked : "parked";
   const cursor = c.req.query("cursor");
   const [counts, res] = await Promise.all([
-    runCounts(c.var.db, "hook"),
-    listRuns(c.var.db, { target: "hook", status, limit: limitOf(), cursor }),
+    runCounts(c.get("db"), "hook"),
+    listRuns(c.get("db"), { target: "hook", status, limit: limitOf(), cursor }),
   ]);
   return page(
     c,
@@ -97,7 +97,7 @@ logic.get("/", async (c) => {
       items={res.items}
       next={res.nextCursor}
       paged={cursor !== undefined}
-      csrf={c.var.csrf}
+      csrf={c.get("csrf")}
     />,
   );
 });
@@ -110,7 +110,7 @@ logic.post("/runs/:id/run-again", async (c) => {
     `${P}/logic`,
   );
   if (ask) return ask;
-  if (!(await runAgain(c.env, c.var.db, id))) throw new AppError("not_found", "No such parked or finished run.");
-  await recordAudit(c.var.db, actor(c), { action: "hook.run_again", target: `run:${id}` });
+  if (!(await runAgain(c.env, c.get("db"), id))) throw new AppError("not_found", "No such parked or finished run.");
+  await recordAudit(c.get("db"), actor(c), { action: "hook.run_again", target: `run:${id}` });
   return redirect(c, `${P}/logic?status=pending`, "run-queued");
 });

@@ -33,4 +33,4 @@ const OverviewPage: FC<{ o: Overview }> = ({ o }) => (
 /** Mounted at `/admin`. */
 export const overview = new Hono<ConsoleEnv>();
 
-overview.get("/", async (c) => page(c, "Overview", "overview", <OverviewPage o={await loadOverview(c.var.db)} />));
+overview.get("/", async (c) => page(c, "Overview", "overview", <OverviewPage o={await loadOverview(c.get("db"))} />));

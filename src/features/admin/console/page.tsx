@@ -25,17 +25,17 @@ export type PageStatus = 200 | 400 | 403 | 404 | 409 | 412 | 422 | 429 | 500;
 export const SERVICE: Principal = { kind: "service" };
 
 export const actor = (c: C): Actor => ({
-  id: c.var.admin.userId,
-  requestId: c.var.requestId,
-  clientRequestId: c.var.clientRequestId,
+  id: c.get("admin").userId,
+  requestId: c.get("requestId"),
+  clientRequestId: c.get("clientRequestId"),
 });
 
 /** The request as a writer of collection records: the same write path as the API's routes. */
 export const writer = (c: C): Writer => ({
-  db: c.var.db,
+  db: c.get("db"),
   env: c.env,
   waitUntil: (work) => c.executionCtx.waitUntil(work),
-  audit: (e, when) => auditStatement(c.var.db, actor(c), e, when),
+  audit: (e, when) => auditStatement(c.get("db"), actor(c), e, when),
 });
 
 /** A page in the frame, with the signed-in admin's navigation. */
@@ -45,7 +45,7 @@ export function page(c: C, title: string, section: Section | undefined, body: Ch
   return c.html(
     <Layout
       title={title}
-      appName={c.var.config.appName}
+      appName={c.get("config").appName}
       admin={admin}
       csrf={c.get("csrf")}
       section={section}
@@ -100,7 +100,7 @@ export async function unconfirmed(c: C, message: string, back: string): Promise<
     c,
     "Confirm",
     undefined,
-    <ConfirmPage action={c.req.path} csrf={c.var.csrf} message={message} fields={fields} back={back} />,
+    <ConfirmPage action={c.req.path} csrf={c.get("csrf")} message={message} fields={fields} back={back} />,
   );
 }
 

@@ -52,6 +52,6 @@ passkeyActions.post("/:id/passkeys/remove", async (c) => {
   if (ask) return ask;
   const passkeyId = v.safeParse(PasskeyId, (await form(c)).passkeyId);
   if (!passkeyId.success) throw new AppError("validation_failed", "No passkey named.");
-  await removeUserPasskey(c.var.db, actor(c), id, passkeyId.output);
+  await removeUserPasskey(c.get("db"), actor(c), id, passkeyId.output);
   return redirect(c, back, "passkey-removed");
 });

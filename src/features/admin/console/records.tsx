@@ -157,11 +157,11 @@ export const records = new Hono<ConsoleEnv>();
 
 records.get("/:name/:id", async (c) => {
   const col = collectionOf(c);
-  const r = await getRecord(c.var.db, col, SERVICE, idParam(c));
+  const r = await getRecord(c.get("db"), col, SERVICE, idParam(c));
   // A record only its owner (or only the service key) may read: the admin's look at it is recorded.
   if (privateRecords(col))
-    await recordAudit(c.var.db, actor(c), { action: "record.view", target: `${col.name}:${r.id}` });
-  return page(c, `${col.name} record`, `collection:${col.name}`, <RecordPage col={col} r={r} csrf={c.var.csrf} />);
+    await recordAudit(c.get("db"), actor(c), { action: "record.view", target: `${col.name}:${r.id}` });
+  return page(c, `${col.name} record`, `collection:${col.name}`, <RecordPage col={col} r={r} csrf={c.get("csrf")} />);
 });
 
 records.post("/:name/:id", async (c) => {
@@ -171,12 +171,12 @@ records.post("/:name/:id", async (c) => {
   const parsed = v.safeParse(collectionSchemas(col).patch, formToValues(col, f));
   const version = Number(f._version);
   const again = async (message: string, errors?: FieldErrors, status: PageStatus = 400) => {
-    const r = await getRecord(c.var.db, col, SERVICE, id);
+    const r = await getRecord(c.get("db"), col, SERVICE, id);
     return page(
       c,
       `${col.name} record`,
       `collection:${col.name}`,
-      <RecordPage col={col} r={r} csrf={c.var.csrf} values={f} error={{ message, errors }} />,
+      <RecordPage col={col} r={r} csrf={c.get("csrf")} values={f} error={{ message, errors }} />,
       status,
     );
   };

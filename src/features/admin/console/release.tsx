@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import type { Child, FC } from "hono/jsx";
 import * as v from "valibot";
+import type { Vars } from "../../../env";
 import { AppError } from "../../../errors";
 import { PreviewQuery, PutConfigBody } from "../../release";
 import { clearConfig, configEntries, previewConfig, putConfig } from "../release";
@@ -78,8 +79,8 @@ const ConfigPage: FC<{
 /** Mounted at `/admin/config`. */
 export const release = new Hono<ConsoleEnv>();
 
-const entryOf = async (c: { var: ConsoleEnv["Variables"] }, key: string) => {
-  const e = (await configEntries(c.var.db)).items.find((i) => i.key === key);
+const entryOf = async (c: Vars<ConsoleEnv["Variables"]>, key: string) => {
+  const e = (await configEntries(c.get("db"))).items.find((i) => i.key === key);
   if (!e) throw new AppError("not_found", "No such config key.");
   return e;
 };
@@ -91,11 +92,11 @@ async function configPage(c: C, edit?: Child, status: 200 | 400 = 200) {
     PreviewQuery,
     Object.fromEntries(Object.entries(q).filter(([k, x]) => x && k !== "edit" && k !== "done")),
   );
-  const { items, version } = await configEntries(c.var.db);
+  const { items, version } = await configEntries(c.get("db"));
   const e = items.find((i) => i.key === q.edit);
-  edit ??= e ? <KeyForm e={e} csrf={c.var.csrf} /> : null;
+  edit ??= e ? <KeyForm e={e} csrf={c.get("csrf")} /> : null;
   const preview =
-    q.platform !== undefined && asked.success ? (await previewConfig(c.var.db, asked.output)).values : null;
+    q.platform !== undefined && asked.success ? (await previewConfig(c.get("db"), asked.output)).values : null;
   return page(
     c,
     "Remote config",
@@ -111,7 +112,7 @@ release.post("/:key", async (c) => {
   const e = await entryOf(c, c.req.param("key"));
   const f = await form(c);
   const again = (errors: FieldErrors) =>
-    configPage(c, <KeyForm e={e} csrf={c.var.csrf} values={f} errors={errors} />, 400);
+    configPage(c, <KeyForm e={e} csrf={c.get("csrf")} values={f} errors={errors} />, 400);
   let body: unknown;
   try {
     body = { value: JSON.parse(f.value ?? ""), rules: JSON.parse(f.rules || "[]") };
@@ -121,7 +122,7 @@ release.post("/:key", async (c) => {
   const parsed = v.safeParse(PutConfigBody, body);
   if (!parsed.success) return again(fieldErrors("body", parsed.issues));
   try {
-    const { announce } = await putConfig(c.env, c.var.db, actor(c), e.key, parsed.output);
+    const { announce } = await putConfig(c.env, c.get("db"), actor(c), e.key, parsed.output);
     c.executionCtx.waitUntil(announce);
   } catch (err) {
     if (err instanceof AppError && err.code === "validation_failed") return again(err.extra.errors);
@@ -138,7 +139,7 @@ release.post("/:key/reset", async (c) => {
     `${P}/config/${e.key}`,
   );
   if (ask) return ask;
-  const { announce } = await clearConfig(c.env, c.var.db, actor(c), e.key);
+  const { announce } = await clearConfig(c.env, c.get("db"), actor(c), e.key);
   c.executionCtx.waitUntil(announce);
   return redirect(c, `${P}/config?edit=${e.key}`, "config-reset");
 });

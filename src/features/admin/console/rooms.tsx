@@ -122,7 +122,7 @@ export const rooms = new Hono<ConsoleEnv>();
 
 rooms.get("/", async (c) => {
   const cursor = c.req.query("cursor");
-  const res = await listAllRooms(c.var.db, limitOf(), cursor);
+  const res = await listAllRooms(c.get("db"), limitOf(), cursor);
   return page(c, "Rooms", "rooms", <RoomsPage items={res.items} next={res.nextCursor} paged={cursor !== undefined} />);
 });
 
@@ -130,7 +130,7 @@ const Before = v.optional(v.pipe(v.string(), v.regex(/^\d{1,15}$/), v.transform(
 
 rooms.get("/:id", async (c) => {
   const id = idParam(c);
-  const data = await roomWithMembers(c.var.db, id);
+  const data = await roomWithMembers(c.get("db"), id);
   if (!data) throw new AppError("not_found", "No such room.");
   const before = v.safeParse(Before, c.req.query("before"));
   const history = await roomStub(c.env, id).history(id, {
@@ -139,7 +139,7 @@ rooms.get("/:id", async (c) => {
   });
   const older = history.more ? (history.items[0]?.seq ?? null) : null;
   // Members' messages: the admin's look at them is recorded.
-  await recordAudit(c.var.db, actor(c), {
+  await recordAudit(c.get("db"), actor(c), {
     action: "room.history_view",
     target: `room:${id}`,
     detail: { before: before.success ? before.output : undefined, messages: history.items.length },
@@ -148,7 +148,7 @@ rooms.get("/:id", async (c) => {
     c,
     data.room.name ?? "Room",
     "rooms",
-    <RoomPage room={data.room} members={data.members} messages={history.items} older={older} csrf={c.var.csrf} />,
+    <RoomPage room={data.room} members={data.members} messages={history.items} older={older} csrf={c.get("csrf")} />,
   );
 });
 
@@ -158,10 +158,10 @@ rooms.post("/:id/messages/:seq/delete", async (c) => {
   if (!/^\d{1,15}$/.test(c.req.param("seq")) || seq < 1) throw new AppError("not_found", "No such message.");
   const ask = await unconfirmed(c, `Delete message #${seq}? Members see it as deleted.`, `${P}/rooms/${id}`);
   if (ask) return ask;
-  if (!(await roomWithMembers(c.var.db, id))) throw new AppError("not_found", "No such room.");
+  if (!(await roomWithMembers(c.get("db"), id))) throw new AppError("not_found", "No such room.");
   // The room's own deletion (as DELETE /v1/rooms/:id/messages/:seq), acting as the room's owner.
-  const r = await roomStub(c.env, id).deleteMessage(id, seq, c.var.admin.userId, true);
+  const r = await roomStub(c.env, id).deleteMessage(id, seq, c.get("admin").userId, true);
   if (!r.ok) throw new AppError(r.code, r.detail);
-  await recordAudit(c.var.db, actor(c), { action: "message.delete", target: `room:${id}#${seq}` });
+  await recordAudit(c.get("db"), actor(c), { action: "message.delete", target: `room:${id}#${seq}` });
   return redirect(c, `${P}/rooms/${id}`, "message-deleted");
 });

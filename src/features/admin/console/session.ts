@@ -36,17 +36,17 @@ const cookieOptions = (maxAge: number) => ({
 export async function currentAdmin(c: Context<ConsoleEnv>): Promise<ConsoleAdmin | null> {
   const raw = getCookie(c, SESSION_COOKIE);
   if (!raw || !COOKIE_RE.test(raw)) return null;
-  const admin = await findConsoleSession(c.var.db, await hashToken(raw));
+  const admin = await findConsoleSession(c.get("db"), await hashToken(raw));
   // A session from a sign-in without the second factor does not count when the admin has one (or with
   // CONSOLE_REQUIRE_MFA, for every admin).
-  if (admin && (admin.factor || c.var.config.consoleRequireMfa) && admin.aal !== "aal2") return null;
+  if (admin && (admin.factor || c.get("config").consoleRequireMfa) && admin.aal !== "aal2") return null;
   return admin;
 }
 
 const signInOut = (c: Context<ConsoleEnv>, userId: string, action: string) =>
   auditStatement(
-    c.var.db,
-    { id: userId, requestId: c.var.requestId, clientRequestId: c.var.clientRequestId },
+    c.get("db"),
+    { id: userId, requestId: c.get("requestId"), clientRequestId: c.get("clientRequestId") },
     { action, target: `user:${userId}`, detail: { ip: c.req.header("cf-connecting-ip") ?? null } },
   );
 
@@ -54,7 +54,7 @@ const signInOut = (c: Context<ConsoleEnv>, userId: string, action: string) =>
 export async function startSession(c: Context<ConsoleEnv>, userId: string, aal: "aal1" | "aal2"): Promise<void> {
   const token = `oa_${randomToken(32)}`;
   await openConsoleSession(
-    c.var.db,
+    c.get("db"),
     userId,
     await hashToken(token),
     c.req.header("user-agent") ?? null,
@@ -77,7 +77,7 @@ const csrfFor = async (secret: string, subject: string) =>
 
 /** The synchronizer token of a signed-in admin's forms. */
 export const sessionCsrf = (c: Context<ConsoleEnv>, admin: ConsoleAdmin) =>
-  csrfFor(c.var.config.jwtSecret, `session:${admin.sessionId}`);
+  csrfFor(c.get("config").jwtSecret, `session:${admin.sessionId}`);
 
 /** The sign-in form's token, bound to a random pre-login cookie (set here when missing). */
 export async function loginCsrf(c: Context<ConsoleEnv>): Promise<string> {
@@ -86,12 +86,12 @@ export async function loginCsrf(c: Context<ConsoleEnv>): Promise<string> {
     nonce = randomToken(16);
     setCookie(c, LOGIN_COOKIE, nonce, cookieOptions(LOGIN_TTL_SEC));
   }
-  return csrfFor(c.var.config.jwtSecret, `login:${nonce}`);
+  return csrfFor(c.get("config").jwtSecret, `login:${nonce}`);
 }
 
 /** True when the sign-in form's token matches its pre-login cookie. */
 export async function loginCsrfValid(c: Context<ConsoleEnv>, sent: string): Promise<boolean> {
   const nonce = getCookie(c, LOGIN_COOKIE);
   if (!nonce || !sent) return false;
-  return safeEqualStr(sent, await csrfFor(c.var.config.jwtSecret, `login:${nonce}`));
+  return safeEqualStr(sent, await csrfFor(c.get("config").jwtSecret, `login:${nonce}`));
 }

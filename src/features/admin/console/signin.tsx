@@ -47,7 +47,7 @@ export const login = new Hono<ConsoleEnv>();
 login.get("/", async (c) => {
   if (await currentAdmin(c)) return c.redirect(P, 303);
   return c.html(
-    <Layout title="Sign in" appName={c.var.config.appName}>
+    <Layout title="Sign in" appName={c.get("config").appName}>
       <LoginPage csrf={await loginCsrf(c)} />
     </Layout>,
   );
@@ -66,25 +66,25 @@ login.post("/", async (c) => {
   await checkRate(c.env, "AUTH_LIMITER", `admin-login:${clientIp(c.req)}`);
   const email = (f.email ?? "").trim().toLowerCase().slice(0, limits.emailMax);
   const password = (f.password ?? "").slice(0, limits.passwordMax);
-  const user = email ? await userByEmail(c.var.db, email) : undefined;
+  const user = email ? await userByEmail(c.get("db"), email) : undefined;
   // One PBKDF2 whatever the account: no timing difference between "no such admin" and a wrong password.
   const { ok } = await verifyPassword(password, user?.passwordHash ?? null);
   // An admin's email must be verified: the console is where the whole user base can be reached.
   const refuse = async (error: string) =>
     c.html(
-      <Layout title="Sign in" appName={c.var.config.appName}>
+      <Layout title="Sign in" appName={c.get("config").appName}>
         <LoginPage csrf={await loginCsrf(c)} email={email} error={error} />
       </Layout>,
       401,
     );
   if (!user || !ok || user.role !== "admin" || user.disabled || !user.emailVerified) return refuse(LOGIN_REFUSED);
   // An admin with a second factor gives its code too (the session is then aal2).
-  const factor = await hasFactor(c.var.db, user.id);
+  const factor = await hasFactor(c.get("db"), user.id);
   if (factor) {
     const code = (f.code ?? "").trim().slice(0, 32);
     await checkRate(c.env, "AUTH_LIMITER", `admin-login-code:${user.id}`);
-    if (!code || !(await spendCode(c.var.db, c.var.config, user.id, code))) return refuse(LOGIN_REFUSED);
-  } else if (c.var.config.consoleRequireMfa) {
+    if (!code || !(await spendCode(c.get("db"), c.get("config"), user.id, code))) return refuse(LOGIN_REFUSED);
+  } else if (c.get("config").consoleRequireMfa) {
     return refuse(MFA_NEEDED);
   }
   await startSession(c, user.id, factor ? "aal2" : "aal1");
@@ -102,7 +102,7 @@ export const requireConsoleAdmin = createMiddleware<ConsoleEnv>(async (c, next) 
   c.set("csrf", await sessionCsrf(c, admin));
   if (c.req.method === "POST") {
     const sent = (await form(c))._csrf ?? "";
-    if (sent !== c.var.csrf)
+    if (sent !== c.get("csrf"))
       throw new HTTPException(403, {
         message: "This form's security token is missing or wrong; reload the page and try again.",
       });
@@ -114,6 +114,6 @@ export const requireConsoleAdmin = createMiddleware<ConsoleEnv>(async (c, next) 
 export const logout = new Hono<ConsoleEnv>();
 
 logout.post("/", async (c) => {
-  await endSession(c, c.var.db, c.var.admin);
+  await endSession(c, c.get("db"), c.get("admin"));
   return c.redirect(`${P}/login`, 303);
 });

@@ -109,10 +109,10 @@ interface TeamRecords {
 
 /** A page of a team's records of `col`, newest first (one range of the collection's team index). */
 async function teamRecords(c: C, col: Collection, teamId: string, limit: number, cursor?: string) {
-  const res = await listRecords(c.var.db, col, SERVICE, { where: { teamId }, sort: "-createdAt", limit, cursor });
+  const res = await listRecords(c.get("db"), col, SERVICE, { where: { teamId }, sort: "-createdAt", limit, cursor });
   // Records not everyone may read (a team's among them): the admin's look at them is recorded.
   if (privateRecords(col) && res.items.length)
-    await recordAudit(c.var.db, actor(c), {
+    await recordAudit(c.get("db"), actor(c), {
       action: "records.view",
       target: `collection:${col.name}`,
       detail: { teamId, records: res.items.length },
@@ -122,7 +122,7 @@ async function teamRecords(c: C, col: Collection, teamId: string, limit: number,
 
 async function teamRecordsShown(c: C, teamId: string): Promise<TeamRecords[]> {
   const [counts, pages] = await Promise.all([
-    teamRecordCounts(c.var.db, teamId),
+    teamRecordCounts(c.get("db"), teamId),
     Promise.all(teamCollections.map((col) => teamRecords(c, col, teamId, RECORDS_SHOWN))),
   ]);
   return teamCollections.map((col, i) => ({
@@ -236,27 +236,27 @@ export const teams = new Hono<ConsoleEnv>();
 
 teams.get("/", async (c) => {
   const cursor = c.req.query("cursor");
-  const res = await listAllTeams(c.var.db, limitOf(), cursor);
+  const res = await listAllTeams(c.get("db"), limitOf(), cursor);
   return page(c, "Teams", "teams", <TeamsPage items={res.items} next={res.nextCursor} paged={cursor !== undefined} />);
 });
 
 teams.get("/:id", async (c) => {
   const cursor = c.req.query("cursor");
-  const d = await adminTeamDetail(c.var.db, idParam(c), limitOf(), cursor);
+  const d = await adminTeamDetail(c.get("db"), idParam(c), limitOf(), cursor);
   if (!d) throw new AppError("not_found", "No such team.");
   const records = await teamRecordsShown(c, d.team.id);
   return page(
     c,
     d.team.name,
     "teams",
-    <TeamPage d={d} records={records} paged={cursor !== undefined} csrf={c.var.csrf} />,
+    <TeamPage d={d} records={records} paged={cursor !== undefined} csrf={c.get("csrf")} />,
   );
 });
 
 teams.get("/:id/records/:name", async (c) => {
   const col = collectionOf(c);
   if (col.scope !== "team") throw new AppError("not_found", "No such page.");
-  const team = await adminTeam(c.var.db, idParam(c));
+  const team = await adminTeam(c.get("db"), idParam(c));
   if (!team) throw new AppError("not_found", "No such team.");
   const cursor = c.req.query("cursor");
   const res = await teamRecords(c, col, team.id, limitOf(), cursor);
@@ -271,7 +271,7 @@ teams.get("/:id/records/:name", async (c) => {
 const audit =
   (c: C, action: string, target: string, detail: Record<string, unknown>) =>
   (when: Parameters<typeof auditStatement>[3]) =>
-    auditStatement(c.var.db, actor(c), { action, target, detail }, when);
+    auditStatement(c.get("db"), actor(c), { action, target, detail }, when);
 
 teams.post("/:id/members/:userId/remove", async (c) => {
   const id = idParam(c);
@@ -283,9 +283,9 @@ teams.post("/:id/members/:userId/remove", async (c) => {
   );
   if (ask) return ask;
   const after = await adminRemoveMember(
-    c.var.lifecycle,
+    c.get("lifecycle"),
     c.env,
-    c.var.db,
+    c.get("db"),
     id,
     userId,
     audit(c, "team.member_remove", `team:${id}`, { userId }),
@@ -301,7 +301,7 @@ teams.post("/:id/invitations/:invitationId/revoke", async (c) => {
   const ask = await unconfirmed(c, "Revoke this invitation? Its link stops working.", `${P}/teams/${id}`);
   if (ask) return ask;
   await adminRevokeInvitation(
-    c.var.db,
+    c.get("db"),
     id,
     invitationId,
     audit(c, "team.invitation_revoke", `team:${id}`, { invitationId }),

@@ -194,14 +194,14 @@ userActions.post("/:id/disable", async (c) => {
     userBack(id),
   );
   if (ask) return ask;
-  await updateUser(c.var.db, actor(c), id, { disabled: true });
-  c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, id, "all"));
+  await updateUser(c.get("db"), actor(c), id, { disabled: true });
+  c.executionCtx.waitUntil(endSessionSockets(c.get("lifecycle"), c.env, id, "all"));
   return redirect(c, userBack(id), "disabled");
 });
 
 userActions.post("/:id/enable", async (c) => {
   const id = idParam(c);
-  await updateUser(c.var.db, actor(c), id, { disabled: false });
+  await updateUser(c.get("db"), actor(c), id, { disabled: false });
   return redirect(c, userBack(id), "enabled");
 });
 
@@ -215,7 +215,7 @@ for (const { path, role, question, done } of roleChanges) {
     const id = idParam(c);
     const ask = await unconfirmed(c, question, userBack(id));
     if (ask) return ask;
-    await updateUser(c.var.db, actor(c), id, { role });
+    await updateUser(c.get("db"), actor(c), id, { role });
     return redirect(c, userBack(id), done);
   });
 }
@@ -224,9 +224,9 @@ userActions.post("/:id/end-sessions", async (c) => {
   const id = idParam(c);
   const ask = await unconfirmed(c, "End every session of this user? Their apps must sign in again.", userBack(id));
   if (ask) return ask;
-  if (!(await userDetail(c.var.db, id))) throw new AppError("not_found", "No such user.");
-  await endUserSessions(c.var.db, actor(c), id);
-  c.executionCtx.waitUntil(endSessionSockets(c.var.lifecycle, c.env, id, "all"));
+  if (!(await userDetail(c.get("db"), id))) throw new AppError("not_found", "No such user.");
+  await endUserSessions(c.get("db"), actor(c), id);
+  c.executionCtx.waitUntil(endSessionSockets(c.get("lifecycle"), c.env, id, "all"));
   return redirect(c, userBack(id), "sessions");
 });
 
@@ -239,7 +239,7 @@ userActions.post("/:id/sign-in-methods/remove", async (c) => {
   if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(kind) || kind === "email" || (f.subject ?? "").length > 512) {
     throw new AppError("validation_failed", "No such sign-in method.");
   }
-  await removeUserSignInMethod(c.var.db, actor(c), id, kind, f.subject ?? "");
+  await removeUserSignInMethod(c.get("db"), actor(c), id, kind, f.subject ?? "");
   return redirect(c, userBack(id), "method-removed");
 });
 
@@ -251,14 +251,14 @@ userActions.post("/:id/mfa-reset", async (c) => {
     userBack(id),
   );
   if (ask) return ask;
-  await resetUserMfa(c.var.config, c.var.db, actor(c), id);
+  await resetUserMfa(c.get("config"), c.get("db"), actor(c), id);
   return redirect(c, userBack(id), "mfa-reset");
 });
 
 userActions.post("/:id/reset-mail", async (c) => {
   const id = idParam(c);
-  const base = mailLinkBase(c.var.config, c.env, c.req.url);
-  await sendResetMail(c.var.config, c.var.db, actor(c), id, base);
+  const base = mailLinkBase(c.get("config"), c.env, c.req.url);
+  await sendResetMail(c.get("config"), c.get("db"), actor(c), id, base);
   return redirect(c, userBack(id), "reset");
 });
 
@@ -266,7 +266,7 @@ userActions.post("/:id/delete", async (c) => {
   const id = idParam(c);
   const ask = await unconfirmed(c, "Delete this user and everything they own? This cannot be undone.", userBack(id));
   if (ask) return ask;
-  const after = await removeUser(c.var.lifecycle, c.env, c.var.db, actor(c), id);
+  const after = await removeUser(c.get("lifecycle"), c.env, c.get("db"), actor(c), id);
   c.executionCtx.waitUntil(after());
   return redirect(c, `${P}/users`, "user-deleted");
 });

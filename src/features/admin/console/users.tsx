@@ -144,7 +144,7 @@ const UserPage: FC<{
 
 /** The user of the `:id` param, or 404. */
 export async function loadUser(c: C) {
-  const u = await userDetail(c.var.db, idParam(c));
+  const u = await userDetail(c.get("db"), idParam(c));
   if (!u) throw new AppError("not_found", "No such user.");
   return u;
 }
@@ -160,7 +160,7 @@ export const users = new Hono<ConsoleEnv>();
 users.get("/", async (c) => {
   const q = v.safeParse(SearchQuery, c.req.query());
   const { q: search, cursor } = q.success ? q.output : { q: "", cursor: undefined };
-  const res = await listUsers(c.var.db, { q: search, limit: limitOf(), cursor });
+  const res = await listUsers(c.get("db"), { q: search, limit: limitOf(), cursor });
   return page(
     c,
     "Users",
@@ -172,11 +172,11 @@ users.get("/", async (c) => {
 users.get("/:id", async (c) => {
   const u = await loadUser(c);
   const [audit, teams, methods, mfa, passkeys] = await Promise.all([
-    listAudit(c.var.db, { limit: 10, target: `user:${u.id}` }),
-    teamsOfUser(c.var.db, u.id, USER_TEAMS),
-    signInMethods(c.var.db, u.id),
-    factorSummary(c.var.db, u.id),
-    listPasskeys(c.var.db, u.id),
+    listAudit(c.get("db"), { limit: 10, target: `user:${u.id}` }),
+    teamsOfUser(c.get("db"), u.id, USER_TEAMS),
+    signInMethods(c.get("db"), u.id),
+    factorSummary(c.get("db"), u.id),
+    listPasskeys(c.get("db"), u.id),
   ]);
   return page(
     c,
@@ -184,8 +184,8 @@ users.get("/:id", async (c) => {
     "users",
     <UserPage
       u={u}
-      csrf={c.var.csrf}
-      self={u.id === c.var.admin.userId}
+      csrf={c.get("csrf")}
+      self={u.id === c.get("admin").userId}
       audit={audit.items}
       teams={teams}
       methods={methods}

@@ -202,10 +202,10 @@ const WebhookPage: FC<{ w: Webhook; deliveries: Delivery[]; next: string | null;
 const audit =
   (c: C, action: string, id: string, detail?: Record<string, unknown>) =>
   (when: Parameters<typeof auditStatement>[3]) =>
-    auditStatement(c.var.db, actor(c), { action, target: `webhook:${id}`, detail }, when);
+    auditStatement(c.get("db"), actor(c), { action, target: `webhook:${id}`, detail }, when);
 
 async function webhookOf(c: C): Promise<Webhook> {
-  const w = await getWebhook(c.var.db, idParam(c));
+  const w = await getWebhook(c.get("db"), idParam(c));
   if (!w) throw new AppError("not_found", "No such webhook.");
   return w;
 }
@@ -215,7 +215,7 @@ export const webhooks = new Hono<ConsoleEnv>();
 
 async function listPage(c: C, values?: Record<string, string>, error?: FieldErrors) {
   const cursor = c.req.query("cursor");
-  const res = await listWebhooks(c.var.db, { limit: limitOf(), cursor });
+  const res = await listWebhooks(c.get("db"), { limit: limitOf(), cursor });
   return page(
     c,
     "Webhooks",
@@ -224,7 +224,7 @@ async function listPage(c: C, values?: Record<string, string>, error?: FieldErro
       items={res.items}
       next={res.nextCursor}
       paged={cursor !== undefined}
-      csrf={c.var.csrf}
+      csrf={c.get("csrf")}
       values={values}
       error={error}
     />,
@@ -242,9 +242,9 @@ webhooks.post("/", async (c) => {
   const problem = webhookUrlProblem(parsed.output.url, c.env.ENVIRONMENT);
   if (problem) return listPage(c, f, [{ path: "url", message: problem }]);
   const { webhook, secret } = await createWebhook(
-    c.var.db,
-    c.var.config.jwtSecret,
-    { ...parsed.output, createdBy: c.var.admin.userId },
+    c.get("db"),
+    c.get("config").jwtSecret,
+    { ...parsed.output, createdBy: c.get("admin").userId },
     (id) => audit(c, "webhook.create", id, { url: parsed.output.url, events: parsed.output.events }),
   );
   return page(c, "Webhook created", "webhooks", <SecretPage webhook={webhook} secret={secret} rotated={false} />);
@@ -253,20 +253,26 @@ webhooks.post("/", async (c) => {
 webhooks.get("/:id", async (c) => {
   const w = await webhookOf(c);
   const cursor = c.req.query("cursor");
-  const res = await listDeliveries(c.var.db, w.id, { limit: limitOf(), cursor });
+  const res = await listDeliveries(c.get("db"), w.id, { limit: limitOf(), cursor });
   return page(
     c,
     "Webhook",
     "webhooks",
-    <WebhookPage w={w} deliveries={res.items} next={res.nextCursor} paged={cursor !== undefined} csrf={c.var.csrf} />,
+    <WebhookPage
+      w={w}
+      deliveries={res.items}
+      next={res.nextCursor}
+      paged={cursor !== undefined}
+      csrf={c.get("csrf")}
+    />,
   );
 });
 
 webhooks.post("/:id/rotate", async (c) => {
   const w = await webhookOf(c);
   const rotated = await rotateWebhookSecret(
-    c.var.db,
-    c.var.config.jwtSecret,
+    c.get("db"),
+    c.get("config").jwtSecret,
     w.id,
     audit(c, "webhook.rotate_secret", w.id),
   );
@@ -280,7 +286,7 @@ for (const [path, enabled] of [
 ] as const) {
   webhooks.post(`/:id/${path}`, async (c) => {
     const id = idParam(c);
-    const w = await setWebhookEnabled(c.var.db, id, enabled, audit(c, `webhook.${path}`, id));
+    const w = await setWebhookEnabled(c.get("db"), id, enabled, audit(c, `webhook.${path}`, id));
     if (!w) throw new AppError("not_found", "No such webhook.");
     return redirect(c, `${P}/webhooks/${id}`, enabled ? "webhook-enabled" : "webhook-disabled");
   });
@@ -294,7 +300,7 @@ webhooks.post("/:id/delete", async (c) => {
     `${P}/webhooks/${id}`,
   );
   if (ask) return ask;
-  if (!(await deleteWebhook(c.var.db, id, audit(c, "webhook.delete", id))))
+  if (!(await deleteWebhook(c.get("db"), id, audit(c, "webhook.delete", id))))
     throw new AppError("not_found", "No such webhook.");
   return redirect(c, `${P}/webhooks`, "webhook-deleted");
 });
@@ -303,7 +309,7 @@ webhooks.post("/:id/deliveries/:deliveryId/redeliver", async (c) => {
   const w = await webhookOf(c);
   const deliveryId = idParam(c, "deliveryId");
   if (!w.enabled) throw new AppError("conflict", "The webhook is disabled; enable it first.");
-  const result = await redeliver(c.var.db, w.id, deliveryId, audit(c, "webhook.redeliver", w.id, { deliveryId }));
+  const result = await redeliver(c.get("db"), w.id, deliveryId, audit(c, "webhook.redeliver", w.id, { deliveryId }));
   if (result === "missing") throw new AppError("not_found", "No such delivery.");
   if (result === "running") throw new AppError("conflict", "An attempt of this delivery is under way.");
   await enqueue<EventJob>(c.env, { type: "events.run", id: deliveryId });

@@ -5,7 +5,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import * as v from "valibot";
 import { limits } from "../../../config";
-import type { AppEnv } from "../../../env";
+import type { AppEnv, Vars } from "../../../env";
 import { AppError } from "../../../errors";
 import { describe, validate } from "../../../lib/validation";
 import { requireUser, userOf } from "../../auth";
@@ -90,12 +90,12 @@ function stateHeaders(up: UploadRow): Record<string, string> {
 }
 
 /** An upload of the caller that can still be written or read; expired ones → 410. */
-async function liveUpload(c: { var: AppEnv["Variables"] }, id: string): Promise<UploadRow> {
-  const up = await ownedUpload(c.var.db, id, userOf(c).userId);
+async function liveUpload(c: Vars, id: string): Promise<UploadRow> {
+  const up = await ownedUpload(c.get("db"), id, userOf(c).userId);
   if (isExpired(up)) throw new AppError("gone", "This upload has expired.");
   // A team upload whose uploader left the team (or was made a viewer) goes no further.
   if (up.teamId && !up.completedAt) {
-    const refused = await teamUploadRefusal(c.var.db, up.teamId, up.ownerId);
+    const refused = await teamUploadRefusal(c.get("db"), up.teamId, up.ownerId);
     if (refused) throw refused;
   }
   return up;
@@ -160,30 +160,30 @@ export const uploadRoutes = new Hono<AppEnv>()
           errors: [{ path: "Upload-Metadata.visibility", message: "must be public or private" }],
         });
       const contentType = acceptedType(meta.filetype);
-      refuseDeclaredUnscrubbable(c.var.config, contentType, visibility.output);
+      refuseDeclaredUnscrubbable(c.get("config"), contentType, visibility.output);
       const name = safeName(meta.filename);
       const teamId = teamIdOf(meta.teamId);
       await beforeNewFile(c, { name, contentType, size: length, visibility: visibility.output, teamId });
-      let up = await createUpload(c.env, c.var.db, c.var.config.storageQuotaBytes, {
+      let up = await createUpload(c.env, c.get("db"), c.get("config").storageQuotaBytes, {
         ownerId: userOf(c).userId,
         length,
         name,
         contentType,
         visibility: visibility.output,
-        scrub: stripsMetadata(c.var.config, visibility.output) ? SCRUB_PENDING : null,
+        scrub: stripsMetadata(c.get("config"), visibility.output) ? SCRUB_PENDING : null,
         teamId,
       });
       if (withBody || length === 0) {
         try {
-          up = await appendToUpload(c.env, c.var.db, up, withBody ? c.req.raw.body : null);
+          up = await appendToUpload(c.env, c.get("db"), up, withBody ? c.req.raw.body : null);
         } catch (e) {
           // The client never learns this upload's URL: a failed first chunk leaves nothing behind.
-          await terminateUpload(c.env, c.var.db, up);
+          await terminateUpload(c.env, c.get("db"), up);
           throw e;
         }
         if (up.completedAt) await afterUpload(c.env, { id: up.fileId, contentType: up.contentType });
       }
-      c.header("Location", `${apiBase(c.var.config, c.req.url)}/v1/uploads/${up.id}`);
+      c.header("Location", `${apiBase(c.get("config"), c.req.url)}/v1/uploads/${up.id}`);
       for (const [k, val] of Object.entries(stateHeaders(up))) c.header(k, val);
       return c.body(null, 201);
     },
@@ -237,7 +237,7 @@ export const uploadRoutes = new Hono<AppEnv>()
       if (length !== null && length > up.uploadLength - up.received)
         throw new AppError("payload_too_large", "The body runs past Upload-Length.");
       if (!up.completedAt) {
-        up = await appendToUpload(c.env, c.var.db, up, c.req.raw.body);
+        up = await appendToUpload(c.env, c.get("db"), up, c.req.raw.body);
         if (up.completedAt) await afterUpload(c.env, { id: up.fileId, contentType: up.contentType });
       }
       for (const [k, val] of Object.entries(stateHeaders(up))) c.header(k, val);
@@ -255,7 +255,11 @@ export const uploadRoutes = new Hono<AppEnv>()
     tusVersion,
     validate("param", UploadIdParam),
     async (c) => {
-      await terminateUpload(c.env, c.var.db, await ownedUpload(c.var.db, c.req.valid("param").id, userOf(c).userId));
+      await terminateUpload(
+        c.env,
+        c.get("db"),
+        await ownedUpload(c.get("db"), c.req.valid("param").id, userOf(c).userId),
+      );
       return c.body(null, 204);
     },
   );

@@ -1,0 +1,87 @@
+/**
+ * The headers every API answer carries, set in one pass on the finished response: the request id,
+ * the D1 bookmark, CORS for simple and actual requests, and the security headers.
+ *
+ * Why not `hono/cors` and `hono/secure-headers` on every request: `cors` writes its headers on
+ * `c.res` before the route runs, which makes Hono build a placeholder Response, then a second one
+ * when the route answers (copying every header across), and a third for its `Vary` append;
+ * `secureHeaders` then sets eleven headers one by one. Together they were the largest cost of a
+ * short request's own code (`node scripts/bench/profile.mjs health`). Here the values are computed
+ * once per configuration and set on the route's own Response. Preflights (`OPTIONS`) still go
+ * through `hono/cors`, which answers them itself (src/router.ts); the security headers are Hono's
+ * defaults with a cross-origin resource policy, and a test compares them with `secureHeaders`'.
+ */
+import type { Config } from "../config";
+import { BOOKMARK_HEADER } from "../db";
+
+/** Response headers a browser app may read (API.md: ETag, bookmarks, rate limits, tus). */
+export const EXPOSED_HEADERS = [
+  "ETag",
+  "X-Request-Id",
+  BOOKMARK_HEADER,
+  "Retry-After",
+  "Location",
+  "Content-Range",
+  "Tus-Resumable",
+  "Tus-Version",
+  "Tus-Extension",
+  "Tus-Max-Size",
+  "Upload-Offset",
+  "Upload-Length",
+  "Upload-Expires",
+  "Outpost-File-Id",
+] as const;
+
+/** `secureHeaders({ crossOriginResourcePolicy: "cross-origin" })`'s headers (hono/secure-headers' defaults). */
+const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
+  ["Cross-Origin-Resource-Policy", "cross-origin"],
+  ["Cross-Origin-Opener-Policy", "same-origin"],
+  ["Origin-Agent-Cluster", "?1"],
+  ["Referrer-Policy", "no-referrer"],
+  ["Strict-Transport-Security", "max-age=15552000; includeSubDomains"],
+  ["X-Content-Type-Options", "nosniff"],
+  ["X-DNS-Prefetch-Control", "off"],
+  ["X-Download-Options", "noopen"],
+  ["X-Frame-Options", "SAMEORIGIN"],
+  ["X-Permitted-Cross-Domain-Policies", "none"],
+  ["X-XSS-Protection", "0"],
+];
+
+const EXPOSE = EXPOSED_HEADERS.join(",");
+
+/** Which `Origin` may read an answer: `*`, or the request's own origin when it is listed. */
+type AllowOrigin = (origin: string | undefined) => string | null;
+const allowOriginFor = new WeakMap<Config, AllowOrigin>();
+
+function allowOrigin(config: Config): AllowOrigin {
+  let allow = allowOriginFor.get(config);
+  if (!allow) {
+    const origins = config.corsOrigins;
+    allow = origins.includes("*") ? () => "*" : (origin) => (origin && origins.includes(origin) ? origin : null);
+    allowOriginFor.set(config, allow);
+  }
+  return allow;
+}
+
+/**
+ * Sets the headers on a route's answer (not on a 101: a proxied upgrade's headers are immutable).
+ * `preflight`: the answer came from `hono/cors`' preflight handler, which set CORS itself.
+ */
+export function setResponseHeaders(
+  headers: Headers,
+  config: Config,
+  origin: string | undefined,
+  requestId: string,
+  bookmark: string | null,
+  preflight: boolean,
+): void {
+  headers.set("X-Request-Id", requestId);
+  if (bookmark) headers.set(BOOKMARK_HEADER, bookmark);
+  if (!preflight) {
+    const allowed = allowOrigin(config)(origin);
+    if (allowed) headers.set("Access-Control-Allow-Origin", allowed);
+    headers.set("Access-Control-Expose-Headers", EXPOSE);
+    if (allowed !== "*") headers.append("Vary", "Origin");
+  }
+  for (const [name, value] of SECURITY_HEADERS) headers.set(name, value);
+}
