@@ -1,5 +1,5 @@
 /** Builds the Hono app: global middleware, the one error renderer, and one `app.route` per feature. */
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler, type Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 // The app's own routes come in here, not through src/registry.ts: they are built with the features
@@ -48,45 +48,27 @@ const isStreamingRoute = (method: string, path: string) =>
  */
 const PRIMARY_ROUTES = new Set(["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/idtoken", "/v1/auth/mfa/verify"]);
 
+/** The one error renderer: problem+json; a 5xx is logged with its stack. */
+function renderError(err: unknown, c: Context<AppEnv>): Response {
+  const e = toAppError(err);
+  if (e.status >= 500)
+    console.error(
+      `[${c.get("requestId") ?? "-"}] ${c.req.method} ${c.req.path} failed:`,
+      err instanceof Error ? (err.stack ?? err.message) : String(err),
+    );
+  return problem(e, c.get("requestId"), c.get("clientRequestId"));
+}
+
 function buildApp() {
   const app = new Hono<AppEnv>();
   // The admin console: its own app (pages, its own security headers, no CORS), ahead of the API's middleware.
   app.mount("/admin", createConsole(lifecycle).fetch, { replaceRequest: false });
 
-  // Per request: the server's own id (logs, problem+json `instance`, audit rows; a client's is kept
-  // apart), the config, the D1 session and its client. After the route: the headers every answer carries.
-  app.use(async (c, next) => {
-    const { requestId, clientRequestId } = newRequestIds(c.req.header("x-request-id"));
-    c.set("requestId", requestId);
-    c.set("clientRequestId", clientRequestId);
-    const config = getConfig(c.env);
-    c.set("config", config);
-    c.set("lifecycle", lifecycle);
-    const d1 = PRIMARY_ROUTES.has(c.req.path)
-      ? c.env.DB.withSession("first-primary")
-      : openSession(c.env.DB, c.req.header(BOOKMARK_HEADER));
-    c.set("d1", d1);
-    c.set("db", createDb(d1));
-    c.set("principal", null);
-    await next();
-    // A 101 proxied from a Durable Object has immutable headers.
-    if (c.res.status === 101) return;
-    setResponseHeaders(
-      c.res.headers,
-      config,
-      c.req.header("origin"),
-      clientRequestId ?? requestId,
-      d1.getBookmark(),
-      c.req.method === "OPTIONS",
-    );
-  });
-  // Ahead of CORS, which answers every OPTIONS itself: adds the tus discovery headers to that answer.
-  app.use("/v1/uploads/*", tusDiscovery);
   // Preflights: answered by hono/cors (built once per configuration: the origins come from the
-  // env's config). Every other answer gets its CORS headers in the pass above.
+  // env's config); tus adds its discovery headers to the answer under /v1/uploads. Every other
+  // answer gets its CORS headers from `setResponseHeaders`.
   const preflightFor = new WeakMap<object, MiddlewareHandler<AppEnv>>();
-  app.use((c, next) => {
-    if (c.req.method !== "OPTIONS") return next();
+  const corsPreflight: MiddlewareHandler<AppEnv> = (c, next) => {
     const config = c.get("config");
     let handler = preflightFor.get(config);
     if (!handler) {
@@ -119,20 +101,70 @@ function buildApp() {
       preflightFor.set(config, handler);
     }
     return handler(c, next);
-  });
+  };
+  const preflight = async (c: Context<AppEnv>, next: Next): Promise<void> => {
+    const answer = async () => {
+      const res = await corsPreflight(c, next);
+      if (res) c.res = res;
+    };
+    await (c.req.path === "/v1/uploads" || c.req.path.startsWith("/v1/uploads/") ? tusDiscovery(c, answer) : answer());
+  };
+
   const jsonBodyLimit = bodyLimit({
     maxSize: JSON_BODY_LIMIT,
     onError: () => {
       throw new AppError("payload_too_large", `JSON bodies are limited to ${JSON_BODY_LIMIT} bytes.`);
     },
   });
+  // Before any route: bodies over 1 MiB (but on the streaming routes) → 413; forced updates → 426
+  // for an app older than its platform's minVersion (from the cached config, no D1 query); the app
+  // check guard (`APP_CHECK_MODE`).
+  const checks: MiddlewareHandler<AppEnv> = (c, next) => {
+    const guarded = async () => {
+      await requireCurrentApp(c, async () => {
+        await appCheckGuard(c, next);
+      });
+    };
+    return c.req.raw.body !== null && !isStreamingRoute(c.req.method, c.req.path)
+      ? jsonBodyLimit(c, guarded)
+      : guarded();
+  };
+
+  // The API's one global middleware (each `app.use` costs every request a router entry and a
+  // dispatch step). Per request: the server's own id (logs, problem+json `instance`, audit rows; a
+  // client's is kept apart), the config, the D1 session and its client; then the preflight answer or
+  // the checks and the route; after it, the headers every answer carries.
   app.use(async (c, next) => {
-    if (isStreamingRoute(c.req.method, c.req.path)) return next();
-    return jsonBodyLimit(c, next);
+    const { requestId, clientRequestId } = newRequestIds(c.req.header("x-request-id"));
+    c.set("requestId", requestId);
+    c.set("clientRequestId", clientRequestId);
+    const config = getConfig(c.env);
+    c.set("config", config);
+    c.set("lifecycle", lifecycle);
+    const d1 = PRIMARY_ROUTES.has(c.req.path)
+      ? c.env.DB.withSession("first-primary")
+      : openSession(c.env.DB, c.req.header(BOOKMARK_HEADER));
+    c.set("d1", d1);
+    c.set("db", createDb(d1));
+    c.set("principal", null);
+    const isPreflight = c.req.method === "OPTIONS";
+    try {
+      await (isPreflight ? preflight(c, next) : checks(c, next));
+    } catch (err) {
+      // Thrown by the checks above (a route's own errors are rendered where they are thrown).
+      c.res = renderError(err, c);
+    }
+    // A 101 proxied from a Durable Object has immutable headers.
+    if (c.res.status === 101) return;
+    setResponseHeaders(
+      c.res.headers,
+      config,
+      c.req.header("origin"),
+      clientRequestId ?? requestId,
+      d1.getBookmark(),
+      isPreflight,
+    );
   });
-  // Forced updates: 426 for an app older than its platform's minVersion (from the cached config, no D1 query).
-  app.use(requireCurrentApp);
-  app.use(appCheckGuard);
 
   app.route("/v1", healthRoutes);
   app.route("/v1/auth", authRoutes);
@@ -164,15 +196,7 @@ function buildApp() {
       c.get("clientRequestId"),
     ),
   );
-  app.onError((err, c) => {
-    const e = toAppError(err);
-    if (e.status >= 500)
-      console.error(
-        `[${c.get("requestId") ?? "-"}] ${c.req.method} ${c.req.path} failed:`,
-        err instanceof Error ? (err.stack ?? err.message) : String(err),
-      );
-    return problem(e, c.get("requestId"), c.get("clientRequestId"));
-  });
+  app.onError(renderError);
   return app;
 }
 

@@ -229,6 +229,7 @@ async function httpScenario(id, label, setup) {
         notes: httpNotes(r, [ref.note]),
       });
       smallRps.set(id, res.reqPerSec);
+      smallRps.set(`${id}-ref`, r.reqPerSec);
       addRow({
         scenario: label,
         throughput: `${fmt(res.reqPerSec)} req/s`,
@@ -377,6 +378,24 @@ async function main() {
       path: "/v1/health",
       notes: () => "one D1 `SELECT 1`",
     }));
+    if (wanted("health") && helloUrl) {
+      // What the D1 Sessions API (bookmarks) costs by itself: the reference rows use a session per
+      // request, as API.md's read-replica bookmarks make a Worker serving the contract do.
+      const withSession = smallRps.get("health-ref");
+      const plain = await loadHttp({ url: `${helloUrl}/d1-plain` });
+      addRow({
+        scenario: "context: hello-world + one D1 query without a session",
+        throughput: `${fmt(plain.reqPerSec)} req/s`,
+        p50: plain.p50,
+        p99: plain.p99,
+        ratio: ratio(plain.reqPerSec),
+        notes: httpNotes(plain, [
+          withSession
+            ? `the session reference above runs ${(withSession / plain.reqPerSec).toFixed(2)}× this: the D1 Sessions API's own cost`
+            : "env.DB without withSession",
+        ]),
+      });
+    }
 
     const guests = await pool(
       ROOMS_PER_USER,

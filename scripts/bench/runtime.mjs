@@ -161,6 +161,9 @@ export const REFERENCE_SQL = {
  * `/d1` one `SELECT 1` (what the local D1 simulation costs by itself), `/get`, `/list`, `/teamlist` and
  * `/create` the very statements of Outpost's GET record, list and create (`REFERENCE_SQL`; the
  * caller applies Outpost's migrations to this Worker's D1 and seeds it), with a JSON answer.
+ * Each runs in a D1 session (`withSession`) and answers its bookmark in `Outpost-Bookmark`, as
+ * API.md's read-replica convention makes any Worker serving it do; `/d1-plain` is `/d1` without a
+ * session (what the Sessions API itself costs).
  */
 export async function startHelloWorld(compatibilityDate) {
   return startMiniflare({
@@ -173,33 +176,44 @@ export default {
   async fetch(req, env) {
     const url = new URL(req.url);
     const q = (k) => url.searchParams.get(k);
+    if (url.pathname === "/d1-plain") {
+      await env.DB.prepare("SELECT 1").first();
+      return new Response("Hello, world!", { headers: { "content-type": "text/plain" } });
+    }
+    const db = env.DB.withSession(req.headers.get("outpost-bookmark") ?? "first-unconstrained");
+    const json = (body, status = 200) => {
+      const res = Response.json(body, { status });
+      const bookmark = db.getBookmark();
+      if (bookmark) res.headers.set("Outpost-Bookmark", bookmark);
+      return res;
+    };
     switch (url.pathname) {
       case "/d1":
-        await env.DB.prepare("SELECT 1").first();
-        break;
+        await db.prepare("SELECT 1").first();
+        return json({ status: "ok" });
       case "/get":
-        return Response.json(await env.DB.prepare(SQL.get).bind(q("id"), q("owner")).first());
+        return json(await db.prepare(SQL.get).bind(q("id"), q("owner")).first());
       case "/list": {
-        const { results } = await env.DB.prepare(SQL.list).bind(q("owner"), 1, 21).all();
-        return Response.json({ items: results.slice(0, 20), nextCursor: null });
+        const { results } = await db.prepare(SQL.list).bind(q("owner"), 1, 21).all();
+        return json({ items: results.slice(0, 20), nextCursor: null });
       }
       case "/teamlist": {
-        const { results } = await env.DB.prepare(SQL.teamList).bind(q("user"), q("team"), 21).all();
-        return Response.json({ items: results.slice(0, 20), nextCursor: null });
+        const { results } = await db.prepare(SQL.teamList).bind(q("user"), q("team"), 21).all();
+        return json({ items: results.slice(0, 20), nextCursor: null });
       }
       case "/create": {
         const body = await req.json();
         const owner = q("owner");
         const id = crypto.randomUUID();
         const now = new Date().toISOString();
-        const [rec] = await env.DB.batch([
-          env.DB.prepare(SQL.createRecord).bind(
+        const [rec] = await db.batch([
+          db.prepare(SQL.createRecord).bind(
             id, owner, now, now, 1, body.title, body.body ?? "", body.pinned ? 1 : 0,
             JSON.stringify(body.tags ?? []), owner,
           ),
-          env.DB.prepare(SQL.createChange).bind(null, "notes", id, owner, 1, 0, now, owner),
+          db.prepare(SQL.createChange).bind(null, "notes", id, owner, 1, 0, now, owner),
         ]);
-        return Response.json(rec.results[0], { status: 201 });
+        return json(rec.results[0], 201);
       }
     }
     return new Response("Hello, world!", { headers: { "content-type": "text/plain" } });

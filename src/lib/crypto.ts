@@ -44,15 +44,19 @@ function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return crypto.subtle.timingSafeEqual(a, b);
 }
 
-/** Constant-time equality of two strings. */
+/**
+ * Constant-time equality of two strings of the same length; strings of different lengths are
+ * unequal at once. The time tells a caller only whether the lengths matched: every value compared
+ * here (the service key, hashes, nonces, CSRF tokens) is long and random, so its length gives
+ * nothing away, and the access tokens checked against the service key on every request are
+ * not encoded for nothing.
+ */
 export function safeEqualStr(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
   const ea = enc.encode(a);
   const eb = enc.encode(b);
-  // Compare equal-length buffers so the time does not depend on where they differ.
-  if (ea.byteLength !== eb.byteLength) {
-    crypto.subtle.timingSafeEqual(ea, ea);
-    return false;
-  }
+  // Different UTF-16 contents may encode to different byte lengths: unequal.
+  if (ea.byteLength !== eb.byteLength) return false;
   return crypto.subtle.timingSafeEqual(ea, eb);
 }
 

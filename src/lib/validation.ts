@@ -5,7 +5,7 @@
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { ValidationTargets } from "hono";
-import { describeRoute, resolver, validator } from "hono-openapi";
+import { describeRoute, resolver, uniqueSymbol, validator } from "hono-openapi";
 import * as v from "valibot";
 import { AppError, type FieldError } from "../errors";
 
@@ -125,11 +125,15 @@ export function describe(spec: {
   if (auth === "user" || auth === "service") responses["401"] ??= problemResponse("Missing, invalid or expired token");
   if (spec.rateLimited) responses["429"] ??= problemResponse("Rate limited; see Retry-After");
   responses.default ??= problemResponse("Error (problem+json)");
-  return describeRoute({
+  const described = describeRoute({
     tags: [spec.tag],
     summary: spec.summary,
     ...(spec.description ? { description: spec.description } : {}),
     ...(auth === "none" ? {} : { security: auth === "optional" ? [{}, { bearerAuth: [] }] : [{ bearerAuth: [] }] }),
     responses: responses as never,
   });
+  // hono-openapi reads the spec from the middleware's symbol; its own middleware is an `async`
+  // wrapper around `next()`, one more promise per request for nothing: this one hands `next` on.
+  const openApiSpec = (described as unknown as Record<typeof uniqueSymbol, unknown>)[uniqueSymbol];
+  return Object.assign(((_c, next) => next()) as typeof described, { [uniqueSymbol]: openApiSpec });
 }

@@ -64,6 +64,43 @@ describe("prepared queries", () => {
     expect(counter.roundTrips).toBe(1);
   });
 
+  // `prepared` maps rows with decoders worked out once (src/db, mapRowsFast): the same objects as
+  // drizzle's own mapping, for one row, many rows, and a batch's rows.
+  it("map rows exactly as drizzle's builders do: get, all and batch, with JSON, boolean and null values", async () => {
+    const user = await signup();
+    for (const [title, pinned, tags] of [
+      ["one", true, ["a", "b"]],
+      ["two", false, []],
+    ] as const) {
+      const res = await api("/v1/collections/notes/records", {
+        token: user.accessToken,
+        body: { title, pinned, tags },
+      });
+      expect(res.status).toBe(201);
+    }
+    const notes = findCollection("notes");
+    if (!notes) throw new Error("the notes collection is declared in src/app/collections.ts");
+    const byOwner = (db: ReturnType<typeof createDb>) =>
+      db
+        .select()
+        .from(notes.table)
+        .where(sql`${notes.table.ownerId} = ${sql.placeholder("owner")}`)
+        .orderBy(notes.table.createdAt);
+    const fast = prepared(byOwner);
+    const db = createDb(env.DB);
+    const built = await byOwner(db).all({ owner: user.id });
+    expect(built).toHaveLength(2);
+    expect(built.every((r) => r.listId === null)).toBe(true);
+    expect(await fast(db).all({ owner: user.id })).toEqual(built);
+    expect(await fast(db).get({ owner: user.id })).toEqual(built[0]);
+    // As a batch runs it (create-sql.ts): D1's batch answer, mapped by the query.
+    const q = fast(db) as unknown as { stmt: D1PreparedStatement; mapResult(r: unknown, fromBatch: boolean): unknown };
+    const [raw] = await env.DB.batch([q.stmt.bind(user.id)]);
+    expect(q.mapResult(raw, true)).toEqual(built);
+    // Key order too (JSON answers keep it).
+    expect(Object.keys((await fast(db).all({ owner: user.id }))[0]!)).toEqual(Object.keys(built[0]!));
+  });
+
   it("GET record builds no SQL per request once warm (drizzle's sqlToQuery is not called)", async () => {
     const user = await signup();
     const created = await api("/v1/collections/notes/records", { token: user.accessToken, body: { title: "warm" } });

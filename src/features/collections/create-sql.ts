@@ -52,22 +52,43 @@ const placeholders = (table: Table, absent: readonly string[] = []) =>
 const sqlDefaults = (table: Table) =>
   Object.entries(getTableColumns(table)).flatMap(([k, c]) => (is(c.default, SQL) ? [k] : []));
 
+/** How one parameter of a prebuilt statement gets its value. */
+type ParamSource = (values: Record<string, unknown>, owner: string) => unknown;
+
+/** Each prebuilt statement's parameter sources, worked out once (drizzle's `is()` checks cost every request). */
+const sourcesOf = new WeakMap<unknown[], ParamSource[]>();
+
+function paramSources(params: unknown[], table: Table): ParamSource[] {
+  const columns = getTableColumns(table);
+  return params.map((p): ParamSource => {
+    if (is(p, Placeholder)) {
+      const name = p.name;
+      return name === OWNER ? (_values, owner) => owner : (values) => values[name];
+    }
+    if (is(p, Param) && is(p.value, Placeholder)) {
+      const k = p.value.name;
+      const encoder = p.encoder;
+      const fallback = columns[k]!.default;
+      return (values) => {
+        const v = values[k] !== undefined ? values[k] : fallback;
+        return v === null || v === undefined ? null : encoder.mapToDriverValue(v);
+      };
+    }
+    return () => p;
+  });
+}
+
 /**
  * The values a statement binds: each placeholder's value, encoded by its column as drizzle encodes a
  * parameter (null stays NULL); a field left out takes its column's default, as in `selectValues`.
  */
 function bind(q: PreparedD1, table: Table, values: Record<string, unknown>, owner: string): D1PreparedStatement {
-  const columns = getTableColumns(table);
-  const params = q.query.params.map((p) => {
-    if (is(p, Placeholder)) return p.name === OWNER ? owner : values[p.name];
-    if (is(p, Param) && is(p.value, Placeholder)) {
-      const k = p.value.name;
-      const v = values[k] !== undefined ? values[k] : columns[k]!.default;
-      return v === null || v === undefined ? null : p.encoder.mapToDriverValue(v);
-    }
-    return p;
-  });
-  return q.stmt.bind(...params);
+  let sources = sourcesOf.get(q.query.params);
+  if (!sources) {
+    sources = paramSources(q.query.params, table);
+    sourcesOf.set(q.query.params, sources);
+  }
+  return q.stmt.bind(...sources.map((source) => source(values, owner)));
 }
 
 type Plain = (db: Database) => { record: PreparedD1; log: PreparedD1 };

@@ -239,11 +239,13 @@ export async function commitCreate(
   // its creator; the service key's only into a team that exists. Checked inside the insert.
   // Every reference points at a record the caller may read.
   const refs = referencesReadable(col, p, body);
-  const ownerLives = and(
-    p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined,
-    teamId === null ? undefined : teamAdmits(acc, teamId),
-    refs,
-  );
+  // Built only when a statement needs it (a plain create runs prebuilt statements).
+  const ownerLives = () =>
+    and(
+      p?.kind === "user" ? sql`${userExistsSql(p.userId)} = 1` : undefined,
+      teamId === null ? undefined : teamAdmits(acc, teamId),
+      refs,
+    );
   // After the change-log row: recorded only when the record was written.
   const audited = audit ? [audit({ action: "record.create", target: `${col.name}:${id}` }, WROTE)] : [];
 
@@ -255,11 +257,11 @@ export async function commitCreate(
       (await runBatch(db, [
         db
           .insert(col.table)
-          .select(selectValues(col.table, row, ownerLives))
+          .select(selectValues(col.table, row, ownerLives()))
           .returning(),
         db
           .insert(recordChanges)
-          .select(selectValues(recordChanges, change, ownerLives))
+          .select(selectValues(recordChanges, change, ownerLives()))
           .returning(logReturning(col, "create")),
         ...audited,
       ]));
@@ -270,11 +272,12 @@ export async function commitCreate(
   }
 
   const t = col.table;
+  const lives = ownerLives();
   const fresh = not(loggedId(db, col, id));
   const [, logged, ...rest] = await runBatch(db, [
     db
       .insert(t)
-      .select(selectValues(t, row, and(fresh, ownerLives)))
+      .select(selectValues(t, row, and(fresh, lives)))
       .onConflictDoNothing(),
     // Logged only if the row is the one just inserted (same id, same creation time, version 1).
     db
