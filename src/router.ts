@@ -15,7 +15,7 @@ import { APP_CHECK_HEADER, appCheckGuard, appCheckRoutes } from "./features/app-
 import { authRoutes } from "./features/auth";
 import { blockRoutes } from "./features/blocks";
 import { chatRoutes } from "./features/chat";
-import { batchRoutes, collectionRoutes } from "./features/collections";
+import { batchRoutes, collectionRoutes, unknownCollection } from "./features/collections";
 import { fileRoutes, tusDiscovery, uploadRoutes } from "./features/files";
 import { deviceRoutes } from "./features/push";
 import { configRoutes, linkRoutes, requireCurrentApp, shortLinkPage, wellKnownRoutes } from "./features/release";
@@ -191,7 +191,7 @@ function buildApp() {
 
   app.notFound((c) =>
     problem(
-      new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`),
+      unknownCollection(c.req.path) ?? new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`),
       c.get("requestId"),
       c.get("clientRequestId"),
     ),

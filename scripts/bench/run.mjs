@@ -11,7 +11,9 @@
 // BENCH_LARGE_USERS / _RECORDS / _ROOMS / _POSTS (default 100,000 / 1,000,000 / 10,000 / 100,000: the large-database rows),
 // BENCH_LIVE_SUBSCRIBERS / _RECORDS / _WINDOW (default 1,000 / 300 / 1: the live-data rows),
 // BENCH_THUMB_FILES (default 24: distinct images for the first-request thumbnail row),
-// BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row). Scenario ids for BENCH_ONLY:
+// BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row), BENCH_PAIR_ROUNDS / BENCH_PAIR_DURATION
+// (default 8 slices over 16 s per side of a row with a reference), BENCH_PIN=0 (no CPU pinning).
+// Scenario ids for BENCH_ONLY:
 // health, get, list, count, comments, expand, search, teamlist, rooms, login, create, teamcreate, refresh, download, tus, cold, chat, large, thumb, live (a
 // reference row runs with its route's id).
 import { spawn, spawnSync } from "node:child_process";
@@ -45,10 +47,24 @@ const wanted = (id) => !ONLY || ONLY.has(id) || [...ONLY].some((o) => id.startsW
 
 // --- child processes ---------------------------------------------------------------------------
 
+/**
+ * Pinning (default; `BENCH_PIN=0` turns it off): the runtimes (workerd, started by this process)
+ * run on CPU 1 and the load children on CPU 0, so the load and the server do not take turns on the
+ * same core (less noise on a 2-core machine). Needs `taskset` (util-linux); without it, no pinning.
+ */
+const PIN =
+  env.BENCH_PIN !== "0" &&
+  os.cpus().length >= 2 &&
+  spawnSync("taskset", ["-cp", "1", String(process.pid)], { stdio: "ignore" }).status === 0;
+
+/** A Node process that makes load (on CPU 0 when pinned). */
+const loadProcess = (argv, stdio) =>
+  PIN ? spawn("taskset", ["-c", "0", process.execPath, ...argv], { stdio }) : spawn(process.execPath, argv, { stdio });
+
 /** Runs a bench child script with Node and returns its last stdout line as JSON. */
 function child(script, args, { timeoutMs = 600_000 } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(here, script), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = loadProcess([path.join(here, script), ...args], ["ignore", "pipe", "pipe"]);
     let out = "";
     let err = "";
     p.stdout.on("data", (d) => (out += d));
@@ -172,7 +188,9 @@ let helloRuntime = null;
  * Paired runs alternate reference and Outpost in this many slices of DURATION/ROUNDS s each, so a change in
  * outside load hits both.
  */
-const PAIR_ROUNDS = Number(env.BENCH_PAIR_ROUNDS ?? 3);
+const PAIR_ROUNDS = Number(env.BENCH_PAIR_ROUNDS ?? 8);
+/** Seconds of load per side of a paired row (BENCH_PAIR_DURATION; 8 slices of 2 s by default). */
+const PAIR_DURATION = Number(env.BENCH_PAIR_DURATION ?? 16);
 
 /** Several load-http results as one: requests over total time; p50 the mean of the slices', p99 the highest. */
 function combine(results) {
@@ -201,7 +219,7 @@ async function httpScenario(id, label, setup) {
     const ref = references.get(id);
     if (ref && helloUrl) {
       // Alternate reference and Outpost slices; the first slice of each side is warmed up.
-      const slice = Math.max(1, Math.round(DURATION / PAIR_ROUNDS));
+      const slice = Math.max(1, Math.round(PAIR_DURATION / PAIR_ROUNDS));
       const refRuns = [];
       const outRuns = [];
       for (let k = 0; k < PAIR_ROUNDS; k++) {
@@ -518,7 +536,9 @@ async function main() {
     `${os.type()} ${os.release()}; Node ${process.version}, workerd ${workerd}`;
   const loadRange = loads.length ? `${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` : "n/a";
   const settings =
-    `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up, ${CONNECTIONS} connections, ` +
+    `${DURATION} s per HTTP scenario after ${WARMUP} s warm-up (${PAIR_ROUNDS} slices over ${PAIR_DURATION} s per side ` +
+    `for a row with a reference), ${CONNECTIONS} connections, ` +
+    `${PIN ? "runtimes pinned to CPU 1 and load to CPU 0, " : "no CPU pinning, "}` +
     `rate limits raised to ${BENCH_RATE_LIMIT.toExponential()} per period; ` +
     `1-min load average ${loadRange} during the run, ${loadNow(startLoad)} at the start and ` +
     `${loadNow(os.loadavg())} at the end (1 / 5 / 15 min; ${cpus.length} cores)`;
@@ -1235,7 +1255,7 @@ const LIVE = {
 /** Starts live-fanout.mjs: resolves with its first output line and a stop() that resolves with its last. */
 function holdLiveChild(file) {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(here, "live-fanout.mjs"), file], { stdio: ["pipe", "pipe", "pipe"] });
+    const p = loadProcess([path.join(here, "live-fanout.mjs"), file], ["pipe", "pipe", "pipe"]);
     let out = "";
     let err = "";
     let first = null;

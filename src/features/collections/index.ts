@@ -9,7 +9,7 @@ import { deleteTeamRecords, liveMembershipChanged } from "./team-records";
 import { deleteUserRecords } from "./writes";
 
 export { CollectionHub } from "./hub";
-export { batchRoutes, collectionRoutes } from "./routes";
+export { batchRoutes, collectionRoutes, unknownCollection } from "./routes";
 
 export const collectionsParts: FeatureParts = {
   deletionHooks: [deleteUserRecords],

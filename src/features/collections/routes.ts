@@ -334,11 +334,23 @@ function recordRoutes(col: Collection) {
 
 export const collectionRoutes = new Hono<AppEnv>();
 for (const col of collections) collectionRoutes.route(`/${col.name}`, recordRoutes(col));
-collectionRoutes.all("/:name/*", (c) => {
-  const name = c.req.param("name");
-  if (findCollection(name)) throw new AppError("not_found", `No route for ${c.req.method} ${c.req.path}.`);
-  throw new AppError("not_found", `No collection named ${JSON.stringify(name)}.`);
-});
+
+/**
+ * The 404 of a path under /v1/collections/ that no route matched: an undeclared collection says
+ * so (null otherwise). Asked by the app's not-found handler rather than by a catch-all route, which
+ * every collection request would otherwise also match in the router.
+ */
+export function unknownCollection(path: string): AppError | null {
+  const m = /^\/v1\/collections\/([^/]+)(\/|$)/.exec(path);
+  if (!m) return null;
+  let name: string;
+  try {
+    name = decodeURIComponent(m[1]!);
+  } catch {
+    name = m[1]!;
+  }
+  return findCollection(name) ? null : new AppError("not_found", `No collection named ${JSON.stringify(name)}.`);
+}
 
 /**
  * `POST /v1/batch` (mounted by router.ts): several writes across collections, all or nothing, each
