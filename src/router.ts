@@ -156,14 +156,23 @@ function buildApp() {
     }
     // A 101 proxied from a Durable Object has immutable headers.
     if (c.res.status === 101) return;
-    setResponseHeaders(
-      c.res.headers,
-      config,
-      c.req.header("origin"),
-      clientRequestId ?? requestId,
-      d1.getBookmark(),
-      isPreflight,
-    );
+    const set = (headers: Headers) =>
+      setResponseHeaders(
+        headers,
+        config,
+        c.req.header("origin"),
+        clientRequestId ?? requestId,
+        d1.getBookmark(),
+        isPreflight,
+      );
+    try {
+      set(c.res.headers);
+    } catch {
+      // Another answer passed on as it came (a Durable Object's refusal of an upgrade): headers are
+      // immutable there, so the answer is copied first.
+      c.res = new Response(c.res.body, c.res);
+      set(c.res.headers);
+    }
   });
 
   app.route("/v1", healthRoutes);

@@ -1,4 +1,4 @@
-/** The console's Hono context: bindings, and what its middleware puts on `c.var`. */
+/** The console's Hono context: bindings, and what its middleware puts on the context (`c.get`). */
 import type { Config } from "../../../config";
 import type { Database } from "../../../db";
 import type { Lifecycle } from "../../../lifecycle";
