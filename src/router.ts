@@ -24,7 +24,7 @@ import { teamRoutes } from "./features/teams";
 import { webhookRoutes } from "./features/webhooks";
 import { lifecycle } from "./lifecycle-parts";
 import { newRequestIds } from "./middleware/request-id";
-import { EXPOSED_HEADERS, setResponseHeaders } from "./middleware/response-headers";
+import { EXPOSED_HEADERS, setResponseHeaders, withHeaders } from "./middleware/response-headers";
 
 /**
  * Bodies are limited to 1 MiB, except on the routes that stream bytes to R2 and enforce their own
@@ -165,14 +165,8 @@ function buildApp() {
         d1.getBookmark(),
         isPreflight,
       );
-    try {
-      set(c.res.headers);
-    } catch {
-      // Another answer passed on as it came (a Durable Object's refusal of an upgrade): headers are
-      // immutable there, so the answer is copied first.
-      c.res = new Response(c.res.body, c.res);
-      set(c.res.headers);
-    }
+    const res = withHeaders(c.res, set);
+    if (res !== c.res) c.res = res;
   });
 
   app.route("/v1", healthRoutes);

@@ -85,3 +85,18 @@ export function setResponseHeaders(
   }
   for (const [name, value] of SECURITY_HEADERS) headers.set(name, value);
 }
+
+/**
+ * `set` applied to the answer's headers, or to a copy's when they are immutable (an answer passed
+ * on as a Durable Object's `fetch` returned it); returns the answer that has them.
+ */
+export function withHeaders(res: Response, set: (headers: Headers) => void): Response {
+  try {
+    set(res.headers);
+    return res;
+  } catch {
+    const copy = new Response(res.body, res);
+    set(copy.headers);
+    return copy;
+  }
+}

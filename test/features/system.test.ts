@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import { describe, expect, it } from "vitest";
-import { EXPOSED_HEADERS } from "../../src/middleware/response-headers";
+import { EXPOSED_HEADERS, withHeaders } from "../../src/middleware/response-headers";
 import { app } from "../../src/router";
 import { api, expectProblem } from "../helpers/api";
 
@@ -81,6 +81,22 @@ describe("system", () => {
     expect(missing.status).toBe(404);
     expect(missing.headers.get("access-control-allow-origin")).toBe("https://app.example");
     expect(missing.headers.get("x-frame-options")).toBe("SAMEORIGIN");
+  });
+
+  // A Durable Object's answer (from `stub.fetch`) has immutable headers: it gets a copy that has them.
+  it("sets the headers on an answer whose headers are immutable by copying it, and in place otherwise", async () => {
+    const stub = env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName("immutable-headers"));
+    const refused = await stub.fetch(new Request("https://chat-room.internal/ws"));
+    expect(refused.status).toBe(400);
+    expect(() => refused.headers.set("x-probe", "1")).toThrow();
+    const set = (h: Headers) => h.set("X-Request-Id", "req-1");
+    const copied = withHeaders(refused, set);
+    expect(copied).not.toBe(refused);
+    expect(copied.status).toBe(400);
+    expect(copied.headers.get("x-request-id")).toBe("req-1");
+    const own = new Response("ok");
+    expect(withHeaders(own, set)).toBe(own);
+    expect(own.headers.get("x-request-id")).toBe("req-1");
   });
 
   it("answers CORS preflights", async () => {
