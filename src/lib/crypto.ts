@@ -46,10 +46,10 @@ function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 /**
  * Constant-time equality of two strings of the same length; strings of different lengths are
- * unequal at once. The time tells a caller only whether the lengths matched: every value compared
+ * unequal at once, without encoding them (an access token is compared with the service key on
+ * every request). The time tells a caller only whether the lengths matched: every value compared
  * here (the service key, hashes, nonces, CSRF tokens) is long and random, so its length gives
- * nothing away, and the access tokens checked against the service key on every request are
- * not encoded for nothing.
+ * nothing away.
  */
 export function safeEqualStr(a: string, b: string): boolean {
   if (a.length !== b.length) return false;

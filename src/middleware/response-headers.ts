@@ -50,17 +50,9 @@ const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
 const EXPOSE = EXPOSED_HEADERS.join(",");
 
 /** Which `Origin` may read an answer: `*`, or the request's own origin when it is listed. */
-type AllowOrigin = (origin: string | undefined) => string | null;
-const allowOriginFor = new WeakMap<Config, AllowOrigin>();
-
-function allowOrigin(config: Config): AllowOrigin {
-  let allow = allowOriginFor.get(config);
-  if (!allow) {
-    const origins = config.corsOrigins;
-    allow = origins.includes("*") ? () => "*" : (origin) => (origin && origins.includes(origin) ? origin : null);
-    allowOriginFor.set(config, allow);
-  }
-  return allow;
+function allowedOrigin(origins: readonly string[], origin: string | undefined): string | null {
+  if (origins.includes("*")) return "*";
+  return origin && origins.includes(origin) ? origin : null;
 }
 
 /**
@@ -78,7 +70,7 @@ export function setResponseHeaders(
   headers.set("X-Request-Id", requestId);
   if (bookmark) headers.set(BOOKMARK_HEADER, bookmark);
   if (!preflight) {
-    const allowed = allowOrigin(config)(origin);
+    const allowed = allowedOrigin(config.corsOrigins, origin);
     if (allowed) headers.set("Access-Control-Allow-Origin", allowed);
     headers.set("Access-Control-Expose-Headers", EXPOSE);
     if (allowed !== "*") headers.append("Vary", "Origin");

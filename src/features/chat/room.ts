@@ -387,17 +387,19 @@ export class ChatRoom extends RoomMirror<Attachment> {
     checks: SendChecks | null = null,
   ): Promise<RoomResult<{ message: Message; created: boolean; flush: number }>> {
     this.log.bind(roomId);
+    // The message this sender already stored with this clientId, as the answer to a resend.
+    const resent = () => {
+      const known = this.log.byClientId(senderId, input.clientId);
+      return known ? ({ ok: true, value: { message: known, created: false, flush: 0 } } as const) : null;
+    };
     // Started checks mean the clientId was new when the frame arrived (`startSendChecks` looked).
     if (!checks) {
-      const known = this.log.byClientId(senderId, input.clientId);
-      if (known) return { ok: true, value: { message: known, created: false, flush: 0 } };
+      const known = resent();
+      if (known) return known;
     }
     const checked = await (checks ?? this.sendChecks(senderId, input));
-    if (!checked.ok) {
-      // A send with this clientId that landed meanwhile is the answer to a retry, refused or not.
-      const known = this.log.byClientId(senderId, input.clientId);
-      return known ? { ok: true, value: { message: known, created: false, flush: 0 } } : checked;
-    }
+    // A send with this clientId that landed meanwhile is the answer to a retry, refused or not.
+    if (!checked.ok) return resent() ?? checked;
     // store() keeps the first message per clientId: a concurrent send with it may have landed meanwhile.
     const stored = this.log.store(senderId, input);
     if (!stored.created) return { ok: true, value: { ...stored, flush: 0 } };

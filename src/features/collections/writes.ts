@@ -252,19 +252,24 @@ export async function commitCreate(
   if (clientId === undefined) {
     // The common case runs statements built once per collection (`plainCreate`).
     const plain = p?.kind === "user" && teamId === null && !refs && !audit;
-    const [inserted, logged] =
-      (plain && (await plainCreate(db, col, p.userId, row, change, () => logReturning(col, "create")))) ||
-      (await runBatch(db, [
+    // Otherwise statements built for this request (their shared condition built once).
+    const built = () => {
+      const lives = ownerLives();
+      return runBatch(db, [
         db
           .insert(col.table)
-          .select(selectValues(col.table, row, ownerLives()))
+          .select(selectValues(col.table, row, lives))
           .returning(),
         db
           .insert(recordChanges)
-          .select(selectValues(recordChanges, change, ownerLives()))
+          .select(selectValues(recordChanges, change, lives))
           .returning(logReturning(col, "create")),
         ...audited,
-      ]));
+      ]);
+    };
+    const [inserted, logged] =
+      (plain && (await plainCreate(db, col, p.userId, row, change, () => logReturning(col, "create")))) ||
+      (await built());
     const rec = (inserted as RecordRow[])[0];
     if (!rec) return explainCreateMiss(db, col, p, acc, teamId, body);
     const log = (logged as Logged)[0]!;
