@@ -1,20 +1,14 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import { describe, expect, it } from "vitest";
 import { EXPOSED_HEADERS, withHeaders } from "../../src/middleware/response-headers";
-import { app } from "../../src/router";
-import { api, expectProblem } from "../helpers/api";
+import { api, expectProblem, fetchWithEnv } from "../helpers/api";
 
 /** The API's answer to a request, under an env with these overrides. */
-async function fetchWith(path: string, init: RequestInit, overrides: Partial<Env>): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(`https://outpost.test${path}`, init), { ...env, ...overrides }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
+const fetchWith = (path: string, init: RequestInit, overrides: Partial<Env>) =>
+  fetchWithEnv(new Request(`https://outpost.test${path}`, init), overrides);
 
 /** What hono's own cors + secureHeaders put on an answer, with the API's settings. */
 async function honoHeaders(origin: string | string[], requestOrigin: string): Promise<Headers> {

@@ -67,6 +67,18 @@ export async function api<T = any>(path: string, opts: CallOptions = {}): Promis
   };
 }
 
+/**
+ * The Worker's answer to `req` with some bindings replaced (a limiter that refuses, another
+ * configuration), once the request's `waitUntil` work has finished.
+ */
+export async function fetchWithEnv(req: Request, overrides: Partial<Env>): Promise<Response> {
+  const worker = (await import("../../src/index")).default;
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(req, { ...env, ...overrides }, ctx as ExecutionContext);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
 let n = 0;
 /** A unique email address for this test run. */
 export const uniqueEmail = (tag = "user") => `${tag}.${Date.now().toString(36)}.${++n}@example.com`;

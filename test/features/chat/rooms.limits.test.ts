@@ -2,12 +2,10 @@
  * Abuse limits on pulling people into rooms: a per-user rate limit on room creation and member
  * adds (the ROOMS_LIMITER binding), and a per-user cap on distinct people added per UTC day.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { limits } from "../../../src/config";
-import { app } from "../../../src/router";
-import { api, expectProblem, freshIp, signup, type TestUser } from "../../helpers/api";
+import { api, expectProblem, fetchWithEnv, freshIp, signup, type TestUser } from "../../helpers/api";
 import { createGroup, type RoomBody } from "./helpers";
 
 /** Calls the app with some bindings replaced (here: a rate limiter that says no, or records). */
@@ -17,9 +15,7 @@ async function callWith(overrides: Partial<Env>, path: string, token: string, bo
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "cf-connecting-ip": freshIp() },
     body: JSON.stringify(body),
   });
-  const ctx = createExecutionContext();
-  const res = await app.fetch(req, { ...env, ...overrides }, ctx);
-  await waitOnExecutionContext(ctx);
+  const res = await fetchWithEnv(req, overrides);
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null };
 }

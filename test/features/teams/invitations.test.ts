@@ -2,11 +2,9 @@
  * Invitation tokens: single use, 7 days, revocable, only for a verified matching email; and the
  * per-team invitation rate limit.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../../../src/router";
-import { api, expectProblem, freshIp, signup } from "../../helpers/api";
+import { api, expectProblem, fetchWithEnv, freshIp, signup } from "../../helpers/api";
 import { createTeam, invite, join, rolesInD1, verifyEmail } from "./helpers";
 
 async function setup() {
@@ -99,9 +97,7 @@ async function inviteWith(overrides: Partial<Env>, teamId: string, token: string
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "cf-connecting-ip": freshIp() },
     body: JSON.stringify({ email }),
   });
-  const ctx = createExecutionContext();
-  const res = await app.fetch(req, { ...env, ...overrides }, ctx);
-  await waitOnExecutionContext(ctx);
+  const res = await fetchWithEnv(req, overrides);
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null };
 }
