@@ -11,18 +11,30 @@ const fetchWith = (path: string, init: RequestInit, overrides: Partial<Env>) =>
   fetchWithEnv(new Request(`https://outpost.test${path}`, init), overrides);
 
 /** What hono's own cors + secureHeaders put on an answer, with the API's settings. */
-async function honoHeaders(origin: string | string[], requestOrigin: string): Promise<Headers> {
+async function honoHeaders(origin: string | string[], requestOrigin: string, html = false): Promise<Headers> {
   const reference = new Hono()
     .use(cors({ origin, exposeHeaders: [...EXPOSED_HEADERS] }))
     .use(secureHeaders({ crossOriginResourcePolicy: "cross-origin" }))
-    .get("/", (c) => c.json({ ok: true }));
+    .get("/", (c) => (html ? c.html("<p>ok</p>") : c.json({ ok: true })));
   return (await reference.request("/", { headers: { origin: requestOrigin } })).headers;
 }
 
-/** The headers of `h` but the ones every answer has for its own reasons. */
-const comparable = (h: Headers) =>
+/** secureHeaders' defaults that only govern documents: HTML answers carry them, JSON answers do not. */
+const DOCUMENT_ONLY = [
+  "cross-origin-opener-policy",
+  "origin-agent-cluster",
+  "referrer-policy",
+  "x-dns-prefetch-control",
+  "x-download-options",
+  "x-permitted-cross-domain-policies",
+  "x-xss-protection",
+];
+
+/** The headers of `h` but the ones every answer has for its own reasons (and, for JSON, the document-only ones). */
+const comparable = (h: Headers, json = true) =>
   [...h.entries()]
     .filter(([k]) => !["content-type", "content-length", "x-request-id", "outpost-bookmark"].includes(k))
+    .filter(([k]) => !json || !DOCUMENT_ONLY.includes(k))
     .sort();
 
 describe("system", () => {
@@ -60,6 +72,8 @@ describe("system", () => {
     expect(comparable(any.headers)).toEqual(comparable(await honoHeaders("*", "https://app.example")));
     expect(any.headers.get("access-control-allow-origin")).toBe("*");
     expect(any.headers.get("strict-transport-security")).toMatch(/max-age=/);
+    expect(any.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(any.headers.get("referrer-policy")).toBeNull();
 
     const listed = ["https://app.example", "https://admin.example"];
     const overrides = { CORS_ORIGINS: listed.join(",") };
@@ -75,6 +89,25 @@ describe("system", () => {
     expect(missing.status).toBe(404);
     expect(missing.headers.get("access-control-allow-origin")).toBe("https://app.example");
     expect(missing.headers.get("x-frame-options")).toBe("SAMEORIGIN");
+  });
+
+  it("gives HTML answers every secureHeaders default", async () => {
+    const origin = "https://app.example";
+    const page = await fetchWith("/docs", { headers: { origin } }, { CORS_ORIGINS: "*" });
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(comparable(page.headers, false)).toEqual(comparable(await honoHeaders("*", origin, true), false));
+    expect(page.headers.get("referrer-policy")).toBe("no-referrer");
+  });
+
+  it("puts no CORS headers on an answer to a request without an Origin, and says it varies by Origin", async () => {
+    for (const CORS_ORIGINS of ["*", "https://app.example"]) {
+      const res = await fetchWith("/v1/health", {}, { CORS_ORIGINS });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("access-control-allow-origin")).toBeNull();
+      expect(res.headers.get("access-control-expose-headers")).toBeNull();
+      expect(res.headers.get("vary")).toBe("Origin");
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    }
   });
 
   // A Durable Object's answer (from `stub.fetch`) has immutable headers: it gets a copy that has them.
