@@ -1,7 +1,9 @@
 // Chat fan-out load: opens N WebSocket clients, one of them sends M messages (a window of W in
 // flight, each acknowledged by its own echo), and every client timestamps every message it gets.
 // Runs as a child process (its own event loop); sender and receivers share one monotonic clock.
-// Input: path of a JSON file { urls: string[], messages, window, timeoutMs, label }.
+// Before the measured part, `warmup` messages (default: a tenth of `messages`, at least 20) go the
+// same way unmeasured, so that neither side is timed while its code is still being compiled.
+// Input: path of a JSON file { urls: string[], messages, warmup?, window, timeoutMs, label }.
 // Output: one JSON line { sockets, messages, deliveries, expected, msgsPerSec, p50, p99, errors, ... }.
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -9,6 +11,7 @@ import WebSocket from "ws";
 
 const cfg = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const { urls, messages, window: win, timeoutMs } = cfg;
+const warmup = cfg.warmup ?? Math.max(20, Math.round(messages / 10));
 const N = urls.length;
 
 const latencies = [];
@@ -18,6 +21,7 @@ let lastFrameAt = 0;
 let lastDelivery = 0;
 const sentAt = new Map();
 const onEcho = new Map();
+const onWarmEcho = new Map();
 
 function open(url) {
   return new Promise((resolve, reject) => {
@@ -42,9 +46,13 @@ function open(url) {
         clearTimeout(timer);
         resolve(ws);
       } else if (f.type === "message") {
-        const m = /^bench (\d+)$/.exec(f.message?.text ?? "");
+        const m = /^(bench|warm) (\d+)$/.exec(f.message?.text ?? "");
         if (!m) return;
-        const i = Number(m[1]);
+        if (m[1] === "warm") {
+          if (ws === sender) onWarmEcho.get(Number(m[2]))?.();
+          return;
+        }
+        const i = Number(m[2]);
         const t0 = sentAt.get(i);
         if (t0 === undefined) return;
         latencies.push(now - t0);
@@ -65,11 +73,41 @@ const tOpen = performance.now();
 for (let i = 0; i < N; i += 50) sockets.push(...(await Promise.all(urls.slice(i, i + 50).map(open))));
 const openMs = performance.now() - tOpen;
 sender = sockets[0];
-// Joining sockets make the room announce presence to everyone already there; let that settle
-// (no frame for 500 ms, at most 30 s) so it does not land in the measured window.
-const quietUntil = performance.now() + 30_000;
-while (performance.now() - lastFrameAt < 500 && performance.now() < quietUntil)
-  await new Promise((r) => setTimeout(r, 100));
+/** Waits until no frame came for 500 ms (at most 30 s). */
+async function quiet() {
+  const until = performance.now() + 30_000;
+  while (performance.now() - lastFrameAt < 500 && performance.now() < until) await new Promise((r) => setTimeout(r, 100));
+}
+
+/** Sends `count` messages `${prefix} i`, `win` in flight, each next one when an earlier one echoed back. */
+function sendAll(count, prefix, echoes, deadline) {
+  let next = 0;
+  let acked = 0;
+  return new Promise((resolve) => {
+    const sendOne = () => {
+      if (next >= count || performance.now() > deadline) return;
+      const i = next++;
+      echoes.set(i, () => {
+        echoes.delete(i);
+        acked++;
+        if (acked === count) resolve(acked);
+        else sendOne();
+      });
+      if (prefix === "bench") sentAt.set(i, performance.now());
+      sender.send(JSON.stringify({ type: "send", clientId: `${prefix}-${process.pid}-${i}`, text: `${prefix} ${i}` }));
+    };
+    for (let k = 0; k < Math.min(win, count); k++) sendOne();
+    setTimeout(() => resolve(acked), Math.max(0, deadline - performance.now()));
+  });
+}
+
+// Joining sockets make the room announce presence to everyone already there; let that settle so it
+// does not land in the measured window. Then the warm-up, and quiet again.
+await quiet();
+if (warmup > 0) {
+  await sendAll(warmup, "warm", onWarmEcho, performance.now() + timeoutMs);
+  await quiet();
+}
 
 const pct = (arr, p) => {
   if (!arr.length) return null;
@@ -80,25 +118,7 @@ const pct = (arr, p) => {
 // The measured part starts here (scripts/bench/profile.mjs starts its CPU profile on this line).
 process.stderr.write("fanout: sending\n");
 const t0 = performance.now();
-const deadline = t0 + timeoutMs;
-let next = 0;
-let acked = 0;
-await new Promise((resolve) => {
-  const sendOne = () => {
-    if (next >= messages || performance.now() > deadline) return;
-    const i = next++;
-    onEcho.set(i, () => {
-      onEcho.delete(i);
-      acked++;
-      if (acked === messages) resolve();
-      else sendOne();
-    });
-    sentAt.set(i, performance.now());
-    sender.send(JSON.stringify({ type: "send", clientId: `bench-${process.pid}-${i}`, text: `bench ${i}` }));
-  };
-  for (let k = 0; k < win; k++) sendOne();
-  setTimeout(resolve, timeoutMs);
-});
+const acked = await sendAll(messages, "bench", onEcho, t0 + timeoutMs);
 // Let the last fan-out land (receivers may trail the sender's own echo).
 const expected = acked * N;
 const settleUntil = performance.now() + 5_000;
@@ -113,6 +133,7 @@ process.stdout.write(
     messages: acked,
     deliveries,
     expected,
+    warmup,
     openMs: Math.round(openMs),
     msgsPerSec: elapsed > 0 ? deliveries / elapsed : 0,
     p50: pct(latencies, 50),

@@ -112,7 +112,7 @@ try {
       JSON.stringify({
         label: "profile",
         urls,
-        messages: Number(process.env.PROFILE_MESSAGES ?? (n >= 1000 ? 40 : 200)),
+        messages: Number(process.env.PROFILE_MESSAGES ?? (n >= 1000 ? 80 : 600)),
         window: 10,
         timeoutMs: 60_000,
       }),

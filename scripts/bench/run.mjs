@@ -1109,7 +1109,8 @@ async function chatScenarios(ownerToken, db, bare) {
   }
   for (const n of CHAT_SOCKETS) {
     const label = `chat fan-out, ${fmt(n)} sockets`;
-    const messages = n >= 1000 ? 40 : 200;
+    // About 2 s of deliveries per run on this machine (a run of under a second was mostly noise).
+    const messages = n >= 1000 ? 80 : 600;
     // The reference runs right before and right after the room (outside load hits both alike).
     const bareWs = bare ? bare.url.replace(/^http/, "ws") : null;
     const bareUrls = (store, tag = "") =>

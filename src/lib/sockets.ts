@@ -66,6 +66,12 @@ export class SessionEnds {
   }
 }
 
+/** A socket and its attachment as last written or read. */
+interface Held<A> {
+  readonly ws: WebSocket;
+  attachment: A;
+}
+
 /**
  * A Durable Object holding sessions' sockets. `A` is its attachment, `F` the frames it sends. Subclasses keep
  * their own protocol; this keeps the roster, so that it survives hibernation.
@@ -75,9 +81,14 @@ export abstract class SocketObject<A extends SocketAttachment, F> extends Durabl
    * Attachments as last written or read: reading the stored one is a structured-clone decode per socket per
    * send. Written through in `attach`, so it never disagrees with the stored one; refilled after hibernation.
    */
-  private attachments = new WeakMap<WebSocket, A>();
+  private held = new WeakMap<WebSocket, Held<A>>();
   /** `getWebSockets()`, kept until a socket is accepted, closed or dropped. */
   private socketList: WebSocket[] | null = null;
+  /**
+   * The same sockets with their attachments, for `sendToAll`: one array walk per frame, no map lookup
+   * per socket. Its entries are `held`'s, which `attach` updates in place, so it is never stale.
+   */
+  private roster: Held<A>[] | null = null;
   protected readonly sessionEnds = new SessionEnds();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -97,7 +108,7 @@ export abstract class SocketObject<A extends SocketAttachment, F> extends Durabl
    */
   protected accept(ws: WebSocket, attachment: A): void {
     this.ctx.acceptWebSocket(ws, [attachment.userId, sessionTag(attachment.sessionId)]);
-    this.socketList = null;
+    this.forgetSockets();
     this.attach(ws, attachment);
     this.capUserSockets(attachment.userId, ws);
   }
@@ -118,16 +129,18 @@ export abstract class SocketObject<A extends SocketAttachment, F> extends Durabl
   }
 
   protected attachment(ws: WebSocket): A | null {
-    const cached = this.attachments.get(ws);
-    if (cached) return cached;
+    const held = this.held.get(ws);
+    if (held) return held.attachment;
     const stored = (ws.deserializeAttachment() as A | null) ?? null;
-    if (stored) this.attachments.set(ws, stored);
+    if (stored) this.held.set(ws, { ws, attachment: stored });
     return stored;
   }
 
   protected attach(ws: WebSocket, attachment: A): void {
     ws.serializeAttachment(attachment);
-    this.attachments.set(ws, attachment);
+    const held = this.held.get(ws);
+    if (held) held.attachment = attachment;
+    else this.held.set(ws, { ws, attachment });
   }
 
   /**
@@ -150,6 +163,12 @@ export abstract class SocketObject<A extends SocketAttachment, F> extends Durabl
     return this.socketList;
   }
 
+  /** The socket list changed (a socket accepted, closed or dropped): read it again when next needed. */
+  private forgetSockets(): void {
+    this.socketList = null;
+    this.roster = null;
+  }
+
   /** Open and not closed by the object (a CLOSING socket, or one the object dropped, is not). */
   protected isOpen(ws: WebSocket): boolean {
     return ws.readyState === OPEN && this.attachment(ws)?.gone === false;
@@ -166,9 +185,9 @@ export abstract class SocketObject<A extends SocketAttachment, F> extends Durabl
   /** Serialized once, sent to every socket not gone for which `include` (if given) holds. */
   protected sendToAll(frame: F, include?: (attachment: A) => boolean): void {
     const text = JSON.stringify(frame);
-    for (const ws of this.sockets()) {
-      const attachment = this.attachment(ws);
-      if (!attachment || attachment.gone || (include && !include(attachment))) continue;
+    this.roster ??= this.sockets().flatMap((ws) => (this.attachment(ws) ? [this.held.get(ws)!] : []));
+    for (const { ws, attachment } of this.roster) {
+      if (attachment.gone || (include && !include(attachment))) continue;
       this.trySend(ws, text);
     }
   }
@@ -184,7 +203,7 @@ export abstract class SocketObject<A extends SocketAttachment, F> extends Durabl
 
   /** Closes a socket from the object's side and marks it gone, so its close event is not handled again. */
   protected drop(ws: WebSocket, code: number, reason: string): void {
-    this.socketList = null;
+    this.forgetSockets();
     const attachment = this.attachment(ws);
     if (attachment) this.attach(ws, { ...attachment, gone: true });
     try {
@@ -228,7 +247,7 @@ export abstract class SocketObject<A extends SocketAttachment, F> extends Durabl
   }
 
   private left(ws: WebSocket): void {
-    this.socketList = null;
+    this.forgetSockets();
     const attachment = this.attachment(ws);
     if (!attachment || attachment.gone) return;
     const gone = { ...attachment, gone: true };

@@ -88,6 +88,12 @@ export class RoomLog {
     return this.messages("SELECT * FROM messages WHERE sender_id = ? AND client_id = ?", senderId, clientId)[0];
   }
 
+  /** Whether this sender stored a message with this clientId (read from the unique index alone). */
+  hasClientId(senderId: string, clientId: string): boolean {
+    const found = this.sql.exec("SELECT 1 FROM messages WHERE sender_id = ? AND client_id = ?", senderId, clientId);
+    return found.toArray().length > 0;
+  }
+
   lastSeq(): number {
     this.last ??= this.sql.exec<{ s: number }>("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
     return this.last;

@@ -421,7 +421,7 @@ export class ChatRoom extends RoomMirror<Attachment> {
 
   /** Starts the checks of a socket send as it arrives (none for a clientId already stored: a resend). */
   private startSendChecks(senderId: string, input: SendInput): SendChecks | null {
-    if (this.log.byClientId(senderId, input.clientId)) return null;
+    if (this.log.hasClientId(senderId, input.clientId)) return null;
     const checks = this.sendChecks(senderId, input);
     // Awaited when the frame's turn comes; a frame whose socket was dropped meanwhile never awaits it.
     checks.catch(() => undefined);

@@ -476,7 +476,9 @@ describe("subscribe: the socket's life", () => {
         for (const ws of state.getWebSockets(u.id))
           ws.serializeAttachment({ ...(ws.deserializeAttachment() as object), lastSeenAt: long });
         // The hub keeps the attachments it read in memory: forget them (as hibernation would).
-        (hub as unknown as { attachments: WeakMap<WebSocket, unknown> }).attachments = new WeakMap();
+        const held = hub as unknown as { held: WeakMap<WebSocket, unknown>; roster: unknown };
+        held.held = new WeakMap();
+        held.roster = null;
       });
     }
     p.socket.send('{"type":"ping"}');
