@@ -76,7 +76,8 @@ sender = sockets[0];
 /** Waits until no frame came for 500 ms (at most 30 s). */
 async function quiet() {
   const until = performance.now() + 30_000;
-  while (performance.now() - lastFrameAt < 500 && performance.now() < until) await new Promise((r) => setTimeout(r, 100));
+  while (performance.now() - lastFrameAt < 500 && performance.now() < until)
+    await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Sends `count` messages `${prefix} i`, `win` in flight, each next one when an earlier one echoed back. */
