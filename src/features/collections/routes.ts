@@ -3,8 +3,7 @@
  * (and documents in OpenAPI) that collection's own record shape. Unknown names are 404.
  */
 import { type Context, Hono } from "hono";
-import { every } from "hono/combine";
-import { createFactory, createMiddleware } from "hono/factory";
+import { createFactory } from "hono/factory";
 import { limits } from "../../config";
 import type { AppEnv } from "../../env";
 import { AppError } from "../../errors";
@@ -56,12 +55,11 @@ const handlers = createFactory<AppEnv>();
 const isPublic = (rule: RuleSpec) => rulesOf(rule).includes("public");
 const authOf = (rule: RuleSpec) => (isPublic(rule) ? "optional" : "user") as "optional" | "user";
 
-/** Only `public` actions take anonymous callers; for the others a missing token is a 401 before the body is read. */
-const requireCaller = createMiddleware<AppEnv>(async (c, next) => {
-  if (!c.get("principal")) throw new AppError("unauthorized", "Send Authorization: Bearer <accessToken>.");
-  await next();
-});
-const callerFor = (rule: RuleSpec) => (isPublic(rule) ? optionalAuth : every(optionalAuth, requireCaller));
+/**
+ * Only `public` actions take anonymous callers; for the others a missing token is a 401 before the
+ * body is read (`requireAuth`: a user's token or the service key, as `optionalAuth` with a token).
+ */
+const callerFor = (rule: RuleSpec) => (isPublic(rule) ? optionalAuth : requireAuth);
 
 /**
  * The request as a writer: its database, its `waitUntil` for the step after the commit, and for the
