@@ -1122,7 +1122,8 @@ async function chatScenarios(ownerToken, db, bare) {
       );
     // The reference runs before the room's first run, between its runs and after its last
     // (CHAT_ROUNDS runs of the room: one run of a few seconds moved by up to 0.3× on this machine).
-    const refRun = (k) => (bare ? fanoutRun(`bare DO + SQLite ${n} run ${k}`, bareUrls(true, `-${k}`), messages) : null);
+    const refRun = (k) =>
+      bare ? fanoutRun(`bare DO + SQLite ${n} run ${k}`, bareUrls(true, `-${k}`), messages) : null;
     const refs = [await refRun(0)];
     const rooms = [];
     let outpost = null;
