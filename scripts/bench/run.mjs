@@ -14,7 +14,7 @@
 // BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row), BENCH_PAIR_ROUNDS / BENCH_PAIR_DURATION
 // (default 8 slices over 16 s per side of a row with a reference), BENCH_PIN=0 (no CPU pinning).
 // Scenario ids for BENCH_ONLY:
-// health, get, list, count, comments, expand, search, teamlist, rooms, login, create, teamcreate, refresh, download, tus, cold, chat, large, thumb, live (a
+// health, inruntime, get, list, count, comments, expand, search, teamlist, rooms, login, create, teamcreate, refresh, download, tus, cold, chat, large, thumb, live (a
 // reference row runs with its route's id).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -212,6 +212,64 @@ function combine(results) {
     statusCodes,
     duration: sum("duration"),
   };
+}
+
+/**
+ * In Outpost's own runtime: GET /v1/health and GET record, each against a bare handler doing the
+ * route's D1 work (a session, the same statement, a JSON answer with the bookmark) inside the same
+ * isolate, with the same bindings and D1 (scripts/bench/in-runtime-entry.ts), in alternating
+ * slices. The ratio is the route's own work alone (routing, middleware, auth, validation, JSON
+ * shaping, headers); what the `vs ref` rows add to it is what the runtime around Outpost costs.
+ */
+async function inRuntimeScenarios(config) {
+  const rt = await startOutpost(buildWorker({ inRuntime: true }), config);
+  const outer = base;
+  base = rt.url;
+  try {
+    const email = `in-runtime.${Date.now()}@example.com`;
+    const password = "bench password 123";
+    const signup = need(await call("POST", "/v1/auth/signup", { body: { email, password } }), 201, "signup");
+    const token = signup.session.accessToken;
+    const body = { title: "bench record", body: "x".repeat(200), tags: ["a", "b"] };
+    const rec = need(await call("POST", "/v1/collections/notes/records", { token, body }), 201, "create");
+    const pairs = [
+      ["GET /v1/health", { path: "/v1/health" }, { path: "/bench/d1" }],
+      [
+        "GET record",
+        { path: `/v1/collections/notes/records/${rec.id}`, headers: { authorization: `Bearer ${token}` } },
+        { path: `/bench/get?id=${rec.id}&owner=${signup.user.id}` },
+      ],
+    ];
+    const slice = Math.max(1, Math.round(PAIR_DURATION / PAIR_ROUNDS));
+    for (const [label, route, bareRoute] of pairs) {
+      const bareRuns = [];
+      const routeRuns = [];
+      for (let k = 0; k < PAIR_ROUNDS; k++) {
+        const warmup = k === 0 ? WARMUP : 0;
+        bareRuns.push(await loadHttp({ ...bareRoute, url: `${rt.url}${bareRoute.path}`, duration: slice, warmup }));
+        routeRuns.push(await loadHttp({ ...route, url: `${rt.url}${route.path}`, duration: slice, warmup }));
+      }
+      const b = combine(bareRuns);
+      const r = combine(routeRuns);
+      addRow({
+        scenario: `in Outpost's runtime: ${label}`,
+        throughput: `${fmt(r.reqPerSec)} req/s`,
+        p50: r.p50,
+        p99: r.p99,
+        ratio: ratio(r.reqPerSec),
+        vsRef: `${(r.reqPerSec / b.reqPerSec).toFixed(2)}× bare`,
+        notes: httpNotes(r, [
+          `a bare handler doing its D1 work in the same isolate ran ${fmt(b.reqPerSec)} req/s ` +
+            `(${PAIR_ROUNDS} slices alternating); the route's own work alone`,
+        ]),
+      });
+    }
+  } catch (e) {
+    addRow({ scenario: "in Outpost's runtime", throughput: "failed", notes: `failed: ${e.message}` });
+  } finally {
+    base = outer;
+    await rt.dispose();
+  }
 }
 
 async function httpScenario(id, label, setup) {
@@ -416,6 +474,8 @@ async function main() {
         ]),
       });
     }
+
+    if (wanted("inruntime")) await inRuntimeScenarios(config);
 
     const guests = await pool(
       ROOMS_PER_USER,

@@ -44,12 +44,20 @@ export const BENCH_RATE_LIMIT = 1_000_000_000;
 /**
  * Bundles the Worker like a deploy does; returns the path of the entry module. `BENCH_NO_MINIFY=1`
  * keeps names readable (for `profile.mjs`; the figures of `npm run bench` come from the minified bundle).
+ * `inRuntime`: the Worker with the bare handlers of in-runtime-entry.ts around it.
  */
-export function buildWorker() {
-  const outdir = path.join(benchDir, "dist");
+export function buildWorker({ inRuntime = false } = {}) {
+  const outdir = path.join(benchDir, inRuntime ? "dist-in-runtime" : "dist");
   const r = spawnSync(
     path.join(root, "node_modules", ".bin", "wrangler"),
-    ["deploy", "--dry-run", "--outdir", outdir, ...(process.env.BENCH_NO_MINIFY === "1" ? ["--minify=false"] : [])],
+    [
+      "deploy",
+      ...(inRuntime ? [path.join(import.meta.dirname, "in-runtime-entry.ts")] : []),
+      "--dry-run",
+      "--outdir",
+      outdir,
+      ...(process.env.BENCH_NO_MINIFY === "1" ? ["--minify=false"] : []),
+    ],
     { cwd: root, encoding: "utf8" },
   );
   if (r.status !== 0) {
@@ -57,10 +65,9 @@ export function buildWorker() {
     process.stderr.write(r.stderr);
     throw new Error(`wrangler deploy --dry-run failed (exit ${r.status})`);
   }
-  return path.join(outdir, "index.js");
+  return path.join(outdir, inRuntime ? "in-runtime-entry.js" : "index.js");
 }
 
-/** wrangler.toml, parsed by wrangler itself. */
 export async function readWranglerConfig() {
   const { unstable_readConfig } = await import("wrangler");
   return unstable_readConfig({ config: path.join(root, "wrangler.toml") });
@@ -135,26 +142,9 @@ async function startMiniflare(options) {
  * test's counting binding), for the reference routes of the hello-world Worker: the same Worker
  * doing exactly the D1 work of GET record, list and create, and nothing else.
  */
-const NOTE_COLUMNS = `"id", "owner_id", "created_at", "updated_at", "version", "title", "body", "pinned", "tags"`;
-export const REFERENCE_SQL = {
-  get: `select ${NOTE_COLUMNS} from "app_notes" where ("app_notes"."id" = ? and "app_notes"."owner_id" = ?)`,
-  list:
-    `select ${NOTE_COLUMNS} from "app_notes" where ("app_notes"."owner_id" = ? and "app_notes"."pinned" = ?) ` +
-    'order by "app_notes"."created_at" desc, "app_notes"."id" desc limit ?',
-  createRecord:
-    `insert into "app_notes" (${NOTE_COLUMNS}) select ? as "id", ? as "owner_id", ? as "created_at", ` +
-    '? as "updated_at", ? as "version", ? as "title", ? as "body", ? as "pinned", ? as "tags" ' +
-    `from "users" where "users"."id" = ? returning ${NOTE_COLUMNS}`,
-  /** A team-scoped list of one team: the membership check and the team index in one statement. */
-  teamList:
-    `select "id", "owner_id", "created_at", "updated_at", "version", "team_id", "list_id", "text", "done" ` +
-    `from "app_items" where ("app_items"."team_id" IN (SELECT team_id FROM team_members WHERE user_id = ?) ` +
-    `and "app_items"."team_id" = ?) order by "app_items"."created_at" desc, "app_items"."id" desc limit ?`,
-  createChange:
-    `insert into "record_changes" ("seq", "collection", "record_id", "owner_id", "version", "deleted", "changed_at") ` +
-    `select ? as "seq", ? as "collection", ? as "record_id", ? as "owner_id", ? as "version", ? as "deleted", ` +
-    `? as "changed_at" from "users" where "users"."id" = ?`,
-};
+// In a JSON file so that the bench's in-runtime entry (in-runtime-entry.ts, bundled for the Worker)
+// runs the very same statements. teamList: the membership check and the team index in one statement.
+export const REFERENCE_SQL = JSON.parse(readFileSync(path.join(import.meta.dirname, "reference-sql.json"), "utf8"));
 
 /**
  * The ceiling: a bare hello-world Worker on the same runtime. Reference routes add D1 work only:
