@@ -215,6 +215,34 @@ function combine(results) {
 }
 
 /**
+ * `first` and `second` (load-http scenarios with their full `url`) in PAIR_ROUNDS alternating
+ * slices, the first slice of each warmed up; their combined results.
+ */
+async function alternate(first, second) {
+  const slice = Math.max(1, Math.round(PAIR_DURATION / PAIR_ROUNDS));
+  const runs = [[], []];
+  for (let k = 0; k < PAIR_ROUNDS; k++) {
+    const warmup = k === 0 ? WARMUP : 0;
+    runs[0].push(await loadHttp({ ...first, duration: slice, warmup }));
+    runs[1].push(await loadHttp({ ...second, duration: slice, warmup }));
+  }
+  return runs.map(combine);
+}
+
+/** A row of an HTTP result. */
+function httpRow(scenario, res, { vsRef, notes = [] } = {}) {
+  addRow({
+    scenario,
+    throughput: `${fmt(res.reqPerSec)} req/s`,
+    p50: res.p50,
+    p99: res.p99,
+    ratio: ratio(res.reqPerSec),
+    vsRef,
+    notes: httpNotes(res, notes),
+  });
+}
+
+/**
  * In Outpost's own runtime: GET /v1/health and GET record, each against a bare handler doing the
  * route's D1 work (a session, the same statement, a JSON answer with the bookmark) inside the same
  * isolate, with the same bindings and D1 (scripts/bench/in-runtime-entry.ts), in alternating
@@ -240,28 +268,17 @@ async function inRuntimeScenarios(config) {
         { path: `/bench/get?id=${rec.id}&owner=${signup.user.id}` },
       ],
     ];
-    const slice = Math.max(1, Math.round(PAIR_DURATION / PAIR_ROUNDS));
     for (const [label, route, bareRoute] of pairs) {
-      const bareRuns = [];
-      const routeRuns = [];
-      for (let k = 0; k < PAIR_ROUNDS; k++) {
-        const warmup = k === 0 ? WARMUP : 0;
-        bareRuns.push(await loadHttp({ ...bareRoute, url: `${rt.url}${bareRoute.path}`, duration: slice, warmup }));
-        routeRuns.push(await loadHttp({ ...route, url: `${rt.url}${route.path}`, duration: slice, warmup }));
-      }
-      const b = combine(bareRuns);
-      const r = combine(routeRuns);
-      addRow({
-        scenario: `in Outpost's runtime: ${label}`,
-        throughput: `${fmt(r.reqPerSec)} req/s`,
-        p50: r.p50,
-        p99: r.p99,
-        ratio: ratio(r.reqPerSec),
+      const [b, r] = await alternate(
+        { ...bareRoute, url: `${rt.url}${bareRoute.path}` },
+        { ...route, url: `${rt.url}${route.path}` },
+      );
+      httpRow(`in Outpost's runtime: ${label}`, r, {
         vsRef: `${(r.reqPerSec / b.reqPerSec).toFixed(2)}× bare`,
-        notes: httpNotes(r, [
+        notes: [
           `a bare handler doing its D1 work in the same isolate ran ${fmt(b.reqPerSec)} req/s ` +
             `(${PAIR_ROUNDS} slices alternating); the route's own work alone`,
-        ]),
+        ],
       });
     }
   } catch (e) {
@@ -278,60 +295,23 @@ async function httpScenario(id, label, setup) {
     const sc = await setup();
     const ref = references.get(id);
     if (ref && helloUrl) {
-      // Alternate reference and Outpost slices; the first slice of each side is warmed up.
-      const slice = Math.max(1, Math.round(PAIR_DURATION / PAIR_ROUNDS));
-      const refRuns = [];
-      const outRuns = [];
-      for (let k = 0; k < PAIR_ROUNDS; k++) {
-        refRuns.push(
-          await loadHttp({
-            ...ref.sc,
-            url: `${helloUrl}${ref.sc.path}`,
-            duration: slice,
-            warmup: k === 0 ? WARMUP : 0,
-          }),
-        );
-        outRuns.push(
-          await loadHttp({ ...sc, url: `${base}${sc.path}`, duration: slice, warmup: k === 0 ? WARMUP : 0 }),
-        );
-      }
-      const r = combine(refRuns);
-      const res = combine(outRuns);
-      addRow({
-        scenario: ref.label,
-        throughput: `${fmt(r.reqPerSec)} req/s`,
-        p50: r.p50,
-        p99: r.p99,
-        ratio: ratio(r.reqPerSec),
-        vsRef: "1.00× ref",
-        notes: httpNotes(r, [ref.note]),
-      });
+      // Alternate reference and Outpost slices.
+      const [r, res] = await alternate(
+        { ...ref.sc, url: `${helloUrl}${ref.sc.path}` },
+        { ...sc, url: `${base}${sc.path}` },
+      );
+      httpRow(ref.label, r, { vsRef: "1.00× ref", notes: [ref.note] });
       smallRps.set(id, res.reqPerSec);
       smallRps.set(`${id}-ref`, r.reqPerSec);
-      addRow({
-        scenario: label,
-        throughput: `${fmt(res.reqPerSec)} req/s`,
-        p50: res.p50,
-        p99: res.p99,
-        ratio: ratio(res.reqPerSec),
+      httpRow(label, res, {
         vsRef: `${(res.reqPerSec / r.reqPerSec).toFixed(2)}× ref`,
-        notes: httpNotes(res, [
-          ...(sc.notes ? [sc.notes(res)] : []),
-          `${PAIR_ROUNDS} slices alternating with its reference`,
-        ]),
+        notes: [...(sc.notes ? [sc.notes(res)] : []), `${PAIR_ROUNDS} slices alternating with its reference`],
       });
       return;
     }
     const res = await loadHttp({ ...sc, url: `${base}${sc.path}` });
     smallRps.set(id, res.reqPerSec);
-    addRow({
-      scenario: label,
-      throughput: `${fmt(res.reqPerSec)} req/s`,
-      p50: res.p50,
-      p99: res.p99,
-      ratio: ratio(res.reqPerSec),
-      notes: httpNotes(res, sc.notes ? [sc.notes(res)] : []),
-    });
+    httpRow(label, res, { notes: sc.notes ? [sc.notes(res)] : [] });
   } catch (e) {
     if (e instanceof Skip) addRow({ scenario: label, throughput: "skipped", notes: `skipped: ${e.message}` });
     else addRow({ scenario: label, throughput: "failed", notes: `failed: ${e.message}` });
