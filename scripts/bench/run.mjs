@@ -335,14 +335,7 @@ async function main() {
   {
     const res = await loadHttp({ url: `${hello.url}/` });
     ceiling = res.reqPerSec;
-    addRow({
-      scenario: "ceiling: hello-world Worker",
-      throughput: `${fmt(res.reqPerSec)} req/s`,
-      p50: res.p50,
-      p99: res.p99,
-      ratio: "1.00×",
-      notes: httpNotes(res, ["same workerd, same load"]),
-    });
+    httpRow("ceiling: hello-world Worker", res, { notes: ["same workerd, same load"] });
     helloUrl = hello.url;
     const reference = (id, label, sc, note) => references.set(id, { label, sc, note });
     reference(
@@ -441,17 +434,12 @@ async function main() {
       // request, as API.md's read-replica bookmarks make a Worker serving the contract do.
       const withSession = smallRps.get("health-ref");
       const plain = await loadHttp({ url: `${helloUrl}/d1-plain` });
-      addRow({
-        scenario: "context: hello-world + one D1 query without a session",
-        throughput: `${fmt(plain.reqPerSec)} req/s`,
-        p50: plain.p50,
-        p99: plain.p99,
-        ratio: ratio(plain.reqPerSec),
-        notes: httpNotes(plain, [
+      httpRow("context: hello-world + one D1 query without a session", plain, {
+        notes: [
           withSession
             ? `the session reference above runs ${(withSession / plain.reqPerSec).toFixed(2)}× this: the D1 Sessions API's own cost`
             : "env.DB without withSession",
-        ]),
+        ],
       });
     }
 
@@ -1473,50 +1461,28 @@ async function liveScenario(writerToken, bare) {
                 (ref.deliveries < ref.expected ? `; ${fmt(ref.expected - ref.deliveries)} deliveries missing` : ""),
             },
       );
-    addRow({
-      scenario: "create post, no subscribers",
-      throughput: `${fmt(alone.reqPerSec)} req/s`,
-      p50: alone.p50,
-      p99: alone.p99,
-      ratio: ratio(alone.reqPerSec),
-      notes: httpNotes(alone, [
+    httpRow("create post, no subscribers", alone, {
+      notes: [
         "`posts` (public): each write notifies the collection's root hub after its answer; " +
           `${fmt(aloneAfter.reqPerSec)} req/s when measured again after the subscribers left`,
-      ]),
+      ],
     });
-    addRow({
-      scenario: `create post, ${fmt(n)} subscribers attached`,
-      throughput: `${fmt(attached.reqPerSec)} req/s`,
-      p50: attached.p50,
-      p99: attached.p99,
-      ratio: ratio(attached.reqPerSec),
-      notes: httpNotes(attached, [
+    httpRow(`create post, ${fmt(n)} subscribers attached`, attached, {
+      notes: [
         `${(attached.reqPerSec / postsBase).toFixed(2)}× the rate with no subscriber (mean of before and after); ` +
           `every create goes to all ${fmt(n)}: ` +
           `${fmt(tail.framesWhileHeld)} change frames reached the subscribers during the run`,
-      ]),
+      ],
     });
-    addRow({
-      scenario: "create note, no subscribers",
-      throughput: `${fmt(notesAlone.reqPerSec)} req/s`,
-      p50: notesAlone.p50,
-      p99: notesAlone.p99,
-      ratio: ratio(notesAlone.reqPerSec),
-      notes: httpNotes(notesAlone, [
-        `before the subscribers connect; ${fmt(notesAloneAfter.reqPerSec)} req/s after they left`,
-      ]),
+    httpRow("create note, no subscribers", notesAlone, {
+      notes: [`before the subscribers connect; ${fmt(notesAloneAfter.reqPerSec)} req/s after they left`],
     });
-    addRow({
-      scenario: `create note, ${fmt(n)} post subscribers idle`,
-      throughput: `${fmt(notesAttached.reqPerSec)} req/s`,
-      p50: notesAttached.p50,
-      p99: notesAttached.p99,
-      ratio: ratio(notesAttached.reqPerSec),
-      notes: httpNotes(notesAttached, [
+    httpRow(`create note, ${fmt(n)} post subscribers idle`, notesAttached, {
+      notes: [
         `${(notesAttached.reqPerSec / notesBase).toFixed(2)}× the rate with no subscriber ` +
           "(mean of before and after); " +
           `the ${fmt(n)} sockets stay open (pinging) on hibernatable hubs and get none of these writes`,
-      ]),
+      ],
     });
   } catch (e) {
     addRow({
