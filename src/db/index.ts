@@ -114,9 +114,9 @@ function mapRowsFast(q: MappedD1): void {
     const first = isFromBatch ? rowsOf(row, true)[0] : (row as unknown[] | undefined);
     return first === undefined ? undefined : mapRow(first);
   };
+  // drizzle's own `get` maps its row with `mapResultRow` directly, not through `mapGetResult`.
   q.get = async function (this: MappedD1, placeholders) {
-    const rows = await this.values(placeholders);
-    return rows[0] === undefined ? undefined : mapRow(rows[0]);
+    return this.mapGetResult((await this.values(placeholders))[0]);
   };
 }
 
