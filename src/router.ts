@@ -22,6 +22,7 @@ import { configRoutes, linkRoutes, requireCurrentApp, shortLinkPage, wellKnownRo
 import { devRoutes, healthRoutes, mountDocs } from "./features/system";
 import { teamRoutes } from "./features/teams";
 import { webhookRoutes } from "./features/webhooks";
+import { IslandRouter } from "./lib/route-matcher";
 import { lifecycle } from "./lifecycle-parts";
 import { newRequestIds } from "./middleware/request-id";
 import { EXPOSED_HEADERS, setResponseHeaders, withHeaders } from "./middleware/response-headers";
@@ -60,7 +61,7 @@ function renderError(err: unknown, c: Context<AppEnv>): Response {
 }
 
 function buildApp() {
-  const app = new Hono<AppEnv>();
+  const app = new Hono<AppEnv>({ router: new IslandRouter() });
   // The admin console: its own app (pages, its own security headers, no CORS), ahead of the API's middleware.
   app.mount("/admin", createConsole(lifecycle).fetch, { replaceRequest: false });
 
