@@ -23,21 +23,36 @@ type Route<T> = [method: string, path: string, handler: T];
 const isStatic = (path: string) => !path.includes(":") && !path.includes("*");
 
 /**
- * Whether RegExpRouter would refuse static `path` next to `dynamic`: both of one method (or ALL),
- * and `dynamic`'s first parameter (not a wildcard) stands where `path` has more characters.
+ * The static paths RegExpRouter would refuse: those with more characters after a prefix where a
+ * route of the same method (or ALL) has its first parameter (not a wildcard). Found per path
+ * from the parameter routes' prefixes, so the first request does not pair every route with every other.
  */
-function clashes(path: string, method: string, [dMethod, dynamic]: Route<unknown>): boolean {
-  if (method !== dMethod && method !== "ALL" && dMethod !== "ALL") return false;
-  const param = dynamic.indexOf("/:");
-  if (param < 0) return false;
-  const prefix = dynamic.slice(0, param + 1);
-  return path.length > prefix.length && path.startsWith(prefix);
+function findIslands(routes: readonly Route<unknown>[]): Set<string> {
+  const prefixes = new Map<string, Set<string>>();
+  for (const [method, path] of routes) {
+    const param = path.indexOf("/:");
+    if (param < 0) continue;
+    const prefix = path.slice(0, param + 1);
+    let methods = prefixes.get(prefix);
+    if (!methods) prefixes.set(prefix, (methods = new Set()));
+    methods.add(method);
+  }
+  const islands = new Set<string>();
+  for (const [method, path] of routes) {
+    if (!isStatic(path)) continue;
+    for (let i = path.indexOf("/"); i >= 0 && i < path.length - 1; i = path.indexOf("/", i + 1)) {
+      const methods = prefixes.get(path.slice(0, i + 1));
+      if (methods && (method === "ALL" || methods.has(method) || methods.has("ALL"))) islands.add(path);
+    }
+  }
+  return islands;
 }
 
 export class IslandRouter<T> implements Router<T> {
   name = "IslandRouter";
-  /** Every route in order, until the first match builds the matchers. */
-  #routes: Route<T>[] | undefined = [];
+  /** Every route in order (added until the first match builds the matchers). */
+  readonly #routes: Route<T>[] = [];
+  #built = false;
   #islands = new Set<string>();
   #fast: RegExpRouter<T> | undefined;
   #all: TrieRouter<T> | undefined;
@@ -48,22 +63,28 @@ export class IslandRouter<T> implements Router<T> {
   }
 
   add(method: string, path: string, handler: T): void {
-    if (!this.#routes) throw new Error("IslandRouter: routes cannot be added after the first match.");
+    if (this.#built) throw new Error("IslandRouter: routes cannot be added after the first match.");
     this.#routes.push([method, path, handler]);
   }
 
   match(method: string, path: string): Result<T> {
-    if (this.#routes) this.#build(this.#routes);
+    if (!this.#built) this.#build(this.#routes);
     if (this.#fast && !this.#islands.has(path)) return this.#fast.match(method, path);
-    return (this.#all as TrieRouter<T>).match(method, path);
+    return this.#trie().match(method, path);
+  }
+
+  /** The TrieRouter with every route, built the first time a path needs it. */
+  #trie(): TrieRouter<T> {
+    if (!this.#all) {
+      this.#all = new TrieRouter<T>();
+      for (const [method, path, handler] of this.#routes) this.#all.add(method, path, handler);
+    }
+    return this.#all;
   }
 
   #build(routes: Route<T>[]): void {
-    this.#routes = undefined;
-    const dynamic = routes.filter(([, path]) => !isStatic(path));
-    for (const [method, path] of routes) {
-      if (isStatic(path) && dynamic.some((d) => clashes(path, method, d))) this.#islands.add(path);
-    }
+    this.#built = true;
+    this.#islands = findIslands(routes);
     try {
       const fast = new RegExpRouter<T>();
       for (const [method, path, handler] of routes) if (!this.#islands.has(path)) fast.add(method, path, handler);
@@ -72,11 +93,6 @@ export class IslandRouter<T> implements Router<T> {
     } catch (err) {
       if (!(err instanceof UnsupportedPathError)) throw err;
       this.#islands.clear();
-    }
-    if (!this.#fast || this.#islands.size > 0) {
-      const all = new TrieRouter<T>();
-      for (const [method, path, handler] of routes) all.add(method, path, handler);
-      this.#all = all;
     }
     this.name = this.#fast
       ? `IslandRouter (RegExpRouter, ${this.#islands.size} static paths on TrieRouter)`
