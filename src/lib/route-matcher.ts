@@ -33,9 +33,9 @@ function findIslands(routes: readonly Route<unknown>[]): Set<string> {
     const param = path.indexOf("/:");
     if (param < 0) continue;
     const prefix = path.slice(0, param + 1);
-    let methods = prefixes.get(prefix);
-    if (!methods) prefixes.set(prefix, (methods = new Set()));
+    const methods = prefixes.get(prefix) ?? new Set<string>();
     methods.add(method);
+    prefixes.set(prefix, methods);
   }
   const islands = new Set<string>();
   for (const [method, path] of routes) {
