@@ -4,6 +4,7 @@
 // JSON answer with the bookmark) inside the same isolate, bindings and D1. The ratio between a route
 // and its bare handler here is the route's own work alone, without what the runtime around it costs.
 // Not part of the Worker.
+import { BOOKMARK_HEADER } from "../../src/db";
 import worker from "../../src/index";
 import SQL from "./reference-sql.json";
 
@@ -11,7 +12,7 @@ export * from "../../src/index";
 
 async function bare(req: Request, env: Env): Promise<Response> {
   const url = new URL(req.url);
-  const db = env.DB.withSession(req.headers.get("outpost-bookmark") ?? "first-unconstrained");
+  const db = env.DB.withSession(req.headers.get(BOOKMARK_HEADER) ?? "first-unconstrained");
   let body: unknown;
   if (url.pathname === "/bench/get") {
     body = await db.prepare(SQL.get).bind(url.searchParams.get("id"), url.searchParams.get("owner")).first();
@@ -21,7 +22,7 @@ async function bare(req: Request, env: Env): Promise<Response> {
   }
   const res = Response.json(body);
   const bookmark = db.getBookmark();
-  if (bookmark) res.headers.set("Outpost-Bookmark", bookmark);
+  if (bookmark) res.headers.set(BOOKMARK_HEADER, bookmark);
   return res;
 }
 

@@ -68,6 +68,7 @@ export function buildWorker({ inRuntime = false } = {}) {
   return path.join(outdir, inRuntime ? "in-runtime-entry.js" : "index.js");
 }
 
+/** wrangler.toml, parsed by wrangler itself. */
 export async function readWranglerConfig() {
   const { unstable_readConfig } = await import("wrangler");
   return unstable_readConfig({ config: path.join(root, "wrangler.toml") });

@@ -12,7 +12,7 @@
  * path that is not an island cannot be matched by an island's routes (a static route matches its
  * own path alone), so leaving them out changes no other answer. Should the RegExpRouter still refuse
  * the rest (a clash between two parameter routes), the TrieRouter answers everything, as in
- * SmartRouter; `fast` says which happened (a test checks that the app's routes take the fast one).
+ * SmartRouter; `name` says which happened (a test checks that the app's routes take the fast one).
  */
 import { type Result, type Router, UnsupportedPathError } from "hono/router";
 import { RegExpRouter } from "hono/router/reg-exp-router";
@@ -57,18 +57,13 @@ export class IslandRouter<T> implements Router<T> {
   #fast: RegExpRouter<T> | undefined;
   #all: TrieRouter<T> | undefined;
 
-  /** Whether the RegExpRouter took the routes (known after the first match). */
-  get fast(): boolean {
-    return this.#fast !== undefined;
-  }
-
   add(method: string, path: string, handler: T): void {
     if (this.#built) throw new Error("IslandRouter: routes cannot be added after the first match.");
     this.#routes.push([method, path, handler]);
   }
 
   match(method: string, path: string): Result<T> {
-    if (!this.#built) this.#build(this.#routes);
+    if (!this.#built) this.#build();
     if (this.#fast && !this.#islands.has(path)) return this.#fast.match(method, path);
     return this.#trie().match(method, path);
   }
@@ -82,12 +77,12 @@ export class IslandRouter<T> implements Router<T> {
     return this.#all;
   }
 
-  #build(routes: Route<T>[]): void {
+  #build(): void {
     this.#built = true;
-    this.#islands = findIslands(routes);
+    this.#islands = findIslands(this.#routes);
     try {
       const fast = new RegExpRouter<T>();
-      for (const [method, path, handler] of routes) if (!this.#islands.has(path)) fast.add(method, path, handler);
+      for (const [method, path, handler] of this.#routes) if (!this.#islands.has(path)) fast.add(method, path, handler);
       fast.match("GET", "/"); // builds the matchers now, so a refusal shows here
       this.#fast = fast;
     } catch (err) {
