@@ -27,11 +27,30 @@ interface MessageRow extends Record<string, SqlStorageValue> {
 const UPSERT_READ =
   "INSERT INTO reads (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)";
 
+/**
+ * The statements on the messages above the mirror's watermark (exported for the query-plan test). The
+ * `+sender_id`s keep the planner on that seq range rather than the (sender_id, client_id) index, which
+ * holds every message of the room: a user's read position (`?1` the user, `?2` the watermark), and the
+ * positions sending implies, settled by a flush (`?` the watermark).
+ */
+export const LOG_SQL = {
+  readOf:
+    "SELECT max(coalesce((SELECT seq FROM reads WHERE user_id = ?1), 0), " +
+    "coalesce((SELECT max(seq) FROM messages WHERE seq > ?2 AND +sender_id = ?1), 0)) AS s",
+  settleSenderReads:
+    "INSERT INTO reads (user_id, seq) SELECT sender_id, max(seq) FROM messages WHERE seq > ? GROUP BY +sender_id " +
+    "ON CONFLICT (user_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+  unflushed: "SELECT * FROM messages WHERE seq > ? ORDER BY seq",
+  anyUnflushed: "EXISTS (SELECT 1 FROM messages WHERE seq > ?)",
+} as const;
+
 export class RoomLog {
   /** The room id, read once from `meta` (it never changes). */
   private boundRoomId: string | null = null;
   /** The last message's seq, read once; only `store` makes new ones (a tombstone keeps its seq). */
   private last: number | null = null;
+  /** `meta.mirrored_seq`, as last read or written (see `readMirrored`). */
+  private mirrored: number;
 
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS messages (
@@ -50,11 +69,31 @@ export class RoomLog {
     if (!sql.exec("SELECT * FROM reads LIMIT 0").columnNames.includes("mirrored")) {
       sql.exec("ALTER TABLE reads ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0");
     }
-    // Messages whose flush (D1 mirror and push job) has not finished yet.
-    sql.exec("CREATE TABLE IF NOT EXISTS unmirrored (seq INTEGER PRIMARY KEY)");
     // Deletions whose D1 mirror (the room's lastMessage) has not run yet.
     sql.exec("CREATE TABLE IF NOT EXISTS unmirrored_deletes (seq INTEGER PRIMARY KEY)");
     sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    this.mirrored = this.readMirrored();
+  }
+
+  /**
+   * The mirror's watermark (`meta.mirrored_seq`): every message up to it has had its flush. Rooms from
+   * before it kept a table of unflushed seqs (a row per message): they start just below its first row
+   * (a message after that row whose job was already queued could be pushed a second time: only a
+   * flush cut short by the deploy leaves such a row), and the table goes.
+   */
+  private readMirrored(): number {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'mirrored_seq'").toArray()[0];
+    if (row) return Number(row.value);
+    const legacy =
+      this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'unmirrored'").toArray().length > 0;
+    const first = legacy ? this.sql.exec<{ s: number | null }>("SELECT min(seq) AS s FROM unmirrored").one().s : null;
+    const mirrored =
+      first !== null
+        ? first - 1
+        : this.sql.exec<{ s: number }>("SELECT coalesce(max(seq), 0) AS s FROM messages").one().s;
+    this.sql.exec("INSERT INTO meta (key, value) VALUES ('mirrored_seq', ?)", String(mirrored));
+    if (legacy) this.sql.exec("DROP TABLE unmirrored");
+    return mirrored;
   }
 
   /** The room id is the object's name; remembered so messages and alarms can carry it. */
@@ -149,11 +188,30 @@ export class RoomLog {
       if (!existing) throw new Error("chat: a message insert was skipped but no message has its clientId");
       return { message: existing, created: false };
     }
+    // One row per message: it is owed to the mirror by being above `mirrored`, and the sender's read
+    // position moves to it when the flush carries it (`readOf` counts it until then).
     this.last = seq;
-    this.sql.exec("INSERT INTO unmirrored (seq) VALUES (?)", seq);
-    // Sending implies having read everything up to one's own message.
-    this.sql.exec(UPSERT_READ, senderId, seq);
     return { message: this.toMessage(row), created: true };
+  }
+
+  /** The mirror's watermark: every message up to this seq has had its flush (D1 and push job). */
+  mirroredSeq(): number {
+    return this.mirrored;
+  }
+
+  /** Moves the watermark forward to `seq` (never back). */
+  markMirrored(seq: number): void {
+    if (seq <= this.mirrored) return;
+    this.sql.exec("UPDATE meta SET value = ? WHERE key = 'mirrored_seq'", String(seq));
+    this.mirrored = seq;
+  }
+
+  /**
+   * Writes the read positions that sending implies (everything up to one's own message) for the
+   * messages above the watermark: one statement per flush instead of a write per message.
+   */
+  settleSenderReads(): void {
+    this.sql.exec(LOG_SQL.settleSenderReads, this.mirrored);
   }
 
   /** Turns message `seq` into a tombstone (owed to the mirror). */
@@ -168,8 +226,14 @@ export class RoomLog {
     );
   }
 
+  /** The user's read position, counting their own messages the mirror has not carried yet (`store`). */
   readOf(userId: string): number {
-    return this.sql.exec<{ seq: number }>("SELECT seq FROM reads WHERE user_id = ?", userId).toArray()[0]?.seq ?? 0;
+    return this.sql.exec<{ s: number }>(LOG_SQL.readOf, userId, this.mirrored).one().s;
+  }
+
+  /** The messages above the watermark, in seq order (what the next flush carries). */
+  unflushed(): Message[] {
+    return this.messages(LOG_SQL.unflushed, this.mirrored);
   }
 
   /** Moves `userId`'s read position to `seq` if that is forward (owed to the mirror). */

@@ -7,7 +7,7 @@ import { primaryDb } from "../../db";
 import { type SocketAttachment, SocketObject } from "../../lib/sockets";
 import type { ChatMessageJob } from "./jobs";
 import type { ServerFrame } from "./protocol";
-import { RoomLog } from "./room-log";
+import { LOG_SQL, RoomLog } from "./room-log";
 import { jobBatches, pushJob, queueJobs } from "./room-push";
 import { type MirrorResult, mirrorFlush } from "./service";
 
@@ -22,8 +22,9 @@ interface MirrorPolicy {
 }
 
 /**
- * What a flush still owes lives in the log's SQLite: `unmirrored` (messages whose push job is not queued
- * yet), `unmirrored_deletes`, and `reads.mirrored` (the read position D1 has).
+ * What a flush still owes lives in the log's SQLite: the messages above the log's watermark
+ * (`mirroredSeq`: their push jobs are not queued yet, and their senders' read positions not written),
+ * `unmirrored_deletes`, and `reads.mirrored` (the read position D1 has).
  */
 export abstract class RoomMirror<A extends SocketAttachment> extends SocketObject<A, ServerFrame> {
   protected readonly log = new RoomLog(this.ctx.storage.sql);
@@ -113,8 +114,9 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
     return (
       this.ctx.storage.sql
         .exec<{ p: number }>(
-          "SELECT EXISTS (SELECT 1 FROM unmirrored) OR EXISTS (SELECT 1 FROM unmirrored_deletes)" +
+          `SELECT ${LOG_SQL.anyUnflushed} OR EXISTS (SELECT 1 FROM unmirrored_deletes)` +
             " OR EXISTS (SELECT 1 FROM reads WHERE seq > mirrored) AS p",
+          this.log.mirroredSeq(),
         )
         .one().p === 1
     );
@@ -157,19 +159,23 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
   }
 
   /**
-   * One flush: what is owed is read from SQLite in one synchronous step, written to D1 in one round
-   * trip (`mirrorFlush`), then the push jobs of its new messages are queued with `sendBatch`, and
-   * each message leaves `unmirrored` as soon as its job is queued (or needs none). A failure leaves
-   * the rest owed, for the next flush or the alarm.
+   * One flush: what is owed is read from SQLite in one synchronous step (after writing the read
+   * positions its messages' senders imply), written to D1 in one round trip (`mirrorFlush`), then the
+   * push jobs of its new messages are queued with `sendBatch` in seq order, the watermark moving past
+   * each batch as soon as it is queued (and past messages that need no job). A failure leaves the
+   * rest owed, for the next flush or the alarm.
    */
   private async flush(): Promise<void> {
     const sql = this.ctx.storage.sql;
-    const seqsOf = (query: string) =>
+    const seqsOf = (query: string, ...bindings: number[]) =>
       sql
-        .exec<{ seq: number }>(query)
+        .exec<{ seq: number }>(query, ...bindings)
         .toArray()
         .map((r) => r.seq);
-    const seqs = seqsOf("SELECT seq FROM unmirrored ORDER BY seq");
+    const from = this.log.mirroredSeq();
+    this.log.settleSenderReads();
+    const messages = this.log.unflushed();
+    const upTo = messages.at(-1)?.seq ?? from;
     const deletes = seqsOf("SELECT seq FROM unmirrored_deletes");
     const reads = new Map(
       sql
@@ -177,16 +183,12 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
         .toArray()
         .map((r) => [r.user_id, r.seq]),
     );
-    if (seqs.length === 0 && deletes.length === 0 && reads.size === 0) return;
+    if (messages.length === 0 && deletes.length === 0 && reads.size === 0) return;
+    // The log as it is now: a message deleted since it was stored is mirrored as its tombstone and not pushed.
     const last =
-      seqs.length > 0 || deletes.length > 0
+      messages.length > 0 || deletes.length > 0
         ? (this.log.messages("SELECT * FROM messages ORDER BY seq DESC LIMIT 1")[0] ?? null)
         : null;
-    // The log as it is now: a message deleted since it was stored is mirrored as its tombstone and not pushed.
-    const messages =
-      seqs.length > 0
-        ? this.log.messages("SELECT * FROM messages WHERE seq IN (SELECT seq FROM unmirrored) ORDER BY seq")
-        : [];
     const toPush = messages.filter((m) => !m.deleted);
     let mirror: MirrorResult | null;
     try {
@@ -197,7 +199,7 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
         senders: [...new Set(toPush.map((m) => m.senderId))],
       });
     } catch (e) {
-      console.error(`chat: mirroring to D1 failed (${seqs.length} messages), will retry:`, (e as Error).message);
+      console.error(`chat: mirroring to D1 failed (${messages.length} messages), will retry:`, (e as Error).message);
       await this.ensureAlarmBy(Date.now() + limits.chatMirrorRetrySec * 1000);
       return;
     }
@@ -208,7 +210,7 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
     // Members with a socket here got the message; one deleted while D1 answered is not pushed.
     const online = new Set(this.onlineUsers());
     const deletedMeanwhile = new Set(
-      seqsOf("SELECT seq FROM messages WHERE deleted = 1 AND seq IN (SELECT seq FROM unmirrored)"),
+      seqsOf("SELECT seq FROM messages WHERE deleted = 1 AND seq > ? AND seq <= ?", from, upTo),
     );
     const jobs = mirror
       ? toPush
@@ -216,9 +218,11 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
           .map((m) => pushJob(m, mirror, online))
           .filter((j) => j.recipients.length > 0)
       : [];
-    const queued = new Set(jobs.map((j) => j.seq));
-    for (const seq of seqs) if (!queued.has(seq)) sql.exec("DELETE FROM unmirrored WHERE seq = ?", seq);
-    for (const batch of jobBatches(jobs, this.mirrorPolicy.jobsPerBatch)) {
+    const batches = jobBatches(jobs, this.mirrorPolicy.jobsPerBatch);
+    // Messages before the first job need none: done. Each batch is done once queued, and so is every
+    // message up to the next batch's first job (or up to `upTo` after the last batch).
+    this.log.markMirrored((batches[0]?.[0]?.seq ?? upTo + 1) - 1);
+    for (const [i, batch] of batches.entries()) {
       try {
         await this.enqueueJobs(batch);
       } catch (e) {
@@ -227,7 +231,7 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
         return;
       }
       // Right after the send, before any other await: a retry never queues these again.
-      for (const j of batch) sql.exec("DELETE FROM unmirrored WHERE seq = ?", j.seq);
+      this.log.markMirrored((batches[i + 1]?.[0]?.seq ?? upTo + 1) - 1);
     }
   }
 }

@@ -320,6 +320,21 @@ export function inRoom<T>(
   return runInDurableObject(roomStub(roomId), (o: ChatRoom, state) => fn(o as unknown as RoomInternals, state));
 }
 
+/**
+ * The seqs of the room's messages whose flush has not finished (above the log's mirror watermark,
+ * `meta.mirrored_seq`), read from its SQLite.
+ */
+export function unflushedSeqs(roomId: string): Promise<number[]> {
+  return inRoom(roomId, (_r, state) =>
+    state.storage.sql
+      .exec<{ seq: number }>(
+        "SELECT seq FROM messages WHERE seq > (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'mirrored_seq') ORDER BY seq",
+      )
+      .toArray()
+      .map((x) => x.seq),
+  );
+}
+
 /** The room's row in D1 (what GET /v1/rooms lists) and its members' read positions. */
 export async function d1Room(
   roomId: string,

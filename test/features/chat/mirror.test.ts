@@ -4,23 +4,16 @@
  * queued twice on the way: an eviction between commit and flush (the alarm finishes it), a failed
  * D1 write, a failed queue send.
  */
-import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { limits } from "../../../src/config";
 import { ChatRoom } from "../../../src/features/chat/room";
 import type { Job } from "../../../src/jobs";
 import { api, signup } from "../../helpers/api";
-import { connect, createGroup, d1Room, inRoom, onTestClock, roomStub, sendRest } from "./helpers";
+import { connect, createGroup, d1Room, inRoom, onTestClock, roomStub, sendRest, unflushedSeqs } from "./helpers";
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
-const unmirrored = (roomId: string) =>
-  inRoom(roomId, (_r, state) =>
-    state.storage.sql
-      .exec<{ seq: number }>("SELECT seq FROM unmirrored ORDER BY seq")
-      .toArray()
-      .map((x) => x.seq),
-  );
 
 /** A D1 binding whose batches fail (an outage), for the room's env. */
 function downD1(real: D1Database): D1Database {
@@ -95,7 +88,7 @@ describe("chat: coalesced D1 mirror and push jobs", () => {
     const got = await socket.messages(N);
     expect(got.map((m) => m.seq)).toEqual(range(N));
     expect((await d1Room(room.id)).lastSeq).toBe(0);
-    expect(await unmirrored(room.id)).toEqual(range(N));
+    expect(await unflushedSeqs(room.id)).toEqual(range(N));
 
     // Evicted between commit and flush: the in-memory flush timer is gone; the alarm it set is not.
     await evictDurableObject(stub);
@@ -105,7 +98,7 @@ describe("chat: coalesced D1 mirror and push jobs", () => {
     expect(d1.lastSeq).toBe(N);
     expect(d1.lastMessage).toEqual(got[N - 1]);
     expect(d1.reads).toEqual({ [alice.id]: N, [bob.id]: 0 });
-    expect(await unmirrored(room.id)).toEqual([]);
+    expect(await unflushedSeqs(room.id)).toEqual([]);
     expect(queued.map((j) => (j as Extract<Job, { type: "chat.message" }>).seq)).toEqual(range(N));
     expect(queued[0]).toMatchObject({
       type: "chat.message",
@@ -147,7 +140,7 @@ describe("chat: coalesced D1 mirror and push jobs", () => {
     await inRoom(room.id, (r) => r.flushNow());
     expect((await d1Room(room.id)).lastSeq).toBe(0);
     expect(await inRoom(room.id, (r) => r.test.jobs.length)).toBe(0);
-    expect(await unmirrored(room.id)).toEqual(range(5));
+    expect(await unflushedSeqs(room.id)).toEqual(range(5));
 
     // D1 is back; the queue takes the first batch of jobs (seq 1, 2) and fails on the second.
     await inRoom(room.id, (r) => {
@@ -159,14 +152,14 @@ describe("chat: coalesced D1 mirror and push jobs", () => {
     expect(
       await inRoom(room.id, (r) => r.test.jobs.map((j) => (j as Extract<Job, { type: "chat.message" }>).seq)),
     ).toEqual([1, 2]);
-    expect(await unmirrored(room.id)).toEqual([3, 4, 5]);
+    expect(await unflushedSeqs(room.id)).toEqual([3, 4, 5]);
 
     // The retry (the alarm) queues only what is still owed; then nothing is owed.
     await runDurableObjectAlarm(stub);
     expect(
       await inRoom(room.id, (r) => r.test.jobs.map((j) => (j as Extract<Job, { type: "chat.message" }>).seq)),
     ).toEqual([1, 2, 3, 4, 5]);
-    expect(await unmirrored(room.id)).toEqual([]);
+    expect(await unflushedSeqs(room.id)).toEqual([]);
     await inRoom(room.id, (r) => r.flushNow());
     expect(await inRoom(room.id, (r) => r.test.jobs.length)).toBe(5);
     socket.close();
@@ -195,5 +188,66 @@ describe("chat: coalesced D1 mirror and push jobs", () => {
       (await inRoom(room.id, (r) => (r as unknown as { flushesStarted: number }).flushesStarted)) - before;
     expect(flushes).toBeGreaterThan(0);
     expect(flushes).toBeLessThanOrEqual(20);
+  });
+
+  // A message is one row: the sender's read position and the mirror's bookkeeping wait for the flush.
+  it("a sender has read their own unflushed messages; the flush writes the position", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const room = await createGroup(alice, [bob]);
+    const a = await connect(alice, room.id);
+    const b = await connect(bob, room.id);
+    await onTestClock(room.id, { holdFlushes: true });
+    for (let i = 1; i <= 3; i++) a.socket.send({ type: "send", clientId: `own-${i}`, text: `own ${i}` });
+    await b.socket.messages(3);
+    expect(await unflushedSeqs(room.id)).toEqual([1, 2, 3]);
+    const reads = () =>
+      inRoom(room.id, (_r, state) =>
+        state.storage.sql.exec<{ user_id: string; seq: number }>("SELECT user_id, seq FROM reads").toArray(),
+      );
+    expect(await reads()).toEqual([]);
+    // Reading up to one's own last message moves nothing: nobody is told.
+    a.socket.send({ type: "read", seq: 2 });
+    a.socket.send({ type: "read", seq: 3 });
+    await b.socket.expectNo("read", [a.socket]);
+    await inRoom(room.id, (r) => r.flushNow());
+    expect(await reads()).toEqual([{ user_id: alice.id, seq: 3 }]);
+    expect((await d1Room(room.id)).reads).toEqual({ [alice.id]: 3, [bob.id]: 0 });
+    expect(await unflushedSeqs(room.id)).toEqual([]);
+    // Bob's read still moves and is told, as before.
+    b.socket.send({ type: "read", seq: 2 });
+    expect(await a.socket.next("read")).toEqual({ type: "read", userId: bob.id, seq: 2 });
+    a.socket.close();
+    b.socket.close();
+  });
+
+  it("a room that kept a table of unflushed messages starts below its first row and drops the table", async () => {
+    const [alice, bob] = [await signup(), await signup()];
+    const room = await createGroup(alice, [bob]);
+    const stub = roomStub(room.id);
+    for (let i = 1; i <= 4; i++) expect((await sendRest(alice, room.id, `old ${i}`)).status).toBe(201);
+    // The layout before the watermark: seqs 3 and 4 still owed their flush (their push jobs).
+    await runInDurableObject(stub, (_o: ChatRoom, state) => {
+      state.storage.sql.exec("DELETE FROM meta WHERE key = 'mirrored_seq'");
+      state.storage.sql.exec("CREATE TABLE unmirrored (seq INTEGER PRIMARY KEY)");
+      state.storage.sql.exec("INSERT INTO unmirrored (seq) VALUES (3), (4)");
+    });
+    await evictDurableObject(stub);
+    const queued: Job[] = [];
+    vi.spyOn(
+      ChatRoom.prototype as unknown as { enqueueJobs(jobs: Job[]): Promise<void> },
+      "enqueueJobs",
+    ).mockImplementation(async (jobs) => void queued.push(...jobs));
+    expect(await unflushedSeqs(room.id)).toEqual([3, 4]);
+    const tables = await runInDurableObject(stub, (_o: ChatRoom, state) =>
+      state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name = 'unmirrored'").toArray(),
+    );
+    expect(tables).toEqual([]);
+    await runInDurableObject(stub, (_o: ChatRoom, state) => state.storage.setAlarm(Date.now() + 60_000));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(queued.map((j) => (j as Extract<Job, { type: "chat.message" }>).seq)).toEqual([3, 4]);
+    expect(await unflushedSeqs(room.id)).toEqual([]);
+    // The room goes on numbering from its log.
+    const next = await sendRest(alice, room.id, "new");
+    expect(next.body.seq).toBe(5);
   });
 });

@@ -1,8 +1,10 @@
-/** The D1 queries that ending sessions and the room's heartbeat add use indexes. */
+/** The D1 queries that ending sessions and the room's heartbeat add use indexes; so do the room's own. */
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { LOG_SQL } from "../../../src/features/chat/room-log";
 import { signup } from "../../helpers/api";
-import { createGroup } from "./helpers";
+import { createGroup, roomStub, sendRest } from "./helpers";
 
 async function plan(sql: string, ...params: unknown[]): Promise<string> {
   const res = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
@@ -78,5 +80,34 @@ describe("chat: session and heartbeat queries are indexed", () => {
         new Date().toISOString(),
       ),
     );
+  });
+});
+
+describe("chat: the room's reads of its own log search by seq", () => {
+  // The statements the mirror watermark brings: read positions with unflushed own messages, the
+  // flush's range and its settling of senders' positions, the owed check.
+  it("readOf, the flush's range and hasPending", async () => {
+    const alice = await signup();
+    const room = await createGroup(alice);
+    expect((await sendRest(alice, room.id, "one")).status).toBe(201);
+    const plans = await runInDurableObject(roomStub(room.id), (_o, state) => {
+      const plan = (sql: string, ...params: SqlStorageValue[]) =>
+        state.storage.sql
+          .exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, ...params)
+          .toArray()
+          .map((r) => r.detail)
+          .join("\n");
+      return [
+        plan(LOG_SQL.readOf, "u", 0),
+        plan(LOG_SQL.settleSenderReads, 0),
+        plan(LOG_SQL.unflushed, 0),
+        plan(`SELECT ${LOG_SQL.anyUnflushed} AS p`, 0),
+      ];
+    });
+    for (const p of plans) {
+      expect(p).toMatch(/SEARCH messages USING INTEGER PRIMARY KEY \(rowid>\?\)/);
+      expect(p).not.toMatch(/SCAN messages/);
+    }
+    expect(plans[0]).toMatch(/SEARCH reads USING INDEX sqlite_autoindex_reads_1 \(user_id=\?\)/);
   });
 });
