@@ -219,9 +219,10 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
           .filter((j) => j.recipients.length > 0)
       : [];
     const batches = jobBatches(jobs, this.mirrorPolicy.jobsPerBatch);
-    // Messages before the first job need none: done. Each batch is done once queued, and so is every
-    // message up to the next batch's first job (or up to `upTo` after the last batch).
-    this.log.markMirrored((batches[0]?.[0]?.seq ?? upTo + 1) - 1);
+    // Done once batches before `k` are queued: every message before batch k's first job (all up to
+    // `upTo` when k is past the last batch). Messages before the first job need none.
+    const doneBefore = (k: number) => (batches[k]?.[0]?.seq ?? upTo + 1) - 1;
+    this.log.markMirrored(doneBefore(0));
     for (const [i, batch] of batches.entries()) {
       try {
         await this.enqueueJobs(batch);
@@ -231,7 +232,7 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
         return;
       }
       // Right after the send, before any other await: a retry never queues these again.
-      this.log.markMirrored((batches[i + 1]?.[0]?.seq ?? upTo + 1) - 1);
+      this.log.markMirrored(doneBefore(i + 1));
     }
   }
 }
