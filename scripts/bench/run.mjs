@@ -12,7 +12,8 @@
 // BENCH_LIVE_SUBSCRIBERS / _RECORDS / _WINDOW (default 1,000 / 300 / 1: the live-data rows),
 // BENCH_THUMB_FILES (default 24: distinct images for the first-request thumbnail row),
 // BENCH_COLD_RUNS (default 3: fresh runtimes per cold-start row), BENCH_PAIR_ROUNDS / BENCH_PAIR_DURATION
-// (default 8 slices over 16 s per side of a row with a reference), BENCH_PIN=0 (no CPU pinning).
+// (default 12 slices over 24 s per side of a row with a reference), BENCH_CHAT_ROUNDS (default 5 runs
+// of the room per size), BENCH_PIN=0 (no CPU pinning).
 // Scenario ids for BENCH_ONLY:
 // health, inruntime, get, list, count, comments, expand, search, teamlist, rooms, login, create, teamcreate, refresh, download, tus, cold, chat, large, thumb, live (a
 // reference row runs with its route's id).
@@ -43,7 +44,7 @@ const TUS_MIB = Number(env.BENCH_TUS_MIB ?? 50);
 const TUS_CHUNK_MIB = Number(env.BENCH_TUS_CHUNK_MIB ?? 5);
 const CHAT_SOCKETS = (env.BENCH_CHAT_SOCKETS ?? "100,1000").split(",").map(Number);
 /** Runs of each chat room, each between two runs of its reference (the rows show the means). */
-const CHAT_ROUNDS = Number(env.BENCH_CHAT_ROUNDS ?? 3);
+const CHAT_ROUNDS = Number(env.BENCH_CHAT_ROUNDS ?? 5);
 const here = import.meta.dirname;
 const wanted = (id) => !ONLY || ONLY.has(id) || [...ONLY].some((o) => id.startsWith(o));
 
@@ -190,9 +191,9 @@ let helloRuntime = null;
  * Paired runs alternate reference and Outpost in this many slices of DURATION/ROUNDS s each, so a change in
  * outside load hits both.
  */
-const PAIR_ROUNDS = Number(env.BENCH_PAIR_ROUNDS ?? 8);
-/** Seconds of load per side of a paired row (BENCH_PAIR_DURATION; 8 slices of 2 s by default). */
-const PAIR_DURATION = Number(env.BENCH_PAIR_DURATION ?? 16);
+const PAIR_ROUNDS = Number(env.BENCH_PAIR_ROUNDS ?? 12);
+/** Seconds of load per side of a paired row (BENCH_PAIR_DURATION; 12 slices of 2 s by default). */
+const PAIR_DURATION = Number(env.BENCH_PAIR_DURATION ?? 24);
 
 /** Several load-http results as one: requests over total time; p50 the mean of the slices', p99 the highest. */
 function combine(results) {
@@ -1158,7 +1159,8 @@ async function chatScenarios(ownerToken, db, bare) {
         () => `${bareWs}/room?name=${store ? "sqlite" : "memory"}-${n}${tag}&store=${store ? 1 : 0}`,
       );
     // The reference runs before the room's first run, between its runs and after its last
-    // (CHAT_ROUNDS runs of the room: one run of a few seconds moved by up to 0.3× on this machine).
+    // (CHAT_ROUNDS runs of the room: one run of a few seconds moved by up to 0.3× on this machine,
+    // and a mean of 3 runs by ±0.05× between full runs of the same code).
     const refRun = (k) =>
       bare ? fanoutRun(`bare DO + SQLite ${n} run ${k}`, bareUrls(true, `-${k}`), messages) : null;
     const refs = [await refRun(0)];
