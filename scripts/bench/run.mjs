@@ -1160,7 +1160,7 @@ async function chatScenarios(ownerToken, db, bare) {
       );
     // The reference runs before the room's first run, between its runs and after its last
     // (CHAT_ROUNDS runs of the room: one run of a few seconds moved by up to 0.3× on this machine,
-    // and a mean of 3 runs by ±0.05× between full runs of the same code).
+    // and the mean of 3 runs between 0.73× and 0.89× over seven partial runs of the same code).
     const refRun = (k) =>
       bare ? fanoutRun(`bare DO + SQLite ${n} run ${k}`, bareUrls(true, `-${k}`), messages) : null;
     const refs = [await refRun(0)];
