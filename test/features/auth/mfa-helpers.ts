@@ -45,11 +45,7 @@ export async function mfaUser(): Promise<MfaUser> {
   const enrolled = await api("/v1/auth/mfa/totp", { token: u.accessToken, body: {} });
   expect(enrolled.status, enrolled.text).toBe(201);
   const { secret } = enrolled.body as { secret: string };
-  // A code of the previous step: later tests' codes of the current step are still unused. The server
-  // accepts it only while its clock is in this step or the next (±1 step): near a step's end, a slow
-  // request could reach it two steps on, so start at the next step.
-  const intoStep = Date.now() % 30_000;
-  if (intoStep > 25_000) await new Promise((r) => setTimeout(r, 30_000 - intoStep + 50));
+  // A code of the previous step: later tests' codes of the current step are still unused.
   const confirmed = await api("/v1/auth/mfa/totp/confirm", {
     token: u.accessToken,
     body: { code: await totp(secret, Date.now(), -1) },
