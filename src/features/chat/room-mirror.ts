@@ -185,10 +185,10 @@ export abstract class RoomMirror<A extends SocketAttachment> extends SocketObjec
     );
     if (messages.length === 0 && deletes.length === 0 && reads.size === 0) return;
     // The log as it is now: a message deleted since it was stored is mirrored as its tombstone and not pushed.
-    // The newest unflushed message is the log's newest (everything above the watermark was read above).
     const last =
-      messages.at(-1) ??
-      (deletes.length > 0 ? (this.log.messages("SELECT * FROM messages ORDER BY seq DESC LIMIT 1")[0] ?? null) : null);
+      messages.length > 0 || deletes.length > 0
+        ? (this.log.messages("SELECT * FROM messages ORDER BY seq DESC LIMIT 1")[0] ?? null)
+        : null;
     const toPush = messages.filter((m) => !m.deleted);
     let mirror: MirrorResult | null;
     try {
